@@ -1,0 +1,3 @@
+from velero_gitops.cli import main
+
+main()

@@ -1,0 +1,64 @@
+"""The typer application and the one place where exceptions become exit codes.
+
+Exit codes: 0 ok, 1 findings or drift, 2 usage or config error. Command modules import
+only typer at module level; the core is imported inside each command so that
+`velero-gitops check` starts fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from typing import Any, Callable, TypeVar
+
+import typer
+
+app = typer.Typer(
+    name="velero-gitops",
+    help="Render, encrypt and validate a FluxCD tree that deploys Velero (kopia file-system backups) to MinIO S3.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def err(message: str) -> None:
+    """Print a message to stderr (plain text, no markup interpretation)."""
+    sys.stderr.write(message.rstrip("\n") + "\n")
+
+
+def handle_errors(fn: F) -> F:
+    """Turn the core's user-facing exceptions into a message and exit 2 (never a traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from velero_gitops.errors import VeleroGitopsError
+
+        try:
+            return fn(*args, **kwargs)
+        except VeleroGitopsError as exc:
+            err(f"error: {exc}" if "\n" not in str(exc) else str(exc))
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err("interrupted")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _version(value: bool) -> None:
+    if value:
+        from velero_gitops import __version__
+
+        typer.echo(f"velero-gitops {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
+) -> None:
+    """Render, encrypt and validate a FluxCD tree that deploys Velero (kopia file-system backups) to MinIO S3."""

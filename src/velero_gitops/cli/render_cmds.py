@@ -1,0 +1,80 @@
+"""`velero-gitops render`: config(s) -> the Flux tree on disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from velero_gitops.cli._app import app, err, handle_errors
+
+
+def default_configs() -> list[Path]:
+    """Configs used when none are named: ./velero-gitops.yaml, else clusters/*/velero-gitops.yaml."""
+    here = Path("velero-gitops.yaml")
+    if here.is_file():
+        return [here]
+    return sorted(Path("clusters").glob("*/velero-gitops.yaml"))
+
+
+def resolve_configs(positional: list[Path] | None, options: list[Path] | None) -> list[Path]:
+    from velero_gitops.errors import UsageError
+
+    configs = list(positional or []) + list(options or [])
+    if not configs:
+        configs = default_configs()
+    if not configs:
+        raise UsageError("no config given and no ./velero-gitops.yaml or clusters/*/velero-gitops.yaml found; use --config FILE")
+    return configs
+
+
+@app.command()
+@handle_errors
+def render(
+    configs: Optional[List[Path]] = typer.Argument(None, help="Config files (same as --config).", show_default=False),
+    config: Optional[List[Path]] = typer.Option(None, "--config", "-c", help="Config file; repeat for several clusters."),
+    check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 with a unified diff if the tree is not in sync."),
+    diff: bool = typer.Option(False, "--diff", help="Write nothing; show the unified diff of what would change."),
+    force: bool = typer.Option(False, "--force", help="Overwrite generated files that were edited by hand, and files without our header."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only print problems."),
+) -> None:
+    """Render the Flux tree for each config. Only changed files are written, atomically."""
+    from velero_gitops.pipeline import render_config
+
+    paths = resolve_configs(configs, config)
+    # Render everything in memory first: a bad config anywhere means nothing is written anywhere.
+    results = [render_config(p) for p in paths]
+    drift = False
+    for result in results:
+        changed = result.drifted
+        if check or diff:
+            text = result.diff()
+            if text:
+                typer.echo(text, nl=False)
+            for c in changed:
+                if c.conflict:
+                    err(f"{result.shown(c.path)} {c.conflict}")
+            drift = drift or bool(changed)
+            continue
+        result.write(force=force)
+        if not quiet:
+            _summary(result)
+        for note in result.notes:
+            err(f"note: {note}")
+    if check and drift:
+        err("the rendered tree is out of date: run `velero-gitops render` and commit the result")
+        raise typer.Exit(1)
+
+
+def _summary(result) -> None:
+    counts = {"create": 0, "update": 0, "delete": 0, "unchanged": 0}
+    for c in result.changes:
+        counts[c.action] += 1
+        if c.action != "unchanged":
+            verb = {"create": "created", "update": "updated", "delete": "removed"}[c.action]
+            typer.echo(f"{verb:8} {result.shown(c.path)}")
+    typer.echo(
+        f"{result.loaded.display_path}: {counts['create']} created, {counts['update']} updated, "
+        f"{counts['delete']} removed, {counts['unchanged']} unchanged"
+    )

@@ -1,0 +1,238 @@
+"""Load a config file into a `Config`, turning every problem into `FILE:LINE:COL path: message`.
+
+ruamel.yaml keeps the line and column of every key; pydantic's error locations are mapped back
+onto them, so a user sees exactly where the file is wrong and how to fix it.
+"""
+
+from __future__ import annotations
+
+import base64
+import difflib
+import os
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from velero_gitops.errors import ConfigError
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A validated config plus the facts about its file that the plan needs (read here, not in plan)."""
+
+    config: Any  # velero_gitops.config.Config
+    path: Path  # the config file as given
+    display_path: str  # how messages and headers name it (POSIX, relative to the repo root)
+    repo_root: Path  # the Git repository root Flux paths are relative to
+    ca_bundle_b64: str | None  # base64 of the CA bundle file, when configured
+
+
+def display(path: Path) -> str:
+    """A path as the user typed it, relative to the working directory when it is inside it."""
+    try:
+        return Path(os.path.relpath(path)).as_posix() if path.is_absolute() else path.as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def load(path: str | os.PathLike[str]) -> LoadedConfig:
+    from pydantic import ValidationError
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    from velero_gitops.config import Config
+
+    p = Path(path)
+    shown = display(p)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{shown}: config file not found"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{shown}: cannot read config file ({exc})"]) from None
+
+    yaml = YAML(typ="rt")
+    try:
+        tree = yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{shown}:{mark.line + 1}:{mark.column + 1}" if mark else shown
+        problem = exc.problem or "invalid YAML"
+        if "duplicate key" in str(exc.problem or ""):
+            problem = f"{exc.problem}; each key may appear only once"
+        raise ConfigError([f"{where} {problem}".replace(" found duplicate key", " duplicate key")]) from None
+    except YAMLError as exc:
+        raise ConfigError([f"{shown}: invalid YAML ({exc})"]) from None
+
+    if tree is None:
+        raise ConfigError([f"{shown}:1:1 the config file is empty; see docs/config-reference.md"])
+    if not isinstance(tree, dict):
+        raise ConfigError([f"{shown}:1:1 the config must be a mapping of keys (cluster, s3, schedules, ...)"])
+
+    try:
+        config = Config.model_validate(_plain(tree))
+    except ValidationError as exc:
+        problems = [_format(shown, tree, err) for err in exc.errors(include_url=False)]
+        raise ConfigError(sorted(set(problems), key=_sort_key)) from None
+
+    repo_root = (p.parent / config.repo.root).resolve()
+    ca_b64 = None
+    if config.s3.ca_bundle:
+        ca_b64 = _read_ca_bundle(shown, tree, p.parent / config.s3.ca_bundle)
+    try:
+        rel = p.resolve().relative_to(repo_root).as_posix()
+    except ValueError:
+        rel = shown
+    return LoadedConfig(config=config, path=p, display_path=rel, repo_root=repo_root, ca_bundle_b64=ca_b64)
+
+
+def _read_ca_bundle(shown: str, tree: Any, file: Path) -> str:
+    where = _position(tree, ("s3", "caBundle"), value=True)
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise ConfigError([f"{shown}:{where} s3.caBundle: cannot read {display(file)} ({exc.strerror})"]) from None
+    if b"-----BEGIN CERTIFICATE-----" not in data:
+        raise ConfigError([f"{shown}:{where} s3.caBundle: {display(file)} is not a PEM certificate bundle"])
+    return base64.b64encode(data).decode("ascii")
+
+
+def _plain(node: Any) -> Any:
+    """ruamel's round-trip types -> plain Python (so pydantic sees dict/list/str/int/float/bool/None)."""
+    if isinstance(node, dict):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    if isinstance(node, bool) or node is None:
+        return node
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    if isinstance(node, str):
+        return str(node)
+    return node
+
+
+def _sort_key(line: str) -> tuple[int, int, str]:
+    try:
+        _, ln, col = line.split(" ", 1)[0].rsplit(":", 2)
+        return int(ln), int(col), line
+    except ValueError:
+        return 0, 0, line
+
+
+def _dotted(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out or "(top level)"
+
+
+def _position(tree: Any, loc: Loc, value: bool = False) -> str:
+    """`LINE:COL` of the deepest node of ``loc`` present in the YAML tree (the key itself for mappings)."""
+    line, col = 0, 0
+    node = tree
+    for part in loc:
+        if isinstance(part, int) and isinstance(node, list) and 0 <= part < len(node):
+            line, col = node.lc.item(part)
+            node = node[part]
+        elif isinstance(part, str) and isinstance(node, dict) and part in node:
+            if value:
+                line, col = node.lc.value(part)
+            else:
+                line, col = node.lc.key(part)
+            node = node[part]
+        else:
+            break
+    return f"{line + 1}:{col + 1}"
+
+
+def _format(shown: str, tree: Any, err: dict[str, Any]) -> str:
+    loc: Loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
+    msg: str = err["msg"]
+    kind: str = err["type"]
+    if kind == "value_error":
+        msg = msg.removeprefix("Value error, ")
+        if msg.startswith("@"):
+            field, _, msg = msg[1:].partition(": ")
+            # A path starting at the root (s3.x) replaces the location, others extend it.
+            extra = tuple(field.split("."))
+            loc = extra if extra[0] in ("s3", "velero", "flux", "repo") and loc == () else loc + extra
+    elif kind == "extra_forbidden":
+        msg = _unknown_key(loc)
+    elif kind == "missing":
+        msg = f"required key '{loc[-1]}' is missing"
+        where = _position(tree, loc[:-1])
+        return f"{shown}:{where} {_dotted(loc)}: {msg}"
+    elif kind in ("literal_error", "enum"):
+        msg = msg.replace("Input should be", "must be") + f" (got {_got(err.get('input'))})"
+    elif "type" in kind or kind.endswith("_parsing") or kind in ("dict_type", "list_type", "model_type"):
+        msg = msg.replace("Input should be", "must be") + f" (got {_got(err.get('input'))})"
+    elif kind in ("greater_than", "less_than", "greater_than_equal", "less_than_equal"):
+        msg = msg.replace("Input should be", "must be") + f" (got {_got(err.get('input'))})"
+    where = _position(tree, loc, value=kind not in ("extra_forbidden",))
+    return f"{shown}:{where} {_dotted(loc)}: {msg}"
+
+
+def _got(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
+def _unknown_key(loc: Loc) -> str:
+    key = str(loc[-1])
+    allowed = _allowed_keys(loc[:-1])
+    if not allowed:
+        return f"unknown key '{key}'"
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+    if not close:
+        lowered = {a.lower(): a for a in allowed}
+        if key.lower().replace("_", "") in {a.lower() for a in allowed}:
+            close = [lowered[key.lower().replace("_", "")]]
+    hint = f"did you mean '{close[0]}'?" if close else f"allowed keys: {', '.join(sorted(allowed))}"
+    return f"unknown key '{key}'; {hint}"
+
+
+def _allowed_keys(loc: Loc) -> list[str]:
+    from pydantic import BaseModel
+
+    from velero_gitops.config import Config
+
+    model: Any = Config
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return []
+        field = next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)
+        if field is None:
+            return []
+        model = _model_in(field.annotation)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return [f.alias or n for n, f in model.model_fields.items()]
+    return []
+
+
+def _model_in(annotation: Any) -> Any:
+    from pydantic import BaseModel
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    origin = typing.get_origin(annotation)
+    if origin in (list, typing.Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            found = _model_in(arg)
+            if found is not None:
+                return found
+    return None

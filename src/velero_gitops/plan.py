@@ -1,0 +1,354 @@
+"""Decide everything the tree contains. Pure: no I/O, no templates.
+
+`plan(loaded)` returns the list of files (`Artifact`) with the Kubernetes objects each holds.
+Every decision that domain.md asks of the generator is made here, so it can be tested directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from velero_gitops.layout import Layout
+from velero_gitops.loader import LoadedConfig
+
+HELM_MEDIA_TYPE = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
+KUSTOMIZATION_SCHEMA = "https://json.schemastore.org/kustomization"
+
+
+@dataclass(frozen=True)
+class Document:
+    obj: dict[str, Any]
+    schema: str | None = None  # URL for the `# yaml-language-server: $schema=` line
+
+
+@dataclass(frozen=True)
+class Artifact:
+    path: str  # POSIX, relative to the repository root
+    template: str  # file name under templates/
+    docs: tuple[Document, ...]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Plan:
+    artifacts: tuple[Artifact, ...]
+    secret_path: str  # referenced by the app kustomization, written only by encrypt-secret
+    notes: tuple[str, ...] = ()
+
+
+def plan(loaded: LoadedConfig) -> Plan:
+    c = loaded.config
+    lay = Layout.of(c)
+    ns = c.repo.namespace
+    schema = _schema_url(c)
+    arts: list[Artifact] = []
+
+    def add(path: str, template: str, *docs: Document) -> None:
+        arts.append(Artifact(path=path, template=template, docs=tuple(docs)))
+
+    # Namespace folder: the namespace itself (prune disabled, Pod Security) and the app's ks.yaml.
+    add(f"{lay.namespace_dir}/kustomization.yaml", "kustomization.yaml.j2",
+        Document(_kustomization(["./namespace.yaml", f"./{c.repo.app}/ks.yaml"], namespace=ns), KUSTOMIZATION_SCHEMA))
+    add(f"{lay.namespace_dir}/namespace.yaml", "namespace.yaml.j2", Document(_namespace(c), None))
+
+    # Two Flux Kustomizations: the chart first, the Schedules once its CRDs exist.
+    add(lay.ks_file, "ks.yaml.j2",
+        Document(_app_kustomization(c, lay), schema("kustomize.toolkit.fluxcd.io", "Kustomization", "v1")),
+        Document(_schedules_kustomization(c, lay), schema("kustomize.toolkit.fluxcd.io", "Kustomization", "v1")))
+
+    # The app: chart source, HelmRelease, encrypted credentials, monitoring.
+    source_file, source_doc = _chart_source(c, schema)
+    app_resources = ["./helmrelease.yaml", f"./{source_file}", "./secret.sops.yaml"]
+    metrics_on = c.metrics.enabled
+    if metrics_on and c.metrics.prometheus_rule:
+        app_resources.append("./prometheusrule.yaml")
+    if metrics_on and c.metrics.dashboard.enabled:
+        app_resources.append("./grafana-dashboard.yaml")
+    add(f"{lay.app_dir}/kustomization.yaml", "kustomization.yaml.j2",
+        Document(_kustomization(sorted(app_resources)), KUSTOMIZATION_SCHEMA))
+    add(f"{lay.app_dir}/helmrelease.yaml", "helmrelease.yaml.j2",
+        Document(_helmrelease(loaded), schema("helm.toolkit.fluxcd.io", "HelmRelease", "v2")))
+    add(f"{lay.app_dir}/{source_file}", source_file + ".j2", source_doc)
+    if metrics_on and c.metrics.prometheus_rule:
+        from velero_gitops.alerts import rule_groups
+
+        add(f"{lay.app_dir}/prometheusrule.yaml", "prometheusrule.yaml.j2",
+            Document(_prometheus_rule(c, rule_groups(c)), schema("monitoring.coreos.com", "PrometheusRule", "v1")))
+    if metrics_on and c.metrics.dashboard.enabled:
+        from velero_gitops.dashboard import dashboard_json
+
+        add(f"{lay.app_dir}/grafana-dashboard.yaml", "grafana-dashboard.yaml.j2",
+            Document(_dashboard_configmap(c, dashboard_json(c)), None))
+
+    # Schedules: one file each, applied by the second Kustomization.
+    sched_files = [f"./{s.name}.yaml" for s in c.schedules]
+    add(f"{lay.schedules_dir}/kustomization.yaml", "kustomization.yaml.j2",
+        Document(_kustomization(sorted(sched_files)), KUSTOMIZATION_SCHEMA))
+    for s in c.schedules:
+        add(f"{lay.schedules_dir}/{s.name}.yaml", "schedule.yaml.j2",
+            Document(_schedule(c, s), schema("velero.io", "Schedule", "v1")))
+
+    notes = []
+    if not c.schedules:
+        notes.append("no schedules configured: Velero will only run backups you start yourself")
+    return Plan(artifacts=tuple(arts), secret_path=lay.secret_file, notes=tuple(notes))
+
+
+# ----------------------------------------------------------------------------------------- pieces
+def _schema_url(c):
+    def url(group: str, kind: str, version: str) -> str | None:
+        if not c.repo.schema_comments:
+            return None
+        return f"{c.repo.schema_base_url}/{group}/{kind.lower()}_{version}.json"
+
+    return url
+
+
+def _kustomization(resources: list[str], namespace: str | None = None) -> dict[str, Any]:
+    obj: dict[str, Any] = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+                           "resources": resources}
+    if namespace:
+        obj["namespace"] = namespace
+    return obj
+
+
+def _namespace(c) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "name": c.repo.namespace,
+        # Deleting the namespace would delete every Backup object with it: never let Flux prune it.
+        "annotations": {"kustomize.toolkit.fluxcd.io/prune": "disabled"},
+    }
+    if c.velero.pod_security_labels:
+        # node-agent mounts hostPath volumes, which the baseline and restricted levels forbid.
+        meta["labels"] = {f"pod-security.kubernetes.io/{mode}": "privileged" for mode in ("audit", "enforce", "warn")}
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
+
+
+def _source_ref(c) -> dict[str, str]:
+    r = c.flux.source_ref
+    return {"kind": r.kind, "name": r.name, "namespace": r.namespace}
+
+
+def _app_kustomization(c, lay: Layout) -> dict[str, Any]:
+    app = c.repo.app
+    spec: dict[str, Any] = {
+        # Ready only when the HelmRelease is Ready, i.e. the chart and its CRDs are installed.
+        "healthChecks": [{"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+                          "name": app, "namespace": c.repo.namespace}],
+        "interval": c.flux.interval,
+        "path": lay.flux_path(lay.app_dir),
+        "prune": True,
+        "sourceRef": _source_ref(c),
+        "targetNamespace": c.repo.namespace,
+        "timeout": c.flux.timeout,  # the health check waits as long as the HelmRelease may take
+    }
+    if c.flux.depends_on:
+        spec["dependsOn"] = [d.model_dump(by_alias=True, exclude_none=True) for d in c.flux.depends_on]
+    if c.flux.decryption.enabled:
+        spec["decryption"] = {"provider": "sops", "secretRef": {"name": c.flux.decryption.secret_ref}}
+    return {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+            "metadata": {"name": app}, "spec": spec}
+
+
+def _schedules_kustomization(c, lay: Layout) -> dict[str, Any]:
+    spec = {
+        "dependsOn": [{"name": c.repo.app}],  # the Schedule CRD exists only after the chart installed it
+        "interval": c.flux.interval,
+        "path": lay.flux_path(lay.schedules_dir),
+        "prune": True,
+        "sourceRef": _source_ref(c),
+        "targetNamespace": c.repo.namespace,
+    }
+    return {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+            "metadata": {"name": f"{c.repo.app}-schedules"}, "spec": spec}
+
+
+def _chart_source(c, schema) -> tuple[str, Document]:
+    src = c.flux.chart_source
+    if src.type == "OCIRepository":
+        obj = {
+            "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "OCIRepository",
+            "metadata": {"name": c.repo.app},
+            "spec": {
+                "interval": src.interval,
+                "layerSelector": {"mediaType": HELM_MEDIA_TYPE, "operation": "copy"},
+                "ref": {"tag": c.velero.chart_version},
+                "url": src.resolved_url(),
+            },
+        }
+        return "ocirepository.yaml", Document(obj, schema("source.toolkit.fluxcd.io", "OCIRepository", "v1"))
+    obj = {
+        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
+        "metadata": {"name": _helm_repo_name(c)},
+        "spec": {"interval": src.interval, "url": src.resolved_url()},
+    }
+    return "helmrepository.yaml", Document(obj, schema("source.toolkit.fluxcd.io", "HelmRepository", "v1"))
+
+
+def _helm_repo_name(c) -> str:
+    return "vmware-tanzu" if c.flux.chart_source.url is None else f"{c.repo.app}-charts"
+
+
+def _helmrelease(loaded: LoadedConfig) -> dict[str, Any]:
+    c = loaded.config
+    spec: dict[str, Any] = {
+        "interval": c.flux.interval,
+        "releaseName": c.repo.app,
+        "timeout": c.flux.timeout,
+        "values": chart_values(loaded),
+    }
+    if c.flux.chart_source.type == "OCIRepository":
+        spec["chartRef"] = {"kind": "OCIRepository", "name": c.repo.app}
+    else:
+        spec["chart"] = {"spec": {
+            "chart": "velero",
+            "sourceRef": {"kind": "HelmRepository", "name": _helm_repo_name(c)},
+            "version": c.velero.chart_version,
+        }}
+    install: dict[str, Any] = {}
+    upgrade: dict[str, Any] = {}
+    if c.flux.crds_create_replace:
+        # Flux applies the chart's crds/ on install and upgrade; the chart's upgradeCRDs hook Job is off.
+        install["crds"] = upgrade["crds"] = "CreateReplace"
+    if c.flux.remediation.enabled:
+        install["remediation"] = {"retries": c.flux.remediation.retries}
+        upgrade["cleanupOnFail"] = True
+        upgrade["remediation"] = {"retries": c.flux.remediation.retries, "strategy": "rollback"}
+    if install:
+        spec["install"] = install
+    if upgrade:
+        spec["upgrade"] = upgrade
+    return {"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+            "metadata": {"name": c.repo.app}, "spec": spec}
+
+
+def chart_values(loaded: LoadedConfig) -> dict[str, Any]:
+    """Values for the vmware-tanzu/velero chart (domain.md §3)."""
+    c = loaded.config
+    v, s3, na = c.velero, c.s3, c.velero.node_agent
+    bsl_config: dict[str, str] = {  # the chart quotes every value; strings here keep Git and cluster equal
+        "region": s3.region,
+        "s3ForcePathStyle": "true" if s3.force_path_style else "false",
+        "s3Url": s3.endpoint,
+    }
+    if s3.insecure_skip_tls_verify:
+        bsl_config["insecureSkipTLSVerify"] = "true"
+    if s3.checksum_algorithm is not None:
+        bsl_config["checksumAlgorithm"] = s3.checksum_algorithm
+    bsl: dict[str, Any] = {
+        "accessMode": "ReadWrite",
+        "bucket": s3.bucket,
+        "config": bsl_config,
+        "default": True,
+        "name": "default",
+        "provider": "aws",
+    }
+    if s3.prefix:
+        bsl["prefix"] = s3.prefix
+    if loaded.ca_bundle_b64:
+        bsl["caCert"] = loaded.ca_bundle_b64
+
+    node_agent: dict[str, Any] = {
+        "pluginVolumePath": na.plugins_path,
+        "podVolumePath": na.pods_path,
+        "resources": na.resources.as_dict(),
+    }
+    if na.privileged:
+        node_agent["containerSecurityContext"] = {"privileged": True}
+    if na.node_selector:
+        node_agent["nodeSelector"] = dict(na.node_selector)
+    if na.tolerations:
+        node_agent["tolerations"] = [t.as_dict() for t in na.tolerations]
+
+    values: dict[str, Any] = {
+        "backupsEnabled": True,
+        "configuration": {
+            "backupStorageLocation": [bsl],
+            "defaultBackupTTL": v.default_backup_ttl,
+            "defaultVolumesToFsBackup": v.default_volumes_to_fs_backup,
+            "fsBackupTimeout": v.fs_backup_timeout,
+            "garbageCollectionFrequency": v.garbage_collection_frequency,
+            "logLevel": v.log_level,
+            "uploaderType": v.uploader,
+        },
+        "credentials": {"existingSecret": s3.credentials_secret, "useSecret": True},
+        "deployNodeAgent": True,
+        "initContainers": [{
+            "image": v.aws_plugin_image,
+            "imagePullPolicy": "IfNotPresent",
+            "name": "velero-plugin-for-aws",
+            "volumeMounts": [{"mountPath": "/target", "name": "plugins"}],
+        }],
+        "metrics": _metrics_values(c),
+        "nodeAgent": node_agent,
+        "snapshotsEnabled": False,  # file-system backups only; no VolumeSnapshotLocation
+        "upgradeCRDs": False,  # the hook Job can hang a HelmRelease; Flux applies CRDs (crds: CreateReplace)
+    }
+    if v.resources.as_dict():
+        values["resources"] = v.resources.as_dict()
+    if v.image_tag:
+        values["image"] = {"tag": v.image_tag}
+    return values
+
+
+def _metrics_values(c) -> dict[str, Any]:
+    m = c.metrics
+    if not m.enabled:
+        return {"enabled": False}
+    out: dict[str, Any] = {"enabled": True}
+    labels = dict(m.additional_labels)
+    if m.service_monitor:
+        out["serviceMonitor"] = {"enabled": True, **({"additionalLabels": labels} if labels else {})}
+    if m.pod_monitor:
+        out["nodeAgentPodMonitor"] = {"enabled": True, **({"additionalLabels": labels} if labels else {})}
+    return out
+
+
+def _schedule(c, s) -> dict[str, Any]:
+    template: dict[str, Any] = {
+        "defaultVolumesToFsBackup": (
+            s.default_volumes_to_fs_backup if s.default_volumes_to_fs_backup is not None
+            else c.velero.default_volumes_to_fs_backup
+        ),
+        "includedNamespaces": list(s.namespaces),
+        "snapshotVolumes": False,  # no VolumeSnapshotLocation: volumes go through the node-agent
+        "storageLocation": s.storage_location,
+        "ttl": c.schedule_ttl(s),
+    }
+    if s.excluded_resources:
+        template["excludedResources"] = list(s.excluded_resources)
+    if s.label_selector and s.label_selector.match_labels:
+        template["labelSelector"] = {"matchLabels": dict(s.label_selector.match_labels)}
+    spec: dict[str, Any] = {
+        "schedule": s.cron,
+        "template": template,
+        # Owner references would let a renamed or deleted Schedule take its Backups with it.
+        "useOwnerReferencesInBackup": False,
+    }
+    if s.paused:
+        spec["paused"] = True
+    return {"apiVersion": "velero.io/v1", "kind": "Schedule",
+            "metadata": {"name": s.name, "namespace": c.repo.namespace}, "spec": spec}
+
+
+def _prometheus_rule(c, groups: list[dict[str, Any]]) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": c.repo.app, "namespace": c.repo.namespace}
+    if c.metrics.additional_labels:
+        meta["labels"] = dict(c.metrics.additional_labels)
+    return {"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule", "metadata": meta,
+            "spec": {"groups": groups}}
+
+
+def _dashboard_configmap(c, text: str) -> dict[str, Any]:
+    d = c.metrics.dashboard
+    return {
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {
+            "name": f"{c.repo.app}-dashboard",
+            "namespace": c.repo.namespace,
+            "annotations": {"grafana_folder": d.folder},
+            "labels": {d.label: "1"},
+        },
+        "data": {"velero.json": text},
+    }

@@ -1,0 +1,60 @@
+"""Format a plan into file texts with the jinja2 templates, and prove each text is what was planned.
+
+Templates only format. Every rendered file is parsed back: its objects must equal the planned
+objects, and it must be a fixed point of the canonical YAML style (yamlfmt), so a template can
+never emit invalid YAML, drop a value or produce churn unnoticed.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from velero_gitops.plan import Artifact, Plan
+
+
+class TemplateBug(RuntimeError):
+    """A template produced text that does not match the plan: a bug in velero-gitops, not a user error."""
+
+
+def templates_dir() -> Path:
+    here = Path(__file__).resolve().parent
+    packaged = here / "templates"  # inside the wheel
+    if packaged.is_dir():
+        return packaged
+    return here.parent.parent / "templates"  # source checkout / editable install
+
+
+@lru_cache(maxsize=1)
+def _env():
+    import jinja2
+
+    from velero_gitops import yamlfmt
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,  # YAML, not HTML
+    )
+    env.filters["yaml"] = lambda value, indent=0, level="": yamlfmt.dump_fragment(value, indent, level)
+    return env
+
+
+def render(p: Plan) -> dict[str, str]:
+    """{repo-relative path: file body without the generated-file header}."""
+    return {a.path: render_artifact(a) for a in p.artifacts}
+
+
+def render_artifact(a: Artifact) -> str:
+    from velero_gitops import yamlfmt
+
+    text = _env().get_template(a.template).render(docs=a.docs, **a.extra)
+    text = text.lstrip("\n").rstrip("\n") + "\n"
+    loaded = list(yamlfmt.safe_load_all(text))
+    planned = [d.obj for d in a.docs]
+    if loaded != planned:
+        raise TemplateBug(f"{a.template} rendered {a.path} with content that differs from the plan")
+    if yamlfmt.roundtrip(text) != text:
+        raise TemplateBug(f"{a.template} rendered {a.path} in a non-canonical YAML style")
+    return text
