@@ -53,7 +53,7 @@ def _version_tuple(text: str) -> tuple[int, ...]:
 
 class _Model(BaseModel):
     model_config = ConfigDict(
-        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True,
+        extra="forbid", alias_generator=to_camel, frozen=True,
         validate_default=True,
     )
 

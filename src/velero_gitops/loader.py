@@ -33,8 +33,10 @@ class LoadedConfig:
 
 def display(path: Path) -> str:
     """A path as the user typed it, relative to the working directory when it is inside it."""
+    if not path.is_absolute():
+        return path.as_posix()
     try:
-        return Path(os.path.relpath(path)).as_posix() if path.is_absolute() else path.as_posix()
+        return path.relative_to(Path.cwd()).as_posix()
     except ValueError:
         return path.as_posix()
 

@@ -1,0 +1,50 @@
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from velero_gitops import cron
+
+
+def utc(*a):
+    return datetime(*a, tzinfo=timezone.utc)
+
+
+def test_daily_at_two_runs_at_0200_utc():
+    runs = cron.parse("0 2 * * *").next_runs(utc(2026, 11, 26, 12, 0), 3)
+    assert runs == [utc(2026, 11, 27, 2), utc(2026, 11, 28, 2), utc(2026, 11, 29, 2)]
+
+
+def test_run_strictly_after_start():
+    assert cron.parse("0 2 * * *").next_runs(utc(2026, 11, 27, 2, 0), 1) == [utc(2026, 11, 28, 2)]
+
+
+@pytest.mark.parametrize(
+    "expr,gap",
+    [("0 2 * * *", timedelta(days=1)), ("@hourly", timedelta(hours=1)), ("0 */6 * * *", timedelta(hours=6)),
+     ("30 3 * * 0", timedelta(days=7)), ("@every 90m", timedelta(minutes=90)), ("0 0 1 * *", timedelta(days=31))],
+)
+def test_max_interval(expr, gap):
+    assert cron.parse(expr).max_interval() == gap
+
+
+def test_day_of_month_or_day_of_week_when_both_restricted():
+    # robfig/cron: both restricted -> either matches (Monday the 1st-or-any-Monday).
+    runs = cron.parse("0 0 1 * 1").next_runs(utc(2026, 11, 26), 3)
+    assert runs == [utc(2026, 11, 30), utc(2026, 12, 1), utc(2026, 12, 7)]
+
+
+def test_names_and_steps():
+    c = cron.parse("0 4 * JAN-MAR mon-fri")
+    assert c.months == {1, 2, 3} and c.weekdays == {1, 2, 3, 4, 5}
+    assert cron.parse("5/20 * * * *").minutes == {5, 25, 45}
+
+
+@pytest.mark.parametrize(
+    "expr,reason",
+    [("0 25 * * *", "hour 25 > 23"), ("60 * * * *", "minute 60 > 59"), ("* * * *", "expected 5 fields"),
+     ("0 2 * * 7", "Sunday is 0"), ("@fortnightly", "unknown descriptor"), ("CRON_TZ=Europe/Paris 0 2 * * *", "UTC"),
+     ("*/0 * * * *", "positive"), ("0 2 0 * *", "day of month 0 < 1"), ("@every 10s", "at least 1m"), ("", "empty")],
+)
+def test_invalid(expr, reason):
+    with pytest.raises(cron.CronError, match=reason):
+        cron.parse(expr)

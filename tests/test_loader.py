@@ -1,0 +1,143 @@
+"""Bad configs: each one exits 2 with exactly one located message and leaves the tree byte-identical."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import pytest
+
+from cli_util import REPO, run_cli, snapshot
+from velero_gitops.errors import ConfigError
+from velero_gitops.loader import load
+
+BASE = """\
+cluster: home-lab
+repo:
+  appsRoot: kubernetes/apps
+flux:
+  dependsOn:
+    - name: openebs
+      namespace: flux-system
+velero:
+  chartVersion: 12.1.0
+  nodeAgent:
+    distribution: talos
+s3:
+  endpoint: https://s3.68cc.io
+  bucket: velero-backups
+schedules:
+  - name: daily
+    cron: "0 2 * * *"
+    namespaces: [monitoring, database, network]
+    ttl: 720h
+metrics:
+  additionalLabels:
+    release: kube-prometheus-stack
+"""
+
+# (id, old text, new text, expected "LINE:COL path", expected words in the message)
+CASES = [
+    ("typo-top-key", "schedules:\n", "schedual:\n", "15:1 schedual", "did you mean 'schedules'"),
+    ("typo-nested-key", "    distribution: talos", "    distribtion: talos", "11:5 velero.nodeAgent.distribtion", "did you mean 'distribution'"),
+    ("typo-list-item-key", "    ttl: 720h", "    tll: 720h", "19:5 schedules[0].tll", "did you mean 'ttl'"),
+    ("snake-case-key", "  appsRoot:", "  apps_root:", "3:3 repo.apps_root", "did you mean 'appsRoot'"),
+    ("wrong-type-list", "    namespaces: [monitoring, database, network]", "    namespaces: monitoring", "18:17 schedules[0].namespaces", "valid list"),
+    ("wrong-type-bool", "  bucket: velero-backups", "  bucket: velero-backups\n  forcePathStyle: maybe", "15:19 s3.forcePathStyle", "boolean"),
+    ("bad-cron-hour", '"0 2 * * *"', '"0 25 * * *"', "17:11 schedules[0].cron", "hour 25 > 23"),
+    ("bad-cron-fields", '"0 2 * * *"', '"0 2 * *"', "17:11 schedules[0].cron", "expected 5 fields"),
+    ("cron-timezone", '"0 2 * * *"', '"CRON_TZ=Europe/Berlin 0 2 * * *"', "17:11 schedules[0].cron", "UTC"),
+    ("http-endpoint", "https://s3.68cc.io", "http://s3.68cc.io", "13:13 s3.endpoint", "allowHttp"),
+    ("endpoint-with-path", "https://s3.68cc.io", "https://s3.68cc.io/velero", "13:13 s3.endpoint", "has a path"),
+    ("endpoint-not-url", "https://s3.68cc.io", "s3.68cc.io", "13:13 s3.endpoint", "not an endpoint URL"),
+    ("bucket-uppercase", "bucket: velero-backups", "bucket: Velero_Backups", "14:11 s3.bucket", "not a valid S3 bucket name"),
+    ("bucket-ip", "bucket: velero-backups", "bucket: 192.168.1.10", "14:11 s3.bucket", "IP address"),
+    ("bucket-too-short", "bucket: velero-backups", "bucket: vb", "14:11 s3.bucket", "3 to 63"),
+    ("restic-on-1.18", "    distribution: talos", "    distribution: talos\n  uploader: restic", "12:13 velero.uploader", "removed restic"),
+    ("uploader-unknown", "    distribution: talos", "    distribution: talos\n  uploader: borg", "12:13 velero.uploader", "'kopia' or 'restic'"),
+    ("negative-ttl", "    ttl: 720h", "    ttl: -720h", "19:10 schedules[0].ttl", "negative"),
+    ("ttl-days", "    ttl: 720h", "    ttl: 30d", "19:10 schedules[0].ttl", "720h for 30 days"),
+    ("unknown-distribution", "distribution: talos", "distribution: openshift4", "11:19 velero.nodeAgent.distribution", "'kubeadm'"),
+    ("custom-distribution-no-path", "distribution: talos", "distribution: custom", "11:5 velero.nodeAgent.podVolumePath", "needs podVolumePath"),
+    ("duplicate-schedule", "metrics:", "  - name: daily\n    cron: \"0 3 * * *\"\n    namespaces: [media]\nmetrics:", "16:3 schedules", "used twice"),
+    ("duplicate-key", "  bucket: velero-backups", "  bucket: velero-backups\n  bucket: other-bucket", "15:3", "duplicate key"),
+    ("missing-required", "  endpoint: https://s3.68cc.io\n", "", "12:1 s3.endpoint", "required key 'endpoint' is missing"),
+    ("missing-s3", "s3:\n  endpoint: https://s3.68cc.io\n  bucket: velero-backups\n", "", "1:1 s3", "required key 's3' is missing"),
+    ("bad-namespace-name", "[monitoring, database, network]", "[monitoring, Database]", "18:17 schedules[0].namespaces", "not a valid namespace name"),
+    ("schedule-name-too-long", "  - name: daily", "  - name: " + "a" * 50, "16:11 schedules[0].name", "at most 48"),
+    ("old-chart", "chartVersion: 12.1.0", "chartVersion: 10.1.3", "9:17 velero.chartVersion", "Velero < 1.17"),
+    ("node-agent-over-budget", "    distribution: talos", "    distribution: talos\n    resources:\n      limits: {cpu: '2', memory: 4Gi}", "13:21 velero.nodeAgent.resources.limits.cpu", "exceeds the budget"),
+    ("flux-interval", "flux:\n", "flux:\n  interval: 1 hour\n", "5:13 flux.interval", "Flux duration"),
+    ("short-timeout", "flux:\n", "flux:\n  timeout: 5m\n", "5:12 flux.timeout", "at least 10m"),
+    ("checksum-old-plugin", ("  bucket: velero-backups", "  chartVersion: 12.1.0"),
+     ("  bucket: velero-backups\n  checksumAlgorithm: ''", "  chartVersion: 12.1.0\n  awsPluginImage: velero/velero-plugin-for-aws:v1.14.2"),
+     "16:22 s3.checksumAlgorithm", "v1.14.2 corrupts"),
+    ("not-a-mapping", BASE, "- just\n- a list\n", "1:1", "must be a mapping"),
+    ("invalid-yaml", "  bucket: velero-backups", "  bucket: [velero-backups", "", "expected"),
+    ("ca-bundle-missing", "  bucket: velero-backups", "  bucket: velero-backups\n  caBundle: nope.pem", "15:13 s3.caBundle", "nope.pem (No such file or directory)"),
+    ("insecure-skip-on-http", "https://s3.68cc.io", "http://s3.68cc.io\n  allowHttp: true\n  insecureSkipTLSVerify: true", "15:26 s3.insecureSkipTLSVerify", "makes no sense"),
+    ("bad-objective", "metrics:\n", "metrics:\n  successObjective: 1.5\n", "21:21 metrics.successObjective", "less than 1"),
+    ("bad-age-recipient", "metrics:\n", "sops:\n  ageRecipients: [age1nope]\nmetrics:\n", "21:18 sops.ageRecipients", "not an age public key"),
+]
+
+
+def mutate(old, new) -> str:
+    if isinstance(old, tuple):
+        text = BASE
+        for o, n in zip(old, new):
+            assert o in text, o
+            text = text.replace(o, n, 1)
+        return text
+    assert old in BASE, old
+    return BASE.replace(old, new, 1)
+
+
+def test_base_config_is_valid(tmp_path):
+    (tmp_path / "c.yaml").write_text(BASE)
+    assert load(tmp_path / "c.yaml").config.cluster == "home-lab"
+
+
+def test_at_least_25_distinct_cases():
+    assert len({c[0] for c in CASES}) >= 25
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_bad_config_in_process(tmp_path, case):
+    name, old, new, where, words = case
+    (tmp_path / "c.yaml").write_text(mutate(old, new))
+    with pytest.raises(ConfigError) as info:
+        load(tmp_path / "c.yaml")
+    problems = info.value.problems
+    assert len(problems) == 1, problems
+    line = problems[0]
+    assert re.match(r"^\S*c\.yaml:\d+:\d+ ", line), line
+    assert where in line, line
+    assert words in line, line
+
+
+@pytest.mark.parametrize("case", CASES[:: max(1, len(CASES) // 8)], ids=[c[0] for c in CASES[:: max(1, len(CASES) // 8)]])
+def test_bad_config_cli_exit_2_and_tree_untouched(tmp_path, case):
+    name, old, new, where, words = case
+    shutil.copytree(REPO / "clusters" / "home-lab", tmp_path / "repo")
+    cfg = tmp_path / "repo" / "velero-gitops.yaml"
+    cfg.write_text(mutate(old, new))
+    before = snapshot(tmp_path / "repo")
+    r = run_cli("render", "--config", str(cfg))
+    assert r.code == 2, (r.out, r.err)
+    assert "Traceback" not in r.err
+    lines = [ln for ln in r.err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and words in lines[0], r.err
+    assert snapshot(tmp_path / "repo") == before
+
+
+def test_several_problems_are_all_reported_in_file_order(tmp_path):
+    text = BASE.replace("distribution: talos", "distribtion: talos").replace('"0 2 * * *"', '"0 25 * * *"')
+    (tmp_path / "c.yaml").write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load(tmp_path / "c.yaml")
+    assert [p.split(" ")[0].rsplit(":", 2)[1] for p in info.value.problems] == ["11", "17"]
+
+
+def test_missing_file_is_a_config_error(tmp_path):
+    r = run_cli("render", "--config", str(tmp_path / "nope.yaml"))
+    assert r.code == 2 and "config file not found" in r.err and "Traceback" not in r.err

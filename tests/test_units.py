@@ -1,0 +1,37 @@
+from decimal import Decimal
+
+import pytest
+
+from velero_gitops.units import go_duration, parse_duration, parse_quantity
+
+
+@pytest.mark.parametrize("text,seconds", [("720h", 2592000), ("720h0m0s", 2592000), ("1h30m", 5400), ("15m", 900), ("90s", 90)])
+def test_parse_duration(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["30d", "1 h", "h", "-5h", "720"])
+def test_bad_duration(text):
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+def test_days_hint():
+    with pytest.raises(ValueError, match="720h for 30 days"):
+        parse_duration("30d")
+
+
+@pytest.mark.parametrize("seconds,text", [(2592000, "720h0m0s"), (5400, "1h30m0s"), (900, "15m0s"), (30, "30s"), (0, "0s")])
+def test_go_duration(seconds, text):
+    assert go_duration(seconds) == text
+
+
+@pytest.mark.parametrize("text,value", [("500m", Decimal("0.5")), ("1", Decimal(1)), ("128Mi", Decimal(128 * 2**20)), ("500M", Decimal(500 * 10**6)), ("1e3", Decimal(1000))])
+def test_quantity(text, value):
+    assert parse_quantity(text) == value
+
+
+@pytest.mark.parametrize("text", ["abc", "5 Mi", "1Qi", "-1"])
+def test_bad_quantity(text):
+    with pytest.raises(ValueError):
+        parse_quantity(text)
