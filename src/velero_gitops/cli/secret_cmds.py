@@ -1,0 +1,136 @@
+"""`velero-gitops encrypt-secret` and `velero-gitops sops-init` (see docs/secrets.md).
+
+Credentials are never accepted as arguments (they would show in `ps` and shell history): only
+from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, --stdin, or a hidden prompt.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from velero_gitops.cli._app import app, err, handle_errors
+
+
+def _one_config(config: Optional[Path]) -> Path:
+    from velero_gitops.errors import UsageError
+
+    if config is not None:
+        return config
+    here = Path("velero-gitops.yaml")
+    if here.is_file():
+        return here
+    found = sorted(Path("clusters").glob("*/velero-gitops.yaml"))
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise UsageError(
+            "several configs found (" + ", ".join(p.as_posix() for p in found) + "); choose one with --config FILE"
+        )
+    raise UsageError("no config given and no ./velero-gitops.yaml found; use --config FILE")
+
+
+@app.command("encrypt-secret")
+@handle_errors
+def encrypt_secret(
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Config file (velero-gitops.yaml)."),
+    stdin: bool = typer.Option(
+        False, "--stdin",
+        help="Read the credentials from standard input: two lines (access key ID, then secret key), "
+        "or AWS_ACCESS_KEY_ID=/AWS_SECRET_ACCESS_KEY= lines, or a [default] credentials file.",
+    ),
+    age: Optional[List[str]] = typer.Option(
+        None, "--age", help="age recipient to encrypt for (repeatable); default: the .sops.yaml creation rule.",
+    ),
+    update_keys: bool = typer.Option(
+        False, "--update-keys",
+        help="Re-encrypt the existing secret for the current .sops.yaml recipients (sops updatekeys); no credentials needed.",
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only print problems."),
+) -> None:
+    """Encrypt the S3 credentials into the app's secret.sops.yaml with sops/age (plaintext never touches disk).
+
+    Credentials come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, from --stdin, or from a hidden
+    prompt on a terminal; never from arguments or the config file.
+    """
+    from velero_gitops import secret as secretlib
+    from velero_gitops.errors import UsageError
+    from velero_gitops.loader import load
+
+    if update_keys and (stdin or age):
+        raise UsageError("--update-keys takes no credentials and no --age: it uses the .sops.yaml recipients")
+    loaded = load(_one_config(config))
+    if update_keys:
+        result = secretlib.update_keys(loaded)
+        if not quiet:
+            p = result.plan
+            typer.echo(
+                f"updated keys of {p.shown}: encrypted for {len(p.recipients)} age recipient(s) from "
+                f"{p.recipients_source} (sops {p.sops.version_text}); commit it"
+            )
+        return
+    # Everything that can fail without the credentials is checked before asking for them.
+    p = secretlib.plan(loaded, age=age or ())
+    creds, source = secretlib.read_credentials(use_stdin=stdin)
+    result = secretlib.encrypt_secret(loaded, creds, p=p)
+    if not quiet:
+        verb = "replaced" if result.replaced else "wrote"
+        typer.echo(
+            f"{verb} {p.shown}: Secret {p.namespace}/{p.name} (key cloud, credentials from {source}) encrypted for "
+            f"{len(p.recipients)} age recipient(s) from {p.recipients_source} (sops {p.sops.version_text}, "
+            f"{result.seconds:.2f}s)"
+        )
+        typer.echo(f"next: git add {p.shown} && git commit")
+
+
+@app.command("sops-init")
+@handle_errors
+def sops_init(
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Config file (velero-gitops.yaml)."),
+    age: Optional[List[str]] = typer.Option(None, "--age", help="age recipient (repeatable). Default: sops.ageRecipients, the generated or existing key."),
+    generate_key: bool = typer.Option(
+        False, "--generate-key",
+        help="Create an age key at $SOPS_AGE_KEY_FILE or ~/.config/sops/age/keys.txt (mode 0600) unless one exists.",
+    ),
+) -> None:
+    """Write the .sops.yaml creation rule for the tree (never overwrites; shows the rule to add instead).
+
+    Exit 0 when a rule for the secret is in place, 1 when an existing .sops.yaml needs the rule shown.
+    """
+    from velero_gitops import sops_init as initlib
+    from velero_gitops.loader import display, load
+
+    loaded = load(_one_config(config))
+    result = initlib.init(loaded, age=age or (), generate=generate_key)
+    if result.key is not None:
+        k = result.key
+        if k.created:
+            err(f"created age key {k.path} (mode 0600): back it up; never commit it")
+            err(
+                "give it to Flux: kubectl create secret generic "
+                f"{loaded.config.flux.decryption.secret_ref} --namespace=flux-system --from-file=age.agekey={k.path}"
+            )
+        else:
+            err(f"an age key already exists at {k.path}; kept it (not overwritten)")
+        typer.echo(f"age public key: {k.public_key}")
+    shown = display(result.config_file)
+    if result.written:
+        typer.echo(f"wrote {shown} for {len(result.recipients)} age recipient(s): {', '.join(result.recipients)}")
+        return
+    if result.covered_by is not None:
+        typer.echo(
+            f"{shown} exists and creation_rules[{result.covered_by}] already covers the secret for "
+            f"{', '.join(result.recipients)}; nothing to do"
+        )
+        return
+    if result.matched_by is not None:
+        err(
+            f"{shown} exists and creation_rules[{result.matched_by}] matches the secret but lacks some of "
+            f"{', '.join(result.recipients)}; not touching the file. Edit that rule or put this one before it:"
+        )
+    else:
+        err(f"{shown} exists and no rule matches the secret; not touching the file. Add this rule under creation_rules (before any catch-all rule):")
+    typer.echo(result.rule_text, nl=False)
+    raise typer.Exit(1)
