@@ -78,3 +78,11 @@ def _summary(result) -> None:
         f"{result.loaded.display_path}: {counts['create']} created, {counts['update']} updated, "
         f"{counts['delete']} removed, {counts['unchanged']} unchanged"
     )
+
+
+@app.command("config-reference")
+def config_reference() -> None:
+    """Print the config reference (Markdown), generated from the config model."""
+    from velero_gitops.reference import markdown
+
+    typer.echo(markdown(), nl=False)
