@@ -1,0 +1,126 @@
+"""`velero-gitops validate`, `velero-gitops check` and `velero-gitops schemas import`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from velero_gitops.cli._app import app, handle_errors
+
+schemas_app = typer.Typer(help="Manage JSON schemas (import CRDs into the cache).", no_args_is_help=True)
+app.add_typer(schemas_app, name="schemas")
+
+_OUTPUT_HELP = "Output format: text, json, junit or github (GitHub Actions annotations)."
+
+
+def _check_output(output: str) -> None:
+    from velero_gitops.errors import UsageError
+
+    if output not in ("text", "json", "junit", "github"):
+        raise UsageError(f"--output must be one of text, json, junit, github (got {output!r})")
+
+
+def _emit(findings, passed: int, failed: int, skipped: int, output: str) -> None:
+    from velero_gitops.validate.report import render
+
+    typer.echo(render(findings, passed, failed, skipped, output), nl=False)
+    if any(f.severity == "error" for f in findings) or failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+@handle_errors
+def validate(
+    paths: List[str] = typer.Argument(..., help="Files or directories (recursive); '-' reads stdin.", show_default=False),
+    schema_location: Optional[List[str]] = typer.Option(
+        None, "--schema-location", "-schema-location",
+        help="kubeconform-style location: 'default' (the offline bundle), a directory, or a URL/path template "
+        "with {{.Group}}, {{.ResourceKind}}, {{.ResourceAPIVersion}}, {{.NormalizedKubernetesVersion}}, {{.StrictSuffix}}. Repeatable."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Cache directory for downloaded and imported schemas [default: ~/.cache/velero-gitops/schemas]."),
+    kubernetes_version: str = typer.Option("", "--kubernetes-version", help="Kubernetes version for schema templates [default: the bundle's]."),
+    ignore_missing_schemas: bool = typer.Option(False, "--ignore-missing-schemas", help="Skip objects whose schema cannot be found."),
+    skip: str = typer.Option("", "--skip", help="Comma-separated kinds (or apiVersion/Kind) to skip."),
+    strict: bool = typer.Option(True, "--strict/--no-strict", help="Unknown fields are errors."),
+    output: str = typer.Option("text", "--output", "-o", help=_OUTPUT_HELP),
+    repo_root: Optional[Path] = typer.Option(None, "--repo-root", help="Root that Flux Kustomization paths are relative to [default: nearest .git/.sops.yaml/kubernetes/ ancestor]."),
+    kustomize: str = typer.Option("auto", "--kustomize", help="Build kustomizations with kubectl: auto (when on PATH), always, never."),
+    flux: bool = typer.Option(True, "--flux/--no-flux", help="Check the Flux graph (paths, references, dependsOn, decryption, CRD order)."),
+    policy: bool = typer.Option(True, "--policy/--no-policy", help="Check the Velero policy rules and plaintext Secrets."),
+    external: Optional[List[str]] = typer.Option(None, "--external", help="Kind/namespace/name of an object that exists outside the tree (dependsOn/sourceRef targets). Repeatable."),
+    allow_http_s3: bool = typer.Option(False, "--allow-http-s3", help="Allow http:// s3Url."),
+    allow_s3_path: bool = typer.Option(False, "--allow-s3-path", help="Allow a path in s3Url."),
+    allow_insecure_tls: bool = typer.Option(False, "--allow-insecure-tls", help="Allow insecureSkipTLSVerify: \"true\"."),
+    node_agent_cpu_limit: str = typer.Option("500m", "--node-agent-cpu-limit", help="Budget for the node-agent CPU limit."),
+    node_agent_memory_limit: str = typer.Option("500Mi", "--node-agent-memory-limit", help="Budget for the node-agent memory limit."),
+) -> None:
+    """Validate Kubernetes/Flux manifests: YAML, schemas (strict), kustomize builds, Flux graph, policy."""
+    from velero_gitops.errors import UsageError
+    from velero_gitops.validate.engine import Options, validate_paths
+
+    _check_output(output)
+    if kustomize not in ("auto", "always", "never"):
+        raise UsageError("--kustomize must be auto, always or never")
+    opts = Options(
+        schema_locations=list(schema_location or []),
+        cache_dir=str(cache) if cache else None,
+        kubernetes_version=kubernetes_version,
+        strict=strict,
+        ignore_missing_schemas=ignore_missing_schemas,
+        skip_kinds=[s for s in skip.split(",") if s.strip()],
+        repo_root=str(repo_root) if repo_root else None,
+        kustomize=kustomize,
+        flux=flux,
+        policy=policy,
+        externals=list(external or []),
+        allow_http_s3=allow_http_s3,
+        allow_s3_path=allow_s3_path,
+        allow_insecure_tls=allow_insecure_tls,
+        node_agent_cpu_limit=node_agent_cpu_limit,
+        node_agent_memory_limit=node_agent_memory_limit,
+    )
+    result = validate_paths(paths, opts)
+    _emit(result.findings, result.passed, result.failed, result.skipped, output)
+
+
+@schemas_app.command("import")
+@handle_errors
+def schemas_import(
+    files: List[Path] = typer.Argument(..., help="CRD files (multi-document YAML).", show_default=False),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Cache directory [default: ~/.cache/velero-gitops/schemas]."),
+) -> None:
+    """Convert CustomResourceDefinitions to JSON schemas (kubeconform's openapi2jsonschema rules) into the cache."""
+    from velero_gitops.validate.schemas import import_crds
+
+    for p in import_crds([str(f) for f in files], cache):
+        typer.echo(f"wrote {p}")
+
+
+def _default_check_configs() -> list[Path]:
+    configs = sorted(Path("clusters").glob("*/velero-gitops.yaml"))
+    if not configs and Path("velero-gitops.yaml").is_file():
+        configs = [Path("velero-gitops.yaml")]
+    return configs
+
+
+@app.command()
+@handle_errors
+def check(
+    configs: Optional[List[Path]] = typer.Argument(None, help="Config files (same as --config).", show_default=False),
+    config: Optional[List[Path]] = typer.Option(None, "--config", "-c", help="Config file; repeatable [default: clusters/*/velero-gitops.yaml]."),
+    output: str = typer.Option("text", "--output", "-o", help=_OUTPUT_HELP),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Schema cache directory."),
+) -> None:
+    """Everything a commit must pass: the rendered tree is in sync, valid, and its secrets encrypted. Writes nothing."""
+    from velero_gitops.errors import UsageError
+    from velero_gitops.validate.checkrun import run_check
+
+    _check_output(output)
+    paths = list(configs or []) + list(config or [])
+    if not paths:
+        paths = _default_check_configs()
+    if not paths:
+        raise UsageError("no config given and no clusters/*/velero-gitops.yaml found; use --config FILE")
+    findings, passed, failed, skipped = run_check(paths, cache_dir=str(cache) if cache else None)
+    _emit(findings, passed, failed, skipped, output)

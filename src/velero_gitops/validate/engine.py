@@ -1,0 +1,478 @@
+"""Validate files, directories and stdin: YAML, schemas (strict), kustomize builds, Flux graph, policy.
+
+Library API::
+
+    from velero_gitops.validate.engine import Options, validate_paths
+    result = validate_paths(["kubernetes/"], Options())
+    result.findings, result.passed, result.failed, result.skipped
+
+Fast path: every file is split into documents and parsed by a Rust YAML parser (yaml-rs) when it
+is installed and the file holds no scalar that YAML 1.1 (what Kubernetes reads) and YAML 1.2
+resolve differently; each object is checked with a compiled validator (jsonschema-rs). Only an
+object with problems is parsed again by the line-tracking loader to find the line of each
+problem. Everything else (libyaml parse, kustomize, graph, policy) needs no second pass.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from velero_gitops.validate.findings import Finding
+
+YAML_SUFFIXES = (".yaml", ".yml")
+KUSTOMIZE_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+
+
+@dataclass
+class Options:
+    schema_locations: list[str] = field(default_factory=list)  # empty = ["default"]
+    cache_dir: str | None = None
+    kubernetes_version: str = ""  # empty = the bundle's version
+    strict: bool = True
+    ignore_missing_schemas: bool = False
+    skip_kinds: list[str] = field(default_factory=list)
+    repo_root: str | None = None
+    externals: list[str] = field(default_factory=list)  # "Kind/namespace/name" that exist outside the tree
+    kustomize: str = "auto"  # auto (when kubectl is on PATH) | always | never
+    flux: bool = True
+    policy: bool = True
+    # policy knobs
+    allow_http_s3: bool = False
+    allow_s3_path: bool = False
+    allow_insecure_tls: bool = False
+    node_agent_cpu_limit: str = "500m"
+    node_agent_memory_limit: str = "500Mi"
+    kopia_memory_warning: bool = True  # warn when node-agent memory is limited below what kopia needs on big volumes
+    stdin_text: str | None = None  # used for "-" (tests); None = read sys.stdin
+
+
+@dataclass
+class Result:
+    findings: list[Finding]
+    passed: int
+    failed: int
+    skipped: int
+
+    @property
+    def ok(self) -> bool:
+        return not any(f.severity == "error" for f in self.findings)
+
+
+@dataclass
+class Obj:
+    """One Kubernetes object read from a file."""
+
+    file: str  # display path
+    path: Path | None  # real path (None for stdin)
+    index: int  # document index in the file
+    data: dict  # the object (sops block removed)
+    line: int  # line where the document starts
+    chunk: str | None = None  # document text (fast path), for the lazy line pass
+    chunk_line: int = 1
+    encrypted: bool = False  # had a top-level sops block
+    _lined: object = None
+    eff_ns: str | None = None  # namespace from kustomize `namespace:` / Flux targetNamespace when not in the file
+
+    @property
+    def kind(self) -> str:
+        return str(self.data.get("kind", ""))
+
+    @property
+    def api_version(self) -> str:
+        return str(self.data.get("apiVersion", ""))
+
+    @property
+    def name(self) -> str:
+        md = self.data.get("metadata")
+        return str(md.get("name", "")) if isinstance(md, dict) else ""
+
+    @property
+    def namespace(self) -> str:
+        md = self.data.get("metadata")
+        ns = str(md.get("namespace", "") or "") if isinstance(md, dict) else ""
+        return ns or self.eff_ns or ""
+
+    @property
+    def ident(self) -> str:
+        return f"{self.kind}/{self.namespace}/{self.name}"
+
+    def lined(self):
+        """The object with line information (parsed again on demand on the fast path)."""
+        if self._lined is None:
+            if self.chunk is None:
+                self._lined = self.data
+            else:
+                from velero_gitops.validate.yamlload import load_all
+
+                docs = [d for d in load_all(self.chunk) if d.data is not None]
+                data = docs[0].data if docs else self.data
+                _shift_lines(data, self.chunk_line - 1)
+                if isinstance(data, dict):
+                    data.pop("sops", None)
+                self._lined = data
+        return self._lined
+
+    def line_of(self, pointer: str) -> int:
+        from velero_gitops.validate.yamlload import line_of
+
+        return line_of(self.lined(), pointer, self.line)
+
+    def finding(self, pointer: str, message: str, rule: str, severity: str = "error") -> Finding:
+        return Finding(self.file, self.line_of(pointer), self.ident, pointer, message, rule, severity)
+
+
+def _shift_lines(node, offset: int) -> None:
+    if not offset:
+        return
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, dict):
+            if hasattr(n, "lines"):
+                n.line += offset
+                for k in n.lines:
+                    n.lines[k] += offset
+            stack.extend(v for v in n.values() if isinstance(v, (dict, list)))
+        elif isinstance(n, list):
+            if hasattr(n, "lines"):
+                n.line += offset
+                n.lines[:] = [x + offset for x in n.lines]
+            stack.extend(v for v in n if isinstance(v, (dict, list)))
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading
+
+
+def display_path(p: Path) -> str:
+    try:
+        rel = os.path.relpath(p)
+    except ValueError:  # pragma: no cover - other drive on Windows
+        return str(p)
+    return str(p) if rel.startswith("../../") else rel
+
+
+def discover(paths: Iterable[str]) -> tuple[list[tuple[str, Path | None]], list[Path], list[Finding]]:
+    """(files to read, kustomization dirs, usage findings). '-' is stdin."""
+    files: list[tuple[str, Path | None]] = []
+    kdirs: list[Path] = []
+    problems: list[Finding] = []
+    seen: set[Path] = set()
+    for raw in paths:
+        if raw == "-":
+            files.append(("-", None))
+            continue
+        p = Path(raw)
+        if p.is_dir():
+            for dirpath, dirnames, filenames in os.walk(p):
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                d = Path(dirpath)
+                if any(f in filenames for f in KUSTOMIZE_FILES):
+                    kdirs.append(d)
+                for f in sorted(filenames):
+                    if f.startswith(".") or not f.endswith(YAML_SUFFIXES):
+                        continue
+                    fp = d / f
+                    if fp.resolve() not in seen:
+                        seen.add(fp.resolve())
+                        files.append((display_path(fp), fp))
+        elif p.is_file():
+            if p.resolve() not in seen:
+                seen.add(p.resolve())
+                files.append((display_path(p) if p.is_absolute() else raw, p))
+        else:
+            from velero_gitops.errors import UsageError
+
+            raise UsageError(f"{raw}: no such file or directory")
+    return files, kdirs, problems
+
+
+# Plain scalars that YAML 1.1 (PyYAML, and Kubernetes' go-yaml) and YAML 1.2 (yaml-rs) read
+# differently: yes/no/on/off, octal, binary, sexagesimal, underscores, exponent floats; merge keys,
+# tags and directives. A file with any of them takes the libyaml path.
+_RISKY = re.compile(
+    r"(?:^|[\s\[,{:-])(?:[yY]es|YES|[nN]o|NO|[oO]n|ON|[oO]ff|OFF)\s*(?:$|[,\]}#:])"
+    r"|(?:^|[\s\[,{:-])[-+]?(?:0[0-9_]|0[bBoOxX]|[0-9][0-9_]*_|[0-9][0-9_.]*[eE]|[0-9]+:[0-5]?[0-9])"
+    r"|<<|(?:^|\s)!|^%|\t",
+    re.M,
+)
+_DOC_SPLIT = re.compile(r"^(?:---|\.\.\.)(?=[ \t\r\n]|$)", re.M)
+
+try:  # optional speed-up
+    import yaml_rs as _yaml_rs  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover - exercised on machines without yaml-rs
+    _yaml_rs = None
+
+
+def _fast_docs(text: str):
+    """[(data, start line, chunk)] via yaml-rs, or None when the file needs the libyaml path."""
+    if _yaml_rs is None or _RISKY.search(text):
+        return None
+    out = []
+    pos = 0
+    line = 1
+    starts = [(m.start(), m.group(0)) for m in _DOC_SPLIT.finditer(text)]
+    bounds = []
+    for start, marker in starts:
+        bounds.append((pos, start))
+        pos = start + 3 if marker == "..." else start  # keep '---' in the next chunk
+    bounds.append((pos, len(text)))
+    for a, b in bounds:
+        chunk = text[a:b]
+        if not chunk.strip():
+            line += chunk.count("\n")
+            continue
+        body = chunk[3:] if chunk.startswith("---") else chunk
+        if not body.strip() or body.lstrip(" \t").startswith("#") and not _has_content(body):
+            line += chunk.count("\n")
+            continue
+        try:
+            data = _yaml_rs.loads(body, parse_datetime=False)
+        except Exception:  # noqa: BLE001 - any problem: let libyaml report it with a line
+            return None
+        if isinstance(data, list) and len(data) > 1 and _DOC_SPLIT.search(body):  # pragma: no cover
+            return None
+        if data is not None:
+            out.append((data, line, chunk))
+        line += chunk.count("\n")
+    return out
+
+
+def _has_content(body: str) -> bool:
+    return any(ln.strip() and not ln.lstrip().startswith("#") for ln in body.splitlines())
+
+
+class _Reader:
+    def __init__(self, opts: Options):
+        self.opts = opts
+        self.findings: list[Finding] = []
+        self.objects: list[Obj] = []
+        self.failed_units = 0
+
+    def read(self, display: str, path: Path | None) -> None:
+        if path is None:
+            text = self.opts.stdin_text if self.opts.stdin_text is not None else sys.stdin.read()
+        else:
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                self.findings.append(Finding(display, None, None, "", f"cannot read file: {exc}", "yaml"))
+                self.failed_units += 1
+                return
+        if path is not None and path.name in KUSTOMIZE_FILES:
+            return  # kustomize's own config: checked by the kustomize build
+        fast = _fast_docs(text)
+        if fast is not None:
+            for i, (data, line, chunk) in enumerate(fast):
+                self._add(display, path, i, data, line, chunk)
+            return
+        from velero_gitops.validate.yamlload import YAMLError, load_all
+
+        try:
+            docs = load_all(text)
+        except YAMLError as exc:
+            self.findings.append(Finding(display, exc.line, None, "", exc.message, "yaml"))
+            self.failed_units += 1
+            return
+        for doc in docs:
+            if doc.data is None:
+                continue
+            obj = self._add(display, path, doc.index, doc.data, doc.line, None)
+            for line, pointer, key in doc.duplicates:
+                self.findings.append(Finding(display, line, obj.ident if obj else None, pointer,
+                                             f"duplicate key {key!r}", "yaml.duplicate-key"))
+
+    def _add(self, display, path, index, data, line, chunk) -> Obj | None:
+        if not isinstance(data, dict):
+            self.findings.append(Finding(display, line, None, "", "document is not a mapping (expected a Kubernetes object)", "schema"))
+            self.failed_units += 1
+            return None
+        encrypted = isinstance(data.get("sops"), dict)
+        if "sops" in data:
+            data = type(data)(data)
+            if hasattr(data, "lines"):
+                data.lines = {}
+                data.line = line
+            data.pop("sops")
+        start = getattr(data, "line", None) or line
+        if chunk is not None:
+            start = line + _first_content_offset(chunk)
+        obj = Obj(display, path, index, data, start, chunk, line, encrypted)
+        if chunk is None:
+            obj._lined = data
+        self.objects.append(obj)
+        return obj
+
+
+def _first_content_offset(chunk: str) -> int:
+    for i, ln in enumerate(chunk.split("\n")):
+        s = ln.strip()
+        if s and not s.startswith("#") and s != "---":
+            return i
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------
+# Schema validation
+
+
+def _pointer(path) -> str:
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
+
+
+def _schema_findings(obj: Obj, validator) -> list[Finding]:
+    out: list[Finding] = []
+    data = obj.data
+    for err in validator.iter_errors(data):
+        ptr = _pointer(err.instance_path)
+        kind = type(err.kind).__name__
+        if kind == "AdditionalProperties":
+            for key in err.kind.unexpected:
+                p = ptr + "/" + str(key).replace("~", "~0").replace("/", "~1")
+                out.append(obj.finding(p, "additional property not allowed", "schema"))
+            continue
+        if kind == "Required":
+            prop = err.kind.property
+            out.append(obj.finding(ptr, f"missing required property {prop!r}" if not isinstance(prop, str) else f"missing required property '{prop}'", "schema"))
+            continue
+        out.append(obj.finding(ptr, _message(err, kind), "schema"))
+    return out
+
+
+def _message(err, kind: str) -> str:
+    inst = err.instance
+    if kind == "Type":
+        types = err.kind.types if hasattr(err.kind, "types") else None
+        want = "/".join(str(t) for t in types) if types else "another type"
+        want = want.replace("/null", "").replace("null/", "")
+        return f"expected {want}, got {_type_name(inst)} {_short(inst)}"
+    if kind == "Enum":
+        opts = [o for o in (err.kind.options if hasattr(err.kind, "options") else []) if o is not None]
+        return f"{_short(inst)} is not one of {', '.join(repr(o) for o in opts)}" if opts else err.message
+    if kind in ("OneOf", "OneOfNotValid", "AnyOf"):
+        return f"{_short(inst)} does not match any allowed form"
+    return err.message
+
+
+def _type_name(v) -> str:
+    return {bool: "boolean", int: "integer", float: "number", str: "string", type(None): "null",
+            list: "array", dict: "object"}.get(type(v), "object" if isinstance(v, dict) else "array" if isinstance(v, list) else type(v).__name__)
+
+
+def _short(v) -> str:
+    if isinstance(v, (dict, list)):
+        return "{...}" if isinstance(v, dict) else "[...]"
+    r = repr(v)
+    return r if len(r) <= 60 else r[:57] + "..."
+
+
+# --------------------------------------------------------------------------------------------------
+# Entry point
+
+
+def validate_paths(paths: Iterable[str], options: Options | None = None) -> Result:
+    """Validate files/directories ('-' = stdin). Raises UsageError for unusable arguments."""
+    from velero_gitops.validate.schemas import SchemaError, SchemaStore
+
+    opts = options or Options()
+    paths = list(paths)
+    files, kdirs, findings = discover(paths)
+    reader = _Reader(opts)
+    for display, path in files:
+        reader.read(display, path)
+    findings.extend(reader.findings)
+    objects = reader.objects
+
+    graph = None
+    if opts.flux or any(not o.namespace for o in objects):
+        from velero_gitops.validate.flux import graph as _graph
+
+        graph = _graph(objects, opts)
+        for o in objects:
+            if not o.namespace:
+                o.eff_ns = graph.ns_of(o)
+
+    store = SchemaStore(opts.schema_locations, cache_dir=opts.cache_dir,
+                        k8s_version=opts.kubernetes_version, strict=opts.strict)
+    skip = {k.strip() for k in opts.skip_kinds if k.strip()}
+    failed_objs: set[int] = set()
+    skipped_objs: set[int] = set()
+    checked: list[Obj] = []
+    for i, obj in enumerate(objects):
+        av, kind = obj.data.get("apiVersion"), obj.data.get("kind")
+        if not isinstance(av, str) or not isinstance(kind, str) or not av or not kind:
+            missing = "apiVersion" if not isinstance(av, str) or not av else "kind"
+            findings.append(obj.finding("", f"missing '{missing}': not a Kubernetes object", "schema"))
+            failed_objs.add(i)
+            continue
+        if kind in skip or f"{av}/{kind}" in skip:
+            skipped_objs.add(i)
+            continue
+        try:
+            validator = store.validator(av, kind)
+        except SchemaError as exc:
+            findings.append(obj.finding("", str(exc), "schema.error"))
+            failed_objs.add(i)
+            continue
+        if validator is None:
+            if opts.ignore_missing_schemas:
+                skipped_objs.add(i)
+            else:
+                findings.append(obj.finding("/kind", f"no schema found for {av}/{kind} (add --schema-location, "
+                                            "`velero-gitops schemas import CRD.yaml`, or --ignore-missing-schemas)",
+                                            "schema.missing"))
+                failed_objs.add(i)
+            continue
+        checked.append(obj)
+        if not validator.is_valid(obj.data):
+            fs = _schema_findings(obj, validator)
+            findings.extend(fs)
+            if fs:
+                failed_objs.add(i)
+
+    extra_units = reader.failed_units
+    if opts.kustomize != "never" and kdirs:
+        from velero_gitops.validate import kustomize
+
+        kfind, kfailed = kustomize.check_dirs(kdirs, objects, store, opts, skip)
+        findings.extend(kfind)
+        extra_units += kfailed
+
+    if opts.flux:
+        from velero_gitops.validate import flux
+
+        findings.extend(flux.check(objects, paths, opts, graph_=graph))
+    if opts.policy:
+        from velero_gitops.validate import policy
+
+        findings.extend(policy.check(objects, opts))
+
+    findings = _dedupe(findings)
+    # an object fails when any error finding names it
+    by_obj: dict[tuple[str, str], int] = {}
+    for i, obj in enumerate(objects):
+        by_obj.setdefault((obj.file, obj.ident), i)
+    for f in findings:
+        if f.severity == "error" and f.obj is not None and (f.file, f.obj) in by_obj:
+            failed_objs.add(by_obj[(f.file, f.obj)])
+    skipped_objs -= failed_objs
+    failed = len(failed_objs) + extra_units
+    passed = len(objects) - len(failed_objs) - len(skipped_objs)
+    findings.sort(key=lambda f: (f.file, f.line or 0, f.pointer, f.message))
+    return Result(findings, passed, failed, len(skipped_objs))
+
+
+def _dedupe(findings: list[Finding]) -> list[Finding]:
+    seen = set()
+    out = []
+    for f in findings:
+        key = (f.file, f.line, f.obj, f.pointer, f.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(f)
+    return out

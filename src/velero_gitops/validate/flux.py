@@ -1,0 +1,360 @@
+"""The Flux graph: paths, source references, dependencies, decryption and CRD ordering.
+
+Checks (rule ids in brackets):
+
+* [flux.path] every Flux Kustomization that reads this repository (sourceRef GitRepository
+  ``flux-system``) has a ``spec.path`` that exists under the repository root.
+* [flux.source-ref] ``sourceRef`` (Kustomization), ``chartRef`` and ``chart.spec.sourceRef``
+  (HelmRelease) name an object in the tree, or the well-known GitRepository ``flux-system/flux-system``.
+* [flux.depends-on] ``dependsOn`` targets exist (or are declared external).
+* [flux.decryption] a Kustomization whose path applies SOPS-encrypted files has ``spec.decryption``
+  (or the tree injects it with a Kustomization patch, as cluster-template does).
+* [flux.crd-order] an object whose CRD is installed by a HelmRelease (velero.io kinds by the
+  ``velero`` chart...) is applied by a Flux Kustomization that depends on the one applying that
+  HelmRelease; the same Kustomization is a finding (the CRDs do not exist yet at dry-run time).
+
+The repository root is ``--repo-root``, else the nearest ancestor of the file holding ``.git``,
+``.sops.yaml`` or a ``kubernetes/`` directory (the home-lab layout), else the working directory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from velero_gitops.validate.findings import Finding
+
+FLUX_KS = "kustomize.toolkit.fluxcd.io/"
+HELM = "helm.toolkit.fluxcd.io/"
+SOURCE = "source.toolkit.fluxcd.io/"
+SOURCE_KINDS = {"GitRepository", "OCIRepository", "HelmRepository", "Bucket", "HelmChart", "ExternalArtifact"}
+WELL_KNOWN = {("GitRepository", "flux-system", "flux-system")}
+# charts that install CRDs, and the API groups of those CRDs
+CRD_CHARTS = {
+    "velero": ("velero.io",),
+    "kube-prometheus-stack": ("monitoring.coreos.com",),
+    "prometheus-operator-crds": ("monitoring.coreos.com",),
+}
+_SOPS_TOP = re.compile(r"^sops:\s*$", re.M)
+
+
+def _is(obj, prefix: str, kind: str) -> bool:
+    return obj.kind == kind and obj.api_version.startswith(prefix)
+
+
+def _get(d, *keys):
+    for k in keys:
+        if not isinstance(d, dict):
+            return None
+        d = d.get(k)
+    return d
+
+
+def _find_root(start: Path, stop: Path | None = None) -> Path | None:
+    for d in [start, *start.parents]:
+        if (d / ".git").exists() or (d / ".sops.yaml").is_file() or (d / "kubernetes").is_dir():
+            return d
+    return None
+
+
+def _git_toplevel(start: Path) -> Path | None:
+    for d in [start, *start.parents]:
+        if (d / ".git").exists():
+            return d
+    return None
+
+
+class _Tree:
+    """Which files a directory applies (kustomize semantics, approximated without building)."""
+
+    def __init__(self):
+        self._cache: dict[Path, list[Path]] = {}
+
+    def applied_files(self, d: Path, depth: int = 0) -> list[Path]:
+        d = d.resolve()
+        if d in self._cache:
+            return self._cache[d]
+        self._cache[d] = []
+        files: list[Path] = []
+        kfile = next((d / n for n in ("kustomization.yaml", "kustomization.yml", "Kustomization") if (d / n).is_file()), None)
+        if kfile is not None and depth < 50:
+            from velero_gitops.validate.yamlload import YAMLError, load_all
+
+            try:
+                docs = load_all(kfile.read_text())
+            except (OSError, YAMLError):
+                docs = []
+            k = docs[0].data if docs and isinstance(docs[0].data, dict) else {}
+            for key in ("resources", "components", "bases"):
+                for entry in k.get(key) or []:
+                    if not isinstance(entry, str) or "://" in entry:
+                        continue
+                    p = (d / entry)
+                    if p.is_dir():
+                        files.extend(self.applied_files(p, depth + 1))
+                    elif p.is_file():
+                        files.append(p.resolve())
+        elif d.is_dir():
+            for dirpath, dirnames, filenames in os.walk(d):
+                dirnames[:] = [x for x in dirnames if not x.startswith(".")]
+                files.extend((Path(dirpath) / f).resolve() for f in filenames
+                             if f.endswith((".yaml", ".yml")) and not f.startswith("."))
+        self._cache[d] = files
+        return files
+
+
+def _encrypted_file(p: Path) -> bool:
+    if p.name.endswith((".sops.yaml", ".sops.yml")):
+        return True
+    try:
+        return bool(_SOPS_TOP.search(p.read_text(errors="replace")))
+    except OSError:
+        return False
+
+
+def _chart_name(hr, sources_by_key) -> str | None:
+    spec = hr.data.get("spec") if isinstance(hr.data.get("spec"), dict) else {}
+    name = _get(spec, "chart", "spec", "chart")
+    if isinstance(name, str):
+        return name.rsplit("/", 1)[-1]
+    ref = spec.get("chartRef")
+    if isinstance(ref, dict) and ref.get("kind") == "OCIRepository":
+        for o in sources_by_key.get(("OCIRepository", str(ref.get("name")))) or []:
+            url = _get(o.data, "spec", "url")
+            if isinstance(url, str):
+                return url.rstrip("/").rsplit("/", 1)[-1]
+    return None
+
+
+def check(objects, paths, opts, externals: list[str] | None = None, graph_: "Graph | None" = None) -> list[Finding]:
+    findings: list[Finding] = []
+    externals_set = set(externals or getattr(opts, "externals", None) or [])
+
+    flux_ks = [o for o in objects if _is(o, FLUX_KS, "Kustomization")]
+    helmreleases = [o for o in objects if _is(o, HELM, "HelmRelease")]
+    g = graph_ or Graph(objects, opts)
+    tree = g.tree
+    applied_by, roots, ns_of = g.applied_by, g.roots, g.ns_of
+
+    by_key: dict[tuple[str, str], list] = {}
+    for o in objects:
+        by_key.setdefault((o.kind, o.name), []).append(o)
+
+    def exists(kind: str, name: str, ns: str) -> bool:
+        if (kind, name, ns) in WELL_KNOWN or f"{kind}/{ns}/{name}" in externals_set or f"{kind}/*/{name}" in externals_set:
+            return True
+        for c in by_key.get((kind, name), []):
+            cns = ns_of(c)
+            if not ns or not cns or cns == ns:
+                return True
+        return False
+
+    # ---- Kustomization: path, sourceRef, dependsOn, decryption ----------------------------------
+    injected_decryption = any(
+        "decryption" in str(_get(k.data, "spec", "patches") or "") for k in flux_ks
+    )
+    for ks in flux_ks:
+        spec = ks.data.get("spec")
+        if not isinstance(spec, dict):
+            continue
+        p = spec.get("path")
+        if isinstance(p, str) and _reads_this_repo(ks):
+            found = next((r / p for r in roots[id(ks)] if (r / p).is_dir()), None)
+            if found is None:
+                shown = _show(roots[id(ks)][0]) if roots[id(ks)] else "."
+                findings.append(ks.finding("/spec/path", f"path {p!r} does not exist in the repository (root {shown})", "flux.path"))
+            elif spec.get("decryption") is None and not injected_decryption:
+                enc = [f for f in tree.applied_files(found) if _encrypted_file(f)]
+                if enc:
+                    findings.append(ks.finding(
+                        "/spec/path",
+                        f"path applies SOPS-encrypted {_show(enc[0])} but spec.decryption is not set "
+                        "(add decryption: {provider: sops, secretRef: {name: sops-age}})",
+                        "flux.decryption"))
+        ref = spec.get("sourceRef")
+        if isinstance(ref, dict) and isinstance(ref.get("name"), str):
+            kind = str(ref.get("kind", ""))
+            ns = str(ref.get("namespace") or ns_of(ks))
+            if not exists(kind, ref["name"], ns):
+                findings.append(ks.finding("/spec/sourceRef/name", f"sourceRef {kind}/{ns}/{ref['name']} not found in the tree", "flux.source-ref"))
+        for i, dep in enumerate(spec.get("dependsOn") or []):
+            if isinstance(dep, dict) and isinstance(dep.get("name"), str):
+                ns = str(dep.get("namespace") or ns_of(ks))
+                if not exists("Kustomization", dep["name"], ns):
+                    findings.append(ks.finding(f"/spec/dependsOn/{i}/name",
+                                               f"dependsOn Kustomization {ns}/{dep['name']} not found in the tree", "flux.depends-on"))
+
+    # ---- HelmRelease: chartRef / chart.spec.sourceRef / dependsOn ---------------------------------
+    for hr in helmreleases:
+        spec = hr.data.get("spec")
+        if not isinstance(spec, dict):
+            continue
+        refs = []
+        if isinstance(spec.get("chartRef"), dict):
+            refs.append(("/spec/chartRef/name", spec["chartRef"]))
+        sref = _get(spec, "chart", "spec", "sourceRef")
+        if isinstance(sref, dict):
+            refs.append(("/spec/chart/spec/sourceRef/name", sref))
+        for ptr, ref in refs:
+            if not isinstance(ref.get("name"), str):
+                continue
+            kind = str(ref.get("kind", ""))
+            ns = str(ref.get("namespace") or ns_of(hr))
+            if not exists(kind, ref["name"], ns):
+                what = "chartRef" if ptr.startswith("/spec/chartRef") else "chart.spec.sourceRef"
+                findings.append(hr.finding(ptr, f"{what} {kind}/{ns}/{ref['name']} not found in the tree", "flux.source-ref"))
+        for i, dep in enumerate(spec.get("dependsOn") or []):
+            if isinstance(dep, dict) and isinstance(dep.get("name"), str):
+                ns = str(dep.get("namespace") or ns_of(hr))
+                if not exists("HelmRelease", dep["name"], ns):
+                    findings.append(hr.finding(f"/spec/dependsOn/{i}/name",
+                                               f"dependsOn HelmRelease {ns}/{dep['name']} not found in the tree", "flux.depends-on"))
+
+    # ---- CRD ordering -----------------------------------------------------------------------------
+    ks_by_name: dict[tuple[str, str], object] = {(ns_of(k), k.name): k for k in flux_ks}
+
+    def deps_closure(ks) -> set[int]:
+        seen: set[int] = set()
+        todo = [ks]
+        while todo:
+            k = todo.pop()
+            for dep in _get(k.data, "spec", "dependsOn") or []:
+                if not isinstance(dep, dict):
+                    continue
+                target = ks_by_name.get((str(dep.get("namespace") or ns_of(k)), str(dep.get("name"))))
+                if target is not None and id(target) not in seen:
+                    seen.add(id(target))
+                    todo.append(target)
+        return seen
+
+    for hr in helmreleases:
+        chart = _chart_name(hr, by_key)
+        groups = CRD_CHARTS.get(chart or "")
+        if not groups or hr.path is None:
+            continue
+        hr_ks = applied_by.get(hr.path.resolve(), [])
+        if not hr_ks:
+            continue
+        for o in objects:
+            group = o.api_version.split("/", 1)[0] if "/" in o.api_version else ""
+            if group not in groups or o.path is None:
+                continue
+            o_ks = applied_by.get(o.path.resolve(), [])
+            for k in o_ks:
+                if any(k is h for h in hr_ks):
+                    findings.append(o.finding(
+                        "", f"{o.kind} is applied by Flux Kustomization {ns_of(k)}/{k.name}, the same one that applies "
+                        f"HelmRelease {hr.name} which installs the {group} CRDs: the dry-run fails before the CRDs exist. "
+                        f"Apply it from a second Kustomization that dependsOn {k.name}", "flux.crd-order"))
+                elif not any(id(h) in deps_closure(k) for h in hr_ks):
+                    findings.append(o.finding(
+                        "", f"{o.kind} is applied by Flux Kustomization {ns_of(k)}/{k.name}, which does not dependsOn "
+                        f"{', '.join(h.name for h in hr_ks)} (the Kustomization applying HelmRelease {hr.name} that installs the "
+                        f"{group} CRDs)", "flux.crd-order"))
+    return findings
+
+
+def _reads_this_repo(ks) -> bool:
+    ref = _get(ks.data, "spec", "sourceRef")
+    if not isinstance(ref, dict):
+        return False
+    return ref.get("kind") == "GitRepository" and ref.get("name") == "flux-system"
+
+
+def _candidate_roots(ks, opts) -> list[Path]:
+    out: list[Path] = []
+    if getattr(opts, "repo_root", None):
+        return [Path(opts.repo_root).resolve()]
+    if ks.path is not None:
+        start = ks.path.resolve().parent
+        r = _find_root(start)
+        if r is not None:
+            out.append(r)
+        g = _git_toplevel(start)
+        if g is not None and g not in out:
+            out.append(g)
+    cwd = Path.cwd().resolve()
+    if cwd not in out:
+        out.append(cwd)
+    return out
+
+
+_ns_cache: dict[Path, str] = {}
+
+
+def _kustomize_namespace(d: Path) -> str:
+    if d in _ns_cache:
+        return _ns_cache[d]
+    ns = ""
+    for n in ("kustomization.yaml", "kustomization.yml"):
+        f = d / n
+        if f.is_file():
+            try:
+                m = re.search(r"^namespace:\s*['\"]?([a-z0-9-]+)", f.read_text(), re.M)
+            except OSError:
+                m = None
+            ns = m.group(1) if m else ""
+            break
+    _ns_cache[d] = ns
+    return ns
+
+
+def _show(p: Path) -> str:
+    try:
+        return os.path.relpath(p)
+    except ValueError:  # pragma: no cover
+        return str(p)
+
+
+class Graph:
+    """Which Flux Kustomization applies which file, and the effective namespace of every object."""
+
+    def __init__(self, objects, opts):
+        _ns_cache.clear()
+        self.tree = _Tree()
+        self.applied_by: dict[Path, list] = {}
+        self.roots: dict[int, list[Path]] = {}
+        flux_ks = [o for o in objects if _is(o, FLUX_KS, "Kustomization")]
+        for ks in flux_ks:
+            self.roots[id(ks)] = _candidate_roots(ks, opts)
+        for ks in flux_ks:
+            p = _get(ks.data, "spec", "path")
+            if not isinstance(p, str) or not _reads_this_repo(ks):
+                continue
+            for root in self.roots[id(ks)]:
+                target = root / p
+                if target.is_dir():
+                    for f in self.tree.applied_files(target):
+                        self.applied_by.setdefault(f, []).append(ks)
+                    break
+        self._ns: dict[int, str] = {}
+
+    def _eff_ns(self, o) -> str:
+        md = o.data.get("metadata")
+        ns = md.get("namespace") if isinstance(md, dict) else None
+        if isinstance(ns, str) and ns:
+            return ns
+        if o.path is not None:
+            rp = o.path.resolve()
+            for ks in self.applied_by.get(rp, []):
+                tn = _get(ks.data, "spec", "targetNamespace")
+                if isinstance(tn, str) and tn:
+                    return tn
+            for d in rp.parents:
+                kns = _kustomize_namespace(d)
+                if kns:
+                    return kns
+                if (d / ".git").exists():
+                    break
+        return ""
+
+    def ns_of(self, o) -> str:
+        key = id(o)
+        if key not in self._ns:
+            self._ns[key] = self._eff_ns(o)
+        return self._ns[key]
+
+
+def graph(objects, opts) -> Graph:
+    return Graph(objects, opts)

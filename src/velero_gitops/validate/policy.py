@@ -1,0 +1,322 @@
+"""Policy on Velero objects and on the values of HelmReleases of the ``velero`` chart.
+
+Rules (ids in brackets): [policy.s3-https] ``s3Url`` is ``https://host[:port]`` with no path;
+[policy.insecure-tls] no ``insecureSkipTLSVerify: "true"``; [policy.cron] cron as Velero parses it
+(robfig/cron v3 ParseStandard); [policy.ttl] Go durations; [policy.uploader] ``uploaderType``
+valid for the Velero version; [policy.node-agent] node-agent limits within the budget (and a
+warning when kopia may need more memory); [policy.bucket] S3 bucket naming rules;
+[policy.secret-encrypted] the ``velero-s3-secret`` Secret is SOPS-encrypted; [secret.unencrypted]
+no plaintext ``kind: Secret`` anywhere.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from decimal import Decimal
+from urllib.parse import urlsplit
+
+from velero_gitops.validate.findings import Finding
+
+_DURATION = re.compile(r"^[-+]?((\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h))+$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+# ------------------------------------------------------------------------------------------------
+# cron (robfig/cron v3 ParseStandard)
+
+_CRON_FIELDS = (
+    ("minute", 0, 59, None),
+    ("hour", 0, 23, None),
+    ("day of month", 1, 31, None),
+    ("month", 1, 12, {m: i for i, m in enumerate(
+        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1)}),
+    ("day of week", 0, 6, {d: i for i, d in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])}),
+)
+_DESCRIPTORS = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
+
+
+def cron_problem(expr: object) -> str | None:
+    """None when ``expr`` parses like robfig/cron's ParseStandard, else the reason."""
+    if not isinstance(expr, str) or not expr.strip():
+        return "empty cron expression"
+    spec = expr.strip()
+    if spec.startswith(("CRON_TZ=", "TZ=")):
+        tz, _, rest = spec.partition(" ")
+        if not rest.strip():
+            return f"{tz} must be followed by a schedule"
+        spec = rest.strip()
+    if spec.startswith("@"):
+        if spec.startswith("@every "):
+            d = spec[len("@every "):].strip()
+            if not _DURATION.match(d) or d.startswith("-"):
+                return f"@every needs a Go duration such as 1h or 30m, got {d!r}"
+            return None
+        if spec.lower() in _DESCRIPTORS:
+            return None
+        return f"unrecognized descriptor {spec!r}"
+    fields = spec.split()
+    if len(fields) != 5:
+        return f"expected exactly 5 fields (minute hour day-of-month month day-of-week), found {len(fields)}"
+    for text, (name, lo, hi, names) in zip(fields, _CRON_FIELDS):
+        for part in text.split(","):
+            p = _cron_part(part, name, lo, hi, names)
+            if p:
+                return p
+    return None
+
+
+def _cron_part(part: str, name: str, lo: int, hi: int, names) -> str | None:
+    rng, _, step = part.partition("/")
+    if _:
+        if not step.isdigit() or int(step) == 0:
+            return f"{name}: bad step {step!r}"
+    if rng in ("*", "?"):
+        return None
+    a, dash, b = rng.partition("-")
+    try:
+        start = _cron_value(a, names)
+        end = _cron_value(b, names) if dash else start
+    except ValueError:
+        return f"{name}: {rng!r} is not a number{' or name' if names else ''}"
+    if start < lo or end > hi or start > end:
+        return f"{name}: {rng!r} is out of range {lo}-{hi}"
+    return None
+
+
+def _cron_value(text: str, names) -> int:
+    if names and text.lower() in names:
+        return names[text.lower()]
+    if not text.isdigit():
+        raise ValueError(text)
+    return int(text)
+
+
+def duration_problem(v: object) -> str | None:
+    if not isinstance(v, str):
+        return f"expected a Go duration string such as 720h, got {v!r}"
+    if v == "0" or _DURATION.match(v):
+        return None
+    hint = " (Go durations have no 'd' unit: write 720h for 30 days)" if "d" in v else ""
+    return f"{v!r} is not a Go duration such as 720h or 720h0m0s{hint}"
+
+
+def bucket_problem(name: object) -> str | None:
+    if not isinstance(name, str):
+        return "bucket must be a string"
+    if "/" in name:
+        return f"bucket {name!r} contains '/': put the path in prefix"
+    if not _BUCKET.match(name):
+        return (f"bucket {name!r} is not a valid S3 bucket name (3-63 characters: lowercase letters, digits, '.' and '-', "
+                "starting and ending with a letter or digit)")
+    if ".." in name or ".-" in name or "-." in name:
+        return f"bucket {name!r} has adjacent dots or a dot next to a hyphen"
+    try:
+        ipaddress.IPv4Address(name)
+        return f"bucket {name!r} must not look like an IP address"
+    except ValueError:
+        pass
+    if name.startswith(("xn--", "sthree-")) or name.endswith(("-s3alias", "--ol-s3")):
+        return f"bucket {name!r} uses a reserved S3 prefix or suffix"
+    return None
+
+
+def s3url_problem(url: object, allow_http: bool, allow_path: bool) -> str | None:
+    if not isinstance(url, str) or not url:
+        return "s3Url must be a URL such as https://s3.example.org"
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        return f"s3Url {url!r} must be https://host[:port]"
+    if parts.scheme == "http" and not allow_http:
+        return f"s3Url {url!r} uses plain http: credentials and backups would cross the network unencrypted; use https://"
+    if (parts.path not in ("", "/") or parts.query or parts.fragment) and not allow_path:
+        return (f"s3Url {url!r} has a path: Velero/kopia expect scheme://host[:port] only "
+                "(kopia fails with 'path is not expected in s3Url'); put the path in the BSL prefix")
+    return None
+
+
+def _truthy(v) -> bool:
+    return v is True or (isinstance(v, str) and v.strip().lower() == "true")
+
+
+def _quantity(text) -> Decimal | None:
+    m = re.match(r"^([+-]?[0-9.]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$", str(text).strip())
+    if not m:
+        return None
+    mult = {None: 1, "m": Decimal("0.001"), "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
+            "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}[m.group(2)]
+    try:
+        return Decimal(m.group(1)) * Decimal(mult)
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _version(text) -> tuple[int, ...] | None:
+    m = re.match(r"^v?(\d+)\.(\d+)(?:\.(\d+))?", str(text or ""))
+    return tuple(int(x or 0) for x in m.groups()) if m else None
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+def check(objects, opts) -> list[Finding]:
+    out: list[Finding] = []
+    for o in objects:
+        kind, av = o.kind, o.api_version
+        if kind == "Secret" and av == "v1":
+            if not o.encrypted:
+                if o.name == "velero-s3-secret":
+                    out.append(o.finding("", "Secret velero-s3-secret holds the S3 credentials and must be SOPS-encrypted "
+                                         "(velero-gitops encrypt-secret)", "policy.secret-encrypted"))
+                else:
+                    out.append(o.finding("", "plaintext Secret: encrypt it with SOPS (or generate it outside Git)",
+                                         "secret.unencrypted"))
+            continue
+        if av.startswith("velero.io/"):
+            _velero_object(o, opts, out)
+        elif kind == "HelmRelease" and av.startswith("helm.toolkit.fluxcd.io/"):
+            _helmrelease(o, objects, opts, out)
+    return out
+
+
+def _velero_object(o, opts, out) -> None:
+    spec = o.data.get("spec")
+    if not isinstance(spec, dict):
+        return
+    if o.kind == "BackupStorageLocation":
+        cfg = spec.get("config") if isinstance(spec.get("config"), dict) else {}
+        _bsl(o, "/spec/config", cfg, opts, out)
+        bucket = (spec.get("objectStorage") or {}).get("bucket") if isinstance(spec.get("objectStorage"), dict) else None
+        if bucket is not None:
+            p = bucket_problem(bucket)
+            if p:
+                out.append(o.finding("/spec/objectStorage/bucket", p, "policy.bucket"))
+    elif o.kind == "Schedule":
+        p = cron_problem(spec.get("schedule"))
+        if p:
+            out.append(o.finding("/spec/schedule", f"invalid cron {spec.get('schedule')!r}: {p}", "policy.cron"))
+        tmpl = spec.get("template")
+        if isinstance(tmpl, dict) and "ttl" in tmpl:
+            p = duration_problem(tmpl["ttl"])
+            if p:
+                out.append(o.finding("/spec/template/ttl", f"invalid ttl: {p}", "policy.ttl"))
+    elif o.kind == "Backup" and "ttl" in spec:
+        p = duration_problem(spec["ttl"])
+        if p:
+            out.append(o.finding("/spec/ttl", f"invalid ttl: {p}", "policy.ttl"))
+
+
+def _bsl(o, base: str, cfg: dict, opts, out) -> None:
+    if "s3Url" in cfg:
+        p = s3url_problem(cfg["s3Url"], opts.allow_http_s3, opts.allow_s3_path)
+        if p:
+            out.append(o.finding(f"{base}/s3Url", p, "policy.s3-https"))
+    if _truthy(cfg.get("insecureSkipTLSVerify")) and not opts.allow_insecure_tls:
+        out.append(o.finding(f"{base}/insecureSkipTLSVerify",
+                             "insecureSkipTLSVerify disables certificate checks (man-in-the-middle risk for credentials and "
+                             "backups); configure caCert for a private CA instead, or allow it explicitly", "policy.insecure-tls"))
+
+
+def _chart_info(hr, objects) -> tuple[str | None, str | None]:
+    spec = hr.data.get("spec") if isinstance(hr.data.get("spec"), dict) else {}
+    chart = (((spec.get("chart") or {}).get("spec") or {}) if isinstance(spec.get("chart"), dict) else {})
+    if isinstance(chart, dict) and chart.get("chart"):
+        return str(chart.get("chart")).rsplit("/", 1)[-1], chart.get("version")
+    ref = spec.get("chartRef")
+    if isinstance(ref, dict) and ref.get("kind") == "OCIRepository":
+        for x in objects:
+            if x.kind == "OCIRepository" and x.name == ref.get("name"):
+                s = x.data.get("spec") if isinstance(x.data.get("spec"), dict) else {}
+                url = str(s.get("url", ""))
+                tag = (s.get("ref") or {}).get("tag") if isinstance(s.get("ref"), dict) else None
+                return url.rstrip("/").rsplit("/", 1)[-1], tag
+    return None, None
+
+
+def _helmrelease(hr, objects, opts, out) -> None:
+    chart, chart_version = _chart_info(hr, objects)
+    if chart != "velero":
+        return
+    values = (hr.data.get("spec") or {}).get("values")
+    if not isinstance(values, dict):
+        return
+    conf = values.get("configuration") if isinstance(values.get("configuration"), dict) else {}
+    base = "/spec/values/configuration"
+    bsls = conf.get("backupStorageLocation")
+    if isinstance(bsls, dict):
+        out.append(hr.finding(f"{base}/backupStorageLocation", "backupStorageLocation must be a list (the chart fails to render a map)", "policy.values"))
+    elif isinstance(bsls, list):
+        for i, b in enumerate(bsls):
+            if not isinstance(b, dict):
+                continue
+            if "bucket" in b:
+                p = bucket_problem(b["bucket"])
+                if p:
+                    out.append(hr.finding(f"{base}/backupStorageLocation/{i}/bucket", p, "policy.bucket"))
+            if isinstance(b.get("config"), dict):
+                _bsl(hr, f"{base}/backupStorageLocation/{i}/config", b["config"], opts, out)
+    for key in ("defaultBackupTTL", "garbageCollectionFrequency", "defaultRepoMaintainFrequency", "fsBackupTimeout"):
+        if key in conf and conf[key] is not None:
+            p = duration_problem(conf[key])
+            if p:
+                out.append(hr.finding(f"{base}/{key}", f"invalid {key}: {p}", "policy.ttl"))
+
+    # uploaderType vs the Velero version
+    image_tag = (values.get("image") or {}).get("tag") if isinstance(values.get("image"), dict) else None
+    velero_v = _version(image_tag)
+    chart_v = _version(chart_version)
+    no_restic = (velero_v is not None and velero_v >= (1, 17)) or (chart_v is not None and chart_v >= (11,))
+    ut = conf.get("uploaderType")
+    if ut is not None:
+        which = f"Velero {image_tag}" if velero_v else f"chart {chart_version}" if chart_v else "this Velero"
+        if ut == "restic" and no_restic:
+            out.append(hr.finding(f"{base}/uploaderType",
+                                  f"uploaderType 'restic' is invalid for {which}: restic backups were removed in Velero 1.17 "
+                                  "(the server refuses --uploader-type=restic and chart >= 11 fails to render); use kopia. "
+                                  "Existing restic backups can still be restored by 1.17/1.18, not by 1.19",
+                                  "policy.uploader"))
+        elif ut not in ("kopia", "restic", ""):
+            out.append(hr.finding(f"{base}/uploaderType", f"uploaderType {ut!r} is not valid (kopia{'' if no_restic else ' or restic'})",
+                                  "policy.uploader"))
+    for old in ("deployRestic", "restic"):
+        if old in values:
+            out.append(hr.finding(f"/spec/values/{old}", f"{old!r} was removed in chart 3.0.0 (restic became node-agent; "
+                                  "use deployNodeAgent and nodeAgent)", "policy.uploader"))
+
+    # schedules (map keyed by name)
+    scheds = values.get("schedules")
+    if isinstance(scheds, dict):
+        for key, s in scheds.items():
+            if not isinstance(s, dict):
+                continue
+            ptr = f"/spec/values/schedules/{str(key).replace('~', '~0').replace('/', '~1')}"
+            if "schedule" in s:
+                p = cron_problem(s["schedule"])
+                if p:
+                    out.append(hr.finding(f"{ptr}/schedule", f"invalid cron {s['schedule']!r}: {p}", "policy.cron"))
+            tmpl = s.get("template")
+            if isinstance(tmpl, dict) and "ttl" in tmpl:
+                p = duration_problem(tmpl["ttl"])
+                if p:
+                    out.append(hr.finding(f"{ptr}/template/ttl", f"invalid ttl: {p}", "policy.ttl"))
+
+    # node-agent resources
+    na = values.get("nodeAgent") if isinstance(values.get("nodeAgent"), dict) else {}
+    limits = ((na.get("resources") or {}).get("limits") if isinstance(na.get("resources"), dict) else None) or {}
+    if isinstance(limits, dict):
+        budget = {"cpu": opts.node_agent_cpu_limit, "memory": opts.node_agent_memory_limit}
+        for res, cap in budget.items():
+            if res not in limits:
+                continue
+            v, c = _quantity(limits[res]), _quantity(cap)
+            if v is None:
+                out.append(hr.finding(f"/spec/values/nodeAgent/resources/limits/{res}", f"{limits[res]!r} is not a Kubernetes quantity", "policy.node-agent"))
+            elif c is not None and v > c:
+                out.append(hr.finding(f"/spec/values/nodeAgent/resources/limits/{res}",
+                                      f"node-agent {res} limit {limits[res]} exceeds the budget of {cap}", "policy.node-agent"))
+        mem = _quantity(limits.get("memory")) if "memory" in limits else None
+        if opts.kopia_memory_warning and mem is not None and mem < Decimal(2**30):
+            out.append(hr.finding("/spec/values/nodeAgent/resources/limits/memory",
+                                  f"memory limit {limits['memory']}: kopia uses 0.7-2.2 GiB on volumes with millions of files "
+                                  "and would be OOM-killed; in Velero >= 1.17 the copy runs in data mover pods (node-agent "
+                                  "ConfigMap podResources), so keep the budget there", "policy.node-agent", "warning"))

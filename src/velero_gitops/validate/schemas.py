@@ -1,0 +1,327 @@
+"""Finding the JSON schema of an object: the offline bundle, kubeconform-style locations, the cache.
+
+Locations follow kubeconform's ``-schema-location``:
+
+* ``default``: the offline bundle shipped in this package (Kubernetes core kinds and the CRDs of
+  Flux, Velero and prometheus-operator; see ``bundle/provenance.json``). kubeconform's ``default``
+  is a download location; ours works with no network.
+* a directory: tried with kubeconform's layout ``<dir>/<k8s-version>-standalone[-strict]/<kind>-<group>-<version>.json``,
+  the flat ``<dir>/<kind>-<group>-<version>.json`` and the CRDs-catalog layout ``<dir>/<group>/<kind>_<version>.json``.
+* a template (a URL or a path) with ``{{.Group}}``, ``{{.ResourceKind}}``, ``{{.ResourceAPIVersion}}``,
+  ``{{.NormalizedKubernetesVersion}}``, ``{{.StrictSuffix}}``, ``{{.KindSuffix}}``. Downloaded schemas
+  are kept in the cache directory (one file per URL) and read from there on later runs.
+
+Schemas imported with ``velero-gitops schemas import`` land in ``<cache>/imported/<group>/<kind>_<version>.json``
+and are preferred over every location.
+
+Strict mode closes every object that declares ``properties`` (``additionalProperties: false``)
+unless it keeps unknown fields (``x-kubernetes-preserve-unknown-fields``) or already says what
+extra properties may be.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from velero_gitops.errors import UsageError
+
+BUNDLE_DIR = Path(__file__).with_name("bundle")
+DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "velero-gitops" / "schemas"
+_TEMPLATE_VAR = re.compile(r"\{\{\s*\.(\w+)\s*\}\}")
+
+
+class SchemaError(Exception):
+    """A schema was found but could not be read or compiled."""
+
+
+def split_api_version(api_version: str) -> tuple[str, str]:
+    if "/" in api_version:
+        group, version = api_version.split("/", 1)
+        return group, version
+    return "", api_version
+
+
+def kind_suffix(api_version: str) -> str:
+    group, version = split_api_version(api_version)
+    if group:
+        return f"-{group.split('.')[0].lower()}-{version.lower()}"
+    return f"-{version.lower()}"
+
+
+def expand_template(tpl: str, kind: str, api_version: str, k8s_version: str, strict: bool) -> str:
+    group, version = split_api_version(api_version)
+    normalized = k8s_version if k8s_version == "master" else "v" + k8s_version.lstrip("v")
+    values = {
+        "NormalizedKubernetesVersion": normalized,
+        "StrictSuffix": "-strict" if strict else "",
+        "ResourceKind": kind.lower(),
+        "ResourceAPIVersion": version,
+        "Group": group or version,  # kubeconform: the part before "/" (the version itself for core kinds)
+        "KindSuffix": kind_suffix(api_version),
+    }
+
+    def sub(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name not in values:
+            raise UsageError(f"--schema-location {tpl!r}: unknown template variable {{{{.{name}}}}}")
+        return values[name]
+
+    return _TEMPLATE_VAR.sub(sub, tpl)
+
+
+def strictify(node: Any) -> Any:
+    """Close objects that declare properties (kubeconform's openapi2jsonschema ``additional_properties``)."""
+    if isinstance(node, dict):
+        out = {}
+        for k, v in node.items():
+            if k in ("properties", "patternProperties", "definitions", "$defs"):
+                out[k] = {pk: strictify(pv) for pk, pv in v.items()} if isinstance(v, dict) else v
+            else:
+                out[k] = strictify(v)
+        if (
+            "properties" in out
+            and "additionalProperties" not in out
+            and "patternProperties" not in out
+            and not out.get("x-kubernetes-preserve-unknown-fields")
+        ):
+            out["additionalProperties"] = False
+        return out
+    if isinstance(node, list):
+        return [strictify(v) for v in node]
+    return node
+
+
+def loosen(node: Any) -> Any:
+    """Undo closing, for --no-strict with locations that only serve strict schemas."""
+    if isinstance(node, dict):
+        out = {k: loosen(v) for k, v in node.items() if not (k == "additionalProperties" and v is False)}
+        return out
+    if isinstance(node, list):
+        return [loosen(v) for v in node]
+    return node
+
+
+class SchemaStore:
+    def __init__(
+        self,
+        locations: list[str] | None = None,
+        *,
+        cache_dir: str | Path | None = None,
+        k8s_version: str = "",
+        strict: bool = True,
+        timeout: float = 30.0,
+    ):
+        self.locations = list(locations) if locations else ["default"]
+        self.cache_dir = Path(cache_dir).expanduser() if cache_dir else DEFAULT_CACHE
+        self.strict = strict
+        self.timeout = timeout
+        self._bundle_index: dict[str, str] | None = None
+        self.k8s_version = k8s_version or self.bundle_k8s_version()
+        self._validators: dict[tuple[str, str], Any] = {}
+        self.downloads = 0  # URLs actually fetched from the network in this run (for tests)
+
+    # -- bundle -------------------------------------------------------------------------------------
+    def bundle_index(self) -> dict[str, str]:
+        if self._bundle_index is None:
+            self._bundle_index = json.loads((BUNDLE_DIR / "index.json").read_text())
+        return self._bundle_index
+
+    @staticmethod
+    def bundle_k8s_version() -> str:
+        return json.loads((BUNDLE_DIR / "provenance.json").read_text())["kubernetes_version"]
+
+    def _from_bundle(self, api_version: str, kind: str) -> dict | None:
+        name = self.bundle_index().get(f"{api_version}/{kind}")
+        if name is None:
+            return None
+        return json.loads(gzip.decompress((BUNDLE_DIR / "schemas" / (name + ".gz")).read_bytes()))
+
+    # -- locations ----------------------------------------------------------------------------------
+    def _imported_path(self, api_version: str, kind: str) -> Path:
+        group, version = split_api_version(api_version)
+        return self.cache_dir / "imported" / (group or "core") / f"{kind.lower()}_{version}.json"
+
+    def _from_location(self, loc: str, api_version: str, kind: str) -> dict | None:
+        if loc == "default":
+            return self._from_bundle(api_version, kind)
+        if "{{" not in loc and not loc.endswith(".json") and "://" not in loc:
+            d = Path(loc).expanduser()
+            if not d.is_dir():
+                raise UsageError(f"--schema-location {loc!r}: not a directory and not a template")
+            group, version = split_api_version(api_version)
+            suffix = kind_suffix(api_version)
+            normalized = "master" if self.k8s_version == "master" else "v" + self.k8s_version.lstrip("v")
+            strict_suffix = "-strict" if self.strict else ""
+            candidates = [
+                d / f"{normalized}-standalone{strict_suffix}" / f"{kind.lower()}{suffix}.json",
+                d / f"{kind.lower()}{suffix}.json",
+                d / (group or "core") / f"{kind.lower()}_{version}.json",
+            ]
+            for c in candidates:
+                if c.is_file():
+                    return self._read_json(c)
+            return None
+        target = expand_template(loc, kind, api_version, self.k8s_version, self.strict)
+        if "://" in target and not target.startswith("file://"):
+            return self._download(target)
+        path = Path(target.removeprefix("file://")).expanduser()
+        return self._read_json(path) if path.is_file() else None
+
+    def _read_json(self, path: Path) -> dict:
+        try:
+            return json.loads(path.read_bytes())
+        except (OSError, ValueError) as exc:
+            raise SchemaError(f"cannot read schema {path}: {exc}") from None
+
+    def _download(self, url: str) -> dict | None:
+        key = hashlib.sha256(url.encode()).hexdigest()
+        cached = self.cache_dir / "downloads" / (key + ".json")
+        missing = self.cache_dir / "downloads" / (key + ".404")
+        if cached.is_file():
+            return self._read_json(cached)
+        if missing.is_file():
+            return None
+        import urllib.error
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(url, timeout=self.timeout) as resp:  # noqa: S310 (user-given URL)
+                body = resp.read()
+        except urllib.error.HTTPError as exc:
+            self.downloads += 1
+            if exc.code == 404:
+                missing.parent.mkdir(parents=True, exist_ok=True)
+                missing.write_text(url + "\n")
+                return None
+            raise SchemaError(f"cannot download schema {url}: HTTP {exc.code}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise SchemaError(f"cannot download schema {url}: {getattr(exc, 'reason', exc)}") from None
+        self.downloads += 1
+        try:
+            data = json.loads(body)
+        except ValueError as exc:
+            raise SchemaError(f"schema at {url} is not JSON: {exc}") from None
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_bytes(body)
+        os.replace(tmp, cached)
+        return data
+
+    def find(self, api_version: str, kind: str) -> dict | None:
+        imported = self._imported_path(api_version, kind)
+        if imported.is_file():
+            return self._read_json(imported)
+        for loc in self.locations:
+            schema = self._from_location(loc, api_version, kind)
+            if schema is not None:
+                return schema
+        return None
+
+    def validator(self, api_version: str, kind: str):
+        """A compiled validator for the kind, None when no location has its schema."""
+        key = (api_version, kind)
+        if key in self._validators:
+            return self._validators[key]
+        schema = self.find(api_version, kind)
+        compiled = None
+        if schema is not None:
+            import jsonschema_rs
+
+            schema = strictify(schema) if self.strict else loosen(schema)
+            try:
+                compiled = jsonschema_rs.validator_for(schema)
+            except Exception as exc:  # noqa: BLE001 - any compile error is a schema problem
+                raise SchemaError(f"schema for {api_version}/{kind} does not compile: {exc}") from None
+        self._validators[key] = compiled
+        return compiled
+
+
+# ------------------------------------------------------------------------------------------------
+# CRD import: openapiV3Schema -> JSON schema, the way kubeconform's openapi2jsonschema.py does it.
+
+
+def _convert_openapi(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_convert_openapi(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    if node.get("x-kubernetes-int-or-string") or node.get("format") == "int-or-string":
+        out: dict = {"oneOf": [{"type": "string"}, {"type": "integer"}]}
+        if node.get("nullable"):
+            out["oneOf"].append({"type": "null"})
+        return out
+    out = {}
+    for k, v in node.items():
+        if k in ("description", "nullable"):
+            continue
+        if k in ("properties", "patternProperties", "definitions"):
+            out[k] = {pk: _convert_openapi(pv) for pk, pv in v.items()}
+        else:
+            out[k] = _convert_openapi(v)
+    if node.get("nullable") and isinstance(out.get("type"), str):
+        out["type"] = [out["type"], "null"]
+        if "enum" in out:
+            out["enum"] = list(out["enum"]) + [None]
+    if node.get("x-kubernetes-preserve-unknown-fields") and "additionalProperties" not in out and "properties" not in out:
+        out.setdefault("type", "object")
+    return out
+
+
+def crd_to_schemas(crd: dict) -> list[tuple[str, str, dict]]:
+    """(apiVersion, kind, schema) for every served version of a CustomResourceDefinition."""
+    spec = crd.get("spec") or {}
+    group = spec.get("group")
+    kind = (spec.get("names") or {}).get("kind")
+    if not group or not kind:
+        raise UsageError("not a CustomResourceDefinition (spec.group / spec.names.kind missing)")
+    out = []
+    for ver in spec.get("versions") or []:
+        schema = ((ver.get("schema") or {}).get("openAPIV3Schema")) or spec.get("validation", {}).get("openAPIV3Schema")
+        if not schema:
+            continue
+        converted = _convert_openapi(schema)
+        props = converted.setdefault("properties", {})
+        api_version = f"{group}/{ver['name']}"
+        props["apiVersion"] = {"type": "string", "enum": [api_version]}
+        props["kind"] = {"type": "string", "enum": [kind]}
+        props.setdefault("metadata", {"type": "object"})
+        converted["required"] = sorted(set(converted.get("required", [])) | {"apiVersion", "kind"})
+        out.append((api_version, kind, converted))
+    return out
+
+
+def import_crds(paths: list[str], cache_dir: str | Path | None = None) -> list[Path]:
+    """Convert CRD files (multi-document YAML) into ``<cache>/imported``; returns the written files."""
+    from velero_gitops.validate.yamlload import YAMLError, load_all
+
+    store = SchemaStore(cache_dir=cache_dir)
+    written: list[Path] = []
+    for p in paths:
+        try:
+            text = Path(p).read_text()
+        except OSError as exc:
+            raise UsageError(f"{p}: {exc.strerror}") from None
+        try:
+            docs = load_all(text)
+        except YAMLError as exc:
+            raise UsageError(f"{p}:{exc.line}: {exc.message}") from None
+        found = False
+        for doc in docs:
+            data = doc.data
+            if not isinstance(data, dict) or data.get("kind") != "CustomResourceDefinition":
+                continue
+            found = True
+            for api_version, kind, schema in crd_to_schemas(data):
+                target = store._imported_path(api_version, kind)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(json.dumps(schema, indent=1, sort_keys=True) + "\n")
+                written.append(target)
+        if not found:
+            raise UsageError(f"{p}: no CustomResourceDefinition in this file")
+    return written
