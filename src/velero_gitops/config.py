@@ -240,11 +240,13 @@ def _resources(req_cpu: str, req_mem: str, lim_cpu: str | None, lim_mem: str) ->
 
 
 class Toleration(_Model):
-    key: str | None = None
-    operator: Literal["Exists", "Equal"] | None = None
-    value: str | None = None
-    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
-    toleration_seconds: int | None = None
+    """A Kubernetes toleration."""
+
+    key: str | None = Field(None, description="Taint key, e.g. node-role.kubernetes.io/control-plane.")
+    operator: Literal["Exists", "Equal"] | None = Field(None, description="Exists or Equal.")
+    value: str | None = Field(None, description="Taint value (with Equal).")
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(None, description="Taint effect to tolerate.")
+    toleration_seconds: int | None = Field(None, description="How long a NoExecute taint is tolerated.")
 
     def as_dict(self) -> dict[str, Any]:
         return self.model_dump(by_alias=True, exclude_none=True)
