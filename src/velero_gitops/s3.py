@@ -465,10 +465,11 @@ def user_policy(bucket: str) -> dict[str, Any]:
     }
 
 
-def mc_commands(target: Target, user: str, policy_name: str, policy_file: str, alias: str = "s3admin") -> list[str]:
+def mc_commands(target: Target, user: str, policy_name: str, policy_file: str, alias: str = "s3admin",
+                config: str = "<your config>") -> list[str]:
     """The MinIO client commands that create the Velero user and give it the policy (no secret on the line)."""
     return [
-        f"# 1. an admin alias (mc prompts for the admin access and secret key)",
+        "# 1. an admin alias (mc prompts for the admin access and secret key)",
         f"mc alias set {alias} {target.endpoint}",
         f"# 2. the policy above, saved as {policy_file}",
         f"mc admin policy create {alias} {policy_name} {policy_file}",
@@ -477,8 +478,8 @@ def mc_commands(target: Target, user: str, policy_name: str, policy_file: str, a
         f"mc admin user add {alias} {user} \"$VELERO_SECRET_KEY\"",
         f"mc admin policy attach {alias} {policy_name} --user {user}",
         "unset VELERO_SECRET_KEY",
-        f"# 4. the bucket (idempotent), with the HTTPS-only bucket policy",
-        "velero-gitops s3 ensure-bucket --config <your config>",
+        "# 4. the bucket (idempotent), with the HTTPS-only bucket policy",
+        f"velero-gitops s3 ensure-bucket --config {config}",
     ]
 
 

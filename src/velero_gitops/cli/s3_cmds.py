@@ -1,0 +1,162 @@
+"""`velero-gitops s3 check | ensure-bucket | policy`: the bucket Velero writes to.
+
+Exit codes: 0 every check holds, 1 a check failed (or a different policy was left alone), 2 usage or
+config errors. Credentials are never printed: only where they came from.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from velero_gitops.cli._app import app, err, handle_errors
+
+s3_app = typer.Typer(
+    name="s3",
+    help="Check the S3 (MinIO) bucket over HTTPS, create it with an HTTPS-only policy, print the Velero user's policy.",
+    no_args_is_help=True,
+)
+app.add_typer(s3_app, name="s3")
+
+
+class Output(str, Enum):
+    table = "table"
+    json = "json"
+
+
+CONFIG_HELP = "Config file (default: ./velero-gitops.yaml or the only clusters/*/velero-gitops.yaml)."
+TIMEOUT_HELP = "Seconds to wait for a connection (reads get twice that; two attempts at most)."
+
+
+def one_config(config: Optional[Path]) -> Path:
+    """The config to use: --config, else ./velero-gitops.yaml, else the only clusters/*/velero-gitops.yaml."""
+    from velero_gitops.errors import UsageError
+
+    if config is not None:
+        return config
+    here = Path("velero-gitops.yaml")
+    if here.is_file():
+        return here
+    found = sorted(Path("clusters").glob("*/velero-gitops.yaml"))
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise UsageError("no config given and no ./velero-gitops.yaml or clusters/*/velero-gitops.yaml found; use --config FILE")
+    raise UsageError("several configs found (" + ", ".join(p.as_posix() for p in found) + "); pick one with --config FILE")
+
+
+def _setup(config: Optional[Path]):
+    from velero_gitops import s3
+    from velero_gitops.loader import load
+
+    loaded = load(one_config(config))
+    target = s3.Target.of(loaded)
+    return loaded, target
+
+
+_STYLE = {"ok": "green", "fail": "bold red", "warn": "yellow", "skip": "dim"}
+
+
+def _print_report(report, output: Output, title: str) -> None:
+    if output is Output.json:
+        typer.echo(json.dumps(report.as_dict(), indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console()
+    for action in report.actions:
+        console.print(Text(f"- {action}"))
+    if report.policy_diff:
+        console.print(Text(report.policy_diff.rstrip("\n")))
+    t = report.target
+    table = Table(title=f"{title}: {t.endpoint} bucket {t.bucket}" + (f" prefix {t.prefix}/" if t.prefix else ""),
+                  title_justify="left")
+    table.add_column("check")
+    table.add_column("result")
+    table.add_column("detail", overflow="fold")
+    for c in report.checks:
+        table.add_row(c.name, Text(c.status.upper(), style=_STYLE.get(c.status, "")), Text(c.detail))
+    console.print(table)
+    console.print(Text(f"credentials: {report.credentials_source}; {report.elapsed:.1f}s"))
+
+
+@s3_app.command("check")
+@handle_errors
+def check_cmd(
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+    output: Output = typer.Option(Output.table, "--output", "-o", help="table or json."),
+    timeout: float = typer.Option(5.0, "--timeout", min=0.5, max=120, help=TIMEOUT_HELP),
+) -> None:
+    """TLS and certificate, credentials, bucket, a probe object write/read/delete, the HTTPS-only policy."""
+    from velero_gitops import s3
+
+    loaded, target = _setup(config)
+    creds = s3.resolve_credentials(loaded)
+    report = s3.check(target, creds, timeout=timeout)
+    _print_report(report, output, "s3 check")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@s3_app.command("ensure-bucket")
+@handle_errors
+def ensure_bucket_cmd(
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+    tls_policy: bool = typer.Option(True, "--tls-policy/--no-tls-policy",
+                                    help="Apply a bucket policy that denies requests without TLS (aws:SecureTransport false)."),
+    force: bool = typer.Option(False, "--force", help="Add the TLS-only statement to a bucket that already has a different policy (its other statements are kept)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Change nothing; show what would be done."),
+    output: Output = typer.Option(Output.table, "--output", "-o", help="table or json."),
+    timeout: float = typer.Option(5.0, "--timeout", min=0.5, max=120, help=TIMEOUT_HELP),
+) -> None:
+    """Create the bucket when missing (idempotent), apply the HTTPS-only policy, then run every check.
+
+    Never deletes or overwrites objects. An existing different policy is left alone unless --force;
+    the diff is shown either way.
+    """
+    from velero_gitops import s3
+
+    loaded, target = _setup(config)
+    creds = s3.resolve_credentials(loaded)
+    report = s3.ensure_bucket(target, creds, tls_policy=tls_policy, force=force, dry_run=dry_run, timeout=timeout)
+    _print_report(report, output, "s3 ensure-bucket" + (" (dry run)" if dry_run else ""))
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@s3_app.command("policy")
+@handle_errors
+def policy_cmd(
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+    user: str = typer.Option("velero", "--user", help="MinIO user name for Velero."),
+    policy_name: Optional[str] = typer.Option(None, "--policy-name", help="Policy name (default: <bucket>-velero)."),
+    output: Output = typer.Option(Output.table, "--output", "-o", help="table (policy + mc commands) or json."),
+    bucket_policy: bool = typer.Option(False, "--bucket-policy", help="Print the HTTPS-only bucket policy instead."),
+) -> None:
+    """The least-privilege policy for the Velero user (this bucket only) and the `mc` commands to set it up."""
+    from velero_gitops import s3
+
+    loaded, target = _setup(config)
+    if bucket_policy:
+        typer.echo(json.dumps(s3.bucket_policy(target.bucket), indent=2))
+        return
+    name = policy_name or f"{target.bucket}-velero"
+    doc = s3.user_policy(target.bucket)
+    file = f"{name}.json"
+    commands = s3.mc_commands(target, user, name, file, config=loaded.path.as_posix())
+    if output is Output.json:
+        typer.echo(json.dumps({"policyName": name, "user": user, "policy": doc,
+                               "commands": [c for c in commands if not c.startswith("#")]}, indent=2))
+        return
+    typer.echo(f"# {file}: least privilege for the Velero user on bucket {target.bucket} "
+               "(objects get/put/delete, list, multipart; no other bucket, no admin)")
+    typer.echo(json.dumps(doc, indent=2))
+    typer.echo("")
+    typer.echo("\n".join(commands))
+    err("note: the secret key goes into the SOPS-encrypted Secret (velero-gitops encrypt-secret), never into Git in clear")
