@@ -1,0 +1,194 @@
+"""check_tree: the encrypted credentials Secret and "no plaintext Secret", without any private key."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from sops_fixtures import *  # noqa: F401,F403 - fixtures
+from sops_fixtures import REPO, TEST_KEY_FILE, TEST_RECIPIENT, new_age_key, sops_yaml
+from velero_gitops import secret as secretlib
+from velero_gitops import sops as sopslib
+from velero_gitops.loader import load
+from velero_gitops.secret_check import check_tree, encryption_problems, inspect_secret
+
+EXAMPLES = [p for p in sorted((REPO / "clusters").glob("*/velero-gitops.yaml"))]
+SECRET_REL = "kubernetes/apps/velero/velero/app/secret.sops.yaml"
+PLAINTEXT_SECRET = """\
+apiVersion: v1
+kind: Secret
+metadata:
+  name: grafana-admin
+  namespace: monitoring
+stringData:
+  password: hunter2hunter2
+"""
+
+
+def errors(findings):
+    return [f for f in findings if f.severity == "error"]
+
+
+def rules(findings):
+    return sorted({f.rule for f in findings})
+
+
+# ------------------------------------------------------------------------------------ committed example
+def test_home_lab_example_secret_passes():
+    loaded = load(REPO / "clusters/home-lab/velero-gitops.yaml")
+    assert (loaded.repo_root / SECRET_REL).is_file()
+    assert check_tree(loaded.repo_root, loaded.config) == []
+
+
+@pytest.mark.parametrize("config", EXAMPLES, ids=lambda p: p.parent.name)
+def test_every_example_with_a_secret_passes(config):
+    from velero_gitops.layout import Layout
+
+    loaded = load(config)
+    target = loaded.repo_root / Layout.of(loaded.config).secret_file
+    if not target.is_file():
+        pytest.skip(f"{config.parent.name} has no encrypted secret yet")
+    assert errors(check_tree(loaded.repo_root, loaded.config)) == []
+
+
+def test_home_lab_example_decrypts_with_the_test_key(monkeypatch, sops_path):
+    monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(TEST_KEY_FILE))
+    doc = sopslib.decrypt_secret(REPO / "clusters/home-lab" / SECRET_REL)
+    assert doc["metadata"] == {"name": "velero-s3-secret", "namespace": "velero"}
+    creds = secretlib.parse_cloud(doc["stringData"]["cloud"])
+    assert creds.access_key_id == "VELEROGITOPSEXAMPLE0"  # fake, for the example only
+
+
+@pytest.fixture
+def home_lab(tmp_path) -> Path:
+    dst = tmp_path / "home-lab"
+    shutil.copytree(REPO / "clusters/home-lab", dst)
+    return dst
+
+
+def test_plaintext_secret_dropped_into_the_tree_fails(home_lab):
+    drop = home_lab / "kubernetes/apps/monitoring/grafana/app/secret.yaml"
+    drop.parent.mkdir(parents=True)
+    drop.write_text(PLAINTEXT_SECRET)
+    loaded = load(home_lab / "velero-gitops.yaml")
+    found = check_tree(loaded.repo_root, loaded.config)
+    assert len(found) == 1
+    f = found[0]
+    assert f.rule == "secret.unencrypted" and f.severity == "error"
+    assert f.file.endswith("grafana/app/secret.yaml") and f.obj == "Secret/monitoring/grafana-admin"
+    assert f.line == 1
+    assert "hunter2" not in f.message
+
+
+def test_plaintext_secret_in_a_multi_document_file(home_lab):
+    drop = home_lab / "kubernetes/apps/db/app/all.yaml"
+    drop.parent.mkdir(parents=True)
+    drop.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n---\n" + PLAINTEXT_SECRET)
+    loaded = load(home_lab / "velero-gitops.yaml")
+    found = check_tree(loaded.repo_root, loaded.config)
+    assert [f.rule for f in found] == ["secret.unencrypted"] and found[0].line == 5  # the document starts there
+
+
+def test_unparsable_file_with_a_secret_kind(home_lab):
+    drop = home_lab / "kubernetes/apps/x/secret.yaml"
+    drop.parent.mkdir(parents=True)
+    drop.write_text("kind: Secret\nstringData: [unclosed\n")
+    loaded = load(home_lab / "velero-gitops.yaml")
+    assert rules(check_tree(loaded.repo_root, loaded.config)) == ["secret.unencrypted"]
+
+
+def test_other_encrypted_secret_and_non_secrets_are_fine(home_lab, sops_path):
+    other = home_lab / "kubernetes/apps/monitoring/grafana/app/secret.sops.yaml"
+    other.parent.mkdir(parents=True)
+    other.write_bytes(sopslib.encrypt(PLAINTEXT_SECRET.encode(), target=other, cwd=home_lab,
+                                      config_file=home_lab / ".sops.yaml"))
+    (other.parent / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {a: b}\n")
+    loaded = load(home_lab / "velero-gitops.yaml")
+    assert check_tree(loaded.repo_root, loaded.config) == []
+
+
+def test_missing_secret_says_how_to_create_it(home_lab):
+    (home_lab / SECRET_REL).unlink()
+    loaded = load(home_lab / "velero-gitops.yaml")
+    found = check_tree(loaded.repo_root, loaded.config, config_file="clusters/home-lab/velero-gitops.yaml")
+    assert [f.rule for f in found] == ["secret.missing"]
+    assert "velero-gitops encrypt-secret --config clusters/home-lab/velero-gitops.yaml" in found[0].message
+
+
+def test_plaintext_credentials_secret_fails(home_lab):
+    (home_lab / SECRET_REL).write_text(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: velero-s3-secret\n  namespace: velero\n"
+        "stringData:\n  cloud: |\n    [default]\n    aws_access_key_id=x\n"
+    )
+    loaded = load(home_lab / "velero-gitops.yaml")
+    found = check_tree(loaded.repo_root, loaded.config)
+    assert "secret.unencrypted" in rules(found)
+    assert "secret.recipients" in rules(found)
+    assert any(f.pointer == "/stringData/cloud" and f.line == 7 for f in found)
+
+
+def test_recipients_must_include_the_sops_yaml_rule(home_lab, tmp_path):
+    extra = new_age_key(tmp_path / "k", "extra")
+    (home_lab / ".sops.yaml").write_text(sops_yaml([TEST_RECIPIENT, extra.public]))
+    loaded = load(home_lab / "velero-gitops.yaml")
+    found = check_tree(loaded.repo_root, loaded.config)
+    assert rules(found) == ["secret.recipients"]
+    assert extra.public in found[0].message and "--update-keys" in found[0].message
+
+
+def test_rule_no_longer_matching_the_secret(home_lab):
+    (home_lab / ".sops.yaml").write_text(sops_yaml([TEST_RECIPIENT], path_regex="^elsewhere/"))
+    loaded = load(home_lab / "velero-gitops.yaml")
+    assert rules(check_tree(loaded.repo_root, loaded.config)) == ["secret.sops-config"]
+
+
+def test_no_sops_yaml_is_only_a_warning(home_lab):
+    (home_lab / ".sops.yaml").unlink()
+    loaded = load(home_lab / "velero-gitops.yaml")
+    found = check_tree(loaded.repo_root, loaded.config)
+    assert rules(found) == ["secret.sops-config"] and errors(found) == []
+
+
+def test_wrong_name_namespace_and_key(home_lab, sops_path):
+    target = home_lab / SECRET_REL
+    bad = ("apiVersion: v1\nkind: Secret\nmetadata:\n  name: other\n  namespace: default\n"
+           "stringData:\n  credentials: x\n")
+    target.write_bytes(sopslib.encrypt(bad.encode(), target=target, cwd=home_lab, config_file=home_lab / ".sops.yaml"))
+    loaded = load(home_lab / "velero-gitops.yaml")
+    assert rules(check_tree(loaded.repo_root, loaded.config)) == ["secret.key", "secret.name", "secret.namespace"]
+
+
+def test_whole_file_encrypted_is_refused(home_lab, sops_path):
+    target = home_lab / SECRET_REL
+    doc = ("apiVersion: v1\nkind: Secret\nmetadata:\n  name: velero-s3-secret\n  namespace: velero\n"
+           "stringData:\n  cloud: x\n")
+    conf = home_lab / ".sops.yaml"
+    conf.write_text(f"creation_rules:\n  - age: {TEST_RECIPIENT}\n")  # no encrypted_regex
+    target.write_bytes(sopslib.encrypt(doc.encode(), target=target, cwd=home_lab, config_file=conf))
+    loaded = load(home_lab / "velero-gitops.yaml")
+    found = check_tree(loaded.repo_root, loaded.config)
+    assert any("whole file was encrypted" in f.message for f in found)
+
+
+def test_one_value_left_in_clear(home_lab):
+    target = home_lab / SECRET_REL
+    text = target.read_text().replace("stringData:\n", "stringData:\n    extra: plain\n", 1)
+    target.write_text(text)
+    loaded = load(home_lab / "velero-gitops.yaml")
+    found = check_tree(loaded.repo_root, loaded.config)
+    assert [(f.rule, f.pointer) for f in found] == [("secret.unencrypted", "/stringData/extra")]
+
+
+def test_encryption_problems_on_plain_dicts():
+    ok = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "n", "namespace": "ns"},
+          "data": {"cloud": "ENC[AES256_GCM,data:x,iv:y,tag:z,type:str]"},
+          "sops": {"mac": "ENC[AES256_GCM,data:m]", "lastmodified": "2026-01-01T00:00:00Z",
+                   "age": [{"recipient": TEST_RECIPIENT, "enc": "..."}]}}
+    assert encryption_problems(ok) == []
+    assert inspect_secret(ok, name="n", namespace="ns", expected_recipients=[TEST_RECIPIENT]) == []
+    no_mac = {**ok, "sops": {**ok["sops"], "mac": None}}
+    assert [p.pointer for p in encryption_problems(no_mac)] == ["/sops/mac"]
+    no_age = {**ok, "sops": {**ok["sops"], "age": []}}
+    assert [p.pointer for p in encryption_problems(no_age)] == ["/sops/age"]
