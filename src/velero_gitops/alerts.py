@@ -298,16 +298,17 @@ def _slo_alerts(config: Config) -> list[dict[str, Any]]:
 
 
 def rule_groups(config: Config) -> list[dict[str, Any]]:
-    """The PrometheusRule ``spec.groups``: recording rules, generic, per-schedule, infra and SLO alerts."""
+    """The PrometheusRule ``spec.groups``: generic, per-schedule, infrastructure and objective rules."""
     schedule_rules: list[dict[str, Any]] = []
     for s in active_schedules(config):
         schedule_rules.extend(_schedule_alerts(config, s))
     groups = [
-        {"name": "velero.recording", "rules": _recording_rules()},
         {"name": "velero.backups", "rules": _backup_alerts(config)},
         {"name": "velero.schedules", "rules": schedule_rules},
         {"name": "velero.infrastructure", "rules": _infrastructure_alerts(config)},
-        {"name": "velero.objective", "rules": _slo_alerts(config)},
+        # The ratio's recording rule and the alert on it share a group: rules of one group run in
+        # order, so the alert always sees the ratio of the same evaluation.
+        {"name": "velero.objective", "rules": _recording_rules() + _slo_alerts(config)},
     ]
     # A group without rules is valid but noise; with no active schedule, drop it.
     return [g for g in groups if g["rules"]]
