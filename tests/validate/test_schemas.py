@@ -1,0 +1,183 @@
+"""Schema locations (directory, URL template over a local HTTP server), the download cache, CRD import."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXTURES, run_cli
+from velero_gitops.validate.engine import Options, validate_paths
+from velero_gitops.validate.schemas import SchemaStore, crd_to_schemas, expand_template, import_crds, strictify
+
+CRD = FIXTURES / "crds" / "widgets.example.org.yaml"
+
+GOOD = """---
+apiVersion: example.org/v1
+kind: Widget
+metadata:
+  name: w
+  namespace: default
+spec:
+  size: small
+  port: http
+  note: null
+  labels:
+    a: b
+  config:
+    anything:
+      goes: [1, 2]
+  template:
+    image: nginx
+"""
+
+BAD = """---
+apiVersion: example.org/v1
+kind: Widget
+metadata:
+  name: w
+spec:
+  size: medium
+  port: 8080
+  template:
+    image: nginx
+    imagePullPolicy: Always
+"""
+
+
+def _opts(cache, **kw):
+    return Options(cache_dir=str(cache), kustomize="never", flux=False, policy=False, **kw)
+
+
+def test_template_expansion_matches_kubeconform():
+    tpl = "https://h/{{.Group}}/{{ .ResourceKind }}_{{.ResourceAPIVersion}}{{.StrictSuffix}}-{{.NormalizedKubernetesVersion}}{{.KindSuffix}}.json"
+    assert expand_template(tpl, "HelmRelease", "helm.toolkit.fluxcd.io/v2", "1.35.0", True) == \
+        "https://h/helm.toolkit.fluxcd.io/helmrelease_v2-strict-v1.35.0-helm-v2.json"
+    assert expand_template(tpl, "Secret", "v1", "master", False) == "https://h/v1/secret_v1-master-v1.json"
+
+
+def test_crd_conversion_follows_openapi2jsonschema_rules():
+    from velero_gitops.validate.yamlload import load_all
+
+    crd = load_all(CRD.read_text())[0].data
+    out = {av: s for av, kind, s in crd_to_schemas(crd)}
+    v1 = out["example.org/v1"]
+    spec = v1["properties"]["spec"]
+    assert spec["properties"]["port"] == {"oneOf": [{"type": "string"}, {"type": "integer"}]}
+    assert spec["properties"]["note"]["type"] == ["string", "null"]
+    strict = strictify(v1)
+    assert strict["properties"]["spec"]["additionalProperties"] is False
+    assert "additionalProperties" not in strict["properties"]["spec"]["properties"]["config"]  # preserve-unknown stays open
+    assert strict["properties"]["spec"]["properties"]["labels"]["additionalProperties"] == {"type": "string"}
+
+
+def test_schemas_import_cli_then_validate(tmp_path, cache_dir):
+    r = run_cli("schemas", "import", str(CRD), "--cache", str(cache_dir))
+    assert r.returncode == 0, r.stderr
+    assert "widget_v1.json" in r.stdout and "widget_v1beta1.json" in r.stdout
+    good = tmp_path / "good.yaml"
+    good.write_text(GOOD)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(BAD)
+    res = validate_paths([str(good)], _opts(cache_dir))
+    assert res.findings == [] and res.passed == 1
+    res = validate_paths([str(bad)], _opts(cache_dir))
+    got = {(f.line, f.pointer, f.message) for f in res.findings}
+    assert (7, "/spec/size", "'medium' is not one of 'small', 'large'") in got
+    assert (11, "/spec/template/imagePullPolicy", "additional property not allowed") in got
+    assert res.failed == 1
+    # --no-strict accepts the unknown field
+    res = validate_paths([str(bad)], _opts(cache_dir, strict=False))
+    assert {f.pointer for f in res.findings} == {"/spec/size"}
+
+
+def test_import_rejects_non_crd(tmp_path, cache_dir):
+    f = tmp_path / "x.yaml"
+    f.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
+    r = run_cli("schemas", "import", str(f), "--cache", str(cache_dir))
+    assert r.returncode == 2 and "no CustomResourceDefinition" in r.stderr
+
+
+def test_schema_location_directory(tmp_path, cache_dir):
+    from velero_gitops.validate.yamlload import load_all
+
+    d = tmp_path / "schemas"
+    (d / "example.org").mkdir(parents=True)
+    for av, kind, schema in crd_to_schemas(load_all(CRD.read_text())[0].data):
+        (d / "example.org" / f"widget_{av.split('/')[1]}.json").write_text(json.dumps(schema))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(BAD)
+    res = validate_paths([str(bad)], _opts(cache_dir, schema_locations=[str(d)]))
+    assert {f.pointer for f in res.findings} == {"/spec/size", "/spec/template/imagePullPolicy"}
+    # without the location (and without default) the kind has no schema
+    res = validate_paths([str(bad)], _opts(cache_dir))
+    assert [f.rule for f in res.findings] == ["schema.missing"]
+    res = validate_paths([str(bad)], _opts(cache_dir, ignore_missing_schemas=True))
+    assert res.findings == [] and res.skipped == 1
+    # kubeconform layout: <dir>/<version>-standalone-strict/<kind>-<group>-<version>.json
+    k = tmp_path / "kc" / "v1.35.0-standalone-strict"
+    k.mkdir(parents=True)
+    cm = {"type": "object", "properties": {"apiVersion": {}, "kind": {}, "metadata": {}, "data": {"type": "object"}}}
+    (k / "configmap-v1.json").write_text(json.dumps(cm))
+    f = tmp_path / "cm.yaml"
+    f.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\nextra: 1\n")
+    res = validate_paths([str(f)], _opts(cache_dir, schema_locations=[str(tmp_path / "kc")], kubernetes_version="1.35.0"))
+    assert [(f.line, f.pointer) for f in res.findings] == [(4, "/extra")]
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    hits: list[str] = []
+
+    def log_message(self, *a):  # keep pytest output clean
+        pass
+
+    def do_GET(self):  # noqa: N802
+        _Handler.hits.append(self.path)
+        super().do_GET()
+
+
+@pytest.fixture
+def schema_server(tmp_path):
+    from velero_gitops.validate.yamlload import load_all
+
+    root = tmp_path / "www"
+    (root / "example.org").mkdir(parents=True)
+    for av, kind, schema in crd_to_schemas(load_all(CRD.read_text())[0].data):
+        (root / "example.org" / f"widget_{av.split('/')[1]}.json").write_text(json.dumps(schema))
+    handler = lambda *a, **k: _Handler(*a, directory=str(root), **k)  # noqa: E731
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    _Handler.hits = []
+    yield f"http://127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_url_template_downloads_once_then_uses_the_cache(tmp_path, cache_dir, schema_server):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(BAD)
+    loc = schema_server + "/{{.Group}}/{{.ResourceKind}}_{{.ResourceAPIVersion}}.json"
+    r = run_cli("validate", str(bad), "--schema-location", "default", "--schema-location", loc,
+                "--cache", str(cache_dir), "--no-flux", "--no-policy")
+    assert r.returncode == 1
+    assert "bad.yaml:7 Widget//w /spec/size: 'medium' is not one of 'small', 'large'" in r.stdout
+    assert r.stdout.strip().endswith("0 passed, 1 failed")
+    assert _Handler.hits == ["/example.org/widget_v1.json"]
+    r2 = run_cli("validate", str(bad), "--schema-location", loc, "--cache", str(cache_dir), "--no-flux", "--no-policy")
+    assert r2.stdout == r.stdout
+    assert _Handler.hits == ["/example.org/widget_v1.json"]  # second run: served from the cache
+    # a 404 is "no schema", remembered too
+    store = SchemaStore([loc], cache_dir=cache_dir)
+    assert store.find("example.org/v9", "Widget") is None
+    assert store.find("example.org/v9", "Widget") is None
+    assert _Handler.hits.count("/example.org/widget_v9.json") == 1
+
+
+def test_import_crds_api(tmp_path):
+    written = import_crds([str(CRD)], tmp_path)
+    assert sorted(p.name for p in written) == ["widget_v1.json", "widget_v1beta1.json"]
+    assert all(Path(p).is_file() for p in written)
