@@ -58,7 +58,31 @@ sys.exit(main())
 """
 
 __all__ = ["S3Server", "s3_server", "tls_ca", "free_port", "write_config", "bucket_name", "scan_for_secrets",
-           "dead_port", "silent_server"]
+           "dead_port", "silent_server", "cli", "CliRun", "clean_env"]
+
+
+@dataclass
+class CliRun:
+    code: int
+    out: str
+    err: str
+    seconds: float
+
+
+def clean_env(tmp: Path, **extra: str) -> dict[str, str]:
+    """The environment without any AWS_/SOPS_ variable and with a HOME that holds no age key."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SOPS_"))}
+    env.update(HOME=str(tmp / "home"), XDG_CONFIG_HOME=str(tmp / "home" / ".config"), NO_COLOR="1", COLUMNS="200")
+    env.update(extra)
+    return env
+
+
+def cli(*args: str, env: dict[str, str], cwd: Path | None = None, timeout: float = 60) -> CliRun:
+    """`python -m velero_gitops ARGS` with exactly ``env`` (nothing inherited behind the test's back)."""
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "velero_gitops", *args], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout)
+    return CliRun(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start)
 
 
 @dataclass
@@ -73,12 +97,9 @@ class S3Server:
     workdir: Path
 
     def env(self, who: str = "admin") -> dict[str, str]:
+        """Credentials of ``who`` in the environment, and no age key anywhere."""
         key_id, secret = self.admin if who == "admin" else self.velero
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SOPS_"))}
-        env.update(AWS_ACCESS_KEY_ID=key_id, AWS_SECRET_ACCESS_KEY=secret,
-                   # No age key anywhere: the environment route is the one under test.
-                   XDG_CONFIG_HOME=str(self.workdir / "no-xdg"), HOME=str(self.workdir / "home"))
-        return env
+        return clean_env(self.workdir, AWS_ACCESS_KEY_ID=key_id, AWS_SECRET_ACCESS_KEY=secret)
 
     def boto(self, who: str = "admin"):
         import boto3

@@ -63,7 +63,8 @@ def age_key_available(env: dict[str, str] | os._Environ = os.environ) -> bool:
     key_file = env.get("SOPS_AGE_KEY_FILE")
     if key_file:
         return Path(key_file).expanduser().is_file()
-    base = Path(env["XDG_CONFIG_HOME"]) if env.get("XDG_CONFIG_HOME") else Path.home() / ".config"
+    home = Path(env["HOME"]) if env.get("HOME") else Path.home()
+    base = Path(env["XDG_CONFIG_HOME"]) if env.get("XDG_CONFIG_HOME") else home / ".config"
     return (base / "sops" / "age" / "keys.txt").is_file()
 
 
