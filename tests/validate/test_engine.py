@@ -1,0 +1,176 @@
+"""The engine: YAML handling, lines, duplicate keys, stdin, SOPS, the fast and the libyaml paths, outputs."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from conftest import run_cli
+from velero_gitops.validate import engine
+from velero_gitops.validate.engine import Options, validate_paths
+
+CM = """---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+  namespace: apps
+data:
+  a: "1"
+"""
+
+
+def _opts(tmp_path, **kw):
+    kw.setdefault("kustomize", "never")
+    return Options(cache_dir=str(tmp_path / "cache"), **kw)
+
+
+def _run(tmp_path, text, name="x.yaml", **kw):
+    f = tmp_path / name
+    f.write_text(text)
+    return validate_paths([str(f)], _opts(tmp_path, **kw))
+
+
+def test_clean_multi_document_file(tmp_path):
+    res = _run(tmp_path, CM + CM.replace("settings", "other"))
+    assert res.findings == [] and (res.passed, res.failed, res.skipped) == (2, 0, 0)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_unknown_field_line_on_both_yaml_paths(tmp_path, monkeypatch, fast):
+    if not fast:
+        monkeypatch.setattr(engine, "_yaml_rs", None)
+    text = CM + CM.replace("settings", "other").replace("  namespace: apps\n", "  namespace: apps\n  labelz:\n    a: b\n")
+    res = _run(tmp_path, text)
+    assert [(f.line, f.obj, f.pointer, f.message) for f in res.findings] == [
+        (15, "ConfigMap/apps/other", "/metadata/labelz", "additional property not allowed")]
+    assert (res.passed, res.failed) == (1, 1)
+
+
+def test_yes_no_take_the_yaml_1_1_path(tmp_path):
+    # `immutable: yes` is a boolean for Kubernetes (YAML 1.1): valid, although YAML 1.2 reads a string
+    res = _run(tmp_path, CM + "immutable: yes\n")
+    assert res.findings == []
+    res = _run(tmp_path, CM + "immutable: 'yes'\n")
+    assert [f.message for f in res.findings] == ["expected boolean, got string 'yes'"]
+    assert res.findings[0].line == 9
+
+
+def test_duplicate_keys_are_errors(tmp_path):
+    res = _run(tmp_path, CM + "  a: \"2\"\n")
+    assert [(f.line, f.pointer, f.rule) for f in res.findings] == [(9, "/data/a", "yaml.duplicate-key")]
+    assert res.failed == 1
+
+
+def test_parse_error_is_a_finding_with_line(tmp_path):
+    res = _run(tmp_path, CM + "  b: [1, 2\n  c: 3\n")
+    assert len(res.findings) == 1
+    f = res.findings[0]
+    assert f.rule == "yaml" and f.line in (9, 10) and "YAML parse error" in f.message
+    assert res.failed == 1
+
+
+def test_not_an_object(tmp_path):
+    res = _run(tmp_path, "---\n- a\n- b\n---\nfoo: bar\n")
+    msgs = sorted((f.line, f.message) for f in res.findings)
+    assert msgs[0][1].startswith("document is not a mapping")
+    assert "missing 'apiVersion'" in msgs[1][1]
+
+
+def test_sops_block_is_removed_and_enc_values_are_fine(tmp_path):
+    text = """apiVersion: v1
+kind: Secret
+metadata:
+  name: s
+  namespace: apps
+stringData:
+  cloud: ENC[AES256_GCM,data:abc=,iv:def=,tag:ghi==,type:str]
+sops:
+  mac: ENC[AES256_GCM,data:x,iv:y,tag:z,type:str]
+  lastmodified: "2026-01-01T00:00:00Z"
+  age:
+    - recipient: age1xyz
+      enc: |
+        -----BEGIN AGE ENCRYPTED FILE-----
+        -----END AGE ENCRYPTED FILE-----
+  version: 3.13.2
+"""
+    res = _run(tmp_path, text, name="secret.sops.yaml")
+    assert res.findings == []
+    # the same Secret without the sops block is a plaintext secret
+    res = _run(tmp_path, text.split("sops:")[0], name="plain.yaml")
+    assert [f.rule for f in res.findings] == ["secret.unencrypted"]
+
+
+def test_skip_kinds(tmp_path):
+    res = _run(tmp_path, CM + "bogus: 1\n", skip_kinds=["ConfigMap"])
+    assert res.findings == [] and (res.passed, res.failed, res.skipped) == (0, 0, 1)
+
+
+def test_directory_recursion_skips_hidden_and_kustomize_config(tmp_path):
+    d = tmp_path / "tree"
+    (d / "a" / "b").mkdir(parents=True)
+    (d / ".git").mkdir()
+    (d / ".git" / "x.yaml").write_text("not: a k8s object\n")
+    (d / ".sops.yaml").write_text("creation_rules: []\n")
+    (d / "a" / "b" / "cm.yml").write_text(CM)
+    (d / "a" / "kustomization.yaml").write_text("resources: [./b/cm.yml]\n")
+    (d / "a" / "README.md").write_text("# not yaml\n")
+    res = validate_paths([str(d)], _opts(tmp_path))
+    assert res.findings == [] and res.passed == 1
+
+
+def test_stdin_via_cli(tmp_path):
+    r = run_cli("validate", "-", "--cache", str(tmp_path), stdin=CM + "bogus: 1\n")
+    assert r.returncode == 1
+    assert r.stdout.splitlines() == ["-:9 ConfigMap/apps/settings /bogus: additional property not allowed", "0 passed, 1 failed"]
+
+
+def test_exit_codes(tmp_path):
+    f = tmp_path / "ok.yaml"
+    f.write_text(CM)
+    assert run_cli("validate", str(f), "--cache", str(tmp_path)).returncode == 0
+    r = run_cli("validate", str(tmp_path / "missing.yaml"))
+    assert r.returncode == 2 and "no such file" in r.stderr
+    r = run_cli("validate", str(f), "--output", "xml")
+    assert r.returncode == 2
+
+
+def test_output_formats(tmp_path):
+    f = tmp_path / "x.yaml"
+    f.write_text(CM + "bogus: 1\n")
+    j = json.loads(run_cli("validate", str(f), "-o", "json", "--cache", str(tmp_path)).stdout)
+    assert j["summary"] == {"passed": 0, "failed": 1, "skipped": 0}
+    assert j["findings"][0]["pointer"] == "/bogus" and j["findings"][0]["line"] == 9
+    gh = run_cli("validate", str(f), "-o", "github", "--cache", str(tmp_path)).stdout.splitlines()
+    assert gh[0].startswith(f"::error file={f},line=9,title=schema::ConfigMap/apps/settings /bogus: additional property")
+    assert gh[-1] == "0 passed, 1 failed"
+    junit = run_cli("validate", str(f), "-o", "junit", "--cache", str(tmp_path)).stdout
+    root = ET.fromstring(junit)
+    assert root.find("testsuite").get("failures") == "1"
+    assert root.find("testsuite/testcase/failure").get("message") == "additional property not allowed"
+
+
+def test_wrong_type_and_missing_required(tmp_path):
+    text = """apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: apps
+spec:
+  replicas: two
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - image: nginx
+"""
+    res = _run(tmp_path, text)
+    got = sorted((f.line, f.pointer, f.message) for f in res.findings)
+    assert got == [(7, "/spec/replicas", "expected integer, got string 'two'"),
+                   (15, "/spec/template/spec/containers/0", "missing required property 'name'")]
