@@ -196,11 +196,19 @@ def discover(paths: Iterable[str]) -> tuple[list[tuple[str, Path | None]], list[
 # differently: yes/no/on/off, octal, binary, sexagesimal, underscores, exponent floats; merge keys,
 # tags and directives. A file with any of them takes the libyaml path.
 _RISKY = re.compile(
-    r"(?:^|[\s\[,{:-])(?:[yY]es|YES|[nN]o|NO|[oO]n|ON|[oO]ff|OFF)\s*(?:$|[,\]}#:])"
-    r"|(?:^|[\s\[,{:-])[-+]?(?:0[0-9_]|0[bBoOxX]|[0-9][0-9_]*_|[0-9][0-9_.]*[eE]|[0-9]+:[0-5]?[0-9])"
-    r"|<<|(?:^|\s)!|^%|\t",
+    r"(?:[:-][ \t]+|[\[,][ \t]*)(?:(?:[yY]es|YES|[nN]o|NO|[oO]n|ON|[oO]ff|OFF)[ \t]*(?:$|[,\]}#])"
+    r"|[-+]?(?:0[0-9_bBoOxX]|[0-9][0-9_]*(?:_|:[0-5]?[0-9]|[.0-9]*[eE])))",
     re.M,
 )
+_TAG = re.compile(r"(?:^|[\s:\[,-])!", re.M)
+
+
+def _risky(text: str) -> bool:
+    if "<<" in text or text.startswith("%") or "\n%" in text or ("!" in text and _TAG.search(text)):
+        return True
+    return _RISKY.search(text) is not None
+
+
 _DOC_SPLIT = re.compile(r"^(?:---|\.\.\.)(?=[ \t\r\n]|$)", re.M)
 
 try:  # optional speed-up
@@ -211,7 +219,7 @@ except ImportError:  # pragma: no cover - exercised on machines without yaml-rs
 
 def _fast_docs(text: str):
     """[(data, start line, chunk)] via yaml-rs, or None when the file needs the libyaml path."""
-    if _yaml_rs is None or _RISKY.search(text):
+    if _yaml_rs is None or _risky(text):
         return None
     out = []
     pos = 0

@@ -11,6 +11,7 @@ directory, so unchanged trees are not built again.
 from __future__ import annotations
 
 import hashlib
+import re
 import os
 import shutil
 import subprocess
@@ -103,6 +104,9 @@ def _error_line(kfile: Path, message: str) -> int | None:
 
 def _clean_message(msg: str) -> str:
     msg = msg.strip()
+    m = re.search(r'"command failed" err="(.*)"\s*$', msg, re.S)  # klog line of newer kubectl
+    if m:
+        msg = m.group(1).replace('\\"', '"')
     if msg.startswith("error: "):
         msg = msg[len("error: "):]
     return " ".join(msg.split())

@@ -104,7 +104,8 @@ def load_all(text: str) -> list[Doc]:
             docs.append(Doc(data, node.start_mark.line + 1, index, dups))
             index += 1
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
+        # the start of the unfinished construct ("while parsing a flow sequence") is where to look
+        mark = exc.context_mark or exc.problem_mark
         line = mark.line + 1 if mark is not None else None
         msg = " ".join(p for p in (exc.context, exc.problem) if p)
         raise YAMLError(f"YAML parse error: {msg}", line) from None
