@@ -1,0 +1,128 @@
+"""The day-2 commands as a user runs them: backup-manifest, restore-manifest, explain (real subprocesses)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from s3_fixtures import clean_env, cli
+
+CONFIG = """\
+cluster: home-lab
+s3:
+  endpoint: https://s3.68cc.io
+schedules:
+  - name: daily
+    cron: "0 2 * * *"
+    namespaces: [monitoring, database, network]
+"""
+
+
+@pytest.fixture
+def cfg(tmp_path) -> Path:
+    p = tmp_path / "velero-gitops.yaml"
+    p.write_text(CONFIG)
+    return p
+
+
+def test_backup_manifest_prints_yaml(cfg, tmp_path):
+    run = cli("backup-manifest", "manual-1", "--namespaces", "monitoring,database", "--config", str(cfg), env=clean_env(tmp_path))
+    assert run.code == 0, run.err
+    assert run.out.startswith("---\n# yaml-language-server: $schema=")
+    assert "kind: Backup\n" in run.out and "  ttl: 720h0m0s\n" in run.out and "    - database\n" in run.out
+    assert "  namespace: velero\n" in run.out and run.err == ""
+
+
+def test_backup_manifest_to_a_file(cfg, tmp_path):
+    env = clean_env(tmp_path)
+    out = tmp_path / "out" / "backup.yaml"
+    out.parent.mkdir()
+    run = cli("backup-manifest", "b1", "-n", "monitoring", "--ttl", "48h", "--output-file", str(out), "-c", str(cfg), env=env)
+    assert run.code == 0 and run.out == "" and "wrote" in run.err
+    assert "  ttl: 48h0m0s\n" in out.read_text()
+    # the issue's --wait-file spelling does the same
+    again = cli("backup-manifest", "b1", "-n", "monitoring", "--ttl", "48h", "--wait-file", str(out), "-c", str(cfg), env=env)
+    assert again.code == 0 and "unchanged" in again.err
+    # a different existing file is not replaced without --force
+    other = cli("backup-manifest", "b2", "-n", "monitoring", "--output-file", str(out), "-c", str(cfg), env=env)
+    assert other.code == 2 and "--force" in other.err and "b1" in out.read_text()
+    forced = cli("backup-manifest", "b2", "-n", "monitoring", "--output-file", str(out), "--force", "-c", str(cfg), env=env)
+    assert forced.code == 0 and "name: b2" in out.read_text()
+    assert sorted(p.name for p in out.parent.iterdir()) == ["backup.yaml"]  # no temp files left
+
+
+def test_restore_manifest_with_mapping(cfg, tmp_path):
+    run = cli("restore-manifest", "restore-1", "--from-backup", "daily-20261127020000",
+              "--namespace-mapping", "monitoring:monitoring-restore", "--namespace-mapping", "database:database-restore",
+              "--include-namespaces", "monitoring,database", "-c", str(cfg), env=clean_env(tmp_path))
+    assert run.code == 0, run.err
+    assert "kind: Restore\n" in run.out
+    assert "  namespaceMapping:\n    database: database-restore\n    monitoring: monitoring-restore\n" in run.out
+    assert "  backupName: daily-20261127020000\n" in run.out
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--namespace-mapping", "Monitoring:x"], "not a valid source namespace"),
+    (["--namespace-mapping", "a:b", "--namespace-mapping", "a:c"], "mapped twice"),
+    (["--namespace-mapping", "a_b"], "old:new"),
+])
+def test_restore_manifest_refuses_bad_mappings(cfg, tmp_path, args, msg):
+    run = cli("restore-manifest", "r", "--from-backup", "b", *args, "-c", str(cfg), env=clean_env(tmp_path))
+    assert run.code == 2 and msg in run.err and run.out == ""
+    assert "Traceback" not in run.err
+
+
+def test_usage_errors(cfg, tmp_path):
+    env = clean_env(tmp_path)
+    assert cli("backup-manifest", "b", "-c", str(cfg), env=env).code == 2  # --namespaces is required
+    assert cli("restore-manifest", "r", "-c", str(cfg), env=env).code == 2  # --from-backup is required
+    bad = cli("backup-manifest", "b", "-n", "a", "--ttl", "30d", "-c", str(cfg), env=env)
+    assert bad.code == 2 and "720h" in bad.err
+    missing = cli("explain", "-c", str(tmp_path / "nope.yaml"), env=env)
+    assert missing.code == 2 and "not found" in missing.err
+
+
+def test_explain_table_and_json(cfg, tmp_path):
+    env = clean_env(tmp_path, TZ="America/New_York")
+    run = cli("explain", "-c", str(cfg), env=env)
+    assert run.code == 0, run.err
+    for needle in ("every day at 02:00 UTC", "velero-schedules", "velero-backups/velero/kopia/monitoring/", "run (UTC)"):
+        assert needle in run.out, needle
+    data = json.loads(cli("explain", "-c", str(cfg), "-o", "json", "--timezone", "Asia/Tokyo", env=env).out)
+    first = data["schedules"][0]["nextRuns"][0]
+    assert first["utc"].endswith("T02:00+00:00") and first["local"].endswith("T11:00+09:00")
+    assert data["localTimeZone"] == "Asia/Tokyo"
+
+
+def test_default_config_discovery(tmp_path):
+    env = clean_env(tmp_path)
+    one = tmp_path / "one"
+    (one / "clusters" / "lab").mkdir(parents=True)
+    (one / "clusters" / "lab" / "velero-gitops.yaml").write_text(CONFIG)
+    run = cli("backup-manifest", "b", "-n", "a", env=env, cwd=one)
+    assert run.code == 0, run.err
+    (one / "clusters" / "lab2").mkdir()
+    (one / "clusters" / "lab2" / "velero-gitops.yaml").write_text(CONFIG)
+    run = cli("explain", env=env, cwd=one)
+    assert run.code == 2 and "several configs" in run.err
+    (one / "velero-gitops.yaml").write_text(CONFIG.replace("home-lab", "here"))
+    run = cli("explain", "-o", "json", env=env, cwd=one)
+    assert run.code == 0 and json.loads(run.out)["cluster"] == "here"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    run = cli("s3", "policy", env=env, cwd=empty)
+    assert run.code == 2 and "--config" in run.err
+
+
+def test_cli_modules_import_no_core_at_start():
+    """Start-up time: the command modules import typer/stdlib only; boto3 and the core load inside commands."""
+    code = ("import sys, velero_gitops.cli.s3_cmds, velero_gitops.cli.ops_cmds; "
+            "print(','.join(m for m in ('boto3', 'botocore', 'velero_gitops.s3', 'velero_gitops.explain', "
+            "'velero_gitops.manifests') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ""

@@ -1,0 +1,139 @@
+"""`explain`: next runs in UTC and local time, expiry, bucket paths, Flux order, words and tables."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from velero_gitops import explain as ex
+from velero_gitops.errors import UsageError
+from velero_gitops.loader import load
+
+NOW = datetime(2026, 11, 26, 12, 15, tzinfo=timezone.utc)
+CONFIG = """\
+cluster: home-lab
+flux:
+  dependsOn:
+    - name: openebs
+      namespace: flux-system
+s3:
+  endpoint: https://s3.68cc.io
+  bucket: velero-backups
+  prefix: velero
+schedules:
+{schedules}
+"""
+DAILY = """\
+  - name: daily
+    cron: "0 2 * * *"
+    namespaces: [monitoring, database, network]
+    ttl: 720h
+"""
+
+
+def _loaded(tmp_path: Path, schedules: str = DAILY):
+    p = tmp_path / "velero-gitops.yaml"
+    p.write_text(CONFIG.format(schedules=schedules) if schedules else CONFIG.replace("schedules:\n{schedules}\n", ""))
+    return load(p)
+
+
+def test_daily_schedule_runs_paths_and_expiry(tmp_path):
+    data = ex.explain(_loaded(tmp_path), now=NOW, tz_name="Europe/Berlin")
+    (s,) = data["schedules"]
+    assert s["when"] == "every day at 02:00 UTC"
+    assert [r["utc"] for r in s["nextRuns"]] == [f"2026-11-{d}T02:00+00:00" for d in (27, 28, 29, 30)] + ["2026-12-01T02:00+00:00"]
+    assert s["nextRuns"][0]["local"] == "2026-11-27T03:00+01:00"  # CET in winter
+    assert s["nextRuns"][0]["backup"] == "daily-20261127020000"
+    assert s["nextRuns"][0]["expiresUtc"] == "2026-12-27T02:00+00:00"  # 720h later
+    assert s["nextRuns"][0]["metadata"] == "velero-backups/velero/backups/daily-20261127020000/"
+    assert s["dataPaths"] == ["velero-backups/velero/kopia/monitoring/", "velero-backups/velero/kopia/database/",
+                              "velero-backups/velero/kopia/network/"]
+    assert s["ttl"] == "720h0m0s" and s["keptFor"] == "30 days"
+    assert s["defaultVolumesToFsBackup"] is True and "node-agent" in s["volumes"]
+    assert data["storage"]["metadata"] == "velero-backups/velero/backups/<backup>/"
+    assert data["storage"]["volumeData"] == "velero-backups/velero/kopia/<namespace>/"
+
+
+def test_local_time_follows_daylight_saving(tmp_path):
+    summer = datetime(2026, 7, 1, 12, 0, tzinfo=timezone.utc)
+    data = ex.explain(_loaded(tmp_path), now=summer, tz_name="Europe/Berlin")
+    assert data["schedules"][0]["nextRuns"][0]["local"] == "2026-07-02T04:00+02:00"
+
+
+def test_flux_order(tmp_path):
+    data = ex.explain(_loaded(tmp_path), now=NOW)
+    first, second = data["kustomizations"]
+    assert (first["order"], first["name"], first["path"]) == (1, "velero", "./kubernetes/apps/velero/velero/app")
+    assert first["dependsOn"] == ["openebs"]
+    assert any(a.startswith("HelmRelease velero") for a in first["applies"])
+    assert any("secret.sops.yaml" in a for a in first["applies"])
+    assert "HelmRelease velero is Ready" in first["ready"]
+    assert (second["order"], second["name"], second["path"]) == (2, "velero-schedules", "./kubernetes/apps/velero/velero/schedules")
+    assert second["dependsOn"] == ["velero"] and second["applies"] == ["Schedule daily"]
+    assert first["file"] == second["file"] == "kubernetes/apps/velero/velero/ks.yaml"
+
+
+def test_several_schedules_paused_and_all_namespaces(tmp_path):
+    schedules = DAILY + """\
+  - name: weekly
+    cron: "30 3 * * 0"
+    namespaces: ["*"]
+    ttl: 2160h
+    defaultVolumesToFsBackup: false
+  - name: parked
+    cron: "0 4 1 * *"
+    namespaces: [media]
+    paused: true
+"""
+    data = ex.explain(_loaded(tmp_path, schedules), now=NOW, tz_name="UTC")
+    by = {s["name"]: s for s in data["schedules"]}
+    assert by["weekly"]["when"] == "every Sunday at 03:30 UTC"
+    assert by["weekly"]["nextRuns"][0]["utc"] == "2026-11-29T03:30+00:00"
+    assert by["weekly"]["keptFor"] == "90 days"
+    assert by["weekly"]["dataPaths"] == ["velero-backups/velero/kopia/<namespace>/ (one kopia repository per namespace)"]
+    assert "opt-in" in by["weekly"]["volumes"]
+    assert by["parked"]["nextRuns"] == [] and by["parked"]["when"].startswith("paused")
+    assert data["kustomizations"][1]["applies"] == ["Schedule daily", "Schedule weekly", "Schedule parked"]
+
+
+def test_no_schedules(tmp_path):
+    data = ex.explain(_loaded(tmp_path, ""), now=NOW)
+    assert data["schedules"] == [] and len(data["kustomizations"]) == 1
+    assert any("No schedules" in w for w in ex.words(data))
+
+
+@pytest.mark.parametrize("expr,words", [
+    ("0 * * * *", "every hour at minute 0 (UTC)"),
+    ("15 1,13 * * *", "every day at 01:15, 13:15 UTC"),
+    ("0 5 * * 1-5", "every Monday, Tuesday, Wednesday, Thursday, Friday at 05:00 UTC"),
+    ("0 0 1 * *", "on day 1 of every month at 00:00 UTC"),
+    ("*/15 2 * * *", "at the times matching `*/15 2 * * *` (UTC)"),
+    ("@every 6h", "every 6 h after the previous run"),
+])
+def test_cron_in_words(expr, words):
+    assert ex.describe_cron(expr) == words
+
+
+def test_words_and_tables(tmp_path):
+    from rich.console import Console
+
+    data = ex.explain(_loaded(tmp_path), now=NOW, tz_name="Europe/Berlin")
+    text = " ".join(ex.words(data))
+    for needle in ("every day at 02:00 UTC", "monitoring, database, network", "720h0m0s (30 days)",
+                   "velero-backups/velero/backups/daily-20261127020000/", "velero-backups/velero/kopia/monitoring/",
+                   "2026-11-27T03:00+01:00 Europe/Berlin", "velero-schedules waits for velero", "openebs"):
+        assert needle in text, needle
+    console = Console(record=True, width=240, color_system=None)
+    ex.render(data, console)
+    out = console.export_text()
+    assert "Flux Kustomizations, in order" in out
+    assert "Schedule daily (0 2 * * *)" in out
+    assert "2026-11-27 02:00" in out and "2026-11-27 03:00" in out and "2026-12-27 02:00" in out
+    assert "run (Europe/Berlin)" in out
+
+
+def test_unknown_timezone(tmp_path):
+    with pytest.raises(UsageError, match="IANA"):
+        ex.explain(_loaded(tmp_path), now=NOW, tz_name="Mars/Olympus")
