@@ -23,7 +23,9 @@ def run_check(configs: list[Path], cache_dir: str | None = None) -> tuple[list[F
         conf = loaded.config
         tree = Path(loaded.repo_root) / conf.repo.apps_root
         externals = [f"Kustomization/{d.namespace or '*'}/{d.name}" for d in conf.flux.depends_on]
-        opts = Options(cache_dir=cache_dir, repo_root=str(loaded.repo_root), externals=externals)
+        # secret_check (below) owns the Secret rules in `check`: no double reports
+        opts = Options(cache_dir=cache_dir, repo_root=str(loaded.repo_root), externals=externals,
+                       plaintext_secrets=False)
         if tree.is_dir():
             result = validate_paths([str(tree)], opts)
             findings.extend(result.findings)
@@ -33,7 +35,7 @@ def run_check(configs: list[Path], cache_dir: str | None = None) -> tuple[list[F
 
         from velero_gitops import secret_check
 
-        secret = secret_check.check_tree(loaded.repo_root, conf)
+        secret = secret_check.check_tree(loaded.repo_root, conf, config_file=loaded.display_path)
         findings.extend(secret)
         failed += len({f.file for f in secret if f.severity == "error"})
     return findings, passed, failed, skipped

@@ -47,6 +47,7 @@ class Options:
     allow_insecure_tls: bool = False
     node_agent_cpu_limit: str = "500m"
     node_agent_memory_limit: str = "500Mi"
+    plaintext_secrets: bool = True  # the generic "forbid unencrypted secrets" rule (check leaves it to secret_check)
     kopia_memory_warning: bool = True  # warn when node-agent memory is limited below what kopia needs on big volumes
     stdin_text: str | None = None  # used for "-" (tests); None = read sys.stdin
 
@@ -410,10 +411,15 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
     skip = {k.strip() for k in opts.skip_kinds if k.strip()}
     failed_objs: set[int] = set()
     skipped_objs: set[int] = set()
+    ignored: set[int] = set()
+    not_applied = _not_applied_files(kdirs)
     checked: list[Obj] = []
     for i, obj in enumerate(objects):
         av, kind = obj.data.get("apiVersion"), obj.data.get("kind")
         if not isinstance(av, str) or not isinstance(kind, str) or not av or not kind:
+            if av is None and kind is None and obj.path is not None and obj.path.resolve() in not_applied:
+                ignored.add(i)  # e.g. helm values for a configMapGenerator: not a Kubernetes object
+                continue
             missing = "apiVersion" if not isinstance(av, str) or not av else "kind"
             findings.append(obj.finding("", f"missing '{missing}': not a Kubernetes object", "schema"))
             failed_objs.add(i)
@@ -470,9 +476,22 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
             failed_objs.add(by_obj[(f.file, f.obj)])
     skipped_objs -= failed_objs
     failed = len(failed_objs) + extra_units
-    passed = len(objects) - len(failed_objs) - len(skipped_objs)
+    passed = len(objects) - len(failed_objs) - len(skipped_objs) - len(ignored - failed_objs)
     findings.sort(key=lambda f: (f.file, f.line or 0, f.pointer, f.message))
     return Result(findings, passed, failed, len(skipped_objs))
+
+
+def _not_applied_files(kdirs: list[Path]) -> set[Path]:
+    """YAML files in kustomization directories that the kustomization does not list as resources."""
+    out: set[Path] = set()
+    for d in kdirs:
+        from velero_gitops.validate.flux import _Tree
+
+        listed = set(_Tree().applied_files(d))
+        for f in d.iterdir():
+            if f.suffix in YAML_SUFFIXES and f.name not in KUSTOMIZE_FILES and f.resolve() not in listed:
+                out.add(f.resolve())
+    return out
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:

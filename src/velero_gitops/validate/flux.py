@@ -96,9 +96,16 @@ class _Tree:
                     elif p.is_file():
                         files.append(p.resolve())
         elif d.is_dir():
+            # Flux generates a kustomization: every YAML file, and sub-directories with their own
+            # kustomization.yaml as a whole
             for dirpath, dirnames, filenames in os.walk(d):
+                sub = Path(dirpath)
+                if sub != d and any(n in filenames for n in ("kustomization.yaml", "kustomization.yml", "Kustomization")):
+                    files.extend(self.applied_files(sub, depth + 1))
+                    dirnames[:] = []
+                    continue
                 dirnames[:] = [x for x in dirnames if not x.startswith(".")]
-                files.extend((Path(dirpath) / f).resolve() for f in filenames
+                files.extend((sub / f).resolve() for f in filenames
                              if f.endswith((".yaml", ".yml")) and not f.startswith("."))
         self._cache[d] = files
         return files
