@@ -123,7 +123,7 @@ class Scratch:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_home(tmp_path_factory, monkeypatch):
+def isolated_home(tmp_path_factory, monkeypatch):
     """No test may touch the real ~/.config/sops, ~/.gnupg or pick up the developer's sops settings."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
