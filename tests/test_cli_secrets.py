@@ -403,3 +403,46 @@ def test_sops_init_default_key_location(scratch):
     assert r2.code == 0, r2.err
     public = r.out.split("age public key: ", 1)[1].split()[0]
     assert public in (scratch.root / ".sops.yaml").read_text()
+
+
+# ---------------------------------------------------------------------------------------- hidden prompt
+def test_hidden_prompt_on_a_terminal(scratch, tmpdir_env):
+    """On a real pseudo-terminal: two prompts, no echo of what is typed, the secret written."""
+    import pty
+
+    env = {k: v for k, v in os.environ.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    pid, fd = pty.fork()
+    if pid == 0:  # child: the terminal is its stdin/stdout/stderr and controlling tty
+        try:
+            os.execve(sys.executable, [sys.executable, "-m", "velero_gitops", "encrypt-secret",
+                                       "--config", str(scratch.config)], env)
+        finally:
+            os._exit(127)
+    transcript = b""
+
+    def read_until(needle: bytes, timeout: float = 60) -> None:
+        nonlocal transcript
+        deadline = time.monotonic() + timeout
+        while needle not in transcript:
+            assert time.monotonic() < deadline, transcript
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            transcript += chunk
+
+    try:
+        read_until(b"access key ID (hidden): ")
+        os.write(fd, scratch.creds[0].encode() + b"\n")
+        read_until(b"secret access key (hidden): ")
+        os.write(fd, scratch.creds[1].encode() + b"\n")
+        read_until(b"next: git add")
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0, transcript
+    assert b"credentials from the prompt" in transcript
+    assert_no_leak(scratch, transcript.decode("utf-8", "replace"))
+    assert decrypt(scratch)["stringData"]["cloud"] == cloud(scratch, scratch.creds)

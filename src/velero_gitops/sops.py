@@ -101,16 +101,20 @@ _VERSION = re.compile(r"\bsops\s+v?(\d+)\.(\d+)\.(\d+)")
 
 @functools.lru_cache(maxsize=8)
 def _probe(path: str) -> tuple[int, int, int]:
-    try:
-        proc = subprocess.run(
-            [path, "--version", "--disable-version-check"],
-            stdin=subprocess.DEVNULL, capture_output=True, timeout=TIMEOUT, env=_child_env(),
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise UsageError(f"cannot run sops at {path} ({_short(str(exc))}): {INSTALL_HINT}") from None
-    text = proc.stdout.decode("utf-8", "replace") + "\n" + proc.stderr.decode("utf-8", "replace")
-    m = _VERSION.search(text)
-    if proc.returncode != 0 or not m:
+    # --disable-version-check (sops 3.7.3+) keeps `--version` off the network; very old sops lack it.
+    for args in (["--version", "--disable-version-check"], ["--version"]):
+        try:
+            proc = subprocess.run(
+                [path, *args], stdin=subprocess.DEVNULL, capture_output=True, timeout=TIMEOUT,
+                env=_child_env({"SOPS_DISABLE_VERSION_CHECK": "true"}),
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise UsageError(f"cannot run sops at {path} ({_short(str(exc))}): {INSTALL_HINT}") from None
+        text = proc.stdout.decode("utf-8", "replace") + "\n" + proc.stderr.decode("utf-8", "replace")
+        m = _VERSION.search(text)
+        if m:
+            break
+    if not m:
         raise UsageError(
             f"{path} does not look like sops (`sops --version` printed no version, exit {proc.returncode}): {INSTALL_HINT}"
         )
