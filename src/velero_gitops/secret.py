@@ -391,7 +391,7 @@ def update_keys(loaded: Any) -> Result:
             "--update-keys re-encrypts for the .sops.yaml recipients, but the config sets sops.ageRecipients; "
             "run encrypt-secret again (with the credentials) to re-encrypt for them"
         )
-    p = plan(loaded)
+    p = plan(loaded, check_writable=False)
     if not p.target.is_file():
         raise UsageError(f"{p.shown} does not exist yet: run encrypt-secret without --update-keys first")
     old = p.target.read_bytes()
