@@ -39,7 +39,7 @@ def encrypt_secret(
     stdin: bool = typer.Option(
         False, "--stdin",
         help="Read the credentials from standard input: two lines (access key ID, then secret key), "
-        "or AWS_ACCESS_KEY_ID=/AWS_SECRET_ACCESS_KEY= lines, or a [default] credentials file.",
+        "or AWS_ACCESS_KEY_ID=/AWS_SECRET_ACCESS_KEY= lines, or an AWS credentials file.",
     ),
     age: Optional[List[str]] = typer.Option(
         None, "--age", help="age recipient to encrypt for (repeatable); default: the .sops.yaml creation rule.",
@@ -52,8 +52,7 @@ def encrypt_secret(
 ) -> None:
     """Encrypt the S3 credentials into the app's secret.sops.yaml with sops/age (plaintext never touches disk).
 
-    Credentials come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, from --stdin, or from a hidden
-    prompt on a terminal; never from arguments or the config file.
+    Credentials come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, from --stdin, or from a hidden prompt on a terminal; never from arguments or the config file.
     """
     from velero_gitops import secret as secretlib
     from velero_gitops.errors import UsageError
