@@ -23,6 +23,7 @@ plan's decision; this module always describes the full set.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -88,9 +89,14 @@ def runbook_url(config: Config, alert: str) -> str:
     return f"{base}#{alert.lower()}"
 
 
+@functools.lru_cache(maxsize=256)
+def _max_interval_seconds(cron: str) -> float:
+    return cronlib.parse(cron).max_interval().total_seconds()
+
+
 def schedule_interval(schedule: ScheduleConfig) -> float:
     """Longest gap between two runs of the schedule, in seconds (daily -> 86400, hourly -> 3600)."""
-    return cronlib.parse(schedule.cron).max_interval().total_seconds()
+    return _max_interval_seconds(schedule.cron)
 
 
 def missed_backup_threshold(config: Config, schedule: ScheduleConfig) -> float:
@@ -166,7 +172,7 @@ def _schedule_alerts(config: Config, schedule: ScheduleConfig) -> list[dict[str,
     threshold_d = prom_duration(threshold)
     lookback_d = prom_duration(threshold + _LOOKBACK_SLACK)
     interval_d = prom_duration(interval)
-    cadence = f"schedule {name} (cron {schedule.cron!r}, longest gap {interval_d})"
+    cadence = f"schedule {{{{ $labels.schedule }}}} (cron {schedule.cron!r}, longest gap {interval_d})"
     labels = {"schedule": name}
     no_new_summary = (
         f"No successful backup of Velero schedule {{{{ $labels.schedule }}}} for more than {threshold_d}."

@@ -1,0 +1,263 @@
+"""Alert and recording rules: structure, per-schedule thresholds, and promtool (check + unit tests)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+from promtool_util import (
+    PROMTOOL_DIR,
+    RULES_FILE,
+    allowed_metrics,
+    expected_rules_file,
+    make_config,
+    metric_names,
+    run_promtool,
+)
+from ruamel.yaml import YAML
+
+from velero_gitops import alerts
+from velero_gitops.config import Config
+from velero_gitops.loader import load
+
+ROOT = Path(__file__).resolve().parents[1]
+UNIT_TESTS = PROMTOOL_DIR / "velero_test.yaml"
+OBSERVABILITY_DOC = ROOT / "docs" / "observability.md"
+
+
+def _rules(config: Config) -> list[dict]:
+    return [r for g in alerts.rule_groups(config) for r in g["rules"]]
+
+
+def _alerts_named(config: Config, name: str) -> list[dict]:
+    return [r for r in _rules(config) if r.get("alert") == name]
+
+
+# ------------------------------------------------------------------------------------ structure
+def test_groups_are_plain_deterministic_data():
+    config = make_config()
+    groups = alerts.rule_groups(config)
+    assert groups == alerts.rule_groups(make_config())
+    # Plain JSON types only (the renderer dumps them as YAML).
+    assert json.loads(json.dumps(groups)) == groups
+    names = [g["name"] for g in groups]
+    assert len(names) == len(set(names))
+    for g in groups:
+        assert set(g) == {"name", "rules"} and g["rules"]
+
+
+def test_every_alert_has_summary_description_runbook_and_severity():
+    config = make_config()
+    seen = set()
+    for rule in _rules(config):
+        if "record" in rule:
+            assert set(rule) == {"record", "expr"}
+            continue
+        seen.add(rule["alert"])
+        assert set(rule) == {"alert", "expr", "for", "labels", "annotations"}
+        assert rule["labels"]["severity"] in {"warning", "critical"}
+        assert set(rule["annotations"]) == {"summary", "description", "runbook_url"}
+        assert rule["annotations"]["runbook_url"].endswith("#" + rule["alert"].lower())
+        assert re.fullmatch(r"0s|(\d+h)?(\d+m)?(\d+s)?", rule["for"]), rule["for"]
+    assert seen == set(alerts.ALERT_NAMES)
+
+
+def test_schedule_alerts_name_the_schedule():
+    for rule in _rules(make_config()):
+        if "alert" not in rule:
+            continue
+        expr, ann = rule["expr"], rule["annotations"]
+        if re.search(r"\bschedule\b", expr) or rule["alert"] == alerts.SUCCESS_RATIO_LOW:
+            assert "{{ $labels.schedule }}" in ann["description"], rule["alert"]
+            assert "{{ $labels.schedule }}" in ann["summary"], rule["alert"]
+
+
+def test_scheduled_backups_only():
+    """Ad-hoc backups (schedule="") never count: every backup metric selects a schedule."""
+    for rule in _rules(make_config()):
+        for sel in re.findall(r"velero_backup_(?!location_)\w+(\{[^}]*\})?", rule["expr"]):
+            assert 'schedule!=""' in sel or 'schedule="' in sel, (rule.get("alert"), sel)
+
+
+def test_thresholds_follow_each_schedules_cron():
+    config = make_config()
+    by_schedule = {r["labels"]["schedule"]: r for r in _alerts_named(config, alerts.NO_NEW_BACKUP)
+                   if r["labels"].get("reason") == "stale"}
+    assert "> 90000" in by_schedule["daily"]["expr"]  # 24h + 1h
+    assert "> 7200" in by_schedule["hourly"]["expr"]  # 1h + 1h
+    absent = {r["labels"]["schedule"]: r for r in _alerts_named(config, alerts.NO_NEW_BACKUP)
+              if r["labels"].get("reason") == "absent"}
+    assert absent["daily"]["for"] == "25h" and absent["hourly"]["for"] == "2h"
+    assert absent["daily"]["expr"] == 'absent(velero_backup_last_successful_timestamp{schedule="daily"})'
+    failing = {r["labels"]["schedule"]: r["for"] for r in _alerts_named(config, alerts.BACKUP_FAILING)}
+    assert failing == {"daily": "25h", "hourly": "2h"}
+    partial = {r["labels"]["schedule"]: r["expr"] for r in _alerts_named(config, alerts.PARTIAL_FAILURES)}
+    assert "[24h]" in partial["daily"] and "[1h]" in partial["hourly"]
+
+
+@pytest.mark.parametrize(
+    ("cron", "margin", "threshold"),
+    [
+        ("0 2 * * *", "1h", 90000),
+        ("0 * * * *", "1h", 7200),
+        ("0 2 * * *", "30m", 88200),
+        ("0 3 * * 0", "1h", 7 * 86400 + 3600),
+        ("*/15 * * * *", "45m", 3600),
+        ("@every 6h", "1h", 7 * 3600),
+        ("0 2,14 * * *", "1h", 13 * 3600),
+    ],
+)
+def test_missed_backup_threshold(cron, margin, threshold):
+    config = Config.model_validate({
+        "cluster": "c", "s3": {"endpoint": "https://s3.example.test"},
+        "schedules": [{"name": "s", "cron": cron, "namespaces": ["a"]}],
+        "metrics": {"missedBackupMargin": margin},
+    })
+    assert alerts.missed_backup_threshold(config, config.schedules[0]) == threshold
+    stale = [r for r in _alerts_named(config, alerts.NO_NEW_BACKUP) if r["labels"]["reason"] == "stale"]
+    assert stale[0]["expr"].endswith(f"> {threshold}")
+
+
+def test_paused_schedules_get_no_schedule_rules():
+    config = make_config()
+    for rule in _rules(config):
+        assert rule.get("labels", {}).get("schedule") != "weekly-paused"
+        assert "weekly-paused" not in rule["expr"]
+
+
+def test_no_schedules_still_gives_valid_groups():
+    config = Config.model_validate({"cluster": "c", "s3": {"endpoint": "https://s3.example.test"}})
+    names = [g["name"] for g in alerts.rule_groups(config)]
+    assert "velero.schedules" not in names
+    assert {r.get("alert") for r in _rules(config)} >= {alerts.BACKUP_FAILED, alerts.BSL_UNAVAILABLE}
+
+
+def test_objective_namespace_and_runbook_come_from_the_config():
+    config = Config.model_validate({
+        "cluster": "c", "repo": {"namespace": "backup-system"}, "s3": {"endpoint": "https://s3.example.test"},
+        "metrics": {"successObjective": 0.99, "runbookUrl": "https://wiki.example.test/velero#ignored"},
+    })
+    (slo,) = _alerts_named(config, alerts.SUCCESS_RATIO_LOW)
+    assert slo["expr"] == "velero:backup_success_ratio:30d < 0.99"
+    assert "99%" in slo["annotations"]["summary"]
+    assert slo["annotations"]["runbook_url"] == "https://wiki.example.test/velero#velerobackupsuccessratiolow"
+    (na,) = _alerts_named(config, alerts.NODE_AGENT_NOT_READY)
+    assert na["expr"].count('namespace="backup-system", daemonset="node-agent"') == 2
+    default = make_config()
+    (bf,) = _alerts_named(default, alerts.BACKUP_FAILED)
+    assert bf["annotations"]["runbook_url"] == alerts.DEFAULT_RUNBOOK_BASE + "#velerobackupfailed"
+
+
+def test_success_ratio_counts_finished_backups():
+    (record,) = [r for r in _rules(make_config()) if "record" in r]
+    assert record["record"] == alerts.SUCCESS_RATIO_RECORD
+    for metric in alerts.FINISHED_COUNTERS:
+        assert f'increase({metric}{{schedule!=""}}[30d])' in record["expr"]
+    # The alert on the ratio is in the same group as the recording rule (same evaluation).
+    (group,) = [g for g in alerts.rule_groups(make_config()) if any("record" in r for r in g["rules"])]
+    assert any(r.get("alert") == alerts.SUCCESS_RATIO_LOW for r in group["rules"])
+
+
+def test_rules_use_only_exported_metrics():
+    allowed = allowed_metrics()
+    for rule in _rules(make_config()):
+        names = metric_names(rule["expr"])
+        assert names, rule
+        assert names <= allowed, (rule.get("alert") or rule.get("record"), names - allowed)
+
+
+def test_metric_name_extraction():
+    assert metric_names('sum by (schedule) (increase(velero_backup_success_total{schedule!=""}[30d])) > 0') == {
+        "velero_backup_success_total"}
+    assert metric_names("a - b{x=\"y\"} > 0 unless on (repository_name) c") == {"a", "b", "c"}
+    assert metric_names("velero:backup_success_ratio:30d < 0.95") == {"velero:backup_success_ratio:30d"}
+    assert metric_names('histogram_quantile(0.95, sum by (le) (rate(x_bucket[5m])))') == {"x_bucket"}
+
+
+def test_runbook_anchors_exist_in_the_docs():
+    """Every runbook_url anchor is a heading of docs/observability.md (GitHub lower-cases heading ids)."""
+    text = OBSERVABILITY_DOC.read_text(encoding="utf-8")
+    headings = {m.group(1).strip().lower() for m in re.finditer(r"^#{2,4} +(.+)$", text, re.M)}
+    for name in alerts.ALERT_NAMES:
+        assert name.lower() in headings, f"docs/observability.md has no heading {name}"
+
+
+# -------------------------------------------------------------------------------------- promtool
+def test_rules_file_is_up_to_date():
+    """tests/promtool/rules.yaml (which the promtool unit tests load) is what alerts.py generates."""
+    want = expected_rules_file()
+    if os.environ.get("UPDATE_GOLDEN"):
+        RULES_FILE.write_text(want, encoding="utf-8")
+    assert RULES_FILE.read_text(encoding="utf-8") == want, "regenerate with UPDATE_GOLDEN=1"
+
+
+def test_promtool_check_rules():
+    result = run_promtool("check", "rules", str(RULES_FILE))
+    assert result.returncode == 0, result.stdout + result.stderr
+    rules = sum(len(g["rules"]) for g in alerts.rule_groups(make_config()))
+    assert f"SUCCESS: {rules} rules found" in result.stdout
+
+
+@pytest.mark.parametrize("cluster", ["home-lab", "lab-two"])
+def test_promtool_check_rules_of_the_examples(cluster, tmp_path):
+    config = load(ROOT / "clusters" / cluster / "velero-gitops.yaml").config
+    path = tmp_path / "rules.yaml"
+    path.write_text(alerts.rules_file_yaml(config), encoding="utf-8")
+    result = run_promtool("check", "rules", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _unit_test_file() -> dict:
+    return YAML(typ="safe").load(UNIT_TESTS.read_text(encoding="utf-8"))
+
+
+def test_unit_tests_prove_each_alert_fires_and_stays_quiet():
+    fires, quiet = set(), set()
+    for case in _unit_test_file()["tests"]:
+        for check in case.get("alert_rule_test", []):
+            (fires if check.get("exp_alerts") else quiet).add(check["alertname"])
+    assert fires == set(alerts.ALERT_NAMES)
+    assert quiet == set(alerts.ALERT_NAMES)
+
+
+def test_unit_tests_cover_the_required_scenarios():
+    names = " | ".join(case["name"] for case in _unit_test_file()["tests"])
+    for scenario in ("succeed", "fails", "missed daily", "missed hourly", "partially failed",
+                     "storage location", "below the 95% objective", "above the objective"):
+        assert scenario in names, scenario
+
+
+def test_promtool_unit_tests_pass():
+    result = run_promtool("test", "rules", str(UNIT_TESTS))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("metrics", "failing_test"),
+    [
+        # A 0h margin would page at 24h: the "missed daily run" test expects quiet at 24h55m.
+        ({"missedBackupMargin": "0s"}, "a missed daily run"),
+        # An objective of 90% would not fire on 44/48 = 91.7%.
+        ({"successObjective": 0.9}, "below the 95% objective"),
+    ],
+)
+def test_promtool_unit_tests_catch_wrong_rules(metrics, failing_test, tmp_path):
+    """The unit tests are not vacuous: rules generated with a wrong setting make them fail."""
+    doc = _unit_test_file()
+    doc["tests"] = [case for case in doc["tests"] if failing_test in case["name"]]
+    assert len(doc["tests"]) == 1
+    yaml = YAML(typ="safe")
+    with (tmp_path / "one_test.yaml").open("w", encoding="utf-8") as fh:
+        yaml.dump(doc, fh)
+    (tmp_path / "rules.yaml").write_text(alerts.rules_file_yaml(make_config(**metrics)), encoding="utf-8")
+    result = run_promtool("test", "rules", "one_test.yaml", cwd=tmp_path)
+    assert result.returncode != 0, result.stdout
+    assert "FAILED" in result.stdout + result.stderr
+    # ... while the same test passes against the right rules.
+    (tmp_path / "rules.yaml").write_text(alerts.rules_file_yaml(make_config()), encoding="utf-8")
+    result = run_promtool("test", "rules", "one_test.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
