@@ -267,19 +267,6 @@ def test_write_failure_keeps_old_secret(existing):
     assert_no_leak(existing, proc.stdout, proc.stderr)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores folder permissions (covered by the tests above)")
-def test_read_only_app_folder(existing):
-    app = existing.secret.parent
-    before = snapshot(existing.root)
-    app.chmod(0o555)
-    try:
-        r = encrypt(existing)
-    finally:
-        app.chmod(0o755)
-    assert_one_error(r, "not writable")
-    assert snapshot(existing.root) == before
-
-
 def test_update_keys_refuses_credentials_options(existing):
     r = run_cli("encrypt-secret", "--config", str(existing.config), "--update-keys", "--stdin", stdin="")
     assert_one_error(r, "--update-keys takes no credentials")
