@@ -15,6 +15,7 @@ problem. Everything else (libyaml parse, kustomize, graph, policy) needs no seco
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sys
@@ -150,6 +151,12 @@ def _shift_lines(node, offset: int) -> None:
 # Reading
 
 
+@functools.lru_cache(maxsize=None)
+def rpath(p: Path) -> Path:
+    """``p.resolve()``, memoized (the graph asks for the same files many times)."""
+    return p.resolve()
+
+
 def display_path(p: Path) -> str:
     try:
         rel = os.path.relpath(p)
@@ -179,12 +186,12 @@ def discover(paths: Iterable[str]) -> tuple[list[tuple[str, Path | None]], list[
                     if f.startswith(".") or not f.endswith(YAML_SUFFIXES):
                         continue
                     fp = d / f
-                    if fp.resolve() not in seen:
-                        seen.add(fp.resolve())
+                    if rpath(fp) not in seen:
+                        seen.add(rpath(fp))
                         files.append((display_path(fp), fp))
         elif p.is_file():
-            if p.resolve() not in seen:
-                seen.add(p.resolve())
+            if rpath(p) not in seen:
+                seen.add(rpath(p))
                 files.append((display_path(p) if p.is_absolute() else raw, p))
         else:
             from velero_gitops.errors import UsageError
@@ -390,6 +397,10 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
 
     opts = options or Options()
     paths = list(paths)
+    rpath.cache_clear()  # memos live for one run: the tree may change between runs
+    from velero_gitops.validate.flux import _roots_for
+
+    _roots_for.cache_clear()
     files, kdirs, findings = discover(paths)
     reader = _Reader(opts)
     for display, path in files:
@@ -417,7 +428,7 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
     for i, obj in enumerate(objects):
         av, kind = obj.data.get("apiVersion"), obj.data.get("kind")
         if not isinstance(av, str) or not isinstance(kind, str) or not av or not kind:
-            if av is None and kind is None and obj.path is not None and obj.path.resolve() in not_applied:
+            if av is None and kind is None and obj.path is not None and rpath(obj.path) in not_applied:
                 ignored.add(i)  # e.g. helm values for a configMapGenerator: not a Kubernetes object
                 continue
             missing = "apiVersion" if not isinstance(av, str) or not av else "kind"
@@ -489,8 +500,8 @@ def _not_applied_files(kdirs: list[Path]) -> set[Path]:
 
         listed = set(_Tree().applied_files(d))
         for f in d.iterdir():
-            if f.suffix in YAML_SUFFIXES and f.name not in KUSTOMIZE_FILES and f.resolve() not in listed:
-                out.add(f.resolve())
+            if f.suffix in YAML_SUFFIXES and f.name not in KUSTOMIZE_FILES and rpath(f) not in listed:
+                out.add(rpath(f))
     return out
 
 

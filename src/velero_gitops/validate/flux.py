@@ -19,6 +19,7 @@ The repository root is ``--repo-root``, else the nearest ancestor of the file ho
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from pathlib import Path
@@ -37,6 +38,12 @@ CRD_CHARTS = {
     "prometheus-operator-crds": ("monitoring.coreos.com",),
 }
 _SOPS_TOP = re.compile(r"^sops:\s*$", re.M)
+
+
+def _rp(p: Path) -> Path:
+    from velero_gitops.validate.engine import rpath
+
+    return rpath(p)
 
 
 def _is(obj, prefix: str, kind: str) -> bool:
@@ -105,19 +112,22 @@ class _Tree:
                     dirnames[:] = []
                     continue
                 dirnames[:] = [x for x in dirnames if not x.startswith(".")]
-                files.extend((sub / f).resolve() for f in filenames
+                files.extend(_rp(sub / f) for f in filenames
                              if f.endswith((".yaml", ".yml")) and not f.startswith("."))
         self._cache[d] = files
         return files
 
 
-def _encrypted_file(p: Path) -> bool:
+def _encrypted_file(p: Path, known: dict[Path, bool]) -> bool:
+    """Named *.sops.yaml or holding a top-level sops block (``known``: files already read, and a cache)."""
     if p.name.endswith((".sops.yaml", ".sops.yml")):
         return True
-    try:
-        return bool(_SOPS_TOP.search(p.read_text(errors="replace")))
-    except OSError:
-        return False
+    if p not in known:
+        try:
+            known[p] = bool(_SOPS_TOP.search(p.read_text(errors="replace")))
+        except OSError:
+            known[p] = False
+    return known[p]
 
 
 def _chart_name(hr, sources_by_key) -> str | None:
@@ -158,6 +168,12 @@ def check(objects, paths, opts, externals: list[str] | None = None, graph_: "Gra
         return False
 
     # ---- Kustomization: path, sourceRef, dependsOn, decryption ----------------------------------
+    encrypted_known: dict[Path, bool] = {}
+    enc_by_dir: dict[Path, list[Path]] = {}
+    for o in objects:
+        if o.path is not None:
+            rp = _rp(o.path)
+            encrypted_known[rp] = encrypted_known.get(rp, False) or o.encrypted
     injected_decryption = any(
         "decryption" in str(_get(k.data, "spec", "patches") or "") for k in flux_ks
     )
@@ -172,7 +188,10 @@ def check(objects, paths, opts, externals: list[str] | None = None, graph_: "Gra
                 shown = _show(roots[id(ks)][0]) if roots[id(ks)] else "."
                 findings.append(ks.finding("/spec/path", f"path {p!r} does not exist in the repository (root {shown})", "flux.path"))
             elif spec.get("decryption") is None and not injected_decryption:
-                enc = [f for f in tree.applied_files(found) if _encrypted_file(f)]
+                key = found.resolve()
+                if key not in enc_by_dir:
+                    enc_by_dir[key] = [f for f in tree.applied_files(found) if _encrypted_file(f, encrypted_known)]
+                enc = enc_by_dir[key]
                 if enc:
                     findings.append(ks.finding(
                         "/spec/path",
@@ -240,14 +259,14 @@ def check(objects, paths, opts, externals: list[str] | None = None, graph_: "Gra
         groups = CRD_CHARTS.get(chart or "")
         if not groups or hr.path is None:
             continue
-        hr_ks = applied_by.get(hr.path.resolve(), [])
+        hr_ks = applied_by.get(_rp(hr.path), [])
         if not hr_ks:
             continue
         for o in objects:
             group = o.api_version.split("/", 1)[0] if "/" in o.api_version else ""
             if group not in groups or o.path is None:
                 continue
-            o_ks = applied_by.get(o.path.resolve(), [])
+            o_ks = applied_by.get(_rp(o.path), [])
             for k in o_ks:
                 if any(k is h for h in hr_ks):
                     findings.append(o.finding(
@@ -270,11 +289,15 @@ def _reads_this_repo(ks) -> bool:
 
 
 def _candidate_roots(ks, opts) -> list[Path]:
-    out: list[Path] = []
     if getattr(opts, "repo_root", None):
-        return [Path(opts.repo_root).resolve()]
-    if ks.path is not None:
-        start = ks.path.resolve().parent
+        return [_rp(Path(opts.repo_root))]
+    return list(_roots_for(_rp(ks.path).parent if ks.path is not None else None))
+
+
+@functools.lru_cache(maxsize=256)
+def _roots_for(start: Path | None) -> tuple[Path, ...]:
+    out: list[Path] = []
+    if start is not None:
         r = _find_root(start)
         if r is not None:
             out.append(r)
@@ -284,7 +307,7 @@ def _candidate_roots(ks, opts) -> list[Path]:
     cwd = Path.cwd().resolve()
     if cwd not in out:
         out.append(cwd)
-    return out
+    return tuple(out)
 
 
 _ns_cache: dict[Path, str] = {}
@@ -343,7 +366,7 @@ class Graph:
         if isinstance(ns, str) and ns:
             return ns
         if o.path is not None:
-            rp = o.path.resolve()
+            rp = _rp(o.path)
             for ks in self.applied_by.get(rp, []):
                 tn = _get(ks.data, "spec", "targetNamespace")
                 if isinstance(tn, str) and tn:

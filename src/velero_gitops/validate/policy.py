@@ -161,6 +161,10 @@ def _version(text) -> tuple[int, ...] | None:
 
 def check(objects, opts) -> list[Finding]:
     out: list[Finding] = []
+    oci: dict[str, list] = {}
+    for o in objects:
+        if o.kind == "OCIRepository":
+            oci.setdefault(o.name, []).append(o)
     for o in objects:
         kind, av = o.kind, o.api_version
         if kind == "Secret" and av == "v1":
@@ -175,7 +179,7 @@ def check(objects, opts) -> list[Finding]:
         if av.startswith("velero.io/"):
             _velero_object(o, opts, out)
         elif kind == "HelmRelease" and av.startswith("helm.toolkit.fluxcd.io/"):
-            _helmrelease(o, objects, opts, out)
+            _helmrelease(o, oci, opts, out)
     return out
 
 
@@ -217,15 +221,14 @@ def _bsl(o, base: str, cfg: dict, opts, out) -> None:
                              "backups); configure caCert for a private CA instead, or allow it explicitly", "policy.insecure-tls"))
 
 
-def _chart_info(hr, objects) -> tuple[str | None, str | None]:
+def _chart_info(hr, oci: dict) -> tuple[str | None, str | None]:
     spec = hr.data.get("spec") if isinstance(hr.data.get("spec"), dict) else {}
     chart = (((spec.get("chart") or {}).get("spec") or {}) if isinstance(spec.get("chart"), dict) else {})
     if isinstance(chart, dict) and chart.get("chart"):
         return str(chart.get("chart")).rsplit("/", 1)[-1], chart.get("version")
     ref = spec.get("chartRef")
     if isinstance(ref, dict) and ref.get("kind") == "OCIRepository":
-        for x in objects:
-            if x.kind == "OCIRepository" and x.name == ref.get("name"):
+        for x in oci.get(str(ref.get("name")), []):
                 s = x.data.get("spec") if isinstance(x.data.get("spec"), dict) else {}
                 url = str(s.get("url", ""))
                 tag = (s.get("ref") or {}).get("tag") if isinstance(s.get("ref"), dict) else None
@@ -233,8 +236,8 @@ def _chart_info(hr, objects) -> tuple[str | None, str | None]:
     return None, None
 
 
-def _helmrelease(hr, objects, opts, out) -> None:
-    chart, chart_version = _chart_info(hr, objects)
+def _helmrelease(hr, oci, opts, out) -> None:
+    chart, chart_version = _chart_info(hr, oci)
     if chart != "velero":
         return
     values = (hr.data.get("spec") or {}).get("values")
