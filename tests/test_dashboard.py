@@ -1,0 +1,179 @@
+"""Grafana dashboard: valid dashboard JSON, every query parses (promtool) and uses exported metrics."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from promtool_util import (
+    allowed_metrics,
+    make_config,
+    metric_names,
+    run_promtool,
+    substitute_grafana_variables,
+)
+from ruamel.yaml import YAML
+
+from velero_gitops import dashboard as dash
+from velero_gitops.alerts import missed_backup_threshold
+from velero_gitops.config import Config
+
+DATASOURCE_REF = {"type": "prometheus", "uid": "${datasource}"}
+PANEL_TYPES = {"stat", "timeseries", "table"}
+
+
+def _exprs(board: dict) -> list[tuple[str, str]]:
+    return [(f"{p['id']}{t['refId']}", t["expr"]) for p in board["panels"] for t in p["targets"]]
+
+
+@pytest.fixture(scope="module")
+def board() -> dict:
+    return dash.dashboard(make_config())
+
+
+# ---------------------------------------------------------------------------------- JSON model
+def test_json_is_deterministic_and_round_trips():
+    text = dash.dashboard_json(make_config())
+    assert text == dash.dashboard_json(make_config())
+    assert text.endswith("}\n")
+    model = json.loads(text)
+    assert model == dash.dashboard(make_config())
+    assert json.dumps(model, indent=2, sort_keys=True, ensure_ascii=False) + "\n" == text
+
+
+def test_dashboard_identity(board):
+    assert isinstance(board["schemaVersion"], int) and board["schemaVersion"] >= 36
+    assert board["title"] == "Velero backups (test-lab)"
+    assert board["uid"] == "velero-test-lab"
+    assert "id" not in board  # provisioned dashboards must not carry a database id
+    long = Config.model_validate({"cluster": "a" * 60, "s3": {"endpoint": "https://s3.example.test"}})
+    uid = dash.dashboard(long)["uid"]
+    assert len(uid) <= 40 and uid == dash.dashboard_uid("a" * 60)
+    assert uid != dash.dashboard_uid("a" * 59 + "b")
+
+
+def test_panels_have_unique_ids_datasource_and_valid_layout(board):
+    ids = [p["id"] for p in board["panels"]]
+    assert len(ids) == len(set(ids)) and all(isinstance(i, int) and i > 0 for i in ids)
+    cells = set()
+    for p in board["panels"]:
+        assert p["type"] in PANEL_TYPES
+        assert p["datasource"] == DATASOURCE_REF, p["title"]
+        assert p["title"] and p["description"]
+        g = p["gridPos"]
+        assert g["x"] >= 0 and g["w"] > 0 and g["x"] + g["w"] <= 24 and g["h"] > 0
+        for x in range(g["x"], g["x"] + g["w"]):
+            for y in range(g["y"], g["y"] + g["h"]):
+                assert (x, y) not in cells, f"panel {p['id']} overlaps another"
+                cells.add((x, y))
+        ref_ids = [t["refId"] for t in p["targets"]]
+        assert ref_ids and len(ref_ids) == len(set(ref_ids))
+        for t in p["targets"]:
+            assert t["datasource"] == DATASOURCE_REF
+            assert t["expr"].strip()
+
+
+def test_template_variables(board):
+    variables = {v["name"]: v for v in board["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    schedule = variables["schedule"]
+    assert schedule["type"] == "query"
+    assert schedule["datasource"] == DATASOURCE_REF
+    assert schedule["query"]["query"] == "label_values(velero_backup_attempt_total, schedule)"
+    assert schedule["definition"] == schedule["query"]["query"]
+    # "All" must not match ad-hoc backups (schedule="").
+    assert schedule["includeAll"] and schedule["allValue"] == ".+"
+    # Every variable a query uses is defined (or a Grafana built-in).
+    used = {m for _, e in _exprs(board) for m in re.findall(r"\$\{?(\w+)", e)}
+    assert used <= set(variables) | {"__interval", "__rate_interval", "__range"}
+
+
+# ------------------------------------------------------------------------------------- queries
+def test_every_query_uses_only_exported_metrics(board):
+    allowed = allowed_metrics()
+    for ref, expr in _exprs(board):
+        names = metric_names(substitute_grafana_variables(expr))
+        assert names, ref
+        assert names <= allowed, (ref, names - allowed)
+        assert "velero_pod_volume" not in expr  # node-agent metrics are podVolume_*
+
+
+def test_every_query_parses_with_promtool(board, tmp_path):
+    """Each panel query becomes a throwaway recording rule that `promtool check rules` parses."""
+    rules = [
+        {"record": f"dashboard:query_{ref.lower()}:check", "expr": substitute_grafana_variables(expr)}
+        for ref, expr in _exprs(board)
+    ]
+    rules.append({
+        "record": "dashboard:variable_query:check",
+        "expr": "group by (schedule) (velero_backup_attempt_total)",  # what label_values() asks
+    })
+    path = tmp_path / "dashboard-queries.yaml"
+    with path.open("w", encoding="utf-8") as fh:
+        YAML(typ="safe").dump({"groups": [{"name": "dashboard", "rules": rules}]}, fh)
+    result = run_promtool("check", "rules", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {len(rules)} rules found" in result.stdout
+
+
+def test_panels_cover_what_the_issue_asks_for(board):
+    text = "\n".join(e for _, e in _exprs(board))
+    assert "time() - max by (schedule) (velero_backup_last_successful_timestamp" in text
+    for metric in ("velero_backup_success_total", "velero_backup_failure_total",
+                   "velero_backup_partial_failure_total", "velero_backup_tarball_size_bytes",
+                   "velero_backup_location_status_gauge", "kube_daemonset_status_number_ready"):
+        assert metric in text, metric
+    assert re.search(r"histogram_quantile\(0\.95, sum by \(schedule, le\) \(increase\(velero_backup_duration_seconds_bucket", text)
+    assert "podVolume_pod_volume_operation_latency_seconds_bucket" in text
+    # Queries filter on the schedule variable wherever a schedule label exists.
+    for ref, expr in _exprs(board):
+        if "velero_backup_" in expr and "location" not in expr:
+            assert 'schedule=~"$schedule"' in expr, ref
+
+
+def _panel(board: dict, title_start: str) -> dict:
+    (panel,) = [p for p in board["panels"] if p["title"].startswith(title_start)]
+    return panel
+
+
+def test_success_ratio_against_the_objective():
+    board = dash.dashboard(make_config(successObjective=0.97))
+    for title in ("Success ratio, last 30 days", "Success ratio (30 days)"):
+        panel = _panel(board, title)
+        steps = panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+        assert steps == [{"color": "red", "value": None}, {"color": "green", "value": 0.97}]
+        assert panel["fieldConfig"]["defaults"]["unit"] == "percentunit"
+        assert "increase(velero_backup_success_total" in panel["targets"][0]["expr"]
+    line = _panel(board, "Success ratio (30 days)")
+    assert line["fieldConfig"]["defaults"]["custom"]["thresholdsStyle"]["mode"] in {"line", "dashed"}
+    assert "97%" in _panel(board, "Success ratio, last 30 days")["title"]
+
+
+def test_time_since_last_success_turns_red_at_each_schedules_threshold(board):
+    config = make_config()
+    panel = _panel(board, "Time since last successful backup")
+    overrides = {
+        o["matcher"]["options"]: o["properties"][0]["value"]["steps"][1]["value"]
+        for o in panel["fieldConfig"]["overrides"]
+    }
+    want = {s.name: missed_backup_threshold(config, s) for s in config.schedules if not s.paused}
+    assert overrides == want == {"daily": 90000, "hourly": 7200}
+    assert panel["fieldConfig"]["defaults"]["unit"] == "s"
+
+
+def test_node_agent_queries_use_the_velero_namespace():
+    config = Config.model_validate({
+        "cluster": "c", "repo": {"namespace": "backup-system"}, "s3": {"endpoint": "https://s3.example.test"},
+    })
+    panel = _panel(dash.dashboard(config), "node-agent pods ready")
+    for target in panel["targets"]:
+        assert 'namespace="backup-system", daemonset="node-agent"' in target["expr"]
+
+
+def test_allow_list_rejects_the_wrong_node_agent_prefix():
+    allowed = allowed_metrics()
+    assert "podVolume_pod_volume_operation_latency_seconds_bucket" in allowed
+    assert "velero_pod_volume_operation_latency_seconds_bucket" not in allowed
+    assert "velero_pod_volume_backup_enqueue_count" not in allowed
