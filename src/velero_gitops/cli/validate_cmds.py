@@ -38,13 +38,13 @@ def validate(
         None, "--schema-location", "-schema-location",
         help="kubeconform-style location: 'default' (the offline bundle), a directory, or a URL/path template "
         "with {{.Group}}, {{.ResourceKind}}, {{.ResourceAPIVersion}}, {{.NormalizedKubernetesVersion}}, {{.StrictSuffix}}. Repeatable."),
-    cache: Optional[Path] = typer.Option(None, "--cache", help="Cache directory for downloaded and imported schemas [default: ~/.cache/velero-gitops/schemas]."),
-    kubernetes_version: str = typer.Option("", "--kubernetes-version", help="Kubernetes version for schema templates [default: the bundle's]."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Cache directory for downloaded and imported schemas (default: ~/.cache/velero-gitops/schemas)."),
+    kubernetes_version: str = typer.Option("", "--kubernetes-version", help="Kubernetes version for schema templates (default: the bundle's)."),
     ignore_missing_schemas: bool = typer.Option(False, "--ignore-missing-schemas", help="Skip objects whose schema cannot be found."),
     skip: str = typer.Option("", "--skip", help="Comma-separated kinds (or apiVersion/Kind) to skip."),
     strict: bool = typer.Option(True, "--strict/--no-strict", help="Unknown fields are errors."),
     output: str = typer.Option("text", "--output", "-o", help=_OUTPUT_HELP),
-    repo_root: Optional[Path] = typer.Option(None, "--repo-root", help="Root that Flux Kustomization paths are relative to [default: nearest .git/.sops.yaml/kubernetes/ ancestor]."),
+    repo_root: Optional[Path] = typer.Option(None, "--repo-root", help="Root that Flux Kustomization paths are relative to (default: nearest .git/.sops.yaml/kubernetes/ ancestor)."),
     kustomize: str = typer.Option("auto", "--kustomize", help="Build kustomizations with kubectl: auto (when on PATH), always, never."),
     flux: bool = typer.Option(True, "--flux/--no-flux", help="Check the Flux graph (paths, references, dependsOn, decryption, CRD order)."),
     policy: bool = typer.Option(True, "--policy/--no-policy", help="Check the Velero policy rules and plaintext Secrets."),
@@ -88,7 +88,7 @@ def validate(
 @handle_errors
 def schemas_import(
     files: List[Path] = typer.Argument(..., help="CRD files (multi-document YAML).", show_default=False),
-    cache: Optional[Path] = typer.Option(None, "--cache", help="Cache directory [default: ~/.cache/velero-gitops/schemas]."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Cache directory (default: ~/.cache/velero-gitops/schemas)."),
 ) -> None:
     """Convert CustomResourceDefinitions to JSON schemas (kubeconform's openapi2jsonschema rules) into the cache."""
     from velero_gitops.validate.schemas import import_crds
@@ -108,7 +108,7 @@ def _default_check_configs() -> list[Path]:
 @handle_errors
 def check(
     configs: Optional[List[Path]] = typer.Argument(None, help="Config files (same as --config).", show_default=False),
-    config: Optional[List[Path]] = typer.Option(None, "--config", "-c", help="Config file; repeatable [default: clusters/*/velero-gitops.yaml]."),
+    config: Optional[List[Path]] = typer.Option(None, "--config", "-c", help="Config file; repeatable (default: clusters/*/velero-gitops.yaml)."),
     output: str = typer.Option("text", "--output", "-o", help=_OUTPUT_HELP),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Schema cache directory."),
 ) -> None:

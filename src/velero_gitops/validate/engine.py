@@ -259,6 +259,20 @@ def _fast_docs(text: str):
     return out
 
 
+def first_document(text: str):
+    """Data of the first document (no line information): the fast parser when it can, else libyaml.
+
+    Raises ``yamlload.YAMLError`` on invalid YAML.
+    """
+    fast = _fast_docs(text)
+    if fast is not None:
+        return fast[0][0] if fast else None
+    from velero_gitops.validate.yamlload import load_all
+
+    docs = load_all(text)
+    return docs[0].data if docs else None
+
+
 def _has_content(body: str) -> bool:
     return any(ln.strip() and not ln.lstrip().startswith("#") for ln in body.splitlines())
 

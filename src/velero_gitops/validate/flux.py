@@ -86,13 +86,13 @@ class _Tree:
         files: list[Path] = []
         kfile = next((d / n for n in ("kustomization.yaml", "kustomization.yml", "Kustomization") if (d / n).is_file()), None)
         if kfile is not None and depth < 50:
-            from velero_gitops.validate.yamlload import YAMLError, load_all
+            from velero_gitops.validate.engine import first_document
 
             try:
-                docs = load_all(kfile.read_text())
-            except (OSError, YAMLError):
-                docs = []
-            k = docs[0].data if docs and isinstance(docs[0].data, dict) else {}
+                k = first_document(kfile.read_text())
+            except Exception:  # noqa: BLE001 - unreadable/invalid: the kustomize build reports it
+                k = None
+            k = k if isinstance(k, dict) else {}
             for key in ("resources", "components", "bases"):
                 for entry in k.get(key) or []:
                     if not isinstance(entry, str) or "://" in entry:

@@ -23,6 +23,13 @@ from velero_gitops.validate.findings import Finding
 KUSTOMIZE_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
 
+class _Doc:
+    __slots__ = ("data", "line", "index")
+
+    def __init__(self, data, line, index):
+        self.data, self.line, self.index = data, line, index
+
+
 def kubectl_path() -> str | None:
     return shutil.which("kubectl")
 
@@ -114,9 +121,8 @@ def _clean_message(msg: str) -> str:
 
 def check_dirs(kdirs, objects, store, opts, skip) -> tuple[list[Finding], int]:
     from velero_gitops.errors import UsageError
-    from velero_gitops.validate.engine import Obj, _schema_findings, display_path
+    from velero_gitops.validate.engine import Obj, _fast_docs, _schema_findings, display_path
     from velero_gitops.validate.schemas import SchemaError
-    from velero_gitops.validate.yamlload import YAMLError, load_all
 
     kubectl = kubectl_path()
     if kubectl is None:
@@ -137,12 +143,18 @@ def check_dirs(kdirs, objects, store, opts, skip) -> tuple[list[Finding], int]:
                                     f"kustomize build failed: {_clean_message(out)}", "kustomize"))
             failed += 1
             continue
-        try:
-            docs = load_all(out)
-        except YAMLError as exc:  # pragma: no cover - kustomize emits valid YAML
-            findings.append(Finding(kdisplay, None, None, "", f"kustomize output: {exc.message}", "kustomize"))
-            failed += 1
-            continue
+        fast = _fast_docs(out)
+        if fast is not None:
+            docs = [_Doc(data, line, i) for i, (data, line, _chunk) in enumerate(fast)]
+        else:
+            from velero_gitops.validate.yamlload import YAMLError, load_all
+
+            try:
+                docs = load_all(out)
+            except YAMLError as exc:  # pragma: no cover - kustomize emits valid YAML
+                findings.append(Finding(kdisplay, None, None, "", f"kustomize output: {exc.message}", "kustomize"))
+                failed += 1
+                continue
         droot = d.resolve()
         sources: dict[tuple[str, str], Obj] = {}
         for o in objects:
