@@ -1,6 +1,8 @@
 """Mutation suite: single mutations of a valid home-lab tree, each reported with the right file and line.
 
-The tree is ``tests/validate/fixtures/home-lab`` (shaped like conventions.md: kubernetes/apps/velero/...).
+Two trees, every mutation on each: ``example``, the rendered example (clusters/home-lab, rendered
+again with `velero-gitops render` into a copy so the tree is complete and in sync with its config),
+and ``fixture``, ``tests/validate/fixtures/home-lab`` (hand-written, shaped like conventions.md).
 Each mutation edits one file (a text replacement, or a small function for moves/removals); the
 expected finding is located by a marker: the line of the first occurrence of ``at`` in the mutated
 file (``at_nth`` picks a later occurrence).
@@ -8,6 +10,7 @@ file (``at_nth`` picks a later occurrence).
 
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +18,7 @@ from typing import Callable
 
 import pytest
 
-from conftest import FIXTURES, require_kubectl
+from conftest import EXAMPLE, FIXTURES, require_kubectl, run_cli
 from velero_gitops.validate.engine import Options, validate_paths
 
 APP = "kubernetes/apps/velero/velero/app"
@@ -23,7 +26,8 @@ KS = "kubernetes/apps/velero/velero/ks.yaml"
 HR = f"{APP}/helmrelease.yaml"
 REPO_ = f"{APP}/helmrepository.yaml"
 SECRET = f"{APP}/secret.sops.yaml"
-SCHED = "kubernetes/apps/velero/velero/schedules/schedule-daily.yaml"
+SCHED = "kubernetes/apps/velero/velero/schedules/{schedule}"
+SCHEDULE_FILE = {"fixture": "schedule-daily.yaml", "example": "daily.yaml"}
 NS = "kubernetes/apps/velero/namespace.yaml"
 EXTERNALS = ["Kustomization/flux-system/openebs"]
 
@@ -43,47 +47,52 @@ class M:
     needs_kubectl: bool = False
     message: str = ""  # expected substring of the message
 
-    def apply(self, root: Path) -> None:
+    def apply(self, root: Path, tree: str) -> None:
         if self.fn:
-            self.fn(root)
+            self.fn(root, tree)
             return
-        p = root / self.file
+        p = root / _f(self.file, tree)
         text = p.read_text()
         idx = -1
         for _ in range(self.nth):
             idx = text.index(self.old, idx + 1)
         p.write_text(text[:idx] + self.new + text[idx + len(self.old):])
 
-    def expected_line(self, root: Path) -> int:
-        text = (root / (self.where or self.file)).read_text()
+    def expected_line(self, root: Path, tree: str) -> int:
+        text = (root / _f(self.where or self.file, tree)).read_text()
         idx = -1
         for _ in range(self.at_nth):
             idx = text.index(self.at, idx + 1)
         return text[:idx].count("\n") + 1
 
 
-def _move_schedule_into_app(root: Path) -> None:
-    shutil.move(root / SCHED, root / APP / "schedule-daily.yaml")
+def _f(path: str, tree: str) -> str:
+    return path.format(schedule=SCHEDULE_FILE[tree])
+
+
+def _move_schedule_into_app(root: Path, tree: str) -> None:
+    name = SCHEDULE_FILE[tree]
+    shutil.move(root / _f(SCHED, tree), root / APP / name)
     k = root / APP / "kustomization.yaml"
-    k.write_text(k.read_text() + "  - ./schedule-daily.yaml\n")
+    k.write_text(k.read_text() + f"  - ./{name}\n")
     (root / "kubernetes/apps/velero/velero/schedules/kustomization.yaml").write_text(
         "---\napiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: []\n")
 
 
 def _drop_lines(path: str, *needles: str):
-    def fn(root: Path) -> None:
-        p = root / path
+    def fn(root: Path, tree: str) -> None:
+        p = root / _f(path, tree)
         lines = p.read_text().splitlines(keepends=True)
         p.write_text("".join(ln for ln in lines if not any(ln.startswith(n) for n in needles)))
     return fn
 
 
-def _plaintext_secret(root: Path) -> None:
+def _plaintext_secret(root: Path, tree: str) -> None:
     p = root / SECRET
-    p.write_text(p.read_text().split("sops:")[0].replace("ENC[AES256_GCM,data:7gH1u2dQ3mE=,iv:Q0E6k3xJ9Q2r7z6hQ1c2bE4kL5mN6oP7qR8sT9uV0wX=,tag:aB3cD4eF5gH6iJ7kL8mN9o==,type:str]", "plain"))
+    p.write_text(re.sub(r"ENC\[[^\]]*\]", "plain", p.read_text().split("\nsops:")[0] + "\n"))
 
 
-def _extra_plain_secret(root: Path) -> None:
+def _extra_plain_secret(root: Path, tree: str) -> None:
     (root / APP / "extra-secret.yaml").write_text(
         "---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: grafana-admin\nstringData:\n  password: hunter2\n")
     k = root / APP / "kustomization.yaml"
@@ -111,7 +120,7 @@ MUTATIONS = [
       at="path: ./kubernetes/apps/velero/velero/app", rule="flux.decryption"),
     M("ks-schedules-not-dependent", KS, fn=_drop_lines(KS, "    - name: velero\n"), where=SCHED, at="apiVersion",
       rule="flux.crd-order"),
-    M("schedules-in-chart-kustomization", SCHED, fn=_move_schedule_into_app, where=f"{APP}/schedule-daily.yaml",
+    M("schedules-in-chart-kustomization", SCHED, fn=_move_schedule_into_app, where=f"{APP}/{{schedule}}",
       at="apiVersion", rule="flux.crd-order", message="same one"),
     # --- HelmRelease
     M("hr-crdz", HR, "    crds: CreateReplace", "    crdz: CreateReplace", nth=2, at="crdz", message="additional property not allowed"),
@@ -136,7 +145,7 @@ MUTATIONS = [
       message="removed in Velero 1.17"),
     M("hr-default-ttl", HR, "defaultBackupTTL: 720h", "defaultBackupTTL: 30d", at="defaultBackupTTL", rule="policy.ttl"),
     M("hr-node-agent-cpu", HR, "          cpu: 500m", "          cpu: \"2\"", at="cpu: \"2\"", rule="policy.node-agent"),
-    M("hr-node-agent-memory", HR, "          memory: 500Mi", "          memory: 4Gi", at="4Gi", rule="policy.node-agent"),
+    M("hr-node-agent-memory", HR, "          memory: 500M", "          memory: 4G", at="memory: 4G", rule="policy.node-agent"),
     M("hr-duplicate-key", HR, "  interval: 1h\n", "  interval: 1h\n  interval: 2h\n", at="interval: 2h", rule="yaml.duplicate-key"),
     M("hr-yaml-syntax", HR, "          bucket: velero-backups", "          bucket: [velero-backups", at="bucket: [", rule="yaml"),
     # --- HelmRepository
@@ -144,8 +153,8 @@ MUTATIONS = [
     M("repo-interval-type", REPO_, "  interval: 1h", "  interval: 60", at="interval: 60"),
     M("repo-type-enum", REPO_, "  url: https", "  type: git\n  url: https", at="type: git"),
     # --- Schedule
-    M("schedule-cron-range", SCHED, "schedule: 0 2 * * *", "schedule: 0 25 * * *", at="schedule:", rule="policy.cron"),
-    M("schedule-cron-fields", SCHED, "schedule: 0 2 * * *", "schedule: 0 2 * *", at="schedule:", rule="policy.cron"),
+    M("schedule-cron-range", SCHED, 'schedule: "0 2 * * *"', 'schedule: "0 25 * * *"', at="schedule:", rule="policy.cron"),
+    M("schedule-cron-fields", SCHED, 'schedule: "0 2 * * *"', 'schedule: "0 2 * *"', at="schedule:", rule="policy.cron"),
     M("schedule-ttl", SCHED, "ttl: 720h0m0s", "ttl: 30 days", at="ttl:", rule="policy.ttl"),
     M("schedule-misspelled-depth3", SCHED, "    includedNamespaces:", "    includeNamespaces:", at="includeNamespaces"),
     M("schedule-bool-type", SCHED, "defaultVolumesToFsBackup: true", "defaultVolumesToFsBackup: \"yes\"", at="defaultVolumes"),
@@ -167,11 +176,25 @@ def _validate(root: Path, cache: Path):
     return validate_paths([str(root / "kubernetes")], Options(cache_dir=str(cache), externals=EXTERNALS))
 
 
-@pytest.fixture
-def tree(tmp_path):
-    dst = tmp_path / "home-lab"
-    shutil.copytree(FIXTURES / "home-lab", dst)
+@pytest.fixture(scope="session")
+def rendered_example(tmp_path_factory) -> Path:
+    """clusters/home-lab copied and rendered with the real pipeline (a no-op when the committed tree is in sync)."""
+    assert (EXAMPLE / "velero-gitops.yaml").is_file(), "clusters/home-lab/velero-gitops.yaml is missing"
+    repo = tmp_path_factory.mktemp("example")
+    dst = repo / "clusters" / "home-lab"
+    shutil.copytree(EXAMPLE, dst)
+    r = run_cli("render", "--config", "clusters/home-lab/velero-gitops.yaml", cwd=repo)
+    assert r.returncode == 0, r.stdout + r.stderr
     return dst
+
+
+@pytest.fixture(params=["example", "fixture"])
+def tree(request, tmp_path):
+    name = request.param
+    src = request.getfixturevalue("rendered_example") if name == "example" else FIXTURES / "home-lab"
+    dst = tmp_path / "home-lab"
+    shutil.copytree(src, dst)
+    return name, dst
 
 
 def test_enough_mutations():
@@ -181,25 +204,27 @@ def test_enough_mutations():
 
 def test_unmutated_tree_is_clean(tree, tmp_path):
     require_kubectl()
-    res = _validate(tree, tmp_path / "cache")
+    name, root = tree
+    res = _validate(root, tmp_path / "cache")
     assert [f for f in res.findings if f.severity == "error"] == []
     # the only warning: the node-agent memory limit is below what kopia needs on volumes with millions of files
-    assert [f.rule for f in res.findings] == ["policy.node-agent"]
-    assert res.failed == 0 and res.passed == 7
+    assert [(f.rule, f.severity) for f in res.findings] == [("policy.node-agent", "warning")]
+    assert res.failed == 0 and res.passed == {"fixture": 7, "example": 9}[name]
 
 
 @pytest.mark.parametrize("m", MUTATIONS, ids=[m.id for m in MUTATIONS])
 def test_mutation_is_reported_at_the_right_place(m: M, tree, tmp_path):
     if m.needs_kubectl:
         require_kubectl()
-    m.apply(tree)
-    res = _validate(tree, tmp_path / "cache")
-    where = str(tree / (m.where or m.file))
-    line = m.expected_line(tree)
+    name, root = tree
+    m.apply(root, name)
+    res = _validate(root, tmp_path / "cache")
+    where = root / _f(m.where or m.file, name)
+    line = m.expected_line(root, name)
     errors = [f for f in res.findings if f.severity == "error"]
     hits = [f for f in errors
-            if Path(f.file).resolve() == Path(where).resolve() and f.line == line and f.rule.startswith(m.rule)
+            if Path(f.file).resolve() == where.resolve() and f.line == line and f.rule.startswith(m.rule)
             and m.message in f.message]
     assert hits, "\n".join(f"{f.file}:{f.line} [{f.rule}] {f.pointer}: {f.message}" for f in res.findings) + \
-        f"\nexpected {m.rule} at {m.where or m.file}:{line}"
+        f"\nexpected {m.rule} at {_f(m.where or m.file, name)}:{line}"
     assert res.failed >= 1
