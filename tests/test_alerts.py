@@ -261,3 +261,15 @@ def test_promtool_unit_tests_catch_wrong_rules(metrics, failing_test, tmp_path):
     (tmp_path / "rules.yaml").write_text(alerts.rules_file_yaml(make_config()), encoding="utf-8")
     result = run_promtool("test", "rules", "one_test.yaml", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_missing_promtool_fails_in_ci_and_skips_locally(monkeypatch):
+    import promtool_util
+
+    monkeypatch.setattr(promtool_util.shutil, "which", lambda name: None)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="apt-get install -y"):
+        promtool_util.promtool()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception):
+        promtool_util.promtool()
