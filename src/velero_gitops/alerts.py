@@ -325,11 +325,21 @@ def rules_file_yaml(config: Config) -> str:
     import io
 
     from ruamel.yaml import YAML
+    from ruamel.yaml.scalarstring import LiteralScalarString
+
+    def literal(node: Any) -> Any:  # multi-line expressions as `|-` blocks, as people write them
+        if isinstance(node, dict):
+            return {k: literal(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [literal(v) for v in node]
+        if isinstance(node, str) and "\n" in node:
+            return LiteralScalarString(node)
+        return node
 
     yaml = YAML()
     yaml.default_flow_style = False
     yaml.width = 4096
     yaml.indent(mapping=2, sequence=4, offset=2)
     buf = io.StringIO()
-    yaml.dump({"groups": rule_groups(config)}, buf)
+    yaml.dump({"groups": literal(rule_groups(config))}, buf)
     return buf.getvalue()
