@@ -25,7 +25,9 @@ def example(tmp_path) -> Path:
 
 def _check(example: Path, tmp_path: Path, *extra: str):
     repo = example.parent.parent
-    return run_cli("check", "--cache", str(tmp_path / "cache"), *extra, cwd=repo)
+    # XDG_CACHE_HOME: the replay store of clean runs (velero_gitops.runcache) stays inside the test
+    return run_cli("check", "--cache", str(tmp_path / "cache"), *extra, cwd=repo,
+                   env={"XDG_CACHE_HOME": str(tmp_path / "xdg")})
 
 
 def test_example_is_clean(example, tmp_path):
@@ -58,3 +60,15 @@ def test_hand_edit_is_drift_and_a_finding(example, tmp_path):
 def test_no_config_is_a_usage_error(tmp_path):
     r = run_cli("check", cwd=tmp_path)
     assert r.returncode == 2 and "no config" in r.stderr
+
+
+def test_clean_result_is_replayed_and_any_change_recomputes(example, tmp_path):
+    first = _check(example, tmp_path)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert list((tmp_path / "xdg" / "velero-gitops" / "runs").glob("*.json"))
+    again = _check(example, tmp_path)
+    assert (again.returncode, again.stdout) == (0, first.stdout)
+    ns = next(example.rglob("namespace.yaml"))
+    ns.write_text(ns.read_text().replace("  labels:", "  labelz:", 1))
+    changed = _check(example, tmp_path)
+    assert changed.returncode == 1 and "/metadata/labelz: additional property not allowed" in changed.stdout

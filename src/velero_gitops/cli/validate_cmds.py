@@ -104,6 +104,22 @@ def _default_check_configs() -> list[Path]:
     return configs
 
 
+def _check_trees(configs: list[Path]) -> list[Path]:
+    """Directories a check of these configs reads: each config's folder and its `repo.root` (cheap, no YAML parser)."""
+    import re
+
+    trees: list[Path] = []
+    for c in configs:
+        trees.append(c.parent)
+        try:
+            m = re.search(r"^repo:\s*\n(?:[ \t]+.*\n|\s*\n|#.*\n)*?[ \t]+root:[ \t]*['\"]?([^'\"\s#]+)", c.read_text(), re.M)
+        except OSError:
+            m = None
+        if m and m.group(1) not in (".", "./"):
+            trees.append((c.parent / m.group(1)))
+    return trees
+
+
 @app.command()
 @handle_errors
 def check(
@@ -111,10 +127,12 @@ def check(
     config: Optional[List[Path]] = typer.Option(None, "--config", "-c", help="Config file; repeatable (default: clusters/*/velero-gitops.yaml)."),
     output: str = typer.Option("text", "--output", "-o", help=_OUTPUT_HELP),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Schema cache directory."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Do not replay the stored result of an identical clean run."),
 ) -> None:
     """Everything a commit must pass: the rendered tree is in sync, valid, and its secrets encrypted. Writes nothing."""
+    from velero_gitops import runcache
     from velero_gitops.errors import UsageError
-    from velero_gitops.validate.checkrun import run_check
+    from velero_gitops.validate.findings import Finding
 
     _check_output(output)
     paths = list(configs or []) + list(config or [])
@@ -122,5 +140,21 @@ def check(
         paths = _default_check_configs()
     if not paths:
         raise UsageError("no config given and no clusters/*/velero-gitops.yaml found; use --config FILE")
+    # A clean result for exactly these inputs (every file of the trees, the tool, kubectl, sops) is replayed.
+    key = None
+    if not no_cache:
+        key = runcache.fingerprint("check", [Path(p) for p in paths], _check_trees([Path(p) for p in paths]),
+                                   options=f"cache={cache}")
+        hit = runcache.load(key)
+        if hit is not None:
+            _emit([Finding(**f) for f in hit["findings"]], hit["passed"], hit["failed"], hit["skipped"], output)
+            return
+    from velero_gitops.validate.checkrun import run_check
+
     findings, passed, failed, skipped = run_check(paths, cache_dir=str(cache) if cache else None)
+    if key is not None and failed == 0 and not any(f.severity == "error" for f in findings):
+        from dataclasses import asdict
+
+        runcache.store(key, {"findings": [asdict(f) for f in findings], "passed": passed, "failed": failed,
+                             "skipped": skipped})
     _emit(findings, passed, failed, skipped, output)
