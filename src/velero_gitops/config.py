@@ -548,7 +548,10 @@ class MetricsConfig(_Model):
     )
     success_objective: float = Field(0.95, gt=0, lt=1, description="Share of scheduled backups that must succeed over 30 days.")
     missed_backup_margin: str = Field("1h", description="Grace added to a schedule's interval before 'no recent backup' fires.")
-    runbook_url: str | None = Field(None, description="Base URL for alert runbook links; defaults to the README of this tool.")
+    runbook_url: str | None = Field(
+        None,
+        description="Base URL of the page alert runbook links point at; each alert appends `#<alertname lower-cased>`. Defaults to docs/observability.md of this tool.",
+    )
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig, description="Grafana dashboard.")
 
     @field_validator("missed_backup_margin")
