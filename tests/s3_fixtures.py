@@ -58,7 +58,7 @@ sys.exit(main())
 """
 
 __all__ = ["S3Server", "s3_server", "tls_ca", "free_port", "write_config", "bucket_name", "scan_for_secrets",
-           "dead_port", "silent_server", "cli", "CliRun", "clean_env"]
+           "dead_port", "silent_server", "hung_tls_server", "cli", "CliRun", "clean_env"]
 
 
 @dataclass
@@ -264,4 +264,43 @@ def silent_server():
     try:
         yield sock.getsockname()[1]
     finally:
+        sock.close()
+
+
+@pytest.fixture
+def hung_tls_server(tls_ca):
+    """A port that completes the TLS handshake (trusted certificate) and then never answers a request."""
+    import ssl
+    import threading
+
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(str(tls_ca / "server.pem"), str(tls_ca / "server.key"))
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    sock.settimeout(0.2)
+    stop = threading.Event()
+    held = []
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                continue
+            try:
+                conn.settimeout(5)
+                held.append(ctx.wrap_socket(conn, server_side=True))  # handshake, then silence
+            except OSError:
+                conn.close()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        stop.set()
+        t.join(timeout=5)
+        for c in held:
+            c.close()
         sock.close()

@@ -225,6 +225,17 @@ def test_silent_server_times_out_in_bounded_time(tmp_path, silent_server, tls_ca
     assert run.code == 1 and run.seconds < 15
 
 
+def test_server_that_hangs_after_the_handshake_fails_in_bounded_time(tmp_path, hung_tls_server, tls_ca):
+    cfg = write_config(tmp_path / "cfg", f"https://127.0.0.1:{hung_tls_server}", bucket_name(), ca=tls_ca / "ca.pem")
+    env = clean_env(tmp_path, AWS_ACCESS_KEY_ID="AKIAEXAMPLE000000000", AWS_SECRET_ACCESS_KEY="x" * 40)
+    run = cli("s3", "check", "-c", str(cfg), "-o", "json", env=env)  # default timeout: 5 s, two attempts
+    assert run.code == 1, run.out + run.err
+    report = _json(run)
+    assert _status(report)["tls"] == "ok"
+    assert _status(report)["credentials"] == "fail" and "did not answer in time" in _detail(report, "credentials")
+    assert run.seconds < 15
+
+
 def test_no_credentials_is_a_usage_error(tmp_path, s3_server):
     cfg = _cfg(tmp_path, s3_server)
     run = cli("s3", "check", "-c", str(cfg), env=clean_env(tmp_path))

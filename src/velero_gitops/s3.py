@@ -30,7 +30,7 @@ from velero_gitops.errors import UsageError
 
 OK, FAIL, WARN, SKIP = "ok", "fail", "warn", "skip"
 POLICY_SID = "DenyInsecureTransport"
-DEFAULT_TIMEOUT = 5.0  # seconds to connect; reads get twice that
+DEFAULT_TIMEOUT = 5.0  # seconds to connect, and to wait for each answer; two attempts at most
 PROBE_NAME = "velero-gitops-probe-"
 
 
@@ -290,8 +290,8 @@ def make_client(target: Target, creds: Credentials, timeout: float = DEFAULT_TIM
         signature_version="s3v4",
         s3={"addressing_style": "path" if target.path_style else "virtual"},
         connect_timeout=timeout,
-        read_timeout=timeout * 2,
-        retries={"max_attempts": 2, "mode": "standard"},
+        read_timeout=timeout,  # a server that takes the connection and then hangs costs 2 x timeout, not more
+        retries={"total_max_attempts": 2, "mode": "standard"},  # the first try and one retry
         # Trailing CRC checksums on every upload break some MinIO/proxy setups (XAmzContentSHA256Mismatch).
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",

@@ -29,7 +29,7 @@ class Output(str, Enum):
 
 
 CONFIG_HELP = "Config file (default: ./velero-gitops.yaml or the only clusters/*/velero-gitops.yaml)."
-TIMEOUT_HELP = "Seconds to wait for a connection (reads get twice that; two attempts at most)."
+TIMEOUT_HELP = "Seconds to wait for a connection and for each answer (two attempts at most)."
 
 
 def one_config(config: Optional[Path]) -> Path:
