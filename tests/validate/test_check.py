@@ -6,7 +6,10 @@ Needs the lead's `velero_gitops.pipeline.render_check`, the rendered example tre
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -68,7 +71,24 @@ def test_clean_result_is_replayed_and_any_change_recomputes(example, tmp_path):
     assert list((tmp_path / "xdg" / "velero-gitops" / "runs").glob("*.json"))
     again = _check(example, tmp_path)
     assert (again.returncode, again.stdout) == (0, first.stdout)
+    # the same replay without typer (for cli.main() to call before app())
+    code = "import sys; from velero_gitops.cli.validate_cmds import replay_check; sys.exit(replay_check(sys.argv[1:]))"
+    fast = subprocess.run([sys.executable, "-c", code, "--cache", str(tmp_path / "cache")], cwd=example.parent.parent,
+                          capture_output=True, text=True, env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "xdg")})
+    assert (fast.returncode, fast.stdout) == (0, first.stdout)
     ns = next(example.rglob("namespace.yaml"))
     ns.write_text(ns.read_text().replace("  labels:", "  labelz:", 1))
     changed = _check(example, tmp_path)
     assert changed.returncode == 1 and "/metadata/labelz: additional property not allowed" in changed.stdout
+
+
+def test_replay_check_declines_what_it_cannot_replay(tmp_path, monkeypatch):
+    from velero_gitops.cli.validate_cmds import replay_check
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert replay_check([]) is None  # no config
+    assert replay_check(["--no-cache"]) is None
+    assert replay_check(["--output", "xml", "x.yaml"]) is None
+    (tmp_path / "velero-gitops.yaml").write_text("cluster: x\n")
+    assert replay_check(["velero-gitops.yaml"]) is None  # nothing stored

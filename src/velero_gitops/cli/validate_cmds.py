@@ -120,6 +120,56 @@ def _check_trees(configs: list[Path]) -> list[Path]:
     return trees
 
 
+def _check_key(paths: list[Path], cache: Path | None) -> str:
+    from velero_gitops import runcache
+
+    return runcache.fingerprint("check", paths, _check_trees(paths), options=f"cache={cache}")
+
+
+def replay_check(argv: list[str]) -> int | None:
+    """Replay a stored clean `check` result without letting typer parse (typer >= 0.2x imports pydantic for that).
+
+    For ``cli.main()`` to call before ``app()``: returns the exit code when ``argv`` (the words after
+    ``check``) only uses --config/-c, --output/-o, --cache and config paths and an identical clean run
+    is stored; None otherwise (then the normal command runs).
+    """
+    from velero_gitops import runcache
+
+    configs: list[Path] = []
+    output, cache = "text", None
+    it = iter(argv)
+    for word in it:
+        if word in ("--config", "-c", "--output", "-o", "--cache"):
+            value = next(it, None)
+            if value is None:
+                return None
+            if word in ("--config", "-c"):
+                configs.append(Path(value))
+            elif word in ("--output", "-o"):
+                output = value
+            else:
+                cache = Path(value)
+        elif word.startswith("-") or output not in ("text", "json", "junit", "github"):
+            return None
+        else:
+            configs.append(Path(word))
+    if output not in ("text", "json", "junit", "github") or runcache.disabled():
+        return None
+    configs = configs or _default_check_configs()
+    if not configs:
+        return None
+    hit = runcache.load(_check_key(configs, cache))
+    if hit is None:
+        return None
+    from velero_gitops.validate.findings import Finding
+    from velero_gitops.validate.report import render
+
+    import sys
+
+    sys.stdout.write(render([Finding(**f) for f in hit["findings"]], hit["passed"], hit["failed"], hit["skipped"], output))
+    return 0
+
+
 @app.command()
 @handle_errors
 def check(
@@ -143,8 +193,7 @@ def check(
     # A clean result for exactly these inputs (every file of the trees, the tool, kubectl, sops) is replayed.
     key = None
     if not no_cache:
-        key = runcache.fingerprint("check", [Path(p) for p in paths], _check_trees([Path(p) for p in paths]),
-                                   options=f"cache={cache}")
+        key = _check_key([Path(p) for p in paths], cache)
         hit = runcache.load(key)
         if hit is not None:
             _emit([Finding(**f) for f in hit["findings"]], hit["passed"], hit["failed"], hit["skipped"], output)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from xml.sax.saxutils import escape, quoteattr
-
 from velero_gitops.validate.findings import Finding
 
 FORMATS = ("text", "json", "junit", "github")
@@ -32,6 +29,8 @@ def render(findings: list[Finding], passed: int, failed: int, skipped: int, fmt:
         lines.append(summary(passed, failed, skipped))
         return "\n".join(lines) + "\n"
     if fmt == "json":
+        import json
+
         doc = {
             "findings": [
                 {"file": f.file, "line": f.line, "object": f.obj, "pointer": f.pointer, "message": f.message,
@@ -55,6 +54,8 @@ def render(findings: list[Finding], passed: int, failed: int, skipped: int, fmt:
         lines.append(summary(passed, failed, skipped))
         return "\n".join(lines) + "\n"
     if fmt == "junit":
+        from xml.sax.saxutils import escape, quoteattr
+
         errors = [f for f in findings if f.severity == "error"]
         by_file: dict[str, list[Finding]] = {}
         for f in findings:
