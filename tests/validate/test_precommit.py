@@ -58,3 +58,27 @@ def test_validate_hook_passes_then_reports_a_typo(tmp_path, pre_commit_home):
             "/spec/maxHistroy: additional property not allowed") in r.stdout
     assert "19 passed, 1 failed" not in r.stdout  # the object failed, it did not pass
     assert "18 passed, 1 failed" in r.stdout
+
+
+def test_check_hook_on_the_rendered_example(tmp_path, pre_commit_home, monkeypatch):
+    if not (REPO / ".git").exists():
+        pytest.skip("try-repo needs this project as a Git repository")
+    from conftest import EXAMPLE, run_cli
+
+    repo = tmp_path / "flux-repo"
+    shutil.copytree(EXAMPLE, repo / "clusters" / "home-lab")
+    r = run_cli("render", "--config", "clusters/home-lab/velero-gitops.yaml", cwd=repo)  # no-op when committed in sync
+    assert r.returncode == 0, r.stdout + r.stderr
+    _git(repo, "init", "-q")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "init")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))  # check's result store stays in the test
+    r = _try_repo(repo, pre_commit_home, "velero-gitops-check")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "velero-gitops check" in r.stdout and "Passed" in r.stdout and " 0 failed" in r.stdout
+
+    ks = next(repo.rglob("ks.yaml"))
+    ks.write_text(ks.read_text().replace("  prune: true", "  prune: yes please", 1))
+    r = _try_repo(repo, pre_commit_home, "velero-gitops-check")
+    assert r.returncode == 1 and "Failed" in r.stdout
+    assert "/spec/prune: expected boolean, got string 'yes please'" in r.stdout
