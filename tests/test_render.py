@@ -79,6 +79,7 @@ def test_template_bug_is_caught(monkeypatch):
         def render(self, **kw):
             return original.render(**kw).replace("privileged", "baseline", 1)
 
-    monkeypatch.setattr(env, "get_template", lambda name: Broken())
+    original_get = env.get_template
+    monkeypatch.setattr(env, "get_template", lambda name, *a, **k: Broken() if name == art.template else original_get(name, *a, **k))
     with pytest.raises(render_mod.TemplateBug, match="differs from the plan"):
         render_mod.render_artifact(art)
