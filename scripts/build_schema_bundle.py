@@ -19,7 +19,8 @@ Schemas are stored non-strict (like kubeconform's ``-standalone``); the validato
 (``additionalProperties: false``) at load time in strict mode. Package names and versions are
 recorded in ``provenance.json``.
 
-Usage: python scripts/build_schema_bundle.py [--k8s-version 1.35.0] [--wheels DIR]
+Usage: python scripts/build_schema_bundle.py [--k8s-version 1.35.0] [--wheels DIR] [--check]
+(--check: build into a temporary directory and exit 1 if it differs from the committed bundle)
 """
 
 from __future__ import annotations
@@ -382,11 +383,34 @@ def build_crds(wheels: Path, object_meta_defs: dict) -> tuple[dict[str, dict], l
     return out, prov
 
 
+def _compare(a: Path, b: Path) -> list[str]:
+    files_a = {p.relative_to(a) for p in a.rglob("*") if p.is_file()}
+    files_b = {p.relative_to(b) for p in b.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    out = [f"only in the build: {p}" for p in sorted(files_a - files_b)]
+    out += [f"only in the committed bundle: {p}" for p in sorted(files_b - files_a)]
+    out += [f"differs: {p}" for p in sorted(files_a & files_b) if (a / p).read_bytes() != (b / p).read_bytes()]
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--k8s-version", default="1.35.0")
     ap.add_argument("--wheels", type=Path, default=None, help="directory holding (or receiving) the cloudcoil wheels")
+    ap.add_argument("--check", action="store_true", help="compare with the committed bundle instead of writing it")
+    ap.add_argument("--out", type=Path, default=BUNDLE, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.check:
+        with tempfile.TemporaryDirectory() as t:
+            out = Path(t) / "bundle"
+            argv = [a for a in sys.argv[1:] if a != "--check"] + ["--out", str(out)]
+            rc = subprocess.run([sys.executable, __file__, *argv]).returncode
+            if rc:
+                return rc
+            diff = _compare(out, BUNDLE)
+            for line in diff:
+                print(line)
+            print("bundle is up to date" if not diff else "bundle differs from what the script builds")
+            return 1 if diff else 0
 
     core, kv_version = build_core(args.k8s_version)
     meta_name = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
@@ -408,9 +432,10 @@ def main() -> int:
     if missing:
         raise SystemExit(f"bundle lacks emitted kinds: {missing}")
 
-    if BUNDLE.exists():
-        shutil.rmtree(BUNDLE)
-    (BUNDLE / "schemas").mkdir(parents=True)
+    bundle = args.out
+    if bundle.exists():
+        shutil.rmtree(bundle)
+    (bundle / "schemas").mkdir(parents=True)
     index = {}
     for key in sorted(schemas):
         api_version, kind = key.rsplit("/", 1)
@@ -419,9 +444,9 @@ def main() -> int:
             name = name[:-5] + "-" + hashlib.sha1(key.encode()).hexdigest()[:6] + ".json"
         data = json.dumps(schemas[key], sort_keys=True, separators=(",", ":")).encode()
         # mtime=0: byte-for-byte reproducible output
-        (BUNDLE / "schemas" / (name + ".gz")).write_bytes(gzip.compress(data, 9, mtime=0))
+        (bundle / "schemas" / (name + ".gz")).write_bytes(gzip.compress(data, 9, mtime=0))
         index[key] = name
-    (BUNDLE / "index.json").write_text(json.dumps(index, indent=1, sort_keys=True) + "\n")
+    (bundle / "index.json").write_text(json.dumps(index, indent=1, sort_keys=True) + "\n")
     provenance = {
         "generated_by": "scripts/build_schema_bundle.py",
         "kubernetes_version": args.k8s_version,
@@ -433,8 +458,8 @@ def main() -> int:
         ],
         "emitted_kinds": EMITTED_KINDS,
     }
-    (BUNDLE / "provenance.json").write_text(json.dumps(provenance, indent=1) + "\n")
-    print(f"wrote {len(index)} schemas ({len(core)} core, {len(crds)} CRD kinds) to {BUNDLE}")
+    (bundle / "provenance.json").write_text(json.dumps(provenance, indent=1) + "\n")
+    print(f"wrote {len(index)} schemas ({len(core)} core, {len(crds)} CRD kinds) to {bundle}")
     return 0
 
 
