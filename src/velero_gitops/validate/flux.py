@@ -183,7 +183,8 @@ def check(objects, paths, opts, externals: list[str] | None = None, graph_: "Gra
             continue
         p = spec.get("path")
         if isinstance(p, str) and _reads_this_repo(ks):
-            found = next((r / p for r in roots[id(ks)] if (r / p).is_dir()), None)
+            rel = p.lstrip("/")
+            found = next((r / rel for r in roots[id(ks)] if (r / rel).is_dir()), None)
             if found is None:
                 shown = _show(roots[id(ks)][0]) if roots[id(ks)] else "."
                 findings.append(ks.finding("/spec/path", f"path {p!r} does not exist in the repository (root {shown})", "flux.path"))
@@ -353,7 +354,7 @@ class Graph:
             if not isinstance(p, str) or not _reads_this_repo(ks):
                 continue
             for root in self.roots[id(ks)]:
-                target = root / p
+                target = root / p.lstrip("/")
                 if target.is_dir():
                     for f in self.tree.applied_files(target):
                         self.applied_by.setdefault(f, []).append(ks)
