@@ -48,6 +48,10 @@ def validate(
     kustomize: str = typer.Option("auto", "--kustomize", help="Build kustomizations with kubectl: auto (when on PATH), always, never."),
     flux: bool = typer.Option(True, "--flux/--no-flux", help="Check the Flux graph (paths, references, dependsOn, decryption, CRD order)."),
     policy: bool = typer.Option(True, "--policy/--no-policy", help="Check the Velero policy rules and plaintext Secrets."),
+    repo_source: Optional[List[str]] = typer.Option(
+        None, "--repo-source",
+        help="Kind/namespace/name of the Flux source holding this repository (default GitRepository/flux-system/flux-system): "
+        "paths of Kustomizations reading it are checked on disk. Repeatable."),
     external: Optional[List[str]] = typer.Option(None, "--external", help="Kind/namespace/name of an object that exists outside the tree (dependsOn/sourceRef targets). Repeatable."),
     allow_http_s3: bool = typer.Option(False, "--allow-http-s3", help="Allow http:// s3Url."),
     allow_s3_path: bool = typer.Option(False, "--allow-s3-path", help="Allow a path in s3Url."),
@@ -74,6 +78,7 @@ def validate(
         flux=flux,
         policy=policy,
         externals=list(external or []),
+        repo_sources=list(repo_source or []) or ["GitRepository/flux-system/flux-system"],
         allow_http_s3=allow_http_s3,
         allow_s3_path=allow_s3_path,
         allow_insecure_tls=allow_insecure_tls,

@@ -24,8 +24,9 @@ def run_check(configs: list[Path], cache_dir: str | None = None) -> tuple[list[F
         tree = Path(loaded.repo_root) / conf.repo.apps_root
         externals = [f"Kustomization/{d.namespace or '*'}/{d.name}" for d in conf.flux.depends_on]
         # secret_check (below) owns the Secret rules in `check`: no double reports
+        src = conf.flux.source_ref
         opts = Options(cache_dir=cache_dir, repo_root=str(loaded.repo_root), externals=externals,
-                       plaintext_secrets=False)
+                       repo_sources=[f"{src.kind}/{src.namespace}/{src.name}"], plaintext_secrets=False)
         if tree.is_dir():
             result = validate_paths([str(tree)], opts)
             findings.extend(result.findings)

@@ -39,6 +39,8 @@ class Options:
     skip_kinds: list[str] = field(default_factory=list)
     repo_root: str | None = None
     externals: list[str] = field(default_factory=list)  # "Kind/namespace/name" that exist outside the tree
+    # the Flux source(s) holding this repository: Kustomization paths that read it are checked on disk
+    repo_sources: list[str] = field(default_factory=lambda: ["GitRepository/flux-system/flux-system"])
     kustomize: str = "auto"  # auto (when kubectl is on PATH) | always | never
     flux: bool = True
     policy: bool = True

@@ -147,6 +147,7 @@ def _chart_name(hr, sources_by_key) -> str | None:
 def check(objects, paths, opts, externals: list[str] | None = None, graph_: "Graph | None" = None) -> list[Finding]:
     findings: list[Finding] = []
     externals_set = set(externals or getattr(opts, "externals", None) or [])
+    repo_sources = _repo_sources(opts)
 
     flux_ks = [o for o in objects if _is(o, FLUX_KS, "Kustomization")]
     helmreleases = [o for o in objects if _is(o, HELM, "HelmRelease")]
@@ -159,7 +160,8 @@ def check(objects, paths, opts, externals: list[str] | None = None, graph_: "Gra
         by_key.setdefault((o.kind, o.name), []).append(o)
 
     def exists(kind: str, name: str, ns: str) -> bool:
-        if (kind, name, ns) in WELL_KNOWN or f"{kind}/{ns}/{name}" in externals_set or f"{kind}/*/{name}" in externals_set:
+        if ((kind, name, ns) in WELL_KNOWN or (kind, ns, name) in repo_sources
+                or f"{kind}/{ns}/{name}" in externals_set or f"{kind}/*/{name}" in externals_set):
             return True
         for c in by_key.get((kind, name), []):
             cns = ns_of(c)
@@ -182,7 +184,7 @@ def check(objects, paths, opts, externals: list[str] | None = None, graph_: "Gra
         if not isinstance(spec, dict):
             continue
         p = spec.get("path")
-        if isinstance(p, str) and _reads_this_repo(ks):
+        if isinstance(p, str) and _reads_this_repo(ks, opts):
             rel = p.lstrip("/")
             found = next((r / rel for r in roots[id(ks)] if (r / rel).is_dir()), None)
             if found is None:
@@ -282,11 +284,25 @@ def check(objects, paths, opts, externals: list[str] | None = None, graph_: "Gra
     return findings
 
 
-def _reads_this_repo(ks) -> bool:
+def _repo_sources(opts) -> set[tuple[str, str, str]]:
+    out = set()
+    for s in getattr(opts, "repo_sources", None) or ["GitRepository/flux-system/flux-system"]:
+        parts = s.split("/")
+        if len(parts) == 3:
+            out.add((parts[0], parts[1], parts[2]))
+    return out
+
+
+def _reads_this_repo(ks, opts=None) -> bool:
     ref = _get(ks.data, "spec", "sourceRef")
     if not isinstance(ref, dict):
         return False
-    return ref.get("kind") == "GitRepository" and ref.get("name") == "flux-system"
+    kind, name = ref.get("kind"), ref.get("name")
+    ns = ref.get("namespace") or _get(ks.data, "metadata", "namespace")
+    for k, n, nm in _repo_sources(opts):
+        if kind == k and name == nm and (not ns or ns == n):
+            return True
+    return False
 
 
 def _candidate_roots(ks, opts) -> list[Path]:
@@ -351,7 +367,7 @@ class Graph:
             self.roots[id(ks)] = _candidate_roots(ks, opts)
         for ks in flux_ks:
             p = _get(ks.data, "spec", "path")
-            if not isinstance(p, str) or not _reads_this_repo(ks):
+            if not isinstance(p, str) or not _reads_this_repo(ks, opts):
                 continue
             for root in self.roots[id(ks)]:
                 target = root / p.lstrip("/")
