@@ -52,3 +52,13 @@ def test_never_skips_builds(tmp_path):
     d = _tree(tmp_path)
     res = validate_paths([str(d)], Options(cache_dir=str(tmp_path / "cache"), kustomize="never", flux=False))
     assert res.findings == [] and res.passed == 2
+
+
+def test_cache_only_for_self_contained_kustomizations(tmp_path):
+    from velero_gitops.validate.kustomize import _reaches_outside
+
+    assert not _reaches_outside("---\n# yaml-language-server: $schema=https://json.schemastore.org/kustomization\n"
+                                "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ./a.yaml\n")
+    assert _reaches_outside("resources:\n  - ../common\n")
+    assert _reaches_outside("resources:\n  - https://github.com/x/y//deploy?ref=v1\n")
+    assert _reaches_outside("components:\n  - ../../components/common\n")

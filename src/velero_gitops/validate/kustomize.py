@@ -41,14 +41,34 @@ def _kfile(d: Path) -> Path:
     return d / "kustomization.yaml"
 
 
+def _reaches_outside(text: str) -> bool:
+    """Whether a kustomization names anything outside its directory (``..`` paths, URLs). Comments do not count."""
+    from velero_gitops.validate.engine import first_document
+
+    try:
+        data = first_document(text)
+    except Exception:  # noqa: BLE001 - invalid: let kubectl report it, uncached
+        return True
+    stack = [data]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+        elif isinstance(v, str) and ("://" in v or v == ".." or "../" in v or v.startswith("/")):
+            return True
+    return False
+
+
 def _cache_key(d: Path, kubectl: str) -> str | None:
     kfile = _kfile(d)
     try:
         text = kfile.read_text()
     except OSError:
         return None
-    if ".." in text or "://" in text:
-        return None  # reaches outside the directory: always build
+    if _reaches_outside(text):
+        return None  # may read outside the directory: always build
     h = hashlib.sha256()
     st = os.stat(kubectl)
     h.update(f"{kubectl}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
