@@ -174,3 +174,24 @@ spec:
     got = sorted((f.line, f.pointer, f.message) for f in res.findings)
     assert got == [(7, "/spec/replicas", "expected integer, got string 'two'"),
                    (15, "/spec/template/spec/containers/0", "missing required property 'name'")]
+
+
+@pytest.mark.parametrize("extra", ["", "immutable: yes\n"])  # "" = fast path; yes = the libyaml path
+def test_lines_in_a_sops_file_on_both_paths(tmp_path, extra):
+    text = ("apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  namespace: apps\n  labelz: {}\n" + extra +
+            "stringData:\n  k: ENC[AES256_GCM,data:a,iv:b,tag:c,type:str]\n"
+            "sops:\n  mac: ENC[AES256_GCM,data:x,iv:y,tag:z,type:str]\n  lastmodified: '2026-01-01T00:00:00Z'\n")
+    res = _run(tmp_path, text, name="s.sops.yaml")
+    assert [(f.line, f.pointer) for f in res.findings] == [(6, "/metadata/labelz")]
+
+
+@pytest.mark.parametrize("extra", ["", "    x: yes\n"])
+def test_kind_list_items_are_objects(tmp_path, extra):
+    text = ("apiVersion: v1\nkind: List\nitems:\n"
+            "  - apiVersion: v1\n    kind: ConfigMap\n    metadata: {name: a, namespace: x}\n"
+            "  - apiVersion: v1\n    kind: ServiceAccount\n    metadata:\n      name: velero\n      namespace: velero\n"
+            "    automountServiceAccountTokn: true\n" + extra)
+    res = _run(tmp_path, text)
+    got = [(f.line, f.obj, f.pointer) for f in res.findings]
+    assert got[0] == (12, "ServiceAccount/velero/velero", "/automountServiceAccountTokn")
+    assert (res.passed, res.failed) == (1, 1)

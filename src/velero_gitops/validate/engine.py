@@ -81,6 +81,7 @@ class Obj:
     encrypted: bool = False  # had a top-level sops block
     _lined: object = None
     eff_ns: str | None = None  # namespace from kustomize `namespace:` / Flux targetNamespace when not in the file
+    sub: str = ""  # pointer of the object inside its document ("/items/3" for an item of a `kind: List`)
 
     @property
     def kind(self) -> str:
@@ -106,7 +107,7 @@ class Obj:
         return f"{self.kind}/{self.namespace}/{self.name}"
 
     def lined(self):
-        """The object with line information (parsed again on demand on the fast path)."""
+        """The whole document with line information (parsed again on demand on the fast path)."""
         if self._lined is None:
             if self.chunk is None:
                 self._lined = self.data
@@ -124,7 +125,7 @@ class Obj:
     def line_of(self, pointer: str) -> int:
         from velero_gitops.validate.yamlload import line_of
 
-        return line_of(self.lined(), pointer, self.line)
+        return line_of(self.lined(), self.sub + pointer, self.line)
 
     def finding(self, pointer: str, message: str, rule: str, severity: str = "error") -> Finding:
         return Finding(self.file, self.line_of(pointer), self.ident, pointer, message, rule, severity)
@@ -326,14 +327,29 @@ class _Reader:
             return None
         encrypted = isinstance(data.get("sops"), dict)
         if "sops" in data:
-            data = type(data)(data)
-            if hasattr(data, "lines"):
-                data.lines = {}
-                data.line = line
+            old = data
+            data = type(old)(old)
+            if hasattr(old, "lines"):
+                data.lines = {k: v for k, v in old.lines.items() if k != "sops"}
+                data.line = old.line
             data.pop("sops")
         start = getattr(data, "line", None) or line
         if chunk is not None:
             start = line + _first_content_offset(chunk)
+        items = data.get("items")
+        if data.get("kind") == "List" and data.get("apiVersion") == "v1" and isinstance(items, list):
+            # `kind: List` (e.g. `velero install --dry-run -o yaml`): every item is an object
+            first = None
+            for j, item in enumerate(items):
+                if not isinstance(item, dict):
+                    continue
+                obj = Obj(display, path, index, item, getattr(item, "line", None) or start, chunk, line, encrypted,
+                          sub=f"/items/{j}")
+                if chunk is None:
+                    obj._lined = data
+                self.objects.append(obj)
+                first = first or obj
+            return first
         obj = Obj(display, path, index, data, start, chunk, line, encrypted)
         if chunk is None:
             obj._lined = data

@@ -201,9 +201,7 @@ def check_dirs(kdirs, objects, store, opts, skip) -> tuple[list[Finding], int]:
             built = Obj(kdisplay, None, doc.index, data, doc.line)
             for f in _schema_findings(built, validator):
                 if src is not None:
-                    from velero_gitops.validate.yamlload import line_of
-
-                    line = line_of(src.lined(), f.pointer, src.line)
+                    line = src.line_of(f.pointer)
                     findings.append(Finding(src.file, line, f.obj, f.pointer, f.message, f.rule, f.severity))
                 else:
                     findings.append(Finding(kdisplay, None, f.obj, f.pointer,
