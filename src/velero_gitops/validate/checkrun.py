@@ -25,8 +25,10 @@ def run_check(configs: list[Path], cache_dir: str | None = None) -> tuple[list[F
         externals = [f"Kustomization/{d.namespace or '*'}/{d.name}" for d in conf.flux.depends_on]
         # secret_check (below) owns the Secret rules in `check`: no double reports
         src = conf.flux.source_ref
+        budget = conf.velero.node_agent.budget  # the config's node-agent budget is the policy's
         opts = Options(cache_dir=cache_dir, repo_root=str(loaded.repo_root), externals=externals,
-                       repo_sources=[f"{src.kind}/{src.namespace}/{src.name}"], plaintext_secrets=False)
+                       repo_sources=[f"{src.kind}/{src.namespace}/{src.name}"], plaintext_secrets=False,
+                       node_agent_cpu_limit=budget.cpu, node_agent_memory_limit=budget.memory)
         if tree.is_dir():
             result = validate_paths([str(tree)], opts)
             findings.extend(result.findings)
