@@ -286,6 +286,7 @@ class _Reader:
         self.findings: list[Finding] = []
         self.objects: list[Obj] = []
         self.failed_units = 0
+        self.duplicates: list[tuple] = []  # (file, obj, line, pointer, key): reported once namespaces are known
 
     def read(self, display: str, path: Path | None) -> None:
         if path is None:
@@ -317,8 +318,7 @@ class _Reader:
                 continue
             obj = self._add(display, path, doc.index, doc.data, doc.line, None)
             for line, pointer, key in doc.duplicates:
-                self.findings.append(Finding(display, line, obj.ident if obj else None, pointer,
-                                             f"duplicate key {key!r}", "yaml.duplicate-key"))
+                self.duplicates.append((display, obj, line, pointer, key))
 
     def _add(self, display, path, index, data, line, chunk) -> Obj | None:
         if not isinstance(data, dict):
@@ -448,6 +448,10 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
         for o in objects:
             if not o.namespace:
                 o.eff_ns = graph.ns_of(o)
+
+    for display, obj, line, pointer, key in reader.duplicates:
+        findings.append(Finding(display, line, obj.ident if obj else None, pointer,
+                                f"duplicate key {key!r}", "yaml.duplicate-key"))
 
     store = SchemaStore(opts.schema_locations, cache_dir=opts.cache_dir,
                         k8s_version=opts.kubernetes_version, strict=opts.strict)
