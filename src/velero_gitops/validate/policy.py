@@ -318,8 +318,10 @@ def _helmrelease(hr, oci, opts, out) -> None:
                 out.append(hr.finding(f"/spec/values/nodeAgent/resources/limits/{res}",
                                       f"node-agent {res} limit {limits[res]} exceeds the budget of {cap}", "policy.node-agent"))
         mem = _quantity(limits.get("memory")) if "memory" in limits else None
-        if opts.kopia_memory_warning and mem is not None and mem < Decimal(2**30):
+        # Since Velero 1.17 the copy runs in per-volume data mover pods, not in the DaemonSet, so a tight
+        # DaemonSet limit is safe there; before that, kopia ran inside node-agent and could be OOM-killed.
+        if opts.kopia_memory_warning and mem is not None and mem < Decimal(2**30) and not no_restic:
             out.append(hr.finding("/spec/values/nodeAgent/resources/limits/memory",
                                   f"memory limit {limits['memory']}: kopia uses 0.7-2.2 GiB on volumes with millions of files "
-                                  "and would be OOM-killed; in Velero >= 1.17 the copy runs in data mover pods (node-agent "
-                                  "ConfigMap podResources), so keep the budget there", "policy.node-agent", "warning"))
+                                  "and would be OOM-killed inside node-agent on this Velero (< 1.17); raise the limit or "
+                                  "upgrade to Velero 1.18, where the copy runs in data mover pods", "policy.node-agent", "warning"))
