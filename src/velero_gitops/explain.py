@@ -13,6 +13,7 @@ from typing import Any
 
 from velero_gitops import cron as cronlib
 from velero_gitops.layout import Layout
+from velero_gitops.plan import chart_source_name
 from velero_gitops.units import parse_duration
 
 RUNS = 5
@@ -87,10 +88,11 @@ def explain(loaded: Any, now: datetime | None = None, tz_name: str | None = None
         "dependsOn": [d.name for d in c.flux.depends_on],
         "applies": [
             f"HelmRelease {c.repo.app} (chart velero {c.velero.chart_version}, Velero {c.velero.velero_version})",
-            f"{c.flux.chart_source.type} {c.repo.app} (the chart source)",
+            f"{c.flux.chart_source.type} {chart_source_name(c)} (the chart source)",
             f"Secret {c.s3.credentials_secret} from secret.sops.yaml"
             + (f" (decrypted by Flux with Secret {c.flux.decryption.secret_ref})" if c.flux.decryption.enabled else ""),
-        ],
+        ] + ([f"PrometheusRule {c.repo.app} (backup alerts)"] if c.metrics.enabled and c.metrics.prometheus_rule else [])
+          + ([f"ConfigMap {c.repo.app}-dashboard (Grafana dashboard)"] if c.metrics.enabled and c.metrics.dashboard.enabled else []),
         "installs": ["Velero CRDs", "Deployment velero", "DaemonSet node-agent (kopia file-system backups)",
                      f"BackupStorageLocation default -> {c.s3.endpoint} {bucket_root}/"],
         "ready": f"when HelmRelease {c.repo.app} is Ready (health check, timeout {c.flux.timeout})",

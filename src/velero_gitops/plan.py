@@ -169,7 +169,7 @@ def _chart_source(c, schema) -> tuple[str, Document]:
     if src.type == "OCIRepository":
         obj = {
             "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "OCIRepository",
-            "metadata": {"name": c.repo.app},
+            "metadata": {"name": chart_source_name(c)},
             "spec": {
                 "interval": src.interval,
                 "layerSelector": {"mediaType": HELM_MEDIA_TYPE, "operation": "copy"},
@@ -180,13 +180,16 @@ def _chart_source(c, schema) -> tuple[str, Document]:
         return "ocirepository.yaml", Document(obj, schema("source.toolkit.fluxcd.io", "OCIRepository", "v1"))
     obj = {
         "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
-        "metadata": {"name": _helm_repo_name(c)},
+        "metadata": {"name": chart_source_name(c)},
         "spec": {"interval": src.interval, "url": src.resolved_url()},
     }
     return "helmrepository.yaml", Document(obj, schema("source.toolkit.fluxcd.io", "HelmRepository", "v1"))
 
 
-def _helm_repo_name(c) -> str:
+def chart_source_name(c) -> str:
+    """Name of the Flux chart source object (explain and the HelmRelease refer to it)."""
+    if c.flux.chart_source.type == "OCIRepository":
+        return c.repo.app
     return "vmware-tanzu" if c.flux.chart_source.url is None else f"{c.repo.app}-charts"
 
 
@@ -199,11 +202,11 @@ def _helmrelease(loaded: LoadedConfig) -> dict[str, Any]:
         "values": chart_values(loaded),
     }
     if c.flux.chart_source.type == "OCIRepository":
-        spec["chartRef"] = {"kind": "OCIRepository", "name": c.repo.app}
+        spec["chartRef"] = {"kind": "OCIRepository", "name": chart_source_name(c)}
     else:
         spec["chart"] = {"spec": {
             "chart": "velero",
-            "sourceRef": {"kind": "HelmRepository", "name": _helm_repo_name(c)},
+            "sourceRef": {"kind": "HelmRepository", "name": chart_source_name(c)},
             "version": c.velero.chart_version,
         }}
     install: dict[str, Any] = {}

@@ -24,7 +24,7 @@ class Output(str, Enum):
 
 
 def _load(config: Optional[Path]):
-    from velero_gitops.cli.s3_cmds import one_config
+    from velero_gitops.cli._configs import one_config
     from velero_gitops.loader import load
 
     return load(one_config(config))

@@ -8,25 +8,7 @@ from typing import List, Optional
 import typer
 
 from velero_gitops.cli._app import app, err, handle_errors
-
-
-def default_configs() -> list[Path]:
-    """Configs used when none are named: ./velero-gitops.yaml, else clusters/*/velero-gitops.yaml."""
-    here = Path("velero-gitops.yaml")
-    if here.is_file():
-        return [here]
-    return sorted(Path("clusters").glob("*/velero-gitops.yaml"))
-
-
-def resolve_configs(positional: list[Path] | None, options: list[Path] | None) -> list[Path]:
-    from velero_gitops.errors import UsageError
-
-    configs = list(positional or []) + list(options or [])
-    if not configs:
-        configs = default_configs()
-    if not configs:
-        raise UsageError("no config given and no ./velero-gitops.yaml or clusters/*/velero-gitops.yaml found; use --config FILE")
-    return configs
+from velero_gitops.cli._configs import resolve_configs
 
 
 @app.command()

@@ -14,6 +14,7 @@ from typing import Optional
 import typer
 
 from velero_gitops.cli._app import app, err, handle_errors
+from velero_gitops.cli._configs import one_config
 
 s3_app = typer.Typer(
     name="s3",
@@ -30,23 +31,6 @@ class Output(str, Enum):
 
 CONFIG_HELP = "Config file (default: ./velero-gitops.yaml or the only clusters/*/velero-gitops.yaml)."
 TIMEOUT_HELP = "Seconds to wait for a connection and for each answer (two attempts at most)."
-
-
-def one_config(config: Optional[Path]) -> Path:
-    """The config to use: --config, else ./velero-gitops.yaml, else the only clusters/*/velero-gitops.yaml."""
-    from velero_gitops.errors import UsageError
-
-    if config is not None:
-        return config
-    here = Path("velero-gitops.yaml")
-    if here.is_file():
-        return here
-    found = sorted(Path("clusters").glob("*/velero-gitops.yaml"))
-    if len(found) == 1:
-        return found[0]
-    if not found:
-        raise UsageError("no config given and no ./velero-gitops.yaml or clusters/*/velero-gitops.yaml found; use --config FILE")
-    raise UsageError("several configs found (" + ", ".join(p.as_posix() for p in found) + "); pick one with --config FILE")
 
 
 def _setup(config: Optional[Path]):

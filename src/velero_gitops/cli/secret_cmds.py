@@ -12,24 +12,7 @@ from typing import List, Optional
 import typer
 
 from velero_gitops.cli._app import app, err, handle_errors
-
-
-def _one_config(config: Optional[Path]) -> Path:
-    from velero_gitops.errors import UsageError
-
-    if config is not None:
-        return config
-    here = Path("velero-gitops.yaml")
-    if here.is_file():
-        return here
-    found = sorted(Path("clusters").glob("*/velero-gitops.yaml"))
-    if len(found) == 1:
-        return found[0]
-    if found:
-        raise UsageError(
-            "several configs found (" + ", ".join(p.as_posix() for p in found) + "); choose one with --config FILE"
-        )
-    raise UsageError("no config given and no ./velero-gitops.yaml found; use --config FILE")
+from velero_gitops.cli._configs import one_config
 
 
 @app.command("encrypt-secret")
@@ -60,7 +43,7 @@ def encrypt_secret(
 
     if update_keys and (stdin or age):
         raise UsageError("--update-keys takes no credentials and no --age: it uses the .sops.yaml recipients")
-    loaded = load(_one_config(config))
+    loaded = load(one_config(config))
     if update_keys:
         result = secretlib.update_keys(loaded)
         if not quiet:
@@ -101,7 +84,7 @@ def sops_init(
     from velero_gitops import sops_init as initlib
     from velero_gitops.loader import display, load
 
-    loaded = load(_one_config(config))
+    loaded = load(one_config(config))
     result = initlib.init(loaded, age=age or (), generate=generate_key)
     if result.key is not None:
         k = result.key

@@ -8,6 +8,7 @@ from typing import List, Optional
 import typer
 
 from velero_gitops.cli._app import app, handle_errors
+from velero_gitops.cli._configs import default_configs
 
 schemas_app = typer.Typer(help="Manage JSON schemas (import CRDs into the cache).", no_args_is_help=True)
 app.add_typer(schemas_app, name="schemas")
@@ -102,13 +103,6 @@ def schemas_import(
         typer.echo(f"wrote {p}")
 
 
-def _default_check_configs() -> list[Path]:
-    configs = sorted(Path("clusters").glob("*/velero-gitops.yaml"))
-    if not configs and Path("velero-gitops.yaml").is_file():
-        configs = [Path("velero-gitops.yaml")]
-    return configs
-
-
 def _check_trees(configs: list[Path]) -> list[Path]:
     """Directories a check of these configs reads: each config's folder and its `repo.root` (cheap, no YAML parser)."""
     import re
@@ -160,7 +154,7 @@ def replay_check(argv: list[str]) -> int | None:
             configs.append(Path(word))
     if output not in ("text", "json", "junit", "github") or runcache.disabled():
         return None
-    configs = configs or _default_check_configs()
+    configs = configs or default_configs()
     if not configs:
         return None
     hit = runcache.load(_check_key(configs, cache))
@@ -192,7 +186,7 @@ def check(
     _check_output(output)
     paths = list(configs or []) + list(config or [])
     if not paths:
-        paths = _default_check_configs()
+        paths = default_configs()
     if not paths:
         raise UsageError("no config given and no clusters/*/velero-gitops.yaml found; use --config FILE")
     # A clean result for exactly these inputs (every file of the trees, the tool, kubectl, sops) is replayed.

@@ -1,0 +1,36 @@
+"""Which config files a command works on when the user names none."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+
+def default_configs() -> list[Path]:
+    """./velero-gitops.yaml, else every clusters/*/velero-gitops.yaml (sorted)."""
+    here = Path("velero-gitops.yaml")
+    if here.is_file():
+        return [here]
+    return sorted(Path("clusters").glob("*/velero-gitops.yaml"))
+
+
+def resolve_configs(*given: Optional[list[Path]]) -> list[Path]:
+    """The configs named by arguments and options, else the defaults; a usage error when there are none."""
+    from velero_gitops.errors import UsageError
+
+    configs = [p for group in given for p in (group or [])] or default_configs()
+    if not configs:
+        raise UsageError("no config given and no ./velero-gitops.yaml or clusters/*/velero-gitops.yaml found; use --config FILE")
+    return configs
+
+
+def one_config(config: Optional[Path]) -> Path:
+    """--config, else the single default config; a usage error when there are none or several."""
+    from velero_gitops.errors import UsageError
+
+    if config is not None:
+        return config
+    found = resolve_configs()
+    if len(found) > 1:
+        raise UsageError("several configs found (" + ", ".join(p.as_posix() for p in found) + "); choose one with --config FILE")
+    return found[0]
