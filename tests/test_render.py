@@ -83,3 +83,18 @@ def test_template_bug_is_caught(monkeypatch):
     monkeypatch.setattr(env, "get_template", lambda name, *a, **k: Broken() if name == art.template else original_get(name, *a, **k))
     with pytest.raises(render_mod.TemplateBug, match="differs from the plan"):
         render_mod.render_artifact(art)
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[e.name for e in EXAMPLES])
+def test_every_rendered_document_validates_strictly(example):
+    """Core schemas and the upstream CRD schemas (Flux, Velero, prometheus-operator), strict, offline bundle."""
+    from velero_gitops.validate.engine import Options, validate_paths
+
+    ld = load(example / "velero-gitops.yaml")
+    externals = [f"Kustomization/{d.namespace or '*'}/{d.name}" for d in ld.config.flux.depends_on]
+    result = validate_paths([str(ld.repo_root / ld.config.repo.apps_root)],
+                            Options(repo_root=str(ld.repo_root), externals=externals,
+                                    repo_sources=[f"{r.kind}/{r.namespace}/{r.name}" for r in [ld.config.flux.source_ref]]))
+    errors = [f for f in result.findings if f.severity == "error"]
+    assert not errors, errors
+    assert result.passed >= 8 and result.failed == 0 and result.skipped == 0
