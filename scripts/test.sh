@@ -10,10 +10,15 @@ if ! command -v promtool >/dev/null 2>&1; then
   if command -v apt-get >/dev/null 2>&1; then
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     $SUDO apt-get update -qq
-    # --no-install-recommends: promtool only; policy-rc.d keeps the prometheus service from starting.
-    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null && $SUDO chmod +x /usr/sbin/policy-rc.d
+    # --no-install-recommends: promtool only. A temporary policy-rc.d keeps the prometheus service from
+    # starting (an existing one is left alone).
+    made_policy=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null && $SUDO chmod +x /usr/sbin/policy-rc.d
+      made_policy=1
+    fi
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null
-    $SUDO rm -f /usr/sbin/policy-rc.d
+    [ -n "$made_policy" ] && $SUDO rm -f /usr/sbin/policy-rc.d
   fi
 fi
 command -v promtool >/dev/null || { echo "promtool not found: install Debian's prometheus package" >&2; exit 1; }
