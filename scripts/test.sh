@@ -18,7 +18,7 @@ if ! command -v promtool >/dev/null 2>&1; then
       made_policy=1
     fi
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null
-    [ -n "$made_policy" ] && $SUDO rm -f /usr/sbin/policy-rc.d
+    if [ -n "$made_policy" ]; then $SUDO rm -f /usr/sbin/policy-rc.d; fi
   fi
 fi
 command -v promtool >/dev/null || { echo "promtool not found: install Debian's prometheus package" >&2; exit 1; }
