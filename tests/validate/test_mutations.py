@@ -207,8 +207,8 @@ def test_unmutated_tree_is_clean(tree, tmp_path):
     name, root = tree
     res = _validate(root, tmp_path / "cache")
     assert [f for f in res.findings if f.severity == "error"] == []
-    # the only warning: the node-agent memory limit is below what kopia needs on volumes with millions of files
-    assert [(f.rule, f.severity) for f in res.findings] == [("policy.node-agent", "warning")]
+    # not even a warning: on Velero 1.18 the copy runs in data mover pods, so node-agent's 500M limit is safe
+    assert res.findings == []
     assert res.failed == 0 and res.passed == {"fixture": 7, "example": 9}[name]
 
 

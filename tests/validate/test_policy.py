@@ -49,3 +49,43 @@ def test_s3url():
     assert "path" in s3url_problem("https://s3.68cc.io/velero", False, False)
     assert s3url_problem("https://s3.68cc.io/velero", False, True) is None
     assert s3url_problem("s3.68cc.io", False, False)
+
+
+HR_OLD_VELERO = """\
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: velero
+  namespace: velero
+spec:
+  interval: 1h
+  chart:
+    spec:
+      chart: velero
+      version: {chart}
+      sourceRef:
+        kind: HelmRepository
+        name: vmware-tanzu
+  values:
+    image:
+      tag: {tag}
+    nodeAgent:
+      resources:
+        limits:
+          cpu: 500m
+          memory: 512Mi
+"""
+
+
+@pytest.mark.parametrize("chart,tag,warned", [("8.7.2", "v1.16.2", True), ("12.1.0", "v1.18.2", False)])
+def test_kopia_memory_warning_only_where_node_agent_copies(tmp_path, chart, tag, warned):
+    """Before 1.17 kopia ran inside node-agent (a 512Mi limit risks OOM); from 1.17 data mover pods do the copy."""
+    from velero_gitops.validate.engine import Options, validate_paths
+
+    (tmp_path / "hr.yaml").write_text(HR_OLD_VELERO.format(chart=chart, tag=tag))
+    res = validate_paths([str(tmp_path / "hr.yaml")], Options(repo_root=str(tmp_path), kustomize="never",
+                                                             externals=["HelmRepository/velero/vmware-tanzu"]))
+    memory = [f for f in res.findings if f.rule == "policy.node-agent" and f.severity == "warning"]
+    assert bool(memory) is warned, res.findings
+    if warned:
+        assert memory[0].line == 22 and "OOM" in memory[0].message
