@@ -48,3 +48,14 @@ def test_names_and_steps():
 def test_invalid(expr, reason):
     with pytest.raises(cron.CronError, match=reason):
         cron.parse(expr)
+
+
+@pytest.mark.parametrize("expr,gap", [("0 * * 1-6 *", timedelta(days=184, hours=1)), ("0 0 29 2 *", timedelta(days=1461)),
+                                      ("* * * * *", timedelta(minutes=1))])
+def test_max_interval_sparse_and_dense(expr, gap):
+    assert cron.parse(expr).max_interval() == gap
+
+
+def test_next_runs_of_a_dense_cron_are_cheap():
+    runs = cron.parse("*/5 * * * *").next_runs(utc(2026, 11, 26, 12, 3), 3)
+    assert runs == [utc(2026, 11, 26, 12, 5), utc(2026, 11, 26, 12, 10), utc(2026, 11, 26, 12, 15)]

@@ -8,6 +8,7 @@ time zone database (velero#9519); convert local times to UTC instead.
 from __future__ import annotations
 
 import calendar
+from functools import lru_cache
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -67,33 +68,47 @@ class Cron:
                 t = t + timedelta(seconds=self.every)
                 out.append(t.replace(microsecond=0))
             return out
-        t = after.replace(second=0, microsecond=0) + timedelta(minutes=1)
-        limit = t + timedelta(days=366 * 5)
-        while len(out) < count and t < limit:
-            if t.month not in self.months:
-                t = (t.replace(day=1, hour=0, minute=0) + timedelta(days=32)).replace(day=1)
-                continue
-            if not self._day_matches(t):
-                t = t.replace(hour=0, minute=0) + timedelta(days=1)
-                continue
-            if t.hour not in self.hours:
-                t = t.replace(minute=0) + timedelta(hours=1)
-                continue
-            if t.minute in self.minutes:
-                out.append(t)
-            t += timedelta(minutes=1)
+        first = after.replace(second=0, microsecond=0) + timedelta(minutes=1)
+        hours, minutes = sorted(self.hours), sorted(self.minutes)
+        day = first.replace(hour=0, minute=0)
+        limit = day + timedelta(days=366 * 5)
+        # Walk matching days, then only the matching hours and minutes of each (no minute-by-minute scan).
+        while len(out) < count and day < limit:
+            if day.month in self.months and self._day_matches(day):
+                for h in hours:
+                    for m in minutes:
+                        t = day.replace(hour=h, minute=m)
+                        if t >= first:
+                            out.append(t)
+                            if len(out) == count:
+                                return out
+            day += timedelta(days=1)
         return out
 
     def max_interval(self) -> timedelta:
         """The longest gap between two consecutive runs over the next year (drives missed-backup alerts)."""
         if self.every:
             return timedelta(seconds=self.every)
-        start = datetime(2026, 1, 1, tzinfo=timezone.utc)
-        runs = self.next_runs(start, count=2000)
-        if len(runs) < 2:
-            return timedelta(days=366)
-        gap = max(b - a for a, b in zip(runs, runs[1:]))
-        return gap
+        return _max_interval(self)
+
+
+@lru_cache(maxsize=64)
+def _max_interval(c: Cron) -> timedelta:
+    """Largest gap: within a matching day (from the sorted run times) or between consecutive matching days.
+
+    Walks a little over four years from a leap year, so every month length, weekday alignment and Feb 29 appears.
+    """
+    times = sorted(h * 60 + m for h in c.hours for m in c.minutes)
+    gap = max((b - a for a, b in zip(times, times[1:])), default=0)
+    day0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    previous: int | None = None
+    for i in range(1530):
+        day = day0 + timedelta(days=i)
+        if day.month in c.months and c._day_matches(day):
+            if previous is not None:
+                gap = max(gap, (i - previous) * 1440 + times[0] - times[-1])
+            previous = i
+    return timedelta(minutes=gap) if previous is not None and gap else timedelta(days=366)
 
 
 def _parse_field(text: str, index: int) -> frozenset[int]:
@@ -137,6 +152,7 @@ def _value(text: str, name: str, lo: int, hi: int, names: dict[str, int] | None)
     return v
 
 
+@lru_cache(maxsize=256)
 def parse(expr: str) -> Cron:
     """Parse a cron expression; raise CronError with a precise reason when Velero would refuse it."""
     if not isinstance(expr, str) or not expr.strip():

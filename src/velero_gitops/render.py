@@ -1,8 +1,9 @@
 """Format a plan into file texts with the jinja2 templates, and prove each text is what was planned.
 
-Templates only format. Every rendered file is parsed back: its objects must equal the planned
-objects, and it must be a fixed point of the canonical YAML style (yamlfmt), so a template can
-never emit invalid YAML, drop a value or produce churn unnoticed.
+Templates only format. Every rendered file is parsed back and its objects must equal the planned
+objects, so a template can never emit invalid YAML or drop a value unnoticed. That the texts are a
+fixed point of the canonical YAML style (no churn under ruamel/prettier) is proven by the golden
+tests rather than on every run: the round-trip loader is pure Python and would dominate `check`.
 """
 
 from __future__ import annotations
@@ -55,6 +56,4 @@ def render_artifact(a: Artifact) -> str:
     planned = [d.obj for d in a.docs]
     if loaded != planned:
         raise TemplateBug(f"{a.template} rendered {a.path} with content that differs from the plan")
-    if yamlfmt.roundtrip(text) != text:
-        raise TemplateBug(f"{a.template} rendered {a.path} in a non-canonical YAML style")
     return text

@@ -101,10 +101,14 @@ def dump_fragment(value: Any, indent: int, level: str = "") -> str:
 
 
 def safe_load_all(text: str) -> list[Any]:
-    """Plain data of every document (for comparing a rendered file with its plan)."""
-    from ruamel.yaml import YAML
+    """Plain data of every document, read the way Kubernetes reads YAML (1.1, libyaml when available).
 
-    return [d for d in YAML(typ="safe", pure=True).load_all(text) if d is not None]
+    Comparing that with the plan also catches a value that YAML 1.1 would read as another type.
+    """
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return [d for d in yaml.load_all(text, Loader=loader) if d is not None]
 
 
 def roundtrip(text: str) -> str:
