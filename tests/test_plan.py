@@ -88,6 +88,13 @@ def test_two_kustomizations_schedules_depend_on_app(tmp_path):
     assert "decryption" not in schedules["spec"]
 
 
+def test_kustomization_timeout_only_when_interval_is_shorter(tmp_path):
+    app = objects(plan(loaded(tmp_path)))["kubernetes/apps/velero/velero/ks.yaml"][0]
+    assert "timeout" not in app["spec"]  # defaults to the 1h interval, longer than the 15m HelmRelease timeout
+    app = objects(plan(loaded(tmp_path, "flux:\n  interval: 10m\n")))["kubernetes/apps/velero/velero/ks.yaml"][0]
+    assert app["spec"]["timeout"] == "15m"
+
+
 def test_switches_for_root_patches(tmp_path):
     extra = "flux:\n  decryption: {enabled: false}\n  remediation: {enabled: false}\n  crdsCreateReplace: false\n"
     objs = objects(plan(loaded(tmp_path, extra)))

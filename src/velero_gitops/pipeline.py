@@ -42,7 +42,7 @@ class RenderResult:
         out = []
         for c in self.drifted:
             text = c.diff()
-            base = os.path.relpath(self.root) if self.root.is_absolute() else str(self.root)
+            base = display(self.root)
             if base != ".":
                 text = text.replace("a/" + c.path, f"a/{base}/{c.path}", 1).replace("b/" + c.path, f"b/{base}/{c.path}", 1)
             out.append(text)

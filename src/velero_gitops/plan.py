@@ -11,6 +11,7 @@ from typing import Any
 
 from velero_gitops.layout import Layout
 from velero_gitops.loader import LoadedConfig
+from velero_gitops.units import parse_duration
 
 HELM_MEDIA_TYPE = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 KUSTOMIZATION_SCHEMA = "https://json.schemastore.org/kustomization"
@@ -141,8 +142,10 @@ def _app_kustomization(c, lay: Layout) -> dict[str, Any]:
         "prune": True,
         "sourceRef": _source_ref(c),
         "targetNamespace": c.repo.namespace,
-        "timeout": c.flux.timeout,  # the health check waits as long as the HelmRelease may take
     }
+    if parse_duration(c.flux.interval) < parse_duration(c.flux.timeout):
+        # A Kustomization's timeout defaults to its interval; the health check must outlast the HelmRelease.
+        spec["timeout"] = c.flux.timeout
     if c.flux.depends_on:
         spec["dependsOn"] = [d.model_dump(by_alias=True, exclude_none=True) for d in c.flux.depends_on]
     if c.flux.decryption.enabled:

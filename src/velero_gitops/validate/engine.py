@@ -161,11 +161,12 @@ def rpath(p: Path) -> Path:
 
 
 def display_path(p: Path) -> str:
+    """Relative to the working directory when inside it, else absolute: the same file reads the same wherever it is."""
     try:
         rel = os.path.relpath(p)
     except ValueError:  # pragma: no cover - other drive on Windows
         return str(p)
-    return str(p) if rel.startswith("../../") else rel
+    return str(Path(p).absolute()) if rel == ".." or rel.startswith("../") else rel
 
 
 def discover(paths: Iterable[str]) -> tuple[list[tuple[str, Path | None]], list[Path], list[Finding]]:

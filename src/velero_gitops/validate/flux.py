@@ -348,10 +348,9 @@ def _kustomize_namespace(d: Path) -> str:
 
 
 def _show(p: Path) -> str:
-    try:
-        return os.path.relpath(p)
-    except ValueError:  # pragma: no cover
-        return str(p)
+    from velero_gitops.validate.engine import display_path
+
+    return display_path(p)
 
 
 class Graph:
