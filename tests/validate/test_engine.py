@@ -145,7 +145,7 @@ def test_output_formats(tmp_path):
     assert j["summary"] == {"passed": 0, "failed": 1, "skipped": 0}
     assert j["findings"][0]["pointer"] == "/bogus" and j["findings"][0]["line"] == 9
     gh = run_cli("validate", str(f), "-o", "github", "--cache", str(tmp_path)).stdout.splitlines()
-    assert gh[0].startswith(f"::error file={f},line=9,title=schema::ConfigMap/apps/settings /bogus: additional property")
+    assert gh[0].startswith(f"::error file={engine.display_path(f)},line=9,title=schema::ConfigMap/apps/settings /bogus: additional property")
     assert gh[-1] == "0 passed, 1 failed"
     junit = run_cli("validate", str(f), "-o", "junit", "--cache", str(tmp_path)).stdout
     root = ET.fromstring(junit)

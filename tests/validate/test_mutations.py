@@ -103,7 +103,7 @@ MUTATIONS = [
     # --- Flux Kustomization (ks.yaml)
     M("ks-misspelled-prune", KS, "  prune: true", "  prunez: true", at="prunez"),
     M("ks-interval-pattern", KS, "  interval: 1h", "  interval: 1 hour", at="interval: 1 hour"),
-    M("ks-timeout-type", KS, "  timeout: 15m", "  timeout: 15", at="timeout: 15"),
+    M("ks-prune-type", KS, "  prune: true", "  prune: \"yes\"", at="prune: \"yes\""),
     M("ks-secretref-depth4", KS, "      name: sops-age", "      namez: sops-age", at="namez"),
     M("ks-decryption-provider-enum", KS, "    provider: sops", "    provider: vault", at="provider: vault"),
     M("ks-sourceref-kind-enum", KS, "    kind: GitRepository", "    kind: GitRepo", at="kind: GitRepo"),
