@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic.alias_generators import to_camel
 
 from velero_gitops import cron as cronlib
+from velero_gitops.names import bucket_name_problem
 from velero_gitops.units import FLUX_DURATION, go_duration, parse_duration, parse_quantity
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -441,21 +442,6 @@ class S3Config(_Model):
         if self.insecure_skip_tls_verify and self.endpoint.startswith("http://"):
             raise at("insecureSkipTLSVerify", "insecureSkipTLSVerify makes no sense with an http:// endpoint")
         return self
-
-
-def bucket_name_problem(name: str) -> str | None:
-    """Why ``name`` breaks the S3 general-purpose bucket naming rules, or None."""
-    if not 3 <= len(name) <= 63:
-        return "it must be 3 to 63 characters long"
-    if not re.match(r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$", name):
-        return "use lowercase letters, digits, '.' and '-', starting and ending with a letter or digit"
-    if ".." in name:
-        return "it must not contain two adjacent periods"
-    if re.match(r"^\d+\.\d+\.\d+\.\d+$", name):
-        return "it must not look like an IP address"
-    if name.startswith(("xn--", "sthree-")) or name.endswith(("-s3alias", "--ol-s3")):
-        return "it uses a reserved prefix or suffix"
-    return None
 
 
 # -------------------------------------------------------------------------------------------- sops

@@ -11,94 +11,47 @@ no plaintext ``kind: Secret`` anywhere.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from decimal import Decimal
 from urllib.parse import urlsplit
 
+from velero_gitops import cron as cronlib
+from velero_gitops.names import bucket_name_problem
+from velero_gitops.units import parse_duration, parse_quantity
 from velero_gitops.validate.findings import Finding
 
-_DURATION = re.compile(r"^[-+]?((\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h))+$")
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-
-
-# ------------------------------------------------------------------------------------------------
-# cron (robfig/cron v3 ParseStandard)
-
-_CRON_FIELDS = (
-    ("minute", 0, 59, None),
-    ("hour", 0, 23, None),
-    ("day of month", 1, 31, None),
-    ("month", 1, 12, {m: i for i, m in enumerate(
-        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1)}),
-    ("day of week", 0, 6, {d: i for i, d in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])}),
-)
-_DESCRIPTORS = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
+# The rules below reuse the project's own parsers (cron.py, units.py, names.py) so that `validate`
+# and the config loader agree on what is valid.
 
 
 def cron_problem(expr: object) -> str | None:
-    """None when ``expr`` parses like robfig/cron's ParseStandard, else the reason."""
+    """None when ``expr`` parses like robfig/cron's ParseStandard (what Velero uses), else the reason."""
     if not isinstance(expr, str) or not expr.strip():
         return "empty cron expression"
     spec = expr.strip()
-    if spec.startswith(("CRON_TZ=", "TZ=")):
+    if spec.startswith(("CRON_TZ=", "TZ=")):  # valid for robfig; the config refuses it, validate accepts it
         tz, _, rest = spec.partition(" ")
         if not rest.strip():
             return f"{tz} must be followed by a schedule"
         spec = rest.strip()
-    if spec.startswith("@"):
-        if spec.startswith("@every "):
-            d = spec[len("@every "):].strip()
-            if not _DURATION.match(d) or d.startswith("-"):
-                return f"@every needs a Go duration such as 1h or 30m, got {d!r}"
-            return None
-        if spec.lower() in _DESCRIPTORS:
-            return None
-        return f"unrecognized descriptor {spec!r}"
-    fields = spec.split()
-    if len(fields) != 5:
-        return f"expected exactly 5 fields (minute hour day-of-month month day-of-week), found {len(fields)}"
-    for text, (name, lo, hi, names) in zip(fields, _CRON_FIELDS):
-        for part in text.split(","):
-            p = _cron_part(part, name, lo, hi, names)
-            if p:
-                return p
-    return None
-
-
-def _cron_part(part: str, name: str, lo: int, hi: int, names) -> str | None:
-    rng, _, step = part.partition("/")
-    if _:
-        if not step.isdigit() or int(step) == 0:
-            return f"{name}: bad step {step!r}"
-    if rng in ("*", "?"):
-        return None
-    a, dash, b = rng.partition("-")
+    if spec.startswith("@every "):  # robfig takes any duration; cron.parse adds the config's 1m minimum
+        problem = duration_problem(spec[len("@every "):].strip())
+        return f"@every needs a Go duration such as 1h or 30m: {problem}" if problem else None
     try:
-        start = _cron_value(a, names)
-        end = _cron_value(b, names) if dash else start
-    except ValueError:
-        return f"{name}: {rng!r} is not a number{' or name' if names else ''}"
-    if start < lo or end > hi or start > end:
-        return f"{name}: {rng!r} is out of range {lo}-{hi}"
+        cronlib.parse(spec)
+    except cronlib.CronError as exc:
+        return str(exc)
     return None
-
-
-def _cron_value(text: str, names) -> int:
-    if names and text.lower() in names:
-        return names[text.lower()]
-    if not text.isdigit():
-        raise ValueError(text)
-    return int(text)
 
 
 def duration_problem(v: object) -> str | None:
     if not isinstance(v, str):
         return f"expected a Go duration string such as 720h, got {v!r}"
-    if v == "0" or _DURATION.match(v):
-        return None
-    hint = " (Go durations have no 'd' unit: write 720h for 30 days)" if "d" in v else ""
-    return f"{v!r} is not a Go duration such as 720h or 720h0m0s{hint}"
+    try:
+        parse_duration(v)
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def bucket_problem(name: object) -> str | None:
@@ -106,19 +59,10 @@ def bucket_problem(name: object) -> str | None:
         return "bucket must be a string"
     if "/" in name:
         return f"bucket {name!r} contains '/': put the path in prefix"
-    if not _BUCKET.match(name):
-        return (f"bucket {name!r} is not a valid S3 bucket name (3-63 characters: lowercase letters, digits, '.' and '-', "
-                "starting and ending with a letter or digit)")
-    if ".." in name or ".-" in name or "-." in name:
-        return f"bucket {name!r} has adjacent dots or a dot next to a hyphen"
-    try:
-        ipaddress.IPv4Address(name)
-        return f"bucket {name!r} must not look like an IP address"
-    except ValueError:
-        pass
-    if name.startswith(("xn--", "sthree-")) or name.endswith(("-s3alias", "--ol-s3")):
-        return f"bucket {name!r} uses a reserved S3 prefix or suffix"
-    return None
+    problem = bucket_name_problem(name)
+    if problem is None and (".-" in name or "-." in name):
+        problem = "it must not have a dot next to a hyphen"
+    return f"bucket {name!r} is not a valid S3 bucket name: {problem}" if problem else None
 
 
 def s3url_problem(url: object, allow_http: bool, allow_path: bool) -> str | None:
@@ -140,14 +84,9 @@ def _truthy(v) -> bool:
 
 
 def _quantity(text) -> Decimal | None:
-    m = re.match(r"^([+-]?[0-9.]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$", str(text).strip())
-    if not m:
-        return None
-    mult = {None: 1, "m": Decimal("0.001"), "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
-            "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}[m.group(2)]
     try:
-        return Decimal(m.group(1)) * Decimal(mult)
-    except Exception:  # noqa: BLE001
+        return parse_quantity(str(text).strip())
+    except ValueError:
         return None
 
 
