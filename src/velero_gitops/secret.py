@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence, TextIO
 
 from velero_gitops.errors import UsageError
+from velero_gitops.write import atomic_write
 
 ENV_KEY_ID = "AWS_ACCESS_KEY_ID"
 ENV_SECRET = "AWS_SECRET_ACCESS_KEY"
@@ -208,35 +209,6 @@ def to_yaml(doc: dict[str, Any]) -> bytes:
 
 
 # ------------------------------------------------------------------------------------------- writing
-def atomic_write(target: Path, data: bytes, *, mode: int = 0o644) -> None:
-    """Write ``data`` to a temp file next to ``target``, fsync, rename over it, fsync the folder."""
-    directory = target.parent
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fchmod(fh.fileno(), mode)
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    try:
-        dfd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dfd)
-    except OSError:
-        pass
-    finally:
-        os.close(dfd)
-
-
 def _ensure_writable_dir(directory: Path, shown: str) -> None:
     try:
         directory.mkdir(parents=True, exist_ok=True)

@@ -146,7 +146,7 @@ def apply(root: Path, changes: list[Change], force: bool = False) -> None:
             if c.action in ("create", "update"):
                 target = root / c.path
                 target.parent.mkdir(parents=True, exist_ok=True)
-                staged.append((_stage(target, c.new or ""), target))
+                staged.append((stage(target, (c.new or "").encode("utf-8")), target))
     except OSError as exc:
         for tmp, _ in staged:
             _unlink(Path(tmp))
@@ -159,19 +159,41 @@ def apply(root: Path, changes: list[Change], force: bool = False) -> None:
             _prune_empty_dirs((root / c.path).parent, root)
 
 
-def _stage(target: Path, text: str) -> str:
+def stage(target: Path, data: bytes, mode: int | None = None) -> str:
+    """A temp file next to ``target`` holding ``data``, fsynced, with ``mode`` (default: the target's, else 0644)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
+            if mode is None:
+                mode = target.stat().st_mode & 0o777 if target.exists() else 0o644
+            os.fchmod(f.fileno(), mode)
             os.fsync(f.fileno())
-        mode = target.stat().st_mode & 0o777 if target.exists() else 0o644
-        os.chmod(tmp, mode)
     except BaseException:
         _unlink(Path(tmp))
         raise
     return tmp
+
+
+def atomic_write(target: Path, data: bytes, *, mode: int | None = None) -> None:
+    """Replace ``target`` with ``data`` in one rename: readers see the old file or the new one, never a part."""
+    tmp = stage(target, data, mode)
+    try:
+        os.replace(tmp, target)
+    except BaseException:
+        _unlink(Path(tmp))
+        raise
+    try:  # make the rename itself durable
+        dfd = os.open(target.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
 
 
 def _unlink(p: Path) -> None:

@@ -35,10 +35,8 @@ def _emit(text: str, output_file: Optional[Path], force: bool) -> None:
     if output_file is None:
         typer.echo(text, nl=False)
         return
-    import os
-    import tempfile
-
     from velero_gitops.errors import UsageError
+    from velero_gitops.write import atomic_write
 
     if output_file.exists():
         if output_file.is_dir():
@@ -51,14 +49,7 @@ def _emit(text: str, output_file: Optional[Path], force: bool) -> None:
     parent = output_file.parent if str(output_file.parent) else Path(".")
     if not parent.is_dir():
         raise UsageError(f"{parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{output_file.name}.", dir=parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, output_file)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(output_file, text.encode("utf-8"))
     err(f"wrote {output_file}")
 
 

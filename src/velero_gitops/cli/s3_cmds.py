@@ -45,6 +45,13 @@ def _setup(config: Optional[Path]):
 _STYLE = {"ok": "green", "fail": "bold red", "warn": "yellow", "skip": "dim"}
 
 
+def _report(report, output: Output, title: str) -> None:
+    """Show the report; exit 1 when a check failed."""
+    _print_report(report, output, title)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
 def _print_report(report, output: Output, title: str) -> None:
     if output is Output.json:
         typer.echo(json.dumps(report.as_dict(), indent=2))
@@ -83,9 +90,7 @@ def check_cmd(
     loaded, target = _setup(config)
     creds = s3.resolve_credentials(loaded)
     report = s3.check(target, creds, timeout=timeout)
-    _print_report(report, output, "s3 check")
-    if not report.ok:
-        raise typer.Exit(1)
+    _report(report, output, "s3 check")
 
 
 @s3_app.command("ensure-bucket")
@@ -109,9 +114,7 @@ def ensure_bucket_cmd(
     loaded, target = _setup(config)
     creds = s3.resolve_credentials(loaded)
     report = s3.ensure_bucket(target, creds, tls_policy=tls_policy, force=force, dry_run=dry_run, timeout=timeout)
-    _print_report(report, output, "s3 ensure-bucket" + (" (dry run)" if dry_run else ""))
-    if not report.ok:
-        raise typer.Exit(1)
+    _report(report, output, "s3 ensure-bucket" + (" (dry run)" if dry_run else ""))
 
 
 @s3_app.command("policy")

@@ -169,6 +169,24 @@ def check(objects, paths, opts, externals: list[str] | None = None, graph_: "Gra
                 return True
         return False
 
+    def check_ref(obj, ptr: str, ref: object, what: str) -> None:
+        """A sourceRef/chartRef must name an object in the tree (or a known external one)."""
+        if not (isinstance(ref, dict) and isinstance(ref.get("name"), str)):
+            return
+        kind = str(ref.get("kind", ""))
+        ns = str(ref.get("namespace") or ns_of(obj))
+        if not exists(kind, ref["name"], ns):
+            findings.append(obj.finding(ptr, f"{what} {kind}/{ns}/{ref['name']} not found in the tree", "flux.source-ref"))
+
+    def check_depends_on(obj, spec: dict, kind: str) -> None:
+        """Flux dependsOn names objects of the same kind (Kustomization or HelmRelease)."""
+        for i, dep in enumerate(spec.get("dependsOn") or []):
+            if isinstance(dep, dict) and isinstance(dep.get("name"), str):
+                ns = str(dep.get("namespace") or ns_of(obj))
+                if not exists(kind, dep["name"], ns):
+                    findings.append(obj.finding(f"/spec/dependsOn/{i}/name",
+                                                f"dependsOn {kind} {ns}/{dep['name']} not found in the tree", "flux.depends-on"))
+
     # ---- Kustomization: path, sourceRef, dependsOn, decryption ----------------------------------
     encrypted_known: dict[Path, bool] = {}
     enc_by_dir: dict[Path, list[Path]] = {}
@@ -201,44 +219,17 @@ def check(objects, paths, opts, externals: list[str] | None = None, graph_: "Gra
                         f"path applies SOPS-encrypted {_show(enc[0])} but spec.decryption is not set "
                         "(add decryption: {provider: sops, secretRef: {name: sops-age}})",
                         "flux.decryption"))
-        ref = spec.get("sourceRef")
-        if isinstance(ref, dict) and isinstance(ref.get("name"), str):
-            kind = str(ref.get("kind", ""))
-            ns = str(ref.get("namespace") or ns_of(ks))
-            if not exists(kind, ref["name"], ns):
-                findings.append(ks.finding("/spec/sourceRef/name", f"sourceRef {kind}/{ns}/{ref['name']} not found in the tree", "flux.source-ref"))
-        for i, dep in enumerate(spec.get("dependsOn") or []):
-            if isinstance(dep, dict) and isinstance(dep.get("name"), str):
-                ns = str(dep.get("namespace") or ns_of(ks))
-                if not exists("Kustomization", dep["name"], ns):
-                    findings.append(ks.finding(f"/spec/dependsOn/{i}/name",
-                                               f"dependsOn Kustomization {ns}/{dep['name']} not found in the tree", "flux.depends-on"))
+        check_ref(ks, "/spec/sourceRef/name", spec.get("sourceRef"), "sourceRef")
+        check_depends_on(ks, spec, "Kustomization")
 
     # ---- HelmRelease: chartRef / chart.spec.sourceRef / dependsOn ---------------------------------
     for hr in helmreleases:
         spec = hr.data.get("spec")
         if not isinstance(spec, dict):
             continue
-        refs = []
-        if isinstance(spec.get("chartRef"), dict):
-            refs.append(("/spec/chartRef/name", spec["chartRef"]))
-        sref = _get(spec, "chart", "spec", "sourceRef")
-        if isinstance(sref, dict):
-            refs.append(("/spec/chart/spec/sourceRef/name", sref))
-        for ptr, ref in refs:
-            if not isinstance(ref.get("name"), str):
-                continue
-            kind = str(ref.get("kind", ""))
-            ns = str(ref.get("namespace") or ns_of(hr))
-            if not exists(kind, ref["name"], ns):
-                what = "chartRef" if ptr.startswith("/spec/chartRef") else "chart.spec.sourceRef"
-                findings.append(hr.finding(ptr, f"{what} {kind}/{ns}/{ref['name']} not found in the tree", "flux.source-ref"))
-        for i, dep in enumerate(spec.get("dependsOn") or []):
-            if isinstance(dep, dict) and isinstance(dep.get("name"), str):
-                ns = str(dep.get("namespace") or ns_of(hr))
-                if not exists("HelmRelease", dep["name"], ns):
-                    findings.append(hr.finding(f"/spec/dependsOn/{i}/name",
-                                               f"dependsOn HelmRelease {ns}/{dep['name']} not found in the tree", "flux.depends-on"))
+        check_ref(hr, "/spec/chartRef/name", spec.get("chartRef"), "chartRef")
+        check_ref(hr, "/spec/chart/spec/sourceRef/name", _get(spec, "chart", "spec", "sourceRef"), "chart.spec.sourceRef")
+        check_depends_on(hr, spec, "HelmRelease")
 
     # ---- CRD ordering -----------------------------------------------------------------------------
     ks_by_name: dict[tuple[str, str], object] = {(ns_of(k), k.name): k for k in flux_ks}
