@@ -16,12 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic.alias_generators import to_camel
 
 from velero_gitops import cron as cronlib
-from velero_gitops.names import bucket_name_problem
+from velero_gitops.names import AGE_RECIPIENT, DNS1123_LABEL, DNS1123_SUBDOMAIN, bucket_name_problem
 from velero_gitops.units import FLUX_DURATION, go_duration, parse_duration, parse_quantity
 
-DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-AGE_RECIPIENT = re.compile(r"^age1[02-9ac-hj-np-z]{58}$")
 SEMVER = re.compile(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$")
 
 # Kubelet pod directory per distribution (domain.md §2). The plugin dir is its sibling.

@@ -8,13 +8,12 @@ goes through the node-agent with kopia), `storageLocation: default`. Printed in 
 
 from __future__ import annotations
 
-import re
 from typing import Any, Iterable
 
 from velero_gitops.errors import UsageError
+from velero_gitops.names import DNS1123_LABEL
 from velero_gitops.units import go_duration, parse_duration
 
-DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 API_VERSION = "velero.io/v1"
 
 

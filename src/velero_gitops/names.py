@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+AGE_RECIPIENT = re.compile(r"^age1[02-9ac-hj-np-z]{58}$")  # bech32 public key
 
 def bucket_name_problem(name: str) -> str | None:
     """Why ``name`` breaks the S3 general-purpose bucket naming rules, or None."""

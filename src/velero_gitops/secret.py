@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence, TextIO
 
 from velero_gitops.errors import UsageError
+from velero_gitops.names import AGE_RECIPIENT
 from velero_gitops.write import atomic_write
 
 ENV_KEY_ID = "AWS_ACCESS_KEY_ID"
@@ -259,7 +260,7 @@ def plan(loaded: Any, *, age: Sequence[str] = (), check_writable: bool = True) -
     target = (repo_root / Layout.of(config).secret_file).resolve()
     shown = display(target)
     for r in age:
-        if not sopslib.AGE_RECIPIENT.match(r):
+        if not AGE_RECIPIENT.match(r):
             raise UsageError(f"--age {r!r} is not an age public key (age1 followed by 58 characters)")
     sops = sopslib.find_sops()
     if age:
@@ -285,7 +286,7 @@ def plan(loaded: Any, *, age: Sequence[str] = (), check_writable: bool = True) -
                 "Flux decrypts with an age key: add `age: age1...` to it"
             )
         for r in rule.age:
-            if not sopslib.AGE_RECIPIENT.match(r):
+            if not AGE_RECIPIENT.match(r):
                 raise UsageError(f"{display(conf)}: creation_rules[{rule.index}]: {r!r} is not an age public key")
         recipients, source = rule.age, f"{display(conf)} (creation_rules[{rule.index}])"
     if check_writable:

@@ -31,7 +31,6 @@ ENV_BINARY = "VELERO_GITOPS_SOPS"
 ENCRYPTED_REGEX = "^(data|stringData)$"
 ENC_PREFIX = "ENC[AES256_GCM,"
 CONFIG_NAME = ".sops.yaml"
-AGE_RECIPIENT = re.compile(r"^age1[02-9ac-hj-np-z]{58}$")
 INSTALL_HINT = (
     "install sops 3.9 or newer (https://github.com/getsops/sops/releases) "
     "or `pip install 'velero-gitops[sops]'`"

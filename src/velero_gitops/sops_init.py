@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from velero_gitops.errors import UsageError
+from velero_gitops.names import AGE_RECIPIENT
 
 HEADER = (
     "# SOPS creation rules, written by `velero-gitops sops-init`.\n"
@@ -182,7 +183,7 @@ def init(loaded: Any, *, age: Sequence[str] = (), generate: bool = False, key_pa
     config = loaded.config
     repo_root = Path(loaded.repo_root)
     for r in age:
-        if not sopslib.AGE_RECIPIENT.match(r):
+        if not AGE_RECIPIENT.match(r):
             raise UsageError(f"--age {r!r} is not an age public key (age1 followed by 58 characters)")
     key = generate_key(key_path) if generate else None
     recipients = list(dict.fromkeys([*age, *config.sops.age_recipients, *([key.public_key] if key else [])]))
