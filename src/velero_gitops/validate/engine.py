@@ -162,11 +162,9 @@ def rpath(p: Path) -> Path:
 
 def display_path(p: Path) -> str:
     """Relative to the working directory when inside it, else absolute: the same file reads the same wherever it is."""
-    try:
-        rel = os.path.relpath(p)
-    except ValueError:  # pragma: no cover - other drive on Windows
-        return str(p)
-    return str(Path(p).absolute()) if rel == ".." or rel.startswith("../") else rel
+    from velero_gitops.loader import display
+
+    return display(Path(p).absolute())
 
 
 def discover(paths: Iterable[str]) -> tuple[list[tuple[str, Path | None]], list[Path], list[Finding]]:
