@@ -6,11 +6,14 @@ This catches templates missing from the wheel: the venv's copy must not see the 
 from __future__ import annotations
 
 import shutil
+import site
 import subprocess
 import sys
+import sysconfig
 import zipfile
 
 import pytest
+from pathlib import Path
 
 from cli_util import REPO, snapshot
 
@@ -27,10 +30,17 @@ def test_wheel_contains_templates_and_renders_example(tmp_path):
     assert any(n.startswith("velero_gitops/validate/") for n in names)
 
     venv = tmp_path / "venv"
-    # System site-packages provide the dependencies offline; --no-deps keeps the project itself from the wheel only.
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=120)
+    # The dependencies come from the RUNNING interpreter's site-packages (a venv or the system Python alike), added
+    # after the new venv's own through a .pth file: offline, and the project itself only from the wheel. (A
+    # --system-site-packages venv would see the base interpreter's packages, which lack typer inside a venv.)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     py = venv / "bin" / "python"
-    subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", str(wheel)],
+    own_site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                              capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+    deps = dict.fromkeys([sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"], *site.getsitepackages()])
+    (Path(own_site) / "zz_test_deps.pth").write_text("".join(f"{d}\n" for d in deps), encoding="utf-8")
+    # pip itself comes through the .pth too; --ignore-installed leaves the running environment's copy alone.
+    subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--ignore-installed", str(wheel)],
                    check=True, capture_output=True, timeout=300)
 
     work = tmp_path / "work"
