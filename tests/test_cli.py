@@ -1,22 +1,67 @@
 """The CLI surface: entry points, help, and no tracebacks for user mistakes."""
 
+import re
 import subprocess
+
+import pytest
 
 from cli_util import run_cli
 
 
 def test_module_and_console_script_entry_points():
     r = run_cli("--version")
-    assert r.code == 0 and r.out.startswith("velero-gitops ")
+    from velero_gitops import __version__
+    from velero_gitops.config import VeleroConfig
+
+    assert r.code == 0 and r.out.startswith(f"velero-gitops: {__version__}\n")
+    velero = VeleroConfig()
+    assert f"vmware-tanzu/velero {velero.chart_version} (Velero {velero.velero_version}" in r.out
+    assert velero.aws_plugin_image in r.out
+    assert re.search(r"^schema bundle: Kubernetes 1\.\d+\.\d+, \d+ kinds", r.out, re.M), r.out
+    assert re.search(r"^sops: +3\.\d+\.\d+ \(", r.out, re.M) and re.search(r"^kubectl: +v1\.", r.out, re.M), r.out
     out = subprocess.run(["velero-gitops", "--version"], capture_output=True, text=True, check=True).stdout
     assert out == r.out
+
+
+def _commands() -> list[list[str]]:
+    from typer.main import get_command
+
+    from velero_gitops.cli import app
+
+    root = get_command(app)
+    out = []
+    for name, cmd in root.commands.items():
+        sub = getattr(cmd, "commands", None)
+        out.extend([[name, s] for s in sub] if sub else [[name]])
+    return out
 
 
 def test_help_lists_the_commands():
     r = run_cli("--help")
     assert r.code == 0
-    for cmd in ("render", "encrypt-secret", "validate", "check"):
-        assert cmd in r.out
+    listed = re.findall(r"^  ([a-z][a-z0-9-]+)  ", r.out.split("Commands:", 1)[1], re.M)
+    assert {"render", "encrypt-secret", "validate", "check", "config-schema"} <= set(listed), listed
+    assert sorted(listed) == sorted({c[0] for c in _commands()})
+
+
+@pytest.mark.parametrize("command", _commands(), ids=" ".join)
+def test_help_is_whole_and_plain_at_80_columns(command):
+    """Piped help at 80 columns names every option in full, with plain metavars (no <bool>, {arg}, list[str])."""
+    from typer.main import get_command
+
+    from velero_gitops.cli import app
+
+    r = run_cli(*command, "--help", env={"COLUMNS": "80", "TERM": "dumb"})
+    assert r.code == 0, r.err
+    assert not re.search(r"<(bool|str|int|path|list)|\{[a-z_]+\}|list\[|…", r.out), r.out
+    assert max(len(line) for line in r.out.splitlines()) <= 80
+    cmd = get_command(app)
+    for part in command:
+        cmd = cmd.commands[part]
+    for param in cmd.params:
+        for opt in [*getattr(param, "opts", []), *getattr(param, "secondary_opts", [])]:
+            if opt.startswith("-") and not param.hidden:
+                assert re.search(rf"(^|[\s,/]){re.escape(opt)}([\s,=/]|$)", r.out, re.M), (opt, r.out)
 
 
 def test_unknown_option_is_a_usage_error():

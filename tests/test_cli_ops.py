@@ -30,7 +30,7 @@ def cfg(tmp_path) -> Path:
 
 
 def test_backup_manifest_prints_yaml(cfg, tmp_path):
-    run = cli("backup-manifest", "manual-1", "--namespaces", "monitoring,database", "--config", str(cfg), env=clean_env(tmp_path))
+    run = cli("backup-manifest", "manual-1", "--include-namespaces", "monitoring,database", "--config", str(cfg), env=clean_env(tmp_path))
     assert run.code == 0, run.err
     assert run.out.startswith("---\n# yaml-language-server: $schema=")
     assert "kind: Backup\n" in run.out and "  ttl: 720h0m0s\n" in run.out and "    - database\n" in run.out
@@ -41,16 +41,15 @@ def test_backup_manifest_to_a_file(cfg, tmp_path):
     env = clean_env(tmp_path)
     out = tmp_path / "out" / "backup.yaml"
     out.parent.mkdir()
-    run = cli("backup-manifest", "b1", "-n", "monitoring", "--ttl", "48h", "--output-file", str(out), "-c", str(cfg), env=env)
+    run = cli("backup-manifest", "b1", "--include-namespaces", "monitoring", "--ttl", "48h", "--output-file", str(out), "-c", str(cfg), env=env)
     assert run.code == 0 and run.out == "" and "wrote" in run.err
     assert "  ttl: 48h0m0s\n" in out.read_text()
-    # the issue's --wait-file spelling does the same
-    again = cli("backup-manifest", "b1", "-n", "monitoring", "--ttl", "48h", "--wait-file", str(out), "-c", str(cfg), env=env)
+    again = cli("backup-manifest", "b1", "--include-namespaces", "monitoring", "--ttl", "48h", "--output-file", str(out), "-c", str(cfg), env=env)
     assert again.code == 0 and "unchanged" in again.err
     # a different existing file is not replaced without --force
-    other = cli("backup-manifest", "b2", "-n", "monitoring", "--output-file", str(out), "-c", str(cfg), env=env)
+    other = cli("backup-manifest", "b2", "--include-namespaces", "monitoring", "--output-file", str(out), "-c", str(cfg), env=env)
     assert other.code == 2 and "--force" in other.err and "b1" in out.read_text()
-    forced = cli("backup-manifest", "b2", "-n", "monitoring", "--output-file", str(out), "--force", "-c", str(cfg), env=env)
+    forced = cli("backup-manifest", "b2", "--include-namespaces", "monitoring", "--output-file", str(out), "--force", "-c", str(cfg), env=env)
     assert forced.code == 0 and "name: b2" in out.read_text()
     assert sorted(p.name for p in out.parent.iterdir()) == ["backup.yaml"]  # no temp files left
 
@@ -66,7 +65,7 @@ def test_restore_manifest_with_mapping(cfg, tmp_path):
 
 
 @pytest.mark.parametrize("args,msg", [
-    (["--namespace-mapping", "Monitoring:x"], "not a valid source namespace"),
+    (["--namespace-mappings", "Monitoring:x"], "not a valid source namespace"),
     (["--namespace-mapping", "a:b", "--namespace-mapping", "a:c"], "mapped twice"),
     (["--namespace-mapping", "a_b"], "old:new"),
 ])
@@ -78,9 +77,10 @@ def test_restore_manifest_refuses_bad_mappings(cfg, tmp_path, args, msg):
 
 def test_usage_errors(cfg, tmp_path):
     env = clean_env(tmp_path)
-    assert cli("backup-manifest", "b", "-c", str(cfg), env=env).code == 2  # --namespaces is required
+    assert cli("backup-manifest", "b", "-c", str(cfg), env=env).code == 2  # --include-namespaces is required
+    assert cli("backup-manifest", "-c", str(cfg), "--include-namespaces", "a", env=env).code == 2  # a name is required
     assert cli("restore-manifest", "r", "-c", str(cfg), env=env).code == 2  # --from-backup is required
-    bad = cli("backup-manifest", "b", "-n", "a", "--ttl", "30d", "-c", str(cfg), env=env)
+    bad = cli("backup-manifest", "b", "--include-namespaces", "a", "--ttl", "30d", "-c", str(cfg), env=env)
     assert bad.code == 2 and "720h" in bad.err
     missing = cli("explain", "-c", str(tmp_path / "nope.yaml"), env=env)
     assert missing.code == 2 and "not found" in missing.err
@@ -103,7 +103,7 @@ def test_default_config_discovery(tmp_path):
     one = tmp_path / "one"
     (one / "clusters" / "lab").mkdir(parents=True)
     (one / "clusters" / "lab" / "velero-gitops.yaml").write_text(CONFIG)
-    run = cli("backup-manifest", "b", "-n", "a", env=env, cwd=one)
+    run = cli("backup-manifest", "b", "--include-namespaces", "a", env=env, cwd=one)
     assert run.code == 0, run.err
     (one / "clusters" / "lab2").mkdir()
     (one / "clusters" / "lab2" / "velero-gitops.yaml").write_text(CONFIG)
@@ -126,3 +126,63 @@ def test_cli_modules_import_no_core_at_start():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == ""
+
+
+def test_backup_manifest_reads_like_velero(cfg, tmp_path):
+    """Flag names and include/exclude rules of `velero backup create`.
+
+    vmware-tanzu/velero@v1.18.1:pkg/cmd/cli/backup/create.go (--include-namespaces, --exclude-namespaces,
+    --selector/-l) and pkg/util/collections/includes_excludes.go (ValidateIncludesExcludes, namespace globs).
+    """
+    env = clean_env(tmp_path)
+    run = cli("backup-manifest", "b", "--include-namespaces", "monitoring,db-*", "--exclude-namespaces", "db-test",
+              "-l", "app=db,tier!=cache,env in (prod,stage),!legacy", "-c", str(cfg), env=env)
+    assert run.code == 0, run.err
+    assert "  excludedNamespaces:\n    - db-test\n" in run.out and "    - db-*\n" in run.out
+    assert "    matchLabels:\n      app: db\n" in run.out
+    assert "operator: NotIn" in run.out and "operator: In" in run.out and "operator: DoesNotExist" in run.out
+    checked = cli("validate", "-", stdin=run.out, env=env)
+    assert checked.code == 0, checked.out + checked.err
+    for args, msg in [
+        (["--include-namespaces", "a", "--exclude-namespaces", "*"], "cannot contain '*'"),
+        (["--include-namespaces", "a", "--exclude-namespaces", "a"], "both included and excluded"),
+        (["--include-namespaces", "*,a"], "'*'"),
+        (["--include-namespaces", "a", "-l", "app in (a"], "parentheses"),
+        (["--include-namespaces", "a", "-l", "-bad-=x"], "label key"),
+        (["--include-namespaces", "a", "-l", "app=x,app=y"], "both"),
+        (["--include-namespaces", "a", "-n", "b"], "No such option"),
+    ]:
+        bad = cli("backup-manifest", "b", *args, "-c", str(cfg), env=env)
+        assert bad.code == 2 and msg in bad.err, (args, bad.err)
+        assert "Traceback" not in bad.err and bad.out == ""
+
+
+def test_backup_manifest_from_schedule(cfg, tmp_path):
+    """The Backup Velero makes from a Schedule: its template as spec, label velero.io/schedule-name, and the name
+    <schedule>-<20060102150405 UTC> (vmware-tanzu/velero@v1.18.1:pkg/builder/backup_builder.go FromSchedule,
+    pkg/apis/velero/v1/schedule_types.go TimestampedName)."""
+    env = clean_env(tmp_path)
+    run = cli("backup-manifest", "--from-schedule", "daily", "-c", str(cfg), env=env)
+    assert run.code == 0, run.err
+    import re
+    assert re.search(r"\n  name: daily-\d{14}\n", run.out), run.out
+    assert "    velero.io/schedule-name: daily\n" in run.out
+    assert "    - network\n" in run.out and "  ttl: 720h0m0s\n" in run.out
+    assert cli("validate", "-", stdin=run.out, env=env).code == 0
+    named = cli("backup-manifest", "now-1", "--from-schedule", "daily", "-c", str(cfg), env=env)
+    assert named.code == 0 and "\n  name: now-1\n" in named.out
+    unknown = cli("backup-manifest", "--from-schedule", "weekly", "-c", str(cfg), env=env)
+    assert unknown.code == 2 and "it has: daily" in unknown.err
+    mixed = cli("backup-manifest", "--from-schedule", "daily", "--include-namespaces", "a", "-c", str(cfg), env=env)
+    assert mixed.code == 2 and "--from-schedule" in mixed.err
+
+
+def test_restore_mapping_without_includes_warns(cfg, tmp_path):
+    """Without includedNamespaces Velero restores every namespace of the backup
+    (vmware-tanzu/velero@v1.18.1:pkg/cmd/cli/restore/create.go: --include-namespaces defaults to '*')."""
+    env = clean_env(tmp_path)
+    run = cli("restore-manifest", "r", "--from-backup", "b", "--namespace-mappings", "monitoring:m2", "-c", str(cfg), env=env)
+    assert run.code == 0 and "warning: every namespace of the backup is restored" in run.err
+    quiet = cli("restore-manifest", "r", "--from-backup", "b", "--namespace-mapping", "monitoring:m2",
+                "--include-namespaces", "monitoring", "-c", str(cfg), env=env)
+    assert quiet.code == 0 and quiet.err == ""

@@ -8,6 +8,8 @@ goes through the node-agent with kopia), `storageLocation: default`. Printed in 
 
 from __future__ import annotations
 
+import re
+from datetime import datetime, timezone
 from typing import Any, Iterable
 
 from velero_gitops.errors import UsageError
@@ -35,16 +37,18 @@ def split_list(values: Iterable[str] | None) -> list[str]:
 
 
 def namespaces(values: Iterable[str] | None, what: str = "namespace") -> list[str]:
+    """Namespace names or the globs Velero 1.18 accepts (names.namespace_pattern_problem), each once."""
+    from velero_gitops.names import namespace_pattern_problem
+
     out = split_list(values)
     seen: set[str] = set()
     for ns in out:
-        if ns != "*":
-            _label(ns, f"{what} name")
+        problem = None if ns == "*" else namespace_pattern_problem(ns)
+        if problem:
+            raise UsageError(f"{what} {ns!r}: {problem}")
         if ns in seen:
             raise UsageError(f"{what} {ns!r} is listed twice")
         seen.add(ns)
-    if "*" in out and len(out) > 1:
-        raise UsageError(f"'*' already means every namespace; do not list others with it ({', '.join(out)})")
     return out
 
 
@@ -89,35 +93,162 @@ def namespace_mapping(pairs: Iterable[str] | None, included: list[str] | None = 
     return mapping
 
 
-def backup(config: Any, name: str, include: Iterable[str], ttl_text: str | None = None) -> dict[str, Any]:
-    """A Backup object for the namespaces ``include`` (names or '*')."""
+def includes_excludes(include: Iterable[str] | None, exclude: Iterable[str] | None) -> tuple[list[str], list[str]]:
+    """Namespace include/exclude lists, refused where Velero refuses them (names.includes_excludes_problem)."""
+    from velero_gitops.names import includes_excludes_problem
+
+    included = namespaces(include, "--include-namespaces")
+    excluded = namespaces(exclude, "--exclude-namespaces")
+    problem = includes_excludes_problem(included, excluded)
+    if problem:
+        raise UsageError(f"--include-namespaces/--exclude-namespaces: {problem}")
+    return included, excluded
+
+
+def label_selector(text: str | None) -> dict[str, Any] | None:
+    """`app=db,tier!=cache,env in (a,b),!legacy` -> a LabelSelector (matchLabels / matchExpressions).
+
+    The syntax of kubectl and velero's `--selector` (k8s.io/apimachinery labels.Parse): `k=v`, `k==v`, `k!=v`,
+    `k in (a,b)`, `k notin (a,b)`, `k` (exists), `!k` (does not exist).
+    """
+    if text is None or not text.strip():
+        return None
+    from velero_gitops.names import label_key_problem, label_value_problem
+
+    def key(k: str) -> str:
+        problem = label_key_problem(k)
+        if problem:
+            raise UsageError(f"--selector {text!r}: label key {k!r}: {problem}")
+        return k
+
+    def value(v: str, k: str) -> str:
+        problem = label_value_problem(v)
+        if problem:
+            raise UsageError(f"--selector {text!r}: value {v!r} of {k}: {problem}")
+        return v
+
+    labels: dict[str, str] = {}
+    exprs: list[dict[str, Any]] = []
+    for term in _split_selector(text):
+        m = re.fullmatch(r"\s*(\S+?)\s+(in|notin)\s*\(([^()]*)\)\s*", term)
+        if m:
+            k, op, values = key(m.group(1)), m.group(2), [v.strip() for v in m.group(3).split(",") if v.strip()]
+            if not values:
+                raise UsageError(f"--selector {text!r}: {k} {op} () needs at least one value")
+            exprs.append({"key": k, "operator": "In" if op == "in" else "NotIn",
+                          "values": [value(v, k) for v in values]})
+            continue
+        m = re.fullmatch(r"\s*([^=!\s]+)\s*(==|=|!=)\s*([^=!\s]*)\s*", term)
+        if m:
+            k, op, v = key(m.group(1)), m.group(2), value(m.group(3), m.group(1))
+            if op == "!=":
+                exprs.append({"key": k, "operator": "NotIn", "values": [v]})
+            elif labels.get(k, v) != v:
+                raise UsageError(f"--selector {text!r}: {k} cannot equal both {labels[k]!r} and {v!r}")
+            else:
+                labels[k] = v
+            continue
+        m = re.fullmatch(r"\s*(!?)\s*([^=!\s()]+)\s*", term)
+        if m:
+            exprs.append({"key": key(m.group(2)), "operator": "DoesNotExist" if m.group(1) else "Exists"})
+            continue
+        raise UsageError(f"--selector {text!r}: cannot read {term.strip()!r}; write key=value, key!=value, "
+                         "key in (a,b), key notin (a,b), key or !key, separated by commas")
+    out: dict[str, Any] = {}
+    if labels:
+        out["matchLabels"] = dict(sorted(labels.items()))
+    if exprs:
+        out["matchExpressions"] = exprs
+    return out
+
+
+def _split_selector(text: str) -> list[str]:
+    """Split on the commas that are not inside `( )`."""
+    terms, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth < 0 or depth > 1:
+            raise UsageError(f"--selector {text!r}: unbalanced parentheses")
+        if ch == "," and depth == 0:
+            terms.append(text[start:i])
+            start = i + 1
+    if depth:
+        raise UsageError(f"--selector {text!r}: unbalanced parentheses")
+    terms.append(text[start:])
+    if any(not t.strip() for t in terms):
+        raise UsageError(f"--selector {text!r}: empty term between commas")
+    return terms
+
+
+def backup(config: Any, name: str, include: Iterable[str] | None, ttl_text: str | None = None,
+           exclude: Iterable[str] | None = None, selector: str | None = None) -> dict[str, Any]:
+    """A Backup object for the namespaces ``include`` (names, globs or '*')."""
     _label(name, "backup name")
-    included = namespaces(include)
+    included, excluded = includes_excludes(include, exclude)
     if not included:
-        raise UsageError("--namespaces: name at least one namespace (or '*' for all)")
+        raise UsageError("--include-namespaces: name at least one namespace (or '*' for all)")
+    spec: dict[str, Any] = {
+        "defaultVolumesToFsBackup": config.velero.default_volumes_to_fs_backup,
+        "includedNamespaces": included,
+        "snapshotVolumes": False,  # no VolumeSnapshotLocation: volumes go through the node-agent (kopia)
+        "storageLocation": "default",
+        "ttl": ttl(ttl_text, config.velero.default_backup_ttl),
+    }
+    if excluded:
+        spec["excludedNamespaces"] = excluded
+    sel = label_selector(selector)
+    if sel:
+        spec["labelSelector"] = sel
     return {
         "apiVersion": API_VERSION,
         "kind": "Backup",
         "metadata": {"name": name, "namespace": config.repo.namespace},
-        "spec": {
-            "defaultVolumesToFsBackup": config.velero.default_volumes_to_fs_backup,
-            "includedNamespaces": included,
-            "snapshotVolumes": False,  # no VolumeSnapshotLocation: volumes go through the node-agent (kopia)
-            "storageLocation": "default",
-            "ttl": ttl(ttl_text, config.velero.default_backup_ttl),
-        },
+        "spec": dict(sorted(spec.items())),
+    }
+
+
+def backup_from_schedule(config: Any, schedule: str, name: str | None = None, now: datetime | None = None) -> dict[str, Any]:
+    """The Backup Velero itself would make from a Schedule of the config, now.
+
+    As `velero backup create --from-schedule`: the Schedule's template becomes the spec and the Backup carries the
+    label velero.io/schedule-name (vmware-tanzu/velero@v1.18.1:pkg/builder/backup_builder.go, FromSchedule); without a
+    name it is called <schedule>-<UTC time as 20060102150405>, the name scheduled backups get
+    (vmware-tanzu/velero@v1.18.1:pkg/apis/velero/v1/schedule_types.go, TimestampedName).
+    """
+    from velero_gitops.plan import schedule_object
+
+    found = [s for s in config.schedules if s.name == schedule]
+    if not found:
+        names = ", ".join(s.name for s in config.schedules) or "none"
+        raise UsageError(f"--from-schedule {schedule!r}: the config has no such schedule (it has: {names})")
+    obj = schedule_object(config, found[0])
+    stamp = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).strftime("%Y%m%d%H%M%S")
+    backup_name = _label(name or f"{schedule}-{stamp}", "backup name")
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Backup",
+        "metadata": {"name": backup_name, "namespace": config.repo.namespace,
+                     "labels": {"velero.io/schedule-name": schedule}},
+        "spec": obj["spec"]["template"],
     }
 
 
 def restore(config: Any, name: str, from_backup: str, mapping: Iterable[str] | None = None,
-            include: Iterable[str] | None = None) -> dict[str, Any]:
+            include: Iterable[str] | None = None, exclude: Iterable[str] | None = None,
+            selector: str | None = None) -> dict[str, Any]:
     """A Restore object from ``from_backup``, optionally into other namespaces."""
     _label(name, "restore name")
     _label(from_backup, "backup name (--from-backup)")
-    included = namespaces(include, "--include-namespaces")
+    included, excluded = includes_excludes(include, exclude)
     spec: dict[str, Any] = {"backupName": from_backup}
     if included:
         spec["includedNamespaces"] = included
+    if excluded:
+        spec["excludedNamespaces"] = excluded
+    sel = label_selector(selector)
+    if sel:
+        spec["labelSelector"] = sel
     ns_map = namespace_mapping(mapping, included)
     if ns_map:
         spec["namespaceMapping"] = dict(sorted(ns_map.items()))
@@ -127,6 +258,15 @@ def restore(config: Any, name: str, from_backup: str, mapping: Iterable[str] | N
         "metadata": {"name": name, "namespace": config.repo.namespace},
         "spec": spec,
     }
+
+
+def restore_warnings(spec: dict[str, Any]) -> list[str]:
+    """What a Restore will do that its author may not expect."""
+    if spec.get("namespaceMapping") and not spec.get("includedNamespaces"):
+        mapped = ", ".join(spec["namespaceMapping"])
+        return [f"every namespace of the backup is restored, not only {mapped}: the others go back into their own "
+                "namespaces. Add --include-namespaces to restore only the mapped ones."]
+    return []
 
 
 def to_yaml(obj: dict[str, Any], config: Any | None = None) -> str:

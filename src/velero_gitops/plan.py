@@ -88,7 +88,7 @@ def plan(loaded: LoadedConfig) -> Plan:
         Document(_kustomization(sorted(sched_files)), KUSTOMIZATION_SCHEMA))
     for s in c.schedules:
         add(f"{lay.schedules_dir}/{s.name}.yaml", "schedule.yaml.j2",
-            Document(_schedule(c, s), schema("velero.io", "Schedule", "v1")))
+            Document(schedule_object(c, s), schema("velero.io", "Schedule", "v1")))
 
     notes = []
     if not c.schedules:
@@ -311,7 +311,8 @@ def _metrics_values(c) -> dict[str, Any]:
     return out
 
 
-def _schedule(c, s) -> dict[str, Any]:
+def schedule_object(c, s) -> dict[str, Any]:
+    """The Velero Schedule for schedule ``s`` of config ``c`` (also the template of `backup-manifest --from-schedule`)."""
     template: dict[str, Any] = {
         "defaultVolumesToFsBackup": (
             s.default_volumes_to_fs_backup if s.default_volumes_to_fs_backup is not None

@@ -91,3 +91,20 @@ def _type_name(annotation: Any) -> str:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return "mapping"
     return {str: "string", bool: "boolean", int: "integer", float: "number"}.get(annotation, str(annotation))
+
+
+SCHEMA_ID = "https://github.com/velero-gitops/velero-gitops/raw/main/docs/config.schema.json"
+
+
+def json_schema() -> str:
+    """The config's JSON Schema (draft 2020-12), for editor completion through yaml-language-server.
+
+    Generated from the same model as the reference; the model's own checks (cron, paths, versions) go further
+    than a schema can, so an editor that is happy can still be told off by `render`.
+    """
+    from velero_gitops.config import Config
+
+    schema = Config.model_json_schema(by_alias=True, mode="validation")
+    head = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID,
+            "title": "velero-gitops config", "description": "One cluster's velero-gitops.yaml (docs/config-reference.md)."}
+    return json.dumps({**head, **{k: v for k, v in schema.items() if k != "title"}}, indent=2, sort_keys=False) + "\n"

@@ -17,8 +17,8 @@ app = typer.Typer(
     name="velero-gitops",
     help="Render, encrypt and validate a FluxCD tree that deploys Velero (kopia file-system backups) to MinIO S3.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help: never truncated, pipes cleanly, the same on every typer version
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -51,14 +51,14 @@ def handle_errors(fn: F) -> F:
 
 def _version(value: bool) -> None:
     if value:
-        from velero_gitops import __version__
+        from velero_gitops.versions import report
 
-        typer.echo(f"velero-gitops {__version__}")
+        typer.echo(report(), nl=False)
         raise typer.Exit()
 
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the versions of the tool, of what it renders, and of sops and kubectl found; then exit."),
 ) -> None:
     """Render, encrypt and validate a FluxCD tree that deploys Velero (kopia file-system backups) to MinIO S3."""

@@ -56,40 +56,61 @@ def _emit(text: str, output_file: Optional[Path], force: bool) -> None:
 @app.command("backup-manifest")
 @handle_errors
 def backup_manifest(
-    name: str = typer.Argument(..., help="Backup name (DNS-1123 label, at most 63 characters)."),
-    namespaces: List[str] = typer.Option(..., "--namespaces", "-n", help="Namespaces to back up: a,b or repeated; '*' for all."),
-    ttl: Optional[str] = typer.Option(None, "--ttl", help="How long to keep it, e.g. 720h (default: velero.defaultBackupTtl)."),
-    output_file: Optional[Path] = typer.Option(None, "--output-file", help="Write the manifest to this file instead of stdout."),
-    wait_file: Optional[Path] = typer.Option(None, "--wait-file", hidden=True, help="Same as --output-file (the issue's name)."),
+    name: Optional[str] = typer.Argument(None, help="Backup name (DNS-1123 label); optional with --from-schedule.", show_default=False),
+    include_namespaces: Optional[List[str]] = typer.Option(
+        None, "--include-namespaces", metavar="NS[,NS...]", help="Namespaces to back up (names or globs; '*' for all). Repeatable."),
+    exclude_namespaces: Optional[List[str]] = typer.Option(
+        None, "--exclude-namespaces", metavar="NS[,NS...]", help="Namespaces to leave out. Repeatable."),
+    selector: Optional[str] = typer.Option(None, "--selector", "-l", metavar="SELECTOR", help="Only resources matching this label selector (app=db,tier!=cache)."),
+    from_schedule: Optional[str] = typer.Option(
+        None, "--from-schedule", metavar="SCHEDULE", help="A backup from a schedule of the config, as Velero makes it (no other filters)."),
+    ttl: Optional[str] = typer.Option(None, "--ttl", metavar="DURATION", help="How long to keep it, e.g. 720h (default: velero.defaultBackupTtl)."),
+    output_file: Optional[Path] = typer.Option(None, "--output-file", metavar="FILE", help="Write the manifest to this file instead of stdout."),
     force: bool = typer.Option(False, "--force", help="Replace an existing different --output-file."),
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", metavar="FILE", help=CONFIG_HELP),
 ) -> None:
     """A Velero Backup object (namespace, TTL and fs-backup default from the config). Apply with kubectl apply -f."""
     from velero_gitops import manifests
+    from velero_gitops.errors import UsageError
 
     loaded = _load(config)
-    obj = manifests.backup(loaded.config, name, namespaces, ttl)
-    _emit(manifests.to_yaml(obj, loaded.config), output_file or wait_file, force)
+    if from_schedule is not None:
+        if include_namespaces or exclude_namespaces or selector or ttl:
+            raise UsageError("--from-schedule takes the schedule's filters and TTL; leave out --include-namespaces, "
+                             "--exclude-namespaces, --selector and --ttl")
+        obj = manifests.backup_from_schedule(loaded.config, from_schedule, name)
+    else:
+        if name is None:
+            raise UsageError("name the backup (velero-gitops backup-manifest NAME ...), or use --from-schedule")
+        obj = manifests.backup(loaded.config, name, include_namespaces, ttl, exclude_namespaces, selector)
+    _emit(manifests.to_yaml(obj, loaded.config), output_file, force)
 
 
 @app.command("restore-manifest")
 @handle_errors
 def restore_manifest(
-    name: str = typer.Argument(..., help="Restore name (DNS-1123 label)."),
-    from_backup: str = typer.Option(..., "--from-backup", help="The Backup to restore from."),
-    namespace_mapping: Optional[List[str]] = typer.Option(
-        None, "--namespace-mapping", "-m", help="old:new, repeated or comma-separated: restore namespace old as new."),
+    name: str = typer.Argument(..., help="Restore name (DNS-1123 label).", show_default=False),
+    from_backup: str = typer.Option(..., "--from-backup", metavar="BACKUP", help="The Backup to restore from."),
+    namespace_mappings: Optional[List[str]] = typer.Option(
+        None, "--namespace-mappings", "--namespace-mapping", metavar="OLD:NEW[,...]",
+        help="Restore namespace OLD as NEW. Repeatable."),
     include_namespaces: Optional[List[str]] = typer.Option(
-        None, "--include-namespaces", "-n", help="Only restore these namespaces of the backup (a,b or repeated)."),
-    output_file: Optional[Path] = typer.Option(None, "--output-file", help="Write the manifest to this file instead of stdout."),
+        None, "--include-namespaces", metavar="NS[,NS...]", help="Only restore these namespaces of the backup. Repeatable."),
+    exclude_namespaces: Optional[List[str]] = typer.Option(
+        None, "--exclude-namespaces", metavar="NS[,NS...]", help="Namespaces of the backup to leave out. Repeatable."),
+    selector: Optional[str] = typer.Option(None, "--selector", "-l", metavar="SELECTOR", help="Only resources matching this label selector."),
+    output_file: Optional[Path] = typer.Option(None, "--output-file", metavar="FILE", help="Write the manifest to this file instead of stdout."),
     force: bool = typer.Option(False, "--force", help="Replace an existing different --output-file."),
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", metavar="FILE", help=CONFIG_HELP),
 ) -> None:
     """A Velero Restore object, optionally into other namespaces (namespaceMapping)."""
     from velero_gitops import manifests
 
     loaded = _load(config)
-    obj = manifests.restore(loaded.config, name, from_backup, namespace_mapping, include_namespaces)
+    obj = manifests.restore(loaded.config, name, from_backup, namespace_mappings, include_namespaces,
+                            exclude_namespaces, selector)
+    for warning in manifests.restore_warnings(obj["spec"]):
+        err(f"warning: {warning}")
     _emit(manifests.to_yaml(obj, loaded.config), output_file, force)
 
 

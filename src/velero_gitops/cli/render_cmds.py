@@ -68,3 +68,11 @@ def config_reference() -> None:
     from velero_gitops.reference import markdown
 
     typer.echo(markdown(), nl=False)
+
+
+@app.command("config-schema")
+def config_schema() -> None:
+    """Print the config's JSON Schema, for editor completion (yaml-language-server)."""
+    from velero_gitops.reference import json_schema
+
+    typer.echo(json_schema(), nl=False)
