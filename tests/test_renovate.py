@@ -81,3 +81,14 @@ def test_a_renovate_style_bump_ends_in_a_clean_check(tmp_path):
     assert "version: 12.0.3" in next(work.rglob("helmrelease.yaml")).read_text()
     clean = run_cli("check", "--config", str(cfg), cwd=work, env=env)
     assert clean.code == 0, clean.out + clean.err
+
+
+def test_init_writes_pins_the_manager_finds(tmp_path):
+    r = run_cli("init", "--s3-endpoint", "https://s3.example.org", "--no-interactive", cwd=tmp_path)
+    assert r.code == 0, r.err
+    deps = {d["depName"]: d["currentValue"] for d in _deps((tmp_path / "velero-gitops.yaml").read_text())}
+    from velero_gitops.config import VeleroConfig
+
+    velero = VeleroConfig()
+    assert deps == {"velero": velero.chart_version,
+                    "velero/velero-plugin-for-aws": velero.aws_plugin_image.rsplit(":", 1)[1]}

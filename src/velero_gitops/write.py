@@ -207,3 +207,15 @@ def _prune_empty_dirs(d: Path, stop: Path) -> None:
     while d != stop and d.is_dir() and not any(d.iterdir()):
         d.rmdir()
         d = d.parent
+
+
+def create_new(target: Path, data: bytes, mode: int = 0o644) -> bool:
+    """Create ``target`` with ``data``, complete or not at all; False if it exists (never overwrites, even in a race)."""
+    tmp = stage(target, data, mode)
+    try:
+        os.link(tmp, target)  # fails if target exists
+    except FileExistsError:
+        return False
+    finally:
+        os.unlink(tmp)
+    return True

@@ -9,7 +9,8 @@ from __future__ import annotations
 import sys
 
 # Import order is the order of `velero-gitops --help`: the main job first.
-from velero_gitops.cli import render_cmds  # noqa: F401,I001
+from velero_gitops.cli import init_cmds  # noqa: F401,I001
+from velero_gitops.cli import render_cmds  # noqa: F401
 from velero_gitops.cli import secret_cmds  # noqa: F401
 from velero_gitops.cli import validate_cmds  # noqa: F401
 from velero_gitops.cli import s3_cmds  # noqa: F401

@@ -1,0 +1,50 @@
+"""`velero-gitops init`: write a first config for the repository the user stands in."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from velero_gitops.cli._app import app, err, handle_errors
+
+
+@app.command("init")
+@handle_errors
+def init_cmd(
+    cluster: Optional[str] = typer.Option(None, "--cluster", metavar="NAME", help="Cluster name (default: this folder's name)."),
+    s3_endpoint: Optional[str] = typer.Option(None, "--s3-endpoint", metavar="URL", help="https://host[:port] of MinIO (asked on a terminal)."),
+    bucket: str = typer.Option("velero-backups", "--bucket", metavar="NAME", help="Bucket for the backups."),
+    prefix: str = typer.Option("velero", "--prefix", metavar="PREFIX", help="Folder in the bucket."),
+    region: str = typer.Option("minio", "--region", metavar="REGION", help="S3 region (MinIO's default is fine)."),
+    namespaces: Optional[List[str]] = typer.Option(
+        None, "--namespaces", metavar="NS[,NS...]", help="Namespaces the daily schedule backs up (asked on a terminal)."),
+    distribution: str = typer.Option(
+        "kubeadm", "--distribution", metavar="NAME", help="kubeadm, k3s, rke2, talos, k0s, microk8s or custom (kubelet path)."),
+    interactive: Optional[bool] = typer.Option(
+        None, "--interactive/--no-interactive", help="Ask for what is missing (default: when stdin is a terminal)."),
+) -> None:
+    """Write a commented ./velero-gitops.yaml for this repository (never overwrites)."""
+    from velero_gitops import init
+    from velero_gitops.errors import UsageError
+    from velero_gitops.manifests import split_list
+
+    here = Path.cwd()
+    found = init.detect(here)
+    ask = sys.stdin.isatty() if interactive is None else interactive
+    if ask:
+        err(f"repository: {found.repo_root}; apps root: {found.apps_root}"
+            f"{'' if found.apps_root_found else ' (not found)'}; Flux source: GitRepository/{found.source_name}; "
+            f".sops.yaml: {found.sops_config or 'none'}")
+        cluster = cluster or typer.prompt("Cluster name", default=here.name)
+        s3_endpoint = s3_endpoint or typer.prompt("S3 endpoint (https://host[:port])")
+        if not namespaces:
+            namespaces = [typer.prompt("Namespaces to back up daily at 02:00 UTC (a,b,c)", default="default")]
+    if not s3_endpoint:
+        raise UsageError("--s3-endpoint is required without a terminal (e.g. --s3-endpoint https://s3.example.org)")
+    answers = init.Answers(cluster=cluster or here.name, s3_endpoint=s3_endpoint, bucket=bucket, prefix=prefix,
+                           region=region, namespaces=split_list(namespaces), distribution=distribution)
+    path = init.write(here, answers, found)
+    err(f"wrote {path.name}; next: velero-gitops sops-init, encrypt-secret, render, check")

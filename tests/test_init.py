@@ -1,0 +1,75 @@
+"""`velero-gitops init` as a new user runs it, in a Flux repository of their own (real subprocesses)."""
+
+from __future__ import annotations
+
+import subprocess
+
+from cli_util import run_cli, snapshot
+
+from velero_gitops.loader import load
+
+AGE = "age1ygu3n9uee7adtr9hppa94wh4m5ekmd2685tk5lh25rhdxcacsvjs9w7mxd"
+
+
+def _flux_repo(root, apps="k8s/apps", source="home-ops"):
+    root.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    (root / apps / "flux-system").mkdir(parents=True)
+    (root / "k8s/flux").mkdir(parents=True, exist_ok=True)
+    (root / "k8s/flux/source.yaml").write_text(
+        "---\napiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n"
+        f"  name: {source}\n  namespace: flux-system\nspec:\n  interval: 1h\n  url: ssh://git@example.org/me/ops\n")
+    (root / ".sops.yaml").write_text(
+        "creation_rules:\n  - path_regex: k8s/.*\\.sops\\.ya?ml$\n"
+        f"    encrypted_regex: ^(data|stringData)$\n    age: {AGE}\n")
+    return root
+
+
+def test_detects_the_repository_and_writes_a_config_that_renders(tmp_path):
+    repo = _flux_repo(tmp_path / "ops")
+    r = run_cli("init", "--s3-endpoint", "https://s3.example.org", "--namespaces", "monitoring,database",
+                "--cluster", "lab", "--distribution", "k3s", cwd=repo)
+    assert r.code == 0, r.err
+    cfg = repo / "velero-gitops.yaml"
+    text = cfg.read_text()
+    assert "(1 found)" in text and "# not found" not in text
+    conf = load(cfg).config
+    assert conf.repo.apps_root == "k8s/apps" and conf.flux.source_ref.name == "home-ops"
+    assert conf.velero.node_agent.distribution == "k3s" and conf.schedules[0].namespaces == ["monitoring", "database"]
+    rendered = run_cli("render", cwd=repo)
+    assert rendered.code == 0, rendered.err
+    assert (repo / "k8s/apps/velero/velero/app/helmrelease.yaml").is_file()
+
+
+def test_init_from_a_subfolder_points_root_at_the_repository(tmp_path):
+    repo = _flux_repo(tmp_path / "ops")
+    sub = repo / "clusters" / "main"
+    sub.mkdir(parents=True)
+    r = run_cli("init", "--s3-endpoint", "https://s3.example.org", cwd=sub)
+    assert r.code == 0, r.err
+    assert "  root: ../..  #" in (sub / "velero-gitops.yaml").read_text()
+    assert load(sub / "velero-gitops.yaml").repo_root.resolve() == repo.resolve()
+
+
+def test_never_overwrites_and_refuses_bad_answers_without_writing(tmp_path):
+    repo = _flux_repo(tmp_path / "ops")
+    (repo / "velero-gitops.yaml").write_text("# mine\n")
+    before = snapshot(repo)
+    again = run_cli("init", "--s3-endpoint", "https://s3.example.org", cwd=repo)
+    assert again.code == 2 and "never overwrites" in again.err and snapshot(repo) == before
+    (repo / "velero-gitops.yaml").unlink()
+    before = snapshot(repo)
+    bad = run_cli("init", "--s3-endpoint", "http://s3.example.org", cwd=repo)
+    assert bad.code == 2 and "velero-gitops.yaml (not written)" in bad.err and "Traceback" not in bad.err
+    assert snapshot(repo) == before
+    missing = run_cli("init", "--no-interactive", cwd=repo)
+    assert missing.code == 2 and "--s3-endpoint" in missing.err and snapshot(repo) == before
+
+
+def test_interactive_asks_for_what_it_cannot_detect(tmp_path):
+    repo = _flux_repo(tmp_path / "ops", apps="kubernetes/apps", source="flux-system")
+    r = run_cli("init", "--interactive", cwd=repo, stdin="lab\nhttps://s3.example.org:9000\nmonitoring,network\n")
+    assert r.code == 0, r.err
+    conf = load(repo / "velero-gitops.yaml").config
+    assert conf.cluster == "lab" and str(conf.s3.endpoint).startswith("https://s3.example.org:9000")
+    assert conf.schedules[0].namespaces == ["monitoring", "network"] and conf.repo.apps_root == "kubernetes/apps"
