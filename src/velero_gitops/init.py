@@ -107,6 +107,12 @@ class Answers:
     distribution: str = "kubeadm"
 
 
+def default_cluster_name(folder: Path) -> str:
+    """The folder's name made into a DNS label (the cluster name ends up in labels)."""
+    name = re.sub(r"[^a-z0-9-]+", "-", folder.name.lower()).strip("-")[:63].strip("-")
+    return name or "cluster"
+
+
 def config_text(found: Detected, answers: Answers, config_dir: Path) -> str:
     from velero_gitops.config import VeleroConfig
 

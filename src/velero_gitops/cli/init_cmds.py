@@ -14,7 +14,7 @@ from velero_gitops.cli._app import app, err, handle_errors
 @app.command("init")
 @handle_errors
 def init_cmd(
-    cluster: Optional[str] = typer.Option(None, "--cluster", metavar="NAME", help="Cluster name (default: this folder's name)."),
+    cluster: Optional[str] = typer.Option(None, "--cluster", metavar="NAME", help="Cluster name (default: this folder's name as a DNS label)."),
     s3_endpoint: Optional[str] = typer.Option(None, "--s3-endpoint", metavar="URL", help="https://host[:port] of MinIO (asked on a terminal)."),
     bucket: str = typer.Option("velero-backups", "--bucket", metavar="NAME", help="Bucket for the backups."),
     prefix: str = typer.Option("velero", "--prefix", metavar="PREFIX", help="Folder in the bucket."),
@@ -38,13 +38,13 @@ def init_cmd(
         err(f"repository: {found.repo_root}; apps root: {found.apps_root}"
             f"{'' if found.apps_root_found else ' (not found)'}; Flux source: GitRepository/{found.source_name}; "
             f".sops.yaml: {found.sops_config or 'none'}")
-        cluster = cluster or typer.prompt("Cluster name", default=here.name)
+        cluster = cluster or typer.prompt("Cluster name", default=init.default_cluster_name(here))
         s3_endpoint = s3_endpoint or typer.prompt("S3 endpoint (https://host[:port])")
         if not namespaces:
             namespaces = [typer.prompt("Namespaces to back up daily at 02:00 UTC (a,b,c)", default="default")]
     if not s3_endpoint:
         raise UsageError("--s3-endpoint is required without a terminal (e.g. --s3-endpoint https://s3.example.org)")
-    answers = init.Answers(cluster=cluster or here.name, s3_endpoint=s3_endpoint, bucket=bucket, prefix=prefix,
+    answers = init.Answers(cluster=cluster or init.default_cluster_name(here), s3_endpoint=s3_endpoint, bucket=bucket, prefix=prefix,
                            region=region, namespaces=split_list(namespaces), distribution=distribution)
     path = init.write(here, answers, found)
     err(f"wrote {path.name}; next: velero-gitops sops-init, encrypt-secret, render, check")
