@@ -72,3 +72,15 @@ def test_unknown_option_is_a_usage_error():
 def test_no_config_found(tmp_path):
     r = run_cli("render", cwd=tmp_path)
     assert r.code == 2 and "--config" in r.err and "Traceback" not in r.err
+
+
+def test_render_summary_names_each_config_by_its_path(tmp_path):
+    import shutil
+
+    from cli_util import REPO
+
+    shutil.copytree(REPO / "clusters", tmp_path / "clusters")
+    r = run_cli("render", "clusters/home-lab/velero-gitops.yaml", "clusters/lab-two/velero-gitops.yaml", cwd=tmp_path)
+    assert r.code == 0, r.err
+    summaries = [line.split(":")[0] for line in r.out.splitlines() if " unchanged" in line]
+    assert summaries == ["clusters/home-lab/velero-gitops.yaml", "clusters/lab-two/velero-gitops.yaml"], r.out

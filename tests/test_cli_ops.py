@@ -186,3 +186,12 @@ def test_restore_mapping_without_includes_warns(cfg, tmp_path):
     quiet = cli("restore-manifest", "r", "--from-backup", "b", "--namespace-mapping", "monitoring:m2",
                 "--include-namespaces", "monitoring", "-c", str(cfg), env=env)
     assert quiet.code == 0 and quiet.err == ""
+
+
+def test_explain_takes_the_config_as_argument_too(cfg, tmp_path):
+    env = clean_env(tmp_path)
+    by_arg = cli("explain", str(cfg), "-o", "json", env=env)
+    by_opt = cli("explain", "--config", str(cfg), "-o", "json", env=env)
+    assert by_arg.code == 0 and by_arg.out == by_opt.out
+    both = cli("explain", str(cfg), "--config", str(tmp_path / "other.yaml"), env=env)
+    assert both.code == 2 and "once" in both.err

@@ -117,14 +117,18 @@ def restore_manifest(
 @app.command("explain")
 @handle_errors
 def explain_cmd(
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+    config_arg: Optional[Path] = typer.Argument(None, metavar="[CONFIG]", help="Config file (same as --config).", show_default=False),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", metavar="FILE", help=CONFIG_HELP),
     output: Output = typer.Option(Output.table, "--output", "-o", help="table (words and tables) or json."),
     timezone: Optional[str] = typer.Option(None, "--timezone", help="IANA zone for the local times (default: this machine's)."),
 ) -> None:
     """What the config will do: schedules with their next runs (UTC and local), retention, bucket paths, Flux order."""
     from velero_gitops import explain
+    from velero_gitops.errors import UsageError
 
-    loaded = _load(config)
+    if config_arg is not None and config is not None and config_arg != config:
+        raise UsageError("name the config once: as an argument or with --config")
+    loaded = _load(config_arg or config)
     data = explain.explain(loaded, tz_name=timezone)
     if output is Output.json:
         typer.echo(json.dumps(data, indent=2))

@@ -50,6 +50,8 @@ def render(
 
 
 def _summary(result) -> None:
+    from velero_gitops.loader import display
+
     counts = {"create": 0, "update": 0, "delete": 0, "unchanged": 0}
     for c in result.changes:
         counts[c.action] += 1
@@ -57,7 +59,7 @@ def _summary(result) -> None:
             verb = {"create": "created", "update": "updated", "delete": "removed"}[c.action]
             typer.echo(f"{verb:8} {result.shown(c.path)}")
     typer.echo(
-        f"{result.loaded.display_path}: {counts['create']} created, {counts['update']} updated, "
+        f"{display(result.loaded.path)}: {counts['create']} created, {counts['update']} updated, "
         f"{counts['delete']} removed, {counts['unchanged']} unchanged"
     )
 
