@@ -302,3 +302,20 @@ def test_ca_bundle_and_checksum(tmp_path):
 def test_plan_is_pure_and_deterministic(tmp_path):
     ld = loaded(tmp_path)
     assert plan(ld) == plan(ld)
+
+
+@pytest.mark.parametrize("flux,where,words", [
+    ("flux:\n  namespace: Flux_System\n  dependsOn: [{name: openebs}]\n", "c.yaml:12:14 flux.namespace:", "not a valid namespace name"),
+    ("flux:\n  dependsOn: [{name: openebs, namespace: Storage}]\n", "flux.dependsOn[0].namespace:", "not a valid namespace name"),
+    ("flux:\n  decryption: {keyFrom: sops-age-secret}\n", "flux.decryption.keyFrom:", "'secretRef' or 'controller'"),
+    ("flux:\n  decryption: {secretRef: Sops_Age}\n", "flux.decryption.secretRef:", "not a valid Secret name"),
+])
+def test_new_flux_fields_report_one_located_error(tmp_path, flux, where, words):
+    """A bad flux.namespace is reported once, at its own line, not again for each dependsOn it would default."""
+    from velero_gitops.errors import ConfigError
+
+    (tmp_path / "c.yaml").write_text(BASE + flux)
+    with pytest.raises(ConfigError) as info:
+        load(tmp_path / "c.yaml")
+    (line,) = info.value.problems
+    assert where in line and words in line, line
