@@ -177,3 +177,41 @@ def test_allow_list_rejects_the_wrong_node_agent_prefix():
     assert "podVolume_pod_volume_operation_latency_seconds_bucket" in allowed
     assert "velero_pod_volume_operation_latency_seconds_bucket" not in allowed
     assert "velero_pod_volume_backup_enqueue_count" not in allowed
+
+
+def test_pod_volume_backup_panel_stays_true_after_failures(board, tmp_path):
+    """node-agent increments the enqueue counter when a PodVolumeBackup's data path starts and the dequeue
+    counter only when it completed (vmware-tanzu/velero@v1.18.1:pkg/controller/pod_volume_backup_controller.go,
+    RegisterPodVolumeBackupEnqueue / RegisterPodVolumeBackupDequeue); a failed or canceled one never dequeues.
+    So enqueue - dequeue grows forever. The panel's queries must read 0 once nothing runs: promtool evaluates
+    them on a node that started 3 backups, of which 1 completed and 2 failed, then stayed idle."""
+    (panel,) = [p for p in board["panels"] if p["title"].startswith("Pod volume backups")]
+    exprs = [substitute_grafana_variables(t["expr"]) for t in panel["targets"]]
+    rules = [{"record": f"panel:pvb:{i}", "expr": e} for i, e in enumerate(exprs)]
+    rules.append({"record": "panel:pvb:old", "expr": "sum by (node) (podVolume_pod_volume_backup_enqueue_count)"
+                  " - sum by (node) (podVolume_pod_volume_backup_dequeue_count)"})
+    (tmp_path / "rules.yaml").write_text(json.dumps({"groups": [{"name": "pvb", "rules": rules}]}))
+    series = {
+        # one sample per minute: 0 for 10 minutes, then 3 started / 1 completed, then 2 hours idle
+        'podVolume_pod_volume_backup_enqueue_count{node="n1"}': "0x10 3x120",
+        'podVolume_pod_volume_backup_dequeue_count{node="n1"}': "0x12 1x118",
+    }
+    test = {
+        "rule_files": ["rules.yaml"], "evaluation_interval": "1m",
+        "tests": [{
+            "interval": "1m",
+            "input_series": [{"series": k, "values": v} for k, v in series.items()],
+            "promql_expr_test": [
+                # while it runs, the panel shows the starts and the completion ...
+                {"expr": "panel:pvb:0", "eval_time": "14m", "exp_samples": [{"labels": 'panel:pvb:0{node="n1"}', "value": 3}]},
+                {"expr": "panel:pvb:1", "eval_time": "14m", "exp_samples": [{"labels": 'panel:pvb:1{node="n1"}', "value": 1}]},
+                # ... and two hours later nothing is shown as running, unlike enqueue - dequeue
+                {"expr": "panel:pvb:0", "eval_time": "2h", "exp_samples": [{"labels": 'panel:pvb:0{node="n1"}', "value": 0}]},
+                {"expr": "panel:pvb:1", "eval_time": "2h", "exp_samples": [{"labels": 'panel:pvb:1{node="n1"}', "value": 0}]},
+                {"expr": "panel:pvb:old", "eval_time": "2h", "exp_samples": [{"labels": 'panel:pvb:old{node="n1"}', "value": 2}]},
+            ],
+        }],
+    }
+    (tmp_path / "test.yaml").write_text(json.dumps(test))
+    result = run_promtool("test", "rules", "test.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr

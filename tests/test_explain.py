@@ -66,12 +66,13 @@ def test_flux_order(tmp_path):
     data = ex.explain(_loaded(tmp_path), now=NOW)
     first, second = data["kustomizations"]
     assert (first["order"], first["name"], first["path"]) == (1, "velero", "./kubernetes/apps/velero/velero/app")
-    assert first["dependsOn"] == ["openebs"]
+    assert first["dependsOn"] == ["flux-system/openebs"]
+    assert (first["namespace"], first["targetNamespace"]) == ("flux-system", "velero")
     assert any(a.startswith("HelmRelease velero") for a in first["applies"])
     assert any("secret.sops.yaml" in a for a in first["applies"])
     assert "HelmRelease velero is Ready" in first["ready"]
     assert (second["order"], second["name"], second["path"]) == (2, "velero-schedules", "./kubernetes/apps/velero/velero/schedules")
-    assert second["dependsOn"] == ["velero"] and second["applies"] == ["Schedule daily"]
+    assert second["dependsOn"] == ["flux-system/velero"] and second["applies"] == ["Schedule daily"]
     assert first["file"] == second["file"] == "kubernetes/apps/velero/velero/ks.yaml"
 
 
@@ -102,6 +103,23 @@ def test_no_schedules(tmp_path):
     data = ex.explain(_loaded(tmp_path, ""), now=NOW)
     assert data["schedules"] == [] and len(data["kustomizations"]) == 1
     assert any("No schedules" in w for w in ex.words(data))
+
+
+@pytest.mark.parametrize("decryption,says", [
+    ("", "age key in Secret flux-system/sops-age, in the namespace of the Kustomization flux-system/velero"),
+    ("  namespace: flux\n  decryption: {secretRef: k}\n", "age key in Secret flux/k, in the namespace of the Kustomization flux/velero"),
+    ("  decryption: {keyFrom: controller}\n", "kustomize-controller's --sops-age-secret key"),
+    ("  decryption: {enabled: false}\n", "root Kustomization patch"),
+])
+def test_explain_says_where_the_age_key_is(tmp_path, decryption, says):
+    """The same lookup the plan renders: secretRef from the Kustomization's own namespace, else the
+    controller-wide key (fluxcd/kustomize-controller@v1.9.4:internal/decryptor/decryptor.go ImportKeys)."""
+    p = tmp_path / "velero-gitops.yaml"
+    p.write_text(CONFIG.format(schedules=DAILY).replace("flux:\n", "flux:\n" + decryption))
+    data = ex.explain(load(p), now=NOW)
+    (secret_line,) = [a for a in data["kustomizations"][0]["applies"] if "secret.sops.yaml" in a]
+    assert says in secret_line
+    assert says in " ".join(ex.words(data))
 
 
 @pytest.mark.parametrize("expr,words", [

@@ -64,35 +64,177 @@ def test_values_follow_domain_facts(tmp_path):
     assert "restic" not in text  # never restic keys or wording
 
 
-@pytest.mark.parametrize("dist,pods", [("kubeadm", "/var/lib/kubelet/pods"), ("k0s", "/var/lib/k0s/kubelet/pods"),
-                                       ("microk8s", "/var/snap/microk8s/common/var/lib/kubelet/pods"), ("talos", "/var/lib/kubelet/pods")])
-def test_kubelet_paths_per_distribution(tmp_path, dist, pods):
+# Each preset against the distribution's own source: where its kubelet's --root-dir is, plus /pods.
+KUBELET_SOURCES = {
+    # kubelet's default --root-dir; kubeadm does not change it.
+    "kubeadm": ("/var/lib/kubelet/pods", "kubernetes/kubernetes:cmd/kubelet/app/options/options.go defaultRootDir"),
+    # k3s passes --root-dir only in rootless mode, so the kubelet default applies.
+    "k3s": ("/var/lib/kubelet/pods", "k3s-io/k3s@00014d28:pkg/daemons/agent/agent_linux.go kubeletArgsAndConfig (root-dir only if cfg.RootDir)"),
+    # rke2 runs the k3s agent; its kubelet flags point into /var/lib/kubelet.
+    "rke2": ("/var/lib/kubelet/pods", "rancher/rke2@00cb64ea:pkg/podexecutor/staticpod.go Kubelet (--volume-plugin-dir=/var/lib/kubelet/volumeplugins)"),
+    # Talos binds the host's /var/lib/kubelet into the kubelet container at the same path.
+    "talos": ("/var/lib/kubelet/pods", "siderolabs/talos@0128140d:internal/app/machined/pkg/system/services/kubelet.go mounts"),
+    # k0s: --root-dir = <DataDir>/kubelet, DataDirDefault /var/lib/k0s.
+    "k0s": ("/var/lib/k0s/kubelet/pods", "k0sproject/k0s@014c1ad2:pkg/component/worker/kubelet.go + @097f4015:pkg/constant/constant_posix.go"),
+    # microk8s: --root-dir=${SNAP_COMMON}/var/lib/kubelet, SNAP_COMMON=/var/snap/microk8s/common.
+    "microk8s": ("/var/snap/microk8s/common/var/lib/kubelet/pods", "canonical/microk8s@0b9e05c1:microk8s-resources/default-args/kubelet"),
+    # RKE1 binds /var/lib/kubelet:/var/lib/kubelet into its kubelet container (/opt/rke/... is RancherOS,
+    # vmware-tanzu/velero@v1.18.1:site/content/docs/v1.18/file-system-backup.md).
+    "rke1": ("/var/lib/kubelet/pods", "rancher/rke@004b856f:cluster/plan.go BuildKubeletProcess binds"),
+}
+
+
+def test_every_distribution_preset_has_a_source():
+    from velero_gitops.config import KUBELET_PODS_PATHS
+
+    assert set(KUBELET_PODS_PATHS) == set(KUBELET_SOURCES)
+
+
+@pytest.mark.parametrize("dist", sorted(KUBELET_SOURCES))
+def test_kubelet_paths_per_distribution(tmp_path, dist):
+    """The kubelet pods directory per distribution; the source of each is named in KUBELET_SOURCES."""
+    pods, _source = KUBELET_SOURCES[dist]
     v = chart_values(loaded(tmp_path, f"velero:\n  nodeAgent:\n    distribution: {dist}\n"))
     assert v["nodeAgent"]["podVolumePath"] == pods
     assert v["nodeAgent"]["pluginVolumePath"] == pods.rsplit("/", 1)[0] + "/plugins"
 
 
 def test_privileged_is_opt_in(tmp_path):
-    assert "containerSecurityContext" not in chart_values(loaded(tmp_path))["nodeAgent"]
-    v = chart_values(loaded(tmp_path, "velero:\n  nodeAgent:\n    privileged: true\n"))
+    v = chart_values(loaded(tmp_path))
+    assert "containerSecurityContext" not in v["nodeAgent"] and "extraArgs" not in v["nodeAgent"]
+    assert "configMaps" not in v
+
+
+@pytest.mark.parametrize("app,configmap", [("velero", "velero-node-agent"), ("backup", "backup-velero-node-agent"),
+                                           ("velero-prod", "velero-prod-node-agent")])
+def test_privileged_reaches_the_fs_backup_pods(tmp_path, app, configmap):
+    """privileged: the node-agent container, and privilegedFsBackup in the node-agent ConfigMap, which alone
+    makes the PodVolumeBackup/Restore pods privileged (vmware-tanzu/velero@v1.18.1:pkg/cmd/cli/nodeagent/server.go
+    --node-agent-configmap, pkg/nodeagent/node_agent.go GetConfigs: exactly one data key holding JSON,
+    pkg/types/node_agent.go privilegedFsBackup). The chart renders configMaps.<key> as <fullname>-<key>
+    (vmware-tanzu/helm-charts@velero-12.1.0:charts/velero/templates/configmaps.yaml, _helpers.tpl velero.fullname)
+    and appends nodeAgent.extraArgs to the node-agent args (templates/node-agent-daemonset.yaml). Checked
+    against `helm template` of chart 12.1.0."""
+    import json
+
+    v = chart_values(loaded(tmp_path, f"repo:\n  app: {app}\nvelero:\n  nodeAgent:\n    privileged: true\n"))
     assert v["nodeAgent"]["containerSecurityContext"] == {"privileged": True}
+    assert v["nodeAgent"]["extraArgs"] == [f"--node-agent-configmap={configmap}"]
+    (key, cm), = v["configMaps"].items()
+    assert f"{'backup-velero' if app == 'backup' else app}-{key}" == configmap
+    (data,) = cm["data"].values()
+    assert json.loads(data) == {"privilegedFsBackup": True}
 
 
-def test_two_kustomizations_schedules_depend_on_app(tmp_path):
-    app, schedules = objects(plan(loaded(tmp_path)))["kubernetes/apps/velero/velero/ks.yaml"]
+KS = "kubernetes/apps/velero/velero/ks.yaml"
+
+
+def test_flux_kustomizations_live_in_flux_namespace(tmp_path):
+    """kustomize-controller reads decryption.secretRef from the Kustomization's own namespace
+    (fluxcd/kustomize-controller@v1.9.4:internal/decryptor/decryptor.go ImportKeys). The Flux guide keeps
+    sops-age in flux-system, so the Kustomizations live there, and the parent kustomization.yaml sets no
+    `namespace:` (kustomize's namespace transformer would override their metadata.namespace)."""
+    objs = objects(plan(loaded(tmp_path)))
+    app, schedules = objs[KS]
+    assert app["metadata"] == {"name": "velero", "namespace": "flux-system"}
+    assert schedules["metadata"] == {"name": "velero-schedules", "namespace": "flux-system"}
+    assert app["spec"]["targetNamespace"] == schedules["spec"]["targetNamespace"] == "velero"
+    assert "namespace" not in objs["kubernetes/apps/velero/kustomization.yaml"][0]
     assert app["spec"]["path"] == "./kubernetes/apps/velero/velero/app"
     assert app["spec"]["healthChecks"] == [{"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease", "name": "velero", "namespace": "velero"}]
     assert app["spec"]["decryption"] == {"provider": "sops", "secretRef": {"name": "sops-age"}}
-    assert schedules["spec"]["dependsOn"] == [{"name": "velero"}]
     assert schedules["spec"]["path"] == "./kubernetes/apps/velero/velero/schedules"
     assert "decryption" not in schedules["spec"]
+    other = objects(plan(loaded(tmp_path, "flux:\n  namespace: flux\n")))[KS]
+    assert {k["metadata"]["namespace"] for k in other} == {"flux"}
 
 
-def test_kustomization_timeout_only_when_interval_is_shorter(tmp_path):
-    app = objects(plan(loaded(tmp_path)))["kubernetes/apps/velero/velero/ks.yaml"][0]
-    assert "timeout" not in app["spec"]  # defaults to the 1h interval, longer than the 15m HelmRelease timeout
-    app = objects(plan(loaded(tmp_path, "flux:\n  interval: 10m\n")))["kubernetes/apps/velero/velero/ks.yaml"][0]
-    assert app["spec"]["timeout"] == "15m"
+@pytest.mark.parametrize("decryption,expected", [
+    ("{}", {"provider": "sops", "secretRef": {"name": "sops-age"}}),
+    ("{secretRef: flux-age}", {"provider": "sops", "secretRef": {"name": "flux-age"}}),
+    # No secretRef: the controller-wide --sops-age-secret key (fluxcd/kustomize-controller@v1.9.4:
+    # internal/decryptor/decryptor.go ImportKeys, `secretRef == nil && d.sopsAgeSecret != nil`).
+    ("{keyFrom: controller}", {"provider": "sops"}),
+    ("{enabled: false}", None),  # a root Kustomization patch injects it
+    ("{enabled: false, keyFrom: controller}", None),
+])
+def test_decryption_modes(tmp_path, decryption, expected):
+    app = objects(plan(loaded(tmp_path, f"flux:\n  decryption: {decryption}\n")))[KS][0]
+    assert app["spec"].get("decryption") == expected
+
+
+@pytest.mark.parametrize("deps,expected", [
+    ("[{name: openebs}]", [{"name": "openebs", "namespace": "flux-system"}]),
+    ("[{name: openebs, namespace: storage}]", [{"name": "openebs", "namespace": "storage"}]),
+])
+@pytest.mark.parametrize("flux_ns", [None, "flux"])
+def test_depends_on_namespace_is_always_rendered(tmp_path, deps, expected, flux_ns):
+    """A dependsOn without namespace is looked up in the dependent's own namespace
+    (fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go checkDependencies,
+    `depRef.Namespace = obj.GetNamespace()`); we always write it, defaulting to flux.namespace."""
+    ns_line = f"  namespace: {flux_ns}\n" if flux_ns else ""
+    app, schedules = objects(plan(loaded(tmp_path, f"flux:\n{ns_line}  dependsOn: {deps}\n")))[KS]
+    default = flux_ns or "flux-system"
+    want = [{**d, "namespace": default} if d["namespace"] == "flux-system" else d for d in expected]
+    assert app["spec"]["dependsOn"] == want
+    assert schedules["spec"]["dependsOn"] == [{"name": "velero", "namespace": default}]
+
+
+def test_no_schedules_renders_no_schedules_kustomization(tmp_path):
+    base = BASE.split("schedules:")[0] + "metrics:\n  prometheusRule: false\n  dashboard: {enabled: false}\n"
+    p = plan(loaded(tmp_path, base=base))
+    paths = [a.path for a in p.artifacts]
+    assert not [x for x in paths if "/schedules/" in x]
+    (app,) = objects(p)[KS]
+    assert app["metadata"]["name"] == "velero"
+    assert any("no schedules" in n for n in p.notes)
+
+
+def _controller_timeout(spec: dict) -> float:
+    """kustomize-controller's effective timeout: spec.timeout, else interval - 30s; at least 30s
+    (fluxcd/kustomize-controller@v1.9.4:api/v1/kustomization_types.go GetTimeout)."""
+    from velero_gitops.units import parse_duration
+
+    d = parse_duration(spec["timeout"]) if "timeout" in spec else parse_duration(spec["interval"]) - 30
+    return max(d, 30)
+
+
+@pytest.mark.parametrize("interval,timeout,rendered", [
+    ("1h", "15m", None), ("15m", "15m", "20m"), ("15m30s", "15m", "20m"), ("15m31s", "15m", None),
+    ("10m", "15m", "20m"), ("30m", "20m", None), ("1m", "1h", "1h5m"),
+])
+def test_kustomization_timeout_examples(tmp_path, interval, timeout, rendered):
+    app = objects(plan(loaded(tmp_path, f"flux:\n  interval: {interval}\n  timeout: {timeout}\n")))[KS][0]
+    assert app["spec"].get("timeout") == rendered
+
+
+def test_kustomization_always_outlasts_the_helm_release():
+    """For any interval and HelmRelease timeout, the app Kustomization's health check waits longer than the
+    HelmRelease may take, and a timeout is written only when the controller's default would be too short."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from velero_gitops.config import Config
+    from velero_gitops.layout import Layout
+    from velero_gitops.plan import _app_kustomization
+    from velero_gitops.units import parse_duration
+
+    durations = st.builds(lambda h, m, s: "".join(f"{v}{u}" for v, u in ((h, "h"), (m, "m"), (s, "s")) if v) or "0s",
+                          st.integers(0, 3), st.integers(0, 59), st.integers(0, 59))
+
+    @settings(max_examples=300, deadline=None)
+    @given(durations, durations)
+    def check(interval, timeout):
+        if parse_duration(timeout) < 600 or parse_duration(interval) == 0:
+            return
+        c = Config.model_validate({"cluster": "t", "s3": {"endpoint": "https://s3.example.com"},
+                                   "flux": {"interval": interval, "timeout": timeout}})
+        spec = _app_kustomization(c, Layout.of(c))["spec"]
+        release = parse_duration(timeout)
+        assert _controller_timeout(spec) > release
+        assert ("timeout" in spec) == (max(parse_duration(interval) - 30, 30) <= release)
+
+    check()
 
 
 def test_switches_for_root_patches(tmp_path):
@@ -100,7 +242,7 @@ def test_switches_for_root_patches(tmp_path):
     objs = objects(plan(loaded(tmp_path, extra)))
     hr = objs["kubernetes/apps/velero/velero/app/helmrelease.yaml"][0]
     assert "install" not in hr["spec"] and "upgrade" not in hr["spec"]
-    assert "decryption" not in objs["kubernetes/apps/velero/velero/ks.yaml"][0]["spec"]
+    assert "decryption" not in objs[KS][0]["spec"]
 
 
 def test_helm_release_defaults(tmp_path):
@@ -160,3 +302,20 @@ def test_ca_bundle_and_checksum(tmp_path):
 def test_plan_is_pure_and_deterministic(tmp_path):
     ld = loaded(tmp_path)
     assert plan(ld) == plan(ld)
+
+
+@pytest.mark.parametrize("flux,where,words", [
+    ("flux:\n  namespace: Flux_System\n  dependsOn: [{name: openebs}]\n", "c.yaml:12:14 flux.namespace:", "not a valid namespace name"),
+    ("flux:\n  dependsOn: [{name: openebs, namespace: Storage}]\n", "flux.dependsOn[0].namespace:", "not a valid namespace name"),
+    ("flux:\n  decryption: {keyFrom: sops-age-secret}\n", "flux.decryption.keyFrom:", "'secretRef' or 'controller'"),
+    ("flux:\n  decryption: {secretRef: Sops_Age}\n", "flux.decryption.secretRef:", "not a valid Secret name"),
+])
+def test_new_flux_fields_report_one_located_error(tmp_path, flux, where, words):
+    """A bad flux.namespace is reported once, at its own line, not again for each dependsOn it would default."""
+    from velero_gitops.errors import ConfigError
+
+    (tmp_path / "c.yaml").write_text(BASE + flux)
+    with pytest.raises(ConfigError) as info:
+        load(tmp_path / "c.yaml")
+    (line,) = info.value.problems
+    assert where in line and words in line, line

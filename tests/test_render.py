@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
+import yaml
 
 from cli_util import EXAMPLES, REPO, run_cli, snapshot
 from velero_gitops import yamlfmt
@@ -98,3 +99,21 @@ def test_every_rendered_document_validates_strictly(example):
     errors = [f for f in result.findings if f.severity == "error"]
     assert not errors, errors
     assert result.passed >= 8 and result.failed == 0 and result.skipped == 0
+
+
+def test_dropping_every_schedule_removes_the_schedules_folder_and_kustomization(tmp_path):
+    """With no schedules the plan renders no schedules folder and no velero-schedules Kustomization; a tree
+    rendered earlier with schedules loses exactly those generated files, and the result is in sync."""
+    shutil.copytree(REPO / "clusters/home-lab", tmp_path / "x")
+    cfg = tmp_path / "x" / "velero-gitops.yaml"
+    text = cfg.read_text()
+    cfg.write_text(text[:text.index("schedules:\n")] + text[text.index("metrics:\n"):])
+    r = run_cli("render", "--config", str(cfg))
+    assert r.code == 0, r.err
+    # updated: ks.yaml, the dashboard and the alerts (per schedule); removed: daily.yaml, schedules/kustomization.yaml
+    assert "0 created, 3 updated, 2 removed" in r.out, r.out
+    app_root = tmp_path / "x/kubernetes/apps/velero/velero"
+    assert not (app_root / "schedules").exists()
+    docs = [d for d in yaml.safe_load_all((app_root / "ks.yaml").read_text()) if d]
+    assert [d["metadata"]["name"] for d in docs] == ["velero"]
+    assert not render_config(cfg).drifted

@@ -21,7 +21,8 @@ from velero_gitops.units import FLUX_DURATION, go_duration, parse_duration, pars
 
 SEMVER = re.compile(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$")
 
-# Kubelet pod directory per distribution (domain.md §2). The plugin dir is its sibling.
+# Kubelet pods directory per distribution: <kubelet --root-dir>/pods. The plugin dir is its sibling.
+# Each preset is checked against the distribution's own source in tests/test_plan.py.
 KUBELET_PODS_PATHS = {
     "kubeadm": "/var/lib/kubelet/pods",
     "k3s": "/var/lib/kubelet/pods",
@@ -29,7 +30,7 @@ KUBELET_PODS_PATHS = {
     "talos": "/var/lib/kubelet/pods",
     "k0s": "/var/lib/k0s/kubelet/pods",
     "microk8s": "/var/snap/microk8s/common/var/lib/kubelet/pods",
-    "rke1": "/opt/rke/var/lib/kubelet/pods",
+    "rke1": "/var/lib/kubelet/pods",  # RKE1 binds /var/lib/kubelet into its kubelet container as is
 }
 
 # Chart version -> Velero version it ships (domain.md §3). Used to decide what the pinned Velero supports.
@@ -116,17 +117,39 @@ class SourceRef(_Model):
 
 class DependsOn(_Model):
     name: str = Field(description="Name of a Flux Kustomization that must be Ready first (e.g. the OpenEBS one).")
-    namespace: str | None = Field(None, description="Its namespace, when it is not in the same namespace as Velero's Kustomizations.")
+    namespace: str = Field(
+        "flux-system",
+        description="Its namespace; defaults to `flux.namespace`. Always rendered: kustomize-controller would "
+        "otherwise look in the namespace of Velero's own Kustomization.",
+    )
 
     @field_validator("name")
     @classmethod
     def _n(cls, v: str) -> str:
         return _check_dns_label(v, "Kustomization name")
 
+    @field_validator("namespace")
+    @classmethod
+    def _ns(cls, v: str) -> str:
+        return _check_dns_label(v, "namespace name")
+
 
 class Decryption(_Model):
-    enabled: bool = Field(True, description="Add `decryption: {provider: sops}` to the app Kustomization. Turn off when a root patch injects it.")
-    secret_ref: str = Field("sops-age", description="Secret in flux-system holding the age private key (`age.agekey`).")
+    enabled: bool = Field(True, description="Add `decryption` to the app Kustomization. Turn off when a root patch injects it.")
+    key_from: Literal["secretRef", "controller"] = Field(
+        "secretRef",
+        description="Where kustomize-controller gets the age private key. `secretRef`: the Secret `secretRef` in "
+        "`flux.namespace`, where the Kustomizations live (the Flux guide's `sops-age` in `flux-system`). "
+        "`controller`: render only `provider: sops`, so the controller's `--sops-age-secret` key is used.",
+    )
+    secret_ref: str = Field("sops-age", description="Secret holding the age private key under a key ending in `.agekey` (with keyFrom `secretRef`).")
+
+    @field_validator("secret_ref")
+    @classmethod
+    def _secret(cls, v: str) -> str:
+        if len(v) > 253 or not DNS1123_SUBDOMAIN.match(v):
+            raise ValueError(f"{v!r} is not a valid Secret name")
+        return v
 
 
 class ChartSource(_Model):
@@ -165,9 +188,14 @@ class Remediation(_Model):
 
 
 class FluxConfig(_Model):
+    namespace: str = Field(
+        "flux-system",
+        description="Namespace of the rendered Flux Kustomizations: Flux's own, where the decryption Secret is. "
+        "`targetNamespace` puts what they apply into `repo.namespace`.",
+    )
     source_ref: SourceRef = Field(default_factory=SourceRef, description="The source that holds this Git repository.")
     interval: str = Field("1h", description="Reconcile interval of the Kustomizations and the HelmRelease.")
-    depends_on: list[DependsOn] = Field(default_factory=list, description="Kustomizations the Velero app depends on (e.g. OpenEBS).")
+    depends_on: list[DependsOn] = Field(default_factory=list, description="Flux Kustomizations the Velero app depends on (e.g. OpenEBS).")
     decryption: Decryption = Field(default_factory=Decryption, description="SOPS decryption on the app Kustomization.")
     chart_source: ChartSource = Field(default_factory=ChartSource, description="Where Flux gets the chart from.")
     remediation: Remediation = Field(default_factory=Remediation, description="Install/upgrade remediation.")
@@ -176,6 +204,24 @@ class FluxConfig(_Model):
         description="Set `crds: CreateReplace` on install and upgrade, so Flux manages Velero's CRDs (the chart's upgradeCRDs Job is off). Turn off when a root patch injects it.",
     )
     timeout: str = Field("15m", description="HelmRelease timeout. The node-agent rollout on many nodes needs more than Flux's 5m default.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _dependency_namespace(cls, data: Any) -> Any:
+        # The controller reads a dependsOn without namespace from the dependent's own namespace; ours is
+        # flux.namespace, so that is the default, written into the model so every consumer sees it.
+        if not isinstance(data, dict) or not isinstance(data.get("dependsOn"), list):
+            return data
+        ns = data.get("namespace", "flux-system")
+        if not isinstance(ns, str) or not DNS1123_LABEL.match(ns):
+            return data  # reported at flux.namespace, not once more per dependency
+        deps = [{**d, "namespace": ns} if isinstance(d, dict) and "namespace" not in d else d for d in data["dependsOn"]]
+        return {**data, "dependsOn": deps}
+
+    @field_validator("namespace")
+    @classmethod
+    def _ns(cls, v: str) -> str:
+        return _check_dns_label(v, "namespace name")
 
     @field_validator("interval", "timeout")
     @classmethod
@@ -263,7 +309,11 @@ class NodeAgentConfig(_Model):
     )
     pod_volume_path: str | None = Field(None, description="Kubelet pods directory; required with distribution `custom`, otherwise from the preset.")
     plugin_volume_path: str | None = Field(None, description="Kubelet plugins directory; defaults to the sibling `plugins` of the pods path.")
-    privileged: bool = Field(False, description="Run node-agent privileged (SELinux hosts, block volumes). Off unless needed.")
+    privileged: bool = Field(
+        False,
+        description="Run file-system backups privileged (SELinux hosts): the node-agent container and, through the "
+        "node-agent ConfigMap's `privilegedFsBackup`, the pods that read the volumes. Off unless needed.",
+    )
     resources: Resources = Field(
         default_factory=lambda: _resources("100m", "128Mi", "500m", "500M"),
         description="node-agent DaemonSet resources.",

@@ -41,6 +41,12 @@ def dashboard_uid(cluster: str) -> str:
     return f"velero-{cluster[:22]}-{digest}"
 
 
+# node-agent counters (vmware-tanzu/velero@v1.18.1:pkg/controller/pod_volume_backup_controller.go): "enqueue" when
+# the data path starts, "dequeue" only when the backup completed; a failed or canceled one never dequeues.
+PVB_STARTED = "podVolume_pod_volume_backup_enqueue_count"
+PVB_COMPLETED = "podVolume_pod_volume_backup_dequeue_count"
+
+
 # ------------------------------------------------------------------------------------- building
 class _Panels:
     """Collects panels with sequential ids, so ids are unique and stable."""
@@ -299,14 +305,15 @@ def dashboard(config: Config) -> dict[str, Any]:
         _stat_options(),
     )
     p.add(
-        "timeseries", "Pod volume backups in progress per node",
-        "PodVolumeBackups the node-agent has accepted but not finished (enqueued minus dequeued).",
+        "timeseries", "Pod volume backups started and completed per node",
+        "PodVolumeBackups each node-agent started (data path created) and completed successfully. Velero counts "
+        "only successful completions, so a started backup that never shows as completed failed or was canceled: "
+        "see the PodVolumeBackup objects. (enqueue minus dequeue is not 'in progress': it only ever grows.)",
         (16, 22, 8, 6),
-        [(
-            "sum by (node) (podVolume_pod_volume_backup_enqueue_count)\n"
-            "- sum by (node) (podVolume_pod_volume_backup_dequeue_count)",
-            "{{node}}",
-        )],
+        [
+            (f"sum by (node) (increase({PVB_STARTED}[$__rate_interval]))", "{{node}} started"),
+            (f"sum by (node) (increase({PVB_COMPLETED}[$__rate_interval]))", "{{node}} completed"),
+        ],
         _timeseries_field("none"),
         _timeseries_options(),
     )

@@ -13,7 +13,7 @@ from typing import Any
 
 from velero_gitops import cron as cronlib
 from velero_gitops.layout import Layout
-from velero_gitops.plan import chart_source_name
+from velero_gitops.plan import chart_source_name, plan
 from velero_gitops.units import parse_duration
 
 RUNS = 5
@@ -68,6 +68,18 @@ def _local_tz(name: str | None) -> tzinfo:
     return datetime.now().astimezone().tzinfo or timezone.utc
 
 
+def age_key_location(c: Any) -> str:
+    """Where kustomize-controller finds the age private key for the rendered tree, in words."""
+    d = c.flux.decryption
+    if not d.enabled:
+        return "decryption comes from a root Kustomization patch, which decides where the age key is"
+    if d.key_from == "controller":
+        return ("decrypted by Flux with kustomize-controller's --sops-age-secret key, a Secret in the "
+                "controller's own namespace")
+    return (f"decrypted by Flux with the age key in Secret {c.flux.namespace}/{d.secret_ref}, in the namespace "
+            f"of the Kustomization {c.flux.namespace}/{c.repo.app}")
+
+
 def explain(loaded: Any, now: datetime | None = None, tz_name: str | None = None) -> dict[str, Any]:
     """Everything `explain` shows, as plain data (the JSON output)."""
     c = loaded.config
@@ -79,36 +91,34 @@ def explain(loaded: Any, now: datetime | None = None, tz_name: str | None = None
     ns = c.repo.namespace
     fs_default = c.velero.default_volumes_to_fs_backup
 
-    kustomizations = [{
-        "order": 1,
-        "name": c.repo.app,
-        "namespace": ns,
-        "file": lay.ks_file,
-        "path": lay.flux_path(lay.app_dir),
-        "dependsOn": [d.name for d in c.flux.depends_on],
-        "applies": [
+    # The Flux Kustomizations exactly as the plan renders them (none for schedules when there are none).
+    ks_objs = [d.obj for a in plan(loaded).artifacts if a.path == lay.ks_file for d in a.docs]
+    applies = {
+        c.repo.app: [
             f"HelmRelease {c.repo.app} (chart velero {c.velero.chart_version}, Velero {c.velero.velero_version})",
             f"{c.flux.chart_source.type} {chart_source_name(c)} (the chart source)",
-            f"Secret {c.s3.credentials_secret} from secret.sops.yaml"
-            + (f" (decrypted by Flux with Secret {c.flux.decryption.secret_ref})" if c.flux.decryption.enabled else ""),
+            f"Secret {c.s3.credentials_secret} from secret.sops.yaml ({age_key_location(c)})",
         ] + ([f"PrometheusRule {c.repo.app} (backup alerts)"] if c.metrics.enabled and c.metrics.prometheus_rule else [])
           + ([f"ConfigMap {c.repo.app}-dashboard (Grafana dashboard)"] if c.metrics.enabled and c.metrics.dashboard.enabled else []),
+        f"{c.repo.app}-schedules": [f"Schedule {s.name}" for s in c.schedules],
+    }
+    ready = {
+        c.repo.app: f"when HelmRelease {c.repo.app} is Ready (health check, timeout {c.flux.timeout})",
+        f"{c.repo.app}-schedules": f"after {c.repo.app} is Ready: the Schedule CRD exists only once the chart installed it",
+    }
+    kustomizations = [{
+        "order": i,
+        "name": k["metadata"]["name"],
+        "namespace": k["metadata"]["namespace"],
+        "targetNamespace": k["spec"]["targetNamespace"],
+        "file": lay.ks_file,
+        "path": k["spec"]["path"],
+        "dependsOn": [f"{d['namespace']}/{d['name']}" for d in k["spec"].get("dependsOn", [])],
+        "applies": applies[k["metadata"]["name"]],
         "installs": ["Velero CRDs", "Deployment velero", "DaemonSet node-agent (kopia file-system backups)",
-                     f"BackupStorageLocation default -> {c.s3.endpoint} {bucket_root}/"],
-        "ready": f"when HelmRelease {c.repo.app} is Ready (health check, timeout {c.flux.timeout})",
-    }]
-    if c.schedules:
-        kustomizations.append({
-            "order": 2,
-            "name": f"{c.repo.app}-schedules",
-            "namespace": ns,
-            "file": lay.ks_file,
-            "path": lay.flux_path(lay.schedules_dir),
-            "dependsOn": [c.repo.app],
-            "applies": [f"Schedule {s.name}" for s in c.schedules],
-            "installs": [],
-            "ready": f"after {c.repo.app} is Ready: the Schedule CRD exists only once the chart installed it",
-        })
+                     f"BackupStorageLocation default -> {c.s3.endpoint} {bucket_root}/"] if i == 1 else [],
+        "ready": ready[k["metadata"]["name"]],
+    } for i, k in enumerate(ks_objs, start=1)]
 
     schedules = []
     for s in c.schedules:
@@ -181,8 +191,9 @@ def words(data: dict[str, Any]) -> list[str]:
     order = " then ".join(f"{k['name']} ({k['path']})" for k in ks)
     first = ks[0]
     dep = f" (once {', '.join(first['dependsOn'])} is Ready)" if first["dependsOn"] else ""
-    out.append(f"Flux applies {order}. {first['name']}{dep} installs the chart: " + "; ".join(first["applies"])
-               + f". It counts as Ready {first['ready']}.")
+    out.append(f"Flux applies {order}; these Kustomizations live in namespace {first['namespace']} and put what "
+               f"they apply into {first['targetNamespace']}. {first['name']}{dep} installs the chart: "
+               + "; ".join(first["applies"]) + f". It counts as Ready {first['ready']}.")
     if len(ks) > 1:
         out.append(f"{ks[1]['name']} waits for {first['name']} (dependsOn) because the Schedule CRD only exists "
                    f"once the chart installed it; it applies " + ", ".join(ks[1]["applies"]) + ".")

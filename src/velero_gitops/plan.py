@@ -6,6 +6,7 @@ Every decision that domain.md asks of the generator is made here, so it can be t
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,22 +42,24 @@ class Plan:
 def plan(loaded: LoadedConfig) -> Plan:
     c = loaded.config
     lay = Layout.of(c)
-    ns = c.repo.namespace
     schema = _schema_url(c)
     arts: list[Artifact] = []
 
     def add(path: str, template: str, *docs: Document) -> None:
         arts.append(Artifact(path=path, template=template, docs=tuple(docs)))
 
-    # Namespace folder: the namespace itself (prune disabled, Pod Security) and the app's ks.yaml.
+    # Namespace folder: the namespace itself (prune disabled, Pod Security) and the app's ks.yaml. No
+    # `namespace:` here: it would override the Flux Kustomizations' own metadata.namespace (see _flux_meta).
     add(f"{lay.namespace_dir}/kustomization.yaml", "kustomization.yaml.j2",
-        Document(_kustomization(["./namespace.yaml", f"./{c.repo.app}/ks.yaml"], namespace=ns), KUSTOMIZATION_SCHEMA))
+        Document(_kustomization(["./namespace.yaml", f"./{c.repo.app}/ks.yaml"]), KUSTOMIZATION_SCHEMA))
     add(f"{lay.namespace_dir}/namespace.yaml", "namespace.yaml.j2", Document(_namespace(c), None))
 
-    # Two Flux Kustomizations: the chart first, the Schedules once its CRDs exist.
-    add(lay.ks_file, "ks.yaml.j2",
-        Document(_app_kustomization(c, lay), schema("kustomize.toolkit.fluxcd.io", "Kustomization", "v1")),
-        Document(_schedules_kustomization(c, lay), schema("kustomize.toolkit.fluxcd.io", "Kustomization", "v1")))
+    # Flux Kustomizations: the chart first, the Schedules (if any) once its CRDs exist.
+    ks_schema = schema("kustomize.toolkit.fluxcd.io", "Kustomization", "v1")
+    ks_docs = [Document(_app_kustomization(c, lay), ks_schema)]
+    if c.schedules:
+        ks_docs.append(Document(_schedules_kustomization(c, lay), ks_schema))
+    add(lay.ks_file, "ks.yaml.j2", *ks_docs)
 
     # The app: chart source, HelmRelease, encrypted credentials, monitoring.
     source_file, source_doc = _chart_source(c, schema)
@@ -82,17 +85,20 @@ def plan(loaded: LoadedConfig) -> Plan:
         add(f"{lay.app_dir}/grafana-dashboard.yaml", "grafana-dashboard.yaml.j2",
             Document(_dashboard_configmap(c, dashboard_json(c)), None))
 
-    # Schedules: one file each, applied by the second Kustomization.
-    sched_files = [f"./{s.name}.yaml" for s in c.schedules]
-    add(f"{lay.schedules_dir}/kustomization.yaml", "kustomization.yaml.j2",
-        Document(_kustomization(sorted(sched_files)), KUSTOMIZATION_SCHEMA))
+    # Schedules: one file each, applied by the second Kustomization. Without schedules there is neither
+    # folder nor Kustomization (an empty kustomization.yaml would have `resources: []` and apply nothing).
+    if c.schedules:
+        sched_files = [f"./{s.name}.yaml" for s in c.schedules]
+        add(f"{lay.schedules_dir}/kustomization.yaml", "kustomization.yaml.j2",
+            Document(_kustomization(sorted(sched_files)), KUSTOMIZATION_SCHEMA))
     for s in c.schedules:
         add(f"{lay.schedules_dir}/{s.name}.yaml", "schedule.yaml.j2",
             Document(schedule_object(c, s), schema("velero.io", "Schedule", "v1")))
 
     notes = []
     if not c.schedules:
-        notes.append("no schedules configured: Velero will only run backups you start yourself")
+        notes.append("no schedules configured: no schedules folder or Kustomization is rendered; "
+                     "Velero will only run backups you start yourself")
     return Plan(artifacts=tuple(arts), secret_path=lay.secret_file, notes=tuple(notes))
 
 
@@ -106,12 +112,8 @@ def _schema_url(c):
     return url
 
 
-def _kustomization(resources: list[str], namespace: str | None = None) -> dict[str, Any]:
-    obj: dict[str, Any] = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
-                           "resources": resources}
-    if namespace:
-        obj["namespace"] = namespace
-    return obj
+def _kustomization(resources: list[str]) -> dict[str, Any]:
+    return {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": resources}
 
 
 def _namespace(c) -> dict[str, Any]:
@@ -131,6 +133,49 @@ def _source_ref(c) -> dict[str, str]:
     return {"kind": r.kind, "name": r.name, "namespace": r.namespace}
 
 
+def _flux_meta(c, name: str) -> dict[str, str]:
+    """Flux Kustomizations live in flux.namespace (Flux's own): kustomize-controller reads
+    decryption.secretRef and a namespace-less dependsOn from the Kustomization's own namespace
+    (fluxcd/kustomize-controller@v1.9.4:internal/decryptor/decryptor.go ImportKeys,
+    internal/controller/kustomization_controller.go checkDependencies)."""
+    return {"name": name, "namespace": c.flux.namespace}
+
+
+KUSTOMIZATION_TIMEOUT_MARGIN = 300  # seconds the health check outlasts the HelmRelease's own timeout
+
+
+def kustomization_timeout(c) -> str | None:
+    """The app Kustomization's timeout, or None when the controller's default is long enough.
+
+    The default is the interval minus 30s, at least 30s (fluxcd/kustomize-controller@v1.9.4:
+    api/v1/kustomization_types.go GetTimeout). The health check waits for the HelmRelease, so it must
+    not give up before the release's own timeout has passed.
+    """
+    interval, release = parse_duration(c.flux.interval), parse_duration(c.flux.timeout)
+    if release < max(interval - 30, 30):
+        return None
+    return flux_duration(release + KUSTOMIZATION_TIMEOUT_MARGIN)
+
+
+def flux_duration(seconds: float) -> str:
+    """Whole seconds as a short Flux duration: 1h20m, 20m, 45s."""
+    s = int(round(seconds))
+    h, rest = divmod(s, 3600)
+    m, sec = divmod(rest, 60)
+    return "".join(f"{v}{u}" for v, u in ((h, "h"), (m, "m"), (sec, "s")) if v) or "0s"
+
+
+def decryption(c) -> dict[str, Any] | None:
+    """spec.decryption of the app Kustomization, or None when a root patch injects it."""
+    d = c.flux.decryption
+    if not d.enabled:
+        return None
+    if d.key_from == "controller":
+        # No secretRef: kustomize-controller falls back to its --sops-age-secret key (in its own namespace).
+        return {"provider": "sops"}
+    return {"provider": "sops", "secretRef": {"name": d.secret_ref}}
+
+
 def _app_kustomization(c, lay: Layout) -> dict[str, Any]:
     app = c.repo.app
     spec: dict[str, Any] = {
@@ -143,20 +188,22 @@ def _app_kustomization(c, lay: Layout) -> dict[str, Any]:
         "sourceRef": _source_ref(c),
         "targetNamespace": c.repo.namespace,
     }
-    if parse_duration(c.flux.interval) < parse_duration(c.flux.timeout):
-        # A Kustomization's timeout defaults to its interval; the health check must outlast the HelmRelease.
-        spec["timeout"] = c.flux.timeout
+    timeout = kustomization_timeout(c)
+    if timeout:
+        spec["timeout"] = timeout
     if c.flux.depends_on:
-        spec["dependsOn"] = [d.model_dump(by_alias=True, exclude_none=True) for d in c.flux.depends_on]
-    if c.flux.decryption.enabled:
-        spec["decryption"] = {"provider": "sops", "secretRef": {"name": c.flux.decryption.secret_ref}}
+        spec["dependsOn"] = [{"name": d.name, "namespace": d.namespace} for d in c.flux.depends_on]
+    dec = decryption(c)
+    if dec:
+        spec["decryption"] = dec
     return {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
-            "metadata": {"name": app}, "spec": spec}
+            "metadata": _flux_meta(c, app), "spec": spec}
 
 
 def _schedules_kustomization(c, lay: Layout) -> dict[str, Any]:
     spec = {
-        "dependsOn": [{"name": c.repo.app}],  # the Schedule CRD exists only after the chart installed it
+        # The Schedule CRD exists only after the chart installed it.
+        "dependsOn": [{"name": c.repo.app, "namespace": c.flux.namespace}],
         "interval": c.flux.interval,
         "path": lay.flux_path(lay.schedules_dir),
         "prune": True,
@@ -164,7 +211,7 @@ def _schedules_kustomization(c, lay: Layout) -> dict[str, Any]:
         "targetNamespace": c.repo.namespace,
     }
     return {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
-            "metadata": {"name": f"{c.repo.app}-schedules"}, "spec": spec}
+            "metadata": _flux_meta(c, f"{c.repo.app}-schedules"), "spec": spec}
 
 
 def _chart_source(c, schema) -> tuple[str, Document]:
@@ -229,6 +276,21 @@ def _helmrelease(loaded: LoadedConfig) -> dict[str, Any]:
             "metadata": {"name": c.repo.app}, "spec": spec}
 
 
+NODE_AGENT_CONFIGMAP_KEY = "node-agent"
+
+
+def chart_fullname(c) -> str:
+    """The chart's `velero.fullname` for our release (vmware-tanzu/helm-charts@velero-12.1.0:
+    charts/velero/templates/_helpers.tpl): the release name if it contains "velero", else <release>-velero."""
+    release = c.repo.app
+    name = release if "velero" in release else f"{release}-velero"
+    return name[:63].rstrip("-")
+
+
+def node_agent_configmap_name(c) -> str:
+    return f"{chart_fullname(c)}-{NODE_AGENT_CONFIGMAP_KEY}"
+
+
 def chart_values(loaded: LoadedConfig) -> dict[str, Any]:
     """Values for the vmware-tanzu/velero chart (domain.md §3)."""
     c = loaded.config
@@ -262,6 +324,9 @@ def chart_values(loaded: LoadedConfig) -> dict[str, Any]:
     }
     if na.privileged:
         node_agent["containerSecurityContext"] = {"privileged": True}
+        # Since 1.17 the pods that read the volumes are separate; only the node-agent ConfigMap makes them
+        # privileged (vmware-tanzu/velero@v1.18.1:pkg/cmd/cli/nodeagent/server.go, pkg/exposer/pod_volume.go).
+        node_agent["extraArgs"] = [f"--node-agent-configmap={node_agent_configmap_name(c)}"]
     if na.node_selector:
         node_agent["nodeSelector"] = dict(na.node_selector)
     if na.tolerations:
@@ -291,6 +356,11 @@ def chart_values(loaded: LoadedConfig) -> dict[str, Any]:
         "snapshotsEnabled": False,  # file-system backups only; no VolumeSnapshotLocation
         "upgradeCRDs": False,  # the hook Job can hang a HelmRelease; Flux applies CRDs (crds: CreateReplace)
     }
+    if na.privileged:
+        # The chart's generic configMaps renders ConfigMap <fullname>-<key>; node-agent wants exactly one data key.
+        values["configMaps"] = {NODE_AGENT_CONFIGMAP_KEY: {"data": {
+            "node-agent-config.json": json.dumps({"privilegedFsBackup": True}, separators=(",", ":")),
+        }}}
     if v.resources.as_dict():
         values["resources"] = v.resources.as_dict()
     if v.image_tag:

@@ -48,6 +48,22 @@ def config_text(apps_root: str, recipients: Sequence[str]) -> str:
     return "---\n" + HEADER + "creation_rules:\n" + rule_yaml(apps_root, recipients)
 
 
+def flux_key_hint(config: Any, key_path: Path | str) -> str:
+    """How to give the private key to Flux, for the decryption the tree renders (docs/secrets.md §4).
+
+    kustomize-controller reads `decryption.secretRef` from the Kustomization's own namespace, which is
+    `flux.namespace`; without a secretRef it uses its `--sops-age-secret` key from its own namespace.
+    """
+    d = config.flux.decryption
+    create = "kubectl create secret generic {name} --namespace={ns} --from-file=age.agekey=" + str(key_path)
+    if d.enabled and d.key_from == "secretRef":
+        return "give it to Flux: " + create.format(name=d.secret_ref, ns=config.flux.namespace)
+    where = ("the Secret that kustomize-controller's --sops-age-secret flag names, in the controller's namespace"
+             if d.enabled else "the Secret your root Kustomization's decryption uses")
+    return (f"give it to Flux as {where}, e.g. "
+            + create.format(name=d.secret_ref, ns=config.flux.namespace))
+
+
 # ----------------------------------------------------------------------------------------------- keys
 def key_file() -> Path:
     from velero_gitops.sops import default_key_file

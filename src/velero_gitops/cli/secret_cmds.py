@@ -90,10 +90,7 @@ def sops_init(
         k = result.key
         if k.created:
             err(f"created age key {k.path} (mode 0600): back it up; never commit it")
-            err(
-                "give it to Flux: kubectl create secret generic "
-                f"{loaded.config.flux.decryption.secret_ref} --namespace=flux-system --from-file=age.agekey={k.path}"
-            )
+            err(initlib.flux_key_hint(loaded.config, k.path))
         else:
             err(f"an age key already exists at {k.path}; kept it (not overwritten)")
         typer.echo(f"age public key: {k.public_key}")
