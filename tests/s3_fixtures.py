@@ -77,10 +77,11 @@ def clean_env(tmp: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def cli(*args: str, env: dict[str, str], cwd: Path | None = None, timeout: float = 60) -> CliRun:
+def cli(*args: str, env: dict[str, str], cwd: Path | None = None, timeout: float = 60,
+        stdin: str | None = None) -> CliRun:
     """`python -m velero_gitops ARGS` with exactly ``env`` (nothing inherited behind the test's back)."""
     start = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "velero_gitops", *args], env=env, cwd=cwd,
+    proc = subprocess.run([sys.executable, "-m", "velero_gitops", *args], env=env, cwd=cwd, input=stdin,
                           capture_output=True, text=True, timeout=timeout)
     return CliRun(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start)
 
