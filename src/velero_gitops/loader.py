@@ -100,9 +100,13 @@ def _load(path: Path) -> LoadedConfig:
         raise ConfigError(sorted(set(problems), key=_sort_key)) from None
 
     repo_root = (p.parent / config.repo.root).resolve()
+    if not repo_root.is_dir():  # render would create it: a typo must not become a new tree somewhere else
+        where = _position(tree, ("repo", "root"), value=True)
+        raise ConfigError([f"{shown}:{where} repo.root: {display(repo_root)} is not an existing folder; "
+                           "repo.root is the Git repository root, relative to this config file"])
     ca_b64 = None
     if config.s3.ca_bundle:
-        ca_b64 = _read_ca_bundle(shown, tree, p.parent / config.s3.ca_bundle)
+        ca_b64 = _read_ca_bundle(shown, tree, p.parent / config.s3.ca_bundle, repo_root)
     try:
         rel = p.resolve().relative_to(repo_root).as_posix()
     except ValueError:
@@ -110,15 +114,40 @@ def _load(path: Path) -> LoadedConfig:
     return LoadedConfig(config=config, path=p, display_path=rel, repo_root=repo_root, ca_bundle_b64=ca_b64)
 
 
-def _read_ca_bundle(shown: str, tree: Any, file: Path) -> str:
+CA_BUNDLE_MAX = 1 << 20  # bytes; a bundle of a few hundred certificates
+
+
+def _read_ca_bundle(shown: str, tree: Any, file: Path, repo_root: Path) -> str:
+    """The base64 of the bundle's CERTIFICATE blocks. The file must be a regular file inside the repository,
+    so a fresh checkout renders the same tree and nothing outside it is embedded."""
+    import stat
+
+    from velero_gitops.pem import certificate_bundle
+
     where = _position(tree, ("s3", "caBundle"), value=True)
+
+    def refuse(why: str) -> ConfigError:
+        return ConfigError([f"{shown}:{where} s3.caBundle: {display(file)} {why}"])
+
     try:
-        data = file.read_bytes()
+        file.resolve().relative_to(repo_root)
+    except ValueError:
+        raise refuse("is outside the repository root; copy the CA certificate into the repository") from None
+    try:
+        fd = os.open(file, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO must not block the open
     except OSError as exc:
         raise ConfigError([f"{shown}:{where} s3.caBundle: cannot read {display(file)} ({exc.strerror})"]) from None
-    if b"-----BEGIN CERTIFICATE-----" not in data:
-        raise ConfigError([f"{shown}:{where} s3.caBundle: {display(file)} is not a PEM certificate bundle"])
-    return base64.b64encode(data).decode("ascii")
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise refuse("is not a regular file")
+        data = fh.read(CA_BUNDLE_MAX + 1)
+    if len(data) > CA_BUNDLE_MAX:
+        raise refuse(f"is larger than {CA_BUNDLE_MAX // 1024} KiB; a CA bundle is a few KiB")
+    try:
+        return base64.b64encode(certificate_bundle(data)).decode("ascii")
+    except ValueError as exc:
+        raise refuse(f"is not a CA certificate bundle: {exc}") from None
 
 
 def _plain(node: Any) -> Any:
