@@ -65,11 +65,15 @@ def _check_dns_label(value: str, what: str) -> str:
     return value
 
 
-def _check_secret_name(value: str) -> str:
+def _check_dns_subdomain(value: str, what: str) -> str:
     problem = names.dns_subdomain_problem(value)
     if problem:
-        raise ValueError(f"{value!r} is not a valid Secret name: {problem}")
+        raise ValueError(f"{value!r} is not a valid {what}: {problem}")
     return value
+
+
+def _check_secret_name(value: str) -> str:
+    return _check_dns_subdomain(value, "Secret name")
 
 
 def _check_labels(value: dict[str, str]) -> dict[str, str]:
@@ -153,6 +157,9 @@ class SourceRef(_Model):
     kind: Literal["GitRepository", "OCIRepository", "Bucket"] = Field("GitRepository", description="Kind of the Flux source holding this repository.")
     name: str = Field("flux-system", description="Name of that source.")
     namespace: str = Field("flux-system", description="Namespace of that source.")
+
+    _name = field_validator("name")(classmethod(lambda cls, v: _check_dns_subdomain(v, "source name")))
+    _ns = field_validator("namespace")(classmethod(lambda cls, v: _check_dns_label(v, "namespace name")))
 
 
 class DependsOn(_Model):

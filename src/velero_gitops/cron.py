@@ -209,6 +209,6 @@ def parse(expr: str) -> Cron:
     # controller then finds the schedule due on every sync and starts a backup about every minute.
     # A day that never comes (31 February) never comes in any window, so one leap cycle decides.
     if not cron.next_runs(datetime(2024, 1, 1, tzinfo=timezone.utc), 1):
-        raise CronError("it never fires: no day matches both the day-of-month and the month "
-                        "(e.g. 31 in February or 31 in a 30-day month)")
+        raise CronError("it never fires: no date has this day of month in these months, e.g. 31 February; "
+                        "robfig/cron then returns no next run and Velero would back up on every sync")
     return cron

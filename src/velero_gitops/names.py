@@ -17,6 +17,8 @@ HELM_RELEASE_NAME_MAX = 53
 
 def dns_label_problem(value: str) -> str | None:
     """Why ``value`` is not an RFC 1123 label (a namespace or most object names), or None."""
+    if not value:
+        return "the name is empty"
     if len(value) > 63 or not DNS1123_LABEL.match(value):
         return "use at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit"
     return None
@@ -24,6 +26,8 @@ def dns_label_problem(value: str) -> str | None:
 
 def dns_subdomain_problem(value: str) -> str | None:
     """Why ``value`` is not an RFC 1123 subdomain (a Secret or ConfigMap name), or None."""
+    if not value:
+        return "the name is empty"
     if len(value) > 253 or not DNS1123_SUBDOMAIN.match(value):
         return ("use at most 253 lowercase letters, digits, '-' and '.', each dot-separated part starting and "
                 "ending with a letter or digit")
@@ -145,6 +149,8 @@ def repo_path_problem(path: str, allow_parent: bool = False) -> str | None:
         return "the path must be relative to the repository root, not absolute"
     if not allow_parent and ".." in path.split("/"):
         return "the path must stay inside the repository: '..' is not allowed"
+    if ".git" in path.split("/"):
+        return "the path must not lead into .git"
     return None
 
 
