@@ -137,11 +137,14 @@ def _read_ca_bundle(shown: str, tree: Any, file: Path, repo_root: Path) -> str:
         fd = os.open(file, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO must not block the open
     except OSError as exc:
         raise ConfigError([f"{shown}:{where} s3.caBundle: cannot read {display(file)} ({exc.strerror})"]) from None
-    with os.fdopen(fd, "rb") as fh:
-        st = os.fstat(fh.fileno())
-        if not stat.S_ISREG(st.st_mode):
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise refuse("is not a regular file")
-        data = fh.read(CA_BUNDLE_MAX + 1)
+        data = b""
+        while len(data) <= CA_BUNDLE_MAX and (chunk := os.read(fd, CA_BUNDLE_MAX + 1 - len(data))):
+            data += chunk
+    finally:
+        os.close(fd)
     if len(data) > CA_BUNDLE_MAX:
         raise refuse(f"is larger than {CA_BUNDLE_MAX // 1024} KiB; a CA bundle is a few KiB")
     try:

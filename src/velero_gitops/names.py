@@ -163,6 +163,9 @@ def endpoint_problem(url: str) -> str | None:
 
     if any(ord(ch) <= 32 or ord(ch) == 127 for ch in url):
         return "the endpoint contains a space or control character"  # urlsplit would silently drop some
+    if "@" in url:  # user info; an '@' in a path would be refused below anyway
+        return ("the endpoint must not contain a user name or password (they would be committed in plain text); "
+                "put the credentials in the encrypted Secret with encrypt-secret")
     try:
         parts = urlsplit(url)
     except ValueError:  # e.g. an unclosed '[' of an IPv6 address
@@ -173,9 +176,6 @@ def endpoint_problem(url: str) -> str | None:
         port = -1
     if parts.scheme not in ("https", "http") or not parts.hostname:
         return "not an endpoint URL such as https://s3.example.com"
-    if "@" in parts.netloc:
-        return ("the endpoint must not contain a user name or password (they would be committed in plain text); "
-                "put the credentials in the encrypted Secret with encrypt-secret")
     if port is not None and not 1 <= port <= 65535 or parts.netloc.endswith(":"):
         return "the port must be a number from 1 to 65535"
     if not (parts.netloc.startswith("[") or re.fullmatch(r"[A-Za-z0-9.-]+(:[0-9]+)?", parts.netloc)):
