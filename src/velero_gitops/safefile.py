@@ -23,8 +23,10 @@ DEFAULT_LIMIT = 8 * 1024 * 1024
 _O_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
-class FileRefused(VeleroGitopsError):
+class FileRefused(VeleroGitopsError, OSError):
     """A file that was not read, and why. ``str()`` is ``PATH: problem``; callers may locate ``problem`` themselves.
+
+    It is an OSError too, so code that already handles unreadable files handles refused ones.
 
     ``kind`` is one of: missing, not-regular, outside-root, too-large, unreadable, not-utf8.
     ``line``/``column`` (1-based) are set for not-utf8.
@@ -37,6 +39,9 @@ class FileRefused(VeleroGitopsError):
         self.line = line
         self.column = column
         super().__init__(f"{path}: {problem}")
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.problem}"
 
 
 def _kind_of(mode: int) -> str:

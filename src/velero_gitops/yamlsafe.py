@@ -21,6 +21,7 @@ starts), sequences ``LList`` (``lines``: one line per item).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import yaml
@@ -119,8 +120,15 @@ def load_all(text: str, limits: Limits = Limits()) -> list[Doc]:
         line, col = _mark(mark) if mark is not None else (None, None)
         at = _mark(exc.problem_mark) if exc.problem_mark is not None else None
         raise YamlRefused(f"YAML parse error: {msg}", line, col, syntax=True, problem_at=at) from None
+    except yaml.reader.ReaderError as exc:  # NUL and other control characters, found before parsing
+        line = text.count("\n", 0, exc.position) + 1
+        col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        char = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        raise YamlRefused(f"control character U+{char:04X} is not allowed in YAML; remove it "
+                          "(write it as an escape such as \"\\x00\" inside a double-quoted string)",
+                          line, col, syntax=True) from None
     except yaml.YAMLError as exc:
-        raise YamlRefused(f"YAML parse error: {exc}", None, syntax=True) from None
+        raise YamlRefused(f"YAML parse error: {' '.join(str(exc).split())}", None, syntax=True) from None
     finally:
         loader.dispose()
 
@@ -285,9 +293,40 @@ def pointer(path: tuple) -> str:
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
 
 
+def short(path_text: str, width: int = 60) -> str:
+    """A pointer or dotted path cut in the middle when long (a 100-deep path says nothing more)."""
+    return path_text if len(path_text) <= width else path_text[: width // 2 - 2] + " ... " + path_text[-(width // 2 - 3):]
+
+
 def dotted(path: tuple) -> str:
     """``a.b[0].c`` of a key path (the loader's style)."""
     out = ""
     for part in path:
         out += f"[{part}]" if isinstance(part, int) else ("." if out else "") + str(part)
     return out
+
+
+# A line that starts with a long run of spaces, '-' and '?' can open that many block collections
+# (`- - - - x`); flow collections (`[[[`) need '[' or '{'. Text without either, and without anchors,
+# cannot nest deeper than MAX_DEPTH, so a parser without these limits (yaml-rs, which overflows its
+# stack on 100,000 nested `- `) may read it. The run bound: a block collection nested in another
+# starts at a greater column, or at the same column for a sequence inside a mapping.
+_LONG_BLOCK_RUN = re.compile(r"^[ \t?-]{%d,}" % (MAX_DEPTH // 2 - 2), re.M)
+_ANCHOR = re.compile(r"(?:^|[\s\[{,:-])[&*][^\s\[\]{},]")
+
+
+def unlimited_parser_may_read(text: str) -> bool:
+    """True when ``text`` has no anchor or alias and no long block-indentation run (see above)."""
+    return _ANCHOR.search(text) is None and _LONG_BLOCK_RUN.search(text) is None
+
+
+def deeper_than(data: object, max_depth: int = MAX_DEPTH) -> bool:
+    """True when ``data`` (plain dicts and lists, no cycles) nests deeper than ``max_depth``."""
+    stack = [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > max_depth:
+            return True
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
+    return False

@@ -34,7 +34,7 @@ def load_all(text: str, limits: Limits = Limits()) -> list[Doc]:
     try:
         docs = yamlsafe.load_all(text, limits)
     except yamlsafe.YamlRefused as exc:
-        where = f" at {yamlsafe.pointer(exc.path)}" if exc.path and not exc.syntax else ""
+        where = f" at {yamlsafe.short(yamlsafe.pointer(exc.path))}" if exc.path and not exc.syntax else ""
         raise YAMLError(exc.message + where, exc.line) from None
     return [Doc(d.data, d.line, d.index, [(line, yamlsafe.pointer(path), key) for line, path, key in d.duplicates])
             for d in docs]
