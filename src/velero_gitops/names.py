@@ -141,8 +141,8 @@ def repo_path_problem(path: str, allow_parent: bool = False) -> str | None:
     ``allow_parent`` keeps `..` for paths relative to the config file, which the loader resolves and checks."""
     if not path:
         return "the path is empty"
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in path):
-        return "the path contains a control character (a newline?)"
+    if not path.isprintable():
+        return "the path contains a control or invisible character (a newline?)"
     if "\\" in path:
         return "use '/' between folders, not '\\'"
     if path.startswith("/") or (len(path) > 1 and path[1] == ":"):
