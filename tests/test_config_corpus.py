@@ -305,6 +305,24 @@ REJECT = [
     Reject("endpoints", "region-empty", "  region: minio", "  region: ''", "s3.region", "needs one"),
     Reject("endpoints", "region-space", "  region: minio", "  region: us east", "s3.region", "not a region"),
     Reject("endpoints", "region-newline", "  region: minio", '  region: "minio\\n"', "s3.region", "not a region"),
+    # ------------------------------------------------------------------------------------------- URLs
+    # A newline in schemaBaseUrl used to start a line of YAML content under the `$schema=` comment.
+    Reject("urls", "schema-url-newline", "  app: velero", '  app: velero\n  schemaBaseUrl: "https://x.example\\napiVersion: evil/v1"',
+           "repo.schemaBaseUrl", "newline", line="schemaBaseUrl"),
+    Reject("urls", "schema-url-http", "  app: velero", "  app: velero\n  schemaBaseUrl: http://x.example", "repo.schemaBaseUrl", "https://",
+           line="schemaBaseUrl"),
+    Reject("urls", "schema-url-space", "  app: velero", "  app: velero\n  schemaBaseUrl: https://x.example/a b", "repo.schemaBaseUrl", "space",
+           line="schemaBaseUrl"),
+    Reject("urls", "chart-url-newline", "flux:\n", 'flux:\n  chartSource: {url: "https://charts.example.com\\n#"}\n', "flux.chartSource.url", "newline"),
+    Reject("urls", "chart-url-no-host", "flux:\n", "flux:\n  chartSource: {url: 'https:///charts'}\n", "flux.chartSource.url", "with a host"),
+    Reject("urls", "runbook-url-newline", "metrics:\n", 'metrics:\n  runbookUrl: "https://wiki.example/runbooks\\nx"\n', "metrics.runbookUrl", "newline"),
+    Reject("urls", "runbook-url-ftp", "metrics:\n", "metrics:\n  runbookUrl: ftp://wiki.example/runbooks\n", "metrics.runbookUrl", "https://"),
+    Reject("urls", "plugin-image-newline", "awsPluginImage: velero/velero-plugin-for-aws:v1.14.3",
+           'awsPluginImage: "velero/velero-plugin-for-aws:v1.14.3\\n"', "velero.awsPluginImage", "not an image reference"),
+    Reject("urls", "plugin-image-space", "awsPluginImage: velero/velero-plugin-for-aws:v1.14.3",
+           "awsPluginImage: velero/velero-plugin-for-aws:v1.14.3 latest", "velero.awsPluginImage", "not an image reference"),
+    Reject("urls", "plugin-image-untagged", "awsPluginImage: velero/velero-plugin-for-aws:v1.14.3",
+           "awsPluginImage: velero/velero-plugin-for-aws", "velero.awsPluginImage", "no tag"),
     # -------------------------------------------------------------------------------------- tolerations
     Reject("tolerations", "exists-with-value", "        operator: Exists\n", "        operator: Exists\n        value: 'true'\n",
            "velero.nodeAgent.tolerations[0].value", "must be empty with operator Exists"),
@@ -373,6 +391,9 @@ ACCEPT = [
            "        operator: Equal\n        value: 'true'\n        effect: NoExecute\n        tolerationSeconds: 300"),
     Accept("includes", "namespace-globs", "[monitoring, database, network]", "['network-*', 'db-?', 'team-[ab]']"),
     Accept("includes", "all-namespaces", "[monitoring, database, network]", "['*']"),
+    Accept("urls", "private-registry-image", "awsPluginImage: velero/velero-plugin-for-aws:v1.14.3",
+           "awsPluginImage: registry.lab:5000/velero/velero-plugin-for-aws:v1.14.3"),
+    Accept("urls", "runbook-url", "metrics:\n", "metrics:\n  runbookUrl: https://wiki.example/runbooks/velero\n"),
     Accept("flux", "secret-ref-dotted", "flux:\n", "flux:\n  decryption: {secretRef: sops.age-key}\n"),
 ]
 
@@ -380,8 +401,8 @@ ACCEPT = [
 def test_corpus_size_by_category():
     cats = {c.cat for c in REJECT}
     assert len(REJECT) >= 100 and len({c.id for c in REJECT + ACCEPT}) == len(REJECT) + len(ACCEPT)
-    assert {"paths", "caBundle", "names", "labels", "cron", "durations", "quantities", "endpoints", "tolerations",
-            "flux", "includes"} <= cats
+    assert {"paths", "caBundle", "names", "labels", "cron", "durations", "quantities", "endpoints", "urls",
+            "tolerations", "flux", "includes"} <= cats
 
 
 def mutate(old: str, new: str) -> str:

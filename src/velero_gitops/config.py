@@ -93,6 +93,13 @@ def _check_flux_duration(value: str) -> str:
     return value
 
 
+def _check_url(value: str, schemes: tuple[str, ...]) -> str:
+    problem = names.url_problem(value, schemes)
+    if problem:
+        raise ValueError(f"{names.redact_url(value)!r}: {problem}")
+    return value
+
+
 def _check_config_relative(value: str | None) -> str | None:
     # Relative to the config file, so '..' is allowed here; the loader refuses what resolves outside the root.
     problem = value is not None and names.repo_path_problem(value, allow_parent=True)
@@ -147,9 +154,7 @@ class RepoConfig(_Model):
     @field_validator("schema_base_url")
     @classmethod
     def _url(cls, v: str) -> str:
-        if not v.startswith("https://"):
-            raise ValueError(f"{v!r} must be an https:// URL")
-        return v.rstrip("/")
+        return _check_url(v, ("https",)).rstrip("/")
 
 
 # --------------------------------------------------------------------------------------------- flux
@@ -211,9 +216,13 @@ class ChartSource(_Model):
     def _url_scheme(self) -> ChartSource:
         if self.url is None:
             return self
-        want = "https://" if self.type == "HelmRepository" else "oci://"
-        if not self.url.startswith(want):
-            raise at("url", f"a {self.type} url must start with {want} (got {self.url!r})")
+        want = "https" if self.type == "HelmRepository" else "oci"
+        if not self.url.startswith(want + "://"):
+            raise at("url", f"a {self.type} url must start with {want}:// (got {names.redact_url(self.url)!r})")
+        try:
+            _check_url(self.url, (want,))
+        except ValueError as exc:
+            raise at("url", str(exc)) from None
         return self
 
     def resolved_url(self) -> str:
@@ -437,8 +446,9 @@ class VeleroConfig(_Model):
     @field_validator("aws_plugin_image")
     @classmethod
     def _image(cls, v: str) -> str:
-        if ":" not in v.rsplit("/", 1)[-1] and "@" not in v:
-            raise ValueError(f"{v!r} has no tag: pin the plugin, e.g. velero/velero-plugin-for-aws:v1.14.3")
+        problem = names.image_problem(v)
+        if problem:
+            raise ValueError(f"{v!r}: {problem}")
         return v
 
     @field_validator("default_backup_ttl", "garbage_collection_frequency", "fs_backup_timeout")
@@ -662,6 +672,9 @@ class MetricsConfig(_Model):
         description="Base URL of the page alert runbook links point at; each alert appends `#<alertname lower-cased>`. Defaults to docs/observability.md of this tool.",
     )
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig, description="Grafana dashboard.")
+
+    _runbook = field_validator("runbook_url")(classmethod(
+        lambda cls, v: v if v is None else _check_url(v, ("https", "http"))))
 
     @field_validator("missed_backup_margin")
     @classmethod

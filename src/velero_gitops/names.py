@@ -186,6 +186,40 @@ def endpoint_problem(url: str) -> str | None:
     return None
 
 
+def url_problem(url: str, schemes: tuple[str, ...] = ("https",)) -> str | None:
+    """Why ``url`` is not a plain URL with one of ``schemes`` and a host, or None. A space or control character
+    is refused: some URLs land in YAML comment lines, where a newline would start a line of YAML content."""
+    from urllib.parse import urlsplit
+
+    if not url.isprintable() or any(ch.isspace() for ch in url):
+        return "the URL contains a space, newline or other control character"
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "not a URL"
+    if parts.scheme not in schemes or not parts.netloc:
+        return f"must be a {' or '.join(s + '://' for s in schemes)} URL with a host"
+    return None
+
+
+_IMAGE = re.compile(  # distribution/reference@v0.5.0:regexp.go (ReferenceRegexp), Go's ASCII \w spelled out
+    r"(?:(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*"
+    r"|\[[a-fA-F0-9:]+\])(?::[0-9]+)?/)?"
+    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
+    r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?"
+)
+
+
+def image_problem(image: str) -> str | None:
+    """Why ``image`` is not a container image reference (``registry/name:tag[@digest]``), or None."""
+    if not _IMAGE.fullmatch(image):
+        return "not an image reference such as velero/velero-plugin-for-aws:v1.14.3"
+    if ":" not in image.rsplit("/", 1)[-1] and "@" not in image:
+        return "it has no tag: pin it, e.g. velero/velero-plugin-for-aws:v1.14.3"
+    return None
+
+
 def redact_url(text: str) -> str:
     """``text`` with any user info (everything up to the last '@' after the scheme) replaced by ***."""
     start = text.find("://")
