@@ -502,6 +502,14 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
     # object when it does not claim to be one; a file that Flux or a kustomization applies must be
     applied = set(graph.applied_by) | kresources if graph is not None else kresources
     has_context = bool(kdirs) or bool(graph is not None and graph.roots)
+    # what Flux applies is the build output: objects of files that a successful build emitted are
+    # validated there (after the kustomization's patches, components and namespace), not on their own
+    built: set[Path] = set()
+    if opts.kustomize != "never" and kdirs:
+        scan_roots = [p for p in paths if p != "-" and Path(p).is_dir()]
+        kfind, kfailed, built = kustomize.check_dirs(kdirs, objects, store, opts, skip, graph=graph, scan_roots=scan_roots)
+        findings.extend(kfind)
+        reader.failed_units += kfailed
     for i, obj in enumerate(objects):
         av, kind = obj.data.get("apiVersion"), obj.data.get("kind")
         if not isinstance(av, str) or not isinstance(kind, str) or not av or not kind:
@@ -531,6 +539,8 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
                                             "schema.missing"))
                 failed_objs.add(i)
             continue
+        if built and obj.path is not None and rpath(obj.path) in built:
+            continue
         if not validator.is_valid(obj.data):
             fs = _schema_findings(obj, validator)
             findings.extend(fs)
@@ -538,11 +548,6 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
                 failed_objs.add(i)
 
     extra_units = reader.failed_units
-    if opts.kustomize != "never" and kdirs:
-        scan_roots = [p for p in paths if p != "-" and Path(p).is_dir()]
-        kfind, kfailed = kustomize.check_dirs(kdirs, objects, store, opts, skip, graph=graph, scan_roots=scan_roots)
-        findings.extend(kfind)
-        extra_units += kfailed
 
     if opts.flux:
         from velero_gitops.validate import flux

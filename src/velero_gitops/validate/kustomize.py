@@ -239,10 +239,14 @@ class _Planner:
     def problem(self, via: KFile | None, value: str, msg: str, rule: str = "kustomize") -> None:
         from velero_gitops.validate.engine import display_path
 
-        if via is None:
-            self.b.problems.append(Finding(display_path(self.b.entry), None, None, "", msg, rule))
+        # a remote base is valid for Flux (it fetches it) but cannot be validated offline: a warning
+        sev = "warning" if rule == "kustomize.remote" else "error"
+        if via is None and self.b.flux_ks is not None:
+            self.b.problems.append(self.b.flux_ks.finding("/spec/path", msg, rule, sev))
+        elif via is None:
+            self.b.problems.append(Finding(display_path(self.b.entry), None, None, "", msg, rule, sev))
         else:
-            self.b.problems.append(Finding(display_path(via.path), via.line_of(value), None, "", msg, rule))
+            self.b.problems.append(Finding(display_path(via.path), via.line_of(value), None, "", msg, rule, sev))
 
     def link_prefixes(self, lexical: Path) -> None:
         """Recreate in the mirror every symlink on ``lexical`` (a path inside the root before symlinks)."""
@@ -428,7 +432,7 @@ def _apply_flux_fields(kdata: dict, spec: dict, pl: _Planner, entry: Path) -> No
         kdata["components"] = list(_strings(kdata.get("components")))
         for c in comps:
             if is_remote(c) or os.path.isabs(c):
-                pl.problem(None, c, f"spec.components entry {_short(c)!r} must be local and relative", "kustomize.remote")
+                pl.problem(None, c, f"spec.components entry {_short(c)!r} must be local and relative (Flux refuses it)")
                 continue
             real = pl.resolve(entry, c, None, "spec.components")
             if real is None:
@@ -647,13 +651,18 @@ def plans(kdirs, objects, opts, graph, scan_roots) -> list[Build]:
             seen[sig] = b
             out.append(b)
             visited |= b.visited
+    if out:
+        return out  # Flux builds these and nothing else; bootstrap and tool folders are not Flux's
+    entries: set[Path] = set()
     for d in sorted(kdirs, key=lambda x: (len(Path(x).parts), str(x))):
         real = Path(os.path.realpath(d))
-        if real in visited:
-            continue
+        if real in visited or any(e in real.parents for e in entries):
+            continue  # Flux never builds a folder inside one it builds unless that build reads it
         kf = read_kfile(find_kfile(real)) if find_kfile(real) else None
         if kf is not None and kf.data.get("kind") == "Component":
             continue  # only built as part of a kustomization that includes it
+        if kf is not None and kf.data.get("helmCharts"):
+            continue  # needs helm and the network (a bootstrap kustomization, not something Flux builds)
         root = _root_for(real, opts, scan_roots)
         b = plan(root, real, None)
         out.append(b)
@@ -696,7 +705,8 @@ def _origin(md: dict) -> dict:
     return out
 
 
-def check_dirs(kdirs, objects, store, opts, skip, graph=None, scan_roots=()) -> tuple[list[Finding], int]:
+def check_dirs(kdirs, objects, store, opts, skip, graph=None, scan_roots=()) -> tuple[list[Finding], int, set[Path]]:
+    """(findings, failed builds, real paths of the source files that successful builds emitted)."""
     from velero_gitops.errors import UsageError
     from velero_gitops.validate.engine import Obj, _fast_docs, _schema_findings, display_path
     from velero_gitops.validate.schemas import SchemaError
@@ -705,10 +715,11 @@ def check_dirs(kdirs, objects, store, opts, skip, graph=None, scan_roots=()) -> 
     if kubectl is None:
         if opts.kustomize == "always":
             raise UsageError("kubectl is not on PATH (needed for --kustomize always)")
-        return [], 0
+        return [], 0, set()
     builds = plans(kdirs, objects, opts, graph, scan_roots)
     cache = store.cache_dir / "kustomize-builds" if getattr(opts, "kustomize_cache", True) else None
     findings: list[Finding] = []
+    covered: set[Path] = set()
     failed = 0
     runnable = [b for b in builds if not b.problems]
     for b in builds:
@@ -735,6 +746,8 @@ def check_dirs(kdirs, objects, store, opts, skip, graph=None, scan_roots=()) -> 
                 findings.append(Finding(display_path(kfile), line, None, "", f"kustomize build failed: {out}", "kustomize"))
             failed += 1
             continue
+        if b.flux_ks is not None:
+            out = substitute(out, _get(b.flux_ks.data, "spec", "postBuild"))
         fast = _fast_docs(out)
         if fast is not None:
             docs = [_Doc(data, line, i) for i, (data, line, _chunk) in enumerate(fast)]
@@ -757,6 +770,10 @@ def check_dirs(kdirs, objects, store, opts, skip, graph=None, scan_roots=()) -> 
             kind, av = data.get("kind"), data.get("apiVersion")
             if not isinstance(kind, str) or not isinstance(av, str) or kind in skip or f"{av}/{kind}" in skip:
                 continue
+            if "path" in origin:
+                real = _unmirror(b, b.entry.relative_to(b.root), origin["path"])
+                if real is not None:
+                    covered.add(real)
             try:
                 validator = store.validator(av, kind)
             except SchemaError:
@@ -766,12 +783,71 @@ def check_dirs(kdirs, objects, store, opts, skip, graph=None, scan_roots=()) -> 
             src, file, line = _source(b, origin, kind, str(md.get("name", "")), by_file)
             built = Obj(file or display_path(kfile), None, doc.index, data, doc.line)
             for f in _schema_findings(built, validator):
+                if "${" in f.message:
+                    continue  # a value Flux substitutes from a source unknown here (postBuild.substituteFrom)
                 if src is not None:
                     findings.append(Finding(src.file, src.line_of(f.pointer), src.ident, f.pointer, f.message, f.rule, f.severity))
                 else:
                     findings.append(Finding(built.file, line, f.obj, f.pointer,
                                             f.message + " (in the kustomize build output)", f.rule, f.severity))
-    return findings, failed
+    return findings, failed, covered
+
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _expand(s: str, values: dict[str, str]) -> str:
+    """``${VAR}``, ``${VAR:=default}``, ``${VAR:-default}`` (defaults may nest variables); unknown
+    variables without a default stay as they are."""
+    out: list[str] = []
+    i = 0
+    while True:
+        j = s.find("${", i)
+        if j < 0:
+            out.append(s[i:])
+            return "".join(out)
+        out.append(s[i:j])
+        m = _NAME.match(s, j + 2)
+        if m is None:
+            out.append("${")
+            i = j + 2
+            continue
+        name, k = m.group(0), m.end()
+        depth, end = 1, k
+        while end < len(s) and depth:  # the closing brace, past nested ${...}
+            if s.startswith("${", end):
+                depth, end = depth + 1, end + 2
+                continue
+            depth -= s[end] == "}"
+            end += 1
+        if depth:
+            out.append(s[j:])
+            return "".join(out)
+        body = s[k:end - 1]
+        op = next((o for o in (":=", ":-", "=", "-") if body.startswith(o)), None)
+        if name in values:
+            out.append(values[name])
+        elif op is not None:
+            out.append(_expand(body[len(op):], values))
+        elif body:
+            out.append(s[j:end])  # not a substitution form Flux knows: left alone
+        else:
+            out.append(s[j:end])
+        i = end
+
+
+def substitute(text: str, post_build) -> str:
+    """Flux's postBuild variable substitution on built output, with the values known from the tree:
+    ``spec.postBuild.substitute`` and ``${VAR:=default}`` defaults; other variables stay as they are
+    (fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go calls
+    generator.SubstituteVariables per object after the build; a ``kustomize.toolkit.fluxcd.io/substitute:
+    disabled`` object is left alone)."""
+    if not isinstance(post_build, dict) or "${" not in text:
+        return text
+    values = post_build.get("substitute") if isinstance(post_build.get("substitute"), dict) else {}
+    values = {str(k): str(v) for k, v in values.items()}
+    docs = re.split(r"(?m)^---[ \t]*\n", text)
+    return "---\n".join(d if "kustomize.toolkit.fluxcd.io/substitute: disabled" in d else _expand(d, values) for d in docs)
 
 
 def _source(b: Build, origin: dict, kind: str, name: str, by_file):
