@@ -161,6 +161,12 @@ REJECT = [
     Reject("paths", "ca-missing", *ca("nope.pem"), "s3.caBundle", "No such file"),
     Reject("paths", "ca-too-large", *ca("ca.pem"), "s3.caBundle", "more than the limit", files={"repo/ca.pem": CERT * 2000}),
     Reject("paths", "ca-in-git", *ca(".git/ca.pem"), "s3.caBundle", ".git"),
+    Reject("paths", "pod-volume-path-parent", "    distribution: talos", "    distribution: custom\n    podVolumePath: /var/lib/../../etc",
+           "velero.nodeAgent.podVolumePath", "without '..'", line="podVolumePath"),
+    Reject("paths", "plugin-volume-path-newline", "    distribution: talos", '    distribution: talos\n    pluginVolumePath: "/var/lib/kubelet/plugins\\n"',
+           "velero.nodeAgent.pluginVolumePath", "control characters", line="pluginVolumePath"),
+    Reject("paths", "prefix-parent", "  prefix: velero", "  prefix: velero/../x", "s3.prefix", "not a clean prefix"),
+    Reject("paths", "prefix-newline", "  prefix: velero", '  prefix: "velero\\n"', "s3.prefix", "not a clean prefix"),
     # ----------------------------------------------------------------------------------------- caBundle
     Reject("caBundle", "ca-with-private-key", *ca(), "s3.caBundle", "EC PRIVATE KEY", files={"repo/ca.pem": CERT + KEY}),
     Reject("caBundle", "ca-key-first", *ca(), "s3.caBundle", "PRIVATE KEY", files={"repo/ca.pem": KEY + CERT}),
@@ -200,6 +206,8 @@ REJECT = [
     Reject("names", "bucket-newline", "  bucket: velero-backups", '  bucket: "velero-backups\\n"', "s3.bucket", "not a valid S3 bucket name"),
     Reject("names", "chart-version-newline", "chartVersion: 12.1.0", 'chartVersion: "12.1.0\\n"', "velero.chartVersion", "not a chart version"),
     Reject("names", "image-tag-unicode-digit", "imageTag: v1.18.2", "imageTag: v1.١8.2", "velero.imageTag", "not a Velero image tag"),
+    Reject("names", "storage-location", "    ttl: 720h", "    ttl: 720h\n    storageLocation: Default", "schedules[0].storageLocation",
+           "not a valid BackupStorageLocation name", line="storageLocation"),
     Reject("names", "dashboard-label", "metrics:\n", "metrics:\n  dashboard: {label: grafana dashboard}\n", "metrics.dashboard.label", "label key"),
     # ------------------------------------------------------------------------------------------- labels
     Reject("labels", "node-selector-empty-name", "      kubernetes.io/os: linux", "      kubernetes.io/: linux", "velero.nodeAgent.nodeSelector", "label key"),

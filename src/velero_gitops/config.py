@@ -390,6 +390,10 @@ class NodeAgentConfig(_Model):
         for key, p in (("podVolumePath", self.pod_volume_path), ("pluginVolumePath", self.plugin_volume_path)):
             if p is not None and not p.startswith("/"):
                 raise at(key, f"{p!r} must be an absolute path")
+            # A hostPath must not step back with '..' (kubernetes/kubernetes@v1.35.0:pkg/apis/core/validation/
+            # validation.go, validateHostPathVolumeSource / validatePathNoBacksteps).
+            if p is not None and (".." in p.split("/") or not p.isprintable()):
+                raise at(key, f"{p!r} must be a plain absolute path, without '..' or control characters")
         limits = self.resources.limits
         for key in ("cpu", "memory"):
             lim, cap = getattr(limits, key), getattr(self.budget, key)
@@ -534,7 +538,7 @@ class S3Config(_Model):
     @classmethod
     def _prefix(cls, v: str) -> str:
         v = v.strip("/")
-        if any(part in ("", ".", "..") for part in v.split("/")) and v:
+        if any(part in ("", ".", "..") for part in v.split("/")) and v or not v.isprintable():
             raise ValueError(f"{v!r} is not a clean prefix such as velero or cluster/velero")
         return v
 
@@ -587,6 +591,9 @@ class ScheduleConfig(_Model):
     default_volumes_to_fs_backup: bool | None = Field(None, description="Override velero.defaultVolumesToFsBackup for this schedule.")
     paused: bool = Field(False, description="Keep the Schedule but do not run it.")
     storage_location: str = Field("default", description="BackupStorageLocation name.")
+
+    _location = field_validator("storage_location")(classmethod(
+        lambda cls, v: _check_dns_subdomain(v, "BackupStorageLocation name")))
 
     @field_validator("name")
     @classmethod
