@@ -134,7 +134,7 @@ REJECT = [
     Reject("paths", "apps-root-absolute", "appsRoot: kubernetes/apps", "appsRoot: /tmp/apps", "repo.appsRoot", "not absolute"),
     Reject("paths", "apps-root-drive", "appsRoot: kubernetes/apps", "appsRoot: 'C:/apps'", "repo.appsRoot", "not absolute"),
     Reject("paths", "apps-root-backslash", "appsRoot: kubernetes/apps", "appsRoot: 'kubernetes\\apps'", "repo.appsRoot", "not '\\'"),
-    Reject("paths", "apps-root-newline", "appsRoot: kubernetes/apps", 'appsRoot: "kubernetes/apps\\n"', "repo.appsRoot", "control character"),
+    Reject("paths", "apps-root-newline", "appsRoot: kubernetes/apps", 'appsRoot: "kubernetes/apps\\n"', "repo.appsRoot", "control or invisible character"),
     Reject("paths", "apps-root-empty", "appsRoot: kubernetes/apps", "appsRoot: ''", "repo.appsRoot", "empty"),
     Reject("paths", "apps-root-git", "appsRoot: kubernetes/apps", "appsRoot: .git/hooks", "repo.appsRoot", ".git"),
     Reject("paths", "root-missing", "  root: .", "  root: does-not-exist", "repo.root", "not an existing folder"),
