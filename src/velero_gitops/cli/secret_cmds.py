@@ -97,7 +97,7 @@ def encrypt_repo_password(
     password = rp.read_password(use_stdin=stdin)
     if namespaces is not None:
         rp.refuse_existing_data(loaded, namespaces, password)
-    else:
+    elif not replace:  # with --replace the password was already changed in the repositories
         err(rp.UNCHECKED_WARNING.format(bucket=loaded.config.s3.bucket, prefix=rp.kopia_prefix(loaded)))
     for w in rp.warnings_for(password):
         err(f"warning: {w}")
