@@ -565,13 +565,19 @@ class Graph:
         """(the decryption the controller sees, the Kustomization whose patches injected it or None)."""
         own = _get(ks.data, "spec", "decryption")
         own = own if isinstance(own, dict) else None
-        if ks.path is None:
-            return own, None
-        for parent in self.applied_by.get(_rp(ks.path), []):
-            if parent is ks:
-                continue
+        parents = [k for k in self.applied_by.get(_rp(ks.path), []) if k is not ks] if ks.path is not None else []
+        if not parents and own is None:
+            # applied by no Kustomization of the tree (a broken or unseen parent): if some Kustomization patches
+            # decryption into its children, this one may get it too; a guess, so no key lookup on it
+            parents = [k for k in self.flux_ks if k is not ks]
+            speculative = True
+        else:
+            speculative = False
+        for parent in parents:
             for target, doc, dec in _patched_decryption(_get(parent.data, "spec", "patches")):
                 if _patch_targets(target, doc, ks):
+                    if speculative:
+                        return {"provider": "sops"}, parent
                     merged = dict(own or {})
                     merged.update(dec)
                     return merged, parent
