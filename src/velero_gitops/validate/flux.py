@@ -36,14 +36,16 @@ from velero_gitops.validate.findings import Finding
 FLUX_KS = "kustomize.toolkit.fluxcd.io/"
 HELM = "helm.toolkit.fluxcd.io/"
 SOURCE = "source.toolkit.fluxcd.io/"
-WELL_KNOWN = {("GitRepository", "flux-system", "flux-system")}
+# the bootstrap source: `flux bootstrap` makes a GitRepository; a FluxInstance (flux-operator) makes its sync kind,
+# named after its namespace by default
+WELL_KNOWN = {(k, "flux-system", "flux-system") for k in ("GitRepository", "OCIRepository", "Bucket")}
 # Velero's chart ships its CRDs; only for it is "applied before the CRDs exist" provable from the tree
 CRD_CHARTS = {"velero": ("velero.io",)}
 KFILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 _SOPS_TOP = re.compile(r"^sops:\s*$", re.M)
 # kinds the repository scan keeps (the facts other files' lookups need)
 _SCAN_KIND = re.compile(r"^kind:\s*['\"]?(Kustomization|HelmRelease|GitRepository|OCIRepository|HelmRepository|Bucket|"
-                        r"HelmChart|ExternalArtifact|ArtifactGenerator|Secret|ConfigMap)\b", re.M)
+                        r"HelmChart|FluxInstance|ExternalArtifact|ArtifactGenerator|Secret|ConfigMap)\b", re.M)
 _SCAN_MAX_FILES = 20000
 _SCAN_MAX_BYTES = 2 << 20
 
@@ -380,7 +382,7 @@ class Graph:
         self.flux_ks = [o for o in self.all if _is(o, FLUX_KS, "Kustomization")]
         self.roots: dict[int, list[Path]] = {id(ks): _candidate_roots(ks, opts, self.root) for ks in self.flux_ks}
         self.applied_by: dict[Path, list] = {}  # file -> [Kustomization]
-        self._via: dict[tuple[Path, int], tuple[str, Path | None]] = {}  # (file, ks) -> kustomize namespace, its file
+        self._via: dict[tuple[Path, int], list[tuple[str, Path | None]]] = {}  # (file, ks) -> [kustomize namespace, its file]
         self._ns: dict[int, list[str]] = {}
         self.substituted: dict[int, bool] = {}
         self._build()
@@ -416,7 +418,9 @@ class Graph:
                 lst = self.applied_by.setdefault(f, [])
                 if not any(k is ks for k in lst):
                     lst.append(ks)
-                    self._via[(f, id(ks))] = (ns, nsfile)
+                via = self._via.setdefault((f, id(ks)), [])  # a component reached from several namespaces
+                if (ns, nsfile) not in via:
+                    via.append((ns, nsfile))
 
     def path_dir(self, ks) -> Path | None:
         """The directory a Kustomization of this repository builds, None when unknown or elsewhere."""
@@ -512,9 +516,10 @@ class Graph:
             rp = _rp(o.path)
             for ks in self.applied_by.get(rp, []):
                 tn = _str(_get(ks.data, "spec", "targetNamespace"))
-                ns = tn or self._via.get((rp, id(ks)), ("", None))[0] or own
-                if ns not in out:
-                    out.append(ns)
+                for via_ns, _ in self._via.get((rp, id(ks)), [("", None)]):
+                    ns = tn or via_ns or own
+                    if ns not in out:
+                        out.append(ns)
             if not out:
                 out.append(self._parent_namespace(rp)[0] or own)
         else:
@@ -535,13 +540,28 @@ class Graph:
         for ks in self.applied_by.get(rp, []):
             if _str(_get(ks.data, "spec", "targetNamespace")) == ns:
                 return f" (targetNamespace of Flux Kustomization {ks.name})"
-            via_ns, via_file = self._via.get((rp, id(ks)), ("", None))
-            if via_ns == ns and via_file is not None:
-                return f" (moved there by `namespace: {ns}` in {_show(via_file)})"
+            for via_ns, via_file in self._via.get((rp, id(ks)), []):
+                if via_ns == ns and via_file is not None:
+                    return f" (moved there by `namespace: {ns}` in {_show(via_file)})"
         pns, pfile = self._parent_namespace(rp)
         if pns == ns and pfile is not None:
             return f" (moved there by `namespace: {ns}` in {_show(pfile)})"
         return ""
+
+    def dead(self, o) -> bool:
+        """In a folder whose kustomization.yaml does not list it (a disabled app: `# - ./app/ks.yaml`), and applied by
+        no Flux Kustomization: the controllers never see it, so its lookups are not checked."""
+        if o.path is None:
+            return False
+        rp = _rp(o.path)
+        if self.applied_by.get(rp):
+            return False
+        for d in rp.parents:
+            if self.root is not None and not _inside(d, self.root):
+                return False
+            if any((d / n).is_file() for n in KFILES):
+                return all(f != rp for f in self.tree.applied_files(d))
+        return False
 
     def _parent_namespace(self, rp: Path) -> tuple[str, Path | None]:
         """Not applied by a Flux Kustomization of the tree: the namespace the outermost kustomization.yaml
@@ -672,8 +692,14 @@ class _Checker:
         self.index: dict[tuple[str, str], set[str]] = {}  # (kind, name) -> namespaces ("" = unknown)
         for o in g.all:
             self.index.setdefault((o.kind, o.name), set()).update(g.namespaces(o))
-        # ArtifactGenerators (source-watcher) produce ExternalArtifacts named in spec.artifacts
+        # ArtifactGenerators (source-watcher) produce ExternalArtifacts named in spec.artifacts; a FluxInstance
+        # (flux-operator) creates its sync source, named after its namespace unless sync.name says otherwise
+        # (controlplaneio-fluxcd/flux-operator@v0.58.1:internal/controller/fluxinstance_controller.go)
         for o in g.all:
+            sync = _get(o.data, "spec", "sync")
+            if o.kind == "FluxInstance" and isinstance(sync, dict) and isinstance(sync.get("kind"), str):
+                for ns in g.namespaces(o):
+                    self.index.setdefault((sync["kind"], _str(sync.get("name")) or ns), set()).add(ns)
             if o.kind == "ArtifactGenerator":
                 for a in _get(o.data, "spec", "artifacts") or []:
                     if isinstance(a, dict) and isinstance(a.get("name"), str):
@@ -681,6 +707,8 @@ class _Checker:
 
     def run(self) -> list[Finding]:
         for o in self.objects:
+            if self.g.dead(o):
+                continue
             if _is(o, FLUX_KS, "Kustomization"):
                 self._kustomization(o)
             elif _is(o, HELM, "HelmRelease"):

@@ -81,7 +81,7 @@ def s3url_problem(url: object, allow_http: bool, allow_path: bool) -> str | None
 
 # Values that name a secret kept elsewhere: a 1Password reference (op://vault/item/field, resolved by the
 # 1Password operator or `op inject`) or a Flux postBuild variable filled from an encrypted source.
-_REFERENCE = re.compile(r"^(?:op://\S+|(?:\$\{[^{}]+\}\s*)+)$")
+_REFERENCE = re.compile(r"^(?:op://[^\n]+|(?:\$\{[^{}]+\}\s*)+)$")
 
 
 def holds_secret_data(data: dict) -> bool:
