@@ -262,6 +262,13 @@ def _expand(text: str, vars_: dict[str, str], complete: bool) -> str:
     return _VAR.sub(sub, text)
 
 
+def _read(p: Path) -> str:
+    try:
+        return p.read_text(encoding="utf-8", errors="replace") if stat.S_ISREG(os.stat(p).st_mode) else ""
+    except OSError:
+        return ""
+
+
 def _reparse_scalar(text: str):
     """What a substituted plain scalar becomes when the controller parses the YAML again."""
     import yaml
@@ -273,8 +280,9 @@ def _reparse_scalar(text: str):
     return v if isinstance(v, (str, int, float, bool)) or v is None else text
 
 
-def _substitute(node, vars_: dict[str, str], complete: bool) -> bool:
-    """Substitute in place; True when anything changed."""
+def _substitute(node, vars_: dict[str, str], complete: bool, source: str = "") -> bool:
+    """Substitute in place; True when anything changed. kustomize keeps a quoted scalar quoted when it writes the
+    object out for envsubst, so a value quoted in ``source`` stays a string; a plain one is parsed again."""
     changed = False
     stack = [node]
     while stack:
@@ -288,7 +296,8 @@ def _substitute(node, vars_: dict[str, str], complete: bool) -> bool:
                     new = _expand(v, vars_, complete)
                 except _Unknown:
                     continue
-                n[k] = _reparse_scalar(new)
+                quoted = f'"{v}"' in source or f"'{v}'" in source
+                n[k] = new if quoted else _reparse_scalar(new)
                 changed = True
     return changed
 
@@ -499,7 +508,8 @@ class Graph:
                 if any(isinstance(m, dict) and m.get("kustomize.toolkit.fluxcd.io/substitute") == "disabled" for m in marks):
                     break
                 self.substituted[id(o)] = True
-                changed |= _substitute(o.data, *v)
+                source = o.chunk if o.chunk is not None else _read(o.path)
+                changed |= _substitute(o.data, *v, source=source)
                 break
         return changed
 

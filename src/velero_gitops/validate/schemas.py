@@ -260,8 +260,7 @@ class SchemaStore:
                        and split_api_version(k.rsplit("/", 1)[0])[0] == group)
         where = ", ".join(self.locations)
         if known:
-            why = (f"{kind} is in the bundle only as {', '.join(known)}: {api_version} is newer or older than "
-                   f"{self.coverage()}")
+            why = f"{self.coverage()} has {kind} only as {', '.join(known)}"
         elif not group or group.endswith(".k8s.io") or "." not in group:
             why = f"not a kind of {self.coverage()} (a newer Kubernetes API?)"
         else:
