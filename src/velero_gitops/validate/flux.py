@@ -31,6 +31,7 @@ import re
 import stat
 from pathlib import Path
 
+from velero_gitops import safefile
 from velero_gitops.validate.findings import Finding
 
 FLUX_KS = "kustomize.toolkit.fluxcd.io/"
@@ -116,7 +117,7 @@ class _Tree:
         from velero_gitops.validate.engine import first_document
 
         try:
-            k = first_document(kfile.read_text(encoding="utf-8"))
+            k = first_document(safefile.read_text(kfile))
         except Exception:  # noqa: BLE001 - unreadable/invalid: the kustomize build reports it
             k = None
         return (k if isinstance(k, dict) else {}), kfile
@@ -180,7 +181,7 @@ def _encrypted_file(p: Path, known: dict[Path, bool]) -> bool:
         return True
     if p not in known:
         try:
-            known[p] = stat.S_ISREG(os.stat(p).st_mode) and bool(_SOPS_TOP.search(p.read_text(errors="replace")))
+            known[p] = bool(_SOPS_TOP.search(safefile.read_bytes(p).decode(errors="replace")))
         except OSError:
             known[p] = False
     return known[p]
@@ -215,7 +216,7 @@ def _scan_repo(root: Path, seen: set[Path], opts) -> list:
             candidates.append(p)
     for p in candidates:
         try:
-            text = p.read_text(encoding="utf-8")
+            text = safefile.read_text(p, root=root)
         except (OSError, UnicodeDecodeError):
             continue
         if "\0" in text or not _SCAN_KIND.search(text):
@@ -264,7 +265,7 @@ def _expand(text: str, vars_: dict[str, str], complete: bool) -> str:
 
 def _read(p: Path) -> str:
     try:
-        return p.read_text(encoding="utf-8", errors="replace") if stat.S_ISREG(os.stat(p).st_mode) else ""
+        return safefile.read_bytes(p).decode(errors="replace")
     except OSError:
         return ""
 
