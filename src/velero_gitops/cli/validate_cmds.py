@@ -47,6 +47,10 @@ def validate(
     output: str = typer.Option("text", "--output", "-o", help=_OUTPUT_HELP),
     repo_root: Optional[Path] = typer.Option(None, "--repo-root", help="Root that Flux Kustomization paths are relative to (default: nearest .git/.sops.yaml/kubernetes/ ancestor)."),
     kustomize: str = typer.Option("auto", "--kustomize", help="Build kustomizations with kubectl: auto (when on PATH), always, never."),
+    kustomize_cache: bool = typer.Option(True, "--kustomize-cache/--no-kustomize-cache", help="Reuse kustomize builds keyed on the content they read (never builds holding a Secret)."),
+    ignore_filename_pattern: Optional[List[str]] = typer.Option(
+        None, "--ignore-filename-pattern", "-ignore-filename-pattern",
+        help="Regular expression (searched in the path) of files and folders to skip, as kubeconform's. Repeatable."),
     flux: bool = typer.Option(True, "--flux/--no-flux", help="Check the Flux graph (paths, references, dependsOn, decryption, CRD order)."),
     policy: bool = typer.Option(True, "--policy/--no-policy", help="Check the Velero policy rules and plaintext Secrets."),
     repo_source: Optional[List[str]] = typer.Option(
@@ -76,6 +80,8 @@ def validate(
         skip_kinds=[s for s in skip.split(",") if s.strip()],
         repo_root=str(repo_root) if repo_root else None,
         kustomize=kustomize,
+        kustomize_cache=kustomize_cache,
+        ignore_filename_patterns=list(ignore_filename_pattern or []),
         flux=flux,
         policy=policy,
         externals=list(external or []),
