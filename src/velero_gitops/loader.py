@@ -11,6 +11,7 @@ import difflib
 import functools
 import math
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -20,7 +21,8 @@ from typing import Any
 from velero_gitops.errors import ConfigError
 
 Loc = tuple[str | int, ...]
-CA_BUNDLE_LIMIT = 1024 * 1024  # a bundle of a hundred certificates is about 200 KiB
+CA_BUNDLE_LIMIT = 1024 * 1024
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # a bundle of a hundred certificates is about 200 KiB
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,18 @@ def display(path: Path) -> str:
 
 def load(path: str | os.PathLike[str]) -> LoadedConfig:
     """Load and validate a config file. Raises ConfigError with every located problem."""
-    p = Path(path)
+    try:
+        return _load_stamped(Path(path))
+    except ConfigError as exc:
+        # a key or value from the file may hold a newline or an escape: one problem stays one line
+        raise ConfigError([_printable(p) for p in exc.problems]) from None
+
+
+def _printable(line: str) -> str:
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), line)
+
+
+def _load_stamped(p: Path) -> LoadedConfig:
     try:
         st = p.stat()
         stamp = (str(p.resolve()), os.getcwd(), st.st_mtime_ns, st.st_size, st.st_ino)
@@ -123,14 +136,20 @@ def _parse(text: str, shown: str) -> Any:
 
     from velero_gitops import yamlsafe
 
+    def path_of(p: tuple) -> str:
+        return yamlsafe.short(yamlsafe.dotted(p)) or "(top level)"
+
+    refused = None
+    where_dup = "(top level)"
     try:
-        yamlsafe.load_all(text)
-        refused = None
+        docs = yamlsafe.load_all(text)
+        dups = [d for doc in docs for d in doc.duplicates]
+        if dups:
+            where_dup = path_of(dups[0][1])
     except yamlsafe.YamlRefused as exc:
         if not exc.syntax:  # a limit or an unknown tag: located, with the path that holds it
             where = f"{shown}:{exc.line}:{exc.column}" if exc.line else shown
-            path = yamlsafe.short(yamlsafe.dotted(exc.path)) or "(top level)"
-            raise ConfigError([f"{where} {path}: {exc.message}"]) from None
+            raise ConfigError([f"{where} {path_of(exc.path)}: {exc.message}"]) from None
         refused = exc  # a syntax error: ruamel's message below is the one users know
     yaml = YAML(typ="rt")
     try:
@@ -141,16 +160,17 @@ def _parse(text: str, shown: str) -> Any:
         mark = exc.problem_mark or exc.context_mark
         where = f"{shown}:{mark.line + 1}:{mark.column + 1}" if mark else shown
         problem = exc.problem or "invalid YAML"
-        if "duplicate key" in str(exc.problem or ""):
-            problem = f"{exc.problem}; each key may appear only once"
-        raise ConfigError([f"{where} {problem}".replace(" found duplicate key", " duplicate key")]) from None
+        path = where_dup if refused is None else path_of(refused.path)
+        if "duplicate key" in problem:
+            problem = problem.replace("found duplicate key", "duplicate key") + "; each key may appear only once"
+        raise ConfigError([f"{where} {path}: {problem}"]) from None
     except (YAMLError, RecursionError) as exc:
         if refused is None:
             raise ConfigError([f"{shown}: invalid YAML ({' '.join(str(exc).split())})"]) from None
     if refused is not None:  # ruamel read what libyaml refused: libyaml's message, located
         line, col = refused.problem_at
         where = f"{shown}:{line}:{col}" if line else shown
-        raise ConfigError([f"{where} {refused.message}"])
+        raise ConfigError([f"{where} {path_of(refused.path)}: {refused.message}"])
     return tree
 
 
@@ -254,7 +274,8 @@ def _holder(node: Any, key: str) -> Any:
 
 
 def _format(shown: str, tree: Any, err: dict[str, Any]) -> str:
-    loc: Loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
+    # pydantic adds steps such as "function-after[...]"; a user's key may hold "[" too
+    loc: Loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p)) or tuple(err["loc"])
     msg: str = err["msg"]
     kind: str = err["type"]
     if kind == "value_error":
@@ -289,7 +310,7 @@ def _got(value: Any) -> str:
 
 
 def _unknown_key(loc: Loc) -> str:
-    key = str(loc[-1])
+    key = str(loc[-1]) if loc else ""
     allowed = _allowed_keys(loc[:-1])
     if not allowed:
         return f"unknown key '{key}'"

@@ -104,6 +104,16 @@ class _Frame:
         self.mark = mark
 
 
+def _path(stack: list) -> tuple:
+    out: list = []
+    for f in stack:
+        if isinstance(f.data, list):
+            out.append(len(f.data))
+        elif f.has_key:
+            out.append(f.key)
+    return tuple(out)
+
+
 def _mark(m) -> tuple[int, int]:
     return m.line + 1, m.column + 1
 
@@ -111,48 +121,42 @@ def _mark(m) -> tuple[int, int]:
 def load_all(text: str, limits: Limits = Limits()) -> list[Doc]:
     """Every document of ``text``, or YamlRefused (located) for invalid or refused YAML."""
     loader = _Loader(text)
+    stack: list[_Frame] = []  # shared with _build: the path at a syntax error
     try:
-        return _build(loader, limits)
+        return _build(loader, limits, stack)
     except yaml.MarkedYAMLError as exc:
         # the start of the unfinished construct ("while parsing a flow sequence") is where to look
         mark = exc.context_mark or exc.problem_mark
         msg = " ".join(p for p in (exc.context, exc.problem) if p)
         line, col = _mark(mark) if mark is not None else (None, None)
         at = _mark(exc.problem_mark) if exc.problem_mark is not None else None
-        raise YamlRefused(f"YAML parse error: {msg}", line, col, syntax=True, problem_at=at) from None
+        raise YamlRefused(f"YAML parse error: {msg}", line, col, _path(stack), syntax=True, problem_at=at) from None
     except yaml.reader.ReaderError as exc:  # NUL and other control characters, found before parsing
         line = text.count("\n", 0, exc.position) + 1
         col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
         char = exc.character if isinstance(exc.character, int) else ord(exc.character)
         raise YamlRefused(f"control character U+{char:04X} is not allowed in YAML; remove it "
                           "(write it as an escape such as \"\\x00\" inside a double-quoted string)",
-                          line, col, syntax=True) from None
+                          line, col, _path(stack), syntax=True) from None
     except yaml.YAMLError as exc:
         raise YamlRefused(f"YAML parse error: {' '.join(str(exc).split())}", None, syntax=True) from None
     finally:
         loader.dispose()
 
 
-def _build(loader, limits: Limits) -> list[Doc]:
+def _build(loader, limits: Limits, stack: list) -> list[Doc]:
     E = yaml.events
     resolve = loader.resolve
     constructors = loader.yaml_constructors
     anchors: dict[str, tuple[object, int, int]] = {}  # name -> (value, size, height)
     expanded = 0
     docs: list[Doc] = []
-    stack: list[_Frame] = []
     duplicates: list = []
     root = None
     root_line = 0
 
     def path() -> tuple:
-        out = []
-        for f in stack:
-            if isinstance(f.data, list):
-                out.append(len(f.data))
-            elif f.has_key:
-                out.append(f.key)
-        return tuple(out)
+        return _path(stack)
 
     def refuse(message: str, mark) -> YamlRefused:
         line, col = _mark(mark)
@@ -295,7 +299,7 @@ def pointer(path: tuple) -> str:
 
 def short(path_text: str, width: int = 60) -> str:
     """A pointer or dotted path cut in the middle when long (a 100-deep path says nothing more)."""
-    return path_text if len(path_text) <= width else path_text[: width // 2 - 2] + " ... " + path_text[-(width // 2 - 3):]
+    return path_text if len(path_text) <= width else path_text[: width // 2 - 2] + "..." + path_text[-(width // 2 - 1):]
 
 
 def dotted(path: tuple) -> str:
@@ -315,9 +319,15 @@ _LONG_BLOCK_RUN = re.compile(r"^[ \t?-]{%d,}" % (MAX_DEPTH // 2 - 2), re.M)
 _ANCHOR = re.compile(r"(?:^|[\s\[{,:-])[&*][^\s\[\]{},]")
 
 
+# What YAML 1.1 does not allow in a stream (libyaml and Go YAML refuse it; yaml-rs reads NUL).
+_NOT_PRINTABLE = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
 def unlimited_parser_may_read(text: str) -> bool:
-    """True when ``text`` has no anchor or alias and no long block-indentation run (see above)."""
-    return _ANCHOR.search(text) is None and _LONG_BLOCK_RUN.search(text) is None
+    """True when ``text`` has no anchor or alias, no long block-indentation run (see above) and
+    no character YAML forbids: then a parser without these limits reads it as libyaml would."""
+    return (_ANCHOR.search(text) is None and _LONG_BLOCK_RUN.search(text) is None
+            and _NOT_PRINTABLE.search(text) is None)
 
 
 def deeper_than(data: object, max_depth: int = MAX_DEPTH) -> bool:

@@ -1,0 +1,110 @@
+"""yamlsafe in-process: Go-YAML-compatible reading, and a hypothesis property over the config loader.
+
+The property: whatever bytes a config holds, `load` either returns a config or raises ConfigError whose
+every line is `FILE:LINE:COL path: message` or `FILE: message`; never another exception, never slow.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from test_loader import BASE
+from velero_gitops import yamlsafe
+from velero_gitops.errors import ConfigError
+from velero_gitops.loader import load
+
+
+def test_redefined_anchor_takes_the_latest_value():
+    """go-yaml/yaml@v3:decode.go keeps the latest definition of an anchor for later aliases."""
+    [doc] = yamlsafe.load_all("a: &x 1\nb: *x\nc: &x 2\nd: *x\n")
+    assert doc.data == {"a": 1, "b": 1, "c": 2, "d": 2}
+
+
+def test_value_tag_is_a_string():
+    [doc] = yamlsafe.load_all("op: =\n")
+    assert doc.data == {"op": "="}
+
+
+def test_merge_keys_explicit_wins_and_first_source_wins():
+    [doc] = yamlsafe.load_all("a: &a {k: 1, j: 1}\nb: &b {k: 2, i: 2}\nm:\n  <<: [*a, *b]\n  j: 3\n")
+    assert doc.data["m"] == {"k": 1, "j": 3, "i": 2}
+    assert doc.duplicates == []
+    assert doc.data["m"].lines["k"] == 1 and doc.data["m"].lines["j"] == 5
+
+
+def test_duplicates_are_collected_with_their_path():
+    [doc] = yamlsafe.load_all("a:\n  b: 1\n  b: 2\n")
+    assert doc.duplicates == [(3, ("a", "b"), "b")]
+
+
+def test_limits_are_configurable():
+    text = "a: &a [1, 2, 3]\nb: [*a, *a]\n"
+    yamlsafe.load_all(text, yamlsafe.Limits(alias_budget=8))
+    with pytest.raises(yamlsafe.YamlRefused) as info:
+        yamlsafe.load_all(text, yamlsafe.Limits(alias_budget=7))
+    assert (info.value.line, info.value.column, info.value.path) == (2, 9, ("b", 1))
+    yamlsafe.load_all("[[[1]]]", yamlsafe.Limits(max_depth=4))
+    with pytest.raises(yamlsafe.YamlRefused):
+        yamlsafe.load_all("[[[1]]]", yamlsafe.Limits(max_depth=3))
+
+
+def test_fast_parser_guard():
+    assert yamlsafe.unlimited_parser_may_read("a:\n  - b: [1, {c: d}]\n")
+    for text in ("a: &x 1\n", "b: *x\n", "- " * 60 + "x\n", "a: \x00\n"):
+        assert not yamlsafe.unlimited_parser_may_read(text), text
+    assert yamlsafe.deeper_than([[[1]]], 2) and not yamlsafe.deeper_than([[[1]]], 3)
+
+
+# --------------------------------------------------------------------------------------- property
+
+LOCATED = re.compile(r"^\S*c\.yaml(:\d+:\d+ .+?|): \S")
+
+TOKENS = st.sampled_from([
+    "&a ", "*a", "&b [*a, *a, *a]", "<<: *a", "<<: ", "!!python/object/apply:os.system [id]", "!x ", "!!int ",
+    "[", "]", "{", "}", "- ", ": ", "? ", "\n", "\n  ", "\n    ", "\x00", "\x1b", "\ufeff", "'", '"', "#", "|", ">",
+    ".inf", "=", "~", "0o17", "1e400", "null", "yes", "%YAML 1.1\n", "---\n", "...\n", "\t", "é", "\ud7ff",
+])
+
+
+@st.composite
+def configs(draw) -> bytes:
+    lines = BASE.splitlines(keepends=True)
+    for _ in range(draw(st.integers(1, 4))):
+        i = draw(st.integers(0, len(lines) - 1))
+        junk = "".join(draw(st.lists(TOKENS, min_size=1, max_size=12)))
+        at = draw(st.integers(0, len(lines[i])))
+        lines[i] = lines[i][:at] + junk + lines[i][at:]
+    data = "".join(lines).encode("utf-8", "surrogatepass")
+    if draw(st.booleans()):
+        k = draw(st.integers(0, len(data)))
+        data = data[:k] + draw(st.binary(max_size=4)) + data[k:]
+    return data
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=configs())
+def test_loader_property_located_or_loaded(tmp_path, data):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_bytes(data)
+    t = time.monotonic()
+    try:
+        load(cfg)
+    except ConfigError as exc:
+        assert exc.problems
+        for line in exc.problems:
+            assert LOCATED.match(line) and "\n" not in line, line
+    assert time.monotonic() - t < 2
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(st.sampled_from(list("[]{}-:?&*!|>'\"#\n\t ab1.<=%,\x00")), max_size=300))
+def test_reader_property_never_raises_anything_else(text):
+    try:
+        yamlsafe.load_all(text)
+    except yamlsafe.YamlRefused as exc:
+        assert exc.message and "\n" not in exc.message
