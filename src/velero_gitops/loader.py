@@ -158,8 +158,12 @@ def _parse(text: str, shown: str) -> Any:
             tree = yaml.load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        where = f"{shown}:{mark.line + 1}:{mark.column + 1}" if mark else shown
         problem = exc.problem or "invalid YAML"
+        if exc.context_mark is not None and "quoted scalar" in (exc.context or ""):
+            # the scanner only notices at the end of the file: point at the quote that was never closed
+            mark = exc.context_mark
+            problem = "this quoted string is never closed; add the closing quote"
+        where = f"{shown}:{mark.line + 1}:{mark.column + 1}" if mark else shown
         path = where_dup if refused is None else path_of(refused.path)
         if "duplicate key" in problem:
             problem = problem.replace("found duplicate key", "duplicate key") + "; each key may appear only once"
