@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import difflib
-import functools
 import os
 import types
 import typing
@@ -44,19 +43,7 @@ def display(path: Path) -> str:
 
 def load(path: str | os.PathLike[str]) -> LoadedConfig:
     """Load and validate a config file. Raises ConfigError with every located problem."""
-    p = Path(path)
-    try:
-        st = p.stat()
-        stamp = (str(p.resolve()), os.getcwd(), st.st_mtime_ns, st.st_size, st.st_ino)
-    except OSError:
-        return _load(p)
-    return _load_cached(p, stamp)
-
-
-@functools.lru_cache(maxsize=16)
-def _load_cached(p: Path, stamp: tuple) -> LoadedConfig:
-    # `check` needs the same config in several steps: parse and validate it once per process.
-    return _load(p)
+    return _load(Path(path))
 
 
 def _load(path: Path) -> LoadedConfig:

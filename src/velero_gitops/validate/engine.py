@@ -37,6 +37,10 @@ class Options:
     strict: bool = True
     ignore_missing_schemas: bool = False
     skip_kinds: list[str] = field(default_factory=list)
+    # kubeconform's -ignore-filename-pattern: re.search on the repo-relative (else displayed) POSIX path
+    ignore_filename_patterns: list[str] = field(default_factory=list)
+    # resolved files the leniency above never applies to (check: the files the tool renders)
+    strict_files: frozenset[Path] = frozenset()
     repo_root: str | None = None
     externals: list[str] = field(default_factory=list)  # "Kind/namespace/name" that exist outside the tree
     # the Flux source(s) holding this repository: Kustomization paths that read it are checked on disk
@@ -433,6 +437,8 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
 
     _roots_for.cache_clear()
     files, kdirs, findings = discover(paths)
+    if opts.ignore_filename_patterns:
+        files = [(d, p) for d, p in files if not _ignored(d, p, opts)]
     reader = _Reader(opts)
     for display, path in files:
         reader.read(display, path)
@@ -470,7 +476,8 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
             findings.append(obj.finding("", f"missing '{missing}': not a Kubernetes object", "schema"))
             failed_objs.add(i)
             continue
-        if kind in skip or f"{av}/{kind}" in skip:
+        strict = obj.path is not None and rpath(obj.path) in opts.strict_files
+        if (kind in skip or f"{av}/{kind}" in skip) and not strict:
             skipped_objs.add(i)
             continue
         try:
@@ -480,7 +487,7 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
             failed_objs.add(i)
             continue
         if validator is None:
-            if opts.ignore_missing_schemas:
+            if opts.ignore_missing_schemas and not strict:
                 skipped_objs.add(i)
             else:
                 findings.append(obj.finding("/kind", f"no schema found for {av}/{kind} (add --schema-location, "
@@ -525,6 +532,18 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
     passed = len(objects) - len(failed_objs) - len(skipped_objs) - len(ignored - failed_objs)
     findings.sort(key=lambda f: (f.file, f.line or 0, f.pointer, f.message))
     return Result(findings, passed, failed, len(skipped_objs))
+
+
+def _ignored(display: str, path: Path | None, opts: Options) -> bool:
+    if path is None or rpath(path) in opts.strict_files:
+        return False
+    shown = display
+    if opts.repo_root:
+        try:
+            shown = rpath(path).relative_to(rpath(Path(opts.repo_root))).as_posix()
+        except ValueError:
+            pass
+    return any(re.search(p, shown) for p in opts.ignore_filename_patterns)
 
 
 def _not_applied_files(kdirs: list[Path]) -> set[Path]:
