@@ -10,7 +10,7 @@ credentials Secret is encrypted for the right recipients. Scope of the validatio
 * kubeconform-like on the rest: the config's ``check:`` section and the command-line options
   (``ignoreMissingSchemas``, ``schemaLocations``, ``ignoreFilenamePatterns``, ``skip``, ``externals``);
 * the config's opt-ins are the policy: ``s3.allowHttp`` and ``s3.insecureSkipTLSVerify`` allow what they
-  say, the budget is the config's node-agent budget.
+  say in the files that config renders (nowhere else), the budget is the config's node-agent budget.
 
 Library API::
 
@@ -145,8 +145,6 @@ def _validate_repository(root: Path, group: list[_Unit], opts: CheckOptions, res
     checks = [u.loaded.config.check for u in group]
     patterns = [CONFIG_PATTERN, *(re.escape(_relative(u.loaded.path, root)) + "$" for u in group)]
     patterns += [p for c in checks for p in c.ignore_filename_patterns] + opts.ignore_filename_patterns
-    # the policy allows what every config of this repository opted in to; see _drop_opted_in for the rest
-    allowed = {flag: all(_opts_in(u, flag) for u in group) for flag in _OPT_IN_RULES}
     vopts = Options(
         schema_locations=["default", *(loc for u in group for loc in _schema_locations(u, root)), *opts.schema_locations],
         cache_dir=opts.cache_dir,
@@ -163,10 +161,9 @@ def _validate_repository(root: Path, group: list[_Unit], opts: CheckOptions, res
         plaintext_secrets=False,  # secret_check owns the Secret rules in `check`: no double reports
         node_agent_cpu_limit=_largest(u.loaded.config.velero.node_agent.budget.cpu for u in group),
         node_agent_memory_limit=_largest(u.loaded.config.velero.node_agent.budget.memory for u in group),
-        **allowed,
     )
     found = validate_paths([str(root)], vopts)
-    findings = _drop_opted_in(found.findings, group, allowed)
+    findings = _drop_opted_in(found.findings, group)
     # an object whose only errors were opted in passes after all
     flipped = _failed_objects(found.findings) - _failed_objects(findings)
     result.findings.extend(findings)
@@ -180,12 +177,10 @@ def _opts_in(u: _Unit, flag: str) -> bool:
     return bool(s3.allow_http if flag == "allow_http_s3" else s3.insecure_skip_tls_verify)
 
 
-def _drop_opted_in(findings: list[Finding], group: list[_Unit], allowed: dict[str, bool]) -> list[Finding]:
-    """Several configs in one repository that disagree: each config's opt-in covers only the files it renders."""
+def _drop_opted_in(findings: list[Finding], group: list[_Unit]) -> list[Finding]:
+    """A config's opt-in covers the files it renders, not the rest of the repository nor another config's tree."""
     drop: set[tuple[str, str]] = set()
     for flag, rule in _OPT_IN_RULES.items():
-        if allowed[flag]:
-            continue
         for u in group:
             if _opts_in(u, flag):
                 drop |= {(rule, str(p)) for p in u.files}
@@ -270,7 +265,7 @@ def _record_probes(rec: Recorder, u: _Unit) -> None:
 
 
 def _record_outside_bases(rec: Recorder, roots: list[Path]) -> None:
-    """kubectl reads kustomize bases itself: key every local path its kustomizations name outside the repository."""
+    """kubectl reads what kustomizations name itself: key every local file they name, and folders outside the repository."""
     seen: set[Path] = set()
     todo = [Path(argv[-1]) for argv in rec.spawned if len(argv) >= 3 and argv[-2] == "kustomize"]
     while todo:
@@ -284,7 +279,7 @@ def _record_outside_bases(rec: Recorder, roots: list[Path]) -> None:
                 if outside:
                     rec.tree(ref)
                 todo.append(ref)
-            elif outside:
+            else:
                 rec.probe(ref)
 
 
