@@ -25,4 +25,5 @@ command -v promtool >/dev/null || { echo "promtool not found: install Debian's p
 command -v kubectl >/dev/null || { echo "kubectl not found on PATH" >&2; exit 1; }
 
 python3 -m pip install -q -e '.[test]'
-exec python3 -m pytest "$@"
+# -n auto: the suite mostly waits on subprocesses (sops, kubectl, promtool, S3), so workers pay off even on 2 cores.
+exec python3 -m pytest -n auto "$@"
