@@ -131,9 +131,9 @@ def run_check(configs: list[Path], options: CheckOptions | None = None, recorder
         secret = secret_check.check_tree(u.loaded.repo_root, u.loaded.config, config_file=u.loaded.display_path)
         result.findings.extend(secret)
         result.failed += len({f.file for f in secret if f.severity == "error"})
-        if recorder is not None:
+    if recorder is not None and result.clean:  # only a clean result is stored: key it on what was read
+        for u in units:
             _record_probes(recorder, u)
-    if recorder is not None:
         _record_outside_bases(recorder, list(by_root))
     return result
 
@@ -246,8 +246,10 @@ def _externals(root: Path, group: list[_Unit], strict: frozenset[Path], patterns
             if any(re.search(pat, rel) for pat in patterns):
                 continue
             try:
-                if p.is_file() and _FLUX_KS.search(p.read_text(encoding="utf-8", errors="replace")[:1 << 20]):
-                    return []
+                if p.is_file():  # not a FIFO or a device named *.yaml
+                    with p.open(encoding="utf-8", errors="replace") as f:
+                        if _FLUX_KS.search(f.read(1 << 20)):
+                            return []
             except OSError:
                 continue
     return [f"Kustomization/{d.namespace}/{d.name}" for u in group for d in u.loaded.config.flux.depends_on]
@@ -293,13 +295,18 @@ def _local_refs(d: Path) -> list[Path]:
     else:
         return []
     try:
-        doc = yaml.safe_load(k.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        with k.open(encoding="utf-8") as f:
+            doc = yaml.safe_load(f.read(1 << 20))
+    except (OSError, UnicodeDecodeError, RecursionError, yaml.YAMLError):
         return []
     out: list[Path] = []
-    stack = [doc]
+    stack, seen = [doc], set()
     while stack:  # every string that names an existing local path: over-inclusion only costs a key entry
         node = stack.pop()
+        if isinstance(node, (dict, list)):
+            if id(node) in seen:  # aliases: each node once
+                continue
+            seen.add(id(node))
         if isinstance(node, dict):
             stack.extend(node.values())
         elif isinstance(node, list):

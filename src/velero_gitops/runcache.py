@@ -194,6 +194,8 @@ def _tree_digest(root: str) -> str | None:
     h = hashlib.sha256()
     count = 0
     for dirpath, dirnames, filenames in os.walk(root):
+        if (dirpath + "/").startswith(_SKIP_PREFIXES):
+            return None
         dirnames[:] = sorted(d for d in dirnames if d != ".git")
         h.update(f"d {os.path.relpath(dirpath, root)}\n".encode("utf-8", "surrogateescape"))
         for name in sorted(filenames):

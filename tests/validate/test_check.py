@@ -582,3 +582,20 @@ def test_symlinked_store_is_refused(repo, xdg, tmp_path, monkeypatch):
     runs.rename(tmp_path / "elsewhere")
     runs.symlink_to(tmp_path / "elsewhere")
     assert not _replays(monkeypatch=monkeypatch)
+
+
+def test_each_config_is_loaded_once(tmp_path, xdg, monkeypatch):
+    """Render, validation and the secret check share one loaded config (no loader cache hides a second load)."""
+    import velero_gitops.loader as loader
+
+    repo = tmp_path / "repo"
+    for e in EXAMPLES:
+        _copy(e, repo / "clusters" / e.name)
+    monkeypatch.chdir(repo)
+    loads = []
+    real = loader._load
+    monkeypatch.setattr(loader, "_load", lambda p: loads.append(p) or real(p))
+    configs = sorted(Path("clusters").glob("*/velero-gitops.yaml"))
+    assert len(configs) >= 2
+    assert run_check(configs, CheckOptions()).clean
+    assert sorted(loads) == configs
