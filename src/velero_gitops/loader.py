@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import difflib
+import math
 import os
 import types
 import typing
@@ -18,6 +19,7 @@ from typing import Any
 from velero_gitops.errors import ConfigError
 
 Loc = tuple[str | int, ...]
+CA_BUNDLE_LIMIT = 1024 * 1024  # a bundle of a hundred certificates is about 200 KiB
 
 
 @dataclass(frozen=True)
@@ -48,38 +50,23 @@ def load(path: str | os.PathLike[str]) -> LoadedConfig:
 
 def _load(path: Path) -> LoadedConfig:
     from pydantic import ValidationError
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
     from velero_gitops.config import Config
 
     p = Path(path)
     shown = display(p)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError([f"{shown}: config file not found"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([f"{shown}: cannot read config file ({exc})"]) from None
-
-    yaml = YAML(typ="rt")
-    try:
-        tree = yaml.load(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{shown}:{mark.line + 1}:{mark.column + 1}" if mark else shown
-        problem = exc.problem or "invalid YAML"
-        if "duplicate key" in str(exc.problem or ""):
-            problem = f"{exc.problem}; each key may appear only once"
-        raise ConfigError([f"{where} {problem}".replace(" found duplicate key", " duplicate key")]) from None
-    except YAMLError as exc:
-        raise ConfigError([f"{shown}: invalid YAML ({exc})"]) from None
+    text = _read_config(p, shown)
+    tree = _parse(text, shown)
 
     if tree is None:
         raise ConfigError([f"{shown}:1:1 the config file is empty; see docs/config-reference.md"])
     if not isinstance(tree, dict):
         raise ConfigError([f"{shown}:1:1 the config must be a mapping of keys (cluster, s3, schedules, ...)"])
 
+    bad = _non_finite(tree)
+    if bad is not None:
+        raise ConfigError([f"{shown}:{_position(tree, bad, value=True)} {_dotted(bad)}: "
+                           "infinite or not-a-number values (.inf, .nan, 1e400) are never valid here"])
     try:
         config = Config.model_validate(_plain(tree))
     except ValidationError as exc:
@@ -89,7 +76,7 @@ def _load(path: Path) -> LoadedConfig:
     repo_root = (p.parent / config.repo.root).resolve()
     ca_b64 = None
     if config.s3.ca_bundle:
-        ca_b64 = _read_ca_bundle(shown, tree, p.parent / config.s3.ca_bundle)
+        ca_b64 = _read_ca_bundle(shown, tree, p.parent / config.s3.ca_bundle, repo_root)
     try:
         rel = p.resolve().relative_to(repo_root).as_posix()
     except ValueError:
@@ -97,12 +84,68 @@ def _load(path: Path) -> LoadedConfig:
     return LoadedConfig(config=config, path=p, display_path=rel, repo_root=repo_root, ca_bundle_b64=ca_b64)
 
 
-def _read_ca_bundle(shown: str, tree: Any, file: Path) -> str:
-    where = _position(tree, ("s3", "caBundle"), value=True)
+def _read_config(p: Path, shown: str) -> str:
+    from velero_gitops import safefile
+    from velero_gitops.yamlsafe import CONFIG_SIZE_LIMIT
+
     try:
-        data = file.read_bytes()
-    except OSError as exc:
-        raise ConfigError([f"{shown}:{where} s3.caBundle: cannot read {display(file)} ({exc.strerror})"]) from None
+        return safefile.read_text(p, limit=CONFIG_SIZE_LIMIT, shown=shown)
+    except safefile.FileRefused as exc:
+        if exc.kind == "missing":
+            raise ConfigError([f"{shown}: config file not found"]) from None
+        where = f"{shown}:{exc.line}:{exc.column} (top level)" if exc.line else shown
+        raise ConfigError([f"{where}: config file {exc.problem}"]) from None
+
+
+def _parse(text: str, shown: str) -> Any:
+    """The round-trip tree (keeps key positions), after yamlsafe read the same text within its limits."""
+    import warnings
+
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    from velero_gitops import yamlsafe
+
+    try:
+        yamlsafe.load_all(text)
+        refused = None
+    except yamlsafe.YamlRefused as exc:
+        if not exc.syntax:  # a limit or an unknown tag: located, with the path that holds it
+            where = f"{shown}:{exc.line}:{exc.column}" if exc.line else shown
+            path = yamlsafe.short(yamlsafe.dotted(exc.path)) or "(top level)"
+            raise ConfigError([f"{where} {path}: {exc.message}"]) from None
+        refused = exc  # a syntax error: ruamel's message below is the one users know
+    yaml = YAML(typ="rt")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a re-defined anchor is fine, as in Go YAML
+            tree = yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{shown}:{mark.line + 1}:{mark.column + 1}" if mark else shown
+        problem = exc.problem or "invalid YAML"
+        if "duplicate key" in str(exc.problem or ""):
+            problem = f"{exc.problem}; each key may appear only once"
+        raise ConfigError([f"{where} {problem}".replace(" found duplicate key", " duplicate key")]) from None
+    except (YAMLError, RecursionError) as exc:
+        if refused is None:
+            raise ConfigError([f"{shown}: invalid YAML ({' '.join(str(exc).split())})"]) from None
+    if refused is not None:  # ruamel read what libyaml refused: libyaml's message, located
+        line, col = refused.problem_at
+        where = f"{shown}:{line}:{col}" if line else shown
+        raise ConfigError([f"{where} {refused.message}"])
+    return tree
+
+
+def _read_ca_bundle(shown: str, tree: Any, file: Path, repo_root: Path) -> str:
+    from velero_gitops import safefile
+
+    where = _position(tree, ("s3", "caBundle"), value=True)
+    try:  # a CA bundle is a few KiB; a FIFO, a device or a link out of the repository is refused
+        data = safefile.read_bytes(file, root=repo_root, limit=CA_BUNDLE_LIMIT, shown=display(file))
+    except safefile.FileRefused as exc:
+        problem = "cannot read {} (No such file or directory)".format(exc.path) if exc.kind == "missing" else str(exc)
+        raise ConfigError([f"{shown}:{where} s3.caBundle: {problem}"]) from None
     if b"-----BEGIN CERTIFICATE-----" not in data:
         raise ConfigError([f"{shown}:{where} s3.caBundle: {display(file)} is not a PEM certificate bundle"])
     return base64.b64encode(data).decode("ascii")
@@ -122,7 +165,24 @@ def _plain(node: Any) -> Any:
         return float(node)
     if isinstance(node, str):
         return str(node)
+    if hasattr(node, "tag") and hasattr(node, "value"):  # ruamel TaggedScalar: only `=` gets here
+        return str(node.value)
     return node
+
+
+def _non_finite(tree: Any) -> Loc | None:
+    """Where the first .inf/.nan float is: no config value can be infinite, and the model would
+    only notice it later, at the parent object, one line off."""
+    stack: list[tuple[Any, Loc]] = [(tree, ())]
+    while stack:
+        node, loc = stack.pop()
+        if isinstance(node, float) and not math.isfinite(node):
+            return loc
+        if isinstance(node, dict):
+            stack.extend((v, loc + (str(k),)) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((v, loc + (i,)) for i, v in enumerate(node))
+    return None
 
 
 def _sort_key(line: str) -> tuple[int, int, str]:
@@ -152,14 +212,26 @@ def _position(tree: Any, loc: Loc, value: bool = False) -> str:
             line, col = node.lc.item(part)
             node = node[part]
         elif isinstance(part, str) and isinstance(node, dict) and part in node:
+            holder = _holder(node, part)
             if value:
-                line, col = node.lc.value(part)
+                line, col = holder.lc.value(part)
             else:
-                line, col = node.lc.key(part)
+                line, col = holder.lc.key(part)
             node = node[part]
         else:
             break
     return f"{line + 1}:{col + 1}"
+
+
+def _holder(node: Any, key: str) -> Any:
+    """The mapping that wrote ``key``: ``node`` itself, or the first mapping merged into it with `<<`."""
+    if key in node.lc.data:
+        return node
+    for source in getattr(node, "merge", None) or ():
+        src = source[1] if isinstance(source, tuple) else source
+        if isinstance(src, dict) and key in src:
+            return _holder(src, key)
+    return node
 
 
 def _format(shown: str, tree: Any, err: dict[str, Any]) -> str:

@@ -23,7 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from velero_gitops.safefile import DEFAULT_LIMIT, FileRefused, read_text
 from velero_gitops.validate.findings import Finding
+from velero_gitops.yamlsafe import deeper_than, unlimited_parser_may_read
 
 YAML_SUFFIXES = (".yaml", ".yml")
 KUSTOMIZE_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -186,7 +188,8 @@ def discover(paths: Iterable[str]) -> tuple[list[tuple[str, Path | None]], list[
             for dirpath, dirnames, filenames in os.walk(p):
                 dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
                 d = Path(dirpath)
-                if any(f in filenames for f in KUSTOMIZE_FILES):
+                # a FIFO or device kustomization would hang kustomize: the reader reports it instead
+                if any(f in filenames and os.path.isfile(os.path.join(dirpath, f)) for f in KUSTOMIZE_FILES):
                     kdirs.append(d)
                 for f in sorted(filenames):
                     if f.startswith(".") or not f.endswith(YAML_SUFFIXES):
@@ -195,7 +198,7 @@ def discover(paths: Iterable[str]) -> tuple[list[tuple[str, Path | None]], list[
                     if rpath(fp) not in seen:
                         seen.add(rpath(fp))
                         files.append((display_path(fp), fp))
-        elif p.is_file():
+        elif p.is_file() or os.path.lexists(p):  # a FIFO or device: the reader refuses it, located
             if rpath(p) not in seen:
                 seen.add(rpath(p))
                 files.append((display_path(p) if p.is_absolute() else raw, p))
@@ -233,7 +236,7 @@ except ImportError:  # pragma: no cover - exercised on machines without yaml-rs
 
 def _fast_docs(text: str):
     """[(data, start line, chunk)] via yaml-rs, or None when the file needs the libyaml path."""
-    if _yaml_rs is None or _risky(text):
+    if _yaml_rs is None or _risky(text) or not unlimited_parser_may_read(text):
         return None
     out = []
     pos = 0
@@ -258,6 +261,8 @@ def _fast_docs(text: str):
         except Exception:  # noqa: BLE001 - any problem: let libyaml report it with a line
             return None
         if isinstance(data, list) and len(data) > 1 and _DOC_SPLIT.search(body):  # pragma: no cover
+            return None
+        if deeper_than(data):  # flow nesting yaml-rs accepts: libyaml reports it with a line
             return None
         if data is not None:
             out.append((data, line, chunk))
@@ -293,12 +298,16 @@ class _Reader:
 
     def read(self, display: str, path: Path | None) -> None:
         if path is None:
-            text = self.opts.stdin_text if self.opts.stdin_text is not None else sys.stdin.read()
+            text = self.opts.stdin_text if self.opts.stdin_text is not None else sys.stdin.read(DEFAULT_LIMIT + 1)
+            if len(text) > DEFAULT_LIMIT:
+                self.findings.append(Finding(display, None, None, "", f"more than {DEFAULT_LIMIT} characters; not read", "yaml"))
+                self.failed_units += 1
+                return
         else:
             try:
-                text = path.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                self.findings.append(Finding(display, None, None, "", f"cannot read file: {exc}", "yaml"))
+                text = read_text(path, root=self.opts.repo_root, shown=display)
+            except FileRefused as exc:
+                self.findings.append(Finding(display, exc.line, None, "", exc.problem, "yaml"))
                 self.failed_units += 1
                 return
         if path is not None and path.name in KUSTOMIZE_FILES:

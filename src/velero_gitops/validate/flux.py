@@ -24,6 +24,7 @@ import os
 import re
 from pathlib import Path
 
+from velero_gitops import safefile
 from velero_gitops.validate.findings import Finding
 
 FLUX_KS = "kustomize.toolkit.fluxcd.io/"
@@ -89,7 +90,7 @@ class _Tree:
             from velero_gitops.validate.engine import first_document
 
             try:
-                k = first_document(kfile.read_text())
+                k = first_document(safefile.read_text(kfile))
             except Exception:  # noqa: BLE001 - unreadable/invalid: the kustomize build reports it
                 k = None
             k = k if isinstance(k, dict) else {}
@@ -124,7 +125,7 @@ def _encrypted_file(p: Path, known: dict[Path, bool]) -> bool:
         return True
     if p not in known:
         try:
-            known[p] = bool(_SOPS_TOP.search(p.read_text(errors="replace")))
+            known[p] = bool(_SOPS_TOP.search(safefile.read_bytes(p).decode(errors="replace")))
         except OSError:
             known[p] = False
     return known[p]
@@ -329,7 +330,7 @@ def _kustomize_namespace(d: Path) -> str:
         f = d / n
         if f.is_file():
             try:
-                m = re.search(r"^namespace:\s*['\"]?([a-z0-9-]+)", f.read_text(), re.M)
+                m = re.search(r"^namespace:\s*['\"]?([a-z0-9-]+)", safefile.read_text(f), re.M)
             except OSError:
                 m = None
             ns = m.group(1) if m else ""

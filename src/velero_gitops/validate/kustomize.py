@@ -18,6 +18,7 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from velero_gitops import safefile
 from velero_gitops.validate.findings import Finding
 
 KUSTOMIZE_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -64,7 +65,7 @@ def _reaches_outside(text: str) -> bool:
 def _cache_key(d: Path, kubectl: str) -> str | None:
     kfile = _kfile(d)
     try:
-        text = kfile.read_text()
+        text = safefile.read_text(kfile)
     except OSError:
         return None
     if _reaches_outside(text):
@@ -78,7 +79,7 @@ def _cache_key(d: Path, kubectl: str) -> str | None:
             p = Path(dirpath) / f
             h.update(str(p.relative_to(d)).encode() + b"\0")
             try:
-                h.update(p.read_bytes())
+                h.update(safefile.read_bytes(p))
             except OSError:
                 return None
             h.update(b"\0")
@@ -113,7 +114,7 @@ def build(d: Path, kubectl: str, cache_dir: Path | None) -> tuple[bool, str]:
 def _error_line(kfile: Path, message: str) -> int | None:
     """Line of the kustomization entry that the error message names, if any."""
     try:
-        lines = kfile.read_text().splitlines()
+        lines = safefile.read_text(kfile).splitlines()
     except OSError:
         return None
     best = None

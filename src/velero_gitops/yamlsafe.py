@@ -1,0 +1,332 @@
+"""YAML from untrusted files, read with limits: one reader for the config loader and for `validate`.
+
+libyaml (PyYAML's C parser) turns the text into events without recursion; ``load_all`` builds the
+documents from those events in a loop, so no input can exhaust the stack, and it refuses, with the
+line and column where it noticed:
+
+- nesting deeper than ``Limits.max_depth`` (counting what an alias would expand to);
+- aliases that would expand to more than ``Limits.alias_budget`` nodes in a file (billion laughs);
+- an alias to an anchor not defined before it, which also rules out self-referencing anchors;
+- tags other than YAML's standard scalar and collection tags (``!!python/object/apply`` ...);
+- what libyaml refuses: NUL and other control characters, syntax errors.
+
+Like Go's YAML decoder (which Kubernetes and Flux use): a re-defined anchor replaces the earlier
+one for the aliases after it, ``=`` is a plain string, and ``<<`` merges mappings, keys written in the
+mapping itself winning over merged ones, earlier merged mappings winning over later ones.
+Timestamps stay strings (as after Kubernetes' JSON round trip).
+
+Mappings become ``LDict`` (``lines``: key -> 1-based line of the key, ``line``: where the mapping
+starts), sequences ``LList`` (``lines``: one line per item).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import yaml
+
+try:  # libyaml is part of every PyYAML wheel; fall back to the pure-Python parser if absent
+    _Loader = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover
+    _Loader = yaml.SafeLoader
+
+# Defaults for both readers. A Kubernetes object or a config nests far less than 100 levels; an
+# alias budget of 10,000 nodes per file is orders of magnitude above any real use of anchors.
+MAX_DEPTH = 100
+ALIAS_BUDGET = 10_000
+CONFIG_SIZE_LIMIT = 256 * 1024  # a config with 200 schedules is about 40 KiB
+FILE_SIZE_LIMIT = 8 * 1024 * 1024  # the largest CRD bundles in the wild are a few MiB
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_depth: int = MAX_DEPTH
+    alias_budget: int = ALIAS_BUDGET
+
+
+class YamlRefused(Exception):
+    """Invalid or refused YAML. ``line``/``column`` are 1-based (None when unknown); ``path`` is the
+    key/index path of the node being read. ``syntax`` is True for what the parser itself refused;
+    then ``line`` is where the unfinished construct began and ``problem_at`` where the parser stopped."""
+
+    def __init__(self, message: str, line: int | None, column: int | None = None, path: tuple = (),
+                 syntax: bool = False, problem_at: tuple[int, int] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.column = column
+        self.path = path
+        self.syntax = syntax
+        self.problem_at = problem_at or (line, column)
+
+
+class LDict(dict):
+    __slots__ = ("lines", "line")
+
+
+class LList(list):
+    __slots__ = ("lines", "line")
+
+
+@dataclass
+class Doc:
+    data: object  # LDict for objects; anything else is not a Kubernetes object
+    line: int  # 1-based line where the document's root node starts
+    index: int  # position in its file (0-based)
+    duplicates: list = field(default_factory=list)  # (line, key path tuple, key)
+
+
+_T = "tag:yaml.org,2002:"
+_STR, _MAP, _SEQ, _MERGE, _VALUE = _T + "str", _T + "map", _T + "seq", _T + "merge", _T + "value"
+_SCALAR_TAGS = {_T + t for t in ("str", "int", "float", "bool", "null", "binary", "timestamp", "value", "merge")}
+_MAP_TAGS = {_MAP, "!"}
+_SEQ_TAGS = {_SEQ, "!"}
+
+
+def _shown_tag(tag: str) -> str:
+    return "!!" + tag[len(_T):] if tag.startswith(_T) else tag
+
+
+class _Frame:
+    __slots__ = ("data", "size", "height", "anchor", "key", "key_line", "has_key", "merges", "own", "mark")
+
+    def __init__(self, data, anchor, mark):
+        self.data = data
+        self.size = 1
+        self.height = 1
+        self.anchor = anchor
+        self.key = None
+        self.key_line = 0
+        self.has_key = False
+        self.merges: list | None = None
+        self.own: set | None = None
+        self.mark = mark
+
+
+def _mark(m) -> tuple[int, int]:
+    return m.line + 1, m.column + 1
+
+
+def load_all(text: str, limits: Limits = Limits()) -> list[Doc]:
+    """Every document of ``text``, or YamlRefused (located) for invalid or refused YAML."""
+    loader = _Loader(text)
+    try:
+        return _build(loader, limits)
+    except yaml.MarkedYAMLError as exc:
+        # the start of the unfinished construct ("while parsing a flow sequence") is where to look
+        mark = exc.context_mark or exc.problem_mark
+        msg = " ".join(p for p in (exc.context, exc.problem) if p)
+        line, col = _mark(mark) if mark is not None else (None, None)
+        at = _mark(exc.problem_mark) if exc.problem_mark is not None else None
+        raise YamlRefused(f"YAML parse error: {msg}", line, col, syntax=True, problem_at=at) from None
+    except yaml.reader.ReaderError as exc:  # NUL and other control characters, found before parsing
+        line = text.count("\n", 0, exc.position) + 1
+        col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        char = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        raise YamlRefused(f"control character U+{char:04X} is not allowed in YAML; remove it "
+                          "(write it as an escape such as \"\\x00\" inside a double-quoted string)",
+                          line, col, syntax=True) from None
+    except yaml.YAMLError as exc:
+        raise YamlRefused(f"YAML parse error: {' '.join(str(exc).split())}", None, syntax=True) from None
+    finally:
+        loader.dispose()
+
+
+def _build(loader, limits: Limits) -> list[Doc]:
+    E = yaml.events
+    resolve = loader.resolve
+    constructors = loader.yaml_constructors
+    anchors: dict[str, tuple[object, int, int]] = {}  # name -> (value, size, height)
+    expanded = 0
+    docs: list[Doc] = []
+    stack: list[_Frame] = []
+    duplicates: list = []
+    root = None
+    root_line = 0
+
+    def path() -> tuple:
+        out = []
+        for f in stack:
+            if isinstance(f.data, list):
+                out.append(len(f.data))
+            elif f.has_key:
+                out.append(f.key)
+        return tuple(out)
+
+    def refuse(message: str, mark) -> YamlRefused:
+        line, col = _mark(mark)
+        return YamlRefused(message, line, col, path())
+
+    def add(value, size: int, height: int, mark, line: int) -> None:
+        nonlocal root, root_line
+        if not stack:
+            root, root_line = value, line
+            return
+        top = stack[-1]
+        top.size += size
+        if height + 1 > top.height:
+            top.height = height + 1
+        data = top.data
+        if isinstance(data, list):
+            data.append(value)
+            data.lines.append(line)
+            return
+        if not top.has_key:
+            try:
+                hash(value)
+            except TypeError:
+                value = str(value)
+            top.key, top.key_line, top.has_key = value, line, True
+            return
+        key = top.key
+        top.has_key = False
+        if key is _MergeKey:
+            if top.merges is None:
+                top.merges = []
+            sources = value if isinstance(value, list) else [value]
+            if not all(isinstance(s, dict) for s in sources):
+                raise refuse("a merge key '<<' needs a mapping or a list of mappings", mark)
+            top.merges.extend(sources)
+            return
+        if key in data:
+            duplicates.append((top.key_line, path() + (key,), key))
+        data[key] = value
+        data.lines[key] = top.key_line
+
+    while True:
+        ev = loader.get_event()
+        cls = type(ev)
+        if cls is E.ScalarEvent:
+            tag = ev.tag
+            if tag is None or tag == "!":
+                tag = resolve(yaml.ScalarNode, ev.value, ev.implicit) if tag is None else _STR
+            if tag not in _SCALAR_TAGS:
+                raise refuse(f"unknown tag {_shown_tag(tag)}; only standard YAML tags are read (remove the tag)",
+                             ev.start_mark)
+            is_key = bool(stack) and isinstance(stack[-1].data, dict) and not stack[-1].has_key
+            if tag == _STR or tag == _VALUE or tag == _T + "timestamp" or tag == _T + "binary":
+                value = ev.value
+            elif tag == _MERGE:
+                value = _MergeKey if is_key else ev.value
+            else:
+                try:
+                    value = constructors[tag](loader, yaml.ScalarNode(tag, ev.value))
+                except Exception:  # noqa: BLE001 - `!!int abc`, `!!bool maybe`, a 5,000-digit integer
+                    raise refuse(f"{_shown(ev.value)} is not a valid {_shown_tag(tag)}", ev.start_mark) from None
+            if len(stack) + 1 > limits.max_depth:
+                raise refuse(_too_deep(limits), ev.start_mark)
+            line = ev.start_mark.line + 1
+            if ev.anchor is not None:
+                anchors[ev.anchor] = (value, 1, 1)
+            add(value, 1, 1, ev.start_mark, line)
+        elif cls is E.MappingStartEvent or cls is E.SequenceStartEvent:
+            is_map = cls is E.MappingStartEvent
+            tag = ev.tag
+            if tag is not None and tag not in (_MAP_TAGS if is_map else _SEQ_TAGS):
+                raise refuse(f"unknown tag {_shown_tag(tag)}; only standard YAML tags are read (remove the tag)",
+                             ev.start_mark)
+            if len(stack) + 1 > limits.max_depth:
+                raise refuse(_too_deep(limits), ev.start_mark)
+            data = LDict() if is_map else LList()
+            data.line = ev.start_mark.line + 1
+            data.lines = {} if is_map else []
+            stack.append(_Frame(data, ev.anchor, ev.start_mark))
+        elif cls is E.MappingEndEvent or cls is E.SequenceEndEvent:
+            f = stack.pop()
+            data = f.data
+            if f.merges:
+                _merge(data, f.merges)
+            if f.anchor is not None:
+                anchors[f.anchor] = (data, f.size, f.height)
+            add(data, f.size, f.height, f.mark, data.line)
+        elif cls is E.AliasEvent:
+            try:
+                value, size, height = anchors[ev.anchor]
+            except KeyError:
+                raise refuse(f"alias *{ev.anchor} has no anchor &{ev.anchor} defined before it "
+                             "(an anchor cannot refer to itself)", ev.start_mark) from None
+            expanded += size
+            if expanded > limits.alias_budget:
+                raise refuse(f"aliases expand to more than {limits.alias_budget} nodes (alias *{ev.anchor}); "
+                             "a YAML alias bomb is refused: write the values out or use fewer aliases",
+                             ev.start_mark)
+            if len(stack) + height > limits.max_depth:
+                raise refuse(_too_deep(limits) + f" (alias *{ev.anchor} expands there)", ev.start_mark)
+            add(value, size, height, ev.start_mark, ev.start_mark.line + 1)
+        elif cls is E.DocumentStartEvent:
+            root, root_line, duplicates = None, ev.end_mark.line + 1, []
+        elif cls is E.DocumentEndEvent:
+            docs.append(Doc(root, root_line, len(docs), duplicates))
+        elif cls is E.StreamEndEvent:
+            return docs
+
+
+class _MergeKeyType:
+    def __repr__(self) -> str:  # pragma: no cover
+        return "<<"
+
+
+_MergeKey = _MergeKeyType()
+
+
+def _merge(data: LDict, sources: list) -> None:
+    """Add the keys of merged mappings that the mapping does not set itself (first source wins)."""
+    for src in sources:
+        src_lines = getattr(src, "lines", {})
+        for k, v in src.items():
+            if k not in data:
+                data[k] = v
+                data.lines[k] = src_lines.get(k, data.line)
+
+
+def _shown(value: str) -> str:
+    return repr(value if len(value) <= 40 else value[:40] + "...")
+
+
+def _too_deep(limits: Limits) -> str:
+    return f"nesting deeper than {limits.max_depth} levels is refused; flatten the structure"
+
+
+def pointer(path: tuple) -> str:
+    """JSON pointer of a ``YamlRefused.path`` or a duplicate's key path."""
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
+
+
+def short(path_text: str, width: int = 60) -> str:
+    """A pointer or dotted path cut in the middle when long (a 100-deep path says nothing more)."""
+    return path_text if len(path_text) <= width else path_text[: width // 2 - 2] + " ... " + path_text[-(width // 2 - 3):]
+
+
+def dotted(path: tuple) -> str:
+    """``a.b[0].c`` of a key path (the loader's style)."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else ("." if out else "") + str(part)
+    return out
+
+
+# A line that starts with a long run of spaces, '-' and '?' can open that many block collections
+# (`- - - - x`); flow collections (`[[[`) need '[' or '{'. Text without either, and without anchors,
+# cannot nest deeper than MAX_DEPTH, so a parser without these limits (yaml-rs, which overflows its
+# stack on 100,000 nested `- `) may read it. The run bound: a block collection nested in another
+# starts at a greater column, or at the same column for a sequence inside a mapping.
+_LONG_BLOCK_RUN = re.compile(r"^[ \t?-]{%d,}" % (MAX_DEPTH // 2 - 2), re.M)
+_ANCHOR = re.compile(r"(?:^|[\s\[{,:-])[&*][^\s\[\]{},]")
+
+
+def unlimited_parser_may_read(text: str) -> bool:
+    """True when ``text`` has no anchor or alias and no long block-indentation run (see above)."""
+    return _ANCHOR.search(text) is None and _LONG_BLOCK_RUN.search(text) is None
+
+
+def deeper_than(data: object, max_depth: int = MAX_DEPTH) -> bool:
+    """True when ``data`` (plain dicts and lists, no cycles) nests deeper than ``max_depth``."""
+    stack = [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > max_depth:
+            return True
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
+    return False
