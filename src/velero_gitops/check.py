@@ -20,6 +20,7 @@ Library API::
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import asdict, dataclass, field
@@ -36,8 +37,6 @@ if TYPE_CHECKING:
 
 # Every config named like the tool's own is a config, not a Kubernetes object.
 CONFIG_PATTERN = r"(^|/)velero-gitops\.ya?ml$"
-# Policy rules that a config's opt-in turns off for the files it renders.
-_OPT_IN_RULES = {"allow_http_s3": "policy.s3-https", "allow_insecure_tls": "policy.insecure-tls"}
 
 
 @dataclass
@@ -98,9 +97,16 @@ class _Unit:
     loaded: LoadedConfig
     rendered: RenderResult
 
-    @property
+    @functools.cached_property
     def files(self) -> set[Path]:
         return {(self.loaded.repo_root / rel).resolve() for rel in self.rendered.files}
+
+    @property
+    def opted_in(self) -> set[str]:
+        """Policy rules that this config's opt-ins turn off for the files it renders."""
+        s3 = self.loaded.config.s3
+        return {rule for rule, on in (("policy.s3-https", s3.allow_http),
+                                      ("policy.insecure-tls", s3.insecure_skip_tls_verify)) if on}
 
 
 def run_check(configs: list[Path], options: CheckOptions | None = None, recorder: Recorder | None = None) -> CheckResult:
@@ -172,18 +178,9 @@ def _validate_repository(root: Path, group: list[_Unit], opts: CheckOptions, res
     result.skipped += found.skipped
 
 
-def _opts_in(u: _Unit, flag: str) -> bool:
-    s3 = u.loaded.config.s3
-    return bool(s3.allow_http if flag == "allow_http_s3" else s3.insecure_skip_tls_verify)
-
-
 def _drop_opted_in(findings: list[Finding], group: list[_Unit]) -> list[Finding]:
     """A config's opt-in covers the files it renders, not the rest of the repository nor another config's tree."""
-    drop: set[tuple[str, str]] = set()
-    for flag, rule in _OPT_IN_RULES.items():
-        for u in group:
-            if _opts_in(u, flag):
-                drop |= {(rule, str(p)) for p in u.files}
+    drop = {(rule, str(p)) for u in group for rule in u.opted_in for p in u.files}
     if not drop:
         return findings
     return [f for f in findings if (f.rule, str(Path(f.file).resolve())) not in drop]
