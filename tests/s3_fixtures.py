@@ -53,6 +53,21 @@ def is_action_permitted(self, action, resource="*", principal=None, incoming_con
     return _permitted(self, action, resource, principal, values)
 
 ac.IAMPolicyStatement.is_action_permitted = is_action_permitted
+
+# moto rebuilds the signed URL from werkzeug's decoded one, so a '/' the client sent as %2F in the query
+# (list_objects_v2 Prefix="velero/kopia/") fails the signature check; SigV4 signs the query percent-encoded.
+from urllib.parse import quote, unquote, urlsplit
+_create = ac.IAMRequestBase._create_aws_request
+
+def _create_aws_request(self):
+    parts = urlsplit(self._path)
+    if parts.query:
+        pairs = [p.partition("=") for p in parts.query.split("&")]
+        query = "&".join(quote(unquote(k), safe="-_.~") + s + quote(unquote(v), safe="-_.~") for k, s, v in pairs)
+        self._path = parts.path + "?" + query
+    return _create(self)
+
+ac.IAMRequestBase._create_aws_request = _create_aws_request
 from moto.server import main
 sys.exit(main())
 """

@@ -47,7 +47,7 @@ def test_wheel_contains_templates_and_renders_example(tmp_path):
     shutil.copytree(REPO / "clusters" / "home-lab", work)
     expected = snapshot(work)
     for f in work.rglob("*.yaml"):
-        if f.name != "velero-gitops.yaml" and f.name != "secret.sops.yaml" and f.name != ".sops.yaml":
+        if f.name not in ("velero-gitops.yaml", "secret.sops.yaml", "repo-credentials.sops.yaml", ".sops.yaml"):
             f.unlink()
     probe = subprocess.run(
         [str(py), "-c", "import velero_gitops, velero_gitops.render as r; print(velero_gitops.__file__); print(r.templates_dir())"],

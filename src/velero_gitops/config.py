@@ -365,6 +365,13 @@ class VeleroConfig(_Model):
     )
     pod_security_labels: bool = Field(True, description="Label the namespace `pod-security.kubernetes.io/*: privileged` (node-agent mounts hostPath).")
     node_agent: NodeAgentConfig = Field(default_factory=NodeAgentConfig, description="The node-agent DaemonSet (the former \"restic daemonset\").")
+    repository_password: Literal["managed", "elsewhere", "veleroDefault"] = Field(
+        "managed",
+        description="Who sets the kopia repository password (Secret velero-repo-credentials): `managed` lists the "
+        "SOPS file made by `encrypt-repo-password` in the app kustomization; `elsewhere` leaves it to you; "
+        "`veleroDefault` keeps Velero's public default. An existing repository opens only with the password it was "
+        "created with (docs/secrets.md).",
+    )
 
     @field_validator("chart_version")
     @classmethod

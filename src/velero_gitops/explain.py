@@ -9,9 +9,11 @@ volume data in one kopia repository per namespace under `<prefix>/kopia/<namespa
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone, tzinfo
+from pathlib import PurePosixPath
 from typing import Any
 
 from velero_gitops import cron as cronlib
+from velero_gitops import repo_password as rp
 from velero_gitops.layout import Layout
 from velero_gitops.plan import chart_source_name, plan
 from velero_gitops.units import parse_duration
@@ -91,6 +93,15 @@ def explain(loaded: Any, now: datetime | None = None, tz_name: str | None = None
     ns = c.repo.namespace
     fs_default = c.velero.default_volumes_to_fs_backup
 
+    password = rp.state(loaded)
+    password["consequence"] = (
+        "A kopia repository opens only with the password it was created with, at the first file-system backup of "
+        "its namespace: changing the password later makes the existing repositories unreadable to Velero. A cluster "
+        "rebuilt from the bucket needs this same password"
+        + (", which lives encrypted in Git with the tree." if password["mode"] == "managed" else
+           "." if password["mode"] == "elsewhere" else ": the public default, so the data is effectively unencrypted.")
+    )
+
     # The Flux Kustomizations exactly as the plan renders them (none for schedules when there are none).
     ks_objs = [d.obj for a in plan(loaded).artifacts if a.path == lay.ks_file for d in a.docs]
     applies = {
@@ -98,7 +109,8 @@ def explain(loaded: Any, now: datetime | None = None, tz_name: str | None = None
             f"HelmRelease {c.repo.app} (chart velero {c.velero.chart_version}, Velero {c.velero.velero_version})",
             f"{c.flux.chart_source.type} {chart_source_name(c)} (the chart source)",
             f"Secret {c.s3.credentials_secret} from secret.sops.yaml ({age_key_location(c)})",
-        ] + ([f"PrometheusRule {c.repo.app} (backup alerts)"] if c.metrics.enabled and c.metrics.prometheus_rule else [])
+        ] + ([f"Secret {rp.SECRET_NAME} from {PurePosixPath(lay.repo_password_file).name} (kopia repository password, "
+              "never pruned)"] if c.velero.repository_password == "managed" else []) + ([f"PrometheusRule {c.repo.app} (backup alerts)"] if c.metrics.enabled and c.metrics.prometheus_rule else [])
           + ([f"ConfigMap {c.repo.app}-dashboard (Grafana dashboard)"] if c.metrics.enabled and c.metrics.dashboard.enabled else []),
         f"{c.repo.app}-schedules": [f"Schedule {s.name}" for s in c.schedules],
     }
@@ -173,6 +185,7 @@ def explain(loaded: Any, now: datetime | None = None, tz_name: str | None = None
                     "metadata": f"{bucket_root}/backups/<backup>/", "volumeData": f"{bucket_root}/kopia/<namespace>/"},
         "garbageCollection": c.velero.garbage_collection_frequency,
         "defaultBackupTtl": c.velero.default_backup_ttl,
+        "repositoryPassword": password,
         "kustomizations": kustomizations,
         "schedules": schedules,
     }
@@ -187,6 +200,8 @@ def words(data: dict[str, Any]) -> list[str]:
         f"to {st['volumeData']} (kopia, one repository per namespace, deduplicated and encrypted with the "
         "velero-repo-credentials password).",
     ]
+    pw = data["repositoryPassword"]
+    out.append(f"Repository password ({pw['mode']}): {pw['words']}. {pw['consequence']}")
     ks = data["kustomizations"]
     order = " then ".join(f"{k['name']} ({k['path']})" for k in ks)
     first = ks[0]

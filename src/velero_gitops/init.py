@@ -125,7 +125,8 @@ def config_text(found: Detected, answers: Answers, config_dir: Path) -> str:
     lines = [
         "# yaml-language-server: $schema=https://github.com/velero-gitops/velero-gitops/raw/main/docs/config.schema.json",
         "# velero-gitops config, written by `velero-gitops init`. Reference: docs/config-reference.md",
-        "# Next: velero-gitops sops-init; velero-gitops encrypt-secret; velero-gitops render; velero-gitops check",
+        "# Next: velero-gitops sops-init; velero-gitops encrypt-secret; velero-gitops encrypt-repo-password; "
+        "velero-gitops render; velero-gitops check",
         f"cluster: {answers.cluster}",
         "",
         "repo:",

@@ -40,6 +40,10 @@ class Layout:
     def secret_file(self) -> str:
         return f"{self.app_dir}/secret.sops.yaml"
 
+    @property
+    def repo_password_file(self) -> str:  # Secret velero-repo-credentials, written by encrypt-repo-password
+        return f"{self.app_dir}/repo-credentials.sops.yaml"
+
     def flux_path(self, directory: str) -> str:
         """A Kustomization spec.path: relative to the repository root, starting with ./"""
         return f"./{directory}"

@@ -68,6 +68,10 @@ def render_config(config: str | os.PathLike[str] | LoadedConfig) -> RenderResult
             f"{display(loaded.repo_root / p.secret_path)} does not exist yet: the app kustomization lists it. "
             f"Create it with: velero-gitops encrypt-secret --config {display(loaded.path)}"
         )
+    if p.repo_password_path and not (loaded.repo_root / p.repo_password_path).exists():
+        from velero_gitops.repo_password import missing_hint
+
+        notes.append(missing_hint(loaded, display(loaded.repo_root / p.repo_password_path)))
     return RenderResult(loaded=loaded, files=files, changes=changes, notes=notes)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import Any
 
 from velero_gitops.layout import Layout
@@ -37,6 +38,7 @@ class Plan:
     artifacts: tuple[Artifact, ...]
     secret_path: str  # referenced by the app kustomization, written only by encrypt-secret
     notes: tuple[str, ...] = ()
+    repo_password_path: str | None = None  # likewise, written only by encrypt-repo-password (when managed)
 
 
 def plan(loaded: LoadedConfig) -> Plan:
@@ -64,6 +66,10 @@ def plan(loaded: LoadedConfig) -> Plan:
     # The app: chart source, HelmRelease, encrypted credentials, monitoring.
     source_file, source_doc = _chart_source(c, schema)
     app_resources = ["./helmrelease.yaml", f"./{source_file}", "./secret.sops.yaml"]
+    # Applied with the HelmRelease, so it exists before Velero starts and creates its default (docs/secrets.md).
+    managed_password = c.velero.repository_password == "managed"
+    if managed_password:
+        app_resources.append(f"./{PurePosixPath(lay.repo_password_file).name}")
     metrics_on = c.metrics.enabled
     if metrics_on and c.metrics.prometheus_rule:
         app_resources.append("./prometheusrule.yaml")
@@ -99,7 +105,8 @@ def plan(loaded: LoadedConfig) -> Plan:
     if not c.schedules:
         notes.append("no schedules configured: no schedules folder or Kustomization is rendered; "
                      "Velero will only run backups you start yourself")
-    return Plan(artifacts=tuple(arts), secret_path=lay.secret_file, notes=tuple(notes))
+    return Plan(artifacts=tuple(arts), secret_path=lay.secret_file, notes=tuple(notes),
+                repo_password_path=lay.repo_password_file if managed_password else None)
 
 
 # ----------------------------------------------------------------------------------------- pieces

@@ -240,6 +240,7 @@ class Plan:
     name: str
     namespace: str
     sops: Any  # velero_gitops.sops.Sops
+    key: str = SECRET_KEY  # the data key the Secret must have
 
 
 @dataclass(frozen=True)
@@ -249,15 +250,18 @@ class Result:
     seconds: float  # time spent in sops
 
 
-def plan(loaded: Any, *, age: Sequence[str] = (), check_writable: bool = True) -> Plan:
-    """Find sops, the target, and the recipients; check the target folder is writable. Raises UsageError."""
+def plan(loaded: Any, *, age: Sequence[str] = (), check_writable: bool = True, target_rel: str | None = None,
+         name: str | None = None, key: str = SECRET_KEY) -> Plan:
+    """Find sops, the target, and the recipients; check the target folder is writable. Raises UsageError.
+
+    ``target_rel``/``name``/``key`` describe another Secret than the S3 credentials (encrypt-repo-password)."""
     from velero_gitops import sops as sopslib
     from velero_gitops.layout import Layout
     from velero_gitops.loader import display
 
     config = loaded.config
     repo_root = Path(loaded.repo_root)
-    target = (repo_root / Layout.of(config).secret_file).resolve()
+    target = (repo_root / (target_rel or Layout.of(config).secret_file)).resolve()
     shown = display(target)
     for r in age:
         if not AGE_RECIPIENT.match(r):
@@ -293,7 +297,8 @@ def plan(loaded: Any, *, age: Sequence[str] = (), check_writable: bool = True) -
         _ensure_writable_dir(target.parent, shown)
     return Plan(
         target=target, shown=shown, repo_root=repo_root, config_file=conf, recipients=tuple(recipients),
-        recipients_source=source, name=config.s3.credentials_secret, namespace=config.repo.namespace, sops=sops,
+        recipients_source=source, name=name or config.s3.credentials_secret, namespace=config.repo.namespace,
+        sops=sops, key=key,
     )
 
 
@@ -312,7 +317,8 @@ def verify_ciphertext(ciphertext: bytes, p: Plan, secrets: Sequence[str], *, exa
         raise UsageError("sops output is not valid YAML; nothing was written") from None
     if len(docs) != 1:
         raise UsageError(f"sops output has {len(docs)} documents instead of one; nothing was written")
-    problems = [x for x in inspect_secret(docs[0], name=p.name, namespace=p.namespace, expected_recipients=p.recipients,
+    problems = [x for x in inspect_secret(docs[0], name=p.name, namespace=p.namespace, key=p.key,
+                                           expected_recipients=p.recipients,
                                            recipients_source=p.recipients_source) if x.severity == "error"]
     if exact_recipients:
         extra = set(recipients_of(docs[0])) - set(p.recipients)
@@ -328,11 +334,15 @@ def verify_ciphertext(ciphertext: bytes, p: Plan, secrets: Sequence[str], *, exa
 
 def encrypt_secret(loaded: Any, creds: Credentials, *, p: Plan | None = None, age: Sequence[str] = ()) -> Result:
     """Build, encrypt, verify and atomically write the credentials Secret."""
+    return encrypt_document(p or plan(loaded, age=age), build_secret(loaded.config, creds), list(creds.values))
+
+
+def encrypt_document(p: Plan, doc: dict[str, Any], secrets: list[str]) -> Result:
+    """Encrypt the in-memory Secret ``doc`` with sops through a pipe, verify it, write it atomically.
+
+    ``secrets`` are the plaintext values: redacted from sops' messages and looked for in its output."""
     from velero_gitops import sops as sopslib
 
-    p = p or plan(loaded, age=age)
-    secrets = list(creds.values)
-    doc = build_secret(loaded.config, creds)
     plaintext = to_yaml(doc)
     started = time.monotonic()
     ciphertext = sopslib.encrypt(

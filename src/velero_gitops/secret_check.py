@@ -2,7 +2,9 @@
 
 `check_tree(repo_root, config)` is what `check` runs: the credentials Secret exists, is encrypted,
 has the right name, namespace and key `cloud`, and is encrypted for (at least) the age recipients of
-the `.sops.yaml` rule that matches it; and no other `kind: Secret` under the apps root is in clear.
+the `.sops.yaml` rule that matches it; the same for the kopia repository password Secret
+(`velero-repo-credentials`, key `repository-password`) when `velero.repositoryPassword` is `managed`;
+and no other `kind: Secret` under the apps root is in clear.
 
 `inspect_secret` is the same verification on one parsed document; `encrypt-secret` runs it on
 sops' output before it replaces anything.
@@ -22,6 +24,12 @@ from typing import Any, Iterable, Iterator
 from velero_gitops.validate.findings import Finding
 
 ENC_PREFIX = "ENC[AES256_GCM,"
+# key -> (where its name comes from, what Velero reads from it, the command that (re)creates it)
+_PURPOSE = {
+    "cloud": ("the config (s3.credentialsSecret)", "Velero reads the AWS credentials file from it", "encrypt-secret"),
+    "repository-password": ("Velero (pkg/repository/keys/keys.go)", "Velero reads the kopia repository password from it",
+                            "encrypt-repo-password"),
+}
 _SECRET_KIND = re.compile(r"""^\s*["']?kind["']?\s*:\s*["']?Secret["']?\s*(#.*)?$""", re.M)
 
 
@@ -132,7 +140,8 @@ def inspect_secret(
     doc: Any, *, name: str, namespace: str, key: str = "cloud", expected_recipients: Iterable[str] = (),
     recipients_source: str = ".sops.yaml",
 ) -> list[Problem]:
-    """Everything wrong with the encrypted credentials Secret document ``doc``."""
+    """Everything wrong with the encrypted credentials (or repository password) Secret document ``doc``."""
+    whose, reads, cmd = _PURPOSE.get(key, _PURPOSE["cloud"])
     problems = encryption_problems(doc)
     if not isinstance(doc, dict):
         return problems
@@ -146,7 +155,7 @@ def inspect_secret(
     got_name = metadata.get("name")
     if got_name != name:
         problems.append(Problem(
-            "/metadata/name", f"the Secret is named {got_name!r}; the config (s3.credentialsSecret) expects {name!r}",
+            "/metadata/name", f"the Secret is named {got_name!r}; {whose} expects {name!r}",
             "secret.name", _line(metadata, "name") if "name" in metadata else _line(doc),
         ))
     got_ns = metadata.get("namespace")
@@ -167,7 +176,7 @@ def inspect_secret(
             keys |= set(map(str, body))
     if key not in keys:
         problems.append(Problem(
-            f"/stringData/{key}", f"the Secret has no key {key!r} (Velero reads the AWS credentials file from it)",
+            f"/stringData/{key}", f"the Secret has no key {key!r} ({reads})",
             "secret.key", _line(doc, "stringData") if "stringData" in doc else _line(doc),
         ))
     have = set(recipients_of(doc))
@@ -175,7 +184,8 @@ def inspect_secret(
     if missing:
         problems.append(Problem(
             "/sops/age", f"not encrypted for the {recipients_source} recipient(s) {', '.join(missing)}; "
-            "run `velero-gitops encrypt-secret --update-keys` (needs a current private key) or encrypt it again",
+            + ("run `velero-gitops encrypt-secret --update-keys` (needs a current private key) or encrypt it again"
+               if cmd == "encrypt-secret" else "run `sops updatekeys -y` on it (needs a current private key)"),
             "secret.recipients", _line(doc, "sops") if "sops" in doc else _line(doc),
         ))
     return problems
@@ -237,12 +247,13 @@ def expected_recipients(repo_root: Path, target: Path, config: Any) -> tuple[lis
     return expected, problems, ".sops.yaml" if rule.age else source
 
 
-def check_secret_file(path: Path, repo_root: Path, config: Any) -> list[Finding]:
-    """The checks on the credentials Secret file alone (it must exist)."""
+def check_secret_file(path: Path, repo_root: Path, config: Any, *, name: str | None = None,
+                      key: str = "cloud") -> list[Finding]:
+    """The checks on the credentials Secret file alone (it must exist); ``name``/``key`` for another Secret."""
     from velero_gitops.loader import display
 
     shown = display(path)
-    name, namespace = config.s3.credentials_secret, config.repo.namespace
+    name, namespace = name or config.s3.credentials_secret, config.repo.namespace
     obj = f"Secret/{namespace}/{name}"
     try:
         text = path.read_text(encoding="utf-8")
@@ -257,7 +268,7 @@ def check_secret_file(path: Path, repo_root: Path, config: Any) -> list[Finding]
         return [Finding(shown, None, obj, "", f"expected one document, found {len(docs)}", "secret.shape")]
     expected, conf_problems, source = expected_recipients(repo_root, path, config)
     problems = conf_problems + inspect_secret(
-        docs[0], name=name, namespace=namespace, expected_recipients=expected, recipients_source=source,
+        docs[0], name=name, namespace=namespace, key=key, expected_recipients=expected, recipients_source=source,
     )
     return [_finding(shown, obj, p) for p in problems]
 
@@ -326,5 +337,28 @@ def check_tree(repo_root: Path, config: Any, *, config_file: str | None = None) 
             f"{how}` (credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, --stdin or a prompt), "
             "then commit it", "secret.missing",
         ))
-    findings += unencrypted_secrets(repo_root / layout.apps_root, skip=[target])
+    skip = [target]
+    if config.velero.repository_password == "managed":
+        skip.append(repo_root / layout.repo_password_file)
+        findings += _check_repo_password(repo_root, config, config_file)
+    findings += unencrypted_secrets(repo_root / layout.apps_root, skip=skip)
     return findings
+
+
+def _check_repo_password(repo_root: Path, config: Any, config_file: str | None) -> list[Finding]:
+    """The kopia repository password Secret (velero.repositoryPassword: managed): present and encrypted."""
+    from velero_gitops import repo_password as rp
+    from velero_gitops.layout import Layout
+    from velero_gitops.loader import display
+
+    path = repo_root / Layout.of(config).repo_password_file
+    if path.is_file():
+        return check_secret_file(path, repo_root, config, name=rp.SECRET_NAME, key=rp.SECRET_KEY)
+    how = f"--config {config_file}" if config_file else "--config <your velero-gitops.yaml>"
+    return [Finding(
+        display(path), None, f"Secret/{config.repo.namespace}/{rp.SECRET_NAME}", "",
+        "the kopia repository password Secret is missing (velero.repositoryPassword: managed): the app kustomization "
+        f"lists it, so Flux cannot apply the app. Create it with `velero-gitops encrypt-repo-password {how}`, "
+        "then commit it; if Velero already wrote file-system backups to the bucket, read docs/secrets.md first",
+        "secret.missing",
+    )]

@@ -125,7 +125,7 @@ def test_directory_recursion_skips_hidden_and_kustomize_config(tmp_path):
 def test_stdin_via_cli(tmp_path):
     r = run_cli("validate", "-", "--cache", str(tmp_path), stdin=CM + "bogus: 1\n")
     assert r.returncode == 1
-    assert r.stdout.splitlines() == ["-:9 ConfigMap/apps/settings /bogus: additional property not allowed", "0 passed, 1 failed"]
+    assert r.stdout.splitlines() == ["-:9 ConfigMap/apps/settings /bogus: additional property not allowed", "1 error; objects: 0 passed, 1 failed"]
 
 
 def test_exit_codes(tmp_path):
@@ -142,11 +142,11 @@ def test_output_formats(tmp_path):
     f = tmp_path / "x.yaml"
     f.write_text(CM + "bogus: 1\n")
     j = json.loads(run_cli("validate", str(f), "-o", "json", "--cache", str(tmp_path)).stdout)
-    assert j["summary"] == {"passed": 0, "failed": 1, "skipped": 0}
+    assert j["summary"] == {"passed": 0, "failed": 1, "skipped": 0, "errors": 1, "warnings": 0}
     assert j["findings"][0]["pointer"] == "/bogus" and j["findings"][0]["line"] == 9
     gh = run_cli("validate", str(f), "-o", "github", "--cache", str(tmp_path)).stdout.splitlines()
     assert gh[0].startswith(f"::error file={engine.display_path(f)},line=9,title=schema::ConfigMap/apps/settings /bogus: additional property")
-    assert gh[-1] == "0 passed, 1 failed"
+    assert gh[-1] == "1 error; objects: 0 passed, 1 failed"
     junit = run_cli("validate", str(f), "-o", "junit", "--cache", str(tmp_path)).stdout
     root = ET.fromstring(junit)
     assert root.find("testsuite").get("failures") == "1"
@@ -195,3 +195,62 @@ def test_kind_list_items_are_objects(tmp_path, extra):
     got = [(f.line, f.obj, f.pointer) for f in res.findings]
     assert got[0] == (12, "ServiceAccount/velero/velero", "/automountServiceAccountTokn")
     assert (res.passed, res.failed) == (1, 1)
+
+
+FORGED_NAMES = [
+    "a\n::error file=x.yaml::forged.yaml",
+    "b\r\nno findings; objects: 99 passed, 0 failed.yaml",
+    "c\x1b[2K\x1b[1Aclean.yaml",
+    "d\u2028::warning::forged.yaml",
+    "e\x85%0A::error::x.yaml",
+]
+
+
+@pytest.mark.parametrize("name", FORGED_NAMES)
+@pytest.mark.parametrize("fmt", ["text", "github", "junit", "json"])
+def test_file_names_cannot_forge_output_lines(tmp_path, name, fmt):
+    """A file name with line breaks or terminal controls is escaped in every format: one finding, one line."""
+    d = tmp_path / "t"
+    d.mkdir()
+    (d / name).write_text(CM + "bogus: 1\n")
+    out = run_cli("validate", str(d), "-o", fmt, "--kustomize", "never").stdout
+    if fmt == "json":
+        doc = json.loads(out)
+        assert [f["file"].endswith(name) for f in doc["findings"]] == [True]
+        return
+    if fmt == "junit":
+        root = ET.fromstring(out)  # control characters would make it invalid XML
+        assert len(root.iter("failure").__next__().text.splitlines()) == 1
+    lines = out.splitlines()
+    assert not any(ch in out for ch in "\x1b\x85\u2028\r")
+    if fmt == "text":
+        assert len(lines) == 2 and lines[1] == "1 error; objects: 0 passed, 1 failed"
+    if fmt == "github":
+        assert len(lines) == 2 and lines[0].startswith("::error file=") and lines[0].count("::") == 2
+
+
+def test_summary_counts_what_is_printed(tmp_path):
+    from velero_gitops.validate.findings import Finding
+    from velero_gitops.validate.report import render
+
+    fs = [Finding("a.yaml", 1, "ConfigMap/x/a", "/b", "m", "schema"), Finding("a.yaml", 2, "ConfigMap/x/a", "/c", "m", "schema"),
+          Finding("b.yaml", 1, None, "", "w", "flux.crd-order", "warning")]
+    assert render(fs, 264, 1, 3).splitlines()[-1] == "2 errors, 1 warning; objects: 264 passed, 1 failed, 3 skipped"
+    assert render([], 2, 0, 0) == "no findings; objects: 2 passed, 0 failed\n"
+
+
+def test_non_objects_get_no_ident(tmp_path):
+    res = _run(tmp_path, "metadata:\n  namespace: o11y\nspec: {}\n")
+    assert [(f.obj, f.message) for f in res.findings] == [(None, "missing 'apiVersion': not a Kubernetes object")]
+
+
+def test_secret_values_are_never_echoed(tmp_path):
+    res = _run(tmp_path, "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  namespace: a\ndata:\n  token: 4242424242\n"
+               "type: [hunter2]\nimmutable: hunter3\n", policy=False)
+    text = json.dumps([f.message for f in res.findings])
+    assert len(res.findings) == 3 and not any(s in text for s in ("4242", "hunter2", "hunter3"))
+
+
+def test_long_values_are_truncated(tmp_path):
+    res = _run(tmp_path, CM + "immutable: '" + "x" * 5000 + "'\n")
+    assert [len(f.message) < 120 for f in res.findings] == [True]

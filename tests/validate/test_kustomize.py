@@ -1,64 +1,392 @@
-"""kubectl kustomize builds: output validated, failures reported on the kustomization, cache."""
+"""kustomize builds as Flux runs them: what is built, confinement, no network, cache, findings on sources.
+
+Flux's build: fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go
+(``generator.NewGenerator(workDir, obj).WriteFile(dirPath)`` then ``generator.SecureBuild(workDir,
+dirPath, !r.NoRemoteBases)``) and fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go
+(``GenerateManifest`` adds targetNamespace, namePrefix/Suffix, patches and ``spec.components`` to the
+kustomization it finds or generates, sets ``buildMetadata: [originAnnotations]`` when it has no
+resources; ``Build`` runs krusty with ``LoadRestrictionsNone`` on a file system confined to the
+artifact root).
+"""
 
 from __future__ import annotations
 
-from conftest import require_kubectl
+import json
+import os
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXTURES, require_kubectl, run_cli
+from velero_gitops.validate import kustomize
 from velero_gitops.validate.engine import Options, validate_paths
 
+FLUX_BUILD = FIXTURES / "kustomize" / "flux-build"
 
-def _tree(tmp_path):
-    d = tmp_path / "app"
-    d.mkdir()
-    (d / "kustomization.yaml").write_text(
-        "---\napiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: apps\n"
-        "resources:\n  - ./configmap.yaml\n  - ./deployment.yaml\n"
-        "patches:\n  - target:\n      kind: Deployment\n    patch: |-\n      - op: add\n        path: /spec/template/spec/containers/0/imagePolicy\n        value: Always\n")
-    (d / "configmap.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  a: b\n")
-    (d / "deployment.yaml").write_text(
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  selector:\n    matchLabels: {app: web}\n"
-        "  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n        - name: web\n          image: nginx\n")
-    return d
+KS = """---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: {name}
+  namespace: flux-system
+spec:
+  interval: 1h
+  prune: true
+  path: {path}
+  sourceRef:
+    kind: GitRepository
+    name: flux-system
+"""
+CM = "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  a: b\n"
+
+
+def _opts(tmp_path, root=None, **kw):
+    kw.setdefault("kustomize", "always")
+    return Options(cache_dir=str(tmp_path / "cache"), repo_root=str(root) if root else None, **kw)
+
+
+def _repo(tmp_path, files: dict[str, str]) -> Path:
+    root = tmp_path / "repo"
+    for rel, text in files.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+    (root / ".git").mkdir(exist_ok=True)
+    return root
+
+
+def _kust(*resources: str, extra: str = "") -> str:
+    return "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n" + "".join(
+        f"  - {r}\n" for r in resources) + extra
+
+
+# --------------------------------------------------------------------------------------------------
+# What Flux builds
+
+
+def test_flux_build_fixture_has_only_the_real_finding(tmp_path):
+    """spec.components (a PVC that the app's patch targets), targetNamespace, a configMapGenerator file
+    reached through ../ (load restrictor off), a replacements list and generator inputs in sub-folders,
+    helmfile/Talos/Taskfile YAML, a kustomization without resources and a nested folder nobody builds:
+    the only finding is the component's unknown field, reported once on its source line although two
+    Flux Kustomizations (two namespaces) and a third one include the component."""
+    require_kubectl()
+    res = validate_paths([str(FLUX_BUILD)], _opts(tmp_path, FLUX_BUILD, ignore_missing_schemas=True))
+    assert [(Path(f.file).relative_to(FLUX_BUILD.absolute()).as_posix() if Path(f.file).is_absolute() else
+             f.file.split("flux-build/")[1], f.line, f.pointer, f.message) for f in res.findings] == [
+        ("components/alerts/alert.yaml", 8, "/bogus", "additional property not allowed")]
+
+
+def test_plain_kustomize_would_have_failed_where_flux_builds(tmp_path):
+    """The same app built without the Flux Kustomization's components fails (the patch target comes
+    from a component): the lesson is that validate must build the Flux entry, not the folder."""
+    kubectl = require_kubectl()
+    ok, out = kustomize.run_kubectl(kubectl, FLUX_BUILD / "apps" / "web" / "app", tmp_path)
+    assert not ok and "no matches for Id PersistentVolumeClaim" in out
+
+
+def test_nested_folders_are_not_built_again(tmp_path, monkeypatch):
+    require_kubectl()
+    root = _repo(tmp_path, {
+        "clusters/lab/ks.yaml": KS.format(name="apps", path="./apps"),
+        "apps/kustomization.yaml": _kust("./a", "./b"),
+        "apps/a/kustomization.yaml": _kust("./cm.yaml"), "apps/a/cm.yaml": CM.format(name="a"),
+        "apps/b/kustomization.yaml": _kust("./cm.yaml"), "apps/b/cm.yaml": CM.format(name="b"),
+    })
+    calls = []
+    real = kustomize.run_kubectl
+    monkeypatch.setattr(kustomize, "run_kubectl", lambda *a: calls.append(a[1]) or real(*a))
+    res = validate_paths([str(root)], _opts(tmp_path, root, kustomize_cache=False))
+    assert res.findings == [] and len(calls) == 1 and calls[0].name == "apps"
+
+
+def test_generated_kustomization_for_a_flux_path_without_one(tmp_path):
+    """Flux generates a kustomization listing the YAML files and sub-folders with their own kustomization."""
+    require_kubectl()
+    root = _repo(tmp_path, {
+        "clusters/lab/ks.yaml": KS.format(name="apps", path="./apps").replace("  prune: true\n", "  prune: true\n  targetNamespace: x\n"),
+        "apps/cm.yaml": CM.format(name="a"),
+        "apps/sub/kustomization.yaml": _kust("./cm.yaml"),
+        "apps/sub/cm.yaml": CM.format(name="b") + "bogus: 1\n",
+    })
+    res = validate_paths([str(root)], _opts(tmp_path, root))
+    assert [(f.file.endswith("apps/sub/cm.yaml"), f.obj, f.pointer) for f in res.findings] == [(True, "ConfigMap/x/b", "/bogus")]
+
+
+# --------------------------------------------------------------------------------------------------
+# Confinement and no network
+
+
+def test_base_outside_the_repository_is_a_finding_and_never_read(tmp_path):
+    require_kubectl()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "kustomization.yaml").write_text(_kust("./secret.yaml"))
+    (outside / "secret.yaml").write_text("apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\ndata:\n  token: 42\n")
+    root = _repo(tmp_path, {"app/kustomization.yaml": _kust("./cm.yaml", "../../outside"), "app/cm.yaml": CM.format(name="a")})
+    t0 = time.monotonic()
+    res = validate_paths([str(root)], _opts(tmp_path, root))
+    assert time.monotonic() - t0 < 5
+    assert [(f.rule, f.line, f.severity) for f in res.findings] == [("kustomize.outside", 5, "error")]
+    assert "outside the repository root" in res.findings[0].message and "42" not in json.dumps([f.message for f in res.findings])
+
+
+def test_symlinked_folder_leading_outside_is_a_finding(tmp_path):
+    require_kubectl()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "kustomization.yaml").write_text(_kust("./cm.yaml"))
+    (outside / "cm.yaml").write_text(CM.format(name="o"))
+    root = _repo(tmp_path, {"app/kustomization.yaml": _kust("./linked")})
+    (root / "app" / "linked").symlink_to(outside)
+    res = validate_paths([str(root)], _opts(tmp_path, root))
+    assert [f.rule for f in res.findings] == ["kustomize.outside"]
+
+
+@pytest.mark.parametrize("name, special", [("fifo", "fifo"), ("zero", "/dev/zero")])
+def test_special_files_as_generator_inputs_do_not_hang(tmp_path, name, special):
+    require_kubectl()
+    root = _repo(tmp_path, {"app/kustomization.yaml": "configMapGenerator:\n  - name: c\n    files:\n      - ./in.yaml\n"})
+    if special == "fifo":
+        os.mkfifo(root / "app" / "in.yaml")
+    else:
+        (root / "app" / "in.yaml").symlink_to(special)
+    t0 = time.monotonic()
+    res = validate_paths([str(root)], _opts(tmp_path, root))
+    assert time.monotonic() - t0 < 5
+    assert res.findings and all(f.rule.startswith("kustomize") for f in res.findings)
+
+
+class _Listener:
+    """A TCP server on 127.0.0.1 that counts connections."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        self.stop = False
+        self.t = threading.Thread(target=self._run, daemon=True)
+        self.t.start()
+
+    def _run(self):
+        while not self.stop:
+            try:
+                c, _ = self.sock.accept()
+                self.accepted += 1
+                c.close()
+            except OSError:
+                pass
+
+    def close(self):
+        self.stop = True
+        self.t.join()
+        self.sock.close()
+
+
+REMOTES = [
+    "https://github.com/example/repo//deploy/base?ref=v1.0.0",
+    "github.com/example/repo/deploy?ref=main",
+    "https://raw.githubusercontent.com/example/repo/main/deploy.yaml",
+    "git@github.com:example/repo.git//deploy",
+    "http://127.0.0.1:{port}/deploy.yaml",
+]
+
+
+@pytest.mark.parametrize("remote", REMOTES)
+def test_remote_resource_is_a_finding_not_a_fetch(tmp_path, remote):
+    """The listener proves that no connection is attempted (kustomize would fetch the URL)."""
+    require_kubectl()
+    srv = _Listener()
+    try:
+        entry = remote.format(port=srv.port)
+        root = _repo(tmp_path, {"app/kustomization.yaml": _kust("./cm.yaml", "./base"),
+                                "app/cm.yaml": CM.format(name="a"),
+                                "app/base/kustomization.yaml": _kust(entry)})  # remote one level down
+        t0 = time.monotonic()
+        res = validate_paths([str(root)], _opts(tmp_path, root))
+        assert time.monotonic() - t0 < 5
+    finally:
+        srv.close()
+    assert srv.accepted == 0
+    assert [(f.rule, f.severity, f.file.endswith("base/kustomization.yaml"), f.line) for f in res.findings] == [
+        ("kustomize.remote", "warning", True, 4)]
+
+
+def test_kubectl_itself_runs_without_network(tmp_path):
+    """Defense in depth: even a build that names a URL (bypassing the check) cannot connect."""
+    kubectl = require_kubectl()
+    if not kustomize._netns_prefix():
+        pytest.skip("this kernel does not allow an unprivileged network namespace (unshare -rn)")
+    srv = _Listener()
+    try:
+        d = tmp_path / "k"
+        d.mkdir()
+        (d / "kustomization.yaml").write_text(_kust(f"http://127.0.0.1:{srv.port}/x.yaml"))
+        ok, out = kustomize.run_kubectl(kubectl, d, tmp_path)
+    finally:
+        srv.close()
+    assert not ok and srv.accepted == 0
+
+
+# --------------------------------------------------------------------------------------------------
+# Cache
+
+
+def _cached(tmp_path) -> list[Path]:
+    d = tmp_path / "cache" / "kustomize-builds"
+    return sorted(d.iterdir()) if d.is_dir() else []
+
+
+def test_cache_is_keyed_on_content_not_mtime(tmp_path):
+    require_kubectl()
+    root = _repo(tmp_path, {"app/kustomization.yaml": _kust("../base"), "base/kustomization.yaml": _kust("./cm.yaml"),
+                            "base/cm.yaml": CM.format(name="aaaa")})
+    opts = _opts(tmp_path, root)
+    assert validate_paths([str(root)], opts).findings == []
+    files = _cached(tmp_path)
+    assert len(files) == 1 and (files[0].stat().st_mode & 0o777) == 0o600
+    cm = root / "base" / "cm.yaml"
+    st = cm.stat()
+    cm.write_text(cm.read_text().replace("data:\n  a: b", "data:\n  a: [1]"))  # same size, same mtime
+    os.utime(cm, ns=(st.st_atime_ns, st.st_mtime_ns))
+    res = validate_paths([str(root)], opts)
+    assert [f.pointer for f in res.findings] == ["/data/a"]
+
+
+def test_cache_key_follows_bases_through_symlinked_folders(tmp_path):
+    require_kubectl()
+    root = _repo(tmp_path, {"app/kustomization.yaml": _kust("./shared"), "real/kustomization.yaml": _kust("./cm.yaml"),
+                            "real/cm.yaml": CM.format(name="a")})
+    (root / "app" / "shared").symlink_to("../real")
+    opts = _opts(tmp_path, root)
+    assert validate_paths([str(root / "app")], opts).findings == []
+    (root / "real" / "cm.yaml").write_text(CM.format(name="a") + "bogus: 1\n")
+    res = validate_paths([str(root / "app")], opts)
+    assert [(f.file.endswith("real/cm.yaml"), f.pointer) for f in res.findings] == [(True, "/bogus")]
+
+
+def test_cache_off_switch_and_no_secret_data(tmp_path):
+    require_kubectl()
+    root = _repo(tmp_path, {"app/kustomization.yaml": _kust("./cm.yaml"), "app/cm.yaml": CM.format(name="a"),
+                            "gen/kustomization.yaml": "secretGenerator:\n  - name: s\n    literals:\n      - password=hunter2\n",
+                            "plain/kustomization.yaml": _kust("./s.yaml"),
+                            "plain/s.yaml": "apiVersion: v1\nkind: Secret\nmetadata:\n  name: p\nstringData:\n  k: v\n"})
+    validate_paths([str(root / "app")], _opts(tmp_path, root, kustomize_cache=False))
+    assert _cached(tmp_path) == []
+    for d in ("gen", "plain"):
+        validate_paths([str(root / d)], _opts(tmp_path, root))
+        assert _cached(tmp_path) == [], d
+    validate_paths([str(root / "app")], _opts(tmp_path, root))
+    assert len(_cached(tmp_path)) == 1
+
+
+@pytest.mark.parametrize("tamper", ["malformed", "foreign-owner", "world-writable", "planted-pass"])
+def test_untrusted_cache_files_are_not_replayed(tmp_path, tamper):
+    require_kubectl()
+    root = _repo(tmp_path, {"app/kustomization.yaml": _kust("./cm.yaml"), "app/cm.yaml": CM.format(name="a") + "bogus: 1\n"})
+    opts = _opts(tmp_path, root)
+    want = validate_paths([str(root)], opts).findings
+    [f] = _cached(tmp_path)
+    if tamper == "malformed":
+        f.write_text("{not json")
+    elif tamper == "foreign-owner":
+        f.write_text(json.dumps({"ok": True, "out": CM.format(name="a")}))
+        os.chown(f, 12345, 12345)
+    elif tamper == "world-writable":
+        f.write_text(json.dumps({"ok": True, "out": CM.format(name="a")}))
+        f.chmod(0o666)
+    else:  # a pass planted under a key we never wrote: a different key, not replayed
+        (f.parent / ("0" * 64 + ".json")).write_text(json.dumps({"ok": True, "out": ""}))
+        f.unlink()
+    assert validate_paths([str(root)], opts).findings == want
+
+
+# --------------------------------------------------------------------------------------------------
+# Findings mapped back, messages cleaned, Secret values never shown
 
 
 def test_build_output_is_validated_and_attributed_to_the_source(tmp_path):
     require_kubectl()
-    d = _tree(tmp_path)
-    opts = Options(cache_dir=str(tmp_path / "cache"), kustomize="always", flux=False)
-    res = validate_paths([str(d)], opts)
-    # the patch adds an unknown field: reported on the source Deployment, at the deepest existing node
+    root = _repo(tmp_path, {
+        "app/kustomization.yaml": _kust("./deployment.yaml", extra="namespace: apps\npatches:\n  - target:\n      kind: Deployment\n"
+                                        "    patch: |-\n      - op: add\n        path: /spec/template/spec/containers/0/imagePolicy\n"
+                                        "        value: Always\n"),
+        "app/deployment.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  selector:\n"
+                               "    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n"
+                               "      containers:\n        - name: web\n          image: nginx\n"})
+    res = validate_paths([str(root)], _opts(tmp_path, root, flux=False))
     assert [(f.file.endswith("deployment.yaml"), f.line, f.pointer, f.obj) for f in res.findings] == [
         (True, 13, "/spec/template/spec/containers/0/imagePolicy", "Deployment/apps/web")]
-    assert (res.passed, res.failed) == (1, 1)
-    # second run: served from the build cache, same result
-    cached = list((tmp_path / "cache" / "kustomize-builds").iterdir())
-    assert len(cached) == 1 and cached[0].suffix == ".yaml"
-    assert validate_paths([str(d)], opts).findings == res.findings
+    assert (res.passed, res.failed) == (0, 1)
 
 
-def test_build_failure_is_a_finding_on_the_resource_line(tmp_path):
+def test_generated_object_is_reported_on_its_generator(tmp_path):
     require_kubectl()
-    d = _tree(tmp_path)
-    k = d / "kustomization.yaml"
-    k.write_text(k.read_text().replace("./configmap.yaml", "./configmapz.yaml"))
-    res = validate_paths([str(d)], Options(cache_dir=str(tmp_path / "cache"), kustomize="always", flux=False))
-    fails = [f for f in res.findings if f.rule == "kustomize"]
-    assert len(fails) == 1
-    assert fails[0].file.endswith("kustomization.yaml") and fails[0].line == 6
-    assert "kustomize build failed" in fails[0].message and "configmapz.yaml" in fails[0].message
-    assert res.failed >= 1
+    root = _repo(tmp_path, {"app/kustomization.yaml": "secretGenerator:\n  - name: creds\n    literals:\n"
+                            "      - password=hunter2\npatches:\n  - target:\n      kind: Secret\n    patch: |-\n"
+                            "      - op: add\n        path: /immutable\n        value: hunter2\n"})
+    res = validate_paths([str(root)], _opts(tmp_path, root))
+    [f] = res.findings
+    assert f.file.endswith("app/kustomization.yaml") and f.line == 2 and f.pointer == "/immutable"
+    assert "hunter2" not in f.message and "expected boolean" in f.message
 
 
-def test_never_skips_builds(tmp_path):
-    d = _tree(tmp_path)
-    res = validate_paths([str(d)], Options(cache_dir=str(tmp_path / "cache"), kustomize="never", flux=False))
-    assert res.findings == [] and res.passed == 2
+def test_build_error_is_kustomizes_message_cleaned(tmp_path):
+    require_kubectl()
+    root = _repo(tmp_path, {"app/kustomization.yaml": _kust("./cm.yaml", extra="patches:\n  - path: ./nope.yaml\n"),
+                            "app/cm.yaml": CM.format(name="a")})
+    res = validate_paths([str(root)], _opts(tmp_path, root))
+    [f] = res.findings
+    assert f.rule == "kustomize" and f.file.endswith("app/kustomization.yaml")
+    assert f.message.startswith("kustomize build failed: ") and "nope.yaml" in f.message
+    assert "run.go" not in f.message and "command failed" not in f.message and "vg-kustomize-" not in f.message
+    assert len(f.message) <= 330
 
 
-def test_cache_only_for_self_contained_kustomizations(tmp_path):
-    from velero_gitops.validate.kustomize import _reaches_outside
+def test_missing_resource_is_located(tmp_path):
+    require_kubectl()
+    root = _repo(tmp_path, {"app/kustomization.yaml": _kust("./cm.yaml", "./configmapz.yaml"), "app/cm.yaml": CM.format(name="a")})
+    res = validate_paths([str(root)], _opts(tmp_path, root))
+    assert [(f.rule, f.line, f.message) for f in res.findings] == [
+        ("kustomize", 5, "resources entry './configmapz.yaml' does not exist")]
 
-    assert not _reaches_outside("---\n# yaml-language-server: $schema=https://json.schemastore.org/kustomization\n"
-                                "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ./a.yaml\n")
-    assert _reaches_outside("resources:\n  - ../common\n")
-    assert _reaches_outside("resources:\n  - https://github.com/x/y//deploy?ref=v1\n")
-    assert _reaches_outside("components:\n  - ../../components/common\n")
+
+def test_clean_message_drops_the_klog_prefix():
+    raw = ('E1203 06:18:09.440195   23563 run.go:72] "command failed" err="accumulating resources: '
+           + "x" * 600 + '"')
+    msg = kustomize.clean_message(raw)
+    assert msg.startswith("accumulating resources: xxx") and len(msg) <= kustomize.MAX_MESSAGE
+
+
+@pytest.mark.parametrize("text, values, want", [
+    ("replicas: ${REPLICAS:=1}\n", {}, "replicas: 1\n"),
+    ("replicas: ${REPLICAS}\n", {"REPLICAS": "3"}, "replicas: 3\n"),
+    ("url: ${U:-\"https://${APP}.lab\"}\n", {"APP": "web"}, 'url: "https://web.lab"\n'),
+    ("keep: ${UNKNOWN}\n", {}, "keep: ${UNKNOWN}\n"),
+    ("metadata:\n  annotations:\n    kustomize.toolkit.fluxcd.io/substitute: disabled\nx: ${A:=1}\n", {},
+     "metadata:\n  annotations:\n    kustomize.toolkit.fluxcd.io/substitute: disabled\nx: ${A:=1}\n"),
+])
+def test_postbuild_substitution_on_the_output(text, values, want):
+    """fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go substitutes
+    each built object (generator.SubstituteVariables) unless it opts out by annotation."""
+    assert kustomize.substitute(text, {"substitute": values}) == want
+
+
+def test_ignore_filename_pattern(tmp_path):
+    root = tmp_path / "t"
+    (root / "talos").mkdir(parents=True)
+    (root / "talos" / "cp.yaml").write_text("machine: {}\n")
+    (root / "cm.yaml").write_text(CM.format(name="a"))
+    r = run_cli("validate", str(root), "--kustomize", "never", "--ignore-filename-pattern", "talos/")
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = run_cli("validate", str(root), "--kustomize", "never")
+    assert r.returncode == 1 and "talos/cp.yaml" in r.stdout
+    r = run_cli("validate", str(root), "--ignore-filename-pattern", "([")
+    assert r.returncode == 2 and "invalid regular expression" in r.stderr

@@ -34,7 +34,7 @@ def test_sample_has_no_findings(sample, tmp_path):
 def test_sample_via_cli(sample, tmp_path):
     r = run_cli("validate", str(sample), "--cache", str(tmp_path / "cache"))
     assert r.returncode == 0, r.stdout + r.stderr
-    assert r.stdout == "19 passed, 0 failed\n"
+    assert r.stdout == "no findings; objects: 19 passed, 0 failed\n"
 
 
 @pytest.mark.parametrize("file,old,new,rule", [

@@ -47,4 +47,4 @@ def init_cmd(
     answers = init.Answers(cluster=cluster or init.default_cluster_name(here), s3_endpoint=s3_endpoint, bucket=bucket, prefix=prefix,
                            region=region, namespaces=split_list(namespaces), distribution=distribution)
     path = init.write(here, answers, found)
-    err(f"wrote {path.name}; next: velero-gitops sops-init, encrypt-secret, render, check")
+    err(f"wrote {path.name}; next: velero-gitops sops-init, encrypt-secret, encrypt-repo-password, render, check")

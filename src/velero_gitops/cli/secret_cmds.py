@@ -67,6 +67,54 @@ def encrypt_secret(
         typer.echo(f"next: git add {p.shown} && git commit")
 
 
+@app.command("encrypt-repo-password")
+@handle_errors
+def encrypt_repo_password(
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Config file (velero-gitops.yaml)."),
+    stdin: bool = typer.Option(False, "--stdin", help="Read the password (one line) from standard input instead of generating one."),
+    check_bucket: bool = typer.Option(
+        False, "--check-bucket",
+        help="List <prefix>/kopia/ in the bucket first and refuse a new password when kopia repositories exist.",
+    ),
+    replace: bool = typer.Option(
+        False, "--replace",
+        help="Replace an existing repository password (only with --stdin, after changing it in every repository with kopia).",
+    ),
+    age: Optional[List[str]] = typer.Option(None, "--age", help="age recipient to encrypt for (repeatable); default: the .sops.yaml creation rule."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only print problems."),
+) -> None:
+    """Encrypt the kopia repository password into the app's repo-credentials.sops.yaml (Secret velero-repo-credentials).
+
+    Default: a random 256-bit password, never shown. A repository opens only with the password it was created with: read docs/secrets.md before using this where Velero already made backups.
+    """
+    from velero_gitops import repo_password as rp
+    from velero_gitops.loader import load
+
+    loaded = load(one_config(config))
+    p = rp.plan(loaded, age=age or ())
+    rp.refuse_replacing(p, replace=replace, use_stdin=stdin)
+    namespaces = rp.bucket_kopia_namespaces(loaded) if check_bucket else None
+    password = rp.read_password(use_stdin=stdin)
+    if namespaces is not None:
+        rp.refuse_existing_data(loaded, namespaces, password)
+    elif not replace:  # with --replace the password was already changed in the repositories
+        err(rp.UNCHECKED_WARNING.format(bucket=loaded.config.s3.bucket, prefix=rp.kopia_prefix(loaded)))
+    for w in rp.warnings_for(password):
+        err(f"warning: {w}")
+    result = rp.encrypt(p, password)
+    if not quiet:
+        checked = ("" if namespaces is None else
+                   f"; the bucket has no kopia data under {rp.kopia_prefix(loaded)}" if not namespaces else
+                   f"; kopia repositories found for {len(namespaces)} namespace(s), kept their password")
+        typer.echo(
+            f"{'replaced' if result.replaced else 'wrote'} {p.shown}: Secret {p.namespace}/{p.name} (key {p.key}, "
+            f"{'a random 256-bit password' if password.source == 'generated' else 'password from standard input'}) "
+            f"encrypted for {len(p.recipients)} age recipient(s) from {p.recipients_source} "
+            f"(sops {p.sops.version_text}, {result.seconds:.2f}s){checked}"
+        )
+        typer.echo(f"next: git add {p.shown} && git commit; the password exists only there: keep the age key safe")
+
+
 @app.command("sops-init")
 @handle_errors
 def sops_init(

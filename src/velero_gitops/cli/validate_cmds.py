@@ -13,8 +13,7 @@ schemas_app = typer.Typer(help="Manage JSON schemas (import CRDs into the cache)
 app.add_typer(schemas_app, name="schemas")
 
 _OUTPUT_HELP = "Output format: text, json, junit or github (GitHub Actions annotations)."
-_IGNORE_HELP = ("Regular expression (searched in the repository-relative path) of files that are not Kubernetes "
-                "objects, as kubeconform's -ignore-filename-pattern. Repeatable.")
+_IGNORE_HELP = "Regular expression (searched in the path) of files and folders to skip, as kubeconform's. Repeatable."
 
 
 def _check_output(output: str) -> None:
@@ -29,19 +28,6 @@ def _check_kustomize(kustomize: str) -> None:
 
     if kustomize not in ("auto", "always", "never"):
         raise UsageError("--kustomize must be auto, always or never")
-
-
-def _patterns(patterns: Optional[List[str]]) -> list[str]:
-    import re
-
-    from velero_gitops.errors import UsageError
-
-    for p in patterns or []:
-        try:
-            re.compile(p)
-        except re.error as exc:
-            raise UsageError(f"--ignore-filename-pattern {p!r} is not a regular expression: {exc}") from None
-    return list(patterns or [])
 
 
 def _emit(findings, passed: int, failed: int, skipped: int, output: str) -> None:
@@ -64,11 +50,14 @@ def validate(
     kubernetes_version: str = typer.Option("", "--kubernetes-version", help="Kubernetes version for schema templates (default: the bundle's)."),
     ignore_missing_schemas: bool = typer.Option(False, "--ignore-missing-schemas", help="Skip objects whose schema cannot be found."),
     skip: str = typer.Option("", "--skip", help="Comma-separated kinds (or apiVersion/Kind) to skip."),
-    ignore_filename_pattern: Optional[List[str]] = typer.Option(None, "--ignore-filename-pattern", help=_IGNORE_HELP),
     strict: bool = typer.Option(True, "--strict/--no-strict", help="Unknown fields are errors."),
     output: str = typer.Option("text", "--output", "-o", help=_OUTPUT_HELP),
     repo_root: Optional[Path] = typer.Option(None, "--repo-root", help="Root that Flux Kustomization paths are relative to (default: nearest .git/.sops.yaml/kubernetes/ ancestor)."),
     kustomize: str = typer.Option("auto", "--kustomize", help="Build kustomizations with kubectl: auto (when on PATH), always, never."),
+    kustomize_cache: bool = typer.Option(True, "--kustomize-cache/--no-kustomize-cache", help="Reuse kustomize builds keyed on the content they read (never builds holding a Secret)."),
+    ignore_filename_pattern: Optional[List[str]] = typer.Option(
+        None, "--ignore-filename-pattern", "-ignore-filename-pattern",
+        help=_IGNORE_HELP),
     flux: bool = typer.Option(True, "--flux/--no-flux", help="Check the Flux graph (paths, references, dependsOn, decryption, CRD order)."),
     policy: bool = typer.Option(True, "--policy/--no-policy", help="Check the Velero policy rules and plaintext Secrets."),
     repo_source: Optional[List[str]] = typer.Option(
@@ -94,9 +83,10 @@ def validate(
         strict=strict,
         ignore_missing_schemas=ignore_missing_schemas,
         skip_kinds=[s for s in skip.split(",") if s.strip()],
-        ignore_filename_patterns=_patterns(ignore_filename_pattern),
         repo_root=str(repo_root) if repo_root else None,
         kustomize=kustomize,
+        kustomize_cache=kustomize_cache,
+        ignore_filename_patterns=list(ignore_filename_pattern or []),
         flux=flux,
         policy=policy,
         externals=list(external or []),
@@ -134,7 +124,9 @@ def check(
         None, "--schema-location", "-schema-location",
         help="Extra schema location for the rest of the repository, after the offline bundle (as for validate). Repeatable."),
     ignore_missing_schemas: bool = typer.Option(False, "--ignore-missing-schemas", help="Skip objects outside the rendered tree whose schema cannot be found."),
-    ignore_filename_pattern: Optional[List[str]] = typer.Option(None, "--ignore-filename-pattern", help=_IGNORE_HELP),
+    ignore_filename_pattern: Optional[List[str]] = typer.Option(
+        None, "--ignore-filename-pattern", "-ignore-filename-pattern",
+        help=_IGNORE_HELP + " Matched also against the repository-relative path; never skips a rendered file."),
     skip: str = typer.Option("", "--skip", help="Comma-separated kinds (or apiVersion/Kind) to skip outside the rendered tree."),
     external: Optional[List[str]] = typer.Option(None, "--external", help="Kind/namespace/name of an object that exists outside the repository. Repeatable."),
     kubernetes_version: str = typer.Option("", "--kubernetes-version", help="Kubernetes version for schema templates (default: the bundle's)."),
@@ -156,7 +148,7 @@ def check(
     opts = CheckOptions(
         schema_locations=list(schema_location or []),
         ignore_missing_schemas=ignore_missing_schemas,
-        ignore_filename_patterns=_patterns(ignore_filename_pattern),
+        ignore_filename_patterns=list(ignore_filename_pattern or []),
         skip=[s.strip() for s in skip.split(",") if s.strip()],
         externals=list(external or []),
         kubernetes_version=kubernetes_version,

@@ -39,15 +39,16 @@ class Options:
     strict: bool = True
     ignore_missing_schemas: bool = False
     skip_kinds: list[str] = field(default_factory=list)
-    # kubeconform's -ignore-filename-pattern: re.search on the repo-relative (else displayed) POSIX path
-    ignore_filename_patterns: list[str] = field(default_factory=list)
-    # resolved files the leniency above never applies to (check: the files the tool renders)
+    # resolved files that skip, ignore_missing_schemas and ignore_filename_patterns never apply to (check:
+    # the files the tool renders)
     strict_files: frozenset[Path] = frozenset()
     repo_root: str | None = None
     externals: list[str] = field(default_factory=list)  # "Kind/namespace/name" that exist outside the tree
     # the Flux source(s) holding this repository: Kustomization paths that read it are checked on disk
     repo_sources: list[str] = field(default_factory=lambda: ["GitRepository/flux-system/flux-system"])
     kustomize: str = "auto"  # auto (when kubectl is on PATH) | always | never
+    kustomize_cache: bool = True  # reuse kustomize builds keyed on the content they read
+    ignore_filename_patterns: list[str] = field(default_factory=list)  # regexes (kubeconform's -ignore-filename-pattern)
     flux: bool = True
     policy: bool = True
     # policy knobs
@@ -134,7 +135,8 @@ class Obj:
         return line_of(self.lined(), self.sub + pointer, self.line)
 
     def finding(self, pointer: str, message: str, rule: str, severity: str = "error") -> Finding:
-        return Finding(self.file, self.line_of(pointer), self.ident, pointer, message, rule, severity)
+        # a document without a kind is not an object: no "Kind/namespace/name" for it
+        return Finding(self.file, self.line_of(pointer), self.ident if self.kind else None, pointer, message, rule, severity)
 
 
 def _shift_lines(node, offset: int) -> None:
@@ -173,8 +175,24 @@ def display_path(p: Path) -> str:
     return display(Path(p).absolute())
 
 
-def discover(paths: Iterable[str]) -> tuple[list[tuple[str, Path | None]], list[Path], list[Finding]]:
-    """(files to read, kustomization dirs, usage findings). '-' is stdin."""
+def ignore_matcher(patterns: Iterable[str]):
+    """A predicate on paths from kubeconform-style ``--ignore-filename-pattern`` regexes (searched, not anchored)."""
+    from velero_gitops.errors import UsageError
+
+    compiled = []
+    for pat in patterns:
+        try:
+            compiled.append(re.compile(pat))
+        except re.error as exc:
+            raise UsageError(f"--ignore-filename-pattern {pat!r}: invalid regular expression: {exc}") from None
+    if not compiled:
+        return lambda _p: False
+    return lambda p: any(c.search(p) for c in compiled)
+
+
+def discover(paths: Iterable[str], ignore=None) -> tuple[list[tuple[str, Path | None]], list[Path], list[Finding]]:
+    """(files to read, kustomization dirs, usage findings). '-' is stdin. ``ignore(path)`` drops files and folders."""
+    ignore = ignore or (lambda _p: False)
     files: list[tuple[str, Path | None]] = []
     kdirs: list[Path] = []
     problems: list[Finding] = []
@@ -188,17 +206,24 @@ def discover(paths: Iterable[str]) -> tuple[list[tuple[str, Path | None]], list[
             for dirpath, dirnames, filenames in os.walk(p):
                 dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
                 d = Path(dirpath)
+                dirnames[:] = [x for x in dirnames if not ignore(str(d / x) + "/")]
+                kf = next((d / f for f in KUSTOMIZE_FILES if f in filenames), None)
                 # a FIFO or device kustomization would hang kustomize: the reader reports it instead
-                if any(f in filenames and os.path.isfile(os.path.join(dirpath, f)) for f in KUSTOMIZE_FILES):
+                if kf is not None and os.path.isfile(kf) and not ignore(str(kf)):
                     kdirs.append(d)
                 for f in sorted(filenames):
                     if f.startswith(".") or not f.endswith(YAML_SUFFIXES):
                         continue
                     fp = d / f
-                    if rpath(fp) not in seen:
-                        seen.add(rpath(fp))
+                    if ignore(str(fp)):
+                        continue
+                    real = rpath(fp)
+                    if real not in seen:
+                        seen.add(real)
                         files.append((display_path(fp), fp))
         elif p.is_file() or os.path.lexists(p):  # a FIFO or device: the reader refuses it, located
+            if ignore(raw):
+                continue
             if rpath(p) not in seen:
                 seen.add(rpath(p))
                 files.append((display_path(p) if p.is_absolute() else raw, p))
@@ -400,12 +425,14 @@ def _schema_findings(obj: Obj, validator) -> list[Finding]:
             prop = err.kind.property
             out.append(obj.finding(ptr, f"missing required property {prop!r}" if not isinstance(prop, str) else f"missing required property '{prop}'", "schema"))
             continue
-        out.append(obj.finding(ptr, _message(err, kind), "schema"))
+        out.append(obj.finding(ptr, _message(err, kind, redact=obj.kind == "Secret"), "schema"))
     return out
 
 
-def _message(err, kind: str) -> str:
+def _message(err, kind: str, redact: bool = False) -> str:
+    """A schema error in words; values are truncated, and never shown for a Secret."""
     inst = err.instance
+    _short = _redacted if redact else _short_value
     if kind == "Type":
         types = err.kind.types if hasattr(err.kind, "types") else None
         want = "/".join(str(t) for t in types) if types else "another type"
@@ -416,7 +443,9 @@ def _message(err, kind: str) -> str:
         return f"{_short(inst)} is not one of {', '.join(repr(o) for o in opts)}" if opts else err.message
     if kind in ("OneOf", "OneOfNotValid", "AnyOf"):
         return f"{_short(inst)} does not match any allowed form"
-    return err.message
+    if redact:
+        return f"{kind} error (value not shown: the object is a Secret)"
+    return _short_value(err.message, 200)
 
 
 def _type_name(v) -> str:
@@ -424,11 +453,15 @@ def _type_name(v) -> str:
             list: "array", dict: "object"}.get(type(v), "object" if isinstance(v, dict) else "array" if isinstance(v, list) else type(v).__name__)
 
 
-def _short(v) -> str:
+def _short_value(v, n: int = 60) -> str:
     if isinstance(v, (dict, list)):
         return "{...}" if isinstance(v, dict) else "[...]"
-    r = repr(v)
-    return r if len(r) <= 60 else r[:57] + "..."
+    r = v if n > 60 and isinstance(v, str) else repr(v)
+    return r if len(r) <= n else r[: n - 3] + "..."
+
+
+def _redacted(v) -> str:
+    return "{...}" if isinstance(v, dict) else "[...]" if isinstance(v, list) else f"<{_type_name(v)} value not shown>"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -445,17 +478,21 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
     from velero_gitops.validate.flux import _roots_for
 
     _roots_for.cache_clear()
-    files, kdirs, findings = discover(paths)
-    if opts.ignore_filename_patterns:
-        files = [(d, p) for d, p in files if not _ignored(d, p, opts)]
+    files, kdirs, findings = discover(paths, _ignore(opts))
+    from velero_gitops.validate import kustomize
+
+    # files that kustomizations read as generator/patch/replacement inputs are not objects, wherever they sit
+    inputs, kresources = kustomize.input_files(kdirs)
     reader = _Reader(opts)
     for display, path in files:
+        if path is not None and inputs and rpath(path) in inputs:
+            continue
         reader.read(display, path)
     findings.extend(reader.findings)
     objects = reader.objects
 
     graph = None
-    if opts.flux or any(not o.namespace for o in objects):
+    if opts.flux or any(not o.namespace for o in objects) or kdirs:
         from velero_gitops.validate.flux import graph as _graph
 
         graph = _graph(objects, opts)
@@ -464,7 +501,7 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
                 o.eff_ns = graph.ns_of(o)
 
     for display, obj, line, pointer, key in reader.duplicates:
-        findings.append(Finding(display, line, obj.ident if obj else None, pointer,
+        findings.append(Finding(display, line, obj.ident if obj is not None and obj.kind else None, pointer,
                                 f"duplicate key {key!r}", "yaml.duplicate-key"))
 
     store = SchemaStore(opts.schema_locations, cache_dir=opts.cache_dir,
@@ -473,13 +510,24 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
     failed_objs: set[int] = set()
     skipped_objs: set[int] = set()
     ignored: set[int] = set()
-    not_applied = _not_applied_files(kdirs)
-    checked: list[Obj] = []
+    # a YAML file that nothing applies (helmfile, Talos config, Taskfile, chart values) is not an
+    # object when it does not claim to be one; a file that Flux or a kustomization applies must be
+    applied = set(graph.applied_by) | kresources if graph is not None else kresources
+    has_context = bool(kdirs) or bool(graph is not None and graph.roots)
+    # what Flux applies is the build output: objects of files that a successful build emitted are
+    # validated there (after the kustomization's patches, components and namespace), not on their own
+    built: set[Path] = set()
+    if opts.kustomize != "never" and kdirs:
+        scan_roots = [p for p in paths if p != "-" and Path(p).is_dir()]
+        kfind, kfailed, built = kustomize.check_dirs(kdirs, objects, store, opts, skip, graph=graph, scan_roots=scan_roots)
+        findings.extend(kfind)
+        reader.failed_units += kfailed
     for i, obj in enumerate(objects):
         av, kind = obj.data.get("apiVersion"), obj.data.get("kind")
         if not isinstance(av, str) or not isinstance(kind, str) or not av or not kind:
-            if av is None and kind is None and obj.path is not None and rpath(obj.path) in not_applied:
-                ignored.add(i)  # e.g. helm values for a configMapGenerator: not a Kubernetes object
+            if (av is None and kind is None and obj.path is not None and has_context
+                    and not obj.file.startswith("-") and rpath(obj.path) not in applied):
+                ignored.add(i)
                 continue
             missing = "apiVersion" if not isinstance(av, str) or not av else "kind"
             findings.append(obj.finding("", f"missing '{missing}': not a Kubernetes object", "schema"))
@@ -504,7 +552,8 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
                                             "schema.missing"))
                 failed_objs.add(i)
             continue
-        checked.append(obj)
+        if built and obj.path is not None and rpath(obj.path) in built:
+            continue
         if not validator.is_valid(obj.data):
             fs = _schema_findings(obj, validator)
             findings.extend(fs)
@@ -512,12 +561,6 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
                 failed_objs.add(i)
 
     extra_units = reader.failed_units
-    if opts.kustomize != "never" and kdirs:
-        from velero_gitops.validate import kustomize
-
-        kfind, kfailed = kustomize.check_dirs(kdirs, objects, store, opts, skip)
-        findings.extend(kfind)
-        extra_units += kfailed
 
     if opts.flux:
         from velero_gitops.validate import flux
@@ -537,35 +580,35 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
         if f.severity == "error" and f.obj is not None and (f.file, f.obj) in by_obj:
             failed_objs.add(by_obj[(f.file, f.obj)])
     skipped_objs -= failed_objs
+    ignored -= failed_objs
     failed = len(failed_objs) + extra_units
-    passed = len(objects) - len(failed_objs) - len(skipped_objs) - len(ignored - failed_objs)
+    passed = len(objects) - len(failed_objs) - len(skipped_objs) - len(ignored)
     findings.sort(key=lambda f: (f.file, f.line or 0, f.pointer, f.message))
     return Result(findings, passed, failed, len(skipped_objs))
 
 
-def _ignored(display: str, path: Path | None, opts: Options) -> bool:
-    if path is None or rpath(path) in opts.strict_files:
-        return False
-    shown = display
-    if opts.repo_root:
+def _ignore(opts: Options):
+    """The ignore patterns, searched in the path as given and in the repository-relative one; never a strict file
+    nor a folder on the way to one."""
+    match = ignore_matcher(opts.ignore_filename_patterns)
+    if not opts.ignore_filename_patterns:
+        return match
+    root = rpath(Path(opts.repo_root)) if opts.repo_root else None
+    keep = set(opts.strict_files).union(*(f.parents for f in opts.strict_files))
+
+    def ignored(p: str) -> bool:
+        real = rpath(Path(p))
+        if real in keep:
+            return False
+        if match(p):
+            return True
         try:
-            shown = rpath(path).relative_to(rpath(Path(opts.repo_root))).as_posix()
+            rel = real.relative_to(root).as_posix() if root is not None else None
         except ValueError:
-            pass
-    return any(re.search(p, shown) for p in opts.ignore_filename_patterns)
+            return False
+        return rel is not None and match(rel + ("/" if p.endswith("/") else ""))
 
-
-def _not_applied_files(kdirs: list[Path]) -> set[Path]:
-    """YAML files in kustomization directories that the kustomization does not list as resources."""
-    out: set[Path] = set()
-    for d in kdirs:
-        from velero_gitops.validate.flux import _Tree
-
-        listed = set(_Tree().applied_files(d))
-        for f in d.iterdir():
-            if f.suffix in YAML_SUFFIXES and f.name not in KUSTOMIZE_FILES and rpath(f) not in listed:
-                out.add(rpath(f))
-    return out
+    return ignored
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:

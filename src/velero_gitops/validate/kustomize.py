@@ -1,27 +1,54 @@
-"""`kubectl kustomize` on every directory holding a kustomization.yaml, and its output validated.
+"""Build what Flux builds, offline and confined to the repository, and validate the output.
 
-A failed build is a finding on the kustomization.yaml (on the line of the resource it names when
-the message points at one). Problems in the built objects are reported on the source file of the
-object when it can be found (same kind and name under the directory), else on the
-kustomization.yaml. Builds run two at a time; a build whose directory is self-contained (no
-``..`` and no URL in its kustomization) is cached on disk by the content of every file under the
-directory, so unchanged trees are not built again.
+What is built: the directory of every Flux Kustomization that reads this repository
+(``spec.path``), with the fields that kustomize-controller adds to the kustomization it finds or
+generates there (``spec.components``, ``targetNamespace``, ``namePrefix``/``nameSuffix``,
+``patches``); then every top-level kustomization of the validated paths that no build reached
+(plain kustomize). A folder that a build already read is never built again on its own.
+
+How: every path a kustomization names is resolved first (``resources``, ``components``, bases,
+patches, generator inputs, replacements...). A remote reference, a path outside the repository
+root (after symlinks), a missing resource or something that is not a regular file is a finding
+and the build does not run. Otherwise the files the build reads are copied into a private
+mirror of the repository (symlinked folders recreated inside it) and ``kubectl kustomize
+--load-restrictor LoadRestrictionsNone`` runs there, as Flux builds (restrictor off, but nothing
+outside the root exists to be read), in a network namespace when ``unshare`` allows one.
+
+Output objects are traced back to their source file through kustomize's origin annotations, so
+findings land on the source object and line, once per source location. Builds are cached by
+the content of every file copied into the mirror; a build whose output holds a Secret is never
+cached.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import re
+import json
 import os
+import re
 import shutil
+import stat
 import subprocess
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from velero_gitops import safefile
 from velero_gitops.validate.findings import Finding
 
 KUSTOMIZE_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+ORIGIN = "config.kubernetes.io/origin"
+MAX_FILE = 8 * 1024 * 1024  # larger build inputs are refused (a build input is text)
+MAX_MESSAGE = 300
+TIMEOUT = 120
+# path-bearing fields of a kustomization: a value that is not a local file is a finding, not a fetch
+_DIR_FIELDS = ("resources", "bases", "components")
+_FILE_LIST_FIELDS = ("crds", "configurations", "patchesStrategicMerge", "generators", "transformers", "validators")
+# prefixes that kustomize reads as a remote (git or http) location; sigs.k8s.io/kustomize
+# api/internal/git/repospec.go (also listed by fluxcd/pkg kustomize IsLocalRelativePath)
+_REMOTE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|git::|gh:|git@|github\.com[:/]|gitlab\.com[:/]|bitbucket\.org[:/])", re.I)
 
 
 class _Doc:
@@ -35,112 +62,652 @@ def kubectl_path() -> str | None:
     return shutil.which("kubectl")
 
 
-def _kfile(d: Path) -> Path:
+def find_kfile(d: Path) -> Path | None:
     for name in KUSTOMIZE_FILES:
-        if (d / name).is_file():
-            return d / name
-    return d / "kustomization.yaml"
+        p = d / name
+        if p.is_file():
+            return p
+    return None
 
 
-def _reaches_outside(text: str) -> bool:
-    """Whether a kustomization names anything outside its directory (``..`` paths, URLs). Comments do not count."""
+def is_remote(s: str) -> bool:
+    return bool(_REMOTE.match(s.strip())) or "?ref=" in s or "//" in s.split("?", 1)[0].lstrip("/")
+
+
+def _short(s: str, n: int = 80) -> str:
+    s = str(s)
+    return s if len(s) <= n else s[: n - 3] + "..."
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading kustomizations
+
+
+@dataclass
+class KFile:
+    path: Path  # real path
+    data: dict
+    text: str
+
+    def line_of(self, value: str) -> int | None:
+        """Line of the first list entry or value equal to ``value`` (quotes and ``./`` ignored)."""
+        want = value.strip().strip("'\"")
+        want_n = want[2:] if want.startswith("./") else want
+        for i, ln in enumerate(self.text.splitlines(), 1):
+            s = ln.strip()
+            for lead in ("- ", "path:", "- path:"):
+                if s.startswith(lead):
+                    v = s[len(lead):].split(" #", 1)[0].strip().strip("'\"")
+                    if "=" in v and not want_n.count("="):
+                        v = v.split("=", 1)[1]
+                    v = v[2:] if v.startswith("./") else v
+                    if v == want_n:
+                        return i
+        return None
+
+
+_kcache: dict[Path, KFile | None] = {}
+
+
+def read_kfile(p: Path) -> KFile | None:
+    """The parsed kustomization (None when unreadable or invalid: the build reports it)."""
+    if p in _kcache:
+        return _kcache[p]
     from velero_gitops.validate.engine import first_document
 
+    out = None
     try:
-        data = first_document(text)
-    except Exception:  # noqa: BLE001 - invalid: let kubectl report it, uncached
-        return True
-    stack = [data]
-    while stack:
-        v = stack.pop()
-        if isinstance(v, dict):
-            stack.extend(v.values())
-        elif isinstance(v, list):
-            stack.extend(v)
-        elif isinstance(v, str) and ("://" in v or v == ".." or "../" in v or v.startswith("/")):
+        st = os.stat(p)
+        if stat.S_ISREG(st.st_mode) and st.st_size <= MAX_FILE:
+            text = p.read_text(encoding="utf-8")
+            data = first_document(text)
+            out = KFile(p, data if isinstance(data, dict) else {}, text)
+    except Exception:  # noqa: BLE001 - invalid YAML/unreadable: kubectl reports it on the build
+        out = None
+    _kcache[p] = out
+    return out
+
+
+def _entries(k: dict):
+    """(field, value, must_exist, is_dir_field) for every path a kustomization names."""
+    for f in _DIR_FIELDS:
+        for v in _strings(k.get(f)):
+            yield f, v, True
+    for f in _FILE_LIST_FIELDS:
+        for v in _strings(k.get(f)):
+            if "\n" not in v and ":" not in v.split("/", 1)[0]:  # inline YAML is not a path
+                yield f, v, False
+    for f in ("patches", "patchesJson6902", "replacements"):
+        for item in k.get(f) or [] if isinstance(k.get(f), list) else []:
+            if isinstance(item, dict) and isinstance(item.get("path"), str):
+                yield f, item["path"], False
+    for f in ("configMapGenerator", "secretGenerator"):
+        for gen in k.get(f) or [] if isinstance(k.get(f), list) else []:
+            if not isinstance(gen, dict):
+                continue
+            for v in _strings(gen.get("files")):
+                yield f, v.split("=", 1)[1] if "=" in v else v, False
+            for v in [*_strings(gen.get("envs")), *_strings(gen.get("env"))]:
+                yield f, v, False
+    openapi = k.get("openapi")
+    if isinstance(openapi, dict) and isinstance(openapi.get("path"), str):
+        yield "openapi", openapi["path"], False
+    for chart in k.get("helmCharts") or [] if isinstance(k.get("helmCharts"), list) else []:
+        if isinstance(chart, dict):
+            for key in ("valuesFile",):
+                if isinstance(chart.get(key), str):
+                    yield "helmCharts", chart[key], False
+            for v in _strings(chart.get("additionalValuesFiles")):
+                yield "helmCharts", v, False
+
+
+def _strings(v) -> list[str]:
+    if isinstance(v, str):
+        return [v]
+    if isinstance(v, list):
+        return [x for x in v if isinstance(x, str)]
+    return []
+
+
+def input_files(kdirs) -> tuple[set[Path], set[Path]]:
+    """(files kustomizations read as generator/patch/replacement inputs, files they list as resources): real paths.
+
+    An input is not a Kubernetes object wherever it sits; a resource is applied.
+    """
+    inputs: set[Path] = set()
+    resources: set[Path] = set()
+    for d in kdirs:
+        kf = find_kfile(d)
+        k = read_kfile(kf) if kf else None
+        if k is None:
+            continue
+        for fld, v, _ in _entries(k.data):
+            if is_remote(v) or os.path.isabs(v):
+                continue
+            p = Path(os.path.realpath(d / v))
+            if fld in _DIR_FIELDS:
+                if p.is_file():
+                    resources.add(p)
+            elif fld != "patchesStrategicMerge" or p.is_file():
+                inputs.add(p)
+    return inputs - resources, resources
+
+
+# --------------------------------------------------------------------------------------------------
+# Planning a build: what it reads, and whether it may run
+
+
+@dataclass
+class Build:
+    root: Path  # real repository root
+    entry: Path  # real directory that is built
+    flux_ks: object | None = None  # the Flux Kustomization (Obj) this build stands for
+    kfile_name: str = "kustomization.yaml"
+    generated: str = ""  # kustomization text written in the mirror's entry directory
+    files: dict[str, Path] = field(default_factory=dict)  # mirror-relative path -> real file
+    links: dict[str, str] = field(default_factory=dict)  # mirror-relative symlink -> mirror-relative target
+    visited: set[Path] = field(default_factory=set)  # real kustomization directories read
+    problems: list[Finding] = field(default_factory=list)
+    key: str | None = None
+    secret_input: bool = False
+
+
+def _inside(p: Path, root: Path) -> bool:
+    return p == root or root in p.parents
+
+
+class _Planner:
+    def __init__(self, b: Build):
+        self.b = b
+        self.root = b.root
+
+    def rel(self, p: Path) -> str:
+        return p.relative_to(self.root).as_posix()
+
+    def add_file(self, real: Path, via: KFile | None, value: str) -> bool:
+        try:
+            st = os.stat(real)
+        except OSError:
+            return False
+        if stat.S_ISDIR(st.st_mode):
             return True
-    return False
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_FILE:
+            self.problem(via, value, f"{_short(value)!s} is not a regular file of at most {MAX_FILE >> 20} MiB: not read")
+            return False
+        self.b.files[self.rel(real)] = real
+        return True
+
+    def problem(self, via: KFile | None, value: str, msg: str, rule: str = "kustomize") -> None:
+        from velero_gitops.validate.engine import display_path
+
+        # a remote base is valid for Flux (it fetches it) but cannot be validated offline: a warning
+        sev = "warning" if rule == "kustomize.remote" else "error"
+        if via is None and self.b.flux_ks is not None:
+            self.b.problems.append(self.b.flux_ks.finding("/spec/path", msg, rule, sev))
+        elif via is None:
+            self.b.problems.append(Finding(display_path(self.b.entry), None, None, "", msg, rule, sev))
+        else:
+            self.b.problems.append(Finding(display_path(via.path), via.line_of(value), None, "", msg, rule, sev))
+
+    def link_prefixes(self, lexical: Path) -> None:
+        """Recreate in the mirror every symlink on ``lexical`` (a path inside the root before symlinks)."""
+        try:
+            parts = lexical.relative_to(self.root).parts
+        except ValueError:
+            return
+        cur = self.root
+        for part in parts:
+            cur = cur / part
+            if cur.is_symlink():
+                target = Path(os.path.realpath(cur))
+                if _inside(target, self.root):
+                    real_parent = Path(os.path.realpath(cur.parent))
+                    self.b.links[self.rel(real_parent / part)] = os.path.relpath(target, real_parent)
+                    self.link_prefixes(target)  # chains of links
+                return
+
+    def resolve(self, base: Path, value: str, via: KFile | None, fld: str) -> Path | None:
+        """Real path of ``value`` named in ``via`` (in real directory ``base``), or None after a finding."""
+        v = value.strip()
+        if is_remote(v):
+            self.problem(via, value, f"{fld} entry {_short(v)!r} is remote: validate does not fetch it "
+                         "(vendor it into the repository to validate it)", "kustomize.remote")
+            return None
+        if v.lower().startswith("file://"):
+            v = v[7:]
+        lexical = Path(os.path.normpath(base / v))
+        real = Path(os.path.realpath(base / v))
+        if not _inside(lexical, self.root) or not _inside(real, self.root):
+            self.problem(via, value, f"{fld} entry {_short(v)!r} is outside the repository root: not read "
+                         "(Flux cannot read it either)", "kustomize.outside")
+            return None
+        if not real.exists():
+            return real
+        self.link_prefixes(lexical)
+        return real
+
+    def visit_dir(self, d: Path, via: KFile | None, value: str, depth: int = 0) -> None:
+        if d in self.b.visited or depth > 64:
+            return
+        self.b.visited.add(d)
+        kf_path = find_kfile(d)
+        if kf_path is None:
+            return  # kustomize reports a folder without kustomization; the entry one is generated
+        kf = read_kfile(kf_path)
+        self.add_file(kf_path, via, value)
+        # every file next to the kustomization: what it names, and what kustomize may read without naming
+        try:
+            names = sorted(os.listdir(d))
+        except OSError:
+            names = []
+        for n in names:
+            p = d / n
+            if p.is_file() and not p.is_symlink():
+                try:
+                    st = os.stat(p)
+                except OSError:
+                    continue
+                if stat.S_ISREG(st.st_mode) and st.st_size <= MAX_FILE:
+                    self.b.files[self.rel(p)] = p
+        if kf is None:
+            return
+        for fld, v, must_exist in _entries(kf.data):
+            real = self.resolve(d, v, kf, fld)
+            if real is None:
+                continue
+            if not real.exists():
+                if must_exist:
+                    self.problem(kf, v, f"{fld} entry {_short(v)!r} does not exist")
+                continue  # a missing input: kustomize says which
+            if fld == "secretGenerator":
+                self.b.secret_input = True
+            if real.is_dir():
+                if fld in _DIR_FIELDS:
+                    self.visit_dir(real, kf, v, depth + 1)
+                else:
+                    self.add_tree(real, kf, v)
+            else:
+                self.add_file(real, kf, v)
+
+    def add_tree(self, d: Path, via: KFile | None, value: str) -> None:
+        for dirpath, dirnames, filenames in os.walk(d):
+            dirnames[:] = sorted(x for x in dirnames if not x.startswith(".git"))
+            for f in sorted(filenames):
+                p = Path(dirpath) / f
+                real = Path(os.path.realpath(p))
+                if _inside(real, self.root):
+                    if p.is_symlink():
+                        self.link_prefixes(p)
+                    self.add_file(real, via, str(p.relative_to(d)))
+
+    def generated_resources(self, d: Path) -> list[str]:
+        """What Flux lists when it generates a kustomization for ``d``: YAML files, and folders holding
+        their own kustomization as a whole (fluxcd/pkg kustomize/kustomize_generator.go scanManifests)."""
+        out: list[str] = []
+        for dirpath, dirnames, filenames in os.walk(d, followlinks=False):
+            sub = Path(dirpath)
+            entries = sorted([(n, True) for n in dirnames] + [(n, False) for n in filenames])
+            dirnames[:] = []
+            for n, is_dir in entries:
+                p = sub / n
+                if is_dir:
+                    if find_kfile(p) is not None:
+                        out.append("./" + p.relative_to(d).as_posix())
+                    else:
+                        dirnames.append(n)
+                elif n.endswith((".yaml", ".yml")):
+                    out.append("./" + p.relative_to(d).as_posix())
+            dirnames.sort()
+        return out
 
 
-def _cache_key(d: Path, kubectl: str) -> str | None:
-    kfile = _kfile(d)
+def _get(d, *keys):
+    for k in keys:
+        if not isinstance(d, dict):
+            return None
+        d = d.get(k)
+    return d
+
+
+def plan(root: Path, entry: Path, flux_ks=None) -> Build:
+    """Resolve what building ``entry`` reads, and the kustomization Flux would build there."""
+    root = Path(os.path.realpath(root))
+    entry = Path(os.path.realpath(entry))
+    b = Build(root, entry, flux_ks)
+    pl = _Planner(b)
+    if not _inside(entry, root):
+        pl.problem(None, "", f"{entry} is outside the repository root {root}: not built", "kustomize.outside")
+        return b
+    spec = _get(flux_ks.data, "spec") if flux_ks is not None else None
+    spec = spec if isinstance(spec, dict) else {}
+    kf_path = find_kfile(entry)
+    if kf_path is not None:
+        b.kfile_name = kf_path.name
+        kf = read_kfile(kf_path)
+        kdata = dict(kf.data) if kf is not None else None
+        pl.visit_dir(entry, None, "")
+    else:
+        kdata = None
+        pl.b.visited.add(entry)
+        res = pl.generated_resources(entry)
+        for r in res:
+            real = pl.resolve(entry, r, None, "resources")
+            if real is None:
+                continue
+            if real.is_dir():
+                pl.visit_dir(real, None, r, 1)
+            else:
+                pl.add_file(real, None, r)
+        kdata = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization"}
+        if res:
+            kdata["resources"] = res
+        else:
+            kdata["namespace"] = "_placeholder"
+    if kdata is None:
+        b.generated = ""  # unparseable kustomization: built as it is, kubectl reports the error
+    else:
+        _apply_flux_fields(kdata, spec, pl, entry)
+        # origin annotations trace each output object to its source file; Flux itself sets them
+        # when a kustomization has no resources ("kustomization.yaml is empty" otherwise)
+        meta = [m for m in _strings(kdata.get("buildMetadata")) if m != "originAnnotations"]
+        kdata["buildMetadata"] = [*meta, "originAnnotations"]
+        b.generated = json.dumps(kdata, sort_keys=True, default=str)
+    if not b.problems:
+        b.key = _key(b)
+    return b
+
+
+def _apply_flux_fields(kdata: dict, spec: dict, pl: _Planner, entry: Path) -> None:
+    """The fields kustomize-controller adds to the kustomization it builds
+    (fluxcd/pkg kustomize/v1.35.4:kustomize/kustomize_generator.go GenerateManifest)."""
+    if isinstance(spec.get("targetNamespace"), str):
+        kdata["namespace"] = spec["targetNamespace"]
+    for f in ("namePrefix", "nameSuffix"):
+        if isinstance(spec.get(f), str):
+            kdata[f] = spec[f]
+    patches = [p for p in spec.get("patches") or [] if isinstance(p, dict)] if isinstance(spec.get("patches"), list) else []
+    if patches:
+        kdata["patches"] = [*(kdata.get("patches") or []), *patches]
+    comps = _strings(spec.get("components"))
+    if comps:
+        kdata["components"] = list(_strings(kdata.get("components")))
+        for c in comps:
+            if is_remote(c) or os.path.isabs(c):
+                pl.problem(None, c, f"spec.components entry {_short(c)!r} must be local and relative (Flux refuses it)")
+                continue
+            real = pl.resolve(entry, c, None, "spec.components")
+            if real is None:
+                continue
+            if not real.exists():
+                if spec.get("ignoreMissingComponents") is True:
+                    continue
+                pl.problem(None, c, f"spec.components entry {_short(c)!r} does not exist")
+                continue
+            kdata["components"].append(c)
+            pl.visit_dir(real, None, c, 1)
+
+
+@functools.lru_cache(maxsize=4)
+def _kubectl_identity(kubectl: str) -> str:
     try:
-        text = safefile.read_text(kfile)
-    except OSError:
-        return None
-    if _reaches_outside(text):
-        return None  # may read outside the directory: always build
-    h = hashlib.sha256()
-    st = os.stat(kubectl)
-    h.update(f"{kubectl}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
-    for dirpath, dirnames, filenames in os.walk(d):
-        dirnames[:] = sorted(x for x in dirnames if not x.startswith(".git"))
-        for f in sorted(filenames):
-            p = Path(dirpath) / f
-            h.update(str(p.relative_to(d)).encode() + b"\0")
-            try:
-                h.update(safefile.read_bytes(p))
-            except OSError:
-                return None
-            h.update(b"\0")
+        proc = subprocess.run([kubectl, "version", "--client", "-o", "json"], capture_output=True, text=True, timeout=30)
+        return proc.stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def _key(b: Build) -> str | None:
+    """sha256 over everything the build reads: file contents (not times), links, the generated kustomization."""
+    h = hashlib.sha256(b"v2\0")
+    h.update(b.entry.relative_to(b.root).as_posix().encode() + b"\0" + b.kfile_name.encode() + b"\0")
+    h.update(b.generated.encode() + b"\0")
+    for rel in sorted(b.files):
+        try:
+            data = safefile.read_bytes(b.files[rel])
+        except OSError:
+            return None
+        h.update(f"f\0{rel}\0{len(data)}\0".encode())
+        h.update(data)
+    for rel in sorted(b.links):
+        h.update(f"l\0{rel}\0{b.links[rel]}\0".encode())
     return h.hexdigest()
 
 
-def build(d: Path, kubectl: str, cache_dir: Path | None) -> tuple[bool, str]:
-    """(ok, output or error message)."""
-    key = _cache_key(d, kubectl) if cache_dir else None
-    if key:
-        for ok, suffix in ((True, ".yaml"), (False, ".err")):
-            c = cache_dir / (key + suffix)
-            if c.is_file():
-                return ok, c.read_text()
+# --------------------------------------------------------------------------------------------------
+# Running a build
+
+
+@functools.lru_cache(maxsize=1)
+def _netns_prefix() -> tuple[str, ...]:
+    """``unshare`` into new user and network namespaces when the kernel allows it: a build cannot
+    reach any network, loopback included (defense in depth behind the remote-reference check)."""
+    exe = shutil.which("unshare")
+    if exe is None:
+        return ()
     try:
-        proc = subprocess.run([kubectl, "kustomize", str(d)], capture_output=True, text=True, timeout=300)
+        ok = subprocess.run([exe, "-rn", "true"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        ok = False
+    return (exe, "-rn") if ok else ()
+
+
+def _write_mirror(b: Build, mirror: Path) -> None:
+    for rel, real in b.files.items():
+        dst = mirror / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(real, dst)
+    for rel, target in sorted(b.links.items()):
+        dst = mirror / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if not os.path.lexists(dst):
+            os.symlink(target, dst)
+    entry = mirror / b.entry.relative_to(b.root)
+    entry.mkdir(parents=True, exist_ok=True)
+    if b.generated:
+        for n in KUSTOMIZE_FILES:
+            if n != b.kfile_name and (entry / n).exists():
+                (entry / n).unlink()
+        (entry / b.kfile_name).write_text(b.generated)
+
+
+def run_kubectl(kubectl: str, d: Path, home: Path) -> tuple[bool, str]:
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "GIT_ALLOW_PROTOCOL": "none",
+           "GIT_CONFIG_NOSYSTEM": "1", "GIT_TERMINAL_PROMPT": "0", "KUBECONFIG": os.devnull}
+    cmd = [*_netns_prefix(), kubectl, "kustomize", "--load-restrictor", "LoadRestrictionsNone", str(d)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT, env=env, cwd=home)
     except subprocess.TimeoutExpired:
-        return False, "kustomize build timed out after 300s"
+        return False, f"kustomize build timed out after {TIMEOUT}s"
     ok = proc.returncode == 0
-    out = proc.stdout if ok else (proc.stderr.strip() or f"kubectl kustomize exited {proc.returncode}")
-    if key:
+    return ok, proc.stdout if ok else (proc.stderr.strip() or f"kubectl kustomize exited {proc.returncode}")
+
+
+def _cache_dir_ok(d: Path) -> bool:
+    """Our own, private cache directory: created 0700, never trusted when another user owns it or can write it."""
+    try:
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        st = os.stat(d)
+    except OSError:
+        return False
+    return st.st_uid == os.getuid() and not st.st_mode & 0o022
+
+
+def _cache_get(cache: Path, key: str) -> tuple[bool, str] | None:
+    p = cache / f"{key}.json"
+    try:
+        fd = os.open(p, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if st.st_uid != os.getuid() or st.st_mode & 0o022 or not stat.S_ISREG(st.st_mode):
+            return None
+        with os.fdopen(fd, "rb") as fh:
+            fd = -1
+            doc = json.loads(fh.read())
+        if isinstance(doc, dict) and isinstance(doc.get("ok"), bool) and isinstance(doc.get("out"), str):
+            return doc["ok"], doc["out"]
+    except (OSError, ValueError):
+        pass
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    return None
+
+
+def _cache_put(cache: Path, key: str, ok: bool, out: str) -> None:
+    tmp = cache / f"{key}.tmp{os.getpid()}"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump({"ok": ok, "out": out}, fh)
+        os.replace(tmp, cache / f"{key}.json")
+    except OSError:
         try:
-            cache_dir.mkdir(parents=True, exist_ok=True)
-            tmp = cache_dir / f"{key}.tmp{os.getpid()}"
-            tmp.write_text(out)
-            os.replace(tmp, cache_dir / (key + (".yaml" if ok else ".err")))
+            tmp.unlink()
         except OSError:
             pass
+
+
+_SECRET_DOC = re.compile(r"^kind:[ \t]*['\"]?Secret['\"]?[ \t]*$", re.M)
+
+
+def build(b: Build, kubectl: str, cache: Path | None) -> tuple[bool, str]:
+    """(ok, output or cleaned error). Served from ``cache`` when the key is known there."""
+    use_cache = cache is not None and b.key is not None and not b.secret_input and _cache_dir_ok(cache)
+    key = None
+    if use_cache:
+        key = hashlib.sha256(f"{b.key}\0{_kubectl_identity(kubectl)}".encode()).hexdigest()
+        hit = _cache_get(cache, key)
+        if hit is not None:
+            return hit
+    with tempfile.TemporaryDirectory(prefix="vg-kustomize-") as tmp:
+        mirror = Path(tmp) / "repo"
+        home = Path(tmp) / "home"
+        home.mkdir()
+        _write_mirror(b, mirror)
+        ok, out = run_kubectl(kubectl, mirror / b.entry.relative_to(b.root), home)
+        if not ok:
+            out = clean_message(out, mirror, b.root)
+    if key is not None and not (ok and _SECRET_DOC.search(out)):
+        _cache_put(cache, key, ok, out)
     return ok, out
 
 
-def _error_line(kfile: Path, message: str) -> int | None:
-    """Line of the kustomization entry that the error message names, if any."""
-    try:
-        lines = safefile.read_text(kfile).splitlines()
-    except OSError:
-        return None
-    best = None
-    for i, ln in enumerate(lines, 1):
-        s = ln.strip()
-        if s.startswith("- "):
-            entry = s[2:].strip().strip("'\"")
-            norm = entry[2:] if entry.startswith("./") else entry
-            if norm and (f"/{norm}'" in message or f"/{norm}\"" in message or f"/{norm}:" in message
-                         or f"'{entry}'" in message or f"/{norm} " in message or message.rstrip().endswith("/" + norm)):
-                best = i
-                break
-    return best
+_KLOG = re.compile(r"^[EWIF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [\w.]+:\d+\] ")
 
 
-def _clean_message(msg: str) -> str:
+def clean_message(msg: str, mirror: Path | None = None, root: Path | None = None) -> str:
+    """kustomize's own message out of kubectl's log line, mirror paths shown as repository paths, truncated."""
     msg = msg.strip()
-    m = re.search(r'"command failed" err="(.*)"\s*$', msg, re.S)  # klog line of newer kubectl
+    msg = _KLOG.sub("", msg)
+    m = re.search(r'"command failed" err=(?:"(.*)"|<(.*)>)\s*$', msg, re.S)
     if m:
-        msg = m.group(1).replace('\\"', '"')
+        msg = (m.group(1) or "").replace('\\"', '"') if m.group(1) is not None else m.group(2)
     if msg.startswith("error: "):
         msg = msg[len("error: "):]
-    return " ".join(msg.split())
+    if mirror is not None:
+        for base in {str(mirror), os.path.realpath(mirror)}:
+            msg = msg.replace(base + "/", "").replace(base, ".")
+    msg = " ".join(msg.split())
+    return _short(msg, MAX_MESSAGE)
 
 
-def check_dirs(kdirs, objects, store, opts, skip) -> tuple[list[Finding], int]:
+# --------------------------------------------------------------------------------------------------
+# Choosing builds
+
+
+def _git_root(start: Path) -> Path | None:
+    for d in [start, *start.parents]:
+        if (d / ".git").exists():
+            return d
+    return None
+
+
+def plans(kdirs, objects, opts, graph, scan_roots) -> list[Build]:
+    """The builds Flux runs (one per distinct Flux Kustomization entry), then top-level kustomizations no build reached."""
+    from velero_gitops.validate import flux
+
+    _kcache.clear()
+    out: list[Build] = []
+    seen: dict[tuple, Build] = {}
+    visited: set[Path] = set()
+    if graph is not None:
+        for ks in objects:
+            if not flux._is(ks, flux.FLUX_KS, "Kustomization") or not flux._reads_this_repo(ks, opts):
+                continue
+            p = _get(ks.data, "spec", "path")
+            if not isinstance(p, str) or "${" in p:
+                continue
+            rel = p.lstrip("/")
+            roots = graph.roots.get(id(ks)) or []
+            found = next((r for r in roots if (r / rel).is_dir()), None)
+            if found is None:
+                continue  # flux.path reports it
+            root = Path(opts.repo_root) if getattr(opts, "repo_root", None) else (_git_root(found) or found)
+            b = plan(root, found / rel, ks)
+            sig = (b.entry, b.generated)
+            if sig in seen:
+                continue
+            seen[sig] = b
+            out.append(b)
+            visited |= b.visited
+    if out:
+        return out  # Flux builds these and nothing else; bootstrap and tool folders are not Flux's
+    entries: set[Path] = set()
+    for d in sorted(kdirs, key=lambda x: (len(Path(x).parts), str(x))):
+        real = Path(os.path.realpath(d))
+        if real in visited or any(e in real.parents for e in entries):
+            continue  # Flux never builds a folder inside one it builds unless that build reads it
+        kf = read_kfile(find_kfile(real)) if find_kfile(real) else None
+        if kf is not None and kf.data.get("kind") == "Component":
+            continue  # only built as part of a kustomization that includes it
+        if kf is not None and kf.data.get("helmCharts"):
+            continue  # needs helm and the network (a bootstrap kustomization, not something Flux builds)
+        root = _root_for(real, opts, scan_roots)
+        b = plan(root, real, None)
+        out.append(b)
+        visited |= b.visited
+    return out
+
+
+def _root_for(d: Path, opts, scan_roots) -> Path:
+    if getattr(opts, "repo_root", None):
+        return Path(opts.repo_root)
+    g = _git_root(d)
+    if g is not None:
+        return g
+    for start in [d, *d.parents]:
+        if (start / ".sops.yaml").is_file() or (start / "kubernetes").is_dir():
+            return start
+    for r in scan_roots:
+        rr = Path(os.path.realpath(r))
+        if _inside(d, rr):
+            return rr
+    return d
+
+
+# --------------------------------------------------------------------------------------------------
+# Validating the output
+
+
+def _origin(md: dict) -> dict:
+    ann = md.get("annotations")
+    if not isinstance(ann, dict) or ORIGIN not in ann:
+        return {}
+    raw = ann.pop(ORIGIN)
+    if not ann:
+        md.pop("annotations")
+    out = {}
+    for ln in str(raw).splitlines():
+        if ln.startswith(("path:", "configuredIn:")):
+            k, v = ln.split(":", 1)
+            out[k] = v.strip().strip("'\"")
+    return out
+
+
+def check_dirs(kdirs, objects, store, opts, skip, graph=None, scan_roots=()) -> tuple[list[Finding], int, set[Path]]:
+    """(findings, failed builds, real paths of the source files that successful builds emitted)."""
     from velero_gitops.errors import UsageError
     from velero_gitops.validate.engine import Obj, _fast_docs, _schema_findings, display_path
     from velero_gitops.validate.schemas import SchemaError
@@ -149,21 +716,39 @@ def check_dirs(kdirs, objects, store, opts, skip) -> tuple[list[Finding], int]:
     if kubectl is None:
         if opts.kustomize == "always":
             raise UsageError("kubectl is not on PATH (needed for --kustomize always)")
-        return [], 0
-    cache = store.cache_dir / "kustomize-builds"
-    with ThreadPoolExecutor(max_workers=min(2, len(kdirs))) as pool:
-        results = list(pool.map(lambda d: build(d, kubectl, cache), kdirs))
-
+        return [], 0, set()
+    builds = plans(kdirs, objects, opts, graph, scan_roots)
+    cache = store.cache_dir / "kustomize-builds" if getattr(opts, "kustomize_cache", True) else None
     findings: list[Finding] = []
+    covered: set[Path] = set()
     failed = 0
-    for d, (ok, out) in zip(kdirs, results):
-        kfile = _kfile(d)
-        kdisplay = display_path(kfile)
+    runnable = [b for b in builds if not b.problems]
+    for b in builds:
+        if b.problems:
+            findings.extend(b.problems)
+            failed += 1
+    with ThreadPoolExecutor(max_workers=max(1, min(2, len(runnable)))) as pool:
+        results = list(pool.map(lambda b: build(b, kubectl, cache), runnable))
+
+    by_file: dict[Path, list] = {}
+    for o in objects:
+        if o.path is not None:
+            by_file.setdefault(Path(os.path.realpath(o.path)), []).append(o)
+
+    for b, (ok, out) in zip(runnable, results):
+        kfile = b.entry / b.kfile_name
+        where = b.flux_ks
         if not ok:
-            findings.append(Finding(kdisplay, _error_line(kfile, out), None, "",
-                                    f"kustomize build failed: {_clean_message(out)}", "kustomize"))
+            kf = read_kfile(kfile) if kfile.is_file() else None
+            line = _error_line(kf, out) if kf else None
+            if kf is None and where is not None:
+                findings.append(where.finding("/spec/path", f"kustomize build failed: {out}", "kustomize"))
+            else:
+                findings.append(Finding(display_path(kfile), line, None, "", f"kustomize build failed: {out}", "kustomize"))
             failed += 1
             continue
+        if b.flux_ks is not None:
+            out = substitute(out, _get(b.flux_ks.data, "spec", "postBuild"))
         fast = _fast_docs(out)
         if fast is not None:
             docs = [_Doc(data, line, i) for i, (data, line, _chunk) in enumerate(fast)]
@@ -173,38 +758,156 @@ def check_dirs(kdirs, objects, store, opts, skip) -> tuple[list[Finding], int]:
             try:
                 docs = load_all(out)
             except YAMLError as exc:  # pragma: no cover - kustomize emits valid YAML
-                findings.append(Finding(kdisplay, None, None, "", f"kustomize output: {exc.message}", "kustomize"))
+                findings.append(Finding(display_path(kfile), None, None, "", f"kustomize output: {exc.message}", "kustomize"))
                 failed += 1
                 continue
-        droot = d.resolve()
-        sources: dict[tuple[str, str], Obj] = {}
-        for o in objects:
-            if o.path is not None and droot in o.path.resolve().parents:
-                sources.setdefault((o.kind, o.name), o)
         for doc in docs:
             data = doc.data
             if not isinstance(data, dict):
                 continue
+            md = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+            origin = _origin(md)
             data.pop("sops", None)
             kind, av = data.get("kind"), data.get("apiVersion")
             if not isinstance(kind, str) or not isinstance(av, str) or kind in skip or f"{av}/{kind}" in skip:
                 continue
-            md = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
-            src = sources.get((kind, str(md.get("name", ""))))
-            if src is not None and src.data == data:
-                continue  # unchanged by kustomize: validated already
+            if "path" in origin:
+                real = _unmirror(b, b.entry.relative_to(b.root), origin["path"])
+                if real is not None:
+                    covered.add(real)
             try:
                 validator = store.validator(av, kind)
             except SchemaError:
                 continue  # reported on the source file
             if validator is None or validator.is_valid(data):
                 continue
-            built = Obj(kdisplay, None, doc.index, data, doc.line)
+            src, file, line = _source(b, origin, kind, str(md.get("name", "")), by_file)
+            built = Obj(file or display_path(kfile), None, doc.index, data, doc.line)
             for f in _schema_findings(built, validator):
+                if "${" in f.message:
+                    continue  # a value Flux substitutes from a source unknown here (postBuild.substituteFrom)
                 if src is not None:
-                    line = src.line_of(f.pointer)
-                    findings.append(Finding(src.file, line, f.obj, f.pointer, f.message, f.rule, f.severity))
+                    findings.append(Finding(src.file, src.line_of(f.pointer), src.ident, f.pointer, f.message, f.rule, f.severity))
                 else:
-                    findings.append(Finding(kdisplay, None, f.obj, f.pointer,
+                    findings.append(Finding(built.file, line, f.obj, f.pointer,
                                             f.message + " (in the kustomize build output)", f.rule, f.severity))
-    return findings, failed
+    return findings, failed, covered
+
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _expand(s: str, values: dict[str, str]) -> str:
+    """``${VAR}``, ``${VAR:=default}``, ``${VAR:-default}`` (defaults may nest variables); unknown
+    variables without a default stay as they are."""
+    out: list[str] = []
+    i = 0
+    while True:
+        j = s.find("${", i)
+        if j < 0:
+            out.append(s[i:])
+            return "".join(out)
+        out.append(s[i:j])
+        m = _NAME.match(s, j + 2)
+        if m is None:
+            out.append("${")
+            i = j + 2
+            continue
+        name, k = m.group(0), m.end()
+        depth, end = 1, k
+        while end < len(s) and depth:  # the closing brace, past nested ${...}
+            if s.startswith("${", end):
+                depth, end = depth + 1, end + 2
+                continue
+            depth -= s[end] == "}"
+            end += 1
+        if depth:
+            out.append(s[j:])
+            return "".join(out)
+        body = s[k:end - 1]
+        op = next((o for o in (":=", ":-", "=", "-") if body.startswith(o)), None)
+        if name in values:
+            out.append(values[name])
+        elif op is not None:
+            out.append(_expand(body[len(op):], values))
+        elif body:
+            out.append(s[j:end])  # not a substitution form Flux knows: left alone
+        else:
+            out.append(s[j:end])
+        i = end
+
+
+def substitute(text: str, post_build) -> str:
+    """Flux's postBuild variable substitution on built output, with the values known from the tree:
+    ``spec.postBuild.substitute`` and ``${VAR:=default}`` defaults; other variables stay as they are
+    (fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go calls
+    generator.SubstituteVariables per object after the build; a ``kustomize.toolkit.fluxcd.io/substitute:
+    disabled`` object is left alone)."""
+    if not isinstance(post_build, dict) or "${" not in text:
+        return text
+    values = post_build.get("substitute") if isinstance(post_build.get("substitute"), dict) else {}
+    values = {str(k): str(v) for k, v in values.items()}
+    docs = re.split(r"(?m)^---[ \t]*\n", text)
+    return "---\n".join(d if "kustomize.toolkit.fluxcd.io/substitute: disabled" in d else _expand(d, values) for d in docs)
+
+
+def _source(b: Build, origin: dict, kind: str, name: str, by_file):
+    """(source object, display file, line) of a built object, from its origin annotation."""
+    from velero_gitops.validate.engine import display_path
+
+    entry_rel = b.entry.relative_to(b.root)
+    if "path" in origin:
+        real = _unmirror(b, entry_rel, origin["path"])
+        cands = by_file.get(real, []) if real is not None else []
+        same = [o for o in cands if o.kind == kind]
+        pick = next((o for o in same if o.name == name), None) or next((o for o in same if o.name and o.name in name), None)
+        pick = pick or (same[0] if len(same) == 1 else None)
+        if pick is not None:
+            return pick, pick.file, None
+        if real is not None:
+            return None, display_path(real), None
+    if "configuredIn" in origin:
+        real = _unmirror(b, entry_rel, origin["configuredIn"])
+        if real is not None:
+            kf = read_kfile(real)
+            gen = name.rsplit("-", 1)[0] if name else ""
+            return None, display_path(real), (kf.line_of(gen) or _name_line(kf, gen)) if kf else None
+    return None, None, None
+
+
+def _name_line(kf: KFile, name: str) -> int | None:
+    for i, ln in enumerate(kf.text.splitlines(), 1):
+        s = ln.strip().lstrip("- ").strip()
+        if s.startswith("name:") and s[5:].strip().strip("'\"") == name:
+            return i
+    return None
+
+
+def _unmirror(b: Build, entry_rel: Path, p: str) -> Path | None:
+    """The repository file behind a path relative to the build entry (the mirror has the repository's layout)."""
+    if is_remote(p):
+        return None
+    lexical = Path(os.path.normpath(b.root / entry_rel / p))
+    rel = lexical.relative_to(b.root).as_posix() if _inside(lexical, b.root) else None
+    if rel is None:
+        return None
+    if rel in b.files:
+        return b.files[rel]
+    real = Path(os.path.realpath(lexical))
+    return real if _inside(real, b.root) else None
+
+
+def _error_line(kf: KFile, message: str) -> int | None:
+    """Line of the kustomization entry that the error message names, if any."""
+    best = None
+    for i, ln in enumerate(kf.text.splitlines(), 1):
+        s = ln.strip()
+        if s.startswith("- "):
+            entry = s[2:].strip().strip("'\"")
+            norm = entry[2:] if entry.startswith("./") else entry
+            if norm and (f"/{norm}'" in message or f"/{norm}\"" in message or f"/{norm}:" in message
+                         or f"'{entry}'" in message or f"'{norm}'" in message or f"/{norm} " in message
+                         or message.rstrip().endswith("/" + norm)):
+                best = i
+                break
+    return best

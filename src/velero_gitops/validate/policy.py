@@ -111,6 +111,11 @@ def check(objects, opts) -> list[Finding]:
                 if o.name == "velero-s3-secret":
                     out.append(o.finding("", "Secret velero-s3-secret holds the S3 credentials and must be SOPS-encrypted "
                                          "(velero-gitops encrypt-secret)", "policy.secret-encrypted"))
+                elif o.name == "velero-repo-credentials":
+                    out.append(o.finding("", "Secret velero-repo-credentials holds the kopia repository password: in "
+                                         "clear, anyone who reads the repository can read every file-system backup; "
+                                         "encrypt it with sops, keeping the same password (docs/secrets.md)",
+                                         "policy.secret-encrypted"))
                 else:
                     out.append(o.finding("", "plaintext Secret: encrypt it with SOPS (or generate it outside Git)",
                                          "secret.unencrypted"))

@@ -1,34 +1,84 @@
-"""Format findings: text, json, junit, github (workflow commands that become annotations)."""
+"""Format findings: text, json, junit, github (workflow commands that become annotations).
+
+One reporter class per format behind a small interface (``Reporter.render``). Every string that
+comes from the validated tree (file names, object names, messages that quote values) is escaped
+before it is printed: a control character cannot start a new line, so a file name cannot forge a
+finding, a summary or a ``::error`` workflow command.
+
+The summary line says what was counted: the findings printed above it (errors and warnings), then
+the objects (a failed kustomize build or unreadable file counts as one failed object).
+"""
 
 from __future__ import annotations
+
+import re
+from dataclasses import dataclass
 
 from velero_gitops.validate.findings import Finding
 
 FORMATS = ("text", "json", "junit", "github")
 
+# C0/C1 controls, DEL, and the Unicode line/paragraph separators that some viewers break lines on
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
-def summary(passed: int, failed: int, skipped: int) -> str:
-    s = f"{passed} passed, {failed} failed"
-    return s + (f", {skipped} skipped" if skipped else "")
+
+def esc(s: str | None) -> str:
+    """``s`` with every control character written as an escape (``\\n``, ``\\x1b``, ``\\u2028``)."""
+    if not s:
+        return s or ""
+    return _CONTROL.sub(lambda m: _NAMED.get(m.group(0)) or (f"\\x{ord(m.group(0)):02x}" if ord(m.group(0)) < 0x100
+                                                            else f"\\u{ord(m.group(0)):04x}"), s)
+
+
+@dataclass(frozen=True)
+class Counts:
+    passed: int
+    failed: int
+    skipped: int
+    errors: int
+    warnings: int
+
+
+def counts(findings: list[Finding], passed: int, failed: int, skipped: int) -> Counts:
+    errors = sum(1 for f in findings if f.severity == "error")
+    return Counts(passed, failed, skipped, errors, len(findings) - errors)
+
+
+def summary(c: Counts) -> str:
+    def n(k: int, word: str) -> str:
+        return f"{k} {word}" + ("" if k == 1 else "s")
+
+    found = ", ".join(x for x in (n(c.errors, "error") if c.errors else "", n(c.warnings, "warning") if c.warnings else "") if x)
+    s = f"{found or 'no findings'}; objects: {c.passed} passed, {c.failed} failed"
+    return s + (f", {c.skipped} skipped" if c.skipped else "")
 
 
 def text_line(f: Finding) -> str:
-    parts = [f.location()]
+    parts = [esc(f.location())]
     if f.obj:
-        parts.append(f.obj)
+        parts.append(esc(f.obj))
     if f.pointer:
-        parts.append(f.pointer)
+        parts.append(esc(f.pointer))
     head = " ".join(parts)
     sev = "warning: " if f.severity == "warning" else ""
-    return f"{head}: {sev}{f.message}"
+    return f"{head}: {sev}{esc(f.message)}"
 
 
-def render(findings: list[Finding], passed: int, failed: int, skipped: int, fmt: str = "text") -> str:
-    if fmt == "text":
-        lines = [text_line(f) for f in findings]
-        lines.append(summary(passed, failed, skipped))
-        return "\n".join(lines) + "\n"
-    if fmt == "json":
+class Reporter:
+    """Turns findings and counts into the text of one output format."""
+
+    def render(self, findings: list[Finding], c: Counts) -> str:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class TextReporter(Reporter):
+    def render(self, findings, c):
+        return "\n".join([*(text_line(f) for f in findings), summary(c)]) + "\n"
+
+
+class JsonReporter(Reporter):
+    def render(self, findings, c):
         import json
 
         doc = {
@@ -37,47 +87,64 @@ def render(findings: list[Finding], passed: int, failed: int, skipped: int, fmt:
                  "rule": f.rule, "severity": f.severity}
                 for f in findings
             ],
-            "summary": {"passed": passed, "failed": failed, "skipped": skipped},
+            "summary": {"passed": c.passed, "failed": c.failed, "skipped": c.skipped,
+                        "errors": c.errors, "warnings": c.warnings},
         }
-        return json.dumps(doc, indent=2) + "\n"
-    if fmt == "github":
+        return json.dumps(doc, indent=2) + "\n"  # json escapes control characters itself
+
+
+class GithubReporter(Reporter):
+    def render(self, findings, c):
         lines = []
         for f in findings:
             level = "warning" if f.severity == "warning" else "error"
-            props = [f"file={_gh_prop(f.file)}"]
+            props = [f"file={_gh_prop(esc(f.file))}"]
             if f.line:
                 props.append(f"line={f.line}")
-            props.append(f"title={_gh_prop(f.rule)}")
-            msg = " ".join(x for x in (f.obj, f.pointer) if x)
-            msg = f"{msg}: {f.message}" if msg else f.message
+            props.append(f"title={_gh_prop(esc(f.rule))}")
+            msg = " ".join(esc(x) for x in (f.obj, f.pointer) if x)
+            msg = f"{msg}: {esc(f.message)}" if msg else esc(f.message)
             lines.append(f"::{level} {','.join(props)}::{_gh_data(msg)}")
-        lines.append(summary(passed, failed, skipped))
+        lines.append(summary(c))
         return "\n".join(lines) + "\n"
-    if fmt == "junit":
+
+
+class JunitReporter(Reporter):
+    def render(self, findings, c):
         from xml.sax.saxutils import escape, quoteattr
 
-        errors = [f for f in findings if f.severity == "error"]
+        total = c.passed + c.failed + c.skipped
         by_file: dict[str, list[Finding]] = {}
         for f in findings:
-            by_file.setdefault(f.file, []).append(f)
+            by_file.setdefault(esc(f.file), []).append(f)
         out = ['<?xml version="1.0" encoding="UTF-8"?>',
-               f'<testsuites name="velero-gitops" tests="{passed + failed + skipped}" failures="{len(errors)}">',
-               f'  <testsuite name="validate" tests="{passed + failed + skipped}" failures="{failed}" skipped="{skipped}">']
+               f'<testsuites name="velero-gitops" tests="{total}" failures="{c.errors}">',
+               f'  <testsuite name="validate" tests="{total}" failures="{c.failed}" skipped="{c.skipped}">']
         for file, fs in sorted(by_file.items()):
             for f in fs:
-                name = " ".join(x for x in (f.obj or "", f.pointer) if x) or f.file
+                name = " ".join(esc(x) for x in (f.obj or "", f.pointer) if x) or file
                 out.append(f"    <testcase classname={quoteattr(file)} name={quoteattr(name)}>")
-                tag = "failure" if f.severity == "error" else "system-out"
-                if tag == "failure":
-                    out.append(f"      <failure message={quoteattr(f.message)} type={quoteattr(f.rule)}>{escape(text_line(f))}</failure>")
+                if f.severity == "error":
+                    out.append(f"      <failure message={quoteattr(esc(f.message))} type={quoteattr(esc(f.rule))}>"
+                               f"{escape(text_line(f))}</failure>")
                 else:
                     out.append(f"      <system-out>{escape(text_line(f))}</system-out>")
                 out.append("    </testcase>")
-        out.append(f"    <system-out>{escape(summary(passed, failed, skipped))}</system-out>")
+        out.append(f"    <system-out>{escape(summary(c))}</system-out>")
         out.append("  </testsuite>")
         out.append("</testsuites>")
         return "\n".join(out) + "\n"
-    raise ValueError(f"unknown output format {fmt!r}")
+
+
+REPORTERS: dict[str, type[Reporter]] = {"text": TextReporter, "json": JsonReporter, "junit": JunitReporter,
+                                        "github": GithubReporter}
+
+
+def render(findings: list[Finding], passed: int, failed: int, skipped: int, fmt: str = "text") -> str:
+    cls = REPORTERS.get(fmt)
+    if cls is None:
+        raise ValueError(f"unknown output format {fmt!r}")
+    return cls().render(findings, counts(findings, passed, failed, skipped))
 
 
 def _gh_data(s: str) -> str:
