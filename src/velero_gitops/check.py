@@ -26,7 +26,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from velero_gitops.validate.findings import Finding
 
@@ -140,12 +140,11 @@ def run_check(configs: list[Path], options: CheckOptions | None = None, recorder
     if recorder is not None and result.clean:  # only a clean result is stored: key it on what was read
         for u in units:
             _record_probes(recorder, u)
-        _record_outside_bases(recorder, list(by_root))
     return result
 
 
 def _validate_repository(root: Path, group: list[_Unit], opts: CheckOptions, result: CheckResult) -> None:
-    from velero_gitops.validate.engine import Options, validate_paths
+    from velero_gitops.validate.engine import Options, ignore_matcher, validate_paths
 
     strict = frozenset().union(*(u.files for u in group))
     checks = [u.loaded.config.check for u in group]
@@ -161,7 +160,7 @@ def _validate_repository(root: Path, group: list[_Unit], opts: CheckOptions, res
         ignore_filename_patterns=patterns,
         strict_files=strict,
         repo_root=str(root),
-        externals=_externals(root, group, strict, patterns) + [e for c in checks for e in c.externals] + opts.externals,
+        externals=_externals(root, group, strict, ignore_matcher(patterns)) + [e for c in checks for e in c.externals] + opts.externals,
         repo_sources=sorted({f"{s.kind}/{s.namespace}/{s.name}" for s in (u.loaded.config.flux.source_ref for u in group)}),
         kustomize=opts.kustomize,
         plaintext_secrets=False,  # secret_check owns the Secret rules in `check`: no double reports
@@ -226,7 +225,7 @@ _FLUX_KS = re.compile(r"^apiVersion:\s*['\"]?kustomize\.toolkit\.fluxcd\.io/.*\n
                       re.M)
 
 
-def _externals(root: Path, group: list[_Unit], strict: frozenset[Path], patterns: list[str]) -> list[str]:
+def _externals(root: Path, group: list[_Unit], strict: frozenset[Path], ignored: Callable[[str], bool]) -> list[str]:
     """The configs' dependsOn targets exist outside this repository, unless it holds Flux Kustomizations of its own.
 
     A repository that holds other Flux Kustomizations is a real Flux repository: there a dependsOn target
@@ -239,8 +238,7 @@ def _externals(root: Path, group: list[_Unit], strict: frozenset[Path], patterns
             p = Path(dirpath) / name
             if not name.endswith((".yaml", ".yml")) or name.startswith(".") or p.resolve() in strict:
                 continue
-            rel = p.relative_to(root).as_posix()
-            if any(re.search(pat, rel) for pat in patterns):
+            if ignored(p.relative_to(root).as_posix()):
                 continue
             try:
                 if p.is_file():  # not a FIFO or a device named *.yaml
@@ -253,7 +251,8 @@ def _externals(root: Path, group: list[_Unit], strict: frozenset[Path], patterns
 
 
 # --------------------------------------------------------------------------------------------------
-# Inputs that the replay store cannot see through Python's audit events
+# Inputs that the replay store cannot see through Python's audit events. (kubectl builds a mirror that
+# validate.kustomize writes from files Python read, so its inputs are seen.)
 
 
 def _record_probes(rec: Recorder, u: _Unit) -> None:
@@ -261,61 +260,6 @@ def _record_probes(rec: Recorder, u: _Unit) -> None:
     for start in (u.loaded.repo_root, u.loaded.path.resolve().parent):
         for d in [start, *start.parents]:
             rec.probe(d / ".sops.yaml")
-
-
-def _record_outside_bases(rec: Recorder, roots: list[Path]) -> None:
-    """kubectl reads what kustomizations name itself: key every local file they name, and folders outside the repository."""
-    seen: set[Path] = set()
-    todo = [Path(argv[-1]) for argv in rec.spawned if len(argv) >= 3 and argv[-2] == "kustomize"]
-    while todo:
-        d = todo.pop().resolve()
-        if d in seen:
-            continue
-        seen.add(d)
-        for ref in _local_refs(d):
-            outside = not any(r == ref or r in ref.parents for r in roots)
-            if ref.is_dir():
-                if outside:
-                    rec.tree(ref)
-                todo.append(ref)
-            else:
-                rec.probe(ref)
-
-
-def _local_refs(d: Path) -> list[Path]:
-    import yaml
-
-    for name in ("kustomization.yaml", "kustomization.yml", "Kustomization"):
-        k = d / name
-        if k.is_file():
-            break
-    else:
-        return []
-    try:
-        with k.open(encoding="utf-8") as f:
-            doc = yaml.safe_load(f.read(1 << 20))
-    except (OSError, UnicodeDecodeError, RecursionError, yaml.YAMLError):
-        return []
-    out: list[Path] = []
-    stack, seen = [doc], set()
-    while stack:  # every string that names an existing local path: over-inclusion only costs a key entry
-        node = stack.pop()
-        if isinstance(node, (dict, list)):
-            if id(node) in seen:  # aliases: each node once
-                continue
-            seen.add(id(node))
-        if isinstance(node, dict):
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-        elif isinstance(node, str) and "://" not in node and "\n" not in node and len(node) < 4096:
-            p = d / node.split("=", 1)[-1]  # generator entries may be key=path
-            try:
-                if p.exists():
-                    out.append(p.resolve())
-            except OSError:
-                continue
-    return out
 
 
 # --------------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 `check` runs on every commit, and most commits do not touch the Velero tree. While a run works, a
 `Recorder` notes every file it opens for reading and every folder it lists (Python audit events),
 every program it starts, and the paths the caller probes on purpose (a `.sops.yaml` that does not
-exist yet, a kustomize base that kubectl reads). A clean result is stored with the SHA-256 of each
+exist yet). A clean result is stored with the SHA-256 of each
 of those inputs; a later run replays it only when every digest still matches. Nothing is keyed on
 mtime, size or inode, except the interpreter's and libraries' code and the programs started (not
 repository content: they change only by an install).
@@ -23,6 +23,7 @@ import os
 import stat
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,6 @@ from velero_gitops import __version__
 _PACKAGE = os.path.dirname(os.path.abspath(__file__))
 _CODE_SUFFIXES = (".py", ".pyc", ".so", ".pyd")
 _SKIP_PREFIXES = ("/proc/", "/dev/", "/sys/")
-MAX_TREE_FILES = 20_000  # a kustomize base larger than this is not worth keying: the run is not stored
 
 
 def cache_dir() -> Path:
@@ -59,9 +59,8 @@ class Recorder:
         self.dirs: set[str] = set()
         self.programs: set[str] = set()
         self.probes: set[str] = set()  # paths whose presence and content matter even when absent
-        self.trees: set[str] = set()  # folders read by a program: every file under them
-        self.spawned: list[list[str]] = []  # argv of every program started
         self.own = str(cache_dir())  # the store itself is not an input
+        self.started_ns = time.time_ns()
 
     def __enter__(self) -> Recorder:
         global _active, _hooked
@@ -78,27 +77,20 @@ class Recorder:
     def probe(self, path: str | os.PathLike[str]) -> None:
         self.probes.add(os.path.abspath(path))
 
-    def tree(self, path: str | os.PathLike[str]) -> None:
-        self.trees.add(os.path.abspath(path))
-
     def inputs(self) -> dict[str, Any] | None:
         """Digests of every input, or None when an input changed while the run read it (do not store)."""
         files = {}
         for path, seen in sorted(self.files.items()):
-            if seen is not None and _signature(path) != seen:
+            now = _signature(path)
+            if seen is not None and now is None and seen[1] >= self.started_ns:
+                continue  # scratch that the run made and removed (a kustomize build folder)
+            if seen is not None and now != seen:
                 return None
             files[path] = _digest(path)
-        trees = {}
-        for t in sorted(self.trees):
-            d = _tree_digest(t)
-            if d is None:
-                return None
-            trees[t] = d
         return {
             "files": files,
             "dirs": {d: _listing(d) for d in sorted(self.dirs)},
             "probes": {p: _digest(p) for p in sorted(self.probes)},
-            "trees": trees,
             "programs": {p: _code_signature(p) for p in sorted(self.programs)},
         }
 
@@ -123,7 +115,6 @@ def _audit(event: str, args: tuple) -> None:
         elif event == "subprocess.Popen":
             executable, argv = args[0], args[1]
             argv = [os.fsdecode(a) for a in (argv if isinstance(argv, (list, tuple)) else [argv])]
-            r.spawned.append(argv)
             exe = os.fsdecode(executable) if executable else (argv[0] if argv else "")
             if exe:
                 import shutil
@@ -190,30 +181,12 @@ def _listing(path: str) -> str:
     return hashlib.sha256("\0".join(names).encode("utf-8", "surrogateescape")).hexdigest()
 
 
-def _tree_digest(root: str) -> str | None:
-    h = hashlib.sha256()
-    count = 0
-    for dirpath, dirnames, filenames in os.walk(root):
-        if (dirpath + "/").startswith(_SKIP_PREFIXES):
-            return None
-        dirnames[:] = sorted(d for d in dirnames if d != ".git")
-        h.update(f"d {os.path.relpath(dirpath, root)}\n".encode("utf-8", "surrogateescape"))
-        for name in sorted(filenames):
-            count += 1
-            if count > MAX_TREE_FILES:
-                return None
-            full = os.path.join(dirpath, name)
-            h.update(f"f {name} {_digest(full)}\n".encode("utf-8", "surrogateescape"))
-    return h.hexdigest()
-
-
 def current(inputs: dict[str, Any]) -> dict[str, Any]:
     """The same inputs' digests now (what a replay compares)."""
     return {
         "files": {p: _digest(p) for p in inputs["files"]},
         "dirs": {d: _listing(d) for d in inputs["dirs"]},
         "probes": {p: _digest(p) for p in inputs["probes"]},
-        "trees": {t: _tree_digest(t) for t in inputs["trees"]},
         "programs": {p: _code_signature(p) for p in inputs["programs"]},
     }
 
