@@ -433,3 +433,37 @@ def test_hidden_prompt_on_a_terminal(scratch, tmpdir_env):
     assert b"credentials from the prompt" in transcript
     assert_no_leak(scratch, transcript.decode("utf-8", "replace"))
     assert decrypt(scratch)["stringData"]["cloud"] == cloud(scratch, scratch.creds)
+
+
+# ------------------------------------------------------------------------------- symlinks leaving the repo
+@pytest.mark.parametrize("link", ["file", "folder"])
+def test_encrypt_secret_never_writes_through_a_symlink_leaving_the_repo(scratch, tmpdir_env, link):
+    victim_dir = scratch.root.parent / "elsewhere"
+    victim_dir.mkdir()
+    victim = victim_dir / "secret.sops.yaml"
+    victim.write_text("precious\n")
+    app = scratch.secret.parent
+    if link == "file":
+        app.mkdir(parents=True)
+        scratch.secret.symlink_to(victim)
+    else:
+        app.parent.mkdir(parents=True)
+        app.symlink_to(victim_dir)
+    r = encrypt(scratch)
+    assert_one_error(r, "outside the repository")
+    assert victim.read_text() == "precious\n" and sorted(p.name for p in victim_dir.iterdir()) == ["secret.sops.yaml"]
+    assert_no_leak(scratch, r.out, r.err)
+
+
+@pytest.mark.parametrize("dangling", [False, True])
+def test_sops_init_never_reads_or_writes_a_sops_yaml_symlink_leaving_the_repo(scratch, tmp_path, dangling):
+    outside = tmp_path / "outside.sops.yaml"
+    if not dangling:
+        outside.write_text("creation_rules: []\n")
+    (scratch.root / ".sops.yaml").unlink()
+    (scratch.root / ".sops.yaml").symlink_to(outside)
+    k = new_age_key(tmp_path / "k", "init")
+    r = run_cli("sops-init", "--config", str(scratch.config), "--age", k.public)
+    assert_one_error(r, "outside the repository")
+    assert (scratch.root / ".sops.yaml").is_symlink()
+    assert outside.exists() != dangling and (dangling or outside.read_text() == "creation_rules: []\n")

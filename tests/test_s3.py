@@ -9,7 +9,9 @@ import pytest
 
 from s3_fixtures import *  # noqa: F401,F403  (fixtures: s3_server, tls_ca, dead_port, silent_server)
 from s3_fixtures import bucket_name, clean_env, cli, scan_for_secrets, write_config
+from velero_gitops import credentials as credlib
 from velero_gitops import s3
+from velero_gitops import sops as sopslib
 
 pytestmark = pytest.mark.slow  # real server process
 
@@ -242,7 +244,7 @@ def test_no_credentials_is_a_usage_error(tmp_path, s3_server):
     assert run.code == 2
     assert "AWS_ACCESS_KEY_ID" in run.err and "SOPS_AGE_KEY_FILE" in run.err
     run = cli("s3", "check", "-c", str(cfg), env=clean_env(tmp_path, AWS_ACCESS_KEY_ID="AKIAEXAMPLE000000000"))
-    assert run.code == 2 and "AWS_SECRET_ACCESS_KEY is not set" in run.err
+    assert run.code == 2 and "but AWS_SECRET_ACCESS_KEY is not" in run.err
     assert "AKIAEXAMPLE000000000" not in run.err
 
 
@@ -341,21 +343,22 @@ def test_policy_recognition_and_merge():
 
 
 def test_credentials_are_masked_and_parsed():
-    c = s3.Credentials("AKIAABCDEFGHIJKLMNOP", "s3cr3t/with+chars", None, "environment")
+    c = credlib.Credentials("AKIAABCDEFGHIJKLMNOP", "s3cr3t/with+chars", None, "environment")
     assert "AKIA" not in repr(c) and "s3cr3t" not in str(c)
     assert c.redact("id AKIAABCDEFGHIJKLMNOP key s3cr3t/with+chars") == "id **** key ****"
-    assert s3.parse_cloud("[default]\naws_access_key_id = A\naws_secret_access_key=B\n") == ("A", "B")
+    parsed = credlib.parse_cloud("[default]\naws_access_key_id = AKIA1234\naws_secret_access_key=Bsecret99\n")
+    assert parsed.values == ("AKIA1234", "Bsecret99")
     with pytest.raises(s3.UsageError, match="needs both"):
-        s3.parse_cloud("[default]\naws_access_key_id = A\n")
+        credlib.parse_cloud("[default]\naws_access_key_id = A\n")
     with pytest.raises(s3.UsageError, match="no \\[default\\]"):
-        s3.parse_cloud("[other]\naws_access_key_id = A\n")
+        credlib.parse_cloud("[other]\naws_access_key_id = A\n")
 
 
 def test_age_key_detection(tmp_path):
-    assert not s3.age_key_available({"HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "x")})
-    assert s3.age_key_available({"SOPS_AGE_KEY": "AGE-SECRET-KEY-1..."})
-    assert not s3.age_key_available({"SOPS_AGE_KEY_FILE": str(tmp_path / "missing.txt")})
+    assert not sopslib.age_key_available({"HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "x")})
+    assert sopslib.age_key_available({"SOPS_AGE_KEY": "AGE-SECRET-KEY-1..."})
+    assert not sopslib.age_key_available({"SOPS_AGE_KEY_FILE": str(tmp_path / "missing.txt")})
     keys = tmp_path / "x" / "sops" / "age" / "keys.txt"
     keys.parent.mkdir(parents=True)
     keys.write_text("# test\n")
-    assert s3.age_key_available({"XDG_CONFIG_HOME": str(tmp_path / "x")})
+    assert sopslib.age_key_available({"XDG_CONFIG_HOME": str(tmp_path / "x")})

@@ -10,6 +10,7 @@ import pytest
 
 from sops_fixtures import *  # noqa: F401,F403 - fixtures
 from sops_fixtures import TEST_RECIPIENT, files_containing, new_age_key, sops_yaml
+from velero_gitops import credentials as credlib
 from velero_gitops import secret as secretlib
 from velero_gitops import sops as sopslib
 from velero_gitops.errors import UsageError
@@ -34,7 +35,7 @@ KEY_ID, SECRET = "AKIAEXAMPLE123456789", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEK
 ])
 def test_bad_keys_are_refused_without_echoing_them(key_id, secret, fragment):
     with pytest.raises(UsageError) as exc:
-        secretlib.validate(key_id, secret)
+        credlib.validate(key_id, secret)
     msg = str(exc.value)
     assert fragment in msg
     for value in (key_id, secret):
@@ -43,7 +44,7 @@ def test_bad_keys_are_refused_without_echoing_them(key_id, secret, fragment):
 
 
 def test_credentials_repr_is_redacted():
-    c = secretlib.validate(KEY_ID, SECRET)
+    c = credlib.validate(KEY_ID, SECRET)
     assert KEY_ID not in repr(c) and SECRET not in str(c) and "redacted" in repr(c)
 
 
@@ -56,7 +57,7 @@ def test_credentials_repr_is_redacted():
     f"# from pass\n{KEY_ID}\n{SECRET}",
 ])
 def test_stdin_formats(text):
-    assert secretlib.parse_stdin_text(text).values == (KEY_ID, SECRET)
+    assert credlib.parse_stdin_text(text).values == (KEY_ID, SECRET)
 
 
 @pytest.mark.parametrize("text, fragment", [
@@ -68,37 +69,37 @@ def test_stdin_formats(text):
 ])
 def test_bad_stdin(text, fragment):
     with pytest.raises(UsageError) as exc:
-        secretlib.parse_stdin_text(text)
+        credlib.parse_stdin_text(text)
     assert fragment in str(exc.value) and KEY_ID not in str(exc.value)
 
 
 def test_read_credentials_sources():
     env = {"AWS_ACCESS_KEY_ID": KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET}
-    assert secretlib.read_credentials(use_stdin=False, environ=env)[1] == "the environment"
+    assert credlib.read_credentials(use_stdin=False, environ=env)[1] == "the environment"
     # --stdin wins over the environment
     other = ("AKIAOTHER00000000000", "y" * 40)
-    creds, source = secretlib.read_credentials(use_stdin=True, environ=env, stdin=io.StringIO("\n".join(other)))
+    creds, source = credlib.read_credentials(use_stdin=True, environ=env, stdin=io.StringIO("\n".join(other)))
     assert creds.values == other and source == "standard input"
     # a terminal: hidden prompt
     answers = iter([KEY_ID, SECRET])
-    creds, source = secretlib.read_credentials(use_stdin=False, environ={}, is_tty=True, prompt=lambda _: next(answers))
+    creds, source = credlib.read_credentials(use_stdin=False, environ={}, is_tty=True, prompt=lambda _: next(answers))
     assert creds.values == (KEY_ID, SECRET) and source == "the prompt"
 
 
 def test_half_set_environment_and_non_tty():
     with pytest.raises(UsageError, match="AWS_SECRET_ACCESS_KEY is not"):
-        secretlib.read_credentials(use_stdin=False, environ={"AWS_ACCESS_KEY_ID": KEY_ID})
+        credlib.read_credentials(use_stdin=False, environ={"AWS_ACCESS_KEY_ID": KEY_ID})
     with pytest.raises(UsageError, match="AWS_ACCESS_KEY_ID is not"):
-        secretlib.read_credentials(use_stdin=False, environ={"AWS_SECRET_ACCESS_KEY": SECRET})
+        credlib.read_credentials(use_stdin=False, environ={"AWS_SECRET_ACCESS_KEY": SECRET})
     with pytest.raises(UsageError) as exc:
-        secretlib.read_credentials(use_stdin=False, environ={}, stdin=io.StringIO(""), is_tty=False)
+        credlib.read_credentials(use_stdin=False, environ={}, stdin=io.StringIO(""), is_tty=False)
     assert "no S3 credentials" in str(exc.value) and "--stdin" in str(exc.value)
 
 
 # -------------------------------------------------------------------------------------------- building
 def test_build_secret_shape(scratch):
     loaded = load(scratch.config)
-    doc = secretlib.build_secret(loaded.config, secretlib.validate(KEY_ID, SECRET))
+    doc = secretlib.build_secret(loaded.config, credlib.validate(KEY_ID, SECRET))
     assert doc == {
         "apiVersion": "v1", "kind": "Secret",
         "metadata": {"name": "velero-s3-secret", "namespace": "velero"},
@@ -121,7 +122,7 @@ def _decrypt(path: Path, key_file: Path, monkeypatch) -> dict:
 def test_encrypt_decrypts_to_exactly_the_built_secret(scratch, monkeypatch, caplog):
     caplog.set_level(logging.DEBUG)
     loaded = load(scratch.config)
-    creds = secretlib.validate(*scratch.creds)
+    creds = credlib.validate(*scratch.creds)
     result = secretlib.encrypt_secret(loaded, creds)
     assert result.plan.target == scratch.secret.resolve() and not result.replaced
     assert result.plan.recipients == (scratch.key.public,)
@@ -136,10 +137,10 @@ def test_encrypt_decrypts_to_exactly_the_built_secret(scratch, monkeypatch, capl
 
 def test_rotation_replaces_the_secret(scratch, monkeypatch):
     loaded = load(scratch.config)
-    secretlib.encrypt_secret(loaded, secretlib.validate(*scratch.creds))
+    secretlib.encrypt_secret(loaded, credlib.validate(*scratch.creds))
     first = scratch.secret.read_bytes()
     new = ("AKIANEWKEY0000000000", "n" * 40)
-    result = secretlib.encrypt_secret(loaded, secretlib.validate(*new))
+    result = secretlib.encrypt_secret(loaded, credlib.validate(*new))
     assert result.replaced and scratch.secret.read_bytes() != first
     cloud = _decrypt(scratch.secret, scratch.key.file, monkeypatch)["stringData"]["cloud"]
     assert secretlib.parse_cloud(cloud).values == new
@@ -149,9 +150,9 @@ def test_explicit_recipients_two_keys_either_decrypts(scratch, tmp_path, monkeyp
     (scratch.root / ".sops.yaml").unlink()  # explicit recipients need no .sops.yaml
     k1, k2 = new_age_key(tmp_path / "x", "k1"), new_age_key(tmp_path / "x", "k2")
     loaded = load(scratch.config)
-    result = secretlib.encrypt_secret(loaded, secretlib.validate(*scratch.creds), age=[k1.public, k2.public])
+    result = secretlib.encrypt_secret(loaded, credlib.validate(*scratch.creds), age=[k1.public, k2.public])
     assert result.plan.recipients_source == "--age" and result.plan.config_file is None
-    built = secretlib.build_secret(loaded.config, secretlib.validate(*scratch.creds))
+    built = secretlib.build_secret(loaded.config, credlib.validate(*scratch.creds))
     assert _decrypt(scratch.secret, k1.file, monkeypatch) == built
     assert _decrypt(scratch.secret, k2.file, monkeypatch) == built
 
@@ -159,12 +160,12 @@ def test_explicit_recipients_two_keys_either_decrypts(scratch, tmp_path, monkeyp
 def test_output_failing_verification_writes_nothing(scratch, monkeypatch):
     """A rule whose encrypted_regex leaves stringData in clear: sops succeeds, verification refuses."""
     loaded = load(scratch.config)
-    secretlib.encrypt_secret(loaded, secretlib.validate(*scratch.creds))
+    secretlib.encrypt_secret(loaded, credlib.validate(*scratch.creds))
     before = scratch.secret.read_bytes()
     (scratch.root / ".sops.yaml").write_text(sops_yaml([scratch.key.public], encrypted_regex="^nothing$"))
     new = ("AKIANEWKEY1111111111", "m" * 40)
     with pytest.raises(UsageError) as exc:
-        secretlib.encrypt_secret(loaded, secretlib.validate(*new))
+        secretlib.encrypt_secret(loaded, credlib.validate(*new))
     assert "nothing was written" in str(exc.value)
     assert all(v not in str(exc.value) for v in new)
     assert scratch.secret.read_bytes() == before
@@ -183,7 +184,7 @@ def test_wrong_recipients_in_output_are_refused(scratch):
 
 def test_update_keys_adds_a_recipient(scratch, tmp_path, monkeypatch):
     loaded = load(scratch.config)
-    secretlib.encrypt_secret(loaded, secretlib.validate(*scratch.creds))
+    secretlib.encrypt_secret(loaded, credlib.validate(*scratch.creds))
     second = new_age_key(tmp_path / "x", "second")
     (scratch.root / ".sops.yaml").write_text(sops_yaml([scratch.key.public, second.public]))
     monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(scratch.key.file))
@@ -196,7 +197,7 @@ def test_update_keys_adds_a_recipient(scratch, tmp_path, monkeypatch):
 
 def test_update_keys_without_private_key_leaves_file(scratch, tmp_path):
     loaded = load(scratch.config)
-    secretlib.encrypt_secret(loaded, secretlib.validate(*scratch.creds))
+    secretlib.encrypt_secret(loaded, credlib.validate(*scratch.creds))
     before = scratch.secret.read_bytes()
     second = new_age_key(tmp_path / "x", "second")
     (scratch.root / ".sops.yaml").write_text(sops_yaml([scratch.key.public, second.public]))
@@ -250,5 +251,5 @@ def test_encrypt_time_is_small(scratch):
 
     loaded = load(scratch.config)
     t = time.monotonic()
-    secretlib.encrypt_secret(loaded, secretlib.validate(*scratch.creds))
+    secretlib.encrypt_secret(loaded, credlib.validate(*scratch.creds))
     assert time.monotonic() - t < 5

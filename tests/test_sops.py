@@ -179,3 +179,13 @@ def test_age_key_available(monkeypatch, tmp_path):
     assert not sopslib.age_key_available()
     monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(TEST_KEY_FILE))
     assert sopslib.age_key_available()
+
+
+def test_sops_message_redacts_before_truncating():
+    """A secret that straddles the length cut must not leave its first characters behind."""
+    secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+    for cut in range(380, 400):
+        stderr = b"x" * cut + secret.encode() + b" and more text after it"
+        msg = sopslib.sops_message(stderr, [secret])
+        assert secret[:4] not in msg, cut
+        assert len(msg) <= 400

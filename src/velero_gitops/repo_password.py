@@ -165,7 +165,7 @@ def plan(loaded: Any, *, age: Sequence[str] = ()) -> Any:
             f"velero.repositoryPassword is {mode!r}, so the tree does not apply a repository Secret; "
             "set it to managed (read docs/secrets.md about existing repositories first), render, then run this again"
         )
-    return secretlib.plan(loaded, age=age, target_rel=Layout.of(loaded.config).repo_password_file,
+    return secretlib.plan(loaded, age=age, file=Layout.of(loaded.config).repo_password_file,
                           name=SECRET_NAME, key=SECRET_KEY)
 
 
@@ -198,11 +198,19 @@ def bucket_kopia_namespaces(loaded: Any, timeout: float | None = None) -> list[s
 
     Uses the S3 credentials from the environment or the encrypted Secret (velero_gitops.s3). Raises UsageError
     when the bucket cannot be listed: then nothing is known, and nothing is written."""
+    from velero_gitops import credentials, s3
+
+    s3.require_client("encrypt-repo-password --check-bucket")
+    target = s3.Target.of(loaded)
+    creds = credentials.for_s3(loaded)
+    with s3.deadline(s3.DEFAULT_DEADLINE, target.endpoint) as limit:
+        client = s3.make_client(target, creds, timeout or s3.DEFAULT_TIMEOUT, limit)
+        return _list_kopia(client, target, creds)
+
+
+def _list_kopia(client: Any, target: Any, creds: Any) -> list[str]:
     from velero_gitops import s3
 
-    target = s3.Target.of(loaded)
-    creds = s3.resolve_credentials(loaded)
-    client = s3.make_client(target, creds, **({"timeout": timeout} if timeout else {}))
     prefix = target.key("kopia/")
     found: list[str] = []
     token: str | None = None

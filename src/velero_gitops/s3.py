@@ -1,23 +1,26 @@
 """Talk to the S3 (MinIO) endpoint: check it, create the bucket, print the Velero user's policy.
 
-Everything here is bounded in time: a dead or silent server fails in seconds (connect and read
-timeouts, two attempts at most), never hangs. Credentials come from the environment
-(``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``) or, when the age private key is available, from
-the SOPS-encrypted credentials Secret decrypted in memory. They are never printed, logged or written:
-every message that leaves this module goes through ``Credentials.redact``.
+Everything here is bounded, whatever the server does: each command runs under one total deadline
+(``deadline``; a server that drips one byte every few seconds cannot stretch it, unlike the socket
+timeouts, which bound each read), a response body larger than ``MAX_RESPONSE`` is refused, and no
+redirect is followed (the signed request would go elsewhere, possibly over plain http). Each of these
+ends the command with one ``S3Failure`` line. Credentials (velero_gitops.credentials) are never
+printed, logged or written: every message that leaves this module goes through ``Credentials.redact``.
 
 The CA bundle is used from the file the config names (it is not secret); botocore needs a path.
 """
 
 from __future__ import annotations
 
-import configparser
+import contextlib
 import copy
 import difflib
+import io
 import json
-import os
+import signal
 import socket
 import ssl
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -26,110 +29,79 @@ from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
-from velero_gitops.errors import UsageError
+from velero_gitops.credentials import Credentials
+from velero_gitops.errors import UsageError, VeleroGitopsError
 
 OK, FAIL, WARN, SKIP = "ok", "fail", "warn", "skip"
 POLICY_SID = "DenyInsecureTransport"
 DEFAULT_TIMEOUT = 5.0  # seconds to connect, and to wait for each answer; two attempts at most
-PROBE_NAME = "velero-gitops-probe-"
+DEFAULT_DEADLINE = 30.0  # seconds for a whole command, whatever the server does
+MAX_RESPONSE = 1024 * 1024  # S3 answers here are listings of one key, policies and small probes
 
 
-# ------------------------------------------------------------------------------------ credentials
-@dataclass(frozen=True)
-class Credentials:
-    access_key_id: str = field(repr=False)
-    secret_access_key: str = field(repr=False)
-    session_token: str | None = field(default=None, repr=False)
-    source: str = ""  # where they came from, in words (never the values)
+class S3Failure(VeleroGitopsError):
+    """The server misbehaved (deadline, oversized answer, redirect): one line, exit 1 like a failed check."""
 
-    def __repr__(self) -> str:  # never show a value, not even part of the key id
-        return f"Credentials(source={self.source!r})"
-
-    __str__ = __repr__
-
-    def secrets(self) -> list[str]:
-        return [v for v in (self.access_key_id, self.secret_access_key, self.session_token) if v]
-
-    def redact(self, text: str) -> str:
-        for value in sorted(self.secrets(), key=len, reverse=True):
-            text = text.replace(value, "****")
-        return text
+    exit_code = 1
 
 
-def age_key_available(env: dict[str, str] | os._Environ = os.environ) -> bool:
-    """Whether sops could find an age private key (SOPS_AGE_KEY*, or the default keys.txt)."""
-    if env.get("SOPS_AGE_KEY") or env.get("SOPS_AGE_KEY_CMD"):
-        return True
-    key_file = env.get("SOPS_AGE_KEY_FILE")
-    if key_file:
-        return Path(key_file).expanduser().is_file()
-    home = Path(env["HOME"]) if env.get("HOME") else Path.home()
-    base = Path(env["XDG_CONFIG_HOME"]) if env.get("XDG_CONFIG_HOME") else home / ".config"
-    return (base / "sops" / "age" / "keys.txt").is_file()
-
-
-def parse_cloud(text: str, profile: str = "default", where: str = "the credentials file") -> tuple[str, str]:
-    """(access key id, secret key) from an AWS shared-credentials INI text (the Secret's `cloud` key)."""
-    parser = configparser.ConfigParser(interpolation=None)
+def require_client(command: str) -> None:
+    """Fail in one line, before any work, when the `s3` extra (boto3/botocore) is not installed."""
     try:
-        parser.read_string(text)
-    except configparser.Error:
-        raise UsageError(f"{where}: key `cloud` is not an AWS credentials file ([default] with aws_access_key_id "
-                         "and aws_secret_access_key)") from None
-    if not parser.has_section(profile):
-        raise UsageError(f"{where}: key `cloud` has no [{profile}] section")
-    sec = parser[profile]
-    key_id, secret = sec.get("aws_access_key_id", "").strip(), sec.get("aws_secret_access_key", "").strip()
-    if not key_id or not secret:
-        raise UsageError(f"{where}: [{profile}] needs both aws_access_key_id and aws_secret_access_key")
-    return key_id, secret
-
-
-def credentials_from_secret(secret_file: Path, shown: str) -> Credentials:
-    """Decrypt the SOPS Secret in memory (via velero_gitops.sops) and read its `cloud` key."""
-    import base64
-
-    try:
-        from velero_gitops.sops import decrypt_secret
+        import boto3  # noqa: F401
+        import botocore  # noqa: F401
     except ImportError:
-        raise UsageError("decrypting the credentials Secret needs velero_gitops.sops, which this build lacks; "
-                         "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY instead") from None
-    if not secret_file.is_file():
-        raise UsageError(f"no S3 credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are not set and {shown} "
-                         "does not exist (create it with `velero-gitops encrypt-secret`)")
-    secret = decrypt_secret(secret_file)
-    cloud = None
-    if isinstance(secret, dict):
-        cloud = (secret.get("stringData") or {}).get("cloud")
-        if cloud is None and (secret.get("data") or {}).get("cloud") is not None:
-            try:
-                cloud = base64.b64decode(secret["data"]["cloud"]).decode("utf-8")
-            except (ValueError, UnicodeDecodeError):
-                raise UsageError(f"{shown}: data.cloud is not valid base64 text") from None
-    if not isinstance(cloud, str):
-        raise UsageError(f"{shown}: the Secret has no key `cloud` (stringData.cloud or data.cloud)")
-    key_id, secret_key = parse_cloud(cloud, where=shown)
-    return Credentials(key_id, secret_key, None, f"{shown} (decrypted in memory with sops)")
+        raise UsageError(f"`velero-gitops {command}` needs the s3 extra (boto3): "
+                         "pip install 'velero-gitops[s3]'") from None
 
 
-def resolve_credentials(loaded: Any, env: dict[str, str] | os._Environ = os.environ) -> Credentials:
-    """Environment first, then the SOPS-encrypted Secret when the age private key is available."""
-    key_id, secret = env.get("AWS_ACCESS_KEY_ID"), env.get("AWS_SECRET_ACCESS_KEY")
-    if key_id and secret:
-        return Credentials(key_id, secret, env.get("AWS_SESSION_TOKEN") or None,
-                           "environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)")
-    if key_id or secret:
-        missing = "AWS_SECRET_ACCESS_KEY" if key_id else "AWS_ACCESS_KEY_ID"
-        raise UsageError(f"{missing} is not set (the other half of the key pair is); set both or neither")
-    from velero_gitops.layout import Layout
+class _Alarm(BaseException):
+    """The command's deadline passed (raised by SIGALRM; BaseException so no library retries it)."""
 
-    rel = Layout.of(loaded.config).secret_file
-    if not age_key_available(env):
-        raise UsageError(
-            "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or make the age private key "
-            f"available (SOPS_AGE_KEY_FILE or ~/.config/sops/age/keys.txt) so {rel} can be decrypted in memory"
-        )
-    return credentials_from_secret(loaded.repo_root / rel, rel)
+
+@dataclass
+class Deadline:
+    seconds: float
+    endpoint: str
+    at: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.at = time.monotonic() + self.seconds
+
+    def remaining(self) -> float:
+        return self.at - time.monotonic()
+
+    def failure(self) -> S3Failure:
+        return S3Failure(f"{self.endpoint} gave no complete answer within the {self.seconds:g}s deadline of the "
+                         "command (a stuck or very slow server?); nothing more was attempted: raise --deadline "
+                         "to wait longer")
+
+    def check(self) -> None:
+        if self.remaining() <= 0:
+            raise self.failure()
+
+
+@contextlib.contextmanager
+def deadline(seconds: float, endpoint: str) -> Iterator[Deadline]:
+    """A total deadline for a command. In the main thread a timer signal interrupts even a read that keeps
+    receiving a byte at a time; elsewhere it is checked before each request and between body chunks."""
+    d = Deadline(seconds, endpoint)
+    timer = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
+    if timer:
+        def alarm(signum, frame):  # noqa: ARG001
+            raise _Alarm()
+
+        old = signal.signal(signal.SIGALRM, alarm)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield d
+    except _Alarm:
+        raise d.failure() from None
+    finally:
+        if timer:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)
+PROBE_NAME = "velero-gitops-probe-"
 
 
 # ---------------------------------------------------------------------------------------- target
@@ -279,18 +251,20 @@ def tls_check(target: Target, timeout: float = DEFAULT_TIMEOUT) -> Check:
 
 
 # --------------------------------------------------------------------------------------- client
-def make_client(target: Target, creds: Credentials, timeout: float = DEFAULT_TIMEOUT) -> Any:
-    try:
-        import boto3
-        from botocore.config import Config as BotoConfig
-    except ImportError:
-        raise UsageError("the s3 commands need boto3: pip install 'velero-gitops[s3]'") from None
+def make_client(target: Target, creds: Credentials, timeout: float = DEFAULT_TIMEOUT,
+                limit: Deadline | None = None) -> Any:
+    require_client("s3")
+    import boto3
+    from botocore.config import Config as BotoConfig
+
+    limit = limit or Deadline(DEFAULT_DEADLINE, target.endpoint)
+    timeout = max(0.1, min(timeout, limit.remaining()))
     cfg = BotoConfig(
         region_name=target.region,
         signature_version="s3v4",
         s3={"addressing_style": "path" if target.path_style else "virtual"},
         connect_timeout=timeout,
-        read_timeout=timeout,  # a server that takes the connection and then hangs costs 2 x timeout, not more
+        read_timeout=timeout,  # per read: the total is bounded by the deadline
         retries={"total_max_attempts": 2, "mode": "standard"},  # the first try and one retry
         # Trailing CRC checksums on every upload break some MinIO/proxy setups (XAmzContentSHA256Mismatch).
         request_checksum_calculation="when_required",
@@ -301,7 +275,74 @@ def make_client(target: Target, creds: Credentials, timeout: float = DEFAULT_TIM
         aws_access_key_id=creds.access_key_id, aws_secret_access_key=creds.secret_access_key,
         aws_session_token=creds.session_token, region_name=target.region,
     )
-    return session.client("s3", endpoint_url=target.endpoint, verify=_ca_path(target), config=cfg)
+    client = session.client("s3", endpoint_url=target.endpoint, verify=_ca_path(target), config=cfg)
+    client.meta.events.register_first("before-send.s3", _BoundedSend(target, creds, timeout, limit))
+    return client
+
+
+class _Body:
+    """A response body already read (and bounded), shaped like the raw stream botocore reads from."""
+
+    def __init__(self, data: bytes):
+        self._buf = io.BytesIO(data)
+
+    def stream(self, *args: Any, **kwargs: Any) -> Iterator[bytes]:
+        yield self._buf.getvalue()
+
+    def read(self, amt: int | None = None, *args: Any, **kwargs: Any) -> bytes:
+        return self._buf.read(amt if amt is not None else -1)
+
+    def close(self) -> None:
+        pass
+
+
+class _BoundedSend:
+    """botocore's `before-send` hook: send the request ourselves, follow no redirect, read at most MAX_RESPONSE."""
+
+    def __init__(self, target: Target, creds: Credentials, timeout: float, limit: Deadline):
+        from botocore.httpsession import URLLib3Session
+        from botocore.utils import get_environ_proxies
+
+        self.target, self.creds, self.limit = target, creds, limit
+        self.http = URLLib3Session(verify=_ca_path(target), proxies=get_environ_proxies(target.endpoint),
+                                   timeout=(timeout, timeout), max_pool_connections=2)
+
+    def __call__(self, request: Any, **kwargs: Any) -> Any:
+        from botocore.awsrequest import AWSResponse
+
+        self.limit.check()
+        streamed = request.stream_output
+        request.stream_output = True  # we read the body, bounded, instead of botocore reading it all
+        try:
+            resp = self.http.send(request)
+        finally:
+            request.stream_output = streamed
+        raw = resp.raw
+        try:
+            if 300 <= resp.status_code < 400:
+                where = self.creds.redact(str(resp.headers.get("Location", "no Location header")))[:200]
+                raise S3Failure(f"{self.target.endpoint} answered with a redirect (HTTP {resp.status_code} to "
+                                f"{where}); velero-gitops follows no redirect, the signed request would go "
+                                "elsewhere: set s3.endpoint to the address that serves the bucket")
+            data = self._read(raw)
+        finally:
+            with contextlib.suppress(Exception):
+                raw.release_conn()
+        return AWSResponse(request.url, resp.status_code, resp.headers, _Body(data))
+
+    def _read(self, raw: Any) -> bytes:
+        chunks, size = [], 0
+        read = getattr(raw, "read1", None) or raw.read  # read1: return what arrived, so the deadline is checked
+        while True:
+            self.limit.check()
+            chunk = read(64 * 1024)
+            if not chunk:
+                return b"".join(chunks)
+            size += len(chunk)
+            if size > MAX_RESPONSE:
+                raise S3Failure(f"{self.target.endpoint} sent an answer larger than {MAX_RESPONSE // 1024} KiB "
+                                "(S3 answers here are a few KiB): not an S3 server, or a misbehaving one")
+            chunks.append(chunk)
 
 
 def _error(exc: BaseException, creds: Credentials, target: Target) -> tuple[str, str]:
@@ -397,13 +438,23 @@ def policy_denies_insecure(policy: dict[str, Any], bucket: str) -> bool:
 
 
 def merged_policy(existing: dict[str, Any] | None, bucket: str) -> dict[str, Any]:
-    """The existing policy with our statement added (replacing one with the same Sid); others kept."""
+    """The existing policy with our statement added; every existing statement is kept.
+
+    A statement is recognised by what it means (``_denies_insecure``), never by its Sid: one that only
+    shares the Sid ``DenyInsecureTransport`` may mean something else, so ours gets a Sid of its own.
+    """
     if not existing:
         return bucket_policy(bucket)
     out = copy.deepcopy(existing)
-    statements = [s for s in _as_list(out.get("Statement", [])) if not (isinstance(s, dict) and s.get("Sid") == POLICY_SID)]
-    statements.append(tls_only_statement(bucket))
-    out["Statement"] = statements
+    statements = _as_list(out.get("Statement", []))
+    taken = {s.get("Sid") for s in statements if isinstance(s, dict)}
+    ours = tls_only_statement(bucket)
+    sid, n = POLICY_SID, 1
+    while sid in taken:
+        n += 1
+        sid = f"{POLICY_SID}{n}"
+    ours["Sid"] = sid
+    out["Statement"] = [*statements, ours]
     out.setdefault("Version", "2012-10-17")
     return out
 
@@ -558,7 +609,15 @@ def _checks(client: Any, target: Target, creds: Credentials, expect_policy: bool
                                     "`velero-gitops s3 ensure-bucket --force` adds that statement")
 
 
-def check(target: Target, creds: Credentials, timeout: float = DEFAULT_TIMEOUT, expect_policy: bool = True) -> Report:
+def check(target: Target, creds: Credentials, timeout: float = DEFAULT_TIMEOUT, expect_policy: bool = True,
+          deadline_s: float = DEFAULT_DEADLINE) -> Report:
+    """TLS, credentials, bucket, probe and policy, all within ``deadline_s`` seconds (else S3Failure)."""
+    require_client("s3 check")
+    with deadline(deadline_s, target.endpoint) as limit:
+        return _check(target, creds, min(timeout, deadline_s), expect_policy, limit)
+
+
+def _check(target: Target, creds: Credentials, timeout: float, expect_policy: bool, limit: Deadline) -> Report:
     start = time.monotonic()
     report = Report(target, creds.source)
     report.checks.append(Check("endpoint", OK if target.https else WARN,
@@ -566,14 +625,27 @@ def check(target: Target, creds: Credentials, timeout: float = DEFAULT_TIMEOUT, 
     tls = tls_check(target, timeout)
     report.checks.append(tls)
     if tls.status != FAIL:
-        client = make_client(target, creds, timeout)
+        client = make_client(target, creds, timeout, limit)
         report.checks.extend(_checks(client, target, creds, expect_policy))
     report.elapsed = time.monotonic() - start
     return report
 
 
 def ensure_bucket(target: Target, creds: Credentials, *, tls_policy: bool = True, force: bool = False,
-                  dry_run: bool = False, timeout: float = DEFAULT_TIMEOUT) -> Report:
+                  dry_run: bool = False, timeout: float = DEFAULT_TIMEOUT,
+                  deadline_s: float = DEFAULT_DEADLINE) -> Report:
+    """`_ensure_bucket` within ``deadline_s`` seconds (else S3Failure)."""
+    require_client("s3 ensure-bucket")
+    if tls_policy and not target.https:
+        raise UsageError(f"the TLS-only bucket policy would lock out {target.endpoint} (plain http); "
+                         "pass --no-tls-policy or switch the endpoint to https://")
+    with deadline(deadline_s, target.endpoint) as limit:
+        return _ensure_bucket(target, creds, tls_policy=tls_policy, force=force, dry_run=dry_run,
+                              timeout=min(timeout, deadline_s), limit=limit)
+
+
+def _ensure_bucket(target: Target, creds: Credentials, *, tls_policy: bool, force: bool, dry_run: bool,
+                   timeout: float, limit: Deadline) -> Report:
     """Create the bucket when missing and apply the TLS-only policy; then run every check.
 
     Never deletes or rewrites objects; never replaces a different existing policy without ``force``
@@ -582,9 +654,6 @@ def ensure_bucket(target: Target, creds: Credentials, *, tls_policy: bool = True
     from botocore.exceptions import BotoCoreError, ClientError
 
     start = time.monotonic()
-    if tls_policy and not target.https:
-        raise UsageError(f"the TLS-only bucket policy would lock out {target.endpoint} (plain http); "
-                         "pass --no-tls-policy or switch the endpoint to https://")
     report = Report(target, creds.source)
     report.checks.append(Check("endpoint", OK if target.https else WARN, target.endpoint))
     tls = tls_check(target, timeout)
@@ -592,7 +661,7 @@ def ensure_bucket(target: Target, creds: Credentials, *, tls_policy: bool = True
     if tls.status == FAIL:
         report.elapsed = time.monotonic() - start
         return report
-    client = make_client(target, creds, timeout)
+    client = make_client(target, creds, timeout, limit)
     would = "would " if dry_run else ""
 
     def fail(name: str, exc: BaseException, what: str) -> Report:

@@ -16,178 +16,33 @@ from __future__ import annotations
 
 import io
 import os
-import re
-import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence, TextIO
+from typing import Any, Mapping, Sequence
 
+from velero_gitops.credentials import SECRET_KEY, Credentials, cloud_file
+from velero_gitops.credentials import parse_cloud as parse_cloud  # noqa: F401 - the Secret's `cloud` reader, for callers of this module
 from velero_gitops.errors import UsageError
 from velero_gitops.names import AGE_RECIPIENT
-from velero_gitops.write import atomic_write
-
-ENV_KEY_ID = "AWS_ACCESS_KEY_ID"
-ENV_SECRET = "AWS_SECRET_ACCESS_KEY"
-SECRET_KEY = "cloud"
-
-_PRINTABLE = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no spaces
-
-
-@dataclass(frozen=True)
-class Credentials:
-    access_key_id: str = field(repr=False)
-    secret_access_key: str = field(repr=False)
-
-    def __repr__(self) -> str:  # never show the values, even in a traceback's locals
-        return "Credentials(<redacted>)"
-
-    __str__ = __repr__
-
-    @property
-    def values(self) -> tuple[str, str]:
-        return self.access_key_id, self.secret_access_key
-
-
-def _check_value(value: str, what: str, minimum: int, maximum: int) -> None:
-    if not value:
-        raise UsageError(f"{what} is empty")
-    if any(c.isspace() for c in value):
-        raise UsageError(f"{what} contains whitespace (a pasted line break or space?); it must be one word")
-    if not _PRINTABLE.match(value):
-        raise UsageError(f"{what} contains characters outside printable ASCII")
-    if len(value) < minimum:
-        raise UsageError(f"{what} is too short ({len(value)} characters; S3/MinIO needs at least {minimum})")
-    if len(value) > maximum:
-        raise UsageError(f"{what} is too long ({len(value)} characters; at most {maximum})")
-
-
-def validate(access_key_id: str, secret_access_key: str, *, source: str = "") -> Credentials:
-    """Credentials after shape checks (MinIO: access key >= 3, secret key >= 8 characters)."""
-    where = f" (from {source})" if source else ""
-    _check_value(access_key_id, f"the access key ID{where}", 3, 128)
-    _check_value(secret_access_key, f"the secret access key{where}", 8, 128)
-    if access_key_id == secret_access_key:
-        raise UsageError(f"the access key ID and the secret access key{where} are identical; give both")
-    if access_key_id.startswith(("[", "#", ";")):
-        raise UsageError(f"the access key ID{where} starts with {access_key_id[0]!r}; is that a file header, not a key?")
-    if re.match(r"^(AKIA|ASIA)[A-Z0-9]{16}$", secret_access_key) and len(access_key_id) >= 30:
-        raise UsageError(f"the access key ID and the secret access key{where} look swapped")
-    return Credentials(access_key_id, secret_access_key)
-
-
-def parse_cloud(text: str) -> Credentials:
-    """The [default] credentials from a shared-credentials INI (the Secret's `cloud` key)."""
-    import configparser
-
-    parser = configparser.ConfigParser(interpolation=None)
-    try:
-        parser.read_string(text)
-    except configparser.Error:
-        raise UsageError("the credentials file is not valid INI") from None
-    if not parser.has_section("default"):
-        raise UsageError("the credentials file has no [default] section")
-    sec = parser["default"]
-    return validate(sec.get("aws_access_key_id", "").strip(), sec.get("aws_secret_access_key", "").strip(),
-                    source="the credentials file")
-
-
-def parse_stdin_text(text: str) -> Credentials:
-    """Credentials from standard input.
-
-    Accepted: two lines (access key ID, then secret key); or ``KEY=VALUE`` lines with
-    AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (an ``export`` prefix and quotes are allowed); or an AWS
-    shared-credentials file with a ``[default]`` section.
-    """
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")]
-    if not lines:
-        raise UsageError(
-            "no credentials on standard input: give two lines (access key ID, then secret key) or "
-            "AWS_ACCESS_KEY_ID=... / AWS_SECRET_ACCESS_KEY=... lines"
-        )
-    if any(ln.startswith("[") for ln in lines):
-        return parse_cloud("\n".join(lines) + "\n")
-    if any("=" in ln for ln in lines):
-        found: dict[str, str] = {}
-        for ln in lines:
-            key, sep, value = ln.removeprefix("export ").partition("=")
-            key = key.strip().lower()
-            if not sep or key not in ("aws_access_key_id", "aws_secret_access_key"):
-                continue
-            value = value.strip()
-            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-                value = value[1:-1]
-            found[key] = value
-        if len(found) != 2:
-            raise UsageError(
-                "standard input has KEY=VALUE lines but not both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
-            )
-        return validate(found["aws_access_key_id"], found["aws_secret_access_key"], source="standard input")
-    if len(lines) != 2:
-        raise UsageError(
-            f"standard input has {len(lines)} non-empty lines; expected exactly two (access key ID, then secret key)"
-        )
-    return validate(lines[0], lines[1], source="standard input")
-
-
-def read_credentials(
-    *, use_stdin: bool, environ: dict[str, str] | None = None, stdin: TextIO | None = None,
-    prompt: Callable[[str], str] | None = None, is_tty: bool | None = None,
-) -> tuple[Credentials, str]:
-    """(credentials, where they came from): --stdin, else the environment, else a hidden prompt."""
-    env = os.environ if environ is None else environ
-    stdin = stdin if stdin is not None else sys.stdin
-    if use_stdin:
-        try:
-            text = stdin.read()
-        except (OSError, UnicodeDecodeError):
-            raise UsageError("cannot read the credentials from standard input") from None
-        return parse_stdin_text(text), "standard input"
-    key_id, secret = env.get(ENV_KEY_ID), env.get(ENV_SECRET)
-    if key_id or secret:
-        if not key_id:
-            raise UsageError(f"{ENV_SECRET} is set but {ENV_KEY_ID} is not; set both")
-        if not secret:
-            raise UsageError(f"{ENV_KEY_ID} is set but {ENV_SECRET} is not; set both")
-        return validate(key_id.strip(), secret.strip(), source="the environment"), "the environment"
-    if is_tty is None:
-        try:
-            is_tty = stdin.isatty()
-        except (AttributeError, ValueError):
-            is_tty = False
-    if not is_tty:
-        raise UsageError(
-            f"no S3 credentials: set {ENV_KEY_ID} and {ENV_SECRET}, or pipe them with --stdin "
-            "(two lines: access key ID, then secret key); a hidden prompt is only shown on a terminal"
-        )
-    if prompt is None:
-        import getpass
-
-        prompt = getpass.getpass
-    try:
-        key_id = prompt("S3 access key ID (hidden): ").strip()
-        secret = prompt("S3 secret access key (hidden): ").strip()
-    except (EOFError, KeyboardInterrupt):
-        raise UsageError("no credentials entered") from None
-    return validate(key_id, secret, source="the prompt"), "the prompt"
-
+from velero_gitops.write import atomic_write, outside, tree_lock
 
 # ------------------------------------------------------------------------------------------ building
-def cloud_file(creds: Credentials) -> str:
-    """The AWS shared-credentials INI Velero reads (domain.md §4)."""
-    return f"[default]\naws_access_key_id={creds.access_key_id}\naws_secret_access_key={creds.secret_access_key}\n"
-
-
-def build_secret(config: Any, creds: Credentials) -> dict[str, Any]:
-    """The Secret as a plain dict (in memory only)."""
+def secret_doc(name: str, namespace: str, string_data: Mapping[str, str]) -> dict[str, Any]:
+    """An Opaque Secret as a plain dict (in memory only)."""
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": config.s3.credentials_secret, "namespace": config.repo.namespace},
+        "metadata": {"name": name, "namespace": namespace},
         "type": "Opaque",
-        "stringData": {SECRET_KEY: cloud_file(creds)},
+        "stringData": dict(string_data),
     }
+
+
+def build_secret(config: Any, creds: Credentials) -> dict[str, Any]:
+    """The S3 credentials Secret Velero's AWS plugin reads."""
+    return secret_doc(config.s3.credentials_secret, config.repo.namespace, {SECRET_KEY: cloud_file(creds)})
 
 
 def to_yaml(doc: dict[str, Any]) -> bytes:
@@ -250,19 +105,33 @@ class Result:
     seconds: float  # time spent in sops
 
 
-def plan(loaded: Any, *, age: Sequence[str] = (), check_writable: bool = True, target_rel: str | None = None,
+def _target(repo_root: Path, rel: str) -> tuple[Path, str]:
+    """The file to write, resolved; refused when it (a symlinked file or folder) leads outside the repository."""
+    from velero_gitops.loader import display
+
+    path = repo_root / rel
+    escaped = outside(repo_root, path)
+    if escaped is not None:
+        raise UsageError(f"{display(path)} leads to {escaped}, outside the repository {display(repo_root)} "
+                         "(a symlinked file or folder): refusing to write through it; replace the symlink with a "
+                         "real file or folder")
+    target = path.resolve()
+    return target, display(target)
+
+
+def plan(loaded: Any, *, age: Sequence[str] = (), check_writable: bool = True, file: str | None = None,
          name: str | None = None, key: str = SECRET_KEY) -> Plan:
     """Find sops, the target, and the recipients; check the target folder is writable. Raises UsageError.
 
-    ``target_rel``/``name``/``key`` describe another Secret than the S3 credentials (encrypt-repo-password)."""
+    ``file`` (repo-relative), ``name`` and ``key`` default to the S3 credentials Secret of the config.
+    """
     from velero_gitops import sops as sopslib
     from velero_gitops.layout import Layout
     from velero_gitops.loader import display
 
     config = loaded.config
     repo_root = Path(loaded.repo_root)
-    target = (repo_root / (target_rel or Layout.of(config).secret_file)).resolve()
-    shown = display(target)
+    target, shown = _target(repo_root, file or Layout.of(config).secret_file)
     for r in age:
         if not AGE_RECIPIENT.match(r):
             raise UsageError(f"--age {r!r} is not an age public key (age1 followed by 58 characters)")
@@ -332,17 +201,23 @@ def verify_ciphertext(ciphertext: bytes, p: Plan, secrets: Sequence[str], *, exa
         raise UsageError(f"sops output failed verification, nothing was written: {details}")
 
 
-def encrypt_secret(loaded: Any, creds: Credentials, *, p: Plan | None = None, age: Sequence[str] = ()) -> Result:
-    """Build, encrypt, verify and atomically write the credentials Secret."""
-    return encrypt_document(p or plan(loaded, age=age), build_secret(loaded.config, creds), list(creds.values))
+def write_secret(p: Plan, string_data: Mapping[str, str], *, secrets: Sequence[str]) -> Result:
+    """Build the Opaque Secret ``p`` names from ``string_data``, encrypt it with sops, verify and write it atomically.
+
+    ``secrets``: the values that must never appear in clear (in the ciphertext, a message or a file).
+    """
+    if not string_data:
+        raise UsageError("a Secret needs at least one key")
+    return encrypt_document(p, secret_doc(p.name, p.namespace, string_data), secrets)
 
 
-def encrypt_document(p: Plan, doc: dict[str, Any], secrets: list[str]) -> Result:
+def encrypt_document(p: Plan, doc: dict[str, Any], secrets: Sequence[str]) -> Result:
     """Encrypt the in-memory Secret ``doc`` with sops through a pipe, verify it, write it atomically.
 
     ``secrets`` are the plaintext values: redacted from sops' messages and looked for in its output."""
     from velero_gitops import sops as sopslib
 
+    secrets = [s for s in secrets if s]
     plaintext = to_yaml(doc)
     started = time.monotonic()
     ciphertext = sopslib.encrypt(
@@ -350,14 +225,22 @@ def encrypt_document(p: Plan, doc: dict[str, Any], secrets: list[str]) -> Result
         recipients=() if p.config_file else p.recipients, secrets=secrets, sops=p.sops,
     )
     seconds = time.monotonic() - started
-    del plaintext, doc
+    del plaintext
     verify_ciphertext(ciphertext, p, secrets)
-    existed = p.target.exists()
-    try:
-        atomic_write(p.target, ciphertext)
-    except OSError as exc:
-        raise UsageError(f"cannot write {p.shown} ({exc.strerror}); the old file is untouched") from None
+    with tree_lock(p.repo_root):
+        _target(p.repo_root, os.path.relpath(p.target, p.repo_root))  # a symlink swapped in since plan()
+        existed = p.target.exists()
+        try:
+            atomic_write(p.target, ciphertext)
+        except OSError as exc:
+            raise UsageError(f"cannot write {p.shown} ({exc.strerror}); the old file is untouched") from None
     return Result(plan=p, replaced=existed, seconds=seconds)
+
+
+def encrypt_secret(loaded: Any, creds: Credentials, *, p: Plan | None = None, age: Sequence[str] = ()) -> Result:
+    """Build, encrypt, verify and atomically write the S3 credentials Secret."""
+    p = p or plan(loaded, age=age)
+    return write_secret(p, {SECRET_KEY: cloud_file(creds)}, secrets=creds.values)
 
 
 def update_keys(loaded: Any) -> Result:
@@ -383,6 +266,12 @@ def update_keys(loaded: Any) -> Result:
     except OSError:
         old_mode = 0o644
     started = time.monotonic()
+    with tree_lock(p.repo_root):
+        _update_keys_locked(p, old, old_mode, sopslib)
+    return Result(plan=p, replaced=True, seconds=time.monotonic() - started)
+
+
+def _update_keys_locked(p: Plan, old: bytes, old_mode: int, sopslib: Any) -> None:
     try:
         sopslib.update_keys(p.target, cwd=p.repo_root, config_file=p.config_file, sops=p.sops)  # type: ignore[arg-type]
         new = p.target.read_bytes()
@@ -394,4 +283,3 @@ def update_keys(loaded: Any) -> Result:
         except OSError:
             atomic_write(p.target, old, mode=old_mode)
         raise
-    return Result(plan=p, replaced=True, seconds=time.monotonic() - started)

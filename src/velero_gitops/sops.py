@@ -22,7 +22,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from velero_gitops.errors import UsageError
 
@@ -250,13 +250,15 @@ def redact(text: str, secrets: Iterable[str]) -> str:
 
 def sops_message(stderr: bytes, secrets: Iterable[str] = ()) -> str:
     """The useful part of sops' stderr, on one line, with secrets redacted."""
+    # Redact the whole text first: truncating first could keep the head of a secret that straddles the cut.
+    text = redact(stderr.decode("utf-8", "replace"), secrets)
     lines = []
-    for line in stderr.decode("utf-8", "replace").splitlines():
+    for line in text.splitlines():
         m = _LOG_PREFIX.match(line.strip())
         line = m.group(1) if m else line
         if line.strip():
             lines.append(line.strip())
-    return redact(_short(" ".join(lines)) or "(no message)", secrets)
+    return _short(" ".join(lines)) or "(no message)"
 
 
 def run(
@@ -275,7 +277,7 @@ def run(
             f"sops did not finish within {TIMEOUT:g}s (set VELERO_GITOPS_SOPS_TIMEOUT to wait longer)"
         ) from None
     except OSError as exc:
-        raise UsageError(f"cannot run sops at {sops.path} ({redact(_short(str(exc)), secrets)})") from None
+        raise UsageError(f"cannot run sops at {sops.path} ({_short(redact(str(exc), secrets))})") from None
 
 
 def encrypt(
@@ -353,7 +355,7 @@ def decrypt_secret(path: str | os.PathLike[str], *, sops: Sops | None = None) ->
     """The decrypted Secret document as a dict (in memory only). Raises UsageError.
 
     For ``s3 check``: read ``decrypt_secret(p)["stringData"]["cloud"]`` and parse it with
-    ``velero_gitops.secret.parse_cloud``. Never print the result.
+    ``velero_gitops.credentials.parse_cloud``. Never print the result.
     """
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
@@ -371,18 +373,21 @@ def decrypt_secret(path: str | os.PathLike[str], *, sops: Sops | None = None) ->
     return doc
 
 
-def age_key_available() -> bool:
+def age_key_available(env: Mapping[str, str] | None = None) -> bool:
     """Whether sops could find an age private key (without reading it)."""
-    if os.environ.get("SOPS_AGE_KEY") or os.environ.get("SOPS_AGE_KEY_CMD"):
+    env = os.environ if env is None else env
+    if env.get("SOPS_AGE_KEY") or env.get("SOPS_AGE_KEY_CMD"):
         return True
-    return default_key_file().is_file()
+    return default_key_file(env).is_file()
 
 
-def default_key_file() -> Path:
+def default_key_file(env: Mapping[str, str] | None = None) -> Path:
     """Where sops looks for the age private key: $SOPS_AGE_KEY_FILE, else $XDG_CONFIG_HOME or ~/.config."""
-    explicit = os.environ.get("SOPS_AGE_KEY_FILE")
+    env = os.environ if env is None else env
+    explicit = env.get("SOPS_AGE_KEY_FILE")
     if explicit:
         return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_CONFIG_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".config"
+    xdg = env.get("XDG_CONFIG_HOME")
+    home = Path(env["HOME"]) if env.get("HOME") else Path.home()
+    base = Path(xdg) if xdg else home / ".config"
     return base / "sops" / "age" / "keys.txt"

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 
 from velero_gitops.errors import UsageError
 from velero_gitops.names import AGE_RECIPIENT
+from velero_gitops.write import create_new, outside
 
 HEADER = (
     "# SOPS creation rules, written by `velero-gitops sops-init`.\n"
@@ -171,26 +172,6 @@ class InitResult:
     key: KeyResult | None
 
 
-def _write_new(path: Path, text: str) -> bool:
-    """Create ``path`` with ``text`` atomically; False if it exists (never overwrites)."""
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".sops.yaml.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fchmod(fh.fileno(), 0o644)
-            os.fsync(fh.fileno())
-        try:
-            os.link(tmp, path)  # fails if path exists: no clobbering, even in a race
-        except FileExistsError:
-            return False
-        return True
-    finally:
-        os.unlink(tmp)
-
-
 def init(loaded: Any, *, age: Sequence[str] = (), generate: bool = False, key_path: Path | None = None) -> InitResult:
     from velero_gitops import sops as sopslib
     from velero_gitops.layout import Layout
@@ -214,13 +195,17 @@ def init(loaded: Any, *, age: Sequence[str] = (), generate: bool = False, key_pa
         recipients = [public]
     rule = rule_yaml(config.repo.apps_root, recipients)
     target = repo_root / Layout.of(config).secret_file
+    path = repo_root / sopslib.CONFIG_NAME
+    escaped = outside(repo_root, path) if path.is_symlink() else None
+    if escaped is not None:
+        raise UsageError(f"{display(path)} is a symlink to {escaped}, outside the repository: refusing to read or "
+                         "write through it; replace it with a real file (or remove it and run sops-init again)")
     conf = sopslib.find_config(repo_root)
     if conf is None:
-        path = repo_root / sopslib.CONFIG_NAME
         if not repo_root.is_dir():
             raise UsageError(f"the repository root {display(repo_root)} does not exist")
         try:
-            written = _write_new(path, config_text(config.repo.apps_root, recipients))
+            written = create_new(path, config_text(config.repo.apps_root, recipients).encode("utf-8"))
         except OSError as exc:
             raise UsageError(f"cannot write {display(path)} ({exc.strerror})") from None
         if written:

@@ -35,3 +35,267 @@ def test_broken_path_with_the_repo_source(tmp_path):
     res = validate_paths([str(dst / "k8s")], Options(cache_dir=str(tmp_path / "c"), kustomize="never", repo_root=str(dst),
                                                      externals=EXTERNALS, repo_sources=["GitRepository/flux-system/home-ops"]))
     assert [f.rule for f in res.findings if f.severity == "error"] == ["flux.path"]
+
+
+# --------------------------------------------------------------------------------------------------
+# The controllers' lookups, on trees written for these tests (tests/validate/fixtures/flux/*)
+
+import shutil  # noqa: E402
+
+import pytest  # noqa: E402
+
+from conftest import FIXTURES  # noqa: E402
+
+FLUX = FIXTURES / "flux"
+TREES = ["guide", "home-ops", "cluster-template", "key-per-namespace", "substitution"]
+
+
+def _tree(tmp_path, name):
+    dst = tmp_path / name
+    shutil.copytree(FLUX / name, dst)
+    return dst
+
+
+def _check(root, *paths, **kw):
+    kw.setdefault("kustomize", "never")
+    return validate_paths([str(root / p) for p in (paths or ["kubernetes"])], Options(repo_root=str(root), **kw))
+
+
+def _edit(path, old, new):
+    text = path.read_text()
+    assert old in text, (path, old)
+    path.write_text(text.replace(old, new, 1))
+
+
+def _line(path, marker):
+    return next(i for i, ln in enumerate(path.read_text().splitlines(), 1) if marker in ln)
+
+
+@pytest.mark.parametrize("name", TREES)
+@pytest.mark.parametrize("sub", ["kubernetes", "kubernetes/apps"])
+def test_correct_trees_have_no_flux_findings(tmp_path, name, sub):
+    """Correct layouts (Flux guide, home-ops, cluster-template with --sops-age-secret, a key Secret per namespace
+    from a component, postBuild substitution) give no finding, whether the whole tree or only the apps folder is
+    validated: facts such as a root patch in kubernetes/flux come from the whole repository."""
+    root = _tree(tmp_path, name)
+    res = _check(root, sub)
+    assert res.findings == []
+
+
+def test_parent_namespace_moves_the_kustomization_and_its_key_lookup(tmp_path):
+    """Defect 1 of issue 9, put back by hand: a parent kustomization's `namespace:` overrides the Kustomization's
+    metadata.namespace, and kustomize-controller reads decryption.secretRef from the Kustomization's own namespace
+    (fluxcd/kustomize-controller@v1.9.4:internal/decryptor/decryptor.go ImportKeys: Namespace =
+    d.kustomization.GetNamespace(); the generator sets the root namespace last:
+    fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go). The key lives in flux-system
+    (bootstrap/sops-age.sops.yaml), so the finding names file and line of secretRef."""
+    root = _tree(tmp_path, "guide")
+    parent = root / "kubernetes/apps/media/kustomization.yaml"
+    _edit(parent, "resources:", "namespace: media\nresources:")
+    res = _check(root, "kubernetes/apps")
+    ks = root / "kubernetes/apps/media/db/ks.yaml"
+    found = [f for f in res.findings if f.rule == "flux.decryption-secret" and f.file.endswith("db/ks.yaml")]
+    assert len(found) == 1
+    assert found[0].line == _line(ks, "name: sops-age") and found[0].pointer == "/spec/decryption/secretRef/name"
+    assert "own namespace media" in found[0].message and "flux-system" in found[0].message
+    assert "namespace: media" in found[0].message and "kustomization.yaml" in found[0].message
+
+
+def test_dependson_without_namespace_resolves_in_the_dependents_namespace(tmp_path):
+    """Defect 2 of issue 9: a dependency without namespace is looked up in the dependent Kustomization's own
+    namespace (fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go checkDependencies:
+    depRef.Namespace = obj.GetNamespace()). web moves to media, db stays in flux-system: the lookup fails."""
+    root = _tree(tmp_path, "guide")
+    ks = root / "kubernetes/apps/media/web/ks.yaml"
+    _edit(ks, "  namespace: flux-system\n", "  namespace: media\n")
+    res = _check(root)
+    dep = [f for f in res.findings if f.rule == "flux.depends-on"]
+    assert [(f.file.endswith("web/ks.yaml"), f.line, f.pointer) for f in dep] == [(True, _line(ks, "- name: db"), "/spec/dependsOn/0/name")]
+    assert "media/db" in dep[0].message and "set namespace: flux-system" in dep[0].message
+
+
+def test_dependson_with_the_right_namespace_passes(tmp_path):
+    """The same move with `namespace: flux-system` on the dependency resolves (negative of the test above)."""
+    root = _tree(tmp_path, "guide")
+    ks = root / "kubernetes/apps/media/web/ks.yaml"
+    _edit(ks, "  namespace: flux-system\n", "  namespace: media\n")
+    _edit(ks, "    - name: db\n", "    - name: db\n      namespace: flux-system\n")
+    assert [f.rule for f in _check(root).findings] == ["flux.decryption-secret"]  # web itself now reads media/sops-age
+
+
+def test_home_ops_dependency_in_another_namespace_is_reported(tmp_path):
+    """home-ops layout: both Kustomizations are in media through the parent's namespace:; moving db's folder
+    under another namespace breaks web's dependsOn (controller source as above)."""
+    root = _tree(tmp_path, "home-ops")
+    _edit(root / "kubernetes/apps/media/kustomization.yaml", "  - ./db/ks.yaml\n", "")
+    (root / "kubernetes/apps/data").mkdir()
+    (root / "kubernetes/apps/data/kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: data\nresources:\n  - ../media/db/ks.yaml\n")
+    res = _check(root)
+    assert [f.rule for f in res.findings] == ["flux.depends-on"]
+    assert "media/db" in res.findings[0].message and "is in data" in res.findings[0].message
+
+
+def test_cluster_template_root_patch_with_secretref_in_app_namespaces_is_reported(tmp_path):
+    """A root patch that injects secretRef into children living in app namespaces: each child reads the key from
+    its own namespace (decryptor.go as above), reported on the child with the injecting Kustomization named.
+    The cluster-template pattern (provider only, the controller's --sops-age-secret,
+    fluxcd/kustomize-controller@v1.9.4:main.go) is clean (test_correct_trees_have_no_flux_findings)."""
+    root = _tree(tmp_path, "cluster-template")
+    _edit(root / "kubernetes/flux/cluster/ks.yaml", "          decryption:\n            provider: sops\n",
+          "          decryption:\n            provider: sops\n            secretRef:\n              name: sops-age\n")
+    res = _check(root, "kubernetes/apps")
+    assert [(f.rule, f.file.endswith("db/ks.yaml")) for f in res.findings] == [("flux.decryption-secret", True)]
+    assert "injected by the patches of Flux Kustomization flux-system/cluster-apps" in res.findings[0].message
+
+
+def test_decryption_needed_unless_a_root_patch_injects_it(tmp_path):
+    """Encrypted files under a path need decryption; the root patch of the cluster-template tree provides it
+    (removing the patch brings the finding back, on the child's spec.path)."""
+    root = _tree(tmp_path, "cluster-template")
+    ks = root / "kubernetes/flux/cluster/ks.yaml"
+    text = ks.read_text()
+    ks.write_text(text[:text.index("  patches:")])
+    res = _check(root, "kubernetes/apps")
+    assert [(f.rule, f.pointer) for f in res.findings] == [("flux.decryption", "/spec/path")]
+
+
+def test_key_per_namespace_missing_in_one_namespace(tmp_path):
+    """The key Secret comes from a component in each namespace; a namespace without it fails the lookup."""
+    root = _tree(tmp_path, "key-per-namespace")
+    _edit(root / "kubernetes/apps/tools/kustomization.yaml", "components:\n  - ../../components/sops\n", "")
+    res = _check(root)
+    assert [(f.rule, f.file.endswith("tools/web/ks.yaml")) for f in res.findings] == [("flux.decryption-secret", True)]
+    assert "is in flux-system, media" in res.findings[0].message
+
+
+@pytest.mark.parametrize("ref,ok", [("", False), ("\n    namespace: flux-system", True)])
+def test_helmrelease_chartref_defaults_to_its_own_namespace(tmp_path, ref, ok):
+    """chartRef without namespace is read in the HelmRelease's namespace
+    (fluxcd/helm-controller@v1.6.3:internal/controller/helmrelease_controller.go getSourceFromOCIRef)."""
+    root = _tree(tmp_path, "guide")
+    app = root / "kubernetes/apps/media/db/app"
+    (app / "oci.yaml").write_text("apiVersion: source.toolkit.fluxcd.io/v1\nkind: OCIRepository\nmetadata:\n  name: chart\n"
+                                  "  namespace: flux-system\nspec:\n  interval: 1h\n  url: oci://ghcr.io/x/chart\n  ref:\n    tag: 1.0.0\n")
+    (app / "hr.yaml").write_text("apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: db\nspec:\n"
+                                 f"  interval: 1h\n  chartRef:\n    kind: OCIRepository\n    name: chart{ref}\n")
+    _edit(app / "kustomization.yaml", "resources:\n", "resources:\n  - ./hr.yaml\n")
+    _edit(root / "kubernetes/flux/cluster/ks.yaml", "spec:\n", "spec:\n")
+    (root / "kubernetes/flux/cluster/kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ./ks.yaml\n  - ../../apps/media/db/app/oci.yaml\n")
+    res = _check(root)
+    rules = [f.rule for f in res.findings]
+    assert rules == ([] if ok else ["flux.source-ref"]), res.findings
+    if not ok:
+        assert "media/chart" in res.findings[0].message and "set namespace: flux-system" in res.findings[0].message
+
+
+@pytest.mark.parametrize("lockdown", [False, True])
+def test_no_cross_namespace_refs(tmp_path, lockdown):
+    """With --no-cross-namespace-refs kustomize-controller refuses a sourceRef in another namespace
+    (fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go getSource); the apps in
+    media reading flux-system/flux-system are refused, the default is to allow."""
+    root = _tree(tmp_path, "home-ops")
+    res = _check(root, no_cross_namespace_refs=lockdown)
+    got = sorted((f.rule, f.file.rsplit("/", 2)[-2]) for f in res.findings)
+    assert got == ([("flux.cross-namespace", "db"), ("flux.cross-namespace", "web")] if lockdown else [])
+    if lockdown:
+        assert all(f.pointer == "/spec/sourceRef/namespace" for f in res.findings)
+
+
+def test_cli_no_cross_namespace_refs(tmp_path):
+    from conftest import run_cli
+
+    root = _tree(tmp_path, "home-ops")
+    r = run_cli("validate", "kubernetes", "--kustomize", "never", "--no-cross-namespace-refs", cwd=root)
+    assert r.returncode == 1 and r.stdout.count("flux.cross-namespace") + r.stdout.count("--no-cross-namespace-refs") >= 2, r.stdout
+
+
+def test_substitution_validates_known_values_and_skips_unknown(tmp_path):
+    """postBuild substitution runs before validation as Flux runs it (fluxcd/pkg@kustomize/v1.35.4:
+    kustomize/kustomize_varsub.go: substitute overrides substituteFrom, envsubst only when there are variables,
+    undefined variables are empty so `:=` defaults apply; the result is parsed as YAML again)."""
+    root = _tree(tmp_path, "substitution")
+    dep = root / "kubernetes/apps/media/web/app/deployment.yaml"
+    from velero_gitops.validate import engine
+
+    res = _check(root)
+    assert res.findings == []
+    _edit(root / "kubernetes/apps/media/web/ks.yaml", 'PORT: "8080"', "PORT: http")
+    res = _check(root)
+    assert [(f.rule, f.line) for f in res.findings] == [("schema", _line(dep, "containerPort"))]
+    assert engine  # the module is what validate_paths ran
+
+
+def test_substitution_unknown_value_leaves_type_unchecked(tmp_path):
+    """A value from an encrypted substituteFrom Secret cannot be known: no type error on that field, while the
+    same field with a literal wrong type is still reported."""
+    root = _tree(tmp_path, "substitution")
+    ks = root / "kubernetes/apps/media/web/ks.yaml"
+    _edit(ks, "  postBuild:\n", "  postBuild:\n    substituteFrom:\n      - kind: Secret\n        name: cluster-secrets\n")
+    _edit(ks, '      PORT: "8080"\n', "")
+    assert _check(root).findings == []
+    dep = root / "kubernetes/apps/media/web/app/deployment.yaml"
+    _edit(dep, "${PORT}", "eighty")
+    assert [f.rule for f in _check(root).findings] == ["schema"]
+
+
+def test_substitution_needs_variables(tmp_path):
+    """Without any postBuild variable Flux substitutes nothing: `${REPLICAS:=1}` stays a string and is no
+    integer, but that is left to the cluster (the value is a Flux expression: no type error)."""
+    root = _tree(tmp_path, "substitution")
+    ks = root / "kubernetes/apps/media/web/ks.yaml"
+    _edit(ks, '  postBuild:\n    substitute:\n      APP: web\n      PORT: "8080"\n', "")
+    res = _check(root)
+    assert [f.rule for f in res.findings] == []
+    from velero_gitops.validate.engine import _Reader
+    assert "${" in (root / "kubernetes/apps/media/web/app/deployment.yaml").read_text() and _Reader
+
+
+def test_disabled_app_is_not_looked_up(tmp_path):
+    """A Kustomization commented out of its kustomization.yaml is applied by nobody: its dangling dependsOn is
+    not a finding; listed again, it is."""
+    root = _tree(tmp_path, "substitution")
+    assert _check(root).findings == []
+    _edit(root / "kubernetes/apps/media/kustomization.yaml", "  # - ./old/ks.yaml", "  - ./old/ks.yaml")
+    assert sorted(f.rule for f in _check(root).findings) == ["flux.depends-on", "flux.path"]
+
+
+def test_real_world_classes(tmp_path):
+    """Token-type and op:// Secrets hold nothing to encrypt; Alert eventSources of kind FluxInstance are what
+    flux-operator adds to the Alert CRD (controlplaneio-fluxcd/flux-operator@v0.58.1:internal/builder/templates.go);
+    a PrometheusRule outside the chart's dependency chain is no finding (its CRDs are often installed out of band);
+    a Kubernetes kind newer than the bundle says what the bundle covers."""
+    root = _tree(tmp_path, "real-world")
+    res = _check(root)
+    assert [(f.rule, f.file.rsplit("/", 1)[-1]) for f in res.findings] == [("schema.missing", "policy.yaml")]
+    msg = res.findings[0].message
+    assert "Kubernetes 1.35.0" in msg and "MutatingAdmissionPolicy only as admissionregistration.k8s.io/v1alpha1" in msg
+    assert _check(root, ignore_missing_schemas=True).findings == []
+
+
+def test_real_world_negatives(tmp_path):
+    """The same files with real problems are still reported: a Secret with a plain value, an Alert kind that no
+    distribution has."""
+    root = _tree(tmp_path, "real-world")
+    _edit(root / "kubernetes/apps/onepassword.yaml", "token: op://Automation/1password connect/token", "token: hunter2")
+    _edit(root / "kubernetes/apps/alert.yaml", "kind: FluxInstance", "kind: FluxInstanse")
+    res = _check(root, ignore_missing_schemas=True)
+    assert sorted(f.rule for f in res.findings) == ["schema", "secret.unencrypted"]
+
+
+def test_velero_crd_order_is_still_reported(tmp_path):
+    """A Velero Schedule applied by the same Kustomization as the velero HelmRelease (which installs the
+    velero.io CRDs) fails the dry-run: still a finding."""
+    root = _tree(tmp_path, "guide")
+    app = root / "kubernetes/apps/media/db/app"
+    (app / "hr.yaml").write_text("apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: velero\nspec:\n"
+                                 "  interval: 1h\n  chart:\n    spec:\n      chart: velero\n      version: 12.1.0\n"
+                                 "      sourceRef:\n        kind: HelmRepository\n        name: vmware-tanzu\n")
+    (app / "repo.yaml").write_text("apiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\nmetadata:\n"
+                                   "  name: vmware-tanzu\nspec:\n  interval: 1h\n  url: https://vmware-tanzu.github.io/helm-charts\n")
+    (app / "schedule.yaml").write_text("apiVersion: velero.io/v1\nkind: Schedule\nmetadata:\n  name: daily\nspec:\n"
+                                       "  schedule: 0 2 * * *\n  template:\n    ttl: 720h0m0s\n")
+    _edit(app / "kustomization.yaml", "resources:\n", "resources:\n  - ./hr.yaml\n  - ./repo.yaml\n  - ./schedule.yaml\n")
+    res = _check(root)
+    assert [(f.rule, f.file.rsplit("/", 1)[-1]) for f in res.findings] == [("flux.crd-order", "schedule.yaml")]

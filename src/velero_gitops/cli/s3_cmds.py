@@ -1,7 +1,8 @@
 """`velero-gitops s3 check | ensure-bucket | policy`: the bucket Velero writes to.
 
-Exit codes: 0 every check holds, 1 a check failed (or a different policy was left alone), 2 usage or
-config errors. Credentials are never printed: only where they came from.
+Exit codes: 0 every check holds, 1 a check failed, a different policy was left alone or the server
+misbehaved (deadline passed, oversized answer, redirect), 2 usage or config errors (also: the `s3`
+extra is not installed). Credentials are never printed: only where they came from.
 """
 
 from __future__ import annotations
@@ -31,11 +32,15 @@ class Output(str, Enum):
 
 CONFIG_HELP = "Config file (default: ./velero-gitops.yaml or the only clusters/*/velero-gitops.yaml)."
 TIMEOUT_HELP = "Seconds to wait for a connection and for each answer (two attempts at most)."
+DEADLINE_HELP = "Seconds the whole command may take, whatever the server does."
 
 
-def _setup(config: Optional[Path]):
+def _setup(config: Optional[Path], needs_client: str | None = None):
     from velero_gitops import s3
     from velero_gitops.loader import load
+
+    if needs_client:
+        s3.require_client(needs_client)  # before anything else: one line, no traceback
 
     loaded = load(one_config(config))
     target = s3.Target.of(loaded)
@@ -83,13 +88,14 @@ def check_cmd(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
     output: Output = typer.Option(Output.table, "--output", "-o", help="table or json."),
     timeout: float = typer.Option(5.0, "--timeout", min=0.5, max=120, help=TIMEOUT_HELP),
+    deadline: float = typer.Option(30.0, "--deadline", min=1, max=600, help=DEADLINE_HELP),
 ) -> None:
     """TLS and certificate, credentials, bucket, a probe object write/read/delete, the HTTPS-only policy."""
-    from velero_gitops import s3
+    from velero_gitops import credentials, s3
 
-    loaded, target = _setup(config)
-    creds = s3.resolve_credentials(loaded)
-    report = s3.check(target, creds, timeout=timeout)
+    loaded, target = _setup(config, "s3 check")
+    creds = credentials.for_s3(loaded)
+    report = s3.check(target, creds, timeout=timeout, deadline_s=deadline)
     _report(report, output, "s3 check")
 
 
@@ -103,17 +109,19 @@ def ensure_bucket_cmd(
     dry_run: bool = typer.Option(False, "--dry-run", help="Change nothing; show what would be done."),
     output: Output = typer.Option(Output.table, "--output", "-o", help="table or json."),
     timeout: float = typer.Option(5.0, "--timeout", min=0.5, max=120, help=TIMEOUT_HELP),
+    deadline: float = typer.Option(30.0, "--deadline", min=1, max=600, help=DEADLINE_HELP),
 ) -> None:
     """Create the bucket when missing (idempotent), apply the HTTPS-only policy, then run every check.
 
     Never deletes or overwrites objects. An existing different policy is left alone unless --force;
     the diff is shown either way.
     """
-    from velero_gitops import s3
+    from velero_gitops import credentials, s3
 
-    loaded, target = _setup(config)
-    creds = s3.resolve_credentials(loaded)
-    report = s3.ensure_bucket(target, creds, tls_policy=tls_policy, force=force, dry_run=dry_run, timeout=timeout)
+    loaded, target = _setup(config, "s3 ensure-bucket")
+    creds = credentials.for_s3(loaded)
+    report = s3.ensure_bucket(target, creds, tls_policy=tls_policy, force=force, dry_run=dry_run, timeout=timeout,
+                              deadline_s=deadline)
     _report(report, output, "s3 ensure-bucket" + (" (dry run)" if dry_run else ""))
 
 

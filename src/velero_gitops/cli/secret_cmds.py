@@ -38,6 +38,7 @@ def encrypt_secret(
     Credentials come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, from --stdin, or from a hidden prompt on a terminal; never from arguments or the config file.
     """
     from velero_gitops import secret as secretlib
+    from velero_gitops.credentials import read_credentials
     from velero_gitops.errors import UsageError
     from velero_gitops.loader import load
 
@@ -55,7 +56,7 @@ def encrypt_secret(
         return
     # Everything that can fail without the credentials is checked before asking for them.
     p = secretlib.plan(loaded, age=age or ())
-    creds, source = secretlib.read_credentials(use_stdin=stdin)
+    creds, source = read_credentials(use_stdin=stdin)
     result = secretlib.encrypt_secret(loaded, creds, p=p)
     if not quiet:
         verb = "replaced" if result.replaced else "wrote"

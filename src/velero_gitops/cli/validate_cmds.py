@@ -65,6 +65,7 @@ def validate(
         help="Kind/namespace/name of the Flux source holding this repository (default GitRepository/flux-system/flux-system): "
         "paths of Kustomizations reading it are checked on disk. Repeatable."),
     external: Optional[List[str]] = typer.Option(None, "--external", help="Kind/namespace/name of an object that exists outside the tree (dependsOn/sourceRef targets). Repeatable."),
+    no_cross_namespace_refs: bool = typer.Option(False, "--no-cross-namespace-refs", help="The Flux controllers run with --no-cross-namespace-refs: a sourceRef/chartRef to another namespace is a finding."),
     allow_http_s3: bool = typer.Option(False, "--allow-http-s3", help="Allow http:// s3Url."),
     allow_s3_path: bool = typer.Option(False, "--allow-s3-path", help="Allow a path in s3Url."),
     allow_insecure_tls: bool = typer.Option(False, "--allow-insecure-tls", help="Allow insecureSkipTLSVerify: \"true\"."),
@@ -90,6 +91,7 @@ def validate(
         flux=flux,
         policy=policy,
         externals=list(external or []),
+        no_cross_namespace_refs=no_cross_namespace_refs,
         repo_sources=list(repo_source or []) or ["GitRepository/flux-system/flux-system"],
         allow_http_s3=allow_http_s3,
         allow_s3_path=allow_s3_path,

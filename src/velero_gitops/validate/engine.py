@@ -46,6 +46,7 @@ class Options:
     externals: list[str] = field(default_factory=list)  # "Kind/namespace/name" that exist outside the tree
     # the Flux source(s) holding this repository: Kustomization paths that read it are checked on disk
     repo_sources: list[str] = field(default_factory=lambda: ["GitRepository/flux-system/flux-system"])
+    no_cross_namespace_refs: bool = False  # the controllers' --no-cross-namespace-refs lockdown
     kustomize: str = "auto"  # auto (when kubectl is on PATH) | always | never
     kustomize_cache: bool = True  # reuse kustomize builds keyed on the content they read
     ignore_filename_patterns: list[str] = field(default_factory=list)  # regexes (kubeconform's -ignore-filename-pattern)
@@ -547,9 +548,7 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
             if opts.ignore_missing_schemas and not strict:
                 skipped_objs.add(i)
             else:
-                findings.append(obj.finding("/kind", f"no schema found for {av}/{kind} (add --schema-location, "
-                                            "`velero-gitops schemas import CRD.yaml`, or --ignore-missing-schemas)",
-                                            "schema.missing"))
+                findings.append(obj.finding("/kind", store.missing_message(av, kind), "schema.missing"))
                 failed_objs.add(i)
             continue
         if built and obj.path is not None and rpath(obj.path) in built:

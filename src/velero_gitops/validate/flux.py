@@ -1,20 +1,26 @@
-"""The Flux graph: paths, source references, dependencies, decryption and CRD ordering.
+"""The Flux graph: what each Flux Kustomization applies, and the names the controllers look up.
 
-Checks (rule ids in brackets):
+Names are resolved the way the controllers resolve them (the sources are named in tests/validate/test_flux.py):
 
-* [flux.path] every Flux Kustomization that reads this repository (sourceRef GitRepository
-  ``flux-system``) has a ``spec.path`` that exists under the repository root.
-* [flux.source-ref] ``sourceRef`` (Kustomization), ``chartRef`` and ``chart.spec.sourceRef``
-  (HelmRelease) name an object in the tree, or the well-known GitRepository ``flux-system/flux-system``.
-* [flux.depends-on] ``dependsOn`` targets exist (or are declared external).
-* [flux.decryption] a Kustomization whose path applies SOPS-encrypted files has ``spec.decryption``
-  (or the tree injects it with a Kustomization patch, as cluster-template does).
-* [flux.crd-order] an object whose CRD is installed by a HelmRelease (velero.io kinds by the
-  ``velero`` chart...) is applied by a Flux Kustomization that depends on the one applying that
-  HelmRelease; the same Kustomization is a finding (the CRDs do not exist yet at dry-run time).
+* an object's namespace is the one it has after the kustomize build of the Flux Kustomization that applies
+  it: ``targetNamespace`` wins, then the outermost ``namespace:`` of the kustomization.yaml files on the way
+  to the file (it overrides ``metadata.namespace``), then ``metadata.namespace``;
+* ``decryption.secretRef`` is a LocalObjectReference, read from the Kustomization's own namespace;
+  ``decryption: {provider: sops}`` without ``secretRef`` uses the controller-wide ``--sops-age-secret``;
+  a parent Kustomization's ``patches`` may inject ``decryption`` into the Kustomizations it applies;
+* ``dependsOn``, ``sourceRef``, ``chartRef`` and ``chart.spec.sourceRef`` default to the namespace of the
+  object that holds them; ``--no-cross-namespace-refs`` refuses a source in another namespace;
+* postBuild substitution (``${VAR}``, ``${VAR:=default}``) runs on the objects a Kustomization with
+  postBuild variables applies, before they are validated.
 
-The repository root is ``--repo-root``, else the nearest ancestor of the file holding ``.git``,
-``.sops.yaml`` or a ``kubernetes/`` directory (the home-lab layout), else the working directory.
+Checks (rule ids in brackets): [flux.path] [flux.source-ref] [flux.depends-on] [flux.cross-namespace]
+[flux.decryption] (encrypted files applied without decryption) [flux.decryption-secret] (the key Secret is
+not where the controller reads it) [flux.crd-order] (Velero objects applied before the velero chart that
+installs their CRDs; other charts' CRDs are often installed out of band, so ordering is not provable there).
+
+Facts come from the whole repository, not only from the paths given: a root Kustomization in clusters/
+that patches decryption into its children counts when only kubernetes/apps is validated. The repository
+root is ``--repo-root``, else the nearest ancestor holding ``.git``, ``.sops.yaml`` or ``kubernetes/``.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import stat
 from pathlib import Path
 
 from velero_gitops import safefile
@@ -30,15 +37,18 @@ from velero_gitops.validate.findings import Finding
 FLUX_KS = "kustomize.toolkit.fluxcd.io/"
 HELM = "helm.toolkit.fluxcd.io/"
 SOURCE = "source.toolkit.fluxcd.io/"
-SOURCE_KINDS = {"GitRepository", "OCIRepository", "HelmRepository", "Bucket", "HelmChart", "ExternalArtifact"}
-WELL_KNOWN = {("GitRepository", "flux-system", "flux-system")}
-# charts that install CRDs, and the API groups of those CRDs
-CRD_CHARTS = {
-    "velero": ("velero.io",),
-    "kube-prometheus-stack": ("monitoring.coreos.com",),
-    "prometheus-operator-crds": ("monitoring.coreos.com",),
-}
+# the bootstrap source: `flux bootstrap` makes a GitRepository; a FluxInstance (flux-operator) makes its sync kind,
+# named after its namespace by default
+WELL_KNOWN = {(k, "flux-system", "flux-system") for k in ("GitRepository", "OCIRepository", "Bucket")}
+# Velero's chart ships its CRDs; only for it is "applied before the CRDs exist" provable from the tree
+CRD_CHARTS = {"velero": ("velero.io",)}
+KFILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 _SOPS_TOP = re.compile(r"^sops:\s*$", re.M)
+# kinds the repository scan keeps (the facts other files' lookups need)
+_SCAN_KIND = re.compile(r"^kind:\s*['\"]?(Kustomization|HelmRelease|GitRepository|OCIRepository|HelmRepository|Bucket|"
+                        r"HelmChart|FluxInstance|ExternalArtifact|ArtifactGenerator|Secret|ConfigMap)\b", re.M)
+_SCAN_MAX_FILES = 20000
+_SCAN_MAX_BYTES = 2 << 20
 
 
 def _rp(p: Path) -> Path:
@@ -59,7 +69,11 @@ def _get(d, *keys):
     return d
 
 
-def _find_root(start: Path, stop: Path | None = None) -> Path | None:
+def _str(v) -> str:
+    return v if isinstance(v, str) else ""
+
+
+def _find_root(start: Path) -> Path | None:
     for d in [start, *start.parents]:
         if (d / ".git").exists() or (d / ".sops.yaml").is_file() or (d / "kubernetes").is_dir():
             return d
@@ -73,50 +87,92 @@ def _git_toplevel(start: Path) -> Path | None:
     return None
 
 
+def _inside(p: Path, root: Path | None) -> bool:
+    return root is None or p == root or root in p.parents
+
+
+def _show(p: Path) -> str:
+    from velero_gitops.validate.engine import display_path
+
+    return display_path(p)
+
+
+# --------------------------------------------------------------------------------------------------
+# What a directory applies
+
+
 class _Tree:
-    """Which files a directory applies (kustomize semantics, approximated without building)."""
+    """Which files a directory applies (kustomize semantics, approximated without building), and the
+    ``namespace:`` that kustomize sets on each: the outermost kustomization.yaml that has one wins."""
 
-    def __init__(self):
-        self._cache: dict[Path, list[Path]] = {}
+    def __init__(self, root: Path | None = None):
+        self.root = root
+        self._cache: dict[Path, list[tuple[Path, str, Path | None]]] = {}
+        self._ns: dict[Path, tuple[str, Path | None]] = {}
 
-    def applied_files(self, d: Path, depth: int = 0) -> list[Path]:
-        d = d.resolve()
+    def kustomization(self, d: Path) -> tuple[dict, Path | None]:
+        kfile = next((d / n for n in KFILES if (d / n).is_file()), None)
+        if kfile is None:
+            return {}, None
+        from velero_gitops.validate.engine import first_document
+
+        try:
+            k = first_document(safefile.read_text(kfile))
+        except Exception:  # noqa: BLE001 - unreadable/invalid: the kustomize build reports it
+            k = None
+        return (k if isinstance(k, dict) else {}), kfile
+
+    def namespace(self, d: Path) -> tuple[str, Path | None]:
+        """The ``namespace:`` of the kustomization.yaml in ``d`` and that file ("" when none)."""
+        d = _rp(d)
+        if d not in self._ns:
+            k, kfile = self.kustomization(d)
+            ns = k.get("namespace")
+            self._ns[d] = (ns, kfile) if isinstance(ns, str) and ns else ("", None)
+        return self._ns[d]
+
+    def applied(self, d: Path, depth: int = 0) -> list[tuple[Path, str, Path | None]]:
+        """[(file, namespace set by kustomize or "", the kustomization file that set it)]."""
+        d = _rp(d)
         if d in self._cache:
             return self._cache[d]
         self._cache[d] = []
-        files: list[Path] = []
-        kfile = next((d / n for n in ("kustomization.yaml", "kustomization.yml", "Kustomization") if (d / n).is_file()), None)
+        out: list[tuple[Path, str, Path | None]] = []
+        k, kfile = self.kustomization(d)
         if kfile is not None and depth < 50:
-            from velero_gitops.validate.engine import first_document
-
-            try:
-                k = first_document(safefile.read_text(kfile))
-            except Exception:  # noqa: BLE001 - unreadable/invalid: the kustomize build reports it
-                k = None
-            k = k if isinstance(k, dict) else {}
+            ns, nsfile = self.namespace(d)
             for key in ("resources", "components", "bases"):
-                for entry in k.get(key) or []:
+                entries = k.get(key)
+                for entry in entries if isinstance(entries, list) else []:
                     if not isinstance(entry, str) or "://" in entry:
                         continue
-                    p = (d / entry)
+                    p = d / entry
+                    if not _inside(_rp(p), self.root):
+                        continue  # Flux builds confined to the source; never read outside the repository
                     if p.is_dir():
-                        files.extend(self.applied_files(p, depth + 1))
+                        sub = self.applied(p, depth + 1)
                     elif p.is_file():
-                        files.append(p.resolve())
-        elif d.is_dir():
+                        sub = [(_rp(p), "", None)]
+                    else:
+                        continue
+                    out.extend((f, ns, nsfile) if ns else (f, o, of) for f, o, of in sub)
+        elif kfile is None and d.is_dir():
             # Flux generates a kustomization: every YAML file, and sub-directories with their own
             # kustomization.yaml as a whole
             for dirpath, dirnames, filenames in os.walk(d):
-                sub = Path(dirpath)
-                if sub != d and any(n in filenames for n in ("kustomization.yaml", "kustomization.yml", "Kustomization")):
-                    files.extend(self.applied_files(sub, depth + 1))
+                sub_d = Path(dirpath)
+                if sub_d != d and any(n in filenames for n in KFILES):
+                    out.extend(self.applied(sub_d, depth + 1))
                     dirnames[:] = []
                     continue
-                dirnames[:] = [x for x in dirnames if not x.startswith(".")]
-                files.extend(_rp(sub / f) for f in filenames
-                             if f.endswith((".yaml", ".yml")) and not f.startswith("."))
-        self._cache[d] = files
-        return files
+                dirnames[:] = sorted(x for x in dirnames if not x.startswith("."))
+                out.extend((_rp(sub_d / f), "", None) for f in sorted(filenames)
+                           if f.endswith((".yaml", ".yml")) and not f.startswith("."))
+        self._cache[d] = out
+        return out
+
+    def applied_files(self, d: Path, depth: int = 0) -> list[Path]:
+        return [f for f, _, _ in self.applied(d, depth)]
 
 
 def _encrypted_file(p: Path, known: dict[Path, bool]) -> bool:
@@ -131,149 +187,436 @@ def _encrypted_file(p: Path, known: dict[Path, bool]) -> bool:
     return known[p]
 
 
-def _chart_name(hr, sources_by_key) -> str | None:
-    spec = hr.data.get("spec") if isinstance(hr.data.get("spec"), dict) else {}
-    name = _get(spec, "chart", "spec", "chart")
-    if isinstance(name, str):
-        return name.rsplit("/", 1)[-1]
-    ref = spec.get("chartRef")
-    if isinstance(ref, dict) and ref.get("kind") == "OCIRepository":
-        for o in sources_by_key.get(("OCIRepository", str(ref.get("name")))) or []:
-            url = _get(o.data, "spec", "url")
-            if isinstance(url, str):
-                return url.rstrip("/").rsplit("/", 1)[-1]
-    return None
+# --------------------------------------------------------------------------------------------------
+# Reading the rest of the repository
 
 
-def check(objects, paths, opts, externals: list[str] | None = None, graph_: "Graph | None" = None) -> list[Finding]:
-    findings: list[Finding] = []
-    externals_set = set(externals or getattr(opts, "externals", None) or [])
-    repo_sources = _repo_sources(opts)
+def _scan_repo(root: Path, seen: set[Path], opts) -> list:
+    """Flux objects, Secrets and ConfigMaps of the repository outside the given paths (facts only, no findings)."""
+    from velero_gitops.validate.engine import Options, _Reader, display_path
 
-    flux_ks = [o for o in objects if _is(o, FLUX_KS, "Kustomization")]
-    helmreleases = [o for o in objects if _is(o, HELM, "HelmRelease")]
-    g = graph_ or Graph(objects, opts)
-    tree = g.tree
-    applied_by, roots, ns_of = g.applied_by, g.roots, g.ns_of
+    reader = _Reader(Options(stdin_text=""))
+    count = 0
+    candidates: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for f in sorted(filenames):
+            if f.startswith(".") or not f.endswith((".yaml", ".yml")) or f in KFILES:
+                continue
+            count += 1
+            if count > _SCAN_MAX_FILES:
+                return []  # not a Flux repository this could model in time: facts from the given paths only
+            p = Path(dirpath) / f
+            try:
+                st = os.lstat(p)  # regular files only: no FIFO, device or link out of the repository
+            except OSError:
+                continue
+            if not stat.S_ISREG(st.st_mode) or st.st_size > _SCAN_MAX_BYTES or p in seen or _rp(p) in seen:
+                continue
+            candidates.append(p)
+    for p in candidates:
+        try:
+            text = safefile.read_text(p, root=root)
+        except (OSError, UnicodeDecodeError):
+            continue
+        if "\0" in text or not _SCAN_KIND.search(text):
+            continue
+        try:
+            reader.read(display_path(p), p)
+        except Exception:  # noqa: BLE001 - a file validate was not asked about must not stop the run
+            continue
+    return reader.objects
 
-    by_key: dict[tuple[str, str], list] = {}
-    for o in objects:
-        by_key.setdefault((o.kind, o.name), []).append(o)
 
-    def exists(kind: str, name: str, ns: str) -> bool:
-        if ((kind, name, ns) in WELL_KNOWN or (kind, ns, name) in repo_sources
-                or f"{kind}/{ns}/{name}" in externals_set or f"{kind}/*/{name}" in externals_set):
-            return True
-        for c in by_key.get((kind, name), []):
-            cns = ns_of(c)
-            if not ns or not cns or cns == ns:
-                return True
+# --------------------------------------------------------------------------------------------------
+# postBuild substitution (fluxcd/pkg kustomize_varsub.go + envsubst)
+
+_VAR = re.compile(r"\$\$\{|\$\{([^{}]*)\}")
+_VARNAME = re.compile(r"^[_A-Za-z][_A-Za-z0-9]*$")
+_OPS = re.compile(r"^([_A-Za-z][_A-Za-z0-9]*)(?:(:?[-=])(.*))?$", re.S)
+
+
+class _Unknown(Exception):
+    pass
+
+
+def _expand(text: str, vars_: dict[str, str], complete: bool) -> str:
+    """envsubst of one string; raises _Unknown when a value cannot be known from the repository."""
+
+    def sub(m: re.Match) -> str:
+        if m.group(0) == "$${":
+            return "${"  # an escaped literal
+        m2 = _OPS.match(m.group(1))
+        if m2 is None:
+            raise _Unknown  # ${#v}, ${v^^}, ${v/a/b}...: not modelled
+        name, op, default = m2.groups()
+        if name in vars_:
+            value = vars_[name]
+            if value == "" and op in (":-", ":="):
+                return default
+            return value
+        if not complete:
+            raise _Unknown  # may come from a Secret or ConfigMap we cannot read
+        # non-strict Flux: an undefined variable is set and empty
+        return default if op in (":-", ":=") else ""
+
+    return _VAR.sub(sub, text)
+
+
+def _read(p: Path) -> str:
+    try:
+        return safefile.read_bytes(p).decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _reparse_scalar(text: str):
+    """What a substituted plain scalar becomes when the controller parses the YAML again."""
+    import yaml
+
+    try:
+        v = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return v if isinstance(v, (str, int, float, bool)) or v is None else text
+
+
+def _substitute(node, vars_: dict[str, str], complete: bool, source: str = "") -> bool:
+    """Substitute in place; True when anything changed. kustomize keeps a quoted scalar quoted when it writes the
+    object out for envsubst, so a value quoted in ``source`` stays a string; a plain one is parsed again."""
+    changed = False
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        items = list(n.items()) if isinstance(n, dict) else list(enumerate(n)) if isinstance(n, list) else []
+        for k, v in items:
+            if isinstance(v, (dict, list)):
+                stack.append(v)
+            elif isinstance(v, str) and "${" in v:
+                try:
+                    new = _expand(v, vars_, complete)
+                except _Unknown:
+                    continue
+                quoted = f'"{v}"' in source or f"'{v}'" in source
+                n[k] = new if quoted else _reparse_scalar(new)
+                changed = True
+    return changed
+
+
+# --------------------------------------------------------------------------------------------------
+# Patches a parent Kustomization applies to the Kustomizations it builds
+
+
+def _label_selector_matches(selector: str, labels: dict) -> bool:
+    for term in re.split(r",(?![^()]*\))", selector):
+        term = term.strip()
+        if not term:
+            continue
+        m = re.match(r"^(\S+)\s+(in|notin)\s+\(([^)]*)\)$", term)
+        if m:
+            vals = {v.strip() for v in m.group(3).split(",")}
+            present = m.group(1) in labels and str(labels[m.group(1)]) in vals
+            if present != (m.group(2) == "in"):
+                return False
+            continue
+        m = re.match(r"^([^!=\s]+)\s*(==|=|!=)\s*(\S*)$", term)
+        if m:
+            eq = str(labels.get(m.group(1), "")) == m.group(3) and m.group(1) in labels
+            if eq != (m.group(2) != "!="):
+                return False
+            continue
+        if term.startswith("!"):
+            if term[1:] in labels:
+                return False
+        elif term not in labels:
+            return False
+    return True
+
+
+def _patch_targets(target, patch_doc, ks) -> bool:
+    labels = _get(ks.data, "metadata", "labels")
+    labels = labels if isinstance(labels, dict) else {}
+    if not isinstance(target, dict):  # no target: a strategic merge patch names its object
+        return isinstance(patch_doc, dict) and _get(patch_doc, "metadata", "name") == ks.name
+    if target.get("kind") not in (None, "Kustomization"):
         return False
+    if target.get("group") not in (None, "kustomize.toolkit.fluxcd.io"):
+        return False
+    name = target.get("name")
+    if isinstance(name, str) and name and re.fullmatch(name, ks.name) is None:
+        return False
+    sel = target.get("labelSelector")
+    return not (isinstance(sel, str) and sel and not _label_selector_matches(sel, labels))
 
-    def check_ref(obj, ptr: str, ref: object, what: str) -> None:
-        """A sourceRef/chartRef must name an object in the tree (or a known external one)."""
-        if not (isinstance(ref, dict) and isinstance(ref.get("name"), str)):
-            return
-        kind = str(ref.get("kind", ""))
-        ns = str(ref.get("namespace") or ns_of(obj))
-        if not exists(kind, ref["name"], ns):
-            findings.append(obj.finding(ptr, f"{what} {kind}/{ns}/{ref['name']} not found in the tree", "flux.source-ref"))
 
-    def check_depends_on(obj, spec: dict, kind: str) -> None:
-        """Flux dependsOn names objects of the same kind (Kustomization or HelmRelease)."""
-        for i, dep in enumerate(spec.get("dependsOn") or []):
-            if isinstance(dep, dict) and isinstance(dep.get("name"), str):
-                ns = str(dep.get("namespace") or ns_of(obj))
-                if not exists(kind, dep["name"], ns):
-                    findings.append(obj.finding(f"/spec/dependsOn/{i}/name",
-                                                f"dependsOn {kind} {ns}/{dep['name']} not found in the tree", "flux.depends-on"))
+def _patched_decryption(patches) -> list[tuple[object, object, dict]]:
+    """[(target, patch document, decryption it sets)] from a Flux Kustomization's spec.patches."""
+    from velero_gitops.validate.engine import first_document
 
-    # ---- Kustomization: path, sourceRef, dependsOn, decryption ----------------------------------
-    encrypted_known: dict[Path, bool] = {}
-    enc_by_dir: dict[Path, list[Path]] = {}
-    for o in objects:
+    out = []
+    for p in patches if isinstance(patches, list) else []:
+        if not isinstance(p, dict) or not isinstance(p.get("patch"), str) or "decryption" not in p["patch"]:
+            continue
+        try:
+            doc = first_document(p["patch"])
+        except Exception:  # noqa: BLE001 - an invalid patch is the build's finding
+            continue
+        dec = None
+        if isinstance(doc, dict):
+            dec = _get(doc, "spec", "decryption")
+        elif isinstance(doc, list):  # JSON 6902
+            for op in doc:
+                if isinstance(op, dict) and op.get("op") in ("add", "replace") and op.get("path") == "/spec/decryption":
+                    dec = op.get("value")
+        if isinstance(dec, dict):
+            out.append((p.get("target"), doc, dec))
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# The graph
+
+
+class Graph:
+    """Which Flux Kustomization applies which file, the namespaces each object ends up in, and the
+    decryption each Kustomization gets. Built once per run, before schema validation (substitution)."""
+
+    def __init__(self, objects, opts):
+        self.opts = opts
+        self.scope = list(objects)
+        self.root = self._repo_root(objects, opts)
+        self.tree = _Tree(self.root)
+        seen = {_rp(o.path) for o in objects if o.path is not None}
+        self.extra = _scan_repo(self.root, seen, opts) if self.root is not None and getattr(opts, "flux", True) else []
+        self.all = self.scope + self.extra
+        self.flux_ks = [o for o in self.all if _is(o, FLUX_KS, "Kustomization")]
+        self.roots: dict[int, list[Path]] = {id(ks): _candidate_roots(ks, opts, self.root) for ks in self.flux_ks}
+        self.applied_by: dict[Path, list] = {}  # file -> [Kustomization]
+        self._via: dict[tuple[Path, int], list[tuple[str, Path | None]]] = {}  # (file, ks) -> [kustomize namespace, its file]
+        self._ns: dict[int, list[str]] = {}
+        self.substituted: dict[int, bool] = {}
+        self._build()
+        for _ in range(3):  # substitution may resolve a child's spec.path: build again until stable
+            if not self._substitute_all():
+                break
+            self._build()
+
+    @staticmethod
+    def _repo_root(objects, opts) -> Path | None:
+        if getattr(opts, "repo_root", None):
+            return _rp(Path(opts.repo_root))
+        for o in objects:
+            if o.path is not None:
+                return _find_root(_rp(o.path).parent)
+        return None
+
+    def _build(self) -> None:
+        self.applied_by, self._via, self._ns = {}, {}, {}
+        for ks in self.flux_ks:
+            target = self.path_dir(ks)
+            if target is None:
+                continue
+            entries = list(self.tree.applied(target))
+            comps = _get(ks.data, "spec", "components")
+            root_ns = self.tree.namespace(target)
+            for c in comps if isinstance(comps, list) else []:  # Flux adds spec.components to the root build
+                cdir = target / str(c)
+                if isinstance(c, str) and cdir.is_dir() and _inside(_rp(cdir), self.root):
+                    entries.extend((f, root_ns[0] or o, root_ns[1] if root_ns[0] else of)
+                                   for f, o, of in self.tree.applied(cdir))
+            for f, ns, nsfile in entries:
+                lst = self.applied_by.setdefault(f, [])
+                if not any(k is ks for k in lst):
+                    lst.append(ks)
+                via = self._via.setdefault((f, id(ks)), [])  # a component reached from several namespaces
+                if (ns, nsfile) not in via:
+                    via.append((ns, nsfile))
+
+    def path_dir(self, ks) -> Path | None:
+        """The directory a Kustomization of this repository builds, None when unknown or elsewhere."""
+        p = _get(ks.data, "spec", "path")
+        if p is None:
+            p = "./"
+        if not isinstance(p, str) or "${" in p or not self.reads_repo(ks):
+            return None
+        for root in self.roots[id(ks)]:
+            target = root / p.lstrip("/")
+            if target.is_dir() and _inside(_rp(target), self.root or root):
+                return target
+        return None
+
+    def reads_repo(self, ks) -> bool:
+        return _reads_this_repo(ks, self.opts)
+
+    # -- substitution ------------------------------------------------------------------------------
+    def _vars(self, ks) -> tuple[dict[str, str], bool] | None:
+        """postBuild variables of a Kustomization; None when it substitutes nothing (fluxcd/pkg runs envsubst
+        only when there is at least one variable)."""
+        post = _get(ks.data, "spec", "postBuild")
+        if not isinstance(post, dict):
+            return None
+        vars_: dict[str, str] = {}
+        complete = True
+        ns = self.namespaces(ks)[0] if self.namespaces(ks) else ""
+        for ref in post.get("substituteFrom") or []:
+            if not isinstance(ref, dict):
+                continue
+            kind, name = ref.get("kind"), ref.get("name")
+            found = [o for o in self.all if o.kind == kind and o.name == name and o.api_version == "v1"
+                     and (not ns or ns in self.namespaces(o))]
+            if not found:
+                complete = False if not ref.get("optional") else complete
+                continue
+            for o in found:
+                data = o.data.get("data")
+                if kind == "Secret":
+                    if o.encrypted:
+                        complete = False
+                        continue
+                    import base64
+
+                    plain = {}
+                    for k, v in (data or {}).items() if isinstance(data, dict) else []:
+                        try:
+                            plain[k] = base64.b64decode(str(v)).decode()
+                        except (ValueError, UnicodeDecodeError):
+                            complete = False
+                    sd = o.data.get("stringData")
+                    plain.update({k: str(v) for k, v in sd.items()} if isinstance(sd, dict) else {})
+                    data = plain
+                for k, v in (data or {}).items() if isinstance(data, dict) else []:
+                    vars_[str(k)] = str(v).replace("\n", "")
+        subst = post.get("substitute")
+        for k, v in subst.items() if isinstance(subst, dict) else []:
+            vars_[str(k)] = str(v).replace("\n", "")
+        if not vars_ and complete and post.get("substituteStrategy") != "Always":
+            return None
+        return vars_, complete
+
+    def _substitute_all(self) -> bool:
+        changed = False
+        for o in self.all:
+            if o.path is None or id(o) in self.substituted:
+                continue
+            for ks in self.applied_by.get(_rp(o.path), []):
+                if ks is o:
+                    continue
+                v = self._vars(ks)
+                if v is None:
+                    continue
+                md = o.data.get("metadata") if isinstance(o.data.get("metadata"), dict) else {}
+                marks = [_get(md, "labels"), _get(md, "annotations")]
+                if any(isinstance(m, dict) and m.get("kustomize.toolkit.fluxcd.io/substitute") == "disabled" for m in marks):
+                    break
+                self.substituted[id(o)] = True
+                source = o.chunk if o.chunk is not None else _read(o.path)
+                changed |= _substitute(o.data, *v, source=source)
+                break
+        return changed
+
+    # -- namespaces --------------------------------------------------------------------------------
+    def namespaces(self, o) -> list[str]:
+        """Every namespace the object ends up in ("" = none known), one per Kustomization applying it."""
+        key = id(o)
+        if key in self._ns:
+            return self._ns[key]
+        md = o.data.get("metadata")
+        own = _str(md.get("namespace")) if isinstance(md, dict) else ""
+        out: list[str] = []
         if o.path is not None:
             rp = _rp(o.path)
-            encrypted_known[rp] = encrypted_known.get(rp, False) or o.encrypted
-    injected_decryption = any(
-        "decryption" in str(_get(k.data, "spec", "patches") or "") for k in flux_ks
-    )
-    for ks in flux_ks:
-        spec = ks.data.get("spec")
-        if not isinstance(spec, dict):
-            continue
-        p = spec.get("path")
-        if isinstance(p, str) and _reads_this_repo(ks, opts):
-            rel = p.lstrip("/")
-            found = next((r / rel for r in roots[id(ks)] if (r / rel).is_dir()), None)
-            if found is None:
-                shown = _show(roots[id(ks)][0]) if roots[id(ks)] else "."
-                findings.append(ks.finding("/spec/path", f"path {p!r} does not exist in the repository (root {shown})", "flux.path"))
-            elif spec.get("decryption") is None and not injected_decryption:
-                key = found.resolve()
-                if key not in enc_by_dir:
-                    enc_by_dir[key] = [f for f in tree.applied_files(found) if _encrypted_file(f, encrypted_known)]
-                enc = enc_by_dir[key]
-                if enc:
-                    findings.append(ks.finding(
-                        "/spec/path",
-                        f"path applies SOPS-encrypted {_show(enc[0])} but spec.decryption is not set "
-                        "(add decryption: {provider: sops, secretRef: {name: sops-age}})",
-                        "flux.decryption"))
-        check_ref(ks, "/spec/sourceRef/name", spec.get("sourceRef"), "sourceRef")
-        check_depends_on(ks, spec, "Kustomization")
+            for ks in self.applied_by.get(rp, []):
+                tn = _str(_get(ks.data, "spec", "targetNamespace"))
+                for via_ns, _ in self._via.get((rp, id(ks)), [("", None)]):
+                    ns = tn or via_ns or own
+                    if ns not in out:
+                        out.append(ns)
+            if not out:
+                out.append(self._parent_namespace(rp)[0] or own)
+        else:
+            out.append(own)
+        self._ns[key] = out
+        return out
 
-    # ---- HelmRelease: chartRef / chart.spec.sourceRef / dependsOn ---------------------------------
-    for hr in helmreleases:
-        spec = hr.data.get("spec")
-        if not isinstance(spec, dict):
-            continue
-        check_ref(hr, "/spec/chartRef/name", spec.get("chartRef"), "chartRef")
-        check_ref(hr, "/spec/chart/spec/sourceRef/name", _get(spec, "chart", "spec", "sourceRef"), "chart.spec.sourceRef")
-        check_depends_on(hr, spec, "HelmRelease")
+    def ns_of(self, o) -> str:
+        return self.namespaces(o)[0]
 
-    # ---- CRD ordering -----------------------------------------------------------------------------
-    ks_by_name: dict[tuple[str, str], object] = {(ns_of(k), k.name): k for k in flux_ks}
+    def moved_by(self, o, ns: str) -> str:
+        """Why the object is in ``ns`` when its file says otherwise (for messages)."""
+        md = o.data.get("metadata")
+        own = _str(md.get("namespace")) if isinstance(md, dict) else ""
+        if o.path is None or ns == own:
+            return ""
+        rp = _rp(o.path)
+        for ks in self.applied_by.get(rp, []):
+            if _str(_get(ks.data, "spec", "targetNamespace")) == ns:
+                return f" (targetNamespace of Flux Kustomization {ks.name})"
+            for via_ns, via_file in self._via.get((rp, id(ks)), []):
+                if via_ns == ns and via_file is not None:
+                    return f" (moved there by `namespace: {ns}` in {_show(via_file)})"
+        pns, pfile = self._parent_namespace(rp)
+        if pns == ns and pfile is not None:
+            return f" (moved there by `namespace: {ns}` in {_show(pfile)})"
+        return ""
 
-    def deps_closure(ks) -> set[int]:
-        seen: set[int] = set()
-        todo = [ks]
-        while todo:
-            k = todo.pop()
-            for dep in _get(k.data, "spec", "dependsOn") or []:
-                if not isinstance(dep, dict):
-                    continue
-                target = ks_by_name.get((str(dep.get("namespace") or ns_of(k)), str(dep.get("name"))))
-                if target is not None and id(target) not in seen:
-                    seen.add(id(target))
-                    todo.append(target)
-        return seen
+    def dead(self, o) -> bool:
+        """In a folder whose kustomization.yaml does not list it (a disabled app: `# - ./app/ks.yaml`), and applied by
+        no Flux Kustomization: the controllers never see it, so its lookups are not checked."""
+        if o.path is None:
+            return False
+        rp = _rp(o.path)
+        if self.applied_by.get(rp):
+            return False
+        for d in rp.parents:
+            if self.root is not None and not _inside(d, self.root):
+                return False
+            if any((d / n).is_file() for n in KFILES):
+                return all(f != rp for f in self.tree.applied_files(d))
+        return False
 
-    for hr in helmreleases:
-        chart = _chart_name(hr, by_key)
-        groups = CRD_CHARTS.get(chart or "")
-        if not groups or hr.path is None:
-            continue
-        hr_ks = applied_by.get(_rp(hr.path), [])
-        if not hr_ks:
-            continue
-        for o in objects:
-            group = o.api_version.split("/", 1)[0] if "/" in o.api_version else ""
-            if group not in groups or o.path is None:
-                continue
-            o_ks = applied_by.get(_rp(o.path), [])
-            for k in o_ks:
-                if any(k is h for h in hr_ks):
-                    findings.append(o.finding(
-                        "", f"{o.kind} is applied by Flux Kustomization {ns_of(k)}/{k.name}, the same one that applies "
-                        f"HelmRelease {hr.name} which installs the {group} CRDs: the dry-run fails before the CRDs exist. "
-                        f"Apply it from a second Kustomization that dependsOn {k.name}", "flux.crd-order"))
-                elif not any(id(h) in deps_closure(k) for h in hr_ks):
-                    findings.append(o.finding(
-                        "", f"{o.kind} is applied by Flux Kustomization {ns_of(k)}/{k.name}, which does not dependsOn "
-                        f"{', '.join(h.name for h in hr_ks)} (the Kustomization applying HelmRelease {hr.name} that installs the "
-                        f"{group} CRDs)", "flux.crd-order"))
-    return findings
+    def _parent_namespace(self, rp: Path) -> tuple[str, Path | None]:
+        """Not applied by a Flux Kustomization of the tree: the namespace the outermost kustomization.yaml
+        above the file that includes it sets."""
+        best: tuple[str, Path | None] = ("", None)
+        for d in rp.parents:
+            if self.root is not None and not _inside(d, self.root):
+                break
+            if any((d / n).is_file() for n in KFILES):
+                for f, ns, nsfile in self.tree.applied(d):
+                    if f == rp:
+                        if ns:
+                            best = (ns, nsfile)
+                        break
+            if self.root is not None and d == self.root:
+                break
+        return best
+
+    # -- decryption --------------------------------------------------------------------------------
+    def decryption(self, ks) -> tuple[dict | None, object]:
+        """(the decryption the controller sees, the Kustomization whose patches injected it or None)."""
+        own = _get(ks.data, "spec", "decryption")
+        own = own if isinstance(own, dict) else None
+        parents = [k for k in self.applied_by.get(_rp(ks.path), []) if k is not ks] if ks.path is not None else []
+        if not parents and own is None:
+            # applied by no Kustomization of the tree (a broken or unseen parent): if some Kustomization patches
+            # decryption into its children, this one may get it too; a guess, so no key lookup on it
+            parents = [k for k in self.flux_ks if k is not ks]
+            speculative = True
+        else:
+            speculative = False
+        for parent in parents:
+            for target, doc, dec in _patched_decryption(_get(parent.data, "spec", "patches")):
+                if _patch_targets(target, doc, ks):
+                    if speculative:
+                        return {"provider": "sops"}, parent
+                    merged = dict(own or {})
+                    merged.update(dec)
+                    return merged, parent
+        return own, None
+
+
+def graph(objects, opts) -> Graph:
+    return Graph(objects, opts)
 
 
 def _repo_sources(opts) -> set[tuple[str, str, str]]:
@@ -283,6 +626,11 @@ def _repo_sources(opts) -> set[tuple[str, str, str]]:
         if len(parts) == 3:
             out.add((parts[0], parts[1], parts[2]))
     return out
+
+
+def _flux_namespace(opts) -> str:
+    """Where Flux itself runs: the namespace of the repository's source (flux-system by default)."""
+    return sorted(_repo_sources(opts))[0][1] if _repo_sources(opts) else "flux-system"
 
 
 def _reads_this_repo(ks, opts=None) -> bool:
@@ -297,10 +645,13 @@ def _reads_this_repo(ks, opts=None) -> bool:
     return False
 
 
-def _candidate_roots(ks, opts) -> list[Path]:
+def _candidate_roots(ks, opts, root: Path | None = None) -> list[Path]:
     if getattr(opts, "repo_root", None):
         return [_rp(Path(opts.repo_root))]
-    return list(_roots_for(_rp(ks.path).parent if ks.path is not None else None))
+    out = list(_roots_for(_rp(ks.path).parent if ks.path is not None else None))
+    if root is not None and root not in out:
+        out.insert(0, root)
+    return out
 
 
 @functools.lru_cache(maxsize=256)
@@ -319,80 +670,212 @@ def _roots_for(start: Path | None) -> tuple[Path, ...]:
     return tuple(out)
 
 
-_ns_cache: dict[Path, str] = {}
+def _chart_name(hr, objects) -> str | None:
+    spec = hr.data.get("spec") if isinstance(hr.data.get("spec"), dict) else {}
+    name = _get(spec, "chart", "spec", "chart")
+    if isinstance(name, str):
+        return name.rsplit("/", 1)[-1]
+    ref = spec.get("chartRef")
+    if isinstance(ref, dict) and ref.get("kind") == "OCIRepository":
+        for o in objects:
+            if o.kind == "OCIRepository" and o.name == ref.get("name"):
+                url = _get(o.data, "spec", "url")
+                if isinstance(url, str):
+                    return url.rstrip("/").rsplit("/", 1)[-1]
+    return None
 
 
-def _kustomize_namespace(d: Path) -> str:
-    if d in _ns_cache:
-        return _ns_cache[d]
-    ns = ""
-    for n in ("kustomization.yaml", "kustomization.yml"):
-        f = d / n
-        if f.is_file():
-            try:
-                m = re.search(r"^namespace:\s*['\"]?([a-z0-9-]+)", safefile.read_text(f), re.M)
-            except OSError:
-                m = None
-            ns = m.group(1) if m else ""
-            break
-    _ns_cache[d] = ns
-    return ns
+# --------------------------------------------------------------------------------------------------
+# Checks
 
 
-def _show(p: Path) -> str:
-    from velero_gitops.validate.engine import display_path
+def check(objects, paths, opts, externals: list[str] | None = None, graph_: Graph | None = None) -> list[Finding]:
+    g = graph_ or Graph(objects, opts)
+    return _Checker(g, objects, opts, externals).run()
 
-    return display_path(p)
 
+class _Checker:
+    def __init__(self, g: Graph, objects, opts, externals):
+        self.g, self.objects, self.opts = g, objects, opts
+        self.findings: list[Finding] = []
+        self.externals = set(externals or getattr(opts, "externals", None) or [])
+        self.repo_sources = _repo_sources(opts)
+        self.index: dict[tuple[str, str], set[str]] = {}  # (kind, name) -> namespaces ("" = unknown)
+        for o in g.all:
+            self.index.setdefault((o.kind, o.name), set()).update(g.namespaces(o))
+        # ArtifactGenerators (source-watcher) produce ExternalArtifacts named in spec.artifacts; a FluxInstance
+        # (flux-operator) creates its sync source, named after its namespace unless sync.name says otherwise
+        # (controlplaneio-fluxcd/flux-operator@v0.58.1:internal/controller/fluxinstance_controller.go)
+        for o in g.all:
+            sync = _get(o.data, "spec", "sync")
+            if o.kind == "FluxInstance" and isinstance(sync, dict) and isinstance(sync.get("kind"), str):
+                for ns in g.namespaces(o):
+                    self.index.setdefault((sync["kind"], _str(sync.get("name")) or ns), set()).add(ns)
+            if o.kind == "ArtifactGenerator":
+                for a in _get(o.data, "spec", "artifacts") or []:
+                    if isinstance(a, dict) and isinstance(a.get("name"), str):
+                        self.index.setdefault(("ExternalArtifact", a["name"]), set()).update(g.namespaces(o))
 
-class Graph:
-    """Which Flux Kustomization applies which file, and the effective namespace of every object."""
-
-    def __init__(self, objects, opts):
-        _ns_cache.clear()
-        self.tree = _Tree()
-        self.applied_by: dict[Path, list] = {}
-        self.roots: dict[int, list[Path]] = {}
-        flux_ks = [o for o in objects if _is(o, FLUX_KS, "Kustomization")]
-        for ks in flux_ks:
-            self.roots[id(ks)] = _candidate_roots(ks, opts)
-        for ks in flux_ks:
-            p = _get(ks.data, "spec", "path")
-            if not isinstance(p, str) or not _reads_this_repo(ks, opts):
+    def run(self) -> list[Finding]:
+        for o in self.objects:
+            if self.g.dead(o):
                 continue
-            for root in self.roots[id(ks)]:
-                target = root / p.lstrip("/")
-                if target.is_dir():
-                    for f in self.tree.applied_files(target):
-                        self.applied_by.setdefault(f, []).append(ks)
-                    break
-        self._ns: dict[int, str] = {}
+            if _is(o, FLUX_KS, "Kustomization"):
+                self._kustomization(o)
+            elif _is(o, HELM, "HelmRelease"):
+                self._helmrelease(o)
+        self._crd_order()
+        return self.findings
 
-    def _eff_ns(self, o) -> str:
-        md = o.data.get("metadata")
-        ns = md.get("namespace") if isinstance(md, dict) else None
-        if isinstance(ns, str) and ns:
-            return ns
-        if o.path is not None:
-            rp = _rp(o.path)
-            for ks in self.applied_by.get(rp, []):
-                tn = _get(ks.data, "spec", "targetNamespace")
-                if isinstance(tn, str) and tn:
-                    return tn
-            for d in rp.parents:
-                kns = _kustomize_namespace(d)
-                if kns:
-                    return kns
-                if (d / ".git").exists():
-                    break
-        return ""
+    def add(self, obj, ptr: str, msg: str, rule: str) -> None:
+        self.findings.append(obj.finding(ptr, msg, rule))
 
-    def ns_of(self, o) -> str:
-        key = id(o)
-        if key not in self._ns:
-            self._ns[key] = self._eff_ns(o)
-        return self._ns[key]
+    # -- lookups -----------------------------------------------------------------------------------
+    def where(self, kind: str, name: str, ns: str) -> tuple[bool, set[str]]:
+        """(exists in ns, the namespaces where an object of that kind and name does exist)."""
+        if ((kind, name, ns) in WELL_KNOWN or (kind, ns, name) in self.repo_sources
+                or f"{kind}/{ns}/{name}" in self.externals or f"{kind}/*/{name}" in self.externals):
+            return True, {ns}
+        found = self.index.get((kind, name), set())
+        others = {e.split("/")[1] for e in self.externals if e.startswith(f"{kind}/") and e.endswith(f"/{name}")
+                  and e.count("/") == 2}
+        return (not ns or ns in found or "" in found), (found | others) - {""}
 
+    def _ref(self, obj, ns_obj: str, ptr: str, ref: object, what: str) -> None:
+        """sourceRef/chartRef/dependsOn: the namespace defaults to the holder's."""
+        if not (isinstance(ref, dict) and isinstance(ref.get("name"), str)) or "${" in ref["name"]:
+            return
+        kind = str(ref.get("kind", ""))
+        ns = _str(ref.get("namespace")) or ns_obj
+        ok, found = self.where(kind, ref["name"], ns)
+        rule = "flux.depends-on" if what == "dependsOn" else "flux.source-ref"
+        if not ok:
+            if found:
+                fix = "set" if not ref.get("namespace") else "fix"
+                why = "" if ref.get("namespace") else f" (without namespace the controller looks in {obj.kind} {obj.name}'s own namespace)"
+                msg = (f"{what} {kind} {ns}/{ref['name']} does not exist{why}: {kind} {ref['name']} is in "
+                       f"{', '.join(sorted(found))}; {fix} namespace: {sorted(found)[0]}")
+            else:
+                msg = f"{what} {kind} {ns}/{ref['name']} not found in the repository (declare it with --external {kind}/{ns}/{ref['name']} if it lives elsewhere)"
+            self.add(obj, ptr, msg, rule)
+        if what != "dependsOn" and getattr(self.opts, "no_cross_namespace_refs", False) and ns_obj and ns != ns_obj:
+            self.add(obj, ptr.rsplit("/", 1)[0] + "/namespace" if ref.get("namespace") else ptr,
+                     f"{what} {kind} {ns}/{ref['name']} is in another namespace than {obj.kind} {ns_obj}/{obj.name}: "
+                     "refused with --no-cross-namespace-refs", "flux.cross-namespace")
 
-def graph(objects, opts) -> Graph:
-    return Graph(objects, opts)
+    # -- Kustomization -----------------------------------------------------------------------------
+    def _kustomization(self, ks) -> None:
+        g = self.g
+        spec = ks.data.get("spec")
+        if not isinstance(spec, dict):
+            return
+        p = spec.get("path")
+        found = g.path_dir(ks)
+        if isinstance(p, str) and "${" not in p and g.reads_repo(ks) and found is None:
+            roots = g.roots[id(ks)]
+            self.add(ks, "/spec/path", f"path {p!r} does not exist in the repository (root {_show(roots[0]) if roots else '.'})",
+                     "flux.path")
+        for ns in g.namespaces(ks):
+            self._ref(ks, ns, "/spec/sourceRef/name", spec.get("sourceRef"), "sourceRef")
+            deps = spec.get("dependsOn")
+            for i, dep in enumerate(deps if isinstance(deps, list) else []):
+                if isinstance(dep, dict):
+                    self._ref(ks, ns, f"/spec/dependsOn/{i}/name", {**dep, "kind": "Kustomization"}, "dependsOn")
+        dec, injector = g.decryption(ks)
+        if found is not None and dec is None:
+            enc = [f for f in g.tree.applied_files(found) if _encrypted_file(f, self._encrypted())]
+            if enc:
+                self.add(ks, "/spec/path", f"path applies SOPS-encrypted {_show(enc[0])} but spec.decryption is not set "
+                         "(add decryption: {provider: sops}, with secretRef: {name: sops-age} unless kustomize-controller "
+                         "runs with --sops-age-secret)", "flux.decryption")
+        if dec is not None:
+            self._decryption_secret(ks, dec, injector)
+
+    def _encrypted(self) -> dict[Path, bool]:
+        if not hasattr(self, "_enc"):
+            self._enc: dict[Path, bool] = {}
+            for o in self.g.all:
+                if o.path is not None:
+                    rp = _rp(o.path)
+                    self._enc[rp] = self._enc.get(rp, False) or o.encrypted
+        return self._enc
+
+    def _decryption_secret(self, ks, dec: dict, injector) -> None:
+        ref = dec.get("secretRef")
+        if not isinstance(ref, dict) or not isinstance(ref.get("name"), str) or "${" in ref["name"]:
+            return  # no secretRef: the controller-wide --sops-age-secret key (kustomize-controller main.go)
+        name = ref["name"]
+        where = "/spec/decryption/secretRef/name" if injector is None else ""
+        via = "" if injector is None else f" (injected by the patches of Flux Kustomization {self.g.ns_of(injector)}/{injector.name})"
+        for ns in self.g.namespaces(ks):
+            if not ns:
+                continue
+            ok, found = self.where("Secret", name, ns)
+            if ok:
+                continue
+            home = sorted(found) or [_flux_namespace(self.opts)]
+            if ns in home:
+                continue
+            known = "is in" if found else "is expected in"
+            self.add(ks, where,
+                     f"decryption.secretRef {name}{via} is read from the Kustomization's own namespace {ns}{self.g.moved_by(ks, ns)}"
+                     f" (secretRef is a LocalObjectReference), but the key Secret {name} {known} {', '.join(home)}"
+                     f"{'' if found else f' (Flux SOPS guide; declare --external Secret/{ns}/{name} if it is there)'}: "
+                     f"keep the Kustomization in {home[0]} (use targetNamespace for its objects), or drop secretRef "
+                     "and run kustomize-controller with --sops-age-secret", "flux.decryption-secret")
+
+    # -- HelmRelease -------------------------------------------------------------------------------
+    def _helmrelease(self, hr) -> None:
+        spec = hr.data.get("spec")
+        if not isinstance(spec, dict):
+            return
+        for ns in self.g.namespaces(hr):
+            self._ref(hr, ns, "/spec/chartRef/name", spec.get("chartRef"), "chartRef")
+            self._ref(hr, ns, "/spec/chart/spec/sourceRef/name", _get(spec, "chart", "spec", "sourceRef"), "chart.spec.sourceRef")
+            deps = spec.get("dependsOn")
+            for i, dep in enumerate(deps if isinstance(deps, list) else []):
+                if isinstance(dep, dict):
+                    self._ref(hr, ns, f"/spec/dependsOn/{i}/name", {**dep, "kind": "HelmRelease"}, "dependsOn")
+
+    # -- CRD ordering ------------------------------------------------------------------------------
+    def _crd_order(self) -> None:
+        g = self.g
+        ks_by_name: dict[tuple[str, str], object] = {}
+        for k in g.flux_ks:
+            for ns in g.namespaces(k):
+                ks_by_name[(ns, k.name)] = k
+
+        def deps_closure(ks) -> set[int]:
+            seen: set[int] = set()
+            todo = [ks]
+            while todo:
+                k = todo.pop()
+                for dep in _get(k.data, "spec", "dependsOn") or []:
+                    if not isinstance(dep, dict):
+                        continue
+                    for ns in g.namespaces(k):
+                        target = ks_by_name.get((_str(dep.get("namespace")) or ns, str(dep.get("name"))))
+                        if target is not None and id(target) not in seen:
+                            seen.add(id(target))
+                            todo.append(target)
+            return seen
+
+        for hr in (o for o in g.all if _is(o, HELM, "HelmRelease")):
+            groups = CRD_CHARTS.get(_chart_name(hr, g.all) or "")
+            crds = _get(hr.data, "spec", "install", "crds")
+            if not groups or hr.path is None or crds == "Skip":
+                continue
+            hr_ks = g.applied_by.get(_rp(hr.path), [])
+            for o in self.objects:
+                group = o.api_version.split("/", 1)[0] if "/" in o.api_version else ""
+                if group not in groups or o.path is None or not hr_ks:
+                    continue
+                for k in g.applied_by.get(_rp(o.path), []):
+                    if any(k is h for h in hr_ks):
+                        self.add(o, "", f"{o.kind} is applied by Flux Kustomization {g.ns_of(k)}/{k.name}, the same one that "
+                                 f"applies HelmRelease {hr.name} which installs the {group} CRDs: the dry-run fails before the "
+                                 f"CRDs exist. Apply it from a second Kustomization that dependsOn {k.name}", "flux.crd-order")
+                    elif not any(id(h) in deps_closure(k) for h in hr_ks):
+                        self.add(o, "", f"{o.kind} is applied by Flux Kustomization {g.ns_of(k)}/{k.name}, which does not "
+                                 f"dependsOn {', '.join(h.name for h in hr_ks)} (the Kustomization applying HelmRelease "
+                                 f"{hr.name} that installs the {group} CRDs)", "flux.crd-order")

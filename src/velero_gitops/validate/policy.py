@@ -79,6 +79,22 @@ def s3url_problem(url: object, allow_http: bool, allow_path: bool) -> str | None
     return None
 
 
+# Values that name a secret kept elsewhere: a 1Password reference (op://vault/item/field, resolved by the
+# 1Password operator or `op inject`) or a Flux postBuild variable filled from an encrypted source.
+_REFERENCE = re.compile(r"^(?:op://[^\n]+|(?:\$\{[^{}]+\}\s*)+)$")
+
+
+def holds_secret_data(data: dict) -> bool:
+    """A Secret with values to hide: not an empty or token-type Secret (the token controller fills those in)
+    and not one whose every value is a reference to a secret kept elsewhere."""
+    values = []
+    for key in ("data", "stringData"):
+        block = data.get(key)
+        if isinstance(block, dict):
+            values.extend(block.values())
+    return any(not (isinstance(v, str) and _REFERENCE.match(v.strip())) for v in values if v not in (None, ""))
+
+
 def _truthy(v) -> bool:
     return v is True or (isinstance(v, str) and v.strip().lower() == "true")
 
@@ -107,7 +123,7 @@ def check(objects, opts) -> list[Finding]:
     for o in objects:
         kind, av = o.kind, o.api_version
         if kind == "Secret" and av == "v1":
-            if not o.encrypted and getattr(opts, "plaintext_secrets", True):
+            if not o.encrypted and getattr(opts, "plaintext_secrets", True) and holds_secret_data(o.data):
                 if o.name == "velero-s3-secret":
                     out.append(o.finding("", "Secret velero-s3-secret holds the S3 credentials and must be SOPS-encrypted "
                                          "(velero-gitops encrypt-secret)", "policy.secret-encrypted"))

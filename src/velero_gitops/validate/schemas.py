@@ -234,12 +234,80 @@ class SchemaStore:
             import jsonschema_rs
 
             schema = strictify(schema) if self.strict else loosen(schema)
+            if api_version.startswith("notification.toolkit.fluxcd.io/") and kind in ("Alert", "Receiver"):
+                schema = _widen_flux_kinds(schema)
             try:
-                compiled = jsonschema_rs.validator_for(schema)
+                compiled = _FluxAware(jsonschema_rs.validator_for(schema))
             except Exception as exc:  # noqa: BLE001 - any compile error is a schema problem
                 raise SchemaError(f"schema for {api_version}/{kind} does not compile: {exc}") from None
         self._validators[key] = compiled
         return compiled
+
+    def coverage(self) -> str:
+        """What the offline bundle holds, for messages about a kind it does not have."""
+        try:
+            data = json.loads((BUNDLE_DIR / "provenance.json").read_text())
+        except (OSError, ValueError):
+            return "the offline bundle"
+        parts = [f"{s['package']} {s['version']}" for s in data.get("sources", []) if isinstance(s, dict)]
+        return (f"the offline bundle (Kubernetes {data.get('kubernetes_version', '?')} core kinds; CRDs from "
+                f"{', '.join(parts[1:]) or 'none'})")
+
+    def missing_message(self, api_version: str, kind: str) -> str:
+        """Why no schema was found, saying what the bundle covers (a newer Kubernetes API, a foreign CRD)."""
+        group = split_api_version(api_version)[0]
+        known = sorted(k.rsplit("/", 1)[0] for k in self.bundle_index() if k.endswith("/" + kind)
+                       and split_api_version(k.rsplit("/", 1)[0])[0] == group)
+        where = ", ".join(self.locations)
+        if known:
+            why = f"{self.coverage()} has {kind} only as {', '.join(known)}"
+        elif not group or group.endswith(".k8s.io") or "." not in group:
+            why = f"not a kind of {self.coverage()} (a newer Kubernetes API?)"
+        else:
+            why = f"a CRD outside {self.coverage()}"
+        return (f"no schema found for {api_version}/{kind} in {where}: {why} "
+                "(add --schema-location, `velero-gitops schemas import CRD.yaml`, or --ignore-missing-schemas)")
+
+
+# flux-operator adds its kinds to the Alert eventSources and Receiver resources enums of the Flux CRDs it
+# installs (controlplaneio-fluxcd/flux-operator@v0.58.1:internal/builder/templates.go); most Flux repositories
+# today run that distribution, and the kinds exist nowhere else.
+FLUX_OPERATOR_KINDS = ("FluxInstance", "ResourceSet", "ResourceSetInputProvider")
+
+
+def _widen_flux_kinds(node: Any) -> Any:
+    if isinstance(node, dict):
+        out = {k: _widen_flux_kinds(v) for k, v in node.items()}
+        enum = out.get("enum")
+        if isinstance(enum, list) and "Kustomization" in enum and "GitRepository" in enum:
+            out["enum"] = enum + [k for k in FLUX_OPERATOR_KINDS if k not in enum]
+        return out
+    if isinstance(node, list):
+        return [_widen_flux_kinds(v) for v in node]
+    return node
+
+
+_FLUX_VAR = re.compile(r"(?<!\$)\$\{[^{}]+\}")
+
+
+class _FluxAware:
+    """A compiled validator that leaves out errors on values Flux postBuild substitution decides later
+    (``${VAR}`` still in the value once the known variables were substituted: its type is not known yet)."""
+
+    __slots__ = ("_v",)
+
+    def __init__(self, compiled):
+        self._v = compiled
+
+    def is_valid(self, data) -> bool:
+        return self._v.is_valid(data) or next(self.iter_errors(data), None) is None
+
+    def iter_errors(self, data):
+        for err in self._v.iter_errors(data):
+            inst = err.instance
+            if isinstance(inst, str) and _FLUX_VAR.search(inst):
+                continue
+            yield err
 
 
 # ------------------------------------------------------------------------------------------------
