@@ -327,8 +327,6 @@ def test_declared_external_dependency_passes(flux_repo):
     assert clean, shown
 
 
-@pytest.mark.xfail(strict=True, reason="the Flux graph (validate/flux.py, fluxgraph work) still takes the nearest "
-                   "kustomization namespace; check inherits the fix")
 def test_parent_namespace_overrides_the_child_kustomization_namespace(flux_repo):
     """kustomize sets every object's namespace to the outermost build's `namespace:` (the parent build runs
     last), so a Kustomization under a parent with `namespace: openebs-system` lives there, and a dependsOn on
