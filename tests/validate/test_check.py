@@ -328,9 +328,10 @@ def test_declared_external_dependency_passes(flux_repo):
 
 
 def test_parent_namespace_overrides_the_child_kustomization_namespace(flux_repo):
-    """kustomize sets every object's namespace to the outermost build's `namespace:` (the parent build runs
-    last), so a Kustomization under a parent with `namespace: openebs-system` lives there, and a dependsOn on
-    flux-system/openebs names nothing (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/internal/target/kusttarget.go)."""
+    """kustomize builds each base with its own transformers first, then runs the parent's (its namespace: last),
+    so a Kustomization under a parent with `namespace: openebs-system` lives there, and a dependsOn on
+    flux-system/openebs names nothing (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/internal/target/kusttarget.go
+    accumulateTarget: accumulateResources, then runTransformers)."""
     base = flux_repo / "kubernetes/apps/openebs-system"
     (base / "openebs/ks.yaml").write_text(OPENEBS_KS.replace("  namespace: flux-system\nspec", "spec", 1))
     _write(base / "openebs/kustomization.yaml", "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
