@@ -697,6 +697,59 @@ class MetricsConfig(_Model):
         return v
 
 
+# -------------------------------------------------------------------------------------------- check
+class CheckConfig(_Model):
+    """What `velero-gitops check` validates besides the rendered tree, kubeconform-style.
+
+    The files the tool renders are always checked strictly (default schemas, no skipping); these keys only
+    loosen the check of the rest of the repository, so that the pre-commit hook needs no flags.
+    """
+
+    ignore_missing_schemas: bool = Field(
+        False, description="Skip objects of the rest of the repository whose schema is not found (CRDs such as CNPG or cert-manager).")
+    schema_locations: list[str] = Field(
+        default_factory=list,
+        description="Extra schema locations, after the offline bundle: folders (relative to this file, inside the "
+        "repository) or path templates with `{{.Group}}`, `{{.ResourceKind}}`... as in `validate --schema-location`. "
+        "No URLs: check never downloads.")
+    ignore_filename_patterns: list[str] = Field(
+        default_factory=list,
+        description="Regular expressions (Python `re.search`) on repository-relative paths of files that are not "
+        "Kubernetes objects (Taskfile.yaml, talos/, helmfile.yaml...).")
+    skip: list[str] = Field(default_factory=list, description="Kinds (or apiVersion/Kind) not validated in the rest of the repository.")
+    externals: list[str] = Field(
+        default_factory=list,
+        description="Kind/namespace/name of objects that exist outside the repository (dependsOn/sourceRef targets), "
+        "e.g. `Kustomization/flux-system/openebs`.")
+
+    @field_validator("schema_locations")
+    @classmethod
+    def _locations(cls, v: list[str]) -> list[str]:
+        for loc in v:
+            if "://" in loc:
+                raise ValueError(f"{loc!r}: check never downloads; use a folder in the repository "
+                                 "(velero-gitops schemas import, or a CRD catalog checkout)")
+        return v
+
+    @field_validator("ignore_filename_patterns")
+    @classmethod
+    def _patterns(cls, v: list[str]) -> list[str]:
+        for pattern in v:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from None
+        return v
+
+    @field_validator("externals")
+    @classmethod
+    def _externals(cls, v: list[str]) -> list[str]:
+        for ext in v:
+            if ext.count("/") != 2 or not all(ext.split("/")):
+                raise ValueError(f"{ext!r} must be Kind/namespace/name")
+        return v
+
+
 # ------------------------------------------------------------------------------------------- config
 class Config(_Model):
     cluster: str = Field(description="Cluster name (used in labels, the dashboard title and messages).")
@@ -707,6 +760,7 @@ class Config(_Model):
     sops: SopsConfig = Field(default_factory=SopsConfig, description="Encryption of the credentials Secret.")
     schedules: list[ScheduleConfig] = Field(default_factory=list, description="Backup schedules; each becomes a Velero Schedule.")
     metrics: MetricsConfig = Field(default_factory=MetricsConfig, description="Prometheus and Grafana.")
+    check: CheckConfig = Field(default_factory=CheckConfig, description="What `check` validates beyond the rendered tree.")
 
     @field_validator("cluster")
     @classmethod

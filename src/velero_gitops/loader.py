@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import difflib
-import functools
 import math
 import os
 import re
@@ -49,7 +48,7 @@ def display(path: Path) -> str:
 def load(path: str | os.PathLike[str]) -> LoadedConfig:
     """Load and validate a config file. Raises ConfigError with every located problem."""
     try:
-        return _load_stamped(Path(path))
+        return _load(Path(path))
     except ConfigError as exc:
         # a key or value from the file may hold a newline or an escape: one problem stays one line
         raise ConfigError([_printable(p) for p in exc.problems]) from None
@@ -57,21 +56,6 @@ def load(path: str | os.PathLike[str]) -> LoadedConfig:
 
 def _printable(line: str) -> str:
     return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), line)
-
-
-def _load_stamped(p: Path) -> LoadedConfig:
-    try:
-        st = p.stat()
-        stamp = (str(p.resolve()), os.getcwd(), st.st_mtime_ns, st.st_size, st.st_ino)
-    except OSError:
-        return _load(p)
-    return _load_cached(p, stamp)
-
-
-@functools.lru_cache(maxsize=16)
-def _load_cached(p: Path, stamp: tuple) -> LoadedConfig:
-    # `check` needs the same config in several steps: parse and validate it once per process.
-    return _load(p)
 
 
 def _load(path: Path) -> LoadedConfig:

@@ -49,14 +49,14 @@ class RenderResult:
         return "".join(out)
 
 
-def render_config(config_path: str | os.PathLike[str]) -> RenderResult:
-    """Load, plan and render one config, and compare with the disk. Writes nothing."""
+def render_config(config: str | os.PathLike[str] | LoadedConfig) -> RenderResult:
+    """Load (unless given loaded), plan and render one config, and compare with the disk. Writes nothing."""
     from velero_gitops.loader import load
     from velero_gitops.plan import plan
     from velero_gitops.render import render
     from velero_gitops.write import compute_changes, with_header
 
-    loaded = load(config_path)
+    loaded = config if isinstance(config, LoadedConfig) else load(config)
     p = plan(loaded)
     bodies = render(p)
     files = {path: with_header(body, loaded.display_path) for path, body in bodies.items()}
@@ -116,11 +116,10 @@ def pin_hints(old: str, new: str) -> list[str]:
     return hints
 
 
-def render_check(config_path: str | os.PathLike[str]):
+def render_check(result: RenderResult) -> list:
     """Findings for every file that `render` would change (empty when the tree is in sync). For `check`."""
     from velero_gitops.validate.findings import Finding
 
-    result = render_config(config_path)
     findings = []
     for c in result.drifted:
         what = {"create": "is missing", "update": "differs from what the config renders",

@@ -44,6 +44,9 @@ class Options:
     strict: bool = True
     ignore_missing_schemas: bool = False
     skip_kinds: list[str] = field(default_factory=list)
+    # resolved files that skip, ignore_missing_schemas and ignore_filename_patterns never apply to (check:
+    # the files the tool renders)
+    strict_files: frozenset[Path] = frozenset()
     repo_root: str | None = None
     externals: list[str] = field(default_factory=list)  # "Kind/namespace/name" that exist outside the tree
     # the Flux source(s) holding this repository: Kustomization paths that read it are checked on disk
@@ -481,7 +484,7 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
     from velero_gitops.validate.flux import _roots_for
 
     _roots_for.cache_clear()
-    files, kdirs, findings = discover(paths, ignore_matcher(opts.ignore_filename_patterns))
+    files, kdirs, findings = discover(paths, _ignore(opts))
     from velero_gitops.validate import kustomize
 
     # files that kustomizations read as generator/patch/replacement inputs are not objects, wherever they sit
@@ -548,7 +551,8 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
             findings.append(obj.finding("", f"missing '{missing}': not a Kubernetes object", "schema"))
             failed_objs.add(i)
             continue
-        if kind in skip or f"{av}/{kind}" in skip:
+        strict = obj.path is not None and rpath(obj.path) in opts.strict_files
+        if (kind in skip or f"{av}/{kind}" in skip) and not strict:
             skipped_objs.add(i)
             continue
         try:
@@ -558,7 +562,7 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
             failed_objs.add(i)
             continue
         if validator is None:
-            if opts.ignore_missing_schemas:
+            if opts.ignore_missing_schemas and not strict:
                 skipped_objs.add(i)
             else:
                 findings.append(obj.finding("/kind", store.missing_message(av, kind), "schema.missing"))
@@ -625,6 +629,30 @@ def _guess_repo_source(objects: list[Obj], opts: Options) -> Options:
         return opts
     kind, ns, name = candidates[0][1]
     return dataclasses.replace(opts, repo_sources=[f"{kind}/{ns}/{name}"])
+
+
+def _ignore(opts: Options):
+    """The ignore patterns, searched in the path as given and in the repository-relative one; never a strict file
+    nor a folder on the way to one."""
+    match = ignore_matcher(opts.ignore_filename_patterns)
+    if not opts.ignore_filename_patterns:
+        return match
+    root = rpath(Path(opts.repo_root)) if opts.repo_root else None
+    keep = set(opts.strict_files).union(*(f.parents for f in opts.strict_files))
+
+    def ignored(p: str) -> bool:
+        real = rpath(Path(p))
+        if real in keep:
+            return False
+        if match(p):
+            return True
+        try:
+            rel = real.relative_to(root).as_posix() if root is not None else None
+        except ValueError:
+            return False
+        return rel is not None and match(rel + ("/" if p.endswith("/") else ""))
+
+    return ignored
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:
