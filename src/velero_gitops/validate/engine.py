@@ -176,7 +176,7 @@ def rpath(p: Path) -> Path:
 
 def display_path(p: Path) -> str:
     """Relative to the working directory when inside it, else absolute: the same file reads the same wherever it is."""
-    from velero_gitops.loader import display
+    from velero_gitops.config.loader import display
 
     return display(Path(p).absolute())
 

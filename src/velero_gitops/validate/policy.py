@@ -15,9 +15,9 @@ import re
 from decimal import Decimal
 from urllib.parse import urlsplit
 
-from velero_gitops import cron as cronlib
-from velero_gitops.names import bucket_name_problem
-from velero_gitops.units import parse_duration, parse_quantity
+from velero_gitops.config import cron as cronlib
+from velero_gitops.config.names import bucket_name_problem
+from velero_gitops.config.units import parse_duration, parse_quantity
 from velero_gitops.validate.findings import Finding
 
 # The rules below reuse the project's own parsers (cron.py, units.py, names.py) so that `validate`
@@ -179,7 +179,7 @@ def _ca_cert(o, pointer: str, value: object, out) -> None:
     import base64
     import binascii
 
-    from velero_gitops.pem import private_key_labels
+    from velero_gitops.config.pem import private_key_labels
 
     try:
         decoded = base64.b64decode(value.strip(), validate=False)

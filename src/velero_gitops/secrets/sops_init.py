@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from velero_gitops.errors import UsageError
-from velero_gitops.names import AGE_RECIPIENT
-from velero_gitops.write import create_new, outside
+from velero_gitops.config.names import AGE_RECIPIENT
+from velero_gitops.render.write import create_new, outside
 
 HEADER = (
     "# SOPS creation rules, written by `velero-gitops sops-init`.\n"
@@ -67,7 +67,7 @@ def flux_key_hint(config: Any, key_path: Path | str) -> str:
 
 # ----------------------------------------------------------------------------------------------- keys
 def key_file() -> Path:
-    from velero_gitops.sops import default_key_file
+    from velero_gitops.secrets.sops import default_key_file
 
     return default_key_file()
 
@@ -173,9 +173,9 @@ class InitResult:
 
 
 def init(loaded: Any, *, age: Sequence[str] = (), generate: bool = False, key_path: Path | None = None) -> InitResult:
-    from velero_gitops import sops as sopslib
-    from velero_gitops.layout import Layout
-    from velero_gitops.loader import display
+    from velero_gitops.secrets import sops as sopslib
+    from velero_gitops.render.layout import Layout
+    from velero_gitops.config.loader import display
 
     config = loaded.config
     repo_root = Path(loaded.repo_root)

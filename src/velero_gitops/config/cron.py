@@ -14,7 +14,7 @@ from functools import lru_cache
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from velero_gitops.units import parse_duration
+from velero_gitops.config.units import parse_duration
 
 _FIELDS = (  # name, min, max, names
     ("minute", 0, 59, None),

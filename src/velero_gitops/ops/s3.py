@@ -4,7 +4,7 @@ Everything here is bounded, whatever the server does: each command runs under on
 (``deadline``; a server that drips one byte every few seconds cannot stretch it, unlike the socket
 timeouts, which bound each read), a response body larger than ``MAX_RESPONSE`` is refused, and no
 redirect is followed (the signed request would go elsewhere, possibly over plain http). Each of these
-ends the command with one ``S3Failure`` line. Credentials (velero_gitops.credentials) are never
+ends the command with one ``S3Failure`` line. Credentials (velero_gitops.secrets.credentials) are never
 printed, logged or written: every message that leaves this module goes through ``Credentials.redact``.
 
 The CA bundle is used from the file the config names (it is not secret); botocore needs a path.
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
-from velero_gitops.credentials import Credentials
+from velero_gitops.secrets.credentials import Credentials
 from velero_gitops.errors import UsageError, VeleroGitopsError
 
 OK, FAIL, WARN, SKIP = "ok", "fail", "warn", "skip"
