@@ -15,20 +15,17 @@ problem. Everything else (libyaml parse, kustomize, graph, policy) needs no seco
 
 from __future__ import annotations
 
-import functools
 import os
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from velero_gitops.safefile import DEFAULT_LIMIT, FileRefused, read_text
+from velero_gitops.errors import UsageError
+from velero_gitops.validate import flux, kustomize, policy
+from velero_gitops.validate.documents import KUSTOMIZE_FILES, YAML_SUFFIXES, Reader, display_path, rpath
 from velero_gitops.validate.findings import Finding
-from velero_gitops.yamlsafe import deeper_than, unlimited_parser_may_read
-
-YAML_SUFFIXES = (".yaml", ".yml")
-KUSTOMIZE_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+from velero_gitops.validate.schemas import SchemaError, SchemaStore, schema_findings
 
 
 @dataclass
@@ -72,111 +69,12 @@ class Result:
         return not any(f.severity == "error" for f in self.findings)
 
 
-@dataclass
-class Obj:
-    """One Kubernetes object read from a file."""
-
-    file: str  # display path
-    path: Path | None  # real path (None for stdin)
-    index: int  # document index in the file
-    data: dict  # the object (sops block removed)
-    line: int  # line where the document starts
-    chunk: str | None = None  # document text (fast path), for the lazy line pass
-    chunk_line: int = 1
-    encrypted: bool = False  # had a top-level sops block
-    _lined: object = None
-    eff_ns: str | None = None  # namespace from kustomize `namespace:` / Flux targetNamespace when not in the file
-    sub: str = ""  # pointer of the object inside its document ("/items/3" for an item of a `kind: List`)
-
-    @property
-    def kind(self) -> str:
-        return str(self.data.get("kind", ""))
-
-    @property
-    def api_version(self) -> str:
-        return str(self.data.get("apiVersion", ""))
-
-    @property
-    def name(self) -> str:
-        md = self.data.get("metadata")
-        return str(md.get("name", "")) if isinstance(md, dict) else ""
-
-    @property
-    def namespace(self) -> str:
-        md = self.data.get("metadata")
-        ns = str(md.get("namespace", "") or "") if isinstance(md, dict) else ""
-        return ns or self.eff_ns or ""
-
-    @property
-    def ident(self) -> str:
-        return f"{self.kind}/{self.namespace}/{self.name}"
-
-    def lined(self):
-        """The whole document with line information (parsed again on demand on the fast path)."""
-        if self._lined is None:
-            if self.chunk is None:
-                self._lined = self.data
-            else:
-                from velero_gitops.validate.yamlload import load_all
-
-                docs = [d for d in load_all(self.chunk) if d.data is not None]
-                data = docs[0].data if docs else self.data
-                _shift_lines(data, self.chunk_line - 1)
-                if isinstance(data, dict):
-                    data.pop("sops", None)
-                self._lined = data
-        return self._lined
-
-    def line_of(self, pointer: str) -> int:
-        from velero_gitops.validate.yamlload import line_of
-
-        return line_of(self.lined(), self.sub + pointer, self.line)
-
-    def finding(self, pointer: str, message: str, rule: str, severity: str = "error") -> Finding:
-        # a document without a kind is not an object: no "Kind/namespace/name" for it
-        return Finding(self.file, self.line_of(pointer), self.ident if self.kind else None, pointer, message, rule, severity)
-
-
-def _shift_lines(node, offset: int) -> None:
-    if not offset:
-        return
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        if isinstance(n, dict):
-            if hasattr(n, "lines"):
-                n.line += offset
-                for k in n.lines:
-                    n.lines[k] += offset
-            stack.extend(v for v in n.values() if isinstance(v, (dict, list)))
-        elif isinstance(n, list):
-            if hasattr(n, "lines"):
-                n.line += offset
-                n.lines[:] = [x + offset for x in n.lines]
-            stack.extend(v for v in n if isinstance(v, (dict, list)))
-
-
 # --------------------------------------------------------------------------------------------------
 # Reading
 
 
-@functools.lru_cache(maxsize=None)
-def rpath(p: Path) -> Path:
-    """``p.resolve()``, memoized (the graph asks for the same files many times)."""
-    return p.resolve()
-
-
-def display_path(p: Path) -> str:
-    """Relative to the working directory when inside it, else absolute: the same file reads the same wherever it is."""
-    from velero_gitops.loader import display
-
-    return display(Path(p).absolute())
-
-
 def ignore_matcher(patterns: Iterable[str]):
     """A predicate on paths from kubeconform-style ``--ignore-filename-pattern`` regexes (searched, not anchored)."""
-    from velero_gitops.errors import UsageError
-
     compiled = []
     for pat in patterns:
         try:
@@ -226,240 +124,8 @@ def discover(paths: Iterable[str], ignore=None) -> tuple[list[tuple[str, Path | 
                 seen.add(rpath(p))
                 files.append((display_path(p) if p.is_absolute() else raw, p))
         else:
-            from velero_gitops.errors import UsageError
-
             raise UsageError(f"{raw}: no such file or directory")
     return files, kdirs, problems
-
-
-# Plain scalars that YAML 1.1 (PyYAML, and Kubernetes' go-yaml) and YAML 1.2 (yaml-rs) read
-# differently: yes/no/on/off, octal, binary, sexagesimal, underscores, exponent floats; merge keys,
-# tags and directives. A file with any of them takes the libyaml path.
-_RISKY = re.compile(
-    r"(?:[:-][ \t]+|[\[,][ \t]*)(?:(?:[yY]es|YES|[nN]o|NO|[oO]n|ON|[oO]ff|OFF)[ \t]*(?:$|[,\]}#])"
-    r"|[-+]?(?:0[0-9_bBoOxX]|[0-9][0-9_]*(?:_|:[0-5]?[0-9]|[.0-9]*[eE])))",
-    re.M,
-)
-_TAG = re.compile(r"(?:^|[\s:\[,-])!", re.M)
-
-
-def _risky(text: str) -> bool:
-    if "<<" in text or text.startswith("%") or "\n%" in text or ("!" in text and _TAG.search(text)):
-        return True
-    return _RISKY.search(text) is not None
-
-
-_DOC_SPLIT = re.compile(r"^(?:---|\.\.\.)(?=[ \t\r\n]|$)", re.M)
-
-try:  # optional speed-up
-    import yaml_rs as _yaml_rs  # type: ignore[import-not-found]
-except ImportError:  # pragma: no cover - exercised on machines without yaml-rs
-    _yaml_rs = None
-
-
-def _fast_docs(text: str):
-    """[(data, start line, chunk)] via yaml-rs, or None when the file needs the libyaml path."""
-    if _yaml_rs is None or _risky(text) or not unlimited_parser_may_read(text):
-        return None
-    out = []
-    pos = 0
-    line = 1
-    starts = [(m.start(), m.group(0)) for m in _DOC_SPLIT.finditer(text)]
-    bounds = []
-    for start, marker in starts:
-        bounds.append((pos, start))
-        pos = start + 3 if marker == "..." else start  # keep '---' in the next chunk
-    bounds.append((pos, len(text)))
-    for a, b in bounds:
-        chunk = text[a:b]
-        if not chunk.strip():
-            line += chunk.count("\n")
-            continue
-        body = chunk[3:] if chunk.startswith("---") else chunk
-        if not body.strip() or body.lstrip(" \t").startswith("#") and not _has_content(body):
-            line += chunk.count("\n")
-            continue
-        try:
-            data = _yaml_rs.loads(body, parse_datetime=False)
-        except Exception:  # noqa: BLE001 - any problem: let libyaml report it with a line
-            return None
-        if isinstance(data, list) and len(data) > 1 and _DOC_SPLIT.search(body):  # pragma: no cover
-            return None
-        if deeper_than(data):  # flow nesting yaml-rs accepts: libyaml reports it with a line
-            return None
-        if data is not None:
-            out.append((data, line, chunk))
-        line += chunk.count("\n")
-    return out
-
-
-def first_document(text: str):
-    """Data of the first document (no line information): the fast parser when it can, else libyaml.
-
-    Raises ``yamlload.YAMLError`` on invalid YAML.
-    """
-    fast = _fast_docs(text)
-    if fast is not None:
-        return fast[0][0] if fast else None
-    from velero_gitops.validate.yamlload import load_all
-
-    docs = load_all(text)
-    return docs[0].data if docs else None
-
-
-def _has_content(body: str) -> bool:
-    return any(ln.strip() and not ln.lstrip().startswith("#") for ln in body.splitlines())
-
-
-class _Reader:
-    def __init__(self, opts: Options):
-        self.opts = opts
-        self.findings: list[Finding] = []
-        self.objects: list[Obj] = []
-        self.failed_units = 0
-        self.duplicates: list[tuple] = []  # (file, obj, line, pointer, key): reported once namespaces are known
-
-    def read(self, display: str, path: Path | None) -> None:
-        if path is None:
-            text = self.opts.stdin_text if self.opts.stdin_text is not None else sys.stdin.read(DEFAULT_LIMIT + 1)
-            if len(text) > DEFAULT_LIMIT:
-                self.findings.append(Finding(display, None, None, "", f"more than {DEFAULT_LIMIT} characters; not read", "yaml"))
-                self.failed_units += 1
-                return
-        else:
-            try:
-                text = read_text(path, root=self.opts.repo_root, shown=display)
-            except FileRefused as exc:
-                self.findings.append(Finding(display, exc.line, None, "", exc.problem, "yaml"))
-                self.failed_units += 1
-                return
-        if path is not None and path.name in KUSTOMIZE_FILES:
-            return  # kustomize's own config: checked by the kustomize build
-        fast = _fast_docs(text)
-        if fast is not None:
-            for i, (data, line, chunk) in enumerate(fast):
-                self._add(display, path, i, data, line, chunk)
-            return
-        from velero_gitops.validate.yamlload import YAMLError, load_all
-
-        try:
-            docs = load_all(text)
-        except YAMLError as exc:
-            self.findings.append(Finding(display, exc.line, None, "", exc.message, "yaml"))
-            self.failed_units += 1
-            return
-        for doc in docs:
-            if doc.data is None:
-                continue
-            obj = self._add(display, path, doc.index, doc.data, doc.line, None)
-            for line, pointer, key in doc.duplicates:
-                self.duplicates.append((display, obj, line, pointer, key))
-
-    def _add(self, display, path, index, data, line, chunk) -> Obj | None:
-        if not isinstance(data, dict):
-            self.findings.append(Finding(display, line, None, "", "document is not a mapping (expected a Kubernetes object)", "schema"))
-            self.failed_units += 1
-            return None
-        encrypted = isinstance(data.get("sops"), dict)
-        if "sops" in data:
-            old = data
-            data = type(old)(old)
-            if hasattr(old, "lines"):
-                data.lines = {k: v for k, v in old.lines.items() if k != "sops"}
-                data.line = old.line
-            data.pop("sops")
-        start = getattr(data, "line", None) or line
-        if chunk is not None:
-            start = line + _first_content_offset(chunk)
-        items = data.get("items")
-        if data.get("kind") == "List" and data.get("apiVersion") == "v1" and isinstance(items, list):
-            # `kind: List` (e.g. `velero install --dry-run -o yaml`): every item is an object
-            first = None
-            for j, item in enumerate(items):
-                if not isinstance(item, dict):
-                    continue
-                obj = Obj(display, path, index, item, getattr(item, "line", None) or start, chunk, line, encrypted,
-                          sub=f"/items/{j}")
-                if chunk is None:
-                    obj._lined = data
-                self.objects.append(obj)
-                first = first or obj
-            return first
-        obj = Obj(display, path, index, data, start, chunk, line, encrypted)
-        if chunk is None:
-            obj._lined = data
-        self.objects.append(obj)
-        return obj
-
-
-def _first_content_offset(chunk: str) -> int:
-    for i, ln in enumerate(chunk.split("\n")):
-        s = ln.strip()
-        if s and not s.startswith("#") and s != "---":
-            return i
-    return 0
-
-
-# --------------------------------------------------------------------------------------------------
-# Schema validation
-
-
-def _pointer(path) -> str:
-    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
-
-
-def _schema_findings(obj: Obj, validator) -> list[Finding]:
-    out: list[Finding] = []
-    data = obj.data
-    for err in validator.iter_errors(data):
-        ptr = _pointer(err.instance_path)
-        kind = type(err.kind).__name__
-        if kind == "AdditionalProperties":
-            for key in err.kind.unexpected:
-                p = ptr + "/" + str(key).replace("~", "~0").replace("/", "~1")
-                out.append(obj.finding(p, "additional property not allowed", "schema"))
-            continue
-        if kind == "Required":
-            prop = err.kind.property
-            out.append(obj.finding(ptr, f"missing required property {prop!r}" if not isinstance(prop, str) else f"missing required property '{prop}'", "schema"))
-            continue
-        out.append(obj.finding(ptr, _message(err, kind, redact=obj.kind == "Secret"), "schema"))
-    return out
-
-
-def _message(err, kind: str, redact: bool = False) -> str:
-    """A schema error in words; values are truncated, and never shown for a Secret."""
-    inst = err.instance
-    _short = _redacted if redact else _short_value
-    if kind == "Type":
-        types = err.kind.types if hasattr(err.kind, "types") else None
-        want = "/".join(str(t) for t in types) if types else "another type"
-        want = want.replace("/null", "").replace("null/", "")
-        return f"expected {want}, got {_type_name(inst)} {_short(inst)}"
-    if kind == "Enum":
-        opts = [o for o in (err.kind.options if hasattr(err.kind, "options") else []) if o is not None]
-        return f"{_short(inst)} is not one of {', '.join(repr(o) for o in opts)}" if opts else err.message
-    if kind in ("OneOf", "OneOfNotValid", "AnyOf"):
-        return f"{_short(inst)} does not match any allowed form"
-    if redact:
-        return f"{kind} error (value not shown: the object is a Secret)"
-    return _short_value(err.message, 200)
-
-
-def _type_name(v) -> str:
-    return {bool: "boolean", int: "integer", float: "number", str: "string", type(None): "null",
-            list: "array", dict: "object"}.get(type(v), "object" if isinstance(v, dict) else "array" if isinstance(v, list) else type(v).__name__)
-
-
-def _short_value(v, n: int = 60) -> str:
-    if isinstance(v, (dict, list)):
-        return "{...}" if isinstance(v, dict) else "[...]"
-    r = v if n > 60 and isinstance(v, str) else repr(v)
-    return r if len(r) <= n else r[: n - 3] + "..."
-
-
-def _redacted(v) -> str:
-    return "{...}" if isinstance(v, dict) else "[...]" if isinstance(v, list) else f"<{_type_name(v)} value not shown>"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -468,20 +134,14 @@ def _redacted(v) -> str:
 
 def validate_paths(paths: Iterable[str], options: Options | None = None) -> Result:
     """Validate files/directories ('-' = stdin). Raises UsageError for unusable arguments."""
-    from velero_gitops.validate.schemas import SchemaError, SchemaStore
-
     opts = options or Options()
     paths = list(paths)
     rpath.cache_clear()  # memos live for one run: the tree may change between runs
-    from velero_gitops.validate.flux import _roots_for
-
-    _roots_for.cache_clear()
+    flux.roots_for.cache_clear()
     files, kdirs, findings = discover(paths, ignore_matcher(opts.ignore_filename_patterns))
-    from velero_gitops.validate import kustomize
-
     # files that kustomizations read as generator/patch/replacement inputs are not objects, wherever they sit
     inputs, kresources = kustomize.input_files(kdirs)
-    reader = _Reader(opts)
+    reader = Reader(opts.repo_root)
     for display, path in files:
         if path is not None and inputs and rpath(path) in inputs:
             continue
@@ -491,9 +151,7 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
 
     graph = None
     if opts.flux or any(not o.namespace for o in objects) or kdirs:
-        from velero_gitops.validate.flux import graph as _graph
-
-        graph = _graph(objects, opts)
+        graph = flux.Graph(objects, opts)
         for o in objects:
             if not o.namespace:
                 o.eff_ns = graph.ns_of(o)
@@ -550,7 +208,7 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
         if built and obj.path is not None and rpath(obj.path) in built:
             continue
         if not validator.is_valid(obj.data):
-            fs = _schema_findings(obj, validator)
+            fs = schema_findings(obj, validator)
             findings.extend(fs)
             if fs:
                 failed_objs.add(i)
@@ -558,12 +216,8 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
     extra_units = reader.failed_units
 
     if opts.flux:
-        from velero_gitops.validate import flux
-
         findings.extend(flux.check(objects, paths, opts, graph_=graph))
     if opts.policy:
-        from velero_gitops.validate import policy
-
         findings.extend(policy.check(objects, opts))
 
     findings = _dedupe(findings)

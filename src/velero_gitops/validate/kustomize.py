@@ -36,9 +36,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from velero_gitops import safefile
+from velero_gitops.errors import UsageError
+from velero_gitops.validate import flux
+from velero_gitops.validate.documents import KUSTOMIZE_FILES, Obj, dig, display_path, fast_docs, first_document, git_toplevel, inside
 from velero_gitops.validate.findings import Finding
+from velero_gitops.validate.schemas import SchemaError, schema_findings
+from velero_gitops.validate.yamlload import YAMLError, load_all
 
-KUSTOMIZE_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 ORIGIN = "config.kubernetes.io/origin"
 MAX_FILE = 8 * 1024 * 1024  # larger build inputs are refused (a build input is text)
 MAX_MESSAGE = 300
@@ -113,8 +117,6 @@ def read_kfile(p: Path) -> KFile | None:
     """The parsed kustomization (None when unreadable or invalid: the build reports it)."""
     if p in _kcache:
         return _kcache[p]
-    from velero_gitops.validate.engine import first_document
-
     out = None
     try:
         st = os.stat(p)
@@ -212,10 +214,6 @@ class Build:
     secret_input: bool = False
 
 
-def _inside(p: Path, root: Path) -> bool:
-    return p == root or root in p.parents
-
-
 class _Planner:
     def __init__(self, b: Build):
         self.b = b
@@ -238,8 +236,6 @@ class _Planner:
         return True
 
     def problem(self, via: KFile | None, value: str, msg: str, rule: str = "kustomize") -> None:
-        from velero_gitops.validate.engine import display_path
-
         # a remote base is valid for Flux (it fetches it) but cannot be validated offline: a warning
         sev = "warning" if rule == "kustomize.remote" else "error"
         if via is None and self.b.flux_ks is not None:
@@ -260,7 +256,7 @@ class _Planner:
             cur = cur / part
             if cur.is_symlink():
                 target = Path(os.path.realpath(cur))
-                if _inside(target, self.root):
+                if inside(target, self.root):
                     real_parent = Path(os.path.realpath(cur.parent))
                     self.b.links[self.rel(real_parent / part)] = os.path.relpath(target, real_parent)
                     self.link_prefixes(target)  # chains of links
@@ -277,7 +273,7 @@ class _Planner:
             v = v[7:]
         lexical = Path(os.path.normpath(base / v))
         real = Path(os.path.realpath(base / v))
-        if not _inside(lexical, self.root) or not _inside(real, self.root):
+        if not inside(lexical, self.root) or not inside(real, self.root):
             self.problem(via, value, f"{fld} entry {_short(v)!r} is outside the repository root: not read "
                          "(Flux cannot read it either)", "kustomize.outside")
             return None
@@ -335,7 +331,7 @@ class _Planner:
             for f in sorted(filenames):
                 p = Path(dirpath) / f
                 real = Path(os.path.realpath(p))
-                if _inside(real, self.root):
+                if inside(real, self.root):
                     if p.is_symlink():
                         self.link_prefixes(p)
                     self.add_file(real, via, str(p.relative_to(d)))
@@ -361,24 +357,16 @@ class _Planner:
         return out
 
 
-def _get(d, *keys):
-    for k in keys:
-        if not isinstance(d, dict):
-            return None
-        d = d.get(k)
-    return d
-
-
 def plan(root: Path, entry: Path, flux_ks=None) -> Build:
     """Resolve what building ``entry`` reads, and the kustomization Flux would build there."""
     root = Path(os.path.realpath(root))
     entry = Path(os.path.realpath(entry))
     b = Build(root, entry, flux_ks)
     pl = _Planner(b)
-    if not _inside(entry, root):
+    if not inside(entry, root):
         pl.problem(None, "", f"{entry} is outside the repository root {root}: not built", "kustomize.outside")
         return b
-    spec = _get(flux_ks.data, "spec") if flux_ks is not None else None
+    spec = dig(flux_ks.data, "spec") if flux_ks is not None else None
     spec = spec if isinstance(spec, dict) else {}
     kf_path = find_kfile(entry)
     if kf_path is not None:
@@ -617,26 +605,17 @@ def clean_message(msg: str, mirror: Path | None = None, root: Path | None = None
 # Choosing builds
 
 
-def _git_root(start: Path) -> Path | None:
-    for d in [start, *start.parents]:
-        if (d / ".git").exists():
-            return d
-    return None
-
-
 def plans(kdirs, objects, opts, graph, scan_roots) -> list[Build]:
     """The builds Flux runs (one per distinct Flux Kustomization entry), then top-level kustomizations no build reached."""
-    from velero_gitops.validate import flux
-
     _kcache.clear()
     out: list[Build] = []
     seen: dict[tuple, Build] = {}
     visited: set[Path] = set()
     if graph is not None:
         for ks in objects:
-            if not flux._is(ks, flux.FLUX_KS, "Kustomization") or not flux._reads_this_repo(ks, opts):
+            if not flux.is_kind(ks, flux.FLUX_KS, "Kustomization") or not flux.reads_this_repo(ks, opts):
                 continue
-            p = _get(ks.data, "spec", "path")
+            p = dig(ks.data, "spec", "path")
             if not isinstance(p, str) or "${" in p:
                 continue
             rel = p.lstrip("/")
@@ -644,7 +623,7 @@ def plans(kdirs, objects, opts, graph, scan_roots) -> list[Build]:
             found = next((r for r in roots if (r / rel).is_dir()), None)
             if found is None:
                 continue  # flux.path reports it
-            root = Path(opts.repo_root) if getattr(opts, "repo_root", None) else (_git_root(found) or found)
+            root = Path(opts.repo_root) if getattr(opts, "repo_root", None) else (git_toplevel(found) or found)
             b = plan(root, found / rel, ks)
             sig = (b.entry, b.generated)
             if sig in seen:
@@ -674,7 +653,7 @@ def plans(kdirs, objects, opts, graph, scan_roots) -> list[Build]:
 def _root_for(d: Path, opts, scan_roots) -> Path:
     if getattr(opts, "repo_root", None):
         return Path(opts.repo_root)
-    g = _git_root(d)
+    g = git_toplevel(d)
     if g is not None:
         return g
     for start in [d, *d.parents]:
@@ -682,7 +661,7 @@ def _root_for(d: Path, opts, scan_roots) -> Path:
             return start
     for r in scan_roots:
         rr = Path(os.path.realpath(r))
-        if _inside(d, rr):
+        if inside(d, rr):
             return rr
     return d
 
@@ -708,10 +687,6 @@ def _origin(md: dict) -> dict:
 
 def check_dirs(kdirs, objects, store, opts, skip, graph=None, scan_roots=()) -> tuple[list[Finding], int, set[Path]]:
     """(findings, failed builds, real paths of the source files that successful builds emitted)."""
-    from velero_gitops.errors import UsageError
-    from velero_gitops.validate.engine import Obj, _fast_docs, _schema_findings, display_path
-    from velero_gitops.validate.schemas import SchemaError
-
     kubectl = kubectl_path()
     if kubectl is None:
         if opts.kustomize == "always":
@@ -748,13 +723,11 @@ def check_dirs(kdirs, objects, store, opts, skip, graph=None, scan_roots=()) -> 
             failed += 1
             continue
         if b.flux_ks is not None:
-            out = substitute(out, _get(b.flux_ks.data, "spec", "postBuild"))
-        fast = _fast_docs(out)
+            out = substitute(out, dig(b.flux_ks.data, "spec", "postBuild"))
+        fast = fast_docs(out)
         if fast is not None:
             docs = [_Doc(data, line, i) for i, (data, line, _chunk) in enumerate(fast)]
         else:
-            from velero_gitops.validate.yamlload import YAMLError, load_all
-
             try:
                 docs = load_all(out)
             except YAMLError as exc:  # pragma: no cover - kustomize emits valid YAML
@@ -783,7 +756,7 @@ def check_dirs(kdirs, objects, store, opts, skip, graph=None, scan_roots=()) -> 
                 continue
             src, file, line = _source(b, origin, kind, str(md.get("name", "")), by_file)
             built = Obj(file or display_path(kfile), None, doc.index, data, doc.line)
-            for f in _schema_findings(built, validator):
+            for f in schema_findings(built, validator):
                 if "${" in f.message:
                     continue  # a value Flux substitutes from a source unknown here (postBuild.substituteFrom)
                 if src is not None:
@@ -853,8 +826,6 @@ def substitute(text: str, post_build) -> str:
 
 def _source(b: Build, origin: dict, kind: str, name: str, by_file):
     """(source object, display file, line) of a built object, from its origin annotation."""
-    from velero_gitops.validate.engine import display_path
-
     entry_rel = b.entry.relative_to(b.root)
     if "path" in origin:
         real = _unmirror(b, entry_rel, origin["path"])
@@ -888,13 +859,13 @@ def _unmirror(b: Build, entry_rel: Path, p: str) -> Path | None:
     if is_remote(p):
         return None
     lexical = Path(os.path.normpath(b.root / entry_rel / p))
-    rel = lexical.relative_to(b.root).as_posix() if _inside(lexical, b.root) else None
+    rel = lexical.relative_to(b.root).as_posix() if inside(lexical, b.root) else None
     if rel is None:
         return None
     if rel in b.files:
         return b.files[rel]
     real = Path(os.path.realpath(lexical))
-    return real if _inside(real, b.root) else None
+    return real if inside(real, b.root) else None
 
 
 def _error_line(kf: KFile, message: str) -> int | None:
