@@ -8,7 +8,6 @@ path helpers (repository root, display path).
 
 from __future__ import annotations
 
-import functools
 import re
 import sys
 from dataclasses import dataclass
@@ -106,12 +105,6 @@ def _shift_lines(node, offset: int) -> None:
 
 # --------------------------------------------------------------------------------------------------
 # Paths
-
-
-@functools.lru_cache(maxsize=None)
-def rpath(p: Path) -> Path:
-    """``p.resolve()``, memoized (the graph asks for the same files many times)."""
-    return p.resolve()
 
 
 def display_path(p: Path) -> str:

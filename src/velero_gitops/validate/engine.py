@@ -17,44 +17,16 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
 from velero_gitops.errors import UsageError
 from velero_gitops.validate import flux, kustomize, policy
-from velero_gitops.validate.documents import KUSTOMIZE_FILES, YAML_SUFFIXES, Reader, display_path, rpath
+from velero_gitops.validate.documents import KUSTOMIZE_FILES, YAML_SUFFIXES, Reader, display_path
 from velero_gitops.validate.findings import Finding
+from velero_gitops.validate.run import Options, Run
 from velero_gitops.validate.schemas import SchemaError, SchemaStore, schema_findings
-
-
-@dataclass
-class Options:
-    schema_locations: list[str] = field(default_factory=list)  # empty = ["default"]
-    cache_dir: str | None = None
-    kubernetes_version: str = ""  # empty = the bundle's version
-    strict: bool = True
-    ignore_missing_schemas: bool = False
-    skip_kinds: list[str] = field(default_factory=list)
-    repo_root: str | None = None
-    externals: list[str] = field(default_factory=list)  # "Kind/namespace/name" that exist outside the tree
-    # the Flux source(s) holding this repository: Kustomization paths that read it are checked on disk
-    repo_sources: list[str] = field(default_factory=lambda: ["GitRepository/flux-system/flux-system"])
-    no_cross_namespace_refs: bool = False  # the controllers' --no-cross-namespace-refs lockdown
-    kustomize: str = "auto"  # auto (when kubectl is on PATH) | always | never
-    kustomize_cache: bool = True  # reuse kustomize builds keyed on the content they read
-    ignore_filename_patterns: list[str] = field(default_factory=list)  # regexes (kubeconform's -ignore-filename-pattern)
-    flux: bool = True
-    policy: bool = True
-    # policy knobs
-    allow_http_s3: bool = False
-    allow_s3_path: bool = False
-    allow_insecure_tls: bool = False
-    node_agent_cpu_limit: str = "500m"
-    node_agent_memory_limit: str = "500Mi"
-    plaintext_secrets: bool = True  # the generic "forbid unencrypted secrets" rule (check leaves it to secret_check)
-    kopia_memory_warning: bool = True  # warn when node-agent memory is limited below what kopia needs on big volumes
-    stdin_text: str | None = None  # used for "-" (tests); None = read sys.stdin
 
 
 @dataclass
@@ -86,8 +58,9 @@ def ignore_matcher(patterns: Iterable[str]):
     return lambda p: any(c.search(p) for c in compiled)
 
 
-def discover(paths: Iterable[str], ignore=None) -> tuple[list[tuple[str, Path | None]], list[Path], list[Finding]]:
-    """(files to read, kustomization dirs, usage findings). '-' is stdin. ``ignore(path)`` drops files and folders."""
+def discover(paths: Iterable[str], ignore=None, resolve=Path.resolve) -> tuple[list[tuple[str, Path | None]], list[Path], list[Finding]]:
+    """(files to read, kustomization dirs, usage findings). '-' is stdin. ``ignore(path)`` drops files and folders;
+    ``resolve(path)`` resolves a path (a file reached twice is read once)."""
     ignore = ignore or (lambda _p: False)
     files: list[tuple[str, Path | None]] = []
     kdirs: list[Path] = []
@@ -113,15 +86,15 @@ def discover(paths: Iterable[str], ignore=None) -> tuple[list[tuple[str, Path | 
                     fp = d / f
                     if ignore(str(fp)):
                         continue
-                    real = rpath(fp)
+                    real = resolve(fp)
                     if real not in seen:
                         seen.add(real)
                         files.append((display_path(fp), fp))
         elif p.is_file() or os.path.lexists(p):  # a FIFO or device: the reader refuses it, located
             if ignore(raw):
                 continue
-            if rpath(p) not in seen:
-                seen.add(rpath(p))
+            if resolve(p) not in seen:
+                seen.add(resolve(p))
                 files.append((display_path(p) if p.is_absolute() else raw, p))
         else:
             raise UsageError(f"{raw}: no such file or directory")
@@ -136,11 +109,11 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
     """Validate files/directories ('-' = stdin). Raises UsageError for unusable arguments."""
     opts = options or Options()
     paths = list(paths)
-    rpath.cache_clear()  # memos live for one run: the tree may change between runs
-    flux.roots_for.cache_clear()
-    files, kdirs, findings = discover(paths, ignore_matcher(opts.ignore_filename_patterns))
+    run = Run(opts)
+    rpath = run.real
+    files, kdirs, findings = discover(paths, ignore_matcher(opts.ignore_filename_patterns), rpath)
     # files that kustomizations read as generator/patch/replacement inputs are not objects, wherever they sit
-    inputs, kresources = kustomize.input_files(kdirs)
+    inputs, kresources = kustomize.input_files(kdirs, run)
     reader = Reader(opts.repo_root)
     for display, path in files:
         if path is not None and inputs and rpath(path) in inputs:
@@ -151,7 +124,7 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
 
     graph = None
     if opts.flux or any(not o.namespace for o in objects) or kdirs:
-        graph = flux.Graph(objects, opts)
+        graph = flux.Graph(objects, run)
         for o in objects:
             if not o.namespace:
                 o.eff_ns = graph.ns_of(o)
@@ -175,7 +148,7 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
     built: set[Path] = set()
     if opts.kustomize != "never" and kdirs:
         scan_roots = [p for p in paths if p != "-" and Path(p).is_dir()]
-        kfind, kfailed, built = kustomize.check_dirs(kdirs, objects, store, opts, skip, graph=graph, scan_roots=scan_roots)
+        kfind, kfailed, built = kustomize.check_dirs(kdirs, objects, store, run, skip, graph=graph, scan_roots=scan_roots)
         findings.extend(kfind)
         reader.failed_units += kfailed
     for i, obj in enumerate(objects):

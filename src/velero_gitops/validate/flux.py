@@ -25,7 +25,6 @@ root is ``--repo-root``, else the nearest ancestor holding ``.git``, ``.sops.yam
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 import stat
@@ -39,11 +38,10 @@ from velero_gitops.validate.documents import (
     display_path,
     find_root,
     first_document,
-    git_toplevel,
     inside,
-    rpath,
 )
 from velero_gitops.validate.findings import Finding
+from velero_gitops.validate.run import Run
 
 FLUX_KS = "kustomize.toolkit.fluxcd.io/"
 HELM = "helm.toolkit.fluxcd.io/"
@@ -77,8 +75,9 @@ class _Tree:
     """Which files a directory applies (kustomize semantics, approximated without building), and the
     ``namespace:`` that kustomize sets on each: the outermost kustomization.yaml that has one wins."""
 
-    def __init__(self, root: Path | None = None):
+    def __init__(self, root: Path | None, real):
         self.root = root
+        self.real = real  # Run.real
         self._cache: dict[Path, list[tuple[Path, str, Path | None]]] = {}
         self._ns: dict[Path, tuple[str, Path | None]] = {}
 
@@ -94,7 +93,7 @@ class _Tree:
 
     def namespace(self, d: Path) -> tuple[str, Path | None]:
         """The ``namespace:`` of the kustomization.yaml in ``d`` and that file ("" when none)."""
-        d = rpath(d)
+        d = self.real(d)
         if d not in self._ns:
             k, kfile = self.kustomization(d)
             ns = k.get("namespace")
@@ -103,7 +102,7 @@ class _Tree:
 
     def applied(self, d: Path, depth: int = 0) -> list[tuple[Path, str, Path | None]]:
         """[(file, namespace set by kustomize or "", the kustomization file that set it)]."""
-        d = rpath(d)
+        d = self.real(d)
         if d in self._cache:
             return self._cache[d]
         self._cache[d] = []
@@ -117,12 +116,12 @@ class _Tree:
                     if not isinstance(entry, str) or "://" in entry:
                         continue
                     p = d / entry
-                    if not inside(rpath(p), self.root):
+                    if not inside(self.real(p), self.root):
                         continue  # Flux builds confined to the source; never read outside the repository
                     if p.is_dir():
                         sub = self.applied(p, depth + 1)
                     elif p.is_file():
-                        sub = [(rpath(p), "", None)]
+                        sub = [(self.real(p), "", None)]
                     else:
                         continue
                     out.extend((f, ns, nsfile) if ns else (f, o, of) for f, o, of in sub)
@@ -136,7 +135,7 @@ class _Tree:
                     dirnames[:] = []
                     continue
                 dirnames[:] = sorted(x for x in dirnames if not x.startswith("."))
-                out.extend((rpath(sub_d / f), "", None) for f in sorted(filenames)
+                out.extend((self.real(sub_d / f), "", None) for f in sorted(filenames)
                            if f.endswith((".yaml", ".yml")) and not f.startswith("."))
         self._cache[d] = out
         return out
@@ -161,7 +160,7 @@ def _encrypted_file(p: Path, known: dict[Path, bool]) -> bool:
 # Reading the rest of the repository
 
 
-def _scan_repo(root: Path, seen: set[Path], opts) -> list:
+def _scan_repo(root: Path, seen: set[Path], real) -> list:
     """Flux objects, Secrets and ConfigMaps of the repository outside the given paths (facts only, no findings)."""
     reader = Reader()
     count = 0
@@ -179,7 +178,7 @@ def _scan_repo(root: Path, seen: set[Path], opts) -> list:
                 st = os.lstat(p)  # regular files only: no FIFO, device or link out of the repository
             except OSError:
                 continue
-            if not stat.S_ISREG(st.st_mode) or st.st_size > _SCAN_MAX_BYTES or p in seen or rpath(p) in seen:
+            if not stat.S_ISREG(st.st_mode) or st.st_size > _SCAN_MAX_BYTES or p in seen or real(p) in seen:
                 continue
             candidates.append(p)
     for p in candidates:
@@ -347,16 +346,17 @@ class Graph:
     """Which Flux Kustomization applies which file, the namespaces each object ends up in, and the
     decryption each Kustomization gets. Built once per run, before schema validation (substitution)."""
 
-    def __init__(self, objects, opts):
-        self.opts = opts
+    def __init__(self, objects, run: Run):
+        opts = self.opts = run.opts
+        self.real = run.real
         self.scope = list(objects)
-        self.root = self._repo_root(objects, opts)
-        self.tree = _Tree(self.root)
-        seen = {rpath(o.path) for o in objects if o.path is not None}
-        self.extra = _scan_repo(self.root, seen, opts) if self.root is not None and getattr(opts, "flux", True) else []
+        self.root = self._repo_root(objects, run)
+        self.tree = _Tree(self.root, run.real)
+        seen = {self.real(o.path) for o in objects if o.path is not None}
+        self.extra = _scan_repo(self.root, seen, run.real) if self.root is not None and opts.flux else []
         self.all = self.scope + self.extra
         self.flux_ks = [o for o in self.all if is_kind(o, FLUX_KS, "Kustomization")]
-        self.roots: dict[int, list[Path]] = {id(ks): _candidate_roots(ks, opts, self.root) for ks in self.flux_ks}
+        self.roots: dict[int, list[Path]] = {id(ks): _candidate_roots(ks, run, self.root) for ks in self.flux_ks}
         self.applied_by: dict[Path, list] = {}  # file -> [Kustomization]
         self._via: dict[tuple[Path, int], list[tuple[str, Path | None]]] = {}  # (file, ks) -> [kustomize namespace, its file]
         self._ns: dict[int, list[str]] = {}
@@ -368,12 +368,12 @@ class Graph:
             self._build()
 
     @staticmethod
-    def _repo_root(objects, opts) -> Path | None:
-        if getattr(opts, "repo_root", None):
-            return rpath(Path(opts.repo_root))
+    def _repo_root(objects, run: Run) -> Path | None:
+        if run.opts.repo_root:
+            return run.real(Path(run.opts.repo_root))
         for o in objects:
             if o.path is not None:
-                return find_root(rpath(o.path).parent)
+                return find_root(run.real(o.path).parent)
         return None
 
     def _build(self) -> None:
@@ -387,7 +387,7 @@ class Graph:
             root_ns = self.tree.namespace(target)
             for c in comps if isinstance(comps, list) else []:  # Flux adds spec.components to the root build
                 cdir = target / str(c)
-                if isinstance(c, str) and cdir.is_dir() and inside(rpath(cdir), self.root):
+                if isinstance(c, str) and cdir.is_dir() and inside(self.real(cdir), self.root):
                     entries.extend((f, root_ns[0] or o, root_ns[1] if root_ns[0] else of)
                                    for f, o, of in self.tree.applied(cdir))
             for f, ns, nsfile in entries:
@@ -407,7 +407,7 @@ class Graph:
             return None
         for root in self.roots[id(ks)]:
             target = root / p.lstrip("/")
-            if target.is_dir() and inside(rpath(target), self.root or root):
+            if target.is_dir() and inside(self.real(target), self.root or root):
                 return target
         return None
 
@@ -464,7 +464,7 @@ class Graph:
         for o in self.all:
             if o.path is None or id(o) in self.substituted:
                 continue
-            for ks in self.applied_by.get(rpath(o.path), []):
+            for ks in self.applied_by.get(self.real(o.path), []):
                 if ks is o:
                     continue
                 v = self._vars(ks)
@@ -490,7 +490,7 @@ class Graph:
         own = _str(md.get("namespace")) if isinstance(md, dict) else ""
         out: list[str] = []
         if o.path is not None:
-            rp = rpath(o.path)
+            rp = self.real(o.path)
             for ks in self.applied_by.get(rp, []):
                 tn = _str(dig(ks.data, "spec", "targetNamespace"))
                 for via_ns, _ in self._via.get((rp, id(ks)), [("", None)]):
@@ -513,7 +513,7 @@ class Graph:
         own = _str(md.get("namespace")) if isinstance(md, dict) else ""
         if o.path is None or ns == own:
             return ""
-        rp = rpath(o.path)
+        rp = self.real(o.path)
         for ks in self.applied_by.get(rp, []):
             if _str(dig(ks.data, "spec", "targetNamespace")) == ns:
                 return f" (targetNamespace of Flux Kustomization {ks.name})"
@@ -530,7 +530,7 @@ class Graph:
         no Flux Kustomization: the controllers never see it, so its lookups are not checked."""
         if o.path is None:
             return False
-        rp = rpath(o.path)
+        rp = self.real(o.path)
         if self.applied_by.get(rp):
             return False
         for d in rp.parents:
@@ -562,7 +562,7 @@ class Graph:
         """(the decryption the controller sees, the Kustomization whose patches injected it or None)."""
         own = dig(ks.data, "spec", "decryption")
         own = own if isinstance(own, dict) else None
-        parents = [k for k in self.applied_by.get(rpath(ks.path), []) if k is not ks] if ks.path is not None else []
+        parents = [k for k in self.applied_by.get(self.real(ks.path), []) if k is not ks] if ks.path is not None else []
         if not parents and own is None:
             # applied by no Kustomization of the tree (a broken or unseen parent): if some Kustomization patches
             # decryption into its children, this one may get it too; a guess, so no key lookup on it
@@ -607,29 +607,13 @@ def reads_this_repo(ks, opts=None) -> bool:
     return False
 
 
-def _candidate_roots(ks, opts, root: Path | None = None) -> list[Path]:
-    if getattr(opts, "repo_root", None):
-        return [rpath(Path(opts.repo_root))]
-    out = list(roots_for(rpath(ks.path).parent if ks.path is not None else None))
+def _candidate_roots(ks, run: Run, root: Path | None = None) -> list[Path]:
+    if run.opts.repo_root:
+        return [run.real(Path(run.opts.repo_root))]
+    out = list(run.roots_for(run.real(ks.path).parent if ks.path is not None else None))
     if root is not None and root not in out:
         out.insert(0, root)
     return out
-
-
-@functools.lru_cache(maxsize=256)
-def roots_for(start: Path | None) -> tuple[Path, ...]:
-    out: list[Path] = []
-    if start is not None:
-        r = find_root(start)
-        if r is not None:
-            out.append(r)
-        g = git_toplevel(start)
-        if g is not None and g not in out:
-            out.append(g)
-    cwd = Path.cwd().resolve()
-    if cwd not in out:
-        out.append(cwd)
-    return tuple(out)
 
 
 def _chart_name(hr, objects) -> str | None:
@@ -758,7 +742,7 @@ class _Checker:
             self._enc: dict[Path, bool] = {}
             for o in self.g.all:
                 if o.path is not None:
-                    rp = rpath(o.path)
+                    rp = self.g.real(o.path)
                     self._enc[rp] = self._enc.get(rp, False) or o.encrypted
         return self._enc
 
@@ -827,12 +811,12 @@ class _Checker:
             crds = dig(hr.data, "spec", "install", "crds")
             if not groups or hr.path is None or crds == "Skip":
                 continue
-            hr_ks = g.applied_by.get(rpath(hr.path), [])
+            hr_ks = g.applied_by.get(self.g.real(hr.path), [])
             for o in self.objects:
                 group = o.api_version.split("/", 1)[0] if "/" in o.api_version else ""
                 if group not in groups or o.path is None or not hr_ks:
                     continue
-                for k in g.applied_by.get(rpath(o.path), []):
+                for k in g.applied_by.get(self.g.real(o.path), []):
                     if any(k is h for h in hr_ks):
                         self.add(o, "", f"{o.kind} is applied by Flux Kustomization {g.ns_of(k)}/{k.name}, the same one that "
                                  f"applies HelmRelease {hr.name} which installs the {group} CRDs: the dry-run fails before the "

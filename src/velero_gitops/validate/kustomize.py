@@ -40,6 +40,7 @@ from velero_gitops.errors import UsageError
 from velero_gitops.validate import flux
 from velero_gitops.validate.documents import KUSTOMIZE_FILES, Obj, dig, display_path, fast_docs, first_document, git_toplevel, inside
 from velero_gitops.validate.findings import Finding
+from velero_gitops.validate.run import Run
 from velero_gitops.validate.schemas import SchemaError, schema_findings
 from velero_gitops.validate.yamlload import YAMLError, load_all
 
@@ -110,13 +111,10 @@ class KFile:
         return None
 
 
-_kcache: dict[Path, KFile | None] = {}
-
-
-def read_kfile(p: Path) -> KFile | None:
-    """The parsed kustomization (None when unreadable or invalid: the build reports it)."""
-    if p in _kcache:
-        return _kcache[p]
+def read_kfile(p: Path, memo: dict[Path, KFile | None]) -> KFile | None:
+    """The parsed kustomization (None when unreadable or invalid: the build reports it); ``memo`` is the run's."""
+    if p in memo:
+        return memo[p]
     out = None
     try:
         st = os.stat(p)
@@ -126,7 +124,7 @@ def read_kfile(p: Path) -> KFile | None:
             out = KFile(p, data if isinstance(data, dict) else {}, text)
     except Exception:  # noqa: BLE001 - invalid YAML/unreadable: kubectl reports it on the build
         out = None
-    _kcache[p] = out
+    memo[p] = out
     return out
 
 
@@ -171,7 +169,7 @@ def _strings(v) -> list[str]:
     return []
 
 
-def input_files(kdirs) -> tuple[set[Path], set[Path]]:
+def input_files(kdirs, run: Run) -> tuple[set[Path], set[Path]]:
     """(files kustomizations read as generator/patch/replacement inputs, files they list as resources): real paths.
 
     An input is not a Kubernetes object wherever it sits; a resource is applied.
@@ -180,7 +178,7 @@ def input_files(kdirs) -> tuple[set[Path], set[Path]]:
     resources: set[Path] = set()
     for d in kdirs:
         kf = find_kfile(d)
-        k = read_kfile(kf) if kf else None
+        k = read_kfile(kf, run.kfiles) if kf else None
         if k is None:
             continue
         for fld, v, _ in _entries(k.data):
@@ -215,8 +213,9 @@ class Build:
 
 
 class _Planner:
-    def __init__(self, b: Build):
+    def __init__(self, b: Build, kfiles: dict):
         self.b = b
+        self.kfiles = kfiles  # the run's parsed kustomizations
         self.root = b.root
 
     def rel(self, p: Path) -> str:
@@ -289,7 +288,7 @@ class _Planner:
         kf_path = find_kfile(d)
         if kf_path is None:
             return  # kustomize reports a folder without kustomization; the entry one is generated
-        kf = read_kfile(kf_path)
+        kf = read_kfile(kf_path, self.kfiles)
         self.add_file(kf_path, via, value)
         # every file next to the kustomization: what it names, and what kustomize may read without naming
         try:
@@ -357,12 +356,12 @@ class _Planner:
         return out
 
 
-def plan(root: Path, entry: Path, flux_ks=None) -> Build:
+def plan(root: Path, entry: Path, flux_ks, kfiles: dict) -> Build:
     """Resolve what building ``entry`` reads, and the kustomization Flux would build there."""
     root = Path(os.path.realpath(root))
     entry = Path(os.path.realpath(entry))
     b = Build(root, entry, flux_ks)
-    pl = _Planner(b)
+    pl = _Planner(b, kfiles)
     if not inside(entry, root):
         pl.problem(None, "", f"{entry} is outside the repository root {root}: not built", "kustomize.outside")
         return b
@@ -371,7 +370,7 @@ def plan(root: Path, entry: Path, flux_ks=None) -> Build:
     kf_path = find_kfile(entry)
     if kf_path is not None:
         b.kfile_name = kf_path.name
-        kf = read_kfile(kf_path)
+        kf = read_kfile(kf_path, kfiles)
         kdata = dict(kf.data) if kf is not None else None
         pl.visit_dir(entry, None, "")
     else:
@@ -605,9 +604,9 @@ def clean_message(msg: str, mirror: Path | None = None, root: Path | None = None
 # Choosing builds
 
 
-def plans(kdirs, objects, opts, graph, scan_roots) -> list[Build]:
+def plans(kdirs, objects, run: Run, graph, scan_roots) -> list[Build]:
     """The builds Flux runs (one per distinct Flux Kustomization entry), then top-level kustomizations no build reached."""
-    _kcache.clear()
+    opts = run.opts
     out: list[Build] = []
     seen: dict[tuple, Build] = {}
     visited: set[Path] = set()
@@ -624,7 +623,7 @@ def plans(kdirs, objects, opts, graph, scan_roots) -> list[Build]:
             if found is None:
                 continue  # flux.path reports it
             root = Path(opts.repo_root) if getattr(opts, "repo_root", None) else (git_toplevel(found) or found)
-            b = plan(root, found / rel, ks)
+            b = plan(root, found / rel, ks, run.kfiles)
             sig = (b.entry, b.generated)
             if sig in seen:
                 continue
@@ -638,13 +637,13 @@ def plans(kdirs, objects, opts, graph, scan_roots) -> list[Build]:
         real = Path(os.path.realpath(d))
         if real in visited or any(e in real.parents for e in entries):
             continue  # Flux never builds a folder inside one it builds unless that build reads it
-        kf = read_kfile(find_kfile(real)) if find_kfile(real) else None
+        kf = read_kfile(find_kfile(real), run.kfiles) if find_kfile(real) else None
         if kf is not None and kf.data.get("kind") == "Component":
             continue  # only built as part of a kustomization that includes it
         if kf is not None and kf.data.get("helmCharts"):
             continue  # needs helm and the network (a bootstrap kustomization, not something Flux builds)
         root = _root_for(real, opts, scan_roots)
-        b = plan(root, real, None)
+        b = plan(root, real, None, run.kfiles)
         out.append(b)
         visited |= b.visited
     return out
@@ -685,14 +684,15 @@ def _origin(md: dict) -> dict:
     return out
 
 
-def check_dirs(kdirs, objects, store, opts, skip, graph=None, scan_roots=()) -> tuple[list[Finding], int, set[Path]]:
+def check_dirs(kdirs, objects, store, run: Run, skip, graph=None, scan_roots=()) -> tuple[list[Finding], int, set[Path]]:
     """(findings, failed builds, real paths of the source files that successful builds emitted)."""
+    opts = run.opts
     kubectl = kubectl_path()
     if kubectl is None:
         if opts.kustomize == "always":
             raise UsageError("kubectl is not on PATH (needed for --kustomize always)")
         return [], 0, set()
-    builds = plans(kdirs, objects, opts, graph, scan_roots)
+    builds = plans(kdirs, objects, run, graph, scan_roots)
     cache = store.cache_dir / "kustomize-builds" if getattr(opts, "kustomize_cache", True) else None
     findings: list[Finding] = []
     covered: set[Path] = set()
@@ -714,7 +714,7 @@ def check_dirs(kdirs, objects, store, opts, skip, graph=None, scan_roots=()) -> 
         kfile = b.entry / b.kfile_name
         where = b.flux_ks
         if not ok:
-            kf = read_kfile(kfile) if kfile.is_file() else None
+            kf = read_kfile(kfile, run.kfiles) if kfile.is_file() else None
             line = _error_line(kf, out) if kf else None
             if kf is None and where is not None:
                 findings.append(where.finding("/spec/path", f"kustomize build failed: {out}", "kustomize"))
@@ -754,7 +754,7 @@ def check_dirs(kdirs, objects, store, opts, skip, graph=None, scan_roots=()) -> 
                 continue  # reported on the source file
             if validator is None or validator.is_valid(data):
                 continue
-            src, file, line = _source(b, origin, kind, str(md.get("name", "")), by_file)
+            src, file, line = _source(b, origin, kind, str(md.get("name", "")), by_file, run.kfiles)
             built = Obj(file or display_path(kfile), None, doc.index, data, doc.line)
             for f in schema_findings(built, validator):
                 if "${" in f.message:
@@ -824,7 +824,7 @@ def substitute(text: str, post_build) -> str:
     return "---\n".join(d if "kustomize.toolkit.fluxcd.io/substitute: disabled" in d else _expand(d, values) for d in docs)
 
 
-def _source(b: Build, origin: dict, kind: str, name: str, by_file):
+def _source(b: Build, origin: dict, kind: str, name: str, by_file, kfiles: dict):
     """(source object, display file, line) of a built object, from its origin annotation."""
     entry_rel = b.entry.relative_to(b.root)
     if "path" in origin:
@@ -840,7 +840,7 @@ def _source(b: Build, origin: dict, kind: str, name: str, by_file):
     if "configuredIn" in origin:
         real = _unmirror(b, entry_rel, origin["configuredIn"])
         if real is not None:
-            kf = read_kfile(real)
+            kf = read_kfile(real, kfiles)
             gen = name.rsplit("-", 1)[0] if name else ""
             return None, display_path(real), (kf.line_of(gen) or _name_line(kf, gen)) if kf else None
     return None, None, None
