@@ -36,10 +36,6 @@ class Result:
     failed: int
     skipped: int
 
-    @property
-    def ok(self) -> bool:
-        return not any(f.severity == "error" for f in self.findings)
-
 
 # --------------------------------------------------------------------------------------------------
 # Reading
@@ -58,13 +54,12 @@ def ignore_matcher(patterns: Iterable[str]):
     return lambda p: any(c.search(p) for c in compiled)
 
 
-def discover(paths: Iterable[str], ignore=None, resolve=Path.resolve) -> tuple[list[tuple[str, Path | None]], list[Path], list[Finding]]:
-    """(files to read, kustomization dirs, usage findings). '-' is stdin. ``ignore(path)`` drops files and folders;
+def discover(paths: Iterable[str], ignore=None, resolve=Path.resolve) -> tuple[list[tuple[str, Path | None]], list[Path]]:
+    """(files to read, kustomization dirs). '-' is stdin. ``ignore(path)`` drops files and folders;
     ``resolve(path)`` resolves a path (a file reached twice is read once)."""
     ignore = ignore or (lambda _p: False)
     files: list[tuple[str, Path | None]] = []
     kdirs: list[Path] = []
-    problems: list[Finding] = []
     seen: set[Path] = set()
     for raw in paths:
         if raw == "-":
@@ -98,7 +93,7 @@ def discover(paths: Iterable[str], ignore=None, resolve=Path.resolve) -> tuple[l
                 files.append((display_path(p) if p.is_absolute() else raw, p))
         else:
             raise UsageError(f"{raw}: no such file or directory")
-    return files, kdirs, problems
+    return files, kdirs
 
 
 # --------------------------------------------------------------------------------------------------
@@ -111,7 +106,8 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
     paths = list(paths)
     run = Run(opts)
     rpath = run.real
-    files, kdirs, findings = discover(paths, ignore_matcher(opts.ignore_filename_patterns), rpath)
+    files, kdirs = discover(paths, ignore_matcher(opts.ignore_filename_patterns), rpath)
+    findings: list[Finding] = []
     # files that kustomizations read as generator/patch/replacement inputs are not objects, wherever they sit
     inputs, kresources = kustomize.input_files(kdirs, run)
     reader = Reader(opts.repo_root)
@@ -189,7 +185,7 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
     extra_units = reader.failed_units
 
     if opts.flux:
-        findings.extend(flux.check(objects, paths, opts, graph_=graph))
+        findings.extend(flux.check(graph, objects))
     if opts.policy:
         findings.extend(policy.check(objects, opts))
 

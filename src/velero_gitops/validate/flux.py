@@ -45,7 +45,6 @@ from velero_gitops.validate.run import Run
 
 FLUX_KS = "kustomize.toolkit.fluxcd.io/"
 HELM = "helm.toolkit.fluxcd.io/"
-SOURCE = "source.toolkit.fluxcd.io/"
 # the bootstrap source: `flux bootstrap` makes a GitRepository; a FluxInstance (flux-operator) makes its sync kind,
 # named after its namespace by default
 WELL_KNOWN = {(k, "flux-system", "flux-system") for k in ("GitRepository", "OCIRepository", "Bucket")}
@@ -583,7 +582,7 @@ class Graph:
 
 def _repo_sources(opts) -> set[tuple[str, str, str]]:
     out = set()
-    for s in getattr(opts, "repo_sources", None) or ["GitRepository/flux-system/flux-system"]:
+    for s in opts.repo_sources or ["GitRepository/flux-system/flux-system"]:
         parts = s.split("/")
         if len(parts) == 3:
             out.add((parts[0], parts[1], parts[2]))
@@ -595,7 +594,7 @@ def _flux_namespace(opts) -> str:
     return sorted(_repo_sources(opts))[0][1] if _repo_sources(opts) else "flux-system"
 
 
-def reads_this_repo(ks, opts=None) -> bool:
+def reads_this_repo(ks, opts) -> bool:
     ref = dig(ks.data, "spec", "sourceRef")
     if not isinstance(ref, dict):
         return False
@@ -635,17 +634,17 @@ def _chart_name(hr, objects) -> str | None:
 # Checks
 
 
-def check(objects, paths, opts, externals: list[str] | None = None, graph_: Graph | None = None) -> list[Finding]:
-    g = graph_ or Graph(objects, opts)
-    return _Checker(g, objects, opts, externals).run()
+def check(g: Graph, objects) -> list[Finding]:
+    """The Flux findings on ``objects`` (the validated ones), looked up in the graph of the whole repository."""
+    return _Checker(g, objects).run()
 
 
 class _Checker:
-    def __init__(self, g: Graph, objects, opts, externals):
-        self.g, self.objects, self.opts = g, objects, opts
+    def __init__(self, g: Graph, objects):
+        self.g, self.objects, self.opts = g, objects, g.opts
         self.findings: list[Finding] = []
-        self.externals = set(externals or getattr(opts, "externals", None) or [])
-        self.repo_sources = _repo_sources(opts)
+        self.externals = set(g.opts.externals)
+        self.repo_sources = _repo_sources(g.opts)
         self.index: dict[tuple[str, str], set[str]] = {}  # (kind, name) -> namespaces ("" = unknown)
         for o in g.all:
             self.index.setdefault((o.kind, o.name), set()).update(g.namespaces(o))
@@ -704,7 +703,7 @@ class _Checker:
             else:
                 msg = f"{what} {kind} {ns}/{ref['name']} not found in the repository (declare it with --external {kind}/{ns}/{ref['name']} if it lives elsewhere)"
             self.add(obj, ptr, msg, rule)
-        if what != "dependsOn" and getattr(self.opts, "no_cross_namespace_refs", False) and ns_obj and ns != ns_obj:
+        if what != "dependsOn" and self.opts.no_cross_namespace_refs and ns_obj and ns != ns_obj:
             self.add(obj, ptr.rsplit("/", 1)[0] + "/namespace" if ref.get("namespace") else ptr,
                      f"{what} {kind} {ns}/{ref['name']} is in another namespace than {obj.kind} {ns_obj}/{obj.name}: "
                      "refused with --no-cross-namespace-refs", "flux.cross-namespace")

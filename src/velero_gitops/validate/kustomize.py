@@ -320,11 +320,11 @@ class _Planner:
                 if fld in _DIR_FIELDS:
                     self.visit_dir(real, kf, v, depth + 1)
                 else:
-                    self.add_tree(real, kf, v)
+                    self.add_tree(real, kf)
             else:
                 self.add_file(real, kf, v)
 
-    def add_tree(self, d: Path, via: KFile | None, value: str) -> None:
+    def add_tree(self, d: Path, via: KFile | None) -> None:
         for dirpath, dirnames, filenames in os.walk(d):
             dirnames[:] = sorted(x for x in dirnames if not x.startswith(".git"))
             for f in sorted(filenames):
@@ -575,7 +575,7 @@ def build(b: Build, kubectl: str, cache: Path | None) -> tuple[bool, str]:
         _write_mirror(b, mirror)
         ok, out = run_kubectl(kubectl, mirror / b.entry.relative_to(b.root), home)
         if not ok:
-            out = clean_message(out, mirror, b.root)
+            out = clean_message(out, mirror)
     if key is not None and not (ok and _SECRET_DOC.search(out)):
         _cache_put(cache, key, ok, out)
     return ok, out
@@ -584,7 +584,7 @@ def build(b: Build, kubectl: str, cache: Path | None) -> tuple[bool, str]:
 _KLOG = re.compile(r"^[EWIF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [\w.]+:\d+\] ")
 
 
-def clean_message(msg: str, mirror: Path | None = None, root: Path | None = None) -> str:
+def clean_message(msg: str, mirror: Path | None = None) -> str:
     """kustomize's own message out of kubectl's log line, mirror paths shown as repository paths, truncated."""
     msg = msg.strip()
     msg = _KLOG.sub("", msg)
@@ -622,7 +622,7 @@ def plans(kdirs, objects, run: Run, graph, scan_roots) -> list[Build]:
             found = next((r for r in roots if (r / rel).is_dir()), None)
             if found is None:
                 continue  # flux.path reports it
-            root = Path(opts.repo_root) if getattr(opts, "repo_root", None) else (git_toplevel(found) or found)
+            root = Path(opts.repo_root) if opts.repo_root else (git_toplevel(found) or found)
             b = plan(root, found / rel, ks, run.kfiles)
             sig = (b.entry, b.generated)
             if sig in seen:
@@ -650,7 +650,7 @@ def plans(kdirs, objects, run: Run, graph, scan_roots) -> list[Build]:
 
 
 def _root_for(d: Path, opts, scan_roots) -> Path:
-    if getattr(opts, "repo_root", None):
+    if opts.repo_root:
         return Path(opts.repo_root)
     g = git_toplevel(d)
     if g is not None:
@@ -693,7 +693,7 @@ def check_dirs(kdirs, objects, store, run: Run, skip, graph=None, scan_roots=())
             raise UsageError("kubectl is not on PATH (needed for --kustomize always)")
         return [], 0, set()
     builds = plans(kdirs, objects, run, graph, scan_roots)
-    cache = store.cache_dir / "kustomize-builds" if getattr(opts, "kustomize_cache", True) else None
+    cache = store.cache_dir / "kustomize-builds" if opts.kustomize_cache else None
     findings: list[Finding] = []
     covered: set[Path] = set()
     failed = 0

@@ -123,7 +123,7 @@ def check(objects, opts) -> list[Finding]:
     for o in objects:
         kind, av = o.kind, o.api_version
         if kind == "Secret" and av == "v1":
-            if not o.encrypted and getattr(opts, "plaintext_secrets", True) and holds_secret_data(o.data):
+            if not o.encrypted and opts.plaintext_secrets and holds_secret_data(o.data):
                 if o.name == "velero-s3-secret":
                     out.append(o.finding("", "Secret velero-s3-secret holds the S3 credentials and must be SOPS-encrypted "
                                          "(velero-gitops encrypt-secret)", "policy.secret-encrypted"))

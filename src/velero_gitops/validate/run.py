@@ -40,7 +40,6 @@ class Options:
     node_agent_memory_limit: str = "500Mi"
     plaintext_secrets: bool = True  # the generic "forbid unencrypted secrets" rule (check leaves it to secret_check)
     kopia_memory_warning: bool = True  # warn when node-agent memory is limited below what kopia needs on big volumes
-    stdin_text: str | None = None  # used for "-" (tests); None = read sys.stdin
 
 
 class Run:

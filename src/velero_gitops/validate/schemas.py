@@ -126,7 +126,6 @@ class SchemaStore:
         self._bundle_index: dict[str, str] | None = None
         self.k8s_version = k8s_version or self.bundle_k8s_version()
         self._validators: dict[tuple[str, str], Any] = {}
-        self.downloads = 0  # URLs actually fetched from the network in this run (for tests)
 
     # -- bundle -------------------------------------------------------------------------------------
     def bundle_index(self) -> dict[str, str]:
@@ -196,7 +195,6 @@ class SchemaStore:
             with urllib.request.urlopen(url, timeout=self.timeout) as resp:  # noqa: S310 (user-given URL)
                 body = resp.read()
         except urllib.error.HTTPError as exc:
-            self.downloads += 1
             if exc.code == 404:
                 missing.parent.mkdir(parents=True, exist_ok=True)
                 missing.write_text(url + "\n")
@@ -204,7 +202,6 @@ class SchemaStore:
             raise SchemaError(f"cannot download schema {url}: HTTP {exc.code}") from None
         except (urllib.error.URLError, OSError) as exc:
             raise SchemaError(f"cannot download schema {url}: {getattr(exc, 'reason', exc)}") from None
-        self.downloads += 1
         try:
             data = json.loads(body)
         except ValueError as exc:
