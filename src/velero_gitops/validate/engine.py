@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
@@ -105,40 +105,19 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
     opts = options or Options()
     paths = list(paths)
     run = Run(opts)
-    rpath = run.real
-    files, kdirs = discover(paths, ignore_matcher(opts.ignore_filename_patterns), rpath)
-    findings: list[Finding] = []
+    files, kdirs = discover(paths, ignore_matcher(opts.ignore_filename_patterns), run.real)
     # files that kustomizations read as generator/patch/replacement inputs are not objects, wherever they sit
     inputs, kresources = kustomize.input_files(kdirs, run)
-    reader = Reader(opts.repo_root)
-    for display, path in files:
-        if path is not None and inputs and rpath(path) in inputs:
-            continue
-        reader.read(display, path)
-    findings.extend(reader.findings)
+    reader = _read_files(files, inputs, run)
     objects = reader.objects
-
-    graph = None
-    if opts.flux or any(not o.namespace for o in objects) or kdirs:
-        graph = flux.Graph(objects, run)
-        for o in objects:
-            if not o.namespace:
-                o.eff_ns = graph.ns_of(o)
-
-    for display, obj, line, pointer, key in reader.duplicates:
-        findings.append(Finding(display, line, obj.ident if obj is not None and obj.kind else None, pointer,
-                                f"duplicate key {key!r}", "yaml.duplicate-key"))
+    findings = [*reader.findings]
+    failed_units = reader.failed_units
+    graph = _namespaces(objects, kdirs, run)
+    findings.extend(_duplicate_keys(reader))
 
     store = SchemaStore(opts.schema_locations, cache_dir=opts.cache_dir,
                         k8s_version=opts.kubernetes_version, strict=opts.strict)
     skip = {k.strip() for k in opts.skip_kinds if k.strip()}
-    failed_objs: set[int] = set()
-    skipped_objs: set[int] = set()
-    ignored: set[int] = set()
-    # a YAML file that nothing applies (helmfile, Talos config, Taskfile, chart values) is not an
-    # object when it does not claim to be one; a file that Flux or a kustomization applies must be
-    applied = set(graph.applied_by) | kresources if graph is not None else kresources
-    has_context = bool(kdirs) or bool(graph is not None and graph.roots)
     # what Flux applies is the build output: objects of files that a successful build emitted are
     # validated there (after the kustomization's patches, components and namespace), not on their own
     built: set[Path] = set()
@@ -146,63 +125,118 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
         scan_roots = [p for p in paths if p != "-" and Path(p).is_dir()]
         kfind, kfailed, built = kustomize.check_dirs(kdirs, objects, store, run, skip, graph=graph, scan_roots=scan_roots)
         findings.extend(kfind)
-        reader.failed_units += kfailed
+        failed_units += kfailed
+    # a YAML file that nothing applies (helmfile, Talos config, Taskfile, chart values) is not an
+    # object when it does not claim to be one; a file that Flux or a kustomization applies must be
+    applied = set(graph.applied_by) | kresources if graph is not None else kresources
+    has_context = bool(kdirs) or bool(graph is not None and graph.roots)
+    schema = _SchemaPass(store, run, skip, built, applied, has_context)
+    tally = _Tally()
     for i, obj in enumerate(objects):
-        av, kind = obj.data.get("apiVersion"), obj.data.get("kind")
-        if not isinstance(av, str) or not isinstance(kind, str) or not av or not kind:
-            if (av is None and kind is None and obj.path is not None and has_context
-                    and not obj.file.startswith("-") and rpath(obj.path) not in applied):
-                ignored.add(i)
-                continue
-            missing = "apiVersion" if not isinstance(av, str) or not av else "kind"
-            findings.append(obj.finding("", f"missing '{missing}': not a Kubernetes object", "schema"))
-            failed_objs.add(i)
-            continue
-        if kind in skip or f"{av}/{kind}" in skip:
-            skipped_objs.add(i)
-            continue
-        try:
-            validator = store.validator(av, kind)
-        except SchemaError as exc:
-            findings.append(obj.finding("", str(exc), "schema.error"))
-            failed_objs.add(i)
-            continue
-        if validator is None:
-            if opts.ignore_missing_schemas:
-                skipped_objs.add(i)
-            else:
-                findings.append(obj.finding("/kind", store.missing_message(av, kind), "schema.missing"))
-                failed_objs.add(i)
-            continue
-        if built and obj.path is not None and rpath(obj.path) in built:
-            continue
-        if not validator.is_valid(obj.data):
-            fs = schema_findings(obj, validator)
-            findings.extend(fs)
-            if fs:
-                failed_objs.add(i)
-
-    extra_units = reader.failed_units
+        outcome, fs = schema.check(obj)
+        findings.extend(fs)
+        tally.record(i, outcome)
 
     if opts.flux:
         findings.extend(flux.check(graph, objects))
     if opts.policy:
         findings.extend(policy.check(objects, opts))
+    return _result(objects, _dedupe(findings), tally, failed_units)
 
-    findings = _dedupe(findings)
-    # an object fails when any error finding names it
+
+def _read_files(files: list[tuple[str, Path | None]], inputs: set[Path], run: Run) -> Reader:
+    reader = Reader(run.opts.repo_root)
+    for display, path in files:
+        if path is not None and inputs and run.real(path) in inputs:
+            continue
+        reader.read(display, path)
+    return reader
+
+
+def _namespaces(objects: list, kdirs: list[Path], run: Run) -> flux.Graph | None:
+    """The Flux graph (None when nothing needs it); objects without a namespace get the one Flux or kustomize sets."""
+    if not (run.opts.flux or any(not o.namespace for o in objects) or kdirs):
+        return None
+    graph = flux.Graph(objects, run)
+    for o in objects:
+        if not o.namespace:
+            o.eff_ns = graph.ns_of(o)
+    return graph
+
+
+def _duplicate_keys(reader: Reader) -> list[Finding]:
+    """Reported once namespaces are known, so that the object is named the way other findings name it."""
+    return [Finding(display, line, obj.ident if obj is not None and obj.kind else None, pointer,
+                    f"duplicate key {key!r}", "yaml.duplicate-key")
+            for display, obj, line, pointer, key in reader.duplicates]
+
+
+@dataclass
+class _Tally:
+    """Objects (by index) that failed, were skipped, or are no Kubernetes object at all."""
+
+    failed: set[int] = field(default_factory=set)
+    skipped: set[int] = field(default_factory=set)
+    ignored: set[int] = field(default_factory=set)
+
+    def record(self, i: int, outcome: str) -> None:
+        if outcome in ("failed", "skipped", "ignored"):
+            getattr(self, outcome).add(i)
+
+
+class _SchemaPass:
+    """Schema validation of one object read from a file."""
+
+    def __init__(self, store: SchemaStore, run: Run, skip: set[str], built: set[Path], applied: set[Path],
+                 has_context: bool):
+        self.store, self.run, self.skip, self.built = store, run, skip, built
+        self.applied, self.has_context = applied, has_context
+
+    def check(self, obj) -> tuple[str, list[Finding]]:
+        """(outcome: "ok", "failed", "skipped" or "ignored"; findings)."""
+        av, kind = obj.data.get("apiVersion"), obj.data.get("kind")
+        if not isinstance(av, str) or not isinstance(kind, str) or not av or not kind:
+            if av is None and kind is None and self._stray(obj):
+                return "ignored", []
+            missing = "apiVersion" if not isinstance(av, str) or not av else "kind"
+            return "failed", [obj.finding("", f"missing '{missing}': not a Kubernetes object", "schema")]
+        if kind in self.skip or f"{av}/{kind}" in self.skip:
+            return "skipped", []
+        try:
+            validator = self.store.validator(av, kind)
+        except SchemaError as exc:
+            return "failed", [obj.finding("", str(exc), "schema.error")]
+        if validator is None:
+            if self.run.opts.ignore_missing_schemas:
+                return "skipped", []
+            return "failed", [obj.finding("/kind", self.store.missing_message(av, kind), "schema.missing")]
+        if self.built and obj.path is not None and self.run.real(obj.path) in self.built:
+            return "ok", []  # validated in the build output
+        if validator.is_valid(obj.data):
+            return "ok", []
+        fs = schema_findings(obj, validator)
+        return ("failed" if fs else "ok"), fs
+
+    def _stray(self, obj) -> bool:
+        """A file in a tree that nothing applies: not meant to be a Kubernetes object."""
+        return (obj.path is not None and self.has_context and not obj.file.startswith("-")
+                and self.run.real(obj.path) not in self.applied)
+
+
+def _result(objects: list, findings: list[Finding], tally: _Tally, failed_units: int) -> Result:
+    """Counts: an object fails when any error finding names it; a failed unit (unreadable file, failed build)
+    counts as one failed object."""
     by_obj: dict[tuple[str, str], int] = {}
     for i, obj in enumerate(objects):
         by_obj.setdefault((obj.file, obj.ident), i)
     for f in findings:
         if f.severity == "error" and f.obj is not None and (f.file, f.obj) in by_obj:
-            failed_objs.add(by_obj[(f.file, f.obj)])
-    skipped_objs -= failed_objs
-    ignored -= failed_objs
-    failed = len(failed_objs) + extra_units
-    passed = len(objects) - len(failed_objs) - len(skipped_objs) - len(ignored)
+            tally.failed.add(by_obj[(f.file, f.obj)])
+    skipped = tally.skipped - tally.failed
+    ignored = tally.ignored - tally.failed
+    passed = len(objects) - len(tally.failed) - len(skipped) - len(ignored)
     findings.sort(key=lambda f: (f.file, f.line or 0, f.pointer, f.message))
-    return Result(findings, passed, failed, len(skipped_objs))
+    return Result(findings, passed, len(tally.failed) + failed_units, len(skipped))
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:

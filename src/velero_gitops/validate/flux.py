@@ -25,6 +25,7 @@ root is ``--repo-root``, else the nearest ancestor holding ``.git``, ``.sops.yam
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import stat
@@ -438,8 +439,6 @@ class Graph:
                     if o.encrypted:
                         complete = False
                         continue
-                    import base64
-
                     plain = {}
                     for k, v in (data or {}).items() if isinstance(data, dict) else []:
                         try:
@@ -645,9 +644,14 @@ class _Checker:
         self.findings: list[Finding] = []
         self.externals = set(g.opts.externals)
         self.repo_sources = _repo_sources(g.opts)
-        self.index: dict[tuple[str, str], set[str]] = {}  # (kind, name) -> namespaces ("" = unknown)
+        self.index = self._index(g)
+
+    @staticmethod
+    def _index(g: Graph) -> dict[tuple[str, str], set[str]]:
+        """(kind, name) -> the namespaces where such an object exists ("" = unknown)."""
+        index: dict[tuple[str, str], set[str]] = {}
         for o in g.all:
-            self.index.setdefault((o.kind, o.name), set()).update(g.namespaces(o))
+            index.setdefault((o.kind, o.name), set()).update(g.namespaces(o))
         # ArtifactGenerators (source-watcher) produce ExternalArtifacts named in spec.artifacts; a FluxInstance
         # (flux-operator) creates its sync source, named after its namespace unless sync.name says otherwise
         # (controlplaneio-fluxcd/flux-operator@v0.58.1:internal/controller/fluxinstance_controller.go)
@@ -655,11 +659,12 @@ class _Checker:
             sync = dig(o.data, "spec", "sync")
             if o.kind == "FluxInstance" and isinstance(sync, dict) and isinstance(sync.get("kind"), str):
                 for ns in g.namespaces(o):
-                    self.index.setdefault((sync["kind"], _str(sync.get("name")) or ns), set()).add(ns)
+                    index.setdefault((sync["kind"], _str(sync.get("name")) or ns), set()).add(ns)
             if o.kind == "ArtifactGenerator":
                 for a in dig(o.data, "spec", "artifacts") or []:
                     if isinstance(a, dict) and isinstance(a.get("name"), str):
-                        self.index.setdefault(("ExternalArtifact", a["name"]), set()).update(g.namespaces(o))
+                        index.setdefault(("ExternalArtifact", a["name"]), set()).update(g.namespaces(o))
+        return index
 
     def run(self) -> list[Finding]:
         for o in self.objects:
@@ -789,22 +794,6 @@ class _Checker:
         for k in g.flux_ks:
             for ns in g.namespaces(k):
                 ks_by_name[(ns, k.name)] = k
-
-        def deps_closure(ks) -> set[int]:
-            seen: set[int] = set()
-            todo = [ks]
-            while todo:
-                k = todo.pop()
-                for dep in dig(k.data, "spec", "dependsOn") or []:
-                    if not isinstance(dep, dict):
-                        continue
-                    for ns in g.namespaces(k):
-                        target = ks_by_name.get((_str(dep.get("namespace")) or ns, str(dep.get("name"))))
-                        if target is not None and id(target) not in seen:
-                            seen.add(id(target))
-                            todo.append(target)
-            return seen
-
         for hr in (o for o in g.all if is_kind(o, HELM, "HelmRelease")):
             groups = CRD_CHARTS.get(_chart_name(hr, g.all) or "")
             crds = dig(hr.data, "spec", "install", "crds")
@@ -820,7 +809,23 @@ class _Checker:
                         self.add(o, "", f"{o.kind} is applied by Flux Kustomization {g.ns_of(k)}/{k.name}, the same one that "
                                  f"applies HelmRelease {hr.name} which installs the {group} CRDs: the dry-run fails before the "
                                  f"CRDs exist. Apply it from a second Kustomization that dependsOn {k.name}", "flux.crd-order")
-                    elif not any(id(h) in deps_closure(k) for h in hr_ks):
+                    elif not any(id(h) in self._depends_on(k, ks_by_name) for h in hr_ks):
                         self.add(o, "", f"{o.kind} is applied by Flux Kustomization {g.ns_of(k)}/{k.name}, which does not "
                                  f"dependsOn {', '.join(h.name for h in hr_ks)} (the Kustomization applying HelmRelease "
                                  f"{hr.name} that installs the {group} CRDs)", "flux.crd-order")
+
+    def _depends_on(self, ks, ks_by_name: dict[tuple[str, str], object]) -> set[int]:
+        """ids of every Flux Kustomization ``ks`` depends on, directly or through others."""
+        seen: set[int] = set()
+        todo = [ks]
+        while todo:
+            k = todo.pop()
+            for dep in dig(k.data, "spec", "dependsOn") or []:
+                if not isinstance(dep, dict):
+                    continue
+                for ns in self.g.namespaces(k):
+                    target = ks_by_name.get((_str(dep.get("namespace")) or ns, str(dep.get("name"))))
+                    if target is not None and id(target) not in seen:
+                        seen.add(id(target))
+                        todo.append(target)
+        return seen

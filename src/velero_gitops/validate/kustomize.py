@@ -709,31 +709,53 @@ def check_dirs(kdirs, objects, store, run: Run, skip, graph=None, scan_roots=())
     for o in objects:
         if o.path is not None:
             by_file.setdefault(Path(os.path.realpath(o.path)), []).append(o)
-
+    out_check = _OutputCheck(store, skip, by_file, run.kfiles)
     for b, (ok, out) in zip(runnable, results):
-        kfile = b.entry / b.kfile_name
-        where = b.flux_ks
         if not ok:
-            kf = read_kfile(kfile, run.kfiles) if kfile.is_file() else None
-            line = _error_line(kf, out) if kf else None
-            if kf is None and where is not None:
-                findings.append(where.finding("/spec/path", f"kustomize build failed: {out}", "kustomize"))
-            else:
-                findings.append(Finding(display_path(kfile), line, None, "", f"kustomize build failed: {out}", "kustomize"))
+            findings.append(_build_failure(b, out, run.kfiles))
             failed += 1
             continue
-        if b.flux_ks is not None:
-            out = substitute(out, dig(b.flux_ks.data, "spec", "postBuild"))
-        fast = fast_docs(out)
-        if fast is not None:
-            docs = [_Doc(data, line, i) for i, (data, line, _chunk) in enumerate(fast)]
-        else:
-            try:
-                docs = load_all(out)
-            except YAMLError as exc:  # pragma: no cover - kustomize emits valid YAML
-                findings.append(Finding(display_path(kfile), None, None, "", f"kustomize output: {exc.message}", "kustomize"))
-                failed += 1
-                continue
+        docs = _output_documents(b, out)
+        if isinstance(docs, Finding):  # pragma: no cover - kustomize emits valid YAML
+            findings.append(docs)
+            failed += 1
+            continue
+        findings.extend(out_check.check(b, docs, covered))
+    return findings, failed, covered
+
+
+def _build_failure(b: Build, out: str, kfiles: dict) -> Finding:
+    """A failed build, on the kustomization entry the message names, else on the Flux Kustomization's path."""
+    kfile = b.entry / b.kfile_name
+    kf = read_kfile(kfile, kfiles) if kfile.is_file() else None
+    if kf is None and b.flux_ks is not None:
+        return b.flux_ks.finding("/spec/path", f"kustomize build failed: {out}", "kustomize")
+    line = _error_line(kf, out) if kf else None
+    return Finding(display_path(kfile), line, None, "", f"kustomize build failed: {out}", "kustomize")
+
+
+def _output_documents(b: Build, out: str) -> list | Finding:
+    """The documents of a build's output, after Flux's postBuild substitution."""
+    if b.flux_ks is not None:
+        out = substitute(out, dig(b.flux_ks.data, "spec", "postBuild"))
+    fast = fast_docs(out)
+    if fast is not None:
+        return [_Doc(data, line, i) for i, (data, line, _chunk) in enumerate(fast)]
+    try:
+        return load_all(out)
+    except YAMLError as exc:  # pragma: no cover - kustomize emits valid YAML
+        return Finding(display_path(b.entry / b.kfile_name), None, None, "", f"kustomize output: {exc.message}", "kustomize")
+
+
+class _OutputCheck:
+    """Schema validation of built objects; findings land on the source object when the origin annotation finds it."""
+
+    def __init__(self, store, skip, by_file: dict[Path, list], kfiles: dict):
+        self.store, self.skip, self.by_file, self.kfiles = store, skip, by_file, kfiles
+
+    def check(self, b: Build, docs: list, covered: set[Path]) -> list[Finding]:
+        """Findings on the output of ``b``; adds the source files it emitted to ``covered``."""
+        findings: list[Finding] = []
         for doc in docs:
             data = doc.data
             if not isinstance(data, dict):
@@ -742,29 +764,35 @@ def check_dirs(kdirs, objects, store, run: Run, skip, graph=None, scan_roots=())
             origin = _origin(md)
             data.pop("sops", None)
             kind, av = data.get("kind"), data.get("apiVersion")
-            if not isinstance(kind, str) or not isinstance(av, str) or kind in skip or f"{av}/{kind}" in skip:
+            if not isinstance(kind, str) or not isinstance(av, str) or kind in self.skip or f"{av}/{kind}" in self.skip:
                 continue
             if "path" in origin:
                 real = _unmirror(b, b.entry.relative_to(b.root), origin["path"])
                 if real is not None:
                     covered.add(real)
             try:
-                validator = store.validator(av, kind)
+                validator = self.store.validator(av, kind)
             except SchemaError:
                 continue  # reported on the source file
             if validator is None or validator.is_valid(data):
                 continue
-            src, file, line = _source(b, origin, kind, str(md.get("name", "")), by_file, run.kfiles)
-            built = Obj(file or display_path(kfile), None, doc.index, data, doc.line)
-            for f in schema_findings(built, validator):
-                if "${" in f.message:
-                    continue  # a value Flux substitutes from a source unknown here (postBuild.substituteFrom)
-                if src is not None:
-                    findings.append(Finding(src.file, src.line_of(f.pointer), src.ident, f.pointer, f.message, f.rule, f.severity))
-                else:
-                    findings.append(Finding(built.file, line, f.obj, f.pointer,
-                                            f.message + " (in the kustomize build output)", f.rule, f.severity))
-    return findings, failed, covered
+            findings.extend(self._located(b, doc, origin, str(md.get("name", "")), validator))
+        return findings
+
+    def _located(self, b: Build, doc, origin: dict, name: str, validator) -> list[Finding]:
+        data = doc.data
+        src, file, line = _source(b, origin, data["kind"], name, self.by_file, self.kfiles)
+        built = Obj(file or display_path(b.entry / b.kfile_name), None, doc.index, data, doc.line)
+        out: list[Finding] = []
+        for f in schema_findings(built, validator):
+            if "${" in f.message:
+                continue  # a value Flux substitutes from a source unknown here (postBuild.substituteFrom)
+            if src is not None:
+                out.append(Finding(src.file, src.line_of(f.pointer), src.ident, f.pointer, f.message, f.rule, f.severity))
+            else:
+                out.append(Finding(built.file, line, f.obj, f.pointer,
+                                   f.message + " (in the kustomize build output)", f.rule, f.severity))
+        return out
 
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
