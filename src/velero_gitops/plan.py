@@ -1,7 +1,7 @@
 """Decide everything the tree contains. Pure: no I/O, no templates.
 
 `plan(loaded)` returns the list of files (`Artifact`) with the Kubernetes objects each holds.
-Every decision that domain.md asks of the generator is made here, so it can be tested directly.
+Every decision about the generated tree is made here, so it can be tested directly.
 """
 
 from __future__ import annotations
@@ -101,12 +101,27 @@ def plan(loaded: LoadedConfig) -> Plan:
         add(f"{lay.schedules_dir}/{s.name}.yaml", "schedule.yaml.j2",
             Document(schedule_object(c, s), schema("velero.io", "Schedule", "v1")))
 
+    _check_paths(arts)
     notes = []
     if not c.schedules:
         notes.append("no schedules configured: no schedules folder or Kustomization is rendered; "
                      "Velero will only run backups you start yourself")
     return Plan(artifacts=tuple(arts), secret_path=lay.secret_file, notes=tuple(notes),
                 repo_password_path=lay.repo_password_file if managed_password else None)
+
+
+class UnsafePath(RuntimeError):
+    """Two planned files share a path, or one leaves the repository: a bug (the config refuses such names)."""
+
+
+def _check_paths(arts: list[Artifact]) -> None:
+    """Every file stays under the repository root, outside .git, and no file overwrites another one."""
+    seen: set[str] = set()
+    for a in arts:
+        parts = a.path.split("/")
+        if a.path.startswith("/") or any(p in ("", ".", "..", ".git") for p in parts) or a.path in seen:
+            raise UnsafePath(f"planned path {a.path!r} leaves the repository or is planned twice")
+        seen.add(a.path)
 
 
 # ----------------------------------------------------------------------------------------- pieces
@@ -299,7 +314,7 @@ def node_agent_configmap_name(c) -> str:
 
 
 def chart_values(loaded: LoadedConfig) -> dict[str, Any]:
-    """Values for the vmware-tanzu/velero chart (domain.md §3)."""
+    """Values for the vmware-tanzu/velero chart (vmware-tanzu/helm-charts: charts/velero/values.yaml)."""
     c = loaded.config
     v, s3, na = c.velero, c.s3, c.velero.node_agent
     bsl_config: dict[str, str] = {  # the chart quotes every value; strings here keep Git and cluster equal

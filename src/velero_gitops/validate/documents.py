@@ -235,6 +235,7 @@ class Reader:
         self.objects: list[Obj] = []
         self.failed_units = 0
         self.duplicates: list[tuple] = []  # (file, obj, line, pointer, key): reported once namespaces are known
+        self.non_mappings: list[tuple[str, Path | None, int | None]] = []  # judged once we know what is applied
 
     def read(self, display: str, path: Path | None) -> None:
         if path is None:
@@ -272,8 +273,7 @@ class Reader:
 
     def _add(self, display, path, index, data, line, chunk) -> Obj | None:
         if not isinstance(data, dict):
-            self.findings.append(Finding(display, line, None, "", "document is not a mapping (expected a Kubernetes object)", "schema"))
-            self.failed_units += 1
+            self.non_mappings.append((display, path, line))
             return None
         encrypted = isinstance(data.get("sops"), dict)
         if "sops" in data:

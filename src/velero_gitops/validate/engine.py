@@ -15,17 +15,19 @@ problem. Everything else (libyaml parse, kustomize, graph, policy) needs no seco
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
 from velero_gitops.errors import UsageError
 from velero_gitops.validate import flux, kustomize, policy
-from velero_gitops.validate.documents import KUSTOMIZE_FILES, YAML_SUFFIXES, Reader, display_path
+from velero_gitops.validate.documents import KUSTOMIZE_FILES, YAML_SUFFIXES, Obj, Reader, display_path
 from velero_gitops.validate.findings import Finding
-from velero_gitops.validate.run import Options, Run
+from velero_gitops.validate.run import DEFAULT_REPO_SOURCES, Options, Run
 from velero_gitops.validate.schemas import SchemaError, SchemaStore, schema_findings
 
 
@@ -105,7 +107,7 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
     opts = options or Options()
     paths = list(paths)
     run = Run(opts)
-    files, kdirs = discover(paths, ignore_matcher(opts.ignore_filename_patterns), run.real)
+    files, kdirs = discover(paths, _ignore(run), run.real)
     # files that kustomizations read as generator/patch/replacement inputs are not objects, wherever they sit
     inputs, kresources = kustomize.input_files(kdirs, run)
     reader = _read_files(files, inputs, run)
@@ -113,6 +115,7 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
     findings = [*reader.findings]
     failed_units = reader.failed_units
     graph = _namespaces(objects, kdirs, run)
+    opts = run.opts  # the repository source may have been guessed from the tree
     findings.extend(_duplicate_keys(reader))
 
     store = SchemaStore(opts.schema_locations, cache_dir=opts.cache_dir,
@@ -130,7 +133,13 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
     # object when it does not claim to be one; a file that Flux or a kustomization applies must be
     applied = set(graph.applied_by) | kresources if graph is not None else kresources
     has_context = bool(kdirs) or bool(graph is not None and graph.roots)
-    schema = _SchemaPass(store, run, skip, built, applied, has_context)
+    schema = _SchemaPass(store, run, skip, built, applied, has_context, graph)
+    for display, path, line in reader.non_mappings:
+        # a list or scalar document (an Ansible playbook, a tool's settings) that nothing applies is not ours to judge
+        if not schema.stray(display, path):
+            findings.append(Finding(display, line, None, "", "document is not a mapping (expected a Kubernetes object)",
+                                    "schema"))
+            failed_units += 1
     tally = _Tally()
     for i, obj in enumerate(objects):
         outcome, fs = schema.check(obj)
@@ -157,6 +166,7 @@ def _namespaces(objects: list, kdirs: list[Path], run: Run) -> flux.Graph | None
     """The Flux graph (None when nothing needs it); objects without a namespace get the one Flux or kustomize sets."""
     if not (run.opts.flux or any(not o.namespace for o in objects) or kdirs):
         return None
+    run.opts = _guess_repo_source(objects, run.opts)
     graph = flux.Graph(objects, run)
     for o in objects:
         if not o.namespace:
@@ -188,26 +198,30 @@ class _SchemaPass:
     """Schema validation of one object read from a file."""
 
     def __init__(self, store: SchemaStore, run: Run, skip: set[str], built: set[Path], applied: set[Path],
-                 has_context: bool):
+                 has_context: bool, graph: flux.Graph | None):
         self.store, self.run, self.skip, self.built = store, run, skip, built
-        self.applied, self.has_context = applied, has_context
+        self.applied, self.has_context, self.graph = applied, has_context, graph
 
     def check(self, obj) -> tuple[str, list[Finding]]:
         """(outcome: "ok", "failed", "skipped" or "ignored"; findings)."""
+        if self.graph is not None and self.graph.dead(obj):
+            return "ignored", []  # a disabled app (its kustomization.yaml no longer lists it): Flux never applies it
         av, kind = obj.data.get("apiVersion"), obj.data.get("kind")
         if not isinstance(av, str) or not isinstance(kind, str) or not av or not kind:
-            if av is None and kind is None and self._stray(obj):
+            if av is None and kind is None and self.stray(obj.file, obj.path):
                 return "ignored", []
             missing = "apiVersion" if not isinstance(av, str) or not av else "kind"
             return "failed", [obj.finding("", f"missing '{missing}': not a Kubernetes object", "schema")]
-        if kind in self.skip or f"{av}/{kind}" in self.skip:
+        # the files the tool renders (check) are never skipped
+        strict = obj.path is not None and self.run.real(obj.path) in self.run.opts.strict_files
+        if (kind in self.skip or f"{av}/{kind}" in self.skip) and not strict:
             return "skipped", []
         try:
             validator = self.store.validator(av, kind)
         except SchemaError as exc:
             return "failed", [obj.finding("", str(exc), "schema.error")]
         if validator is None:
-            if self.run.opts.ignore_missing_schemas:
+            if self.run.opts.ignore_missing_schemas and not strict:
                 return "skipped", []
             return "failed", [obj.finding("/kind", self.store.missing_message(av, kind), "schema.missing")]
         if self.built and obj.path is not None and self.run.real(obj.path) in self.built:
@@ -217,10 +231,10 @@ class _SchemaPass:
         fs = schema_findings(obj, validator)
         return ("failed" if fs else "ok"), fs
 
-    def _stray(self, obj) -> bool:
+    def stray(self, display: str, path: Path | None) -> bool:
         """A file in a tree that nothing applies: not meant to be a Kubernetes object."""
-        return (obj.path is not None and self.has_context and not obj.file.startswith("-")
-                and self.run.real(obj.path) not in self.applied)
+        return (path is not None and self.has_context and not display.startswith("-")
+                and self.run.real(path) not in self.applied)
 
 
 def _result(objects: list, findings: list[Finding], tally: _Tally, failed_units: int) -> Result:
@@ -237,6 +251,54 @@ def _result(objects: list, findings: list[Finding], tally: _Tally, failed_units:
     passed = len(objects) - len(tally.failed) - len(skipped) - len(ignored)
     findings.sort(key=lambda f: (f.file, f.line or 0, f.pointer, f.message))
     return Result(findings, passed, len(tally.failed) + failed_units, len(skipped))
+
+
+def _guess_repo_source(objects: list[Obj], opts: Options) -> Options:
+    """With the default repository sources and no Flux Kustomization reading them, the repository is read through a
+    source of another name (`flux create source git k8s-gitops ...`): take the Git/OCI/Bucket source of the tree that
+    most Flux Kustomizations read. An explicit --repo-source always wins."""
+    if list(opts.repo_sources) != list(DEFAULT_REPO_SOURCES):
+        return opts
+    declared = {(o.kind, o.namespace or "", o.name) for o in objects
+                if o.api_version.startswith(flux.SOURCE) and o.kind in ("GitRepository", "OCIRepository", "Bucket")}
+    reads: Counter[tuple[str, str, str]] = Counter()
+    for o in objects:
+        ref = o.data.get("spec", {}).get("sourceRef") if o.kind == "Kustomization" and o.api_version.startswith(flux.FLUX_KS) \
+            and isinstance(o.data.get("spec"), dict) else None
+        if isinstance(ref, dict) and isinstance(ref.get("kind"), str) and isinstance(ref.get("name"), str):
+            reads[(ref["kind"], str(ref.get("namespace") or o.namespace or ""), ref["name"])] += 1
+    if any(f"{k}/{ns}/{n}" in DEFAULT_REPO_SOURCES for k, ns, n in reads):
+        return opts
+    candidates = [(count, key) for key, count in reads.most_common() if key in declared]
+    if not candidates:
+        return opts
+    kind, ns, name = candidates[0][1]
+    return dataclasses.replace(opts, repo_sources=[f"{kind}/{ns}/{name}"])
+
+
+def _ignore(run: Run):
+    """The ignore patterns, searched in the path as given and in the repository-relative one; never a strict file
+    nor a folder on the way to one."""
+    opts = run.opts
+    match = ignore_matcher(opts.ignore_filename_patterns)
+    if not opts.ignore_filename_patterns:
+        return match
+    root = run.real(Path(opts.repo_root)) if opts.repo_root else None
+    keep = set(opts.strict_files).union(*(f.parents for f in opts.strict_files))
+
+    def ignored(p: str) -> bool:
+        real = run.real(Path(p))
+        if real in keep:
+            return False
+        if match(p):
+            return True
+        try:
+            rel = real.relative_to(root).as_posix() if root is not None else None
+        except ValueError:
+            return False
+        return rel is not None and match(rel + ("/" if p.endswith("/") else ""))
+
+    return ignored
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:

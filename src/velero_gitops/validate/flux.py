@@ -42,10 +42,11 @@ from velero_gitops.validate.documents import (
     inside,
 )
 from velero_gitops.validate.findings import Finding
-from velero_gitops.validate.run import Run
+from velero_gitops.validate.run import DEFAULT_REPO_SOURCES, Run
 
 FLUX_KS = "kustomize.toolkit.fluxcd.io/"
 HELM = "helm.toolkit.fluxcd.io/"
+SOURCE = "source.toolkit.fluxcd.io/"
 # the bootstrap source: `flux bootstrap` makes a GitRepository; a FluxInstance (flux-operator) makes its sync kind,
 # named after its namespace by default
 WELL_KNOWN = {(k, "flux-system", "flux-system") for k in ("GitRepository", "OCIRepository", "Bucket")}
@@ -581,7 +582,7 @@ class Graph:
 
 def _repo_sources(opts) -> set[tuple[str, str, str]]:
     out = set()
-    for s in opts.repo_sources or ["GitRepository/flux-system/flux-system"]:
+    for s in opts.repo_sources or DEFAULT_REPO_SOURCES:
         parts = s.split("/")
         if len(parts) == 3:
             out.add((parts[0], parts[1], parts[2]))
@@ -607,10 +608,20 @@ def reads_this_repo(ks, opts) -> bool:
 
 def _candidate_roots(ks, run: Run, root: Path | None = None) -> list[Path]:
     if run.opts.repo_root:
-        return [run.real(Path(run.opts.repo_root))]
-    out = list(run.roots_for(run.real(ks.path).parent if ks.path is not None else None))
-    if root is not None and root not in out:
-        out.insert(0, root)
+        out = [run.real(Path(run.opts.repo_root))]
+    else:
+        out = list(run.roots_for(run.real(ks.path).parent if ks.path is not None else None))
+        if root is not None and root not in out:
+            out.insert(0, root)
+    ref = dig(ks.data, "spec", "sourceRef")
+    if isinstance(ref, dict) and ref.get("kind") in ("OCIRepository", "Bucket") and ks.path is not None:
+        # An artifact holds the folder that was pushed (`flux push artifact --path=./kubernetes`), and spec.path is
+        # relative to it: any folder between the repository root and this file may be that root.
+        top = out[0]
+        for d in run.real(ks.path).parents:
+            if d == top or top not in d.parents:
+                break
+            out.append(d)
     return out
 
 

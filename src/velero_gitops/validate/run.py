@@ -13,6 +13,10 @@ from typing import Any
 
 from velero_gitops.validate.documents import find_root, git_toplevel
 
+# The source `flux bootstrap` creates (GitRepository) and the one flux-operator's FluxInstance sync creates
+# (OCIRepository, or GitRepository) for the repository itself: both are named flux-system in flux-system.
+DEFAULT_REPO_SOURCES = ("GitRepository/flux-system/flux-system", "OCIRepository/flux-system/flux-system")
+
 
 @dataclass
 class Options:
@@ -22,10 +26,13 @@ class Options:
     strict: bool = True
     ignore_missing_schemas: bool = False
     skip_kinds: list[str] = field(default_factory=list)
+    # resolved files that skip, ignore_missing_schemas and ignore_filename_patterns never apply to (check:
+    # the files the tool renders)
+    strict_files: frozenset[Path] = frozenset()
     repo_root: str | None = None
     externals: list[str] = field(default_factory=list)  # "Kind/namespace/name" that exist outside the tree
     # the Flux source(s) holding this repository: Kustomization paths that read it are checked on disk
-    repo_sources: list[str] = field(default_factory=lambda: ["GitRepository/flux-system/flux-system"])
+    repo_sources: list[str] = field(default_factory=lambda: list(DEFAULT_REPO_SOURCES))
     no_cross_namespace_refs: bool = False  # the controllers' --no-cross-namespace-refs lockdown
     kustomize: str = "auto"  # auto (when kubectl is on PATH) | always | never
     kustomize_cache: bool = True  # reuse kustomize builds keyed on the content they read
