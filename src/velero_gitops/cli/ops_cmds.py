@@ -70,8 +70,8 @@ def backup_manifest(
     config: Optional[Path] = typer.Option(None, "--config", "-c", metavar="FILE", help=CONFIG_HELP),
 ) -> None:
     """A Velero Backup object (namespace, TTL and fs-backup default from the config). Apply with kubectl apply -f."""
-    from velero_gitops.ops import manifests
     from velero_gitops.errors import UsageError
+    from velero_gitops.ops import manifests
 
     loaded = _load(config)
     if from_schedule is not None:
@@ -123,8 +123,8 @@ def explain_cmd(
     timezone: Optional[str] = typer.Option(None, "--timezone", help="IANA zone for the local times (default: this machine's)."),
 ) -> None:
     """What the config will do: schedules with their next runs (UTC and local), retention, bucket paths, Flux order."""
-    from velero_gitops.ops import explain
     from velero_gitops.errors import UsageError
+    from velero_gitops.ops import explain
 
     if config_arg is not None and config is not None and config_arg != config:
         raise UsageError("name the config once: as an argument or with --config")

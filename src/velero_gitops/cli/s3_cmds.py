@@ -36,8 +36,8 @@ DEADLINE_HELP = "Seconds the whole command may take, whatever the server does."
 
 
 def _setup(config: Optional[Path], needs_client: str | None = None):
-    from velero_gitops.ops import s3
     from velero_gitops.config.loader import load
+    from velero_gitops.ops import s3
 
     if needs_client:
         s3.require_client(needs_client)  # before anything else: one line, no traceback
@@ -91,8 +91,8 @@ def check_cmd(
     deadline: float = typer.Option(30.0, "--deadline", min=1, max=600, help=DEADLINE_HELP),
 ) -> None:
     """TLS and certificate, credentials, bucket, a probe object write/read/delete, the HTTPS-only policy."""
-    from velero_gitops.secrets import credentials
     from velero_gitops.ops import s3
+    from velero_gitops.secrets import credentials
 
     loaded, target = _setup(config, "s3 check")
     creds = credentials.for_s3(loaded)
@@ -117,8 +117,8 @@ def ensure_bucket_cmd(
     Never deletes or overwrites objects. An existing different policy is left alone unless --force;
     the diff is shown either way.
     """
-    from velero_gitops.secrets import credentials
     from velero_gitops.ops import s3
+    from velero_gitops.secrets import credentials
 
     loaded, target = _setup(config, "s3 ensure-bucket")
     creds = credentials.for_s3(loaded)

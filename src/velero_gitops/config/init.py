@@ -179,8 +179,8 @@ def write(here: Path, answers: Answers, found: Detected | None = None) -> Path:
         raise UsageError(f"{CONFIG_NAME} already exists here; init never overwrites (edit it, or remove it first)")
     text = config_text(found, answers, here)
     probe = Path(stage(here / ".velero-gitops-init.yaml", text.encode("utf-8")))
-    from velero_gitops.errors import VeleroGitopsError
     from velero_gitops.config.loader import display
+    from velero_gitops.errors import VeleroGitopsError
 
     try:
         load(probe)  # a config we write must load: the answers are checked by the same rules as any config

@@ -236,7 +236,7 @@ def _position(tree: Any, loc: Loc, value: bool = False) -> str:
     node = tree
     for part in loc:
         if isinstance(part, int) and isinstance(node, list) and 0 <= part < len(node):
-            line, col = node.lc.item(part)
+            line, col = node.lc.item(part)  # type: ignore[attr-defined]  # ruamel's CommentedSeq
             node = node[part]
         elif isinstance(part, str) and isinstance(node, dict) and part in node:
             holder = _holder(node, part)
@@ -261,7 +261,7 @@ def _holder(node: Any, key: str) -> Any:
     return node
 
 
-def _format(shown: str, tree: Any, err: dict[str, Any]) -> str:
+def _format(shown: str, tree: Any, err: Any) -> str:  # a pydantic ErrorDetails
     # pydantic adds steps such as "function-after[...]"; a user's key may hold "[" too
     loc: Loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p)) or tuple(err["loc"])
     msg: str = err["msg"]

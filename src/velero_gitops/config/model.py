@@ -127,7 +127,7 @@ class RepoConfig(_Model):
     def _root(cls, v: str) -> str:
         # '..' is how a config in clusters/<name>/ names its repository; the loader refuses a root that does
         # not exist, and everything generated then stays inside it.
-        return _check_config_relative(v).rstrip("/") or "."
+        return (_check_config_relative(v) or "").rstrip("/") or "."
 
     @field_validator("apps_root")
     @classmethod

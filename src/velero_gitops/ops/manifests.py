@@ -12,9 +12,9 @@ import re
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
-from velero_gitops.errors import UsageError
 from velero_gitops.config.names import DNS1123_LABEL
 from velero_gitops.config.units import go_duration, parse_duration
+from velero_gitops.errors import UsageError
 
 API_VERSION = "velero.io/v1"
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
-from velero_gitops.render.layout import Layout
 from velero_gitops.config.loader import LoadedConfig
 from velero_gitops.config.units import parse_duration
+from velero_gitops.render.layout import Layout
 
 HELM_MEDIA_TYPE = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 KUSTOMIZATION_SCHEMA = "https://json.schemastore.org/kustomization"

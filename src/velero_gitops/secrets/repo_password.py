@@ -156,8 +156,8 @@ def state(loaded: Any) -> dict[str, Any]:
 
 def plan(loaded: Any, *, age: Sequence[str] = ()) -> Any:
     """velero_gitops.secrets.secret.Plan for the repository Secret. Raises UsageError."""
-    from velero_gitops.secrets import secret as secretlib
     from velero_gitops.render.layout import Layout
+    from velero_gitops.secrets import secret as secretlib
 
     mode = loaded.config.velero.repository_password
     if mode != "managed":
@@ -198,8 +198,8 @@ def bucket_kopia_namespaces(loaded: Any, timeout: float | None = None) -> list[s
 
     Uses the S3 credentials from the environment or the encrypted Secret (velero_gitops.ops.s3). Raises UsageError
     when the bucket cannot be listed: then nothing is known, and nothing is written."""
-    from velero_gitops.secrets import credentials
     from velero_gitops.ops import s3
+    from velero_gitops.secrets import credentials
 
     s3.require_client("encrypt-repo-password --check-bucket")
     target = s3.Target.of(loaded)

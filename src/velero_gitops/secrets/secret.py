@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from velero_gitops.config.names import AGE_RECIPIENT
+from velero_gitops.errors import UsageError
+from velero_gitops.render.write import atomic_write, outside, tree_lock
 from velero_gitops.secrets.credentials import SECRET_KEY, Credentials, cloud_file
 from velero_gitops.secrets.credentials import parse_cloud as parse_cloud  # noqa: F401 - the Secret's `cloud` reader, for callers of this module
-from velero_gitops.errors import UsageError
-from velero_gitops.config.names import AGE_RECIPIENT
-from velero_gitops.render.write import atomic_write, outside, tree_lock
+
 
 # ------------------------------------------------------------------------------------------ building
 def secret_doc(name: str, namespace: str, string_data: Mapping[str, str]) -> dict[str, Any]:
@@ -125,9 +126,9 @@ def plan(loaded: Any, *, age: Sequence[str] = (), check_writable: bool = True, f
 
     ``file`` (repo-relative), ``name`` and ``key`` default to the S3 credentials Secret of the config.
     """
-    from velero_gitops.secrets import sops as sopslib
-    from velero_gitops.render.layout import Layout
     from velero_gitops.config.loader import display
+    from velero_gitops.render.layout import Layout
+    from velero_gitops.secrets import sops as sopslib
 
     config = loaded.config
     repo_root = Path(loaded.repo_root)
@@ -273,7 +274,7 @@ def update_keys(loaded: Any) -> Result:
 
 def _update_keys_locked(p: Plan, old: bytes, old_mode: int, sopslib: Any) -> None:
     try:
-        sopslib.update_keys(p.target, cwd=p.repo_root, config_file=p.config_file, sops=p.sops)  # type: ignore[arg-type]
+        sopslib.update_keys(p.target, cwd=p.repo_root, config_file=p.config_file, sops=p.sops)
         new = p.target.read_bytes()
         verify_ciphertext(new, p, (), exact_recipients=True)
     except BaseException:

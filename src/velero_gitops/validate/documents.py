@@ -12,12 +12,13 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from velero_gitops.config.loader import display
 from velero_gitops.safefile import DEFAULT_LIMIT, FileRefused, read_text
 from velero_gitops.validate.findings import Finding
 from velero_gitops.validate.yamlload import YAMLError, line_of, load_all
-from velero_gitops.yamlsafe import deeper_than, unlimited_parser_may_read
+from velero_gitops.yamlsafe import LDict, LList, deeper_than, unlimited_parser_may_read
 
 YAML_SUFFIXES = (".yaml", ".yml")
 KUSTOMIZE_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -90,16 +91,16 @@ def _shift_lines(node, offset: int) -> None:
     stack = [node]
     while stack:
         n = stack.pop()
+        if isinstance(n, LDict):
+            n.line += offset
+            for k in n.lines:
+                n.lines[k] += offset
+        elif isinstance(n, LList):
+            n.line += offset
+            n.lines[:] = [x + offset for x in n.lines]
         if isinstance(n, dict):
-            if hasattr(n, "lines"):
-                n.line += offset
-                for k in n.lines:
-                    n.lines[k] += offset
             stack.extend(v for v in n.values() if isinstance(v, (dict, list)))
         elif isinstance(n, list):
-            if hasattr(n, "lines"):
-                n.line += offset
-                n.lines[:] = [x + offset for x in n.lines]
             stack.extend(v for v in n if isinstance(v, (dict, list)))
 
 
@@ -130,6 +131,12 @@ def git_toplevel(start: Path) -> Path | None:
         if (d / ".git").exists():
             return d
     return None
+
+
+def mapping(d: Any, key: str) -> dict:
+    """``d[key]`` when ``d`` is a mapping holding a mapping there, else an empty dict (hostile YAML has any shape)."""
+    value = d.get(key) if isinstance(d, dict) else None
+    return value if isinstance(value, dict) else {}
 
 
 def dig(d, *keys):
@@ -164,8 +171,9 @@ def _risky(text: str) -> bool:
 
 _DOC_SPLIT = re.compile(r"^(?:---|\.\.\.)(?=[ \t\r\n]|$)", re.M)
 
+_yaml_rs: Any
 try:  # optional speed-up
-    import yaml_rs as _yaml_rs  # type: ignore[import-not-found]
+    import yaml_rs as _yaml_rs
 except ImportError:  # pragma: no cover - exercised on machines without yaml-rs
     _yaml_rs = None
 
@@ -279,7 +287,7 @@ class Reader:
         if "sops" in data:
             old = data
             data = type(old)(old)
-            if hasattr(old, "lines"):
+            if isinstance(old, LDict) and isinstance(data, LDict):
                 data.lines = {k: v for k, v in old.lines.items() if k != "sops"}
                 data.line = old.line
             data.pop("sops")

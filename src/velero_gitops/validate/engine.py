@@ -146,7 +146,7 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
         findings.extend(fs)
         tally.record(i, outcome)
 
-    if opts.flux:
+    if opts.flux and graph is not None:
         findings.extend(flux.check(graph, objects))
     if opts.policy:
         findings.extend(policy.check(objects, opts))

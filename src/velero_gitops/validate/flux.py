@@ -40,6 +40,7 @@ from velero_gitops.validate.documents import (
     find_root,
     first_document,
     inside,
+    mapping,
 )
 from velero_gitops.validate.findings import Finding
 from velero_gitops.validate.run import DEFAULT_REPO_SOURCES, Run
@@ -469,7 +470,7 @@ class Graph:
                 v = self._vars(ks)
                 if v is None:
                     continue
-                md = o.data.get("metadata") if isinstance(o.data.get("metadata"), dict) else {}
+                md = mapping(o.data, "metadata")
                 marks = [dig(md, "labels"), dig(md, "annotations")]
                 if any(isinstance(m, dict) and m.get("kustomize.toolkit.fluxcd.io/substitute") == "disabled" for m in marks):
                     break
@@ -626,7 +627,7 @@ def _candidate_roots(ks, run: Run, root: Path | None = None) -> list[Path]:
 
 
 def _chart_name(hr, objects) -> str | None:
-    spec = hr.data.get("spec") if isinstance(hr.data.get("spec"), dict) else {}
+    spec = mapping(hr.data, "spec")
     name = dig(spec, "chart", "spec", "chart")
     if isinstance(name, str):
         return name.rsplit("/", 1)[-1]

@@ -38,7 +38,17 @@ from pathlib import Path
 from velero_gitops import safefile
 from velero_gitops.errors import UsageError
 from velero_gitops.validate import flux
-from velero_gitops.validate.documents import KUSTOMIZE_FILES, Obj, dig, display_path, fast_docs, first_document, git_toplevel, inside
+from velero_gitops.validate.documents import (
+    KUSTOMIZE_FILES,
+    Obj,
+    dig,
+    display_path,
+    fast_docs,
+    first_document,
+    git_toplevel,
+    inside,
+    mapping,
+)
 from velero_gitops.validate.findings import Finding
 from velero_gitops.validate.run import Run
 from velero_gitops.validate.schemas import SchemaError, schema_findings
@@ -201,7 +211,7 @@ def input_files(kdirs, run: Run) -> tuple[set[Path], set[Path]]:
 class Build:
     root: Path  # real repository root
     entry: Path  # real directory that is built
-    flux_ks: object | None = None  # the Flux Kustomization (Obj) this build stands for
+    flux_ks: Obj | None = None  # the Flux Kustomization this build stands for
     kfile_name: str = "kustomization.yaml"
     generated: str = ""  # kustomization text written in the mirror's entry directory
     files: dict[str, Path] = field(default_factory=dict)  # mirror-relative path -> real file
@@ -563,7 +573,7 @@ def build(b: Build, kubectl: str, cache: Path | None) -> tuple[bool, str]:
     """(ok, output or cleaned error). Served from ``cache`` when the key is known there."""
     use_cache = cache is not None and b.key is not None and not b.secret_input and _cache_dir_ok(cache)
     key = None
-    if use_cache:
+    if use_cache and cache is not None:
         key = hashlib.sha256(f"{b.key}\0{_kubectl_identity(kubectl)}".encode()).hexdigest()
         hit = _cache_get(cache, key)
         if hit is not None:
@@ -576,7 +586,7 @@ def build(b: Build, kubectl: str, cache: Path | None) -> tuple[bool, str]:
         ok, out = run_kubectl(kubectl, mirror / b.entry.relative_to(b.root), home)
         if not ok:
             out = clean_message(out, mirror)
-    if key is not None and not (ok and _SECRET_DOC.search(out)):
+    if cache is not None and key is not None and not (ok and _SECRET_DOC.search(out)):
         _cache_put(cache, key, ok, out)
     return ok, out
 
@@ -637,7 +647,8 @@ def plans(kdirs, objects, run: Run, graph, scan_roots) -> list[Build]:
         real = Path(os.path.realpath(d))
         if real in visited or any(e in real.parents for e in entries):
             continue  # Flux never builds a folder inside one it builds unless that build reads it
-        kf = read_kfile(find_kfile(real), run.kfiles) if find_kfile(real) else None
+        kfile = find_kfile(real)
+        kf = read_kfile(kfile, run.kfiles) if kfile is not None else None
         if kf is not None and kf.data.get("kind") == "Component":
             continue  # only built as part of a kustomization that includes it
         if kf is not None and kf.data.get("helmCharts"):
@@ -761,7 +772,7 @@ class _OutputCheck:
             data = doc.data
             if not isinstance(data, dict):
                 continue
-            md = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+            md = mapping(data, "metadata")
             origin = _origin(md)
             data.pop("sops", None)
             kind, av = data.get("kind"), data.get("apiVersion")
@@ -847,7 +858,7 @@ def substitute(text: str, post_build) -> str:
     disabled`` object is left alone)."""
     if not isinstance(post_build, dict) or "${" not in text:
         return text
-    values = post_build.get("substitute") if isinstance(post_build.get("substitute"), dict) else {}
+    values = mapping(post_build, "substitute")
     values = {str(k): str(v) for k, v in values.items()}
     docs = re.split(r"(?m)^---[ \t]*\n", text)
     return "---\n".join(d if "kustomize.toolkit.fluxcd.io/substitute: disabled" in d else _expand(d, values) for d in docs)

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from velero_gitops.config import cron as cronlib
 from velero_gitops.config.names import bucket_name_problem
 from velero_gitops.config.units import parse_duration, parse_quantity
+from velero_gitops.validate.documents import mapping
 from velero_gitops.validate.findings import Finding
 
 # The rules below reuse the project's own parsers (cron.py, units.py, names.py) so that `validate`
@@ -87,7 +88,7 @@ _REFERENCE = re.compile(r"^(?:op://[^\n]+|(?:\$\{[^{}]+\}\s*)+)$")
 def holds_secret_data(data: dict) -> bool:
     """A Secret with values to hide: not an empty or token-type Secret (the token controller fills those in)
     and not one whose every value is a reference to a secret kept elsewhere."""
-    values = []
+    values: list[object] = []
     for key in ("data", "stringData"):
         block = data.get(key)
         if isinstance(block, dict):
@@ -148,9 +149,9 @@ def _velero_object(o, opts, out) -> None:
     if not isinstance(spec, dict):
         return
     if o.kind == "BackupStorageLocation":
-        cfg = spec.get("config") if isinstance(spec.get("config"), dict) else {}
+        cfg = mapping(spec, "config")
         _bsl(o, "/spec/config", cfg, opts, out)
-        storage = spec.get("objectStorage") if isinstance(spec.get("objectStorage"), dict) else {}
+        storage = mapping(spec, "objectStorage")
         _ca_cert(o, "/spec/objectStorage/caCert", storage.get("caCert"), out)
         bucket = (spec.get("objectStorage") or {}).get("bucket") if isinstance(spec.get("objectStorage"), dict) else None
         if bucket is not None:
@@ -203,14 +204,14 @@ def _bsl(o, base: str, cfg: dict, opts, out) -> None:
 
 
 def _chart_info(hr, oci: dict) -> tuple[str | None, str | None]:
-    spec = hr.data.get("spec") if isinstance(hr.data.get("spec"), dict) else {}
+    spec = mapping(hr.data, "spec")
     chart = (((spec.get("chart") or {}).get("spec") or {}) if isinstance(spec.get("chart"), dict) else {})
     if isinstance(chart, dict) and chart.get("chart"):
         return str(chart.get("chart")).rsplit("/", 1)[-1], chart.get("version")
     ref = spec.get("chartRef")
     if isinstance(ref, dict) and ref.get("kind") == "OCIRepository":
         for x in oci.get(str(ref.get("name")), []):
-            s = x.data.get("spec") if isinstance(x.data.get("spec"), dict) else {}
+            s = mapping(x.data, "spec")
             url = str(s.get("url", ""))
             tag = (s.get("ref") or {}).get("tag") if isinstance(s.get("ref"), dict) else None
             return url.rstrip("/").rsplit("/", 1)[-1], tag
@@ -225,7 +226,7 @@ def _helmrelease(hr, oci, opts, out) -> None:
     values = (hr.data.get("spec") or {}).get("values")
     if not isinstance(values, dict):
         return
-    conf = values.get("configuration") if isinstance(values.get("configuration"), dict) else {}
+    conf = mapping(values, "configuration")
     _values_storage(hr, conf, opts, out)
     no_restic = _values_uploader(hr, values, conf, chart_version, out)
     _values_schedules(hr, values, out)
@@ -304,7 +305,7 @@ def _values_schedules(hr, values: dict, out) -> None:
 
 def _values_node_agent(hr, values: dict, opts, no_restic: bool, out) -> None:
     """nodeAgent.resources.limits within the budget, and kopia's memory on Velero < 1.17."""
-    na = values.get("nodeAgent") if isinstance(values.get("nodeAgent"), dict) else {}
+    na = mapping(values, "nodeAgent")
     limits = ((na.get("resources") or {}).get("limits") if isinstance(na.get("resources"), dict) else None) or {}
     if not isinstance(limits, dict):
         return
