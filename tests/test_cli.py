@@ -89,7 +89,7 @@ def test_render_summary_names_each_config_by_its_path(tmp_path):
 def test_check_help_states_the_default_it_uses(tmp_path):
     """`check` with no config takes ./velero-gitops.yaml first (cli/_configs.default_configs); the help says so."""
     r = run_cli("check", "--help", env={"COLUMNS": "200"})
-    assert "default: ./velero-gitops.yaml, else every clusters/*/velero-gitops.yaml" in " ".join(r.out.split())
+    assert "default:./velero-gitops.yaml,elseeveryclusters/*/velero-gitops.yaml" in "".join(r.out.split())
     here = tmp_path / "velero-gitops.yaml"
     here.write_text("cluster: x\ns3:\n  endpoint: 'unclosed\n")
     (tmp_path / "clusters" / "a").mkdir(parents=True)
