@@ -7,6 +7,9 @@ import re
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 AGE_RECIPIENT = re.compile(r"^age1[02-9ac-hj-np-z]{58}$")  # bech32 public key
+# The file names kustomize looks for in a directory, in its order
+# (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/konfig/general.go RecognizedKustomizationFileNames).
+KUSTOMIZE_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
 def bucket_name_problem(name: str) -> str | None:
     """Why ``name`` breaks the S3 general-purpose bucket naming rules, or None."""

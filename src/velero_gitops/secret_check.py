@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from velero_gitops.sops import ENC_PREFIX
 from velero_gitops.validate.findings import Finding
 
-ENC_PREFIX = "ENC[AES256_GCM,"
 # key -> (where its name comes from, what Velero reads from it, the command that (re)creates it)
 _PURPOSE = {
     "cloud": ("the config (s3.credentialsSecret)", "Velero reads the AWS credentials file from it", "encrypt-secret"),

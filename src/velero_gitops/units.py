@@ -7,6 +7,10 @@ from decimal import Decimal
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
+# The node-agent budget: the highest limits a node-agent pod may have (the ask: under 500 MB). One value for
+# the config's default (node-agent resources and budget), `validate` and `check`, so both hooks agree on a tree.
+NODE_AGENT_CPU_BUDGET = "500m"
+NODE_AGENT_MEMORY_BUDGET = "500M"
 # Flux's CRDs accept this pattern for interval/timeout fields.
 FLUX_DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$")
 

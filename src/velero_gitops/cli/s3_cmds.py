@@ -8,14 +8,13 @@ extra is not installed). Credentials are never printed: only where they came fro
 from __future__ import annotations
 
 import json
-from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from velero_gitops.cli._app import app, err, handle_errors
-from velero_gitops.cli._configs import one_config
+from velero_gitops.cli._app import Output, app, err, handle_errors
+from velero_gitops.cli._configs import CONFIG_HELP, one_config
 
 s3_app = typer.Typer(
     name="s3",
@@ -25,12 +24,6 @@ s3_app = typer.Typer(
 app.add_typer(s3_app, name="s3")
 
 
-class Output(str, Enum):
-    table = "table"
-    json = "json"
-
-
-CONFIG_HELP = "Config file (default: ./velero-gitops.yaml or the only clusters/*/velero-gitops.yaml)."
 TIMEOUT_HELP = "Seconds to wait for a connection and for each answer (two attempts at most)."
 DEADLINE_HELP = "Seconds the whole command may take, whatever the server does."
 

@@ -23,12 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from velero_gitops.names import KUSTOMIZE_FILES
 from velero_gitops.safefile import DEFAULT_LIMIT, FileRefused, read_text
+from velero_gitops.units import NODE_AGENT_CPU_BUDGET, NODE_AGENT_MEMORY_BUDGET
 from velero_gitops.validate.findings import Finding
 from velero_gitops.yamlsafe import deeper_than, unlimited_parser_may_read
 
 YAML_SUFFIXES = (".yaml", ".yml")
-KUSTOMIZE_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
 
 @dataclass
@@ -53,8 +54,8 @@ class Options:
     allow_http_s3: bool = False
     allow_s3_path: bool = False
     allow_insecure_tls: bool = False
-    node_agent_cpu_limit: str = "500m"
-    node_agent_memory_limit: str = "500Mi"
+    node_agent_cpu_limit: str = NODE_AGENT_CPU_BUDGET
+    node_agent_memory_limit: str = NODE_AGENT_MEMORY_BUDGET
     plaintext_secrets: bool = True  # the generic "forbid unencrypted secrets" rule (check leaves it to secret_check)
     kopia_memory_warning: bool = True  # warn when node-agent memory is limited below what kopia needs on big volumes
     stdin_text: str | None = None  # used for "-" (tests); None = read sys.stdin

@@ -36,9 +36,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from velero_gitops import safefile
+from velero_gitops.names import KUSTOMIZE_FILES
 from velero_gitops.validate.findings import Finding
 
-KUSTOMIZE_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 ORIGIN = "config.kubernetes.io/origin"
 MAX_FILE = 8 * 1024 * 1024  # larger build inputs are refused (a build input is text)
 MAX_MESSAGE = 300
