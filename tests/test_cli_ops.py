@@ -94,7 +94,7 @@ def test_explain_table_and_json(cfg, tmp_path):
         assert needle in run.out, needle
     # stdout is a pipe here: tab-separated rows, the local column because New York is not UTC
     rows = [line.split("\t") for line in run.out.splitlines() if line.startswith(("run (", "20"))]
-    assert len(rows) == 6 and rows[0][:2] == ["run (UTC)", "run (America/New_York)"], run.out
+    assert len(rows) == 6 and rows[0][:2] == ["run (UTC)", "run (EST)"], run.out
     assert all(r[2].startswith("daily-20") and r[4].endswith(f"/backups/{r[2]}/") for r in rows[1:])
     data = json.loads(cli("explain", "-c", str(cfg), "-o", "json", "--timezone", "Asia/Tokyo", env=env).out)
     first = data["schedules"][0]["nextRuns"][0]
