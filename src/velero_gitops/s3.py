@@ -523,7 +523,7 @@ def mc_commands(target: Target, user: str, policy_name: str, policy_file: str, a
     return [
         "# 1. an admin alias (mc prompts for the admin access and secret key)",
         f"mc alias set {alias} {target.endpoint}",
-        f"# 2. the policy above, saved as {policy_file}",
+        f"# 2. the policy: velero-gitops s3 policy --config {config} > {policy_file}",
         f"mc admin policy create {alias} {policy_name} {policy_file}",
         "# 3. the Velero user: read its secret key without echo, so it stays out of shell history",
         "read -rs -p 'secret key for the velero user: ' VELERO_SECRET_KEY; echo",

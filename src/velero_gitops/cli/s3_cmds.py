@@ -124,10 +124,13 @@ def policy_cmd(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
     user: str = typer.Option("velero", "--user", help="MinIO user name for Velero."),
     policy_name: Optional[str] = typer.Option(None, "--policy-name", help="Policy name (default: <bucket>-velero)."),
-    output: Output = typer.Option(Output.table, "--output", "-o", help="table (policy + mc commands) or json."),
+    output: Output = typer.Option(
+        Output.table, "--output", "-o",
+        help="table: the policy JSON on stdout (`s3 policy > policy.json`), the mc commands on stderr; "
+        "json: name, user, policy and commands as one JSON object."),
     bucket_policy: bool = typer.Option(False, "--bucket-policy", help="Print the HTTPS-only bucket policy instead."),
 ) -> None:
-    """The least-privilege policy for the Velero user (this bucket only) and the `mc` commands to set it up."""
+    """The least-privilege policy for the Velero user (this bucket only); the `mc` commands to set it up on stderr."""
     from velero_gitops import s3
 
     loaded, target = _setup(config)
@@ -142,9 +145,9 @@ def policy_cmd(
         typer.echo(json.dumps({"policyName": name, "user": user, "policy": doc,
                                "commands": [c for c in commands if not c.startswith("#")]}, indent=2))
         return
-    typer.echo(f"# {file}: least privilege for the Velero user on bucket {target.bucket} "
-               "(objects get/put/delete, list, multipart; no other bucket, no admin)")
+    # stdout is the policy alone, so a redirect makes the file that `mc admin policy create` reads
     typer.echo(json.dumps(doc, indent=2))
-    typer.echo("")
-    typer.echo("\n".join(commands))
+    err(f"# the policy on stdout: least privilege for the Velero user on bucket {target.bucket} "
+        f"(objects get/put/delete, list, multipart; no other bucket, no admin); save it as {file}")
+    err("\n".join(commands))
     err("note: the secret key goes into the SOPS-encrypted Secret (velero-gitops encrypt-secret), never into Git in clear")
