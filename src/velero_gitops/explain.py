@@ -285,8 +285,10 @@ def _schedule_rows(data: dict[str, Any], s: dict[str, Any]) -> tuple[list[str], 
     """Header and rows of a schedule's next-runs table (one run column when local time is UTC)."""
     one = _local_is_utc(s)
     header = ["run (UTC)"] + ([] if one else [f"run ({data['localTimeZone']})"]) + ["backup", "expires (UTC)", "metadata"]
-    rows: list[list[Cell]] = [[_short(r["utc"])] + ([] if one else [_short(r["local"])]) + [r["backup"], _short(r["expiresUtc"]), r["metadata"]]
-            for r in s["nextRuns"]]
+    rows: list[list[Cell]] = []
+    for r in s["nextRuns"]:
+        local: list[Cell] = [] if one else [_short(r["local"])]
+        rows.append([_short(r["utc"]), *local, r["backup"], _short(r["expiresUtc"]), r["metadata"]])
     return header, rows
 
 

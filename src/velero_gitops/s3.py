@@ -26,11 +26,14 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 from urllib.parse import urlsplit
 
 from velero_gitops.credentials import Credentials
 from velero_gitops.errors import UsageError, VeleroGitopsError
+
+if TYPE_CHECKING:
+    from velero_gitops.loader import LoadedConfig
 
 OK, FAIL, WARN, SKIP = "ok", "fail", "warn", "skip"
 POLICY_SID = "DenyInsecureTransport"
@@ -133,7 +136,7 @@ class Target:
         return f"{self.prefix}/{name}" if self.prefix else name
 
     @classmethod
-    def of(cls, loaded: Any) -> Target:
+    def of(cls, loaded: LoadedConfig) -> Target:
         s3 = loaded.config.s3
         ca = (Path(loaded.path).parent / s3.ca_bundle) if s3.ca_bundle else None
         target = cls(endpoint=s3.endpoint, bucket=s3.bucket, prefix=s3.prefix.strip("/"), region=s3.region,
