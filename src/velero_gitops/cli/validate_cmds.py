@@ -57,7 +57,7 @@ def validate(
     policy: bool = typer.Option(True, "--policy/--no-policy", help="Check the Velero policy rules and plaintext Secrets."),
     repo_source: Optional[List[str]] = typer.Option(
         None, "--repo-source",
-        help="Kind/namespace/name of the Flux source holding this repository (default GitRepository/flux-system/flux-system): "
+        help="Kind/namespace/name of the Flux source holding this repository (default: flux-system/flux-system, Git or OCI): "
         "paths of Kustomizations reading it are checked on disk. Repeatable."),
     external: Optional[List[str]] = typer.Option(None, "--external", help="Kind/namespace/name of an object that exists outside the tree (dependsOn/sourceRef targets). Repeatable."),
     no_cross_namespace_refs: bool = typer.Option(False, "--no-cross-namespace-refs", help="The Flux controllers run with --no-cross-namespace-refs: a sourceRef/chartRef to another namespace is a finding."),
@@ -69,7 +69,7 @@ def validate(
 ) -> None:
     """Validate Kubernetes/Flux manifests: YAML, schemas (strict), kustomize builds, Flux graph, policy."""
     from velero_gitops.errors import UsageError
-    from velero_gitops.validate.engine import Options, validate_paths
+    from velero_gitops.validate.engine import DEFAULT_REPO_SOURCES, Options, validate_paths
 
     _check_output(output)
     if kustomize not in ("auto", "always", "never"):
@@ -89,7 +89,7 @@ def validate(
         policy=policy,
         externals=list(external or []),
         no_cross_namespace_refs=no_cross_namespace_refs,
-        repo_sources=list(repo_source or []) or ["GitRepository/flux-system/flux-system"],
+        repo_sources=list(repo_source or []) or list(DEFAULT_REPO_SOURCES),
         allow_http_s3=allow_http_s3,
         allow_s3_path=allow_s3_path,
         allow_insecure_tls=allow_insecure_tls,

@@ -32,6 +32,11 @@ from velero_gitops.yamlsafe import deeper_than, unlimited_parser_may_read
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
+# The source `flux bootstrap` creates (GitRepository) and the one flux-operator's FluxInstance sync creates
+# (OCIRepository, or GitRepository) for the repository itself: both are named flux-system in flux-system.
+DEFAULT_REPO_SOURCES = ("GitRepository/flux-system/flux-system", "OCIRepository/flux-system/flux-system")
+
+
 @dataclass
 class Options:
     schema_locations: list[str] = field(default_factory=list)  # empty = ["default"]
@@ -43,7 +48,7 @@ class Options:
     repo_root: str | None = None
     externals: list[str] = field(default_factory=list)  # "Kind/namespace/name" that exist outside the tree
     # the Flux source(s) holding this repository: Kustomization paths that read it are checked on disk
-    repo_sources: list[str] = field(default_factory=lambda: ["GitRepository/flux-system/flux-system"])
+    repo_sources: list[str] = field(default_factory=lambda: list(DEFAULT_REPO_SOURCES))
     no_cross_namespace_refs: bool = False  # the controllers' --no-cross-namespace-refs lockdown
     kustomize: str = "auto"  # auto (when kubectl is on PATH) | always | never
     kustomize_cache: bool = True  # reuse kustomize builds keyed on the content they read
@@ -319,6 +324,7 @@ class _Reader:
         self.objects: list[Obj] = []
         self.failed_units = 0
         self.duplicates: list[tuple] = []  # (file, obj, line, pointer, key): reported once namespaces are known
+        self.non_mappings: list[tuple[str, Path | None, int | None]] = []  # judged once we know what is applied
 
     def read(self, display: str, path: Path | None) -> None:
         if path is None:
@@ -358,8 +364,7 @@ class _Reader:
 
     def _add(self, display, path, index, data, line, chunk) -> Obj | None:
         if not isinstance(data, dict):
-            self.findings.append(Finding(display, line, None, "", "document is not a mapping (expected a Kubernetes object)", "schema"))
-            self.failed_units += 1
+            self.non_mappings.append((display, path, line))
             return None
         encrypted = isinstance(data.get("sops"), dict)
         if "sops" in data:
@@ -494,6 +499,8 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
     if opts.flux or any(not o.namespace for o in objects) or kdirs:
         from velero_gitops.validate.flux import graph as _graph
 
+        opts = _guess_repo_source(objects, opts)
+
         graph = _graph(objects, opts)
         for o in objects:
             if not o.namespace:
@@ -521,7 +528,17 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
         kfind, kfailed, built = kustomize.check_dirs(kdirs, objects, store, opts, skip, graph=graph, scan_roots=scan_roots)
         findings.extend(kfind)
         reader.failed_units += kfailed
+    for display, path, line in reader.non_mappings:
+        # a list or scalar document (an Ansible playbook, a tool's settings) that nothing applies is not ours to judge
+        if path is not None and has_context and not display.startswith("-") and rpath(path) not in applied:
+            continue
+        findings.append(Finding(display, line, None, "", "document is not a mapping (expected a Kubernetes object)",
+                                "schema"))
+        reader.failed_units += 1
     for i, obj in enumerate(objects):
+        if graph is not None and graph.dead(obj):
+            ignored.add(i)  # a disabled app (its kustomization.yaml no longer lists it): Flux never applies it
+            continue
         av, kind = obj.data.get("apiVersion"), obj.data.get("kind")
         if not isinstance(av, str) or not isinstance(kind, str) or not av or not kind:
             if (av is None and kind is None and obj.path is not None and has_context
@@ -581,6 +598,34 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
     passed = len(objects) - len(failed_objs) - len(skipped_objs) - len(ignored)
     findings.sort(key=lambda f: (f.file, f.line or 0, f.pointer, f.message))
     return Result(findings, passed, failed, len(skipped_objs))
+
+
+def _guess_repo_source(objects: list[Obj], opts: Options) -> Options:
+    """With the default repository sources and no Flux Kustomization reading them, the repository is read through a
+    source of another name (`flux create source git k8s-gitops ...`): take the Git/OCI/Bucket source of the tree that
+    most Flux Kustomizations read. An explicit --repo-source always wins."""
+    import dataclasses
+    from collections import Counter
+
+    from velero_gitops.validate.flux import FLUX_KS, SOURCE
+
+    if list(opts.repo_sources) != list(DEFAULT_REPO_SOURCES):
+        return opts
+    declared = {(o.kind, o.namespace or "", o.name) for o in objects
+                if o.api_version.startswith(SOURCE) and o.kind in ("GitRepository", "OCIRepository", "Bucket")}
+    reads: Counter[tuple[str, str, str]] = Counter()
+    for o in objects:
+        ref = o.data.get("spec", {}).get("sourceRef") if o.kind == "Kustomization" and o.api_version.startswith(FLUX_KS) \
+            and isinstance(o.data.get("spec"), dict) else None
+        if isinstance(ref, dict) and isinstance(ref.get("kind"), str) and isinstance(ref.get("name"), str):
+            reads[(ref["kind"], str(ref.get("namespace") or o.namespace or ""), ref["name"])] += 1
+    if any(f"{k}/{ns}/{n}" in DEFAULT_REPO_SOURCES for k, ns, n in reads):
+        return opts
+    candidates = [(count, key) for key, count in reads.most_common() if key in declared]
+    if not candidates:
+        return opts
+    kind, ns, name = candidates[0][1]
+    return dataclasses.replace(opts, repo_sources=[f"{kind}/{ns}/{name}"])
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:
