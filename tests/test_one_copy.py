@@ -135,3 +135,27 @@ def test_shared_literals_are_defined_once(name, home):
     pattern = re.compile(rf"^{re.escape(name)}\b(\s*[:=(]|\s*$)", re.M)
     homes = sorted(p.relative_to(src).as_posix() for p in src.rglob("*.py") if pattern.search(p.read_text()))
     assert homes == [home]
+
+
+@pytest.mark.parametrize("expr,config_ok,velero_ok", [
+    ("0 2 * * *", True, True),
+    ("CRON_TZ=Europe/Berlin 0 2 * * *", False, True),  # robfig takes it; the official image has no tz database
+    ("@every 30s", False, True),  # robfig takes any duration; the config asks for at least 1m
+    ("@every 1d", False, False),  # no 'd' unit in Go durations
+    ("0 25 * * *", False, False),
+    ("TZ=UTC", False, False),
+])
+def test_config_and_validate_cron_rules_live_in_cron_py(expr, config_ok, velero_ok):
+    """The config's rule (cron.parse) and validate's laxer Velero rule (cron.velero_problem) sit side by side
+    (robfig/cron@v3.0.1:parser.go Parse, parseDescriptor); policy uses the latter."""
+    from velero_gitops import cron
+    from velero_gitops.validate import policy
+
+    try:
+        cron.parse(expr)
+        parsed = True
+    except cron.CronError:
+        parsed = False
+    assert parsed is config_ok
+    assert (cron.velero_problem(expr) is None) is velero_ok
+    assert policy.cron_problem is cron.velero_problem
