@@ -11,7 +11,7 @@ from cli_util import run_cli
 def test_module_and_console_script_entry_points():
     r = run_cli("--version")
     from velero_gitops import __version__
-    from velero_gitops.config import VeleroConfig
+    from velero_gitops.config.model import VeleroConfig
 
     assert r.code == 0 and r.out.startswith(f"velero-gitops: {__version__}\n")
     velero = VeleroConfig()

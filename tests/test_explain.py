@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from velero_gitops import cron
-from velero_gitops import explain as ex
+from velero_gitops.config import cron
+from velero_gitops.ops import explain as ex
 from velero_gitops.errors import UsageError
-from velero_gitops.loader import load
+from velero_gitops.config.loader import load
 
 NOW = datetime(2026, 11, 26, 12, 15, tzinfo=timezone.utc)
 CONFIG = """\
@@ -162,7 +162,7 @@ def test_unknown_timezone(tmp_path):
 def _plan_objects(loaded, folder_suffix: str) -> list[str]:
     """Kind and name of every object the plan puts into the folder ending in ``folder_suffix``, plus the
     encrypted Secrets its kustomization.yaml lists (the files encrypt-secret/encrypt-repo-password write)."""
-    from velero_gitops.plan import plan
+    from velero_gitops.render.plan import plan
 
     p = plan(loaded)
     folder = next(a.path.rsplit("/", 1)[0] for a in p.artifacts if a.path.endswith(f"{folder_suffix}/kustomization.yaml"))

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from velero_gitops.errors import ConfigError
-from velero_gitops.loader import load
+from velero_gitops.config.loader import load
 
 CONFIG = """\
 cluster: lab
@@ -91,8 +91,8 @@ def test_validate_help_shows_the_same_budget():
                                             ("30 3 * * 0", 168), ("@weekly", 168)])
 def test_cron_is_parsed_once_into_the_config(tmp_path, expr, gap_hours):
     """The schedule carries the parsed cron; alerts and explain read it instead of parsing the text again."""
-    from velero_gitops import cron
-    from velero_gitops.alerts import schedule_interval
+    from velero_gitops.config import cron
+    from velero_gitops.observability.alerts import schedule_interval
 
     (s,) = load(_config(tmp_path, cron=expr)).config.schedules
     assert isinstance(s.timing, cron.Cron) and s.timing.expr == expr and s.cron == expr
@@ -102,8 +102,9 @@ def test_cron_is_parsed_once_into_the_config(tmp_path, expr, gap_hours):
 
 def test_alerts_and_explain_do_not_parse_cron_text(tmp_path, monkeypatch):
     """After loading, nothing parses the cron string again: the parser is not reached."""
-    from velero_gitops import cron, explain
-    from velero_gitops.alerts import rule_groups
+    from velero_gitops.config import cron
+    from velero_gitops.ops import explain
+    from velero_gitops.observability.alerts import rule_groups
 
     loaded = load(_config(tmp_path, cron="15 1,13 * * *"))
 
@@ -122,8 +123,8 @@ def test_bad_cron_is_still_located(tmp_path):
 
 
 @pytest.mark.parametrize("name,home", [
-    ("KUSTOMIZE_FILES", "velero_gitops/names.py"),
-    ("ENC_PREFIX", "velero_gitops/sops.py"),
+    ("KUSTOMIZE_FILES", "velero_gitops/validate/documents.py"),
+    ("ENC_PREFIX", "velero_gitops/secrets/sops.py"),
     ("FORMATS", "velero_gitops/validate/report.py"),
     ("CONFIG_HELP", "velero_gitops/cli/_configs.py"),
     ("class Output", "velero_gitops/cli/_app.py"),
@@ -148,7 +149,7 @@ def test_shared_literals_are_defined_once(name, home):
 def test_config_and_validate_cron_rules_live_in_cron_py(expr, config_ok, velero_ok):
     """The config's rule (cron.parse) and validate's laxer Velero rule (cron.velero_problem) sit side by side
     (robfig/cron@v3.0.1:parser.go Parse, parseDescriptor); policy uses the latter."""
-    from velero_gitops import cron
+    from velero_gitops.config import cron
     from velero_gitops.validate import policy
 
     try:

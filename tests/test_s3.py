@@ -9,9 +9,9 @@ import pytest
 
 from s3_fixtures import *  # noqa: F401,F403  (fixtures: s3_server, tls_ca, dead_port, silent_server)
 from s3_fixtures import bucket_name, clean_env, cli, scan_for_secrets, write_config
-from velero_gitops import credentials as credlib
-from velero_gitops import s3
-from velero_gitops import sops as sopslib
+from velero_gitops.secrets import credentials as credlib
+from velero_gitops.ops import s3
+from velero_gitops.secrets import sops as sopslib
 
 pytestmark = pytest.mark.slow  # real server process
 
@@ -253,7 +253,7 @@ def test_credentials_from_the_sops_secret(s3_server, tmp_path):
     sops_fixtures = pytest.importorskip("sops_fixtures")
     if not sops_fixtures.real_sops_path():
         sops_fixtures.need(False, "the sops binary")
-    from velero_gitops import sops as sopslib
+    from velero_gitops.secrets import sops as sopslib
 
     key = sops_fixtures.new_age_key(tmp_path / "keys", "k")
     bucket = bucket_name()

@@ -41,7 +41,7 @@ def cache_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def home_lab(tmp_path: Path) -> Path:
-    """A copy of the fixture home-lab tree (shaped like conventions.md)."""
+    """A copy of the fixture home-lab tree (shaped like a Flux home-lab repository)."""
     dst = tmp_path / "home-lab"
     shutil.copytree(FIXTURES / "home-lab", dst)
     return dst

@@ -1,0 +1,348 @@
+"""Load a config file into a `Config`, turning every problem into `FILE:LINE:COL path: message`.
+
+ruamel.yaml keeps the line and column of every key; pydantic's error locations are mapped back
+onto them, so a user sees exactly where the file is wrong and how to fix it.
+"""
+
+from __future__ import annotations
+
+import base64
+import difflib
+import math
+import os
+import re
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from velero_gitops.errors import ConfigError
+
+if TYPE_CHECKING:
+    from velero_gitops.config.model import Config
+
+Loc = tuple[str | int, ...]
+CA_BUNDLE_LIMIT = 1024 * 1024
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # a bundle of a hundred certificates is about 200 KiB
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A validated config plus the facts about its file that the plan needs (read here, not in plan)."""
+
+    config: Config
+    path: Path  # the config file as given
+    display_path: str  # how messages and headers name it (POSIX, relative to the repo root)
+    repo_root: Path  # the Git repository root Flux paths are relative to
+    ca_bundle_b64: str | None  # base64 of the CA bundle file, when configured
+
+
+def display(path: Path) -> str:
+    """A path as the user typed it, relative to the working directory when it is inside it."""
+    if not path.is_absolute():
+        return path.as_posix()
+    try:
+        return path.relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def load(path: str | os.PathLike[str]) -> LoadedConfig:
+    """Load and validate a config file. Raises ConfigError with every located problem."""
+    try:
+        return _load(Path(path))
+    except ConfigError as exc:
+        # a key or value from the file may hold a newline or an escape: one problem stays one line
+        raise ConfigError([_printable(p) for p in exc.problems]) from None
+
+
+def _printable(line: str) -> str:
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), line)
+
+
+def _load(path: Path) -> LoadedConfig:
+    from pydantic import ValidationError
+
+    from velero_gitops.config.model import Config
+
+    p = Path(path)
+    shown = display(p)
+    text = _read_config(p, shown)
+    tree = _parse(text, shown)
+
+    if tree is None:
+        raise ConfigError([f"{shown}:1:1 the config file is empty; see docs/config-reference.md"])
+    if not isinstance(tree, dict):
+        raise ConfigError([f"{shown}:1:1 the config must be a mapping of keys (cluster, s3, schedules, ...)"])
+
+    bad = _non_finite(tree)
+    if bad is not None:
+        raise ConfigError([f"{shown}:{_position(tree, bad, value=True)} {_dotted(bad)}: "
+                           "infinite or not-a-number values (.inf, .nan, 1e400) are never valid here"])
+    try:
+        config = Config.model_validate(_plain(tree))
+    except ValidationError as exc:
+        problems = [_format(shown, tree, err) for err in exc.errors(include_url=False)]
+        raise ConfigError(sorted(set(problems), key=_sort_key)) from None
+
+    repo_root = (p.parent / config.repo.root).resolve()
+    if not repo_root.is_dir():  # render would create it: a typo must not become a new tree somewhere else
+        where = _position(tree, ("repo", "root"), value=True)
+        raise ConfigError([f"{shown}:{where} repo.root: {display(repo_root)} is not an existing folder; "
+                           "repo.root is the Git repository root, relative to this config file"])
+    ca_b64 = None
+    if config.s3.ca_bundle:
+        ca_b64 = _read_ca_bundle(shown, tree, p.parent / config.s3.ca_bundle, repo_root)
+    try:
+        rel = p.resolve().relative_to(repo_root).as_posix()
+    except ValueError:
+        rel = shown
+    return LoadedConfig(config=config, path=p, display_path=rel, repo_root=repo_root, ca_bundle_b64=ca_b64)
+
+
+def _read_config(p: Path, shown: str) -> str:
+    from velero_gitops import safefile
+    from velero_gitops.yamlsafe import CONFIG_SIZE_LIMIT
+
+    try:
+        return safefile.read_text(p, limit=CONFIG_SIZE_LIMIT, shown=shown)
+    except safefile.FileRefused as exc:
+        if exc.kind == "missing":
+            raise ConfigError([f"{shown}: config file not found"]) from None
+        where = f"{shown}:{exc.line}:{exc.column} (top level)" if exc.line else shown
+        raise ConfigError([f"{where}: config file {exc.problem}"]) from None
+
+
+def _parse(text: str, shown: str) -> Any:
+    """The round-trip tree (keeps key positions), after yamlsafe read the same text within its limits."""
+    import warnings
+
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    from velero_gitops import yamlsafe
+
+    def path_of(p: tuple) -> str:
+        return yamlsafe.short(yamlsafe.dotted(p)) or "(top level)"
+
+    refused = None
+    where_dup = "(top level)"
+    try:
+        docs = yamlsafe.load_all(text)
+        dups = [d for doc in docs for d in doc.duplicates]
+        if dups:
+            where_dup = path_of(dups[0][1])
+    except yamlsafe.YamlRefused as exc:
+        if not exc.syntax:  # a limit or an unknown tag: located, with the path that holds it
+            where = f"{shown}:{exc.line}:{exc.column}" if exc.line else shown
+            raise ConfigError([f"{where} {path_of(exc.path)}: {exc.message}"]) from None
+        refused = exc  # a syntax error: ruamel's message below is the one users know
+    yaml = YAML(typ="rt")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a re-defined anchor is fine, as in Go YAML
+            tree = yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or "invalid YAML"
+        if exc.context_mark is not None and "quoted scalar" in (exc.context or ""):
+            # the scanner only notices at the end of the file: point at the quote that was never closed
+            mark = exc.context_mark
+            problem = "this quoted string is never closed; add the closing quote"
+        where = f"{shown}:{mark.line + 1}:{mark.column + 1}" if mark else shown
+        path = where_dup if refused is None else path_of(refused.path)
+        if "duplicate key" in problem:
+            problem = problem.replace("found duplicate key", "duplicate key") + "; each key may appear only once"
+        raise ConfigError([f"{where} {path}: {problem}"]) from None
+    except (YAMLError, RecursionError) as exc:
+        if refused is None:
+            raise ConfigError([f"{shown}: invalid YAML ({' '.join(str(exc).split())})"]) from None
+    if refused is not None:  # ruamel read what libyaml refused: libyaml's message, located
+        line, col = refused.problem_at
+        where = f"{shown}:{line}:{col}" if line else shown
+        raise ConfigError([f"{where} {path_of(refused.path)}: {refused.message}"])
+    return tree
+
+
+def _read_ca_bundle(shown: str, tree: Any, file: Path, repo_root: Path) -> str:
+    from velero_gitops import safefile
+    from velero_gitops.config.pem import certificate_bundle
+
+    where = _position(tree, ("s3", "caBundle"), value=True)
+    try:  # a CA bundle is a few KiB; a FIFO, a device or a link out of the repository is refused
+        data = safefile.read_bytes(file, root=repo_root, limit=CA_BUNDLE_LIMIT, shown=display(file))
+    except safefile.FileRefused as exc:
+        problem = "cannot read {} (No such file or directory)".format(exc.path) if exc.kind == "missing" else str(exc)
+        raise ConfigError([f"{shown}:{where} s3.caBundle: {problem}"]) from None
+    try:  # only the certificates: a key pasted into the bundle would land in plaintext helmrelease.yaml
+        return base64.b64encode(certificate_bundle(data)).decode("ascii")
+    except ValueError as exc:
+        raise ConfigError([f"{shown}:{where} s3.caBundle: {display(file)} is not a CA certificate bundle: {exc}"]) from None
+
+
+def _plain(node: Any) -> Any:
+    """ruamel's round-trip types -> plain Python (so pydantic sees dict/list/str/int/float/bool/None)."""
+    if isinstance(node, dict):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    if isinstance(node, bool) or node is None:
+        return node
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    if isinstance(node, str):
+        return str(node)
+    if hasattr(node, "tag") and hasattr(node, "value"):  # ruamel TaggedScalar: only `=` gets here
+        return str(node.value)
+    return node
+
+
+def _non_finite(tree: Any) -> Loc | None:
+    """Where the first .inf/.nan float is: no config value can be infinite, and the model would
+    only notice it later, at the parent object, one line off."""
+    stack: list[tuple[Any, Loc]] = [(tree, ())]
+    while stack:
+        node, loc = stack.pop()
+        if isinstance(node, float) and not math.isfinite(node):
+            return loc
+        if isinstance(node, dict):
+            stack.extend((v, loc + (str(k),)) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((v, loc + (i,)) for i, v in enumerate(node))
+    return None
+
+
+def _sort_key(line: str) -> tuple[int, int, str]:
+    try:
+        _, ln, col = line.split(" ", 1)[0].rsplit(":", 2)
+        return int(ln), int(col), line
+    except ValueError:
+        return 0, 0, line
+
+
+def _dotted(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out or "(top level)"
+
+
+def _position(tree: Any, loc: Loc, value: bool = False) -> str:
+    """`LINE:COL` of the deepest node of ``loc`` present in the YAML tree (the key itself for mappings)."""
+    line, col = 0, 0
+    node = tree
+    for part in loc:
+        if isinstance(part, int) and isinstance(node, list) and 0 <= part < len(node):
+            line, col = node.lc.item(part)
+            node = node[part]
+        elif isinstance(part, str) and isinstance(node, dict) and part in node:
+            holder = _holder(node, part)
+            if value:
+                line, col = holder.lc.value(part)
+            else:
+                line, col = holder.lc.key(part)
+            node = node[part]
+        else:
+            break
+    return f"{line + 1}:{col + 1}"
+
+
+def _holder(node: Any, key: str) -> Any:
+    """The mapping that wrote ``key``: ``node`` itself, or the first mapping merged into it with `<<`."""
+    if key in node.lc.data:
+        return node
+    for source in getattr(node, "merge", None) or ():
+        src = source[1] if isinstance(source, tuple) else source
+        if isinstance(src, dict) and key in src:
+            return _holder(src, key)
+    return node
+
+
+def _format(shown: str, tree: Any, err: dict[str, Any]) -> str:
+    # pydantic adds steps such as "function-after[...]"; a user's key may hold "[" too
+    loc: Loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p)) or tuple(err["loc"])
+    msg: str = err["msg"]
+    kind: str = err["type"]
+    if kind == "value_error":
+        msg = msg.removeprefix("Value error, ")
+        if msg.startswith("@"):
+            field, _, msg = msg[1:].partition(": ")
+            # A path starting at the root (s3.x) replaces the location, others extend it.
+            extra = tuple(field.split("."))
+            loc = extra if extra[0] in ("s3", "velero", "flux", "repo") and loc == () else loc + extra
+    elif kind == "extra_forbidden":
+        msg = _unknown_key(loc)
+    elif kind == "missing":
+        msg = f"required key '{loc[-1]}' is missing"
+        where = _position(tree, loc[:-1])
+        return f"{shown}:{where} {_dotted(loc)}: {msg}"
+    elif kind in ("literal_error", "enum"):
+        msg = msg.replace("Input should be", "must be") + f" (got {_got(err.get('input'))})"
+    elif "type" in kind or kind.endswith("_parsing") or kind in ("dict_type", "list_type", "model_type"):
+        msg = msg.replace("Input should be", "must be") + f" (got {_got(err.get('input'))})"
+    elif kind in ("greater_than", "less_than", "greater_than_equal", "less_than_equal"):
+        msg = msg.replace("Input should be", "must be") + f" (got {_got(err.get('input'))})"
+    where = _position(tree, loc, value=kind not in ("extra_forbidden",))
+    return f"{shown}:{where} {_dotted(loc)}: {msg}"
+
+
+def _got(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
+def _unknown_key(loc: Loc) -> str:
+    key = str(loc[-1]) if loc else ""
+    allowed = _allowed_keys(loc[:-1])
+    if not allowed:
+        return f"unknown key '{key}'"
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+    if not close:
+        lowered = {a.lower(): a for a in allowed}
+        if key.lower().replace("_", "") in {a.lower() for a in allowed}:
+            close = [lowered[key.lower().replace("_", "")]]
+    hint = f"did you mean '{close[0]}'?" if close else f"allowed keys: {', '.join(sorted(allowed))}"
+    return f"unknown key '{key}'; {hint}"
+
+
+def _allowed_keys(loc: Loc) -> list[str]:
+    from pydantic import BaseModel
+
+    from velero_gitops.config.model import Config
+
+    model: Any = Config
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return []
+        field = next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)
+        if field is None:
+            return []
+        model = _model_in(field.annotation)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return [f.alias or n for n, f in model.model_fields.items()]
+    return []
+
+
+def _model_in(annotation: Any) -> Any:
+    from pydantic import BaseModel
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    origin = typing.get_origin(annotation)
+    if origin in (list, typing.Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            found = _model_in(arg)
+            if found is not None:
+                return found
+    return None

@@ -1,0 +1,805 @@
+"""The typed config: the only place where defaults live.
+
+Keys are camelCase like the Kubernetes objects they describe. Every field carries a description;
+`docs/config-reference.md` is generated from this module (see `velero_gitops.config.reference`), so the
+reference cannot drift from the code. Loading (with file/line/column in errors) is in `loader.py`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import PurePosixPath
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from velero_gitops.config import cron as cronlib
+from velero_gitops.config import names
+from velero_gitops.config.names import AGE_RECIPIENT, DNS1123_LABEL, bucket_name_problem
+from velero_gitops.config.units import (
+    FLUX_DURATION,
+    NODE_AGENT_CPU_BUDGET,
+    NODE_AGENT_MEMORY_BUDGET,
+    go_duration,
+    parse_duration,
+    parse_quantity,
+)
+
+SEMVER = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?")  # used with fullmatch
+
+# Kubelet pods directory per distribution: <kubelet --root-dir>/pods. The plugin dir is its sibling.
+# Each preset is checked against the distribution's own source in tests/test_plan.py.
+KUBELET_PODS_PATHS = {
+    "kubeadm": "/var/lib/kubelet/pods",
+    "k3s": "/var/lib/kubelet/pods",
+    "rke2": "/var/lib/kubelet/pods",
+    "talos": "/var/lib/kubelet/pods",
+    "k0s": "/var/lib/k0s/kubelet/pods",
+    "microk8s": "/var/snap/microk8s/common/var/lib/kubelet/pods",
+    "rke1": "/var/lib/kubelet/pods",  # RKE1 binds /var/lib/kubelet into its kubelet container as is
+}
+
+# Chart version -> Velero version it ships (vmware-tanzu/helm-charts: charts/velero/Chart.yaml appVersion). Used to decide what the pinned Velero supports.
+CHART_APP_VERSIONS = {
+    "11.0.0": "1.17.0", "11.4.0": "1.17.1", "12.0.0": "1.18.0", "12.0.1": "1.18.0",
+    "12.0.2": "1.18.1", "12.0.3": "1.18.1", "12.1.0": "1.18.1",
+}
+
+
+def at(field: str, message: str) -> ValueError:
+    """A ValueError from a model validator that the loader reports at ``field`` (a dotted alias path)."""
+    return ValueError(f"@{field}: {message}")
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    core = text.lstrip("v").split("-", 1)[0]
+    return tuple(int(p) for p in core.split(".") if p.isdigit())
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", alias_generator=to_camel, frozen=True,
+        validate_default=True,
+    )
+
+
+def _check_dns_label(value: str, what: str) -> str:
+    problem = names.dns_label_problem(value)
+    if problem:
+        raise ValueError(f"{value!r} is not a valid {what}: {problem}")
+    return value
+
+
+def _check_dns_subdomain(value: str, what: str) -> str:
+    problem = names.dns_subdomain_problem(value)
+    if problem:
+        raise ValueError(f"{value!r} is not a valid {what}: {problem}")
+    return value
+
+
+def _check_secret_name(value: str) -> str:
+    return _check_dns_subdomain(value, "Secret name")
+
+
+def _check_labels(value: dict[str, str]) -> dict[str, str]:
+    problem = names.labels_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _check_flux_duration(value: str) -> str:
+    if not isinstance(value, str) or not FLUX_DURATION.fullmatch(value):
+        raise ValueError(f"{value!r} is not a Flux duration such as 1h, 15m or 30s")
+    # The controllers requeue after spec.interval; 0 means never again after the first reconcile
+    # (fluxcd/helm-controller@v1.6.3:internal/controller/helmrelease_controller.go, RequeueAfter).
+    if parse_duration(value) == 0:
+        raise ValueError(f"{value!r} would stop Flux from ever reconciling again; use e.g. 1h")
+    return value
+
+
+def _check_url(value: str, schemes: tuple[str, ...]) -> str:
+    problem = names.url_problem(value, schemes)
+    if problem:
+        raise ValueError(f"{names.redact_url(value)!r}: {problem}")
+    return value
+
+
+def _check_config_relative(value: str | None) -> str | None:
+    # Relative to the config file, so '..' is allowed here; the loader refuses what resolves outside the root.
+    problem = value is not None and names.repo_path_problem(value, allow_parent=True)
+    if problem:
+        raise ValueError(f"{value!r}: {problem}")
+    return value
+
+
+# --------------------------------------------------------------------------------------------- repo
+class RepoConfig(_Model):
+    """Where the tree goes inside the Git repository that Flux watches."""
+
+    root: str = Field(".", description="Git repository root, relative to this config file. Flux paths are relative to it.")
+    apps_root: str = Field("kubernetes/apps", description="Folder under the repository root that holds one folder per namespace.")
+    namespace: str = Field("velero", description="Namespace Velero runs in (and the folder name under appsRoot).")
+    app: str = Field("velero", description="App folder name under the namespace folder; also the HelmRelease and release name.")
+    schema_comments: bool = Field(True, description="Write a `# yaml-language-server: $schema=` line into each generated file.")
+    schema_base_url: str = Field(
+        "https://kubernetes-schemas.pages.dev",
+        description="Base URL of the CRD schema mirror used in those lines (`<base>/<group>/<kind>_<version>.json`).",
+    )
+
+    @field_validator("root")
+    @classmethod
+    def _root(cls, v: str) -> str:
+        # '..' is how a config in clusters/<name>/ names its repository; the loader refuses a root that does
+        # not exist, and everything generated then stays inside it.
+        return _check_config_relative(v).rstrip("/") or "."
+
+    @field_validator("apps_root")
+    @classmethod
+    def _apps_root(cls, v: str) -> str:
+        v = v.rstrip("/")
+        problem = names.repo_path_problem(v)
+        if problem:
+            raise ValueError(f"{v!r}: {problem}")
+        return str(PurePosixPath(v))  # "./kubernetes//apps" -> "kubernetes/apps"
+
+    @field_validator("namespace", "app")
+    @classmethod
+    def _names(cls, v: str) -> str:
+        return _check_dns_label(v, "Kubernetes name")
+
+    @field_validator("app")
+    @classmethod
+    def _release_name(cls, v: str) -> str:
+        if len(v) > names.HELM_RELEASE_NAME_MAX:
+            raise ValueError(f"{v!r} is {len(v)} characters: it is also the Helm release name, which may have at "
+                             f"most {names.HELM_RELEASE_NAME_MAX}")
+        return v
+
+    @field_validator("schema_base_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        return _check_url(v, ("https",)).rstrip("/")
+
+
+# --------------------------------------------------------------------------------------------- flux
+class SourceRef(_Model):
+    kind: Literal["GitRepository", "OCIRepository", "Bucket"] = Field("GitRepository", description="Kind of the Flux source holding this repository.")
+    name: str = Field("flux-system", description="Name of that source.")
+    namespace: str = Field("flux-system", description="Namespace of that source.")
+
+    _name = field_validator("name")(classmethod(lambda cls, v: _check_dns_subdomain(v, "source name")))
+    _ns = field_validator("namespace")(classmethod(lambda cls, v: _check_dns_label(v, "namespace name")))
+
+
+class DependsOn(_Model):
+    name: str = Field(description="Name of a Flux Kustomization that must be Ready first (e.g. the OpenEBS one).")
+    namespace: str = Field(
+        "flux-system",
+        description="Its namespace; defaults to `flux.namespace`. Always rendered: kustomize-controller would "
+        "otherwise look in the namespace of Velero's own Kustomization.",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _n(cls, v: str) -> str:
+        return _check_dns_label(v, "Kustomization name")
+
+    @field_validator("namespace")
+    @classmethod
+    def _ns(cls, v: str) -> str:
+        return _check_dns_label(v, "namespace name")
+
+
+class Decryption(_Model):
+    enabled: bool = Field(True, description="Add `decryption` to the app Kustomization. Turn off when a root patch injects it.")
+    key_from: Literal["secretRef", "controller"] = Field(
+        "secretRef",
+        description="Where kustomize-controller gets the age private key. `secretRef`: the Secret `secretRef` in "
+        "`flux.namespace`, where the Kustomizations live (the Flux guide's `sops-age` in `flux-system`). "
+        "`controller`: render only `provider: sops`, so the controller's `--sops-age-secret` key is used.",
+    )
+    secret_ref: str = Field("sops-age", description="Secret holding the age private key under a key ending in `.agekey` (with keyFrom `secretRef`).")
+
+    _secret = field_validator("secret_ref")(classmethod(lambda cls, v: _check_secret_name(v)))
+
+
+class ChartSource(_Model):
+    type: Literal["HelmRepository", "OCIRepository"] = Field(
+        "HelmRepository",
+        description="`HelmRepository` over https (the chart's advertised home) or `OCIRepository` + `chartRef`.",
+    )
+    url: str | None = Field(
+        None,
+        description="Chart repository URL. Defaults to https://vmware-tanzu.github.io/helm-charts or oci://ghcr.io/vmware-tanzu/charts/velero.",
+    )
+    interval: str = Field("1h", description="How often Flux checks the chart source.")
+
+    _interval = field_validator("interval")(classmethod(lambda cls, v: _check_flux_duration(v)))
+
+    @model_validator(mode="after")
+    def _url_scheme(self) -> ChartSource:
+        if self.url is None:
+            return self
+        want = "https" if self.type == "HelmRepository" else "oci"
+        if not self.url.startswith(want + "://"):
+            raise at("url", f"a {self.type} url must start with {want}:// (got {names.redact_url(self.url)!r})")
+        try:
+            _check_url(self.url, (want,))
+        except ValueError as exc:
+            raise at("url", str(exc)) from None
+        return self
+
+    def resolved_url(self) -> str:
+        if self.url:
+            return self.url.rstrip("/")
+        if self.type == "HelmRepository":
+            return "https://vmware-tanzu.github.io/helm-charts"
+        return "oci://ghcr.io/vmware-tanzu/charts/velero"
+
+
+class Remediation(_Model):
+    enabled: bool = Field(True, description="Write install/upgrade remediation into the HelmRelease. Turn off when a root patch injects it.")
+    retries: int = Field(3, ge=-1, le=20, description="Remediation retries (-1 retries forever).")
+
+
+class FluxConfig(_Model):
+    namespace: str = Field(
+        "flux-system",
+        description="Namespace of the rendered Flux Kustomizations: Flux's own, where the decryption Secret is. "
+        "`targetNamespace` puts what they apply into `repo.namespace`.",
+    )
+    source_ref: SourceRef = Field(default_factory=SourceRef, description="The source that holds this Git repository.")
+    interval: str = Field("1h", description="Reconcile interval of the Kustomizations and the HelmRelease.")
+    depends_on: list[DependsOn] = Field(default_factory=list, description="Flux Kustomizations the Velero app depends on (e.g. OpenEBS).")
+    decryption: Decryption = Field(default_factory=Decryption, description="SOPS decryption on the app Kustomization.")
+    chart_source: ChartSource = Field(default_factory=ChartSource, description="Where Flux gets the chart from.")
+    remediation: Remediation = Field(default_factory=Remediation, description="Install/upgrade remediation.")
+    crds_create_replace: bool = Field(
+        True,
+        description="Set `crds: CreateReplace` on install and upgrade, so Flux manages Velero's CRDs (the chart's upgradeCRDs Job is off). Turn off when a root patch injects it.",
+    )
+    timeout: str = Field("15m", description="HelmRelease timeout. The node-agent rollout on many nodes needs more than Flux's 5m default.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _dependency_namespace(cls, data: Any) -> Any:
+        # The controller reads a dependsOn without namespace from the dependent's own namespace; ours is
+        # flux.namespace, so that is the default, written into the model so every consumer sees it.
+        if not isinstance(data, dict) or not isinstance(data.get("dependsOn"), list):
+            return data
+        ns = data.get("namespace", "flux-system")
+        if not isinstance(ns, str) or not DNS1123_LABEL.match(ns):
+            return data  # reported at flux.namespace, not once more per dependency
+        deps = [{**d, "namespace": ns} if isinstance(d, dict) and "namespace" not in d else d for d in data["dependsOn"]]
+        return {**data, "dependsOn": deps}
+
+    @field_validator("namespace")
+    @classmethod
+    def _ns(cls, v: str) -> str:
+        return _check_dns_label(v, "namespace name")
+
+    @field_validator("interval", "timeout")
+    @classmethod
+    def _durations(cls, v: str) -> str:
+        return _check_flux_duration(v)
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout_floor(cls, v: str) -> str:
+        if parse_duration(v) < 600:
+            raise ValueError(f"timeout {v} is too short: the node-agent rollout needs at least 10m")
+        return v
+
+
+# ------------------------------------------------------------------------------------------- velero
+class ResourceList(_Model):
+    cpu: str | None = Field(None, description="CPU quantity, e.g. 100m.")
+    memory: str | None = Field(None, description="Memory quantity, e.g. 128Mi.")
+
+    @field_validator("cpu", "memory", mode="before")
+    @classmethod
+    def _q(cls, v: Any) -> Any:
+        if v is None:
+            return v
+        if isinstance(v, bool) or not isinstance(v, (str, int, float)):
+            raise ValueError("expected a quantity such as 100m or 128Mi")
+        parse_quantity(v)
+        return str(v)
+
+    def as_dict(self) -> dict[str, str]:
+        return {k: v for k, v in (("cpu", self.cpu), ("memory", self.memory)) if v is not None}
+
+
+class Resources(_Model):
+    requests: ResourceList = Field(default_factory=ResourceList, description="Resource requests.")
+    limits: ResourceList = Field(default_factory=ResourceList, description="Resource limits.")
+
+    @model_validator(mode="after")
+    def _requests_within_limits(self) -> Resources:
+        for key in ("cpu", "memory"):
+            req, lim = getattr(self.requests, key), getattr(self.limits, key)
+            if req is not None and lim is not None and parse_quantity(req) > parse_quantity(lim):
+                raise at(f"requests.{key}", f"{key} request {req} is larger than its limit {lim}")
+        return self
+
+    def as_dict(self) -> dict[str, dict[str, str]]:
+        out = {}
+        if self.requests.as_dict():
+            out["requests"] = self.requests.as_dict()
+        if self.limits.as_dict():
+            out["limits"] = self.limits.as_dict()
+        return out
+
+
+def _resources(req_cpu: str, req_mem: str, lim_cpu: str | None, lim_mem: str) -> Resources:
+    return Resources(
+        requests=ResourceList(cpu=req_cpu, memory=req_mem),
+        limits=ResourceList(cpu=lim_cpu, memory=lim_mem),
+    )
+
+
+class Toleration(_Model):
+    """A Kubernetes toleration."""
+
+    key: str | None = Field(None, description="Taint key, e.g. node-role.kubernetes.io/control-plane.")
+    operator: Literal["Exists", "Equal"] | None = Field(None, description="Exists or Equal.")
+    value: str | None = Field(None, description="Taint value (with Equal).")
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(None, description="Taint effect to tolerate.")
+    toleration_seconds: int | None = Field(None, description="How long a NoExecute taint is tolerated.")
+
+    @model_validator(mode="after")
+    def _kubernetes_rules(self) -> Toleration:
+        problem = names.toleration_problem(self.key, self.operator, self.value, self.effect, self.toleration_seconds)
+        if problem:
+            field, why = problem
+            raise at({"seconds": "tolerationSeconds"}.get(field, field), why)
+        return self
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, exclude_none=True)
+
+
+class Budget(_Model):
+    cpu: str = Field(NODE_AGENT_CPU_BUDGET, description="Highest CPU limit a node-agent pod may have.")
+    memory: str = Field(NODE_AGENT_MEMORY_BUDGET, description="Highest memory limit a node-agent pod may have (the ask: under 500 MB).")
+
+    _q = field_validator("cpu", "memory")(classmethod(lambda cls, v: (parse_quantity(v), v)[1]))
+
+
+class NodeAgentConfig(_Model):
+    distribution: Literal["kubeadm", "k3s", "rke2", "talos", "k0s", "microk8s", "rke1", "custom"] = Field(
+        "kubeadm", description="Kubernetes distribution: picks the kubelet pods path node-agent mounts."
+    )
+    pod_volume_path: str | None = Field(None, description="Kubelet pods directory; required with distribution `custom`, otherwise from the preset.")
+    plugin_volume_path: str | None = Field(None, description="Kubelet plugins directory; defaults to the sibling `plugins` of the pods path.")
+    privileged: bool = Field(
+        False,
+        description="Run file-system backups privileged (SELinux hosts): the node-agent container and, through the "
+        "node-agent ConfigMap's `privilegedFsBackup`, the pods that read the volumes. Off unless needed.",
+    )
+    resources: Resources = Field(
+        default_factory=lambda: _resources("100m", "128Mi", NODE_AGENT_CPU_BUDGET, NODE_AGENT_MEMORY_BUDGET),
+        description="node-agent DaemonSet resources.",
+    )
+    budget: Budget = Field(default_factory=Budget, description="Limits node-agent resources must stay within (checked here and by `validate`).")
+    node_selector: dict[str, str] = Field(default_factory=dict, description="nodeSelector: put node-agent on every node that has LocalPV volumes.")
+    tolerations: list[Toleration] = Field(default_factory=list, description="Tolerations, e.g. for control-plane nodes that hold volumes.")
+
+    _labels = field_validator("node_selector")(classmethod(lambda cls, v: _check_labels(v)))
+
+    @model_validator(mode="after")
+    def _paths(self) -> NodeAgentConfig:
+        if self.distribution == "custom" and not self.pod_volume_path:
+            raise at("podVolumePath", "distribution 'custom' needs podVolumePath (the kubelet pods directory, e.g. /var/lib/kubelet/pods)")
+        for key, p in (("podVolumePath", self.pod_volume_path), ("pluginVolumePath", self.plugin_volume_path)):
+            if p is not None and not p.startswith("/"):
+                raise at(key, f"{p!r} must be an absolute path")
+            # A hostPath must not step back with '..' (kubernetes/kubernetes@v1.35.0:pkg/apis/core/validation/
+            # validation.go, validateHostPathVolumeSource / validatePathNoBacksteps).
+            if p is not None and (".." in p.split("/") or not p.isprintable()):
+                raise at(key, f"{p!r} must be a plain absolute path, without '..' or control characters")
+        limits = self.resources.limits
+        for key in ("cpu", "memory"):
+            lim, cap = getattr(limits, key), getattr(self.budget, key)
+            if lim is None:
+                raise at(f"resources.limits.{key}", f"resources.limits.{key} is required: node-agent must stay within its budget ({cap})")
+            if parse_quantity(lim) > parse_quantity(cap):
+                raise at(f"resources.limits.{key}", f"resources.limits.{key} {lim} exceeds the budget {cap} (raise budget.{key} if intended)")
+        return self
+
+    @property
+    def pods_path(self) -> str:
+        return (self.pod_volume_path or KUBELET_PODS_PATHS[self.distribution]).rstrip("/")
+
+    @property
+    def plugins_path(self) -> str:
+        if self.plugin_volume_path:
+            return self.plugin_volume_path.rstrip("/")
+        return str(PurePosixPath(self.pods_path).parent / "plugins")
+
+
+class VeleroConfig(_Model):
+    chart_version: str = Field("12.1.0", description="Velero Helm chart version to pin.")
+    image_tag: str | None = Field(None, description="Override the Velero image tag (e.g. v1.18.2, newer than the chart's appVersion).")
+    aws_plugin_image: str = Field("velero/velero-plugin-for-aws:v1.14.3", description="AWS object-store plugin image (v1.14.x goes with Velero 1.18).")
+    uploader: Literal["kopia", "restic"] = Field("kopia", description="File-system backup uploader. Velero 1.17+ only supports kopia.")
+    default_volumes_to_fs_backup: bool = Field(True, description="Back up every pod volume with the node-agent unless a pod opts out (opt-out mode).")
+    default_backup_ttl: str = Field("720h", description="TTL of backups that do not set one (30 days).")
+    garbage_collection_frequency: str = Field("1h", description="How often expired backups are deleted.")
+    fs_backup_timeout: str = Field("4h", description="How long one pod volume backup may take before it fails.")
+    log_level: Literal["trace", "debug", "info", "warning", "error", "fatal", "panic"] = Field("info", description="Velero server log level.")
+    resources: Resources = Field(
+        default_factory=lambda: _resources("100m", "128Mi", None, "512Mi"),
+        description="Velero server Deployment resources.",
+    )
+    pod_security_labels: bool = Field(True, description="Label the namespace `pod-security.kubernetes.io/*: privileged` (node-agent mounts hostPath).")
+    node_agent: NodeAgentConfig = Field(default_factory=NodeAgentConfig, description="The node-agent DaemonSet (the former \"restic daemonset\").")
+    repository_password: Literal["managed", "elsewhere", "veleroDefault"] = Field(
+        "managed",
+        description="Who sets the kopia repository password (Secret velero-repo-credentials): `managed` lists the "
+        "SOPS file made by `encrypt-repo-password` in the app kustomization; `elsewhere` leaves it to you; "
+        "`veleroDefault` keeps Velero's public default. An existing repository opens only with the password it was "
+        "created with (docs/secrets.md).",
+    )
+
+    @field_validator("chart_version")
+    @classmethod
+    def _semver(cls, v: str) -> str:
+        if not SEMVER.fullmatch(v):
+            raise ValueError(f"{v!r} is not a chart version such as 12.1.0")
+        if _version_tuple(v) < (11, 0, 0):
+            raise ValueError(f"chart {v} ships Velero < 1.17; pin chart 12.1.0 (Velero 1.18) or newer")
+        return v
+
+    @field_validator("image_tag")
+    @classmethod
+    def _tag(cls, v: str | None) -> str | None:
+        if v is not None and not (v.startswith("v") and SEMVER.fullmatch(v[1:])):
+            raise ValueError(f"{v!r} is not a Velero image tag such as v1.18.2")
+        return v
+
+    @field_validator("aws_plugin_image")
+    @classmethod
+    def _image(cls, v: str) -> str:
+        problem = names.image_problem(v)
+        if problem:
+            raise ValueError(f"{v!r}: {problem}")
+        return v
+
+    @field_validator("default_backup_ttl", "garbage_collection_frequency", "fs_backup_timeout")
+    @classmethod
+    def _dur(cls, v: str) -> str:
+        if parse_duration(v) <= 0:
+            raise ValueError(f"{v!r} must be a positive duration")
+        return v
+
+    @property
+    def velero_version(self) -> str:
+        """The Velero version that will run: the image tag override, else the chart's appVersion."""
+        if self.image_tag:
+            return self.image_tag.lstrip("v")
+        if self.chart_version in CHART_APP_VERSIONS:
+            return CHART_APP_VERSIONS[self.chart_version]
+        major = _version_tuple(self.chart_version)[0]
+        return "1.18.1" if major >= 12 else "1.17.0"
+
+    @property
+    def plugin_version(self) -> tuple[int, ...]:
+        tag = self.aws_plugin_image.rsplit(":", 1)[-1]
+        return _version_tuple(tag) if tag.startswith("v") else (99,)
+
+    @model_validator(mode="after")
+    def _uploader(self) -> VeleroConfig:
+        if self.uploader == "restic" and _version_tuple(self.velero_version) >= (1, 17):
+            raise at(
+                "uploader", f"uploader 'restic' is not supported by Velero {self.velero_version}: Velero 1.17 removed restic "
+                "backups (only restores of old restic data still work, and 1.19 drops those too). "
+                "Use uploader: kopia; the node-agent DaemonSet is the former restic daemonset"
+            )
+        return self
+
+
+# ----------------------------------------------------------------------------------------------- s3
+class S3Config(_Model):
+    endpoint: str = Field(description="S3 endpoint URL: `https://host[:port]`, no path (kopia refuses a path).")
+    allow_http: bool = Field(False, description="Explicitly allow a plain `http://` endpoint (credentials and data in clear text).")
+    bucket: str = Field("velero-backups", description="Bucket name (S3 naming rules).")
+    prefix: str = Field("velero", description="Prefix inside the bucket: metadata under `<prefix>/backups/`, volume data under `<prefix>/kopia/`.")
+    region: str = Field("minio", description="Region; MinIO accepts `minio` unless a site region is configured (then it must match).")
+    force_path_style: bool = Field(True, description="Path-style addressing (MinIO without MINIO_DOMAIN needs it).")
+    ca_bundle: str | None = Field(None, description="PEM CA bundle file (relative to this config) for a private CA; rendered base64 into the BSL.")
+    insecure_skip_tls_verify: bool = Field(
+        False, alias="insecureSkipTLSVerify",
+        description="Skip TLS certificate verification (man-in-the-middle risk). Explicit opt-in only; prefer caBundle.",
+    )
+    checksum_algorithm: Literal["", "CRC32", "CRC32C", "SHA1", "SHA256"] | None = Field(
+        None,
+        description="BSL checksumAlgorithm. `\"\"` works around XAmzContentSHA256Mismatch on some S3 servers (needs plugin v1.14.3+).",
+    )
+    credentials_secret: str = Field("velero-s3-secret", description="Name of the SOPS-encrypted Secret with key `cloud` (AWS credentials file).")
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, v: str) -> str:
+        problem = names.endpoint_problem(v)
+        if problem:
+            raise ValueError(f"{names.redact_url(v)!r}: {problem}")
+        parts = urlsplit(v)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, v: str) -> str:
+        # The AWS plugin only looks the region up itself without s3Url, and the endpoint is always set here
+        # (vmware-tanzu/velero-plugin-for-aws@v1.14.0-rc.1:velero-plugin-for-aws/object_store.go, Init).
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", v):
+            raise ValueError(f"{v!r} is not a region: with a custom endpoint the AWS plugin needs one, "
+                             "e.g. minio or us-east-1")
+        return v
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket(cls, v: str) -> str:
+        problem = bucket_name_problem(v)
+        if problem:
+            raise ValueError(f"{v!r} is not a valid S3 bucket name: {problem}")
+        return v
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, v: str) -> str:
+        v = v.strip("/")
+        if any(part in ("", ".", "..") for part in v.split("/")) and v or not v.isprintable():
+            raise ValueError(f"{v!r} is not a clean prefix such as velero or cluster/velero")
+        return v
+
+    _secret = field_validator("credentials_secret")(classmethod(lambda cls, v: _check_secret_name(v)))
+
+    _ca_path = field_validator("ca_bundle")(classmethod(lambda cls, v: _check_config_relative(v)))
+
+    @model_validator(mode="after")
+    def _http(self) -> S3Config:
+        if self.endpoint.startswith("http://") and not self.allow_http:
+            raise at(
+                "endpoint", f"{self.endpoint} is plain http: credentials and backups would cross the network unencrypted. "
+                "Use https:// (add caBundle for a private CA) or set allowHttp: true if you really mean it"
+            )
+        if self.insecure_skip_tls_verify and self.endpoint.startswith("http://"):
+            raise at("insecureSkipTLSVerify", "insecureSkipTLSVerify makes no sense with an http:// endpoint")
+        return self
+
+
+# -------------------------------------------------------------------------------------------- sops
+class SopsConfig(_Model):
+    age_recipients: list[str] = Field(
+        default_factory=list,
+        description="age public keys to encrypt for, when not taken from the repository's `.sops.yaml`.",
+    )
+
+    @field_validator("age_recipients")
+    @classmethod
+    def _age(cls, v: list[str]) -> list[str]:
+        for r in v:
+            if not AGE_RECIPIENT.fullmatch(r):
+                raise ValueError(f"{r!r} is not an age public key (age1 followed by 58 characters)")
+        return v
+
+
+# ---------------------------------------------------------------------------------------- schedules
+class LabelSelector(_Model):
+    match_labels: dict[str, str] = Field(default_factory=dict, description="Labels a resource must carry.")
+
+    _labels = field_validator("match_labels")(classmethod(lambda cls, v: _check_labels(v)))
+
+
+class ScheduleConfig(_Model):
+    name: str = Field(description="Schedule name; backups are named `<name>-<YYYYMMDDhhmmss>`.")
+    cron: str = Field(description="Cron expression, evaluated in UTC (e.g. `0 2 * * *` = 02:00 UTC daily).")
+    namespaces: list[str] = Field(description="Namespaces to include: names, globs such as `network-*` (Velero 1.18), or `*` alone for all.")
+    ttl: str | None = Field(None, description="How long backups are kept; defaults to velero.defaultBackupTtl.")
+    excluded_resources: list[str] = Field(default_factory=list, description="Resources to leave out, e.g. events.")
+    label_selector: LabelSelector | None = Field(None, description="Only back up resources with these labels.")
+    default_volumes_to_fs_backup: bool | None = Field(None, description="Override velero.defaultVolumesToFsBackup for this schedule.")
+    paused: bool = Field(False, description="Keep the Schedule but do not run it.")
+    storage_location: str = Field("default", description="BackupStorageLocation name.")
+
+    _location = field_validator("storage_location")(classmethod(
+        lambda cls, v: _check_dns_subdomain(v, "BackupStorageLocation name")))
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        _check_dns_label(v, "schedule name")
+        if v == "kustomization":  # the schedules folder's own kustomization.yaml
+            raise ValueError(f"{v!r} is the name of the schedules folder's kustomization.yaml; choose another name")
+        if len(v) > 48:  # leaves room for "-YYYYMMDDhhmmss" in the 63-character backup label
+            raise ValueError(f"{v!r} is too long: backup names add 15 characters; use at most 48")
+        return v
+
+    # The parsed cron, set once here; alerts and explain read it (`timing`) instead of parsing again.
+    _timing: cronlib.Cron = PrivateAttr()
+
+    @model_validator(mode="after")
+    def _cron(self) -> ScheduleConfig:
+        try:
+            self._timing = cronlib.parse(self.cron)
+        except cronlib.CronError as exc:
+            raise at("cron", f"{self.cron!r} is not a valid cron expression ({exc})") from None
+        return self
+
+    @property
+    def timing(self) -> cronlib.Cron:
+        """The cron expression as Velero parses it: run times and the longest gap between runs."""
+        return self._timing
+
+    @field_validator("namespaces")
+    @classmethod
+    def _ns(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("list at least one namespace (or '*' for all)")
+        for ns in v:
+            problem = ns != "*" and names.namespace_pattern_problem(ns)
+            if problem:
+                raise ValueError(f"{ns!r} is {problem}")
+        if len(set(v)) != len(v):
+            raise ValueError("a namespace is listed twice")
+        problem = names.includes_excludes_problem(v, [])
+        if problem:
+            raise ValueError(problem)
+        return v
+
+    @field_validator("excluded_resources")
+    @classmethod
+    def _resources(cls, v: list[str]) -> list[str]:
+        problem = names.includes_excludes_problem([], v, "resource")
+        if problem:
+            raise ValueError(problem)
+        for r in v:
+            if not r or r != r.strip() or not r.isprintable():
+                raise ValueError(f"{r!r} is not a resource name such as events or events.events.k8s.io")
+        return v
+
+    @field_validator("ttl")
+    @classmethod
+    def _ttl(cls, v: str | None) -> str | None:
+        if v is not None:
+            if v.startswith("-"):
+                raise ValueError(f"ttl {v!r} is negative; use a positive duration such as 720h")
+            if parse_duration(v) <= 0:
+                raise ValueError(f"ttl {v!r} must be a positive duration such as 720h")
+        return v
+
+
+# ------------------------------------------------------------------------------------------ metrics
+class DashboardConfig(_Model):
+    enabled: bool = Field(True, description="Render a Grafana dashboard ConfigMap for the Grafana sidecar.")
+    folder: str = Field("Backups", description="Grafana folder (annotation `grafana_folder`).")
+    label: str = Field("grafana_dashboard", description="Label the Grafana sidecar selects ConfigMaps by (value \"1\").")
+
+    _label = field_validator("label")(classmethod(lambda cls, v: (_check_labels({v: "1"}), v)[1]))
+
+
+class MetricsConfig(_Model):
+    enabled: bool = Field(True, description="Velero metrics endpoint (:8085). Everything below needs it.")
+    service_monitor: bool = Field(True, description="ServiceMonitor for the Velero server (needs the Prometheus Operator).")
+    pod_monitor: bool = Field(True, description="PodMonitor for node-agent pods.")
+    prometheus_rule: bool = Field(True, description="PrometheusRule with the backup alerts and recording rules.")
+    additional_labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="Labels your Prometheus selects monitors and rules by, e.g. `release: kube-prometheus-stack`.",
+    )
+
+    _labels = field_validator("additional_labels")(classmethod(lambda cls, v: _check_labels(v)))
+    success_objective: float = Field(0.95, gt=0, lt=1, description="Share of scheduled backups that must succeed over 30 days.")
+    missed_backup_margin: str = Field("1h", description="Grace added to a schedule's interval before 'no recent backup' fires.")
+    runbook_url: str | None = Field(
+        None,
+        description="Base URL of the page alert runbook links point at; each alert appends `#<alertname lower-cased>`. Defaults to docs/observability.md of this tool.",
+    )
+    dashboard: DashboardConfig = Field(default_factory=DashboardConfig, description="Grafana dashboard.")
+
+    _runbook = field_validator("runbook_url")(classmethod(
+        lambda cls, v: v if v is None else _check_url(v, ("https", "http"))))
+
+    @field_validator("missed_backup_margin")
+    @classmethod
+    def _margin(cls, v: str) -> str:
+        parse_duration(v)
+        return v
+
+
+# -------------------------------------------------------------------------------------------- check
+class CheckConfig(_Model):
+    """What `velero-gitops check` validates besides the rendered tree, kubeconform-style.
+
+    The files the tool renders are always checked strictly (default schemas, no skipping); these keys only
+    loosen the check of the rest of the repository, so that the pre-commit hook needs no flags.
+    """
+
+    ignore_missing_schemas: bool = Field(
+        False, description="Skip objects of the rest of the repository whose schema is not found (CRDs such as CNPG or cert-manager).")
+    schema_locations: list[str] = Field(
+        default_factory=list,
+        description="Extra schema locations, after the offline bundle: folders (relative to this file, inside the "
+        "repository) or path templates with `{{.Group}}`, `{{.ResourceKind}}`... as in `validate --schema-location`. "
+        "No URLs: check never downloads.")
+    ignore_filename_patterns: list[str] = Field(
+        default_factory=list,
+        description="Regular expressions (Python `re.search`) on repository-relative paths of files that are not "
+        "Kubernetes objects (Taskfile.yaml, talos/, helmfile.yaml...).")
+    skip: list[str] = Field(default_factory=list, description="Kinds (or apiVersion/Kind) not validated in the rest of the repository.")
+    externals: list[str] = Field(
+        default_factory=list,
+        description="Kind/namespace/name of objects that exist outside the repository (dependsOn/sourceRef targets), "
+        "e.g. `Kustomization/flux-system/openebs`.")
+
+    @field_validator("schema_locations")
+    @classmethod
+    def _locations(cls, v: list[str]) -> list[str]:
+        for loc in v:
+            if "://" in loc:
+                raise ValueError(f"{loc!r}: check never downloads; use a folder in the repository "
+                                 "(velero-gitops schemas import, or a CRD catalog checkout)")
+        return v
+
+    @field_validator("ignore_filename_patterns")
+    @classmethod
+    def _patterns(cls, v: list[str]) -> list[str]:
+        for pattern in v:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from None
+        return v
+
+    @field_validator("externals")
+    @classmethod
+    def _externals(cls, v: list[str]) -> list[str]:
+        for ext in v:
+            if ext.count("/") != 2 or not all(ext.split("/")):
+                raise ValueError(f"{ext!r} must be Kind/namespace/name")
+        return v
+
+
+# ------------------------------------------------------------------------------------------- config
+class Config(_Model):
+    cluster: str = Field(description="Cluster name (used in labels, the dashboard title and messages).")
+    repo: RepoConfig = Field(default_factory=RepoConfig, description="Where the tree goes.")
+    flux: FluxConfig = Field(default_factory=FluxConfig, description="Flux objects.")
+    velero: VeleroConfig = Field(default_factory=VeleroConfig, description="Velero and its chart.")
+    s3: S3Config = Field(description="The S3 (MinIO) backup storage location.")
+    sops: SopsConfig = Field(default_factory=SopsConfig, description="Encryption of the credentials Secret.")
+    schedules: list[ScheduleConfig] = Field(default_factory=list, description="Backup schedules; each becomes a Velero Schedule.")
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig, description="Prometheus and Grafana.")
+    check: CheckConfig = Field(default_factory=CheckConfig, description="What `check` validates beyond the rendered tree.")
+
+    @field_validator("cluster")
+    @classmethod
+    def _cluster(cls, v: str) -> str:
+        return _check_dns_label(v, "cluster name")
+
+    @field_validator("schedules")
+    @classmethod
+    def _unique(cls, v: list[ScheduleConfig]) -> list[ScheduleConfig]:
+        seen: set[str] = set()
+        for s in v:
+            if s.name in seen:
+                raise ValueError(f"schedule name {s.name!r} is used twice")
+            seen.add(s.name)
+        return v
+
+    @model_validator(mode="after")
+    def _cross(self) -> Config:
+        if self.s3.checksum_algorithm == "" and self.velero.plugin_version < (1, 14, 3):
+            raise at(
+                "s3.checksumAlgorithm", "checksumAlgorithm \"\" needs velero-plugin-for-aws v1.14.3 or newer "
+                "(v1.14.2 corrupts objects with it, velero#9951)"
+            )
+        return self
+
+    # Derived values used by plan and by other commands.
+    def schedule_ttl(self, s: ScheduleConfig) -> str:
+        return go_duration(parse_duration(s.ttl or self.velero.default_backup_ttl))

@@ -1,0 +1,393 @@
+"""The Grafana dashboard for Velero backups: pure, deterministic dashboard JSON.
+
+The plan puts ``dashboard_json(config)`` under ``data: {velero.json: ...}`` of a ConfigMap that the
+Grafana sidecar loads (label ``<metrics.dashboard.label>: "1"``, annotation ``grafana_folder``).
+
+Every query uses metrics Velero, its node-agent or kube-state-metrics export (vmware-tanzu/velero@v1.18.1: pkg/metrics/metrics.go). Note
+that node-agent metrics are named ``podVolume_*`` (Velero's ``podVolumeMetricsNamespace``), not
+``velero_*``. The success ratio is computed from the raw counters (the same expression as the
+``velero:backup_success_ratio:30d`` recording rule), so the dashboard also works without our rules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from velero_gitops.observability.alerts import (
+    NODE_AGENT_DAEMONSET,
+    SUCCESS_RATIO_WINDOW,
+    active_schedules,
+    missed_backup_threshold,
+    success_ratio_expr,
+)
+from velero_gitops.config.model import Config
+
+SCHEMA_VERSION = 39  # Grafana 10.4 / 11
+DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+SCHEDULE_SELECTOR = 'schedule=~"$schedule"'
+# Pod volume operations are labelled "<pvb>-...-<uploader>-backup" or "...-restore".
+PVB_BACKUP_SELECTOR = 'operation=~".*-backup"'
+DEFAULT_MISSED_THRESHOLD = 25 * 3600
+
+
+def dashboard_uid(cluster: str) -> str:
+    """``velero-<cluster>``; Grafana uids have at most 40 characters, so long names are hashed."""
+    uid = f"velero-{cluster}"
+    if len(uid) <= 40:
+        return uid
+    digest = hashlib.sha256(cluster.encode()).hexdigest()[:10]
+    return f"velero-{cluster[:22]}-{digest}"
+
+
+# node-agent counters (vmware-tanzu/velero@v1.18.1:pkg/controller/pod_volume_backup_controller.go): "enqueue" when
+# the data path starts, "dequeue" only when the backup completed; a failed or canceled one never dequeues.
+PVB_STARTED = "podVolume_pod_volume_backup_enqueue_count"
+PVB_COMPLETED = "podVolume_pod_volume_backup_dequeue_count"
+
+
+# ------------------------------------------------------------------------------------- building
+class _Panels:
+    """Collects panels with sequential ids, so ids are unique and stable."""
+
+    def __init__(self) -> None:
+        self.panels: list[dict[str, Any]] = []
+
+    def add(
+        self, kind: str, title: str, description: str, grid: tuple[int, int, int, int],
+        targets: list[tuple[str, str]], field_config: dict[str, Any], options: dict[str, Any],
+        **extra: Any,
+    ) -> None:
+        x, y, w, h = grid
+        panel = {
+            "datasource": dict(DATASOURCE),
+            "description": description,
+            "fieldConfig": field_config,
+            "gridPos": {"h": h, "w": w, "x": x, "y": y},
+            "id": len(self.panels) + 1,
+            "options": options,
+            "targets": [
+                {
+                    "datasource": dict(DATASOURCE),
+                    "editorMode": "code",
+                    "expr": expr,
+                    "legendFormat": legend,
+                    "range": True,
+                    "refId": chr(ord("A") + i),
+                }
+                for i, (expr, legend) in enumerate(targets)
+            ],
+            "title": title,
+            "type": kind,
+        }
+        panel.update(extra)
+        self.panels.append(panel)
+
+
+def _thresholds(*steps: tuple[float | None, str]) -> dict[str, Any]:
+    return {"mode": "absolute", "steps": [{"color": color, "value": value} for value, color in steps]}
+
+
+def _stat_options(text_mode: str = "value_and_name") -> dict[str, Any]:
+    return {
+        "colorMode": "background",
+        "graphMode": "none",
+        "justifyMode": "auto",
+        "orientation": "auto",
+        "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+        "textMode": text_mode,
+    }
+
+
+def _timeseries_options() -> dict[str, Any]:
+    return {
+        "legend": {"calcs": [], "displayMode": "list", "placement": "bottom", "showLegend": True},
+        "tooltip": {"mode": "multi", "sort": "desc"},
+    }
+
+
+def _timeseries_field(unit: str, **custom: Any) -> dict[str, Any]:
+    base = {"drawStyle": "line", "fillOpacity": 10, "lineWidth": 1, "showPoints": "auto", "spanNulls": False}
+    base.update(custom)
+    return {"defaults": {"custom": base, "unit": unit}, "overrides": []}
+
+
+def _status_mapping(ok: str, bad: str) -> list[dict[str, Any]]:
+    return [{
+        "type": "value",
+        "options": {"0": {"color": "red", "index": 1, "text": bad}, "1": {"color": "green", "index": 0, "text": ok}},
+    }]
+
+
+def _templating(config: Config) -> dict[str, Any]:
+    return {
+        "list": [
+            {
+                "current": {},
+                "hide": 0,
+                "includeAll": False,
+                "label": "Data source",
+                "multi": False,
+                "name": "datasource",
+                "options": [],
+                "query": "prometheus",
+                "refresh": 1,
+                "regex": "",
+                "type": "datasource",
+            },
+            {
+                "allValue": ".+",
+                "current": {},
+                "datasource": dict(DATASOURCE),
+                "definition": "label_values(velero_backup_attempt_total, schedule)",
+                "hide": 0,
+                "includeAll": True,
+                "label": "Schedule",
+                "multi": True,
+                "name": "schedule",
+                "options": [],
+                "query": {
+                    "qryType": 1,
+                    "query": "label_values(velero_backup_attempt_total, schedule)",
+                    "refId": "PrometheusVariableQueryEditor-VariableQuery",
+                },
+                "refresh": 2,
+                "regex": "",
+                "sort": 1,
+                "type": "query",
+            },
+        ]
+    }
+
+
+def dashboard(config: Config) -> dict[str, Any]:
+    """The Grafana dashboard model (plain dicts/lists/str/numbers), deterministic for a config."""
+    p = _Panels()
+    ratio = success_ratio_expr(SCHEDULE_SELECTOR, SUCCESS_RATIO_WINDOW)
+    _schedule_state_row(p, config, ratio)
+    _outcome_row(p, config.metrics.success_objective, ratio)
+    _duration_size_row(p)
+    _storage_node_agent_row(p, config.repo.namespace)
+    _pod_volume_latency_row(p)
+    return {
+        "annotations": {"list": []},
+        "description": f"Velero backups of cluster {config.cluster}: schedules, storage location, node-agent.",
+        "editable": True,
+        "graphTooltip": 1,
+        "links": [],
+        "panels": p.panels,
+        "refresh": "5m",
+        "schemaVersion": SCHEMA_VERSION,
+        "tags": ["backup", "velero"],
+        "templating": _templating(config),
+        "time": {"from": "now-7d", "to": "now"},
+        "timepicker": {},
+        "timezone": "utc",
+        "title": f"Velero backups ({config.cluster})",
+        "uid": dashboard_uid(config.cluster),
+        "version": 1,
+    }
+
+
+def _schedule_state_row(p: _Panels, config: Config, ratio: str) -> None:
+    """Row 1: the state of each schedule right now."""
+    objective = config.metrics.success_objective
+    sel = SCHEDULE_SELECTOR
+    thresholds = {s.name: missed_backup_threshold(config, s) for s in active_schedules(config)}
+    default_threshold = max(thresholds.values(), default=DEFAULT_MISSED_THRESHOLD)
+    ratio_thresholds = _thresholds((None, "red"), (objective, "green"))
+    p.add(
+        "stat", "Time since last successful backup",
+        "Age of the newest Completed backup per schedule. Red once it is older than the schedule's "
+        "interval plus the missed-backup margin, when VeleroNoNewBackup fires.",
+        (0, 0, 8, 6),
+        [(f"time() - max by (schedule) (velero_backup_last_successful_timestamp{{{sel}}})", "{{schedule}}")],
+        {
+            "defaults": {"thresholds": _thresholds((None, "green"), (default_threshold, "red")), "unit": "s"},
+            "overrides": [
+                {
+                    "matcher": {"id": "byName", "options": name},
+                    "properties": [{"id": "thresholds", "value": _thresholds((None, "green"), (limit, "red"))}],
+                }
+                for name, limit in sorted(thresholds.items())
+            ],
+        },
+        _stat_options(),
+    )
+    p.add(
+        "stat", "Last backup status",
+        "Outcome of the newest backup per schedule (velero_backup_last_status): Failed also covers "
+        "PartiallyFailed and FailedValidation. Velero resets it to 1 when it restarts.",
+        (8, 0, 8, 6),
+        [(f"min by (schedule) (velero_backup_last_status{{{sel}}})", "{{schedule}}")],
+        {
+            "defaults": {
+                "mappings": _status_mapping("Succeeded", "Failed"),
+                "thresholds": _thresholds((None, "red"), (1, "green")),
+                "unit": "none",
+            },
+            "overrides": [],
+        },
+        _stat_options(),
+    )
+    p.add(
+        "stat", f"Success ratio, last 30 days (objective {objective * 100:g}%)",
+        "Completed backups / finished backups (Completed, PartiallyFailed, Failed, FailedValidation) per "
+        "schedule over 30 days. Red below the objective, when VeleroBackupSuccessRatioLow fires.",
+        (16, 0, 8, 6),
+        [(ratio, "{{schedule}}")],
+        {"defaults": {"max": 1, "min": 0, "thresholds": ratio_thresholds, "unit": "percentunit", "decimals": 2},
+         "overrides": []},
+        _stat_options(),
+    )
+
+
+def _outcome_row(p: _Panels, objective: float, ratio: str) -> None:
+    """Row 2: outcomes over time and the ratio against the objective."""
+    sel = SCHEDULE_SELECTOR
+    ratio_thresholds = _thresholds((None, "red"), (objective, "green"))
+    outcomes = [
+        ("velero_backup_success_total", "{{schedule}} completed"),
+        ("velero_backup_partial_failure_total", "{{schedule}} partially failed"),
+        ("velero_backup_failure_total", "{{schedule}} failed"),
+        ("velero_backup_validation_failure_total", "{{schedule}} failed validation"),
+    ]
+    p.add(
+        "timeseries", "Backups by outcome",
+        "Scheduled backups finished per interval (at least 1h), by outcome.",
+        (0, 6, 12, 8),
+        [(f"sum by (schedule) (increase({m}{{{sel}}}[$__interval]))", legend) for m, legend in outcomes],
+        _timeseries_field("none", drawStyle="bars", fillOpacity=60, stacking={"group": "A", "mode": "normal"}),
+        _timeseries_options(),
+        interval="1h",
+    )
+    p.add(
+        "timeseries", "Success ratio (30 days) against the objective",
+        f"The 30-day success ratio per schedule; the dashed line is the {objective * 100:g}% objective.",
+        (12, 6, 12, 8),
+        [(ratio, "{{schedule}}")],
+        {
+            "defaults": {
+                "custom": {"drawStyle": "line", "fillOpacity": 0, "lineWidth": 2, "showPoints": "never",
+                           "spanNulls": True, "thresholdsStyle": {"mode": "dashed"}},
+                "decimals": 2, "max": 1, "thresholds": ratio_thresholds, "unit": "percentunit",
+            },
+            "overrides": [],
+        },
+        _timeseries_options(),
+    )
+
+
+def _duration_size_row(p: _Panels) -> None:
+    """Row 3: duration and size."""
+    sel = SCHEDULE_SELECTOR
+    duration = "sum by (schedule, le) (increase(velero_backup_duration_seconds_bucket{%s}[1d]))" % sel
+    p.add(
+        "timeseries", "Backup duration (over the last 24h)",
+        "Median and 95th percentile of backup durations per schedule, over backups of the last 24 hours "
+        "(velero_backup_duration_seconds; buckets from 1m to 4h).",
+        (0, 14, 12, 8),
+        [
+            (f"histogram_quantile(0.5, {duration})", "{{schedule}} p50"),
+            (f"histogram_quantile(0.95, {duration})", "{{schedule}} p95"),
+        ],
+        _timeseries_field("s"),
+        _timeseries_options(),
+    )
+    p.add(
+        "timeseries", "Backup size (metadata tarball)",
+        "Size of the newest backup's tarball per schedule. It holds the Kubernetes objects only: "
+        "file-system (kopia) volume data goes to the kopia repository and is not counted here.",
+        (12, 14, 12, 8),
+        [(f"max by (schedule) (velero_backup_tarball_size_bytes{{{sel}}})", "{{schedule}}")],
+        _timeseries_field("bytes"),
+        _timeseries_options(),
+    )
+
+
+def _storage_node_agent_row(p: _Panels, ns: str) -> None:
+    """Row 4: storage location and node-agent."""
+    ds = f'namespace="{ns}", daemonset="{NODE_AGENT_DAEMONSET}"'
+    p.add(
+        "stat", "Backup storage locations",
+        "Availability of each BackupStorageLocation as Velero last validated it (every minute).",
+        (0, 22, 8, 6),
+        [("max by (backup_location_name) (velero_backup_location_status_gauge)", "{{backup_location_name}}")],
+        {
+            "defaults": {
+                "mappings": _status_mapping("Available", "Unavailable"),
+                "thresholds": _thresholds((None, "red"), (1, "green")),
+                "unit": "none",
+            },
+            "overrides": [],
+        },
+        _stat_options(),
+    )
+    p.add(
+        "stat", "node-agent pods ready",
+        "Ready node-agent pods against the nodes that should run one (kube-state-metrics).",
+        (8, 22, 8, 6),
+        [
+            (f"sum(kube_daemonset_status_number_ready{{{ds}}})", "ready"),
+            (f"sum(kube_daemonset_status_desired_number_scheduled{{{ds}}})", "desired"),
+        ],
+        {"defaults": {"thresholds": _thresholds((None, "blue")), "unit": "none"}, "overrides": []},
+        _stat_options(),
+    )
+    p.add(
+        "timeseries", "Pod volume backups started and completed per node",
+        "PodVolumeBackups each node-agent started (data path created) and completed successfully. Velero counts "
+        "only successful completions, so a started backup that never shows as completed failed or was canceled: "
+        "see the PodVolumeBackup objects. (enqueue minus dequeue is not 'in progress': it only ever grows.)",
+        (16, 22, 8, 6),
+        [
+            (f"sum by (node) (increase({PVB_STARTED}[$__rate_interval]))", "{{node}} started"),
+            (f"sum by (node) (increase({PVB_COMPLETED}[$__rate_interval]))", "{{node}} completed"),
+        ],
+        _timeseries_field("none"),
+        _timeseries_options(),
+    )
+
+
+def _pod_volume_latency_row(p: _Panels) -> None:
+    """Row 5: node-agent pod volume backup latency."""
+    p.add(
+        "timeseries", "Pod volume backup latency per node (p95 since node-agent start)",
+        "95th percentile of the time a pod volume backup (kopia upload of one volume) took, per node, "
+        "over all pod volume backups since the node-agent pod started.",
+        (0, 28, 12, 8),
+        [(
+            "histogram_quantile(0.95, sum by (node, le) "
+            f"(podVolume_pod_volume_operation_latency_seconds_bucket{{{PVB_BACKUP_SELECTOR}}}))",
+            "{{node}}",
+        )],
+        _timeseries_field("s"),
+        _timeseries_options(),
+    )
+    p.add(
+        "table", "Slowest pod volume backups",
+        "The 20 slowest pod volume backups the node-agents have reported since they started.",
+        (12, 28, 12, 8),
+        [(
+            f"topk(20, podVolume_pod_volume_operation_latency_seconds_gauge{{{PVB_BACKUP_SELECTOR}}})",
+            "{{backupName}} {{pod_volume_backup}}",
+        )],
+        {"defaults": {"unit": "s"}, "overrides": []},
+        {"showHeader": True, "sortBy": [{"desc": True, "displayName": "Value"}]},
+        transformations=[{
+            "id": "organize",
+            "options": {
+                "excludeByName": {"Time": True, "__name__": True, "operation": True},
+                "renameByName": {"Value": "Latency", "backupName": "Backup", "pod_volume_backup": "PodVolumeBackup"},
+            },
+        }],
+    )
+    # The table shows the latest value of each series, not a range.
+    for target in p.panels[-1]["targets"]:
+        target.update({"format": "table", "instant": True, "range": False})
+
+
+def dashboard_json(config: Config) -> str:
+    """The dashboard as stable JSON text (sorted keys, 2-space indent, final newline)."""
+    return json.dumps(dashboard(config), indent=2, sort_keys=True, ensure_ascii=False) + "\n"

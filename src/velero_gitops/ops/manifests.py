@@ -1,0 +1,283 @@
+"""On-demand Velero `Backup` and `Restore` objects, for users who apply them with kubectl or commit them.
+
+Same facts as the Schedules the plan emits: the Velero namespace and default TTL come from the config,
+`defaultVolumesToFsBackup` follows it, `snapshotVolumes: false` (no VolumeSnapshotLocation: volume data
+goes through the node-agent with kopia), `storageLocation: default`. Printed in the project's YAML style
+(velero_gitops.render.yamlfmt).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Iterable
+
+from velero_gitops.errors import UsageError
+from velero_gitops.config.names import DNS1123_LABEL
+from velero_gitops.config.units import go_duration, parse_duration
+
+if TYPE_CHECKING:
+    from velero_gitops.config.model import Config
+
+API_VERSION = "velero.io/v1"
+
+
+def _label(value: str, what: str) -> str:
+    if not isinstance(value, str) or len(value) > 63 or not DNS1123_LABEL.match(value):
+        raise UsageError(
+            f"{value!r} is not a valid {what}: use at most 63 lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit"
+        )
+    return value
+
+
+def split_list(values: Iterable[str] | None) -> list[str]:
+    """`a,b` and repeated options alike -> ['a', 'b'] (blank items dropped)."""
+    out: list[str] = []
+    for v in values or []:
+        out.extend(p.strip() for p in v.split(",") if p.strip())
+    return out
+
+
+def namespaces(values: Iterable[str] | None, what: str = "namespace") -> list[str]:
+    """Namespace names or the globs Velero 1.18 accepts (names.namespace_pattern_problem), each once."""
+    from velero_gitops.config.names import namespace_pattern_problem
+
+    out = split_list(values)
+    seen: set[str] = set()
+    for ns in out:
+        problem = None if ns == "*" else namespace_pattern_problem(ns)
+        if problem:
+            raise UsageError(f"{what} {ns!r}: {problem}")
+        if ns in seen:
+            raise UsageError(f"{what} {ns!r} is listed twice")
+        seen.add(ns)
+    return out
+
+
+def ttl(value: str | None, default: str) -> str:
+    text = value or default
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise UsageError(f"--ttl: {exc}") from None
+    if seconds <= 0:
+        raise UsageError(f"--ttl {text!r} must be a positive duration such as 720h")
+    return go_duration(seconds)
+
+
+def namespace_mapping(pairs: Iterable[str] | None, included: list[str] | None = None) -> dict[str, str]:
+    """`old:new` pairs -> {old: new}; refuses bad names, duplicates, collisions and no-op mappings."""
+    mapping: dict[str, str] = {}
+    targets: dict[str, str] = {}
+    for pair in split_list(pairs):
+        if pair.count(":") != 1:
+            raise UsageError(f"--namespace-mapping {pair!r}: write it as old:new, e.g. monitoring:monitoring-restore")
+        old, new = (p.strip() for p in pair.split(":"))
+        _label(old, f"source namespace in --namespace-mapping {pair!r}")
+        _label(new, f"target namespace in --namespace-mapping {pair!r}")
+        if old == new:
+            raise UsageError(f"--namespace-mapping {pair!r} maps {old} onto itself; leave it out")
+        if old in mapping:
+            raise UsageError(f"--namespace-mapping: {old!r} is mapped twice ({old}:{mapping[old]} and {pair})")
+        if new in targets:
+            raise UsageError(f"--namespace-mapping: {targets[new]!r} and {old!r} would both be restored into {new!r}")
+        mapping[old] = new
+        targets[new] = old
+    if included and "*" not in included:
+        missing = [old for old in mapping if old not in included]
+        if missing:
+            raise UsageError(f"--namespace-mapping names {', '.join(missing)}, which --include-namespaces leaves out; "
+                             "include it or drop the mapping")
+        clash = [new for new in targets if new in included and new not in mapping]
+        if clash:
+            raise UsageError(f"--namespace-mapping restores into {', '.join(clash)}, which is also restored as itself; "
+                             "map it elsewhere or leave it out of --include-namespaces")
+    return mapping
+
+
+def includes_excludes(include: Iterable[str] | None, exclude: Iterable[str] | None) -> tuple[list[str], list[str]]:
+    """Namespace include/exclude lists, refused where Velero refuses them (names.includes_excludes_problem)."""
+    from velero_gitops.config.names import includes_excludes_problem
+
+    included = namespaces(include, "--include-namespaces")
+    excluded = namespaces(exclude, "--exclude-namespaces")
+    problem = includes_excludes_problem(included, excluded)
+    if problem:
+        raise UsageError(f"--include-namespaces/--exclude-namespaces: {problem}")
+    return included, excluded
+
+
+def label_selector(text: str | None) -> dict[str, Any] | None:
+    """`app=db,tier!=cache,env in (a,b),!legacy` -> a LabelSelector (matchLabels / matchExpressions).
+
+    The syntax of kubectl and velero's `--selector` (k8s.io/apimachinery labels.Parse): `k=v`, `k==v`, `k!=v`,
+    `k in (a,b)`, `k notin (a,b)`, `k` (exists), `!k` (does not exist).
+    """
+    if text is None or not text.strip():
+        return None
+    from velero_gitops.config.names import label_key_problem, label_value_problem
+
+    def key(k: str) -> str:
+        problem = label_key_problem(k)
+        if problem:
+            raise UsageError(f"--selector {text!r}: label key {k!r}: {problem}")
+        return k
+
+    def value(v: str, k: str) -> str:
+        problem = label_value_problem(v)
+        if problem:
+            raise UsageError(f"--selector {text!r}: value {v!r} of {k}: {problem}")
+        return v
+
+    labels: dict[str, str] = {}
+    exprs: list[dict[str, Any]] = []
+    for term in _split_selector(text):
+        m = re.fullmatch(r"\s*(\S+?)\s+(in|notin)\s*\(([^()]*)\)\s*", term)
+        if m:
+            k, op, values = key(m.group(1)), m.group(2), [v.strip() for v in m.group(3).split(",") if v.strip()]
+            if not values:
+                raise UsageError(f"--selector {text!r}: {k} {op} () needs at least one value")
+            exprs.append({"key": k, "operator": "In" if op == "in" else "NotIn",
+                          "values": [value(v, k) for v in values]})
+            continue
+        m = re.fullmatch(r"\s*([^=!\s]+)\s*(==|=|!=)\s*([^=!\s]*)\s*", term)
+        if m:
+            k, op, v = key(m.group(1)), m.group(2), value(m.group(3), m.group(1))
+            if op == "!=":
+                exprs.append({"key": k, "operator": "NotIn", "values": [v]})
+            elif labels.get(k, v) != v:
+                raise UsageError(f"--selector {text!r}: {k} cannot equal both {labels[k]!r} and {v!r}")
+            else:
+                labels[k] = v
+            continue
+        m = re.fullmatch(r"\s*(!?)\s*([^=!\s()]+)\s*", term)
+        if m:
+            exprs.append({"key": key(m.group(2)), "operator": "DoesNotExist" if m.group(1) else "Exists"})
+            continue
+        raise UsageError(f"--selector {text!r}: cannot read {term.strip()!r}; write key=value, key!=value, "
+                         "key in (a,b), key notin (a,b), key or !key, separated by commas")
+    out: dict[str, Any] = {}
+    if labels:
+        out["matchLabels"] = dict(sorted(labels.items()))
+    if exprs:
+        out["matchExpressions"] = exprs
+    return out
+
+
+def _split_selector(text: str) -> list[str]:
+    """Split on the commas that are not inside `( )`."""
+    terms, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth < 0 or depth > 1:
+            raise UsageError(f"--selector {text!r}: unbalanced parentheses")
+        if ch == "," and depth == 0:
+            terms.append(text[start:i])
+            start = i + 1
+    if depth:
+        raise UsageError(f"--selector {text!r}: unbalanced parentheses")
+    terms.append(text[start:])
+    if any(not t.strip() for t in terms):
+        raise UsageError(f"--selector {text!r}: empty term between commas")
+    return terms
+
+
+def backup(config: Config, name: str, include: Iterable[str] | None, ttl_text: str | None = None,
+           exclude: Iterable[str] | None = None, selector: str | None = None) -> dict[str, Any]:
+    """A Backup object for the namespaces ``include`` (names, globs or '*')."""
+    _label(name, "backup name")
+    included, excluded = includes_excludes(include, exclude)
+    if not included:
+        raise UsageError("--include-namespaces: name at least one namespace (or '*' for all)")
+    spec: dict[str, Any] = {
+        "defaultVolumesToFsBackup": config.velero.default_volumes_to_fs_backup,
+        "includedNamespaces": included,
+        "snapshotVolumes": False,  # no VolumeSnapshotLocation: volumes go through the node-agent (kopia)
+        "storageLocation": "default",
+        "ttl": ttl(ttl_text, config.velero.default_backup_ttl),
+    }
+    if excluded:
+        spec["excludedNamespaces"] = excluded
+    sel = label_selector(selector)
+    if sel:
+        spec["labelSelector"] = sel
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Backup",
+        "metadata": {"name": name, "namespace": config.repo.namespace},
+        "spec": dict(sorted(spec.items())),
+    }
+
+
+def backup_from_schedule(config: Config, schedule: str, name: str | None = None, now: datetime | None = None) -> dict[str, Any]:
+    """The Backup Velero itself would make from a Schedule of the config, now.
+
+    As `velero backup create --from-schedule`: the Schedule's template becomes the spec and the Backup carries the
+    label velero.io/schedule-name (vmware-tanzu/velero@v1.18.1:pkg/builder/backup_builder.go, FromSchedule); without a
+    name it is called <schedule>-<UTC time as 20060102150405>, the name scheduled backups get
+    (vmware-tanzu/velero@v1.18.1:pkg/apis/velero/v1/schedule_types.go, TimestampedName).
+    """
+    from velero_gitops.render.plan import schedule_object
+
+    found = [s for s in config.schedules if s.name == schedule]
+    if not found:
+        names = ", ".join(s.name for s in config.schedules) or "none"
+        raise UsageError(f"--from-schedule {schedule!r}: the config has no such schedule (it has: {names})")
+    obj = schedule_object(config, found[0])
+    stamp = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).strftime("%Y%m%d%H%M%S")
+    backup_name = _label(name or f"{schedule}-{stamp}", "backup name")
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Backup",
+        "metadata": {"name": backup_name, "namespace": config.repo.namespace,
+                     "labels": {"velero.io/schedule-name": schedule}},
+        "spec": obj["spec"]["template"],
+    }
+
+
+def restore(config: Config, name: str, from_backup: str, mapping: Iterable[str] | None = None,
+            include: Iterable[str] | None = None, exclude: Iterable[str] | None = None,
+            selector: str | None = None) -> dict[str, Any]:
+    """A Restore object from ``from_backup``, optionally into other namespaces."""
+    _label(name, "restore name")
+    _label(from_backup, "backup name (--from-backup)")
+    included, excluded = includes_excludes(include, exclude)
+    spec: dict[str, Any] = {"backupName": from_backup}
+    if included:
+        spec["includedNamespaces"] = included
+    if excluded:
+        spec["excludedNamespaces"] = excluded
+    sel = label_selector(selector)
+    if sel:
+        spec["labelSelector"] = sel
+    ns_map = namespace_mapping(mapping, included)
+    if ns_map:
+        spec["namespaceMapping"] = dict(sorted(ns_map.items()))
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Restore",
+        "metadata": {"name": name, "namespace": config.repo.namespace},
+        "spec": spec,
+    }
+
+
+def restore_warnings(spec: dict[str, Any]) -> list[str]:
+    """What a Restore will do that its author may not expect."""
+    if spec.get("namespaceMapping") and not spec.get("includedNamespaces"):
+        mapped = ", ".join(spec["namespaceMapping"])
+        return [f"every namespace of the backup is restored, not only {mapped}: the others go back into their own "
+                "namespaces. Add --include-namespaces to restore only the mapped ones."]
+    return []
+
+
+def to_yaml(obj: dict[str, Any], config: Config | None = None) -> str:
+    """`---`, an optional schema comment, then the object in the project's YAML style."""
+    from velero_gitops.render.yamlfmt import dump
+
+    head = "---\n"
+    if config is not None and config.repo.schema_comments:
+        kind = obj["kind"].lower()
+        head += f"# yaml-language-server: $schema={config.repo.schema_base_url}/velero.io/{kind}_v1.json\n"
+    return head + dump(obj)

