@@ -25,7 +25,7 @@ import yaml
 
 from cli_util import EXAMPLES
 from velero_gitops.config.loader import load
-from velero_gitops.render.pipeline import render_config
+from velero_gitops.pipeline import render_config
 from velero_gitops.render.write import read_header
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -275,7 +275,7 @@ def test_other_modes_refuse_and_render_nothing(scratch, tmpdir_env, mode):
     r = run(scratch)
     assert_one_error(r, f"velero.repositoryPassword is {mode!r}")
     assert snapshot(scratch.root) == before
-    from velero_gitops.render.pipeline import render_config
+    from velero_gitops.pipeline import render_config
 
     result = render_config(scratch.config)
     kust = yaml.safe_load(result.files[f"{APP_REL}/kustomization.yaml"].split("\n", 3)[-1])
@@ -284,7 +284,7 @@ def test_other_modes_refuse_and_render_nothing(scratch, tmpdir_env, mode):
 
 
 def test_render_lists_the_file_and_says_how_to_create_it(scratch):
-    from velero_gitops.render.pipeline import render_config
+    from velero_gitops.pipeline import render_config
 
     result = render_config(scratch.config)
     text = result.files[f"{APP_REL}/kustomization.yaml"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cli_util import run_cli, snapshot
-from velero_gitops.render.pipeline import render_config
+from velero_gitops.pipeline import render_config
 from velero_gitops.render.write import read_header, with_header
 
 CONFIG = """\

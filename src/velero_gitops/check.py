@@ -28,11 +28,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from velero_gitops.validate.findings import Finding
+from velero_gitops.findings import Finding
 
 if TYPE_CHECKING:
     from velero_gitops.config.loader import LoadedConfig
-    from velero_gitops.render.pipeline import RenderResult
+    from velero_gitops.pipeline import RenderResult
     from velero_gitops.runcache import Recorder
 
 # Every config named like the tool's own is a config, not a Kubernetes object.
@@ -112,7 +112,7 @@ class _Unit:
 def run_check(configs: list[Path], options: CheckOptions | None = None, recorder: Recorder | None = None) -> CheckResult:
     """Check every config. Raises ConfigError/UsageError for unusable configs or options."""
     from velero_gitops.config.loader import load
-    from velero_gitops.render.pipeline import render_check, render_config
+    from velero_gitops.pipeline import render_check, render_config
 
     opts = options or CheckOptions()
     result = CheckResult([])

@@ -230,7 +230,7 @@ def test_file_names_cannot_forge_output_lines(tmp_path, name, fmt):
 
 
 def test_summary_counts_what_is_printed(tmp_path):
-    from velero_gitops.validate.findings import Finding
+    from velero_gitops.findings import Finding
     from velero_gitops.validate.report import render
 
     fs = [Finding("a.yaml", 1, "ConfigMap/x/a", "/b", "m", "schema"), Finding("a.yaml", 2, "ConfigMap/x/a", "/c", "m", "schema"),

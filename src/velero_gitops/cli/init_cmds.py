@@ -27,7 +27,7 @@ def init_cmd(
         None, "--interactive/--no-interactive", help="Ask for what is missing (default: when stdin is a terminal)."),
 ) -> None:
     """Write a commented ./velero-gitops.yaml for this repository (never overwrites)."""
-    from velero_gitops.config import init
+    from velero_gitops.ops import init
     from velero_gitops.errors import UsageError
     from velero_gitops.ops.manifests import split_list
 

@@ -22,7 +22,7 @@ def render(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only print problems."),
 ) -> None:
     """Render the Flux tree for each config. Only changed files are written, atomically."""
-    from velero_gitops.render.pipeline import pin_hints, render_config
+    from velero_gitops.pipeline import pin_hints, render_config
 
     paths = resolve_configs(configs, config)
     # Render everything in memory first: a bad config anywhere means nothing is written anywhere.

@@ -89,23 +89,24 @@ def encrypt_repo_password(
     Default: a random 256-bit password, never shown. A repository opens only with the password it was created with: read docs/secrets.md before using this where Velero already made backups.
     """
     from velero_gitops.config.loader import load
+    from velero_gitops.ops import s3
     from velero_gitops.secrets import repo_password as rp
 
     loaded = load(one_config(config))
     p = rp.plan(loaded, age=age or ())
     rp.refuse_replacing(p, replace=replace, use_stdin=stdin)
-    namespaces = rp.bucket_kopia_namespaces(loaded) if check_bucket else None
+    namespaces = s3.kopia_namespaces(loaded) if check_bucket else None
     password = rp.read_password(use_stdin=stdin)
     if namespaces is not None:
-        rp.refuse_existing_data(loaded, namespaces, password)
+        rp.refuse_existing_data(loaded, namespaces, password, s3.kopia_prefix(loaded))
     elif not replace:  # with --replace the password was already changed in the repositories
-        err(rp.UNCHECKED_WARNING.format(bucket=loaded.config.s3.bucket, prefix=rp.kopia_prefix(loaded)))
+        err(rp.UNCHECKED_WARNING.format(bucket=loaded.config.s3.bucket, prefix=s3.kopia_prefix(loaded)))
     for w in rp.warnings_for(password):
         err(f"warning: {w}")
     result = rp.encrypt(p, password)
     if not quiet:
         checked = ("" if namespaces is None else
-                   f"; the bucket has no kopia data under {rp.kopia_prefix(loaded)}" if not namespaces else
+                   f"; the bucket has no kopia data under {s3.kopia_prefix(loaded)}" if not namespaces else
                    f"; kopia repositories found for {len(namespaces)} namespace(s), kept their password")
         typer.echo(
             f"{'replaced' if result.replaced else 'wrote'} {p.shown}: Secret {p.namespace}/{p.name} (key {p.key}, "

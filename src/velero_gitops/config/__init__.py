@@ -1,1 +1,1 @@
-"""Config and loading: the typed model, located errors, naming/unit/cron rules, the reference, `init`."""
+"""Config and loading: the typed model (all defaults), located errors, naming/unit/cron/PEM rules, the reference."""

@@ -1,1 +1,1 @@
-"""Day-2 operations: the S3 bucket, Backup/Restore manifests, explain."""
+"""Operations around the tree: `init`, the S3 bucket, Backup/Restore manifests, explain, the versions report."""

@@ -756,3 +756,48 @@ def _ensure_tls_policy(client: Any, target: Target, report: Report, *, exists: b
     verb = "replace" if current is not None else "apply"
     report.actions.append(f"{'would ' if dry_run else ''}{verb} the bucket policy that denies requests without TLS")
     return True
+
+
+# ------------------------------------------------------------------------------------ kopia repositories
+def kopia_prefix(loaded: LoadedConfig) -> str:
+    return Target.of(loaded).key("kopia/")
+
+
+def kopia_namespaces(loaded: LoadedConfig, timeout: float | None = None) -> list[str]:
+    """Namespaces with a kopia repository under `<prefix>/kopia/` (velero-io/velero@v1.18.2:
+    pkg/repository/provider/unified_repo.go puts one per namespace at path.Join(prefix, "kopia", ns) + "/").
+
+    Uses the S3 credentials from the environment or the encrypted Secret. Raises UsageError when the bucket
+    cannot be listed: then nothing is known, and nothing is written."""
+    from velero_gitops.secrets import credentials
+
+    require_client("encrypt-repo-password --check-bucket")
+    target = Target.of(loaded)
+    creds = credentials.for_s3(loaded)
+    with deadline(DEFAULT_DEADLINE, target.endpoint) as limit:
+        client = make_client(target, creds, timeout or DEFAULT_TIMEOUT, limit)
+        return _list_kopia(client, target, creds)
+
+
+def _list_kopia(client: Any, target: Target, creds: Credentials) -> list[str]:
+    prefix = target.key("kopia/")
+    found: list[str] = []
+    token: str | None = None
+    try:
+        while True:
+            kw: dict[str, Any] = {"Bucket": target.bucket, "Prefix": prefix, "Delimiter": "/"}
+            if token:
+                kw["ContinuationToken"] = token
+            page = client.list_objects_v2(**kw)
+            found += [cp["Prefix"][len(prefix):].rstrip("/") for cp in page.get("CommonPrefixes") or []]
+            found += [f"(object {o['Key'][len(prefix):]})" for o in page.get("Contents") or []]
+            token = page.get("NextContinuationToken")
+            if not page.get("IsTruncated") or not token:
+                break
+    except Exception as exc:  # noqa: BLE001 - botocore raises many kinds; all mean "could not look"
+        code, msg = _error(exc, creds, target)
+        if code == "NoSuchBucket":
+            return []
+        raise UsageError(f"cannot list s3://{target.bucket}/{prefix} at {target.endpoint} ({code}: {msg}); "
+                         "nothing was written") from None
+    return sorted(set(found))

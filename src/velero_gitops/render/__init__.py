@@ -1,1 +1,1 @@
-"""The render pipeline: plan (pure decisions) -> templating -> write (atomic), tied together by pipeline."""
+"""The render steps: plan (pure decisions) -> templating (jinja2, parsed back) -> write (atomic, locked, headers)."""

@@ -189,61 +189,13 @@ def refuse_replacing(p: Any, *, replace: bool, use_stdin: bool) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- the bucket
-def kopia_prefix(loaded: LoadedConfig) -> str:
-    from velero_gitops.ops.s3 import Target
-
-    return Target.of(loaded).key("kopia/")
-
-
-def bucket_kopia_namespaces(loaded: LoadedConfig, timeout: float | None = None) -> list[str]:
-    """Namespaces with a kopia repository under `<prefix>/kopia/` (velero-io/velero@v1.18.2:
-    pkg/repository/provider/unified_repo.go puts one per namespace at path.Join(prefix, "kopia", ns) + "/").
-
-    Uses the S3 credentials from the environment or the encrypted Secret (velero_gitops.ops.s3). Raises UsageError
-    when the bucket cannot be listed: then nothing is known, and nothing is written."""
-    from velero_gitops.ops import s3
-    from velero_gitops.secrets import credentials
-
-    s3.require_client("encrypt-repo-password --check-bucket")
-    target = s3.Target.of(loaded)
-    creds = credentials.for_s3(loaded)
-    with s3.deadline(s3.DEFAULT_DEADLINE, target.endpoint) as limit:
-        client = s3.make_client(target, creds, timeout or s3.DEFAULT_TIMEOUT, limit)
-        return _list_kopia(client, target, creds)
-
-
-def _list_kopia(client: Any, target: Any, creds: Any) -> list[str]:
-    from velero_gitops.ops import s3
-
-    prefix = target.key("kopia/")
-    found: list[str] = []
-    token: str | None = None
-    try:
-        while True:
-            kw: dict[str, Any] = {"Bucket": target.bucket, "Prefix": prefix, "Delimiter": "/"}
-            if token:
-                kw["ContinuationToken"] = token
-            page = client.list_objects_v2(**kw)
-            found += [cp["Prefix"][len(prefix):].rstrip("/") for cp in page.get("CommonPrefixes") or []]
-            found += [f"(object {o['Key'][len(prefix):]})" for o in page.get("Contents") or []]
-            token = page.get("NextContinuationToken")
-            if not page.get("IsTruncated") or not token:
-                break
-    except Exception as exc:  # noqa: BLE001 - botocore raises many kinds; all mean "could not look"
-        code, msg = s3._error(exc, creds, target)
-        if code == "NoSuchBucket":
-            return []
-        raise UsageError(f"cannot list s3://{target.bucket}/{prefix} at {target.endpoint} ({code}: {msg}); "
-                         "nothing was written") from None
-    return sorted(set(found))
-
-
-def refuse_existing_data(loaded: LoadedConfig, namespaces: list[str], password: Password) -> None:
+def refuse_existing_data(loaded: LoadedConfig, namespaces: list[str], password: Password, prefix: str) -> None:
+    """Refuse a new random password when the bucket (ops.s3.kopia_namespaces) already holds kopia repositories."""
     if not namespaces or password.source != "generated":
         return
     shown = ", ".join(namespaces[:5]) + (f" and {len(namespaces) - 5} more" if len(namespaces) > 5 else "")
     raise KopiaDataFound(
-        f"s3://{loaded.config.s3.bucket}/{kopia_prefix(loaded)} already holds kopia repositories ({shown}); they "
+        f"s3://{loaded.config.s3.bucket}/{prefix} already holds kopia repositories ({shown}); they "
         "open only with the password they were created with (Velero's default unless you changed it), so a new "
         "random password would make their backups unreadable. Nothing was written. Either keep that password in "
         f"Git (pipe it with --stdin), or set velero.repositoryPassword: veleroDefault; docs/secrets.md shows the "

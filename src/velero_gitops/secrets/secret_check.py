@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from velero_gitops.secrets.sops import ENC_PREFIX
-from velero_gitops.validate.findings import Finding
+from velero_gitops.findings import Finding
 
 if TYPE_CHECKING:
     from velero_gitops.config.model import Config

@@ -16,7 +16,7 @@ from typing import Any
 
 from velero_gitops.config.loader import display
 from velero_gitops.safefile import DEFAULT_LIMIT, FileRefused, read_text
-from velero_gitops.validate.findings import Finding
+from velero_gitops.findings import Finding
 from velero_gitops.validate.yamlload import YAMLError, line_of, load_all
 from velero_gitops.yamlsafe import LDict, LList, deeper_than, unlimited_parser_may_read
 

@@ -26,7 +26,7 @@ from typing import Iterable
 from velero_gitops.errors import UsageError
 from velero_gitops.validate import flux, kustomize, policy
 from velero_gitops.validate.documents import KUSTOMIZE_FILES, YAML_SUFFIXES, Obj, Reader, display_path
-from velero_gitops.validate.findings import Finding
+from velero_gitops.findings import Finding
 from velero_gitops.validate.run import DEFAULT_REPO_SOURCES, Options, Run
 from velero_gitops.validate.schemas import SchemaError, SchemaStore, schema_findings
 

@@ -42,7 +42,7 @@ from velero_gitops.validate.documents import (
     inside,
     mapping,
 )
-from velero_gitops.validate.findings import Finding
+from velero_gitops.findings import Finding
 from velero_gitops.validate.run import DEFAULT_REPO_SOURCES, Run
 
 FLUX_KS = "kustomize.toolkit.fluxcd.io/"

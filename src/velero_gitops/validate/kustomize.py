@@ -49,7 +49,7 @@ from velero_gitops.validate.documents import (
     inside,
     mapping,
 )
-from velero_gitops.validate.findings import Finding
+from velero_gitops.findings import Finding
 from velero_gitops.validate.run import Run
 from velero_gitops.validate.schemas import SchemaError, schema_findings
 from velero_gitops.validate.yamlload import YAMLError, load_all

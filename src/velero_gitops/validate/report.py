@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from velero_gitops.validate.findings import Finding
+from velero_gitops.findings import Finding
 
 FORMATS = ("text", "json", "junit", "github")
 

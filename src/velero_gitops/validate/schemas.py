@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from velero_gitops.errors import UsageError
-from velero_gitops.validate.findings import Finding
+from velero_gitops.findings import Finding
 from velero_gitops.validate.yamlload import YAMLError, load_all
 
 BUNDLE_DIR = Path(__file__).with_name("bundle")

@@ -1,6 +1,6 @@
 """The library API: config file -> plan -> texts -> changes on disk. The CLI is a thin layer over this.
 
-    from velero_gitops.render.pipeline import render_config
+    from velero_gitops.pipeline import render_config
     result = render_config("clusters/home-lab/velero-gitops.yaml")
     result.write()
 """
@@ -118,7 +118,7 @@ def pin_hints(old: str, new: str) -> list[str]:
 
 def render_check(result: RenderResult) -> list:
     """Findings for every file that `render` would change (empty when the tree is in sync). For `check`."""
-    from velero_gitops.validate.findings import Finding
+    from velero_gitops.findings import Finding
 
     findings = []
     for c in result.drifted:

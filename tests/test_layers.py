@@ -1,0 +1,80 @@
+"""Imports go one way: cli -> features -> config and the shared readers (no upward or sideways cycle between folders)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from cli_util import REPO
+
+PKG = REPO / "src" / "velero_gitops"
+# Each layer may import the layers listed for it, and nothing above.
+ALLOWED = {
+    "core": set(),  # errors, findings, safefile, yamlsafe: shared by everything
+    "config": {"core"},
+    "observability": {"config", "core"},
+    "render": {"observability", "config", "core"},
+    "validate": {"config", "core"},
+    "secrets": {"render", "validate", "config", "core"},
+    "ops": {"secrets", "render", "validate", "config", "core"},
+    "pipeline": {"secrets", "render", "config", "core"},
+    "check": {"pipeline", "secrets", "render", "validate", "config", "core"},
+    "cli": {"check", "pipeline", "ops", "secrets", "render", "validate", "observability", "config", "core"},
+}
+TOP = {"errors": "core", "findings": "core", "safefile": "core", "yamlsafe": "core", "runcache": "check",
+       "__main__": "cli", "__init__": "core"}
+
+
+def layer(module: str) -> str:
+    parts = module.split(".")
+    if len(parts) == 1 or parts[1] == "__version__":
+        return "core"  # the package itself: `from velero_gitops import __version__`
+    return TOP.get(parts[1], parts[1])
+
+
+def imports(path: Path) -> list[str]:
+    out = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "velero_gitops":
+            out += [node.module] if node.module != "velero_gitops" else [f"velero_gitops.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            out += [a.name for a in node.names if a.name.split(".")[0] == "velero_gitops"]
+    return out
+
+
+def violations() -> list[str]:
+    found = []
+    for f in sorted(PKG.rglob("*.py")):
+        rel = f.relative_to(PKG).with_suffix("").parts
+        mine = layer("velero_gitops." + ".".join(rel))
+        for target in imports(f):
+            theirs = layer(target)
+            if theirs != mine and theirs not in ALLOWED[mine]:
+                found.append(f"{f.relative_to(PKG)} ({mine}) imports {target} ({theirs})")
+    return found
+
+
+def test_every_folder_has_a_layer():
+    folders = {p.name for p in PKG.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    modules = {p.stem for p in PKG.glob("*.py")}
+    assert folders | {TOP.get(m, m) for m in modules} <= set(ALLOWED)
+
+
+def test_imports_go_one_way():
+    assert violations() == []
+
+
+@pytest.mark.parametrize("source,target", [("config/model.py", "velero_gitops.render.plan"),
+                                           ("validate/engine.py", "velero_gitops.secrets.sops")])
+def test_an_upward_import_is_caught(tmp_path, monkeypatch, source, target):
+    """The checker itself: plant an upward import in a copy of the package and see it reported."""
+    import shutil
+
+    copy = tmp_path / "velero_gitops"
+    shutil.copytree(PKG, copy)
+    f = copy / source
+    f.write_text(f.read_text() + f"\n\ndef _planted():\n    import {target}  # noqa: F401\n")
+    monkeypatch.setattr(__import__(__name__), "PKG", copy)
+    assert any(source in v and target in v for v in violations())
