@@ -8,7 +8,8 @@ import time
 import pytest
 
 from s3_fixtures import *  # noqa: F401,F403  (fixtures: s3_server, tls_ca, dead_port, silent_server)
-from s3_fixtures import bucket_name, clean_env, cli, scan_for_secrets, write_config
+from cli_util import clean_env, need, run_cli
+from s3_fixtures import bucket_name, scan_for_secrets, write_config
 from velero_gitops import credentials as credlib
 from velero_gitops import s3
 from velero_gitops import sops as sopslib
@@ -41,7 +42,7 @@ def _policy(server, bucket):
 def test_missing_bucket_is_created_with_the_tls_only_policy(s3_server, tmp_path):
     bucket = bucket_name()
     cfg = _cfg(tmp_path, s3_server, bucket)
-    run = cli("s3", "ensure-bucket", "--config", str(cfg), "--output", "json", env=s3_server.env())
+    run = run_cli("s3", "ensure-bucket", "--config", str(cfg), "--output", "json", exact_env=s3_server.env())
     assert run.code == 0, run.out + run.err
     report = _json(run)
     assert any(a.startswith(f"create bucket {bucket}") for a in report["actions"])
@@ -64,7 +65,7 @@ def test_present_bucket_is_left_unchanged(s3_server, tmp_path):
     admin.put_bucket_policy(Bucket=bucket, Policy=json.dumps(s3.bucket_policy(bucket)))
     cfg = _cfg(tmp_path, s3_server, bucket)
     for _ in range(2):  # idempotent
-        run = cli("s3", "ensure-bucket", "--config", str(cfg), "-o", "json", env=s3_server.env())
+        run = run_cli("s3", "ensure-bucket", "--config", str(cfg), "-o", "json", exact_env=s3_server.env())
         assert run.code == 0, run.out + run.err
         report = _json(run)
         assert report["actions"] == [f"bucket {bucket} exists: left unchanged",
@@ -86,17 +87,17 @@ def test_a_different_policy_is_only_changed_with_force_and_keeps_its_statements(
     admin.put_bucket_policy(Bucket=bucket, Policy=json.dumps(theirs))
     cfg = _cfg(tmp_path, s3_server, bucket)
 
-    run = cli("s3", "ensure-bucket", "--config", str(cfg), env=s3_server.env())
+    run = run_cli("s3", "ensure-bucket", "--config", str(cfg), exact_env=s3_server.env())
     assert run.code == 1, run.out + run.err
     assert "--force" in run.out and "+" in run.out and "DenyInsecureTransport" in run.out  # the diff is shown
     assert _policy(s3_server, bucket) == theirs  # untouched
 
-    dry = cli("s3", "ensure-bucket", "--config", str(cfg), "--force", "--dry-run", "-o", "json", env=s3_server.env())
+    dry = run_cli("s3", "ensure-bucket", "--config", str(cfg), "--force", "--dry-run", "-o", "json", exact_env=s3_server.env())
     assert dry.code == 0, dry.out + dry.err
     assert any(a.startswith("would replace") for a in _json(dry)["actions"])
     assert _policy(s3_server, bucket) == theirs  # a dry run changes nothing
 
-    run = cli("s3", "ensure-bucket", "--config", str(cfg), "--force", "-o", "json", env=s3_server.env())
+    run = run_cli("s3", "ensure-bucket", "--config", str(cfg), "--force", "-o", "json", exact_env=s3_server.env())
     assert run.code == 0, run.out + run.err
     sids = [st["Sid"] for st in _policy(s3_server, bucket)["Statement"]]
     assert sids == ["NoBucketDeletion", "DenyInsecureTransport"]
@@ -105,7 +106,7 @@ def test_a_different_policy_is_only_changed_with_force_and_keeps_its_statements(
 def test_no_tls_policy_opt_out(s3_server, tmp_path):
     bucket = bucket_name()
     cfg = _cfg(tmp_path, s3_server, bucket)
-    run = cli("s3", "ensure-bucket", "--config", str(cfg), "--no-tls-policy", "-o", "json", env=s3_server.env())
+    run = run_cli("s3", "ensure-bucket", "--config", str(cfg), "--no-tls-policy", "-o", "json", exact_env=s3_server.env())
     assert run.code == 0, run.out + run.err
     report = _json(run)
     assert _status(report)["policy"] == "skip"
@@ -113,7 +114,7 @@ def test_no_tls_policy_opt_out(s3_server, tmp_path):
         s3_server.boto().get_bucket_policy(Bucket=bucket)
     assert "NoSuchBucketPolicy" in str(exc.value)
     # `check` then says the policy is missing (exit 1)
-    run = cli("s3", "check", "--config", str(cfg), "-o", "json", env=s3_server.env())
+    run = run_cli("s3", "check", "--config", str(cfg), "-o", "json", exact_env=s3_server.env())
     assert run.code == 1
     assert _status(_json(run))["policy"] == "fail"
 
@@ -122,8 +123,8 @@ def test_no_tls_policy_opt_out(s3_server, tmp_path):
 def test_check_all_good_table_output(s3_server, tmp_path):
     bucket = bucket_name()
     cfg = _cfg(tmp_path, s3_server, bucket)
-    assert cli("s3", "ensure-bucket", "-c", str(cfg), env=s3_server.env()).code == 0
-    run = cli("s3", "check", "--config", str(cfg), env=s3_server.env())
+    assert run_cli("s3", "ensure-bucket", "-c", str(cfg), exact_env=s3_server.env()).code == 0
+    run = run_cli("s3", "check", "--config", str(cfg), exact_env=s3_server.env())
     assert run.code == 0, run.out + run.err
     for word in ("tls", "credentials", "bucket", "probe", "policy", "OK", "TLSv1", "environment"):
         assert word in run.out
@@ -131,7 +132,7 @@ def test_check_all_good_table_output(s3_server, tmp_path):
 
 def test_check_missing_bucket_fails(s3_server, tmp_path):
     cfg = _cfg(tmp_path, s3_server)
-    run = cli("s3", "check", "--config", str(cfg), "-o", "json", env=s3_server.env())
+    run = run_cli("s3", "check", "--config", str(cfg), "-o", "json", exact_env=s3_server.env())
     assert run.code == 1
     report = _json(run)
     assert _status(report)["bucket"] == "fail" and "ensure-bucket" in _detail(report, "bucket")
@@ -139,8 +140,8 @@ def test_check_missing_bucket_fails(s3_server, tmp_path):
 
 def test_least_privilege_user_works_on_its_bucket_only(s3_server, tmp_path):
     own = _cfg(tmp_path / "own", s3_server, s3_server.velero_bucket)
-    assert cli("s3", "ensure-bucket", "-c", str(own), env=s3_server.env()).code == 0
-    run = cli("s3", "check", "-c", str(own), "-o", "json", env=s3_server.env("velero"))
+    assert run_cli("s3", "ensure-bucket", "-c", str(own), exact_env=s3_server.env()).code == 0
+    run = run_cli("s3", "check", "-c", str(own), "-o", "json", exact_env=s3_server.env("velero"))
     assert run.code == 0, run.out + run.err
     report = _json(run)
     assert _status(report)["probe"] == "ok"
@@ -149,7 +150,7 @@ def test_least_privilege_user_works_on_its_bucket_only(s3_server, tmp_path):
     other = bucket_name()
     s3_server.boto().create_bucket(Bucket=other)
     cfg = _cfg(tmp_path / "other", s3_server, other)
-    run = cli("s3", "check", "-c", str(cfg), "-o", "json", env=s3_server.env("velero"))
+    run = run_cli("s3", "check", "-c", str(cfg), "-o", "json", exact_env=s3_server.env("velero"))
     assert run.code == 1
     assert "access denied" in _detail(_json(run), "bucket")
 
@@ -163,7 +164,7 @@ def test_wrong_credentials_fail_clearly(s3_server, tmp_path, which):
     else:
         env, expect = clean_env(tmp_path, AWS_ACCESS_KEY_ID="AKIAUNKNOWN000000000", AWS_SECRET_ACCESS_KEY=secret), "not known"
     for cmd in ("check", "ensure-bucket"):
-        run = cli("s3", cmd, "-c", str(cfg), "-o", "json", env=env)
+        run = run_cli("s3", cmd, "-c", str(cfg), "-o", "json", exact_env=env)
         assert run.code == 1, run.out + run.err
         report = _json(run)
         assert _status(report)["credentials"] == "fail"
@@ -177,7 +178,7 @@ def test_untrusted_certificate_fails_clearly(s3_server, tmp_path, ca):
     cfg = write_config(tmp_path / "cfg", s3_server.url, bucket_name(),
                        ca=s3_server.other_ca_pem if ca == "other-ca" else None)
     start = time.monotonic()
-    run = cli("s3", "check", "-c", str(cfg), "-o", "json", env=s3_server.env())
+    run = run_cli("s3", "check", "-c", str(cfg), "-o", "json", exact_env=s3_server.env())
     assert run.code == 1
     report = _json(run)
     assert _status(report)["tls"] == "fail"
@@ -191,12 +192,12 @@ def test_untrusted_certificate_fails_clearly(s3_server, tmp_path, ca):
 def test_http_endpoint_is_refused(tmp_path, s3_server):
     cfg = write_config(tmp_path / "cfg", f"http://127.0.0.1:{s3_server.port}", bucket_name())
     for cmd in (["s3", "check"], ["s3", "ensure-bucket"], ["s3", "policy"]):
-        run = cli(*cmd, "-c", str(cfg), env=s3_server.env())
+        run = run_cli(*cmd, "-c", str(cfg), exact_env=s3_server.env())
         assert run.code == 2, run.out + run.err
         assert "plain http" in run.err and "traceback" not in run.err.lower()
     # allowed explicitly: check runs (and warns), but the TLS-only policy would lock the endpoint out
     cfg = write_config(tmp_path / "cfg2", f"http://127.0.0.1:{s3_server.port}", bucket_name(), extra_s3="allowHttp: true")
-    run = cli("s3", "ensure-bucket", "-c", str(cfg), env=s3_server.env())
+    run = run_cli("s3", "ensure-bucket", "-c", str(cfg), exact_env=s3_server.env())
     assert run.code == 2 and "--no-tls-policy" in run.err
 
 
@@ -210,7 +211,7 @@ def test_server_down_fails_fast(tmp_path, dead_port, tls_ca):
     cfg = write_config(tmp_path / "cfg", f"https://127.0.0.1:{dead_port}", bucket_name(), ca=tls_ca / "ca.pem")
     env = clean_env(tmp_path, AWS_ACCESS_KEY_ID="AKIAEXAMPLE000000000", AWS_SECRET_ACCESS_KEY="x" * 40)
     for cmd in ("check", "ensure-bucket"):
-        run = cli("s3", cmd, "-c", str(cfg), "-o", "json", env=env)
+        run = run_cli("s3", cmd, "-c", str(cfg), "-o", "json", exact_env=env)
         assert run.code == 1, run.out + run.err
         assert "connection refused" in _detail(_json(run), "tls")
         assert run.seconds < 15
@@ -219,18 +220,18 @@ def test_server_down_fails_fast(tmp_path, dead_port, tls_ca):
 def test_silent_server_times_out_in_bounded_time(tmp_path, silent_server, tls_ca):
     cfg = write_config(tmp_path / "cfg", f"https://127.0.0.1:{silent_server}", bucket_name(), ca=tls_ca / "ca.pem")
     env = clean_env(tmp_path, AWS_ACCESS_KEY_ID="AKIAEXAMPLE000000000", AWS_SECRET_ACCESS_KEY="x" * 40)
-    run = cli("s3", "check", "-c", str(cfg), "-o", "json", "--timeout", "2", env=env)
+    run = run_cli("s3", "check", "-c", str(cfg), "-o", "json", "--timeout", "2", exact_env=env)
     assert run.code == 1, run.out + run.err
     assert "no answer within 2s" in _detail(_json(run), "tls")
     assert run.seconds < 15
-    run = cli("s3", "check", "-c", str(cfg), "-o", "json", env=env)  # default timeout (5 s)
+    run = run_cli("s3", "check", "-c", str(cfg), "-o", "json", exact_env=env)  # default timeout (5 s)
     assert run.code == 1 and run.seconds < 15
 
 
 def test_server_that_hangs_after_the_handshake_fails_in_bounded_time(tmp_path, hung_tls_server, tls_ca):
     cfg = write_config(tmp_path / "cfg", f"https://127.0.0.1:{hung_tls_server}", bucket_name(), ca=tls_ca / "ca.pem")
     env = clean_env(tmp_path, AWS_ACCESS_KEY_ID="AKIAEXAMPLE000000000", AWS_SECRET_ACCESS_KEY="x" * 40)
-    run = cli("s3", "check", "-c", str(cfg), "-o", "json", env=env)  # default timeout: 5 s, two attempts
+    run = run_cli("s3", "check", "-c", str(cfg), "-o", "json", exact_env=env)  # default timeout: 5 s, two attempts
     assert run.code == 1, run.out + run.err
     report = _json(run)
     assert _status(report)["tls"] == "ok"
@@ -240,19 +241,19 @@ def test_server_that_hangs_after_the_handshake_fails_in_bounded_time(tmp_path, h
 
 def test_no_credentials_is_a_usage_error(tmp_path, s3_server):
     cfg = _cfg(tmp_path, s3_server)
-    run = cli("s3", "check", "-c", str(cfg), env=clean_env(tmp_path))
+    run = run_cli("s3", "check", "-c", str(cfg), exact_env=clean_env(tmp_path))
     assert run.code == 2
     assert "AWS_ACCESS_KEY_ID" in run.err and "SOPS_AGE_KEY_FILE" in run.err
-    run = cli("s3", "check", "-c", str(cfg), env=clean_env(tmp_path, AWS_ACCESS_KEY_ID="AKIAEXAMPLE000000000"))
+    run = run_cli("s3", "check", "-c", str(cfg), exact_env=clean_env(tmp_path, AWS_ACCESS_KEY_ID="AKIAEXAMPLE000000000"))
     assert run.code == 2 and "but AWS_SECRET_ACCESS_KEY is not" in run.err
     assert "AKIAEXAMPLE000000000" not in run.err
 
 
 def test_credentials_from_the_sops_secret(s3_server, tmp_path):
     """No AWS_* variables: the encrypted Secret is decrypted in memory with the age key."""
-    sops_fixtures = pytest.importorskip("sops_fixtures")
+    import sops_fixtures
     if not sops_fixtures.real_sops_path():
-        sops_fixtures.need(False, "the sops binary")
+        need(False, "the sops binary")
     from velero_gitops import sops as sopslib
 
     key = sops_fixtures.new_age_key(tmp_path / "keys", "k")
@@ -267,7 +268,7 @@ def test_credentials_from_the_sops_secret(s3_server, tmp_path):
     secret.write_bytes(sopslib.encrypt(plain.encode(), target=secret, cwd=cfg.parent, config_file=None,
                                        recipients=[key.public], secrets=[key_id, secret_key]))
     env = clean_env(tmp_path, SOPS_AGE_KEY_FILE=str(key.file))
-    run = cli("s3", "ensure-bucket", "-c", str(cfg), "-o", "json", env=env)
+    run = run_cli("s3", "ensure-bucket", "-c", str(cfg), "-o", "json", exact_env=env)
     assert run.code == 0, run.out + run.err
     report = _json(run)
     assert "decrypted in memory" in report["credentials"]
@@ -281,12 +282,12 @@ def test_credentials_never_leak(s3_server, tmp_path):
     key_id, secret = s3_server.admin
     env = s3_server.env()
     runs = [
-        cli("s3", "ensure-bucket", "-c", str(cfg), env=env),
-        cli("s3", "ensure-bucket", "-c", str(cfg), "-o", "json", env=env),
-        cli("s3", "check", "-c", str(cfg), env=env),
-        cli("s3", "check", "-c", str(cfg), "-o", "json", env=env),
-        cli("s3", "policy", "-c", str(cfg), env=env),
-        cli("s3", "check", "-c", str(cfg), env=clean_env(tmp_path, AWS_ACCESS_KEY_ID=key_id, AWS_SECRET_ACCESS_KEY="bad" + secret)),
+        run_cli("s3", "ensure-bucket", "-c", str(cfg), exact_env=env),
+        run_cli("s3", "ensure-bucket", "-c", str(cfg), "-o", "json", exact_env=env),
+        run_cli("s3", "check", "-c", str(cfg), exact_env=env),
+        run_cli("s3", "check", "-c", str(cfg), "-o", "json", exact_env=env),
+        run_cli("s3", "policy", "-c", str(cfg), exact_env=env),
+        run_cli("s3", "check", "-c", str(cfg), exact_env=clean_env(tmp_path, AWS_ACCESS_KEY_ID=key_id, AWS_SECRET_ACCESS_KEY="bad" + secret)),
     ]
     assert [r.code for r in runs] == [0, 0, 0, 0, 0, 1]
     texts = [t for r in runs for t in (r.out, r.err)]
@@ -297,7 +298,7 @@ def test_credentials_never_leak(s3_server, tmp_path):
 # -------------------------------------------------------------------------------------- policy (offline)
 def test_policy_command_prints_least_privilege_and_mc_commands(tmp_path):
     cfg = write_config(tmp_path / "cfg", "https://s3.example.test", "velero-backups")
-    run = cli("s3", "policy", "-c", str(cfg), "-o", "json", env=clean_env(tmp_path))
+    run = run_cli("s3", "policy", "-c", str(cfg), "-o", "json", exact_env=clean_env(tmp_path))
     assert run.code == 0, run.err
     data = json.loads(run.out)
     resources = {r for st in data["policy"]["Statement"] for r in st["Resource"]}
@@ -309,7 +310,7 @@ def test_policy_command_prints_least_privilege_and_mc_commands(tmp_path):
     joined = "\n".join(data["commands"])
     for cmd in ("mc admin user add", "mc admin policy create", "mc admin policy attach"):
         assert cmd in joined
-    table = cli("s3", "policy", "-c", str(cfg), env=clean_env(tmp_path))
+    table = run_cli("s3", "policy", "-c", str(cfg), exact_env=clean_env(tmp_path))
     assert table.code == 0 and "mc admin policy attach" in table.out and '"Version": "2012-10-17"' in table.out
 
 

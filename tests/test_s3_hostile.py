@@ -17,7 +17,8 @@ import time
 import pytest
 
 from s3_fixtures import *  # noqa: F401,F403  (fixtures: s3_server, tls_ca)
-from s3_fixtures import bucket_name, clean_env, cli, write_config
+from cli_util import clean_env, run_cli
+from s3_fixtures import bucket_name, write_config
 from velero_gitops import s3
 
 KEY_ID, SECRET = "AKIAHOSTILE000000000", "hostile/secret+key/0123456789abcdef"
@@ -107,7 +108,7 @@ def test_hostile_server_ends_within_the_deadline_with_one_error(hostile, tls_ca,
                        extra_s3="forcePathStyle: true")
     env = clean_env(tmp_path, AWS_ACCESS_KEY_ID=KEY_ID, AWS_SECRET_ACCESS_KEY=SECRET)
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    run = cli(*command, "--config", str(cfg), "--deadline", f"{DEADLINE:g}", "--timeout", "4", env=env,
+    run = run_cli(*command, "--config", str(cfg), "--deadline", f"{DEADLINE:g}", "--timeout", "4", exact_env=env,
               timeout=DEADLINE + 30)
     rss_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     lines = [ln for ln in run.err.splitlines() if ln.strip()]
@@ -143,16 +144,16 @@ def test_force_keeps_a_statement_that_only_shares_our_sid(s3_server, tmp_path):
               "Action": ["s3:PutBucketTagging"], "Resource": [f"arn:aws:s3:::{bucket}"]}
     admin.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [theirs]}))
     cfg = write_config(tmp_path / "cfg", s3_server.url, bucket, ca=s3_server.ca_pem)
-    run = cli("s3", "ensure-bucket", "--config", str(cfg), "-o", "json", env=s3_server.env())
+    run = run_cli("s3", "ensure-bucket", "--config", str(cfg), "-o", "json", exact_env=s3_server.env())
     assert run.code == 1 and json.loads(run.out)["checks"][-1]["name"] == "policy"  # not changed without --force
-    run = cli("s3", "ensure-bucket", "--config", str(cfg), "--force", "-o", "json", env=s3_server.env())
+    run = run_cli("s3", "ensure-bucket", "--config", str(cfg), "--force", "-o", "json", exact_env=s3_server.env())
     assert run.code == 0, run.out + run.err
     policy = json.loads(admin.get_bucket_policy(Bucket=bucket)["Policy"])
     assert theirs in policy["Statement"]
     ours = [st for st in policy["Statement"] if st != theirs]
     assert len(ours) == 1 and ours[0]["Sid"] == f"{s3.POLICY_SID}2"
     assert s3.policy_denies_insecure(policy, bucket)
-    again = cli("s3", "ensure-bucket", "--config", str(cfg), "--force", "-o", "json", env=s3_server.env())
+    again = run_cli("s3", "ensure-bucket", "--config", str(cfg), "--force", "-o", "json", exact_env=s3_server.env())
     assert again.code == 0 and "left unchanged" in " ".join(json.loads(again.out)["actions"])
 
 
@@ -182,8 +183,8 @@ def test_missing_s3_extra_is_one_line(tmp_path, command):
     cfg = write_config(tmp_path / "cfg", "https://127.0.0.1:9", bucket_name())
     env = clean_env(tmp_path, AWS_ACCESS_KEY_ID=KEY_ID, AWS_SECRET_ACCESS_KEY=SECRET,
                     PYTHONPATH=os.pathsep.join([str(shadow), os.environ.get("PYTHONPATH", "")]))
-    run = cli(*command, "--config", str(cfg), env=env)
+    run = run_cli(*command, "--config", str(cfg), exact_env=env)
     assert run.code == 2 and run.out == "", run.err
     assert run.err == (f"error: `velero-gitops {' '.join(command)}` needs the s3 extra (boto3): "
                        "pip install 'velero-gitops[s3]'\n")
-    assert cli("s3", "policy", "--config", str(cfg), "-o", "json", env=env).code == 0  # needs no extra
+    assert run_cli("s3", "policy", "--config", str(cfg), "-o", "json", exact_env=env).code == 0  # needs no extra

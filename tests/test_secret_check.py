@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from sops_fixtures import *  # noqa: F401,F403 - fixtures
-from sops_fixtures import REPO, TEST_KEY_FILE, TEST_RECIPIENT, new_age_key, sops_yaml
+from cli_util import REPO
+from sops_fixtures import TEST_KEY_FILE, TEST_RECIPIENT, new_age_key, sops_yaml
 from velero_gitops import secret as secretlib
 from velero_gitops import sops as sopslib
 from velero_gitops.loader import load

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from sops_fixtures import *  # noqa: F401,F403 - fixtures
-from sops_fixtures import TEST_KEY_FILE, TEST_RECIPIENT, need, new_age_key, sops_yaml
+from cli_util import need
+from sops_fixtures import TEST_KEY_FILE, TEST_RECIPIENT, new_age_key, sops_yaml
 from velero_gitops import sops as sopslib
 from velero_gitops.errors import UsageError
 

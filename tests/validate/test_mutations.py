@@ -18,7 +18,7 @@ from typing import Callable
 
 import pytest
 
-from conftest import EXAMPLE, FIXTURES, require_kubectl, run_cli
+from cli_util import EXAMPLE, VALIDATE_FIXTURES as FIXTURES, require_kubectl, run_cli
 from velero_gitops.validate.engine import Options, validate_paths
 
 APP = "kubernetes/apps/velero/velero/app"
@@ -184,7 +184,7 @@ def rendered_example(tmp_path_factory) -> Path:
     dst = repo / "clusters" / "home-lab"
     shutil.copytree(EXAMPLE, dst)
     r = run_cli("render", "--config", "clusters/home-lab/velero-gitops.yaml", cwd=repo)
-    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.code == 0, r.out + r.err
     return dst
 
 

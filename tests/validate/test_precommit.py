@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, REPO
+from cli_util import EXAMPLE, REPO, VALIDATE_FIXTURES as FIXTURES, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -63,12 +63,10 @@ def test_validate_hook_passes_then_reports_a_typo(tmp_path, pre_commit_home):
 def test_check_hook_on_the_rendered_example(tmp_path, pre_commit_home, monkeypatch):
     if not (REPO / ".git").exists():
         pytest.skip("try-repo needs this project as a Git repository")
-    from conftest import EXAMPLE, run_cli
-
     repo = tmp_path / "flux-repo"
     shutil.copytree(EXAMPLE, repo / "clusters" / "home-lab")
     r = run_cli("render", "--config", "clusters/home-lab/velero-gitops.yaml", cwd=repo)  # no-op when committed in sync
-    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.code == 0, r.out + r.err
     _git(repo, "init", "-q")
     _git(repo, "add", "-A")
     _git(repo, "commit", "-q", "-m", "init")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, run_cli
+from cli_util import VALIDATE_FIXTURES as FIXTURES, run_cli
 from velero_gitops.validate.engine import Options, validate_paths
 from velero_gitops.validate.schemas import SchemaStore, crd_to_schemas, expand_template, import_crds, strictify
 
@@ -76,8 +76,8 @@ def test_crd_conversion_follows_openapi2jsonschema_rules():
 
 def test_schemas_import_cli_then_validate(tmp_path, cache_dir):
     r = run_cli("schemas", "import", str(CRD), "--cache", str(cache_dir))
-    assert r.returncode == 0, r.stderr
-    assert "widget_v1.json" in r.stdout and "widget_v1beta1.json" in r.stdout
+    assert r.code == 0, r.err
+    assert "widget_v1.json" in r.out and "widget_v1beta1.json" in r.out
     good = tmp_path / "good.yaml"
     good.write_text(GOOD)
     bad = tmp_path / "bad.yaml"
@@ -98,7 +98,7 @@ def test_import_rejects_non_crd(tmp_path, cache_dir):
     f = tmp_path / "x.yaml"
     f.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
     r = run_cli("schemas", "import", str(f), "--cache", str(cache_dir))
-    assert r.returncode == 2 and "no CustomResourceDefinition" in r.stderr
+    assert r.code == 2 and "no CustomResourceDefinition" in r.err
 
 
 def test_schema_location_directory(tmp_path, cache_dir):
@@ -163,12 +163,12 @@ def test_url_template_downloads_once_then_uses_the_cache(tmp_path, cache_dir, sc
     loc = schema_server + "/{{.Group}}/{{.ResourceKind}}_{{.ResourceAPIVersion}}.json"
     r = run_cli("validate", str(bad), "--schema-location", "default", "--schema-location", loc,
                 "--cache", str(cache_dir), "--no-flux", "--no-policy")
-    assert r.returncode == 1
-    assert "bad.yaml:7 Widget//w /spec/size: 'medium' is not one of 'small', 'large'" in r.stdout
-    assert r.stdout.strip().endswith("0 passed, 1 failed")
+    assert r.code == 1
+    assert "bad.yaml:7 Widget//w /spec/size: 'medium' is not one of 'small', 'large'" in r.out
+    assert r.out.strip().endswith("0 passed, 1 failed")
     assert _Handler.hits == ["/example.org/widget_v1.json"]
     r2 = run_cli("validate", str(bad), "--schema-location", loc, "--cache", str(cache_dir), "--no-flux", "--no-policy")
-    assert r2.stdout == r.stdout
+    assert r2.out == r.out
     assert _Handler.hits == ["/example.org/widget_v1.json"]  # second run: served from the cache
     # a 404 is "no schema", remembered too
     store = SchemaStore([loc], cache_dir=cache_dir)
