@@ -37,10 +37,10 @@ def _alerts_named(config: Config, name: str) -> list[dict]:
 
 
 # ------------------------------------------------------------------------------------ structure
-def test_groups_are_plain_deterministic_data():
+def test_groups_are_plain_data():
+    """(Determinism across hash seeds: test_render's cross-process test renders the rules.)"""
     config = make_config()
     groups = alerts.rule_groups(config)
-    assert groups == alerts.rule_groups(make_config())
     # Plain JSON types only (the renderer dumps them as YAML).
     assert json.loads(json.dumps(groups)) == groups
     names = [g["name"] for g in groups]

@@ -33,9 +33,9 @@ def board() -> dict:
 
 
 # ---------------------------------------------------------------------------------- JSON model
-def test_json_is_deterministic_and_round_trips():
+def test_json_round_trips():
+    """(Determinism across hash seeds: test_render's cross-process test renders the dashboard.)"""
     text = dash.dashboard_json(make_config())
-    assert text == dash.dashboard_json(make_config())
     assert text.endswith("}\n")
     model = json.loads(text)
     assert model == dash.dashboard(make_config())
