@@ -217,26 +217,40 @@ def test_server_down_fails_fast(tmp_path, dead_port, tls_ca):
         assert run.seconds < 15
 
 
-def test_silent_server_times_out_in_bounded_time(tmp_path, silent_server, tls_ca):
+# The timeout tests inject the smallest timeout the CLI accepts instead of waiting out the default: the
+# default is the same code path with a bigger number (test_cli_timeouts_are_the_core_defaults).
+@pytest.mark.parametrize("cmd", ["check", "ensure-bucket"])
+def test_silent_server_times_out_in_bounded_time(tmp_path, silent_server, tls_ca, cmd):
     cfg = write_config(tmp_path / "cfg", f"https://127.0.0.1:{silent_server}", bucket_name(), ca=tls_ca / "ca.pem")
     env = clean_env(tmp_path, AWS_ACCESS_KEY_ID="AKIAEXAMPLE000000000", AWS_SECRET_ACCESS_KEY="x" * 40)
-    run = run_cli("s3", "check", "-c", str(cfg), "-o", "json", "--timeout", "2", exact_env=env)
+    run = run_cli("s3", cmd, "-c", str(cfg), "-o", "json", "--timeout", "0.5", exact_env=env)
     assert run.code == 1, run.out + run.err
-    assert "no answer within 2s" in _detail(_json(run), "tls")
-    assert run.seconds < 15
-    run = run_cli("s3", "check", "-c", str(cfg), "-o", "json", exact_env=env)  # default timeout (5 s)
-    assert run.code == 1 and run.seconds < 15
+    assert "no answer within 0.5s" in _detail(_json(run), "tls")
+    assert run.seconds < 10
 
 
 def test_server_that_hangs_after_the_handshake_fails_in_bounded_time(tmp_path, hung_tls_server, tls_ca):
     cfg = write_config(tmp_path / "cfg", f"https://127.0.0.1:{hung_tls_server}", bucket_name(), ca=tls_ca / "ca.pem")
     env = clean_env(tmp_path, AWS_ACCESS_KEY_ID="AKIAEXAMPLE000000000", AWS_SECRET_ACCESS_KEY="x" * 40)
-    run = run_cli("s3", "check", "-c", str(cfg), "-o", "json", exact_env=env)  # default timeout: 5 s, two attempts
+    run = run_cli("s3", "check", "-c", str(cfg), "-o", "json", "--timeout", "0.5", exact_env=env)  # two attempts
     assert run.code == 1, run.out + run.err
     report = _json(run)
     assert _status(report)["tls"] == "ok"
     assert _status(report)["credentials"] == "fail" and "did not answer in time" in _detail(report, "credentials")
-    assert run.seconds < 15
+    assert run.seconds < 10
+
+
+@pytest.mark.parametrize("cmd", ["check", "ensure-bucket"])
+def test_cli_timeouts_are_the_core_defaults(cmd):
+    """The CLI's --timeout/--deadline defaults are the core's, so the injected-timeout tests above stand for them."""
+    from typer.main import get_command
+
+    from velero_gitops.cli import app
+
+    params = {p.name: p for p in get_command(app).commands["s3"].commands[cmd].params}
+    assert params["timeout"].default == s3.DEFAULT_TIMEOUT
+    assert params["deadline"].default == s3.DEFAULT_DEADLINE
+    assert 2 * s3.DEFAULT_TIMEOUT < s3.DEFAULT_DEADLINE  # two attempts fit in the deadline
 
 
 def test_no_credentials_is_a_usage_error(tmp_path, s3_server):

@@ -22,7 +22,11 @@ from s3_fixtures import bucket_name, write_config
 from velero_gitops import s3
 
 KEY_ID, SECRET = "AKIAHOSTILE000000000", "hostile/secret+key/0123456789abcdef"
-DEADLINE = 5.0
+# Small injected bounds instead of the defaults: the drip server sends a byte more often than the read timeout,
+# so only the deadline can end the command.
+DEADLINE = 2.0
+TIMEOUT = 1.5
+DRIP_EVERY = 0.5
 STARTUP = 4.0  # interpreter, imports, config load: generous for 2 shared cores
 
 
@@ -46,7 +50,7 @@ def endless(conn):
 def drip(conn):
     for byte in b"HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: 100000\r\n\r\n" + b"x" * 100000:
         conn.sendall(bytes([byte]))
-        time.sleep(3)
+        time.sleep(DRIP_EVERY)
 
 
 def redirect(conn):
@@ -95,7 +99,6 @@ def hostile(tls_ca):
         s.close()
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("behaviour,fragment", [
     (endless, "sent an answer larger than 1024 KiB"),
     (drip, f"within the {DEADLINE:g}s deadline"),
@@ -108,7 +111,7 @@ def test_hostile_server_ends_within_the_deadline_with_one_error(hostile, tls_ca,
                        extra_s3="forcePathStyle: true")
     env = clean_env(tmp_path, AWS_ACCESS_KEY_ID=KEY_ID, AWS_SECRET_ACCESS_KEY=SECRET)
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    run = run_cli(*command, "--config", str(cfg), "--deadline", f"{DEADLINE:g}", "--timeout", "4", exact_env=env,
+    run = run_cli(*command, "--config", str(cfg), "--deadline", f"{DEADLINE:g}", "--timeout", f"{TIMEOUT:g}", exact_env=env,
               timeout=DEADLINE + 30)
     rss_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     lines = [ln for ln in run.err.splitlines() if ln.strip()]
@@ -121,7 +124,7 @@ def test_hostile_server_ends_within_the_deadline_with_one_error(hostile, tls_ca,
 
 
 def test_deadline_interrupts_a_read_that_keeps_receiving(hostile, tls_ca):
-    """In process: the timer cuts a read that never times out (one byte every 3 s, read timeout 4 s)."""
+    """In process: the timer cuts a read that never times out (a byte every DRIP_EVERY s, read timeout TIMEOUT s)."""
     port = hostile(drip)
     target = s3.Target(endpoint=f"https://127.0.0.1:{port}", bucket="b", prefix="", region="us-east-1",
                        path_style=True, ca_file=tls_ca / "ca.pem", verify=True, allow_http=False)
@@ -129,8 +132,8 @@ def test_deadline_interrupts_a_read_that_keeps_receiving(hostile, tls_ca):
 
     start = time.monotonic()
     with pytest.raises(s3.S3Failure, match="deadline"):
-        s3.check(target, Credentials(KEY_ID, SECRET), timeout=4, deadline_s=2)
-    assert time.monotonic() - start < 3
+        s3.check(target, Credentials(KEY_ID, SECRET), timeout=TIMEOUT, deadline_s=1)
+    assert time.monotonic() - start < 2
 
 
 # -------------------------------------------------------------------------------------- policy Sid
