@@ -68,6 +68,12 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
     return Run(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start)
 
 
+def git(cwd: Path, *args: str) -> str:
+    """git with a fixed identity and no signing (test repositories)."""
+    return subprocess.run(["git", "-c", "user.email=t@example.org", "-c", "user.name=t", "-c", "commit.gpgsign=false",
+                           *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+
 def clean_env(tmp: Path, **extra: str) -> dict[str, str]:
     """The environment without any AWS_/SOPS_ variable and with a HOME that holds no age key."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SOPS_"))}
