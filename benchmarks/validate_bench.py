@@ -11,16 +11,14 @@ One run does everything:
    validate (the core kinds only), and prints both rates and the ratio;
 4. times `check-jsonschema` and `velero-gitops validate` on single-document Deployment files (what
    check-jsonschema can validate: one schema, one document per file), with the same schema;
-5. times `velero-gitops check --config clusters/home-lab/velero-gitops.yaml` against a bare
-   `python -c "import typer"`.
-
-Everything runs pinned to one core (`taskset -c 0` when available). Each timing is the best of
-``--repeat`` runs (default 3). Goals: >= 5,000 docs/s, >= 10x kubernetes-validate, check <= 1.5x import typer.
-
+5. `check` start-up is measured by benchmarks/check_bench.py;
 6. with ``--real-repos DIR...`` (checkouts of real Flux repositories, kept outside this repository):
    per repository the cold time (empty cache: every kustomize build runs), the warm time (same
    cache: builds replayed by content) and the ``--kustomize never`` time, with the ratios
    cold/warm and warm/never; ``--only-real`` skips steps 1-5.
+
+Everything runs pinned to one core (`taskset -c 0` when available). Each timing is the best of
+``--repeat`` runs (default 3). Goals: >= 5,000 docs/s, >= 10x kubernetes-validate.
 
 Usage: python benchmarks/validate_bench.py [--docs 5000] [--repeat 3] [--keep DIR] [--real-repos DIR... [--only-real]]
 """
@@ -245,7 +243,6 @@ def main() -> int:
     ap.add_argument("--docs", type=int, default=5000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--keep", type=Path, default=None, help="write the corpus here and keep it")
-    ap.add_argument("--check-root", type=Path, default=ROOT, help="repository holding clusters/home-lab (default: this one)")
     ap.add_argument("--real-repos", type=Path, nargs="*", default=[], help="checkouts of real Flux repositories to time")
     ap.add_argument("--only-real", action="store_true", help="time only --real-repos")
     args = ap.parse_args()
@@ -291,27 +288,7 @@ def main() -> int:
         print(f"check-jsonschema, {n_single} single-doc files:        {t_cj:6.2f}s  {n_single / t_cj:8.0f} docs/s")
         print(f"  ratio: velero-gitops is {t_cj / t_vg_single:5.1f}x faster than check-jsonschema")
 
-        check_root = args.check_root.resolve()
-        example = check_root / "clusters" / "home-lab" / "velero-gitops.yaml"
-        t_typer, _ = timed([*pin, sys.executable, "-c", "import typer"], max(args.repeat, 5))
-        if example.is_file():
-            check_cmd = [*vg, "check", "--config", str(example.relative_to(check_root))]
-            subprocess.run(check_cmd, cwd=check_root, capture_output=True)  # first run: builds caches, stores a clean result
-            t_check, r = timed(check_cmd, max(args.repeat, 5), cwd=check_root, ok=(0, 1, 2))
-            t_cold, _ = timed([*check_cmd, "--no-cache"], max(args.repeat, 3), cwd=check_root, ok=(0, 1, 2))
-            out = (r.stdout.strip() or r.stderr.strip() or "?").splitlines()
-            status = "clean" if r.returncode == 0 else f"exit {r.returncode}: {out[-1]}"
-            print(f"velero-gitops check clusters/home-lab:   {t_check * 1000:6.0f} ms ({status}; replayed clean result)")
-            print(f"velero-gitops check --no-cache:          {t_cold * 1000:6.0f} ms (render, validate, secret check)")
-            replay = [*pin, sys.executable, "-c",
-                      "import sys; from velero_gitops.cli.validate_cmds import replay_check; "
-                      f"sys.exit(replay_check(['--config', {str(example.relative_to(check_root))!r}]))"]
-            t_replay, rr = timed(replay, max(args.repeat, 5), cwd=check_root, ok=(0, 1, 2))
-            print(f"replay_check() before typer parses:      {t_replay * 1000:6.0f} ms (exit {rr.returncode}; the cli.main() fast path)")
-            print(f"python -c 'import typer':                {t_typer * 1000:6.0f} ms")
-            print(f"  ratio: check / import typer = {t_check / t_typer:4.2f}, with the fast path {t_replay / t_typer:4.2f} (goal <= 1.5)")
-        else:
-            print("clusters/home-lab/velero-gitops.yaml not found: check timing skipped")
+        print("check start-up: see benchmarks/check_bench.py")
     finally:
         if args.keep is None:
             shutil.rmtree(tmp, ignore_errors=True)

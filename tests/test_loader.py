@@ -141,3 +141,18 @@ def test_several_problems_are_all_reported_in_file_order(tmp_path):
 def test_missing_file_is_a_config_error(tmp_path):
     r = run_cli("render", "--config", str(tmp_path / "nope.yaml"))
     assert r.code == 2 and "config file not found" in r.err and "Traceback" not in r.err
+
+
+@pytest.mark.parametrize("quote,line,tail", [
+    ('"', 3, "\nschedules: []\n"),
+    ("'", 3, "\n"),
+    ('"', 3, "\nrepo:\n  namespace: velero\n" * 3),
+])
+def test_unclosed_quote_points_at_the_quote(tmp_path, quote, line, tail):
+    """The scanner only fails at the end of the stream; the error names the line and column of the opening quote."""
+    p = tmp_path / "velero-gitops.yaml"
+    p.write_text(f"cluster: x\ns3:\n  endpoint: {quote}https://s3.68cc.io{tail}")
+    with pytest.raises(ConfigError) as exc:
+        load(p)
+    (msg,) = exc.value.problems
+    assert f"velero-gitops.yaml:{line}:13 s3.endpoint: this quoted string is never closed" in msg

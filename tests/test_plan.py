@@ -331,3 +331,16 @@ def test_new_flux_fields_report_one_located_error(tmp_path, flux, where, words):
         load(tmp_path / "c.yaml")
     (line,) = info.value.problems
     assert where in line and words in line, line
+
+
+def test_plan_refuses_a_file_outside_the_root_or_planned_twice():
+    """The config refuses such names; plan's own check holds even for a config built without validation."""
+    from velero_gitops.plan import Artifact, UnsafePath, _check_paths
+
+    ok = Artifact(path="kubernetes/apps/velero/kustomization.yaml", template="kustomization.yaml.j2", docs=())
+    _check_paths([ok])
+    for bad in ("../x.yaml", "/etc/x.yaml", "a/../../x.yaml", ".git/hooks/x.yaml", "a//x.yaml"):
+        with pytest.raises(UnsafePath):
+            _check_paths([Artifact(path=bad, template="t", docs=())])
+    with pytest.raises(UnsafePath):
+        _check_paths([ok, ok])

@@ -35,3 +35,28 @@ def test_quantity(text, value):
 def test_bad_quantity(text):
     with pytest.raises(ValueError):
         parse_quantity(text)
+
+
+@pytest.mark.parametrize("text,value", [("100u", Decimal("0.0001")), ("5n", Decimal("5e-9")), ("1e-3", Decimal("0.001")),
+                                        ("1.", Decimal(1)), (".5Gi", Decimal(2**29)), ("+1k", Decimal(1000)), ("1E3", Decimal(1000))])
+def test_quantity_grammar_as_apimachinery(text, value):
+    """k8s.io/apimachinery@v0.35.0:pkg/api/resource/quantity.go parseQuantityString and suffix.go."""
+    assert parse_quantity(text) == value
+
+
+@pytest.mark.parametrize("text", ["1.2.3Gi", ".", "1Gi\n", "٥Mi", "1e", "1eGi", "1 Gi", float("inf")])
+def test_quantity_refused_as_value_error(text):
+    with pytest.raises(ValueError):
+        parse_quantity(text)
+
+
+@pytest.mark.parametrize("text,seconds", [(".5h", 1800), ("1.h", 3600), ("+5s", 5), ("1µs", 1e-6), ("1μs", 1e-6), ("0", 0)])
+def test_duration_grammar_as_go(text, seconds):
+    """golang/go@go1.25.0:src/time/format.go ParseDuration: a fraction on either side of '.', both micro signs."""
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["٧٢٠h", "1h\n", ".h", "1", "3000000h"])
+def test_duration_refused_as_go(text):
+    with pytest.raises(ValueError):
+        parse_duration(text)

@@ -16,10 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic.alias_generators import to_camel
 
 from velero_gitops import cron as cronlib
-from velero_gitops.names import AGE_RECIPIENT, DNS1123_LABEL, DNS1123_SUBDOMAIN, bucket_name_problem
+from velero_gitops import names
+from velero_gitops.names import AGE_RECIPIENT, DNS1123_LABEL, bucket_name_problem
 from velero_gitops.units import FLUX_DURATION, go_duration, parse_duration, parse_quantity
 
-SEMVER = re.compile(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$")
+SEMVER = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?")  # used with fullmatch
 
 # Kubelet pods directory per distribution: <kubelet --root-dir>/pods. The plugin dir is its sibling.
 # Each preset is checked against the distribution's own source in tests/test_plan.py.
@@ -58,17 +59,52 @@ class _Model(BaseModel):
 
 
 def _check_dns_label(value: str, what: str) -> str:
-    if len(value) > 63 or not DNS1123_LABEL.match(value):
-        raise ValueError(
-            f"{value!r} is not a valid {what}: use at most 63 lowercase letters, digits and '-', "
-            "starting and ending with a letter or digit"
-        )
+    problem = names.dns_label_problem(value)
+    if problem:
+        raise ValueError(f"{value!r} is not a valid {what}: {problem}")
+    return value
+
+
+def _check_dns_subdomain(value: str, what: str) -> str:
+    problem = names.dns_subdomain_problem(value)
+    if problem:
+        raise ValueError(f"{value!r} is not a valid {what}: {problem}")
+    return value
+
+
+def _check_secret_name(value: str) -> str:
+    return _check_dns_subdomain(value, "Secret name")
+
+
+def _check_labels(value: dict[str, str]) -> dict[str, str]:
+    problem = names.labels_problem(value)
+    if problem:
+        raise ValueError(problem)
     return value
 
 
 def _check_flux_duration(value: str) -> str:
-    if not isinstance(value, str) or not FLUX_DURATION.match(value):
+    if not isinstance(value, str) or not FLUX_DURATION.fullmatch(value):
         raise ValueError(f"{value!r} is not a Flux duration such as 1h, 15m or 30s")
+    # The controllers requeue after spec.interval; 0 means never again after the first reconcile
+    # (fluxcd/helm-controller@v1.6.3:internal/controller/helmrelease_controller.go, RequeueAfter).
+    if parse_duration(value) == 0:
+        raise ValueError(f"{value!r} would stop Flux from ever reconciling again; use e.g. 1h")
+    return value
+
+
+def _check_url(value: str, schemes: tuple[str, ...]) -> str:
+    problem = names.url_problem(value, schemes)
+    if problem:
+        raise ValueError(f"{names.redact_url(value)!r}: {problem}")
+    return value
+
+
+def _check_config_relative(value: str | None) -> str | None:
+    # Relative to the config file, so '..' is allowed here; the loader refuses what resolves outside the root.
+    problem = value is not None and names.repo_path_problem(value, allow_parent=True)
+    if problem:
+        raise ValueError(f"{value!r}: {problem}")
     return value
 
 
@@ -86,26 +122,39 @@ class RepoConfig(_Model):
         description="Base URL of the CRD schema mirror used in those lines (`<base>/<group>/<kind>_<version>.json`).",
     )
 
-    @field_validator("apps_root", "root")
+    @field_validator("root")
     @classmethod
-    def _relative(cls, v: str) -> str:
-        p = PurePosixPath(v)
-        if p.is_absolute() or ".." in p.parts and v != "..":
-            if p.is_absolute():
-                raise ValueError(f"{v!r} must be a relative path")
-        return v.strip("/") or "."
+    def _root(cls, v: str) -> str:
+        # '..' is how a config in clusters/<name>/ names its repository; the loader refuses a root that does
+        # not exist, and everything generated then stays inside it.
+        return _check_config_relative(v).rstrip("/") or "."
+
+    @field_validator("apps_root")
+    @classmethod
+    def _apps_root(cls, v: str) -> str:
+        v = v.rstrip("/")
+        problem = names.repo_path_problem(v)
+        if problem:
+            raise ValueError(f"{v!r}: {problem}")
+        return str(PurePosixPath(v))  # "./kubernetes//apps" -> "kubernetes/apps"
 
     @field_validator("namespace", "app")
     @classmethod
     def _names(cls, v: str) -> str:
         return _check_dns_label(v, "Kubernetes name")
 
+    @field_validator("app")
+    @classmethod
+    def _release_name(cls, v: str) -> str:
+        if len(v) > names.HELM_RELEASE_NAME_MAX:
+            raise ValueError(f"{v!r} is {len(v)} characters: it is also the Helm release name, which may have at "
+                             f"most {names.HELM_RELEASE_NAME_MAX}")
+        return v
+
     @field_validator("schema_base_url")
     @classmethod
     def _url(cls, v: str) -> str:
-        if not v.startswith("https://"):
-            raise ValueError(f"{v!r} must be an https:// URL")
-        return v.rstrip("/")
+        return _check_url(v, ("https",)).rstrip("/")
 
 
 # --------------------------------------------------------------------------------------------- flux
@@ -113,6 +162,9 @@ class SourceRef(_Model):
     kind: Literal["GitRepository", "OCIRepository", "Bucket"] = Field("GitRepository", description="Kind of the Flux source holding this repository.")
     name: str = Field("flux-system", description="Name of that source.")
     namespace: str = Field("flux-system", description="Namespace of that source.")
+
+    _name = field_validator("name")(classmethod(lambda cls, v: _check_dns_subdomain(v, "source name")))
+    _ns = field_validator("namespace")(classmethod(lambda cls, v: _check_dns_label(v, "namespace name")))
 
 
 class DependsOn(_Model):
@@ -144,12 +196,7 @@ class Decryption(_Model):
     )
     secret_ref: str = Field("sops-age", description="Secret holding the age private key under a key ending in `.agekey` (with keyFrom `secretRef`).")
 
-    @field_validator("secret_ref")
-    @classmethod
-    def _secret(cls, v: str) -> str:
-        if len(v) > 253 or not DNS1123_SUBDOMAIN.match(v):
-            raise ValueError(f"{v!r} is not a valid Secret name")
-        return v
+    _secret = field_validator("secret_ref")(classmethod(lambda cls, v: _check_secret_name(v)))
 
 
 class ChartSource(_Model):
@@ -169,9 +216,13 @@ class ChartSource(_Model):
     def _url_scheme(self) -> ChartSource:
         if self.url is None:
             return self
-        want = "https://" if self.type == "HelmRepository" else "oci://"
-        if not self.url.startswith(want):
-            raise at("url", f"a {self.type} url must start with {want} (got {self.url!r})")
+        want = "https" if self.type == "HelmRepository" else "oci"
+        if not self.url.startswith(want + "://"):
+            raise at("url", f"a {self.type} url must start with {want}:// (got {names.redact_url(self.url)!r})")
+        try:
+            _check_url(self.url, (want,))
+        except ValueError as exc:
+            raise at("url", str(exc)) from None
         return self
 
     def resolved_url(self) -> str:
@@ -292,6 +343,14 @@ class Toleration(_Model):
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(None, description="Taint effect to tolerate.")
     toleration_seconds: int | None = Field(None, description="How long a NoExecute taint is tolerated.")
 
+    @model_validator(mode="after")
+    def _kubernetes_rules(self) -> Toleration:
+        problem = names.toleration_problem(self.key, self.operator, self.value, self.effect, self.toleration_seconds)
+        if problem:
+            field, why = problem
+            raise at({"seconds": "tolerationSeconds"}.get(field, field), why)
+        return self
+
     def as_dict(self) -> dict[str, Any]:
         return self.model_dump(by_alias=True, exclude_none=True)
 
@@ -322,6 +381,8 @@ class NodeAgentConfig(_Model):
     node_selector: dict[str, str] = Field(default_factory=dict, description="nodeSelector: put node-agent on every node that has LocalPV volumes.")
     tolerations: list[Toleration] = Field(default_factory=list, description="Tolerations, e.g. for control-plane nodes that hold volumes.")
 
+    _labels = field_validator("node_selector")(classmethod(lambda cls, v: _check_labels(v)))
+
     @model_validator(mode="after")
     def _paths(self) -> NodeAgentConfig:
         if self.distribution == "custom" and not self.pod_volume_path:
@@ -329,6 +390,10 @@ class NodeAgentConfig(_Model):
         for key, p in (("podVolumePath", self.pod_volume_path), ("pluginVolumePath", self.plugin_volume_path)):
             if p is not None and not p.startswith("/"):
                 raise at(key, f"{p!r} must be an absolute path")
+            # A hostPath must not step back with '..' (kubernetes/kubernetes@v1.35.0:pkg/apis/core/validation/
+            # validation.go, validateHostPathVolumeSource / validatePathNoBacksteps).
+            if p is not None and (".." in p.split("/") or not p.isprintable()):
+                raise at(key, f"{p!r} must be a plain absolute path, without '..' or control characters")
         limits = self.resources.limits
         for key in ("cpu", "memory"):
             lim, cap = getattr(limits, key), getattr(self.budget, key)
@@ -376,7 +441,7 @@ class VeleroConfig(_Model):
     @field_validator("chart_version")
     @classmethod
     def _semver(cls, v: str) -> str:
-        if not SEMVER.match(v):
+        if not SEMVER.fullmatch(v):
             raise ValueError(f"{v!r} is not a chart version such as 12.1.0")
         if _version_tuple(v) < (11, 0, 0):
             raise ValueError(f"chart {v} ships Velero < 1.17; pin chart 12.1.0 (Velero 1.18) or newer")
@@ -385,15 +450,16 @@ class VeleroConfig(_Model):
     @field_validator("image_tag")
     @classmethod
     def _tag(cls, v: str | None) -> str | None:
-        if v is not None and not re.match(r"^v\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$", v):
+        if v is not None and not (v.startswith("v") and SEMVER.fullmatch(v[1:])):
             raise ValueError(f"{v!r} is not a Velero image tag such as v1.18.2")
         return v
 
     @field_validator("aws_plugin_image")
     @classmethod
     def _image(cls, v: str) -> str:
-        if ":" not in v.rsplit("/", 1)[-1] and "@" not in v:
-            raise ValueError(f"{v!r} has no tag: pin the plugin, e.g. velero/velero-plugin-for-aws:v1.14.3")
+        problem = names.image_problem(v)
+        if problem:
+            raise ValueError(f"{v!r}: {problem}")
         return v
 
     @field_validator("default_backup_ttl", "garbage_collection_frequency", "fs_backup_timeout")
@@ -451,17 +517,21 @@ class S3Config(_Model):
     @field_validator("endpoint")
     @classmethod
     def _endpoint(cls, v: str) -> str:
+        problem = names.endpoint_problem(v)
+        if problem:
+            raise ValueError(f"{names.redact_url(v)!r}: {problem}")
         parts = urlsplit(v)
-        if parts.scheme not in ("https", "http") or not parts.hostname:
-            raise ValueError(f"{v!r} is not an endpoint URL such as https://s3.example.com")
-        if parts.path not in ("", "/") or parts.query or parts.fragment:
-            raise ValueError(
-                f"{v!r} has a path: Velero's kopia repository refuses a path in s3Url; "
-                f"use {parts.scheme}://{parts.netloc} and put the folder in `prefix`"
-            )
-        if parts.username or parts.password:
-            raise ValueError("the endpoint must not contain credentials; use encrypt-secret")
         return f"{parts.scheme}://{parts.netloc}"
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, v: str) -> str:
+        # The AWS plugin only looks the region up itself without s3Url, and the endpoint is always set here
+        # (vmware-tanzu/velero-plugin-for-aws@v1.14.0-rc.1:velero-plugin-for-aws/object_store.go, Init).
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", v):
+            raise ValueError(f"{v!r} is not a region: with a custom endpoint the AWS plugin needs one, "
+                             "e.g. minio or us-east-1")
+        return v
 
     @field_validator("bucket")
     @classmethod
@@ -475,16 +545,13 @@ class S3Config(_Model):
     @classmethod
     def _prefix(cls, v: str) -> str:
         v = v.strip("/")
-        if any(part in ("", ".", "..") for part in v.split("/")) and v:
+        if any(part in ("", ".", "..") for part in v.split("/")) and v or not v.isprintable():
             raise ValueError(f"{v!r} is not a clean prefix such as velero or cluster/velero")
         return v
 
-    @field_validator("credentials_secret")
-    @classmethod
-    def _secret(cls, v: str) -> str:
-        if len(v) > 253 or not DNS1123_SUBDOMAIN.match(v):
-            raise ValueError(f"{v!r} is not a valid Secret name")
-        return v
+    _secret = field_validator("credentials_secret")(classmethod(lambda cls, v: _check_secret_name(v)))
+
+    _ca_path = field_validator("ca_bundle")(classmethod(lambda cls, v: _check_config_relative(v)))
 
     @model_validator(mode="after")
     def _http(self) -> S3Config:
@@ -509,7 +576,7 @@ class SopsConfig(_Model):
     @classmethod
     def _age(cls, v: list[str]) -> list[str]:
         for r in v:
-            if not AGE_RECIPIENT.match(r):
+            if not AGE_RECIPIENT.fullmatch(r):
                 raise ValueError(f"{r!r} is not an age public key (age1 followed by 58 characters)")
         return v
 
@@ -518,11 +585,13 @@ class SopsConfig(_Model):
 class LabelSelector(_Model):
     match_labels: dict[str, str] = Field(default_factory=dict, description="Labels a resource must carry.")
 
+    _labels = field_validator("match_labels")(classmethod(lambda cls, v: _check_labels(v)))
+
 
 class ScheduleConfig(_Model):
     name: str = Field(description="Schedule name; backups are named `<name>-<YYYYMMDDhhmmss>`.")
     cron: str = Field(description="Cron expression, evaluated in UTC (e.g. `0 2 * * *` = 02:00 UTC daily).")
-    namespaces: list[str] = Field(description="Namespaces to include.")
+    namespaces: list[str] = Field(description="Namespaces to include: names, globs such as `network-*` (Velero 1.18), or `*` alone for all.")
     ttl: str | None = Field(None, description="How long backups are kept; defaults to velero.defaultBackupTtl.")
     excluded_resources: list[str] = Field(default_factory=list, description="Resources to leave out, e.g. events.")
     label_selector: LabelSelector | None = Field(None, description="Only back up resources with these labels.")
@@ -530,10 +599,15 @@ class ScheduleConfig(_Model):
     paused: bool = Field(False, description="Keep the Schedule but do not run it.")
     storage_location: str = Field("default", description="BackupStorageLocation name.")
 
+    _location = field_validator("storage_location")(classmethod(
+        lambda cls, v: _check_dns_subdomain(v, "BackupStorageLocation name")))
+
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
         _check_dns_label(v, "schedule name")
+        if v == "kustomization":  # the schedules folder's own kustomization.yaml
+            raise ValueError(f"{v!r} is the name of the schedules folder's kustomization.yaml; choose another name")
         if len(v) > 48:  # leaves room for "-YYYYMMDDhhmmss" in the 63-character backup label
             raise ValueError(f"{v!r} is too long: backup names add 15 characters; use at most 48")
         return v
@@ -553,10 +627,25 @@ class ScheduleConfig(_Model):
         if not v:
             raise ValueError("list at least one namespace (or '*' for all)")
         for ns in v:
-            if ns != "*":
-                _check_dns_label(ns, "namespace name")
+            problem = ns != "*" and names.namespace_pattern_problem(ns)
+            if problem:
+                raise ValueError(f"{ns!r} is {problem}")
         if len(set(v)) != len(v):
             raise ValueError("a namespace is listed twice")
+        problem = names.includes_excludes_problem(v, [])
+        if problem:
+            raise ValueError(problem)
+        return v
+
+    @field_validator("excluded_resources")
+    @classmethod
+    def _resources(cls, v: list[str]) -> list[str]:
+        problem = names.includes_excludes_problem([], v, "resource")
+        if problem:
+            raise ValueError(problem)
+        for r in v:
+            if not r or r != r.strip() or not r.isprintable():
+                raise ValueError(f"{r!r} is not a resource name such as events or events.events.k8s.io")
         return v
 
     @field_validator("ttl")
@@ -576,6 +665,8 @@ class DashboardConfig(_Model):
     folder: str = Field("Backups", description="Grafana folder (annotation `grafana_folder`).")
     label: str = Field("grafana_dashboard", description="Label the Grafana sidecar selects ConfigMaps by (value \"1\").")
 
+    _label = field_validator("label")(classmethod(lambda cls, v: (_check_labels({v: "1"}), v)[1]))
+
 
 class MetricsConfig(_Model):
     enabled: bool = Field(True, description="Velero metrics endpoint (:8085). Everything below needs it.")
@@ -586,6 +677,8 @@ class MetricsConfig(_Model):
         default_factory=dict,
         description="Labels your Prometheus selects monitors and rules by, e.g. `release: kube-prometheus-stack`.",
     )
+
+    _labels = field_validator("additional_labels")(classmethod(lambda cls, v: _check_labels(v)))
     success_objective: float = Field(0.95, gt=0, lt=1, description="Share of scheduled backups that must succeed over 30 days.")
     missed_backup_margin: str = Field("1h", description="Grace added to a schedule's interval before 'no recent backup' fires.")
     runbook_url: str | None = Field(
@@ -594,10 +687,66 @@ class MetricsConfig(_Model):
     )
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig, description="Grafana dashboard.")
 
+    _runbook = field_validator("runbook_url")(classmethod(
+        lambda cls, v: v if v is None else _check_url(v, ("https", "http"))))
+
     @field_validator("missed_backup_margin")
     @classmethod
     def _margin(cls, v: str) -> str:
         parse_duration(v)
+        return v
+
+
+# -------------------------------------------------------------------------------------------- check
+class CheckConfig(_Model):
+    """What `velero-gitops check` validates besides the rendered tree, kubeconform-style.
+
+    The files the tool renders are always checked strictly (default schemas, no skipping); these keys only
+    loosen the check of the rest of the repository, so that the pre-commit hook needs no flags.
+    """
+
+    ignore_missing_schemas: bool = Field(
+        False, description="Skip objects of the rest of the repository whose schema is not found (CRDs such as CNPG or cert-manager).")
+    schema_locations: list[str] = Field(
+        default_factory=list,
+        description="Extra schema locations, after the offline bundle: folders (relative to this file, inside the "
+        "repository) or path templates with `{{.Group}}`, `{{.ResourceKind}}`... as in `validate --schema-location`. "
+        "No URLs: check never downloads.")
+    ignore_filename_patterns: list[str] = Field(
+        default_factory=list,
+        description="Regular expressions (Python `re.search`) on repository-relative paths of files that are not "
+        "Kubernetes objects (Taskfile.yaml, talos/, helmfile.yaml...).")
+    skip: list[str] = Field(default_factory=list, description="Kinds (or apiVersion/Kind) not validated in the rest of the repository.")
+    externals: list[str] = Field(
+        default_factory=list,
+        description="Kind/namespace/name of objects that exist outside the repository (dependsOn/sourceRef targets), "
+        "e.g. `Kustomization/flux-system/openebs`.")
+
+    @field_validator("schema_locations")
+    @classmethod
+    def _locations(cls, v: list[str]) -> list[str]:
+        for loc in v:
+            if "://" in loc:
+                raise ValueError(f"{loc!r}: check never downloads; use a folder in the repository "
+                                 "(velero-gitops schemas import, or a CRD catalog checkout)")
+        return v
+
+    @field_validator("ignore_filename_patterns")
+    @classmethod
+    def _patterns(cls, v: list[str]) -> list[str]:
+        for pattern in v:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from None
+        return v
+
+    @field_validator("externals")
+    @classmethod
+    def _externals(cls, v: list[str]) -> list[str]:
+        for ext in v:
+            if ext.count("/") != 2 or not all(ext.split("/")):
+                raise ValueError(f"{ext!r} must be Kind/namespace/name")
         return v
 
 
@@ -611,6 +760,7 @@ class Config(_Model):
     sops: SopsConfig = Field(default_factory=SopsConfig, description="Encryption of the credentials Secret.")
     schedules: list[ScheduleConfig] = Field(default_factory=list, description="Backup schedules; each becomes a Velero Schedule.")
     metrics: MetricsConfig = Field(default_factory=MetricsConfig, description="Prometheus and Grafana.")
+    check: CheckConfig = Field(default_factory=CheckConfig, description="What `check` validates beyond the rendered tree.")
 
     @field_validator("cluster")
     @classmethod

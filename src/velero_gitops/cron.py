@@ -3,6 +3,8 @@
 Velero schedules run in the server's time zone, which is UTC in the official image, so every
 time computed here is UTC. ``CRON_TZ=``/``TZ=`` prefixes are refused: the official image has no
 time zone database (velero#9519); convert local times to UTC instead.
+
+The rules follow robfig/cron@v3.0.1:parser.go (getRange, mustParseInt) and spec.go (Next, dayMatches).
 """
 
 from __future__ import annotations
@@ -120,7 +122,7 @@ def _parse_field(text: str, index: int) -> frozenset[int]:
         step, stepped = 1, "/" in part
         if stepped:
             part, step_text = part.split("/", 1)
-            if not step_text.isdigit() or int(step_text) == 0:
+            if not _ascii_number(step_text) or int(step_text) == 0:
                 raise CronError(f"{name} step {step_text!r} must be a positive number")
             step = int(step_text)
         if part in ("*", "?"):
@@ -137,10 +139,25 @@ def _parse_field(text: str, index: int) -> frozenset[int]:
     return frozenset(values)
 
 
+def _ascii_number(text: str) -> bool:
+    # Go's strconv.Atoi reads ASCII digits only; str.isdigit() would also take '٣' or '²'.
+    return text.isascii() and text.isdigit()
+
+
+def _star(field: str) -> bool:
+    """robfig sets its star bit for a '*' or '?' item without a step above 1, in any comma item ("*/2" is not
+    a star, "1,*" is): it decides whether day-of-month and day-of-week must both match or either may."""
+    for item in field.split(","):
+        base, _, step = item.partition("/")
+        if base in ("*", "?") and (not step or (_ascii_number(step) and int(step) <= 1)):
+            return True
+    return False
+
+
 def _value(text: str, name: str, lo: int, hi: int, names: dict[str, int] | None) -> int:
     if names and text.lower() in names:
         return names[text.lower()]
-    if not text.isdigit():
+    if not _ascii_number(text):
         raise CronError(f"{name} {text!r} is not a number")
     v = int(text)
     if name == "day of week" and v == 7:  # robfig accepts 0-6 only, but 7 is a common habit: be explicit
@@ -165,7 +182,9 @@ def parse(expr: str) -> Cron:
         )
     if text.startswith("@every"):
         try:
-            seconds = parse_duration(text[len("@every"):].strip())
+            if not text.startswith("@every ") or text[len("@every "):] != text[len("@every "):].strip():
+                raise ValueError("write '@every' and the duration separated by one space")
+            seconds = parse_duration(text[len("@every "):])
         except ValueError as exc:
             raise CronError(f"@every needs a duration such as 6h: {exc}") from None
         if seconds < 60:
@@ -181,8 +200,15 @@ def parse(expr: str) -> Cron:
             f"expected 5 fields (minute hour day-of-month month day-of-week), got {len(parts)}"
         )
     fields = [_parse_field(p, i) for i, p in enumerate(parts)]
-    return Cron(
+    cron = Cron(
         expr=expr,
         minutes=fields[0], hours=fields[1], days=fields[2], months=fields[3], weekdays=fields[4],
-        dom_star=parts[2].startswith(("*", "?")), dow_star=parts[4].startswith(("*", "?")),
+        dom_star=_star(parts[2]), dow_star=_star(parts[4]),
     )
+    # robfig's Next returns the zero time when nothing matches within five years; Velero's schedule
+    # controller then finds the schedule due on every sync and starts a backup about every minute.
+    # A day that never comes (31 February) never comes in any window, so one leap cycle decides.
+    if not cron.next_runs(datetime(2024, 1, 1, tzinfo=timezone.utc), 1):
+        raise CronError("it never fires: no date has this day of month in these months, e.g. 31 February; "
+                        "robfig/cron then returns no next run and Velero would back up on every sync")
+    return cron

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import difflib
-import functools
 import math
 import os
 import re
@@ -49,7 +48,7 @@ def display(path: Path) -> str:
 def load(path: str | os.PathLike[str]) -> LoadedConfig:
     """Load and validate a config file. Raises ConfigError with every located problem."""
     try:
-        return _load_stamped(Path(path))
+        return _load(Path(path))
     except ConfigError as exc:
         # a key or value from the file may hold a newline or an escape: one problem stays one line
         raise ConfigError([_printable(p) for p in exc.problems]) from None
@@ -57,21 +56,6 @@ def load(path: str | os.PathLike[str]) -> LoadedConfig:
 
 def _printable(line: str) -> str:
     return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), line)
-
-
-def _load_stamped(p: Path) -> LoadedConfig:
-    try:
-        st = p.stat()
-        stamp = (str(p.resolve()), os.getcwd(), st.st_mtime_ns, st.st_size, st.st_ino)
-    except OSError:
-        return _load(p)
-    return _load_cached(p, stamp)
-
-
-@functools.lru_cache(maxsize=16)
-def _load_cached(p: Path, stamp: tuple) -> LoadedConfig:
-    # `check` needs the same config in several steps: parse and validate it once per process.
-    return _load(p)
 
 
 def _load(path: Path) -> LoadedConfig:
@@ -100,6 +84,10 @@ def _load(path: Path) -> LoadedConfig:
         raise ConfigError(sorted(set(problems), key=_sort_key)) from None
 
     repo_root = (p.parent / config.repo.root).resolve()
+    if not repo_root.is_dir():  # render would create it: a typo must not become a new tree somewhere else
+        where = _position(tree, ("repo", "root"), value=True)
+        raise ConfigError([f"{shown}:{where} repo.root: {display(repo_root)} is not an existing folder; "
+                           "repo.root is the Git repository root, relative to this config file"])
     ca_b64 = None
     if config.s3.ca_bundle:
         ca_b64 = _read_ca_bundle(shown, tree, p.parent / config.s3.ca_bundle, repo_root)
@@ -154,8 +142,12 @@ def _parse(text: str, shown: str) -> Any:
             tree = yaml.load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        where = f"{shown}:{mark.line + 1}:{mark.column + 1}" if mark else shown
         problem = exc.problem or "invalid YAML"
+        if exc.context_mark is not None and "quoted scalar" in (exc.context or ""):
+            # the scanner only notices at the end of the file: point at the quote that was never closed
+            mark = exc.context_mark
+            problem = "this quoted string is never closed; add the closing quote"
+        where = f"{shown}:{mark.line + 1}:{mark.column + 1}" if mark else shown
         path = where_dup if refused is None else path_of(refused.path)
         if "duplicate key" in problem:
             problem = problem.replace("found duplicate key", "duplicate key") + "; each key may appear only once"
@@ -172,6 +164,7 @@ def _parse(text: str, shown: str) -> Any:
 
 def _read_ca_bundle(shown: str, tree: Any, file: Path, repo_root: Path) -> str:
     from velero_gitops import safefile
+    from velero_gitops.pem import certificate_bundle
 
     where = _position(tree, ("s3", "caBundle"), value=True)
     try:  # a CA bundle is a few KiB; a FIFO, a device or a link out of the repository is refused
@@ -179,9 +172,10 @@ def _read_ca_bundle(shown: str, tree: Any, file: Path, repo_root: Path) -> str:
     except safefile.FileRefused as exc:
         problem = "cannot read {} (No such file or directory)".format(exc.path) if exc.kind == "missing" else str(exc)
         raise ConfigError([f"{shown}:{where} s3.caBundle: {problem}"]) from None
-    if b"-----BEGIN CERTIFICATE-----" not in data:
-        raise ConfigError([f"{shown}:{where} s3.caBundle: {display(file)} is not a PEM certificate bundle"])
-    return base64.b64encode(data).decode("ascii")
+    try:  # only the certificates: a key pasted into the bundle would land in plaintext helmrelease.yaml
+        return base64.b64encode(certificate_bundle(data)).decode("ascii")
+    except ValueError as exc:
+        raise ConfigError([f"{shown}:{where} s3.caBundle: {display(file)} is not a CA certificate bundle: {exc}"]) from None
 
 
 def _plain(node: Any) -> Any:

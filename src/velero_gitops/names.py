@@ -4,19 +4,44 @@ from __future__ import annotations
 
 import re
 
-DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-AGE_RECIPIENT = re.compile(r"^age1[02-9ac-hj-np-z]{58}$")  # bech32 public key
+# Every pattern ends in \Z, not $: `$` also matches before a final newline, so a YAML block scalar
+# ("daily\n") would pass and end up in file names and PromQL. Callers may use .match or .fullmatch.
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
+DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
+AGE_RECIPIENT = re.compile(r"^age1[02-9ac-hj-np-z]{58}\Z")  # bech32 public key
+
+# The HelmRelease CRD refuses longer release names (fluxcd/helm-controller@v1.6.3:api/v2/helmrelease_types.go
+# ReleaseName MaxLength), as Helm itself does.
+HELM_RELEASE_NAME_MAX = 53
+
+
+def dns_label_problem(value: str) -> str | None:
+    """Why ``value`` is not an RFC 1123 label (a namespace or most object names), or None."""
+    if not value:
+        return "the name is empty"
+    if len(value) > 63 or not DNS1123_LABEL.match(value):
+        return "use at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit"
+    return None
+
+
+def dns_subdomain_problem(value: str) -> str | None:
+    """Why ``value`` is not an RFC 1123 subdomain (a Secret or ConfigMap name), or None."""
+    if not value:
+        return "the name is empty"
+    if len(value) > 253 or not DNS1123_SUBDOMAIN.match(value):
+        return ("use at most 253 lowercase letters, digits, '-' and '.', each dot-separated part starting and "
+                "ending with a letter or digit")
+    return None
 
 def bucket_name_problem(name: str) -> str | None:
     """Why ``name`` breaks the S3 general-purpose bucket naming rules, or None."""
     if not 3 <= len(name) <= 63:
         return "it must be 3 to 63 characters long"
-    if not re.match(r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$", name):
+    if not re.match(r"^[a-z0-9][a-z0-9.-]*[a-z0-9]\Z", name):
         return "use lowercase letters, digits, '.' and '-', starting and ending with a letter or digit"
     if ".." in name:
         return "it must not contain two adjacent periods"
-    if re.match(r"^\d+\.\d+\.\d+\.\d+$", name):
+    if re.match(r"^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+\Z", name):
         return "it must not look like an IP address"
     if name.startswith(("xn--", "sthree-")) or name.endswith(("-s3alias", "--ol-s3")):
         return "it uses a reserved prefix or suffix"
@@ -24,7 +49,7 @@ def bucket_name_problem(name: str) -> str | None:
 
 
 # k8s.io/apimachinery/pkg/util/validation: qualified names (label keys) and label values.
-_QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+_QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]\Z")
 
 
 def label_key_problem(key: str) -> str | None:
@@ -64,14 +89,140 @@ def namespace_pattern_problem(pattern: str) -> str | None:
     return None
 
 
-def includes_excludes_problem(included: list[str], excluded: list[str]) -> str | None:
-    """Why an include/exclude pair is refused by Velero, or None
+def includes_excludes_problem(included: list[str], excluded: list[str], what: str = "namespace") -> str | None:
+    """Why an include/exclude pair (of namespaces or resources) is refused by Velero, or None
     (vmware-tanzu/velero@v1.18.1:pkg/util/collections/includes_excludes.go, ValidateIncludesExcludes)."""
     if "*" in included and len(included) > 1:
-        return "'*' already means every namespace; list either '*' alone or the namespaces"
+        return f"'*' already means every {what}; list either '*' alone or the {what}s"
     if "*" in excluded:
         return "the exclude list cannot contain '*'"
     both = [ns for ns in excluded if ns in included]
     if both:
         return f"{', '.join(both)} cannot be both included and excluded"
     return None
+
+
+def labels_problem(labels: dict[str, str]) -> str | None:
+    """Why a label map (nodeSelector, matchLabels, metadata.labels) would be refused, or None."""
+    for key, value in labels.items():
+        problem = label_key_problem(key)
+        if problem:
+            return f"label key {key!r}: {problem}"
+        problem = label_value_problem(value)
+        if problem:
+            return f"label {key!r} has value {value!r}: {problem}"
+    return None
+
+
+def toleration_problem(key: str | None, operator: str | None, value: str | None, effect: str | None,
+                       seconds: int | None) -> tuple[str, str] | None:
+    """(field, why) when the API server would refuse this toleration, or None
+    (kubernetes/kubernetes@v1.35.0:pkg/apis/core/validation/validation.go, validateTolerations)."""
+    if key:
+        problem = label_key_problem(key)
+        if problem:
+            return "key", f"{key!r} is not a valid taint key: {problem}"
+    elif operator != "Exists":
+        return "operator", "operator must be Exists when key is empty (that tolerates every taint)"
+    if seconds is not None and effect != "NoExecute":
+        return "effect", "tolerationSeconds only applies to effect NoExecute"
+    if operator == "Exists" and value:
+        return "value", "value must be empty with operator Exists (Exists matches any value); drop value or use Equal"
+    if operator in (None, "Equal") and value:
+        problem = label_value_problem(value)
+        if problem:
+            return "value", f"{value!r} is not a valid taint value: {problem}"
+    return None
+
+
+def repo_path_problem(path: str, allow_parent: bool = False) -> str | None:
+    """Why ``path`` (from a config, relative to the repository root) could name something outside the root,
+    or a file the user cannot reproduce: absolute, `..`, backslashes, control characters. None when it is clean.
+    ``allow_parent`` keeps `..` for paths relative to the config file, which the loader resolves and checks."""
+    if not path:
+        return "the path is empty"
+    if not path.isprintable():
+        return "the path contains a control or invisible character (a newline?)"
+    if "\\" in path:
+        return "use '/' between folders, not '\\'"
+    if path.startswith("/") or (len(path) > 1 and path[1] == ":"):
+        return "the path must be relative to the repository root, not absolute"
+    if not allow_parent and ".." in path.split("/"):
+        return "the path must stay inside the repository: '..' is not allowed"
+    if ".git" in path.split("/"):
+        return "the path must not lead into .git"
+    return None
+
+
+def endpoint_problem(url: str) -> str | None:
+    """Why ``url`` is not an S3 endpoint such as ``https://s3.example.com:9000``, or None.
+
+    The message never repeats the URL: it may carry a password. Show it with `redact_url`.
+    """
+    from urllib.parse import urlsplit
+
+    if any(ord(ch) <= 32 or ord(ch) == 127 for ch in url):
+        return "the endpoint contains a space or control character"  # urlsplit would silently drop some
+    if "@" in url:  # user info; an '@' in a path would be refused below anyway
+        return ("the endpoint must not contain a user name or password (they would be committed in plain text); "
+                "put the credentials in the encrypted Secret with encrypt-secret")
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed '[' of an IPv6 address
+        return "not an endpoint URL such as https://s3.example.com"
+    try:
+        port = parts.port  # ValueError when not a number or over 65535
+    except ValueError:
+        port = -1
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        return "not an endpoint URL such as https://s3.example.com"
+    if port is not None and not 1 <= port <= 65535 or parts.netloc.endswith(":"):
+        return "the port must be a number from 1 to 65535"
+    if not (parts.netloc.startswith("[") or re.fullmatch(r"[A-Za-z0-9.-]+(:[0-9]+)?", parts.netloc)):
+        return "the host must be a DNS name or an IP address"
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        return ("it has a path: Velero's kopia repository refuses a path in s3Url; "
+                f"use {parts.scheme}://{parts.netloc} and put the folder in `prefix`")
+    return None
+
+
+def url_problem(url: str, schemes: tuple[str, ...] = ("https",)) -> str | None:
+    """Why ``url`` is not a plain URL with one of ``schemes`` and a host, or None. A space or control character
+    is refused: some URLs land in YAML comment lines, where a newline would start a line of YAML content."""
+    from urllib.parse import urlsplit
+
+    if not url.isprintable() or any(ch.isspace() for ch in url):
+        return "the URL contains a space, newline or other control character"
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "not a URL"
+    if parts.scheme not in schemes or not parts.netloc:
+        return f"must be a {' or '.join(s + '://' for s in schemes)} URL with a host"
+    return None
+
+
+_IMAGE = re.compile(  # distribution/reference@v0.5.0:regexp.go (ReferenceRegexp), Go's ASCII \w spelled out
+    r"(?:(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*"
+    r"|\[[a-fA-F0-9:]+\])(?::[0-9]+)?/)?"
+    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
+    r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?"
+)
+
+
+def image_problem(image: str) -> str | None:
+    """Why ``image`` is not a container image reference (``registry/name:tag[@digest]``), or None."""
+    if not _IMAGE.fullmatch(image):
+        return "not an image reference such as velero/velero-plugin-for-aws:v1.14.3"
+    if ":" not in image.rsplit("/", 1)[-1] and "@" not in image:
+        return "it has no tag: pin it, e.g. velero/velero-plugin-for-aws:v1.14.3"
+    return None
+
+
+def redact_url(text: str) -> str:
+    """``text`` with any user info (everything up to the last '@' after the scheme) replaced by ***."""
+    start = text.find("://")
+    start = start + 3 if start >= 0 else 0
+    at = text.rfind("@")
+    return text[:start] + "***" + text[at:] if at >= start else text

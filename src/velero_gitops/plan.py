@@ -101,12 +101,27 @@ def plan(loaded: LoadedConfig) -> Plan:
         add(f"{lay.schedules_dir}/{s.name}.yaml", "schedule.yaml.j2",
             Document(schedule_object(c, s), schema("velero.io", "Schedule", "v1")))
 
+    _check_paths(arts)
     notes = []
     if not c.schedules:
         notes.append("no schedules configured: no schedules folder or Kustomization is rendered; "
                      "Velero will only run backups you start yourself")
     return Plan(artifacts=tuple(arts), secret_path=lay.secret_file, notes=tuple(notes),
                 repo_password_path=lay.repo_password_file if managed_password else None)
+
+
+class UnsafePath(RuntimeError):
+    """Two planned files share a path, or one leaves the repository: a bug (the config refuses such names)."""
+
+
+def _check_paths(arts: list[Artifact]) -> None:
+    """Every file stays under the repository root, outside .git, and no file overwrites another one."""
+    seen: set[str] = set()
+    for a in arts:
+        parts = a.path.split("/")
+        if a.path.startswith("/") or any(p in ("", ".", "..", ".git") for p in parts) or a.path in seen:
+            raise UnsafePath(f"planned path {a.path!r} leaves the repository or is planned twice")
+        seen.add(a.path)
 
 
 # ----------------------------------------------------------------------------------------- pieces

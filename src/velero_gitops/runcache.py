@@ -1,22 +1,37 @@
-"""Remember the result of a clean run so the same inputs are never checked twice.
+"""Replay of a clean `check` result, keyed on the content of everything the run read.
 
-`check` runs on every commit, and most commits do not touch the Velero tree. A run's inputs are
-fingerprinted (path, size, mtime and inode of every input file, the tool's own files, kubectl and
-sops binaries); when a later run has the same fingerprint, the stored result is replayed without
-importing the heavy machinery. Only clean results are stored, so a failure is always recomputed.
+`check` runs on every commit, and most commits do not touch the Velero tree. While a run works, a
+`Recorder` notes every file it opens for reading and every folder it lists (Python audit events),
+every program it starts, and the paths the caller probes on purpose (a `.sops.yaml` that does not
+exist yet). A clean result is stored with the SHA-256 of each
+of those inputs; a later run replays it only when every digest still matches. Nothing is keyed on
+mtime, size or inode, except the interpreter's and libraries' code and the programs started (not
+repository content: they change only by an install).
+
+A stored entry is trusted only when its file and folder belong to the current user and nobody else
+can write them, and when its HMAC verifies with a per-user key that only this user can read; any
+problem, a failing result in the file, or a malformed file is a miss and the run is recomputed.
 Set VELERO_GITOPS_NO_CACHE=1 (or pass --no-cache) to bypass it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
-import shutil
+import stat
+import sys
 import tempfile
+import time
 from pathlib import Path
+from typing import Any
 
 from velero_gitops import __version__
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__))
+_CODE_SUFFIXES = (".py", ".pyc", ".so", ".pyd")
+_SKIP_PREFIXES = ("/proc/", "/dev/", "/sys/")
 
 
 def cache_dir() -> Path:
@@ -28,62 +43,250 @@ def disabled() -> bool:
     return os.environ.get("VELERO_GITOPS_NO_CACHE", "") not in ("", "0")
 
 
-def _stat_line(path: Path) -> str:
+# --------------------------------------------------------------------------------------------------
+# Recording what a run reads
+
+
+_active: Recorder | None = None
+_hooked = False
+
+
+class Recorder:
+    """Collects the inputs of one run; use as a context manager around the run."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, tuple[int, int] | None] = {}  # path -> (size, mtime_ns) when first opened
+        self.dirs: set[str] = set()
+        self.programs: set[str] = set()
+        self.probes: set[str] = set()  # paths whose presence and content matter even when absent
+        self.own = str(cache_dir())  # the store itself is not an input
+        self.started_ns = time.time_ns()
+
+    def __enter__(self) -> Recorder:
+        global _active, _hooked
+        if not _hooked:
+            sys.addaudithook(_audit)
+            _hooked = True
+        _active = self
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        global _active
+        _active = None
+
+    def probe(self, path: str | os.PathLike[str]) -> None:
+        self.probes.add(os.path.abspath(path))
+
+    def inputs(self) -> dict[str, Any] | None:
+        """Digests of every input, or None when an input changed while the run read it (do not store)."""
+        files = {}
+        for path, seen in sorted(self.files.items()):
+            now = _signature(path)
+            if seen is not None and now is None and seen[1] >= self.started_ns:
+                continue  # scratch that the run made and removed (a kustomize build folder)
+            if seen is not None and now != seen:
+                return None
+            files[path] = _digest(path)
+        return {
+            "files": files,
+            "dirs": {d: _listing(d) for d in sorted(self.dirs)},
+            "probes": {p: _digest(p) for p in sorted(self.probes)},
+            "programs": {p: _code_signature(p) for p in sorted(self.programs)},
+        }
+
+
+def _audit(event: str, args: tuple) -> None:
+    r = _active
+    if r is None:
+        return
     try:
-        st = path.stat()
+        if event == "open":
+            path, mode, flags = args
+            if not isinstance(path, (str, bytes)) or _writes(mode, flags):
+                return
+            p = os.path.abspath(os.fsdecode(path))
+            if p.startswith(_SKIP_PREFIXES) or p.startswith(r.own) or p in r.files:
+                return
+            r.files[p] = _signature(p)
+        elif event in ("os.listdir", "os.scandir"):
+            path = args[0] if args else "."
+            if isinstance(path, (str, bytes)) or path is None:
+                r.dirs.add(os.path.abspath(os.fsdecode(path or ".")))
+        elif event == "subprocess.Popen":
+            executable, argv = args[0], args[1]
+            argv = [os.fsdecode(a) for a in (argv if isinstance(argv, (list, tuple)) else [argv])]
+            exe = os.fsdecode(executable) if executable else (argv[0] if argv else "")
+            if exe:
+                import shutil
+
+                found = exe if os.sep in exe else shutil.which(exe)
+                r.programs.add(os.path.abspath(found or exe))
+    except Exception:  # noqa: BLE001 - an audit hook must never break the run
+        pass
+
+
+def _writes(mode: object, flags: object) -> bool:
+    if isinstance(mode, str):
+        return any(c in mode for c in "wax+")
+    if isinstance(flags, int):
+        return bool(flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND))
+    return False
+
+
+def _signature(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
     except OSError:
-        return f"{path}|missing"
-    return f"{path}|{st.st_size}|{st.st_mtime_ns}|{st.st_ino}"
+        return None
+    return (st.st_size, st.st_mtime_ns)
 
 
-def _tool_files() -> list[Path]:
-    pkg = Path(__file__).resolve().parent
-    files = [p for p in pkg.rglob("*") if p.suffix in (".py", ".j2", ".json") and "__pycache__" not in p.parts]
-    templates = pkg.parent.parent / "templates"
-    if templates.is_dir():
-        files.extend(templates.glob("*.j2"))
-    return files
+def _code_signature(path: str) -> str:
+    sig = _signature(path)
+    return "missing" if sig is None else f"stat:{sig[0]}:{sig[1]}"
 
 
-def fingerprint(kind: str, inputs: list[Path], trees: list[Path], options: str = "") -> str:
-    """A key over everything a run reads: named files, every file under ``trees``, the tool and its helpers."""
+def _is_library_code(path: str) -> bool:
+    """Interpreter and library code (not ours, not the repository's): stat is enough."""
+    return path.endswith(_CODE_SUFFIXES) and not path.startswith(_PACKAGE)
+
+
+def _digest(path: str) -> str:
+    if _is_library_code(path):
+        return _code_signature(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO must not block
+    except FileNotFoundError:
+        return "missing"
+    except OSError as exc:
+        return f"error:{exc.errno}"
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return "not-a-file"
+        h = hashlib.sha256()
+        while chunk := os.read(fd, 1 << 20):
+            h.update(chunk)
+        return h.hexdigest()
+    except OSError as exc:
+        return f"error:{exc.errno}"
+    finally:
+        os.close(fd)
+
+
+def _listing(path: str) -> str:
+    try:
+        names = sorted(os.listdir(path))
+    except OSError as exc:
+        return f"error:{exc.errno}"
+    return hashlib.sha256("\0".join(names).encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def current(inputs: dict[str, Any]) -> dict[str, Any]:
+    """The same inputs' digests now (what a replay compares)."""
+    return {
+        "files": {p: _digest(p) for p in inputs["files"]},
+        "dirs": {d: _listing(d) for d in inputs["dirs"]},
+        "probes": {p: _digest(p) for p in inputs["probes"]},
+        "programs": {p: _code_signature(p) for p in inputs["programs"]},
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# The store: one entry per request key, trusted only when private and authenticated
+
+
+def request_key(kind: str, words: list[str]) -> str:
+    """What a run was asked (command, options, configs, working directory): names the entry."""
     h = hashlib.sha256()
-    h.update(f"{kind}|{__version__}|{options}\n".encode())
-    for p in sorted(set(inputs)):
-        h.update(_stat_line(p.resolve()).encode() + b"\n")
-    for tree in sorted(set(trees)):
-        root = tree.resolve()
-        h.update(f"tree {root}\n".encode())
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames[:] = sorted(d for d in dirnames if d != ".git")
-            for name in sorted(filenames):
-                h.update(_stat_line(Path(dirpath) / name).encode() + b"\n")
-    for p in sorted(_tool_files()):
-        h.update(_stat_line(p).encode() + b"\n")
-    for binary in ("kubectl", "sops"):
-        found = shutil.which(binary)
-        h.update(_stat_line(Path(found)).encode() if found else f"{binary}|none".encode())
+    for w in [kind, __version__, sys.version, os.getcwd(), *words]:
+        h.update(w.encode("utf-8", "surrogateescape") + b"\0")
     return h.hexdigest()
 
 
-def load(key: str) -> dict | None:
-    if disabled():
-        return None
-    try:
-        return json.loads((cache_dir() / f"{key}.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+def _private(st: os.stat_result, is_dir: bool) -> bool:
+    kind_ok = stat.S_ISDIR(st.st_mode) if is_dir else stat.S_ISREG(st.st_mode)
+    return kind_ok and st.st_uid == os.geteuid() and not st.st_mode & 0o022
 
 
-def store(key: str, payload: dict) -> None:
-    if disabled():
-        return
+def _private_dir(create: bool) -> Path | None:
     d = cache_dir()
     try:
-        d.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=d, suffix=".tmp")
+        if create:
+            d.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return d if _private(os.lstat(d), True) else None
+    except OSError:
+        return None
+
+
+def _read_private(path: Path) -> bytes | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    try:
+        if not _private(os.fstat(fd), False):
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            return f.read(4 << 20)
+    finally:
+        os.close(fd)
+
+
+def _secret(d: Path, create: bool) -> bytes | None:
+    key = _read_private(d / "hmac.key")
+    if key is not None and len(key) == 32:
+        return key
+    if not create:
+        return None
+    try:
+        fd = os.open(d / "hmac.key", os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    except FileExistsError:
+        return None  # present but not usable (e.g. another user's): never overwrite it, never trust it
+    except OSError:
+        return None
+    key = os.urandom(32)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key)
+    return key
+
+
+def _mac(secret: bytes, key: str, inputs: Any, result: Any) -> str:
+    body = json.dumps([key, inputs, result], sort_keys=True, separators=(",", ":")).encode()
+    return hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+def load(key: str) -> dict[str, Any] | None:
+    """The stored result for ``key`` when it is authentic and every input is unchanged, else None."""
+    if disabled():
+        return None
+    d = _private_dir(create=False)
+    secret = _secret(d, create=False) if d else None
+    raw = _read_private(d / f"{key}.json") if d and secret else None
+    if raw is None or secret is None:
+        return None
+    try:
+        entry = json.loads(raw)
+        inputs, result, mac = entry["inputs"], entry["result"], entry["mac"]
+        if not isinstance(mac, str) or not hmac.compare_digest(mac, _mac(secret, key, inputs, result)):
+            return None
+        if current(inputs) != inputs:
+            return None
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return result if isinstance(result, dict) else None
+
+
+def store(key: str, inputs: dict[str, Any] | None, result: dict[str, Any]) -> None:
+    if disabled() or inputs is None:
+        return
+    d = _private_dir(create=True)
+    secret = _secret(d, create=True) if d else None
+    if d is None or secret is None:
+        return  # a cache that is not ours is never used: it only costs time
+    try:
+        fd, tmp = tempfile.mkstemp(dir=d, suffix=".tmp")  # mode 0600
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(payload, f)
+            json.dump({"inputs": inputs, "result": result, "mac": _mac(secret, key, inputs, result)}, f)
         os.replace(tmp, d / f"{key}.json")
     except OSError:
-        pass  # a cache that cannot be written only costs time
+        pass

@@ -89,3 +89,48 @@ def test_kopia_memory_warning_only_where_node_agent_copies(tmp_path, chart, tag,
     assert bool(memory) is warned, res.findings
     if warned:
         assert memory[0].line == 22 and "OOM" in memory[0].message
+
+
+BSL_WITH_CA = """\
+apiVersion: velero.io/v1
+kind: BackupStorageLocation
+metadata:
+  name: default
+  namespace: velero
+spec:
+  provider: aws
+  objectStorage:
+    bucket: velero-backups
+    caCert: {ca}
+  config:
+    region: minio
+    s3Url: https://s3.example.org
+"""
+
+
+@pytest.mark.parametrize("blocks,found", [
+    (["CERTIFICATE"], False),
+    (["CERTIFICATE", "PRIVATE KEY"], True),
+    (["RSA PRIVATE KEY"], True),
+    (["CERTIFICATE", "CERTIFICATE", "EC PRIVATE KEY"], True),
+])
+def test_private_key_in_ca_cert(tmp_path, blocks, found):
+    """caCert is base64 PEM inside a plaintext object (vmware-tanzu/velero@v1.18.1:
+    pkg/apis/velero/v1/backupstoragelocation_types.go ObjectStorageLocation.CACert): a key there is committed in
+    clear, in a BackupStorageLocation and in the chart's configuration.backupStorageLocation[].caCert alike."""
+    import base64
+
+    from velero_gitops.validate.engine import Options, validate_paths
+
+    pem = "".join(f"-----BEGIN {b}-----\nTUlJQg==\n-----END {b}-----\n" for b in blocks)
+    ca = base64.b64encode(pem.encode()).decode()
+    (tmp_path / "bsl.yaml").write_text(BSL_WITH_CA.format(ca=ca))
+    hr = HR_OLD_VELERO.format(chart="12.1.0", tag="v1.18.2") + (
+        "    configuration:\n      backupStorageLocation:\n        - name: default\n          provider: aws\n"
+        f"          bucket: velero-backups\n          caCert: {ca}\n")
+    (tmp_path / "hr.yaml").write_text(hr)
+    res = validate_paths([str(tmp_path)], Options(repo_root=str(tmp_path), kustomize="never",
+                                                  externals=["HelmRepository/velero/vmware-tanzu"]))
+    hits = [f for f in res.findings if f.rule == "policy.ca-private-key"]
+    assert len(hits) == (2 if found else 0), res.findings
+    assert all(f.severity == "error" and "PRIVATE KEY" in f.message and ca not in f.message for f in hits)

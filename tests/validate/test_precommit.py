@@ -50,6 +50,7 @@ def test_check_hook_on_the_rendered_example(tmp_path, pre_commit_hooks, monkeypa
     r = pre_commit_hooks.run(repo, "velero-gitops-check")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "velero-gitops check" in r.stdout and "Passed" in r.stdout and " 0 failed" in r.stdout
+    assert list((tmp_path / "xdg" / "velero-gitops" / "runs").glob("*.json")), "a clean hook run is stored for replay"
 
     ks = next(repo.rglob("ks.yaml"))
     ks.write_text(ks.read_text().replace("  prune: true", "  prune: yes please", 1))

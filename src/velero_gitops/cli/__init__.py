@@ -6,7 +6,6 @@ only typer at module level, so start-up stays fast; the core is imported inside 
 
 from __future__ import annotations
 
-import sys
 
 # Import order is the order of `velero-gitops --help`: the main job first.
 from velero_gitops.cli import init_cmds  # noqa: F401,I001
@@ -19,12 +18,4 @@ from velero_gitops.cli._app import app
 
 
 def main() -> None:
-    if sys.argv[1:2] == ["check"]:
-        # The pre-commit hook's common case: nothing changed since the last clean check. Replaying the
-        # stored result before typer parses keeps `check` close to bare interpreter start-up.
-        from velero_gitops.cli.validate_cmds import replay_check
-
-        code = replay_check(sys.argv[2:])
-        if code is not None:
-            raise SystemExit(code)
     app()

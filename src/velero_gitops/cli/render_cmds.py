@@ -22,7 +22,7 @@ def render(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only print problems."),
 ) -> None:
     """Render the Flux tree for each config. Only changed files are written, atomically."""
-    from velero_gitops.pipeline import render_config
+    from velero_gitops.pipeline import pin_hints, render_config
 
     paths = resolve_configs(configs, config)
     # Render everything in memory first: a bad config anywhere means nothing is written anywhere.
@@ -37,8 +37,16 @@ def render(
             for c in changed:
                 if c.conflict:
                     err(f"{result.shown(c.path)} {c.conflict}")
+                if c.action == "update" and c.old and c.new:
+                    for hint in pin_hints(c.old, c.new):
+                        err(f"hint: {hint}")
             drift = drift or bool(changed)
             continue
+        if not force:
+            for c in changed:
+                if c.conflict and c.action == "update" and c.old and c.new:
+                    for hint in pin_hints(c.old, c.new):
+                        err(f"hint: {hint}")
         result.write(force=force)
         if not quiet:
             _summary(result)

@@ -8,12 +8,12 @@ from typing import List, Optional
 import typer
 
 from velero_gitops.cli._app import app, handle_errors
-from velero_gitops.cli._configs import default_configs
 
 schemas_app = typer.Typer(help="Manage JSON schemas (import CRDs into the cache).", no_args_is_help=True)
 app.add_typer(schemas_app, name="schemas")
 
 _OUTPUT_HELP = "Output format: text, json, junit or github (GitHub Actions annotations)."
+_IGNORE_HELP = "Regular expression (searched in the path) of files and folders to skip, as kubeconform's. Repeatable."
 
 
 def _check_output(output: str) -> None:
@@ -21,6 +21,13 @@ def _check_output(output: str) -> None:
 
     if output not in ("text", "json", "junit", "github"):
         raise UsageError(f"--output must be one of text, json, junit, github (got {output!r})")
+
+
+def _check_kustomize(kustomize: str) -> None:
+    from velero_gitops.errors import UsageError
+
+    if kustomize not in ("auto", "always", "never"):
+        raise UsageError("--kustomize must be auto, always or never")
 
 
 def _emit(findings, passed: int, failed: int, skipped: int, output: str) -> None:
@@ -50,12 +57,12 @@ def validate(
     kustomize_cache: bool = typer.Option(True, "--kustomize-cache/--no-kustomize-cache", help="Reuse kustomize builds keyed on the content they read (never builds holding a Secret)."),
     ignore_filename_pattern: Optional[List[str]] = typer.Option(
         None, "--ignore-filename-pattern", "-ignore-filename-pattern",
-        help="Regular expression (searched in the path) of files and folders to skip, as kubeconform's. Repeatable."),
+        help=_IGNORE_HELP),
     flux: bool = typer.Option(True, "--flux/--no-flux", help="Check the Flux graph (paths, references, dependsOn, decryption, CRD order)."),
     policy: bool = typer.Option(True, "--policy/--no-policy", help="Check the Velero policy rules and plaintext Secrets."),
     repo_source: Optional[List[str]] = typer.Option(
         None, "--repo-source",
-        help="Kind/namespace/name of the Flux source holding this repository (default GitRepository/flux-system/flux-system): "
+        help="Kind/namespace/name of the Flux source holding this repository (default: flux-system/flux-system, Git or OCI): "
         "paths of Kustomizations reading it are checked on disk. Repeatable."),
     external: Optional[List[str]] = typer.Option(None, "--external", help="Kind/namespace/name of an object that exists outside the tree (dependsOn/sourceRef targets). Repeatable."),
     no_cross_namespace_refs: bool = typer.Option(False, "--no-cross-namespace-refs", help="The Flux controllers run with --no-cross-namespace-refs: a sourceRef/chartRef to another namespace is a finding."),
@@ -66,12 +73,10 @@ def validate(
     node_agent_memory_limit: str = typer.Option("500Mi", "--node-agent-memory-limit", help="Budget for the node-agent memory limit."),
 ) -> None:
     """Validate Kubernetes/Flux manifests: YAML, schemas (strict), kustomize builds, Flux graph, policy."""
-    from velero_gitops.errors import UsageError
-    from velero_gitops.validate.engine import Options, validate_paths
+    from velero_gitops.validate.engine import DEFAULT_REPO_SOURCES, Options, validate_paths
 
     _check_output(output)
-    if kustomize not in ("auto", "always", "never"):
-        raise UsageError("--kustomize must be auto, always or never")
+    _check_kustomize(kustomize)
     opts = Options(
         schema_locations=list(schema_location or []),
         cache_dir=str(cache) if cache else None,
@@ -87,7 +92,7 @@ def validate(
         policy=policy,
         externals=list(external or []),
         no_cross_namespace_refs=no_cross_namespace_refs,
-        repo_sources=list(repo_source or []) or ["GitRepository/flux-system/flux-system"],
+        repo_sources=list(repo_source or []) or list(DEFAULT_REPO_SOURCES),
         allow_http_s3=allow_http_s3,
         allow_s3_path=allow_s3_path,
         allow_insecure_tls=allow_insecure_tls,
@@ -111,106 +116,46 @@ def schemas_import(
         typer.echo(f"wrote {p}")
 
 
-def _check_trees(configs: list[Path]) -> list[Path]:
-    """Directories a check of these configs reads: each config's folder and its `repo.root` (cheap, no YAML parser)."""
-    import re
-
-    trees: list[Path] = []
-    for c in configs:
-        trees.append(c.parent)
-        try:
-            m = re.search(r"^repo:\s*\n(?:[ \t]+.*\n|\s*\n|#.*\n)*?[ \t]+root:[ \t]*['\"]?([^'\"\s#]+)", c.read_text(), re.M)
-        except OSError:
-            m = None
-        if m and m.group(1) not in (".", "./"):
-            trees.append((c.parent / m.group(1)))
-    return trees
-
-
-def _check_key(paths: list[Path], cache: Path | None) -> str:
-    from velero_gitops import runcache
-
-    return runcache.fingerprint("check", paths, _check_trees(paths), options=f"cache={cache}")
-
-
-def replay_check(argv: list[str]) -> int | None:
-    """Replay a stored clean `check` result without letting typer parse (typer >= 0.2x imports pydantic for that).
-
-    For ``cli.main()`` to call before ``app()``: returns the exit code when ``argv`` (the words after
-    ``check``) only uses --config/-c, --output/-o, --cache and config paths and an identical clean run
-    is stored; None otherwise (then the normal command runs).
-    """
-    from velero_gitops import runcache
-
-    configs: list[Path] = []
-    output, cache = "text", None
-    it = iter(argv)
-    for word in it:
-        if word in ("--config", "-c", "--output", "-o", "--cache"):
-            value = next(it, None)
-            if value is None:
-                return None
-            if word in ("--config", "-c"):
-                configs.append(Path(value))
-            elif word in ("--output", "-o"):
-                output = value
-            else:
-                cache = Path(value)
-        elif word.startswith("-") or output not in ("text", "json", "junit", "github"):
-            return None
-        else:
-            configs.append(Path(word))
-    if output not in ("text", "json", "junit", "github") or runcache.disabled():
-        return None
-    configs = configs or default_configs()
-    if not configs:
-        return None
-    hit = runcache.load(_check_key(configs, cache))
-    if hit is None:
-        return None
-    from velero_gitops.validate.findings import Finding
-    from velero_gitops.validate.report import render
-
-    import sys
-
-    sys.stdout.write(render([Finding(**f) for f in hit["findings"]], hit["passed"], hit["failed"], hit["skipped"], output))
-    return 0
-
-
 @app.command()
 @handle_errors
 def check(
     configs: Optional[List[Path]] = typer.Argument(None, help="Config files (same as --config).", show_default=False),
     config: Optional[List[Path]] = typer.Option(None, "--config", "-c", help="Config file; repeatable (default: clusters/*/velero-gitops.yaml)."),
     output: str = typer.Option("text", "--output", "-o", help=_OUTPUT_HELP),
+    schema_location: Optional[List[str]] = typer.Option(
+        None, "--schema-location", "-schema-location",
+        help="Extra schema location for the rest of the repository, after the offline bundle (as for validate). Repeatable."),
+    ignore_missing_schemas: bool = typer.Option(False, "--ignore-missing-schemas", help="Skip objects outside the rendered tree whose schema cannot be found."),
+    ignore_filename_pattern: Optional[List[str]] = typer.Option(
+        None, "--ignore-filename-pattern", "-ignore-filename-pattern",
+        help=_IGNORE_HELP + " Matched also against the repository-relative path; never skips a rendered file."),
+    skip: str = typer.Option("", "--skip", help="Comma-separated kinds (or apiVersion/Kind) to skip outside the rendered tree."),
+    external: Optional[List[str]] = typer.Option(None, "--external", help="Kind/namespace/name of an object that exists outside the repository. Repeatable."),
+    kubernetes_version: str = typer.Option("", "--kubernetes-version", help="Kubernetes version for schema templates (default: the bundle's)."),
+    kustomize: str = typer.Option("auto", "--kustomize", help="Build kustomizations with kubectl: auto (when on PATH), always, never."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Schema cache directory."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not replay the stored result of an identical clean run."),
 ) -> None:
-    """Everything a commit must pass: the rendered tree is in sync, valid, and its secrets encrypted. Writes nothing."""
-    from velero_gitops import runcache
-    from velero_gitops.errors import UsageError
-    from velero_gitops.validate.findings import Finding
+    """Everything a commit must pass: the rendered tree is in sync, the repository valid, its secrets encrypted.
+
+    Strict on the files the tool renders; kubeconform-like on the rest of the repository, as the config's
+    `check:` section and the options say. Writes nothing.
+    """
+    from velero_gitops.check import CheckOptions, check_or_replay
+    from velero_gitops.cli._configs import resolve_configs
 
     _check_output(output)
-    paths = list(configs or []) + list(config or [])
-    if not paths:
-        paths = default_configs()
-    if not paths:
-        raise UsageError("no config given and no clusters/*/velero-gitops.yaml found; use --config FILE")
-    # A clean result for exactly these inputs (every file of the trees, the tool, kubectl, sops) is replayed.
-    key = None
-    if not no_cache:
-        key = _check_key([Path(p) for p in paths], cache)
-        hit = runcache.load(key)
-        if hit is not None:
-            _emit([Finding(**f) for f in hit["findings"]], hit["passed"], hit["failed"], hit["skipped"], output)
-            return
-    from velero_gitops.validate.checkrun import run_check
-
-    findings, passed, failed, skipped = run_check(paths, cache_dir=str(cache) if cache else None)
-    if key is not None and failed == 0 and not any(f.severity == "error" for f in findings):
-        from dataclasses import asdict
-
-        runcache.store(key, {"findings": [asdict(f) for f in findings], "passed": passed, "failed": failed,
-                             "skipped": skipped})
-    _emit(findings, passed, failed, skipped, output)
+    _check_kustomize(kustomize)
+    paths = resolve_configs(configs, config)
+    opts = CheckOptions(
+        schema_locations=list(schema_location or []),
+        ignore_missing_schemas=ignore_missing_schemas,
+        ignore_filename_patterns=list(ignore_filename_pattern or []),
+        skip=[s.strip() for s in skip.split(",") if s.strip()],
+        externals=list(external or []),
+        kubernetes_version=kubernetes_version,
+        kustomize=kustomize,
+        cache_dir=str(cache) if cache else None,
+    )
+    result = check_or_replay(paths, opts, use_cache=not no_cache)
+    _emit(result.findings, result.passed, result.failed, result.skipped, output)

@@ -31,6 +31,11 @@ YAML_SUFFIXES = (".yaml", ".yml")
 KUSTOMIZE_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
 
+# The source `flux bootstrap` creates (GitRepository) and the one flux-operator's FluxInstance sync creates
+# (OCIRepository, or GitRepository) for the repository itself: both are named flux-system in flux-system.
+DEFAULT_REPO_SOURCES = ("GitRepository/flux-system/flux-system", "OCIRepository/flux-system/flux-system")
+
+
 @dataclass
 class Options:
     schema_locations: list[str] = field(default_factory=list)  # empty = ["default"]
@@ -39,10 +44,13 @@ class Options:
     strict: bool = True
     ignore_missing_schemas: bool = False
     skip_kinds: list[str] = field(default_factory=list)
+    # resolved files that skip, ignore_missing_schemas and ignore_filename_patterns never apply to (check:
+    # the files the tool renders)
+    strict_files: frozenset[Path] = frozenset()
     repo_root: str | None = None
     externals: list[str] = field(default_factory=list)  # "Kind/namespace/name" that exist outside the tree
     # the Flux source(s) holding this repository: Kustomization paths that read it are checked on disk
-    repo_sources: list[str] = field(default_factory=lambda: ["GitRepository/flux-system/flux-system"])
+    repo_sources: list[str] = field(default_factory=lambda: list(DEFAULT_REPO_SOURCES))
     no_cross_namespace_refs: bool = False  # the controllers' --no-cross-namespace-refs lockdown
     kustomize: str = "auto"  # auto (when kubectl is on PATH) | always | never
     kustomize_cache: bool = True  # reuse kustomize builds keyed on the content they read
@@ -318,6 +326,7 @@ class _Reader:
         self.objects: list[Obj] = []
         self.failed_units = 0
         self.duplicates: list[tuple] = []  # (file, obj, line, pointer, key): reported once namespaces are known
+        self.non_mappings: list[tuple[str, Path | None, int | None]] = []  # judged once we know what is applied
 
     def read(self, display: str, path: Path | None) -> None:
         if path is None:
@@ -357,8 +366,7 @@ class _Reader:
 
     def _add(self, display, path, index, data, line, chunk) -> Obj | None:
         if not isinstance(data, dict):
-            self.findings.append(Finding(display, line, None, "", "document is not a mapping (expected a Kubernetes object)", "schema"))
-            self.failed_units += 1
+            self.non_mappings.append((display, path, line))
             return None
         encrypted = isinstance(data.get("sops"), dict)
         if "sops" in data:
@@ -476,7 +484,7 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
     from velero_gitops.validate.flux import _roots_for
 
     _roots_for.cache_clear()
-    files, kdirs, findings = discover(paths, ignore_matcher(opts.ignore_filename_patterns))
+    files, kdirs, findings = discover(paths, _ignore(opts))
     from velero_gitops.validate import kustomize
 
     # files that kustomizations read as generator/patch/replacement inputs are not objects, wherever they sit
@@ -492,6 +500,8 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
     graph = None
     if opts.flux or any(not o.namespace for o in objects) or kdirs:
         from velero_gitops.validate.flux import graph as _graph
+
+        opts = _guess_repo_source(objects, opts)
 
         graph = _graph(objects, opts)
         for o in objects:
@@ -520,7 +530,17 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
         kfind, kfailed, built = kustomize.check_dirs(kdirs, objects, store, opts, skip, graph=graph, scan_roots=scan_roots)
         findings.extend(kfind)
         reader.failed_units += kfailed
+    for display, path, line in reader.non_mappings:
+        # a list or scalar document (an Ansible playbook, a tool's settings) that nothing applies is not ours to judge
+        if path is not None and has_context and not display.startswith("-") and rpath(path) not in applied:
+            continue
+        findings.append(Finding(display, line, None, "", "document is not a mapping (expected a Kubernetes object)",
+                                "schema"))
+        reader.failed_units += 1
     for i, obj in enumerate(objects):
+        if graph is not None and graph.dead(obj):
+            ignored.add(i)  # a disabled app (its kustomization.yaml no longer lists it): Flux never applies it
+            continue
         av, kind = obj.data.get("apiVersion"), obj.data.get("kind")
         if not isinstance(av, str) or not isinstance(kind, str) or not av or not kind:
             if (av is None and kind is None and obj.path is not None and has_context
@@ -531,7 +551,8 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
             findings.append(obj.finding("", f"missing '{missing}': not a Kubernetes object", "schema"))
             failed_objs.add(i)
             continue
-        if kind in skip or f"{av}/{kind}" in skip:
+        strict = obj.path is not None and rpath(obj.path) in opts.strict_files
+        if (kind in skip or f"{av}/{kind}" in skip) and not strict:
             skipped_objs.add(i)
             continue
         try:
@@ -541,7 +562,7 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
             failed_objs.add(i)
             continue
         if validator is None:
-            if opts.ignore_missing_schemas:
+            if opts.ignore_missing_schemas and not strict:
                 skipped_objs.add(i)
             else:
                 findings.append(obj.finding("/kind", store.missing_message(av, kind), "schema.missing"))
@@ -580,6 +601,58 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
     passed = len(objects) - len(failed_objs) - len(skipped_objs) - len(ignored)
     findings.sort(key=lambda f: (f.file, f.line or 0, f.pointer, f.message))
     return Result(findings, passed, failed, len(skipped_objs))
+
+
+def _guess_repo_source(objects: list[Obj], opts: Options) -> Options:
+    """With the default repository sources and no Flux Kustomization reading them, the repository is read through a
+    source of another name (`flux create source git k8s-gitops ...`): take the Git/OCI/Bucket source of the tree that
+    most Flux Kustomizations read. An explicit --repo-source always wins."""
+    import dataclasses
+    from collections import Counter
+
+    from velero_gitops.validate.flux import FLUX_KS, SOURCE
+
+    if list(opts.repo_sources) != list(DEFAULT_REPO_SOURCES):
+        return opts
+    declared = {(o.kind, o.namespace or "", o.name) for o in objects
+                if o.api_version.startswith(SOURCE) and o.kind in ("GitRepository", "OCIRepository", "Bucket")}
+    reads: Counter[tuple[str, str, str]] = Counter()
+    for o in objects:
+        ref = o.data.get("spec", {}).get("sourceRef") if o.kind == "Kustomization" and o.api_version.startswith(FLUX_KS) \
+            and isinstance(o.data.get("spec"), dict) else None
+        if isinstance(ref, dict) and isinstance(ref.get("kind"), str) and isinstance(ref.get("name"), str):
+            reads[(ref["kind"], str(ref.get("namespace") or o.namespace or ""), ref["name"])] += 1
+    if any(f"{k}/{ns}/{n}" in DEFAULT_REPO_SOURCES for k, ns, n in reads):
+        return opts
+    candidates = [(count, key) for key, count in reads.most_common() if key in declared]
+    if not candidates:
+        return opts
+    kind, ns, name = candidates[0][1]
+    return dataclasses.replace(opts, repo_sources=[f"{kind}/{ns}/{name}"])
+
+
+def _ignore(opts: Options):
+    """The ignore patterns, searched in the path as given and in the repository-relative one; never a strict file
+    nor a folder on the way to one."""
+    match = ignore_matcher(opts.ignore_filename_patterns)
+    if not opts.ignore_filename_patterns:
+        return match
+    root = rpath(Path(opts.repo_root)) if opts.repo_root else None
+    keep = set(opts.strict_files).union(*(f.parents for f in opts.strict_files))
+
+    def ignored(p: str) -> bool:
+        real = rpath(Path(p))
+        if real in keep:
+            return False
+        if match(p):
+            return True
+        try:
+            rel = real.relative_to(root).as_posix() if root is not None else None
+        except ValueError:
+            return False
+        return rel is not None and match(rel + ("/" if p.endswith("/") else ""))
+
+    return ignored
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:

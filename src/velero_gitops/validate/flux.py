@@ -621,7 +621,9 @@ def graph(objects, opts) -> Graph:
 
 def _repo_sources(opts) -> set[tuple[str, str, str]]:
     out = set()
-    for s in getattr(opts, "repo_sources", None) or ["GitRepository/flux-system/flux-system"]:
+    from velero_gitops.validate.engine import DEFAULT_REPO_SOURCES
+
+    for s in getattr(opts, "repo_sources", None) or DEFAULT_REPO_SOURCES:
         parts = s.split("/")
         if len(parts) == 3:
             out.add((parts[0], parts[1], parts[2]))
@@ -647,10 +649,20 @@ def _reads_this_repo(ks, opts=None) -> bool:
 
 def _candidate_roots(ks, opts, root: Path | None = None) -> list[Path]:
     if getattr(opts, "repo_root", None):
-        return [_rp(Path(opts.repo_root))]
-    out = list(_roots_for(_rp(ks.path).parent if ks.path is not None else None))
-    if root is not None and root not in out:
-        out.insert(0, root)
+        out = [_rp(Path(opts.repo_root))]
+    else:
+        out = list(_roots_for(_rp(ks.path).parent if ks.path is not None else None))
+        if root is not None and root not in out:
+            out.insert(0, root)
+    ref = _get(ks.data, "spec", "sourceRef")
+    if isinstance(ref, dict) and ref.get("kind") in ("OCIRepository", "Bucket") and ks.path is not None:
+        # An artifact holds the folder that was pushed (`flux push artifact --path=./kubernetes`), and spec.path is
+        # relative to it: any folder between the repository root and this file may be that root.
+        top = out[0]
+        for d in _rp(ks.path).parents:
+            if d == top or top not in d.parents:
+                break
+            out.append(d)
     return out
 
 

@@ -150,6 +150,8 @@ def _velero_object(o, opts, out) -> None:
     if o.kind == "BackupStorageLocation":
         cfg = spec.get("config") if isinstance(spec.get("config"), dict) else {}
         _bsl(o, "/spec/config", cfg, opts, out)
+        storage = spec.get("objectStorage") if isinstance(spec.get("objectStorage"), dict) else {}
+        _ca_cert(o, "/spec/objectStorage/caCert", storage.get("caCert"), out)
         bucket = (spec.get("objectStorage") or {}).get("bucket") if isinstance(spec.get("objectStorage"), dict) else None
         if bucket is not None:
             p = bucket_problem(bucket)
@@ -168,6 +170,25 @@ def _velero_object(o, opts, out) -> None:
         p = duration_problem(spec["ttl"])
         if p:
             out.append(o.finding("/spec/ttl", f"invalid ttl: {p}", "policy.ttl"))
+
+
+def _ca_cert(o, pointer: str, value: object, out) -> None:
+    """caCert is base64 PEM in a plaintext object: a private key in it is committed in the clear."""
+    if not isinstance(value, str) or not value.strip():
+        return
+    import base64
+    import binascii
+
+    from velero_gitops.pem import private_key_labels
+
+    try:
+        decoded = base64.b64decode(value.strip(), validate=False)
+    except (binascii.Error, ValueError):
+        decoded = b""
+    keys = private_key_labels(decoded) or private_key_labels(value)
+    if keys:
+        out.append(o.finding(pointer, f"caCert holds a {keys[0]} block, committed in plain text: keep only the CA "
+                                      "certificate, and treat that key as leaked", "policy.ca-private-key"))
 
 
 def _bsl(o, base: str, cfg: dict, opts, out) -> None:
@@ -218,6 +239,7 @@ def _helmrelease(hr, oci, opts, out) -> None:
                     out.append(hr.finding(f"{base}/backupStorageLocation/{i}/bucket", p, "policy.bucket"))
             if isinstance(b.get("config"), dict):
                 _bsl(hr, f"{base}/backupStorageLocation/{i}/config", b["config"], opts, out)
+            _ca_cert(hr, f"{base}/backupStorageLocation/{i}/caCert", b.get("caCert"), out)
     for key in ("defaultBackupTTL", "garbageCollectionFrequency", "defaultRepoMaintainFrequency", "fsBackupTimeout"):
         if key in conf and conf[key] is not None:
             p = duration_problem(conf[key])

@@ -1,0 +1,284 @@
+"""`velero-gitops check`: what a commit must pass. Writes nothing (except the replay store of clean runs).
+
+For each config: the rendered tree is in sync with it (render drift), the repository validates, and the
+credentials Secret is encrypted for the right recipients. Scope of the validation:
+
+* the whole repository is read, so that Flux-graph facts come from where they live (a root
+  Kustomization patch that injects decryption, the Kustomization a dependsOn names, the parent
+  ``namespace:`` a Kustomization ends up in);
+* strict on what the tool renders: default schemas, no missing schema, no skipped kind, no ignored file;
+* kubeconform-like on the rest: the config's ``check:`` section and the command-line options
+  (``ignoreMissingSchemas``, ``schemaLocations``, ``ignoreFilenamePatterns``, ``skip``, ``externals``);
+* the config's opt-ins are the policy: ``s3.allowHttp`` and ``s3.insecureSkipTLSVerify`` allow what they
+  say in the files that config renders (nowhere else), the budget is the config's node-agent budget.
+
+Library API::
+
+    from velero_gitops.check import CheckOptions, run_check
+    result = run_check([Path("clusters/home-lab/velero-gitops.yaml")], CheckOptions())
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from velero_gitops.validate.findings import Finding
+
+if TYPE_CHECKING:
+    from velero_gitops.loader import LoadedConfig
+    from velero_gitops.pipeline import RenderResult
+    from velero_gitops.runcache import Recorder
+
+# Every config named like the tool's own is a config, not a Kubernetes object.
+CONFIG_PATTERN = r"(^|/)velero-gitops\.ya?ml$"
+
+
+@dataclass
+class CheckOptions:
+    """Command-line additions to every config's ``check:`` section (the same options as `validate`)."""
+
+    schema_locations: list[str] = field(default_factory=list)
+    ignore_missing_schemas: bool = False
+    ignore_filename_patterns: list[str] = field(default_factory=list)
+    skip: list[str] = field(default_factory=list)
+    externals: list[str] = field(default_factory=list)
+    kubernetes_version: str = ""
+    kustomize: str = "auto"
+    cache_dir: str | None = None  # schema cache
+
+    def words(self) -> list[str]:
+        """The options as text, for the replay store's request key."""
+        return [f"{k}={v!r}" for k, v in sorted(asdict(self).items())]
+
+
+@dataclass
+class CheckResult:
+    findings: list[Finding]
+    passed: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+    @property
+    def clean(self) -> bool:
+        return self.failed == 0 and not any(f.severity == "error" for f in self.findings)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"findings": [asdict(f) for f in self.findings], "passed": self.passed, "failed": self.failed,
+                "skipped": self.skipped}
+
+    @classmethod
+    def from_stored(cls, data: dict[str, Any]) -> CheckResult | None:
+        """A stored result, only when well formed and clean (a stored failure is never replayed)."""
+        try:
+            counts = [data[k] for k in ("passed", "failed", "skipped")]
+            if not all(type(c) is int and c >= 0 for c in counts):
+                return None
+            findings = [Finding(**f) for f in data["findings"]]
+            for f in findings:
+                if not (isinstance(f.file, str) and isinstance(f.message, str) and isinstance(f.rule, str)
+                        and f.severity in ("warning", "info")):
+                    return None
+        except (KeyError, TypeError):
+            return None
+        result = cls(findings, *counts)
+        return result if result.clean else None
+
+
+@dataclass
+class _Unit:
+    """One config, loaded once and rendered once; the steps below read these."""
+
+    loaded: LoadedConfig
+    rendered: RenderResult
+
+    @functools.cached_property
+    def files(self) -> set[Path]:
+        return {(self.loaded.repo_root / rel).resolve() for rel in self.rendered.files}
+
+    @property
+    def opted_in(self) -> set[str]:
+        """Policy rules that this config's opt-ins turn off for the files it renders."""
+        s3 = self.loaded.config.s3
+        return {rule for rule, on in (("policy.s3-https", s3.allow_http),
+                                      ("policy.insecure-tls", s3.insecure_skip_tls_verify)) if on}
+
+
+def run_check(configs: list[Path], options: CheckOptions | None = None, recorder: Recorder | None = None) -> CheckResult:
+    """Check every config. Raises ConfigError/UsageError for unusable configs or options."""
+    from velero_gitops.loader import load
+    from velero_gitops.pipeline import render_check, render_config
+
+    opts = options or CheckOptions()
+    result = CheckResult([])
+    units = []
+    for cfg in configs:
+        loaded = load(cfg)
+        rendered = render_config(loaded)
+        units.append(_Unit(loaded, rendered))
+        drift = render_check(rendered)
+        result.findings.extend(drift)
+        result.failed += len({f.file for f in drift if f.severity == "error"})
+
+    by_root: dict[Path, list[_Unit]] = {}
+    for u in units:
+        by_root.setdefault(u.loaded.repo_root, []).append(u)
+    for root, group in by_root.items():
+        _validate_repository(root, group, opts, result)
+
+    from velero_gitops import secret_check
+
+    for u in units:
+        secret = secret_check.check_tree(u.loaded.repo_root, u.loaded.config, config_file=u.loaded.display_path)
+        result.findings.extend(secret)
+        result.failed += len({f.file for f in secret if f.severity == "error"})
+    if recorder is not None and result.clean:  # only a clean result is stored: key it on what was read
+        for u in units:
+            _record_probes(recorder, u)
+    return result
+
+
+def _validate_repository(root: Path, group: list[_Unit], opts: CheckOptions, result: CheckResult) -> None:
+    from velero_gitops.validate.engine import Options, ignore_matcher, validate_paths
+
+    strict = frozenset().union(*(u.files for u in group))
+    checks = [u.loaded.config.check for u in group]
+    patterns = [CONFIG_PATTERN, *(re.escape(_relative(u.loaded.path, root)) + "$" for u in group)]
+    patterns += [p for c in checks for p in c.ignore_filename_patterns] + opts.ignore_filename_patterns
+    vopts = Options(
+        schema_locations=["default", *(loc for u in group for loc in _schema_locations(u, root)), *opts.schema_locations],
+        cache_dir=opts.cache_dir,
+        kubernetes_version=opts.kubernetes_version,
+        strict=True,
+        ignore_missing_schemas=opts.ignore_missing_schemas or any(c.ignore_missing_schemas for c in checks),
+        skip_kinds=[k for c in checks for k in c.skip] + opts.skip,
+        ignore_filename_patterns=patterns,
+        strict_files=strict,
+        repo_root=str(root),
+        externals=_externals(root, group, strict, ignore_matcher(patterns)) + [e for c in checks for e in c.externals] + opts.externals,
+        repo_sources=sorted({f"{s.kind}/{s.namespace}/{s.name}" for s in (u.loaded.config.flux.source_ref for u in group)}),
+        kustomize=opts.kustomize,
+        plaintext_secrets=False,  # secret_check owns the Secret rules in `check`: no double reports
+        node_agent_cpu_limit=_largest(u.loaded.config.velero.node_agent.budget.cpu for u in group),
+        node_agent_memory_limit=_largest(u.loaded.config.velero.node_agent.budget.memory for u in group),
+    )
+    found = validate_paths([str(root)], vopts)
+    findings = _drop_opted_in(found.findings, group)
+    # an object whose only errors were opted in passes after all
+    flipped = _failed_objects(found.findings) - _failed_objects(findings)
+    result.findings.extend(findings)
+    result.passed += found.passed + len(flipped)
+    result.failed += found.failed - len(flipped)
+    result.skipped += found.skipped
+
+
+def _drop_opted_in(findings: list[Finding], group: list[_Unit]) -> list[Finding]:
+    """A config's opt-in covers the files it renders, not the rest of the repository nor another config's tree."""
+    drop = {(rule, str(p)) for u in group for rule in u.opted_in for p in u.files}
+    if not drop:
+        return findings
+    return [f for f in findings if (f.rule, str(Path(f.file).resolve())) not in drop]
+
+
+def _failed_objects(findings: list[Finding]) -> set[tuple[str, str]]:
+    return {(f.file, f.obj) for f in findings if f.severity == "error" and f.obj}
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _largest(quantities) -> str:
+    """The largest of the configs' budgets: each config's rendered values are already within its own."""
+    from velero_gitops.units import parse_quantity
+
+    return max(quantities, key=lambda q: parse_quantity(str(q)) or Decimal(0))
+
+
+def _schema_locations(u: _Unit, root: Path) -> list[str]:
+    """The config's schema folders and templates, relative to its folder; never outside the repository."""
+    from velero_gitops.errors import ConfigError
+
+    out = []
+    for loc in u.loaded.config.check.schema_locations:
+        if loc == "default":
+            continue
+        path = (u.loaded.path.parent / loc).resolve() if not os.path.isabs(loc) else Path(loc).resolve()
+        base = Path(str(path).split("{{", 1)[0])
+        if base != root and root not in base.parents:
+            raise ConfigError([f"{u.loaded.display_path}: check.schemaLocations: {loc!r} is outside the repository "
+                               f"({root}); check reads nothing outside it"])
+        out.append(str(path))
+    return out
+
+
+_FLUX_KS = re.compile(r"^apiVersion:\s*['\"]?kustomize\.toolkit\.fluxcd\.io/.*\n(?:.*\n)*?^kind:\s*['\"]?Kustomization\b"
+                      r"|^kind:\s*['\"]?Kustomization\b.*\n(?:.*\n)*?^apiVersion:\s*['\"]?kustomize\.toolkit\.fluxcd\.io/",
+                      re.M)
+
+
+def _externals(root: Path, group: list[_Unit], strict: frozenset[Path], ignored: Callable[[str], bool]) -> list[str]:
+    """The configs' dependsOn targets exist outside this repository, unless it holds Flux Kustomizations of its own.
+
+    A repository that holds other Flux Kustomizations is a real Flux repository: there a dependsOn target
+    must be found like `validate` finds it, so a misspelled dependency fails. A folder holding only the
+    rendered tree (the examples) cannot hold the dependency.
+    """
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        for name in filenames:
+            p = Path(dirpath) / name
+            if not name.endswith((".yaml", ".yml")) or name.startswith(".") or p.resolve() in strict:
+                continue
+            if ignored(p.relative_to(root).as_posix()):
+                continue
+            try:
+                if p.is_file():  # not a FIFO or a device named *.yaml
+                    with p.open(encoding="utf-8", errors="replace") as f:
+                        if _FLUX_KS.search(f.read(1 << 20)):
+                            return []
+            except OSError:
+                continue
+    return [f"Kustomization/{d.namespace}/{d.name}" for u in group for d in u.loaded.config.flux.depends_on]
+
+
+# --------------------------------------------------------------------------------------------------
+# Inputs that the replay store cannot see through Python's audit events. (kubectl builds a mirror that
+# validate.kustomize writes from files Python read, so its inputs are seen.)
+
+
+def _record_probes(rec: Recorder, u: _Unit) -> None:
+    """A `.sops.yaml` in any parent folder decides the recipients, even one that does not exist yet."""
+    for start in (u.loaded.repo_root, u.loaded.path.resolve().parent):
+        for d in [start, *start.parents]:
+            rec.probe(d / ".sops.yaml")
+
+
+# --------------------------------------------------------------------------------------------------
+# The command's core: replay or run, then store
+
+
+def check_or_replay(configs: list[Path], options: CheckOptions, use_cache: bool = True) -> CheckResult:
+    """A clean result stored for exactly these inputs, else a fresh run (stored when clean)."""
+    from velero_gitops import runcache
+
+    if not use_cache or runcache.disabled():
+        return run_check(configs, options)
+    key = runcache.request_key("check", [*options.words(), *(os.path.abspath(c) for c in configs)])
+    stored = runcache.load(key)
+    replayed = CheckResult.from_stored(stored) if stored is not None else None
+    if replayed is not None:
+        return replayed
+    with runcache.Recorder() as rec:
+        result = run_check(configs, options, recorder=rec)
+    if result.clean:
+        runcache.store(key, rec.inputs(), result.as_dict())
+    return result

@@ -1,0 +1,62 @@
+"""PEM bundles: a CA bundle may hold certificates and nothing else (RFC 7468 textual encoding).
+
+The bundle is embedded base64 in a plaintext HelmRelease, so a private key pasted into it would be
+committed in the clear. The loader embeds only the certificate blocks; `validate` can use
+`private_key_labels` to flag a key inside a rendered `caCert`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+
+# RFC 7468 §2-3: labels are printable ASCII without '-'; the END label repeats the BEGIN label.
+_BLOCK = re.compile(rb"-----BEGIN ([\x21-\x2c\x2e-\x7e](?:[\x20-\x2c\x2e-\x7e]*[\x21-\x2c\x2e-\x7e])?)-----"
+                    rb"(.*?)-----END \1-----", re.S)
+_BEGIN = re.compile(rb"-----BEGIN ")
+
+
+def _labels(data: bytes) -> list[str]:
+    return [m.group(1).decode("ascii") for m in _BLOCK.finditer(data)]
+
+
+def private_key_labels(data: bytes | str) -> list[str]:
+    """The labels of private-key blocks in ``data`` (``PRIVATE KEY``, ``RSA PRIVATE KEY``, ...), also of
+    blocks whose END line is missing."""
+    raw = data.encode("utf-8", "replace") if isinstance(data, str) else data
+    found = re.findall(rb"-----BEGIN ([^-\r\n]*PRIVATE KEY[^-\r\n]*)-----", raw)
+    return [label.decode("ascii", "replace") for label in found]
+
+
+def certificate_bundle(data: bytes) -> bytes:
+    """Only the CERTIFICATE blocks of ``data``, one after the other, each ending in a newline.
+
+    Text between blocks (`openssl x509 -text` output, comments) is dropped. Raises ValueError, with a
+    message that never quotes the file, when it holds a private key or any other block, a block
+    without its END line, a certificate that is not base64 DER, or no certificate at all.
+    """
+    keys = private_key_labels(data)
+    if keys:
+        raise ValueError(f"it holds a {keys[0]} block: a CA bundle is public and is committed in plain text; "
+                         "keep only the CA's certificate (and rotate that key: treat it as leaked if it was pushed)")
+    blocks = list(_BLOCK.finditer(data))
+    if len(_BEGIN.findall(data)) != len(blocks):
+        raise ValueError("a PEM block has no matching -----END ...----- line")
+    other = sorted({m.group(1).decode("ascii") for m in blocks} - {"CERTIFICATE"})
+    if other:
+        raise ValueError(f"it holds a {other[0]} block; a CA bundle may only hold CERTIFICATE blocks")
+    if not blocks:
+        raise ValueError("it holds no -----BEGIN CERTIFICATE----- block (is it DER? convert it with "
+                         "openssl x509 -inform der -in ca.der -out ca.pem)")
+    out = []
+    for i, m in enumerate(blocks, 1):
+        body = re.sub(rb"\s+", b"", m.group(2))
+        try:
+            der = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError(f"certificate {i} is not valid base64") from None
+        if not der.startswith(b"\x30"):  # an X.509 certificate is a DER SEQUENCE
+            raise ValueError(f"certificate {i} is not an X.509 certificate")
+        out.append(m.group(0).replace(b"\r\n", b"\n") + b"\n")
+    return b"".join(out)

@@ -1,0 +1,506 @@
+"""A corpus of config VALUES and PATHS, by category, run through the real CLI.
+
+Each reject case: `velero-gitops render` exits 2 with exactly one located `FILE:LINE:COL path: message`
+line, no traceback, a byte-identical tree, nothing created next to the repository, within 2 s.
+Each accept case renders and then passes `velero-gitops check`.
+
+The rule behind each category, from the upstream source it follows:
+- paths: render writes only under the repository root, never into .git, never over its own files
+  (a schedule named `kustomization`), and embeds only files of the repository.
+- names: RFC 1123 labels/subdomains as k8s.io/apimachinery@v0.35.0:pkg/util/validation/validation.go
+  (IsDNS1123Label, IsDNS1123Subdomain), matched to the end of the text (no final newline); the release
+  name limit of fluxcd/helm-controller@v1.6.3:api/v2/helmrelease_types.go (ReleaseName MaxLength 53).
+- labels: IsQualifiedName / IsValidLabelValue of the same file.
+- cron: robfig/cron@v3.0.1:parser.go (getRange, mustParseInt = strconv.Atoi, ASCII digits only) and
+  spec.go (Next returns the zero time when nothing matches within five years).
+- durations: golang/go@go1.25.0:src/time/format.go (ParseDuration) and the Flux CRD pattern
+  `^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$`; interval 0 stops reconciling
+  (fluxcd/helm-controller@v1.6.3:internal/controller/helmrelease_controller.go, RequeueAfter).
+- quantities: k8s.io/apimachinery@v0.35.0:pkg/api/resource/quantity.go (parseQuantityString), suffix.go.
+- endpoints: the AWS plugin needs a region with s3Url
+  (vmware-tanzu/velero-plugin-for-aws@v1.14.0-rc.1:velero-plugin-for-aws/object_store.go, Init).
+- tolerations: kubernetes/kubernetes@v1.35.0:pkg/apis/core/validation/validation.go (validateTolerations).
+- include/exclude: vmware-tanzu/velero@v1.18.1:pkg/util/collections/includes_excludes.go
+  (ValidateIncludesExcludes, validateNamespaceName: globs).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import resource
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from cli_util import REPO, run_cli
+
+BASE = """\
+cluster: home-lab
+repo:
+  root: .
+  appsRoot: kubernetes/apps
+  namespace: velero
+  app: velero
+flux:
+  interval: 1h
+  dependsOn:
+    - name: openebs
+      namespace: flux-system
+velero:
+  chartVersion: 12.1.0
+  imageTag: v1.18.2
+  awsPluginImage: velero/velero-plugin-for-aws:v1.14.3
+  defaultBackupTtl: 720h
+  resources:
+    requests: {cpu: 100m, memory: 128Mi}
+    limits: {memory: 512Mi}
+  nodeAgent:
+    distribution: talos
+    nodeSelector:
+      kubernetes.io/os: linux
+    tolerations:
+      - key: node-role.kubernetes.io/control-plane
+        operator: Exists
+        effect: NoSchedule
+s3:
+  endpoint: https://s3.68cc.io
+  bucket: velero-backups
+  prefix: velero
+  region: minio
+schedules:
+  - name: daily
+    cron: "0 2 * * *"
+    namespaces: [monitoring, database, network]
+    ttl: 720h
+    excludedResources: [events]
+    labelSelector:
+      matchLabels: {backup: "true"}
+metrics:
+  additionalLabels:
+    release: kube-prometheus-stack
+"""
+
+LOCATED = re.compile(r"^(?:error: )?velero-gitops\.yaml:(\d+):(\d+) (\S+): (.+)$")  # the CLI may prefix "error: "
+SECRET = "Sup3rS3cret"  # must never be echoed
+
+
+def _pem():
+    import trustme
+
+    ca = trustme.CA()
+    return ca.cert_pem.bytes(), ca.private_key_pem.bytes()
+
+
+CERT, KEY = _pem()
+RSA_KEY = b"-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf9Cnzj4p4WGeKLs1Pt8Qu\n-----END RSA PRIVATE KEY-----\n"
+
+
+def pem_block(label: str, body: bytes = b"MIIBAAAA") -> bytes:
+    return b"-----BEGIN " + label.encode() + b"-----\n" + body + b"\n-----END " + label.encode() + b"-----\n"
+
+
+@dataclass
+class Reject:
+    cat: str
+    id: str
+    old: str
+    new: str
+    path: str  # the dotted path the message must name
+    words: str  # must appear in the message
+    line: str | None = None  # a text whose first line the message must point at; default: the first changed line
+    files: dict = field(default_factory=dict)  # relative to the folder holding the repository
+
+
+@dataclass
+class Accept:
+    cat: str
+    id: str
+    old: str
+    new: str
+    files: dict = field(default_factory=dict)
+
+
+def ca(name="ca.pem"):
+    return ("  region: minio\n", f"  region: minio\n  caBundle: {name}\n")
+
+
+REJECT = [
+    # ------------------------------------------------------------------------------------------ paths
+    Reject("paths", "apps-root-parent", "appsRoot: kubernetes/apps", "appsRoot: ../escape-apps", "repo.appsRoot", "'..' is not allowed"),
+    Reject("paths", "apps-root-parent-inside", "appsRoot: kubernetes/apps", "appsRoot: kubernetes/../../x", "repo.appsRoot", "'..'"),
+    Reject("paths", "apps-root-absolute", "appsRoot: kubernetes/apps", "appsRoot: /tmp/apps", "repo.appsRoot", "not absolute"),
+    Reject("paths", "apps-root-drive", "appsRoot: kubernetes/apps", "appsRoot: 'C:/apps'", "repo.appsRoot", "not absolute"),
+    Reject("paths", "apps-root-backslash", "appsRoot: kubernetes/apps", "appsRoot: 'kubernetes\\apps'", "repo.appsRoot", "not '\\'"),
+    Reject("paths", "apps-root-newline", "appsRoot: kubernetes/apps", 'appsRoot: "kubernetes/apps\\n"', "repo.appsRoot", "control or invisible character"),
+    Reject("paths", "apps-root-empty", "appsRoot: kubernetes/apps", "appsRoot: ''", "repo.appsRoot", "empty"),
+    Reject("paths", "apps-root-git", "appsRoot: kubernetes/apps", "appsRoot: .git/hooks", "repo.appsRoot", ".git"),
+    Reject("paths", "root-missing", "  root: .", "  root: does-not-exist", "repo.root", "not an existing folder"),
+    Reject("paths", "root-absolute", "  root: .", "  root: /etc", "repo.root", "not absolute"),
+    Reject("paths", "root-is-a-file", "  root: .", "  root: velero-gitops.yaml", "repo.root", "not an existing folder"),
+    Reject("paths", "namespace-parent", "  namespace: velero", "  namespace: ../x", "repo.namespace", "not a valid Kubernetes name"),
+    Reject("paths", "namespace-newline", "  namespace: velero", '  namespace: "velero\\n"', "repo.namespace", "not a valid Kubernetes name"),
+    Reject("paths", "namespace-slash", "  namespace: velero", "  namespace: velero/x", "repo.namespace", "not a valid Kubernetes name"),
+    Reject("paths", "app-parent", "  app: velero", "  app: ../../x", "repo.app", "not a valid Kubernetes name"),
+    Reject("paths", "app-54", "  app: velero", "  app: " + "a" * 54, "repo.app", "at most 53"),
+    Reject("paths", "app-dot", "  app: velero", "  app: .", "repo.app", "not a valid Kubernetes name"),
+    Reject("paths", "schedule-kustomization", "  - name: daily", "  - name: kustomization", "schedules[0].name", "kustomization.yaml"),
+    Reject("paths", "schedule-parent", "  - name: daily", "  - name: ../daily", "schedules[0].name", "not a valid schedule name"),
+    Reject("paths", "schedule-block-scalar", "  - name: daily", "  - name: |\n      daily", "schedules[0].name", "not a valid schedule name"),
+    Reject("paths", "ca-outside", *ca("../outside-ca.pem"), "s3.caBundle", "outside",
+           files={"outside-ca.pem": CERT}),
+    Reject("paths", "ca-absolute", *ca("/etc/ssl/certs/ca-certificates.crt"), "s3.caBundle", "not absolute"),
+    Reject("paths", "ca-symlink-outside", *ca("ca.pem"), "s3.caBundle", "outside",
+           files={"outside-ca.pem": CERT, "repo/ca.pem": ("symlink", "../outside-ca.pem")}),
+    Reject("paths", "ca-symlink-dev-zero", *ca("ca.pem"), "s3.caBundle", "outside",
+           files={"repo/ca.pem": ("symlink", "/dev/zero")}),
+    Reject("paths", "ca-fifo", *ca("ca.pem"), "s3.caBundle", "only regular files are read", files={"repo/ca.pem": ("fifo",)}),
+    Reject("paths", "ca-directory", *ca("ca.pem"), "s3.caBundle", "only regular files are read", files={"repo/ca.pem": ("dir",)}),
+    Reject("paths", "ca-missing", *ca("nope.pem"), "s3.caBundle", "No such file"),
+    Reject("paths", "ca-too-large", *ca("ca.pem"), "s3.caBundle", "more than the limit", files={"repo/ca.pem": CERT * 2000}),
+    Reject("paths", "ca-in-git", *ca(".git/ca.pem"), "s3.caBundle", ".git"),
+    Reject("paths", "pod-volume-path-parent", "    distribution: talos", "    distribution: custom\n    podVolumePath: /var/lib/../../etc",
+           "velero.nodeAgent.podVolumePath", "without '..'", line="podVolumePath"),
+    Reject("paths", "plugin-volume-path-newline", "    distribution: talos", '    distribution: talos\n    pluginVolumePath: "/var/lib/kubelet/plugins\\n"',
+           "velero.nodeAgent.pluginVolumePath", "control characters", line="pluginVolumePath"),
+    Reject("paths", "prefix-parent", "  prefix: velero", "  prefix: velero/../x", "s3.prefix", "not a clean prefix"),
+    Reject("paths", "prefix-newline", "  prefix: velero", '  prefix: "velero\\n"', "s3.prefix", "not a clean prefix"),
+    # ----------------------------------------------------------------------------------------- caBundle
+    Reject("caBundle", "ca-with-private-key", *ca(), "s3.caBundle", "EC PRIVATE KEY", files={"repo/ca.pem": CERT + KEY}),
+    Reject("caBundle", "ca-key-first", *ca(), "s3.caBundle", "PRIVATE KEY", files={"repo/ca.pem": KEY + CERT}),
+    Reject("caBundle", "ca-rsa-key-only", *ca(), "s3.caBundle", "RSA PRIVATE KEY", files={"repo/ca.pem": RSA_KEY}),
+    Reject("caBundle", "ca-pkcs8-key", *ca(), "s3.caBundle", "PRIVATE KEY", files={"repo/ca.pem": CERT + pem_block("PRIVATE KEY")}),
+    Reject("caBundle", "ca-encrypted-key", *ca(), "s3.caBundle", "ENCRYPTED PRIVATE KEY",
+           files={"repo/ca.pem": CERT + pem_block("ENCRYPTED PRIVATE KEY")}),
+    Reject("caBundle", "ca-key-without-end", *ca(), "s3.caBundle", "PRIVATE KEY",
+           files={"repo/ca.pem": CERT + b"-----BEGIN PRIVATE KEY-----\nMIIE\n"}),
+    Reject("caBundle", "ca-public-key", *ca(), "s3.caBundle", "PUBLIC KEY block", files={"repo/ca.pem": CERT + pem_block("PUBLIC KEY")}),
+    Reject("caBundle", "ca-csr", *ca(), "s3.caBundle", "CERTIFICATE REQUEST block",
+           files={"repo/ca.pem": CERT + pem_block("CERTIFICATE REQUEST")}),
+    Reject("caBundle", "ca-truncated", *ca(), "s3.caBundle", "no matching", files={"repo/ca.pem": CERT[: len(CERT) // 2]}),
+    Reject("caBundle", "ca-bad-base64", *ca(), "s3.caBundle", "not valid base64",
+           files={"repo/ca.pem": pem_block("CERTIFICATE", b"not*base64!")}),
+    Reject("caBundle", "ca-not-der", *ca(), "s3.caBundle", "not an X.509 certificate",
+           files={"repo/ca.pem": pem_block("CERTIFICATE", b"aGVsbG8=")}),
+    Reject("caBundle", "ca-der", *ca(), "s3.caBundle", "no -----BEGIN CERTIFICATE", files={"repo/ca.pem": b"\x30\x82\x01\x0a" * 20}),
+    Reject("caBundle", "ca-empty", *ca(), "s3.caBundle", "no -----BEGIN CERTIFICATE", files={"repo/ca.pem": b""}),
+    # -------------------------------------------------------------------------------------------- names
+    Reject("names", "cluster-upper", "cluster: home-lab", "cluster: Home-Lab", "cluster", "not a valid cluster name"),
+    Reject("names", "cluster-newline", "cluster: home-lab", 'cluster: "home-lab\\n"', "cluster", "not a valid cluster name"),
+    Reject("names", "cluster-64", "cluster: home-lab", "cluster: " + "c" * 64, "cluster", "at most 63"),
+    Reject("names", "cluster-empty", "cluster: home-lab", "cluster: ''", "cluster", "empty"),
+    Reject("names", "schedule-upper", "  - name: daily", "  - name: Daily", "schedules[0].name", "not a valid schedule name"),
+    Reject("names", "schedule-49", "  - name: daily", "  - name: " + "d" * 49, "schedules[0].name", "at most 48"),
+    Reject("names", "schedule-dash", "  - name: daily", "  - name: -daily", "schedules[0].name", "not a valid schedule name"),
+    Reject("names", "schedule-unicode", "  - name: daily", "  - name: dailý", "schedules[0].name", "not a valid schedule name"),
+    Reject("names", "depends-on-upper", "    - name: openebs", "    - name: OpenEBS", "flux.dependsOn[0].name", "not a valid Kustomization name"),
+    Reject("names", "flux-namespace", "flux:\n", "flux:\n  namespace: flux_system\n", "flux.namespace", "not a valid namespace name"),
+    Reject("names", "source-name", "flux:\n", "flux:\n  sourceRef: {name: Flux System}\n", "flux.sourceRef.name", "not a valid source name"),
+    Reject("names", "secret-ref-empty", "flux:\n", "flux:\n  decryption: {secretRef: ''}\n", "flux.decryption.secretRef", "empty"),
+    Reject("names", "secret-ref-upper", "flux:\n", "flux:\n  decryption: {secretRef: Sops-Age}\n", "flux.decryption.secretRef", "not a valid Secret name"),
+    Reject("names", "credentials-secret", "  bucket: velero-backups", "  bucket: velero-backups\n  credentialsSecret: a b",
+           "s3.credentialsSecret", "not a valid Secret name", line="credentialsSecret"),
+    Reject("names", "bucket-underscore", "  bucket: velero-backups", "  bucket: velero_backups", "s3.bucket", "not a valid S3 bucket name"),
+    Reject("names", "bucket-newline", "  bucket: velero-backups", '  bucket: "velero-backups\\n"', "s3.bucket", "not a valid S3 bucket name"),
+    Reject("names", "chart-version-newline", "chartVersion: 12.1.0", 'chartVersion: "12.1.0\\n"', "velero.chartVersion", "not a chart version"),
+    Reject("names", "image-tag-unicode-digit", "imageTag: v1.18.2", "imageTag: v1.١8.2", "velero.imageTag", "not a Velero image tag"),
+    Reject("names", "storage-location", "    ttl: 720h", "    ttl: 720h\n    storageLocation: Default", "schedules[0].storageLocation",
+           "not a valid BackupStorageLocation name", line="storageLocation"),
+    Reject("names", "dashboard-label", "metrics:\n", "metrics:\n  dashboard: {label: grafana dashboard}\n", "metrics.dashboard.label", "label key"),
+    # ------------------------------------------------------------------------------------------- labels
+    Reject("labels", "node-selector-empty-name", "      kubernetes.io/os: linux", "      kubernetes.io/: linux", "velero.nodeAgent.nodeSelector", "label key"),
+    Reject("labels", "node-selector-empty-prefix", "      kubernetes.io/os: linux", "      /os: linux", "velero.nodeAgent.nodeSelector", "prefix"),
+    Reject("labels", "node-selector-dash", "      kubernetes.io/os: linux", "      -os: linux", "velero.nodeAgent.nodeSelector", "label key"),
+    Reject("labels", "node-selector-upper-prefix", "      kubernetes.io/os: linux", "      Kubernetes.IO/os: linux", "velero.nodeAgent.nodeSelector", "prefix"),
+    Reject("labels", "node-selector-two-slashes", "      kubernetes.io/os: linux", "      a/b/c: linux", "velero.nodeAgent.nodeSelector", "prefix"),
+    Reject("labels", "node-selector-long-name", "      kubernetes.io/os: linux", "      kubernetes.io/" + "o" * 64 + ": linux", "velero.nodeAgent.nodeSelector", "1 to 63"),
+    Reject("labels", "node-selector-value-space", "      kubernetes.io/os: linux", "      kubernetes.io/os: linux amd64", "velero.nodeAgent.nodeSelector", "value"),
+    Reject("labels", "node-selector-value-64", "      kubernetes.io/os: linux", "      kubernetes.io/os: " + "l" * 64, "velero.nodeAgent.nodeSelector", "at most 63"),
+    Reject("labels", "node-selector-value-dash", "      kubernetes.io/os: linux", "      kubernetes.io/os: -linux", "velero.nodeAgent.nodeSelector", "value"),
+    Reject("labels", "node-selector-value-newline", "      kubernetes.io/os: linux", '      kubernetes.io/os: "linux\\n"', "velero.nodeAgent.nodeSelector", "value"),
+    Reject("labels", "node-selector-value-int", "      kubernetes.io/os: linux", "      kubernetes.io/os: 1", "velero.nodeAgent.nodeSelector.kubernetes.io/os", "valid string"),
+    Reject("labels", "match-labels-key-space", 'matchLabels: {backup: "true"}', 'matchLabels: {back up: "true"}', "schedules[0].labelSelector.matchLabels", "label key"),
+    Reject("labels", "match-labels-value-bang", 'matchLabels: {backup: "true"}', 'matchLabels: {backup: "yes!"}', "schedules[0].labelSelector.matchLabels", "value"),
+    Reject("labels", "match-labels-unicode", 'matchLabels: {backup: "true"}', 'matchLabels: {bäckup: "true"}', "schedules[0].labelSelector.matchLabels", "label key"),
+    Reject("labels", "additional-labels-prefix", "    release: kube-prometheus-stack", "    /release: kube-prometheus-stack", "metrics.additionalLabels", "prefix"),
+    Reject("labels", "additional-labels-value", "    release: kube-prometheus-stack", "    release: kube prometheus", "metrics.additionalLabels", "value"),
+    Reject("labels", "additional-labels-dot-end", "    release: kube-prometheus-stack", "    release.: kube-prometheus-stack", "metrics.additionalLabels", "label key"),
+    # --------------------------------------------------------------------------------------------- cron
+    Reject("cron", "cron-31-feb", '"0 2 * * *"', '"0 2 31 2 *"', "schedules[0].cron", "never fires"),
+    Reject("cron", "cron-30-feb", '"0 2 * * *"', '"0 2 30 2 *"', "schedules[0].cron", "never fires"),
+    Reject("cron", "cron-31-apr", '"0 2 * * *"', '"0 2 31 4 *"', "schedules[0].cron", "never fires"),
+    Reject("cron", "cron-31-short-months", '"0 2 * * *"', '"0 2 31 4,6,9,11 *"', "schedules[0].cron", "never fires"),
+    Reject("cron", "cron-31-feb-step-1-dow", '"0 2 * * *"', '"0 2 31 2 */1"', "schedules[0].cron", "never fires"),
+    Reject("cron", "cron-dow-7", '"0 2 * * *"', '"0 2 * * 7"', "schedules[0].cron", "Sunday is 0"),
+    Reject("cron", "cron-arabic-digit", '"0 2 * * *"', '"٠ 2 * * *"', "schedules[0].cron", "not a number"),
+    Reject("cron", "cron-fullwidth-digit", '"0 2 * * *"', '"0 ２ * * *"', "schedules[0].cron", "not a number"),
+    Reject("cron", "cron-superscript", '"0 2 * * *"', '"0 ² * * *"', "schedules[0].cron", "not a number"),
+    Reject("cron", "cron-unicode-step", '"0 2 * * *"', '"*/٥ 2 * * *"', "schedules[0].cron", "positive number"),
+    Reject("cron", "cron-every-30s", '"0 2 * * *"', '"@every 30s"', "schedules[0].cron", "at least 1m"),
+    Reject("cron", "cron-every-day", '"0 2 * * *"', '"@every 1d"', "schedules[0].cron", "720h"),
+    Reject("cron", "cron-every-unicode", '"0 2 * * *"', '"@every ١h"', "schedules[0].cron", "not a duration"),
+    Reject("cron", "cron-every-no-space", '"0 2 * * *"', '"@every6h"', "schedules[0].cron", "one space"),
+    Reject("cron", "cron-descriptor", '"0 2 * * *"', '"@weekly2"', "schedules[0].cron", "unknown descriptor"),
+    Reject("cron", "cron-four-fields", '"0 2 * * *"', '"0 2 * *"', "schedules[0].cron", "expected 5 fields"),
+    Reject("cron", "cron-six-fields", '"0 2 * * *"', '"0 0 2 * * *"', "schedules[0].cron", "expected 5 fields"),
+    Reject("cron", "cron-minute-60", '"0 2 * * *"', '"60 2 * * *"', "schedules[0].cron", "minute 60 > 59"),
+    Reject("cron", "cron-backwards", '"0 2 * * *"', '"0 2 5-1 * *"', "schedules[0].cron", "backwards"),
+    Reject("cron", "cron-step-zero", '"0 2 * * *"', '"*/0 2 * * *"', "schedules[0].cron", "positive number"),
+    Reject("cron", "cron-month-name", '"0 2 * * *"', '"0 2 * JANUARY *"', "schedules[0].cron", "not a number"),
+    Reject("cron", "cron-tz", '"0 2 * * *"', '"TZ=UTC 0 2 * * *"', "schedules[0].cron", "UTC"),
+    Reject("cron", "cron-empty", '"0 2 * * *"', '""', "schedules[0].cron", "empty"),
+    Reject("cron", "cron-plus-sign", '"0 2 * * *"', '"+0 2 * * *"', "schedules[0].cron", "not a number"),
+    # ---------------------------------------------------------------------------------------- durations
+    Reject("durations", "ttl-days", "    ttl: 720h", "    ttl: 30d", "schedules[0].ttl", "720h for 30 days"),
+    Reject("durations", "ttl-space", "    ttl: 720h", "    ttl: 720 h", "schedules[0].ttl", "not a duration"),
+    Reject("durations", "ttl-arabic", "    ttl: 720h", "    ttl: ٧٢٠h", "schedules[0].ttl", "not a duration"),
+    Reject("durations", "ttl-newline", "    ttl: 720h", '    ttl: "720h\\n"', "schedules[0].ttl", "not a duration"),
+    Reject("durations", "ttl-zero", "    ttl: 720h", "    ttl: 0s", "schedules[0].ttl", "positive"),
+    Reject("durations", "ttl-negative", "    ttl: 720h", "    ttl: -1h", "schedules[0].ttl", "negative"),
+    Reject("durations", "ttl-overflow", "    ttl: 720h", "    ttl: 9999999999h", "schedules[0].ttl", "292 years"),
+    Reject("durations", "ttl-dot-only", "    ttl: 720h", "    ttl: .h", "schedules[0].ttl", "not a duration"),
+    Reject("durations", "default-ttl-year", "defaultBackupTtl: 720h", "defaultBackupTtl: 1y", "velero.defaultBackupTtl", "not a duration"),
+    Reject("durations", "default-ttl-unit-missing", "defaultBackupTtl: 720h", "defaultBackupTtl: '720'", "velero.defaultBackupTtl", "not a duration"),
+    Reject("durations", "fs-timeout-unicode", "defaultBackupTtl: 720h", "defaultBackupTtl: 720h\n  fsBackupTimeout: ４h",
+           "velero.fsBackupTimeout", "not a duration", line="fsBackupTimeout"),
+    Reject("durations", "flux-interval-zero", "  interval: 1h", "  interval: 0s", "flux.interval", "reconciling"),
+    Reject("durations", "flux-interval-zero-parts", "  interval: 1h", "  interval: 0h0m", "flux.interval", "reconciling"),
+    Reject("durations", "flux-interval-newline", "  interval: 1h", '  interval: "1h\\n"', "flux.interval", "Flux duration"),
+    Reject("durations", "flux-interval-upper", "  interval: 1h", "  interval: 1.5H", "flux.interval", "Flux duration"),
+    Reject("durations", "flux-interval-arabic", "  interval: 1h", "  interval: ١h", "flux.interval", "Flux duration"),
+    Reject("durations", "flux-interval-micro", "  interval: 1h", "  interval: 10us", "flux.interval", "Flux duration"),
+    Reject("durations", "flux-timeout-short", "  interval: 1h", "  interval: 1h\n  timeout: 5m", "flux.timeout", "at least 10m", line="timeout"),
+    Reject("durations", "chart-interval-zero", "  interval: 1h", "  interval: 1h\n  chartSource: {interval: 0m}", "flux.chartSource.interval",
+           "reconciling", line="chartSource"),
+    Reject("durations", "missed-margin-space", "metrics:\n", "metrics:\n  missedBackupMargin: 1 h\n", "metrics.missedBackupMargin", "not a duration"),
+    # --------------------------------------------------------------------------------------- quantities
+    Reject("quantities", "memory-three-dots", "limits: {memory: 512Mi}", "limits: {memory: 1.2.3Gi}", "velero.resources.limits.memory", "not a Kubernetes quantity"),
+    Reject("quantities", "cpu-space", "requests: {cpu: 100m, memory: 128Mi}", "requests: {cpu: 100 m, memory: 128Mi}", "velero.resources.requests.cpu", "not a Kubernetes quantity"),
+    Reject("quantities", "memory-gb", "limits: {memory: 512Mi}", "limits: {memory: 1.5GB}", "velero.resources.limits.memory", "not a Kubernetes quantity"),
+    Reject("quantities", "cpu-negative", "requests: {cpu: 100m, memory: 128Mi}", "requests: {cpu: -100m, memory: 128Mi}", "velero.resources.requests.cpu", "negative"),
+    Reject("quantities", "memory-inf", "limits: {memory: 512Mi}", "limits: {memory: .inf}", "velero.resources.limits.memory", "infinite or not-a-number"),
+    Reject("quantities", "memory-nan", "limits: {memory: 512Mi}", "limits: {memory: .nan}", "velero.resources.limits.memory", "infinite or not-a-number"),
+    Reject("quantities", "cpu-bare-exponent", "requests: {cpu: 100m, memory: 128Mi}", "requests: {cpu: 1e, memory: 128Mi}", "velero.resources.requests.cpu", "not a Kubernetes quantity"),
+    Reject("quantities", "memory-lower-mi", "limits: {memory: 512Mi}", "limits: {memory: 512mi}", "velero.resources.limits.memory", "not a Kubernetes quantity"),
+    Reject("quantities", "memory-arabic", "limits: {memory: 512Mi}", "limits: {memory: ٥١٢Mi}", "velero.resources.limits.memory", "not a Kubernetes quantity"),
+    Reject("quantities", "memory-yaml-overflow", "limits: {memory: 512Mi}", "limits: {memory: 1e99999999999}", "velero.resources.limits.memory", "infinite or not-a-number"),
+    Reject("quantities", "memory-huge-exponent", "limits: {memory: 512Mi}", "limits: {memory: '1e99999999999'}", "velero.resources.limits.memory", "out of range"),
+    Reject("quantities", "memory-dot-only", "limits: {memory: 512Mi}", "limits: {memory: .Mi}", "velero.resources.limits.memory", "not a Kubernetes quantity"),
+    Reject("quantities", "memory-bool", "limits: {memory: 512Mi}", "limits: {memory: true}", "velero.resources.limits.memory", "quantity"),
+    Reject("quantities", "request-over-limit", "requests: {cpu: 100m, memory: 128Mi}", "requests: {cpu: 100m, memory: 1Gi}", "velero.resources.requests.memory", "larger than its limit"),
+    Reject("quantities", "budget-word", "    distribution: talos", "    distribution: talos\n    budget: {memory: lots}", "velero.nodeAgent.budget.memory",
+           "not a Kubernetes quantity", line="budget"),
+    # ---------------------------------------------------------------------------------------- endpoints
+    Reject("endpoints", "endpoint-userinfo", "https://s3.68cc.io", f"https://user:{SECRET}@s3.68cc.io", "s3.endpoint", "user name or password"),
+    Reject("endpoints", "endpoint-userinfo-path", "https://s3.68cc.io", f"https://user:{SECRET}@s3.68cc.io/velero", "s3.endpoint", "user name or password"),
+    Reject("endpoints", "endpoint-userinfo-slash", "https://s3.68cc.io", f"https://user:{SECRET}/x@s3.68cc.io", "s3.endpoint", "user name or password"),
+    Reject("endpoints", "endpoint-user-only", "https://s3.68cc.io", "https://admin@s3.68cc.io", "s3.endpoint", "user name or password"),
+    Reject("endpoints", "endpoint-port-0", "https://s3.68cc.io", "https://s3.68cc.io:0", "s3.endpoint", "1 to 65535"),
+    Reject("endpoints", "endpoint-port-70000", "https://s3.68cc.io", "https://s3.68cc.io:70000", "s3.endpoint", "1 to 65535"),
+    Reject("endpoints", "endpoint-port-word", "https://s3.68cc.io", "https://s3.68cc.io:https", "s3.endpoint", "1 to 65535"),
+    Reject("endpoints", "endpoint-port-empty", "https://s3.68cc.io", "'https://s3.68cc.io:'", "s3.endpoint", "1 to 65535"),
+    Reject("endpoints", "endpoint-port-arabic", "https://s3.68cc.io", "https://s3.68cc.io:٩٠٠٠", "s3.endpoint", "1 to 65535"),
+    Reject("endpoints", "endpoint-ftp", "https://s3.68cc.io", "ftp://s3.68cc.io", "s3.endpoint", "not an endpoint URL"),
+    Reject("endpoints", "endpoint-no-host", "https://s3.68cc.io", "'https://'", "s3.endpoint", "not an endpoint URL"),
+    Reject("endpoints", "endpoint-newline", "https://s3.68cc.io", '"https://s3.68cc.io\\n"', "s3.endpoint", "control character"),
+    Reject("endpoints", "endpoint-tab", "https://s3.68cc.io", '"https://s3.\\t68cc.io"', "s3.endpoint", "control character"),
+    Reject("endpoints", "endpoint-query", "https://s3.68cc.io", "https://s3.68cc.io?x=1", "s3.endpoint", "has a path"),
+    Reject("endpoints", "endpoint-fragment", "https://s3.68cc.io", "https://s3.68cc.io#x", "s3.endpoint", "has a path"),
+    Reject("endpoints", "endpoint-ipv6-open", "https://s3.68cc.io", "https://[::1", "s3.endpoint", "not an endpoint URL"),
+    Reject("endpoints", "endpoint-host-chars", "https://s3.68cc.io", "https://s3.68cc.io%2f", "s3.endpoint", "DNS name"),
+    Reject("endpoints", "region-empty", "  region: minio", "  region: ''", "s3.region", "needs one"),
+    Reject("endpoints", "region-space", "  region: minio", "  region: us east", "s3.region", "not a region"),
+    Reject("endpoints", "region-newline", "  region: minio", '  region: "minio\\n"', "s3.region", "not a region"),
+    # ------------------------------------------------------------------------------------------- URLs
+    # A newline in schemaBaseUrl used to start a line of YAML content under the `$schema=` comment.
+    Reject("urls", "schema-url-newline", "  app: velero", '  app: velero\n  schemaBaseUrl: "https://x.example\\napiVersion: evil/v1"',
+           "repo.schemaBaseUrl", "newline", line="schemaBaseUrl"),
+    Reject("urls", "schema-url-http", "  app: velero", "  app: velero\n  schemaBaseUrl: http://x.example", "repo.schemaBaseUrl", "https://",
+           line="schemaBaseUrl"),
+    Reject("urls", "schema-url-space", "  app: velero", "  app: velero\n  schemaBaseUrl: https://x.example/a b", "repo.schemaBaseUrl", "space",
+           line="schemaBaseUrl"),
+    Reject("urls", "chart-url-newline", "flux:\n", 'flux:\n  chartSource: {url: "https://charts.example.com\\n#"}\n', "flux.chartSource.url", "newline"),
+    Reject("urls", "chart-url-no-host", "flux:\n", "flux:\n  chartSource: {url: 'https:///charts'}\n", "flux.chartSource.url", "with a host"),
+    Reject("urls", "runbook-url-newline", "metrics:\n", 'metrics:\n  runbookUrl: "https://wiki.example/runbooks\\nx"\n', "metrics.runbookUrl", "newline"),
+    Reject("urls", "runbook-url-ftp", "metrics:\n", "metrics:\n  runbookUrl: ftp://wiki.example/runbooks\n", "metrics.runbookUrl", "https://"),
+    Reject("urls", "plugin-image-newline", "awsPluginImage: velero/velero-plugin-for-aws:v1.14.3",
+           'awsPluginImage: "velero/velero-plugin-for-aws:v1.14.3\\n"', "velero.awsPluginImage", "not an image reference"),
+    Reject("urls", "plugin-image-space", "awsPluginImage: velero/velero-plugin-for-aws:v1.14.3",
+           "awsPluginImage: velero/velero-plugin-for-aws:v1.14.3 latest", "velero.awsPluginImage", "not an image reference"),
+    Reject("urls", "plugin-image-untagged", "awsPluginImage: velero/velero-plugin-for-aws:v1.14.3",
+           "awsPluginImage: velero/velero-plugin-for-aws", "velero.awsPluginImage", "no tag"),
+    # -------------------------------------------------------------------------------------- tolerations
+    Reject("tolerations", "exists-with-value", "        operator: Exists\n", "        operator: Exists\n        value: 'true'\n",
+           "velero.nodeAgent.tolerations[0].value", "must be empty with operator Exists"),
+    Reject("tolerations", "empty-key-equal", "      - key: node-role.kubernetes.io/control-plane\n        operator: Exists",
+           "      - operator: Equal\n        value: x", "velero.nodeAgent.tolerations[0].operator", "must be Exists when key is empty"),
+    Reject("tolerations", "empty-key-no-operator", "      - key: node-role.kubernetes.io/control-plane\n        operator: Exists\n",
+           "      - value: x\n", "velero.nodeAgent.tolerations[0].operator", "must be Exists when key is empty"),
+    Reject("tolerations", "seconds-without-noexecute", "        effect: NoSchedule", "        effect: NoSchedule\n        tolerationSeconds: 30",
+           "velero.nodeAgent.tolerations[0].effect", "NoExecute", line="effect: NoSchedule"),
+    Reject("tolerations", "bad-key", "      - key: node-role.kubernetes.io/control-plane", "      - key: node role",
+           "velero.nodeAgent.tolerations[0].key", "not a valid taint key"),
+    Reject("tolerations", "bad-value", "        operator: Exists\n", "        operator: Equal\n        value: a b\n",
+           "velero.nodeAgent.tolerations[0].value", "not a valid taint value", line="value: a b"),
+    Reject("tolerations", "long-value", "        operator: Exists\n", "        operator: Equal\n        value: " + "v" * 64 + "\n",
+           "velero.nodeAgent.tolerations[0].value", "at most 63", line="value: vvv"),
+    Reject("tolerations", "operator-in", "        operator: Exists", "        operator: In", "velero.nodeAgent.tolerations[0].operator", "'Exists' or 'Equal'"),
+    Reject("tolerations", "effect-unknown", "        effect: NoSchedule", "        effect: NoRun", "velero.nodeAgent.tolerations[0].effect", "NoSchedule"),
+    # ------------------------------------------------------------------------------------- flux fields
+    Reject("flux", "key-from-file", "flux:\n", "flux:\n  decryption: {keyFrom: file}\n", "flux.decryption.keyFrom", "'secretRef' or 'controller'"),
+    Reject("flux", "chart-url-http", "flux:\n", "flux:\n  chartSource: {url: 'http://charts.example.com'}\n", "flux.chartSource.url", "https://"),
+    Reject("flux", "chart-url-oci", "flux:\n", "flux:\n  chartSource: {type: OCIRepository, url: 'https://x.example.com'}\n", "flux.chartSource.url", "oci://"),
+    Reject("flux", "source-kind", "flux:\n", "flux:\n  sourceRef: {kind: HelmRepository}\n", "flux.sourceRef.kind", "GitRepository"),
+    Reject("flux", "source-namespace", "flux:\n", "flux:\n  sourceRef: {namespace: Flux}\n", "flux.sourceRef.namespace", "not a valid namespace name"),
+    Reject("flux", "retries-100", "flux:\n", "flux:\n  remediation: {retries: 100}\n", "flux.remediation.retries", "less than or equal to 20"),
+    Reject("flux", "depends-on-namespace", "      namespace: flux-system", "      namespace: Flux", "flux.dependsOn[0].namespace", "not a valid namespace name"),
+    # --------------------------------------------------------------------------------- include/exclude
+    Reject("includes", "star-and-name", "[monitoring, database, network]", "['*', monitoring]", "schedules[0].namespaces", "'*' alone"),
+    Reject("includes", "name-and-star", "[monitoring, database, network]", "[monitoring, '*']", "schedules[0].namespaces", "'*' alone"),
+    Reject("includes", "no-namespaces", "[monitoring, database, network]", "[]", "schedules[0].namespaces", "at least one namespace"),
+    Reject("includes", "glob-unclosed", "[monitoring, database, network]", "['network-[ab']", "schedules[0].namespaces", "no matching ']'"),
+    Reject("includes", "glob-upper", "[monitoring, database, network]", "['Network-*']", "schedules[0].namespaces", "not a valid namespace name"),
+    Reject("includes", "namespace-twice", "[monitoring, database, network]", "[monitoring, monitoring]", "schedules[0].namespaces", "listed twice"),
+    Reject("includes", "included-namespace-newline", "[monitoring, database, network]", '["monitoring\\n"]', "schedules[0].namespaces", "not a valid namespace name"),
+    Reject("includes", "excluded-star", "excludedResources: [events]", "excludedResources: ['*']", "schedules[0].excludedResources", "cannot contain '*'"),
+    Reject("includes", "excluded-space", "excludedResources: [events]", "excludedResources: ['events ']", "schedules[0].excludedResources", "not a resource name"),
+    Reject("includes", "excluded-empty", "excludedResources: [events]", "excludedResources: ['']", "schedules[0].excludedResources", "not a resource name"),
+]
+
+ACCEPT = [
+    Accept("paths", "apps-root-dot-slash", "appsRoot: kubernetes/apps", "appsRoot: ./kubernetes/apps/"),
+    Accept("paths", "app-53", "  app: velero", "  app: " + "a" * 53, files={"secret": "a" * 53}),
+    Accept("paths", "ca-bundle-with-text", *ca(), files={"repo/ca.pem": b"subject=CN=lab CA\n" + CERT + b"# second\n" + _pem()[0]}),
+    Accept("paths", "ca-bundle-subfolder-via-parent", *ca("certs/../ca.pem"), files={"repo/certs/README": b"CAs", "repo/ca.pem": CERT}),
+    Accept("names", "schedule-48", "  - name: daily", "  - name: " + "d" * 48),
+    Accept("names", "schedule-kustomize", "  - name: daily", "  - name: kustomize"),
+    Accept("labels", "prefixed-values", "      kubernetes.io/os: linux", "      topology.kubernetes.io/zone: eu-1_a.b\n      empty: ''"),
+    Accept("labels", "additional-labels-prefixed", "    release: kube-prometheus-stack", "    monitoring.example.com/scrape: 'true'"),
+    Accept("cron", "cron-leap-day", '"0 2 * * *"', '"0 2 29 2 *"'),
+    Accept("cron", "cron-31-feb-or-monday", '"0 2 * * *"', '"0 2 31 2 1"'),
+    Accept("cron", "cron-31-feb-or-even-weekday", '"0 2 * * *"', '"0 2 31 2 */2"'),  # "*/2" is no star: dom OR dow
+    Accept("cron", "cron-31-any-month", '"0 2 * * *"', '"0 2 31 * *"'),
+    Accept("cron", "cron-names", '"0 2 * * *"', '"30 1 * jan-jun mon-fri"'),
+    Accept("cron", "cron-every", '"0 2 * * *"', '"@every 6h30m"'),
+    Accept("cron", "cron-question-mark", '"0 2 * * *"', '"0 2 ? * sun"'),
+    Accept("durations", "ttl-fraction", "    ttl: 720h", "    ttl: 1.5h"),
+    Accept("durations", "ttl-micro-sign", "    ttl: 720h", "    ttl: 720h0m0.5µs"),
+    Accept("durations", "flux-interval-composite", "  interval: 1h", "  interval: 10m30s"),
+    Accept("quantities", "quantity-forms", "requests: {cpu: 100m, memory: 128Mi}", "requests: {cpu: '0.1', memory: 128e6}"),
+    Accept("quantities", "quantity-exponent", "limits: {memory: 512Mi}", "limits: {memory: 5e8}"),
+    Accept("endpoints", "endpoint-port", "https://s3.68cc.io", "https://s3.68cc.io:9000"),
+    Accept("endpoints", "endpoint-ipv6", "https://s3.68cc.io", "https://[2001:db8::1]:9000"),
+    Accept("endpoints", "region-aws", "  region: minio", "  region: us-east-1"),
+    Accept("tolerations", "match-all", "      - key: node-role.kubernetes.io/control-plane\n        operator: Exists\n        effect: NoSchedule",
+           "      - operator: Exists"),
+    Accept("tolerations", "equal-with-seconds", "        operator: Exists\n        effect: NoSchedule",
+           "        operator: Equal\n        value: 'true'\n        effect: NoExecute\n        tolerationSeconds: 300"),
+    Accept("includes", "namespace-globs", "[monitoring, database, network]", "['network-*', 'db-?', 'team-[ab]']"),
+    Accept("includes", "all-namespaces", "[monitoring, database, network]", "['*']"),
+    Accept("urls", "private-registry-image", "awsPluginImage: velero/velero-plugin-for-aws:v1.14.3",
+           "awsPluginImage: registry.lab:5000/velero/velero-plugin-for-aws:v1.14.3"),
+    Accept("urls", "runbook-url", "metrics:\n", "metrics:\n  runbookUrl: https://wiki.example/runbooks/velero\n"),
+    Accept("flux", "secret-ref-dotted", "flux:\n", "flux:\n  decryption: {secretRef: sops.age-key}\n"),
+]
+
+
+def test_corpus_size_by_category():
+    cats = {c.cat for c in REJECT}
+    assert len(REJECT) >= 100 and len({c.id for c in REJECT + ACCEPT}) == len(REJECT) + len(ACCEPT)
+    assert {"paths", "caBundle", "names", "labels", "cron", "durations", "quantities", "endpoints", "urls",
+            "tolerations", "flux", "includes"} <= cats
+
+
+def mutate(old: str, new: str) -> str:
+    assert BASE.count(old) == 1, old
+    return BASE.replace(old, new, 1)
+
+
+def _lay_out(work: Path, files: dict) -> None:
+    for rel, content in files.items():
+        if rel == "secret":  # the committed encrypted Secret, moved to where another app name puts it
+            src = work / "repo/kubernetes/apps/velero/velero/app/secret.sops.yaml"
+            dst = work / f"repo/kubernetes/apps/velero/{content}/app/secret.sops.yaml"
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(src, dst)
+            continue
+        target = work / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            target.write_bytes(content)
+        elif content[0] == "symlink":
+            target.symlink_to(content[1])
+        elif content[0] == "fifo":
+            os.mkfifo(target)
+        elif content[0] == "dir":
+            target.mkdir()
+
+
+def _tree(root: Path) -> dict[str, bytes | str]:
+    out: dict[str, bytes | str] = {}
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root).as_posix()
+        if p.is_symlink():
+            out[rel] = "-> " + os.readlink(p)
+        elif p.is_file():
+            out[rel] = p.read_bytes()
+        else:
+            out[rel] = "dir" if p.is_dir() else "special"
+    return out
+
+
+def _setup(tmp_path: Path, text: str, files: dict) -> tuple[Path, Path]:
+    work = tmp_path / "work"
+    repo = work / "repo"
+    shutil.copytree(REPO / "clusters" / "home-lab", repo)
+    (repo / "velero-gitops.yaml").write_text(text, encoding="utf-8")
+    _lay_out(work, files)
+    return work, repo
+
+
+def _expected_line(text: str, case: Reject) -> int:
+    lines = text.splitlines()
+    if case.line:
+        return next(i for i, ln in enumerate(lines, 1) if case.line in ln)
+    base = BASE.splitlines()
+    return next(i for i, (a, b) in enumerate(zip(lines, base), 1) if a != b)
+
+
+@pytest.mark.parametrize("case", REJECT, ids=[c.id for c in REJECT])
+def test_reject(tmp_path, case):
+    text = mutate(case.old, case.new)
+    work, repo = _setup(tmp_path, text, case.files)
+    before = _tree(work)
+    start = _child_cpu()
+    r = run_cli("render", "velero-gitops.yaml", cwd=repo, env={"VELERO_GITOPS_NO_CACHE": "1"}, timeout=20)
+    took = _child_cpu() - start
+    assert r.code == 2, (r.out, r.err)
+    assert "Traceback" not in r.err + r.out
+    lines = [ln for ln in r.err.splitlines() if ln.strip()]
+    assert len(lines) == 1, r.err
+    m = LOCATED.match(lines[0])
+    assert m, lines[0]
+    assert int(m.group(1)) == _expected_line(text, case), lines[0]
+    assert m.group(3) == case.path, lines[0]
+    assert case.words in m.group(4), lines[0]
+    assert SECRET not in r.err + r.out
+    assert _tree(work) == before  # the tree and its surroundings, byte for byte
+    assert took < 2.0, took  # CPU seconds: the wall clock depends on what else the machine runs
+
+
+def _child_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+@pytest.mark.parametrize("case", ACCEPT, ids=[c.id for c in ACCEPT])
+def test_accept(tmp_path, case):
+    work, repo = _setup(tmp_path, mutate(case.old, case.new), case.files)
+    env = {"VELERO_GITOPS_NO_CACHE": "1"}
+    r = run_cli("render", "velero-gitops.yaml", cwd=repo, env=env, timeout=30)
+    assert r.code == 0, r.out + r.err
+    c = run_cli("check", "--config", "velero-gitops.yaml", cwd=repo, env=env, timeout=120)
+    assert c.code == 0, c.out + c.err
+    assert not any(p.name.endswith(".tmp") for p in work.rglob("*"))
