@@ -15,7 +15,6 @@ from velero_gitops import yamlfmt
 from velero_gitops.loader import load
 from velero_gitops.pipeline import render_config
 from velero_gitops.plan import plan
-from velero_gitops.render import render
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[e.name for e in EXAMPLES])

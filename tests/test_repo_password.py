@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cli_util import EXAMPLES, REPO, run_cli, snapshot
+from cli_util import EXAMPLES, REPO, require_kubectl, run_cli, snapshot
 from sops_fixtures import *  # noqa: F401,F403 - fixtures
 from sops_fixtures import TEST_KEY_FILE, files_containing, real_sops_path
 from velero_gitops import repo_password as rp
@@ -128,13 +128,11 @@ def test_committed_passwords_are_all_different(sops_path):
 @pytest.mark.parametrize("example", EXAMPLES, ids=[e.name for e in EXAMPLES])
 def test_kustomize_build_applies_the_secret_with_the_helmrelease(example):
     """The app folder, built as the `velero` Flux Kustomization builds it, holds both objects."""
-    import shutil
 
     from velero_gitops.layout import Layout
     from velero_gitops.loader import load
 
-    kubectl = shutil.which("kubectl")
-    assert kubectl, "kubectl is required on PATH"
+    kubectl = require_kubectl()
     loaded = load(example / "velero-gitops.yaml")
     app = loaded.repo_root / Layout.of(loaded.config).app_dir
     out = subprocess.run([kubectl, "kustomize", str(app)], capture_output=True, text=True, timeout=60,
@@ -290,7 +288,7 @@ def test_render_lists_the_file_and_says_how_to_create_it(scratch):
     text = result.files[f"{APP_REL}/kustomization.yaml"]
     assert "- ./repo-credentials.sops.yaml" in text
     (note,) = [n for n in result.notes if "repo-credentials.sops.yaml" in n]
-    assert f"velero-gitops encrypt-repo-password --config" in note and "docs/secrets.md" in note
+    assert "velero-gitops encrypt-repo-password --config" in note and "docs/secrets.md" in note
 
 
 def test_explain_reports_each_state(scratch, tmpdir_env):

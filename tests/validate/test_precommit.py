@@ -7,7 +7,6 @@ uses the machine's configured index). The hook environment is shared by the whol
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 
