@@ -16,6 +16,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # shared helpers: cli_
 from cli_util import in_ci  # noqa: E402
 
 
+SLOW_FIXTURES = {"s3_server", "pre_commit_hooks"}  # a real S3 server process; a pre-commit hook environment
+
+
+def pytest_collection_modifyitems(items):
+    """Tests on the expensive shared fixtures are slow (deselect locally with -m "not slow"; CI runs them)."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield

@@ -14,8 +14,6 @@ from velero_gitops import credentials as credlib
 from velero_gitops import s3
 from velero_gitops import sops as sopslib
 
-pytestmark = pytest.mark.slow  # real server process
-
 
 def _json(run) -> dict:
     assert run.out.strip(), run.err

@@ -137,7 +137,6 @@ def test_deadline_interrupts_a_read_that_keeps_receiving(hostile, tls_ca):
 
 
 # -------------------------------------------------------------------------------------- policy Sid
-@pytest.mark.slow
 def test_force_keeps_a_statement_that_only_shares_our_sid(s3_server, tmp_path):
     """A `DenyInsecureTransport` statement that denies something else is kept; ours is added under its own Sid."""
     bucket = bucket_name()

@@ -12,7 +12,6 @@ import pytest
 
 from cli_util import EXAMPLE, VALIDATE_FIXTURES as FIXTURES, git, run_cli
 
-pytestmark = pytest.mark.slow
 
 
 def test_validate_hook_passes_then_reports_a_typo(tmp_path, pre_commit_hooks):
