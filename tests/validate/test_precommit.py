@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import shutil
 
-import pytest
 
 from cli_util import EXAMPLE, VALIDATE_FIXTURES as FIXTURES, git, run_cli
 
