@@ -87,7 +87,9 @@ def test_a_different_policy_is_only_changed_with_force_and_keeps_its_statements(
 
     run = run_cli("s3", "ensure-bucket", "--config", str(cfg), exact_env=s3_server.env())
     assert run.code == 1, run.out + run.err
-    assert "--force" in run.out and "+" in run.out and "DenyInsecureTransport" in run.out  # the diff is shown
+    assert "--force" in run.out
+    added = [ln for ln in run.out.splitlines() if ln.startswith("+") and not ln.startswith("+++")]  # the diff is shown
+    assert any('"DenyInsecureTransport"' in ln for ln in added), run.out
     assert _policy(s3_server, bucket) == theirs  # untouched
 
     dry = run_cli("s3", "ensure-bucket", "--config", str(cfg), "--force", "--dry-run", "-o", "json", exact_env=s3_server.env())
