@@ -69,7 +69,7 @@ def run_promtool(*args: str, cwd: Path | None = None) -> subprocess.CompletedPro
 
 
 # --------------------------------------------------------------------------------------- allow-list
-# Metric names Velero 1.18 exports (pkg/metrics/metrics.go, domain.md §7). Server metrics use the
+# Metric names Velero 1.18 exports (vmware-tanzu/velero@v1.18.1: pkg/metrics/metrics.go). Server metrics use the
 # `velero_` namespace; node-agent metrics use the `podVolume_` namespace (podVolumeMetricsNamespace),
 # NOT `velero_`: a query for velero_pod_volume_* silently returns nothing.
 VELERO_SERVER_METRICS = {

@@ -1,4 +1,4 @@
-"""Plan decisions (domain.md "Generator must"), tested without templates."""
+"""Plan decisions (what the generated tree must hold; see docs/ and the cited upstream sources), tested without templates."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 Pure and deterministic: ``rule_groups(config)`` returns plain dicts, lists and strings; the plan puts
 them under ``spec.groups`` of a ``monitoring.coreos.com/v1`` PrometheusRule in the Velero namespace.
 
-Metric names come from Velero's ``pkg/metrics/metrics.go`` (domain.md §7) and kube-state-metrics.
+Metric names come from Velero's ``pkg/metrics/metrics.go`` (vmware-tanzu/velero@v1.18.1) and kube-state-metrics.
 Facts from that file the rules rely on:
 
 * ``InitSchedule`` creates the per-schedule counters at 0 and ``velero_backup_last_status`` at 1 when

@@ -34,7 +34,7 @@ KUBELET_PODS_PATHS = {
     "rke1": "/var/lib/kubelet/pods",  # RKE1 binds /var/lib/kubelet into its kubelet container as is
 }
 
-# Chart version -> Velero version it ships (domain.md §3). Used to decide what the pinned Velero supports.
+# Chart version -> Velero version it ships (vmware-tanzu/helm-charts: charts/velero/Chart.yaml appVersion). Used to decide what the pinned Velero supports.
 CHART_APP_VERSIONS = {
     "11.0.0": "1.17.0", "11.4.0": "1.17.1", "12.0.0": "1.18.0", "12.0.1": "1.18.0",
     "12.0.2": "1.18.1", "12.0.3": "1.18.1", "12.1.0": "1.18.1",

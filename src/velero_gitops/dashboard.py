@@ -3,7 +3,7 @@
 The plan puts ``dashboard_json(config)`` under ``data: {velero.json: ...}`` of a ConfigMap that the
 Grafana sidecar loads (label ``<metrics.dashboard.label>: "1"``, annotation ``grafana_folder``).
 
-Every query uses metrics Velero, its node-agent or kube-state-metrics export (domain.md §7). Note
+Every query uses metrics Velero, its node-agent or kube-state-metrics export (vmware-tanzu/velero@v1.18.1: pkg/metrics/metrics.go). Note
 that node-agent metrics are named ``podVolume_*`` (Velero's ``podVolumeMetricsNamespace``), not
 ``velero_*``. The success ratio is computed from the raw counters (the same expression as the
 ``velero:backup_success_ratio:30d`` recording rule), so the dashboard also works without our rules.

@@ -1,7 +1,8 @@
 """`explain`: what a config will do, in plain words, before anything is committed.
 
 Derived from the config with the same facts the plan uses (Layout, Schedule names, TTLs), plus
-domain.md §5 (object layout) and §6 (schedule timing): Velero runs cron in UTC, names scheduled
+Velero's object layout (vmware-tanzu/velero@v1.18.1: pkg/persistence/object_store_layout.go) and schedule
+timing (pkg/controller/schedule_controller.go): Velero runs cron in UTC, names scheduled
 backups `<schedule>-<YYYYMMDDhhmmss>`, keeps metadata under `<prefix>/backups/<backup>/` and FSB
 volume data in one kopia repository per namespace under `<prefix>/kopia/<namespace>/`.
 """

@@ -1,4 +1,4 @@
-"""Where things go in the repository (conventions.md). Pure: paths are POSIX strings relative to the repo root."""
+"""Where things go in the repository (the Flux home-lab layout: `<appsRoot>/<namespace>/<app>/ks.yaml` + `app/`). Pure: paths are POSIX strings relative to the repo root."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Decide everything the tree contains. Pure: no I/O, no templates.
 
 `plan(loaded)` returns the list of files (`Artifact`) with the Kubernetes objects each holds.
-Every decision that domain.md asks of the generator is made here, so it can be tested directly.
+Every decision about the generated tree is made here, so it can be tested directly.
 """
 
 from __future__ import annotations
@@ -314,7 +314,7 @@ def node_agent_configmap_name(c) -> str:
 
 
 def chart_values(loaded: LoadedConfig) -> dict[str, Any]:
-    """Values for the vmware-tanzu/velero chart (domain.md §3)."""
+    """Values for the vmware-tanzu/velero chart (vmware-tanzu/helm-charts: charts/velero/values.yaml)."""
     c = loaded.config
     v, s3, na = c.velero, c.s3, c.velero.node_agent
     bsl_config: dict[str, str] = {  # the chart quotes every value; strings here keep Git and cluster equal

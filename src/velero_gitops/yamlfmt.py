@@ -1,4 +1,4 @@
-"""The one YAML style of every generated file (conventions.md "Formatting").
+"""The one YAML style of every generated file (the style of Flux home-lab repositories and of `flux export`).
 
 2-space indent, sequences indented under their key, `apiVersion, kind, metadata, spec` first and
 other keys alphabetical (`name`, `namespace` lead inside metadata), strings that would read as

@@ -24,7 +24,7 @@ def cache_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def home_lab(tmp_path: Path) -> Path:
-    """A copy of the fixture home-lab tree."""
+    """A copy of the fixture home-lab tree (shaped like a Flux home-lab repository)."""
     dst = tmp_path / "home-lab"
     shutil.copytree(VALIDATE_FIXTURES / "home-lab", dst)
     return dst

@@ -295,3 +295,61 @@ def test_velero_crd_order_is_still_reported(tmp_path):
     _edit(app / "kustomization.yaml", "resources:\n", "resources:\n  - ./hr.yaml\n  - ./repo.yaml\n  - ./schedule.yaml\n")
     res = _check(root)
     assert [(f.rule, f.file.rsplit("/", 1)[-1]) for f in res.findings] == [("flux.crd-order", "schedule.yaml")]
+
+
+# ---------------------------------------------------------------------------------------------- lessons from real repos
+def test_oci_artifact_tree_is_clean(tmp_path):
+    """flux-operator's FluxInstance syncs an OCIRepository named flux-system from an artifact pushed from
+    ./kubernetes, so spec.path is relative to that folder (fluxcd/source-controller@v1.7.0:
+    api/v1/ocirepository_types.go; the artifact's root is the pushed folder). Child Kustomizations get interval and
+    prune from the parent's patches (fluxcd/kustomize-controller@v1.7.0: internal/generator applies spec.patches
+    to what it builds). A disabled app (commented out in the overlay) and an Ansible playbook are never applied."""
+    root = _tree(tmp_path, "oci-artifact")
+    res = _check(root, kustomize="auto")
+    assert res.findings == []
+
+
+def test_oci_artifact_active_app_is_still_checked(tmp_path):
+    root = _tree(tmp_path, "oci-artifact")
+    _edit(root / "kubernetes/apps/base/demo/web/app/configmap.yaml", "greeting: hello", "greeting: [a, b]")
+    _edit(root / "kubernetes/clusters/main/ks.yaml", "path: ./apps/overlays/main", "path: ./apps/overlays/nope")
+    res = _check(root, kustomize="auto")
+    rules = sorted({f.rule for f in res.findings})
+    assert "flux.path" in rules, res.findings
+    res = _check(_tree(tmp_path / "again", "oci-artifact"), kustomize="auto")
+    assert res.findings == []
+    root2 = tmp_path / "again" / "oci-artifact"
+    _edit(root2 / "kubernetes/apps/base/demo/web/app/configmap.yaml", "greeting: hello", "greeting: [a, b]")
+    res = _check(root2, kustomize="auto")
+    assert [f.file.endswith("web/app/configmap.yaml") for f in res.findings] == [True], res.findings
+
+
+def test_oci_artifact_without_the_parent_patch_reports_missing_fields(tmp_path):
+    root = _tree(tmp_path, "oci-artifact")
+    ks = root / "kubernetes/clusters/main/ks.yaml"
+    ks.write_text(ks.read_text().split("  patches:")[0])
+    res = _check(root, kustomize="auto")
+    assert any("interval" in f.message and "web" in (f.obj or "") for f in res.findings), res.findings
+
+
+def test_non_object_yaml_is_judged_only_when_something_applies_it(tmp_path):
+    root = _tree(tmp_path, "oci-artifact")
+    assert _check(root, kustomize="auto").findings == []
+    play = root / "kubernetes/provision/playbook.yml"
+    (root / "kubernetes/provision/kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - playbook.yml\n")
+    _edit(root / "kubernetes/apps/overlays/main/kustomization.yaml", "resources:\n",
+          "resources:\n  - ../../../provision\n")
+    res = _check(root, kustomize="auto")
+    assert any(f.file.endswith("provision/playbook.yml") and "not a mapping" in f.message for f in res.findings)
+    assert any(f.rule == "kustomize" and "provision" in f.message for f in res.findings), res.findings
+    assert play.exists()
+
+
+def test_repository_read_through_a_source_of_another_name(tmp_path):
+    """The Kustomizations read the repository through GitRepository flux-system/home-kubernetes: validate takes it
+    as the repository's source, builds what it applies and leaves talos/ (never applied by Flux) alone."""
+    root = _tree(tmp_path, "named-source")
+    assert _check(root, kustomize="auto").findings == []
+    forced = _check(root, kustomize="auto", repo_sources=["GitRepository/flux-system/flux-system"])
+    assert any("cni" in f.message for f in forced.findings), forced.findings

@@ -2,7 +2,7 @@
 
 Two trees, every mutation on each: ``example``, the rendered example (clusters/home-lab, rendered
 again with `velero-gitops render` into a copy so the tree is complete and in sync with its config),
-and ``fixture``, ``tests/validate/fixtures/home-lab`` (hand-written, shaped like conventions.md).
+and ``fixture``, ``tests/validate/fixtures/home-lab`` (hand-written, shaped like a Flux home-lab repository).
 Each mutation edits one file (a text replacement, or a small function for moves/removals); the
 expected finding is located by a marker: the line of the first occurrence of ``at`` in the mutated
 file (``at_nth`` picks a later occurrence).

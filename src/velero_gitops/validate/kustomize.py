@@ -726,7 +726,8 @@ def check_dirs(kdirs, objects, store, opts, skip, graph=None, scan_roots=()) -> 
     for b in builds:
         if b.problems:
             findings.extend(b.problems)
-            failed += 1
+            # a remote resource alone is a warning: the build is not run, but nothing is proven wrong
+            failed += any(p.severity == "error" for p in b.problems)
     with ThreadPoolExecutor(max_workers=max(1, min(2, len(runnable)))) as pool:
         results = list(pool.map(lambda b: build(b, kubectl, cache), runnable))
 
