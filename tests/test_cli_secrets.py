@@ -262,7 +262,7 @@ def test_write_failure_keeps_old_secret(existing):
     )
     from cli_util import Run
 
-    assert_one_error(Run(proc.returncode, proc.stdout, proc.stderr), "cannot write")
+    assert_one_error(Run(proc.returncode, proc.stdout, proc.stderr, seconds=0.0), "cannot write")
     assert snapshot(existing.root) == before
     assert_no_leak(existing, proc.stdout, proc.stderr)
 
