@@ -4,7 +4,7 @@
   separate process with ``--ssl-cert/--ssl-key`` (werkzeug serves TLS). Start is bounded (15 s),
   the process is always terminated (fixture finaliser + kill after 5 s).
 * moto does not check credentials by default. The fixture creates IAM users (an admin with ``s3:*`` and a
-  Velero user with the policy from ``velero_gitops.s3.user_policy``) while authentication is still off,
+  Velero user with the policy from ``velero_gitops.ops.s3.user_policy``) while authentication is still off,
   then switches it on with moto's ``POST /moto-api/reset-auth 0`` (the server-mode form of
   ``INITIAL_NO_AUTH_ACTION_COUNT``). From then on every S3 request is signature-checked against those
   users: an unknown key id gives InvalidAccessKeyId, a wrong secret SignatureDoesNotMatch.
@@ -171,7 +171,7 @@ def s3_server(tls_ca, tmp_path_factory):
         url = f"https://127.0.0.1:{port}"
         iam = boto3.client("iam", endpoint_url=url, region_name="us-east-1", verify=str(tls_ca / "ca.pem"),
                            aws_access_key_id="bootstrap", aws_secret_access_key="bootstrap")
-        from velero_gitops.s3 import user_policy
+        from velero_gitops.ops.s3 import user_policy
 
         velero_bucket = bucket_name("velero-lp")
         keys = {}

@@ -32,7 +32,7 @@ s3:
 
 
 def real_sops_path() -> str:
-    from velero_gitops import sops as sopslib
+    from velero_gitops.secrets import sops as sopslib
 
     try:
         return sopslib.locate()[0]
@@ -122,7 +122,7 @@ def isolated_home(tmp_path_factory, monkeypatch):
     for var in ("SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY", "SOPS_AGE_KEY_CMD", "SOPS_AGE_RECIPIENTS", "SOPS_CONFIG",
                 "VELERO_GITOPS_SOPS", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(var, raising=False)
-    from velero_gitops import sops as sopslib
+    from velero_gitops.secrets import sops as sopslib
 
     sopslib._probe.cache_clear()
     yield

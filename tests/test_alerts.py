@@ -19,9 +19,9 @@ from promtool_util import (
 )
 from ruamel.yaml import YAML
 
-from velero_gitops import alerts
-from velero_gitops.config import Config
-from velero_gitops.loader import load
+from velero_gitops.observability import alerts
+from velero_gitops.config.model import Config
+from velero_gitops.config.loader import load
 
 ROOT = Path(__file__).resolve().parents[1]
 UNIT_TESTS = PROMTOOL_DIR / "velero_test.yaml"

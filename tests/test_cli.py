@@ -11,7 +11,7 @@ from cli_util import run_cli
 def test_module_and_console_script_entry_points():
     r = run_cli("--version")
     from velero_gitops import __version__
-    from velero_gitops.config import VeleroConfig
+    from velero_gitops.config.model import VeleroConfig
 
     assert r.code == 0 and r.out.startswith(f"velero-gitops: {__version__}\n")
     velero = VeleroConfig()
@@ -84,3 +84,15 @@ def test_render_summary_names_each_config_by_its_path(tmp_path):
     assert r.code == 0, r.err
     summaries = [line.split(":")[0] for line in r.out.splitlines() if " unchanged" in line]
     assert summaries == ["clusters/home-lab/velero-gitops.yaml", "clusters/lab-two/velero-gitops.yaml"], r.out
+
+
+def test_check_help_states_the_default_it_uses(tmp_path):
+    """`check` with no config takes ./velero-gitops.yaml first (cli/_configs.default_configs); the help says so."""
+    r = run_cli("check", "--help", env={"COLUMNS": "200"})
+    assert "default:./velero-gitops.yaml,elseeveryclusters/*/velero-gitops.yaml" in "".join(r.out.split())
+    here = tmp_path / "velero-gitops.yaml"
+    here.write_text("cluster: x\ns3:\n  endpoint: 'unclosed\n")
+    (tmp_path / "clusters" / "a").mkdir(parents=True)
+    (tmp_path / "clusters" / "a" / "velero-gitops.yaml").write_text("cluster: a\n")
+    r = run_cli("check", cwd=tmp_path)
+    assert r.code == 2 and "velero-gitops.yaml:3" in r.err and "clusters/a" not in r.err

@@ -121,8 +121,8 @@ def test_default_config_discovery(tmp_path):
 def test_cli_modules_import_no_core_at_start():
     """Start-up time: the command modules import typer/stdlib only; boto3 and the core load inside commands."""
     code = ("import sys, velero_gitops.cli.s3_cmds, velero_gitops.cli.ops_cmds; "
-            "print(','.join(m for m in ('boto3', 'botocore', 'velero_gitops.s3', 'velero_gitops.explain', "
-            "'velero_gitops.manifests') if m in sys.modules))")
+            "print(','.join(m for m in ('boto3', 'botocore', 'velero_gitops.ops.s3', 'velero_gitops.ops.explain', "
+            "'velero_gitops.ops.manifests') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == ""

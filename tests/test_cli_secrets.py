@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from cli_util import run_cli, snapshot
 from sops_fixtures import *  # noqa: F401,F403 - fixtures
 from sops_fixtures import files_containing, new_age_key, real_sops_path, sops_yaml
-from velero_gitops import sops as sopslib
+from velero_gitops.secrets import sops as sopslib
 
 
 @pytest.fixture

@@ -420,11 +420,12 @@ def mutate(old: str, new: str) -> str:
 
 def _lay_out(work: Path, files: dict) -> None:
     for rel, content in files.items():
-        if rel == "secret":  # the committed encrypted Secret, moved to where another app name puts it
-            src = work / "repo/kubernetes/apps/velero/velero/app/secret.sops.yaml"
-            dst = work / f"repo/kubernetes/apps/velero/{content}/app/secret.sops.yaml"
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(src, dst)
+        if rel == "secret":  # the committed encrypted Secrets, moved to where another app name puts them
+            for name in ("secret.sops.yaml", "repo-credentials.sops.yaml"):
+                src = work / f"repo/kubernetes/apps/velero/velero/app/{name}"
+                dst = work / f"repo/kubernetes/apps/velero/{content}/app/{name}"
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(src, dst)
             continue
         target = work / rel
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -22,9 +22,11 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from velero_gitops import cron, names, pem
+from velero_gitops.config import cron
+from velero_gitops.config import names
+from velero_gitops.config import pem
 from velero_gitops.errors import ConfigError
-from velero_gitops.units import go_duration, parse_duration, parse_quantity
+from velero_gitops.config.units import go_duration, parse_duration, parse_quantity
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # Text that stresses the parsers: ASCII, other scripts' digits, whitespace, newlines.
@@ -242,9 +244,9 @@ def test_any_value_anywhere_is_located_or_renders(tmp_path, field, value):
 
     from test_config_corpus import BASE
 
-    from velero_gitops.loader import load
-    from velero_gitops.plan import plan
-    from velero_gitops.render import render
+    from velero_gitops.config.loader import load
+    from velero_gitops.render.plan import plan
+    from velero_gitops.render.templating import render
 
     _, spelled = field
     key, _, _ = spelled.partition(": ")

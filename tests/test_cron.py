@@ -2,7 +2,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from velero_gitops import cron
+from velero_gitops.config import cron
 
 
 def utc(*a):

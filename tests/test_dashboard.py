@@ -15,9 +15,9 @@ from promtool_util import (
 )
 from ruamel.yaml import YAML
 
-from velero_gitops import dashboard as dash
-from velero_gitops.alerts import missed_backup_threshold
-from velero_gitops.config import Config
+from velero_gitops.observability import dashboard as dash
+from velero_gitops.observability.alerts import missed_backup_threshold
+from velero_gitops.config.model import Config
 
 DATASOURCE_REF = {"type": "prometheus", "uid": "${datasource}"}
 PANEL_TYPES = {"stat", "timeseries", "table"}

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from velero_gitops import explain as ex
+from velero_gitops.ops import explain as ex
 from velero_gitops.errors import UsageError
-from velero_gitops.loader import load
+from velero_gitops.config.loader import load
 
 NOW = datetime(2026, 11, 26, 12, 15, tzinfo=timezone.utc)
 CONFIG = """\

@@ -237,7 +237,7 @@ def test_merged_key_error_points_into_the_anchor(tmp_path):
     text = BASE.replace("s3:\n", "x-base: &b\n  bukket: 1\ns3:\n  <<: *b\n", 1)
     (tmp_path / "c.yaml").write_text(text)
     from velero_gitops.errors import ConfigError
-    from velero_gitops.loader import load
+    from velero_gitops.config.loader import load
 
     with pytest.raises(ConfigError) as info:
         load(tmp_path / "c.yaml")
@@ -250,7 +250,7 @@ def test_non_finite_number_points_at_its_line(tmp_path, value):
     text = BASE.replace("    distribution: talos", f"    distribution: talos\n    resources:\n      limits:\n        cpu: 200m\n        memory: {value}")
     (tmp_path / "c.yaml").write_text(text)
     from velero_gitops.errors import ConfigError
-    from velero_gitops.loader import load
+    from velero_gitops.config.loader import load
 
     with pytest.raises(ConfigError) as info:
         load(tmp_path / "c.yaml")

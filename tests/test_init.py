@@ -6,7 +6,7 @@ import subprocess
 
 from cli_util import run_cli, snapshot
 
-from velero_gitops.loader import load
+from velero_gitops.config.loader import load
 
 AGE = "age1ygu3n9uee7adtr9hppa94wh4m5ekmd2685tk5lh25rhdxcacsvjs9w7mxd"
 

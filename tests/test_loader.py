@@ -9,7 +9,7 @@ import pytest
 
 from cli_util import REPO, run_cli, snapshot
 from velero_gitops.errors import ConfigError
-from velero_gitops.loader import load
+from velero_gitops.config.loader import load
 
 BASE = """\
 cluster: home-lab

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from velero_gitops import manifests as m
+from velero_gitops.ops import manifests as m
 from velero_gitops.errors import UsageError
-from velero_gitops.loader import load
+from velero_gitops.config.loader import load
 
 BASE = """\
 cluster: test-lab
@@ -125,7 +125,7 @@ def test_restore_bad_names(config):
 
 # ------------------------------------------------------------------------------------------------- YAML
 def test_yaml_style(config):
-    from velero_gitops.yamlfmt import roundtrip
+    from velero_gitops.render.yamlfmt import roundtrip
 
     text = m.to_yaml(m.backup(config, "manual-1", ["monitoring", "database"]), config)
     lines = text.splitlines()

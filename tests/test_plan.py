@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from velero_gitops.loader import load
-from velero_gitops.plan import chart_values, plan
+from velero_gitops.config.loader import load
+from velero_gitops.render.plan import chart_values, plan
 
 BASE = """\
 cluster: t
@@ -85,7 +85,7 @@ KUBELET_SOURCES = {
 
 
 def test_every_distribution_preset_has_a_source():
-    from velero_gitops.config import KUBELET_PODS_PATHS
+    from velero_gitops.config.model import KUBELET_PODS_PATHS
 
     assert set(KUBELET_PODS_PATHS) == set(KUBELET_SOURCES)
 
@@ -193,7 +193,7 @@ def test_no_schedules_renders_no_schedules_kustomization(tmp_path):
 def _controller_timeout(spec: dict) -> float:
     """kustomize-controller's effective timeout: spec.timeout, else interval - 30s; at least 30s
     (fluxcd/kustomize-controller@v1.9.4:api/v1/kustomization_types.go GetTimeout)."""
-    from velero_gitops.units import parse_duration
+    from velero_gitops.config.units import parse_duration
 
     d = parse_duration(spec["timeout"]) if "timeout" in spec else parse_duration(spec["interval"]) - 30
     return max(d, 30)
@@ -214,10 +214,10 @@ def test_kustomization_always_outlasts_the_helm_release():
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from velero_gitops.config import Config
-    from velero_gitops.layout import Layout
-    from velero_gitops.plan import _app_kustomization
-    from velero_gitops.units import parse_duration
+    from velero_gitops.config.model import Config
+    from velero_gitops.render.layout import Layout
+    from velero_gitops.render.plan import _app_kustomization
+    from velero_gitops.config.units import parse_duration
 
     durations = st.builds(lambda h, m, s: "".join(f"{v}{u}" for v, u in ((h, "h"), (m, "m"), (s, "s")) if v) or "0s",
                           st.integers(0, 3), st.integers(0, 59), st.integers(0, 59))
@@ -335,7 +335,7 @@ def test_new_flux_fields_report_one_located_error(tmp_path, flux, where, words):
 
 def test_plan_refuses_a_file_outside_the_root_or_planned_twice():
     """The config refuses such names; plan's own check holds even for a config built without validation."""
-    from velero_gitops.plan import Artifact, UnsafePath, _check_paths
+    from velero_gitops.render.plan import Artifact, UnsafePath, _check_paths
 
     ok = Artifact(path="kubernetes/apps/velero/kustomization.yaml", template="kustomization.yaml.j2", docs=())
     _check_paths([ok])

@@ -1,6 +1,6 @@
 from cli_util import REPO
-from velero_gitops.config import Config
-from velero_gitops.reference import markdown
+from velero_gitops.config.model import Config
+from velero_gitops.config.reference import markdown
 
 
 def test_committed_reference_is_up_to_date():
@@ -23,7 +23,7 @@ def test_every_field_is_documented():
 
 
 def test_committed_json_schema_is_up_to_date():
-    from velero_gitops.reference import json_schema
+    from velero_gitops.config.reference import json_schema
 
     assert (REPO / "docs/config.schema.json").read_text() == json_schema(), (
         "run: velero-gitops config-schema > docs/config.schema.json"

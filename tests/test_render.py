@@ -11,10 +11,10 @@ import pytest
 import yaml
 
 from cli_util import EXAMPLES, REPO, run_cli, snapshot
-from velero_gitops import yamlfmt
-from velero_gitops.loader import load
-from velero_gitops.pipeline import render_config
-from velero_gitops.plan import plan
+from velero_gitops.config.loader import load
+from velero_gitops.render import yamlfmt
+from velero_gitops.render.pipeline import render_config
+from velero_gitops.render.plan import plan
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[e.name for e in EXAMPLES])
@@ -77,7 +77,7 @@ def test_schema_comment_switch():
 
 def test_template_bug_is_caught(monkeypatch):
     """A template that drops or alters a value is detected by the parse-back check."""
-    from velero_gitops import render as render_mod
+    from velero_gitops.render import templating as render_mod
 
     ld = load(REPO / "clusters/home-lab/velero-gitops.yaml")
     p = plan(ld)

@@ -23,9 +23,9 @@ import pytest
 import yaml
 
 from cli_util import EXAMPLES, require_kubectl
-from velero_gitops.loader import load
-from velero_gitops.pipeline import render_config
-from velero_gitops.write import read_header
+from velero_gitops.config.loader import load
+from velero_gitops.render.pipeline import render_config
+from velero_gitops.render.write import read_header
 
 GOLDEN = Path(__file__).parent / "golden"
 GOLDENS = sorted(p.parent for p in GOLDEN.glob("*/velero-gitops.yaml"))

@@ -45,7 +45,7 @@ def test_manager_matches_the_config_files_only():
 
 
 def test_every_pin_of_the_home_lab_config_is_found():
-    from velero_gitops.loader import load
+    from velero_gitops.config.loader import load
 
     cfg = REPO / "clusters/home-lab/velero-gitops.yaml"
     velero = load(cfg).config.velero
@@ -87,7 +87,7 @@ def test_init_writes_pins_the_manager_finds(tmp_path):
     r = run_cli("init", "--s3-endpoint", "https://s3.example.org", "--no-interactive", cwd=tmp_path)
     assert r.code == 0, r.err
     deps = {d["depName"]: d["currentValue"] for d in _deps((tmp_path / "velero-gitops.yaml").read_text())}
-    from velero_gitops.config import VeleroConfig
+    from velero_gitops.config.model import VeleroConfig
 
     velero = VeleroConfig()
     assert deps == {"velero": velero.chart_version,

@@ -28,8 +28,8 @@ import yaml
 from cli_util import EXAMPLES, REPO, require_kubectl, run_cli, snapshot
 from sops_fixtures import *  # noqa: F401,F403 - fixtures
 from sops_fixtures import TEST_KEY_FILE, files_containing, real_sops_path
-from velero_gitops import repo_password as rp
-from velero_gitops import sops as sopslib
+from velero_gitops.secrets import repo_password as rp
+from velero_gitops.secrets import sops as sopslib
 from velero_gitops.errors import UsageError
 
 GOLDEN = REPO / "tests" / "golden"
@@ -101,8 +101,8 @@ COMMITTED = sorted([*(e / "velero-gitops.yaml" for e in EXAMPLES), *GOLDEN.glob(
 
 @pytest.mark.parametrize("config", COMMITTED, ids=[c.parent.name for c in COMMITTED])
 def test_committed_secret_decrypts_to_a_256_bit_password(config, sops_path):
-    from velero_gitops.layout import Layout
-    from velero_gitops.loader import load
+    from velero_gitops.render.layout import Layout
+    from velero_gitops.config.loader import load
 
     loaded = load(config)
     path = loaded.repo_root / Layout.of(loaded.config).repo_password_file
@@ -115,8 +115,8 @@ def test_committed_secret_decrypts_to_a_256_bit_password(config, sops_path):
 
 
 def test_committed_passwords_are_all_different(sops_path):
-    from velero_gitops.layout import Layout
-    from velero_gitops.loader import load
+    from velero_gitops.render.layout import Layout
+    from velero_gitops.config.loader import load
 
     seen = set()
     for config in COMMITTED:
@@ -129,8 +129,8 @@ def test_committed_passwords_are_all_different(sops_path):
 def test_kustomize_build_applies_the_secret_with_the_helmrelease(example):
     """The app folder, built as the `velero` Flux Kustomization builds it, holds both objects."""
 
-    from velero_gitops.layout import Layout
-    from velero_gitops.loader import load
+    from velero_gitops.render.layout import Layout
+    from velero_gitops.config.loader import load
 
     kubectl = require_kubectl()
     loaded = load(example / "velero-gitops.yaml")
@@ -273,7 +273,7 @@ def test_other_modes_refuse_and_render_nothing(scratch, tmpdir_env, mode):
     r = run(scratch)
     assert_one_error(r, f"velero.repositoryPassword is {mode!r}")
     assert snapshot(scratch.root) == before
-    from velero_gitops.pipeline import render_config
+    from velero_gitops.render.pipeline import render_config
 
     result = render_config(scratch.config)
     kust = yaml.safe_load(result.files[f"{APP_REL}/kustomization.yaml"].split("\n", 3)[-1])
@@ -282,7 +282,7 @@ def test_other_modes_refuse_and_render_nothing(scratch, tmpdir_env, mode):
 
 
 def test_render_lists_the_file_and_says_how_to_create_it(scratch):
-    from velero_gitops.pipeline import render_config
+    from velero_gitops.render.pipeline import render_config
 
     result = render_config(scratch.config)
     text = result.files[f"{APP_REL}/kustomization.yaml"]
@@ -314,8 +314,8 @@ def test_explain_reports_each_state(scratch, tmpdir_env):
 
 # ----------------------------------------------------------------------------------------------- checks
 def _check_findings(scratch):
-    from velero_gitops.secret_check import check_tree
-    from velero_gitops.loader import load
+    from velero_gitops.secrets.secret_check import check_tree
+    from velero_gitops.config.loader import load
 
     loaded = load(scratch.config)
     return check_tree(loaded.repo_root, loaded.config, config_file="velero-gitops.yaml")

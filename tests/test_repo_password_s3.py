@@ -17,7 +17,7 @@ from cli_util import need, run_cli, snapshot
 from s3_fixtures import *  # noqa: F401,F403 - fixtures: s3_server, tls_ca
 from s3_fixtures import bucket_name, write_config
 from sops_fixtures import TEST_KEY_FILE, TEST_RECIPIENT, files_containing, real_sops_path, sops_yaml
-from velero_gitops import sops as sopslib
+from velero_gitops.secrets import sops as sopslib
 
 APP = "kubernetes/apps/velero/velero/app/repo-credentials.sops.yaml"
 

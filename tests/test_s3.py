@@ -10,9 +10,9 @@ import pytest
 from s3_fixtures import *  # noqa: F401,F403  (fixtures: s3_server, tls_ca, dead_port, silent_server)
 from cli_util import clean_env, need, run_cli
 from s3_fixtures import bucket_name, scan_for_secrets, write_config
-from velero_gitops import credentials as credlib
-from velero_gitops import s3
-from velero_gitops import sops as sopslib
+from velero_gitops.ops import s3
+from velero_gitops.secrets import credentials as credlib
+from velero_gitops.secrets import sops as sopslib
 
 
 def _json(run) -> dict:
@@ -268,7 +268,7 @@ def test_credentials_from_the_sops_secret(s3_server, tmp_path):
     import sops_fixtures
     if not sops_fixtures.real_sops_path():
         need(False, "the sops binary")
-    from velero_gitops import sops as sopslib
+    from velero_gitops.secrets import sops as sopslib
 
     key = sops_fixtures.new_age_key(tmp_path / "keys", "k")
     bucket = bucket_name()

@@ -19,7 +19,7 @@ import pytest
 from s3_fixtures import *  # noqa: F401,F403  (fixtures: s3_server, tls_ca)
 from cli_util import clean_env, run_cli
 from s3_fixtures import bucket_name, write_config
-from velero_gitops import s3
+from velero_gitops.ops import s3
 
 KEY_ID, SECRET = "AKIAHOSTILE000000000", "hostile/secret+key/0123456789abcdef"
 # Small injected bounds instead of the defaults: the drip server sends a byte more often than the read timeout,
@@ -128,7 +128,7 @@ def test_deadline_interrupts_a_read_that_keeps_receiving(hostile, tls_ca):
     port = hostile(drip)
     target = s3.Target(endpoint=f"https://127.0.0.1:{port}", bucket="b", prefix="", region="us-east-1",
                        path_style=True, ca_file=tls_ca / "ca.pem", verify=True, allow_http=False)
-    from velero_gitops.credentials import Credentials
+    from velero_gitops.secrets.credentials import Credentials
 
     start = time.monotonic()
     with pytest.raises(s3.S3Failure, match="deadline"):

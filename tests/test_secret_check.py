@@ -10,10 +10,10 @@ import pytest
 from sops_fixtures import *  # noqa: F401,F403 - fixtures
 from cli_util import REPO
 from sops_fixtures import TEST_KEY_FILE, TEST_RECIPIENT, new_age_key, sops_yaml
-from velero_gitops import secret as secretlib
-from velero_gitops import sops as sopslib
-from velero_gitops.loader import load
-from velero_gitops.secret_check import check_tree, encryption_problems, inspect_secret
+from velero_gitops.config.loader import load
+from velero_gitops.secrets import secret as secretlib
+from velero_gitops.secrets import sops as sopslib
+from velero_gitops.secrets.secret_check import check_tree, encryption_problems, inspect_secret
 
 EXAMPLES = [p for p in sorted((REPO / "clusters").glob("*/velero-gitops.yaml"))]
 SECRET_REL = "kubernetes/apps/velero/velero/app/secret.sops.yaml"
@@ -45,7 +45,7 @@ def test_home_lab_example_secret_passes():
 
 @pytest.mark.parametrize("config", EXAMPLES, ids=lambda p: p.parent.name)
 def test_every_example_has_a_secret_that_passes(config):
-    from velero_gitops.layout import Layout
+    from velero_gitops.render.layout import Layout
 
     loaded = load(config)
     target = loaded.repo_root / Layout.of(loaded.config).secret_file

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from velero_gitops.loader import load
-from velero_gitops.plan import plan
-from velero_gitops.sops_init import flux_key_hint
+from velero_gitops.config.loader import load
+from velero_gitops.render.plan import plan
+from velero_gitops.secrets.sops_init import flux_key_hint
 
 BASE = "cluster: t\ns3:\n  endpoint: https://s3.68cc.io\n"
 

@@ -2,7 +2,7 @@ from decimal import Decimal
 
 import pytest
 
-from velero_gitops.units import go_duration, parse_duration, parse_quantity
+from velero_gitops.config.units import go_duration, parse_duration, parse_quantity
 
 
 @pytest.mark.parametrize("text,seconds", [("720h", 2592000), ("720h0m0s", 2592000), ("1h30m", 5400), ("15m", 900), ("90s", 90)])

@@ -54,7 +54,7 @@ def test_wheel_contains_templates_and_renders_example(tmp_path):
         if f.name not in ("velero-gitops.yaml", "secret.sops.yaml", "repo-credentials.sops.yaml", ".sops.yaml"):
             f.unlink()
     probe = subprocess.run(
-        [str(py), "-c", "import velero_gitops, velero_gitops.render as r; print(velero_gitops.__file__); print(r.templates_dir())"],
+        [str(py), "-c", "import velero_gitops, velero_gitops.render.templating as r; print(velero_gitops.__file__); print(r.templates_dir())"],
         cwd=work, capture_output=True, text=True, check=True, timeout=60, env=venv_env)
     module_file, templates = probe.stdout.split()
     assert module_file.startswith(str(venv)) and templates.startswith(str(venv)), probe.stdout

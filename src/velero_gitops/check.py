@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any, Callable
 from velero_gitops.validate.findings import Finding
 
 if TYPE_CHECKING:
-    from velero_gitops.loader import LoadedConfig
-    from velero_gitops.pipeline import RenderResult
+    from velero_gitops.config.loader import LoadedConfig
+    from velero_gitops.render.pipeline import RenderResult
     from velero_gitops.runcache import Recorder
 
 # Every config named like the tool's own is a config, not a Kubernetes object.
@@ -111,8 +111,8 @@ class _Unit:
 
 def run_check(configs: list[Path], options: CheckOptions | None = None, recorder: Recorder | None = None) -> CheckResult:
     """Check every config. Raises ConfigError/UsageError for unusable configs or options."""
-    from velero_gitops.loader import load
-    from velero_gitops.pipeline import render_check, render_config
+    from velero_gitops.config.loader import load
+    from velero_gitops.render.pipeline import render_check, render_config
 
     opts = options or CheckOptions()
     result = CheckResult([])
@@ -131,7 +131,7 @@ def run_check(configs: list[Path], options: CheckOptions | None = None, recorder
     for root, group in by_root.items():
         _validate_repository(root, group, opts, result)
 
-    from velero_gitops import secret_check
+    from velero_gitops.secrets import secret_check
 
     for u in units:
         secret = secret_check.check_tree(u.loaded.repo_root, u.loaded.config, config_file=u.loaded.display_path)
@@ -198,7 +198,7 @@ def _relative(path: Path, root: Path) -> str:
 
 def _largest(quantities) -> str:
     """The largest of the configs' budgets: each config's rendered values are already within its own."""
-    from velero_gitops.units import parse_quantity
+    from velero_gitops.config.units import parse_quantity
 
     return max(quantities, key=lambda q: parse_quantity(str(q)) or Decimal(0))
 

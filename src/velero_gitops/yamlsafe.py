@@ -22,14 +22,13 @@ starts), sequences ``LList`` (``lines``: one line per item).
 from __future__ import annotations
 
 import re
+from typing import Any
 from dataclasses import dataclass, field
 
 import yaml
 
-try:  # libyaml is part of every PyYAML wheel; fall back to the pure-Python parser if absent
-    _Loader = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover
-    _Loader = yaml.SafeLoader
+# libyaml is part of every PyYAML wheel; fall back to the pure-Python parser if absent
+_Loader: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 # Defaults for both readers. A Kubernetes object or a config nests far less than 100 levels; an
 # alias budget of 10,000 nodes per file is orders of magnitude above any real use of anchors.
@@ -63,10 +62,14 @@ class YamlRefused(Exception):
 
 class LDict(dict):
     __slots__ = ("lines", "line")
+    lines: dict[Any, int]  # the line of each key
+    line: int
 
 
 class LList(list):
     __slots__ = ("lines", "line")
+    lines: list[int]  # the line of each item
+    line: int
 
 
 @dataclass
@@ -172,7 +175,7 @@ def _build(loader, limits: Limits, stack: list) -> list[Doc]:
         if height + 1 > top.height:
             top.height = height + 1
         data = top.data
-        if isinstance(data, list):
+        if isinstance(data, LList):
             data.append(value)
             data.lines.append(line)
             return
@@ -232,14 +235,19 @@ def _build(loader, limits: Limits, stack: list) -> list[Doc]:
                              ev.start_mark)
             if len(stack) + 1 > limits.max_depth:
                 raise refuse(_too_deep(limits), ev.start_mark)
-            data = LDict() if is_map else LList()
+            data: LDict | LList
+            if is_map:
+                data = LDict()
+                data.lines = {}
+            else:
+                data = LList()
+                data.lines = []
             data.line = ev.start_mark.line + 1
-            data.lines = {} if is_map else []
             stack.append(_Frame(data, ev.anchor, ev.start_mark))
         elif cls is E.MappingEndEvent or cls is E.SequenceEndEvent:
             f = stack.pop()
             data = f.data
-            if f.merges:
+            if f.merges and isinstance(data, LDict):
                 _merge(data, f.merges)
             if f.anchor is not None:
                 anchors[f.anchor] = (data, f.size, f.height)

@@ -602,7 +602,7 @@ def test_symlinked_store_is_refused(repo, xdg, tmp_path, monkeypatch):
 
 def test_each_config_is_loaded_once(tmp_path, xdg, monkeypatch):
     """Render, validation and the secret check share one loaded config (no loader cache hides a second load)."""
-    import velero_gitops.loader as loader
+    import velero_gitops.config.loader as loader
 
     repo = tmp_path / "repo"
     for e in EXAMPLES:

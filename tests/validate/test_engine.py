@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from cli_util import run_cli
-from velero_gitops.validate import engine
+from velero_gitops.validate import documents, engine
 from velero_gitops.validate.engine import Options, validate_paths
 
 CM = """---
@@ -41,7 +41,7 @@ def test_clean_multi_document_file(tmp_path):
 @pytest.mark.parametrize("fast", [True, False])
 def test_unknown_field_line_on_both_yaml_paths(tmp_path, monkeypatch, fast):
     if not fast:
-        monkeypatch.setattr(engine, "_yaml_rs", None)
+        monkeypatch.setattr(documents, "_yaml_rs", None)
     text = CM + CM.replace("settings", "other").replace("  namespace: apps\n", "  namespace: apps\n  labelz:\n    a: b\n")
     res = _run(tmp_path, text)
     assert [(f.line, f.obj, f.pointer, f.message) for f in res.findings] == [

@@ -244,8 +244,8 @@ def test_substitution_needs_variables(tmp_path):
     _edit(ks, '  postBuild:\n    substitute:\n      APP: web\n      PORT: "8080"\n', "")
     res = _check(root)
     assert [f.rule for f in res.findings] == []
-    from velero_gitops.validate.engine import _Reader
-    assert "${" in (root / "kubernetes/apps/media/web/app/deployment.yaml").read_text() and _Reader
+    from velero_gitops.validate.documents import Reader
+    assert "${" in (root / "kubernetes/apps/media/web/app/deployment.yaml").read_text() and Reader
 
 
 def test_disabled_app_is_not_looked_up(tmp_path):

@@ -51,7 +51,7 @@ def handle_errors(fn: F) -> F:
 
 def _version(value: bool) -> None:
     if value:
-        from velero_gitops.versions import report
+        from velero_gitops.config.versions import report
 
         typer.echo(report(), nl=False)
         raise typer.Exit()

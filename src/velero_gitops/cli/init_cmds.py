@@ -27,9 +27,9 @@ def init_cmd(
         None, "--interactive/--no-interactive", help="Ask for what is missing (default: when stdin is a terminal)."),
 ) -> None:
     """Write a commented ./velero-gitops.yaml for this repository (never overwrites)."""
-    from velero_gitops import init
+    from velero_gitops.config import init
     from velero_gitops.errors import UsageError
-    from velero_gitops.manifests import split_list
+    from velero_gitops.ops.manifests import split_list
 
     here = Path.cwd()
     found = init.detect(here)

@@ -25,7 +25,7 @@ class Output(str, Enum):
 
 def _load(config: Optional[Path]):
     from velero_gitops.cli._configs import one_config
-    from velero_gitops.loader import load
+    from velero_gitops.config.loader import load
 
     return load(one_config(config))
 
@@ -36,7 +36,7 @@ def _emit(text: str, output_file: Optional[Path], force: bool) -> None:
         typer.echo(text, nl=False)
         return
     from velero_gitops.errors import UsageError
-    from velero_gitops.write import atomic_write
+    from velero_gitops.render.write import atomic_write
 
     if output_file.exists():
         if output_file.is_dir():
@@ -70,8 +70,8 @@ def backup_manifest(
     config: Optional[Path] = typer.Option(None, "--config", "-c", metavar="FILE", help=CONFIG_HELP),
 ) -> None:
     """A Velero Backup object (namespace, TTL and fs-backup default from the config). Apply with kubectl apply -f."""
-    from velero_gitops import manifests
     from velero_gitops.errors import UsageError
+    from velero_gitops.ops import manifests
 
     loaded = _load(config)
     if from_schedule is not None:
@@ -104,7 +104,7 @@ def restore_manifest(
     config: Optional[Path] = typer.Option(None, "--config", "-c", metavar="FILE", help=CONFIG_HELP),
 ) -> None:
     """A Velero Restore object, optionally into other namespaces (namespaceMapping)."""
-    from velero_gitops import manifests
+    from velero_gitops.ops import manifests
 
     loaded = _load(config)
     obj = manifests.restore(loaded.config, name, from_backup, namespace_mappings, include_namespaces,
@@ -123,8 +123,8 @@ def explain_cmd(
     timezone: Optional[str] = typer.Option(None, "--timezone", help="IANA zone for the local times (default: this machine's)."),
 ) -> None:
     """What the config will do: schedules with their next runs (UTC and local), retention, bucket paths, Flux order."""
-    from velero_gitops import explain
     from velero_gitops.errors import UsageError
+    from velero_gitops.ops import explain
 
     if config_arg is not None and config is not None and config_arg != config:
         raise UsageError("name the config once: as an argument or with --config")

@@ -22,7 +22,7 @@ def render(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only print problems."),
 ) -> None:
     """Render the Flux tree for each config. Only changed files are written, atomically."""
-    from velero_gitops.pipeline import pin_hints, render_config
+    from velero_gitops.render.pipeline import pin_hints, render_config
 
     paths = resolve_configs(configs, config)
     # Render everything in memory first: a bad config anywhere means nothing is written anywhere.
@@ -58,7 +58,7 @@ def render(
 
 
 def _summary(result) -> None:
-    from velero_gitops.loader import display
+    from velero_gitops.config.loader import display
 
     counts = {"create": 0, "update": 0, "delete": 0, "unchanged": 0}
     for c in result.changes:
@@ -75,7 +75,7 @@ def _summary(result) -> None:
 @app.command("config-reference")
 def config_reference() -> None:
     """Print the config reference (Markdown), generated from the config model."""
-    from velero_gitops.reference import markdown
+    from velero_gitops.config.reference import markdown
 
     typer.echo(markdown(), nl=False)
 
@@ -83,6 +83,6 @@ def config_reference() -> None:
 @app.command("config-schema")
 def config_schema() -> None:
     """Print the config's JSON Schema, for editor completion (yaml-language-server)."""
-    from velero_gitops.reference import json_schema
+    from velero_gitops.config.reference import json_schema
 
     typer.echo(json_schema(), nl=False)

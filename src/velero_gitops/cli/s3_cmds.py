@@ -36,8 +36,8 @@ DEADLINE_HELP = "Seconds the whole command may take, whatever the server does."
 
 
 def _setup(config: Optional[Path], needs_client: str | None = None):
-    from velero_gitops import s3
-    from velero_gitops.loader import load
+    from velero_gitops.config.loader import load
+    from velero_gitops.ops import s3
 
     if needs_client:
         s3.require_client(needs_client)  # before anything else: one line, no traceback
@@ -91,7 +91,8 @@ def check_cmd(
     deadline: float = typer.Option(30.0, "--deadline", min=1, max=600, help=DEADLINE_HELP),
 ) -> None:
     """TLS and certificate, credentials, bucket, a probe object write/read/delete, the HTTPS-only policy."""
-    from velero_gitops import credentials, s3
+    from velero_gitops.ops import s3
+    from velero_gitops.secrets import credentials
 
     loaded, target = _setup(config, "s3 check")
     creds = credentials.for_s3(loaded)
@@ -116,7 +117,8 @@ def ensure_bucket_cmd(
     Never deletes or overwrites objects. An existing different policy is left alone unless --force;
     the diff is shown either way.
     """
-    from velero_gitops import credentials, s3
+    from velero_gitops.ops import s3
+    from velero_gitops.secrets import credentials
 
     loaded, target = _setup(config, "s3 ensure-bucket")
     creds = credentials.for_s3(loaded)
@@ -135,7 +137,7 @@ def policy_cmd(
     bucket_policy: bool = typer.Option(False, "--bucket-policy", help="Print the HTTPS-only bucket policy instead."),
 ) -> None:
     """The least-privilege policy for the Velero user (this bucket only) and the `mc` commands to set it up."""
-    from velero_gitops import s3
+    from velero_gitops.ops import s3
 
     loaded, target = _setup(config)
     if bucket_policy:

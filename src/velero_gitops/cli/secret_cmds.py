@@ -37,10 +37,10 @@ def encrypt_secret(
 
     Credentials come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, from --stdin, or from a hidden prompt on a terminal; never from arguments or the config file.
     """
-    from velero_gitops import secret as secretlib
-    from velero_gitops.credentials import read_credentials
+    from velero_gitops.config.loader import load
     from velero_gitops.errors import UsageError
-    from velero_gitops.loader import load
+    from velero_gitops.secrets import secret as secretlib
+    from velero_gitops.secrets.credentials import read_credentials
 
     if update_keys and (stdin or age):
         raise UsageError("--update-keys takes no credentials and no --age: it uses the .sops.yaml recipients")
@@ -88,8 +88,8 @@ def encrypt_repo_password(
 
     Default: a random 256-bit password, never shown. A repository opens only with the password it was created with: read docs/secrets.md before using this where Velero already made backups.
     """
-    from velero_gitops import repo_password as rp
-    from velero_gitops.loader import load
+    from velero_gitops.config.loader import load
+    from velero_gitops.secrets import repo_password as rp
 
     loaded = load(one_config(config))
     p = rp.plan(loaded, age=age or ())
@@ -130,8 +130,8 @@ def sops_init(
 
     Exit 0 when a rule for the secret is in place, 1 when an existing .sops.yaml needs the rule shown.
     """
-    from velero_gitops import sops_init as initlib
-    from velero_gitops.loader import display, load
+    from velero_gitops.config.loader import display, load
+    from velero_gitops.secrets import sops_init as initlib
 
     loaded = load(one_config(config))
     result = initlib.init(loaded, age=age or (), generate=generate_key)

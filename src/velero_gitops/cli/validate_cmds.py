@@ -120,7 +120,7 @@ def schemas_import(
 @handle_errors
 def check(
     configs: Optional[List[Path]] = typer.Argument(None, help="Config files (same as --config).", show_default=False),
-    config: Optional[List[Path]] = typer.Option(None, "--config", "-c", help="Config file; repeatable (default: clusters/*/velero-gitops.yaml)."),
+    config: Optional[List[Path]] = typer.Option(None, "--config", "-c", help="Config file; repeatable (default: ./velero-gitops.yaml, else every clusters/*/velero-gitops.yaml)."),
     output: str = typer.Option("text", "--output", "-o", help=_OUTPUT_HELP),
     schema_location: Optional[List[str]] = typer.Option(
         None, "--schema-location", "-schema-location",

@@ -25,14 +25,25 @@ root is ``--repo-root``, else the nearest ancestor holding ``.git``, ``.sops.yam
 
 from __future__ import annotations
 
-import functools
+import base64
 import os
 import re
 import stat
 from pathlib import Path
 
 from velero_gitops import safefile
+from velero_gitops.validate.documents import (
+    KUSTOMIZE_FILES,
+    Reader,
+    dig,
+    display_path,
+    find_root,
+    first_document,
+    inside,
+    mapping,
+)
 from velero_gitops.validate.findings import Finding
+from velero_gitops.validate.run import DEFAULT_REPO_SOURCES, Run
 
 FLUX_KS = "kustomize.toolkit.fluxcd.io/"
 HELM = "helm.toolkit.fluxcd.io/"
@@ -42,7 +53,6 @@ SOURCE = "source.toolkit.fluxcd.io/"
 WELL_KNOWN = {(k, "flux-system", "flux-system") for k in ("GitRepository", "OCIRepository", "Bucket")}
 # Velero's chart ships its CRDs; only for it is "applied before the CRDs exist" provable from the tree
 CRD_CHARTS = {"velero": ("velero.io",)}
-KFILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 _SOPS_TOP = re.compile(r"^sops:\s*$", re.M)
 # kinds the repository scan keeps (the facts other files' lookups need)
 _SCAN_KIND = re.compile(r"^kind:\s*['\"]?(Kustomization|HelmRelease|GitRepository|OCIRepository|HelmRepository|Bucket|"
@@ -51,50 +61,12 @@ _SCAN_MAX_FILES = 20000
 _SCAN_MAX_BYTES = 2 << 20
 
 
-def _rp(p: Path) -> Path:
-    from velero_gitops.validate.engine import rpath
-
-    return rpath(p)
-
-
-def _is(obj, prefix: str, kind: str) -> bool:
+def is_kind(obj, prefix: str, kind: str) -> bool:
     return obj.kind == kind and obj.api_version.startswith(prefix)
-
-
-def _get(d, *keys):
-    for k in keys:
-        if not isinstance(d, dict):
-            return None
-        d = d.get(k)
-    return d
 
 
 def _str(v) -> str:
     return v if isinstance(v, str) else ""
-
-
-def _find_root(start: Path) -> Path | None:
-    for d in [start, *start.parents]:
-        if (d / ".git").exists() or (d / ".sops.yaml").is_file() or (d / "kubernetes").is_dir():
-            return d
-    return None
-
-
-def _git_toplevel(start: Path) -> Path | None:
-    for d in [start, *start.parents]:
-        if (d / ".git").exists():
-            return d
-    return None
-
-
-def _inside(p: Path, root: Path | None) -> bool:
-    return root is None or p == root or root in p.parents
-
-
-def _show(p: Path) -> str:
-    from velero_gitops.validate.engine import display_path
-
-    return display_path(p)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -105,17 +77,16 @@ class _Tree:
     """Which files a directory applies (kustomize semantics, approximated without building), and the
     ``namespace:`` that kustomize sets on each: the outermost kustomization.yaml that has one wins."""
 
-    def __init__(self, root: Path | None = None):
+    def __init__(self, root: Path | None, real):
         self.root = root
+        self.real = real  # Run.real
         self._cache: dict[Path, list[tuple[Path, str, Path | None]]] = {}
         self._ns: dict[Path, tuple[str, Path | None]] = {}
 
     def kustomization(self, d: Path) -> tuple[dict, Path | None]:
-        kfile = next((d / n for n in KFILES if (d / n).is_file()), None)
+        kfile = next((d / n for n in KUSTOMIZE_FILES if (d / n).is_file()), None)
         if kfile is None:
             return {}, None
-        from velero_gitops.validate.engine import first_document
-
         try:
             k = first_document(safefile.read_text(kfile))
         except Exception:  # noqa: BLE001 - unreadable/invalid: the kustomize build reports it
@@ -124,7 +95,7 @@ class _Tree:
 
     def namespace(self, d: Path) -> tuple[str, Path | None]:
         """The ``namespace:`` of the kustomization.yaml in ``d`` and that file ("" when none)."""
-        d = _rp(d)
+        d = self.real(d)
         if d not in self._ns:
             k, kfile = self.kustomization(d)
             ns = k.get("namespace")
@@ -133,7 +104,7 @@ class _Tree:
 
     def applied(self, d: Path, depth: int = 0) -> list[tuple[Path, str, Path | None]]:
         """[(file, namespace set by kustomize or "", the kustomization file that set it)]."""
-        d = _rp(d)
+        d = self.real(d)
         if d in self._cache:
             return self._cache[d]
         self._cache[d] = []
@@ -147,12 +118,12 @@ class _Tree:
                     if not isinstance(entry, str) or "://" in entry:
                         continue
                     p = d / entry
-                    if not _inside(_rp(p), self.root):
+                    if not inside(self.real(p), self.root):
                         continue  # Flux builds confined to the source; never read outside the repository
                     if p.is_dir():
                         sub = self.applied(p, depth + 1)
                     elif p.is_file():
-                        sub = [(_rp(p), "", None)]
+                        sub = [(self.real(p), "", None)]
                     else:
                         continue
                     out.extend((f, ns, nsfile) if ns else (f, o, of) for f, o, of in sub)
@@ -161,12 +132,12 @@ class _Tree:
             # kustomization.yaml as a whole
             for dirpath, dirnames, filenames in os.walk(d):
                 sub_d = Path(dirpath)
-                if sub_d != d and any(n in filenames for n in KFILES):
+                if sub_d != d and any(n in filenames for n in KUSTOMIZE_FILES):
                     out.extend(self.applied(sub_d, depth + 1))
                     dirnames[:] = []
                     continue
                 dirnames[:] = sorted(x for x in dirnames if not x.startswith("."))
-                out.extend((_rp(sub_d / f), "", None) for f in sorted(filenames)
+                out.extend((self.real(sub_d / f), "", None) for f in sorted(filenames)
                            if f.endswith((".yaml", ".yml")) and not f.startswith("."))
         self._cache[d] = out
         return out
@@ -191,17 +162,15 @@ def _encrypted_file(p: Path, known: dict[Path, bool]) -> bool:
 # Reading the rest of the repository
 
 
-def _scan_repo(root: Path, seen: set[Path], opts) -> list:
+def _scan_repo(root: Path, seen: set[Path], real) -> list:
     """Flux objects, Secrets and ConfigMaps of the repository outside the given paths (facts only, no findings)."""
-    from velero_gitops.validate.engine import Options, _Reader, display_path
-
-    reader = _Reader(Options(stdin_text=""))
+    reader = Reader()
     count = 0
     candidates: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for f in sorted(filenames):
-            if f.startswith(".") or not f.endswith((".yaml", ".yml")) or f in KFILES:
+            if f.startswith(".") or not f.endswith((".yaml", ".yml")) or f in KUSTOMIZE_FILES:
                 continue
             count += 1
             if count > _SCAN_MAX_FILES:
@@ -211,7 +180,7 @@ def _scan_repo(root: Path, seen: set[Path], opts) -> list:
                 st = os.lstat(p)  # regular files only: no FIFO, device or link out of the repository
             except OSError:
                 continue
-            if not stat.S_ISREG(st.st_mode) or st.st_size > _SCAN_MAX_BYTES or p in seen or _rp(p) in seen:
+            if not stat.S_ISREG(st.st_mode) or st.st_size > _SCAN_MAX_BYTES or p in seen or real(p) in seen:
                 continue
             candidates.append(p)
     for p in candidates:
@@ -334,10 +303,10 @@ def _label_selector_matches(selector: str, labels: dict) -> bool:
 
 
 def _patch_targets(target, patch_doc, ks) -> bool:
-    labels = _get(ks.data, "metadata", "labels")
+    labels = dig(ks.data, "metadata", "labels")
     labels = labels if isinstance(labels, dict) else {}
     if not isinstance(target, dict):  # no target: a strategic merge patch names its object
-        return isinstance(patch_doc, dict) and _get(patch_doc, "metadata", "name") == ks.name
+        return isinstance(patch_doc, dict) and dig(patch_doc, "metadata", "name") == ks.name
     if target.get("kind") not in (None, "Kustomization"):
         return False
     if target.get("group") not in (None, "kustomize.toolkit.fluxcd.io"):
@@ -351,8 +320,6 @@ def _patch_targets(target, patch_doc, ks) -> bool:
 
 def _patched_decryption(patches) -> list[tuple[object, object, dict]]:
     """[(target, patch document, decryption it sets)] from a Flux Kustomization's spec.patches."""
-    from velero_gitops.validate.engine import first_document
-
     out = []
     for p in patches if isinstance(patches, list) else []:
         if not isinstance(p, dict) or not isinstance(p.get("patch"), str) or "decryption" not in p["patch"]:
@@ -363,7 +330,7 @@ def _patched_decryption(patches) -> list[tuple[object, object, dict]]:
             continue
         dec = None
         if isinstance(doc, dict):
-            dec = _get(doc, "spec", "decryption")
+            dec = dig(doc, "spec", "decryption")
         elif isinstance(doc, list):  # JSON 6902
             for op in doc:
                 if isinstance(op, dict) and op.get("op") in ("add", "replace") and op.get("path") == "/spec/decryption":
@@ -381,16 +348,17 @@ class Graph:
     """Which Flux Kustomization applies which file, the namespaces each object ends up in, and the
     decryption each Kustomization gets. Built once per run, before schema validation (substitution)."""
 
-    def __init__(self, objects, opts):
-        self.opts = opts
+    def __init__(self, objects, run: Run):
+        opts = self.opts = run.opts
+        self.real = run.real
         self.scope = list(objects)
-        self.root = self._repo_root(objects, opts)
-        self.tree = _Tree(self.root)
-        seen = {_rp(o.path) for o in objects if o.path is not None}
-        self.extra = _scan_repo(self.root, seen, opts) if self.root is not None and getattr(opts, "flux", True) else []
+        self.root = self._repo_root(objects, run)
+        self.tree = _Tree(self.root, run.real)
+        seen = {self.real(o.path) for o in objects if o.path is not None}
+        self.extra = _scan_repo(self.root, seen, run.real) if self.root is not None and opts.flux else []
         self.all = self.scope + self.extra
-        self.flux_ks = [o for o in self.all if _is(o, FLUX_KS, "Kustomization")]
-        self.roots: dict[int, list[Path]] = {id(ks): _candidate_roots(ks, opts, self.root) for ks in self.flux_ks}
+        self.flux_ks = [o for o in self.all if is_kind(o, FLUX_KS, "Kustomization")]
+        self.roots: dict[int, list[Path]] = {id(ks): _candidate_roots(ks, run, self.root) for ks in self.flux_ks}
         self.applied_by: dict[Path, list] = {}  # file -> [Kustomization]
         self._via: dict[tuple[Path, int], list[tuple[str, Path | None]]] = {}  # (file, ks) -> [kustomize namespace, its file]
         self._ns: dict[int, list[str]] = {}
@@ -402,12 +370,12 @@ class Graph:
             self._build()
 
     @staticmethod
-    def _repo_root(objects, opts) -> Path | None:
-        if getattr(opts, "repo_root", None):
-            return _rp(Path(opts.repo_root))
+    def _repo_root(objects, run: Run) -> Path | None:
+        if run.opts.repo_root:
+            return run.real(Path(run.opts.repo_root))
         for o in objects:
             if o.path is not None:
-                return _find_root(_rp(o.path).parent)
+                return find_root(run.real(o.path).parent)
         return None
 
     def _build(self) -> None:
@@ -417,11 +385,11 @@ class Graph:
             if target is None:
                 continue
             entries = list(self.tree.applied(target))
-            comps = _get(ks.data, "spec", "components")
+            comps = dig(ks.data, "spec", "components")
             root_ns = self.tree.namespace(target)
             for c in comps if isinstance(comps, list) else []:  # Flux adds spec.components to the root build
                 cdir = target / str(c)
-                if isinstance(c, str) and cdir.is_dir() and _inside(_rp(cdir), self.root):
+                if isinstance(c, str) and cdir.is_dir() and inside(self.real(cdir), self.root):
                     entries.extend((f, root_ns[0] or o, root_ns[1] if root_ns[0] else of)
                                    for f, o, of in self.tree.applied(cdir))
             for f, ns, nsfile in entries:
@@ -434,25 +402,25 @@ class Graph:
 
     def path_dir(self, ks) -> Path | None:
         """The directory a Kustomization of this repository builds, None when unknown or elsewhere."""
-        p = _get(ks.data, "spec", "path")
+        p = dig(ks.data, "spec", "path")
         if p is None:
             p = "./"
         if not isinstance(p, str) or "${" in p or not self.reads_repo(ks):
             return None
         for root in self.roots[id(ks)]:
             target = root / p.lstrip("/")
-            if target.is_dir() and _inside(_rp(target), self.root or root):
+            if target.is_dir() and inside(self.real(target), self.root or root):
                 return target
         return None
 
     def reads_repo(self, ks) -> bool:
-        return _reads_this_repo(ks, self.opts)
+        return reads_this_repo(ks, self.opts)
 
     # -- substitution ------------------------------------------------------------------------------
     def _vars(self, ks) -> tuple[dict[str, str], bool] | None:
         """postBuild variables of a Kustomization; None when it substitutes nothing (fluxcd/pkg runs envsubst
         only when there is at least one variable)."""
-        post = _get(ks.data, "spec", "postBuild")
+        post = dig(ks.data, "spec", "postBuild")
         if not isinstance(post, dict):
             return None
         vars_: dict[str, str] = {}
@@ -473,8 +441,6 @@ class Graph:
                     if o.encrypted:
                         complete = False
                         continue
-                    import base64
-
                     plain = {}
                     for k, v in (data or {}).items() if isinstance(data, dict) else []:
                         try:
@@ -498,14 +464,14 @@ class Graph:
         for o in self.all:
             if o.path is None or id(o) in self.substituted:
                 continue
-            for ks in self.applied_by.get(_rp(o.path), []):
+            for ks in self.applied_by.get(self.real(o.path), []):
                 if ks is o:
                     continue
                 v = self._vars(ks)
                 if v is None:
                     continue
-                md = o.data.get("metadata") if isinstance(o.data.get("metadata"), dict) else {}
-                marks = [_get(md, "labels"), _get(md, "annotations")]
+                md = mapping(o.data, "metadata")
+                marks = [dig(md, "labels"), dig(md, "annotations")]
                 if any(isinstance(m, dict) and m.get("kustomize.toolkit.fluxcd.io/substitute") == "disabled" for m in marks):
                     break
                 self.substituted[id(o)] = True
@@ -524,9 +490,9 @@ class Graph:
         own = _str(md.get("namespace")) if isinstance(md, dict) else ""
         out: list[str] = []
         if o.path is not None:
-            rp = _rp(o.path)
+            rp = self.real(o.path)
             for ks in self.applied_by.get(rp, []):
-                tn = _str(_get(ks.data, "spec", "targetNamespace"))
+                tn = _str(dig(ks.data, "spec", "targetNamespace"))
                 for via_ns, _ in self._via.get((rp, id(ks)), [("", None)]):
                     ns = tn or via_ns or own
                     if ns not in out:
@@ -547,16 +513,16 @@ class Graph:
         own = _str(md.get("namespace")) if isinstance(md, dict) else ""
         if o.path is None or ns == own:
             return ""
-        rp = _rp(o.path)
+        rp = self.real(o.path)
         for ks in self.applied_by.get(rp, []):
-            if _str(_get(ks.data, "spec", "targetNamespace")) == ns:
+            if _str(dig(ks.data, "spec", "targetNamespace")) == ns:
                 return f" (targetNamespace of Flux Kustomization {ks.name})"
             for via_ns, via_file in self._via.get((rp, id(ks)), []):
                 if via_ns == ns and via_file is not None:
-                    return f" (moved there by `namespace: {ns}` in {_show(via_file)})"
+                    return f" (moved there by `namespace: {ns}` in {display_path(via_file)})"
         pns, pfile = self._parent_namespace(rp)
         if pns == ns and pfile is not None:
-            return f" (moved there by `namespace: {ns}` in {_show(pfile)})"
+            return f" (moved there by `namespace: {ns}` in {display_path(pfile)})"
         return ""
 
     def dead(self, o) -> bool:
@@ -564,13 +530,13 @@ class Graph:
         no Flux Kustomization: the controllers never see it, so its lookups are not checked."""
         if o.path is None:
             return False
-        rp = _rp(o.path)
+        rp = self.real(o.path)
         if self.applied_by.get(rp):
             return False
         for d in rp.parents:
-            if self.root is not None and not _inside(d, self.root):
+            if self.root is not None and not inside(d, self.root):
                 return False
-            if any((d / n).is_file() for n in KFILES):
+            if any((d / n).is_file() for n in KUSTOMIZE_FILES):
                 return all(f != rp for f in self.tree.applied_files(d))
         return False
 
@@ -579,9 +545,9 @@ class Graph:
         above the file that includes it sets."""
         best: tuple[str, Path | None] = ("", None)
         for d in rp.parents:
-            if self.root is not None and not _inside(d, self.root):
+            if self.root is not None and not inside(d, self.root):
                 break
-            if any((d / n).is_file() for n in KFILES):
+            if any((d / n).is_file() for n in KUSTOMIZE_FILES):
                 for f, ns, nsfile in self.tree.applied(d):
                     if f == rp:
                         if ns:
@@ -594,9 +560,9 @@ class Graph:
     # -- decryption --------------------------------------------------------------------------------
     def decryption(self, ks) -> tuple[dict | None, object]:
         """(the decryption the controller sees, the Kustomization whose patches injected it or None)."""
-        own = _get(ks.data, "spec", "decryption")
+        own = dig(ks.data, "spec", "decryption")
         own = own if isinstance(own, dict) else None
-        parents = [k for k in self.applied_by.get(_rp(ks.path), []) if k is not ks] if ks.path is not None else []
+        parents = [k for k in self.applied_by.get(self.real(ks.path), []) if k is not ks] if ks.path is not None else []
         if not parents and own is None:
             # applied by no Kustomization of the tree (a broken or unseen parent): if some Kustomization patches
             # decryption into its children, this one may get it too; a guess, so no key lookup on it
@@ -605,7 +571,7 @@ class Graph:
         else:
             speculative = False
         for parent in parents:
-            for target, doc, dec in _patched_decryption(_get(parent.data, "spec", "patches")):
+            for target, doc, dec in _patched_decryption(dig(parent.data, "spec", "patches")):
                 if _patch_targets(target, doc, ks):
                     if speculative:
                         return {"provider": "sops"}, parent
@@ -615,15 +581,9 @@ class Graph:
         return own, None
 
 
-def graph(objects, opts) -> Graph:
-    return Graph(objects, opts)
-
-
 def _repo_sources(opts) -> set[tuple[str, str, str]]:
     out = set()
-    from velero_gitops.validate.engine import DEFAULT_REPO_SOURCES
-
-    for s in getattr(opts, "repo_sources", None) or DEFAULT_REPO_SOURCES:
+    for s in opts.repo_sources or DEFAULT_REPO_SOURCES:
         parts = s.split("/")
         if len(parts) == 3:
             out.add((parts[0], parts[1], parts[2]))
@@ -635,63 +595,47 @@ def _flux_namespace(opts) -> str:
     return sorted(_repo_sources(opts))[0][1] if _repo_sources(opts) else "flux-system"
 
 
-def _reads_this_repo(ks, opts=None) -> bool:
-    ref = _get(ks.data, "spec", "sourceRef")
+def reads_this_repo(ks, opts) -> bool:
+    ref = dig(ks.data, "spec", "sourceRef")
     if not isinstance(ref, dict):
         return False
     kind, name = ref.get("kind"), ref.get("name")
-    ns = ref.get("namespace") or _get(ks.data, "metadata", "namespace")
+    ns = ref.get("namespace") or dig(ks.data, "metadata", "namespace")
     for k, n, nm in _repo_sources(opts):
         if kind == k and name == nm and (not ns or ns == n):
             return True
     return False
 
 
-def _candidate_roots(ks, opts, root: Path | None = None) -> list[Path]:
-    if getattr(opts, "repo_root", None):
-        out = [_rp(Path(opts.repo_root))]
+def _candidate_roots(ks, run: Run, root: Path | None = None) -> list[Path]:
+    if run.opts.repo_root:
+        out = [run.real(Path(run.opts.repo_root))]
     else:
-        out = list(_roots_for(_rp(ks.path).parent if ks.path is not None else None))
+        out = list(run.roots_for(run.real(ks.path).parent if ks.path is not None else None))
         if root is not None and root not in out:
             out.insert(0, root)
-    ref = _get(ks.data, "spec", "sourceRef")
+    ref = dig(ks.data, "spec", "sourceRef")
     if isinstance(ref, dict) and ref.get("kind") in ("OCIRepository", "Bucket") and ks.path is not None:
         # An artifact holds the folder that was pushed (`flux push artifact --path=./kubernetes`), and spec.path is
         # relative to it: any folder between the repository root and this file may be that root.
         top = out[0]
-        for d in _rp(ks.path).parents:
+        for d in run.real(ks.path).parents:
             if d == top or top not in d.parents:
                 break
             out.append(d)
     return out
 
 
-@functools.lru_cache(maxsize=256)
-def _roots_for(start: Path | None) -> tuple[Path, ...]:
-    out: list[Path] = []
-    if start is not None:
-        r = _find_root(start)
-        if r is not None:
-            out.append(r)
-        g = _git_toplevel(start)
-        if g is not None and g not in out:
-            out.append(g)
-    cwd = Path.cwd().resolve()
-    if cwd not in out:
-        out.append(cwd)
-    return tuple(out)
-
-
 def _chart_name(hr, objects) -> str | None:
-    spec = hr.data.get("spec") if isinstance(hr.data.get("spec"), dict) else {}
-    name = _get(spec, "chart", "spec", "chart")
+    spec = mapping(hr.data, "spec")
+    name = dig(spec, "chart", "spec", "chart")
     if isinstance(name, str):
         return name.rsplit("/", 1)[-1]
     ref = spec.get("chartRef")
     if isinstance(ref, dict) and ref.get("kind") == "OCIRepository":
         for o in objects:
             if o.kind == "OCIRepository" and o.name == ref.get("name"):
-                url = _get(o.data, "spec", "url")
+                url = dig(o.data, "spec", "url")
                 if isinstance(url, str):
                     return url.rstrip("/").rsplit("/", 1)[-1]
     return None
@@ -701,40 +645,46 @@ def _chart_name(hr, objects) -> str | None:
 # Checks
 
 
-def check(objects, paths, opts, externals: list[str] | None = None, graph_: Graph | None = None) -> list[Finding]:
-    g = graph_ or Graph(objects, opts)
-    return _Checker(g, objects, opts, externals).run()
+def check(g: Graph, objects) -> list[Finding]:
+    """The Flux findings on ``objects`` (the validated ones), looked up in the graph of the whole repository."""
+    return _Checker(g, objects).run()
 
 
 class _Checker:
-    def __init__(self, g: Graph, objects, opts, externals):
-        self.g, self.objects, self.opts = g, objects, opts
+    def __init__(self, g: Graph, objects):
+        self.g, self.objects, self.opts = g, objects, g.opts
         self.findings: list[Finding] = []
-        self.externals = set(externals or getattr(opts, "externals", None) or [])
-        self.repo_sources = _repo_sources(opts)
-        self.index: dict[tuple[str, str], set[str]] = {}  # (kind, name) -> namespaces ("" = unknown)
+        self.externals = set(g.opts.externals)
+        self.repo_sources = _repo_sources(g.opts)
+        self.index = self._index(g)
+
+    @staticmethod
+    def _index(g: Graph) -> dict[tuple[str, str], set[str]]:
+        """(kind, name) -> the namespaces where such an object exists ("" = unknown)."""
+        index: dict[tuple[str, str], set[str]] = {}
         for o in g.all:
-            self.index.setdefault((o.kind, o.name), set()).update(g.namespaces(o))
+            index.setdefault((o.kind, o.name), set()).update(g.namespaces(o))
         # ArtifactGenerators (source-watcher) produce ExternalArtifacts named in spec.artifacts; a FluxInstance
         # (flux-operator) creates its sync source, named after its namespace unless sync.name says otherwise
         # (controlplaneio-fluxcd/flux-operator@v0.58.1:internal/controller/fluxinstance_controller.go)
         for o in g.all:
-            sync = _get(o.data, "spec", "sync")
+            sync = dig(o.data, "spec", "sync")
             if o.kind == "FluxInstance" and isinstance(sync, dict) and isinstance(sync.get("kind"), str):
                 for ns in g.namespaces(o):
-                    self.index.setdefault((sync["kind"], _str(sync.get("name")) or ns), set()).add(ns)
+                    index.setdefault((sync["kind"], _str(sync.get("name")) or ns), set()).add(ns)
             if o.kind == "ArtifactGenerator":
-                for a in _get(o.data, "spec", "artifacts") or []:
+                for a in dig(o.data, "spec", "artifacts") or []:
                     if isinstance(a, dict) and isinstance(a.get("name"), str):
-                        self.index.setdefault(("ExternalArtifact", a["name"]), set()).update(g.namespaces(o))
+                        index.setdefault(("ExternalArtifact", a["name"]), set()).update(g.namespaces(o))
+        return index
 
     def run(self) -> list[Finding]:
         for o in self.objects:
             if self.g.dead(o):
                 continue
-            if _is(o, FLUX_KS, "Kustomization"):
+            if is_kind(o, FLUX_KS, "Kustomization"):
                 self._kustomization(o)
-            elif _is(o, HELM, "HelmRelease"):
+            elif is_kind(o, HELM, "HelmRelease"):
                 self._helmrelease(o)
         self._crd_order()
         return self.findings
@@ -770,7 +720,7 @@ class _Checker:
             else:
                 msg = f"{what} {kind} {ns}/{ref['name']} not found in the repository (declare it with --external {kind}/{ns}/{ref['name']} if it lives elsewhere)"
             self.add(obj, ptr, msg, rule)
-        if what != "dependsOn" and getattr(self.opts, "no_cross_namespace_refs", False) and ns_obj and ns != ns_obj:
+        if what != "dependsOn" and self.opts.no_cross_namespace_refs and ns_obj and ns != ns_obj:
             self.add(obj, ptr.rsplit("/", 1)[0] + "/namespace" if ref.get("namespace") else ptr,
                      f"{what} {kind} {ns}/{ref['name']} is in another namespace than {obj.kind} {ns_obj}/{obj.name}: "
                      "refused with --no-cross-namespace-refs", "flux.cross-namespace")
@@ -785,7 +735,7 @@ class _Checker:
         found = g.path_dir(ks)
         if isinstance(p, str) and "${" not in p and g.reads_repo(ks) and found is None:
             roots = g.roots[id(ks)]
-            self.add(ks, "/spec/path", f"path {p!r} does not exist in the repository (root {_show(roots[0]) if roots else '.'})",
+            self.add(ks, "/spec/path", f"path {p!r} does not exist in the repository (root {display_path(roots[0]) if roots else '.'})",
                      "flux.path")
         for ns in g.namespaces(ks):
             self._ref(ks, ns, "/spec/sourceRef/name", spec.get("sourceRef"), "sourceRef")
@@ -797,7 +747,7 @@ class _Checker:
         if found is not None and dec is None:
             enc = [f for f in g.tree.applied_files(found) if _encrypted_file(f, self._encrypted())]
             if enc:
-                self.add(ks, "/spec/path", f"path applies SOPS-encrypted {_show(enc[0])} but spec.decryption is not set "
+                self.add(ks, "/spec/path", f"path applies SOPS-encrypted {display_path(enc[0])} but spec.decryption is not set "
                          "(add decryption: {provider: sops}, with secretRef: {name: sops-age} unless kustomize-controller "
                          "runs with --sops-age-secret)", "flux.decryption")
         if dec is not None:
@@ -808,7 +758,7 @@ class _Checker:
             self._enc: dict[Path, bool] = {}
             for o in self.g.all:
                 if o.path is not None:
-                    rp = _rp(o.path)
+                    rp = self.g.real(o.path)
                     self._enc[rp] = self._enc.get(rp, False) or o.encrypted
         return self._enc
 
@@ -843,7 +793,7 @@ class _Checker:
             return
         for ns in self.g.namespaces(hr):
             self._ref(hr, ns, "/spec/chartRef/name", spec.get("chartRef"), "chartRef")
-            self._ref(hr, ns, "/spec/chart/spec/sourceRef/name", _get(spec, "chart", "spec", "sourceRef"), "chart.spec.sourceRef")
+            self._ref(hr, ns, "/spec/chart/spec/sourceRef/name", dig(spec, "chart", "spec", "sourceRef"), "chart.spec.sourceRef")
             deps = spec.get("dependsOn")
             for i, dep in enumerate(deps if isinstance(deps, list) else []):
                 if isinstance(dep, dict):
@@ -856,38 +806,38 @@ class _Checker:
         for k in g.flux_ks:
             for ns in g.namespaces(k):
                 ks_by_name[(ns, k.name)] = k
-
-        def deps_closure(ks) -> set[int]:
-            seen: set[int] = set()
-            todo = [ks]
-            while todo:
-                k = todo.pop()
-                for dep in _get(k.data, "spec", "dependsOn") or []:
-                    if not isinstance(dep, dict):
-                        continue
-                    for ns in g.namespaces(k):
-                        target = ks_by_name.get((_str(dep.get("namespace")) or ns, str(dep.get("name"))))
-                        if target is not None and id(target) not in seen:
-                            seen.add(id(target))
-                            todo.append(target)
-            return seen
-
-        for hr in (o for o in g.all if _is(o, HELM, "HelmRelease")):
+        for hr in (o for o in g.all if is_kind(o, HELM, "HelmRelease")):
             groups = CRD_CHARTS.get(_chart_name(hr, g.all) or "")
-            crds = _get(hr.data, "spec", "install", "crds")
+            crds = dig(hr.data, "spec", "install", "crds")
             if not groups or hr.path is None or crds == "Skip":
                 continue
-            hr_ks = g.applied_by.get(_rp(hr.path), [])
+            hr_ks = g.applied_by.get(self.g.real(hr.path), [])
             for o in self.objects:
                 group = o.api_version.split("/", 1)[0] if "/" in o.api_version else ""
                 if group not in groups or o.path is None or not hr_ks:
                     continue
-                for k in g.applied_by.get(_rp(o.path), []):
+                for k in g.applied_by.get(self.g.real(o.path), []):
                     if any(k is h for h in hr_ks):
                         self.add(o, "", f"{o.kind} is applied by Flux Kustomization {g.ns_of(k)}/{k.name}, the same one that "
                                  f"applies HelmRelease {hr.name} which installs the {group} CRDs: the dry-run fails before the "
                                  f"CRDs exist. Apply it from a second Kustomization that dependsOn {k.name}", "flux.crd-order")
-                    elif not any(id(h) in deps_closure(k) for h in hr_ks):
+                    elif not any(id(h) in self._depends_on(k, ks_by_name) for h in hr_ks):
                         self.add(o, "", f"{o.kind} is applied by Flux Kustomization {g.ns_of(k)}/{k.name}, which does not "
                                  f"dependsOn {', '.join(h.name for h in hr_ks)} (the Kustomization applying HelmRelease "
                                  f"{hr.name} that installs the {group} CRDs)", "flux.crd-order")
+
+    def _depends_on(self, ks, ks_by_name: dict[tuple[str, str], object]) -> set[int]:
+        """ids of every Flux Kustomization ``ks`` depends on, directly or through others."""
+        seen: set[int] = set()
+        todo = [ks]
+        while todo:
+            k = todo.pop()
+            for dep in dig(k.data, "spec", "dependsOn") or []:
+                if not isinstance(dep, dict):
+                    continue
+                for ns in self.g.namespaces(k):
+                    target = ks_by_name.get((_str(dep.get("namespace")) or ns, str(dep.get("name"))))
+                    if target is not None and id(target) not in seen:
+                        seen.add(id(target))
+                        todo.append(target)
+        return seen

@@ -36,9 +36,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from velero_gitops import safefile
+from velero_gitops.errors import UsageError
+from velero_gitops.validate import flux
+from velero_gitops.validate.documents import (
+    KUSTOMIZE_FILES,
+    Obj,
+    dig,
+    display_path,
+    fast_docs,
+    first_document,
+    git_toplevel,
+    inside,
+    mapping,
+)
 from velero_gitops.validate.findings import Finding
+from velero_gitops.validate.run import Run
+from velero_gitops.validate.schemas import SchemaError, schema_findings
+from velero_gitops.validate.yamlload import YAMLError, load_all
 
-KUSTOMIZE_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 ORIGIN = "config.kubernetes.io/origin"
 MAX_FILE = 8 * 1024 * 1024  # larger build inputs are refused (a build input is text)
 MAX_MESSAGE = 300
@@ -106,15 +121,10 @@ class KFile:
         return None
 
 
-_kcache: dict[Path, KFile | None] = {}
-
-
-def read_kfile(p: Path) -> KFile | None:
-    """The parsed kustomization (None when unreadable or invalid: the build reports it)."""
-    if p in _kcache:
-        return _kcache[p]
-    from velero_gitops.validate.engine import first_document
-
+def read_kfile(p: Path, memo: dict[Path, KFile | None]) -> KFile | None:
+    """The parsed kustomization (None when unreadable or invalid: the build reports it); ``memo`` is the run's."""
+    if p in memo:
+        return memo[p]
     out = None
     try:
         st = os.stat(p)
@@ -124,7 +134,7 @@ def read_kfile(p: Path) -> KFile | None:
             out = KFile(p, data if isinstance(data, dict) else {}, text)
     except Exception:  # noqa: BLE001 - invalid YAML/unreadable: kubectl reports it on the build
         out = None
-    _kcache[p] = out
+    memo[p] = out
     return out
 
 
@@ -169,7 +179,7 @@ def _strings(v) -> list[str]:
     return []
 
 
-def input_files(kdirs) -> tuple[set[Path], set[Path]]:
+def input_files(kdirs, run: Run) -> tuple[set[Path], set[Path]]:
     """(files kustomizations read as generator/patch/replacement inputs, files they list as resources): real paths.
 
     An input is not a Kubernetes object wherever it sits; a resource is applied.
@@ -178,7 +188,7 @@ def input_files(kdirs) -> tuple[set[Path], set[Path]]:
     resources: set[Path] = set()
     for d in kdirs:
         kf = find_kfile(d)
-        k = read_kfile(kf) if kf else None
+        k = read_kfile(kf, run.kfiles) if kf else None
         if k is None:
             continue
         for fld, v, _ in _entries(k.data):
@@ -201,7 +211,7 @@ def input_files(kdirs) -> tuple[set[Path], set[Path]]:
 class Build:
     root: Path  # real repository root
     entry: Path  # real directory that is built
-    flux_ks: object | None = None  # the Flux Kustomization (Obj) this build stands for
+    flux_ks: Obj | None = None  # the Flux Kustomization this build stands for
     kfile_name: str = "kustomization.yaml"
     generated: str = ""  # kustomization text written in the mirror's entry directory
     files: dict[str, Path] = field(default_factory=dict)  # mirror-relative path -> real file
@@ -212,13 +222,10 @@ class Build:
     secret_input: bool = False
 
 
-def _inside(p: Path, root: Path) -> bool:
-    return p == root or root in p.parents
-
-
 class _Planner:
-    def __init__(self, b: Build):
+    def __init__(self, b: Build, kfiles: dict):
         self.b = b
+        self.kfiles = kfiles  # the run's parsed kustomizations
         self.root = b.root
 
     def rel(self, p: Path) -> str:
@@ -238,8 +245,6 @@ class _Planner:
         return True
 
     def problem(self, via: KFile | None, value: str, msg: str, rule: str = "kustomize") -> None:
-        from velero_gitops.validate.engine import display_path
-
         # a remote base is valid for Flux (it fetches it) but cannot be validated offline: a warning
         sev = "warning" if rule == "kustomize.remote" else "error"
         if via is None and self.b.flux_ks is not None:
@@ -260,7 +265,7 @@ class _Planner:
             cur = cur / part
             if cur.is_symlink():
                 target = Path(os.path.realpath(cur))
-                if _inside(target, self.root):
+                if inside(target, self.root):
                     real_parent = Path(os.path.realpath(cur.parent))
                     self.b.links[self.rel(real_parent / part)] = os.path.relpath(target, real_parent)
                     self.link_prefixes(target)  # chains of links
@@ -277,7 +282,7 @@ class _Planner:
             v = v[7:]
         lexical = Path(os.path.normpath(base / v))
         real = Path(os.path.realpath(base / v))
-        if not _inside(lexical, self.root) or not _inside(real, self.root):
+        if not inside(lexical, self.root) or not inside(real, self.root):
             self.problem(via, value, f"{fld} entry {_short(v)!r} is outside the repository root: not read "
                          "(Flux cannot read it either)", "kustomize.outside")
             return None
@@ -293,7 +298,7 @@ class _Planner:
         kf_path = find_kfile(d)
         if kf_path is None:
             return  # kustomize reports a folder without kustomization; the entry one is generated
-        kf = read_kfile(kf_path)
+        kf = read_kfile(kf_path, self.kfiles)
         self.add_file(kf_path, via, value)
         # every file next to the kustomization: what it names, and what kustomize may read without naming
         try:
@@ -325,17 +330,17 @@ class _Planner:
                 if fld in _DIR_FIELDS:
                     self.visit_dir(real, kf, v, depth + 1)
                 else:
-                    self.add_tree(real, kf, v)
+                    self.add_tree(real, kf)
             else:
                 self.add_file(real, kf, v)
 
-    def add_tree(self, d: Path, via: KFile | None, value: str) -> None:
+    def add_tree(self, d: Path, via: KFile | None) -> None:
         for dirpath, dirnames, filenames in os.walk(d):
             dirnames[:] = sorted(x for x in dirnames if not x.startswith(".git"))
             for f in sorted(filenames):
                 p = Path(dirpath) / f
                 real = Path(os.path.realpath(p))
-                if _inside(real, self.root):
+                if inside(real, self.root):
                     if p.is_symlink():
                         self.link_prefixes(p)
                     self.add_file(real, via, str(p.relative_to(d)))
@@ -361,29 +366,21 @@ class _Planner:
         return out
 
 
-def _get(d, *keys):
-    for k in keys:
-        if not isinstance(d, dict):
-            return None
-        d = d.get(k)
-    return d
-
-
-def plan(root: Path, entry: Path, flux_ks=None) -> Build:
+def plan(root: Path, entry: Path, flux_ks, kfiles: dict) -> Build:
     """Resolve what building ``entry`` reads, and the kustomization Flux would build there."""
     root = Path(os.path.realpath(root))
     entry = Path(os.path.realpath(entry))
     b = Build(root, entry, flux_ks)
-    pl = _Planner(b)
-    if not _inside(entry, root):
+    pl = _Planner(b, kfiles)
+    if not inside(entry, root):
         pl.problem(None, "", f"{entry} is outside the repository root {root}: not built", "kustomize.outside")
         return b
-    spec = _get(flux_ks.data, "spec") if flux_ks is not None else None
+    spec = dig(flux_ks.data, "spec") if flux_ks is not None else None
     spec = spec if isinstance(spec, dict) else {}
     kf_path = find_kfile(entry)
     if kf_path is not None:
         b.kfile_name = kf_path.name
-        kf = read_kfile(kf_path)
+        kf = read_kfile(kf_path, kfiles)
         kdata = dict(kf.data) if kf is not None else None
         pl.visit_dir(entry, None, "")
     else:
@@ -576,7 +573,7 @@ def build(b: Build, kubectl: str, cache: Path | None) -> tuple[bool, str]:
     """(ok, output or cleaned error). Served from ``cache`` when the key is known there."""
     use_cache = cache is not None and b.key is not None and not b.secret_input and _cache_dir_ok(cache)
     key = None
-    if use_cache:
+    if use_cache and cache is not None:
         key = hashlib.sha256(f"{b.key}\0{_kubectl_identity(kubectl)}".encode()).hexdigest()
         hit = _cache_get(cache, key)
         if hit is not None:
@@ -588,8 +585,8 @@ def build(b: Build, kubectl: str, cache: Path | None) -> tuple[bool, str]:
         _write_mirror(b, mirror)
         ok, out = run_kubectl(kubectl, mirror / b.entry.relative_to(b.root), home)
         if not ok:
-            out = clean_message(out, mirror, b.root)
-    if key is not None and not (ok and _SECRET_DOC.search(out)):
+            out = clean_message(out, mirror)
+    if cache is not None and key is not None and not (ok and _SECRET_DOC.search(out)):
         _cache_put(cache, key, ok, out)
     return ok, out
 
@@ -597,7 +594,7 @@ def build(b: Build, kubectl: str, cache: Path | None) -> tuple[bool, str]:
 _KLOG = re.compile(r"^[EWIF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [\w.]+:\d+\] ")
 
 
-def clean_message(msg: str, mirror: Path | None = None, root: Path | None = None) -> str:
+def clean_message(msg: str, mirror: Path | None = None) -> str:
     """kustomize's own message out of kubectl's log line, mirror paths shown as repository paths, truncated."""
     msg = msg.strip()
     msg = _KLOG.sub("", msg)
@@ -617,26 +614,17 @@ def clean_message(msg: str, mirror: Path | None = None, root: Path | None = None
 # Choosing builds
 
 
-def _git_root(start: Path) -> Path | None:
-    for d in [start, *start.parents]:
-        if (d / ".git").exists():
-            return d
-    return None
-
-
-def plans(kdirs, objects, opts, graph, scan_roots) -> list[Build]:
+def plans(kdirs, objects, run: Run, graph, scan_roots) -> list[Build]:
     """The builds Flux runs (one per distinct Flux Kustomization entry), then top-level kustomizations no build reached."""
-    from velero_gitops.validate import flux
-
-    _kcache.clear()
+    opts = run.opts
     out: list[Build] = []
     seen: dict[tuple, Build] = {}
     visited: set[Path] = set()
     if graph is not None:
         for ks in objects:
-            if not flux._is(ks, flux.FLUX_KS, "Kustomization") or not flux._reads_this_repo(ks, opts):
+            if not flux.is_kind(ks, flux.FLUX_KS, "Kustomization") or not flux.reads_this_repo(ks, opts):
                 continue
-            p = _get(ks.data, "spec", "path")
+            p = dig(ks.data, "spec", "path")
             if not isinstance(p, str) or "${" in p:
                 continue
             rel = p.lstrip("/")
@@ -644,8 +632,8 @@ def plans(kdirs, objects, opts, graph, scan_roots) -> list[Build]:
             found = next((r for r in roots if (r / rel).is_dir()), None)
             if found is None:
                 continue  # flux.path reports it
-            root = Path(opts.repo_root) if getattr(opts, "repo_root", None) else (_git_root(found) or found)
-            b = plan(root, found / rel, ks)
+            root = Path(opts.repo_root) if opts.repo_root else (git_toplevel(found) or found)
+            b = plan(root, found / rel, ks, run.kfiles)
             sig = (b.entry, b.generated)
             if sig in seen:
                 continue
@@ -659,22 +647,23 @@ def plans(kdirs, objects, opts, graph, scan_roots) -> list[Build]:
         real = Path(os.path.realpath(d))
         if real in visited or any(e in real.parents for e in entries):
             continue  # Flux never builds a folder inside one it builds unless that build reads it
-        kf = read_kfile(find_kfile(real)) if find_kfile(real) else None
+        kfile = find_kfile(real)
+        kf = read_kfile(kfile, run.kfiles) if kfile is not None else None
         if kf is not None and kf.data.get("kind") == "Component":
             continue  # only built as part of a kustomization that includes it
         if kf is not None and kf.data.get("helmCharts"):
             continue  # needs helm and the network (a bootstrap kustomization, not something Flux builds)
         root = _root_for(real, opts, scan_roots)
-        b = plan(root, real, None)
+        b = plan(root, real, None, run.kfiles)
         out.append(b)
         visited |= b.visited
     return out
 
 
 def _root_for(d: Path, opts, scan_roots) -> Path:
-    if getattr(opts, "repo_root", None):
+    if opts.repo_root:
         return Path(opts.repo_root)
-    g = _git_root(d)
+    g = git_toplevel(d)
     if g is not None:
         return g
     for start in [d, *d.parents]:
@@ -682,7 +671,7 @@ def _root_for(d: Path, opts, scan_roots) -> Path:
             return start
     for r in scan_roots:
         rr = Path(os.path.realpath(r))
-        if _inside(d, rr):
+        if inside(d, rr):
             return rr
     return d
 
@@ -706,19 +695,16 @@ def _origin(md: dict) -> dict:
     return out
 
 
-def check_dirs(kdirs, objects, store, opts, skip, graph=None, scan_roots=()) -> tuple[list[Finding], int, set[Path]]:
+def check_dirs(kdirs, objects, store, run: Run, skip, graph=None, scan_roots=()) -> tuple[list[Finding], int, set[Path]]:
     """(findings, failed builds, real paths of the source files that successful builds emitted)."""
-    from velero_gitops.errors import UsageError
-    from velero_gitops.validate.engine import Obj, _fast_docs, _schema_findings, display_path
-    from velero_gitops.validate.schemas import SchemaError
-
+    opts = run.opts
     kubectl = kubectl_path()
     if kubectl is None:
         if opts.kustomize == "always":
             raise UsageError("kubectl is not on PATH (needed for --kustomize always)")
         return [], 0, set()
-    builds = plans(kdirs, objects, opts, graph, scan_roots)
-    cache = store.cache_dir / "kustomize-builds" if getattr(opts, "kustomize_cache", True) else None
+    builds = plans(kdirs, objects, run, graph, scan_roots)
+    cache = store.cache_dir / "kustomize-builds" if opts.kustomize_cache else None
     findings: list[Finding] = []
     covered: set[Path] = set()
     failed = 0
@@ -735,64 +721,90 @@ def check_dirs(kdirs, objects, store, opts, skip, graph=None, scan_roots=()) -> 
     for o in objects:
         if o.path is not None:
             by_file.setdefault(Path(os.path.realpath(o.path)), []).append(o)
-
+    out_check = _OutputCheck(store, skip, by_file, run.kfiles)
     for b, (ok, out) in zip(runnable, results):
-        kfile = b.entry / b.kfile_name
-        where = b.flux_ks
         if not ok:
-            kf = read_kfile(kfile) if kfile.is_file() else None
-            line = _error_line(kf, out) if kf else None
-            if kf is None and where is not None:
-                findings.append(where.finding("/spec/path", f"kustomize build failed: {out}", "kustomize"))
-            else:
-                findings.append(Finding(display_path(kfile), line, None, "", f"kustomize build failed: {out}", "kustomize"))
+            findings.append(_build_failure(b, out, run.kfiles))
             failed += 1
             continue
-        if b.flux_ks is not None:
-            out = substitute(out, _get(b.flux_ks.data, "spec", "postBuild"))
-        fast = _fast_docs(out)
-        if fast is not None:
-            docs = [_Doc(data, line, i) for i, (data, line, _chunk) in enumerate(fast)]
-        else:
-            from velero_gitops.validate.yamlload import YAMLError, load_all
+        docs = _output_documents(b, out)
+        if isinstance(docs, Finding):  # pragma: no cover - kustomize emits valid YAML
+            findings.append(docs)
+            failed += 1
+            continue
+        findings.extend(out_check.check(b, docs, covered))
+    return findings, failed, covered
 
-            try:
-                docs = load_all(out)
-            except YAMLError as exc:  # pragma: no cover - kustomize emits valid YAML
-                findings.append(Finding(display_path(kfile), None, None, "", f"kustomize output: {exc.message}", "kustomize"))
-                failed += 1
-                continue
+
+def _build_failure(b: Build, out: str, kfiles: dict) -> Finding:
+    """A failed build, on the kustomization entry the message names, else on the Flux Kustomization's path."""
+    kfile = b.entry / b.kfile_name
+    kf = read_kfile(kfile, kfiles) if kfile.is_file() else None
+    if kf is None and b.flux_ks is not None:
+        return b.flux_ks.finding("/spec/path", f"kustomize build failed: {out}", "kustomize")
+    line = _error_line(kf, out) if kf else None
+    return Finding(display_path(kfile), line, None, "", f"kustomize build failed: {out}", "kustomize")
+
+
+def _output_documents(b: Build, out: str) -> list | Finding:
+    """The documents of a build's output, after Flux's postBuild substitution."""
+    if b.flux_ks is not None:
+        out = substitute(out, dig(b.flux_ks.data, "spec", "postBuild"))
+    fast = fast_docs(out)
+    if fast is not None:
+        return [_Doc(data, line, i) for i, (data, line, _chunk) in enumerate(fast)]
+    try:
+        return load_all(out)
+    except YAMLError as exc:  # pragma: no cover - kustomize emits valid YAML
+        return Finding(display_path(b.entry / b.kfile_name), None, None, "", f"kustomize output: {exc.message}", "kustomize")
+
+
+class _OutputCheck:
+    """Schema validation of built objects; findings land on the source object when the origin annotation finds it."""
+
+    def __init__(self, store, skip, by_file: dict[Path, list], kfiles: dict):
+        self.store, self.skip, self.by_file, self.kfiles = store, skip, by_file, kfiles
+
+    def check(self, b: Build, docs: list, covered: set[Path]) -> list[Finding]:
+        """Findings on the output of ``b``; adds the source files it emitted to ``covered``."""
+        findings: list[Finding] = []
         for doc in docs:
             data = doc.data
             if not isinstance(data, dict):
                 continue
-            md = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+            md = mapping(data, "metadata")
             origin = _origin(md)
             data.pop("sops", None)
             kind, av = data.get("kind"), data.get("apiVersion")
-            if not isinstance(kind, str) or not isinstance(av, str) or kind in skip or f"{av}/{kind}" in skip:
+            if not isinstance(kind, str) or not isinstance(av, str) or kind in self.skip or f"{av}/{kind}" in self.skip:
                 continue
             if "path" in origin:
                 real = _unmirror(b, b.entry.relative_to(b.root), origin["path"])
                 if real is not None:
                     covered.add(real)
             try:
-                validator = store.validator(av, kind)
+                validator = self.store.validator(av, kind)
             except SchemaError:
                 continue  # reported on the source file
             if validator is None or validator.is_valid(data):
                 continue
-            src, file, line = _source(b, origin, kind, str(md.get("name", "")), by_file)
-            built = Obj(file or display_path(kfile), None, doc.index, data, doc.line)
-            for f in _schema_findings(built, validator):
-                if "${" in f.message:
-                    continue  # a value Flux substitutes from a source unknown here (postBuild.substituteFrom)
-                if src is not None:
-                    findings.append(Finding(src.file, src.line_of(f.pointer), src.ident, f.pointer, f.message, f.rule, f.severity))
-                else:
-                    findings.append(Finding(built.file, line, f.obj, f.pointer,
-                                            f.message + " (in the kustomize build output)", f.rule, f.severity))
-    return findings, failed, covered
+            findings.extend(self._located(b, doc, origin, str(md.get("name", "")), validator))
+        return findings
+
+    def _located(self, b: Build, doc, origin: dict, name: str, validator) -> list[Finding]:
+        data = doc.data
+        src, file, line = _source(b, origin, data["kind"], name, self.by_file, self.kfiles)
+        built = Obj(file or display_path(b.entry / b.kfile_name), None, doc.index, data, doc.line)
+        out: list[Finding] = []
+        for f in schema_findings(built, validator):
+            if "${" in f.message:
+                continue  # a value Flux substitutes from a source unknown here (postBuild.substituteFrom)
+            if src is not None:
+                out.append(Finding(src.file, src.line_of(f.pointer), src.ident, f.pointer, f.message, f.rule, f.severity))
+            else:
+                out.append(Finding(built.file, line, f.obj, f.pointer,
+                                   f.message + " (in the kustomize build output)", f.rule, f.severity))
+        return out
 
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -846,16 +858,14 @@ def substitute(text: str, post_build) -> str:
     disabled`` object is left alone)."""
     if not isinstance(post_build, dict) or "${" not in text:
         return text
-    values = post_build.get("substitute") if isinstance(post_build.get("substitute"), dict) else {}
+    values = mapping(post_build, "substitute")
     values = {str(k): str(v) for k, v in values.items()}
     docs = re.split(r"(?m)^---[ \t]*\n", text)
     return "---\n".join(d if "kustomize.toolkit.fluxcd.io/substitute: disabled" in d else _expand(d, values) for d in docs)
 
 
-def _source(b: Build, origin: dict, kind: str, name: str, by_file):
+def _source(b: Build, origin: dict, kind: str, name: str, by_file, kfiles: dict):
     """(source object, display file, line) of a built object, from its origin annotation."""
-    from velero_gitops.validate.engine import display_path
-
     entry_rel = b.entry.relative_to(b.root)
     if "path" in origin:
         real = _unmirror(b, entry_rel, origin["path"])
@@ -870,7 +880,7 @@ def _source(b: Build, origin: dict, kind: str, name: str, by_file):
     if "configuredIn" in origin:
         real = _unmirror(b, entry_rel, origin["configuredIn"])
         if real is not None:
-            kf = read_kfile(real)
+            kf = read_kfile(real, kfiles)
             gen = name.rsplit("-", 1)[0] if name else ""
             return None, display_path(real), (kf.line_of(gen) or _name_line(kf, gen)) if kf else None
     return None, None, None
@@ -889,13 +899,13 @@ def _unmirror(b: Build, entry_rel: Path, p: str) -> Path | None:
     if is_remote(p):
         return None
     lexical = Path(os.path.normpath(b.root / entry_rel / p))
-    rel = lexical.relative_to(b.root).as_posix() if _inside(lexical, b.root) else None
+    rel = lexical.relative_to(b.root).as_posix() if inside(lexical, b.root) else None
     if rel is None:
         return None
     if rel in b.files:
         return b.files[rel]
     real = Path(os.path.realpath(lexical))
-    return real if _inside(real, b.root) else None
+    return real if inside(real, b.root) else None
 
 
 def _error_line(kf: KFile, message: str) -> int | None:

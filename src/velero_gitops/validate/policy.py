@@ -15,9 +15,10 @@ import re
 from decimal import Decimal
 from urllib.parse import urlsplit
 
-from velero_gitops import cron as cronlib
-from velero_gitops.names import bucket_name_problem
-from velero_gitops.units import parse_duration, parse_quantity
+from velero_gitops.config import cron as cronlib
+from velero_gitops.config.names import bucket_name_problem
+from velero_gitops.config.units import parse_duration, parse_quantity
+from velero_gitops.validate.documents import mapping
 from velero_gitops.validate.findings import Finding
 
 # The rules below reuse the project's own parsers (cron.py, units.py, names.py) so that `validate`
@@ -87,7 +88,7 @@ _REFERENCE = re.compile(r"^(?:op://[^\n]+|(?:\$\{[^{}]+\}\s*)+)$")
 def holds_secret_data(data: dict) -> bool:
     """A Secret with values to hide: not an empty or token-type Secret (the token controller fills those in)
     and not one whose every value is a reference to a secret kept elsewhere."""
-    values = []
+    values: list[object] = []
     for key in ("data", "stringData"):
         block = data.get(key)
         if isinstance(block, dict):
@@ -123,7 +124,7 @@ def check(objects, opts) -> list[Finding]:
     for o in objects:
         kind, av = o.kind, o.api_version
         if kind == "Secret" and av == "v1":
-            if not o.encrypted and getattr(opts, "plaintext_secrets", True) and holds_secret_data(o.data):
+            if not o.encrypted and opts.plaintext_secrets and holds_secret_data(o.data):
                 if o.name == "velero-s3-secret":
                     out.append(o.finding("", "Secret velero-s3-secret holds the S3 credentials and must be SOPS-encrypted "
                                          "(velero-gitops encrypt-secret)", "policy.secret-encrypted"))
@@ -148,9 +149,9 @@ def _velero_object(o, opts, out) -> None:
     if not isinstance(spec, dict):
         return
     if o.kind == "BackupStorageLocation":
-        cfg = spec.get("config") if isinstance(spec.get("config"), dict) else {}
+        cfg = mapping(spec, "config")
         _bsl(o, "/spec/config", cfg, opts, out)
-        storage = spec.get("objectStorage") if isinstance(spec.get("objectStorage"), dict) else {}
+        storage = mapping(spec, "objectStorage")
         _ca_cert(o, "/spec/objectStorage/caCert", storage.get("caCert"), out)
         bucket = (spec.get("objectStorage") or {}).get("bucket") if isinstance(spec.get("objectStorage"), dict) else None
         if bucket is not None:
@@ -179,7 +180,7 @@ def _ca_cert(o, pointer: str, value: object, out) -> None:
     import base64
     import binascii
 
-    from velero_gitops.pem import private_key_labels
+    from velero_gitops.config.pem import private_key_labels
 
     try:
         decoded = base64.b64decode(value.strip(), validate=False)
@@ -203,28 +204,37 @@ def _bsl(o, base: str, cfg: dict, opts, out) -> None:
 
 
 def _chart_info(hr, oci: dict) -> tuple[str | None, str | None]:
-    spec = hr.data.get("spec") if isinstance(hr.data.get("spec"), dict) else {}
+    spec = mapping(hr.data, "spec")
     chart = (((spec.get("chart") or {}).get("spec") or {}) if isinstance(spec.get("chart"), dict) else {})
     if isinstance(chart, dict) and chart.get("chart"):
         return str(chart.get("chart")).rsplit("/", 1)[-1], chart.get("version")
     ref = spec.get("chartRef")
     if isinstance(ref, dict) and ref.get("kind") == "OCIRepository":
         for x in oci.get(str(ref.get("name")), []):
-                s = x.data.get("spec") if isinstance(x.data.get("spec"), dict) else {}
-                url = str(s.get("url", ""))
-                tag = (s.get("ref") or {}).get("tag") if isinstance(s.get("ref"), dict) else None
-                return url.rstrip("/").rsplit("/", 1)[-1], tag
+            s = mapping(x.data, "spec")
+            url = str(s.get("url", ""))
+            tag = (s.get("ref") or {}).get("tag") if isinstance(s.get("ref"), dict) else None
+            return url.rstrip("/").rsplit("/", 1)[-1], tag
     return None, None
 
 
 def _helmrelease(hr, oci, opts, out) -> None:
+    """The values of a HelmRelease of the velero chart."""
     chart, chart_version = _chart_info(hr, oci)
     if chart != "velero":
         return
     values = (hr.data.get("spec") or {}).get("values")
     if not isinstance(values, dict):
         return
-    conf = values.get("configuration") if isinstance(values.get("configuration"), dict) else {}
+    conf = mapping(values, "configuration")
+    _values_storage(hr, conf, opts, out)
+    no_restic = _values_uploader(hr, values, conf, chart_version, out)
+    _values_schedules(hr, values, out)
+    _values_node_agent(hr, values, opts, no_restic, out)
+
+
+def _values_storage(hr, conf: dict, opts, out) -> None:
+    """configuration.backupStorageLocation (a list) and the durations of configuration."""
     base = "/spec/values/configuration"
     bsls = conf.get("backupStorageLocation")
     if isinstance(bsls, dict):
@@ -246,7 +256,10 @@ def _helmrelease(hr, oci, opts, out) -> None:
             if p:
                 out.append(hr.finding(f"{base}/{key}", f"invalid {key}: {p}", "policy.ttl"))
 
-    # uploaderType vs the Velero version
+
+def _values_uploader(hr, values: dict, conf: dict, chart_version, out) -> bool:
+    """uploaderType against the Velero version; True when that version has no restic (Velero >= 1.17)."""
+    base = "/spec/values/configuration"
     image_tag = (values.get("image") or {}).get("tag") if isinstance(values.get("image"), dict) else None
     velero_v = _version(image_tag)
     chart_v = _version(chart_version)
@@ -267,43 +280,50 @@ def _helmrelease(hr, oci, opts, out) -> None:
         if old in values:
             out.append(hr.finding(f"/spec/values/{old}", f"{old!r} was removed in chart 3.0.0 (restic became node-agent; "
                                   "use deployNodeAgent and nodeAgent)", "policy.uploader"))
+    return no_restic
 
-    # schedules (map keyed by name)
+
+def _values_schedules(hr, values: dict, out) -> None:
+    """schedules (a map keyed by name): cron and ttl of each."""
     scheds = values.get("schedules")
-    if isinstance(scheds, dict):
-        for key, s in scheds.items():
-            if not isinstance(s, dict):
-                continue
-            ptr = f"/spec/values/schedules/{str(key).replace('~', '~0').replace('/', '~1')}"
-            if "schedule" in s:
-                p = cron_problem(s["schedule"])
-                if p:
-                    out.append(hr.finding(f"{ptr}/schedule", f"invalid cron {s['schedule']!r}: {p}", "policy.cron"))
-            tmpl = s.get("template")
-            if isinstance(tmpl, dict) and "ttl" in tmpl:
-                p = duration_problem(tmpl["ttl"])
-                if p:
-                    out.append(hr.finding(f"{ptr}/template/ttl", f"invalid ttl: {p}", "policy.ttl"))
+    if not isinstance(scheds, dict):
+        return
+    for key, s in scheds.items():
+        if not isinstance(s, dict):
+            continue
+        ptr = f"/spec/values/schedules/{str(key).replace('~', '~0').replace('/', '~1')}"
+        if "schedule" in s:
+            p = cron_problem(s["schedule"])
+            if p:
+                out.append(hr.finding(f"{ptr}/schedule", f"invalid cron {s['schedule']!r}: {p}", "policy.cron"))
+        tmpl = s.get("template")
+        if isinstance(tmpl, dict) and "ttl" in tmpl:
+            p = duration_problem(tmpl["ttl"])
+            if p:
+                out.append(hr.finding(f"{ptr}/template/ttl", f"invalid ttl: {p}", "policy.ttl"))
 
-    # node-agent resources
-    na = values.get("nodeAgent") if isinstance(values.get("nodeAgent"), dict) else {}
+
+def _values_node_agent(hr, values: dict, opts, no_restic: bool, out) -> None:
+    """nodeAgent.resources.limits within the budget, and kopia's memory on Velero < 1.17."""
+    na = mapping(values, "nodeAgent")
     limits = ((na.get("resources") or {}).get("limits") if isinstance(na.get("resources"), dict) else None) or {}
-    if isinstance(limits, dict):
-        budget = {"cpu": opts.node_agent_cpu_limit, "memory": opts.node_agent_memory_limit}
-        for res, cap in budget.items():
-            if res not in limits:
-                continue
-            v, c = _quantity(limits[res]), _quantity(cap)
-            if v is None:
-                out.append(hr.finding(f"/spec/values/nodeAgent/resources/limits/{res}", f"{limits[res]!r} is not a Kubernetes quantity", "policy.node-agent"))
-            elif c is not None and v > c:
-                out.append(hr.finding(f"/spec/values/nodeAgent/resources/limits/{res}",
-                                      f"node-agent {res} limit {limits[res]} exceeds the budget of {cap}", "policy.node-agent"))
-        mem = _quantity(limits.get("memory")) if "memory" in limits else None
-        # Since Velero 1.17 the copy runs in per-volume data mover pods, not in the DaemonSet, so a tight
-        # DaemonSet limit is safe there; before that, kopia ran inside node-agent and could be OOM-killed.
-        if opts.kopia_memory_warning and mem is not None and mem < Decimal(2**30) and not no_restic:
-            out.append(hr.finding("/spec/values/nodeAgent/resources/limits/memory",
-                                  f"memory limit {limits['memory']}: kopia uses 0.7-2.2 GiB on volumes with millions of files "
-                                  "and would be OOM-killed inside node-agent on this Velero (< 1.17); raise the limit or "
-                                  "upgrade to Velero 1.18, where the copy runs in data mover pods", "policy.node-agent", "warning"))
+    if not isinstance(limits, dict):
+        return
+    budget = {"cpu": opts.node_agent_cpu_limit, "memory": opts.node_agent_memory_limit}
+    for res, cap in budget.items():
+        if res not in limits:
+            continue
+        v, c = _quantity(limits[res]), _quantity(cap)
+        if v is None:
+            out.append(hr.finding(f"/spec/values/nodeAgent/resources/limits/{res}", f"{limits[res]!r} is not a Kubernetes quantity", "policy.node-agent"))
+        elif c is not None and v > c:
+            out.append(hr.finding(f"/spec/values/nodeAgent/resources/limits/{res}",
+                                  f"node-agent {res} limit {limits[res]} exceeds the budget of {cap}", "policy.node-agent"))
+    mem = _quantity(limits.get("memory")) if "memory" in limits else None
+    # Since Velero 1.17 the copy runs in per-volume data mover pods, not in the DaemonSet, so a tight
+    # DaemonSet limit is safe there; before that, kopia ran inside node-agent and could be OOM-killed.
+    if opts.kopia_memory_warning and mem is not None and mem < Decimal(2**30) and not no_restic:
+        out.append(hr.finding("/spec/values/nodeAgent/resources/limits/memory",
+                              f"memory limit {limits['memory']}: kopia uses 0.7-2.2 GiB on volumes with millions of files "
+                              "and would be OOM-killed inside node-agent on this Velero (< 1.17); raise the limit or "
+                              "upgrade to Velero 1.18, where the copy runs in data mover pods", "policy.node-agent", "warning"))

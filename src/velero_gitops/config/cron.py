@@ -10,11 +10,11 @@ The rules follow robfig/cron@v3.0.1:parser.go (getRange, mustParseInt) and spec.
 from __future__ import annotations
 
 import calendar
-from functools import lru_cache
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 
-from velero_gitops.units import parse_duration
+from velero_gitops.config.units import parse_duration
 
 _FIELDS = (  # name, min, max, names
     ("minute", 0, 59, None),

@@ -15,14 +15,14 @@ import hashlib
 import json
 from typing import Any
 
-from velero_gitops.alerts import (
+from velero_gitops.config.model import Config
+from velero_gitops.observability.alerts import (
     NODE_AGENT_DAEMONSET,
     SUCCESS_RATIO_WINDOW,
     active_schedules,
     missed_backup_threshold,
     success_ratio_expr,
 )
-from velero_gitops.config import Config
 
 SCHEMA_VERSION = 39  # Grafana 10.4 / 11
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}

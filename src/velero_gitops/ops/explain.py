@@ -13,11 +13,11 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import PurePosixPath
 from typing import Any
 
-from velero_gitops import cron as cronlib
-from velero_gitops import repo_password as rp
-from velero_gitops.layout import Layout
-from velero_gitops.plan import chart_source_name, plan
-from velero_gitops.units import parse_duration
+from velero_gitops.config import cron as cronlib
+from velero_gitops.config.units import parse_duration
+from velero_gitops.render.layout import Layout
+from velero_gitops.render.plan import chart_source_name, plan
+from velero_gitops.secrets import repo_password as rp
 
 RUNS = 5
 _DAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]

@@ -24,7 +24,7 @@ def _kubectl() -> str:
 
 def _sops() -> str:
     from velero_gitops.errors import VeleroGitopsError
-    from velero_gitops.sops import find_sops, locate
+    from velero_gitops.secrets.sops import find_sops, locate
 
     try:
         path, where = locate()
@@ -34,7 +34,7 @@ def _sops() -> str:
 
 
 def _bundle() -> str:
-    provenance = Path(__file__).parent / "validate" / "bundle" / "provenance.json"
+    provenance = Path(__file__).resolve().parent.parent / "validate" / "bundle" / "provenance.json"
     try:
         data = json.loads(provenance.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -46,7 +46,7 @@ def _bundle() -> str:
 
 def report() -> str:
     from velero_gitops import __version__
-    from velero_gitops.config import VeleroConfig
+    from velero_gitops.config.model import VeleroConfig
 
     velero = VeleroConfig()
     rows = [

@@ -13,14 +13,14 @@ from pydantic_core import PydanticUndefined
 INTRO = """\
 # Config reference
 
-Generated from `src/velero_gitops/config.py` by `velero-gitops config-reference`; a test keeps this
+Generated from `src/velero_gitops/config/model.py` by `velero-gitops config-reference`; a test keeps this
 file in sync. Keys are camelCase. Unknown keys are errors (with a "did you mean"). Paths are relative
 to the config file. Durations are Go durations (`720h`, `1h30m`, `15m`); there is no `d` unit.
 """
 
 
 def markdown() -> str:
-    from velero_gitops.config import Config
+    from velero_gitops.config.model import Config
 
     lines = [INTRO]
     _section(Config, "", lines, seen=set())
@@ -102,7 +102,7 @@ def json_schema() -> str:
     Generated from the same model as the reference; the model's own checks (cron, paths, versions) go further
     than a schema can, so an editor that is happy can still be told off by `render`.
     """
-    from velero_gitops.config import Config
+    from velero_gitops.config.model import Config
 
     schema = Config.model_json_schema(by_alias=True, mode="validation")
     head = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID,

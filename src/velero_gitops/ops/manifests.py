@@ -3,7 +3,7 @@
 Same facts as the Schedules the plan emits: the Velero namespace and default TTL come from the config,
 `defaultVolumesToFsBackup` follows it, `snapshotVolumes: false` (no VolumeSnapshotLocation: volume data
 goes through the node-agent with kopia), `storageLocation: default`. Printed in the project's YAML style
-(velero_gitops.yamlfmt).
+(velero_gitops.render.yamlfmt).
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import re
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
+from velero_gitops.config.names import DNS1123_LABEL
+from velero_gitops.config.units import go_duration, parse_duration
 from velero_gitops.errors import UsageError
-from velero_gitops.names import DNS1123_LABEL
-from velero_gitops.units import go_duration, parse_duration
 
 API_VERSION = "velero.io/v1"
 
@@ -38,7 +38,7 @@ def split_list(values: Iterable[str] | None) -> list[str]:
 
 def namespaces(values: Iterable[str] | None, what: str = "namespace") -> list[str]:
     """Namespace names or the globs Velero 1.18 accepts (names.namespace_pattern_problem), each once."""
-    from velero_gitops.names import namespace_pattern_problem
+    from velero_gitops.config.names import namespace_pattern_problem
 
     out = split_list(values)
     seen: set[str] = set()
@@ -95,7 +95,7 @@ def namespace_mapping(pairs: Iterable[str] | None, included: list[str] | None = 
 
 def includes_excludes(include: Iterable[str] | None, exclude: Iterable[str] | None) -> tuple[list[str], list[str]]:
     """Namespace include/exclude lists, refused where Velero refuses them (names.includes_excludes_problem)."""
-    from velero_gitops.names import includes_excludes_problem
+    from velero_gitops.config.names import includes_excludes_problem
 
     included = namespaces(include, "--include-namespaces")
     excluded = namespaces(exclude, "--exclude-namespaces")
@@ -113,7 +113,7 @@ def label_selector(text: str | None) -> dict[str, Any] | None:
     """
     if text is None or not text.strip():
         return None
-    from velero_gitops.names import label_key_problem, label_value_problem
+    from velero_gitops.config.names import label_key_problem, label_value_problem
 
     def key(k: str) -> str:
         problem = label_key_problem(k)
@@ -216,7 +216,7 @@ def backup_from_schedule(config: Any, schedule: str, name: str | None = None, no
     name it is called <schedule>-<UTC time as 20060102150405>, the name scheduled backups get
     (vmware-tanzu/velero@v1.18.1:pkg/apis/velero/v1/schedule_types.go, TimestampedName).
     """
-    from velero_gitops.plan import schedule_object
+    from velero_gitops.render.plan import schedule_object
 
     found = [s for s in config.schedules if s.name == schedule]
     if not found:
@@ -271,7 +271,7 @@ def restore_warnings(spec: dict[str, Any]) -> list[str]:
 
 def to_yaml(obj: dict[str, Any], config: Any | None = None) -> str:
     """`---`, an optional schema comment, then the object in the project's YAML style."""
-    from velero_gitops.yamlfmt import dump
+    from velero_gitops.render.yamlfmt import dump
 
     head = "---\n"
     if config is not None and config.repo.schema_comments:

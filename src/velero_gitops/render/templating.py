@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from velero_gitops.plan import Artifact, Plan
+from velero_gitops.render.plan import Artifact, Plan
 
 
 class TemplateBug(RuntimeError):
@@ -19,18 +19,18 @@ class TemplateBug(RuntimeError):
 
 
 def templates_dir() -> Path:
-    here = Path(__file__).resolve().parent
-    packaged = here / "templates"  # inside the wheel
+    package = Path(__file__).resolve().parent.parent
+    packaged = package / "templates"  # inside the wheel
     if packaged.is_dir():
         return packaged
-    return here.parent.parent / "templates"  # source checkout / editable install
+    return package.parent.parent / "templates"  # source checkout / editable install
 
 
 @lru_cache(maxsize=1)
 def _env():
     import jinja2
 
-    from velero_gitops import yamlfmt
+    from velero_gitops.render import yamlfmt
 
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
@@ -48,7 +48,7 @@ def render(p: Plan) -> dict[str, str]:
 
 
 def render_artifact(a: Artifact) -> str:
-    from velero_gitops import yamlfmt
+    from velero_gitops.render import yamlfmt
 
     text = _env().get_template(a.template).render(docs=a.docs, **a.extra)
     text = text.lstrip("\n").rstrip("\n") + "\n"

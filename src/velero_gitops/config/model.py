@@ -1,7 +1,7 @@
 """The typed config: the only place where defaults live.
 
 Keys are camelCase like the Kubernetes objects they describe. Every field carries a description;
-`docs/config-reference.md` is generated from this module (see `velero_gitops.reference`), so the
+`docs/config-reference.md` is generated from this module (see `velero_gitops.config.reference`), so the
 reference cannot drift from the code. Loading (with file/line/column in errors) is in `loader.py`.
 """
 
@@ -15,10 +15,10 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from velero_gitops import cron as cronlib
-from velero_gitops import names
-from velero_gitops.names import AGE_RECIPIENT, DNS1123_LABEL, bucket_name_problem
-from velero_gitops.units import FLUX_DURATION, go_duration, parse_duration, parse_quantity
+from velero_gitops.config import cron as cronlib
+from velero_gitops.config import names
+from velero_gitops.config.names import AGE_RECIPIENT, DNS1123_LABEL, bucket_name_problem
+from velero_gitops.config.units import FLUX_DURATION, go_duration, parse_duration, parse_quantity
 
 SEMVER = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?")  # used with fullmatch
 
@@ -127,7 +127,7 @@ class RepoConfig(_Model):
     def _root(cls, v: str) -> str:
         # '..' is how a config in clusters/<name>/ names its repository; the loader refuses a root that does
         # not exist, and everything generated then stays inside it.
-        return _check_config_relative(v).rstrip("/") or "."
+        return (_check_config_relative(v) or "").rstrip("/") or "."
 
     @field_validator("apps_root")
     @classmethod

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
-from velero_gitops.layout import Layout
-from velero_gitops.loader import LoadedConfig
-from velero_gitops.units import parse_duration
+from velero_gitops.config.loader import LoadedConfig
+from velero_gitops.config.units import parse_duration
+from velero_gitops.render.layout import Layout
 
 HELM_MEDIA_TYPE = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 KUSTOMIZATION_SCHEMA = "https://json.schemastore.org/kustomization"
@@ -81,12 +81,12 @@ def plan(loaded: LoadedConfig) -> Plan:
         Document(_helmrelease(loaded), schema("helm.toolkit.fluxcd.io", "HelmRelease", "v2")))
     add(f"{lay.app_dir}/{source_file}", source_file + ".j2", source_doc)
     if metrics_on and c.metrics.prometheus_rule:
-        from velero_gitops.alerts import rule_groups
+        from velero_gitops.observability.alerts import rule_groups
 
         add(f"{lay.app_dir}/prometheusrule.yaml", "prometheusrule.yaml.j2",
             Document(_prometheus_rule(c, rule_groups(c)), schema("monitoring.coreos.com", "PrometheusRule", "v1")))
     if metrics_on and c.metrics.dashboard.enabled:
-        from velero_gitops.dashboard import dashboard_json
+        from velero_gitops.observability.dashboard import dashboard_json
 
         add(f"{lay.app_dir}/grafana-dashboard.yaml", "grafana-dashboard.yaml.j2",
             Document(_dashboard_configmap(c, dashboard_json(c)), None))

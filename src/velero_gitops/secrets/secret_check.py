@@ -199,7 +199,8 @@ def _finding(file: str, obj: str | None, p: Problem) -> Finding:
 def _obj(doc: Any) -> str | None:
     if not isinstance(doc, dict):
         return None
-    md = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+    md = doc.get("metadata")
+    md = md if isinstance(md, dict) else {}
     return f"{doc.get('kind')}/{md.get('namespace') or ''}/{md.get('name') or ''}"
 
 
@@ -212,8 +213,8 @@ def _load_all(text: str) -> list[Any]:
 
 def expected_recipients(repo_root: Path, target: Path, config: Any) -> tuple[list[str], list[Problem], str]:
     """(recipients the secret must be encrypted for, problems about .sops.yaml, where they came from)."""
-    from velero_gitops import sops as sopslib
     from velero_gitops.errors import UsageError
+    from velero_gitops.secrets import sops as sopslib
 
     expected = list(config.sops.age_recipients)
     problems: list[Problem] = []
@@ -250,7 +251,7 @@ def expected_recipients(repo_root: Path, target: Path, config: Any) -> tuple[lis
 def check_secret_file(path: Path, repo_root: Path, config: Any, *, name: str | None = None,
                       key: str = "cloud") -> list[Finding]:
     """The checks on the credentials Secret file alone (it must exist); ``name``/``key`` for another Secret."""
-    from velero_gitops.loader import display
+    from velero_gitops.config.loader import display
 
     shown = display(path)
     name, namespace = name or config.s3.credentials_secret, config.repo.namespace
@@ -275,7 +276,7 @@ def check_secret_file(path: Path, repo_root: Path, config: Any, *, name: str | N
 
 def unencrypted_secrets(apps_root: Path, *, skip: Iterable[Path] = ()) -> list[Finding]:
     """Every `kind: Secret` document under ``apps_root`` that is not SOPS/age-encrypted."""
-    from velero_gitops.loader import display
+    from velero_gitops.config.loader import display
 
     skipped = {p.resolve() for p in skip}
     findings: list[Finding] = []
@@ -320,8 +321,8 @@ def check_tree(repo_root: Path, config: Any, *, config_file: str | None = None) 
 
     ``config_file`` (as the user would type it) only improves the hint when the secret is missing.
     """
-    from velero_gitops.layout import Layout
-    from velero_gitops.loader import display
+    from velero_gitops.config.loader import display
+    from velero_gitops.render.layout import Layout
 
     layout = Layout.of(config)
     repo_root = Path(repo_root)
@@ -347,9 +348,9 @@ def check_tree(repo_root: Path, config: Any, *, config_file: str | None = None) 
 
 def _check_repo_password(repo_root: Path, config: Any, config_file: str | None) -> list[Finding]:
     """The kopia repository password Secret (velero.repositoryPassword: managed): present and encrypted."""
-    from velero_gitops import repo_password as rp
-    from velero_gitops.layout import Layout
-    from velero_gitops.loader import display
+    from velero_gitops.config.loader import display
+    from velero_gitops.render.layout import Layout
+    from velero_gitops.secrets import repo_password as rp
 
     path = repo_root / Layout.of(config).repo_password_file
     if path.is_file():

@@ -4,7 +4,7 @@ Everything here is bounded, whatever the server does: each command runs under on
 (``deadline``; a server that drips one byte every few seconds cannot stretch it, unlike the socket
 timeouts, which bound each read), a response body larger than ``MAX_RESPONSE`` is refused, and no
 redirect is followed (the signed request would go elsewhere, possibly over plain http). Each of these
-ends the command with one ``S3Failure`` line. Credentials (velero_gitops.credentials) are never
+ends the command with one ``S3Failure`` line. Credentials (velero_gitops.secrets.credentials) are never
 printed, logged or written: every message that leaves this module goes through ``Credentials.redact``.
 
 The CA bundle is used from the file the config names (it is not secret); botocore needs a path.
@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
-from velero_gitops.credentials import Credentials
 from velero_gitops.errors import UsageError, VeleroGitopsError
+from velero_gitops.secrets.credentials import Credentials
 
 OK, FAIL, WARN, SKIP = "ok", "fail", "warn", "skip"
 POLICY_SID = "DenyInsecureTransport"
@@ -242,7 +242,7 @@ def tls_check(target: Target, timeout: float = DEFAULT_TIMEOUT) -> Check:
         detail += f" via {target.ca_file.name}"
     not_after = cert.get("notAfter")
     if not_after:
-        expires = datetime.fromtimestamp(ssl.cert_time_to_seconds(not_after), tz=timezone.utc)
+        expires = datetime.fromtimestamp(ssl.cert_time_to_seconds(str(not_after)), tz=timezone.utc)
         days = (expires - datetime.now(timezone.utc)).days
         detail += f", expires {expires:%Y-%m-%d} ({days} days)"
         if days < 14:
@@ -331,7 +331,8 @@ class _BoundedSend:
         return AWSResponse(request.url, resp.status_code, resp.headers, _Body(data))
 
     def _read(self, raw: Any) -> bytes:
-        chunks, size = [], 0
+        chunks: list[bytes] = []
+        size = 0
         read = getattr(raw, "read1", None) or raw.read  # read1: return what arrived, so the deadline is checked
         while True:
             self.limit.check()
@@ -348,7 +349,11 @@ class _BoundedSend:
 def _error(exc: BaseException, creds: Credentials, target: Target) -> tuple[str, str]:
     """(code, message) for any botocore failure, credentials redacted."""
     from botocore.exceptions import (
-        ClientError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError, SSLError,
+        ClientError,
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        ReadTimeoutError,
+        SSLError,
     )
 
     if isinstance(exc, ClientError):

@@ -15,9 +15,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
+from velero_gitops.config.names import AGE_RECIPIENT
 from velero_gitops.errors import UsageError
-from velero_gitops.names import AGE_RECIPIENT
-from velero_gitops.write import create_new, outside
+from velero_gitops.render.write import create_new, outside
 
 HEADER = (
     "# SOPS creation rules, written by `velero-gitops sops-init`.\n"
@@ -67,7 +67,7 @@ def flux_key_hint(config: Any, key_path: Path | str) -> str:
 
 # ----------------------------------------------------------------------------------------------- keys
 def key_file() -> Path:
-    from velero_gitops.sops import default_key_file
+    from velero_gitops.secrets.sops import default_key_file
 
     return default_key_file()
 
@@ -82,7 +82,7 @@ def public_key_of(path: Path) -> str | None:
     if m:
         return m.group(1)
     try:
-        from pyrage import x25519  # type: ignore[import-not-found]
+        from pyrage import x25519
     except ImportError:
         return None
     for line in text.splitlines():
@@ -99,7 +99,7 @@ def _new_key() -> tuple[str, str]:
     """(key file text, public key) for a fresh age key: pyrage if importable, else age-keygen."""
     created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     try:
-        from pyrage import x25519  # type: ignore[import-not-found]
+        from pyrage import x25519
     except ImportError:
         x25519 = None
     if x25519 is not None:
@@ -173,9 +173,9 @@ class InitResult:
 
 
 def init(loaded: Any, *, age: Sequence[str] = (), generate: bool = False, key_path: Path | None = None) -> InitResult:
-    from velero_gitops import sops as sopslib
-    from velero_gitops.layout import Layout
-    from velero_gitops.loader import display
+    from velero_gitops.config.loader import display
+    from velero_gitops.render.layout import Layout
+    from velero_gitops.secrets import sops as sopslib
 
     config = loaded.config
     repo_root = Path(loaded.repo_root)

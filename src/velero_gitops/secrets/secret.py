@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from velero_gitops.credentials import SECRET_KEY, Credentials, cloud_file
-from velero_gitops.credentials import parse_cloud as parse_cloud  # noqa: F401 - the Secret's `cloud` reader, for callers of this module
+from velero_gitops.config.names import AGE_RECIPIENT
 from velero_gitops.errors import UsageError
-from velero_gitops.names import AGE_RECIPIENT
-from velero_gitops.write import atomic_write, outside, tree_lock
+from velero_gitops.render.write import atomic_write, outside, tree_lock
+from velero_gitops.secrets.credentials import SECRET_KEY, Credentials, cloud_file
+from velero_gitops.secrets.credentials import parse_cloud as parse_cloud  # noqa: F401 - the Secret's `cloud` reader, for callers of this module
+
 
 # ------------------------------------------------------------------------------------------ building
 def secret_doc(name: str, namespace: str, string_data: Mapping[str, str]) -> dict[str, Any]:
@@ -94,7 +95,7 @@ class Plan:
     recipients_source: str  # "--age", "sops.ageRecipients" or ".sops.yaml (creation_rules[i])"
     name: str
     namespace: str
-    sops: Any  # velero_gitops.sops.Sops
+    sops: Any  # velero_gitops.secrets.sops.Sops
     key: str = SECRET_KEY  # the data key the Secret must have
 
 
@@ -107,7 +108,7 @@ class Result:
 
 def _target(repo_root: Path, rel: str) -> tuple[Path, str]:
     """The file to write, resolved; refused when it (a symlinked file or folder) leads outside the repository."""
-    from velero_gitops.loader import display
+    from velero_gitops.config.loader import display
 
     path = repo_root / rel
     escaped = outside(repo_root, path)
@@ -125,9 +126,9 @@ def plan(loaded: Any, *, age: Sequence[str] = (), check_writable: bool = True, f
 
     ``file`` (repo-relative), ``name`` and ``key`` default to the S3 credentials Secret of the config.
     """
-    from velero_gitops import sops as sopslib
-    from velero_gitops.layout import Layout
-    from velero_gitops.loader import display
+    from velero_gitops.config.loader import display
+    from velero_gitops.render.layout import Layout
+    from velero_gitops.secrets import sops as sopslib
 
     config = loaded.config
     repo_root = Path(loaded.repo_root)
@@ -175,7 +176,7 @@ def verify_ciphertext(ciphertext: bytes, p: Plan, secrets: Sequence[str], *, exa
     """Raise UsageError unless ``ciphertext`` is the encrypted Secret ``p`` describes."""
     from ruamel.yaml import YAML
 
-    from velero_gitops.secret_check import Problem, inspect_secret, recipients_of
+    from velero_gitops.secrets.secret_check import Problem, inspect_secret, recipients_of
 
     for s in secrets:
         if s and s.encode("utf-8") in ciphertext:
@@ -215,7 +216,7 @@ def encrypt_document(p: Plan, doc: dict[str, Any], secrets: Sequence[str]) -> Re
     """Encrypt the in-memory Secret ``doc`` with sops through a pipe, verify it, write it atomically.
 
     ``secrets`` are the plaintext values: redacted from sops' messages and looked for in its output."""
-    from velero_gitops import sops as sopslib
+    from velero_gitops.secrets import sops as sopslib
 
     secrets = [s for s in secrets if s]
     plaintext = to_yaml(doc)
@@ -249,7 +250,7 @@ def update_keys(loaded: Any) -> Result:
     sops rewrites the file in place; the old bytes are kept in memory and put back (atomically)
     if sops fails or the result does not verify.
     """
-    from velero_gitops import sops as sopslib
+    from velero_gitops.secrets import sops as sopslib
 
     config = loaded.config
     if config.sops.age_recipients:
@@ -273,7 +274,7 @@ def update_keys(loaded: Any) -> Result:
 
 def _update_keys_locked(p: Plan, old: bytes, old_mode: int, sopslib: Any) -> None:
     try:
-        sopslib.update_keys(p.target, cwd=p.repo_root, config_file=p.config_file, sops=p.sops)  # type: ignore[arg-type]
+        sopslib.update_keys(p.target, cwd=p.repo_root, config_file=p.config_file, sops=p.sops)
         new = p.target.read_bytes()
         verify_ciphertext(new, p, (), exact_recipients=True)
     except BaseException:

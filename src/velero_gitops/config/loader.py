@@ -28,7 +28,7 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # a bundle of a hundr
 class LoadedConfig:
     """A validated config plus the facts about its file that the plan needs (read here, not in plan)."""
 
-    config: Any  # velero_gitops.config.Config
+    config: Any  # velero_gitops.config.model.Config
     path: Path  # the config file as given
     display_path: str  # how messages and headers name it (POSIX, relative to the repo root)
     repo_root: Path  # the Git repository root Flux paths are relative to
@@ -61,7 +61,7 @@ def _printable(line: str) -> str:
 def _load(path: Path) -> LoadedConfig:
     from pydantic import ValidationError
 
-    from velero_gitops.config import Config
+    from velero_gitops.config.model import Config
 
     p = Path(path)
     shown = display(p)
@@ -164,7 +164,7 @@ def _parse(text: str, shown: str) -> Any:
 
 def _read_ca_bundle(shown: str, tree: Any, file: Path, repo_root: Path) -> str:
     from velero_gitops import safefile
-    from velero_gitops.pem import certificate_bundle
+    from velero_gitops.config.pem import certificate_bundle
 
     where = _position(tree, ("s3", "caBundle"), value=True)
     try:  # a CA bundle is a few KiB; a FIFO, a device or a link out of the repository is refused
@@ -236,7 +236,7 @@ def _position(tree: Any, loc: Loc, value: bool = False) -> str:
     node = tree
     for part in loc:
         if isinstance(part, int) and isinstance(node, list) and 0 <= part < len(node):
-            line, col = node.lc.item(part)
+            line, col = node.lc.item(part)  # type: ignore[attr-defined]  # ruamel's CommentedSeq
             node = node[part]
         elif isinstance(part, str) and isinstance(node, dict) and part in node:
             holder = _holder(node, part)
@@ -261,7 +261,7 @@ def _holder(node: Any, key: str) -> Any:
     return node
 
 
-def _format(shown: str, tree: Any, err: dict[str, Any]) -> str:
+def _format(shown: str, tree: Any, err: Any) -> str:  # a pydantic ErrorDetails
     # pydantic adds steps such as "function-after[...]"; a user's key may hold "[" too
     loc: Loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p)) or tuple(err["loc"])
     msg: str = err["msg"]
@@ -314,7 +314,7 @@ def _unknown_key(loc: Loc) -> str:
 def _allowed_keys(loc: Loc) -> list[str]:
     from pydantic import BaseModel
 
-    from velero_gitops.config import Config
+    from velero_gitops.config.model import Config
 
     model: Any = Config
     for part in loc:

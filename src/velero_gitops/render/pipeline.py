@@ -1,6 +1,6 @@
 """The library API: config file -> plan -> texts -> changes on disk. The CLI is a thin layer over this.
 
-    from velero_gitops.pipeline import render_config
+    from velero_gitops.render.pipeline import render_config
     result = render_config("clusters/home-lab/velero-gitops.yaml")
     result.write()
 """
@@ -11,14 +11,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from velero_gitops.loader import LoadedConfig, display
+from velero_gitops.config.loader import LoadedConfig, display
 
 
 @dataclass
 class RenderResult:
     loaded: LoadedConfig
     files: dict[str, str]  # repo-relative path -> full text (header included)
-    changes: list  # list[velero_gitops.write.Change]
+    changes: list  # list[velero_gitops.render.write.Change]
     notes: list[str]
 
     @property
@@ -34,7 +34,7 @@ class RenderResult:
         return display(self.root / rel) if self.root.is_absolute() else rel
 
     def write(self, force: bool = False) -> None:
-        from velero_gitops.write import apply
+        from velero_gitops.render.write import apply
 
         apply(self.root, self.changes, force=force)
 
@@ -51,10 +51,10 @@ class RenderResult:
 
 def render_config(config: str | os.PathLike[str] | LoadedConfig) -> RenderResult:
     """Load (unless given loaded), plan and render one config, and compare with the disk. Writes nothing."""
-    from velero_gitops.loader import load
-    from velero_gitops.plan import plan
-    from velero_gitops.render import render
-    from velero_gitops.write import compute_changes, with_header
+    from velero_gitops.config.loader import load
+    from velero_gitops.render.plan import plan
+    from velero_gitops.render.templating import render
+    from velero_gitops.render.write import compute_changes, with_header
 
     loaded = config if isinstance(config, LoadedConfig) else load(config)
     p = plan(loaded)
@@ -69,7 +69,7 @@ def render_config(config: str | os.PathLike[str] | LoadedConfig) -> RenderResult
             f"Create it with: velero-gitops encrypt-secret --config {display(loaded.path)}"
         )
     if p.repo_password_path and not (loaded.repo_root / p.repo_password_path).exists():
-        from velero_gitops.repo_password import missing_hint
+        from velero_gitops.secrets.repo_password import missing_hint
 
         notes.append(missing_hint(loaded, display(loaded.repo_root / p.repo_password_path)))
     return RenderResult(loaded=loaded, files=files, changes=changes, notes=notes)

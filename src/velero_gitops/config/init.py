@@ -77,7 +77,7 @@ def _flux_source(root: Path) -> str | None:
 
 
 def detect(here: Path) -> Detected:
-    from velero_gitops import sops as sopslib
+    from velero_gitops.secrets import sops as sopslib
 
     here = here.resolve()
     root = _git_root(here) or here
@@ -114,7 +114,7 @@ def default_cluster_name(folder: Path) -> str:
 
 
 def config_text(found: Detected, answers: Answers, config_dir: Path) -> str:
-    from velero_gitops.config import VeleroConfig
+    from velero_gitops.config.model import VeleroConfig
 
     velero = VeleroConfig()
     root = os.path.relpath(found.repo_root, config_dir.resolve())
@@ -170,8 +170,8 @@ def config_text(found: Detected, answers: Answers, config_dir: Path) -> str:
 
 def write(here: Path, answers: Answers, found: Detected | None = None) -> Path:
     """Write ./velero-gitops.yaml after proving it loads; refuses an existing file. Returns its path."""
-    from velero_gitops.loader import load
-    from velero_gitops.write import create_new, stage
+    from velero_gitops.config.loader import load
+    from velero_gitops.render.write import create_new, stage
 
     found = found or detect(here)
     target = here / CONFIG_NAME
@@ -179,8 +179,8 @@ def write(here: Path, answers: Answers, found: Detected | None = None) -> Path:
         raise UsageError(f"{CONFIG_NAME} already exists here; init never overwrites (edit it, or remove it first)")
     text = config_text(found, answers, here)
     probe = Path(stage(here / ".velero-gitops-init.yaml", text.encode("utf-8")))
+    from velero_gitops.config.loader import display
     from velero_gitops.errors import VeleroGitopsError
-    from velero_gitops.loader import display
 
     try:
         load(probe)  # a config we write must load: the answers are checked by the same rules as any config

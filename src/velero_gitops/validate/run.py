@@ -1,0 +1,85 @@
+"""One validate call: its options, and the memos that live exactly as long as the call.
+
+A memo kept across calls would be wrong (the tree may change between two calls in one process, as it
+does in the tests and in a pre-commit hook run by a long-lived runner); a memo cleared by hand is easy to
+forget. Each call of ``validate_paths`` makes one :class:`Run` and hands it to the parts that need it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from velero_gitops.validate.documents import find_root, git_toplevel
+
+# The source `flux bootstrap` creates (GitRepository) and the one flux-operator's FluxInstance sync creates
+# (OCIRepository, or GitRepository) for the repository itself: both are named flux-system in flux-system.
+DEFAULT_REPO_SOURCES = ("GitRepository/flux-system/flux-system", "OCIRepository/flux-system/flux-system")
+
+
+@dataclass
+class Options:
+    schema_locations: list[str] = field(default_factory=list)  # empty = ["default"]
+    cache_dir: str | None = None
+    kubernetes_version: str = ""  # empty = the bundle's version
+    strict: bool = True
+    ignore_missing_schemas: bool = False
+    skip_kinds: list[str] = field(default_factory=list)
+    # resolved files that skip, ignore_missing_schemas and ignore_filename_patterns never apply to (check:
+    # the files the tool renders)
+    strict_files: frozenset[Path] = frozenset()
+    repo_root: str | None = None
+    externals: list[str] = field(default_factory=list)  # "Kind/namespace/name" that exist outside the tree
+    # the Flux source(s) holding this repository: Kustomization paths that read it are checked on disk
+    repo_sources: list[str] = field(default_factory=lambda: list(DEFAULT_REPO_SOURCES))
+    no_cross_namespace_refs: bool = False  # the controllers' --no-cross-namespace-refs lockdown
+    kustomize: str = "auto"  # auto (when kubectl is on PATH) | always | never
+    kustomize_cache: bool = True  # reuse kustomize builds keyed on the content they read
+    ignore_filename_patterns: list[str] = field(default_factory=list)  # regexes (kubeconform's -ignore-filename-pattern)
+    flux: bool = True
+    policy: bool = True
+    # policy knobs
+    allow_http_s3: bool = False
+    allow_s3_path: bool = False
+    allow_insecure_tls: bool = False
+    node_agent_cpu_limit: str = "500m"
+    node_agent_memory_limit: str = "500Mi"
+    plaintext_secrets: bool = True  # the generic "forbid unencrypted secrets" rule (check leaves it to secret_check)
+    kopia_memory_warning: bool = True  # warn when node-agent memory is limited below what kopia needs on big volumes
+
+
+class Run:
+    """The options of one validate call and its memos: resolved paths, candidate repository roots, parsed
+    kustomizations."""
+
+    def __init__(self, opts: Options):
+        self.opts = opts
+        self._real: dict[Path, Path] = {}
+        self._roots: dict[Path | None, tuple[Path, ...]] = {}
+        self.kfiles: dict[Path, Any] = {}  # kustomize.read_kfile's results by path
+
+    def real(self, p: Path) -> Path:
+        """``p.resolve()``, memoized (the graph asks for the same files many times)."""
+        r = self._real.get(p)
+        if r is None:
+            r = self._real[p] = p.resolve()
+        return r
+
+    def roots_for(self, start: Path | None) -> tuple[Path, ...]:
+        """Where a Flux ``spec.path`` read from a file in ``start`` may be rooted: the repository root found
+        from there, the git top level, the working directory."""
+        if start not in self._roots:
+            out: list[Path] = []
+            if start is not None:
+                r = find_root(start)
+                if r is not None:
+                    out.append(r)
+                g = git_toplevel(start)
+                if g is not None and g not in out:
+                    out.append(g)
+            cwd = Path.cwd().resolve()
+            if cwd not in out:
+                out.append(cwd)
+            self._roots[start] = tuple(out)
+        return self._roots[start]
