@@ -15,7 +15,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # shared helpers: cli_
 
 from cli_util import in_ci  # noqa: E402
 
-
 SLOW_FIXTURES = {"s3_server", "pre_commit_hooks"}  # a real S3 server process; a pre-commit hook environment
 
 

@@ -13,8 +13,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from cli_util import need
 from velero_gitops.config.model import Config
+
+from cli_util import need
 
 PROMTOOL_DIR = Path(__file__).parent / "promtool"
 RULES_FILE = PROMTOOL_DIR / "rules.yaml"  # generated from TEST_CONFIG; the unit tests load it
