@@ -37,7 +37,7 @@ def test_render_twice_changes_nothing(example, tmp_path):
 
 def test_rendering_is_deterministic_across_processes():
     """Two interpreters with different hash seeds render byte-identical trees (set/dict order never leaks)."""
-    code = ("import json, sys; from velero_gitops.pipeline import render_config; "
+    code = ("import json, sys; from velero_gitops.render.pipeline import render_config; "
             "print(json.dumps({str(c): render_config(c).files for c in sys.argv[1:]}, sort_keys=True, default=str))")
     outs = []
     for seed in ("1", "4242"):
