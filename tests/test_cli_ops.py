@@ -92,6 +92,10 @@ def test_explain_table_and_json(cfg, tmp_path):
     assert run.code == 0, run.err
     for needle in ("every day at 02:00 UTC", "velero-schedules", "velero-backups/velero/kopia/monitoring/", "run (UTC)"):
         assert needle in run.out, needle
+    # stdout is a pipe here: tab-separated rows, the local column because New York is not UTC
+    rows = [line.split("\t") for line in run.out.splitlines() if line.startswith(("run (", "20"))]
+    assert len(rows) == 6 and rows[0][:2] == ["run (UTC)", "run (EST)"], run.out
+    assert all(r[2].startswith("daily-20") and r[4].endswith(f"/backups/{r[2]}/") for r in rows[1:])
     data = json.loads(run_cli("explain", "-c", str(cfg), "-o", "json", "--timezone", "Asia/Tokyo", exact_env=env).out)
     first = data["schedules"][0]["nextRuns"][0]
     assert first["utc"].endswith("T02:00+00:00") and first["local"].endswith("T11:00+09:00")

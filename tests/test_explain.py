@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
+from velero_gitops.config import cron
 from velero_gitops.ops import explain as ex
 from velero_gitops.errors import UsageError
 from velero_gitops.config.loader import load
@@ -131,7 +133,7 @@ def test_explain_says_where_the_age_key_is(tmp_path, decryption, says):
     ("@every 6h", "every 6 h after the previous run"),
 ])
 def test_cron_in_words(expr, words):
-    assert ex.describe_cron(expr) == words
+    assert ex.describe_cron(cron.parse(expr)) == words
 
 
 def test_words_and_tables(tmp_path):
@@ -144,7 +146,7 @@ def test_words_and_tables(tmp_path):
                    "2026-11-27T03:00+01:00 Europe/Berlin", "velero-schedules waits for velero", "openebs"):
         assert needle in text, needle
     console = Console(record=True, width=240, color_system=None)
-    ex.render(data, console)
+    ex.render(data, console, plain=False)
     out = console.export_text()
     assert "Flux Kustomizations, in order" in out
     assert "Schedule daily (0 2 * * *)" in out
@@ -155,3 +157,71 @@ def test_words_and_tables(tmp_path):
 def test_unknown_timezone(tmp_path):
     with pytest.raises(UsageError, match="IANA"):
         ex.explain(_loaded(tmp_path), now=NOW, tz_name="Mars/Olympus")
+
+
+def _plan_objects(loaded, folder_suffix: str) -> list[str]:
+    """Kind and name of every object the plan puts into the folder ending in ``folder_suffix``, plus the
+    encrypted Secrets its kustomization.yaml lists (the files encrypt-secret/encrypt-repo-password write)."""
+    from velero_gitops.render.plan import plan
+
+    p = plan(loaded)
+    folder = next(a.path.rsplit("/", 1)[0] for a in p.artifacts if a.path.endswith(f"{folder_suffix}/kustomization.yaml"))
+    kinds = [f"{d.obj['kind']} {d.obj['metadata']['name']}" for a in p.artifacts
+             if a.path.startswith(folder + "/") and not a.path.endswith("/kustomization.yaml") for d in a.docs]
+    names = {"secret.sops.yaml": loaded.config.s3.credentials_secret, "repo-credentials.sops.yaml": "velero-repo-credentials"}
+    resources = next(a for a in p.artifacts if a.path == f"{folder}/kustomization.yaml").docs[0].obj["resources"]
+    return kinds + [f"Secret {names[r[2:]]}" for r in resources if r[2:] in names]
+
+
+@pytest.mark.parametrize("extra", [
+    "",
+    "metrics: {enabled: false}\n",
+    "metrics: {prometheusRule: false, dashboard: {enabled: false}}\n",
+    "velero: {repositoryPassword: veleroDefault}\n",
+    "flux:\n  chartSource: {type: OCIRepository}\n",
+])
+@pytest.mark.parametrize("schedules", [DAILY, ""], ids=["schedules", "none"])
+def test_applies_is_what_the_plan_renders(tmp_path, extra, schedules):
+    """Every Kustomization explain lists, and every object it says each applies, is in the plan, and nothing
+    else: explain reads the plan instead of deciding again (no schedules -> no velero-schedules)."""
+    p = tmp_path / "velero-gitops.yaml"
+    text = CONFIG.format(schedules=schedules) if schedules else CONFIG.replace("schedules:\n{schedules}\n", "")
+    if extra.startswith("flux:"):
+        text = text.replace("flux:\n", extra)
+    else:
+        text += extra
+    loaded = load(p.write_text(text) and p)
+    data = ex.explain(loaded, now=NOW)
+    names = [k["name"] for k in data["kustomizations"]]
+    assert names == (["velero", "velero-schedules"] if schedules else ["velero"])
+    for k, folder in zip(data["kustomizations"], ["/app", "/schedules"]):
+        said = sorted(" ".join(a.split(" ", 2)[:2]) for a in k["applies"])
+        assert said == sorted(_plan_objects(loaded, folder)), k["applies"]
+
+
+def test_piped_output_is_plain_rows(tmp_path):
+    """Not a terminal: one line per row, tab-separated, never wrapped, so a backup name can be grepped."""
+    from rich.console import Console
+
+    long = "nightly-databases-and-volumes-of-the-whole-lab"  # 46 characters: backup names reach 61
+    data = ex.explain(_loaded(tmp_path, DAILY.replace("name: daily", f"name: {long}")), now=NOW,
+                      tz_name="Europe/Berlin")
+    out = io.StringIO()
+    ex.render(data, Console(file=out, width=60))
+    lines = out.getvalue().splitlines()
+    backup = f"{long}-20261127020000"
+    (row,) = [line for line in lines if line.startswith("2026-11-27 02:00\t")]
+    assert row.split("\t") == ["2026-11-27 02:00", "2026-11-27 03:00", backup, "2026-12-27 02:00",
+                                f"velero-backups/velero/backups/{backup}/"]
+    assert any(backup in line and "Next run" in line for line in lines)  # the paragraph is one line too
+    assert "run (UTC)\trun (Europe/Berlin)\tbackup\texpires (UTC)\tmetadata" in lines
+
+
+@pytest.mark.parametrize("tz,columns", [("UTC", 1), ("Etc/UTC", 1), ("Europe/Berlin", 2), ("Europe/London", 1)])
+def test_one_utc_column_when_local_time_is_utc(tmp_path, tz, columns):
+    """Two identical columns say nothing: local times equal to UTC (London in winter too) get one column."""
+    data = ex.explain(_loaded(tmp_path), now=NOW, tz_name=tz)
+    header = next(line for line in ex.plain_lines(data) if line.startswith("run (UTC)"))
+    assert sum(h.startswith("run (") for h in header.split("\t")) == columns
+    paragraph = next(w for w in ex.words(data) if "Next run" in w)
+    assert (f"{tz})" in paragraph) is (columns == 2)

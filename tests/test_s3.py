@@ -324,8 +324,10 @@ def test_policy_command_prints_least_privilege_and_mc_commands(tmp_path):
     joined = "\n".join(data["commands"])
     for cmd in ("mc admin user add", "mc admin policy create", "mc admin policy attach"):
         assert cmd in joined
+    # the default output is the policy alone, so `s3 policy > p.json` is the file mc reads; mc on stderr
     table = run_cli("s3", "policy", "-c", str(cfg), exact_env=clean_env(tmp_path))
-    assert table.code == 0 and "mc admin policy attach" in table.out and '"Version": "2012-10-17"' in table.out
+    assert table.code == 0 and json.loads(table.out) == data["policy"]
+    assert "mc admin policy attach" in table.err and "velero-backups-velero.json" in table.err
 
 
 # ------------------------------------------------------------------------------------------ unit pieces

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import sys
+from enum import Enum
 from typing import Any, Callable, TypeVar
 
 import typer
@@ -23,6 +24,13 @@ app = typer.Typer(
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Output(str, Enum):
+    """--output of the commands that print a table for people or JSON for programs."""
+
+    table = "table"
+    json = "json"
 
 
 def err(message: str) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+CONFIG_HELP = "Config file (default: ./velero-gitops.yaml or the only clusters/*/velero-gitops.yaml)."
+
 
 def default_configs() -> list[Path]:
     """./velero-gitops.yaml, else every clusters/*/velero-gitops.yaml (sorted)."""

@@ -7,20 +7,13 @@ commit them; `explain` shows what a config will do before it is committed.
 from __future__ import annotations
 
 import json
-from enum import Enum
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
-from velero_gitops.cli._app import app, err, handle_errors
-
-CONFIG_HELP = "Config file (default: ./velero-gitops.yaml or the only clusters/*/velero-gitops.yaml)."
-
-
-class Output(str, Enum):
-    table = "table"
-    json = "json"
+from velero_gitops.cli._app import Output, app, err, handle_errors
+from velero_gitops.cli._configs import CONFIG_HELP
 
 
 def _load(config: Optional[Path]):

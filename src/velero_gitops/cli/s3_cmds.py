@@ -8,14 +8,13 @@ extra is not installed). Credentials are never printed: only where they came fro
 from __future__ import annotations
 
 import json
-from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from velero_gitops.cli._app import app, err, handle_errors
-from velero_gitops.cli._configs import one_config
+from velero_gitops.cli._app import Output, app, err, handle_errors
+from velero_gitops.cli._configs import CONFIG_HELP, one_config
 
 s3_app = typer.Typer(
     name="s3",
@@ -25,12 +24,6 @@ s3_app = typer.Typer(
 app.add_typer(s3_app, name="s3")
 
 
-class Output(str, Enum):
-    table = "table"
-    json = "json"
-
-
-CONFIG_HELP = "Config file (default: ./velero-gitops.yaml or the only clusters/*/velero-gitops.yaml)."
 TIMEOUT_HELP = "Seconds to wait for a connection and for each answer (two attempts at most)."
 DEADLINE_HELP = "Seconds the whole command may take, whatever the server does."
 
@@ -133,10 +126,13 @@ def policy_cmd(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
     user: str = typer.Option("velero", "--user", help="MinIO user name for Velero."),
     policy_name: Optional[str] = typer.Option(None, "--policy-name", help="Policy name (default: <bucket>-velero)."),
-    output: Output = typer.Option(Output.table, "--output", "-o", help="table (policy + mc commands) or json."),
+    output: Output = typer.Option(
+        Output.table, "--output", "-o",
+        help="table: the policy JSON on stdout (`s3 policy > policy.json`), the mc commands on stderr; "
+        "json: name, user, policy and commands as one JSON object."),
     bucket_policy: bool = typer.Option(False, "--bucket-policy", help="Print the HTTPS-only bucket policy instead."),
 ) -> None:
-    """The least-privilege policy for the Velero user (this bucket only) and the `mc` commands to set it up."""
+    """The least-privilege policy for the Velero user (this bucket only); the `mc` commands to set it up on stderr."""
     from velero_gitops.ops import s3
 
     loaded, target = _setup(config)
@@ -151,9 +147,9 @@ def policy_cmd(
         typer.echo(json.dumps({"policyName": name, "user": user, "policy": doc,
                                "commands": [c for c in commands if not c.startswith("#")]}, indent=2))
         return
-    typer.echo(f"# {file}: least privilege for the Velero user on bucket {target.bucket} "
-               "(objects get/put/delete, list, multipart; no other bucket, no admin)")
+    # stdout is the policy alone, so a redirect makes the file that `mc admin policy create` reads
     typer.echo(json.dumps(doc, indent=2))
-    typer.echo("")
-    typer.echo("\n".join(commands))
+    err(f"# the policy on stdout: least privilege for the Velero user on bucket {target.bucket} "
+        f"(objects get/put/delete, list, multipart; no other bucket, no admin); save it as {file}")
+    err("\n".join(commands))
     err("note: the secret key goes into the SOPS-encrypted Secret (velero-gitops encrypt-secret), never into Git in clear")

@@ -8,6 +8,7 @@ from typing import List, Optional
 import typer
 
 from velero_gitops.cli._app import app, handle_errors
+from velero_gitops.config.units import NODE_AGENT_CPU_BUDGET, NODE_AGENT_MEMORY_BUDGET
 
 schemas_app = typer.Typer(help="Manage JSON schemas (import CRDs into the cache).", no_args_is_help=True)
 app.add_typer(schemas_app, name="schemas")
@@ -18,9 +19,10 @@ _IGNORE_HELP = "Regular expression (searched in the path) of files and folders t
 
 def _check_output(output: str) -> None:
     from velero_gitops.errors import UsageError
+    from velero_gitops.validate.report import FORMATS
 
-    if output not in ("text", "json", "junit", "github"):
-        raise UsageError(f"--output must be one of text, json, junit, github (got {output!r})")
+    if output not in FORMATS:
+        raise UsageError(f"--output must be one of {', '.join(FORMATS)} (got {output!r})")
 
 
 def _check_kustomize(kustomize: str) -> None:
@@ -69,8 +71,8 @@ def validate(
     allow_http_s3: bool = typer.Option(False, "--allow-http-s3", help="Allow http:// s3Url."),
     allow_s3_path: bool = typer.Option(False, "--allow-s3-path", help="Allow a path in s3Url."),
     allow_insecure_tls: bool = typer.Option(False, "--allow-insecure-tls", help="Allow insecureSkipTLSVerify: \"true\"."),
-    node_agent_cpu_limit: str = typer.Option("500m", "--node-agent-cpu-limit", help="Budget for the node-agent CPU limit."),
-    node_agent_memory_limit: str = typer.Option("500Mi", "--node-agent-memory-limit", help="Budget for the node-agent memory limit."),
+    node_agent_cpu_limit: str = typer.Option(NODE_AGENT_CPU_BUDGET, "--node-agent-cpu-limit", help="Budget for the node-agent CPU limit."),
+    node_agent_memory_limit: str = typer.Option(NODE_AGENT_MEMORY_BUDGET, "--node-agent-memory-limit", help="Budget for the node-agent memory limit."),
 ) -> None:
     """Validate Kubernetes/Flux manifests: YAML, schemas (strict), kustomize builds, Flux graph, policy."""
     from velero_gitops.validate.engine import DEFAULT_REPO_SOURCES, Options, validate_paths

@@ -212,3 +212,28 @@ def parse(expr: str) -> Cron:
         raise CronError("it never fires: no date has this day of month in these months, e.g. 31 February; "
                         "robfig/cron then returns no next run and Velero would back up on every sync")
     return cron
+
+
+def velero_problem(expr: object) -> str | None:
+    """None when Velero accepts ``expr`` (robfig/cron v3 ParseStandard), else the reason: what `validate`
+    checks in a tree. Laxer than ``parse``, which the config uses: robfig takes a ``CRON_TZ=``/``TZ=`` prefix
+    and any ``@every`` duration (robfig/cron@v3.0.1:parser.go Parse, parseDescriptor)."""
+    if not isinstance(expr, str) or not expr.strip():
+        return "empty cron expression"
+    spec = expr.strip()
+    if spec.startswith(("CRON_TZ=", "TZ=")):
+        tz, _, rest = spec.partition(" ")
+        if not rest.strip():
+            return f"{tz} must be followed by a schedule"
+        spec = rest.strip()
+    if spec.startswith("@every "):
+        try:
+            parse_duration(spec[len("@every "):].strip())
+        except ValueError as exc:
+            return f"@every needs a Go duration such as 1h or 30m: {exc}"
+        return None
+    try:
+        parse(spec)
+    except CronError as exc:
+        return str(exc)
+    return None

@@ -15,9 +15,12 @@ import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from velero_gitops.errors import ConfigError
+
+if TYPE_CHECKING:
+    from velero_gitops.config.model import Config
 
 Loc = tuple[str | int, ...]
 CA_BUNDLE_LIMIT = 1024 * 1024
@@ -28,7 +31,7 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # a bundle of a hundr
 class LoadedConfig:
     """A validated config plus the facts about its file that the plan needs (read here, not in plan)."""
 
-    config: Any  # velero_gitops.config.model.Config
+    config: Config
     path: Path  # the config file as given
     display_path: str  # how messages and headers name it (POSIX, relative to the repo root)
     repo_root: Path  # the Git repository root Flux paths are relative to

@@ -12,13 +12,20 @@ from pathlib import PurePosixPath
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from velero_gitops.config import cron as cronlib
 from velero_gitops.config import names
 from velero_gitops.config.names import AGE_RECIPIENT, DNS1123_LABEL, bucket_name_problem
-from velero_gitops.config.units import FLUX_DURATION, go_duration, parse_duration, parse_quantity
+from velero_gitops.config.units import (
+    FLUX_DURATION,
+    NODE_AGENT_CPU_BUDGET,
+    NODE_AGENT_MEMORY_BUDGET,
+    go_duration,
+    parse_duration,
+    parse_quantity,
+)
 
 SEMVER = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?")  # used with fullmatch
 
@@ -356,8 +363,8 @@ class Toleration(_Model):
 
 
 class Budget(_Model):
-    cpu: str = Field("500m", description="Highest CPU limit a node-agent pod may have.")
-    memory: str = Field("500M", description="Highest memory limit a node-agent pod may have (the ask: under 500 MB).")
+    cpu: str = Field(NODE_AGENT_CPU_BUDGET, description="Highest CPU limit a node-agent pod may have.")
+    memory: str = Field(NODE_AGENT_MEMORY_BUDGET, description="Highest memory limit a node-agent pod may have (the ask: under 500 MB).")
 
     _q = field_validator("cpu", "memory")(classmethod(lambda cls, v: (parse_quantity(v), v)[1]))
 
@@ -374,7 +381,7 @@ class NodeAgentConfig(_Model):
         "node-agent ConfigMap's `privilegedFsBackup`, the pods that read the volumes. Off unless needed.",
     )
     resources: Resources = Field(
-        default_factory=lambda: _resources("100m", "128Mi", "500m", "500M"),
+        default_factory=lambda: _resources("100m", "128Mi", NODE_AGENT_CPU_BUDGET, NODE_AGENT_MEMORY_BUDGET),
         description="node-agent DaemonSet resources.",
     )
     budget: Budget = Field(default_factory=Budget, description="Limits node-agent resources must stay within (checked here and by `validate`).")
@@ -612,14 +619,21 @@ class ScheduleConfig(_Model):
             raise ValueError(f"{v!r} is too long: backup names add 15 characters; use at most 48")
         return v
 
-    @field_validator("cron")
-    @classmethod
-    def _cron(cls, v: str) -> str:
+    # The parsed cron, set once here; alerts and explain read it (`timing`) instead of parsing again.
+    _timing: cronlib.Cron = PrivateAttr()
+
+    @model_validator(mode="after")
+    def _cron(self) -> ScheduleConfig:
         try:
-            cronlib.parse(v)
+            self._timing = cronlib.parse(self.cron)
         except cronlib.CronError as exc:
-            raise ValueError(f"{v!r} is not a valid cron expression ({exc})") from None
-        return v
+            raise at("cron", f"{self.cron!r} is not a valid cron expression ({exc})") from None
+        return self
+
+    @property
+    def timing(self) -> cronlib.Cron:
+        """The cron expression as Velero parses it: run times and the longest gap between runs."""
+        return self._timing
 
     @field_validator("namespaces")
     @classmethod

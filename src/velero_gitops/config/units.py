@@ -5,6 +5,10 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
+# The node-agent budget: the highest limits a node-agent pod may have (the ask: under 500 MB). One value for
+# the config's default (node-agent resources and budget), `validate` and `check`, so both hooks agree on a tree.
+NODE_AGENT_CPU_BUDGET = "500m"
+NODE_AGENT_MEMORY_BUDGET = "500M"
 # Go's time.ParseDuration (golang/go@go1.25.0:src/time/format.go): an optional sign, then one or more
 # <number><unit>, where the number has ASCII digits before or after an optional '.'; "0" alone needs no unit.
 # [0-9], never \d: Python's \d also matches other scripts' digits, which Go refuses.

@@ -14,7 +14,7 @@ Facts from that file the rules rely on:
 * Ad-hoc backups carry ``schedule=""``; every rule here looks at scheduled backups only.
 
 Rules that depend on a schedule's cadence (no recent backup, failing persistently, partial failure)
-are generated once per schedule from its cron (``cron.parse(...).max_interval()``) plus
+are generated once per schedule from its parsed cron (``schedule.timing.max_interval()``) plus
 ``metrics.missedBackupMargin``; paused schedules get none of them.
 
 Whether the rules are rendered at all (``metrics.enabled`` and ``metrics.prometheusRule``) is the
@@ -23,11 +23,9 @@ plan's decision; this module always describes the full set.
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Any
 
-from velero_gitops.config import cron as cronlib
 from velero_gitops.config.model import Config, ScheduleConfig
 from velero_gitops.config.units import parse_duration
 
@@ -89,14 +87,9 @@ def runbook_url(config: Config, alert: str) -> str:
     return f"{base}#{alert.lower()}"
 
 
-@functools.lru_cache(maxsize=256)
-def _max_interval_seconds(cron: str) -> float:
-    return cronlib.parse(cron).max_interval().total_seconds()
-
-
 def schedule_interval(schedule: ScheduleConfig) -> float:
     """Longest gap between two runs of the schedule, in seconds (daily -> 86400, hourly -> 3600)."""
-    return _max_interval_seconds(schedule.cron)
+    return schedule.timing.max_interval().total_seconds()
 
 
 def missed_backup_threshold(config: Config, schedule: ScheduleConfig) -> float:

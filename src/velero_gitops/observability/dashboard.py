@@ -163,19 +163,40 @@ def _templating(config: Config) -> dict[str, Any]:
 
 def dashboard(config: Config) -> dict[str, Any]:
     """The Grafana dashboard model (plain dicts/lists/str/numbers), deterministic for a config."""
-    metrics = config.metrics
-    objective = metrics.success_objective
-    ns = config.repo.namespace
-    sel = SCHEDULE_SELECTOR
-    ds = f'namespace="{ns}", daemonset="{NODE_AGENT_DAEMONSET}"'
-    schedules = active_schedules(config)
-    thresholds = {s.name: missed_backup_threshold(config, s) for s in schedules}
-    default_threshold = max(thresholds.values(), default=DEFAULT_MISSED_THRESHOLD)
-    ratio = success_ratio_expr(sel, SUCCESS_RATIO_WINDOW)
-    ratio_thresholds = _thresholds((None, "red"), (objective, "green"))
     p = _Panels()
+    ratio = success_ratio_expr(SCHEDULE_SELECTOR, SUCCESS_RATIO_WINDOW)
+    _schedule_state_row(p, config, ratio)
+    _outcome_row(p, config.metrics.success_objective, ratio)
+    _duration_size_row(p)
+    _storage_node_agent_row(p, config.repo.namespace)
+    _pod_volume_latency_row(p)
+    return {
+        "annotations": {"list": []},
+        "description": f"Velero backups of cluster {config.cluster}: schedules, storage location, node-agent.",
+        "editable": True,
+        "graphTooltip": 1,
+        "links": [],
+        "panels": p.panels,
+        "refresh": "5m",
+        "schemaVersion": SCHEMA_VERSION,
+        "tags": ["backup", "velero"],
+        "templating": _templating(config),
+        "time": {"from": "now-7d", "to": "now"},
+        "timepicker": {},
+        "timezone": "utc",
+        "title": f"Velero backups ({config.cluster})",
+        "uid": dashboard_uid(config.cluster),
+        "version": 1,
+    }
 
-    # Row 1: the state of each schedule right now.
+
+def _schedule_state_row(p: _Panels, config: Config, ratio: str) -> None:
+    """Row 1: the state of each schedule right now."""
+    objective = config.metrics.success_objective
+    sel = SCHEDULE_SELECTOR
+    thresholds = {s.name: missed_backup_threshold(config, s) for s in active_schedules(config)}
+    default_threshold = max(thresholds.values(), default=DEFAULT_MISSED_THRESHOLD)
+    ratio_thresholds = _thresholds((None, "red"), (objective, "green"))
     p.add(
         "stat", "Time since last successful backup",
         "Age of the newest Completed backup per schedule. Red once it is older than the schedule's "
@@ -221,7 +242,11 @@ def dashboard(config: Config) -> dict[str, Any]:
         _stat_options(),
     )
 
-    # Row 2: outcomes over time and the ratio against the objective.
+
+def _outcome_row(p: _Panels, objective: float, ratio: str) -> None:
+    """Row 2: outcomes over time and the ratio against the objective."""
+    sel = SCHEDULE_SELECTOR
+    ratio_thresholds = _thresholds((None, "red"), (objective, "green"))
     outcomes = [
         ("velero_backup_success_total", "{{schedule}} completed"),
         ("velero_backup_partial_failure_total", "{{schedule}} partially failed"),
@@ -253,7 +278,10 @@ def dashboard(config: Config) -> dict[str, Any]:
         _timeseries_options(),
     )
 
-    # Row 3: duration and size.
+
+def _duration_size_row(p: _Panels) -> None:
+    """Row 3: duration and size."""
+    sel = SCHEDULE_SELECTOR
     duration = "sum by (schedule, le) (increase(velero_backup_duration_seconds_bucket{%s}[1d]))" % sel
     p.add(
         "timeseries", "Backup duration (over the last 24h)",
@@ -277,7 +305,10 @@ def dashboard(config: Config) -> dict[str, Any]:
         _timeseries_options(),
     )
 
-    # Row 4: storage location and node-agent.
+
+def _storage_node_agent_row(p: _Panels, ns: str) -> None:
+    """Row 4: storage location and node-agent."""
+    ds = f'namespace="{ns}", daemonset="{NODE_AGENT_DAEMONSET}"'
     p.add(
         "stat", "Backup storage locations",
         "Availability of each BackupStorageLocation as Velero last validated it (every minute).",
@@ -318,7 +349,9 @@ def dashboard(config: Config) -> dict[str, Any]:
         _timeseries_options(),
     )
 
-    # Row 5: node-agent pod volume backup latency.
+
+def _pod_volume_latency_row(p: _Panels) -> None:
+    """Row 5: node-agent pod volume backup latency."""
     p.add(
         "timeseries", "Pod volume backup latency per node (p95 since node-agent start)",
         "95th percentile of the time a pod volume backup (kopia upload of one volume) took, per node, "
@@ -353,25 +386,6 @@ def dashboard(config: Config) -> dict[str, Any]:
     # The table shows the latest value of each series, not a range.
     for target in p.panels[-1]["targets"]:
         target.update({"format": "table", "instant": True, "range": False})
-
-    return {
-        "annotations": {"list": []},
-        "description": f"Velero backups of cluster {config.cluster}: schedules, storage location, node-agent.",
-        "editable": True,
-        "graphTooltip": 1,
-        "links": [],
-        "panels": p.panels,
-        "refresh": "5m",
-        "schemaVersion": SCHEMA_VERSION,
-        "tags": ["backup", "velero"],
-        "templating": _templating(config),
-        "time": {"from": "now-7d", "to": "now"},
-        "timepicker": {},
-        "timezone": "utc",
-        "title": f"Velero backups ({config.cluster})",
-        "uid": dashboard_uid(config.cluster),
-        "version": 1,
-    }
 
 
 def dashboard_json(config: Config) -> str:

@@ -1,25 +1,34 @@
 """`explain`: what a config will do, in plain words, before anything is committed.
 
-Derived from the config with the same facts the plan uses (Layout, Schedule names, TTLs), plus
-Velero's object layout (vmware-tanzu/velero@v1.18.1: pkg/persistence/object_store_layout.go) and schedule
-timing (pkg/controller/schedule_controller.go): Velero runs cron in UTC, names scheduled
-backups `<schedule>-<YYYYMMDDhhmmss>`, keeps metadata under `<prefix>/backups/<backup>/` and FSB
-volume data in one kopia repository per namespace under `<prefix>/kopia/<namespace>/`.
+What the tree applies, and in which order, is read from the plan; the words around it come from the
+config. Velero runs cron in UTC, names scheduled backups `<schedule>-<YYYYMMDDhhmmss>`
+(vmware-tanzu/velero@v1.18.1:pkg/apis/velero/v1/schedule_types.go TimestampedName), keeps metadata under
+`<prefix>/backups/<backup>/` and file-system backup data in one kopia repository per namespace under
+`<prefix>/kopia/<namespace>/` (pkg/persistence/object_store_layout.go).
 """
 
 from __future__ import annotations
 
+import posixpath
 from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from velero_gitops.config import cron as cronlib
 from velero_gitops.config.units import parse_duration
 from velero_gitops.render.layout import Layout
-from velero_gitops.render.plan import chart_source_name, plan
+from velero_gitops.render.plan import Plan, plan
 from velero_gitops.secrets import repo_password as rp
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from velero_gitops.config.model import Config, ScheduleConfig
+    from velero_gitops.config.cron import Cron
+    from velero_gitops.config.loader import LoadedConfig
+
 RUNS = 5
+Cell = str | list[str]  # a table cell; a list is one item per line in a table, "; "-joined in plain rows
+Table_ = tuple[str, list[str], list[list[Cell]], str | None]  # title, header, rows, footnote
 _DAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
 
 
@@ -37,9 +46,8 @@ def _span(seconds: float) -> str:
     return f"{hours} h" if hours else f"{int(seconds) // 60} min"
 
 
-def describe_cron(expr: str) -> str:
-    """A cron expression in words (UTC); falls back to the expression for unusual ones."""
-    c = cronlib.parse(expr)
+def describe_cron(c: Cron) -> str:
+    """A parsed cron expression in words (UTC); falls back to the expression for unusual ones."""
     if c.every:
         return f"every {_span(c.every)} after the previous run"
     all_days, all_months = c.days == frozenset(range(1, 32)), c.months == frozenset(range(1, 13))
@@ -55,7 +63,7 @@ def describe_cron(expr: str) -> str:
             return f"every {', '.join(_DAYS[d] for d in sorted(c.weekdays))} at {times} UTC"
         if all_wd and c.dow_star:
             return f"on day {', '.join(str(d) for d in sorted(c.days))} of every month at {times} UTC"
-    return f"at the times matching `{expr}` (UTC)"
+    return f"at the times matching `{c.expr}` (UTC)"
 
 
 def _local_tz(name: str | None) -> tzinfo:
@@ -71,7 +79,7 @@ def _local_tz(name: str | None) -> tzinfo:
     return datetime.now().astimezone().tzinfo or timezone.utc
 
 
-def age_key_location(c: Any) -> str:
+def age_key_location(c: Config) -> str:
     """Where kustomize-controller finds the age private key for the rendered tree, in words."""
     d = c.flux.decryption
     if not d.enabled:
@@ -83,17 +91,29 @@ def age_key_location(c: Any) -> str:
             f"of the Kustomization {c.flux.namespace}/{c.repo.app}")
 
 
-def explain(loaded: Any, now: datetime | None = None, tz_name: str | None = None) -> dict[str, Any]:
+def explain(loaded: LoadedConfig, now: datetime | None = None, tz_name: str | None = None) -> dict[str, Any]:
     """Everything `explain` shows, as plain data (the JSON output)."""
     c = loaded.config
-    lay = Layout.of(c)
     now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     local = _local_tz(tz_name)
-    local_name = tz_name or (datetime.now(local).tzname() or "local")
     bucket_root = f"{c.s3.bucket}/{c.s3.prefix}" if c.s3.prefix else c.s3.bucket
-    ns = c.repo.namespace
-    fs_default = c.velero.default_volumes_to_fs_backup
+    return {
+        "config": loaded.display_path,
+        "cluster": c.cluster,
+        "veleroNamespace": c.repo.namespace,
+        "generatedAt": _iso(now),
+        "localTimeZone": tz_name or (datetime.now(local).tzname() or "local"),
+        "storage": {"endpoint": c.s3.endpoint, "bucket": c.s3.bucket, "prefix": c.s3.prefix, "region": c.s3.region,
+                    "metadata": f"{bucket_root}/backups/<backup>/", "volumeData": f"{bucket_root}/kopia/<namespace>/"},
+        "garbageCollection": c.velero.garbage_collection_frequency,
+        "defaultBackupTtl": c.velero.default_backup_ttl,
+        "repositoryPassword": _password(loaded),
+        "kustomizations": _kustomizations(loaded, bucket_root),
+        "schedules": [_schedule(c, s, now, local, bucket_root) for s in c.schedules],
+    }
 
+
+def _password(loaded: LoadedConfig) -> dict[str, Any]:
     password = rp.state(loaded)
     password["consequence"] = (
         "A kopia repository opens only with the password it was created with, at the first file-system backup of "
@@ -102,93 +122,109 @@ def explain(loaded: Any, now: datetime | None = None, tz_name: str | None = None
         + (", which lives encrypted in Git with the tree." if password["mode"] == "managed" else
            "." if password["mode"] == "elsewhere" else ": the public default, so the data is effectively unencrypted.")
     )
+    return password
 
-    # The Flux Kustomizations exactly as the plan renders them (none for schedules when there are none).
-    ks_objs = [d.obj for a in plan(loaded).artifacts if a.path == lay.ks_file for d in a.docs]
-    applies = {
-        c.repo.app: [
-            f"HelmRelease {c.repo.app} (chart velero {c.velero.chart_version}, Velero {c.velero.velero_version})",
-            f"{c.flux.chart_source.type} {chart_source_name(c)} (the chart source)",
-            f"Secret {c.s3.credentials_secret} from secret.sops.yaml ({age_key_location(c)})",
-        ] + ([f"Secret {rp.SECRET_NAME} from {PurePosixPath(lay.repo_password_file).name} (kopia repository password, "
-              "never pruned)"] if c.velero.repository_password == "managed" else []) + ([f"PrometheusRule {c.repo.app} (backup alerts)"] if c.metrics.enabled and c.metrics.prometheus_rule else [])
-          + ([f"ConfigMap {c.repo.app}-dashboard (Grafana dashboard)"] if c.metrics.enabled and c.metrics.dashboard.enabled else []),
-        f"{c.repo.app}-schedules": [f"Schedule {s.name}" for s in c.schedules],
-    }
-    ready = {
-        c.repo.app: f"when HelmRelease {c.repo.app} is Ready (health check, timeout {c.flux.timeout})",
-        f"{c.repo.app}-schedules": f"after {c.repo.app} is Ready: the Schedule CRD exists only once the chart installed it",
-    }
-    kustomizations = [{
-        "order": i,
-        "name": k["metadata"]["name"],
-        "namespace": k["metadata"]["namespace"],
-        "targetNamespace": k["spec"]["targetNamespace"],
-        "file": lay.ks_file,
-        "path": k["spec"]["path"],
-        "dependsOn": [f"{d['namespace']}/{d['name']}" for d in k["spec"].get("dependsOn", [])],
-        "applies": applies[k["metadata"]["name"]],
-        "installs": ["Velero CRDs", "Deployment velero", "DaemonSet node-agent (kopia file-system backups)",
-                     f"BackupStorageLocation default -> {c.s3.endpoint} {bucket_root}/"] if i == 1 else [],
-        "ready": ready[k["metadata"]["name"]],
-    } for i, k in enumerate(ks_objs, start=1)]
 
-    schedules = []
-    for s in c.schedules:
-        ttl = c.schedule_ttl(s)
-        ttl_s = parse_duration(ttl)
-        fs = s.default_volumes_to_fs_backup if s.default_volumes_to_fs_backup is not None else fs_default
-        runs = [] if s.paused else cronlib.parse(s.cron).next_runs(now, RUNS)
-        every_ns = s.namespaces == ["*"]
-        run_rows = []
-        for r in runs:
-            backup_name = f"{s.name}-{r:%Y%m%d%H%M%S}"
-            expires = r + timedelta(seconds=ttl_s)
-            run_rows.append({
-                "utc": _iso(r),
-                "local": _iso(r.astimezone(local)),
-                "backup": backup_name,
-                "expiresUtc": _iso(expires),
-                "metadata": f"{bucket_root}/backups/{backup_name}/",
-            })
-        data_paths = ([f"{bucket_root}/kopia/<namespace>/ (one kopia repository per namespace)"] if every_ns
-                      else [f"{bucket_root}/kopia/{n}/" for n in s.namespaces])
-        volumes = (
-            "every pod volume of running pods, through the node-agent (kopia); opt a volume out with the pod "
-            "annotation backup.velero.io/backup-volumes-excludes" if fs else
-            "only pod volumes named in the pod annotation backup.velero.io/backup-volumes (opt-in)"
-        )
-        schedules.append({
-            "name": s.name,
-            "cron": s.cron,
-            "when": "paused: no runs until unpaused" if s.paused else describe_cron(s.cron),
-            "namespaces": list(s.namespaces),
-            "excludedResources": list(s.excluded_resources),
-            "labelSelector": dict(s.label_selector.match_labels) if s.label_selector else {},
-            "volumes": volumes,
-            "defaultVolumesToFsBackup": fs,
-            "ttl": ttl,
-            "keptFor": _span(ttl_s),
-            "storageLocation": s.storage_location,
-            "nextRuns": run_rows,
-            "metadataPath": f"{bucket_root}/backups/{s.name}-<YYYYMMDDhhmmss>/",
-            "dataPaths": data_paths,
-            "approximate": bool(cronlib.parse(s.cron).every),
+_READY = {
+    "app": "when HelmRelease {app} is Ready (health check, timeout {timeout})",
+    "schedules": "after {app} is Ready: the Schedule CRD exists only once the chart installed it",
+}
+
+
+def _kustomizations(loaded: LoadedConfig, bucket_root: str) -> list[dict[str, Any]]:
+    """The Flux Kustomizations and what each applies, read from the plan (never decided here again)."""
+    c = loaded.config
+    lay = Layout.of(c)
+    the_plan = plan(loaded)
+    out = []
+    ks_objs = [d.obj for a in the_plan.artifacts if a.path == lay.ks_file for d in a.docs]
+    for i, k in enumerate(ks_objs, start=1):
+        is_app = k["metadata"]["name"] == c.repo.app
+        out.append({
+            "order": i,
+            "name": k["metadata"]["name"],
+            "namespace": k["metadata"]["namespace"],
+            "targetNamespace": k["spec"]["targetNamespace"],
+            "file": lay.ks_file,
+            "path": k["spec"]["path"],
+            "dependsOn": [f"{d['namespace']}/{d['name']}" for d in k["spec"].get("dependsOn", [])],
+            "applies": _applies(loaded, the_plan, k["spec"]["path"]),
+            "installs": ["Velero CRDs", "Deployment velero", "DaemonSet node-agent (kopia file-system backups)",
+                         f"BackupStorageLocation default -> {c.s3.endpoint} {bucket_root}/"] if is_app else [],
+            "ready": _READY["app" if is_app else "schedules"].format(app=c.repo.app, timeout=c.flux.timeout),
         })
+    return out
 
+
+def _applies(loaded: LoadedConfig, the_plan: Plan, flux_path: str) -> list[str]:
+    """The objects a Flux Kustomization applies: the resources its kustomization.yaml lists in the plan, in the
+    plan's order, then the encrypted Secrets it lists (written by encrypt-secret / encrypt-repo-password)."""
+    c = loaded.config
+    folder = posixpath.normpath(flux_path)
+    by_path = {a.path: a for a in the_plan.artifacts}
+    listed = {posixpath.normpath(posixpath.join(folder, r))
+              for d in by_path[f"{folder}/kustomization.yaml"].docs for r in d.obj["resources"]}
+    out = [_object_words(c, d.obj) for a in the_plan.artifacts if a.path in listed for d in a.docs]
+    if the_plan.secret_path in listed:
+        out.append(f"Secret {c.s3.credentials_secret} from {PurePosixPath(the_plan.secret_path).name} "
+                   f"({age_key_location(c)})")
+    if the_plan.repo_password_path in listed:
+        out.append(f"Secret {rp.SECRET_NAME} from {PurePosixPath(the_plan.repo_password_path).name} "
+                   "(kopia repository password, never pruned)")
+    return out
+
+
+def _object_words(c: Config, obj: dict[str, Any]) -> str:
+    kind, name = obj["kind"], obj["metadata"]["name"]
+    why = {
+        "HelmRelease": f"chart velero {c.velero.chart_version}, Velero {c.velero.velero_version}",
+        "HelmRepository": "the chart source",
+        "OCIRepository": "the chart source",
+        "PrometheusRule": "backup alerts",
+        "ConfigMap": "Grafana dashboard",
+    }.get(kind)
+    return f"{kind} {name}" + (f" ({why})" if why else "")
+
+
+def _schedule(c: Config, s: ScheduleConfig, now: datetime, local: tzinfo, bucket_root: str) -> dict[str, Any]:
+    ttl = c.schedule_ttl(s)
+    ttl_s = parse_duration(ttl)
+    fs = s.default_volumes_to_fs_backup
+    if fs is None:
+        fs = c.velero.default_volumes_to_fs_backup
+    run_rows = []
+    for r in [] if s.paused else s.timing.next_runs(now, RUNS):
+        backup_name = f"{s.name}-{r:%Y%m%d%H%M%S}"
+        run_rows.append({
+            "utc": _iso(r),
+            "local": _iso(r.astimezone(local)),
+            "backup": backup_name,
+            "expiresUtc": _iso(r + timedelta(seconds=ttl_s)),
+            "metadata": f"{bucket_root}/backups/{backup_name}/",
+        })
+    data_paths = ([f"{bucket_root}/kopia/<namespace>/ (one kopia repository per namespace)"] if s.namespaces == ["*"]
+                  else [f"{bucket_root}/kopia/{n}/" for n in s.namespaces])
+    volumes = (
+        "every pod volume of running pods, through the node-agent (kopia); opt a volume out with the pod "
+        "annotation backup.velero.io/backup-volumes-excludes" if fs else
+        "only pod volumes named in the pod annotation backup.velero.io/backup-volumes (opt-in)"
+    )
     return {
-        "config": loaded.display_path,
-        "cluster": c.cluster,
-        "veleroNamespace": ns,
-        "generatedAt": _iso(now),
-        "localTimeZone": local_name,
-        "storage": {"endpoint": c.s3.endpoint, "bucket": c.s3.bucket, "prefix": c.s3.prefix, "region": c.s3.region,
-                    "metadata": f"{bucket_root}/backups/<backup>/", "volumeData": f"{bucket_root}/kopia/<namespace>/"},
-        "garbageCollection": c.velero.garbage_collection_frequency,
-        "defaultBackupTtl": c.velero.default_backup_ttl,
-        "repositoryPassword": password,
-        "kustomizations": kustomizations,
-        "schedules": schedules,
+        "name": s.name,
+        "cron": s.cron,
+        "when": "paused: no runs until unpaused" if s.paused else describe_cron(s.timing),
+        "namespaces": list(s.namespaces),
+        "excludedResources": list(s.excluded_resources),
+        "labelSelector": dict(s.label_selector.match_labels) if s.label_selector else {},
+        "volumes": volumes,
+        "defaultVolumesToFsBackup": fs,
+        "ttl": ttl,
+        "keptFor": _span(ttl_s),
+        "storageLocation": s.storage_location,
+        "nextRuns": run_rows,
+        "metadataPath": f"{bucket_root}/backups/{s.name}-<YYYYMMDDhhmmss>/",
+        "dataPaths": data_paths,
+        "approximate": bool(s.timing.every),
     }
 
 
@@ -224,7 +260,8 @@ def words(data: dict[str, Any]) -> list[str]:
             text += f" Left out: {', '.join(s['excludedResources'])}."
         if s["nextRuns"]:
             r = s["nextRuns"][0]
-            text += (f" Next run {r['utc']} UTC ({r['local']} {data['localTimeZone']}) creates backup {r['backup']}, "
+            local = "" if r["local"] == r["utc"] else f" ({r['local']} {data['localTimeZone']})"
+            text += (f" Next run {r['utc']} UTC{local} creates backup {r['backup']}, "
                      f"metadata under {r['metadata']}, volume data under {', '.join(s['dataPaths'])}; "
                      f"it expires {r['expiresUtc']} UTC.")
         if s["approximate"]:
@@ -239,26 +276,72 @@ def _short(iso: str) -> str:
     return iso[:16].replace("T", " ")
 
 
-def render(data: dict[str, Any], console: Any) -> None:
-    """Plain words and rich tables on ``console``."""
+def _local_is_utc(s: dict[str, Any]) -> bool:
+    """Every listed run is at UTC offset zero locally: a local column would repeat the UTC one."""
+    return all(r["local"] == r["utc"] for r in s["nextRuns"])
+
+
+def _schedule_rows(data: dict[str, Any], s: dict[str, Any]) -> tuple[list[str], list[list[Cell]]]:
+    """Header and rows of a schedule's next-runs table (one run column when local time is UTC)."""
+    one = _local_is_utc(s)
+    header = ["run (UTC)"] + ([] if one else [f"run ({data['localTimeZone']})"]) + ["backup", "expires (UTC)", "metadata"]
+    rows: list[list[Cell]] = []
+    for r in s["nextRuns"]:
+        local: list[Cell] = [] if one else [_short(r["local"])]
+        rows.append([_short(r["utc"]), *local, r["backup"], _short(r["expiresUtc"]), r["metadata"]])
+    return header, rows
+
+
+def _kustomization_rows(data: dict[str, Any]) -> tuple[list[str], list[list[Cell]]]:
+    header = ["#", "name", "path", "depends on", "applies"]
+    rows: list[list[Cell]] = [[str(k["order"]), k["name"], k["path"], ", ".join(k["dependsOn"]) or "-", k["applies"]]
+                              for k in data["kustomizations"]]
+    return header, rows
+
+
+def _tables(data: dict[str, Any]) -> list[Table_]:
+    """(title, header, rows, footnote) of every table, in order."""
+    out: list[Table_] = [
+        ("Flux Kustomizations, in order", *_kustomization_rows(data), None)]
+    for s in data["schedules"]:
+        out.append((f"Schedule {s['name']} ({s['cron']}): {s['when']}", *_schedule_rows(data, s),
+                    "volume data: " + ", ".join(s["dataPaths"])))
+    return out
+
+
+def _join(cell: Cell, sep: str) -> str:
+    return cell if isinstance(cell, str) else sep.join(cell)
+
+
+def plain_lines(data: dict[str, Any]) -> list[str]:
+    """The output for pipes: one line per paragraph and per row, cells separated by tabs, nothing wrapped."""
+    lines: list[str] = []
+    for paragraph in words(data):
+        lines += [paragraph, ""]
+    for title, header, rows, foot in _tables(data):
+        lines += [title, "\t".join(header)] + ["\t".join(_join(c, "; ") for c in r) for r in rows]
+        lines += ([foot] if foot else []) + [""]
+    return lines
+
+
+def render(data: dict[str, Any], console: Console, plain: bool | None = None) -> None:
+    """Plain words and rich tables on ``console``; plain rows (``plain_lines``) when it is not a terminal."""
     from rich.table import Table
     from rich.text import Text
 
+    if plain if plain is not None else not console.is_terminal:
+        console.file.write("".join(line + "\n" for line in plain_lines(data)))  # as is: rich would expand the tabs
+        return
     for paragraph in words(data):
         console.print(Text(paragraph))
         console.print()
-    ks = Table(title="Flux Kustomizations, in order", title_justify="left")
-    for col in ("#", "name", "path", "depends on", "applies"):
-        ks.add_column(col, overflow="fold")
-    for k in data["kustomizations"]:
-        ks.add_row(str(k["order"]), k["name"], k["path"], ", ".join(k["dependsOn"]) or "-", "\n".join(k["applies"]))
-    console.print(ks)
-    for s in data["schedules"]:
-        t = Table(title=f"Schedule {s['name']} ({s['cron']}): {s['when']}", title_justify="left")
-        for col in ("run (UTC)", f"run ({data['localTimeZone']})", "backup", "expires (UTC)", "metadata"):
-            t.add_column(col, overflow="fold")
-        for r in s["nextRuns"]:
-            t.add_row(_short(r["utc"]), _short(r["local"]), r["backup"], _short(r["expiresUtc"]), r["metadata"])
-        console.print(t)
-        console.print(Text("volume data: " + ", ".join(s["dataPaths"])))
-        console.print()
+    for title, header, rows, foot in _tables(data):
+        table = Table(title=title, title_justify="left")
+        for col in header:
+            table.add_column(col, overflow="fold")
+        for row in rows:
+            table.add_row(*(_join(c, "\n") for c in row))
+        console.print(table)
+        if foot:
+            console.print(Text(foot))
+            console.print()

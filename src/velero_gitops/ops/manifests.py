@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from velero_gitops.config.names import DNS1123_LABEL
 from velero_gitops.config.units import go_duration, parse_duration
 from velero_gitops.errors import UsageError
+
+if TYPE_CHECKING:
+    from velero_gitops.config.model import Config
 
 API_VERSION = "velero.io/v1"
 
@@ -181,7 +184,7 @@ def _split_selector(text: str) -> list[str]:
     return terms
 
 
-def backup(config: Any, name: str, include: Iterable[str] | None, ttl_text: str | None = None,
+def backup(config: Config, name: str, include: Iterable[str] | None, ttl_text: str | None = None,
            exclude: Iterable[str] | None = None, selector: str | None = None) -> dict[str, Any]:
     """A Backup object for the namespaces ``include`` (names, globs or '*')."""
     _label(name, "backup name")
@@ -208,7 +211,7 @@ def backup(config: Any, name: str, include: Iterable[str] | None, ttl_text: str 
     }
 
 
-def backup_from_schedule(config: Any, schedule: str, name: str | None = None, now: datetime | None = None) -> dict[str, Any]:
+def backup_from_schedule(config: Config, schedule: str, name: str | None = None, now: datetime | None = None) -> dict[str, Any]:
     """The Backup Velero itself would make from a Schedule of the config, now.
 
     As `velero backup create --from-schedule`: the Schedule's template becomes the spec and the Backup carries the
@@ -234,7 +237,7 @@ def backup_from_schedule(config: Any, schedule: str, name: str | None = None, no
     }
 
 
-def restore(config: Any, name: str, from_backup: str, mapping: Iterable[str] | None = None,
+def restore(config: Config, name: str, from_backup: str, mapping: Iterable[str] | None = None,
             include: Iterable[str] | None = None, exclude: Iterable[str] | None = None,
             selector: str | None = None) -> dict[str, Any]:
     """A Restore object from ``from_backup``, optionally into other namespaces."""
@@ -269,7 +272,7 @@ def restore_warnings(spec: dict[str, Any]) -> list[str]:
     return []
 
 
-def to_yaml(obj: dict[str, Any], config: Any | None = None) -> str:
+def to_yaml(obj: dict[str, Any], config: Config | None = None) -> str:
     """`---`, an optional schema comment, then the object in the project's YAML style."""
     from velero_gitops.render.yamlfmt import dump
 

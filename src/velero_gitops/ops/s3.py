@@ -26,11 +26,14 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 from urllib.parse import urlsplit
 
 from velero_gitops.errors import UsageError, VeleroGitopsError
 from velero_gitops.secrets.credentials import Credentials
+
+if TYPE_CHECKING:
+    from velero_gitops.config.loader import LoadedConfig
 
 OK, FAIL, WARN, SKIP = "ok", "fail", "warn", "skip"
 POLICY_SID = "DenyInsecureTransport"
@@ -133,7 +136,7 @@ class Target:
         return f"{self.prefix}/{name}" if self.prefix else name
 
     @classmethod
-    def of(cls, loaded: Any) -> Target:
+    def of(cls, loaded: LoadedConfig) -> Target:
         s3 = loaded.config.s3
         ca = (Path(loaded.path).parent / s3.ca_bundle) if s3.ca_bundle else None
         target = cls(endpoint=s3.endpoint, bucket=s3.bucket, prefix=s3.prefix.strip("/"), region=s3.region,
@@ -528,7 +531,7 @@ def mc_commands(target: Target, user: str, policy_name: str, policy_file: str, a
     return [
         "# 1. an admin alias (mc prompts for the admin access and secret key)",
         f"mc alias set {alias} {target.endpoint}",
-        f"# 2. the policy above, saved as {policy_file}",
+        f"# 2. the policy: velero-gitops s3 policy --config {config} > {policy_file}",
         f"mc admin policy create {alias} {policy_name} {policy_file}",
         "# 3. the Velero user: read its secret key without echo, so it stays out of shell history",
         "read -rs -p 'secret key for the velero user: ' VELERO_SECRET_KEY; echo",
@@ -649,6 +652,14 @@ def ensure_bucket(target: Target, creds: Credentials, *, tls_policy: bool = True
                               timeout=min(timeout, deadline_s), limit=limit)
 
 
+class _StepFailed(Exception):
+    """An S3 call in an ensure-bucket step failed: the run stops with a check named ``name``."""
+
+    def __init__(self, name: str, exc: BaseException, what: str) -> None:
+        super().__init__(what)
+        self.name, self.exc, self.what = name, exc, what
+
+
 def _ensure_bucket(target: Target, creds: Credentials, *, tls_policy: bool, force: bool, dry_run: bool,
                    timeout: float, limit: Deadline) -> Report:
     """Create the bucket when missing and apply the TLS-only policy; then run every check.
@@ -656,85 +667,92 @@ def _ensure_bucket(target: Target, creds: Credentials, *, tls_policy: bool, forc
     Never deletes or rewrites objects; never replaces a different existing policy without ``force``
     (it shows the diff instead and the report fails).
     """
-    from botocore.exceptions import BotoCoreError, ClientError
-
     start = time.monotonic()
     report = Report(target, creds.source)
     report.checks.append(Check("endpoint", OK if target.https else WARN, target.endpoint))
     tls = tls_check(target, timeout)
     report.checks.append(tls)
     if tls.status == FAIL:
-        report.elapsed = time.monotonic() - start
-        return report
+        return _finished(report, start)
     client = make_client(target, creds, timeout, limit)
-    would = "would " if dry_run else ""
-
-    def fail(name: str, exc: BaseException, what: str) -> Report:
-        code, msg = _error(exc, creds, target)
-        report.checks.append(_cred_failure(code, msg, target) or Check(name, FAIL, f"{what}: {code}: {msg}"))
-        report.elapsed = time.monotonic() - start
-        return report
-
-    # 1. the bucket
     try:
-        _list(client, target)
-        exists = True
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "NoSuchBucket":
-            return fail("bucket", exc, f"cannot look at {target.bucket}")
-        exists = False
-    except BotoCoreError as exc:
-        return fail("bucket", exc, f"cannot look at {target.bucket}")
-    if exists:
-        report.actions.append(f"bucket {target.bucket} exists: left unchanged")
-    else:
-        if not dry_run:
-            kwargs: dict[str, Any] = {"Bucket": target.bucket}
-            if target.region and target.region != "us-east-1":
-                kwargs["CreateBucketConfiguration"] = {"LocationConstraint": target.region}
-            try:
-                client.create_bucket(**kwargs)
-            except ClientError as exc:
-                code = exc.response.get("Error", {}).get("Code")
-                if code != "BucketAlreadyOwnedByYou":
-                    return fail("bucket", exc, f"cannot create {target.bucket}")
-            except BotoCoreError as exc:
-                return fail("bucket", exc, f"cannot create {target.bucket}")
-        report.actions.append(f"{would}create bucket {target.bucket} (region {target.region})")
+        exists = _ensure_exists(client, target, report, dry_run=dry_run)
+        if not tls_policy:
+            report.actions.append("TLS-only bucket policy skipped (--no-tls-policy)")
+        elif not _ensure_tls_policy(client, target, report, exists=exists, force=force, dry_run=dry_run):
+            return _finished(report, start)
+    except _StepFailed as failed:
+        code, msg = _error(failed.exc, creds, target)
+        report.checks.append(_cred_failure(code, msg, target) or Check(failed.name, FAIL, f"{failed.what}: {code}: {msg}"))
+        return _finished(report, start)
+    if not dry_run:
+        report.checks.extend(_checks(client, target, creds, expect_policy=tls_policy))  # the same as `s3 check`
+    return _finished(report, start)
 
-    # 2. the TLS-only policy
-    if tls_policy:
-        current: dict[str, Any] | None = None
-        if exists:
-            try:
-                _, current = _get_policy(client, target.bucket)
-            except (ClientError, BotoCoreError) as exc:
-                return fail("policy", exc, "cannot read the current bucket policy")
-        if current is not None and policy_denies_insecure(current, target.bucket):
-            report.actions.append("bucket policy already denies requests without TLS: left unchanged")
-        else:
-            wanted = merged_policy(current, target.bucket)
-            report.policy_diff = policy_diff(current, wanted, target.bucket)
-            if current is not None and not force:
-                report.actions.append("bucket has a different policy: NOT changed (re-run with --force to add the "
-                                      f"{POLICY_SID} statement; the other statements are kept)")
-                report.checks.append(Check("policy", FAIL, "existing bucket policy differs; see the diff, use --force"))
-                report.elapsed = time.monotonic() - start
-                return report
-            if not dry_run:
-                try:
-                    client.put_bucket_policy(Bucket=target.bucket, Policy=json.dumps(wanted, sort_keys=True))
-                except (ClientError, BotoCoreError) as exc:
-                    return fail("policy", exc, "cannot apply the bucket policy")
-            verb = "replace" if current is not None else "apply"
-            report.actions.append(f"{would}{verb} the bucket policy that denies requests without TLS")
-    else:
-        report.actions.append("TLS-only bucket policy skipped (--no-tls-policy)")
 
-    if dry_run:
-        report.elapsed = time.monotonic() - start
-        return report
-    # 3. the same checks as `s3 check`
-    report.checks.extend(_checks(client, target, creds, expect_policy=tls_policy))
+def _finished(report: Report, start: float) -> Report:
     report.elapsed = time.monotonic() - start
     return report
+
+
+def _ensure_exists(client: Any, target: Target, report: Report, *, dry_run: bool) -> bool:
+    """Step 1: create the bucket when it is missing. Returns whether it existed."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        _list(client, target)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "NoSuchBucket":
+            raise _StepFailed("bucket", exc, f"cannot look at {target.bucket}") from None
+    except BotoCoreError as exc:
+        raise _StepFailed("bucket", exc, f"cannot look at {target.bucket}") from None
+    else:
+        report.actions.append(f"bucket {target.bucket} exists: left unchanged")
+        return True
+    if not dry_run:
+        kwargs: dict[str, Any] = {"Bucket": target.bucket}
+        if target.region and target.region != "us-east-1":
+            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": target.region}
+        try:
+            client.create_bucket(**kwargs)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "BucketAlreadyOwnedByYou":
+                raise _StepFailed("bucket", exc, f"cannot create {target.bucket}") from None
+        except BotoCoreError as exc:
+            raise _StepFailed("bucket", exc, f"cannot create {target.bucket}") from None
+    report.actions.append(f"{'would ' if dry_run else ''}create bucket {target.bucket} (region {target.region})")
+    return False
+
+
+def _ensure_tls_policy(client: Any, target: Target, report: Report, *, exists: bool, force: bool,
+                       dry_run: bool) -> bool:
+    """Step 2: the policy that denies requests without TLS, added to (never replacing) the bucket's own.
+
+    Returns False when the bucket has a different policy and ``force`` is not given: the run stops there.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    current: dict[str, Any] | None = None
+    if exists:
+        try:
+            _, current = _get_policy(client, target.bucket)
+        except (ClientError, BotoCoreError) as exc:
+            raise _StepFailed("policy", exc, "cannot read the current bucket policy") from None
+    if current is not None and policy_denies_insecure(current, target.bucket):
+        report.actions.append("bucket policy already denies requests without TLS: left unchanged")
+        return True
+    wanted = merged_policy(current, target.bucket)
+    report.policy_diff = policy_diff(current, wanted, target.bucket)
+    if current is not None and not force:
+        report.actions.append("bucket has a different policy: NOT changed (re-run with --force to add the "
+                              f"{POLICY_SID} statement; the other statements are kept)")
+        report.checks.append(Check("policy", FAIL, "existing bucket policy differs; see the diff, use --force"))
+        return False
+    if not dry_run:
+        try:
+            client.put_bucket_policy(Bucket=target.bucket, Policy=json.dumps(wanted, sort_keys=True))
+        except (ClientError, BotoCoreError) as exc:
+            raise _StepFailed("policy", exc, "cannot apply the bucket policy") from None
+    verb = "replace" if current is not None else "apply"
+    report.actions.append(f"{'would ' if dry_run else ''}{verb} the bucket policy that denies requests without TLS")
+    return True

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from velero_gitops.config.model import Config
 
 
 @dataclass(frozen=True)
@@ -13,7 +17,7 @@ class Layout:
     app: str  # velero
 
     @classmethod
-    def of(cls, config) -> Layout:  # config: velero_gitops.config.model.Config
+    def of(cls, config: Config) -> Layout:
         return cls(config.repo.apps_root, config.repo.namespace, config.repo.app)
 
     @property

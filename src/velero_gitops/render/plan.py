@@ -9,12 +9,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from velero_gitops.config.loader import LoadedConfig
 from velero_gitops.config.units import parse_duration
 from velero_gitops.render.layout import Layout
 
+if TYPE_CHECKING:
+    from velero_gitops.config.model import Config, ScheduleConfig
+
+SchemaUrl = Callable[[str, str, str], "str | None"]  # (group, kind, version) -> $schema URL or None
 HELM_MEDIA_TYPE = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 KUSTOMIZATION_SCHEMA = "https://json.schemastore.org/kustomization"
 
@@ -125,7 +129,7 @@ def _check_paths(arts: list[Artifact]) -> None:
 
 
 # ----------------------------------------------------------------------------------------- pieces
-def _schema_url(c):
+def _schema_url(c: Config) -> SchemaUrl:
     def url(group: str, kind: str, version: str) -> str | None:
         if not c.repo.schema_comments:
             return None
@@ -138,7 +142,7 @@ def _kustomization(resources: list[str]) -> dict[str, Any]:
     return {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": resources}
 
 
-def _namespace(c) -> dict[str, Any]:
+def _namespace(c: Config) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "name": c.repo.namespace,
         # Deleting the namespace would delete every Backup object with it: never let Flux prune it.
@@ -150,12 +154,12 @@ def _namespace(c) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
 
 
-def _source_ref(c) -> dict[str, str]:
+def _source_ref(c: Config) -> dict[str, str]:
     r = c.flux.source_ref
     return {"kind": r.kind, "name": r.name, "namespace": r.namespace}
 
 
-def _flux_meta(c, name: str) -> dict[str, str]:
+def _flux_meta(c: Config, name: str) -> dict[str, str]:
     """Flux Kustomizations live in flux.namespace (Flux's own): kustomize-controller reads
     decryption.secretRef and a namespace-less dependsOn from the Kustomization's own namespace
     (fluxcd/kustomize-controller@v1.9.4:internal/decryptor/decryptor.go ImportKeys,
@@ -166,7 +170,7 @@ def _flux_meta(c, name: str) -> dict[str, str]:
 KUSTOMIZATION_TIMEOUT_MARGIN = 300  # seconds the health check outlasts the HelmRelease's own timeout
 
 
-def kustomization_timeout(c) -> str | None:
+def kustomization_timeout(c: Config) -> str | None:
     """The app Kustomization's timeout, or None when the controller's default is long enough.
 
     The default is the interval minus 30s, at least 30s (fluxcd/kustomize-controller@v1.9.4:
@@ -187,7 +191,7 @@ def flux_duration(seconds: float) -> str:
     return "".join(f"{v}{u}" for v, u in ((h, "h"), (m, "m"), (sec, "s")) if v) or "0s"
 
 
-def decryption(c) -> dict[str, Any] | None:
+def decryption(c: Config) -> dict[str, Any] | None:
     """spec.decryption of the app Kustomization, or None when a root patch injects it."""
     d = c.flux.decryption
     if not d.enabled:
@@ -198,7 +202,7 @@ def decryption(c) -> dict[str, Any] | None:
     return {"provider": "sops", "secretRef": {"name": d.secret_ref}}
 
 
-def _app_kustomization(c, lay: Layout) -> dict[str, Any]:
+def _app_kustomization(c: Config, lay: Layout) -> dict[str, Any]:
     app = c.repo.app
     spec: dict[str, Any] = {
         # Ready only when the HelmRelease is Ready, i.e. the chart and its CRDs are installed.
@@ -222,7 +226,7 @@ def _app_kustomization(c, lay: Layout) -> dict[str, Any]:
             "metadata": _flux_meta(c, app), "spec": spec}
 
 
-def _schedules_kustomization(c, lay: Layout) -> dict[str, Any]:
+def _schedules_kustomization(c: Config, lay: Layout) -> dict[str, Any]:
     spec = {
         # The Schedule CRD exists only after the chart installed it.
         "dependsOn": [{"name": c.repo.app, "namespace": c.flux.namespace}],
@@ -236,7 +240,7 @@ def _schedules_kustomization(c, lay: Layout) -> dict[str, Any]:
             "metadata": _flux_meta(c, f"{c.repo.app}-schedules"), "spec": spec}
 
 
-def _chart_source(c, schema) -> tuple[str, Document]:
+def _chart_source(c: Config, schema: SchemaUrl) -> tuple[str, Document]:
     src = c.flux.chart_source
     if src.type == "OCIRepository":
         obj = {
@@ -258,7 +262,7 @@ def _chart_source(c, schema) -> tuple[str, Document]:
     return "helmrepository.yaml", Document(obj, schema("source.toolkit.fluxcd.io", "HelmRepository", "v1"))
 
 
-def chart_source_name(c) -> str:
+def chart_source_name(c: Config) -> str:
     """Name of the Flux chart source object (explain and the HelmRelease refer to it)."""
     if c.flux.chart_source.type == "OCIRepository":
         return c.repo.app
@@ -301,7 +305,7 @@ def _helmrelease(loaded: LoadedConfig) -> dict[str, Any]:
 NODE_AGENT_CONFIGMAP_KEY = "node-agent"
 
 
-def chart_fullname(c) -> str:
+def chart_fullname(c: Config) -> str:
     """The chart's `velero.fullname` for our release (vmware-tanzu/helm-charts@velero-12.1.0:
     charts/velero/templates/_helpers.tpl): the release name if it contains "velero", else <release>-velero."""
     release = c.repo.app
@@ -309,7 +313,7 @@ def chart_fullname(c) -> str:
     return name[:63].rstrip("-")
 
 
-def node_agent_configmap_name(c) -> str:
+def node_agent_configmap_name(c: Config) -> str:
     return f"{chart_fullname(c)}-{NODE_AGENT_CONFIGMAP_KEY}"
 
 
@@ -390,7 +394,7 @@ def chart_values(loaded: LoadedConfig) -> dict[str, Any]:
     return values
 
 
-def _metrics_values(c) -> dict[str, Any]:
+def _metrics_values(c: Config) -> dict[str, Any]:
     m = c.metrics
     if not m.enabled:
         return {"enabled": False}
@@ -403,7 +407,7 @@ def _metrics_values(c) -> dict[str, Any]:
     return out
 
 
-def schedule_object(c, s) -> dict[str, Any]:
+def schedule_object(c: Config, s: ScheduleConfig) -> dict[str, Any]:
     """The Velero Schedule for schedule ``s`` of config ``c`` (also the template of `backup-manifest --from-schedule`)."""
     template: dict[str, Any] = {
         "defaultVolumesToFsBackup": (
@@ -431,7 +435,7 @@ def schedule_object(c, s) -> dict[str, Any]:
             "metadata": {"name": s.name, "namespace": c.repo.namespace}, "spec": spec}
 
 
-def _prometheus_rule(c, groups: list[dict[str, Any]]) -> dict[str, Any]:
+def _prometheus_rule(c: Config, groups: list[dict[str, Any]]) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": c.repo.app, "namespace": c.repo.namespace}
     if c.metrics.additional_labels:
         meta["labels"] = dict(c.metrics.additional_labels)
@@ -439,7 +443,7 @@ def _prometheus_rule(c, groups: list[dict[str, Any]]) -> dict[str, Any]:
             "spec": {"groups": groups}}
 
 
-def _dashboard_configmap(c, text: str) -> dict[str, Any]:
+def _dashboard_configmap(c: Config, text: str) -> dict[str, Any]:
     d = c.metrics.dashboard
     return {
         "apiVersion": "v1", "kind": "ConfigMap",

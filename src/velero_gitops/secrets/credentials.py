@@ -14,9 +14,12 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, TextIO
+from typing import TYPE_CHECKING, Callable, Mapping, TextIO
 
 from velero_gitops.errors import UsageError
+
+if TYPE_CHECKING:
+    from velero_gitops.config.loader import LoadedConfig
 
 ENV_KEY_ID = "AWS_ACCESS_KEY_ID"
 ENV_SECRET = "AWS_SECRET_ACCESS_KEY"
@@ -212,7 +215,7 @@ def from_secret_file(secret_file: Path, shown: str) -> Credentials:
     return Credentials(creds.access_key_id, creds.secret_access_key, None, f"{shown} (decrypted in memory with sops)")
 
 
-def for_s3(loaded: Any, env: Mapping[str, str] | None = None) -> Credentials:
+def for_s3(loaded: LoadedConfig, env: Mapping[str, str] | None = None) -> Credentials:
     """For the s3 commands: the environment first, then the SOPS-encrypted Secret when an age private key is available."""
     from velero_gitops.render.layout import Layout
     from velero_gitops.secrets.sops import age_key_available

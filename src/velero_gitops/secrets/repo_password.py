@@ -27,9 +27,12 @@ from __future__ import annotations
 import re
 import secrets as _secrets
 from dataclasses import dataclass, field
-from typing import Any, Sequence, TextIO
+from typing import TYPE_CHECKING, Any, Sequence, TextIO
 
 from velero_gitops.errors import UsageError, VeleroGitopsError
+
+if TYPE_CHECKING:
+    from velero_gitops.config.loader import LoadedConfig
 
 SECRET_NAME = "velero-repo-credentials"
 SECRET_KEY = "repository-password"
@@ -127,19 +130,19 @@ def build_secret(namespace: str, password: Password) -> dict[str, Any]:
     }
 
 
-def command(loaded: Any) -> str:
+def command(loaded: LoadedConfig) -> str:
     from velero_gitops.config.loader import display
 
     return f"velero-gitops encrypt-repo-password --config {display(loaded.path)}"
 
 
-def missing_hint(loaded: Any, shown: str) -> str:
+def missing_hint(loaded: LoadedConfig, shown: str) -> str:
     return (f"{shown} does not exist yet: the app kustomization lists it (velero.repositoryPassword: managed). "
             f"Create it with: {command(loaded)} (a random 256-bit password; if Velero already wrote "
             "file-system backups to this bucket, read docs/secrets.md first)")
 
 
-def state(loaded: Any) -> dict[str, Any]:
+def state(loaded: LoadedConfig) -> dict[str, Any]:
     """Which password applies, for `explain`."""
     from velero_gitops.render.layout import Layout
 
@@ -154,7 +157,7 @@ def state(loaded: Any) -> dict[str, Any]:
             "secret": f"{c.repo.namespace}/{SECRET_NAME}", "key": SECRET_KEY, "words": text}
 
 
-def plan(loaded: Any, *, age: Sequence[str] = ()) -> Any:
+def plan(loaded: LoadedConfig, *, age: Sequence[str] = ()) -> Any:
     """velero_gitops.secrets.secret.Plan for the repository Secret. Raises UsageError."""
     from velero_gitops.render.layout import Layout
     from velero_gitops.secrets import secret as secretlib
@@ -186,13 +189,13 @@ def refuse_replacing(p: Any, *, replace: bool, use_stdin: bool) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- the bucket
-def kopia_prefix(loaded: Any) -> str:
+def kopia_prefix(loaded: LoadedConfig) -> str:
     from velero_gitops.ops.s3 import Target
 
     return Target.of(loaded).key("kopia/")
 
 
-def bucket_kopia_namespaces(loaded: Any, timeout: float | None = None) -> list[str]:
+def bucket_kopia_namespaces(loaded: LoadedConfig, timeout: float | None = None) -> list[str]:
     """Namespaces with a kopia repository under `<prefix>/kopia/` (velero-io/velero@v1.18.2:
     pkg/repository/provider/unified_repo.go puts one per namespace at path.Join(prefix, "kopia", ns) + "/").
 
@@ -235,7 +238,7 @@ def _list_kopia(client: Any, target: Any, creds: Any) -> list[str]:
     return sorted(set(found))
 
 
-def refuse_existing_data(loaded: Any, namespaces: list[str], password: Password) -> None:
+def refuse_existing_data(loaded: LoadedConfig, namespaces: list[str], password: Password) -> None:
     if not namespaces or password.source != "generated":
         return
     shown = ", ".join(namespaces[:5]) + (f" and {len(namespaces) - 5} more" if len(namespaces) > 5 else "")

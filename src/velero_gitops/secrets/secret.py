@@ -20,7 +20,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from velero_gitops.config.names import AGE_RECIPIENT
 from velero_gitops.errors import UsageError
@@ -28,6 +28,10 @@ from velero_gitops.render.write import atomic_write, outside, tree_lock
 from velero_gitops.secrets.credentials import SECRET_KEY, Credentials, cloud_file
 from velero_gitops.secrets.credentials import parse_cloud as parse_cloud  # noqa: F401 - the Secret's `cloud` reader, for callers of this module
 
+
+if TYPE_CHECKING:
+    from velero_gitops.config.model import Config
+    from velero_gitops.config.loader import LoadedConfig
 
 # ------------------------------------------------------------------------------------------ building
 def secret_doc(name: str, namespace: str, string_data: Mapping[str, str]) -> dict[str, Any]:
@@ -41,7 +45,7 @@ def secret_doc(name: str, namespace: str, string_data: Mapping[str, str]) -> dic
     }
 
 
-def build_secret(config: Any, creds: Credentials) -> dict[str, Any]:
+def build_secret(config: Config, creds: Credentials) -> dict[str, Any]:
     """The S3 credentials Secret Velero's AWS plugin reads."""
     return secret_doc(config.s3.credentials_secret, config.repo.namespace, {SECRET_KEY: cloud_file(creds)})
 
@@ -120,7 +124,7 @@ def _target(repo_root: Path, rel: str) -> tuple[Path, str]:
     return target, display(target)
 
 
-def plan(loaded: Any, *, age: Sequence[str] = (), check_writable: bool = True, file: str | None = None,
+def plan(loaded: LoadedConfig, *, age: Sequence[str] = (), check_writable: bool = True, file: str | None = None,
          name: str | None = None, key: str = SECRET_KEY) -> Plan:
     """Find sops, the target, and the recipients; check the target folder is writable. Raises UsageError.
 
@@ -238,13 +242,13 @@ def encrypt_document(p: Plan, doc: dict[str, Any], secrets: Sequence[str]) -> Re
     return Result(plan=p, replaced=existed, seconds=seconds)
 
 
-def encrypt_secret(loaded: Any, creds: Credentials, *, p: Plan | None = None, age: Sequence[str] = ()) -> Result:
+def encrypt_secret(loaded: LoadedConfig, creds: Credentials, *, p: Plan | None = None, age: Sequence[str] = ()) -> Result:
     """Build, encrypt, verify and atomically write the S3 credentials Secret."""
     p = p or plan(loaded, age=age)
     return write_secret(p, {SECRET_KEY: cloud_file(creds)}, secrets=creds.values)
 
 
-def update_keys(loaded: Any) -> Result:
+def update_keys(loaded: LoadedConfig) -> Result:
     """``sops updatekeys -y`` on the existing secret, for the current `.sops.yaml` recipients.
 
     sops rewrites the file in place; the old bytes are kept in memory and put back (atomically)

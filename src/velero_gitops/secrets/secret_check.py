@@ -19,11 +19,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
+from velero_gitops.secrets.sops import ENC_PREFIX
 from velero_gitops.validate.findings import Finding
 
-ENC_PREFIX = "ENC[AES256_GCM,"
+if TYPE_CHECKING:
+    from velero_gitops.config.model import Config
+
 # key -> (where its name comes from, what Velero reads from it, the command that (re)creates it)
 _PURPOSE = {
     "cloud": ("the config (s3.credentialsSecret)", "Velero reads the AWS credentials file from it", "encrypt-secret"),
@@ -211,7 +214,7 @@ def _load_all(text: str) -> list[Any]:
     return [d for d in yaml.load_all(text) if d is not None]
 
 
-def expected_recipients(repo_root: Path, target: Path, config: Any) -> tuple[list[str], list[Problem], str]:
+def expected_recipients(repo_root: Path, target: Path, config: Config) -> tuple[list[str], list[Problem], str]:
     """(recipients the secret must be encrypted for, problems about .sops.yaml, where they came from)."""
     from velero_gitops.errors import UsageError
     from velero_gitops.secrets import sops as sopslib
@@ -248,7 +251,7 @@ def expected_recipients(repo_root: Path, target: Path, config: Any) -> tuple[lis
     return expected, problems, ".sops.yaml" if rule.age else source
 
 
-def check_secret_file(path: Path, repo_root: Path, config: Any, *, name: str | None = None,
+def check_secret_file(path: Path, repo_root: Path, config: Config, *, name: str | None = None,
                       key: str = "cloud") -> list[Finding]:
     """The checks on the credentials Secret file alone (it must exist); ``name``/``key`` for another Secret."""
     from velero_gitops.config.loader import display
@@ -316,7 +319,7 @@ def unencrypted_secrets(apps_root: Path, *, skip: Iterable[Path] = ()) -> list[F
     return findings
 
 
-def check_tree(repo_root: Path, config: Any, *, config_file: str | None = None) -> list[Finding]:
+def check_tree(repo_root: Path, config: Config, *, config_file: str | None = None) -> list[Finding]:
     """The credentials Secret and the "no unencrypted Secret" policy, without any private key.
 
     ``config_file`` (as the user would type it) only improves the hint when the secret is missing.
@@ -346,7 +349,7 @@ def check_tree(repo_root: Path, config: Any, *, config_file: str | None = None) 
     return findings
 
 
-def _check_repo_password(repo_root: Path, config: Any, config_file: str | None) -> list[Finding]:
+def _check_repo_password(repo_root: Path, config: Config, config_file: str | None) -> list[Finding]:
     """The kopia repository password Secret (velero.repositoryPassword: managed): present and encrypted."""
     from velero_gitops.config.loader import display
     from velero_gitops.render.layout import Layout

@@ -13,11 +13,15 @@ import subprocess
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from velero_gitops.config.names import AGE_RECIPIENT
 from velero_gitops.errors import UsageError
 from velero_gitops.render.write import create_new, outside
+
+if TYPE_CHECKING:
+    from velero_gitops.config.model import Config
+    from velero_gitops.config.loader import LoadedConfig
 
 HEADER = (
     "# SOPS creation rules, written by `velero-gitops sops-init`.\n"
@@ -49,7 +53,7 @@ def config_text(apps_root: str, recipients: Sequence[str]) -> str:
     return "---\n" + HEADER + "creation_rules:\n" + rule_yaml(apps_root, recipients)
 
 
-def flux_key_hint(config: Any, key_path: Path | str) -> str:
+def flux_key_hint(config: Config, key_path: Path | str) -> str:
     """How to give the private key to Flux, for the decryption the tree renders (docs/secrets.md §4).
 
     kustomize-controller reads `decryption.secretRef` from the Kustomization's own namespace, which is
@@ -172,7 +176,7 @@ class InitResult:
     key: KeyResult | None
 
 
-def init(loaded: Any, *, age: Sequence[str] = (), generate: bool = False, key_path: Path | None = None) -> InitResult:
+def init(loaded: LoadedConfig, *, age: Sequence[str] = (), generate: bool = False, key_path: Path | None = None) -> InitResult:
     from velero_gitops.config.loader import display
     from velero_gitops.render.layout import Layout
     from velero_gitops.secrets import sops as sopslib

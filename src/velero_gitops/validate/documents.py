@@ -21,6 +21,8 @@ from velero_gitops.validate.yamlload import YAMLError, line_of, load_all
 from velero_gitops.yamlsafe import LDict, LList, deeper_than, unlimited_parser_may_read
 
 YAML_SUFFIXES = (".yaml", ".yml")
+# The file names kustomize looks for in a directory, in its order
+# (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/konfig/general.go RecognizedKustomizationFileNames).
 KUSTOMIZE_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
 

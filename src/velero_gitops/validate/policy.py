@@ -15,7 +15,7 @@ import re
 from decimal import Decimal
 from urllib.parse import urlsplit
 
-from velero_gitops.config import cron as cronlib
+from velero_gitops.config.cron import velero_problem as cron_problem
 from velero_gitops.config.names import bucket_name_problem
 from velero_gitops.config.units import parse_duration, parse_quantity
 from velero_gitops.validate.documents import mapping
@@ -23,26 +23,6 @@ from velero_gitops.validate.findings import Finding
 
 # The rules below reuse the project's own parsers (cron.py, units.py, names.py) so that `validate`
 # and the config loader agree on what is valid.
-
-
-def cron_problem(expr: object) -> str | None:
-    """None when ``expr`` parses like robfig/cron's ParseStandard (what Velero uses), else the reason."""
-    if not isinstance(expr, str) or not expr.strip():
-        return "empty cron expression"
-    spec = expr.strip()
-    if spec.startswith(("CRON_TZ=", "TZ=")):  # valid for robfig; the config refuses it, validate accepts it
-        tz, _, rest = spec.partition(" ")
-        if not rest.strip():
-            return f"{tz} must be followed by a schedule"
-        spec = rest.strip()
-    if spec.startswith("@every "):  # robfig takes any duration; cron.parse adds the config's 1m minimum
-        problem = duration_problem(spec[len("@every "):].strip())
-        return f"@every needs a Go duration such as 1h or 30m: {problem}" if problem else None
-    try:
-        cronlib.parse(spec)
-    except cronlib.CronError as exc:
-        return str(exc)
-    return None
 
 
 def duration_problem(v: object) -> str | None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from velero_gitops.config.units import NODE_AGENT_CPU_BUDGET, NODE_AGENT_MEMORY_BUDGET
 from velero_gitops.validate.documents import find_root, git_toplevel
 
 # The source `flux bootstrap` creates (GitRepository) and the one flux-operator's FluxInstance sync creates
@@ -43,8 +44,8 @@ class Options:
     allow_http_s3: bool = False
     allow_s3_path: bool = False
     allow_insecure_tls: bool = False
-    node_agent_cpu_limit: str = "500m"
-    node_agent_memory_limit: str = "500Mi"
+    node_agent_cpu_limit: str = NODE_AGENT_CPU_BUDGET
+    node_agent_memory_limit: str = NODE_AGENT_MEMORY_BUDGET
     plaintext_secrets: bool = True  # the generic "forbid unencrypted secrets" rule (check leaves it to secret_check)
     kopia_memory_warning: bool = True  # warn when node-agent memory is limited below what kopia needs on big volumes
 
