@@ -1,15 +1,45 @@
-"""Run the CLI in-process (fast) or as a real subprocess (exit codes, stderr, no traceback)."""
+"""The one helper module of the suite: paths, the "are we in CI" rule, and the CLI as a real subprocess.
+
+Import it from any test module (tests/conftest.py puts this directory on sys.path); fixtures live in
+conftest.py files and in the *_fixtures modules, never imported from a conftest.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted(p.parent for p in (REPO / "clusters").glob("*/velero-gitops.yaml"))
+EXAMPLE = REPO / "clusters" / "home-lab"
+VALIDATE_FIXTURES = REPO / "tests" / "validate" / "fixtures"
+
+
+def in_ci() -> bool:
+    """CI set to a true value: every tool must be present and no test may skip."""
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+def need(condition: object, what: str) -> None:
+    """Skip locally, fail in CI, when something a test needs (a tool, a package) is missing."""
+    if condition:
+        return
+    if in_ci():
+        pytest.fail(f"{what} is required in CI (CI must not skip tests) but missing")
+    pytest.skip(f"{what} not available")
+
+
+def require_kubectl() -> str:
+    path = shutil.which("kubectl")
+    need(path, "kubectl on PATH (kustomize builds are part of validate)")
+    return path  # type: ignore[return-value]
 
 
 @dataclass
@@ -17,16 +47,39 @@ class Run:
     code: int
     out: str
     err: str
+    seconds: float
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, stdin: str | None = None,
-            timeout: float = 120) -> Run:
-    full_env = {**os.environ, **(env or {})}
+def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+            exact_env: dict[str, str] | None = None, stdin: str | None = None, timeout: float = 120) -> Run:
+    """`python -m velero_gitops ARGS` as a subprocess.
+
+    ``env`` adds to (overrides in) the test's own environment; ``exact_env`` is the whole environment,
+    nothing inherited behind the test's back (credentials tests, clean_env).
+    """
+    if exact_env is not None and env is not None:
+        raise TypeError("pass env (additions) or exact_env (the whole environment), not both")
+    full_env = exact_env if exact_env is not None else {**os.environ, **(env or {})}
+    start = time.monotonic()
     proc = subprocess.run(
         [sys.executable, "-m", "velero_gitops", *args], cwd=cwd, env=full_env, input=stdin,
         capture_output=True, text=True, timeout=timeout,
     )
-    return Run(proc.returncode, proc.stdout, proc.stderr)
+    return Run(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start)
+
+
+def git(cwd: Path, *args: str) -> str:
+    """git with a fixed identity and no signing (test repositories)."""
+    return subprocess.run(["git", "-c", "user.email=t@example.org", "-c", "user.name=t", "-c", "commit.gpgsign=false",
+                           *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+
+def clean_env(tmp: Path, **extra: str) -> dict[str, str]:
+    """The environment without any AWS_/SOPS_ variable and with a HOME that holds no age key."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SOPS_"))}
+    env.update(HOME=str(tmp / "home"), XDG_CONFIG_HOME=str(tmp / "home" / ".config"), NO_COLOR="1", COLUMNS="200")
+    env.update(extra)
+    return env
 
 
 def snapshot(root: Path) -> dict[str, bytes]:

@@ -6,7 +6,6 @@ the S3 server) must never turn into a silently green run.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -14,14 +13,23 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # shared helpers: cli_util, *_fixtures
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+from cli_util import in_ci  # noqa: E402
+
+SLOW_FIXTURES = {"s3_server", "pre_commit_hooks"}  # a real S3 server process; a pre-commit hook environment
+
+
+def pytest_collection_modifyitems(items):
+    """Tests on the expensive shared fixtures are slow (deselect locally with -m "not slow"; CI runs them)."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
-    if IN_CI and report.skipped and not hasattr(report, "wasxfail"):
+    if report.skipped and in_ci() and not hasattr(report, "wasxfail"):
         report.outcome = "failed"
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.longrepr = f"skipped in CI, which must run every test: {reason}"

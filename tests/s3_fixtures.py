@@ -8,7 +8,8 @@
   then switches it on with moto's ``POST /moto-api/reset-auth 0`` (the server-mode form of
   ``INITIAL_NO_AUTH_ACTION_COUNT``). From then on every S3 request is signature-checked against those
   users: an unknown key id gives InvalidAccessKeyId, a wrong secret SignatureDoesNotMatch.
-* Import the fixtures into a test module with ``from s3_fixtures import *`` (no conftest.py).
+* Import the fixtures into a test module with ``from s3_fixtures import *`` (no conftest.py); run the CLI
+  with ``cli_util.run_cli(..., exact_env=server.env())``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from cli_util import clean_env
 
 START_TIMEOUT = 15.0
 
@@ -73,32 +76,7 @@ sys.exit(main())
 """
 
 __all__ = ["S3Server", "s3_server", "tls_ca", "free_port", "write_config", "bucket_name", "scan_for_secrets",
-           "dead_port", "silent_server", "hung_tls_server", "cli", "CliRun", "clean_env"]
-
-
-@dataclass
-class CliRun:
-    code: int
-    out: str
-    err: str
-    seconds: float
-
-
-def clean_env(tmp: Path, **extra: str) -> dict[str, str]:
-    """The environment without any AWS_/SOPS_ variable and with a HOME that holds no age key."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SOPS_"))}
-    env.update(HOME=str(tmp / "home"), XDG_CONFIG_HOME=str(tmp / "home" / ".config"), NO_COLOR="1", COLUMNS="200")
-    env.update(extra)
-    return env
-
-
-def cli(*args: str, env: dict[str, str], cwd: Path | None = None, timeout: float = 60,
-        stdin: str | None = None) -> CliRun:
-    """`python -m velero_gitops ARGS` with exactly ``env`` (nothing inherited behind the test's back)."""
-    start = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "velero_gitops", *args], env=env, cwd=cwd, input=stdin,
-                          capture_output=True, text=True, timeout=timeout)
-    return CliRun(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start)
+           "dead_port", "silent_server", "hung_tls_server"]
 
 
 @dataclass

@@ -6,7 +6,6 @@ With CI=true a missing sops or pyrage fails the test instead of skipping it.
 
 from __future__ import annotations
 
-import os
 import secrets as _secrets
 import string
 from dataclasses import dataclass
@@ -14,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from cli_util import need
+
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
 TEST_KEY_FILE = HERE / "fixtures" / "age" / "test-key.txt"  # TEST KEY ONLY (see fixtures/age/README.md)
 TEST_RECIPIENT = "age1ygu3n9uee7adtr9hppa94wh4m5ekmd2685tk5lh25rhdxcacsvjs9w7mxd"
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 CONFIG = """\
 cluster: test-lab
@@ -30,15 +29,6 @@ repo:
 s3:
   endpoint: https://s3.example.test
 """
-
-
-def need(condition: bool, what: str) -> None:
-    """Skip locally, fail in CI, when a tool the test needs is missing."""
-    if condition:
-        return
-    if IN_CI:
-        pytest.fail(f"{what} is required in CI (CI=true) but missing")
-    pytest.skip(f"{what} not available")
 
 
 def real_sops_path() -> str:

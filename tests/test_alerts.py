@@ -8,6 +8,12 @@ import re
 from pathlib import Path
 
 import pytest
+from ruamel.yaml import YAML
+
+from velero_gitops.config.loader import load
+from velero_gitops.config.model import Config
+from velero_gitops.observability import alerts
+
 from promtool_util import (
     PROMTOOL_DIR,
     RULES_FILE,
@@ -17,11 +23,6 @@ from promtool_util import (
     metric_names,
     run_promtool,
 )
-from ruamel.yaml import YAML
-
-from velero_gitops.observability import alerts
-from velero_gitops.config.model import Config
-from velero_gitops.config.loader import load
 
 ROOT = Path(__file__).resolve().parents[1]
 UNIT_TESTS = PROMTOOL_DIR / "velero_test.yaml"
@@ -37,10 +38,10 @@ def _alerts_named(config: Config, name: str) -> list[dict]:
 
 
 # ------------------------------------------------------------------------------------ structure
-def test_groups_are_plain_deterministic_data():
+def test_groups_are_plain_data():
+    """(Determinism across hash seeds: test_render's cross-process test renders the rules.)"""
     config = make_config()
     groups = alerts.rule_groups(config)
-    assert groups == alerts.rule_groups(make_config())
     # Plain JSON types only (the renderer dumps them as YAML).
     assert json.loads(json.dumps(groups)) == groups
     names = [g["name"] for g in groups]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from s3_fixtures import clean_env, cli
+from cli_util import clean_env, run_cli
 
 CONFIG = """\
 cluster: home-lab
@@ -30,7 +30,7 @@ def cfg(tmp_path) -> Path:
 
 
 def test_backup_manifest_prints_yaml(cfg, tmp_path):
-    run = cli("backup-manifest", "manual-1", "--include-namespaces", "monitoring,database", "--config", str(cfg), env=clean_env(tmp_path))
+    run = run_cli("backup-manifest", "manual-1", "--include-namespaces", "monitoring,database", "--config", str(cfg), exact_env=clean_env(tmp_path))
     assert run.code == 0, run.err
     assert run.out.startswith("---\n# yaml-language-server: $schema=")
     assert "kind: Backup\n" in run.out and "  ttl: 720h0m0s\n" in run.out and "    - database\n" in run.out
@@ -41,23 +41,23 @@ def test_backup_manifest_to_a_file(cfg, tmp_path):
     env = clean_env(tmp_path)
     out = tmp_path / "out" / "backup.yaml"
     out.parent.mkdir()
-    run = cli("backup-manifest", "b1", "--include-namespaces", "monitoring", "--ttl", "48h", "--output-file", str(out), "-c", str(cfg), env=env)
+    run = run_cli("backup-manifest", "b1", "--include-namespaces", "monitoring", "--ttl", "48h", "--output-file", str(out), "-c", str(cfg), exact_env=env)
     assert run.code == 0 and run.out == "" and "wrote" in run.err
     assert "  ttl: 48h0m0s\n" in out.read_text()
-    again = cli("backup-manifest", "b1", "--include-namespaces", "monitoring", "--ttl", "48h", "--output-file", str(out), "-c", str(cfg), env=env)
+    again = run_cli("backup-manifest", "b1", "--include-namespaces", "monitoring", "--ttl", "48h", "--output-file", str(out), "-c", str(cfg), exact_env=env)
     assert again.code == 0 and "unchanged" in again.err
     # a different existing file is not replaced without --force
-    other = cli("backup-manifest", "b2", "--include-namespaces", "monitoring", "--output-file", str(out), "-c", str(cfg), env=env)
+    other = run_cli("backup-manifest", "b2", "--include-namespaces", "monitoring", "--output-file", str(out), "-c", str(cfg), exact_env=env)
     assert other.code == 2 and "--force" in other.err and "b1" in out.read_text()
-    forced = cli("backup-manifest", "b2", "--include-namespaces", "monitoring", "--output-file", str(out), "--force", "-c", str(cfg), env=env)
+    forced = run_cli("backup-manifest", "b2", "--include-namespaces", "monitoring", "--output-file", str(out), "--force", "-c", str(cfg), exact_env=env)
     assert forced.code == 0 and "name: b2" in out.read_text()
     assert sorted(p.name for p in out.parent.iterdir()) == ["backup.yaml"]  # no temp files left
 
 
 def test_restore_manifest_with_mapping(cfg, tmp_path):
-    run = cli("restore-manifest", "restore-1", "--from-backup", "daily-20261127020000",
+    run = run_cli("restore-manifest", "restore-1", "--from-backup", "daily-20261127020000",
               "--namespace-mapping", "monitoring:monitoring-restore", "--namespace-mapping", "database:database-restore",
-              "--include-namespaces", "monitoring,database", "-c", str(cfg), env=clean_env(tmp_path))
+              "--include-namespaces", "monitoring,database", "-c", str(cfg), exact_env=clean_env(tmp_path))
     assert run.code == 0, run.err
     assert "kind: Restore\n" in run.out
     assert "  namespaceMapping:\n    database: database-restore\n    monitoring: monitoring-restore\n" in run.out
@@ -70,25 +70,25 @@ def test_restore_manifest_with_mapping(cfg, tmp_path):
     (["--namespace-mapping", "a_b"], "old:new"),
 ])
 def test_restore_manifest_refuses_bad_mappings(cfg, tmp_path, args, msg):
-    run = cli("restore-manifest", "r", "--from-backup", "b", *args, "-c", str(cfg), env=clean_env(tmp_path))
+    run = run_cli("restore-manifest", "r", "--from-backup", "b", *args, "-c", str(cfg), exact_env=clean_env(tmp_path))
     assert run.code == 2 and msg in run.err and run.out == ""
     assert "Traceback" not in run.err
 
 
 def test_usage_errors(cfg, tmp_path):
     env = clean_env(tmp_path)
-    assert cli("backup-manifest", "b", "-c", str(cfg), env=env).code == 2  # --include-namespaces is required
-    assert cli("backup-manifest", "-c", str(cfg), "--include-namespaces", "a", env=env).code == 2  # a name is required
-    assert cli("restore-manifest", "r", "-c", str(cfg), env=env).code == 2  # --from-backup is required
-    bad = cli("backup-manifest", "b", "--include-namespaces", "a", "--ttl", "30d", "-c", str(cfg), env=env)
+    assert run_cli("backup-manifest", "b", "-c", str(cfg), exact_env=env).code == 2  # --include-namespaces is required
+    assert run_cli("backup-manifest", "-c", str(cfg), "--include-namespaces", "a", exact_env=env).code == 2  # a name is required
+    assert run_cli("restore-manifest", "r", "-c", str(cfg), exact_env=env).code == 2  # --from-backup is required
+    bad = run_cli("backup-manifest", "b", "--include-namespaces", "a", "--ttl", "30d", "-c", str(cfg), exact_env=env)
     assert bad.code == 2 and "720h" in bad.err
-    missing = cli("explain", "-c", str(tmp_path / "nope.yaml"), env=env)
+    missing = run_cli("explain", "-c", str(tmp_path / "nope.yaml"), exact_env=env)
     assert missing.code == 2 and "not found" in missing.err
 
 
 def test_explain_table_and_json(cfg, tmp_path):
     env = clean_env(tmp_path, TZ="America/New_York")
-    run = cli("explain", "-c", str(cfg), env=env)
+    run = run_cli("explain", "-c", str(cfg), exact_env=env)
     assert run.code == 0, run.err
     for needle in ("every day at 02:00 UTC", "velero-schedules", "velero-backups/velero/kopia/monitoring/", "run (UTC)"):
         assert needle in run.out, needle
@@ -96,7 +96,7 @@ def test_explain_table_and_json(cfg, tmp_path):
     rows = [line.split("\t") for line in run.out.splitlines() if line.startswith(("run (", "20"))]
     assert len(rows) == 6 and rows[0][:2] == ["run (UTC)", "run (EST)"], run.out
     assert all(r[2].startswith("daily-20") and r[4].endswith(f"/backups/{r[2]}/") for r in rows[1:])
-    data = json.loads(cli("explain", "-c", str(cfg), "-o", "json", "--timezone", "Asia/Tokyo", env=env).out)
+    data = json.loads(run_cli("explain", "-c", str(cfg), "-o", "json", "--timezone", "Asia/Tokyo", exact_env=env).out)
     first = data["schedules"][0]["nextRuns"][0]
     assert first["utc"].endswith("T02:00+00:00") and first["local"].endswith("T11:00+09:00")
     assert data["localTimeZone"] == "Asia/Tokyo"
@@ -107,18 +107,18 @@ def test_default_config_discovery(tmp_path):
     one = tmp_path / "one"
     (one / "clusters" / "lab").mkdir(parents=True)
     (one / "clusters" / "lab" / "velero-gitops.yaml").write_text(CONFIG)
-    run = cli("backup-manifest", "b", "--include-namespaces", "a", env=env, cwd=one)
+    run = run_cli("backup-manifest", "b", "--include-namespaces", "a", exact_env=env, cwd=one)
     assert run.code == 0, run.err
     (one / "clusters" / "lab2").mkdir()
     (one / "clusters" / "lab2" / "velero-gitops.yaml").write_text(CONFIG)
-    run = cli("explain", env=env, cwd=one)
+    run = run_cli("explain", exact_env=env, cwd=one)
     assert run.code == 2 and "several configs" in run.err
     (one / "velero-gitops.yaml").write_text(CONFIG.replace("home-lab", "here"))
-    run = cli("explain", "-o", "json", env=env, cwd=one)
+    run = run_cli("explain", "-o", "json", exact_env=env, cwd=one)
     assert run.code == 0 and json.loads(run.out)["cluster"] == "here"
     empty = tmp_path / "empty"
     empty.mkdir()
-    run = cli("s3", "policy", env=env, cwd=empty)
+    run = run_cli("s3", "policy", exact_env=env, cwd=empty)
     assert run.code == 2 and "--config" in run.err
 
 
@@ -139,13 +139,13 @@ def test_backup_manifest_reads_like_velero(cfg, tmp_path):
     --selector/-l) and pkg/util/collections/includes_excludes.go (ValidateIncludesExcludes, namespace globs).
     """
     env = clean_env(tmp_path)
-    run = cli("backup-manifest", "b", "--include-namespaces", "monitoring,db-*", "--exclude-namespaces", "db-test",
-              "-l", "app=db,tier!=cache,env in (prod,stage),!legacy", "-c", str(cfg), env=env)
+    run = run_cli("backup-manifest", "b", "--include-namespaces", "monitoring,db-*", "--exclude-namespaces", "db-test",
+              "-l", "app=db,tier!=cache,env in (prod,stage),!legacy", "-c", str(cfg), exact_env=env)
     assert run.code == 0, run.err
     assert "  excludedNamespaces:\n    - db-test\n" in run.out and "    - \"db-*\"\n" in run.out
     assert "    matchLabels:\n      app: db\n" in run.out
     assert "operator: NotIn" in run.out and "operator: In" in run.out and "operator: DoesNotExist" in run.out
-    checked = cli("validate", "-", stdin=run.out, env=env)
+    checked = run_cli("validate", "-", stdin=run.out, exact_env=env)
     assert checked.code == 0, checked.out + checked.err
     for args, msg in [
         (["--include-namespaces", "a", "--exclude-namespaces", "*"], "cannot contain '*'"),
@@ -156,7 +156,7 @@ def test_backup_manifest_reads_like_velero(cfg, tmp_path):
         (["--include-namespaces", "a", "-l", "app=x,app=y"], "both"),
         (["--include-namespaces", "a", "-n", "b"], "No such option"),
     ]:
-        bad = cli("backup-manifest", "b", *args, "-c", str(cfg), env=env)
+        bad = run_cli("backup-manifest", "b", *args, "-c", str(cfg), exact_env=env)
         assert bad.code == 2 and msg in bad.err, (args, bad.err)
         assert "Traceback" not in bad.err and bad.out == ""
 
@@ -166,18 +166,18 @@ def test_backup_manifest_from_schedule(cfg, tmp_path):
     <schedule>-<20060102150405 UTC> (vmware-tanzu/velero@v1.18.1:pkg/builder/backup_builder.go FromSchedule,
     pkg/apis/velero/v1/schedule_types.go TimestampedName)."""
     env = clean_env(tmp_path)
-    run = cli("backup-manifest", "--from-schedule", "daily", "-c", str(cfg), env=env)
+    run = run_cli("backup-manifest", "--from-schedule", "daily", "-c", str(cfg), exact_env=env)
     assert run.code == 0, run.err
     import re
     assert re.search(r"\n  name: daily-\d{14}\n", run.out), run.out
     assert "    velero.io/schedule-name: daily\n" in run.out
     assert "    - network\n" in run.out and "  ttl: 720h0m0s\n" in run.out
-    assert cli("validate", "-", stdin=run.out, env=env).code == 0
-    named = cli("backup-manifest", "now-1", "--from-schedule", "daily", "-c", str(cfg), env=env)
+    assert run_cli("validate", "-", stdin=run.out, exact_env=env).code == 0
+    named = run_cli("backup-manifest", "now-1", "--from-schedule", "daily", "-c", str(cfg), exact_env=env)
     assert named.code == 0 and "\n  name: now-1\n" in named.out
-    unknown = cli("backup-manifest", "--from-schedule", "weekly", "-c", str(cfg), env=env)
+    unknown = run_cli("backup-manifest", "--from-schedule", "weekly", "-c", str(cfg), exact_env=env)
     assert unknown.code == 2 and "it has: daily" in unknown.err
-    mixed = cli("backup-manifest", "--from-schedule", "daily", "--include-namespaces", "a", "-c", str(cfg), env=env)
+    mixed = run_cli("backup-manifest", "--from-schedule", "daily", "--include-namespaces", "a", "-c", str(cfg), exact_env=env)
     assert mixed.code == 2 and "--from-schedule" in mixed.err
 
 
@@ -185,17 +185,17 @@ def test_restore_mapping_without_includes_warns(cfg, tmp_path):
     """Without includedNamespaces Velero restores every namespace of the backup
     (vmware-tanzu/velero@v1.18.1:pkg/cmd/cli/restore/create.go: --include-namespaces defaults to '*')."""
     env = clean_env(tmp_path)
-    run = cli("restore-manifest", "r", "--from-backup", "b", "--namespace-mappings", "monitoring:m2", "-c", str(cfg), env=env)
+    run = run_cli("restore-manifest", "r", "--from-backup", "b", "--namespace-mappings", "monitoring:m2", "-c", str(cfg), exact_env=env)
     assert run.code == 0 and "warning: every namespace of the backup is restored" in run.err
-    quiet = cli("restore-manifest", "r", "--from-backup", "b", "--namespace-mapping", "monitoring:m2",
-                "--include-namespaces", "monitoring", "-c", str(cfg), env=env)
+    quiet = run_cli("restore-manifest", "r", "--from-backup", "b", "--namespace-mapping", "monitoring:m2",
+                "--include-namespaces", "monitoring", "-c", str(cfg), exact_env=env)
     assert quiet.code == 0 and quiet.err == ""
 
 
 def test_explain_takes_the_config_as_argument_too(cfg, tmp_path):
     env = clean_env(tmp_path)
-    by_arg = cli("explain", str(cfg), "-o", "json", env=env)
-    by_opt = cli("explain", "--config", str(cfg), "-o", "json", env=env)
+    by_arg = run_cli("explain", str(cfg), "-o", "json", exact_env=env)
+    by_opt = run_cli("explain", "--config", str(cfg), "-o", "json", exact_env=env)
     assert by_arg.code == 0 and by_arg.out == by_opt.out
-    both = cli("explain", str(cfg), "--config", str(tmp_path / "other.yaml"), env=env)
+    both = run_cli("explain", str(cfg), "--config", str(tmp_path / "other.yaml"), exact_env=env)
     assert both.code == 2 and "once" in both.err

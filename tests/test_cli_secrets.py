@@ -19,10 +19,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from velero_gitops.secrets import sops as sopslib
+
 from cli_util import run_cli, snapshot
 from sops_fixtures import *  # noqa: F401,F403 - fixtures
 from sops_fixtures import files_containing, new_age_key, real_sops_path, sops_yaml
-from velero_gitops.secrets import sops as sopslib
 
 
 @pytest.fixture
@@ -262,7 +263,7 @@ def test_write_failure_keeps_old_secret(existing):
     )
     from cli_util import Run
 
-    assert_one_error(Run(proc.returncode, proc.stdout, proc.stderr), "cannot write")
+    assert_one_error(Run(proc.returncode, proc.stdout, proc.stderr, seconds=0.0), "cannot write")
     assert snapshot(existing.root) == before
     assert_no_leak(existing, proc.stdout, proc.stderr)
 

@@ -15,18 +15,16 @@ from __future__ import annotations
 
 import re
 import string
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from velero_gitops.config import cron
-from velero_gitops.config import names
-from velero_gitops.config import pem
-from velero_gitops.errors import ConfigError
+from velero_gitops.config import cron, names, pem
 from velero_gitops.config.units import go_duration, parse_duration, parse_quantity
+from velero_gitops.errors import ConfigError
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # Text that stresses the parsers: ASCII, other scripts' digits, whitespace, newlines.
@@ -143,7 +141,7 @@ def test_cron_parses_or_raises_cron_error(text):
         c = cron.parse(text)
     except cron.CronError:
         return
-    assert c.every or c.next_runs(datetime(2030, 6, 1, tzinfo=timezone.utc), 1)
+    assert c.every or c.next_runs(datetime(2030, 6, 1, tzinfo=UTC), 1)
     assert not any(ch.isdigit() and not ch.isascii() for ch in text)
 
 
@@ -158,8 +156,8 @@ def test_next_run_matches_and_nothing_earlier_does(expr, after):
         assert "never fires" in str(exc)
         return
     runs = c.next_runs(after, 1)
-    assert runs and c.matches(runs[0]) and runs[0] > after.replace(tzinfo=timezone.utc)
-    t = after.replace(second=0, microsecond=0, tzinfo=timezone.utc) + timedelta(minutes=1)
+    assert runs and c.matches(runs[0]) and runs[0] > after.replace(tzinfo=UTC)
+    t = after.replace(second=0, microsecond=0, tzinfo=UTC) + timedelta(minutes=1)
     if runs[0] - t <= timedelta(days=2):
         while t < runs[0]:
             assert not c.matches(t), (expr, t)
@@ -169,7 +167,7 @@ def test_next_run_matches_and_nothing_earlier_does(expr, after):
 @pytest.mark.parametrize("a,b", [("*/1 * * * *", "* * * * *"), ("0 2 ? * *", "0 2 * * *"), ("0 0 1,* * 1", "0 0 * * 1")])
 def test_star_bit_as_robfig(a, b):
     """robfig/cron@v3.0.1:parser.go getRange: '*' and '?' with step 1 set the star bit, in any comma item."""
-    start = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2025, 1, 1, tzinfo=UTC)
     assert cron.parse(a).next_runs(start, 20) == cron.parse(b).next_runs(start, 20)
 
 
@@ -177,8 +175,8 @@ def test_star_with_step_is_not_a_star():
     """robfig/cron@v3.0.1:parser.go getRange clears the star bit for a step > 1, so spec.go dayMatches ORs
     day-of-month and day-of-week: '0 0 1 * */7' runs on the 1st of each month and on Sundays."""
     c = cron.parse("0 0 1 * */7")
-    runs = c.next_runs(datetime(2025, 1, 1, tzinfo=timezone.utc), 6)
-    assert datetime(2025, 1, 5, tzinfo=timezone.utc) in runs  # a Sunday that is not the 1st
+    runs = c.next_runs(datetime(2025, 1, 1, tzinfo=UTC), 6)
+    assert datetime(2025, 1, 5, tzinfo=UTC) in runs  # a Sunday that is not the 1st
 
 
 # ------------------------------------------------------------------------------------------- endpoints
@@ -243,7 +241,6 @@ def test_any_value_anywhere_is_located_or_renders(tmp_path, field, value):
     import json
 
     from test_config_corpus import BASE
-
     from velero_gitops.config.loader import load
     from velero_gitops.render.plan import plan
     from velero_gitops.render.templating import render

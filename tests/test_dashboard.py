@@ -6,6 +6,12 @@ import json
 import re
 
 import pytest
+from ruamel.yaml import YAML
+
+from velero_gitops.config.model import Config
+from velero_gitops.observability import dashboard as dash
+from velero_gitops.observability.alerts import missed_backup_threshold
+
 from promtool_util import (
     allowed_metrics,
     make_config,
@@ -13,11 +19,6 @@ from promtool_util import (
     run_promtool,
     substitute_grafana_variables,
 )
-from ruamel.yaml import YAML
-
-from velero_gitops.observability import dashboard as dash
-from velero_gitops.observability.alerts import missed_backup_threshold
-from velero_gitops.config.model import Config
 
 DATASOURCE_REF = {"type": "prometheus", "uid": "${datasource}"}
 PANEL_TYPES = {"stat", "timeseries", "table"}
@@ -33,9 +34,9 @@ def board() -> dict:
 
 
 # ---------------------------------------------------------------------------------- JSON model
-def test_json_is_deterministic_and_round_trips():
+def test_json_round_trips():
+    """(Determinism across hash seeds: test_render's cross-process test renders the dashboard.)"""
     text = dash.dashboard_json(make_config())
-    assert text == dash.dashboard_json(make_config())
     assert text.endswith("}\n")
     model = json.loads(text)
     assert model == dash.dashboard(make_config())

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import io
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from velero_gitops.config import cron
-from velero_gitops.ops import explain as ex
-from velero_gitops.errors import UsageError
 from velero_gitops.config.loader import load
+from velero_gitops.errors import UsageError
+from velero_gitops.ops import explain as ex
 
-NOW = datetime(2026, 11, 26, 12, 15, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 26, 12, 15, tzinfo=UTC)
 CONFIG = """\
 cluster: home-lab
 flux:
@@ -59,7 +59,7 @@ def test_daily_schedule_runs_paths_and_expiry(tmp_path):
 
 
 def test_local_time_follows_daylight_saving(tmp_path):
-    summer = datetime(2026, 7, 1, 12, 0, tzinfo=timezone.utc)
+    summer = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
     data = ex.explain(_loaded(tmp_path), now=summer, tz_name="Europe/Berlin")
     assert data["schedules"][0]["nextRuns"][0]["local"] == "2026-07-02T04:00+02:00"
 

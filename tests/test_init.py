@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import subprocess
 
-from cli_util import run_cli, snapshot
-
 from velero_gitops.config.loader import load
+
+from cli_util import run_cli, snapshot
 
 AGE = "age1ygu3n9uee7adtr9hppa94wh4m5ekmd2685tk5lh25rhdxcacsvjs9w7mxd"
 

@@ -10,9 +10,9 @@ import sys
 import tomllib
 import xml.etree.ElementTree as ET
 
-from cli_util import REPO
-
 from velero_gitops import __version__
+
+from cli_util import REPO
 
 EXAMPLE = REPO / "examples/github-actions/velero-gitops.yaml"
 

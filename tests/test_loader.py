@@ -7,9 +7,10 @@ import shutil
 
 import pytest
 
-from cli_util import REPO, run_cli, snapshot
-from velero_gitops.errors import ConfigError
 from velero_gitops.config.loader import load
+from velero_gitops.errors import ConfigError
+
+from cli_util import REPO, run_cli, snapshot
 
 BASE = """\
 cluster: home-lab

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from velero_gitops.ops import manifests as m
-from velero_gitops.errors import UsageError
 from velero_gitops.config.loader import load
+from velero_gitops.errors import UsageError
+from velero_gitops.ops import manifests as m
 
 BASE = """\
 cluster: test-lab

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from velero_gitops.errors import ConfigError
 from velero_gitops.config.loader import load
+from velero_gitops.errors import ConfigError
 
 CONFIG = """\
 cluster: lab
@@ -103,8 +103,8 @@ def test_cron_is_parsed_once_into_the_config(tmp_path, expr, gap_hours):
 def test_alerts_and_explain_do_not_parse_cron_text(tmp_path, monkeypatch):
     """After loading, nothing parses the cron string again: the parser is not reached."""
     from velero_gitops.config import cron
-    from velero_gitops.ops import explain
     from velero_gitops.observability.alerts import rule_groups
+    from velero_gitops.ops import explain
 
     loaded = load(_config(tmp_path, cron="15 1,13 * * *"))
 

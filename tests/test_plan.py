@@ -215,9 +215,9 @@ def test_kustomization_always_outlasts_the_helm_release():
     from hypothesis import strategies as st
 
     from velero_gitops.config.model import Config
+    from velero_gitops.config.units import parse_duration
     from velero_gitops.render.layout import Layout
     from velero_gitops.render.plan import _app_kustomization
-    from velero_gitops.config.units import parse_duration
 
     durations = st.builds(lambda h, m, s: "".join(f"{v}{u}" for v, u in ((h, "h"), (m, "m"), (s, "s")) if v) or "0s",
                           st.integers(0, 3), st.integers(0, 59), st.integers(0, 59))
@@ -299,9 +299,21 @@ def test_ca_bundle_and_checksum(tmp_path):
     assert bsl["config"]["checksumAlgorithm"] == ""
 
 
-def test_plan_is_pure_and_deterministic(tmp_path):
+def test_plan_is_pure(tmp_path):
+    """plan() leaves its input and the disk alone. (Determinism across hash seeds: test_render's
+    cross-process test; comparing two plans made in one process could never fail.)"""
+    import copy
+
+    from cli_util import snapshot
+
     ld = loaded(tmp_path)
-    assert plan(ld) == plan(ld)
+    config_before = copy.deepcopy(ld.config.model_dump())
+    disk_before = snapshot(tmp_path)
+    first = objects(plan(ld))
+    assert ld.config.model_dump() == config_before
+    assert snapshot(tmp_path) == disk_before
+    objects(plan(ld))["kubernetes/apps/velero/velero/ks.yaml"][0]["metadata"]["name"] = "edited"
+    assert objects(plan(ld)) == first  # no object is shared between plans (a caller may edit its copy)
 
 
 @pytest.mark.parametrize("flux,where,words", [

@@ -1,6 +1,7 @@
-from cli_util import REPO
 from velero_gitops.config.model import Config
 from velero_gitops.config.reference import markdown
+
+from cli_util import REPO
 
 
 def test_committed_reference_is_up_to_date():

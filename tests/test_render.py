@@ -10,12 +10,12 @@ import sys
 import pytest
 import yaml
 
-from cli_util import EXAMPLES, REPO, run_cli, snapshot
-from velero_gitops.render import yamlfmt
 from velero_gitops.config.loader import load
 from velero_gitops.pipeline import render_config
+from velero_gitops.render import yamlfmt
 from velero_gitops.render.plan import plan
-from velero_gitops.render.templating import render
+
+from cli_util import EXAMPLES, REPO, run_cli, snapshot
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[e.name for e in EXAMPLES])

@@ -16,21 +16,20 @@ Regenerate after an intended change: `velero-gitops render tests/golden/*/velero
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-from cli_util import EXAMPLES
 from velero_gitops.config.loader import load
 from velero_gitops.pipeline import render_config
 from velero_gitops.render.write import read_header
 
+from cli_util import EXAMPLES, require_kubectl
+
 GOLDEN = Path(__file__).parent / "golden"
 GOLDENS = sorted(p.parent for p in GOLDEN.glob("*/velero-gitops.yaml"))
-KUBECTL = shutil.which("kubectl")
 REQUIRED = {"minimal", "no-schedules", "controller-key", "root-patch", "http", "insecure-tls", "privileged"}
 
 
@@ -61,9 +60,7 @@ def _kustomization_dirs():
 
 
 def _kustomize(directory: Path) -> list[dict]:
-    if not KUBECTL:
-        pytest.fail("kubectl is required on PATH for the kustomize tests")
-    proc = subprocess.run([KUBECTL, "kustomize", str(directory)], capture_output=True, text=True, timeout=60,
+    proc = subprocess.run([require_kubectl(), "kustomize", str(directory)], capture_output=True, text=True, timeout=60,
                           env={**os.environ, "KUBECONFIG": os.devnull})
     assert proc.returncode == 0, proc.stderr
     return [d for d in yaml.safe_load_all(proc.stdout) if d]

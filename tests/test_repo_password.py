@@ -25,12 +25,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cli_util import EXAMPLES, REPO, run_cli, snapshot
-from sops_fixtures import *  # noqa: F401,F403 - fixtures
-from sops_fixtures import TEST_KEY_FILE, files_containing, real_sops_path
+from velero_gitops.errors import UsageError
 from velero_gitops.secrets import repo_password as rp
 from velero_gitops.secrets import sops as sopslib
-from velero_gitops.errors import UsageError
+
+from cli_util import EXAMPLES, REPO, require_kubectl, run_cli, snapshot
+from sops_fixtures import *  # noqa: F401,F403 - fixtures
+from sops_fixtures import TEST_KEY_FILE, files_containing, real_sops_path
 
 GOLDEN = REPO / "tests" / "golden"
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")  # base64url of 32 bytes, unpadded
@@ -101,8 +102,8 @@ COMMITTED = sorted([*(e / "velero-gitops.yaml" for e in EXAMPLES), *GOLDEN.glob(
 
 @pytest.mark.parametrize("config", COMMITTED, ids=[c.parent.name for c in COMMITTED])
 def test_committed_secret_decrypts_to_a_256_bit_password(config, sops_path):
-    from velero_gitops.render.layout import Layout
     from velero_gitops.config.loader import load
+    from velero_gitops.render.layout import Layout
 
     loaded = load(config)
     path = loaded.repo_root / Layout.of(loaded.config).repo_password_file
@@ -115,8 +116,8 @@ def test_committed_secret_decrypts_to_a_256_bit_password(config, sops_path):
 
 
 def test_committed_passwords_are_all_different(sops_path):
-    from velero_gitops.render.layout import Layout
     from velero_gitops.config.loader import load
+    from velero_gitops.render.layout import Layout
 
     seen = set()
     for config in COMMITTED:
@@ -128,13 +129,11 @@ def test_committed_passwords_are_all_different(sops_path):
 @pytest.mark.parametrize("example", EXAMPLES, ids=[e.name for e in EXAMPLES])
 def test_kustomize_build_applies_the_secret_with_the_helmrelease(example):
     """The app folder, built as the `velero` Flux Kustomization builds it, holds both objects."""
-    import shutil
 
-    from velero_gitops.render.layout import Layout
     from velero_gitops.config.loader import load
+    from velero_gitops.render.layout import Layout
 
-    kubectl = shutil.which("kubectl")
-    assert kubectl, "kubectl is required on PATH"
+    kubectl = require_kubectl()
     loaded = load(example / "velero-gitops.yaml")
     app = loaded.repo_root / Layout.of(loaded.config).app_dir
     out = subprocess.run([kubectl, "kustomize", str(app)], capture_output=True, text=True, timeout=60,
@@ -290,7 +289,7 @@ def test_render_lists_the_file_and_says_how_to_create_it(scratch):
     text = result.files[f"{APP_REL}/kustomization.yaml"]
     assert "- ./repo-credentials.sops.yaml" in text
     (note,) = [n for n in result.notes if "repo-credentials.sops.yaml" in n]
-    assert f"velero-gitops encrypt-repo-password --config" in note and "docs/secrets.md" in note
+    assert "velero-gitops encrypt-repo-password --config" in note and "docs/secrets.md" in note
 
 
 def test_explain_reports_each_state(scratch, tmpdir_env):
@@ -316,8 +315,8 @@ def test_explain_reports_each_state(scratch, tmpdir_env):
 
 # ----------------------------------------------------------------------------------------------- checks
 def _check_findings(scratch):
-    from velero_gitops.secrets.secret_check import check_tree
     from velero_gitops.config.loader import load
+    from velero_gitops.secrets.secret_check import check_tree
 
     loaded = load(scratch.config)
     return check_tree(loaded.repo_root, loaded.config, config_file="velero-gitops.yaml")

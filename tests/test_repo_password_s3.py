@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from cli_util import snapshot
-from s3_fixtures import *  # noqa: F401,F403 - fixtures: s3_server, tls_ca
-from s3_fixtures import bucket_name, cli, write_config
-from sops_fixtures import TEST_KEY_FILE, TEST_RECIPIENT, files_containing, need, real_sops_path, sops_yaml
 from velero_gitops.secrets import sops as sopslib
+
+from cli_util import need, run_cli, snapshot
+from s3_fixtures import *  # noqa: F401,F403 - fixtures: s3_server, tls_ca
+from s3_fixtures import bucket_name, write_config
+from sops_fixtures import TEST_KEY_FILE, TEST_RECIPIENT, files_containing, real_sops_path, sops_yaml
 
 APP = "kubernetes/apps/velero/velero/app/repo-credentials.sops.yaml"
 
@@ -59,7 +60,7 @@ def test_existing_kopia_data_refuses_a_new_password(s3_server, repo, tmp_path, k
     for k in keys:
         s3_server.boto().put_object(Bucket=bucket, Key=k, Body=b"kopia")
     before = snapshot(cfg.parent)
-    r = cli("encrypt-repo-password", "--config", str(cfg), "--check-bucket", env=_env(s3_server, tmp_path))
+    r = run_cli("encrypt-repo-password", "--config", str(cfg), "--check-bucket", exact_env=_env(s3_server, tmp_path))
     assert r.code == 1, (r.out, r.err)
     assert r.out == "" and "Traceback" not in r.err
     assert f"s3://{bucket}/velero/kopia/ already holds kopia repositories" in r.err
@@ -74,8 +75,8 @@ def test_existing_kopia_data_with_the_known_password_from_stdin(s3_server, repo,
     cfg, bucket = repo
     s3_server.boto().put_object(Bucket=bucket, Key="velero/kopia/database/kopia.repository", Body=b"kopia")
     known = "the-password-these-repositories-use"
-    r = cli("encrypt-repo-password", "--config", str(cfg), "--check-bucket", "--stdin",
-            env=_env(s3_server, tmp_path), stdin=known + "\n")
+    r = run_cli("encrypt-repo-password", "--config", str(cfg), "--check-bucket", "--stdin",
+            exact_env=_env(s3_server, tmp_path), stdin=known + "\n")
     assert r.code == 0, r.err
     assert "kopia repositories found for 1 namespace(s), kept their password" in r.out
     assert _password(cfg) == known
@@ -88,7 +89,7 @@ def test_no_kopia_data_under_the_prefix_writes_a_new_password(s3_server, repo, t
     cfg, bucket = repo
     for k in keys:
         s3_server.boto().put_object(Bucket=bucket, Key=k, Body=b"x")
-    r = cli("encrypt-repo-password", "--config", str(cfg), "--check-bucket", env=_env(s3_server, tmp_path))
+    r = run_cli("encrypt-repo-password", "--config", str(cfg), "--check-bucket", exact_env=_env(s3_server, tmp_path))
     assert r.code == 0, r.err
     assert "the bucket has no kopia data under velero/kopia/" in r.out
     assert "warning: the bucket was not checked" not in r.err
@@ -101,7 +102,7 @@ def test_unlistable_bucket_writes_nothing(s3_server, repo, tmp_path):
     env = _env(s3_server, tmp_path)
     env["AWS_SECRET_ACCESS_KEY"] = "wrong-secret-key-" + "x" * 20
     before = snapshot(cfg.parent)
-    r = cli("encrypt-repo-password", "--config", str(cfg), "--check-bucket", env=env)
+    r = run_cli("encrypt-repo-password", "--config", str(cfg), "--check-bucket", exact_env=env)
     assert r.code == 2, (r.out, r.err)
     assert "cannot list" in r.err and "nothing was written" in r.err and "Traceback" not in r.err
     assert env["AWS_SECRET_ACCESS_KEY"] not in r.err

@@ -7,13 +7,13 @@ import time
 
 import pytest
 
-from s3_fixtures import *  # noqa: F401,F403  (fixtures: s3_server, tls_ca, dead_port, silent_server)
-from s3_fixtures import bucket_name, clean_env, cli, scan_for_secrets, write_config
-from velero_gitops.secrets import credentials as credlib
 from velero_gitops.ops import s3
+from velero_gitops.secrets import credentials as credlib
 from velero_gitops.secrets import sops as sopslib
 
-pytestmark = pytest.mark.slow  # real server process
+from cli_util import clean_env, need, run_cli
+from s3_fixtures import *  # noqa: F401,F403  (fixtures: s3_server, tls_ca, dead_port, silent_server)
+from s3_fixtures import bucket_name, scan_for_secrets, write_config
 
 
 def _json(run) -> dict:
@@ -41,7 +41,7 @@ def _policy(server, bucket):
 def test_missing_bucket_is_created_with_the_tls_only_policy(s3_server, tmp_path):
     bucket = bucket_name()
     cfg = _cfg(tmp_path, s3_server, bucket)
-    run = cli("s3", "ensure-bucket", "--config", str(cfg), "--output", "json", env=s3_server.env())
+    run = run_cli("s3", "ensure-bucket", "--config", str(cfg), "--output", "json", exact_env=s3_server.env())
     assert run.code == 0, run.out + run.err
     report = _json(run)
     assert any(a.startswith(f"create bucket {bucket}") for a in report["actions"])
@@ -64,7 +64,7 @@ def test_present_bucket_is_left_unchanged(s3_server, tmp_path):
     admin.put_bucket_policy(Bucket=bucket, Policy=json.dumps(s3.bucket_policy(bucket)))
     cfg = _cfg(tmp_path, s3_server, bucket)
     for _ in range(2):  # idempotent
-        run = cli("s3", "ensure-bucket", "--config", str(cfg), "-o", "json", env=s3_server.env())
+        run = run_cli("s3", "ensure-bucket", "--config", str(cfg), "-o", "json", exact_env=s3_server.env())
         assert run.code == 0, run.out + run.err
         report = _json(run)
         assert report["actions"] == [f"bucket {bucket} exists: left unchanged",
@@ -86,17 +86,19 @@ def test_a_different_policy_is_only_changed_with_force_and_keeps_its_statements(
     admin.put_bucket_policy(Bucket=bucket, Policy=json.dumps(theirs))
     cfg = _cfg(tmp_path, s3_server, bucket)
 
-    run = cli("s3", "ensure-bucket", "--config", str(cfg), env=s3_server.env())
+    run = run_cli("s3", "ensure-bucket", "--config", str(cfg), exact_env=s3_server.env())
     assert run.code == 1, run.out + run.err
-    assert "--force" in run.out and "+" in run.out and "DenyInsecureTransport" in run.out  # the diff is shown
+    assert "--force" in run.out
+    added = [ln for ln in run.out.splitlines() if ln.startswith("+") and not ln.startswith("+++")]  # the diff is shown
+    assert any('"DenyInsecureTransport"' in ln for ln in added), run.out
     assert _policy(s3_server, bucket) == theirs  # untouched
 
-    dry = cli("s3", "ensure-bucket", "--config", str(cfg), "--force", "--dry-run", "-o", "json", env=s3_server.env())
+    dry = run_cli("s3", "ensure-bucket", "--config", str(cfg), "--force", "--dry-run", "-o", "json", exact_env=s3_server.env())
     assert dry.code == 0, dry.out + dry.err
     assert any(a.startswith("would replace") for a in _json(dry)["actions"])
     assert _policy(s3_server, bucket) == theirs  # a dry run changes nothing
 
-    run = cli("s3", "ensure-bucket", "--config", str(cfg), "--force", "-o", "json", env=s3_server.env())
+    run = run_cli("s3", "ensure-bucket", "--config", str(cfg), "--force", "-o", "json", exact_env=s3_server.env())
     assert run.code == 0, run.out + run.err
     sids = [st["Sid"] for st in _policy(s3_server, bucket)["Statement"]]
     assert sids == ["NoBucketDeletion", "DenyInsecureTransport"]
@@ -105,7 +107,7 @@ def test_a_different_policy_is_only_changed_with_force_and_keeps_its_statements(
 def test_no_tls_policy_opt_out(s3_server, tmp_path):
     bucket = bucket_name()
     cfg = _cfg(tmp_path, s3_server, bucket)
-    run = cli("s3", "ensure-bucket", "--config", str(cfg), "--no-tls-policy", "-o", "json", env=s3_server.env())
+    run = run_cli("s3", "ensure-bucket", "--config", str(cfg), "--no-tls-policy", "-o", "json", exact_env=s3_server.env())
     assert run.code == 0, run.out + run.err
     report = _json(run)
     assert _status(report)["policy"] == "skip"
@@ -113,7 +115,7 @@ def test_no_tls_policy_opt_out(s3_server, tmp_path):
         s3_server.boto().get_bucket_policy(Bucket=bucket)
     assert "NoSuchBucketPolicy" in str(exc.value)
     # `check` then says the policy is missing (exit 1)
-    run = cli("s3", "check", "--config", str(cfg), "-o", "json", env=s3_server.env())
+    run = run_cli("s3", "check", "--config", str(cfg), "-o", "json", exact_env=s3_server.env())
     assert run.code == 1
     assert _status(_json(run))["policy"] == "fail"
 
@@ -122,8 +124,8 @@ def test_no_tls_policy_opt_out(s3_server, tmp_path):
 def test_check_all_good_table_output(s3_server, tmp_path):
     bucket = bucket_name()
     cfg = _cfg(tmp_path, s3_server, bucket)
-    assert cli("s3", "ensure-bucket", "-c", str(cfg), env=s3_server.env()).code == 0
-    run = cli("s3", "check", "--config", str(cfg), env=s3_server.env())
+    assert run_cli("s3", "ensure-bucket", "-c", str(cfg), exact_env=s3_server.env()).code == 0
+    run = run_cli("s3", "check", "--config", str(cfg), exact_env=s3_server.env())
     assert run.code == 0, run.out + run.err
     for word in ("tls", "credentials", "bucket", "probe", "policy", "OK", "TLSv1", "environment"):
         assert word in run.out
@@ -131,7 +133,7 @@ def test_check_all_good_table_output(s3_server, tmp_path):
 
 def test_check_missing_bucket_fails(s3_server, tmp_path):
     cfg = _cfg(tmp_path, s3_server)
-    run = cli("s3", "check", "--config", str(cfg), "-o", "json", env=s3_server.env())
+    run = run_cli("s3", "check", "--config", str(cfg), "-o", "json", exact_env=s3_server.env())
     assert run.code == 1
     report = _json(run)
     assert _status(report)["bucket"] == "fail" and "ensure-bucket" in _detail(report, "bucket")
@@ -139,8 +141,8 @@ def test_check_missing_bucket_fails(s3_server, tmp_path):
 
 def test_least_privilege_user_works_on_its_bucket_only(s3_server, tmp_path):
     own = _cfg(tmp_path / "own", s3_server, s3_server.velero_bucket)
-    assert cli("s3", "ensure-bucket", "-c", str(own), env=s3_server.env()).code == 0
-    run = cli("s3", "check", "-c", str(own), "-o", "json", env=s3_server.env("velero"))
+    assert run_cli("s3", "ensure-bucket", "-c", str(own), exact_env=s3_server.env()).code == 0
+    run = run_cli("s3", "check", "-c", str(own), "-o", "json", exact_env=s3_server.env("velero"))
     assert run.code == 0, run.out + run.err
     report = _json(run)
     assert _status(report)["probe"] == "ok"
@@ -149,7 +151,7 @@ def test_least_privilege_user_works_on_its_bucket_only(s3_server, tmp_path):
     other = bucket_name()
     s3_server.boto().create_bucket(Bucket=other)
     cfg = _cfg(tmp_path / "other", s3_server, other)
-    run = cli("s3", "check", "-c", str(cfg), "-o", "json", env=s3_server.env("velero"))
+    run = run_cli("s3", "check", "-c", str(cfg), "-o", "json", exact_env=s3_server.env("velero"))
     assert run.code == 1
     assert "access denied" in _detail(_json(run), "bucket")
 
@@ -163,7 +165,7 @@ def test_wrong_credentials_fail_clearly(s3_server, tmp_path, which):
     else:
         env, expect = clean_env(tmp_path, AWS_ACCESS_KEY_ID="AKIAUNKNOWN000000000", AWS_SECRET_ACCESS_KEY=secret), "not known"
     for cmd in ("check", "ensure-bucket"):
-        run = cli("s3", cmd, "-c", str(cfg), "-o", "json", env=env)
+        run = run_cli("s3", cmd, "-c", str(cfg), "-o", "json", exact_env=env)
         assert run.code == 1, run.out + run.err
         report = _json(run)
         assert _status(report)["credentials"] == "fail"
@@ -177,7 +179,7 @@ def test_untrusted_certificate_fails_clearly(s3_server, tmp_path, ca):
     cfg = write_config(tmp_path / "cfg", s3_server.url, bucket_name(),
                        ca=s3_server.other_ca_pem if ca == "other-ca" else None)
     start = time.monotonic()
-    run = cli("s3", "check", "-c", str(cfg), "-o", "json", env=s3_server.env())
+    run = run_cli("s3", "check", "-c", str(cfg), "-o", "json", exact_env=s3_server.env())
     assert run.code == 1
     report = _json(run)
     assert _status(report)["tls"] == "fail"
@@ -191,12 +193,12 @@ def test_untrusted_certificate_fails_clearly(s3_server, tmp_path, ca):
 def test_http_endpoint_is_refused(tmp_path, s3_server):
     cfg = write_config(tmp_path / "cfg", f"http://127.0.0.1:{s3_server.port}", bucket_name())
     for cmd in (["s3", "check"], ["s3", "ensure-bucket"], ["s3", "policy"]):
-        run = cli(*cmd, "-c", str(cfg), env=s3_server.env())
+        run = run_cli(*cmd, "-c", str(cfg), exact_env=s3_server.env())
         assert run.code == 2, run.out + run.err
         assert "plain http" in run.err and "traceback" not in run.err.lower()
     # allowed explicitly: check runs (and warns), but the TLS-only policy would lock the endpoint out
     cfg = write_config(tmp_path / "cfg2", f"http://127.0.0.1:{s3_server.port}", bucket_name(), extra_s3="allowHttp: true")
-    run = cli("s3", "ensure-bucket", "-c", str(cfg), env=s3_server.env())
+    run = run_cli("s3", "ensure-bucket", "-c", str(cfg), exact_env=s3_server.env())
     assert run.code == 2 and "--no-tls-policy" in run.err
 
 
@@ -210,49 +212,63 @@ def test_server_down_fails_fast(tmp_path, dead_port, tls_ca):
     cfg = write_config(tmp_path / "cfg", f"https://127.0.0.1:{dead_port}", bucket_name(), ca=tls_ca / "ca.pem")
     env = clean_env(tmp_path, AWS_ACCESS_KEY_ID="AKIAEXAMPLE000000000", AWS_SECRET_ACCESS_KEY="x" * 40)
     for cmd in ("check", "ensure-bucket"):
-        run = cli("s3", cmd, "-c", str(cfg), "-o", "json", env=env)
+        run = run_cli("s3", cmd, "-c", str(cfg), "-o", "json", exact_env=env)
         assert run.code == 1, run.out + run.err
         assert "connection refused" in _detail(_json(run), "tls")
         assert run.seconds < 15
 
 
-def test_silent_server_times_out_in_bounded_time(tmp_path, silent_server, tls_ca):
+# The timeout tests inject the smallest timeout the CLI accepts instead of waiting out the default: the
+# default is the same code path with a bigger number (test_cli_timeouts_are_the_core_defaults).
+@pytest.mark.parametrize("cmd", ["check", "ensure-bucket"])
+def test_silent_server_times_out_in_bounded_time(tmp_path, silent_server, tls_ca, cmd):
     cfg = write_config(tmp_path / "cfg", f"https://127.0.0.1:{silent_server}", bucket_name(), ca=tls_ca / "ca.pem")
     env = clean_env(tmp_path, AWS_ACCESS_KEY_ID="AKIAEXAMPLE000000000", AWS_SECRET_ACCESS_KEY="x" * 40)
-    run = cli("s3", "check", "-c", str(cfg), "-o", "json", "--timeout", "2", env=env)
+    run = run_cli("s3", cmd, "-c", str(cfg), "-o", "json", "--timeout", "0.5", exact_env=env)
     assert run.code == 1, run.out + run.err
-    assert "no answer within 2s" in _detail(_json(run), "tls")
-    assert run.seconds < 15
-    run = cli("s3", "check", "-c", str(cfg), "-o", "json", env=env)  # default timeout (5 s)
-    assert run.code == 1 and run.seconds < 15
+    assert "no answer within 0.5s" in _detail(_json(run), "tls")
+    assert run.seconds < 10
 
 
 def test_server_that_hangs_after_the_handshake_fails_in_bounded_time(tmp_path, hung_tls_server, tls_ca):
     cfg = write_config(tmp_path / "cfg", f"https://127.0.0.1:{hung_tls_server}", bucket_name(), ca=tls_ca / "ca.pem")
     env = clean_env(tmp_path, AWS_ACCESS_KEY_ID="AKIAEXAMPLE000000000", AWS_SECRET_ACCESS_KEY="x" * 40)
-    run = cli("s3", "check", "-c", str(cfg), "-o", "json", env=env)  # default timeout: 5 s, two attempts
+    run = run_cli("s3", "check", "-c", str(cfg), "-o", "json", "--timeout", "0.5", exact_env=env)  # two attempts
     assert run.code == 1, run.out + run.err
     report = _json(run)
     assert _status(report)["tls"] == "ok"
     assert _status(report)["credentials"] == "fail" and "did not answer in time" in _detail(report, "credentials")
-    assert run.seconds < 15
+    assert run.seconds < 10
+
+
+@pytest.mark.parametrize("cmd", ["check", "ensure-bucket"])
+def test_cli_timeouts_are_the_core_defaults(cmd):
+    """The CLI's --timeout/--deadline defaults are the core's, so the injected-timeout tests above stand for them."""
+    from typer.main import get_command
+
+    from velero_gitops.cli import app
+
+    params = {p.name: p for p in get_command(app).commands["s3"].commands[cmd].params}
+    assert params["timeout"].default == s3.DEFAULT_TIMEOUT
+    assert params["deadline"].default == s3.DEFAULT_DEADLINE
+    assert 2 * s3.DEFAULT_TIMEOUT < s3.DEFAULT_DEADLINE  # two attempts fit in the deadline
 
 
 def test_no_credentials_is_a_usage_error(tmp_path, s3_server):
     cfg = _cfg(tmp_path, s3_server)
-    run = cli("s3", "check", "-c", str(cfg), env=clean_env(tmp_path))
+    run = run_cli("s3", "check", "-c", str(cfg), exact_env=clean_env(tmp_path))
     assert run.code == 2
     assert "AWS_ACCESS_KEY_ID" in run.err and "SOPS_AGE_KEY_FILE" in run.err
-    run = cli("s3", "check", "-c", str(cfg), env=clean_env(tmp_path, AWS_ACCESS_KEY_ID="AKIAEXAMPLE000000000"))
+    run = run_cli("s3", "check", "-c", str(cfg), exact_env=clean_env(tmp_path, AWS_ACCESS_KEY_ID="AKIAEXAMPLE000000000"))
     assert run.code == 2 and "but AWS_SECRET_ACCESS_KEY is not" in run.err
     assert "AKIAEXAMPLE000000000" not in run.err
 
 
 def test_credentials_from_the_sops_secret(s3_server, tmp_path):
     """No AWS_* variables: the encrypted Secret is decrypted in memory with the age key."""
-    sops_fixtures = pytest.importorskip("sops_fixtures")
+    import sops_fixtures
     if not sops_fixtures.real_sops_path():
-        sops_fixtures.need(False, "the sops binary")
+        need(False, "the sops binary")
     from velero_gitops.secrets import sops as sopslib
 
     key = sops_fixtures.new_age_key(tmp_path / "keys", "k")
@@ -267,7 +283,7 @@ def test_credentials_from_the_sops_secret(s3_server, tmp_path):
     secret.write_bytes(sopslib.encrypt(plain.encode(), target=secret, cwd=cfg.parent, config_file=None,
                                        recipients=[key.public], secrets=[key_id, secret_key]))
     env = clean_env(tmp_path, SOPS_AGE_KEY_FILE=str(key.file))
-    run = cli("s3", "ensure-bucket", "-c", str(cfg), "-o", "json", env=env)
+    run = run_cli("s3", "ensure-bucket", "-c", str(cfg), "-o", "json", exact_env=env)
     assert run.code == 0, run.out + run.err
     report = _json(run)
     assert "decrypted in memory" in report["credentials"]
@@ -281,12 +297,12 @@ def test_credentials_never_leak(s3_server, tmp_path):
     key_id, secret = s3_server.admin
     env = s3_server.env()
     runs = [
-        cli("s3", "ensure-bucket", "-c", str(cfg), env=env),
-        cli("s3", "ensure-bucket", "-c", str(cfg), "-o", "json", env=env),
-        cli("s3", "check", "-c", str(cfg), env=env),
-        cli("s3", "check", "-c", str(cfg), "-o", "json", env=env),
-        cli("s3", "policy", "-c", str(cfg), env=env),
-        cli("s3", "check", "-c", str(cfg), env=clean_env(tmp_path, AWS_ACCESS_KEY_ID=key_id, AWS_SECRET_ACCESS_KEY="bad" + secret)),
+        run_cli("s3", "ensure-bucket", "-c", str(cfg), exact_env=env),
+        run_cli("s3", "ensure-bucket", "-c", str(cfg), "-o", "json", exact_env=env),
+        run_cli("s3", "check", "-c", str(cfg), exact_env=env),
+        run_cli("s3", "check", "-c", str(cfg), "-o", "json", exact_env=env),
+        run_cli("s3", "policy", "-c", str(cfg), exact_env=env),
+        run_cli("s3", "check", "-c", str(cfg), exact_env=clean_env(tmp_path, AWS_ACCESS_KEY_ID=key_id, AWS_SECRET_ACCESS_KEY="bad" + secret)),
     ]
     assert [r.code for r in runs] == [0, 0, 0, 0, 0, 1]
     texts = [t for r in runs for t in (r.out, r.err)]
@@ -297,7 +313,7 @@ def test_credentials_never_leak(s3_server, tmp_path):
 # -------------------------------------------------------------------------------------- policy (offline)
 def test_policy_command_prints_least_privilege_and_mc_commands(tmp_path):
     cfg = write_config(tmp_path / "cfg", "https://s3.example.test", "velero-backups")
-    run = cli("s3", "policy", "-c", str(cfg), "-o", "json", env=clean_env(tmp_path))
+    run = run_cli("s3", "policy", "-c", str(cfg), "-o", "json", exact_env=clean_env(tmp_path))
     assert run.code == 0, run.err
     data = json.loads(run.out)
     resources = {r for st in data["policy"]["Statement"] for r in st["Resource"]}
@@ -310,7 +326,7 @@ def test_policy_command_prints_least_privilege_and_mc_commands(tmp_path):
     for cmd in ("mc admin user add", "mc admin policy create", "mc admin policy attach"):
         assert cmd in joined
     # the default output is the policy alone, so `s3 policy > p.json` is the file mc reads; mc on stderr
-    table = cli("s3", "policy", "-c", str(cfg), env=clean_env(tmp_path))
+    table = run_cli("s3", "policy", "-c", str(cfg), exact_env=clean_env(tmp_path))
     assert table.code == 0 and json.loads(table.out) == data["policy"]
     assert "mc admin policy attach" in table.err and "velero-backups-velero.json" in table.err
 

@@ -16,12 +16,18 @@ import time
 
 import pytest
 
-from s3_fixtures import *  # noqa: F401,F403  (fixtures: s3_server, tls_ca)
-from s3_fixtures import bucket_name, clean_env, cli, write_config
 from velero_gitops.ops import s3
 
+from cli_util import clean_env, run_cli
+from s3_fixtures import *  # noqa: F401,F403  (fixtures: s3_server, tls_ca)
+from s3_fixtures import bucket_name, write_config
+
 KEY_ID, SECRET = "AKIAHOSTILE000000000", "hostile/secret+key/0123456789abcdef"
-DEADLINE = 5.0
+# Small injected bounds instead of the defaults: the drip server sends a byte more often than the read timeout,
+# so only the deadline can end the command.
+DEADLINE = 2.0
+TIMEOUT = 1.5
+DRIP_EVERY = 0.5
 STARTUP = 4.0  # interpreter, imports, config load: generous for 2 shared cores
 
 
@@ -45,7 +51,7 @@ def endless(conn):
 def drip(conn):
     for byte in b"HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: 100000\r\n\r\n" + b"x" * 100000:
         conn.sendall(bytes([byte]))
-        time.sleep(3)
+        time.sleep(DRIP_EVERY)
 
 
 def redirect(conn):
@@ -94,7 +100,6 @@ def hostile(tls_ca):
         s.close()
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("behaviour,fragment", [
     (endless, "sent an answer larger than 1024 KiB"),
     (drip, f"within the {DEADLINE:g}s deadline"),
@@ -107,7 +112,7 @@ def test_hostile_server_ends_within_the_deadline_with_one_error(hostile, tls_ca,
                        extra_s3="forcePathStyle: true")
     env = clean_env(tmp_path, AWS_ACCESS_KEY_ID=KEY_ID, AWS_SECRET_ACCESS_KEY=SECRET)
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    run = cli(*command, "--config", str(cfg), "--deadline", f"{DEADLINE:g}", "--timeout", "4", env=env,
+    run = run_cli(*command, "--config", str(cfg), "--deadline", f"{DEADLINE:g}", "--timeout", f"{TIMEOUT:g}", exact_env=env,
               timeout=DEADLINE + 30)
     rss_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     lines = [ln for ln in run.err.splitlines() if ln.strip()]
@@ -120,7 +125,7 @@ def test_hostile_server_ends_within_the_deadline_with_one_error(hostile, tls_ca,
 
 
 def test_deadline_interrupts_a_read_that_keeps_receiving(hostile, tls_ca):
-    """In process: the timer cuts a read that never times out (one byte every 3 s, read timeout 4 s)."""
+    """In process: the timer cuts a read that never times out (a byte every DRIP_EVERY s, read timeout TIMEOUT s)."""
     port = hostile(drip)
     target = s3.Target(endpoint=f"https://127.0.0.1:{port}", bucket="b", prefix="", region="us-east-1",
                        path_style=True, ca_file=tls_ca / "ca.pem", verify=True, allow_http=False)
@@ -128,12 +133,11 @@ def test_deadline_interrupts_a_read_that_keeps_receiving(hostile, tls_ca):
 
     start = time.monotonic()
     with pytest.raises(s3.S3Failure, match="deadline"):
-        s3.check(target, Credentials(KEY_ID, SECRET), timeout=4, deadline_s=2)
-    assert time.monotonic() - start < 3
+        s3.check(target, Credentials(KEY_ID, SECRET), timeout=TIMEOUT, deadline_s=1)
+    assert time.monotonic() - start < 2
 
 
 # -------------------------------------------------------------------------------------- policy Sid
-@pytest.mark.slow
 def test_force_keeps_a_statement_that_only_shares_our_sid(s3_server, tmp_path):
     """A `DenyInsecureTransport` statement that denies something else is kept; ours is added under its own Sid."""
     bucket = bucket_name()
@@ -143,16 +147,16 @@ def test_force_keeps_a_statement_that_only_shares_our_sid(s3_server, tmp_path):
               "Action": ["s3:PutBucketTagging"], "Resource": [f"arn:aws:s3:::{bucket}"]}
     admin.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [theirs]}))
     cfg = write_config(tmp_path / "cfg", s3_server.url, bucket, ca=s3_server.ca_pem)
-    run = cli("s3", "ensure-bucket", "--config", str(cfg), "-o", "json", env=s3_server.env())
+    run = run_cli("s3", "ensure-bucket", "--config", str(cfg), "-o", "json", exact_env=s3_server.env())
     assert run.code == 1 and json.loads(run.out)["checks"][-1]["name"] == "policy"  # not changed without --force
-    run = cli("s3", "ensure-bucket", "--config", str(cfg), "--force", "-o", "json", env=s3_server.env())
+    run = run_cli("s3", "ensure-bucket", "--config", str(cfg), "--force", "-o", "json", exact_env=s3_server.env())
     assert run.code == 0, run.out + run.err
     policy = json.loads(admin.get_bucket_policy(Bucket=bucket)["Policy"])
     assert theirs in policy["Statement"]
     ours = [st for st in policy["Statement"] if st != theirs]
     assert len(ours) == 1 and ours[0]["Sid"] == f"{s3.POLICY_SID}2"
     assert s3.policy_denies_insecure(policy, bucket)
-    again = cli("s3", "ensure-bucket", "--config", str(cfg), "--force", "-o", "json", env=s3_server.env())
+    again = run_cli("s3", "ensure-bucket", "--config", str(cfg), "--force", "-o", "json", exact_env=s3_server.env())
     assert again.code == 0 and "left unchanged" in " ".join(json.loads(again.out)["actions"])
 
 
@@ -182,8 +186,8 @@ def test_missing_s3_extra_is_one_line(tmp_path, command):
     cfg = write_config(tmp_path / "cfg", "https://127.0.0.1:9", bucket_name())
     env = clean_env(tmp_path, AWS_ACCESS_KEY_ID=KEY_ID, AWS_SECRET_ACCESS_KEY=SECRET,
                     PYTHONPATH=os.pathsep.join([str(shadow), os.environ.get("PYTHONPATH", "")]))
-    run = cli(*command, "--config", str(cfg), env=env)
+    run = run_cli(*command, "--config", str(cfg), exact_env=env)
     assert run.code == 2 and run.out == "", run.err
     assert run.err == (f"error: `velero-gitops {' '.join(command)}` needs the s3 extra (boto3): "
                        "pip install 'velero-gitops[s3]'\n")
-    assert cli("s3", "policy", "--config", str(cfg), "-o", "json", env=env).code == 0  # needs no extra
+    assert run_cli("s3", "policy", "--config", str(cfg), "-o", "json", exact_env=env).code == 0  # needs no extra

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from sops_fixtures import *  # noqa: F401,F403 - fixtures
-from sops_fixtures import TEST_RECIPIENT, files_containing, new_age_key, sops_yaml
+from velero_gitops.config.loader import load
+from velero_gitops.errors import UsageError
 from velero_gitops.secrets import credentials as credlib
 from velero_gitops.secrets import secret as secretlib
 from velero_gitops.secrets import sops as sopslib
-from velero_gitops.errors import UsageError
-from velero_gitops.config.loader import load
+
+from sops_fixtures import *  # noqa: F401,F403 - fixtures
+from sops_fixtures import TEST_RECIPIENT, files_containing, new_age_key, sops_yaml
 
 KEY_ID, SECRET = "AKIAEXAMPLE123456789", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 

@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from sops_fixtures import *  # noqa: F401,F403 - fixtures
-from sops_fixtures import TEST_KEY_FILE, TEST_RECIPIENT, need, new_age_key, sops_yaml
-from velero_gitops.secrets import sops as sopslib
 from velero_gitops.errors import UsageError
+from velero_gitops.secrets import sops as sopslib
+
+from cli_util import need
+from sops_fixtures import *  # noqa: F401,F403 - fixtures
+from sops_fixtures import TEST_KEY_FILE, TEST_RECIPIENT, new_age_key, sops_yaml
 
 PLAIN = b"apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  namespace: velero\nstringData:\n  cloud: |\n    [default]\n    a=b\n"
 

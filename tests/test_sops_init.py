@@ -27,5 +27,7 @@ def test_hint_names_the_secret_the_controller_reads(tmp_path, flux, hint):
     assert hint in text
     app = next(a for a in plan(loaded).artifacts if a.path.endswith("/ks.yaml")).docs[0].obj
     ref = (app["spec"].get("decryption") or {}).get("secretRef")
-    if ref:  # the hint creates exactly the Secret the controller will look up
+    # a hint that creates a Secret creates exactly the one the controller will look up, and only then
+    assert bool(ref) == ("kubectl create secret" in hint), (ref, hint)
+    if ref:
         assert f"generic {ref['name']} --namespace={app['metadata']['namespace']} " in text

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from cli_util import run_cli, snapshot
 from velero_gitops.pipeline import render_config
 from velero_gitops.render.write import read_header, with_header
+
+from cli_util import run_cli, snapshot
 
 CONFIG = """\
 cluster: t

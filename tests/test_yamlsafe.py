@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from test_loader import BASE
 from velero_gitops import yamlsafe
-from velero_gitops.errors import ConfigError
 from velero_gitops.config.loader import load
+from velero_gitops.errors import ConfigError
 
 
 def test_redefined_anchor_takes_the_latest_value():

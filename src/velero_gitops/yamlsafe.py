@@ -22,8 +22,8 @@ starts), sequences ``LList`` (``lines``: one line per item).
 from __future__ import annotations
 
 import re
-from typing import Any
 from dataclasses import dataclass, field
+from typing import Any
 
 import yaml
 

@@ -79,7 +79,7 @@ def test_build_script_reproduces_the_committed_bundle():
     import subprocess
     import sys
 
-    from conftest import REPO
+    from cli_util import REPO
 
     pytest.importorskip("kubernetes_validate", reason="the bench extra (kubernetes-validate) builds the bundle")
     r = subprocess.run([sys.executable, str(REPO / "scripts" / "build_schema_bundle.py"), "--check"],

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from cli_util import EXAMPLES, REPO, run_cli
 from velero_gitops import runcache
 from velero_gitops.check import CheckOptions, check_or_replay, run_check
+
+from cli_util import EXAMPLES, REPO, require_kubectl, run_cli
 
 GOLDEN = REPO / "tests" / "golden"
 HOME_LAB = next(e for e in EXAMPLES if e.name == "home-lab")
@@ -26,8 +27,7 @@ CONFIG = "velero-gitops.yaml"
 
 @pytest.fixture(autouse=True)
 def _kubectl():
-    if not shutil.which("kubectl"):
-        pytest.fail("kubectl is required on PATH: check builds kustomizations with it")
+    require_kubectl()  # check builds kustomizations with it
 
 
 @pytest.fixture

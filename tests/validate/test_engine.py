@@ -7,9 +7,10 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import run_cli
 from velero_gitops.validate import documents, engine
 from velero_gitops.validate.engine import Options, validate_paths
+
+from cli_util import run_cli
 
 CM = """---
 apiVersion: v1
@@ -124,30 +125,30 @@ def test_directory_recursion_skips_hidden_and_kustomize_config(tmp_path):
 
 def test_stdin_via_cli(tmp_path):
     r = run_cli("validate", "-", "--cache", str(tmp_path), stdin=CM + "bogus: 1\n")
-    assert r.returncode == 1
-    assert r.stdout.splitlines() == ["-:9 ConfigMap/apps/settings /bogus: additional property not allowed", "1 error; objects: 0 passed, 1 failed"]
+    assert r.code == 1
+    assert r.out.splitlines() == ["-:9 ConfigMap/apps/settings /bogus: additional property not allowed", "1 error; objects: 0 passed, 1 failed"]
 
 
 def test_exit_codes(tmp_path):
     f = tmp_path / "ok.yaml"
     f.write_text(CM)
-    assert run_cli("validate", str(f), "--cache", str(tmp_path)).returncode == 0
+    assert run_cli("validate", str(f), "--cache", str(tmp_path)).code == 0
     r = run_cli("validate", str(tmp_path / "missing.yaml"))
-    assert r.returncode == 2 and "no such file" in r.stderr
+    assert r.code == 2 and "no such file" in r.err
     r = run_cli("validate", str(f), "--output", "xml")
-    assert r.returncode == 2
+    assert r.code == 2
 
 
 def test_output_formats(tmp_path):
     f = tmp_path / "x.yaml"
     f.write_text(CM + "bogus: 1\n")
-    j = json.loads(run_cli("validate", str(f), "-o", "json", "--cache", str(tmp_path)).stdout)
+    j = json.loads(run_cli("validate", str(f), "-o", "json", "--cache", str(tmp_path)).out)
     assert j["summary"] == {"passed": 0, "failed": 1, "skipped": 0, "errors": 1, "warnings": 0}
     assert j["findings"][0]["pointer"] == "/bogus" and j["findings"][0]["line"] == 9
-    gh = run_cli("validate", str(f), "-o", "github", "--cache", str(tmp_path)).stdout.splitlines()
+    gh = run_cli("validate", str(f), "-o", "github", "--cache", str(tmp_path)).out.splitlines()
     assert gh[0].startswith(f"::error file={engine.display_path(f)},line=9,title=schema::ConfigMap/apps/settings /bogus: additional property")
     assert gh[-1] == "1 error; objects: 0 passed, 1 failed"
-    junit = run_cli("validate", str(f), "-o", "junit", "--cache", str(tmp_path)).stdout
+    junit = run_cli("validate", str(f), "-o", "junit", "--cache", str(tmp_path)).out
     root = ET.fromstring(junit)
     assert root.find("testsuite").get("failures") == "1"
     assert root.find("testsuite/testcase/failure").get("message") == "additional property not allowed"
@@ -213,7 +214,7 @@ def test_file_names_cannot_forge_output_lines(tmp_path, name, fmt):
     d = tmp_path / "t"
     d.mkdir()
     (d / name).write_text(CM + "bogus: 1\n")
-    out = run_cli("validate", str(d), "-o", fmt, "--kustomize", "never").stdout
+    out = run_cli("validate", str(d), "-o", fmt, "--kustomize", "never").out
     if fmt == "json":
         doc = json.loads(out)
         assert [f["file"].endswith(name) for f in doc["findings"]] == [True]

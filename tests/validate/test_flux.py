@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from conftest import REPO
 from velero_gitops.validate.engine import Options, validate_paths
+
+from cli_util import REPO, VALIDATE_FIXTURES, run_cli
 
 LAB_TWO = REPO / "clusters" / "lab-two"
 EXTERNALS = ["Kustomization/storage/openebs-localpv", "Kustomization/observability/kube-prometheus-stack"]
@@ -44,9 +45,7 @@ import shutil  # noqa: E402
 
 import pytest  # noqa: E402
 
-from conftest import FIXTURES  # noqa: E402
-
-FLUX = FIXTURES / "flux"
+FLUX = VALIDATE_FIXTURES / "flux"
 TREES = ["guide", "home-ops", "cluster-template", "key-per-namespace", "substitution"]
 
 
@@ -204,11 +203,9 @@ def test_no_cross_namespace_refs(tmp_path, lockdown):
 
 
 def test_cli_no_cross_namespace_refs(tmp_path):
-    from conftest import run_cli
-
     root = _tree(tmp_path, "home-ops")
     r = run_cli("validate", "kubernetes", "--kustomize", "never", "--no-cross-namespace-refs", cwd=root)
-    assert r.returncode == 1 and r.stdout.count("flux.cross-namespace") + r.stdout.count("--no-cross-namespace-refs") >= 2, r.stdout
+    assert r.code == 1 and r.out.count("flux.cross-namespace") + r.out.count("--no-cross-namespace-refs") >= 2, r.out
 
 
 def test_substitution_validates_known_values_and_skips_unknown(tmp_path):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import threading
 import time
@@ -21,9 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, require_kubectl, run_cli
 from velero_gitops.validate import kustomize
 from velero_gitops.validate.engine import Options, validate_paths
+
+from cli_util import VALIDATE_FIXTURES as FIXTURES
+from cli_util import require_kubectl, run_cli
 
 FLUX_BUILD = FIXTURES / "kustomize" / "flux-build"
 
@@ -386,8 +387,8 @@ def test_ignore_filename_pattern(tmp_path):
     (root / "talos" / "cp.yaml").write_text("machine: {}\n")
     (root / "cm.yaml").write_text(CM.format(name="a"))
     r = run_cli("validate", str(root), "--kustomize", "never", "--ignore-filename-pattern", "talos/")
-    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.code == 0, r.out + r.err
     r = run_cli("validate", str(root), "--kustomize", "never")
-    assert r.returncode == 1 and "talos/cp.yaml" in r.stdout
+    assert r.code == 1 and "talos/cp.yaml" in r.out
     r = run_cli("validate", str(root), "--ignore-filename-pattern", "([")
-    assert r.returncode == 2 and "invalid regular expression" in r.stderr
+    assert r.code == 2 and "invalid regular expression" in r.err

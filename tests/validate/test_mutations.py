@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
-from conftest import EXAMPLE, FIXTURES, require_kubectl, run_cli
 from velero_gitops.validate.engine import Options, validate_paths
+
+from cli_util import EXAMPLE, require_kubectl, run_cli
+from cli_util import VALIDATE_FIXTURES as FIXTURES
 
 APP = "kubernetes/apps/velero/velero/app"
 KS = "kubernetes/apps/velero/velero/ks.yaml"
@@ -184,7 +186,7 @@ def rendered_example(tmp_path_factory) -> Path:
     dst = repo / "clusters" / "home-lab"
     shutil.copytree(EXAMPLE, dst)
     r = run_cli("render", "--config", "clusters/home-lab/velero-gitops.yaml", cwd=repo)
-    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.code == 0, r.out + r.err
     return dst
 
 

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, run_cli
 from velero_gitops.validate.engine import Options, validate_paths
 from velero_gitops.validate.schemas import SchemaStore, crd_to_schemas, expand_template, import_crds, strictify
+
+from cli_util import VALIDATE_FIXTURES as FIXTURES
+from cli_util import run_cli
 
 CRD = FIXTURES / "crds" / "widgets.example.org.yaml"
 
@@ -76,8 +78,8 @@ def test_crd_conversion_follows_openapi2jsonschema_rules():
 
 def test_schemas_import_cli_then_validate(tmp_path, cache_dir):
     r = run_cli("schemas", "import", str(CRD), "--cache", str(cache_dir))
-    assert r.returncode == 0, r.stderr
-    assert "widget_v1.json" in r.stdout and "widget_v1beta1.json" in r.stdout
+    assert r.code == 0, r.err
+    assert "widget_v1.json" in r.out and "widget_v1beta1.json" in r.out
     good = tmp_path / "good.yaml"
     good.write_text(GOOD)
     bad = tmp_path / "bad.yaml"
@@ -98,7 +100,7 @@ def test_import_rejects_non_crd(tmp_path, cache_dir):
     f = tmp_path / "x.yaml"
     f.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
     r = run_cli("schemas", "import", str(f), "--cache", str(cache_dir))
-    assert r.returncode == 2 and "no CustomResourceDefinition" in r.stderr
+    assert r.code == 2 and "no CustomResourceDefinition" in r.err
 
 
 def test_schema_location_directory(tmp_path, cache_dir):
@@ -106,7 +108,7 @@ def test_schema_location_directory(tmp_path, cache_dir):
 
     d = tmp_path / "schemas"
     (d / "example.org").mkdir(parents=True)
-    for av, kind, schema in crd_to_schemas(load_all(CRD.read_text())[0].data):
+    for av, _kind, schema in crd_to_schemas(load_all(CRD.read_text())[0].data):
         (d / "example.org" / f"widget_{av.split('/')[1]}.json").write_text(json.dumps(schema))
     bad = tmp_path / "bad.yaml"
     bad.write_text(BAD)
@@ -145,7 +147,7 @@ def schema_server(tmp_path):
 
     root = tmp_path / "www"
     (root / "example.org").mkdir(parents=True)
-    for av, kind, schema in crd_to_schemas(load_all(CRD.read_text())[0].data):
+    for av, _kind, schema in crd_to_schemas(load_all(CRD.read_text())[0].data):
         (root / "example.org" / f"widget_{av.split('/')[1]}.json").write_text(json.dumps(schema))
     handler = lambda *a, **k: _Handler(*a, directory=str(root), **k)  # noqa: E731
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -163,12 +165,12 @@ def test_url_template_downloads_once_then_uses_the_cache(tmp_path, cache_dir, sc
     loc = schema_server + "/{{.Group}}/{{.ResourceKind}}_{{.ResourceAPIVersion}}.json"
     r = run_cli("validate", str(bad), "--schema-location", "default", "--schema-location", loc,
                 "--cache", str(cache_dir), "--no-flux", "--no-policy")
-    assert r.returncode == 1
-    assert "bad.yaml:7 Widget//w /spec/size: 'medium' is not one of 'small', 'large'" in r.stdout
-    assert r.stdout.strip().endswith("0 passed, 1 failed")
+    assert r.code == 1
+    assert "bad.yaml:7 Widget//w /spec/size: 'medium' is not one of 'small', 'large'" in r.out
+    assert r.out.strip().endswith("0 passed, 1 failed")
     assert _Handler.hits == ["/example.org/widget_v1.json"]
     r2 = run_cli("validate", str(bad), "--schema-location", loc, "--cache", str(cache_dir), "--no-flux", "--no-policy")
-    assert r2.stdout == r.stdout
+    assert r2.out == r.out
     assert _Handler.hits == ["/example.org/widget_v1.json"]  # second run: served from the cache
     # a 404 is "no schema", remembered too
     store = SchemaStore([loc], cache_dir=cache_dir)

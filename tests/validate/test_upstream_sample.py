@@ -13,8 +13,10 @@ import shutil
 
 import pytest
 
-from conftest import FIXTURES, require_kubectl, run_cli
 from velero_gitops.validate.engine import Options, validate_paths
+
+from cli_util import VALIDATE_FIXTURES as FIXTURES
+from cli_util import require_kubectl, run_cli
 
 
 @pytest.fixture
@@ -33,8 +35,8 @@ def test_sample_has_no_findings(sample, tmp_path):
 
 def test_sample_via_cli(sample, tmp_path):
     r = run_cli("validate", str(sample), "--cache", str(tmp_path / "cache"))
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert r.stdout == "no findings; objects: 19 passed, 0 failed\n"
+    assert r.code == 0, r.out + r.err
+    assert r.out == "no findings; objects: 19 passed, 0 failed\n"
 
 
 @pytest.mark.parametrize("file,old,new,rule", [

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 CONFIG_HELP = "Config file (default: ./velero-gitops.yaml or the only clusters/*/velero-gitops.yaml)."
 
@@ -16,7 +15,7 @@ def default_configs() -> list[Path]:
     return sorted(Path("clusters").glob("*/velero-gitops.yaml"))
 
 
-def resolve_configs(*given: Optional[list[Path]]) -> list[Path]:
+def resolve_configs(*given: list[Path] | None) -> list[Path]:
     """The configs named by arguments and options, else the defaults; a usage error when there are none."""
     from velero_gitops.errors import UsageError
 
@@ -26,7 +25,7 @@ def resolve_configs(*given: Optional[list[Path]]) -> list[Path]:
     return configs
 
 
-def one_config(config: Optional[Path]) -> Path:
+def one_config(config: Path | None) -> Path:
     """--config, else the single default config; a usage error when there are none or several."""
     from velero_gitops.errors import UsageError
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -14,21 +13,21 @@ from velero_gitops.cli._app import app, err, handle_errors
 @app.command("init")
 @handle_errors
 def init_cmd(
-    cluster: Optional[str] = typer.Option(None, "--cluster", metavar="NAME", help="Cluster name (default: this folder's name as a DNS label)."),
-    s3_endpoint: Optional[str] = typer.Option(None, "--s3-endpoint", metavar="URL", help="https://host[:port] of MinIO (asked on a terminal)."),
+    cluster: str | None = typer.Option(None, "--cluster", metavar="NAME", help="Cluster name (default: this folder's name as a DNS label)."),
+    s3_endpoint: str | None = typer.Option(None, "--s3-endpoint", metavar="URL", help="https://host[:port] of MinIO (asked on a terminal)."),
     bucket: str = typer.Option("velero-backups", "--bucket", metavar="NAME", help="Bucket for the backups."),
     prefix: str = typer.Option("velero", "--prefix", metavar="PREFIX", help="Folder in the bucket."),
     region: str = typer.Option("minio", "--region", metavar="REGION", help="S3 region (MinIO's default is fine)."),
-    namespaces: Optional[List[str]] = typer.Option(
+    namespaces: list[str] | None = typer.Option(
         None, "--namespaces", metavar="NS[,NS...]", help="Namespaces the daily schedule backs up (asked on a terminal)."),
     distribution: str = typer.Option(
         "kubeadm", "--distribution", metavar="NAME", help="kubeadm, k3s, rke2, talos, k0s, microk8s or custom (kubelet path)."),
-    interactive: Optional[bool] = typer.Option(
+    interactive: bool | None = typer.Option(
         None, "--interactive/--no-interactive", help="Ask for what is missing (default: when stdin is a terminal)."),
 ) -> None:
     """Write a commented ./velero-gitops.yaml for this repository (never overwrites)."""
-    from velero_gitops.ops import init
     from velero_gitops.errors import UsageError
+    from velero_gitops.ops import init
     from velero_gitops.ops.manifests import split_list
 
     here = Path.cwd()

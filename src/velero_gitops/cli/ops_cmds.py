@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -16,14 +15,14 @@ from velero_gitops.cli._app import Output, app, err, handle_errors
 from velero_gitops.cli._configs import CONFIG_HELP
 
 
-def _load(config: Optional[Path]):
+def _load(config: Path | None):
     from velero_gitops.cli._configs import one_config
     from velero_gitops.config.loader import load
 
     return load(one_config(config))
 
 
-def _emit(text: str, output_file: Optional[Path], force: bool) -> None:
+def _emit(text: str, output_file: Path | None, force: bool) -> None:
     """Print, or write atomically; an existing different file is only replaced with --force."""
     if output_file is None:
         typer.echo(text, nl=False)
@@ -49,18 +48,18 @@ def _emit(text: str, output_file: Optional[Path], force: bool) -> None:
 @app.command("backup-manifest")
 @handle_errors
 def backup_manifest(
-    name: Optional[str] = typer.Argument(None, help="Backup name (DNS-1123 label); optional with --from-schedule.", show_default=False),
-    include_namespaces: Optional[List[str]] = typer.Option(
+    name: str | None = typer.Argument(None, help="Backup name (DNS-1123 label); optional with --from-schedule.", show_default=False),
+    include_namespaces: list[str] | None = typer.Option(
         None, "--include-namespaces", metavar="NS[,NS...]", help="Namespaces to back up (names or globs; '*' for all). Repeatable."),
-    exclude_namespaces: Optional[List[str]] = typer.Option(
+    exclude_namespaces: list[str] | None = typer.Option(
         None, "--exclude-namespaces", metavar="NS[,NS...]", help="Namespaces to leave out. Repeatable."),
-    selector: Optional[str] = typer.Option(None, "--selector", "-l", metavar="SELECTOR", help="Only resources matching this label selector (app=db,tier!=cache)."),
-    from_schedule: Optional[str] = typer.Option(
+    selector: str | None = typer.Option(None, "--selector", "-l", metavar="SELECTOR", help="Only resources matching this label selector (app=db,tier!=cache)."),
+    from_schedule: str | None = typer.Option(
         None, "--from-schedule", metavar="SCHEDULE", help="A backup from a schedule of the config, as Velero makes it (no other filters)."),
-    ttl: Optional[str] = typer.Option(None, "--ttl", metavar="DURATION", help="How long to keep it, e.g. 720h (default: velero.defaultBackupTtl)."),
-    output_file: Optional[Path] = typer.Option(None, "--output-file", metavar="FILE", help="Write the manifest to this file instead of stdout."),
+    ttl: str | None = typer.Option(None, "--ttl", metavar="DURATION", help="How long to keep it, e.g. 720h (default: velero.defaultBackupTtl)."),
+    output_file: Path | None = typer.Option(None, "--output-file", metavar="FILE", help="Write the manifest to this file instead of stdout."),
     force: bool = typer.Option(False, "--force", help="Replace an existing different --output-file."),
-    config: Optional[Path] = typer.Option(None, "--config", "-c", metavar="FILE", help=CONFIG_HELP),
+    config: Path | None = typer.Option(None, "--config", "-c", metavar="FILE", help=CONFIG_HELP),
 ) -> None:
     """A Velero Backup object (namespace, TTL and fs-backup default from the config). Apply with kubectl apply -f."""
     from velero_gitops.errors import UsageError
@@ -84,17 +83,17 @@ def backup_manifest(
 def restore_manifest(
     name: str = typer.Argument(..., help="Restore name (DNS-1123 label).", show_default=False),
     from_backup: str = typer.Option(..., "--from-backup", metavar="BACKUP", help="The Backup to restore from."),
-    namespace_mappings: Optional[List[str]] = typer.Option(
+    namespace_mappings: list[str] | None = typer.Option(
         None, "--namespace-mappings", "--namespace-mapping", metavar="OLD:NEW[,...]",
         help="Restore namespace OLD as NEW. Repeatable."),
-    include_namespaces: Optional[List[str]] = typer.Option(
+    include_namespaces: list[str] | None = typer.Option(
         None, "--include-namespaces", metavar="NS[,NS...]", help="Only restore these namespaces of the backup. Repeatable."),
-    exclude_namespaces: Optional[List[str]] = typer.Option(
+    exclude_namespaces: list[str] | None = typer.Option(
         None, "--exclude-namespaces", metavar="NS[,NS...]", help="Namespaces of the backup to leave out. Repeatable."),
-    selector: Optional[str] = typer.Option(None, "--selector", "-l", metavar="SELECTOR", help="Only resources matching this label selector."),
-    output_file: Optional[Path] = typer.Option(None, "--output-file", metavar="FILE", help="Write the manifest to this file instead of stdout."),
+    selector: str | None = typer.Option(None, "--selector", "-l", metavar="SELECTOR", help="Only resources matching this label selector."),
+    output_file: Path | None = typer.Option(None, "--output-file", metavar="FILE", help="Write the manifest to this file instead of stdout."),
     force: bool = typer.Option(False, "--force", help="Replace an existing different --output-file."),
-    config: Optional[Path] = typer.Option(None, "--config", "-c", metavar="FILE", help=CONFIG_HELP),
+    config: Path | None = typer.Option(None, "--config", "-c", metavar="FILE", help=CONFIG_HELP),
 ) -> None:
     """A Velero Restore object, optionally into other namespaces (namespaceMapping)."""
     from velero_gitops.ops import manifests
@@ -110,10 +109,10 @@ def restore_manifest(
 @app.command("explain")
 @handle_errors
 def explain_cmd(
-    config_arg: Optional[Path] = typer.Argument(None, metavar="[CONFIG]", help="Config file (same as --config).", show_default=False),
-    config: Optional[Path] = typer.Option(None, "--config", "-c", metavar="FILE", help=CONFIG_HELP),
+    config_arg: Path | None = typer.Argument(None, metavar="[CONFIG]", help="Config file (same as --config).", show_default=False),
+    config: Path | None = typer.Option(None, "--config", "-c", metavar="FILE", help=CONFIG_HELP),
     output: Output = typer.Option(Output.table, "--output", "-o", help="table (words and tables) or json."),
-    timezone: Optional[str] = typer.Option(None, "--timezone", help="IANA zone for the local times (default: this machine's)."),
+    timezone: str | None = typer.Option(None, "--timezone", help="IANA zone for the local times (default: this machine's)."),
 ) -> None:
     """What the config will do: schedules with their next runs (UTC and local), retention, bucket paths, Flux order."""
     from velero_gitops.errors import UsageError

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -14,8 +13,8 @@ from velero_gitops.cli._configs import resolve_configs
 @app.command()
 @handle_errors
 def render(
-    configs: Optional[List[Path]] = typer.Argument(None, help="Config files (same as --config).", show_default=False),
-    config: Optional[List[Path]] = typer.Option(None, "--config", "-c", help="Config file; repeat for several clusters."),
+    configs: list[Path] | None = typer.Argument(None, help="Config files (same as --config).", show_default=False),
+    config: list[Path] | None = typer.Option(None, "--config", "-c", help="Config file; repeat for several clusters."),
     check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 with a unified diff if the tree is not in sync."),
     diff: bool = typer.Option(False, "--diff", help="Write nothing; show the unified diff of what would change."),
     force: bool = typer.Option(False, "--force", help="Overwrite generated files that were edited by hand, and files without our header."),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -28,7 +27,7 @@ TIMEOUT_HELP = "Seconds to wait for a connection and for each answer (two attemp
 DEADLINE_HELP = "Seconds the whole command may take, whatever the server does."
 
 
-def _setup(config: Optional[Path], needs_client: str | None = None):
+def _setup(config: Path | None, needs_client: str | None = None):
     from velero_gitops.config.loader import load
     from velero_gitops.ops import s3
 
@@ -78,7 +77,7 @@ def _print_report(report, output: Output, title: str) -> None:
 @s3_app.command("check")
 @handle_errors
 def check_cmd(
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+    config: Path | None = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
     output: Output = typer.Option(Output.table, "--output", "-o", help="table or json."),
     timeout: float = typer.Option(5.0, "--timeout", min=0.5, max=120, help=TIMEOUT_HELP),
     deadline: float = typer.Option(30.0, "--deadline", min=1, max=600, help=DEADLINE_HELP),
@@ -96,7 +95,7 @@ def check_cmd(
 @s3_app.command("ensure-bucket")
 @handle_errors
 def ensure_bucket_cmd(
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+    config: Path | None = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
     tls_policy: bool = typer.Option(True, "--tls-policy/--no-tls-policy",
                                     help="Apply a bucket policy that denies requests without TLS (aws:SecureTransport false)."),
     force: bool = typer.Option(False, "--force", help="Add the TLS-only statement to a bucket that already has a different policy (its other statements are kept)."),
@@ -123,9 +122,9 @@ def ensure_bucket_cmd(
 @s3_app.command("policy")
 @handle_errors
 def policy_cmd(
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+    config: Path | None = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
     user: str = typer.Option("velero", "--user", help="MinIO user name for Velero."),
-    policy_name: Optional[str] = typer.Option(None, "--policy-name", help="Policy name (default: <bucket>-velero)."),
+    policy_name: str | None = typer.Option(None, "--policy-name", help="Policy name (default: <bucket>-velero)."),
     output: Output = typer.Option(
         Output.table, "--output", "-o",
         help="table: the policy JSON on stdout (`s3 policy > policy.json`), the mc commands on stderr; "

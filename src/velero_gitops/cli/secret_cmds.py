@@ -7,7 +7,6 @@ from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, --stdin, or a hidden prompt.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -18,13 +17,13 @@ from velero_gitops.cli._configs import one_config
 @app.command("encrypt-secret")
 @handle_errors
 def encrypt_secret(
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Config file (velero-gitops.yaml)."),
+    config: Path | None = typer.Option(None, "--config", "-c", help="Config file (velero-gitops.yaml)."),
     stdin: bool = typer.Option(
         False, "--stdin",
         help="Read the credentials from standard input: two lines (access key ID, then secret key), "
         "or AWS_ACCESS_KEY_ID=/AWS_SECRET_ACCESS_KEY= lines, or an AWS credentials file.",
     ),
-    age: Optional[List[str]] = typer.Option(
+    age: list[str] | None = typer.Option(
         None, "--age", help="age recipient to encrypt for (repeatable); default: the .sops.yaml creation rule.",
     ),
     update_keys: bool = typer.Option(
@@ -71,7 +70,7 @@ def encrypt_secret(
 @app.command("encrypt-repo-password")
 @handle_errors
 def encrypt_repo_password(
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Config file (velero-gitops.yaml)."),
+    config: Path | None = typer.Option(None, "--config", "-c", help="Config file (velero-gitops.yaml)."),
     stdin: bool = typer.Option(False, "--stdin", help="Read the password (one line) from standard input instead of generating one."),
     check_bucket: bool = typer.Option(
         False, "--check-bucket",
@@ -81,7 +80,7 @@ def encrypt_repo_password(
         False, "--replace",
         help="Replace an existing repository password (only with --stdin, after changing it in every repository with kopia).",
     ),
-    age: Optional[List[str]] = typer.Option(None, "--age", help="age recipient to encrypt for (repeatable); default: the .sops.yaml creation rule."),
+    age: list[str] | None = typer.Option(None, "--age", help="age recipient to encrypt for (repeatable); default: the .sops.yaml creation rule."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only print problems."),
 ) -> None:
     """Encrypt the kopia repository password into the app's repo-credentials.sops.yaml (Secret velero-repo-credentials).
@@ -120,8 +119,8 @@ def encrypt_repo_password(
 @app.command("sops-init")
 @handle_errors
 def sops_init(
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Config file (velero-gitops.yaml)."),
-    age: Optional[List[str]] = typer.Option(None, "--age", help="age recipient (repeatable). Default: sops.ageRecipients, the generated or existing key."),
+    config: Path | None = typer.Option(None, "--config", "-c", help="Config file (velero-gitops.yaml)."),
+    age: list[str] | None = typer.Option(None, "--age", help="age recipient (repeatable). Default: sops.ageRecipients, the generated or existing key."),
     generate_key: bool = typer.Option(
         False, "--generate-key",
         help="Create an age key at $SOPS_AGE_KEY_FILE or ~/.config/sops/age/keys.txt (mode 0600) unless one exists.",

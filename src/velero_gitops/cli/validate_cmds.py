@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -43,30 +42,30 @@ def _emit(findings, passed: int, failed: int, skipped: int, output: str) -> None
 @app.command()
 @handle_errors
 def validate(
-    paths: List[str] = typer.Argument(..., help="Files or directories (recursive); '-' reads stdin.", show_default=False),
-    schema_location: Optional[List[str]] = typer.Option(
+    paths: list[str] = typer.Argument(..., help="Files or directories (recursive); '-' reads stdin.", show_default=False),
+    schema_location: list[str] | None = typer.Option(
         None, "--schema-location", "-schema-location",
         help="kubeconform-style location: 'default' (the offline bundle), a directory, or a URL/path template "
         "with {{.Group}}, {{.ResourceKind}}, {{.ResourceAPIVersion}}, {{.NormalizedKubernetesVersion}}, {{.StrictSuffix}}. Repeatable."),
-    cache: Optional[Path] = typer.Option(None, "--cache", help="Cache directory for downloaded and imported schemas (default: ~/.cache/velero-gitops/schemas)."),
+    cache: Path | None = typer.Option(None, "--cache", help="Cache directory for downloaded and imported schemas (default: ~/.cache/velero-gitops/schemas)."),
     kubernetes_version: str = typer.Option("", "--kubernetes-version", help="Kubernetes version for schema templates (default: the bundle's)."),
     ignore_missing_schemas: bool = typer.Option(False, "--ignore-missing-schemas", help="Skip objects whose schema cannot be found."),
     skip: str = typer.Option("", "--skip", help="Comma-separated kinds (or apiVersion/Kind) to skip."),
     strict: bool = typer.Option(True, "--strict/--no-strict", help="Unknown fields are errors."),
     output: str = typer.Option("text", "--output", "-o", help=_OUTPUT_HELP),
-    repo_root: Optional[Path] = typer.Option(None, "--repo-root", help="Root that Flux Kustomization paths are relative to (default: nearest .git/.sops.yaml/kubernetes/ ancestor)."),
+    repo_root: Path | None = typer.Option(None, "--repo-root", help="Root that Flux Kustomization paths are relative to (default: nearest .git/.sops.yaml/kubernetes/ ancestor)."),
     kustomize: str = typer.Option("auto", "--kustomize", help="Build kustomizations with kubectl: auto (when on PATH), always, never."),
     kustomize_cache: bool = typer.Option(True, "--kustomize-cache/--no-kustomize-cache", help="Reuse kustomize builds keyed on the content they read (never builds holding a Secret)."),
-    ignore_filename_pattern: Optional[List[str]] = typer.Option(
+    ignore_filename_pattern: list[str] | None = typer.Option(
         None, "--ignore-filename-pattern", "-ignore-filename-pattern",
         help=_IGNORE_HELP),
     flux: bool = typer.Option(True, "--flux/--no-flux", help="Check the Flux graph (paths, references, dependsOn, decryption, CRD order)."),
     policy: bool = typer.Option(True, "--policy/--no-policy", help="Check the Velero policy rules and plaintext Secrets."),
-    repo_source: Optional[List[str]] = typer.Option(
+    repo_source: list[str] | None = typer.Option(
         None, "--repo-source",
         help="Kind/namespace/name of the Flux source holding this repository (default: flux-system/flux-system, Git or OCI): "
         "paths of Kustomizations reading it are checked on disk. Repeatable."),
-    external: Optional[List[str]] = typer.Option(None, "--external", help="Kind/namespace/name of an object that exists outside the tree (dependsOn/sourceRef targets). Repeatable."),
+    external: list[str] | None = typer.Option(None, "--external", help="Kind/namespace/name of an object that exists outside the tree (dependsOn/sourceRef targets). Repeatable."),
     no_cross_namespace_refs: bool = typer.Option(False, "--no-cross-namespace-refs", help="The Flux controllers run with --no-cross-namespace-refs: a sourceRef/chartRef to another namespace is a finding."),
     allow_http_s3: bool = typer.Option(False, "--allow-http-s3", help="Allow http:// s3Url."),
     allow_s3_path: bool = typer.Option(False, "--allow-s3-path", help="Allow a path in s3Url."),
@@ -108,8 +107,8 @@ def validate(
 @schemas_app.command("import")
 @handle_errors
 def schemas_import(
-    files: List[Path] = typer.Argument(..., help="CRD files (multi-document YAML).", show_default=False),
-    cache: Optional[Path] = typer.Option(None, "--cache", help="Cache directory (default: ~/.cache/velero-gitops/schemas)."),
+    files: list[Path] = typer.Argument(..., help="CRD files (multi-document YAML).", show_default=False),
+    cache: Path | None = typer.Option(None, "--cache", help="Cache directory (default: ~/.cache/velero-gitops/schemas)."),
 ) -> None:
     """Convert CustomResourceDefinitions to JSON schemas (kubeconform's openapi2jsonschema rules) into the cache."""
     from velero_gitops.validate.schemas import import_crds
@@ -121,21 +120,21 @@ def schemas_import(
 @app.command()
 @handle_errors
 def check(
-    configs: Optional[List[Path]] = typer.Argument(None, help="Config files (same as --config).", show_default=False),
-    config: Optional[List[Path]] = typer.Option(None, "--config", "-c", help="Config file; repeatable (default: ./velero-gitops.yaml, else every clusters/*/velero-gitops.yaml)."),
+    configs: list[Path] | None = typer.Argument(None, help="Config files (same as --config).", show_default=False),
+    config: list[Path] | None = typer.Option(None, "--config", "-c", help="Config file; repeatable (default: ./velero-gitops.yaml, else every clusters/*/velero-gitops.yaml)."),
     output: str = typer.Option("text", "--output", "-o", help=_OUTPUT_HELP),
-    schema_location: Optional[List[str]] = typer.Option(
+    schema_location: list[str] | None = typer.Option(
         None, "--schema-location", "-schema-location",
         help="Extra schema location for the rest of the repository, after the offline bundle (as for validate). Repeatable."),
     ignore_missing_schemas: bool = typer.Option(False, "--ignore-missing-schemas", help="Skip objects outside the rendered tree whose schema cannot be found."),
-    ignore_filename_pattern: Optional[List[str]] = typer.Option(
+    ignore_filename_pattern: list[str] | None = typer.Option(
         None, "--ignore-filename-pattern", "-ignore-filename-pattern",
         help=_IGNORE_HELP + " Matched also against the repository-relative path; never skips a rendered file."),
     skip: str = typer.Option("", "--skip", help="Comma-separated kinds (or apiVersion/Kind) to skip outside the rendered tree."),
-    external: Optional[List[str]] = typer.Option(None, "--external", help="Kind/namespace/name of an object that exists outside the repository. Repeatable."),
+    external: list[str] | None = typer.Option(None, "--external", help="Kind/namespace/name of an object that exists outside the repository. Repeatable."),
     kubernetes_version: str = typer.Option("", "--kubernetes-version", help="Kubernetes version for schema templates (default: the bundle's)."),
     kustomize: str = typer.Option("auto", "--kustomize", help="Build kustomizations with kubectl: auto (when on PATH), always, never."),
-    cache: Optional[Path] = typer.Option(None, "--cache", help="Schema cache directory."),
+    cache: Path | None = typer.Option(None, "--cache", help="Schema cache directory."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not replay the stored result of an identical clean run."),
 ) -> None:
     """Everything a commit must pass: the rendered tree is in sync, the repository valid, its secrets encrypted.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 from velero_gitops.config.units import parse_duration
@@ -61,8 +61,8 @@ class Cron:
     def next_runs(self, after: datetime, count: int = 5) -> list[datetime]:
         """The next ``count`` run times strictly after ``after`` (an aware datetime, UTC assumed if naive)."""
         if after.tzinfo is None:
-            after = after.replace(tzinfo=timezone.utc)
-        after = after.astimezone(timezone.utc)
+            after = after.replace(tzinfo=UTC)
+        after = after.astimezone(UTC)
         out: list[datetime] = []
         if self.every:
             t = after
@@ -102,7 +102,7 @@ def _max_interval(c: Cron) -> timedelta:
     """
     times = sorted(h * 60 + m for h in c.hours for m in c.minutes)
     gap = max((b - a for a, b in zip(times, times[1:])), default=0)
-    day0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    day0 = datetime(2024, 1, 1, tzinfo=UTC)
     previous: int | None = None
     for i in range(1530):
         day = day0 + timedelta(days=i)
@@ -208,7 +208,7 @@ def parse(expr: str) -> Cron:
     # robfig's Next returns the zero time when nothing matches within five years; Velero's schedule
     # controller then finds the schedule due on every sync and starts a backup about every minute.
     # A day that never comes (31 February) never comes in any window, so one leap cycle decides.
-    if not cron.next_runs(datetime(2024, 1, 1, tzinfo=timezone.utc), 1):
+    if not cron.next_runs(datetime(2024, 1, 1, tzinfo=UTC), 1):
         raise CronError("it never fires: no date has this day of month in these months, e.g. 31 February; "
                         "robfig/cron then returns no next run and Velero would back up on every sync")
     return cron

@@ -173,7 +173,7 @@ def _read_ca_bundle(shown: str, tree: Any, file: Path, repo_root: Path) -> str:
     try:  # a CA bundle is a few KiB; a FIFO, a device or a link out of the repository is refused
         data = safefile.read_bytes(file, root=repo_root, limit=CA_BUNDLE_LIMIT, shown=display(file))
     except safefile.FileRefused as exc:
-        problem = "cannot read {} (No such file or directory)".format(exc.path) if exc.kind == "missing" else str(exc)
+        problem = f"cannot read {exc.path} (No such file or directory)" if exc.kind == "missing" else str(exc)
         raise ConfigError([f"{shown}:{where} s3.caBundle: {problem}"]) from None
     try:  # only the certificates: a key pasted into the bundle would land in plaintext helmrelease.yaml
         return base64.b64encode(certificate_bundle(data)).decode("ascii")

@@ -10,7 +10,7 @@ config. Velero runs cron in UTC, names scheduled backups `<schedule>-<YYYYMMDDhh
 from __future__ import annotations
 
 import posixpath
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -22,9 +22,9 @@ from velero_gitops.secrets import repo_password as rp
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from velero_gitops.config.model import Config, ScheduleConfig
     from velero_gitops.config.cron import Cron
     from velero_gitops.config.loader import LoadedConfig
+    from velero_gitops.config.model import Config, ScheduleConfig
 
 RUNS = 5
 Cell = str | list[str]  # a table cell; a list is one item per line in a table, "; "-joined in plain rows
@@ -76,7 +76,7 @@ def _local_tz(name: str | None) -> tzinfo:
             return ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError):
             raise UsageError(f"--timezone {name!r} is not a known IANA time zone such as Europe/Berlin") from None
-    return datetime.now().astimezone().tzinfo or timezone.utc
+    return datetime.now().astimezone().tzinfo or UTC
 
 
 def age_key_location(c: Config) -> str:
@@ -94,7 +94,7 @@ def age_key_location(c: Config) -> str:
 def explain(loaded: LoadedConfig, now: datetime | None = None, tz_name: str | None = None) -> dict[str, Any]:
     """Everything `explain` shows, as plain data (the JSON output)."""
     c = loaded.config
-    now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    now = (now or datetime.now(UTC)).astimezone(UTC)
     local = _local_tz(tz_name)
     bucket_root = f"{c.s3.bucket}/{c.s3.prefix}" if c.s3.prefix else c.s3.bucket
     return {

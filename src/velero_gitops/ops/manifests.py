@@ -9,8 +9,9 @@ goes through the node-agent with kopia), `storageLocation: default`. Printed in 
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from velero_gitops.config.names import DNS1123_LABEL
 from velero_gitops.config.units import go_duration, parse_duration
@@ -226,7 +227,7 @@ def backup_from_schedule(config: Config, schedule: str, name: str | None = None,
         names = ", ".join(s.name for s in config.schedules) or "none"
         raise UsageError(f"--from-schedule {schedule!r}: the config has no such schedule (it has: {names})")
     obj = schedule_object(config, found[0])
-    stamp = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).strftime("%Y%m%d%H%M%S")
+    stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%d%H%M%S")
     backup_name = _label(name or f"{schedule}-{stamp}", "backup name")
     return {
         "apiVersion": API_VERSION,

@@ -23,10 +23,11 @@ import ssl
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from velero_gitops.errors import UsageError, VeleroGitopsError
@@ -207,7 +208,7 @@ def tls_check(target: Target, timeout: float = DEFAULT_TIMEOUT) -> Check:
         return Check("tls", FAIL, f"cannot resolve {host} ({exc.strerror or exc})")
     except ConnectionRefusedError:
         return Check("tls", FAIL, f"connection refused by {host}:{port}: nothing listens there (server down?)")
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:
         return Check("tls", FAIL, f"no connection to {host}:{port} within {timeout:g}s (server down or firewalled?)")
     except OSError as exc:
         return Check("tls", FAIL, f"cannot connect to {host}:{port}: {exc.strerror or exc}")
@@ -230,7 +231,7 @@ def tls_check(target: Target, timeout: float = DEFAULT_TIMEOUT) -> Check:
             hint = ("add your CA's PEM as s3.caBundle" if not target.ca_file
                     else f"{target.ca_file.name} does not contain the CA that signed it")
             return Check("tls", FAIL, f"certificate of {host} not trusted: {exc.verify_message or exc.reason}; {hint}")
-        except (socket.timeout, TimeoutError):
+        except TimeoutError:
             return Check("tls", FAIL, f"{host}:{port} accepted the connection but the TLS handshake got no answer "
                                       f"within {timeout:g}s")
         except ssl.SSLError as exc:
@@ -245,8 +246,8 @@ def tls_check(target: Target, timeout: float = DEFAULT_TIMEOUT) -> Check:
         detail += f" via {target.ca_file.name}"
     not_after = cert.get("notAfter")
     if not_after:
-        expires = datetime.fromtimestamp(ssl.cert_time_to_seconds(str(not_after)), tz=timezone.utc)
-        days = (expires - datetime.now(timezone.utc)).days
+        expires = datetime.fromtimestamp(ssl.cert_time_to_seconds(str(not_after)), tz=UTC)
+        days = (expires - datetime.now(UTC)).days
         detail += f", expires {expires:%Y-%m-%d} ({days} days)"
         if days < 14:
             return Check("tls", WARN, detail + ": renew it soon")

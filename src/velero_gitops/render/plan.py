@@ -7,9 +7,10 @@ Every decision about the generated tree is made here, so it can be tested direct
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from velero_gitops.config.loader import LoadedConfig
 from velero_gitops.config.units import parse_duration

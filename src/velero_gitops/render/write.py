@@ -27,9 +27,9 @@ import signal
 import stat
 import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from velero_gitops import safefile
 from velero_gitops.config.names import DNS1123_SUBDOMAIN

@@ -12,9 +12,10 @@ import configparser
 import os
 import re
 import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Mapping, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from velero_gitops.errors import UsageError
 

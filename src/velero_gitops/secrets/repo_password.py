@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import re
 import secrets as _secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Sequence, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from velero_gitops.errors import UsageError, VeleroGitopsError
 

@@ -18,9 +18,10 @@ import io
 import os
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from velero_gitops.config.names import AGE_RECIPIENT
 from velero_gitops.errors import UsageError
@@ -28,10 +29,9 @@ from velero_gitops.render.write import atomic_write, outside, tree_lock
 from velero_gitops.secrets.credentials import SECRET_KEY, Credentials, cloud_file
 from velero_gitops.secrets.credentials import parse_cloud as parse_cloud  # noqa: F401 - the Secret's `cloud` reader, for callers of this module
 
-
 if TYPE_CHECKING:
-    from velero_gitops.config.model import Config
     from velero_gitops.config.loader import LoadedConfig
+    from velero_gitops.config.model import Config
 
 # ------------------------------------------------------------------------------------------ building
 def secret_doc(name: str, namespace: str, string_data: Mapping[str, str]) -> dict[str, Any]:

@@ -17,12 +17,13 @@ apiVersion/kind/metadata in clear (kustomize must read them).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
-from velero_gitops.secrets.sops import ENC_PREFIX
 from velero_gitops.findings import Finding
+from velero_gitops.secrets.sops import ENC_PREFIX
 
 if TYPE_CHECKING:
     from velero_gitops.config.model import Config

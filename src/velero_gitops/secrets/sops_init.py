@@ -10,18 +10,19 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from velero_gitops.config.names import AGE_RECIPIENT
 from velero_gitops.errors import UsageError
 from velero_gitops.render.write import create_new, outside
 
 if TYPE_CHECKING:
-    from velero_gitops.config.model import Config
     from velero_gitops.config.loader import LoadedConfig
+    from velero_gitops.config.model import Config
 
 HEADER = (
     "# SOPS creation rules, written by `velero-gitops sops-init`.\n"
@@ -101,7 +102,7 @@ def public_key_of(path: Path) -> str | None:
 
 def _new_key() -> tuple[str, str]:
     """(key file text, public key) for a fresh age key: pyrage if importable, else age-keygen."""
-    created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     try:
         from pyrage import x25519
     except ImportError:

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from velero_gitops.config.loader import display
-from velero_gitops.safefile import DEFAULT_LIMIT, FileRefused, read_text
 from velero_gitops.findings import Finding
+from velero_gitops.safefile import DEFAULT_LIMIT, FileRefused, read_text
 from velero_gitops.validate.yamlload import YAMLError, line_of, load_all
 from velero_gitops.yamlsafe import LDict, LList, deeper_than, unlimited_parser_may_read
 

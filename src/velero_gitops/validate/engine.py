@@ -19,14 +19,14 @@ import dataclasses
 import os
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 from velero_gitops.errors import UsageError
+from velero_gitops.findings import Finding
 from velero_gitops.validate import flux, kustomize, policy
 from velero_gitops.validate.documents import KUSTOMIZE_FILES, YAML_SUFFIXES, Obj, Reader, display_path
-from velero_gitops.findings import Finding
 from velero_gitops.validate.run import DEFAULT_REPO_SOURCES, Options, Run
 from velero_gitops.validate.schemas import SchemaError, SchemaStore, schema_findings
 

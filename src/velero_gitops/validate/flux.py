@@ -32,6 +32,7 @@ import stat
 from pathlib import Path
 
 from velero_gitops import safefile
+from velero_gitops.findings import Finding
 from velero_gitops.validate.documents import (
     KUSTOMIZE_FILES,
     Reader,
@@ -42,7 +43,6 @@ from velero_gitops.validate.documents import (
     inside,
     mapping,
 )
-from velero_gitops.findings import Finding
 from velero_gitops.validate.run import DEFAULT_REPO_SOURCES, Run
 
 FLUX_KS = "kustomize.toolkit.fluxcd.io/"

@@ -37,6 +37,7 @@ from pathlib import Path
 
 from velero_gitops import safefile
 from velero_gitops.errors import UsageError
+from velero_gitops.findings import Finding
 from velero_gitops.validate import flux
 from velero_gitops.validate.documents import (
     KUSTOMIZE_FILES,
@@ -49,7 +50,6 @@ from velero_gitops.validate.documents import (
     inside,
     mapping,
 )
-from velero_gitops.findings import Finding
 from velero_gitops.validate.run import Run
 from velero_gitops.validate.schemas import SchemaError, schema_findings
 from velero_gitops.validate.yamlload import YAMLError, load_all

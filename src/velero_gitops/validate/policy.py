@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 from velero_gitops.config.cron import velero_problem as cron_problem
 from velero_gitops.config.names import bucket_name_problem
 from velero_gitops.config.units import parse_duration, parse_quantity
-from velero_gitops.validate.documents import mapping
 from velero_gitops.findings import Finding
+from velero_gitops.validate.documents import mapping
 
 # The rules below reuse the project's own parsers (cron.py, units.py, names.py) so that `validate`
 # and the config loader agree on what is valid.
