@@ -33,3 +33,12 @@ def pytest_runtest_makereport(item, call):
         report.outcome = "failed"
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.longrepr = f"skipped in CI, which must run every test: {reason}"
+
+
+@pytest.fixture
+def tmpdir_env(tmp_path, monkeypatch):
+    """TMPDIR inside the test folder, so the leak scan covers temporary files too."""
+    t = tmp_path / "tmp"
+    t.mkdir()
+    monkeypatch.setenv("TMPDIR", str(t))
+    return t

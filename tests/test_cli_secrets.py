@@ -26,15 +26,6 @@ from sops_fixtures import *  # noqa: F401,F403 - fixtures
 from sops_fixtures import files_containing, new_age_key, real_sops_path, sops_yaml
 
 
-@pytest.fixture
-def tmpdir_env(tmp_path, monkeypatch):
-    """TMPDIR inside the test folder, so the leak scan covers temporary files too."""
-    t = tmp_path / "tmp"
-    t.mkdir()
-    monkeypatch.setenv("TMPDIR", str(t))
-    return t
-
-
 def assert_no_leak(scratch, *outputs: str, creds=None) -> None:
     values = list(creds or scratch.creds)
     for out in outputs:

@@ -38,14 +38,6 @@ TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")  # base64url of 32 bytes, unpadded
 APP_REL = "kubernetes/apps/velero/velero/app"
 
 
-@pytest.fixture
-def tmpdir_env(tmp_path, monkeypatch):
-    t = tmp_path / "tmp"
-    t.mkdir()
-    monkeypatch.setenv("TMPDIR", str(t))
-    return t
-
-
 def target(scratch) -> Path:
     return scratch.root / APP_REL / "repo-credentials.sops.yaml"
 
