@@ -84,6 +84,18 @@ def test_encrypt_from_environment(scratch, tmpdir_env):
     assert_no_leak(scratch, r.out, r.err)
 
 
+@pytest.mark.parametrize("key_id", ["velero", "velero-s3-secret", "Opaque"])
+def test_access_key_id_that_the_secret_shows_anyway(scratch, tmpdir_env, key_id):
+    """MinIO users are often named after the app: an access key ID "velero" also appears in clear as the
+    namespace (sops leaves metadata readable). That is no leak; the secret key must still never appear."""
+    secret = "Sup3rS3cretValue1234"
+    r = encrypt(scratch, env={"AWS_ACCESS_KEY_ID": key_id, "AWS_SECRET_ACCESS_KEY": secret})
+    assert r.code == 0, r.err
+    assert decrypt(scratch)["stringData"]["cloud"] == cloud(scratch, (key_id, secret))
+    assert secret.encode() not in scratch.secret.read_bytes()
+    assert secret not in r.out + r.err
+
+
 def test_encrypt_from_stdin_and_rotate(existing):
     before = existing.secret.read_bytes()
     r = encrypt(existing, "--stdin", env={}, stdin=f"{existing.creds[0]}\n{existing.creds[1]}\n")
