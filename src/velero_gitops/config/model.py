@@ -30,7 +30,7 @@ from velero_gitops.config.units import (
 SEMVER = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?")  # used with fullmatch
 
 # Kubelet pods directory per distribution: <kubelet --root-dir>/pods. The plugin dir is its sibling.
-# Each preset is checked against the distribution's own source in tests/test_plan.py.
+# Each preset is checked against the distribution's own source in tests/render/test_plan.py.
 KUBELET_PODS_PATHS = {
     "kubeadm": "/var/lib/kubelet/pods",
     "k3s": "/var/lib/kubelet/pods",

@@ -24,7 +24,7 @@ from promtool_util import (
     run_promtool,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 UNIT_TESTS = PROMTOOL_DIR / "velero_test.yaml"
 OBSERVABILITY_DOC = ROOT / "docs" / "observability.md"
 

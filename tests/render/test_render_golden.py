@@ -28,7 +28,7 @@ from velero_gitops.render.write import read_header
 
 from cli_util import EXAMPLES, require_kubectl
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 GOLDENS = sorted(p.parent for p in GOLDEN.glob("*/velero-gitops.yaml"))
 REQUIRED = {"minimal", "no-schedules", "controller-key", "root-patch", "http", "insecure-tls", "privileged"}
 
