@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from velero_gitops.config.loader import display
 from velero_gitops.findings import Finding
 from velero_gitops.secrets.sops import ENC_PREFIX
 
@@ -239,13 +240,13 @@ def expected_recipients(repo_root: Path, target: Path, config: Config) -> tuple[
         return expected, problems, source
     if rule is None:
         problems.append(Problem(
-            "", f"no creation rule in {sopslib._display(conf)} matches this file, so sops cannot "
+            "", f"no creation rule in {display(conf)} matches this file, so sops cannot "
             "re-encrypt it; add the rule `velero-gitops sops-init` prints", "secret.sops-config",
         ))
         return expected, problems, source
     if not rule.age:
         problems.append(Problem(
-            "", f"the {sopslib._display(conf)} rule matching this file (creation_rules[{rule.index}]) has no age "
+            "", f"the {display(conf)} rule matching this file (creation_rules[{rule.index}]) has no age "
             "recipients; Flux decrypts with an age key", "secret.sops-config",
         ))
     expected = list(dict.fromkeys([*rule.age, *expected]))
@@ -255,8 +256,6 @@ def expected_recipients(repo_root: Path, target: Path, config: Config) -> tuple[
 def check_secret_file(path: Path, repo_root: Path, config: Config, *, name: str | None = None,
                       key: str = "cloud") -> list[Finding]:
     """The checks on the credentials Secret file alone (it must exist); ``name``/``key`` for another Secret."""
-    from velero_gitops.config.loader import display
-
     shown = display(path)
     name, namespace = name or config.s3.credentials_secret, config.repo.namespace
     obj = f"Secret/{namespace}/{name}"

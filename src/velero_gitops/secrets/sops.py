@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from velero_gitops.config.loader import display
 from velero_gitops.errors import UsageError
 
 MIN_VERSION = (3, 9, 0)
@@ -174,20 +175,20 @@ def load_rules(config_file: Path) -> list[CreationRule]:
     try:
         data = YAML(typ="safe", pure=True).load(config_file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{_display(config_file)}: cannot read ({_short(str(exc))})") from None
+        raise UsageError(f"{display(config_file)}: cannot read ({_short(str(exc))})") from None
     except YAMLError as exc:
-        raise UsageError(f"{_display(config_file)}: invalid YAML ({_short(str(exc))})") from None
+        raise UsageError(f"{display(config_file)}: invalid YAML ({_short(str(exc))})") from None
     if data is None:
         return []
     rules = data.get("creation_rules") if isinstance(data, dict) else None
     if rules is None:
         return []
     if not isinstance(rules, list):
-        raise UsageError(f"{_display(config_file)}: creation_rules must be a list")
+        raise UsageError(f"{display(config_file)}: creation_rules must be a list")
     out = []
     for i, rule in enumerate(rules):
         if not isinstance(rule, dict):
-            raise UsageError(f"{_display(config_file)}: creation_rules[{i}] must be a mapping")
+            raise UsageError(f"{display(config_file)}: creation_rules[{i}] must be a mapping")
         age = _split_age(rule.get("age"))
         for group in rule.get("key_groups") or []:
             if isinstance(group, dict):
@@ -214,7 +215,7 @@ def matching_rule(config_file: Path, target: Path) -> CreationRule | None:
                 return rule
         except re.error as exc:
             raise UsageError(
-                f"{_display(config_file)}: creation_rules[{rule.index}].path_regex {rule.path_regex!r} "
+                f"{display(config_file)}: creation_rules[{rule.index}].path_regex {rule.path_regex!r} "
                 f"is not a valid regular expression ({exc})"
             ) from None
     return None
@@ -231,12 +232,6 @@ def _child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 def _short(text: str, limit: int = 400) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _display(path: Path) -> str:
-    from velero_gitops.config.loader import display
-
-    return display(path)
 
 
 _LOG_PREFIX = re.compile(r'^\[CMD\]\s+time="[^"]*"\s+level=\w+\s+msg="(.*)"\s*$')
@@ -310,7 +305,7 @@ def encrypt(
         msg = sops_message(proc.stderr, secrets)
         if "no matching creation rules" in msg and config_file is not None:
             raise UsageError(
-                f"{_display(config_file)}: no creation rule matches {_display(target)} "
+                f"{display(config_file)}: no creation rule matches {display(target)} "
                 "(sops: no matching creation rules found); add the rule that "
                 "`velero-gitops sops-init --config <config>` prints, or pass --age <recipient>"
             )
@@ -326,7 +321,7 @@ def update_keys(path: Path, *, cwd: Path, config_file: Path, sops: Sops | None =
         msg = sops_message(proc.stderr)
         if proc.returncode == 128 or "Failed to get the data key" in msg:
             raise UsageError(
-                f"sops updatekeys could not decrypt the data key of {_display(path)}: it needs the age "
+                f"sops updatekeys could not decrypt the data key of {display(path)}: it needs the age "
                 "private key of one current recipient (SOPS_AGE_KEY_FILE, SOPS_AGE_KEY or "
                 "~/.config/sops/age/keys.txt)"
             )
@@ -345,10 +340,10 @@ def decrypt_bytes(path: Path, *, sops: Sops | None = None) -> bytes:
         # sops' stderr on decrypt failures holds key-loading errors, never the plaintext.
         if proc.returncode == 128:
             raise UsageError(
-                f"cannot decrypt {_display(path)}: no age private key of its recipients was found "
+                f"cannot decrypt {display(path)}: no age private key of its recipients was found "
                 "(set SOPS_AGE_KEY_FILE or SOPS_AGE_KEY, or put it in ~/.config/sops/age/keys.txt)"
             )
-        raise UsageError(f"cannot decrypt {_display(path)}: sops exit {proc.returncode}: {sops_message(proc.stderr)}")
+        raise UsageError(f"cannot decrypt {display(path)}: sops exit {proc.returncode}: {sops_message(proc.stderr)}")
     return proc.stdout
 
 
@@ -363,14 +358,14 @@ def decrypt_secret(path: str | os.PathLike[str], *, sops: Sops | None = None) ->
 
     p = Path(path)
     if not p.is_file():
-        raise UsageError(f"{_display(p)}: no such file")
+        raise UsageError(f"{display(p)}: no such file")
     data = decrypt_bytes(p, sops=sops)
     try:
         doc = YAML(typ="safe", pure=True).load(data)
     except YAMLError:
-        raise UsageError(f"{_display(p)}: sops decrypted it but the result is not YAML") from None
+        raise UsageError(f"{display(p)}: sops decrypted it but the result is not YAML") from None
     if not isinstance(doc, dict):
-        raise UsageError(f"{_display(p)}: the decrypted document is not a mapping")
+        raise UsageError(f"{display(p)}: the decrypted document is not a mapping")
     return doc
 
 
