@@ -44,7 +44,7 @@ class FileRefused(VeleroGitopsError, OSError):
         return f"{self.path}: {self.problem}"
 
 
-def _kind_of(mode: int) -> str:
+def kind_of(mode: int) -> str:
     if stat.S_ISDIR(mode):
         return "a directory"
     if stat.S_ISFIFO(mode):
@@ -82,7 +82,7 @@ def read_bytes(path: str | os.PathLike[str], *, root: str | os.PathLike[str] | N
         raise FileRefused(name, f"cannot read ({exc.strerror})", "unreadable") from None
     # Refuse special files before open(): opening some devices has side effects.
     if not stat.S_ISREG(st.st_mode):
-        raise FileRefused(name, f"is {_kind_of(st.st_mode)}; only regular files are read", "not-regular")
+        raise FileRefused(name, f"is {kind_of(st.st_mode)}; only regular files are read", "not-regular")
     if st.st_size > limit:
         raise FileRefused(name, _too_large(st.st_size, limit), "too-large")
     try:
@@ -94,7 +94,7 @@ def read_bytes(path: str | os.PathLike[str], *, root: str | os.PathLike[str] | N
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise FileRefused(name, f"is {_kind_of(st.st_mode)}; only regular files are read", "not-regular")
+            raise FileRefused(name, f"is {kind_of(st.st_mode)}; only regular files are read", "not-regular")
         if st.st_size > limit:
             raise FileRefused(name, _too_large(st.st_size, limit), "too-large")
         chunks: list[bytes] = []

@@ -144,7 +144,7 @@ def inspect(root: Path, rel: str) -> tuple[str, str | None, str | None]:
     if stat.S_ISLNK(st.st_mode):
         return f"link:{os.readlink(path)}", None, None
     if not stat.S_ISREG(st.st_mode):
-        return "absent", None, f"is {safefile._kind_of(st.st_mode)}, not a file: move it away, render writes a file there"
+        return "absent", None, f"is {safefile.kind_of(st.st_mode)}, not a file: move it away, render writes a file there"
     return "file", read_regular(path, root), None
 
 
