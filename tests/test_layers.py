@@ -78,3 +78,24 @@ def test_an_upward_import_is_caught(tmp_path, monkeypatch, source, target):
     f.write_text(f.read_text() + f"\n\ndef _planted():\n    import {target}  # noqa: F401\n")
     monkeypatch.setattr(__import__(__name__), "PKG", copy)
     assert any(source in v and target in v for v in violations())
+
+
+def private_uses() -> list[str]:
+    """`from velero_gitops.x import _name` or `module._name` across modules: private names stay in their module."""
+    found = []
+    for f in sorted(PKG.rglob("*.py")):
+        tree = ast.parse(f.read_text())
+        aliases = {a.asname or a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+                   and (n.module or "").startswith("velero_gitops") for a in n.names}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("velero_gitops"):
+                found += [f"{f.relative_to(PKG)}: {node.module}.{a.name}" for a in node.names
+                          if a.name.startswith("_") and not a.name.startswith("__")]
+            elif (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases
+                  and node.attr.startswith("_") and not node.attr.startswith("__")):
+                found.append(f"{f.relative_to(PKG)}: {node.value.id}.{node.attr}")
+    return found
+
+
+def test_no_module_reaches_into_another_ones_private_names():
+    assert private_uses() == []
