@@ -240,11 +240,11 @@ LOCATED = re.compile(r"^\S+:\d+:\d+ \S+: .+")
 def test_any_value_anywhere_is_located_or_renders(tmp_path, field, value):
     import json
 
-    from test_config_corpus import BASE
-
     from velero_gitops.config.loader import load
     from velero_gitops.render.plan import plan
     from velero_gitops.render.templating import render
+
+    from test_config_corpus import BASE
 
     _, spelled = field
     key, _, _ = spelled.partition(": ")

@@ -18,10 +18,10 @@ import time
 
 import pytest
 
-from test_loader import BASE
 from velero_gitops.yamlsafe import CONFIG_SIZE_LIMIT
 
 from cli_util import run_cli, snapshot
+from test_loader import BASE
 
 CM = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  namespace: demo\n"
 DEADLINE = 5.0

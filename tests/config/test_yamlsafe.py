@@ -13,10 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from test_loader import BASE
 from velero_gitops import yamlsafe
 from velero_gitops.config.loader import load
 from velero_gitops.errors import ConfigError
+
+from test_loader import BASE
 
 
 def test_redefined_anchor_takes_the_latest_value():
