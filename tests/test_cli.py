@@ -96,3 +96,24 @@ def test_check_help_states_the_default_it_uses(tmp_path):
     (tmp_path / "clusters" / "a" / "velero-gitops.yaml").write_text("cluster: a\n")
     r = run_cli("check", cwd=tmp_path)
     assert r.code == 2 and "velero-gitops.yaml:3" in r.err and "clusters/a" not in r.err
+
+
+# Every command that reads one config takes it the same two ways: `[CONFIG]` or `--config FILE`.
+ONE_CONFIG = [["explain"], ["encrypt-secret"], ["encrypt-repo-password"], ["sops-init"], ["s3", "check"],
+              ["s3", "ensure-bucket"], ["s3", "policy"]]
+
+
+@pytest.mark.parametrize("command", ONE_CONFIG, ids=[" ".join(c) for c in ONE_CONFIG])
+def test_one_config_convention(tmp_path, command):
+    """A config named positionally is read like --config (here a broken one: its located error proves it was read),
+    and naming two different ones is a usage error."""
+    bad = tmp_path / "velero-gitops.yaml"
+    bad.write_text("cluster: x\ns3:\n  endpoint: 'https://s3.example.org\n")
+    for args in ([str(bad)], ["--config", str(bad)]):
+        r = run_cli(*command, *args, cwd=tmp_path)
+        assert r.code == 2 and "velero-gitops.yaml:3:13" in r.err, (command, args, r.err)
+    other = tmp_path / "other.yaml"
+    other.write_text("cluster: y\n")
+    r = run_cli(*command, str(bad), "--config", str(other), cwd=tmp_path)
+    assert r.code == 2 and "name the config once" in r.err, r.err
+    assert "[CONFIG]" in run_cli(*command, "--help").out

@@ -35,3 +35,12 @@ def one_config(config: Path | None) -> Path:
     if len(found) > 1:
         raise UsageError("several configs found (" + ", ".join(p.as_posix() for p in found) + "); choose one with --config FILE")
     return found[0]
+
+
+def named_once(argument: Path | None, option: Path | None) -> Path | None:
+    """The config given as the positional argument or as --config (the same convention on every command)."""
+    from velero_gitops.errors import UsageError
+
+    if argument is not None and option is not None and argument != option:
+        raise UsageError("name the config once: as an argument or with --config")
+    return argument or option

@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 
 from velero_gitops.cli._app import Output, app, err, handle_errors
-from velero_gitops.cli._configs import CONFIG_HELP
+from velero_gitops.cli._configs import CONFIG_HELP, named_once
 
 
 def _load(config: Path | None):
@@ -115,12 +115,9 @@ def explain_cmd(
     timezone: str | None = typer.Option(None, "--timezone", help="IANA zone for the local times (default: this machine's)."),
 ) -> None:
     """What the config will do: schedules with their next runs (UTC and local), retention, bucket paths, Flux order."""
-    from velero_gitops.errors import UsageError
     from velero_gitops.ops import explain
 
-    if config_arg is not None and config is not None and config_arg != config:
-        raise UsageError("name the config once: as an argument or with --config")
-    loaded = _load(config_arg or config)
+    loaded = _load(named_once(config_arg, config))
     data = explain.explain(loaded, tz_name=timezone)
     if output is Output.json:
         typer.echo(json.dumps(data, indent=2))

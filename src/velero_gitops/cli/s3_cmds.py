@@ -13,7 +13,7 @@ from pathlib import Path
 import typer
 
 from velero_gitops.cli._app import Output, app, err, handle_errors
-from velero_gitops.cli._configs import CONFIG_HELP, one_config
+from velero_gitops.cli._configs import CONFIG_HELP, named_once, one_config
 
 s3_app = typer.Typer(
     name="s3",
@@ -77,6 +77,7 @@ def _print_report(report, output: Output, title: str) -> None:
 @s3_app.command("check")
 @handle_errors
 def check_cmd(
+    config_arg: Path | None = typer.Argument(None, metavar="[CONFIG]", help="Config file (same as --config).", show_default=False),
     config: Path | None = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
     output: Output = typer.Option(Output.table, "--output", "-o", help="table or json."),
     timeout: float = typer.Option(5.0, "--timeout", min=0.5, max=120, help=TIMEOUT_HELP),
@@ -86,7 +87,7 @@ def check_cmd(
     from velero_gitops.ops import s3
     from velero_gitops.secrets import credentials
 
-    loaded, target = _setup(config, "s3 check")
+    loaded, target = _setup(named_once(config_arg, config), "s3 check")
     creds = credentials.for_s3(loaded)
     report = s3.check(target, creds, timeout=timeout, deadline_s=deadline)
     _report(report, output, "s3 check")
@@ -95,6 +96,7 @@ def check_cmd(
 @s3_app.command("ensure-bucket")
 @handle_errors
 def ensure_bucket_cmd(
+    config_arg: Path | None = typer.Argument(None, metavar="[CONFIG]", help="Config file (same as --config).", show_default=False),
     config: Path | None = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
     tls_policy: bool = typer.Option(True, "--tls-policy/--no-tls-policy",
                                     help="Apply a bucket policy that denies requests without TLS (aws:SecureTransport false)."),
@@ -112,7 +114,7 @@ def ensure_bucket_cmd(
     from velero_gitops.ops import s3
     from velero_gitops.secrets import credentials
 
-    loaded, target = _setup(config, "s3 ensure-bucket")
+    loaded, target = _setup(named_once(config_arg, config), "s3 ensure-bucket")
     creds = credentials.for_s3(loaded)
     report = s3.ensure_bucket(target, creds, tls_policy=tls_policy, force=force, dry_run=dry_run, timeout=timeout,
                               deadline_s=deadline)
@@ -122,6 +124,7 @@ def ensure_bucket_cmd(
 @s3_app.command("policy")
 @handle_errors
 def policy_cmd(
+    config_arg: Path | None = typer.Argument(None, metavar="[CONFIG]", help="Config file (same as --config).", show_default=False),
     config: Path | None = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
     user: str = typer.Option("velero", "--user", help="MinIO user name for Velero."),
     policy_name: str | None = typer.Option(None, "--policy-name", help="Policy name (default: <bucket>-velero)."),
@@ -134,7 +137,7 @@ def policy_cmd(
     """The least-privilege policy for the Velero user (this bucket only); the `mc` commands to set it up on stderr."""
     from velero_gitops.ops import s3
 
-    loaded, target = _setup(config)
+    loaded, target = _setup(named_once(config_arg, config))
     if bucket_policy:
         typer.echo(json.dumps(s3.bucket_policy(target.bucket), indent=2))
         return

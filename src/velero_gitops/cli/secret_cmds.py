@@ -11,12 +11,13 @@ from pathlib import Path
 import typer
 
 from velero_gitops.cli._app import app, err, handle_errors
-from velero_gitops.cli._configs import one_config
+from velero_gitops.cli._configs import named_once, one_config
 
 
 @app.command("encrypt-secret")
 @handle_errors
 def encrypt_secret(
+    config_arg: Path | None = typer.Argument(None, metavar="[CONFIG]", help="Config file (same as --config).", show_default=False),
     config: Path | None = typer.Option(None, "--config", "-c", help="Config file (velero-gitops.yaml)."),
     stdin: bool = typer.Option(
         False, "--stdin",
@@ -43,7 +44,7 @@ def encrypt_secret(
 
     if update_keys and (stdin or age):
         raise UsageError("--update-keys takes no credentials and no --age: it uses the .sops.yaml recipients")
-    loaded = load(one_config(config))
+    loaded = load(one_config(named_once(config_arg, config)))
     if update_keys:
         result = secretlib.update_keys(loaded)
         if not quiet:
@@ -70,6 +71,7 @@ def encrypt_secret(
 @app.command("encrypt-repo-password")
 @handle_errors
 def encrypt_repo_password(
+    config_arg: Path | None = typer.Argument(None, metavar="[CONFIG]", help="Config file (same as --config).", show_default=False),
     config: Path | None = typer.Option(None, "--config", "-c", help="Config file (velero-gitops.yaml)."),
     stdin: bool = typer.Option(False, "--stdin", help="Read the password (one line) from standard input instead of generating one."),
     check_bucket: bool = typer.Option(
@@ -91,7 +93,7 @@ def encrypt_repo_password(
     from velero_gitops.ops import s3
     from velero_gitops.secrets import repo_password as rp
 
-    loaded = load(one_config(config))
+    loaded = load(one_config(named_once(config_arg, config)))
     p = rp.plan(loaded, age=age or ())
     rp.refuse_replacing(p, replace=replace, use_stdin=stdin)
     namespaces = s3.kopia_namespaces(loaded) if check_bucket else None
@@ -119,6 +121,7 @@ def encrypt_repo_password(
 @app.command("sops-init")
 @handle_errors
 def sops_init(
+    config_arg: Path | None = typer.Argument(None, metavar="[CONFIG]", help="Config file (same as --config).", show_default=False),
     config: Path | None = typer.Option(None, "--config", "-c", help="Config file (velero-gitops.yaml)."),
     age: list[str] | None = typer.Option(None, "--age", help="age recipient (repeatable). Default: sops.ageRecipients, the generated or existing key."),
     generate_key: bool = typer.Option(
@@ -133,7 +136,7 @@ def sops_init(
     from velero_gitops.config.loader import display, load
     from velero_gitops.secrets import sops_init as initlib
 
-    loaded = load(one_config(config))
+    loaded = load(one_config(named_once(config_arg, config)))
     result = initlib.init(loaded, age=age or (), generate=generate_key)
     if result.key is not None:
         k = result.key
