@@ -301,10 +301,10 @@ def test_velero_crd_order_is_still_reported(tmp_path):
 # ---------------------------------------------------------------------------------------------- lessons from real repos
 def test_oci_artifact_tree_is_clean(tmp_path):
     """flux-operator's FluxInstance syncs an OCIRepository named flux-system from an artifact pushed from
-    ./kubernetes, so spec.path is relative to that folder (fluxcd/source-controller@v1.7.0:
-    api/v1/ocirepository_types.go; the artifact's root is the pushed folder). Child Kustomizations get interval and
-    prune from the parent's patches (fluxcd/kustomize-controller@v1.7.0: internal/generator applies spec.patches
-    to what it builds). A disabled app (commented out in the overlay) and an Ansible playbook are never applied."""
+    ./kubernetes, so spec.path is relative to that folder (fluxcd/source-controller@v1.9.0:
+    api/v1/ocirepository_types.go, the extracted layer is the artifact root). Child Kustomizations get interval
+    and prune from the parent's patches (fluxcd/kustomize-controller@v1.9.4 builds with
+    fluxcd/pkg@kustomize/v1.35.4: kustomize/kustomize_generator.go adds spec.patches and spec.components). A disabled app (commented out in the overlay) and an Ansible playbook are never applied."""
     root = _tree(tmp_path, "oci-artifact")
     res = _check(root, kustomize="auto")
     assert res.findings == []

@@ -9,7 +9,7 @@ and no other `kind: Secret` under the apps root is in clear.
 `inspect_secret` is the same verification on one parsed document; `encrypt-secret` runs it on
 sops' output before it replaces anything.
 
-"Encrypted" means what sops writes (getsops/sops@v3.10.2: stores/yaml, metadata in `sops`): a top-level `sops` map with `mac`, `lastmodified` and at least one
+"Encrypted" means what sops writes (getsops/sops@v3.10.2: stores/stores.go, the `sops` metadata): a top-level `sops` map with `mac`, `lastmodified` and at least one
 `age[].recipient`, and every value under `data`/`stringData` an `ENC[AES256_GCM,...]` string, with
 apiVersion/kind/metadata in clear (kustomize must read them).
 """
