@@ -29,6 +29,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from velero_gitops import safefile
 from velero_gitops.findings import Finding
 
 if TYPE_CHECKING:
@@ -241,13 +242,12 @@ def _externals(root: Path, group: list[_Unit], strict: frozenset[Path], ignored:
                 continue
             if ignored(p.relative_to(root).as_posix()):
                 continue
-            try:
-                if p.is_file():  # not a FIFO or a device named *.yaml
-                    with p.open(encoding="utf-8", errors="replace") as f:
-                        if _FLUX_KS.search(f.read(1 << 20)):
-                            return []
+            try:  # regular files inside the repository only (a symlink may point anywhere)
+                text = safefile.read_bytes(p, root=root).decode("utf-8", "replace")
             except OSError:
                 continue
+            if _FLUX_KS.search(text):
+                return []
     return [f"Kustomization/{d.namespace}/{d.name}" for u in group for d in u.loaded.config.flux.depends_on]
 
 

@@ -108,7 +108,7 @@ def test_build_secret_shape(scratch):
         "stringData": {"cloud": f"[default]\naws_access_key_id={KEY_ID}\naws_secret_access_key={SECRET}\n"},
     }
     assert b"cloud: |" in secretlib.to_yaml(doc)
-    assert secretlib.parse_cloud(doc["stringData"]["cloud"]).values == (KEY_ID, SECRET)
+    assert credlib.parse_cloud(doc["stringData"]["cloud"]).values == (KEY_ID, SECRET)
 
 
 # --------------------------------------------------------------------------------- encrypting + writing
@@ -144,7 +144,7 @@ def test_rotation_replaces_the_secret(scratch, monkeypatch):
     result = secretlib.encrypt_secret(loaded, credlib.validate(*new))
     assert result.replaced and scratch.secret.read_bytes() != first
     cloud = _decrypt(scratch.secret, scratch.key.file, monkeypatch)["stringData"]["cloud"]
-    assert secretlib.parse_cloud(cloud).values == new
+    assert credlib.parse_cloud(cloud).values == new
 
 
 def test_explicit_recipients_two_keys_either_decrypts(scratch, tmp_path, monkeypatch):
@@ -193,7 +193,7 @@ def test_update_keys_adds_a_recipient(scratch, tmp_path, monkeypatch):
     assert set(result.plan.recipients) == {scratch.key.public, second.public}
     monkeypatch.delenv("SOPS_AGE_KEY_FILE")
     cloud = _decrypt(scratch.secret, second.file, monkeypatch)["stringData"]["cloud"]
-    assert secretlib.parse_cloud(cloud).values == scratch.creds
+    assert credlib.parse_cloud(cloud).values == scratch.creds
 
 
 def test_update_keys_without_private_key_leaves_file(scratch, tmp_path):

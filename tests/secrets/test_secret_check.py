@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from velero_gitops.config.loader import load
-from velero_gitops.secrets import secret as secretlib
+from velero_gitops.secrets import credentials
 from velero_gitops.secrets import sops as sopslib
 from velero_gitops.secrets.secret_check import check_tree, encryption_problems, inspect_secret
 
@@ -58,7 +58,7 @@ def test_home_lab_example_decrypts_with_the_test_key(monkeypatch, sops_path):
     monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(TEST_KEY_FILE))
     doc = sopslib.decrypt_secret(REPO / "clusters/home-lab" / SECRET_REL)
     assert doc["metadata"] == {"name": "velero-s3-secret", "namespace": "velero"}
-    creds = secretlib.parse_cloud(doc["stringData"]["cloud"])
+    creds = credentials.parse_cloud(doc["stringData"]["cloud"])
     assert creds.access_key_id == "VELEROGITOPSEXAMPLE0"  # fake, for the example only
 
 

@@ -74,7 +74,8 @@ def validate(
     node_agent_memory_limit: str = typer.Option(NODE_AGENT_MEMORY_BUDGET, "--node-agent-memory-limit", help="Budget for the node-agent memory limit."),
 ) -> None:
     """Validate Kubernetes/Flux manifests: YAML, schemas (strict), kustomize builds, Flux graph, policy."""
-    from velero_gitops.validate.engine import DEFAULT_REPO_SOURCES, Options, validate_paths
+    from velero_gitops.validate.engine import Options, validate_paths
+    from velero_gitops.validate.run import DEFAULT_REPO_SOURCES
 
     _check_output(output)
     _check_kustomize(kustomize)

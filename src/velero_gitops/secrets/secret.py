@@ -27,7 +27,6 @@ from velero_gitops.config.names import AGE_RECIPIENT
 from velero_gitops.errors import UsageError
 from velero_gitops.render.write import atomic_write, outside, tree_lock
 from velero_gitops.secrets.credentials import SECRET_KEY, Credentials, cloud_file
-from velero_gitops.secrets.credentials import parse_cloud as parse_cloud  # noqa: F401 - the Secret's `cloud` reader, for callers of this module
 
 if TYPE_CHECKING:
     from velero_gitops.config.loader import LoadedConfig

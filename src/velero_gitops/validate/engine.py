@@ -15,10 +15,8 @@ problem. Everything else (libyaml parse, kustomize, graph, policy) needs no seco
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +24,8 @@ from pathlib import Path
 from velero_gitops.errors import UsageError
 from velero_gitops.findings import Finding
 from velero_gitops.validate import flux, kustomize, policy
-from velero_gitops.validate.documents import KUSTOMIZE_FILES, YAML_SUFFIXES, Obj, Reader, display_path
-from velero_gitops.validate.run import DEFAULT_REPO_SOURCES, Options, Run
+from velero_gitops.validate.documents import KUSTOMIZE_FILES, YAML_SUFFIXES, Reader, display_path
+from velero_gitops.validate.run import Options, Run
 from velero_gitops.validate.schemas import SchemaError, SchemaStore, schema_findings
 
 
@@ -166,7 +164,7 @@ def _namespaces(objects: list, kdirs: list[Path], run: Run) -> flux.Graph | None
     """The Flux graph (None when nothing needs it); objects without a namespace get the one Flux or kustomize sets."""
     if not (run.opts.flux or any(not o.namespace for o in objects) or kdirs):
         return None
-    run.opts = _guess_repo_source(objects, run.opts)
+    run.opts = flux.guess_repo_source(objects, run.opts)
     graph = flux.Graph(objects, run)
     for o in objects:
         if not o.namespace:
@@ -251,29 +249,6 @@ def _result(objects: list, findings: list[Finding], tally: _Tally, failed_units:
     passed = len(objects) - len(tally.failed) - len(skipped) - len(ignored)
     findings.sort(key=lambda f: (f.file, f.line or 0, f.pointer, f.message))
     return Result(findings, passed, len(tally.failed) + failed_units, len(skipped))
-
-
-def _guess_repo_source(objects: list[Obj], opts: Options) -> Options:
-    """With the default repository sources and no Flux Kustomization reading them, the repository is read through a
-    source of another name (`flux create source git k8s-gitops ...`): take the Git/OCI/Bucket source of the tree that
-    most Flux Kustomizations read. An explicit --repo-source always wins."""
-    if list(opts.repo_sources) != list(DEFAULT_REPO_SOURCES):
-        return opts
-    declared = {(o.kind, o.namespace or "", o.name) for o in objects
-                if o.api_version.startswith(flux.SOURCE) and o.kind in ("GitRepository", "OCIRepository", "Bucket")}
-    reads: Counter[tuple[str, str, str]] = Counter()
-    for o in objects:
-        ref = o.data.get("spec", {}).get("sourceRef") if o.kind == "Kustomization" and o.api_version.startswith(flux.FLUX_KS) \
-            and isinstance(o.data.get("spec"), dict) else None
-        if isinstance(ref, dict) and isinstance(ref.get("kind"), str) and isinstance(ref.get("name"), str):
-            reads[(ref["kind"], str(ref.get("namespace") or o.namespace or ""), ref["name"])] += 1
-    if any(f"{k}/{ns}/{n}" in DEFAULT_REPO_SOURCES for k, ns, n in reads):
-        return opts
-    candidates = [(count, key) for key, count in reads.most_common() if key in declared]
-    if not candidates:
-        return opts
-    kind, ns, name = candidates[0][1]
-    return dataclasses.replace(opts, repo_sources=[f"{kind}/{ns}/{name}"])
 
 
 def _ignore(run: Run):

@@ -26,15 +26,18 @@ root is ``--repo-root``, else the nearest ancestor holding ``.git``, ``.sops.yam
 from __future__ import annotations
 
 import base64
+import dataclasses
 import os
 import re
 import stat
+from collections import Counter
 from pathlib import Path
 
 from velero_gitops import safefile
 from velero_gitops.findings import Finding
 from velero_gitops.validate.documents import (
     KUSTOMIZE_FILES,
+    Obj,
     Reader,
     dig,
     display_path,
@@ -43,7 +46,7 @@ from velero_gitops.validate.documents import (
     inside,
     mapping,
 )
-from velero_gitops.validate.run import DEFAULT_REPO_SOURCES, Run
+from velero_gitops.validate.run import DEFAULT_REPO_SOURCES, Options, Run
 
 FLUX_KS = "kustomize.toolkit.fluxcd.io/"
 HELM = "helm.toolkit.fluxcd.io/"
@@ -588,6 +591,28 @@ def _repo_sources(opts) -> set[tuple[str, str, str]]:
         if len(parts) == 3:
             out.add((parts[0], parts[1], parts[2]))
     return out
+
+
+def guess_repo_source(objects: list[Obj], opts: Options) -> Options:
+    """With the default repository sources and no Flux Kustomization reading them, the repository is read through a
+    source of another name (`flux create source git k8s-gitops ...`): take the Git/OCI/Bucket source of the tree that
+    most Flux Kustomizations read. An explicit --repo-source always wins."""
+    if list(opts.repo_sources) != list(DEFAULT_REPO_SOURCES):
+        return opts
+    declared = {(o.kind, o.namespace or "", o.name) for o in objects
+                if o.api_version.startswith(SOURCE) and o.kind in ("GitRepository", "OCIRepository", "Bucket")}
+    reads: Counter[tuple[str, str, str]] = Counter()
+    for o in objects:
+        ref = dig(o.data, "spec", "sourceRef") if is_kind(o, FLUX_KS, "Kustomization") else None
+        if isinstance(ref, dict) and isinstance(ref.get("kind"), str) and isinstance(ref.get("name"), str):
+            reads[(ref["kind"], str(ref.get("namespace") or o.namespace or ""), ref["name"])] += 1
+    if any(f"{k}/{ns}/{n}" in DEFAULT_REPO_SOURCES for k, ns, n in reads):
+        return opts
+    candidates = [(count, key) for key, count in reads.most_common() if key in declared]
+    if not candidates:
+        return opts
+    kind, ns, name = candidates[0][1]
+    return dataclasses.replace(opts, repo_sources=[f"{kind}/{ns}/{name}"])
 
 
 def _flux_namespace(opts) -> str:
