@@ -17,10 +17,6 @@ _BLOCK = re.compile(rb"-----BEGIN ([\x21-\x2c\x2e-\x7e](?:[\x20-\x2c\x2e-\x7e]*[
 _BEGIN = re.compile(rb"-----BEGIN ")
 
 
-def _labels(data: bytes) -> list[str]:
-    return [m.group(1).decode("ascii") for m in _BLOCK.finditer(data)]
-
-
 def private_key_labels(data: bytes | str) -> list[str]:
     """The labels of private-key blocks in ``data`` (``PRIVATE KEY``, ``RSA PRIVATE KEY``, ...), also of
     blocks whose END line is missing."""
