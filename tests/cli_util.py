@@ -7,6 +7,7 @@ conftest.py files and in the *_fixtures modules, never imported from a conftest.
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -47,7 +48,8 @@ class Run:
     code: int
     out: str
     err: str
-    seconds: float
+    seconds: float  # wall clock
+    cpu: float = 0.0  # CPU seconds of the child: what a cost budget measures on a loaded machine
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
@@ -60,12 +62,17 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
     if exact_env is not None and env is not None:
         raise TypeError("pass env (additions) or exact_env (the whole environment), not both")
     full_env = exact_env if exact_env is not None else {**os.environ, **(env or {})}
-    start = time.monotonic()
+    start, cpu = time.monotonic(), _children_cpu()
     proc = subprocess.run(
         [sys.executable, "-m", "velero_gitops", *args], cwd=cwd, env=full_env, input=stdin,
         capture_output=True, text=True, timeout=timeout,
     )
-    return Run(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start)
+    return Run(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start, _children_cpu() - cpu)
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def git(cwd: Path, *args: str) -> str:
