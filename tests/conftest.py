@@ -2,18 +2,28 @@
 
 In CI (CI set to a true value) a skipped test is a failure: a missing tool (kubectl, sops, promtool,
 the S3 server) must never turn into a silently green run.
+
+Property tests run a fixed, reproducible set of examples by default (profile "gate"): a gate that
+fails at random on an unrelated commit teaches people to re-run it. `HYPOTHESIS_PROFILE=explore`
+draws fresh examples each run; every bug it finds is fixed and kept as an `@example` or a corpus case.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # shared helpers: cli_util, *_fixtures
 
 from cli_util import in_ci  # noqa: E402
+
+settings.register_profile("gate", derandomize=True, database=None)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "gate"))
 
 SLOW_FIXTURES = {"s3_server", "pre_commit_hooks"}  # a real S3 server process; a pre-commit hook environment
 

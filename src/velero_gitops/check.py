@@ -257,10 +257,8 @@ def _externals(root: Path, group: list[_Unit], strict: frozenset[Path], ignored:
 
 
 def _record_probes(rec: Recorder, u: _Unit) -> None:
-    """A `.sops.yaml` in any parent folder decides the recipients, even one that does not exist yet."""
-    for start in (u.loaded.repo_root, u.loaded.path.resolve().parent):
-        for d in [start, *start.parents]:
-            rec.probe(d / ".sops.yaml")
+    """The repository's `.sops.yaml` decides the recipients, even when it does not exist yet."""
+    rec.probe(u.loaded.repo_root / ".sops.yaml")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -88,12 +88,12 @@ def pin_hints(old: str, new: str) -> list[str]:
     """For a generated file edited by hand (Renovate's flux manager, say): the config pins the edit changed.
 
     Each hint says which config field to set to the edited value, so that `render --force` keeps it."""
-    import yaml
+    from velero_gitops import yamlsafe
 
     def objects(text: str) -> dict[str, object]:
-        try:
-            docs = list(yaml.safe_load_all(text))
-        except yaml.YAMLError:
+        try:  # the edited file comes from a pull request: read within the limits, never a traceback
+            docs = [d.data for d in yamlsafe.load_all(text)]
+        except yamlsafe.YamlRefused:
             return {}
         return {d["kind"]: d for d in docs if isinstance(d, dict) and isinstance(d.get("kind"), str)}
 

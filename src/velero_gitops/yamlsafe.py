@@ -13,7 +13,9 @@ line and column where it noticed:
 Like Go's YAML decoder (which Kubernetes and Flux use): a re-defined anchor replaces the earlier
 one for the aliases after it, ``=`` is a plain string, and ``<<`` merges mappings, keys written in the
 mapping itself winning over merged ones, earlier merged mappings winning over later ones.
-Timestamps stay strings (as after Kubernetes' JSON round trip).
+Timestamps stay strings (as after Kubernetes' JSON round trip). A mapping or a list used as a key
+is refused, as Go YAML does when it decodes into a map (go-yaml/yaml@v3.0.1:decode.go, "invalid map
+key") and as Kubernetes does (kubernetes-sigs/yaml@v1.6.0:yaml.go, convertToJSONableObject).
 
 Mappings become ``LDict`` (``lines``: key -> 1-based line of the key, ``line``: where the mapping
 starts), sequences ``LList`` (``lines``: one line per item).
@@ -22,6 +24,7 @@ starts), sequences ``LList`` (``lines``: one line per item).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -180,10 +183,8 @@ def _build(loader, limits: Limits, stack: list) -> list[Doc]:
             data.lines.append(line)
             return
         if not top.has_key:
-            try:
-                hash(value)
-            except TypeError:
-                value = str(value)
+            if value is not _MergeKey and not isinstance(value, str):
+                value = _key_string(value, refuse, mark)
             top.key, top.key_line, top.has_key = value, line, True
             return
         key = top.key
@@ -274,6 +275,54 @@ def _build(loader, limits: Limits, stack: list) -> list[Doc]:
             return docs
 
 
+def _key_string(key: object, refuse, mark) -> str:
+    """A key as Kubernetes' YAML-to-JSON step writes it (kubernetes-sigs/yaml@v1.6.0:yaml.go,
+    convertToJSONableObject): integers in decimal, booleans as true/false, floats in Go's shortest
+    float32 form; a null, a mapping or a list as a key is refused there, and here."""
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    if isinstance(key, int):
+        return str(key)
+    if isinstance(key, float):
+        return _go_float32(key)
+    if isinstance(key, (dict, list)):
+        raise refuse("a mapping or a list cannot be a key (a `? ` complex key); keys are plain strings", mark)
+    raise refuse("a null key (`~`, `null` or an empty key) is not allowed; quote it to mean the text", mark)
+
+
+def _go_float32(x: float) -> str:
+    """strconv.FormatFloat(x, 'g', -1, 32): the fewest digits that read back as the same float32,
+    with an exponent (at least two digits) below 1e-4 and from 1e6 (Go's %g rule: with the shortest
+    precision, the exponent switch is at 6 digits, as `fmt.Println(1e6)` shows `1e+06`), and
+    .inf/-.inf/.nan as yaml.go writes them."""
+    import math
+    import struct
+
+    if math.isnan(x):
+        return ".nan"
+    f32 = struct.unpack("f", struct.pack("f", x))[0] if abs(x) < 3.4028235677973366e38 else math.copysign(math.inf, x)
+    if math.isinf(f32):
+        return ".inf" if f32 > 0 else "-.inf"
+    if f32 == 0:
+        return "-0" if math.copysign(1, f32) < 0 else "0"
+    for digits in range(1, 10):
+        text = f"{f32:.{digits}e}" if digits > 1 else f"{f32:.0e}"
+        if struct.unpack("f", struct.pack("f", float(text)))[0] == f32:
+            break
+    mantissa, exp_text = text.split("e")
+    exp = int(exp_text)
+    sign = "-" if mantissa.startswith("-") else ""
+    figures = mantissa.lstrip("-").replace(".", "").rstrip("0") or "0"
+    if exp < -4 or exp >= 6:
+        body = figures[0] + ("." + figures[1:] if len(figures) > 1 else "")
+        return f"{sign}{body}e{'-' if exp < 0 else '+'}{abs(exp):02d}"
+    if exp < 0:
+        return f"{sign}0.{'0' * (-exp - 1)}{figures}"
+    whole = figures[: exp + 1].ljust(exp + 1, "0")
+    frac = figures[exp + 1:]
+    return f"{sign}{whole}" + (f".{frac}" if frac else "")
+
+
 class _MergeKeyType:
     def __repr__(self) -> str:  # pragma: no cover
         return "<<"
@@ -338,13 +387,22 @@ def unlimited_parser_may_read(text: str) -> bool:
             and _NOT_PRINTABLE.search(text) is None)
 
 
-def deeper_than(data: object, max_depth: int = MAX_DEPTH) -> bool:
-    """True when ``data`` (plain dicts and lists, no cycles) nests deeper than ``max_depth``."""
+def json_shaped(data: object, max_depth: int = MAX_DEPTH) -> bool:
+    """True when ``data`` (plain dicts and lists, no cycles) nests at most ``max_depth`` deep and
+    every mapping key is a string: what ``load_all`` gives, and what JSON Schema checks can read."""
     stack = [(data, 1)]
     while stack:
         node, depth = stack.pop()
         if depth > max_depth:
-            return True
-        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+            return False
+        children: Iterable[object]
+        if isinstance(node, dict):
+            if not all(type(k) is str for k in node):
+                return False
+            children = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
         stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
-    return False
+    return True

@@ -1,6 +1,7 @@
 """Hostile YAML and special files through the real CLI: `render CONFIG` and `validate DIR`.
 
-Every case, by category (aliases, depth, size, encoding, tags, anchors, merge keys, special files):
+Every case, by category (aliases, depth, size, encoding, tags, anchors, merge keys, collection keys,
+special files):
 - render: exit 2, exactly one `FILE:LINE:COL path: message` line (or `FILE: message` for a file that
   was not read at all), no traceback, nothing written;
 - validate: exit 1, exactly one finding on the hostile file, no traceback;
@@ -113,6 +114,16 @@ def _fragments() -> list[tuple[str, str | bytes, str]]:
     cases.append(("merge-alias-to-scalar", "s: &s 1\na: {<<: *s}\n", "merge"))
     cases.append(("merge-alias-to-list", "s: &s [1]\na: {<<: *s}\n", "merge"))
     cases.append(("merge-list-of-scalars", "a: {<<: [1, 2]}\n", "merge"))
+    # keys: a mapping or a list as a key (Kubernetes and Go YAML refuse them; Python cannot hash them)
+    for kid, text in (("block-map", "? a: 1\n  b: 2\n: v\n"), ("block-seq", "? - a\n  - b\n: v\n"),
+                      ("flow-map", "{a: 1}: v\n"), ("flow-seq", "[a, b]: v\n"), ("empty-map", "{}: v\n"),
+                      ("empty-seq", "[]: v\n"), ("in-flow-map", "a: {[x]: 1}\n"), ("nested", "a:\n  ? {b: [1]}\n  : v\n"),
+                      ("alias-map", "m: &m {a: 1}\n? *m\n: v\n"), ("alias-seq", "s: &s [1]\n? *s\n: v\n"),
+                      ("merged", "m: &m {? [k]: 1}\nn: {<<: *m}\n"), ("in-list-item", "a:\n- ? [k]\n  : 1\n")):
+        cases.append((f"key-{kid}", text, "cannot be a key"))
+    for kid, text in (("null-tilde", "~: v\n"), ("null-word", "null: v\n"), ("null-empty", "? \n: v\n"),
+                      ("null-flow", "a: {~: v}\n"), ("null-alias", "n: &n ~\n? *n\n: v\n")):
+        cases.append((f"key-{kid}", text, "null key"))
     return cases
 
 
@@ -122,7 +133,7 @@ FRAGMENTS = _fragments()
 def test_corpus_is_large_and_covers_every_category():
     ids = [c[0] for c in FRAGMENTS]
     assert len(set(ids)) == len(ids)
-    by = {cat: sum(i.startswith(cat) for i in ids) for cat in ("alias", "depth", "control", "utf8", "tag", "merge")}
+    by = {cat: sum(i.startswith(cat) for i in ids) for cat in ("alias", "depth", "control", "utf8", "tag", "merge", "key")}
     assert all(by.values()) and len(ids) >= 100, by
 
 

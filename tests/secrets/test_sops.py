@@ -80,11 +80,17 @@ def test_override_by_command_name(monkeypatch, tmp_path, sops_path):
 
 
 # ---------------------------------------------------------------------------------------- .sops.yaml
-def test_find_config_walks_up(tmp_path):
+def test_find_config_stays_in_the_repository(tmp_path):
+    """Only the repository root's file: never one above it (sops alone would walk up)."""
     (tmp_path / ".sops.yaml").write_text("creation_rules: []\n")
-    deep = tmp_path / "a" / "b"
-    deep.mkdir(parents=True)
-    assert sopslib.find_config(deep) == (tmp_path / ".sops.yaml").resolve()
+    repo = tmp_path / "a" / "repo"
+    repo.mkdir(parents=True)
+    assert sopslib.find_config(repo) is None
+    (repo / ".sops.yaml").mkdir()
+    assert sopslib.find_config(repo) is None  # not a regular file
+    (repo / ".sops.yaml").rmdir()
+    (repo / ".sops.yaml").write_text("creation_rules: []\n")
+    assert sopslib.find_config(repo) == (repo / ".sops.yaml").resolve()
 
 
 def test_matching_rule_first_match_wins_relative_to_config_dir(tmp_path):

@@ -83,8 +83,6 @@ def detect(here: Path) -> Detected:
     root = _git_root(here) or here
     apps = next((c for c in APPS_ROOT_CANDIDATES if (root / c).is_dir()), None)
     conf = sopslib.find_config(root)
-    if conf is not None and root not in (conf.parent, *conf.parent.parents):
-        conf = None  # a .sops.yaml above the repository is not the repository's
     recipients: list[str] = []
     if conf is not None:
         try:

@@ -148,7 +148,7 @@ def plan(loaded: LoadedConfig, *, age: Sequence[str] = (), check_writable: bool 
         conf = sopslib.find_config(repo_root)
         if conf is None:
             raise UsageError(
-                f"no .sops.yaml in {display(repo_root)} or its parents and no age recipients configured: run "
+                f"no .sops.yaml at the root of {display(repo_root)} and no age recipients configured: run "
                 "`velero-gitops sops-init --config <config>` to create one, or pass --age <recipient>"
             )
         rule = sopslib.matching_rule(conf, target)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from velero_gitops.config.loader import display
 from velero_gitops.findings import Finding
 from velero_gitops.secrets.sops import ENC_PREFIX
+from velero_gitops.yamlsafe import FILE_SIZE_LIMIT, LDict, LList
 
 if TYPE_CHECKING:
     from velero_gitops.config.model import Config
@@ -43,11 +44,19 @@ class Problem:
     pointer: str  # JSON pointer into the document
     message: str
     rule: str
-    line: int | None = None  # 1-based, when the document came from ruamel's round-trip loader
+    line: int | None = None  # 1-based, when the document came from yamlsafe or ruamel's round-trip loader
     severity: str = "error"
 
 
 def _line(node: Any, key: Any = None) -> int | None:
+    """The 1-based line of ``node`` (or of its ``key``), for yamlsafe's and ruamel's documents."""
+    if isinstance(node, (LDict, LList)):
+        if key is None:
+            return node.line
+        try:
+            return node.lines[key]
+        except (KeyError, IndexError, TypeError):
+            return node.line
     lc = getattr(node, "lc", None)
     if lc is None:
         return None
@@ -210,10 +219,18 @@ def _obj(doc: Any) -> str | None:
 
 
 def _load_all(text: str) -> list[Any]:
-    from ruamel.yaml import YAML
+    """The documents of a file from the repository (a pull request's, maybe): read within yamlsafe's
+    limits. Raises yamlsafe.YamlRefused."""
+    from velero_gitops import yamlsafe
 
-    yaml = YAML(typ="rt")
-    return [d for d in yaml.load_all(text) if d is not None]
+    return [d.data for d in yamlsafe.load_all(text) if d.data is not None]
+
+
+def _read(path: Path, repo_root: Path) -> str:
+    """A regular file inside the repository, of at most FILE_SIZE_LIMIT. Raises safefile.FileRefused."""
+    from velero_gitops import safefile
+
+    return safefile.read_text(path, root=repo_root, limit=FILE_SIZE_LIMIT, shown=display(path))
 
 
 def expected_recipients(repo_root: Path, target: Path, config: Config) -> tuple[list[str], list[Problem], str]:
@@ -228,7 +245,7 @@ def expected_recipients(repo_root: Path, target: Path, config: Config) -> tuple[
     if conf is None:
         if not expected:
             problems.append(Problem(
-                "", f"no .sops.yaml in {repo_root.name or repo_root} or its parents, so the recipients cannot be "
+                "", f"no .sops.yaml at the root of {repo_root.name or repo_root}, so the recipients cannot be "
                 "checked and sops cannot re-encrypt the file; run `velero-gitops sops-init`",
                 "secret.sops-config", None, "warning",
             ))
@@ -259,15 +276,16 @@ def check_secret_file(path: Path, repo_root: Path, config: Config, *, name: str 
     shown = display(path)
     name, namespace = name or config.s3.credentials_secret, config.repo.namespace
     obj = f"Secret/{namespace}/{name}"
+    from velero_gitops import safefile, yamlsafe
+
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return [Finding(shown, None, obj, "", f"cannot read the secret ({exc.__class__.__name__})", "secret.unencrypted")]
+        text = _read(path, repo_root)
+    except safefile.FileRefused as exc:
+        return [Finding(shown, None, obj, "", f"cannot read the secret: {exc.problem}", "secret.unencrypted")]
     try:
         docs = _load_all(text)
-    except Exception as exc:  # noqa: BLE001 - any YAML error
-        mark = getattr(exc, "problem_mark", None)
-        return [Finding(shown, mark.line + 1 if mark else None, obj, "", "not valid YAML", "secret.yaml")]
+    except yamlsafe.YamlRefused as exc:
+        return [Finding(shown, exc.line, obj, "", f"not valid YAML: {exc.message}", "secret.yaml")]
     if len(docs) != 1:
         return [Finding(shown, None, obj, "", f"expected one document, found {len(docs)}", "secret.shape")]
     expected, conf_problems, source = expected_recipients(repo_root, path, config)
@@ -277,9 +295,12 @@ def check_secret_file(path: Path, repo_root: Path, config: Config, *, name: str 
     return [_finding(shown, obj, p) for p in problems]
 
 
-def unencrypted_secrets(apps_root: Path, *, skip: Iterable[Path] = ()) -> list[Finding]:
-    """Every `kind: Secret` document under ``apps_root`` that is not SOPS/age-encrypted."""
-    from velero_gitops.config.loader import display
+def unencrypted_secrets(apps_root: Path, *, repo_root: Path, skip: Iterable[Path] = ()) -> list[Finding]:
+    """Every `kind: Secret` document under ``apps_root`` that is not SOPS/age-encrypted.
+
+    A file that cannot be read within the limits (too large, a link out of the repository, not
+    UTF-8) is left to validate, which reports it once."""
+    from velero_gitops import safefile, yamlsafe
 
     skipped = {p.resolve() for p in skip}
     findings: list[Finding] = []
@@ -291,15 +312,15 @@ def unencrypted_secrets(apps_root: Path, *, skip: Iterable[Path] = ()) -> list[F
         if any(part.startswith(".") for part in path.relative_to(apps_root).parts[:-1]):
             continue
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
+            text = _read(path, repo_root)
+        except safefile.FileRefused:
             continue
         if not _SECRET_KIND.search(text):
             continue
         shown = display(path)
         try:
             docs = _load_all(text)
-        except Exception:  # noqa: BLE001 - unparsable: still may hold a plaintext Secret
+        except yamlsafe.YamlRefused:  # unparsable: still may hold a plaintext Secret
             findings.append(Finding(
                 shown, None, None, "", "contains `kind: Secret` but is not valid YAML, so it cannot be "
                 "shown to be encrypted", "secret.unencrypted",
@@ -345,7 +366,7 @@ def check_tree(repo_root: Path, config: Config, *, config_file: str | None = Non
     if config.velero.repository_password == "managed":
         skip.append(repo_root / layout.repo_password_file)
         findings += _check_repo_password(repo_root, config, config_file)
-    findings += unencrypted_secrets(repo_root / layout.apps_root, skip=skip)
+    findings += unencrypted_secrets(repo_root / layout.apps_root, repo_root=repo_root, skip=skip)
     return findings
 
 

@@ -9,7 +9,7 @@ Rules (docs/secrets.md; getsops/sops@v3.10.2: cmd/sops/main.go for the flags use
 - Plaintext only ever goes to sops through a pipe (stdin) and only ciphertext comes back; nothing
   here writes a file. Error messages are built from sops' stderr with every secret value redacted.
 - sops always gets an explicit ``--config``: the ``.sops.yaml`` this module located (the same file
-  sops would find from the repository root), or ``os.devnull`` when the caller passes explicit age
+  at the repository root), or ``os.devnull`` when the caller passes explicit age
   recipients, so that the rule we verify against is exactly the rule sops applied.
 """
 
@@ -33,6 +33,7 @@ ENV_BINARY = "VELERO_GITOPS_SOPS"
 ENCRYPTED_REGEX = "^(data|stringData)$"
 ENC_PREFIX = "ENC[AES256_GCM,"
 CONFIG_NAME = ".sops.yaml"
+_RULES_LIMIT = 1024 * 1024  # a .sops.yaml is a few hundred bytes
 INSTALL_HINT = (
     "install sops 3.9 or newer (https://github.com/getsops/sops/releases) "
     "or `pip install 'velero-gitops[sops]'`"
@@ -147,17 +148,13 @@ class CreationRule:
     raw: dict[str, Any]
 
 
-def find_config(start: Path) -> Path | None:
-    """The `.sops.yaml` sops would find when run from ``start``: ``start`` and up to 100 parents."""
-    d = start.resolve()
-    for _ in range(101):
-        candidate = d / CONFIG_NAME
-        if candidate.is_file():
-            return candidate
-        if d.parent == d:
-            break
-        d = d.parent
-    return None
+def find_config(repo_root: Path) -> Path | None:
+    """The repository's `.sops.yaml`, at its root. sops itself would also search the parent folders,
+    but what lies above the repository is not the repository's (and is never read: a pull request's
+    CI run must not depend on, or reveal, the runner's files); every sops call here names this file
+    with --config."""
+    candidate = repo_root.resolve() / CONFIG_NAME
+    return candidate if candidate.is_file() else None
 
 
 def _split_age(value: Any) -> list[str]:
@@ -169,15 +166,18 @@ def _split_age(value: Any) -> list[str]:
 
 def load_rules(config_file: Path) -> list[CreationRule]:
     """The creation rules of a `.sops.yaml`. Raises UsageError when it cannot be read."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
+    from velero_gitops import safefile, yamlsafe
 
-    try:
-        data = YAML(typ="safe", pure=True).load(config_file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{display(config_file)}: cannot read ({_short(str(exc))})") from None
-    except YAMLError as exc:
-        raise UsageError(f"{display(config_file)}: invalid YAML ({_short(str(exc))})") from None
+    shown = display(config_file)
+    try:  # a pull request may change it: a regular file inside its folder, read within yamlsafe's limits
+        text = safefile.read_text(config_file, root=config_file.parent, limit=_RULES_LIMIT, shown=shown)
+        docs = yamlsafe.load_all(text)
+    except safefile.FileRefused as exc:
+        raise UsageError(f"{shown}: cannot read ({exc.problem})") from None
+    except yamlsafe.YamlRefused as exc:
+        where = f"{shown}:{exc.line}" if exc.line else shown
+        raise UsageError(f"{where}: invalid YAML ({_short(exc.message)})") from None
+    data = docs[0].data if docs else None
     if data is None:
         return []
     rules = data.get("creation_rules") if isinstance(data, dict) else None
@@ -206,17 +206,22 @@ def load_rules(config_file: Path) -> list[CreationRule]:
 
 def matching_rule(config_file: Path, target: Path) -> CreationRule | None:
     """The first rule whose path_regex matches ``target`` (relative to the config's folder), as sops does."""
+    import re2  # Go's regexp syntax, as sops compiles path_regex; linear time, so no pattern can hang us
+
+    options = re2.Options()
+    options.log_errors = False
     rel = os.path.relpath(target.resolve(), config_file.parent.resolve()).replace(os.sep, "/")
     for rule in load_rules(config_file):
         if rule.path_regex is None:
             return rule
         try:
-            if re.search(rule.path_regex, rel):
+            if re2.compile(rule.path_regex, options).search(rel):
                 return rule
-        except re.error as exc:
+        except re2.error as exc:
+            problem = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
             raise UsageError(
-                f"{display(config_file)}: creation_rules[{rule.index}].path_regex {rule.path_regex!r} "
-                f"is not a valid regular expression ({exc})"
+                f"{display(config_file)}: creation_rules[{rule.index}].path_regex {_short(rule.path_regex)!r} "
+                f"is not a valid regular expression ({problem})"
             ) from None
     return None
 

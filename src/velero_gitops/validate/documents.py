@@ -18,7 +18,7 @@ from velero_gitops.config.loader import display
 from velero_gitops.findings import Finding
 from velero_gitops.safefile import DEFAULT_LIMIT, FileRefused, read_text
 from velero_gitops.validate.yamlload import YAMLError, line_of, load_all
-from velero_gitops.yamlsafe import LDict, LList, deeper_than, unlimited_parser_may_read
+from velero_gitops.yamlsafe import LDict, LList, json_shaped, unlimited_parser_may_read
 
 YAML_SUFFIXES = (".yaml", ".yml")
 # The file names kustomize looks for in a directory, in its order
@@ -163,10 +163,15 @@ _RISKY = re.compile(
     re.M,
 )
 _TAG = re.compile(r"(?:^|[\s:\[,-])!", re.M)
+# An explicit key (`? `) or a flow collection before `:` may be a mapping or a list used as a key:
+# yaml-rs reads it (as a tuple), libyaml's path refuses it with a line, as Kubernetes does.
+_COMPLEX_KEY = re.compile(r"(?:^|[\s\[{,-])\?(?:[ \t]|$)|[\]}][ \t]*:(?:[ \t]|$)", re.M)
 
 
 def _risky(text: str) -> bool:
     if "<<" in text or text.startswith("%") or "\n%" in text or ("!" in text and _TAG.search(text)):
+        return True
+    if ("?" in text or "]" in text or "}" in text) and _COMPLEX_KEY.search(text):
         return True
     return _RISKY.search(text) is not None
 
@@ -208,8 +213,8 @@ def fast_docs(text: str):
             return None
         if isinstance(data, list) and len(data) > 1 and _DOC_SPLIT.search(body):  # pragma: no cover
             return None
-        if deeper_than(data):  # flow nesting yaml-rs accepts: libyaml reports it with a line
-            return None
+        if not json_shaped(data):  # deep flow nesting or a key that is not a string (`1:`, `true:`):
+            return None  # the libyaml path reports the one with a line and turns the other into text
         if data is not None:
             out.append((data, line, chunk))
         line += chunk.count("\n")
@@ -262,7 +267,14 @@ class Reader:
                 self.failed_units += 1
                 return
         if path is not None and path.name in KUSTOMIZE_FILES:
-            return  # kustomize's own config: checked by the kustomize build
+            # kustomize's own config: its fields are checked by the kustomize build, but YAML that no
+            # reader accepts is wrong for every consumer, even for a kustomization no build reaches
+            try:
+                load_all(text)
+            except YAMLError as exc:
+                self.findings.append(Finding(display, exc.line, None, "", exc.message, "yaml"))
+                self.failed_units += 1
+            return
         fast = fast_docs(text)
         if fast is not None:
             for i, (data, line, chunk) in enumerate(fast):
