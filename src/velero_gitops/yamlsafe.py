@@ -23,8 +23,6 @@ starts), sequences ``LList`` (``lines``: one line per item).
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -365,44 +363,3 @@ def dotted(path: tuple) -> str:
     for part in path:
         out += f"[{part}]" if isinstance(part, int) else ("." if out else "") + str(part)
     return out
-
-
-# A line that starts with a long run of spaces, '-' and '?' can open that many block collections
-# (`- - - - x`); flow collections (`[[[`) need '[' or '{'. Text without either, and without anchors,
-# cannot nest deeper than MAX_DEPTH, so a parser without these limits (yaml-rs, which overflows its
-# stack on 100,000 nested `- `) may read it. The run bound: a block collection nested in another
-# starts at a greater column, or at the same column for a sequence inside a mapping.
-_LONG_BLOCK_RUN = re.compile(r"^[ \t?-]{%d,}" % (MAX_DEPTH // 2 - 2), re.M)
-_ANCHOR = re.compile(r"(?:^|[\s\[{,:-])[&*][^\s\[\]{},]")
-
-
-# What YAML 1.1 does not allow in a stream (libyaml and Go YAML refuse it; yaml-rs reads NUL).
-_NOT_PRINTABLE = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-
-def unlimited_parser_may_read(text: str) -> bool:
-    """True when ``text`` has no anchor or alias, no long block-indentation run (see above) and
-    no character YAML forbids: then a parser without these limits reads it as libyaml would."""
-    return (_ANCHOR.search(text) is None and _LONG_BLOCK_RUN.search(text) is None
-            and _NOT_PRINTABLE.search(text) is None)
-
-
-def json_shaped(data: object, max_depth: int = MAX_DEPTH) -> bool:
-    """True when ``data`` (plain dicts and lists, no cycles) nests at most ``max_depth`` deep and
-    every mapping key is a string: what ``load_all`` gives, and what JSON Schema checks can read."""
-    stack = [(data, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > max_depth:
-            return False
-        children: Iterable[object]
-        if isinstance(node, dict):
-            if not all(type(k) is str for k in node):
-                return False
-            children = node.values()
-        elif isinstance(node, list):
-            children = node
-        else:
-            continue
-        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
-    return True

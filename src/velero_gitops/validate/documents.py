@@ -1,14 +1,13 @@
 """Kubernetes objects read from files, and the file helpers every part of validate shares.
 
 One place for what the engine, the Flux graph and the kustomize builder all need: the object type
-(:class:`Obj`) with its lines, the two YAML paths (yaml-rs when it is installed and the text is
-unambiguous, else the line-tracking libyaml loader), the reader that turns files into objects, and
-path helpers (repository root, display path).
+(:class:`Obj`) with its lines, the reader that turns files into objects (yamlsafe's line-tracking
+libyaml loader: libyaml is the parser Go YAML was ported from, so Kubernetes and Flux read what it
+reads), and path helpers (repository root, display path).
 """
 
 from __future__ import annotations
 
-import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ from velero_gitops.config.loader import display
 from velero_gitops.findings import Finding
 from velero_gitops.safefile import DEFAULT_LIMIT, FileRefused, read_text
 from velero_gitops.validate.yamlload import YAMLError, line_of, load_all
-from velero_gitops.yamlsafe import LDict, LList, json_shaped, unlimited_parser_may_read
+from velero_gitops.yamlsafe import LDict
 
 YAML_SUFFIXES = (".yaml", ".yml")
 # The file names kustomize looks for in a directory, in its order
@@ -35,10 +34,8 @@ class Obj:
     index: int  # document index in the file
     data: dict  # the object (sops block removed)
     line: int  # line where the document starts
-    chunk: str | None = None  # document text (fast path), for the lazy line pass
-    chunk_line: int = 1
     encrypted: bool = False  # had a top-level sops block
-    _lined: object = None
+    _lined: object = None  # the document, when the object is an item of a `kind: List`
     eff_ns: str | None = None  # namespace from kustomize `namespace:` / Flux targetNamespace when not in the file
     sub: str = ""  # pointer of the object inside its document ("/items/3" for an item of a `kind: List`)
 
@@ -66,18 +63,8 @@ class Obj:
         return f"{self.kind}/{self.namespace}/{self.name}"
 
     def lined(self):
-        """The whole document with line information (parsed again on demand on the fast path)."""
-        if self._lined is None:
-            if self.chunk is None:
-                self._lined = self.data
-            else:
-                docs = [d for d in load_all(self.chunk) if d.data is not None]
-                data = docs[0].data if docs else self.data
-                _shift_lines(data, self.chunk_line - 1)
-                if isinstance(data, dict):
-                    data.pop("sops", None)
-                self._lined = data
-        return self._lined
+        """The whole document with its lines (for an item of a `kind: List`, the List)."""
+        return self.data if self._lined is None else self._lined
 
     def line_of(self, pointer: str) -> int:
         return line_of(self.lined(), self.sub + pointer, self.line)
@@ -85,25 +72,6 @@ class Obj:
     def finding(self, pointer: str, message: str, rule: str, severity: str = "error") -> Finding:
         # a document without a kind is not an object: no "Kind/namespace/name" for it
         return Finding(self.file, self.line_of(pointer), self.ident if self.kind else None, pointer, message, rule, severity)
-
-
-def _shift_lines(node, offset: int) -> None:
-    if not offset:
-        return
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        if isinstance(n, LDict):
-            n.line += offset
-            for k in n.lines:
-                n.lines[k] += offset
-        elif isinstance(n, LList):
-            n.line += offset
-            n.lines[:] = [x + offset for x in n.lines]
-        if isinstance(n, dict):
-            stack.extend(v for v in n.values() if isinstance(v, (dict, list)))
-        elif isinstance(n, list):
-            stack.extend(v for v in n if isinstance(v, (dict, list)))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -154,87 +122,10 @@ def dig(d, *keys):
 # Parsing
 
 
-# Plain scalars that YAML 1.1 (PyYAML, and Kubernetes' go-yaml) and YAML 1.2 (yaml-rs) read
-# differently: yes/no/on/off, octal, binary, sexagesimal, underscores, exponent floats; merge keys,
-# tags and directives. A file with any of them takes the libyaml path.
-_RISKY = re.compile(
-    r"(?:[:-][ \t]+|[\[,][ \t]*)(?:(?:[yY]es|YES|[nN]o|NO|[oO]n|ON|[oO]ff|OFF)[ \t]*(?:$|[,\]}#])"
-    r"|[-+]?(?:0[0-9_bBoOxX]|[0-9][0-9_]*(?:_|:[0-5]?[0-9]|[.0-9]*[eE])))",
-    re.M,
-)
-_TAG = re.compile(r"(?:^|[\s:\[,-])!", re.M)
-# An explicit key (`? `) or a flow collection before `:` may be a mapping or a list used as a key:
-# yaml-rs reads it (as a tuple), libyaml's path refuses it with a line, as Kubernetes does.
-_COMPLEX_KEY = re.compile(r"(?:^|[\s\[{,-])\?(?:[ \t]|$)|[\]}][ \t]*:(?:[ \t]|$)", re.M)
-
-
-def _risky(text: str) -> bool:
-    if "<<" in text or text.startswith("%") or "\n%" in text or ("!" in text and _TAG.search(text)):
-        return True
-    if ("?" in text or "]" in text or "}" in text) and _COMPLEX_KEY.search(text):
-        return True
-    return _RISKY.search(text) is not None
-
-
-_DOC_SPLIT = re.compile(r"^(?:---|\.\.\.)(?=[ \t\r\n]|$)", re.M)
-
-_yaml_rs: Any
-try:  # optional speed-up
-    import yaml_rs as _yaml_rs
-except ImportError:  # pragma: no cover - exercised on machines without yaml-rs
-    _yaml_rs = None
-
-
-def fast_docs(text: str):
-    """[(data, start line, chunk)] via yaml-rs, or None when the file needs the libyaml path."""
-    if _yaml_rs is None or _risky(text) or not unlimited_parser_may_read(text):
-        return None
-    out = []
-    pos = 0
-    line = 1
-    starts = [(m.start(), m.group(0)) for m in _DOC_SPLIT.finditer(text)]
-    bounds = []
-    for start, marker in starts:
-        bounds.append((pos, start))
-        pos = start + 3 if marker == "..." else start  # keep '---' in the next chunk
-    bounds.append((pos, len(text)))
-    for a, b in bounds:
-        chunk = text[a:b]
-        if not chunk.strip():
-            line += chunk.count("\n")
-            continue
-        body = chunk[3:] if chunk.startswith("---") else chunk
-        if not body.strip() or body.lstrip(" \t").startswith("#") and not _has_content(body):
-            line += chunk.count("\n")
-            continue
-        try:
-            data = _yaml_rs.loads(body, parse_datetime=False)
-        except Exception:  # noqa: BLE001 - any problem: let libyaml report it with a line
-            return None
-        if isinstance(data, list) and len(data) > 1 and _DOC_SPLIT.search(body):  # pragma: no cover
-            return None
-        if not json_shaped(data):  # deep flow nesting or a key that is not a string (`1:`, `true:`):
-            return None  # the libyaml path reports the one with a line and turns the other into text
-        if data is not None:
-            out.append((data, line, chunk))
-        line += chunk.count("\n")
-    return out
-
-
 def first_document(text: str):
-    """Data of the first document (no line information): the fast parser when it can, else libyaml.
-
-    Raises ``yamlload.YAMLError`` on invalid YAML.
-    """
-    fast = fast_docs(text)
-    if fast is not None:
-        return fast[0][0] if fast else None
+    """Data of the first document (None for an empty file). Raises ``yamlload.YAMLError``."""
     docs = load_all(text)
     return docs[0].data if docs else None
-
-
-def _has_content(body: str) -> bool:
-    return any(ln.strip() and not ln.lstrip().startswith("#") for ln in body.splitlines())
 
 
 # --------------------------------------------------------------------------------------------------
@@ -275,11 +166,6 @@ class Reader:
                 self.findings.append(Finding(display, exc.line, None, "", exc.message, "yaml"))
                 self.failed_units += 1
             return
-        fast = fast_docs(text)
-        if fast is not None:
-            for i, (data, line, chunk) in enumerate(fast):
-                self._add(display, path, i, data, line, chunk)
-            return
         try:
             docs = load_all(text)
         except YAMLError as exc:
@@ -289,11 +175,11 @@ class Reader:
         for doc in docs:
             if doc.data is None:
                 continue
-            obj = self._add(display, path, doc.index, doc.data, doc.line, None)
+            obj = self._add(display, path, doc.index, doc.data, doc.line)
             for line, pointer, key in doc.duplicates:
                 self.duplicates.append((display, obj, line, pointer, key))
 
-    def _add(self, display, path, index, data, line, chunk) -> Obj | None:
+    def _add(self, display, path, index, data, line) -> Obj | None:
         if not isinstance(data, dict):
             self.non_mappings.append((display, path, line))
             return None
@@ -306,8 +192,6 @@ class Reader:
                 data.line = old.line
             data.pop("sops")
         start = getattr(data, "line", None) or line
-        if chunk is not None:
-            start = line + _first_content_offset(chunk)
         items = data.get("items")
         if data.get("kind") == "List" and data.get("apiVersion") == "v1" and isinstance(items, list):
             # `kind: List` (e.g. `velero install --dry-run -o yaml`): every item is an object
@@ -315,23 +199,12 @@ class Reader:
             for j, item in enumerate(items):
                 if not isinstance(item, dict):
                     continue
-                obj = Obj(display, path, index, item, getattr(item, "line", None) or start, chunk, line, encrypted,
+                obj = Obj(display, path, index, item, getattr(item, "line", None) or start, encrypted,
                           sub=f"/items/{j}")
-                if chunk is None:
-                    obj._lined = data
+                obj._lined = data
                 self.objects.append(obj)
                 first = first or obj
             return first
-        obj = Obj(display, path, index, data, start, chunk, line, encrypted)
-        if chunk is None:
-            obj._lined = data
+        obj = Obj(display, path, index, data, start, encrypted)
         self.objects.append(obj)
         return obj
-
-
-def _first_content_offset(chunk: str) -> int:
-    for i, ln in enumerate(chunk.split("\n")):
-        s = ln.strip()
-        if s and not s.startswith("#") and s != "---":
-            return i
-    return 0

@@ -478,7 +478,7 @@ class Graph:
                 if any(isinstance(m, dict) and m.get("kustomize.toolkit.fluxcd.io/substitute") == "disabled" for m in marks):
                     break
                 self.substituted[id(o)] = True
-                source = o.chunk if o.chunk is not None else _read(o.path)
+                source = _read(o.path)
                 changed |= _substitute(o.data, *v, source=source)
                 break
         return changed

@@ -44,7 +44,6 @@ from velero_gitops.validate.documents import (
     Obj,
     dig,
     display_path,
-    fast_docs,
     first_document,
     git_toplevel,
     inside,
@@ -64,13 +63,6 @@ _FILE_LIST_FIELDS = ("crds", "configurations", "patchesStrategicMerge", "generat
 # prefixes that kustomize reads as a remote (git or http) location; sigs.k8s.io/kustomize
 # api/internal/git/repospec.go (also listed by fluxcd/pkg kustomize IsLocalRelativePath)
 _REMOTE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|git::|gh:|git@|github\.com[:/]|gitlab\.com[:/]|bitbucket\.org[:/])", re.I)
-
-
-class _Doc:
-    __slots__ = ("data", "line", "index")
-
-    def __init__(self, data, line, index):
-        self.data, self.line, self.index = data, line, index
 
 
 def kubectl_path() -> str | None:
@@ -750,9 +742,6 @@ def _output_documents(b: Build, out: str) -> list | Finding:
     """The documents of a build's output, after Flux's postBuild substitution."""
     if b.flux_ks is not None:
         out = substitute(out, dig(b.flux_ks.data, "spec", "postBuild"))
-    fast = fast_docs(out)
-    if fast is not None:
-        return [_Doc(data, line, i) for i, (data, line, _chunk) in enumerate(fast)]
     try:
         return load_all(out)
     except YAMLError as exc:  # pragma: no cover - kustomize emits valid YAML
