@@ -354,3 +354,58 @@ def test_repository_read_through_a_source_of_another_name(tmp_path):
     assert _check(root, kustomize="auto").findings == []
     forced = _check(root, kustomize="auto", repo_sources=["GitRepository/flux-system/flux-system"])
     assert any("cni" in f.message for f in forced.findings), forced.findings
+
+
+# --------------------------------------------------------------------------------------------------
+# Classes found on real repositories in the second sweep (each written here as a small case of our own)
+
+
+@pytest.mark.parametrize("target,ok", [("", True), ("\n  target:\n    name: sops-age", True),
+                                       ("\n  target:\n    name: other", False)])
+def test_key_secret_made_by_an_external_secret(tmp_path, target, ok):
+    """An ExternalSecret makes the Secret spec.target.name, by default its own metadata.name
+    (external-secrets/external-secrets@v2.9.0:apis/externalsecrets/v1/externalsecret_types.go
+    ExternalSecretTarget.Name). A per-namespace key Secret made that way is found."""
+    root = _tree(tmp_path, "key-per-namespace")
+    comp = root / "kubernetes/components/sops"
+    (comp / "sops-age.sops.yaml").unlink()
+    name = "sops-age" if not target else "key-from-vault"
+    (comp / "externalsecret.yaml").write_text(
+        f"apiVersion: external-secrets.io/v1\nkind: ExternalSecret\nmetadata:\n  name: {name}\nspec:{target}\n"
+        "  secretStoreRef:\n    kind: ClusterSecretStore\n    name: vault\n  dataFrom:\n    - extract:\n        key: sops\n")
+    _edit(comp / "kustomization.yaml", "./sops-age.sops.yaml", "./externalsecret.yaml")
+    res = _check(root, ignore_missing_schemas=True)
+    rules = [f.rule for f in res.findings if f.severity == "error"]
+    assert (rules == []) if ok else (set(rules) == {"flux.decryption-secret"}), res.findings
+
+
+@pytest.mark.parametrize("patched", [False, True])
+def test_parent_patch_sets_the_source_namespace(tmp_path, patched):
+    """A parent Kustomization's spec.patches set defaults on its child Kustomizations (fluxcd/pkg
+    kustomize/v1.35.4:kustomize_generator.go adds spec.patches to the build); a sourceRef namespace
+    set that way counts, as the controller reads the patched object."""
+    root = _tree(tmp_path, "key-per-namespace")
+    _edit(root / "kubernetes/apps/media/db/ks.yaml", "    name: flux-system\n    namespace: flux-system\n",
+          "    name: flux-system\n")
+    if patched:
+        _edit(root / "kubernetes/flux/cluster/ks.yaml", "          decryption:\n",
+              "          sourceRef:\n            kind: GitRepository\n            name: flux-system\n"
+              "            namespace: flux-system\n          decryption:\n")
+    res = _check(root)
+    rules = [f.rule for f in res.findings if f.severity == "error"]
+    assert rules == ([] if patched else ["flux.source-ref"]), res.findings
+
+
+@pytest.mark.parametrize("applied", [False, True])
+def test_a_tool_config_with_its_own_tags(tmp_path, applied):
+    """recyclarr's `!env_var` or Home Assistant's `!secret`: another tool's config is no finding while
+    nothing applies it (a file left out of a configMapGenerator); applied as a resource, it is one."""
+    root = _tree(tmp_path, "key-per-namespace")
+    app = root / "kubernetes/apps/media/db/app"
+    (app / "config").mkdir()
+    (app / "config/radarr.yaml").write_text("radarr:\n  main:\n    base_url: http://radarr\n    api_key: !env_var RADARR_KEY\n")
+    if applied:
+        _edit(app / "kustomization.yaml", "  - ./configmap.yaml\n", "  - ./configmap.yaml\n  - ./config/radarr.yaml\n")
+    res = _check(root)
+    found = [(f.rule, f.line, "unknown tag !env_var" in f.message) for f in res.findings]
+    assert found == ([("yaml", 4, True)] if applied else []), res.findings

@@ -142,6 +142,9 @@ class Reader:
         self.failed_units = 0
         self.duplicates: list[tuple] = []  # (file, obj, line, pointer, key): reported once namespaces are known
         self.non_mappings: list[tuple[str, Path | None, int | None]] = []  # judged once we know what is applied
+        # files refused only for a tool's own tag (recyclarr's !env_var, Home Assistant's !secret): a
+        # finding when something applies them, else another tool's config (judged like non_mappings)
+        self.tagged: list[tuple[Finding, Path]] = []
 
     def read(self, display: str, path: Path | None) -> None:
         if path is None:
@@ -169,8 +172,12 @@ class Reader:
         try:
             docs = load_all(text)
         except YAMLError as exc:
-            self.findings.append(Finding(display, exc.line, None, "", exc.message, "yaml"))
-            self.failed_units += 1
+            finding = Finding(display, exc.line, None, "", exc.message, "yaml")
+            if path is not None and exc.message.startswith("unknown tag !") and not exc.message.startswith("unknown tag !!"):
+                self.tagged.append((finding, path))
+            else:
+                self.findings.append(finding)
+                self.failed_units += 1
             return
         for doc in docs:
             if doc.data is None:

@@ -137,6 +137,10 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
             findings.append(Finding(display, line, None, "", "document is not a mapping (expected a Kubernetes object)",
                                     "schema"))
             failed_units += 1
+    for finding, path in reader.tagged:
+        if not schema.stray(finding.file, path):
+            findings.append(finding)
+            failed_units += 1
     tally = _Tally()
     for i, obj in enumerate(objects):
         outcome, fs = schema.check(obj)

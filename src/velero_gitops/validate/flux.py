@@ -321,25 +321,26 @@ def _patch_targets(target, patch_doc, ks) -> bool:
     return not (isinstance(sel, str) and sel and not _label_selector_matches(sel, labels))
 
 
-def _patched_decryption(patches) -> list[tuple[object, object, dict]]:
-    """[(target, patch document, decryption it sets)] from a Flux Kustomization's spec.patches."""
+def _patched_spec(patches, field: str) -> list[tuple[object, object, dict]]:
+    """[(target, patch document, the mapping it sets at spec.<field>)] from a Flux Kustomization's
+    spec.patches (a parent's defaults for its child Kustomizations: decryption, sourceRef)."""
     out = []
     for p in patches if isinstance(patches, list) else []:
-        if not isinstance(p, dict) or not isinstance(p.get("patch"), str) or "decryption" not in p["patch"]:
+        if not isinstance(p, dict) or not isinstance(p.get("patch"), str) or field not in p["patch"]:
             continue
         try:
             doc = first_document(p["patch"])
         except Exception:  # noqa: BLE001 - an invalid patch is the build's finding
             continue
-        dec = None
+        value = None
         if isinstance(doc, dict):
-            dec = dig(doc, "spec", "decryption")
+            value = dig(doc, "spec", field)
         elif isinstance(doc, list):  # JSON 6902
             for op in doc:
-                if isinstance(op, dict) and op.get("op") in ("add", "replace") and op.get("path") == "/spec/decryption":
-                    dec = op.get("value")
-        if isinstance(dec, dict):
-            out.append((p.get("target"), doc, dec))
+                if isinstance(op, dict) and op.get("op") in ("add", "replace") and op.get("path") == f"/spec/{field}":
+                    value = op.get("value")
+        if isinstance(value, dict):
+            out.append((p.get("target"), doc, value))
     return out
 
 
@@ -563,23 +564,33 @@ class Graph:
     # -- decryption --------------------------------------------------------------------------------
     def decryption(self, ks) -> tuple[dict | None, object]:
         """(the decryption the controller sees, the Kustomization whose patches injected it or None)."""
-        own = dig(ks.data, "spec", "decryption")
+        return self.patched(ks, "decryption", speculate={"provider": "sops"})
+
+    def source_ref(self, ks) -> dict | None:
+        """The sourceRef the controller sees: the Kustomization's own, with what a parent's patches set
+        merged over it (a merge patch on a custom resource: the patch's keys win)."""
+        return self.patched(ks, "sourceRef")[0]
+
+    def patched(self, ks, field: str, speculate: dict | None = None) -> tuple[dict | None, object]:
+        """(spec.<field> after the patches of the Kustomizations that apply ``ks``, the patching one or None).
+        With ``speculate``, a Kustomization that no Kustomization of the tree applies gets that value when
+        some Kustomization patches the field into its children (a guess, marked by its own value)."""
+        own = dig(ks.data, "spec", field)
         own = own if isinstance(own, dict) else None
         parents = [k for k in self.applied_by.get(self.real(ks.path), []) if k is not ks] if ks.path is not None else []
-        if not parents and own is None:
+        speculative = False
+        if not parents and own is None and speculate is not None:
             # applied by no Kustomization of the tree (a broken or unseen parent): if some Kustomization patches
-            # decryption into its children, this one may get it too; a guess, so no key lookup on it
+            # the field into its children, this one may get it too; a guess, so no key lookup on it
             parents = [k for k in self.flux_ks if k is not ks]
             speculative = True
-        else:
-            speculative = False
         for parent in parents:
-            for target, doc, dec in _patched_decryption(dig(parent.data, "spec", "patches")):
+            for target, doc, value in _patched_spec(dig(parent.data, "spec", "patches"), field):
                 if _patch_targets(target, doc, ks):
                     if speculative:
-                        return {"provider": "sops"}, parent
+                        return dict(speculate or {}), parent
                     merged = dict(own or {})
-                    merged.update(dec)
+                    merged.update(value)
                     return merged, parent
         return own, None
 
@@ -697,6 +708,12 @@ class _Checker:
             if o.kind == "FluxInstance" and isinstance(sync, dict) and isinstance(sync.get("kind"), str):
                 for ns in g.namespaces(o):
                     index.setdefault((sync["kind"], _str(sync.get("name")) or ns), set()).add(ns)
+            # an ExternalSecret makes the Secret spec.target.name, by default its own name
+            # (external-secrets/external-secrets@v2.9.0:apis/externalsecrets/v1/externalsecret_types.go)
+            if o.kind == "ExternalSecret" and o.api_version.startswith("external-secrets.io/"):
+                target = _str(dig(o.data, "spec", "target", "name")) or o.name
+                if target:
+                    index.setdefault(("Secret", target), set()).update(g.namespaces(o))
             if o.kind == "ArtifactGenerator":
                 for a in dig(o.data, "spec", "artifacts") or []:
                     if isinstance(a, dict) and isinstance(a.get("name"), str):
@@ -763,7 +780,7 @@ class _Checker:
             self.add(ks, "/spec/path", f"path {p!r} does not exist in the repository (root {display_path(roots[0]) if roots else '.'})",
                      "flux.path")
         for ns in g.namespaces(ks):
-            self._ref(ks, ns, "/spec/sourceRef/name", spec.get("sourceRef"), "sourceRef")
+            self._ref(ks, ns, "/spec/sourceRef/name", g.source_ref(ks), "sourceRef")
             deps = spec.get("dependsOn")
             for i, dep in enumerate(deps if isinstance(deps, list) else []):
                 if isinstance(dep, dict):
