@@ -73,3 +73,29 @@ def test_interactive_asks_for_what_it_cannot_detect(tmp_path):
     conf = load(repo / "velero-gitops.yaml").config
     assert conf.cluster == "lab" and str(conf.s3.endpoint).startswith("https://s3.example.org:9000")
     assert conf.schedules[0].namespaces == ["monitoring", "network"] and conf.repo.apps_root == "kubernetes/apps"
+
+
+def test_foreign_crds_make_check_skip_what_has_no_schema(tmp_path):
+    """A home-ops repository holds other projects' CRDs (ExternalSecret, GrafanaDashboard, ...): init says
+    how many and which, and sets check.ignoreMissingSchemas, so that the first `check` is not red for
+    kinds the offline bundle cannot know. Kustomize's own files and bundled kinds are not counted."""
+    repo = _flux_repo(tmp_path / "ops")
+    app = repo / "k8s/apps/default/app"
+    app.mkdir(parents=True)
+    (app / "es.yaml").write_text("---\napiVersion: external-secrets.io/v1\nkind: ExternalSecret\nmetadata:\n  name: a\n"
+                                 "---\napiVersion: external-secrets.io/v1\nkind: ExternalSecret\nmetadata:\n  name: b\n")
+    (app / "dash.yaml").write_text("apiVersion: grafana.integreatly.org/v1beta1\nkind: GrafanaDashboard\nmetadata:\n  name: d\n")
+    (app / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n")
+    (app / "kustomization.yaml").write_text("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+                                            "resources: [es.yaml, dash.yaml, cm.yaml]\n")
+    r = run_cli("init", "--s3-endpoint", "https://s3.example.org", "--cluster", "lab", cwd=repo)
+    assert r.code == 0, r.err
+    text = (repo / "velero-gitops.yaml").read_text()
+    assert "# 3 objects here are of kinds the offline schema bundle does not cover:\n  # ExternalSecret, GrafanaDashboard." in text
+    assert load(repo / "velero-gitops.yaml").config.check.ignore_missing_schemas is True
+
+
+def test_no_check_section_when_every_kind_has_a_schema(tmp_path):
+    repo = _flux_repo(tmp_path / "ops")
+    assert run_cli("init", "--s3-endpoint", "https://s3.example.org", "--cluster", "lab", cwd=repo).code == 0
+    assert "check:" not in (repo / "velero-gitops.yaml").read_text()

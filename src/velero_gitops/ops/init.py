@@ -20,6 +20,8 @@ APPS_ROOT_CANDIDATES = ("kubernetes/apps", "k8s/apps", "cluster/apps", "clusters
 _SCAN_FILES = 2000  # YAML files read at most while looking for the GitRepository
 _SCAN_BYTES = 256 * 1024  # per file
 _GITREPO = re.compile(r"^kind:\s*GitRepository\s*$", re.M)
+_API_VERSION = re.compile(r"^apiVersion:\s*['\"]?([A-Za-z0-9.-]+/[A-Za-z0-9]+|v1)['\"]?\s*(?:#.*)?$", re.M)
+_KIND = re.compile(r"^kind:\s*['\"]?([A-Za-z][A-Za-z0-9]*)['\"]?\s*(?:#.*)?$", re.M)
 _META_NAME = re.compile(r"^metadata:\s*\n(?:[ \t]+.*\n)*?[ \t]+name:\s*['\"]?([a-z0-9][-a-z0-9.]*)['\"]?\s*$", re.M)
 _META_NS = re.compile(r"^metadata:\s*\n(?:[ \t]+.*\n)*?[ \t]+namespace:\s*['\"]?([a-z0-9][-a-z0-9]*)['\"]?\s*$", re.M)
 
@@ -33,6 +35,8 @@ class Detected:
     recipients: list[str] = field(default_factory=list)
     source_name: str = "flux-system"
     source_found: bool = False
+    # kinds of the repository that the offline schema bundle has no schema for (other projects' CRDs)
+    foreign_kinds: dict[str, int] = field(default_factory=dict)
 
 
 def _git_root(start: Path) -> Path | None:
@@ -61,19 +65,29 @@ def _yaml_files(root: Path):
                         return
 
 
-def _flux_source(root: Path) -> str | None:
-    """The GitRepository in flux-system that the repository's own Flux objects name (flux bootstrap's, usually)."""
+def _scan(root: Path) -> tuple[str | None, dict[str, int]]:
+    """(the GitRepository in flux-system that the repository's own Flux objects name (flux bootstrap's,
+    usually), how many objects of each kind the offline schema bundle has no schema for)."""
+    from velero_gitops.validate.schemas import SchemaStore
+
+    bundle = SchemaStore().bundle_index()
+    source = None
+    foreign: dict[str, int] = {}
     for path in _yaml_files(root):
         try:
             text = path.read_text(encoding="utf-8", errors="replace")
         except OSError:
             continue
         for doc in re.split(r"^---\s*$", text, flags=re.M):
-            if _GITREPO.search(doc) and "source.toolkit.fluxcd.io" in doc:
+            if source is None and _GITREPO.search(doc) and "source.toolkit.fluxcd.io" in doc:
                 name, ns = _META_NAME.search(doc), _META_NS.search(doc)
                 if name and (ns is None or ns.group(1) == "flux-system"):
-                    return name.group(1)
-    return None
+                    source = name.group(1)
+            api, kind = _API_VERSION.search(doc), _KIND.search(doc)
+            if (api and kind and not api.group(1).startswith("kustomize.config.k8s.io/")
+                    and f"{api.group(1)}/{kind.group(1)}" not in bundle):
+                foreign[kind.group(1)] = foreign.get(kind.group(1), 0) + 1
+    return source, foreign
 
 
 def detect(here: Path) -> Detected:
@@ -89,9 +103,9 @@ def detect(here: Path) -> Detected:
             recipients = sorted({r for rule in sopslib.load_rules(conf) for r in rule.age})
         except UsageError:
             recipients = []
-    source = _flux_source(root)
+    source, foreign = _scan(root)
     return Detected(root, apps or APPS_ROOT_CANDIDATES[0], apps is not None, conf, recipients,
-                    source or "flux-system", source is not None)
+                    source or "flux-system", source is not None, foreign)
 
 
 @dataclass
@@ -163,6 +177,18 @@ def config_text(found: Detected, answers: Answers, config_dir: Path) -> str:
         "    ttl: 720h",
         "",
     ]
+    if found.foreign_kinds:
+        top = sorted(found.foreign_kinds, key=lambda k: (-found.foreign_kinds[k], k))
+        shown = ", ".join(top[:4]) + (f" and {len(top) - 4} more" if len(top) > 4 else "")
+        lines += [
+            "check:",
+            f"  # {sum(found.foreign_kinds.values())} objects here are of kinds the offline schema bundle does not cover:",
+            f"  # {shown}.",
+            "  # `check` skips them, as kubeconform's -ignore-missing-schemas does (the files velero-gitops renders",
+            "  # are always checked strictly). Import their CRDs with `velero-gitops schemas import` to check them too.",
+            "  ignoreMissingSchemas: true",
+            "",
+        ]
     return "\n".join(lines)
 
 
