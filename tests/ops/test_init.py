@@ -99,3 +99,17 @@ def test_no_check_section_when_every_kind_has_a_schema(tmp_path):
     repo = _flux_repo(tmp_path / "ops")
     assert run_cli("init", "--s3-endpoint", "https://s3.example.org", "--cluster", "lab", cwd=repo).code == 0
     assert "check:" not in (repo / "velero-gitops.yaml").read_text()
+
+
+def test_the_repository_source_is_the_one_its_kustomizations_read(tmp_path):
+    """A repository also declares GitRepositories of other projects (an operator's CRDs); its own is
+    the one its Flux Kustomizations read. Found on a real repository, where the first GitRepository
+    in flux-system was an operator's and check then judged the whole tree as read by no Kustomization."""
+    repo = _flux_repo(tmp_path / "ops", source="aaa-operator-crds")
+    ks = "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: {n}\n  namespace: flux-system\n" \
+         "spec:\n  interval: 1h\n  path: ./k8s/apps\n  prune: true\n  sourceRef:\n    kind: GitRepository\n    name: {src}\n"
+    (repo / "k8s/flux/apps.yaml").write_text(ks.format(n="apps", src="flux-system") + "---\n" + ks.format(n="more", src="flux-system"))
+    (repo / "k8s/flux/crds.yaml").write_text(ks.format(n="crds", src="aaa-operator-crds"))
+    assert run_cli("init", "--s3-endpoint", "https://s3.example.org", "--cluster", "lab", cwd=repo).code == 0
+    assert load(repo / "velero-gitops.yaml").config.flux.source_ref.name == "flux-system"
+

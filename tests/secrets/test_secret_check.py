@@ -193,3 +193,31 @@ def test_encryption_problems_on_plain_dicts():
     assert [p.pointer for p in encryption_problems(no_mac)] == ["/sops/mac"]
     no_age = {**ok, "sops": {**ok["sops"], "age": []}}
     assert [p.pointer for p in encryption_problems(no_age)] == ["/sops/age"]
+
+
+@pytest.mark.parametrize("values,flagged", [
+    ("  USER: ${MQTT_USER}\n  PASSWORD: ${MQTT_PASSWORD}\n", False),  # Flux postBuild variables (found on a real repo)
+    ("  TOKEN: op://vault/item/field\n", False),
+    ("  EMPTY: ''\n", False),
+    ("  USER: ${MQTT_USER}\n  PASSWORD: hunter2\n", True),
+])
+def test_plaintext_rule_is_the_one_validate_uses(home_lab, values, flagged):
+    """check and validate judge a plaintext Secret by one rule (validate/policy.py holds_secret_data):
+    values that only name a secret kept elsewhere are no secret data."""
+    drop = home_lab / "kubernetes/apps/home/mqtt/app/secret.yaml"
+    drop.parent.mkdir(parents=True)
+    drop.write_text("apiVersion: v1\nkind: Secret\nmetadata:\n  name: mqtt\nstringData:\n" + values)
+    loaded = load(home_lab / "velero-gitops.yaml")
+    assert rules(check_tree(loaded.repo_root, loaded.config)) == (["secret.unencrypted"] if flagged else [])
+
+
+def test_an_empty_value_in_an_encrypted_secret_is_not_plaintext():
+    """sops leaves an empty value empty (getsops/sops@v3.10.2:aes/cipher.go, Encrypt returns "" when
+    isEmpty): found on a real repository with `API_KEY: ""` beside its sops metadata."""
+    doc = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x"},
+           "stringData": {"API_KEY": "", "TOKEN": "ENC[AES256_GCM,data:abc,iv:x,tag:y,type:str]"},
+           "sops": {"mac": "ENC[AES256_GCM,data:m,iv:x,tag:y,type:str]", "lastmodified": "2026-01-01T00:00:00Z",
+                    "age": [{"recipient": TEST_RECIPIENT, "enc": "x"}]}}
+    assert encryption_problems(doc) == []
+    doc["stringData"]["API_KEY"] = "clear"
+    assert [p.pointer for p in encryption_problems(doc)] == ["/stringData/API_KEY"]

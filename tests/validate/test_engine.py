@@ -300,3 +300,16 @@ def test_validate_property_findings_never_exceptions(tmp_path, text):
     result = validate_paths([str(d)], Options(kustomize="never", ignore_missing_schemas=True))
     for finding in result.findings:
         assert finding.file.endswith("obj.yaml") and finding.message and "\n" not in finding.message
+
+
+@pytest.mark.parametrize("applied", [False, True])
+def test_a_file_with_kind_but_no_api_version_that_nothing_applies(tmp_path, applied):
+    """Ansible vars with a `kind: Secret` key (found on a real repository, beside the Flux tree): not
+    ours to judge while nothing applies it; listed as a kustomize resource, it is a finding."""
+    (tmp_path / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n")
+    (tmp_path / "vars.yml").write_text("kind: Secret\npushover_user_key: abc\n")
+    listed = "[cm.yaml, vars.yml]" if applied else "[cm.yaml]"
+    (tmp_path / "kustomization.yaml").write_text(f"resources: {listed}\n")
+    res = validate_paths([str(tmp_path)], _opts(tmp_path))
+    assert [(f.file.endswith("vars.yml"), f.message) for f in res.findings] == (
+        [(True, "missing 'apiVersion': not a Kubernetes object")] if applied else [])

@@ -19,11 +19,6 @@ CONFIG_NAME = "velero-gitops.yaml"
 APPS_ROOT_CANDIDATES = ("kubernetes/apps", "k8s/apps", "cluster/apps", "clusters/apps", "apps")
 _SCAN_FILES = 2000  # YAML files read at most while looking for the GitRepository
 _SCAN_BYTES = 256 * 1024  # per file
-_GITREPO = re.compile(r"^kind:\s*GitRepository\s*$", re.M)
-_API_VERSION = re.compile(r"^apiVersion:\s*['\"]?([A-Za-z0-9.-]+/[A-Za-z0-9]+|v1)['\"]?\s*(?:#.*)?$", re.M)
-_KIND = re.compile(r"^kind:\s*['\"]?([A-Za-z][A-Za-z0-9]*)['\"]?\s*(?:#.*)?$", re.M)
-_META_NAME = re.compile(r"^metadata:\s*\n(?:[ \t]+.*\n)*?[ \t]+name:\s*['\"]?([a-z0-9][-a-z0-9.]*)['\"]?\s*$", re.M)
-_META_NS = re.compile(r"^metadata:\s*\n(?:[ \t]+.*\n)*?[ \t]+namespace:\s*['\"]?([a-z0-9][-a-z0-9]*)['\"]?\s*$", re.M)
 
 
 @dataclass
@@ -66,28 +61,45 @@ def _yaml_files(root: Path):
 
 
 def _scan(root: Path) -> tuple[str | None, dict[str, int]]:
-    """(the GitRepository in flux-system that the repository's own Flux objects name (flux bootstrap's,
-    usually), how many objects of each kind the offline schema bundle has no schema for)."""
+    """(the GitRepository in flux-system that holds the repository, how many objects of each kind the
+    offline schema bundle has no schema for).
+
+    The repository's own GitRepository is the one its Flux Kustomizations read most often (a repository
+    also declares GitRepositories of other projects, for their CRDs or charts); with no Kustomization
+    naming one, flux bootstrap's `flux-system`, else the first one found."""
+    from velero_gitops import yamlsafe
+    from velero_gitops.validate.documents import mapping
     from velero_gitops.validate.schemas import SchemaStore
 
     bundle = SchemaStore().bundle_index()
-    source = None
+    declared: list[str] = []
+    reads: dict[str, int] = {}
     foreign: dict[str, int] = {}
     for path in _yaml_files(root):
         try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
+            docs = yamlsafe.load_all(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yamlsafe.YamlRefused):
             continue
-        for doc in re.split(r"^---\s*$", text, flags=re.M):
-            if source is None and _GITREPO.search(doc) and "source.toolkit.fluxcd.io" in doc:
-                name, ns = _META_NAME.search(doc), _META_NS.search(doc)
-                if name and (ns is None or ns.group(1) == "flux-system"):
-                    source = name.group(1)
-            api, kind = _API_VERSION.search(doc), _KIND.search(doc)
-            if (api and kind and not api.group(1).startswith("kustomize.config.k8s.io/")
-                    and f"{api.group(1)}/{kind.group(1)}" not in bundle):
-                foreign[kind.group(1)] = foreign.get(kind.group(1), 0) + 1
-    return source, foreign
+        for doc in docs:
+            d = doc.data
+            if not isinstance(d, dict) or not isinstance(d.get("apiVersion"), str) or not isinstance(d.get("kind"), str):
+                continue
+            api, kind = d["apiVersion"], d["kind"]
+            meta, spec = mapping(d, "metadata"), mapping(d, "spec")
+            if kind == "GitRepository" and api.startswith("source.toolkit.fluxcd.io/") and isinstance(meta.get("name"), str):
+                if meta.get("namespace") in (None, "flux-system"):
+                    declared.append(meta["name"])
+            ref = spec.get("sourceRef")
+            if (kind == "Kustomization" and api.startswith("kustomize.toolkit.fluxcd.io/") and isinstance(ref, dict)
+                    and ref.get("kind") == "GitRepository" and isinstance(ref.get("name"), str)):
+                reads[ref["name"]] = reads.get(ref["name"], 0) + 1
+            if not api.startswith("kustomize.config.k8s.io/") and f"{api}/{kind}" not in bundle:
+                foreign[kind] = foreign.get(kind, 0) + 1
+    if reads:
+        source: str | None = max(reads, key=lambda n: (reads[n], n == "flux-system"))
+    else:
+        source = "flux-system" if "flux-system" in declared else (declared[0] if declared else None)
+    return (source if source in declared or reads else None), foreign
 
 
 def detect(here: Path) -> Detected:

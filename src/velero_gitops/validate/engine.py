@@ -209,8 +209,8 @@ class _SchemaPass:
             return "ignored", []  # a disabled app (its kustomization.yaml no longer lists it): Flux never applies it
         av, kind = obj.data.get("apiVersion"), obj.data.get("kind")
         if not isinstance(av, str) or not isinstance(kind, str) or not av or not kind:
-            if av is None and kind is None and self.stray(obj.file, obj.path):
-                return "ignored", []
+            if (av is None or kind is None) and self.stray(obj.file, obj.path):
+                return "ignored", []  # another tool's file that nothing applies (Ansible vars with a `kind:` key)
             missing = "apiVersion" if not isinstance(av, str) or not av else "kind"
             return "failed", [obj.finding("", f"missing '{missing}': not a Kubernetes object", "schema")]
         # the files the tool renders (check) are never skipped
