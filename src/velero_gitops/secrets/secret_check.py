@@ -274,11 +274,11 @@ def expected_recipients(repo_root: Path, target: Path, config: Config) -> tuple[
 def check_secret_file(path: Path, repo_root: Path, config: Config, *, name: str | None = None,
                       key: str = "cloud") -> list[Finding]:
     """The checks on the credentials Secret file alone (it must exist); ``name``/``key`` for another Secret."""
+    from velero_gitops import safefile, yamlsafe
+
     shown = display(path)
     name, namespace = name or config.s3.credentials_secret, config.repo.namespace
     obj = f"Secret/{namespace}/{name}"
-    from velero_gitops import safefile, yamlsafe
-
     try:
         text = _read(path, repo_root)
     except safefile.FileRefused as exc:

@@ -8,9 +8,9 @@ Rules (docs/secrets.md; getsops/sops@v3.10.2: cmd/sops/main.go for the flags use
   ``--filename-override``).
 - Plaintext only ever goes to sops through a pipe (stdin) and only ciphertext comes back; nothing
   here writes a file. Error messages are built from sops' stderr with every secret value redacted.
-- sops always gets an explicit ``--config``: the ``.sops.yaml`` this module located (the same file
-  at the repository root), or ``os.devnull`` when the caller passes explicit age
-  recipients, so that the rule we verify against is exactly the rule sops applied.
+- sops always gets an explicit ``--config``: the repository root's ``.sops.yaml``, or ``os.devnull``
+  when the caller passes explicit age recipients, so that the rule we verify against is exactly the
+  rule sops applied.
 """
 
 from __future__ import annotations
