@@ -48,10 +48,12 @@ class Limits:
 class YamlRefused(Exception):
     """Invalid or refused YAML. ``line``/``column`` are 1-based (None when unknown); ``path`` is the
     key/index path of the node being read. ``syntax`` is True for what the parser itself refused;
-    then ``line`` is where the unfinished construct began and ``problem_at`` where the parser stopped."""
+    then ``line`` is where the unfinished construct began and ``problem_at`` where the parser stopped.
+    ``limit`` is True for what only the budgets refused (aliases, depth): text that a parser without
+    them (Go YAML in kubectl) would expand."""
 
     def __init__(self, message: str, line: int | None, column: int | None = None, path: tuple = (),
-                 syntax: bool = False, problem_at: tuple[int, int] | None = None):
+                 syntax: bool = False, problem_at: tuple[int, int] | None = None, limit: bool = False):
         super().__init__(message)
         self.message = message
         self.line = line
@@ -59,6 +61,7 @@ class YamlRefused(Exception):
         self.path = path
         self.syntax = syntax
         self.problem_at = problem_at or (line, column)
+        self.limit = limit
 
 
 class LDict(dict):
@@ -162,9 +165,9 @@ def _build(loader, limits: Limits, stack: list) -> list[Doc]:
     def path() -> tuple:
         return _path(stack)
 
-    def refuse(message: str, mark) -> YamlRefused:
+    def refuse(message: str, mark, limit: bool = False) -> YamlRefused:
         line, col = _mark(mark)
-        return YamlRefused(message, line, col, path())
+        return YamlRefused(message, line, col, path(), limit=limit)
 
     def add(value, size: int, height: int, mark, line: int) -> None:
         nonlocal root, root_line
@@ -221,7 +224,7 @@ def _build(loader, limits: Limits, stack: list) -> list[Doc]:
                 except Exception:  # noqa: BLE001 - `!!int abc`, `!!bool maybe`, a 5,000-digit integer
                     raise refuse(f"{_shown(ev.value)} is not a valid {_shown_tag(tag)}", ev.start_mark) from None
             if len(stack) + 1 > limits.max_depth:
-                raise refuse(_too_deep(limits), ev.start_mark)
+                raise refuse(_too_deep(limits), ev.start_mark, limit=True)
             line = ev.start_mark.line + 1
             if ev.anchor is not None:
                 anchors[ev.anchor] = (value, 1, 1)
@@ -233,7 +236,7 @@ def _build(loader, limits: Limits, stack: list) -> list[Doc]:
                 raise refuse(f"unknown tag {_shown_tag(tag)}; only standard YAML tags are read (remove the tag)",
                              ev.start_mark)
             if len(stack) + 1 > limits.max_depth:
-                raise refuse(_too_deep(limits), ev.start_mark)
+                raise refuse(_too_deep(limits), ev.start_mark, limit=True)
             data: LDict | LList
             if is_map:
                 data = LDict()
@@ -261,9 +264,9 @@ def _build(loader, limits: Limits, stack: list) -> list[Doc]:
             if expanded > limits.alias_budget:
                 raise refuse(f"aliases expand to more than {limits.alias_budget} nodes (alias *{ev.anchor}); "
                              "a YAML alias bomb is refused: write the values out or use fewer aliases",
-                             ev.start_mark)
+                             ev.start_mark, limit=True)
             if len(stack) + height > limits.max_depth:
-                raise refuse(_too_deep(limits) + f" (alias *{ev.anchor} expands there)", ev.start_mark)
+                raise refuse(_too_deep(limits) + f" (alias *{ev.anchor} expands there)", ev.start_mark, limit=True)
             add(value, size, height, ev.start_mark, ev.start_mark.line + 1)
         elif cls is E.DocumentStartEvent:
             root, root_line, duplicates = None, ev.end_mark.line + 1, []

@@ -132,6 +132,16 @@ def first_document(text: str):
 # Reading
 
 
+def unsafe_for_kubectl(exc: Exception) -> str | None:
+    """Why a refused file must not be handed to kubectl, or None when kubectl may read it (it only
+    fails on invalid YAML or text that is not UTF-8, as a generator input may legitimately be)."""
+    if isinstance(exc, FileRefused):
+        return exc.problem if exc.kind in ("outside-root", "not-regular", "too-large") else None
+    if isinstance(exc, YAMLError):
+        return exc.message if exc.limit else None
+    return None
+
+
 class Reader:
     """Reads files into objects; a file that cannot be read or parsed is a finding and a failed unit."""
 
@@ -145,6 +155,9 @@ class Reader:
         # files refused only for a tool's own tag (recyclarr's !env_var, Home Assistant's !secret): a
         # finding when something applies them, else another tool's config (judged like non_mappings)
         self.tagged: list[tuple[Finding, Path]] = []
+        # files that must never reach kubectl (no alias budget, no depth limit there, and a FIFO
+        # would block it): path -> why; None for a file read within the limits
+        self.verdicts: dict[Path, str | None] = {}
 
     def read(self, display: str, path: Path | None) -> None:
         if path is None:
@@ -159,7 +172,10 @@ class Reader:
             except FileRefused as exc:
                 self.findings.append(Finding(display, exc.line, None, "", exc.problem, "yaml"))
                 self.failed_units += 1
+                self.verdicts[path] = unsafe_for_kubectl(exc)
                 return
+        if path is not None:
+            self.verdicts[path] = None
         if path is not None and path.name in KUSTOMIZE_FILES:
             # kustomize's own config: its fields are checked by the kustomize build, but YAML that no
             # reader accepts is wrong for every consumer, even for a kustomization no build reaches
@@ -168,11 +184,14 @@ class Reader:
             except YAMLError as exc:
                 self.findings.append(Finding(display, exc.line, None, "", exc.message, "yaml"))
                 self.failed_units += 1
+                self.verdicts[path] = unsafe_for_kubectl(exc)
             return
         try:
             docs = load_all(text)
         except YAMLError as exc:
             finding = Finding(display, exc.line, None, "", exc.message, "yaml")
+            if path is not None:
+                self.verdicts[path] = unsafe_for_kubectl(exc)
             if path is not None and exc.message.startswith("unknown tag !") and not exc.message.startswith("unknown tag !!"):
                 self.tagged.append((finding, path))
             else:

@@ -160,6 +160,7 @@ def _read_files(files: list[tuple[str, Path | None]], inputs: set[Path], run: Ru
         if path is not None and inputs and run.real(path) in inputs:
             continue
         reader.read(display, path)
+    run.yaml_verdicts.update((run.real(p), v) for p, v in reader.verdicts.items())
     return reader
 
 

@@ -48,6 +48,7 @@ from velero_gitops.validate.documents import (
     git_toplevel,
     inside,
     mapping,
+    unsafe_for_kubectl,
 )
 from velero_gitops.validate.run import Run
 from velero_gitops.validate.schemas import SchemaError, schema_findings
@@ -700,6 +701,9 @@ def check_dirs(kdirs, objects, store, run: Run, skip, graph=None, scan_roots=())
     findings: list[Finding] = []
     covered: set[Path] = set()
     failed = 0
+    for b in builds:
+        if not b.problems:
+            b.problems.extend(_refused_inputs(b, run))
     runnable = [b for b in builds if not b.problems]
     for b in builds:
         if b.problems:
@@ -726,6 +730,25 @@ def check_dirs(kdirs, objects, store, run: Run, skip, graph=None, scan_roots=())
             continue
         findings.extend(out_check.check(b, docs, covered))
     return findings, failed, covered
+
+
+def _refused_inputs(b: Build, run: Run) -> list[Finding]:
+    """A build is never run on a file whose YAML our reader refused: kubectl has no alias budget and
+    no depth limit, so an alias bomb in a pull request would take gigabytes and minutes there."""
+    out = []
+    for real in sorted(set(b.files.values())):
+        if real not in run.yaml_verdicts:  # not read as a manifest (a generator input, an ignored file)
+            try:
+                load_all(safefile.read_text(real, root=b.root, shown=display_path(real)))
+                run.yaml_verdicts[real] = None
+            except (safefile.FileRefused, YAMLError) as exc:
+                run.yaml_verdicts[real] = unsafe_for_kubectl(exc)
+        why = run.yaml_verdicts[real]
+        if why is not None:
+            out.append(Finding(display_path(real), None, None, "",
+                               f"the kustomize build of {display_path(b.entry)} is not run: this file is refused ({why})",
+                               "kustomize"))
+    return out
 
 
 def _build_failure(b: Build, out: str, kfiles: dict) -> Finding:

@@ -59,6 +59,7 @@ class Run:
         self._real: dict[Path, Path] = {}
         self._roots: dict[Path | None, tuple[Path, ...]] = {}
         self.kfiles: dict[Path, Any] = {}  # kustomize.read_kfile's results by path
+        self.yaml_verdicts: dict[Path, str | None] = {}  # real path -> None (YAML read) or why it was refused
 
     def real(self, p: Path) -> Path:
         """``p.resolve()``, memoized (the graph asks for the same files many times)."""
