@@ -151,10 +151,10 @@ class Reader:
         self.objects: list[Obj] = []
         self.failed_units = 0
         self.duplicates: list[tuple] = []  # (file, obj, line, pointer, key): reported once namespaces are known
-        self.non_mappings: list[tuple[str, Path | None, int | None]] = []  # judged once we know what is applied
-        # files refused only for a tool's own tag (recyclarr's !env_var, Home Assistant's !secret): a
-        # finding when something applies them, else another tool's config (judged like non_mappings)
-        self.tagged: list[tuple[Finding, Path]] = []
+        # findings that stand only when something applies the file (judged once that is known): a list
+        # or scalar document, or a file refused only for a tool's own tag (recyclarr's !env_var, Home
+        # Assistant's !secret); otherwise it is another tool's file
+        self.unless_stray: list[tuple[Finding, Path | None]] = []
         # files that must never reach kubectl (no alias budget, no depth limit there, and a FIFO
         # would block it): path -> why; None for a file read within the limits
         self.verdicts: dict[Path, str | None] = {}
@@ -193,7 +193,7 @@ class Reader:
             if path is not None:
                 self.verdicts[path] = unsafe_for_kubectl(exc)
             if path is not None and exc.message.startswith("unknown tag !") and not exc.message.startswith("unknown tag !!"):
-                self.tagged.append((finding, path))
+                self.unless_stray.append((finding, path))
             else:
                 self.findings.append(finding)
                 self.failed_units += 1
@@ -207,7 +207,8 @@ class Reader:
 
     def _add(self, display, path, index, data, line) -> Obj | None:
         if not isinstance(data, dict):
-            self.non_mappings.append((display, path, line))
+            self.unless_stray.append((Finding(display, line, None, "", "document is not a mapping (expected a Kubernetes "
+                                              "object)", "schema"), path))
             return None
         encrypted = isinstance(data.get("sops"), dict)
         if "sops" in data:

@@ -131,13 +131,8 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
     applied = set(graph.applied_by) | kresources if graph is not None else kresources
     has_context = bool(kdirs) or bool(graph is not None and graph.roots)
     schema = _SchemaPass(store, run, skip, built, applied, has_context, graph)
-    for display, path, line in reader.non_mappings:
-        # a list or scalar document (an Ansible playbook, a tool's settings) that nothing applies is not ours to judge
-        if not schema.stray(display, path):
-            findings.append(Finding(display, line, None, "", "document is not a mapping (expected a Kubernetes object)",
-                                    "schema"))
-            failed_units += 1
-    for finding, path in reader.tagged:
+    for finding, path in reader.unless_stray:
+        # an Ansible playbook, a tool's settings or config that nothing applies is not ours to judge
         if not schema.stray(finding.file, path):
             findings.append(finding)
             failed_units += 1
