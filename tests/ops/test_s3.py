@@ -47,7 +47,12 @@ def test_missing_bucket_is_created_with_the_tls_only_policy(s3_server, tmp_path)
     assert any(a.startswith(f"create bucket {bucket}") for a in report["actions"])
     assert _status(report) == {"endpoint": "ok", "tls": "ok", "credentials": "ok", "bucket": "ok",
                                "probe": "ok", "policy": "ok"}
-    assert "+  \"Version\"" in report["policyDiff"] or '"Version"' in report["policyDiff"]
+    # no policy before: the diff starts from none and adds the whole wanted policy, line for line
+    head, body = report["policyDiff"].split("\n", 2)[:2], report["policyDiff"].split("\n", 2)[2]
+    assert head == [f"--- {bucket} policy (none)", f"+++ {bucket} policy (wanted)"]
+    added = body.splitlines()[1:]  # after the @@ hunk header
+    assert [line[:1] for line in added] == ["+"] * len(added)
+    assert "\n".join(line[1:] for line in added) + "\n" == s3.policy_text(s3.bucket_policy(bucket))
     policy = _policy(s3_server, bucket)
     assert policy == s3.bucket_policy(bucket)
     assert s3.policy_denies_insecure(policy, bucket)
