@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from velero_gitops.config.names import REPO_CREDENTIALS_SECRET
 from velero_gitops.config.units import go_duration, parse_duration
 from velero_gitops.render.layout import Layout
 from velero_gitops.render.plan import Plan, controller_timeout, plan
@@ -184,7 +185,7 @@ def _applies(loaded: LoadedConfig, the_plan: Plan, flux_path: str) -> list[str]:
         out.append(f"Secret {c.s3.credentials_secret} from {PurePosixPath(the_plan.secret_path).name} "
                    f"({age_key_location(c)})")
     if the_plan.repo_password_path in listed:
-        out.append(f"Secret {rp.SECRET_NAME} from {PurePosixPath(the_plan.repo_password_path).name} "
+        out.append(f"Secret {REPO_CREDENTIALS_SECRET} from {PurePosixPath(the_plan.repo_password_path).name} "
                    "(kopia repository password, never pruned)")
     return out
 

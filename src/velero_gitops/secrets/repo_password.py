@@ -30,13 +30,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
+from velero_gitops.config.names import REPO_CREDENTIALS_KEY, REPO_CREDENTIALS_SECRET
 from velero_gitops.errors import UsageError, VeleroGitopsError
 
 if TYPE_CHECKING:
     from velero_gitops.config.loader import LoadedConfig
 
-SECRET_NAME = "velero-repo-credentials"
-SECRET_KEY = "repository-password"
 VELERO_DEFAULT = "static-passw0rd"  # public: pkg/repository/keys/keys.go encryptionKey
 RANDOM_BYTES = 32  # 256 bits from the OS CSPRNG, as 43 base64url characters
 SHORT = 20  # a password from stdin shorter than this gets a warning
@@ -125,9 +124,9 @@ def build_secret(namespace: str, password: Password) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": SECRET_NAME, "namespace": namespace, "annotations": dict(PRUNE_DISABLED)},
+        "metadata": {"name": REPO_CREDENTIALS_SECRET, "namespace": namespace, "annotations": dict(PRUNE_DISABLED)},
         "type": "Opaque",
-        "stringData": {SECRET_KEY: password.value},
+        "stringData": {REPO_CREDENTIALS_KEY: password.value},
     }
 
 
@@ -155,7 +154,7 @@ def state(loaded: LoadedConfig) -> dict[str, Any]:
     if mode == "managed" and not exists:
         text += f"; the file is missing: create it with `{command(loaded)}`"
     return {"mode": mode, "file": rel if mode == "managed" else None, "exists": exists if mode == "managed" else None,
-            "secret": f"{c.repo.namespace}/{SECRET_NAME}", "key": SECRET_KEY, "words": text}
+            "secret": f"{c.repo.namespace}/{REPO_CREDENTIALS_SECRET}", "key": REPO_CREDENTIALS_KEY, "words": text}
 
 
 def plan(loaded: LoadedConfig, *, age: Sequence[str] = ()) -> Any:
@@ -170,7 +169,7 @@ def plan(loaded: LoadedConfig, *, age: Sequence[str] = ()) -> Any:
             "set it to managed (read docs/secrets.md about existing repositories first), render, then run this again"
         )
     return secretlib.plan(loaded, age=age, file=Layout.of(loaded.config).repo_password_file,
-                          name=SECRET_NAME, key=SECRET_KEY)
+                          name=REPO_CREDENTIALS_SECRET, key=REPO_CREDENTIALS_KEY)
 
 
 def refuse_replacing(p: Any, *, replace: bool, use_stdin: bool) -> None:
