@@ -169,6 +169,8 @@ def config_text(found: Detected, answers: Answers, config_dir: Path) -> str:
         "  # Version pins, kept current by Renovate (docs/renovate.md); change them here, then render.",
         "  # renovate: datasource=helm depName=velero registryUrl=https://vmware-tanzu.github.io/helm-charts",
         f"  chartVersion: {velero.chart_version}",
+        "  # renovate: datasource=docker depName=velero/velero",
+        f"  imageTag: v{velero.velero_version}",
         "  # renovate: datasource=docker depName=velero/velero-plugin-for-aws",
         f"  awsPluginImage: {velero.aws_plugin_image}",
         "  nodeAgent:",
