@@ -55,6 +55,7 @@ def test_help_is_whole_and_plain_at_80_columns(command):
     assert r.code == 0, r.err
     assert not re.search(r"<(bool|str|int|path|list)|\{[a-z_]+\}|list\[|…", r.out), r.out
     assert max(len(line) for line in r.out.splitlines()) <= 80
+    assert not re.search(r"(^|[\s,])-[a-z]{2,}", r.out, re.M), r.out  # a long option is spelled --name
     cmd = get_command(app)
     for part in command:
         cmd = cmd.commands[part]
@@ -62,6 +63,20 @@ def test_help_is_whole_and_plain_at_80_columns(command):
         for opt in [*getattr(param, "opts", []), *getattr(param, "secondary_opts", [])]:
             if opt.startswith("-") and not param.hidden:
                 assert re.search(rf"(^|[\s,/]){re.escape(opt)}([\s,=/]|$)", r.out, re.M), (opt, r.out)
+
+
+@pytest.mark.parametrize("spelling", [["-schema-location", "default"], ["-schema-location=default"],
+                                      ["--schema-location", "default"]])
+def test_kubeconform_one_dash_spellings_still_work(tmp_path, spelling):
+    """kubeconform's `-schema-location`/`-ignore-filename-pattern` are accepted, though help shows `--` only."""
+    (tmp_path / "talos").mkdir()
+    (tmp_path / "talos" / "x.yaml").write_text("not: kubernetes\n")
+    (tmp_path / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  a: b\n")
+    r = run_cli("validate", str(tmp_path), *spelling, "-ignore-filename-pattern", "talos/", "--no-flux")
+    assert r.code == 0 and "1 passed" in r.out, r.out + r.err
+    from velero_gitops.cli import kubeconform_aliases
+
+    assert kubeconform_aliases(["validate", "--", "-schema-location"]) == ["validate", "--", "-schema-location"]
 
 
 def test_unknown_option_is_a_usage_error():

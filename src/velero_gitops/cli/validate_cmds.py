@@ -44,7 +44,7 @@ def _emit(findings, passed: int, failed: int, skipped: int, output: str) -> None
 def validate(
     paths: list[str] = typer.Argument(..., help="Files or directories (recursive); '-' reads stdin.", show_default=False),
     schema_location: list[str] | None = typer.Option(
-        None, "--schema-location", "-schema-location",
+        None, "--schema-location",
         help="kubeconform-style location: 'default' (the offline bundle), a directory, or a URL/path template "
         "with {{.Group}}, {{.ResourceKind}}, {{.ResourceAPIVersion}}, {{.NormalizedKubernetesVersion}}, {{.StrictSuffix}}. Repeatable."),
     cache: Path | None = typer.Option(None, "--cache", help="Cache directory for downloaded and imported schemas (default: ~/.cache/velero-gitops/schemas)."),
@@ -57,7 +57,7 @@ def validate(
     kustomize: str = typer.Option("auto", "--kustomize", help="Build kustomizations with kubectl: auto (when on PATH), always, never."),
     kustomize_cache: bool = typer.Option(True, "--kustomize-cache/--no-kustomize-cache", help="Reuse kustomize builds keyed on the content they read (never builds holding a Secret)."),
     ignore_filename_pattern: list[str] | None = typer.Option(
-        None, "--ignore-filename-pattern", "-ignore-filename-pattern",
+        None, "--ignore-filename-pattern",
         help=_IGNORE_HELP),
     flux: bool = typer.Option(True, "--flux/--no-flux", help="Check the Flux graph (paths, references, dependsOn, decryption, CRD order)."),
     policy: bool = typer.Option(True, "--policy/--no-policy", help="Check the Velero policy rules and plaintext Secrets."),
@@ -125,11 +125,11 @@ def check(
     config: list[Path] | None = typer.Option(None, "--config", "-c", help="Config file; repeatable (default: ./velero-gitops.yaml, else every clusters/*/velero-gitops.yaml)."),
     output: str = typer.Option("text", "--output", "-o", help=_OUTPUT_HELP),
     schema_location: list[str] | None = typer.Option(
-        None, "--schema-location", "-schema-location",
+        None, "--schema-location",
         help="Extra schema location for the rest of the repository, after the offline bundle (as for validate). Repeatable."),
     ignore_missing_schemas: bool = typer.Option(False, "--ignore-missing-schemas", help="Skip objects outside the rendered tree whose schema cannot be found."),
     ignore_filename_pattern: list[str] | None = typer.Option(
-        None, "--ignore-filename-pattern", "-ignore-filename-pattern",
+        None, "--ignore-filename-pattern",
         help=_IGNORE_HELP + " Matched also against the repository-relative path; never skips a rendered file."),
     skip: str = typer.Option("", "--skip", help="Comma-separated kinds (or apiVersion/Kind) to skip outside the rendered tree."),
     external: list[str] | None = typer.Option(None, "--external", help="Kind/namespace/name of an object that exists outside the repository. Repeatable."),
