@@ -143,12 +143,27 @@ def check(
     Strict on the files the tool renders; kubeconform-like on the rest of the repository, as the config's
     `check:` section and the options say. Writes nothing.
     """
-    from velero_gitops.check import CheckOptions, check_or_replay
     from velero_gitops.cli._configs import resolve_configs
+    from velero_gitops.errors import ConfigError
 
     _check_output(output)
     _check_kustomize(kustomize)
-    paths = resolve_configs(configs, config)
+    try:
+        _check(resolve_configs(configs, config), output, schema_location, ignore_missing_schemas,
+               ignore_filename_pattern, skip, external, kubernetes_version, kustomize, cache, no_cache)
+    except ConfigError as exc:
+        if output == "text":
+            raise
+        from velero_gitops.validate.report import config_findings, render
+
+        typer.echo(render(config_findings(exc.problems), 0, 0, 0, output), nl=False)  # a typo is an annotation too
+        raise typer.Exit(exc.exit_code) from None
+
+
+def _check(paths, output, schema_location, ignore_missing_schemas, ignore_filename_pattern, skip, external,
+           kubernetes_version, kustomize, cache, no_cache) -> None:
+    from velero_gitops.check import CheckOptions, check_or_replay
+
     opts = CheckOptions(
         schema_locations=list(schema_location or []),
         ignore_missing_schemas=ignore_missing_schemas,
