@@ -388,3 +388,22 @@ def test_ignore_filename_pattern(tmp_path):
     assert r.code == 1 and "talos/cp.yaml" in r.out
     r = run_cli("validate", str(root), "--ignore-filename-pattern", "([")
     assert r.code == 2 and "invalid regular expression" in r.err
+
+
+def test_missing_kubectl_is_one_warning_line(tmp_path):
+    """Without kubectl, --kustomize auto says once that the builds were not run (a warning: the run passes);
+    never is silent on purpose, always fails with a usage error."""
+    root = _repo(tmp_path, {"app/kustomization.yaml": _kust("./cm.yaml"), "app/cm.yaml": CM.format(name="a"),
+                            "other/kustomization.yaml": _kust("./cm.yaml"), "other/cm.yaml": CM.format(name="b")})
+    env = {"PATH": str(tmp_path / "no-bin"), "VELERO_GITOPS_NO_CACHE": "1"}
+    r = run_cli("validate", str(root), "--no-flux", "--no-policy", env=env)
+    assert r.code == 0, r.out + r.err
+    (warning, summary) = r.out.splitlines()
+    assert warning.endswith("app/kustomization.yaml: warning: kubectl is not on PATH: 2 kustomize builds not run, so "
+                            "what they emit (and files they need, such as encrypted Secrets) is not checked; install "
+                            "kubectl, or pass --kustomize never to skip builds on purpose, --kustomize always to fail")
+    assert summary.startswith("1 warning;")
+    never = run_cli("validate", str(root), "--no-flux", "--no-policy", "--kustomize", "never", env=env)
+    assert never.code == 0 and "kubectl" not in never.out
+    always = run_cli("validate", str(root), "--no-flux", "--no-policy", "--kustomize", "always", env=env)
+    assert always.code == 2 and "kubectl is not on PATH" in always.err
