@@ -132,3 +132,27 @@ def test_one_config_convention(tmp_path, command):
     r = run_cli(*command, str(bad), "--config", str(other), cwd=tmp_path)
     assert r.code == 2 and "name the config once" in r.err, r.err
     assert "[CONFIG]" in run_cli(*command, "--help").out
+
+
+PIPED = [  # every command whose output does not need a secret, a server or a key, on the committed example
+    ["--version"], ["explain"], ["render", "--check"], ["check", "--no-cache"], ["validate", "kubernetes"],
+    ["backup-manifest", "b", "--include-namespaces", "apps"], ["restore-manifest", "r", "--from-backup", "b"],
+    ["s3", "policy"], ["config-reference"], ["config-schema"], ["sops-init", "--age", "age1" + "q" * 58],
+]
+
+
+@pytest.mark.parametrize("command", PIPED, ids=" ".join)
+def test_piped_output_at_80_columns_is_plain(command, tmp_path):
+    """stdout a pipe and COLUMNS=80: no box drawing, no terminal control sequences, and a table row or a message
+    is not cut into lines to fit the terminal (tables become tab-separated rows)."""
+    import shutil
+
+    from cli_util import EXAMPLE
+
+    repo = tmp_path / "home-lab"
+    shutil.copytree(EXAMPLE, repo)
+    r = run_cli(*command, cwd=repo, env={"COLUMNS": "80", "VELERO_GITOPS_NO_CACHE": "1"})
+    assert r.code in (0, 1), r.err
+    assert not re.search("[\u2500-\u257f]|\x1b\\[", r.out), r.out[:2000]
+    wide = run_cli(*command, cwd=repo, env={"COLUMNS": "200", "VELERO_GITOPS_NO_CACHE": "1"})
+    assert wide.out == r.out, "piped output depends on the terminal width"

@@ -134,6 +134,13 @@ def test_check_all_good_table_output(s3_server, tmp_path):
     assert run.code == 0, run.out + run.err
     for word in ("tls", "credentials", "bucket", "probe", "policy", "OK", "TLSv1", "environment"):
         assert word in run.out
+    # stdout is a pipe: tab-separated rows, no box drawing, nothing wrapped
+    lines = run.out.splitlines()
+    assert not any(ch in run.out for ch in "│┃━─┏└")
+    rows = {line.split("\t")[0]: line.split("\t")[1:] for line in lines[lines.index("check\tresult\tdetail") + 1:-1]}
+    assert list(rows) == ["endpoint", "tls", "credentials", "bucket", "probe", "policy"]
+    assert all(result == "OK" for result, _ in rows.values()) and rows["tls"][1].startswith("TLSv1")
+    assert lines[-1].startswith("credentials: the environment")
 
 
 def test_check_missing_bucket_fails(s3_server, tmp_path):
