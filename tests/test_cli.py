@@ -156,3 +156,32 @@ def test_piped_output_at_80_columns_is_plain(command, tmp_path):
     assert not re.search("[\u2500-\u257f]|\x1b\\[", r.out), r.out[:2000]
     wide = run_cli(*command, cwd=repo, env={"COLUMNS": "200", "VELERO_GITOPS_NO_CACHE": "1"})
     assert wide.out == r.out, "piped output depends on the terminal width"
+
+
+def test_progress_line_on_a_terminal_only(tmp_path):
+    """check on a terminal shows a status line on stderr while it works; the same run piped shows none."""
+    import os
+    import pty
+    import sys
+
+    from cli_util import EXAMPLE
+
+    master, slave = pty.openpty()
+    env = {**os.environ, "VELERO_GITOPS_NO_CACHE": "1", "COLUMNS": "80"}
+    proc = subprocess.run([sys.executable, "-m", "velero_gitops", "check"], cwd=EXAMPLE, env=env, stdout=subprocess.PIPE,
+                          stderr=slave, timeout=300)
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    assert proc.returncode == 0 and b"checking velero-gitops.yaml ..." in seen, seen[:500]
+    assert b"checking" not in proc.stdout
+    piped = run_cli("check", cwd=EXAMPLE, env={"VELERO_GITOPS_NO_CACHE": "1"})
+    assert piped.code == 0 and "checking" not in piped.err

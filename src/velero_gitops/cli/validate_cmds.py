@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import typer
@@ -29,6 +31,21 @@ def _check_kustomize(kustomize: str) -> None:
 
     if kustomize not in ("auto", "always", "never"):
         raise UsageError("--kustomize must be auto, always or never")
+
+
+@contextlib.contextmanager
+def progress(what: str) -> Iterator[None]:
+    """A live status line (a spinner and what runs) on stderr while a long run works (a cold validate of a large
+    repository takes 10-30 s), on a terminal only: a pipe or a CI log gets nothing but the result."""
+    import sys
+
+    if not sys.stderr.isatty():
+        yield
+        return
+    from rich.console import Console
+
+    with Console(stderr=True).status(f"{what} ...", spinner="dots"):
+        yield
 
 
 def _emit(findings, passed: int, failed: int, skipped: int, output: str) -> None:
@@ -101,7 +118,8 @@ def validate(
         node_agent_cpu_limit=node_agent_cpu_limit,
         node_agent_memory_limit=node_agent_memory_limit,
     )
-    result = validate_paths(paths, opts)
+    with progress(f"validating {', '.join(paths)}"):
+        result = validate_paths(paths, opts)
     _emit(result.findings, result.passed, result.failed, result.skipped, output)
 
 
@@ -174,5 +192,6 @@ def _check(paths, output, schema_location, ignore_missing_schemas, ignore_filena
         kustomize=kustomize,
         cache_dir=str(cache) if cache else None,
     )
-    result = check_or_replay(paths, opts, use_cache=not no_cache)
+    with progress("checking " + ", ".join(str(p) for p in paths)):
+        result = check_or_replay(paths, opts, use_cache=not no_cache)
     _emit(result.findings, result.passed, result.failed, result.skipped, output)
