@@ -24,8 +24,9 @@ exactly like the S3 credentials: never on disk, in argv, in a log or in a messag
 
 from __future__ import annotations
 
+import base64
+import os
 import re
-import secrets as _secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
@@ -69,7 +70,9 @@ class Password:
 
 
 def generate() -> Password:
-    return Password(_secrets.token_urlsafe(RANDOM_BYTES), "generated")
+    """RANDOM_BYTES from the OS CSPRNG, URL-safe base64 without padding (what the standard library's
+    secrets.token_urlsafe returns; not imported by that name beside this package's own secrets/ folder)."""
+    return Password(base64.urlsafe_b64encode(os.urandom(RANDOM_BYTES)).rstrip(b"=").decode("ascii"), "generated")
 
 
 def parse_stdin_text(text: str) -> Password:

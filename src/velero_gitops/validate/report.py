@@ -72,9 +72,36 @@ class Reporter:
         raise NotImplementedError
 
 
+GROUPED_LOCATIONS = 5  # locations shown on a grouped missing-schema line
+
+
+def missing_schema_lines(findings: list[Finding]) -> tuple[list[str], list[Finding]]:
+    """Missing-schema findings that share their message (one kind, one reason) as one line per kind with the
+    objects' locations, and the hint once; the other findings are returned as they are."""
+    from velero_gitops.validate.schemas import MISSING_HINT
+
+    suffix = f" ({MISSING_HINT})"
+    groups: dict[str, list[Finding]] = {}
+    rest = []
+    for f in findings:
+        if f.rule == "schema.missing" and f.message.endswith(suffix):
+            groups.setdefault(f.message.removesuffix(suffix), []).append(f)
+        else:
+            rest.append(f)
+    if sum(len(g) for g in groups.values()) < 2:
+        return [], findings
+    lines = []
+    for message, fs in groups.items():
+        shown = ", ".join(esc(f.location()) for f in fs[:GROUPED_LOCATIONS])
+        more = f" and {len(fs) - GROUPED_LOCATIONS} more" if len(fs) > GROUPED_LOCATIONS else ""
+        lines.append(f"{esc(message)}: {len(fs)} object{'s' * (len(fs) != 1)} ({shown}{more})")
+    return [*lines, f"missing schemas: {MISSING_HINT}"], rest
+
+
 class TextReporter(Reporter):
     def render(self, findings, c):
-        return "\n".join([*(text_line(f) for f in findings), summary(c)]) + "\n"
+        grouped, rest = missing_schema_lines(findings)
+        return "\n".join([*(text_line(f) for f in rest), *grouped, summary(c)]) + "\n"
 
 
 class JsonReporter(Reporter):
