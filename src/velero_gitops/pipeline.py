@@ -142,9 +142,14 @@ def render_check(result: RenderResult) -> list:
         if c.conflict:
             what += f" and {c.conflict}"
         hints = pin_hints(c.old, c.new) if c.action == "update" and c.old and c.new else []
-        fix = "; ".join(hints) if hints else render_advice(c, display(result.loaded.path))
+        config = display(result.loaded.path)
+        fix = "; ".join(hints) if hints else render_advice(c, config)
+        # A generated file still as render wrote it did not change: its config (or the tool) did, so the finding
+        # sits on the config, the file a pull request changed (an annotation shows there); a hand edit sits on
+        # the edited file.
+        on_config = not c.conflict
         findings.append(Finding(
-            file=result.shown(c.path), line=None, obj=None, pointer="", message=f"{what}; {fix}",
-            rule="render.drift",
+            file=config if on_config else result.shown(c.path), line=None, obj=None, pointer="",
+            message=(f"{result.shown(c.path)} " if on_config else "") + f"{what}; {fix}", rule="render.drift",
         ))
     return findings

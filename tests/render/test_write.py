@@ -187,3 +187,18 @@ def test_checks_advice_for_a_hand_edit_is_the_command_that_works(repo, edit):
     advised = finding.message.rsplit("then run: ", 1)[1].split(" (--force")[0].split()
     assert advised[0] == "velero-gitops" and run_cli(*advised[1:]).code == 0
     assert weekly.exists() is (edit == "update") and "# a note" not in (weekly.read_text() if weekly.exists() else "")
+
+
+def test_drift_from_a_config_change_is_reported_on_the_config(repo):
+    """A config changed and not rendered: the drift finding is on the config (the file the pull request changed,
+    where an annotation shows) and names each generated file; check -o github annotates the config."""
+    from velero_gitops.pipeline import render_check
+
+    (repo / "velero-gitops.yaml").write_text(CONFIG.replace("cluster: t", "cluster: t\nflux:\n  interval: 2h"))
+    findings = render_check(render_config(cfg(repo)))
+    assert findings and {f.file for f in findings} == {cfg(repo)}
+    assert any(f.message.startswith(f"{repo / HR} differs from what the config renders; run: velero-gitops render")
+               for f in findings), [f.message for f in findings]
+    r = run_cli("check", "-o", "github", "--no-cache", "--config", "velero-gitops.yaml", cwd=repo)
+    assert r.code == 1 and any(line.startswith("::error file=velero-gitops.yaml,title=render.drift::")
+                               for line in r.out.splitlines()), r.out
