@@ -167,8 +167,8 @@ def check(
     _check_output(output)
     _check_kustomize(kustomize)
     try:
-        _check(resolve_configs(configs, config), output, schema_location, ignore_missing_schemas,
-               ignore_filename_pattern, skip, external, kubernetes_version, kustomize, cache, no_cache)
+        _run_check(resolve_configs(configs, config), output, schema_location, ignore_missing_schemas,
+                   ignore_filename_pattern, skip, external, kubernetes_version, kustomize, cache, no_cache)
     except ConfigError as exc:
         if output == "text":
             raise
@@ -178,8 +178,8 @@ def check(
         raise typer.Exit(exc.exit_code) from None
 
 
-def _check(paths, output, schema_location, ignore_missing_schemas, ignore_filename_pattern, skip, external,
-           kubernetes_version, kustomize, cache, no_cache) -> None:
+def _run_check(paths, output, schema_location, ignore_missing_schemas, ignore_filename_pattern, skip, external,
+               kubernetes_version, kustomize, cache, no_cache) -> None:
     from velero_gitops.check import CheckOptions, check_or_replay
 
     opts = CheckOptions(
