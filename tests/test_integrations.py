@@ -170,3 +170,23 @@ def test_the_projects_own_hooks_are_offline_and_run_by_ci():
                 if line.strip() and not line.lstrip().startswith("#")]
     assert "python3 -m pre_commit run --all-files --show-diff-on-failure" in (REPO / ".ci/run").read_text()
     assert not {"ruff", "mypy", "velero-gitops"} & set(commands), commands  # the hooks, not a second list
+
+
+def test_readme_quick_start_in_a_fresh_clone(tmp_path, pre_commit_hooks):
+    """The README's install-and-run block, as written, in a fresh clone of the published main with an empty HOME
+    and no virtualenv active: it makes its own (Debian's pip refuses a system install, PEP 668)."""
+    block = re.search(r"## Quick start.*?```sh\n(.*?)```", (REPO / "README.md").read_text(), re.S)
+    assert block and "python3 -m venv" in block.group(1)
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(pre_commit_hooks.repo), str(clone)], check=True)
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    # no venv on PATH: the block's `python3` is the machine's interpreter, as for a new user
+    env.update(HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"), PIP_DISABLE_PIP_VERSION_CHECK="1",
+               PATH=":".join(p for p in os.environ["PATH"].split(":") if not p.startswith(str(Path(sys.executable).parent))))
+    r = subprocess.run(["bash", "-eo", "pipefail", "-c", block.group(1)], cwd=clone, env=env, capture_output=True,
+                       text=True, timeout=900)
+    assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
+    assert "no findings" in r.stdout, r.stdout[-2000:]
+    assert (clone / ".venv/bin/velero-gitops").exists()
