@@ -190,3 +190,16 @@ def test_readme_quick_start_in_a_fresh_clone(tmp_path, pre_commit_hooks):
     assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
     assert "no findings" in r.stdout, r.stdout[-2000:]
     assert (clone / ".venv/bin/velero-gitops").exists()
+
+
+def test_documented_validate_hook_args_pass_on_the_example():
+    """The validate hook does not read the config: the args docs/validation.md gives it are the check: settings
+    the example needs (its dependsOn target lives elsewhere), and with them it passes; without them it fails."""
+    from cli_util import run_cli
+
+    text = (REPO / "docs/validation.md").read_text()
+    (args,) = re.findall(r"`args: \[(.*?)\]`", text)
+    argv = [a.strip() for a in args.split(",")]
+    assert argv[0] == "kubernetes"
+    assert run_cli("validate", *argv, cwd=EXAMPLE).code == 0
+    assert run_cli("validate", "kubernetes", cwd=EXAMPLE).code == 1
