@@ -274,8 +274,8 @@ def _format(shown: str, tree: Any, err: Any) -> str:  # a pydantic ErrorDetails
         if msg.startswith("@"):
             field, _, msg = msg[1:].partition(": ")
             # A path starting at the root (s3.x) replaces the location, others extend it.
-            extra = tuple(field.split("."))
-            loc = extra if extra[0] in ("s3", "velero", "flux", "repo") and loc == () else loc + extra
+            extra = tuple(int(p) if p.isdigit() else p for p in field.split("."))
+            loc = extra if extra[0] in ("s3", "velero", "flux", "repo", "schedules") and loc == () else loc + extra
     elif kind == "extra_forbidden":
         msg = _unknown_key(loc)
     elif kind == "missing":
