@@ -218,3 +218,38 @@ def test_a_rendered_key_the_chart_no_longer_reads_is_refused(tmp_path, monkeypat
     monkeypatch.setattr(compat, "chart", lambda version: compat.Chart(**{**chart.__dict__, "value_keys": tree}))
     with pytest.raises(ConfigError, match=r"velero.chartVersion: chart 12.1.0 has no value snapshotsEnabled"):
         chart_values(load(write(tmp_path, velero("12.1.0"))))
+
+
+# ------------------------------------------------------------------------------- the derivation's readers
+def derive_script():
+    import importlib.util
+
+    from cli_util import REPO
+
+    spec = importlib.util.spec_from_file_location("derive_compat", REPO / "scripts" / "derive_compat.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_value_keys_are_values_yaml_plus_what_templates_read():
+    """Shapes from vmware-tanzu/helm-charts@velero-12.1.0: `resources: {}` is open, nodeAgent.extraArgs is read by
+    templates/node-agent-daemonset.yaml, `(.Values.upgradeCRDsJob).extraEnvVars` by the upgrade-crds Job."""
+    s = derive_script()
+    values = "nodeAgent:\n  podVolumePath: /var/lib/kubelet/pods\n  resources: {}\nupgradeCRDsJob:\n  extraVolumes: []\n"
+    tpl = "{{ .Values.nodeAgent.extraArgs }} {{- if (.Values.upgradeCRDsJob).extraEnvVars }}{{ $.Values.metrics.enabled }}"
+    tree = s.chart_value_keys(values, [tpl])
+    assert tree == {"metrics": {"enabled": "*"},
+                    "nodeAgent": {"extraArgs": "*", "podVolumePath": "=", "resources": "*"},
+                    "upgradeCRDsJob": {"extraEnvVars": "*", "extraVolumes": "="}}
+    assert [p.path for p in compat.unknown_value_keys(tree, {"nodeAgent": {"resources": {"limits": {}},
+                                                                           "extraArg": []}}, "x")] == [("nodeAgent", "extraArg")]
+
+
+def test_uploaders_are_read_from_validate_uploader_type():
+    """The two shapes of vmware-tanzu/velero pkg/uploader/types.go ValidateUploaderType (v1.16.2, v1.17.0)."""
+    s = derive_script()
+    head = 'const (\n\tResticType = "restic"\n\tKopiaType  = "kopia"\n)\n'
+    old = head + "func ValidateUploaderType(t string) (string, error) {\n\tif t != ResticType && t != KopiaType {\n\t\treturn\n\t}\n}\n"
+    new = head + "func ValidateUploaderType(t string) (string, error) {\n\tif t != KopiaType {\n\t\treturn\n\t}\n}\n"
+    assert s.uploaders(old) == ["kopia", "restic"] and s.uploaders(new) == ["kopia"]

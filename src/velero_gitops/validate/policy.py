@@ -288,8 +288,10 @@ def _values_versions(hr, values: dict, conf: dict, chart_version, out) -> bool:
                                             namespaces, HR_FIELDS, uploader=ut if isinstance(ut, str) and ut else None,
                                             floor=False)
         for p in problems:
+            # A Flux Kustomization patch may set spec.upgrade.crds where this file cannot show it: a warning.
             out.append(hr.finding(HR_POINTERS[p.setting], p.message,
-                                  "policy.uploader" if p.setting == "uploader" else "policy.versions"))
+                                  "policy.uploader" if p.setting == "uploader" else "policy.versions",
+                                  "warning" if p.setting == "crds" else "error"))
         for k in compat.unknown_value_keys(chart.value_keys, values, version):
             ptr = "/spec/values/" + "/".join(x.replace("~", "~0").replace("/", "~1") for x in k.path)
             out.append(hr.finding(ptr, k.message + " (the chart's values.schema.json accepts any key)",
