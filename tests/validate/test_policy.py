@@ -178,3 +178,13 @@ def test_crds_that_never_upgrade_are_reported(tmp_path):
     hits = [f for f in _findings(tmp_path, text) if f.rule == "policy.versions"]
     assert hits and "never replaces existing CRDs" in hits[0].message
     assert hits[0].severity == "warning"  # a Kustomization patch may set spec.upgrade.crds out of this file's sight
+
+
+def test_privileged_fs_backup_on_a_velero_without_it(tmp_path):
+    """Chart 11.1.1 ships Velero 1.17.0; privilegedFsBackup exists from vmware-tanzu/velero@v1.17.1:pkg/types/node_agent.go."""
+    cm = ("    configMaps:\n      node-agent:\n        data:\n"
+          "          node-agent-config.json: '{\"privilegedFsBackup\":true}'\n")
+    for chart, tag, want in (("11.1.1", "v1.17.0", True), ("11.2.0", "v1.17.1", False)):
+        text = HR_OLD_VELERO.format(chart=chart, tag=tag) + cm
+        hits = [f for f in _findings(tmp_path, text) if f.rule == "policy.versions" and "privilegedFsBackup" in f.message]
+        assert bool(hits) is want, hits

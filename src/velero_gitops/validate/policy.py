@@ -284,7 +284,8 @@ def _values_versions(hr, values: dict, conf: dict, chart_version, out) -> bool:
         namespaces = [list(s["template"].get("includedNamespaces") or []) for s in scheds.values()
                       if isinstance(s, dict) and isinstance(s.get("template"), dict)]
         ut = conf.get("uploaderType")
-        problems, _ = compat.check_versions(version, tag, str(plugins[0]) if plugins else None, crds, False,
+        problems, _ = compat.check_versions(version, tag, str(plugins[0]) if plugins else None, crds,
+                                            _privileged_fs_backup(values),
                                             namespaces, HR_FIELDS, uploader=ut if isinstance(ut, str) and ut else None,
                                             floor=False)
         for p in problems:
@@ -298,6 +299,24 @@ def _values_versions(hr, values: dict, conf: dict, chart_version, out) -> bool:
                                   "policy.values-keys", "warning"))
         v, _ = compat.velero(tag or chart.app_version)
     return v is not None and "restic" not in v.uploaders
+
+
+def _privileged_fs_backup(values: dict) -> bool:
+    """A node-agent config among the chart's configMaps that asks for privilegedFsBackup
+    (vmware-tanzu/velero@v1.17.1:pkg/types/node_agent.go, read by pkg/cmd/cli/nodeagent/server.go)."""
+    import json
+
+    maps = values.get("configMaps")
+    for cm in maps.values() if isinstance(maps, dict) else ():
+        data = cm.get("data") if isinstance(cm, dict) else None
+        for text in data.values() if isinstance(data, dict) else ():
+            try:
+                parsed = json.loads(text) if isinstance(text, str) else None
+            except ValueError:
+                continue
+            if isinstance(parsed, dict) and parsed.get("privilegedFsBackup") is True:
+                return True
+    return False
 
 
 def _values_removed(hr, values: dict, out) -> None:
