@@ -252,7 +252,7 @@ class FluxConfig(_Model):
     remediation: Remediation = Field(default_factory=Remediation, description="Install/upgrade remediation.")
     crds_create_replace: bool = Field(
         True,
-        description="Set `crds: CreateReplace` on install and upgrade, so Flux manages Velero's CRDs (the chart's upgradeCRDs Job is off). Turn off when a root patch injects it.",
+        description="Set `crds: CreateReplace` on install and upgrade, so Flux manages Velero's CRDs (the chart's upgradeCRDs Job is off). Turn off when a root patch injects it: the chart's upgradeCRDs Job is then rendered on, because without a policy helm-controller only creates missing CRDs and never upgrades them.",
     )
     timeout: str = Field("15m", description="HelmRelease timeout. The node-agent rollout on many nodes needs more than Flux's 5m default.")
 
