@@ -199,7 +199,7 @@ def test_owned_key_is_accepted_when_listed(tmp_path):
 
 def test_a_value_ours_would_replace_is_refused_unless_overridden(tmp_path):
     text = velero("12.1.0", "  extraValues:\n    resources: {limits: {memory: 1Gi}}\n")
-    with pytest.raises(ConfigError, match=r"velero.extraValues.resources.limits.memory: velero-gitops renders"):
+    with pytest.raises(ConfigError, match=r"c\.yaml:11:34 velero.extraValues.resources.limits.memory: velero-gitops renders"):
         chart_values(load(write(tmp_path, text)))
     v = chart_values(load(write(tmp_path, text + "  extraValuesOverride: [resources.limits.memory]\n")))
     assert v["resources"]["limits"]["memory"] == "1Gi"
@@ -216,7 +216,7 @@ def test_a_rendered_key_the_chart_no_longer_reads_is_refused(tmp_path, monkeypat
     chart = compat.chart("12.1.0")
     tree = {k: v for k, v in chart.value_keys.items() if k != "snapshotsEnabled"}
     monkeypatch.setattr(compat, "chart", lambda version: compat.Chart(**{**chart.__dict__, "value_keys": tree}))
-    with pytest.raises(ConfigError, match=r"velero.chartVersion: chart 12.1.0 has no value snapshotsEnabled"):
+    with pytest.raises(ConfigError, match=r"c\.yaml:8:17 velero.chartVersion: chart 12.1.0 has no value snapshotsEnabled"):
         chart_values(load(write(tmp_path, velero("12.1.0"))))
 
 

@@ -399,17 +399,16 @@ def chart_values(loaded: LoadedConfig) -> dict[str, Any]:
         values["resources"] = v.resources.as_dict()
     if v.image_tag:
         values["image"] = {"tag": v.image_tag}
-    values = merge_values(values, v.extra_values, {tuple(k.split(".")) for k in v.extra_values_override},
-                          loaded.display_path)
+    values = merge_values(values, v.extra_values, {tuple(k.split(".")) for k in v.extra_values_override}, loaded)
     chart = compat.chart(v.chart_version)
     unread = compat.unknown_value_keys(chart.value_keys, values, v.chart_version) if chart else []
     if unread:  # a value this tool renders that the pinned chart no longer reads would vanish silently
-        raise ConfigError([f"{loaded.display_path}: velero.chartVersion: {p.message}; velero-gitops renders it, so "
+        raise ConfigError([f"{loaded.where('velero', 'chartVersion')} {p.message}; velero-gitops renders it, so "
                            "this chart version is not supported by this velero-gitops" for p in unread])
     return values
 
 
-def merge_values(ours: dict[str, Any], extra: dict[str, Any], overrides: set[tuple[str, ...]], shown: str,
+def merge_values(ours: dict[str, Any], extra: dict[str, Any], overrides: set[tuple[str, ...]], loaded: LoadedConfig,
                  path: tuple[str, ...] = ()) -> dict[str, Any]:
     """velero.extraValues under our values: mappings merge, our values win, except at the paths the user listed
     in velero.extraValuesOverride. A value of theirs that ours would silently replace is refused instead."""
@@ -419,9 +418,9 @@ def merge_values(ours: dict[str, Any], extra: dict[str, Any], overrides: set[tup
         if key not in ours or here in overrides:
             out[key] = theirs
         elif isinstance(ours[key], dict) and isinstance(theirs, dict):
-            out[key] = merge_values(ours[key], theirs, overrides, shown, here)
+            out[key] = merge_values(ours[key], theirs, overrides, loaded, here)
         elif ours[key] != theirs:
-            raise ConfigError([f"{shown}: velero.extraValues.{'.'.join(here)}: velero-gitops renders this value from "
+            raise ConfigError([f"{loaded.where('velero', 'extraValues', *here)} velero-gitops renders this value from "
                                f"the config (as {ours[key]!r}); set it through its config field "
                                "(docs/config-reference.md), or list it in velero.extraValuesOverride to replace it"])
     return out
