@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
 from velero_gitops.config import cron as cronlib
 from velero_gitops.config import names
@@ -27,7 +28,12 @@ from velero_gitops.config.units import (
     parse_quantity,
 )
 
-SEMVER = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?")  # used with fullmatch
+# SemVer 2.0.0 (semver.org, the grammar Helm and Flux's OCI tag lookup use: Masterminds/semver StrictNewVersion):
+# numeric identifiers have no leading zero, so `012.1.0` is no version and no OCI tag of the chart. Use fullmatch.
+SEMVER = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?")
+# The one BackupStorageLocation the `s3:` section renders (schedules may name only it; see config/semantics.py).
+BSL_NAME = "default"
+INT64_MAX = 2**63 - 1  # Kubernetes *int64 fields (k8s.io/api@v0.35.0:core/v1/types.go, Toleration.TolerationSeconds)
 
 # Kubelet pods directory per distribution: <kubelet --root-dir>/pods. The plugin dir is its sibling.
 # Each preset is checked against the distribution's own source in tests/render/test_plan.py.
@@ -48,9 +54,11 @@ CHART_APP_VERSIONS = {
 }
 
 
-def at(field: str, message: str) -> ValueError:
-    """A ValueError from a model validator that the loader reports at ``field`` (a dotted alias path)."""
-    return ValueError(f"@{field}: {message}")
+def at(field: str | tuple[str | int, ...], message: str) -> PydanticCustomError:
+    """An error from a validator that the loader reports at ``field``, below where pydantic puts it: a dotted alias
+    path (``requests.cpu``), or a tuple of keys and list indexes when a key may hold a dot (a label key)."""
+    loc = tuple(field.split(".")) if isinstance(field, str) else field
+    return PydanticCustomError("located", "{msg}", {"msg": message, "loc": loc})
 
 
 def _version_tuple(text: str) -> tuple[int, ...]:
@@ -84,9 +92,10 @@ def _check_secret_name(value: str) -> str:
 
 
 def _check_labels(value: dict[str, str]) -> dict[str, str]:
-    problem = names.labels_problem(value)
-    if problem:
-        raise ValueError(problem)
+    for key, val in value.items():  # reported at the offending key, not at the first label of the map
+        problem = names.labels_problem({key: val})
+        if problem:
+            raise at((key,), problem)
     return value
 
 
@@ -185,7 +194,8 @@ class DependsOn(_Model):
     @field_validator("name")
     @classmethod
     def _n(cls, v: str) -> str:
-        return _check_dns_label(v, "Kustomization name")
+        # Flux Kustomizations are named like any object: a DNS-1123 subdomain, dots allowed.
+        return _check_dns_subdomain(v, "Kustomization name")
 
     @field_validator("namespace")
     @classmethod
@@ -347,8 +357,11 @@ class Toleration(_Model):
     key: str | None = Field(None, description="Taint key, e.g. node-role.kubernetes.io/control-plane.")
     operator: Literal["Exists", "Equal"] | None = Field(None, description="Exists or Equal.")
     value: str | None = Field(None, description="Taint value (with Equal).")
-    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(None, description="Taint effect to tolerate.")
-    toleration_seconds: int | None = Field(None, description="How long a NoExecute taint is tolerated.")
+    effect: Literal["", "NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
+        None, description="Taint effect to tolerate; empty (or unset) tolerates every effect.")
+    toleration_seconds: int | None = Field(
+        None, ge=-INT64_MAX - 1, le=INT64_MAX,
+        description="How long a NoExecute taint is tolerated (an int64; zero or negative evicts at once).")
 
     @model_validator(mode="after")
     def _kubernetes_rules(self) -> Toleration:
@@ -596,7 +609,8 @@ class LabelSelector(_Model):
 
 
 class ScheduleConfig(_Model):
-    name: str = Field(description="Schedule name; backups are named `<name>-<YYYYMMDDhhmmss>`.")
+    name: str = Field(description="Schedule name (a DNS subdomain, e.g. `daily` or `daily.full`); backups are named "
+                      "`<name>-<YYYYMMDDhhmmss>`.")
     cron: str = Field(description="Cron expression, evaluated in UTC (e.g. `0 2 * * *` = 02:00 UTC daily).")
     namespaces: list[str] = Field(description="Namespaces to include: names, globs such as `network-*` (Velero 1.18), or `*` alone for all.")
     ttl: str | None = Field(None, description="How long backups are kept; defaults to velero.defaultBackupTtl.")
@@ -604,7 +618,7 @@ class ScheduleConfig(_Model):
     label_selector: LabelSelector | None = Field(None, description="Only back up resources with these labels.")
     default_volumes_to_fs_backup: bool | None = Field(None, description="Override velero.defaultVolumesToFsBackup for this schedule.")
     paused: bool = Field(False, description="Keep the Schedule but do not run it.")
-    storage_location: str = Field("default", description="BackupStorageLocation name.")
+    storage_location: str = Field(BSL_NAME, description=f"BackupStorageLocation name; only {BSL_NAME!r}, the one `s3:` renders.")
 
     _location = field_validator("storage_location")(classmethod(
         lambda cls, v: _check_dns_subdomain(v, "BackupStorageLocation name")))
@@ -612,7 +626,10 @@ class ScheduleConfig(_Model):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        _check_dns_label(v, "schedule name")
+        # A Schedule is named like any object, a DNS-1123 subdomain (dots allowed); its name is also the value of
+        # the velero.io/schedule-name label of each Backup (vmware-tanzu/velero@v1.18.1:pkg/builder/backup_builder.go,
+        # FromSchedule), so it must also be a label value: the cap below keeps it far under 63.
+        _check_dns_subdomain(v, "schedule name")
         if v == "kustomization":  # the schedules folder's own kustomization.yaml
             raise ValueError(f"{v!r} is the name of the schedules folder's kustomization.yaml; choose another name")
         if len(v) > 48:  # leaves room for "-YYYYMMDDhhmmss" in the 63-character backup label
@@ -640,12 +657,12 @@ class ScheduleConfig(_Model):
     def _ns(cls, v: list[str]) -> list[str]:
         if not v:
             raise ValueError("list at least one namespace (or '*' for all)")
-        for ns in v:
+        for i, ns in enumerate(v):
             problem = ns != "*" and names.namespace_pattern_problem(ns)
             if problem:
-                raise ValueError(f"{ns!r} is {problem}")
-        if len(set(v)) != len(v):
-            raise ValueError("a namespace is listed twice")
+                raise at((i,), f"{ns!r} is {problem}")
+            if ns in v[:i]:
+                raise at((i,), f"{ns!r} is listed twice")
         problem = names.includes_excludes_problem(v, [])
         if problem:
             raise ValueError(problem)
@@ -657,9 +674,10 @@ class ScheduleConfig(_Model):
         problem = names.includes_excludes_problem([], v, "resource")
         if problem:
             raise ValueError(problem)
-        for r in v:
-            if not r or r != r.strip() or not r.isprintable():
-                raise ValueError(f"{r!r} is not a resource name such as events or events.events.k8s.io")
+        for i, r in enumerate(v):
+            problem = names.resource_problem(r)
+            if problem:
+                raise at((i,), problem)
         return v
 
     @field_validator("ttl")
@@ -671,6 +689,32 @@ class ScheduleConfig(_Model):
             if parse_duration(v) <= 0:
                 raise ValueError(f"ttl {v!r} must be a positive duration such as 720h")
         return v
+
+
+# Velero's own names for what a schedule item sets, when ours differ (the key in the Schedule it renders into).
+VELERO_SCHEDULE_NAMES = {"includedNamespaces": "namespaces", "schedule": "cron"}
+# The rest of Velero's Schedule spec and Backup spec (template) fields: written into our config, they get a clear
+# "not exposed" instead of a did-you-mean. tests/config/test_semantics.py keeps this equal to the bundled CRD schema.
+VELERO_SCHEDULE_FIELDS = frozenset({
+    "template", "useOwnerReferencesInBackup", "skipImmediately", "metadata", "excludedNamespaces", "includedResources",
+    "includedClusterScopedResources", "excludedClusterScopedResources", "includedNamespaceScopedResources",
+    "excludedNamespaceScopedResources", "orLabelSelectors", "snapshotVolumes", "includeClusterResources", "hooks",
+    "volumeSnapshotLocations", "defaultVolumesToRestic", "orderedResources", "csiSnapshotTimeout",
+    "itemOperationTimeout", "resourcePolicy", "snapshotMoveData", "datamover", "uploaderConfig",
+    *VELERO_SCHEDULE_NAMES,
+})
+
+
+def velero_field_hint(model: Any, key: str) -> str | None:
+    """What to write instead of a Velero Schedule/Backup field name used in a schedule item, or None."""
+    if model is not ScheduleConfig:
+        return None
+    if key in VELERO_SCHEDULE_NAMES:
+        return f"{key!r} is Velero's name for it; here the key is {VELERO_SCHEDULE_NAMES[key]!r}"
+    if key in VELERO_SCHEDULE_FIELDS:
+        return (f"{key!r} is a field of Velero's Schedule that this config does not expose; the keys of a schedule "
+                f"are {', '.join(f.alias or n for n, f in ScheduleConfig.model_fields.items())}")
+    return None
 
 
 # ------------------------------------------------------------------------------------------ metrics
@@ -781,16 +825,6 @@ class Config(_Model):
     def _cluster(cls, v: str) -> str:
         return _check_dns_label(v, "cluster name")
 
-    @field_validator("schedules")
-    @classmethod
-    def _unique(cls, v: list[ScheduleConfig]) -> list[ScheduleConfig]:
-        seen: set[str] = set()
-        for s in v:
-            if s.name in seen:
-                raise ValueError(f"schedule name {s.name!r} is used twice")
-            seen.add(s.name)
-        return v
-
     @model_validator(mode="after")
     def _cross(self) -> Config:
         if self.s3.checksum_algorithm == "" and self.velero.plugin_version < (1, 14, 3):
@@ -801,5 +835,9 @@ class Config(_Model):
         return self
 
     # Derived values used by plan and by other commands.
+    def kustomization_names(self) -> tuple[str, str]:
+        """The Flux Kustomizations rendered in flux.namespace: the app (chart) and the schedules one."""
+        return self.repo.app, f"{self.repo.app}-schedules"
+
     def schedule_ttl(self, s: ScheduleConfig) -> str:
         return go_duration(parse_duration(s.ttl or self.velero.default_backup_ttl))
