@@ -207,15 +207,15 @@ def _largest(quantities) -> str:
 
 def _schema_locations(u: _Unit, root: Path) -> list[str]:
     """The config's schema folders and templates, relative to its folder; never outside the repository."""
+    from velero_gitops.config.loader import schema_location_path
     from velero_gitops.errors import ConfigError
 
     out = []
     for loc in u.loaded.config.check.schema_locations:
         if loc == "default":
             continue
-        path = (u.loaded.path.parent / loc).resolve() if not os.path.isabs(loc) else Path(loc).resolve()
-        base = Path(str(path).split("{{", 1)[0])
-        if base != root and root not in base.parents:
+        path = schema_location_path(u.loaded.path.parent, loc, root)
+        if path is None:  # the loader refuses it already, located; another repository root is refused here
             raise ConfigError([f"{u.loaded.display_path}: check.schemaLocations: {loc!r} is outside the repository "
                                f"({root}); check reads nothing outside it"])
         out.append(str(path))

@@ -16,7 +16,8 @@ HELM_RELEASE_NAME_MAX = 53
 
 
 def dns_label_problem(value: str) -> str | None:
-    """Why ``value`` is not an RFC 1123 label (a namespace or most object names), or None."""
+    """Why ``value`` is not an RFC 1123 label (a namespace, a Service, a folder we render), or None
+    (kubernetes/apimachinery@v0.35.0:pkg/util/validation/validation.go, IsDNS1123Label)."""
     if not value:
         return "the name is empty"
     if len(value) > 63 or not DNS1123_LABEL.match(value):
@@ -25,7 +26,8 @@ def dns_label_problem(value: str) -> str | None:
 
 
 def dns_subdomain_problem(value: str) -> str | None:
-    """Why ``value`` is not an RFC 1123 subdomain (a Secret or ConfigMap name), or None."""
+    """Why ``value`` is not an RFC 1123 subdomain (the name of most objects: Secret, Schedule, Kustomization), or
+    None (kubernetes/apimachinery@v0.35.0:pkg/util/validation/validation.go, IsDNS1123Subdomain)."""
     if not value:
         return "the name is empty"
     if len(value) > 253 or not DNS1123_SUBDOMAIN.match(value):
@@ -53,7 +55,8 @@ _QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]\Z")
 
 
 def label_key_problem(key: str) -> str | None:
-    """Why ``key`` is not a valid label key (`[prefix/]name`), or None."""
+    """Why ``key`` is not a valid label key (`[prefix/]name`), or None
+    (kubernetes/apimachinery@v0.35.0:pkg/util/validation/validation.go, IsQualifiedName)."""
     prefix, _, name = key.rpartition("/")
     if "/" in key and not prefix:
         return "the prefix before '/' must not be empty"
@@ -66,7 +69,8 @@ def label_key_problem(key: str) -> str | None:
 
 
 def label_value_problem(value: str) -> str | None:
-    """Why ``value`` is not a valid label value, or None (the empty value is valid)."""
+    """Why ``value`` is not a valid label value, or None (the empty value is valid)
+    (kubernetes/apimachinery@v0.35.0:pkg/util/validation/validation.go, IsValidLabelValue)."""
     if value and (len(value) > 63 or not _QUALIFIED_NAME.match(value)):
         return ("a label value must be at most 63 characters of letters, digits, '-', '_' or '.', "
                 "starting and ending with a letter or digit")
