@@ -595,9 +595,9 @@ class SopsConfig(_Model):
     @field_validator("age_recipients")
     @classmethod
     def _age(cls, v: list[str]) -> list[str]:
-        for r in v:
+        for i, r in enumerate(v):
             if not AGE_RECIPIENT.fullmatch(r):
-                raise ValueError(f"{r!r} is not an age public key (age1 followed by 58 characters)")
+                raise at((i,), f"{r!r} is not an age public key (age1 followed by 58 characters)")
         return v
 
 
@@ -701,6 +701,7 @@ VELERO_SCHEDULE_FIELDS = frozenset({
     "excludedNamespaceScopedResources", "orLabelSelectors", "snapshotVolumes", "includeClusterResources", "hooks",
     "volumeSnapshotLocations", "defaultVolumesToRestic", "orderedResources", "csiSnapshotTimeout",
     "itemOperationTimeout", "resourcePolicy", "snapshotMoveData", "datamover", "uploaderConfig",
+    "volumeGroupSnapshotLabelKey",
     *VELERO_SCHEDULE_NAMES,
 })
 
@@ -783,28 +784,28 @@ class CheckConfig(_Model):
     @field_validator("schema_locations")
     @classmethod
     def _locations(cls, v: list[str]) -> list[str]:
-        for loc in v:
+        for i, loc in enumerate(v):
             if "://" in loc:
-                raise ValueError(f"{loc!r}: check never downloads; use a folder in the repository "
+                raise at((i,), f"{loc!r}: check never downloads; use a folder in the repository "
                                  "(velero-gitops schemas import, or a CRD catalog checkout)")
         return v
 
     @field_validator("ignore_filename_patterns")
     @classmethod
     def _patterns(cls, v: list[str]) -> list[str]:
-        for pattern in v:
+        for i, pattern in enumerate(v):
             try:
                 re.compile(pattern)
             except re.error as exc:
-                raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from None
+                raise at((i,), f"{pattern!r} is not a regular expression: {exc}") from None
         return v
 
     @field_validator("externals")
     @classmethod
     def _externals(cls, v: list[str]) -> list[str]:
-        for ext in v:
+        for i, ext in enumerate(v):
             if ext.count("/") != 2 or not all(ext.split("/")):
-                raise ValueError(f"{ext!r} must be Kind/namespace/name")
+                raise at((i,), f"{ext!r} must be Kind/namespace/name")
         return v
 
 

@@ -59,7 +59,7 @@ def _rules(lines: list[str]) -> None:
         cites = _CITATION.findall(text)
         if fn.__module__ == names.__name__ and cites:
             first = re.sub(r" ?\([^()]*@[^()]*(\([^()]*\)[^()]*)*\)", "", text.split(". ")[0])
-            first = first.removesuffix(", or None").rstrip(".").replace("``", "`").replace("|", "/")
+            first = first.replace(", or None", "").rstrip(".").replace("``", "`").replace("|", "/")
             lines.append(f"| `{name}` | {first} | {'; '.join(c.replace('|', '/') for c in cites)} |")
 
 
