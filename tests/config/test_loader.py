@@ -78,7 +78,7 @@ CASES = [
     ("ca-bundle-missing", "  bucket: velero-backups", "  bucket: velero-backups\n  caBundle: nope.pem", "15:13 s3.caBundle", "nope.pem (No such file or directory)"),
     ("insecure-skip-on-http", "https://s3.68cc.io", "http://s3.68cc.io\n  allowHttp: true\n  insecureSkipTLSVerify: true", "15:26 s3.insecureSkipTLSVerify", "makes no sense"),
     ("bad-objective", "metrics:\n", "metrics:\n  successObjective: 1.5\n", "21:21 metrics.successObjective", "less than 1"),
-    ("bad-age-recipient", "metrics:\n", "sops:\n  ageRecipients: [age1nope]\nmetrics:\n", "21:18 sops.ageRecipients", "not an age public key"),
+    ("bad-age-recipient", "metrics:\n", "sops:\n  ageRecipients: [age1nope]\nmetrics:\n", "21:19 sops.ageRecipients[0]", "not an age public key"),
 ]
 
 

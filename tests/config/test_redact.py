@@ -35,7 +35,8 @@ def test_passwords_in_urls_and_assignments(text):
 @pytest.mark.parametrize("text", [
     "velero/velero-plugin-for-aws:v1.14.3", "s3.eu-west-1.amazonaws.com", "kube-prometheus-stack",
     "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p", "flux.decryption.secretRef: unknown key",
-    "includedNamespaces", "schedules[0].storageLocation",
+    "includedNamespaces", "schedules[0].storageLocation", "s3.checksumAlgorithm", "s3.insecureSkipTLSVerify",
+    "velero.nodeAgent.tolerations[0].tolerationSeconds",
 ])
 def test_ordinary_config_words_stay(text):
     assert redact(text) == text

@@ -336,6 +336,8 @@ def _holder(node: Any, key: str) -> Any:
 def _merge_typos(shown: str, tree: Any, errors: list[Any]) -> list[str]:
     """The formatted errors, where an unknown key that is a typo of a missing required key becomes one message at
     the typo, did-you-mean first (`endpont` -> "did you mean 'endpoint'?", not "endpoint missing")."""
+    from velero_gitops.config.model import our_key_for
+
     missing = {tuple(e["loc"]) for e in errors if e["type"] == "missing"}
     typo_of: dict[tuple, str] = {}
     for e in errors:
@@ -343,7 +345,8 @@ def _merge_typos(shown: str, tree: Any, errors: list[Any]) -> list[str]:
             continue
         loc = tuple(e["loc"])
         wanted = [str(m[-1]) for m in missing if m[:-1] == loc[:-1]]
-        close = difflib.get_close_matches(str(loc[-1]), wanted, n=1, cutoff=0.6)
+        ours = our_key_for(_model_at(loc[:-1]), str(loc[-1]))  # Velero's name for a key of ours
+        close = [ours] if ours in wanted else difflib.get_close_matches(str(loc[-1]), wanted, n=1, cutoff=0.6)
         if close:
             typo_of[loc] = close[0]
     fixed = {loc[:-1] + (key,) for loc, key in typo_of.items()}

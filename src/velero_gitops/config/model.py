@@ -165,6 +165,12 @@ class RepoConfig(_Model):
         if len(v) > names.HELM_RELEASE_NAME_MAX:
             raise ValueError(f"{v!r} is {len(v)} characters: it is also the Helm release name, which may have at "
                              f"most {names.HELM_RELEASE_NAME_MAX}")
+        # The chart names its Service after the release (vmware-tanzu/helm-charts@velero-12.1.0:charts/velero/
+        # templates/_helpers.tpl, velero.fullname), and a Service name is a DNS-1035 label: it starts with a letter
+        # (kubernetes/kubernetes@v1.35.0:pkg/apis/core/validation/validation.go, ValidateServiceName).
+        if not v[0].isalpha():
+            raise ValueError(f"{v!r} starts with a digit: it is also the release name, and the chart's Service is "
+                             "named after it; a Service name must start with a letter")
         return v
 
     @field_validator("schema_base_url")
@@ -704,6 +710,11 @@ VELERO_SCHEDULE_FIELDS = frozenset({
     "volumeGroupSnapshotLabelKey",
     *VELERO_SCHEDULE_NAMES,
 })
+
+
+def our_key_for(model: Any, key: str) -> str | None:
+    """Our key for Velero's name ``key`` of a field of ``model`` (a schedule item), or None."""
+    return VELERO_SCHEDULE_NAMES.get(key) if model is ScheduleConfig else None
 
 
 def velero_field_hint(model: Any, key: str) -> str | None:

@@ -18,8 +18,9 @@ _SECRET = re.compile(
         r"-----BEGIN [A-Z ]*PRIVATE KEY-----(?:.|\n)*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)",
         r"(?<=://)[^/@\s'\"]*(?=@)",  # user:password@ in a URL
         # a long run with upper case, lower case and digits mixed: an access key, a token, a JWT, a password
-        r"(?<![0-9A-Za-z_+/=.-])(?=[0-9A-Za-z_+/=.-]*[A-Z])(?=[0-9A-Za-z_+/=.-]*[a-z])(?=[0-9A-Za-z_+/=.-]*[0-9])"
-        r"[0-9A-Za-z_+/=.-]{20,}(?![0-9A-Za-z_+/=.-])",
+        # ('.' ends a run: config paths such as s3.checksumAlgorithm stay; each part of a JWT is such a run)
+        r"(?<![0-9A-Za-z_+/=-])(?=[0-9A-Za-z_+/=-]*[A-Z])(?=[0-9A-Za-z_+/=-]*[a-z])(?=[0-9A-Za-z_+/=-]*[0-9])"
+        r"[0-9A-Za-z_+/=-]{20,}(?![0-9A-Za-z_+/=-])",
         r"(?<![0-9A-Z])(?:AKIA|ASIA)[0-9A-Z]{16}(?![0-9A-Z])",  # an AWS access key id
     ))
 )
