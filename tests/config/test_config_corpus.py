@@ -107,7 +107,7 @@ metrics:
     release: kube-prometheus-stack
 """
 
-LOCATED = re.compile(r"^(?:error: )?velero-gitops\.yaml:(\d+):(\d+) (\S+): (.+)$")  # the CLI may prefix "error: "
+LOCATED = re.compile(r"^(?:error: )?velero-gitops\.yaml:(\d+):(\d+) (\S(?:.*?\S)?): (.+)$")  # "error: " prefix; a key may hold a space
 SECRET = "Sup3rS3cret"  # must never be echoed
 
 
@@ -239,23 +239,23 @@ REJECT = [
            "not a valid BackupStorageLocation name", line="storageLocation"),
     Reject("names", "dashboard-label", "metrics:\n", "metrics:\n  dashboard: {label: grafana dashboard}\n", "metrics.dashboard.label", "label key"),
     # ------------------------------------------------------------------------------------------- labels
-    Reject("labels", "node-selector-empty-name", "      kubernetes.io/os: linux", "      kubernetes.io/: linux", "velero.nodeAgent.nodeSelector", "label key"),
-    Reject("labels", "node-selector-empty-prefix", "      kubernetes.io/os: linux", "      /os: linux", "velero.nodeAgent.nodeSelector", "prefix"),
-    Reject("labels", "node-selector-dash", "      kubernetes.io/os: linux", "      -os: linux", "velero.nodeAgent.nodeSelector", "label key"),
-    Reject("labels", "node-selector-upper-prefix", "      kubernetes.io/os: linux", "      Kubernetes.IO/os: linux", "velero.nodeAgent.nodeSelector", "prefix"),
-    Reject("labels", "node-selector-two-slashes", "      kubernetes.io/os: linux", "      a/b/c: linux", "velero.nodeAgent.nodeSelector", "prefix"),
-    Reject("labels", "node-selector-long-name", "      kubernetes.io/os: linux", "      kubernetes.io/" + "o" * 64 + ": linux", "velero.nodeAgent.nodeSelector", "1 to 63"),
-    Reject("labels", "node-selector-value-space", "      kubernetes.io/os: linux", "      kubernetes.io/os: linux amd64", "velero.nodeAgent.nodeSelector", "value"),
-    Reject("labels", "node-selector-value-64", "      kubernetes.io/os: linux", "      kubernetes.io/os: " + "l" * 64, "velero.nodeAgent.nodeSelector", "at most 63"),
-    Reject("labels", "node-selector-value-dash", "      kubernetes.io/os: linux", "      kubernetes.io/os: -linux", "velero.nodeAgent.nodeSelector", "value"),
-    Reject("labels", "node-selector-value-newline", "      kubernetes.io/os: linux", '      kubernetes.io/os: "linux\\n"', "velero.nodeAgent.nodeSelector", "value"),
+    Reject("labels", "node-selector-empty-name", "      kubernetes.io/os: linux", "      kubernetes.io/: linux", "velero.nodeAgent.nodeSelector.kubernetes.io/", "label key"),
+    Reject("labels", "node-selector-empty-prefix", "      kubernetes.io/os: linux", "      /os: linux", "velero.nodeAgent.nodeSelector./os", "prefix"),
+    Reject("labels", "node-selector-dash", "      kubernetes.io/os: linux", "      -os: linux", "velero.nodeAgent.nodeSelector.-os", "label key"),
+    Reject("labels", "node-selector-upper-prefix", "      kubernetes.io/os: linux", "      Kubernetes.IO/os: linux", "velero.nodeAgent.nodeSelector.Kubernetes.IO/os", "prefix"),
+    Reject("labels", "node-selector-two-slashes", "      kubernetes.io/os: linux", "      a/b/c: linux", "velero.nodeAgent.nodeSelector.a/b/c", "prefix"),
+    Reject("labels", "node-selector-long-name", "      kubernetes.io/os: linux", "      kubernetes.io/" + "o" * 64 + ": linux", "velero.nodeAgent.nodeSelector.kubernetes.io/" + "o" * 64, "1 to 63"),
+    Reject("labels", "node-selector-value-space", "      kubernetes.io/os: linux", "      kubernetes.io/os: linux amd64", "velero.nodeAgent.nodeSelector.kubernetes.io/os", "value"),
+    Reject("labels", "node-selector-value-64", "      kubernetes.io/os: linux", "      kubernetes.io/os: " + "l" * 64, "velero.nodeAgent.nodeSelector.kubernetes.io/os", "at most 63"),
+    Reject("labels", "node-selector-value-dash", "      kubernetes.io/os: linux", "      kubernetes.io/os: -linux", "velero.nodeAgent.nodeSelector.kubernetes.io/os", "value"),
+    Reject("labels", "node-selector-value-newline", "      kubernetes.io/os: linux", '      kubernetes.io/os: "linux\\n"', "velero.nodeAgent.nodeSelector.kubernetes.io/os", "value"),
     Reject("labels", "node-selector-value-int", "      kubernetes.io/os: linux", "      kubernetes.io/os: 1", "velero.nodeAgent.nodeSelector.kubernetes.io/os", "valid string"),
-    Reject("labels", "match-labels-key-space", 'matchLabels: {backup: "true"}', 'matchLabels: {back up: "true"}', "schedules[0].labelSelector.matchLabels", "label key"),
-    Reject("labels", "match-labels-value-bang", 'matchLabels: {backup: "true"}', 'matchLabels: {backup: "yes!"}', "schedules[0].labelSelector.matchLabels", "value"),
-    Reject("labels", "match-labels-unicode", 'matchLabels: {backup: "true"}', 'matchLabels: {bäckup: "true"}', "schedules[0].labelSelector.matchLabels", "label key"),
-    Reject("labels", "additional-labels-prefix", "    release: kube-prometheus-stack", "    /release: kube-prometheus-stack", "metrics.additionalLabels", "prefix"),
-    Reject("labels", "additional-labels-value", "    release: kube-prometheus-stack", "    release: kube prometheus", "metrics.additionalLabels", "value"),
-    Reject("labels", "additional-labels-dot-end", "    release: kube-prometheus-stack", "    release.: kube-prometheus-stack", "metrics.additionalLabels", "label key"),
+    Reject("labels", "match-labels-key-space", 'matchLabels: {backup: "true"}', 'matchLabels: {back up: "true"}', "schedules[0].labelSelector.matchLabels.back up", "label key"),
+    Reject("labels", "match-labels-value-bang", 'matchLabels: {backup: "true"}', 'matchLabels: {backup: "yes!"}', "schedules[0].labelSelector.matchLabels.backup", "value"),
+    Reject("labels", "match-labels-unicode", 'matchLabels: {backup: "true"}', 'matchLabels: {bäckup: "true"}', "schedules[0].labelSelector.matchLabels.bäckup", "label key"),
+    Reject("labels", "additional-labels-prefix", "    release: kube-prometheus-stack", "    /release: kube-prometheus-stack", "metrics.additionalLabels./release", "prefix"),
+    Reject("labels", "additional-labels-value", "    release: kube-prometheus-stack", "    release: kube prometheus", "metrics.additionalLabels.release", "value"),
+    Reject("labels", "additional-labels-dot-end", "    release: kube-prometheus-stack", "    release.: kube-prometheus-stack", "metrics.additionalLabels.release.", "label key"),
     # --------------------------------------------------------------------------------------------- cron
     Reject("cron", "cron-31-feb", '"0 2 * * *"', '"0 2 31 2 *"', "schedules[0].cron", "never fires"),
     Reject("cron", "cron-30-feb", '"0 2 * * *"', '"0 2 30 2 *"', "schedules[0].cron", "never fires"),
@@ -389,12 +389,12 @@ REJECT = [
     Reject("includes", "star-and-name", "[monitoring, database, network]", "['*', monitoring]", "schedules[0].namespaces", "'*' alone"),
     Reject("includes", "name-and-star", "[monitoring, database, network]", "[monitoring, '*']", "schedules[0].namespaces", "'*' alone"),
     Reject("includes", "no-namespaces", "[monitoring, database, network]", "[]", "schedules[0].namespaces", "at least one namespace"),
-    Reject("includes", "glob-unclosed", "[monitoring, database, network]", "['network-[ab']", "schedules[0].namespaces", "no matching ']'"),
-    Reject("includes", "glob-upper", "[monitoring, database, network]", "['Network-*']", "schedules[0].namespaces", "not a valid namespace name"),
-    Reject("includes", "namespace-twice", "[monitoring, database, network]", "[monitoring, monitoring]", "schedules[0].namespaces", "listed twice"),
-    Reject("includes", "included-namespace-newline", "[monitoring, database, network]", '["monitoring\\n"]', "schedules[0].namespaces", "not a valid namespace name"),
+    Reject("includes", "glob-unclosed", "[monitoring, database, network]", "['network-[ab']", "schedules[0].namespaces[0]", "no matching ']'"),
+    Reject("includes", "glob-upper", "[monitoring, database, network]", "['Network-*']", "schedules[0].namespaces[0]", "not a valid namespace name"),
+    Reject("includes", "namespace-twice", "[monitoring, database, network]", "[monitoring, monitoring]", "schedules[0].namespaces[1]", "listed twice"),
+    Reject("includes", "included-namespace-newline", "[monitoring, database, network]", '["monitoring\\n"]', "schedules[0].namespaces[0]", "not a valid namespace name"),
     Reject("includes", "excluded-star", "excludedResources: [events]", "excludedResources: ['*']", "schedules[0].excludedResources", "cannot contain '*'"),
-    Reject("includes", "excluded-space", "excludedResources: [events]", "excludedResources: ['events ']", "schedules[0].excludedResources", "not a resource name"),
+    Reject("includes", "excluded-space", "excludedResources: [events]", "excludedResources: ['events ']", "schedules[0].excludedResources[0]", "not a resource name"),
     Reject("includes", "excluded-empty", "excludedResources: [events]", "excludedResources: ['']", "schedules[0].excludedResources[0]", "not a resource name"),
     # -------------------------------------------------------------------------------------------- semantics
     Reject("semantics", "ttl-half-of-daily", "    ttl: 720h", "    ttl: 12h", "schedules[0].ttl", "shorter than the longest gap"),

@@ -735,7 +735,13 @@ class DashboardConfig(_Model):
     folder: str = Field("Backups", description="Grafana folder (annotation `grafana_folder`).")
     label: str = Field("grafana_dashboard", description="Label the Grafana sidecar selects ConfigMaps by (value \"1\").")
 
-    _label = field_validator("label")(classmethod(lambda cls, v: (_check_labels({v: "1"}), v)[1]))
+    @field_validator("label")
+    @classmethod
+    def _label(cls, v: str) -> str:
+        problem = names.label_key_problem(v)  # one string, not a map: reported at the key itself
+        if problem:
+            raise ValueError(f"label key {v!r}: {problem}")
+        return v
 
 
 class MetricsConfig(_Model):
