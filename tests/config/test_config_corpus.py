@@ -590,7 +590,8 @@ ACCEPT = [
     Accept("semantics", "ttl-two-days-daily", "    ttl: 720h", "    ttl: 48h"),
     Accept("semantics", "ttl-one-day-daily-warns", "    ttl: 720h", "    ttl: 24h", warns="keeps only one backup of 'daily'"),
     Accept("semantics", "ttl-uneven-cron-warns", '"0 2 * * *"', '"0 2,3 * * *"', more=(("    ttl: 720h", "    ttl: 23h"),), warns="up to 23h apart"),
-    Accept("semantics", "ttl-short-paused", "    ttl: 720h", "    ttl: 1h\n    paused: true"),
+    # paused: no run, so no ttl/interval rule; its existing backups are still collected, hence the gc warning
+    Accept("semantics", "ttl-short-paused", "    ttl: 720h", "    ttl: 1h\n    paused: true", warns="kept up to 2h"),
     Accept("semantics", "gc-equal-ttl-warns", "    ttl: 720h", "    ttl: 48h",
            more=(("defaultBackupTtl: 720h", "defaultBackupTtl: 720h\n  garbageCollectionFrequency: 48h"),), warns="kept up to 96h"),
     Accept("semantics", "storage-location-default", "    ttl: 720h", "    ttl: 720h\n    storageLocation: default"),
@@ -609,7 +610,7 @@ ACCEPT = [
     Accept("s3", "bucket-prefix-without-dot", "https://s3.68cc.io", "https://velero-backups-s3.lab.example"),
     Accept("tags", "str-tag-kept", "  prefix: velero", "  prefix: !!str 0123"),
     Accept("tags", "int-tag-kept", "flux:\n", "flux:\n  remediation: {retries: !!int 3}\n"),
-    Accept("gitpaths", "apps-root-gitops", "appsRoot: kubernetes/apps", "appsRoot: .gitops/apps"),
+    Accept("gitpaths", "ca-in-dot-gitlab", *ca(".gitlab/ca.pem"), files={"repo/.gitlab/ca.pem": CERT}),
     Accept("messages", "check-schema-location-inside", "    release: kube-prometheus-stack\n",
            "    release: kube-prometheus-stack\ncheck:\n  schemaLocations: ['schemas/{{.Group}}/{{.ResourceKind}}.json']\n",
            files={"repo/schemas/README": b"schemas"}),
