@@ -147,8 +147,9 @@ def _check_schema_locations(shown: str, tree: Any, config: Config, config_dir: P
                                "reads nothing outside it; use a folder inside the repository, relative to this file"])
 
 
-# Tags that keep a value what it reads as: the core schema's own types, and "!" (plain string).
-_NEUTRAL_TAGS = {"!"} | {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq")}
+# Tags that keep a value what it reads as: the core schema's own types, "!" (plain string), and "value", which
+# ruamel gives a plain `=` (read as the text "=" by _plain).
+_NEUTRAL_TAGS = {"!"} | {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq", "value")}
 
 
 def _meaning_changing_tag(tree: Any) -> tuple[Loc, str] | None:
