@@ -82,6 +82,12 @@ def test_every_rule_names_its_upstream_source():
         assert f"`{r.id}`" in reference, r.id
 
 
+@pytest.mark.parametrize("seconds,shown", [(30, "30s"), (60, "1m"), (90, "1m30s"), (3600, "1h"), (5400, "1h30m"),
+                                            (86400, "24h"), (7800, "2h10m")])
+def test_durations_in_messages_read_as_written(seconds, shown):
+    assert semantics._hours(seconds) == shown
+
+
 def test_the_base_config_has_no_problem(tmp_path):
     assert _load(tmp_path)[1].warnings == ()
 

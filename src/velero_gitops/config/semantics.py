@@ -61,7 +61,8 @@ def problems(config: Config) -> list[Problem]:
 
 
 def _hours(seconds: float) -> str:
-    return go_duration(seconds).removesuffix("0s").removesuffix("0m") or go_duration(seconds)
+    """A duration as users write it: 24h, 1h30m, 90s (Go's 24h0m0s without the zero parts)."""
+    return re.sub(r"(?<=h)0m$", "", re.sub(r"(?<=[hm])0s$", "", go_duration(seconds)))
 
 
 # ----------------------------------------------------------------------------------------------- Velero
