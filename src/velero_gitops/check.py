@@ -113,7 +113,7 @@ class _Unit:
 
 def run_check(configs: list[Path], options: CheckOptions | None = None, recorder: Recorder | None = None) -> CheckResult:
     """Check every config. Raises ConfigError/UsageError for unusable configs or options."""
-    from velero_gitops.config.loader import load
+    from velero_gitops.config.loader import display, load
     from velero_gitops.pipeline import render_check, render_config
 
     opts = options or CheckOptions()
@@ -123,6 +123,9 @@ def run_check(configs: list[Path], options: CheckOptions | None = None, recorder
         loaded = load(cfg)
         rendered = render_config(loaded)
         units.append(_Unit(loaded, rendered))
+        # config/semantics.py warnings: shown by the hook too, never failing it
+        result.findings.extend(Finding(display(loaded.path), w.line, None, "", w.body,
+                                       f"config.{w.rule}", "warning") for w in loaded.warnings)
         drift = render_check(rendered)
         result.findings.extend(drift)
         result.failed += len({f.file for f in drift if f.severity == "error"})

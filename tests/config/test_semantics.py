@@ -110,8 +110,10 @@ def test_ttl_at_least_the_gap_but_under_two_warns_with_numbers(tmp_path):
     """One backup at a time: a single failed run leaves none for 2 x gap - ttl (same sources)."""
     text, loaded = _load(tmp_path, ttl="30h")
     (warning,) = loaded.warnings
-    assert _located(warning) == (_line_of(text, "ttl:"), "schedules[0].ttl")
-    assert "up to 24h apart" in warning and "for up to 18h" in warning and "ttl 48h keeps a spare" in warning
+    assert _located(str(warning)) == (_line_of(text, "ttl:"), "schedules[0].ttl") and warning.line == _line_of(text, "ttl:")
+    assert warning.rule == "ttl-covers-interval"
+    text = str(warning)
+    assert "up to 24h apart" in text and "for up to 18h" in text and "ttl 48h keeps a spare" in text
 
 
 def test_inherited_ttl_is_reported_at_the_schedule(tmp_path):
@@ -143,7 +145,7 @@ def test_gc_longer_than_ttl_is_refused_at_gc(tmp_path):
 def test_gc_over_a_quarter_of_ttl_warns_with_the_retention(tmp_path):
     _, loaded = _load(tmp_path, gc="13h", ttl="48h")
     (warning,) = loaded.warnings
-    assert "kept up to 61h" in warning
+    assert "kept up to 61h" in str(warning) and warning.rule == "gc-frequency-vs-ttl"
 
 
 # --------------------------------------------------------------------------------------------------- Velero
@@ -268,3 +270,19 @@ def test_property_any_other_storage_location_is_refused(tmp_path, name):
     """Any valid BackupStorageLocation name other than the rendered one (backup_controller.go)."""
     text, problem = _refused(tmp_path, bsl=name)
     assert _located(problem) == (_line_of(text, "storageLocation"), "schedules[0].storageLocation")
+
+
+def test_check_shows_warnings_without_failing(tmp_path):
+    """The pre-commit hook sees what render prints: a config/semantics.py warning is a warning finding."""
+    from velero_gitops.check import CheckOptions, run_check
+
+    text = BASE.format(**{**DEFAULTS, "ttl": "30h"})
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "c.yaml").write_text(text)
+    from velero_gitops.pipeline import render_config
+
+    render_config(tmp_path / "c.yaml").write()
+    result = run_check([tmp_path / "c.yaml"], CheckOptions(ignore_missing_schemas=True, externals=["Kustomization/flux-system/openebs"]))
+    (finding,) = [f for f in result.findings if f.rule.startswith("config.")]
+    assert finding.rule == "config.ttl-covers-interval" and finding.severity == "warning"
+    assert finding.line == _line_of(text, "ttl:") and finding.message.startswith("schedules[0].ttl: ")

@@ -28,6 +28,19 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # a bundle of a hundr
 
 
 @dataclass(frozen=True)
+class ConfigWarning:
+    """A config/semantics.py warning, located: `str()` is the `FILE:LINE:COL path: message` line."""
+
+    at: str  # FILE:LINE:COL
+    body: str  # path: message
+    line: int
+    rule: str
+
+    def __str__(self) -> str:
+        return f"{self.at} {self.body}"
+
+
+@dataclass(frozen=True)
 class LoadedConfig:
     """A validated config plus the facts about its file that the plan needs (read here, not in plan)."""
 
@@ -36,7 +49,7 @@ class LoadedConfig:
     display_path: str  # how messages and headers name it (POSIX, relative to the repo root)
     repo_root: Path  # the Git repository root Flux paths are relative to
     ca_bundle_b64: str | None  # base64 of the CA bundle file, when configured
-    warnings: tuple[str, ...] = ()  # located `FILE:LINE:COL path: message` lines of config/semantics.py warnings
+    warnings: tuple[ConfigWarning, ...] = ()  # config/semantics.py warnings: accepted, with numbers to weigh
 
 
 def display(path: Path) -> str:
@@ -57,7 +70,7 @@ def load(path: str | os.PathLike[str]) -> LoadedConfig:
         loaded = _load(Path(path))
     except ConfigError as exc:
         raise ConfigError([_shown(p, path) for p in exc.problems]) from None
-    return replace(loaded, warnings=tuple(_shown(w, path) for w in loaded.warnings))
+    return replace(loaded, warnings=tuple(replace(w, body=_shown(w.body, "")) for w in loaded.warnings))
 
 
 def _shown(line: str, path: str | os.PathLike[str]) -> str:
@@ -65,8 +78,8 @@ def _shown(line: str, path: str | os.PathLike[str]) -> str:
     (a key or value from the file may hold a newline or an escape). The file name the user typed stays."""
     from velero_gitops.config.redact import redact, truncate_values
 
-    name = display(Path(path))
-    head, rest = (name, line[len(name):]) if line.startswith(name) else ("", line)
+    name = display(Path(path)) if path else ""
+    head, rest = (name, line[len(name):]) if name and line.startswith(name) else ("", line)
     return _printable(head + truncate_values(redact(rest)))
 
 
@@ -109,10 +122,12 @@ def _load(path: Path) -> LoadedConfig:
 
     found = semantic_problems(config)
     located = [(p, f"{shown}:{_position(tree, p.loc, value=True)} {_dotted(p.loc)}: {p.message}") for p in found]
-    errors = [line for p, line in located if not p.warning]
+    errors = [line for p, line in located if not p.warning]  # warnings: below, kept apart for check's findings
     if errors:
         raise ConfigError(sorted(errors, key=_sort_key))
-    warnings = tuple(line for p, line in located if p.warning)
+    warnings = tuple(ConfigWarning(f"{shown}:{_position(tree, p.loc, value=True)}", f"{_dotted(p.loc)}: {p.message}",
+                                   int(_position(tree, p.loc, value=True).split(":")[0]), p.rule)
+                     for p in found if p.warning)
 
     repo_root = (p.parent / config.repo.root).resolve()
     if not repo_root.is_dir():  # render would create it: a typo must not become a new tree somewhere else

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
 from velero_gitops.config.cron import Cron
@@ -35,6 +35,7 @@ class Problem:
     loc: Loc
     message: str
     warning: bool = False
+    rule: str = ""  # the Rule.id, filled in by problems()
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ def rule(id: str, summary: str, source: str) -> Callable[[Callable[[Config], Ite
 
 def problems(config: Config) -> list[Problem]:
     """Every problem of every rule, errors and warnings, in rule order."""
-    return [p for r in RULES for p in r.check(config)]
+    return [replace(p, rule=r.id) for r in RULES for p in r.check(config)]
 
 
 def _hours(seconds: float) -> str:
