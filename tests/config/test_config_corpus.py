@@ -562,14 +562,16 @@ ACCEPT = [
     Accept("names", "schedule-kustomize", "  - name: daily", "  - name: kustomize"),
     Accept("labels", "prefixed-values", "      kubernetes.io/os: linux", "      topology.kubernetes.io/zone: eu-1_a.b\n      empty: ''"),
     Accept("labels", "additional-labels-prefixed", "    release: kube-prometheus-stack", "    monitoring.example.com/scrape: 'true'"),
-    Accept("cron", "cron-leap-day", '"0 2 * * *"', '"0 2 29 2 *"'),
-    Accept("cron", "cron-31-feb-or-monday", '"0 2 * * *"', '"0 2 31 2 1"'),
-    Accept("cron", "cron-31-feb-or-even-weekday", '"0 2 * * *"', '"0 2 31 2 */2"'),  # "*/2" is no star: dom OR dow
-    Accept("cron", "cron-31-any-month", '"0 2 * * *"', '"0 2 31 * *"'),
-    Accept("cron", "cron-names", '"0 2 * * *"', '"30 1 * jan-jun mon-fri"'),
+    # these crons run rarely: config/semantics.py wants a ttl of twice their longest gap (else no backup for months)
+    Accept("cron", "cron-leap-day", '"0 2 * * *"', '"0 2 29 2 *"', more=(("    ttl: 720h", "    ttl: 70128h"),)),
+    Accept("cron", "cron-31-feb-or-monday", '"0 2 * * *"', '"0 2 31 2 1"', more=(("    ttl: 720h", "    ttl: 16800h"),)),
+    Accept("cron", "cron-31-feb-or-even-weekday", '"0 2 * * *"', '"0 2 31 2 */2"', more=(("    ttl: 720h", "    ttl: 16272h"),)),  # "*/2" is no star: dom OR dow
+    Accept("cron", "cron-31-any-month", '"0 2 * * *"', '"0 2 31 * *"', more=(("    ttl: 720h", "    ttl: 2928h"),)),
+    Accept("cron", "cron-names", '"0 2 * * *"', '"30 1 * jan-jun mon-fri"', more=(("    ttl: 720h", "    ttl: 8976h"),)),
     Accept("cron", "cron-every", '"0 2 * * *"', '"@every 6h30m"'),
     Accept("cron", "cron-question-mark", '"0 2 * * *"', '"0 2 ? * sun"'),
-    Accept("durations", "ttl-fraction", "    ttl: 720h", "    ttl: 1.5h"),
+    Accept("durations", "ttl-fraction", "    ttl: 720h", "    ttl: 1.5h", more=(('"0 2 * * *"', '"*/30 * * * *"'),),
+           warns="kept up to 2h30m"),
     Accept("durations", "ttl-micro-sign", "    ttl: 720h", "    ttl: 720h0m0.5µs"),
     Accept("durations", "flux-interval-composite", "  interval: 1h", "  interval: 10m30s"),
     Accept("quantities", "quantity-forms", "requests: {cpu: 100m, memory: 128Mi}", "requests: {cpu: '0.1', memory: 128e6}"),
