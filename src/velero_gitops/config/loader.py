@@ -50,6 +50,12 @@ class LoadedConfig:
     repo_root: Path  # the Git repository root Flux paths are relative to
     ca_bundle_b64: str | None  # base64 of the CA bundle file, when configured
     warnings: tuple[ConfigWarning, ...] = ()  # config/semantics.py warnings: accepted, with numbers to weigh
+    positions: Any = None  # the parsed YAML tree, for `where`
+
+    def where(self, *loc: str | int) -> str:
+        """`FILE:LINE:COL dotted.path:` for a problem that only a later step (the plan) can see."""
+        shown = display(self.path)
+        return f"{shown}:{_position(self.positions, loc, value=True)} {_dotted(loc)}:"
 
 
 def display(path: Path) -> str:
@@ -143,7 +149,7 @@ def _load(path: Path) -> LoadedConfig:
         rel = shown
     _check_schema_locations(shown, tree, config, p.parent, repo_root)
     return LoadedConfig(config=config, path=p, display_path=rel, repo_root=repo_root, ca_bundle_b64=ca_b64,
-                        warnings=warnings)
+                        warnings=warnings, positions=tree)
 
 
 def schema_location_path(config_dir: Path, loc: str, repo_root: Path) -> Path | None:
