@@ -409,3 +409,28 @@ def test_a_tool_config_with_its_own_tags(tmp_path, applied):
     res = _check(root)
     found = [(f.rule, f.line, "unknown tag !env_var" in f.message) for f in res.findings]
     assert found == ([("yaml", 4, True)] if applied else []), res.findings
+
+
+# --------------------------------------------------------------------------------------------------
+# One graph per cluster (issue 18 §6)
+
+
+def test_each_cluster_looks_up_names_in_its_own_tree(tmp_path):
+    """Two clusters bootstrapped from one repository (`flux bootstrap --path=clusters/<name>`: fluxcd/flux2@v2.7.5:
+    pkg/manifestgen/sync/sync.go writes clusters/<name>/flux-system/gotk-sync.yaml, a GitRepository and a Kustomization
+    both named flux-system) each run their own controllers: a dependsOn that only the other cluster's tree satisfies is missing
+    (kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go checkDependencies gets the object
+    from its own API server)."""
+    root = _tree(tmp_path, "multi-cluster")
+    assert _check(root, "clusters", "apps", "infra").findings == []
+    (root / "clusters/b/infra.yaml").unlink()
+    res = _check(root, "clusters", "apps", "infra")
+    assert [(f.file.endswith("clusters/b/apps.yaml"), f.rule) for f in res.findings] == [(True, "flux.depends-on")]
+    assert "not in this cluster (rooted at " in res.findings[0].message
+
+
+def test_project_examples_are_two_clusters():
+    """`validate clusters/` on this project's two examples: each cluster's Schedule depends on its own velero
+    Kustomization; the two flux-system/velero Kustomizations are not merged (no false flux.crd-order)."""
+    res = validate_paths([str(REPO / "clusters")], Options(kustomize="never"))
+    assert [f for f in res.findings if f.rule == "flux.crd-order"] == []

@@ -367,11 +367,14 @@ class Graph:
         self._via: dict[tuple[Path, int], list[tuple[str, Path | None]]] = {}  # (file, ks) -> [kustomize namespace, its file]
         self._ns: dict[int, list[str]] = {}
         self.substituted: dict[int, bool] = {}
+        self.cluster: dict[int, frozenset[int]] = {}  # id(object) -> the clusters that apply it (see _partition)
+        self.cluster_roots: list = []  # the root Kustomization of each cluster, when there are several
         self._build()
         for _ in range(3):  # substitution may resolve a child's spec.path: build again until stable
             if not self._substitute_all():
                 break
             self._build()
+        self._partition()
 
     @staticmethod
     def _repo_root(objects, run: Run) -> Path | None:
@@ -403,6 +406,68 @@ class Graph:
                 via = self._via.setdefault((f, id(ks)), [])  # a component reached from several namespaces
                 if (ns, nsfile) not in via:
                     via.append((ns, nsfile))
+
+    # -- clusters ---------------------------------------------------------------------------------
+    def parents(self, ks) -> list:
+        """The Flux Kustomizations of the repository that apply ``ks`` (itself excluded: bootstrap's flux-system
+        Kustomization applies its own folder)."""
+        if ks.path is None:
+            return []
+        return [k for k in self.applied_by.get(self.real(ks.path), []) if k is not ks]
+
+    def _partition(self) -> None:
+        """One graph per cluster. A cluster is what one root applies: a Flux Kustomization that no Flux Kustomization
+        of the repository applies (bootstrap's ``flux-system``, or one the cluster was given by hand), and everything
+        reached from it. One cluster holds one object per kind/namespace/name (the controllers key their inventory on
+        it), so roots with the same namespace/name are distinct clusters; every other root joins the one whose file
+        shares the longest folder prefix with its own. A repository whose roots all differ is one cluster, and an
+        object no root reaches belongs to none and is visible from all."""
+        self.cluster, self.cluster_roots = {}, []
+        roots = [k for k in self.flux_ks if k.path is not None and not self.parents(k)]
+        by_name: dict[tuple[str, str], list] = {}
+        for k in roots:
+            by_name.setdefault((self.ns_of(k), k.name), []).append(k)
+        seeds = max(by_name.values(), key=len, default=[])
+        if len(seeds) < 2:
+            return
+        self.cluster_roots = seeds
+        seed_parts = [self.real(s.path).parent.parts for s in seeds]
+
+        def shared(a: tuple, b: tuple) -> int:
+            n = 0
+            for x, y in zip(a, b):
+                if x != y:
+                    break
+                n += 1
+            return n
+
+        by_file: dict[Path, list] = {}
+        for o in self.all:
+            if o.path is not None:
+                by_file.setdefault(self.real(o.path), []).append(o)
+        applies: dict[int, list[Path]] = {}
+        for f, kss in self.applied_by.items():
+            for k in kss:
+                applies.setdefault(id(k), []).append(f)
+        for root in roots:
+            own = self.real(root.path).parent.parts
+            scores = [shared(own, sp) for sp in seed_parts]
+            labels = frozenset(i for i, sc in enumerate(scores) if sc == max(scores))
+            todo, seen = [root], {id(root)}
+            while todo:
+                k = todo.pop()
+                self.cluster[id(k)] = self.cluster.get(id(k), frozenset()) | labels
+                for f in applies.get(id(k), []):
+                    for o in by_file.get(f, []):
+                        self.cluster[id(o)] = self.cluster.get(id(o), frozenset()) | labels
+                        if is_kind(o, FLUX_KS, "Kustomization") and id(o) not in seen:
+                            seen.add(id(o))
+                            todo.append(o)
+
+    def visible(self, holder, o) -> bool:
+        """Whether a lookup from ``holder`` may find ``o``: they share a cluster, or either belongs to none."""
+        a, b = self.cluster.get(id(holder)), self.cluster.get(id(o))
+        return a is None or b is None or bool(a & b)
 
     def path_dir(self, ks) -> Path | None:
         """The directory a Kustomization of this repository builds, None when unknown or elsewhere."""
@@ -695,11 +760,15 @@ class _Checker:
         self.index = self._index(g)
 
     @staticmethod
-    def _index(g: Graph) -> dict[tuple[str, str], set[str]]:
-        """(kind, name) -> the namespaces where such an object exists ("" = unknown)."""
-        index: dict[tuple[str, str], set[str]] = {}
+    def _index(g: Graph) -> dict[tuple[str, str], list[tuple[str, object]]]:
+        """(kind, name) -> [(a namespace where such an object exists ("" = unknown), the object that makes it)]."""
+        index: dict[tuple[str, str], list[tuple[str, object]]] = {}
+
+        def put(kind: str, name: str, namespaces, maker) -> None:
+            index.setdefault((kind, name), []).extend((ns, maker) for ns in namespaces)
+
         for o in g.all:
-            index.setdefault((o.kind, o.name), set()).update(g.namespaces(o))
+            put(o.kind, o.name, g.namespaces(o), o)
         # ArtifactGenerators (source-watcher) produce ExternalArtifacts named in spec.artifacts; a FluxInstance
         # (flux-operator) creates its sync source, named after its namespace unless sync.name says otherwise
         # (controlplaneio-fluxcd/flux-operator@v0.58.1:internal/controller/fluxinstance_controller.go)
@@ -707,17 +776,17 @@ class _Checker:
             sync = dig(o.data, "spec", "sync")
             if o.kind == "FluxInstance" and isinstance(sync, dict) and isinstance(sync.get("kind"), str):
                 for ns in g.namespaces(o):
-                    index.setdefault((sync["kind"], _str(sync.get("name")) or ns), set()).add(ns)
+                    put(sync["kind"], _str(sync.get("name")) or ns, [ns], o)
             # an ExternalSecret makes the Secret spec.target.name, by default its own name
             # (external-secrets/external-secrets@v2.9.0:apis/externalsecrets/v1/externalsecret_types.go)
             if o.kind == "ExternalSecret" and o.api_version.startswith("external-secrets.io/"):
                 target = _str(dig(o.data, "spec", "target", "name")) or o.name
                 if target:
-                    index.setdefault(("Secret", target), set()).update(g.namespaces(o))
+                    put("Secret", target, g.namespaces(o), o)
             if o.kind == "ArtifactGenerator":
                 for a in dig(o.data, "spec", "artifacts") or []:
                     if isinstance(a, dict) and isinstance(a.get("name"), str):
-                        index.setdefault(("ExternalArtifact", a["name"]), set()).update(g.namespaces(o))
+                        put("ExternalArtifact", a["name"], g.namespaces(o), o)
         return index
 
     def run(self) -> list[Finding]:
@@ -735,12 +804,12 @@ class _Checker:
         self.findings.append(obj.finding(ptr, msg, rule))
 
     # -- lookups -----------------------------------------------------------------------------------
-    def where(self, kind: str, name: str, ns: str) -> tuple[bool, set[str]]:
-        """(exists in ns, the namespaces where an object of that kind and name does exist)."""
+    def where(self, kind: str, name: str, ns: str, holder=None) -> tuple[bool, set[str]]:
+        """(exists in ns, the namespaces where an object of that kind and name does exist), in ``holder``'s cluster."""
         if ((kind, name, ns) in WELL_KNOWN or (kind, ns, name) in self.repo_sources
                 or f"{kind}/{ns}/{name}" in self.externals or f"{kind}/*/{name}" in self.externals):
             return True, {ns}
-        found = self.index.get((kind, name), set())
+        found = {n for n, maker in self.index.get((kind, name), []) if holder is None or self.g.visible(holder, maker)}
         others = {e.split("/")[1] for e in self.externals if e.startswith(f"{kind}/") and e.endswith(f"/{name}")
                   and e.count("/") == 2}
         return (not ns or ns in found or "" in found), (found | others) - {""}
@@ -751,7 +820,7 @@ class _Checker:
             return
         kind = str(ref.get("kind", ""))
         ns = _str(ref.get("namespace")) or ns_obj
-        ok, found = self.where(kind, ref["name"], ns)
+        ok, found = self.where(kind, ref["name"], ns, obj)
         rule = "flux.depends-on" if what == "dependsOn" else "flux.source-ref"
         if not ok:
             if found:
@@ -759,6 +828,10 @@ class _Checker:
                 why = "" if ref.get("namespace") else f" (without namespace the controller looks in {obj.kind} {obj.name}'s own namespace)"
                 msg = (f"{what} {kind} {ns}/{ref['name']} does not exist{why}: {kind} {ref['name']} is in "
                        f"{', '.join(sorted(found))}; {fix} namespace: {sorted(found)[0]}")
+            elif self.where(kind, ref["name"], ns)[0] and self.g.cluster.get(id(obj)):
+                home = ", ".join(display_path(self.g.cluster_roots[i].path) for i in sorted(self.g.cluster[id(obj)]))
+                msg = (f"{what} {kind} {ns}/{ref['name']} is not in this cluster (rooted at {home}): only another cluster's "
+                       f"tree has it, and each cluster's controllers see only their own (add it to this cluster's tree)")
             else:
                 msg = f"{what} {kind} {ns}/{ref['name']} not found in the repository (declare it with --external {kind}/{ns}/{ref['name']} if it lives elsewhere)"
             self.add(obj, ptr, msg, rule)
@@ -814,7 +887,7 @@ class _Checker:
         for ns in self.g.namespaces(ks):
             if not ns:
                 continue
-            ok, found = self.where("Secret", name, ns)
+            ok, found = self.where("Secret", name, ns, ks)
             if ok:
                 continue
             home = sorted(found) or [_flux_namespace(self.opts)]
@@ -844,17 +917,17 @@ class _Checker:
     # -- CRD ordering ------------------------------------------------------------------------------
     def _crd_order(self) -> None:
         g = self.g
-        ks_by_name: dict[tuple[str, str], object] = {}
+        ks_by_name: dict[tuple[str, str], list] = {}
         for k in g.flux_ks:
             for ns in g.namespaces(k):
-                ks_by_name[(ns, k.name)] = k
+                ks_by_name.setdefault((ns, k.name), []).append(k)
         for hr in (o for o in g.all if is_kind(o, HELM, "HelmRelease")):
             groups = CRD_CHARTS.get(_chart_name(hr, g.all) or "")
             crds = dig(hr.data, "spec", "install", "crds")
             if not groups or hr.path is None or crds == "Skip":
                 continue
             hr_ks = g.applied_by.get(self.g.real(hr.path), [])
-            for o in self.objects:
+            for o in (o for o in self.objects if g.visible(hr, o)):
                 group = o.api_version.split("/", 1)[0] if "/" in o.api_version else ""
                 if group not in groups or o.path is None or not hr_ks:
                     continue
@@ -868,7 +941,7 @@ class _Checker:
                                  f"dependsOn {', '.join(h.name for h in hr_ks)} (the Kustomization applying HelmRelease "
                                  f"{hr.name} that installs the {group} CRDs)", "flux.crd-order")
 
-    def _depends_on(self, ks, ks_by_name: dict[tuple[str, str], object]) -> set[int]:
+    def _depends_on(self, ks, ks_by_name: dict[tuple[str, str], list]) -> set[int]:
         """ids of every Flux Kustomization ``ks`` depends on, directly or through others."""
         seen: set[int] = set()
         todo = [ks]
@@ -878,8 +951,8 @@ class _Checker:
                 if not isinstance(dep, dict):
                     continue
                 for ns in self.g.namespaces(k):
-                    target = ks_by_name.get((_str(dep.get("namespace")) or ns, str(dep.get("name"))))
-                    if target is not None and id(target) not in seen:
-                        seen.add(id(target))
-                        todo.append(target)
+                    for target in ks_by_name.get((_str(dep.get("namespace")) or ns, str(dep.get("name"))), []):
+                        if self.g.visible(k, target) and id(target) not in seen:
+                            seen.add(id(target))
+                            todo.append(target)
         return seen
