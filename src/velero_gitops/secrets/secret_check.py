@@ -24,8 +24,19 @@ from typing import TYPE_CHECKING, Any
 
 from velero_gitops.config.loader import display
 from velero_gitops.findings import Finding
+from velero_gitops.rules import define
 from velero_gitops.secrets.sops import ENC_PREFIX
 from velero_gitops.yamlsafe import FILE_SIZE_LIMIT, LDict, LList
+
+define("secret.unencrypted", "error", "a Secret in clear, or one whose SOPS metadata is incomplete")
+define("secret.shape", "error", "a rendered credentials file that is not one Secret of the expected shape")
+define("secret.name", "error", "a rendered credentials Secret with another name than the chart reads")
+define("secret.namespace", "error", "a rendered credentials Secret in another namespace than Velero's")
+define("secret.key", "error", "a rendered credentials Secret without the key the chart reads")
+define("secret.recipients", "error", "a Secret encrypted for other recipients than `.sops.yaml` names")
+define("secret.sops-config", "error", "`.sops.yaml` has no rule, or an unusable one, for the rendered Secret")
+define("secret.yaml", "error", "a rendered Secret that is not valid YAML")
+define("secret.missing", "error", "a Secret the rendered tree needs is neither rendered nor produced in the repository")
 
 if TYPE_CHECKING:
     from velero_gitops.config.model import Config

@@ -15,9 +15,13 @@ from typing import Any
 
 from velero_gitops.config.loader import display
 from velero_gitops.findings import Finding
+from velero_gitops.rules import define
 from velero_gitops.safefile import DEFAULT_LIMIT, FileRefused, read_text
 from velero_gitops.validate.yamlload import YAMLError, line_of, load_all
 from velero_gitops.yamlsafe import LDict
+
+define("yaml", "error", "a file that is not valid YAML, as Go YAML reads it")
+define("schema", "error", "an object that its JSON schema refuses (strict: unknown fields are errors)")
 
 YAML_SUFFIXES = (".yaml", ".yml")
 # The file names kustomize looks for in a directory, in its order

@@ -22,10 +22,15 @@ from pathlib import Path
 
 from velero_gitops.errors import UsageError
 from velero_gitops.findings import Finding
+from velero_gitops.rules import define
 from velero_gitops.validate import flux, kustomize, policy
 from velero_gitops.validate.documents import KUSTOMIZE_FILES, YAML_SUFFIXES, Reader, display_path
 from velero_gitops.validate.run import Options, Run
 from velero_gitops.validate.schemas import SchemaError, SchemaStore, schema_findings
+
+define("yaml.duplicate-key", "error", "a mapping with the same key twice")
+define("schema.error", "error", "the schema of a kind cannot be loaded")
+define("schema.missing", "error", "no schema for a kind (`--ignore-missing-schemas` to skip it)")
 
 
 @dataclass

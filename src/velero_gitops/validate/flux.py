@@ -35,6 +35,7 @@ from pathlib import Path
 
 from velero_gitops import safefile
 from velero_gitops.findings import Finding
+from velero_gitops.rules import define
 from velero_gitops.validate.documents import (
     KUSTOMIZE_FILES,
     Obj,
@@ -47,6 +48,20 @@ from velero_gitops.validate.documents import (
     mapping,
 )
 from velero_gitops.validate.run import DEFAULT_REPO_SOURCES, Options, Run
+
+MISSING_PATH = define("flux.path", "error", "a Flux Kustomization's `spec.path` does not exist in the repository it reads")
+SOURCE_REF = define("flux.source-ref", "error", "`sourceRef`, `chartRef` or `chart.spec.sourceRef` names a source that "
+                    "does not exist in the namespace the controller looks in (the holder's own, by default), or only in "
+                    "another cluster's tree")
+DEPENDS_ON = define("flux.depends-on", "error", "`dependsOn` names a Kustomization or HelmRelease that does not exist in "
+                    "the namespace the controller looks in, or only in another cluster's tree")
+CROSS_NAMESPACE = define("flux.cross-namespace", "error", "a source in another namespace, refused with "
+                         "`--no-cross-namespace-refs` (the controllers' lockdown flag)")
+DECRYPTION = define("flux.decryption", "error", "a Flux Kustomization applies SOPS-encrypted files without `spec.decryption`")
+DECRYPTION_SECRET = define("flux.decryption-secret", "error", "`decryption.secretRef` is read from the Kustomization's own "
+                           "namespace (after its parent's build), and the key Secret is not there")
+CRD_ORDER = define("flux.crd-order", "error", "Velero objects applied by the Kustomization that installs the velero chart "
+                   "(its CRDs), or by one that does not `dependsOn` it")
 
 FLUX_KS = "kustomize.toolkit.fluxcd.io/"
 HELM = "helm.toolkit.fluxcd.io/"
@@ -821,7 +836,7 @@ class _Checker:
         kind = str(ref.get("kind", ""))
         ns = _str(ref.get("namespace")) or ns_obj
         ok, found = self.where(kind, ref["name"], ns, obj)
-        rule = "flux.depends-on" if what == "dependsOn" else "flux.source-ref"
+        rule = DEPENDS_ON if what == "dependsOn" else SOURCE_REF
         if not ok:
             if found:
                 fix = "set" if not ref.get("namespace") else "fix"
@@ -838,7 +853,7 @@ class _Checker:
         if what != "dependsOn" and self.opts.no_cross_namespace_refs and ns_obj and ns != ns_obj:
             self.add(obj, ptr.rsplit("/", 1)[0] + "/namespace" if ref.get("namespace") else ptr,
                      f"{what} {kind} {ns}/{ref['name']} is in another namespace than {obj.kind} {ns_obj}/{obj.name}: "
-                     "refused with --no-cross-namespace-refs", "flux.cross-namespace")
+                     "refused with --no-cross-namespace-refs", CROSS_NAMESPACE)
 
     # -- Kustomization -----------------------------------------------------------------------------
     def _kustomization(self, ks) -> None:
@@ -851,7 +866,7 @@ class _Checker:
         if isinstance(p, str) and "${" not in p and g.reads_repo(ks) and found is None:
             roots = g.roots[id(ks)]
             self.add(ks, "/spec/path", f"path {p!r} does not exist in the repository (root {display_path(roots[0]) if roots else '.'})",
-                     "flux.path")
+                     MISSING_PATH)
         for ns in g.namespaces(ks):
             self._ref(ks, ns, "/spec/sourceRef/name", g.source_ref(ks), "sourceRef")
             deps = spec.get("dependsOn")
@@ -864,7 +879,7 @@ class _Checker:
             if enc:
                 self.add(ks, "/spec/path", f"path applies SOPS-encrypted {display_path(enc[0])} but spec.decryption is not set "
                          "(add decryption: {provider: sops}, with secretRef: {name: sops-age} unless kustomize-controller "
-                         "runs with --sops-age-secret)", "flux.decryption")
+                         "runs with --sops-age-secret)", DECRYPTION)
         if dec is not None:
             self._decryption_secret(ks, dec, injector)
 
@@ -899,7 +914,7 @@ class _Checker:
                      f" (secretRef is a LocalObjectReference), but the key Secret {name} {known} {', '.join(home)}"
                      f"{'' if found else f' (Flux SOPS guide; declare --external Secret/{ns}/{name} if it is there)'}: "
                      f"keep the Kustomization in {home[0]} (use targetNamespace for its objects), or drop secretRef "
-                     "and run kustomize-controller with --sops-age-secret", "flux.decryption-secret")
+                     "and run kustomize-controller with --sops-age-secret", DECRYPTION_SECRET)
 
     # -- HelmRelease -------------------------------------------------------------------------------
     def _helmrelease(self, hr) -> None:
@@ -935,11 +950,11 @@ class _Checker:
                     if any(k is h for h in hr_ks):
                         self.add(o, "", f"{o.kind} is applied by Flux Kustomization {g.ns_of(k)}/{k.name}, the same one that "
                                  f"applies HelmRelease {hr.name} which installs the {group} CRDs: the dry-run fails before the "
-                                 f"CRDs exist. Apply it from a second Kustomization that dependsOn {k.name}", "flux.crd-order")
+                                 f"CRDs exist. Apply it from a second Kustomization that dependsOn {k.name}", CRD_ORDER)
                     elif not any(id(h) in self._depends_on(k, ks_by_name) for h in hr_ks):
                         self.add(o, "", f"{o.kind} is applied by Flux Kustomization {g.ns_of(k)}/{k.name}, which does not "
                                  f"dependsOn {', '.join(h.name for h in hr_ks)} (the Kustomization applying HelmRelease "
-                                 f"{hr.name} that installs the {group} CRDs)", "flux.crd-order")
+                                 f"{hr.name} that installs the {group} CRDs)", CRD_ORDER)
 
     def _depends_on(self, ks, ks_by_name: dict[tuple[str, str], list]) -> set[int]:
         """ids of every Flux Kustomization ``ks`` depends on, directly or through others."""

@@ -38,6 +38,7 @@ from pathlib import Path
 from velero_gitops import safefile
 from velero_gitops.errors import UsageError
 from velero_gitops.findings import Finding
+from velero_gitops.rules import define
 from velero_gitops.validate import flux
 from velero_gitops.validate.documents import (
     KUSTOMIZE_FILES,
@@ -53,6 +54,10 @@ from velero_gitops.validate.documents import (
 from velero_gitops.validate.run import Run
 from velero_gitops.validate.schemas import SchemaError, schema_findings
 from velero_gitops.validate.yamlload import YAMLError, load_all
+
+define("kustomize", "error", "a kustomize build that fails, or that is not run because it would read something refused")
+define("kustomize.remote", "warning", "a remote base or resource: valid for Flux, not fetched by validate")
+define("kustomize.outside", "error", "a kustomization names a path outside the repository (Flux cannot read it either)")
 
 ORIGIN = "config.kubernetes.io/origin"
 MAX_FILE = 8 * 1024 * 1024  # larger build inputs are refused (a build input is text)

@@ -19,7 +19,22 @@ from velero_gitops.config.cron import velero_problem as cron_problem
 from velero_gitops.config.names import bucket_name_problem
 from velero_gitops.config.units import parse_duration, parse_quantity
 from velero_gitops.findings import Finding
+from velero_gitops.rules import define
 from velero_gitops.validate.documents import mapping
+
+# rules (velero_gitops.rules)
+define("policy.s3-https", "error", "a BackupStorageLocation's `s3Url` is not `https://host[:port]` without a path",
+       "s3.allowHttp")
+define("policy.insecure-tls", "error", "`insecureSkipTLSVerify: \"true\"` on a BackupStorageLocation", "s3.insecureSkipTLSVerify")
+define("policy.cron", "error", "a Schedule's cron is not one Velero parses (robfig/cron v3 ParseStandard)")
+define("policy.ttl", "error", "a TTL is not a Go duration")
+define("policy.uploader", "error", "`uploaderType` or node-agent values not valid for the Velero version")
+define("policy.node-agent", "error", "node-agent limits above the budget; a warning when kopia may need more memory")
+define("policy.bucket", "error", "an S3 bucket name that S3 refuses")
+define("policy.values", "error", "velero chart values the chart cannot render")
+define("policy.ca-private-key", "error", "a private key inside a `caCert`")
+define("policy.secret-encrypted", "error", "the `velero-s3-secret` Secret is not SOPS-encrypted")
+define("secret.unencrypted", "error", "a Secret in clear, or one whose SOPS metadata is incomplete")
 
 # The rules below reuse the project's own parsers (cron.py, units.py, names.py) so that `validate`
 # and the config loader agree on what is valid.
