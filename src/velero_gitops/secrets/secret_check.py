@@ -28,7 +28,6 @@ from velero_gitops.rules import define
 from velero_gitops.secrets.sops import ENC_PREFIX
 from velero_gitops.yamlsafe import FILE_SIZE_LIMIT, LDict, LList
 
-define("secret.unencrypted", "error", "a Secret in clear, or one whose SOPS metadata is incomplete")
 define("secret.shape", "error", "a rendered credentials file that is not one Secret of the expected shape")
 define("secret.name", "error", "a rendered credentials Secret with another name than the chart reads")
 define("secret.namespace", "error", "a rendered credentials Secret in another namespace than Velero's")

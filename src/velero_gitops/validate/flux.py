@@ -47,6 +47,7 @@ from velero_gitops.validate.documents import (
     inside,
     mapping,
 )
+from velero_gitops.validate.producers import SCAN_KIND, generated, made_by
 from velero_gitops.validate.run import DEFAULT_REPO_SOURCES, Options, Run
 
 MISSING_PATH = define("flux.path", "error", "a Flux Kustomization's `spec.path` does not exist in the repository it reads")
@@ -72,9 +73,6 @@ WELL_KNOWN = {(k, "flux-system", "flux-system") for k in ("GitRepository", "OCIR
 # Velero's chart ships its CRDs; only for it is "applied before the CRDs exist" provable from the tree
 CRD_CHARTS = {"velero": ("velero.io",)}
 _SOPS_TOP = re.compile(r"^sops:\s*$", re.M)
-# kinds the repository scan keeps (the facts other files' lookups need)
-_SCAN_KIND = re.compile(r"^kind:\s*['\"]?(Kustomization|HelmRelease|GitRepository|OCIRepository|HelmRepository|Bucket|"
-                        r"HelmChart|FluxInstance|ExternalArtifact|ArtifactGenerator|Secret|ConfigMap)\b", re.M)
 _SCAN_MAX_FILES = 20000
 _SCAN_MAX_BYTES = 2 << 20
 
@@ -100,16 +98,19 @@ class _Tree:
         self.real = real  # Run.real
         self._cache: dict[Path, list[tuple[Path, str, Path | None]]] = {}
         self._ns: dict[Path, tuple[str, Path | None]] = {}
+        self.kustomizations: dict[Path, dict] = {}  # every kustomization read, by its directory
 
     def kustomization(self, d: Path) -> tuple[dict, Path | None]:
         kfile = next((d / n for n in KUSTOMIZE_FILES if (d / n).is_file()), None)
         if kfile is None:
             return {}, None
-        try:
-            k = first_document(safefile.read_text(kfile))
-        except Exception:  # noqa: BLE001 - unreadable/invalid: the kustomize build reports it
-            k = None
-        return (k if isinstance(k, dict) else {}), kfile
+        if d not in self.kustomizations:
+            try:
+                k = first_document(safefile.read_text(kfile))
+            except Exception:  # noqa: BLE001 - unreadable/invalid: the kustomize build reports it
+                k = None
+            self.kustomizations[d] = k if isinstance(k, dict) else {}
+        return self.kustomizations[d], kfile
 
     def namespace(self, d: Path) -> tuple[str, Path | None]:
         """The ``namespace:`` of the kustomization.yaml in ``d`` and that file ("" when none)."""
@@ -206,7 +207,7 @@ def _scan_repo(root: Path, seen: set[Path], real) -> list:
             text = safefile.read_text(p, root=root)
         except (OSError, UnicodeDecodeError):
             continue
-        if "\0" in text or not _SCAN_KIND.search(text):
+        if "\0" in text or not SCAN_KIND.search(text):
             continue
         try:
             reader.read(display_path(p), p)
@@ -784,24 +785,12 @@ class _Checker:
 
         for o in g.all:
             put(o.kind, o.name, g.namespaces(o), o)
-        # ArtifactGenerators (source-watcher) produce ExternalArtifacts named in spec.artifacts; a FluxInstance
-        # (flux-operator) creates its sync source, named after its namespace unless sync.name says otherwise
-        # (controlplaneio-fluxcd/flux-operator@v0.58.1:internal/controller/fluxinstance_controller.go)
-        for o in g.all:
-            sync = dig(o.data, "spec", "sync")
-            if o.kind == "FluxInstance" and isinstance(sync, dict) and isinstance(sync.get("kind"), str):
-                for ns in g.namespaces(o):
-                    put(sync["kind"], _str(sync.get("name")) or ns, [ns], o)
-            # an ExternalSecret makes the Secret spec.target.name, by default its own name
-            # (external-secrets/external-secrets@v2.9.0:apis/externalsecrets/v1/externalsecret_types.go)
-            if o.kind == "ExternalSecret" and o.api_version.startswith("external-secrets.io/"):
-                target = _str(dig(o.data, "spec", "target", "name")) or o.name
-                if target:
-                    put("Secret", target, g.namespaces(o), o)
-            if o.kind == "ArtifactGenerator":
-                for a in dig(o.data, "spec", "artifacts") or []:
-                    if isinstance(a, dict) and isinstance(a.get("name"), str):
-                        put("ExternalArtifact", a["name"], g.namespaces(o), o)
+            for ns in g.namespaces(o):
+                for kind, name in made_by(o, ns):  # what it makes (validate.producers)
+                    put(kind, name, [ns], o)
+        for d, k in g.tree.kustomizations.items():  # generators with a fixed name, seen by every cluster
+            for kind, name in generated(k):
+                put(kind, name, [g.tree.namespace(d)[0]], None)
         return index
 
     def run(self) -> list[Finding]:
