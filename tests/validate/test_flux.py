@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from velero_gitops.validate.engine import Options, validate_paths
 
-from cli_util import REPO, VALIDATE_FIXTURES, run_cli
+from cli_util import REPO, VALIDATE_FIXTURES, require_kubectl, run_cli
 
 LAB_TWO = REPO / "clusters" / "lab-two"
 EXTERNALS = ["Kustomization/storage/openebs-localpv", "Kustomization/observability/kube-prometheus-stack"]
@@ -224,6 +224,23 @@ def test_substitution_validates_known_values_and_skips_unknown(tmp_path):
     assert engine  # the module is what validate_paths ran
 
 
+@pytest.mark.parametrize("kustomize", ["never", "auto"])
+def test_substitution_of_a_quoted_number_is_a_number(tmp_path, kustomize):
+    """Quotes in the source file do not survive: the controller substitutes the object as kustomize writes it out
+    and parses the result again, so `value: "${TTL:=60}"` becomes the integer 60 (kustomize-controller@v1.9.4:
+    docs/spec/v1/kustomizations.md "Post build substitution of numbers and booleans", fluxcd/pkg@kustomize/v1.35.4:
+    kustomize/kustomize_varsub.go varSubstitution → yaml.YAMLToJSON). The documented ${quote} idiom keeps a string."""
+    if kustomize == "auto":
+        require_kubectl()
+    root = _tree(tmp_path, "substitution")
+    dep = root / "kubernetes/apps/media/web/app/deployment.yaml"
+    assert _check(root, kustomize=kustomize).findings == []
+    _edit(dep, "value: ${quote}${TTL:=60}${quote}", 'value: "${TTL:=60}"')
+    res = _check(root, kustomize=kustomize)
+    assert [(f.rule, f.line, f.message) for f in res.findings] == [
+        ("schema", _line(dep, "${TTL"), "expected string, got integer 60")]
+
+
 def test_substitution_unknown_value_leaves_type_unchecked(tmp_path):
     """A value from an encrypted substituteFrom Secret cannot be known: no type error on that field, while the
     same field with a literal wrong type is still reported."""
@@ -242,7 +259,7 @@ def test_substitution_needs_variables(tmp_path):
     integer, but that is left to the cluster (the value is a Flux expression: no type error)."""
     root = _tree(tmp_path, "substitution")
     ks = root / "kubernetes/apps/media/web/ks.yaml"
-    _edit(ks, '  postBuild:\n    substitute:\n      APP: web\n      PORT: "8080"\n', "")
+    _edit(ks, '  postBuild:\n    substitute:\n      APP: web\n      PORT: "8080"\n      quote: \'"\'\n', "")
     res = _check(root)
     assert [f.rule for f in res.findings] == []
     from velero_gitops.validate.documents import Reader

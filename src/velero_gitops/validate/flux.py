@@ -36,6 +36,7 @@ from pathlib import Path
 from velero_gitops import safefile
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
+from velero_gitops.validate import varsub
 from velero_gitops.validate.documents import (
     KUSTOMIZE_FILES,
     Obj,
@@ -217,45 +218,7 @@ def _scan_repo(root: Path, seen: set[Path], real) -> list:
 
 
 # --------------------------------------------------------------------------------------------------
-# postBuild substitution (fluxcd/pkg kustomize_varsub.go + envsubst)
-
-_VAR = re.compile(r"\$\$\{|\$\{([^{}]*)\}")
-_VARNAME = re.compile(r"^[_A-Za-z][_A-Za-z0-9]*$")
-_OPS = re.compile(r"^([_A-Za-z][_A-Za-z0-9]*)(?:(:?[-=])(.*))?$", re.S)
-
-
-class _Unknown(Exception):
-    pass
-
-
-def _expand(text: str, vars_: dict[str, str], complete: bool) -> str:
-    """envsubst of one string; raises _Unknown when a value cannot be known from the repository."""
-
-    def sub(m: re.Match) -> str:
-        if m.group(0) == "$${":
-            return "${"  # an escaped literal
-        m2 = _OPS.match(m.group(1))
-        if m2 is None:
-            raise _Unknown  # ${#v}, ${v^^}, ${v/a/b}...: not modelled
-        name, op, default = m2.groups()
-        if name in vars_:
-            value = vars_[name]
-            if value == "" and op in (":-", ":="):
-                return default
-            return value
-        if not complete:
-            raise _Unknown  # may come from a Secret or ConfigMap we cannot read
-        # non-strict Flux: an undefined variable is set and empty
-        return default if op in (":-", ":=") else ""
-
-    return _VAR.sub(sub, text)
-
-
-def _read(p: Path) -> str:
-    try:
-        return safefile.read_bytes(p).decode(errors="replace")
-    except OSError:
-        return ""
+# postBuild substitution on the objects read from files (the engine: validate.varsub)
 
 
 def _reparse_scalar(text: str):
@@ -269,9 +232,13 @@ def _reparse_scalar(text: str):
     return v if isinstance(v, (str, int, float, bool)) or v is None else text
 
 
-def _substitute(node, vars_: dict[str, str], complete: bool, source: str = "") -> bool:
-    """Substitute in place; True when anything changed. kustomize keeps a quoted scalar quoted when it writes the
-    object out for envsubst, so a value quoted in ``source`` stays a string; a plain one is parsed again."""
+def _substitute(node, lookup: varsub.Lookup) -> bool:
+    """Substitute in place; True when anything changed. The controller substitutes the object as kustomize writes
+    it out (sigs.k8s.io/yaml JSONToYAML: a string is written plain unless it would read back as something else, the
+    quotes of the source file are gone), then parses the result again: a substituted plain scalar may become a
+    number (kustomize-controller@v1.9.4:docs/spec/v1/kustomizations.md "Post build substitution of numbers and
+    booleans"). A scalar with an expression whose value is unknown here, or that the controller refuses, is left
+    as written."""
     changed = False
     stack = [node]
     while stack:
@@ -280,13 +247,14 @@ def _substitute(node, vars_: dict[str, str], complete: bool, source: str = "") -
         for k, v in items:
             if isinstance(v, (dict, list)):
                 stack.append(v)
-            elif isinstance(v, str) and "${" in v:
+            elif isinstance(v, str) and "$" in v:
                 try:
-                    new = _expand(v, vars_, complete)
-                except _Unknown:
+                    new, known = varsub.expand(v, lookup)
+                except varsub.BadSubstitution:
                     continue
-                quoted = f'"{v}"' in source or f"'{v}'" in source
-                n[k] = new if quoted else _reparse_scalar(new)
+                if not known or new == v:
+                    continue
+                n[k] = _reparse_scalar(new) if _reparse_scalar(v) == v else new
                 changed = True
     return changed
 
@@ -502,9 +470,9 @@ class Graph:
         return reads_this_repo(ks, self.opts)
 
     # -- substitution ------------------------------------------------------------------------------
-    def _vars(self, ks) -> tuple[dict[str, str], bool] | None:
-        """postBuild variables of a Kustomization; None when it substitutes nothing (fluxcd/pkg runs envsubst
-        only when there is at least one variable)."""
+    def variables(self, ks) -> varsub.Lookup | None:
+        """The lookup of a Kustomization's postBuild variables; None when it substitutes nothing (the controller runs
+        envsubst only with at least one variable, or with substituteStrategy: Always)."""
         post = dig(ks.data, "spec", "postBuild")
         if not isinstance(post, dict):
             return None
@@ -542,7 +510,7 @@ class Graph:
             vars_[str(k)] = str(v).replace("\n", "")
         if not vars_ and complete and post.get("substituteStrategy") != "Always":
             return None
-        return vars_, complete
+        return varsub.lookup_from(vars_, complete)
 
     def _substitute_all(self) -> bool:
         changed = False
@@ -552,16 +520,13 @@ class Graph:
             for ks in self.applied_by.get(self.real(o.path), []):
                 if ks is o:
                     continue
-                v = self._vars(ks)
-                if v is None:
+                lookup = self.variables(ks)
+                if lookup is None:
                     continue
-                md = mapping(o.data, "metadata")
-                marks = [dig(md, "labels"), dig(md, "annotations")]
-                if any(isinstance(m, dict) and m.get("kustomize.toolkit.fluxcd.io/substitute") == "disabled" for m in marks):
+                if varsub.disabled(o.data):
                     break
                 self.substituted[id(o)] = True
-                source = _read(o.path)
-                changed |= _substitute(o.data, *v, source=source)
+                changed |= _substitute(o.data, lookup)
                 break
         return changed
 
