@@ -453,3 +453,37 @@ def test_project_examples_are_two_clusters():
     Kustomization; the two flux-system/velero Kustomizations are not merged (no false flux.crd-order)."""
     res = validate_paths([str(REPO / "clusters")], Options(kustomize="never"))
     assert [f for f in res.findings if f.rule == "flux.crd-order"] == []
+
+
+# --------------------------------------------------------------------------------------------------
+# One owner per object
+
+
+@pytest.mark.parametrize("target,dup", [("media", True), ("other", False)])
+def test_object_applied_by_two_kustomizations(tmp_path, target, dup):
+    """Two Flux Kustomizations applying one object (same kind, namespace and name) take it from each other
+    (fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go: apply labels it with the
+    Kustomization, prune deletes by inventory); in another targetNamespace it is another object."""
+    root = _tree(tmp_path, "guide")
+    media = root / "kubernetes/apps/media"
+    (media / "db/ks2.yaml").write_text((media / "db/ks.yaml").read_text().replace("name: db\n", "name: db2\n", 1)
+                                       .replace("targetNamespace: media", f"targetNamespace: {target}"))
+    _edit(media / "kustomization.yaml", "  - ./db/ks.yaml\n", "  - ./db/ks.yaml\n  - ./db/ks2.yaml\n")
+    res = _check(root)
+    found = sorted((f.rule, f.obj) for f in res.findings)
+    assert found == ([("flux.duplicate", "ConfigMap/media/db"), ("flux.duplicate", "Secret/media/db-secret")] if dup else []), res.findings
+    if dup:
+        assert "Flux Kustomization flux-system/db" in res.findings[0].message and "flux-system/db2" in res.findings[0].message
+
+
+def test_generated_kustomization_applies_sub_folders_that_have_their_own(tmp_path):
+    """Without a kustomization.yaml, Flux generates one listing every manifest and every sub-folder that holds a
+    kustomization.yaml (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go Generate/scanManifests): the
+    parent then applies the app folder too, and the app's own Kustomization fights it for the objects that name
+    their namespace (without one, the parent's copy lands elsewhere: another object)."""
+    root = _tree(tmp_path, "guide")
+    (root / "kubernetes/apps/media/kustomization.yaml").unlink()
+    assert [f for f in _check(root).findings if f.rule == "flux.duplicate"] == []
+    _edit(root / "kubernetes/apps/media/db/app/configmap.yaml", "  name: db\n", "  name: db\n  namespace: media\n")
+    res = _check(root)
+    assert [f.obj for f in res.findings if f.rule == "flux.duplicate"] == ["ConfigMap/media/db"], res.findings

@@ -62,6 +62,8 @@ CROSS_NAMESPACE = define("flux.cross-namespace", "error", "a source in another n
 DECRYPTION = define("flux.decryption", "error", "a Flux Kustomization applies SOPS-encrypted files without `spec.decryption`")
 DECRYPTION_SECRET = define("flux.decryption-secret", "error", "`decryption.secretRef` is read from the Kustomization's own "
                            "namespace (after its parent's build), and the key Secret is not there")
+DUPLICATE = define("flux.duplicate", "error", "one object (kind, namespace, name) applied by two Flux Kustomizations of "
+                   "the same cluster: each apply takes it over, and either one's prune may delete it")
 CRD_ORDER = define("flux.crd-order", "error", "Velero objects applied by the Kustomization that installs the velero chart "
                    "(its CRDs), or by one that does not `dependsOn` it")
 
@@ -554,6 +556,15 @@ class Graph:
         self._ns[key] = out
         return out
 
+    def namespaces_by(self, o, ks) -> list[str]:
+        """The namespaces object ``o`` ends up in when Flux Kustomization ``ks`` applies it."""
+        md = o.data.get("metadata")
+        own = _str(md.get("namespace")) if isinstance(md, dict) else ""
+        tn = _str(dig(ks.data, "spec", "targetNamespace"))
+        if o.path is None:
+            return [tn or own]
+        return list(dict.fromkeys(tn or via_ns or own for via_ns, _ in self._via.get((self.real(o.path), id(ks)), [("", None)])))
+
     def ns_of(self, o) -> str:
         return self.namespaces(o)[0]
 
@@ -767,6 +778,7 @@ class _Checker:
             elif is_kind(o, HELM, "HelmRelease"):
                 self._helmrelease(o)
         self._crd_order()
+        self._duplicates()
         return self.findings
 
     def add(self, obj, ptr: str, msg: str, rule: str) -> None:
@@ -882,6 +894,40 @@ class _Checker:
             for i, dep in enumerate(deps if isinstance(deps, list) else []):
                 if isinstance(dep, dict):
                     self._ref(hr, ns, f"/spec/dependsOn/{i}/name", {**dep, "kind": "HelmRelease"}, "dependsOn")
+
+    # -- one owner per object ----------------------------------------------------------------------
+    def _duplicates(self) -> None:
+        """kustomize-controller labels what it applies with its Kustomization's name and namespace, and prunes by that
+        inventory (fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go apply/prune via
+        fluxcd/pkg ssa): two Kustomizations of one cluster applying one object take it from each other. Objects whose
+        name comes from postBuild substitution are not compared (each Kustomization may substitute it differently)."""
+        g = self.g
+        owners: dict[tuple, list] = {}
+        for o in g.all:
+            if o.path is None or not o.kind or not o.name or "$" in o.name or id(o) in g.substituted:
+                continue
+            group = o.api_version.split("/", 1)[0] if "/" in o.api_version else ""
+            for ks in g.applied_by.get(g.real(o.path), []):
+                if ks is o:
+                    continue
+                for ns in g.namespaces_by(o, ks):
+                    for c in g.cluster.get(id(ks)) or [None]:
+                        lst = owners.setdefault((c, group, o.kind, ns, o.name), [])
+                        if not any(k is ks for _, k in lst):
+                            lst.append((o, ks))
+        mine = {id(o) for o in self.objects}
+        reported: set[int] = set()
+        for (_, _, kind, ns, name), lst in owners.items():
+            if len(lst) < 2:
+                continue
+            for o, ks in lst:
+                if id(o) not in mine or id(o) in reported:
+                    continue
+                reported.add(id(o))
+                others = ", ".join(f"{g.ns_of(k)}/{k.name}" for _, k in lst if k is not ks)
+                self.add(o, "", f"{kind} {ns + '/' if ns else ''}{name} is applied by Flux Kustomization {g.ns_of(ks)}/"
+                         f"{ks.name} and also by {others}: each apply takes it over and either prune may delete it; "
+                         "apply it from one Kustomization only", DUPLICATE)
 
     # -- CRD ordering ------------------------------------------------------------------------------
     def _crd_order(self) -> None:
