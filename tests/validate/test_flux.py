@@ -487,3 +487,35 @@ def test_generated_kustomization_applies_sub_folders_that_have_their_own(tmp_pat
     _edit(root / "kubernetes/apps/media/db/app/configmap.yaml", "  name: db\n", "  name: db\n  namespace: media\n")
     res = _check(root)
     assert [f.obj for f in res.findings if f.rule == "flux.duplicate"] == ["ConfigMap/media/db"], res.findings
+
+
+# --------------------------------------------------------------------------------------------------
+# Class A: the repository's own source under another name, from a FluxInstance
+
+
+@pytest.mark.parametrize("sub", [".", "apps"])
+def test_flux_instance_sync_is_the_cluster_root(tmp_path, sub):
+    """flux-operator makes a GitRepository and a Kustomization, both named like spec.sync (sync.name, else the
+    instance's namespace), the Kustomization reading sync.path with prune (controlplaneio-fluxcd/flux-operator@v0.58.1:
+    internal/builder/templates.go syncTmpl; internal/controller/fluxinstance_controller.go syncName). That source is
+    the repository; the parent's patches give its children prune and sourceRef (applied as the controller applies
+    them), whether the whole tree or only apps/ is validated."""
+    root = _tree(tmp_path, "flux-operator")
+    res = _check(root, sub, ignore_missing_schemas=True)
+    assert res.findings == []
+    (root / "clusters/prod/flux-instance.yaml").unlink()
+    res = _check(root, sub, ignore_missing_schemas=True)  # nothing says that `fleet` is this repository
+    assert "flux.source-ref" in {f.rule for f in res.findings} or sub == "apps", res.findings
+    assert res.findings
+
+
+def test_parent_patch_json6902(tmp_path):
+    """A JSON 6902 patch of the parent sets the child's fields too (RFC 6902 add on an existing /spec)."""
+    root = _tree(tmp_path, "flux-operator")
+    apps = root / "clusters/prod/apps.yaml"
+    text = apps.read_text()
+    start = text.index("    - patch: |-")
+    apps.write_text(text[:start] + "    - patch: |-\n        - op: add\n          path: /spec/prune\n          value: true\n"
+                    "        - op: add\n          path: /spec/sourceRef\n          value:\n            kind: GitRepository\n"
+                    "            name: fleet\n            namespace: flux-system\n      target:\n        kind: Kustomization\n")
+    assert _check(root, "apps", ignore_missing_schemas=True).findings == []

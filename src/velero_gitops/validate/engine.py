@@ -168,8 +168,7 @@ def _namespaces(objects: list, kdirs: list[Path], run: Run) -> flux.Graph | None
     """The Flux graph (None when nothing needs it); objects without a namespace get the one Flux or kustomize sets."""
     if not (run.opts.flux or any(not o.namespace for o in objects) or kdirs):
         return None
-    run.opts = flux.guess_repo_source(objects, run.opts)
-    graph = flux.Graph(objects, run)
+    graph = flux.Graph(objects, run)  # guesses the repository's source from the whole repository (run.opts)
     for o in objects:
         if not o.namespace:
             o.eff_ns = graph.ns_of(o)

@@ -26,6 +26,7 @@ root is ``--repo-root``, else the nearest ancestor holding ``.git``, ``.sops.yam
 from __future__ import annotations
 
 import base64
+import copy
 import dataclasses
 import os
 import re
@@ -307,6 +308,35 @@ def _patch_targets(target, patch_doc, ks) -> bool:
     return not (isinstance(sel, str) and sel and not _label_selector_matches(sel, labels))
 
 
+def _merge(into: dict, patch: dict) -> None:
+    """Strategic merge of a custom resource (no schema strategies: maps merge, everything else is replaced; null
+    deletes)."""
+    for k, v in patch.items():
+        if v is None:
+            into.pop(k, None)
+        elif isinstance(v, dict) and isinstance(into.get(k), dict):
+            _merge(into[k], v)
+        else:
+            into[k] = copy.deepcopy(v)
+
+
+def _json6902(data: dict, op) -> bool:
+    """One JSON 6902 add/replace under /spec (RFC 6901 pointer); other operations are left to the build."""
+    if not isinstance(op, dict) or op.get("op") not in ("add", "replace") or not isinstance(op.get("path"), str):
+        return False
+    parts = [x.replace("~1", "/").replace("~0", "~") for x in op["path"].split("/")[1:]]
+    if len(parts) < 2 or parts[0] != "spec":
+        return False
+    node = data
+    for part in parts[:-1]:
+        nxt = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(nxt, dict):  # a missing parent fails the patch (RFC 6902 4.1): the build reports it
+            return False
+        node = nxt
+    node[parts[-1]] = copy.deepcopy(op.get("value"))
+    return True
+
+
 def _patched_spec(patches, field: str) -> list[tuple[object, object, dict]]:
     """[(target, patch document, the mapping it sets at spec.<field>)] from a Flux Kustomization's
     spec.patches (a parent's defaults for its child Kustomizations: decryption, sourceRef)."""
@@ -347,15 +377,21 @@ class Graph:
         seen = {self.real(o.path) for o in objects if o.path is not None}
         self.extra = _scan_repo(self.root, seen, run.real) if self.root is not None and opts.flux else []
         self.all = self.scope + self.extra
-        self.flux_ks = [o for o in self.all if is_kind(o, FLUX_KS, "Kustomization")]
+        opts = self.opts = run.opts = guess_repo_source(self.all, opts)
+        # what flux-operator makes from a FluxInstance's sync: the root Kustomization of the cluster
+        self.synthetic = [k for o in self.all if o.kind == "FluxInstance" for k in [_instance_sync(o)] if k is not None]
+        self.flux_ks = [o for o in self.all if is_kind(o, FLUX_KS, "Kustomization")] + self.synthetic
         self.roots: dict[int, list[Path]] = {id(ks): _candidate_roots(ks, run, self.root) for ks in self.flux_ks}
         self.applied_by: dict[Path, list] = {}  # file -> [Kustomization]
         self._via: dict[tuple[Path, int], list[tuple[str, Path | None]]] = {}  # (file, ks) -> [kustomize namespace, its file]
         self._ns: dict[int, list[str]] = {}
         self.substituted: dict[int, bool] = {}
+        self._patched: set[int] = set()  # Flux Kustomizations a parent's patches were applied to
         self.cluster: dict[int, frozenset[int]] = {}  # id(object) -> the clusters that apply it (see _partition)
         self.cluster_roots: list = []  # the root Kustomization of each cluster, when there are several
         self._build()
+        if self._apply_parent_patches():
+            self._build()
         for _ in range(3):  # substitution may resolve a child's spec.path: build again until stable
             if not self._substitute_all():
                 break
@@ -454,6 +490,40 @@ class Graph:
         """Whether a lookup from ``holder`` may find ``o``: they share a cluster, or either belongs to none."""
         a, b = self.cluster.get(id(holder)), self.cluster.get(id(o))
         return a is None or b is None or bool(a & b)
+
+    def _apply_parent_patches(self) -> bool:
+        """A parent Kustomization's ``spec.patches`` that target the Flux Kustomizations it applies are applied to
+        them in place, so that every later step sees what the controller sees (kustomize-controller@v1.9.4:
+        internal/controller/kustomization_controller.go build → fluxcd/pkg@kustomize/v1.35.4:kustomize/
+        kustomize_generator.go adds spec.patches to the parent's kustomization; the patch wins over the child's own
+        value). Strategic-merge patches merge maps and replace lists; JSON 6902 add/replace on /spec/... are applied."""
+        changed = False
+        for ks in self.flux_ks:
+            before = changed
+            changed = False
+            for parent in self.parents(ks):
+                patches = dig(parent.data, "spec", "patches")
+                for p in patches if isinstance(patches, list) else []:
+                    if not isinstance(p, dict) or not isinstance(p.get("patch"), str) or id(ks) in self._patched:
+                        continue
+                    try:
+                        doc = first_document(p["patch"])
+                    except Exception:  # noqa: BLE001 - an invalid patch is the parent build's finding
+                        continue
+                    if not _patch_targets(p.get("target"), doc, ks):
+                        continue
+                    if isinstance(doc, dict) and isinstance(doc.get("spec"), dict):
+                        spec = ks.data.setdefault("spec", {})
+                        if isinstance(spec, dict):
+                            _merge(spec, doc["spec"])
+                            changed = True
+                    elif isinstance(doc, list):
+                        for op in doc:
+                            changed |= _json6902(ks.data, op)
+            if changed:
+                self._patched.add(id(ks))
+            changed |= before
+        return changed
 
     def path_dir(self, ks) -> Path | None:
         """The directory a Kustomization of this repository builds, None when unknown or elsewhere."""
@@ -652,6 +722,21 @@ class Graph:
         return own, None
 
 
+def _instance_sync(fi) -> Obj | None:
+    """The Kustomization flux-operator creates for a FluxInstance's ``spec.sync``: named like the sync (default: the
+    instance's namespace), in that namespace, reading the sync source at ``sync.path``, pruning
+    (controlplaneio-fluxcd/flux-operator@v0.58.1:internal/builder/templates.go, the sync Kustomization)."""
+    sync = dig(fi.data, "spec", "sync")
+    if not isinstance(sync, dict) or not isinstance(sync.get("kind"), str):
+        return None
+    ns = _str(dig(fi.data, "metadata", "namespace")) or "flux-system"
+    name = _str(sync.get("name")) or ns
+    path = sync.get("path") if isinstance(sync.get("path"), str) else "./"
+    data = {"apiVersion": FLUX_KS + "v1", "kind": "Kustomization", "metadata": {"name": name, "namespace": ns},
+            "spec": {"interval": "10m", "path": path, "prune": True, "sourceRef": {"kind": sync["kind"], "name": name}}}
+    return Obj(fi.file, fi.path, fi.index, data, fi.line)
+
+
 def _repo_sources(opts) -> set[tuple[str, str, str]]:
     out = set()
     for s in opts.repo_sources or DEFAULT_REPO_SOURCES:
@@ -669,8 +754,11 @@ def guess_repo_source(objects: list[Obj], opts: Options) -> Options:
         return opts
     declared = {(o.kind, o.namespace or "", o.name) for o in objects
                 if o.api_version.startswith(SOURCE) and o.kind in ("GitRepository", "OCIRepository", "Bucket")}
+    # a FluxInstance declares its sync source, and its sync Kustomization reads it (the cluster's own repository)
+    synced = [k for o in objects if o.kind == "FluxInstance" for k in [_instance_sync(o)] if k is not None]
+    declared |= {(k.data["spec"]["sourceRef"]["kind"], k.namespace, k.name) for k in synced}
     reads: Counter[tuple[str, str, str]] = Counter()
-    for o in objects:
+    for o in [*synced, *objects]:
         ref = dig(o.data, "spec", "sourceRef") if is_kind(o, FLUX_KS, "Kustomization") else None
         if isinstance(ref, dict) and isinstance(ref.get("kind"), str) and isinstance(ref.get("name"), str):
             reads[(ref["kind"], str(ref.get("namespace") or o.namespace or ""), ref["name"])] += 1
