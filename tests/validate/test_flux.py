@@ -519,3 +519,32 @@ def test_parent_patch_json6902(tmp_path):
                     "        - op: add\n          path: /spec/sourceRef\n          value:\n            kind: GitRepository\n"
                     "            name: fleet\n            namespace: flux-system\n      target:\n        kind: Kustomization\n")
     assert _check(root, "apps", ignore_missing_schemas=True).findings == []
+
+
+# --------------------------------------------------------------------------------------------------
+# The question adoption asks: is this file applied by Flux from the cluster's sync?
+
+
+def test_applied_from_sync(tmp_path):
+    """Bootstrap's Kustomization applies its own folder (fluxcd/flux2@v2.7.5: pkg/manifestgen/sync/sync.go,
+    path: clusters/<name>); a FluxInstance's sync Kustomization reads sync.path (flux-operator@v0.58.1:
+    internal/builder/templates.go). A file is applied from the sync when a chain of Kustomizations reaches it."""
+    from velero_gitops.validate.engine import flux_graph
+
+    root = _tree(tmp_path, "multi-cluster")
+    g = flux_graph(root)
+    [apps] = g.applied_from_sync(root / "apps/a/web/configmap.yaml")
+    assert (apps.name, apps.path.name) == ("apps", "apps.yaml") and "clusters/a" in str(apps.path)
+    (root / "apps/a/orphan").mkdir()
+    (root / "apps/a/orphan/ks.yaml").write_text((root / "clusters/a/apps.yaml").read_text().replace("name: apps", "name: orphan"))
+    g = flux_graph(root)
+    # apps/a has no kustomization.yaml: the generated one holds every file below, the new Kustomization's own too
+    assert sorted(k.name for k in g.applied_from_sync(root / "apps/a/orphan/ks.yaml")) == ["apps", "orphan"]
+    assert g.applied_from_sync(root / "infra/openebs/nowhere.yaml") == []
+
+    root = _tree(tmp_path, "flux-operator")
+    g = flux_graph(root)
+    assert [k.name for k in g.applied_from_sync(root / "apps/web/app/configmap.yaml")] == ["web"]
+    assert [k.name for k in g.applied_from_sync(root / "apps/web/ks.yaml")] == ["apps"]
+    (root / "apps/kustomization.yaml").write_text("resources: []\n")  # the app is no longer listed
+    assert flux_graph(root).applied_from_sync(root / "apps/web/ks.yaml") == []

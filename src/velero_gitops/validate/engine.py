@@ -14,6 +14,7 @@ nothing, and every text it read differently from libyaml was a file Kubernetes r
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Iterable
@@ -152,6 +153,18 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
     if opts.policy:
         findings.extend(policy.check(objects, opts))
     return _result(objects, _dedupe(findings), tally, failed_units)
+
+
+def flux_graph(repo_root: str | Path, options: Options | None = None) -> flux.Graph:
+    """The Flux graph of a whole repository, as validate models it (for questions such as
+    ``flux_graph(root).applied_from_sync(path)``: is this file applied by Flux from the cluster's sync?)."""
+    opts = options or Options()
+    root = Path(repo_root).resolve()
+    run = Run(dataclasses.replace(opts, repo_root=str(root)))
+    files, kdirs = discover([str(root)], _ignore(run), run.real)
+    inputs, _ = kustomize.input_files(kdirs, run)
+    graph = flux.Graph(_read_files(files, inputs, run).objects, run)
+    return graph
 
 
 def _read_files(files: list[tuple[str, Path | None]], inputs: set[Path], run: Run) -> Reader:

@@ -486,6 +486,39 @@ class Graph:
                             seen.add(id(o))
                             todo.append(o)
 
+    def sync_root(self, ks) -> bool:
+        """The cluster's sync Kustomization: the one flux-operator makes from a FluxInstance, or bootstrap's, which
+        applies the folder holding its own file (clusters/<name>/flux-system/gotk-sync.yaml)."""
+        if any(ks is k for k in self.synthetic):
+            return True
+        return ks.path is not None and any(k is ks for k in self.applied_by.get(self.real(ks.path), []))
+
+    def chains(self, path: Path) -> list[list]:
+        """Every chain [root, ..., K] of Flux Kustomizations down to one (K) that applies the file ``path``; a root is
+        applied by no other Kustomization of the repository."""
+        out: list[list] = []
+
+        def up(chain: list, depth: int) -> None:
+            parents = [p for p in self.parents(chain[0]) if not any(p is c for c in chain)]
+            if not parents or depth > 64:
+                out.append(chain)
+            for p in parents:
+                up([p, *chain], depth + 1)
+
+        for k in self.applied_by.get(self.real(path), []):
+            up([k], 0)
+        return out
+
+    def applied_from_sync(self, path: Path) -> list:
+        """The Flux Kustomizations that apply the file ``path`` and that the cluster's sync reaches (through the
+        Kustomizations that apply them): empty when Flux never applies the file. The question adoption asks of a
+        rendered ks.yaml."""
+        out: list = []
+        for chain in self.chains(path):
+            if self.sync_root(chain[0]) and not any(chain[-1] is k for k in out):
+                out.append(chain[-1])
+        return out
+
     def visible(self, holder, o) -> bool:
         """Whether a lookup from ``holder`` may find ``o``: they share a cluster, or either belongs to none."""
         a, b = self.cluster.get(id(holder)), self.cluster.get(id(o))
