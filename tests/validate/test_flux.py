@@ -548,3 +548,27 @@ def test_applied_from_sync(tmp_path):
     assert [k.name for k in g.applied_from_sync(root / "apps/web/ks.yaml")] == ["apps"]
     (root / "apps/kustomization.yaml").write_text("resources: []\n")  # the app is no longer listed
     assert flux_graph(root).applied_from_sync(root / "apps/web/ks.yaml") == []
+
+
+# --------------------------------------------------------------------------------------------------
+# Class B: what Flux never applies is not checked, the same way for schemas and lookups
+
+
+def test_app_disabled_in_a_parent_is_not_checked(tmp_path):
+    """`# - ./web` in the parent's kustomization.yaml disables the app while its own folder still lists ks.yaml:
+    Flux never applies it, so neither its Kustomization (which relies on the parent's patches for prune and
+    sourceRef) nor the HelmRelease inside (whose HelmRepository went with it) is checked. Enabled again, both are."""
+    root = _tree(tmp_path, "flux-operator")
+    web = root / "apps/web"
+    _edit(web / "ks.yaml", "  targetNamespace: default\n", "  targetNamespace: default\n  dependsOn:\n    - name: gone\n")
+    (web / "app/helmrelease.yaml").write_text(
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: web\nspec:\n  interval: 1h\n"
+        "  chart:\n    spec:\n      chart: web\n      sourceRef:\n        kind: HelmRepository\n        name: gone\n")
+    _edit(web / "app/kustomization.yaml", "  - ./configmap.yaml\n", "  - ./configmap.yaml\n  - ./helmrelease.yaml\n")
+    (web / "kustomization.yaml").write_text("resources:\n  - ./ks.yaml\n")
+    enabled = {f.rule for f in _check(root, ".", ignore_missing_schemas=True).findings}
+    assert enabled == {"flux.depends-on", "flux.source-ref"}
+    _edit(root / "apps/kustomization.yaml", "  - ./web/ks.yaml\n", "  # - ./web\n")
+    for sub in (".", "apps", "apps/web"):
+        res = _check(root, sub, ignore_missing_schemas=True)
+        assert res.findings == [], (sub, res.findings)

@@ -156,8 +156,8 @@ class Reader:
         self.failed_units = 0
         self.duplicates: list[tuple] = []  # (file, obj, line, pointer, key): reported once namespaces are known
         # findings that stand only when something applies the file (judged once that is known): a list
-        # or scalar document, or a file refused only for a tool's own tag (recyclarr's !env_var, Home
-        # Assistant's !secret); otherwise it is another tool's file
+        # or scalar document, or a file that is no YAML to us (a Helm template, a Go-templated helmfile, a tool's
+        # own tags such as recyclarr's !env_var); otherwise it is another tool's file
         self.unless_stray: list[tuple[Finding, Path | None]] = []
         # files that must never reach kubectl (no alias budget, no depth limit there, and a FIFO
         # would block it): path -> why; None for a file read within the limits
@@ -196,7 +196,9 @@ class Reader:
             finding = Finding(display, exc.line, None, "", exc.message, "yaml")
             if path is not None:
                 self.verdicts[path] = unsafe_for_kubectl(exc)
-            if path is not None and exc.message.startswith("unknown tag !") and not exc.message.startswith("unknown tag !!"):
+            if path is not None and not exc.limit:
+                # only what something applies, or what kustomize reads, is a manifest: a Helm chart's template, a
+                # Go-templated helmfile, a tool's config with its own tags are judged once that is known
                 self.unless_stray.append((finding, path))
             else:
                 self.findings.append(finding)

@@ -690,18 +690,22 @@ class Graph:
         return ""
 
     def dead(self, o) -> bool:
-        """In a folder whose kustomization.yaml does not list it (a disabled app: `# - ./app/ks.yaml`), and applied by
-        no Flux Kustomization: the controllers never see it, so its lookups are not checked."""
+        """Never applied: no Flux Kustomization applies the file, and a kustomization.yaml above it leaves it out (a
+        disabled app: `# - ./app` in a parent, the app's own folder still listing its files). The controllers never
+        see it, so it is not checked: one rule for schemas and lookups alike. The files a config renders (check's
+        strict files) are always checked."""
         if o.path is None:
             return False
         rp = self.real(o.path)
-        if self.applied_by.get(rp):
+        if self.applied_by.get(rp) or rp in self.opts.strict_files:
             return False
         for d in rp.parents:
             if self.root is not None and not inside(d, self.root):
                 return False
-            if any((d / n).is_file() for n in KUSTOMIZE_FILES):
-                return all(f != rp for f in self.tree.applied_files(d))
+            if any((d / n).is_file() for n in KUSTOMIZE_FILES) and all(f != rp for f in self.tree.applied_files(d)):
+                return True
+            if self.root is not None and d == self.root:
+                return False
         return False
 
     def _parent_namespace(self, rp: Path) -> tuple[str, Path | None]:
