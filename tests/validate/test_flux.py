@@ -471,9 +471,27 @@ def test_object_applied_by_two_kustomizations(tmp_path, target, dup):
     _edit(media / "kustomization.yaml", "  - ./db/ks.yaml\n", "  - ./db/ks.yaml\n  - ./db/ks2.yaml\n")
     res = _check(root)
     found = sorted((f.rule, f.obj) for f in res.findings)
-    assert found == ([("flux.duplicate", "ConfigMap/media/db"), ("flux.duplicate", "Secret/media/db-secret")] if dup else []), res.findings
+    rule = "flux.duplicate-identical"  # one file applied twice: identical copies, a warning
+    assert found == ([(rule, "ConfigMap/media/db"), (rule, "Secret/media/db-secret")] if dup else []), res.findings
     if dup:
         assert "Flux Kustomization flux-system/db" in res.findings[0].message and "flux-system/db2" in res.findings[0].message
+        assert {f.severity for f in res.findings} == {"warning"}
+
+
+def test_copies_that_differ_are_an_error(tmp_path):
+    """Two files declaring one object differently, applied by two Kustomizations: each apply sets its own version."""
+    root = _tree(tmp_path, "guide")
+    db = root / "kubernetes/apps/media/db"
+    shutil.copytree(db / "app", db / "app2")
+    (db / "app2/secret.sops.yaml").unlink()
+    _edit(db / "app2/kustomization.yaml", "  - ./secret.sops.yaml\n", "")
+    _edit(db / "app2/configmap.yaml", "  a: b\n", "  a: c\n")
+    (db / "ks2.yaml").write_text((db / "ks.yaml").read_text().replace("name: db\n", "name: db2\n", 1)
+                                 .replace("media/db/app\n", "media/db/app2\n"))
+    _edit(root / "kubernetes/apps/media/kustomization.yaml", "  - ./db/ks.yaml\n", "  - ./db/ks.yaml\n  - ./db/ks2.yaml\n")
+    res = _check(root)
+    assert sorted((f.rule, f.severity, f.file.rsplit("/", 2)[-2]) for f in res.findings) == [
+        ("flux.duplicate", "error", "app"), ("flux.duplicate", "error", "app2")], res.findings
 
 
 def test_generated_kustomization_applies_sub_folders_that_have_their_own(tmp_path):
@@ -483,10 +501,10 @@ def test_generated_kustomization_applies_sub_folders_that_have_their_own(tmp_pat
     their namespace (without one, the parent's copy lands elsewhere: another object)."""
     root = _tree(tmp_path, "guide")
     (root / "kubernetes/apps/media/kustomization.yaml").unlink()
-    assert [f for f in _check(root).findings if f.rule == "flux.duplicate"] == []
+    assert [f for f in _check(root).findings if f.rule.startswith("flux.duplicate")] == []
     _edit(root / "kubernetes/apps/media/db/app/configmap.yaml", "  name: db\n", "  name: db\n  namespace: media\n")
     res = _check(root)
-    assert [f.obj for f in res.findings if f.rule == "flux.duplicate"] == ["ConfigMap/media/db"], res.findings
+    assert [f.obj for f in res.findings if f.rule.startswith("flux.duplicate")] == ["ConfigMap/media/db"], res.findings
 
 
 # --------------------------------------------------------------------------------------------------
@@ -572,3 +590,16 @@ def test_app_disabled_in_a_parent_is_not_checked(tmp_path):
     for sub in (".", "apps", "apps/web"):
         res = _check(root, sub, ignore_missing_schemas=True)
         assert res.findings == [], (sub, res.findings)
+
+
+@pytest.mark.parametrize("sub", [".", "apps"])
+def test_chart_source_made_by_a_component(tmp_path, sub):
+    """Class D: spec.components of a Flux Kustomization are added to the build of its path (fluxcd/pkg@kustomize/
+    v1.35.4:kustomize/kustomize_generator.go, components relative to spec.path), so an OCIRepository a component
+    makes lands in the app's namespace (targetNamespace) and the HelmRelease's chartRef finds it there."""
+    root = _tree(tmp_path, "component-source")
+    assert _check(root, sub, ignore_missing_schemas=True).findings == []
+    _edit(root / "apps/web/ks.yaml", "  components:\n    - ../../../components/oci-chart\n", "")
+    shutil.rmtree(root / "components")  # (an object nothing applies may be applied by hand: it would still count)
+    res = _check(root, sub, ignore_missing_schemas=True)
+    assert [(f.rule, f.pointer) for f in res.findings] == [("flux.source-ref", "/spec/chartRef/name")], res.findings

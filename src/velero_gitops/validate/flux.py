@@ -63,8 +63,11 @@ CROSS_NAMESPACE = define("flux.cross-namespace", "error", "a source in another n
 DECRYPTION = define("flux.decryption", "error", "a Flux Kustomization applies SOPS-encrypted files without `spec.decryption`")
 DECRYPTION_SECRET = define("flux.decryption-secret", "error", "`decryption.secretRef` is read from the Kustomization's own "
                            "namespace (after its parent's build), and the key Secret is not there")
-DUPLICATE = define("flux.duplicate", "error", "one object (kind, namespace, name) applied by two Flux Kustomizations of "
-                   "the same cluster: each apply takes it over, and either one's prune may delete it")
+DUPLICATE = define("flux.duplicate", "error", "one object (kind, namespace, name) applied, with different content, by two "
+                   "Flux Kustomizations of the same cluster: each apply sets its own version")
+DUPLICATE_SAME = define("flux.duplicate-identical", "warning", "identical copies of one object applied by two Flux "
+                        "Kustomizations of the same cluster: its owner labels flip at each apply, and it goes with "
+                        "either one's prune")
 CRD_ORDER = define("flux.crd-order", "error", "Velero objects applied by the Kustomization that installs the velero chart "
                    "(its CRDs), or by one that does not `dependsOn` it")
 
@@ -306,6 +309,14 @@ def _patch_targets(target, patch_doc, ks) -> bool:
         return False
     sel = target.get("labelSelector")
     return not (isinstance(sel, str) and sel and not _label_selector_matches(sel, labels))
+
+
+def _content(o) -> object:
+    """An object as applied, for comparing copies (namespace aside: the copies land in the same one)."""
+    data = {k: v for k, v in o.data.items() if k != "metadata"}
+    md = o.data.get("metadata")
+    data["metadata"] = {k: v for k, v in md.items() if k != "namespace"} if isinstance(md, dict) else md
+    return data
 
 
 def _merge(into: dict, patch: dict) -> None:
@@ -1050,9 +1061,13 @@ class _Checker:
                     continue
                 reported.add(id(o))
                 others = ", ".join(f"{g.ns_of(k)}/{k.name}" for _, k in lst if k is not ks)
-                self.add(o, "", f"{kind} {ns + '/' if ns else ''}{name} is applied by Flux Kustomization {g.ns_of(ks)}/"
-                         f"{ks.name} and also by {others}: each apply takes it over and either prune may delete it; "
-                         "apply it from one Kustomization only", DUPLICATE)
+                same = all(_content(x) == _content(o) for x, _ in lst)
+                what = ("identical copies: its owner labels flip at each apply and it goes with either prune" if same
+                        else "the copies differ, so each apply sets its own version")
+                self.findings.append(o.finding("", f"{kind} {ns + '/' if ns else ''}{name} is applied by Flux Kustomization "
+                                               f"{g.ns_of(ks)}/{ks.name} and also by {others} ({what}); apply it from one "
+                                               "Kustomization only", DUPLICATE_SAME if same else DUPLICATE,
+                                               DUPLICATE_SAME.severity if same else DUPLICATE.severity))
 
     # -- CRD ordering ------------------------------------------------------------------------------
     def _crd_order(self) -> None:
