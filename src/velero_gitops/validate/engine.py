@@ -168,7 +168,7 @@ def flux_graph(repo_root: str | Path, options: Options | None = None) -> flux.Gr
 
 
 def _read_files(files: list[tuple[str, Path | None]], inputs: set[Path], run: Run) -> Reader:
-    reader = Reader(run.opts.repo_root)
+    reader = Reader(run.opts.repo_root, run.texts)
     for display, path in files:
         if path is not None and inputs and run.real(path) in inputs:
             continue

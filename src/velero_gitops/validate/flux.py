@@ -34,7 +34,6 @@ import stat
 from collections import Counter
 from pathlib import Path
 
-from velero_gitops import safefile
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
 from velero_gitops.validate import varsub
@@ -100,9 +99,10 @@ class _Tree:
     """Which files a directory applies (kustomize semantics, approximated without building), and the
     ``namespace:`` that kustomize sets on each: the outermost kustomization.yaml that has one wins."""
 
-    def __init__(self, root: Path | None, real):
+    def __init__(self, root: Path | None, run: Run):
         self.root = root
-        self.real = real  # Run.real
+        self.real = run.real
+        self.run = run
         self._cache: dict[Path, list[tuple[Path, str, Path | None]]] = {}
         self._ns: dict[Path, tuple[str, Path | None]] = {}
         self.kustomizations: dict[Path, dict] = {}  # every kustomization read, by its directory
@@ -113,7 +113,7 @@ class _Tree:
             return {}, None
         if d not in self.kustomizations:
             try:
-                k = first_document(safefile.read_text(kfile))
+                k = first_document(self.run.text(self.real(kfile)))
             except Exception:  # noqa: BLE001 - unreadable/invalid: the kustomize build reports it
                 k = None
             self.kustomizations[d] = k if isinstance(k, dict) else {}
@@ -172,14 +172,14 @@ class _Tree:
         return [f for f, _, _ in self.applied(d, depth)]
 
 
-def _encrypted_file(p: Path, known: dict[Path, bool]) -> bool:
+def _encrypted_file(p: Path, known: dict[Path, bool], run: Run) -> bool:
     """Named *.sops.yaml or holding a top-level sops block (``known``: files already read, and a cache)."""
     if p.name.endswith((".sops.yaml", ".sops.yml")):
         return True
     if p not in known:
         try:
-            known[p] = bool(_SOPS_TOP.search(safefile.read_bytes(p).decode(errors="replace")))
-        except OSError:
+            known[p] = bool(_SOPS_TOP.search(run.text(p)))
+        except (OSError, ValueError):
             known[p] = False
     return known[p]
 
@@ -188,8 +188,10 @@ def _encrypted_file(p: Path, known: dict[Path, bool]) -> bool:
 # Reading the rest of the repository
 
 
-def _scan_repo(root: Path, seen: set[Path], real) -> list:
-    """Flux objects, Secrets and ConfigMaps of the repository outside the given paths (facts only, no findings)."""
+def _scan_repo(root: Path, seen: set[Path], run: Run) -> list:
+    """The objects of the repository outside the given paths that hold facts (validate.producers.SCAN_KIND): facts
+    only, no findings. Each file is read once, its text kept in the run."""
+    real = run.real
     reader = Reader()
     count = 0
     candidates: list[Path] = []
@@ -211,13 +213,13 @@ def _scan_repo(root: Path, seen: set[Path], real) -> list:
             candidates.append(p)
     for p in candidates:
         try:
-            text = safefile.read_text(p, root=root)
-        except (OSError, UnicodeDecodeError):
+            text = run.text(p, root=root)
+        except (OSError, ValueError):  # safefile's refusals included
             continue
         if "\0" in text or not SCAN_KIND.search(text):
             continue
         try:
-            reader.read(display_path(p), p)
+            reader.read(display_path(p), p, text)
         except Exception:  # noqa: BLE001 - a file validate was not asked about must not stop the run
             continue
     return reader.objects
@@ -381,12 +383,13 @@ class Graph:
 
     def __init__(self, objects, run: Run):
         opts = self.opts = run.opts
+        self.run = run
         self.real = run.real
         self.scope = list(objects)
         self.root = self._repo_root(objects, run)
-        self.tree = _Tree(self.root, run.real)
+        self.tree = _Tree(self.root, run)
         seen = {self.real(o.path) for o in objects if o.path is not None}
-        self.extra = _scan_repo(self.root, seen, run.real) if self.root is not None and opts.flux else []
+        self.extra = _scan_repo(self.root, seen, run) if self.root is not None and opts.flux else []
         self.all = self.scope + self.extra
         opts = self.opts = run.opts = guess_repo_source(self.all, opts)
         # what flux-operator makes from a FluxInstance's sync: the root Kustomization of the cluster
@@ -977,7 +980,7 @@ class _Checker:
                     self._ref(ks, ns, f"/spec/dependsOn/{i}/name", {**dep, "kind": "Kustomization"}, "dependsOn")
         dec, injector = g.decryption(ks)
         if found is not None and dec is None:
-            enc = [f for f in g.tree.applied_files(found) if _encrypted_file(f, self._encrypted())]
+            enc = [f for f in g.tree.applied_files(found) if _encrypted_file(f, self._encrypted(), g.run)]
             if enc:
                 self.add(ks, "/spec/path", f"path applies SOPS-encrypted {display_path(enc[0])} but spec.decryption is not set "
                          "(add decryption: {provider: sops}, with secretRef: {name: sops-age} unless kustomize-controller "

@@ -127,7 +127,8 @@ def read_kfile(p: Path, memo: dict[Path, KFile | None]) -> KFile | None:
     try:
         st = os.stat(p)
         if stat.S_ISREG(st.st_mode) and st.st_size <= MAX_FILE:
-            text = p.read_text(encoding="utf-8")
+            texts = getattr(memo, "texts", {})  # the run's texts: a file is read once (validate.run)
+            text = texts[p] if p in texts else texts.setdefault(p, p.read_text(encoding="utf-8"))
             data = first_document(text)
             out = KFile(p, data if isinstance(data, dict) else {}, text)
     except Exception:  # noqa: BLE001 - invalid YAML/unreadable: kubectl reports it on the build
