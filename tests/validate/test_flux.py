@@ -603,3 +603,15 @@ def test_chart_source_made_by_a_component(tmp_path, sub):
     shutil.rmtree(root / "components")  # (an object nothing applies may be applied by hand: it would still count)
     res = _check(root, sub, ignore_missing_schemas=True)
     assert [(f.rule, f.pointer) for f in res.findings] == [("flux.source-ref", "/spec/chartRef/name")], res.findings
+
+
+def test_a_kustomization_flux_never_applies_applies_nothing(tmp_path):
+    """A leftover ks.yaml that no kustomization.yaml lists is never applied, so it applies nothing: no duplicate
+    with the Kustomization that does apply the folder (seen in a public repository: an old app ks.yaml next to the
+    app's manifests)."""
+    root = _tree(tmp_path, "guide")
+    db = root / "kubernetes/apps/media/db"
+    (db / "app/ks.yaml").write_text((db / "ks.yaml").read_text().replace("name: db\n", "name: leftover\n", 1))
+    assert _check(root).findings == []
+    _edit(db / "app/kustomization.yaml", "  - ./configmap.yaml\n", "  - ./configmap.yaml\n  - ./ks.yaml\n")
+    assert "flux.duplicate-identical" in {f.rule for f in _check(root).findings}

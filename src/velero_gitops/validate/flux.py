@@ -442,6 +442,26 @@ class Graph:
                 via = self._via.setdefault((f, id(ks)), [])  # a component reached from several namespaces
                 if (ns, nsfile) not in via:
                     via.append((ns, nsfile))
+        self._drop_never_applied()
+
+    def _drop_never_applied(self) -> None:
+        """A Flux Kustomization in a file that Flux never applies (left out by the kustomization.yaml above it) applies
+        nothing: the controllers never see it. Dropping one may leave others unapplied, so until none is left."""
+        while True:
+            gone = {id(k) for k in self.flux_ks if self.dead(k)}
+            if not gone:
+                return
+            changed = False
+            for f in list(self.applied_by):
+                kept = [k for k in self.applied_by[f] if id(k) not in gone]
+                if len(kept) != len(self.applied_by[f]):
+                    changed = True
+                    if kept:
+                        self.applied_by[f] = kept
+                    else:
+                        del self.applied_by[f]
+            if not changed:
+                return
 
     # -- clusters ---------------------------------------------------------------------------------
     def parents(self, ks) -> list:
