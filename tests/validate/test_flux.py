@@ -615,3 +615,19 @@ def test_a_kustomization_flux_never_applies_applies_nothing(tmp_path):
     assert _check(root).findings == []
     _edit(db / "app/kustomization.yaml", "  - ./configmap.yaml\n", "  - ./configmap.yaml\n  - ./ks.yaml\n")
     assert "flux.duplicate-identical" in {f.rule for f in _check(root).findings}
+
+
+def test_clusters_synced_by_flux_instances_kept_in_their_own_trees(tmp_path):
+    """A FluxInstance applied by a Kustomization its own sync reaches (a cycle, seen in a public repository) is still
+    its cluster's root: the two clusters stay apart."""
+    root = _tree(tmp_path, "multi-cluster")
+    for c in ("a", "b"):
+        shutil.rmtree(root / f"clusters/{c}/flux-system")
+        (root / f"apps/{c}/flux-instance.yaml").write_text(
+            "apiVersion: fluxcd.controlplane.io/v1\nkind: FluxInstance\nmetadata:\n  name: flux\n  namespace: flux-system\n"
+            f"spec:\n  distribution:\n    version: 2.7.x\n  sync:\n    kind: GitRepository\n    url: https://example.com/x\n"
+            f"    ref: refs/heads/main\n    path: clusters/{c}\n")
+    assert _check(root, "clusters", "apps", "infra", ignore_missing_schemas=True).findings == []
+    (root / "clusters/b/infra.yaml").unlink()
+    res = _check(root, "clusters", "apps", "infra", ignore_missing_schemas=True)
+    assert [(f.file.endswith("clusters/b/apps.yaml"), f.rule) for f in res.findings] == [(True, "flux.depends-on")]

@@ -477,13 +477,17 @@ class Graph:
         reached from it. One cluster holds one object per kind/namespace/name (the controllers key their inventory on
         it), so roots with the same namespace/name are distinct clusters; every other root joins the one whose file
         shares the longest folder prefix with its own. A repository whose roots all differ is one cluster, and an
-        object no root reaches belongs to none and is visible from all."""
+        object no root reaches belongs to none and is visible from all. Roots of the same name that are sync roots
+        (a FluxInstance's, bootstrap's) are preferred as the seeds of the clusters."""
         self.cluster, self.cluster_roots = {}, []
-        roots = [k for k in self.flux_ks if k.path is not None and not self.parents(k)]
+        # a sync Kustomization is a root even when a Kustomization it reaches applies its file back (a FluxInstance
+        # kept in the tree it syncs)
+        roots = [k for k in self.flux_ks if k.path is not None and (not self.parents(k) or self.sync_root(k))]
         by_name: dict[tuple[str, str], list] = {}
         for k in roots:
             by_name.setdefault((self.ns_of(k), k.name), []).append(k)
-        seeds = max(by_name.values(), key=len, default=[])
+        seeds = max(by_name.values(), key=lambda ks: (len(ks) > 1, all(self.sync_root(k) for k in ks), len(ks)),
+                    default=[])
         if len(seeds) < 2:
             return
         self.cluster_roots = seeds
