@@ -10,13 +10,16 @@ Names are resolved the way the controllers resolve them (the sources are named i
   a parent Kustomization's ``patches`` may inject ``decryption`` into the Kustomizations it applies;
 * ``dependsOn``, ``sourceRef``, ``chartRef`` and ``chart.spec.sourceRef`` default to the namespace of the
   object that holds them; ``--no-cross-namespace-refs`` refuses a source in another namespace;
-* postBuild substitution (``${VAR}``, ``${VAR:=default}``) runs on the objects a Kustomization with
-  postBuild variables applies, before they are validated.
+* postBuild substitution (validate.varsub) runs on the objects a Kustomization with postBuild variables
+  applies, before they are validated; a parent's ``spec.patches`` are applied to the Kustomizations it applies;
+* one graph per cluster: a root (bootstrap's self-applying Kustomization, a FluxInstance's sync, or one nothing
+  applies) and what it reaches; lookups stay inside the holder's cluster (``Graph._partition``);
+* a file that Flux never applies (left out by a kustomization.yaml above it) is not checked, and a Kustomization
+  in such a file applies nothing; ``Graph.applied_from_sync(path)`` answers "does the cluster's sync apply it".
 
-Checks (rule ids in brackets): [flux.path] [flux.source-ref] [flux.depends-on] [flux.cross-namespace]
-[flux.decryption] (encrypted files applied without decryption) [flux.decryption-secret] (the key Secret is
-not where the controller reads it) [flux.crd-order] (Velero objects applied before the velero chart that
-installs their CRDs; other charts' CRDs are often installed out of band, so ordering is not provable there).
+Checks: the rules declared below (velero_gitops.rules); docs/validation.md lists them. Velero objects applied before
+the velero chart that installs their CRDs are reported (flux.crd-order); other charts' CRDs are often installed out
+of band, so ordering is not provable there.
 
 Facts come from the whole repository, not only from the paths given: a root Kustomization in clusters/
 that patches decryption into its children counts when only kubernetes/apps is validated. The repository
