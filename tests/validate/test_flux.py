@@ -631,3 +631,54 @@ def test_clusters_synced_by_flux_instances_kept_in_their_own_trees(tmp_path):
     (root / "clusters/b/infra.yaml").unlink()
     res = _check(root, "clusters", "apps", "infra", ignore_missing_schemas=True)
     assert [(f.file.endswith("clusters/b/apps.yaml"), f.rule) for f in res.findings] == [(True, "flux.depends-on")]
+
+
+# --------------------------------------------------------------------------------------------------
+# Classes found on the first half of the sweep (each reproduced here on a tree of our own)
+
+
+def test_parent_patch_target_namespace_selects(tmp_path):
+    """A patch target's namespace is an anchored regular expression like its name (kubernetes-sigs/kustomize@
+    kustomize/v5.7.1:api/types/selector.go): decryption patched into flux-system's Kustomizations only does not
+    reach an app Kustomization in its own namespace."""
+    root = _tree(tmp_path, "key-per-namespace")
+    ks = root / "kubernetes/flux/cluster/ks.yaml"
+    _edit(ks, "      target:\n        kind: Kustomization\n", "      target:\n        kind: Kustomization\n        namespace: flux-system\n")
+    rules = {f.rule for f in _check(root).findings}
+    assert "flux.decryption-secret" not in rules  # the app Kustomizations (media, tools) get no secretRef
+
+
+def test_kustomization_patches_apply_to_its_objects(tmp_path):
+    """A Flux Kustomization's spec.patches patch what it applies (added to the kustomization it builds, before
+    substitution: kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go, fluxcd/pkg@kustomize/
+    v1.35.4:kustomize/kustomize_generator.go): a default it patches in satisfies the schema without a build."""
+    root = _tree(tmp_path, "flux-operator")
+    _edit(root / "apps/web/app/configmap.yaml", "data:\n  greeting: hello\n", "data:\n  greeting: 1\n")
+    assert [f.rule for f in _check(root, ".", ignore_missing_schemas=True).findings] == ["schema"]
+    _edit(root / "apps/web/ks.yaml", "  targetNamespace: default\n", "  targetNamespace: default\n  patches:\n"
+          "    - patch: |-\n        apiVersion: v1\n        kind: ConfigMap\n        metadata:\n          name: web\n"
+          "        data:\n          greeting: hi\n      target:\n        kind: ConfigMap\n")
+    assert _check(root, ".", ignore_missing_schemas=True).findings == []
+
+
+def test_a_name_substituted_per_kustomization(tmp_path):
+    """A component shared by many apps names its object `${CHART:=app-template}`: each applying Kustomization
+    substitutes its own value, so each app's chartRef finds its own OCIRepository."""
+    root = _tree(tmp_path, "component-source")
+    _edit(root / "components/oci-chart/ocirepository.yaml", "  name: app-template\n", "  name: ${CHART:=app-template}\n")
+    _edit(root / "apps/web/ks.yaml", "  targetNamespace: default\n",
+          "  targetNamespace: default\n  postBuild:\n    substitute:\n      CHART: web-chart\n")
+    _edit(root / "apps/web/app/helmrelease.yaml", "    name: app-template\n", "    name: web-chart\n")
+    assert _check(root, ".", ignore_missing_schemas=True).findings == []
+
+
+def test_with_the_sync_in_the_repository_what_it_does_not_reach_is_not_checked(tmp_path):
+    """Bootstrap's Kustomization is in the repository: a template folder nothing reaches is never applied (no finding,
+    not a manifest), while the same file reached from the sync is checked."""
+    root = _tree(tmp_path, "multi-cluster")
+    (root / "templates").mkdir()
+    (root / "templates/ks.yaml").write_text("apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\n"
+                                            "metadata:\n  name: ${APP}\nspec:\n  path: ./apps/${APP}\n")
+    assert _check(root, ".").findings == []
+    shutil.copy(root / "templates/ks.yaml", root / "clusters/a/template.yaml")
+    assert {f.rule for f in _check(root, ".").findings} == {"schema"}

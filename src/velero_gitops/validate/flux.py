@@ -300,20 +300,53 @@ def _label_selector_matches(selector: str, labels: dict) -> bool:
     return True
 
 
-def _patch_targets(target, patch_doc, ks) -> bool:
-    labels = dig(ks.data, "metadata", "labels")
-    labels = labels if isinstance(labels, dict) else {}
-    if not isinstance(target, dict):  # no target: a strategic merge patch names its object
-        return isinstance(patch_doc, dict) and dig(patch_doc, "metadata", "name") == ks.name
-    if target.get("kind") not in (None, "Kustomization"):
+def _selects(target, patch_doc, o, ns: str = "") -> bool:
+    """Whether a patch selects object ``o`` (in namespace ``ns`` in the build): without a target, a strategic merge
+    patch names its object; a target matches group, version and kind exactly, name and namespace as anchored regular
+    expressions, and label and annotation selectors (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/types/selector.go,
+    api/resource/resource.go)."""
+    if not isinstance(target, dict):
+        return (isinstance(patch_doc, dict) and dig(patch_doc, "metadata", "name") == o.name
+                and patch_doc.get("kind") == o.kind)
+    group, _, version = o.api_version.rpartition("/")
+    for field, value in (("kind", o.kind), ("group", group), ("version", version)):
+        want = target.get(field)
+        if isinstance(want, str) and want and want != value:
+            return False
+    for field, value in (("name", o.name), ("namespace", ns)):
+        want = target.get(field)
+        try:
+            if isinstance(want, str) and want and re.fullmatch(want, value) is None:
+                return False
+        except re.error:
+            return False
+    for key, have in (("labelSelector", dig(o.data, "metadata", "labels")), ("annotationSelector", dig(o.data, "metadata", "annotations"))):
+        sel = target.get(key)
+        if isinstance(sel, str) and sel and not _label_selector_matches(sel, have if isinstance(have, dict) else {}):
+            return False
+    return True
+
+
+def _patch_targets(target, patch_doc, ks, ns: str = "") -> bool:
+    """Whether a parent's patch selects the Flux Kustomization ``ks``."""
+    return _selects(target, patch_doc, ks, ns)
+
+
+def _apply_patch(o, doc) -> bool:
+    """A patch document applied to object ``o`` in place: a strategic merge (maps merge, lists are replaced: no schema
+    strategies for custom resources) or JSON 6902 add/replace."""
+    if isinstance(doc, dict):
+        body = {k: v for k, v in doc.items() if k not in ("apiVersion", "kind", "metadata")}
+        md = doc.get("metadata")
+        if isinstance(md, dict):
+            extra = {k: v for k, v in md.items() if k in ("labels", "annotations")}
+            if extra:
+                body["metadata"] = extra
+        if body:
+            _merge(o.data, body)
+            return True
         return False
-    if target.get("group") not in (None, "kustomize.toolkit.fluxcd.io"):
-        return False
-    name = target.get("name")
-    if isinstance(name, str) and name and re.fullmatch(name, ks.name) is None:
-        return False
-    sel = target.get("labelSelector")
-    return not (isinstance(sel, str) and sel and not _label_selector_matches(sel, labels))
+    return any([_json6902(o.data, op) for op in doc]) if isinstance(doc, list) else False
 
 
 def _content(o) -> object:
@@ -337,11 +370,11 @@ def _merge(into: dict, patch: dict) -> None:
 
 
 def _json6902(data: dict, op) -> bool:
-    """One JSON 6902 add/replace under /spec (RFC 6901 pointer); other operations are left to the build."""
+    """One JSON 6902 add/replace (RFC 6901 pointer) into an existing parent; other operations are left to the build."""
     if not isinstance(op, dict) or op.get("op") not in ("add", "replace") or not isinstance(op.get("path"), str):
         return False
     parts = [x.replace("~1", "/").replace("~0", "~") for x in op["path"].split("/")[1:]]
-    if len(parts) < 2 or parts[0] != "spec":
+    if len(parts) < 2 or parts[0] in ("apiVersion", "kind"):
         return False
     node = data
     for part in parts[:-1]:
@@ -404,11 +437,14 @@ class Graph:
         self._ns: dict[int, list[str]] = {}
         self.substituted: dict[int, bool] = {}
         self._patched: set[int] = set()  # Flux Kustomizations a parent's patches were applied to
+        self._raw_names: dict[int, tuple[str, str]] = {}  # id -> (name, namespace) as written, when substituted
+        self._has_sync: bool | None = None
         self.cluster: dict[int, frozenset[int]] = {}  # id(object) -> the clusters that apply it (see _partition)
         self.cluster_roots: list = []  # the root Kustomization of each cluster, when there are several
         self._build()
         if self._apply_parent_patches():
             self._build()
+        self._apply_object_patches()
         for _ in range(3):  # substitution may resolve a child's spec.path: build again until stable
             if not self._substitute_all():
                 break
@@ -426,6 +462,7 @@ class Graph:
 
     def _build(self) -> None:
         self.applied_by, self._via, self._ns = {}, {}, {}
+        self._has_sync = None
         for ks in self.flux_ks:
             target = self.path_dir(ks)
             if target is None:
@@ -446,6 +483,13 @@ class Graph:
                 if (ns, nsfile) not in via:
                     via.append((ns, nsfile))
         self._drop_never_applied()
+
+    @property
+    def has_sync(self) -> bool:
+        """The repository holds a cluster's sync Kustomization: what Flux applies is known completely."""
+        if self._has_sync is None:
+            self._has_sync = any(self.sync_root(k) for k in self.flux_ks)
+        return self._has_sync
 
     def _drop_never_applied(self) -> None:
         """A Flux Kustomization in a file that Flux never applies (left out by the kustomization.yaml above it) applies
@@ -529,10 +573,12 @@ class Graph:
 
     def sync_root(self, ks) -> bool:
         """The cluster's sync Kustomization: the one flux-operator makes from a FluxInstance, or bootstrap's, which
-        applies the folder holding its own file (clusters/<name>/flux-system/gotk-sync.yaml)."""
+        applies the folder holding its own file (clusters/<name>/flux-system/gotk-sync.yaml) and is applied by nothing
+        else."""
         if any(ks is k for k in self.synthetic):
             return True
-        return ks.path is not None and any(k is ks for k in self.applied_by.get(self.real(ks.path), []))
+        appliers = self.applied_by.get(self.real(ks.path), []) if ks.path is not None else []
+        return any(k is ks for k in appliers) and all(k is ks for k in appliers)
 
     def chains(self, path: Path) -> list[list]:
         """Every chain [root, ..., K] of Flux Kustomizations down to one (K) that applies the file ``path``; a root is
@@ -584,20 +630,43 @@ class Graph:
                         doc = first_document(p["patch"])
                     except Exception:  # noqa: BLE001 - an invalid patch is the parent build's finding
                         continue
-                    if not _patch_targets(p.get("target"), doc, ks):
+                    if not _patch_targets(p.get("target"), doc, ks, self.ns_of(ks)):
                         continue
-                    if isinstance(doc, dict) and isinstance(doc.get("spec"), dict):
-                        spec = ks.data.setdefault("spec", {})
-                        if isinstance(spec, dict):
-                            _merge(spec, doc["spec"])
-                            changed = True
-                    elif isinstance(doc, list):
-                        for op in doc:
-                            changed |= _json6902(ks.data, op)
+                    changed |= _apply_patch(ks, doc)
             if changed:
                 self._patched.add(id(ks))
             changed |= before
         return changed
+
+    def _apply_object_patches(self) -> None:
+        """Each Flux Kustomization's ``spec.patches`` applied to the other objects it applies (kustomize-controller adds
+        them to the kustomization it builds, before postBuild substitution), so that a default a Kustomization patches
+        in (a HelmRelease's interval) is seen. An object applied by several Kustomizations gets each one's patches."""
+        by_file: dict[Path, list] = {}
+        for o in self.all:
+            if o.path is not None and not is_kind(o, FLUX_KS, "Kustomization"):
+                by_file.setdefault(self.real(o.path), []).append(o)
+        applies: dict[int, list[Path]] = {}
+        for f, kss in self.applied_by.items():
+            for k in kss:
+                applies.setdefault(id(k), []).append(f)
+        for ks in self.flux_ks:
+            patches = dig(ks.data, "spec", "patches")
+            docs = []
+            for p in patches if isinstance(patches, list) else []:
+                if isinstance(p, dict) and isinstance(p.get("patch"), str):
+                    try:
+                        docs.append((p.get("target"), first_document(p["patch"])))
+                    except Exception:  # noqa: BLE001 - an invalid patch is the build's finding
+                        continue
+            if not docs:
+                continue
+            tn = _str(dig(ks.data, "spec", "targetNamespace"))
+            for f in applies.get(id(ks), []):
+                for o in by_file.get(f, []):
+                    for target, doc in docs:
+                        if _selects(target, doc, o, tn or o.namespace):
+                            _apply_patch(o, doc)
 
     def path_dir(self, ks) -> Path | None:
         """The directory a Kustomization of this repository builds, None when unknown or elsewhere."""
@@ -672,9 +741,36 @@ class Graph:
                 if varsub.disabled(o.data):
                     break
                 self.substituted[id(o)] = True
+                md = o.data.get("metadata")
+                raw = (_str(md.get("name")), _str(md.get("namespace"))) if isinstance(md, dict) else ("", "")
+                if "$" in raw[0] or "$" in raw[1]:
+                    self._raw_names[id(o)] = raw
                 changed |= _substitute(o.data, lookup)
                 break
         return changed
+
+    def identities(self, o) -> list[tuple[str, str]]:
+        """[(name, namespace)] the object has in the cluster: one per applying Kustomization when its name or
+        namespace is substituted (a component shared by many apps, `name: ${APP}`), "" where unknown."""
+        raw = self._raw_names.get(id(o))
+        if raw is None:
+            return [(o.name, ns) for ns in self.namespaces(o)]
+        out: list[tuple[str, str]] = []
+        for ks in self.applied_by.get(self.real(o.path), []) if o.path is not None else []:
+            lookup = self.variables(ks)
+            try:
+                name, known_n = varsub.expand(raw[0], lookup) if lookup is not None else (raw[0], "$" not in raw[0])
+                ns, known_s = varsub.expand(raw[1], lookup) if lookup is not None else (raw[1], "$" not in raw[1])
+            except varsub.BadSubstitution:
+                continue
+            if not known_n:
+                continue
+            tn = _str(dig(ks.data, "spec", "targetNamespace"))
+            for via in self.namespaces_by(o, ks) if not raw[1] else [ns if known_s else ""]:
+                pair = (name, tn or via)
+                if pair not in out:
+                    out.append(pair)
+        return out
 
     # -- namespaces --------------------------------------------------------------------------------
     def namespaces(self, o) -> list[str]:
@@ -732,14 +828,17 @@ class Graph:
 
     def dead(self, o) -> bool:
         """Never applied: no Flux Kustomization applies the file, and a kustomization.yaml above it leaves it out (a
-        disabled app: `# - ./app` in a parent, the app's own folder still listing its files). The controllers never
+        disabled app: `# - ./app` in a parent, the app's own folder still listing its files), or, when the cluster's
+        sync is in the repository (bootstrap's Kustomization, a FluxInstance), not reached from it. The controllers never
         see it, so it is not checked: one rule for schemas and lookups alike. The files a config renders (check's
         strict files) are always checked."""
         if o.path is None:
             return False
         rp = self.real(o.path)
-        if self.applied_by.get(rp) or rp in self.opts.strict_files:
+        if self.applied_by.get(rp) or rp in self.opts.strict_files or any(o is k for k in self.synthetic):
             return False
+        if self.has_sync:
+            return True  # the cluster's sync is in the repository: what it does not reach, Flux never applies
         for d in rp.parents:
             if self.root is not None and not inside(d, self.root):
                 return False
@@ -791,7 +890,7 @@ class Graph:
             speculative = True
         for parent in parents:
             for target, doc, value in _patched_spec(dig(parent.data, "spec", "patches"), field):
-                if _patch_targets(target, doc, ks):
+                if _patch_targets(target, doc, ks, self.ns_of(ks)):
                     if speculative:
                         return dict(speculate or {}), parent
                     merged = dict(own or {})
@@ -923,10 +1022,12 @@ class _Checker:
         index: dict[tuple[str, str], list[tuple[str, object]]] = {}
 
         def put(kind: str, name: str, namespaces, maker) -> None:
-            index.setdefault((kind, name), []).extend((ns, maker) for ns in namespaces)
+            # a namespace still holding ${VAR} is substituted per applying Kustomization: unknown here, so any
+            index.setdefault((kind, name), []).extend(("" if "$" in ns else ns, maker) for ns in namespaces)
 
         for o in g.all:
-            put(o.kind, o.name, g.namespaces(o), o)
+            for name, ns in g.identities(o):
+                put(o.kind, name, [ns], o)
             for ns in g.namespaces(o):
                 for kind, name in made_by(o, ns):  # what it makes (validate.producers)
                     put(kind, name, [ns], o)
