@@ -682,3 +682,20 @@ def test_with_the_sync_in_the_repository_what_it_does_not_reach_is_not_checked(t
     assert _check(root, ".").findings == []
     shutil.copy(root / "templates/ks.yaml", root / "clusters/a/template.yaml")
     assert {f.rule for f in _check(root, ".").findings} == {"schema"}
+
+
+@pytest.mark.parametrize("readers,found", [(3, False), (1, True)])
+def test_repository_source_made_outside_the_repository(tmp_path, readers, found):
+    """The sync source is made outside the repository (bootstrap, a FluxInstance rendered by a chart) and named
+    otherwise: read by most Kustomizations, it is the repository's own; read by one, it is a typo to report."""
+    root = _tree(tmp_path, "flux-operator")
+    (root / "clusters/prod/flux-instance.yaml").unlink()
+    extra = root / "clusters/prod/more.yaml"
+    extra.write_text("".join(
+        f"---\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: more{i}\n"
+        f"  namespace: flux-system\nspec:\n  interval: 1h\n  path: ./apps/web/app\n  prune: true\n  targetNamespace: ns{i}\n"
+        "  sourceRef:\n    kind: GitRepository\n    name: fleet\n" for i in range(readers - 1)) or "{}\n")
+    if readers == 1:
+        _edit(root / "clusters/prod/apps.yaml", "    name: fleet\n  patches:", "    name: flux-system\n  patches:")
+    res = _check(root, ".", ignore_missing_schemas=True)
+    assert ("flux.source-ref" in {f.rule for f in res.findings}) == found, res.findings

@@ -926,7 +926,8 @@ def _repo_sources(opts) -> set[tuple[str, str, str]]:
 def guess_repo_source(objects: list[Obj], opts: Options) -> Options:
     """With the default repository sources and no Flux Kustomization reading them, the repository is read through a
     source of another name (`flux create source git k8s-gitops ...`): take the Git/OCI/Bucket source of the tree that
-    most Flux Kustomizations read. An explicit --repo-source always wins."""
+    most Flux Kustomizations read, else the undeclared one that most of them read. An explicit --repo-source always
+    wins."""
     if list(opts.repo_sources) != list(DEFAULT_REPO_SOURCES):
         return opts
     declared = {(o.kind, o.namespace or "", o.name) for o in objects
@@ -942,6 +943,14 @@ def guess_repo_source(objects: list[Obj], opts: Options) -> Options:
     if any(f"{k}/{ns}/{n}" in DEFAULT_REPO_SOURCES for k, ns, n in reads):
         return opts
     candidates = [(count, key) for key, count in reads.most_common() if key in declared]
+    if not candidates:
+        # declared nowhere in the repository, yet read by most of its Kustomizations: made outside it, as `flux
+        # bootstrap` or a FluxInstance rendered by a chart make the sync source; the controllers read this repository
+        # through it (a typo is read by few, never by most)
+        git = [(count, key) for key, count in reads.most_common() if key[0] in ("GitRepository", "OCIRepository", "Bucket")]
+        total = sum(count for count, _ in git)
+        if git and git[0][0] >= 2 and git[0][0] * 2 > total:
+            candidates = git[:1]
     if not candidates:
         return opts
     kind, ns, name = candidates[0][1]
