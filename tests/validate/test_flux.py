@@ -21,7 +21,10 @@ def test_repo_source_is_the_repository(tmp_path):
 
 
 def test_unknown_source_is_reported_and_paths_not_checked(tmp_path):
-    res = _run(tmp_path, externals=EXTERNALS)
+    """Read by every Kustomization and declared nowhere, home-ops is inferred to be the repository's own source (made
+    outside it); with an explicit --repo-source naming another, it is an unknown source and paths are not checked."""
+    assert [f for f in _run(tmp_path, externals=EXTERNALS).findings if f.severity == "error"] == []
+    res = _run(tmp_path, externals=EXTERNALS, repo_sources=["GitRepository/flux-system/flux-system"])
     assert {f.rule for f in res.findings if f.severity == "error"} == {"flux.source-ref"}
     assert all(f.pointer == "/spec/sourceRef/name" for f in res.findings if f.severity == "error")
 
@@ -699,3 +702,21 @@ def test_repository_source_made_outside_the_repository(tmp_path, readers, found)
         _edit(root / "clusters/prod/apps.yaml", "    name: fleet\n  patches:", "    name: flux-system\n  patches:")
     res = _check(root, ".", ignore_missing_schemas=True)
     assert ("flux.source-ref" in {f.rule for f in res.findings}) == found, res.findings
+
+
+def test_spec_path_is_relative_to_the_repository_root(tmp_path):
+    """A nested folder with its own .sops.yaml is no root: spec.path is relative to the source's root (seen in a
+    public repository: ./vars next to clusters/prod/vars)."""
+    from velero_gitops.validate.engine import flux_graph
+
+    root = _tree(tmp_path, "multi-cluster")
+    (root / ".sops.yaml").write_text("creation_rules: []\n")
+    (root / "clusters/a/.sops.yaml").write_text("creation_rules: []\n")
+    for d in (root / "vars", root / "clusters/a/vars"):
+        d.mkdir()
+        (d / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: v\n  namespace: default\n")
+    (root / "clusters/a/vars.yaml").write_text((root / "clusters/a/infra.yaml").read_text()
+                                               .replace("name: openebs", "name: vars").replace("./infra/openebs", "./vars"))
+    g = flux_graph(root)
+    assert [k.name for k in g.applied_from_sync(root / "vars/cm.yaml")] == ["vars"]
+    assert [k.name for k in g.applied_from_sync(root / "clusters/a/vars/cm.yaml")] == ["flux-system"]

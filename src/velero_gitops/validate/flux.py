@@ -979,8 +979,8 @@ def _candidate_roots(ks, run: Run, root: Path | None = None) -> list[Path]:
         out = [run.real(Path(run.opts.repo_root))]
     else:
         out = list(run.roots_for(run.real(ks.path).parent if ks.path is not None else None))
-        if root is not None and root not in out:
-            out.insert(0, root)
+        if root is not None:  # the repository's root comes first: spec.path is relative to the source's root
+            out = [root, *(r for r in out if r != root)]
     ref = dig(ks.data, "spec", "sourceRef")
     if isinstance(ref, dict) and ref.get("kind") in ("OCIRepository", "Bucket") and ks.path is not None:
         # An artifact holds the folder that was pushed (`flux push artifact --path=./kubernetes`), and spec.path is
