@@ -76,8 +76,9 @@ def s3url_problem(url: object, allow_http: bool, allow_path: bool) -> str | None
 
 
 # Values that name a secret kept elsewhere: a 1Password reference (op://vault/item/field, resolved by the
-# 1Password operator or `op inject`) or a Flux postBuild variable filled from an encrypted source.
-_REFERENCE = re.compile(r"^(?:op://[^\n]+|(?:\$\{[^{}]+\}\s*)+)$")
+# 1Password operator or `op inject`), or a value holding a Flux postBuild variable filled from an encrypted source
+# (its secret part is substituted at apply time: `${RESTIC_REPOSITORY}/app`, `s3:https://${HOST}/bucket`).
+_REFERENCE = re.compile(r"^op://[^\n]+$|\$\{[^{}]+\}")
 
 
 def holds_secret_data(data: dict) -> bool:
@@ -88,7 +89,7 @@ def holds_secret_data(data: dict) -> bool:
         block = data.get(key)
         if isinstance(block, dict):
             values.extend(block.values())
-    return any(not (isinstance(v, str) and _REFERENCE.match(v.strip())) for v in values if v not in (None, ""))
+    return any(not (isinstance(v, str) and _REFERENCE.search(v.strip())) for v in values if v not in (None, ""))
 
 
 def _truthy(v) -> bool:
