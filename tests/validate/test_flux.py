@@ -720,3 +720,17 @@ def test_spec_path_is_relative_to_the_repository_root(tmp_path):
     g = flux_graph(root)
     assert [k.name for k in g.applied_from_sync(root / "vars/cm.yaml")] == ["vars"]
     assert [k.name for k in g.applied_from_sync(root / "clusters/a/vars/cm.yaml")] == ["flux-system"]
+
+
+@pytest.mark.parametrize("url,checked", [("https://example.com/fleet.git", True), ("https://example.com/other", False)])
+def test_a_second_source_of_the_same_repository(tmp_path, url, checked):
+    """A second GitRepository with the repository's URL (another interval or ref) reads this repository too: the
+    Kustomizations reading it are checked on disk like the others (ssh://git@host/x and https://host/x.git are one)."""
+    root = _tree(tmp_path, "multi-cluster")
+    (root / "clusters/a/slow.yaml").write_text(
+        "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: slow\n  namespace: flux-system\n"
+        f"spec:\n  interval: 1h\n  ref:\n    branch: main\n  url: {url}\n---\n"
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: slow\n  namespace: flux-system\n"
+        "spec:\n  interval: 1h\n  path: ./apps/missing\n  prune: true\n  sourceRef:\n    kind: GitRepository\n    name: slow\n")
+    res = _check(root, "clusters", "apps", "infra")
+    assert [f.rule for f in res.findings] == (["flux.path"] if checked else []), res.findings

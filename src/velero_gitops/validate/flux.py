@@ -941,7 +941,7 @@ def guess_repo_source(objects: list[Obj], opts: Options) -> Options:
         if isinstance(ref, dict) and isinstance(ref.get("kind"), str) and isinstance(ref.get("name"), str):
             reads[(ref["kind"], str(ref.get("namespace") or o.namespace or ""), ref["name"])] += 1
     if any(f"{k}/{ns}/{n}" in DEFAULT_REPO_SOURCES for k, ns, n in reads):
-        return opts
+        return _same_repository(objects, synced, opts, [tuple(x.split("/")) for x in DEFAULT_REPO_SOURCES])
     candidates = [(count, key) for key, count in reads.most_common() if key in declared]
     if not candidates:
         # declared nowhere in the repository, yet read by most of its Kustomizations: made outside it, as `flux
@@ -954,7 +954,38 @@ def guess_repo_source(objects: list[Obj], opts: Options) -> Options:
     if not candidates:
         return opts
     kind, ns, name = candidates[0][1]
-    return dataclasses.replace(opts, repo_sources=[f"{kind}/{ns}/{name}"])
+    return _same_repository(objects, synced, dataclasses.replace(opts, repo_sources=[f"{kind}/{ns}/{name}"]),
+                            [(kind, ns, name)])
+
+
+def _repo_url(url: object) -> str:
+    """A repository URL without scheme, user, `.git` and trailing slash (ssh://git@host/x.git = https://host/x)."""
+    if not isinstance(url, str) or not url or "${" in url:
+        return ""
+    u = re.sub(r"^[a-z0-9+.-]+://", "", url.strip().lower())
+    u = re.sub(r"^[^@/]+@", "", u)
+    u = re.sub(r"^([^/:]+):(?!\d+/)", r"\1/", u)  # scp-like git@host:owner/repo
+    return re.sub(r"(\.git)?/*$", "", u)
+
+
+def _same_repository(objects, synced, opts: Options, sources) -> Options:
+    """Every declared source whose URL is the repository source's reads this repository too (a second GitRepository
+    of the same URL, made for another interval or ref): Kustomizations reading it are built and checked as well."""
+    urls: dict[tuple, str] = {}
+    for o in objects:
+        if o.api_version.startswith(SOURCE) and o.kind in ("GitRepository", "OCIRepository"):
+            urls[(o.kind, o.namespace or "", o.name)] = _repo_url(dig(o.data, "spec", "url"))
+    for o in objects:
+        sync = dig(o.data, "spec", "sync")
+        if o.kind == "FluxInstance" and isinstance(sync, dict):
+            for k in synced:
+                if k.path == o.path and k.index == o.index:
+                    urls[(sync.get("kind"), k.namespace, k.name)] = _repo_url(sync.get("url"))
+    mine = {urls[s] for s in sources if urls.get(s)}
+    extra = [f"{k}/{ns}/{n}" for (k, ns, n), u in urls.items() if u in mine and (k, ns, n) not in sources]
+    if not extra:
+        return opts
+    return dataclasses.replace(opts, repo_sources=[*(opts.repo_sources or DEFAULT_REPO_SOURCES), *sorted(extra)])
 
 
 def _flux_namespace(opts) -> str:
