@@ -352,3 +352,23 @@ def test_each_file_is_read_once(tree, sub):
         _OPENS = None
     assert len(opened) >= 6  # the hook sees the reads (a count of nothing proves nothing)
     assert [p for p in set(opened) if opened.count(p) > 1] == []
+
+
+def test_a_repository_without_any_kustomization_yaml_is_built(tmp_path, monkeypatch):
+    """Flux generates a kustomization for a spec.path without one (fluxcd/pkg@kustomize/v1.35.4:kustomize/
+    kustomize_generator.go): a repository with no kustomization.yaml anywhere still gets its builds."""
+    import shutil
+
+    from velero_gitops.validate import kustomize
+
+    from cli_util import VALIDATE_FIXTURES
+
+    root = tmp_path / "repo"
+    shutil.copytree(VALIDATE_FIXTURES / "flux" / "flux-operator", root)
+    for k in root.rglob("kustomization.yaml"):
+        k.unlink()
+    calls = []
+    real = kustomize.check_dirs
+    monkeypatch.setattr(kustomize, "check_dirs", lambda *a, **kw: calls.append(a) or real(*a, **kw))
+    validate_paths([str(root)], Options(repo_root=str(root), kustomize="auto", ignore_missing_schemas=True))
+    assert len(calls) == 1

@@ -127,7 +127,8 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
     # what Flux applies is the build output: objects of files that a successful build emitted are
     # validated there (after the kustomization's patches, components and namespace), not on their own
     built: set[Path] = set()
-    if opts.kustomize != "never" and kdirs:
+    # a repository with no kustomization.yaml anywhere is still built: Flux generates one for each spec.path
+    if opts.kustomize != "never" and (kdirs or (graph is not None and any(graph.path_dir(k) for k in graph.flux_ks))):
         scan_roots = [p for p in paths if p != "-" and Path(p).is_dir()]
         kfind, kfailed, built = kustomize.check_dirs(kdirs, objects, store, run, skip, graph=graph, scan_roots=scan_roots)
         findings.extend(kfind)
