@@ -32,8 +32,9 @@ def _rule_literals():
             if name not in _TAKES_RULE:
                 continue
             for arg in [*node.args, *(k.value for k in node.keywords)]:
-                if isinstance(arg, ast.Constant) and isinstance(arg.value, str) and RULE_ID.match(arg.value):
-                    yield f.relative_to(REPO), node.lineno, arg.value
+                for n in ast.walk(arg):  # `"a" if x else "b"` too
+                    if isinstance(n, ast.Constant) and isinstance(n.value, str) and RULE_ID.match(n.value):
+                        yield f.relative_to(REPO), node.lineno, n.value
 
 
 def test_every_rule_id_in_the_source_is_declared():
