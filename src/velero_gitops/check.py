@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from velero_gitops import safefile
 from velero_gitops.findings import Finding
+from velero_gitops.rules import RULES
 
 if TYPE_CHECKING:
     from velero_gitops.config.loader import LoadedConfig
@@ -106,9 +107,16 @@ class _Unit:
     @property
     def opted_in(self) -> set[str]:
         """Policy rules that this config's opt-ins turn off for the files it renders."""
-        s3 = self.loaded.config.s3
-        return {rule for rule, on in (("policy.s3-https", s3.allow_http),
-                                      ("policy.insecure-tls", s3.insecure_skip_tls_verify)) if on}
+        from velero_gitops.validate import policy  # noqa: F401 - declares the rules a config opts out of
+
+        values = self.loaded.config.model_dump(by_alias=True)
+        return {r for r in RULES.values() if r.opt_out and _dig(values, r.opt_out.split(".")) is True}
+
+
+def _dig(values, keys: list[str]):
+    for k in keys:
+        values = values.get(k) if isinstance(values, dict) else None
+    return values
 
 
 def run_check(configs: list[Path], options: CheckOptions | None = None, recorder: Recorder | None = None) -> CheckResult:
