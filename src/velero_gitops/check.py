@@ -121,7 +121,7 @@ def _dig(values, keys: list[str]):
 
 def run_check(configs: list[Path], options: CheckOptions | None = None, recorder: Recorder | None = None) -> CheckResult:
     """Check every config. Raises ConfigError/UsageError for unusable configs or options."""
-    from velero_gitops.config.loader import load
+    from velero_gitops.config.loader import display, load
     from velero_gitops.pipeline import render_check, render_config
 
     opts = options or CheckOptions()
@@ -131,6 +131,9 @@ def run_check(configs: list[Path], options: CheckOptions | None = None, recorder
         loaded = load(cfg)
         rendered = render_config(loaded)
         units.append(_Unit(loaded, rendered))
+        # config/semantics.py warnings: shown by the hook too, never failing it
+        result.findings.extend(Finding(display(loaded.path), w.line, None, "", w.body,
+                                       f"config.{w.rule}", "warning") for w in loaded.warnings)
         drift = render_check(rendered)
         result.findings.extend(drift)
         result.failed += len({f.file for f in drift if f.severity == "error"})
@@ -215,15 +218,15 @@ def _largest(quantities) -> str:
 
 def _schema_locations(u: _Unit, root: Path) -> list[str]:
     """The config's schema folders and templates, relative to its folder; never outside the repository."""
+    from velero_gitops.config.loader import schema_location_path
     from velero_gitops.errors import ConfigError
 
     out = []
     for loc in u.loaded.config.check.schema_locations:
         if loc == "default":
             continue
-        path = (u.loaded.path.parent / loc).resolve() if not os.path.isabs(loc) else Path(loc).resolve()
-        base = Path(str(path).split("{{", 1)[0])
-        if base != root and root not in base.parents:
+        path = schema_location_path(u.loaded.path.parent, loc, root)
+        if path is None:  # the loader refuses it already, located; another repository root is refused here
             raise ConfigError([f"{u.loaded.display_path}: check.schemaLocations: {loc!r} is outside the repository "
                                f"({root}); check reads nothing outside it"])
         out.append(str(path))
