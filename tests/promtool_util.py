@@ -103,10 +103,12 @@ KUBE_STATE_METRICS = {
 }
 # Our own recording rules (alerts.py) may be queried too.
 RECORDED = {"velero:backup_success_ratio:30d"}
+# The Go client's default registry, which Velero's /metrics serves next to its own series.
+PROCESS_METRICS = {"process_start_time_seconds"}
 
 
 def allowed_metrics() -> set[str]:
-    names = set(VELERO_SERVER_METRICS | NODE_AGENT_METRICS | KUBE_STATE_METRICS | RECORDED)
+    names = set(VELERO_SERVER_METRICS | NODE_AGENT_METRICS | KUBE_STATE_METRICS | RECORDED | PROCESS_METRICS)
     for h in VELERO_HISTOGRAMS | NODE_AGENT_HISTOGRAMS:
         names |= {f"{h}_bucket", f"{h}_sum", f"{h}_count"}
     return names
