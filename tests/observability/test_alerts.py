@@ -340,3 +340,36 @@ def test_missing_promtool_fails_in_ci_and_skips_locally(monkeypatch):
     monkeypatch.delenv("CI")
     with pytest.raises(pytest.skip.Exception):
         promtool_util.promtool()
+
+
+def test_a_user_sees_the_rendered_alert_fire_within_two_minutes_of_a_failed_backup(tmp_path):
+    """As a user: take the PrometheusRule rendered for clusters/home-lab (what Flux applies), feed it the
+    series of its daily schedule whose second run fails (simulated as Velero v1.18.1 exports it: 1m
+    scrape, the per-minute InitSchedule resetting last_status), and read from promtool's ALERTS series
+    when VeleroBackupFailed first fired. It fires at the first evaluation that sees the scrape after
+    the failure: 59 s here, at most one scrape plus one evaluation interval."""
+    from velero_sim import DAY, HOUR, MINUTE, Schedule, VeleroSim
+
+    config = load(ROOT / "clusters" / "home-lab" / "velero-gitops.yaml").config
+    (daily,) = config.schedules
+    assert daily.cron == "0 2 * * *" and alerts.schedule_interval(daily) == DAY  # what the simulation runs
+    rendered = YAML(typ="safe").load(
+        (ROOT / "clusters/home-lab/kubernetes/apps/velero/velero/app/prometheusrule.yaml").read_text())
+    (tmp_path / "rules.yaml").write_text(_dump_groups(rendered["spec"]["groups"]), encoding="utf-8")
+    sim = VeleroSim(29 * HOUR, schedules=[Schedule(daily.name, DAY, 2 * HOUR, 6 * MINUTE, {1: "Failed"})]).run()
+    (failed,) = [b.completed_at for b in sim.backups if b.phase == "Failed"]
+    assert failed is not None
+    first_scrape = failed - failed % sim.scrape + sim.scrape
+    test = {"rule_files": ["rules.yaml"], "evaluation_interval": "1m", "tests": [{
+        "interval": "1m", "input_series": sim.input_series(),
+        "promql_expr_test": [{
+            "expr": 'min_over_time(timestamp(ALERTS{alertname="VeleroBackupFailed", alertstate="firing"})[3h:1m])',
+            "eval_time": "28h",
+            "exp_samples": [{"labels": '{alertname="VeleroBackupFailed", alertstate="firing", schedule="daily",'
+                                       ' severity="warning"}', "value": first_scrape}],
+        }],
+    }]}
+    (tmp_path / "user_test.yaml").write_text(promtool_scenarios.dump(test), encoding="utf-8")
+    result = run_promtool("test", "rules", "user_test.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert first_scrape - failed <= 2 * MINUTE
