@@ -281,12 +281,10 @@ def _run_cases(tmp_path, rules_text: str, *case_names: str) -> subprocess.Comple
     ],
 )
 def test_promtool_unit_tests_catch_wrong_settings(metrics, failing_test, tmp_path):
-    """The unit tests are not vacuous: rules generated with a wrong setting make them fail..."""
+    """The unit tests are not vacuous: rules generated with a wrong setting make them fail (the same
+    scenario passes against the right rules in test_promtool_unit_tests_pass)."""
     result = _run_cases(tmp_path, alerts.rules_file_yaml(make_config(**metrics)), failing_test)
     assert result.returncode != 0 and "FAILED" in result.stdout + result.stderr, result.stdout
-    # ... while the same test passes against the right rules.
-    result = _run_cases(tmp_path, alerts.rules_file_yaml(make_config()), failing_test)
-    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_the_old_last_status_rule_never_fires_on_real_series(tmp_path):
