@@ -65,7 +65,7 @@ def promtool() -> str:
 
 def run_promtool(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [promtool(), *args], cwd=cwd, capture_output=True, text=True, timeout=240, check=False,
+        [promtool(), *args], cwd=cwd, capture_output=True, text=True, timeout=600, check=False,
     )
 
 
