@@ -165,6 +165,20 @@ def _failure_then_restart(scraped: bool) -> dict[str, Any]:
     )
 
 
+def _recreated_then_fails() -> dict[str, Any]:
+    # Flux re-creates the hourly Schedule at 3h (RemoveSchedule, then InitSchedule at 0 in the same series);
+    # its run at 5h fails.
+    sim = VeleroSim(7 * H, schedules=schedules(hourly={5: "Failed"}))
+    sim.delete_schedule("hourly", 3 * H + 10 * M, recreate_after=5 * M)
+    return case(
+        "a schedule deleted and re-created: its counters restart at 0 quietly, its next failure fires",
+        sim,
+        [quiet(3 * H + 20 * M, "VeleroBackupFailed"),
+         quiet(5 * H, "VeleroBackupFailed"),
+         fires(5 * H + 4 * M, "VeleroBackupFailed", {"schedule": "hourly"})],
+    )
+
+
 def _partial_and_validation() -> dict[str, Any]:
     # Hourly run 5 (5h) PartiallyFailed; hourly runs 8-10 FailedValidation (e.g. the BSL set ReadOnly).
     sim = VeleroSim(14 * H, schedules=schedules(hourly={5: "PartiallyFailed", 8: "FailedValidation",
@@ -270,7 +284,7 @@ def _node_agent() -> dict[str, Any]:
 def main_tests() -> list[dict[str, Any]]:
     return [
         _healthy(), _daily_fails(), _fails_before_first_scrape(), _failure_then_restart(True), _failure_then_restart(False),
-        _partial_and_validation(), _stuck_and_absent(), _fresh_install_never_succeeds(),
+        _recreated_then_fails(), _partial_and_validation(), _stuck_and_absent(), _fresh_install_never_succeeds(),
         _maintenance(False), _maintenance(True), _bsl(), _node_agent(),
     ]
 

@@ -243,7 +243,7 @@ def test_unit_tests_cover_the_required_scenarios():
     names = " | ".join(case["name"] for case in _unit_test_cases())
     for scenario in ("every run succeeds across a rollout, an OOM restart and a re-created schedule",
                      "daily backup fails", "before the first scrape", "scraped once before a restart",
-                     "no scrape saw", "partially failed", "failed validation", "missed daily run",
+                     "no scrape saw", "deleted and re-created", "partially failed", "failed validation", "missed daily run",
                      "missed hourly run", "first job after each restart", "storage location",
                      "node-agent", "below the 95% objective", "above the objective"):
         assert scenario in names, scenario

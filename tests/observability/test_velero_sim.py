@@ -19,8 +19,9 @@ def _daily(outcomes: dict[int, str] | None = None, **kw) -> Schedule:
 
 
 def test_last_status_is_back_to_1_within_a_minute_of_a_failure():
-    """pkg/controller/schedule_controller.go: every schedule is reconciled each scheduleSyncPeriod (1m) and
-    each reconcile calls metrics.InitSchedule, which sets velero_backup_last_status to 1."""
+    """vmware-tanzu/velero@v1.18.1:pkg/controller/schedule_controller.go: every schedule is reconciled each
+    scheduleSyncPeriod (1m) and each reconcile calls metrics.InitSchedule, which sets
+    velero_backup_last_status to 1."""
     sim = VeleroSim(30 * HOUR, schedules=[_daily({1: "Failed"})]).run()
     (status,) = _series(sim, "velero_backup_last_status", schedule="daily").values()
     zeros = [step for step, v in status.items() if v == 0]
@@ -30,9 +31,9 @@ def test_last_status_is_back_to_1_within_a_minute_of_a_failure():
 
 
 def test_a_restart_gives_new_series_at_0_and_the_timestamp_back_within_a_minute():
-    """server.go: a new process registers fresh collectors; InitSchedule creates the counters at 0;
-    backup_controller.go updateTotalBackupMetric rebuilds last_successful_timestamp from the Completed
-    Backups 5s after start and every minute."""
+    """vmware-tanzu/velero@v1.18.1:pkg/cmd/server/server.go: a new process registers fresh collectors;
+    InitSchedule creates the counters at 0; backup_controller.go updateTotalBackupMetric rebuilds
+    last_successful_timestamp from the Completed Backups 5s after start and every minute."""
     sim = VeleroSim(30 * HOUR, schedules=[_daily()])
     sim.restart(10 * HOUR, down=40)
     sim.run()
@@ -49,7 +50,8 @@ def test_a_restart_gives_new_series_at_0_and_the_timestamp_back_within_a_minute(
 
 
 def test_a_backup_interrupted_by_a_restart_is_failed_without_a_metric():
-    """server.go markInProgressBackupsFailed patches the phase and touches no metric."""
+    """vmware-tanzu/velero@v1.18.1:pkg/cmd/server/server.go markInProgressBackupsFailed patches the phase and
+    touches no metric."""
     sim = VeleroSim(30 * HOUR, schedules=[_daily()])
     sim.restart(26 * HOUR + 3 * MINUTE)
     sim.run()
@@ -59,8 +61,8 @@ def test_a_backup_interrupted_by_a_restart_is_failed_without_a_metric():
 
 
 def test_paused_schedules_export_nothing_and_deleted_ones_come_back_at_0():
-    """schedule_controller.go: the predicate drops paused schedules (no InitSchedule); a deleted Schedule
-    gets RemoveSchedule, a re-created one InitSchedule again."""
+    """vmware-tanzu/velero@v1.18.1:pkg/controller/schedule_controller.go: the predicate drops paused schedules
+    (no InitSchedule); a deleted Schedule gets RemoveSchedule, a re-created one InitSchedule again."""
     paused = Schedule("weekly", 7 * DAY, 0, MINUTE, paused=True)
     sim = VeleroSim(30 * HOUR, schedules=[_daily(), paused])
     sim.delete_schedule("daily", 10 * HOUR, recreate_after=5 * MINUTE)
@@ -72,8 +74,9 @@ def test_paused_schedules_export_nothing_and_deleted_ones_come_back_at_0():
 
 
 def test_maintenance_counters_appear_with_their_first_increment():
-    """backup_repository_controller.go runMaintenanceIfDue: RegisterRepoMaintenanceFailure/Success on a
-    result; nothing initialises the counters, so after a restart they first appear at 1."""
+    """vmware-tanzu/velero@v1.18.1:pkg/controller/backup_repository_controller.go runMaintenanceIfDue:
+    RegisterRepoMaintenanceFailure/Success on a result; nothing initialises the counters, so after a restart
+    they first appear at 1."""
     sim = VeleroSim(6 * HOUR, schedules=[])
     sim.maintenance_job(HOUR, "r", "failure")
     sim.restart(2 * HOUR)
@@ -84,7 +87,8 @@ def test_maintenance_counters_appear_with_their_first_increment():
 
 
 def test_one_backup_at_a_time():
-    """pkg/cmd/server/config/config.go DefaultConcurrentBackups = 1: a due hourly run waits for the daily."""
+    """vmware-tanzu/velero@v1.18.1:pkg/cmd/server/config/config.go DefaultConcurrentBackups = 1: a due hourly run
+    waits for the daily."""
     hourly = Schedule("hourly", HOUR, 0, 2 * MINUTE)
     sim = VeleroSim(3 * HOUR, schedules=[_daily(), hourly]).run()
     daily_done = next(b.completed_at for b in sim.backups if b.schedule == "daily")
