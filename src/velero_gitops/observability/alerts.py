@@ -155,7 +155,10 @@ def success_ratio_expr(selector: str = 'schedule!=""', window: str = SUCCESS_RAT
 
     Finished = Completed + PartiallyFailed + Failed + FailedValidation. Counting finished backups
     rather than ``velero_backup_attempt_total`` keeps a backup that is still running out of the
-    denominator, so the ratio does not dip (and alert) while a backup is in progress.
+    denominator, so the ratio does not dip (and alert) while a backup is in progress. ``increase`` per
+    series, then the sum, stays right across restarts (each pod's series, resets within one); an
+    outcome counted before the first scrape of a new pod is missing (documented, rare: a backup must
+    end within one scrape interval of Velero's start).
     """
     def inc(metric: str) -> str:
         return f"sum by (schedule) (increase({metric}{{{selector}}}[{window}]))"
