@@ -136,6 +136,8 @@ def observed_increase(metric: str, selector: str, window: float, own_label: str)
     (vmware-tanzu/velero@v1.18.1:pkg/metrics/metrics.go RegisterRepoMaintenanceFailure). The second
     arm takes those: a non-zero counter of a process that started within the window counted only
     inside it. It joins on every label but the metric's own (``own_label``), i.e. the same target.
+    (``m unless m offset w`` would also catch new series, but takes a scrape gap or a new Prometheus
+    for one and re-fires on old failures.)
     """
     w = prom_duration(window)
     sel = f"{metric}{{{selector}}}" if selector else metric
