@@ -132,6 +132,7 @@ def run_check(configs: list[Path], options: CheckOptions | None = None, recorder
         by_root.setdefault(u.loaded.repo_root, []).append(u)
     for root, group in by_root.items():
         _validate_repository(root, group, opts, result)
+        _wiring(group, result)
 
     from velero_gitops.secrets import secret_check
 
@@ -177,6 +178,28 @@ def _validate_repository(root: Path, group: list[_Unit], opts: CheckOptions, res
     result.passed += found.passed + len(flipped)
     result.failed += found.failed - len(flipped)
     result.skipped += found.skipped
+
+
+def _wiring(group: list[_Unit], result: CheckResult) -> None:
+    """[flux.unwired] the rendered tree is applied by no Flux Kustomization reached from the cluster's sync root."""
+    from velero_gitops.ops import wiring
+
+    facts: dict[tuple[str, ...], list] = {}
+    for u in group:
+        if u.rendered.drifted:
+            continue  # not rendered yet (render.drift says so): the folder Flux would reach is not there to judge
+        sources = tuple(wiring.sources_of(u.loaded))
+        if sources not in facts:
+            facts[sources] = wiring.flux_facts(u.loaded.repo_root, list(sources))
+        w = wiring.for_config(u.loaded, facts[sources])
+        if not w.checked or w.wired:
+            continue
+        root = u.loaded.repo_root.resolve()
+        msg = wiring.message(w, lambda p: u.rendered.shown(p.relative_to(root).as_posix()) if p is not None else "?",
+                             subject=False)
+        result.findings.append(Finding(file=u.rendered.shown(w.target.relative_to(root).as_posix()), line=None,
+                                       obj=None, pointer="", message=" ".join(msg.split()), rule="flux.unwired"))
+        result.failed += 1
 
 
 def _drop_opted_in(findings: list[Finding], group: list[_Unit]) -> list[Finding]:

@@ -19,10 +19,15 @@ def render(
     diff: bool = typer.Option(False, "--diff", help="Write nothing; show the unified diff of what would change."),
     force: bool = typer.Option(False, "--force", help="Overwrite generated files that were edited by hand, and files without our header."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only print problems."),
+    wire: bool = typer.Option(False, "--wire", help="When no Flux Kustomization applies the tree, add it to the parent "
+                              "kustomization.yaml (or Flux Kustomization list) that Flux builds: one comment-preserving edit."),
 ) -> None:
     """Render the Flux tree for each config. Only changed files are written, atomically."""
+    from velero_gitops.errors import UsageError
     from velero_gitops.pipeline import pin_hints, render_config
 
+    if wire and (check or diff):
+        raise UsageError("--wire edits a file of the repository: it does not go with --check or --diff")
     paths = resolve_configs(configs, config)
     # Render everything in memory first: a bad config anywhere means nothing is written anywhere.
     results = [render_config(p) for p in paths]
@@ -51,9 +56,31 @@ def render(
             _summary(result)
         for note in result.notes:
             err(f"note: {note}")
+        _wiring(result, wire)
     if check and drift:
         err("the rendered tree is out of date: run `velero-gitops render` and commit the result")
         raise typer.Exit(1)
+
+
+def _wiring(result, wire: bool) -> None:
+    """Say when Flux applies none of the tree, with the edit that wires it; make that edit with --wire."""
+    from velero_gitops.ops import wiring
+
+    w = wiring.for_config(result.loaded)
+    if not w.checked or w.wired:
+        return
+    shown = result.shown
+    root = result.loaded.repo_root
+
+    def rel(p):
+        return shown(p.relative_to(root.resolve()).as_posix()) if p is not None else "?"
+
+    if wire and w.edit is not None and w.edit.new_content is not None:
+        done = wiring.apply(w, root, wiring.sources_of(result.loaded))
+        typer.echo(f"wired    {rel(done.edit.file)}:{done.edit.line}: {done.edit.how} "
+                   f"(now applied by {', '.join(k.ref for k in done.by)})")
+        return
+    err("warning: " + wiring.message(w, rel))
 
 
 def _summary(result) -> None:
