@@ -194,10 +194,8 @@ def _wiring(group: list[_Unit], result: CheckResult) -> None:
         w = wiring.for_config(u.loaded, facts[sources])
         if not w.checked or w.wired:
             continue
-        root = u.loaded.repo_root.resolve()
-        msg = wiring.message(w, lambda p: u.rendered.shown(p.relative_to(root).as_posix()) if p is not None else "?",
-                             subject=False)
-        result.findings.append(Finding(file=u.rendered.shown(w.target.relative_to(root).as_posix()), line=None,
+        msg = wiring.message(w, u.loaded.repo_root, u.rendered.shown, subject=False)
+        result.findings.append(Finding(file=wiring.at(u.loaded.repo_root, u.rendered.shown)(w.target), line=None,
                                        obj=None, pointer="", message=" ".join(msg.split()), rule="flux.unwired"))
         result.failed += 1
 

@@ -69,18 +69,14 @@ def _wiring(result, wire: bool) -> None:
     w = wiring.for_config(result.loaded)
     if not w.checked or w.wired:
         return
-    shown = result.shown
     root = result.loaded.repo_root
-
-    def rel(p):
-        return shown(p.relative_to(root.resolve()).as_posix()) if p is not None else "?"
-
-    if wire and w.edit is not None and w.edit.new_content is not None:
+    edit = w.edit
+    if wire and edit is not None and edit.new_content is not None:
         done = wiring.apply(w, root, wiring.sources_of(result.loaded))
-        typer.echo(f"wired    {rel(done.edit.file)}:{done.edit.line}: {done.edit.how} "
+        typer.echo(f"wired    {wiring.at(root, result.shown)(edit.file)}:{edit.line}: {edit.how} "
                    f"(now applied by {', '.join(k.ref for k in done.by)})")
         return
-    err("warning: " + wiring.message(w, rel))
+    err("warning: " + wiring.message(w, root, result.shown))
 
 
 def _summary(result) -> None:

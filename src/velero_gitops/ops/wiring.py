@@ -213,10 +213,11 @@ def _add_resource(kfile: Path, rel: str) -> Edit:
     entry = (_entry_style(resources or []) + rel) if not rel.startswith(".") else rel
     how = f"list {entry} under resources"
     flow = resources is not None and getattr(resources, "fa", None) is not None and resources.fa.flow_style()
-    if resources is None or flow or not isinstance(resources, list):
+    lc = getattr(resources, "lc", None)  # ruamel's CommentedSeq: where each item is
+    if resources is None or flow or not isinstance(resources, list) or lc is None:
         return Edit(kfile, len(old.splitlines()) + 1, f"resources:\n  - {entry}", how, None)
     if resources:
-        value_col = resources.lc.item(len(resources) - 1)[1]
+        value_col = lc.item(len(resources) - 1)[1]
         key_col = doc.lc.key("resources")[1]
         # keep their indentation: "resources:\n  - a" or "resources:\n- a" (content column, dash column)
         y.indent(mapping=2, sequence=max(value_col - key_col, 2), offset=max(value_col - key_col - 2, 0))
@@ -230,7 +231,7 @@ def _add_resource(kfile: Path, rel: str) -> Edit:
         new = new[:-1]
     added = _added_lines(old, new)
     if added is None:
-        last = resources.lc.item(len(resources) - 2)[0] + 2 if len(resources) > 1 else len(old.splitlines()) + 1
+        last = lc.item(len(resources) - 2)[0] + 2 if len(resources) > 1 else len(old.splitlines()) + 1
         return Edit(kfile, last, f"- {entry}", how, None)
     line, text = added
     return Edit(kfile, line, text, how, new)
@@ -264,9 +265,10 @@ def _append_flux_ks(file: Path, root: Path, ns_dir: Path, source: dict[str, str]
                 new if _added_lines(old, new) is not None else None)
 
 
-def message(w: Wiring, shown, subject: bool = True) -> str:
-    """What render and check say about an unwired tree. ``shown`` turns a path into what the user sees; ``subject``:
-    the message names the ks.yaml (check's finding names it as its file)."""
+def message(w: Wiring, root: Path, shown_rel, subject: bool = True) -> str:
+    """What render and check say about an unwired tree. ``shown_rel`` turns a path relative to the repository ``root``
+    into what the user sees; ``subject``: the message names the ks.yaml (check's finding names it as its file)."""
+    shown = at(root, shown_rel)
     roots = ", ".join(f"{r.ref} (path {shown(r.path_dir)})" for r in w.roots)
     head = (f"{shown(w.target)} is " if subject else "") + \
         f"applied by no Flux Kustomization reached from the sync root {roots}: nothing deploys it"
@@ -277,6 +279,15 @@ def message(w: Wiring, shown, subject: bool = True) -> str:
     fix = f"{e.how}; add at {shown(e.file)}:{e.line}:\n{e.text}"
     return head + f"; fix: {fix}\n" + ("(`velero-gitops render --wire` makes this edit)" if e.new_content is not None
                                          else "(the file cannot be edited without reformatting it: add it by hand)")
+
+
+def at(root: Path, shown_rel):
+    """A function showing a resolved path of the repository at ``root`` as ``shown_rel`` shows repo-relative ones."""
+    real = root.resolve()
+
+    def shown(p: Path | None) -> str:
+        return shown_rel(p.relative_to(real).as_posix()) if p is not None else "?"
+    return shown
 
 
 def apply(w: Wiring, root: Path, repo_sources: list[str]) -> Wiring:

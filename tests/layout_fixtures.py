@@ -1,4 +1,4 @@
-"""Flux repository layouts of our own, one per class issue 18 names (for tests/ops/test_wiring.py and test_init.py).
+"""Flux repository layouts of our own, one per class issue 18 names (for tests/ops/test_wiring.py and tests/ops/test_init.py).
 
 Each is the smallest tree that has the class's shape, as `flux bootstrap` lays it out: clusters/<name>/flux-system/
 holds the GitRepository and the root Kustomization flux-system/flux-system building ./clusters/<name>
