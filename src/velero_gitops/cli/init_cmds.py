@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import click
 import typer
 
 from velero_gitops.cli._app import app, err, handle_errors
@@ -13,7 +14,9 @@ from velero_gitops.cli._app import app, err, handle_errors
 @app.command("init")
 @handle_errors
 def init_cmd(
-    cluster: str | None = typer.Option(None, "--cluster", metavar="NAME", help="Cluster name (default: this folder's name as a DNS label)."),
+    cluster: str | None = typer.Option(
+        None, "--cluster", metavar="NAME", help="Cluster name; in a repository with several clusters (Flux sync roots), the one "
+        "to back up (default: the only cluster's, else this folder's name as a DNS label)."),
     s3_endpoint: str | None = typer.Option(None, "--s3-endpoint", metavar="URL", help="https://host[:port] of MinIO (asked on a terminal)."),
     bucket: str = typer.Option("velero-backups", "--bucket", metavar="NAME", help="Bucket for the backups."),
     prefix: str = typer.Option("velero", "--prefix", metavar="PREFIX", help="Folder in the bucket."),
@@ -31,8 +34,15 @@ def init_cmd(
     from velero_gitops.ops.manifests import split_list
 
     here = Path.cwd()
-    found = init.detect(here)
     ask = sys.stdin.isatty() if interactive is None else interactive
+    try:
+        found = init.detect(here, cluster)
+    except init.SeveralClusters as exc:
+        if not ask:
+            raise
+        err(str(exc))
+        cluster = typer.prompt("Cluster", type=click.Choice(exc.names))
+        found = init.detect(here, cluster)
     if ask:
         err(f"repository: {found.repo_root}; apps root: {found.apps_root}"
             f"{'' if found.apps_root_found else ' (not found)'}; Flux source: GitRepository/{found.source_name}; "

@@ -15,7 +15,8 @@ from pathlib import Path
 from velero_gitops.errors import UsageError
 
 CONFIG_NAME = "velero-gitops.yaml"
-# Apps roots as the Flux home-lab layouts name them, most common first.
+# Only for a folder with no Flux sync root to read (a repository before `flux bootstrap`): the names home-lab
+# layouts use, most common first. With a sync root, the apps root comes from the Flux graph (apps_root_from_graph).
 APPS_ROOT_CANDIDATES = ("kubernetes/apps", "k8s/apps", "cluster/apps", "clusters/apps", "apps")
 _SCAN_FILES = 2000  # YAML files read at most while looking for the GitRepository
 _SCAN_BYTES = 256 * 1024  # per file
@@ -32,6 +33,9 @@ class Detected:
     source_found: bool = False
     # kinds of the repository that the offline schema bundle has no schema for (other projects' CRDs)
     foreign_kinds: dict[str, int] = field(default_factory=dict)
+    clusters: list[str] = field(default_factory=list)  # one per Flux sync root; several: --cluster picks one
+    cluster: str | None = None  # the cluster whose sync root gave apps_root
+    apps_root_why: str = ""  # how apps_root was found, for the config's comment
 
 
 def _git_root(start: Path) -> Path | None:
@@ -102,12 +106,67 @@ def _scan(root: Path) -> tuple[str | None, dict[str, int]]:
     return (source if source in declared or reads else None), foreign
 
 
-def detect(here: Path) -> Detected:
+class SeveralClusters(UsageError):
+    """The repository has several Flux sync roots and none was chosen."""
+
+    def __init__(self, names: list[str], given: str | None):
+        self.names = names
+        what = f"--cluster {given} is none of them" if given else "say which with --cluster NAME"
+        super().__init__(f"this repository has {len(names)} clusters (Flux sync roots): {', '.join(names)}; {what}")
+
+
+def cluster_names(roots: list) -> list[str]:
+    """A name per sync root: the first folder of its path that differs between the roots (clusters/<name>,
+    kubernetes/<name>/flux), else its last folder."""
+    parts = [r.path_dir.parts for r in roots]
+    names = []
+    for p in parts:
+        differing = [c for i, c in enumerate(p) if any(len(q) <= i or q[i] != c for q in parts if q is not p)]
+        names.append(differing[0] if differing else p[-1])
+    return names
+
+
+def apps_root_from_graph(root: Path, sources: list[str], cluster: str | None) -> tuple[str | None, list[str], str | None, str]:
+    """(the apps root, the clusters, the cluster chosen, why) from the Flux graph: the folder built by the live
+    Flux Kustomization that applies the most Flux Kustomization files (the one that fans out to the apps, as
+    cluster-apps does), among those reached from the chosen cluster's sync root; the sync root's own folder when no
+    other one applies any."""
+    from velero_gitops.ops import wiring
+
+    facts = wiring.flux_facts(root, sources)
+    roots = wiring.sync_roots(facts)
+    if not roots:
+        return None, [], None, ""
+    names = cluster_names(roots)
+    if len(roots) > 1:
+        if cluster not in names:
+            return None, names, None, ""
+        chosen = roots[names.index(cluster)]
+    else:
+        chosen = roots[0]
+    alive = wiring.live([k for k in facts if k is chosen or not any(k is r for r in roots)])
+    ks_files = {k.file for k in facts if k.kind == "Kustomization" and k.file is not None}
+    best, count = chosen, -1
+    for k in alive:
+        if k is chosen or k.path_dir is None:
+            continue
+        n = len(k.applies & ks_files)
+        if n > count or (n == count and best is not chosen and len(k.path_dir.parts) < len(best.path_dir.parts)):
+            best, count = k, n
+    if count <= 0:
+        best = chosen
+    assert best.path_dir is not None
+    rel = best.path_dir.relative_to(root.resolve()).as_posix()
+    why = f"built by {best.ref}" + (f" ({best.file.relative_to(root.resolve()).as_posix()})" if best.file else "")
+    return (rel if rel != "." else "."), names, names[roots.index(chosen)], why
+
+
+def detect(here: Path, cluster: str | None = None) -> Detected:
     from velero_gitops.secrets import sops as sopslib
+    from velero_gitops.validate.run import DEFAULT_REPO_SOURCES
 
     here = here.resolve()
     root = _git_root(here) or here
-    apps = next((c for c in APPS_ROOT_CANDIDATES if (root / c).is_dir()), None)
     conf = sopslib.find_config(root)
     recipients: list[str] = []
     if conf is not None:
@@ -116,8 +175,15 @@ def detect(here: Path) -> Detected:
         except UsageError:
             recipients = []
     source, foreign = _scan(root)
+    sources = [*([f"GitRepository/flux-system/{source}"] if source else []), *DEFAULT_REPO_SOURCES]
+    apps, clusters, chosen, why = apps_root_from_graph(root, sources, cluster)
+    if len(clusters) > 1 and chosen is None:
+        raise SeveralClusters(clusters, cluster)
+    if apps is None and not clusters:  # no sync root at all: a repository before `flux bootstrap`
+        apps = next((c for c in APPS_ROOT_CANDIDATES if (root / c).is_dir()), None)
+        why = "by folder name: no Flux sync root found" if apps else ""
     return Detected(root, apps or APPS_ROOT_CANDIDATES[0], apps is not None, conf, recipients,
-                    source or "flux-system", source is not None, foreign)
+                    source or "flux-system", source is not None, foreign, clusters, chosen, why)
 
 
 @dataclass
@@ -155,7 +221,8 @@ def config_text(found: Detected, answers: Answers, config_dir: Path) -> str:
         "",
         "repo:",
         f"  root: {root if root != '.' else '.'}  # the Git repository, relative to this file",
-        f"  appsRoot: {found.apps_root}" + ("" if found.apps_root_found else "  # not found: check this"),
+        f"  appsRoot: {found.apps_root}" + (f"  # {found.apps_root_why}" if found.apps_root_found and found.apps_root_why
+                                            else "" if found.apps_root_found else "  # not found: check this"),
         "  namespace: velero",
         "  app: velero",
         "",
