@@ -6,11 +6,11 @@ import subprocess
 
 import pytest
 
+from layout_fixtures import LAYOUTS, app, bootstrap, ks
 from velero_gitops.config.loader import load
 from velero_gitops.ops import wiring
 
 from cli_util import run_cli, snapshot
-from layout_fixtures import LAYOUTS, app, bootstrap, ks
 
 AGE = "age1ygu3n9uee7adtr9hppa94wh4m5ekmd2685tk5lh25rhdxcacsvjs9w7mxd"
 

@@ -118,11 +118,11 @@ class SeveralClusters(UsageError):
 def cluster_names(roots: list) -> list[str]:
     """A name per sync root: the first folder of its path that differs between the roots (clusters/<name>,
     kubernetes/<name>/flux), else its last folder."""
-    parts = [r.path_dir.parts for r in roots]
+    parts = [r.path_dir.parts if r.path_dir is not None else () for r in roots]
     names = []
     for p in parts:
         differing = [c for i, c in enumerate(p) if any(len(q) <= i or q[i] != c for q in parts if q is not p)]
-        names.append(differing[0] if differing else p[-1])
+        names.append(differing[0] if differing else (p[-1] if p else "cluster"))
     return names
 
 
