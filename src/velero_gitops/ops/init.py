@@ -151,7 +151,8 @@ def apps_root_from_graph(root: Path, sources: list[str], cluster: str | None) ->
         if k is chosen or k.path_dir is None:
             continue
         n = len(k.applies & ks_files)
-        if n > count or (n == count and best is not chosen and len(k.path_dir.parts) < len(best.path_dir.parts)):
+        shallower = best.path_dir is not None and len(k.path_dir.parts) < len(best.path_dir.parts)
+        if n > count or (n == count and best is not chosen and shallower):
             best, count = k, n
     if count <= 0:
         best = chosen
