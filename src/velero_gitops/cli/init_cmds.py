@@ -57,3 +57,29 @@ def init_cmd(
                            region=region, namespaces=split_list(namespaces), distribution=distribution)
     path = init.write(here, answers, found)
     err(f"wrote {path.name}; next: velero-gitops sops-init, encrypt-secret, encrypt-repo-password, render, check")
+
+
+@app.command("import")
+@handle_errors
+def import_cmd(
+    helmrelease: Path = typer.Argument(..., help="The file with the existing velero HelmRelease.", show_default=False),
+    cluster: str | None = typer.Option(None, "--cluster", metavar="NAME", help="As for init: the cluster (sync root) to use."),
+    show_diff: bool = typer.Option(False, "--diff", help="Also print every line of the effective values diff."),
+) -> None:
+    """Write ./velero-gitops.yaml from an existing velero HelmRelease (never overwrites), and say what changes."""
+    from velero_gitops.ops import importer, init
+
+    here = Path.cwd()
+    found = init.detect(here, cluster)
+    result = importer.run_import(here, helmrelease, found, cluster)
+    for line in result.changes:
+        err(f"change: {line}")
+    lost = [d for d in result.diff if d[0] in "-~"]
+    err(f"effective values, old HelmRelease against the rendered one with extraValues merged under it: {len(lost)} "
+        f"values removed or changed (each one is a change above), {len(result.diff) - len(lost)} set by velero-gitops"
+        f"{'' if show_diff else ' (--diff prints them)'}")
+    if show_diff:
+        for line in result.diff:
+            typer.echo(line)
+    err(f"wrote {result.path.name}; next: remove {result.source} and what lists it, velero-gitops encrypt-secret "
+        "(unless the Secret is managed elsewhere), render, check, and commit it all at once")
