@@ -181,16 +181,24 @@ def _validate_repository(root: Path, group: list[_Unit], opts: CheckOptions, res
 
 
 def _wiring(group: list[_Unit], result: CheckResult) -> None:
-    """[flux.unwired] the rendered tree is applied by no Flux Kustomization reached from the cluster's sync root."""
-    from velero_gitops.ops import wiring
+    """[flux.unwired] the rendered tree is applied by no Flux Kustomization reached from the cluster's sync root;
+    [velero.second-install] a velero HelmRelease that velero-gitops did not render is applied too."""
+    from velero_gitops.ops import importer, wiring
 
     facts: dict[tuple[str, ...], list] = {}
+    ours = set().union(*(u.files for u in group))
     for u in group:
-        if u.rendered.drifted:
-            continue  # not rendered yet (render.drift says so): the folder Flux would reach is not there to judge
         sources = tuple(wiring.sources_of(u.loaded))
         if sources not in facts:
             facts[sources] = wiring.flux_facts(u.loaded.repo_root, list(sources))
+        shown = wiring.at(u.loaded.repo_root, u.rendered.shown)
+        for e in importer.second_install(importer.find_existing(u.loaded.repo_root, facts[sources], skip=ours)):
+            result.findings.append(Finding(file=shown(e.file), line=e.line, obj=f"HelmRelease/{e.namespace}/{e.name}",
+                                           pointer="", message=importer.refusal([e], shown),
+                                           rule="velero.second-install"))
+            result.failed += 1
+        if u.rendered.drifted:
+            continue  # not rendered yet (render.drift says so): the folder Flux would reach is not there to judge
         w = wiring.for_config(u.loaded, facts[sources])
         if not w.checked or w.wired:
             continue

@@ -93,7 +93,7 @@ spec:
       image:
         repository: ghcr.io/onedr0p/kubectl
 """
-HR_FILE = "kubernetes/apps/velero/velero/app/helmrelease.yaml"
+HR_FILE = "kubernetes/apps/storage/velero/app/helmrelease.yaml"
 
 
 def _repo(tmp_path: Path, hr: str = HR) -> Path:
@@ -190,3 +190,57 @@ def test_never_overwrites_and_reads_only_the_repository(tmp_path):
     outside.write_text(HR)
     r = run_cli("import", str(outside), cwd=root)
     assert r.code == 2 and "outside the repository" in r.err
+
+
+# -- an existing Velero is detected: init says so, render refuses a second install, check reports it --------------
+
+CONFIG = "cluster: t\ns3:\n  endpoint: https://s3.example.com\nschedules: []\n"
+
+
+def _with_existing(tmp_path: Path, archived: bool = False) -> Path:
+    """The HelmRelease of HR in the generated apps root (applied), or under .archive/ (applied by nothing)."""
+    root = _repo(tmp_path)
+    if archived:
+        (root / ".archive").mkdir()
+        (root / HR_FILE).rename(root / ".archive/helmrelease.yaml")
+        (root / "archive").mkdir()
+        (root / ".archive/helmrelease.yaml").rename(root / "archive/helmrelease.yaml")
+    (root / HR_FILE).with_name("kustomization.yaml").write_text("resources: [helmrelease.yaml]\n") \
+        if not archived else None
+    (root / "velero-gitops.yaml").write_text(CONFIG)
+    return root
+
+
+def test_render_refuses_a_second_install(tmp_path):
+    root = _with_existing(tmp_path)
+    before = snapshot(root)
+    for args in ([], ["--force"]):
+        r = run_cli("render", *args, cwd=root)
+        assert r.code == 2 and "already installed" in r.err and f"velero-gitops import {HR_FILE}" in r.err, r.err
+        assert "(applied by Flux)" in r.err and snapshot(root) == before
+
+
+def test_an_install_nothing_applies_is_named_not_refused(tmp_path):
+    root = _with_existing(tmp_path, archived=True)
+    assert importer.find_existing(root)[0].kind == "HelmRelease"
+    r = run_cli("render", "-q", cwd=root)
+    assert r.code == 0, r.err
+
+
+def test_init_and_check_name_it(tmp_path):
+    root = _with_existing(tmp_path)
+    (root / "velero-gitops.yaml").unlink()
+    r = run_cli("init", "--no-interactive", "--s3-endpoint", "https://s3.example.org", cwd=root)
+    assert r.code == 0 and f"existing Velero: {HR_FILE}:2 HelmRelease velero/velero, chart 8.3.0" in r.err, r.err
+    assert f"velero-gitops import {HR_FILE}" in r.err
+    r = run_cli("check", "--no-cache", cwd=root)
+    assert r.code == 1 and "already installed" in r.out, r.out
+
+
+def test_schedules_and_locations_are_found_too(tmp_path):
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "s.yaml").write_text("apiVersion: velero.io/v1\nkind: Schedule\nmetadata: {name: nightly, namespace: velero}\n"
+                                 "---\napiVersion: velero.io/v1\nkind: BackupStorageLocation\nmetadata: {name: default}\n")
+    assert [(e.kind, e.name) for e in importer.find_existing(root)] == [("Schedule", "nightly"),
+                                                                        ("BackupStorageLocation", "default")]

@@ -55,8 +55,24 @@ def init_cmd(
         raise UsageError("--s3-endpoint is required without a terminal (e.g. --s3-endpoint https://s3.example.org)")
     answers = init.Answers(cluster=cluster or init.default_cluster_name(here), s3_endpoint=s3_endpoint, bucket=bucket, prefix=prefix,
                            region=region, namespaces=split_list(namespaces), distribution=distribution)
+    _existing_velero(found)
     path = init.write(here, answers, found)
     err(f"wrote {path.name}; next: velero-gitops sops-init, encrypt-secret, encrypt-repo-password, render, check")
+
+
+def _existing_velero(found) -> None:
+    """Say so when the repository deploys Velero already: `import` is the way in, and render will refuse a second."""
+    from velero_gitops.config.loader import display
+    from velero_gitops.ops import importer, wiring
+
+    facts = wiring.flux_facts(found.repo_root, [f"GitRepository/flux-system/{found.source_name}"])
+    existing = importer.find_existing(found.repo_root, facts)
+    for e in existing:
+        err(f"warning: existing Velero: {importer.describe(e, display)}")
+    hrs = importer.second_install(existing)
+    if hrs:
+        err(f"warning: use `velero-gitops import {display(hrs[0].file)}` rather than a fresh config: "
+            "render refuses to install Velero a second time")
 
 
 @app.command("import")

@@ -46,6 +46,7 @@ def render(
                         err(f"hint: {hint}")
             drift = drift or bool(changed)
             continue
+        _refuse_second_install(result)
         if not force:
             for c in changed:
                 if c.conflict and c.action == "update" and c.old and c.new:
@@ -60,6 +61,20 @@ def render(
     if check and drift:
         err("the rendered tree is out of date: run `velero-gitops render` and commit the result")
         raise typer.Exit(1)
+
+
+def _refuse_second_install(result) -> None:
+    """A velero HelmRelease that velero-gitops did not render, applied by Flux: rendering ours would install Velero
+    twice (--force does not change that)."""
+    from velero_gitops.errors import UsageError
+    from velero_gitops.ops import importer, wiring
+
+    root = result.loaded.repo_root
+    facts = wiring.flux_facts(root, wiring.sources_of(result.loaded))
+    ours = {(root / rel).resolve() for rel in result.files}
+    found = importer.second_install(importer.find_existing(root, facts, skip=ours))
+    if found:
+        raise UsageError(importer.refusal(found, wiring.at(root, result.shown)))
 
 
 def _wiring(result, wire: bool) -> None:

@@ -111,6 +111,22 @@ def second_install(existing: list[Existing]) -> list[Existing]:
     return [e for e in existing if e.kind == "HelmRelease" and e.applied is not False]
 
 
+def describe(e: Existing, shown) -> str:
+    """One line for an existing Velero object; ``shown`` turns its resolved path into what the user sees."""
+    where = {True: "applied by Flux", False: "applied by no Flux Kustomization", None: "in the repository"}[e.applied]
+    chart = f", chart {e.chart_version}" if e.chart_version else ""
+    return f"{shown(e.file)}:{e.line} {e.kind} {e.namespace or '-'}/{e.name}{chart} ({where})"
+
+
+def refusal(found: list[Existing], shown) -> str:
+    """Why render will not add a second install, and the way out."""
+    lines = "; ".join(describe(e, shown) for e in found)
+    first = shown(found[0].file)
+    return (f"Velero is already installed here: {lines}. A second release would fight the first over the same CRDs, "
+            f"Deployment and BackupStorageLocation. Import it instead: velero-gitops import {first} (it writes the "
+            "config from its values and lists what changes), then delete that file and what lists it, and render")
+
+
 # --------------------------------------------------------------------------------------------------
 # Import
 
