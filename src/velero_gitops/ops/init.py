@@ -127,10 +127,10 @@ def cluster_names(roots: list) -> list[str]:
 
 
 def apps_root_from_graph(root: Path, sources: list[str], cluster: str | None) -> tuple[str | None, list[str], str | None, str]:
-    """(the apps root, the clusters, the cluster chosen, why) from the Flux graph: the folder built by the live
-    Flux Kustomization that applies the most Flux Kustomization files (the one that fans out to the apps, as
-    cluster-apps does), among those reached from the chosen cluster's sync root; the sync root's own folder when no
-    other one applies any."""
+    """(the apps root, the clusters, the cluster chosen, why) from the Flux graph. The apps root is "the folder that
+    holds one folder per namespace": among the folders built by the Kustomizations reached from the chosen cluster's
+    sync root (the root's own included), the one whose build applies files in the most sub-folders; on a tie one
+    below the root (the root's own sub-folder is its flux-system), then the shallower one."""
     from velero_gitops.ops import wiring
 
     facts = wiring.flux_facts(root, sources)
@@ -138,28 +138,27 @@ def apps_root_from_graph(root: Path, sources: list[str], cluster: str | None) ->
     if not roots:
         return None, [], None, ""
     names = cluster_names(roots)
-    if len(roots) > 1:
+    if len(set(names)) > 1:
         if cluster not in names:
-            return None, names, None, ""
-        chosen = roots[names.index(cluster)]
+            return None, sorted(set(names)), None, ""
+        chosen = [r for r, n in zip(roots, names, strict=True) if n == cluster]
     else:
-        chosen = roots[0]
-    alive = wiring.live([k for k in facts if k is chosen or not any(k is r for r in roots)])
-    ks_files = {k.file for k in facts if k.kind == "Kustomization" and k.file is not None}
-    best, count = chosen, -1
-    for k in alive:
-        if k is chosen or k.path_dir is None:
-            continue
-        n = len(k.applies & ks_files)
-        shallower = best.path_dir is not None and len(k.path_dir.parts) < len(best.path_dir.parts)
-        if n > count or (n == count and best is not chosen and shallower):
-            best, count = k, n
-    if count <= 0:
-        best = chosen
+        chosen = roots
+    others = [r for r in roots if not any(r is c for c in chosen)]
+    alive = wiring.live([k for k in facts if not any(k is o for o in others)])
+
+    def breadth(k) -> int:
+        d = k.path_dir
+        return len({f.relative_to(d).parts[0] for f in k.applies if d in f.parents and len(f.relative_to(d).parts) > 1})
+
+    candidates = [k for k in alive if k.path_dir is not None]
+    best = max(candidates, key=lambda k: (breadth(k), not any(k is c for c in chosen),  # a tie: the one below the root
+                                          -len(k.path_dir.parts)))  # type: ignore[union-attr]
     assert best.path_dir is not None
-    rel = best.path_dir.relative_to(root.resolve()).as_posix()
-    why = f"built by {best.ref}" + (f" ({best.file.relative_to(root.resolve()).as_posix()})" if best.file else "")
-    return (rel if rel != "." else "."), names, names[roots.index(chosen)], why
+    real = root.resolve()
+    rel = best.path_dir.relative_to(real).as_posix()
+    why = f"built by {best.ref}" + (f" ({best.file.relative_to(real).as_posix()})" if best.file else "")
+    return rel, sorted(set(names)), (cluster if len(set(names)) > 1 else names[0]), why
 
 
 def detect(here: Path, cluster: str | None = None) -> Detected:

@@ -36,7 +36,7 @@ KUSTOMIZE_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 class FluxKs:
     """One Flux Kustomization of the repository (or a FluxInstance's sync) and what its build applies."""
 
-    kind: str  # Kustomization | FluxInstance
+    kind: str  # Kustomization | FluxInstance | Bootstrap (an empty flux-system/gotk-sync.yaml: bootstrap's root)
     namespace: str
     name: str
     file: Path | None  # the file that declares it (resolved)
@@ -75,6 +75,15 @@ def flux_facts(root: Path, repo_sources: list[str]) -> list[FluxKs]:
             out.append(FluxKs("FluxInstance", fi.namespace or "flux-system", fi.name,
                               run.real(fi.path) if fi.path else None, fi.line, run.real(d),
                               frozenset(g.tree.applied_files(d))))
+    # `flux bootstrap --path=<p>` writes <p>/flux-system/gotk-sync.yaml with the root Kustomization; examples ship that
+    # file empty (bootstrap fills it in), and the root is then missing from the files: the marker stands for it
+    if g.root is not None:
+        have = {k.path_dir for k in out if k.kind == "FluxInstance" or (k.namespace, k.name) == ("flux-system", "flux-system")}
+        for marker in sorted(g.root.glob("**/flux-system/gotk-sync.yaml")):
+            d = run.real(marker.parent.parent)
+            if d not in have and flux.inside(d, g.root) and ".git" not in d.parts:
+                out.append(FluxKs("Bootstrap", "flux-system", "flux-system", None, 0, d,
+                                  frozenset(g.tree.applied_files(d))))
     return out
 
 
@@ -83,13 +92,19 @@ def flux_facts(root: Path, repo_sources: list[str]) -> list[FluxKs]:
 
 
 def sync_roots(facts: list[FluxKs]) -> list[FluxKs]:
-    """The Kustomizations a cluster starts from: FluxInstance syncs and bootstrap's flux-system/flux-system; in a
-    repository with neither (a source named otherwise), the Kustomizations that apply their own file."""
-    roots = [k for k in facts if k.kind == "FluxInstance" or (k.namespace, k.name) == ("flux-system", "flux-system")]
+    """The Kustomizations a cluster starts from: FluxInstance syncs and bootstrap's flux-system/flux-system. A
+    repository with neither in its files is synced by something outside them (a FluxInstance in Helm values, a
+    Kustomization made by hand): then the heads of its chains count, the Kustomizations of this repository that no
+    other one applies and that apply Kustomizations themselves (a lone one that fans out to nothing is a leftover)."""
+    roots = [k for k in facts if k.kind in ("FluxInstance", "Bootstrap") or (k.namespace, k.name) == ("flux-system", "flux-system")]
     roots = [k for k in roots if k.path_dir is not None]
     if roots:
         return roots
-    return [k for k in facts if k.file is not None and k.file in k.applies and k.path_dir is not None]
+    mine = [k for k in facts if k.path_dir is not None]
+    applied = set().union(*(k.applies for k in mine)) if mine else set()
+    declared = {k.file for k in mine if k.file is not None}
+    return [k for k in mine if (k.file is None or k.file not in applied or k.file in k.applies)
+            and (k.applies & declared) - {k.file}]
 
 
 def live(facts: list[FluxKs]) -> list[FluxKs]:
