@@ -62,7 +62,7 @@ def render_config(config: str | os.PathLike[str] | LoadedConfig) -> RenderResult
     search = f"{loaded.config.repo.apps_root}"
     changes = compute_changes(loaded.repo_root, files, loaded.display_path, search)
     notes = list(p.notes)
-    if not (loaded.repo_root / p.secret_path).exists():
+    if loaded.config.s3.credentials_from == "sops" and not (loaded.repo_root / p.secret_path).exists():
         notes.append(
             f"{display(loaded.repo_root / p.secret_path)} does not exist yet: the app kustomization lists it. "
             f"Create it with: velero-gitops encrypt-secret --config {display(loaded.path)}"

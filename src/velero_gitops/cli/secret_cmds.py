@@ -45,6 +45,7 @@ def encrypt_secret(
     if update_keys and (stdin or age):
         raise UsageError("--update-keys takes no credentials and no --age: it uses the .sops.yaml recipients")
     loaded = load(one_config(named_once(config_arg, config)))
+    secretlib.require_made_here(loaded)
     if update_keys:
         result = secretlib.update_keys(loaded)
         if not quiet:

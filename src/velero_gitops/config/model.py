@@ -519,7 +519,15 @@ class S3Config(_Model):
         None,
         description="BSL checksumAlgorithm. `\"\"` works around XAmzContentSHA256Mismatch on some S3 servers (needs plugin v1.14.3+).",
     )
-    credentials_secret: str = Field("velero-s3-secret", description="Name of the SOPS-encrypted Secret with key `cloud` (AWS credentials file).")
+    credentials_secret: str = Field("velero-s3-secret", description="Name of the Secret with the AWS credentials file (in repo.namespace).")
+    credentials_from: Literal["sops", "repository", "external"] = Field(
+        "sops",
+        description="Who makes the credentials Secret: `sops` (velero-gitops, encrypt-secret), `repository` (something "
+        "else in this repository: an ExternalSecret, a SealedSecret, a Secret of your own; check verifies it) or "
+        "`external` (made outside the repository, e.g. by hand or a Vault agent; check trusts it).",
+    )
+    credentials_key: str = Field(
+        "cloud", description="Key of the credentials Secret that holds the AWS credentials file (`sops`: always `cloud`).")
 
     @field_validator("endpoint")
     @classmethod
@@ -569,6 +577,11 @@ class S3Config(_Model):
             )
         if self.insecure_skip_tls_verify and self.endpoint.startswith("http://"):
             raise at("insecureSkipTLSVerify", "insecureSkipTLSVerify makes no sense with an http:// endpoint")
+        if self.credentials_from == "sops" and self.credentials_key != "cloud":
+            raise at("credentialsKey", "encrypt-secret writes the key `cloud`; another key is for a Secret made "
+                     "elsewhere (credentialsFrom: repository or external)")
+        if not re.fullmatch(r"[-._a-zA-Z0-9]{1,253}", self.credentials_key):
+            raise at("credentialsKey", f"{self.credentials_key!r} is not a Secret data key (letters, digits, '-', '_', '.')")
         return self
 
 

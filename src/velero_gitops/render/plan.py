@@ -70,7 +70,9 @@ def plan(loaded: LoadedConfig) -> Plan:
 
     # The app: chart source, HelmRelease, encrypted credentials, monitoring.
     source_file, source_doc = _chart_source(c, schema)
-    app_resources = ["./helmrelease.yaml", f"./{source_file}", "./secret.sops.yaml"]
+    app_resources = ["./helmrelease.yaml", f"./{source_file}"]
+    if c.s3.credentials_from == "sops":  # else the Secret is made by something else (s3.credentialsFrom)
+        app_resources.append("./secret.sops.yaml")
     # Applied with the HelmRelease, so it exists before Velero starts and creates its default (docs/secrets.md).
     managed_password = c.velero.repository_password == "managed"
     if managed_password:
@@ -341,6 +343,11 @@ def chart_values(loaded: LoadedConfig) -> dict[str, Any]:
     }
     if s3.prefix:
         bsl["prefix"] = s3.prefix
+    if s3.credentials_from != "sops":
+        # A Secret made elsewhere, under any key: the BSL names it, and Velero hands that key to the object store and
+        # to the kopia repository alike (vmware-tanzu/velero@v1.18.1:pkg/persistence/object_store.go and
+        # pkg/repository/provider/unified_repo.go read location.Spec.Credential through the credentials file store).
+        bsl["credential"] = {"key": s3.credentials_key, "name": s3.credentials_secret}
     if loaded.ca_bundle_b64:
         bsl["caCert"] = loaded.ca_bundle_b64
 
@@ -370,7 +377,8 @@ def chart_values(loaded: LoadedConfig) -> dict[str, Any]:
             "logLevel": v.log_level,
             "uploaderType": v.uploader,
         },
-        "credentials": {"existingSecret": s3.credentials_secret, "useSecret": True},
+        "credentials": ({"existingSecret": s3.credentials_secret, "useSecret": True} if s3.credentials_from == "sops"
+                        else {"useSecret": False}),
         "deployNodeAgent": True,
         "initContainers": [{
             "image": v.aws_plugin_image,

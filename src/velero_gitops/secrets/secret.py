@@ -243,8 +243,19 @@ def encrypt_document(p: Plan, doc: dict[str, Any], secrets: Sequence[str]) -> Re
     return Result(plan=p, replaced=existed, seconds=seconds)
 
 
+def require_made_here(loaded: LoadedConfig) -> None:
+    """velero-gitops makes the credentials Secret only with s3.credentialsFrom: sops."""
+    from velero_gitops.errors import UsageError
+
+    if loaded.config.s3.credentials_from != "sops":
+        raise UsageError(f"s3.credentialsFrom is {loaded.config.s3.credentials_from}: the Secret "
+                         f"{loaded.config.s3.credentials_secret} is made elsewhere, so encrypt-secret writes nothing "
+                         "(set credentialsFrom: sops to have velero-gitops make it)")
+
+
 def encrypt_secret(loaded: LoadedConfig, creds: Credentials, *, p: Plan | None = None, age: Sequence[str] = ()) -> Result:
     """Build, encrypt, verify and atomically write the S3 credentials Secret."""
+    require_made_here(loaded)
     p = p or plan(loaded, age=age)
     return write_secret(p, {SECRET_KEY: cloud_file(creds)}, secrets=creds.values)
 
