@@ -225,6 +225,9 @@ def _app_kustomization(c: Config, lay: Layout) -> dict[str, Any]:
     dec = decryption(c)
     if dec:
         spec["decryption"] = dec
+    if c.flux.substitute_from:
+        spec["postBuild"] = {"substituteFrom": [r.model_dump(by_alias=True, exclude_defaults=True) | {"kind": r.kind}
+                                                for r in c.flux.substitute_from]}
     return {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
             "metadata": _flux_meta(c, app), "spec": spec}
 
@@ -459,7 +462,10 @@ def _dashboard_configmap(c: Config, text: str) -> dict[str, Any]:
         "metadata": {
             "name": f"{c.repo.app}-dashboard",
             "namespace": c.repo.namespace,
-            "annotations": {"grafana_folder": d.folder},
+            # Grafana's own ${...} variables: never Flux's to substitute, whichever Kustomization applies this
+            # (a parent may patch postBuild into every child; fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_varsub.go
+            # skips an object with this annotation)
+            "annotations": {"grafana_folder": d.folder, "kustomize.toolkit.fluxcd.io/substitute": "disabled"},
             "labels": {d.label: "1"},
         },
         "data": {"velero.json": text},
