@@ -244,3 +244,19 @@ def test_schedules_and_locations_are_found_too(tmp_path):
                                  "---\napiVersion: velero.io/v1\nkind: BackupStorageLocation\nmetadata: {name: default}\n")
     assert [(e.kind, e.name) for e in importer.find_existing(root)] == [("Schedule", "nightly"),
                                                                         ("BackupStorageLocation", "default")]
+
+
+def test_a_flux_variable_in_the_endpoint_keeps_its_substitution(tmp_path):
+    """kashalls/home-cluster wrote s3Url: http://${NAS_ADDR}:9000, substituted by the postBuild that cluster-apps
+    patches into every child (a home-ops pattern; validate/flux.py Graph.patched models it): the import keeps the
+    variable and copies the substituteFrom of the Kustomization that applied the old release."""
+    root = _repo(tmp_path, HR.replace("https://minio.example.org", "https://minio.${SECRET_DOMAIN}"))
+    (root / "kubernetes/apps/storage/velero/app/kustomization.yaml").write_text("resources: [helmrelease.yaml]\n")
+    (root / "kubernetes/apps/storage/velero/ks.yaml").write_text(
+        ks("velero-old", "./kubernetes/apps/storage/velero/app",
+           "  postBuild:\n    substituteFrom:\n      - kind: ConfigMap\n        name: cluster-settings\n"))
+    (root / "kubernetes/apps/storage/kustomization.yaml").write_text("resources: [velero/ks.yaml]\n")
+    r = run_cli("import", HR_FILE, cwd=root)
+    assert r.code == 0, r.err
+    text = (root / "velero-gitops.yaml").read_text()
+    assert "endpoint: https://minio.${SECRET_DOMAIN}" in text and "name: cluster-settings" in text

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from velero_gitops.config.model import FLUX_VAR
 from velero_gitops.errors import UsageError
 
 MIN_CHART = (4, 0, 0)
@@ -546,6 +547,12 @@ def run_import(here: Path, hr_file: Path, found, cluster: str | None) -> ImportR
     comments = [f"velero-gitops config imported from {shown} (chart {imp.chart_version}) by `velero-gitops import`.",
                 "Reference: docs/config-reference.md. velero.extraValues: chart values the config does not model, "
                 "merged under the rendered ones."]
+    if FLUX_VAR.search(str(imp.config["s3"].get("endpoint", ""))):
+        subst = _substitute_from(root, found.source_name, real)
+        if subst:
+            head["flux"]["substituteFrom"] = subst
+            imp.changes.append("s3.endpoint keeps its Flux variable: flux.substituteFrom copies the postBuild of "
+                               "the Kustomization that applied the old HelmRelease")
     text = config_text(imp, head, comments)
     # the probe without extraValues: their keys are checked against the chart by the model's own rules
     bare = Imported(imp.config, {}, imp.changes, None, imp.chart_version)
@@ -563,6 +570,20 @@ def run_import(here: Path, hr_file: Path, found, cluster: str | None) -> ImportR
     if not create_new(target, text.encode("utf-8")):
         raise UsageError(f"{CONFIG_NAME} appeared while import ran; import never overwrites")
     return ImportResult(target, shown, imp.changes, diff)
+
+
+def _substitute_from(root: Path, source: str, hr_file: Path) -> list[dict]:
+    """The postBuild.substituteFrom of the Kustomizations that apply ``hr_file`` (the variables its values used)."""
+    from velero_gitops.ops.wiring import flux_facts, live
+
+    refs: list[dict] = []
+    for k in live(flux_facts(root, [f"GitRepository/flux-system/{source}"])):
+        if hr_file in k.applies:
+            for r in k.substitute_from:
+                ref = {key: r[key] for key in ("kind", "name", "optional") if key in r}
+                if ref.get("kind") in ("ConfigMap", "Secret") and ref not in refs:
+                    refs.append(ref)
+    return refs
 
 
 def _rendered_values(rendered: dict[str, str]) -> dict:

@@ -43,6 +43,7 @@ class FluxKs:
     line: int
     path_dir: Path | None  # the folder its build starts from (resolved); None: another source, or unknown
     applies: frozenset[Path]  # the files its build applies (resolved)
+    substitute_from: tuple = ()  # its postBuild.substituteFrom, parents' patches included ({kind, name[, optional]})
 
     @property
     def ref(self) -> str:
@@ -62,8 +63,11 @@ def flux_facts(root: Path, repo_sources: list[str]) -> list[FluxKs]:
     for ks in g.flux_ks:
         target = g.path_dir(ks)
         applies = frozenset(f for f, kss in g.applied_by.items() if any(k is ks for k in kss))
+        post, _ = g.patched(ks, "postBuild")
+        subst = (post or {}).get("substituteFrom")
+        refs = tuple(dict(r) for r in subst if isinstance(r, dict)) if isinstance(subst, list) else ()
         out.append(FluxKs("Kustomization", ks.namespace or "", ks.name, run.real(ks.path) if ks.path else None, ks.line,
-                          run.real(target) if target is not None else None, applies))
+                          run.real(target) if target is not None else None, applies, refs))
     for fi in g.all:  # flux-operator: the FluxInstance's sync is the root Kustomization, named after the instance
         if fi.kind != "FluxInstance" or not fi.api_version.startswith("fluxcd.controlplane.io/"):
             continue
