@@ -65,7 +65,7 @@ def find_existing(root: Path, facts: list | None = None, skip: set[Path] | None 
     """Every Velero install object of the repository outside the files velero-gitops renders (our header) and
     ``skip``. With Flux facts (ops.wiring.flux_facts), each says whether a live Kustomization applies it."""
     from velero_gitops import safefile, yamlsafe
-    from velero_gitops.ops.init import _yaml_files
+    from velero_gitops.ops.init import yaml_files
     from velero_gitops.ops.wiring import live
 
     root = root.resolve()
@@ -77,7 +77,7 @@ def find_existing(root: Path, facts: list | None = None, skip: set[Path] | None 
         if sync_roots(facts):
             applied = set().union(*(k.applies for k in live(facts)))
     out: list[Existing] = []
-    for path in _yaml_files(root):
+    for path in yaml_files(root):
         real = path.resolve()
         if real in skip:
             continue

@@ -45,7 +45,7 @@ def _git_root(start: Path) -> Path | None:
     return None
 
 
-def _yaml_files(root: Path):
+def yaml_files(root: Path):
     """Regular YAML files below ``root`` (no symlinks followed, hidden folders skipped), at most _SCAN_FILES."""
     count = 0
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
@@ -79,7 +79,7 @@ def _scan(root: Path) -> tuple[str | None, dict[str, int]]:
     declared: list[str] = []
     reads: dict[str, int] = {}
     foreign: dict[str, int] = {}
-    for path in _yaml_files(root):
+    for path in yaml_files(root):
         try:
             docs = yamlsafe.load_all(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, yamlsafe.YamlRefused):
