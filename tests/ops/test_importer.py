@@ -198,6 +198,7 @@ CONFIG = "cluster: t\ns3:\n  endpoint: https://s3.example.com\nschedules: []\n"
 
 
 def _with_existing(tmp_path: Path, archived: bool = False) -> Path:
+    tmp_path.mkdir(exist_ok=True)
     """The HelmRelease of HR in the generated apps root (applied), or under .archive/ (applied by nothing)."""
     root = _repo(tmp_path)
     if archived:
@@ -260,3 +261,15 @@ def test_a_flux_variable_in_the_endpoint_keeps_its_substitution(tmp_path):
     assert r.code == 0, r.err
     text = (root / "velero-gitops.yaml").read_text()
     assert "endpoint: https://minio.${SECRET_DOMAIN}" in text and "name: cluster-settings" in text
+
+
+def test_a_second_install_anywhere_means_nothing_is_written(tmp_path):
+    """render A B where only B's repository deploys Velero already: A is not written either (one bad config, no
+    writes: the render command's rule)."""
+    clean = tmp_path / "a"
+    clean.mkdir()
+    (clean / "velero-gitops.yaml").write_text(CONFIG)
+    taken = _with_existing(tmp_path / "b")
+    before = snapshot(tmp_path)
+    r = run_cli("render", str(clean / "velero-gitops.yaml"), str(taken / "velero-gitops.yaml"))
+    assert r.code == 2 and "already installed" in r.err and snapshot(tmp_path) == before, r.err

@@ -31,8 +31,12 @@ def render(
     paths = resolve_configs(configs, config)
     # Render everything in memory first: a bad config anywhere means nothing is written anywhere.
     results = [render_config(p) for p in paths]
+    # ... and a second Velero install anywhere means nothing is written either
+    facts = [] if check or diff else [_facts(r) for r in results]
+    for result, f in zip(results, facts, strict=False):
+        _refuse_second_install(result, f)
     drift = False
-    for result in results:
+    for i, result in enumerate(results):
         changed = result.drifted
         if check or diff:
             text = result.diff()
@@ -46,7 +50,6 @@ def render(
                         err(f"hint: {hint}")
             drift = drift or bool(changed)
             continue
-        _refuse_second_install(result)
         if not force:
             for c in changed:
                 if c.conflict and c.action == "update" and c.old and c.new:
@@ -57,31 +60,38 @@ def render(
             _summary(result)
         for note in result.notes:
             err(f"note: {note}")
-        _wiring(result, wire)
+        _wiring(result, wire, facts[i])
     if check and drift:
         err("the rendered tree is out of date: run `velero-gitops render` and commit the result")
         raise typer.Exit(1)
 
 
-def _refuse_second_install(result) -> None:
+def _facts(result) -> list:
+    """The repository's Flux graph, read once per config for both questions below."""
+    from velero_gitops.ops import wiring
+
+    return wiring.flux_facts(result.loaded.repo_root, wiring.sources_of(result.loaded))
+
+
+def _refuse_second_install(result, facts: list) -> None:
     """A velero HelmRelease that velero-gitops did not render, applied by Flux: rendering ours would install Velero
     twice (--force does not change that)."""
     from velero_gitops.errors import UsageError
     from velero_gitops.ops import importer, wiring
 
     root = result.loaded.repo_root
-    facts = wiring.flux_facts(root, wiring.sources_of(result.loaded))
     ours = {(root / rel).resolve() for rel in result.files}
     found = importer.second_install(importer.find_existing(root, facts, skip=ours))
     if found:
         raise UsageError(importer.refusal(found, wiring.at(root, result.shown)))
 
 
-def _wiring(result, wire: bool) -> None:
-    """Say when Flux applies none of the tree, with the edit that wires it; make that edit with --wire."""
+def _wiring(result, wire: bool, facts: list) -> None:
+    """Say when Flux applies none of the tree, with the edit that wires it; make that edit with --wire. The facts were
+    read before the write: the tree's own files changed since, so a new tree is judged on a fresh read."""
     from velero_gitops.ops import wiring
 
-    w = wiring.for_config(result.loaded)
+    w = wiring.for_config(result.loaded, facts if not result.drifted else None)
     if not w.checked or w.wired:
         return
     root = result.loaded.repo_root
