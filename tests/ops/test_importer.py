@@ -118,11 +118,13 @@ def test_import_maps_known_values_and_carries_the_rest(tmp_path):
                                         "ttl": "168h"}]
     # what the config does not model is carried as it was, the kubectl image and the repository included
     assert imp.extra_values["podAnnotations"] == {"backup.velero.io/backup-volumes-excludes": "scratch"}
-    assert imp.extra_values["configuration"] == {"extraEnvVars": {"TZ": "Europe/Paris"}}
-    assert imp.extra_values["schedules"]["weekly"]["useOwnerReferencesInBackup"] is False
+    # chart 12 takes env vars as a list (vmware-tanzu/helm-charts@velero-12.1.0:charts/velero/values.yaml)
+    assert imp.extra_values["configuration"] == {"extraEnvVars": [{"name": "TZ", "value": "Europe/Paris"}]}
+    assert "schedules" not in imp.extra_values  # the tool owns schedules (config/compat.py OWNED)
     assert imp.extra_values["kubectl"] == {"image": {"repository": "ghcr.io/onedr0p/kubectl"}}
     text = (root / "velero-gitops.yaml").read_text()
-    assert "extraValues:" in text and "TZ: Europe/Paris" in text
+    assert "extraValues:" in text and "value: Europe/Paris" in text
+    assert "Schedule velero-weekly is not imported" in r.err
     # the user is told each rename and each owned value that changes
     assert "change: Schedule velero-daily (the chart's) -> daily (rendered)" in r.err
     assert "prefix is ''" in r.err and "image tag v1.15.2" in r.err and "volume snapshots off" in r.err
@@ -136,6 +138,7 @@ def test_every_value_removed_or_changed_is_announced(tmp_path):
     assert r.code == 0, r.err
     lost = [line for line in r.out.splitlines() if line[:1] in "-~"]
     assert lost == [
+        "- configuration.extraEnvVars.TZ: 'Europe/Paris'",
         "- configuration.volumeSnapshotLocation[0].config.region: 'us-east-1'",
         "- configuration.volumeSnapshotLocation[0].name: 'default'",
         "- configuration.volumeSnapshotLocation[0].provider: 'aws'",
@@ -144,10 +147,15 @@ def test_every_value_removed_or_changed_is_announced(tmp_path):
         "- schedules.daily.template.includedNamespaces[0]: 'media'",
         "- schedules.daily.template.includedNamespaces[1]: 'home'",
         "- schedules.daily.template.ttl: '168h'",
+        "- schedules.weekly.schedule: '0 4 * * 0'",
+        "- schedules.weekly.template.snapshotMoveData: False",
+        "- schedules.weekly.template.ttl: '720h'",
+        "- schedules.weekly.useOwnerReferencesInBackup: False",
         "~ initContainers[0].image: 'velero/velero-plugin-for-aws:v1.11.1' -> 'velero/velero-plugin-for-aws:v1.14.3'",
     ]
     announced = {"volumeSnapshotLocation": "volume snapshots off", "image.tag": "image tag v1.15.2",
-                 "schedules.daily": "Schedule velero-daily", "initContainers": "AWS plugin"}
+                 "schedules.daily": "Schedule velero-daily", "schedules.weekly": "Schedule velero-weekly",
+                 "extraEnvVars": "extraEnvVars: a mapping", "initContainers": "AWS plugin"}
     for line in lost:
         assert any(k in line and v in r.err for k, v in announced.items()), line
 

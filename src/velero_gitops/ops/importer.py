@@ -382,10 +382,10 @@ def import_values(hr: dict, line: int, shown: str) -> Imported:
         schedules.append(mapped)
         changes.append(f"Schedule {release}-{name} (the chart's) -> {name} (rendered): Flux prunes the old one with "
                        f"the release; its backups stay until their TTL, new ones are named {name}-<timestamp>")
-    if kept:
-        values["schedules"] = kept
-        changes.append(f"schedules {', '.join(sorted(kept))} stay chart schedules (velero.extraValues.schedules): "
-                       "they use fields the config does not model")
+    for name in sorted(kept):
+        changes.append(f"Schedule {release}-{name} is not imported: it uses fields the config does not model "
+                       f"({', '.join(sorted(_unmodelled(kept[name])))}); Flux prunes it with the old release, so "
+                       "re-create it as a Schedule manifest of your own or drop those fields and add it to schedules")
     # owned by the tool: Flux installs the CRDs (the rest, kubectl image included, is carried and stays unused)
     if _pop(values, "upgradeCRDs") is not False:
         changes.append("upgradeCRDs job -> off: Flux installs the CRDs (install/upgrade crds: CreateReplace)")
@@ -399,7 +399,31 @@ def import_values(hr: dict, line: int, shown: str) -> Imported:
     out["schedules"] = schedules
     if metrics:
         out["metrics"] = metrics
+    # env vars as a mapping (charts before 12, e.g. velero-8.3.0 values.yaml `extraEnvVars: {}`) are a list of EnvVar
+    # in the chart the tool pins (vmware-tanzu/helm-charts@velero-12.1.0:charts/velero/values.yaml `extraEnvVars: []`)
+    for path in (("configuration", "extraEnvVars"), ("nodeAgent", "extraEnvVars")):
+        env = values.get(path[0], {}).get(path[1]) if isinstance(values.get(path[0]), dict) else None
+        if isinstance(env, dict):
+            values[path[0]][path[1]] = [{"name": str(k), "value": str(v)} for k, v in env.items()]
+            changes.append(f"{'.'.join(path)}: a mapping in chart {version}, a list of name/value in "
+                           f"{default.chart_version}: carried converted")
+    # what the tool owns is never carried, whatever the old release said (config/compat.py NEVER and OWNED: the
+    # model refuses those paths in extraValues)
+    from velero_gitops.config import compat
+
+    for path, why in {**compat.NEVER, **compat.OWNED}.items():
+        if compat.lookup(values, path) is not compat.MISSING:
+            _pop(values, *path)
+            changes.append(f"{'.'.join(path)} not carried into velero.extraValues: {why}")
     return Imported(out, _prune(values), changes, None, version)
+
+
+def _unmodelled(sch: Any) -> set[str]:
+    if not isinstance(sch, dict):
+        return {"(not a mapping)"}
+    t: dict = sch["template"] if isinstance(sch.get("template"), dict) else {}
+    return {k for k in sch if k not in ("schedule", "template", "paused")} | \
+        {f"template.{k}" for k in t if k not in _SCHEDULE_TEMPLATE}
 
 
 _SCHEDULE_TEMPLATE = {"includedNamespaces", "ttl", "excludedResources", "labelSelector", "defaultVolumesToFsBackup",
@@ -433,9 +457,10 @@ def _schedule(name: str, sch: Any) -> dict | None:
 
 
 def _app_version(chart: str) -> str:
-    from velero_gitops.config.model import CHART_APP_VERSIONS
+    from velero_gitops.config import compat
 
-    return "v" + CHART_APP_VERSIONS.get(chart, "?")
+    c = compat.chart(chart)
+    return "v" + (c.app_version if c else "?")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -554,9 +579,7 @@ def run_import(here: Path, hr_file: Path, found, cluster: str | None) -> ImportR
             imp.changes.append("s3.endpoint keeps its Flux variable: flux.substituteFrom copies the postBuild of "
                                "the Kustomization that applied the old HelmRelease")
     text = config_text(imp, head, comments)
-    # the probe without extraValues: their keys are checked against the chart by the model's own rules
-    bare = Imported(imp.config, {}, imp.changes, None, imp.chart_version)
-    probe = Path(stage(here / ".velero-gitops-import.yaml", config_text(bare, head, comments).encode()))
+    probe = Path(stage(here / ".velero-gitops-import.yaml", text.encode()))  # extraValues checked by the model too
     try:
         loaded = load(probe)
         rendered = render(plan(loaded))
@@ -564,9 +587,9 @@ def run_import(here: Path, hr_file: Path, found, cluster: str | None) -> ImportR
         raise UsageError(str(exc).replace(display(probe), f"{CONFIG_NAME} (not written)")) from None
     finally:
         probe.unlink(missing_ok=True)
-    ours = _rendered_values(rendered)
+    ours = _rendered_values(rendered)  # extraValues already merged under ours by the plan
     old = plain((hr.get("spec") or {}).get("values") or {})
-    diff = values_diff(old, merge_under(imp.extra_values, ours))
+    diff = values_diff(old, ours)
     if not create_new(target, text.encode("utf-8")):
         raise UsageError(f"{CONFIG_NAME} appeared while import ran; import never overwrites")
     return ImportResult(target, shown, imp.changes, diff)
