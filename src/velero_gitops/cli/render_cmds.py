@@ -37,6 +37,8 @@ def render(
         _refuse_second_install(result, f)
     drift = False
     for i, result in enumerate(results):
+        for warning in result.loaded.warnings:  # config/semantics.py: accepted, with the numbers to weigh
+            err(f"warning: {warning}")
         changed = result.drifted
         if check or diff:
             text = result.diff()
