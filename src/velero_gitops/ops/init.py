@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -151,7 +152,10 @@ def apps_root_from_graph(root: Path, sources: list[str], cluster: str | None) ->
         d = k.path_dir
         return len({f.relative_to(d).parts[0] for f in k.applies if d in f.parents and len(f.relative_to(d).parts) > 1})
 
-    candidates = [k for k in alive if k.path_dir is not None]
+    # a folder several Kustomizations build (a template each one fills with its own postBuild variables) is no apps root
+    built = Counter(k.path_dir for k in alive if k.path_dir is not None)
+    candidates = [k for k in alive if k.path_dir is not None and built[k.path_dir] == 1] or \
+        [k for k in alive if k.path_dir is not None]
     best = max(candidates, key=lambda k: (breadth(k), not any(k is c for c in chosen),  # a tie: the one below the root
                                           -len(k.path_dir.parts)))  # type: ignore[union-attr]
     assert best.path_dir is not None
