@@ -20,7 +20,7 @@ ALLOWED = {
     "secrets": {"render", "validate", "config", "core"},
     "ops": {"secrets", "render", "validate", "config", "core"},
     "pipeline": {"secrets", "render", "config", "core"},
-    "check": {"pipeline", "secrets", "render", "validate", "config", "core"},
+    "check": {"pipeline", "ops", "secrets", "render", "validate", "config", "core"},
     "cli": {"check", "pipeline", "ops", "secrets", "render", "validate", "observability", "config", "core"},
 }
 TOP = {"errors": "core", "findings": "core", "rules": "core", "safefile": "core", "yamlsafe": "core", "runcache": "check",

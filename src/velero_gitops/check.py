@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from velero_gitops import safefile
 from velero_gitops.findings import Finding
-from velero_gitops.rules import RULES
+from velero_gitops.rules import RULES, define
 
 if TYPE_CHECKING:
     from velero_gitops.config.loader import LoadedConfig
@@ -40,6 +40,11 @@ if TYPE_CHECKING:
 
 # Every config named like the tool's own is a config, not a Kubernetes object.
 CONFIG_PATTERN = r"(^|/)velero-gitops\.ya?ml$"
+
+UNWIRED = define("flux.unwired", "error", "no Flux Kustomization reached from the cluster's sync root applies the rendered "
+                 "`ks.yaml` (`render --wire` adds the entry)")
+SECOND_INSTALL = define("velero.second-install", "error", "a velero HelmRelease that velero-gitops did not render is "
+                        "applied beside the rendered one (`velero-gitops import` is the way in)")
 
 
 @dataclass
@@ -143,6 +148,7 @@ def run_check(configs: list[Path], options: CheckOptions | None = None, recorder
         by_root.setdefault(u.loaded.repo_root, []).append(u)
     for root, group in by_root.items():
         _validate_repository(root, group, opts, result)
+        _wiring(group, result)
 
     from velero_gitops.secrets import secret_check
 
@@ -188,6 +194,34 @@ def _validate_repository(root: Path, group: list[_Unit], opts: CheckOptions, res
     result.passed += found.passed + len(flipped)
     result.failed += found.failed - len(flipped)
     result.skipped += found.skipped
+
+
+def _wiring(group: list[_Unit], result: CheckResult) -> None:
+    """[flux.unwired] the rendered tree is applied by no Flux Kustomization reached from the cluster's sync root;
+    [velero.second-install] a velero HelmRelease that velero-gitops did not render is applied too."""
+    from velero_gitops.ops import importer, wiring
+
+    facts: dict[tuple[str, ...], list] = {}
+    ours = set().union(*(u.files for u in group))
+    for u in group:
+        sources = tuple(wiring.sources_of(u.loaded))
+        if sources not in facts:
+            facts[sources] = wiring.flux_facts(u.loaded.repo_root, list(sources))
+        shown = wiring.at(u.loaded.repo_root, u.rendered.shown)
+        for e in importer.second_install(importer.find_existing(u.loaded.repo_root, facts[sources], skip=ours)):
+            result.findings.append(Finding(file=shown(e.file), line=e.line, obj=f"HelmRelease/{e.namespace}/{e.name}",
+                                           pointer="", message=importer.refusal([e], shown),
+                                           rule=SECOND_INSTALL))
+            result.failed += 1
+        if u.rendered.drifted:
+            continue  # not rendered yet (render.drift says so): the folder Flux would reach is not there to judge
+        w = wiring.for_config(u.loaded, facts[sources])
+        if not w.checked or w.wired:
+            continue
+        msg = wiring.message(w, u.loaded.repo_root, u.rendered.shown, subject=False)
+        result.findings.append(Finding(file=wiring.at(u.loaded.repo_root, u.rendered.shown)(w.target), line=None,
+                                       obj=None, pointer="", message=" ".join(msg.split()), rule=UNWIRED))
+        result.failed += 1
 
 
 def _drop_opted_in(findings: list[Finding], group: list[_Unit]) -> list[Finding]:

@@ -43,14 +43,13 @@ class RenderResult:
         apply(self.root, self.changes, force=force)
 
     def diff(self) -> str:
-        out = []
-        for c in self.drifted:
-            text = c.diff()
-            base = display(self.root)
-            if base != ".":
-                text = text.replace("a/" + c.path, f"a/{base}/{c.path}", 1).replace("b/" + c.path, f"b/{base}/{c.path}", 1)
-            out.append(text)
-        return "".join(out)
+        """The patch of every drifted file, as `git apply` takes it: paths relative to the top of the Git work tree
+        that holds the repository root (git resolves them from there, whatever the working directory), else
+        relative to the working directory (`git apply` outside a work tree, or `patch -p1`)."""
+        from velero_gitops.render.write import patch_prefix
+
+        prefix = patch_prefix(self.root)
+        return "".join(c.diff(prefix) for c in self.drifted)
 
 
 def render_config(config: str | os.PathLike[str] | LoadedConfig) -> RenderResult:
@@ -67,7 +66,7 @@ def render_config(config: str | os.PathLike[str] | LoadedConfig) -> RenderResult
     search = f"{loaded.config.repo.apps_root}"
     changes = compute_changes(loaded.repo_root, files, loaded.display_path, search)
     notes = list(p.notes)
-    if not (loaded.repo_root / p.secret_path).exists():
+    if loaded.config.s3.credentials_from == "sops" and not (loaded.repo_root / p.secret_path).exists():
         notes.append(
             f"{display(loaded.repo_root / p.secret_path)} does not exist yet: the app kustomization lists it. "
             f"Create it with: velero-gitops encrypt-secret --config {display(loaded.path)}"

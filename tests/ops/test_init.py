@@ -6,7 +6,9 @@ import subprocess
 
 import pytest
 
+from layout_fixtures import LAYOUTS, app, bootstrap, ks
 from velero_gitops.config.loader import load
+from velero_gitops.ops import wiring
 
 from cli_util import run_cli, snapshot
 
@@ -140,3 +142,61 @@ def test_the_repository_source_is_the_one_its_kustomizations_read(tmp_path):
     assert run_cli("init", "--s3-endpoint", "https://s3.example.org", "--cluster", "lab", cwd=repo).code == 0
     assert load(repo / "velero-gitops.yaml").config.flux.source_ref.name == "flux-system"
 
+
+
+# -- the apps root from the Flux graph (issue 18 §2), on the layout fixtures of tests/layout_fixtures.py ----------
+
+def _init(repo, *extra):
+    return run_cli("init", "--no-interactive", "--s3-endpoint", "https://s3.example.org", *extra, cwd=repo)
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_apps_root_is_where_the_clusters_kustomizations_point(tmp_path, layout):
+    """Not a folder name: the folder built by the Flux Kustomization, reached from the sync root, that applies the
+    apps' Flux Kustomizations (kubernetes/apps/main in the cluster sub-folder layout, where kubernetes/apps exists
+    too); with none that fans out, the sync root's own folder. Then render + --wire end with the tree applied."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    expected = {"per-app Flux Kustomizations": "clusters/main"}.get(layout) or LAYOUTS[layout](repo)
+    if layout == "per-app Flux Kustomizations":
+        LAYOUTS[layout](repo)
+    r = _init(repo, "--cluster", "lab")
+    assert r.code == 0, r.err
+    conf = load(repo / "velero-gitops.yaml")
+    assert conf.config.repo.apps_root == expected
+    assert "# built by Kustomization flux-system/" in (repo / "velero-gitops.yaml").read_text()
+    assert run_cli("render", "-q", "--wire", cwd=repo).code == 0
+    assert wiring.for_config(conf).wired
+
+
+def _two_clusters(repo):
+    for name in ("alpha", "beta"):
+        c = bootstrap(repo, name)
+        (c / "apps.yaml").write_text(ks("cluster-apps", f"./kubernetes/{name}/apps"))
+        app(repo / "kubernetes" / name / "apps" / "media", "plex")
+
+
+def test_several_clusters_need_cluster(tmp_path):
+    """clusters/alpha and clusters/beta, each with its own sync root: init refuses to guess without a terminal,
+    names both, and takes --cluster; a name that is neither is refused, nothing written."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _two_clusters(repo)
+    before = snapshot(repo)
+    r = _init(repo)
+    assert r.code == 2 and "alpha, beta" in r.err and "--cluster" in r.err and snapshot(repo) == before
+    r = _init(repo, "--cluster", "gamma")
+    assert r.code == 2 and "none of them" in r.err and snapshot(repo) == before
+    r = _init(repo, "--cluster", "beta")
+    assert r.code == 0, r.err
+    conf = load(repo / "velero-gitops.yaml").config
+    assert conf.repo.apps_root == "kubernetes/beta/apps" and conf.cluster == "beta"
+
+
+def test_several_clusters_asked_on_a_terminal(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _two_clusters(repo)
+    r = run_cli("init", "--interactive", cwd=repo, stdin="alpha\nhttps://s3.example.org\nmonitoring\n")
+    assert r.code == 0, r.err
+    assert load(repo / "velero-gitops.yaml").config.repo.apps_root == "kubernetes/alpha/apps"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,7 @@ import pytest
 from velero_gitops.pipeline import render_config
 from velero_gitops.render.write import read_header, with_header
 
-from cli_util import run_cli, snapshot
+from cli_util import need, run_cli, snapshot
 
 CONFIG = """\
 cluster: t
@@ -202,3 +204,26 @@ def test_drift_from_a_config_change_is_reported_on_the_config(repo):
     r = run_cli("check", "-o", "github", "--no-cache", "--config", "velero-gitops.yaml", cwd=repo)
     assert r.code == 1 and any(line.startswith("::error file=velero-gitops.yaml,title=render.drift::")
                                for line in r.out.splitlines()), r.out
+
+
+@pytest.mark.parametrize("run_from", ["top", "config folder", "deeper"])
+def test_diff_is_a_patch_git_apply_takes(tmp_path, run_from):
+    """render --diff of a config in a sub-folder of a Git work tree: git-apply(1) resolves a/ b/ paths from the
+    work tree's top, whatever folder it runs in, so the headers lead from there (issue 18 §7: they used to read
+    a/<sub>/<sub>/...). The patch, applied, leaves the tree exactly as `render` writes it."""
+    git = shutil.which("git")
+    need(git, "git")
+    sub = tmp_path / "clusters" / "lab"
+    sub.mkdir(parents=True)
+    (sub / "velero-gitops.yaml").write_text(CONFIG)
+    assert run_cli("render", "-q", str(sub / "velero-gitops.yaml")).code == 0
+    for args in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"]):
+        subprocess.run([git, *args], cwd=tmp_path, check=True)
+    (sub / "velero-gitops.yaml").write_text(CONFIG.replace("0 3 * * 0", "0 4 * * 0").replace("media]", "media, db]"))
+    cwd = {"top": tmp_path, "config folder": sub, "deeper": sub / "kubernetes"}[run_from]
+    patch = run_cli("render", "--diff", str(sub / "velero-gitops.yaml"), cwd=cwd).out
+    assert "--- a/clusters/lab/kubernetes/apps/velero/velero/schedules/weekly.yaml" in patch
+    applied = subprocess.run([git, "apply", "-v", "-"], cwd=cwd, input=patch, text=True, capture_output=True)
+    assert applied.returncode == 0 and "Applied patch clusters/lab/" in applied.stderr, applied.stderr
+    # the patched tree is the rendered one: render --check has nothing left to say
+    assert run_cli("render", "--check", str(sub / "velero-gitops.yaml"), cwd=cwd).code == 0

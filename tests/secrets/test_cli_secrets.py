@@ -36,8 +36,9 @@ def assert_no_leak(scratch, *outputs: str, creds=None) -> None:
 
 
 def assert_one_error(r, fragment: str) -> None:
+    """One error line (after the notes said before sops runs, such as what a PGP or KMS rule needs)."""
     assert r.code == 2, (r.code, r.out, r.err)
-    lines = [ln for ln in r.err.splitlines() if ln.strip()]
+    lines = [ln for ln in r.err.splitlines() if ln.strip() and not ln.startswith("note: ")]
     assert len(lines) == 1 and lines[0].startswith("error: "), r.err
     assert fragment in lines[0], r.err
     assert "Traceback" not in r.err and r.out == ""

@@ -223,6 +223,25 @@ def test_an_empty_value_in_an_encrypted_secret_is_not_plaintext():
     assert [p.pointer for p in encryption_problems(doc)] == ["/stringData/API_KEY"]
 
 
+def test_other_secrets_encrypted_for_pgp_or_kms_are_encrypted(tmp_path):
+    """A repository's own Secrets under PGP (samip5/k8s-cluster's .sops.yaml) or a KMS key: kustomize-controller
+    decrypts those too (fluxcd/kustomize-controller@v1.9.4:internal/decryptor/decryptor.go: .asc, sops.aws-kms, ...),
+    so they are not "plaintext"; the master key kinds are sops' metadata fields (getsops/sops@v3.10.2:stores/stores.go).
+    A Secret with sops metadata but no master key at all still is reported."""
+    from velero_gitops.secrets.secret_check import unencrypted_secrets
+
+    apps = tmp_path / "apps"
+    apps.mkdir()
+    body = ("apiVersion: v1\nkind: Secret\nmetadata: {{name: s}}\nstringData:\n  k: ENC[AES256_GCM,data:abc,iv:x,tag:y,type:str]\n"
+            "sops:\n  {keys}\n  lastmodified: '2024-01-01T00:00:00Z'\n  mac: ENC[AES256_GCM,data:m,iv:x,tag:y,type:str]\n"
+            "  version: 3.10.2\n")
+    (apps / "pgp.yaml").write_text(body.format(keys="pgp:\n    - fp: 6CD908E8381A8B4FA3F20A891CF4D098419C9124\n      enc: x"))
+    (apps / "kms.yaml").write_text(body.format(keys="key_groups:\n    - kms:\n        - arn: arn:aws:kms:eu-west-1:1:key/a\n          enc: x"))
+    (apps / "none.yaml").write_text(body.format(keys="age: []"))
+    found = unencrypted_secrets(apps, repo_root=tmp_path)
+    assert [Path(f.file).name for f in found] == ["none.yaml"]
+
+
 @pytest.mark.parametrize("meta, clear_ok", [
     ({"encrypted_regex": "^(password)$"}, True),  # only password is encrypted: username in clear is right
     ({"encrypted_suffix": "_enc"}, False),  # password_enc would be encrypted; username has no suffix: in clear is right

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import click
 import typer
 
 from velero_gitops.cli._app import app, err, handle_errors
@@ -13,7 +14,9 @@ from velero_gitops.cli._app import app, err, handle_errors
 @app.command("init")
 @handle_errors
 def init_cmd(
-    cluster: str | None = typer.Option(None, "--cluster", metavar="NAME", help="Cluster name (default: this folder's name as a DNS label)."),
+    cluster: str | None = typer.Option(
+        None, "--cluster", metavar="NAME", help="Cluster name; in a repository with several clusters (Flux sync roots), the one "
+        "to back up (default: the only cluster's, else this folder's name as a DNS label)."),
     s3_endpoint: str | None = typer.Option(None, "--s3-endpoint", metavar="URL", help="https://host[:port] of MinIO (asked on a terminal)."),
     bucket: str = typer.Option("velero-backups", "--bucket", metavar="NAME", help="Bucket for the backups."),
     prefix: str = typer.Option("velero", "--prefix", metavar="PREFIX", help="Folder in the bucket."),
@@ -32,8 +35,15 @@ def init_cmd(
     from velero_gitops.ops.manifests import split_list
 
     here = Path.cwd()
-    found = init.detect(here)
     ask = sys.stdin.isatty() if interactive is None else interactive
+    try:
+        found = init.detect(here, cluster)
+    except init.SeveralClusters as exc:
+        if not ask:
+            raise
+        err(str(exc))
+        cluster = typer.prompt("Cluster", type=click.Choice(exc.names))
+        found = init.detect(here, cluster)
     if ask:
         err(f"repository: {found.repo_root}; apps root: {found.apps_root}"
             f"{'' if found.apps_root_found else ' (not found)'}; Flux source: GitRepository/{found.source_name}; "
@@ -54,6 +64,7 @@ def init_cmd(
     answers = init.Answers(cluster=cluster or init.default_cluster_name(here), s3_endpoint=s3_endpoint, bucket=bucket, prefix=prefix,
                            region=region, namespaces=split_list(namespaces), distribution=distribution,
                            allow_http=allow_http)
+    _existing_velero(found)
     path = init.write(here, answers, found)
     err(f"wrote {path.name}; next: velero-gitops sops-init, encrypt-secret, encrypt-repo-password, render, check")
 
@@ -66,3 +77,44 @@ def _endpoint(text: str) -> str:
     if problem:
         raise typer.BadParameter(f"{problem}, such as https://s3.example.org or https://minio.lan:9000")
     return text.strip()
+
+
+def _existing_velero(found) -> None:
+    """Say so when the repository deploys Velero already: `import` is the way in, and render will refuse a second."""
+    from velero_gitops.config.loader import display
+    from velero_gitops.ops import importer, wiring
+
+    facts = wiring.flux_facts(found.repo_root, [f"GitRepository/flux-system/{found.source_name}"])
+    existing = importer.find_existing(found.repo_root, facts)
+    for e in existing:
+        err(f"warning: existing Velero: {importer.describe(e, display)}")
+    hrs = importer.second_install(existing)
+    if hrs:
+        err(f"warning: use `velero-gitops import {display(hrs[0].file)}` rather than a fresh config: "
+            "render refuses to install Velero a second time")
+
+
+@app.command("import")
+@handle_errors
+def import_cmd(
+    helmrelease: Path = typer.Argument(..., help="The file with the existing velero HelmRelease.", show_default=False),
+    cluster: str | None = typer.Option(None, "--cluster", metavar="NAME", help="As for init: the cluster (sync root) to use."),
+    show_diff: bool = typer.Option(False, "--diff", help="Also print every line of the effective values diff."),
+) -> None:
+    """Write ./velero-gitops.yaml from an existing velero HelmRelease (never overwrites), and say what changes."""
+    from velero_gitops.ops import importer, init
+
+    here = Path.cwd()
+    found = init.detect(here, cluster)
+    result = importer.run_import(here, helmrelease, found, cluster)
+    for line in result.changes:
+        err(f"change: {line}")
+    lost = [d for d in result.diff if d[0] in "-~"]
+    err(f"effective values, old HelmRelease against the rendered one with extraValues merged under it: {len(lost)} "
+        f"values removed or changed (each one is a change above), {len(result.diff) - len(lost)} set by velero-gitops"
+        f"{'' if show_diff else ' (--diff prints them)'}")
+    if show_diff:
+        for line in result.diff:
+            typer.echo(line)
+    err(f"wrote {result.path.name}; next: remove {result.source} and what lists it, velero-gitops encrypt-secret "
+        "(unless the Secret is managed elsewhere), render, check, and commit it all at once")

@@ -19,15 +19,24 @@ def render(
     diff: bool = typer.Option(False, "--diff", help="Write nothing; show the unified diff of what would change."),
     force: bool = typer.Option(False, "--force", help="Replace generated files that were edited by hand and files without our header, and remove edited files the config no longer generates (copy your edits first)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only print problems."),
+    wire: bool = typer.Option(False, "--wire", help="When no Flux Kustomization applies the tree, add it to the parent "
+                              "kustomization.yaml (or Flux Kustomization list) that Flux builds: one comment-preserving edit."),
 ) -> None:
     """Render the Flux tree for each config. Only changed files are written, atomically."""
+    from velero_gitops.errors import UsageError
     from velero_gitops.pipeline import pin_hints, render_config
 
+    if wire and (check or diff):
+        raise UsageError("--wire edits a file of the repository: it does not go with --check or --diff")
     paths = resolve_configs(configs, config)
     # Render everything in memory first: a bad config anywhere means nothing is written anywhere.
     results = [render_config(p) for p in paths]
+    # ... and a second Velero install anywhere means nothing is written either
+    facts = [] if check or diff else [_facts(r) for r in results]
+    for result, f in zip(results, facts, strict=False):
+        _refuse_second_install(result, f)
     drift = False
-    for result in results:
+    for i, result in enumerate(results):
         for warning in result.loaded.warnings:  # config/semantics.py: accepted, with the numbers to weigh
             err(f"warning: {warning}")
         changed = result.drifted
@@ -53,9 +62,48 @@ def render(
             _summary(result)
         for note in result.notes:
             err(f"note: {note}")
+        _wiring(result, wire, facts[i])
     if check and drift:
         err("the rendered tree is out of date: run `velero-gitops render` and commit the result")
         raise typer.Exit(1)
+
+
+def _facts(result) -> list:
+    """The repository's Flux graph, read once per config for both questions below."""
+    from velero_gitops.ops import wiring
+
+    return wiring.flux_facts(result.loaded.repo_root, wiring.sources_of(result.loaded))
+
+
+def _refuse_second_install(result, facts: list) -> None:
+    """A velero HelmRelease that velero-gitops did not render, applied by Flux: rendering ours would install Velero
+    twice (--force does not change that)."""
+    from velero_gitops.errors import UsageError
+    from velero_gitops.ops import importer, wiring
+
+    root = result.loaded.repo_root
+    ours = {(root / rel).resolve() for rel in result.files}
+    found = importer.second_install(importer.find_existing(root, facts, skip=ours))
+    if found:
+        raise UsageError(importer.refusal(found, wiring.at(root, result.shown)))
+
+
+def _wiring(result, wire: bool, facts: list) -> None:
+    """Say when Flux applies none of the tree, with the edit that wires it; make that edit with --wire. The facts were
+    read before the write: the tree's own files changed since, so a new tree is judged on a fresh read."""
+    from velero_gitops.ops import wiring
+
+    w = wiring.for_config(result.loaded, facts if not result.drifted else None)
+    if not w.checked or w.wired:
+        return
+    root = result.loaded.repo_root
+    edit = w.edit
+    if wire and edit is not None and edit.new_content is not None:
+        done = wiring.apply(w, root, wiring.sources_of(result.loaded))
+        typer.echo(f"wired    {wiring.at(root, result.shown)(edit.file)}:{edit.line}: {edit.how} "
+                   f"(now applied by {', '.join(k.ref for k in done.by)})")
+        return
+    err("warning: " + wiring.message(w, root, result.shown))
 
 
 def _summary(result) -> None:

@@ -45,6 +45,7 @@ def encrypt_secret(
     if update_keys and (stdin or age):
         raise UsageError("--update-keys takes no credentials and no --age: it uses the .sops.yaml recipients")
     loaded = load(one_config(named_once(config_arg, config)))
+    secretlib.require_made_here(loaded)
     if update_keys:
         result = secretlib.update_keys(loaded)
         if not quiet:
@@ -56,6 +57,8 @@ def encrypt_secret(
         return
     # Everything that can fail without the credentials is checked before asking for them.
     p = secretlib.plan(loaded, age=age or ())
+    if p.needs:
+        err(f"note: {p.needs}")
     creds, source = read_credentials(use_stdin=stdin)
     result = secretlib.encrypt_secret(loaded, creds, p=p)
     if not quiet:
@@ -95,6 +98,8 @@ def encrypt_repo_password(
 
     loaded = load(one_config(named_once(config_arg, config)))
     p = rp.plan(loaded, age=age or ())
+    if p.needs:
+        err(f"note: {p.needs}")
     rp.refuse_replacing(p, replace=replace, use_stdin=stdin)
     namespaces = s3.kopia_namespaces(loaded) if check_bucket else None
     password = rp.read_password(use_stdin=stdin)

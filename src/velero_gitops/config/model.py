@@ -35,6 +35,9 @@ SEMVER = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Z
 BSL_NAME = "default"
 INT64_MAX = 2**63 - 1  # Kubernetes *int64 fields (k8s.io/api@v0.35.0:core/v1/types.go, Toleration.TolerationSeconds)
 
+# A Flux postBuild variable: ${NAME} or ${NAME:=default} (fluxcd/pkg envsubst syntax; a name is [_a-zA-Z][_a-zA-Z0-9]*)
+FLUX_VAR = re.compile(r"\$\{[_a-zA-Z][_a-zA-Z0-9]*(?::?[-=][^{}]*)?\}")
+
 # Kubelet pods directory per distribution: <kubelet --root-dir>/pods. The plugin dir is its sibling.
 # Each preset is checked against the distribution's own source in tests/render/test_plan.py.
 KUBELET_PODS_PATHS = {
@@ -250,6 +253,14 @@ class ChartSource(_Model):
         return "oci://ghcr.io/vmware-tanzu/charts/velero"
 
 
+class SubstituteRef(_Model):
+    kind: Literal["ConfigMap", "Secret"] = Field(description="Kind of the object holding the variables.")
+    name: str = Field(description="Its name, in flux.namespace (where the rendered Kustomizations live).")
+    optional: bool = Field(False, description="Apply even when it does not exist (variables keep their `:=` default).")
+
+    _name = field_validator("name")(classmethod(lambda cls, v: _check_secret_name(v)))
+
+
 class Remediation(_Model):
     enabled: bool = Field(True, description="Write install/upgrade remediation into the HelmRelease. Turn off when a root patch injects it.")
     retries: int = Field(3, ge=-1, le=20, description="Remediation retries (-1 retries forever).")
@@ -272,6 +283,10 @@ class FluxConfig(_Model):
         description="Set `crds: CreateReplace` on install and upgrade, so Flux manages Velero's CRDs (the chart's upgradeCRDs Job is off). Turn off when a root patch injects it: the chart's upgradeCRDs Job is then rendered on, because without a policy helm-controller only creates missing CRDs and never upgrades them.",
     )
     timeout: str = Field("15m", description="HelmRelease timeout. The node-agent rollout on many nodes needs more than Flux's 5m default.")
+    substitute_from: list[SubstituteRef] = Field(
+        default_factory=list,
+        description="postBuild.substituteFrom of the rendered Kustomizations: where Flux reads the `${VAR}` that "
+        "s3.endpoint may hold (e.g. ConfigMap cluster-settings).")
 
     @model_validator(mode="before")
     @classmethod
@@ -548,14 +563,28 @@ class S3Config(_Model):
         None,
         description="BSL checksumAlgorithm. `\"\"` works around XAmzContentSHA256Mismatch on some S3 servers (needs plugin v1.14.3+).",
     )
-    credentials_secret: str = Field("velero-s3-secret", description="Name of the SOPS-encrypted Secret with key `cloud` (AWS credentials file).")
+    credentials_secret: str = Field("velero-s3-secret", description="Name of the Secret with the AWS credentials file (in repo.namespace).")
+    credentials_from: Literal["sops", "repository", "external"] = Field(
+        "sops",
+        description="Who makes the credentials Secret: `sops` (velero-gitops, encrypt-secret), `repository` (something "
+        "else in this repository: an ExternalSecret, a SealedSecret, a Secret of your own; check verifies it) or "
+        "`external` (made outside the repository, e.g. by hand or a Vault agent; check trusts it).",
+    )
+    credentials_key: str = Field(
+        "cloud", description="Key of the credentials Secret that holds the AWS credentials file (`sops`: always `cloud`).")
 
     @field_validator("endpoint")
     @classmethod
     def _endpoint(cls, v: str) -> str:
-        problem = names.endpoint_problem(v)
+        # ${VAR} is left for Flux to substitute (flux.substituteFrom); the rest is checked with each variable standing
+        # for one DNS label (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_varsub.go runs envsubst on the build)
+        probe = FLUX_VAR.sub("substituted", v)
+        problem = names.endpoint_problem(probe)
         if problem:
-            raise ValueError(f"{names.redact_url(v)!r}: {problem}")
+            raise ValueError(f"{names.redact_url(v)!r}: {problem}"
+                             + (" (each ${VAR} stands for one DNS label here)" if probe != v else ""))
+        if probe != v:
+            return v.rstrip("/")
         parts = urlsplit(v)
         return f"{parts.scheme}://{parts.netloc}"
 
@@ -598,6 +627,11 @@ class S3Config(_Model):
             )
         if self.insecure_skip_tls_verify and self.endpoint.startswith("http://"):
             raise at("insecureSkipTLSVerify", "insecureSkipTLSVerify makes no sense with an http:// endpoint")
+        if self.credentials_from == "sops" and self.credentials_key != "cloud":
+            raise at("credentialsKey", "encrypt-secret writes the key `cloud`; another key is for a Secret made "
+                     "elsewhere (credentialsFrom: repository or external)")
+        if not re.fullmatch(r"[-._a-zA-Z0-9]{1,253}", self.credentials_key):
+            raise at("credentialsKey", f"{self.credentials_key!r} is not a Secret data key (letters, digits, '-', '_', '.')")
         return self
 
 
@@ -886,7 +920,9 @@ class Config(_Model):
 
     @model_validator(mode="after")
     def _cross(self) -> Config:
-
+        if FLUX_VAR.search(self.s3.endpoint) and not self.flux.substitute_from:
+            raise at("s3.endpoint", f"{names.redact_url(self.s3.endpoint)!r} holds a Flux variable, and nothing "
+                     "substitutes it: set flux.substituteFrom to the ConfigMap or Secret that defines it")
         if self.s3.checksum_algorithm == "" and self.velero.plugin_version < (1, 14, 3):
             raise at(
                 "s3.checksumAlgorithm", "checksumAlgorithm \"\" needs velero-plugin-for-aws v1.14.3 or newer "

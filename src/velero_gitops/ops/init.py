@@ -9,13 +9,15 @@ from __future__ import annotations
 import os
 import re
 import stat
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from velero_gitops.errors import UsageError
 
 CONFIG_NAME = "velero-gitops.yaml"
-# Apps roots as the Flux home-lab layouts name them, most common first.
+# Only for a folder with no Flux sync root to read (a repository before `flux bootstrap`): the names home-lab
+# layouts use, most common first. With a sync root, the apps root comes from the Flux graph (apps_root_from_graph).
 APPS_ROOT_CANDIDATES = ("kubernetes/apps", "k8s/apps", "cluster/apps", "clusters/apps", "apps")
 _SCAN_FILES = 2000  # YAML files read at most while looking for the GitRepository
 _SCAN_BYTES = 256 * 1024  # per file
@@ -32,6 +34,9 @@ class Detected:
     source_found: bool = False
     # kinds of the repository that the offline schema bundle has no schema for (other projects' CRDs)
     foreign_kinds: dict[str, int] = field(default_factory=dict)
+    clusters: list[str] = field(default_factory=list)  # one per Flux sync root; several: --cluster picks one
+    cluster: str | None = None  # the cluster whose sync root gave apps_root
+    apps_root_why: str = ""  # how apps_root was found, for the config's comment
 
 
 def _git_root(start: Path) -> Path | None:
@@ -41,7 +46,7 @@ def _git_root(start: Path) -> Path | None:
     return None
 
 
-def _yaml_files(root: Path):
+def yaml_files(root: Path):
     """Regular YAML files below ``root`` (no symlinks followed, hidden folders skipped), at most _SCAN_FILES."""
     count = 0
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
@@ -75,7 +80,7 @@ def _scan(root: Path) -> tuple[str | None, dict[str, int]]:
     declared: list[str] = []
     reads: dict[str, int] = {}
     foreign: dict[str, int] = {}
-    for path in _yaml_files(root):
+    for path in yaml_files(root):
         try:
             docs = yamlsafe.load_all(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, yamlsafe.YamlRefused):
@@ -102,12 +107,70 @@ def _scan(root: Path) -> tuple[str | None, dict[str, int]]:
     return (source if source in declared or reads else None), foreign
 
 
-def detect(here: Path) -> Detected:
+class SeveralClusters(UsageError):
+    """The repository has several Flux sync roots and none was chosen."""
+
+    def __init__(self, names: list[str], given: str | None):
+        self.names = names
+        what = f"--cluster {given} is none of them" if given else "say which with --cluster NAME"
+        super().__init__(f"this repository has {len(names)} clusters (Flux sync roots): {', '.join(names)}; {what}")
+
+
+def cluster_names(roots: list) -> list[str]:
+    """A name per sync root: the first folder of its path that differs between the roots (clusters/<name>,
+    kubernetes/<name>/flux), else its last folder."""
+    parts = [r.path_dir.parts if r.path_dir is not None else () for r in roots]
+    names = []
+    for p in parts:
+        differing = [c for i, c in enumerate(p) if any(len(q) <= i or q[i] != c for q in parts if q is not p)]
+        names.append(differing[0] if differing else (p[-1] if p else "cluster"))
+    return names
+
+
+def apps_root_from_graph(root: Path, sources: list[str], cluster: str | None) -> tuple[str | None, list[str], str | None, str]:
+    """(the apps root, the clusters, the cluster chosen, why) from the Flux graph. The apps root is "the folder that
+    holds one folder per namespace": among the folders built by the Kustomizations reached from the chosen cluster's
+    sync root (the root's own included), the one whose build applies files in the most sub-folders; on a tie one
+    below the root (the root's own sub-folder is its flux-system), then the shallower one."""
+    from velero_gitops.ops import wiring
+
+    facts = wiring.flux_facts(root, sources)
+    roots = wiring.sync_roots(facts)
+    if not roots:
+        return None, [], None, ""
+    names = cluster_names(roots)
+    if len(set(names)) > 1:
+        if cluster not in names:
+            return None, sorted(set(names)), None, ""
+        chosen = [r for r, n in zip(roots, names, strict=True) if n == cluster]
+    else:
+        chosen = roots
+    others = [r for r in roots if not any(r is c for c in chosen)]
+    alive = wiring.live([k for k in facts if not any(k is o for o in others)])
+
+    def breadth(k) -> int:
+        d = k.path_dir
+        return len({f.relative_to(d).parts[0] for f in k.applies if d in f.parents and len(f.relative_to(d).parts) > 1})
+
+    # a folder several Kustomizations build (a template each one fills with its own postBuild variables) is no apps root
+    built = Counter(k.path_dir for k in alive if k.path_dir is not None)
+    candidates = [k for k in alive if k.path_dir is not None and built[k.path_dir] == 1] or \
+        [k for k in alive if k.path_dir is not None]
+    best = max(candidates, key=lambda k: (breadth(k), not any(k is c for c in chosen),  # a tie: the one below the root
+                                          -len(k.path_dir.parts)))  # type: ignore[union-attr]
+    assert best.path_dir is not None
+    real = root.resolve()
+    rel = best.path_dir.relative_to(real).as_posix()
+    why = f"built by {best.ref}" + (f" ({best.file.relative_to(real).as_posix()})" if best.file else "")
+    return rel, sorted(set(names)), (cluster if len(set(names)) > 1 else names[0]), why
+
+
+def detect(here: Path, cluster: str | None = None) -> Detected:
     from velero_gitops.secrets import sops as sopslib
+    from velero_gitops.validate.run import DEFAULT_REPO_SOURCES
 
     here = here.resolve()
     root = _git_root(here) or here
-    apps = next((c for c in APPS_ROOT_CANDIDATES if (root / c).is_dir()), None)
     conf = sopslib.find_config(root)
     recipients: list[str] = []
     if conf is not None:
@@ -116,8 +179,15 @@ def detect(here: Path) -> Detected:
         except UsageError:
             recipients = []
     source, foreign = _scan(root)
+    sources = [*([f"GitRepository/flux-system/{source}"] if source else []), *DEFAULT_REPO_SOURCES]
+    apps, clusters, chosen, why = apps_root_from_graph(root, sources, cluster)
+    if len(clusters) > 1 and chosen is None:
+        raise SeveralClusters(clusters, cluster)
+    if apps is None and not clusters:  # no sync root at all: a repository before `flux bootstrap`
+        apps = next((c for c in APPS_ROOT_CANDIDATES if (root / c).is_dir()), None)
+        why = "by folder name: no Flux sync root found" if apps else ""
     return Detected(root, apps or APPS_ROOT_CANDIDATES[0], apps is not None, conf, recipients,
-                    source or "flux-system", source is not None, foreign)
+                    source or "flux-system", source is not None, foreign, clusters, chosen, why)
 
 
 @dataclass
@@ -156,7 +226,8 @@ def config_text(found: Detected, answers: Answers, config_dir: Path) -> str:
         "",
         "repo:",
         f"  root: {root if root != '.' else '.'}  # the Git repository, relative to this file",
-        f"  appsRoot: {found.apps_root}" + ("" if found.apps_root_found else "  # not found: check this"),
+        f"  appsRoot: {found.apps_root}" + (f"  # {found.apps_root_why}" if found.apps_root_found and found.apps_root_why
+                                            else "" if found.apps_root_found else "  # not found: check this"),
         "  namespace: velero",
         "  app: velero",
         "",

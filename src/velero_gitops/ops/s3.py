@@ -138,7 +138,13 @@ class Target:
 
     @classmethod
     def of(cls, loaded: LoadedConfig) -> Target:
+        from velero_gitops.config.model import FLUX_VAR
+
         s3 = loaded.config.s3
+        if FLUX_VAR.search(s3.endpoint):
+            raise UsageError(f"s3.endpoint {s3.endpoint} holds a Flux variable, which only the cluster substitutes "
+                             "(flux.substituteFrom): the s3 commands cannot know the host; run them with a copy of "
+                             "the config whose endpoint names it")
         ca = (Path(loaded.path).parent / s3.ca_bundle) if s3.ca_bundle else None
         target = cls(endpoint=s3.endpoint, bucket=s3.bucket, prefix=s3.prefix.strip("/"), region=s3.region,
                      path_style=s3.force_path_style, ca_file=ca, verify=not s3.insecure_skip_tls_verify,

@@ -73,7 +73,9 @@ def plan(loaded: LoadedConfig) -> Plan:
 
     # The app: chart source, HelmRelease, encrypted credentials, monitoring.
     source_file, source_doc = _chart_source(c, schema)
-    app_resources = ["./helmrelease.yaml", f"./{source_file}", "./secret.sops.yaml"]
+    app_resources = ["./helmrelease.yaml", f"./{source_file}"]
+    if c.s3.credentials_from == "sops":  # else the Secret is made by something else (s3.credentialsFrom)
+        app_resources.append("./secret.sops.yaml")
     # Applied with the HelmRelease, so it exists before Velero starts and creates its default (docs/secrets.md).
     managed_password = c.velero.repository_password == "managed"
     if managed_password:
@@ -237,6 +239,9 @@ def _app_kustomization(c: Config, lay: Layout) -> dict[str, Any]:
     dec = decryption(c)
     if dec:
         spec["decryption"] = dec
+    if c.flux.substitute_from:
+        spec["postBuild"] = {"substituteFrom": [r.model_dump(by_alias=True, exclude_defaults=True) | {"kind": r.kind}
+                                                for r in c.flux.substitute_from]}
     return {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
             "metadata": _flux_meta(c, app), "spec": spec}
 
@@ -355,6 +360,11 @@ def chart_values(loaded: LoadedConfig) -> dict[str, Any]:
     }
     if s3.prefix:
         bsl["prefix"] = s3.prefix
+    if s3.credentials_from != "sops":
+        # A Secret made elsewhere, under any key: the BSL names it, and Velero hands that key to the object store and
+        # to the kopia repository alike (vmware-tanzu/velero@v1.18.1:pkg/persistence/object_store.go and
+        # pkg/repository/provider/unified_repo.go read location.Spec.Credential through the credentials file store).
+        bsl["credential"] = {"key": s3.credentials_key, "name": s3.credentials_secret}
     if loaded.ca_bundle_b64:
         bsl["caCert"] = loaded.ca_bundle_b64
 
@@ -384,7 +394,8 @@ def chart_values(loaded: LoadedConfig) -> dict[str, Any]:
             "logLevel": v.log_level,
             "uploaderType": v.uploader,
         },
-        "credentials": {"existingSecret": s3.credentials_secret, "useSecret": True},
+        "credentials": ({"existingSecret": s3.credentials_secret, "useSecret": True} if s3.credentials_from == "sops"
+                        else {"useSecret": False}),
         "deployNodeAgent": True,
         "initContainers": [{
             "image": v.aws_plugin_image,
@@ -490,7 +501,10 @@ def _dashboard_configmap(c: Config, text: str) -> dict[str, Any]:
         "metadata": {
             "name": f"{c.repo.app}-dashboard",
             "namespace": c.repo.namespace,
-            "annotations": {"grafana_folder": d.folder},
+            # Grafana's own ${...} variables: never Flux's to substitute, whichever Kustomization applies this
+            # (a parent may patch postBuild into every child; fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_varsub.go
+            # skips an object with this annotation)
+            "annotations": {"grafana_folder": d.folder, "kustomize.toolkit.fluxcd.io/substitute": "disabled"},
             "labels": {d.label: "1"},
         },
         "data": {"velero.json": text},

@@ -106,12 +106,34 @@ class Change:
     hard: bool = False  # refused even with force (outside the repo, not a regular file)
     seen: str = "absent"  # what was at the path when compared: absent | file | link:<target>
 
-    def diff(self) -> str:
+    def diff(self, prefix: str = "") -> str:
+        """A unified diff with git's a/ b/ headers; ``prefix`` ("sub/dir/") leads from where `git apply` resolves
+        paths (the Git work tree's top) to the repository root of the config."""
         a = (self.old or "").splitlines(keepends=True)
         b = (self.new or "").splitlines(keepends=True)
-        lines = difflib.unified_diff(a, b, fromfile=f"a/{self.path}" if self.old is not None else "/dev/null",
-                                     tofile=f"b/{self.path}" if self.new is not None else "/dev/null")
+        path = f"{prefix}{self.path}"
+        lines = difflib.unified_diff(a, b, fromfile=f"a/{path}" if self.old is not None else "/dev/null",
+                                     tofile=f"b/{path}" if self.new is not None else "/dev/null")
         return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines)
+
+
+def git_top(start: Path) -> Path | None:
+    """The top of the Git work tree holding ``start`` (``.git`` is a folder, or a file in a worktree), None outside one."""
+    start = start.resolve()
+    return next((d for d in (start, *start.parents) if (d / ".git").exists()), None)
+
+
+def patch_prefix(root: Path) -> str:
+    """What leads from where `git apply` resolves a patch's paths to ``root``: the top of the Git work tree (git
+    reads a/ b/ paths from there, from any sub-folder: git@v2.x builtin/apply.c prefix handling), else the working
+    directory. "" when ``root`` is that place itself."""
+    real = root.resolve()
+    base = git_top(real) or Path.cwd().resolve()
+    try:
+        rel = real.relative_to(base).as_posix()
+    except ValueError:
+        rel = os.path.relpath(real, base).replace(os.sep, "/")
+    return "" if rel == "." else rel + "/"
 
 
 # ------------------------------------------------------------------------------------------ inspecting

@@ -100,6 +100,7 @@ class Plan:
     namespace: str
     sops: Any  # velero_gitops.secrets.sops.Sops
     key: str = SECRET_KEY  # the data key the Secret must have
+    needs: str = ""  # what sops needs beyond this machine (KMS, Vault transit, PGP in the rule): said before the call
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,7 @@ def plan(loaded: LoadedConfig, *, age: Sequence[str] = (), check_writable: bool 
         if not AGE_RECIPIENT.match(r):
             raise UsageError(f"--age {r!r} is not an age public key (age1 followed by 58 characters)")
     sops = sopslib.find_sops()
+    rule: sopslib.CreationRule | None = None
     if age:
         recipients, source, conf = tuple(dict.fromkeys(age)), "--age", None
     elif config.sops.age_recipients:
@@ -158,8 +160,9 @@ def plan(loaded: LoadedConfig, *, age: Sequence[str] = (), check_writable: bool 
                 "`velero-gitops sops-init --config <config>` prints (before any catch-all rule), or pass --age <recipient>"
             )
         if not rule.age:
+            uses = f" (it encrypts for {', '.join(rule.services)})" if rule.services else ""
             raise UsageError(
-                f"{display(conf)}: creation_rules[{rule.index}] matches {shown} but has no age recipients; "
+                f"{display(conf)}: creation_rules[{rule.index}] matches {shown} but has no age recipients{uses}; "
                 "Flux decrypts with an age key: add `age: age1...` to it"
             )
         for r in rule.age:
@@ -171,7 +174,7 @@ def plan(loaded: LoadedConfig, *, age: Sequence[str] = (), check_writable: bool 
     return Plan(
         target=target, shown=shown, repo_root=repo_root, config_file=conf, recipients=tuple(recipients),
         recipients_source=source, name=name or config.s3.credentials_secret, namespace=config.repo.namespace,
-        sops=sops, key=key,
+        sops=sops, key=key, needs=sopslib.needs(rule) if rule is not None else "",
     )
 
 
@@ -243,8 +246,19 @@ def encrypt_document(p: Plan, doc: dict[str, Any], secrets: Sequence[str]) -> Re
     return Result(plan=p, replaced=existed, seconds=seconds)
 
 
+def require_made_here(loaded: LoadedConfig) -> None:
+    """velero-gitops makes the credentials Secret only with s3.credentialsFrom: sops."""
+    from velero_gitops.errors import UsageError
+
+    if loaded.config.s3.credentials_from != "sops":
+        raise UsageError(f"s3.credentialsFrom is {loaded.config.s3.credentials_from}: the Secret "
+                         f"{loaded.config.s3.credentials_secret} is made elsewhere, so encrypt-secret writes nothing "
+                         "(set credentialsFrom: sops to have velero-gitops make it)")
+
+
 def encrypt_secret(loaded: LoadedConfig, creds: Credentials, *, p: Plan | None = None, age: Sequence[str] = ()) -> Result:
     """Build, encrypt, verify and atomically write the S3 credentials Secret."""
+    require_made_here(loaded)
     p = p or plan(loaded, age=age)
     return write_secret(p, {SECRET_KEY: cloud_file(creds)}, secrets=creds.values)
 

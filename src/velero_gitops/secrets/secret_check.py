@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from velero_gitops import safefile
 from velero_gitops.config.loader import display
 from velero_gitops.config.names import REPO_CREDENTIALS_KEY, REPO_CREDENTIALS_SECRET
 from velero_gitops.findings import Finding
@@ -37,6 +38,7 @@ define("secret.recipients", "error", "a Secret encrypted for other recipients th
 define("secret.sops-config", "error", "`.sops.yaml` has no rule, or an unusable one, for the rendered Secret")
 define("secret.yaml", "error", "a rendered Secret that is not valid YAML")
 define("secret.missing", "error", "a Secret the rendered tree needs is neither rendered nor produced in the repository")
+NOT_PRODUCED = define("secret.not-produced", "error", "`s3.credentialsFrom: repository`, but nothing in the repository makes the credentials Secret")
 
 if TYPE_CHECKING:
     from velero_gitops.config.model import Config
@@ -100,6 +102,21 @@ def _leaves(node: Any, pointer: str) -> Iterator[tuple[str, Any, Any, Any]]:
                 yield from _leaves(v, f"{pointer}/{i}")
             else:
                 yield f"{pointer}/{i}", v, node, i
+
+
+# Master keys in an encrypted file's sops metadata, on it or in key_groups (getsops/sops@v3.10.2:stores/stores.go),
+# that kustomize-controller can decrypt with from its decryption Secret (.agekey, .asc, sops.vault-token, sops.aws-kms,
+# sops.azure-kv, sops.gcp-kms: fluxcd/kustomize-controller@v1.9.4:internal/decryptor/decryptor.go).
+_MASTER_KEYS = ("age", "pgp", "kms", "gcp_kms", "azure_kv", "hc_vault")
+
+
+def master_keys_of(doc: Any) -> set[str]:
+    """The kinds of master key a document is encrypted for (age, pgp, kms, ...)."""
+    meta = doc.get("sops") if isinstance(doc, dict) else None
+    if not isinstance(meta, dict):
+        return set()
+    places = [meta, *(g for g in meta.get("key_groups") or [] if isinstance(g, dict))]
+    return {k for k in _MASTER_KEYS for p in places if isinstance(p.get(k), list) and p.get(k)}
 
 
 def recipients_of(doc: Any) -> list[str]:
@@ -379,6 +396,8 @@ def unencrypted_secrets(apps_root: Path, *, repo_root: Path, skip: Iterable[Path
             if "sops" not in doc and not holds_secret_data(doc):
                 continue  # nothing to hide: empty, token-type, or only references (validate's rule, one copy)
             problems = encryption_problems(doc)
+            if master_keys_of(doc) - {"age"}:  # not ours: Flux decrypts PGP, KMS and Vault keys as well
+                problems = [p for p in problems if p.pointer != "/sops/age"]
             if problems:
                 first = problems[0]
                 findings.append(Finding(
@@ -401,7 +420,9 @@ def check_tree(repo_root: Path, config: Config, *, config_file: str | None = Non
     repo_root = Path(repo_root)
     target = repo_root / layout.secret_file
     findings: list[Finding] = []
-    if target.is_file():
+    if config.s3.credentials_from != "sops":
+        findings += _check_made_elsewhere(repo_root, config, display)
+    elif target.is_file():
         findings += check_secret_file(target, repo_root, config)
     else:
         how = f"--config {config_file}" if config_file else "--config <your velero-gitops.yaml>"
@@ -417,6 +438,78 @@ def check_tree(repo_root: Path, config: Config, *, config_file: str | None = Non
         findings += _check_repo_password(repo_root, config, config_file)
     findings += unencrypted_secrets(repo_root / layout.apps_root, repo_root=repo_root, skip=skip)
     return findings
+
+
+# What makes a Secret of a given name, besides a Secret: (apiVersion prefix, kind) -> where the made Secret's name is
+# (ExternalSecret: spec.target.name, else its own name; SealedSecret: spec.template.metadata.name, else its own name).
+_PRODUCERS = {
+    ("external-secrets.io/", "ExternalSecret"): ("spec", "target", "name"),
+    ("bitnami.com/", "SealedSecret"): ("spec", "template", "metadata", "name"),
+    ("v1", "Secret"): (),
+}
+_SCAN_FILES, _SCAN_BYTES = 20000, 1 << 20
+
+
+def producers(repo_root: Path, name: str, namespace: str) -> list[str]:
+    """Files of the repository that make Secret ``namespace/name`` (an object without a namespace counts: kustomize
+    or Flux may set it)."""
+    import os
+    import stat
+
+    from velero_gitops import yamlsafe
+
+    out: list[str] = []
+    count = 0
+    for dirpath, dirnames, filenames in os.walk(repo_root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for f in sorted(filenames):
+            if not f.endswith((".yaml", ".yml")):
+                continue
+            count += 1
+            if count > _SCAN_FILES:
+                return out
+            p = Path(dirpath) / f
+            try:
+                st = os.lstat(p)
+                if not stat.S_ISREG(st.st_mode) or st.st_size > _SCAN_BYTES:
+                    continue
+                text = safefile.read_text(p, root=repo_root)
+                if name not in text:
+                    continue
+                docs = yamlsafe.load_all(text)
+            except (OSError, UnicodeDecodeError, yamlsafe.YamlRefused, safefile.FileRefused):
+                continue
+            for doc in docs:
+                d = doc.data
+                if not isinstance(d, dict) or not isinstance(d.get("metadata"), dict):
+                    continue
+                api, kind = str(d.get("apiVersion", "")), d.get("kind")
+                path = next((v for (a, k), v in _PRODUCERS.items() if k == kind and api.startswith(a)), None)
+                if path is None:
+                    continue
+                made: Any = d
+                for step in path:
+                    made = made.get(step) if isinstance(made, dict) else None
+                made_name = made if path and isinstance(made, str) else d["metadata"].get("name")
+                ns = d["metadata"].get("namespace")
+                if made_name == name and ns in (None, "", namespace):
+                    out.append(f"{p.relative_to(repo_root).as_posix()}:{doc.line} {kind}")
+    return out
+
+
+def _check_made_elsewhere(repo_root: Path, config: Config, display) -> list[Finding]:
+    """s3.credentialsFrom repository: something in the repository must make the Secret; external: trusted."""
+    if config.s3.credentials_from == "external":
+        return []
+    name, ns = config.s3.credentials_secret, config.repo.namespace
+    if producers(repo_root, name, ns):
+        return []
+    return [Finding(
+        display(repo_root), None, f"Secret/{ns}/{name}", "",
+        f"s3.credentialsFrom is repository, but nothing in the repository makes Secret {ns}/{name} (a Secret, an "
+        "ExternalSecret whose target is that name, a SealedSecret): add it, or set s3.credentialsFrom: external when it "
+        "is made outside the repository", NOT_PRODUCED,
+    )]
 
 
 def _check_repo_password(repo_root: Path, config: Config, config_file: str | None) -> list[Finding]:

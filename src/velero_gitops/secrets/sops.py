@@ -146,6 +146,46 @@ class CreationRule:
     encrypted_regex: str | None
     mac_only_encrypted: bool
     raw: dict[str, Any]
+    services: tuple[str, ...] = ()  # key services other than age the rule encrypts for (KEY_SERVICES' keys)
+
+
+# Key services of a creation rule other than age, by the .sops.yaml fields that name them, on the rule (a
+# comma-separated string) or in a key group (a list) (getsops/sops@v3.10.2:config/config.go, creationRule and keyGroup),
+# and what sops needs to encrypt for each: it calls the service for every file it encrypts.
+KEY_SERVICES = {
+    "pgp": (("pgp",), ("pgp",),
+            "GnuPG (`gpg` on PATH) with the public key of each fingerprint in its keyring (gpg --import or --recv-keys)"),
+    "AWS KMS": (("kms",), ("kms",),
+                "AWS credentials allowed kms:Encrypt on the key, from AWS_PROFILE, ~/.aws or an instance role (not "
+                "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY: velero-gitops reads the S3 keys from those and never "
+                "passes them to sops), and network access to AWS KMS"),
+    "GCP KMS": (("gcp_kms",), ("gcp_kms",),
+                "Google credentials allowed to encrypt with the key (GOOGLE_APPLICATION_CREDENTIALS or `gcloud auth "
+                "application-default login`), and network access to Cloud KMS"),
+    "Azure Key Vault": (("azure_keyvault",), ("azure_keyvault",),
+                        "an Azure identity allowed to encrypt with the key (`az login` or AZURE_CLIENT_ID/"
+                        "AZURE_TENANT_ID/AZURE_CLIENT_SECRET), and network access to the vault"),
+    "Vault transit": (("hc_vault_transit_uri",), ("hc_vault",),
+                      "a Vault token allowed to update transit/encrypt/<key> (VAULT_TOKEN or ~/.vault-token), and "
+                      "network access to the Vault address in the URI"),
+}
+
+
+def _services(rule: dict[str, Any]) -> tuple[str, ...]:
+    groups = [g for g in rule.get("key_groups") or [] if isinstance(g, dict)]
+    return tuple(name for name, (on_rule, in_group, _) in KEY_SERVICES.items()
+                 if any(rule.get(f) for f in on_rule) or any(g.get(f) for g in groups for f in in_group))
+
+
+def needs(rule: CreationRule) -> str:
+    """What sops needs, beyond this machine, to encrypt for ``rule`` ("" for age only)."""
+    if not rule.services:
+        return ""
+    what = "; ".join(f"{svc}: {KEY_SERVICES[svc][2]}" for svc in rule.services)
+    return (f"{display(rule.config_file)} creation_rules[{rule.index}] encrypts for {', '.join(rule.services)} as well "
+            f"as age, so sops must reach each of them for every file it encrypts. It needs {what}. Run this step "
+            "where those exist (your workstation with the credentials, or the CI job that has them); or give the "
+            "velero-gitops files a rule of their own with age recipients only (velero-gitops sops-init prints one)")
 
 
 def find_config(repo_root: Path) -> Path | None:
@@ -200,6 +240,7 @@ def load_rules(config_file: Path) -> list[CreationRule]:
             encrypted_regex=rule.get("encrypted_regex"),
             mac_only_encrypted=bool(rule.get("mac_only_encrypted", False)),
             raw=rule,
+            services=_services(rule),
         ))
     return out
 
@@ -249,10 +290,17 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
+# A URL with user info (https://user:token@vault:8200) or a token parameter in sops' messages: a key service's
+# address may carry credentials, and sops repeats it when the service fails.
+_URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")
+_TOKEN_PARAM = re.compile(r"(?i)((?:token|secret|password|sig|signature|key)=)[^&\s\"']+")
+
+
 def sops_message(stderr: bytes, secrets: Iterable[str] = ()) -> str:
-    """The useful part of sops' stderr, on one line, with secrets redacted."""
+    """The useful part of sops' stderr, on one line, with secrets and credentials in URLs redacted."""
     # Redact the whole text first: truncating first could keep the head of a secret that straddles the cut.
     text = redact(stderr.decode("utf-8", "replace"), secrets)
+    text = _TOKEN_PARAM.sub(r"\1<redacted>", _URL_CREDENTIALS.sub(r"\1<redacted>@", text))
     lines = []
     for line in text.splitlines():
         m = _LOG_PREFIX.match(line.strip())
@@ -295,6 +343,7 @@ def encrypt(
     sops = sops or find_sops()
     secrets = list(secrets)
     target = target.resolve() if target.is_absolute() else (cwd / target).resolve()
+    rule = matching_rule(config_file, target) if config_file is not None else None
     if config_file is not None:
         args = ["--config", str(config_file), "encrypt", "--filename-override", str(target)]
     else:
@@ -314,6 +363,10 @@ def encrypt(
                 "(sops: no matching creation rules found); add the rule that "
                 "`velero-gitops sops-init --config <config>` prints, or pass --age <recipient>"
             )
+        if rule is not None and rule.services:
+            raise UsageError(f"sops encrypt failed (exit {proc.returncode}): {display(rule.config_file)} creation_rules"
+                             f"[{rule.index}] also encrypts for {', '.join(rule.services)}, which sops could not use "
+                             f"here; it needs {'; '.join(KEY_SERVICES[s][2] for s in rule.services)}. sops said: {msg}")
         raise UsageError(f"sops encrypt failed (exit {proc.returncode}): {msg}")
     return proc.stdout
 

@@ -58,6 +58,7 @@ from velero_gitops.validate.yamlload import YAMLError, load_all
 define("kustomize", "error", "a kustomize build that fails, or that is not run because it would read something refused")
 define("kustomize.remote", "warning", "a remote base or resource: valid for Flux, not fetched by validate")
 define("kustomize.outside", "error", "a kustomization names a path outside the repository (Flux cannot read it either)")
+NO_KUBECTL = define("kustomize.no-kubectl", "warning", "kubectl is not on PATH, so kustomize builds did not run (`--kustomize always` fails instead)")
 
 ORIGIN = "config.kubernetes.io/origin"
 MAX_FILE = 8 * 1024 * 1024  # larger build inputs are refused (a build input is text)
@@ -710,7 +711,7 @@ def check_dirs(kdirs, objects, store, run: Run, skip, graph=None, scan_roots=())
                         f"kubectl is not on PATH: {len(kdirs)} kustomize build{'s' * (len(kdirs) != 1)} not run, so "
                         "what they emit (and files they need, such as encrypted Secrets) is not checked; install "
                         "kubectl, or pass --kustomize never to skip builds on purpose, --kustomize always to fail",
-                        "kustomize.no-kubectl", "warning")], 0, set()
+                        NO_KUBECTL, "warning")], 0, set()
     builds = plans(kdirs, objects, run, graph, scan_roots)
     cache = store.cache_dir / "kustomize-builds" if opts.kustomize_cache else None
     findings: list[Finding] = []

@@ -1,0 +1,342 @@
+"""Is the rendered tree applied by Flux, and if not, the one edit that wires it (`render --wire`).
+
+The question is answered on the repository's Flux graph (validate/flux.py), read through ONE function,
+:func:`flux_facts`: every Flux Kustomization of the repository (and a FluxInstance's sync, which flux-operator turns
+into the root Kustomization) with the directory it builds and the files that build applies. Everything else here
+works on those facts, so a new graph model only changes that function.
+
+What applies a directory follows kustomize-controller: it builds ``spec.path``; where that folder has no
+kustomization.yaml, fluxcd/pkg generates one listing every YAML file below it and, as a whole, each sub-folder that
+has its own kustomization.yaml, without descending further (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go,
+scanManifests). A Kustomization counts only when it is reached from the cluster's sync root: the bootstrap
+Kustomization ``flux-system/flux-system`` (what `flux bootstrap` writes to clusters/<name>/flux-system/gotk-sync.yaml)
+or a FluxInstance's ``spec.sync.path``. A Kustomization file that nothing applies is deployed by nothing, however well
+it is written.
+
+The edit is a comment-preserving round trip (ruamel) of the user's own file: one entry added to the ``resources:``
+of the nearest parent kustomization.yaml that Flux builds, or one Flux Kustomization document appended to a file of
+Flux Kustomizations that the sync root applies. The result is proven on the file before it is written: the edit
+must add lines and change none; otherwise the line to add is printed for the user instead.
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from velero_gitops.errors import UsageError
+
+KUSTOMIZE_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+
+
+@dataclass(frozen=True)
+class FluxKs:
+    """One Flux Kustomization of the repository (or a FluxInstance's sync) and what its build applies."""
+
+    kind: str  # Kustomization | FluxInstance | Bootstrap (an empty flux-system/gotk-sync.yaml: bootstrap's root)
+    namespace: str
+    name: str
+    file: Path | None  # the file that declares it (resolved)
+    line: int
+    path_dir: Path | None  # the folder its build starts from (resolved); None: another source, or unknown
+    applies: frozenset[Path]  # the files its build applies (resolved)
+    substitute_from: tuple = ()  # its postBuild.substituteFrom, parents' patches included ({kind, name[, optional]})
+
+    @property
+    def ref(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}"
+
+
+def flux_facts(root: Path, repo_sources: list[str]) -> list[FluxKs]:
+    """THE one reader of validate/flux.py's Graph: every Flux Kustomization (and FluxInstance sync) of the
+    repository at ``root`` reading one of ``repo_sources`` ("Kind/namespace/name"), with what it applies."""
+    from velero_gitops.validate import flux
+    from velero_gitops.validate.documents import dig
+    from velero_gitops.validate.run import Options, Run
+
+    run = Run(Options(repo_root=str(root), repo_sources=list(repo_sources), kustomize="never", policy=False))
+    g = flux.Graph([], run)
+    out: list[FluxKs] = []
+    for ks in g.flux_ks:
+        target = g.path_dir(ks)
+        applies = frozenset(f for f, kss in g.applied_by.items() if any(k is ks for k in kss))
+        post, _ = g.patched(ks, "postBuild")
+        subst = (post or {}).get("substituteFrom")
+        refs = tuple(dict(r) for r in subst if isinstance(r, dict)) if isinstance(subst, list) else ()
+        out.append(FluxKs("Kustomization", ks.namespace or "", ks.name, run.real(ks.path) if ks.path else None, ks.line,
+                          run.real(target) if target is not None else None, applies, refs))
+    for fi in g.all:  # flux-operator: the FluxInstance's sync is the root Kustomization, named after the instance
+        if fi.kind != "FluxInstance" or not fi.api_version.startswith("fluxcd.controlplane.io/"):
+            continue
+        path = dig(fi.data, "spec", "sync", "path")
+        if not isinstance(path, str) or "${" in path or g.root is None:
+            continue
+        d = g.root / path.lstrip("./") if path not in (".", "./") else g.root
+        if d.is_dir() and flux.inside(run.real(d), g.root):
+            out.append(FluxKs("FluxInstance", fi.namespace or "flux-system", fi.name,
+                              run.real(fi.path) if fi.path else None, fi.line, run.real(d),
+                              frozenset(g.tree.applied_files(d))))
+    # `flux bootstrap --path=<p>` writes <p>/flux-system/gotk-sync.yaml with the root Kustomization; examples ship that
+    # file empty (bootstrap fills it in), and the root is then missing from the files: the marker stands for it
+    if g.root is not None:
+        have = {k.path_dir for k in out if k.kind == "FluxInstance" or (k.namespace, k.name) == ("flux-system", "flux-system")}
+        for marker in sorted(g.root.glob("**/flux-system/gotk-sync.yaml")):
+            d = run.real(marker.parent.parent)
+            if d not in have and flux.inside(d, g.root) and ".git" not in d.parts:
+                out.append(FluxKs("Bootstrap", "flux-system", "flux-system", None, 0, d,
+                                  frozenset(g.tree.applied_files(d))))
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# On the facts
+
+
+def sync_roots(facts: list[FluxKs]) -> list[FluxKs]:
+    """The Kustomizations a cluster starts from: FluxInstance syncs and bootstrap's flux-system/flux-system. A
+    repository with neither in its files is synced by something outside them (a FluxInstance in Helm values, a
+    Kustomization made by hand): then the heads of its chains count, the Kustomizations of this repository that no
+    other one applies and that apply Kustomizations themselves (a lone one that fans out to nothing is a leftover)."""
+    roots = [k for k in facts if k.kind in ("FluxInstance", "Bootstrap") or (k.namespace, k.name) == ("flux-system", "flux-system")]
+    roots = [k for k in roots if k.path_dir is not None]
+    if roots:
+        return roots
+    mine = [k for k in facts if k.path_dir is not None]
+    applied = set().union(*(k.applies for k in mine)) if mine else set()
+    declared = {k.file for k in mine if k.file is not None}
+    return [k for k in mine if (k.file is None or k.file not in applied or k.file in k.applies)
+            and (k.applies & declared) - {k.file}]
+
+
+def live(facts: list[FluxKs]) -> list[FluxKs]:
+    """The Kustomizations reached from a sync root: a root, or declared in a file a live one applies."""
+    reached = {id(k) for k in sync_roots(facts)}
+    applied: set[Path] = set()
+    changed = True
+    while changed:
+        changed = False
+        for k in facts:
+            if id(k) in reached:
+                applied |= k.applies
+        for k in facts:
+            if id(k) not in reached and k.file is not None and k.file in applied:
+                reached.add(id(k))
+                changed = True
+    return [k for k in facts if id(k) in reached]
+
+
+@dataclass(frozen=True)
+class Edit:
+    """The one edit that makes Flux apply the tree."""
+
+    file: Path  # the user's file to edit (resolved)
+    line: int  # 1-based line the new text goes before (len(lines)+1: at the end)
+    text: str  # the lines to add, as they will read in the file
+    how: str  # what the edit does, for the message
+    new_content: str | None  # the whole file after the edit; None: no clean round trip (the user adds it by hand)
+
+
+@dataclass(frozen=True)
+class Wiring:
+    target: Path  # the file that must be applied (the rendered kustomization's folder's ks.yaml)
+    roots: list[FluxKs]
+    by: list[FluxKs]  # live Kustomizations that apply it
+    edit: Edit | None
+
+    @property
+    def checked(self) -> bool:
+        """False when the repository has no Flux sync root to check against (a folder standing in for a repository)."""
+        return bool(self.roots)
+
+    @property
+    def wired(self) -> bool:
+        return bool(self.by)
+
+
+def wiring(root: Path, namespace_dir: str, ks_file: str, repo_sources: list[str], source: dict[str, str],
+           facts: list[FluxKs] | None = None) -> Wiring:
+    """Whether a live Flux Kustomization applies ``ks_file`` (repo-relative), and the edit that would make one do so.
+    ``namespace_dir`` is the rendered folder whose kustomization.yaml lists the ks.yaml; ``source`` is the sourceRef
+    (kind, name, namespace) a new Flux Kustomization would read."""
+    root = root.resolve()
+    facts = flux_facts(root, repo_sources) if facts is None else facts
+    roots = sync_roots(facts)
+    alive = live(facts)
+    target = (root / ks_file).resolve()
+    by = [k for k in alive if target in k.applies]
+    edit = None if by or not roots else _edit(root, (root / namespace_dir).resolve(), alive, roots, source)
+    return Wiring(target, roots, by, edit)
+
+
+def _kfile(d: Path) -> Path | None:
+    return next((d / n for n in KUSTOMIZE_FILES if (d / n).is_file()), None)
+
+
+def _edit(root: Path, ns_dir: Path, alive: list[FluxKs], roots: list[FluxKs], source: dict[str, str]) -> Edit | None:
+    # 1. The nearest parent folder with a kustomization.yaml that a live Kustomization builds: list the folder there.
+    #    A Kustomization builds it when its spec.path is that folder or above it and its build reaches files below it
+    #    (from above, kustomize enters a folder with a kustomization.yaml only as a whole).
+    for parent in ns_dir.parents:
+        if parent != root and root not in parent.parents:
+            break
+        kfile = _kfile(parent)
+        if kfile is None:
+            continue
+        builds = any(k.path_dir is not None and (k.path_dir == parent or k.path_dir in parent.parents)
+                     and any(parent in f.parents for f in k.applies) for k in alive)
+        if builds:
+            return _add_resource(kfile, os.path.relpath(ns_dir, parent).replace(os.sep, "/"))
+    # 2. A file of Flux Kustomizations that a sync root applies (clusters/<name>/apps.yaml): append one that builds
+    #    the folder. The file closest to the folder wins (the longest common path of its Kustomizations' paths).
+    lists: dict[Path, int] = {}
+    root_applies = set().union(*(r.applies for r in roots))
+    for k in alive:
+        if k.kind == "Kustomization" and k.file is not None and k.file in root_applies and k not in roots \
+                and k.path_dir is not None:
+            common = len(os.path.commonpath([k.path_dir, ns_dir]))
+            lists[k.file] = max(lists.get(k.file, 0), common)
+    if lists:
+        best = max(lists, key=lambda f: (lists[f], -len(str(f))))
+        return _append_flux_ks(best, root, ns_dir, source)
+    return None
+
+
+def _entry_style(items: list) -> str:
+    return "./" if any(isinstance(i, str) and i.startswith("./") for i in items) or not items else ""
+
+
+def _yaml():
+    from ruamel.yaml import YAML
+
+    y = YAML(typ="rt")
+    y.preserve_quotes = True
+    y.width = 4096  # never fold a long line of theirs
+    return y
+
+
+def _add_resource(kfile: Path, rel: str) -> Edit:
+    from velero_gitops import safefile
+
+    old = safefile.read_text(kfile, root=kfile.parent)
+    y = _yaml()
+    try:
+        doc = y.load(old)
+    except Exception as exc:  # noqa: BLE001 - their file: any parse error means "edit it by hand"
+        raise UsageError(f"{kfile}: cannot be read as YAML ({type(exc).__name__}); add the folder by hand") from None
+    if not hasattr(doc, "get"):
+        raise UsageError(f"{kfile}: not a mapping; add the folder to its resources: by hand")
+    resources = doc.get("resources")
+    entry = (_entry_style(resources or []) + rel) if not rel.startswith(".") else rel
+    how = f"list {entry} under resources"
+    flow = resources is not None and getattr(resources, "fa", None) is not None and resources.fa.flow_style()
+    lc = getattr(resources, "lc", None)  # ruamel's CommentedSeq: where each item is
+    if resources is None or flow or not isinstance(resources, list) or lc is None:
+        return Edit(kfile, len(old.splitlines()) + 1, f"resources:\n  - {entry}", how, None)
+    if resources:
+        value_col = lc.item(len(resources) - 1)[1]
+        key_col = doc.lc.key("resources")[1]
+        # keep their indentation: "resources:\n  - a" or "resources:\n- a" (content column, dash column)
+        y.indent(mapping=2, sequence=max(value_col - key_col, 2), offset=max(value_col - key_col - 2, 0))
+    resources.append(entry)
+    buf = io.StringIO()
+    y.dump(doc, buf)
+    new = buf.getvalue()
+    if old.startswith("---") and not new.startswith("---"):
+        new = "---\n" + new
+    if old.endswith("\n") is False and new.endswith("\n"):
+        new = new[:-1]
+    added = _added_lines(old, new)
+    if added is None:
+        last = lc.item(len(resources) - 2)[0] + 2 if len(resources) > 1 else len(old.splitlines()) + 1
+        return Edit(kfile, last, f"- {entry}", how, None)
+    line, text = added
+    return Edit(kfile, line, text, how, new)
+
+
+def _added_lines(old: str, new: str) -> tuple[int, str] | None:
+    """(the 1-based line of the first added line, the added lines) when ``new`` only adds one block of lines to
+    ``old``; None when it changes any line of theirs."""
+    a, b = old.splitlines(), new.splitlines()
+    ops = difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes()
+    inserts = [(j1, j2) for tag, _, _, j1, j2 in ops if tag == "insert"]
+    if any(tag not in ("equal", "insert") for tag, *_ in ops) or len(inserts) != 1:
+        return None
+    j1, j2 = inserts[0]
+    return j1 + 1, "\n".join(b[j1:j2])
+
+
+def _append_flux_ks(file: Path, root: Path, ns_dir: Path, source: dict[str, str]) -> Edit:
+    from velero_gitops import safefile
+
+    old = safefile.read_text(file)
+    rel = ns_dir.relative_to(root).as_posix()
+    name = f"{ns_dir.name}-apps" if ns_dir.name != "flux-system" else "velero-apps"
+    text = (f"---\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: {name}\n"
+            f"  namespace: {source.get('namespace', 'flux-system')}\nspec:\n  interval: 1h\n  path: ./{rel}\n"
+            f"  prune: true\n  sourceRef:\n    kind: {source.get('kind', 'GitRepository')}\n    name: {source.get('name', 'flux-system')}\n")
+    sep = "" if old.endswith("\n") or not old else "\n"
+    new = old + sep + text
+    return Edit(file, len(old.splitlines()) + 1, text.rstrip("\n"),
+                f"append a Flux Kustomization {name} that builds ./{rel}",
+                new if _added_lines(old, new) is not None else None)
+
+
+def message(w: Wiring, root: Path, shown_rel, subject: bool = True) -> str:
+    """What render and check say about an unwired tree. ``shown_rel`` turns a path relative to the repository ``root``
+    into what the user sees; ``subject``: the message names the ks.yaml (check's finding names it as its file)."""
+    shown = at(root, shown_rel)
+    roots = ", ".join(f"{r.ref} (path {shown(r.path_dir)})" for r in w.roots)
+    head = (f"{shown(w.target)} is " if subject else "") + \
+        f"applied by no Flux Kustomization reached from the sync root {roots}: nothing deploys it"
+    if w.edit is None:
+        return (head + "; no parent kustomization.yaml or list of Flux Kustomizations that Flux builds leads to its "
+                "folder: set repo.appsRoot to a folder a Flux Kustomization builds (`velero-gitops init` finds them)")
+    e = w.edit
+    fix = f"{e.how}; add at {shown(e.file)}:{e.line}:\n{e.text}"
+    return head + f"; fix: {fix}\n" + ("(`velero-gitops render --wire` makes this edit)" if e.new_content is not None
+                                         else "(the file cannot be edited without reformatting it: add it by hand)")
+
+
+def at(root: Path, shown_rel):
+    """A function showing a resolved path of the repository at ``root`` as ``shown_rel`` shows repo-relative ones."""
+    real = root.resolve()
+
+    def shown(p: Path | None) -> str:
+        return shown_rel(p.relative_to(real).as_posix()) if p is not None else "?"
+    return shown
+
+
+def apply(w: Wiring, root: Path, repo_sources: list[str]) -> Wiring:
+    """Make the edit, then prove on the graph that Flux now applies the tree; undo it when not."""
+    from velero_gitops import safefile
+    from velero_gitops.render.write import atomic_write
+
+    if w.wired or w.edit is None or w.edit.new_content is None:
+        return w
+    old = safefile.read_bytes(w.edit.file)
+    atomic_write(w.edit.file, w.edit.new_content.encode("utf-8"))
+    rel_target = w.target.relative_to(root.resolve()).as_posix()
+    after = [k for k in live(flux_facts(root, repo_sources)) if (root.resolve() / rel_target).resolve() in k.applies]
+    if not after:
+        atomic_write(w.edit.file, old)
+        raise UsageError(f"{w.edit.file}: the edit did not make Flux apply {rel_target}; it was undone")
+    return Wiring(w.target, w.roots, after, w.edit)
+
+
+def for_config(loaded, facts: list[FluxKs] | None = None) -> Wiring:
+    """The wiring of one loaded config's rendered tree (config.loader.LoadedConfig)."""
+    from velero_gitops.render.layout import Layout
+
+    layout = Layout.of(loaded.config)
+    ref = loaded.config.flux.source_ref
+    return wiring(loaded.repo_root, layout.namespace_dir, layout.ks_file, sources_of(loaded),
+                  {"kind": ref.kind, "name": ref.name, "namespace": ref.namespace}, facts)
+
+
+def sources_of(loaded) -> list[str]:
+    """The Flux source that holds the repository, as validate names it ("Kind/namespace/name")."""
+    ref = loaded.config.flux.source_ref
+    return [f"{ref.kind}/{ref.namespace}/{ref.name}"]

@@ -1,0 +1,97 @@
+"""Flux repository layouts of our own, one per class issue 18 names (for tests/ops/test_wiring.py and tests/ops/test_init.py).
+
+Each is the smallest tree that has the class's shape, as `flux bootstrap` lays it out: clusters/<name>/flux-system/
+holds the GitRepository and the root Kustomization flux-system/flux-system building ./clusters/<name>
+(fluxcd/flux2 bootstrap); clusters/<name> has no kustomization.yaml unless the layout needs one, so kustomize-
+controller generates one there (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def ks(name: str, path: str, extra: str = "") -> str:
+    return (f"---\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: {name}\n"
+            f"  namespace: flux-system\nspec:\n  interval: 10m\n  path: {path}\n  prune: true\n"
+            f"  sourceRef:\n    kind: GitRepository\n    name: flux-system\n{extra}")
+
+
+def app(d: Path, name: str) -> None:
+    """An app folder as home-ops repositories have them: <ns>/kustomization.yaml listing <app>/ks.yaml."""
+    (d / name).mkdir(parents=True, exist_ok=True)
+    (d / "kustomization.yaml").write_text(f"resources:\n  - ./{name}/ks.yaml\n")
+    (d / name / "ks.yaml").write_text(ks(name, f"./{d.name}/{name}/app"))
+
+
+def bootstrap(root: Path, cluster: str = "main") -> Path:
+    c = root / "clusters" / cluster
+    (c / "flux-system").mkdir(parents=True)
+    (c / "flux-system" / "gotk-sync.yaml").write_text(
+        "---\napiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: flux-system\n"
+        "  namespace: flux-system\nspec:\n  interval: 1m\n  ref:\n    branch: main\n  url: ssh://git@example.org/r\n"
+        + ks("flux-system", f"./clusters/{cluster}"))
+    (c / "flux-system" / "kustomization.yaml").write_text("resources:\n  - gotk-sync.yaml\n")
+    (root / ".git").mkdir(exist_ok=True)
+    return c
+
+
+EXPLICIT_LIST = """\
+---
+# apps of the main cluster: each namespace folder, in the order we like
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  # networking first
+  - ./network   # ingress
+  - ./media
+  # end of list
+"""
+
+
+def explicit_list(root: Path) -> str:
+    """A parent kustomization.yaml that lists namespace folders: a new folder must be listed. Returns appsRoot."""
+    c = bootstrap(root)
+    (c / "apps.yaml").write_text(ks("cluster-apps", "./kubernetes/apps"))
+    apps = root / "kubernetes" / "apps"
+    apps.mkdir(parents=True)
+    (apps / "kustomization.yaml").write_text(EXPLICIT_LIST)
+    app(apps / "network", "ingress")
+    app(apps / "media", "plex")
+    return "kubernetes/apps"
+
+
+def generated(root: Path) -> str:
+    """No kustomization.yaml in the apps root: Flux's generator takes every sub-folder that has one."""
+    c = bootstrap(root)
+    (c / "apps.yaml").write_text(ks("cluster-apps", "./kubernetes/apps"))
+    app(root / "kubernetes" / "apps" / "media", "plex")
+    return "kubernetes/apps"
+
+
+def cluster_subfolders(root: Path) -> str:
+    """kubernetes/apps/<cluster>/...: the cluster Kustomization reads a sub-folder, named nowhere else."""
+    c = bootstrap(root)
+    (c / "apps.yaml").write_text(ks("cluster-apps", "./kubernetes/apps/main"))
+    main = root / "kubernetes" / "apps" / "main"
+    main.mkdir(parents=True)
+    (main / "kustomization.yaml").write_text("---\nresources:\n- ./media\n")
+    app(main / "media", "plex")
+    app(root / "kubernetes" / "apps" / "staging" / "media", "plex")  # another cluster's, not applied here
+    return "kubernetes/apps/main"
+
+
+def per_app_flux_ks(root: Path) -> str:
+    """flux2-kustomize-helm-example style: clusters/<name>/ holds a list of Flux Kustomizations, one per
+    area, each building a folder of plain manifests (no ks.yaml below)."""
+    c = bootstrap(root)
+    (c / "infrastructure.yaml").write_text(
+        ks("infra-controllers", "./infrastructure/controllers") + ks("infra-configs", "./infrastructure/configs"))
+    for d in ("controllers", "configs"):
+        (root / "infrastructure" / d).mkdir(parents=True)
+        (root / "infrastructure" / d / "kustomization.yaml").write_text("resources: []\n")
+    return "infrastructure"
+
+
+LAYOUTS = {"explicit list": explicit_list, "generated": generated, "cluster sub-folders": cluster_subfolders,
+           "per-app Flux Kustomizations": per_app_flux_ks}

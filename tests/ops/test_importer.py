@@ -1,0 +1,283 @@
+"""`velero-gitops import`: an existing velero HelmRelease becomes a config (ops/importer.py).
+
+The values layout is the chart's (vmware-tanzu/helm-charts@velero-12.1.0:charts/velero/values.yaml); a chart older
+than 4.0.0 has another one (velero-4.0.0 made backupStorageLocation a list with a provider per entry, velero-3.0.0
+renamed restic to nodeAgent) and is refused. The chart's schedules are named <fullname>-<key>
+(@velero-12.1.0:charts/velero/templates/schedule.yaml), the rendered ones <key>: a rename the import must announce.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from layout_fixtures import bootstrap, ks
+from velero_gitops.ops import importer
+
+from cli_util import run_cli, snapshot
+
+HR = """\
+---
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: velero
+  namespace: velero
+spec:
+  interval: 30m
+  chart:
+    spec:
+      chart: velero
+      version: 8.3.0
+      sourceRef:
+        kind: HelmRepository
+        name: vmware-tanzu
+        namespace: flux-system
+  values:
+    image:
+      repository: velero/velero
+      tag: v1.15.2
+    podAnnotations:
+      backup.velero.io/backup-volumes-excludes: scratch
+    initContainers:
+      - name: velero-plugin-for-aws
+        image: velero/velero-plugin-for-aws:v1.11.1
+        volumeMounts:
+          - mountPath: /target
+            name: plugins
+    configuration:
+      backupStorageLocation:
+        - name: default
+          provider: aws
+          bucket: velero
+          default: true
+          config:
+            region: us-east-1
+            s3ForcePathStyle: true
+            s3Url: https://minio.example.org
+      volumeSnapshotLocation:
+        - name: default
+          provider: aws
+          config:
+            region: us-east-1
+      extraEnvVars:
+        TZ: Europe/Paris
+      uploaderType: kopia
+      defaultVolumesToFsBackup: true
+    credentials:
+      existingSecret: velero-minio
+    schedules:
+      daily:
+        schedule: "0 3 * * *"
+        template:
+          ttl: 168h
+          includedNamespaces: [media, home]
+      weekly:
+        schedule: "0 4 * * 0"
+        useOwnerReferencesInBackup: false
+        template:
+          ttl: 720h
+          snapshotMoveData: false
+    deployNodeAgent: true
+    nodeAgent:
+      podVolumePath: /var/lib/kubelet/pods
+      tolerations:
+        - operator: Exists
+    metrics:
+      enabled: true
+      serviceMonitor:
+        enabled: true
+    upgradeCRDs: false
+    kubectl:
+      image:
+        repository: ghcr.io/onedr0p/kubectl
+"""
+HR_FILE = "kubernetes/apps/storage/velero/app/helmrelease.yaml"
+
+
+def _repo(tmp_path: Path, hr: str = HR) -> Path:
+    root = tmp_path / "repo"
+    root.mkdir()
+    c = bootstrap(root)
+    (c / "apps.yaml").write_text(ks("cluster-apps", "./kubernetes/apps"))
+    (root / HR_FILE).parent.mkdir(parents=True)
+    (root / HR_FILE).write_text(hr)
+    return root
+
+
+def test_import_maps_known_values_and_carries_the_rest(tmp_path):
+    root = _repo(tmp_path)
+    r = run_cli("import", HR_FILE, "--diff", cwd=root)
+    assert r.code == 0, r.err
+    hr, line = importer.read_release(root / HR_FILE, root)
+    imp = importer.import_values(hr, line, HR_FILE)
+    assert imp.config["s3"] == {"endpoint": "https://minio.example.org", "region": "us-east-1", "forcePathStyle": True,
+                                "bucket": "velero", "prefix": "", "credentialsSecret": "velero-minio"}
+    assert imp.config["schedules"] == [{"name": "daily", "cron": "0 3 * * *", "namespaces": ["media", "home"],
+                                        "ttl": "168h"}]
+    # what the config does not model is carried as it was, the kubectl image and the repository included
+    assert imp.extra_values["podAnnotations"] == {"backup.velero.io/backup-volumes-excludes": "scratch"}
+    # chart 12 takes env vars as a list (vmware-tanzu/helm-charts@velero-12.1.0:charts/velero/values.yaml)
+    assert imp.extra_values["configuration"] == {"extraEnvVars": [{"name": "TZ", "value": "Europe/Paris"}]}
+    assert "schedules" not in imp.extra_values  # the tool owns schedules (config/compat.py OWNED)
+    assert imp.extra_values["kubectl"] == {"image": {"repository": "ghcr.io/onedr0p/kubectl"}}
+    text = (root / "velero-gitops.yaml").read_text()
+    assert "extraValues:" in text and "value: Europe/Paris" in text
+    assert "Schedule velero-weekly is not imported" in r.err
+    # the user is told each rename and each owned value that changes
+    assert "change: Schedule velero-daily (the chart's) -> daily (rendered)" in r.err
+    assert "prefix is ''" in r.err and "image tag v1.15.2" in r.err and "volume snapshots off" in r.err
+
+
+def test_every_value_removed_or_changed_is_announced(tmp_path):
+    """The proof: over the effective values trees (old values against the rendered ones with extraValues merged under
+    them), each leaf removed or changed belongs to a change the import printed, and nothing else is lost."""
+    root = _repo(tmp_path)
+    r = run_cli("import", HR_FILE, "--diff", cwd=root)
+    assert r.code == 0, r.err
+    lost = [line for line in r.out.splitlines() if line[:1] in "-~"]
+    assert lost == [
+        "- configuration.extraEnvVars.TZ: 'Europe/Paris'",
+        "- configuration.volumeSnapshotLocation[0].config.region: 'us-east-1'",
+        "- configuration.volumeSnapshotLocation[0].name: 'default'",
+        "- configuration.volumeSnapshotLocation[0].provider: 'aws'",
+        "- image.tag: 'v1.15.2'",
+        "- schedules.daily.schedule: '0 3 * * *'",
+        "- schedules.daily.template.includedNamespaces[0]: 'media'",
+        "- schedules.daily.template.includedNamespaces[1]: 'home'",
+        "- schedules.daily.template.ttl: '168h'",
+        "- schedules.weekly.schedule: '0 4 * * 0'",
+        "- schedules.weekly.template.snapshotMoveData: False",
+        "- schedules.weekly.template.ttl: '720h'",
+        "- schedules.weekly.useOwnerReferencesInBackup: False",
+        "~ initContainers[0].image: 'velero/velero-plugin-for-aws:v1.11.1' -> 'velero/velero-plugin-for-aws:v1.14.3'",
+    ]
+    announced = {"volumeSnapshotLocation": "volume snapshots off", "image.tag": "image tag v1.15.2",
+                 "schedules.daily": "Schedule velero-daily", "schedules.weekly": "Schedule velero-weekly",
+                 "extraEnvVars": "extraEnvVars: a mapping", "initContainers": "AWS plugin"}
+    for line in lost:
+        assert any(k in line and v in r.err for k, v in announced.items()), line
+
+
+def test_too_old_chart_is_refused_with_the_upgrade_path(tmp_path):
+    """A chart 3.x release (kashalls/home-cluster kept one, archived: chart 3.1.1, a single BSL map and
+    configuration.provider): refused, nothing written, the upgrade steps named."""
+    old = HR.replace("version: 8.3.0", "version: 3.1.1")
+    root = _repo(tmp_path, old)
+    before = snapshot(root)
+    r = run_cli("import", HR_FILE, cwd=root)
+    assert r.code == 2 and "older than 4.0.0" in r.err and "Upgrade first" in r.err and "Traceback" not in r.err
+    assert snapshot(root) == before
+
+
+@pytest.mark.parametrize("edit,says", [
+    (lambda t: t.replace("  values:\n", "  valuesFrom:\n    - kind: ConfigMap\n      name: v\n  values:\n", 1), "valuesFrom"),
+    (lambda t: t.replace("        - name: default\n          provider: aws\n          bucket: velero\n",
+                         "        - name: other\n          provider: aws\n          bucket: b2\n"
+                         "          config: {s3Url: https://b.example.org}\n"
+                         "        - name: default\n          provider: aws\n          bucket: velero\n", 1), "2 locations"),
+    (lambda t: t.replace("existingSecret: velero-minio", "useSecret: false"), "useSecret"),
+    (lambda t: t.replace("chart: velero", "chart: podinfo"), "no HelmRelease of the velero chart"),
+])
+def test_what_cannot_be_imported_whole_is_refused(tmp_path, edit, says):
+    root = _repo(tmp_path, edit(HR))
+    before = snapshot(root)
+    r = run_cli("import", HR_FILE, cwd=root)
+    assert r.code == 2 and says in r.err and "Traceback" not in r.err, r.err
+    assert snapshot(root) == before
+
+
+def test_never_overwrites_and_reads_only_the_repository(tmp_path):
+    root = _repo(tmp_path)
+    (root / "velero-gitops.yaml").write_text("# mine\n")
+    r = run_cli("import", HR_FILE, cwd=root)
+    assert r.code == 2 and "never overwrites" in r.err
+    (root / "velero-gitops.yaml").unlink()
+    outside = tmp_path / "elsewhere.yaml"
+    outside.write_text(HR)
+    r = run_cli("import", str(outside), cwd=root)
+    assert r.code == 2 and "outside the repository" in r.err
+
+
+# -- an existing Velero is detected: init says so, render refuses a second install, check reports it --------------
+
+CONFIG = "cluster: t\ns3:\n  endpoint: https://s3.example.com\nschedules: []\n"
+
+
+def _with_existing(tmp_path: Path, archived: bool = False) -> Path:
+    tmp_path.mkdir(exist_ok=True)
+    """The HelmRelease of HR in the generated apps root (applied), or under .archive/ (applied by nothing)."""
+    root = _repo(tmp_path)
+    if archived:
+        (root / ".archive").mkdir()
+        (root / HR_FILE).rename(root / ".archive/helmrelease.yaml")
+        (root / "archive").mkdir()
+        (root / ".archive/helmrelease.yaml").rename(root / "archive/helmrelease.yaml")
+    (root / HR_FILE).with_name("kustomization.yaml").write_text("resources: [helmrelease.yaml]\n") \
+        if not archived else None
+    (root / "velero-gitops.yaml").write_text(CONFIG)
+    return root
+
+
+def test_render_refuses_a_second_install(tmp_path):
+    root = _with_existing(tmp_path)
+    before = snapshot(root)
+    for args in ([], ["--force"]):
+        r = run_cli("render", *args, cwd=root)
+        assert r.code == 2 and "already installed" in r.err and f"velero-gitops import {HR_FILE}" in r.err, r.err
+        assert "(applied by Flux)" in r.err and snapshot(root) == before
+
+
+def test_an_install_nothing_applies_is_named_not_refused(tmp_path):
+    root = _with_existing(tmp_path, archived=True)
+    assert importer.find_existing(root)[0].kind == "HelmRelease"
+    r = run_cli("render", "-q", cwd=root)
+    assert r.code == 0, r.err
+
+
+def test_init_and_check_name_it(tmp_path):
+    root = _with_existing(tmp_path)
+    (root / "velero-gitops.yaml").unlink()
+    r = run_cli("init", "--no-interactive", "--s3-endpoint", "https://s3.example.org", cwd=root)
+    assert r.code == 0 and f"existing Velero: {HR_FILE}:2 HelmRelease velero/velero, chart 8.3.0" in r.err, r.err
+    assert f"velero-gitops import {HR_FILE}" in r.err
+    r = run_cli("check", "--no-cache", cwd=root)
+    assert r.code == 1 and "already installed" in r.out, r.out
+
+
+def test_schedules_and_locations_are_found_too(tmp_path):
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "s.yaml").write_text("apiVersion: velero.io/v1\nkind: Schedule\nmetadata: {name: nightly, namespace: velero}\n"
+                                 "---\napiVersion: velero.io/v1\nkind: BackupStorageLocation\nmetadata: {name: default}\n")
+    assert [(e.kind, e.name) for e in importer.find_existing(root)] == [("Schedule", "nightly"),
+                                                                        ("BackupStorageLocation", "default")]
+
+
+def test_a_flux_variable_in_the_endpoint_keeps_its_substitution(tmp_path):
+    """kashalls/home-cluster wrote s3Url: http://${NAS_ADDR}:9000, substituted by the postBuild that cluster-apps
+    patches into every child (a home-ops pattern; validate/flux.py Graph.patched models it): the import keeps the
+    variable and copies the substituteFrom of the Kustomization that applied the old release."""
+    root = _repo(tmp_path, HR.replace("https://minio.example.org", "https://minio.${SECRET_DOMAIN}"))
+    (root / "kubernetes/apps/storage/velero/app/kustomization.yaml").write_text("resources: [helmrelease.yaml]\n")
+    (root / "kubernetes/apps/storage/velero/ks.yaml").write_text(
+        ks("velero-old", "./kubernetes/apps/storage/velero/app",
+           "  postBuild:\n    substituteFrom:\n      - kind: ConfigMap\n        name: cluster-settings\n"))
+    (root / "kubernetes/apps/storage/kustomization.yaml").write_text("resources: [velero/ks.yaml]\n")
+    r = run_cli("import", HR_FILE, cwd=root)
+    assert r.code == 0, r.err
+    text = (root / "velero-gitops.yaml").read_text()
+    assert "endpoint: https://minio.${SECRET_DOMAIN}" in text and "name: cluster-settings" in text
+
+
+def test_a_second_install_anywhere_means_nothing_is_written(tmp_path):
+    """render A B where only B's repository deploys Velero already: A is not written either (one bad config, no
+    writes: the render command's rule)."""
+    clean = tmp_path / "a"
+    clean.mkdir()
+    (clean / "velero-gitops.yaml").write_text(CONFIG)
+    taken = _with_existing(tmp_path / "b")
+    before = snapshot(tmp_path)
+    r = run_cli("render", str(clean / "velero-gitops.yaml"), str(taken / "velero-gitops.yaml"))
+    assert r.code == 2 and "already installed" in r.err and snapshot(tmp_path) == before, r.err

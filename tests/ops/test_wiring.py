@@ -1,0 +1,161 @@
+"""Is the rendered tree applied by Flux (ops/wiring.py), on fixture layouts of our own, one per class of issue 18 §1.
+
+What applies a folder is kustomize-controller's build of spec.path; where the folder has no kustomization.yaml,
+fluxcd/pkg generates one from every YAML file below it and, as a whole, each sub-folder with its own kustomization.yaml
+(fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go, findOrGenerateKustomization and scanManifests;
+kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go build). Each test proves the edit with the
+real `kubectl kustomize` of the folder the Flux Kustomization builds, not only with our own model.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from layout_fixtures import EXPLICIT_LIST, LAYOUTS, bootstrap, ks
+from velero_gitops.config.loader import load
+from velero_gitops.ops import wiring
+
+from cli_util import require_kubectl, run_cli
+
+CONFIG = "cluster: t\nrepo:\n  appsRoot: {apps}\ns3:\n  endpoint: https://s3.example.com\nschedules: []\n"
+
+
+def _repo(tmp_path: Path, layout: str) -> tuple[Path, Path]:
+    root = tmp_path / "repo"
+    root.mkdir()
+    apps = LAYOUTS[layout](root)
+    cfg = root / "velero-gitops.yaml"
+    cfg.write_text(CONFIG.format(apps=apps))
+    r = run_cli("render", "-q", str(cfg))
+    assert r.code == 0, r.err
+    return root, cfg
+
+
+def _kustomize_build(folder: Path) -> str:
+    """What kustomize-controller builds at ``folder`` (a folder without kustomization.yaml gets the generated one:
+    here, as Flux does, its YAML files and the sub-folders that have one, listed explicitly)."""
+    kubectl = require_kubectl()
+    r = subprocess.run([kubectl, "kustomize", "--load-restrictor", "LoadRestrictionsNone", str(folder)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def _velero_ks_applied(build: str) -> bool:
+    return "kind: Kustomization" in build and "name: velero\n" in build
+
+
+@pytest.mark.parametrize("layout", ["explicit list", "cluster sub-folders"])
+def test_a_parent_list_gets_one_entry_and_flux_builds_the_tree(tmp_path, layout):
+    """The parent kustomization.yaml lists folders: render names file, line and text; --wire adds exactly that line,
+    keeping their comments; afterwards kubectl kustomize of the Flux Kustomization's path applies our ks.yaml."""
+    root, cfg = _repo(tmp_path, layout)
+    w = wiring.for_config(load(cfg))
+    assert w.checked and not w.wired and w.edit is not None and w.edit.new_content is not None
+    apps = load(cfg).config.repo.apps_root
+    assert w.edit.file == (root / apps / "kustomization.yaml").resolve()
+    before = w.edit.file.read_text()
+    r = run_cli("render", str(cfg))
+    assert r.code == 0 and f"{apps}/kustomization.yaml:{w.edit.line}:" in r.err and "--wire" in r.err, r.err
+    assert w.edit.file.read_text() == before  # render alone never edits their file
+    assert not _velero_ks_applied(_kustomize_build(root / apps))
+
+    r = run_cli("render", "--wire", str(cfg))
+    assert r.code == 0 and "wired" in r.out, r.out + r.err
+    after = w.edit.file.read_text().splitlines()
+    assert after[w.edit.line - 1].strip() == "- ./velero"
+    assert after[: w.edit.line - 1] + after[w.edit.line:] == before.splitlines()  # one line added, nothing else
+    assert _velero_ks_applied(_kustomize_build(root / apps))
+    assert wiring.for_config(load(cfg)).wired
+    assert "warning" not in run_cli("render", str(cfg)).err
+
+
+def test_explicit_list_keeps_comments_and_indentation(tmp_path):
+    root, cfg = _repo(tmp_path, "explicit list")
+    assert run_cli("render", "--wire", str(cfg)).code == 0
+    text = (root / "kubernetes/apps/kustomization.yaml").read_text()
+    assert text == EXPLICIT_LIST + "  - ./velero\n"
+
+
+def test_generated_kustomization_is_wired_already(tmp_path):
+    """No kustomization.yaml in the apps root: Flux's generator includes the new folder (it has one)."""
+    root, cfg = _repo(tmp_path, "generated")
+    w = wiring.for_config(load(cfg))
+    assert w.wired and [k.name for k in w.by] == ["cluster-apps"]
+    assert "warning" not in run_cli("render", str(cfg)).err
+
+
+def test_per_app_flux_kustomizations_get_one_appended(tmp_path):
+    """Areas wired by a list of Flux Kustomizations in clusters/<name>/: --wire appends one that builds the folder;
+    the root build (generated at clusters/main) then holds it, and its path builds our ks.yaml."""
+    root, cfg = _repo(tmp_path, "per-app Flux Kustomizations")
+    listing = root / "clusters/main/infrastructure.yaml"
+    before = listing.read_text()
+    r = run_cli("render", "--wire", str(cfg))
+    assert r.code == 0 and "wired" in r.out, r.err
+    assert listing.read_text().startswith(before)
+    assert wiring.for_config(load(cfg)).wired
+    (root / "clusters/main/kustomization.yaml").write_text(  # what Flux's generator lists there
+        "resources:\n  - flux-system\n  - infrastructure.yaml\n")
+    assert "path: ./infrastructure/velero" in _kustomize_build(root / "clusters/main")
+    assert _velero_ks_applied(_kustomize_build(root / "infrastructure/velero"))
+
+
+def test_unreachable_folder_is_named_with_what_to_set(tmp_path):
+    """Nothing Flux builds leads to appsRoot and no list of Flux Kustomizations exists: render says so and names the
+    setting, and --wire edits nothing."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    c = bootstrap(root)
+    (c / "kustomization.yaml").write_text("resources:\n  - flux-system\n")
+    cfg = root / "velero-gitops.yaml"
+    cfg.write_text(CONFIG.format(apps="elsewhere/apps"))
+    (root / "elsewhere").mkdir()
+    r = run_cli("render", "--wire", str(cfg))
+    assert r.code == 0 and "repo.appsRoot" in r.err and "wired" not in r.out
+
+
+def test_flow_style_list_is_left_to_the_user(tmp_path):
+    """`resources: [a, b]` cannot take a line without a rewrite: the line is named, the file is not touched."""
+    root, cfg = _repo(tmp_path, "explicit list")
+    k = root / "kubernetes/apps/kustomization.yaml"
+    k.write_text("resources: [./network, ./media]  # ours\n")
+    r = run_cli("render", "--wire", str(cfg))
+    assert r.code == 0 and "by hand" in r.err and k.read_text() == "resources: [./network, ./media]  # ours\n"
+
+
+def test_no_sync_root_no_verdict(tmp_path):
+    """A folder standing in for a repository (the project's examples): nothing to check against, nothing said."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    cfg = root / "velero-gitops.yaml"
+    cfg.write_text(CONFIG.format(apps="kubernetes/apps"))
+    assert run_cli("render", "-q", str(cfg)).code == 0
+    assert not wiring.for_config(load(cfg)).checked
+
+
+def test_only_kustomizations_reached_from_the_sync_root_count(tmp_path):
+    """A Flux Kustomization file that nothing applies (left over, or another cluster's) deploys nothing: a tree it
+    would build is still unwired."""
+    root, cfg = _repo(tmp_path, "explicit list")
+    stray = root / "kubernetes/unused"
+    stray.mkdir()
+    (stray / "apps.yaml").write_text(ks("stray", "./kubernetes/apps/velero"))
+    w = wiring.for_config(load(cfg))
+    assert not w.wired and w.edit is not None
+
+
+def test_check_reports_unwired(tmp_path):
+    root, cfg = _repo(tmp_path, "explicit list")
+    r = run_cli("check", "--no-cache", str(cfg), cwd=root)
+    assert r.code == 1 and "applied by no Flux Kustomization" in r.out, r.out
+    assert "kubernetes/apps/kustomization.yaml:10" in r.out
+
+
+def test_wire_refuses_check_mode(tmp_path):
+    root, cfg = _repo(tmp_path, "generated")
+    r = run_cli("render", "--wire", "--check", str(cfg))
+    assert r.code == 2 and "--wire" in r.err

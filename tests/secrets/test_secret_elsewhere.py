@@ -1,0 +1,73 @@
+"""Credentials from a Secret velero-gitops does not make (issue 18 §4): s3.credentialsFrom repository | external.
+
+The BSL then names the Secret and its key, and Velero reads that key for the object store and for the kopia
+repository alike (vmware-tanzu/velero@v1.18.1:pkg/persistence/object_store.go, pkg/repository/provider/unified_repo.go:
+location.Spec.Credential through the credentials file store); the chart mounts no credentials Secret
+(credentials.useSecret: false, vmware-tanzu/helm-charts@velero-12.1.0:charts/velero/templates/deployment.yaml).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from velero_gitops import yamlsafe
+
+from cli_util import run_cli
+
+BASE = "cluster: t\ns3:\n  endpoint: https://s3.example.com\n  credentialsSecret: minio-creds\n  credentialsKey: {key}\n" \
+       "  credentialsFrom: {src}\nschedules: []\nvelero:\n  repositoryPassword: elsewhere\n"
+ES = """\
+apiVersion: external-secrets.io/v1
+kind: ExternalSecret
+metadata:
+  name: velero-minio
+  namespace: velero
+spec:
+  target:
+    name: minio-creds
+  dataFrom:
+    - extract: {key: minio}
+"""
+
+
+def _render(tmp_path: Path, src: str, key: str = "credentials") -> Path:
+    (tmp_path / "velero-gitops.yaml").write_text(BASE.format(src=src, key=key))
+    r = run_cli("render", "-q", str(tmp_path / "velero-gitops.yaml"))
+    assert r.code == 0, r.err
+    assert "encrypt-secret" not in r.err  # no note asking for a Secret we do not make
+    return tmp_path / "kubernetes/apps/velero/velero/app"
+
+
+def test_the_bsl_names_the_secret_and_key(tmp_path):
+    app = _render(tmp_path, "repository")
+    values = [d.data for d in yamlsafe.load_all((app / "helmrelease.yaml").read_text())][0]["spec"]["values"]
+    assert values["configuration"]["backupStorageLocation"][0]["credential"] == {"key": "credentials", "name": "minio-creds"}
+    assert values["credentials"] == {"useSecret": False}
+    assert "secret.sops.yaml" not in (app / "kustomization.yaml").read_text()
+
+
+def test_check_wants_a_producer_in_the_repository(tmp_path):
+    _render(tmp_path, "repository")
+    r = run_cli("check", "--no-cache", cwd=tmp_path)
+    assert r.code == 1 and "nothing in the repository makes Secret velero/minio-creds" in r.out, r.out
+    (tmp_path / "es.yaml").write_text(ES)
+    r = run_cli("check", "--no-cache", cwd=tmp_path)
+    assert "secret.not-produced" not in r.out and "makes Secret" not in r.out, r.out
+
+
+def test_external_is_trusted_and_encrypt_secret_refuses(tmp_path):
+    _render(tmp_path, "external")
+    r = run_cli("check", "--no-cache", cwd=tmp_path)
+    assert "minio-creds" not in r.out, r.out
+    r = run_cli("encrypt-secret", "--stdin", cwd=tmp_path, stdin="AKIA\nsecret\n")
+    assert r.code == 2 and "made elsewhere" in r.err
+
+
+@pytest.mark.parametrize("key,says", [("credentials", "another key is for a Secret made elsewhere"),
+                                      ("a b", "not a Secret data key")])
+def test_keys(tmp_path, key, says):
+    (tmp_path / "velero-gitops.yaml").write_text(BASE.format(src="sops" if key == "credentials" else "external", key=key))
+    r = run_cli("render", str(tmp_path / "velero-gitops.yaml"))
+    assert r.code == 2 and says in r.err, r.err
