@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cli_util import EXAMPLE, EXAMPLES, REPO
 from velero_gitops.validate.crd_providers import _builtin_groups
 from velero_gitops.validate.engine import Options, validate_paths
+
+from cli_util import EXAMPLE, EXAMPLES, REPO
 
 APP = "kubernetes/apps/velero/velero"
 

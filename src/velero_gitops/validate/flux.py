@@ -870,16 +870,24 @@ class _Checker:
 
     def _depends_on(self, ks, ks_by_name: dict[tuple[str, str], object]) -> set[int]:
         """ids of every Flux Kustomization ``ks`` depends on, directly or through others."""
-        seen: set[int] = set()
-        todo = [ks]
-        while todo:
-            k = todo.pop()
-            for dep in dig(k.data, "spec", "dependsOn") or []:
-                if not isinstance(dep, dict):
-                    continue
-                for ns in self.g.namespaces(k):
-                    target = ks_by_name.get((_str(dep.get("namespace")) or ns, str(dep.get("name"))))
-                    if target is not None and id(target) not in seen:
-                        seen.add(id(target))
-                        todo.append(target)
-        return seen
+        return {id(k) for k in dependencies(self.g, ks, ks_by_name)}
+
+
+def dependencies(g: Graph, ks, ks_by_name: dict[tuple[str, str], object] | None = None) -> list:
+    """Every Flux Kustomization ``ks`` depends on, directly or through others (a dependsOn without namespace is
+    the dependent's own namespace)."""
+    if ks_by_name is None:
+        ks_by_name = {(ns, k.name): k for k in g.flux_ks for ns in g.namespaces(k)}
+    seen: dict[int, object] = {}
+    todo = [ks]
+    while todo:
+        k = todo.pop()
+        for dep in dig(k.data, "spec", "dependsOn") or []:
+            if not isinstance(dep, dict):
+                continue
+            for ns in g.namespaces(k):
+                target = ks_by_name.get((_str(dep.get("namespace")) or ns, str(dep.get("name"))))
+                if target is not None and id(target) not in seen:
+                    seen[id(target)] = target
+                    todo.append(target)
+    return list(seen.values())
