@@ -376,3 +376,26 @@ def test_entry_point_patches_apply_with_real_kustomize(tmp_path):
     assert [b["accessMode"] for b in bsl] == ["ReadOnly"]
     bsl[0]["accessMode"] = "ReadWrite"
     assert hr == hr_plain
+
+
+def test_cli_prints_the_steps_in_order_with_this_configs_names():
+    from cli_util import run_cli
+
+    r = run_cli("disaster-recovery", "--config", str(EXAMPLE / "velero-gitops.yaml"), "--from-backup", "daily-1")
+    assert r.code == 0, r.err
+    order = ["flux install", "flux create source git flux-system", "kubectl apply -f <the ks.yaml of flux-system/openebs>",
+             "kubectl apply -f kubernetes/apps/velero/velero/disaster-recovery.yaml", "--from-backup daily-1",
+             "delete kustomization velero-disaster-recovery", "flux bootstrap"]
+    assert [r.out.index(s) for s in order] == sorted(r.out.index(s) for s in order)
+
+
+def test_a_password_not_in_git_is_called_out(tmp_path):
+    """With velero.repositoryPassword other than managed, Git does not hold the password: the step says so."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("cluster: x\ns3:\n  endpoint: https://s3.example.test\nvelero:\n  repositoryPassword: elsewhere\n"
+                   "flux:\n  decryption:\n    keyFrom: controller\n")
+    steps = disaster.procedure(load(cfg))
+    text = disaster.as_text(steps)
+    assert "NOT the kopia password Secret" in text and "--sops-age-secret" in text
+    assert "repo-credentials.sops.yaml" not in text
+    assert not any("ks.yaml of" in c for s in steps for c in s.commands)  # no flux.dependsOn: no such step
