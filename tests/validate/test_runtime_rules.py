@@ -175,3 +175,13 @@ def test_flux_instance_version(tmp_path, version, warns):
         "metadata": {"name": "flux", "namespace": "flux-system"},
         "spec": {"distribution": {"version": version, "registry": "ghcr.io/fluxcd"}}}))
     assert bool(_rules(root, "flux.min-version")) is warns
+
+
+def test_a_flux_variable_the_parent_defines_is_not_reported(tmp_path):
+    """`${CLUSTER}` is meant for Flux: the parent substitutes it; only names it does not define become empty."""
+    root = _copy(tmp_path)
+    _parent_with_postbuild(root)
+    dash = root / APP / "monitoring/grafana-dashboard.yaml"
+    text = dash.read_text().replace("    kustomize.toolkit.fluxcd.io/substitute: disabled\n", "")
+    dash.write_text(text.replace("${datasource}", "${CLUSTER}"))
+    assert _rules(root, "flux.substitute") == []

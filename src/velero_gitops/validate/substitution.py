@@ -18,7 +18,8 @@ from velero_gitops.validate.documents import dig
 
 RULE = "flux.substitute"
 KEY = "kustomize.toolkit.fluxcd.io/substitute"
-_VAR = re.compile(r"(?<!\$)\$\{[A-Za-z_][A-Za-z0-9_]*")  # what envsubst replaces; `$${x}` is an escape
+# what envsubst replaces (`$${x}` is an escape); a name with a default (`${x:=d}`) is meant for Flux
+_VAR = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def _disabled(o) -> bool:
@@ -27,13 +28,29 @@ def _disabled(o) -> bool:
         isinstance(m, dict) and m.get(KEY) == "disabled" for m in (md.get("labels"), md.get("annotations")))
 
 
-def _substitutes(g, ks) -> tuple[bool, object]:
-    """(postBuild variables are set on ``ks``, by itself or by a parent's patch; the patching parent or None)."""
+def _variables(g, ks) -> tuple[set[str] | None, object]:
+    """(the variable names ``ks`` substitutes, None when it substitutes nothing or when they cannot be known; the
+    parent whose patch set postBuild, or None). Unset names become empty strings (fluxcd/pkg envsubst, not strict)."""
     own = dig(ks.data, "spec", "postBuild")
-    if isinstance(own, dict) and (own.get("substitute") or own.get("substituteFrom")):
-        return True, None
-    patched, parent = g.patched(ks, "postBuild")
-    return bool(isinstance(patched, dict) and (patched.get("substitute") or patched.get("substituteFrom"))), parent
+    parent = None
+    if not isinstance(own, dict):
+        own, parent = g.patched(ks, "postBuild")
+    if not isinstance(own, dict) or not (own.get("substitute") or own.get("substituteFrom")):
+        return None, None
+    names = {str(k) for k in own.get("substitute") or {}} if isinstance(own.get("substitute"), dict) else set()
+    for ref in own.get("substituteFrom") or []:
+        if not isinstance(ref, dict):
+            return None, parent
+        found = [o for o in g.all if o.kind == ref.get("kind") and o.name == ref.get("name") and not o.encrypted]
+        if not found:
+            if ref.get("optional"):
+                continue
+            return None, parent  # an encrypted or unseen source: its names are unknown
+        for o in found:
+            for field in ("data", "stringData"):
+                d = o.data.get(field)
+                names |= {str(k) for k in d} if isinstance(d, dict) else set()
+    return names, parent
 
 
 def check(g, objects) -> list[Finding]:
@@ -42,23 +59,24 @@ def check(g, objects) -> list[Finding]:
     for o in objects:
         if o.path is None or _disabled(o) or o.encrypted:
             continue
-        for ks in g.applied_by.get(g.real(o.path), []):
-            on, parent = _substitutes(g, ks)
-            if not on:
+        rp = g.real(o.path)
+        for ks in g.applied_by.get(rp, []):
+            known, parent = _variables(g, ks)
+            if known is None:
                 continue
-            rp = g.real(o.path)
             if rp not in texts:
                 try:
                     texts[rp] = safefile.read_bytes(rp).decode("utf-8", "replace")
                 except OSError:
                     texts[rp] = ""
-            if not _VAR.search(texts[rp]):
+            blanked = sorted({m[1] for m in _VAR.finditer(texts[rp])} - known)
+            if not blanked:
                 break
             via = f" (patched in by Flux Kustomization {g.ns_of(parent)}/{getattr(parent, 'name', '')})" if parent is not None else ""
             out.append(o.finding(
                 "", f"Flux Kustomization {g.ns_of(ks)}/{ks.name} substitutes postBuild variables{via} into this "
-                "object, whose file holds `${...}` meant for another tool (a Grafana `${datasource}`): it would be "
-                f"replaced by an empty string. Add the annotation `{KEY}: disabled` (velero-gitops render does), "
-                "or write `$${...}`", RULE, "warning"))
+                f"object, and {', '.join('${' + n + '}' for n in blanked)} is none of them (meant for another tool, "
+                "such as Grafana's `${datasource}`): it would become an empty string. Add the annotation "
+                f"`{KEY}: disabled` (velero-gitops render does), or write `$${{...}}`", RULE, "warning"))
             break
     return out
