@@ -263,6 +263,7 @@ def test_old_procedure_flux_first_restores_no_data(tmp_path):
     _openebs(cluster)
     _bootstrap(flux)
     assert cluster.created_by[("Pod", "database", "db-0")] == "statefulset-controller"
+    assert not cluster.get("Kustomization", "flux-system", "velero-disaster-recovery")  # never applied by Flux
     items, pvbs = _backup_of_old_cluster()
     restored = velero_restore(cluster, items, pvbs, excluded={"velero", "flux-system"})
     assert restored == []

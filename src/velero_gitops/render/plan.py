@@ -70,7 +70,9 @@ def plan(loaded: LoadedConfig) -> Plan:
     if monitoring:
         ks_docs.append(Document(monitoring_kustomization(c, lay), ks_schema))
     add(lay.ks_file, "ks.yaml.j2", *ks_docs)
-    # The disaster-recovery entry point: listed in no kustomization.yaml, applied by hand (ops/disaster.py).
+    # The disaster-recovery entry point: listed in no kustomization.yaml, applied by hand (ops/disaster.py). The
+    # namespace folder has a kustomization.yaml, so a kustomization Flux generates above it stops there too
+    # (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go scanManifests, filepath.SkipDir).
     add(lay.disaster_recovery_file, "ks.yaml.j2", Document(disaster_recovery_kustomization(c, lay), ks_schema))
 
     # The app: chart source, HelmRelease, encrypted credentials. Nothing here needs a CRD the chart does not
