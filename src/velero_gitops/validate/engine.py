@@ -203,7 +203,10 @@ class _SchemaPass:
 
     def check(self, obj) -> tuple[str, list[Finding]]:
         """(outcome: "ok", "failed", "skipped" or "ignored"; findings)."""
-        if self.graph is not None and self.graph.dead(obj):
+        # the files the tool renders (check) are never skipped, nor ignored: the disaster-recovery entry point is
+        # listed in no kustomization.yaml on purpose
+        strict = obj.path is not None and self.run.real(obj.path) in self.run.opts.strict_files
+        if self.graph is not None and self.graph.dead(obj) and not strict:
             return "ignored", []  # a disabled app (its kustomization.yaml no longer lists it): Flux never applies it
         av, kind = obj.data.get("apiVersion"), obj.data.get("kind")
         if not isinstance(av, str) or not isinstance(kind, str) or not av or not kind:
@@ -211,8 +214,6 @@ class _SchemaPass:
                 return "ignored", []  # another tool's file that nothing applies (Ansible vars with a `kind:` key)
             missing = "apiVersion" if not isinstance(av, str) or not av else "kind"
             return "failed", [obj.finding("", f"missing '{missing}': not a Kubernetes object", "schema")]
-        # the files the tool renders (check) are never skipped
-        strict = obj.path is not None and self.run.real(obj.path) in self.run.opts.strict_files
         if (kind in self.skip or f"{av}/{kind}" in self.skip) and not strict:
             return "skipped", []
         try:
