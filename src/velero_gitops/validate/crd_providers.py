@@ -21,7 +21,7 @@ import json
 
 from velero_gitops.findings import Finding
 from velero_gitops.validate.documents import dig
-from velero_gitops.validate.flux import dependencies
+from velero_gitops.validate.flux import CRD_CHARTS, dependencies
 from velero_gitops.validate.schemas import BUNDLE_DIR
 
 RULE = "flux.crd-provider"
@@ -55,6 +55,7 @@ def check(g, objects) -> list[Finding]:
         for ks in g.applied_by.get(g.real(o.path), []):
             applies.setdefault(id(ks), [ks]).append(o)
     builtin = _builtin_groups()
+    ordered = {group for groups in CRD_CHARTS.values() for group in groups}  # flux.crd-order reports those
     out = []
     for ks, *objs in applies.values():
         releases = [o for o in objs if o.kind == "HelmRelease" and _group(o) == "helm" + FLUX_GROUP_SUFFIX]
@@ -65,7 +66,7 @@ def check(g, objects) -> list[Finding]:
         installs_charts = any(o.kind == "HelmRelease" and o.path is not None and g.real(o.path) in dep_files for o in g.all)
         for o in objs:
             group = _group(o)
-            if (group in builtin or group.endswith(FLUX_GROUP_SUFFIX) or (group, o.kind) in crds
+            if (group in builtin or group in ordered or group.endswith(FLUX_GROUP_SUFFIX) or (group, o.kind) in crds
                     or installs_charts or o.kind == "CustomResourceDefinition"):
                 continue
             out.append(o.finding(

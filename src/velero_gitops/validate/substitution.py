@@ -1,4 +1,4 @@
-"""[flux.substitute] A `${...}` that Flux's postBuild substitution would replace, meant for another tool.
+"""[flux.substitute] A `${...}` that a parent's patched-in postBuild would blank, meant for another tool.
 
 kustomize-controller runs envsubst on every object of a Kustomization that has postBuild variables, its own
 or patched in by a parent Kustomization (home-ops repositories patch postBuild into every child), unless the
@@ -29,13 +29,13 @@ def _disabled(o) -> bool:
 
 
 def _variables(g, ks) -> tuple[set[str] | None, object]:
-    """(the variable names ``ks`` substitutes, None when it substitutes nothing or when they cannot be known; the
-    parent whose patch set postBuild, or None). Unset names become empty strings (fluxcd/pkg envsubst, not strict)."""
-    own = dig(ks.data, "spec", "postBuild")
-    parent = None
-    if not isinstance(own, dict):
-        own, parent = g.patched(ks, "postBuild")
-    if not isinstance(own, dict) or not (own.get("substitute") or own.get("substituteFrom")):
+    """(the variable names a parent's patch makes ``ks`` substitute, None when no parent patches postBuild in or when
+    the names cannot be known; that parent). Unset names become empty strings (fluxcd/pkg envsubst, not strict).
+    Only a patched-in postBuild counts: there the author of what ``ks`` applies did not choose substitution."""
+    if isinstance(dig(ks.data, "spec", "postBuild"), dict):
+        return None, None  # the Kustomization's own postBuild: its author chose substitution for what it applies
+    own, parent = g.patched(ks, "postBuild")
+    if parent is None or not isinstance(own, dict) or not (own.get("substitute") or own.get("substituteFrom")):
         return None, None
     names = {str(k) for k in own.get("substitute") or {}} if isinstance(own.get("substitute"), dict) else set()
     for ref in own.get("substituteFrom") or []:
