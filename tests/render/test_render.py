@@ -102,7 +102,8 @@ def test_every_rendered_document_validates_strictly(example):
     from velero_gitops.validate.engine import Options, validate_paths
 
     ld = load(example / "velero-gitops.yaml")
-    externals = [f"Kustomization/{d.namespace or '*'}/{d.name}" for d in ld.config.flux.depends_on]
+    externals = [f"Kustomization/{d.namespace or '*'}/{d.name}"
+                 for d in (*ld.config.flux.depends_on, *ld.config.metrics.depends_on)]
     result = validate_paths([str(ld.repo_root / ld.config.repo.apps_root)],
                             Options(repo_root=str(ld.repo_root), externals=externals,
                                     repo_sources=[f"{r.kind}/{r.namespace}/{r.name}" for r in [ld.config.flux.source_ref]]))

@@ -112,7 +112,7 @@ def test_built_kustomizations_resolve_like_the_controller(root):
     flux_ks = [d for d in built if d["kind"] == "Kustomization"]
     names = {f"{k['metadata']['namespace']}/{k['metadata']['name']}" for k in flux_ks}
     assert flux_ks and all(k["metadata"].get("namespace") == c.flux.namespace for k in flux_ks), names
-    externals = {f"{d.namespace}/{d.name}" for d in c.flux.depends_on}
+    externals = {f"{d.namespace}/{d.name}" for d in (*c.flux.depends_on, *c.metrics.depends_on)}
     for k in flux_ks:
         got = controller_lookups(k)
         # The Flux guide's key Secret, the controller-wide key, or a root patch: never a Secret in Velero's namespace.
