@@ -33,7 +33,7 @@ from velero_gitops.config.loader import load
 from velero_gitops.ops import disaster
 from velero_gitops.render.layout import Layout
 
-from cli_util import EXAMPLE
+from cli_util import EXAMPLE, REPO
 
 PASSWORD = "password-from-git"
 DEFAULT_PASSWORD = "static-passw0rd"  # pkg/repository/keys/keys.go encryptionKey
@@ -400,3 +400,17 @@ def test_a_password_not_in_git_is_called_out(tmp_path):
     assert "NOT the kopia password Secret" in text and "--sops-age-secret" in text
     assert "repo-credentials.sops.yaml" not in text
     assert not any("ks.yaml of" in c for s in steps for c in s.commands)  # no flux.dependsOn: no such step
+
+
+def test_entry_point_injects_the_decryption_a_root_patch_would(tmp_path):
+    """With flux.decryption.enabled false a root Kustomization patches decryption in; during the restore that root
+    is not applied, so the entry point adds the decryption flux.decryption describes (here the controller-wide key:
+    kustomize-controller v1.7.0+ --sops-age-secret, no secretRef)."""
+    golden = REPO / "tests/golden/root-patch"
+    lay = Layout.of(load(golden / "velero-gitops.yaml").config)
+    (dr,) = yaml.safe_load_all((golden / lay.disaster_recovery_file).read_text())
+    built = {o["metadata"]["name"]: o for o in _kustomize_with(tmp_path / "b", golden / lay.namespace_dir, dr["spec"]["patches"])
+             if o["kind"] == "Kustomization"}
+    assert built["velero"]["spec"]["decryption"] == {"provider": "sops"}
+    (plain,) = [o for o in yaml.safe_load_all((golden / lay.ks_file).read_text()) if o and o["metadata"]["name"] == "velero"]
+    assert "decryption" not in plain["spec"]

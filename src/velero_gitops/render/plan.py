@@ -215,9 +215,12 @@ def flux_duration(seconds: float) -> str:
 
 def decryption(c: Config) -> dict[str, Any] | None:
     """spec.decryption of the app Kustomization, or None when a root patch injects it."""
+    return decryption_spec(c) if c.flux.decryption.enabled else None
+
+
+def decryption_spec(c: Config) -> dict[str, Any]:
+    """The decryption flux.decryption describes, whether we render it or a root patch injects it."""
     d = c.flux.decryption
-    if not d.enabled:
-        return None
     if d.key_from == "controller":
         # No secretRef: kustomize-controller falls back to its --sops-age-secret key (in its own namespace).
         return {"provider": "sops"}
@@ -302,6 +305,8 @@ def disaster_recovery_kustomization(c: Config, lay: Layout) -> dict[str, Any]:
       (vmware-tanzu/velero@v1.18.1:site/content/docs/v1.18/disaster-case.md); the backup controller then
       refuses new backups into the old prefix (pkg/controller/backup_controller.go, ReadOnly) and garbage
       collection deletes nothing there (pkg/controller/gc_controller.go, gcFailureBSLReadOnly);
+    * with `flux.decryption.enabled: false` (a root patch injects it, and that root is not applied yet) the app
+      Kustomization gets the decryption flux.decryption describes;
     * the Schedules Kustomization is suspended, so no Schedule exists until the restore is done
       (fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go: a suspended
       Kustomization is not reconciled).
@@ -316,6 +321,9 @@ def disaster_recovery_kustomization(c: Config, lay: Layout) -> dict[str, Any]:
         "patch": _yaml_text(read_only),
         "target": {"group": "helm.toolkit.fluxcd.io", "kind": "HelmRelease", "name": c.repo.app},
     }]}]
+    if not c.flux.decryption.enabled:
+        # the root patch that injects decryption is not applied during the restore: inject what it would
+        app_patch.append({"op": "add", "path": "/spec/decryption", "value": decryption_spec(c)})
     patches: list[dict[str, Any]] = [{
         "patch": _yaml_text(app_patch),
         "target": {"group": "kustomize.toolkit.fluxcd.io", "kind": "Kustomization", "name": c.repo.app},
