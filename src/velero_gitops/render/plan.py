@@ -317,7 +317,7 @@ def disaster_recovery_kustomization(c: Config, lay: Layout) -> dict[str, Any]:
     """
     read_only = [{"op": "replace", "path": "/spec/values/configuration/backupStorageLocation/0/accessMode",
                   "value": "ReadOnly"}]
-    app_patch = [{"op": "add", "path": "/spec/patches", "value": [{
+    app_patch: list[dict[str, Any]] = [{"op": "add", "path": "/spec/patches", "value": [{
         "patch": _yaml_text(read_only),
         "target": {"group": "helm.toolkit.fluxcd.io", "kind": "HelmRelease", "name": c.repo.app},
     }]}]
