@@ -27,6 +27,7 @@ from velero_gitops.render.layout import Layout
 from velero_gitops.render.plan import (
     disaster_recovery_kustomization_name,
     monitoring_kustomization_name,
+    schedules_kustomization_name,
 )
 
 if TYPE_CHECKING:
@@ -66,7 +67,8 @@ def procedure(loaded: LoadedConfig, backup: str = "<backup>") -> list[Step]:
         "OCIRepository": f"flux create source oci {src.name} -n {src.namespace} --url=<artifact URL> --tag=<tag>",
         "Bucket": f"flux create source bucket {src.name} -n {src.namespace} --bucket-name=<bucket> --endpoint=<endpoint>",
     }[src.kind]
-    schedules = f"Kustomization {fns}/{app}-schedules suspended, so no Schedule exists" if c.schedules else "no Schedules"
+    schedules = (f"Kustomization {fns}/{schedules_kustomization_name(c)} suspended, so no Schedule exists"
+                 if c.schedules else "no Schedules")
     steps = [
         Step("Check the repository and your age key (on your workstation)",
              (f"velero-gitops check --config {cfg}",

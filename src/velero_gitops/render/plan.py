@@ -262,7 +262,11 @@ def _schedules_kustomization(c: Config, lay: Layout) -> dict[str, Any]:
         "targetNamespace": c.repo.namespace,
     }
     return {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
-            "metadata": _flux_meta(c, f"{c.repo.app}-schedules"), "spec": spec}
+            "metadata": _flux_meta(c, schedules_kustomization_name(c)), "spec": spec}
+
+
+def schedules_kustomization_name(c: Config) -> str:
+    return f"{c.repo.app}-schedules"
 
 
 def monitoring_kustomization(c: Config, lay: Layout) -> dict[str, Any]:
@@ -332,7 +336,7 @@ def disaster_recovery_kustomization(c: Config, lay: Layout) -> dict[str, Any]:
         patches.append({
             "patch": _yaml_text([{"op": "add", "path": "/spec/suspend", "value": True}]),
             "target": {"group": "kustomize.toolkit.fluxcd.io", "kind": "Kustomization",
-                       "name": f"{c.repo.app}-schedules"},
+                       "name": schedules_kustomization_name(c)},
         })
     spec: dict[str, Any] = {
         "interval": c.flux.interval,
