@@ -10,7 +10,8 @@ A kind is provided when the repository holds its CustomResourceDefinition, when 
 applying the Kustomization was installed with them), when Kubernetes serves it (the kinds of the schema bundle's
 Kubernetes source), or when the Kustomization dependsOn, directly or not, a Kustomization that applies a
 HelmRelease: a chart may install CRDs (its crds/ folder), and without the chart no one can tell which, so such
-an order is trusted. Only Kustomizations that also apply a HelmRelease are checked: there a missing CRD blocks
+an order is trusted; so is a group declared installed elsewhere (`--external CustomResourceDefinition/*/<group>`,
+`check.externals`). Only Kustomizations that also apply a HelmRelease are checked: there a missing CRD blocks
 an install.
 """
 
@@ -55,6 +56,8 @@ def check(g, objects) -> list[Finding]:
         for ks in g.applied_by.get(g.real(o.path), []):
             applies.setdefault(id(ks), [ks]).append(o)
     builtin = _builtin_groups()
+    # CRDs installed outside the repository (a bootstrap helmfile): --external CustomResourceDefinition/*/<group>
+    outside = {e.split("/", 2)[2] for e in g.opts.externals if e.startswith("CustomResourceDefinition/")}
     ordered = {group for groups in CRD_CHARTS.values() for group in groups}  # flux.crd-order reports those
     out = []
     for ks, *objs in applies.values():
@@ -66,7 +69,8 @@ def check(g, objects) -> list[Finding]:
         installs_charts = any(o.kind == "HelmRelease" and o.path is not None and g.real(o.path) in dep_files for o in g.all)
         for o in objs:
             group = _group(o)
-            if (group in builtin or group in ordered or group.endswith(FLUX_GROUP_SUFFIX) or (group, o.kind) in crds
+            if (group in builtin or group in ordered or group in outside or group.endswith(FLUX_GROUP_SUFFIX)
+                    or (group, o.kind) in crds
                     or installs_charts or o.kind == "CustomResourceDefinition"):
                 continue
             out.append(o.finding(
@@ -75,5 +79,6 @@ def check(g, objects) -> list[Finding]:
                 "CustomResourceDefinition, no dependsOn on a Kustomization that installs a chart): on a cluster "
                 "without it the dry-run fails and the whole Kustomization, the HelmRelease included, is not applied. "
                 f"Move {o.kind} to a Kustomization of its own that dependsOn the one installing the CRD "
-                "(velero-gitops renders its monitoring that way: metrics.dependsOn)", RULE, "warning"))
+                "(velero-gitops renders its monitoring that way: metrics.dependsOn); if the CRDs are installed "
+                f"outside the repository, declare --external CustomResourceDefinition/*/{group}", RULE, "warning"))
     return out
