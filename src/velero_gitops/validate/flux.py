@@ -383,8 +383,17 @@ class Graph:
         return None
 
     def _build(self) -> None:
+        self._build_from(self.flux_ks)
+        # a Kustomization in a file that no kustomization.yaml lists (a disabled app, the disaster-recovery entry
+        # point applied by hand) never exists on the cluster: it applies, patches and decrypts nothing
+        live = [k for k in self.flux_ks if not self.dead(k)]
+        if len(live) != len(self.flux_ks):
+            self.flux_ks = live
+            self._build_from(live)
+
+    def _build_from(self, kustomizations: list) -> None:
         self.applied_by, self._via, self._ns = {}, {}, {}
-        for ks in self.flux_ks:
+        for ks in kustomizations:
             target = self.path_dir(ks)
             if target is None:
                 continue
