@@ -367,20 +367,6 @@ def test_clean_message_drops_the_klog_prefix():
     assert msg.startswith("accumulating resources: xxx") and len(msg) <= kustomize.MAX_MESSAGE
 
 
-@pytest.mark.parametrize("text, values, want", [
-    ("replicas: ${REPLICAS:=1}\n", {}, "replicas: 1\n"),
-    ("replicas: ${REPLICAS}\n", {"REPLICAS": "3"}, "replicas: 3\n"),
-    ("url: ${U:-\"https://${APP}.lab\"}\n", {"APP": "web"}, 'url: "https://web.lab"\n'),
-    ("keep: ${UNKNOWN}\n", {}, "keep: ${UNKNOWN}\n"),
-    ("metadata:\n  annotations:\n    kustomize.toolkit.fluxcd.io/substitute: disabled\nx: ${A:=1}\n", {},
-     "metadata:\n  annotations:\n    kustomize.toolkit.fluxcd.io/substitute: disabled\nx: ${A:=1}\n"),
-])
-def test_postbuild_substitution_on_the_output(text, values, want):
-    """fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go substitutes
-    each built object (generator.SubstituteVariables) unless it opts out by annotation."""
-    assert kustomize.substitute(text, {"substitute": values}) == want
-
-
 def test_ignore_filename_pattern(tmp_path):
     root = tmp_path / "t"
     (root / "talos").mkdir(parents=True)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from velero_gitops.config import compat
 from velero_gitops.config.loader import LoadedConfig
-from velero_gitops.config.model import upgrade_crds_job
+from velero_gitops.config.model import BSL_NAME, upgrade_crds_job
 from velero_gitops.config.units import parse_duration
 from velero_gitops.errors import ConfigError
 from velero_gitops.render.layout import Layout
@@ -272,7 +272,7 @@ def _schedules_kustomization(c: Config, lay: Layout) -> dict[str, Any]:
 
 
 def schedules_kustomization_name(c: Config) -> str:
-    return f"{c.repo.app}-schedules"
+    return c.kustomization_names()[1]
 
 
 def monitoring_kustomization(c: Config, lay: Layout) -> dict[str, Any]:
@@ -523,7 +523,7 @@ def chart_values(loaded: LoadedConfig) -> dict[str, Any]:
         "bucket": s3.bucket,
         "config": bsl_config,
         "default": True,
-        "name": "default",
+        "name": BSL_NAME,
         "provider": "aws",
     }
     if s3.prefix:

@@ -22,7 +22,7 @@ import json
 
 from velero_gitops.findings import Finding
 from velero_gitops.validate.documents import dig
-from velero_gitops.validate.flux import CRD_CHARTS, dependencies
+from velero_gitops.validate.flux import CRD_CHARTS
 from velero_gitops.validate.schemas import BUNDLE_DIR
 
 RULE = "flux.crd-provider"
@@ -46,6 +46,26 @@ def _group(o) -> str:
     return o.api_version.split("/", 1)[0] if "/" in o.api_version else ""
 
 
+def _dependencies(g, ks) -> list:
+    """Every Flux Kustomization ``ks`` depends on, directly or through others (namespace defaults to its own)."""
+    by_name: dict[tuple[str, str], list] = {}
+    for k in g.flux_ks:
+        for ns in g.namespaces(k):
+            by_name.setdefault((ns, k.name), []).append(k)
+    seen: dict[int, object] = {}
+    todo = [ks]
+    while todo:
+        k = todo.pop()
+        for dep in dig(k.data, "spec", "dependsOn") or []:
+            if isinstance(dep, dict):
+                for ns in g.namespaces(k):
+                    for t in by_name.get((str(dep.get("namespace") or ns), str(dep.get("name"))), []):
+                        if id(t) not in seen:
+                            seen[id(t)] = t
+                            todo.append(t)
+    return list(seen.values())
+
+
 def check(g, objects) -> list[Finding]:
     crds = {(str(dig(o.data, "spec", "group")), str(dig(o.data, "spec", "names", "kind")))
             for o in g.all if o.kind == "CustomResourceDefinition"}
@@ -64,7 +84,7 @@ def check(g, objects) -> list[Finding]:
         releases = [o for o in objs if o.kind == "HelmRelease" and _group(o) == "helm" + FLUX_GROUP_SUFFIX]
         if not releases:
             continue
-        deps = {id(d) for d in dependencies(g, ks)}
+        deps = {id(d) for d in _dependencies(g, ks)}
         dep_files = {p for p, kss in g.applied_by.items() if any(id(k) in deps for k in kss)}
         installs_charts = any(o.kind == "HelmRelease" and o.path is not None and g.real(o.path) in dep_files for o in g.all)
         for o in objs:
