@@ -32,11 +32,11 @@ def _variables(g, ks) -> tuple[set[str] | None, object]:
     """(the variable names a parent's patch makes ``ks`` substitute, None when no parent patches postBuild in or when
     the names cannot be known; that parent). Unset names become empty strings (fluxcd/pkg envsubst, not strict).
     Only a patched-in postBuild counts: there the author of what ``ks`` applies did not choose substitution."""
-    if isinstance(dig(ks.data, "spec", "postBuild"), dict):
-        return None, None  # the Kustomization's own postBuild: its author chose substitution for what it applies
-    own, parent = g.patched(ks, "postBuild")
+    # the graph applies parents' patches to their child Kustomizations in place (validate/flux.py)
+    parent = next((p for p in g.parents(ks) if "postBuild" in str(dig(p.data, "spec", "patches") or "")), None)
+    own = dig(ks.data, "spec", "postBuild")
     if parent is None or not isinstance(own, dict) or not (own.get("substitute") or own.get("substituteFrom")):
-        return None, None
+        return None, None  # none, or the Kustomization's own: its author chose substitution for what it applies
     names = {str(k) for k in own.get("substitute") or {}} if isinstance(own.get("substitute"), dict) else set()
     for ref in own.get("substituteFrom") or []:
         if not isinstance(ref, dict):
