@@ -97,11 +97,12 @@ def _pins(objects: list[Obj]) -> list[Pin]:
 
 
 def check(objects: list[Obj]) -> list[Finding]:
-    features = _features(objects)
-    if not features:
+    pins = _pins(objects)
+    if not pins:  # nothing pins a Flux version: no file is read again for its sops metadata
         return []
+    features = _features(objects)
     out = []
-    for what, flux, controller, o in _pins(objects):
+    for what, flux, controller, o in pins:
         for f, user in features:
             too_old = (flux is not None and flux < f.flux) or (
                 controller is not None and what == f.controller and controller < f.controller_version)
