@@ -58,20 +58,26 @@ def _print_report(report, output: Output, title: str) -> None:
     from rich.text import Text
 
     console = Console()
+    t = report.target
+    heading = f"{title}: {t.endpoint} bucket {t.bucket}" + (f" prefix {t.prefix}/" if t.prefix else "")
+    footer = f"credentials: {report.credentials_source}; {report.elapsed:.1f}s"
+    if not console.is_terminal:  # a pipe: one line per action and per check, tab-separated, nothing drawn or wrapped
+        lines = [f"- {a}" for a in report.actions] + ([report.policy_diff.rstrip("\n")] if report.policy_diff else [])
+        lines += [heading, "check\tresult\tdetail"] + [f"{c.name}\t{c.status.upper()}\t{c.detail}" for c in report.checks]
+        typer.echo("\n".join([*lines, footer]))
+        return
     for action in report.actions:
         console.print(Text(f"- {action}"))
     if report.policy_diff:
         console.print(Text(report.policy_diff.rstrip("\n")))
-    t = report.target
-    table = Table(title=f"{title}: {t.endpoint} bucket {t.bucket}" + (f" prefix {t.prefix}/" if t.prefix else ""),
-                  title_justify="left")
+    table = Table(title=heading, title_justify="left")
     table.add_column("check")
     table.add_column("result")
     table.add_column("detail", overflow="fold")
     for c in report.checks:
         table.add_row(c.name, Text(c.status.upper(), style=_STYLE.get(c.status, "")), Text(c.detail))
     console.print(table)
-    console.print(Text(f"credentials: {report.credentials_source}; {report.elapsed:.1f}s"))
+    console.print(Text(footer))
 
 
 @s3_app.command("check")
