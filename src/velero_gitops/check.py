@@ -293,7 +293,8 @@ def _externals(root: Path, group: list[_Unit], strict: frozenset[Path], ignored:
                 continue
             if _FLUX_KS.search(text):
                 return []
-    return [f"Kustomization/{d.namespace}/{d.name}" for u in group for d in u.loaded.config.flux.depends_on]
+    return [f"Kustomization/{d.namespace}/{d.name}" for u in group
+            for d in (*u.loaded.config.flux.depends_on, *u.loaded.config.metrics.depends_on)]
 
 
 # --------------------------------------------------------------------------------------------------

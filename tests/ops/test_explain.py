@@ -66,7 +66,7 @@ def test_local_time_follows_daylight_saving(tmp_path):
 
 def test_flux_order(tmp_path):
     data = ex.explain(_loaded(tmp_path), now=NOW)
-    first, second = data["kustomizations"]
+    first, second, *monitoring = data["kustomizations"]
     assert (first["order"], first["name"], first["path"]) == (1, "velero", "./kubernetes/apps/velero/velero/app")
     assert first["dependsOn"] == ["flux-system/openebs"]
     assert (first["namespace"], first["targetNamespace"]) == ("flux-system", "velero")
@@ -76,6 +76,8 @@ def test_flux_order(tmp_path):
     assert (second["order"], second["name"], second["path"]) == (2, "velero-schedules", "./kubernetes/apps/velero/velero/schedules")
     assert second["dependsOn"] == ["flux-system/velero"] and second["applies"] == ["Schedule daily"]
     assert first["file"] == second["file"] == "kubernetes/apps/velero/velero/ks.yaml"
+    for m in monitoring:  # on its own: Velero never waits for the monitoring objects
+        assert m["role"] == "monitoring" and "flux-system/velero" not in m["dependsOn"]
 
 
 def test_several_schedules_paused_and_all_namespaces(tmp_path):
@@ -103,7 +105,7 @@ def test_several_schedules_paused_and_all_namespaces(tmp_path):
 
 def test_no_schedules(tmp_path):
     data = ex.explain(_loaded(tmp_path, ""), now=NOW)
-    assert data["schedules"] == [] and len(data["kustomizations"]) == 1
+    assert data["schedules"] == [] and [k["role"] for k in data["kustomizations"]] == ["app", "monitoring"]
     assert any("No schedules" in w for w in ex.words(data))
 
 
@@ -194,8 +196,10 @@ def test_applies_is_what_the_plan_renders(tmp_path, extra, schedules):
     loaded = load(p.write_text(text) and p)
     data = ex.explain(loaded, now=NOW)
     names = [k["name"] for k in data["kustomizations"]]
-    assert names == (["velero", "velero-schedules"] if schedules else ["velero"])
-    for k, folder in zip(data["kustomizations"], ["/app", "/schedules"]):
+    monitoring = ["velero-monitoring"] if loaded.config.metrics.enabled else []
+    assert names == (["velero", "velero-schedules"] if schedules else ["velero"]) + monitoring
+    folders = ["/app", *(["/schedules"] if schedules else []), *(["/monitoring"] if monitoring else [])]
+    for k, folder in zip(data["kustomizations"], folders, strict=True):
         said = sorted(" ".join(a.split(" ", 2)[:2]) for a in k["applies"])
         assert said == sorted(_plan_objects(loaded, folder)), k["applies"]
 

@@ -38,9 +38,13 @@ def test_layout_matches_conventions(tmp_path):
         "kubernetes/apps/velero/kustomization.yaml",
         "kubernetes/apps/velero/namespace.yaml",
         "kubernetes/apps/velero/velero/ks.yaml",
+        "kubernetes/apps/velero/velero/disaster-recovery.yaml",
         "kubernetes/apps/velero/velero/app/kustomization.yaml",
         "kubernetes/apps/velero/velero/app/helmrelease.yaml",
         "kubernetes/apps/velero/velero/app/helmrepository.yaml",
+        "kubernetes/apps/velero/velero/monitoring/kustomization.yaml",
+        "kubernetes/apps/velero/velero/monitoring/servicemonitor.yaml",
+        "kubernetes/apps/velero/velero/monitoring/podmonitor.yaml",
         "kubernetes/apps/velero/velero/schedules/kustomization.yaml",
         "kubernetes/apps/velero/velero/schedules/daily.yaml",
     ]
@@ -135,9 +139,9 @@ def test_flux_kustomizations_live_in_flux_namespace(tmp_path):
     sops-age in flux-system, so the Kustomizations live there, and the parent kustomization.yaml sets no
     `namespace:` (kustomize's namespace transformer would override their metadata.namespace)."""
     objs = objects(plan(loaded(tmp_path)))
-    app, schedules = objs[KS]
-    assert app["metadata"] == {"name": "velero", "namespace": "flux-system"}
-    assert schedules["metadata"] == {"name": "velero-schedules", "namespace": "flux-system"}
+    app, schedules, _monitoring = objs[KS]
+    assert {k: v for k, v in app["metadata"].items() if k != "annotations"} == {"name": "velero", "namespace": "flux-system"}
+    assert {k: v for k, v in schedules["metadata"].items() if k != "annotations"} == {"name": "velero-schedules", "namespace": "flux-system"}
     assert app["spec"]["targetNamespace"] == schedules["spec"]["targetNamespace"] == "velero"
     assert "namespace" not in objs["kubernetes/apps/velero/kustomization.yaml"][0]
     assert app["spec"]["path"] == "./kubernetes/apps/velero/velero/app"
@@ -173,7 +177,7 @@ def test_depends_on_namespace_is_always_rendered(tmp_path, deps, expected, flux_
     (fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go checkDependencies,
     `depRef.Namespace = obj.GetNamespace()`); we always write it, defaulting to flux.namespace."""
     ns_line = f"  namespace: {flux_ns}\n" if flux_ns else ""
-    app, schedules = objects(plan(loaded(tmp_path, f"flux:\n{ns_line}  dependsOn: {deps}\n")))[KS]
+    app, schedules, _monitoring = objects(plan(loaded(tmp_path, f"flux:\n{ns_line}  dependsOn: {deps}\n")))[KS]
     default = flux_ns or "flux-system"
     want = [{**d, "namespace": default} if d["namespace"] == "flux-system" else d for d in expected]
     assert app["spec"]["dependsOn"] == want
@@ -185,8 +189,8 @@ def test_no_schedules_renders_no_schedules_kustomization(tmp_path):
     p = plan(loaded(tmp_path, base=base))
     paths = [a.path for a in p.artifacts]
     assert not [x for x in paths if "/schedules/" in x]
-    (app,) = objects(p)[KS]
-    assert app["metadata"]["name"] == "velero"
+    app, monitoring = objects(p)[KS]
+    assert (app["metadata"]["name"], monitoring["metadata"]["name"]) == ("velero", "velero-monitoring")
     assert any("no schedules" in n for n in p.notes)
 
 
@@ -277,7 +281,7 @@ def test_schedule_object(tmp_path):
 
 def test_namespace_is_privileged_and_never_pruned(tmp_path):
     ns = objects(plan(loaded(tmp_path)))["kubernetes/apps/velero/namespace.yaml"][0]
-    assert ns["metadata"]["annotations"] == {"kustomize.toolkit.fluxcd.io/prune": "disabled"}
+    assert ns["metadata"]["annotations"]["kustomize.toolkit.fluxcd.io/prune"] == "disabled"
     assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
 
 

@@ -102,7 +102,8 @@ def test_every_rendered_document_validates_strictly(example):
     from velero_gitops.validate.engine import Options, validate_paths
 
     ld = load(example / "velero-gitops.yaml")
-    externals = [f"Kustomization/{d.namespace or '*'}/{d.name}" for d in ld.config.flux.depends_on]
+    externals = [f"Kustomization/{d.namespace or '*'}/{d.name}"
+                 for d in (*ld.config.flux.depends_on, *ld.config.metrics.depends_on)]
     result = validate_paths([str(ld.repo_root / ld.config.repo.apps_root)],
                             Options(repo_root=str(ld.repo_root), externals=externals,
                                     repo_sources=[f"{r.kind}/{r.namespace}/{r.name}" for r in [ld.config.flux.source_ref]]))
@@ -120,10 +121,11 @@ def test_dropping_every_schedule_removes_the_schedules_folder_and_kustomization(
     cfg.write_text(text[:text.index("schedules:\n")] + text[text.index("metrics:\n"):])
     r = run_cli("render", "--config", str(cfg))
     assert r.code == 0, r.err
-    # updated: ks.yaml, the dashboard and the alerts (per schedule); removed: daily.yaml, schedules/kustomization.yaml
-    assert "0 created, 3 updated, 2 removed" in r.out, r.out
+    # updated: ks.yaml, disaster-recovery.yaml (no Schedules to suspend), the dashboard and the alerts (per
+    # schedule); removed: daily.yaml, schedules/kustomization.yaml
+    assert "0 created, 4 updated, 2 removed" in r.out, r.out
     app_root = tmp_path / "x/kubernetes/apps/velero/velero"
     assert not (app_root / "schedules").exists()
     docs = [d for d in yaml.safe_load_all((app_root / "ks.yaml").read_text()) if d]
-    assert [d["metadata"]["name"] for d in docs] == ["velero"]
+    assert [d["metadata"]["name"] for d in docs] == ["velero", "velero-monitoring"]
     assert not render_config(cfg).drifted

@@ -112,7 +112,7 @@ def test_built_kustomizations_resolve_like_the_controller(root):
     flux_ks = [d for d in built if d["kind"] == "Kustomization"]
     names = {f"{k['metadata']['namespace']}/{k['metadata']['name']}" for k in flux_ks}
     assert flux_ks and all(k["metadata"].get("namespace") == c.flux.namespace for k in flux_ks), names
-    externals = {f"{d.namespace}/{d.name}" for d in c.flux.depends_on}
+    externals = {f"{d.namespace}/{d.name}" for d in (*c.flux.depends_on, *c.metrics.depends_on)}
     for k in flux_ks:
         got = controller_lookups(k)
         # The Flux guide's key Secret, the controller-wide key, or a root patch: never a Secret in Velero's namespace.
@@ -142,6 +142,7 @@ def test_home_lab_lookups_as_a_new_user_would_read_them():
                    "sourceRef": "GitRepository/flux-system/flux-system"},
         "velero-schedules": {"secret": None, "dependsOn": ["flux-system/velero"],
                              "sourceRef": "GitRepository/flux-system/flux-system"},
+        "velero-monitoring": {"secret": None, "dependsOn": [], "sourceRef": "GitRepository/flux-system/flux-system"},
     }
 
 
@@ -149,4 +150,4 @@ def test_no_schedules_golden_has_neither_folder_nor_kustomization():
     root = GOLDEN / "no-schedules"
     assert not list(root.rglob("schedules"))
     (ks,) = [d for d in yaml.safe_load_all((root / "clusters/main/apps/backup/backup/ks.yaml").read_text()) if d]
-    assert ks["metadata"] == {"name": "backup", "namespace": "flux"}
+    assert ks["metadata"]["name"] == "backup" and ks["metadata"]["namespace"] == "flux"

@@ -125,3 +125,15 @@ def explain_cmd(
     from rich.console import Console
 
     explain.render(data, Console())
+
+
+@app.command("disaster-recovery")
+@handle_errors
+def disaster_recovery_cmd(
+    backup: str = typer.Option("<backup>", "--from-backup", metavar="BACKUP", help="The Backup to restore from (e.g. the last daily-...)."),
+    config: Path | None = typer.Option(None, "--config", "-c", metavar="FILE", help=CONFIG_HELP),
+) -> None:
+    """The ordered steps that rebuild a cluster from the bucket and Git: Velero alone, restore, then Flux applies the apps."""
+    from velero_gitops.ops import disaster
+
+    typer.echo(disaster.as_text(disaster.procedure(_load(config), backup)))

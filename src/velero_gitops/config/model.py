@@ -806,6 +806,10 @@ class MetricsConfig(_Model):
         description="Base URL of the page alert runbook links point at; each alert appends `#<alertname lower-cased>`. Defaults to docs/observability.md of this tool.",
     )
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig, description="Grafana dashboard.")
+    depends_on: list[DependsOn] = Field(
+        default_factory=list,
+        description="Flux Kustomizations that install the Prometheus Operator CRDs and Grafana (e.g. kube-prometheus-stack). "
+        "The monitoring objects have a Kustomization of their own that waits for these; Velero never waits for them.")
 
     _runbook = field_validator("runbook_url")(classmethod(
         lambda cls, v: v if v is None else _check_url(v, ("https", "http"))))

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from velero_gitops.config.names import REPO_CREDENTIALS_SECRET
 from velero_gitops.config.units import go_duration, parse_duration
 from velero_gitops.render.layout import Layout
-from velero_gitops.render.plan import Plan, controller_timeout, plan
+from velero_gitops.render.plan import Plan, controller_timeout, monitoring_kustomization_name, plan
 from velero_gitops.secrets import repo_password as rp
 
 if TYPE_CHECKING:
@@ -140,6 +140,7 @@ _READY = {
     "app": ("when HelmRelease {app} is Ready: Flux waits up to {wait} for it ({why}); each Helm install or "
             "upgrade may take {helm} (the HelmRelease timeout)"),
     "schedules": "after {app} is Ready: the Schedule CRD exists only once the chart installed it",
+    "monitoring": "on its own: nothing waits for it, so a missing Prometheus Operator never holds Velero back",
 }
 
 
@@ -152,6 +153,7 @@ def _kustomizations(loaded: LoadedConfig, bucket_root: str) -> list[dict[str, An
     ks_objs = [d.obj for a in the_plan.artifacts if a.path == lay.ks_file for d in a.docs]
     for i, k in enumerate(ks_objs, start=1):
         is_app = k["metadata"]["name"] == c.repo.app
+        role = "app" if is_app else "monitoring" if k["metadata"]["name"] == monitoring_kustomization_name(c) else "schedules"
         out.append({
             "order": i,
             "name": k["metadata"]["name"],
@@ -163,8 +165,9 @@ def _kustomizations(loaded: LoadedConfig, bucket_root: str) -> list[dict[str, An
             "applies": _applies(loaded, the_plan, k["spec"]["path"]),
             "installs": ["Velero CRDs", "Deployment velero", "DaemonSet node-agent (kopia file-system backups)",
                          f"BackupStorageLocation default -> {c.s3.endpoint} {bucket_root}/"] if is_app else [],
+            "role": role,
             "healthCheckTimeout": go_duration(controller_timeout(k["spec"])),
-            "ready": _READY["app" if is_app else "schedules"].format(
+            "ready": _READY[role].format(
                 app=c.repo.app, wait=go_duration(controller_timeout(k["spec"])), helm=c.flux.timeout,
                 why=f"spec.timeout {k['spec']['timeout']}" if "timeout" in k["spec"] else
                 f"no spec.timeout: the interval {k['spec']['interval']} minus 30s"),
@@ -271,9 +274,13 @@ def words(data: dict[str, Any]) -> list[str]:
     out.append(f"Flux applies {order}; these Kustomizations live in namespace {first['namespace']} and put what "
                f"they apply into {first['targetNamespace']}. {first['name']}{dep} installs the chart: "
                + "; ".join(first["applies"]) + f". It counts as Ready {first['ready']}.")
-    if len(ks) > 1:
-        out.append(f"{ks[1]['name']} waits for {first['name']} (dependsOn) because the Schedule CRD only exists "
-                   f"once the chart installed it; it applies " + ", ".join(ks[1]["applies"]) + ".")
+    for k in ks[1:]:
+        if k["role"] == "schedules":
+            out.append(f"{k['name']} waits for {first['name']} (dependsOn) because the Schedule CRD only exists "
+                       f"once the chart installed it; it applies " + ", ".join(k["applies"]) + ".")
+        else:
+            waits = f"waits for {', '.join(k['dependsOn'])}" if k["dependsOn"] else "waits for nothing"
+            out.append(f"{k['name']} {waits} and applies " + ", ".join(k["applies"]) + f"; {k['ready']}.")
     if not data["schedules"]:
         out.append("No schedules: Velero only runs backups you start (velero-gitops backup-manifest).")
     for s in data["schedules"]:

@@ -41,6 +41,14 @@ class Layout:
         return f"{self.app_root}/schedules"
 
     @property
+    def monitoring_dir(self) -> str:  # PrometheusRule, monitors, dashboard: a Kustomization of their own
+        return f"{self.app_root}/monitoring"
+
+    @property
+    def disaster_recovery_file(self) -> str:  # the DR entry point: applied by hand, listed in no kustomization.yaml
+        return f"{self.app_root}/disaster-recovery.yaml"
+
+    @property
     def secret_file(self) -> str:
         return f"{self.app_dir}/secret.sops.yaml"
 

@@ -56,7 +56,7 @@ def plan(loaded: LoadedConfig) -> Plan:
     arts: list[Artifact] = []
 
     def add(path: str, template: str, *docs: Document) -> None:
-        arts.append(Artifact(path=path, template=template, docs=tuple(docs)))
+        arts.append(Artifact(path=path, template=template, docs=tuple(_no_substitution(d) for d in docs)))
 
     # Namespace folder: the namespace itself (prune disabled, Pod Security) and the app's ks.yaml. No
     # `namespace:` here: it would override the Flux Kustomizations' own metadata.namespace (see _flux_meta).
@@ -64,14 +64,24 @@ def plan(loaded: LoadedConfig) -> Plan:
         Document(_kustomization(["./namespace.yaml", f"./{c.repo.app}/ks.yaml"]), KUSTOMIZATION_SCHEMA))
     add(f"{lay.namespace_dir}/namespace.yaml", "namespace.yaml.j2", Document(_namespace(c), None))
 
-    # Flux Kustomizations: the chart first, the Schedules (if any) once its CRDs exist.
+    # Flux Kustomizations: the chart first, the Schedules (if any) once its CRDs exist, monitoring on its own.
     ks_schema = schema("kustomize.toolkit.fluxcd.io", "Kustomization", "v1")
     ks_docs = [Document(_app_kustomization(c, lay), ks_schema)]
     if c.schedules:
         ks_docs.append(Document(_schedules_kustomization(c, lay), ks_schema))
+    monitoring = _monitoring_objects(c, schema)
+    if monitoring:
+        ks_docs.append(Document(monitoring_kustomization(c, lay), ks_schema))
     add(lay.ks_file, "ks.yaml.j2", *ks_docs)
+    # The disaster-recovery entry point: listed in no kustomization.yaml, applied by hand (ops/disaster.py). The
+    # namespace folder has a kustomization.yaml, so a kustomization Flux generates above it stops there too
+    # (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go scanManifests, filepath.SkipDir).
+    add(lay.disaster_recovery_file, "ks.yaml.j2", Document(disaster_recovery_kustomization(c, lay), ks_schema))
 
-    # The app: chart source, HelmRelease, encrypted credentials, monitoring.
+    # The app: chart source, HelmRelease, encrypted credentials. Nothing here needs a CRD the chart does not
+    # bring: one object failing its dry-run aborts the whole apply (fluxcd/pkg@ssa/v0.76.1:ssa/manager_apply.go
+    # ApplyAll returns on the first dry-run error), so a PrometheusRule here would keep Velero off a cluster
+    # without the Prometheus Operator.
     source_file, source_doc = _chart_source(c, schema)
     app_resources = ["./helmrelease.yaml", f"./{source_file}"]
     if c.s3.credentials_from == "sops":  # else the Secret is made by something else (s3.credentialsFrom)
@@ -80,26 +90,18 @@ def plan(loaded: LoadedConfig) -> Plan:
     managed_password = c.velero.repository_password == "managed"
     if managed_password:
         app_resources.append(f"./{PurePosixPath(lay.repo_password_file).name}")
-    metrics_on = c.metrics.enabled
-    if metrics_on and c.metrics.prometheus_rule:
-        app_resources.append("./prometheusrule.yaml")
-    if metrics_on and c.metrics.dashboard.enabled:
-        app_resources.append("./grafana-dashboard.yaml")
     add(f"{lay.app_dir}/kustomization.yaml", "kustomization.yaml.j2",
         Document(_kustomization(sorted(app_resources)), KUSTOMIZATION_SCHEMA))
     add(f"{lay.app_dir}/helmrelease.yaml", "helmrelease.yaml.j2",
         Document(_helmrelease(loaded), schema("helm.toolkit.fluxcd.io", "HelmRelease", "v2")))
     add(f"{lay.app_dir}/{source_file}", source_file + ".j2", source_doc)
-    if metrics_on and c.metrics.prometheus_rule:
-        from velero_gitops.observability.alerts import rule_groups
 
-        add(f"{lay.app_dir}/prometheusrule.yaml", "prometheusrule.yaml.j2",
-            Document(_prometheus_rule(c, rule_groups(c)), schema("monitoring.coreos.com", "PrometheusRule", "v1")))
-    if metrics_on and c.metrics.dashboard.enabled:
-        from velero_gitops.observability.dashboard import dashboard_json
-
-        add(f"{lay.app_dir}/grafana-dashboard.yaml", "grafana-dashboard.yaml.j2",
-            Document(_dashboard_configmap(c, dashboard_json(c)), None))
+    # Monitoring: rules, monitors and dashboard, applied by their own Kustomization (see monitoring_kustomization).
+    if monitoring:
+        add(f"{lay.monitoring_dir}/kustomization.yaml", "kustomization.yaml.j2",
+            Document(_kustomization(sorted(f"./{name}" for name, _, _ in monitoring)), KUSTOMIZATION_SCHEMA))
+    for name, template, doc in monitoring:
+        add(f"{lay.monitoring_dir}/{name}", template, doc)
 
     # Schedules: one file each, applied by the second Kustomization. Without schedules there is neither
     # folder nor Kustomization (an empty kustomization.yaml would have `resources: []` and apply nothing).
@@ -121,6 +123,25 @@ def plan(loaded: LoadedConfig) -> Plan:
                      "Velero will only run backups you start yourself")
     return Plan(artifacts=tuple(arts), secret_path=lay.secret_file, notes=tuple(notes),
                 repo_password_path=lay.repo_password_file if managed_password else None)
+
+
+SUBSTITUTE_KEY = "kustomize.toolkit.fluxcd.io/substitute"
+
+
+def _no_substitution(doc: Document) -> Document:
+    """Every object we render says `kustomize.toolkit.fluxcd.io/substitute: disabled`.
+
+    Nothing we render holds a Flux variable, but the dashboard holds Grafana's `${datasource}`: a parent
+    Kustomization that patches postBuild into its children (common in home-ops repositories) would blank it.
+    kustomize-controller skips the whole object when a label or annotation carries that value
+    (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_varsub.go SubstituteVariables, used by
+    fluxcd/kustomize-controller@v1.9.4). kustomization.yaml files are no objects: they are left alone.
+    """
+    md = doc.obj.get("metadata")
+    if not isinstance(md, dict):
+        return doc
+    annotations = {**md.get("annotations", {}), SUBSTITUTE_KEY: "disabled"}
+    return Document({**doc.obj, "metadata": {**md, "annotations": annotations}}, doc.schema)
 
 
 class UnsafePath(RuntimeError):
@@ -210,9 +231,12 @@ def flux_duration(seconds: float) -> str:
 
 def decryption(c: Config) -> dict[str, Any] | None:
     """spec.decryption of the app Kustomization, or None when a root patch injects it."""
+    return decryption_spec(c) if c.flux.decryption.enabled else None
+
+
+def decryption_spec(c: Config) -> dict[str, Any]:
+    """The decryption flux.decryption describes, whether we render it or a root patch injects it."""
     d = c.flux.decryption
-    if not d.enabled:
-        return None
     if d.key_from == "controller":
         # No secretRef: kustomize-controller falls back to its --sops-age-secret key (in its own namespace).
         return {"provider": "sops"}
@@ -257,7 +281,164 @@ def _schedules_kustomization(c: Config, lay: Layout) -> dict[str, Any]:
         "targetNamespace": c.repo.namespace,
     }
     return {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
-            "metadata": _flux_meta(c, c.kustomization_names()[1]), "spec": spec}
+            "metadata": _flux_meta(c, schedules_kustomization_name(c)), "spec": spec}
+
+
+def schedules_kustomization_name(c: Config) -> str:
+    return c.kustomization_names()[1]
+
+
+def monitoring_kustomization(c: Config, lay: Layout) -> dict[str, Any]:
+    """The Kustomization of the monitoring objects, apart from Velero's.
+
+    Its objects need the Prometheus Operator CRDs (and a Grafana sidecar for the dashboard). On its own,
+    a dry-run failure here leaves Velero and its Schedules alone (fluxcd/pkg@ssa/v0.76.1:ssa/manager_apply.go
+    ApplyAll stops the whole apply at the first failed dry-run). It waits for metrics.dependsOn (the
+    monitoring stack that installs the CRDs), not for Velero: the alerts must be in place exactly when the
+    Velero install fails.
+    """
+    spec: dict[str, Any] = {
+        "interval": c.flux.interval,
+        "path": lay.flux_path(lay.monitoring_dir),
+        "prune": True,
+        "sourceRef": _source_ref(c),
+        "targetNamespace": c.repo.namespace,
+    }
+    if c.metrics.depends_on:
+        spec["dependsOn"] = [{"name": d.name, "namespace": d.namespace} for d in c.metrics.depends_on]
+    return {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+            "metadata": _flux_meta(c, monitoring_kustomization_name(c)), "spec": spec}
+
+
+def monitoring_kustomization_name(c: Config) -> str:
+    return f"{c.repo.app}-monitoring"
+
+
+def disaster_recovery_kustomization_name(c: Config) -> str:
+    return f"{c.repo.app}-disaster-recovery"
+
+
+def disaster_recovery_kustomization(c: Config, lay: Layout) -> dict[str, Any]:
+    """The entry point of a restore onto a new cluster (docs/restore-drill.md section 7, ops/disaster.py).
+
+    Applied by hand on a cluster that runs only the Flux controllers and the repository's source, it applies
+    the namespace folder (the Namespace and the Flux Kustomizations of ks.yaml) and patches them for a restore:
+
+    * the HelmRelease gets the BackupStorageLocation `accessMode: ReadOnly`, as Velero's DR guide does
+      (vmware-tanzu/velero@v1.18.1:site/content/docs/v1.18/disaster-case.md); the backup controller then
+      refuses new backups into the old prefix (pkg/controller/backup_controller.go, ReadOnly) and garbage
+      collection deletes nothing there (pkg/controller/gc_controller.go, gcFailureBSLReadOnly);
+    * with `flux.decryption.enabled: false` (a root patch injects it, and that root is not applied yet) the app
+      Kustomization gets the decryption flux.decryption describes;
+    * the Schedules Kustomization is suspended, so no Schedule exists until the restore is done
+      (fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go: a suspended
+      Kustomization is not reconciled).
+
+    `prune: false`: deleting this Kustomization after the restore must leave what it applied to the
+    Kustomization that applies the namespace folder in the normal tree. That one applies the same objects
+    with the same field manager, so the server-side apply drops these patches and `suspend` again.
+    """
+    read_only = [{"op": "replace", "path": "/spec/values/configuration/backupStorageLocation/0/accessMode",
+                  "value": "ReadOnly"}]
+    app_patch: list[dict[str, Any]] = [{"op": "add", "path": "/spec/patches", "value": [{
+        "patch": _yaml_text(read_only),
+        "target": {"group": "helm.toolkit.fluxcd.io", "kind": "HelmRelease", "name": c.repo.app},
+    }]}]
+    if not c.flux.decryption.enabled:
+        # the root patch that injects decryption is not applied during the restore: inject what it would
+        app_patch.append({"op": "add", "path": "/spec/decryption", "value": decryption_spec(c)})
+    patches: list[dict[str, Any]] = [{
+        "patch": _yaml_text(app_patch),
+        "target": {"group": "kustomize.toolkit.fluxcd.io", "kind": "Kustomization", "name": c.repo.app},
+    }]
+    if c.schedules:
+        patches.append({
+            "patch": _yaml_text([{"op": "add", "path": "/spec/suspend", "value": True}]),
+            "target": {"group": "kustomize.toolkit.fluxcd.io", "kind": "Kustomization",
+                       "name": schedules_kustomization_name(c)},
+        })
+    spec: dict[str, Any] = {
+        "interval": c.flux.interval,
+        "patches": patches,
+        "path": lay.flux_path(lay.namespace_dir),
+        "prune": False,
+        "sourceRef": _source_ref(c),
+    }
+    return {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+            "metadata": _flux_meta(c, disaster_recovery_kustomization_name(c)), "spec": spec}
+
+
+def _yaml_text(ops: list[dict[str, Any]]) -> str:
+    """A JSON 6902 patch as the YAML text a Kustomization's spec.patches[].patch holds."""
+    import textwrap
+
+    from velero_gitops.render.yamlfmt import dump
+
+    return textwrap.dedent(dump(ops))
+
+
+def _monitoring_objects(c: Config, schema: SchemaUrl) -> list[tuple[str, str, Document]]:
+    """(file name, template, document) of each monitoring object; empty without metrics."""
+    m = c.metrics
+    if not m.enabled:
+        return []
+    out: list[tuple[str, str, Document]] = []
+    if m.service_monitor:
+        out.append(("servicemonitor.yaml", "servicemonitor.yaml.j2",
+                    Document(_service_monitor(c), schema("monitoring.coreos.com", "ServiceMonitor", "v1"))))
+    if m.pod_monitor:
+        out.append(("podmonitor.yaml", "podmonitor.yaml.j2",
+                    Document(_pod_monitor(c), schema("monitoring.coreos.com", "PodMonitor", "v1"))))
+    if m.prometheus_rule:
+        from velero_gitops.observability.alerts import rule_groups
+
+        out.append(("prometheusrule.yaml", "prometheusrule.yaml.j2",
+                    Document(_prometheus_rule(c, rule_groups(c)), schema("monitoring.coreos.com", "PrometheusRule", "v1"))))
+    if m.dashboard.enabled:
+        from velero_gitops.observability.dashboard import dashboard_json
+
+        out.append(("grafana-dashboard.yaml", "grafana-dashboard.yaml.j2",
+                    Document(_dashboard_configmap(c, dashboard_json(c)), None)))
+    return out
+
+
+# The chart's scrape settings (vmware-tanzu/helm-charts@velero-12.1.0: charts/velero/values.yaml metrics.scrapeInterval,
+# scrapeTimeout), kept for the monitors we render instead of the chart's.
+SCRAPE = {"interval": "30s", "scrapeTimeout": "10s"}
+
+
+def _chart_selector(c: Config) -> dict[str, str]:
+    """The labels the chart puts on the Velero Service and pods: `velero.name` (the chart name, no nameOverride
+    here) and the release (vmware-tanzu/helm-charts@velero-12.1.0: charts/velero/templates/service.yaml,
+    node-agent-daemonset.yaml)."""
+    return {"app.kubernetes.io/instance": c.repo.app, "app.kubernetes.io/name": "velero"}
+
+
+def _monitor_meta(c: Config, name: str) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "namespace": c.repo.namespace}
+    if c.metrics.additional_labels:
+        meta["labels"] = dict(c.metrics.additional_labels)
+    return meta
+
+
+def _service_monitor(c: Config) -> dict[str, Any]:
+    """What the chart's ServiceMonitor scrapes (charts/velero/templates/servicemonitor.yaml at velero-12.1.0),
+    rendered here instead: the chart renders it only when the CRD exists at install or upgrade time
+    (`autodetect`, .Capabilities), so a CRD installed later would wait for the next chart upgrade."""
+    return {"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor",
+            "metadata": _monitor_meta(c, chart_fullname(c)),
+            "spec": {"endpoints": [{"port": "http-monitoring", **SCRAPE}],
+                     "namespaceSelector": {"matchNames": [c.repo.namespace]},
+                     "selector": {"matchLabels": _chart_selector(c)}}}
+
+
+def _pod_monitor(c: Config) -> dict[str, Any]:
+    """The chart's node-agent PodMonitor (charts/velero/templates/podmonitor.yaml at velero-12.1.0), rendered here."""
+    return {"apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor",
+            "metadata": _monitor_meta(c, "node-agent"),
+            "spec": {"namespaceSelector": {"matchNames": [c.repo.namespace]},
+                     "podMetricsEndpoints": [{"port": "http-monitoring", **SCRAPE}],
+                     "selector": {"matchLabels": {**_chart_selector(c), "name": "node-agent"}}}}
 
 
 def _chart_source(c: Config, schema: SchemaUrl) -> tuple[str, Document]:
@@ -446,16 +627,9 @@ def merge_values(ours: dict[str, Any], extra: dict[str, Any], overrides: set[tup
 
 
 def _metrics_values(c: Config) -> dict[str, Any]:
-    m = c.metrics
-    if not m.enabled:
-        return {"enabled": False}
-    out: dict[str, Any] = {"enabled": True}
-    labels = dict(m.additional_labels)
-    if m.service_monitor:
-        out["serviceMonitor"] = {"enabled": True, **({"additionalLabels": labels} if labels else {})}
-    if m.pod_monitor:
-        out["nodeAgentPodMonitor"] = {"enabled": True, **({"additionalLabels": labels} if labels else {})}
-    return out
+    # The chart's ServiceMonitor/PodMonitor stay off (its default): we render them in the monitoring
+    # Kustomization, so the release needs no Prometheus Operator CRD (monitoring_kustomization).
+    return {"enabled": c.metrics.enabled}
 
 
 def schedule_object(c: Config, s: ScheduleConfig) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from pathlib import Path
 from velero_gitops.errors import UsageError
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
-from velero_gitops.validate import flux, kustomize, policy
+from velero_gitops.validate import crd_providers, flux, flux_version, kustomize, policy, substitution
 from velero_gitops.validate.documents import KUSTOMIZE_FILES, YAML_SUFFIXES, Reader, display_path
 from velero_gitops.validate.run import Options, Run
 from velero_gitops.validate.schemas import SchemaError, SchemaStore, schema_findings
@@ -151,6 +151,8 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
 
     if opts.flux and graph is not None:
         findings.extend(flux.check(graph, objects))
+        # what the controllers do at run time: missing CRDs, substitution, the Flux version (modules of their own)
+        findings += crd_providers.check(graph, objects) + substitution.check(graph, objects) + flux_version.check(objects)
     if opts.policy:
         findings.extend(policy.check(objects, opts))
     return _result(objects, _dedupe(findings), tally, failed_units)
@@ -219,7 +221,10 @@ class _SchemaPass:
 
     def check(self, obj) -> tuple[str, list[Finding]]:
         """(outcome: "ok", "failed", "skipped" or "ignored"; findings)."""
-        if self.graph is not None and self.graph.dead(obj):
+        # the files the tool renders (check) are never skipped, nor ignored: the disaster-recovery entry point is
+        # listed in no kustomization.yaml on purpose
+        strict = obj.path is not None and self.run.real(obj.path) in self.run.opts.strict_files
+        if self.graph is not None and self.graph.dead(obj) and not strict:
             return "ignored", []  # a disabled app (its kustomization.yaml no longer lists it): Flux never applies it
         av, kind = obj.data.get("apiVersion"), obj.data.get("kind")
         if not isinstance(av, str) or not isinstance(kind, str) or not av or not kind:
@@ -227,8 +232,6 @@ class _SchemaPass:
                 return "ignored", []  # another tool's file that nothing applies (Ansible vars with a `kind:` key)
             missing = "apiVersion" if not isinstance(av, str) or not av else "kind"
             return "failed", [obj.finding("", f"missing '{missing}': not a Kubernetes object", "schema")]
-        # the files the tool renders (check) are never skipped
-        strict = obj.path is not None and self.run.real(obj.path) in self.run.opts.strict_files
         if (kind in self.skip or f"{av}/{kind}" in self.skip) and not strict:
             return "skipped", []
         try:

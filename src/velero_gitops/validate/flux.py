@@ -461,9 +461,19 @@ class Graph:
         return None
 
     def _build(self) -> None:
+        self._build_from(self.flux_ks)
+        # a Kustomization in a file that no kustomization.yaml lists (a disabled app, the disaster-recovery entry
+        # point applied by hand) never exists on the cluster: it applies, patches and decrypts nothing
+        live = [k for k in self.flux_ks if k.path is None or self.applied_by.get(self.real(k.path))
+                or any(k is s for s in self.synthetic) or not self._unlisted(self.real(k.path))]
+        if len(live) != len(self.flux_ks):
+            self.flux_ks = live
+            self._build_from(live)
+
+    def _build_from(self, kustomizations: list) -> None:
         self.applied_by, self._via, self._ns = {}, {}, {}
         self._has_sync = None
-        for ks in self.flux_ks:
+        for ks in kustomizations:
             target = self.path_dir(ks)
             if target is None:
                 continue
@@ -839,6 +849,10 @@ class Graph:
             return False
         if self.has_sync:
             return True  # the cluster's sync is in the repository: what it does not reach, Flux never applies
+        return self._unlisted(rp)
+
+    def _unlisted(self, rp: Path) -> bool:
+        """A kustomization.yaml above the file leaves it out."""
         for d in rp.parents:
             if self.root is not None and not inside(d, self.root):
                 return False

@@ -1,0 +1,117 @@
+"""[flux.min-version] The Flux features the repository uses, against the Flux it pins.
+
+Each feature is a fact of the controller that introduced it (verified at the tags named; the Flux release
+that first shipped that controller version is fluxcd/flux2's manifests/bases/<controller>/kustomization.yaml):
+
+* ``mac_only_encrypted`` in a SOPS file: sops v3.9.0 (getsops/sops@v3.9.0:stores/stores.go) is vendored
+  from kustomize-controller v1.4.0 on (its go.mod), first in Flux v2.4.0;
+* ``source.toolkit.fluxcd.io/v1`` OCIRepository (our chartRef source): api/v1/ocirepository_types.go exists
+  from source-controller v1.6.0 on, first in Flux v2.6.0;
+* ``decryption: {provider: sops}`` without secretRef: the controller-wide ``--sops-age-secret`` key, a flag
+  of kustomize-controller from v1.7.0 on (main.go), first in Flux v2.7.0.
+
+What the repository pins is read from the files Flux itself writes: the ``# Flux Version: vX.Y.Z`` header of
+gotk-components.yaml (fluxcd/flux2@v2.7.5:pkg/manifestgen/install/install.go), the controller images
+(``ghcr.io/fluxcd/<controller>:vX.Y.Z``) and a FluxInstance's ``spec.distribution.version`` (flux-operator).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from velero_gitops import safefile
+from velero_gitops.findings import Finding
+from velero_gitops.validate.documents import Obj, dig
+
+RULE = "flux.min-version"
+
+
+@dataclass(frozen=True)
+class Feature:
+    what: str
+    flux: tuple[int, int]  # first Flux minor that has it
+    controller: str
+    controller_version: tuple[int, int]
+
+
+MAC_ONLY = Feature("SOPS mac_only_encrypted", (2, 4), "kustomize-controller", (1, 4))
+OCI_V1 = Feature("OCIRepository source.toolkit.fluxcd.io/v1", (2, 6), "source-controller", (1, 6))
+AGE_SECRET = Feature("decryption without secretRef (--sops-age-secret)", (2, 7), "kustomize-controller", (1, 7))
+
+_HEADER = re.compile(r"^# Flux Version: v?(\d+)\.(\d+)", re.M)
+_IMAGE = re.compile(r"/fluxcd/([a-z-]+-controller):v(\d+)\.(\d+)")
+_DIST = re.compile(r"^[~^>=v ]*(\d+)\.(\d+|x|\*)")
+
+
+def _features(objects: list[Obj]) -> list[tuple[Feature, Obj]]:
+    """(feature, the first object that uses it)."""
+    found: dict[str, tuple[Feature, Obj]] = {}
+    for o in objects:
+        if o.kind == "OCIRepository" and o.api_version == "source.toolkit.fluxcd.io/v1":
+            found.setdefault(OCI_V1.what, (OCI_V1, o))
+        dec = dig(o.data, "spec", "decryption")
+        if (o.kind == "Kustomization" and o.api_version.startswith("kustomize.toolkit.fluxcd.io/")
+                and isinstance(dec, dict) and dec.get("provider") == "sops" and not dec.get("secretRef")):
+            found.setdefault(AGE_SECRET.what, (AGE_SECRET, o))
+        if o.encrypted and o.path is not None and _mac_only(o.path):
+            found.setdefault(MAC_ONLY.what, (MAC_ONLY, o))
+    return list(found.values())
+
+
+def _text(path: Path) -> str:
+    try:  # the file the reader already read: a regular file, within its limits
+        return safefile.read_bytes(path).decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def _mac_only(path: Path) -> bool:
+    return re.search(r"^\s+mac_only_encrypted:\s*true\s*$", _text(path), re.M) is not None
+
+
+Pin = tuple[str, "tuple[int, int] | None", "tuple[int, int] | None", Obj]
+
+
+def _pins(objects: list[Obj]) -> list[Pin]:
+    """(what, Flux minor or None, controller minor or None, object) for each pin found."""
+    pins: list[Pin] = []
+    headers: dict[Path, bool] = {}
+    for o in objects:
+        if o.path is not None and o.path.name == "gotk-components.yaml" and o.path not in headers:
+            m = _HEADER.search(_text(o.path)[:2000])
+            headers[o.path] = m is not None
+            if m:
+                pins.append((f"{o.path.name} header", (int(m[1]), int(m[2])), None, o))
+        if o.kind == "Deployment" and not (o.path is not None and headers.get(o.path)):  # the header already says which Flux
+            for c in dig(o.data, "spec", "template", "spec", "containers") or []:
+                m = _IMAGE.search(str(c.get("image", ""))) if isinstance(c, dict) else None
+                if m:
+                    pins.append((m[1], None, (int(m[2]), int(m[3])), o))
+        if o.kind == "FluxInstance":
+            m = _DIST.match(str(dig(o.data, "spec", "distribution", "version") or ""))
+            if m and m[2].isdigit():
+                pins.append(("FluxInstance spec.distribution.version", (int(m[1]), int(m[2])), None, o))
+    return pins
+
+
+def check(objects: list[Obj]) -> list[Finding]:
+    pins = _pins(objects)
+    if not pins:  # nothing pins a Flux version: no file is read again for its sops metadata
+        return []
+    features = _features(objects)
+    out = []
+    for what, flux, controller, o in pins:
+        for f, user in features:
+            too_old = (flux is not None and flux < f.flux) or (
+                controller is not None and what == f.controller and controller < f.controller_version)
+            if not too_old:
+                continue
+            have = f"Flux {flux[0]}.{flux[1]}" if flux else f"{what} v{controller[0]}.{controller[1]}"  # type: ignore[index]
+            need = f"Flux {f.flux[0]}.{f.flux[1]} ({f.controller} v{f.controller_version[0]}.{f.controller_version[1]})"
+            out.append(o.finding(
+                "", f"{have} ({what}) is older than what {user.kind} {user.name} in {user.file} uses: {f.what} "
+                f"needs {need}; upgrade Flux (flux install --export > gotk-components.yaml, or the FluxInstance "
+                "version)", RULE, "warning"))
+    return out

@@ -1,0 +1,82 @@
+"""[flux.substitute] A `${...}` that a parent's patched-in postBuild would blank, meant for another tool.
+
+kustomize-controller runs envsubst on every object of a Kustomization that has postBuild variables, its own
+or patched in by a parent Kustomization (home-ops repositories patch postBuild into every child), unless the
+object carries `kustomize.toolkit.fluxcd.io/substitute: disabled` as a label or annotation
+(fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_varsub.go SubstituteVariables, kustomize-controller v1.9.4).
+A Grafana dashboard's `${datasource}` then becomes an empty string. The rendered objects carry the annotation;
+this rule finds the others (and a tree rendered before it).
+"""
+
+from __future__ import annotations
+
+import re
+
+from velero_gitops import safefile
+from velero_gitops.findings import Finding
+from velero_gitops.validate.documents import dig
+
+RULE = "flux.substitute"
+KEY = "kustomize.toolkit.fluxcd.io/substitute"
+# what envsubst replaces (`$${x}` is an escape); a name with a default (`${x:=d}`) is meant for Flux
+_VAR = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _disabled(o) -> bool:
+    md = o.data.get("metadata")
+    return isinstance(md, dict) and any(
+        isinstance(m, dict) and m.get(KEY) == "disabled" for m in (md.get("labels"), md.get("annotations")))
+
+
+def _variables(g, ks) -> tuple[set[str] | None, object]:
+    """(the variable names a parent's patch makes ``ks`` substitute, None when no parent patches postBuild in or when
+    the names cannot be known; that parent). Unset names become empty strings (fluxcd/pkg envsubst, not strict).
+    Only a patched-in postBuild counts: there the author of what ``ks`` applies did not choose substitution."""
+    # the graph applies parents' patches to their child Kustomizations in place (validate/flux.py)
+    parent = next((p for p in g.parents(ks) if "postBuild" in str(dig(p.data, "spec", "patches") or "")), None)
+    own = dig(ks.data, "spec", "postBuild")
+    if parent is None or not isinstance(own, dict) or not (own.get("substitute") or own.get("substituteFrom")):
+        return None, None  # none, or the Kustomization's own: its author chose substitution for what it applies
+    names = {str(k) for k in own.get("substitute") or {}} if isinstance(own.get("substitute"), dict) else set()
+    for ref in own.get("substituteFrom") or []:
+        if not isinstance(ref, dict):
+            return None, parent
+        found = [o for o in g.all if o.kind == ref.get("kind") and o.name == ref.get("name") and not o.encrypted]
+        if not found:
+            if ref.get("optional"):
+                continue
+            return None, parent  # an encrypted or unseen source: its names are unknown
+        for o in found:
+            for field in ("data", "stringData"):
+                d = o.data.get(field)
+                names |= {str(k) for k in d} if isinstance(d, dict) else set()
+    return names, parent
+
+
+def check(g, objects) -> list[Finding]:
+    out = []
+    texts: dict[object, str] = {}
+    for o in objects:
+        if o.path is None or _disabled(o) or o.encrypted:
+            continue
+        rp = g.real(o.path)
+        for ks in g.applied_by.get(rp, []):
+            known, parent = _variables(g, ks)
+            if known is None:
+                continue
+            if rp not in texts:
+                try:
+                    texts[rp] = safefile.read_bytes(rp).decode("utf-8", "replace")
+                except OSError:
+                    texts[rp] = ""
+            blanked = sorted({m[1] for m in _VAR.finditer(texts[rp])} - known)
+            if not blanked:
+                break
+            via = f" (patched in by Flux Kustomization {g.ns_of(parent)}/{getattr(parent, 'name', '')})" if parent is not None else ""
+            out.append(o.finding(
+                "", f"Flux Kustomization {g.ns_of(ks)}/{ks.name} substitutes postBuild variables{via} into this "
+                f"object, and {', '.join('${' + n + '}' for n in blanked)} is none of them (meant for another tool, "
+                "such as Grafana's `${datasource}`): it would become an empty string. Add the annotation "
+                f"`{KEY}: disabled` (velero-gitops render does), or write `$${{...}}`", RULE, "warning"))
+            break
+    return out

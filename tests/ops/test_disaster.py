@@ -1,0 +1,416 @@
+"""The disaster-recovery procedure, walked step by step against a small model of Flux and Velero.
+
+The model follows the code that decides the outcome (each rule cites it):
+
+* Velero restore (vmware-tanzu/velero@v1.18.1:pkg/restore/restore.go restoreItem): nodes, events, backups and
+  restores are never restored (pkg/controller/restore_controller.go nonRestorableResources); an object that
+  already exists is skipped with a warning; a PV with a pod volume backup is not restored but re-provisioned
+  (`hasPodVolumeBackup`); PodVolumeRestores are created only for pods the restore created
+  (`restorePodVolumeBackups(ctx, createdObj, ...)` comes after the create, not on the AlreadyExists path); the
+  kopia repository opens only with the password it was created with, and Velero creates the public default
+  when the Secret is missing (pkg/repository/keys/keys.go EnsureCommonRepositoryKey).
+* Velero backups: a backup into a ReadOnly storage location fails validation (pkg/controller/backup_controller.go).
+* kustomize-controller (fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go): a
+  suspended Kustomization is not reconciled; dependsOn waits for Ready; spec.patches (JSON 6902) apply to the
+  build; targetNamespace sets the namespace; server-side apply as one field manager, so a field that is no
+  longer applied is removed; deleting a Kustomization with prune: false deletes nothing.
+* The app is a StatefulSet (a database): its pod has a stable name, `db-0`, which the controller creates only when
+  it does not exist (a restored `db-0` is the StatefulSet's pod).
+
+The rendered home-lab tree (clusters/home-lab, kept in sync by `render --check`) is used as is, plus one app
+of the user with a volume. The commands come from `ops.disaster.procedure`: the walk dispatches on them.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from velero_gitops.config.loader import load
+from velero_gitops.ops import disaster
+from velero_gitops.render.layout import Layout
+
+from cli_util import EXAMPLE, REPO
+
+PASSWORD = "password-from-git"
+DEFAULT_PASSWORD = "static-passw0rd"  # pkg/repository/keys/keys.go encryptionKey
+PAYLOAD = "the database files"
+NON_RESTORABLE = {"Node", "Event", "Backup", "Restore"}
+# Velero's default restore order for what the app holds (pkg/cmd/server/config defaultRestorePriorities)
+PRIORITY = ["Namespace", "PersistentVolume", "PersistentVolumeClaim", "Secret", "ConfigMap", "Pod", "StatefulSet"]
+
+APP_FILES = {
+    "kubernetes/apps/database/kustomization.yaml": {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+                                                    "resources": ["./namespace.yaml", "./db/ks.yaml"]},
+    "kubernetes/apps/database/namespace.yaml": {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "database"}},
+    "kubernetes/apps/database/db/ks.yaml": {
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+        "metadata": {"name": "db", "namespace": "flux-system"},
+        "spec": {"path": "./kubernetes/apps/database/db/app", "targetNamespace": "database", "prune": True,
+                 "dependsOn": [{"name": "openebs", "namespace": "flux-system"}],
+                 "sourceRef": {"kind": "GitRepository", "name": "flux-system", "namespace": "flux-system"}}},
+    "kubernetes/apps/database/db/app/kustomization.yaml": {"apiVersion": "kustomize.config.k8s.io/v1beta1",
+                                                          "kind": "Kustomization", "resources": ["./db.yaml"]},
+    "kubernetes/apps/database/db/app/db.yaml": [
+        {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data"},
+         "spec": {"storageClassName": "openebs-hostpath"}},
+        {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db"},
+         "spec": {"selector": {"app": "db"}, "volumes": {"data": "data"}}},
+    ],
+    # the user's root: what `flux bootstrap` makes the flux-system Kustomization apply
+    "kubernetes/apps/kustomization.yaml": {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+                                           "resources": ["./velero", "./database"]},
+}
+
+
+def _key(o: dict) -> tuple[str, str, str]:
+    md = o.get("metadata", {})
+    return o["kind"], md.get("namespace", ""), md["name"]
+
+
+@dataclass
+class Cluster:
+    objects: dict[tuple[str, str, str], dict] = field(default_factory=dict)
+    created_by: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    volumes: dict[tuple[str, str], str | None] = field(default_factory=dict)  # PVC -> data on its volume
+    warnings: list[str] = field(default_factory=list)
+    backups_refused: list[str] = field(default_factory=list)
+
+    def get(self, kind: str, ns: str, name: str) -> dict | None:
+        return self.objects.get((kind, ns, name))
+
+    def apply(self, o: dict, by: str) -> None:
+        """Server-side apply by one field manager: the applied object replaces what that manager owned."""
+        k = _key(o)
+        self.objects[k] = o
+        self.created_by.setdefault(k, by)
+
+    def kinds(self, kind: str) -> list[dict]:
+        return [o for k, o in self.objects.items() if k[0] == kind]
+
+    def settle(self, provisioner: bool) -> None:
+        """The controllers: helm-controller installs Velero, workload controllers make pods, the provisioner volumes."""
+        for hr in self.kinds("HelmRelease"):
+            ns = hr["metadata"]["namespace"]
+            bsl = hr["spec"]["values"]["configuration"]["backupStorageLocation"][0]
+            self.apply({"kind": "BackupStorageLocation", "metadata": {"name": bsl["name"], "namespace": ns},
+                        "spec": {"accessMode": bsl["accessMode"]}}, "helm-controller")
+            if not self.get("Secret", ns, "velero-repo-credentials"):
+                self.apply({"kind": "Secret", "metadata": {"name": "velero-repo-credentials", "namespace": ns},
+                            "data": {"repository-password": DEFAULT_PASSWORD}}, "velero")
+        for sts in self.kinds("StatefulSet"):
+            ns, pod = sts["metadata"]["namespace"], f"{sts['metadata']['name']}-0"
+            if not self.get("Pod", ns, pod):
+                self.apply({"kind": "Pod", "metadata": {"name": pod, "namespace": ns,
+                                                        "labels": {"app": sts["spec"]["selector"]["app"]}},
+                            "spec": {"volumes": sts["spec"]["volumes"]}}, "statefulset-controller")
+        for pod in self.kinds("Pod"):
+            for pvc in pod["spec"]["volumes"].values():
+                vkey = (pod["metadata"]["namespace"], pvc)
+                if provisioner and self.get("PersistentVolumeClaim", *vkey) and vkey not in self.volumes:
+                    self.volumes[vkey] = None  # a new, empty volume; the app starts on it
+
+    def velero_backup(self, name: str) -> None:
+        bsl = self.kinds("BackupStorageLocation")
+        if bsl and bsl[0]["spec"]["accessMode"] == "ReadOnly":
+            self.backups_refused.append(name)
+
+
+def _backup_of_old_cluster() -> tuple[list[dict], list[dict]]:
+    """What the daily backup of the old cluster holds: the objects and one pod volume backup."""
+    items = [
+        {"kind": "Namespace", "metadata": {"name": "database"}},
+        {"kind": "PersistentVolume", "metadata": {"name": "pvc-1"}, "spec": {"claim": ("database", "data")}},
+        {"kind": "PersistentVolumeClaim", "metadata": {"name": "data", "namespace": "database"},
+         "spec": {"storageClassName": "openebs-hostpath"}},
+        {"kind": "StatefulSet", "metadata": {"name": "db", "namespace": "database"},
+         "spec": {"selector": {"app": "db"}, "volumes": {"data": "data"}}},
+        {"kind": "Pod", "metadata": {"name": "db-0", "namespace": "database", "labels": {"app": "db"}},
+         "spec": {"volumes": {"data": "data"}}},
+        {"kind": "Event", "metadata": {"name": "db.1", "namespace": "database"}},
+    ]
+    pvbs = [{"pod": ("database", "db-0"), "volume": "data", "pvc": "data", "data": PAYLOAD, "password": PASSWORD}]
+    return items, pvbs
+
+
+def velero_restore(cluster: Cluster, items: list[dict], pvbs: list[dict], excluded: set[str]) -> list[str]:
+    """restoreItem for each item in priority order; returns the volumes whose data came back."""
+    restored = []
+    ns_secret = next(o for o in cluster.kinds("Secret") if o["metadata"]["name"] == "velero-repo-credentials")
+    for item in sorted(items, key=lambda o: PRIORITY.index(o["kind"]) if o["kind"] in PRIORITY else len(PRIORITY)):
+        if item["kind"] in NON_RESTORABLE or item["metadata"].get("namespace") in excluded:
+            continue
+        if item["kind"] == "PersistentVolume" and any((p["pod"][0], p["pvc"]) == item["spec"]["claim"] for p in pvbs):
+            continue  # hasPodVolumeBackup: re-provisioned by the PVC's storage class, not restored
+        if cluster.get(*_key(item)):
+            cluster.warnings.append(f"could not restore, {item['kind']}:{item['metadata']['name']} already exists")
+            continue
+        cluster.apply(item, "velero")
+        if item["kind"] == "Pod":  # created by the restore: restore-wait init container + PodVolumeRestores
+            for p in pvbs:
+                if p["pod"] == (item["metadata"]["namespace"], item["metadata"]["name"]):
+                    ok = ns_secret["data"]["repository-password"] == p["password"]
+                    cluster.volumes[(p["pod"][0], p["pvc"])] = p["data"] if ok else None
+                    restored += [p["volume"]] if ok else []
+    return restored
+
+
+class Flux:
+    """kustomize-controller over the repository at ``root``."""
+
+    def __init__(self, root: Path, cluster: Cluster):
+        self.root, self.cluster = root, cluster
+        self.installed = False
+        self.source = False
+
+    def _docs(self, path: Path) -> list[dict]:
+        return [d for d in yaml.safe_load_all(path.read_text()) if d]
+
+    def build(self, d: Path) -> list[dict]:
+        out = []
+        (kfile,) = self._docs(d / "kustomization.yaml")
+        for r in kfile["resources"]:
+            p = (d / r).resolve()
+            out += self.build(p) if p.is_dir() else self._docs(p)
+        return out
+
+    def _ready(self, ks: dict) -> bool:
+        return all(self.cluster.get("Kustomization", dep.get("namespace", ""), dep["name"]) is not None
+                   and self.cluster.get("Kustomization", dep.get("namespace", ""), dep["name"]).get("_ready")
+                   for dep in ks["spec"].get("dependsOn", []))
+
+    def reconcile(self) -> None:
+        for _ in range(10):
+            changed = False
+            for ks in list(self.cluster.kinds("Kustomization")):
+                if ks["spec"].get("suspend") or ks.get("_ready") or not self._ready(ks):
+                    continue
+                objs = [_patched(o, ks["spec"].get("patches", [])) for o in self.build(self.root / ks["spec"]["path"])]
+                for o in objs:
+                    o = dict(o)
+                    tn = ks["spec"].get("targetNamespace")
+                    if tn and o["kind"] not in ("Namespace", "Kustomization", "PersistentVolume"):
+                        o["metadata"] = {**o["metadata"], "namespace": tn}
+                    if o["kind"] == "Secret" and "sops" in o:  # decrypted with the age key: the old cluster's password
+                        o = {k: v for k, v in o.items() if k != "sops"} | {"data": {"repository-password": PASSWORD}}
+                    self.cluster.apply(o, "kustomize-controller")
+                ks["_ready"] = True
+                changed = True
+                self.cluster.settle(provisioner=self.cluster.get("Kustomization", "flux-system", "openebs") is not None)
+            if not changed:
+                return
+
+    def apply_file(self, rel: str) -> None:
+        for o in self._docs(self.root / rel):
+            self.cluster.apply(o, "kubectl")
+        self.reconcile()
+
+
+def _patched(o: dict, patches: list[dict]) -> dict:
+    """JSON 6902 patches (add/replace) on the objects their target names."""
+    import copy
+
+    o = copy.deepcopy(o)
+    for p in patches:
+        t = p["target"]
+        if t["kind"] != o["kind"] or t["name"] != o["metadata"]["name"]:
+            continue
+        for op in yaml.safe_load(p["patch"]):
+            *parents, last = op["path"].strip("/").split("/")
+            node = o
+            for part in parents:
+                node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
+            if isinstance(node, list):
+                node[int(last)] = op["value"]
+            else:
+                assert op["op"] == "add" or last in node, op
+                node[last] = op["value"]
+    return o
+
+
+def _repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    shutil.copytree(EXAMPLE, root)
+    for rel, content in APP_FILES.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        docs = content if isinstance(content, list) else [content]
+        (root / rel).write_text(yaml.safe_dump_all(docs))
+    return root
+
+
+def _bootstrap(flux: Flux) -> None:
+    """`flux bootstrap`: the flux-system Kustomization applies the cluster's root, here the apps folder."""
+    flux.cluster.apply({"kind": "Kustomization", "metadata": {"name": "flux-system", "namespace": "flux-system"},
+                        "spec": {"path": "kubernetes/apps", "prune": True}}, "flux-bootstrap")
+    flux.reconcile()
+
+
+def _openebs(cluster: Cluster) -> None:
+    cluster.apply({"kind": "Kustomization", "metadata": {"name": "openebs", "namespace": "flux-system"},
+                   "spec": {"path": "-", "prune": True}, "_ready": True}, "kubectl")
+
+
+def test_old_procedure_flux_first_restores_no_data(tmp_path):
+    """The former docs/restore-drill.md section 7: bootstrap Flux, then restore. Flux and the ReplicaSet create the
+    namespace, the PVC and the pod first; Velero skips them all, starts no PodVolumeRestore, and the volume stays
+    empty while the restore reports only warnings."""
+    root = _repo(tmp_path)
+    cluster = Cluster()
+    flux = Flux(root, cluster)
+    _openebs(cluster)
+    _bootstrap(flux)
+    assert cluster.created_by[("Pod", "database", "db-0")] == "statefulset-controller"
+    assert not cluster.get("Kustomization", "flux-system", "velero-disaster-recovery")  # never applied by Flux
+    items, pvbs = _backup_of_old_cluster()
+    restored = velero_restore(cluster, items, pvbs, excluded={"velero", "flux-system"})
+    assert restored == []
+    assert cluster.volumes[("database", "data")] is None
+    assert any("PersistentVolumeClaim:data already exists" in w for w in cluster.warnings)
+
+
+def test_procedure_restores_the_data_before_flux_applies_the_apps(tmp_path):
+    """Each step of `velero-gitops disaster-recovery`, in order, on the rendered tree: the restore creates the pod,
+    so its PodVolumeRestore copies the data back with the password from Git; no backup is written meanwhile; after
+    the bootstrap Flux owns everything, the restored pod keeps its data, the location is ReadWrite again and the
+    Schedules exist."""
+    root = _repo(tmp_path)
+    loaded = load(root / "velero-gitops.yaml")
+    lay = Layout.of(loaded.config)
+    cluster = Cluster()
+    flux = Flux(root, cluster)
+    items, pvbs = _backup_of_old_cluster()
+    steps = disaster.procedure(loaded, backup="daily-20261201020000")
+    seen = []
+    for step in steps:
+        cmd = step.commands[0]
+        if cmd.startswith(("velero-gitops check", "flux install", "flux create source")):
+            pass  # workstation checks; controllers; the source: no object of the tree yet
+        elif cmd.startswith("kubectl apply -f <the ks.yaml of"):
+            _openebs(cluster)
+        elif cmd == f"kubectl apply -f {lay.disaster_recovery_file}":
+            flux.apply_file(lay.disaster_recovery_file)
+            assert cluster.get("BackupStorageLocation", "velero", "default")["spec"]["accessMode"] == "ReadOnly"
+            assert cluster.get("Secret", "velero", "velero-repo-credentials")["metadata"]["name"]
+            assert cluster.created_by[("Secret", "velero", "velero-repo-credentials")] == "kustomize-controller"
+            assert cluster.get("Kustomization", "flux-system", "velero-schedules")["spec"]["suspend"] is True
+            assert not cluster.kinds("Schedule")
+            assert not cluster.get("Namespace", "", "database")  # the apps are not applied
+            cluster.velero_backup("manual-during-restore")
+        elif cmd.startswith("velero-gitops restore-manifest"):
+            assert "--exclude-namespaces velero,flux-system" in cmd
+            assert velero_restore(cluster, items, pvbs, excluded={"velero", "flux-system"}) == ["data"]
+            assert cluster.created_by[("Pod", "database", "db-0")] == "velero"
+        elif cmd.startswith("kubectl -n flux-system delete kustomization"):
+            name = cmd.rsplit(" ", 1)[1]
+            assert name == "velero-disaster-recovery"
+            del cluster.objects[("Kustomization", "flux-system", name)]  # prune: false: nothing else goes
+        elif cmd.startswith("flux bootstrap"):
+            for k in cluster.kinds("Kustomization"):
+                if k["spec"]["path"] != "-":  # the storage stand-in stays Ready
+                    k.pop("_ready", None)
+            _bootstrap(flux)
+        else:
+            raise AssertionError(f"step not modelled: {cmd}")
+        seen.append(step.title)
+    assert len(seen) == len(steps) == 8
+    assert cluster.volumes[("database", "data")] == PAYLOAD
+    assert cluster.get("BackupStorageLocation", "velero", "default")["spec"]["accessMode"] == "ReadWrite"
+    assert [s["metadata"]["name"] for s in cluster.kinds("Schedule")] == ["daily"]
+    assert cluster.backups_refused == ["manual-during-restore"]
+
+
+def test_without_the_password_in_git_velero_makes_the_default_and_the_restore_fails(tmp_path):
+    """Velero creates `static-passw0rd` when velero-repo-credentials is missing at start
+    (vmware-tanzu/velero@v1.18.1:pkg/repository/keys/keys.go); the old repositories do not open with it."""
+    root = _repo(tmp_path)
+    (root / "kubernetes/apps/velero/velero/app/kustomization.yaml").write_text(
+        (root / "kubernetes/apps/velero/velero/app/kustomization.yaml").read_text().replace("  - ./repo-credentials.sops.yaml\n", ""))
+    cluster = Cluster()
+    flux = Flux(root, cluster)
+    _openebs(cluster)
+    flux.apply_file(Layout.of(load(root / "velero-gitops.yaml").config).disaster_recovery_file)
+    assert cluster.created_by[("Secret", "velero", "velero-repo-credentials")] == "velero"
+    items, pvbs = _backup_of_old_cluster()
+    assert velero_restore(cluster, items, pvbs, excluded={"velero", "flux-system"}) == []
+
+
+def _kustomize_with(tmp: Path, resource: Path, patches: list[dict]) -> list[dict]:
+    """`kubectl kustomize` of ``resource`` with a Flux Kustomization's spec.patches, as kustomize-controller adds them
+    to the kustomization it builds (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go)."""
+    import os
+    import subprocess
+
+    from cli_util import require_kubectl
+
+    tmp.mkdir()
+    (tmp / "kustomization.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+        "resources": [os.path.relpath(resource, tmp)], "patches": patches}))
+    proc = subprocess.run([require_kubectl(), "kustomize", "--load-restrictor=LoadRestrictionsNone", str(tmp)],
+                          capture_output=True, text=True, timeout=60, env={**os.environ, "KUBECONFIG": os.devnull})
+    assert proc.returncode == 0, proc.stderr
+    return [d for d in yaml.safe_load_all(proc.stdout) if d]
+
+
+def test_entry_point_patches_apply_with_real_kustomize(tmp_path):
+    """The two levels of patches of the rendered entry point, built by kustomize (kubectl kustomize) as the controller
+    builds them: the namespace folder gets a suspended Schedules Kustomization and an app Kustomization whose own
+    patches make the HelmRelease's storage location ReadOnly, and touch nothing else."""
+    lay = Layout.of(load(EXAMPLE / "velero-gitops.yaml").config)
+    (dr,) = yaml.safe_load_all((EXAMPLE / lay.disaster_recovery_file).read_text())
+    assert dr["spec"]["prune"] is False and dr["spec"]["path"] == f"./{lay.namespace_dir}"
+    built = {(o["kind"], o["metadata"]["name"]): o
+             for o in _kustomize_with(tmp_path / "one", EXAMPLE / lay.namespace_dir, dr["spec"]["patches"])}
+    plain = {(o["kind"], o["metadata"]["name"]): o
+             for o in yaml.safe_load_all((EXAMPLE / lay.ks_file).read_text()) if o}
+    assert built[("Kustomization", "velero-schedules")]["spec"] == {**plain[("Kustomization", "velero-schedules")]["spec"], "suspend": True}
+    app = built[("Kustomization", "velero")]["spec"]
+    assert {k: v for k, v in app.items() if k != "patches"} == plain[("Kustomization", "velero")]["spec"]
+    assert built[("Kustomization", "velero-monitoring")] == plain[("Kustomization", "velero-monitoring")]
+    (hr,) = [o for o in _kustomize_with(tmp_path / "two", EXAMPLE / lay.app_dir / "helmrelease.yaml", app["patches"])
+             if o["kind"] == "HelmRelease"]
+    (hr_plain,) = yaml.safe_load_all((EXAMPLE / lay.app_dir / "helmrelease.yaml").read_text())
+    bsl = hr["spec"]["values"]["configuration"]["backupStorageLocation"]
+    assert [b["accessMode"] for b in bsl] == ["ReadOnly"]
+    bsl[0]["accessMode"] = "ReadWrite"
+    assert hr == hr_plain
+
+
+def test_cli_prints_the_steps_in_order_with_this_configs_names():
+    from cli_util import run_cli
+
+    r = run_cli("disaster-recovery", "--config", str(EXAMPLE / "velero-gitops.yaml"), "--from-backup", "daily-1")
+    assert r.code == 0, r.err
+    order = ["flux install", "flux create source git flux-system", "kubectl apply -f <the ks.yaml of flux-system/openebs>",
+             "kubectl apply -f kubernetes/apps/velero/velero/disaster-recovery.yaml", "--from-backup daily-1",
+             "delete kustomization velero-disaster-recovery", "flux bootstrap"]
+    assert [r.out.index(s) for s in order] == sorted(r.out.index(s) for s in order)
+
+
+def test_a_password_not_in_git_is_called_out(tmp_path):
+    """With velero.repositoryPassword other than managed, Git does not hold the password: the step says so."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("cluster: x\ns3:\n  endpoint: https://s3.example.test\nvelero:\n  repositoryPassword: elsewhere\n"
+                   "flux:\n  decryption:\n    keyFrom: controller\n")
+    steps = disaster.procedure(load(cfg))
+    text = disaster.as_text(steps)
+    assert "NOT the kopia password Secret" in text and "--sops-age-secret" in text
+    assert "repo-credentials.sops.yaml" not in text
+    assert not any("ks.yaml of" in c for s in steps for c in s.commands)  # no flux.dependsOn: no such step
+
+
+def test_entry_point_injects_the_decryption_a_root_patch_would(tmp_path):
+    """With flux.decryption.enabled false a root Kustomization patches decryption in; during the restore that root
+    is not applied, so the entry point adds the decryption flux.decryption describes (here the controller-wide key:
+    kustomize-controller v1.7.0+ --sops-age-secret, no secretRef)."""
+    golden = REPO / "tests/golden/root-patch"
+    lay = Layout.of(load(golden / "velero-gitops.yaml").config)
+    (dr,) = yaml.safe_load_all((golden / lay.disaster_recovery_file).read_text())
+    built = {o["metadata"]["name"]: o for o in _kustomize_with(tmp_path / "b", golden / lay.namespace_dir, dr["spec"]["patches"])
+             if o["kind"] == "Kustomization"}
+    assert built["velero"]["spec"]["decryption"] == {"provider": "sops"}
+    (plain,) = [o for o in yaml.safe_load_all((golden / lay.ks_file).read_text()) if o and o["metadata"]["name"] == "velero"]
+    assert "decryption" not in plain["spec"]

@@ -1,0 +1,187 @@
+"""What the controllers do at run time, checked on the rendered trees: missing CRDs that block an install
+(validate/crd_providers.py), postBuild substitution into `${...}` of other tools (validate/substitution.py), and
+a pinned Flux older than the features the tree uses (validate/flux_version.py). Each module's docstring names
+the upstream code it follows."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from velero_gitops.validate.crd_providers import _builtin_groups
+from velero_gitops.validate.engine import Options, validate_paths
+
+from cli_util import EXAMPLE, EXAMPLES, REPO
+
+APP = "kubernetes/apps/velero/velero"
+
+
+def _copy(tmp_path: Path, src: Path = EXAMPLE) -> Path:
+    dst = tmp_path / "repo"
+    shutil.copytree(src, dst)
+    return dst
+
+
+def _rules(root: Path, rule: str) -> list:
+    res = validate_paths([str(root)], Options(repo_root=str(root), kustomize="never", cache_dir=str(root.parent / "c"),
+                                              ignore_missing_schemas=True))
+    return [f for f in res.findings if f.rule == rule]
+
+
+# -- CRDs ------------------------------------------------------------------------------------------
+GOLDEN_TREES = EXAMPLES + sorted(p.parent for p in (REPO / "tests/golden").glob("*/velero-gitops.yaml"))
+
+
+@pytest.mark.parametrize("tree", GOLDEN_TREES, ids=lambda p: p.name)
+def test_velero_kustomization_needs_no_crd_but_its_own_and_flux(tree):
+    """On a cluster that has only Kubernetes and Flux (no Prometheus Operator), every object the app
+    Kustomization applies is of a kind the API server already serves: its dry-run cannot fail for a missing CRD
+    (fluxcd/pkg@ssa/v0.76.1:ssa/manager_apply.go ApplyAll aborts the whole apply on one)."""
+    builtin = _builtin_groups()
+    for ks_file in tree.rglob("ks.yaml"):
+        for ks in (d for d in yaml.safe_load_all(ks_file.read_text()) if d):
+            if not ks["spec"].get("healthChecks"):  # the app Kustomization is the one that installs the chart
+                continue
+            folder = tree / ks["spec"]["path"]
+            resources = yaml.safe_load((folder / "kustomization.yaml").read_text())["resources"]
+            for r in resources:
+                for o in (d for d in yaml.safe_load_all((folder / r).read_text()) if d):
+                    group = o["apiVersion"].split("/")[0] if "/" in o["apiVersion"] else ""
+                    assert group in builtin or group.endswith(".toolkit.fluxcd.io"), (tree.name, r, o["kind"])
+
+
+def test_a_custom_resource_beside_the_helmrelease_is_reported(tmp_path):
+    """The tree before monitoring had its own Kustomization: the PrometheusRule beside the HelmRelease."""
+    root = _copy(tmp_path)
+    assert _rules(root, "flux.crd-provider") == []
+    kfile = root / APP / "app/kustomization.yaml"
+    kfile.write_text(kfile.read_text().replace("resources:\n", "resources:\n  - ./prometheusrule.yaml\n"))
+    shutil.copy(root / APP / "monitoring/prometheusrule.yaml", root / APP / "app/prometheusrule.yaml")
+    (f,) = _rules(root, "flux.crd-provider")
+    assert f.severity == "warning" and f.obj == "PrometheusRule/velero/velero"
+    assert "Flux Kustomization flux-system/velero" in f.message and "HelmRelease velero" in f.message
+    # a CRD in the repository provides it
+    (root / "crds").mkdir()
+    (root / "crds/prometheusrules.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "prometheusrules.monitoring.coreos.com"},
+        "spec": {"group": "monitoring.coreos.com", "names": {"kind": "PrometheusRule", "plural": "prometheusrules"},
+                 "scope": "Namespaced", "versions": []}}))
+    assert _rules(root, "flux.crd-provider") == []
+
+
+def test_depending_on_a_chart_install_is_trusted(tmp_path):
+    """A Kustomization that dependsOn one installing a chart may get its CRDs from that chart's crds/ folder."""
+    root = _copy(tmp_path)
+    kfile = root / APP / "app/kustomization.yaml"
+    kfile.write_text(kfile.read_text().replace("resources:\n", "resources:\n  - ./prometheusrule.yaml\n"))
+    shutil.copy(root / APP / "monitoring/prometheusrule.yaml", root / APP / "app/prometheusrule.yaml")
+    stack = root / "kubernetes/apps/observability"
+    (stack / "app").mkdir(parents=True)
+    (stack / "ks.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+        "metadata": {"name": "openebs", "namespace": "flux-system"},
+        "spec": {"path": "./kubernetes/apps/observability/app", "interval": "1h", "prune": True,
+                 "sourceRef": {"kind": "GitRepository", "name": "flux-system", "namespace": "flux-system"}}}))
+    (stack / "app/kustomization.yaml").write_text("resources: [./hr.yaml]\n")
+    (stack / "app/hr.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease", "metadata": {"name": "stack", "namespace": "x"},
+        "spec": {"chartRef": {"kind": "OCIRepository", "name": "stack"}, "interval": "1h"}}))
+    assert _rules(root, "flux.crd-provider") == []  # velero dependsOn openebs, which installs a chart
+
+
+# -- substitution ------------------------------------------------------------------------------------
+def _parent_with_postbuild(root: Path) -> None:
+    """A home-ops root: one Kustomization applying the apps, patching postBuild into every child."""
+    (root / "kubernetes/apps/kustomization.yaml").write_text("resources: [./velero]\n")
+    (root / "cluster").mkdir()
+    (root / "cluster/apps.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+        "metadata": {"name": "cluster-apps", "namespace": "flux-system"},
+        "spec": {"path": "./kubernetes/apps", "interval": "1h", "prune": True,
+                 "sourceRef": {"kind": "GitRepository", "name": "flux-system", "namespace": "flux-system"},
+                 "patches": [{"target": {"kind": "Kustomization"}, "patch": yaml.safe_dump({
+                     "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+                     "metadata": {"name": "not-used"},
+                     "spec": {"postBuild": {"substitute": {"CLUSTER": "home-lab"}}}})}]}}))
+
+
+def test_dashboard_without_the_annotation_is_reported_under_a_substituting_parent(tmp_path):
+    """fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_varsub.go: substitution skips an object annotated
+    `kustomize.toolkit.fluxcd.io/substitute: disabled`; without it `${datasource}` becomes ""."""
+    root = _copy(tmp_path)
+    _parent_with_postbuild(root)
+    dash = root / APP / "monitoring/grafana-dashboard.yaml"
+    assert "${datasource}" in dash.read_text()
+    assert _rules(root, "flux.substitute") == []  # rendered with the annotation
+    dash.write_text(dash.read_text().replace("    kustomize.toolkit.fluxcd.io/substitute: disabled\n", ""))
+    (f,) = _rules(root, "flux.substitute")
+    assert f.obj == "ConfigMap/velero/velero-dashboard" and "cluster-apps" in f.message and f.severity == "warning"
+
+
+@pytest.mark.parametrize("tree", GOLDEN_TREES, ids=lambda p: p.name)
+def test_every_rendered_object_is_marked(tree):
+    from velero_gitops.config.loader import load
+    from velero_gitops.render.plan import plan
+
+    loaded = load(tree / "velero-gitops.yaml")
+    for a in plan(loaded).artifacts:
+        for o in (d for d in yaml.safe_load_all((loaded.repo_root / a.path).read_text()) if d):
+            if o["apiVersion"] != "kustomize.config.k8s.io/v1beta1":
+                assert o["metadata"]["annotations"]["kustomize.toolkit.fluxcd.io/substitute"] == "disabled", a.path
+
+
+# -- Flux version --------------------------------------------------------------------------------------
+def _gotk(root: Path, flux: str, kustomize_controller: str) -> None:
+    d = root / "flux-system"
+    d.mkdir()
+    (d / "gotk-components.yaml").write_text(
+        f"---\n# This manifest was generated by flux. DO NOT EDIT.\n# Flux Version: {flux}\n# Components: kustomize-controller\n"
+        + yaml.safe_dump({"apiVersion": "apps/v1", "kind": "Deployment",
+                          "metadata": {"name": "kustomize-controller", "namespace": "flux-system"},
+                          "spec": {"selector": {"matchLabels": {"app": "kc"}}, "template": {
+                              "metadata": {"labels": {"app": "kc"}}, "spec": {"containers": [{
+                                  "name": "manager", "image": f"ghcr.io/fluxcd/kustomize-controller:{kustomize_controller}"}]}}}}))
+
+
+@pytest.mark.parametrize("flux,expected", [("v2.3.0", ["SOPS mac_only_encrypted"]), ("v2.4.0", []), ("v2.7.5", [])])
+def test_mac_only_encrypted_needs_flux_2_4(tmp_path, flux, expected):
+    """The home-lab Secrets are encrypted with mac_only_encrypted (sops v3.9.0), which kustomize-controller
+    reads from v1.4.0 (Flux v2.4.0) on."""
+    root = _copy(tmp_path)
+    _gotk(root, flux, "v1.3.0")
+    found = _rules(root, "flux.min-version")
+    assert [w for w in ("SOPS mac_only_encrypted",) if any(w in f.message for f in found)] == expected
+
+
+def test_controller_key_needs_flux_2_7_and_images_count_without_header(tmp_path):
+    root = _copy(tmp_path, REPO / "tests/golden/controller-key")
+    _gotk(root, "v2.6.0", "v1.6.0")
+    assert any("--sops-age-secret" in f.message and "Flux 2.7" in f.message for f in _rules(root, "flux.min-version"))
+    gotk = root / "flux-system/gotk-components.yaml"
+    gotk.write_text(gotk.read_text().replace("# Flux Version: v2.6.0\n", ""))
+    (f, *_) = _rules(root, "flux.min-version")
+    assert "kustomize-controller v1.6" in f.message
+
+
+@pytest.mark.parametrize("version,warns", [("2.6.x", True), ("2.7.x", False), ("2.x", False)])
+def test_flux_instance_version(tmp_path, version, warns):
+    root = _copy(tmp_path, REPO / "tests/golden/controller-key")
+    (root / "flux-instance.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "fluxcd.controlplane.io/v1", "kind": "FluxInstance",
+        "metadata": {"name": "flux", "namespace": "flux-system"},
+        "spec": {"distribution": {"version": version, "registry": "ghcr.io/fluxcd"}}}))
+    assert bool(_rules(root, "flux.min-version")) is warns
+
+
+def test_a_flux_variable_the_parent_defines_is_not_reported(tmp_path):
+    """`${CLUSTER}` is meant for Flux: the parent substitutes it; only names it does not define become empty."""
+    root = _copy(tmp_path)
+    _parent_with_postbuild(root)
+    dash = root / APP / "monitoring/grafana-dashboard.yaml"
+    text = dash.read_text().replace("    kustomize.toolkit.fluxcd.io/substitute: disabled\n", "")
+    dash.write_text(text.replace("${datasource}", "${CLUSTER}"))
+    assert _rules(root, "flux.substitute") == []
