@@ -21,11 +21,12 @@ import functools
 import json
 
 from velero_gitops.findings import Finding
+from velero_gitops.rules import define
 from velero_gitops.validate.documents import dig
 from velero_gitops.validate.flux import CRD_CHARTS
 from velero_gitops.validate.schemas import BUNDLE_DIR
 
-RULE = "flux.crd-provider"
+RULE = define("flux.crd-provider", "warning", "a custom resource applied in the same Flux Kustomization as a HelmRelease while nothing in the repository installs its CRD: one failed dry-run stops the whole apply (fluxcd/pkg ssa ApplyAll)")
 FLUX_GROUP_SUFFIX = ".toolkit.fluxcd.io"
 
 

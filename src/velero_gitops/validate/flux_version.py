@@ -23,9 +23,10 @@ from pathlib import Path
 
 from velero_gitops import safefile
 from velero_gitops.findings import Finding
+from velero_gitops.rules import define
 from velero_gitops.validate.documents import Obj, dig
 
-RULE = "flux.min-version"
+RULE = define("flux.min-version", "warning", "the rendered tree uses a feature newer than the Flux version the repository pins")
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,10 @@ import re
 
 from velero_gitops import safefile
 from velero_gitops.findings import Finding
+from velero_gitops.rules import define
 from velero_gitops.validate.documents import dig
 
-RULE = "flux.substitute"
+RULE = define("flux.substitute", "warning", "a `${name}` that a parent-patched `postBuild` does not define, in an object without `kustomize.toolkit.fluxcd.io/substitute: disabled`: Flux blanks it")
 KEY = "kustomize.toolkit.fluxcd.io/substitute"
 # what envsubst replaces (`$${x}` is an escape); a name with a default (`${x:=d}`) is meant for Flux
 _VAR = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
