@@ -86,7 +86,7 @@ def test_plain_kustomize_would_have_failed_where_flux_builds(tmp_path):
     """The same app built without the Flux Kustomization's components fails (the patch target comes
     from a component): the lesson is that validate must build the Flux entry, not the folder."""
     kubectl = require_kubectl()
-    ok, out = kustomize.run_kubectl(kubectl, FLUX_BUILD / "apps" / "web" / "app", tmp_path)
+    ok, out = kustomize.run_kubectl(kubectl, FLUX_BUILD / "apps" / "web" / "app", root=FLUX_BUILD)
     assert not ok and "no matches for Id PersistentVolumeClaim" in out
 
 
@@ -100,7 +100,7 @@ def test_nested_folders_are_not_built_again(tmp_path, monkeypatch):
     })
     calls = []
     real = kustomize.run_kubectl
-    monkeypatch.setattr(kustomize, "run_kubectl", lambda *a: calls.append(a[1]) or real(*a))
+    monkeypatch.setattr(kustomize, "run_kubectl", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
     res = validate_paths([str(root)], _opts(tmp_path, root, kustomize_cache=False))
     assert res.findings == [] and len(calls) == 1 and calls[0].name == "apps"
 
@@ -224,14 +224,12 @@ def test_remote_resource_is_a_finding_not_a_fetch(tmp_path, remote):
 def test_kubectl_itself_runs_without_network(tmp_path):
     """Defense in depth: even a build that names a URL (bypassing the check) cannot connect."""
     kubectl = require_kubectl()
-    if not kustomize._netns_prefix():
-        pytest.skip("this kernel does not allow an unprivileged network namespace (unshare -rn)")
     srv = _Listener()
     try:
         d = tmp_path / "k"
         d.mkdir()
         (d / "kustomization.yaml").write_text(_kust(f"http://127.0.0.1:{srv.port}/x.yaml"))
-        ok, out = kustomize.run_kubectl(kubectl, d, tmp_path)
+        ok, out = kustomize.run_kubectl(kubectl, d)
     finally:
         srv.close()
     assert not ok and srv.accepted == 0

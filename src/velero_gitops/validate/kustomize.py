@@ -22,23 +22,22 @@ cached.
 
 from __future__ import annotations
 
-import functools
+import base64
 import hashlib
 import json
 import os
 import re
 import shutil
 import stat
-import subprocess
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from velero_gitops import safefile
+from velero_gitops import identity, safefile, tools
 from velero_gitops.errors import UsageError
 from velero_gitops.findings import Finding
-from velero_gitops.validate import flux
+from velero_gitops.validate import flux, sandbox
 from velero_gitops.validate.documents import (
     KUSTOMIZE_FILES,
     Obj,
@@ -50,6 +49,7 @@ from velero_gitops.validate.documents import (
     mapping,
     unsafe_for_kubectl,
 )
+from velero_gitops.validate.report import esc
 from velero_gitops.validate.run import Run
 from velero_gitops.validate.schemas import SchemaError, schema_findings
 from velero_gitops.validate.yamlload import YAMLError, load_all
@@ -66,8 +66,9 @@ _FILE_LIST_FIELDS = ("crds", "configurations", "patchesStrategicMerge", "generat
 _REMOTE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|git::|gh:|git@|github\.com[:/]|gitlab\.com[:/]|bitbucket\.org[:/])", re.I)
 
 
-def kubectl_path() -> str | None:
-    return shutil.which("kubectl")
+def kubectl_path(repo: str | os.PathLike[str] | None = None) -> str | None:
+    """kubectl from PATH, never from ``.``, an empty entry or inside the repository (tools.which)."""
+    return tools.which("kubectl", repo if repo is not None else git_toplevel(Path.cwd()))
 
 
 def find_kfile(d: Path) -> Path | None:
@@ -437,15 +438,6 @@ def _apply_flux_fields(kdata: dict, spec: dict, pl: _Planner, entry: Path) -> No
             pl.visit_dir(real, None, c, 1)
 
 
-@functools.lru_cache(maxsize=4)
-def _kubectl_identity(kubectl: str) -> str:
-    try:
-        proc = subprocess.run([kubectl, "version", "--client", "-o", "json"], capture_output=True, text=True, timeout=30)
-        return proc.stdout
-    except (OSError, subprocess.SubprocessError):
-        return ""
-
-
 def _key(b: Build) -> str | None:
     """sha256 over everything the build reads: file contents (not times), links, the generated kustomization."""
     h = hashlib.sha256(b"v2\0")
@@ -467,20 +459,6 @@ def _key(b: Build) -> str | None:
 # Running a build
 
 
-@functools.lru_cache(maxsize=1)
-def _netns_prefix() -> tuple[str, ...]:
-    """``unshare`` into new user and network namespaces when the kernel allows it: a build cannot
-    reach any network, loopback included (defense in depth behind the remote-reference check)."""
-    exe = shutil.which("unshare")
-    if exe is None:
-        return ()
-    try:
-        ok = subprocess.run([exe, "-rn", "true"], capture_output=True, timeout=10).returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        ok = False
-    return (exe, "-rn") if ok else ()
-
-
 def _write_mirror(b: Build, mirror: Path) -> None:
     for rel, real in b.files.items():
         dst = mirror / rel
@@ -500,16 +478,35 @@ def _write_mirror(b: Build, mirror: Path) -> None:
         (entry / b.kfile_name).write_text(b.generated)
 
 
-def run_kubectl(kubectl: str, d: Path, home: Path) -> tuple[bool, str]:
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "GIT_ALLOW_PROTOCOL": "none",
-           "GIT_CONFIG_NOSYSTEM": "1", "GIT_TERMINAL_PROMPT": "0", "KUBECONFIG": os.devnull}
-    cmd = [*_netns_prefix(), kubectl, "kustomize", "--load-restrictor", "LoadRestrictionsNone", str(d)]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT, env=env, cwd=home)
-    except subprocess.TimeoutExpired:
-        return False, f"kustomize build timed out after {TIMEOUT}s"
-    ok = proc.returncode == 0
-    return ok, proc.stdout if ok else (proc.stderr.strip() or f"kubectl kustomize exited {proc.returncode}")
+def run_kubectl(kubectl: str, d: Path, root: Path | None = None, tree: Path | None = None,
+                deadline: sandbox.Deadline | None = None) -> tuple[bool, str]:
+    """``kubectl kustomize d`` in the sandbox (validate/sandbox.py), which holds the host folder ``tree``
+    (default ``root``) at the path ``root`` (default ``d``), read-only, and nothing else. Raises UsageError
+    where no sandbox can be made."""
+    root = Path(root or d)
+    bwrap = _sandbox_or_refuse(kubectl)
+    res = sandbox.run(bwrap, kubectl, {Path(tree or root): root},
+                      ["kustomize", "--load-restrictor", "LoadRestrictionsNone", str(d)], deadline or sandbox.Deadline())
+    if res.limit is not None:
+        return False, f"kustomize build stopped: it reached {res.limit}"
+    return res.ok, res.out if res.ok else res.out.strip()
+
+
+def _sandbox_or_refuse(kubectl: str) -> str:
+    bwrap = sandbox.bwrap_path()
+    why, _ = sandbox.probe(bwrap, kubectl)
+    if why is not None or bwrap is None:
+        raise UsageError(f"kustomize builds of untrusted files need a sandbox and none can be made here ({why}); "
+                         "run with --kustomize never to validate without builds")
+    return bwrap
+
+
+def sandbox_identity(kubectl: str) -> str:
+    """What decides a build besides its files: our code, kubectl (path, file, version) and the sandbox."""
+    bwrap = sandbox.bwrap_path() or ""
+    _, version = sandbox.probe(bwrap or None, kubectl)
+    return "\0".join([identity.code_digest(), identity.program(kubectl, version), identity.program(bwrap),
+                      f"{sandbox.MEMORY}:{sandbox.CPU_SECONDS}:{sandbox.MAX_OUTPUT}"])
 
 
 def _cache_dir_ok(d: Path) -> bool:
@@ -559,36 +556,98 @@ def _cache_put(cache: Path, key: str, ok: bool, out: str) -> None:
             pass
 
 
-_SECRET_DOC = re.compile(r"^kind:[ \t]*['\"]?Secret['\"]?[ \t]*$", re.M)
+def _holds_secret(out: str) -> bool:
+    """Whether built output holds a Secret, judged on the parsed objects (kustomize flattens Lists)."""
+    try:
+        docs = load_all(out)
+    except YAMLError:
+        return True  # not judged: not cached
+    return any(isinstance(d.data, dict) and d.data.get("kind") in ("Secret", "SecretList", "List") for d in docs)
 
 
-def build(b: Build, kubectl: str, cache: Path | None) -> tuple[bool, str]:
-    """(ok, output or cleaned error). Served from ``cache`` when the key is known there."""
-    use_cache = cache is not None and b.key is not None and not b.secret_input and _cache_dir_ok(cache)
+def build(b: Build, kubectl: str, cache: Path | None, deadline: sandbox.Deadline | None = None) -> tuple[bool, str]:
+    """(ok, output or cleaned error). Served from ``cache`` when the key is known there.
+
+    Only a passing build without a Secret in its inputs or output is stored; a cache folder inside
+    the repository is never used (a pull request could commit an entry there)."""
+    use_cache = (cache is not None and b.key is not None and not b.secret_input and _cache_dir_ok(cache)
+                 and not inside(Path(os.path.realpath(cache)), b.root))
     key = None
     if use_cache and cache is not None:
-        key = hashlib.sha256(f"{b.key}\0{_kubectl_identity(kubectl)}".encode()).hexdigest()
+        key = hashlib.sha256(f"{b.key}\0{sandbox_identity(kubectl)}".encode()).hexdigest()
         hit = _cache_get(cache, key)
-        if hit is not None:
+        if hit is not None and hit[0]:
             return hit
-    with tempfile.TemporaryDirectory(prefix="vg-kustomize-") as tmp:
-        mirror = Path(tmp) / "repo"
-        home = Path(tmp) / "home"
-        home.mkdir()
-        _write_mirror(b, mirror)
-        ok, out = run_kubectl(kubectl, mirror / b.entry.relative_to(b.root), home)
-        if not ok:
-            out = clean_message(out, mirror)
-    if cache is not None and key is not None and not (ok and _SECRET_DOC.search(out)):
+    try:
+        with tempfile.TemporaryDirectory(prefix="vg-kustomize-") as tmp:
+            mirror = Path(tmp) / "repo"
+            _write_mirror(b, mirror)
+            ok, out = run_kubectl(kubectl, b.entry, root=b.root, tree=mirror, deadline=deadline)
+    except OSError as exc:
+        return False, f"the build could not be prepared: {exc.strerror or exc}"
+    if not ok:
+        out = clean_message(redact(out, _secret_values(b)), b.root)
+    elif cache is not None and key is not None and not _holds_secret(out):
         _cache_put(cache, key, ok, out)
     return ok, out
+
+
+def _secret_values(b: Build) -> set[str]:
+    """Values a build may read that must never be printed: Secret data (raw and decoded), generator
+    literals, and every line and ``key=value`` value of every file the build holds that is not a
+    Kubernetes object (a generator input)."""
+    out: set[str] = set()
+    for real in set(b.files.values()):
+        try:
+            text = safefile.read_text(real, root=b.root, shown=display_path(real))
+        except (safefile.FileRefused, OSError, UnicodeError):
+            continue
+        try:
+            docs = load_all(text)
+        except YAMLError:
+            docs = []
+        objs = [d.data for d in docs if isinstance(d.data, dict) and isinstance(d.data.get("kind"), str)]
+        if not objs:
+            for ln in text.splitlines():
+                out.add(ln.strip())
+                out.add(ln.split("=", 1)[-1].strip())
+        for o in objs:
+            _collect_secret_values(o, out)
+    return {v for v in out if len(v) >= 4}
+
+
+def _collect_secret_values(o: dict, out: set[str]) -> None:
+    if o.get("kind") in ("List", "SecretList") and isinstance(o.get("items"), list):
+        for it in o["items"]:
+            if isinstance(it, dict):
+                _collect_secret_values(it, out)
+    if o.get("kind") == "Secret":
+        for f in ("data", "stringData"):
+            for v in (o.get(f) or {}).values() if isinstance(o.get(f), dict) else []:
+                out.add(str(v))
+                if f == "data":
+                    try:
+                        out.add(base64.b64decode(str(v), validate=False).decode("utf-8", "replace"))
+                    except ValueError:
+                        pass
+    for gen in (o.get("secretGenerator") or []) if isinstance(o.get("secretGenerator"), list) else []:
+        for lit in _strings(gen.get("literals") if isinstance(gen, dict) else None):
+            out.add(lit.split("=", 1)[-1])
+
+
+def redact(msg: str, values: set[str]) -> str:
+    """``msg`` with every value in ``values`` replaced, longest first (before any truncation)."""
+    for v in sorted(values, key=len, reverse=True):
+        if v in msg:
+            msg = msg.replace(v, "<redacted>")
+    return msg
 
 
 _KLOG = re.compile(r"^[EWIF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [\w.]+:\d+\] ")
 
 
-def clean_message(msg: str, mirror: Path | None = None) -> str:
-    """kustomize's own message out of kubectl's log line, mirror paths shown as repository paths, truncated."""
+def clean_message(msg: str, root: Path | None = None) -> str:
+    """kustomize's own message out of kubectl's log line, paths relative to the repository, escaped, truncated."""
     msg = msg.strip()
     msg = _KLOG.sub("", msg)
     m = re.search(r'"command failed" err=(?:"(.*)"|<(.*)>)\s*$', msg, re.S)
@@ -596,10 +655,10 @@ def clean_message(msg: str, mirror: Path | None = None) -> str:
         msg = (m.group(1) or "").replace('\\"', '"') if m.group(1) is not None else m.group(2)
     if msg.startswith("error: "):
         msg = msg[len("error: "):]
-    if mirror is not None:
-        for base in {str(mirror), os.path.realpath(mirror)}:
+    if root is not None:
+        for base in {str(root), os.path.realpath(root)}:
             msg = msg.replace(base + "/", "").replace(base, ".")
-    msg = " ".join(msg.split())
+    msg = esc(" ".join(msg.split()))
     return _short(msg, MAX_MESSAGE)
 
 
@@ -691,7 +750,7 @@ def _origin(md: dict) -> dict:
 def check_dirs(kdirs, objects, store, run: Run, skip, graph=None, scan_roots=()) -> tuple[list[Finding], int, set[Path]]:
     """(findings, failed builds, real paths of the source files that successful builds emitted)."""
     opts = run.opts
-    kubectl = kubectl_path()
+    kubectl = kubectl_path(opts.repo_root)
     if kubectl is None:
         if opts.kustomize == "always":
             raise UsageError("kubectl is not on PATH (needed for --kustomize always)")
@@ -710,8 +769,11 @@ def check_dirs(kdirs, objects, store, run: Run, skip, graph=None, scan_roots=())
             findings.extend(b.problems)
             # a remote resource alone is a warning: the build is not run, but nothing is proven wrong
             failed += any(p.severity == "error" for p in b.problems)
+    if runnable:
+        _sandbox_or_refuse(kubectl)  # one clear line where no sandbox can be made, before any build
+    deadline = sandbox.Deadline()  # one budget for every build of this run
     with ThreadPoolExecutor(max_workers=max(1, min(2, len(runnable)))) as pool:
-        results = list(pool.map(lambda b: build(b, kubectl, cache), runnable))
+        results = list(pool.map(lambda b: build(b, kubectl, cache, deadline), runnable))
 
     by_file: dict[Path, list] = {}
     for o in objects:
