@@ -141,13 +141,17 @@ def _kill(proc: subprocess.Popen) -> None:
 
 
 def _limit_of(rc: int, msg: str, size: int) -> str | None:
-    if rc == -signal.SIGXFSZ or size > MAX_OUTPUT:
-        return f"the output limit of {MAX_OUTPUT >> 20} MiB"
+    if rc == -signal.SIGXFSZ or size > MAX_OUTPUT or (rc != 0 and "file too large" in msg):
+        return f"the output limit of {_size(MAX_OUTPUT)}"
     if rc in (-signal.SIGXCPU, -signal.SIGKILL) and "out of memory" not in msg:
         return f"the CPU limit of {CPU_SECONDS}s"
     if "out of memory" in msg or "cannot allocate memory" in msg.lower():
-        return f"the memory limit of {MEMORY >> 20} MiB"
+        return f"the memory limit of {_size(MEMORY)}"
     return None
+
+
+def _size(n: int) -> str:
+    return f"{n >> 20} MiB" if n >= 1 << 20 else f"{n} bytes"
 
 
 @functools.lru_cache(maxsize=4)
