@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 import shutil
+import socket
+import threading
 from pathlib import Path
 
 from velero_gitops.validate import sandbox
@@ -21,6 +23,35 @@ from cli_util import need
 _LINE = re.compile(r"^(\d+) +(.*)$")
 _CALL = re.compile(r"^(?:<\.\.\. )?(\w+)(?: resumed>|\()(.*?)(?:\) += (-?\d+|\?)(?: .*)?)?$")
 _PATH = re.compile(r'"((?:[^"\\]|\\.)*)"')
+
+
+class Listener:
+    """A TCP listener on the host's loopback that counts accepted connections."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        self.sock.settimeout(0.2)
+        self.stop = False
+        self.t = threading.Thread(target=self._loop, daemon=True)
+        self.t.start()
+
+    def _loop(self):
+        while not self.stop:
+            try:
+                c, _ = self.sock.accept()
+                self.accepted += 1
+                c.close()
+            except OSError:
+                pass
+
+    def close(self):
+        self.stop = True
+        self.t.join()
+        self.sock.close()
 
 
 def require_strace() -> str:

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import threading
 import time
 from pathlib import Path
 
@@ -25,6 +23,7 @@ from velero_gitops.validate.engine import Options, validate_paths
 
 from cli_util import VALIDATE_FIXTURES as FIXTURES
 from cli_util import require_kubectl, run_cli
+from trace_fixtures import Listener
 
 FLUX_BUILD = FIXTURES / "kustomize" / "flux-build"
 
@@ -162,35 +161,6 @@ def test_special_files_as_generator_inputs_do_not_hang(tmp_path, name, special):
     assert res.findings and all(f.rule.startswith("kustomize") for f in res.findings)
 
 
-class _Listener:
-    """A TCP server on 127.0.0.1 that counts connections."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.accepted = 0
-        self.stop = False
-        self.t = threading.Thread(target=self._run, daemon=True)
-        self.t.start()
-
-    def _run(self):
-        while not self.stop:
-            try:
-                c, _ = self.sock.accept()
-                self.accepted += 1
-                c.close()
-            except OSError:
-                pass
-
-    def close(self):
-        self.stop = True
-        self.t.join()
-        self.sock.close()
-
-
 REMOTES = [
     "https://github.com/example/repo//deploy/base?ref=v1.0.0",
     "github.com/example/repo/deploy?ref=main",
@@ -204,7 +174,7 @@ REMOTES = [
 def test_remote_resource_is_a_finding_not_a_fetch(tmp_path, remote):
     """The listener proves that no connection is attempted (kustomize would fetch the URL)."""
     require_kubectl()
-    srv = _Listener()
+    srv = Listener()
     try:
         entry = remote.format(port=srv.port)
         root = _repo(tmp_path, {"app/kustomization.yaml": _kust("./cm.yaml", "./base"),
@@ -224,7 +194,7 @@ def test_remote_resource_is_a_finding_not_a_fetch(tmp_path, remote):
 def test_kubectl_itself_runs_without_network(tmp_path):
     """Defense in depth: even a build that names a URL (bypassing the check) cannot connect."""
     kubectl = require_kubectl()
-    srv = _Listener()
+    srv = Listener()
     try:
         d = tmp_path / "k"
         d.mkdir()

@@ -13,8 +13,6 @@ outside the sandbox's own loopback (a listener on the host's loopback counts con
 from __future__ import annotations
 
 import os
-import socket
-import threading
 
 import pytest
 
@@ -22,40 +20,11 @@ from velero_gitops.errors import UsageError
 from velero_gitops.validate import kustomize, sandbox
 
 from cli_util import require_kubectl
-from trace_fixtures import escapes, traced
+from trace_fixtures import Listener, escapes, traced
 
 MARK = "OUTSIDE-MARKER-7f3a"
 K = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
 CM = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  a: b\n"
-
-
-class _Listener:
-    """A TCP listener on the host's loopback that counts accepted connections."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
-        self.accepted = 0
-        self.sock.settimeout(0.2)
-        self.stop = False
-        self.t = threading.Thread(target=self._loop, daemon=True)
-        self.t.start()
-
-    def _loop(self):
-        while not self.stop:
-            try:
-                c, _ = self.sock.accept()
-                self.accepted += 1
-                c.close()
-            except OSError:
-                pass
-
-    def close(self):
-        self.stop = True
-        self.t.join()
-        self.sock.close()
 
 
 def _gen(files: str) -> str:
@@ -144,7 +113,7 @@ def _make(tmp_path, files: dict[str, str], port: int):
 def test_build_stays_inside_the_sandbox(tmp_path, monkeypatch, name):
     """kubectl on the hostile tree itself, traced: nothing outside the repository is read, run or reached."""
     kubectl = require_kubectl()
-    srv = _Listener()
+    srv = Listener()
     try:
         repo, out = _make(tmp_path / "t", PROBES[name], srv.port)
         traces = traced(monkeypatch, tmp_path)
