@@ -101,7 +101,7 @@ class _Unit:
 
     @functools.cached_property
     def files(self) -> set[Path]:
-        return {(self.loaded.repo_root / rel).resolve() for rel in self.rendered.files}
+        return {_real(self.loaded.repo_root / rel) for rel in self.rendered.files}
 
     @property
     def opted_in(self) -> set[str]:
@@ -184,16 +184,21 @@ def _drop_opted_in(findings: list[Finding], group: list[_Unit]) -> list[Finding]
     drop = {(rule, str(p)) for u in group for rule in u.opted_in for p in u.files}
     if not drop:
         return findings
-    return [f for f in findings if (f.rule, str(Path(f.file).resolve())) not in drop]
+    return [f for f in findings if (f.rule, str(_real(Path(f.file)))) not in drop]
 
 
 def _failed_objects(findings: list[Finding]) -> set[tuple[str, str]]:
     return {(f.file, f.obj) for f in findings if f.severity == "error" and f.obj}
 
 
+def _real(p: Path) -> Path:
+    """``p`` after symlinks; a symlink loop resolves as far as it goes (Path.resolve raises there)."""
+    return Path(os.path.realpath(os.path.abspath(p)))
+
+
 def _relative(path: Path, root: Path) -> str:
     try:
-        return path.resolve().relative_to(root).as_posix()
+        return _real(path).relative_to(root).as_posix()
     except ValueError:
         return path.as_posix()
 
@@ -213,7 +218,7 @@ def _schema_locations(u: _Unit, root: Path) -> list[str]:
     for loc in u.loaded.config.check.schema_locations:
         if loc == "default":
             continue
-        path = (u.loaded.path.parent / loc).resolve() if not os.path.isabs(loc) else Path(loc).resolve()
+        path = _real(u.loaded.path.parent / loc) if not os.path.isabs(loc) else _real(Path(loc))
         base = Path(str(path).split("{{", 1)[0])
         if base != root and root not in base.parents:
             raise ConfigError([f"{u.loaded.display_path}: check.schemaLocations: {loc!r} is outside the repository "
@@ -238,7 +243,7 @@ def _externals(root: Path, group: list[_Unit], strict: frozenset[Path], ignored:
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         for name in filenames:
             p = Path(dirpath) / name
-            if not name.endswith((".yaml", ".yml")) or name.startswith(".") or p.resolve() in strict:
+            if not name.endswith((".yaml", ".yml")) or name.startswith(".") or _real(p) in strict:
                 continue
             if ignored(p.relative_to(root).as_posix()):
                 continue

@@ -96,13 +96,6 @@ def find_root(start: Path) -> Path | None:
     return None
 
 
-def git_toplevel(start: Path) -> Path | None:
-    for d in [start, *start.parents]:
-        if (d / ".git").exists():
-            return d
-    return None
-
-
 def mapping(d: Any, key: str) -> dict:
     """``d[key]`` when ``d`` is a mapping holding a mapping there, else an empty dict (hostile YAML has any shape)."""
     value = d.get(key) if isinstance(d, dict) else None

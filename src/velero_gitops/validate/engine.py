@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from velero_gitops import boundary
 from velero_gitops.errors import UsageError
 from velero_gitops.findings import Finding
 from velero_gitops.validate import flux, kustomize, policy
@@ -104,6 +105,7 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
     opts = options or Options()
     paths = list(paths)
     run = Run(opts)
+    run.boundary = boundary.of_paths(paths, opts.repo_root)
     files, kdirs = discover(paths, _ignore(run), run.real)
     # files that kustomizations read as generator/patch/replacement inputs are not objects, wherever they sit
     inputs, kresources = kustomize.input_files(kdirs, run)
@@ -150,7 +152,7 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
 
 
 def _read_files(files: list[tuple[str, Path | None]], inputs: set[Path], run: Run) -> Reader:
-    reader = Reader(run.opts.repo_root)
+    reader = Reader(str(run.boundary) if run.boundary is not None else None)
     for display, path in files:
         if path is not None and inputs and run.real(path) in inputs:
             continue

@@ -167,7 +167,7 @@ def _encrypted_file(p: Path, known: dict[Path, bool]) -> bool:
 
 def _scan_repo(root: Path, seen: set[Path], real) -> list:
     """Flux objects, Secrets and ConfigMaps of the repository outside the given paths (facts only, no findings)."""
-    reader = Reader()
+    reader = Reader(str(root))  # the scan stays inside the repository: a symlink out is refused
     count = 0
     candidates: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(root):

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from velero_gitops import identity, safefile, tools
+from velero_gitops.boundary import git_toplevel
 from velero_gitops.errors import UsageError
 from velero_gitops.findings import Finding
 from velero_gitops.validate import flux, sandbox
@@ -44,7 +45,6 @@ from velero_gitops.validate.documents import (
     dig,
     display_path,
     first_document,
-    git_toplevel,
     inside,
     mapping,
     unsafe_for_kubectl,
@@ -685,7 +685,7 @@ def plans(kdirs, objects, run: Run, graph, scan_roots) -> list[Build]:
             if found is None:
                 continue  # flux.path reports it
             root = Path(opts.repo_root) if opts.repo_root else (git_toplevel(found) or found)
-            b = plan(root, found / rel, ks, run.kfiles)
+            b = plan(_bounded(root, run), found / rel, ks, run.kfiles)
             sig = (b.entry, b.generated)
             if sig in seen:
                 continue
@@ -706,10 +706,18 @@ def plans(kdirs, objects, run: Run, graph, scan_roots) -> list[Build]:
         if kf is not None and kf.data.get("helmCharts"):
             continue  # needs helm and the network (a bootstrap kustomization, not something Flux builds)
         root = _root_for(real, opts, scan_roots)
-        b = plan(root, real, None, run.kfiles)
+        b = plan(_bounded(root, run), real, None, run.kfiles)
         out.append(b)
         visited |= b.visited
     return out
+
+
+def _bounded(root: Path, run: Run) -> Path:
+    """A build's root never reaches above the run's repository boundary (boundary.py)."""
+    if run.boundary is None:
+        return root
+    real = Path(os.path.realpath(root))
+    return real if inside(real, run.boundary) else run.boundary
 
 
 def _root_for(d: Path, opts, scan_roots) -> Path:
