@@ -96,6 +96,25 @@ def find_root(start: Path) -> Path | None:
     return None
 
 
+def is_list(data: Any) -> bool:
+    """A ``FooList`` with ``items``, which kustomize (and so Flux) replaces by its items
+    (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/resource/factory.go inlineAnyEmbeddedLists)."""
+    return (isinstance(data, dict) and isinstance(data.get("kind"), str) and data["kind"].endswith("List")
+            and isinstance(data.get("items"), list))
+
+
+def list_items(data: dict, pointer: str = "", depth: int = 0):
+    """(pointer, item) of every object a list holds, nested lists inlined as kustomize does."""
+    for j, item in enumerate(data.get("items") or []):
+        if not isinstance(item, dict):
+            continue
+        sub = f"{pointer}/items/{j}"
+        if is_list(item) and depth < 32:
+            yield from list_items(item, sub, depth + 1)
+        else:
+            yield sub, item
+
+
 def mapping(d: Any, key: str) -> dict:
     """``d[key]`` when ``d`` is a mapping holding a mapping there, else an empty dict (hostile YAML has any shape)."""
     value = d.get(key) if isinstance(d, dict) else None
@@ -212,15 +231,11 @@ class Reader:
                 data.line = old.line
             data.pop("sops")
         start = getattr(data, "line", None) or line
-        items = data.get("items")
-        if data.get("kind") == "List" and data.get("apiVersion") == "v1" and isinstance(items, list):
-            # `kind: List` (e.g. `velero install --dry-run -o yaml`): every item is an object
+        if is_list(data):
+            # `kind: List` (e.g. `velero install --dry-run -o yaml`), a SecretList...: every item is an object
             first = None
-            for j, item in enumerate(items):
-                if not isinstance(item, dict):
-                    continue
-                obj = Obj(display, path, index, item, getattr(item, "line", None) or start, encrypted,
-                          sub=f"/items/{j}")
+            for sub, item in list_items(data):
+                obj = Obj(display, path, index, item, getattr(item, "line", None) or start, encrypted, sub=sub)
                 obj._lined = data
                 self.objects.append(obj)
                 first = first or obj

@@ -49,6 +49,7 @@ from velero_gitops.validate.documents import (
     mapping,
     unsafe_for_kubectl,
 )
+from velero_gitops.validate.policy import holds_secret_data
 from velero_gitops.validate.report import esc
 from velero_gitops.validate.run import Run
 from velero_gitops.validate.schemas import SchemaError, schema_findings
@@ -856,8 +857,10 @@ class _OutputCheck:
                 continue
             md = mapping(data, "metadata")
             origin = _origin(md)
-            data.pop("sops", None)
+            sealed = isinstance(data.pop("sops", None), dict)
             kind, av = data.get("kind"), data.get("apiVersion")
+            if kind == "Secret" and not sealed and "configuredIn" in origin and _plaintext(data):
+                findings.append(self._generated_secret(b, origin, str(md.get("name", ""))))
             if not isinstance(kind, str) or not isinstance(av, str) or kind in self.skip or f"{av}/{kind}" in self.skip:
                 continue
             if "path" in origin:
@@ -873,6 +876,15 @@ class _OutputCheck:
             findings.extend(self._located(b, doc, origin, str(md.get("name", "")), validator))
         return findings
 
+    def _generated_secret(self, b: Build, origin: dict, name: str) -> Finding:
+        """A Secret a generator builds from values kept in clear in the repository (literals, plain env files):
+        what Flux applies is a plaintext Secret, judged on the built object."""
+        _, file, line = _source(b, origin, "Secret", name, self.by_file, self.kfiles)
+        return Finding(file or display_path(b.entry / b.kfile_name), line, None, "",
+                       f"the generator of Secret {esc(name)} builds it from values in clear in the repository: "
+                       "encrypt its input files with sops (Flux decrypts them) or generate it outside Git",
+                       "secret.unencrypted")
+
     def _located(self, b: Build, doc, origin: dict, name: str, validator) -> list[Finding]:
         data = doc.data
         src, file, line = _source(b, origin, data["kind"], name, self.by_file, self.kfiles)
@@ -887,6 +899,25 @@ class _OutputCheck:
                 out.append(Finding(built.file, line, f.obj, f.pointer,
                                    f.message + " (in the kustomize build output)", f.rule, f.severity))
         return out
+
+
+def _plaintext(secret: dict) -> bool:
+    """A built Secret holds values in clear: some value is not a sops ``ENC[...]`` (Flux decrypts sops-encrypted
+    generator inputs: fluxcd/kustomize-controller@v1.9.4:internal/decryptor/decryptor.go)."""
+    if not holds_secret_data(secret):
+        return False
+    values = []
+    for key in ("data", "stringData"):
+        block = secret.get(key)
+        for v in (block.values() if isinstance(block, dict) else []):
+            text = str(v)
+            if key == "data":
+                try:
+                    text = base64.b64decode(text, validate=False).decode("utf-8", "replace")
+                except ValueError:
+                    pass
+            values.append(text)
+    return any("ENC[" not in v for v in values)
 
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
