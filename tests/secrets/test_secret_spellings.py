@@ -34,8 +34,8 @@ SPELLINGS = {
     "complex-key": f"apiVersion: v1\n? kind\n: Secret\nmetadata:\n  name: s\nstringData:\n  k: {V}\n",
     "merge-key": f"base: &b\n  kind: Secret\n  apiVersion: v1\n<<: *b\nmetadata:\n  name: s\nstringData:\n  k: {V}\n",
     "bom-crlf": f"\ufeffapiVersion: v1\r\nkind: Secret\r\nmetadata:\r\n  name: s\r\nstringData:\r\n  k: {V}\r\n",
-    "second-document": f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n---\n# x\nkind: Secret\napiVersion: v1\n"
-                       f"metadata:\n  name: s\ndata:\n  k: aHVudGVyMg==\n",
+    "second-document": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n---\n# x\nkind: Secret\napiVersion: v1\n"
+                       "metadata:\n  name: s\ndata:\n  k: aHVudGVyMg==\n",
     "secret-list": f"apiVersion: v1\nkind: SecretList\nitems:\n  - apiVersion: v1\n    kind: Secret\n    metadata:\n"
                    f"      name: s\n    stringData:\n      k: {V}\n",
     "list": f"apiVersion: v1\nkind: List\nitems:\n  - apiVersion: v1\n    kind: Secret\n    metadata:\n      name: s\n"
