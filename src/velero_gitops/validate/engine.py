@@ -118,7 +118,7 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
     findings.extend(_duplicate_keys(reader))
 
     store = SchemaStore(opts.schema_locations, cache_dir=opts.cache_dir,
-                        k8s_version=opts.kubernetes_version, strict=opts.strict)
+                        k8s_version=opts.kubernetes_version, strict=opts.strict, root=run.boundary)
     skip = {k.strip() for k in opts.skip_kinds if k.strip()}
     # what Flux applies is the build output: objects of files that a successful build emitted are
     # validated there (after the kustomization's patches, components and namespace), not on their own
