@@ -360,3 +360,12 @@ def test_ignore_filename_pattern(tmp_path):
     assert r.code == 1 and "talos/cp.yaml" in r.out
     r = run_cli("validate", str(root), "--ignore-filename-pattern", "([")
     assert r.code == 2 and "invalid regular expression" in r.err
+
+
+@pytest.mark.parametrize("text", ["x: " + "${A:=" * 3000 + "v" + "}" * 3000 + "\n",
+                                  "x: ${A" + "{" * 3000 + "}" * 3000 + "\n",
+                                  "x: " + "${A:-${B:=" * 1500 + "}}" * 1500 + "\n"])
+def test_substitution_of_deeply_nested_defaults_ends(text):
+    """A hostile postBuild value nests defaults thousands deep: the result is bounded text, no RecursionError."""
+    out = kustomize.substitute(text, {"substitute": {"C": "1"}})
+    assert isinstance(out, str) and len(out) <= len(text)

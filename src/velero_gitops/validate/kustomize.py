@@ -923,9 +923,14 @@ def _plaintext(secret: dict) -> bool:
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def _expand(s: str, values: dict[str, str]) -> str:
+_MAX_NESTING = 64  # defaults nested deeper are left as written (no RecursionError on hostile input)
+
+
+def _expand(s: str, values: dict[str, str], level: int = 0) -> str:
     """``${VAR}``, ``${VAR:=default}``, ``${VAR:-default}`` (defaults may nest variables); unknown
     variables without a default stay as they are."""
+    if level > _MAX_NESTING:
+        return s
     out: list[str] = []
     i = 0
     while True:
@@ -955,7 +960,7 @@ def _expand(s: str, values: dict[str, str]) -> str:
         if name in values:
             out.append(values[name])
         elif op is not None:
-            out.append(_expand(body[len(op):], values))
+            out.append(_expand(body[len(op):], values, level + 1))
         elif body:
             out.append(s[j:end])  # not a substitution form Flux knows: left alone
         else:
