@@ -369,3 +369,27 @@ def test_substitution_of_deeply_nested_defaults_ends(text):
     """A hostile postBuild value nests defaults thousands deep: the result is bounded text, no RecursionError."""
     out = kustomize.substitute(text, {"substitute": {"C": "1"}})
     assert isinstance(out, str) and len(out) <= len(text)
+
+
+@pytest.mark.parametrize("depth,built", [(4, True), (12, False)])
+def test_a_diamond_of_shared_bases_is_not_built_past_the_load_limit(tmp_path, monkeypatch, depth, built):
+    """kustomize loads a base once per path that reaches it: a diamond 12 deep is 8191 loads (minutes of
+    kubectl). The planner counts paths and refuses past MAX_LOADS before anything runs."""
+    require_kubectl()
+    files = {"app/kustomization.yaml": _kust("../l0a", "../l0b")}
+    for i in range(depth):
+        nxt = [f"../l{i + 1}a", f"../l{i + 1}b"] if i + 1 < depth else ["./cm.yaml"]
+        for side in "ab":
+            files[f"l{i}{side}/kustomization.yaml"] = _kust(*nxt) if i + 1 < depth else _kust("./cm.yaml",
+                                                                                              extra=f"namePrefix: {side}{i}-\n")
+            if i + 1 == depth:
+                files[f"l{i}{side}/cm.yaml"] = CM.format(name="c")
+    root = _repo(tmp_path, files)
+    calls = []
+    real = kustomize.run_kubectl
+    monkeypatch.setattr(kustomize, "run_kubectl", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
+    res = validate_paths([str(root / "app")], _opts(tmp_path, root, kustomize_cache=False))
+    assert bool(calls) == built
+    if not built:
+        assert [f.rule for f in res.findings] == ["kustomize"] and "8191 times" not in res.findings[0].message
+        assert f"the limit is {kustomize.MAX_LOADS}" in res.findings[0].message

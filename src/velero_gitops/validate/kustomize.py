@@ -58,6 +58,7 @@ from velero_gitops.validate.yamlload import YAMLError, load_all
 ORIGIN = "config.kubernetes.io/origin"
 MAX_FILE = 8 * 1024 * 1024  # larger build inputs are refused (a build input is text)
 MAX_MESSAGE = 300
+MAX_LOADS = 1000  # kustomization loads per build (a 12-deep diamond of bases is 8191)
 TIMEOUT = 120
 # path-bearing fields of a kustomization: a value that is not a local file is a finding, not a fetch
 _DIR_FIELDS = ("resources", "bases", "components")
@@ -215,6 +216,7 @@ class Build:
     problems: list[Finding] = field(default_factory=list)
     key: str | None = None
     secret_input: bool = False
+    edges: dict[Path, list[Path]] = field(default_factory=dict)  # kustomization dir -> the dirs it includes
 
 
 class _Planner:
@@ -323,6 +325,7 @@ class _Planner:
                 self.b.secret_input = True
             if real.is_dir():
                 if fld in _DIR_FIELDS:
+                    self.b.edges.setdefault(d, []).append(real)
                     self.visit_dir(real, kf, v, depth + 1)
                 else:
                     self.add_tree(real, kf)
@@ -404,9 +407,35 @@ def plan(root: Path, entry: Path, flux_ks, kfiles: dict) -> Build:
         meta = [m for m in _strings(kdata.get("buildMetadata")) if m != "originAnnotations"]
         kdata["buildMetadata"] = [*meta, "originAnnotations"]
         b.generated = json.dumps(kdata, sort_keys=True, default=str)
+    loads = _loads(b)
+    if loads > MAX_LOADS:
+        pl.problem(None, "", f"building {display_path(entry)} would load kustomizations {loads} times (bases "
+                   f"shared along many paths; kustomize loads each path again); the limit is {MAX_LOADS}: not built")
     if not b.problems:
         b.key = _key(b)
     return b
+
+
+def _loads(b: Build) -> int:
+    """How many kustomizations a build loads: kustomize loads a base once per path that reaches it (a
+    diamond of shared bases doubles per level), which no per-folder check sees."""
+    memo: dict[Path, int] = {}
+    started: set[Path] = set()  # a cycle is kustomize's error to report, counted once here
+    order: list[tuple[Path, bool]] = [(b.entry, False)]
+    while order:
+        d, done = order.pop()
+        if d in memo:
+            continue
+        kids = b.edges.get(d, [])
+        if done:
+            memo[d] = min(1 + sum(memo.get(k, 1) for k in kids), MAX_LOADS + 1)
+            continue
+        if d in started:
+            continue
+        started.add(d)
+        order.append((d, True))
+        order.extend((k, False) for k in kids if k not in memo and k not in started)
+    return memo.get(b.entry, 1)
 
 
 def _apply_flux_fields(kdata: dict, spec: dict, pl: _Planner, entry: Path) -> None:
