@@ -117,9 +117,9 @@ class Change:
 # ------------------------------------------------------------------------------------------ inspecting
 def outside(root: Path, path: Path) -> Path | None:
     """Where ``path`` really leads (symlinks resolved) when that is outside ``root``; None when inside."""
-    real = path.resolve()
+    real = Path(os.path.realpath(path))  # a symlink loop resolves as far as it goes (Path.resolve raises)
     try:
-        real.relative_to(root.resolve())
+        real.relative_to(os.path.realpath(root))
     except ValueError:
         return real
     return None

@@ -18,13 +18,13 @@ from __future__ import annotations
 import functools
 import os
 import re
-import shutil
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from velero_gitops import tools
 from velero_gitops.config.loader import display
 from velero_gitops.errors import UsageError
 
@@ -82,14 +82,14 @@ def locate() -> tuple[str, str]:
                 return override, ENV_BINARY
             found = None
         else:
-            found = shutil.which(override)
+            found = tools.which(override)
             if found:
                 return found, ENV_BINARY
         raise UsageError(
             f"sops not found: {ENV_BINARY}={override} is not an executable file; "
             f"fix or unset {ENV_BINARY}, or {INSTALL_HINT}"
         )
-    found = shutil.which("sops")
+    found = tools.which("sops")
     if found:
         return found, "PATH"
     packaged = _package_binary()

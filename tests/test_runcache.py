@@ -1,0 +1,87 @@
+"""The check replay store and the tool lookup: what decides a result is in the key; no cache is trusted blindly.
+
+Issue 20's replays: a result stored while kubectl was missing, a code change without a version bump,
+a store inside the checkout, a full disk (a traceback). And tools/PATH: ``.``, empty and relative
+entries and folders inside the repository never supply kubectl or sops.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from velero_gitops import identity, runcache, tools
+from velero_gitops.check import _cache_in_checkout
+
+
+def _exe(d: Path, name: str) -> Path:
+    d.mkdir(parents=True, exist_ok=True)
+    p = d / name
+    p.write_text("#!/bin/sh\ntouch \"$0.ran\"\n")
+    p.chmod(0o755)
+    return p
+
+
+def test_key_changes_when_kubectl_appears_on_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    without = runcache.request_key("check", ["x"])
+    _exe(tmp_path / "bin", "kubectl")
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    assert runcache.request_key("check", ["x"]) != without
+
+
+def test_key_changes_with_the_code_not_only_the_version(monkeypatch):
+    before = runcache.request_key("check", ["x"])
+    monkeypatch.setattr(identity, "code_digest", lambda: "edited")
+    assert runcache.request_key("check", ["x"]) != before
+
+
+def test_code_digest_covers_every_file_of_the_package():
+    files = [p for p in identity.PACKAGE.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    assert len(files) > 50 and len(identity.code_digest()) == 64
+
+
+def test_a_full_disk_is_no_cache_not_a_traceback(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("VELERO_GITOPS_NO_CACHE", raising=False)
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(json, "dump", full)
+    runcache.store("k" * 64, {"files": {}}, {"findings": []})
+    d = runcache.cache_dir()
+    assert not list(d.glob("*.tmp")) and not (d / ("k" * 64 + ".json")).exists()
+
+
+def test_a_store_inside_the_checkout_is_never_used(tmp_path):
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    cfg = repo / "clusters" / "a" / "velero-gitops.yaml"
+    cfg.parent.mkdir(parents=True)
+    cfg.write_text("")
+    assert _cache_in_checkout(repo / ".cache" / "velero-gitops" / "runs", [cfg])
+    assert not _cache_in_checkout(tmp_path / "home" / ".cache", [cfg])
+
+
+@pytest.mark.parametrize("entry", [".", "", "bin", "./bin"])
+def test_tools_never_come_from_relative_or_empty_path_entries(tmp_path, monkeypatch, entry):
+    monkeypatch.chdir(tmp_path)
+    _exe(tmp_path, "kubectl")
+    _exe(tmp_path / "bin", "kubectl")
+    monkeypatch.setenv("PATH", os.pathsep.join([entry, str(tmp_path / "nothing")]))
+    assert tools.which("kubectl") is None
+
+
+def test_tools_never_come_from_inside_the_repository(tmp_path, monkeypatch):
+    repo = tmp_path / "repo"
+    _exe(repo / "hack", "sops")
+    _exe(tmp_path / "system", "sops")
+    monkeypatch.setenv("PATH", os.pathsep.join([str(repo / "hack"), str(tmp_path / "system")]))
+    assert tools.which("sops", repo) == str(tmp_path / "system" / "sops")
+    monkeypatch.setenv("PATH", str(repo / "hack"))
+    assert tools.which("sops", repo) is None
