@@ -13,6 +13,15 @@ from collections.abc import Iterable
 from pathlib import Path
 
 
+def realpath(p: str | os.PathLike[str]) -> str:
+    """``os.path.realpath`` that never raises: a link it may not read (``/proc/1/root``), a loop, resolve as
+    far as they go; the caller's boundary check then refuses what is not inside."""
+    try:
+        return os.path.realpath(p)
+    except (OSError, ValueError):
+        return os.path.abspath(p)
+
+
 def git_toplevel(start: Path) -> Path | None:
     """The nearest folder at or above ``start`` holding ``.git`` (a folder, or a worktree's file)."""
     for d in [start, *start.parents]:
@@ -28,7 +37,7 @@ def inside(p: Path, root: Path) -> bool:
 def of_paths(paths: Iterable[str | os.PathLike[str]], explicit: str | os.PathLike[str] | None = None) -> Path | None:
     """The real boundary for ``paths`` (``-`` for stdin is ignored); None when there is nothing to bound."""
     if explicit:
-        return Path(os.path.realpath(explicit))
+        return Path(realpath(explicit))
     folders = []
     for raw in paths:
         if str(raw) == "-":
@@ -39,4 +48,4 @@ def of_paths(paths: Iterable[str | os.PathLike[str]], explicit: str | os.PathLik
         return None
     common = Path(os.path.commonpath([str(f) for f in folders]))
     top = git_toplevel(common)
-    return Path(os.path.realpath(top if top is not None else common))
+    return Path(realpath(top if top is not None else common))

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from velero_gitops import safefile
+from velero_gitops.boundary import realpath
 from velero_gitops.findings import Finding
 
 if TYPE_CHECKING:
@@ -193,7 +194,7 @@ def _failed_objects(findings: list[Finding]) -> set[tuple[str, str]]:
 
 def _real(p: Path) -> Path:
     """``p`` after symlinks; a symlink loop resolves as far as it goes (Path.resolve raises there)."""
-    return Path(os.path.realpath(os.path.abspath(p)))
+    return Path(realpath(os.path.abspath(p)))
 
 
 def _relative(path: Path, root: Path) -> str:

@@ -12,6 +12,8 @@ import hashlib
 import os
 from pathlib import Path
 
+from velero_gitops.boundary import realpath
+
 PACKAGE = Path(__file__).resolve().parent
 
 
@@ -36,7 +38,7 @@ def code_digest() -> str:
 
 def program(path: str, version: str = "") -> str:
     """Identity of a program: resolved path, file signature, and its version output."""
-    real = os.path.realpath(path)
+    real = realpath(path)
     try:
         st = os.stat(real)
         sig = f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}:{st.st_dev}"

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from velero_gitops.boundary import realpath
+
 
 def _inside(p: str, root: str) -> bool:
     return p == root or p.startswith(root.rstrip(os.sep) + os.sep)
@@ -21,13 +23,13 @@ def which(name: str, repo: str | os.PathLike[str] | None = None) -> str | None:
     every folder inside ``repo`` (after symlinks)."""
     if os.sep in name or (os.altsep and os.altsep in name):
         return None
-    banned = [os.path.realpath(repo)] if repo is not None else []
+    banned = [realpath(repo)] if repo is not None else []
     for entry in os.environ.get("PATH", os.defpath).split(os.pathsep):
         if not entry or not os.path.isabs(entry):
             continue
         cand = os.path.join(entry, name)
-        real = os.path.realpath(cand)
-        if any(_inside(real, b) or _inside(os.path.realpath(entry), b) for b in banned if b != "/"):
+        real = realpath(cand)
+        if any(_inside(real, b) or _inside(realpath(entry), b) for b in banned if b != "/"):
             continue
         if os.path.isfile(real) and os.access(real, os.X_OK):
             return cand
@@ -36,4 +38,4 @@ def which(name: str, repo: str | os.PathLike[str] | None = None) -> str | None:
 
 def resolved(path: str) -> Path:
     """The real file behind a program path (what runs, for cache keys)."""
-    return Path(os.path.realpath(path))
+    return Path(realpath(path))

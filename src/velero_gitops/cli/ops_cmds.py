@@ -11,6 +11,7 @@ from pathlib import Path
 
 import typer
 
+from velero_gitops.boundary import realpath
 from velero_gitops.cli._app import Output, app, err, handle_errors
 from velero_gitops.cli._configs import CONFIG_HELP, named_once
 
@@ -43,7 +44,7 @@ def _emit(text: str, output_file: Path | None, force: bool) -> None:
         if stat.S_ISDIR(st.st_mode):
             raise UsageError(f"{output_file} is a directory; name a file")
         # a device (/dev/zero, /dev/full), /proc file, FIFO or socket is never read or replaced
-        if not stat.S_ISREG(st.st_mode) or str(os.path.realpath(output_file)).startswith(("/proc/", "/sys/")):
+        if not stat.S_ISREG(st.st_mode) or str(realpath(output_file)).startswith(("/proc/", "/sys/")):
             raise UsageError(f"{output_file} is not a regular file; name a regular file")
         try:
             with open(output_file, "rb") as fh:

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from velero_gitops import safefile
+from velero_gitops.boundary import realpath
 from velero_gitops.config.names import DNS1123_SUBDOMAIN
 from velero_gitops.errors import WriteRefused
 
@@ -117,9 +118,9 @@ class Change:
 # ------------------------------------------------------------------------------------------ inspecting
 def outside(root: Path, path: Path) -> Path | None:
     """Where ``path`` really leads (symlinks resolved) when that is outside ``root``; None when inside."""
-    real = Path(os.path.realpath(path))  # a symlink loop resolves as far as it goes (Path.resolve raises)
+    real = Path(realpath(path))  # a symlink loop resolves as far as it goes (Path.resolve raises)
     try:
-        real.relative_to(os.path.realpath(root))
+        real.relative_to(realpath(root))
     except ValueError:
         return real
     return None

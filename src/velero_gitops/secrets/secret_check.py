@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from velero_gitops.boundary import realpath
 from velero_gitops.config.loader import display
 from velero_gitops.findings import Finding
 from velero_gitops.secrets.sops import ENC_PREFIX
@@ -306,12 +307,12 @@ def unencrypted_secrets(apps_root: Path, *, repo_root: Path, skip: Iterable[Path
     from velero_gitops.validate.documents import is_list, list_items
     from velero_gitops.validate.policy import holds_secret_data
 
-    skipped = {Path(os.path.realpath(p)) for p in skip}
+    skipped = {Path(realpath(p)) for p in skip}
     findings: list[Finding] = []
     if not apps_root.is_dir():
         return findings
     for path in sorted(apps_root.rglob("*")):
-        if path.suffix not in (".yaml", ".yml") or not path.is_file() or Path(os.path.realpath(path)) in skipped:
+        if path.suffix not in (".yaml", ".yml") or not os.path.isfile(path) or Path(realpath(path)) in skipped:
             continue
         if any(part.startswith(".") for part in path.relative_to(apps_root).parts[:-1]):
             continue

@@ -8,6 +8,7 @@ reads), and path helpers (repository root, display path).
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,7 +92,7 @@ def inside(p: Path, root: Path | None) -> bool:
 def find_root(start: Path) -> Path | None:
     """The nearest ancestor holding ``.git``, ``.sops.yaml`` or ``kubernetes/``: the repository root."""
     for d in [start, *start.parents]:
-        if (d / ".git").exists() or (d / ".sops.yaml").is_file() or (d / "kubernetes").is_dir():
+        if os.path.exists(d / ".git") or os.path.isfile(d / ".sops.yaml") or os.path.isdir(d / "kubernetes"):
             return d
     return None
 

@@ -66,7 +66,7 @@ def discover(paths: Iterable[str], ignore=None, resolve=Path.resolve) -> tuple[l
             files.append(("-", None))
             continue
         p = Path(raw)
-        if p.is_dir():
+        if os.path.isdir(p):
             for dirpath, dirnames, filenames in os.walk(p):
                 dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
                 d = Path(dirpath)
@@ -85,7 +85,7 @@ def discover(paths: Iterable[str], ignore=None, resolve=Path.resolve) -> tuple[l
                     if real not in seen:
                         seen.add(real)
                         files.append((display_path(fp), fp))
-        elif p.is_file() or os.path.lexists(p):  # a FIFO or device: the reader refuses it, located
+        elif os.path.isfile(p) or os.path.lexists(p):  # a FIFO or device: the reader refuses it, located
             if ignore(raw):
                 continue
             if resolve(p) not in seen:
@@ -124,7 +124,7 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
     # validated there (after the kustomization's patches, components and namespace), not on their own
     built: set[Path] = set()
     if opts.kustomize != "never" and kdirs:
-        scan_roots = [p for p in paths if p != "-" and Path(p).is_dir()]
+        scan_roots = [p for p in paths if p != "-" and os.path.isdir(Path(p))]
         kfind, kfailed, built = kustomize.check_dirs(kdirs, objects, store, run, skip, graph=graph, scan_roots=scan_roots)
         findings.extend(kfind)
         failed_units += kfailed

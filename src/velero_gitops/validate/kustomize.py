@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from velero_gitops import identity, safefile, tools
-from velero_gitops.boundary import git_toplevel
+from velero_gitops.boundary import git_toplevel, realpath
 from velero_gitops.errors import UsageError
 from velero_gitops.findings import Finding
 from velero_gitops.validate import flux, sandbox
@@ -76,7 +76,7 @@ def kubectl_path(repo: str | os.PathLike[str] | None = None) -> str | None:
 def find_kfile(d: Path) -> Path | None:
     for name in KUSTOMIZE_FILES:
         p = d / name
-        if p.is_file():
+        if os.path.isfile(p):
             return p
     return None
 
@@ -190,11 +190,11 @@ def input_files(kdirs, run: Run) -> tuple[set[Path], set[Path]]:
         for fld, v, _ in _entries(k.data):
             if is_remote(v) or os.path.isabs(v):
                 continue
-            p = Path(os.path.realpath(d / v))
+            p = Path(realpath(d / v))
             if fld in _DIR_FIELDS:
-                if p.is_file():
+                if os.path.isfile(p):
                     resources.add(p)
-            elif fld != "patchesStrategicMerge" or p.is_file():
+            elif fld != "patchesStrategicMerge" or os.path.isfile(p):
                 inputs.add(p)
     return inputs - resources, resources
 
@@ -260,10 +260,10 @@ class _Planner:
         cur = self.root
         for part in parts:
             cur = cur / part
-            if cur.is_symlink():
-                target = Path(os.path.realpath(cur))
+            if os.path.islink(cur):
+                target = Path(realpath(cur))
                 if inside(target, self.root):
-                    real_parent = Path(os.path.realpath(cur.parent))
+                    real_parent = Path(realpath(cur.parent))
                     self.b.links[self.rel(real_parent / part)] = os.path.relpath(target, real_parent)
                     self.link_prefixes(target)  # chains of links
                 return
@@ -278,12 +278,12 @@ class _Planner:
         if v.lower().startswith("file://"):
             v = v[7:]
         lexical = Path(os.path.normpath(base / v))
-        real = Path(os.path.realpath(base / v))
+        real = Path(realpath(base / v))
         if not inside(lexical, self.root) or not inside(real, self.root):
             self.problem(via, value, f"{fld} entry {_short(v)!r} is outside the repository root: not read "
                          "(Flux cannot read it either)", "kustomize.outside")
             return None
-        if not real.exists():
+        if not os.path.exists(real):
             return real
         self.link_prefixes(lexical)
         return real
@@ -304,7 +304,7 @@ class _Planner:
             names = []
         for n in names:
             p = d / n
-            if p.is_file() and not p.is_symlink():
+            if os.path.isfile(p) and not os.path.islink(p):
                 try:
                     st = os.stat(p)
                 except OSError:
@@ -317,13 +317,13 @@ class _Planner:
             real = self.resolve(d, v, kf, fld)
             if real is None:
                 continue
-            if not real.exists():
+            if not os.path.exists(real):
                 if must_exist:
                     self.problem(kf, v, f"{fld} entry {_short(v)!r} does not exist")
                 continue  # a missing input: kustomize says which
             if fld == "secretGenerator":
                 self.b.secret_input = True
-            if real.is_dir():
+            if os.path.isdir(real):
                 if fld in _DIR_FIELDS:
                     self.b.edges.setdefault(d, []).append(real)
                     self.visit_dir(real, kf, v, depth + 1)
@@ -337,9 +337,9 @@ class _Planner:
             dirnames[:] = sorted(x for x in dirnames if not x.startswith(".git"))
             for f in sorted(filenames):
                 p = Path(dirpath) / f
-                real = Path(os.path.realpath(p))
+                real = Path(realpath(p))
                 if inside(real, self.root):
-                    if p.is_symlink():
+                    if os.path.islink(p):
                         self.link_prefixes(p)
                     self.add_file(real, via, str(p.relative_to(d)))
 
@@ -366,8 +366,8 @@ class _Planner:
 
 def plan(root: Path, entry: Path, flux_ks, kfiles: dict) -> Build:
     """Resolve what building ``entry`` reads, and the kustomization Flux would build there."""
-    root = Path(os.path.realpath(root))
-    entry = Path(os.path.realpath(entry))
+    root = Path(realpath(root))
+    entry = Path(realpath(entry))
     b = Build(root, entry, flux_ks)
     pl = _Planner(b, kfiles)
     if not inside(entry, root):
@@ -389,7 +389,7 @@ def plan(root: Path, entry: Path, flux_ks, kfiles: dict) -> Build:
             real = pl.resolve(entry, r, None, "resources")
             if real is None:
                 continue
-            if real.is_dir():
+            if os.path.isdir(real):
                 pl.visit_dir(real, None, r, 1)
             else:
                 pl.add_file(real, None, r)
@@ -459,7 +459,7 @@ def _apply_flux_fields(kdata: dict, spec: dict, pl: _Planner, entry: Path) -> No
             real = pl.resolve(entry, c, None, "spec.components")
             if real is None:
                 continue
-            if not real.exists():
+            if not os.path.exists(real):
                 if spec.get("ignoreMissingComponents") is True:
                     continue
                 pl.problem(None, c, f"spec.components entry {_short(c)!r} does not exist")
@@ -601,7 +601,7 @@ def build(b: Build, kubectl: str, cache: Path | None, deadline: sandbox.Deadline
     Only a passing build without a Secret in its inputs or output is stored; a cache folder inside
     the repository is never used (a pull request could commit an entry there)."""
     use_cache = (cache is not None and b.key is not None and not b.secret_input and _cache_dir_ok(cache)
-                 and not inside(Path(os.path.realpath(cache)), b.root))
+                 and not inside(Path(realpath(cache)), b.root))
     key = None
     if use_cache and cache is not None:
         key = hashlib.sha256(f"{b.key}\0{sandbox_identity(kubectl)}".encode()).hexdigest()
@@ -616,10 +616,15 @@ def build(b: Build, kubectl: str, cache: Path | None, deadline: sandbox.Deadline
     except OSError as exc:
         return False, f"the build could not be prepared: {exc.strerror or exc}"
     if not ok:
-        out = clean_message(redact(out, _secret_values(b)), b.root)
+        out = clean_message(_GO_YAML_VALUE.sub("`<value>`", redact(out, _secret_values(b))), b.root)
     elif cache is not None and key is not None and not _holds_secret(out):
         _cache_put(cache, key, ok, out)
     return ok, out
+
+
+# go-yaml quotes the scalar it could not convert in backquotes ("cannot unmarshal !!str `...` into int"): a
+# value from a file the build read, never shown
+_GO_YAML_VALUE = re.compile(r"`[^`]*`")
 
 
 def _secret_values(b: Build) -> set[str]:
@@ -686,7 +691,7 @@ def clean_message(msg: str, root: Path | None = None) -> str:
     if msg.startswith("error: "):
         msg = msg[len("error: "):]
     if root is not None:
-        for base in {str(root), os.path.realpath(root)}:
+        for base in {str(root), realpath(root)}:
             msg = msg.replace(base + "/", "").replace(base, ".")
     msg = esc(" ".join(msg.split()))
     return _short(msg, MAX_MESSAGE)
@@ -711,7 +716,7 @@ def plans(kdirs, objects, run: Run, graph, scan_roots) -> list[Build]:
                 continue
             rel = p.lstrip("/")
             roots = graph.roots.get(id(ks)) or []
-            found = next((r for r in roots if (r / rel).is_dir()), None)
+            found = next((r for r in roots if os.path.isdir(r / rel)), None)
             if found is None:
                 continue  # flux.path reports it
             root = Path(opts.repo_root) if opts.repo_root else (git_toplevel(found) or found)
@@ -726,7 +731,7 @@ def plans(kdirs, objects, run: Run, graph, scan_roots) -> list[Build]:
         return out  # Flux builds these and nothing else; bootstrap and tool folders are not Flux's
     entries: set[Path] = set()
     for d in sorted(kdirs, key=lambda x: (len(Path(x).parts), str(x))):
-        real = Path(os.path.realpath(d))
+        real = Path(realpath(d))
         if real in visited or any(e in real.parents for e in entries):
             continue  # Flux never builds a folder inside one it builds unless that build reads it
         kfile = find_kfile(real)
@@ -746,7 +751,7 @@ def _bounded(root: Path, run: Run) -> Path:
     """A build's root never reaches above the run's repository boundary (boundary.py)."""
     if run.boundary is None:
         return root
-    real = Path(os.path.realpath(root))
+    real = Path(realpath(root))
     return real if inside(real, run.boundary) else run.boundary
 
 
@@ -757,10 +762,10 @@ def _root_for(d: Path, opts, scan_roots) -> Path:
     if g is not None:
         return g
     for start in [d, *d.parents]:
-        if (start / ".sops.yaml").is_file() or (start / "kubernetes").is_dir():
+        if os.path.isfile(start / ".sops.yaml") or os.path.isdir(start / "kubernetes"):
             return start
     for r in scan_roots:
-        rr = Path(os.path.realpath(r))
+        rr = Path(realpath(r))
         if inside(d, rr):
             return rr
     return d
@@ -816,7 +821,7 @@ def check_dirs(kdirs, objects, store, run: Run, skip, graph=None, scan_roots=())
     by_file: dict[Path, list] = {}
     for o in objects:
         if o.path is not None:
-            by_file.setdefault(Path(os.path.realpath(o.path)), []).append(o)
+            by_file.setdefault(Path(realpath(o.path)), []).append(o)
     out_check = _OutputCheck(store, skip, by_file, run.kfiles)
     for b, (ok, out) in zip(runnable, results):
         if not ok:
@@ -854,7 +859,7 @@ def _refused_inputs(b: Build, run: Run) -> list[Finding]:
 def _build_failure(b: Build, out: str, kfiles: dict) -> Finding:
     """A failed build, on the kustomization entry the message names, else on the Flux Kustomization's path."""
     kfile = b.entry / b.kfile_name
-    kf = read_kfile(kfile, kfiles) if kfile.is_file() else None
+    kf = read_kfile(kfile, kfiles) if os.path.isfile(kfile) else None
     if kf is None and b.flux_ks is not None:
         return b.flux_ks.finding("/spec/path", f"kustomize build failed: {out}", "kustomize")
     line = _error_line(kf, out) if kf else None
@@ -1051,7 +1056,7 @@ def _unmirror(b: Build, entry_rel: Path, p: str) -> Path | None:
         return None
     if rel in b.files:
         return b.files[rel]
-    real = Path(os.path.realpath(lexical))
+    real = Path(realpath(lexical))
     return real if inside(real, b.root) else None
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from velero_gitops.boundary import git_toplevel
+from velero_gitops.boundary import git_toplevel, realpath
 from velero_gitops.config.units import NODE_AGENT_CPU_BUDGET, NODE_AGENT_MEMORY_BUDGET
 from velero_gitops.validate.documents import find_root
 
@@ -69,7 +69,7 @@ class Run:
         resolves as far as it goes (the reader then reports the file), never an exception."""
         r = self._real.get(p)
         if r is None:
-            r = self._real[p] = Path(os.path.realpath(os.path.abspath(p)))
+            r = self._real[p] = Path(realpath(os.path.abspath(p)))
         return r
 
     def roots_for(self, start: Path | None) -> tuple[Path, ...]:

@@ -29,6 +29,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from velero_gitops.boundary import realpath
 from velero_gitops.errors import UsageError
 from velero_gitops.findings import Finding
 from velero_gitops.validate.yamlload import YAMLError, load_all
@@ -131,7 +132,7 @@ class SchemaStore:
         self._validators: dict[tuple[str, str], Any] = {}
         # the repository boundary: a schema file under it is repository content (a pull request's), read
         # confined to it (no symlink out) and within the caps
-        self.root = Path(os.path.realpath(root)) if root else None
+        self.root = Path(realpath(root)) if root else None
 
     # -- bundle -------------------------------------------------------------------------------------
     def bundle_index(self) -> dict[str, str]:
