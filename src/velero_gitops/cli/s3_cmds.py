@@ -57,19 +57,24 @@ def _print_report(report, output: Output, title: str) -> None:
     from rich.table import Table
     from rich.text import Text
 
+    from velero_gitops.validate.report import esc
+
+    # every string may come from the server (keys, prefixes, headers): one escaped line each, never a line
+    # break, carriage return or escape sequence of its own
     console = Console()
     for action in report.actions:
-        console.print(Text(f"- {action}"))
+        console.print(Text(f"- {esc(action)}"))
     if report.policy_diff:
-        console.print(Text(report.policy_diff.rstrip("\n")))
+        for line in report.policy_diff.rstrip("\n").split("\n"):
+            console.print(Text(esc(line)))
     t = report.target
-    table = Table(title=f"{title}: {t.endpoint} bucket {t.bucket}" + (f" prefix {t.prefix}/" if t.prefix else ""),
+    table = Table(title=Text(esc(f"{title}: {t.endpoint} bucket {t.bucket}" + (f" prefix {t.prefix}/" if t.prefix else ""))),
                   title_justify="left")
     table.add_column("check")
     table.add_column("result")
     table.add_column("detail", overflow="fold")
     for c in report.checks:
-        table.add_row(c.name, Text(c.status.upper(), style=_STYLE.get(c.status, "")), Text(c.detail))
+        table.add_row(Text(esc(c.name)), Text(c.status.upper(), style=_STYLE.get(c.status, "")), Text(esc(c.detail)))
     console.print(table)
     console.print(Text(f"credentials: {report.credentials_source}; {report.elapsed:.1f}s"))
 
