@@ -85,3 +85,16 @@ def test_tools_never_come_from_inside_the_repository(tmp_path, monkeypatch):
     assert tools.which("sops", repo) == str(tmp_path / "system" / "sops")
     monkeypatch.setenv("PATH", str(repo / "hack"))
     assert tools.which("sops", repo) is None
+
+
+def test_a_file_replaced_by_a_symlink_to_identical_content_is_another_input(tmp_path):
+    f = tmp_path / "repo" / "a.yaml"
+    f.parent.mkdir()
+    f.write_text("x: 1\n")
+    before = runcache.current({"files": [str(f)], "dirs": [], "probes": [], "programs": []})
+    outside = tmp_path / "outside.yaml"
+    outside.write_text("x: 1\n")
+    f.unlink()
+    f.symlink_to(outside)
+    after = runcache.current({"files": [str(f)], "dirs": [], "probes": [], "programs": []})
+    assert before != after

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from velero_gitops import __version__
+from velero_gitops.boundary import realpath
 
 _PACKAGE = os.path.dirname(os.path.abspath(__file__))
 _CODE_SUFFIXES = (".py", ".pyc", ".so", ".pyd")
@@ -154,6 +155,14 @@ def _is_library_code(path: str) -> bool:
 def _digest(path: str) -> str:
     if _is_library_code(path):
         return _code_signature(path)
+    # the file's kind is an input too: a file replaced by a symlink (to identical content outside the
+    # repository) is not the file that passed
+    real = realpath(path)
+    kind = "" if real == os.path.abspath(path) else f"via:{real}:"
+    return kind + _content_digest(path)
+
+
+def _content_digest(path: str) -> str:
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO must not block
     except FileNotFoundError:
