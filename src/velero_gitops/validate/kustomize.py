@@ -9,15 +9,19 @@ generates there (``spec.components``, ``targetNamespace``, ``namePrefix``/``name
 How: every path a kustomization names is resolved first (``resources``, ``components``, bases,
 patches, generator inputs, replacements...). A remote reference, a path outside the repository
 root (after symlinks), a missing resource or something that is not a regular file is a finding
-and the build does not run. Otherwise the files the build reads are copied into a private
-mirror of the repository (symlinked folders recreated inside it) and ``kubectl kustomize
---load-restrictor LoadRestrictionsNone`` runs there, as Flux builds (restrictor off, but nothing
-outside the root exists to be read), in a network namespace when ``unshare`` allows one.
+and the build does not run; so is a build that would load kustomizations more than MAX_LOADS
+times. Otherwise the files the build reads are copied into a private mirror of the repository
+(symlinked folders recreated inside it) and ``kubectl kustomize --load-restrictor
+LoadRestrictionsNone`` runs on it in the sandbox (validate/sandbox.py), which mounts the mirror at
+the repository's own path and holds nothing else: Flux's restrictor is off too, and the planner's
+findings are messages, not the confinement. Without a sandbox no build runs (one line naming
+``--kustomize never``).
 
 Output objects are traced back to their source file through kustomize's origin annotations, so
 findings land on the source object and line, once per source location. Builds are cached by
-the content of every file copied into the mirror; a build whose output holds a Secret is never
-cached.
+the content of every file copied into the mirror (the sandbox holds nothing else), our code and
+kubectl; only a passing build without a Secret in its inputs or output is cached, and a failed
+build's message is redacted of Secret values and generator inputs.
 """
 
 from __future__ import annotations
