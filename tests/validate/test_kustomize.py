@@ -393,3 +393,13 @@ def test_a_diamond_of_shared_bases_is_not_built_past_the_load_limit(tmp_path, mo
     if not built:
         assert [f.rule for f in res.findings] == ["kustomize"] and "8191 times" not in res.findings[0].message
         assert f"the limit is {kustomize.MAX_LOADS}" in res.findings[0].message
+
+
+def test_a_build_cache_inside_the_checkout_is_never_used(tmp_path):
+    """A pull request could commit a cache entry that replays a pass: --cache inside the repository is ignored."""
+    require_kubectl()
+    root = _repo(tmp_path, {"app/kustomization.yaml": _kust("./cm.yaml"), "app/cm.yaml": CM.format(name="a") + "bogus: 1\n"})
+    opts = Options(cache_dir=str(root / ".cache"), repo_root=str(root), kustomize="always")
+    first = validate_paths([str(root / "app")], opts).findings
+    assert [f.pointer for f in first] == ["/bogus"]
+    assert not (root / ".cache" / "kustomize-builds").exists()

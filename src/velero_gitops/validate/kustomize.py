@@ -604,8 +604,8 @@ def build(b: Build, kubectl: str, cache: Path | None, deadline: sandbox.Deadline
 
     Only a passing build without a Secret in its inputs or output is stored; a cache folder inside
     the repository is never used (a pull request could commit an entry there)."""
-    use_cache = (cache is not None and b.key is not None and not b.secret_input and _cache_dir_ok(cache)
-                 and not inside(Path(realpath(cache)), b.root))
+    use_cache = (cache is not None and b.key is not None and not b.secret_input
+                 and not inside(Path(realpath(cache)), b.root) and _cache_dir_ok(cache))
     key = None
     if use_cache and cache is not None:
         key = hashlib.sha256(f"{b.key}\0{sandbox_identity(kubectl)}".encode()).hexdigest()
