@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import re
+from functools import lru_cache
 from typing import Any
 
 TOP_ORDER = ("apiVersion", "kind", "metadata", "spec")
@@ -80,11 +81,121 @@ def to_node(value: Any, level: str = "") -> Any:
     return value
 
 
+def _ruamel_dump(node: Any) -> str:
+    buf = io.StringIO()
+    yaml_instance().dump(node, buf)
+    return buf.getvalue()
+
+
+class _Unsupported(Exception):
+    """A shape the direct emitter does not write; the whole fragment goes through ruamel instead."""
+
+
+@lru_cache(maxsize=8192)
+def _scalar_lines(value: Any) -> tuple[str, ...]:
+    """ruamel's own text for one scalar as a mapping value: the part after ``_: `` and any literal-block lines.
+
+    Which style a string gets (plain, quoted, literal) and how it is escaped is ruamel's decision, made once per
+    distinct value: the direct emitter below only lays out maps and sequences around it.
+    """
+    lines = _ruamel_dump({"_": to_node(value)}).splitlines()
+    if not lines[0].startswith("_:") or lines[-1] == "...":  # a kept final line break ends ruamel's document
+        raise _Unsupported(value)
+    return (lines[0][3:], *lines[1:])
+
+
+@lru_cache(maxsize=4096)
+def _key_text(key: str) -> str:
+    line = _ruamel_dump({key: 0}).splitlines()
+    if len(line) != 1 or not line[0].endswith(": 0"):
+        raise _Unsupported(key)
+    return line[0][:-3]
+
+
+def _literal(value: str) -> tuple[str, ...] | None:
+    """A multi-line string as the literal block ruamel writes for it, for the plain cases only (None otherwise): no
+    indentation indicator, no kept trailing breaks, nothing that makes ruamel pick another style."""
+    body = value[:-1] if value.endswith("\n") else value
+    lines = body.split("\n")
+    if value.endswith("\n\n") or not value.isascii() or lines[0][:1] in ("", " "):
+        return None
+    if any(line != line.rstrip() or not line.isprintable() for line in lines):
+        return None
+    return ("|" if value.endswith("\n") else "|-", *("  " + line if line else "" for line in lines))
+
+
+def _scalar(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str) and "\n" in value:
+        literal = _literal(value)  # dashboards and rule expressions: large and distinct per cluster, so not cached
+        if literal is not None:
+            return literal
+    if value is None or isinstance(value, float) or (isinstance(value, str) and not value.isascii()):
+        raise _Unsupported(value)  # rare in our output; ruamel's forms for these are not worth modelling
+    if isinstance(value, (bool, int, str)):
+        return _scalar_lines(value)
+    raise _Unsupported(value)
+
+
+def _emit_map(value: dict, col: int, level: str, out: list[str], first_prefix: str | None = None) -> None:
+    pad = " " * col
+    for i, key in enumerate(_order([str(k) for k in value], level)):
+        child = value[key]
+        head = (first_prefix if i == 0 and first_prefix is not None else pad) + _key_text(key)
+        if isinstance(child, dict) and child:
+            out.append(head + ":")
+            _emit_map(child, col + 2, "metadata" if key == "metadata" and level == "top" else "", out)
+        elif isinstance(child, (list, tuple)) and child:
+            out.append(head + ":")
+            _emit_seq(child, col + 2, out)
+        elif isinstance(child, dict):
+            out.append(head + ": {}")
+        elif isinstance(child, (list, tuple)):
+            out.append(head + ": []")
+        else:
+            first, *rest = _scalar(child)
+            out.append(head + ": " + first)
+            out.extend(" " * (col + 2) + line[2:] if line else line for line in rest)
+
+
+def _emit_seq(value: list | tuple, col: int, out: list[str]) -> None:
+    pad = " " * col
+    for item in value:
+        if isinstance(item, dict) and item:
+            _emit_map(item, col + 2, "", out, first_prefix=pad + "- ")
+        elif isinstance(item, dict):
+            out.append(pad + "- {}")
+        elif isinstance(item, (list, tuple)):
+            raise _Unsupported(item)
+        else:
+            lines = _scalar(item)
+            if len(lines) > 1:
+                raise _Unsupported(item)
+            out.append(pad + "- " + lines[0])
+
+
+def _emit(value: Any, level: str) -> str:
+    """``{"_": value}`` exactly as ruamel writes it (tests/render/test_yamlfmt.py proves it on every golden tree and on
+    generated data), without running ruamel's pure-Python emitter over the maps and sequences: that was 57-68 % of a
+    render. ``level`` orders the value's own keys (the placeholder key is ordered like any other)."""
+    out: list[str] = []
+    if isinstance(value, dict) and value:
+        out.append("_:")
+        _emit_map(value, 2, level, out)
+    else:
+        _emit_map({"_": value}, 0, "", out)
+    return "\n".join(out) + "\n"
+
+
+def _dump_nested(value: Any, level: str) -> str:
+    try:
+        return _emit(value, level)
+    except _Unsupported:
+        return _ruamel_dump({"_": to_node(value, level)})
+
+
 def dump(value: Any, top: bool = True) -> str:
     """One YAML document (without `---`) in the canonical style."""
-    buf = io.StringIO()
-    yaml_instance().dump(to_node(value, "top" if top else ""), buf)
-    return buf.getvalue()
+    return _ruamel_dump(to_node(value, "top" if top else ""))
 
 
 def dump_fragment(value: Any, indent: int, level: str = "") -> str:
@@ -93,9 +204,7 @@ def dump_fragment(value: Any, indent: int, level: str = "") -> str:
     It is dumped nested under a placeholder key, so maps and sequences get exactly the indentation
     they would have in the whole document.
     """
-    buf = io.StringIO()
-    yaml_instance().dump({"_": to_node(value, level)}, buf)
-    lines = buf.getvalue().splitlines(keepends=True)[1:]
+    lines = _dump_nested(value, level).splitlines(keepends=True)[1:]
     pad = " " * (indent - 2)
     return "".join(pad + line if line.strip() else line for line in lines).rstrip("\n")
 
