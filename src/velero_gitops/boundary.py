@@ -1,7 +1,8 @@
 """The repository boundary: the one folder a run may read (and render may write) inside.
 
 It is the explicit ``--repo-root`` when given, else the Git top level that holds the paths (the
-nearest ancestor with ``.git``), else the paths' own common folder. Nothing read from the
+nearest ancestor with ``.git``), else the working folder when it holds them all, else the paths' own
+common folder. Nothing read from the
 repository moves it: a config's ``repo.root`` must resolve inside it, and a symlink that resolves
 outside it is refused by the reader (safefile) like any other outside path.
 """
@@ -48,4 +49,7 @@ def of_paths(paths: Iterable[str | os.PathLike[str]], explicit: str | os.PathLik
         return None
     common = Path(os.path.commonpath([str(f) for f in folders]))
     top = git_toplevel(common)
-    return Path(realpath(top if top is not None else common))
+    if top is None:
+        cwd = Path(os.path.abspath(os.getcwd()))
+        top = cwd if inside(common, cwd) else common
+    return Path(realpath(top))
