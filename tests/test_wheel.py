@@ -32,6 +32,7 @@ def test_wheel_contains_templates_and_renders_example(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "velero_gitops/templates/helmrelease.yaml.j2" in names
     assert any(n.startswith("velero_gitops/validate/") for n in names)
+    assert "velero_gitops/config/compat.json" in names  # the version table every config load reads
 
     venv = tmp_path / "venv"
     # The dependencies come from the RUNNING interpreter's site-packages (a venv or the system Python alike), added

@@ -144,7 +144,7 @@ MUTATIONS = [
       rule="policy.insecure-tls"),
     M("hr-bucket-name", HR, "bucket: velero-backups", "bucket: Velero_Backups", at="Velero_Backups", rule="policy.bucket"),
     M("hr-uploader-restic", HR, "uploaderType: kopia", "uploaderType: restic", at="uploaderType", rule="policy.uploader",
-      message="removed in Velero 1.17"),
+      message="removed restic"),
     M("hr-default-ttl", HR, "defaultBackupTTL: 720h", "defaultBackupTTL: 30d", at="defaultBackupTTL", rule="policy.ttl"),
     M("hr-node-agent-cpu", HR, "          cpu: 500m", "          cpu: \"2\"", at="cpu: \"2\"", rule="policy.node-agent"),
     M("hr-node-agent-memory", HR, "          memory: 500M", "          memory: 4G", at="memory: 4G", rule="policy.node-agent"),

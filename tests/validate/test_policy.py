@@ -134,3 +134,57 @@ def test_private_key_in_ca_cert(tmp_path, blocks, found):
     hits = [f for f in res.findings if f.rule == "policy.ca-private-key"]
     assert len(hits) == (2 if found else 0), res.findings
     assert all(f.severity == "error" and "PRIVATE KEY" in f.message and ca not in f.message for f in hits)
+
+
+def _findings(tmp_path, text: str):
+    from velero_gitops.validate.engine import Options, validate_paths
+
+    (tmp_path / "hr.yaml").write_text(text)
+    return validate_paths([str(tmp_path / "hr.yaml")], Options(repo_root=str(tmp_path), kustomize="never",
+                                                              externals=["HelmRepository/velero/vmware-tanzu"])).findings
+
+
+def test_each_release_gets_the_rules_of_its_own_chart_version(tmp_path):
+    """A chart 2.x release keeps its 2.x values (restic-era `configuration.provider`): no key of chart 12.x's set is
+    held against it, only a warning that its chart is outside the table (config/compat.json)."""
+    old = HR_OLD_VELERO.format(chart="2.32.6", tag="v1.9.7") + "    configuration:\n      provider: aws\n"
+    found = _findings(tmp_path, old)
+    assert not [f for f in found if f.rule in ("policy.values-keys", "policy.versions")], found
+    assert [f for f in found if f.rule == "policy.chart-version" and f.severity == "warning"
+            and "older than the charts velero-gitops knows" in f.message]
+
+
+def test_value_the_pinned_chart_does_not_read_is_reported(tmp_path):
+    """vmware-tanzu/helm-charts@velero-12.1.0:charts/velero/values.yaml has nodeAgent.resources, not nodeAgent.resource."""
+    text = HR_OLD_VELERO.format(chart="12.1.0", tag="v1.18.1").replace("      resources:", "      resource:")
+    hits = [f for f in _findings(tmp_path, text) if f.rule == "policy.values-keys"]
+    assert len(hits) == 1 and hits[0].pointer == "/spec/values/nodeAgent/resource" and hits[0].line == 19
+    assert "did you mean 'resources'" in hits[0].message
+
+
+def test_image_newer_than_the_charts_crds_is_an_error(tmp_path):
+    """Chart 11.4.0 CRDs (vmware-tanzu/helm-charts@velero-11.4.0:charts/velero/crds/backups.yaml) lack 1.18's Queued;
+    spec.upgrade.crds CreateReplace and upgradeCRDs false put exactly those CRDs on the cluster."""
+    text = HR_OLD_VELERO.format(chart="11.4.0", tag="v1.18.1").replace(
+        "  values:\n", "  upgrade:\n    crds: CreateReplace\n  values:\n    upgradeCRDs: false\n")
+    hits = [f for f in _findings(tmp_path, text) if f.rule == "policy.versions"]
+    assert hits and hits[0].pointer == "/spec/values/image/tag" and "Queued" in hits[0].message
+
+
+def test_crds_that_never_upgrade_are_reported(tmp_path):
+    """fluxcd/helm-controller@v1.6.3:internal/action/crds.go: no policy means Create, which never replaces a CRD;
+    with the chart's Job off nothing upgrades them."""
+    text = HR_OLD_VELERO.format(chart="12.1.0", tag="v1.18.1").replace("  values:\n", "  values:\n    upgradeCRDs: false\n")
+    hits = [f for f in _findings(tmp_path, text) if f.rule == "policy.versions"]
+    assert hits and "never replaces existing CRDs" in hits[0].message
+    assert hits[0].severity == "warning"  # a Kustomization patch may set spec.upgrade.crds out of this file's sight
+
+
+def test_privileged_fs_backup_on_a_velero_without_it(tmp_path):
+    """Chart 11.1.1 ships Velero 1.17.0; privilegedFsBackup exists from vmware-tanzu/velero@v1.17.1:pkg/types/node_agent.go."""
+    cm = ("    configMaps:\n      node-agent:\n        data:\n"
+          "          node-agent-config.json: '{\"privilegedFsBackup\":true}'\n")
+    for chart, tag, want in (("11.1.1", "v1.17.0", True), ("11.2.0", "v1.17.1", False)):
+        text = HR_OLD_VELERO.format(chart=chart, tag=tag) + cm
+        hits = [f for f in _findings(tmp_path, text) if f.rule == "policy.versions" and "privilegedFsBackup" in f.message]
+        assert bool(hits) is want, hits

@@ -37,6 +37,12 @@ class LoadedConfig:
     display_path: str  # how messages and headers name it (POSIX, relative to the repo root)
     repo_root: Path  # the Git repository root Flux paths are relative to
     ca_bundle_b64: str | None  # base64 of the CA bundle file, when configured
+    positions: Any = None  # the parsed YAML tree, for `where`
+
+    def where(self, *loc: str | int) -> str:
+        """`FILE:LINE:COL dotted.path:` for a problem that only a later step (the plan) can see."""
+        shown = display(self.path)
+        return f"{shown}:{_position(self.positions, loc, value=True)} {_dotted(loc)}:"
 
 
 def display(path: Path) -> str:
@@ -104,7 +110,8 @@ def _load(path: Path) -> LoadedConfig:
         rel = p.resolve().relative_to(repo_root).as_posix()
     except ValueError:
         rel = shown
-    return LoadedConfig(config=config, path=p, display_path=rel, repo_root=repo_root, ca_bundle_b64=ca_b64)
+    return LoadedConfig(config=config, path=p, display_path=rel, repo_root=repo_root, ca_bundle_b64=ca_b64,
+                        positions=tree)
 
 
 def _read_config(p: Path, shown: str) -> str:
@@ -280,8 +287,8 @@ def _format(shown: str, tree: Any, err: Any) -> str:  # a pydantic ErrorDetails
         if msg.startswith("@"):
             field, _, msg = msg[1:].partition(": ")
             # A path starting at the root (s3.x) replaces the location, others extend it.
-            extra = tuple(field.split("."))
-            loc = extra if extra[0] in ("s3", "velero", "flux", "repo") and loc == () else loc + extra
+            extra = tuple(int(p) if p.isdigit() else p for p in field.split("."))
+            loc = extra if extra[0] in ("s3", "velero", "flux", "repo", "schedules") and loc == () else loc + extra
     elif kind == "extra_forbidden":
         msg = _unknown_key(loc)
     elif kind == "missing":

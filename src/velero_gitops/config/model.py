@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from velero_gitops.config import compat, names
 from velero_gitops.config import cron as cronlib
-from velero_gitops.config import names
 from velero_gitops.config.names import AGE_RECIPIENT, DNS1123_LABEL, bucket_name_problem
 from velero_gitops.config.units import (
     FLUX_DURATION,
@@ -40,13 +40,6 @@ KUBELET_PODS_PATHS = {
     "microk8s": "/var/snap/microk8s/common/var/lib/kubelet/pods",
     "rke1": "/var/lib/kubelet/pods",  # RKE1 binds /var/lib/kubelet into its kubelet container as is
 }
-
-# Chart version -> Velero version it ships (vmware-tanzu/helm-charts: charts/velero/Chart.yaml appVersion). Used to decide what the pinned Velero supports.
-CHART_APP_VERSIONS = {
-    "11.0.0": "1.17.0", "11.4.0": "1.17.1", "12.0.0": "1.18.0", "12.0.1": "1.18.0",
-    "12.0.2": "1.18.1", "12.0.3": "1.18.1", "12.1.0": "1.18.1",
-}
-
 
 def at(field: str, message: str) -> ValueError:
     """A ValueError from a model validator that the loader reports at ``field`` (a dotted alias path)."""
@@ -259,7 +252,7 @@ class FluxConfig(_Model):
     remediation: Remediation = Field(default_factory=Remediation, description="Install/upgrade remediation.")
     crds_create_replace: bool = Field(
         True,
-        description="Set `crds: CreateReplace` on install and upgrade, so Flux manages Velero's CRDs (the chart's upgradeCRDs Job is off). Turn off when a root patch injects it.",
+        description="Set `crds: CreateReplace` on install and upgrade, so Flux manages Velero's CRDs (the chart's upgradeCRDs Job is off). Turn off when a root patch injects it: the chart's upgradeCRDs Job is then rendered on, because without a policy helm-controller only creates missing CRDs and never upgrades them.",
     )
     timeout: str = Field("15m", description="HelmRelease timeout. The node-agent rollout on many nodes needs more than Flux's 5m default.")
 
@@ -444,15 +437,29 @@ class VeleroConfig(_Model):
         "`veleroDefault` keeps Velero's public default. An existing repository opens only with the password it was "
         "created with (docs/secrets.md).",
     )
+    extra_values: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Chart values the config has no field for (`podAnnotations`, `configuration.extraEnvVars`, "
+        "`image.repository` for a mirror...), merged under the rendered values. Each key must exist in the pinned "
+        "chart version's values (velero-gitops ships their key sets). Keys the tool owns (credentials, storage "
+        "and snapshot locations, uploader, node-agent host paths, chart schedules, and every value it renders "
+        "from other fields) are refused unless listed in `extraValuesOverride`; `image.tag`, `image.digest`, "
+        "`initContainers`, `upgradeCRDs` and `credentials.secretContents` are never accepted (use `imageTag`, "
+        "`awsPluginImage`, `flux.crdsCreateReplace`, `encrypt-secret`).",
+    )
+    extra_values_override: list[str] = Field(
+        default_factory=list,
+        description="Dotted key paths in `extraValues` that replace what the tool renders or owns, e.g. "
+        "`credentials.extraSecretRef` or `nodeAgent.resources`. Your value then wins there and the tool no "
+        "longer vouches for it (README: \"Chart values the config has no field for\").",
+    )
 
     @field_validator("chart_version")
     @classmethod
     def _semver(cls, v: str) -> str:
         if not SEMVER.fullmatch(v):
             raise ValueError(f"{v!r} is not a chart version such as 12.1.0")
-        if _version_tuple(v) < (11, 0, 0):
-            raise ValueError(f"chart {v} ships Velero < 1.17; pin chart 12.1.0 (Velero 1.18) or newer")
-        return v
+        return v  # known, and recent enough: Config._compatible, with the rest of the version rules
 
     @field_validator("image_tag")
     @classmethod
@@ -481,24 +488,26 @@ class VeleroConfig(_Model):
         """The Velero version that will run: the image tag override, else the chart's appVersion."""
         if self.image_tag:
             return self.image_tag.lstrip("v")
-        if self.chart_version in CHART_APP_VERSIONS:
-            return CHART_APP_VERSIONS[self.chart_version]
-        major = _version_tuple(self.chart_version)[0]
-        return "1.18.1" if major >= 12 else "1.17.0"
+        chart = compat.chart(self.chart_version)
+        return chart.app_version if chart else "unknown"
 
     @property
     def plugin_version(self) -> tuple[int, ...]:
-        tag = self.aws_plugin_image.rsplit(":", 1)[-1]
+        tag = compat.image_tag(self.aws_plugin_image) or ""
         return _version_tuple(tag) if tag.startswith("v") else (99,)
 
     @model_validator(mode="after")
-    def _uploader(self) -> VeleroConfig:
-        if self.uploader == "restic" and _version_tuple(self.velero_version) >= (1, 17):
-            raise at(
-                "uploader", f"uploader 'restic' is not supported by Velero {self.velero_version}: Velero 1.17 removed restic "
-                "backups (only restores of old restic data still work, and 1.19 drops those too). "
-                "Use uploader: kopia; the node-agent DaemonSet is the former restic daemonset"
-            )
+    def _extra_values(self) -> VeleroConfig:
+        for key in self.extra_values_override:
+            if compat.lookup(self.extra_values, key.split(".")) is compat.MISSING:
+                raise at("extraValuesOverride", f"{key!r} is not set in velero.extraValues; list only the keys "
+                         "you set there")
+        chart = compat.chart(self.chart_version)
+        problem = compat.extra_values_problem(self.extra_values, set(self.extra_values_override),
+                                              chart.value_keys if chart else None, self.chart_version)
+        if problem:
+            path, message = problem
+            raise at(".".join(("extraValues", *path)), message)
         return self
 
 
@@ -765,7 +774,23 @@ class CheckConfig(_Model):
 
 
 # ------------------------------------------------------------------------------------------- config
+# Where each version rule of config/compat.py points the user.
+CONFIG_FIELDS = {
+    "chart": "velero.chartVersion", "image": "velero.imageTag", "plugin": "velero.awsPluginImage",
+    "privileged": "velero.nodeAgent.privileged", "crds": "flux.crdsCreateReplace", "uploader": "velero.uploader",
+    "namespaces": "schedules[].namespaces",
+}
+
+
+def upgrade_crds_job(c: Config) -> bool:
+    """The chart's upgradeCRDs Job runs exactly when Flux does not replace the CRDs itself: with
+    crdsCreateReplace off (a root patch may set it, or nothing does) helm-controller's default policy only
+    creates missing CRDs (config/compat.py CrdSetup), so the Job must upgrade them."""
+    return not c.flux.crds_create_replace
+
+
 class Config(_Model):
+
     cluster: str = Field(description="Cluster name (used in labels, the dashboard title and messages).")
     repo: RepoConfig = Field(default_factory=RepoConfig, description="Where the tree goes.")
     flux: FluxConfig = Field(default_factory=FluxConfig, description="Flux objects.")
@@ -792,7 +817,23 @@ class Config(_Model):
         return v
 
     @model_validator(mode="after")
+    def _compatible(self) -> Config:
+        """Chart, Velero, plugin, CRD upgrades and features that must work together (config/compat.py)."""
+        v = self.velero
+        policy = "CreateReplace" if self.flux.crds_create_replace else ""
+        crds = compat.CrdSetup(install_policy=policy, upgrade_policy=policy, upgrade_crds_job=upgrade_crds_job(self))
+        problems, _ = compat.check_versions(
+            v.chart_version, v.image_tag, v.aws_plugin_image, crds, v.node_agent.privileged,
+            [s.namespaces for s in self.schedules], CONFIG_FIELDS, uploader=v.uploader)
+        if problems:
+            p = problems[0]
+            field = CONFIG_FIELDS[p.setting] if p.index is None else f"schedules.{p.index}.namespaces"
+            raise at(field, p.message)
+        return self
+
+    @model_validator(mode="after")
     def _cross(self) -> Config:
+
         if self.s3.checksum_algorithm == "" and self.velero.plugin_version < (1, 14, 3):
             raise at(
                 "s3.checksumAlgorithm", "checksumAlgorithm \"\" needs velero-plugin-for-aws v1.14.3 or newer "

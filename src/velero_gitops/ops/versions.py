@@ -45,6 +45,14 @@ def _bundle() -> str:
     return f"Kubernetes {data.get('kubernetes_version', '?')}, {kinds} kinds ({packages})"
 
 
+def _compat() -> str:
+    from velero_gitops.config import compat
+
+    renders, known = compat.supported_charts(), compat.known_charts()
+    return (f"renders charts {renders[0]}–{renders[-1]}; knows charts {known[0]}–{known[-1]} and Velero "
+            f"{compat.known_velero_range()} (from the upstream tags, scripts/derive_compat.py)")
+
+
 def report() -> str:
     from velero_gitops import __version__
     from velero_gitops.config.model import VeleroConfig
@@ -55,6 +63,7 @@ def report() -> str:
         ("renders chart", f"vmware-tanzu/velero {velero.chart_version} (Velero {velero.velero_version}; "
                           "set velero.imageTag for a newer patch)"),
         ("AWS plugin", velero.aws_plugin_image),
+        ("version table", _compat()),
         ("schema bundle", _bundle()),
         ("sops", _sops()),
         ("kubectl", _kubectl()),

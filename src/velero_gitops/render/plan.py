@@ -12,8 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from velero_gitops.config import compat
 from velero_gitops.config.loader import LoadedConfig
+from velero_gitops.config.model import upgrade_crds_job
 from velero_gitops.config.units import parse_duration
+from velero_gitops.errors import ConfigError
 from velero_gitops.render.layout import Layout
 
 if TYPE_CHECKING:
@@ -108,6 +111,9 @@ def plan(loaded: LoadedConfig) -> Plan:
 
     _check_paths(arts)
     notes = []
+    _, stand_in = compat.velero(c.velero.velero_version)
+    if stand_in:
+        notes.append(stand_in)
     if not c.schedules:
         notes.append("no schedules configured: no schedules folder or Kustomization is rendered; "
                      "Velero will only run backups you start yourself")
@@ -381,7 +387,8 @@ def chart_values(loaded: LoadedConfig) -> dict[str, Any]:
         "metrics": _metrics_values(c),
         "nodeAgent": node_agent,
         "snapshotsEnabled": False,  # file-system backups only; no VolumeSnapshotLocation
-        "upgradeCRDs": False,  # the hook Job can hang a HelmRelease; Flux applies CRDs (crds: CreateReplace)
+        # Whoever upgrades the CRDs: Flux (crds: CreateReplace) or else the chart's hook Job (config/compat.py CrdSetup).
+        "upgradeCRDs": upgrade_crds_job(c),
     }
     if na.privileged:
         # The chart's generic configMaps renders ConfigMap <fullname>-<key>; node-agent wants exactly one data key.
@@ -392,7 +399,31 @@ def chart_values(loaded: LoadedConfig) -> dict[str, Any]:
         values["resources"] = v.resources.as_dict()
     if v.image_tag:
         values["image"] = {"tag": v.image_tag}
+    values = merge_values(values, v.extra_values, {tuple(k.split(".")) for k in v.extra_values_override}, loaded)
+    chart = compat.chart(v.chart_version)
+    unread = compat.unknown_value_keys(chart.value_keys, values, v.chart_version) if chart else []
+    if unread:  # a value this tool renders that the pinned chart no longer reads would vanish silently
+        raise ConfigError([f"{loaded.where('velero', 'chartVersion')} {p.message}; velero-gitops renders it, so "
+                           "this chart version is not supported by this velero-gitops" for p in unread])
     return values
+
+
+def merge_values(ours: dict[str, Any], extra: dict[str, Any], overrides: set[tuple[str, ...]], loaded: LoadedConfig,
+                 path: tuple[str, ...] = ()) -> dict[str, Any]:
+    """velero.extraValues under our values: mappings merge, our values win, except at the paths the user listed
+    in velero.extraValuesOverride. A value of theirs that ours would silently replace is refused instead."""
+    out = dict(ours)
+    for key, theirs in extra.items():
+        here = path + (key,)
+        if key not in ours or here in overrides:
+            out[key] = theirs
+        elif isinstance(ours[key], dict) and isinstance(theirs, dict):
+            out[key] = merge_values(ours[key], theirs, overrides, loaded, here)
+        elif ours[key] != theirs:
+            raise ConfigError([f"{loaded.where('velero', 'extraValues', *here)} velero-gitops renders this value from "
+                               f"the config (as {ours[key]!r}); set it through its config field "
+                               "(docs/config-reference.md), or list it in velero.extraValuesOverride to replace it"])
+    return out
 
 
 def _metrics_values(c: Config) -> dict[str, Any]:

@@ -81,10 +81,23 @@ def to_node(value: Any, level: str = "") -> Any:
     return value
 
 
+@lru_cache(maxsize=1)
+def _dumper():
+    return yaml_instance()  # reused: building a YAML() costs more than dumping a scalar with it
+
+
 def _ruamel_dump(node: Any) -> str:
     buf = io.StringIO()
-    yaml_instance().dump(node, buf)
+    _dumper().dump(node, buf)
     return buf.getvalue()
+
+
+# Keys and values ruamel writes plain without looking twice (it quotes what could read as another type or an
+# indicator; `_needs_quotes` already double-quotes most of those values, and a digit or dot first is left to ruamel's
+# resolver: `0.` reads as a float), and double-quoted values with nothing to escape.
+# Anything else asks ruamel itself, once per distinct value. tests/render/test_yamlfmt.py checks all three paths.
+_PLAIN = re.compile(r"[A-Za-z_/$][A-Za-z0-9_/.$=@+,()-]*(?: [A-Za-z0-9_/.$=@+,()-]+)*\Z")
+_QUOTABLE = re.compile(r"[ -~]{0,200}\Z")
 
 
 class _Unsupported(Exception):
@@ -98,15 +111,21 @@ def _scalar_lines(value: Any) -> tuple[str, ...]:
     Which style a string gets (plain, quoted, literal) and how it is escaped is ruamel's decision, made once per
     distinct value: the direct emitter below only lays out maps and sequences around it.
     """
-    lines = _ruamel_dump({"_": to_node(value)}).splitlines()
+    lines = _ruamel_dump({"_": to_node(value)}).removesuffix("\n").split("\n")  # not splitlines(): \x1e is no break
     if not lines[0].startswith("_:") or lines[-1] == "...":  # a kept final line break ends ruamel's document
         raise _Unsupported(value)
     return (lines[0][3:], *lines[1:])
 
 
-@lru_cache(maxsize=4096)
 def _key_text(key: str) -> str:
-    line = _ruamel_dump({key: 0}).splitlines()
+    if _PLAIN.match(key) and not _NEEDS_QUOTES.match(key):
+        return key
+    return _ruamel_key(key)
+
+
+@lru_cache(maxsize=4096)
+def _ruamel_key(key: str) -> str:
+    line = _ruamel_dump({key: 0}).removesuffix("\n").split("\n")
     if len(line) != 1 or not line[0].endswith(": 0"):
         raise _Unsupported(key)
     return line[0][:-3]
@@ -131,7 +150,17 @@ def _scalar(value: Any) -> tuple[str, ...]:
             return literal
     if value is None or isinstance(value, float) or (isinstance(value, str) and not value.isascii()):
         raise _Unsupported(value)  # rare in our output; ruamel's forms for these are not worth modelling
-    if isinstance(value, (bool, int, str)):
+    if isinstance(value, bool):
+        return ("true" if value else "false",)
+    if isinstance(value, int):
+        return (str(value),)
+    if isinstance(value, str) and "\n" not in value:
+        if _needs_quotes(value):
+            if _QUOTABLE.match(value) and '"' not in value and "\\" not in value:
+                return (f'"{value}"',)
+        elif _PLAIN.match(value):
+            return (value,)
+    if isinstance(value, str):
         return _scalar_lines(value)
     raise _Unsupported(value)
 

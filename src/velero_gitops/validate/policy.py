@@ -3,7 +3,8 @@
 Rules (ids in brackets): [policy.s3-https] ``s3Url`` is ``https://host[:port]`` with no path;
 [policy.insecure-tls] no ``insecureSkipTLSVerify: "true"``; [policy.cron] cron as Velero parses it
 (robfig/cron v3 ParseStandard); [policy.ttl] Go durations; [policy.uploader] ``uploaderType``
-valid for the Velero version; [policy.node-agent] node-agent limits within the budget (and a
+valid for the Velero version; [policy.versions] chart, Velero image, AWS plugin and CRD upgrade setting that
+work together, and [policy.values-keys] values the pinned chart reads (both per chart version, config/compat.py); [policy.node-agent] node-agent limits within the budget (and a
 warning when kopia may need more memory); [policy.bucket] S3 bucket naming rules;
 [policy.secret-encrypted] the ``velero-s3-secret`` Secret is SOPS-encrypted; [secret.unencrypted]
 no plaintext ``kind: Secret`` anywhere.
@@ -208,7 +209,8 @@ def _helmrelease(hr, oci, opts, out) -> None:
         return
     conf = mapping(values, "configuration")
     _values_storage(hr, conf, opts, out)
-    no_restic = _values_uploader(hr, values, conf, chart_version, out)
+    no_restic = _values_versions(hr, values, conf, chart_version, out)
+    _values_removed(hr, values, out)
     _values_schedules(hr, values, out)
     _values_node_agent(hr, values, opts, no_restic, out)
 
@@ -237,30 +239,91 @@ def _values_storage(hr, conf: dict, opts, out) -> None:
                 out.append(hr.finding(f"{base}/{key}", f"invalid {key}: {p}", "policy.ttl"))
 
 
-def _values_uploader(hr, values: dict, conf: dict, chart_version, out) -> bool:
-    """uploaderType against the Velero version; True when that version has no restic (Velero >= 1.17)."""
-    base = "/spec/values/configuration"
-    image_tag = (values.get("image") or {}).get("tag") if isinstance(values.get("image"), dict) else None
-    velero_v = _version(image_tag)
-    chart_v = _version(chart_version)
-    no_restic = (velero_v is not None and velero_v >= (1, 17)) or (chart_v is not None and chart_v >= (11,))
-    ut = conf.get("uploaderType")
-    if ut is not None:
-        which = f"Velero {image_tag}" if velero_v else f"chart {chart_version}" if chart_v else "this Velero"
-        if ut == "restic" and no_restic:
-            out.append(hr.finding(f"{base}/uploaderType",
-                                  f"uploaderType 'restic' is invalid for {which}: restic backups were removed in Velero 1.17 "
-                                  "(the server refuses --uploader-type=restic and chart >= 11 fails to render); use kopia. "
-                                  "Existing restic backups can still be restored by 1.17/1.18, not by 1.19",
-                                  "policy.uploader"))
-        elif ut not in ("kopia", "restic", ""):
-            out.append(hr.finding(f"{base}/uploaderType", f"uploaderType {ut!r} is not valid (kopia{'' if no_restic else ' or restic'})",
-                                  "policy.uploader"))
+# How the version rules of config/compat.py name the field to change in a HelmRelease, and where they point.
+HR_FIELDS = {
+    "chart": "spec.chart.spec.version", "image": "values image.tag", "plugin": "the AWS plugin initContainer image",
+    "privileged": "values configMaps (node-agent privilegedFsBackup)",
+    "crds": "spec.upgrade.crds: CreateReplace (or values upgradeCRDs: true)",
+    "uploader": "values configuration.uploaderType", "namespaces": "values schedules.<name>.template.includedNamespaces",
+}
+HR_POINTERS = {"chart": "/spec/chart/spec/version", "image": "/spec/values/image/tag", "plugin": "/spec/values/initContainers",
+               "privileged": "/spec/values/configMaps", "crds": "/spec/upgrade", "uploader": "/spec/values/configuration/uploaderType",
+               "namespaces": "/spec/values/schedules"}
+EXACT = re.compile(r"v?\d+\.\d+\.\d+")
+
+
+def _values_versions(hr, values: dict, conf: dict, chart_version, out) -> bool:
+    """The version rules and the chart's value keys, for this HelmRelease's own chart version (a chart 2.x
+    release gets none of 12.x's rules). True when the running Velero has no restic."""
+    from velero_gitops.config import compat
+
+    image: dict = values["image"] if isinstance(values.get("image"), dict) else {}
+    tag = image.get("tag") if isinstance(image.get("tag"), str) else None
+    version = str(chart_version).lstrip("v") if chart_version is not None else None
+    chart = compat.chart(version) if version and EXACT.fullmatch(version) else None
+    if chart is None or version is None:
+        if version and EXACT.fullmatch(version):
+            out.append(hr.finding(HR_POINTERS["chart"], compat.unknown_chart_message(version, HR_FIELDS)
+                                  + "; this release's values are not checked", "policy.chart-version", "warning"))
+        elif version:
+            out.append(hr.finding(HR_POINTERS["chart"], f"chart version {version!r} is not one exact version: the chart "
+                                  "values and the Velero version it runs cannot be checked", "policy.chart-version",
+                                  "warning"))
+        v, _ = compat.velero(tag) if tag else (None, None)
+    else:
+        spec = mapping(hr.data, "spec")
+        upgrade_job = values.get("upgradeCRDs")
+        crds = compat.CrdSetup(
+            install_policy=str(mapping(spec, "install").get("crds") or ""),
+            upgrade_policy=str(mapping(spec, "upgrade").get("crds") or ""),
+            upgrade_crds_job=_truthy(upgrade_job) if upgrade_job is not None else chart.upgrade_crds_default,
+        )
+        plugins = [c.get("image") for c in values.get("initContainers") or [] if isinstance(c, dict)
+                   and "velero-plugin-for-aws" in str(c.get("image", ""))]
+        scheds: dict = values["schedules"] if isinstance(values.get("schedules"), dict) else {}
+        namespaces = [list(s["template"].get("includedNamespaces") or []) for s in scheds.values()
+                      if isinstance(s, dict) and isinstance(s.get("template"), dict)]
+        ut = conf.get("uploaderType")
+        problems, _ = compat.check_versions(version, tag, str(plugins[0]) if plugins else None, crds,
+                                            _privileged_fs_backup(values),
+                                            namespaces, HR_FIELDS, uploader=ut if isinstance(ut, str) and ut else None,
+                                            floor=False)
+        for p in problems:
+            # A Flux Kustomization patch may set spec.upgrade.crds where this file cannot show it: a warning.
+            out.append(hr.finding(HR_POINTERS[p.setting], p.message,
+                                  "policy.uploader" if p.setting == "uploader" else "policy.versions",
+                                  "warning" if p.setting == "crds" else "error"))
+        for k in compat.unknown_value_keys(chart.value_keys, values, version):
+            ptr = "/spec/values/" + "/".join(x.replace("~", "~0").replace("/", "~1") for x in k.path)
+            out.append(hr.finding(ptr, k.message + " (the chart's values.schema.json accepts any key)",
+                                  "policy.values-keys", "warning"))
+        v, _ = compat.velero(tag or chart.app_version)
+    return v is not None and "restic" not in v.uploaders
+
+
+def _privileged_fs_backup(values: dict) -> bool:
+    """A node-agent config among the chart's configMaps that asks for privilegedFsBackup
+    (vmware-tanzu/velero@v1.17.1:pkg/types/node_agent.go, read by pkg/cmd/cli/nodeagent/server.go)."""
+    import json
+
+    maps = values.get("configMaps")
+    for cm in maps.values() if isinstance(maps, dict) else ():
+        data = cm.get("data") if isinstance(cm, dict) else None
+        for text in data.values() if isinstance(data, dict) else ():
+            try:
+                parsed = json.loads(text) if isinstance(text, str) else None
+            except ValueError:
+                continue
+            if isinstance(parsed, dict) and parsed.get("privilegedFsBackup") is True:
+                return True
+    return False
+
+
+def _values_removed(hr, values: dict, out) -> None:
     for old in ("deployRestic", "restic"):
         if old in values:
             out.append(hr.finding(f"/spec/values/{old}", f"{old!r} was removed in chart 3.0.0 (restic became node-agent; "
                                   "use deployNodeAgent and nodeAgent)", "policy.uploader"))
-    return no_restic
 
 
 def _values_schedules(hr, values: dict, out) -> None:

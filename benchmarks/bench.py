@@ -1,0 +1,190 @@
+#!/usr/bin/env python3
+"""Every speed figure of the project in one run, each as a ratio to its anchor (issue 23's table).
+
+Each figure is a *paired* measurement: the command and its anchor run alternately ``--repeat`` times and the median
+of each is taken, so a change in machine load hits both sides. Times are the CPU seconds (user + sys) of the child
+processes, kubectl included, which a loaded machine inflates far less than wall time; wall medians are printed too.
+
+Figures:
+  1. validate --kustomize never on a synthetic Flux + Kubernetes corpus at several sizes: µs per document, and the
+     ratio to the parse floor (PyYAML's C loader reading the same files in one process);
+  2. the same corpus's core kinds against kubernetes-validate --strict;
+  3. with --real-repos DIR...: per repository, warm / never and cold / never;
+  4. cold `check --no-cache` on clusters/home-lab against the import floor (a process importing typer, pydantic,
+     jinja2 and ruamel.yaml: what the CLI must import) and against `import typer`;
+  5. `check` replaying a stored clean result, against the import floor;
+  6. `render` of 100 cluster configs: fresh, no-op and --check.
+
+Usage: python benchmarks/bench.py [--repeat 5] [--sizes 1000,5000,20000,100000] [--real-repos DIR...] [--skip-corpus]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from validate_bench import count_docs, generate  # noqa: E402  (the corpus generator lives once)
+
+VG = [sys.executable, "-m", "velero_gitops"]
+IMPORT_FLOOR = [sys.executable, "-c", "import typer, pydantic, jinja2, ruamel.yaml"]
+IMPORT_TYPER = [sys.executable, "-c", "import typer"]
+
+
+def run(cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = None, ok=(0,)) -> tuple[float, float]:
+    """(CPU seconds of the child and its children, wall seconds) of one run."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    r = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if r.returncode not in ok:
+        raise SystemExit(f"{' '.join(map(str, cmd[:6]))}... exited {r.returncode}:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), wall
+
+
+def paired(a: Callable[[], tuple[float, float]], b: Callable[[], tuple[float, float]], repeat: int):
+    """Medians (cpu, wall) of a and of b, run alternately."""
+    ra, rb = [], []
+    for _ in range(repeat):
+        ra.append(a())
+        rb.append(b())
+    med = lambda rs, i: statistics.median(r[i] for r in rs)  # noqa: E731
+    return (med(ra, 0), med(ra, 1)), (med(rb, 0), med(rb, 1))
+
+
+def row(name: str, a, b, anchor: str, goal: str = "") -> None:
+    ratio = a[0] / b[0] if b[0] else float("inf")
+    print(f"  {name:46} cpu {a[0]:7.3f}s  wall {a[1]:7.3f}s | {anchor:28} cpu {b[0]:7.3f}s | ratio {ratio:6.2f}  {goal}")
+
+
+def parse_floor(files: list[Path]) -> Callable[[], tuple[float, float]]:
+    code = ("import sys, yaml\nL = getattr(yaml, 'CSafeLoader', yaml.SafeLoader)\n"
+            "for p in sys.argv[1:]:\n    list(yaml.load_all(open(p, 'rb'), Loader=L))\n")
+    return lambda: run([sys.executable, "-c", code, *map(str, files)])
+
+
+def corpus(tmp: Path, sizes: list[int], repeat: int) -> None:
+    print("1. validate --kustomize never, synthetic corpus (per document, against the C parser reading the same files)")
+    for n in sizes:
+        root = tmp / f"corpus-{n}"
+        sets = generate(root, n)
+        docs = count_docs(sets["mixed"])
+        cache = tmp / f"cache-{n}"
+        cmd = [*VG, "validate", str(root / "kubernetes"), "--kustomize", "never", "--cache", str(cache)]
+        run(cmd, ok=(0, 1))  # compiled schemas cached, like any second run
+        ours, floor = paired(partial(run, cmd, ok=(0, 1)), parse_floor(sets["mixed"]), repeat)
+        print(f"  {docs:7d} docs: {ours[0] / docs * 1e6:7.1f} µs/doc ({docs / ours[0]:7.0f} docs/s/core) | parse floor "
+              f"{floor[0] / docs * 1e6:7.1f} µs/doc | floor/ours {floor[0] / ours[0]:5.2f} (goal >= 0.80, flat across sizes)")
+        if n == sizes[min(1, len(sizes) - 1)] and shutil.which("kubernetes-validate"):
+            core = [str(p) for p in sets["core"]]
+            n_core = count_docs(sets["core"])
+            ours, kv = paired(partial(run, [*VG, "validate", *core, "--no-flux", "--cache", str(cache)]),
+                              partial(run, ["kubernetes-validate", "--strict", "--quiet", "-k", "1.35.0", *core]), repeat)
+            print(f"2. {n_core} core documents: kubernetes-validate / velero-gitops = {kv[0] / ours[0]:5.1f}x (goal >= 50x)")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def real_repos(tmp: Path, repos: list[Path], repeat: int) -> None:
+    print("3. real repositories: warm and cold validate against --kustomize never (goals: warm <= 1.3x, cold <= 4x)")
+    for i, repo in enumerate(repos):
+        repo = repo.resolve()
+        tree = "kubernetes" if (repo / "kubernetes").is_dir() else "."
+        warm_cache = tmp / f"real-{i}"
+        base = [*VG, "validate", tree, "--ignore-missing-schemas", "--cache", str(warm_cache)]
+        run(base, cwd=repo, ok=(0, 1))
+        never = partial(run, [*base, "--kustomize", "never"], cwd=repo, ok=(0, 1))
+        warm, nev = paired(partial(run, base, cwd=repo, ok=(0, 1)), never, repeat)
+        cold_cache = tmp / f"real-{i}-cold"
+        cold_cmd = [*VG, "validate", tree, "--ignore-missing-schemas", "--cache", str(cold_cache)]
+        cld, nev2 = paired(partial(_fresh_cache_run, cold_cmd, cold_cache, repo), never, repeat)
+        print(f"  {repo.name[:40]:40} warm/never {warm[0] / nev[0]:5.2f}  cold/never {cld[0] / nev2[0]:5.2f}  "
+              f"(never: cpu {nev[0]:.2f}s, cold wall {cld[1]:.1f}s)")
+
+
+def _fresh_cache_run(cmd: list[str], cache: Path, cwd: Path) -> tuple[float, float]:
+    shutil.rmtree(cache, ignore_errors=True)  # every build and schema from nothing
+    return run(cmd, cwd=cwd, ok=(0, 1))
+
+
+def check_startup(tmp: Path, repeat: int) -> None:
+    print("4-5. check on clusters/home-lab against the import floor (typer, pydantic, jinja2, ruamel)")
+    repo = tmp / "home-lab"
+    shutil.copytree(ROOT / "clusters" / "home-lab", repo)
+    xdg = tmp / "xdg"
+    env = {**os.environ, "XDG_CACHE_HOME": str(xdg)}
+    check = [*VG, "check", "--config", "velero-gitops.yaml"]
+
+    def cold() -> tuple[float, float]:
+        shutil.rmtree(xdg, ignore_errors=True)
+        return run([*check, "--no-cache"], cwd=repo, env=env)
+
+    floor = lambda: run(IMPORT_FLOOR, cwd=repo, env=env)  # noqa: E731
+    a, b = paired(cold, floor, repeat)
+    row("cold check --no-cache", a, b, "import floor", "(goal <= 2.5)")
+    _, typer_only = paired(floor, lambda: run(IMPORT_TYPER, cwd=repo, env=env), repeat)
+    row("cold check --no-cache", a, typer_only, "import typer")
+    run(check, cwd=repo, env=env)  # stores the clean result
+    a, b = paired(lambda: run(check, cwd=repo, env=env), floor, repeat)
+    row("check, replayed clean result", a, b, "import floor", "(goal <= 1.1)")
+
+
+def render_100(tmp: Path, repeat: int) -> None:
+    print("6. render 100 cluster configs (goals: fresh <= 2 s, no-op <= 0.5 s on an idle machine)")
+    repo = tmp / "r100"
+    src = (ROOT / "clusters" / "home-lab" / "velero-gitops.yaml").read_text()
+    configs = []
+    for i in range(100):
+        d = repo / "clusters" / f"c{i:03d}"
+        d.mkdir(parents=True)
+        (d / "velero-gitops.yaml").write_text(src.replace("cluster: home-lab", f"cluster: c{i:03d}"))
+        configs.append(str(d / "velero-gitops.yaml"))
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    cmd = [*VG, "render", "-q", *configs]
+    floor = lambda: run(IMPORT_FLOOR, cwd=repo)  # noqa: E731
+
+    def fresh() -> tuple[float, float]:
+        for d in (repo / "clusters").iterdir():
+            shutil.rmtree(d / "kubernetes", ignore_errors=True)
+        return run(cmd, cwd=repo)
+
+    for name, fn in (("fresh", fresh), ("no-op", lambda: run(cmd, cwd=repo)),
+                     ("--check", lambda: run([*VG, "render", "--check", *configs], cwd=repo))):
+        a, b = paired(fn, floor, repeat)
+        row(f"render x100 {name}", a, b, "import floor")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--sizes", default="1000,5000,20000,100000")
+    ap.add_argument("--real-repos", type=Path, nargs="*", default=[])
+    ap.add_argument("--skip-corpus", action="store_true", help="skip figures 1-2 (the 100k-document corpus takes minutes)")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="vg-bench-"))
+    try:
+        print(f"paired medians of {args.repeat} runs; CPU seconds of the children (user + sys)")
+        if not args.skip_corpus:
+            corpus(tmp, [int(s) for s in args.sizes.split(",")], args.repeat)
+        if args.real_repos:
+            real_repos(tmp, args.real_repos, args.repeat)
+        check_startup(tmp, args.repeat)
+        render_100(tmp, args.repeat)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,255 @@
+"""Versions that work together and chart values that exist (config/compat.py), as `render`/`check` apply them.
+
+The table itself is re-derived from the upstream tags in test_compat_upstream.py (marker `upstream`); here its
+use is tested: each combination that would silently not work is refused at the field to change.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from velero_gitops.config import compat
+from velero_gitops.config.loader import load
+from velero_gitops.errors import ConfigError
+from velero_gitops.render.plan import chart_values, plan
+
+BASE = """\
+cluster: t
+s3:
+  endpoint: https://s3.68cc.io
+metrics:
+  prometheusRule: false
+  dashboard: {enabled: false}
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "c.yaml").write_text(BASE + text)
+    return tmp_path / "c.yaml"
+
+
+def refused(tmp_path: Path, text: str) -> str:
+    with pytest.raises(ConfigError) as exc:
+        load(write(tmp_path, text))
+    assert len(exc.value.problems) == 1
+    return exc.value.problems[0]
+
+
+def velero(chart: str, extra: str = "", plugin: str | None = None) -> str:
+    app = compat.chart(chart)
+    assert app is not None
+    minor = tuple(int(x) for x in app.app_version.split(".")[:2])
+    pairs = {v: p for p, v in compat.plugin_pairs().items()}
+    plugin = plugin or "v%d.%d.0" % pairs[minor]
+    return f"velero:\n  chartVersion: {chart}\n  awsPluginImage: velero/velero-plugin-for-aws:{plugin}\n{extra}"
+
+
+def test_chart_app_versions_come_from_the_table():
+    """vmware-tanzu/helm-charts@velero-12.1.0:charts/velero/Chart.yaml appVersion 1.18.1; velero-11.1.1 ships 1.17.0."""
+    assert compat.chart("12.1.0").app_version == "1.18.1"
+    assert compat.chart("11.1.1").app_version == "1.17.0"
+    assert compat.chart("11.2.0").app_version == "1.17.1"
+
+
+def test_every_supported_chart_renders_with_its_own_plugin(tmp_path):
+    """Each chart from the floor up, with the plugin minor its Velero pairs with (velero-plugin-for-aws README
+    "Compatibility"), loads, and every value we render is one the chart reads (plan's key guard)."""
+    for chart in compat.supported_charts():
+        for extra in ("", "  nodeAgent:\n    privileged: true\n"):
+            if extra and not compat.velero(compat.chart(chart).app_version)[0].privileged_fs_backup:
+                continue
+            plan(load(write(tmp_path, velero(chart, extra))))
+
+
+def test_newer_image_than_the_charts_crds_is_refused_at_image_tag(tmp_path):
+    """vmware-tanzu/velero@v1.18.0:config/crd/v1/bases/velero.io_backups.yaml adds phases Queued and ReadyToStart,
+    which vmware-tanzu/helm-charts@velero-11.4.0:charts/velero/crds/backups.yaml's enum lacks: with Flux applying
+    the chart's CRDs (crds: CreateReplace) the API server rejects Velero 1.18's status update and backups stay New."""
+    line = refused(tmp_path, velero("11.4.0", "  imageTag: v1.18.1\n", plugin="v1.13.2"))
+    assert "velero.imageTag" in line.split(" ")[1]
+    assert "Backup phases Queued, ReadyToStart" in line and "chart 11.4.0" in line
+
+
+def test_other_minor_is_refused_even_when_the_job_brings_the_images_crds(tmp_path):
+    """With crdsCreateReplace off the chart's upgradeCRDs Job applies the image's CRDs
+    (vmware-tanzu/helm-charts@velero-11.4.0:charts/velero/templates/upgrade-crds/upgrade-crds.yaml), so the
+    phases fit; the image override is still for patches of the chart's own minor."""
+    line = refused(tmp_path, velero("11.4.0", "  imageTag: v1.18.1\n", plugin="v1.13.2")
+                   + "flux:\n  crdsCreateReplace: false\n")
+    assert "velero.imageTag" in line and "newer patches of the chart's own minor" in line
+
+
+def test_privileged_needs_privileged_fs_backup(tmp_path):
+    """privilegedFsBackup is a field of the node-agent config from vmware-tanzu/velero@v1.17.1:pkg/types/node_agent.go;
+    chart 11.1.1 ships Velero 1.17.0, where the pods that read the volumes would run unprivileged."""
+    line = refused(tmp_path, velero("11.1.1", "  nodeAgent:\n    privileged: true\n"))
+    assert "velero.nodeAgent.privileged" in line and "v1.17.1" in line
+    load(write(tmp_path, velero("11.2.0", "  nodeAgent:\n    privileged: true\n")))
+
+
+def test_namespace_globs_need_wildcard_expansion(tmp_path):
+    """Namespace includes are listed literally by pkg/backup/item_collector.go getNamespacesToList until
+    vmware-tanzu/velero@v1.18.0:pkg/util/wildcard/expand.go expands them; `*` alone always means all."""
+    sched = 'schedules:\n  - name: d\n    cron: "0 2 * * *"\n    namespaces: [apps, "network-*"]\n'
+    line = refused(tmp_path, velero("11.4.0") + sched)
+    assert line.split(" ")[1] == "schedules[0].namespaces:" and "'network-*'" in line
+    load(write(tmp_path, velero("12.1.0") + sched))
+    load(write(tmp_path, velero("11.4.0") + sched.replace('[apps, "network-*"]', '["*"]')))
+
+
+@pytest.mark.parametrize("plugin,why", [("v1.13.2", "built for Velero 1.17"), ("latest", "no version tag"),
+                                        ("v1.99.0", "not in the plugin's compatibility table")])
+def test_plugin_must_pair_with_the_velero_minor(tmp_path, plugin, why):
+    """vmware-tanzu/velero-plugin-for-aws@v1.14.0-rc.1:README.md: plugin v1.14.x goes with Velero v1.18.x."""
+    line = refused(tmp_path, velero("12.1.0", plugin=plugin))
+    assert "velero.awsPluginImage" in line and why in line
+
+
+def test_restic_is_refused_from_the_uploaders_velero_accepts(tmp_path):
+    """vmware-tanzu/velero@v1.17.0:pkg/uploader/types.go ValidateUploaderType accepts only kopia."""
+    line = refused(tmp_path, velero("12.1.0", "  uploader: restic\n"))
+    assert "velero.uploader" in line and "Velero 1.17 removed restic" in line
+
+
+@pytest.mark.parametrize("chart,why", [("12.9.0", "newer than the charts velero-gitops knows"),
+                                       ("11.3.0", "there is no chart 11.3.0"),
+                                       ("10.1.3", "ships Velero 1.16.2"),
+                                       ("2.32.6", "older than the charts velero-gitops knows")])
+def test_unknown_or_old_chart_is_an_error_never_the_newest(tmp_path, chart, why):
+    line = refused(tmp_path, f"velero:\n  chartVersion: {chart}\n")
+    assert "velero.chartVersion" in line and why in line
+
+
+def test_unlisted_patch_is_checked_as_its_minor_and_said_so(tmp_path):
+    p = plan(load(write(tmp_path, velero("12.1.0", "  imageTag: v1.18.7\n"))))
+    assert any("checked as 1.18.1" in n for n in p.notes)
+
+
+# ------------------------------------------------------------------------------------------- CRD upgrades
+@pytest.mark.parametrize("install,upgrade,job,want", [
+    ("", "", False, None), ("Skip", "Skip", False, None), ("Create", "Create", False, None),
+    ("CreateReplace", "CreateReplace", False, "chart"), ("", "", True, "image"), ("Skip", "Skip", True, "image"),
+    ("CreateReplace", "CreateReplace", True, "image"),
+])
+def test_crd_upgrades_follow_helm_controller_and_the_chart_job(install, upgrade, job, want):
+    """fluxcd/helm-controller@v1.6.3:internal/action/crds.go: crdPolicyOrDefault turns an empty policy into Create
+    (for upgrades too, whatever the api/v2 doc comment says), and Create never replaces an existing CRD; only
+    CreateReplace does. The chart's pre-upgrade hook (vmware-tanzu/helm-charts@velero-12.1.0:charts/velero/
+    templates/upgrade-crds/upgrade-crds.yaml) runs afterwards and applies the image's own CRDs."""
+    assert compat.default_crd_policy("upgrade") == "Create"
+    assert compat.CrdSetup(install, upgrade, job).upgraded_from(compat.chart("12.1.0")) == want
+
+
+@pytest.mark.parametrize("create_replace", [True, False])
+def test_rendered_release_upgrades_crds_with_every_setting(tmp_path, create_replace):
+    """Read the rendered HelmRelease as helm-controller does: whichever crdsCreateReplace says, a chart upgrade
+    replaces the CRDs, and with CRDs that admit every phase the running Velero writes."""
+    cfg = load(write(tmp_path, velero("12.1.0") + f"flux:\n  crdsCreateReplace: {str(create_replace).lower()}\n"))
+    hr = next(d.obj for a in plan(cfg).artifacts for d in a.docs if d.obj["kind"] == "HelmRelease")
+    spec = hr["spec"]
+    setup = compat.CrdSetup(spec.get("install", {}).get("crds", ""), spec.get("upgrade", {}).get("crds", ""),
+                            spec["values"]["upgradeCRDs"])
+    chart = compat.chart("12.1.0")
+    source = setup.upgraded_from(chart)
+    assert source == ("chart" if create_replace else "image")
+    running, _ = compat.velero(chart.app_version)
+    crds = chart.crd_phases if source == "chart" else running.crd_phases
+    assert all(set(phases) <= set(crds[kind]) for kind, phases in running.crd_phases.items())
+
+
+# ------------------------------------------------------------------------------------------- extraValues
+def test_extra_values_merge_under_ours(tmp_path):
+    v = chart_values(load(write(tmp_path, velero("12.1.0", (
+        "  extraValues:\n    podAnnotations: {team: ops}\n    configuration:\n      extraEnvVars:\n"
+        "        - {name: GOMAXPROCS, value: '2'}\n    image: {repository: mirror.example/velero/velero}\n")))))
+    assert v["podAnnotations"] == {"team": "ops"}
+    assert v["configuration"]["extraEnvVars"] == [{"name": "GOMAXPROCS", "value": "2"}]
+    assert v["configuration"]["uploaderType"] == "kopia"  # ours kept beside theirs
+    assert v["image"] == {"repository": "mirror.example/velero/velero"}
+
+
+def test_unknown_extra_value_is_located_with_did_you_mean(tmp_path):
+    """The key set of vmware-tanzu/helm-charts@velero-12.1.0:charts/velero/values.yaml (+ what templates read)."""
+    line = refused(tmp_path, velero("12.1.0", "  extraValues:\n    podAnnotation: {a: b}\n"))
+    assert line.startswith(f"{tmp_path / 'c.yaml'}:".replace(str(tmp_path) + "/", "")) or ":" in line
+    assert "velero.extraValues.podAnnotation:" in line and "did you mean 'podAnnotations'" in line
+    assert ":11:" in line  # the line of the key in the file
+
+
+@pytest.mark.parametrize("key,value,owner", [
+    ("credentials", "{extraSecretRef: other}", "velero.extraValuesOverride"),
+    ("configuration", "{volumeSnapshotLocation: [{name: x}]}", "velero.extraValuesOverride"),
+    ("image", "{tag: v1.18.1}", "use velero.imageTag"),
+    ("upgradeCRDs", "false", "use flux.crdsCreateReplace"),
+    ("credentials", "{secretContents: {cloud: x}}", "use encrypt-secret"),
+])
+def test_keys_the_tool_owns_are_refused(tmp_path, key, value, owner):
+    line = refused(tmp_path, velero("12.1.0", f"  extraValues:\n    {key}: {value}\n"))
+    assert owner in line
+
+
+def test_owned_key_is_accepted_when_listed(tmp_path):
+    v = chart_values(load(write(tmp_path, velero("12.1.0", (
+        "  extraValues:\n    credentials: {extraSecretRef: other}\n"
+        "  extraValuesOverride: [credentials.extraSecretRef]\n")))))
+    assert v["credentials"]["extraSecretRef"] == "other" and v["credentials"]["existingSecret"] == "velero-s3-secret"
+
+
+def test_a_value_ours_would_replace_is_refused_unless_overridden(tmp_path):
+    text = velero("12.1.0", "  extraValues:\n    resources: {limits: {memory: 1Gi}}\n")
+    with pytest.raises(ConfigError, match=r"c\.yaml:11:34 velero.extraValues.resources.limits.memory: velero-gitops renders"):
+        chart_values(load(write(tmp_path, text)))
+    v = chart_values(load(write(tmp_path, text + "  extraValuesOverride: [resources.limits.memory]\n")))
+    assert v["resources"]["limits"]["memory"] == "1Gi"
+
+
+def test_override_must_name_a_key_that_is_set(tmp_path):
+    line = refused(tmp_path, velero("12.1.0", "  extraValuesOverride: [credentials]\n"))
+    assert "velero.extraValuesOverride" in line and "not set in velero.extraValues" in line
+
+
+def test_a_rendered_key_the_chart_no_longer_reads_is_refused(tmp_path, monkeypatch):
+    """A key renamed in a future chart would vanish silently (values.schema.json accepts unknown keys): plan
+    refuses to render a value the pinned chart's key set does not have."""
+    chart = compat.chart("12.1.0")
+    tree = {k: v for k, v in chart.value_keys.items() if k != "snapshotsEnabled"}
+    monkeypatch.setattr(compat, "chart", lambda version: compat.Chart(**{**chart.__dict__, "value_keys": tree}))
+    with pytest.raises(ConfigError, match=r"c\.yaml:8:17 velero.chartVersion: chart 12.1.0 has no value snapshotsEnabled"):
+        chart_values(load(write(tmp_path, velero("12.1.0"))))
+
+
+# ------------------------------------------------------------------------------- the derivation's readers
+def derive_script():
+    import importlib.util
+
+    from cli_util import REPO
+
+    spec = importlib.util.spec_from_file_location("derive_compat", REPO / "scripts" / "derive_compat.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_value_keys_are_values_yaml_plus_what_templates_read():
+    """Shapes from vmware-tanzu/helm-charts@velero-12.1.0: `resources: {}` is open, nodeAgent.extraArgs is read by
+    templates/node-agent-daemonset.yaml, `(.Values.upgradeCRDsJob).extraEnvVars` by the upgrade-crds Job."""
+    s = derive_script()
+    values = "nodeAgent:\n  podVolumePath: /var/lib/kubelet/pods\n  resources: {}\nupgradeCRDsJob:\n  extraVolumes: []\n"
+    tpl = "{{ .Values.nodeAgent.extraArgs }} {{- if (.Values.upgradeCRDsJob).extraEnvVars }}{{ $.Values.metrics.enabled }}"
+    tree = s.chart_value_keys(values, [tpl])
+    assert tree == {"metrics": {"enabled": "*"},
+                    "nodeAgent": {"extraArgs": "*", "podVolumePath": "=", "resources": "*"},
+                    "upgradeCRDsJob": {"extraEnvVars": "*", "extraVolumes": "="}}
+    assert [p.path for p in compat.unknown_value_keys(tree, {"nodeAgent": {"resources": {"limits": {}},
+                                                                           "extraArg": []}}, "x")] == [("nodeAgent", "extraArg")]
+
+
+def test_uploaders_are_read_from_validate_uploader_type():
+    """The two shapes of vmware-tanzu/velero pkg/uploader/types.go ValidateUploaderType (v1.16.2, v1.17.0)."""
+    s = derive_script()
+    head = 'const (\n\tResticType = "restic"\n\tKopiaType  = "kopia"\n)\n'
+    old = head + "func ValidateUploaderType(t string) (string, error) {\n\tif t != ResticType && t != KopiaType {\n\t\treturn\n\t}\n}\n"
+    new = head + "func ValidateUploaderType(t string) (string, error) {\n\tif t != KopiaType {\n\t\treturn\n\t}\n}\n"
+    assert s.uploaders(old) == ["kopia", "restic"] and s.uploaders(new) == ["kopia"]

@@ -1,0 +1,62 @@
+"""Re-derive config/compat.json from the upstream Git repositories and compare it with the shipped file.
+
+Marker `upstream`: deselected by default (pyproject addopts), because it reads bare clones of
+vmware-tanzu/helm-charts, vmware-tanzu/velero, vmware-tanzu/velero-plugin-for-aws and fluxcd/helm-controller.
+Run it with the clones under $VELERO_GITOPS_MIRROR (default /work/.mirror, laid out as <owner>+<name>/repo):
+
+    python -m pytest -m upstream tests/config/test_compat_upstream.py
+
+A missing clone fails the test (it never skips): selecting it means you want the answer.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from cli_util import REPO
+
+pytestmark = pytest.mark.upstream
+MIRROR = Path(os.environ.get("VELERO_GITOPS_MIRROR", "/work/.mirror"))
+
+
+def script():
+    spec = importlib.util.spec_from_file_location("derive_compat", REPO / "scripts" / "derive_compat.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def show(repo: str, ref: str) -> str:
+    git_dir = MIRROR / repo.replace("/", "+") / "repo"
+    if not git_dir.is_dir():
+        pytest.fail(f"{git_dir} is missing: clone github.com/{repo} there (bare) or set VELERO_GITOPS_MIRROR")
+    return subprocess.run(["git", f"--git-dir={git_dir}", "show", ref], check=True, capture_output=True, text=True).stdout
+
+
+def test_shipped_table_is_what_the_upstream_tags_say():
+    for repo in ("vmware-tanzu/helm-charts", "vmware-tanzu/velero", "vmware-tanzu/velero-plugin-for-aws",
+                 "fluxcd/helm-controller"):
+        show(repo, "HEAD:")  # fails with the fix when a clone is missing
+    fresh = script().derive(MIRROR)
+    shipped = json.loads((REPO / "src/velero_gitops/config/compat.json").read_text())
+    assert fresh == shipped, "run: python scripts/derive_compat.py"
+
+
+def test_spot_checks_read_straight_from_the_sources():
+    """Independent of the script: the facts the issue names, read from the files themselves."""
+    assert "- Queued" not in show("vmware-tanzu/helm-charts", "velero-11.4.0:charts/velero/crds/backups.yaml")
+    assert "- Queued" in show("vmware-tanzu/helm-charts", "velero-12.0.0:charts/velero/crds/backups.yaml")
+    assert "- Queued" in show("vmware-tanzu/velero", "v1.18.0:config/crd/v1/bases/velero.io_backups.yaml")
+    assert 'json:"privilegedFsBackup' in show("vmware-tanzu/velero", "v1.17.1:pkg/types/node_agent.go")
+    assert 'json:"privilegedFsBackup' not in show("vmware-tanzu/velero", "v1.17.0:pkg/types/node_agent.go")
+    assert "ShouldExpandWildcards" in show("vmware-tanzu/velero", "v1.18.0:pkg/util/collections/includes_excludes.go")
+    assert "ShouldExpandWildcards" not in show("vmware-tanzu/velero", "v1.17.2:pkg/util/collections/includes_excludes.go")
+    assert "| v1.14.x        | v1.18.x        |" in show("vmware-tanzu/velero-plugin-for-aws", "v1.14.0-rc.1:README.md")
+    assert "DefaultCRDPolicy = v2.Create" in show("fluxcd/helm-controller", "v1.6.3:internal/action/crds.go")
