@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from velero_gitops import safefile
 from velero_gitops.boundary import realpath
 from velero_gitops.findings import Finding
+from velero_gitops.rules import RULES
 
 if TYPE_CHECKING:
     from velero_gitops.config.loader import LoadedConfig
@@ -107,14 +108,21 @@ class _Unit:
     @property
     def opted_in(self) -> set[str]:
         """Policy rules that this config's opt-ins turn off for the files it renders."""
-        s3 = self.loaded.config.s3
-        return {rule for rule, on in (("policy.s3-https", s3.allow_http),
-                                      ("policy.insecure-tls", s3.insecure_skip_tls_verify)) if on}
+        from velero_gitops.validate import policy  # noqa: F401 - declares the rules a config opts out of
+
+        values = self.loaded.config.model_dump(by_alias=True)
+        return {r for r in RULES.values() if r.opt_out and _dig(values, r.opt_out.split(".")) is True}
+
+
+def _dig(values, keys: list[str]):
+    for k in keys:
+        values = values.get(k) if isinstance(values, dict) else None
+    return values
 
 
 def run_check(configs: list[Path], options: CheckOptions | None = None, recorder: Recorder | None = None) -> CheckResult:
     """Check every config. Raises ConfigError/UsageError for unusable configs or options."""
-    from velero_gitops.config.loader import load
+    from velero_gitops.config.loader import display, load
     from velero_gitops.pipeline import render_check, render_config
 
     opts = options or CheckOptions()
@@ -124,6 +132,9 @@ def run_check(configs: list[Path], options: CheckOptions | None = None, recorder
         loaded = load(cfg)
         rendered = render_config(loaded)
         units.append(_Unit(loaded, rendered))
+        # config/semantics.py warnings: shown by the hook too, never failing it
+        result.findings.extend(Finding(display(loaded.path), w.line, None, "", w.body,
+                                       f"config.{w.rule}", "warning") for w in loaded.warnings)
         drift = render_check(rendered)
         result.findings.extend(drift)
         result.failed += len({f.file for f in drift if f.severity == "error"})
@@ -213,15 +224,15 @@ def _largest(quantities) -> str:
 
 def _schema_locations(u: _Unit, root: Path) -> list[str]:
     """The config's schema folders and templates, relative to its folder; never outside the repository."""
+    from velero_gitops.config.loader import schema_location_path
     from velero_gitops.errors import ConfigError
 
     out = []
     for loc in u.loaded.config.check.schema_locations:
         if loc == "default":
             continue
-        path = _real(u.loaded.path.parent / loc) if not os.path.isabs(loc) else _real(Path(loc))
-        base = Path(str(path).split("{{", 1)[0])
-        if base != root and root not in base.parents:
+        path = schema_location_path(u.loaded.path.parent, loc, root)
+        if path is None:  # the loader refuses it already, located; another repository root is refused here
             raise ConfigError([f"{u.loaded.display_path}: check.schemaLocations: {loc!r} is outside the repository "
                                f"({root}); check reads nothing outside it"])
         out.append(str(path))

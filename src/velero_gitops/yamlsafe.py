@@ -23,6 +23,7 @@ starts), sequences ``LList`` (``lines``: one line per item).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,6 +90,51 @@ _STR, _MAP, _SEQ, _MERGE, _VALUE = _T + "str", _T + "map", _T + "seq", _T + "mer
 _SCALAR_TAGS = {_T + t for t in ("str", "int", "float", "bool", "null", "binary", "timestamp", "value", "merge")}
 _MAP_TAGS = {_MAP, "!"}
 _SEQ_TAGS = {_SEQ, "!"}
+
+
+# Plain scalars resolve as Go YAML v2 resolves them, the decoder behind kubernetes-sigs/yaml's YAMLToJSON that
+# Kubernetes and Flux read manifests with (kubernetes-sigs/yaml@v1.4.0:goyaml.v2/resolve.go resolve): a fixed table
+# (y/n/yes/on/off... are booleans), then for a leading digit or sign Go's strconv.ParseInt/ParseUint with base 0
+# (0x, 0o, 0b prefixes, a leading 0 for octal, underscores dropped) and its float pattern; `12:30` (YAML 1.1
+# sexagesimal for PyYAML) is a string there.
+_GO_TABLE: dict[str, tuple[str, object]] = {
+    **{v: (_T + "bool", True) for v in ("y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON")},
+    **{v: (_T + "bool", False) for v in ("n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF")},
+    **{v: (_T + "null", None) for v in ("", "~", "null", "Null", "NULL")},
+    **{v: (_T + "float", float("nan")) for v in (".nan", ".NaN", ".NAN")},
+    **{v: (_T + "float", float("inf")) for v in (".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF")},
+    **{v: (_T + "float", float("-inf")) for v in ("-.inf", "-.Inf", "-.INF")},
+    "<<": (_MERGE, "<<"),
+}
+_GO_INT = re.compile(r"([-+]?)(0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|0[0-7]*|[1-9][0-9]*)")
+_GO_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+
+
+def go_plain(text: str) -> tuple[str, object]:
+    """(tag, value) of a plain scalar as Go YAML v2 reads it."""
+    hit = _GO_TABLE.get(text)
+    if hit is not None:
+        return hit
+    c = text[:1]
+    if c == ".":
+        try:
+            return _T + "float", float(text)
+        except ValueError:
+            return _STR, text
+    if not c or c not in "0123456789+-":
+        return _STR, text
+    plain = text.replace("_", "")
+    m = _GO_INT.fullmatch(plain)
+    if m is not None:
+        body = m.group(2)
+        base = {"x": 16, "o": 8, "b": 2}.get(body[1:2].lower(), 8 if len(body) > 1 and body[0] == "0" else 10)
+        digits = body[2:] if base in (16, 2) or body[1:2] in ("o", "O") else body
+        n = int(digits or "0", base) * (-1 if m.group(1) == "-" else 1)
+        if -(1 << 63) <= n < (1 << 64):
+            return _T + "int", n
+    if _GO_FLOAT.fullmatch(plain):
+        return _T + "float", float(plain)
+    return _STR, text
 
 
 def _shown_tag(tag: str) -> str:
@@ -208,13 +254,19 @@ def _build(loader, limits: Limits, stack: list) -> list[Doc]:
         cls = type(ev)
         if cls is E.ScalarEvent:
             tag = ev.tag
-            if tag is None or tag == "!":
+            go = None
+            if tag is None and ev.implicit[0]:
+                go = go_plain(ev.value)  # a plain scalar: what Go YAML makes of it
+                tag = go[0]
+            elif tag is None or tag == "!":
                 tag = resolve(yaml.ScalarNode, ev.value, ev.implicit) if tag is None else _STR
             if tag not in _SCALAR_TAGS:
                 raise refuse(f"unknown tag {_shown_tag(tag)}; only standard YAML tags are read (remove the tag)",
                              ev.start_mark)
             is_key = bool(stack) and isinstance(stack[-1].data, dict) and not stack[-1].has_key
-            if tag == _STR or tag == _VALUE or tag == _T + "timestamp" or tag == _T + "binary":
+            if go is not None and tag != _MERGE:
+                value = go[1]
+            elif tag == _STR or tag == _VALUE or tag == _T + "timestamp" or tag == _T + "binary":
                 value = ev.value
             elif tag == _MERGE:
                 value = _MergeKey if is_key else ev.value

@@ -22,6 +22,31 @@ The rule behind each category, from the upstream source it follows:
 - tolerations: kubernetes/kubernetes@v1.35.0:pkg/apis/core/validation/validation.go (validateTolerations).
 - include/exclude: vmware-tanzu/velero@v1.18.1:pkg/util/collections/includes_excludes.go
   (ValidateIncludesExcludes, validateNamespaceName: globs).
+
+Categories added with config/semantics.py; each expectation was written from the upstream rule first:
+- semantics: a backup is deleted once status.expiration (start + ttl) has passed, and GC re-checks every backup
+  once per garbageCollectionFrequency (vmware-tanzu/velero@v1.18.1:pkg/controller/gc_controller.go); the
+  Schedule runs at its cron's times (pkg/controller/schedule_controller.go); a backup whose storage location
+  does not exist fails validation (pkg/controller/backup_controller.go, prepareBackupRequest); a Kustomization
+  waits for each dependsOn to be Ready (fluxcd/kustomize-controller@v1.9.4:internal/controller/
+  kustomization_controller.go, checkDependencies); two objects with one id do not build
+  (kubernetes-sigs/kustomize@v5.7.1:api/resmap/reswrangler.go, Append).
+- velero: glob validation (vmware-tanzu/velero@v1.18.1:pkg/util/wildcard/expand.go, ValidateNamespaceName:
+  `|(){}!,`, `**`, empty/unclosed/unmatched brackets; then `*?[]` -> a letter and IsDNS1123Label); resources are
+  resolved with schema.ParseGroupResource (resource.group) and kept as written when unknown
+  (pkg/util/collections/includes_excludes.go, GetResourceIncludesExcludes); Velero's own field names.
+- bounds: tolerationSeconds is an int64, effect "" tolerates every effect, Schedule and Kustomization names are
+  DNS-1123 subdomains (kubernetes/kubernetes@v1.35.0:pkg/apis/core/validation/validation.go,
+  validateTolerations; k8s.io/apimachinery@v0.35.0:pkg/util/validation/validation.go); SemVer has no leading
+  zeros (semver.org 2.0.0, item 2), so `012.1.0` is no chart version and no OCI tag.
+- s3: the plugin signs for s3.region and sends to s3Url + bucket
+  (vmware-tanzu/velero-plugin-for-aws@v1.14.0-rc.1:velero-plugin-for-aws/object_store.go Init, config.go
+  newS3Client); a SigV4 scope for another region than the host serves is refused.
+- tags: a tag that changes a value's meaning (!!binary decodes base64) is refused, never read silently.
+- gitpaths: git refuses `.git` in any case, with trailing dots/spaces, and GIT~1
+  (git/git@v2.47.0:path.c is_ntfs_dotgit, utf8.c is_hfs_dotgit).
+- messages: did-you-mean first, Velero's names mapped to ours, secrets never echoed, long values cut, the
+  `check:` section validated at load time.
 """
 
 from __future__ import annotations
@@ -82,7 +107,7 @@ metrics:
     release: kube-prometheus-stack
 """
 
-LOCATED = re.compile(r"^(?:error: )?velero-gitops\.yaml:(\d+):(\d+) (\S+): (.+)$")  # the CLI may prefix "error: "
+LOCATED = re.compile(r"^(?:error: )?velero-gitops\.yaml:(\d+):(\d+) (\S(?:.*?\S)?): (.+)$")  # "error: " prefix; a key may hold a space
 SECRET = "Sup3rS3cret"  # must never be echoed
 
 
@@ -111,6 +136,9 @@ class Reject:
     words: str  # must appear in the message
     line: str | None = None  # a text whose first line the message must point at; default: the first changed line
     files: dict = field(default_factory=dict)  # relative to the folder holding the repository
+    more: tuple = ()  # further (old, new) replacements
+    secret: str | None = None  # a text that must not appear in the output
+    max_len: int = 600  # the message line is at most this long
 
 
 @dataclass
@@ -120,6 +148,8 @@ class Accept:
     old: str
     new: str
     files: dict = field(default_factory=dict)
+    more: tuple = ()
+    warns: str | None = None  # a text the (one) warning line must contain; None: no warning
 
 
 def ca(name="ca.pem"):
@@ -209,23 +239,23 @@ REJECT = [
            "not a valid BackupStorageLocation name", line="storageLocation"),
     Reject("names", "dashboard-label", "metrics:\n", "metrics:\n  dashboard: {label: grafana dashboard}\n", "metrics.dashboard.label", "label key"),
     # ------------------------------------------------------------------------------------------- labels
-    Reject("labels", "node-selector-empty-name", "      kubernetes.io/os: linux", "      kubernetes.io/: linux", "velero.nodeAgent.nodeSelector", "label key"),
-    Reject("labels", "node-selector-empty-prefix", "      kubernetes.io/os: linux", "      /os: linux", "velero.nodeAgent.nodeSelector", "prefix"),
-    Reject("labels", "node-selector-dash", "      kubernetes.io/os: linux", "      -os: linux", "velero.nodeAgent.nodeSelector", "label key"),
-    Reject("labels", "node-selector-upper-prefix", "      kubernetes.io/os: linux", "      Kubernetes.IO/os: linux", "velero.nodeAgent.nodeSelector", "prefix"),
-    Reject("labels", "node-selector-two-slashes", "      kubernetes.io/os: linux", "      a/b/c: linux", "velero.nodeAgent.nodeSelector", "prefix"),
-    Reject("labels", "node-selector-long-name", "      kubernetes.io/os: linux", "      kubernetes.io/" + "o" * 64 + ": linux", "velero.nodeAgent.nodeSelector", "1 to 63"),
-    Reject("labels", "node-selector-value-space", "      kubernetes.io/os: linux", "      kubernetes.io/os: linux amd64", "velero.nodeAgent.nodeSelector", "value"),
-    Reject("labels", "node-selector-value-64", "      kubernetes.io/os: linux", "      kubernetes.io/os: " + "l" * 64, "velero.nodeAgent.nodeSelector", "at most 63"),
-    Reject("labels", "node-selector-value-dash", "      kubernetes.io/os: linux", "      kubernetes.io/os: -linux", "velero.nodeAgent.nodeSelector", "value"),
-    Reject("labels", "node-selector-value-newline", "      kubernetes.io/os: linux", '      kubernetes.io/os: "linux\\n"', "velero.nodeAgent.nodeSelector", "value"),
+    Reject("labels", "node-selector-empty-name", "      kubernetes.io/os: linux", "      kubernetes.io/: linux", "velero.nodeAgent.nodeSelector.kubernetes.io/", "label key"),
+    Reject("labels", "node-selector-empty-prefix", "      kubernetes.io/os: linux", "      /os: linux", "velero.nodeAgent.nodeSelector./os", "prefix"),
+    Reject("labels", "node-selector-dash", "      kubernetes.io/os: linux", "      -os: linux", "velero.nodeAgent.nodeSelector.-os", "label key"),
+    Reject("labels", "node-selector-upper-prefix", "      kubernetes.io/os: linux", "      Kubernetes.IO/os: linux", "velero.nodeAgent.nodeSelector.Kubernetes.IO/os", "prefix"),
+    Reject("labels", "node-selector-two-slashes", "      kubernetes.io/os: linux", "      a/b/c: linux", "velero.nodeAgent.nodeSelector.a/b/c", "prefix"),
+    Reject("labels", "node-selector-long-name", "      kubernetes.io/os: linux", "      kubernetes.io/" + "o" * 64 + ": linux", "velero.nodeAgent.nodeSelector.kubernetes.io/" + "o" * 64, "1 to 63"),
+    Reject("labels", "node-selector-value-space", "      kubernetes.io/os: linux", "      kubernetes.io/os: linux amd64", "velero.nodeAgent.nodeSelector.kubernetes.io/os", "value"),
+    Reject("labels", "node-selector-value-64", "      kubernetes.io/os: linux", "      kubernetes.io/os: " + "l" * 64, "velero.nodeAgent.nodeSelector.kubernetes.io/os", "at most 63"),
+    Reject("labels", "node-selector-value-dash", "      kubernetes.io/os: linux", "      kubernetes.io/os: -linux", "velero.nodeAgent.nodeSelector.kubernetes.io/os", "value"),
+    Reject("labels", "node-selector-value-newline", "      kubernetes.io/os: linux", '      kubernetes.io/os: "linux\\n"', "velero.nodeAgent.nodeSelector.kubernetes.io/os", "value"),
     Reject("labels", "node-selector-value-int", "      kubernetes.io/os: linux", "      kubernetes.io/os: 1", "velero.nodeAgent.nodeSelector.kubernetes.io/os", "valid string"),
-    Reject("labels", "match-labels-key-space", 'matchLabels: {backup: "true"}', 'matchLabels: {back up: "true"}', "schedules[0].labelSelector.matchLabels", "label key"),
-    Reject("labels", "match-labels-value-bang", 'matchLabels: {backup: "true"}', 'matchLabels: {backup: "yes!"}', "schedules[0].labelSelector.matchLabels", "value"),
-    Reject("labels", "match-labels-unicode", 'matchLabels: {backup: "true"}', 'matchLabels: {bäckup: "true"}', "schedules[0].labelSelector.matchLabels", "label key"),
-    Reject("labels", "additional-labels-prefix", "    release: kube-prometheus-stack", "    /release: kube-prometheus-stack", "metrics.additionalLabels", "prefix"),
-    Reject("labels", "additional-labels-value", "    release: kube-prometheus-stack", "    release: kube prometheus", "metrics.additionalLabels", "value"),
-    Reject("labels", "additional-labels-dot-end", "    release: kube-prometheus-stack", "    release.: kube-prometheus-stack", "metrics.additionalLabels", "label key"),
+    Reject("labels", "match-labels-key-space", 'matchLabels: {backup: "true"}', 'matchLabels: {back up: "true"}', "schedules[0].labelSelector.matchLabels.back up", "label key"),
+    Reject("labels", "match-labels-value-bang", 'matchLabels: {backup: "true"}', 'matchLabels: {backup: "yes!"}', "schedules[0].labelSelector.matchLabels.backup", "value"),
+    Reject("labels", "match-labels-unicode", 'matchLabels: {backup: "true"}', 'matchLabels: {bäckup: "true"}', "schedules[0].labelSelector.matchLabels.bäckup", "label key"),
+    Reject("labels", "additional-labels-prefix", "    release: kube-prometheus-stack", "    /release: kube-prometheus-stack", "metrics.additionalLabels./release", "prefix"),
+    Reject("labels", "additional-labels-value", "    release: kube-prometheus-stack", "    release: kube prometheus", "metrics.additionalLabels.release", "value"),
+    Reject("labels", "additional-labels-dot-end", "    release: kube-prometheus-stack", "    release.: kube-prometheus-stack", "metrics.additionalLabels.release.", "label key"),
     # --------------------------------------------------------------------------------------------- cron
     Reject("cron", "cron-31-feb", '"0 2 * * *"', '"0 2 31 2 *"', "schedules[0].cron", "never fires"),
     Reject("cron", "cron-30-feb", '"0 2 * * *"', '"0 2 30 2 *"', "schedules[0].cron", "never fires"),
@@ -359,13 +389,168 @@ REJECT = [
     Reject("includes", "star-and-name", "[monitoring, database, network]", "['*', monitoring]", "schedules[0].namespaces", "'*' alone"),
     Reject("includes", "name-and-star", "[monitoring, database, network]", "[monitoring, '*']", "schedules[0].namespaces", "'*' alone"),
     Reject("includes", "no-namespaces", "[monitoring, database, network]", "[]", "schedules[0].namespaces", "at least one namespace"),
-    Reject("includes", "glob-unclosed", "[monitoring, database, network]", "['network-[ab']", "schedules[0].namespaces", "no matching ']'"),
-    Reject("includes", "glob-upper", "[monitoring, database, network]", "['Network-*']", "schedules[0].namespaces", "not a valid namespace name"),
-    Reject("includes", "namespace-twice", "[monitoring, database, network]", "[monitoring, monitoring]", "schedules[0].namespaces", "listed twice"),
-    Reject("includes", "included-namespace-newline", "[monitoring, database, network]", '["monitoring\\n"]', "schedules[0].namespaces", "not a valid namespace name"),
+    Reject("includes", "glob-unclosed", "[monitoring, database, network]", "['network-[ab']", "schedules[0].namespaces[0]", "no matching ']'"),
+    Reject("includes", "glob-upper", "[monitoring, database, network]", "['Network-*']", "schedules[0].namespaces[0]", "not a valid namespace name"),
+    Reject("includes", "namespace-twice", "[monitoring, database, network]", "[monitoring, monitoring]", "schedules[0].namespaces[1]", "listed twice"),
+    Reject("includes", "included-namespace-newline", "[monitoring, database, network]", '["monitoring\\n"]', "schedules[0].namespaces[0]", "not a valid namespace name"),
     Reject("includes", "excluded-star", "excludedResources: [events]", "excludedResources: ['*']", "schedules[0].excludedResources", "cannot contain '*'"),
-    Reject("includes", "excluded-space", "excludedResources: [events]", "excludedResources: ['events ']", "schedules[0].excludedResources", "not a resource name"),
-    Reject("includes", "excluded-empty", "excludedResources: [events]", "excludedResources: ['']", "schedules[0].excludedResources", "not a resource name"),
+    Reject("includes", "excluded-space", "excludedResources: [events]", "excludedResources: ['events ']", "schedules[0].excludedResources[0]", "not a resource name"),
+    Reject("includes", "excluded-empty", "excludedResources: [events]", "excludedResources: ['']", "schedules[0].excludedResources[0]", "not a resource name"),
+    # -------------------------------------------------------------------------------------------- semantics
+    Reject("semantics", "ttl-half-of-daily", "    ttl: 720h", "    ttl: 12h", "schedules[0].ttl", "shorter than the longest gap"),
+    Reject("semantics", "ttl-inherited-short", "    ttl: 720h\n", "", "schedules[0].cron", "inherited from velero.defaultBackupTtl",
+           line='cron: "0 2', more=(("defaultBackupTtl: 720h", "defaultBackupTtl: 12h"),)),
+    Reject("semantics", "ttl-weekly-6d", '"0 2 * * *"', '"0 2 * * 0"', "schedules[0].ttl", "(168h)", line="ttl: 144h",
+           more=(("    ttl: 720h", "    ttl: 144h"),)),
+    Reject("semantics", "ttl-every-6h", '"0 2 * * *"', '"@every 6h"', "schedules[0].ttl", "(6h)", line="ttl: 3h",
+           more=(("    ttl: 720h", "    ttl: 3h"),)),
+    Reject("semantics", "ttl-six-hourly", '"0 2 * * *"', '"0 */6 * * *"', "schedules[0].ttl", "(6h)", line="ttl: 5h",
+           more=(("    ttl: 720h", "    ttl: 5h"),)),
+    Reject("semantics", "ttl-uneven-cron", '"0 2 * * *"', '"0 2,3 * * *"', "schedules[0].ttl", "(23h)", line="ttl: 22h",
+           more=(("    ttl: 720h", "    ttl: 22h"),)),
+    Reject("semantics", "ttl-weekdays-weekend-gap", '"0 2 * * *"', '"0 2 * * 1-5"', "schedules[0].ttl", "(72h)", line="ttl: 48h",
+           more=(("    ttl: 720h", "    ttl: 48h"),)),
+    Reject("semantics", "ttl-monthly-30-days", '"0 2 * * *"', '"0 2 1 * *"', "schedules[0].ttl", "(744h)", line="ttl: 720h"),
+    Reject("semantics", "gc-longer-than-ttl", "defaultBackupTtl: 720h", "defaultBackupTtl: 720h\n  garbageCollectionFrequency: 800h",
+           "velero.garbageCollectionFrequency", "kept up to 1520h", line="garbageCollectionFrequency"),
+    Reject("semantics", "gc-two-days-ttl-one", "    ttl: 720h", "    ttl: 30h", "velero.garbageCollectionFrequency", "longer than the ttl 30h",
+           line="garbageCollectionFrequency", more=(("defaultBackupTtl: 720h", "defaultBackupTtl: 720h\n  garbageCollectionFrequency: 48h"),)),
+    Reject("semantics", "storage-location-other", "    ttl: 720h", "    ttl: 720h\n    storageLocation: secondary",
+           "schedules[0].storageLocation", "never rendered", line="storageLocation"),
+    Reject("semantics", "storage-location-dotted", "    ttl: 720h", "    ttl: 720h\n    storageLocation: site-b.minio",
+           "schedules[0].storageLocation", "a second location is not supported", line="storageLocation"),
+    Reject("semantics", "depends-on-self", "    - name: openebs", "    - name: velero", "flux.dependsOn[0].name", "own Kustomization"),
+    Reject("semantics", "depends-on-schedules", "    - name: openebs", "    - name: velero-schedules", "flux.dependsOn[0].name", "a cycle"),
+    Reject("semantics", "depends-on-self-second", "      namespace: flux-system\n", "      namespace: flux-system\n    - name: velero\n",
+           "flux.dependsOn[1].name", "own Kustomization", line="- name: velero"),
+    Reject("semantics", "duplicate-after-unescape", "metrics:\n", '  - name: "\\x64aily"\n    cron: "0 3 * * *"\n    namespaces: [media]\nmetrics:\n',
+           "schedules[1].name", "already used by schedules[0]", line='name: "\\x64aily"'),
+    Reject("semantics", "duplicate-third", "metrics:\n", '  - name: weekly\n    cron: "0 3 * * 0"\n    namespaces: [media]\n'
+           '  - name: daily  # again\n    cron: "0 4 * * *"\n    namespaces: [media]\nmetrics:\n',
+           "schedules[2].name", "already used by schedules[0]", line="# again"),
+    # ------------------------------------------------------------------------------------- velero rules
+    Reject("velero", "glob-double-star", "[monitoring, database, network]", "['**']", "schedules[0].namespaces[0]", "'**'"),
+    Reject("velero", "glob-negated-class", "[monitoring, database, network]", "['[!a]*']", "schedules[0].namespaces[0]", "not supported"),
+    Reject("velero", "glob-braces", "[monitoring, database, network]", "['{a,b}']", "schedules[0].namespaces[0]", "not supported"),
+    Reject("velero", "glob-pipe", "[monitoring, database, network]", "['a|b']", "schedules[0].namespaces[0]", "not supported"),
+    Reject("velero", "glob-parens", "[monitoring, database, network]", "['(prod)']", "schedules[0].namespaces[0]", "not supported"),
+    Reject("velero", "glob-comma", "[monitoring, database, network]", "['a,b']", "schedules[0].namespaces[0]", "not supported"),
+    Reject("velero", "glob-empty-class", "[monitoring, database, network]", "['ns-[]']", "schedules[0].namespaces[0]", "empty"),
+    Reject("velero", "glob-unmatched-close", "[monitoring, database, network]", "['ns-]']", "schedules[0].namespaces[0]", "no matching '['"),
+    Reject("velero", "glob-upper-class", "[monitoring, database, network]", "['team-[A-Z]']", "schedules[0].namespaces[0]", "not a valid namespace name"),
+    Reject("velero", "glob-dot-class", "[monitoring, database, network]", "['team-[.]']", "schedules[0].namespaces[0]", "not a valid namespace name"),
+    Reject("velero", "glob-second-item", "[monitoring, database, network]", "[monitoring, '**']", "schedules[0].namespaces[1]", "'**'"),
+    Reject("velero", "glob-third-item-block", "    namespaces: [monitoring, database, network]",
+           "    namespaces:\n      - monitoring\n      - database\n      - 'db-[!x]'", "schedules[0].namespaces[2]", "not supported", line="db-["),
+    Reject("velero", "namespace-twice-located", "[monitoring, database, network]", "[monitoring, database, monitoring]",
+           "schedules[0].namespaces[2]", "listed twice"),
+    Reject("velero", "resource-group-slash", "excludedResources: [events]", "excludedResources: ['apps/replicasets']",
+           "schedules[0].excludedResources[0]", "'replicasets.apps'"),
+    Reject("velero", "resource-gvr-path", "excludedResources: [events]", "excludedResources: ['apps/v1/deployments']",
+           "schedules[0].excludedResources[0]", "'deployments.apps'"),
+    Reject("velero", "resource-core-slash", "excludedResources: [events]", "excludedResources: ['v1/pods']",
+           "schedules[0].excludedResources[0]", "write 'pods'"),
+    Reject("velero", "resource-with-version", "excludedResources: [events]", "excludedResources: ['deployments.v1.apps']",
+           "schedules[0].excludedResources[0]", "'deployments.apps'"),
+    Reject("velero", "resource-beta-version", "excludedResources: [events]", "excludedResources: ['cronjobs.v1beta1.batch']",
+           "schedules[0].excludedResources[0]", "'cronjobs.batch'"),
+    Reject("velero", "resource-leading-dot", "excludedResources: [events]", "excludedResources: ['.apps']",
+           "schedules[0].excludedResources[0]", "not a resource name"),
+    Reject("velero", "resource-second-item", "excludedResources: [events]", "excludedResources: [events, 'apps/replicasets']",
+           "schedules[0].excludedResources[1]", "resource.group"),
+    Reject("velero", "velero-included-namespaces", "    namespaces: [monitoring", "    includedNamespaces: [monitoring",
+           "schedules[0].includedNamespaces", "here the key is 'namespaces'"),
+    Reject("velero", "velero-schedule-key", '    cron: "0 2 * * *"', '    schedule: "0 2 * * *"', "schedules[0].schedule", "here the key is 'cron'"),
+    Reject("velero", "velero-hooks", "    ttl: 720h", "    ttl: 720h\n    hooks: {}", "schedules[0].hooks", "does not expose", line="hooks"),
+    Reject("velero", "velero-excluded-namespaces", "    ttl: 720h", "    ttl: 720h\n    excludedNamespaces: [kube-system]",
+           "schedules[0].excludedNamespaces", "does not expose", line="excludedNamespaces"),
+    Reject("velero", "velero-snapshot-volumes", "    ttl: 720h", "    ttl: 720h\n    snapshotVolumes: true",
+           "schedules[0].snapshotVolumes", "does not expose", line="snapshotVolumes"),
+    Reject("velero", "velero-included-resources", "    ttl: 720h", "    ttl: 720h\n    includedResources: [pods]",
+           "schedules[0].includedResources", "does not expose", line="includedResources"),
+    # --------------------------------------------------------------------------------- kubernetes bounds
+    Reject("bounds", "toleration-seconds-over-int64", "        effect: NoSchedule", "        effect: NoExecute\n        tolerationSeconds: 9223372036854775808",
+           "velero.nodeAgent.tolerations[0].tolerationSeconds", "9223372036854775807", line="tolerationSeconds"),
+    Reject("bounds", "toleration-seconds-under-int64", "        effect: NoSchedule", "        effect: NoExecute\n        tolerationSeconds: -9223372036854775809",
+           "velero.nodeAgent.tolerations[0].tolerationSeconds", "-9223372036854775808", line="tolerationSeconds"),
+    Reject("bounds", "toleration-empty-effect-seconds", "        effect: NoSchedule", "        effect: ''\n        tolerationSeconds: 30",
+           "velero.nodeAgent.tolerations[0].effect", "NoExecute"),
+    Reject("bounds", "schedule-double-dot", "  - name: daily", "  - name: daily..full", "schedules[0].name", "not a valid schedule name"),
+    Reject("bounds", "schedule-trailing-dot", "  - name: daily", "  - name: daily.", "schedules[0].name", "not a valid schedule name"),
+    Reject("bounds", "schedule-dot-dash", "  - name: daily", "  - name: daily.-full", "schedules[0].name", "not a valid schedule name"),
+    Reject("bounds", "app-leading-digit", "  app: velero", "  app: 1velero", "repo.app", "must start with a letter"),
+    Reject("bounds", "depends-on-double-dot", "    - name: openebs", "    - name: openebs..x", "flux.dependsOn[0].name", "not a valid Kustomization name"),
+    Reject("bounds", "chart-version-leading-zero-oci", "flux:\n", "flux:\n  chartSource: {type: OCIRepository}\n", "velero.chartVersion",
+           "not a chart version", line="chartVersion", more=(("chartVersion: 12.1.0", "chartVersion: 012.1.0"),)),
+    Reject("bounds", "chart-version-leading-zero-minor", "chartVersion: 12.1.0", "chartVersion: 12.01.0", "velero.chartVersion", "not a chart version"),
+    Reject("bounds", "image-tag-leading-zero", "imageTag: v1.18.2", "imageTag: v01.18.2", "velero.imageTag", "not a Velero image tag"),
+    Reject("bounds", "label-value-64-second", "      kubernetes.io/os: linux", "      kubernetes.io/os: linux\n      zone: " + "z" * 64,
+           "velero.nodeAgent.nodeSelector.zone", "at most 63", line="zone:"),
+    Reject("bounds", "label-key-bad-second", "      kubernetes.io/os: linux", "      kubernetes.io/os: linux\n      bad!key: x",
+           "velero.nodeAgent.nodeSelector.bad!key", "label key", line="bad!key"),
+    Reject("bounds", "additional-labels-second", "    release: kube-prometheus-stack", "    release: kube-prometheus-stack\n    team: " + "t" * 64,
+           "metrics.additionalLabels.team", "at most 63", line="team:"),
+    # ---------------------------------------------------------------------------------------- s3 addressing
+    Reject("s3", "region-mismatch-aws", "https://s3.68cc.io", "https://s3.eu-west-1.amazonaws.com", "s3.region", "region: eu-west-1",
+           line="region: us-east-1", more=(("  region: minio", "  region: us-east-1"),)),
+    Reject("s3", "region-mismatch-minio-name", "https://s3.68cc.io", "https://s3.eu-west-1.amazonaws.com", "s3.region", "AuthorizationHeaderMalformed",
+           line="region: minio"),
+    Reject("s3", "region-dash-host", "https://s3.68cc.io", "https://s3-eu-west-1.amazonaws.com", "s3.region", "'eu-west-1'", line="region: minio"),
+    Reject("s3", "region-dualstack-host", "https://s3.68cc.io", "https://s3.dualstack.us-west-2.amazonaws.com", "s3.region", "'us-west-2'",
+           line="region: minio"),
+    Reject("s3", "region-fips-host", "https://s3.68cc.io", "https://s3-fips.us-gov-west-1.amazonaws.com", "s3.region", "'us-gov-west-1'",
+           line="region: minio"),
+    Reject("s3", "region-wasabi-host", "https://s3.68cc.io", "https://s3.eu-central-1.wasabisys.com", "s3.region", "'eu-central-1'",
+           line="region: minio"),
+    Reject("s3", "region-upper-host", "https://s3.68cc.io", "https://S3.EU-WEST-1.AMAZONAWS.COM", "s3.region", "'eu-west-1'", line="region: minio"),
+    Reject("s3", "bucket-in-host", "https://s3.68cc.io", "https://velero-backups.s3.68cc.io", "s3.endpoint", "https://s3.68cc.io"),
+    Reject("s3", "bucket-in-host-port", "https://s3.68cc.io", "https://velero-backups.minio.lab:9000", "s3.endpoint", "https://minio.lab:9000"),
+    Reject("s3", "bucket-in-host-upper", "https://s3.68cc.io", "https://Velero-Backups.s3.68cc.io", "s3.endpoint", "doubled bucket"),
+    # ---------------------------------------------------------------------------------------------- tags
+    Reject("tags", "binary-endpoint", "https://s3.68cc.io", "!!binary aHR0cHM6Ly9zMy42OGNjLmlv", "s3.endpoint", "!!binary"),
+    Reject("tags", "binary-bucket", "  bucket: velero-backups", "  bucket: !!binary dmVsZXJvLWJhY2t1cHM=", "s3.bucket", "!!binary"),
+    Reject("tags", "binary-verbatim", "https://s3.68cc.io", "!<tag:yaml.org,2002:binary> aHR0cHM6Ly9zMy42OGNjLmlv", "s3.endpoint", "!!binary"),
+    Reject("tags", "custom-tag", "https://s3.68cc.io", "!env https://s3.68cc.io", "s3.endpoint", "unknown tag !env"),
+    Reject("tags", "python-tag", "https://s3.68cc.io", "!!python/object/apply:os.system [id]", "s3.endpoint", "unknown tag"),
+    Reject("tags", "set-tag", "[monitoring, database, network]", "!!set {monitoring, database}", "schedules[0].namespaces", "!!set"),
+    Reject("tags", "omap-tag", 'matchLabels: {backup: "true"}', 'matchLabels: !!omap [{backup: "true"}]', "schedules[0].labelSelector.matchLabels", "!!omap"),
+    Reject("tags", "custom-tag-in-list", "[monitoring, database, network]", "[monitoring, !ns database]", "schedules[0].namespaces[1]", "unknown tag !ns"),
+    # ------------------------------------------------------------------------------------------ git paths
+    Reject("gitpaths", "apps-root-Git", "appsRoot: kubernetes/apps", "appsRoot: .Git/apps", "repo.appsRoot", ".git"),
+    Reject("gitpaths", "apps-root-GIT", "appsRoot: kubernetes/apps", "appsRoot: .GIT/apps", "repo.appsRoot", ".git"),
+    Reject("gitpaths", "apps-root-nested-gIt", "appsRoot: kubernetes/apps", "appsRoot: kubernetes/.gIt", "repo.appsRoot", ".git"),
+    Reject("gitpaths", "apps-root-ntfs-dot", "appsRoot: kubernetes/apps", "appsRoot: .git./apps", "repo.appsRoot", ".git"),
+    Reject("gitpaths", "apps-root-ntfs-space", "appsRoot: kubernetes/apps", "appsRoot: '.git /apps'", "repo.appsRoot", ".git"),
+    Reject("gitpaths", "apps-root-short-name", "appsRoot: kubernetes/apps", "appsRoot: GIT~1/apps", "repo.appsRoot", ".git"),
+    Reject("gitpaths", "ca-in-Git", *ca(".Git/ca.pem"), "s3.caBundle", ".git"),
+    # ------------------------------------------------------------------------------------------- messages
+    Reject("messages", "typo-required-endpoint", "  endpoint: https://s3.68cc.io", "  endpont: https://s3.68cc.io", "s3.endpont",
+           "unknown key 'endpont'; did you mean 'endpoint'?"),
+    Reject("messages", "typo-required-cron", '    cron: "0 2 * * *"', '    crn: "0 2 * * *"', "schedules[0].crn", "unknown key 'crn'; did you mean 'cron'?"),
+    Reject("messages", "typo-required-cluster", "cluster: home-lab", "clustr: home-lab", "clustr", "unknown key 'clustr'; did you mean 'cluster'?"),
+    Reject("messages", "age-secret-key-as-recipient", "schedules:\n",
+           "sops:\n  ageRecipients: [age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p, AGE-SECRET-KEY-1QYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSTZ2ZPY]\nschedules:\n",
+           "sops.ageRecipients[1]", "'<redacted>' is not an age public key", line="ageRecipients", secret="QYQSZQGPQYQS"),
+    Reject("messages", "token-in-endpoint-query", "https://s3.68cc.io", "https://s3.68cc.io/?token=Sup3rS3cret", "s3.endpoint", "has a path"),
+    Reject("messages", "aws-secret-in-bucket", "  bucket: velero-backups", "  bucket: wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "s3.bucket",
+           "not a valid S3 bucket name", secret="bPxRfiCY"),
+    Reject("messages", "long-value-cut", "  bucket: velero-backups", "  bucket: " + "b" * 100_000, "s3.bucket", "(100000 characters)", max_len=400),
+    Reject("messages", "long-key-cut", "  bucket: velero-backups", "  bucket: velero-backups\n  " + "k" * 1000 + ": 1", "s3." + "k" * 1000,
+           "unknown key", line="kkkk", max_len=1400),
+    Reject("messages", "check-schema-location-etc", "    release: kube-prometheus-stack\n", "    release: kube-prometheus-stack\ncheck:\n  schemaLocations: [/etc]\n",
+           "check.schemaLocations[0]", "outside the repository", line="schemaLocations"),
+    Reject("messages", "check-schema-location-parent", "    release: kube-prometheus-stack\n",
+           "    release: kube-prometheus-stack\ncheck:\n  schemaLocations: [schemas, '../../{{.Group}}']\n",
+           "check.schemaLocations[1]", "outside the repository", line="schemaLocations"),
+    Reject("messages", "check-schema-location-url", "    release: kube-prometheus-stack\n",
+           "    release: kube-prometheus-stack\ncheck:\n  schemaLocations: [schemas, 'https://x.example/{{.Group}}']\n",
+           "check.schemaLocations[1]", "never downloads", line="schemaLocations"),
+    Reject("messages", "check-externals-second", "    release: kube-prometheus-stack\n",
+           "    release: kube-prometheus-stack\ncheck:\n  externals: [Kustomization/flux-system/openebs, openebs]\n",
+           "check.externals[1]", "Kind/namespace/name", line="externals"),
+    Reject("messages", "check-pattern-second", "    release: kube-prometheus-stack\n",
+           "    release: kube-prometheus-stack\ncheck:\n  ignoreFilenamePatterns: ['^talos/', '(']\n",
+           "check.ignoreFilenamePatterns[1]", "not a regular expression", line="ignoreFilenamePatterns"),
 ]
 
 ACCEPT = [
@@ -377,14 +562,16 @@ ACCEPT = [
     Accept("names", "schedule-kustomize", "  - name: daily", "  - name: kustomize"),
     Accept("labels", "prefixed-values", "      kubernetes.io/os: linux", "      topology.kubernetes.io/zone: eu-1_a.b\n      empty: ''"),
     Accept("labels", "additional-labels-prefixed", "    release: kube-prometheus-stack", "    monitoring.example.com/scrape: 'true'"),
-    Accept("cron", "cron-leap-day", '"0 2 * * *"', '"0 2 29 2 *"'),
-    Accept("cron", "cron-31-feb-or-monday", '"0 2 * * *"', '"0 2 31 2 1"'),
-    Accept("cron", "cron-31-feb-or-even-weekday", '"0 2 * * *"', '"0 2 31 2 */2"'),  # "*/2" is no star: dom OR dow
-    Accept("cron", "cron-31-any-month", '"0 2 * * *"', '"0 2 31 * *"'),
-    Accept("cron", "cron-names", '"0 2 * * *"', '"30 1 * jan-jun mon-fri"'),
+    # these crons run rarely: config/semantics.py wants a ttl of twice their longest gap (else no backup for months)
+    Accept("cron", "cron-leap-day", '"0 2 * * *"', '"0 2 29 2 *"', more=(("    ttl: 720h", "    ttl: 70128h"),)),
+    Accept("cron", "cron-31-feb-or-monday", '"0 2 * * *"', '"0 2 31 2 1"', more=(("    ttl: 720h", "    ttl: 16800h"),)),
+    Accept("cron", "cron-31-feb-or-even-weekday", '"0 2 * * *"', '"0 2 31 2 */2"', more=(("    ttl: 720h", "    ttl: 16272h"),)),  # "*/2" is no star: dom OR dow
+    Accept("cron", "cron-31-any-month", '"0 2 * * *"', '"0 2 31 * *"', more=(("    ttl: 720h", "    ttl: 2928h"),)),
+    Accept("cron", "cron-names", '"0 2 * * *"', '"30 1 * jan-jun mon-fri"', more=(("    ttl: 720h", "    ttl: 8976h"),)),
     Accept("cron", "cron-every", '"0 2 * * *"', '"@every 6h30m"'),
     Accept("cron", "cron-question-mark", '"0 2 * * *"', '"0 2 ? * sun"'),
-    Accept("durations", "ttl-fraction", "    ttl: 720h", "    ttl: 1.5h"),
+    Accept("durations", "ttl-fraction", "    ttl: 720h", "    ttl: 1.5h", more=(('"0 2 * * *"', '"*/30 * * * *"'),),
+           warns="kept up to 2h30m"),
     Accept("durations", "ttl-micro-sign", "    ttl: 720h", "    ttl: 720h0m0.5µs"),
     Accept("durations", "flux-interval-composite", "  interval: 1h", "  interval: 10m30s"),
     Accept("quantities", "quantity-forms", "requests: {cpu: 100m, memory: 128Mi}", "requests: {cpu: '0.1', memory: 128e6}"),
@@ -402,19 +589,53 @@ ACCEPT = [
            "awsPluginImage: registry.lab:5000/velero/velero-plugin-for-aws:v1.14.3"),
     Accept("urls", "runbook-url", "metrics:\n", "metrics:\n  runbookUrl: https://wiki.example/runbooks/velero\n"),
     Accept("flux", "secret-ref-dotted", "flux:\n", "flux:\n  decryption: {secretRef: sops.age-key}\n"),
+    Accept("semantics", "ttl-two-days-daily", "    ttl: 720h", "    ttl: 48h"),
+    Accept("semantics", "ttl-one-day-daily-warns", "    ttl: 720h", "    ttl: 24h", warns="keeps only one backup of 'daily'"),
+    Accept("semantics", "ttl-uneven-cron-warns", '"0 2 * * *"', '"0 2,3 * * *"', more=(("    ttl: 720h", "    ttl: 23h"),), warns="up to 23h apart"),
+    # paused: no run, so no ttl/interval rule; its existing backups are still collected, hence the gc warning
+    Accept("semantics", "ttl-short-paused", "    ttl: 720h", "    ttl: 1h\n    paused: true", warns="kept up to 2h"),
+    Accept("semantics", "gc-equal-ttl-warns", "    ttl: 720h", "    ttl: 48h",
+           more=(("defaultBackupTtl: 720h", "defaultBackupTtl: 720h\n  garbageCollectionFrequency: 48h"),), warns="kept up to 96h"),
+    Accept("semantics", "storage-location-default", "    ttl: 720h", "    ttl: 720h\n    storageLocation: default"),
+    Accept("semantics", "depends-on-velero-elsewhere", "      namespace: flux-system", "      namespace: storage", files={}),
+    Accept("velero", "resource-forms", "excludedResources: [events]",
+           "excludedResources: [events, replicasets.apps, 'certificates.cert-manager.io', '*.cert-manager.io', pods.]"),
+    Accept("velero", "glob-suffix", "[monitoring, database, network]", "['*-prod', 'team-[a-c]?']"),
+    Accept("bounds", "toleration-any-effect", "        effect: NoSchedule", "        effect: ''"),
+    Accept("bounds", "toleration-seconds-int64-max", "        effect: NoSchedule", "        effect: NoExecute\n        tolerationSeconds: 9223372036854775807"),
+    Accept("bounds", "toleration-seconds-negative", "        effect: NoSchedule", "        effect: NoExecute\n        tolerationSeconds: -1"),
+    Accept("bounds", "schedule-dotted", "  - name: daily", "  - name: daily.full"),
+    Accept("bounds", "depends-on-dotted", "    - name: openebs", "    - name: openebs.localpv"),
+    Accept("bounds", "chart-version-oci", "flux:\n", "flux:\n  chartSource: {type: OCIRepository}\n"),
+    Accept("s3", "region-matches-aws", "https://s3.68cc.io", "https://s3.eu-west-1.amazonaws.com", more=(("  region: minio", "  region: eu-west-1"),)),
+    Accept("s3", "region-label-not-s3-host", "https://s3.68cc.io", "https://minio.eu-west-1.lab.example"),
+    Accept("s3", "bucket-prefix-without-dot", "https://s3.68cc.io", "https://velero-backups-s3.lab.example"),
+    Accept("tags", "str-tag-kept", "  prefix: velero", "  prefix: !!str 0123"),
+    Accept("tags", "int-tag-kept", "flux:\n", "flux:\n  remediation: {retries: !!int 3}\n"),
+    Accept("gitpaths", "ca-in-dot-gitlab", *ca(".gitlab/ca.pem"), files={"repo/.gitlab/ca.pem": CERT}),
+    Accept("messages", "check-schema-location-inside", "    release: kube-prometheus-stack\n",
+           "    release: kube-prometheus-stack\ncheck:\n  schemaLocations: ['schemas/{{.Group}}/{{.ResourceKind}}.json']\n",
+           files={"repo/schemas/README": b"schemas"}),
 ]
+
+
+NEW_CATEGORIES = {"semantics", "velero", "bounds", "s3", "tags", "gitpaths", "messages"}
 
 
 def test_corpus_size_by_category():
     cats = {c.cat for c in REJECT}
     assert len(REJECT) >= 100 and len({c.id for c in REJECT + ACCEPT}) == len(REJECT) + len(ACCEPT)
     assert {"paths", "caBundle", "names", "labels", "cron", "durations", "quantities", "endpoints", "urls",
-            "tolerations", "flux", "includes"} <= cats
+            "tolerations", "flux", "includes"} | NEW_CATEGORIES <= cats
+    assert sum(c.cat in NEW_CATEGORIES for c in REJECT + ACCEPT) >= 80
 
 
-def mutate(old: str, new: str) -> str:
-    assert BASE.count(old) == 1, old
-    return BASE.replace(old, new, 1)
+def mutate(old: str, new: str, more: tuple = ()) -> str:
+    text = BASE
+    for a, b in ((old, new), *more):
+        assert text.count(a) == 1, a
+        text = text.replace(a, b, 1)
+    return text
 
 
 def _lay_out(work: Path, files: dict) -> None:
@@ -470,7 +691,7 @@ def _expected_line(text: str, case: Reject) -> int:
 
 @pytest.mark.parametrize("case", REJECT, ids=[c.id for c in REJECT])
 def test_reject(tmp_path, case):
-    text = mutate(case.old, case.new)
+    text = mutate(case.old, case.new, case.more)
     work, repo = _setup(tmp_path, text, case.files)
     before = _tree(work)
     r = run_cli("render", "velero-gitops.yaml", cwd=repo, env={"VELERO_GITOPS_NO_CACHE": "1"}, timeout=20)
@@ -485,6 +706,8 @@ def test_reject(tmp_path, case):
     assert m.group(3) == case.path, lines[0]
     assert case.words in m.group(4), lines[0]
     assert SECRET not in r.err + r.out
+    assert case.secret is None or case.secret not in r.err + r.out
+    assert len(lines[0]) <= case.max_len, len(lines[0])
     assert _tree(work) == before  # the tree and its surroundings, byte for byte
     assert took < 2.0, took  # CPU seconds: the wall clock depends on what else the machine runs
 
@@ -492,10 +715,16 @@ def test_reject(tmp_path, case):
 
 @pytest.mark.parametrize("case", ACCEPT, ids=[c.id for c in ACCEPT])
 def test_accept(tmp_path, case):
-    work, repo = _setup(tmp_path, mutate(case.old, case.new), case.files)
+    work, repo = _setup(tmp_path, mutate(case.old, case.new, case.more), case.files)
     env = {"VELERO_GITOPS_NO_CACHE": "1"}
     r = run_cli("render", "velero-gitops.yaml", cwd=repo, env=env, timeout=30)
     assert r.code == 0, r.out + r.err
+    warnings = [ln for ln in r.err.splitlines() if ln.startswith("warning: ")]
+    if case.warns is None:
+        assert not warnings, warnings
+    else:
+        assert len(warnings) == 1 and case.warns in warnings[0], r.err
+        assert re.match(r"^warning: velero-gitops\.yaml:\d+:\d+ schedules\[0\]\.|^warning: velero-gitops\.yaml:\d+:\d+ velero\.", warnings[0])
     c = run_cli("check", "--config", "velero-gitops.yaml", cwd=repo, env=env, timeout=120)
     assert c.code == 0, c.out + c.err
     assert not any(p.name.endswith(".tmp") for p in work.rglob("*"))

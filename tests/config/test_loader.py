@@ -60,11 +60,11 @@ CASES = [
     ("ttl-days", "    ttl: 720h", "    ttl: 30d", "19:10 schedules[0].ttl", "720h for 30 days"),
     ("unknown-distribution", "distribution: talos", "distribution: openshift4", "11:19 velero.nodeAgent.distribution", "'kubeadm'"),
     ("custom-distribution-no-path", "distribution: talos", "distribution: custom", "11:5 velero.nodeAgent.podVolumePath", "needs podVolumePath"),
-    ("duplicate-schedule", "metrics:", "  - name: daily\n    cron: \"0 3 * * *\"\n    namespaces: [media]\nmetrics:", "16:3 schedules", "used twice"),
+    ("duplicate-schedule", "metrics:", "  - name: daily\n    cron: \"0 3 * * *\"\n    namespaces: [media]\nmetrics:", "20:11 schedules[1].name", "already used by schedules[0]"),
     ("duplicate-key", "  bucket: velero-backups", "  bucket: velero-backups\n  bucket: other-bucket", "15:3", "duplicate key"),
     ("missing-required", "  endpoint: https://s3.68cc.io\n", "", "12:1 s3.endpoint", "required key 'endpoint' is missing"),
     ("missing-s3", "s3:\n  endpoint: https://s3.68cc.io\n  bucket: velero-backups\n", "", "1:1 s3", "required key 's3' is missing"),
-    ("bad-namespace-name", "[monitoring, database, network]", "[monitoring, Database]", "18:17 schedules[0].namespaces", "not a valid namespace name"),
+    ("bad-namespace-name", "[monitoring, database, network]", "[monitoring, Database]", "18:30 schedules[0].namespaces[1]", "not a valid namespace name"),
     ("schedule-name-too-long", "  - name: daily", "  - name: " + "a" * 50, "16:11 schedules[0].name", "at most 48"),
     ("old-chart", "chartVersion: 12.1.0", "chartVersion: 10.1.3", "9:17 velero.chartVersion", "Velero < 1.17"),
     ("unknown-chart", "chartVersion: 12.1.0", "chartVersion: 12.9.0", "9:17 velero.chartVersion", "newer than the charts"),
@@ -91,7 +91,7 @@ CASES = [
     ("ca-bundle-missing", "  bucket: velero-backups", "  bucket: velero-backups\n  caBundle: nope.pem", "15:13 s3.caBundle", "nope.pem (No such file or directory)"),
     ("insecure-skip-on-http", "https://s3.68cc.io", "http://s3.68cc.io\n  allowHttp: true\n  insecureSkipTLSVerify: true", "15:26 s3.insecureSkipTLSVerify", "makes no sense"),
     ("bad-objective", "metrics:\n", "metrics:\n  successObjective: 1.5\n", "21:21 metrics.successObjective", "less than 1"),
-    ("bad-age-recipient", "metrics:\n", "sops:\n  ageRecipients: [age1nope]\nmetrics:\n", "21:18 sops.ageRecipients", "not an age public key"),
+    ("bad-age-recipient", "metrics:\n", "sops:\n  ageRecipients: [age1nope]\nmetrics:\n", "21:19 sops.ageRecipients[0]", "not an age public key"),
 ]
 
 

@@ -103,3 +103,19 @@ def test_reader_property_never_raises_anything_else(text):
         yamlsafe.load_all(text)
     except yamlsafe.YamlRefused as exc:
         assert exc.message and "\n" not in exc.message
+
+
+# Class H (issue 19): plain scalars as Go YAML v2 resolves them (kubernetes-sigs/yaml@v1.4.0:goyaml.v2/resolve.go:
+# the resolve table, then strconv.ParseInt/ParseUint with base 0 and yamlStyleFloat for a leading digit or sign)
+
+
+@pytest.mark.parametrize("text, want", [
+    ("0o555", 365), ("0555", 365), ("0x1F", 31), ("-0b101", -5), ("1_000", 1000), ("+12", 12),
+    ("1e3", 1000.0), ("08", 8.0), (".5", 0.5), ("18446744073709551615", 18446744073709551615),
+    ("12:30", "12:30"),  # YAML 1.1 sexagesimal for PyYAML, a string for Go
+    ("y", True), ("on", True), ("N", False), ("~", None), ("2001-12-14", "2001-12-14"), ("0o9", "0o9"),
+    ('"0o555"', "0o555"),  # quoted: a string
+])
+def test_plain_scalars_as_go_reads_them(text, want):
+    got = yamlsafe.load_all(f"a: {text}\n")[0].data["a"]
+    assert got == want and type(got) is type(want)

@@ -221,3 +221,27 @@ def test_an_empty_value_in_an_encrypted_secret_is_not_plaintext():
     assert encryption_problems(doc) == []
     doc["stringData"]["API_KEY"] = "clear"
     assert [p.pointer for p in encryption_problems(doc)] == ["/stringData/API_KEY"]
+
+
+@pytest.mark.parametrize("meta, clear_ok", [
+    ({"encrypted_regex": "^(password)$"}, True),  # only password is encrypted: username in clear is right
+    ({"encrypted_suffix": "_enc"}, False),  # password_enc would be encrypted; username has no suffix: in clear is right
+    ({"unencrypted_suffix": "_unencrypted"}, False),
+    ({}, False),
+])
+def test_partial_encryption_follows_the_files_sops_rule(meta, clear_ok):
+    """Class F (issue 19): sops encrypts by the rule recorded in the file's metadata (getsops/sops@v3.10.2:sops.go
+    Tree.shouldBeEncrypted): a value that rule leaves in clear is no finding."""
+    from velero_gitops.secrets.secret_check import encryption_problems, should_be_encrypted
+
+    enc = "ENC[AES256_GCM,data:abc=,iv:abc=,tag:abc=,type:str]"
+    doc = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+           "stringData": {"username": "admin", "password": enc},
+           "sops": {"mac": enc, "lastmodified": "2026-01-01T00:00:00Z",
+                    "age": [{"recipient": "age1x", "enc": "-----BEGIN AGE ENCRYPTED FILE-----"}], **meta}}
+    problems = [p.pointer for p in encryption_problems(doc)]
+    if meta.get("encrypted_suffix"):
+        assert should_be_encrypted(doc["sops"], ["stringData", "password_enc"]) is True
+        assert problems == []  # username: no suffix, left in clear; password: encrypted anyway
+    else:
+        assert problems == ([] if clear_ok else ["/stringData/username"])

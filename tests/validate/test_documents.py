@@ -63,3 +63,38 @@ def test_float_keys_read_back_as_the_same_float32(x):
     assert len(text.lstrip("-").split("e")[0].replace(".", "").strip("0")) <= 9
     exp = f"{abs(x):e}".split("e")[1] if x else "+00"
     assert ("e" in text) == (x != 0 and not -4 <= int(exp) < 6)
+
+
+def test_templates_are_manifests_only_when_applied(tmp_path):
+    """Class C (issue 19): a Helm chart's templates/*.yaml (`{{- range }}`) and a Go-templated helmfile.yaml are no
+    YAML; they are findings only when something applies them, like any file of another tool."""
+    from velero_gitops.validate.engine import Options, validate_paths
+
+    root = tmp_path / "repo"
+    (root / "charts/web/templates").mkdir(parents=True)
+    (root / "charts/web/templates/cm.yaml").write_text("{{- range .Values.items }}\n---\nkind: ConfigMap\n{{- end }}\n")
+    (root / "helmfile.yaml").write_text("releases:\n{{- range .Values.releases }}\n  - name: {{ . }}\n{{- end }}\n")
+    (root / "apps").mkdir()
+    (root / "apps/kustomization.yaml").write_text("resources:\n  - ./cm.yaml\n")
+    (root / "apps/cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: b\n")
+    opts = Options(repo_root=str(root), kustomize="never")
+    assert validate_paths([str(root)], opts).findings == []
+    (root / "apps/kustomization.yaml").write_text("resources:\n  - ./cm.yaml\n  - ../charts/web/templates/cm.yaml\n")
+    assert [(f.rule, f.line) for f in validate_paths([str(root)], opts).findings] == [("yaml", 1)]
+
+
+def test_another_tools_file_with_python_tags_is_not_judged(tmp_path):
+    """Class E (issue 19): mkdocs.yml with `!!python/name:` tags is another tool's file; refused only where something
+    applies it."""
+    from velero_gitops.validate.engine import Options, validate_paths
+
+    root = tmp_path / "repo"
+    (root / "apps").mkdir(parents=True)
+    (root / "mkdocs.yml").write_text("markdown_extensions:\n  - pymdownx.emoji:\n"
+                                     "      emoji_index: !!python/name:material.extensions.emoji.twemoji\n")
+    (root / "apps/kustomization.yaml").write_text("resources:\n  - ./cm.yaml\n")
+    (root / "apps/cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: b\n")
+    opts = Options(repo_root=str(root), kustomize="never")
+    assert validate_paths([str(root)], opts).findings == []
+    (root / "apps/kustomization.yaml").write_text("resources:\n  - ./cm.yaml\n  - ../mkdocs.yml\n")
+    assert [f.rule for f in validate_paths([str(root)], opts).findings] == ["yaml"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -313,3 +314,61 @@ def test_a_file_with_kind_but_no_api_version_that_nothing_applies(tmp_path, appl
     res = validate_paths([str(tmp_path)], _opts(tmp_path))
     assert [(f.file.endswith("vars.yml"), f.message) for f in res.findings] == (
         [(True, "missing 'apiVersion': not a Kubernetes object")] if applied else [])
+
+
+# --------------------------------------------------------------------------------------------------
+# One pass over the repository
+
+
+_OPENS: list[str] | None = None
+
+
+def _audit(event, args):  # installed once per process (audit hooks cannot be removed); counts only while a test asks
+    if _OPENS is not None and event == "open" and args and isinstance(args[0], (str, os.PathLike)):
+        mode, flags = (args[1], args[2]) if len(args) > 2 else (None, 0)
+        if mode in (None, "r", "rb") and not (isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR)):
+            _OPENS.append(os.path.realpath(args[0]))
+
+
+@pytest.mark.parametrize("tree,sub", [("key-per-namespace", "kubernetes"), ("key-per-namespace", "kubernetes/apps"),
+                                      ("multi-cluster", "."), ("flux-operator", "apps")])
+def test_each_file_is_read_once(tree, sub):
+    """validate reads every file of the repository at most once per call (the reader, the repository scan, the
+    kustomizations and the SOPS check share the run's texts); the kustomize build's private mirror aside."""
+    global _OPENS
+    import sys
+
+    from cli_util import VALIDATE_FIXTURES
+
+    root = (VALIDATE_FIXTURES / "flux" / tree).resolve()
+    if not getattr(sys, "_velero_gitops_audit", False):
+        sys.addaudithook(_audit)
+        sys._velero_gitops_audit = True  # type: ignore[attr-defined]
+    _OPENS = []
+    try:
+        validate_paths([str(root / sub)], Options(repo_root=str(root), kustomize="never", ignore_missing_schemas=True))
+        opened = [p for p in _OPENS if p.startswith(str(root)) and p.endswith((".yaml", ".yml"))]
+    finally:
+        _OPENS = None
+    assert len(opened) >= 6  # the hook sees the reads (a count of nothing proves nothing)
+    assert [p for p in set(opened) if opened.count(p) > 1] == []
+
+
+def test_a_repository_without_any_kustomization_yaml_is_built(tmp_path, monkeypatch):
+    """Flux generates a kustomization for a spec.path without one (fluxcd/pkg@kustomize/v1.35.4:kustomize/
+    kustomize_generator.go): a repository with no kustomization.yaml anywhere still gets its builds."""
+    import shutil
+
+    from velero_gitops.validate import kustomize
+
+    from cli_util import VALIDATE_FIXTURES
+
+    root = tmp_path / "repo"
+    shutil.copytree(VALIDATE_FIXTURES / "flux" / "flux-operator", root)
+    for k in root.rglob("kustomization.yaml"):
+        k.unlink()
+    calls = []
+    real = kustomize.check_dirs
+    monkeypatch.setattr(kustomize, "check_dirs", lambda *a, **kw: calls.append(a) or real(*a, **kw))
+    validate_paths([str(root)], Options(repo_root=str(root), kustomize="auto", ignore_missing_schemas=True))
+    assert len(calls) == 1

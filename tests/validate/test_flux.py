@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from velero_gitops.validate.engine import Options, validate_paths
 
-from cli_util import REPO, VALIDATE_FIXTURES, run_cli
+from cli_util import REPO, VALIDATE_FIXTURES, require_kubectl, run_cli
 
 LAB_TWO = REPO / "clusters" / "lab-two"
 EXTERNALS = ["Kustomization/storage/openebs-localpv", "Kustomization/observability/kube-prometheus-stack"]
@@ -21,7 +21,10 @@ def test_repo_source_is_the_repository(tmp_path):
 
 
 def test_unknown_source_is_reported_and_paths_not_checked(tmp_path):
-    res = _run(tmp_path, externals=EXTERNALS)
+    """Read by every Kustomization and declared nowhere, home-ops is inferred to be the repository's own source (made
+    outside it); with an explicit --repo-source naming another, it is an unknown source and paths are not checked."""
+    assert [f for f in _run(tmp_path, externals=EXTERNALS).findings if f.severity == "error"] == []
+    res = _run(tmp_path, externals=EXTERNALS, repo_sources=["GitRepository/flux-system/flux-system"])
     assert {f.rule for f in res.findings if f.severity == "error"} == {"flux.source-ref"}
     assert all(f.pointer == "/spec/sourceRef/name" for f in res.findings if f.severity == "error")
 
@@ -224,6 +227,23 @@ def test_substitution_validates_known_values_and_skips_unknown(tmp_path):
     assert engine  # the module is what validate_paths ran
 
 
+@pytest.mark.parametrize("kustomize", ["never", "auto"])
+def test_substitution_of_a_quoted_number_is_a_number(tmp_path, kustomize):
+    """Quotes in the source file do not survive: the controller substitutes the object as kustomize writes it out
+    and parses the result again, so `value: "${TTL:=60}"` becomes the integer 60 (kustomize-controller@v1.9.4:
+    docs/spec/v1/kustomizations.md "Post build substitution of numbers and booleans", fluxcd/pkg@kustomize/v1.35.4:
+    kustomize/kustomize_varsub.go varSubstitution → yaml.YAMLToJSON). The documented ${quote} idiom keeps a string."""
+    if kustomize == "auto":
+        require_kubectl()
+    root = _tree(tmp_path, "substitution")
+    dep = root / "kubernetes/apps/media/web/app/deployment.yaml"
+    assert _check(root, kustomize=kustomize).findings == []
+    _edit(dep, "value: ${quote}${TTL:=60}${quote}", 'value: "${TTL:=60}"')
+    res = _check(root, kustomize=kustomize)
+    assert [(f.rule, f.line, f.message) for f in res.findings] == [
+        ("schema", _line(dep, "${TTL"), "expected string, got integer 60")]
+
+
 def test_substitution_unknown_value_leaves_type_unchecked(tmp_path):
     """A value from an encrypted substituteFrom Secret cannot be known: no type error on that field, while the
     same field with a literal wrong type is still reported."""
@@ -242,7 +262,7 @@ def test_substitution_needs_variables(tmp_path):
     integer, but that is left to the cluster (the value is a Flux expression: no type error)."""
     root = _tree(tmp_path, "substitution")
     ks = root / "kubernetes/apps/media/web/ks.yaml"
-    _edit(ks, '  postBuild:\n    substitute:\n      APP: web\n      PORT: "8080"\n', "")
+    _edit(ks, '  postBuild:\n    substitute:\n      APP: web\n      PORT: "8080"\n      quote: \'"\'\n', "")
     res = _check(root)
     assert [f.rule for f in res.findings] == []
     from velero_gitops.validate.documents import Reader
@@ -360,9 +380,10 @@ def test_repository_read_through_a_source_of_another_name(tmp_path):
 # Classes found on real repositories in the second sweep (each written here as a small case of our own)
 
 
+@pytest.mark.parametrize("sub", ["kubernetes", "kubernetes/apps"])
 @pytest.mark.parametrize("target,ok", [("", True), ("\n  target:\n    name: sops-age", True),
                                        ("\n  target:\n    name: other", False)])
-def test_key_secret_made_by_an_external_secret(tmp_path, target, ok):
+def test_key_secret_made_by_an_external_secret(tmp_path, target, ok, sub):
     """An ExternalSecret makes the Secret spec.target.name, by default its own metadata.name
     (external-secrets/external-secrets@v2.9.0:apis/externalsecrets/v1/externalsecret_types.go
     ExternalSecretTarget.Name). A per-namespace key Secret made that way is found."""
@@ -374,7 +395,8 @@ def test_key_secret_made_by_an_external_secret(tmp_path, target, ok):
         f"apiVersion: external-secrets.io/v1\nkind: ExternalSecret\nmetadata:\n  name: {name}\nspec:{target}\n"
         "  secretStoreRef:\n    kind: ClusterSecretStore\n    name: vault\n  dataFrom:\n    - extract:\n        key: sops\n")
     _edit(comp / "kustomization.yaml", "./sops-age.sops.yaml", "./externalsecret.yaml")
-    res = _check(root, ignore_missing_schemas=True)
+    # validating only kubernetes/apps, the ExternalSecret is found by the repository scan (the producers' table)
+    res = _check(root, sub, ignore_missing_schemas=True)
     rules = [f.rule for f in res.findings if f.severity == "error"]
     assert (rules == []) if ok else (set(rules) == {"flux.decryption-secret"}), res.findings
 
@@ -409,3 +431,306 @@ def test_a_tool_config_with_its_own_tags(tmp_path, applied):
     res = _check(root)
     found = [(f.rule, f.line, "unknown tag !env_var" in f.message) for f in res.findings]
     assert found == ([("yaml", 4, True)] if applied else []), res.findings
+
+
+# --------------------------------------------------------------------------------------------------
+# One graph per cluster (issue 18 §6)
+
+
+def test_each_cluster_looks_up_names_in_its_own_tree(tmp_path):
+    """Two clusters bootstrapped from one repository (`flux bootstrap --path=clusters/<name>`: fluxcd/flux2@v2.7.5:
+    pkg/manifestgen/sync/sync.go writes clusters/<name>/flux-system/gotk-sync.yaml, a GitRepository and a Kustomization
+    both named flux-system) each run their own controllers: a dependsOn that only the other cluster's tree satisfies is missing
+    (kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go checkDependencies gets the object
+    from its own API server)."""
+    root = _tree(tmp_path, "multi-cluster")
+    assert _check(root, "clusters", "apps", "infra").findings == []
+    (root / "clusters/b/infra.yaml").unlink()
+    res = _check(root, "clusters", "apps", "infra")
+    assert [(f.file.endswith("clusters/b/apps.yaml"), f.rule) for f in res.findings] == [(True, "flux.depends-on")]
+    assert "not in this cluster (rooted at " in res.findings[0].message
+
+
+def test_project_examples_are_two_clusters():
+    """`validate clusters/` on this project's two examples: each cluster's Schedule depends on its own velero
+    Kustomization; the two flux-system/velero Kustomizations are not merged (no false flux.crd-order)."""
+    res = validate_paths([str(REPO / "clusters")], Options(kustomize="never"))
+    assert [f for f in res.findings if f.rule == "flux.crd-order"] == []
+
+
+# --------------------------------------------------------------------------------------------------
+# One owner per object
+
+
+@pytest.mark.parametrize("target,dup", [("media", True), ("other", False)])
+def test_object_applied_by_two_kustomizations(tmp_path, target, dup):
+    """Two Flux Kustomizations applying one object (same kind, namespace and name) take it from each other
+    (fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go: apply labels it with the
+    Kustomization, prune deletes by inventory); in another targetNamespace it is another object."""
+    root = _tree(tmp_path, "guide")
+    media = root / "kubernetes/apps/media"
+    (media / "db/ks2.yaml").write_text((media / "db/ks.yaml").read_text().replace("name: db\n", "name: db2\n", 1)
+                                       .replace("targetNamespace: media", f"targetNamespace: {target}"))
+    _edit(media / "kustomization.yaml", "  - ./db/ks.yaml\n", "  - ./db/ks.yaml\n  - ./db/ks2.yaml\n")
+    res = _check(root)
+    found = sorted((f.rule, f.obj) for f in res.findings)
+    rule = "flux.duplicate-identical"  # one file applied twice: identical copies, a warning
+    assert found == ([(rule, "ConfigMap/media/db"), (rule, "Secret/media/db-secret")] if dup else []), res.findings
+    if dup:
+        assert "Flux Kustomization flux-system/db" in res.findings[0].message and "flux-system/db2" in res.findings[0].message
+        assert {f.severity for f in res.findings} == {"warning"}
+
+
+def test_copies_that_differ_are_an_error(tmp_path):
+    """Two files declaring one object differently, applied by two Kustomizations: each apply sets its own version."""
+    root = _tree(tmp_path, "guide")
+    db = root / "kubernetes/apps/media/db"
+    shutil.copytree(db / "app", db / "app2")
+    (db / "app2/secret.sops.yaml").unlink()
+    _edit(db / "app2/kustomization.yaml", "  - ./secret.sops.yaml\n", "")
+    _edit(db / "app2/configmap.yaml", "  a: b\n", "  a: c\n")
+    (db / "ks2.yaml").write_text((db / "ks.yaml").read_text().replace("name: db\n", "name: db2\n", 1)
+                                 .replace("media/db/app\n", "media/db/app2\n"))
+    _edit(root / "kubernetes/apps/media/kustomization.yaml", "  - ./db/ks.yaml\n", "  - ./db/ks.yaml\n  - ./db/ks2.yaml\n")
+    res = _check(root)
+    assert sorted((f.rule, f.severity, f.file.rsplit("/", 2)[-2]) for f in res.findings) == [
+        ("flux.duplicate", "error", "app"), ("flux.duplicate", "error", "app2")], res.findings
+
+
+def test_generated_kustomization_applies_sub_folders_that_have_their_own(tmp_path):
+    """Without a kustomization.yaml, Flux generates one listing every manifest and every sub-folder that holds a
+    kustomization.yaml (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go Generate/scanManifests): the
+    parent then applies the app folder too, and the app's own Kustomization fights it for the objects that name
+    their namespace (without one, the parent's copy lands elsewhere: another object)."""
+    root = _tree(tmp_path, "guide")
+    (root / "kubernetes/apps/media/kustomization.yaml").unlink()
+    assert [f for f in _check(root).findings if f.rule.startswith("flux.duplicate")] == []
+    _edit(root / "kubernetes/apps/media/db/app/configmap.yaml", "  name: db\n", "  name: db\n  namespace: media\n")
+    res = _check(root)
+    assert [f.obj for f in res.findings if f.rule.startswith("flux.duplicate")] == ["ConfigMap/media/db"], res.findings
+
+
+# --------------------------------------------------------------------------------------------------
+# Class A: the repository's own source under another name, from a FluxInstance
+
+
+@pytest.mark.parametrize("sub", [".", "apps"])
+def test_flux_instance_sync_is_the_cluster_root(tmp_path, sub):
+    """flux-operator makes a GitRepository and a Kustomization, both named like spec.sync (sync.name, else the
+    instance's namespace), the Kustomization reading sync.path with prune (controlplaneio-fluxcd/flux-operator@v0.58.1:
+    internal/builder/templates.go syncTmpl; internal/controller/fluxinstance_controller.go syncName). That source is
+    the repository; the parent's patches give its children prune and sourceRef (applied as the controller applies
+    them), whether the whole tree or only apps/ is validated."""
+    root = _tree(tmp_path, "flux-operator")
+    res = _check(root, sub, ignore_missing_schemas=True)
+    assert res.findings == []
+    (root / "clusters/prod/flux-instance.yaml").unlink()
+    res = _check(root, sub, ignore_missing_schemas=True)  # nothing says that `fleet` is this repository
+    assert "flux.source-ref" in {f.rule for f in res.findings} or sub == "apps", res.findings
+    assert res.findings
+
+
+def test_parent_patch_json6902(tmp_path):
+    """A JSON 6902 patch of the parent sets the child's fields too (RFC 6902 add on an existing /spec)."""
+    root = _tree(tmp_path, "flux-operator")
+    apps = root / "clusters/prod/apps.yaml"
+    text = apps.read_text()
+    start = text.index("    - patch: |-")
+    apps.write_text(text[:start] + "    - patch: |-\n        - op: add\n          path: /spec/prune\n          value: true\n"
+                    "        - op: add\n          path: /spec/sourceRef\n          value:\n            kind: GitRepository\n"
+                    "            name: fleet\n            namespace: flux-system\n      target:\n        kind: Kustomization\n")
+    assert _check(root, "apps", ignore_missing_schemas=True).findings == []
+
+
+# --------------------------------------------------------------------------------------------------
+# The question adoption asks: is this file applied by Flux from the cluster's sync?
+
+
+def test_applied_from_sync(tmp_path):
+    """Bootstrap's Kustomization applies its own folder (fluxcd/flux2@v2.7.5: pkg/manifestgen/sync/sync.go,
+    path: clusters/<name>); a FluxInstance's sync Kustomization reads sync.path (flux-operator@v0.58.1:
+    internal/builder/templates.go). A file is applied from the sync when a chain of Kustomizations reaches it."""
+    from velero_gitops.validate.engine import flux_graph
+
+    root = _tree(tmp_path, "multi-cluster")
+    g = flux_graph(root)
+    [apps] = g.applied_from_sync(root / "apps/a/web/configmap.yaml")
+    assert (apps.name, apps.path.name) == ("apps", "apps.yaml") and "clusters/a" in str(apps.path)
+    (root / "apps/a/orphan").mkdir()
+    (root / "apps/a/orphan/ks.yaml").write_text((root / "clusters/a/apps.yaml").read_text().replace("name: apps", "name: orphan"))
+    g = flux_graph(root)
+    # apps/a has no kustomization.yaml: the generated one holds every file below, the new Kustomization's own too
+    assert sorted(k.name for k in g.applied_from_sync(root / "apps/a/orphan/ks.yaml")) == ["apps", "orphan"]
+    assert g.applied_from_sync(root / "infra/openebs/nowhere.yaml") == []
+
+    root = _tree(tmp_path, "flux-operator")
+    g = flux_graph(root)
+    assert [k.name for k in g.applied_from_sync(root / "apps/web/app/configmap.yaml")] == ["web"]
+    assert [k.name for k in g.applied_from_sync(root / "apps/web/ks.yaml")] == ["apps"]
+    (root / "apps/kustomization.yaml").write_text("resources: []\n")  # the app is no longer listed
+    assert flux_graph(root).applied_from_sync(root / "apps/web/ks.yaml") == []
+
+
+# --------------------------------------------------------------------------------------------------
+# Class B: what Flux never applies is not checked, the same way for schemas and lookups
+
+
+def test_app_disabled_in_a_parent_is_not_checked(tmp_path):
+    """`# - ./web` in the parent's kustomization.yaml disables the app while its own folder still lists ks.yaml:
+    Flux never applies it, so neither its Kustomization (which relies on the parent's patches for prune and
+    sourceRef) nor the HelmRelease inside (whose HelmRepository went with it) is checked. Enabled again, both are."""
+    root = _tree(tmp_path, "flux-operator")
+    web = root / "apps/web"
+    _edit(web / "ks.yaml", "  targetNamespace: default\n", "  targetNamespace: default\n  dependsOn:\n    - name: gone\n")
+    (web / "app/helmrelease.yaml").write_text(
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: web\nspec:\n  interval: 1h\n"
+        "  chart:\n    spec:\n      chart: web\n      sourceRef:\n        kind: HelmRepository\n        name: gone\n")
+    _edit(web / "app/kustomization.yaml", "  - ./configmap.yaml\n", "  - ./configmap.yaml\n  - ./helmrelease.yaml\n")
+    (web / "kustomization.yaml").write_text("resources:\n  - ./ks.yaml\n")
+    enabled = {f.rule for f in _check(root, ".", ignore_missing_schemas=True).findings}
+    assert enabled == {"flux.depends-on", "flux.source-ref"}
+    _edit(root / "apps/kustomization.yaml", "  - ./web/ks.yaml\n", "  # - ./web\n")
+    for sub in (".", "apps", "apps/web"):
+        res = _check(root, sub, ignore_missing_schemas=True)
+        assert res.findings == [], (sub, res.findings)
+
+
+@pytest.mark.parametrize("sub", [".", "apps"])
+def test_chart_source_made_by_a_component(tmp_path, sub):
+    """Class D: spec.components of a Flux Kustomization are added to the build of its path (fluxcd/pkg@kustomize/
+    v1.35.4:kustomize/kustomize_generator.go, components relative to spec.path), so an OCIRepository a component
+    makes lands in the app's namespace (targetNamespace) and the HelmRelease's chartRef finds it there."""
+    root = _tree(tmp_path, "component-source")
+    assert _check(root, sub, ignore_missing_schemas=True).findings == []
+    _edit(root / "apps/web/ks.yaml", "  components:\n    - ../../../components/oci-chart\n", "")
+    shutil.rmtree(root / "components")  # (an object nothing applies may be applied by hand: it would still count)
+    res = _check(root, sub, ignore_missing_schemas=True)
+    assert [(f.rule, f.pointer) for f in res.findings] == [("flux.source-ref", "/spec/chartRef/name")], res.findings
+
+
+def test_a_kustomization_flux_never_applies_applies_nothing(tmp_path):
+    """A leftover ks.yaml that no kustomization.yaml lists is never applied, so it applies nothing: no duplicate
+    with the Kustomization that does apply the folder (seen in a public repository: an old app ks.yaml next to the
+    app's manifests)."""
+    root = _tree(tmp_path, "guide")
+    db = root / "kubernetes/apps/media/db"
+    (db / "app/ks.yaml").write_text((db / "ks.yaml").read_text().replace("name: db\n", "name: leftover\n", 1))
+    assert _check(root).findings == []
+    _edit(db / "app/kustomization.yaml", "  - ./configmap.yaml\n", "  - ./configmap.yaml\n  - ./ks.yaml\n")
+    assert "flux.duplicate-identical" in {f.rule for f in _check(root).findings}
+
+
+def test_clusters_synced_by_flux_instances_kept_in_their_own_trees(tmp_path):
+    """A FluxInstance applied by a Kustomization its own sync reaches (a cycle, seen in a public repository) is still
+    its cluster's root: the two clusters stay apart."""
+    root = _tree(tmp_path, "multi-cluster")
+    for c in ("a", "b"):
+        shutil.rmtree(root / f"clusters/{c}/flux-system")
+        (root / f"apps/{c}/flux-instance.yaml").write_text(
+            "apiVersion: fluxcd.controlplane.io/v1\nkind: FluxInstance\nmetadata:\n  name: flux\n  namespace: flux-system\n"
+            f"spec:\n  distribution:\n    version: 2.7.x\n  sync:\n    kind: GitRepository\n    url: https://example.com/x\n"
+            f"    ref: refs/heads/main\n    path: clusters/{c}\n")
+    assert _check(root, "clusters", "apps", "infra", ignore_missing_schemas=True).findings == []
+    (root / "clusters/b/infra.yaml").unlink()
+    res = _check(root, "clusters", "apps", "infra", ignore_missing_schemas=True)
+    assert [(f.file.endswith("clusters/b/apps.yaml"), f.rule) for f in res.findings] == [(True, "flux.depends-on")]
+
+
+# --------------------------------------------------------------------------------------------------
+# Classes found on the first half of the sweep (each reproduced here on a tree of our own)
+
+
+def test_parent_patch_target_namespace_selects(tmp_path):
+    """A patch target's namespace is an anchored regular expression like its name (kubernetes-sigs/kustomize@
+    kustomize/v5.7.1:api/types/selector.go): decryption patched into flux-system's Kustomizations only does not
+    reach an app Kustomization in its own namespace."""
+    root = _tree(tmp_path, "key-per-namespace")
+    ks = root / "kubernetes/flux/cluster/ks.yaml"
+    _edit(ks, "      target:\n        kind: Kustomization\n", "      target:\n        kind: Kustomization\n        namespace: flux-system\n")
+    rules = {f.rule for f in _check(root).findings}
+    assert "flux.decryption-secret" not in rules  # the app Kustomizations (media, tools) get no secretRef
+
+
+def test_kustomization_patches_apply_to_its_objects(tmp_path):
+    """A Flux Kustomization's spec.patches patch what it applies (added to the kustomization it builds, before
+    substitution: kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go, fluxcd/pkg@kustomize/
+    v1.35.4:kustomize/kustomize_generator.go): a default it patches in satisfies the schema without a build."""
+    root = _tree(tmp_path, "flux-operator")
+    _edit(root / "apps/web/app/configmap.yaml", "data:\n  greeting: hello\n", "data:\n  greeting: 1\n")
+    assert [f.rule for f in _check(root, ".", ignore_missing_schemas=True).findings] == ["schema"]
+    _edit(root / "apps/web/ks.yaml", "  targetNamespace: default\n", "  targetNamespace: default\n  patches:\n"
+          "    - patch: |-\n        apiVersion: v1\n        kind: ConfigMap\n        metadata:\n          name: web\n"
+          "        data:\n          greeting: hi\n      target:\n        kind: ConfigMap\n")
+    assert _check(root, ".", ignore_missing_schemas=True).findings == []
+
+
+def test_a_name_substituted_per_kustomization(tmp_path):
+    """A component shared by many apps names its object `${CHART:=app-template}`: each applying Kustomization
+    substitutes its own value, so each app's chartRef finds its own OCIRepository."""
+    root = _tree(tmp_path, "component-source")
+    _edit(root / "components/oci-chart/ocirepository.yaml", "  name: app-template\n", "  name: ${CHART:=app-template}\n")
+    _edit(root / "apps/web/ks.yaml", "  targetNamespace: default\n",
+          "  targetNamespace: default\n  postBuild:\n    substitute:\n      CHART: web-chart\n")
+    _edit(root / "apps/web/app/helmrelease.yaml", "    name: app-template\n", "    name: web-chart\n")
+    assert _check(root, ".", ignore_missing_schemas=True).findings == []
+
+
+def test_with_the_sync_in_the_repository_what_it_does_not_reach_is_not_checked(tmp_path):
+    """Bootstrap's Kustomization is in the repository: a template folder nothing reaches is never applied (no finding,
+    not a manifest), while the same file reached from the sync is checked."""
+    root = _tree(tmp_path, "multi-cluster")
+    (root / "templates").mkdir()
+    (root / "templates/ks.yaml").write_text("apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\n"
+                                            "metadata:\n  name: ${APP}\nspec:\n  path: ./apps/${APP}\n")
+    assert _check(root, ".").findings == []
+    shutil.copy(root / "templates/ks.yaml", root / "clusters/a/template.yaml")
+    assert {f.rule for f in _check(root, ".").findings} == {"schema"}
+
+
+@pytest.mark.parametrize("readers,found", [(3, False), (1, True)])
+def test_repository_source_made_outside_the_repository(tmp_path, readers, found):
+    """The sync source is made outside the repository (bootstrap, a FluxInstance rendered by a chart) and named
+    otherwise: read by most Kustomizations, it is the repository's own; read by one, it is a typo to report."""
+    root = _tree(tmp_path, "flux-operator")
+    (root / "clusters/prod/flux-instance.yaml").unlink()
+    extra = root / "clusters/prod/more.yaml"
+    extra.write_text("".join(
+        f"---\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: more{i}\n"
+        f"  namespace: flux-system\nspec:\n  interval: 1h\n  path: ./apps/web/app\n  prune: true\n  targetNamespace: ns{i}\n"
+        "  sourceRef:\n    kind: GitRepository\n    name: fleet\n" for i in range(readers - 1)) or "{}\n")
+    if readers == 1:
+        _edit(root / "clusters/prod/apps.yaml", "    name: fleet\n  patches:", "    name: flux-system\n  patches:")
+    res = _check(root, ".", ignore_missing_schemas=True)
+    assert ("flux.source-ref" in {f.rule for f in res.findings}) == found, res.findings
+
+
+def test_spec_path_is_relative_to_the_repository_root(tmp_path):
+    """A nested folder with its own .sops.yaml is no root: spec.path is relative to the source's root (seen in a
+    public repository: ./vars next to clusters/prod/vars)."""
+    from velero_gitops.validate.engine import flux_graph
+
+    root = _tree(tmp_path, "multi-cluster")
+    (root / ".sops.yaml").write_text("creation_rules: []\n")
+    (root / "clusters/a/.sops.yaml").write_text("creation_rules: []\n")
+    for d in (root / "vars", root / "clusters/a/vars"):
+        d.mkdir()
+        (d / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: v\n  namespace: default\n")
+    (root / "clusters/a/vars.yaml").write_text((root / "clusters/a/infra.yaml").read_text()
+                                               .replace("name: openebs", "name: vars").replace("./infra/openebs", "./vars"))
+    g = flux_graph(root)
+    assert [k.name for k in g.applied_from_sync(root / "vars/cm.yaml")] == ["vars"]
+    assert [k.name for k in g.applied_from_sync(root / "clusters/a/vars/cm.yaml")] == ["flux-system"]
+
+
+@pytest.mark.parametrize("url,checked", [("https://example.com/fleet.git", True), ("https://example.com/other", False)])
+def test_a_second_source_of_the_same_repository(tmp_path, url, checked):
+    """A second GitRepository with the repository's URL (another interval or ref) reads this repository too: the
+    Kustomizations reading it are checked on disk like the others (ssh://git@host/x and https://host/x.git are one)."""
+    root = _tree(tmp_path, "multi-cluster")
+    (root / "clusters/a/slow.yaml").write_text(
+        "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: slow\n  namespace: flux-system\n"
+        f"spec:\n  interval: 1h\n  ref:\n    branch: main\n  url: {url}\n---\n"
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: slow\n  namespace: flux-system\n"
+        "spec:\n  interval: 1h\n  path: ./apps/missing\n  prune: true\n  sourceRef:\n    kind: GitRepository\n    name: slow\n")
+    res = _check(root, "clusters", "apps", "infra")
+    assert [f.rule for f in res.findings] == (["flux.path"] if checked else []), res.findings

@@ -337,20 +337,6 @@ def test_clean_message_drops_the_klog_prefix():
     assert msg.startswith("accumulating resources: xxx") and len(msg) <= kustomize.MAX_MESSAGE
 
 
-@pytest.mark.parametrize("text, values, want", [
-    ("replicas: ${REPLICAS:=1}\n", {}, "replicas: 1\n"),
-    ("replicas: ${REPLICAS}\n", {"REPLICAS": "3"}, "replicas: 3\n"),
-    ("url: ${U:-\"https://${APP}.lab\"}\n", {"APP": "web"}, 'url: "https://web.lab"\n'),
-    ("keep: ${UNKNOWN}\n", {}, "keep: ${UNKNOWN}\n"),
-    ("metadata:\n  annotations:\n    kustomize.toolkit.fluxcd.io/substitute: disabled\nx: ${A:=1}\n", {},
-     "metadata:\n  annotations:\n    kustomize.toolkit.fluxcd.io/substitute: disabled\nx: ${A:=1}\n"),
-])
-def test_postbuild_substitution_on_the_output(text, values, want):
-    """fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go substitutes
-    each built object (generator.SubstituteVariables) unless it opts out by annotation."""
-    assert kustomize.substitute(text, {"substitute": values}) == want
-
-
 def test_ignore_filename_pattern(tmp_path):
     root = tmp_path / "t"
     (root / "talos").mkdir(parents=True)
@@ -362,15 +348,6 @@ def test_ignore_filename_pattern(tmp_path):
     assert r.code == 1 and "talos/cp.yaml" in r.out
     r = run_cli("validate", str(root), "--ignore-filename-pattern", "([")
     assert r.code == 2 and "invalid regular expression" in r.err
-
-
-@pytest.mark.parametrize("text", ["x: " + "${A:=" * 3000 + "v" + "}" * 3000 + "\n",
-                                  "x: ${A" + "{" * 3000 + "}" * 3000 + "\n",
-                                  "x: " + "${A:-${B:=" * 1500 + "}}" * 1500 + "\n"])
-def test_substitution_of_deeply_nested_defaults_ends(text):
-    """A hostile postBuild value nests defaults thousands deep: the result is bounded text, no RecursionError."""
-    out = kustomize.substitute(text, {"substitute": {"C": "1"}})
-    assert isinstance(out, str) and len(out) <= len(text)
 
 
 @pytest.mark.parametrize("depth,built", [(4, True), (12, False)])

@@ -136,6 +136,16 @@ def test_private_key_in_ca_cert(tmp_path, blocks, found):
     assert all(f.severity == "error" and "PRIVATE KEY" in f.message and ca not in f.message for f in hits)
 
 
+def test_a_secret_made_of_flux_variables_holds_nothing_to_hide():
+    """A Secret whose values hold Flux ${VAR} expressions gets its secret parts from postBuild substitution at apply
+    time (seen in public repositories: `${VOLSYNC_RESTIC_REPOSITORY}/app`, `s3:https://${HOST}/${APP}`)."""
+    from velero_gitops.validate.policy import holds_secret_data
+
+    assert not holds_secret_data({"stringData": {"RESTIC_REPOSITORY": "${REPO}/tiddlywiki", "P": "${PASSWORD}",
+                                                 "URL": "s3:https://${HOST}/${APP}"}})
+    assert holds_secret_data({"stringData": {"RESTIC_REPOSITORY": "${REPO}/x", "RESTIC_PASSWORD": "hunter2"}})
+
+
 def _findings(tmp_path, text: str):
     from velero_gitops.validate.engine import Options, validate_paths
 

@@ -28,6 +28,8 @@ def render(
     results = [render_config(p) for p in paths]
     drift = False
     for result in results:
+        for warning in result.loaded.warnings:  # config/semantics.py: accepted, with the numbers to weigh
+            err(f"warning: {warning}")
         changed = result.drifted
         if check or diff:
             text = result.diff()

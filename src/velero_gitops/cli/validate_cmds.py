@@ -161,3 +161,18 @@ def check(
     )
     result = check_or_replay(paths, opts, use_cache=not no_cache)
     _emit(result.findings, result.passed, result.failed, result.skipped, output)
+
+
+@app.command("rules")
+def rules_cmd() -> None:
+    """Print the rule list (Markdown) of docs/validation.md, generated from the rule registry."""
+    print(rules_markdown(), end="")
+
+
+def rules_markdown() -> str:
+    """Every declared rule: importing the checkers declares them (velero_gitops.rules)."""
+    from velero_gitops import rules
+    from velero_gitops.secrets import secret_check  # noqa: F401 - declares the secret.* rules
+    from velero_gitops.validate import engine  # noqa: F401 - declares yaml, schema, kustomize, flux and policy rules
+
+    return rules.markdown()

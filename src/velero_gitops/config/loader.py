@@ -29,6 +29,19 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # a bundle of a hundr
 
 
 @dataclass(frozen=True)
+class ConfigWarning:
+    """A config/semantics.py warning, located: `str()` is the `FILE:LINE:COL path: message` line."""
+
+    at: str  # FILE:LINE:COL
+    body: str  # path: message
+    line: int
+    rule: str
+
+    def __str__(self) -> str:
+        return f"{self.at} {self.body}"
+
+
+@dataclass(frozen=True)
 class LoadedConfig:
     """A validated config plus the facts about its file that the plan needs (read here, not in plan)."""
 
@@ -37,6 +50,7 @@ class LoadedConfig:
     display_path: str  # how messages and headers name it (POSIX, relative to the repo root)
     repo_root: Path  # the Git repository root Flux paths are relative to
     ca_bundle_b64: str | None  # base64 of the CA bundle file, when configured
+    warnings: tuple[ConfigWarning, ...] = ()  # config/semantics.py warnings: accepted, with numbers to weigh
     positions: Any = None  # the parsed YAML tree, for `where`
 
     def where(self, *loc: str | int) -> str:
@@ -57,11 +71,23 @@ def display(path: Path) -> str:
 
 def load(path: str | os.PathLike[str]) -> LoadedConfig:
     """Load and validate a config file. Raises ConfigError with every located problem."""
+    from dataclasses import replace
+
     try:
-        return _load(Path(path))
+        loaded = _load(Path(path))
     except ConfigError as exc:
-        # a key or value from the file may hold a newline or an escape: one problem stays one line
-        raise ConfigError([_printable(p) for p in exc.problems]) from None
+        raise ConfigError([_shown(p, path) for p in exc.problems]) from None
+    return replace(loaded, warnings=tuple(replace(w, body=_shown(w.body, "")) for w in loaded.warnings))
+
+
+def _shown(line: str, path: str | os.PathLike[str]) -> str:
+    """One message as it may leave the loader: secrets redacted, then long values cut, then on one line
+    (a key or value from the file may hold a newline or an escape). The file name the user typed stays."""
+    from velero_gitops.config.redact import redact, truncate_values
+
+    name = display(Path(path)) if path else ""
+    head, rest = (name, line[len(name):]) if name and line.startswith(name) else ("", line)
+    return _printable(head + truncate_values(redact(rest)))
 
 
 def _printable(line: str) -> str:
@@ -87,11 +113,28 @@ def _load(path: Path) -> LoadedConfig:
     if bad is not None:
         raise ConfigError([f"{shown}:{_position(tree, bad, value=True)} {_dotted(bad)}: "
                            "infinite or not-a-number values (.inf, .nan, 1e400) are never valid here"])
+    refused_tag = _meaning_changing_tag(tree)
+    if refused_tag is not None:
+        loc, tag = refused_tag
+        raise ConfigError([f"{shown}:{_position(tree, loc, value=True)} {_dotted(loc)}: the YAML tag {tag} changes what "
+                           "this value means (!!binary decodes base64, !!set and !!omap change its type); write the "
+                           "plain value without a tag"])
     try:
         config = Config.model_validate(_plain(tree))
     except ValidationError as exc:
-        problems = [_format(shown, tree, err) for err in exc.errors(include_url=False)]
+        problems = _merge_typos(shown, tree, exc.errors(include_url=False))
         raise ConfigError(sorted(set(problems), key=_sort_key)) from None
+
+    from velero_gitops.config.semantics import problems as semantic_problems
+
+    found = semantic_problems(config)
+    located = [(p, f"{shown}:{_position(tree, p.loc, value=True)} {_dotted(p.loc)}: {p.message}") for p in found]
+    errors = [line for p, line in located if not p.warning]  # warnings: below, kept apart for check's findings
+    if errors:
+        raise ConfigError(sorted(errors, key=_sort_key))
+    warnings = tuple(ConfigWarning(f"{shown}:{_position(tree, p.loc, value=True)}", f"{_dotted(p.loc)}: {p.message}",
+                                   int(_position(tree, p.loc, value=True).split(":")[0]), p.rule)
+                     for p in found if p.warning)
 
     repo_root = (p.parent / config.repo.root).resolve()
     where = _position(tree, ("repo", "root"), value=True)
@@ -110,8 +153,49 @@ def _load(path: Path) -> LoadedConfig:
         rel = p.resolve().relative_to(repo_root).as_posix()
     except ValueError:
         rel = shown
+    _check_schema_locations(shown, tree, config, p.parent, repo_root)
     return LoadedConfig(config=config, path=p, display_path=rel, repo_root=repo_root, ca_bundle_b64=ca_b64,
-                        positions=tree)
+                        warnings=warnings, positions=tree)
+
+
+def schema_location_path(config_dir: Path, loc: str, repo_root: Path) -> Path | None:
+    """Where a `check.schemaLocations` entry points (a folder or a path template), or None when outside the
+    repository: check reads nothing outside it."""
+    path = (config_dir / loc).resolve() if not os.path.isabs(loc) else Path(loc).resolve()
+    base = Path(str(path).split("{{", 1)[0])
+    return path if base == repo_root or repo_root in base.parents else None
+
+
+def _check_schema_locations(shown: str, tree: Any, config: Config, config_dir: Path, repo_root: Path) -> None:
+    for i, loc in enumerate(config.check.schema_locations):
+        if loc != "default" and schema_location_path(config_dir, loc, repo_root) is None:
+            where = _position(tree, ("check", "schemaLocations", i), value=True)
+            raise ConfigError([f"{shown}:{where} check.schemaLocations[{i}]: {loc!r} is outside the repository: check "
+                               "reads nothing outside it; use a folder inside the repository, relative to this file"])
+
+
+# Tags that keep a value what it reads as: the core schema's own types, "!" (plain string), and "value", which
+# ruamel gives a plain `=` (read as the text "=" by _plain).
+_NEUTRAL_TAGS = {"!"} | {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq", "value")}
+
+
+def _meaning_changing_tag(tree: Any) -> tuple[Loc, str] | None:
+    """Where the first value with an explicit tag that changes its meaning is (!!binary decodes base64, !!set and
+    !!omap change the type, a custom tag is dropped by the round-trip reader and read as text)."""
+    stack: list[tuple[Any, Loc]] = [(tree, ())]
+    while stack:
+        node, loc = stack.pop()
+        tag = getattr(getattr(node, "tag", None), "value", None) or (
+            node.tag if isinstance(getattr(node, "tag", None), str) else None)
+        if isinstance(node, (bytes, bytearray)):
+            return loc, "!!binary"
+        if tag and tag not in _NEUTRAL_TAGS:
+            return loc, tag.replace("tag:yaml.org,2002:", "!!")
+        if isinstance(node, dict):
+            stack.extend((v, loc + (str(k),)) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((v, loc + (i,)) for i, v in enumerate(node))
+    return None
 
 
 def _read_config(p: Path, shown: str) -> str:
@@ -277,18 +361,52 @@ def _holder(node: Any, key: str) -> Any:
     return node
 
 
+def _merge_typos(shown: str, tree: Any, errors: list[Any]) -> list[str]:
+    """The formatted errors, where an unknown key that is a typo of a missing required key becomes one message at
+    the typo, did-you-mean first (`endpont` -> "did you mean 'endpoint'?", not "endpoint missing")."""
+    from velero_gitops.config.model import our_key_for
+
+    missing = {tuple(e["loc"]) for e in errors if e["type"] == "missing"}
+    typo_of: dict[tuple, str] = {}
+    for e in errors:
+        if e["type"] != "extra_forbidden":
+            continue
+        loc = tuple(e["loc"])
+        wanted = [str(m[-1]) for m in missing if m[:-1] == loc[:-1]]
+        ours = our_key_for(_model_at(loc[:-1]), str(loc[-1]))  # Velero's name for a key of ours
+        close = [ours] if ours in wanted else difflib.get_close_matches(str(loc[-1]), wanted, n=1, cutoff=0.6)
+        if close:
+            typo_of[loc] = close[0]
+    fixed = {loc[:-1] + (key,) for loc, key in typo_of.items()}
+    out = []
+    for e in errors:
+        loc = tuple(e["loc"])
+        if e["type"] == "missing" and loc in fixed:
+            continue
+        if loc in typo_of:
+            from velero_gitops.config.model import velero_field_hint
+
+            key, want = str(loc[-1]), typo_of[loc]
+            hint = velero_field_hint(_model_at(loc[:-1]), key) or f"did you mean {want!r}?"
+            out.append(f"{shown}:{_position(tree, loc)} {_dotted(loc)}: unknown key {key!r}; {hint} "
+                       f"(the required key {want!r} is missing)")
+            continue
+        out.append(_format(shown, tree, e))
+    return out
+
+
 def _format(shown: str, tree: Any, err: Any) -> str:  # a pydantic ErrorDetails
     # pydantic adds steps such as "function-after[...]"; a user's key may hold "[" too
     loc: Loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p)) or tuple(err["loc"])
     msg: str = err["msg"]
     kind: str = err["type"]
-    if kind == "value_error":
+    if kind == "located":  # model.at(): a place below the one pydantic reports
+        msg = err["ctx"]["msg"]
+        extra: Loc = tuple(err["ctx"]["loc"])
+        # A path starting at the root (s3.x, from the Config validator) replaces the location, others extend it.
+        loc = extra if loc == () and extra and _is_top_key(extra[0]) else loc + extra
+    elif kind == "value_error":
         msg = msg.removeprefix("Value error, ")
-        if msg.startswith("@"):
-            field, _, msg = msg[1:].partition(": ")
-            # A path starting at the root (s3.x) replaces the location, others extend it.
-            extra = tuple(int(p) if p.isdigit() else p for p in field.split("."))
-            loc = extra if extra[0] in ("s3", "velero", "flux", "repo", "schedules") and loc == () else loc + extra
     elif kind == "extra_forbidden":
         msg = _unknown_key(loc)
     elif kind == "missing":
@@ -305,6 +423,12 @@ def _format(shown: str, tree: Any, err: Any) -> str:  # a pydantic ErrorDetails
     return f"{shown}:{where} {_dotted(loc)}: {msg}"
 
 
+def _is_top_key(key: str | int) -> bool:
+    from velero_gitops.config.model import Config
+
+    return any((f.alias or n) == key for n, f in Config.model_fields.items())
+
+
 def _got(value: Any) -> str:
     if isinstance(value, dict):
         return "a mapping"
@@ -314,8 +438,13 @@ def _got(value: Any) -> str:
 
 
 def _unknown_key(loc: Loc) -> str:
+    from velero_gitops.config.model import velero_field_hint
+
     key = str(loc[-1]) if loc else ""
     allowed = _allowed_keys(loc[:-1])
+    velero = velero_field_hint(_model_at(loc[:-1]), key)
+    if velero:
+        return f"unknown key '{key}'; {velero}"
     if not allowed:
         return f"unknown key '{key}'"
     close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
@@ -330,6 +459,16 @@ def _unknown_key(loc: Loc) -> str:
 def _allowed_keys(loc: Loc) -> list[str]:
     from pydantic import BaseModel
 
+    model = _model_at(loc)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return [f.alias or n for n, f in model.model_fields.items()]
+    return []
+
+
+def _model_at(loc: Loc) -> Any:
+    """The model class of the mapping at ``loc`` (list indexes skipped), or None."""
+    from pydantic import BaseModel
+
     from velero_gitops.config.model import Config
 
     model: Any = Config
@@ -337,14 +476,12 @@ def _allowed_keys(loc: Loc) -> list[str]:
         if isinstance(part, int):
             continue
         if not (isinstance(model, type) and issubclass(model, BaseModel)):
-            return []
+            return None
         field = next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)
         if field is None:
-            return []
+            return None
         model = _model_in(field.annotation)
-    if isinstance(model, type) and issubclass(model, BaseModel):
-        return [f.alias or n for n, f in model.model_fields.items()]
-    return []
+    return model
 
 
 def _model_in(annotation: Any) -> Any:

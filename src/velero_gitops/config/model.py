@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
 from velero_gitops.config import compat, names
 from velero_gitops.config import cron as cronlib
@@ -27,7 +28,12 @@ from velero_gitops.config.units import (
     parse_quantity,
 )
 
-SEMVER = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?")  # used with fullmatch
+# SemVer 2.0.0 (semver.org, the grammar Helm and Flux's OCI tag lookup use: Masterminds/semver StrictNewVersion):
+# numeric identifiers have no leading zero, so `012.1.0` is no version and no OCI tag of the chart. Use fullmatch.
+SEMVER = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?")
+# The one BackupStorageLocation the `s3:` section renders (schedules may name only it; see config/semantics.py).
+BSL_NAME = "default"
+INT64_MAX = 2**63 - 1  # Kubernetes *int64 fields (k8s.io/api@v0.35.0:core/v1/types.go, Toleration.TolerationSeconds)
 
 # Kubelet pods directory per distribution: <kubelet --root-dir>/pods. The plugin dir is its sibling.
 # Each preset is checked against the distribution's own source in tests/render/test_plan.py.
@@ -41,9 +47,12 @@ KUBELET_PODS_PATHS = {
     "rke1": "/var/lib/kubelet/pods",  # RKE1 binds /var/lib/kubelet into its kubelet container as is
 }
 
-def at(field: str, message: str) -> ValueError:
-    """A ValueError from a model validator that the loader reports at ``field`` (a dotted alias path)."""
-    return ValueError(f"@{field}: {message}")
+
+def at(field: str | tuple[str | int, ...], message: str) -> PydanticCustomError:
+    """An error from a validator that the loader reports at ``field``, below where pydantic puts it: a dotted alias
+    path (``requests.cpu``), or a tuple of keys and list indexes when a key may hold a dot (a label key)."""
+    loc = tuple(int(p) if p.isdigit() else p for p in field.split(".")) if isinstance(field, str) else field
+    return PydanticCustomError("located", "{msg}", {"msg": message, "loc": loc})
 
 
 def _version_tuple(text: str) -> tuple[int, ...]:
@@ -77,9 +86,10 @@ def _check_secret_name(value: str) -> str:
 
 
 def _check_labels(value: dict[str, str]) -> dict[str, str]:
-    problem = names.labels_problem(value)
-    if problem:
-        raise ValueError(problem)
+    for key, val in value.items():  # reported at the offending key, not at the first label of the map
+        problem = names.labels_problem({key: val})
+        if problem:
+            raise at((key,), problem)
     return value
 
 
@@ -149,6 +159,12 @@ class RepoConfig(_Model):
         if len(v) > names.HELM_RELEASE_NAME_MAX:
             raise ValueError(f"{v!r} is {len(v)} characters: it is also the Helm release name, which may have at "
                              f"most {names.HELM_RELEASE_NAME_MAX}")
+        # The chart names its Service after the release (vmware-tanzu/helm-charts@velero-12.1.0:charts/velero/
+        # templates/_helpers.tpl, velero.fullname), and a Service name is a DNS-1035 label: it starts with a letter
+        # (kubernetes/kubernetes@v1.35.0:pkg/apis/core/validation/validation.go, ValidateServiceName).
+        if not v[0].isalpha():
+            raise ValueError(f"{v!r} starts with a digit: it is also the release name, and the chart's Service is "
+                             "named after it; a Service name must start with a letter")
         return v
 
     @field_validator("schema_base_url")
@@ -178,7 +194,8 @@ class DependsOn(_Model):
     @field_validator("name")
     @classmethod
     def _n(cls, v: str) -> str:
-        return _check_dns_label(v, "Kustomization name")
+        # Flux Kustomizations are named like any object: a DNS-1123 subdomain, dots allowed.
+        return _check_dns_subdomain(v, "Kustomization name")
 
     @field_validator("namespace")
     @classmethod
@@ -340,8 +357,11 @@ class Toleration(_Model):
     key: str | None = Field(None, description="Taint key, e.g. node-role.kubernetes.io/control-plane.")
     operator: Literal["Exists", "Equal"] | None = Field(None, description="Exists or Equal.")
     value: str | None = Field(None, description="Taint value (with Equal).")
-    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(None, description="Taint effect to tolerate.")
-    toleration_seconds: int | None = Field(None, description="How long a NoExecute taint is tolerated.")
+    effect: Literal["", "NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
+        None, description="Taint effect to tolerate; empty (or unset) tolerates every effect.")
+    toleration_seconds: int | None = Field(
+        None, ge=-INT64_MAX - 1, le=INT64_MAX,
+        description="How long a NoExecute taint is tolerated (an int64; zero or negative evicts at once).")
 
     @model_validator(mode="after")
     def _kubernetes_rules(self) -> Toleration:
@@ -591,9 +611,9 @@ class SopsConfig(_Model):
     @field_validator("age_recipients")
     @classmethod
     def _age(cls, v: list[str]) -> list[str]:
-        for r in v:
+        for i, r in enumerate(v):
             if not AGE_RECIPIENT.fullmatch(r):
-                raise ValueError(f"{r!r} is not an age public key (age1 followed by 58 characters)")
+                raise at((i,), f"{r!r} is not an age public key (age1 followed by 58 characters)")
         return v
 
 
@@ -605,7 +625,8 @@ class LabelSelector(_Model):
 
 
 class ScheduleConfig(_Model):
-    name: str = Field(description="Schedule name; backups are named `<name>-<YYYYMMDDhhmmss>`.")
+    name: str = Field(description="Schedule name (a DNS subdomain, e.g. `daily` or `daily.full`); backups are named "
+                      "`<name>-<YYYYMMDDhhmmss>`.")
     cron: str = Field(description="Cron expression, evaluated in UTC (e.g. `0 2 * * *` = 02:00 UTC daily).")
     namespaces: list[str] = Field(description="Namespaces to include: names, globs such as `network-*` (Velero 1.18), or `*` alone for all.")
     ttl: str | None = Field(None, description="How long backups are kept; defaults to velero.defaultBackupTtl.")
@@ -613,7 +634,7 @@ class ScheduleConfig(_Model):
     label_selector: LabelSelector | None = Field(None, description="Only back up resources with these labels.")
     default_volumes_to_fs_backup: bool | None = Field(None, description="Override velero.defaultVolumesToFsBackup for this schedule.")
     paused: bool = Field(False, description="Keep the Schedule but do not run it.")
-    storage_location: str = Field("default", description="BackupStorageLocation name.")
+    storage_location: str = Field(BSL_NAME, description=f"BackupStorageLocation name; only {BSL_NAME!r}, the one `s3:` renders.")
 
     _location = field_validator("storage_location")(classmethod(
         lambda cls, v: _check_dns_subdomain(v, "BackupStorageLocation name")))
@@ -621,7 +642,10 @@ class ScheduleConfig(_Model):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        _check_dns_label(v, "schedule name")
+        # A Schedule is named like any object, a DNS-1123 subdomain (dots allowed); its name is also the value of
+        # the velero.io/schedule-name label of each Backup (vmware-tanzu/velero@v1.18.1:pkg/builder/backup_builder.go,
+        # FromSchedule), so it must also be a label value: the cap below keeps it far under 63.
+        _check_dns_subdomain(v, "schedule name")
         if v == "kustomization":  # the schedules folder's own kustomization.yaml
             raise ValueError(f"{v!r} is the name of the schedules folder's kustomization.yaml; choose another name")
         if len(v) > 48:  # leaves room for "-YYYYMMDDhhmmss" in the 63-character backup label
@@ -649,12 +673,12 @@ class ScheduleConfig(_Model):
     def _ns(cls, v: list[str]) -> list[str]:
         if not v:
             raise ValueError("list at least one namespace (or '*' for all)")
-        for ns in v:
+        for i, ns in enumerate(v):
             problem = ns != "*" and names.namespace_pattern_problem(ns)
             if problem:
-                raise ValueError(f"{ns!r} is {problem}")
-        if len(set(v)) != len(v):
-            raise ValueError("a namespace is listed twice")
+                raise at((i,), f"{ns!r} is {problem}")
+            if ns in v[:i]:
+                raise at((i,), f"{ns!r} is listed twice")
         problem = names.includes_excludes_problem(v, [])
         if problem:
             raise ValueError(problem)
@@ -666,9 +690,10 @@ class ScheduleConfig(_Model):
         problem = names.includes_excludes_problem([], v, "resource")
         if problem:
             raise ValueError(problem)
-        for r in v:
-            if not r or r != r.strip() or not r.isprintable():
-                raise ValueError(f"{r!r} is not a resource name such as events or events.events.k8s.io")
+        for i, r in enumerate(v):
+            problem = names.resource_problem(r)
+            if problem:
+                raise at((i,), problem)
         return v
 
     @field_validator("ttl")
@@ -682,13 +707,51 @@ class ScheduleConfig(_Model):
         return v
 
 
+# Velero's own names for what a schedule item sets, when ours differ (the key in the Schedule it renders into).
+VELERO_SCHEDULE_NAMES = {"includedNamespaces": "namespaces", "schedule": "cron"}
+# The rest of Velero's Schedule spec and Backup spec (template) fields: written into our config, they get a clear
+# "not exposed" instead of a did-you-mean. tests/config/test_semantics.py keeps this equal to the bundled CRD schema.
+VELERO_SCHEDULE_FIELDS = frozenset({
+    "template", "useOwnerReferencesInBackup", "skipImmediately", "metadata", "excludedNamespaces", "includedResources",
+    "includedClusterScopedResources", "excludedClusterScopedResources", "includedNamespaceScopedResources",
+    "excludedNamespaceScopedResources", "orLabelSelectors", "snapshotVolumes", "includeClusterResources", "hooks",
+    "volumeSnapshotLocations", "defaultVolumesToRestic", "orderedResources", "csiSnapshotTimeout",
+    "itemOperationTimeout", "resourcePolicy", "snapshotMoveData", "datamover", "uploaderConfig",
+    "volumeGroupSnapshotLabelKey",
+    *VELERO_SCHEDULE_NAMES,
+})
+
+
+def our_key_for(model: Any, key: str) -> str | None:
+    """Our key for Velero's name ``key`` of a field of ``model`` (a schedule item), or None."""
+    return VELERO_SCHEDULE_NAMES.get(key) if model is ScheduleConfig else None
+
+
+def velero_field_hint(model: Any, key: str) -> str | None:
+    """What to write instead of a Velero Schedule/Backup field name used in a schedule item, or None."""
+    if model is not ScheduleConfig:
+        return None
+    if key in VELERO_SCHEDULE_NAMES:
+        return f"{key!r} is Velero's name for it; here the key is {VELERO_SCHEDULE_NAMES[key]!r}"
+    if key in VELERO_SCHEDULE_FIELDS:
+        return (f"{key!r} is a field of Velero's Schedule that this config does not expose; the keys of a schedule "
+                f"are {', '.join(f.alias or n for n, f in ScheduleConfig.model_fields.items())}")
+    return None
+
+
 # ------------------------------------------------------------------------------------------ metrics
 class DashboardConfig(_Model):
     enabled: bool = Field(True, description="Render a Grafana dashboard ConfigMap for the Grafana sidecar.")
     folder: str = Field("Backups", description="Grafana folder (annotation `grafana_folder`).")
     label: str = Field("grafana_dashboard", description="Label the Grafana sidecar selects ConfigMaps by (value \"1\").")
 
-    _label = field_validator("label")(classmethod(lambda cls, v: (_check_labels({v: "1"}), v)[1]))
+    @field_validator("label")
+    @classmethod
+    def _label(cls, v: str) -> str:
+        problem = names.label_key_problem(v)  # one string, not a map: reported at the key itself
+        if problem:
+            raise ValueError(f"label key {v!r}: {problem}")
+        return v
 
 
 class MetricsConfig(_Model):
@@ -748,28 +811,28 @@ class CheckConfig(_Model):
     @field_validator("schema_locations")
     @classmethod
     def _locations(cls, v: list[str]) -> list[str]:
-        for loc in v:
+        for i, loc in enumerate(v):
             if "://" in loc:
-                raise ValueError(f"{loc!r}: check never downloads; use a folder in the repository "
+                raise at((i,), f"{loc!r}: check never downloads; use a folder in the repository "
                                  "(velero-gitops schemas import, or a CRD catalog checkout)")
         return v
 
     @field_validator("ignore_filename_patterns")
     @classmethod
     def _patterns(cls, v: list[str]) -> list[str]:
-        for pattern in v:
+        for i, pattern in enumerate(v):
             try:
                 re.compile(pattern)
             except re.error as exc:
-                raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from None
+                raise at((i,), f"{pattern!r} is not a regular expression: {exc}") from None
         return v
 
     @field_validator("externals")
     @classmethod
     def _externals(cls, v: list[str]) -> list[str]:
-        for ext in v:
+        for i, ext in enumerate(v):
             if ext.count("/") != 2 or not all(ext.split("/")):
-                raise ValueError(f"{ext!r} must be Kind/namespace/name")
+                raise at((i,), f"{ext!r} must be Kind/namespace/name")
         return v
 
 
@@ -806,16 +869,6 @@ class Config(_Model):
     def _cluster(cls, v: str) -> str:
         return _check_dns_label(v, "cluster name")
 
-    @field_validator("schedules")
-    @classmethod
-    def _unique(cls, v: list[ScheduleConfig]) -> list[ScheduleConfig]:
-        seen: set[str] = set()
-        for s in v:
-            if s.name in seen:
-                raise ValueError(f"schedule name {s.name!r} is used twice")
-            seen.add(s.name)
-        return v
-
     @model_validator(mode="after")
     def _compatible(self) -> Config:
         """Chart, Velero, plugin, CRD upgrades and features that must work together (config/compat.py)."""
@@ -842,5 +895,9 @@ class Config(_Model):
         return self
 
     # Derived values used by plan and by other commands.
+    def kustomization_names(self) -> tuple[str, str]:
+        """The Flux Kustomizations rendered in flux.namespace: the app (chart) and the schedules one."""
+        return self.repo.app, f"{self.repo.app}-schedules"
+
     def schedule_ttl(self, s: ScheduleConfig) -> str:
         return go_duration(parse_duration(s.ttl or self.velero.default_backup_ttl))

@@ -16,7 +16,8 @@ HELM_RELEASE_NAME_MAX = 53
 
 
 def dns_label_problem(value: str) -> str | None:
-    """Why ``value`` is not an RFC 1123 label (a namespace or most object names), or None."""
+    """Why ``value`` is not an RFC 1123 label (a namespace, a Service, a folder we render), or None
+    (kubernetes/apimachinery@v0.35.0:pkg/util/validation/validation.go, IsDNS1123Label)."""
     if not value:
         return "the name is empty"
     if len(value) > 63 or not DNS1123_LABEL.match(value):
@@ -25,7 +26,8 @@ def dns_label_problem(value: str) -> str | None:
 
 
 def dns_subdomain_problem(value: str) -> str | None:
-    """Why ``value`` is not an RFC 1123 subdomain (a Secret or ConfigMap name), or None."""
+    """Why ``value`` is not an RFC 1123 subdomain (the name of most objects: Secret, Schedule, Kustomization), or
+    None (kubernetes/apimachinery@v0.35.0:pkg/util/validation/validation.go, IsDNS1123Subdomain)."""
     if not value:
         return "the name is empty"
     if len(value) > 253 or not DNS1123_SUBDOMAIN.match(value):
@@ -53,7 +55,8 @@ _QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]\Z")
 
 
 def label_key_problem(key: str) -> str | None:
-    """Why ``key`` is not a valid label key (`[prefix/]name`), or None."""
+    """Why ``key`` is not a valid label key (`[prefix/]name`), or None
+    (kubernetes/apimachinery@v0.35.0:pkg/util/validation/validation.go, IsQualifiedName)."""
     prefix, _, name = key.rpartition("/")
     if "/" in key and not prefix:
         return "the prefix before '/' must not be empty"
@@ -66,7 +69,8 @@ def label_key_problem(key: str) -> str | None:
 
 
 def label_value_problem(value: str) -> str | None:
-    """Why ``value`` is not a valid label value, or None (the empty value is valid)."""
+    """Why ``value`` is not a valid label value, or None (the empty value is valid)
+    (kubernetes/apimachinery@v0.35.0:pkg/util/validation/validation.go, IsValidLabelValue)."""
     if value and (len(value) > 63 or not _QUALIFIED_NAME.match(value)):
         return ("a label value must be at most 63 characters of letters, digits, '-', '_' or '.', "
                 "starting and ending with a letter or digit")
@@ -76,16 +80,72 @@ def label_value_problem(value: str) -> str | None:
 def namespace_pattern_problem(pattern: str) -> str | None:
     """Why ``pattern`` is neither a namespace name nor a namespace glob Velero accepts, or None.
 
-    Velero matches namespace includes/excludes as globs (`*`, `?`, `[a-z]`) and validates what remains as a
-    namespace name with the wildcards replaced by a letter
-    (vmware-tanzu/velero@v1.18.1:pkg/util/collections/includes_excludes.go, validateNamespaceName).
+    Velero first refuses glob syntax it does not support (`|(){}!,`, `**`, an empty, unclosed or unmatched
+    bracket), then replaces each of `*?[]` by a letter and validates the rest as a namespace name
+    (vmware-tanzu/velero@v1.18.1:pkg/util/wildcard/expand.go, ValidateNamespaceName;
+    pkg/util/collections/includes_excludes.go, validateNamespaceName). So `[!a]` and `[A-Z]` are refused too.
     """
-    stand_in = re.sub(r"\[[^\[\]]+\]", "x", pattern).replace("*", "x").replace("?", "x")
-    if "[" in stand_in or "]" in stand_in:
-        return "not a valid namespace name or glob: a '[' has no matching ']'"
+    bad = sorted(set(pattern) & set("|()!{},"))
+    if bad:
+        return (f"a glob Velero refuses: {' '.join(bad)} is not supported (Velero globs know only '*', '?' and "
+                "'[abc]'; list the namespaces instead of negating or alternating)")
+    if "**" in pattern:
+        return "a glob Velero refuses: '**' is not supported; a single '*' already matches any run of characters"
+    depth_problem = _bracket_problem(pattern)
+    if depth_problem:
+        return f"a glob Velero refuses: {depth_problem}"
+    stand_in = re.sub(r"[*?\[\]]", "x", pattern)
     if len(stand_in) > 63 or not DNS1123_LABEL.match(stand_in):
         return ("not a valid namespace name: use at most 63 lowercase letters, digits and '-', starting and "
-                "ending with a letter or digit ('*', '?' and '[...]' match as globs)")
+                "ending with a letter or digit (Velero counts each '*', '?', '[' and ']' as one letter, and "
+                "what is inside '[...]' must follow the same rule)")
+    return None
+
+
+def _bracket_problem(pattern: str) -> str | None:
+    i = 0
+    while i < len(pattern):
+        if pattern[i] == "[":
+            close = pattern.find("]", i + 1)
+            if close < 0:
+                return "a '[' has no matching ']'"
+            if close == i + 1:
+                return "'[]' is an empty character class"
+            i = close
+        elif pattern[i] == "]":
+            return "a ']' has no matching '['"
+        i += 1
+    return None
+
+
+_API_VERSION = re.compile(r"v[0-9]+((alpha|beta)[0-9]*)?\Z")
+
+
+def resource_problem(resource: str) -> str | None:
+    """Why ``resource`` (in a Backup's resource lists) can never match anything in Velero, or None.
+
+    Velero resolves each item with schema.ParseGroupResource(item) (resource before the first '.', group after
+    it) and, when discovery does not know it, keeps it as written and glob-matches it against `resource.group`
+    (vmware-tanzu/velero@v1.18.1:pkg/util/collections/includes_excludes.go, GetResourceIncludesExcludes;
+    pkg/discovery/helper.go, ResourceFor). A '/' (kubectl's `apps/replicasets`) or a version segment
+    (`deployments.v1.apps`) is never part of that form, so the item silently matches nothing.
+    """
+    if not resource or resource != resource.strip() or not resource.isprintable():
+        return f"{resource!r} is not a resource name such as events or events.events.k8s.io"
+    if "/" in resource:
+        parts = [p for p in resource.split("/") if p]
+        name = parts[-1].lower() if parts else resource
+        group = next((p for p in parts[:-1] if not _API_VERSION.match(p)), "")
+        fix = f"{name}.{group}" if group else name
+        return (f"{resource!r} never matches: Velero names resources as resource.group, not group/resource; "
+                f"write {fix!r}")
+    head, _, group = resource.partition(".")
+    version, _, rest = group.partition(".")
+    if group and _API_VERSION.match(version):
+        fix = f"{head}.{rest}" if rest else head
+        return f"{resource!r} never matches: Velero matches resource.group without a version; write {fix!r}"
+    if head == "" or group.startswith(".") or group.endswith(".") or ".." in group:
+        return f"{resource!r} is not a resource name such as events or replicasets.apps"
     return None
 
 
@@ -149,9 +209,21 @@ def repo_path_problem(path: str, allow_parent: bool = False) -> str | None:
         return "the path must be relative to the repository root, not absolute"
     if not allow_parent and ".." in path.split("/"):
         return "the path must stay inside the repository: '..' is not allowed"
-    if ".git" in path.split("/"):
-        return "the path must not lead into .git"
+    if any(is_dotgit(part) for part in path.split("/")):
+        return "the path must not lead into .git (compared as git does: any case, trailing dots or spaces, GIT~1)"
     return None
+
+
+# Code points HFS+ ignores in file names (git/git@v2.47.0:utf8.c, is_hfs_dotgit / next_hfs_char).
+_HFS_IGNORED = re.compile("[\u200c-\u200f\u202a-\u202e\u206a-\u206f\ufeff]")
+
+
+def is_dotgit(component: str) -> bool:
+    """Whether one path component names the `.git` folder on some filesystem, as git itself decides when it
+    refuses a path (git/git@v2.47.0:path.c, is_ntfs_dotgit: any case, then only spaces and periods, or the
+    8.3 short name GIT~1; utf8.c, is_hfs_dotgit: any case, HFS+-ignored code points dropped)."""
+    folded = _HFS_IGNORED.sub("", component).lower()
+    return folded.rstrip(". ") in (".git", "git~1") or folded == ".git"
 
 
 def endpoint_problem(url: str) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import types
 import typing
 from typing import Any
@@ -24,7 +25,42 @@ def markdown() -> str:
 
     lines = [INTRO]
     _section(Config, "", lines, seen=set())
+    _rules(lines)
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+_CITATION = re.compile(r"[\w.-]+/[\w.-]+@[\w.-]+:[\w./-]+(?: ?\([^)]*\))?")
+
+
+def _rules(lines: list[str]) -> None:
+    """The rules enforced at load time, with the upstream behaviour each protects: read from the rule modules
+    (config/semantics.py RULES, and the docstrings of config/names.py), so this list has one source."""
+    import inspect
+
+    from velero_gitops.config import names, semantics
+
+    lines.append("\n## Rules enforced when the config is loaded\n")
+    lines.append("What Velero, Kubernetes, Flux, git and S3 would refuse or silently ignore at run time is refused "
+                 "(exit 2) when the config is loaded, located at the offending key.\n")
+    lines.append("### Across fields (`config/semantics.py`)\n")
+    lines.append("| rule | refuses | protects (upstream) |")
+    lines.append("|---|---|---|")
+    for r in semantics.RULES:
+        lines.append(f"| `{r.id}` | {r.summary.replace('|', '/')} | {r.source.replace('|', '/')} |")
+    doc = semantics.__doc__ or ""
+    decided = doc[doc.find("Restore-point rules"):].strip()
+    if decided:
+        lines.append("\n" + decided + "\n")
+    lines.append("### Field rules (`config/names.py`)\n")
+    lines.append("| check | what it follows | source |")
+    lines.append("|---|---|---|")
+    for name, fn in inspect.getmembers(names, inspect.isfunction):
+        text = " ".join((fn.__doc__ or "").split())
+        cites = _CITATION.findall(text)
+        if fn.__module__ == names.__name__ and cites:
+            first = re.sub(r" ?\([^()]*@[^()]*(\([^()]*\)[^()]*)*\)", "", text.split(". ")[0])
+            first = first.replace(", or None", "").rstrip(".").replace("``", "`").replace("|", "/")
+            lines.append(f"| `{name}` | {first} | {'; '.join(c.replace('|', '/') for c in cites)} |")
 
 
 def _section(model: type[BaseModel], prefix: str, lines: list[str], seen: set[str]) -> None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from velero_gitops.config import compat
 from velero_gitops.config.loader import LoadedConfig
-from velero_gitops.config.model import upgrade_crds_job
+from velero_gitops.config.model import BSL_NAME, upgrade_crds_job
 from velero_gitops.config.units import parse_duration
 from velero_gitops.errors import ConfigError
 from velero_gitops.render.layout import Layout
@@ -244,7 +244,7 @@ def _schedules_kustomization(c: Config, lay: Layout) -> dict[str, Any]:
         "targetNamespace": c.repo.namespace,
     }
     return {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
-            "metadata": _flux_meta(c, f"{c.repo.app}-schedules"), "spec": spec}
+            "metadata": _flux_meta(c, c.kustomization_names()[1]), "spec": spec}
 
 
 def _chart_source(c: Config, schema: SchemaUrl) -> tuple[str, Document]:
@@ -342,7 +342,7 @@ def chart_values(loaded: LoadedConfig) -> dict[str, Any]:
         "bucket": s3.bucket,
         "config": bsl_config,
         "default": True,
-        "name": "default",
+        "name": BSL_NAME,
         "provider": "aws",
     }
     if s3.prefix:

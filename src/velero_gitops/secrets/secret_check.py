@@ -26,8 +26,18 @@ from typing import TYPE_CHECKING, Any
 from velero_gitops.boundary import realpath
 from velero_gitops.config.loader import display
 from velero_gitops.findings import Finding
+from velero_gitops.rules import define
 from velero_gitops.secrets.sops import ENC_PREFIX
 from velero_gitops.yamlsafe import FILE_SIZE_LIMIT, LDict, LList
+
+define("secret.shape", "error", "a rendered credentials file that is not one Secret of the expected shape")
+define("secret.name", "error", "a rendered credentials Secret with another name than the chart reads")
+define("secret.namespace", "error", "a rendered credentials Secret in another namespace than Velero's")
+define("secret.key", "error", "a rendered credentials Secret without the key the chart reads")
+define("secret.recipients", "error", "a Secret encrypted for other recipients than `.sops.yaml` names")
+define("secret.sops-config", "error", "`.sops.yaml` has no rule, or an unusable one, for the rendered Secret")
+define("secret.yaml", "error", "a rendered Secret that is not valid YAML")
+define("secret.missing", "error", "a Secret the rendered tree needs is neither rendered nor produced in the repository")
 
 if TYPE_CHECKING:
     from velero_gitops.config.model import Config
@@ -110,6 +120,37 @@ def recipients_of(doc: Any) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+def should_be_encrypted(meta: dict, path: list[str]) -> bool:
+    """Whether sops encrypted the value at ``path`` (the keys from the document root), by the rule recorded in the
+    file's sops metadata (getsops/sops@v3.10.2:sops.go Tree.shouldBeEncrypted; regular expressions are searched, as
+    Go's regexp.Match does). With a comment rule, what sops did depends on comments: not known here, so not required."""
+    if meta.get("encrypted_comment_regex") or meta.get("unencrypted_comment_regex"):
+        return False
+    keys = [str(k) for k in path]
+    rules = ("unencrypted_suffix", "encrypted_suffix", "unencrypted_regex", "encrypted_regex")
+    unenc_suffix = meta.get("unencrypted_suffix")
+    if not any(meta.get(r) for r in rules):
+        unenc_suffix = "_unencrypted"  # sops' default (sops.go DefaultUnencryptedSuffix)
+    encrypted = True
+    if isinstance(unenc_suffix, str) and unenc_suffix and any(k.endswith(unenc_suffix) for k in keys):
+        encrypted = False
+    suffix = meta.get("encrypted_suffix")
+    if isinstance(suffix, str) and suffix:
+        encrypted = any(k.endswith(suffix) for k in keys)
+    for name, value in (("unencrypted_regex", False), ("encrypted_regex", True)):
+        rx = meta.get(name)
+        if isinstance(rx, str) and rx:
+            try:
+                hit = any(re.search(rx, k) for k in keys)
+            except re.error:
+                return True
+            if value:
+                encrypted = hit
+            elif hit:
+                encrypted = False
+    return encrypted
+
+
 def encryption_problems(doc: Any) -> list[Problem]:
     """Why a Secret document is not (properly) SOPS/age-encrypted; empty when it is."""
     if not isinstance(doc, dict):
@@ -144,6 +185,9 @@ def encryption_problems(doc: Any) -> list[Problem]:
         if body is None:
             continue
         for pointer, value, parent, key in _leaves(body, f"/{section}"):
+            keys = [section, *(x.replace("~1", "/").replace("~0", "~") for x in pointer.split("/")[2:])]
+            if isinstance(meta, dict) and not should_be_encrypted(meta, keys):
+                continue  # left in clear by the file's own sops rule (encrypted_regex, a suffix...)
             # sops leaves an empty value as it is (getsops/sops@v3.10.2:aes/cipher.go, Encrypt and isEmpty)
             if not _is_enc(value) and value not in ("", None):
                 problems.append(Problem(

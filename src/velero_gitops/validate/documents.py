@@ -16,9 +16,13 @@ from typing import Any
 
 from velero_gitops.config.loader import display
 from velero_gitops.findings import Finding
+from velero_gitops.rules import define
 from velero_gitops.safefile import DEFAULT_LIMIT, FileRefused, read_text
 from velero_gitops.validate.yamlload import YAMLError, line_of, load_all
 from velero_gitops.yamlsafe import LDict
+
+define("yaml", "error", "a file that is not valid YAML, as Go YAML reads it")
+define("schema", "error", "an object that its JSON schema refuses (strict: unknown fields are errors)")
 
 YAML_SUFFIXES = (".yaml", ".yml")
 # The file names kustomize looks for in a directory, in its order
@@ -158,22 +162,28 @@ def unsafe_for_kubectl(exc: Exception) -> str | None:
 class Reader:
     """Reads files into objects; a file that cannot be read or parsed is a finding and a failed unit."""
 
-    def __init__(self, repo_root: str | None = None):
+    def __init__(self, repo_root: str | None = None, texts: dict | None = None):
         self.repo_root = repo_root
+        self.texts = texts  # real path -> text: what the run has read (validate.run.Run.texts)
         self.findings: list[Finding] = []
         self.objects: list[Obj] = []
         self.failed_units = 0
         self.duplicates: list[tuple] = []  # (file, obj, line, pointer, key): reported once namespaces are known
         # findings that stand only when something applies the file (judged once that is known): a list
-        # or scalar document, or a file refused only for a tool's own tag (recyclarr's !env_var, Home
-        # Assistant's !secret); otherwise it is another tool's file
+        # or scalar document, or a file that is no YAML to us (a Helm template, a Go-templated helmfile, a tool's
+        # own tags such as recyclarr's !env_var); otherwise it is another tool's file
         self.unless_stray: list[tuple[Finding, Path | None]] = []
         # files that must never reach kubectl (no alias budget, no depth limit there, and a FIFO
         # would block it): path -> why; None for a file read within the limits
         self.verdicts: dict[Path, str | None] = {}
 
-    def read(self, display: str, path: Path | None) -> None:
-        if path is None:
+    def read(self, display: str, path: Path | None, text: str | None = None) -> None:
+        """Read a file (``text``: its content, when already read) into objects and findings."""
+        if text is None and path is not None and self.texts is not None:
+            text = self.texts.get(Path(os.path.realpath(path)))  # already read in this run (a kustomization)
+        if text is not None:
+            pass
+        elif path is None:
             text = sys.stdin.read(DEFAULT_LIMIT + 1)
             if len(text) > DEFAULT_LIMIT:
                 self.findings.append(Finding(display, None, None, "", f"more than {DEFAULT_LIMIT} characters; not read", "yaml"))
@@ -187,6 +197,8 @@ class Reader:
                 self.failed_units += 1
                 self.verdicts[path] = unsafe_for_kubectl(exc)
                 return
+            if self.texts is not None:
+                self.texts[Path(os.path.realpath(path))] = text
         if path is not None:
             self.verdicts[path] = None
         if path is not None and path.name in KUSTOMIZE_FILES:
@@ -205,7 +217,9 @@ class Reader:
             finding = Finding(display, exc.line, None, "", exc.message, "yaml")
             if path is not None:
                 self.verdicts[path] = unsafe_for_kubectl(exc)
-            if path is not None and exc.message.startswith("unknown tag !") and not exc.message.startswith("unknown tag !!"):
+            if path is not None and (exc.syntax or exc.message.startswith("unknown tag !")):
+                # only what something applies, or what kustomize reads, is a manifest: a Helm chart's template, a
+                # Go-templated helmfile, a tool's config with its own tags are judged once that is known
                 self.unless_stray.append((finding, path))
             else:
                 self.findings.append(finding)

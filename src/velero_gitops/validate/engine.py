@@ -14,6 +14,7 @@ nothing, and every text it read differently from libyaml was a file Kubernetes r
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Iterable
@@ -23,10 +24,15 @@ from pathlib import Path
 from velero_gitops import boundary
 from velero_gitops.errors import UsageError
 from velero_gitops.findings import Finding
+from velero_gitops.rules import define
 from velero_gitops.validate import flux, kustomize, policy
 from velero_gitops.validate.documents import KUSTOMIZE_FILES, YAML_SUFFIXES, Reader, display_path
 from velero_gitops.validate.run import Options, Run
 from velero_gitops.validate.schemas import SchemaError, SchemaStore, schema_findings
+
+define("yaml.duplicate-key", "error", "a mapping with the same key twice")
+define("schema.error", "error", "the schema of a kind cannot be loaded")
+define("schema.missing", "error", "no schema for a kind (`--ignore-missing-schemas` to skip it)")
 
 
 @dataclass
@@ -123,8 +129,9 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
     # what Flux applies is the build output: objects of files that a successful build emitted are
     # validated there (after the kustomization's patches, components and namespace), not on their own
     built: set[Path] = set()
-    if opts.kustomize != "never" and kdirs:
-        scan_roots = [p for p in paths if p != "-" and os.path.isdir(Path(p))]
+    # a repository with no kustomization.yaml anywhere is still built: Flux generates one for each spec.path
+    if opts.kustomize != "never" and (kdirs or (graph is not None and any(graph.path_dir(k) for k in graph.flux_ks))):
+        scan_roots = [p for p in paths if p != "-" and os.path.isdir(p)]
         kfind, kfailed, built = kustomize.check_dirs(kdirs, objects, store, run, skip, graph=graph, scan_roots=scan_roots)
         findings.extend(kfind)
         failed_units += kfailed
@@ -151,8 +158,20 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
     return _result(objects, _dedupe(findings), tally, failed_units)
 
 
+def flux_graph(repo_root: str | Path, options: Options | None = None) -> flux.Graph:
+    """The Flux graph of a whole repository, as validate models it (for questions such as
+    ``flux_graph(root).applied_from_sync(path)``: is this file applied by Flux from the cluster's sync?)."""
+    opts = options or Options()
+    root = Path(repo_root).resolve()
+    run = Run(dataclasses.replace(opts, repo_root=str(root)))
+    files, kdirs = discover([str(root)], _ignore(run), run.real)
+    inputs, _ = kustomize.input_files(kdirs, run)
+    graph = flux.Graph(_read_files(files, inputs, run).objects, run)
+    return graph
+
+
 def _read_files(files: list[tuple[str, Path | None]], inputs: set[Path], run: Run) -> Reader:
-    reader = Reader(str(run.boundary) if run.boundary is not None else None)
+    reader = Reader(str(run.boundary) if run.boundary is not None else None, run.texts)
     for display, path in files:
         if path is not None and inputs and run.real(path) in inputs:
             continue
@@ -165,8 +184,7 @@ def _namespaces(objects: list, kdirs: list[Path], run: Run) -> flux.Graph | None
     """The Flux graph (None when nothing needs it); objects without a namespace get the one Flux or kustomize sets."""
     if not (run.opts.flux or any(not o.namespace for o in objects) or kdirs):
         return None
-    run.opts = flux.guess_repo_source(objects, run.opts)
-    graph = flux.Graph(objects, run)
+    graph = flux.Graph(objects, run)  # guesses the repository's source from the whole repository (run.opts)
     for o in objects:
         if not o.namespace:
             o.eff_ns = graph.ns_of(o)

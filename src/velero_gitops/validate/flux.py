@@ -10,13 +10,16 @@ Names are resolved the way the controllers resolve them (the sources are named i
   a parent Kustomization's ``patches`` may inject ``decryption`` into the Kustomizations it applies;
 * ``dependsOn``, ``sourceRef``, ``chartRef`` and ``chart.spec.sourceRef`` default to the namespace of the
   object that holds them; ``--no-cross-namespace-refs`` refuses a source in another namespace;
-* postBuild substitution (``${VAR}``, ``${VAR:=default}``) runs on the objects a Kustomization with
-  postBuild variables applies, before they are validated.
+* postBuild substitution (validate.varsub) runs on the objects a Kustomization with postBuild variables
+  applies, before they are validated; a parent's ``spec.patches`` are applied to the Kustomizations it applies;
+* one graph per cluster: a root (bootstrap's self-applying Kustomization, a FluxInstance's sync, or one nothing
+  applies) and what it reaches; lookups stay inside the holder's cluster (``Graph._partition``);
+* a file that Flux never applies (left out by a kustomization.yaml above it) is not checked, and a Kustomization
+  in such a file applies nothing; ``Graph.applied_from_sync(path)`` answers "does the cluster's sync apply it".
 
-Checks (rule ids in brackets): [flux.path] [flux.source-ref] [flux.depends-on] [flux.cross-namespace]
-[flux.decryption] (encrypted files applied without decryption) [flux.decryption-secret] (the key Secret is
-not where the controller reads it) [flux.crd-order] (Velero objects applied before the velero chart that
-installs their CRDs; other charts' CRDs are often installed out of band, so ordering is not provable there).
+Checks: the rules declared below (velero_gitops.rules); docs/validation.md lists them. Velero objects applied before
+the velero chart that installs their CRDs are reported (flux.crd-order); other charts' CRDs are often installed out
+of band, so ordering is not provable there.
 
 Facts come from the whole repository, not only from the paths given: a root Kustomization in clusters/
 that patches decryption into its children counts when only kubernetes/apps is validated. The repository
@@ -26,6 +29,7 @@ root is ``--repo-root``, else the nearest ancestor holding ``.git``, ``.sops.yam
 from __future__ import annotations
 
 import base64
+import copy
 import dataclasses
 import os
 import re
@@ -33,8 +37,9 @@ import stat
 from collections import Counter
 from pathlib import Path
 
-from velero_gitops import safefile
 from velero_gitops.findings import Finding
+from velero_gitops.rules import define
+from velero_gitops.validate import varsub
 from velero_gitops.validate.documents import (
     KUSTOMIZE_FILES,
     Obj,
@@ -46,7 +51,27 @@ from velero_gitops.validate.documents import (
     inside,
     mapping,
 )
+from velero_gitops.validate.producers import SCAN_KIND, generated, made_by
 from velero_gitops.validate.run import DEFAULT_REPO_SOURCES, Options, Run
+
+MISSING_PATH = define("flux.path", "error", "a Flux Kustomization's `spec.path` does not exist in the repository it reads")
+SOURCE_REF = define("flux.source-ref", "error", "`sourceRef`, `chartRef` or `chart.spec.sourceRef` names a source that "
+                    "does not exist in the namespace the controller looks in (the holder's own, by default), or only in "
+                    "another cluster's tree")
+DEPENDS_ON = define("flux.depends-on", "error", "`dependsOn` names a Kustomization or HelmRelease that does not exist in "
+                    "the namespace the controller looks in, or only in another cluster's tree")
+CROSS_NAMESPACE = define("flux.cross-namespace", "error", "a source in another namespace, refused with "
+                         "`--no-cross-namespace-refs` (the controllers' lockdown flag)")
+DECRYPTION = define("flux.decryption", "error", "a Flux Kustomization applies SOPS-encrypted files without `spec.decryption`")
+DECRYPTION_SECRET = define("flux.decryption-secret", "error", "`decryption.secretRef` is read from the Kustomization's own "
+                           "namespace (after its parent's build), and the key Secret is not there")
+DUPLICATE = define("flux.duplicate", "error", "one object (kind, namespace, name) applied, with different content, by two "
+                   "Flux Kustomizations of the same cluster: each apply sets its own version")
+DUPLICATE_SAME = define("flux.duplicate-identical", "warning", "identical copies of one object applied by two Flux "
+                        "Kustomizations of the same cluster: its owner labels flip at each apply, and it goes with "
+                        "either one's prune")
+CRD_ORDER = define("flux.crd-order", "error", "Velero objects applied by the Kustomization that installs the velero chart "
+                   "(its CRDs), or by one that does not `dependsOn` it")
 
 FLUX_KS = "kustomize.toolkit.fluxcd.io/"
 HELM = "helm.toolkit.fluxcd.io/"
@@ -57,9 +82,6 @@ WELL_KNOWN = {(k, "flux-system", "flux-system") for k in ("GitRepository", "OCIR
 # Velero's chart ships its CRDs; only for it is "applied before the CRDs exist" provable from the tree
 CRD_CHARTS = {"velero": ("velero.io",)}
 _SOPS_TOP = re.compile(r"^sops:\s*$", re.M)
-# kinds the repository scan keeps (the facts other files' lookups need)
-_SCAN_KIND = re.compile(r"^kind:\s*['\"]?(Kustomization|HelmRelease|GitRepository|OCIRepository|HelmRepository|Bucket|"
-                        r"HelmChart|FluxInstance|ExternalArtifact|ArtifactGenerator|Secret|ConfigMap)\b", re.M)
 _SCAN_MAX_FILES = 20000
 _SCAN_MAX_BYTES = 2 << 20
 
@@ -80,21 +102,25 @@ class _Tree:
     """Which files a directory applies (kustomize semantics, approximated without building), and the
     ``namespace:`` that kustomize sets on each: the outermost kustomization.yaml that has one wins."""
 
-    def __init__(self, root: Path | None, real):
+    def __init__(self, root: Path | None, run: Run):
         self.root = root
-        self.real = real  # Run.real
+        self.real = run.real
+        self.run = run
         self._cache: dict[Path, list[tuple[Path, str, Path | None]]] = {}
         self._ns: dict[Path, tuple[str, Path | None]] = {}
+        self.kustomizations: dict[Path, dict] = {}  # every kustomization read, by its directory
 
     def kustomization(self, d: Path) -> tuple[dict, Path | None]:
         kfile = next((d / n for n in KUSTOMIZE_FILES if os.path.isfile((d / n))), None)
         if kfile is None:
             return {}, None
-        try:
-            k = first_document(safefile.read_text(kfile))
-        except Exception:  # noqa: BLE001 - unreadable/invalid: the kustomize build reports it
-            k = None
-        return (k if isinstance(k, dict) else {}), kfile
+        if d not in self.kustomizations:
+            try:
+                k = first_document(self.run.text(self.real(kfile)))
+            except Exception:  # noqa: BLE001 - unreadable/invalid: the kustomize build reports it
+                k = None
+            self.kustomizations[d] = k if isinstance(k, dict) else {}
+        return self.kustomizations[d], kfile
 
     def namespace(self, d: Path) -> tuple[str, Path | None]:
         """The ``namespace:`` of the kustomization.yaml in ``d`` and that file ("" when none)."""
@@ -149,14 +175,14 @@ class _Tree:
         return [f for f, _, _ in self.applied(d, depth)]
 
 
-def _encrypted_file(p: Path, known: dict[Path, bool]) -> bool:
+def _encrypted_file(p: Path, known: dict[Path, bool], run: Run) -> bool:
     """Named *.sops.yaml or holding a top-level sops block (``known``: files already read, and a cache)."""
     if p.name.endswith((".sops.yaml", ".sops.yml")):
         return True
     if p not in known:
         try:
-            known[p] = bool(_SOPS_TOP.search(safefile.read_bytes(p).decode(errors="replace")))
-        except OSError:
+            known[p] = bool(_SOPS_TOP.search(run.text(p)))
+        except (OSError, ValueError):
             known[p] = False
     return known[p]
 
@@ -165,8 +191,10 @@ def _encrypted_file(p: Path, known: dict[Path, bool]) -> bool:
 # Reading the rest of the repository
 
 
-def _scan_repo(root: Path, seen: set[Path], real) -> list:
-    """Flux objects, Secrets and ConfigMaps of the repository outside the given paths (facts only, no findings)."""
+def _scan_repo(root: Path, seen: set[Path], run: Run) -> list:
+    """The objects of the repository outside the given paths that hold facts (validate.producers.SCAN_KIND): facts
+    only, no findings. Each file is read once, its text kept in the run."""
+    real = run.real
     reader = Reader(str(root))  # the scan stays inside the repository: a symlink out is refused
     count = 0
     candidates: list[Path] = []
@@ -188,58 +216,20 @@ def _scan_repo(root: Path, seen: set[Path], real) -> list:
             candidates.append(p)
     for p in candidates:
         try:
-            text = safefile.read_text(p, root=root)
-        except (OSError, UnicodeDecodeError):
+            text = run.text(p, root=root)
+        except (OSError, ValueError):  # safefile's refusals included
             continue
-        if "\0" in text or not _SCAN_KIND.search(text):
+        if "\0" in text or not SCAN_KIND.search(text):
             continue
         try:
-            reader.read(display_path(p), p)
+            reader.read(display_path(p), p, text)
         except Exception:  # noqa: BLE001 - a file validate was not asked about must not stop the run
             continue
     return reader.objects
 
 
 # --------------------------------------------------------------------------------------------------
-# postBuild substitution (fluxcd/pkg kustomize_varsub.go + envsubst)
-
-_VAR = re.compile(r"\$\$\{|\$\{([^{}]*)\}")
-_VARNAME = re.compile(r"^[_A-Za-z][_A-Za-z0-9]*$")
-_OPS = re.compile(r"^([_A-Za-z][_A-Za-z0-9]*)(?:(:?[-=])(.*))?$", re.S)
-
-
-class _Unknown(Exception):
-    pass
-
-
-def _expand(text: str, vars_: dict[str, str], complete: bool) -> str:
-    """envsubst of one string; raises _Unknown when a value cannot be known from the repository."""
-
-    def sub(m: re.Match) -> str:
-        if m.group(0) == "$${":
-            return "${"  # an escaped literal
-        m2 = _OPS.match(m.group(1))
-        if m2 is None:
-            raise _Unknown  # ${#v}, ${v^^}, ${v/a/b}...: not modelled
-        name, op, default = m2.groups()
-        if name in vars_:
-            value = vars_[name]
-            if value == "" and op in (":-", ":="):
-                return default
-            return value
-        if not complete:
-            raise _Unknown  # may come from a Secret or ConfigMap we cannot read
-        # non-strict Flux: an undefined variable is set and empty
-        return default if op in (":-", ":=") else ""
-
-    return _VAR.sub(sub, text)
-
-
-def _read(p: Path) -> str:
-    try:
-        return safefile.read_bytes(p).decode(errors="replace")
-    except OSError:
-        return ""
+# postBuild substitution on the objects read from files (the engine: validate.varsub)
 
 
 def _reparse_scalar(text: str):
@@ -253,9 +243,13 @@ def _reparse_scalar(text: str):
     return v if isinstance(v, (str, int, float, bool)) or v is None else text
 
 
-def _substitute(node, vars_: dict[str, str], complete: bool, source: str = "") -> bool:
-    """Substitute in place; True when anything changed. kustomize keeps a quoted scalar quoted when it writes the
-    object out for envsubst, so a value quoted in ``source`` stays a string; a plain one is parsed again."""
+def _substitute(node, lookup: varsub.Lookup) -> bool:
+    """Substitute in place; True when anything changed. The controller substitutes the object as kustomize writes
+    it out (sigs.k8s.io/yaml JSONToYAML: a string is written plain unless it would read back as something else, the
+    quotes of the source file are gone), then parses the result again: a substituted plain scalar may become a
+    number (kustomize-controller@v1.9.4:docs/spec/v1/kustomizations.md "Post build substitution of numbers and
+    booleans"). A scalar with an expression whose value is unknown here, or that the controller refuses, is left
+    as written."""
     changed = False
     stack = [node]
     while stack:
@@ -264,13 +258,14 @@ def _substitute(node, vars_: dict[str, str], complete: bool, source: str = "") -
         for k, v in items:
             if isinstance(v, (dict, list)):
                 stack.append(v)
-            elif isinstance(v, str) and "${" in v:
+            elif isinstance(v, str) and "$" in v:
                 try:
-                    new = _expand(v, vars_, complete)
-                except _Unknown:
+                    new, known = varsub.expand(v, lookup)
+                except varsub.BadSubstitution:
                     continue
-                quoted = f'"{v}"' in source or f"'{v}'" in source
-                n[k] = new if quoted else _reparse_scalar(new)
+                if not known or new == v:
+                    continue
+                n[k] = _reparse_scalar(new) if _reparse_scalar(v) == v else new
                 changed = True
     return changed
 
@@ -305,20 +300,90 @@ def _label_selector_matches(selector: str, labels: dict) -> bool:
     return True
 
 
-def _patch_targets(target, patch_doc, ks) -> bool:
-    labels = dig(ks.data, "metadata", "labels")
-    labels = labels if isinstance(labels, dict) else {}
-    if not isinstance(target, dict):  # no target: a strategic merge patch names its object
-        return isinstance(patch_doc, dict) and dig(patch_doc, "metadata", "name") == ks.name
-    if target.get("kind") not in (None, "Kustomization"):
+def _selects(target, patch_doc, o, ns: str = "") -> bool:
+    """Whether a patch selects object ``o`` (in namespace ``ns`` in the build): without a target, a strategic merge
+    patch names its object; a target matches group, version and kind exactly, name and namespace as anchored regular
+    expressions, and label and annotation selectors (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/types/selector.go,
+    api/resource/resource.go)."""
+    if not isinstance(target, dict):
+        return (isinstance(patch_doc, dict) and dig(patch_doc, "metadata", "name") == o.name
+                and patch_doc.get("kind") == o.kind)
+    group, _, version = o.api_version.rpartition("/")
+    for field, value in (("kind", o.kind), ("group", group), ("version", version)):
+        want = target.get(field)
+        if isinstance(want, str) and want and want != value:
+            return False
+    for field, value in (("name", o.name), ("namespace", ns)):
+        want = target.get(field)
+        try:
+            if isinstance(want, str) and want and re.fullmatch(want, value) is None:
+                return False
+        except re.error:
+            return False
+    for key, have in (("labelSelector", dig(o.data, "metadata", "labels")), ("annotationSelector", dig(o.data, "metadata", "annotations"))):
+        sel = target.get(key)
+        if isinstance(sel, str) and sel and not _label_selector_matches(sel, have if isinstance(have, dict) else {}):
+            return False
+    return True
+
+
+def _patch_targets(target, patch_doc, ks, ns: str = "") -> bool:
+    """Whether a parent's patch selects the Flux Kustomization ``ks``."""
+    return _selects(target, patch_doc, ks, ns)
+
+
+def _apply_patch(o, doc) -> bool:
+    """A patch document applied to object ``o`` in place: a strategic merge (maps merge, lists are replaced: no schema
+    strategies for custom resources) or JSON 6902 add/replace."""
+    if isinstance(doc, dict):
+        body = {k: v for k, v in doc.items() if k not in ("apiVersion", "kind", "metadata")}
+        md = doc.get("metadata")
+        if isinstance(md, dict):
+            extra = {k: v for k, v in md.items() if k in ("labels", "annotations")}
+            if extra:
+                body["metadata"] = extra
+        if body:
+            _merge(o.data, body)
+            return True
         return False
-    if target.get("group") not in (None, "kustomize.toolkit.fluxcd.io"):
+    return any([_json6902(o.data, op) for op in doc]) if isinstance(doc, list) else False
+
+
+def _content(o) -> object:
+    """An object as applied, for comparing copies (namespace aside: the copies land in the same one)."""
+    data = {k: v for k, v in o.data.items() if k != "metadata"}
+    md = o.data.get("metadata")
+    data["metadata"] = {k: v for k, v in md.items() if k != "namespace"} if isinstance(md, dict) else md
+    return data
+
+
+def _merge(into: dict, patch: dict) -> None:
+    """Strategic merge of a custom resource (no schema strategies: maps merge, everything else is replaced; null
+    deletes)."""
+    for k, v in patch.items():
+        if v is None:
+            into.pop(k, None)
+        elif isinstance(v, dict) and isinstance(into.get(k), dict):
+            _merge(into[k], v)
+        else:
+            into[k] = copy.deepcopy(v)
+
+
+def _json6902(data: dict, op) -> bool:
+    """One JSON 6902 add/replace (RFC 6901 pointer) into an existing parent; other operations are left to the build."""
+    if not isinstance(op, dict) or op.get("op") not in ("add", "replace") or not isinstance(op.get("path"), str):
         return False
-    name = target.get("name")
-    if isinstance(name, str) and name and re.fullmatch(name, ks.name) is None:
+    parts = [x.replace("~1", "/").replace("~0", "~") for x in op["path"].split("/")[1:]]
+    if len(parts) < 2 or parts[0] in ("apiVersion", "kind"):
         return False
-    sel = target.get("labelSelector")
-    return not (isinstance(sel, str) and sel and not _label_selector_matches(sel, labels))
+    node = data
+    for part in parts[:-1]:
+        nxt = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(nxt, dict):  # a missing parent fails the patch (RFC 6902 4.1): the build reports it
+            return False
+        node = nxt
+    node[parts[-1]] = copy.deepcopy(op.get("value"))
+    return True
 
 
 def _patched_spec(patches, field: str) -> list[tuple[object, object, dict]]:
@@ -354,24 +419,37 @@ class Graph:
 
     def __init__(self, objects, run: Run):
         opts = self.opts = run.opts
+        self.run = run
         self.real = run.real
         self.scope = list(objects)
         self.root = self._repo_root(objects, run)
-        self.tree = _Tree(self.root, run.real)
+        self.tree = _Tree(self.root, run)
         seen = {self.real(o.path) for o in objects if o.path is not None}
-        self.extra = _scan_repo(self.root, seen, run.real) if self.root is not None and opts.flux else []
+        self.extra = _scan_repo(self.root, seen, run) if self.root is not None and opts.flux else []
         self.all = self.scope + self.extra
-        self.flux_ks = [o for o in self.all if is_kind(o, FLUX_KS, "Kustomization")]
+        opts = self.opts = run.opts = guess_repo_source(self.all, opts)
+        # what flux-operator makes from a FluxInstance's sync: the root Kustomization of the cluster
+        self.synthetic = [k for o in self.all if o.kind == "FluxInstance" for k in [_instance_sync(o)] if k is not None]
+        self.flux_ks = [o for o in self.all if is_kind(o, FLUX_KS, "Kustomization")] + self.synthetic
         self.roots: dict[int, list[Path]] = {id(ks): _candidate_roots(ks, run, self.root) for ks in self.flux_ks}
         self.applied_by: dict[Path, list] = {}  # file -> [Kustomization]
         self._via: dict[tuple[Path, int], list[tuple[str, Path | None]]] = {}  # (file, ks) -> [kustomize namespace, its file]
         self._ns: dict[int, list[str]] = {}
         self.substituted: dict[int, bool] = {}
+        self._patched: set[int] = set()  # Flux Kustomizations a parent's patches were applied to
+        self._raw_names: dict[int, tuple[str, str]] = {}  # id -> (name, namespace) as written, when substituted
+        self._has_sync: bool | None = None
+        self.cluster: dict[int, frozenset[int]] = {}  # id(object) -> the clusters that apply it (see _partition)
+        self.cluster_roots: list = []  # the root Kustomization of each cluster, when there are several
         self._build()
+        if self._apply_parent_patches():
+            self._build()
+        self._apply_object_patches()
         for _ in range(3):  # substitution may resolve a child's spec.path: build again until stable
             if not self._substitute_all():
                 break
             self._build()
+        self._partition()
 
     @staticmethod
     def _repo_root(objects, run: Run) -> Path | None:
@@ -384,6 +462,7 @@ class Graph:
 
     def _build(self) -> None:
         self.applied_by, self._via, self._ns = {}, {}, {}
+        self._has_sync = None
         for ks in self.flux_ks:
             target = self.path_dir(ks)
             if target is None:
@@ -403,6 +482,191 @@ class Graph:
                 via = self._via.setdefault((f, id(ks)), [])  # a component reached from several namespaces
                 if (ns, nsfile) not in via:
                     via.append((ns, nsfile))
+        self._drop_never_applied()
+
+    @property
+    def has_sync(self) -> bool:
+        """The repository holds a cluster's sync Kustomization: what Flux applies is known completely."""
+        if self._has_sync is None:
+            self._has_sync = any(self.sync_root(k) for k in self.flux_ks)
+        return self._has_sync
+
+    def _drop_never_applied(self) -> None:
+        """A Flux Kustomization in a file that Flux never applies (left out by the kustomization.yaml above it) applies
+        nothing: the controllers never see it. Dropping one may leave others unapplied, so until none is left."""
+        while True:
+            gone = {id(k) for k in self.flux_ks if self.dead(k)}
+            if not gone:
+                return
+            changed = False
+            for f in list(self.applied_by):
+                kept = [k for k in self.applied_by[f] if id(k) not in gone]
+                if len(kept) != len(self.applied_by[f]):
+                    changed = True
+                    if kept:
+                        self.applied_by[f] = kept
+                    else:
+                        del self.applied_by[f]
+            if not changed:
+                return
+
+    # -- clusters ---------------------------------------------------------------------------------
+    def parents(self, ks) -> list:
+        """The Flux Kustomizations of the repository that apply ``ks`` (itself excluded: bootstrap's flux-system
+        Kustomization applies its own folder)."""
+        if ks.path is None:
+            return []
+        return [k for k in self.applied_by.get(self.real(ks.path), []) if k is not ks]
+
+    def _partition(self) -> None:
+        """One graph per cluster. A cluster is what one root applies: a Flux Kustomization that no Flux Kustomization
+        of the repository applies (bootstrap's ``flux-system``, or one the cluster was given by hand), and everything
+        reached from it. One cluster holds one object per kind/namespace/name (the controllers key their inventory on
+        it), so roots with the same namespace/name are distinct clusters; every other root joins the one whose file
+        shares the longest folder prefix with its own. A repository whose roots all differ is one cluster, and an
+        object no root reaches belongs to none and is visible from all. Roots of the same name that are sync roots
+        (a FluxInstance's, bootstrap's) are preferred as the seeds of the clusters."""
+        self.cluster, self.cluster_roots = {}, []
+        # a sync Kustomization is a root even when a Kustomization it reaches applies its file back (a FluxInstance
+        # kept in the tree it syncs)
+        roots = [k for k in self.flux_ks if k.path is not None and (not self.parents(k) or self.sync_root(k))]
+        by_name: dict[tuple[str, str], list] = {}
+        for k in roots:
+            by_name.setdefault((self.ns_of(k), k.name), []).append(k)
+        seeds = max(by_name.values(), key=lambda ks: (len(ks) > 1, all(self.sync_root(k) for k in ks), len(ks)),
+                    default=[])
+        if len(seeds) < 2:
+            return
+        self.cluster_roots = seeds
+        seed_parts = [self.real(s.path).parent.parts for s in seeds]
+
+        def shared(a: tuple, b: tuple) -> int:
+            n = 0
+            for x, y in zip(a, b):
+                if x != y:
+                    break
+                n += 1
+            return n
+
+        by_file: dict[Path, list] = {}
+        for o in self.all:
+            if o.path is not None:
+                by_file.setdefault(self.real(o.path), []).append(o)
+        applies: dict[int, list[Path]] = {}
+        for f, kss in self.applied_by.items():
+            for k in kss:
+                applies.setdefault(id(k), []).append(f)
+        for root in roots:
+            own = self.real(root.path).parent.parts
+            scores = [shared(own, sp) for sp in seed_parts]
+            labels = frozenset(i for i, sc in enumerate(scores) if sc == max(scores))
+            todo, seen = [root], {id(root)}
+            while todo:
+                k = todo.pop()
+                self.cluster[id(k)] = self.cluster.get(id(k), frozenset()) | labels
+                for f in applies.get(id(k), []):
+                    for o in by_file.get(f, []):
+                        self.cluster[id(o)] = self.cluster.get(id(o), frozenset()) | labels
+                        if is_kind(o, FLUX_KS, "Kustomization") and id(o) not in seen:
+                            seen.add(id(o))
+                            todo.append(o)
+
+    def sync_root(self, ks) -> bool:
+        """The cluster's sync Kustomization: the one flux-operator makes from a FluxInstance, or bootstrap's, which
+        applies the folder holding its own file (clusters/<name>/flux-system/gotk-sync.yaml) and is applied by nothing
+        else."""
+        if any(ks is k for k in self.synthetic):
+            return True
+        appliers = self.applied_by.get(self.real(ks.path), []) if ks.path is not None else []
+        return any(k is ks for k in appliers) and all(k is ks for k in appliers)
+
+    def chains(self, path: Path) -> list[list]:
+        """Every chain [root, ..., K] of Flux Kustomizations down to one (K) that applies the file ``path``; a root is
+        applied by no other Kustomization of the repository."""
+        out: list[list] = []
+
+        def up(chain: list, depth: int) -> None:
+            parents = [p for p in self.parents(chain[0]) if not any(p is c for c in chain)]
+            if not parents or depth > 64:
+                out.append(chain)
+            for p in parents:
+                up([p, *chain], depth + 1)
+
+        for k in self.applied_by.get(self.real(path), []):
+            up([k], 0)
+        return out
+
+    def applied_from_sync(self, path: Path) -> list:
+        """The Flux Kustomizations that apply the file ``path`` and that the cluster's sync reaches (through the
+        Kustomizations that apply them): empty when Flux never applies the file. The question adoption asks of a
+        rendered ks.yaml."""
+        out: list = []
+        for chain in self.chains(path):
+            if self.sync_root(chain[0]) and not any(chain[-1] is k for k in out):
+                out.append(chain[-1])
+        return out
+
+    def visible(self, holder, o) -> bool:
+        """Whether a lookup from ``holder`` may find ``o``: they share a cluster, or either belongs to none."""
+        a, b = self.cluster.get(id(holder)), self.cluster.get(id(o))
+        return a is None or b is None or bool(a & b)
+
+    def _apply_parent_patches(self) -> bool:
+        """A parent Kustomization's ``spec.patches`` that target the Flux Kustomizations it applies are applied to
+        them in place, so that every later step sees what the controller sees (kustomize-controller@v1.9.4:
+        internal/controller/kustomization_controller.go build → fluxcd/pkg@kustomize/v1.35.4:kustomize/
+        kustomize_generator.go adds spec.patches to the parent's kustomization; the patch wins over the child's own
+        value). Strategic-merge patches merge maps and replace lists; JSON 6902 add/replace on /spec/... are applied."""
+        changed = False
+        for ks in self.flux_ks:
+            before = changed
+            changed = False
+            for parent in self.parents(ks):
+                patches = dig(parent.data, "spec", "patches")
+                for p in patches if isinstance(patches, list) else []:
+                    if not isinstance(p, dict) or not isinstance(p.get("patch"), str) or id(ks) in self._patched:
+                        continue
+                    try:
+                        doc = first_document(p["patch"])
+                    except Exception:  # noqa: BLE001 - an invalid patch is the parent build's finding
+                        continue
+                    if not _patch_targets(p.get("target"), doc, ks, self.ns_of(ks)):
+                        continue
+                    changed |= _apply_patch(ks, doc)
+            if changed:
+                self._patched.add(id(ks))
+            changed |= before
+        return changed
+
+    def _apply_object_patches(self) -> None:
+        """Each Flux Kustomization's ``spec.patches`` applied to the other objects it applies (kustomize-controller adds
+        them to the kustomization it builds, before postBuild substitution), so that a default a Kustomization patches
+        in (a HelmRelease's interval) is seen. An object applied by several Kustomizations gets each one's patches."""
+        by_file: dict[Path, list] = {}
+        for o in self.all:
+            if o.path is not None and not is_kind(o, FLUX_KS, "Kustomization"):
+                by_file.setdefault(self.real(o.path), []).append(o)
+        applies: dict[int, list[Path]] = {}
+        for f, kss in self.applied_by.items():
+            for k in kss:
+                applies.setdefault(id(k), []).append(f)
+        for ks in self.flux_ks:
+            patches = dig(ks.data, "spec", "patches")
+            docs = []
+            for p in patches if isinstance(patches, list) else []:
+                if isinstance(p, dict) and isinstance(p.get("patch"), str):
+                    try:
+                        docs.append((p.get("target"), first_document(p["patch"])))
+                    except Exception:  # noqa: BLE001 - an invalid patch is the build's finding
+                        continue
+            if not docs:
+                continue
+            tn = _str(dig(ks.data, "spec", "targetNamespace"))
+            for f in applies.get(id(ks), []):
+                for o in by_file.get(f, []):
+                    for target, doc in docs:
+                        if _selects(target, doc, o, tn or o.namespace):
+                            _apply_patch(o, doc)
 
     def path_dir(self, ks) -> Path | None:
         """The directory a Kustomization of this repository builds, None when unknown or elsewhere."""
@@ -421,9 +685,9 @@ class Graph:
         return reads_this_repo(ks, self.opts)
 
     # -- substitution ------------------------------------------------------------------------------
-    def _vars(self, ks) -> tuple[dict[str, str], bool] | None:
-        """postBuild variables of a Kustomization; None when it substitutes nothing (fluxcd/pkg runs envsubst
-        only when there is at least one variable)."""
+    def variables(self, ks) -> varsub.Lookup | None:
+        """The lookup of a Kustomization's postBuild variables; None when it substitutes nothing (the controller runs
+        envsubst only with at least one variable, or with substituteStrategy: Always)."""
         post = dig(ks.data, "spec", "postBuild")
         if not isinstance(post, dict):
             return None
@@ -461,7 +725,7 @@ class Graph:
             vars_[str(k)] = str(v).replace("\n", "")
         if not vars_ and complete and post.get("substituteStrategy") != "Always":
             return None
-        return vars_, complete
+        return varsub.lookup_from(vars_, complete)
 
     def _substitute_all(self) -> bool:
         changed = False
@@ -471,18 +735,42 @@ class Graph:
             for ks in self.applied_by.get(self.real(o.path), []):
                 if ks is o:
                     continue
-                v = self._vars(ks)
-                if v is None:
+                lookup = self.variables(ks)
+                if lookup is None:
                     continue
-                md = mapping(o.data, "metadata")
-                marks = [dig(md, "labels"), dig(md, "annotations")]
-                if any(isinstance(m, dict) and m.get("kustomize.toolkit.fluxcd.io/substitute") == "disabled" for m in marks):
+                if varsub.disabled(o.data):
                     break
                 self.substituted[id(o)] = True
-                source = _read(o.path)
-                changed |= _substitute(o.data, *v, source=source)
+                md = o.data.get("metadata")
+                raw = (_str(md.get("name")), _str(md.get("namespace"))) if isinstance(md, dict) else ("", "")
+                if "$" in raw[0] or "$" in raw[1]:
+                    self._raw_names[id(o)] = raw
+                changed |= _substitute(o.data, lookup)
                 break
         return changed
+
+    def identities(self, o) -> list[tuple[str, str]]:
+        """[(name, namespace)] the object has in the cluster: one per applying Kustomization when its name or
+        namespace is substituted (a component shared by many apps, `name: ${APP}`), "" where unknown."""
+        raw = self._raw_names.get(id(o))
+        if raw is None:
+            return [(o.name, ns) for ns in self.namespaces(o)]
+        out: list[tuple[str, str]] = []
+        for ks in self.applied_by.get(self.real(o.path), []) if o.path is not None else []:
+            lookup = self.variables(ks)
+            try:
+                name, known_n = varsub.expand(raw[0], lookup) if lookup is not None else (raw[0], "$" not in raw[0])
+                ns, known_s = varsub.expand(raw[1], lookup) if lookup is not None else (raw[1], "$" not in raw[1])
+            except varsub.BadSubstitution:
+                continue
+            if not known_n:
+                continue
+            tn = _str(dig(ks.data, "spec", "targetNamespace"))
+            for via in self.namespaces_by(o, ks) if not raw[1] else [ns if known_s else ""]:
+                pair = (name, tn or via)
+                if pair not in out:
+                    out.append(pair)
+        return out
 
     # -- namespaces --------------------------------------------------------------------------------
     def namespaces(self, o) -> list[str]:
@@ -508,6 +796,15 @@ class Graph:
         self._ns[key] = out
         return out
 
+    def namespaces_by(self, o, ks) -> list[str]:
+        """The namespaces object ``o`` ends up in when Flux Kustomization ``ks`` applies it."""
+        md = o.data.get("metadata")
+        own = _str(md.get("namespace")) if isinstance(md, dict) else ""
+        tn = _str(dig(ks.data, "spec", "targetNamespace"))
+        if o.path is None:
+            return [tn or own]
+        return list(dict.fromkeys(tn or via_ns or own for via_ns, _ in self._via.get((self.real(o.path), id(ks)), [("", None)])))
+
     def ns_of(self, o) -> str:
         return self.namespaces(o)[0]
 
@@ -530,18 +827,25 @@ class Graph:
         return ""
 
     def dead(self, o) -> bool:
-        """In a folder whose kustomization.yaml does not list it (a disabled app: `# - ./app/ks.yaml`), and applied by
-        no Flux Kustomization: the controllers never see it, so its lookups are not checked."""
+        """Never applied: no Flux Kustomization applies the file, and a kustomization.yaml above it leaves it out (a
+        disabled app: `# - ./app` in a parent, the app's own folder still listing its files), or, when the cluster's
+        sync is in the repository (bootstrap's Kustomization, a FluxInstance), not reached from it. The controllers never
+        see it, so it is not checked: one rule for schemas and lookups alike. The files a config renders (check's
+        strict files) are always checked."""
         if o.path is None:
             return False
         rp = self.real(o.path)
-        if self.applied_by.get(rp):
+        if self.applied_by.get(rp) or rp in self.opts.strict_files or any(o is k for k in self.synthetic):
             return False
+        if self.has_sync:
+            return True  # the cluster's sync is in the repository: what it does not reach, Flux never applies
         for d in rp.parents:
             if self.root is not None and not inside(d, self.root):
                 return False
-            if any(os.path.isfile(d / n) for n in KUSTOMIZE_FILES):
-                return all(f != rp for f in self.tree.applied_files(d))
+            if any(os.path.isfile(d / n) for n in KUSTOMIZE_FILES) and all(f != rp for f in self.tree.applied_files(d)):
+                return True
+            if self.root is not None and d == self.root:
+                return False
         return False
 
     def _parent_namespace(self, rp: Path) -> tuple[str, Path | None]:
@@ -586,13 +890,28 @@ class Graph:
             speculative = True
         for parent in parents:
             for target, doc, value in _patched_spec(dig(parent.data, "spec", "patches"), field):
-                if _patch_targets(target, doc, ks):
+                if _patch_targets(target, doc, ks, self.ns_of(ks)):
                     if speculative:
                         return dict(speculate or {}), parent
                     merged = dict(own or {})
                     merged.update(value)
                     return merged, parent
         return own, None
+
+
+def _instance_sync(fi) -> Obj | None:
+    """The Kustomization flux-operator creates for a FluxInstance's ``spec.sync``: named like the sync (default: the
+    instance's namespace), in that namespace, reading the sync source at ``sync.path``, pruning
+    (controlplaneio-fluxcd/flux-operator@v0.58.1:internal/builder/templates.go, the sync Kustomization)."""
+    sync = dig(fi.data, "spec", "sync")
+    if not isinstance(sync, dict) or not isinstance(sync.get("kind"), str):
+        return None
+    ns = _str(dig(fi.data, "metadata", "namespace")) or "flux-system"
+    name = _str(sync.get("name")) or ns
+    path = sync.get("path") if isinstance(sync.get("path"), str) else "./"
+    data = {"apiVersion": FLUX_KS + "v1", "kind": "Kustomization", "metadata": {"name": name, "namespace": ns},
+            "spec": {"interval": "10m", "path": path, "prune": True, "sourceRef": {"kind": sync["kind"], "name": name}}}
+    return Obj(fi.file, fi.path, fi.index, data, fi.line)
 
 
 def _repo_sources(opts) -> set[tuple[str, str, str]]:
@@ -607,23 +926,66 @@ def _repo_sources(opts) -> set[tuple[str, str, str]]:
 def guess_repo_source(objects: list[Obj], opts: Options) -> Options:
     """With the default repository sources and no Flux Kustomization reading them, the repository is read through a
     source of another name (`flux create source git k8s-gitops ...`): take the Git/OCI/Bucket source of the tree that
-    most Flux Kustomizations read. An explicit --repo-source always wins."""
+    most Flux Kustomizations read, else the undeclared one that most of them read. An explicit --repo-source always
+    wins."""
     if list(opts.repo_sources) != list(DEFAULT_REPO_SOURCES):
         return opts
     declared = {(o.kind, o.namespace or "", o.name) for o in objects
                 if o.api_version.startswith(SOURCE) and o.kind in ("GitRepository", "OCIRepository", "Bucket")}
+    # a FluxInstance declares its sync source, and its sync Kustomization reads it (the cluster's own repository)
+    synced = [k for o in objects if o.kind == "FluxInstance" for k in [_instance_sync(o)] if k is not None]
+    declared |= {(k.data["spec"]["sourceRef"]["kind"], k.namespace, k.name) for k in synced}
     reads: Counter[tuple[str, str, str]] = Counter()
-    for o in objects:
+    for o in [*synced, *objects]:
         ref = dig(o.data, "spec", "sourceRef") if is_kind(o, FLUX_KS, "Kustomization") else None
         if isinstance(ref, dict) and isinstance(ref.get("kind"), str) and isinstance(ref.get("name"), str):
             reads[(ref["kind"], str(ref.get("namespace") or o.namespace or ""), ref["name"])] += 1
     if any(f"{k}/{ns}/{n}" in DEFAULT_REPO_SOURCES for k, ns, n in reads):
-        return opts
+        return _same_repository(objects, synced, opts, [tuple(x.split("/")) for x in DEFAULT_REPO_SOURCES])
     candidates = [(count, key) for key, count in reads.most_common() if key in declared]
+    if not candidates:
+        # declared nowhere in the repository, yet read by most of its Kustomizations: made outside it, as `flux
+        # bootstrap` or a FluxInstance rendered by a chart make the sync source; the controllers read this repository
+        # through it (a typo is read by few, never by most)
+        git = [(count, key) for key, count in reads.most_common() if key[0] in ("GitRepository", "OCIRepository", "Bucket")]
+        total = sum(count for count, _ in git)
+        if git and git[0][0] >= 2 and git[0][0] * 2 > total:
+            candidates = git[:1]
     if not candidates:
         return opts
     kind, ns, name = candidates[0][1]
-    return dataclasses.replace(opts, repo_sources=[f"{kind}/{ns}/{name}"])
+    return _same_repository(objects, synced, dataclasses.replace(opts, repo_sources=[f"{kind}/{ns}/{name}"]),
+                            [(kind, ns, name)])
+
+
+def _repo_url(url: object) -> str:
+    """A repository URL without scheme, user, `.git` and trailing slash (ssh://git@host/x.git = https://host/x)."""
+    if not isinstance(url, str) or not url or "${" in url:
+        return ""
+    u = re.sub(r"^[a-z0-9+.-]+://", "", url.strip().lower())
+    u = re.sub(r"^[^@/]+@", "", u)
+    u = re.sub(r"^([^/:]+):(?!\d+/)", r"\1/", u)  # scp-like git@host:owner/repo
+    return re.sub(r"(\.git)?/*$", "", u)
+
+
+def _same_repository(objects, synced, opts: Options, sources) -> Options:
+    """Every declared source whose URL is the repository source's reads this repository too (a second GitRepository
+    of the same URL, made for another interval or ref): Kustomizations reading it are built and checked as well."""
+    urls: dict[tuple, str] = {}
+    for o in objects:
+        if o.api_version.startswith(SOURCE) and o.kind in ("GitRepository", "OCIRepository"):
+            urls[(o.kind, o.namespace or "", o.name)] = _repo_url(dig(o.data, "spec", "url"))
+    for o in objects:
+        sync = dig(o.data, "spec", "sync")
+        if o.kind == "FluxInstance" and isinstance(sync, dict):
+            for k in synced:
+                if k.path == o.path and k.index == o.index:
+                    urls[(sync.get("kind"), k.namespace, k.name)] = _repo_url(sync.get("url"))
+    mine = {urls[s] for s in sources if urls.get(s)}
+    extra = [f"{k}/{ns}/{n}" for (k, ns, n), u in urls.items() if u in mine and (k, ns, n) not in sources]
+    if not extra:
+        return opts
+    return dataclasses.replace(opts, repo_sources=[*(opts.repo_sources or DEFAULT_REPO_SOURCES), *sorted(extra)])
 
 
 def _flux_namespace(opts) -> str:
@@ -648,8 +1010,8 @@ def _candidate_roots(ks, run: Run, root: Path | None = None) -> list[Path]:
         out = [run.real(Path(run.opts.repo_root))]
     else:
         out = list(run.roots_for(run.real(ks.path).parent if ks.path is not None else None))
-        if root is not None and root not in out:
-            out.insert(0, root)
+        if root is not None:  # the repository's root comes first: spec.path is relative to the source's root
+            out = [root, *(r for r in out if r != root)]
     ref = dig(ks.data, "spec", "sourceRef")
     if isinstance(ref, dict) and ref.get("kind") in ("OCIRepository", "Bucket") and ks.path is not None:
         # An artifact holds the folder that was pushed (`flux push artifact --path=./kubernetes`), and spec.path is
@@ -695,29 +1057,23 @@ class _Checker:
         self.index = self._index(g)
 
     @staticmethod
-    def _index(g: Graph) -> dict[tuple[str, str], set[str]]:
-        """(kind, name) -> the namespaces where such an object exists ("" = unknown)."""
-        index: dict[tuple[str, str], set[str]] = {}
+    def _index(g: Graph) -> dict[tuple[str, str], list[tuple[str, object]]]:
+        """(kind, name) -> [(a namespace where such an object exists ("" = unknown), the object that makes it)]."""
+        index: dict[tuple[str, str], list[tuple[str, object]]] = {}
+
+        def put(kind: str, name: str, namespaces, maker) -> None:
+            # a namespace still holding ${VAR} is substituted per applying Kustomization: unknown here, so any
+            index.setdefault((kind, name), []).extend(("" if "$" in ns else ns, maker) for ns in namespaces)
+
         for o in g.all:
-            index.setdefault((o.kind, o.name), set()).update(g.namespaces(o))
-        # ArtifactGenerators (source-watcher) produce ExternalArtifacts named in spec.artifacts; a FluxInstance
-        # (flux-operator) creates its sync source, named after its namespace unless sync.name says otherwise
-        # (controlplaneio-fluxcd/flux-operator@v0.58.1:internal/controller/fluxinstance_controller.go)
-        for o in g.all:
-            sync = dig(o.data, "spec", "sync")
-            if o.kind == "FluxInstance" and isinstance(sync, dict) and isinstance(sync.get("kind"), str):
-                for ns in g.namespaces(o):
-                    index.setdefault((sync["kind"], _str(sync.get("name")) or ns), set()).add(ns)
-            # an ExternalSecret makes the Secret spec.target.name, by default its own name
-            # (external-secrets/external-secrets@v2.9.0:apis/externalsecrets/v1/externalsecret_types.go)
-            if o.kind == "ExternalSecret" and o.api_version.startswith("external-secrets.io/"):
-                target = _str(dig(o.data, "spec", "target", "name")) or o.name
-                if target:
-                    index.setdefault(("Secret", target), set()).update(g.namespaces(o))
-            if o.kind == "ArtifactGenerator":
-                for a in dig(o.data, "spec", "artifacts") or []:
-                    if isinstance(a, dict) and isinstance(a.get("name"), str):
-                        index.setdefault(("ExternalArtifact", a["name"]), set()).update(g.namespaces(o))
+            for name, ns in g.identities(o):
+                put(o.kind, name, [ns], o)
+            for ns in g.namespaces(o):
+                for kind, name in made_by(o, ns):  # what it makes (validate.producers)
+                    put(kind, name, [ns], o)
+        for d, k in g.tree.kustomizations.items():  # generators with a fixed name, seen by every cluster
+            for kind, name in generated(k):
+                put(kind, name, [g.tree.namespace(d)[0]], None)
         return index
 
     def run(self) -> list[Finding]:
@@ -729,18 +1085,19 @@ class _Checker:
             elif is_kind(o, HELM, "HelmRelease"):
                 self._helmrelease(o)
         self._crd_order()
+        self._duplicates()
         return self.findings
 
     def add(self, obj, ptr: str, msg: str, rule: str) -> None:
         self.findings.append(obj.finding(ptr, msg, rule))
 
     # -- lookups -----------------------------------------------------------------------------------
-    def where(self, kind: str, name: str, ns: str) -> tuple[bool, set[str]]:
-        """(exists in ns, the namespaces where an object of that kind and name does exist)."""
+    def where(self, kind: str, name: str, ns: str, holder=None) -> tuple[bool, set[str]]:
+        """(exists in ns, the namespaces where an object of that kind and name does exist), in ``holder``'s cluster."""
         if ((kind, name, ns) in WELL_KNOWN or (kind, ns, name) in self.repo_sources
                 or f"{kind}/{ns}/{name}" in self.externals or f"{kind}/*/{name}" in self.externals):
             return True, {ns}
-        found = self.index.get((kind, name), set())
+        found = {n for n, maker in self.index.get((kind, name), []) if holder is None or self.g.visible(holder, maker)}
         others = {e.split("/")[1] for e in self.externals if e.startswith(f"{kind}/") and e.endswith(f"/{name}")
                   and e.count("/") == 2}
         return (not ns or ns in found or "" in found), (found | others) - {""}
@@ -751,21 +1108,25 @@ class _Checker:
             return
         kind = str(ref.get("kind", ""))
         ns = _str(ref.get("namespace")) or ns_obj
-        ok, found = self.where(kind, ref["name"], ns)
-        rule = "flux.depends-on" if what == "dependsOn" else "flux.source-ref"
+        ok, found = self.where(kind, ref["name"], ns, obj)
+        rule = DEPENDS_ON if what == "dependsOn" else SOURCE_REF
         if not ok:
             if found:
                 fix = "set" if not ref.get("namespace") else "fix"
                 why = "" if ref.get("namespace") else f" (without namespace the controller looks in {obj.kind} {obj.name}'s own namespace)"
                 msg = (f"{what} {kind} {ns}/{ref['name']} does not exist{why}: {kind} {ref['name']} is in "
                        f"{', '.join(sorted(found))}; {fix} namespace: {sorted(found)[0]}")
+            elif self.where(kind, ref["name"], ns)[0] and self.g.cluster.get(id(obj)):
+                home = ", ".join(display_path(self.g.cluster_roots[i].path) for i in sorted(self.g.cluster[id(obj)]))
+                msg = (f"{what} {kind} {ns}/{ref['name']} is not in this cluster (rooted at {home}): only another cluster's "
+                       f"tree has it, and each cluster's controllers see only their own (add it to this cluster's tree)")
             else:
                 msg = f"{what} {kind} {ns}/{ref['name']} not found in the repository (declare it with --external {kind}/{ns}/{ref['name']} if it lives elsewhere)"
             self.add(obj, ptr, msg, rule)
         if what != "dependsOn" and self.opts.no_cross_namespace_refs and ns_obj and ns != ns_obj:
             self.add(obj, ptr.rsplit("/", 1)[0] + "/namespace" if ref.get("namespace") else ptr,
                      f"{what} {kind} {ns}/{ref['name']} is in another namespace than {obj.kind} {ns_obj}/{obj.name}: "
-                     "refused with --no-cross-namespace-refs", "flux.cross-namespace")
+                     "refused with --no-cross-namespace-refs", CROSS_NAMESPACE)
 
     # -- Kustomization -----------------------------------------------------------------------------
     def _kustomization(self, ks) -> None:
@@ -778,7 +1139,7 @@ class _Checker:
         if isinstance(p, str) and "${" not in p and g.reads_repo(ks) and found is None:
             roots = g.roots[id(ks)]
             self.add(ks, "/spec/path", f"path {p!r} does not exist in the repository (root {display_path(roots[0]) if roots else '.'})",
-                     "flux.path")
+                     MISSING_PATH)
         for ns in g.namespaces(ks):
             self._ref(ks, ns, "/spec/sourceRef/name", g.source_ref(ks), "sourceRef")
             deps = spec.get("dependsOn")
@@ -787,11 +1148,11 @@ class _Checker:
                     self._ref(ks, ns, f"/spec/dependsOn/{i}/name", {**dep, "kind": "Kustomization"}, "dependsOn")
         dec, injector = g.decryption(ks)
         if found is not None and dec is None:
-            enc = [f for f in g.tree.applied_files(found) if _encrypted_file(f, self._encrypted())]
+            enc = [f for f in g.tree.applied_files(found) if _encrypted_file(f, self._encrypted(), g.run)]
             if enc:
                 self.add(ks, "/spec/path", f"path applies SOPS-encrypted {display_path(enc[0])} but spec.decryption is not set "
                          "(add decryption: {provider: sops}, with secretRef: {name: sops-age} unless kustomize-controller "
-                         "runs with --sops-age-secret)", "flux.decryption")
+                         "runs with --sops-age-secret)", DECRYPTION)
         if dec is not None:
             self._decryption_secret(ks, dec, injector)
 
@@ -814,7 +1175,7 @@ class _Checker:
         for ns in self.g.namespaces(ks):
             if not ns:
                 continue
-            ok, found = self.where("Secret", name, ns)
+            ok, found = self.where("Secret", name, ns, ks)
             if ok:
                 continue
             home = sorted(found) or [_flux_namespace(self.opts)]
@@ -826,7 +1187,7 @@ class _Checker:
                      f" (secretRef is a LocalObjectReference), but the key Secret {name} {known} {', '.join(home)}"
                      f"{'' if found else f' (Flux SOPS guide; declare --external Secret/{ns}/{name} if it is there)'}: "
                      f"keep the Kustomization in {home[0]} (use targetNamespace for its objects), or drop secretRef "
-                     "and run kustomize-controller with --sops-age-secret", "flux.decryption-secret")
+                     "and run kustomize-controller with --sops-age-secret", DECRYPTION_SECRET)
 
     # -- HelmRelease -------------------------------------------------------------------------------
     def _helmrelease(self, hr) -> None:
@@ -841,20 +1202,60 @@ class _Checker:
                 if isinstance(dep, dict):
                     self._ref(hr, ns, f"/spec/dependsOn/{i}/name", {**dep, "kind": "HelmRelease"}, "dependsOn")
 
+    # -- one owner per object ----------------------------------------------------------------------
+    def _duplicates(self) -> None:
+        """kustomize-controller labels what it applies with its Kustomization's name and namespace, and prunes by that
+        inventory (fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go apply/prune via
+        fluxcd/pkg ssa): two Kustomizations of one cluster applying one object take it from each other. Objects whose
+        name comes from postBuild substitution are not compared (each Kustomization may substitute it differently)."""
+        g = self.g
+        owners: dict[tuple, list] = {}
+        for o in g.all:
+            if o.path is None or not o.kind or not o.name or "$" in o.name or id(o) in g.substituted:
+                continue
+            group = o.api_version.split("/", 1)[0] if "/" in o.api_version else ""
+            for ks in g.applied_by.get(g.real(o.path), []):
+                if ks is o:
+                    continue
+                for ns in g.namespaces_by(o, ks):
+                    if not ns or "$" in ns:
+                        continue  # a namespace not known here (set by no one we can see, or substituted): not compared
+                    for c in g.cluster.get(id(ks)) or [None]:
+                        lst = owners.setdefault((c, group, o.kind, ns, o.name), [])
+                        if not any(k is ks for _, k in lst):
+                            lst.append((o, ks))
+        mine = {id(o) for o in self.objects}
+        reported: set[int] = set()
+        for (_, _, kind, ns, name), lst in owners.items():
+            if len(lst) < 2:
+                continue
+            for o, ks in lst:
+                if id(o) not in mine or id(o) in reported:
+                    continue
+                reported.add(id(o))
+                others = ", ".join(f"{g.ns_of(k)}/{k.name}" for _, k in lst if k is not ks)
+                same = all(_content(x) == _content(o) for x, _ in lst)
+                what = ("identical copies: its owner labels flip at each apply and it goes with either prune" if same
+                        else "the copies differ, so each apply sets its own version")
+                self.findings.append(o.finding("", f"{kind} {ns + '/' if ns else ''}{name} is applied by Flux Kustomization "
+                                               f"{g.ns_of(ks)}/{ks.name} and also by {others} ({what}); apply it from one "
+                                               "Kustomization only", DUPLICATE_SAME if same else DUPLICATE,
+                                               DUPLICATE_SAME.severity if same else DUPLICATE.severity))
+
     # -- CRD ordering ------------------------------------------------------------------------------
     def _crd_order(self) -> None:
         g = self.g
-        ks_by_name: dict[tuple[str, str], object] = {}
+        ks_by_name: dict[tuple[str, str], list] = {}
         for k in g.flux_ks:
             for ns in g.namespaces(k):
-                ks_by_name[(ns, k.name)] = k
+                ks_by_name.setdefault((ns, k.name), []).append(k)
         for hr in (o for o in g.all if is_kind(o, HELM, "HelmRelease")):
             groups = CRD_CHARTS.get(_chart_name(hr, g.all) or "")
             crds = dig(hr.data, "spec", "install", "crds")
             if not groups or hr.path is None or crds == "Skip":
                 continue
             hr_ks = g.applied_by.get(self.g.real(hr.path), [])
-            for o in self.objects:
+            for o in (o for o in self.objects if g.visible(hr, o)):
                 group = o.api_version.split("/", 1)[0] if "/" in o.api_version else ""
                 if group not in groups or o.path is None or not hr_ks:
                     continue
@@ -862,13 +1263,13 @@ class _Checker:
                     if any(k is h for h in hr_ks):
                         self.add(o, "", f"{o.kind} is applied by Flux Kustomization {g.ns_of(k)}/{k.name}, the same one that "
                                  f"applies HelmRelease {hr.name} which installs the {group} CRDs: the dry-run fails before the "
-                                 f"CRDs exist. Apply it from a second Kustomization that dependsOn {k.name}", "flux.crd-order")
+                                 f"CRDs exist. Apply it from a second Kustomization that dependsOn {k.name}", CRD_ORDER)
                     elif not any(id(h) in self._depends_on(k, ks_by_name) for h in hr_ks):
                         self.add(o, "", f"{o.kind} is applied by Flux Kustomization {g.ns_of(k)}/{k.name}, which does not "
                                  f"dependsOn {', '.join(h.name for h in hr_ks)} (the Kustomization applying HelmRelease "
-                                 f"{hr.name} that installs the {group} CRDs)", "flux.crd-order")
+                                 f"{hr.name} that installs the {group} CRDs)", CRD_ORDER)
 
-    def _depends_on(self, ks, ks_by_name: dict[tuple[str, str], object]) -> set[int]:
+    def _depends_on(self, ks, ks_by_name: dict[tuple[str, str], list]) -> set[int]:
         """ids of every Flux Kustomization ``ks`` depends on, directly or through others."""
         seen: set[int] = set()
         todo = [ks]
@@ -878,8 +1279,8 @@ class _Checker:
                 if not isinstance(dep, dict):
                     continue
                 for ns in self.g.namespaces(k):
-                    target = ks_by_name.get((_str(dep.get("namespace")) or ns, str(dep.get("name"))))
-                    if target is not None and id(target) not in seen:
-                        seen.add(id(target))
-                        todo.append(target)
+                    for target in ks_by_name.get((_str(dep.get("namespace")) or ns, str(dep.get("name"))), []):
+                        if self.g.visible(k, target) and id(target) not in seen:
+                            seen.add(id(target))
+                            todo.append(target)
         return seen

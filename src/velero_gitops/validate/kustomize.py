@@ -42,7 +42,8 @@ from velero_gitops import identity, safefile, tools
 from velero_gitops.boundary import git_toplevel, realpath
 from velero_gitops.errors import UsageError
 from velero_gitops.findings import Finding
-from velero_gitops.validate import flux, sandbox
+from velero_gitops.rules import define
+from velero_gitops.validate import flux, sandbox, varsub
 from velero_gitops.validate.documents import (
     KUSTOMIZE_FILES,
     Obj,
@@ -58,6 +59,10 @@ from velero_gitops.validate.report import esc
 from velero_gitops.validate.run import Run
 from velero_gitops.validate.schemas import SchemaError, schema_findings
 from velero_gitops.validate.yamlload import YAMLError, load_all
+
+define("kustomize", "error", "a kustomize build that fails, or that is not run because it would read something refused")
+define("kustomize.remote", "warning", "a remote base or resource: valid for Flux, not fetched by validate")
+define("kustomize.outside", "error", "a kustomization names a path outside the repository (Flux cannot read it either)")
 
 ORIGIN = "config.kubernetes.io/origin"
 MAX_FILE = 8 * 1024 * 1024  # larger build inputs are refused (a build input is text)
@@ -129,7 +134,8 @@ def read_kfile(p: Path, memo: dict[Path, KFile | None]) -> KFile | None:
     try:
         st = os.stat(p)
         if stat.S_ISREG(st.st_mode) and st.st_size <= MAX_FILE:
-            text = p.read_text(encoding="utf-8")
+            texts = getattr(memo, "texts", {})  # the run's texts: a file is read once (validate.run)
+            text = texts[p] if p in texts else texts.setdefault(p, p.read_text(encoding="utf-8"))
             data = first_document(text)
             out = KFile(p, data if isinstance(data, dict) else {}, text)
     except Exception:  # noqa: BLE001 - invalid YAML/unreadable: kubectl reports it on the build
@@ -832,7 +838,7 @@ def check_dirs(kdirs, objects, store, run: Run, skip, graph=None, scan_roots=())
             findings.append(_build_failure(b, out, run.kfiles))
             failed += 1
             continue
-        docs = _output_documents(b, out)
+        docs = _output_documents(b, out, graph)
         if isinstance(docs, Finding):  # pragma: no cover - kustomize emits valid YAML
             findings.append(docs)
             failed += 1
@@ -870,10 +876,11 @@ def _build_failure(b: Build, out: str, kfiles: dict) -> Finding:
     return Finding(display_path(kfile), line, None, "", f"kustomize build failed: {out}", "kustomize")
 
 
-def _output_documents(b: Build, out: str) -> list | Finding:
-    """The documents of a build's output, after Flux's postBuild substitution."""
-    if b.flux_ks is not None:
-        out = substitute(out, dig(b.flux_ks.data, "spec", "postBuild"))
+def _output_documents(b: Build, out: str, graph) -> list | Finding:
+    """The documents of a build's output, after Flux's postBuild substitution (validate.varsub, with the variables
+    the graph knows for the Flux Kustomization)."""
+    if b.flux_ks is not None and graph is not None:
+        out = varsub.substitute_documents(out, graph.variables(b.flux_ks))
     try:
         return load_all(out)
     except YAMLError as exc:  # pragma: no cover - kustomize emits valid YAML
@@ -956,68 +963,6 @@ def _plaintext(secret: dict) -> bool:
                     pass
             values.append(text)
     return any("ENC[" not in v for v in values)
-
-
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-_MAX_NESTING = 64  # defaults nested deeper are left as written (no RecursionError on hostile input)
-
-
-def _expand(s: str, values: dict[str, str], level: int = 0) -> str:
-    """``${VAR}``, ``${VAR:=default}``, ``${VAR:-default}`` (defaults may nest variables); unknown
-    variables without a default stay as they are."""
-    if level > _MAX_NESTING:
-        return s
-    out: list[str] = []
-    i = 0
-    while True:
-        j = s.find("${", i)
-        if j < 0:
-            out.append(s[i:])
-            return "".join(out)
-        out.append(s[i:j])
-        m = _NAME.match(s, j + 2)
-        if m is None:
-            out.append("${")
-            i = j + 2
-            continue
-        name, k = m.group(0), m.end()
-        depth, end = 1, k
-        while end < len(s) and depth:  # the closing brace, past nested ${...}
-            if s.startswith("${", end):
-                depth, end = depth + 1, end + 2
-                continue
-            depth -= s[end] == "}"
-            end += 1
-        if depth:
-            out.append(s[j:])
-            return "".join(out)
-        body = s[k:end - 1]
-        op = next((o for o in (":=", ":-", "=", "-") if body.startswith(o)), None)
-        if name in values:
-            out.append(values[name])
-        elif op is not None:
-            out.append(_expand(body[len(op):], values, level + 1))
-        elif body:
-            out.append(s[j:end])  # not a substitution form Flux knows: left alone
-        else:
-            out.append(s[j:end])
-        i = end
-
-
-def substitute(text: str, post_build) -> str:
-    """Flux's postBuild variable substitution on built output, with the values known from the tree:
-    ``spec.postBuild.substitute`` and ``${VAR:=default}`` defaults; other variables stay as they are
-    (fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go calls
-    generator.SubstituteVariables per object after the build; a ``kustomize.toolkit.fluxcd.io/substitute:
-    disabled`` object is left alone)."""
-    if not isinstance(post_build, dict) or "${" not in text:
-        return text
-    values = mapping(post_build, "substitute")
-    values = {str(k): str(v) for k, v in values.items()}
-    docs = re.split(r"(?m)^---[ \t]*\n", text)
-    return "---\n".join(d if "kustomize.toolkit.fluxcd.io/substitute: disabled" in d else _expand(d, values) for d in docs)
 
 
 def _source(b: Build, origin: dict, kind: str, name: str, by_file, kfiles: dict):

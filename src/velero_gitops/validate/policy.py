@@ -20,7 +20,27 @@ from velero_gitops.config.cron import velero_problem as cron_problem
 from velero_gitops.config.names import bucket_name_problem
 from velero_gitops.config.units import parse_duration, parse_quantity
 from velero_gitops.findings import Finding
+from velero_gitops.rules import define
 from velero_gitops.validate.documents import mapping
+
+# rules (velero_gitops.rules)
+define("policy.s3-https", "error", "a BackupStorageLocation's `s3Url` is not `https://host[:port]` without a path",
+       "s3.allowHttp")
+define("policy.insecure-tls", "error", "`insecureSkipTLSVerify: \"true\"` on a BackupStorageLocation", "s3.insecureSkipTLSVerify")
+define("policy.cron", "error", "a Schedule's cron is not one Velero parses (robfig/cron v3 ParseStandard)")
+define("policy.ttl", "error", "a TTL is not a Go duration")
+define("policy.uploader", "error", "`uploaderType` or node-agent values not valid for the Velero version")
+define("policy.node-agent", "error", "node-agent limits above the budget; a warning when kopia may need more memory")
+define("policy.bucket", "error", "an S3 bucket name that S3 refuses")
+define("policy.values", "error", "velero chart values the chart cannot render")
+define("policy.versions", "error", "chart, Velero image, AWS plugin and CRD upgrade setting that do not work together, "
+       "for the release's own chart version (config/compat.json)")
+define("policy.values-keys", "warning", "a value key the release's chart version does not read")
+define("policy.chart-version", "warning", "a velero chart version outside the compatibility table, or not one exact "
+       "version: its values are not checked")
+define("policy.ca-private-key", "error", "a private key inside a `caCert`")
+define("policy.secret-encrypted", "error", "the `velero-s3-secret` Secret is not SOPS-encrypted")
+define("secret.unencrypted", "error", "a Secret in clear, or one whose SOPS metadata is incomplete")
 
 # The rules below reuse the project's own parsers (cron.py, units.py, names.py) so that `validate`
 # and the config loader agree on what is valid.
@@ -62,8 +82,9 @@ def s3url_problem(url: object, allow_http: bool, allow_path: bool) -> str | None
 
 
 # Values that name a secret kept elsewhere: a 1Password reference (op://vault/item/field, resolved by the
-# 1Password operator or `op inject`) or a Flux postBuild variable filled from an encrypted source.
-_REFERENCE = re.compile(r"^(?:op://[^\n]+|(?:\$\{[^{}]+\}\s*)+)$")
+# 1Password operator or `op inject`), or a value holding a Flux postBuild variable filled from an encrypted source
+# (its secret part is substituted at apply time: `${RESTIC_REPOSITORY}/app`, `s3:https://${HOST}/bucket`).
+_REFERENCE = re.compile(r"^op://[^\n]+$|\$\{[^{}]+\}")
 
 
 def holds_secret_data(data: dict) -> bool:
@@ -74,7 +95,7 @@ def holds_secret_data(data: dict) -> bool:
         block = data.get(key)
         if isinstance(block, dict):
             values.extend(block.values())
-    return any(not (isinstance(v, str) and _REFERENCE.match(v.strip())) for v in values if v not in (None, ""))
+    return any(not (isinstance(v, str) and _REFERENCE.search(v.strip())) for v in values if v not in (None, ""))
 
 
 def _truthy(v) -> bool:

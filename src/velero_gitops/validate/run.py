@@ -52,6 +52,14 @@ class Options:
     kopia_memory_warning: bool = True  # warn when node-agent memory is limited below what kopia needs on big volumes
 
 
+class _KfileMemo(dict):
+    """Parsed kustomizations by path, with the run's texts (a kustomization already read is not read again)."""
+
+    def __init__(self, texts: dict[Path, str]):
+        super().__init__()
+        self.texts = texts
+
+
 class Run:
     """The options of one validate call and its memos: resolved paths, candidate repository roots, parsed
     kustomizations."""
@@ -60,7 +68,8 @@ class Run:
         self.opts = opts
         self._real: dict[Path, Path] = {}
         self._roots: dict[Path | None, tuple[Path, ...]] = {}
-        self.kfiles: dict[Path, Any] = {}  # kustomize.read_kfile's results by path
+        self.texts: dict[Path, str] = {}  # real path -> the text read from it: every file is read once per call
+        self.kfiles: dict[Path, Any] = _KfileMemo(self.texts)  # kustomize.read_kfile's results by path
         self.yaml_verdicts: dict[Path, str | None] = {}  # real path -> None (YAML read) or why it was refused
         self.boundary: Path | None = None  # the repository boundary (boundary.of_paths): nothing outside is read
 
@@ -71,6 +80,17 @@ class Run:
         if r is None:
             r = self._real[p] = Path(realpath(os.path.abspath(p)))
         return r
+
+    def text(self, p: Path, root=None) -> str:
+        """The text of file ``p`` (read with safefile's limits the first time, then remembered); raises what
+        safefile.read_text raises."""
+        real = self.real(p)
+        t = self.texts.get(real)
+        if t is None:
+            from velero_gitops import safefile
+
+            t = self.texts[real] = safefile.read_text(p, root=root)
+        return t
 
     def roots_for(self, start: Path | None) -> tuple[Path, ...]:
         """Where a Flux ``spec.path`` read from a file in ``start`` may be rooted: the repository root found

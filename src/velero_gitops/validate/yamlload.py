@@ -22,11 +22,12 @@ class Doc:
 
 
 class YAMLError(Exception):
-    def __init__(self, message: str, line: int | None, limit: bool = False):
+    def __init__(self, message: str, line: int | None, limit: bool = False, syntax: bool = False):
         super().__init__(message)
         self.message = message
         self.line = line
         self.limit = limit  # refused by a budget (aliases, depth), not as invalid YAML
+        self.syntax = syntax  # not YAML at all (a template, another format)
 
 
 def load_all(text: str, limits: Limits = Limits()) -> list[Doc]:
@@ -36,7 +37,7 @@ def load_all(text: str, limits: Limits = Limits()) -> list[Doc]:
         docs = yamlsafe.load_all(text, limits)
     except yamlsafe.YamlRefused as exc:
         where = f" at {yamlsafe.short(yamlsafe.pointer(exc.path))}" if exc.path and not exc.syntax else ""
-        raise YAMLError(exc.message + where, exc.line, exc.limit) from None
+        raise YAMLError(exc.message + where, exc.line, exc.limit, exc.syntax) from None
     return [Doc(d.data, d.line, d.index, [(line, yamlsafe.pointer(path), key) for line, path, key in d.duplicates])
             for d in docs]
 

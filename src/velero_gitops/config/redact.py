@@ -1,0 +1,49 @@
+"""What a config message may show of a value: one redaction rule, then one length rule.
+
+A config is where users paste things by mistake: an age private key where a recipient belongs, an access key in
+an endpoint, a token in a URL. Every message the loader emits goes through `redact` and then `truncate_values`,
+so no rule elsewhere has to remember it (cutting after redacting never leaves half a secret on screen).
+"""
+
+from __future__ import annotations
+
+import re
+
+MASK = "<redacted>"
+VALUE_LIMIT = 80  # characters of one quoted value kept in a message
+
+_SECRET = re.compile(
+    "|".join((
+        r"AGE-SECRET-KEY-1[0-9A-Za-z]+",  # an age identity (bech32, upper case by convention)
+        r"-----BEGIN [A-Z ]*PRIVATE KEY-----(?:.|\n)*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)",
+        r"(?<=://)[^/@\s'\"]*(?=@)",  # user:password@ in a URL
+        # a long run with upper case, lower case and digits mixed: an access key, a token, a JWT, a password
+        # ('.' ends a run: config paths such as s3.checksumAlgorithm stay; each part of a JWT is such a run)
+        r"(?<![0-9A-Za-z_+/=-])(?=[0-9A-Za-z_+/=-]*[A-Z])(?=[0-9A-Za-z_+/=-]*[a-z])(?=[0-9A-Za-z_+/=-]*[0-9])"
+        r"[0-9A-Za-z_+/=-]{20,}(?![0-9A-Za-z_+/=-])",
+        r"(?<![0-9A-Z])(?:AKIA|ASIA)[0-9A-Z]{16}(?![0-9A-Z])",  # an AWS access key id
+    ))
+)
+# key=value where the key says it holds a secret (a query string, an env line): the value goes. Not "key: value":
+# messages name config keys such as secretRef that way.
+_KEYED = re.compile(r"(?i)((?:password|passwd|secret|token|api_?key|access_?key)[\w-]*=)([^\s'\"&,;]+)")
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+
+
+def redact(text: str) -> str:
+    """``text`` with everything that looks like a secret replaced by <redacted>."""
+    return _KEYED.sub(lambda m: m.group(1) + MASK, _SECRET.sub(MASK, text))
+
+
+def truncate_values(text: str, limit: int = VALUE_LIMIT) -> str:
+    """``text`` with each quoted value longer than ``limit`` cut in the middle, saying how long it was."""
+    def cut(m: re.Match[str]) -> str:
+        value = m.group()
+        if len(value) <= limit:
+            return value
+        keep = limit // 2
+        return f"{value[:keep]}...{value[-keep:]} ({len(value) - 2} characters)"
+    text = _QUOTED.sub(cut, text)
+    if len(text) > 20 * limit:  # an unquoted value (a key) can be long too
+        text = text[: 10 * limit] + f"... ({len(text)} characters)"
+    return text

@@ -1,0 +1,190 @@
+"""Rules across fields: values each valid alone that contradict each other, or that Velero, Flux or S3 would
+refuse (or silently ignore) only at run time, on the cluster.
+
+Each rule names the upstream behaviour it protects (``source``); `docs/config-reference.md` lists them from
+``RULES``, so the list cannot drift. A rule yields `Problem`s located at the offending key (a tuple of keys and
+list indexes, as in the YAML file); the loader turns them into `FILE:LINE:COL path: message` lines.
+A warning is printed and does not stop the run; an error refuses the config.
+
+Restore-point rules (decided here, documented in the reference):
+- ttl shorter than the longest gap between a schedule's runs: refused. A backup is deleted once its expiration
+  (creation + ttl) has passed, so from creation + ttl until the next run no backup of the schedule exists.
+- ttl shorter than twice that gap: warning with the numbers. One restore point at a time; a single failed
+  run leaves none for up to 2 x gap - ttl.
+- garbageCollectionFrequency longer than a schedule's ttl: refused. Expired backups then outlive their ttl by
+  more than the ttl itself, so what the config says about retention is not what the bucket holds.
+- garbageCollectionFrequency longer than a quarter of a ttl: warning with how long backups really stay.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from urllib.parse import urlsplit
+
+from velero_gitops.config.cron import Cron
+from velero_gitops.config.model import BSL_NAME, Config
+from velero_gitops.config.units import go_duration, parse_duration
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Problem:
+    loc: Loc
+    message: str
+    warning: bool = False
+    rule: str = ""  # the Rule.id, filled in by problems()
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    summary: str  # what the rule refuses, one line for the reference
+    source: str  # the upstream behaviour it protects: repo@tag:path (function)
+    check: Callable[[Config], Iterator[Problem]]
+
+
+RULES: list[Rule] = []
+
+
+def rule(id: str, summary: str, source: str) -> Callable[[Callable[[Config], Iterator[Problem]]], Callable[[Config], Iterator[Problem]]]:
+    def register(fn: Callable[[Config], Iterator[Problem]]) -> Callable[[Config], Iterator[Problem]]:
+        RULES.append(Rule(id, summary, source, fn))
+        return fn
+    return register
+
+
+def problems(config: Config) -> list[Problem]:
+    """Every problem of every rule, errors and warnings, in rule order."""
+    return [replace(p, rule=r.id) for r in RULES for p in r.check(config)]
+
+
+def _hours(seconds: float) -> str:
+    """A duration as users write it: 24h, 1h30m, 90s (Go's 24h0m0s without the zero parts)."""
+    return re.sub(r"(?<=h)0m$", "", re.sub(r"(?<=[hm])0s$", "", go_duration(seconds)))
+
+
+# ----------------------------------------------------------------------------------------------- Velero
+@rule("schedule-names-unique", "Two schedules with the same name (after YAML unescaping).",
+      "kubernetes-sigs/kustomize@v5.7.1:api/resmap/reswrangler.go (Append: an id may be registered once)")
+def _unique_names(c: Config) -> Iterator[Problem]:
+    first: dict[str, int] = {}
+    for i, s in enumerate(c.schedules):
+        if s.name in first:
+            yield Problem(("schedules", i, "name"), f"schedule name {s.name!r} is already used by schedules[{first[s.name]}]; "
+                          "each Schedule is one object, so the second would replace the first. Rename one")
+        first.setdefault(s.name, i)
+
+
+@rule("storage-location-rendered", "A schedule's storageLocation that names no rendered BackupStorageLocation.",
+      "vmware-tanzu/velero@v1.18.1:pkg/controller/backup_controller.go (prepareBackupRequest: the location must exist)")
+def _storage_location(c: Config) -> Iterator[Problem]:
+    # One `s3:` section renders one BackupStorageLocation. A second one would need its own credentials, CA,
+    # bucket policy and kopia repository password; that is not modelled, so it is refused rather than half-made.
+    for i, s in enumerate(c.schedules):
+        if s.storage_location != BSL_NAME:
+            yield Problem(("schedules", i, "storageLocation"),
+                          f"storage location {s.storage_location!r} is never rendered: this config renders one "
+                          f"BackupStorageLocation, {BSL_NAME!r} (from s3:), and Velero fails every backup of this "
+                          f"schedule with 'backup storage location not found'. Remove storageLocation; a second "
+                          "location is not supported")
+
+
+@rule("ttl-covers-interval", "ttl shorter than the longest gap between a schedule's runs (error), or than twice it "
+      "(warning: a single failed run leaves no restore point).",
+      "vmware-tanzu/velero@v1.18.1:pkg/controller/gc_controller.go (Reconcile: a backup past status.expiration "
+      "is deleted) and pkg/controller/schedule_controller.go (runs at the cron's times)")
+def _ttl_interval(c: Config) -> Iterator[Problem]:
+    for i, s in enumerate(c.schedules):
+        if s.paused:
+            continue
+        ttl = parse_duration(c.schedule_ttl(s))
+        gap = _gap(s.timing)
+        where: Loc = ("schedules", i, "ttl") if s.ttl else ("schedules", i, "cron")
+        origin = f"ttl {_hours(ttl)}" if s.ttl else f"ttl {_hours(ttl)} (inherited from velero.defaultBackupTtl)"
+        if ttl < gap:
+            yield Problem(where, f"{origin} is shorter than the longest gap between runs of {s.cron!r} "
+                          f"({_hours(gap)}): each backup is deleted {_hours(gap - ttl)} before the next run, so for "
+                          f"{_hours(gap - ttl)} of every cycle no backup of {s.name!r} exists. Set ttl to at least "
+                          f"{_hours(gap)}, better {_hours(2 * gap)} (one spare when a run fails)")
+        elif ttl < 2 * gap:
+            yield Problem(where, f"{origin} keeps only one backup of {s.name!r} at times (runs are up to "
+                          f"{_hours(gap)} apart): if one run fails, no backup exists for up to {_hours(2 * gap - ttl)}. "
+                          f"ttl {_hours(2 * gap)} keeps a spare", warning=True)
+
+
+def _gap(timing: Cron) -> float:
+    return timing.max_interval().total_seconds()
+
+
+@rule("gc-frequency-vs-ttl", "garbageCollectionFrequency longer than a schedule's ttl (error), or than a quarter "
+      "of it (warning with the real retention).",
+      "vmware-tanzu/velero@v1.18.1:pkg/controller/gc_controller.go (NewGCReconciler: every backup is re-checked once "
+      "per frequency; 0 means 1h)")
+def _gc_ttl(c: Config) -> Iterator[Problem]:
+    gc = parse_duration(c.velero.garbage_collection_frequency)
+    where: Loc = ("velero", "garbageCollectionFrequency")
+    shortest = min(((parse_duration(c.schedule_ttl(s)), s.name) for s in c.schedules), default=None)
+    if shortest is None:
+        return
+    ttl, name = shortest
+    if gc > ttl:
+        yield Problem(where, f"garbageCollectionFrequency {_hours(gc)} is longer than the ttl {_hours(ttl)} of schedule "
+                      f"{name!r}: expired backups stay up to {_hours(gc)} past their ttl (kept up to {_hours(ttl + gc)}, "
+                      f"not {_hours(ttl)}). Use at most {_hours(ttl)}; the default 1h suits most ttls")
+    elif 4 * gc > ttl:
+        yield Problem(where, f"garbageCollectionFrequency {_hours(gc)}: backups of schedule {name!r} (ttl {_hours(ttl)}) "
+                      f"are kept up to {_hours(ttl + gc)}", warning=True)
+
+
+# ------------------------------------------------------------------------------------------------- Flux
+@rule("depends-on-own-kustomization", "flux.dependsOn naming the tool's own Kustomizations (itself, or the "
+      "schedules one, which depends on it: a cycle).",
+      "fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go (checkDependencies: "
+      "waits until every dependency is Ready)")
+def _depends_on(c: Config) -> Iterator[Problem]:
+    app, schedules = c.kustomization_names()
+    for i, d in enumerate(c.flux.depends_on):
+        if d.namespace != c.flux.namespace or d.name not in (app, schedules):
+            continue
+        what = ("the app's own Kustomization: it would wait for itself to be Ready" if d.name == app else
+                f"{schedules!r}, which dependsOn {app!r}: a cycle")
+        yield Problem(("flux", "dependsOn", i, "name"), f"{d.namespace}/{d.name} is {what}, so Flux never applies "
+                      "Velero. List only what Velero needs first (e.g. the OpenEBS Kustomization)")
+
+
+# ---------------------------------------------------------------------------------------------------- S3
+# The shape of an AWS region name (us-east-1, eu-west-3, us-gov-west-1, ap-southeast-4): letters, then words,
+# then a number, as the partitions' regionRegex of aws/aws-sdk-go-v2 (internal/endpoints/awsrulesfn).
+_REGION = r"[a-z]{2}(?:-[a-z]+)+-[0-9]+"
+# Hosts that carry their region: s3.<region>.<domain>, s3-<region>.<domain>, s3.dualstack.<region>...,
+# s3-fips.<region>..., <bucket>.s3.<region>...
+_REGION_HOST = re.compile(rf"(?:^|\.)s3(?:-fips)?(?:\.dualstack)?[.-]({_REGION})\.")
+
+
+@rule("s3-region-matches-endpoint", "s3.region different from the region an AWS-style endpoint host names "
+      "(s3.<region>.<domain>).",
+      "vmware-tanzu/velero-plugin-for-aws@v1.14.0-rc.1:velero-plugin-for-aws/object_store.go (Init: requests are "
+      "signed for the configured region; SigV4 servers refuse a scope for another region)")
+def _region(c: Config) -> Iterator[Problem]:
+    host = (urlsplit(c.s3.endpoint).hostname or "").lower()
+    m = _REGION_HOST.search(host + ".")
+    if m and m.group(1) != c.s3.region:
+        yield Problem(("s3", "region"), f"region {c.s3.region!r} does not match the endpoint host {host}, which "
+                      f"serves {m.group(1)!r}: every request is signed for {c.s3.region!r} and refused "
+                      f"(AuthorizationHeaderMalformed). Set region: {m.group(1)}")
+
+
+@rule("s3-bucket-not-in-host", "An endpoint host that already starts with the bucket (virtual-hosted style).",
+      "vmware-tanzu/velero-plugin-for-aws@v1.14.0-rc.1:velero-plugin-for-aws/config.go (newS3Client: s3Url is the "
+      "base endpoint; the SDK adds the bucket to it, as a path or a host prefix)")
+def _bucket_host(c: Config) -> Iterator[Problem]:
+    parts = urlsplit(c.s3.endpoint)
+    host = (parts.hostname or "").lower()
+    if host.startswith(c.s3.bucket + ".") and host.count(".") >= 2:
+        rest = parts.netloc[len(c.s3.bucket) + 1:]
+        yield Problem(("s3", "endpoint"), f"the endpoint host already names the bucket {c.s3.bucket!r} "
+                      "(virtual-hosted style): the AWS plugin adds the bucket itself, so every object would land "
+                      f"under a doubled bucket. Use endpoint: {parts.scheme}://{rest}")

@@ -1,0 +1,102 @@
+"""What makes the names the controllers look up: the one table of name producers.
+
+An object that the repository declares exists under its own kind and name. Some objects also make others, and
+a lookup (a decryption ``secretRef``, a ``chartRef``, a ``sourceRef``) may name what they make. The table below
+says which kinds make which names; the Flux graph's index and the repository scan (which files hold facts the
+lookups need) are both driven by it, so a producer added here is found wherever the lookup happens to be.
+
+Generators inside a kustomization (``secretGenerator``/``configMapGenerator``) are producers too; they are not
+objects, so the kustomization reader reports them through :func:`generated`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from velero_gitops.validate.documents import dig
+
+# the kinds whose objects the Flux lookups name directly (kept by the repository scan)
+LOOKED_UP = ("Kustomization", "HelmRelease", "GitRepository", "OCIRepository", "HelmRepository", "Bucket",
+             "HelmChart", "ExternalArtifact", "Secret", "ConfigMap")
+
+
+def _str(v) -> str:
+    return v if isinstance(v, str) else ""
+
+
+@dataclass(frozen=True)
+class Producer:
+    kind: str
+    group: str  # API group of the producer ("" = any; the kind is unambiguous)
+    made: Callable[[object, str], list[tuple[str, str]]]  # (producer object, its namespace) -> [(kind, name)]
+    source: str  # where the controller decides it
+
+
+def _external_secret(o, _ns: str) -> list[tuple[str, str]]:
+    name = _str(dig(o.data, "spec", "target", "name")) or o.name
+    return [("Secret", name)] if name else []
+
+
+def _sealed_secret(o, _ns: str) -> list[tuple[str, str]]:
+    return [("Secret", o.name)] if o.name else []
+
+
+def _flux_instance(o, ns: str) -> list[tuple[str, str]]:
+    sync = dig(o.data, "spec", "sync")
+    if not isinstance(sync, dict) or not isinstance(sync.get("kind"), str):
+        return []
+    name = _str(sync.get("name")) or ns
+    # the operator makes the source and the root Kustomization, both named like the sync
+    return [(sync["kind"], name), ("Kustomization", name)] if name else []
+
+
+def _artifact_generator(o, _ns: str) -> list[tuple[str, str]]:
+    arts = dig(o.data, "spec", "artifacts")
+    return [("ExternalArtifact", a["name"]) for a in arts if isinstance(a, dict) and isinstance(a.get("name"), str)] \
+        if isinstance(arts, list) else []
+
+
+PRODUCERS = (
+    Producer("ExternalSecret", "external-secrets.io", _external_secret,
+             "external-secrets/external-secrets@v2.9.0:apis/externalsecrets/v1/externalsecret_types.go "
+             "(ExternalSecretTarget.Name defaults to the ExternalSecret's name)"),
+    Producer("SealedSecret", "bitnami.com", _sealed_secret,
+             "bitnami-labs/sealed-secrets@v0.36.6:pkg/apis/sealedsecrets/v1alpha1/sealedsecret_expansion.go "
+             "(Unseal names the Secret after the SealedSecret, in its namespace)"),
+    Producer("FluxInstance", "fluxcd.controlplane.io", _flux_instance,
+             "controlplaneio-fluxcd/flux-operator@v0.58.1:internal/controller/fluxinstance_controller.go "
+             "(the sync source and Kustomization, named after the instance's namespace unless sync.name is set)"),
+    Producer("ArtifactGenerator", "", _artifact_generator, "fluxcd/source-watcher: spec.artifacts[].name"),
+)
+
+_BY_KIND = {p.kind: p for p in PRODUCERS}
+# the repository scan keeps a file that declares one of these kinds
+SCAN_KIND = re.compile(r"^kind:\s*['\"]?(" + "|".join(sorted({*LOOKED_UP, "FluxInstance", *_BY_KIND})) + r")\b", re.M)
+
+
+def made_by(o, ns: str) -> list[tuple[str, str]]:
+    """[(kind, name)] that object ``o``, living in namespace ``ns``, makes (besides itself)."""
+    p = _BY_KIND.get(o.kind)
+    if p is None or (p.group and not o.api_version.startswith(p.group + "/")):
+        return []
+    return p.made(o, ns)
+
+
+def generated(k: dict) -> list[tuple[str, str]]:
+    """[(kind, name)] that a kustomization's generators make under a name another object can look up: kustomize
+    appends a content hash unless ``disableNameSuffixHash`` is set, globally or per generator
+    (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/types/generatoroptions.go), and a hashed name is only
+    rewritten in the objects of the same build."""
+    glob = dig(k, "generatorOptions", "disableNameSuffixHash") is True
+    out = []
+    for field, kind in (("secretGenerator", "Secret"), ("configMapGenerator", "ConfigMap")):
+        gens = k.get(field)
+        for g in gens if isinstance(gens, list) else []:
+            if not isinstance(g, dict) or not isinstance(g.get("name"), str):
+                continue
+            opt = dig(g, "options", "disableNameSuffixHash")
+            if opt is True or (glob and opt is not False):
+                out.append((kind, g["name"]))
+    return out

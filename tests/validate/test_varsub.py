@@ -1,0 +1,55 @@
+"""Flux's postBuild substitution (validate.varsub), case by case as fluxcd/pkg@envsubst/v1.7.0:envsubst decides it
+(parse/parse.go parseFunc, template.go evalFunc/lookupFunc, funcs.go toDefault), called by
+fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_varsub.go varSubstitution with the non-strict lookup
+(an undefined variable is empty)."""
+
+from __future__ import annotations
+
+import pytest
+
+from velero_gitops.validate.varsub import BadSubstitution, expand, lookup_from, substitute_documents
+
+VARS = {"APP": "web", "EMPTY": "", "NAME": "hello"}
+
+
+@pytest.mark.parametrize("text, want", [
+    ("${APP}", "web"),
+    ("${UNDEFINED}", ""), ("${1X}", ""),  # non-strict: an undefined variable is empty
+    ("$APP", "$APP"),  # only ${...} is an expression
+    ("$${APP}", "${APP}"),  # $$ is a literal $
+    ("a$$b", "a$b"),
+    ("${EMPTY:-x}", "x"), ("${EMPTY:=x}", "x"), ("${EMPTY=x}", "x"), ("${EMPTY:+x}", "x"), ("${EMPTY:?x}", "x"),
+    ("${APP:-x}", "web"), ("${APP:+x}", "web"),  # every default operator is toDefault: the value when not empty
+    ("${U:-https://${APP}.lab}", "https://web.lab"),  # the default may hold expressions
+    ("${NAME^^}", "HELLO"), ("${NAME^}", "Hello"), ("${APP,,}", "web"), ("${#NAME}", "5"),
+])
+def test_expressions(text, want):
+    assert expand(text, lookup_from(VARS, complete=True)) == (want, True)
+
+
+@pytest.mark.parametrize("text", ["${APP-x}", "${}", "${APP", "${APP+x}"])
+def test_what_the_controller_refuses(text):
+    """A form envsubst cannot parse fails the Kustomization's post build ("envsubst error")."""
+    with pytest.raises(BadSubstitution):
+        expand(text, lookup_from(VARS, complete=True))
+
+
+@pytest.mark.parametrize("text", ["${FROM_SECRET}", "${FROM_SECRET:=x}", "${NAME/l/L}", "${NAME:1:2}", "${NAME%o}"])
+def test_unknown_stays_as_written(text):
+    """A variable that may come from a Secret we cannot read, or a form not modelled, is unknown: left as written."""
+    assert expand(f"a {text} b", lookup_from(VARS, complete=False)) == (f"a {text} b", False)
+
+
+def test_documents_opt_out_and_need_variables():
+    text = "a: ${APP}\n---\nmetadata:\n  annotations:\n    kustomize.toolkit.fluxcd.io/substitute: disabled\nb: ${APP}\n"
+    assert substitute_documents(text, lookup_from(VARS, True)) == text.replace("a: ${APP}", "a: web")
+    assert substitute_documents(text, None) == text  # no variable and no substituteStrategy: Always: not run
+
+
+@pytest.mark.parametrize("text", ["x: " + "${A:=" * 3000 + "v" + "}" * 3000 + "\n",
+                                  "x: ${A" + "{" * 3000 + "}" * 3000 + "\n",
+                                  "x: " + "${A:-${B:=" * 1500 + "}}" * 1500 + "\n"])
+def test_substitution_of_deeply_nested_defaults_ends(text):
+    """A hostile postBuild value nests defaults thousands deep: the result is bounded text, no RecursionError."""
+    out = substitute_documents(text, lookup_from({"C": "1"}, False))
+    assert isinstance(out, str) and len(out) <= len(text)
