@@ -243,8 +243,8 @@ def _cases() -> dict[str, tuple[dict, tuple[str, ...]]]:
     # forged output: names and messages with control characters
     for n, name in {"newline": "a\nkind: Pod\n", "cr": "x\r::error::forged", "esc": "x\x1b[2Kwrote all good",
                     "u2028": "x\u2028y", "del": "x\x7fy", "xml": "x]]>&<y", "nul-like": "x\\0y"}.items():
-        cases[f"forge-filename-{n}"] = ({"app/kustomization.yaml": K + "resources: [cm.yaml]\n", "app/cm.yaml": CM,
-                                         f"app/{name}.yaml": "kind: [\n"}, ("yaml",))
+        cases[f"forge-filename-{n}"] = ({"app/kustomization.yaml": K + f"resources:\n  - cm.yaml\n  - {json.dumps(name + '.yaml')}\n",
+                                         "app/cm.yaml": CM, f"app/{name}.yaml": "kind: [\n"}, ("yaml", "kustomize"))
         cases[f"forge-kustomize-message-{n}"] = ({"app/kustomization.yaml": K + f"resources:\n  - {json.dumps(name + '.yaml')}\n"},
                                                  ("kustomize",))
     # invalid text for kubectl

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from velero_gitops.boundary import realpath
 from velero_gitops.config.loader import display
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
@@ -180,7 +181,7 @@ class Reader:
     def read(self, display: str, path: Path | None, text: str | None = None) -> None:
         """Read a file (``text``: its content, when already read) into objects and findings."""
         if text is None and path is not None and self.texts is not None:
-            text = self.texts.get(Path(os.path.realpath(path)))  # already read in this run (a kustomization)
+            text = self.texts.get(Path(realpath(path)))  # already read in this run (a kustomization)
         if text is not None:
             pass
         elif path is None:
@@ -198,7 +199,7 @@ class Reader:
                 self.verdicts[path] = unsafe_for_kubectl(exc)
                 return
             if self.texts is not None:
-                self.texts[Path(os.path.realpath(path))] = text
+                self.texts[Path(realpath(path))] = text
         if path is not None:
             self.verdicts[path] = None
         if path is not None and path.name in KUSTOMIZE_FILES:
