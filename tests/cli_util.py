@@ -6,12 +6,14 @@ conftest.py files and in the *_fixtures modules, never imported from a conftest.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,6 +75,17 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
 def _children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+@contextlib.contextmanager
+def cpu_budget(seconds: float) -> Iterator[None]:
+    """Assert that the block costs at most ``seconds`` of CPU, this process's and its waited-for children's
+    (kubectl, sops): a cost bound that holds on a loaded machine, where wall time does not. A hang costs no
+    CPU; the suite's per-test timeout (pyproject.toml) catches that."""
+    start = time.process_time() + _children_cpu()
+    yield
+    spent = time.process_time() + _children_cpu() - start
+    assert spent < seconds, f"{spent:.2f} CPU seconds, budget {seconds:g}"
 
 
 def git(cwd: Path, *args: str) -> str:

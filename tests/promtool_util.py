@@ -65,7 +65,7 @@ def promtool() -> str:
 
 def run_promtool(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [promtool(), *args], cwd=cwd, capture_output=True, text=True, timeout=240, check=False,
+        [promtool(), *args], cwd=cwd, capture_output=True, text=True, timeout=600, check=False,
     )
 
 
@@ -103,10 +103,43 @@ KUBE_STATE_METRICS = {
 }
 # Our own recording rules (alerts.py) may be queried too.
 RECORDED = {"velero:backup_success_ratio:30d"}
+# The Go client's default registry, which Velero's /metrics serves next to its own series.
+PROCESS_METRICS = {"process_start_time_seconds"}
+
+
+# The labels of each family (vmware-tanzu/velero@v1.18.1:pkg/metrics/metrics.go NewServerMetrics /
+# NewNodeMetrics; kube-state-metrics' DaemonSet metrics), besides the scrape's own target labels.
+_SCHEDULE_ONLY = {m for m in VELERO_SERVER_METRICS | VELERO_HISTOGRAMS if m.startswith(("velero_backup_", "velero_restore_",
+                                                                                          "velero_volume_"))}
+METRIC_LABELS: dict[str, set[str]] = {
+    **{m: {"schedule"} for m in _SCHEDULE_ONLY},
+    "velero_backup_total": set(), "velero_restore_total": set(),
+    "velero_backup_location_status_gauge": {"backup_location_name"},
+    **{f"velero_csi_snapshot_{k}_total": {"schedule", "backupName"} for k in ("attempt", "success", "failure")},
+    "velero_repo_maintenance_success_total": {"repository_name"},
+    "velero_repo_maintenance_failure_total": {"repository_name"},
+    "velero_repo_maintenance_duration_seconds": {"repository_name"},
+    **{m: {"node"} for m in NODE_AGENT_METRICS},
+    "podVolume_pod_volume_operation_latency_seconds_gauge": {"node", "operation", "backupName", "pod_volume_backup"},
+    "podVolume_pod_volume_operation_latency_seconds": {"node", "operation", "backupName", "pod_volume_backup"},
+    **{m: {"namespace", "daemonset"} for m in KUBE_STATE_METRICS},
+    "velero:backup_success_ratio:30d": {"schedule"},
+    "process_start_time_seconds": set(),
+}
+TARGET_LABELS = {"job", "instance", "pod", "namespace", "service", "endpoint", "container"}
+
+
+def metric_labels(name: str) -> set[str]:
+    """The labels a series of ``name`` can carry (histogram series add ``le`` to their family's)."""
+    for suffix in ("_bucket", "_sum", "_count"):
+        family = name.removesuffix(suffix)
+        if family != name and family in VELERO_HISTOGRAMS | NODE_AGENT_HISTOGRAMS:
+            return METRIC_LABELS[family] | TARGET_LABELS | ({"le"} if suffix == "_bucket" else set())
+    return METRIC_LABELS[name] | TARGET_LABELS
 
 
 def allowed_metrics() -> set[str]:
-    names = set(VELERO_SERVER_METRICS | NODE_AGENT_METRICS | KUBE_STATE_METRICS | RECORDED)
+    names = set(VELERO_SERVER_METRICS | NODE_AGENT_METRICS | KUBE_STATE_METRICS | RECORDED | PROCESS_METRICS)
     for h in VELERO_HISTOGRAMS | NODE_AGENT_HISTOGRAMS:
         names |= {f"{h}_bucket", f"{h}_sum", f"{h}_count"}
     return names

@@ -31,7 +31,7 @@ from cli_util import clean_env
 
 START_TIMEOUT = 15.0
 
-# Runs moto's server with one fix to its policy evaluation (moto 5.x): it ignores condition operators it
+# Runs moto's server with two fixes to its policy evaluation (moto 5.x). IAM action names, below. And: it ignores condition operators it
 # does not know ("Bool"), does not know the key aws:SecureTransport, and returns DENIED for any statement
 # whose condition fails, even an Allow - so `Deny ... Condition: {Bool: {aws:SecureTransport: false}}`
 # would deny everything. Here a statement whose condition does not hold does not apply (as on AWS and
@@ -48,7 +48,20 @@ def _bool(expected, actual):
 pc.CONDITION_OPERATIONS.setdefault("Bool", _bool)
 _permitted = ac.IAMPolicyStatement.is_action_permitted
 
+# moto names some requests after the S3 API operation (moto 5.2.6: "s3:ListObjectsV2"), others after the IAM
+# action (5.2.1: "s3:ListBucket"); IAM authorizes the action, so map the operations whose action has another
+# name (AWS Service Authorization Reference for Amazon S3; the S3 API reference of each operation names the
+# permission it needs), and the result no longer depends on moto's version.
+IAM_ACTION = {
+    "s3:ListObjects": "s3:ListBucket", "s3:ListObjectsV2": "s3:ListBucket", "s3:HeadBucket": "s3:ListBucket",
+    "s3:HeadObject": "s3:GetObject", "s3:ListMultipartUploads": "s3:ListBucketMultipartUploads",
+    "s3:ListParts": "s3:ListMultipartUploadParts", "s3:DeleteObjects": "s3:DeleteObject",
+    "s3:CreateMultipartUpload": "s3:PutObject", "s3:UploadPart": "s3:PutObject",
+    "s3:CompleteMultipartUpload": "s3:PutObject", "s3:ListBuckets": "s3:ListAllMyBuckets",
+}
+
 def is_action_permitted(self, action, resource="*", principal=None, incoming_condition_values=None):
+    action = IAM_ACTION.get(action, action)
     values = dict(incoming_condition_values or {})
     values.setdefault("aws:SecureTransport", "true")  # this server only speaks TLS
     if self._statement.get("Condition") and not self._check_conditions(values):

@@ -55,6 +55,7 @@ def test_help_is_whole_and_plain_at_80_columns(command):
     assert r.code == 0, r.err
     assert not re.search(r"<(bool|str|int|path|list)|\{[a-z_]+\}|list\[|…", r.out), r.out
     assert max(len(line) for line in r.out.splitlines()) <= 80
+    assert not re.search(r"(^|[\s,])-[a-z]{2,}", r.out, re.M), r.out  # a long option is spelled --name
     cmd = get_command(app)
     for part in command:
         cmd = cmd.commands[part]
@@ -62,6 +63,20 @@ def test_help_is_whole_and_plain_at_80_columns(command):
         for opt in [*getattr(param, "opts", []), *getattr(param, "secondary_opts", [])]:
             if opt.startswith("-") and not param.hidden:
                 assert re.search(rf"(^|[\s,/]){re.escape(opt)}([\s,=/]|$)", r.out, re.M), (opt, r.out)
+
+
+@pytest.mark.parametrize("spelling", [["-schema-location", "default"], ["-schema-location=default"],
+                                      ["--schema-location", "default"]])
+def test_kubeconform_one_dash_spellings_still_work(tmp_path, spelling):
+    """kubeconform's `-schema-location`/`-ignore-filename-pattern` are accepted, though help shows `--` only."""
+    (tmp_path / "talos").mkdir()
+    (tmp_path / "talos" / "x.yaml").write_text("not: kubernetes\n")
+    (tmp_path / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  a: b\n")
+    r = run_cli("validate", str(tmp_path), *spelling, "-ignore-filename-pattern", "talos/", "--no-flux")
+    assert r.code == 0 and "1 passed" in r.out, r.out + r.err
+    from velero_gitops.cli import kubeconform_aliases
+
+    assert kubeconform_aliases(["validate", "--", "-schema-location"]) == ["validate", "--", "-schema-location"]
 
 
 def test_unknown_option_is_a_usage_error():
@@ -117,3 +132,56 @@ def test_one_config_convention(tmp_path, command):
     r = run_cli(*command, str(bad), "--config", str(other), cwd=tmp_path)
     assert r.code == 2 and "name the config once" in r.err, r.err
     assert "[CONFIG]" in run_cli(*command, "--help").out
+
+
+PIPED = [  # every command whose output does not need a secret, a server or a key, on the committed example
+    ["--version"], ["explain"], ["render", "--check"], ["check", "--no-cache"], ["validate", "kubernetes"],
+    ["backup-manifest", "b", "--include-namespaces", "apps"], ["restore-manifest", "r", "--from-backup", "b"],
+    ["s3", "policy"], ["config-reference"], ["config-schema"], ["sops-init", "--age", "age1" + "q" * 58],
+]
+
+
+@pytest.mark.parametrize("command", PIPED, ids=" ".join)
+def test_piped_output_at_80_columns_is_plain(command, tmp_path):
+    """stdout a pipe and COLUMNS=80: no box drawing, no terminal control sequences, and a table row or a message
+    is not cut into lines to fit the terminal (tables become tab-separated rows)."""
+    import shutil
+
+    from cli_util import EXAMPLE
+
+    repo = tmp_path / "home-lab"
+    shutil.copytree(EXAMPLE, repo)
+    r = run_cli(*command, cwd=repo, env={"COLUMNS": "80", "VELERO_GITOPS_NO_CACHE": "1"})
+    assert r.code in (0, 1), r.err
+    assert not re.search("[\u2500-\u257f]|\x1b\\[", r.out), r.out[:2000]
+    wide = run_cli(*command, cwd=repo, env={"COLUMNS": "200", "VELERO_GITOPS_NO_CACHE": "1"})
+    assert wide.out == r.out, "piped output depends on the terminal width"
+
+
+def test_progress_line_on_a_terminal_only(tmp_path):
+    """check on a terminal shows a status line on stderr while it works; the same run piped shows none."""
+    import os
+    import pty
+    import sys
+
+    from cli_util import EXAMPLE
+
+    master, slave = pty.openpty()
+    env = {**os.environ, "VELERO_GITOPS_NO_CACHE": "1", "COLUMNS": "80"}
+    proc = subprocess.run([sys.executable, "-m", "velero_gitops", "check"], cwd=EXAMPLE, env=env, stdout=subprocess.PIPE,
+                          stderr=slave, timeout=300)
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    assert proc.returncode == 0 and b"checking velero-gitops.yaml ..." in seen, seen[:500]
+    assert b"checking" not in proc.stdout
+    piped = run_cli("check", cwd=EXAMPLE, env={"VELERO_GITOPS_NO_CACHE": "1"})
+    assert piped.code == 0 and "checking" not in piped.err

@@ -32,6 +32,8 @@ def _rule_literals():
             if name not in _TAKES_RULE:
                 continue
             for arg in [*node.args, *(k.value for k in node.keywords)]:
+                if isinstance(arg, (ast.Tuple, ast.List)):
+                    continue  # a config path such as ("flux", "dependsOn", 0), never a rule id
                 for n in ast.walk(arg):  # `"a" if x else "b"` too
                     if isinstance(n, ast.Constant) and isinstance(n.value, str) and RULE_ID.match(n.value):
                         yield f.relative_to(REPO), node.lineno, n.value

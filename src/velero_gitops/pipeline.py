@@ -10,8 +10,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from velero_gitops.config.loader import LoadedConfig, display
+
+if TYPE_CHECKING:
+    from velero_gitops.render.write import Change
 
 
 @dataclass
@@ -116,6 +120,17 @@ def pin_hints(old: str, new: str) -> list[str]:
     return hints
 
 
+def render_advice(c: Change, config: str) -> str:
+    """The command that brings a drifted file in line. A file edited by hand is refused by plain `render`, so
+    the advice names --force and what it does to this file (write.apply: replaced, or removed when the config
+    no longer generates it), after the edit is moved into the config or kept elsewhere."""
+    if not c.conflict:
+        return f"run: velero-gitops render --config {config}"
+    does = "removes it" if c.action == "delete" else "replaces it with what the config renders"
+    return (f"the file is generated: move the edit into {config} (or copy it elsewhere), then run: "
+            f"velero-gitops render --force --config {config} (--force {does})")
+
+
 def render_check(result: RenderResult) -> list:
     """Findings for every file that `render` would change (empty when the tree is in sync). For `check`."""
     from velero_gitops.findings import Finding
@@ -127,9 +142,14 @@ def render_check(result: RenderResult) -> list:
         if c.conflict:
             what += f" and {c.conflict}"
         hints = pin_hints(c.old, c.new) if c.action == "update" and c.old and c.new else []
-        fix = "; ".join(hints) if hints else f"run: velero-gitops render --config {display(result.loaded.path)}"
+        config = display(result.loaded.path)
+        fix = "; ".join(hints) if hints else render_advice(c, config)
+        # A generated file still as render wrote it did not change: its config (or the tool) did, so the finding
+        # sits on the config, the file a pull request changed (an annotation shows there); a hand edit sits on
+        # the edited file.
+        on_config = not c.conflict
         findings.append(Finding(
-            file=result.shown(c.path), line=None, obj=None, pointer="", message=f"{what}; {fix}",
-            rule="render.drift",
+            file=config if on_config else result.shown(c.path), line=None, obj=None, pointer="",
+            message=(f"{result.shown(c.path)} " if on_config else "") + f"{what}; {fix}", rule="render.drift",
         ))
     return findings

@@ -11,8 +11,11 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
 
-from cli_util import EXAMPLES, REPO, run_cli
+import pytest
+
+from cli_util import EXAMPLES, REPO, need, run_cli
 
 
 def _renovate_config() -> dict:
@@ -25,7 +28,7 @@ def _renovate_config() -> dict:
 def _matchers():
     manager = _renovate_config()["customManagers"][0]
     assert manager["customType"] == "regex"
-    files = [re.compile(p.strip("/")) for p in manager["managerFilePatterns"]]
+    files = [re.compile(p) for p in manager["fileMatch"]]
     strings = [re.compile(s.replace("(?<", "(?P<")) for s in manager["matchStrings"]]
     return files, strings
 
@@ -90,5 +93,72 @@ def test_init_writes_pins_the_manager_finds(tmp_path):
     from velero_gitops.config.model import VeleroConfig
 
     velero = VeleroConfig()
-    assert deps == {"velero": velero.chart_version,
+    assert deps == {"velero": velero.chart_version, "velero/velero": f"v{velero.velero_version}",
                     "velero/velero-plugin-for-aws": velero.aws_plugin_image.rsplit(":", 1)[1]}
+
+
+# Renovate's regex manager, as node runs it: the file pattern with regEx(fileMatch).test(path), each matchString
+# with the global flag over the whole file, one dependency per match from its named groups
+# (renovatebot/renovate@41.0.0:lib/modules/manager/custom/regex/index.ts extractPackageFile, utils.ts).
+NODE_EXTRACT = r"""
+const input = JSON.parse(require('fs').readFileSync(0, 'utf8'));
+const out = input.files.map(([path, text]) => {
+  if (!input.fileMatch.some((p) => new RegExp(p).test(path))) return null;
+  return input.matchStrings.flatMap((s) => [...text.matchAll(new RegExp(s, 'g'))].map((m) =>
+    Object.fromEntries(Object.entries(m.groups).filter(([, v]) => v !== undefined))));
+});
+process.stdout.write(JSON.stringify(out));
+"""
+
+
+def _node_extract(files: list[tuple[str, str]]) -> list[list[dict[str, str]] | None]:
+    node = shutil.which("node")
+    need(node, "node (Renovate's regular expressions are JavaScript's)")
+    manager = _renovate_config()["customManagers"][0]
+    payload = {"fileMatch": manager["fileMatch"], "matchStrings": manager["matchStrings"], "files": files}
+    r = subprocess.run([node, "-e", NODE_EXTRACT], input=json.dumps(payload), capture_output=True, text=True,
+                       timeout=60, check=True)
+    return json.loads(r.stdout)
+
+
+DIGEST = "sha256:" + "ab" * 32
+PIN = "# renovate: datasource=docker depName=velero/velero-plugin-for-aws\n  awsPluginImage: {value}\n"
+
+
+@pytest.mark.parametrize("value,current,digest", [
+    ("velero/velero-plugin-for-aws:v1.14.3", "v1.14.3", None),
+    ("registry.lan:5000/velero/velero-plugin-for-aws:v1.14.3", "v1.14.3", None),
+    (f"registry.lan:5000/velero/velero-plugin-for-aws:v1.14.3@{DIGEST}", "v1.14.3", DIGEST),
+    ("'velero/velero-plugin-for-aws:v1.14.3'", "v1.14.3", None),
+    ('"velero/velero-plugin-for-aws:v1.14.3"', "v1.14.3", None),
+    ("v1.14.3", "v1.14.3", None),
+])
+@pytest.mark.parametrize("eol", ["\n", "\r\n"])
+def test_renovate_reads_each_image_form_with_javascript_regexes(value, current, digest, eol):
+    """The documented manager run by node: a registry with a port, a digest, quotes and CRLF line ends."""
+    text = ("velero:" + eol + "  " + PIN.format(value=value)).replace("\n", eol)
+    ((dep,),) = _node_extract([("clusters/lab/velero-gitops.yaml", text)])
+    assert dep == {"datasource": "docker", "depName": "velero/velero-plugin-for-aws", "currentValue": current,
+                   **({"currentDigest": digest} if digest else {})}
+
+
+def test_renovate_in_node_finds_what_init_writes_and_nothing_in_rendered_files(tmp_path):
+    """init's three pins, found by node in the file init writes (and the committed examples' pins); the manager
+    does not read a rendered HelmRelease."""
+    r = run_cli("init", "--s3-endpoint", "https://s3.example.org", "--no-interactive", cwd=tmp_path)
+    assert r.code == 0, r.err
+    text = (tmp_path / "velero-gitops.yaml").read_text()
+    from velero_gitops.config.model import VeleroConfig
+
+    velero = VeleroConfig()
+    examples = [(f"clusters/{e.name}/velero-gitops.yaml", (e / "velero-gitops.yaml").read_text()) for e in EXAMPLES]
+    found, *per_example, rendered = _node_extract(
+        [("velero-gitops.yaml", text), *examples,
+         ("kubernetes/apps/velero/velero/app/helmrelease.yaml", PIN.format(value="velero/velero-plugin-for-aws:v1"))])
+    assert {d["depName"]: d["currentValue"] for d in found} == {
+        "velero": velero.chart_version, "velero/velero": f"v{velero.velero_version}",
+        "velero/velero-plugin-for-aws": velero.aws_plugin_image.rsplit(":", 1)[1]}
+    assert rendered is None
+    for (name, example_text), deps in zip(examples, per_example):
+        python = [{k: v for k, v in d.items() if k != "span"} for d in _deps(example_text)]
+        assert deps == python and deps, name  # python's reading of the same pattern agrees

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
 from ruamel.yaml import YAML
 
+import promtool_scenarios
 from velero_gitops.config.loader import load
 from velero_gitops.config.model import Config
 from velero_gitops.observability import alerts
@@ -25,7 +27,6 @@ from promtool_util import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-UNIT_TESTS = PROMTOOL_DIR / "velero_test.yaml"
 OBSERVABILITY_DOC = ROOT / "docs" / "observability.md"
 
 
@@ -93,8 +94,10 @@ def test_thresholds_follow_each_schedules_cron():
               if r["labels"].get("reason") == "absent"}
     assert absent["daily"]["for"] == "25h" and absent["hourly"]["for"] == "2h"
     assert absent["daily"]["expr"] == 'absent(velero_backup_last_successful_timestamp{schedule="daily"})'
-    failing = {r["labels"]["schedule"]: r["for"] for r in _alerts_named(config, alerts.BACKUP_FAILING)}
-    assert failing == {"daily": "25h", "hourly": "2h"}
+    for name in (alerts.BACKUP_FAILED, alerts.VALIDATION_FAILED, alerts.PARTIAL_FAILURES):
+        window = {r["labels"]["schedule"]: r["expr"] for r in _alerts_named(config, name)}
+        assert "[24h]" in window["daily"] and "< 86400" in window["daily"]
+        assert "[1h]" in window["hourly"] and "< 3600" in window["hourly"]
     partial = {r["labels"]["schedule"]: r["expr"] for r in _alerts_named(config, alerts.PARTIAL_FAILURES)}
     assert "[24h]" in partial["daily"] and "[1h]" in partial["hourly"]
 
@@ -133,7 +136,7 @@ def test_no_schedules_still_gives_valid_groups():
     config = Config.model_validate({"cluster": "c", "s3": {"endpoint": "https://s3.example.test"}})
     names = [g["name"] for g in alerts.rule_groups(config)]
     assert "velero.schedules" not in names
-    assert {r.get("alert") for r in _rules(config)} >= {alerts.BACKUP_FAILED, alerts.BSL_UNAVAILABLE}
+    assert {r.get("alert") for r in _rules(config)} >= {alerts.BSL_UNAVAILABLE, alerts.REPO_MAINTENANCE_FAILING}
 
 
 def test_objective_namespace_and_runbook_come_from_the_config():
@@ -148,7 +151,7 @@ def test_objective_namespace_and_runbook_come_from_the_config():
     (na,) = _alerts_named(config, alerts.NODE_AGENT_NOT_READY)
     assert na["expr"].count('namespace="backup-system", daemonset="node-agent"') == 2
     default = make_config()
-    (bf,) = _alerts_named(default, alerts.BACKUP_FAILED)
+    bf = _alerts_named(default, alerts.BACKUP_FAILED)[0]
     assert bf["annotations"]["runbook_url"] == alerts.DEFAULT_RUNBOOK_BASE + "#velerobackupfailed"
 
 
@@ -195,6 +198,18 @@ def test_rules_file_is_up_to_date():
     assert RULES_FILE.read_text(encoding="utf-8") == want, "regenerate with UPDATE_GOLDEN=1"
 
 
+def test_unit_test_files_are_generated_from_the_simulation():
+    """tests/promtool/velero*_test.yaml are what tests/promtool_scenarios.py generates from the model of
+    Velero's metric updates (tests/velero_sim.py), not hand-written series."""
+    for name, doc in promtool_scenarios.files().items():
+        want = promtool_scenarios.dump(doc)
+        path = PROMTOOL_DIR / name
+        if os.environ.get("UPDATE_GOLDEN"):
+            path.write_text(want, encoding="utf-8")
+        assert path.read_text(encoding="utf-8") == want, f"{name}: regenerate with UPDATE_GOLDEN=1"
+    assert sorted(p.name for p in PROMTOOL_DIR.glob("*_test.yaml")) == sorted(promtool_scenarios.files())
+
+
 def test_promtool_check_rules():
     result = run_promtool("check", "rules", str(RULES_FILE))
     assert result.returncode == 0, result.stdout + result.stderr
@@ -211,13 +226,13 @@ def test_promtool_check_rules_of_the_examples(cluster, tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def _unit_test_file() -> dict:
-    return YAML(typ="safe").load(UNIT_TESTS.read_text(encoding="utf-8"))
+def _unit_test_cases() -> list[dict]:
+    return [case for doc in promtool_scenarios.files().values() for case in doc["tests"]]
 
 
 def test_unit_tests_prove_each_alert_fires_and_stays_quiet():
     fires, quiet = set(), set()
-    for case in _unit_test_file()["tests"]:
+    for case in _unit_test_cases():
         for check in case.get("alert_rule_test", []):
             (fires if check.get("exp_alerts") else quiet).add(check["alertname"])
     assert fires == set(alerts.ALERT_NAMES)
@@ -225,43 +240,92 @@ def test_unit_tests_prove_each_alert_fires_and_stays_quiet():
 
 
 def test_unit_tests_cover_the_required_scenarios():
-    names = " | ".join(case["name"] for case in _unit_test_file()["tests"])
-    for scenario in ("succeed", "fails", "missed daily", "missed hourly", "partially failed",
-                     "storage location", "below the 95% objective", "above the objective"):
+    names = " | ".join(case["name"] for case in _unit_test_cases())
+    for scenario in ("every run succeeds across a rollout, an OOM restart and a re-created schedule",
+                     "daily backup fails", "before the first scrape", "scraped once before a restart",
+                     "no scrape saw", "deleted and re-created", "partially failed", "failed validation", "missed daily run",
+                     "missed hourly run", "first job after each restart", "storage location",
+                     "node-agent", "below the 95% objective", "above the objective"):
         assert scenario in names, scenario
 
 
-def test_promtool_unit_tests_pass():
-    result = run_promtool("test", "rules", str(UNIT_TESTS))
+@pytest.mark.parametrize("name", sorted(promtool_scenarios.files()))
+def test_promtool_unit_tests_pass(name):
+    result = run_promtool("test", "rules", name, cwd=PROMTOOL_DIR)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
+
+
+def _run_cases(tmp_path, rules_text: str, *case_names: str) -> subprocess.CompletedProcess[str]:
+    """The named scenarios (from whichever file holds them) against ``rules_text``."""
+    results = []
+    for file_name, doc in promtool_scenarios.files().items():
+        cases = [c for c in doc["tests"] if any(n in c["name"] for n in case_names)]
+        if not cases:
+            continue
+        (tmp_path / file_name).write_text(promtool_scenarios.dump({**doc, "tests": cases}), encoding="utf-8")
+        (tmp_path / "rules.yaml").write_text(rules_text, encoding="utf-8")
+        results.append(run_promtool("test", "rules", file_name, cwd=tmp_path))
+    assert results, case_names
+    failed = [r for r in results if r.returncode != 0]
+    return failed[0] if failed else results[0]
 
 
 @pytest.mark.parametrize(
     ("metrics", "failing_test"),
     [
-        # A 0h margin would page at 24h: the "missed daily run" test expects quiet at 24h55m.
-        ({"missedBackupMargin": "0s"}, "a missed daily run"),
-        # An objective of 90% would not fire on 44/48 = 91.7%.
+        # A 0h margin pages before the hourly run had its chance: the stuck scenario expects quiet at 27h.
+        ({"missedBackupMargin": "0s"}, "stuck InProgress"),
+        # An objective of 90% would not fire on 28/30 = 93.3%.
         ({"successObjective": 0.9}, "below the 95% objective"),
     ],
 )
-def test_promtool_unit_tests_catch_wrong_rules(metrics, failing_test, tmp_path):
-    """The unit tests are not vacuous: rules generated with a wrong setting make them fail."""
-    doc = _unit_test_file()
-    doc["tests"] = [case for case in doc["tests"] if failing_test in case["name"]]
-    assert len(doc["tests"]) == 1
-    yaml = YAML(typ="safe")
-    with (tmp_path / "one_test.yaml").open("w", encoding="utf-8") as fh:
-        yaml.dump(doc, fh)
-    (tmp_path / "rules.yaml").write_text(alerts.rules_file_yaml(make_config(**metrics)), encoding="utf-8")
-    result = run_promtool("test", "rules", "one_test.yaml", cwd=tmp_path)
-    assert result.returncode != 0, result.stdout
-    assert "FAILED" in result.stdout + result.stderr
-    # ... while the same test passes against the right rules.
-    (tmp_path / "rules.yaml").write_text(alerts.rules_file_yaml(make_config()), encoding="utf-8")
-    result = run_promtool("test", "rules", "one_test.yaml", cwd=tmp_path)
-    assert result.returncode == 0, result.stdout + result.stderr
+def test_promtool_unit_tests_catch_wrong_settings(metrics, failing_test, tmp_path):
+    """The unit tests are not vacuous: rules generated with a wrong setting make them fail (the same
+    scenario passes against the right rules in test_promtool_unit_tests_pass)."""
+    result = _run_cases(tmp_path, alerts.rules_file_yaml(make_config(**metrics)), failing_test)
+    assert result.returncode != 0 and "FAILED" in result.stdout + result.stderr, result.stdout
+
+
+def test_the_old_last_status_rule_never_fires_on_real_series(tmp_path):
+    """``velero_backup_last_status != 1 for 15m`` (the rule this replaced) cannot fire: InitSchedule sets
+    the gauge back to 1 at every schedule reconcile (vmware-tanzu/velero@v1.18.1:pkg/metrics/metrics.go
+    InitSchedule, pkg/controller/schedule_controller.go scheduleSyncPeriod = 1m)."""
+    groups = alerts.rule_groups(make_config())
+    for g in groups:
+        for r in g["rules"]:
+            if r.get("alert") == alerts.BACKUP_FAILED:
+                r["expr"] = f'min by (schedule) (velero_backup_last_status{{schedule="{r["labels"]["schedule"]}"}}) != 1'
+                r["for"] = "15m"
+    text = _dump_groups(groups)
+    result = _run_cases(tmp_path, text, "the daily backup fails")
+    out = result.stdout + result.stderr
+    assert result.returncode != 0 and "alertname: VeleroBackupFailed" in out and "got:[]" in out, out
+
+
+def test_increase_alone_misses_a_counter_that_appears_at_one(tmp_path, monkeypatch):
+    """Without the process-start arm of observed_increase, a failure counted before the first scrape of a
+    new process, and the first maintenance failure after each restart, are lost: increase() needs two
+    samples that differ (prometheus/prometheus@v3.14.0:promql/functions.go extrapolatedRate)."""
+    def increase_only(metric, selector, window, own_label):
+        sel = f"{metric}{{{selector}}}" if selector else metric
+        return f"(increase({sel}[{alerts.prom_duration(window)}]) > 0)"
+
+    monkeypatch.setattr(alerts, "observed_increase", increase_only)
+    text = alerts.rules_file_yaml(make_config())
+    for scenario in ("before the first scrape", "first job after each restart"):
+        result = _run_cases(tmp_path, text, scenario)
+        assert result.returncode != 0, (scenario, result.stdout)
+
+
+def _dump_groups(groups: list[dict]) -> str:
+    import io
+
+    buf = io.StringIO()
+    yaml = YAML()
+    yaml.width = 4096
+    yaml.dump({"groups": groups}, buf)
+    return buf.getvalue()
 
 
 def test_missing_promtool_fails_in_ci_and_skips_locally(monkeypatch):
@@ -274,3 +338,36 @@ def test_missing_promtool_fails_in_ci_and_skips_locally(monkeypatch):
     monkeypatch.delenv("CI")
     with pytest.raises(pytest.skip.Exception):
         promtool_util.promtool()
+
+
+def test_a_user_sees_the_rendered_alert_fire_within_two_minutes_of_a_failed_backup(tmp_path):
+    """As a user: take the PrometheusRule rendered for clusters/home-lab (what Flux applies), feed it the
+    series of its daily schedule whose second run fails (simulated as Velero v1.18.1 exports it: 1m
+    scrape, the per-minute InitSchedule resetting last_status), and read from promtool's ALERTS series
+    when VeleroBackupFailed first fired. It fires at the first evaluation that sees the scrape after
+    the failure: 59 s here, at most one scrape plus one evaluation interval."""
+    from velero_sim import DAY, HOUR, MINUTE, Schedule, VeleroSim
+
+    config = load(ROOT / "clusters" / "home-lab" / "velero-gitops.yaml").config
+    (daily,) = config.schedules
+    assert daily.cron == "0 2 * * *" and alerts.schedule_interval(daily) == DAY  # what the simulation runs
+    rendered = YAML(typ="safe").load(
+        (ROOT / "clusters/home-lab/kubernetes/apps/velero/velero/app/prometheusrule.yaml").read_text())
+    (tmp_path / "rules.yaml").write_text(_dump_groups(rendered["spec"]["groups"]), encoding="utf-8")
+    sim = VeleroSim(29 * HOUR, schedules=[Schedule(daily.name, DAY, 2 * HOUR, 6 * MINUTE, {1: "Failed"})]).run()
+    (failed,) = [b.completed_at for b in sim.backups if b.phase == "Failed"]
+    assert failed is not None
+    first_scrape = failed - failed % sim.scrape + sim.scrape
+    test = {"rule_files": ["rules.yaml"], "evaluation_interval": "1m", "tests": [{
+        "interval": "1m", "input_series": sim.input_series(),
+        "promql_expr_test": [{
+            "expr": 'min_over_time(timestamp(ALERTS{alertname="VeleroBackupFailed", alertstate="firing"})[3h:1m])',
+            "eval_time": "28h",
+            "exp_samples": [{"labels": '{alertname="VeleroBackupFailed", alertstate="firing", schedule="daily",'
+                                       ' severity="warning"}', "value": first_scrape}],
+        }],
+    }]}
+    (tmp_path / "user_test.yaml").write_text(promtool_scenarios.dump(test), encoding="utf-8")
+    result = run_promtool("test", "rules", "user_test.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert first_scrape - failed <= 2 * MINUTE

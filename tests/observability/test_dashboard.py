@@ -15,6 +15,7 @@ from velero_gitops.observability.alerts import missed_backup_threshold
 from promtool_util import (
     allowed_metrics,
     make_config,
+    metric_labels,
     metric_names,
     run_promtool,
     substitute_grafana_variables,
@@ -146,7 +147,8 @@ def test_success_ratio_against_the_objective():
         steps = panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
         assert steps == [{"color": "red", "value": None}, {"color": "green", "value": 0.97}]
         assert panel["fieldConfig"]["defaults"]["unit"] == "percentunit"
-        assert "increase(velero_backup_success_total" in panel["targets"][0]["expr"]
+        # The recording rule of the PrometheusRule, not a copy of its expression.
+        assert panel["targets"][0]["expr"] == 'velero:backup_success_ratio:30d{schedule=~"$schedule"}'
     line = _panel(board, "Success ratio (30 days)")
     assert line["fieldConfig"]["defaults"]["custom"]["thresholdsStyle"]["mode"] in {"line", "dashed"}
     assert "97%" in _panel(board, "Success ratio, last 30 days")["title"]
@@ -162,6 +164,57 @@ def test_time_since_last_success_turns_red_at_each_schedules_threshold(board):
     want = {s.name: missed_backup_threshold(config, s) for s in config.schedules if not s.paused}
     assert overrides == want == {"daily": 90000, "hourly": 7200}
     assert panel["fieldConfig"]["defaults"]["unit"] == "s"
+
+
+def test_no_query_reads_last_status(board):
+    """velero_backup_last_status is set back to 1 by InitSchedule at every schedule reconcile, each minute
+    (vmware-tanzu/velero@v1.18.1:pkg/metrics/metrics.go InitSchedule, pkg/controller/schedule_controller.go):
+    a panel on it shows "Succeeded" through every failure."""
+    assert not [ref for ref, e in _exprs(board) if "velero_backup_last_status" in e]
+    panel = _panel(board, "Unsuccessful backups")
+    for m in ("velero_backup_failure_total", "velero_backup_partial_failure_total",
+              "velero_backup_validation_failure_total"):
+        assert f'increase({m}{{schedule=~"$schedule"}}[24h])' in panel["targets"][0]["expr"]
+    assert panel["fieldConfig"]["defaults"]["thresholds"]["steps"] == [
+        {"color": "green", "value": None}, {"color": "red", "value": 1}]
+
+
+def test_every_query_uses_labels_its_metrics_have(board):
+    """Label matchers and by() clauses name labels the metric really has (pkg/metrics/metrics.go at
+    vmware-tanzu/velero@v1.18.1): restore counters carry only `schedule`, maintenance `repository_name`."""
+    for ref, expr in _exprs(board):
+        text = substitute_grafana_variables(expr)
+        for name, matchers in re.findall(r"([a-zA-Z_:][\w:]*)\{([^}]*)\}", text):
+            used = set(re.findall(r"(\w+)\s*[=!~]+", matchers))
+            assert used <= metric_labels(name), (ref, name, used - metric_labels(name))
+        names = metric_names(text)
+        for clause in re.findall(r"\bby \(([^)]*)\)", text):
+            for label in (x.strip() for x in clause.split(",")):
+                assert any(label in metric_labels(n) for n in names), (ref, label)
+
+
+def test_node_agent_ready_turns_red_when_not_all_are_ready(board):
+    panel = _panel(board, "node-agent pods ready")
+    (target,) = panel["targets"]
+    assert "kube_daemonset_status_number_ready" in target["expr"].split("/")[0]
+    assert "kube_daemonset_status_desired_number_scheduled" in target["expr"].split("/")[1]
+    assert panel["fieldConfig"]["defaults"]["thresholds"]["steps"] == [
+        {"color": "red", "value": None}, {"color": "green", "value": 1}]
+    assert panel["fieldConfig"]["defaults"]["unit"] == "percentunit"
+
+
+def test_restore_and_maintenance_panels(board):
+    restores = _panel(board, "Restores by outcome")
+    text = " ".join(t["expr"] for t in restores["targets"])
+    for m in ("velero_restore_success_total", "velero_restore_partial_failure_total",
+              "velero_restore_failed_total", "velero_restore_validation_failed_total"):
+        assert m in text
+    assert "$schedule" not in text  # labelled with Restore.spec.scheduleName, usually empty
+    maintenance = _panel(board, "Repository maintenance by outcome")
+    assert {t["legendFormat"] for t in maintenance["targets"]} == {
+        "{{repository_name}} succeeded", "{{repository_name}} failed"}
+    assert "velero_repo_maintenance_duration_seconds_bucket" in _panel(board, "Repository maintenance duration")[
+        "targets"][0]["expr"]
 
 
 def test_node_agent_queries_use_the_velero_namespace():

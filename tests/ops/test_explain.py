@@ -47,9 +47,9 @@ def test_daily_schedule_runs_paths_and_expiry(tmp_path):
     assert s["when"] == "every day at 02:00 UTC"
     assert [r["utc"] for r in s["nextRuns"]] == [f"2026-11-{d}T02:00+00:00" for d in (27, 28, 29, 30)] + ["2026-12-01T02:00+00:00"]
     assert s["nextRuns"][0]["local"] == "2026-11-27T03:00+01:00"  # CET in winter
-    assert s["nextRuns"][0]["backup"] == "daily-20261127020000"
+    assert s["nextRuns"][0]["backup"] == "daily-202611270200??"  # the seconds: the check that starts it
     assert s["nextRuns"][0]["expiresUtc"] == "2026-12-27T02:00+00:00"  # 720h later
-    assert s["nextRuns"][0]["metadata"] == "velero-backups/velero/backups/daily-20261127020000/"
+    assert s["nextRuns"][0]["metadata"] == "velero-backups/velero/backups/daily-202611270200??/"
     assert s["dataPaths"] == ["velero-backups/velero/kopia/monitoring/", "velero-backups/velero/kopia/database/",
                               "velero-backups/velero/kopia/network/"]
     assert s["ttl"] == "720h0m0s" and s["keptFor"] == "30 days"
@@ -142,7 +142,7 @@ def test_words_and_tables(tmp_path):
     data = ex.explain(_loaded(tmp_path), now=NOW, tz_name="Europe/Berlin")
     text = " ".join(ex.words(data))
     for needle in ("every day at 02:00 UTC", "monitoring, database, network", "720h0m0s (30 days)",
-                   "velero-backups/velero/backups/daily-20261127020000/", "velero-backups/velero/kopia/monitoring/",
+                   "velero-backups/velero/backups/daily-202611270200??/", "velero-backups/velero/kopia/monitoring/",
                    "2026-11-27T03:00+01:00 Europe/Berlin", "velero-schedules waits for velero", "openebs"):
         assert needle in text, needle
     console = Console(record=True, width=240, color_system=None)
@@ -152,6 +152,7 @@ def test_words_and_tables(tmp_path):
     assert "Schedule daily (0 2 * * *)" in out
     assert "2026-11-27 02:00" in out and "2026-11-27 03:00" in out and "2026-12-27 02:00" in out
     assert "run (Europe/Berlin)" in out
+    assert "metadata: velero-backups/velero/backups/daily-<YYYYMMDDhhmmss>/" in out
 
 
 def test_unknown_timezone(tmp_path):
@@ -209,12 +210,11 @@ def test_piped_output_is_plain_rows(tmp_path):
     out = io.StringIO()
     ex.render(data, Console(file=out, width=60))
     lines = out.getvalue().splitlines()
-    backup = f"{long}-20261127020000"
+    backup = f"{long}-202611270200??"
     (row,) = [line for line in lines if line.startswith("2026-11-27 02:00\t")]
-    assert row.split("\t") == ["2026-11-27 02:00", "2026-11-27 03:00", backup, "2026-12-27 02:00",
-                                f"velero-backups/velero/backups/{backup}/"]
+    assert row.split("\t") == ["2026-11-27 02:00", "2026-11-27 03:00", backup, "2026-12-27 02:00"]
     assert any(backup in line and "Next run" in line for line in lines)  # the paragraph is one line too
-    assert "run (UTC)\trun (Europe/Berlin)\tbackup\texpires (UTC)\tmetadata" in lines
+    assert "run (UTC)\trun (Europe/Berlin)\tbackup\texpires (UTC)" in lines
 
 
 @pytest.mark.parametrize("tz,columns", [("UTC", 1), ("Etc/UTC", 1), ("Europe/Berlin", 2), ("Europe/London", 1)])
@@ -225,3 +225,115 @@ def test_one_utc_column_when_local_time_is_utc(tmp_path, tz, columns):
     assert sum(h.startswith("run (") for h in header.split("\t")) == columns
     paragraph = next(w for w in ex.words(data) if "Next run" in w)
     assert (f"{tz})" in paragraph) is (columns == 2)
+
+
+def _terminal(data, width: int) -> list[str]:
+    from rich.console import Console
+
+    console = Console(record=True, width=width, color_system=None, force_terminal=True)
+    ex.render(data, console)
+    return console.export_text().splitlines()
+
+
+@pytest.mark.parametrize("width", [80, 60])
+@pytest.mark.parametrize("tz", ["UTC", "Europe/Berlin"])
+@pytest.mark.parametrize("name", ["daily", "nightly-databases-and-volumes-of-the-whole-lab"])
+def test_terminal_output_fits_and_never_splits_a_name(tmp_path, width, tz, name):
+    """In a terminal of ``width`` columns no line is longer (but a single longer word), and every backup name, bucket path and object name
+    stands whole on one line (a table too wide for the terminal becomes one record per row)."""
+    data = ex.explain(_loaded(tmp_path, DAILY.replace("name: daily", f"name: {name}")), now=NOW, tz_name=tz)
+    lines = _terminal(data, width)
+    assert [line for line in lines if len(line) > width and " " in line.strip()] == []  # a longer word stands alone
+    (s,) = data["schedules"]
+    whole = [r["backup"] for r in s["nextRuns"]] + s["dataPaths"] + [data["storage"]["metadata"]]
+    whole += [k["path"] for k in data["kustomizations"]] + ["velero-repo-credentials", "flux-system/openebs"]
+    for token in whole:
+        assert any(token in line for line in lines), token
+
+
+def test_one_schedule_takes_a_screen_not_pages(tmp_path):
+    """The report of one schedule at 80 columns (it took 113 lines with folded table cells): the schedule's
+    paragraph, its runs table and its paths, from its title to the next blank line after the table."""
+    data = ex.explain(_loaded(tmp_path), now=NOW, tz_name="Europe/Berlin")
+    lines = _terminal(data, 80)
+    table = lines.index("Schedule daily (0 2 * * *): every day at 02:00 UTC")
+    assert len(lines[table:]) <= 2 + ex.RUNS + 4
+    paragraph = next(i for i, line in enumerate(lines) if line.startswith("Schedule daily runs"))
+    assert lines.index("", paragraph) - paragraph <= 12
+    (row,) = [line for line in lines if line.startswith("2026-11-27 02:00")]
+    assert row.split() == ["2026-11-27", "02:00", "2026-11-27", "03:00", "daily-202611270200??", "2026-12-27", "02:00"]
+
+
+def test_a_wide_table_becomes_records():
+    rows = [["1. velero", "./kubernetes/apps/velero/velero/app", ["HelmRelease velero (chart velero 12.1.0)", "x y"]]]
+    lines = ex.table_lines(["Kustomization", "path", "applies"], rows, 46)
+    assert lines == ["1. velero",
+                     "  path     ./kubernetes/apps/velero/velero/app",
+                     "  applies  HelmRelease velero (chart velero",
+                     "           12.1.0)",
+                     "           x y"]
+    assert ex.table_lines(["Kustomization", "path"], rows, 40)[1:] == [  # a word too long beside its name
+        "  path", "    ./kubernetes/apps/velero/velero/app"]
+    assert ex.table_lines(["a", "bb"], [["x", "y"]], 40) == ["a  bb", "x  y"]
+
+
+def _velero_schedule_loop(c: cron.Cron, created: datetime, up: list[tuple[datetime, datetime]],
+                          busy: tuple[datetime, datetime] | None = None) -> list[datetime]:
+    """The moments Velero's schedule controller creates a backup, checking once a minute while Velero is up
+    (vmware-tanzu/velero@v1.18.1:pkg/controller/schedule_controller.go: scheduleSyncPeriod, Reconcile,
+    getNextRunTime — next = cron.Next(lastBackup or creation); ifDue — now after next;
+    checkIfBackupInNewOrProgress — no new backup while an earlier one is New/InProgress; submitBackup —
+    lastBackup = now)."""
+    from datetime import timedelta
+
+    last, made = created, []
+    for start, end in up:
+        t = start
+        while t < end:
+            (next_run,) = c.next_runs(last, 1)
+            if t > next_run and not (busy and busy[0] <= t < busy[1]):
+                made.append(t)
+                last = t
+            t += timedelta(minutes=1)
+    return made
+
+
+def test_missed_runs_become_one_catch_up_backup(tmp_path):
+    """The words explain prints about missed runs follow Velero's schedule loop: Velero down over three daily
+    runs makes one catch-up backup when it is back, then the cron again; a long backup still running at the
+    next cron time delays it to the first check after it finished; no backup at creation."""
+    from datetime import timedelta
+
+    daily = cron.parse("0 2 * * *")
+    created = datetime(2026, 11, 26, 12, 0, 30, tzinfo=UTC)
+    down, back = datetime(2026, 11, 27, 12, 0, 30, tzinfo=UTC), datetime(2026, 11, 30, 9, 0, 30, tzinfo=UTC)
+    made = _velero_schedule_loop(daily, created, [(created, down), (back, back + timedelta(days=2))])
+    assert made == [datetime(2026, 11, 27, 2, 0, 30, tzinfo=UTC),  # first cron time after creation
+                    back,  # one catch-up for the runs of 28, 29 and 30 November
+                    datetime(2026, 12, 1, 2, 0, 30, tzinfo=UTC), datetime(2026, 12, 2, 2, 0, 30, tzinfo=UTC)]
+    busy = (datetime(2026, 11, 27, 1, 0, tzinfo=UTC), datetime(2026, 11, 27, 4, 30, tzinfo=UTC))
+    delayed = _velero_schedule_loop(daily, datetime(2026, 11, 26, 3, 0, 30, tzinfo=UTC),
+                                    [(datetime(2026, 11, 26, 3, 0, 30, tzinfo=UTC), down)], busy)
+    assert delayed == [datetime(2026, 11, 27, 4, 30, 30, tzinfo=UTC)]
+    text = " ".join(ex.words(ex.explain(_loaded(tmp_path), now=NOW)))
+    assert "missed runs are not caught up" not in text
+    assert "one catch-up backup at its next check" in text and "still New or InProgress" in text
+    assert "first backup is at its first cron time (none at creation)" in text
+
+
+@pytest.mark.parametrize("flux,wait,why", [
+    ("", "59m30s", "no spec.timeout: the interval 1h minus 30s"),
+    ("  interval: 10m\n", "20m0s", "spec.timeout 20m"),
+    ("  interval: 20m\n  timeout: 10m\n", "19m30s", "no spec.timeout: the interval 20m minus 30s"),
+])
+def test_health_check_timeout_is_the_controllers(tmp_path, flux, wait, why):
+    """The app Kustomization's health check waits kustomize-controller's GetTimeout (spec.timeout, else the
+    interval minus 30s), not the HelmRelease timeout (fluxcd/kustomize-controller@v1.9.4:
+    api/v1/kustomization_types.go GetTimeout; internal/controller/kustomization_controller.go checkHealth)."""
+    p = tmp_path / "velero-gitops.yaml"
+    p.write_text(CONFIG.format(schedules=DAILY).replace("flux:\n", "flux:\n" + flux))
+    data = ex.explain(load(p), now=NOW)
+    app = data["kustomizations"][0]
+    assert app["healthCheckTimeout"] == wait
+    assert f"Flux waits up to {wait} for it ({why})" in app["ready"]
+    assert "may take " + load(p).config.flux.timeout in app["ready"]

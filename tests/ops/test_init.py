@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 
+import pytest
+
 from velero_gitops.config.loader import load
 
 from cli_util import run_cli, snapshot
@@ -73,6 +75,31 @@ def test_interactive_asks_for_what_it_cannot_detect(tmp_path):
     conf = load(repo / "velero-gitops.yaml").config
     assert conf.cluster == "lab" and str(conf.s3.endpoint).startswith("https://s3.example.org:9000")
     assert conf.schedules[0].namespaces == ["monitoring", "network"] and conf.repo.apps_root == "kubernetes/apps"
+
+
+@pytest.mark.parametrize("confirm,written", [("y", True), ("n", False)])
+def test_interactive_http_endpoint_is_asked_at_once_not_refused_at_the_end(tmp_path, confirm, written):
+    """A malformed endpoint is asked again; a plain http one is confirmed right away and written with
+    s3.allowHttp: true (the config's rule, model.S3Config), instead of every answer being thrown away."""
+    repo = _flux_repo(tmp_path / "ops", apps="kubernetes/apps", source="flux-system")
+    r = run_cli("init", "--interactive", cwd=repo, stdin=f"lab\nftp://x\nhttp://minio.lan:9000\n{confirm}\nmonitoring\n")
+    assert "must be a https:// or http:// URL with a host" in r.out + r.err
+    cfg = repo / "velero-gitops.yaml"
+    if written:
+        assert r.code == 0, r.err
+        s3 = load(cfg).config.s3
+        assert (s3.endpoint, s3.allow_http) == ("http://minio.lan:9000", True)
+    else:
+        assert r.code == 2 and "not written: use an https:// endpoint" in r.err and not cfg.exists()
+
+
+def test_allow_http_flag_without_a_terminal(tmp_path):
+    repo = _flux_repo(tmp_path / "ops", apps="kubernetes/apps", source="flux-system")
+    refused = run_cli("init", "--s3-endpoint", "http://minio.lan:9000", "--no-interactive", cwd=repo)
+    assert refused.code == 2 and "allowHttp" in refused.err and not (repo / "velero-gitops.yaml").exists()
+    r = run_cli("init", "--s3-endpoint", "http://minio.lan:9000", "--allow-http", "--no-interactive", cwd=repo)
+    assert r.code == 0, r.err
+    assert load(repo / "velero-gitops.yaml").config.s3.allow_http is True
 
 
 def test_foreign_crds_make_check_skip_what_has_no_schema(tmp_path):

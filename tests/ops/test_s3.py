@@ -47,7 +47,12 @@ def test_missing_bucket_is_created_with_the_tls_only_policy(s3_server, tmp_path)
     assert any(a.startswith(f"create bucket {bucket}") for a in report["actions"])
     assert _status(report) == {"endpoint": "ok", "tls": "ok", "credentials": "ok", "bucket": "ok",
                                "probe": "ok", "policy": "ok"}
-    assert "+  \"Version\"" in report["policyDiff"] or '"Version"' in report["policyDiff"]
+    # no policy before: the diff starts from none and adds the whole wanted policy, line for line
+    head, body = report["policyDiff"].split("\n", 2)[:2], report["policyDiff"].split("\n", 2)[2]
+    assert head == [f"--- {bucket} policy (none)", f"+++ {bucket} policy (wanted)"]
+    added = body.splitlines()[1:]  # after the @@ hunk header
+    assert [line[:1] for line in added] == ["+"] * len(added)
+    assert "\n".join(line[1:] for line in added) + "\n" == s3.policy_text(s3.bucket_policy(bucket))
     policy = _policy(s3_server, bucket)
     assert policy == s3.bucket_policy(bucket)
     assert s3.policy_denies_insecure(policy, bucket)
@@ -129,6 +134,13 @@ def test_check_all_good_table_output(s3_server, tmp_path):
     assert run.code == 0, run.out + run.err
     for word in ("tls", "credentials", "bucket", "probe", "policy", "OK", "TLSv1", "environment"):
         assert word in run.out
+    # stdout is a pipe: tab-separated rows, no box drawing, nothing wrapped
+    lines = run.out.splitlines()
+    assert not any(ch in run.out for ch in "│┃━─┏└")
+    rows = {line.split("\t")[0]: line.split("\t")[1:] for line in lines[lines.index("check\tresult\tdetail") + 1:-1]}
+    assert list(rows) == ["endpoint", "tls", "credentials", "bucket", "probe", "policy"]
+    assert all(result == "OK" for result, _ in rows.values()) and rows["tls"][1].startswith("TLSv1")
+    assert lines[-1].startswith("credentials: the environment")
 
 
 def test_check_missing_bucket_fails(s3_server, tmp_path):

@@ -166,3 +166,39 @@ def test_one_bad_config_means_nothing_is_written(tmp_path):
 def test_python_api(repo):
     result = render_config(repo / "velero-gitops.yaml")
     assert not result.drifted and HR in result.files
+
+
+@pytest.mark.parametrize("edit", ["update", "delete"])
+def test_checks_advice_for_a_hand_edit_is_the_command_that_works(repo, edit):
+    """check names `render --force` for a hand-edited file, since plain render refuses it, and says what --force
+    does to it (write.apply: replaced, or removed when no longer generated); the advised command then works."""
+    from velero_gitops.pipeline import render_check
+
+    weekly = repo / "kubernetes/apps/velero/velero/schedules/weekly.yaml"
+    weekly.write_text(weekly.read_text() + "# a note\n")
+    if edit == "delete":
+        (repo / "velero-gitops.yaml").write_text(CONFIG.replace(
+            '  - name: weekly\n    cron: "0 3 * * 0"\n    namespaces: [media]\n', ""))
+    (finding,) = [f for f in render_check(render_config(cfg(repo))) if f.file.endswith("weekly.yaml")]
+    does = "removes it" if edit == "delete" else "replaces it with what the config renders"
+    assert finding.message.endswith(
+        f"then run: velero-gitops render --force --config {cfg(repo)} (--force {does})"), finding.message
+    assert "move the edit into" in finding.message
+    advised = finding.message.rsplit("then run: ", 1)[1].split(" (--force")[0].split()
+    assert advised[0] == "velero-gitops" and run_cli(*advised[1:]).code == 0
+    assert weekly.exists() is (edit == "update") and "# a note" not in (weekly.read_text() if weekly.exists() else "")
+
+
+def test_drift_from_a_config_change_is_reported_on_the_config(repo):
+    """A config changed and not rendered: the drift finding is on the config (the file the pull request changed,
+    where an annotation shows) and names each generated file; check -o github annotates the config."""
+    from velero_gitops.pipeline import render_check
+
+    (repo / "velero-gitops.yaml").write_text(CONFIG.replace("cluster: t", "cluster: t\nflux:\n  interval: 2h"))
+    findings = render_check(render_config(cfg(repo)))
+    assert findings and {f.file for f in findings} == {cfg(repo)}
+    assert any(f.message.startswith(f"{repo / HR} differs from what the config renders; run: velero-gitops render")
+               for f in findings), [f.message for f in findings]
+    r = run_cli("check", "-o", "github", "--no-cache", "--config", "velero-gitops.yaml", cwd=repo)
+    assert r.code == 1 and any(line.startswith("::error file=velero-gitops.yaml,title=render.drift::")
+                               for line in r.out.splitlines()), r.out

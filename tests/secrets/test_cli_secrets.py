@@ -77,7 +77,10 @@ def existing(scratch, tmpdir_env):
 def test_encrypt_from_environment(scratch, tmpdir_env):
     r = encrypt(scratch)
     assert r.code == 0, r.err
-    assert "wrote kubernetes/apps/velero/velero/app/secret.sops.yaml" in r.out or "secret.sops.yaml" in r.out
+    wrote, next_step = r.out.splitlines()
+    assert wrote.startswith(f"wrote {scratch.secret}: Secret velero/velero-s3-secret (key cloud, credentials from "
+                            f"the environment) encrypted for 1 age recipient(s) from {scratch.root / '.sops.yaml'} ")
+    assert next_step == f"next: git add {scratch.secret} && git commit"
     assert "credentials from the environment" in r.out
     doc = decrypt(scratch)
     assert doc["stringData"]["cloud"] == cloud(scratch, scratch.creds)

@@ -17,6 +17,25 @@ from velero_gitops.cli import (
 )
 from velero_gitops.cli._app import app
 
+# kubeconform spells these long options with one dash. Declared as click aliases, `--help` would list
+# `-schema-location` first and read like a typo; so only the `--` form is declared and the kubeconform
+# spelling is rewritten to it before click parses (after a bare `--` everything is an argument).
+KUBECONFORM_ALIASES = ("-schema-location", "-ignore-filename-pattern")
+
+
+def kubeconform_aliases(args: list[str]) -> list[str]:
+    """``args`` with kubeconform's one-dash long options (``-schema-location x``, ``-schema-location=x``) in
+    their ``--`` form."""
+    out: list[str] = []
+    for i, arg in enumerate(args):
+        if arg == "--":
+            return out + args[i:]
+        name = arg.partition("=")[0]
+        out.append("-" + arg if name in KUBECONFORM_ALIASES else arg)
+    return out
+
 
 def main() -> None:
-    app()
+    import sys
+
+    app(args=kubeconform_aliases(sys.argv[1:]))

@@ -24,6 +24,7 @@ def init_cmd(
         "kubeadm", "--distribution", metavar="NAME", help="kubeadm, k3s, rke2, talos, k0s, microk8s or custom (kubelet path)."),
     interactive: bool | None = typer.Option(
         None, "--interactive/--no-interactive", help="Ask for what is missing (default: when stdin is a terminal)."),
+    allow_http: bool = typer.Option(False, "--allow-http", help="Accept a plain http:// endpoint (writes s3.allowHttp: true)."),
 ) -> None:
     """Write a commented ./velero-gitops.yaml for this repository (never overwrites)."""
     from velero_gitops.errors import UsageError
@@ -38,12 +39,30 @@ def init_cmd(
             f"{'' if found.apps_root_found else ' (not found)'}; Flux source: GitRepository/{found.source_name}; "
             f".sops.yaml: {found.sops_config or 'none'}")
         cluster = cluster or typer.prompt("Cluster name", default=init.default_cluster_name(here))
-        s3_endpoint = s3_endpoint or typer.prompt("S3 endpoint (https://host[:port])")
+        if not s3_endpoint:
+            # checked as it is typed: a late refusal would throw every answer away
+            s3_endpoint = typer.prompt("S3 endpoint (https://host[:port])", value_proc=_endpoint)
+            if s3_endpoint.startswith("http://") and not allow_http:
+                allow_http = typer.confirm(f"{s3_endpoint} is plain http: credentials and backups would cross the "
+                                           "network unencrypted. Allow it (s3.allowHttp: true)?", default=False)
+                if not allow_http:
+                    raise UsageError("not written: use an https:// endpoint, or answer yes to allow plain http")
         if not namespaces:
             namespaces = [typer.prompt("Namespaces to back up daily at 02:00 UTC (a,b,c)", default="default")]
     if not s3_endpoint:
         raise UsageError("--s3-endpoint is required without a terminal (e.g. --s3-endpoint https://s3.example.org)")
     answers = init.Answers(cluster=cluster or init.default_cluster_name(here), s3_endpoint=s3_endpoint, bucket=bucket, prefix=prefix,
-                           region=region, namespaces=split_list(namespaces), distribution=distribution)
+                           region=region, namespaces=split_list(namespaces), distribution=distribution,
+                           allow_http=allow_http)
     path = init.write(here, answers, found)
     err(f"wrote {path.name}; next: velero-gitops sops-init, encrypt-secret, encrypt-repo-password, render, check")
+
+
+def _endpoint(text: str) -> str:
+    """An endpoint answer: a URL with a host, https or http (http is confirmed next); else asked again."""
+    from velero_gitops.config.names import url_problem
+
+    problem = url_problem(text.strip(), ("https", "http"))
+    if problem:
+        raise typer.BadParameter(f"{problem}, such as https://s3.example.org or https://minio.lan:9000")
+    return text.strip()

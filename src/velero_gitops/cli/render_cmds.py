@@ -17,7 +17,7 @@ def render(
     config: list[Path] | None = typer.Option(None, "--config", "-c", help="Config file; repeat for several clusters."),
     check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 with a unified diff if the tree is not in sync."),
     diff: bool = typer.Option(False, "--diff", help="Write nothing; show the unified diff of what would change."),
-    force: bool = typer.Option(False, "--force", help="Overwrite generated files that were edited by hand, and files without our header."),
+    force: bool = typer.Option(False, "--force", help="Replace generated files that were edited by hand and files without our header, and remove edited files the config no longer generates (copy your edits first)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only print problems."),
 ) -> None:
     """Render the Flux tree for each config. Only changed files are written, atomically."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import typer
@@ -31,6 +33,21 @@ def _check_kustomize(kustomize: str) -> None:
         raise UsageError("--kustomize must be auto, always or never")
 
 
+@contextlib.contextmanager
+def progress(what: str) -> Iterator[None]:
+    """A live status line (a spinner and what runs) on stderr while a long run works (a cold validate of a large
+    repository takes 10-30 s), on a terminal only: a pipe or a CI log gets nothing but the result."""
+    import sys
+
+    if not sys.stderr.isatty():
+        yield
+        return
+    from rich.console import Console
+
+    with Console(stderr=True).status(f"{what} ...", spinner="dots"):
+        yield
+
+
 def _emit(findings, passed: int, failed: int, skipped: int, output: str) -> None:
     from velero_gitops.validate.report import render
 
@@ -44,7 +61,7 @@ def _emit(findings, passed: int, failed: int, skipped: int, output: str) -> None
 def validate(
     paths: list[str] = typer.Argument(..., help="Files or directories (recursive); '-' reads stdin.", show_default=False),
     schema_location: list[str] | None = typer.Option(
-        None, "--schema-location", "-schema-location",
+        None, "--schema-location",
         help="kubeconform-style location: 'default' (the offline bundle), a directory, or a URL/path template "
         "with {{.Group}}, {{.ResourceKind}}, {{.ResourceAPIVersion}}, {{.NormalizedKubernetesVersion}}, {{.StrictSuffix}}. Repeatable."),
     cache: Path | None = typer.Option(None, "--cache", help="Cache directory for downloaded and imported schemas (default: ~/.cache/velero-gitops/schemas)."),
@@ -57,7 +74,7 @@ def validate(
     kustomize: str = typer.Option("auto", "--kustomize", help="Build kustomizations with kubectl, in a bubblewrap sandbox (refused where none can be made): auto (when kubectl is on PATH), always, never."),
     kustomize_cache: bool = typer.Option(True, "--kustomize-cache/--no-kustomize-cache", help="Reuse kustomize builds keyed on the content they read (never builds holding a Secret)."),
     ignore_filename_pattern: list[str] | None = typer.Option(
-        None, "--ignore-filename-pattern", "-ignore-filename-pattern",
+        None, "--ignore-filename-pattern",
         help=_IGNORE_HELP),
     flux: bool = typer.Option(True, "--flux/--no-flux", help="Check the Flux graph (paths, references, dependsOn, decryption, CRD order)."),
     policy: bool = typer.Option(True, "--policy/--no-policy", help="Check the Velero policy rules and plaintext Secrets."),
@@ -101,7 +118,8 @@ def validate(
         node_agent_cpu_limit=node_agent_cpu_limit,
         node_agent_memory_limit=node_agent_memory_limit,
     )
-    result = validate_paths(paths, opts)
+    with progress(f"validating {', '.join(paths)}"):
+        result = validate_paths(paths, opts)
     _emit(result.findings, result.passed, result.failed, result.skipped, output)
 
 
@@ -125,11 +143,11 @@ def check(
     config: list[Path] | None = typer.Option(None, "--config", "-c", help="Config file; repeatable (default: ./velero-gitops.yaml, else every clusters/*/velero-gitops.yaml)."),
     output: str = typer.Option("text", "--output", "-o", help=_OUTPUT_HELP),
     schema_location: list[str] | None = typer.Option(
-        None, "--schema-location", "-schema-location",
+        None, "--schema-location",
         help="Extra schema location for the rest of the repository, after the offline bundle (as for validate). Repeatable."),
     ignore_missing_schemas: bool = typer.Option(False, "--ignore-missing-schemas", help="Skip objects outside the rendered tree whose schema cannot be found."),
     ignore_filename_pattern: list[str] | None = typer.Option(
-        None, "--ignore-filename-pattern", "-ignore-filename-pattern",
+        None, "--ignore-filename-pattern",
         help=_IGNORE_HELP + " Matched also against the repository-relative path; never skips a rendered file."),
     skip: str = typer.Option("", "--skip", help="Comma-separated kinds (or apiVersion/Kind) to skip outside the rendered tree."),
     external: list[str] | None = typer.Option(None, "--external", help="Kind/namespace/name of an object that exists outside the repository. Repeatable."),
@@ -143,12 +161,27 @@ def check(
     Strict on the files the tool renders; kubeconform-like on the rest of the repository, as the config's
     `check:` section and the options say. Writes nothing.
     """
-    from velero_gitops.check import CheckOptions, check_or_replay
     from velero_gitops.cli._configs import resolve_configs
+    from velero_gitops.errors import ConfigError
 
     _check_output(output)
     _check_kustomize(kustomize)
-    paths = resolve_configs(configs, config)
+    try:
+        _run_check(resolve_configs(configs, config), output, schema_location, ignore_missing_schemas,
+                   ignore_filename_pattern, skip, external, kubernetes_version, kustomize, cache, no_cache)
+    except ConfigError as exc:
+        if output == "text":
+            raise
+        from velero_gitops.validate.report import config_findings, render
+
+        typer.echo(render(config_findings(exc.problems), 0, 0, 0, output), nl=False)  # a typo is an annotation too
+        raise typer.Exit(exc.exit_code) from None
+
+
+def _run_check(paths, output, schema_location, ignore_missing_schemas, ignore_filename_pattern, skip, external,
+               kubernetes_version, kustomize, cache, no_cache) -> None:
+    from velero_gitops.check import CheckOptions, check_or_replay
+
     opts = CheckOptions(
         schema_locations=list(schema_location or []),
         ignore_missing_schemas=ignore_missing_schemas,
@@ -159,7 +192,8 @@ def check(
         kustomize=kustomize,
         cache_dir=str(cache) if cache else None,
     )
-    result = check_or_replay(paths, opts, use_cache=not no_cache)
+    with progress("checking " + ", ".join(str(p) for p in paths)):
+        result = check_or_replay(paths, opts, use_cache=not no_cache)
     _emit(result.findings, result.passed, result.failed, result.skipped, output)
 
 

@@ -14,6 +14,11 @@ AGE_RECIPIENT = re.compile(r"^age1[02-9ac-hj-np-z]{58}\Z")  # bech32 public key
 # ReleaseName MaxLength), as Helm itself does.
 HELM_RELEASE_NAME_MAX = 53
 
+# The Secret Velero reads the kopia repository password from, and its key; fixed names, not settings
+# (vmware-tanzu/velero@v1.18.1:pkg/repository/keys/keys.go credentialsSecretName, credentialsKey).
+REPO_CREDENTIALS_SECRET = "velero-repo-credentials"
+REPO_CREDENTIALS_KEY = "repository-password"
+
 
 def dns_label_problem(value: str) -> str | None:
     """Why ``value`` is not an RFC 1123 label (a namespace, a Service, a folder we render), or None

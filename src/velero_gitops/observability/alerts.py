@@ -3,19 +3,36 @@
 Pure and deterministic: ``rule_groups(config)`` returns plain dicts, lists and strings; the plan puts
 them under ``spec.groups`` of a ``monitoring.coreos.com/v1`` PrometheusRule in the Velero namespace.
 
-Metric names come from Velero's ``pkg/metrics/metrics.go`` (vmware-tanzu/velero@v1.18.1) and kube-state-metrics.
-Facts from that file the rules rely on:
+Every rule is built from what Velero really exports, read in vmware-tanzu/velero@v1.18.1 (the
+appVersion of chart 12.1.0): ``pkg/metrics/metrics.go`` and each caller. docs/observability.md
+("What Velero exports, and when") lists every series; the facts the rules depend on:
 
-* ``InitSchedule`` creates the per-schedule counters at 0 and ``velero_backup_last_status`` at 1 when
-  Velero starts (so counters see every increase, but a restart resets ``last_status`` to 1);
-  ``velero_backup_last_successful_timestamp`` is only set by a successful backup, so it is absent
-  after a restart until the next success.
-* Completed sets ``last_status`` 1; Failed, PartiallyFailed and FailedValidation set it to 0.
-* Ad-hoc backups carry ``schedule=""``; every rule here looks at scheduled backups only.
+* ``velero_backup_last_status`` cannot carry an alert. The schedule controller re-reconciles every
+  schedule each minute (``pkg/controller/schedule_controller.go``, ``scheduleSyncPeriod``) and each
+  reconcile calls ``InitSchedule``, which sets the gauge back to 1. A failure shows as 0 for at most a
+  minute, often between two scrapes. No rule here reads it.
+* The outcome counters (``velero_backup_{success,partial_failure,failure,validation_failure}_total``,
+  label ``schedule``) are incremented once per finished backup: by ``backup_controller.go`` (Failed,
+  FailedValidation) and ``backup_finalizer_controller.go`` (Completed, PartiallyFailed). They live in
+  the process: a restart starts them again at 0 (``InitSchedule`` on the first schedule reconcile),
+  a new pod gives new series (other ``pod``/``instance`` labels), and ``RemoveSchedule`` deletes them
+  when a Schedule is deleted. A counter can first reach Prometheus already at 1: the increment came
+  before the first scrape of a new process (a backup finalized right after start), or, for the
+  maintenance counters, which nothing initialises, on every first increment of a process.
+  ``increase()`` cannot see that step (prometheus/prometheus@v3.14.0:promql/functions.go,
+  ``extrapolatedRate``: the result is last minus first sample plus the value before each drop; one
+  sample, or samples all at 1, give nothing or 0). So every "did it happen" rule is
+  ``observed_increase``: ``increase() > 0``, or a non-zero counter of a process that started within
+  the window (``process_start_time_seconds`` of the same target; every increment of such a process
+  happened inside the window).
+* ``velero_backup_last_successful_timestamp`` is set by each success and recomputed every minute
+  from the Completed Backup objects (``backup_controller.go``, ``updateTotalBackupMetric``,
+  ``backupResyncPeriod``), so it is back about a minute after a restart and is absent only while no
+  Completed backup of the schedule exists or Velero is not scraped.
 
-Rules that depend on a schedule's cadence (no recent backup, failing persistently, partial failure)
-are generated once per schedule from its parsed cron (``schedule.timing.max_interval()``) plus
-``metrics.missedBackupMargin``; paused schedules get none of them.
+Rules that depend on a schedule's cadence (no recent backup, failure windows) are generated once per
+schedule from its parsed cron (``schedule.timing.max_interval()``) plus ``metrics.missedBackupMargin``;
+paused schedules get none (Velero's schedule controller filters them out and exports nothing for them).
 
 Whether the rules are rendered at all (``metrics.enabled`` and ``metrics.prometheusRule``) is the
 plan's decision; this module always describes the full set.
@@ -33,7 +50,7 @@ DEFAULT_RUNBOOK_BASE = "https://github.com/velero-gitops/velero-gitops/blob/main
 
 # Alert names; the runbook anchor of each is its lower-cased name (docs/observability.md).
 BACKUP_FAILED = "VeleroBackupFailed"
-BACKUP_FAILING = "VeleroBackupFailing"
+VALIDATION_FAILED = "VeleroBackupFailedValidation"
 PARTIAL_FAILURES = "VeleroBackupPartialFailures"
 NO_NEW_BACKUP = "VeleroNoNewBackup"
 BSL_UNAVAILABLE = "VeleroBackupStorageLocationUnavailable"
@@ -42,7 +59,7 @@ REPO_MAINTENANCE_FAILING = "VeleroRepoMaintenanceFailing"
 SUCCESS_RATIO_LOW = "VeleroBackupSuccessRatioLow"
 
 ALERT_NAMES = (
-    BACKUP_FAILED, BACKUP_FAILING, PARTIAL_FAILURES, NO_NEW_BACKUP, BSL_UNAVAILABLE,
+    BACKUP_FAILED, VALIDATION_FAILED, PARTIAL_FAILURES, NO_NEW_BACKUP, BSL_UNAVAILABLE,
     NODE_AGENT_NOT_READY, REPO_MAINTENANCE_FAILING, SUCCESS_RATIO_LOW,
 )
 
@@ -50,10 +67,17 @@ SUCCESS_RATIO_RECORD = "velero:backup_success_ratio:30d"
 SUCCESS_RATIO_WINDOW = "30d"
 
 # How far past the threshold the "no new backup" look-back reaches, so that the old samples of a
-# restarted Velero overlap with the `absent()` rule taking over (see _no_new_backup_rules).
+# restarted Velero overlap with the `absent()` rule taking over (see _schedule_alerts).
 _LOOKBACK_SLACK = 15 * 60
+# The shortest window a failure stays visible in: a few scrapes even for a */5 schedule.
+MIN_FAILURE_WINDOW = 15 * 60
 NODE_AGENT_DAEMONSET = "node-agent"
-REPO_MAINTENANCE_WINDOW = "6h"
+# Kopia maintenance runs hourly per repository (vmware-tanzu/velero@v1.18.1:
+# pkg/repository/udmrepo/kopialib/lib_repo.go, defaultMaintainCheckPeriod); 6h is six runs.
+REPO_MAINTENANCE_WINDOW = 6 * 3600
+# Exported by the Go client's default registry, which Velero's /metrics serves (promhttp.Handler in
+# pkg/cmd/server/server.go); same target labels as Velero's own series.
+PROCESS_START = "process_start_time_seconds"
 
 # Backup outcomes that end a scheduled backup; the success ratio is successes over all of them.
 FINISHED_COUNTERS = (
@@ -97,6 +121,32 @@ def missed_backup_threshold(config: Config, schedule: ScheduleConfig) -> float:
     return schedule_interval(schedule) + parse_duration(config.metrics.missed_backup_margin)
 
 
+def failure_window(schedule: ScheduleConfig) -> float:
+    """Seconds a failed run keeps its alert firing: one interval (so it covers the latest run), >= 15m."""
+    return max(schedule_interval(schedule), MIN_FAILURE_WINDOW)
+
+
+def observed_increase(metric: str, selector: str, window: float, own_label: str) -> str:
+    """The series of a counter that went up within ``window`` seconds, as far as Prometheus can see.
+
+    ``increase(m[w]) > 0`` sees every step between two samples, also across a restart of the same
+    target (the drop is a reset: prometheus/prometheus@v3.14.0:promql/functions.go extrapolatedRate).
+    It cannot see a series whose first sample is already non-zero: a new Velero process that counted
+    before its first scrape, or a maintenance counter, which Velero creates on its first increment
+    (vmware-tanzu/velero@v1.18.1:pkg/metrics/metrics.go RegisterRepoMaintenanceFailure). The second
+    arm takes those: a non-zero counter of a process that started within the window counted only
+    inside it. It joins on every label but the metric's own (``own_label``), i.e. the same target.
+    (``m unless m offset w`` would also catch new series, but takes a scrape gap or a new Prometheus
+    for one and re-fires on old failures.)
+    """
+    w = prom_duration(window)
+    sel = f"{metric}{{{selector}}}" if selector else metric
+    return (
+        f"(\n    increase({sel}[{w}]) > 0\n  or\n    {sel} > 0\n"
+        f"    and ignoring ({own_label}) (time() - {PROCESS_START} < {int(math.ceil(window))})\n)"
+    )
+
+
 def active_schedules(config: Config) -> list[ScheduleConfig]:
     """Schedules that get per-schedule rules: all but the paused ones, in config order."""
     return [s for s in config.schedules if not s.paused]
@@ -107,7 +157,10 @@ def success_ratio_expr(selector: str = 'schedule!=""', window: str = SUCCESS_RAT
 
     Finished = Completed + PartiallyFailed + Failed + FailedValidation. Counting finished backups
     rather than ``velero_backup_attempt_total`` keeps a backup that is still running out of the
-    denominator, so the ratio does not dip (and alert) while a backup is in progress.
+    denominator, so the ratio does not dip (and alert) while a backup is in progress. ``increase`` per
+    series, then the sum, stays right across restarts (each pod's series, resets within one); an
+    outcome counted before the first scrape of a new pod is missing (documented, rare: a backup must
+    end within one scrape interval of Velero's start).
     """
     def inc(metric: str) -> str:
         return f"sum by (schedule) (increase({metric}{{{selector}}}[{window}]))"
@@ -140,23 +193,6 @@ def _recording_rules() -> list[dict[str, Any]]:
     return [{"record": SUCCESS_RATIO_RECORD, "expr": success_ratio_expr()}]
 
 
-def _backup_alerts(config: Config) -> list[dict[str, Any]]:
-    return [
-        _alert(
-            config, BACKUP_FAILED,
-            expr='velero_backup_last_status{schedule!=""} != 1',
-            for_="15m", severity="warning",
-            summary="The last backup of Velero schedule {{ $labels.schedule }} did not succeed.",
-            description=(
-                "The most recent backup of schedule {{ $labels.schedule }} ended Failed, PartiallyFailed or "
-                "FailedValidation (velero_backup_last_status is 0). Check it with "
-                "`velero backup describe --details` and `velero backup logs` on the newest "
-                "{{ $labels.schedule }}-<timestamp> backup."
-            ),
-        ),
-    ]
-
-
 def _schedule_alerts(config: Config, schedule: ScheduleConfig) -> list[dict[str, Any]]:
     name = schedule.name
     sel = f"schedule={_quote(name)}"
@@ -165,15 +201,45 @@ def _schedule_alerts(config: Config, schedule: ScheduleConfig) -> list[dict[str,
     threshold_d = prom_duration(threshold)
     lookback_d = prom_duration(threshold + _LOOKBACK_SLACK)
     interval_d = prom_duration(interval)
+    window = failure_window(schedule)
+    window_d = prom_duration(window)
     cadence = f"schedule {{{{ $labels.schedule }}}} (cron {schedule.cron!r}, longest gap {interval_d})"
     labels = {"schedule": name}
     no_new_summary = (
         f"No successful backup of Velero schedule {{{{ $labels.schedule }}}} for more than {threshold_d}."
     )
+
+    # One alert per failed outcome, each on its own counter. They fire at the first evaluation after
+    # the scrape that sees the increment and stay for one interval, until the next run had its chance.
+    outcomes = (
+        # backup_controller.go: runBackup error (BSL, plugin, upload), or the finalizer's Failed.
+        (BACKUP_FAILED, "velero_backup_failure_total", "failed",
+         "ended Failed within the last {w}. Its data is not in the bucket. Check it with "
+         "`velero backup describe --details` and `velero backup logs` on the newest "
+         "{{{{ $labels.schedule }}}}-<timestamp> backup."),
+        # Refused before it runs (a storage location that does not exist or is ReadOnly, bad selectors).
+        (VALIDATION_FAILED, "velero_backup_validation_failure_total", "failed validation",
+         "ended FailedValidation within the last {w}: Velero refused the Backup before running it, and every "
+         "run of the schedule will fail the same way until the Schedule or its storage location is fixed. "
+         "`velero backup describe` shows the validation errors."),
+        (PARTIAL_FAILURES, "velero_backup_partial_failure_total", "partially failed",
+         "ended PartiallyFailed within the last {w}: some items or pod volumes were not backed up. See "
+         "`velero backup describe --details` for the errors."),
+    )
     return [
-        # Age of the last success. max_over_time over a look-back slightly longer than the threshold
-        # keeps the pre-restart samples in view after Velero restarts (the gauge is not re-created
-        # until the next success), so the age stays correct across restarts.
+        *(
+            _alert(
+                config, alert,
+                expr=f"count by (schedule) {observed_increase(metric, sel, window, 'schedule')}",
+                for_="0s", severity="warning", extra_labels=labels,
+                summary=f"A backup of Velero schedule {{{{ $labels.schedule }}}} {verb}.",
+                description=f"A backup of {cadence} " + what.format(w=window_d),
+            )
+            for alert, metric, verb, what in outcomes
+        ),
+        # Age of the last success. The gauge is recomputed each minute from the Completed Backups, so
+        # it returns about a minute after a restart; max_over_time over a look-back slightly longer
+        # than the threshold bridges that gap and a Velero that is down.
         _alert(
             config, NO_NEW_BACKUP,
             expr=(
@@ -183,13 +249,13 @@ def _schedule_alerts(config: Config, schedule: ScheduleConfig) -> list[dict[str,
             for_="0s", severity="critical", extra_labels={**labels, "reason": "stale"},
             summary=no_new_summary,
             description=(
-                f"The last successful backup of {cadence} is {{{{ $value | humanizeDuration }}}} old, longer than "
-                f"its interval plus the {config.metrics.missed_backup_margin} margin. The schedule may be "
-                "failing, stuck InProgress, or Velero may not be running it."
+                f"The last successful backup of {cadence} is older than its interval plus the "
+                f"{config.metrics.missed_backup_margin} margin. The schedule may be failing, stuck behind a "
+                "backup that stays New or InProgress, or Velero may not be running it."
             ),
         ),
-        # The gauge is missing entirely (Velero down or not scraped, a fresh install that never
-        # completed a backup, or a restart followed by no success) for the whole threshold.
+        # The gauge is missing for the whole threshold: no Completed Backup of the schedule exists (a
+        # fresh install, or every backup expired), or Prometheus does not scrape Velero.
         _alert(
             config, NO_NEW_BACKUP,
             expr=f"absent(velero_backup_last_successful_timestamp{{{sel}}})",
@@ -197,31 +263,7 @@ def _schedule_alerts(config: Config, schedule: ScheduleConfig) -> list[dict[str,
             summary=no_new_summary,
             description=(
                 f"velero_backup_last_successful_timestamp for {cadence} has been absent for {threshold_d}: "
-                "no backup of it has succeeded since Velero started, or Prometheus does not scrape Velero."
-            ),
-        ),
-        # Still failed one whole interval (plus margin) later: the next run did not succeed either.
-        _alert(
-            config, BACKUP_FAILING,
-            expr=f"min by (schedule) (velero_backup_last_status{{{sel}}}) == 0",
-            for_=threshold_d, severity="critical", extra_labels=labels,
-            summary="Velero schedule {{ $labels.schedule }} keeps failing.",
-            description=(
-                f"Backups of {cadence} have been unsuccessful for more than {threshold_d}: the run after the "
-                "failed one did not succeed either. Data is not being protected."
-            ),
-        ),
-        # A partial failure during the last interval, i.e. in the latest run.
-        _alert(
-            config, PARTIAL_FAILURES,
-            expr=(
-                f"sum by (schedule) (increase(velero_backup_partial_failure_total{{{sel}}}[{interval_d}])) > 0"
-            ),
-            for_="0s", severity="warning", extra_labels=labels,
-            summary="A backup of Velero schedule {{ $labels.schedule }} partially failed.",
-            description=(
-                f"A backup of {cadence} ended PartiallyFailed within the last {interval_d}: some items or pod "
-                "volumes were not backed up. See `velero backup describe --details` for the errors."
+                "no Completed backup of it exists, or Prometheus does not scrape Velero."
             ),
         ),
     ]
@@ -231,7 +273,15 @@ def _infrastructure_alerts(config: Config) -> list[dict[str, Any]]:
     ns = _quote(config.repo.namespace)
     ds = f"namespace={ns}, daemonset={_quote(NODE_AGENT_DAEMONSET)}"
     win = REPO_MAINTENANCE_WINDOW
+    win_d = prom_duration(win)
+
+    def maintenance(outcome: str) -> str:
+        return (f"count by (repository_name) "
+                f"{observed_increase(f'velero_repo_maintenance_{outcome}_total', '', win, 'repository_name')}")
+
     return [
+        # Set by every BSL reconcile (backup_storage_location_controller.go logReconciledPhase, at the
+        # location's validation frequency, 1m by default); absent after a restart until the first one.
         _alert(
             config, BSL_UNAVAILABLE,
             expr="velero_backup_location_status_gauge == 0",
@@ -250,25 +300,23 @@ def _infrastructure_alerts(config: Config) -> list[dict[str, Any]]:
                 f"- kube_daemonset_status_number_ready{{{ds}}}\n> 0"
             ),
             for_="15m", severity="warning",
-            summary="{{ $value }} node-agent pod(s) in {{ $labels.namespace }} are not ready.",
+            summary="node-agent pods in {{ $labels.namespace }} are not ready.",
             description=(
-                "The node-agent DaemonSet in namespace {{ $labels.namespace }} has {{ $value }} node(s) "
-                "without a ready pod. File-system (kopia) backups of pod volumes on those nodes fail, so "
-                "every schedule that covers them ends PartiallyFailed."
+                "The node-agent DaemonSet in namespace {{ $labels.namespace }} has node(s) without a ready "
+                "pod. File-system (kopia) backups of pod volumes on those nodes fail, so every schedule "
+                "that covers them ends PartiallyFailed."
             ),
         ),
+        # Maintenance counters exist only after a job's result in this process, so the first failure
+        # after every restart arrives as a new series at 1: observed_increase sees it.
         _alert(
             config, REPO_MAINTENANCE_FAILING,
-            expr=(
-                f"sum by (repository_name) (increase(velero_repo_maintenance_failure_total[{win}])) > 0\n"
-                f"unless on (repository_name)\n"
-                f"sum by (repository_name) (increase(velero_repo_maintenance_success_total[{win}])) > 0"
-            ),
+            expr=f"{maintenance('failure')}\nunless on (repository_name)\n{maintenance('success')}",
             for_="15m", severity="warning",
             summary="Kopia repository maintenance for {{ $labels.repository_name }} keeps failing.",
             description=(
                 f"Maintenance jobs of backup repository {{{{ $labels.repository_name }}}} failed and none "
-                f"succeeded in the last {win}. Without maintenance, expired backup data is never removed "
+                f"succeeded in the last {win_d}. Without maintenance, expired backup data is never removed "
                 "from the bucket and the repository index grows."
             ),
         ),
@@ -284,25 +332,24 @@ def _slo_alerts(config: Config) -> list[dict[str, Any]]:
             expr=f"{SUCCESS_RATIO_RECORD} < {objective:g}",
             for_="15m", severity="warning",
             summary=(
-                "Only {{ $value | humanizePercentage }} of backups of Velero schedule {{ $labels.schedule }} "
-                f"succeeded over 30 days (objective {pct})."
+                f"Fewer than {pct} of the backups of Velero schedule {{{{ $labels.schedule }}}} succeeded "
+                "over 30 days."
             ),
             description=(
                 "The 30-day share of finished backups of schedule {{ $labels.schedule }} that ended Completed "
-                f"is {{{{ $value | humanizePercentage }}}}, below the {pct} objective. Look at the failed and "
-                "partially failed backups of the last month for a recurring cause."
+                f"is below the {pct} objective (velero:backup_success_ratio:30d has the value). Look at the "
+                "failed and partially failed backups of the last month for a recurring cause."
             ),
         ),
     ]
 
 
 def rule_groups(config: Config) -> list[dict[str, Any]]:
-    """The PrometheusRule ``spec.groups``: generic, per-schedule, infrastructure and objective rules."""
+    """The PrometheusRule ``spec.groups``: per-schedule, infrastructure and objective rules."""
     schedule_rules: list[dict[str, Any]] = []
     for s in active_schedules(config):
         schedule_rules.extend(_schedule_alerts(config, s))
     groups = [
-        {"name": "velero.backups", "rules": _backup_alerts(config)},
         {"name": "velero.schedules", "rules": schedule_rules},
         {"name": "velero.infrastructure", "rules": _infrastructure_alerts(config)},
         # The ratio's recording rule and the alert on it share a group: rules of one group run in

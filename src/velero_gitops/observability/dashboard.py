@@ -3,10 +3,15 @@
 The plan puts ``dashboard_json(config)`` under ``data: {velero.json: ...}`` of a ConfigMap that the
 Grafana sidecar loads (label ``<metrics.dashboard.label>: "1"``, annotation ``grafana_folder``).
 
-Every query uses metrics Velero, its node-agent or kube-state-metrics export (vmware-tanzu/velero@v1.18.1: pkg/metrics/metrics.go). Note
-that node-agent metrics are named ``podVolume_*`` (Velero's ``podVolumeMetricsNamespace``), not
-``velero_*``. The success ratio is computed from the raw counters (the same expression as the
-``velero:backup_success_ratio:30d`` recording rule), so the dashboard also works without our rules.
+Every query uses metrics Velero, its node-agent or kube-state-metrics export (vmware-tanzu/velero@v1.18.1:
+pkg/metrics/metrics.go; docs/observability.md lists when each is set). Node-agent metrics are named
+``podVolume_*`` (Velero's ``podVolumeMetricsNamespace``), not ``velero_*``. Nothing reads
+``velero_backup_last_status``: the schedule controller sets it back to 1 every minute (InitSchedule), so
+a panel on it is green through every failure; the outcome counters show failures instead. The 30-day
+ratio panels read the ``velero:backup_success_ratio:30d`` recording rule (alerts.py), which the
+PrometheusRule provides. Restore counters are labelled with ``Restore.spec.scheduleName``
+(restore_controller.go, restore_finalizer_controller.go), empty unless the restore named a schedule,
+so the restore panel does not filter on ``$schedule``.
 """
 
 from __future__ import annotations
@@ -18,10 +23,9 @@ from typing import Any
 from velero_gitops.config.model import Config
 from velero_gitops.observability.alerts import (
     NODE_AGENT_DAEMONSET,
-    SUCCESS_RATIO_WINDOW,
+    SUCCESS_RATIO_RECORD,
     active_schedules,
     missed_backup_threshold,
-    success_ratio_expr,
 )
 
 SCHEMA_VERSION = 39  # Grafana 10.4 / 11
@@ -45,6 +49,10 @@ def dashboard_uid(cluster: str) -> str:
 # the data path starts, "dequeue" only when the backup completed; a failed or canceled one never dequeues.
 PVB_STARTED = "podVolume_pod_volume_backup_enqueue_count"
 PVB_COMPLETED = "podVolume_pod_volume_backup_dequeue_count"
+# Outcome counters of a scheduled backup that did not complete.
+UNSUCCESSFUL = (
+    "velero_backup_failure_total", "velero_backup_partial_failure_total", "velero_backup_validation_failure_total",
+)
 
 
 # ------------------------------------------------------------------------------------- building
@@ -164,15 +172,17 @@ def _templating(config: Config) -> dict[str, Any]:
 def dashboard(config: Config) -> dict[str, Any]:
     """The Grafana dashboard model (plain dicts/lists/str/numbers), deterministic for a config."""
     p = _Panels()
-    ratio = success_ratio_expr(SCHEDULE_SELECTOR, SUCCESS_RATIO_WINDOW)
+    ratio = f"{SUCCESS_RATIO_RECORD}{{{SCHEDULE_SELECTOR}}}"
     _schedule_state_row(p, config, ratio)
     _outcome_row(p, config.metrics.success_objective, ratio)
     _duration_size_row(p)
     _storage_node_agent_row(p, config.repo.namespace)
     _pod_volume_latency_row(p)
+    _restore_maintenance_row(p)
     return {
         "annotations": {"list": []},
-        "description": f"Velero backups of cluster {config.cluster}: schedules, storage location, node-agent.",
+        "description": (f"Velero backups of cluster {config.cluster}: schedules, storage location, node-agent, "
+                        "restores, repository maintenance."),
         "editable": True,
         "graphTooltip": 1,
         "links": [],
@@ -215,31 +225,43 @@ def _schedule_state_row(p: _Panels, config: Config, ratio: str) -> None:
         },
         _stat_options(),
     )
+    unsuccessful = " + ".join(
+        f"sum by (schedule) (increase({m}{{{sel}}}[24h]))" for m in UNSUCCESSFUL
+    )
     p.add(
-        "stat", "Last backup status",
-        "Outcome of the newest backup per schedule (velero_backup_last_status): Failed also covers "
-        "PartiallyFailed and FailedValidation. Velero resets it to 1 when it restarts.",
+        "stat", "Unsuccessful backups, last 24 hours",
+        "Scheduled backups that ended Failed, PartiallyFailed or FailedValidation in the last 24 hours, per "
+        "schedule (Velero's outcome counters). Red from one. velero_backup_last_status is not used: Velero "
+        "sets it back to 1 every minute. A failure counted before the first scrape of a restarted Velero "
+        "is not in increase(); the alerts see it.",
         (8, 0, 8, 6),
-        [(f"min by (schedule) (velero_backup_last_status{{{sel}}})", "{{schedule}}")],
-        {
-            "defaults": {
-                "mappings": _status_mapping("Succeeded", "Failed"),
-                "thresholds": _thresholds((None, "red"), (1, "green")),
-                "unit": "none",
-            },
-            "overrides": [],
-        },
+        [(unsuccessful, "{{schedule}}")],
+        {"defaults": {"thresholds": _thresholds((None, "green"), (1, "red")), "unit": "none", "decimals": 0},
+         "overrides": []},
         _stat_options(),
     )
     p.add(
         "stat", f"Success ratio, last 30 days (objective {objective * 100:g}%)",
         "Completed backups / finished backups (Completed, PartiallyFailed, Failed, FailedValidation) per "
-        "schedule over 30 days. Red below the objective, when VeleroBackupSuccessRatioLow fires.",
+        f"schedule over 30 days ({SUCCESS_RATIO_RECORD}). Red below the objective, when "
+        "VeleroBackupSuccessRatioLow fires.",
         (16, 0, 8, 6),
         [(ratio, "{{schedule}}")],
         {"defaults": {"max": 1, "min": 0, "thresholds": ratio_thresholds, "unit": "percentunit", "decimals": 2},
          "overrides": []},
         _stat_options(),
+    )
+
+
+def _outcome_bars(
+    p: _Panels, title: str, description: str, grid: tuple[int, int, int, int], targets: list[tuple[str, str]],
+) -> None:
+    """Stacked bars of finished operations per interval (at least 1h), one series per outcome."""
+    p.add(
+        "timeseries", title, description, grid, targets,
+        _timeseries_field("none", drawStyle="bars", fillOpacity=60, stacking={"group": "A", "mode": "normal"}),
+        _timeseries_options(),
+        interval="1h",
     )
 
 
@@ -253,18 +275,16 @@ def _outcome_row(p: _Panels, objective: float, ratio: str) -> None:
         ("velero_backup_failure_total", "{{schedule}} failed"),
         ("velero_backup_validation_failure_total", "{{schedule}} failed validation"),
     ]
-    p.add(
-        "timeseries", "Backups by outcome",
+    _outcome_bars(
+        p, "Backups by outcome",
         "Scheduled backups finished per interval (at least 1h), by outcome.",
         (0, 6, 12, 8),
         [(f"sum by (schedule) (increase({m}{{{sel}}}[$__interval]))", legend) for m, legend in outcomes],
-        _timeseries_field("none", drawStyle="bars", fillOpacity=60, stacking={"group": "A", "mode": "normal"}),
-        _timeseries_options(),
-        interval="1h",
     )
     p.add(
         "timeseries", "Success ratio (30 days) against the objective",
-        f"The 30-day success ratio per schedule; the dashed line is the {objective * 100:g}% objective.",
+        f"The 30-day success ratio per schedule ({SUCCESS_RATIO_RECORD}); the dashed line is the "
+        f"{objective * 100:g}% objective.",
         (12, 6, 12, 8),
         [(ratio, "{{schedule}}")],
         {
@@ -326,14 +346,15 @@ def _storage_node_agent_row(p: _Panels, ns: str) -> None:
     )
     p.add(
         "stat", "node-agent pods ready",
-        "Ready node-agent pods against the nodes that should run one (kube-state-metrics).",
+        "Ready node-agent pods over the nodes that should run one (kube-state-metrics). Red below 100 %: "
+        "pod volumes on a node without a ready node-agent are not backed up (VeleroNodeAgentNotReady).",
         (8, 22, 8, 6),
-        [
-            (f"sum(kube_daemonset_status_number_ready{{{ds}}})", "ready"),
-            (f"sum(kube_daemonset_status_desired_number_scheduled{{{ds}}})", "desired"),
-        ],
-        {"defaults": {"thresholds": _thresholds((None, "blue")), "unit": "none"}, "overrides": []},
-        _stat_options(),
+        [(f"sum(kube_daemonset_status_number_ready{{{ds}}})\n/\nsum(kube_daemonset_status_desired_number_scheduled{{{ds}}})",
+          "ready")],
+        {"defaults": {"thresholds": _thresholds((None, "red"), (1, "green")), "unit": "percentunit",
+                      "min": 0, "max": 1},
+         "overrides": []},
+        _stat_options("value"),
     )
     p.add(
         "timeseries", "Pod volume backups started and completed per node",
@@ -386,6 +407,48 @@ def _pod_volume_latency_row(p: _Panels) -> None:
     # The table shows the latest value of each series, not a range.
     for target in p.panels[-1]["targets"]:
         target.update({"format": "table", "instant": True, "range": False})
+
+
+def _restore_maintenance_row(p: _Panels) -> None:
+    """Row 6: restores and kopia repository maintenance."""
+    restores = [
+        ("velero_restore_success_total", "completed"),
+        ("velero_restore_partial_failure_total", "partially failed"),
+        ("velero_restore_failed_total", "failed"),
+        ("velero_restore_validation_failed_total", "failed validation"),
+    ]
+    _outcome_bars(
+        p, "Restores by outcome",
+        "Restores finished per interval (at least 1h), by outcome, over all restores: Velero labels them "
+        "with the schedule only when the restore names one.",
+        (0, 36, 8, 8),
+        [(f"sum(increase({m}[$__interval]))", legend) for m, legend in restores],
+    )
+    _outcome_bars(
+        p, "Repository maintenance by outcome",
+        "Kopia maintenance jobs per repository (one per backed-up namespace) per interval. Velero counts "
+        "them from the first job after each restart, and not the jobs it finds finished on restart.",
+        (8, 36, 8, 8),
+        [
+            ("sum by (repository_name) (increase(velero_repo_maintenance_success_total[$__interval]))",
+             "{{repository_name}} succeeded"),
+            ("sum by (repository_name) (increase(velero_repo_maintenance_failure_total[$__interval]))",
+             "{{repository_name}} failed"),
+        ],
+    )
+    p.add(
+        "timeseries", "Repository maintenance duration (p95 over 24h)",
+        "95th percentile of maintenance job durations per repository over the last 24 hours "
+        "(velero_repo_maintenance_duration_seconds; buckets from 1m to 4h).",
+        (16, 36, 8, 8),
+        [(
+            "histogram_quantile(0.95, sum by (repository_name, le) "
+            "(increase(velero_repo_maintenance_duration_seconds_bucket[1d])))",
+            "{{repository_name}}",
+        )],
+        _timeseries_field("s"),
+        _timeseries_options(),
+    )
 
 
 def dashboard_json(config: Config) -> str:

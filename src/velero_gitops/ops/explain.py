@@ -1,22 +1,31 @@
 """`explain`: what a config will do, in plain words, before anything is committed.
 
 What the tree applies, and in which order, is read from the plan; the words around it come from the
-config. Velero runs cron in UTC, names scheduled backups `<schedule>-<YYYYMMDDhhmmss>`
-(vmware-tanzu/velero@v1.18.1:pkg/apis/velero/v1/schedule_types.go TimestampedName), keeps metadata under
-`<prefix>/backups/<backup>/` and file-system backup data in one kopia repository per namespace under
-`<prefix>/kopia/<namespace>/` (pkg/persistence/object_store_layout.go).
+config. Velero runs cron in UTC, keeps metadata under `<prefix>/backups/<backup>/` and file-system backup
+data in one kopia repository per namespace under `<prefix>/kopia/<namespace>/`
+(vmware-tanzu/velero@v1.18.1:pkg/persistence/object_store_layout.go).
+
+When a scheduled backup starts (vmware-tanzu/velero@v1.18.1:pkg/controller/schedule_controller.go): the
+controller looks at every Schedule once a minute (scheduleSyncPeriod); getNextRunTime takes the first cron
+time after the last backup (or after the Schedule's creation: no backup at creation) and ifDue is true once
+that time has passed. submitBackup then creates one backup named after the moment of that check
+(schedule_types.go TimestampedName, `<schedule>-<YYYYMMDDhhmmss>`), so the seconds of a future name are
+unknown; runs missed while Velero was down, or while an earlier backup of the schedule was still New or
+InProgress (checkIfBackupInNewOrProgress), become one catch-up backup at the next check, not one each.
 """
 
 from __future__ import annotations
 
 import posixpath
+import textwrap
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from velero_gitops.config.units import parse_duration
+from velero_gitops.config.names import REPO_CREDENTIALS_SECRET
+from velero_gitops.config.units import go_duration, parse_duration
 from velero_gitops.render.layout import Layout
-from velero_gitops.render.plan import Plan, plan
+from velero_gitops.render.plan import Plan, controller_timeout, plan
 from velero_gitops.secrets import repo_password as rp
 
 if TYPE_CHECKING:
@@ -27,6 +36,8 @@ if TYPE_CHECKING:
     from velero_gitops.config.model import Config, ScheduleConfig
 
 RUNS = 5
+# The seconds of a scheduled backup's name: the moment of the once-a-minute check that creates it (module doc).
+UNKNOWN_SECONDS = "??"
 Cell = str | list[str]  # a table cell; a list is one item per line in a table, "; "-joined in plain rows
 Table_ = tuple[str, list[str], list[list[Cell]], str | None]  # title, header, rows, footnote
 _DAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
@@ -126,7 +137,8 @@ def _password(loaded: LoadedConfig) -> dict[str, Any]:
 
 
 _READY = {
-    "app": "when HelmRelease {app} is Ready (health check, timeout {timeout})",
+    "app": ("when HelmRelease {app} is Ready: Flux waits up to {wait} for it ({why}); each Helm install or "
+            "upgrade may take {helm} (the HelmRelease timeout)"),
     "schedules": "after {app} is Ready: the Schedule CRD exists only once the chart installed it",
 }
 
@@ -151,7 +163,11 @@ def _kustomizations(loaded: LoadedConfig, bucket_root: str) -> list[dict[str, An
             "applies": _applies(loaded, the_plan, k["spec"]["path"]),
             "installs": ["Velero CRDs", "Deployment velero", "DaemonSet node-agent (kopia file-system backups)",
                          f"BackupStorageLocation default -> {c.s3.endpoint} {bucket_root}/"] if is_app else [],
-            "ready": _READY["app" if is_app else "schedules"].format(app=c.repo.app, timeout=c.flux.timeout),
+            "healthCheckTimeout": go_duration(controller_timeout(k["spec"])),
+            "ready": _READY["app" if is_app else "schedules"].format(
+                app=c.repo.app, wait=go_duration(controller_timeout(k["spec"])), helm=c.flux.timeout,
+                why=f"spec.timeout {k['spec']['timeout']}" if "timeout" in k["spec"] else
+                f"no spec.timeout: the interval {k['spec']['interval']} minus 30s"),
         })
     return out
 
@@ -169,7 +185,7 @@ def _applies(loaded: LoadedConfig, the_plan: Plan, flux_path: str) -> list[str]:
         out.append(f"Secret {c.s3.credentials_secret} from {PurePosixPath(the_plan.secret_path).name} "
                    f"({age_key_location(c)})")
     if the_plan.repo_password_path in listed:
-        out.append(f"Secret {rp.SECRET_NAME} from {PurePosixPath(the_plan.repo_password_path).name} "
+        out.append(f"Secret {REPO_CREDENTIALS_SECRET} from {PurePosixPath(the_plan.repo_password_path).name} "
                    "(kopia repository password, never pruned)")
     return out
 
@@ -194,7 +210,7 @@ def _schedule(c: Config, s: ScheduleConfig, now: datetime, local: tzinfo, bucket
         fs = c.velero.default_volumes_to_fs_backup
     run_rows = []
     for r in [] if s.paused else s.timing.next_runs(now, RUNS):
-        backup_name = f"{s.name}-{r:%Y%m%d%H%M%S}"
+        backup_name = f"{s.name}-{r:%Y%m%d%H%M}{UNKNOWN_SECONDS}"
         run_rows.append({
             "utc": _iso(r),
             "local": _iso(r.astimezone(local)),
@@ -223,9 +239,18 @@ def _schedule(c: Config, s: ScheduleConfig, now: datetime, local: tzinfo, bucket
         "storageLocation": s.storage_location,
         "nextRuns": run_rows,
         "metadataPath": f"{bucket_root}/backups/{s.name}-<YYYYMMDDhhmmss>/",
+        "catchUp": CATCH_UP,
         "dataPaths": data_paths,
         "approximate": bool(s.timing.every),
     }
+
+
+CATCH_UP = ("Velero checks each schedule once a minute and starts a backup at the first check after its cron "
+            "time, named after that moment (the seconds, ?? in the names here, are known only then). Runs missed while "
+            "Velero was down, or while the schedule's previous backup was still New or InProgress, are not repeated "
+            "one by one: Velero starts one catch-up backup at its next check, then follows the cron again. A new "
+            "Schedule's first backup is at its first cron time (none at creation). A failed backup does not block "
+            "the next one.")
 
 
 def words(data: dict[str, Any]) -> list[str]:
@@ -267,8 +292,7 @@ def words(data: dict[str, Any]) -> list[str]:
         if s["approximate"]:
             text += " @every schedules count from the previous run, so the times are approximate."
         out.append(text)
-    out.append("Velero evaluates cron in UTC (the official image has no time zone database); "
-               "missed runs are not caught up, and a failed backup does not block the next one.")
+    out.append("Velero evaluates cron in UTC (the official image has no time zone database). " + CATCH_UP)
     return out
 
 
@@ -284,18 +308,18 @@ def _local_is_utc(s: dict[str, Any]) -> bool:
 def _schedule_rows(data: dict[str, Any], s: dict[str, Any]) -> tuple[list[str], list[list[Cell]]]:
     """Header and rows of a schedule's next-runs table (one run column when local time is UTC)."""
     one = _local_is_utc(s)
-    header = ["run (UTC)"] + ([] if one else [f"run ({data['localTimeZone']})"]) + ["backup", "expires (UTC)", "metadata"]
+    header = ["run (UTC)"] + ([] if one else [f"run ({data['localTimeZone']})"]) + ["backup", "expires (UTC)"]
     rows: list[list[Cell]] = []
     for r in s["nextRuns"]:
         local: list[Cell] = [] if one else [_short(r["local"])]
-        rows.append([_short(r["utc"]), *local, r["backup"], _short(r["expiresUtc"]), r["metadata"]])
+        rows.append([_short(r["utc"]), *local, r["backup"], _short(r["expiresUtc"])])
     return header, rows
 
 
 def _kustomization_rows(data: dict[str, Any]) -> tuple[list[str], list[list[Cell]]]:
-    header = ["#", "name", "path", "depends on", "applies"]
-    rows: list[list[Cell]] = [[str(k["order"]), k["name"], k["path"], ", ".join(k["dependsOn"]) or "-", k["applies"]]
-                              for k in data["kustomizations"]]
+    header = ["Kustomization", "path", "depends on", "applies"]
+    rows: list[list[Cell]] = [[f"{k['order']}. {k['name']}", k["path"], ", ".join(k["dependsOn"]) or "-",
+                               k["applies"]] for k in data["kustomizations"]]
     return header, rows
 
 
@@ -305,7 +329,7 @@ def _tables(data: dict[str, Any]) -> list[Table_]:
         ("Flux Kustomizations, in order", *_kustomization_rows(data), None)]
     for s in data["schedules"]:
         out.append((f"Schedule {s['name']} ({s['cron']}): {s['when']}", *_schedule_rows(data, s),
-                    "volume data: " + ", ".join(s["dataPaths"])))
+                    f"metadata: {s['metadataPath']}; volume data: " + ", ".join(s["dataPaths"])))
     return out
 
 
@@ -324,24 +348,59 @@ def plain_lines(data: dict[str, Any]) -> list[str]:
     return lines
 
 
+GAP = 2  # spaces between table columns
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """Lines of at most ``width`` characters, broken at spaces only: a name or path is never split (a word
+    longer than the line stands alone on its line)."""
+    return textwrap.wrap(text, max(width, 1), break_long_words=False, break_on_hyphens=False) or [""]
+
+
+def table_lines(header: list[str], rows: list[list[Cell]], width: int) -> list[str]:
+    """A table in ``width`` columns: aligned columns when every cell fits on one line, else one record per
+    row (the first cell, then each other column as ``name  value`` with the value wrapped beside it)."""
+    cells = [[_join(c, "; ") for c in r] for r in rows]
+    widths = [max(len(x) for x in col) for col in zip(header, *cells)]
+    if sum(widths) + GAP * (len(widths) - 1) <= width and not any(isinstance(c, list) and len(c) > 1
+                                                                 for r in rows for c in r):
+        return [(" " * GAP).join(x.ljust(w) for x, w in zip(line, widths)).rstrip() for line in [header, *cells]]
+    label = max(len(h) for h in header[1:]) + GAP
+    out: list[str] = []
+    for r in rows:
+        out += _wrap(_join(r[0], "; "), width)
+        for name, cell in zip(header[1:], r[1:]):
+            items = [cell] if isinstance(cell, str) else cell
+            beside = width - GAP - label
+            if any(len(word) > beside for item in items for word in item.split()):  # under the name instead
+                out += [" " * GAP + name] + [" " * 2 * GAP + line for item in items
+                                             for line in _wrap(item, width - 2 * GAP)]
+                continue
+            lines = [line for item in items for line in _wrap(item, beside)]
+            out += [" " * GAP + (name if i == 0 else "").ljust(label) + line for i, line in enumerate(lines)]
+    return out
+
+
 def render(data: dict[str, Any], console: Console, plain: bool | None = None) -> None:
-    """Plain words and rich tables on ``console``; plain rows (``plain_lines``) when it is not a terminal."""
-    from rich.table import Table
+    """Plain words and tables in the terminal's width on ``console``, never breaking a name; plain rows
+    (``plain_lines``) when it is not a terminal."""
     from rich.text import Text
 
     if plain if plain is not None else not console.is_terminal:
         console.file.write("".join(line + "\n" for line in plain_lines(data)))  # as is: rich would expand the tabs
         return
+    width = console.width
     for paragraph in words(data):
-        console.print(Text(paragraph))
+        for line in _wrap(paragraph, width):
+            console.print(Text(line), overflow="ignore", crop=False)
         console.print()
     for title, header, rows, foot in _tables(data):
-        table = Table(title=title, title_justify="left")
-        for col in header:
-            table.add_column(col, overflow="fold")
-        for row in rows:
-            table.add_row(*(_join(c, "\n") for c in row))
-        console.print(table)
-        if foot:
-            console.print(Text(foot))
-            console.print()
+        for line in _wrap(title, width):
+            console.print(Text(line, style="bold"), overflow="ignore", crop=False)
+        lines = table_lines(header, rows, width)
+        has_header = lines[0].startswith(header[0]) and len(lines) == len(rows) + 1
+        for i, line in enumerate(lines):
+            console.print(Text(line, style="underline" if has_header and i == 0 else ""), overflow="ignore", crop=False)
+        for line in _wrap(foot, width) if foot else []:
+            console.print(Text(line), overflow="ignore", crop=False)
+        console.print()

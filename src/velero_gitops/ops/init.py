@@ -129,6 +129,7 @@ class Answers:
     region: str = "minio"
     namespaces: list[str] = field(default_factory=list)
     distribution: str = "kubeadm"
+    allow_http: bool = False  # s3.allowHttp: the user confirmed a plain http endpoint
 
 
 def default_cluster_name(folder: Path) -> str:
@@ -169,6 +170,8 @@ def config_text(found: Detected, answers: Answers, config_dir: Path) -> str:
         "  # Version pins, kept current by Renovate (docs/renovate.md); change them here, then render.",
         "  # renovate: datasource=helm depName=velero registryUrl=https://vmware-tanzu.github.io/helm-charts",
         f"  chartVersion: {velero.chart_version}",
+        "  # renovate: datasource=docker depName=velero/velero",
+        f"  imageTag: v{velero.velero_version}",
         "  # renovate: datasource=docker depName=velero/velero-plugin-for-aws",
         f"  awsPluginImage: {velero.aws_plugin_image}",
         "  nodeAgent:",
@@ -176,6 +179,8 @@ def config_text(found: Detected, answers: Answers, config_dir: Path) -> str:
         "",
         "s3:",
         f"  endpoint: {answers.s3_endpoint}",
+        *(["  allowHttp: true  # plain http: credentials and backups cross the network unencrypted"]
+          if answers.allow_http else []),
         f"  bucket: {answers.bucket}",
         f"  prefix: {answers.prefix}",
         f"  region: {answers.region}",

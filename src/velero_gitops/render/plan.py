@@ -184,10 +184,18 @@ def kustomization_timeout(c: Config) -> str | None:
     api/v1/kustomization_types.go GetTimeout). The health check waits for the HelmRelease, so it must
     not give up before the release's own timeout has passed.
     """
-    interval, release = parse_duration(c.flux.interval), parse_duration(c.flux.timeout)
-    if release < max(interval - 30, 30):
+    release = parse_duration(c.flux.timeout)
+    if release < controller_timeout({"interval": c.flux.interval}):
         return None
     return flux_duration(release + KUSTOMIZATION_TIMEOUT_MARGIN)
+
+
+def controller_timeout(spec: dict[str, Any]) -> float:
+    """Seconds kustomize-controller gives a Kustomization with this spec for apply and health checks:
+    spec.timeout, else the interval minus 30s; at least 30s (fluxcd/kustomize-controller@v1.9.4:
+    api/v1/kustomization_types.go GetTimeout, used by checkHealth's WaitForSetWithContext)."""
+    d = parse_duration(spec["timeout"]) if "timeout" in spec else parse_duration(spec["interval"]) - 30
+    return max(d, 30)
 
 
 def flux_duration(seconds: float) -> str:

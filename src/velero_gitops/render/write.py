@@ -308,7 +308,7 @@ def apply(root: Path, changes: list[Change], force: bool = False) -> None:
         lines = [f"  {c.path} {c.conflict}" for c in blocked]
         head = ("refusing to write (nothing was written):\n" if hard else
                 "refusing to overwrite files that are not velero-gitops' own output (nothing was written):\n")
-        tail = "" if hard else "\nmove your edits into the config, or re-run with --force to overwrite them"
+        tail = "" if hard else "\nmove your edits into the config, or re-run with --force to replace them (a file the config no longer generates is removed)"
         raise WriteRefused(head + "\n".join(lines) + tail)
     todo = [c for c in changes if c.action != "unchanged"]
     if not todo:

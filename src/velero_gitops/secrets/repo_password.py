@@ -24,19 +24,19 @@ exactly like the S3 credentials: never on disk, in argv, in a log or in a messag
 
 from __future__ import annotations
 
+import base64
+import os
 import re
-import secrets as _secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
+from velero_gitops.config.names import REPO_CREDENTIALS_KEY, REPO_CREDENTIALS_SECRET
 from velero_gitops.errors import UsageError, VeleroGitopsError
 
 if TYPE_CHECKING:
     from velero_gitops.config.loader import LoadedConfig
 
-SECRET_NAME = "velero-repo-credentials"
-SECRET_KEY = "repository-password"
 VELERO_DEFAULT = "static-passw0rd"  # public: pkg/repository/keys/keys.go encryptionKey
 RANDOM_BYTES = 32  # 256 bits from the OS CSPRNG, as 43 base64url characters
 SHORT = 20  # a password from stdin shorter than this gets a warning
@@ -70,7 +70,9 @@ class Password:
 
 
 def generate() -> Password:
-    return Password(_secrets.token_urlsafe(RANDOM_BYTES), "generated")
+    """RANDOM_BYTES from the OS CSPRNG, URL-safe base64 without padding (what the standard library's
+    secrets.token_urlsafe returns; not imported by that name beside this package's own secrets/ folder)."""
+    return Password(base64.urlsafe_b64encode(os.urandom(RANDOM_BYTES)).rstrip(b"=").decode("ascii"), "generated")
 
 
 def parse_stdin_text(text: str) -> Password:
@@ -125,9 +127,9 @@ def build_secret(namespace: str, password: Password) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": SECRET_NAME, "namespace": namespace, "annotations": dict(PRUNE_DISABLED)},
+        "metadata": {"name": REPO_CREDENTIALS_SECRET, "namespace": namespace, "annotations": dict(PRUNE_DISABLED)},
         "type": "Opaque",
-        "stringData": {SECRET_KEY: password.value},
+        "stringData": {REPO_CREDENTIALS_KEY: password.value},
     }
 
 
@@ -155,7 +157,7 @@ def state(loaded: LoadedConfig) -> dict[str, Any]:
     if mode == "managed" and not exists:
         text += f"; the file is missing: create it with `{command(loaded)}`"
     return {"mode": mode, "file": rel if mode == "managed" else None, "exists": exists if mode == "managed" else None,
-            "secret": f"{c.repo.namespace}/{SECRET_NAME}", "key": SECRET_KEY, "words": text}
+            "secret": f"{c.repo.namespace}/{REPO_CREDENTIALS_SECRET}", "key": REPO_CREDENTIALS_KEY, "words": text}
 
 
 def plan(loaded: LoadedConfig, *, age: Sequence[str] = ()) -> Any:
@@ -170,7 +172,7 @@ def plan(loaded: LoadedConfig, *, age: Sequence[str] = ()) -> Any:
             "set it to managed (read docs/secrets.md about existing repositories first), render, then run this again"
         )
     return secretlib.plan(loaded, age=age, file=Layout.of(loaded.config).repo_password_file,
-                          name=SECRET_NAME, key=SECRET_KEY)
+                          name=REPO_CREDENTIALS_SECRET, key=REPO_CREDENTIALS_KEY)
 
 
 def refuse_replacing(p: Any, *, replace: bool, use_stdin: bool) -> None:

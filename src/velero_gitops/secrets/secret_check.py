@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from velero_gitops.boundary import realpath
 from velero_gitops.config.loader import display
+from velero_gitops.config.names import REPO_CREDENTIALS_KEY, REPO_CREDENTIALS_SECRET
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
 from velero_gitops.secrets.sops import ENC_PREFIX
@@ -433,14 +434,13 @@ def _check_repo_password(repo_root: Path, config: Config, config_file: str | Non
     """The kopia repository password Secret (velero.repositoryPassword: managed): present and encrypted."""
     from velero_gitops.config.loader import display
     from velero_gitops.render.layout import Layout
-    from velero_gitops.secrets import repo_password as rp
 
     path = repo_root / Layout.of(config).repo_password_file
     if path.is_file():
-        return check_secret_file(path, repo_root, config, name=rp.SECRET_NAME, key=rp.SECRET_KEY)
+        return check_secret_file(path, repo_root, config, name=REPO_CREDENTIALS_SECRET, key=REPO_CREDENTIALS_KEY)
     how = f"--config {config_file}" if config_file else "--config <your velero-gitops.yaml>"
     return [Finding(
-        display(path), None, f"Secret/{config.repo.namespace}/{rp.SECRET_NAME}", "",
+        display(path), None, f"Secret/{config.repo.namespace}/{REPO_CREDENTIALS_SECRET}", "",
         "the kopia repository password Secret is missing (velero.repositoryPassword: managed): the app kustomization "
         f"lists it, so Flux cannot apply the app. Create it with `velero-gitops encrypt-repo-password {how}`, "
         "then commit it; if Velero already wrote file-system backups to the bucket, read docs/secrets.md first",

@@ -807,7 +807,16 @@ def check_dirs(kdirs, objects, store, run: Run, skip, graph=None, scan_roots=())
     if kubectl is None:
         if opts.kustomize == "always":
             raise UsageError("kubectl is not on PATH (needed for --kustomize always)")
-        return [], 0, set()
+        if opts.kustomize == "never" or not kdirs:
+            return [], 0, set()
+        # auto without kubectl: say so once, as a warning (the run still passes; --kustomize always fails it)
+        first = sorted(kdirs)[0]
+        kfile = find_kfile(first)
+        return [Finding(display_path(kfile or first), None, None, "",
+                        f"kubectl is not on PATH: {len(kdirs)} kustomize build{'s' * (len(kdirs) != 1)} not run, so "
+                        "what they emit (and files they need, such as encrypted Secrets) is not checked; install "
+                        "kubectl, or pass --kustomize never to skip builds on purpose, --kustomize always to fail",
+                        "kustomize.no-kubectl", "warning")], 0, set()
     builds = plans(kdirs, objects, run, graph, scan_roots)
     cache = store.cache_dir / "kustomize-builds" if opts.kustomize_cache else None
     findings: list[Finding] = []

@@ -72,9 +72,36 @@ class Reporter:
         raise NotImplementedError
 
 
+GROUPED_LOCATIONS = 5  # locations shown on a grouped missing-schema line
+
+
+def missing_schema_lines(findings: list[Finding]) -> tuple[list[str], list[Finding]]:
+    """Missing-schema findings that share their message (one kind, one reason) as one line per kind with the
+    objects' locations, and the hint once; the other findings are returned as they are."""
+    from velero_gitops.validate.schemas import MISSING_HINT
+
+    suffix = f" ({MISSING_HINT})"
+    groups: dict[str, list[Finding]] = {}
+    rest = []
+    for f in findings:
+        if f.rule == "schema.missing" and f.message.endswith(suffix):
+            groups.setdefault(f.message.removesuffix(suffix), []).append(f)
+        else:
+            rest.append(f)
+    if sum(len(g) for g in groups.values()) < 2:
+        return [], findings
+    lines = []
+    for message, fs in groups.items():
+        shown = ", ".join(esc(f.location()) for f in fs[:GROUPED_LOCATIONS])
+        more = f" and {len(fs) - GROUPED_LOCATIONS} more" if len(fs) > GROUPED_LOCATIONS else ""
+        lines.append(f"{esc(message)}: {len(fs)} object{'s' * (len(fs) != 1)} ({shown}{more})")
+    return [*lines, f"missing schemas: {MISSING_HINT}"], rest
+
+
 class TextReporter(Reporter):
     def render(self, findings, c):
-        return "\n".join([*(text_line(f) for f in findings), summary(c)]) + "\n"
+        grouped, rest = missing_schema_lines(findings)
+        return "\n".join([*(text_line(f) for f in rest), *grouped, summary(c)]) + "\n"
 
 
 class JsonReporter(Reporter):
@@ -110,26 +137,39 @@ class GithubReporter(Reporter):
 
 
 class JunitReporter(Reporter):
+    """One testcase per finding, one for the objects that passed and one for those skipped; the tests,
+    failures and skipped attributes count those testcases, so a clean run is a passing test, not an empty
+    report that CI viewers show as "no tests"."""
+
     def render(self, findings, c):
         from xml.sax.saxutils import escape, quoteattr
 
-        total = c.passed + c.failed + c.skipped
         by_file: dict[str, list[Finding]] = {}
         for f in findings:
             by_file.setdefault(esc(f.file), []).append(f)
-        out = ['<?xml version="1.0" encoding="UTF-8"?>',
-               f'<testsuites name="velero-gitops" tests="{total}" failures="{c.errors}">',
-               f'  <testsuite name="validate" tests="{total}" failures="{c.failed}" skipped="{c.skipped}">']
+        cases: list[str] = []
         for file, fs in sorted(by_file.items()):
             for f in fs:
                 name = " ".join(esc(x) for x in (f.obj or "", f.pointer) if x) or file
-                out.append(f"    <testcase classname={quoteattr(file)} name={quoteattr(name)}>")
+                cases.append(f"    <testcase classname={quoteattr(file)} name={quoteattr(name)}>")
                 if f.severity == "error":
-                    out.append(f"      <failure message={quoteattr(esc(f.message))} type={quoteattr(esc(f.rule))}>"
-                               f"{escape(text_line(f))}</failure>")
+                    cases.append(f"      <failure message={quoteattr(esc(f.message))} type={quoteattr(esc(f.rule))}>"
+                                 f"{escape(text_line(f))}</failure>")
                 else:
-                    out.append(f"      <system-out>{escape(text_line(f))}</system-out>")
-                out.append("    </testcase>")
+                    cases.append(f"      <system-out>{escape(text_line(f))}</system-out>")
+                cases.append("    </testcase>")
+        tests = len(findings)
+        if c.passed:
+            cases.append(f'    <testcase classname="velero-gitops" name="{c.passed} object{"s" * (c.passed != 1)} passed"/>')
+            tests += 1
+        if c.skipped:
+            cases.append(f'    <testcase classname="velero-gitops" name="{c.skipped} object{"s" * (c.skipped != 1)} '
+                         'skipped">\n      <skipped/>\n    </testcase>')
+            tests += 1
+        out = ['<?xml version="1.0" encoding="UTF-8"?>',
+               f'<testsuites name="velero-gitops" tests="{tests}" failures="{c.errors}">',
+               f'  <testsuite name="validate" tests="{tests}" failures="{c.errors}" skipped="{int(bool(c.skipped))}">',
+               *cases]
         out.append(f"    <system-out>{escape(summary(c))}</system-out>")
         out.append("  </testsuite>")
         out.append("</testsuites>")
@@ -145,6 +185,23 @@ def render(findings: list[Finding], passed: int, failed: int, skipped: int, fmt:
     if cls is None:
         raise ValueError(f"unknown output format {fmt!r}")
     return cls().render(findings, counts(findings, passed, failed, skipped))
+
+
+_CONFIG_PROBLEM = re.compile(r"(?P<file>.+?):(?P<line>[0-9]+)(?::[0-9]+)?(?: (?P<field>[^\s:]+))?: (?P<message>.*)", re.S)
+
+
+def config_findings(problems: list[str]) -> list[Finding]:
+    """The located problems of a config (ConfigError.problems, ``FILE:LINE:COL field: message``) as findings,
+    so that `check -o github|json|junit` reports a typo in the config the way it reports the tree."""
+    out = []
+    for problem in problems:
+        m = _CONFIG_PROBLEM.fullmatch(problem)
+        if m is None:
+            out.append(Finding("", None, None, "", problem, "config"))
+            continue
+        message = f"{m['field']}: {m['message']}" if m["field"] else m["message"]
+        out.append(Finding(m["file"], int(m["line"]), None, "", message, "config"))
+    return out
 
 
 def _gh_data(s: str) -> str:

@@ -288,9 +288,10 @@ class SchemaStore:
             why = f"not a kind of {self.coverage()} (a newer Kubernetes API?)"
         else:
             why = f"a CRD outside {self.coverage()}"
-        return (f"no schema found for {api_version}/{kind} in {where}: {why} "
-                "(add --schema-location, `velero-gitops schemas import CRD.yaml`, or --ignore-missing-schemas)")
+        return f"no schema found for {api_version}/{kind} in {where}: {why} ({MISSING_HINT})"
 
+
+MISSING_HINT = "add --schema-location, `velero-gitops schemas import CRD.yaml`, or --ignore-missing-schemas"
 
 # flux-operator adds its kinds to the Alert eventSources and Receiver resources enums of the Flux CRDs it
 # installs (controlplaneio-fluxcd/flux-operator@v0.58.1:internal/builder/templates.go); most Flux repositories

@@ -1,0 +1,87 @@
+"""Output formats: a config typo in every format of `check`, and JUnit reports that count their testcases."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from velero_gitops.findings import Finding
+from velero_gitops.validate.report import config_findings, render
+
+from cli_util import run_cli
+
+TYPO = "cluster: lab\ns3:\n  endpoint: https://s3.example.org\n  bucket: velero\n  bukcet: velero\n"
+
+
+@pytest.mark.parametrize("fmt", ["github", "json", "junit"])
+def test_a_config_typo_is_reported_in_the_chosen_format(tmp_path, fmt):
+    """`check -o github` on a config with a typo: an annotation on the config's line (exit 2, a config error),
+    not a plain message that Actions shows nowhere; json and junit carry the same finding."""
+    cfg = tmp_path / "velero-gitops.yaml"
+    cfg.write_text(TYPO)
+    r = run_cli("check", "-c", str(cfg), "-o", fmt, cwd=tmp_path)
+    assert r.code == 2, r.out + r.err
+    if fmt == "github":
+        first, last = r.out.splitlines()
+        assert first.startswith("::error file=velero-gitops.yaml,line=5,title=config::s3.bukcet: unknown key 'bukcet'")
+        assert last == "1 error; objects: 0 passed, 0 failed"
+    elif fmt == "json":
+        (finding,) = json.loads(r.out)["findings"]
+        assert (finding["file"], finding["line"], finding["rule"]) == ("velero-gitops.yaml", 5, "config")
+    else:
+        failure = ET.fromstring(r.out).find("testsuite/testcase/failure")
+        assert failure is not None and failure.get("type") == "config" and "bukcet" in failure.get("message")
+    text = run_cli("check", "-c", str(cfg), cwd=tmp_path)
+    assert text.code == 2 and "velero-gitops.yaml:5:3 s3.bukcet: unknown key" in text.err and text.out == ""
+
+
+def test_config_problem_lines_parse_into_findings():
+    (located, plain) = config_findings(["c.yaml:3:7 velero.imageTag: 'x' is not a tag", "c.yaml: not a mapping"])
+    assert (located.file, located.line, located.message) == ("c.yaml", 3, "velero.imageTag: 'x' is not a tag")
+    assert (plain.file, plain.line, plain.message) == ("", None, "c.yaml: not a mapping")
+
+
+def _suite(findings, passed, failed, skipped):
+    root = ET.fromstring(render(findings, passed, failed, skipped, "junit"))
+    suite = root.find("testsuite")
+    assert suite is not None
+    cases = suite.findall("testcase")
+    assert int(root.get("tests")) == int(suite.get("tests")) == len(cases)
+    assert int(suite.get("failures")) == sum(1 for c in cases if c.find("failure") is not None)
+    assert int(suite.get("skipped")) == sum(1 for c in cases if c.find("skipped") is not None)
+    return cases
+
+
+def test_junit_of_a_clean_run_has_a_passing_testcase():
+    (case,) = _suite([], 10, 0, 0)
+    assert case.get("name") == "10 objects passed" and not list(case)
+
+
+def test_junit_counts_what_it_lists():
+    error = Finding("a.yaml", 3, "ConfigMap/x/y", "/data", "bad", "schema")
+    warning = Finding("a.yaml", 4, None, "", "odd", "policy.x", "warning")
+    cases = _suite([error, warning], 5, 1, 2)
+    assert [c.get("name") for c in cases] == ["ConfigMap/x/y /data", "a.yaml", "5 objects passed", "2 objects skipped"]
+
+
+def test_missing_schemas_are_one_line_per_kind_with_one_hint(tmp_path):
+    """Seven objects of a CRD without a schema and one of another: one line per kind with the count and the first
+    locations, the hint once; the summary still counts every object."""
+    for i in range(7):
+        (tmp_path / f"c{i}.yaml").write_text(f"apiVersion: cert-manager.io/v1\nkind: Certificate\nmetadata:\n  name: c{i}\n"
+                                             "  namespace: n\nspec: {}\n")
+    (tmp_path / "db.yaml").write_text("apiVersion: postgresql.cnpg.io/v1\nkind: Cluster\nmetadata:\n  name: db\n"
+                                      "  namespace: n\nspec: {}\n")
+    r = run_cli("validate", str(tmp_path), "--no-flux", "--kustomize", "never", cwd=tmp_path)
+    assert r.code == 1
+    cert, cluster, hint, summary = r.out.splitlines()
+    assert cert.startswith("no schema found for cert-manager.io/v1/Certificate in default: a CRD outside")
+    assert cert.endswith(": 7 objects (c0.yaml:2, c1.yaml:2, c2.yaml:2, c3.yaml:2, c4.yaml:2 and 2 more)")
+    assert cluster.endswith(": 1 object (db.yaml:2)") and "--schema-location" not in cert + cluster
+    assert hint == "missing schemas: add --schema-location, `velero-gitops schemas import CRD.yaml`, or --ignore-missing-schemas"
+    assert summary == "8 errors; objects: 0 passed, 8 failed"
+    one = run_cli("validate", str(tmp_path / "db.yaml"), "--no-flux", "--kustomize", "never", cwd=tmp_path)
+    alone = one.out.splitlines()[0]  # alone: one finding line as before, the hint in it
+    assert alone.startswith("db.yaml:2 Cluster/") and "/kind: no schema found" in alone and "--schema-location" in alone
