@@ -63,6 +63,7 @@ from velero_gitops.validate.yamlload import YAMLError, load_all
 define("kustomize", "error", "a kustomize build that fails, or that is not run because it would read something refused")
 define("kustomize.remote", "warning", "a remote base or resource: valid for Flux, not fetched by validate")
 define("kustomize.outside", "error", "a kustomization names a path outside the repository (Flux cannot read it either)")
+NO_KUBECTL = define("kustomize.no-kubectl", "warning", "kubectl is not on PATH, so kustomize builds did not run (`--kustomize always` fails instead)")
 
 ORIGIN = "config.kubernetes.io/origin"
 MAX_FILE = 8 * 1024 * 1024  # larger build inputs are refused (a build input is text)
