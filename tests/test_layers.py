@@ -23,7 +23,8 @@ ALLOWED = {
     "check": {"pipeline", "ops", "secrets", "render", "validate", "config", "core"},
     "cli": {"check", "pipeline", "ops", "secrets", "render", "validate", "observability", "config", "core"},
 }
-TOP = {"errors": "core", "findings": "core", "rules": "core", "safefile": "core", "yamlsafe": "core", "runcache": "check",
+TOP = {"errors": "core", "findings": "core", "rules": "core", "safefile": "core", "yamlsafe": "core", "tools": "core",
+       "identity": "core", "boundary": "core", "runcache": "check",
        "__main__": "cli", "__init__": "core"}
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from velero_gitops import safefile
+from velero_gitops.boundary import realpath
 from velero_gitops.findings import Finding
 from velero_gitops.rules import RULES, define
 
@@ -107,7 +108,7 @@ class _Unit:
 
     @functools.cached_property
     def files(self) -> set[Path]:
-        return {(self.loaded.repo_root / rel).resolve() for rel in self.rendered.files}
+        return {_real(self.loaded.repo_root / rel) for rel in self.rendered.files}
 
     @property
     def opted_in(self) -> set[str]:
@@ -229,16 +230,21 @@ def _drop_opted_in(findings: list[Finding], group: list[_Unit]) -> list[Finding]
     drop = {(rule, str(p)) for u in group for rule in u.opted_in for p in u.files}
     if not drop:
         return findings
-    return [f for f in findings if (f.rule, str(Path(f.file).resolve())) not in drop]
+    return [f for f in findings if (f.rule, str(_real(Path(f.file)))) not in drop]
 
 
 def _failed_objects(findings: list[Finding]) -> set[tuple[str, str]]:
     return {(f.file, f.obj) for f in findings if f.severity == "error" and f.obj}
 
 
+def _real(p: Path) -> Path:
+    """``p`` after symlinks; a symlink loop resolves as far as it goes (Path.resolve raises there)."""
+    return Path(realpath(os.path.abspath(p)))
+
+
 def _relative(path: Path, root: Path) -> str:
     try:
-        return path.resolve().relative_to(root).as_posix()
+        return _real(path).relative_to(root).as_posix()
     except ValueError:
         return path.as_posix()
 
@@ -283,7 +289,7 @@ def _externals(root: Path, group: list[_Unit], strict: frozenset[Path], ignored:
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         for name in filenames:
             p = Path(dirpath) / name
-            if not name.endswith((".yaml", ".yml")) or name.startswith(".") or p.resolve() in strict:
+            if not name.endswith((".yaml", ".yml")) or name.startswith(".") or _real(p) in strict:
                 continue
             if ignored(p.relative_to(root).as_posix()):
                 continue
@@ -311,11 +317,19 @@ def _record_probes(rec: Recorder, u: _Unit) -> None:
 # The command's core: replay or run, then store
 
 
+def _cache_in_checkout(cache: Path, configs: list[Path]) -> bool:
+    """A replay store inside the repository could have been committed by a pull request: never used."""
+    from velero_gitops import boundary
+
+    bound = boundary.of_paths(configs)
+    return bound is not None and boundary.inside(_real(cache), bound)
+
+
 def check_or_replay(configs: list[Path], options: CheckOptions, use_cache: bool = True) -> CheckResult:
     """A clean result stored for exactly these inputs, else a fresh run (stored when clean)."""
     from velero_gitops import runcache
 
-    if not use_cache or runcache.disabled():
+    if not use_cache or runcache.disabled() or _cache_in_checkout(runcache.cache_dir(), configs):
         return run_check(configs, options)
     key = runcache.request_key("check", [*options.words(), *(os.path.abspath(c) for c in configs)])
     stored = runcache.load(key)

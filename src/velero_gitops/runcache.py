@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from velero_gitops import __version__
+from velero_gitops.boundary import realpath
 
 _PACKAGE = os.path.dirname(os.path.abspath(__file__))
 _CODE_SUFFIXES = (".py", ".pyc", ".so", ".pyd")
@@ -154,6 +155,14 @@ def _is_library_code(path: str) -> bool:
 def _digest(path: str) -> str:
     if _is_library_code(path):
         return _code_signature(path)
+    # the file's kind is an input too: a file replaced by a symlink (to identical content outside the
+    # repository) is not the file that passed
+    real = realpath(path)
+    kind = "" if real == os.path.abspath(path) else f"via:{real}:"
+    return kind + _content_digest(path)
+
+
+def _content_digest(path: str) -> str:
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO must not block
     except FileNotFoundError:
@@ -196,9 +205,15 @@ def current(inputs: dict[str, Any]) -> dict[str, Any]:
 
 
 def request_key(kind: str, words: list[str]) -> str:
-    """What a run was asked (command, options, configs, working directory): names the entry."""
+    """What a run was asked (command, options, configs, working directory) and what runs it: this package's
+    code (a hash of its files: an edit without a version bump is another tool) and the programs it would
+    start as PATH resolves them now (a result stored while kubectl was missing is not this run's)."""
+    from velero_gitops import identity, tools
+
+    programs = [identity.program(p) if p else f"{n}: none" for n in ("kubectl", "sops", "bwrap")
+                for p in [tools.which(n)]]
     h = hashlib.sha256()
-    for w in [kind, __version__, sys.version, os.getcwd(), *words]:
+    for w in [kind, __version__, identity.code_digest(), *programs, sys.version, os.getcwd(), *words]:
         h.update(w.encode("utf-8", "surrogateescape") + b"\0")
     return h.hexdigest()
 
@@ -245,8 +260,11 @@ def _secret(d: Path, create: bool) -> bytes | None:
     except OSError:
         return None
     key = os.urandom(32)
-    with os.fdopen(fd, "wb") as f:
-        f.write(key)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(key)
+    except OSError:  # a full disk: a short key file is never trusted later (length check above)
+        return None
     return key
 
 
@@ -283,10 +301,15 @@ def store(key: str, inputs: dict[str, Any] | None, result: dict[str, Any]) -> No
     secret = _secret(d, create=True) if d else None
     if d is None or secret is None:
         return  # a cache that is not ours is never used: it only costs time
+    tmp = None
     try:
         fd, tmp = tempfile.mkstemp(dir=d, suffix=".tmp")  # mode 0600
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump({"inputs": inputs, "result": result, "mac": _mac(secret, key, inputs, result)}, f)
         os.replace(tmp, d / f"{key}.json")
-    except OSError:
-        pass
+    except OSError:  # a full disk (or any failure) means no cache entry, never a traceback
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass

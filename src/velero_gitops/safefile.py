@@ -16,6 +16,7 @@ import errno
 import os
 import stat
 
+from velero_gitops.boundary import realpath
 from velero_gitops.errors import VeleroGitopsError
 
 DEFAULT_LIMIT = 8 * 1024 * 1024
@@ -66,9 +67,9 @@ def read_bytes(path: str | os.PathLike[str], *, root: str | os.PathLike[str] | N
                limit: int = DEFAULT_LIMIT, shown: str | None = None) -> bytes:
     """The content of ``path``, or FileRefused. ``shown`` is how messages name the file (default: as given)."""
     name = shown if shown is not None else os.fspath(path)
-    real = os.path.realpath(path)
+    real = realpath(path)
     if root is not None:
-        real_root = os.path.realpath(root)
+        real_root = realpath(root)
         if not _inside(real, real_root):
             via = " through a symlink" if _inside(os.path.abspath(path), real_root) else ""
             raise FileRefused(name, f"resolves{via} to {real}, outside {real_root}; only files inside it are read",

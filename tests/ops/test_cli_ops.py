@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from cli_util import clean_env, run_cli
+from cli_util import EXAMPLE, clean_env, run_cli
 
 CONFIG = """\
 cluster: home-lab
@@ -206,3 +207,18 @@ def test_explain_takes_the_config_as_argument_too(cfg, tmp_path):
     assert a == b
     both = run_cli("explain", str(cfg), "--config", str(tmp_path / "other.yaml"), exact_env=env)
     assert both.code == 2 and "once" in both.err
+
+
+@pytest.mark.parametrize("target", ["/proc/self/mem", "/dev/zero", "/dev/full", "fifo", "/proc/self/new", "link-to-dev-zero"])
+def test_output_file_that_is_not_a_regular_file_is_refused(tmp_path, target):
+    """Never read (a device or FIFO would not end), never replaced: exit 2, one line, no traceback."""
+    cfg = EXAMPLE / "velero-gitops.yaml"
+    if target == "fifo":
+        target = str(tmp_path / "fifo")
+        os.mkfifo(target)
+    elif target == "link-to-dev-zero":
+        target = str(tmp_path / "out.yaml")
+        os.symlink("/dev/zero", target)
+    r = run_cli("backup-manifest", "b1", "--include-namespaces", "a", "--output-file", target, "-c", str(cfg), timeout=30)
+    assert r.code == 2 and "Traceback" not in r.err, r.err
+    assert len(r.err.strip().splitlines()) == 1 and target in r.err

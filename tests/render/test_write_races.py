@@ -158,6 +158,7 @@ def test_lock_held_by_another_writer(tmp_path):
 def test_two_renders_of_different_configs_into_one_tree(tmp_path):
     """Serialised by the lock, or the later one sees the tree changed: never a tree mixed from both."""
     def cfgs(root):
+        (root / ".git").mkdir(parents=True, exist_ok=True)  # root: .. names the repository, the boundary
         for side, ttl in (("a", "720h"), ("b", "360h")):
             (root / side).mkdir(parents=True, exist_ok=True)
             (root / side / "velero-gitops.yaml").write_text(

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import threading
 from pathlib import Path
 
 import pytest
@@ -24,6 +22,7 @@ from velero_gitops.validate.engine import Options, validate_paths
 
 from cli_util import VALIDATE_FIXTURES as FIXTURES
 from cli_util import cpu_budget, require_kubectl, run_cli
+from trace_fixtures import Listener
 
 FLUX_BUILD = FIXTURES / "kustomize" / "flux-build"
 
@@ -85,7 +84,7 @@ def test_plain_kustomize_would_have_failed_where_flux_builds(tmp_path):
     """The same app built without the Flux Kustomization's components fails (the patch target comes
     from a component): the lesson is that validate must build the Flux entry, not the folder."""
     kubectl = require_kubectl()
-    ok, out = kustomize.run_kubectl(kubectl, FLUX_BUILD / "apps" / "web" / "app", tmp_path)
+    ok, out = kustomize.run_kubectl(kubectl, FLUX_BUILD / "apps" / "web" / "app", root=FLUX_BUILD)
     assert not ok and "no matches for Id PersistentVolumeClaim" in out
 
 
@@ -99,7 +98,7 @@ def test_nested_folders_are_not_built_again(tmp_path, monkeypatch):
     })
     calls = []
     real = kustomize.run_kubectl
-    monkeypatch.setattr(kustomize, "run_kubectl", lambda *a: calls.append(a[1]) or real(*a))
+    monkeypatch.setattr(kustomize, "run_kubectl", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
     res = validate_paths([str(root)], _opts(tmp_path, root, kustomize_cache=False))
     assert res.findings == [] and len(calls) == 1 and calls[0].name == "apps"
 
@@ -159,35 +158,6 @@ def test_special_files_as_generator_inputs_do_not_hang(tmp_path, name, special):
     assert res.findings and all(f.rule.startswith("kustomize") for f in res.findings)
 
 
-class _Listener:
-    """A TCP server on 127.0.0.1 that counts connections."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.accepted = 0
-        self.stop = False
-        self.t = threading.Thread(target=self._run, daemon=True)
-        self.t.start()
-
-    def _run(self):
-        while not self.stop:
-            try:
-                c, _ = self.sock.accept()
-                self.accepted += 1
-                c.close()
-            except OSError:
-                pass
-
-    def close(self):
-        self.stop = True
-        self.t.join()
-        self.sock.close()
-
-
 REMOTES = [
     "https://github.com/example/repo//deploy/base?ref=v1.0.0",
     "github.com/example/repo/deploy?ref=main",
@@ -201,7 +171,7 @@ REMOTES = [
 def test_remote_resource_is_a_finding_not_a_fetch(tmp_path, remote):
     """The listener proves that no connection is attempted (kustomize would fetch the URL)."""
     require_kubectl()
-    srv = _Listener()
+    srv = Listener()
     try:
         entry = remote.format(port=srv.port)
         root = _repo(tmp_path, {"app/kustomization.yaml": _kust("./cm.yaml", "./base"),
@@ -220,14 +190,12 @@ def test_remote_resource_is_a_finding_not_a_fetch(tmp_path, remote):
 def test_kubectl_itself_runs_without_network(tmp_path):
     """Defense in depth: even a build that names a URL (bypassing the check) cannot connect."""
     kubectl = require_kubectl()
-    if not kustomize._netns_prefix():
-        pytest.skip("this kernel does not allow an unprivileged network namespace (unshare -rn)")
-    srv = _Listener()
+    srv = Listener()
     try:
         d = tmp_path / "k"
         d.mkdir()
         (d / "kustomization.yaml").write_text(_kust(f"http://127.0.0.1:{srv.port}/x.yaml"))
-        ok, out = kustomize.run_kubectl(kubectl, d, tmp_path)
+        ok, out = kustomize.run_kubectl(kubectl, d)
     finally:
         srv.close()
     assert not ok and srv.accepted == 0
@@ -331,7 +299,9 @@ def test_generated_object_is_reported_on_its_generator(tmp_path):
                             "      - password=hunter2\npatches:\n  - target:\n      kind: Secret\n    patch: |-\n"
                             "      - op: add\n        path: /immutable\n        value: hunter2\n"})
     res = validate_paths([str(root)], _opts(tmp_path, root))
-    [f] = res.findings
+    # the literal is a plaintext Secret in Git too, judged on the built object
+    assert sorted(f.rule for f in res.findings) == ["schema", "secret.unencrypted"]
+    [f] = [f for f in res.findings if f.rule == "schema"]
     assert f.file.endswith("app/kustomization.yaml") and f.line == 2 and f.pointer == "/immutable"
     assert "hunter2" not in f.message and "expected boolean" in f.message
 
@@ -374,6 +344,40 @@ def test_ignore_filename_pattern(tmp_path):
     assert r.code == 1 and "talos/cp.yaml" in r.out
     r = run_cli("validate", str(root), "--ignore-filename-pattern", "([")
     assert r.code == 2 and "invalid regular expression" in r.err
+
+
+@pytest.mark.parametrize("depth,built", [(4, True), (12, False)])
+def test_a_diamond_of_shared_bases_is_not_built_past_the_load_limit(tmp_path, monkeypatch, depth, built):
+    """kustomize loads a base once per path that reaches it: a diamond 12 deep is 8191 loads (minutes of
+    kubectl). The planner counts paths and refuses past MAX_LOADS before anything runs."""
+    require_kubectl()
+    files = {"app/kustomization.yaml": _kust("../l0a", "../l0b")}
+    for i in range(depth):
+        nxt = [f"../l{i + 1}a", f"../l{i + 1}b"] if i + 1 < depth else ["./cm.yaml"]
+        for side in "ab":
+            files[f"l{i}{side}/kustomization.yaml"] = _kust(*nxt) if i + 1 < depth else _kust("./cm.yaml",
+                                                                                              extra=f"namePrefix: {side}{i}-\n")
+            if i + 1 == depth:
+                files[f"l{i}{side}/cm.yaml"] = CM.format(name="c")
+    root = _repo(tmp_path, files)
+    calls = []
+    real = kustomize.run_kubectl
+    monkeypatch.setattr(kustomize, "run_kubectl", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
+    res = validate_paths([str(root / "app")], _opts(tmp_path, root, kustomize_cache=False))
+    assert bool(calls) == built
+    if not built:
+        assert [f.rule for f in res.findings] == ["kustomize"] and "8191 times" not in res.findings[0].message
+        assert f"the limit is {kustomize.MAX_LOADS}" in res.findings[0].message
+
+
+def test_a_build_cache_inside_the_checkout_is_never_used(tmp_path):
+    """A pull request could commit a cache entry that replays a pass: --cache inside the repository is ignored."""
+    require_kubectl()
+    root = _repo(tmp_path, {"app/kustomization.yaml": _kust("./cm.yaml"), "app/cm.yaml": CM.format(name="a") + "bogus: 1\n"})
+    opts = Options(cache_dir=str(root / ".cache"), repo_root=str(root), kustomize="always")
+    first = validate_paths([str(root / "app")], opts).findings
+    assert [f.pointer for f in first] == ["/bogus"]
+    assert not (root / ".cache" / "kustomize-builds").exists()
 
 
 def test_missing_kubectl_is_one_warning_line(tmp_path):

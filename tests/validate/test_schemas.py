@@ -14,6 +14,7 @@ from velero_gitops.validate.schemas import SchemaStore, crd_to_schemas, expand_t
 
 from cli_util import VALIDATE_FIXTURES as FIXTURES
 from cli_util import run_cli
+from trace_fixtures import Listener
 
 CRD = FIXTURES / "crds" / "widgets.example.org.yaml"
 
@@ -183,3 +184,64 @@ def test_import_crds_api(tmp_path):
     written = import_crds([str(CRD)], tmp_path)
     assert sorted(p.name for p in written) == ["widget_v1.json", "widget_v1beta1.json"]
     assert all(Path(p).is_file() for p in written)
+
+
+# --------------------------------------------------------------------------------------------------
+# Schemas that are repository content (a pull request's): local, inside the boundary, capped
+
+
+def _repo_schema(tmp_path, schema: dict | str | None, *, link: Path | None = None) -> tuple[Path, Path]:
+    root = tmp_path / "repo"
+    (root / ".git").mkdir(parents=True)
+    (root / "schemas").mkdir()
+    p = root / "schemas" / "widget-example-v1.json"
+    if link is not None:
+        p.symlink_to(link)
+    else:
+        p.write_text(schema if isinstance(schema, str) else json.dumps(schema))
+    (root / "w.yaml").write_text("apiVersion: example.org/v1\nkind: Widget\nmetadata:\n  name: w\nspec: {}\n")
+    return root, root / "schemas"
+
+
+@pytest.mark.parametrize("ref", ["http://127.0.0.1:{port}/s.json", "https://127.0.0.1:{port}/s.json",
+                                 "file://{outside}", "{outside}", "../../outside.json#/x", "//127.0.0.1:{port}/s"])
+def test_a_schema_ref_out_of_the_schema_is_refused(tmp_path, ref):
+    """No download, no outside file: the schema's finding is that its $ref is refused."""
+    outside = tmp_path / "outside.json"
+    outside.write_text('{"type": "object"}')
+    srv = Listener()
+    try:
+        root, loc = _repo_schema(tmp_path, {"type": "object", "properties": {
+            "spec": {"$ref": ref.format(port=srv.port, outside=outside)}}})
+        res = validate_paths([str(root)], Options(schema_locations=[str(loc)], cache_dir=str(tmp_path / "c"),
+                                                  kustomize="never"))
+    finally:
+        srv.close()
+    assert srv.accepted == 0
+    assert [f.rule for f in res.findings] == ["schema.error"] and "refused" in res.findings[0].message
+
+
+def test_a_symlinked_schema_out_of_the_repository_is_not_read(tmp_path):
+    outside = tmp_path / "outside.json"
+    outside.write_text('{"type": "object", "required": ["nope-OUTSIDE"]}')
+    root, loc = _repo_schema(tmp_path, None, link=outside)
+    res = validate_paths([str(root)], Options(schema_locations=[str(loc)], cache_dir=str(tmp_path / "c"), kustomize="never"))
+    assert [f.rule for f in res.findings] == ["schema.error"]
+    assert "outside" in res.findings[0].message and "nope-OUTSIDE" not in res.findings[0].message
+
+
+@pytest.mark.parametrize("shape", ["deep-object", "deep-array", "oversized"])
+def test_schema_size_and_depth_are_capped(tmp_path, shape, monkeypatch):
+    from velero_gitops.validate import schemas
+
+    if shape == "oversized":
+        monkeypatch.setattr(schemas, "MAX_SCHEMA_BYTES", 1000)
+        text = json.dumps({"type": "object", "description": "x" * 2000})
+    elif shape == "deep-object":
+        text = '{"type": "object", "properties": {"spec": ' + '{"items": ' * 100_000 + "{}" + "}" * 100_000 + "}}"
+    else:
+        text = '{"type": "object", "enum": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    root, loc = _repo_schema(tmp_path, text)
+    res = validate_paths([str(root)], Options(schema_locations=[str(loc)], cache_dir=str(tmp_path / "c"), kustomize="never"))
+    assert [f.rule for f in res.findings] == ["schema.error"], res.findings
+    assert ("too deep" if shape != "oversized" else "1000") in res.findings[0].message

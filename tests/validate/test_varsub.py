@@ -44,3 +44,12 @@ def test_documents_opt_out_and_need_variables():
     text = "a: ${APP}\n---\nmetadata:\n  annotations:\n    kustomize.toolkit.fluxcd.io/substitute: disabled\nb: ${APP}\n"
     assert substitute_documents(text, lookup_from(VARS, True)) == text.replace("a: ${APP}", "a: web")
     assert substitute_documents(text, None) == text  # no variable and no substituteStrategy: Always: not run
+
+
+@pytest.mark.parametrize("text", ["x: " + "${A:=" * 3000 + "v" + "}" * 3000 + "\n",
+                                  "x: ${A" + "{" * 3000 + "}" * 3000 + "\n",
+                                  "x: " + "${A:-${B:=" * 1500 + "}}" * 1500 + "\n"])
+def test_substitution_of_deeply_nested_defaults_ends(text):
+    """A hostile postBuild value nests defaults thousands deep: the result is bounded text, no RecursionError."""
+    out = substitute_documents(text, lookup_from({"C": "1"}, False))
+    assert isinstance(out, str) and len(out) <= len(text)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import typer
 
+from velero_gitops.boundary import realpath
 from velero_gitops.cli._app import Output, app, err, handle_errors
 from velero_gitops.cli._configs import CONFIG_HELP, named_once
 
@@ -27,13 +28,30 @@ def _emit(text: str, output_file: Path | None, force: bool) -> None:
     if output_file is None:
         typer.echo(text, nl=False)
         return
+    import os
+    import stat
+
     from velero_gitops.errors import UsageError
     from velero_gitops.render.write import atomic_write
 
-    if output_file.exists():
-        if output_file.is_dir():
+    try:
+        st = os.stat(output_file)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise UsageError(f"{output_file}: {exc.strerror}; name a regular file") from None
+    if st is not None:
+        if stat.S_ISDIR(st.st_mode):
             raise UsageError(f"{output_file} is a directory; name a file")
-        if output_file.read_text(encoding="utf-8", errors="replace") == text:
+        # a device (/dev/zero, /dev/full), /proc file, FIFO or socket is never read or replaced
+        if not stat.S_ISREG(st.st_mode) or str(realpath(output_file)).startswith(("/proc/", "/sys/")):
+            raise UsageError(f"{output_file} is not a regular file; name a regular file")
+        try:
+            with open(output_file, "rb") as fh:
+                same = fh.read(len(text.encode("utf-8")) + 1) == text.encode("utf-8")
+        except OSError as exc:
+            raise UsageError(f"{output_file}: {exc.strerror}") from None
+        if same:
             err(f"unchanged {output_file}")
             return
         if not force:
@@ -41,7 +59,10 @@ def _emit(text: str, output_file: Path | None, force: bool) -> None:
     parent = output_file.parent if str(output_file.parent) else Path(".")
     if not parent.is_dir():
         raise UsageError(f"{parent} does not exist")
-    atomic_write(output_file, text.encode("utf-8"))
+    try:
+        atomic_write(output_file, text.encode("utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot write {output_file}: {exc.strerror or exc}; nothing was written") from None
     err(f"wrote {output_file}")
 
 

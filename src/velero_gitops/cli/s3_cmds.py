@@ -57,25 +57,32 @@ def _print_report(report, output: Output, title: str) -> None:
     from rich.table import Table
     from rich.text import Text
 
+    from velero_gitops.validate.report import esc
+
+    # every string may come from the server (keys, prefixes, headers): one escaped line each, never a line
+    # break, carriage return or escape sequence of its own
     console = Console()
     t = report.target
     heading = f"{title}: {t.endpoint} bucket {t.bucket}" + (f" prefix {t.prefix}/" if t.prefix else "")
     footer = f"credentials: {report.credentials_source}; {report.elapsed:.1f}s"
     if not console.is_terminal:  # a pipe: one line per action and per check, tab-separated, nothing drawn or wrapped
-        lines = [f"- {a}" for a in report.actions] + ([report.policy_diff.rstrip("\n")] if report.policy_diff else [])
-        lines += [heading, "check\tresult\tdetail"] + [f"{c.name}\t{c.status.upper()}\t{c.detail}" for c in report.checks]
+        diff = report.policy_diff.rstrip("\n").split("\n") if report.policy_diff else []
+        lines = [f"- {esc(a)}" for a in report.actions] + [esc(d) for d in diff]
+        lines += [esc(heading), "check\tresult\tdetail"] + [f"{esc(c.name)}\t{c.status.upper()}\t{esc(c.detail)}"
+                                                           for c in report.checks]
         typer.echo("\n".join([*lines, footer]))
         return
     for action in report.actions:
-        console.print(Text(f"- {action}"))
+        console.print(Text(f"- {esc(action)}"))
     if report.policy_diff:
-        console.print(Text(report.policy_diff.rstrip("\n")))
-    table = Table(title=heading, title_justify="left")
+        for line in report.policy_diff.rstrip("\n").split("\n"):
+            console.print(Text(esc(line)))
+    table = Table(title=Text(esc(heading)), title_justify="left")
     table.add_column("check")
     table.add_column("result")
     table.add_column("detail", overflow="fold")
     for c in report.checks:
-        table.add_row(c.name, Text(c.status.upper(), style=_STYLE.get(c.status, "")), Text(c.detail))
+        table.add_row(Text(esc(c.name)), Text(c.status.upper(), style=_STYLE.get(c.status, "")), Text(esc(c.detail)))
     console.print(table)
     console.print(Text(footer))
 

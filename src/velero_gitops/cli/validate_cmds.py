@@ -71,7 +71,7 @@ def validate(
     strict: bool = typer.Option(True, "--strict/--no-strict", help="Unknown fields are errors."),
     output: str = typer.Option("text", "--output", "-o", help=_OUTPUT_HELP),
     repo_root: Path | None = typer.Option(None, "--repo-root", help="Root that Flux Kustomization paths are relative to (default: nearest .git/.sops.yaml/kubernetes/ ancestor)."),
-    kustomize: str = typer.Option("auto", "--kustomize", help="Build kustomizations with kubectl: auto (when on PATH), always, never."),
+    kustomize: str = typer.Option("auto", "--kustomize", help="Build kustomizations with kubectl, in a bubblewrap sandbox (refused where none can be made): auto (when kubectl is on PATH), always, never."),
     kustomize_cache: bool = typer.Option(True, "--kustomize-cache/--no-kustomize-cache", help="Reuse kustomize builds keyed on the content they read (never builds holding a Secret)."),
     ignore_filename_pattern: list[str] | None = typer.Option(
         None, "--ignore-filename-pattern",
@@ -152,7 +152,7 @@ def check(
     skip: str = typer.Option("", "--skip", help="Comma-separated kinds (or apiVersion/Kind) to skip outside the rendered tree."),
     external: list[str] | None = typer.Option(None, "--external", help="Kind/namespace/name of an object that exists outside the repository. Repeatable."),
     kubernetes_version: str = typer.Option("", "--kubernetes-version", help="Kubernetes version for schema templates (default: the bundle's)."),
-    kustomize: str = typer.Option("auto", "--kustomize", help="Build kustomizations with kubectl: auto (when on PATH), always, never."),
+    kustomize: str = typer.Option("auto", "--kustomize", help="Build kustomizations with kubectl, in a bubblewrap sandbox (refused where none can be made): auto (when kubectl is on PATH), always, never."),
     cache: Path | None = typer.Option(None, "--cache", help="Schema cache directory."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not replay the stored result of an identical clean run."),
 ) -> None:

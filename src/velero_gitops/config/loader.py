@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from velero_gitops import boundary
 from velero_gitops.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -136,10 +137,15 @@ def _load(path: Path) -> LoadedConfig:
                      for p in found if p.warning)
 
     repo_root = (p.parent / config.repo.root).resolve()
+    where = _position(tree, ("repo", "root"), value=True)
     if not repo_root.is_dir():  # render would create it: a typo must not become a new tree somewhere else
-        where = _position(tree, ("repo", "root"), value=True)
         raise ConfigError([f"{shown}:{where} repo.root: {display(repo_root)} is not an existing folder; "
                            "repo.root is the Git repository root, relative to this config file"])
+    # a config from a pull request cannot move the boundary: its root stays inside the repository holding it
+    bound = boundary.of_paths([p.resolve()])
+    if bound is not None and not boundary.inside(repo_root, bound):
+        raise ConfigError([f"{shown}:{where} repo.root: {display(repo_root)} is outside the repository that holds "
+                           f"this config ({display(bound)}); repo.root must stay inside it (use . or a sub-folder)"])
     ca_b64 = None
     if config.s3.ca_bundle:
         ca_b64 = _read_ca_bundle(shown, tree, p.parent / config.s3.ca_bundle, repo_root)

@@ -52,7 +52,42 @@ def certificate_bundle(data: bytes) -> bytes:
             der = base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError):
             raise ValueError(f"certificate {i} is not valid base64") from None
-        if not der.startswith(b"\x30"):  # an X.509 certificate is a DER SEQUENCE
-            raise ValueError(f"certificate {i} is not an X.509 certificate")
+        if not is_certificate_der(der):
+            raise ValueError(f"certificate {i} is not an X.509 certificate (a key re-armoured as CERTIFICATE?)")
         out.append(m.group(0).replace(b"\r\n", b"\n") + b"\n")
     return b"".join(out)
+
+
+def _tlv(der: bytes, at: int) -> tuple[int, int, int] | None:
+    """(tag, start of content, end of content) of the DER element at ``at``, None when malformed."""
+    if at + 2 > len(der):
+        return None
+    tag, first = der[at], der[at + 1]
+    pos = at + 2
+    if first < 0x80:
+        length = first
+    else:
+        n = first & 0x7F
+        if n == 0 or n > 4 or pos + n > len(der):
+            return None
+        length = int.from_bytes(der[pos:pos + n], "big")
+        pos += n
+    end = pos + length
+    return (tag, pos, end) if end <= len(der) else None
+
+
+def is_certificate_der(der: bytes) -> bool:
+    """The shape of an X.509 certificate (RFC 5280 section 4.1): a SEQUENCE of exactly tbsCertificate
+    (SEQUENCE), signatureAlgorithm (SEQUENCE) and signatureValue (BIT STRING), filling the block. A private
+    key (PKCS#1, PKCS#8, SEC 1) starts with an INTEGER inside its SEQUENCE, so its label cannot pass it off."""
+    outer = _tlv(der, 0)
+    if outer is None or outer[0] != 0x30 or outer[2] != len(der):
+        return False
+    tags, at = [], outer[1]
+    while at < outer[2]:
+        el = _tlv(der, at)
+        if el is None:
+            return False
+        tags.append(el[0])
+        at = el[2]
+    return tags == [0x30, 0x30, 0x03]

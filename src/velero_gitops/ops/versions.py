@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
+from velero_gitops import tools
+
 
 def _kubectl() -> str:
-    path = shutil.which("kubectl")
+    path = tools.which("kubectl")
     if not path:
         return "not found (kustomize builds are skipped by validate --kustomize auto)"
     try:

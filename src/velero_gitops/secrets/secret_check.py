@@ -16,6 +16,7 @@ apiVersion/kind/metadata in clear (kustomize must read them).
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from velero_gitops import safefile
+from velero_gitops.boundary import realpath
 from velero_gitops.config.loader import display
 from velero_gitops.config.names import REPO_CREDENTIALS_KEY, REPO_CREDENTIALS_SECRET
 from velero_gitops.findings import Finding
@@ -364,14 +366,15 @@ def unencrypted_secrets(apps_root: Path, *, repo_root: Path, skip: Iterable[Path
     A file that cannot be read within the limits (too large, a link out of the repository, not
     UTF-8) is left to validate, which reports it once."""
     from velero_gitops import safefile, yamlsafe
+    from velero_gitops.validate.documents import is_list, list_items
     from velero_gitops.validate.policy import holds_secret_data
 
-    skipped = {p.resolve() for p in skip}
+    skipped = {Path(realpath(p)) for p in skip}
     findings: list[Finding] = []
     if not apps_root.is_dir():
         return findings
     for path in sorted(apps_root.rglob("*")):
-        if path.suffix not in (".yaml", ".yml") or not path.is_file() or path.resolve() in skipped:
+        if path.suffix not in (".yaml", ".yml") or not os.path.isfile(path) or Path(realpath(path)) in skipped:
             continue
         if any(part.startswith(".") for part in path.relative_to(apps_root).parts[:-1]):
             continue
@@ -379,32 +382,40 @@ def unencrypted_secrets(apps_root: Path, *, repo_root: Path, skip: Iterable[Path
             text = _read(path, repo_root)
         except safefile.FileRefused:
             continue
-        if not _SECRET_KIND.search(text):
-            continue
         shown = display(path)
         try:
             docs = _load_all(text)
         except yamlsafe.YamlRefused:  # unparsable: still may hold a plaintext Secret
-            findings.append(Finding(
-                shown, None, None, "", "contains `kind: Secret` but is not valid YAML, so it cannot be "
-                "shown to be encrypted", "secret.unencrypted",
-            ))
-            continue
-        for doc in docs:
-            if not isinstance(doc, dict) or doc.get("kind") != "Secret":
-                continue
-            if "sops" not in doc and not holds_secret_data(doc):
-                continue  # nothing to hide: empty, token-type, or only references (validate's rule, one copy)
-            problems = encryption_problems(doc)
-            if master_keys_of(doc) - {"age"}:  # not ours: Flux decrypts PGP, KMS and Vault keys as well
-                problems = [p for p in problems if p.pointer != "/sops/age"]
-            if problems:
-                first = problems[0]
+            if _SECRET_KIND.search(text):
                 findings.append(Finding(
-                    shown, first.line or _line(doc, "kind"), _obj(doc), "",
-                    "Secret is not SOPS-encrypted: plaintext Secrets must never be committed; encrypt it with "
-                    f"sops (first problem: {first.message})", "secret.unencrypted",
+                    shown, None, None, "", "contains `kind: Secret` but is not valid YAML, so it cannot be "
+                    "shown to be encrypted", "secret.unencrypted",
                 ))
+            continue
+        # judged on the decoded objects, however the text spells them (flow style, tags, escapes,
+        # anchors), with lists inlined as kustomize inlines them
+        for doc in docs:
+            if not isinstance(doc, dict):
+                continue
+            encrypted = isinstance(doc.get("sops"), dict)
+            items = [it for _, it in list_items(doc)] if is_list(doc) else [doc]
+            for item in items:
+                if item.get("kind") != "Secret":
+                    continue
+                if encrypted and item is not doc:
+                    continue  # the list is encrypted as a whole
+                if "sops" not in item and not holds_secret_data(item):
+                    continue  # nothing to hide: empty, token-type, or only references (validate's rule, one copy)
+                problems = encryption_problems(item)
+                if master_keys_of(item) - {"age"}:  # not ours: Flux decrypts PGP, KMS and Vault keys as well
+                    problems = [p for p in problems if p.pointer != "/sops/age"]
+                if problems:
+                    first = problems[0]
+                    findings.append(Finding(
+                        shown, first.line or _line(item, "kind"), _obj(item), "",
+                        "Secret is not SOPS-encrypted: plaintext Secrets must never be committed; encrypt it with "
+                        f"sops (first problem: {first.message})", "secret.unencrypted",
+                    ))
     return findings
 
 

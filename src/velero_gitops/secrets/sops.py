@@ -18,13 +18,13 @@ from __future__ import annotations
 import functools
 import os
 import re
-import shutil
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from velero_gitops import tools
 from velero_gitops.config.loader import display
 from velero_gitops.errors import UsageError
 
@@ -73,6 +73,13 @@ def _package_binary() -> str | None:
     return path if path and os.path.isfile(path) and os.access(path, os.X_OK) else None
 
 
+def _checkout() -> Path | None:
+    """The repository we run in: a sops inside it (a pull request's ./bin/sops on PATH) is never run."""
+    from velero_gitops.boundary import git_toplevel
+
+    return git_toplevel(Path.cwd())
+
+
 def locate() -> tuple[str, str]:
     """``(path, where)`` of the sops binary to use, without running it. Raises UsageError."""
     override = os.environ.get(ENV_BINARY)
@@ -82,14 +89,14 @@ def locate() -> tuple[str, str]:
                 return override, ENV_BINARY
             found = None
         else:
-            found = shutil.which(override)
+            found = tools.which(override, _checkout())
             if found:
                 return found, ENV_BINARY
         raise UsageError(
             f"sops not found: {ENV_BINARY}={override} is not an executable file; "
             f"fix or unset {ENV_BINARY}, or {INSTALL_HINT}"
         )
-    found = shutil.which("sops")
+    found = tools.which("sops", _checkout())
     if found:
         return found, "PATH"
     packaged = _package_binary()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from velero_gitops import tools
 from velero_gitops.config.names import AGE_RECIPIENT
 from velero_gitops.errors import UsageError
 from velero_gitops.render.write import create_new, outside
@@ -111,7 +111,7 @@ def _new_key() -> tuple[str, str]:
         ident = x25519.Identity.generate()
         public = str(ident.to_public())
         return f"# created: {created}\n# public key: {public}\n{ident}\n", public
-    keygen = shutil.which("age-keygen")
+    keygen = tools.which("age-keygen")
     if keygen is None:
         raise UsageError(
             "cannot generate an age key: install pyrage (`pip install pyrage`) or age (`age-keygen` on PATH)"

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from velero_gitops.boundary import realpath
 from velero_gitops.config.loader import display
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
@@ -96,16 +97,28 @@ def inside(p: Path, root: Path | None) -> bool:
 def find_root(start: Path) -> Path | None:
     """The nearest ancestor holding ``.git``, ``.sops.yaml`` or ``kubernetes/``: the repository root."""
     for d in [start, *start.parents]:
-        if (d / ".git").exists() or (d / ".sops.yaml").is_file() or (d / "kubernetes").is_dir():
+        if os.path.exists(d / ".git") or os.path.isfile(d / ".sops.yaml") or os.path.isdir(d / "kubernetes"):
             return d
     return None
 
 
-def git_toplevel(start: Path) -> Path | None:
-    for d in [start, *start.parents]:
-        if (d / ".git").exists():
-            return d
-    return None
+def is_list(data: Any) -> bool:
+    """A ``FooList`` with ``items``, which kustomize (and so Flux) replaces by its items
+    (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/resource/factory.go inlineAnyEmbeddedLists)."""
+    return (isinstance(data, dict) and isinstance(data.get("kind"), str) and data["kind"].endswith("List")
+            and isinstance(data.get("items"), list))
+
+
+def list_items(data: dict, pointer: str = "", depth: int = 0):
+    """(pointer, item) of every object a list holds, nested lists inlined as kustomize does."""
+    for j, item in enumerate(data.get("items") or []):
+        if not isinstance(item, dict):
+            continue
+        sub = f"{pointer}/items/{j}"
+        if is_list(item) and depth < 32:
+            yield from list_items(item, sub, depth + 1)
+        else:
+            yield sub, item
 
 
 def mapping(d: Any, key: str) -> dict:
@@ -168,7 +181,7 @@ class Reader:
     def read(self, display: str, path: Path | None, text: str | None = None) -> None:
         """Read a file (``text``: its content, when already read) into objects and findings."""
         if text is None and path is not None and self.texts is not None:
-            text = self.texts.get(Path(os.path.realpath(path)))  # already read in this run (a kustomization)
+            text = self.texts.get(Path(realpath(path)))  # already read in this run (a kustomization)
         if text is not None:
             pass
         elif path is None:
@@ -186,7 +199,7 @@ class Reader:
                 self.verdicts[path] = unsafe_for_kubectl(exc)
                 return
             if self.texts is not None:
-                self.texts[Path(os.path.realpath(path))] = text
+                self.texts[Path(realpath(path))] = text
         if path is not None:
             self.verdicts[path] = None
         if path is not None and path.name in KUSTOMIZE_FILES:
@@ -234,15 +247,11 @@ class Reader:
                 data.line = old.line
             data.pop("sops")
         start = getattr(data, "line", None) or line
-        items = data.get("items")
-        if data.get("kind") == "List" and data.get("apiVersion") == "v1" and isinstance(items, list):
-            # `kind: List` (e.g. `velero install --dry-run -o yaml`): every item is an object
+        if is_list(data):
+            # `kind: List` (e.g. `velero install --dry-run -o yaml`), a SecretList...: every item is an object
             first = None
-            for j, item in enumerate(items):
-                if not isinstance(item, dict):
-                    continue
-                obj = Obj(display, path, index, item, getattr(item, "line", None) or start, encrypted,
-                          sub=f"/items/{j}")
+            for sub, item in list_items(data):
+                obj = Obj(display, path, index, item, getattr(item, "line", None) or start, encrypted, sub=sub)
                 obj._lined = data
                 self.objects.append(obj)
                 first = first or obj

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from velero_gitops import boundary
 from velero_gitops.errors import UsageError
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
@@ -71,7 +72,7 @@ def discover(paths: Iterable[str], ignore=None, resolve=Path.resolve) -> tuple[l
             files.append(("-", None))
             continue
         p = Path(raw)
-        if p.is_dir():
+        if os.path.isdir(p):
             for dirpath, dirnames, filenames in os.walk(p):
                 dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
                 d = Path(dirpath)
@@ -90,7 +91,7 @@ def discover(paths: Iterable[str], ignore=None, resolve=Path.resolve) -> tuple[l
                     if real not in seen:
                         seen.add(real)
                         files.append((display_path(fp), fp))
-        elif p.is_file() or os.path.lexists(p):  # a FIFO or device: the reader refuses it, located
+        elif os.path.isfile(p) or os.path.lexists(p):  # a FIFO or device: the reader refuses it, located
             if ignore(raw):
                 continue
             if resolve(p) not in seen:
@@ -110,6 +111,7 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
     opts = options or Options()
     paths = list(paths)
     run = Run(opts)
+    run.boundary = boundary.of_paths(paths, opts.repo_root)
     files, kdirs = discover(paths, _ignore(run), run.real)
     # files that kustomizations read as generator/patch/replacement inputs are not objects, wherever they sit
     inputs, kresources = kustomize.input_files(kdirs, run)
@@ -122,14 +124,14 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
     findings.extend(_duplicate_keys(reader))
 
     store = SchemaStore(opts.schema_locations, cache_dir=opts.cache_dir,
-                        k8s_version=opts.kubernetes_version, strict=opts.strict)
+                        k8s_version=opts.kubernetes_version, strict=opts.strict, root=run.boundary)
     skip = {k.strip() for k in opts.skip_kinds if k.strip()}
     # what Flux applies is the build output: objects of files that a successful build emitted are
     # validated there (after the kustomization's patches, components and namespace), not on their own
     built: set[Path] = set()
     # a repository with no kustomization.yaml anywhere is still built: Flux generates one for each spec.path
     if opts.kustomize != "never" and (kdirs or (graph is not None and any(graph.path_dir(k) for k in graph.flux_ks))):
-        scan_roots = [p for p in paths if p != "-" and Path(p).is_dir()]
+        scan_roots = [p for p in paths if p != "-" and os.path.isdir(p)]
         kfind, kfailed, built = kustomize.check_dirs(kdirs, objects, store, run, skip, graph=graph, scan_roots=scan_roots)
         findings.extend(kfind)
         failed_units += kfailed
@@ -171,7 +173,7 @@ def flux_graph(repo_root: str | Path, options: Options | None = None) -> flux.Gr
 
 
 def _read_files(files: list[tuple[str, Path | None]], inputs: set[Path], run: Run) -> Reader:
-    reader = Reader(run.opts.repo_root, run.texts)
+    reader = Reader(str(run.boundary) if run.boundary is not None else None, run.texts)
     for display, path in files:
         if path is not None and inputs and run.real(path) in inputs:
             continue

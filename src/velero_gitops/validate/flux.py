@@ -111,7 +111,7 @@ class _Tree:
         self.kustomizations: dict[Path, dict] = {}  # every kustomization read, by its directory
 
     def kustomization(self, d: Path) -> tuple[dict, Path | None]:
-        kfile = next((d / n for n in KUSTOMIZE_FILES if (d / n).is_file()), None)
+        kfile = next((d / n for n in KUSTOMIZE_FILES if os.path.isfile((d / n))), None)
         if kfile is None:
             return {}, None
         if d not in self.kustomizations:
@@ -149,14 +149,14 @@ class _Tree:
                     p = d / entry
                     if not inside(self.real(p), self.root):
                         continue  # Flux builds confined to the source; never read outside the repository
-                    if p.is_dir():
+                    if os.path.isdir(p):
                         sub = self.applied(p, depth + 1)
-                    elif p.is_file():
+                    elif os.path.isfile(p):
                         sub = [(self.real(p), "", None)]
                     else:
                         continue
                     out.extend((f, ns, nsfile) if ns else (f, o, of) for f, o, of in sub)
-        elif kfile is None and d.is_dir():
+        elif kfile is None and os.path.isdir(d):
             # Flux generates a kustomization: every YAML file, and sub-directories with their own
             # kustomization.yaml as a whole
             for dirpath, dirnames, filenames in os.walk(d):
@@ -195,7 +195,7 @@ def _scan_repo(root: Path, seen: set[Path], run: Run) -> list:
     """The objects of the repository outside the given paths that hold facts (validate.producers.SCAN_KIND): facts
     only, no findings. Each file is read once, its text kept in the run."""
     real = run.real
-    reader = Reader()
+    reader = Reader(str(root))  # the scan stays inside the repository: a symlink out is refused
     count = 0
     candidates: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(root):
@@ -482,7 +482,7 @@ class Graph:
             root_ns = self.tree.namespace(target)
             for c in comps if isinstance(comps, list) else []:  # Flux adds spec.components to the root build
                 cdir = target / str(c)
-                if isinstance(c, str) and cdir.is_dir() and inside(self.real(cdir), self.root):
+                if isinstance(c, str) and os.path.isdir(cdir) and inside(self.real(cdir), self.root):
                     entries.extend((f, root_ns[0] or o, root_ns[1] if root_ns[0] else of)
                                    for f, o, of in self.tree.applied(cdir))
             for f, ns, nsfile in entries:
@@ -687,7 +687,7 @@ class Graph:
             return None
         for root in self.roots[id(ks)]:
             target = root / p.lstrip("/")
-            if target.is_dir() and inside(self.real(target), self.root or root):
+            if os.path.isdir(target) and inside(self.real(target), self.root or root):
                 return target
         return None
 
@@ -856,7 +856,7 @@ class Graph:
         for d in rp.parents:
             if self.root is not None and not inside(d, self.root):
                 return False
-            if any((d / n).is_file() for n in KUSTOMIZE_FILES) and all(f != rp for f in self.tree.applied_files(d)):
+            if any(os.path.isfile(d / n) for n in KUSTOMIZE_FILES) and all(f != rp for f in self.tree.applied_files(d)):
                 return True
             if self.root is not None and d == self.root:
                 return False
@@ -869,7 +869,7 @@ class Graph:
         for d in rp.parents:
             if self.root is not None and not inside(d, self.root):
                 break
-            if any((d / n).is_file() for n in KUSTOMIZE_FILES):
+            if any(os.path.isfile(d / n) for n in KUSTOMIZE_FILES):
                 for f, ns, nsfile in self.tree.applied(d):
                     if f == rp:
                         if ns:

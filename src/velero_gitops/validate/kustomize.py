@@ -9,48 +9,53 @@ generates there (``spec.components``, ``targetNamespace``, ``namePrefix``/``name
 How: every path a kustomization names is resolved first (``resources``, ``components``, bases,
 patches, generator inputs, replacements...). A remote reference, a path outside the repository
 root (after symlinks), a missing resource or something that is not a regular file is a finding
-and the build does not run. Otherwise the files the build reads are copied into a private
-mirror of the repository (symlinked folders recreated inside it) and ``kubectl kustomize
---load-restrictor LoadRestrictionsNone`` runs there, as Flux builds (restrictor off, but nothing
-outside the root exists to be read), in a network namespace when ``unshare`` allows one.
+and the build does not run; so is a build that would load kustomizations more than MAX_LOADS
+times. Otherwise the files the build reads are copied into a private mirror of the repository
+(symlinked folders recreated inside it) and ``kubectl kustomize --load-restrictor
+LoadRestrictionsNone`` runs on it in the sandbox (validate/sandbox.py), which mounts the mirror at
+the repository's own path and holds nothing else: Flux's restrictor is off too, and the planner's
+findings are messages, not the confinement. Without a sandbox no build runs (one line naming
+``--kustomize never``).
 
 Output objects are traced back to their source file through kustomize's origin annotations, so
 findings land on the source object and line, once per source location. Builds are cached by
-the content of every file copied into the mirror; a build whose output holds a Secret is never
-cached.
+the content of every file copied into the mirror (the sandbox holds nothing else), our code and
+kubectl; only a passing build without a Secret in its inputs or output is cached, and a failed
+build's message is redacted of Secret values and generator inputs.
 """
 
 from __future__ import annotations
 
-import functools
+import base64
 import hashlib
 import json
 import os
 import re
 import shutil
 import stat
-import subprocess
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from velero_gitops import safefile
+from velero_gitops import identity, safefile, tools
+from velero_gitops.boundary import git_toplevel, realpath
 from velero_gitops.errors import UsageError
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
-from velero_gitops.validate import flux, varsub
+from velero_gitops.validate import flux, sandbox, varsub
 from velero_gitops.validate.documents import (
     KUSTOMIZE_FILES,
     Obj,
     dig,
     display_path,
     first_document,
-    git_toplevel,
     inside,
     mapping,
     unsafe_for_kubectl,
 )
+from velero_gitops.validate.policy import holds_secret_data
+from velero_gitops.validate.report import esc
 from velero_gitops.validate.run import Run
 from velero_gitops.validate.schemas import SchemaError, schema_findings
 from velero_gitops.validate.yamlload import YAMLError, load_all
@@ -63,6 +68,7 @@ NO_KUBECTL = define("kustomize.no-kubectl", "warning", "kubectl is not on PATH, 
 ORIGIN = "config.kubernetes.io/origin"
 MAX_FILE = 8 * 1024 * 1024  # larger build inputs are refused (a build input is text)
 MAX_MESSAGE = 300
+MAX_LOADS = 1000  # kustomization loads per build (a 12-deep diamond of bases is 8191)
 TIMEOUT = 120
 # path-bearing fields of a kustomization: a value that is not a local file is a finding, not a fetch
 _DIR_FIELDS = ("resources", "bases", "components")
@@ -72,14 +78,15 @@ _FILE_LIST_FIELDS = ("crds", "configurations", "patchesStrategicMerge", "generat
 _REMOTE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|git::|gh:|git@|github\.com[:/]|gitlab\.com[:/]|bitbucket\.org[:/])", re.I)
 
 
-def kubectl_path() -> str | None:
-    return shutil.which("kubectl")
+def kubectl_path(repo: str | os.PathLike[str] | None = None) -> str | None:
+    """kubectl from PATH, never from ``.``, an empty entry or inside the repository (tools.which)."""
+    return tools.which("kubectl", repo if repo is not None else git_toplevel(Path.cwd()))
 
 
 def find_kfile(d: Path) -> Path | None:
     for name in KUSTOMIZE_FILES:
         p = d / name
-        if p.is_file():
+        if os.path.isfile(p):
             return p
     return None
 
@@ -194,11 +201,11 @@ def input_files(kdirs, run: Run) -> tuple[set[Path], set[Path]]:
         for fld, v, _ in _entries(k.data):
             if is_remote(v) or os.path.isabs(v):
                 continue
-            p = Path(os.path.realpath(d / v))
+            p = Path(realpath(d / v))
             if fld in _DIR_FIELDS:
-                if p.is_file():
+                if os.path.isfile(p):
                     resources.add(p)
-            elif fld != "patchesStrategicMerge" or p.is_file():
+            elif fld != "patchesStrategicMerge" or os.path.isfile(p):
                 inputs.add(p)
     return inputs - resources, resources
 
@@ -220,6 +227,7 @@ class Build:
     problems: list[Finding] = field(default_factory=list)
     key: str | None = None
     secret_input: bool = False
+    edges: dict[Path, list[Path]] = field(default_factory=dict)  # kustomization dir -> the dirs it includes
 
 
 class _Planner:
@@ -263,10 +271,10 @@ class _Planner:
         cur = self.root
         for part in parts:
             cur = cur / part
-            if cur.is_symlink():
-                target = Path(os.path.realpath(cur))
+            if os.path.islink(cur):
+                target = Path(realpath(cur))
                 if inside(target, self.root):
-                    real_parent = Path(os.path.realpath(cur.parent))
+                    real_parent = Path(realpath(cur.parent))
                     self.b.links[self.rel(real_parent / part)] = os.path.relpath(target, real_parent)
                     self.link_prefixes(target)  # chains of links
                 return
@@ -281,12 +289,12 @@ class _Planner:
         if v.lower().startswith("file://"):
             v = v[7:]
         lexical = Path(os.path.normpath(base / v))
-        real = Path(os.path.realpath(base / v))
+        real = Path(realpath(base / v))
         if not inside(lexical, self.root) or not inside(real, self.root):
             self.problem(via, value, f"{fld} entry {_short(v)!r} is outside the repository root: not read "
                          "(Flux cannot read it either)", "kustomize.outside")
             return None
-        if not real.exists():
+        if not os.path.exists(real):
             return real
         self.link_prefixes(lexical)
         return real
@@ -307,7 +315,7 @@ class _Planner:
             names = []
         for n in names:
             p = d / n
-            if p.is_file() and not p.is_symlink():
+            if os.path.isfile(p) and not os.path.islink(p):
                 try:
                     st = os.stat(p)
                 except OSError:
@@ -320,14 +328,15 @@ class _Planner:
             real = self.resolve(d, v, kf, fld)
             if real is None:
                 continue
-            if not real.exists():
+            if not os.path.exists(real):
                 if must_exist:
                     self.problem(kf, v, f"{fld} entry {_short(v)!r} does not exist")
                 continue  # a missing input: kustomize says which
             if fld == "secretGenerator":
                 self.b.secret_input = True
-            if real.is_dir():
+            if os.path.isdir(real):
                 if fld in _DIR_FIELDS:
+                    self.b.edges.setdefault(d, []).append(real)
                     self.visit_dir(real, kf, v, depth + 1)
                 else:
                     self.add_tree(real, kf)
@@ -339,9 +348,9 @@ class _Planner:
             dirnames[:] = sorted(x for x in dirnames if not x.startswith(".git"))
             for f in sorted(filenames):
                 p = Path(dirpath) / f
-                real = Path(os.path.realpath(p))
+                real = Path(realpath(p))
                 if inside(real, self.root):
-                    if p.is_symlink():
+                    if os.path.islink(p):
                         self.link_prefixes(p)
                     self.add_file(real, via, str(p.relative_to(d)))
 
@@ -368,8 +377,8 @@ class _Planner:
 
 def plan(root: Path, entry: Path, flux_ks, kfiles: dict) -> Build:
     """Resolve what building ``entry`` reads, and the kustomization Flux would build there."""
-    root = Path(os.path.realpath(root))
-    entry = Path(os.path.realpath(entry))
+    root = Path(realpath(root))
+    entry = Path(realpath(entry))
     b = Build(root, entry, flux_ks)
     pl = _Planner(b, kfiles)
     if not inside(entry, root):
@@ -391,7 +400,7 @@ def plan(root: Path, entry: Path, flux_ks, kfiles: dict) -> Build:
             real = pl.resolve(entry, r, None, "resources")
             if real is None:
                 continue
-            if real.is_dir():
+            if os.path.isdir(real):
                 pl.visit_dir(real, None, r, 1)
             else:
                 pl.add_file(real, None, r)
@@ -409,9 +418,35 @@ def plan(root: Path, entry: Path, flux_ks, kfiles: dict) -> Build:
         meta = [m for m in _strings(kdata.get("buildMetadata")) if m != "originAnnotations"]
         kdata["buildMetadata"] = [*meta, "originAnnotations"]
         b.generated = json.dumps(kdata, sort_keys=True, default=str)
+    loads = _loads(b)
+    if loads > MAX_LOADS:
+        pl.problem(None, "", f"building {display_path(entry)} would load kustomizations {loads} times (bases "
+                   f"shared along many paths; kustomize loads each path again); the limit is {MAX_LOADS}: not built")
     if not b.problems:
         b.key = _key(b)
     return b
+
+
+def _loads(b: Build) -> int:
+    """How many kustomizations a build loads: kustomize loads a base once per path that reaches it (a
+    diamond of shared bases doubles per level), which no per-folder check sees."""
+    memo: dict[Path, int] = {}
+    started: set[Path] = set()  # a cycle is kustomize's error to report, counted once here
+    order: list[tuple[Path, bool]] = [(b.entry, False)]
+    while order:
+        d, done = order.pop()
+        if d in memo:
+            continue
+        kids = b.edges.get(d, [])
+        if done:
+            memo[d] = min(1 + sum(memo.get(k, 1) for k in kids), MAX_LOADS + 1)
+            continue
+        if d in started:
+            continue
+        started.add(d)
+        order.append((d, True))
+        order.extend((k, False) for k in kids if k not in memo and k not in started)
+    return memo.get(b.entry, 1)
 
 
 def _apply_flux_fields(kdata: dict, spec: dict, pl: _Planner, entry: Path) -> None:
@@ -435,22 +470,13 @@ def _apply_flux_fields(kdata: dict, spec: dict, pl: _Planner, entry: Path) -> No
             real = pl.resolve(entry, c, None, "spec.components")
             if real is None:
                 continue
-            if not real.exists():
+            if not os.path.exists(real):
                 if spec.get("ignoreMissingComponents") is True:
                     continue
                 pl.problem(None, c, f"spec.components entry {_short(c)!r} does not exist")
                 continue
             kdata["components"].append(c)
             pl.visit_dir(real, None, c, 1)
-
-
-@functools.lru_cache(maxsize=4)
-def _kubectl_identity(kubectl: str) -> str:
-    try:
-        proc = subprocess.run([kubectl, "version", "--client", "-o", "json"], capture_output=True, text=True, timeout=30)
-        return proc.stdout
-    except (OSError, subprocess.SubprocessError):
-        return ""
 
 
 def _key(b: Build) -> str | None:
@@ -474,20 +500,6 @@ def _key(b: Build) -> str | None:
 # Running a build
 
 
-@functools.lru_cache(maxsize=1)
-def _netns_prefix() -> tuple[str, ...]:
-    """``unshare`` into new user and network namespaces when the kernel allows it: a build cannot
-    reach any network, loopback included (defense in depth behind the remote-reference check)."""
-    exe = shutil.which("unshare")
-    if exe is None:
-        return ()
-    try:
-        ok = subprocess.run([exe, "-rn", "true"], capture_output=True, timeout=10).returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        ok = False
-    return (exe, "-rn") if ok else ()
-
-
 def _write_mirror(b: Build, mirror: Path) -> None:
     for rel, real in b.files.items():
         dst = mirror / rel
@@ -507,16 +519,35 @@ def _write_mirror(b: Build, mirror: Path) -> None:
         (entry / b.kfile_name).write_text(b.generated)
 
 
-def run_kubectl(kubectl: str, d: Path, home: Path) -> tuple[bool, str]:
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "GIT_ALLOW_PROTOCOL": "none",
-           "GIT_CONFIG_NOSYSTEM": "1", "GIT_TERMINAL_PROMPT": "0", "KUBECONFIG": os.devnull}
-    cmd = [*_netns_prefix(), kubectl, "kustomize", "--load-restrictor", "LoadRestrictionsNone", str(d)]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT, env=env, cwd=home)
-    except subprocess.TimeoutExpired:
-        return False, f"kustomize build timed out after {TIMEOUT}s"
-    ok = proc.returncode == 0
-    return ok, proc.stdout if ok else (proc.stderr.strip() or f"kubectl kustomize exited {proc.returncode}")
+def run_kubectl(kubectl: str, d: Path, root: Path | None = None, tree: Path | None = None,
+                deadline: sandbox.Deadline | None = None) -> tuple[bool, str]:
+    """``kubectl kustomize d`` in the sandbox (validate/sandbox.py), which holds the host folder ``tree``
+    (default ``root``) at the path ``root`` (default ``d``), read-only, and nothing else. Raises UsageError
+    where no sandbox can be made."""
+    root = Path(root or d)
+    bwrap = _sandbox_or_refuse(kubectl)
+    res = sandbox.run(bwrap, kubectl, {Path(tree or root): root},
+                      ["kustomize", "--load-restrictor", "LoadRestrictionsNone", str(d)], deadline or sandbox.Deadline())
+    if res.limit is not None:
+        return False, f"kustomize build stopped: it reached {res.limit}"
+    return res.ok, res.out if res.ok else res.out.strip()
+
+
+def _sandbox_or_refuse(kubectl: str) -> str:
+    bwrap = sandbox.bwrap_path()
+    why, _ = sandbox.probe(bwrap, kubectl)
+    if why is not None or bwrap is None:
+        raise UsageError(f"kustomize builds of untrusted files need a sandbox and none can be made here ({why}); "
+                         "run with --kustomize never to validate without builds")
+    return bwrap
+
+
+def sandbox_identity(kubectl: str) -> str:
+    """What decides a build besides its files: our code, kubectl (path, file, version) and the sandbox."""
+    bwrap = sandbox.bwrap_path() or ""
+    _, version = sandbox.probe(bwrap or None, kubectl)
+    return "\0".join([identity.code_digest(), identity.program(kubectl, version), identity.program(bwrap),
+                      f"{sandbox.MEMORY}:{sandbox.CPU_SECONDS}:{sandbox.MAX_OUTPUT}"])
 
 
 def _cache_dir_ok(d: Path) -> bool:
@@ -566,36 +597,103 @@ def _cache_put(cache: Path, key: str, ok: bool, out: str) -> None:
             pass
 
 
-_SECRET_DOC = re.compile(r"^kind:[ \t]*['\"]?Secret['\"]?[ \t]*$", re.M)
+def _holds_secret(out: str) -> bool:
+    """Whether built output holds a Secret, judged on the parsed objects (kustomize flattens Lists)."""
+    try:
+        docs = load_all(out)
+    except YAMLError:
+        return True  # not judged: not cached
+    return any(isinstance(d.data, dict) and d.data.get("kind") in ("Secret", "SecretList", "List") for d in docs)
 
 
-def build(b: Build, kubectl: str, cache: Path | None) -> tuple[bool, str]:
-    """(ok, output or cleaned error). Served from ``cache`` when the key is known there."""
-    use_cache = cache is not None and b.key is not None and not b.secret_input and _cache_dir_ok(cache)
+def build(b: Build, kubectl: str, cache: Path | None, deadline: sandbox.Deadline | None = None) -> tuple[bool, str]:
+    """(ok, output or cleaned error). Served from ``cache`` when the key is known there.
+
+    Only a passing build without a Secret in its inputs or output is stored; a cache folder inside
+    the repository is never used (a pull request could commit an entry there)."""
+    use_cache = (cache is not None and b.key is not None and not b.secret_input
+                 and not inside(Path(realpath(cache)), b.root) and _cache_dir_ok(cache))
     key = None
     if use_cache and cache is not None:
-        key = hashlib.sha256(f"{b.key}\0{_kubectl_identity(kubectl)}".encode()).hexdigest()
+        key = hashlib.sha256(f"{b.key}\0{sandbox_identity(kubectl)}".encode()).hexdigest()
         hit = _cache_get(cache, key)
-        if hit is not None:
+        if hit is not None and hit[0]:
             return hit
-    with tempfile.TemporaryDirectory(prefix="vg-kustomize-") as tmp:
-        mirror = Path(tmp) / "repo"
-        home = Path(tmp) / "home"
-        home.mkdir()
-        _write_mirror(b, mirror)
-        ok, out = run_kubectl(kubectl, mirror / b.entry.relative_to(b.root), home)
-        if not ok:
-            out = clean_message(out, mirror)
-    if cache is not None and key is not None and not (ok and _SECRET_DOC.search(out)):
+    try:
+        with tempfile.TemporaryDirectory(prefix="vg-kustomize-") as tmp:
+            mirror = Path(tmp) / "repo"
+            _write_mirror(b, mirror)
+            ok, out = run_kubectl(kubectl, b.entry, root=b.root, tree=mirror, deadline=deadline)
+    except OSError as exc:
+        return False, f"the build could not be prepared: {exc.strerror or exc}"
+    if not ok:
+        out = clean_message(_GO_YAML_VALUE.sub("`<value>`", redact(out, _secret_values(b))), b.root)
+    elif cache is not None and key is not None and not _holds_secret(out):
         _cache_put(cache, key, ok, out)
     return ok, out
+
+
+# go-yaml quotes the scalar it could not convert in backquotes ("cannot unmarshal !!str `...` into int"): a
+# value from a file the build read, never shown
+_GO_YAML_VALUE = re.compile(r"`[^`]*`")
+
+
+def _secret_values(b: Build) -> set[str]:
+    """Values a build may read that must never be printed: Secret data (raw and decoded), generator
+    literals, and every line and ``key=value`` value of every file the build holds that is not a
+    Kubernetes object (a generator input)."""
+    out: set[str] = set()
+    for real in set(b.files.values()):
+        try:
+            text = safefile.read_text(real, root=b.root, shown=display_path(real))
+        except (safefile.FileRefused, OSError, UnicodeError):
+            continue
+        try:
+            docs = load_all(text)
+        except YAMLError:
+            docs = []
+        objs = [d.data for d in docs if isinstance(d.data, dict) and isinstance(d.data.get("kind"), str)]
+        if not objs:
+            for ln in text.splitlines():
+                out.add(ln.strip())
+                out.add(ln.split("=", 1)[-1].strip())
+        for o in objs:
+            _collect_secret_values(o, out)
+    return {v for v in out if len(v) >= 4}
+
+
+def _collect_secret_values(o: dict, out: set[str]) -> None:
+    if o.get("kind") in ("List", "SecretList") and isinstance(o.get("items"), list):
+        for it in o["items"]:
+            if isinstance(it, dict):
+                _collect_secret_values(it, out)
+    if o.get("kind") == "Secret":
+        for f in ("data", "stringData"):
+            for v in (o.get(f) or {}).values() if isinstance(o.get(f), dict) else []:
+                out.add(str(v))
+                if f == "data":
+                    try:
+                        out.add(base64.b64decode(str(v), validate=False).decode("utf-8", "replace"))
+                    except ValueError:
+                        pass
+    for gen in (o.get("secretGenerator") or []) if isinstance(o.get("secretGenerator"), list) else []:
+        for lit in _strings(gen.get("literals") if isinstance(gen, dict) else None):
+            out.add(lit.split("=", 1)[-1])
+
+
+def redact(msg: str, values: set[str]) -> str:
+    """``msg`` with every value in ``values`` replaced, longest first (before any truncation)."""
+    for v in sorted(values, key=len, reverse=True):
+        if v in msg:
+            msg = msg.replace(v, "<redacted>")
+    return msg
 
 
 _KLOG = re.compile(r"^[EWIF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [\w.]+:\d+\] ")
 
 
-def clean_message(msg: str, mirror: Path | None = None) -> str:
-    """kustomize's own message out of kubectl's log line, mirror paths shown as repository paths, truncated."""
+def clean_message(msg: str, root: Path | None = None) -> str:
+    """kustomize's own message out of kubectl's log line, paths relative to the repository, escaped, truncated."""
     msg = msg.strip()
     msg = _KLOG.sub("", msg)
     m = re.search(r'"command failed" err=(?:"(.*)"|<(.*)>)\s*$', msg, re.S)
@@ -603,10 +701,10 @@ def clean_message(msg: str, mirror: Path | None = None) -> str:
         msg = (m.group(1) or "").replace('\\"', '"') if m.group(1) is not None else m.group(2)
     if msg.startswith("error: "):
         msg = msg[len("error: "):]
-    if mirror is not None:
-        for base in {str(mirror), os.path.realpath(mirror)}:
+    if root is not None:
+        for base in {str(root), realpath(root)}:
             msg = msg.replace(base + "/", "").replace(base, ".")
-    msg = " ".join(msg.split())
+    msg = esc(" ".join(msg.split()))
     return _short(msg, MAX_MESSAGE)
 
 
@@ -629,11 +727,11 @@ def plans(kdirs, objects, run: Run, graph, scan_roots) -> list[Build]:
                 continue
             rel = p.lstrip("/")
             roots = graph.roots.get(id(ks)) or []
-            found = next((r for r in roots if (r / rel).is_dir()), None)
+            found = next((r for r in roots if os.path.isdir(r / rel)), None)
             if found is None:
                 continue  # flux.path reports it
             root = Path(opts.repo_root) if opts.repo_root else (git_toplevel(found) or found)
-            b = plan(root, found / rel, ks, run.kfiles)
+            b = plan(_bounded(root, run), found / rel, ks, run.kfiles)
             sig = (b.entry, b.generated)
             if sig in seen:
                 continue
@@ -644,7 +742,7 @@ def plans(kdirs, objects, run: Run, graph, scan_roots) -> list[Build]:
         return out  # Flux builds these and nothing else; bootstrap and tool folders are not Flux's
     entries: set[Path] = set()
     for d in sorted(kdirs, key=lambda x: (len(Path(x).parts), str(x))):
-        real = Path(os.path.realpath(d))
+        real = Path(realpath(d))
         if real in visited or any(e in real.parents for e in entries):
             continue  # Flux never builds a folder inside one it builds unless that build reads it
         kfile = find_kfile(real)
@@ -654,10 +752,18 @@ def plans(kdirs, objects, run: Run, graph, scan_roots) -> list[Build]:
         if kf is not None and kf.data.get("helmCharts"):
             continue  # needs helm and the network (a bootstrap kustomization, not something Flux builds)
         root = _root_for(real, opts, scan_roots)
-        b = plan(root, real, None, run.kfiles)
+        b = plan(_bounded(root, run), real, None, run.kfiles)
         out.append(b)
         visited |= b.visited
     return out
+
+
+def _bounded(root: Path, run: Run) -> Path:
+    """A build's root never reaches above the run's repository boundary (boundary.py)."""
+    if run.boundary is None:
+        return root
+    real = Path(realpath(root))
+    return real if inside(real, run.boundary) else run.boundary
 
 
 def _root_for(d: Path, opts, scan_roots) -> Path:
@@ -667,10 +773,10 @@ def _root_for(d: Path, opts, scan_roots) -> Path:
     if g is not None:
         return g
     for start in [d, *d.parents]:
-        if (start / ".sops.yaml").is_file() or (start / "kubernetes").is_dir():
+        if os.path.isfile(start / ".sops.yaml") or os.path.isdir(start / "kubernetes"):
             return start
     for r in scan_roots:
-        rr = Path(os.path.realpath(r))
+        rr = Path(realpath(r))
         if inside(d, rr):
             return rr
     return d
@@ -698,7 +804,7 @@ def _origin(md: dict) -> dict:
 def check_dirs(kdirs, objects, store, run: Run, skip, graph=None, scan_roots=()) -> tuple[list[Finding], int, set[Path]]:
     """(findings, failed builds, real paths of the source files that successful builds emitted)."""
     opts = run.opts
-    kubectl = kubectl_path()
+    kubectl = kubectl_path(opts.repo_root)
     if kubectl is None:
         if opts.kustomize == "always":
             raise UsageError("kubectl is not on PATH (needed for --kustomize always)")
@@ -726,13 +832,16 @@ def check_dirs(kdirs, objects, store, run: Run, skip, graph=None, scan_roots=())
             findings.extend(b.problems)
             # a remote resource alone is a warning: the build is not run, but nothing is proven wrong
             failed += any(p.severity == "error" for p in b.problems)
+    if runnable:
+        _sandbox_or_refuse(kubectl)  # one clear line where no sandbox can be made, before any build
+    deadline = sandbox.Deadline()  # one budget for every build of this run
     with ThreadPoolExecutor(max_workers=max(1, min(2, len(runnable)))) as pool:
-        results = list(pool.map(lambda b: build(b, kubectl, cache), runnable))
+        results = list(pool.map(lambda b: build(b, kubectl, cache, deadline), runnable))
 
     by_file: dict[Path, list] = {}
     for o in objects:
         if o.path is not None:
-            by_file.setdefault(Path(os.path.realpath(o.path)), []).append(o)
+            by_file.setdefault(Path(realpath(o.path)), []).append(o)
     out_check = _OutputCheck(store, skip, by_file, run.kfiles)
     for b, (ok, out) in zip(runnable, results):
         if not ok:
@@ -770,7 +879,7 @@ def _refused_inputs(b: Build, run: Run) -> list[Finding]:
 def _build_failure(b: Build, out: str, kfiles: dict) -> Finding:
     """A failed build, on the kustomization entry the message names, else on the Flux Kustomization's path."""
     kfile = b.entry / b.kfile_name
-    kf = read_kfile(kfile, kfiles) if kfile.is_file() else None
+    kf = read_kfile(kfile, kfiles) if os.path.isfile(kfile) else None
     if kf is None and b.flux_ks is not None:
         return b.flux_ks.finding("/spec/path", f"kustomize build failed: {out}", "kustomize")
     line = _error_line(kf, out) if kf else None
@@ -803,8 +912,10 @@ class _OutputCheck:
                 continue
             md = mapping(data, "metadata")
             origin = _origin(md)
-            data.pop("sops", None)
+            sealed = isinstance(data.pop("sops", None), dict)
             kind, av = data.get("kind"), data.get("apiVersion")
+            if kind == "Secret" and not sealed and "configuredIn" in origin and _plaintext(data):
+                findings.append(self._generated_secret(b, origin, str(md.get("name", ""))))
             if not isinstance(kind, str) or not isinstance(av, str) or kind in self.skip or f"{av}/{kind}" in self.skip:
                 continue
             if "path" in origin:
@@ -820,6 +931,15 @@ class _OutputCheck:
             findings.extend(self._located(b, doc, origin, str(md.get("name", "")), validator))
         return findings
 
+    def _generated_secret(self, b: Build, origin: dict, name: str) -> Finding:
+        """A Secret a generator builds from values kept in clear in the repository (literals, plain env files):
+        what Flux applies is a plaintext Secret, judged on the built object."""
+        _, file, line = _source(b, origin, "Secret", name, self.by_file, self.kfiles)
+        return Finding(file or display_path(b.entry / b.kfile_name), line, None, "",
+                       f"the generator of Secret {esc(name)} builds it from values in clear in the repository: "
+                       "encrypt its input files with sops (Flux decrypts them) or generate it outside Git",
+                       "secret.unencrypted")
+
     def _located(self, b: Build, doc, origin: dict, name: str, validator) -> list[Finding]:
         data = doc.data
         src, file, line = _source(b, origin, data["kind"], name, self.by_file, self.kfiles)
@@ -834,6 +954,25 @@ class _OutputCheck:
                 out.append(Finding(built.file, line, f.obj, f.pointer,
                                    f.message + " (in the kustomize build output)", f.rule, f.severity))
         return out
+
+
+def _plaintext(secret: dict) -> bool:
+    """A built Secret holds values in clear: some value is not a sops ``ENC[...]`` (Flux decrypts sops-encrypted
+    generator inputs: fluxcd/kustomize-controller@v1.9.4:internal/decryptor/decryptor.go)."""
+    if not holds_secret_data(secret):
+        return False
+    values = []
+    for key in ("data", "stringData"):
+        block = secret.get(key)
+        for v in (block.values() if isinstance(block, dict) else []):
+            text = str(v)
+            if key == "data":
+                try:
+                    text = base64.b64decode(text, validate=False).decode("utf-8", "replace")
+                except ValueError:
+                    pass
+            values.append(text)
+    return any("ENC[" not in v for v in values)
 
 
 def _source(b: Build, origin: dict, kind: str, name: str, by_file, kfiles: dict):
@@ -876,7 +1015,7 @@ def _unmirror(b: Build, entry_rel: Path, p: str) -> Path | None:
         return None
     if rel in b.files:
         return b.files[rel]
-    real = Path(os.path.realpath(lexical))
+    real = Path(realpath(lexical))
     return real if inside(real, b.root) else None
 
 

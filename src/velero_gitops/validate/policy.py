@@ -125,7 +125,7 @@ def check(objects, opts) -> list[Finding]:
             oci.setdefault(o.name, []).append(o)
     for o in objects:
         kind, av = o.kind, o.api_version
-        if kind == "Secret" and av == "v1":
+        if kind == "Secret" and av in ("v1", ""):  # a list item may leave apiVersion out
             if not o.encrypted and opts.plaintext_secrets and holds_secret_data(o.data):
                 if o.name == "velero-s3-secret":
                     out.append(o.finding("", "Secret velero-s3-secret holds the S3 credentials and must be SOPS-encrypted "

@@ -7,12 +7,14 @@ forget. Each call of ``validate_paths`` makes one :class:`Run` and hands it to t
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from velero_gitops.boundary import git_toplevel, realpath
 from velero_gitops.config.units import NODE_AGENT_CPU_BUDGET, NODE_AGENT_MEMORY_BUDGET
-from velero_gitops.validate.documents import find_root, git_toplevel
+from velero_gitops.validate.documents import find_root
 
 # The source `flux bootstrap` creates (GitRepository) and the one flux-operator's FluxInstance sync creates
 # (OCIRepository, or GitRepository) for the repository itself: both are named flux-system in flux-system.
@@ -69,12 +71,14 @@ class Run:
         self.texts: dict[Path, str] = {}  # real path -> the text read from it: every file is read once per call
         self.kfiles: dict[Path, Any] = _KfileMemo(self.texts)  # kustomize.read_kfile's results by path
         self.yaml_verdicts: dict[Path, str | None] = {}  # real path -> None (YAML read) or why it was refused
+        self.boundary: Path | None = None  # the repository boundary (boundary.of_paths): nothing outside is read
 
     def real(self, p: Path) -> Path:
-        """``p.resolve()``, memoized (the graph asks for the same files many times)."""
+        """The real path of ``p``, memoized (the graph asks for the same files many times). A symlink loop
+        resolves as far as it goes (the reader then reports the file), never an exception."""
         r = self._real.get(p)
         if r is None:
-            r = self._real[p] = p.resolve()
+            r = self._real[p] = Path(realpath(os.path.abspath(p)))
         return r
 
     def text(self, p: Path, root=None) -> str:

@@ -29,12 +29,15 @@ import re
 from pathlib import Path
 from typing import Any
 
+from velero_gitops.boundary import realpath
 from velero_gitops.errors import UsageError
 from velero_gitops.findings import Finding
 from velero_gitops.validate.yamlload import YAMLError, load_all
 
 BUNDLE_DIR = Path(__file__).with_name("bundle")
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "velero-gitops" / "schemas"
+MAX_SCHEMA_BYTES = 16 * 1024 * 1024  # the largest bundled CRD schema is a few MiB
+MAX_SCHEMA_DEPTH = 200  # bundled schemas nest well under 50 levels
 _TEMPLATE_VAR = re.compile(r"\{\{\s*\.(\w+)\s*\}\}")
 
 
@@ -118,6 +121,7 @@ class SchemaStore:
         k8s_version: str = "",
         strict: bool = True,
         timeout: float = 30.0,
+        root: str | Path | None = None,
     ):
         self.locations = list(locations) if locations else ["default"]
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else DEFAULT_CACHE
@@ -126,6 +130,9 @@ class SchemaStore:
         self._bundle_index: dict[str, str] | None = None
         self.k8s_version = k8s_version or self.bundle_k8s_version()
         self._validators: dict[tuple[str, str], Any] = {}
+        # the repository boundary: a schema file under it is repository content (a pull request's), read
+        # confined to it (no symlink out) and within the caps
+        self.root = Path(realpath(root)) if root else None
 
     # -- bundle -------------------------------------------------------------------------------------
     def bundle_index(self) -> dict[str, str]:
@@ -175,10 +182,24 @@ class SchemaStore:
         return self._read_json(path) if path.is_file() else None
 
     def _read_json(self, path: Path) -> dict:
+        """A schema file, at most MAX_SCHEMA_BYTES and MAX_SCHEMA_DEPTH deep; inside the repository boundary
+        when it is repository content."""
+        from velero_gitops import safefile
+
+        lexical = Path(os.path.abspath(path))
+        root = self.root if self.root is not None and (lexical == self.root or self.root in lexical.parents) else None
         try:
-            return json.loads(path.read_bytes())
+            body = safefile.read_bytes(path, root=root, limit=MAX_SCHEMA_BYTES, shown=str(path))
+            data = json.loads(body)
+        except safefile.FileRefused as exc:
+            raise SchemaError(f"schema {path} not read: {exc.problem}") from None
+        except RecursionError:
+            raise SchemaError(f"schema {path} is nested too deep (more than {MAX_SCHEMA_DEPTH} levels)") from None
         except (OSError, ValueError) as exc:
             raise SchemaError(f"cannot read schema {path}: {exc}") from None
+        if _depth(data) > MAX_SCHEMA_DEPTH:
+            raise SchemaError(f"schema {path} is nested too deep (more than {MAX_SCHEMA_DEPTH} levels)")
+        return data
 
     def _download(self, url: str) -> dict | None:
         key = hashlib.sha256(url.encode()).hexdigest()
@@ -235,8 +256,11 @@ class SchemaStore:
             schema = strictify(schema) if self.strict else loosen(schema)
             if api_version.startswith("notification.toolkit.fluxcd.io/") and kind in ("Alert", "Receiver"):
                 schema = _widen_flux_kinds(schema)
+            outside = _outside_ref(schema)
+            if outside is not None:
+                _no_retrieval(outside)
             try:
-                compiled = _FluxAware(jsonschema_rs.validator_for(schema))
+                compiled = _FluxAware(jsonschema_rs.validator_for(schema, retriever=_no_retrieval))
             except Exception as exc:  # noqa: BLE001 - any compile error is a schema problem
                 raise SchemaError(f"schema for {api_version}/{kind} does not compile: {exc}") from None
         self._validators[key] = compiled
@@ -273,6 +297,42 @@ MISSING_HINT = "add --schema-location, `velero-gitops schemas import CRD.yaml`, 
 # installs (controlplaneio-fluxcd/flux-operator@v0.58.1:internal/builder/templates.go); most Flux repositories
 # today run that distribution, and the kinds exist nowhere else.
 FLUX_OPERATOR_KINDS = ("FluxInstance", "ResourceSet", "ResourceSetInputProvider")
+
+
+def _no_retrieval(uri: str):
+    """Every ``$ref`` outside the schema itself is refused: no download, no file read (a schema from a pull
+    request could name ``http://...`` or ``file:///...``); the bundle's schemas are self-contained."""
+    raise SchemaError(f"$ref to {uri[:200]!r} refused: schemas are read offline and must be self-contained")
+
+
+def _outside_ref(node: Any) -> str | None:
+    """The first ``$ref`` that names anything but a place in this schema (``#...``)."""
+    stack = [node]
+    while stack:
+        cur = stack.pop()
+        if isinstance(cur, dict):
+            ref = cur.get("$ref")
+            if isinstance(ref, str) and not ref.startswith("#"):
+                return ref
+            stack.extend(cur.values())
+        elif isinstance(cur, list):
+            stack.extend(cur)
+    return None
+
+
+def _depth(node: Any) -> int:
+    """Nesting depth of a decoded JSON value, without recursion."""
+    deepest, stack = 0, [(node, 1)]
+    while stack:
+        cur, d = stack.pop()
+        deepest = max(deepest, d)
+        if d > MAX_SCHEMA_DEPTH:
+            return d
+        if isinstance(cur, dict):
+            stack.extend((v, d + 1) for v in cur.values())
+        elif isinstance(cur, list):
+            stack.extend((v, d + 1) for v in cur)
+    return deepest
 
 
 def _widen_flux_kinds(node: Any) -> Any:

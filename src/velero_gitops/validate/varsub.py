@@ -100,7 +100,10 @@ def _func(body: str, lookup: Lookup) -> str:
         value = _value(name, lookup)
         if value:
             return value
-        expanded, known = expand(arg, lookup)
+        try:
+            expanded, known = expand(arg, lookup)
+        except RecursionError:  # defaults nested thousands deep (hostile): a value not known here
+            raise _Unknown from None
         if not known:
             raise _Unknown
         return expanded
