@@ -16,7 +16,9 @@ _SECRET = re.compile(
     "|".join((
         r"AGE-SECRET-KEY-1[0-9A-Za-z]+",  # an age identity (bech32, upper case by convention)
         r"-----BEGIN [A-Z ]*PRIVATE KEY-----(?:.|\n)*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)",
-        r"(?<=://)[^/@\s'\"]*(?=@)",  # user:password@ in a URL
+        # a URL with an '@' anywhere: parsers disagree on where its user info ends (RFC 3986 splits at the last
+        # '@', WHATWG reads '\\' as '/'), so everything after the scheme goes, not just a guess at user:password
+        r"(?<=://)[^\s'\"]*@[^\s'\"]*",
         # a long run with upper case, lower case and digits mixed: an access key, a token, a JWT, a password
         # ('.' ends a run: config paths such as s3.checksumAlgorithm stay; each part of a JWT is such a run)
         r"(?<![0-9A-Za-z_+/=-])(?=[0-9A-Za-z_+/=-]*[A-Z])(?=[0-9A-Za-z_+/=-]*[a-z])(?=[0-9A-Za-z_+/=-]*[0-9])"
@@ -27,12 +29,15 @@ _SECRET = re.compile(
 # key=value where the key says it holds a secret (a query string, an env line): the value goes. Not "key: value":
 # messages name config keys such as secretRef that way.
 _KEYED = re.compile(r"(?i)((?:password|passwd|secret|token|api_?key|access_?key)[\w-]*=)([^\s'\"&,;]+)")
+# what follows '?' or '#' in a URL: presigned signatures, tokens, anything a user pastes after the host
+_URL_TAIL = re.compile(r"(://[^\s'\"?#]*)[?#][^\s'\"]*")
 _QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 
 
 def redact(text: str) -> str:
     """``text`` with everything that looks like a secret replaced by <redacted>."""
-    return _KEYED.sub(lambda m: m.group(1) + MASK, _SECRET.sub(MASK, text))
+    text = _URL_TAIL.sub(lambda m: m.group(1) + "?" + MASK, _SECRET.sub(MASK, text))
+    return _KEYED.sub(lambda m: m.group(1) + MASK, text)
 
 
 def truncate_values(text: str, limit: int = VALUE_LIMIT) -> str:

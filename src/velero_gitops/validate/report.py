@@ -12,8 +12,9 @@ the objects (a failed kustomize build or unreadable file counts as one failed ob
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from velero_gitops.config.redact import redact
 from velero_gitops.findings import Finding
 
 FORMATS = ("text", "json", "junit", "github")
@@ -184,6 +185,9 @@ def render(findings: list[Finding], passed: int, failed: int, skipped: int, fmt:
     cls = REPORTERS.get(fmt)
     if cls is None:
         raise ValueError(f"unknown output format {fmt!r}")
+    # one boundary for every format: a message quoting a value from the tree (an s3Url with user info, a token in
+    # a query string) is redacted here, by the config's rule, before any reporter sees it
+    findings = [replace(f, message=redact(f.message)) for f in findings]
     return cls().render(findings, counts(findings, passed, failed, skipped))
 
 
