@@ -34,7 +34,7 @@ def test_the_variable_reaches_the_bsl_and_the_kustomization_substitutes(tmp_path
         "https://minio.${SECRET_DOMAIN}"
     ks = _docs(app / "ks.yaml")[0]
     assert ks["spec"]["postBuild"] == {"substituteFrom": [{"kind": "ConfigMap", "name": "cluster-settings"}]}
-    cm = _docs(app / "app/grafana-dashboard.yaml")[0]
+    cm = _docs(app / "monitoring/grafana-dashboard.yaml")[0]
     assert cm["metadata"]["annotations"]["kustomize.toolkit.fluxcd.io/substitute"] == "disabled"
 
 

@@ -352,7 +352,7 @@ def test_a_user_sees_the_rendered_alert_fire_within_two_minutes_of_a_failed_back
     (daily,) = config.schedules
     assert daily.cron == "0 2 * * *" and alerts.schedule_interval(daily) == DAY  # what the simulation runs
     rendered = YAML(typ="safe").load(
-        (ROOT / "clusters/home-lab/kubernetes/apps/velero/velero/app/prometheusrule.yaml").read_text())
+        (ROOT / "clusters/home-lab/kubernetes/apps/velero/velero/monitoring/prometheusrule.yaml").read_text())
     (tmp_path / "rules.yaml").write_text(_dump_groups(rendered["spec"]["groups"]), encoding="utf-8")
     sim = VeleroSim(29 * HOUR, schedules=[Schedule(daily.name, DAY, 2 * HOUR, 6 * MINUTE, {1: "Failed"})]).run()
     (failed,) = [b.completed_at for b in sim.backups if b.phase == "Failed"]

@@ -143,6 +143,7 @@ def test_every_value_removed_or_changed_is_announced(tmp_path):
         "- configuration.volumeSnapshotLocation[0].name: 'default'",
         "- configuration.volumeSnapshotLocation[0].provider: 'aws'",
         "- image.tag: 'v1.15.2'",
+        "- metrics.serviceMonitor.enabled: True",
         "- schedules.daily.schedule: '0 3 * * *'",
         "- schedules.daily.template.includedNamespaces[0]: 'media'",
         "- schedules.daily.template.includedNamespaces[1]: 'home'",
@@ -155,7 +156,8 @@ def test_every_value_removed_or_changed_is_announced(tmp_path):
     ]
     announced = {"volumeSnapshotLocation": "volume snapshots off", "image.tag": "image tag v1.15.2",
                  "schedules.daily": "Schedule velero-daily", "schedules.weekly": "Schedule velero-weekly",
-                 "extraEnvVars": "extraEnvVars: a mapping", "initContainers": "AWS plugin"}
+                 "extraEnvVars": "extraEnvVars: a mapping", "initContainers": "AWS plugin",
+                 "serviceMonitor": "ServiceMonitor/PodMonitor -> velero-gitops' own"}
     for line in lost:
         assert any(k in line and v in r.err for k, v in announced.items()), line
 

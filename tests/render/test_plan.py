@@ -293,7 +293,9 @@ def test_secret_is_listed_but_never_planned(tmp_path):
 
 
 def test_ca_bundle_and_checksum(tmp_path):
-    (tmp_path / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    import trustme
+
+    (tmp_path / "ca.pem").write_bytes(trustme.CA().cert_pem.bytes())  # a real X.509 CA (config/pem.py checks the shape)
     extra = BASE.replace("  endpoint: https://s3.68cc.io\n", "  endpoint: https://s3.68cc.io\n  caBundle: ca.pem\n  checksumAlgorithm: ''\n")
     v = chart_values(loaded(tmp_path, base=extra))
     bsl = v["configuration"]["backupStorageLocation"][0]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import click
 import typer
 
 from velero_gitops.cli._app import app, err, handle_errors
@@ -42,7 +41,7 @@ def init_cmd(
         if not ask:
             raise
         err(str(exc))
-        cluster = typer.prompt("Cluster", type=click.Choice(exc.names))
+        cluster = typer.prompt(f"Cluster ({', '.join(exc.names)})", value_proc=_one_of(exc.names))
         found = init.detect(here, cluster)
     if ask:
         err(f"repository: {found.repo_root}; apps root: {found.apps_root}"
@@ -67,6 +66,16 @@ def init_cmd(
     _existing_velero(found)
     path = init.write(here, answers, found)
     err(f"wrote {path.name}; next: velero-gitops sops-init, encrypt-secret, encrypt-repo-password, render, check")
+
+
+def _one_of(names: list[str]):
+    """A prompt answer that must be one of ``names`` (asked again otherwise). Not click.Choice: typer vendors click,
+    so a separate click may not be installed."""
+    def check(text: str) -> str:
+        if text.strip() not in names:
+            raise typer.BadParameter(f"answer one of: {', '.join(names)}")
+        return text.strip()
+    return check
 
 
 def _endpoint(text: str) -> str:

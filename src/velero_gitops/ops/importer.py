@@ -369,6 +369,9 @@ def import_values(hr: dict, line: int, shown: str) -> Imported:
     if "nodeAgentPodMonitor" in m:
         metrics["podMonitor"] = bool(_pop(values, "metrics", "nodeAgentPodMonitor", "enabled"))
         _pop(values, "metrics", "nodeAgentPodMonitor", "additionalLabels")
+    if metrics.get("serviceMonitor") or metrics.get("podMonitor"):
+        changes.append("the chart's ServiceMonitor/PodMonitor -> velero-gitops' own, in the velero-monitoring "
+                       "Kustomization (the chart renders them only when their CRD exists at install time)")
     # schedules: those the config models become its schedules (rendered as our own objects, under their own names);
     # one with fields it does not model stays a chart schedule in extraValues, name and all
     schedules = []

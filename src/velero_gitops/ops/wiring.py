@@ -28,8 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from velero_gitops.errors import UsageError
-
-KUSTOMIZE_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+from velero_gitops.validate.kustomize import find_kfile
 
 
 @dataclass(frozen=True)
@@ -171,10 +170,6 @@ def wiring(root: Path, namespace_dir: str, ks_file: str, repo_sources: list[str]
     return Wiring(target, roots, by, edit)
 
 
-def _kfile(d: Path) -> Path | None:
-    return next((d / n for n in KUSTOMIZE_FILES if (d / n).is_file()), None)
-
-
 def _edit(root: Path, ns_dir: Path, alive: list[FluxKs], roots: list[FluxKs], source: dict[str, str]) -> Edit | None:
     # 1. The nearest parent folder with a kustomization.yaml that a live Kustomization builds: list the folder there.
     #    A Kustomization builds it when its spec.path is that folder or above it and its build reaches files below it
@@ -182,7 +177,7 @@ def _edit(root: Path, ns_dir: Path, alive: list[FluxKs], roots: list[FluxKs], so
     for parent in ns_dir.parents:
         if parent != root and root not in parent.parents:
             break
-        kfile = _kfile(parent)
+        kfile = find_kfile(parent)
         if kfile is None:
             continue
         builds = any(k.path_dir is not None and (k.path_dir == parent or k.path_dir in parent.parents)
