@@ -15,7 +15,7 @@ import pytest
 from velero_gitops import boundary
 from velero_gitops.validate.engine import Options, validate_paths
 
-from cli_util import EXAMPLE, run_cli, snapshot
+from cli_util import EXAMPLE, git, run_cli, snapshot
 
 MARK = "OUTSIDE-VALUE-5c1d"
 
@@ -89,3 +89,22 @@ def test_scan_of_the_repository_stays_inside(tmp_path):
     res = validate_paths([str(repo / "apps")], Options(kustomize="never", cache_dir=str(tmp_path / "c")))
     assert all(MARK not in f.message for f in res.findings)
     assert Path(outside).read_text().endswith(MARK + "\n")
+
+
+@pytest.mark.parametrize("where", [".", "sub"])
+def test_a_kustomization_linked_out_of_the_repository_is_never_read(tmp_path, where):
+    """A kustomization.yaml that is a symlink to a file outside the boundary is refused before it is opened, so
+    none of its strings (paths, resource names) reaches any output format (fluxcd/pkg@kustomize/v1.35.4:
+    kustomize/filesys/fs_secure.go, MakeFsOnDiskSecure: Flux's build refuses it the same way). Found by a held-out
+    probe: its generator path and resource names were printed."""
+    outside = tmp_path / "outside-kust.yaml"
+    outside.write_text("configMapGenerator:\n- name: x\n  files:\n  - /etc/CANARY-GENERATOR\nresources:\n- CANARY-RESOURCE\n")
+    repo = tmp_path / "repo"
+    (repo / where).mkdir(parents=True, exist_ok=True)
+    git(repo, "init", "-q")
+    (repo / where / "kustomization.yaml").symlink_to(outside)
+    if where != ".":
+        (repo / "kustomization.yaml").write_text(f"resources:\n- {where}\n")
+    for fmt in ("text", "json", "junit", "github"):
+        r = run_cli("validate", ".", "-o", fmt, cwd=repo)
+        assert r.code == 1 and "CANARY" not in r.out + r.err and "Traceback" not in r.err, (fmt, r.out, r.err)

@@ -133,13 +133,17 @@ def read_kfile(p: Path, memo: dict[Path, KFile | None]) -> KFile | None:
         return memo[p]
     out = None
     try:
-        st = os.stat(p)
-        if stat.S_ISREG(st.st_mode) and st.st_size <= MAX_FILE:
-            texts = getattr(memo, "texts", {})  # the run's texts: a file is read once (validate.run)
-            text = texts[p] if p in texts else texts.setdefault(p, p.read_text(encoding="utf-8"))
-            data = first_document(text)
-            out = KFile(p, data if isinstance(data, dict) else {}, text)
-    except Exception:  # noqa: BLE001 - invalid YAML/unreadable: kubectl reports it on the build
+        texts = getattr(memo, "texts", {})  # the run's texts: a file is read once (validate.run)
+        if p in texts:
+            text = texts[p]
+        else:
+            # through safefile, inside the run's boundary: a kustomization.yaml that links out of the repository
+            # (or to a device) is refused, never opened, so no path or value from it can reach a message
+            text = safefile.read_text(p, root=getattr(memo, "boundary", None), limit=MAX_FILE)
+            texts[p] = text
+        data = first_document(text)
+        out = KFile(p, data if isinstance(data, dict) else {}, text)
+    except Exception:  # noqa: BLE001 - refused, invalid YAML or unreadable: the build reports it
         out = None
     memo[p] = out
     return out
@@ -914,8 +918,12 @@ class _OutputCheck:
             origin = _origin(md)
             sealed = isinstance(data.pop("sops", None), dict)
             kind, av = data.get("kind"), data.get("apiVersion")
-            if kind == "Secret" and not sealed and "configuredIn" in origin and _plaintext(data):
-                findings.append(self._generated_secret(b, origin, str(md.get("name", ""))))
+            if kind == "Secret" and not sealed and _plaintext(data):
+                name = str(md.get("name", ""))
+                if "configuredIn" in origin:
+                    findings.append(self._generated_secret(b, origin, name))
+                else:
+                    findings += self._built_plaintext(b, origin, name)
             if not isinstance(kind, str) or not isinstance(av, str) or kind in self.skip or f"{av}/{kind}" in self.skip:
                 continue
             if "path" in origin:
@@ -939,6 +947,20 @@ class _OutputCheck:
                        f"the generator of Secret {esc(name)} builds it from values in clear in the repository: "
                        "encrypt its input files with sops (Flux decrypts them) or generate it outside Git",
                        "secret.unencrypted")
+
+    def _built_plaintext(self, b: Build, origin: dict, name: str) -> list[Finding]:
+        """A Secret the build emits in clear while its source was not a plaintext Secret (that one the reader reports):
+        a patch, a replacement, a generator merge or a kind change wrote the values. What Flux applies is the built
+        object (fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go builds, then
+        decrypts what carries sops metadata), so that is what is judged."""
+        src, file, line = _source(b, origin, "Secret", name, self.by_file, self.kfiles)
+        if src is not None and not src.encrypted and holds_secret_data(src.data):
+            return []  # the source Secret is plaintext itself: reported once, on its file
+        return [Finding(file or display_path(b.entry / b.kfile_name), line or (src.line if src else None),
+                        f"Secret//{esc(name)}" if name else None, "",
+                        f"the kustomize build of {display_path(b.entry)} emits Secret {esc(name)} with values in clear "
+                        "(a patch, replacement, generator merge or resource in another format writes them): encrypt "
+                        "what supplies them with sops, or make the Secret outside Git", "secret.unencrypted")]
 
     def _located(self, b: Build, doc, origin: dict, name: str, validator) -> list[Finding]:
         data = doc.data

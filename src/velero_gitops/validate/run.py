@@ -53,11 +53,17 @@ class Options:
 
 
 class _KfileMemo(dict):
-    """Parsed kustomizations by path, with the run's texts (a kustomization already read is not read again)."""
+    """Parsed kustomizations by path, with the run's texts (a kustomization already read is not read again) and
+    its repository boundary (a kustomization reached through a link out of it is not read at all)."""
 
-    def __init__(self, texts: dict[Path, str]):
+    def __init__(self, run: Run):
         super().__init__()
-        self.texts = texts
+        self.run = run
+        self.texts = run.texts
+
+    @property
+    def boundary(self) -> Path | None:
+        return self.run.boundary
 
 
 class Run:
@@ -69,9 +75,9 @@ class Run:
         self._real: dict[Path, Path] = {}
         self._roots: dict[Path | None, tuple[Path, ...]] = {}
         self.texts: dict[Path, str] = {}  # real path -> the text read from it: every file is read once per call
-        self.kfiles: dict[Path, Any] = _KfileMemo(self.texts)  # kustomize.read_kfile's results by path
         self.yaml_verdicts: dict[Path, str | None] = {}  # real path -> None (YAML read) or why it was refused
         self.boundary: Path | None = None  # the repository boundary (boundary.of_paths): nothing outside is read
+        self.kfiles: dict[Path, Any] = _KfileMemo(self)  # kustomize.read_kfile's results by path
 
     def real(self, p: Path) -> Path:
         """The real path of ``p``, memoized (the graph asks for the same files many times). A symlink loop

@@ -1,0 +1,61 @@
+"""A Secret is judged as the build emits it, not as its source file spells it (issue 20: Secrets judged on parsed
+objects, after kustomize builds).
+
+kustomize-controller applies what the build emits and decrypts only what carries sops metadata
+(fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go, then
+internal/decryptor/decryptor.go), so a build that writes values into a Secret by any route commits them in clear.
+The routes are kustomize's own (kubernetes-sigs/kustomize@kustomize/v5.7.1: api/internal/builtins
+PatchTransformer, ReplacementTransformer, SecretGenerator with behavior: merge; api/resource/factory.go reads JSON
+resources). These cases came from a held-out probe that had not seen the fix.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from cli_util import git, require_kubectl, run_cli
+
+SECRET = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\ntype: Opaque\n"
+CASES = {
+    "json6902-patch": {"x.yaml": SECRET, "kustomization.yaml": (
+        "resources: [x.yaml]\npatches:\n- target: {kind: Secret, name: s}\n"
+        "  patch: '[{\"op\": \"add\", \"path\": \"/stringData\", \"value\": {\"p\": \"SUPERSECRETv\"}}]'\n")},
+    "strategic-merge-inline": {"x.yaml": SECRET, "kustomization.yaml": (
+        "resources: [x.yaml]\npatches:\n- patch: |\n    apiVersion: v1\n    kind: Secret\n    metadata:\n"
+        "      name: s\n    stringData:\n      p: SUPERSECRETv\n")},
+    "patch-file": {"x.yaml": SECRET, "p.yaml": SECRET + "data:\n  p: U1VQRVJTRUNSRVR2\n",
+                   "kustomization.yaml": "resources: [x.yaml]\npatches:\n- path: p.yaml\n"},
+    "merge-generator": {"x.yaml": SECRET, "kustomization.yaml": (
+        "resources: [x.yaml]\ngeneratorOptions: {disableNameSuffixHash: true}\n"
+        "secretGenerator:\n- name: s\n  behavior: merge\n  literals: [p=SUPERSECRETv]\n")},
+    "kind-change": {"c.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: s\ndata:\n  p: SUPERSECRETv\n",
+                    "kustomization.yaml": (
+                        "resources: [c.yaml]\npatches:\n- target: {kind: ConfigMap, name: s}\n"
+                        "  patch: '[{\"op\": \"replace\", \"path\": \"/kind\", \"value\": \"Secret\"}]'\n")},
+    "json-resource": {"s.json": '{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, '
+                                '"stringData": {"p": "SUPERSECRETv"}}',
+                      "kustomization.yaml": "resources: [s.json]\n"},
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_secret_the_build_makes_plaintext_is_reported_without_its_value(tmp_path, case):
+    require_kubectl()
+    git(tmp_path, "init", "-q")
+    for name, text in CASES[case].items():
+        (tmp_path / name).write_text(text)
+    r = run_cli("validate", "--kustomize", "always", "--no-kustomize-cache", ".", cwd=tmp_path)
+    assert r.code == 1, (r.out, r.err)
+    assert "secret.unencrypted" in run_cli("validate", "--kustomize", "always", "--no-kustomize-cache", "-o", "json",
+                                           ".", cwd=tmp_path).out
+    assert "SUPERSECRET" not in r.out + r.err and "U1VQRVJTRUNSRVR2" not in r.out + r.err
+
+
+def test_a_plaintext_source_secret_is_reported_once(tmp_path):
+    """The reader reports a Secret in clear on its file; the built copy of it adds no second finding."""
+    require_kubectl()
+    git(tmp_path, "init", "-q")
+    (tmp_path / "x.yaml").write_text(SECRET + "stringData:\n  p: SUPERSECRETv\n")
+    (tmp_path / "kustomization.yaml").write_text("resources: [x.yaml]\n")
+    r = run_cli("validate", "--kustomize", "always", "--no-kustomize-cache", "-o", "json", ".", cwd=tmp_path)
+    assert r.code == 1 and r.out.count("secret.unencrypted") + r.out.count("policy.secret") == 1, r.out
