@@ -468,6 +468,18 @@ REJECT = [
            "schedules[0].snapshotVolumes", "does not expose", line="snapshotVolumes"),
     Reject("velero", "velero-included-resources", "    ttl: 720h", "    ttl: 720h\n    includedResources: [pods]",
            "schedules[0].includedResources", "does not expose", line="includedResources"),
+    # --------------------------------------------------------------------------------- types
+    # A quoted scalar is a string: Kubernetes' decoder (kubernetes-sigs/yaml@v1.4.0: YAML -> JSON -> encoding/json)
+    # refuses "yes" for a bool and "3" for an int, and so does the loader (strict model). Held-out probe cases.
+    Reject("types", "bool-quoted-yes", "  defaultBackupTtl: 720h", "  defaultBackupTtl: 720h\n  defaultVolumesToFsBackup: 'yes'",
+           "velero.defaultVolumesToFsBackup", "write it without quotes"),
+    Reject("types", "bool-quoted-false", "  region: minio", "  region: minio\n  forcePathStyle: 'false'",
+           "s3.forcePathStyle", "write it without quotes"),
+    Reject("types", "bool-from-int", "    ttl: 720h", "    ttl: 720h\n    paused: 1", "schedules[0].paused", "valid boolean"),
+    Reject("types", "int-quoted", "  interval: 1h", "  interval: 1h\n  remediation: {retries: '3'}",
+           "flux.remediation.retries", "write it without quotes"),
+    Reject("types", "float-quoted", "metrics:\n", "metrics:\n  successObjective: '0.9'\n",
+           "metrics.successObjective", "write it without quotes"),
     # --------------------------------------------------------------------------------- kubernetes bounds
     Reject("bounds", "toleration-seconds-over-int64", "        effect: NoSchedule", "        effect: NoExecute\n        tolerationSeconds: 9223372036854775808",
            "velero.nodeAgent.tolerations[0].tolerationSeconds", "9223372036854775807", line="tolerationSeconds"),

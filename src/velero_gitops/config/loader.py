@@ -417,6 +417,8 @@ def _format(shown: str, tree: Any, err: Any) -> str:  # a pydantic ErrorDetails
         msg = msg.replace("Input should be", "must be") + f" (got {_got(err.get('input'))})"
     elif "type" in kind or kind.endswith("_parsing") or kind in ("dict_type", "list_type", "model_type"):
         msg = msg.replace("Input should be", "must be") + f" (got {_got(err.get('input'))})"
+        if kind in ("bool_type", "int_type", "float_type") and isinstance(err.get("input"), str):
+            msg += ": a quoted value is a string; write it without quotes"
     elif kind in ("greater_than", "less_than", "greater_than_equal", "less_than_equal"):
         msg = msg.replace("Input should be", "must be") + f" (got {_got(err.get('input'))})"
     where = _position(tree, loc, value=kind not in ("extra_forbidden",))

@@ -64,9 +64,11 @@ def _version_tuple(text: str) -> tuple[int, ...]:
 
 
 class _Model(BaseModel):
+    # strict: a YAML string is not a boolean or a number here ('yes', 'off', '3'), as Kubernetes' own decoder
+    # (kubernetes-sigs/yaml via encoding/json) refuses a string for a bool or int field; only int -> float widens
     model_config = ConfigDict(
         extra="forbid", alias_generator=to_camel, frozen=True,
-        validate_default=True,
+        validate_default=True, strict=True,
     )
 
 
