@@ -12,6 +12,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -64,12 +65,43 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
     if exact_env is not None and env is not None:
         raise TypeError("pass env (additions) or exact_env (the whole environment), not both")
     full_env = exact_env if exact_env is not None else {**os.environ, **(env or {})}
-    start, cpu = time.monotonic(), _children_cpu()
-    proc = subprocess.run(
-        [sys.executable, "-m", "velero_gitops", *args], cwd=cwd, env=full_env, input=stdin,
-        capture_output=True, text=True, timeout=timeout,
-    )
-    return Run(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start, _children_cpu() - cpu)
+    start = time.monotonic()
+    code, out, err, cpu = _run_measured([sys.executable, "-m", "velero_gitops", *args], cwd, full_env, stdin, timeout)
+    return Run(code, out, err, time.monotonic() - start, cpu)
+
+
+def _run_measured(cmd: list[str], cwd: Path | None, env: dict[str, str], stdin: str | None,
+                  timeout: float) -> tuple[int, str, str, float]:
+    """(exit code, stdout, stderr, CPU seconds of this child and its descendants). The CPU comes from wait4(2) on
+    the child itself: a difference of RUSAGE_CHILDREN would also count any other child of the worker reaped in the
+    meantime (a server fixture torn down, a build pool), which made cost budgets fail at random under xdist."""
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.PIPE if stdin is not None else None)
+    got: dict[str, str] = {}
+
+    def drain(name: str, stream) -> None:
+        got[name] = stream.read()
+
+    readers = [threading.Thread(target=drain, args=(n, s), daemon=True) for n, s in (("out", proc.stdout), ("err", proc.stderr))]
+    for t in readers:
+        t.start()
+    if stdin is not None:
+        with contextlib.suppress(BrokenPipeError):
+            proc.stdin.write(stdin)  # type: ignore[union-attr]
+            proc.stdin.close()  # type: ignore[union-attr]
+    timer = threading.Timer(timeout, proc.kill)
+    timer.start()
+    try:
+        _, status, usage = os.wait4(proc.pid, 0)
+    finally:
+        timed_out = not timer.is_alive()
+        timer.cancel()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    for t in readers:
+        t.join()
+    if timed_out:
+        raise subprocess.TimeoutExpired(cmd, timeout, got.get("out"), got.get("err"))
+    return proc.returncode, got.get("out", ""), got.get("err", ""), usage.ru_utime + usage.ru_stime
 
 
 def _children_cpu() -> float:
