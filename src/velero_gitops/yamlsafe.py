@@ -183,6 +183,11 @@ def load_all(text: str, limits: Limits = Limits()) -> list[Doc]:
         msg = " ".join(p for p in (exc.context, exc.problem) if p)
         line, col = _mark(mark) if mark is not None else (None, None)
         at = _mark(exc.problem_mark) if exc.problem_mark is not None else None
+        if exc.problem and "maximum nesting depth" in exc.problem:
+            # libyaml's own flow-depth limit (PyYAML 6.0.4 bundles it: the scanner counts flow levels ahead of any
+            # event, so it can stop before our depth budget sees the nesting). The same budget, said our way: a
+            # limit, not a syntax error, so no second parser is asked for its message.
+            raise YamlRefused(_too_deep(limits), *(at or (line, col)), _path(stack), limit=True) from None
         raise YamlRefused(f"YAML parse error: {msg}", line, col, _path(stack), syntax=True, problem_at=at) from None
     except yaml.reader.ReaderError as exc:  # NUL and other control characters, found before parsing
         line = text.count("\n", 0, exc.position) + 1
