@@ -48,3 +48,28 @@ def test_a_key_relabelled_as_certificate_is_refused(tmp_path, kind):
                                  b"\x30\x06\x30\x00\x30\x00\x03\x00", b"\x30\x06\x30\x00\x30\x00\x03\x00\x00"])
 def test_malformed_der_is_not_a_certificate(der):
     assert pem.is_certificate_der(der) is (der == b"\x30\x06\x30\x00\x30\x00\x03\x00")
+
+
+@pytest.mark.parametrize("kind", ["ed25519", "rsa", "ecdsa"])
+def test_public_material_is_certificates_public_keys_and_ssh_public_keys(tmp_path, kind):
+    """What the real tools write as public (openssl's certificate and SubjectPublicKeyInfo, ssh-keygen's .pub line,
+    RFC 4253 section 6.6: the blob starts with the key type) is public material; their private keys are not, nor a
+    private key relabelled PUBLIC KEY, nor a .pub line whose blob names another type than the line."""
+    need(shutil.which("ssh-keygen"), "ssh-keygen")
+    subprocess.run(["ssh-keygen", "-q", "-t", kind, "-N", "", "-C", "me@host", "-f", str(tmp_path / "id")],
+                   check=True, capture_output=True)
+    pub, priv = (tmp_path / "id.pub").read_text(), (tmp_path / "id").read_text()
+    assert pem.is_public_material(pub) and pem.is_public_material(f"# laptop\n{pub}\n{pub}")
+    assert pem.is_public_material(f'no-pty,from="10.0.0.0/8" {pub}')  # authorized_keys options
+    assert not pem.is_public_material(priv) and not pem.is_public_material(pub + "\nhunter2\n")
+    other = "ssh-dss" if not pub.startswith("ssh-dss") else "ssh-rsa"
+    assert not pem.is_public_material(other + " " + pub.split(" ", 1)[1])
+    _openssl(tmp_path, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+             "k.pem", "-out", "c.pem", "-subj", "/CN=x", "-days", "1")
+    _openssl(tmp_path, "pkey", "-in", "k.pem", "-pubout", "-out", "p.pem")
+    cert, key, spki = ((tmp_path / n).read_text() for n in ("c.pem", "k.pem", "p.pem"))
+    assert pem.is_public_material(cert) and pem.is_public_material(spki + cert)
+    assert not pem.is_public_material(key) and not pem.is_public_material(cert + key)
+    label = key.split("-----")[1].removeprefix("BEGIN ")
+    assert not pem.is_public_material(key.replace(label, "PUBLIC KEY"))
+    assert not pem.is_public_material("") and not pem.is_public_material("https://hooks.example/T0/B0/xyz")

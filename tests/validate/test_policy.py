@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from velero_gitops.validate.engine import Options, validate_paths
 from velero_gitops.validate.policy import bucket_problem, cron_problem, duration_problem, s3url_problem
+
+from sops_fixtures import *  # noqa: F401,F403 - fixtures (sops_path, isolated_home)
 
 
 @pytest.mark.parametrize("expr", ["0 2 * * *", "*/15 * * * *", "0 0 1 jan *", "0 3 * * MON-FRI", "@daily", "@every 1h",
@@ -143,7 +146,64 @@ def test_a_secret_made_of_flux_variables_holds_nothing_to_hide():
 
     assert not holds_secret_data({"stringData": {"RESTIC_REPOSITORY": "${REPO}/tiddlywiki", "P": "${PASSWORD}",
                                                  "URL": "s3:https://${HOST}/${APP}"}})
-    assert holds_secret_data({"stringData": {"RESTIC_REPOSITORY": "${REPO}/x", "RESTIC_PASSWORD": "hunter2"}})
+    assert holds_secret_data({"stringData": {"RESTIC_REPOSITORY": "s3:https://minio.lan/x", "RESTIC_PASSWORD": "hunter2"}})
+
+
+def _flux_repo(tmp_path, post_build: str, secret_values: str):
+    """A repository whose Flux Kustomization applies ./app with ``post_build``; app/ holds a Secret with
+    ``secret_values`` and cluster-secrets, a Secret that the real sops encrypts (age, encrypted_regex)."""
+    from velero_gitops.secrets import sops as sopslib
+
+    from sops_fixtures import new_age_key
+
+    root = tmp_path / "repo"
+    (root / "app").mkdir(parents=True)
+    (root / "ks.yaml").write_text(
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: app\n"
+        "  namespace: flux-system\nspec:\n  interval: 10m\n  path: ./app\n  prune: true\n"
+        "  sourceRef:\n    kind: GitRepository\n    name: flux-system\n  decryption:\n    provider: sops\n"
+        "    secretRef:\n      name: sops-age\n" + post_build)
+    (root / "kustomization.yaml").write_text("resources: [ks.yaml, cluster-secrets.sops.yaml]\n")
+    (root / "app/kustomization.yaml").write_text("resources: [secret.yaml]\n")
+    (root / "app/secret.yaml").write_text("apiVersion: v1\nkind: Secret\nmetadata:\n  name: app-restic\n"
+                                          "  namespace: default\nstringData:\n" + secret_values)
+    key = new_age_key(tmp_path / "keys", "k")
+    target = root / "cluster-secrets.sops.yaml"
+    plain = ("apiVersion: v1\nkind: Secret\nmetadata:\n  name: cluster-secrets\n  namespace: flux-system\n"
+             "stringData:\n  SECRET_RESTIC_PASSWORD: correct-horse-battery\n")
+    target.write_bytes(sopslib.encrypt(plain.encode(), target=target, cwd=root, config_file=None,
+                                       recipients=[key.public], secrets=["correct-horse-battery"]))
+    return validate_paths([str(root)], Options(repo_root=str(root), kustomize="never", ignore_missing_schemas=True))
+
+
+FROM_ENCRYPTED = "  postBuild:\n    substitute:\n      APP: app\n    substituteFrom:\n      - kind: Secret\n" \
+                 "        name: cluster-secrets\n"
+
+
+@pytest.mark.parametrize("post_build,values,flagged", [
+    # the secret part comes from the encrypted Secret at apply time; the repository URL is written next to it
+    (FROM_ENCRYPTED, "  RESTIC_REPOSITORY: s3:http://minio.storage.svc:9000/restic/${APP}\n"
+                     "  RESTIC_PASSWORD: ${SECRET_RESTIC_PASSWORD}\n", False),
+    (FROM_ENCRYPTED, "  DRIVER: cloudflare\n  TOKEN: ${SECRET_RESTIC_PASSWORD}\n", False),
+    # every value is in the repository in clear: the one variable is substituted from postBuild.substitute
+    (FROM_ENCRYPTED, "  RESTIC_REPOSITORY: s3:http://minio.storage.svc:9000/restic/${APP}\n"
+                     "  RESTIC_PASSWORD: hunter2\n", True),
+    ("  postBuild:\n    substitute:\n      APP: app\n      SECRET_RESTIC_PASSWORD: hunter2\n",
+     "  RESTIC_REPOSITORY: s3:http://minio.storage.svc:9000/restic/${APP}\n"
+     "  RESTIC_PASSWORD: ${SECRET_RESTIC_PASSWORD}\n", True),
+])
+def test_a_secret_in_clear_is_one_whose_every_value_the_repository_shows(tmp_path, sops_path, post_build, values,
+                                                                        flagged):
+    """secret.unencrypted reports a secret in clear in Git: a Secret whose values are all written in the repository.
+    Flux substitutes postBuild variables into the built object at apply time (fluxcd/pkg@kustomize/v1.35.4:
+    kustomize/kustomize_varsub.go, from the substituteFrom Secrets that fluxcd/kustomize-controller@v1.9.4:
+    internal/controller/kustomization_controller.go decrypts): a value drawn from an encrypted Secret is not in the
+    repository, and the author of a Secret that draws one chose which values to write beside it. A variable that
+    postBuild.substitute sets is written in the repository: substituted, the Secret is plaintext."""
+    res = _flux_repo(tmp_path, post_build, values)
+    hits = [f for f in res.findings if f.rule == "secret.unencrypted"]
+    assert [f.obj for f in hits] == (["Secret/default/app-restic"] if flagged else []), res.findings
+    assert "correct-horse-battery" not in str(res.findings) and "hunter2" not in str(res.findings)
 
 
 def _findings(tmp_path, text: str):

@@ -80,14 +80,66 @@ def is_certificate_der(der: bytes) -> bool:
     """The shape of an X.509 certificate (RFC 5280 section 4.1): a SEQUENCE of exactly tbsCertificate
     (SEQUENCE), signatureAlgorithm (SEQUENCE) and signatureValue (BIT STRING), filling the block. A private
     key (PKCS#1, PKCS#8, SEC 1) starts with an INTEGER inside its SEQUENCE, so its label cannot pass it off."""
+    return _der_shape(der) == _PUBLIC_SHAPES[b"CERTIFICATE"]
+
+
+def _der_shape(der: bytes) -> list[int] | None:
+    """The tags of the elements of the DER SEQUENCE that fills ``der``, None when it is no such SEQUENCE."""
     outer = _tlv(der, 0)
     if outer is None or outer[0] != 0x30 or outer[2] != len(der):
-        return False
+        return None
     tags, at = [], outer[1]
     while at < outer[2]:
         el = _tlv(der, at)
         if el is None:
-            return False
+            return None
         tags.append(el[0])
         at = el[2]
-    return tags == [0x30, 0x30, 0x03]
+    return tags
+
+
+# What each public PEM label must hold: an X.509 certificate (RFC 5280 4.1: tbsCertificate, signatureAlgorithm,
+# signatureValue) or a SubjectPublicKeyInfo (RFC 5280 4.1.2.7: algorithm, subjectPublicKey). A private key (PKCS#1,
+# PKCS#8, SEC 1) starts with an INTEGER, so a key relabelled as public does not pass.
+_PUBLIC_SHAPES = {b"CERTIFICATE": [0x30, 0x30, 0x03], b"PUBLIC KEY": [0x30, 0x03]}
+# an OpenSSH public key line (authorized_keys, known_hosts): [options or host] key-type base64-blob [comment]
+_SSH_LINE = re.compile(rb"(?:^|\s)([a-z0-9][a-z0-9@.-]*)\s+(AAAA[A-Za-z0-9+/]+={0,2})(?:\s|$)")
+
+
+def _ssh_public_line(line: bytes) -> bool:
+    """An OpenSSH public key: its base64 blob starts with the key type as an SSH string, the same type the line
+    names (RFC 4253 section 6.6; OpenSSH sshkey.c sshkey_read); a private key has no such line form."""
+    for m in _SSH_LINE.finditer(line):
+        try:
+            blob = base64.b64decode(m.group(2), validate=True)
+        except (binascii.Error, ValueError):
+            continue
+        n = int.from_bytes(blob[:4], "big") if len(blob) >= 4 else 0
+        if blob[4:4 + n] == m.group(1) and len(blob) > 4 + n:
+            return True
+    return False
+
+
+def is_public_material(text: str) -> bool:
+    """``text`` is only public key material: PEM certificates and public keys whose DER has the public shape, and
+    OpenSSH public key lines (blank lines and ``#`` comments aside). Publishing it discloses nothing: a Secret that
+    holds only this (an authorized_keys file, a CA bundle) keeps no secret."""
+    raw = text.encode("utf-8", "replace")
+    if private_key_labels(raw):
+        return False
+    blocks = list(_BLOCK.finditer(raw))
+    if len(_BEGIN.findall(raw)) != len(blocks):
+        return False
+    for m in blocks:
+        shape = _PUBLIC_SHAPES.get(m.group(1))
+        try:
+            der = base64.b64decode(re.sub(rb"\s+", b"", m.group(2)), validate=True)
+        except (binascii.Error, ValueError):
+            return False
+        if shape is None or _der_shape(der) != shape:
+            return False
+    rest = _BLOCK.sub(b"", raw)
+    lines = [ln.strip() for ln in rest.splitlines() if ln.strip() and not ln.strip().startswith(b"#")]
+    if not blocks and not lines:
+        return False  # empty: nothing public either (an empty value is judged on its own)
+    return all(_ssh_public_line(ln) for ln in lines)

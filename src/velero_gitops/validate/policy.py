@@ -81,21 +81,49 @@ def s3url_problem(url: object, allow_http: bool, allow_path: bool) -> str | None
     return None
 
 
-# Values that name a secret kept elsewhere: a 1Password reference (op://vault/item/field, resolved by the
-# 1Password operator or `op inject`), or a value holding a Flux postBuild variable filled from an encrypted source
-# (its secret part is substituted at apply time: `${RESTIC_REPOSITORY}/app`, `s3:https://${HOST}/bucket`).
+# A value that names a secret kept elsewhere: a 1Password reference (op://vault/item/field, resolved by the 1Password
+# operator or `op inject`), or a `${VAR}` expression still in the object after the graph substituted what the
+# repository holds in clear (validate/flux.py, validate/varsub.py): its value comes, at apply time, from a source Git
+# does not show (an encrypted Secret of postBuild.substituteFrom), or from another tool.
 _REFERENCE = re.compile(r"^op://[^\n]+$|\$\{[^{}]+\}")
 
 
 def holds_secret_data(data: dict) -> bool:
-    """A Secret with values to hide: not an empty or token-type Secret (the token controller fills those in)
-    and not one whose every value is a reference to a secret kept elsewhere."""
-    values: list[object] = []
+    """A Secret that is a secret in clear in Git: it holds a value, and the repository shows all of it.
+
+    A value's text cannot tell a secret from configuration (a password and a driver name are both a word), so the
+    rule judges what it can see: whether the Secret keeps its secret parts out of Git. It does not when every value
+    is written in the file (a plaintext Secret: reported). It does when some value is a reference to a source Git does
+    not show: postBuild substitution fills it at apply time (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_varsub.go
+    substitutes the built object, values from the Kustomization's substituteFrom Secrets), so the author chose value by
+    value what stays in the file (a repository URL, a host name, a driver name next to `${SECRET_PASSWORD}`). Not one
+    either: an empty or token-type Secret (the token controller fills it in), and values that are only public key
+    material (certificates, public keys, an authorized_keys file: config/pem.is_public_material)."""
+    values: list[tuple[object, bool]] = []  # (value, base64-encoded)
     for key in ("data", "stringData"):
         block = data.get(key)
         if isinstance(block, dict):
-            values.extend(block.values())
-    return any(not (isinstance(v, str) and _REFERENCE.search(v.strip())) for v in values if v not in (None, ""))
+            values.extend((v, key == "data") for v in block.values() if v not in (None, ""))
+    if any(isinstance(v, str) and _REFERENCE.search(v.strip()) for v, _ in values):
+        return False
+    from velero_gitops.config.pem import is_public_material
+
+    return any(not is_public_material(_plain(v, b64)) for v, b64 in values)
+
+
+def _plain(v: object, b64: bool) -> str:
+    """A `data` value decoded (it is base64), a `stringData` value as it is."""
+    if not isinstance(v, str):
+        return str(v)
+    if not b64:
+        return v
+    import base64
+    import binascii
+
+    try:
+        return base64.b64decode(v, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return v
 
 
 def _truthy(v) -> bool:
