@@ -91,7 +91,7 @@ class CheckResult:
             findings = [Finding(**f) for f in data["findings"]]
             for f in findings:
                 if not (isinstance(f.file, str) and isinstance(f.message, str) and isinstance(f.rule, str)
-                        and f.severity in ("warning", "info")):
+                        and f.severity in ("warning", "note")):
                     return None
         except (KeyError, TypeError):
             return None

@@ -8,9 +8,14 @@ source that is not declared.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-SEVERITIES = ("error", "warning")
+from velero_gitops.findings import Finding
+
+# error fails a run; warning is shown and does not; note is shown, labelled, and never fails a run (what Flux never
+# applies: unapplied() below)
+SEVERITIES = ("error", "warning", "note")
+NOT_APPLIED = "not applied by any Flux Kustomization"
 
 
 @dataclass(frozen=True)
@@ -18,6 +23,9 @@ class _Meta:
     severity: str
     doc: str
     opt_out: str  # the config key (as written in velero-gitops.yaml) that turns the rule off in `check`, or ""
+    # what the rule reports is harmful in the repository itself (a secret in clear is read by anyone who reads Git),
+    # whether or not Flux applies the object: it keeps its severity on what no Flux Kustomization applies
+    in_git: bool = False
 
 
 class Rule(str):
@@ -37,15 +45,19 @@ class Rule(str):
     def opt_out(self) -> str:
         return self.meta.opt_out
 
+    @property
+    def in_git(self) -> bool:
+        return self.meta.in_git
+
 
 RULES: dict[str, Rule] = {}
 
 
-def define(rule_id: str, severity: str, doc: str, opt_out: str = "") -> Rule:
+def define(rule_id: str, severity: str, doc: str, opt_out: str = "", in_git: bool = False) -> Rule:
     """Declare a rule; declaring one id twice with different text is a programming error."""
     if severity not in SEVERITIES:
         raise ValueError(f"rule {rule_id}: severity {severity!r} is not one of {SEVERITIES}")
-    meta = _Meta(severity, " ".join(doc.split()), opt_out)
+    meta = _Meta(severity, " ".join(doc.split()), opt_out, in_git)
     old = RULES.get(rule_id)
     if old is not None:
         if old.meta != meta:
@@ -57,11 +69,22 @@ def define(rule_id: str, severity: str, doc: str, opt_out: str = "") -> Rule:
     return r
 
 
+def unapplied(f: Finding) -> Finding:
+    """A finding on an object that no Flux Kustomization applies, as every run reports it: the controllers never see
+    the object, so what the rule says about the cluster cannot happen; a note, labelled so, that fails nothing.
+    A rule about the repository itself (``in_git``) keeps its severity."""
+    r = RULES.get(f.rule)
+    if (r is not None and r.in_git) or f.severity == "note":
+        return f
+    return replace(f, severity="note", message=f"{NOT_APPLIED}: {f.message}")
+
+
 def markdown() -> str:
     """The rule table of docs/validation.md (between its `rules:begin`/`rules:end` markers)."""
     lines = ["| rule | severity | what it reports | opt-out in `check` |", "|---|---|---|---|"]
     for rid in sorted(RULES):
         r = RULES[rid]
-        lines.append(f"| `{rid}` | {r.severity} | {r.doc.replace('|', '&#124;')} | "
+        sev = f"{r.severity} (also where Flux applies nothing)" if r.in_git else r.severity
+        lines.append(f"| `{rid}` | {sev} | {r.doc.replace('|', '&#124;')} | "
                      f"{f'`{r.opt_out}`' if r.opt_out else ''} |")
     return "\n".join(lines) + "\n"

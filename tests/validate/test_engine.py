@@ -143,7 +143,7 @@ def test_output_formats(tmp_path):
     f = tmp_path / "x.yaml"
     f.write_text(CM + "bogus: 1\n")
     j = json.loads(run_cli("validate", str(f), "-o", "json", "--cache", str(tmp_path)).out)
-    assert j["summary"] == {"passed": 0, "failed": 1, "skipped": 0, "errors": 1, "warnings": 0}
+    assert j["summary"] == {"passed": 0, "failed": 1, "skipped": 0, "errors": 1, "warnings": 0, "notes": 0}
     assert j["findings"][0]["pointer"] == "/bogus" and j["findings"][0]["line"] == 9
     gh = run_cli("validate", str(f), "-o", "github", "--cache", str(tmp_path)).out.splitlines()
     assert gh[0].startswith(f"::error file={engine.display_path(f)},line=9,title=schema::ConfigMap/apps/settings /bogus: additional property")

@@ -218,9 +218,10 @@ class Reader:
             finding = Finding(display, exc.line, None, "", exc.message, "yaml")
             if path is not None:
                 self.verdicts[path] = unsafe_for_kubectl(exc)
-            if path is not None and (exc.syntax or exc.message.startswith("unknown tag !")):
-                # only what something applies, or what kustomize reads, is a manifest: a Helm chart's template, a
-                # Go-templated helmfile, a tool's config with its own tags are judged once that is known
+            if path is not None and not exc.limit:
+                # only what something applies, or what kustomize reads, is a manifest: a Helm chart's template (whose
+                # `{{ .Release.Namespace }}` parses as a flow-mapping key), a Go-templated helmfile, a tool's config
+                # with its own tags are judged once that is known; a file refused by a budget is reported wherever
                 self.unless_stray.append((finding, path))
             else:
                 self.findings.append(finding)

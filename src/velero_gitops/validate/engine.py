@@ -25,7 +25,7 @@ from velero_gitops import boundary
 from velero_gitops.errors import UsageError
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
-from velero_gitops.validate import crd_providers, flux, flux_version, kustomize, policy, substitution
+from velero_gitops.validate import crd_providers, flux, flux_version, kustomize, policy, substitution, unapplied
 from velero_gitops.validate.documents import KUSTOMIZE_FILES, YAML_SUFFIXES, Reader, display_path
 from velero_gitops.validate.run import Options, Run
 from velero_gitops.validate.schemas import SchemaError, SchemaStore, schema_findings
@@ -157,6 +157,8 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
         findings += crd_providers.check(graph, objects) + substitution.check(graph, objects) + flux_version.check(objects)
     if opts.policy:
         findings.extend(policy.check(objects, opts))
+    if graph is not None:
+        findings = unapplied.notes(findings, objects, graph)  # what Flux never applies: notes, one rule for all
     return _result(objects, _dedupe(findings), tally, failed_units)
 
 

@@ -726,6 +726,8 @@ def plans(kdirs, objects, run: Run, graph, scan_roots) -> list[Build]:
         for ks in objects:
             if not flux.is_kind(ks, flux.FLUX_KS, "Kustomization") or not flux.reads_this_repo(ks, opts):
                 continue
+            if graph.dead(ks):
+                continue  # never created: no controller builds it (validate/unapplied.py notes it)
             p = dig(ks.data, "spec", "path")
             if not isinstance(p, str) or "${" in p:
                 continue

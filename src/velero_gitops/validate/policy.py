@@ -38,9 +38,10 @@ define("policy.versions", "error", "chart, Velero image, AWS plugin and CRD upgr
 define("policy.values-keys", "warning", "a value key the release's chart version does not read")
 define("policy.chart-version", "warning", "a velero chart version outside the compatibility table, or not one exact "
        "version: its values are not checked")
-define("policy.ca-private-key", "error", "a private key inside a `caCert`")
-define("policy.secret-encrypted", "error", "the `velero-s3-secret` Secret is not SOPS-encrypted")
-define("secret.unencrypted", "error", "a Secret in clear, or one whose SOPS metadata is incomplete")
+define("policy.ca-private-key", "error", "a private key inside a `caCert`", in_git=True)
+define("policy.secret-encrypted", "error", "the `velero-s3-secret` Secret is not SOPS-encrypted", in_git=True)
+define("secret.unencrypted", "error", "a Secret whose every value the repository shows in clear (none encrypted, none "
+       "drawn from a source Git does not show), or one whose SOPS metadata is incomplete", in_git=True)
 
 # The rules below reuse the project's own parsers (cron.py, units.py, names.py) so that `validate`
 # and the config loader agree on what is valid.

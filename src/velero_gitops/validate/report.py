@@ -5,8 +5,10 @@ comes from the validated tree (file names, object names, messages that quote val
 before it is printed: a control character cannot start a new line, so a file name cannot forge a
 finding, a summary or a ``::error`` workflow command.
 
-The summary line says what was counted: the findings printed above it (errors and warnings), then
-the objects (a failed kustomize build or unreadable file counts as one failed object).
+The summary line says what was counted: the findings printed above it (errors, warnings and notes), then
+the objects (a failed kustomize build or unreadable file counts as one failed object). A note (rules.py: a
+finding on what no Flux Kustomization applies) is labelled as one in every format and never fails a run: `note:`
+in text and junit, ``"severity": "note"`` in json, a ``::notice`` annotation on GitHub.
 """
 
 from __future__ import annotations
@@ -39,18 +41,20 @@ class Counts:
     skipped: int
     errors: int
     warnings: int
+    notes: int = 0
 
 
 def counts(findings: list[Finding], passed: int, failed: int, skipped: int) -> Counts:
     errors = sum(1 for f in findings if f.severity == "error")
-    return Counts(passed, failed, skipped, errors, len(findings) - errors)
+    notes = sum(1 for f in findings if f.severity == "note")
+    return Counts(passed, failed, skipped, errors, len(findings) - errors - notes, notes)
 
 
 def summary(c: Counts) -> str:
     def n(k: int, word: str) -> str:
         return f"{k} {word}" + ("" if k == 1 else "s")
 
-    found = ", ".join(x for x in (n(c.errors, "error") if c.errors else "", n(c.warnings, "warning") if c.warnings else "") if x)
+    found = ", ".join(n(k, word) for k, word in ((c.errors, "error"), (c.warnings, "warning"), (c.notes, "note")) if k)
     s = f"{found or 'no findings'}; objects: {c.passed} passed, {c.failed} failed"
     return s + (f", {c.skipped} skipped" if c.skipped else "")
 
@@ -62,7 +66,7 @@ def text_line(f: Finding) -> str:
     if f.pointer:
         parts.append(esc(f.pointer))
     head = " ".join(parts)
-    sev = "warning: " if f.severity == "warning" else ""
+    sev = f"{f.severity}: " if f.severity in ("warning", "note") else ""
     return f"{head}: {sev}{esc(f.message)}"
 
 
@@ -116,7 +120,7 @@ class JsonReporter(Reporter):
                 for f in findings
             ],
             "summary": {"passed": c.passed, "failed": c.failed, "skipped": c.skipped,
-                        "errors": c.errors, "warnings": c.warnings},
+                        "errors": c.errors, "warnings": c.warnings, "notes": c.notes},
         }
         return json.dumps(doc, indent=2) + "\n"  # json escapes control characters itself
 
@@ -125,7 +129,7 @@ class GithubReporter(Reporter):
     def render(self, findings, c):
         lines = []
         for f in findings:
-            level = "warning" if f.severity == "warning" else "error"
+            level = {"warning": "warning", "note": "notice"}.get(f.severity, "error")
             props = [f"file={_gh_prop(esc(f.file))}"]
             if f.line:
                 props.append(f"line={f.line}")

@@ -1,0 +1,59 @@
+"""[flux.not-applied] What no Flux Kustomization applies is a note, never an error (issue 19, class B).
+
+A Flux Kustomization in a file that no kustomization.yaml reached from the cluster's sync lists (an app commented
+out of its parent's ``resources:``) is never created, so it applies, builds, substitutes and decrypts nothing
+(fluxcd/kustomize-controller@v1.9.4: a Kustomization acts only once it exists on the cluster). The graph answers
+"is this object applied" (validate/flux.py ``Graph.dead``); this module turns that answer into the run's output,
+the same way for every rule and every command (validate and check):
+
+* a Flux Kustomization left out of a kustomization.yaml that Flux does apply (a disabled app) is one note,
+  located on it: what it would apply is not checked (its build would run with variables and patches no controller
+  gives it). A folder that nothing of the cluster reaches at all (an archive) is not the cluster's, and is silent;
+* any other finding on an object that nothing applies becomes a note labelled "not applied by any Flux
+  Kustomization" (rules.unapplied), unless its rule is about the repository itself (``in_git``: a secret in clear is
+  read by whoever reads Git, applied or not).
+"""
+
+from __future__ import annotations
+
+from velero_gitops.findings import Finding
+from velero_gitops.rules import NOT_APPLIED, define, unapplied
+from velero_gitops.validate.documents import display_path
+
+RULE = define("flux.not-applied", "note", "a Flux Kustomization that no Flux Kustomization applies (its folder is left "
+              "out of its parent's kustomization.yaml): never created, so nothing it would apply is checked")
+
+
+def notes(findings: list[Finding], objects: list, graph) -> list[Finding]:
+    """``findings`` with those on objects no Flux Kustomization applies made notes, and a note for each Flux
+    Kustomization that nothing applies."""
+    from velero_gitops.validate.flux import FLUX_KS, is_kind
+
+    dead = {(o.file, o.ident) for o in objects if graph.dead(o)}
+    if not dead:
+        return findings
+    out = [unapplied(f) if f.obj is not None and (f.file, f.obj) in dead else f for f in findings]
+    for o in objects:
+        if is_kind(o, FLUX_KS, "Kustomization") and (o.file, o.ident) in dead and _disabled(o, graph):
+            out.append(o.finding("", f"Flux Kustomization {o.ident.split('/', 1)[1]} is {NOT_APPLIED} (its folder is "
+                                     f"left out of {display_path(_disabled(o, graph))}), so it is never created and what "
+                                     "it would apply is not checked", RULE, "note"))
+    return out
+
+
+def _disabled(o, graph):
+    """The kustomization.yaml nearest above ``o``'s file, when Flux applies some of what it lists (so the folder
+    holding ``o`` was left out of a live parent); None otherwise."""
+    from velero_gitops.validate.documents import KUSTOMIZE_FILES
+
+    if o.path is None:
+        return None
+    rp = graph.real(o.path)
+    for d in rp.parents:
+        if graph.root is not None and graph.root not in (d, *d.parents):
+            return None
+        kfile = next((d / n for n in KUSTOMIZE_FILES if (d / n).is_file()), None)
+        if kfile is not None:
+            live = any(graph.applied_by.get(f) for f in graph.tree.applied_files(d))
+            return kfile if live else None
+    return None
