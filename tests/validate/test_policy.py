@@ -258,3 +258,46 @@ def test_privileged_fs_backup_on_a_velero_without_it(tmp_path):
         text = HR_OLD_VELERO.format(chart=chart, tag=tag) + cm
         hits = [f for f in _findings(tmp_path, text) if f.rule == "policy.versions" and "privilegedFsBackup" in f.message]
         assert bool(hits) is want, hits
+
+
+CHART_2 = HR_OLD_VELERO.format(chart="2.32.6", tag="v1.9.7").replace("    nodeAgent:\n", "    restic:\n") + """\
+    deployRestic: true
+    configuration:
+      provider: aws
+      backupStorageLocation:
+        name: default
+        bucket: {bucket}
+        config:
+          region: minio
+          s3Url: {url}
+"""
+
+
+@pytest.mark.parametrize("chart", ["2.32.6", "3.1.6"])
+def test_a_chart_before_the_list_of_locations_is_judged_in_its_own_shape(tmp_path, chart):
+    """Class G (issue 19): a chart 2.x or 3.x release reads one BackupStorageLocation from a map, and a chart 2.x one
+    restic's deployRestic (vmware-tanzu/helm-charts@velero-2.32.6:charts/velero/values.yaml; the list from
+    velero-4.0.0:charts/velero/templates/backupstoragelocation.yaml, node-agent from velero-3.0.0, both derived
+    into config/compat.json valueShapes). Neither is held against it; what its map holds is still checked, and
+    it gets the one plain warning that its chart is older than the charts whose values are known."""
+    text = CHART_2.replace("2.32.6", chart)
+    if chart.startswith("3."):
+        text = text.replace("    restic:\n", "    nodeAgent:\n").replace("deployRestic", "deployNodeAgent").replace("512Mi", "400Mi")
+    found = _findings(tmp_path, text.format(bucket="velero", url="https://minio.lan:9000"))
+    assert [f for f in found if f.severity == "error"] == [], found
+    (old,) = [f for f in found if f.rule == "policy.chart-version"]
+    assert old.severity == "warning" and f"chart {chart} is older than the charts velero-gitops knows" in old.message
+    if chart.startswith("2."):
+        assert [(f.rule, f.severity) for f in found] == [("policy.chart-version", "warning")], found
+    bad = _findings(tmp_path, text.format(bucket="Velero_B", url="http://minio.lan:9000"))
+    assert sorted((f.rule, f.pointer) for f in bad if f.severity == "error") == [
+        ("policy.bucket", "/spec/values/configuration/backupStorageLocation/bucket"),
+        ("policy.s3-https", "/spec/values/configuration/backupStorageLocation/config/s3Url")]
+
+
+def test_a_map_of_locations_is_refused_from_the_chart_that_ranges_over_a_list(tmp_path):
+    """From chart 4.0.0 the template renders a BackupStorageLocation per list item, none from a map."""
+    text = CHART_2.replace("2.32.6", "12.1.0").replace("v1.9.7", "v1.18.2").replace("    deployRestic: true\n", "")
+    found = _findings(tmp_path, text.format(bucket="velero", url="https://minio.lan:9000"))
+    hits = [f for f in found if f.rule == "policy.values"]
+    assert len(hits) == 1 and "must be a list for chart 12.1.0" in hits[0].message, found

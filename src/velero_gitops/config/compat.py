@@ -73,6 +73,18 @@ def chart(version: str) -> Chart | None:
                  data()["valueKeys"][c["valueKeys"]], c["appVersionFrom"])
 
 
+def has_shape(chart_version: str | None, shape: str) -> bool | None:
+    """Whether the velero chart at ``chart_version`` reads a values key in its newer ``shape`` (compat.json
+    valueShapes: ``backupStorageLocationList``, ``nodeAgent``); None when that cannot be told (a version range). No
+    version is the newest chart (helm-controller resolves an empty version to the latest)."""
+    if chart_version is None:
+        return True
+    version = chart_version.lstrip("v")
+    if not re.fullmatch(r"\d+\.\d+\.\d+", version):
+        return None
+    return version_tuple(version) >= version_tuple(data()["valueShapes"][shape]["since"])
+
+
 def supported_charts() -> list[str]:
     return [v for v in known_charts() if version_tuple(data()["charts"][v]["appVersion"])[:2] >= RENDER_FLOOR]
 

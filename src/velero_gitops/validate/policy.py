@@ -16,6 +16,7 @@ import re
 from decimal import Decimal
 from urllib.parse import urlsplit
 
+from velero_gitops.config import compat
 from velero_gitops.config.cron import velero_problem as cron_problem
 from velero_gitops.config.names import bucket_name_problem
 from velero_gitops.config.units import parse_duration, parse_quantity
@@ -258,30 +259,39 @@ def _helmrelease(hr, oci, opts, out) -> None:
     if not isinstance(values, dict):
         return
     conf = mapping(values, "configuration")
-    _values_storage(hr, conf, opts, out)
+    version = str(chart_version) if chart_version is not None else None
+    _values_storage(hr, conf, opts, version, out)
     no_restic = _values_versions(hr, values, conf, chart_version, out)
-    _values_removed(hr, values, out)
     _values_schedules(hr, values, out)
-    _values_node_agent(hr, values, opts, no_restic, out)
+    # restic became node-agent in chart 3.0.0 (config/compat.json valueShapes): a chart 2.x release has restic values
+    if compat.has_shape(version, "nodeAgent"):
+        _values_removed(hr, values, out)
+        _values_node_agent(hr, values, opts, no_restic, out)
 
 
-def _values_storage(hr, conf: dict, opts, out) -> None:
-    """configuration.backupStorageLocation (a list) and the durations of configuration."""
+def _values_storage(hr, conf: dict, opts, version: str | None, out) -> None:
+    """configuration.backupStorageLocation in the shape of the release's chart (a list from chart 4.0.0, one map
+    before: config/compat.json valueShapes, derived from vmware-tanzu/helm-charts@velero-4.0.0:charts/velero/
+    templates/backupstoragelocation.yaml), and the durations of configuration."""
     base = "/spec/values/configuration"
     bsls = conf.get("backupStorageLocation")
-    if isinstance(bsls, dict):
-        out.append(hr.finding(f"{base}/backupStorageLocation", "backupStorageLocation must be a list (the chart fails to render a map)", "policy.values"))
-    elif isinstance(bsls, list):
-        for i, b in enumerate(bsls):
+    as_list = compat.has_shape(version, "backupStorageLocationList")
+    if isinstance(bsls, dict) and as_list:
+        out.append(hr.finding(f"{base}/backupStorageLocation", f"backupStorageLocation must be a list for chart "
+                              f"{version or 'latest'} (its template ranges over a list: a map renders no "
+                              "BackupStorageLocation)", "policy.values"))
+    elif isinstance(bsls, (dict, list)):
+        for i, b in ([(None, bsls)] if isinstance(bsls, dict) else enumerate(bsls)):
             if not isinstance(b, dict):
                 continue
+            at = f"{base}/backupStorageLocation" + (f"/{i}" if i is not None else "")
             if "bucket" in b:
                 p = bucket_problem(b["bucket"])
                 if p:
-                    out.append(hr.finding(f"{base}/backupStorageLocation/{i}/bucket", p, "policy.bucket"))
+                    out.append(hr.finding(f"{at}/bucket", p, "policy.bucket"))
             if isinstance(b.get("config"), dict):
-                _bsl(hr, f"{base}/backupStorageLocation/{i}/config", b["config"], opts, out)
-            _ca_cert(hr, f"{base}/backupStorageLocation/{i}/caCert", b.get("caCert"), out)
+                _bsl(hr, f"{at}/config", b["config"], opts, out)
+            _ca_cert(hr, f"{at}/caCert", b.get("caCert"), out)
     for key in ("defaultBackupTTL", "garbageCollectionFrequency", "defaultRepoMaintainFrequency", "fsBackupTimeout"):
         if key in conf and conf[key] is not None:
             p = duration_problem(conf[key])
@@ -305,8 +315,6 @@ EXACT = re.compile(r"v?\d+\.\d+\.\d+")
 def _values_versions(hr, values: dict, conf: dict, chart_version, out) -> bool:
     """The version rules and the chart's value keys, for this HelmRelease's own chart version (a chart 2.x
     release gets none of 12.x's rules). True when the running Velero has no restic."""
-    from velero_gitops.config import compat
-
     image: dict = values["image"] if isinstance(values.get("image"), dict) else {}
     tag = image.get("tag") if isinstance(image.get("tag"), str) else None
     version = str(chart_version).lstrip("v") if chart_version is not None else None
@@ -372,7 +380,8 @@ def _privileged_fs_backup(values: dict) -> bool:
 def _values_removed(hr, values: dict, out) -> None:
     for old in ("deployRestic", "restic"):
         if old in values:
-            out.append(hr.finding(f"/spec/values/{old}", f"{old!r} was removed in chart 3.0.0 (restic became node-agent; "
+            out.append(hr.finding(f"/spec/values/{old}", f"{old!r} was removed in chart "
+                                  f"{compat.data()['valueShapes']['nodeAgent']['since']} (restic became node-agent; "
                                   "use deployNodeAgent and nodeAgent)", "policy.uploader"))
 
 
