@@ -93,6 +93,36 @@ def test_depending_on_a_chart_install_is_trusted(tmp_path):
     assert _rules(root, "flux.crd-provider") == []  # velero dependsOn openebs, which installs a chart
 
 
+@pytest.mark.parametrize("waits", [False, True])
+def test_a_chart_installed_by_another_kustomization_may_bring_the_crd(tmp_path, waits):
+    """The failed dry-run is retried (fluxcd/kustomize-controller@v1.9.4:internal/controller/
+    kustomization_controller.go: RequeueAfter GetRetryInterval): once another Kustomization's chart installs the CRD,
+    the apply succeeds, so a chart installed elsewhere is a possible provider; not when that Kustomization waits for
+    this one (its dependsOn), as it is then never applied either."""
+    root = _copy(tmp_path)
+    kfile = root / APP / "app/kustomization.yaml"
+    kfile.write_text(kfile.read_text().replace("resources:\n", "resources:\n  - ./prometheusrule.yaml\n"))
+    shutil.copy(root / APP / "monitoring/prometheusrule.yaml", root / APP / "app/prometheusrule.yaml")
+    stack = root / "kubernetes/apps/observability"
+    (stack / "app").mkdir(parents=True)
+    spec = {"path": "./kubernetes/apps/observability/app", "interval": "1h", "prune": True,
+            "sourceRef": {"kind": "GitRepository", "name": "flux-system", "namespace": "flux-system"}}
+    if waits:
+        spec["dependsOn"] = [{"name": "velero"}]
+    (stack / "ks.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+        "metadata": {"name": "kube-prometheus-stack", "namespace": "flux-system"}, "spec": spec}))
+    (stack / "app/kustomization.yaml").write_text("resources: [./hr.yaml]\n")
+    (stack / "app/hr.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease", "metadata": {"name": "stack", "namespace": "x"},
+        "spec": {"chartRef": {"kind": "OCIRepository", "name": "stack"}, "interval": "1h"}}))
+    apps = root / "kubernetes/apps/kustomization.yaml"
+    if apps.is_file():
+        apps.write_text(apps.read_text() + "  - ./observability/ks.yaml\n")
+    found = _rules(root, "flux.crd-provider")
+    assert [f.obj for f in found] == (["PrometheusRule/velero/velero"] if waits else []), found
+
+
 # -- substitution ------------------------------------------------------------------------------------
 def _parent_with_postbuild(root: Path) -> None:
     """A home-ops root: one Kustomization applying the apps, patching postBuild into every child."""

@@ -1,18 +1,20 @@
-"""[flux.crd-provider] A HelmRelease applied together with a custom resource that nothing in the repository installs.
+"""[flux.crd-provider] A HelmRelease applied together with a custom resource whose CRD nothing can ever install.
 
 kustomize-controller dry-runs every object of a Kustomization before it applies any; one failed dry-run (an
-unknown kind: its CRD is missing) aborts the whole apply and the Kustomization retries only after its interval
-(fluxcd/pkg@ssa/v0.76.1:ssa/manager_apply.go ApplyAll, called by fluxcd/kustomize-controller@v1.9.4:
-internal/controller/kustomization_controller.go apply). A PrometheusRule beside the Velero HelmRelease keeps
-Velero off every cluster without the Prometheus Operator.
+unknown kind: its CRD is missing) aborts the whole apply (fluxcd/pkg@ssa/v0.76.1:ssa/manager_apply.go ApplyAll,
+called by fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go apply), and the
+controller tries again after spec.retryInterval (same file, reconcile: ``RequeueAfter: obj.GetRetryInterval()``).
+So the failure lasts only until something else installs the CRD; it is permanent, the HelmRelease never installed,
+when nothing outside this Kustomization can: a PrometheusRule beside the Velero HelmRelease keeps Velero off every
+cluster without the Prometheus Operator.
 
 A kind is provided when the repository holds its CustomResourceDefinition, when it is a Flux kind (the controller
 applying the Kustomization was installed with them), when Kubernetes serves it (the kinds of the schema bundle's
-Kubernetes source), or when the Kustomization dependsOn, directly or not, a Kustomization that applies a
-HelmRelease: a chart may install CRDs (its crds/ folder), and without the chart no one can tell which, so such
-an order is trusted; so is a group declared installed elsewhere (`--external CustomResourceDefinition/*/<group>`,
-`check.externals`). Only Kustomizations that also apply a HelmRelease are checked: there a missing CRD blocks
-an install.
+Kubernetes source), when it is declared installed elsewhere (`--external CustomResourceDefinition/*/<group>`,
+`check.externals`), or when a Flux Kustomization other than this one, and not waiting for it (no dependsOn on it,
+directly or not), applies a HelmRelease: a chart may install CRDs (its crds/ folder, or its operator at run time),
+and without the chart no one can tell which, so the retry may succeed once it is installed. Only Kustomizations
+that also apply a HelmRelease are checked: there a missing CRD blocks an install.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from velero_gitops.validate.documents import dig
 from velero_gitops.validate.flux import CRD_CHARTS
 from velero_gitops.validate.schemas import BUNDLE_DIR
 
-RULE = define("flux.crd-provider", "warning", "a custom resource applied in the same Flux Kustomization as a HelmRelease while nothing in the repository installs its CRD: one failed dry-run stops the whole apply (fluxcd/pkg ssa ApplyAll)")
+RULE = define("flux.crd-provider", "warning", "a custom resource applied in the same Flux Kustomization as a HelmRelease while nothing in the repository can install its CRD (no CustomResourceDefinition, no chart installed by another Kustomization that does not wait for this one): the dry-run fails at every retry and the HelmRelease is never applied (fluxcd/pkg ssa ApplyAll)")
 FLUX_GROUP_SUFFIX = ".toolkit.fluxcd.io"
 
 
@@ -47,24 +49,31 @@ def _group(o) -> str:
     return o.api_version.split("/", 1)[0] if "/" in o.api_version else ""
 
 
-def _dependencies(g, ks) -> list:
-    """Every Flux Kustomization ``ks`` depends on, directly or through others (namespace defaults to its own)."""
+def _dependencies(g) -> dict[int, set[int]]:
+    """id(Flux Kustomization) -> the ids of every Flux Kustomization it depends on, directly or through others
+    (a dependsOn without a namespace is in the Kustomization's own)."""
     by_name: dict[tuple[str, str], list] = {}
     for k in g.flux_ks:
         for ns in g.namespaces(k):
             by_name.setdefault((ns, k.name), []).append(k)
-    seen: dict[int, object] = {}
-    todo = [ks]
-    while todo:
-        k = todo.pop()
+    direct: dict[int, set[int]] = {}
+    for k in g.flux_ks:
         for dep in dig(k.data, "spec", "dependsOn") or []:
             if isinstance(dep, dict):
                 for ns in g.namespaces(k):
                     for t in by_name.get((str(dep.get("namespace") or ns), str(dep.get("name"))), []):
-                        if id(t) not in seen:
-                            seen[id(t)] = t
-                            todo.append(t)
-    return list(seen.values())
+                        direct.setdefault(id(k), set()).add(id(t))
+    out: dict[int, set[int]] = {}
+    for k in g.flux_ks:
+        seen: set[int] = set()
+        todo = list(direct.get(id(k), ()))
+        while todo:
+            t = todo.pop()
+            if t not in seen:
+                seen.add(t)
+                todo.extend(direct.get(t, ()))
+        out[id(k)] = seen
+    return out
 
 
 def check(g, objects) -> list[Finding]:
@@ -80,25 +89,27 @@ def check(g, objects) -> list[Finding]:
     # CRDs installed outside the repository (a bootstrap helmfile): --external CustomResourceDefinition/*/<group>
     outside = {e.split("/", 2)[2] for e in g.opts.externals if e.startswith("CustomResourceDefinition/")}
     ordered = {group for groups in CRD_CHARTS.values() for group in groups}  # flux.crd-order reports those
+    deps = _dependencies(g)
+    # the Kustomizations of the repository that install a chart (from every file read, not only the validated ones)
+    installers = {id(k): k for o in g.all if o.kind == "HelmRelease" and _group(o) == "helm" + FLUX_GROUP_SUFFIX
+                  and o.path is not None for k in g.applied_by.get(g.real(o.path), [])}.values()
     out = []
     for ks, *objs in applies.values():
         releases = [o for o in objs if o.kind == "HelmRelease" and _group(o) == "helm" + FLUX_GROUP_SUFFIX]
         if not releases:
             continue
-        deps = {id(d) for d in _dependencies(g, ks)}
-        dep_files = {p for p, kss in g.applied_by.items() if any(id(k) in deps for k in kss)}
-        installs_charts = any(o.kind == "HelmRelease" and o.path is not None and g.real(o.path) in dep_files for o in g.all)
+        if any(k is not ks and id(ks) not in deps.get(id(k), ()) for k in installers):
+            continue  # a chart installed elsewhere, not after this one, may bring the CRD: a retry then succeeds
         for o in objs:
             group = _group(o)
             if (group in builtin or group in ordered or group in outside or group.endswith(FLUX_GROUP_SUFFIX)
-                    or (group, o.kind) in crds
-                    or installs_charts or o.kind == "CustomResourceDefinition"):
+                    or (group, o.kind) in crds or o.kind == "CustomResourceDefinition"):
                 continue
             out.append(o.finding(
                 "", f"{o.kind} ({o.api_version}) is applied by Flux Kustomization {g.ns_of(ks)}/{ks.name} together "
-                f"with HelmRelease {releases[0].name}, but nothing in the repository installs its CRD (no "
-                "CustomResourceDefinition, no dependsOn on a Kustomization that installs a chart): on a cluster "
-                "without it the dry-run fails and the whole Kustomization, the HelmRelease included, is not applied. "
+                f"with HelmRelease {releases[0].name}, and nothing in the repository can install its CRD (no "
+                "CustomResourceDefinition, no chart installed by another Kustomization): on a cluster without it the "
+                "dry-run fails at every retry and the whole Kustomization, the HelmRelease included, is never applied. "
                 f"Move {o.kind} to a Kustomization of its own that dependsOn the one installing the CRD "
                 "(velero-gitops renders its monitoring that way: metrics.dependsOn); if the CRDs are installed "
                 f"outside the repository, declare --external CustomResourceDefinition/*/{group}", RULE, "warning"))
