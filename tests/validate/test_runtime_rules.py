@@ -73,8 +73,9 @@ def test_a_custom_resource_beside_the_helmrelease_is_reported(tmp_path):
     assert _rules(root, "flux.crd-provider") == []
 
 
-def test_depending_on_a_chart_install_is_trusted(tmp_path):
-    """A Kustomization that dependsOn one installing a chart may get its CRDs from that chart's crds/ folder."""
+def _rule_beside_velero_and_a_chart(tmp_path, name: str, **spec) -> Path:
+    """The example tree with a PrometheusRule beside the velero HelmRelease, and a Flux Kustomization ``name``
+    (with ``spec``) that installs a chart."""
     root = _copy(tmp_path)
     kfile = root / APP / "app/kustomization.yaml"
     kfile.write_text(kfile.read_text().replace("resources:\n", "resources:\n  - ./prometheusrule.yaml\n"))
@@ -83,13 +84,19 @@ def test_depending_on_a_chart_install_is_trusted(tmp_path):
     (stack / "app").mkdir(parents=True)
     (stack / "ks.yaml").write_text(yaml.safe_dump({
         "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
-        "metadata": {"name": "openebs", "namespace": "flux-system"},
+        "metadata": {"name": name, "namespace": "flux-system"},
         "spec": {"path": "./kubernetes/apps/observability/app", "interval": "1h", "prune": True,
-                 "sourceRef": {"kind": "GitRepository", "name": "flux-system", "namespace": "flux-system"}}}))
+                 "sourceRef": {"kind": "GitRepository", "name": "flux-system", "namespace": "flux-system"}, **spec}}))
     (stack / "app/kustomization.yaml").write_text("resources: [./hr.yaml]\n")
     (stack / "app/hr.yaml").write_text(yaml.safe_dump({
         "apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease", "metadata": {"name": "stack", "namespace": "x"},
         "spec": {"chartRef": {"kind": "OCIRepository", "name": "stack"}, "interval": "1h"}}))
+    return root
+
+
+def test_depending_on_a_chart_install_is_trusted(tmp_path):
+    """A Kustomization that dependsOn one installing a chart may get its CRDs from that chart's crds/ folder."""
+    root = _rule_beside_velero_and_a_chart(tmp_path, "openebs")
     assert _rules(root, "flux.crd-provider") == []  # velero dependsOn openebs, which installs a chart
 
 
@@ -99,26 +106,8 @@ def test_a_chart_installed_by_another_kustomization_may_bring_the_crd(tmp_path, 
     kustomization_controller.go: RequeueAfter GetRetryInterval): once another Kustomization's chart installs the CRD,
     the apply succeeds, so a chart installed elsewhere is a possible provider; not when that Kustomization waits for
     this one (its dependsOn), as it is then never applied either."""
-    root = _copy(tmp_path)
-    kfile = root / APP / "app/kustomization.yaml"
-    kfile.write_text(kfile.read_text().replace("resources:\n", "resources:\n  - ./prometheusrule.yaml\n"))
-    shutil.copy(root / APP / "monitoring/prometheusrule.yaml", root / APP / "app/prometheusrule.yaml")
-    stack = root / "kubernetes/apps/observability"
-    (stack / "app").mkdir(parents=True)
-    spec = {"path": "./kubernetes/apps/observability/app", "interval": "1h", "prune": True,
-            "sourceRef": {"kind": "GitRepository", "name": "flux-system", "namespace": "flux-system"}}
-    if waits:
-        spec["dependsOn"] = [{"name": "velero"}]
-    (stack / "ks.yaml").write_text(yaml.safe_dump({
-        "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
-        "metadata": {"name": "kube-prometheus-stack", "namespace": "flux-system"}, "spec": spec}))
-    (stack / "app/kustomization.yaml").write_text("resources: [./hr.yaml]\n")
-    (stack / "app/hr.yaml").write_text(yaml.safe_dump({
-        "apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease", "metadata": {"name": "stack", "namespace": "x"},
-        "spec": {"chartRef": {"kind": "OCIRepository", "name": "stack"}, "interval": "1h"}}))
-    apps = root / "kubernetes/apps/kustomization.yaml"
-    if apps.is_file():
-        apps.write_text(apps.read_text() + "  - ./observability/ks.yaml\n")
+    root = _rule_beside_velero_and_a_chart(tmp_path, "kube-prometheus-stack",
+                                           **({"dependsOn": [{"name": "velero"}]} if waits else {}))
     found = _rules(root, "flux.crd-provider")
     assert [f.obj for f in found] == (["PrometheusRule/velero/velero"] if waits else []), found
 
