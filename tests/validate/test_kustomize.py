@@ -187,6 +187,39 @@ def test_remote_resource_is_a_finding_not_a_fetch(tmp_path, remote):
     assert res.failed == 0  # a warning alone never fails the run (the lint job stays green on vendored-free repos)
 
 
+@pytest.mark.parametrize("field", ["transformers", "generators"])
+def test_a_remote_transformer_or_generator_is_a_remote_finding_too(tmp_path, field):
+    """kustomize reads `transformers:`/`generators:` entries as it reads resources, remote ones included
+    (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/internal/target/kusttarget.go configureExternalTransformers and
+    configureExternalGenerators call accumulateResources): the same located warning as a remote resource, never a
+    fetch."""
+    require_kubectl()
+    srv = Listener()
+    try:
+        root = _repo(tmp_path, {"app/kustomization.yaml": _kust("./cm.yaml", extra=f"{field}:\n"
+                                                                 f"  - http://127.0.0.1:{srv.port}/t.yaml\n"),
+                                "app/cm.yaml": CM.format(name="a")})
+        res = validate_paths([str(root)], _opts(tmp_path, root))
+    finally:
+        srv.close()
+    assert srv.accepted == 0
+    assert [(f.rule, f.severity, f.line) for f in res.findings] == [("kustomize.remote", "warning", 6)], res.findings
+
+
+def test_a_kustomization_inflating_helm_charts_is_said_once_and_not_built(tmp_path):
+    """A bootstrap kustomization with `helmCharts:` needs helm and the network; Flux does not inflate charts
+    (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go: DisabledPluginConfig, so
+    kubernetes-sigs/kustomize@kustomize/v5.7.1:api/internal/builtins/HelmChartInflationGenerator.go refuses it).
+    Not built, and one located warning says so instead of silence."""
+    require_kubectl()
+    root = _repo(tmp_path, {"bootstrap/kustomization.yaml": _kust("./cm.yaml", extra=(
+        "helmCharts:\n  - name: cilium\n    repo: https://helm.cilium.io\n    version: 1.16.0\n")),
+        "bootstrap/cm.yaml": CM.format(name="a")})
+    res = validate_paths([str(root)], _opts(tmp_path, root))
+    assert [(f.rule, f.severity, f.line) for f in res.findings] == [("kustomize.helm-charts", "warning", 5)], res.findings
+    assert res.failed == 0
+
+
 def test_kubectl_itself_runs_without_network(tmp_path):
     """Defense in depth: even a build that names a URL (bypassing the check) cannot connect."""
     kubectl = require_kubectl()

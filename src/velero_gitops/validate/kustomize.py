@@ -63,6 +63,8 @@ from velero_gitops.validate.yamlload import YAMLError, load_all
 define("kustomize", "error", "a kustomize build that fails, or that is not run because it would read something refused")
 define("kustomize.remote", "warning", "a remote base or resource: valid for Flux, not fetched by validate")
 define("kustomize.outside", "error", "a kustomization names a path outside the repository (Flux cannot read it either)")
+HELM_CHARTS = define("kustomize.helm-charts", "warning", "a kustomization that inflates Helm charts (`helmCharts`) "
+                     "outside what Flux builds: not built, so its output is not checked")
 NO_KUBECTL = define("kustomize.no-kubectl", "warning", "kubectl is not on PATH, so kustomize builds did not run (`--kustomize always` fails instead)")
 
 ORIGIN = "config.kubernetes.io/origin"
@@ -156,7 +158,8 @@ def _entries(k: dict):
             yield f, v, True
     for f in _FILE_LIST_FIELDS:
         for v in _strings(k.get(f)):
-            if "\n" not in v and ":" not in v.split("/", 1)[0]:  # inline YAML is not a path
+            # inline YAML is not a path; a remote one is (resolve() reports it as remote, like a remote resource)
+            if "\n" not in v and (":" not in v.split("/", 1)[0] or is_remote(v)):
                 yield f, v, False
     for f in ("patches", "patchesJson6902", "replacements"):
         for item in k.get(f) or [] if isinstance(k.get(f), list) else []:
@@ -180,6 +183,14 @@ def _entries(k: dict):
                     yield "helmCharts", chart[key], False
             for v in _strings(chart.get("additionalValuesFiles")):
                 yield "helmCharts", v, False
+
+
+def _line_of_key(kf: KFile, key: str) -> int | None:
+    """The line where top-level ``key`` of a kustomization starts."""
+    for i, ln in enumerate(kf.text.splitlines(), 1):
+        if ln.startswith(f"{key}:"):
+            return i
+    return None
 
 
 def _strings(v) -> list[str]:
@@ -756,7 +767,18 @@ def plans(kdirs, objects, run: Run, graph, scan_roots) -> list[Build]:
         if kf is not None and kf.data.get("kind") == "Component":
             continue  # only built as part of a kustomization that includes it
         if kf is not None and kf.data.get("helmCharts"):
-            continue  # needs helm and the network (a bootstrap kustomization, not something Flux builds)
+            # needs helm and the network: a bootstrap kustomization (`kustomize build --enable-helm`), not something
+            # Flux builds (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go builds with
+            # DisabledPluginConfig, so kubernetes-sigs/kustomize@kustomize/v5.7.1:api/internal/builtins/
+            # HelmChartInflationGenerator.go refuses it: "must specify --enable-helm"); not built, and said so once
+            b = Build(Path(realpath(_root_for(real, opts, scan_roots))), real)
+            b.problems.append(Finding(display_path(kf.path), _line_of_key(kf, "helmCharts"), None, "",
+                                      "this kustomization inflates Helm charts (helmCharts): validate does not run "
+                                      "helm, so what it builds is not checked (Flux does not inflate them either: "
+                                      "a HelmRelease does)", HELM_CHARTS, "warning"))
+            out.append(b)
+            visited.add(real)
+            continue
         root = _root_for(real, opts, scan_roots)
         b = plan(_bounded(root, run), real, None, run.kfiles)
         out.append(b)
