@@ -616,3 +616,20 @@ def test_each_config_is_loaded_once(tmp_path, xdg, monkeypatch):
     assert len(configs) >= 2
     assert run_check(configs, CheckOptions()).clean
     assert sorted(loads) == configs
+
+
+def test_what_flux_never_applies_is_a_note_in_check_as_in_validate(repo):
+    """An app left out of the kustomization.yaml above it (issue 19, class B): a finding on it is a note in check
+    too (validate/unapplied.py, applied in the engine both commands run), and the run stays clean."""
+    bsl = ("apiVersion: velero.io/v1\nkind: BackupStorageLocation\nmetadata:\n  name: old\n  namespace: velero\nspec:\n"
+           "  provider: aws\n  objectStorage:\n    bucket: old\n  config:\n    region: minio\n    s3Url: http://minio.lan\n")
+    _write(repo / "kubernetes/apps/velero/old/kustomization.yaml", "resources: [bsl.yaml]\n")
+    _write(repo / "kubernetes/apps/velero/old/bsl.yaml", bsl)
+    result = run_check([Path(CONFIG)], CheckOptions())
+    hits = [f for f in result.findings if f.rule == "policy.s3-https"]
+    assert result.clean and [f.severity for f in hits] == ["note"], result.findings
+    assert hits[0].message.startswith("not applied by any Flux Kustomization: ")
+    kfile = repo / "kubernetes/apps/velero/kustomization.yaml"
+    kfile.write_text(kfile.read_text() + "  - ./old\n")
+    result = run_check([Path(CONFIG)], CheckOptions())
+    assert not result.clean and [f.severity for f in result.findings if f.rule == "policy.s3-https"] == ["error"]
