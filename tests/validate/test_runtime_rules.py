@@ -196,6 +196,22 @@ def test_flux_instance_version(tmp_path, version, warns):
     assert bool(_rules(root, "flux.min-version")) is warns
 
 
+def test_a_variable_in_a_comment_is_never_substituted(tmp_path):
+    """envsubst runs on the built object as kustomize writes it out (fluxcd/pkg@kustomize/v1.35.4:kustomize/
+    kustomize_varsub.go SubstituteVariables: the resource's YAML, from its parsed fields), and a YAML comment is no
+    field: `# expand ${VAR} at run time` is never substituted, so it is not reported."""
+    root = _copy(tmp_path)
+    _parent_with_postbuild(root)
+    dash = root / APP / "monitoring/grafana-dashboard.yaml"
+    text = dash.read_text().replace("    kustomize.toolkit.fluxcd.io/substitute: disabled\n", "")
+    dash.write_text(text.replace("${datasource}", "${CLUSTER}").replace("\nmetadata:\n", "\n# the app expands ${VAR}\nmetadata:\n", 1))
+    assert "# the app expands ${VAR}" in dash.read_text()
+    assert _rules(root, "flux.substitute") == []
+    dash.write_text(text.replace("\nmetadata:\n", "\n# the app expands ${VAR}\nmetadata:\n", 1))
+    (f,) = _rules(root, "flux.substitute")
+    assert "${datasource}" in f.message and "${VAR}" not in f.message
+
+
 def test_a_flux_variable_the_parent_defines_is_not_reported(tmp_path):
     """`${CLUSTER}` is meant for Flux: the parent substitutes it; only names it does not define become empty."""
     root = _copy(tmp_path)

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import re
 
-from velero_gitops import safefile
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
 from velero_gitops.validate.documents import dig
+from velero_gitops.validate.yamlload import YAMLError, load_all
 
 RULE = define("flux.substitute", "warning", "a `${name}` that a parent-patched `postBuild` does not define, in an object without `kustomize.toolkit.fluxcd.io/substitute: disabled`: Flux blanks it")
 KEY = "kustomize.toolkit.fluxcd.io/substitute"
@@ -54,9 +54,26 @@ def _variables(g, ks) -> tuple[set[str] | None, object]:
     return names, parent
 
 
+def _names(node) -> set[str]:
+    """The `${name}`s in the keys and string values of a parsed document: what kustomize serializes and envsubst
+    reads (a YAML comment is gone once kustomize has built the object, so a `${VAR}` there is never substituted)."""
+    out: set[str] = set()
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, dict):
+            stack.extend(n.keys())
+            stack.extend(n.values())
+        elif isinstance(n, list):
+            stack.extend(n)
+        elif isinstance(n, str) and "${" in n:
+            out |= {m[1] for m in _VAR.finditer(n)}
+    return out
+
+
 def check(g, objects) -> list[Finding]:
     out = []
-    texts: dict[object, str] = {}
+    written: dict[object, list] = {}  # file -> its documents as written (before the graph substituted anything)
     for o in objects:
         if o.path is None or _disabled(o) or o.encrypted:
             continue
@@ -65,12 +82,13 @@ def check(g, objects) -> list[Finding]:
             known, parent = _variables(g, ks)
             if known is None:
                 continue
-            if rp not in texts:
+            if rp not in written:
                 try:
-                    texts[rp] = safefile.read_bytes(rp).decode("utf-8", "replace")
-                except OSError:
-                    texts[rp] = ""
-            blanked = sorted({m[1] for m in _VAR.finditer(texts[rp])} - known)
+                    written[rp] = load_all(g.run.text(rp))  # the run's text: each file is read once
+                except (OSError, ValueError, YAMLError):
+                    written[rp] = []
+            docs = [d for d in written[rp] if d.index == o.index]
+            blanked = sorted(_names(docs[0].data) - known) if docs else []
             if not blanked:
                 break
             via = f" (patched in by Flux Kustomization {g.ns_of(parent)}/{getattr(parent, 'name', '')})" if parent is not None else ""
