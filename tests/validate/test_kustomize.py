@@ -206,6 +206,21 @@ def test_a_remote_transformer_or_generator_is_a_remote_finding_too(tmp_path, fie
     assert [(f.rule, f.severity, f.line) for f in res.findings] == [("kustomize.remote", "warning", 6)], res.findings
 
 
+def test_a_transformers_folder_is_a_kustomization_with_its_own_resources(tmp_path):
+    """`transformers: [./transformers]` names a kustomization whose resources live elsewhere in the repository:
+    kustomize accumulates it like a resource folder (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/internal/target/
+    kusttarget.go configureExternalTransformers calls accumulateResources), so the build reads those too."""
+    require_kubectl()
+    label = ("apiVersion: builtin\nkind: LabelTransformer\nmetadata:\n  name: team\nlabels:\n  team: a\n"
+             "fieldSpecs:\n  - path: metadata/labels\n    create: true\n")
+    root = _repo(tmp_path, {"apps/x/kustomization.yaml": _kust("./cm.yaml", extra="transformers:\n  - ./transformers\n"),
+                            "apps/x/cm.yaml": CM.format(name="a"),
+                            "apps/x/transformers/kustomization.yaml": _kust("../../../shared/label.yaml"),
+                            "shared/label.yaml": label})
+    res = validate_paths([str(root / "apps")], _opts(tmp_path, root, ignore_missing_schemas=True))
+    assert [f for f in res.findings if f.rule.startswith("kustomize")] == [], res.findings
+
+
 def test_a_kustomization_inflating_helm_charts_is_said_once_and_not_built(tmp_path):
     """A bootstrap kustomization with `helmCharts:` needs helm and the network; Flux does not inflate charts
     (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go: DisabledPluginConfig, so

@@ -75,6 +75,7 @@ TIMEOUT = 120
 # path-bearing fields of a kustomization: a value that is not a local file is a finding, not a fetch
 _DIR_FIELDS = ("resources", "bases", "components")
 _FILE_LIST_FIELDS = ("crds", "configurations", "patchesStrategicMerge", "generators", "transformers", "validators")
+_ACCUMULATED = ("generators", "transformers", "validators")
 # prefixes that kustomize reads as a remote (git or http) location; sigs.k8s.io/kustomize
 # api/internal/git/repospec.go (also listed by fluxcd/pkg kustomize IsLocalRelativePath)
 _REMOTE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|git::|gh:|git@|github\.com[:/]|gitlab\.com[:/]|bitbucket\.org[:/])", re.I)
@@ -350,7 +351,10 @@ class _Planner:
             if fld == "secretGenerator":
                 self.b.secret_input = True
             if os.path.isdir(real):
-                if fld in _DIR_FIELDS:
+                # kustomize accumulates generators/transformers/validators as it does resources: a folder there is a
+                # kustomization, with its own resources (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/internal/
+                # target/kusttarget.go configureExternalTransformers/Generators call accumulateResources)
+                if fld in _DIR_FIELDS or fld in _ACCUMULATED:
                     self.b.edges.setdefault(d, []).append(real)
                     self.visit_dir(real, kf, v, depth + 1)
                 else:
