@@ -15,6 +15,7 @@ from velero_gitops.validate.crd_providers import _builtin_groups
 from velero_gitops.validate.engine import Options, validate_paths
 
 from cli_util import EXAMPLE, EXAMPLES, REPO
+from sops_fixtures import *  # noqa: F401,F403 - fixtures (sops_path, isolated_home)
 
 APP = "kubernetes/apps/velero/velero"
 
@@ -113,8 +114,9 @@ def test_a_chart_installed_by_another_kustomization_may_bring_the_crd(tmp_path, 
 
 
 # -- substitution ------------------------------------------------------------------------------------
-def _parent_with_postbuild(root: Path) -> None:
-    """A home-ops root: one Kustomization applying the apps, patching postBuild into every child."""
+def _parent_with_postbuild(root: Path, substitute_from: list | None = None) -> None:
+    """A home-ops root: one Kustomization applying the apps, patching postBuild into every child (``substitute``,
+    and ``substitute_from`` when given)."""
     (root / "kubernetes/apps/kustomization.yaml").write_text("resources: [./velero]\n")
     (root / "cluster").mkdir()
     (root / "cluster/apps.yaml").write_text(yaml.safe_dump({
@@ -125,7 +127,8 @@ def _parent_with_postbuild(root: Path) -> None:
                  "patches": [{"target": {"kind": "Kustomization"}, "patch": yaml.safe_dump({
                      "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
                      "metadata": {"name": "not-used"},
-                     "spec": {"postBuild": {"substitute": {"CLUSTER": "home-lab"}}}})}]}}))
+                     "spec": {"postBuild": {"substitute": {"CLUSTER": "home-lab"},
+                                            **({"substituteFrom": substitute_from} if substitute_from else {})}}})}]}}))
 
 
 def test_dashboard_without_the_annotation_is_reported_under_a_substituting_parent(tmp_path):
@@ -194,6 +197,30 @@ def test_flux_instance_version(tmp_path, version, warns):
         "metadata": {"name": "flux", "namespace": "flux-system"},
         "spec": {"distribution": {"version": version, "registry": "ghcr.io/fluxcd"}}}))
     assert bool(_rules(root, "flux.min-version")) is warns
+
+
+def test_names_from_an_encrypted_source_are_unknown_even_when_optional(tmp_path, sops_path):
+    """`optional: true` only lets the controller go on without the source (fluxcd/kustomize-controller@v1.9.4:
+    api/v1/kustomization_types.go SubstituteReference.Optional); an encrypted cluster-secrets that the real sops
+    wrote holds names no one can read here, so a `${SECRET_DOMAIN}` may well be one of them."""
+    from velero_gitops.secrets import sops as sopslib
+
+    from sops_fixtures import new_age_key
+
+    root = _copy(tmp_path)
+    _parent_with_postbuild(root, [{"kind": "Secret", "name": "cluster-secrets", "optional": True}])
+    target = root / "cluster/cluster-secrets.sops.yaml"
+    plain = ("apiVersion: v1\nkind: Secret\nmetadata:\n  name: cluster-secrets\n  namespace: flux-system\n"
+             "stringData:\n  SECRET_DOMAIN: example.org\n")
+    key = new_age_key(tmp_path / "keys", "k")
+    target.write_bytes(sopslib.encrypt(plain.encode(), target=target, cwd=root, config_file=None,
+                                       recipients=[key.public], secrets=["example.org"]))
+    dash = root / APP / "monitoring/grafana-dashboard.yaml"
+    text = dash.read_text().replace("    kustomize.toolkit.fluxcd.io/substitute: disabled\n", "")
+    dash.write_text(text.replace("${datasource}", "${SECRET_DOMAIN}"))
+    assert _rules(root, "flux.substitute") == []
+    target.unlink()  # no such Secret in the repository: it may be made on the cluster, still unknown
+    assert _rules(root, "flux.substitute") == []
 
 
 def test_a_variable_in_a_comment_is_never_substituted(tmp_path):

@@ -42,11 +42,11 @@ def _variables(g, ks) -> tuple[set[str] | None, object]:
     for ref in own.get("substituteFrom") or []:
         if not isinstance(ref, dict):
             return None, parent
-        found = [o for o in g.all if o.kind == ref.get("kind") and o.name == ref.get("name") and not o.encrypted]
-        if not found:
-            if ref.get("optional"):
-                continue
-            return None, parent  # an encrypted or unseen source: its names are unknown
+        found = [o for o in g.all if o.kind == ref.get("kind") and o.name == ref.get("name")]
+        if not found or any(o.encrypted for o in found):
+            # an encrypted source, or one the repository does not show (made by an ExternalSecret, or on the cluster
+            # only; `optional` says only that the controller goes on without it): its names are unknown
+            return None, parent
         for o in found:
             for field in ("data", "stringData"):
                 d = o.data.get(field)
