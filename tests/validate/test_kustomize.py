@@ -445,3 +445,14 @@ def test_missing_kubectl_is_one_warning_line(tmp_path):
     assert never.code == 0 and "kubectl" not in never.out
     always = run_cli("validate", str(root), "--no-flux", "--no-policy", "--kustomize", "always", env=env)
     assert always.code == 2 and "kubectl is not on PATH" in always.err
+
+
+def test_flux_generated_kustomization_leaves_out_what_the_artifact_does_not_hold(tmp_path):
+    """A Flux Kustomization with `path: ./` and no kustomization.yaml there: Flux generates one from the artifact,
+    which has no `.sops.yaml` (validate/sourceignore.py), so the build does not read the sops config as a resource."""
+    require_kubectl()
+    root = _repo(tmp_path, {"ks.yaml": KS.format(name="flux-system", path="./"),
+                            "cm.yaml": CM.format(name="a"),
+                            ".sops.yaml": "creation_rules:\n  - path_regex: .*\\.sops\\.yaml$\n    age: age1x\n"})
+    res = validate_paths([str(root)], _opts(tmp_path, root, ignore_missing_schemas=True))
+    assert [f for f in res.findings if f.rule.startswith("kustomize")] == [], res.findings

@@ -43,7 +43,7 @@ from velero_gitops.boundary import git_toplevel, realpath
 from velero_gitops.errors import UsageError
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
-from velero_gitops.validate import flux, sandbox, varsub
+from velero_gitops.validate import flux, sandbox, sourceignore, varsub
 from velero_gitops.validate.documents import (
     KUSTOMIZE_FILES,
     Obj,
@@ -388,8 +388,8 @@ class _Planner:
                         out.append("./" + p.relative_to(d).as_posix())
                     else:
                         dirnames.append(n)
-                elif n.endswith((".yaml", ".yml")):
-                    out.append("./" + p.relative_to(d).as_posix())
+                elif n.endswith((".yaml", ".yml")) and not sourceignore.excluded(self.rel(p)):
+                    out.append("./" + p.relative_to(d).as_posix())  # what the source artifact holds
             dirnames.sort()
         return out
 
