@@ -68,10 +68,10 @@ def _dependencies(g) -> dict[int, set[int]]:
         seen: set[int] = set()
         todo = list(direct.get(id(k), ()))
         while todo:
-            t = todo.pop()
-            if t not in seen:
-                seen.add(t)
-                todo.extend(direct.get(t, ()))
+            n = todo.pop()
+            if n not in seen:
+                seen.add(n)
+                todo.extend(direct.get(n, ()))
         out[id(k)] = seen
     return out
 

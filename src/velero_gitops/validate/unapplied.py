@@ -16,15 +16,21 @@ the same way for every rule and every command (validate and check):
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 from velero_gitops.findings import Finding
 from velero_gitops.rules import NOT_APPLIED, define, unapplied
-from velero_gitops.validate.documents import display_path
+from velero_gitops.validate.documents import Obj, display_path
+
+if TYPE_CHECKING:  # types only: the engine hands the graph in
+    from velero_gitops.validate.flux import Graph
 
 RULE = define("flux.not-applied", "note", "a Flux Kustomization that no Flux Kustomization applies (its folder is left "
               "out of its parent's kustomization.yaml): never created, so nothing it would apply is checked")
 
 
-def notes(findings: list[Finding], objects: list, graph) -> list[Finding]:
+def notes(findings: list[Finding], objects: list[Obj], graph: Graph) -> list[Finding]:
     """``findings`` with those on objects no Flux Kustomization applies made notes, and a note for each Flux
     Kustomization that nothing applies."""
     from velero_gitops.validate.flux import FLUX_KS, is_kind
@@ -34,14 +40,15 @@ def notes(findings: list[Finding], objects: list, graph) -> list[Finding]:
         return findings
     out = [unapplied(f) if f.obj is not None and (f.file, f.obj) in dead else f for f in findings]
     for o in objects:
-        if is_kind(o, FLUX_KS, "Kustomization") and (o.file, o.ident) in dead and _disabled(o, graph):
+        parent = _disabled(o, graph) if is_kind(o, FLUX_KS, "Kustomization") and (o.file, o.ident) in dead else None
+        if parent is not None:
             out.append(o.finding("", f"Flux Kustomization {o.ident.split('/', 1)[1]} is {NOT_APPLIED} (its folder is "
-                                     f"left out of {display_path(_disabled(o, graph))}), so it is never created and what "
+                                     f"left out of {display_path(parent)}), so it is never created and what "
                                      "it would apply is not checked", RULE, "note"))
     return out
 
 
-def _disabled(o, graph):
+def _disabled(o: Obj, graph: Graph) -> Path | None:
     """The kustomization.yaml nearest above ``o``'s file, when Flux applies some of what it lists (so the folder
     holding ``o`` was left out of a live parent); None otherwise."""
     from velero_gitops.validate.documents import KUSTOMIZE_FILES
