@@ -74,13 +74,20 @@ def test_a_custom_resource_beside_the_helmrelease_is_reported(tmp_path):
     assert _rules(root, "flux.crd-provider") == []
 
 
-def _rule_beside_velero_and_a_chart(tmp_path, name: str, **spec) -> Path:
-    """The example tree with a PrometheusRule beside the velero HelmRelease, and a Flux Kustomization ``name``
-    (with ``spec``) that installs a chart."""
+def _rule_beside_velero(tmp_path) -> Path:
+    """The example tree with the PrometheusRule beside the velero HelmRelease (before metrics had their own
+    Kustomization)."""
     root = _copy(tmp_path)
     kfile = root / APP / "app/kustomization.yaml"
     kfile.write_text(kfile.read_text().replace("resources:\n", "resources:\n  - ./prometheusrule.yaml\n"))
     shutil.copy(root / APP / "monitoring/prometheusrule.yaml", root / APP / "app/prometheusrule.yaml")
+    return root
+
+
+def _rule_beside_velero_and_a_chart(tmp_path, name: str, **spec) -> Path:
+    """The example tree with a PrometheusRule beside the velero HelmRelease, and a Flux Kustomization ``name``
+    (with ``spec``) that installs a chart."""
+    root = _rule_beside_velero(tmp_path)
     stack = root / "kubernetes/apps/observability"
     (stack / "app").mkdir(parents=True)
     (stack / "ks.yaml").write_text(yaml.safe_dump({
@@ -111,6 +118,22 @@ def test_a_chart_installed_by_another_kustomization_may_bring_the_crd(tmp_path, 
                                            **({"dependsOn": [{"name": "velero"}]} if waits else {}))
     found = _rules(root, "flux.crd-provider")
     assert [f.obj for f in found] == (["PrometheusRule/velero/velero"] if waits else []), found
+
+
+@pytest.mark.parametrize("text,bootstraps", [
+    ("releases:\n  - name: prometheus-operator-crds\n    chart: oci://ghcr.io/prometheus-community/charts/"
+     "prometheus-operator-crds\n    version: 24.0.0\nhelmDefaults:\n  args: [--include-crds]\n", True),
+    # a Go-templated helmfile is no YAML; a Kubernetes object with a `releases:` field is no helmfile
+    ("releases:\n{{- range .Values.charts }}\n  - name: {{ . }}\n{{- end }}\n", False),
+    ("apiVersion: example.org/v1\nkind: Fleet\nreleases:\n  - name: a\n", False),
+])
+def test_charts_a_bootstrap_helmfile_installs_may_bring_the_crd(tmp_path, text, bootstraps):
+    """cluster-template's bootstrap (`helmfile -f 00-crds.yaml template | kubectl apply`, then `01-apps.yaml`)
+    installs charts and their CRDs before Flux runs: a custom resource beside a HelmRelease then finds its CRD."""
+    root = _rule_beside_velero(tmp_path)
+    (root / "bootstrap/helmfile.d").mkdir(parents=True)
+    (root / "bootstrap/helmfile.d/00-crds.yaml").write_text(text)
+    assert bool(_rules(root, "flux.crd-provider")) is not bootstraps
 
 
 # -- substitution ------------------------------------------------------------------------------------

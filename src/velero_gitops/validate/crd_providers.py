@@ -11,7 +11,9 @@ cluster without the Prometheus Operator.
 A kind is provided when the repository holds its CustomResourceDefinition, when it is a Flux kind (the controller
 applying the Kustomization was installed with them), when Kubernetes serves it (the kinds of the schema bundle's
 Kubernetes source), when it is declared installed elsewhere (`--external CustomResourceDefinition/*/<group>`,
-`check.externals`), or when a Flux Kustomization other than this one, and not waiting for it (no dependsOn on it,
+`check.externals`), when the repository's bootstrap installs charts before Flux (a helmfile state file: top-level
+`releases:` of `name`d charts, as helmfile's own schema has it; cluster-template's `helmfile.d/00-crds.yaml` applies
+their CRDs, `01-apps.yaml` the charts themselves), or when a Flux Kustomization other than this one, and not waiting for it (no dependsOn on it,
 directly or not), applies a HelmRelease: a chart may install CRDs (its crds/ folder, or its operator at run time),
 and without the chart no one can tell which, so the retry may succeed once it is installed. Only Kustomizations
 that also apply a HelmRelease are checked: there a missing CRD blocks an install.
@@ -21,12 +23,14 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
 from velero_gitops.validate.documents import dig
 from velero_gitops.validate.flux import CRD_CHARTS
 from velero_gitops.validate.schemas import BUNDLE_DIR
+from velero_gitops.validate.yamlload import YAMLError, load_all
 
 RULE = define("flux.crd-provider", "warning", "a custom resource applied in the same Flux Kustomization as a HelmRelease while nothing in the repository can install its CRD (no CustomResourceDefinition, no chart installed by another Kustomization that does not wait for this one): the dry-run fails at every retry and the HelmRelease is never applied (fluxcd/pkg ssa ApplyAll)")
 FLUX_GROUP_SUFFIX = ".toolkit.fluxcd.io"
@@ -76,6 +80,31 @@ def _dependencies(g) -> dict[int, set[int]]:
     return out
 
 
+# helmfile's top-level keys, as its state-file reference lists them (not read at a tag here: a file with any other
+# key is not taken for a helmfile, and the warning stays)
+_HELMFILE_KEYS = {"releases", "repositories", "helmDefaults", "bases", "environments", "templates", "helmfiles",
+                  "missingFileHandler", "defaultInherit", "hooks", "apiVersions", "kubeVersion", "commonLabels",
+                  "helmBinary", "kustomizeBinary", "lockFilePath", "values", "missingFileHandlerConfig"}
+_RELEASES = re.compile(r"(?m)^\s*[\"']?releases[\"']?\s*:")
+
+
+def _bootstrap_charts(texts: dict) -> bool:
+    """Some file the run read is a helmfile state file that installs charts (outside what Flux applies)."""
+    for text in texts.values():
+        if not isinstance(text, str) or not _RELEASES.search(text):
+            continue
+        try:
+            docs = load_all(text)
+        except YAMLError:
+            continue  # a Go-templated helmfile is no YAML: not read
+        for d in docs:
+            data = d.data
+            if (isinstance(data, dict) and set(data) <= _HELMFILE_KEYS and isinstance(data.get("releases"), list)
+                    and data["releases"] and all(isinstance(r, dict) and r.get("name") for r in data["releases"])):
+                return True
+    return False
+
+
 def check(g, objects) -> list[Finding]:
     crds = {(str(dig(o.data, "spec", "group")), str(dig(o.data, "spec", "names", "kind")))
             for o in g.all if o.kind == "CustomResourceDefinition"}
@@ -90,6 +119,7 @@ def check(g, objects) -> list[Finding]:
     outside = {e.split("/", 2)[2] for e in g.opts.externals if e.startswith("CustomResourceDefinition/")}
     ordered = {group for groups in CRD_CHARTS.values() for group in groups}  # flux.crd-order reports those
     deps = _dependencies(g)
+    bootstrap = _bootstrap_charts(g.run.texts)
     # the Kustomizations of the repository that install a chart (from every file read, not only the validated ones)
     installers = {id(k): k for o in g.all if o.kind == "HelmRelease" and _group(o) == "helm" + FLUX_GROUP_SUFFIX
                   and o.path is not None for k in g.applied_by.get(g.real(o.path), [])}.values()
@@ -98,7 +128,7 @@ def check(g, objects) -> list[Finding]:
         releases = [o for o in objs if o.kind == "HelmRelease" and _group(o) == "helm" + FLUX_GROUP_SUFFIX]
         if not releases:
             continue
-        if any(k is not ks and id(ks) not in deps.get(id(k), ()) for k in installers):
+        if bootstrap or any(k is not ks and id(ks) not in deps.get(id(k), ()) for k in installers):
             continue  # a chart installed elsewhere, not after this one, may bring the CRD: a retry then succeeds
         for o in objs:
             group = _group(o)
