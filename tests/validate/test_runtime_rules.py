@@ -120,6 +120,25 @@ def test_a_chart_installed_by_another_kustomization_may_bring_the_crd(tmp_path, 
     assert [f.obj for f in found] == (["PrometheusRule/velero/velero"] if waits else []), found
 
 
+def test_a_remote_resource_another_kustomization_builds_may_bring_the_crd(tmp_path):
+    """A CRD bundle kept remote (`resources: [https://github.com/.../cert-manager.crds.yaml]`, as toboshii/home-ops
+    does) is not fetched by validate: what it brings is unknown, so the Kustomization building it is a possible
+    provider, like one that installs a chart."""
+    root = _rule_beside_velero(tmp_path)
+    crds = root / "kubernetes/crds"
+    (crds / "prometheus").mkdir(parents=True)
+    (crds / "ks.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+        "metadata": {"name": "crds", "namespace": "flux-system"},
+        "spec": {"path": "./kubernetes/crds/prometheus", "interval": "1h", "prune": True,
+                 "sourceRef": {"kind": "GitRepository", "name": "flux-system", "namespace": "flux-system"}}}))
+    (crds / "prometheus/kustomization.yaml").write_text("resources:\n  - https://github.com/prometheus-operator/"
+                                                         "prometheus-operator/releases/download/v0.80.0/stripped-down-crds.yaml\n")
+    assert _rules(root, "flux.crd-provider") == []
+    (crds / "prometheus/kustomization.yaml").write_text("resources: []\n")
+    assert [f.obj for f in _rules(root, "flux.crd-provider")] == ["PrometheusRule/velero/velero"]
+
+
 @pytest.mark.parametrize("text,bootstraps", [
     ("releases:\n  - name: prometheus-operator-crds\n    chart: oci://ghcr.io/prometheus-community/charts/"
      "prometheus-operator-crds\n    version: 24.0.0\nhelmDefaults:\n  args: [--include-crds]\n", True),

@@ -14,7 +14,8 @@ Kubernetes source), when it is declared installed elsewhere (`--external CustomR
 `check.externals`), when the repository's bootstrap installs charts before Flux (a helmfile state file: top-level
 `releases:` of `name`d charts, as helmfile's own schema has it; cluster-template's `helmfile.d/00-crds.yaml` applies
 their CRDs, `01-apps.yaml` the charts themselves), or when a Flux Kustomization other than this one, and not waiting for it (no dependsOn on it,
-directly or not), applies a HelmRelease: a chart may install CRDs (its crds/ folder, or its operator at run time),
+directly or not), applies a HelmRelease or builds a remote resource (validate does not fetch it: a CRD bundle such
+as cert-manager's release asset may be one): a chart may install CRDs (its crds/ folder, or its operator at run time),
 and without the chart no one can tell which, so the retry may succeed once it is installed. Only Kustomizations
 that also apply a HelmRelease are checked: there a missing CRD blocks an install.
 """
@@ -105,6 +106,23 @@ def _bootstrap_charts(texts: dict) -> bool:
     return False
 
 
+def _remote_builds(g) -> list:
+    """The Flux Kustomizations whose folder holds a kustomization with a remote resource (what it brings is unknown
+    here: kustomize.is_remote)."""
+    from velero_gitops.validate.kustomize import is_remote
+
+    remote = [d for d, k in g.tree.kustomizations.items()
+              if any(isinstance(e, str) and is_remote(e) for e in (k.get("resources") or [])
+                     if isinstance(k.get("resources"), list))]
+    out = []
+    for ks in g.flux_ks:
+        top = g.path_dir(ks)
+        real = g.real(top) if top is not None else None
+        if real is not None and any(d == real or real in d.parents for d in (g.real(x) for x in remote)):
+            out.append(ks)
+    return out
+
+
 def check(g, objects) -> list[Finding]:
     crds = {(str(dig(o.data, "spec", "group")), str(dig(o.data, "spec", "names", "kind")))
             for o in g.all if o.kind == "CustomResourceDefinition"}
@@ -121,8 +139,8 @@ def check(g, objects) -> list[Finding]:
     deps = _dependencies(g)
     bootstrap = _bootstrap_charts(g.run.texts)
     # the Kustomizations of the repository that install a chart (from every file read, not only the validated ones)
-    installers = {id(k): k for o in g.all if o.kind == "HelmRelease" and _group(o) == "helm" + FLUX_GROUP_SUFFIX
-                  and o.path is not None for k in g.applied_by.get(g.real(o.path), [])}.values()
+    installers = [*{id(k): k for o in g.all if o.kind == "HelmRelease" and _group(o) == "helm" + FLUX_GROUP_SUFFIX
+                    and o.path is not None for k in g.applied_by.get(g.real(o.path), [])}.values(), *_remote_builds(g)]
     out = []
     for ks, *objs in applies.values():
         releases = [o for o in objs if o.kind == "HelmRelease" and _group(o) == "helm" + FLUX_GROUP_SUFFIX]
