@@ -22,7 +22,7 @@ class Doc:
 
 
 class YAMLError(Exception):
-    def __init__(self, message: str, line: int | None, limit: bool = False, syntax: bool = False):
+    def __init__(self, message: str, line: int | None, limit: bool = False, syntax: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.line = line
