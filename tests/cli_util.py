@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -79,7 +80,7 @@ def _run_measured(cmd: list[str], cwd: Path | None, env: dict[str, str], stdin: 
                             stdin=subprocess.PIPE if stdin is not None else None)
     got: dict[str, str] = {}
 
-    def drain(name: str, stream) -> None:
+    def drain(name: str, stream: IO[str]) -> None:
         got[name] = stream.read()
 
     readers = [threading.Thread(target=drain, args=(n, s), daemon=True) for n, s in (("out", proc.stdout), ("err", proc.stderr))]
