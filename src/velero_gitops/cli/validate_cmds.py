@@ -140,9 +140,9 @@ def schemas_import(
         typer.echo(f"wrote {p}")
 
 
-@app.command()
+@app.command("check")
 @handle_errors
-def check(
+def check_cmd(
     configs: list[Path] | None = typer.Argument(None, help="Config files (same as --config).", show_default=False),
     config: list[Path] | None = typer.Option(None, "--config", "-c", help="Config file; repeatable (default: ./velero-gitops.yaml, else every clusters/*/velero-gitops.yaml)."),
     output: str = typer.Option("text", "--output", "-o", help=_OUTPUT_HELP),

@@ -557,7 +557,7 @@ def run_import(here: Path, hr_file: Path, found: Detected, cluster: str | None) 
     from velero_gitops.config.loader import display, load
     from velero_gitops.errors import VeleroGitopsError
     from velero_gitops.ops.init import CONFIG_NAME, default_cluster_name
-    from velero_gitops.render.plan import plan
+    from velero_gitops.render.plan import plan_tree
     from velero_gitops.render.templating import render
     from velero_gitops.render.write import create_new, stage
 
@@ -589,7 +589,7 @@ def run_import(here: Path, hr_file: Path, found: Detected, cluster: str | None) 
     probe = Path(stage(here / ".velero-gitops-import.yaml", text.encode()))  # extraValues checked by the model too
     try:
         loaded = load(probe)
-        rendered = render(plan(loaded))
+        rendered = render(plan_tree(loaded))
     except VeleroGitopsError as exc:
         raise UsageError(str(exc).replace(display(probe), f"{CONFIG_NAME} (not written)")) from None
     finally:
