@@ -30,6 +30,8 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
+from typing import NoReturn
 
 from velero_gitops import safefile
 from velero_gitops.boundary import realpath
@@ -291,7 +293,7 @@ def _signals_unwind() -> Iterator[None]:
         yield
         return
 
-    def raise_(signum, frame):  # noqa: ARG001
+    def raise_(signum: int, frame: FrameType | None) -> NoReturn:  # noqa: ARG001
         raise _Interrupted(signum)
 
     old = {s: signal.signal(s, raise_) for s in (signal.SIGTERM, signal.SIGHUP)}
