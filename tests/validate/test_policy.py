@@ -7,6 +7,7 @@ import pytest
 from velero_gitops.validate.engine import Options, validate_paths
 from velero_gitops.validate.policy import bucket_problem, cron_problem, duration_problem, s3url_problem
 
+from cli_util import velero_helmrelease
 from sops_fixtures import *  # noqa: F401,F403 - fixtures (sops_path, isolated_home)
 
 
@@ -54,30 +55,15 @@ def test_s3url():
     assert s3url_problem("s3.68cc.io", False, False)
 
 
-HR_OLD_VELERO = """\
-apiVersion: helm.toolkit.fluxcd.io/v2
-kind: HelmRelease
-metadata:
-  name: velero
-  namespace: velero
-spec:
-  interval: 1h
-  chart:
-    spec:
-      chart: velero
-      version: {chart}
-      sourceRef:
-        kind: HelmRepository
-        name: vmware-tanzu
-  values:
-    image:
-      tag: {tag}
-    nodeAgent:
-      resources:
-        limits:
-          cpu: 500m
-          memory: 512Mi
-"""
+HR_OLD_VELERO = velero_helmrelease("""\
+image:
+  tag: {tag}
+nodeAgent:
+  resources:
+    limits:
+      cpu: 500m
+      memory: 512Mi
+""", chart='{chart}')
 
 
 @pytest.mark.parametrize("chart,tag,warned", [("8.7.2", "v1.16.2", True), ("12.1.0", "v1.18.2", False)])

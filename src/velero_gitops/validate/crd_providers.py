@@ -25,11 +25,12 @@ from __future__ import annotations
 import functools
 import json
 import re
+from pathlib import Path
 
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
-from velero_gitops.validate.documents import dig
-from velero_gitops.validate.flux import CRD_CHARTS
+from velero_gitops.validate.documents import Obj, dig
+from velero_gitops.validate.flux import CRD_CHARTS, Graph
 from velero_gitops.validate.schemas import BUNDLE_DIR
 from velero_gitops.validate.yamlload import YAMLError, load_all
 
@@ -41,7 +42,7 @@ FLUX_GROUP_SUFFIX = ".toolkit.fluxcd.io"
 def _builtin_groups() -> frozenset[str]:
     """API groups Kubernetes itself serves: those of the schema bundle's Kubernetes source (kubernetes-validate)."""
     prov = json.loads((BUNDLE_DIR / "provenance.json").read_text())
-    groups = set()
+    groups: set[str] = set()
     for src in prov.get("sources", []):
         if src.get("package") == "kubernetes-validate":
             for k in src.get("kinds", []):
@@ -50,14 +51,14 @@ def _builtin_groups() -> frozenset[str]:
     return frozenset(groups)
 
 
-def _group(o) -> str:
+def _group(o: Obj) -> str:
     return o.api_version.split("/", 1)[0] if "/" in o.api_version else ""
 
 
-def _dependencies(g) -> dict[int, set[int]]:
+def _dependencies(g: Graph) -> dict[int, set[int]]:
     """id(Flux Kustomization) -> the ids of every Flux Kustomization it depends on, directly or through others
     (a dependsOn without a namespace is in the Kustomization's own)."""
-    by_name: dict[tuple[str, str], list] = {}
+    by_name: dict[tuple[str, str], list[Obj]] = {}
     for k in g.flux_ks:
         for ns in g.namespaces(k):
             by_name.setdefault((ns, k.name), []).append(k)
@@ -89,7 +90,7 @@ _HELMFILE_KEYS = {"releases", "repositories", "helmDefaults", "bases", "environm
 _RELEASES = re.compile(r"(?m)^\s*[\"']?releases[\"']?\s*:")
 
 
-def _bootstrap_charts(texts: dict) -> bool:
+def _bootstrap_charts(texts: dict[Path, str]) -> bool:
     """Some file the run read is a helmfile state file that installs charts (outside what Flux applies)."""
     for text in texts.values():
         if not isinstance(text, str) or not _RELEASES.search(text):
@@ -106,7 +107,7 @@ def _bootstrap_charts(texts: dict) -> bool:
     return False
 
 
-def _remote_builds(g) -> list:
+def _remote_builds(g: Graph) -> list[Obj]:
     """The Flux Kustomizations whose folder holds a kustomization with a remote resource (what it brings is unknown
     here: kustomize.is_remote)."""
     from velero_gitops.validate.kustomize import is_remote
@@ -114,7 +115,7 @@ def _remote_builds(g) -> list:
     remote = [d for d, k in g.tree.kustomizations.items()
               if any(isinstance(e, str) and is_remote(e) for e in (k.get("resources") or [])
                      if isinstance(k.get("resources"), list))]
-    out = []
+    out: list[Obj] = []
     for ks in g.flux_ks:
         top = g.path_dir(ks)
         real = g.real(top) if top is not None else None
@@ -123,10 +124,10 @@ def _remote_builds(g) -> list:
     return out
 
 
-def check(g, objects) -> list[Finding]:
+def check(g: Graph, objects: list[Obj]) -> list[Finding]:
     crds = {(str(dig(o.data, "spec", "group")), str(dig(o.data, "spec", "names", "kind")))
             for o in g.all if o.kind == "CustomResourceDefinition"}
-    applies: dict[int, list] = {}
+    applies: dict[int, list[Obj]] = {}
     for o in objects:
         if o.path is None:
             continue
@@ -141,7 +142,7 @@ def check(g, objects) -> list[Finding]:
     # the Kustomizations of the repository that install a chart (from every file read, not only the validated ones)
     installers = [*{id(k): k for o in g.all if o.kind == "HelmRelease" and _group(o) == "helm" + FLUX_GROUP_SUFFIX
                     and o.path is not None for k in g.applied_by.get(g.real(o.path), [])}.values(), *_remote_builds(g)]
-    out = []
+    out: list[Finding] = []
     for ks, *objs in applies.values():
         releases = [o for o in objs if o.kind == "HelmRelease" and _group(o) == "helm" + FLUX_GROUP_SUFFIX]
         if not releases:

@@ -22,7 +22,8 @@ from velero_gitops.config.names import bucket_name_problem
 from velero_gitops.config.units import parse_duration, parse_quantity
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
-from velero_gitops.validate.documents import mapping
+from velero_gitops.validate.documents import Obj, YamlMap, mapping
+from velero_gitops.validate.run import Options
 
 # rules (velero_gitops.rules)
 define("policy.s3-https", "error", "a BackupStorageLocation's `s3Url` is not `https://host[:port]` without a path",
@@ -90,7 +91,7 @@ def s3url_problem(url: object, allow_http: bool, allow_path: bool) -> str | None
 _REFERENCE = re.compile(r"^op://[^\n]+$|\$\{[^{}]+\}")
 
 
-def holds_secret_data(data: dict) -> bool:
+def holds_secret_data(data: YamlMap) -> bool:
     """A Secret that is a secret in clear in Git: it holds a value, and the repository shows all of it.
 
     A value's text cannot tell a secret from configuration (a password and a driver name are both a word), so the
@@ -128,18 +129,18 @@ def _plain(v: object, b64: bool) -> str:
         return v
 
 
-def _truthy(v) -> bool:
+def _truthy(v: object) -> bool:
     return v is True or (isinstance(v, str) and v.strip().lower() == "true")
 
 
-def _quantity(text) -> Decimal | None:
+def _quantity(text: object) -> Decimal | None:
     try:
         return parse_quantity(str(text).strip())
     except ValueError:
         return None
 
 
-def _version(text) -> tuple[int, ...] | None:
+def _version(text: object) -> tuple[int, ...] | None:
     m = re.match(r"^v?(\d+)\.(\d+)(?:\.(\d+))?", str(text or ""))
     return tuple(int(x or 0) for x in m.groups()) if m else None
 
@@ -147,9 +148,9 @@ def _version(text) -> tuple[int, ...] | None:
 # ------------------------------------------------------------------------------------------------
 
 
-def check(objects, opts) -> list[Finding]:
+def check(objects: list[Obj], opts: Options) -> list[Finding]:
     out: list[Finding] = []
-    oci: dict[str, list] = {}
+    oci: dict[str, list[Obj]] = {}
     for o in objects:
         if o.kind == "OCIRepository":
             oci.setdefault(o.name, []).append(o)
@@ -176,7 +177,7 @@ def check(objects, opts) -> list[Finding]:
     return out
 
 
-def _velero_object(o, opts, out) -> None:
+def _velero_object(o: Obj, opts: Options, out: list[Finding]) -> None:
     spec = o.data.get("spec")
     if not isinstance(spec, dict):
         return
@@ -205,7 +206,7 @@ def _velero_object(o, opts, out) -> None:
             out.append(o.finding("/spec/ttl", f"invalid ttl: {p}", "policy.ttl"))
 
 
-def _ca_cert(o, pointer: str, value: object, out) -> None:
+def _ca_cert(o: Obj, pointer: str, value: object, out: list[Finding]) -> None:
     """caCert is base64 PEM in a plaintext object: a private key in it is committed in the clear."""
     if not isinstance(value, str) or not value.strip():
         return
@@ -224,7 +225,7 @@ def _ca_cert(o, pointer: str, value: object, out) -> None:
                                       "certificate, and treat that key as leaked", "policy.ca-private-key"))
 
 
-def _bsl(o, base: str, cfg: dict, opts, out) -> None:
+def _bsl(o: Obj, base: str, cfg: YamlMap, opts: Options, out: list[Finding]) -> None:
     if "s3Url" in cfg:
         p = s3url_problem(cfg["s3Url"], opts.allow_http_s3, opts.allow_s3_path)
         if p:
@@ -235,7 +236,7 @@ def _bsl(o, base: str, cfg: dict, opts, out) -> None:
                              "backups); configure caCert for a private CA instead, or allow it explicitly", "policy.insecure-tls"))
 
 
-def _chart_info(hr, oci: dict) -> tuple[str | None, str | None]:
+def _chart_info(hr: Obj, oci: dict[str, list[Obj]]) -> tuple[str | None, str | None]:
     spec = mapping(hr.data, "spec")
     chart = (((spec.get("chart") or {}).get("spec") or {}) if isinstance(spec.get("chart"), dict) else {})
     if isinstance(chart, dict) and chart.get("chart"):
@@ -250,7 +251,7 @@ def _chart_info(hr, oci: dict) -> tuple[str | None, str | None]:
     return None, None
 
 
-def _helmrelease(hr, oci, opts, out) -> None:
+def _helmrelease(hr: Obj, oci: dict[str, list[Obj]], opts: Options, out: list[Finding]) -> None:
     """The values of a HelmRelease of the velero chart."""
     chart, chart_version = _chart_info(hr, oci)
     if chart != "velero":
@@ -269,7 +270,7 @@ def _helmrelease(hr, oci, opts, out) -> None:
         _values_node_agent(hr, values, opts, no_restic, out)
 
 
-def _values_storage(hr, conf: dict, opts, version: str | None, out) -> None:
+def _values_storage(hr: Obj, conf: YamlMap, opts: Options, version: str | None, out: list[Finding]) -> None:
     """configuration.backupStorageLocation in the shape of the release's chart (a list from chart 4.0.0, one map
     before: config/compat.json valueShapes, derived from vmware-tanzu/helm-charts@velero-4.0.0:charts/velero/
     templates/backupstoragelocation.yaml), and the durations of configuration."""
@@ -312,7 +313,8 @@ HR_POINTERS = {"chart": "/spec/chart/spec/version", "image": "/spec/values/image
 EXACT = re.compile(r"v?\d+\.\d+\.\d+")
 
 
-def _values_versions(hr, values: dict, conf: dict, chart_version, out) -> bool:
+def _values_versions(hr: Obj, values: YamlMap, conf: YamlMap, chart_version: object,
+                     out: list[Finding]) -> bool:
     """The version rules and the chart's value keys, for this HelmRelease's own chart version (a chart 2.x
     release gets none of 12.x's rules). True when the running Velero has no restic."""
     image: dict = values["image"] if isinstance(values.get("image"), dict) else {}
@@ -359,7 +361,7 @@ def _values_versions(hr, values: dict, conf: dict, chart_version, out) -> bool:
     return v is not None and "restic" not in v.uploaders
 
 
-def _privileged_fs_backup(values: dict) -> bool:
+def _privileged_fs_backup(values: YamlMap) -> bool:
     """A node-agent config among the chart's configMaps that asks for privilegedFsBackup
     (vmware-tanzu/velero@v1.17.1:pkg/types/node_agent.go, read by pkg/cmd/cli/nodeagent/server.go)."""
     import json
@@ -377,7 +379,7 @@ def _privileged_fs_backup(values: dict) -> bool:
     return False
 
 
-def _values_removed(hr, values: dict, out) -> None:
+def _values_removed(hr: Obj, values: YamlMap, out: list[Finding]) -> None:
     for old in ("deployRestic", "restic"):
         if old in values:
             out.append(hr.finding(f"/spec/values/{old}", f"{old!r} was removed in chart "
@@ -385,7 +387,7 @@ def _values_removed(hr, values: dict, out) -> None:
                                   "use deployNodeAgent and nodeAgent)", "policy.uploader"))
 
 
-def _values_schedules(hr, values: dict, out) -> None:
+def _values_schedules(hr: Obj, values: YamlMap, out: list[Finding]) -> None:
     """schedules (a map keyed by name): cron and ttl of each."""
     scheds = values.get("schedules")
     if not isinstance(scheds, dict):
@@ -405,7 +407,7 @@ def _values_schedules(hr, values: dict, out) -> None:
                 out.append(hr.finding(f"{ptr}/template/ttl", f"invalid ttl: {p}", "policy.ttl"))
 
 
-def _values_node_agent(hr, values: dict, opts, no_restic: bool, out) -> None:
+def _values_node_agent(hr: Obj, values: YamlMap, opts: Options, no_restic: bool, out: list[Finding]) -> None:
     """nodeAgent.resources.limits within the budget, and kopia's memory on Velero < 1.17."""
     na = mapping(values, "nodeAgent")
     limits = ((na.get("resources") or {}).get("limits") if isinstance(na.get("resources"), dict) else None) or {}
