@@ -734,3 +734,29 @@ def test_a_second_source_of_the_same_repository(tmp_path, url, checked):
         "spec:\n  interval: 1h\n  path: ./apps/missing\n  prune: true\n  sourceRef:\n    kind: GitRepository\n    name: slow\n")
     res = _check(root, "clusters", "apps", "infra")
     assert [f.rule for f in res.findings] == (["flux.path"] if checked else []), res.findings
+
+
+def test_repository_source_is_guessed_per_cluster(tmp_path):
+    """Each cluster runs its own controllers and reads its repository through its own flux-system's source
+    (fluxcd/flux2@v2.7.5:pkg/manifestgen/sync/sync.go names bootstrap's GitRepository flux-system; `flux create
+    source git home-ops` names another): cluster b reads its repository as GitRepository flux-system/home-ops, cluster
+    a as flux-system/flux-system. The guess is made per cluster graph, so b's paths are checked against b's own root
+    (its .sops.yaml), and a Kustomization of cluster a that reads b's source name is still an unknown source there.
+    The project's own clusters/ (home-lab reads flux-system, lab-two home-ops) is the real case."""
+    root = _tree(tmp_path, "two-repositories")
+
+    def run():
+        return validate_paths([str(root / "a"), str(root / "b")], Options(kustomize="never"))
+
+    assert run().findings == []
+    _edit(root / "b/k8s/apps/ks.yaml", "path: ./k8s/apps/app\n", "path: ./k8s/apps/ap\n")
+    res = run()
+    assert [(f.rule, f.file.endswith("b/k8s/apps/ks.yaml")) for f in res.findings] == [("flux.path", True)]
+    assert "(root " in res.findings[0].message and res.findings[0].message.rstrip(")").endswith("/b")
+    _edit(root / "b/k8s/apps/ks.yaml", "path: ./k8s/apps/ap\n", "path: ./k8s/apps/app\n")
+    _edit(root / "a/kubernetes/apps/ks.yaml", "name: flux-system\n  targetNamespace: extra",
+          "name: home-ops\n  targetNamespace: extra")
+    res = run()
+    assert [(f.rule, f.file.endswith("a/kubernetes/apps/ks.yaml")) for f in res.findings] == [("flux.source-ref", True)]
+    project = validate_paths([str(REPO / "clusters")], Options(kustomize="never"))
+    assert [f.message for f in project.findings if f.rule in ("flux.source-ref", "flux.path")] == []
