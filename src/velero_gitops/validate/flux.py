@@ -1151,18 +1151,18 @@ def _candidate_roots(ks, run: Run, root: Path | None = None) -> list[Path]:
     return out
 
 
-def _chart_name(hr, objects) -> str | None:
-    spec = mapping(hr.data, "spec")
-    name = dig(spec, "chart", "spec", "chart")
-    if isinstance(name, str):
-        return name.rsplit("/", 1)[-1]
-    ref = spec.get("chartRef")
-    if isinstance(ref, dict) and ref.get("kind") == "OCIRepository":
-        for o in objects:
-            if o.kind == "OCIRepository" and o.name == ref.get("name"):
-                url = dig(o.data, "spec", "url")
-                if isinstance(url, str):
-                    return url.rstrip("/").rsplit("/", 1)[-1]
+def _chart_name(g: Graph, hr: Obj) -> str | None:
+    """The chart a HelmRelease installs: ``chart.spec.chart``, else the last segment of its chartRef OCIRepository's
+    URL (the first OCIRepository of that name, looked up in the graph's index)."""
+    m = g.helmrelease(hr)
+    if m.chart_name is not None:
+        return m.chart_name.rsplit("/", 1)[-1]
+    ref = m.chart_ref
+    if ref is not None and ref.kind == "OCIRepository":
+        for o in g.named("OCIRepository", ref.name):
+            url = fluxmodel.source_url(o)
+            if o.kind == "OCIRepository" and o.name == ref.name and url is not None:
+                return url.rstrip("/").rsplit("/", 1)[-1]
     return None
 
 
@@ -1374,7 +1374,7 @@ class _Checker:
             for ns in g.namespaces(k):
                 ks_by_name.setdefault((ns, k.name), []).append(k)
         for hr in (o for o in g.all if is_kind(o, HELM, "HelmRelease")):
-            groups = CRD_CHARTS.get(_chart_name(hr, g.all) or "")
+            groups = CRD_CHARTS.get(_chart_name(g, hr) or "")
             if not groups or hr.path is None or g.helmrelease(hr).install_crds == "Skip":
                 continue
             hr_ks = g.applied_by.get(self.g.real(hr.path), [])
