@@ -49,7 +49,6 @@ from velero_gitops.validate.documents import (
     find_root,
     first_document,
     inside,
-    mapping,
 )
 from velero_gitops.validate.producers import SCAN_KIND, generated, made_by
 from velero_gitops.validate.run import DEFAULT_REPO_SOURCES, Options, Run
