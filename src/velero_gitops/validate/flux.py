@@ -83,7 +83,7 @@ _SCAN_MAX_FILES = 20000
 _SCAN_MAX_BYTES = 2 << 20
 
 
-def _str(v) -> str:
+def _str(v: object) -> str:
     return v if isinstance(v, str) else ""
 
 
@@ -243,7 +243,7 @@ def _scan_repo(root: Path, seen: set[Path], run: Run) -> list:
 # postBuild substitution on the objects read from files (the engine: validate.varsub)
 
 
-def _reparse_scalar(text: str):
+def _reparse_scalar(text: str) -> object:
     """What a substituted plain scalar becomes when the controller parses the YAML again."""
     import yaml
 
@@ -254,7 +254,7 @@ def _reparse_scalar(text: str):
     return v if isinstance(v, (str, int, float, bool)) or v is None else text
 
 
-def _substitute(node, lookup: varsub.Lookup) -> bool:
+def _substitute(node: dict | list, lookup: varsub.Lookup) -> bool:
     """Substitute in place; True when anything changed. The controller substitutes the object as kustomize writes
     it out (sigs.k8s.io/yaml JSONToYAML: a string is written plain unless it would read back as something else, the
     quotes of the source file are gone), then parses the result again: a substituted plain scalar may become a
@@ -262,7 +262,7 @@ def _substitute(node, lookup: varsub.Lookup) -> bool:
     booleans"). A scalar with an expression whose value is unknown here, or that the controller refuses, is left
     as written."""
     changed = False
-    stack = [node]
+    stack: list[dict | list] = [node]
     while stack:
         n = stack.pop()
         items = list(n.items()) if isinstance(n, dict) else list(enumerate(n)) if isinstance(n, list) else []
@@ -311,7 +311,7 @@ def _label_selector_matches(selector: str, labels: dict) -> bool:
     return True
 
 
-def _selects(target, patch_doc, o, ns: str = "") -> bool:
+def _selects(target: object, patch_doc: object, o: Obj, ns: str = "") -> bool:
     """Whether a patch selects object ``o`` (in namespace ``ns`` in the build): without a target, a strategic merge
     patch names its object; a target matches group, version and kind exactly, name and namespace as anchored regular
     expressions, and label and annotation selectors (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/types/selector.go,
@@ -338,12 +338,12 @@ def _selects(target, patch_doc, o, ns: str = "") -> bool:
     return True
 
 
-def _patch_targets(target, patch_doc, ks, ns: str = "") -> bool:
+def _patch_targets(target: object, patch_doc: object, ks: Obj, ns: str = "") -> bool:
     """Whether a parent's patch selects the Flux Kustomization ``ks``."""
     return _selects(target, patch_doc, ks, ns)
 
 
-def _apply_patch(o, doc) -> bool:
+def _apply_patch(o: Obj, doc: object) -> bool:
     """A patch document applied to object ``o`` in place: a strategic merge (maps merge, lists are replaced: no schema
     strategies for custom resources) or JSON 6902 add/replace."""
     if isinstance(doc, dict):
@@ -360,7 +360,7 @@ def _apply_patch(o, doc) -> bool:
     return any([_json6902(o.data, op) for op in doc]) if isinstance(doc, list) else False
 
 
-def _content(o) -> object:
+def _content(o: Obj) -> object:
     """An object as applied, for comparing copies (namespace aside: the copies land in the same one)."""
     data = {k: v for k, v in o.data.items() if k != "metadata"}
     md = o.data.get("metadata")
@@ -380,7 +380,7 @@ def _merge(into: dict, patch: dict) -> None:
             into[k] = copy.deepcopy(v)
 
 
-def _json6902(data: dict, op) -> bool:
+def _json6902(data: dict, op: object) -> bool:
     """One JSON 6902 add/replace (RFC 6901 pointer) into an existing parent; other operations are left to the build."""
     if not isinstance(op, dict) or op.get("op") not in ("add", "replace") or not isinstance(op.get("path"), str):
         return False
@@ -397,7 +397,7 @@ def _json6902(data: dict, op) -> bool:
     return True
 
 
-def _patched_spec(patches, field: str) -> list[tuple[object, object, dict]]:
+def _patched_spec(patches: object, field: str) -> list[tuple[object, object, dict]]:
     """[(target, patch document, the mapping it sets at spec.<field>)] from a Flux Kustomization's
     spec.patches (a parent's defaults for its child Kustomizations: decryption, sourceRef)."""
     out = []
@@ -428,7 +428,7 @@ class Graph:
     """Which Flux Kustomization applies which file, the namespaces each object ends up in, and the
     decryption each Kustomization gets. Built once per run, before schema validation (substitution)."""
 
-    def __init__(self, objects, run: Run):
+    def __init__(self, objects: list[Obj], run: Run) -> None:
         opts = self.opts = run.opts
         self.run = run
         self.real = run.real
@@ -510,7 +510,7 @@ class Graph:
         self.opts = self.run.opts = dataclasses.replace(self.opts, repo_sources=union)
         return True
 
-    def sources_for(self, o) -> set[tuple[str, str, str]]:
+    def sources_for(self, o: Obj) -> set[tuple[str, str, str]]:
         """The sources that read this repository, as the controllers of ``o``'s cluster see them."""
         clusters = self.cluster.get(id(o)) if self.cluster_sources else None
         if not clusters:
@@ -518,7 +518,7 @@ class Graph:
         return set().union(*(self.cluster_sources.get(c, set()) for c in clusters))
 
     @staticmethod
-    def _repo_root(objects, run: Run) -> Path | None:
+    def _repo_root(objects: list[Obj], run: Run) -> Path | None:
         if run.opts.repo_root:
             return run.real(Path(run.opts.repo_root))
         for o in objects:
@@ -588,7 +588,7 @@ class Graph:
                 return
 
     # -- clusters ---------------------------------------------------------------------------------
-    def parents(self, ks) -> list:
+    def parents(self, ks: Obj) -> list[Obj]:
         """The Flux Kustomizations of the repository that apply ``ks`` (itself excluded: bootstrap's flux-system
         Kustomization applies its own folder)."""
         if ks.path is None:
@@ -648,7 +648,7 @@ class Graph:
                             seen.add(id(o))
                             todo.append(o)
 
-    def sync_root(self, ks) -> bool:
+    def sync_root(self, ks: Obj) -> bool:
         """The cluster's sync Kustomization: the one flux-operator makes from a FluxInstance, or bootstrap's, which
         applies the folder holding its own file (clusters/<name>/flux-system/gotk-sync.yaml) and is applied by nothing
         else."""
@@ -683,7 +683,7 @@ class Graph:
                 out.append(chain[-1])
         return out
 
-    def visible(self, holder, o) -> bool:
+    def visible(self, holder: Obj, o: Obj | None) -> bool:
         """Whether a lookup from ``holder`` may find ``o``: they share a cluster, or either belongs to none."""
         a, b = self.cluster.get(id(holder)), self.cluster.get(id(o))
         return a is None or b is None or bool(a & b)
@@ -747,7 +747,7 @@ class Graph:
                         if _selects(target, doc, o, tn or o.namespace) and _apply_patch(o, doc):
                             self._models.pop(id(o), None)
 
-    def path_dir(self, ks) -> Path | None:
+    def path_dir(self, ks: Obj) -> Path | None:
         """The directory a Kustomization of this repository builds, None when unknown or elsewhere."""
         m = self.kustomization(ks)
         p = m.path if m.path_set else "./"  # an empty path is the source's root (KustomizationSpec.Path)
@@ -759,7 +759,7 @@ class Graph:
                 return target
         return None
 
-    def _roots_of(self, ks) -> list[tuple[Path, Path]]:
+    def _roots_of(self, ks: Obj) -> list[tuple[Path, Path]]:
         """[(a root ``spec.path`` may be relative to, the folder the target must stay in)]. With a source per cluster
         (each cluster its own repository, as clusters/<name>/ with its own .sops.yaml), the root found from the
         Kustomization's own file comes first and bounds it, inside the run's boundary."""
@@ -772,11 +772,11 @@ class Graph:
                 out = [(own, own), *out]
         return out
 
-    def reads_repo(self, ks) -> bool:
+    def reads_repo(self, ks: Obj) -> bool:
         return reads_this_repo(ks, self.opts, self.sources_for(ks) if self.cluster_sources else None)
 
     # -- substitution ------------------------------------------------------------------------------
-    def variables(self, ks) -> varsub.Lookup | None:
+    def variables(self, ks: Obj) -> varsub.Lookup | None:
         """The lookup of a Kustomization's postBuild variables; None when it substitutes nothing (the controller runs
         envsubst only with at least one variable, or with substituteStrategy: Always)."""
         post = self.kustomization(ks).post_build
@@ -850,7 +850,7 @@ class Graph:
                 break
         return changed
 
-    def identities(self, o) -> list[tuple[str, str]]:
+    def identities(self, o: Obj) -> list[tuple[str, str]]:
         """[(name, namespace)] the object has in the cluster: one per applying Kustomization when its name or
         namespace is substituted (a component shared by many apps, `name: ${APP}`), "" where unknown."""
         raw = self._raw_names.get(id(o))
@@ -874,7 +874,7 @@ class Graph:
         return out
 
     # -- namespaces --------------------------------------------------------------------------------
-    def namespaces(self, o) -> list[str]:
+    def namespaces(self, o: Obj) -> list[str]:
         """Every namespace the object ends up in ("" = none known), one per Kustomization applying it."""
         key = id(o)
         if key in self._ns:
@@ -897,7 +897,7 @@ class Graph:
         self._ns[key] = out
         return out
 
-    def namespaces_by(self, o, ks) -> list[str]:
+    def namespaces_by(self, o: Obj, ks: Obj) -> list[str]:
         """The namespaces object ``o`` ends up in when Flux Kustomization ``ks`` applies it."""
         md = o.data.get("metadata")
         own = _str(md.get("namespace")) if isinstance(md, dict) else ""
@@ -906,10 +906,10 @@ class Graph:
             return [tn or own]
         return list(dict.fromkeys(tn or via_ns or own for via_ns, _ in self._via.get((self.real(o.path), id(ks)), [("", None)])))
 
-    def ns_of(self, o) -> str:
+    def ns_of(self, o: Obj) -> str:
         return self.namespaces(o)[0]
 
-    def moved_by(self, o, ns: str) -> str:
+    def moved_by(self, o: Obj, ns: str) -> str:
         """Why the object is in ``ns`` when its file says otherwise (for messages)."""
         md = o.data.get("metadata")
         own = _str(md.get("namespace")) if isinstance(md, dict) else ""
@@ -927,7 +927,7 @@ class Graph:
             return f" (moved there by `namespace: {ns}` in {display_path(pfile)})"
         return ""
 
-    def dead(self, o) -> bool:
+    def dead(self, o: Obj) -> bool:
         """Never applied: no Flux Kustomization applies the file, and a kustomization.yaml above it leaves it out (a
         disabled app: `# - ./app` in a parent, the app's own folder still listing its files), or, when the cluster's
         sync is in the repository (bootstrap's Kustomization, a FluxInstance), not reached from it. The controllers never
@@ -977,16 +977,16 @@ class Graph:
         return best
 
     # -- decryption --------------------------------------------------------------------------------
-    def decryption(self, ks) -> tuple[dict | None, Obj | None]:
+    def decryption(self, ks: Obj) -> tuple[dict | None, Obj | None]:
         """(the decryption the controller sees, the Kustomization whose patches injected it or None)."""
         return self.patched(ks, "decryption", speculate={"provider": "sops"})
 
-    def source_ref(self, ks) -> dict | None:
+    def source_ref(self, ks: Obj) -> dict | None:
         """The sourceRef the controller sees: the Kustomization's own, with what a parent's patches set
         merged over it (a merge patch on a custom resource: the patch's keys win)."""
         return self.patched(ks, "sourceRef")[0]
 
-    def _field_patches(self, parent, field: str) -> list[tuple[object, object, dict]]:
+    def _field_patches(self, parent: Obj, field: str) -> list[tuple[object, object, dict]]:
         """``_patched_spec`` of a Kustomization's patches, parsed once per graph build."""
         key = (id(parent), field)
         if key not in self._spec_patches:
@@ -1001,7 +1001,7 @@ class Graph:
             self._spec_patches[key] = [k for k in self.flux_ks if self._field_patches(k, field)]
         return self._spec_patches[key]
 
-    def patched(self, ks, field: str, speculate: dict | None = None) -> tuple[dict | None, Obj | None]:
+    def patched(self, ks: Obj, field: str, speculate: dict | None = None) -> tuple[dict | None, Obj | None]:
         """(spec.<field> after the patches of the Kustomizations that apply ``ks``, the patching one or None).
         With ``speculate``, a Kustomization that no Kustomization of the tree applies gets that value when
         some Kustomization patches the field into its children (a guess, marked by its own value)."""
@@ -1025,7 +1025,7 @@ class Graph:
         return own, None
 
 
-def _instance_sync(fi) -> Obj | None:
+def _instance_sync(fi: Obj) -> Obj | None:
     """The Kustomization flux-operator creates for a FluxInstance's ``spec.sync``: named like the sync (default: the
     instance's namespace), in that namespace, reading the sync source at ``sync.path``, pruning
     (controlplaneio-fluxcd/flux-operator@v0.58.1:internal/builder/templates.go, the sync Kustomization)."""
@@ -1040,7 +1040,7 @@ def _instance_sync(fi) -> Obj | None:
     return Obj(fi.file, fi.path, fi.index, data, fi.line)
 
 
-def _repo_sources(opts) -> set[tuple[str, str, str]]:
+def _repo_sources(opts: Options) -> set[tuple[str, str, str]]:
     out = set()
     for s in opts.repo_sources or DEFAULT_REPO_SOURCES:
         parts = s.split("/")
@@ -1094,7 +1094,8 @@ def _repo_url(url: object) -> str:
     return re.sub(r"(\.git)?/*$", "", u)
 
 
-def _same_repository(objects, synced, opts: Options, sources) -> Options:
+def _same_repository(objects: list[Obj], synced: list[Obj], opts: Options,
+                     sources: list[tuple[str, ...]] | list[tuple[str, str, str]]) -> Options:
     """Every declared source whose URL is the repository source's reads this repository too (a second GitRepository
     of the same URL, made for another interval or ref): Kustomizations reading it are built and checked as well."""
     urls: dict[tuple, str] = {}
@@ -1114,12 +1115,12 @@ def _same_repository(objects, synced, opts: Options, sources) -> Options:
     return dataclasses.replace(opts, repo_sources=[*(opts.repo_sources or DEFAULT_REPO_SOURCES), *sorted(extra)])
 
 
-def _flux_namespace(opts) -> str:
+def _flux_namespace(opts: Options) -> str:
     """Where Flux itself runs: the namespace of the repository's source (flux-system by default)."""
     return sorted(_repo_sources(opts))[0][1] if _repo_sources(opts) else "flux-system"
 
 
-def reads_this_repo(ks, opts, sources: set[tuple[str, str, str]] | None = None) -> bool:
+def reads_this_repo(ks: Obj, opts: Options, sources: set[tuple[str, str, str]] | None = None) -> bool:
     ref = dig(ks.data, "spec", "sourceRef")
     if not isinstance(ref, dict):
         return False
@@ -1131,7 +1132,7 @@ def reads_this_repo(ks, opts, sources: set[tuple[str, str, str]] | None = None) 
     return False
 
 
-def _candidate_roots(ks, run: Run, root: Path | None = None) -> list[Path]:
+def _candidate_roots(ks: Obj, run: Run, root: Path | None = None) -> list[Path]:
     if run.opts.repo_root:
         out = [run.real(Path(run.opts.repo_root))]
     else:
@@ -1169,13 +1170,13 @@ def _chart_name(g: Graph, hr: Obj) -> str | None:
 # Checks
 
 
-def check(g: Graph, objects) -> list[Finding]:
+def check(g: Graph, objects: list[Obj]) -> list[Finding]:
     """The Flux findings on ``objects`` (the validated ones), looked up in the graph of the whole repository."""
     return _Checker(g, objects).run()
 
 
 class _Checker:
-    def __init__(self, g: Graph, objects):
+    def __init__(self, g: Graph, objects: list[Obj]) -> None:
         self.g, self.objects, self.opts = g, objects, g.opts
         self.findings: list[Finding] = []
         self.externals = set(g.opts.externals)
@@ -1183,11 +1184,11 @@ class _Checker:
         self.index = self._index(g)
 
     @staticmethod
-    def _index(g: Graph) -> dict[tuple[str, str], list[tuple[str, object]]]:
+    def _index(g: Graph) -> dict[tuple[str, str], list[tuple[str, Obj | None]]]:
         """(kind, name) -> [(a namespace where such an object exists ("" = unknown), the object that makes it)]."""
-        index: dict[tuple[str, str], list[tuple[str, object]]] = {}
+        index: dict[tuple[str, str], list[tuple[str, Obj | None]]] = {}
 
-        def put(kind: str, name: str, namespaces, maker) -> None:
+        def put(kind: str, name: str, namespaces: list[str], maker: Obj | None) -> None:
             # a namespace still holding ${VAR} is substituted per applying Kustomization: unknown here, so any
             index.setdefault((kind, name), []).extend(("" if "$" in ns else ns, maker) for ns in namespaces)
 
@@ -1214,11 +1215,11 @@ class _Checker:
         self._duplicates()
         return self.findings
 
-    def add(self, obj, ptr: str, msg: str, rule: str) -> None:
+    def add(self, obj: Obj, ptr: str, msg: str, rule: str) -> None:
         self.findings.append(obj.finding(ptr, msg, rule))
 
     # -- lookups -----------------------------------------------------------------------------------
-    def where(self, kind: str, name: str, ns: str, holder=None) -> tuple[bool, set[str]]:
+    def where(self, kind: str, name: str, ns: str, holder: Obj | None = None) -> tuple[bool, set[str]]:
         """(exists in ns, the namespaces where an object of that kind and name does exist), in ``holder``'s cluster."""
         sources = self.g.sources_for(holder) if holder is not None else self.repo_sources
         if ((kind, name, ns) in WELL_KNOWN or (kind, ns, name) in sources
@@ -1391,7 +1392,7 @@ class _Checker:
                                  f"dependsOn {', '.join(h.name for h in hr_ks)} (the Kustomization applying HelmRelease "
                                  f"{hr.name} that installs the {group} CRDs)", CRD_ORDER)
 
-    def _depends_on(self, ks, ks_by_name: dict[tuple[str, str], list]) -> set[int]:
+    def _depends_on(self, ks: Obj, ks_by_name: dict[tuple[str, str], list[Obj]]) -> set[int]:
         """ids of every Flux Kustomization ``ks`` depends on, directly or through others."""
         seen: set[int] = set()
         todo = [ks]

@@ -34,9 +34,11 @@ import re
 import shutil
 import stat
 import tempfile
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from velero_gitops import identity, safefile, tools
 from velero_gitops.boundary import git_toplevel, realpath
@@ -56,8 +58,8 @@ from velero_gitops.validate.documents import (
 )
 from velero_gitops.validate.policy import holds_secret_data
 from velero_gitops.validate.report import esc
-from velero_gitops.validate.run import Run
-from velero_gitops.validate.schemas import SchemaError, schema_findings
+from velero_gitops.validate.run import Options, Run
+from velero_gitops.validate.schemas import SchemaError, SchemaStore, schema_findings
 from velero_gitops.validate.yamlload import YAMLError, load_all
 
 define("kustomize", "error", "a kustomize build that fails, or that is not run because it would read something refused")
@@ -149,7 +151,7 @@ def read_kfile(p: Path, memo: dict[Path, KFile | None]) -> KFile | None:
     return out
 
 
-def _entries(k: dict):
+def _entries(k: dict) -> Iterator[tuple[str, Any, bool]]:
     """(field, value, must_exist, is_dir_field) for every path a kustomization names."""
     for f in _DIR_FIELDS:
         for v in _strings(k.get(f)):
@@ -182,7 +184,7 @@ def _entries(k: dict):
                 yield "helmCharts", v, False
 
 
-def _strings(v) -> list[str]:
+def _strings(v: object) -> list[str]:
     if isinstance(v, str):
         return [v]
     if isinstance(v, list):
@@ -190,7 +192,7 @@ def _strings(v) -> list[str]:
     return []
 
 
-def input_files(kdirs, run: Run) -> tuple[set[Path], set[Path]]:
+def input_files(kdirs: Iterable[Path], run: Run) -> tuple[set[Path], set[Path]]:
     """(files kustomizations read as generator/patch/replacement inputs, files they list as resources): real paths.
 
     An input is not a Kubernetes object wherever it sits; a resource is applied.
@@ -379,7 +381,7 @@ class _Planner:
         return out
 
 
-def plan(root: Path, entry: Path, flux_ks, kfiles: dict) -> Build:
+def plan(root: Path, entry: Path, flux_ks: Obj | None, kfiles: dict) -> Build:
     """Resolve what building ``entry`` reads, and the kustomization Flux would build there."""
     root = Path(realpath(root))
     entry = Path(realpath(entry))
@@ -716,7 +718,8 @@ def clean_message(msg: str, root: Path | None = None) -> str:
 # Choosing builds
 
 
-def plans(kdirs, objects, run: Run, graph, scan_roots) -> list[Build]:
+def plans(kdirs: Iterable[Path], objects: list[Obj], run: Run, graph: flux.Graph | None,
+          scan_roots: Iterable[str]) -> list[Build]:
     """The builds Flux runs (one per distinct Flux Kustomization entry), then top-level kustomizations no build reached."""
     opts = run.opts
     out: list[Build] = []
@@ -770,7 +773,7 @@ def _bounded(root: Path, run: Run) -> Path:
     return real if inside(real, run.boundary) else run.boundary
 
 
-def _root_for(d: Path, opts, scan_roots) -> Path:
+def _root_for(d: Path, opts: Options, scan_roots: Iterable[str]) -> Path:
     if opts.repo_root:
         return Path(opts.repo_root)
     g = git_toplevel(d)
@@ -805,7 +808,8 @@ def _origin(md: dict) -> dict:
     return out
 
 
-def check_dirs(kdirs, objects, store, run: Run, skip, graph=None, scan_roots=()) -> tuple[list[Finding], int, set[Path]]:
+def check_dirs(kdirs: list[Path], objects: list[Obj], store: SchemaStore, run: Run, skip: set[str],
+               graph: flux.Graph | None = None, scan_roots: Iterable[str] = ()) -> tuple[list[Finding], int, set[Path]]:
     """(findings, failed builds, real paths of the source files that successful builds emitted)."""
     opts = run.opts
     kubectl = kubectl_path(opts.repo_root)
@@ -890,7 +894,7 @@ def _build_failure(b: Build, out: str, kfiles: dict) -> Finding:
     return Finding(display_path(kfile), line, None, "", f"kustomize build failed: {out}", "kustomize")
 
 
-def _output_documents(b: Build, out: str, graph) -> list | Finding:
+def _output_documents(b: Build, out: str, graph: flux.Graph | None) -> list | Finding:
     """The documents of a build's output, after Flux's postBuild substitution (validate.varsub, with the variables
     the graph knows for the Flux Kustomization)."""
     if b.flux_ks is not None and graph is not None:
@@ -904,7 +908,7 @@ def _output_documents(b: Build, out: str, graph) -> list | Finding:
 class _OutputCheck:
     """Schema validation of built objects; findings land on the source object when the origin annotation finds it."""
 
-    def __init__(self, store, skip, by_file: dict[Path, list], kfiles: dict):
+    def __init__(self, store: SchemaStore, skip: set[str], by_file: dict[Path, list[Obj]], kfiles: dict) -> None:
         self.store, self.skip, self.by_file, self.kfiles = store, skip, by_file, kfiles
 
     def check(self, b: Build, docs: list, covered: set[Path]) -> list[Finding]:
@@ -962,7 +966,7 @@ class _OutputCheck:
                         "(a patch, replacement, generator merge or resource in another format writes them): encrypt "
                         "what supplies them with sops, or make the Secret outside Git", "secret.unencrypted")]
 
-    def _located(self, b: Build, doc, origin: dict, name: str, validator) -> list[Finding]:
+    def _located(self, b: Build, doc: Any, origin: dict, name: str, validator: Any) -> list[Finding]:
         data = doc.data
         src, file, line = _source(b, origin, data["kind"], name, self.by_file, self.kfiles)
         built = Obj(file or display_path(b.entry / b.kfile_name), None, doc.index, data, doc.line)
@@ -997,7 +1001,8 @@ def _plaintext(secret: dict) -> bool:
     return any("ENC[" not in v for v in values)
 
 
-def _source(b: Build, origin: dict, kind: str, name: str, by_file, kfiles: dict):
+def _source(b: Build, origin: dict, kind: str, name: str, by_file: dict[Path, list[Obj]],
+            kfiles: dict) -> tuple[Obj | None, str | None, int | None]:
     """(source object, display file, line) of a built object, from its origin annotation."""
     entry_rel = b.entry.relative_to(b.root)
     if "path" in origin:
