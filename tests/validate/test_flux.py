@@ -301,23 +301,6 @@ def test_real_world_negatives(tmp_path):
     assert sorted(f.rule for f in res.findings) == ["schema", "secret.unencrypted"]
 
 
-def test_velero_crd_order_is_still_reported(tmp_path):
-    """A Velero Schedule applied by the same Kustomization as the velero HelmRelease (which installs the
-    velero.io CRDs) fails the dry-run: still a finding."""
-    root = _tree(tmp_path, "guide")
-    app = root / "kubernetes/apps/media/db/app"
-    (app / "hr.yaml").write_text("apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: velero\nspec:\n"
-                                 "  interval: 1h\n  chart:\n    spec:\n      chart: velero\n      version: 12.1.0\n"
-                                 "      sourceRef:\n        kind: HelmRepository\n        name: vmware-tanzu\n")
-    (app / "repo.yaml").write_text("apiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\nmetadata:\n"
-                                   "  name: vmware-tanzu\nspec:\n  interval: 1h\n  url: https://vmware-tanzu.github.io/helm-charts\n")
-    (app / "schedule.yaml").write_text("apiVersion: velero.io/v1\nkind: Schedule\nmetadata:\n  name: daily\nspec:\n"
-                                       "  schedule: 0 2 * * *\n  template:\n    ttl: 720h0m0s\n")
-    _edit(app / "kustomization.yaml", "resources:\n", "resources:\n  - ./hr.yaml\n  - ./repo.yaml\n  - ./schedule.yaml\n")
-    res = _check(root)
-    assert [(f.rule, f.file.rsplit("/", 1)[-1]) for f in res.findings] == [("flux.crd-order", "schedule.yaml")]
-
-
 # ---------------------------------------------------------------------------------------------- lessons from real repos
 def test_oci_artifact_tree_is_clean(tmp_path):
     """flux-operator's FluxInstance syncs an OCIRepository named flux-system from an artifact pushed from
@@ -449,13 +432,6 @@ def test_each_cluster_looks_up_names_in_its_own_tree(tmp_path):
     res = _check(root, "clusters", "apps", "infra")
     assert [(f.file.endswith("clusters/b/apps.yaml"), f.rule) for f in res.findings] == [(True, "flux.depends-on")]
     assert "not in this cluster (rooted at " in res.findings[0].message
-
-
-def test_project_examples_are_two_clusters():
-    """`validate clusters/` on this project's two examples: each cluster's Schedule depends on its own velero
-    Kustomization; the two flux-system/velero Kustomizations are not merged (no false flux.crd-order)."""
-    res = validate_paths([str(REPO / "clusters")], Options(kustomize="never"))
-    assert [f for f in res.findings if f.rule == "flux.crd-order"] == []
 
 
 # --------------------------------------------------------------------------------------------------

@@ -17,9 +17,8 @@ Names are resolved the way the controllers resolve them (the sources are named i
 * a file that Flux never applies (left out by a kustomization.yaml above it) is not checked, and a Kustomization
   in such a file applies nothing; ``Graph.applied_from_sync(path)`` answers "does the cluster's sync apply it".
 
-Checks: the rules declared below (velero_gitops.rules); docs/validation.md lists them. Velero objects applied before
-the velero chart that installs their CRDs are reported (flux.crd-order); other charts' CRDs are often installed out
-of band, so ordering is not provable there.
+Checks: the rules declared below (velero_gitops.rules); docs/validation.md lists them. Rules that only read the graph
+live one module each in validate/fluxrules/ (flux.crd-order: Velero objects applied before the chart's CRDs).
 
 Facts come from the whole repository, not only from the paths given: a root Kustomization in clusters/
 that patches decryption into its children counts when only kubernetes/apps is validated. The repository
@@ -69,8 +68,6 @@ DUPLICATE = define("flux.duplicate", "error", "one object (kind, namespace, name
 DUPLICATE_SAME = define("flux.duplicate-identical", "warning", "identical copies of one object applied by two Flux "
                         "Kustomizations of the same cluster: its owner labels flip at each apply, and it goes with "
                         "either one's prune")
-CRD_ORDER = define("flux.crd-order", "error", "Velero objects applied by the Kustomization that installs the velero chart "
-                   "(its CRDs), or by one that does not `dependsOn` it")
 
 FLUX_KS, HELM, SOURCE, is_kind = fluxmodel.FLUX_KS, fluxmodel.HELM, fluxmodel.SOURCE, fluxmodel.is_kind
 # the bootstrap source: `flux bootstrap` makes a GitRepository; a FluxInstance (flux-operator) makes its sync kind,
@@ -1151,21 +1148,6 @@ def _candidate_roots(ks: Obj, run: Run, root: Path | None = None) -> list[Path]:
     return out
 
 
-def _chart_name(g: Graph, hr: Obj) -> str | None:
-    """The chart a HelmRelease installs: ``chart.spec.chart``, else the last segment of its chartRef OCIRepository's
-    URL (the first OCIRepository of that name, looked up in the graph's index)."""
-    m = g.helmrelease(hr)
-    if m.chart_name is not None:
-        return m.chart_name.rsplit("/", 1)[-1]
-    ref = m.chart_ref
-    if ref is not None and ref.kind == "OCIRepository":
-        for o in g.named("OCIRepository", ref.name):
-            url = fluxmodel.source_url(o)
-            if o.kind == "OCIRepository" and o.name == ref.name and url is not None:
-                return url.rstrip("/").rsplit("/", 1)[-1]
-    return None
-
-
 # --------------------------------------------------------------------------------------------------
 # Checks
 
@@ -1211,7 +1193,6 @@ class _Checker:
                 self._kustomization(o)
             elif is_kind(o, HELM, "HelmRelease"):
                 self._helmrelease(o)
-        self._crd_order()
         self._duplicates()
         return self.findings
 
@@ -1365,43 +1346,3 @@ class _Checker:
                                                f"{g.ns_of(ks)}/{ks.name} and also by {others} ({what}); apply it from one "
                                                "Kustomization only", DUPLICATE_SAME if same else DUPLICATE,
                                                DUPLICATE_SAME.severity if same else DUPLICATE.severity))
-
-    # -- CRD ordering ------------------------------------------------------------------------------
-    def _crd_order(self) -> None:
-        g = self.g
-        ks_by_name: dict[tuple[str, str], list] = {}
-        for k in g.flux_ks:
-            for ns in g.namespaces(k):
-                ks_by_name.setdefault((ns, k.name), []).append(k)
-        for hr in (o for o in g.all if is_kind(o, HELM, "HelmRelease")):
-            groups = CRD_CHARTS.get(_chart_name(g, hr) or "")
-            if not groups or hr.path is None or g.helmrelease(hr).install_crds == "Skip":
-                continue
-            hr_ks = g.applied_by.get(self.g.real(hr.path), [])
-            for o in (o for o in self.objects if g.visible(hr, o)):
-                group = o.api_version.split("/", 1)[0] if "/" in o.api_version else ""
-                if group not in groups or o.path is None or not hr_ks:
-                    continue
-                for k in g.applied_by.get(self.g.real(o.path), []):
-                    if any(k is h for h in hr_ks):
-                        self.add(o, "", f"{o.kind} is applied by Flux Kustomization {g.ns_of(k)}/{k.name}, the same one that "
-                                 f"applies HelmRelease {hr.name} which installs the {group} CRDs: the dry-run fails before the "
-                                 f"CRDs exist. Apply it from a second Kustomization that dependsOn {k.name}", CRD_ORDER)
-                    elif not any(id(h) in self._depends_on(k, ks_by_name) for h in hr_ks):
-                        self.add(o, "", f"{o.kind} is applied by Flux Kustomization {g.ns_of(k)}/{k.name}, which does not "
-                                 f"dependsOn {', '.join(h.name for h in hr_ks)} (the Kustomization applying HelmRelease "
-                                 f"{hr.name} that installs the {group} CRDs)", CRD_ORDER)
-
-    def _depends_on(self, ks: Obj, ks_by_name: dict[tuple[str, str], list[Obj]]) -> set[int]:
-        """ids of every Flux Kustomization ``ks`` depends on, directly or through others."""
-        seen: set[int] = set()
-        todo = [ks]
-        while todo:
-            k = todo.pop()
-            for _, dep in self.g.kustomization(k).depends_on:
-                for ns in self.g.namespaces(k):
-                    for target in ks_by_name.get((dep.namespace or ns, dep.name), []):
-                        if self.g.visible(k, target) and id(target) not in seen:
-                            seen.add(id(target))
-                            todo.append(target)
-        return seen
