@@ -746,6 +746,14 @@ class Graph:
 
     def path_dir(self, ks: Obj) -> Path | None:
         """The directory a Kustomization of this repository builds, None when unknown or elsewhere."""
+        found = self.resolve(ks)
+        return found[1] if found is not None else None
+
+    def resolve(self, ks: Obj) -> tuple[Path, Path] | None:
+        """(the root ``spec.path`` is relative to, the directory it names) for a Kustomization reading this
+        repository; None when it reads another source, its path is unknown (``${...}``) or names no directory inside
+        its repository. The one answer to "where does this Kustomization's build start", for the graph, the kustomize
+        builds (validate.kustomize.plans) and adoption (ops.wiring)."""
         m = self.kustomization(ks)
         p = m.path if m.path_set else "./"  # an empty path is the source's root (KustomizationSpec.Path)
         if p is None or "${" in p or not self.reads_repo(ks):
@@ -753,7 +761,7 @@ class Graph:
         for root, bound in self._roots_of(ks):
             target = root / p.lstrip("/")
             if os.path.isdir(target) and inside(self.real(target), bound):
-                return target
+                return root, target
         return None
 
     def _roots_of(self, ks: Obj) -> list[tuple[Path, Path]]:

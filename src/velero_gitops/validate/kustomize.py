@@ -727,18 +727,14 @@ def plans(kdirs: Iterable[Path], objects: list[Obj], run: Run, graph: flux.Graph
     visited: set[Path] = set()
     if graph is not None:
         for ks in objects:
-            if not flux.is_kind(ks, flux.FLUX_KS, "Kustomization") or not flux.reads_this_repo(ks, opts):
+            if not flux.is_kind(ks, flux.FLUX_KS, "Kustomization") or not graph.kustomization(ks).path_set:
                 continue
-            p = dig(ks.data, "spec", "path")
-            if not isinstance(p, str) or "${" in p:
-                continue
-            rel = p.lstrip("/")
-            roots = graph.roots.get(id(ks)) or []
-            found = next((r for r in roots if os.path.isdir(r / rel)), None)
-            if found is None:
-                continue  # flux.path reports it
+            resolved = graph.resolve(ks)  # the graph's answer: this repository's source, its cluster's root
+            if resolved is None:
+                continue  # another source, a ${...} path, or flux.path reports it
+            found, entry = resolved
             root = Path(opts.repo_root) if opts.repo_root else (git_toplevel(found) or found)
-            b = plan(_bounded(root, run), found / rel, ks, run.kfiles)
+            b = plan(_bounded(root, run), entry, ks, run.kfiles)
             sig = (b.entry, b.generated)
             if sig in seen:
                 continue
