@@ -34,7 +34,7 @@ import re
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -236,11 +236,16 @@ class Build:
     edges: dict[Path, list[Path]] = field(default_factory=dict)  # kustomization dir -> the dirs it includes
 
 
+def _real(p: Path) -> Path:
+    return Path(realpath(p))
+
+
 class _Planner:
-    def __init__(self, b: Build, kfiles: dict):
+    def __init__(self, b: Build, kfiles: dict, real: Callable[[Path], Path] = _real):
         self.b = b
         self.kfiles = kfiles  # the run's parsed kustomizations
         self.root = b.root
+        self.real = real  # the run's memoised realpath: the builds of one run share most folders (issue 23)
 
     def rel(self, p: Path) -> str:
         return p.relative_to(self.root).as_posix()
@@ -278,9 +283,9 @@ class _Planner:
         for part in parts:
             cur = cur / part
             if os.path.islink(cur):
-                target = Path(realpath(cur))
+                target = self.real(cur)
                 if inside(target, self.root):
-                    real_parent = Path(realpath(cur.parent))
+                    real_parent = self.real(cur.parent)
                     self.b.links[self.rel(real_parent / part)] = os.path.relpath(target, real_parent)
                     self.link_prefixes(target)  # chains of links
                 return
@@ -295,7 +300,7 @@ class _Planner:
         if v.lower().startswith("file://"):
             v = v[7:]
         lexical = Path(os.path.normpath(base / v))
-        real = Path(realpath(base / v))
+        real = self.real(base / v)
         if not inside(lexical, self.root) or not inside(real, self.root):
             self.problem(via, value, f"{fld} entry {_short(v)!r} is outside the repository root: not read "
                          "(Flux cannot read it either)", "kustomize.outside")
@@ -354,7 +359,7 @@ class _Planner:
             dirnames[:] = sorted(x for x in dirnames if not x.startswith(".git"))
             for f in sorted(filenames):
                 p = Path(dirpath) / f
-                real = Path(realpath(p))
+                real = self.real(p)
                 if inside(real, self.root):
                     if os.path.islink(p):
                         self.link_prefixes(p)
@@ -381,12 +386,13 @@ class _Planner:
         return out
 
 
-def plan(root: Path, entry: Path, flux_ks: Obj | None, kfiles: dict) -> Build:
-    """Resolve what building ``entry`` reads, and the kustomization Flux would build there."""
-    root = Path(realpath(root))
-    entry = Path(realpath(entry))
+def plan(root: Path, entry: Path, flux_ks: Obj | None, kfiles: dict, real: Callable[[Path], Path] = _real) -> Build:
+    """Resolve what building ``entry`` reads, and the kustomization Flux would build there (``real``: the run's
+    memoised realpath)."""
+    root = real(root)
+    entry = real(entry)
     b = Build(root, entry, flux_ks)
-    pl = _Planner(b, kfiles)
+    pl = _Planner(b, kfiles, real)
     if not inside(entry, root):
         pl.problem(None, "", f"{entry} is outside the repository root {root}: not built", "kustomize.outside")
         return b
@@ -403,13 +409,13 @@ def plan(root: Path, entry: Path, flux_ks: Obj | None, kfiles: dict) -> Build:
         pl.b.visited.add(entry)
         res = pl.generated_resources(entry)
         for r in res:
-            real = pl.resolve(entry, r, None, "resources")
-            if real is None:
+            got = pl.resolve(entry, r, None, "resources")
+            if got is None:
                 continue
-            if os.path.isdir(real):
-                pl.visit_dir(real, None, r, 1)
+            if os.path.isdir(got):
+                pl.visit_dir(got, None, r, 1)
             else:
-                pl.add_file(real, None, r)
+                pl.add_file(got, None, r)
         kdata = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization"}
         if res:
             kdata["resources"] = res
@@ -734,7 +740,7 @@ def plans(kdirs: Iterable[Path], objects: list[Obj], run: Run, graph: flux.Graph
                 continue  # another source, a ${...} path, or flux.path reports it
             found, entry = resolved
             root = Path(opts.repo_root) if opts.repo_root else (git_toplevel(found) or found)
-            b = plan(_bounded(root, run), entry, ks, run.kfiles)
+            b = plan(_bounded(root, run), entry, ks, run.kfiles, run.real)
             sig = (b.entry, b.generated)
             if sig in seen:
                 continue
@@ -755,7 +761,7 @@ def plans(kdirs: Iterable[Path], objects: list[Obj], run: Run, graph: flux.Graph
         if kf is not None and kf.data.get("helmCharts"):
             continue  # needs helm and the network (a bootstrap kustomization, not something Flux builds)
         root = _root_for(real, opts, scan_roots)
-        b = plan(_bounded(root, run), real, None, run.kfiles)
+        b = plan(_bounded(root, run), real, None, run.kfiles, run.real)
         out.append(b)
         visited |= b.visited
     return out
