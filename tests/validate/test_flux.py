@@ -736,3 +736,58 @@ def test_repository_source_is_guessed_per_cluster(tmp_path):
     assert [(f.rule, f.file.endswith("a/kubernetes/apps/ks.yaml")) for f in res.findings] == [("flux.source-ref", True)]
     project = validate_paths([str(REPO / "clusters")], Options(kustomize="never"))
     assert [f.message for f in project.findings if f.rule in ("flux.source-ref", "flux.path")] == []
+
+
+def _apps_tree(root, n):
+    """n apps as home-ops lays them out: kubernetes/apps/<ns>/<app>/ks.yaml (a Flux Kustomization with postBuild
+    substituteFrom) applying ./app (a kustomization.yaml and a ConfigMap), listed by the namespace's
+    kustomization.yaml, and one cluster-settings ConfigMap."""
+    apps = root / "kubernetes" / "apps"
+    for i in range(n):
+        ns = apps / f"ns{i % 10}"
+        app = ns / f"app{i}"
+        (app / "app").mkdir(parents=True)
+        (app / "ks.yaml").write_text(
+            f"apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: app{i}\n"
+            f"  namespace: flux-system\nspec:\n  interval: 1h\n  path: ./kubernetes/apps/ns{i % 10}/app{i}/app\n"
+            "  prune: true\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n"
+            f"  targetNamespace: ns{i % 10}\n  postBuild:\n    substituteFrom:\n      - kind: ConfigMap\n"
+            "        name: cluster-settings\n")
+        (app / "app" / "kustomization.yaml").write_text("resources:\n  - ./configmap.yaml\n")
+        (app / "app" / "configmap.yaml").write_text(
+            f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app{i}\ndata:\n  domain: ${{DOMAIN}}\n")
+    for d in sorted(apps.iterdir()):
+        (d / "kustomization.yaml").write_text("resources:\n" + "".join(f"  - ./{a.name}/ks.yaml\n" for a in sorted(d.iterdir())))
+    (root / "kubernetes" / "settings.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cluster-settings\n  namespace: flux-system\ndata:\n"
+        "  DOMAIN: example.org\n")
+    (root / ".sops.yaml").write_text("creation_rules: []\n")
+
+
+def test_graph_work_is_linear(tmp_path, monkeypatch):
+    """Issue 23: the graph's work per object does not grow with the repository. Counted, not timed: how often an
+    object's kind is asked (every scan over the repository's objects asks it) and how often a folder is asked for its
+    kustomization.yaml. At 4x the apps, at most 4.5x the work; it was quadratic (each substitution scanned every object
+    for its substituteFrom ConfigMap, each unapplied file rescanned what the folders above it apply)."""
+    from velero_gitops.validate import documents
+
+    counts = {"kind": 0}
+    kind = documents.Obj.kind
+
+    def counted(self):
+        counts["kind"] += 1
+        return kind.fget(self)
+
+    monkeypatch.setattr(documents.Obj, "kind", property(counted))
+    work = []
+    for n in (40, 160):
+        root = tmp_path / f"r{n}"
+        _apps_tree(root, n)
+        for i in range(n):  # a file in each app's folder that no kustomization.yaml lists: not applied
+            (root / f"kubernetes/apps/ns{i % 10}/app{i}/notes.yaml").write_text(
+                f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes{i}\n")
+        counts["kind"] = 0
+        res = validate_paths([str(root / "kubernetes")], Options(repo_root=str(root), kustomize="never"))
+        assert res.findings == []
+        work.append(counts["kind"])
+    assert work[0] > 0 and work[1] <= 4.5 * work[0], work
