@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -119,7 +119,7 @@ class _Unit:
         return {r for r in RULES.values() if r.opt_out and _dig(values, r.opt_out.split(".")) is True}
 
 
-def _dig(values, keys: list[str]):
+def _dig(values: object, keys: list[str]) -> object:
     for k in keys:
         values = values.get(k) if isinstance(values, dict) else None
     return values
@@ -249,7 +249,7 @@ def _relative(path: Path, root: Path) -> str:
         return path.as_posix()
 
 
-def _largest(quantities) -> str:
+def _largest(quantities: Iterable[str]) -> str:
     """The largest of the configs' budgets: each config's rendered values are already within its own."""
     from velero_gitops.config.units import parse_quantity
 

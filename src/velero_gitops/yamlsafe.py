@@ -24,6 +24,7 @@ starts), sequences ``LList`` (``lines``: one line per item).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -144,12 +145,12 @@ def _shown_tag(tag: str) -> str:
 class _Frame:
     __slots__ = ("data", "size", "height", "anchor", "key", "key_line", "has_key", "merges", "own", "mark")
 
-    def __init__(self, data, anchor, mark):
+    def __init__(self, data: LDict | LList, anchor: str | None, mark: yaml.Mark) -> None:
         self.data = data
         self.size = 1
         self.height = 1
         self.anchor = anchor
-        self.key = None
+        self.key: object = None
         self.key_line = 0
         self.has_key = False
         self.merges: list | None = None
@@ -157,7 +158,7 @@ class _Frame:
         self.mark = mark
 
 
-def _path(stack: list) -> tuple:
+def _path(stack: list[_Frame]) -> tuple[object, ...]:
     out: list = []
     for f in stack:
         if isinstance(f.data, list):
@@ -167,7 +168,7 @@ def _path(stack: list) -> tuple:
     return tuple(out)
 
 
-def _mark(m) -> tuple[int, int]:
+def _mark(m: yaml.Mark) -> tuple[int, int]:
     return m.line + 1, m.column + 1
 
 
@@ -202,7 +203,7 @@ def load_all(text: str, limits: Limits = Limits()) -> list[Doc]:
         loader.dispose()
 
 
-def _build(loader, limits: Limits, stack: list) -> list[Doc]:
+def _build(loader: yaml.SafeLoader | yaml.CSafeLoader, limits: Limits, stack: list[_Frame]) -> list[Doc]:
     E = yaml.events
     resolve = loader.resolve
     constructors = loader.yaml_constructors
@@ -216,11 +217,11 @@ def _build(loader, limits: Limits, stack: list) -> list[Doc]:
     def path() -> tuple:
         return _path(stack)
 
-    def refuse(message: str, mark, limit: bool = False) -> YamlRefused:
+    def refuse(message: str, mark: yaml.Mark, limit: bool = False) -> YamlRefused:
         line, col = _mark(mark)
         return YamlRefused(message, line, col, path(), limit=limit)
 
-    def add(value, size: int, height: int, mark, line: int) -> None:
+    def add(value: object, size: int, height: int, mark: yaml.Mark, line: int) -> None:
         nonlocal root, root_line
         if not stack:
             root, root_line = value, line
@@ -255,7 +256,8 @@ def _build(loader, limits: Limits, stack: list) -> list[Doc]:
         data.lines[key] = top.key_line
 
     while True:
-        ev = loader.get_event()
+        # dispatched on its exact class below (cheaper than isinstance in this loop), which mypy does not narrow
+        ev: Any = loader.get_event()
         cls = type(ev)
         if cls is E.ScalarEvent:
             tag = ev.tag
@@ -333,7 +335,7 @@ def _build(loader, limits: Limits, stack: list) -> list[Doc]:
             return docs
 
 
-def _key_string(key: object, refuse, mark) -> str:
+def _key_string(key: object, refuse: Callable[[str, yaml.Mark], YamlRefused], mark: yaml.Mark) -> str:
     """A key as Kubernetes' YAML-to-JSON step writes it (kubernetes-sigs/yaml@v1.6.0:yaml.go,
     convertToJSONableObject): integers in decimal, booleans as true/false, floats in Go's shortest
     float32 form; a null, a mapping or a list as a key is refused there, and here."""

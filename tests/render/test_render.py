@@ -13,7 +13,7 @@ import yaml
 from velero_gitops.config.loader import load
 from velero_gitops.pipeline import render_config
 from velero_gitops.render import yamlfmt
-from velero_gitops.render.plan import plan
+from velero_gitops.render.plan import plan_tree
 
 from cli_util import EXAMPLES, REPO, run_cli, snapshot
 
@@ -81,7 +81,7 @@ def test_template_bug_is_caught(monkeypatch):
     from velero_gitops.render import templating as render_mod
 
     ld = load(REPO / "clusters/home-lab/velero-gitops.yaml")
-    p = plan(ld)
+    p = plan_tree(ld)
     art = next(a for a in p.artifacts if a.path.endswith("namespace.yaml"))
     env = render_mod._env()
     original = env.get_template(art.template)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from velero_gitops.config.loader import load
 from velero_gitops.render import yamlfmt
-from velero_gitops.render.plan import plan
+from velero_gitops.render.plan import plan_tree
 from velero_gitops.render.templating import render
 
 from cli_util import EXAMPLES, REPO
@@ -37,7 +37,7 @@ def _fragments(config: Path, monkeypatch) -> list:
 
     with monkeypatch.context() as m:
         m.setattr(yamlfmt, "_dump_nested", spy)
-        render(plan(load(config)))
+        render(plan_tree(load(config)))
     return seen
 
 

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from velero_gitops.cli._app import app, err, handle_errors
 from velero_gitops.cli._configs import resolve_configs
+
+if TYPE_CHECKING:
+    from velero_gitops.ops.wiring import FluxKs
+    from velero_gitops.pipeline import RenderResult
 
 
 @app.command()
@@ -68,14 +73,14 @@ def render(
         raise typer.Exit(1)
 
 
-def _facts(result) -> list:
+def _facts(result: RenderResult) -> list[FluxKs]:
     """The repository's Flux graph, read once per config for both questions below."""
     from velero_gitops.ops import wiring
 
     return wiring.flux_facts(result.loaded.repo_root, wiring.sources_of(result.loaded))
 
 
-def _refuse_second_install(result, facts: list) -> None:
+def _refuse_second_install(result: RenderResult, facts: list[FluxKs]) -> None:
     """A velero HelmRelease that velero-gitops did not render, applied by Flux: rendering ours would install Velero
     twice (--force does not change that)."""
     from velero_gitops.errors import UsageError
@@ -88,7 +93,7 @@ def _refuse_second_install(result, facts: list) -> None:
         raise UsageError(importer.refusal(found, wiring.at(root, result.shown)))
 
 
-def _wiring(result, wire: bool, facts: list) -> None:
+def _wiring(result: RenderResult, wire: bool, facts: list[FluxKs]) -> None:
     """Say when Flux applies none of the tree, with the edit that wires it; make that edit with --wire. The facts were
     read before the write: the tree's own files changed since, so a new tree is judged on a fresh read."""
     from velero_gitops.ops import wiring
@@ -106,7 +111,7 @@ def _wiring(result, wire: bool, facts: list) -> None:
     err("warning: " + wiring.message(w, root, result.shown))
 
 
-def _summary(result) -> None:
+def _summary(result: RenderResult) -> None:
     from velero_gitops.config.loader import display
 
     counts = {"create": 0, "update": 0, "delete": 0, "unchanged": 0}

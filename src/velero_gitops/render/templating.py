@@ -10,8 +10,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from velero_gitops.render.plan import Artifact, Plan
+
+if TYPE_CHECKING:
+    import jinja2
 
 
 class TemplateBug(RuntimeError):
@@ -27,7 +31,7 @@ def templates_dir() -> Path:
 
 
 @lru_cache(maxsize=1)
-def _env():
+def _env() -> jinja2.Environment:
     import jinja2
 
     from velero_gitops.render import yamlfmt

@@ -11,7 +11,10 @@ from __future__ import annotations
 import io
 import re
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ruamel.yaml import YAML
 
 TOP_ORDER = ("apiVersion", "kind", "metadata", "spec")
 META_ORDER = ("name", "namespace")
@@ -33,7 +36,7 @@ _NEEDS_QUOTES = re.compile(
 _UNSAFE_START = tuple("!&*?|>'\"%@`#,[]{}-:") + (" ",)
 
 
-def yaml_instance():
+def yaml_instance() -> YAML:
     from ruamel.yaml import YAML
 
     y = YAML(typ="rt")
@@ -82,7 +85,7 @@ def to_node(value: Any, level: str = "") -> Any:
 
 
 @lru_cache(maxsize=1)
-def _dumper():
+def _dumper() -> YAML:
     return yaml_instance()  # reused: building a YAML() costs more than dumping a scalar with it
 
 
