@@ -24,11 +24,46 @@ def render(
 ) -> None:
     """Render the Flux tree for each config. Only changed files are written, atomically."""
     from velero_gitops.errors import UsageError
-    from velero_gitops.pipeline import pin_hints, render_config
 
     if wire and (check or diff):
         raise UsageError("--wire edits a file of the repository: it does not go with --check or --diff")
     paths = resolve_configs(configs, config)
+    if wire or diff or force:  # each may write or print what a stored no-op never did
+        _render(paths, check, diff, force, quiet, wire)
+        return
+    _render_or_replay(paths, check, quiet)
+
+
+def _render_or_replay(paths: list[Path], check: bool, quiet: bool) -> None:
+    """A run that wrote nothing is stored with what it printed, keyed on the content of everything it read (the
+    configs, the templates, every generated file and the folders listed: runcache.py); the same run replays it
+    without loading, planning or rendering. A hand edit, a deleted output or a new file in the tree is a changed
+    input, so the run is computed again and notices it."""
+    import os
+
+    from velero_gitops import runcache
+    from velero_gitops.check import _cache_in_checkout
+
+    if runcache.disabled() or _cache_in_checkout(runcache.cache_dir(), paths):
+        _render(paths, check, False, False, quiet, False)
+        return
+    key = runcache.request_key("render", [f"check={check}", f"quiet={quiet}", *(os.path.abspath(p) for p in paths)])
+    stored = runcache.load(key)
+    if stored is not None and runcache.Transcript.replay(stored.get("printed")):
+        return
+    with runcache.Recorder() as rec, runcache.Transcript() as printed:
+        results = _render(paths, check, False, False, quiet, False)
+    if any(r.drifted for r in results):
+        return  # it wrote (or found drift): the inputs it read are no longer the tree
+    for r in results:
+        for probe in r.probes:
+            rec.probe(probe)
+    runcache.store(key, rec.inputs(), {"printed": [list(c) for c in printed.chunks]})
+
+
+def _render(paths: list[Path], check: bool, diff: bool, force: bool, quiet: bool, wire: bool) -> list:
+    from velero_gitops.pipeline import pin_hints, render_config
+
     # Render everything in memory first: a bad config anywhere means nothing is written anywhere.
     results = [render_config(p) for p in paths]
     # ... and a second Velero install anywhere means nothing is written either
@@ -66,6 +101,7 @@ def render(
     if check and drift:
         err("the rendered tree is out of date: run `velero-gitops render` and commit the result")
         raise typer.Exit(1)
+    return results
 
 
 def _facts(result) -> list:
