@@ -30,6 +30,10 @@ _NEEDS_QUOTES = re.compile(
     )$""",
     re.VERBOSE,
 )
+# What cannot stand for itself in a literal block: characters YAML does not allow unescaped (C0 and C1 controls but
+# tab and newline, DEL, surrogates, U+FFFE/U+FFFF, the BOM) and the other line breaks YAML 1.1 knows (CR, U+0085,
+# U+2028, U+2029), which a reader would turn into newlines.
+_BLOCK_UNSAFE = re.compile("[^\t\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]")
 _UNSAFE_START = tuple("!&*?|>'\"%@`#,[]{}-:") + (" ",)
 
 
@@ -67,16 +71,17 @@ def to_node(value: Any, level: str = "") -> Any:
     if isinstance(value, dict):
         m = CommentedMap()
         for k in _order([str(k) for k in value], level):
-            m[k] = to_node(value[k], "metadata" if k == "metadata" and level == "top" else "")
+            # a key YAML 1.1 or Go YAML would read as another type (`on`, `N`, `1`) is quoted, as values are
+            key = DoubleQuotedScalarString(k) if _needs_quotes(k) else k
+            m[key] = to_node(value[k], "metadata" if k == "metadata" and level == "top" else "")
         return m
     if isinstance(value, (list, tuple)):
         return CommentedSeq(to_node(v) for v in value)
     if isinstance(value, str):
-        if "\n" in value:
-            # A literal block keeps the text byte for byte; strip trailing blanks on lines (YAML cannot keep them in a block).
-            return LiteralScalarString(value)
-        if _needs_quotes(value):
-            return DoubleQuotedScalarString(value)
+        if "\n" in value and not _BLOCK_UNSAFE.search(value):
+            return LiteralScalarString(value)  # a literal block keeps the text byte for byte
+        if "\n" in value or _needs_quotes(value):
+            return DoubleQuotedScalarString(value)  # escapes: a control character cannot stand in a block
         return value
     return value
 
@@ -101,7 +106,7 @@ _QUOTABLE = re.compile(r"[ -~]{0,200}\Z")
 
 
 class _Unsupported(Exception):
-    """A shape the direct emitter does not write; the whole fragment goes through ruamel instead."""
+    """A shape the direct emitter does not write; the whole document goes through ruamel instead."""
 
 
 @lru_cache(maxsize=8192)
@@ -120,12 +125,14 @@ def _scalar_lines(value: Any) -> tuple[str, ...]:
 def _key_text(key: str) -> str:
     if _PLAIN.match(key) and not _NEEDS_QUOTES.match(key):
         return key
+    if _needs_quotes(key) and _QUOTABLE.match(key) and '"' not in key and "\\" not in key:
+        return f'"{key}"'
     return _ruamel_key(key)
 
 
 @lru_cache(maxsize=4096)
 def _ruamel_key(key: str) -> str:
-    line = _ruamel_dump({key: 0}).removesuffix("\n").split("\n")
+    line = _ruamel_dump(to_node({key: 0})).removesuffix("\n").split("\n")
     if len(line) != 1 or not line[0].endswith(": 0"):
         raise _Unsupported(key)
     return line[0][:-3]
@@ -202,51 +209,33 @@ def _emit_seq(value: list | tuple, col: int, out: list[str]) -> None:
             out.append(pad + "- " + lines[0])
 
 
-def _emit(value: Any, level: str) -> str:
-    """``{"_": value}`` exactly as ruamel writes it (tests/render/test_yamlfmt.py proves it on every golden tree and on
-    generated data), without running ruamel's pure-Python emitter over the maps and sequences: that was 57-68 % of a
-    render. ``level`` orders the value's own keys (the placeholder key is ordered like any other)."""
-    out: list[str] = []
-    if isinstance(value, dict) and value:
-        out.append("_:")
-        _emit_map(value, 2, level, out)
-    else:
-        _emit_map({"_": value}, 0, "", out)
-    return "\n".join(out) + "\n"
-
-
-def _dump_nested(value: Any, level: str) -> str:
-    try:
-        return _emit(value, level)
-    except _Unsupported:
-        return _ruamel_dump({"_": to_node(value, level)})
+def document(obj: dict) -> str:
+    """A Kubernetes object as one YAML document (without `---`) in the canonical style: apiVersion, kind,
+    metadata, spec first."""
+    return dump(obj)
 
 
 def dump(value: Any, top: bool = True) -> str:
-    """One YAML document (without `---`) in the canonical style."""
-    return _ruamel_dump(to_node(value, "top" if top else ""))
+    """One YAML document (without `---`) in the canonical style, written by the direct emitter: exactly what ruamel
+    writes (tests/render/test_yamlfmt.py proves it on every example and golden tree and on generated data) without
+    running ruamel's pure-Python emitter, which was 57-68 % of a render. A shape the emitter does not model goes
+    through ruamel whole."""
+    level = "top" if top else ""
+    out: list[str] = []
+    try:
+        if isinstance(value, dict) and value:
+            _emit_map(value, 0, level, out)
+        elif isinstance(value, (list, tuple)) and value:
+            _emit_seq(value, 2, out)  # ruamel's offset 2 applies at the top too
+        else:
+            raise _Unsupported(value)
+    except _Unsupported:
+        return _whole_by_ruamel(value, level)
+    return "\n".join(out) + "\n"
 
 
-def dump_fragment(value: Any, indent: int, level: str = "") -> str:
-    """The value of a key, to be placed under that key in a template whose key sits at column ``indent - 2``.
-
-    It is dumped nested under a placeholder key, so maps and sequences get exactly the indentation
-    they would have in the whole document.
-    """
-    lines = _dump_nested(value, level).splitlines(keepends=True)[1:]
-    pad = " " * (indent - 2)
-    return "".join(pad + line if line.strip() else line for line in lines).rstrip("\n")
-
-
-def safe_load_all(text: str) -> list[Any]:
-    """Plain data of every document, read the way Kubernetes reads YAML (1.1, libyaml when available).
-
-    Comparing that with the plan also catches a value that YAML 1.1 would read as another type.
-    """
-    import yaml
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return [d for d in yaml.load_all(text, Loader=loader) if d is not None]
+def _whole_by_ruamel(value: Any, level: str) -> str:
+    return _ruamel_dump(to_node(value, level))
 
 
 def roundtrip(text: str) -> str:
