@@ -67,11 +67,13 @@ def _render(paths: list[Path], check: bool, diff: bool, force: bool, quiet: bool
     # Render everything in memory first: a bad config anywhere means nothing is written anywhere.
     results = [render_config(p) for p in paths]
     # ... and a second Velero install anywhere means nothing is written either
-    facts = [] if check or diff else [_facts(r) for r in results]
+    before = _Facts()
+    facts = [] if check or diff else [before.of(r) for r in results]
     for result, f in zip(results, facts, strict=False):
         _refuse_second_install(result, f)
     drift = False
-    for i, result in enumerate(results):
+    written = []
+    for result in results:
         for warning in result.loaded.warnings:  # config/semantics.py: accepted, with the numbers to weigh
             err(f"warning: {warning}")
         changed = result.drifted
@@ -97,18 +99,34 @@ def _render(paths: list[Path], check: bool, diff: bool, force: bool, quiet: bool
             _summary(result)
         for note in result.notes:
             err(f"note: {note}")
-        _wiring(result, wire, facts[i])
+        if wire:  # the edit changes the graph the next config is judged on: judged one by one, on a fresh read
+            _wiring(result, wire, None if result.drifted else before.of(result))
+        else:
+            written.append(result)
+    # Judged once every tree is written: a written tree is judged on a fresh read of the graph, made once per
+    # repository (each read scans the whole repository: once per config was quadratic in the configs of a repository).
+    after = _Facts() if any(r.drifted for r in written) else before
+    for result in written:
+        _wiring(result, False, after.of(result))
     if check and drift:
         err("the rendered tree is out of date: run `velero-gitops render` and commit the result")
         raise typer.Exit(1)
     return results
 
 
-def _facts(result) -> list:
-    """The repository's Flux graph, read once per config for both questions below."""
-    from velero_gitops.ops import wiring
+class _Facts:
+    """The repository's Flux graph (ops/wiring.flux_facts), read once per repository and source within one step."""
 
-    return wiring.flux_facts(result.loaded.repo_root, wiring.sources_of(result.loaded))
+    def __init__(self) -> None:
+        self._read: dict[tuple, list] = {}
+
+    def of(self, result) -> list:
+        from velero_gitops.ops import wiring
+
+        key = (result.loaded.repo_root, tuple(wiring.sources_of(result.loaded)))
+        if key not in self._read:
+            self._read[key] = wiring.flux_facts(key[0], list(key[1]))
+        return self._read[key]
 
 
 def _refuse_second_install(result, facts: list) -> None:
@@ -124,12 +142,12 @@ def _refuse_second_install(result, facts: list) -> None:
         raise UsageError(importer.refusal(found, wiring.at(root, result.shown)))
 
 
-def _wiring(result, wire: bool, facts: list) -> None:
-    """Say when Flux applies none of the tree, with the edit that wires it; make that edit with --wire. The facts were
-    read before the write: the tree's own files changed since, so a new tree is judged on a fresh read."""
+def _wiring(result, wire: bool, facts: list | None) -> None:
+    """Say when Flux applies none of the tree, with the edit that wires it; make that edit with --wire. ``facts``: the
+    graph as it is now (None: read it here)."""
     from velero_gitops.ops import wiring
 
-    w = wiring.for_config(result.loaded, facts if not result.drifted else None)
+    w = wiring.for_config(result.loaded, facts)
     if not w.checked or w.wired:
         return
     root = result.loaded.repo_root
