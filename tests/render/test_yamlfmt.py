@@ -51,6 +51,37 @@ def test_every_document_of_the_examples_is_emitted_as_ruamel_emits_it_and_reads_
     assert total > 100 and not fallbacks, (len(fallbacks), total)
 
 
+def test_no_scalar_of_the_examples_is_left_to_ruamel(monkeypatch):
+    """Every style decision for the real trees is ours (_string_style, _literal): ruamel is the reference only."""
+    asked = []
+    real = yamlfmt._scalar_lines
+    monkeypatch.setattr(yamlfmt, "_scalar_lines", lambda value: asked.append(value) or real(value))
+    monkeypatch.setattr(yamlfmt, "_ruamel_key", lambda key: asked.append(key) or "")
+    for config in CONFIGS:
+        for obj in _documents(config):
+            yamlfmt.document(obj)
+    assert not asked, asked[:5]
+
+
+_DENSE = st.text(alphabet=st.sampled_from(list("aZ09_/.$=@+,()- :#'\"{}[]<>~!%&*|?\\`^;")), min_size=1, max_size=12)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.one_of(_DENSE, st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), min_size=1, max_size=20),
+                 st.sampled_from(["0.", "1_0", "0o17", "0b1", "+.5", "-.inf", ".NaN", "2026-01-01", "2026-1-1 1:02:03",
+                                  "12:30", "<<", "=", "~", "!", "&", "*", "---x", "...", "?", "? x", "-", "- x", "a:",
+                                  "a:b", "a #b", "a#b", "it's", '"', "\\"])))
+def test_our_string_style_is_ruamels(s):
+    """ruamel.yaml@0.19.1:emitter.py (analyze_scalar, choose_scalar_style) and resolver.py decide a scalar's style
+    there; _string_style decides it here, and must agree for every string in its domain, as value and as key."""
+    ours = yamlfmt._string_style(s)
+    if ours is None:
+        return
+    assert ours == yamlfmt._scalar_lines.__wrapped__(s)[0], s
+    if len(s) < 128:
+        assert yamlfmt._key_text(s) == yamlfmt._ruamel_key.__wrapped__(s), s
+
+
 _TEXT = st.one_of(
     st.text(alphabet=st.characters(codec="ascii", exclude_categories=("Cs",)), max_size=12),
     # the characters that decide a scalar's style, densely: the fast paths' edges

@@ -97,25 +97,15 @@ def _ruamel_dump(node: Any) -> str:
     return buf.getvalue()
 
 
-# Keys and values ruamel writes plain without looking twice (it quotes what could read as another type or an
-# indicator; `_needs_quotes` already double-quotes most of those values, and a digit or dot first is left to ruamel's
-# resolver: `0.` reads as a float), and double-quoted values with nothing to escape.
-# Anything else asks ruamel itself, once per distinct value. tests/render/test_yamlfmt.py checks all three paths.
-_PLAIN = re.compile(r"[A-Za-z_/$][A-Za-z0-9_/.$=@+,()-]*(?: [A-Za-z0-9_/.$=@+,()-]+)*\Z")
-_QUOTABLE = re.compile(r"[ -~]{0,200}\Z")
-
-
 class _Unsupported(Exception):
     """A shape the direct emitter does not write; the whole document goes through ruamel instead."""
 
 
 @lru_cache(maxsize=8192)
 def _scalar_lines(value: Any) -> tuple[str, ...]:
-    """ruamel's own text for one scalar as a mapping value: the part after ``_: `` and any literal-block lines.
-
-    Which style a string gets (plain, quoted, literal) and how it is escaped is ruamel's decision, made once per
-    distinct value: the direct emitter below only lays out maps and sequences around it.
-    """
+    """ruamel's text for a scalar outside the domain ``_string_style`` and ``_literal`` model (non-ASCII, controls,
+    tabs, long or irregular multi-line strings): the part after ``_: `` and any literal-block lines. None of the
+    example and golden trees reaches it (tests/render/test_yamlfmt.py)."""
     lines = _ruamel_dump({"_": to_node(value)}).removesuffix("\n").split("\n")  # not splitlines(): \x1e is no break
     if not lines[0].startswith("_:") or lines[-1] == "...":  # a kept final line break ends ruamel's document
         raise _Unsupported(value)
@@ -123,11 +113,8 @@ def _scalar_lines(value: Any) -> tuple[str, ...]:
 
 
 def _key_text(key: str) -> str:
-    if _PLAIN.match(key) and not _NEEDS_QUOTES.match(key):
-        return key
-    if _needs_quotes(key) and _QUOTABLE.match(key) and '"' not in key and "\\" not in key:
-        return f'"{key}"'
-    return _ruamel_key(key)
+    own = _string_style(key) if len(key) < 128 else None  # 128 and longer: ruamel writes a `? ` key
+    return own if own is not None else _ruamel_key(key)
 
 
 @lru_cache(maxsize=4096)
@@ -150,6 +137,55 @@ def _literal(value: str) -> tuple[str, ...] | None:
     return ("|" if value.endswith("\n") else "|-", *("  " + line if line else "" for line in lines))
 
 
+# YAML 1.2's core resolution as ruamel applies it to a plain scalar when it writes one (ruamel.yaml@0.19.1:
+# resolver.py, implicit_resolvers for (1, 2)): a string that would read back as a bool, number, null, timestamp,
+# merge or value key cannot be written plain.
+_RESOLVES_12 = re.compile(
+    r"""^(?:true|True|TRUE|false|False|FALSE
+    |[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+    |[-+]?\.[0-9_]+(?:[eE][-+][0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)
+    |[-+]?0b[0-1_]+|[-+]?0o?[0-7_]+|[-+]?[0-9_]+|[-+]?0x[0-9a-fA-F_]+
+    |<<|~|null|Null|NULL|=|!|&|\*
+    |[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]
+    |[0-9][0-9][0-9][0-9]-[0-9][0-9]?-[0-9][0-9]?(?:[Tt]|[\ \t]+)[0-9][0-9]?:[0-9][0-9]:[0-9][0-9](?:\.[0-9]*)?
+     (?:[\ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?)$""",
+    re.VERBOSE,
+)
+_WS = " \t\r\n\x00\x85\u2028\u2029"
+
+
+def _block_plain_allowed(s: str) -> bool:
+    """Whether a printable single-line ASCII string may stand plain in block context: the indicator analysis of
+    ruamel.yaml@0.19.1:emitter.py analyze_scalar, for that domain (no breaks, no special characters)."""
+    if s[0] == " " or s[-1] == " " or s.startswith(("---", "...")):
+        return False
+    if s[0] in "#,[]{}&*!|>'\"%@`" or (s[0] in "?:-" and (len(s) == 1 or s[1] in _WS)):
+        return False
+    for i in range(1, len(s)):
+        ch = s[i]
+        if ch == ":" and (i + 1 == len(s) or s[i + 1] in _WS):
+            return False
+        if ch == "#" and s[i - 1] in _WS:
+            return False
+    return True
+
+
+def _string_style(s: str) -> str | None:
+    """A single-line string as ruamel writes it (``to_node``'s forced double quotes included), decided here: plain
+    when the indicators allow it and it reads back as a string, else double-quoted when it holds a ``'``, else
+    single-quoted (ruamel.yaml@0.19.1:emitter.py choose_scalar_style). None outside the modelled domain (non-ASCII,
+    controls and tabs, strings long enough to fold), which ruamel decides."""
+    if not s.isascii() or not s.isprintable() or len(s) > 2000:  # ruamel folds past column 4096 (WIDTH)
+        return None
+    if _needs_quotes(s):  # to_node forces double quotes: only " and \ have escapes among printable ASCII
+        return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    # ruamel tries a resolver only when the first character is one its pattern lists: `_` starts none (`_1` is a
+    # string there, though the int pattern would match it)
+    if _block_plain_allowed(s) and (s[0] == "_" or not _RESOLVES_12.match(s)):
+        return s
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"' if "'" in s else f"'{s}'"
+
+
 def _scalar(value: Any) -> tuple[str, ...]:
     if isinstance(value, str) and "\n" in value:
         literal = _literal(value)  # dashboards and rule expressions: large and distinct per cluster, so not cached
@@ -162,11 +198,9 @@ def _scalar(value: Any) -> tuple[str, ...]:
     if isinstance(value, int):
         return (str(value),)
     if isinstance(value, str) and "\n" not in value:
-        if _needs_quotes(value):
-            if _QUOTABLE.match(value) and '"' not in value and "\\" not in value:
-                return (f'"{value}"',)
-        elif _PLAIN.match(value):
-            return (value,)
+        own = _string_style(value)
+        if own is not None:
+            return (own,)
     if isinstance(value, str):
         return _scalar_lines(value)
     raise _Unsupported(value)
