@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -79,7 +80,7 @@ def _run_measured(cmd: list[str], cwd: Path | None, env: dict[str, str], stdin: 
                             stdin=subprocess.PIPE if stdin is not None else None)
     got: dict[str, str] = {}
 
-    def drain(name: str, stream) -> None:
+    def drain(name: str, stream: IO[str]) -> None:
         got[name] = stream.read()
 
     readers = [threading.Thread(target=drain, args=(n, s), daemon=True) for n, s in (("out", proc.stdout), ("err", proc.stderr))]
@@ -137,3 +138,16 @@ def clean_env(tmp: Path, **extra: str) -> dict[str, str]:
 def snapshot(root: Path) -> dict[str, bytes]:
     """Every file under root with its bytes: to prove a failed run changed nothing."""
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def velero_helmrelease(values: str, *, chart: str = "12.1.0", interval: str = "1h",
+                       source_namespace: str | None = None, document_start: bool = False) -> str:
+    """A Flux HelmRelease velero/velero of the velero chart from HelmRepository vmware-tanzu, with ``values``
+    (YAML written from column 0) under spec.values. Placeholders such as ``{tag}`` in ``values`` or ``chart`` stay in
+    the text for the caller's ``.format``: the header itself holds no brace."""
+    source_ns = f"        namespace: {source_namespace}\n" if source_namespace else ""
+    body = "".join(f"    {line}\n" if line.strip() else "\n" for line in values.splitlines())
+    return ("---\n" if document_start else "") + (
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: velero\n  namespace: velero\n"
+        f"spec:\n  interval: {interval}\n  chart:\n    spec:\n      chart: velero\n      version: {chart}\n"
+        f"      sourceRef:\n        kind: HelmRepository\n        name: vmware-tanzu\n{source_ns}  values:\n{body}")

@@ -22,12 +22,17 @@ import sys
 import time
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from cli_util import clean_env
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
 
 START_TIMEOUT = 15.0
 
@@ -108,7 +113,7 @@ class S3Server:
         key_id, secret = self.admin if who == "admin" else self.velero
         return clean_env(self.workdir, AWS_ACCESS_KEY_ID=key_id, AWS_SECRET_ACCESS_KEY=secret)
 
-    def boto(self, who: str = "admin"):
+    def boto(self, who: str = "admin") -> BaseClient:
         import boto3
         from botocore.config import Config
 
@@ -127,7 +132,7 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def tls_ca(tmp_path_factory):
+def tls_ca(tmp_path_factory: pytest.TempPathFactory) -> Path:
     trustme = pytest.importorskip("trustme")
     d = tmp_path_factory.mktemp("tls")
     ca = trustme.CA()
@@ -166,7 +171,7 @@ def _post(url: str, data: bytes, ca: Path) -> bytes:
 
 
 @pytest.fixture(scope="session")
-def s3_server(tls_ca, tmp_path_factory):
+def s3_server(tls_ca: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     pytest.importorskip("moto.server")
     boto3 = pytest.importorskip("boto3")
     workdir = tmp_path_factory.mktemp("s3server")
@@ -257,13 +262,13 @@ def scan_for_secrets(secrets: list[str], *texts: str, directory: Path | None = N
 
 
 @pytest.fixture
-def dead_port():
+def dead_port() -> int:
     """A port on 127.0.0.1 where nothing listens (connection refused)."""
     return free_port()
 
 
 @pytest.fixture
-def silent_server():
+def silent_server() -> Iterator[int]:
     """A port that accepts TCP connections but never says a word (a hung server)."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
@@ -275,7 +280,7 @@ def silent_server():
 
 
 @pytest.fixture
-def hung_tls_server(tls_ca):
+def hung_tls_server(tls_ca: Path) -> Iterator[int]:
     """A port that completes the TLS handshake (trusted certificate) and then never answers a request."""
     import ssl
     import threading
@@ -289,7 +294,7 @@ def hung_tls_server(tls_ca):
     stop = threading.Event()
     held = []
 
-    def serve():
+    def serve() -> None:
         while not stop.is_set():
             try:
                 conn, _ = sock.accept()

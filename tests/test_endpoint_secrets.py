@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from cli_util import run_cli
+from cli_util import run_cli, velero_helmrelease
 
 SECRET = "Sup3rS3cretValue9"
 ENDPOINTS = [
@@ -36,32 +36,17 @@ def test_config_endpoint_with_a_credential_is_refused_without_echoing_it(tmp_pat
     assert "Traceback" not in r.err
 
 
-HELMRELEASE = """---
-apiVersion: helm.toolkit.fluxcd.io/v2
-kind: HelmRelease
-metadata:
-  name: velero
-  namespace: velero
-spec:
-  interval: 1h
-  chart:
-    spec:
-      chart: velero
-      version: 12.1.0
-      sourceRef:
-        kind: HelmRepository
-        name: vmware-tanzu
-  values:
-    configuration:
-      backupStorageLocation:
-        - name: default
-          provider: aws
-          bucket: velero-backups
-          config:
-            region: minio
-            s3ForcePathStyle: true
-            s3Url: {url}
-"""
+HELMRELEASE = velero_helmrelease("""\
+configuration:
+  backupStorageLocation:
+    - name: default
+      provider: aws
+      bucket: velero-backups
+      config:
+        region: minio
+        s3ForcePathStyle: true
+        s3Url: {url}
+""", document_start=True)
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)

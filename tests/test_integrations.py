@@ -192,6 +192,42 @@ def test_readme_quick_start_in_a_fresh_clone(tmp_path, pre_commit_hooks):
     assert (clone / ".venv/bin/velero-gitops").exists()
 
 
+
+def test_readme_test_command_collects_the_suite_offline_in_a_fresh_clone(tmp_path, pre_commit_hooks):
+    """The README's test command (`bash scripts/test.sh`), in a fresh clone of the published main, with no network (a
+    network namespace of its own): the script it names exists there, installs the project from what the machine
+    has, and pytest collects the whole suite with no error (a test that needs an untracked file fails here)."""
+    block = re.search(r"Run the tests.*?```sh\n(.*?)```", (REPO / "README.md").read_text(), re.S)
+    assert block, "README.md has no test block"
+    first = block.group(1).splitlines()[0].split("#")[0].strip()
+    assert first == "bash scripts/test.sh", first
+    for tool in ("promtool", "strace", "kubectl"):  # the script installs or demands these before it runs pytest
+        need(shutil.which(tool), tool)
+    need(shutil.which("unshare") and subprocess.run(["unshare", "-rn", "true"], capture_output=True).returncode == 0,
+         "unshare -rn (a user and network namespace: the run must not reach the network)")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(pre_commit_hooks.repo), str(clone)], check=True)
+    assert (clone / "scripts" / "test.sh").is_file()
+    # a throw-away virtualenv that sees the packages this test runs with (the test extra, hatchling and editables
+    # included): the script's `python3 -m pip install -e .[test]` finds every requirement there, with no index
+    import sysconfig
+
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, system_site_packages=True, with_pip=True)
+    site = next((env_dir / "lib").glob("python*/site-packages"))
+    (site / "running-tests.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    env.update(HOME=str(tmp_path / "home"), PATH=f"{env_dir / 'bin'}:{env['PATH']}", PIP_NO_INDEX="1",
+               PIP_NO_BUILD_ISOLATION="0", PIP_DISABLE_PIP_VERSION_CHECK="1")
+    r = subprocess.run(["unshare", "-rn", "bash", *first.split()[1:], "--collect-only", "-q", "-p", "no:cacheprovider"],
+                       cwd=clone, env=env, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
+    summary = re.fullmatch(r"(\d+)(?:/\d+)? tests collected(?: \(\d+ deselected\))? in [\d.]+s",
+                           r.stdout.strip().splitlines()[-1])
+    assert summary, r.stdout[-300:]
+    assert int(summary[1]) > 1000, summary[0]
+
+
 def test_documented_validate_hook_args_pass_on_the_example():
     """The validate hook does not read the config: the args docs/validation.md gives it are the check: settings
     the example needs (its dependsOn target lives elsewhere), and with them it passes; without them it fails."""

@@ -9,6 +9,8 @@ import pytest
 from velero_gitops.config.loader import load
 from velero_gitops.errors import ConfigError
 
+from cli_util import velero_helmrelease
+
 CONFIG = """\
 cluster: lab
 s3:
@@ -24,28 +26,13 @@ schedules:
     namespaces: [apps]
 """
 
-HR = """\
-apiVersion: helm.toolkit.fluxcd.io/v2
-kind: HelmRelease
-metadata:
-  name: velero
-  namespace: velero
-spec:
-  interval: 1h
-  chart:
-    spec:
-      chart: velero
-      version: 12.1.0
-      sourceRef:
-        kind: HelmRepository
-        name: vmware-tanzu
-  values:
-    nodeAgent:
-      resources:
-        limits:
-          cpu: 500m
-          memory: {memory}
-"""
+HR = velero_helmrelease("""\
+nodeAgent:
+  resources:
+    limits:
+      cpu: 500m
+      memory: {memory}
+""")
 
 
 def _config(tmp_path: Path, memory: str = "500M", cron: str = "0 2 * * *") -> Path:

@@ -10,7 +10,7 @@ import errno
 import json
 
 from velero_gitops import identity, runcache
-from velero_gitops.check import _cache_in_checkout
+from velero_gitops.check import cache_in_checkout
 
 from test_tools import _exe
 
@@ -53,8 +53,8 @@ def test_a_store_inside_the_checkout_is_never_used(tmp_path):
     cfg = repo / "clusters" / "a" / "velero-gitops.yaml"
     cfg.parent.mkdir(parents=True)
     cfg.write_text("")
-    assert _cache_in_checkout(repo / ".cache" / "velero-gitops" / "runs", [cfg])
-    assert not _cache_in_checkout(tmp_path / "home" / ".cache", [cfg])
+    assert cache_in_checkout(repo / ".cache" / "velero-gitops" / "runs", [cfg])
+    assert not cache_in_checkout(tmp_path / "home" / ".cache", [cfg])
 
 
 def test_a_file_replaced_by_a_symlink_to_identical_content_is_another_input(tmp_path):

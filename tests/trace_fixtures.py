@@ -16,6 +16,8 @@ import socket
 import threading
 from pathlib import Path
 
+import pytest
+
 from velero_gitops.validate import sandbox
 
 from cli_util import need
@@ -28,7 +30,7 @@ _PATH = re.compile(r'"((?:[^"\\]|\\.)*)"')
 class Listener:
     """A TCP listener on the host's loopback that counts accepted connections."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(8)
@@ -39,7 +41,7 @@ class Listener:
         self.t = threading.Thread(target=self._loop, daemon=True)
         self.t.start()
 
-    def _loop(self):
+    def _loop(self) -> None:
         while not self.stop:
             try:
                 c, _ = self.sock.accept()
@@ -48,7 +50,7 @@ class Listener:
             except OSError:
                 pass
 
-    def close(self):
+    def close(self) -> None:
         self.stop = True
         self.t.join()
         self.sock.close()
@@ -60,7 +62,7 @@ def require_strace() -> str:
     return path  # type: ignore[return-value]
 
 
-def traced(monkeypatch, tmp: Path) -> list[Path]:
+def traced(monkeypatch: pytest.MonkeyPatch, tmp: Path) -> list[Path]:
     """Trace every sandboxed build from now on; returns the (growing) list of trace files."""
     strace = require_strace()
     kubectl = shutil.which("kubectl")
@@ -69,7 +71,7 @@ def traced(monkeypatch, tmp: Path) -> list[Path]:
     files: list[Path] = []
     real = sandbox.command
 
-    def wrapped(bwrap, kubectl, binds, argv):
+    def wrapped(bwrap: str, kubectl: str, binds: dict[Path, Path], argv: list[str]) -> list[str]:
         out = tmp / f"trace-{len(files)}.txt"
         files.append(out)
         return [strace, "-f", "-qq", "-s", "256", "-o", str(out),

@@ -77,6 +77,7 @@ class VeleroSim:
         self.queue: list[Backup] = []
         self.last_completed: dict[str, int] = {}  # New backups; the backup controller runs one at a time
         self.running: Backup | None = None
+        self.last_pod: tuple[str, str] = ("", "")  # pod, instance of the last process (set by its first start)
         self._events: list[tuple[int, int, str, tuple[Any, ...]]] = []
         self._seq = itertools.count()
         self.process: dict[str, Any] | None = None
@@ -210,9 +211,10 @@ class VeleroSim:
             down = any(a <= at < b for a, b in self.bsl_down)
             v[("velero_backup_location_status_gauge", "default")] = 0.0 if down else 1.0
         elif kind == "finish":
-            b, phase = args[1:]
-            if b.phase == "InProgress" and self.running is b:
-                self._finish(b, at, phase)
+            done: Backup = args[1]
+            phase = args[2]
+            if done.phase == "InProgress" and self.running is done:
+                self._finish(done, at, phase)
                 self._kick(at)
         elif kind == "maintenance":
             repo, result = args

@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -119,7 +119,7 @@ class _Unit:
         return {r for r in RULES.values() if r.opt_out and _dig(values, r.opt_out.split(".")) is True}
 
 
-def _dig(values, keys: list[str]):
+def _dig(values: object, keys: list[str]) -> object:
     for k in keys:
         values = values.get(k) if isinstance(values, dict) else None
     return values
@@ -249,7 +249,7 @@ def _relative(path: Path, root: Path) -> str:
         return path.as_posix()
 
 
-def _largest(quantities) -> str:
+def _largest(quantities: Iterable[str]) -> str:
     """The largest of the configs' budgets: each config's rendered values are already within its own."""
     from velero_gitops.config.units import parse_quantity
 
@@ -317,7 +317,7 @@ def _record_probes(rec: Recorder, u: _Unit) -> None:
 # The command's core: replay or run, then store
 
 
-def _cache_in_checkout(cache: Path, configs: list[Path]) -> bool:
+def cache_in_checkout(cache: Path, configs: list[Path]) -> bool:
     """A replay store inside the repository could have been committed by a pull request: never used."""
     from velero_gitops import boundary
 
@@ -329,7 +329,7 @@ def check_or_replay(configs: list[Path], options: CheckOptions, use_cache: bool 
     """A clean result stored for exactly these inputs, else a fresh run (stored when clean)."""
     from velero_gitops import runcache
 
-    if not use_cache or runcache.disabled() or _cache_in_checkout(runcache.cache_dir(), configs):
+    if not use_cache or runcache.disabled() or cache_in_checkout(runcache.cache_dir(), configs):
         return run_check(configs, options)
     key = runcache.request_key("check", [*options.words(), *(os.path.abspath(c) for c in configs)])
     stored = runcache.load(key)

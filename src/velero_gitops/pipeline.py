@@ -56,12 +56,12 @@ class RenderResult:
 def render_config(config: str | os.PathLike[str] | LoadedConfig) -> RenderResult:
     """Load (unless given loaded), plan and render one config, and compare with the disk. Writes nothing."""
     from velero_gitops.config.loader import load
-    from velero_gitops.render.plan import plan
+    from velero_gitops.render.plan import plan_tree
     from velero_gitops.render.templating import render
     from velero_gitops.render.write import compute_changes, with_header
 
     loaded = config if isinstance(config, LoadedConfig) else load(config)
-    p = plan(loaded)
+    p = plan_tree(loaded)
     bodies = render(p)
     files = {path: with_header(body, loaded.display_path) for path, body in bodies.items()}
     search = f"{loaded.config.repo.apps_root}"

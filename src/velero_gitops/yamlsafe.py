@@ -29,7 +29,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -181,12 +181,12 @@ def _shown_tag(tag: str) -> str:
 class _Frame:
     __slots__ = ("data", "size", "height", "anchor", "key", "key_line", "has_key", "merges", "own", "mark")
 
-    def __init__(self, data, anchor, mark):
+    def __init__(self, data: LDict | LList, anchor: str | None, mark: yaml.Mark) -> None:
         self.data = data
         self.size = 1
         self.height = 1
         self.anchor = anchor
-        self.key = None
+        self.key: object = None
         self.key_line = 0
         self.has_key = False
         self.merges: list | None = None
@@ -194,7 +194,7 @@ class _Frame:
         self.mark = mark
 
 
-def _path(stack: list) -> tuple:
+def _path(stack: list[_Frame]) -> tuple[object, ...]:
     out: list = []
     for f in stack:
         if isinstance(f.data, list):
@@ -204,7 +204,7 @@ def _path(stack: list) -> tuple:
     return tuple(out)
 
 
-def _mark(m) -> tuple[int, int]:
+def _mark(m: yaml.Mark) -> tuple[int, int]:
     return m.line + 1, m.column + 1
 
 
@@ -239,7 +239,7 @@ def load_all(text: str, limits: Limits = Limits()) -> list[Doc]:
         loader.dispose()
 
 
-def _build(loader, limits: Limits, stack: list) -> list[Doc]:
+def _build(loader: yaml.SafeLoader | yaml.CSafeLoader, limits: Limits, stack: list[_Frame]) -> list[Doc]:
     E = yaml.events
     resolve = loader.resolve
     constructors = loader.yaml_constructors
@@ -254,7 +254,7 @@ def _build(loader, limits: Limits, stack: list) -> list[Doc]:
     nodes_left = limits.max_nodes if run is None else min(limits.max_nodes, run.left)
     nodes_cap = nodes_left
 
-    def too_many_nodes(mark) -> YamlRefused:
+    def too_many_nodes(mark: yaml.Mark) -> YamlRefused:
         if run is not None and run.left < limits.max_nodes:
             what = (f"the YAML files read by this run hold more than {run.total} nodes altogether; give the "
                     "command fewer files at once (a narrower path)")
@@ -266,11 +266,11 @@ def _build(loader, limits: Limits, stack: list) -> list[Doc]:
     def path() -> tuple:
         return _path(stack)
 
-    def refuse(message: str, mark, limit: bool = False) -> YamlRefused:
+    def refuse(message: str, mark: yaml.Mark, limit: bool = False) -> YamlRefused:
         line, col = _mark(mark)
         return YamlRefused(message, line, col, path(), limit=limit)
 
-    def add(value, size: int, height: int, mark, line: int) -> None:
+    def add(value: object, size: int, height: int, mark: yaml.Mark, line: int) -> None:
         nonlocal root, root_line
         if not stack:
             root, root_line = value, line
@@ -306,7 +306,8 @@ def _build(loader, limits: Limits, stack: list) -> list[Doc]:
 
     try:
         while True:
-            ev = loader.get_event()
+            # dispatched on its exact class below (cheaper than isinstance in this loop), which mypy does not narrow
+            ev: Any = loader.get_event()
             cls = type(ev)
             if cls in _NODE_EVENTS:
                 nodes_left -= 1
@@ -395,7 +396,7 @@ def _build(loader, limits: Limits, stack: list) -> list[Doc]:
             run.left -= nodes_cap - max(nodes_left, 0)
 
 
-def _key_string(key: object, refuse, mark) -> str:
+def _key_string(key: object, refuse: Callable[[str, yaml.Mark], YamlRefused], mark: yaml.Mark) -> str:
     """A key as Kubernetes' YAML-to-JSON step writes it (kubernetes-sigs/yaml@v1.6.0:yaml.go,
     convertToJSONableObject): integers in decimal, booleans as true/false, floats in Go's shortest
     float32 form; a null, a mapping or a list as a key is refused there, and here."""

@@ -13,7 +13,7 @@ import pytest
 from velero_gitops.config import compat
 from velero_gitops.config.loader import load
 from velero_gitops.errors import ConfigError
-from velero_gitops.render.plan import chart_values, plan
+from velero_gitops.render.plan import chart_values, plan_tree
 
 BASE = """\
 cluster: t
@@ -60,7 +60,7 @@ def test_every_supported_chart_renders_with_its_own_plugin(tmp_path):
         for extra in ("", "  nodeAgent:\n    privileged: true\n"):
             if extra and not compat.velero(compat.chart(chart).app_version)[0].privileged_fs_backup:
                 continue
-            plan(load(write(tmp_path, velero(chart, extra))))
+            plan_tree(load(write(tmp_path, velero(chart, extra))))
 
 
 def test_newer_image_than_the_charts_crds_is_refused_at_image_tag(tmp_path):
@@ -123,7 +123,7 @@ def test_unknown_or_old_chart_is_an_error_never_the_newest(tmp_path, chart, why)
 
 
 def test_unlisted_patch_is_checked_as_its_minor_and_said_so(tmp_path):
-    p = plan(load(write(tmp_path, velero("12.1.0", "  imageTag: v1.18.7\n"))))
+    p = plan_tree(load(write(tmp_path, velero("12.1.0", "  imageTag: v1.18.7\n"))))
     assert any("checked as 1.18.1" in n for n in p.notes)
 
 
@@ -147,7 +147,7 @@ def test_rendered_release_upgrades_crds_with_every_setting(tmp_path, create_repl
     """Read the rendered HelmRelease as helm-controller does: whichever crdsCreateReplace says, a chart upgrade
     replaces the CRDs, and with CRDs that admit every phase the running Velero writes."""
     cfg = load(write(tmp_path, velero("12.1.0") + f"flux:\n  crdsCreateReplace: {str(create_replace).lower()}\n"))
-    hr = next(d.obj for a in plan(cfg).artifacts for d in a.docs if d.obj["kind"] == "HelmRelease")
+    hr = next(d.obj for a in plan_tree(cfg).artifacts for d in a.docs if d.obj["kind"] == "HelmRelease")
     spec = hr["spec"]
     setup = compat.CrdSetup(spec.get("install", {}).get("crds", ""), spec.get("upgrade", {}).get("crds", ""),
                             spec["values"]["upgradeCRDs"])

@@ -241,7 +241,7 @@ def test_any_value_anywhere_is_located_or_renders(tmp_path, field, value):
     import json
 
     from velero_gitops.config.loader import load
-    from velero_gitops.render.plan import plan
+    from velero_gitops.render.plan import plan_tree
     from velero_gitops.render.templating import render
 
     from test_config_corpus import BASE
@@ -259,6 +259,6 @@ def test_any_value_anywhere_is_located_or_renders(tmp_path, field, value):
     except ConfigError as exc:
         assert exc.problems and all(LOCATED.match(p) for p in exc.problems), exc.problems
         return
-    files = render(plan(loaded))  # UnsafePath would fail here
+    files = render(plan_tree(loaded))  # UnsafePath would fail here
     for path in files:
         assert not path.startswith("/") and ".." not in path.split("/") and "\n" not in path

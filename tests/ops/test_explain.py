@@ -165,9 +165,9 @@ def test_unknown_timezone(tmp_path):
 def _plan_objects(loaded, folder_suffix: str) -> list[str]:
     """Kind and name of every object the plan puts into the folder ending in ``folder_suffix``, plus the
     encrypted Secrets its kustomization.yaml lists (the files encrypt-secret/encrypt-repo-password write)."""
-    from velero_gitops.render.plan import plan
+    from velero_gitops.render.plan import plan_tree
 
-    p = plan(loaded)
+    p = plan_tree(loaded)
     folder = next(a.path.rsplit("/", 1)[0] for a in p.artifacts if a.path.endswith(f"{folder_suffix}/kustomization.yaml"))
     kinds = [f"{d.obj['kind']} {d.obj['metadata']['name']}" for a in p.artifacts
              if a.path.startswith(folder + "/") and not a.path.endswith("/kustomization.yaml") for d in a.docs]

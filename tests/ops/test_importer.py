@@ -15,84 +15,67 @@ import pytest
 from layout_fixtures import bootstrap, ks
 from velero_gitops.ops import importer
 
-from cli_util import run_cli, snapshot
+from cli_util import run_cli, snapshot, velero_helmrelease
 
-HR = """\
----
-apiVersion: helm.toolkit.fluxcd.io/v2
-kind: HelmRelease
-metadata:
-  name: velero
-  namespace: velero
-spec:
-  interval: 30m
-  chart:
-    spec:
-      chart: velero
-      version: 8.3.0
-      sourceRef:
-        kind: HelmRepository
-        name: vmware-tanzu
-        namespace: flux-system
-  values:
-    image:
-      repository: velero/velero
-      tag: v1.15.2
-    podAnnotations:
-      backup.velero.io/backup-volumes-excludes: scratch
-    initContainers:
-      - name: velero-plugin-for-aws
-        image: velero/velero-plugin-for-aws:v1.11.1
-        volumeMounts:
-          - mountPath: /target
-            name: plugins
-    configuration:
-      backupStorageLocation:
-        - name: default
-          provider: aws
-          bucket: velero
-          default: true
-          config:
-            region: us-east-1
-            s3ForcePathStyle: true
-            s3Url: https://minio.example.org
-      volumeSnapshotLocation:
-        - name: default
-          provider: aws
-          config:
-            region: us-east-1
-      extraEnvVars:
-        TZ: Europe/Paris
-      uploaderType: kopia
-      defaultVolumesToFsBackup: true
-    credentials:
-      existingSecret: velero-minio
-    schedules:
-      daily:
-        schedule: "0 3 * * *"
-        template:
-          ttl: 168h
-          includedNamespaces: [media, home]
-      weekly:
-        schedule: "0 4 * * 0"
-        useOwnerReferencesInBackup: false
-        template:
-          ttl: 720h
-          snapshotMoveData: false
-    deployNodeAgent: true
-    nodeAgent:
-      podVolumePath: /var/lib/kubelet/pods
-      tolerations:
-        - operator: Exists
-    metrics:
-      enabled: true
-      serviceMonitor:
-        enabled: true
-    upgradeCRDs: false
-    kubectl:
-      image:
-        repository: ghcr.io/onedr0p/kubectl
-"""
+HR = velero_helmrelease("""\
+image:
+  repository: velero/velero
+  tag: v1.15.2
+podAnnotations:
+  backup.velero.io/backup-volumes-excludes: scratch
+initContainers:
+  - name: velero-plugin-for-aws
+    image: velero/velero-plugin-for-aws:v1.11.1
+    volumeMounts:
+      - mountPath: /target
+        name: plugins
+configuration:
+  backupStorageLocation:
+    - name: default
+      provider: aws
+      bucket: velero
+      default: true
+      config:
+        region: us-east-1
+        s3ForcePathStyle: true
+        s3Url: https://minio.example.org
+  volumeSnapshotLocation:
+    - name: default
+      provider: aws
+      config:
+        region: us-east-1
+  extraEnvVars:
+    TZ: Europe/Paris
+  uploaderType: kopia
+  defaultVolumesToFsBackup: true
+credentials:
+  existingSecret: velero-minio
+schedules:
+  daily:
+    schedule: "0 3 * * *"
+    template:
+      ttl: 168h
+      includedNamespaces: [media, home]
+  weekly:
+    schedule: "0 4 * * 0"
+    useOwnerReferencesInBackup: false
+    template:
+      ttl: 720h
+      snapshotMoveData: false
+deployNodeAgent: true
+nodeAgent:
+  podVolumePath: /var/lib/kubelet/pods
+  tolerations:
+    - operator: Exists
+metrics:
+  enabled: true
+  serviceMonitor:
+    enabled: true
+upgradeCRDs: false
+kubectl:
+  image:
+    repository: ghcr.io/onedr0p/kubectl
+""", chart='8.3.0', interval='30m', source_namespace='flux-system', document_start=True)
 HR_FILE = "kubernetes/apps/storage/velero/app/helmrelease.yaml"
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from velero_gitops.config.loader import load
-from velero_gitops.render.plan import chart_values, plan
+from velero_gitops.render.plan import chart_values, plan_tree
 
 BASE = """\
 cluster: t
@@ -33,7 +33,7 @@ def objects(p):
 
 
 def test_layout_matches_conventions(tmp_path):
-    paths = [a.path for a in plan(loaded(tmp_path)).artifacts]
+    paths = [a.path for a in plan_tree(loaded(tmp_path)).artifacts]
     assert paths == [
         "kubernetes/apps/velero/kustomization.yaml",
         "kubernetes/apps/velero/namespace.yaml",
@@ -138,7 +138,7 @@ def test_flux_kustomizations_live_in_flux_namespace(tmp_path):
     (fluxcd/kustomize-controller@v1.9.4:internal/decryptor/decryptor.go ImportKeys). The Flux guide keeps
     sops-age in flux-system, so the Kustomizations live there, and the parent kustomization.yaml sets no
     `namespace:` (kustomize's namespace transformer would override their metadata.namespace)."""
-    objs = objects(plan(loaded(tmp_path)))
+    objs = objects(plan_tree(loaded(tmp_path)))
     app, schedules, _monitoring = objs[KS]
     assert {k: v for k, v in app["metadata"].items() if k != "annotations"} == {"name": "velero", "namespace": "flux-system"}
     assert {k: v for k, v in schedules["metadata"].items() if k != "annotations"} == {"name": "velero-schedules", "namespace": "flux-system"}
@@ -149,7 +149,7 @@ def test_flux_kustomizations_live_in_flux_namespace(tmp_path):
     assert app["spec"]["decryption"] == {"provider": "sops", "secretRef": {"name": "sops-age"}}
     assert schedules["spec"]["path"] == "./kubernetes/apps/velero/velero/schedules"
     assert "decryption" not in schedules["spec"]
-    other = objects(plan(loaded(tmp_path, "flux:\n  namespace: flux\n")))[KS]
+    other = objects(plan_tree(loaded(tmp_path, "flux:\n  namespace: flux\n")))[KS]
     assert {k["metadata"]["namespace"] for k in other} == {"flux"}
 
 
@@ -163,7 +163,7 @@ def test_flux_kustomizations_live_in_flux_namespace(tmp_path):
     ("{enabled: false, keyFrom: controller}", None),
 ])
 def test_decryption_modes(tmp_path, decryption, expected):
-    app = objects(plan(loaded(tmp_path, f"flux:\n  decryption: {decryption}\n")))[KS][0]
+    app = objects(plan_tree(loaded(tmp_path, f"flux:\n  decryption: {decryption}\n")))[KS][0]
     assert app["spec"].get("decryption") == expected
 
 
@@ -177,7 +177,7 @@ def test_depends_on_namespace_is_always_rendered(tmp_path, deps, expected, flux_
     (fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go checkDependencies,
     `depRef.Namespace = obj.GetNamespace()`); we always write it, defaulting to flux.namespace."""
     ns_line = f"  namespace: {flux_ns}\n" if flux_ns else ""
-    app, schedules, _monitoring = objects(plan(loaded(tmp_path, f"flux:\n{ns_line}  dependsOn: {deps}\n")))[KS]
+    app, schedules, _monitoring = objects(plan_tree(loaded(tmp_path, f"flux:\n{ns_line}  dependsOn: {deps}\n")))[KS]
     default = flux_ns or "flux-system"
     want = [{**d, "namespace": default} if d["namespace"] == "flux-system" else d for d in expected]
     assert app["spec"]["dependsOn"] == want
@@ -186,7 +186,7 @@ def test_depends_on_namespace_is_always_rendered(tmp_path, deps, expected, flux_
 
 def test_no_schedules_renders_no_schedules_kustomization(tmp_path):
     base = BASE.split("schedules:")[0] + "metrics:\n  prometheusRule: false\n  dashboard: {enabled: false}\n"
-    p = plan(loaded(tmp_path, base=base))
+    p = plan_tree(loaded(tmp_path, base=base))
     paths = [a.path for a in p.artifacts]
     assert not [x for x in paths if "/schedules/" in x]
     app, monitoring = objects(p)[KS]
@@ -208,7 +208,7 @@ def _controller_timeout(spec: dict) -> float:
     ("10m", "15m", "20m"), ("30m", "20m", None), ("1m", "1h", "1h5m"),
 ])
 def test_kustomization_timeout_examples(tmp_path, interval, timeout, rendered):
-    app = objects(plan(loaded(tmp_path, f"flux:\n  interval: {interval}\n  timeout: {timeout}\n")))[KS][0]
+    app = objects(plan_tree(loaded(tmp_path, f"flux:\n  interval: {interval}\n  timeout: {timeout}\n")))[KS][0]
     assert app["spec"].get("timeout") == rendered
 
 
@@ -243,14 +243,14 @@ def test_kustomization_always_outlasts_the_helm_release():
 
 def test_switches_for_root_patches(tmp_path):
     extra = "flux:\n  decryption: {enabled: false}\n  remediation: {enabled: false}\n  crdsCreateReplace: false\n"
-    objs = objects(plan(loaded(tmp_path, extra)))
+    objs = objects(plan_tree(loaded(tmp_path, extra)))
     hr = objs["kubernetes/apps/velero/velero/app/helmrelease.yaml"][0]
     assert "install" not in hr["spec"] and "upgrade" not in hr["spec"]
     assert "decryption" not in objs[KS][0]["spec"]
 
 
 def test_helm_release_defaults(tmp_path):
-    hr = objects(plan(loaded(tmp_path)))["kubernetes/apps/velero/velero/app/helmrelease.yaml"][0]
+    hr = objects(plan_tree(loaded(tmp_path)))["kubernetes/apps/velero/velero/app/helmrelease.yaml"][0]
     assert hr["spec"]["install"] == {"crds": "CreateReplace", "remediation": {"retries": 3}}
     assert hr["spec"]["upgrade"]["crds"] == "CreateReplace"
     assert hr["spec"]["timeout"] == "15m" and hr["spec"]["releaseName"] == "velero"
@@ -258,7 +258,7 @@ def test_helm_release_defaults(tmp_path):
 
 
 def test_oci_source_uses_chart_ref(tmp_path):
-    objs = objects(plan(loaded(tmp_path, "flux:\n  chartSource: {type: OCIRepository}\n")))
+    objs = objects(plan_tree(loaded(tmp_path, "flux:\n  chartSource: {type: OCIRepository}\n")))
     hr = objs["kubernetes/apps/velero/velero/app/helmrelease.yaml"][0]
     assert hr["spec"]["chartRef"] == {"kind": "OCIRepository", "name": "velero"} and "chart" not in hr["spec"]
     oci = objs["kubernetes/apps/velero/velero/app/ocirepository.yaml"][0]
@@ -270,7 +270,7 @@ def test_oci_source_uses_chart_ref(tmp_path):
 
 
 def test_schedule_object(tmp_path):
-    s = objects(plan(loaded(tmp_path)))["kubernetes/apps/velero/velero/schedules/daily.yaml"][0]
+    s = objects(plan_tree(loaded(tmp_path)))["kubernetes/apps/velero/velero/schedules/daily.yaml"][0]
     assert s["spec"]["schedule"] == "0 2 * * *"
     assert s["spec"]["useOwnerReferencesInBackup"] is False
     t = s["spec"]["template"]
@@ -280,13 +280,13 @@ def test_schedule_object(tmp_path):
 
 
 def test_namespace_is_privileged_and_never_pruned(tmp_path):
-    ns = objects(plan(loaded(tmp_path)))["kubernetes/apps/velero/namespace.yaml"][0]
+    ns = objects(plan_tree(loaded(tmp_path)))["kubernetes/apps/velero/namespace.yaml"][0]
     assert ns["metadata"]["annotations"]["kustomize.toolkit.fluxcd.io/prune"] == "disabled"
     assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
 
 
 def test_secret_is_listed_but_never_planned(tmp_path):
-    p = plan(loaded(tmp_path))
+    p = plan_tree(loaded(tmp_path))
     kust = objects(p)["kubernetes/apps/velero/velero/app/kustomization.yaml"][0]
     assert "./secret.sops.yaml" in kust["resources"]
     assert p.secret_path not in objects(p)
@@ -306,7 +306,7 @@ def test_ca_bundle_and_checksum(tmp_path):
 
 
 def test_plan_is_pure(tmp_path):
-    """plan() leaves its input and the disk alone. (Determinism across hash seeds: test_render's
+    """plan_tree() leaves its input and the disk alone. (Determinism across hash seeds: test_render's
     cross-process test; comparing two plans made in one process could never fail.)"""
     import copy
 
@@ -315,11 +315,11 @@ def test_plan_is_pure(tmp_path):
     ld = loaded(tmp_path)
     config_before = copy.deepcopy(ld.config.model_dump())
     disk_before = snapshot(tmp_path)
-    first = objects(plan(ld))
+    first = objects(plan_tree(ld))
     assert ld.config.model_dump() == config_before
     assert snapshot(tmp_path) == disk_before
-    objects(plan(ld))["kubernetes/apps/velero/velero/ks.yaml"][0]["metadata"]["name"] = "edited"
-    assert objects(plan(ld)) == first  # no object is shared between plans (a caller may edit its copy)
+    objects(plan_tree(ld))["kubernetes/apps/velero/velero/ks.yaml"][0]["metadata"]["name"] = "edited"
+    assert objects(plan_tree(ld)) == first  # no object is shared between plans (a caller may edit its copy)
 
 
 @pytest.mark.parametrize("flux,where,words", [

@@ -13,7 +13,7 @@ import yaml
 from velero_gitops.config.loader import load
 from velero_gitops.pipeline import render_config
 from velero_gitops.render import yamlfmt
-from velero_gitops.render.plan import plan
+from velero_gitops.render.plan import plan_tree
 
 from cli_util import EXAMPLES, REPO, run_cli, snapshot
 
@@ -81,7 +81,7 @@ def test_the_layout_writes_one_document_per_object_in_plan_order():
     from velero_gitops.render import yamlfmt
     from velero_gitops.render.templating import render_artifact
 
-    p = plan(load(REPO / "clusters/home-lab/velero-gitops.yaml"))
+    p = plan_tree(load(REPO / "clusters/home-lab/velero-gitops.yaml"))
     art = next(a for a in p.artifacts if len(a.docs) > 1)
     expected = "".join("---\n" + (f"# yaml-language-server: $schema={d.schema}\n" if d.schema else "")
                        + yamlfmt.document(d.obj) for d in art.docs)

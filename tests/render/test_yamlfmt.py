@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from velero_gitops import yamlsafe
 from velero_gitops.config.loader import load
 from velero_gitops.render import yamlfmt
-from velero_gitops.render.plan import plan
+from velero_gitops.render.plan import plan_tree
 
 from cli_util import EXAMPLES, REPO
 
@@ -25,7 +25,7 @@ CONFIGS = [p / "velero-gitops.yaml" for p in EXAMPLES] + sorted((REPO / "tests" 
 
 
 def _documents(config: Path) -> list[dict]:
-    return [d.obj for a in plan(load(config)).artifacts for d in a.docs]
+    return [d.obj for a in plan_tree(load(config)).artifacts for d in a.docs]
 
 
 def _read_back(text: str) -> None | object:

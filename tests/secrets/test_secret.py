@@ -176,7 +176,7 @@ def test_output_failing_verification_writes_nothing(scratch, monkeypatch):
 
 def test_wrong_recipients_in_output_are_refused(scratch):
     loaded = load(scratch.config)
-    p = secretlib.plan(loaded)
+    p = secretlib.encryption_plan(loaded)
     other = sopslib.encrypt(b"apiVersion: v1\nkind: Secret\nmetadata: {name: velero-s3-secret, namespace: velero}\n"
                             b"stringData: {cloud: x}\n", target=scratch.secret, cwd=scratch.root, config_file=None,
                             recipients=[TEST_RECIPIENT])
@@ -217,22 +217,22 @@ def test_plan_errors_come_before_credentials(scratch):
     loaded = load(scratch.config)
     (scratch.root / ".sops.yaml").unlink()
     with pytest.raises(UsageError, match="no .sops.yaml"):
-        secretlib.plan(loaded)
+        secretlib.encryption_plan(loaded)
     (scratch.root / ".sops.yaml").write_text(sops_yaml([scratch.key.public], path_regex="^elsewhere/"))
     with pytest.raises(UsageError, match="no creation rule matches"):
-        secretlib.plan(loaded)
+        secretlib.encryption_plan(loaded)
     (scratch.root / ".sops.yaml").write_text("creation_rules:\n  - path_regex: .*\n    pgp: ABCDEF\n")
     with pytest.raises(UsageError, match="no age recipients"):
-        secretlib.plan(loaded)
+        secretlib.encryption_plan(loaded)
     with pytest.raises(UsageError, match="not an age public key"):
-        secretlib.plan(loaded, age=["age1nope"])
+        secretlib.encryption_plan(loaded, age=["age1nope"])
 
 
 def test_target_folder_blocked_by_a_file(scratch):
     (scratch.root / "kubernetes/apps/velero/velero").mkdir(parents=True)
     (scratch.root / "kubernetes/apps/velero/velero/app").write_text("not a folder")
     with pytest.raises(UsageError, match="cannot create the folder"):
-        secretlib.plan(load(scratch.config))
+        secretlib.encryption_plan(load(scratch.config))
 
 
 def test_atomic_write_cleans_up_on_failure(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from velero_gitops.config.loader import load
-from velero_gitops.render.plan import plan
+from velero_gitops.render.plan import plan_tree
 from velero_gitops.secrets.sops_init import flux_key_hint
 
 BASE = "cluster: t\ns3:\n  endpoint: https://s3.68cc.io\n"
@@ -25,7 +25,7 @@ def test_hint_names_the_secret_the_controller_reads(tmp_path, flux, hint):
     loaded = load(tmp_path / "c.yaml")
     text = flux_key_hint(loaded.config, "/k.txt")
     assert hint in text
-    app = next(a for a in plan(loaded).artifacts if a.path.endswith("/ks.yaml")).docs[0].obj
+    app = next(a for a in plan_tree(loaded).artifacts if a.path.endswith("/ks.yaml")).docs[0].obj
     ref = (app["spec"].get("decryption") or {}).get("secretRef")
     # a hint that creates a Secret creates exactly the one the controller will look up, and only then
     assert bool(ref) == ("kubectl create secret" in hint), (ref, hint)

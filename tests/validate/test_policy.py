@@ -6,6 +6,8 @@ import pytest
 
 from velero_gitops.validate.policy import bucket_problem, cron_problem, duration_problem, s3url_problem
 
+from cli_util import velero_helmrelease
+
 
 @pytest.mark.parametrize("expr", ["0 2 * * *", "*/15 * * * *", "0 0 1 jan *", "0 3 * * MON-FRI", "@daily", "@every 1h",
                                   "@every 1h30m", "CRON_TZ=Europe/Berlin 0 2 * * *", "0 0 ? * 0", "5,35 1-5/2 * * *", "@midnight"])
@@ -51,30 +53,15 @@ def test_s3url():
     assert s3url_problem("s3.68cc.io", False, False)
 
 
-HR_OLD_VELERO = """\
-apiVersion: helm.toolkit.fluxcd.io/v2
-kind: HelmRelease
-metadata:
-  name: velero
-  namespace: velero
-spec:
-  interval: 1h
-  chart:
-    spec:
-      chart: velero
-      version: {chart}
-      sourceRef:
-        kind: HelmRepository
-        name: vmware-tanzu
-  values:
-    image:
-      tag: {tag}
-    nodeAgent:
-      resources:
-        limits:
-          cpu: 500m
-          memory: 512Mi
-"""
+HR_OLD_VELERO = velero_helmrelease("""\
+image:
+  tag: {tag}
+nodeAgent:
+  resources:
+    limits:
+      cpu: 500m
+      memory: 512Mi
+""", chart='{chart}')
 
 
 @pytest.mark.parametrize("chart,tag,warned", [("8.7.2", "v1.16.2", True), ("12.1.0", "v1.18.2", False)])

@@ -125,10 +125,10 @@ def test_dashboard_without_the_annotation_is_reported_under_a_substituting_paren
 @pytest.mark.parametrize("tree", GOLDEN_TREES, ids=lambda p: p.name)
 def test_every_rendered_object_is_marked(tree):
     from velero_gitops.config.loader import load
-    from velero_gitops.render.plan import plan
+    from velero_gitops.render.plan import plan_tree
 
     loaded = load(tree / "velero-gitops.yaml")
-    for a in plan(loaded).artifacts:
+    for a in plan_tree(loaded).artifacts:
         for o in (d for d in yaml.safe_load_all((loaded.repo_root / a.path).read_text()) if d):
             if o["apiVersion"] != "kustomize.config.k8s.io/v1beta1":
                 assert o["metadata"]["annotations"]["kustomize.toolkit.fluxcd.io/substitute"] == "disabled", a.path

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from velero_gitops.cli._app import app, err, handle_errors
+
+if TYPE_CHECKING:
+    from velero_gitops.ops.init import Detected
 
 
 @app.command("init")
@@ -68,7 +73,7 @@ def init_cmd(
     err(f"wrote {path.name}; next: velero-gitops sops-init, encrypt-secret, encrypt-repo-password, render, check")
 
 
-def _one_of(names: list[str]):
+def _one_of(names: list[str]) -> Callable[[str], str]:
     """A prompt answer that must be one of ``names`` (asked again otherwise). Not click.Choice: typer vendors click,
     so a separate click may not be installed."""
     def check(text: str) -> str:
@@ -88,7 +93,7 @@ def _endpoint(text: str) -> str:
     return text.strip()
 
 
-def _existing_velero(found) -> None:
+def _existing_velero(found: Detected) -> None:
     """Say so when the repository deploys Velero already: `import` is the way in, and render will refuse a second."""
     from velero_gitops.config.loader import display
     from velero_gitops.ops import importer, wiring

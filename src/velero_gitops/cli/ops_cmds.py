@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -15,8 +16,11 @@ from velero_gitops.boundary import realpath
 from velero_gitops.cli._app import Output, app, err, handle_errors
 from velero_gitops.cli._configs import CONFIG_HELP, named_once
 
+if TYPE_CHECKING:
+    from velero_gitops.config.loader import LoadedConfig
 
-def _load(config: Path | None):
+
+def _load(config: Path | None) -> LoadedConfig:
     from velero_gitops.cli._configs import one_config
     from velero_gitops.config.loader import load
 

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from velero_gitops.cli._app import app, err, handle_errors
 from velero_gitops.cli._configs import resolve_configs
+
+if TYPE_CHECKING:
+    from velero_gitops.ops.wiring import FluxKs
+    from velero_gitops.pipeline import RenderResult
 
 
 @app.command()
@@ -42,9 +47,9 @@ def _render_or_replay(paths: list[Path], check: bool, quiet: bool) -> None:
     import os
 
     from velero_gitops import runcache
-    from velero_gitops.check import _cache_in_checkout
+    from velero_gitops.check import cache_in_checkout
 
-    if runcache.disabled() or _cache_in_checkout(runcache.cache_dir(), paths):
+    if runcache.disabled() or cache_in_checkout(runcache.cache_dir(), paths):
         _render(paths, check, False, False, quiet, False)
         return
     key = runcache.request_key("render", [f"check={check}", f"quiet={quiet}", *(os.path.abspath(p) for p in paths)])
@@ -61,7 +66,7 @@ def _render_or_replay(paths: list[Path], check: bool, quiet: bool) -> None:
     runcache.store(key, rec.inputs(), {"printed": [list(c) for c in printed.chunks]})
 
 
-def _render(paths: list[Path], check: bool, diff: bool, force: bool, quiet: bool, wire: bool) -> list:
+def _render(paths: list[Path], check: bool, diff: bool, force: bool, quiet: bool, wire: bool) -> list[RenderResult]:
     from velero_gitops.pipeline import pin_hints, render_config
 
     # Render everything in memory first: a bad config anywhere means nothing is written anywhere.
@@ -72,7 +77,7 @@ def _render(paths: list[Path], check: bool, diff: bool, force: bool, quiet: bool
     for result, f in zip(results, facts, strict=False):
         _refuse_second_install(result, f)
     drift = False
-    written = []
+    written: list[RenderResult] = []
     for result in results:
         for warning in result.loaded.warnings:  # config/semantics.py: accepted, with the numbers to weigh
             err(f"warning: {warning}")
@@ -118,9 +123,9 @@ class _Facts:
     """The repository's Flux graph (ops/wiring.flux_facts), read once per repository and source within one step."""
 
     def __init__(self) -> None:
-        self._read: dict[tuple, list] = {}
+        self._read: dict[tuple[Path, tuple[str, ...]], list[FluxKs]] = {}
 
-    def of(self, result) -> list:
+    def of(self, result: RenderResult) -> list[FluxKs]:
         from velero_gitops.ops import wiring
 
         key = (result.loaded.repo_root, tuple(wiring.sources_of(result.loaded)))
@@ -129,7 +134,7 @@ class _Facts:
         return self._read[key]
 
 
-def _refuse_second_install(result, facts: list) -> None:
+def _refuse_second_install(result: RenderResult, facts: list[FluxKs]) -> None:
     """A velero HelmRelease that velero-gitops did not render, applied by Flux: rendering ours would install Velero
     twice (--force does not change that)."""
     from velero_gitops.errors import UsageError
@@ -142,7 +147,7 @@ def _refuse_second_install(result, facts: list) -> None:
         raise UsageError(importer.refusal(found, wiring.at(root, result.shown)))
 
 
-def _wiring(result, wire: bool, facts: list | None) -> None:
+def _wiring(result: RenderResult, wire: bool, facts: list[FluxKs] | None) -> None:
     """Say when Flux applies none of the tree, with the edit that wires it; make that edit with --wire. ``facts``: the
     graph as it is now (None: read it here)."""
     from velero_gitops.ops import wiring
@@ -160,7 +165,7 @@ def _wiring(result, wire: bool, facts: list | None) -> None:
     err("warning: " + wiring.message(w, root, result.shown))
 
 
-def _summary(result) -> None:
+def _summary(result: RenderResult) -> None:
     from velero_gitops.config.loader import display
 
     counts = {"create": 0, "update": 0, "delete": 0, "unchanged": 0}

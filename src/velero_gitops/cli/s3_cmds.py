@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from velero_gitops.cli._app import Output, app, err, handle_errors
 from velero_gitops.cli._configs import CONFIG_HELP, named_once, one_config
+
+if TYPE_CHECKING:
+    from velero_gitops.config.loader import LoadedConfig
+    from velero_gitops.ops.s3 import Report, Target
 
 s3_app = typer.Typer(
     name="s3",
@@ -27,7 +32,7 @@ TIMEOUT_HELP = "Seconds to wait for a connection and for each answer (two attemp
 DEADLINE_HELP = "Seconds the whole command may take, whatever the server does."
 
 
-def _setup(config: Path | None, needs_client: str | None = None):
+def _setup(config: Path | None, needs_client: str | None = None) -> tuple[LoadedConfig, Target]:
     from velero_gitops.config.loader import load
     from velero_gitops.ops import s3
 
@@ -42,14 +47,14 @@ def _setup(config: Path | None, needs_client: str | None = None):
 _STYLE = {"ok": "green", "fail": "bold red", "warn": "yellow", "skip": "dim"}
 
 
-def _report(report, output: Output, title: str) -> None:
+def _report(report: Report, output: Output, title: str) -> None:
     """Show the report; exit 1 when a check failed."""
     _print_report(report, output, title)
     if not report.ok:
         raise typer.Exit(1)
 
 
-def _print_report(report, output: Output, title: str) -> None:
+def _print_report(report: Report, output: Output, title: str) -> None:
     if output is Output.json:
         typer.echo(json.dumps(report.as_dict(), indent=2))
         return

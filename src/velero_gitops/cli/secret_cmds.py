@@ -56,7 +56,7 @@ def encrypt_secret(
             )
         return
     # Everything that can fail without the credentials is checked before asking for them.
-    p = secretlib.plan(loaded, age=age or ())
+    p = secretlib.encryption_plan(loaded, age=age or ())
     if p.needs:
         err(f"note: {p.needs}")
     creds, source = read_credentials(use_stdin=stdin)
@@ -97,7 +97,7 @@ def encrypt_repo_password(
     from velero_gitops.secrets import repo_password as rp
 
     loaded = load(one_config(named_once(config_arg, config)))
-    p = rp.plan(loaded, age=age or ())
+    p = rp.encryption_plan(loaded, age=age or ())
     if p.needs:
         err(f"note: {p.needs}")
     rp.refuse_replacing(p, replace=replace, use_stdin=stdin)

@@ -5,11 +5,15 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from velero_gitops.cli._app import app, handle_errors
 from velero_gitops.config.units import NODE_AGENT_CPU_BUDGET, NODE_AGENT_MEMORY_BUDGET
+
+if TYPE_CHECKING:
+    from velero_gitops.findings import Finding
 
 schemas_app = typer.Typer(help="Manage JSON schemas (import CRDs into the cache).", no_args_is_help=True)
 app.add_typer(schemas_app, name="schemas")
@@ -48,7 +52,7 @@ def progress(what: str) -> Iterator[None]:
         yield
 
 
-def _emit(findings, passed: int, failed: int, skipped: int, output: str) -> None:
+def _emit(findings: list[Finding], passed: int, failed: int, skipped: int, output: str) -> None:
     from velero_gitops.validate.report import render
 
     typer.echo(render(findings, passed, failed, skipped, output), nl=False)
@@ -136,9 +140,9 @@ def schemas_import(
         typer.echo(f"wrote {p}")
 
 
-@app.command()
+@app.command("check")
 @handle_errors
-def check(
+def check_cmd(
     configs: list[Path] | None = typer.Argument(None, help="Config files (same as --config).", show_default=False),
     config: list[Path] | None = typer.Option(None, "--config", "-c", help="Config file; repeatable (default: ./velero-gitops.yaml, else every clusters/*/velero-gitops.yaml)."),
     output: str = typer.Option("text", "--output", "-o", help=_OUTPUT_HELP),
@@ -178,8 +182,9 @@ def check(
         raise typer.Exit(exc.exit_code) from None
 
 
-def _run_check(paths, output, schema_location, ignore_missing_schemas, ignore_filename_pattern, skip, external,
-               kubernetes_version, kustomize, cache, no_cache) -> None:
+def _run_check(paths: list[Path], output: str, schema_location: list[str] | None, ignore_missing_schemas: bool,
+               ignore_filename_pattern: list[str] | None, skip: str, external: list[str] | None,
+               kubernetes_version: str, kustomize: str, cache: Path | None, no_cache: bool) -> None:
     from velero_gitops.check import CheckOptions, check_or_replay
 
     opts = CheckOptions(

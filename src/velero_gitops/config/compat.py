@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -241,7 +242,7 @@ def unknown_chart_message(version: str, names: FieldNames) -> str:
     return f"there is no chart {version} (vmware-tanzu/helm-charts has no tag velero-{version}); known: {', '.join(close)}"
 
 
-def _first_with(has, minor: tuple[int, ...] | None = None) -> str | None:
+def _first_with(has: Callable[[Velero], bool], minor: tuple[int, ...] | None = None) -> str | None:
     versions = sorted(data()["velero"], key=version_tuple)
     hits = [x for x in versions if has(_velero(x)) and (minor is None or version_tuple(x)[:2] == minor)]
     return hits[0] if hits else None

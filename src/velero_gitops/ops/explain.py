@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from velero_gitops.config.names import REPO_CREDENTIALS_SECRET
 from velero_gitops.config.units import go_duration, parse_duration
 from velero_gitops.render.layout import Layout
-from velero_gitops.render.plan import Plan, controller_timeout, monitoring_kustomization_name, plan
+from velero_gitops.render.plan import Plan, controller_timeout, monitoring_kustomization_name, plan_tree
 from velero_gitops.secrets import repo_password as rp
 
 if TYPE_CHECKING:
@@ -148,7 +148,7 @@ def _kustomizations(loaded: LoadedConfig, bucket_root: str) -> list[dict[str, An
     """The Flux Kustomizations and what each applies, read from the plan (never decided here again)."""
     c = loaded.config
     lay = Layout.of(c)
-    the_plan = plan(loaded)
+    the_plan = plan_tree(loaded)
     out = []
     ks_objs = [d.obj for a in the_plan.artifacts if a.path == lay.ks_file for d in a.docs]
     for i, k in enumerate(ks_objs, start=1):

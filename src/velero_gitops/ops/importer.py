@@ -19,12 +19,16 @@ list with ``provider`` on each entry, and 3.0.0 renamed ``deployRestic``/``resti
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from velero_gitops.config.model import FLUX_VAR
 from velero_gitops.errors import UsageError
+
+if TYPE_CHECKING:
+    from velero_gitops.ops.init import Detected
 
 MIN_CHART = (4, 0, 0)
 _VERSION = re.compile(r"^\s*[~^>=v ]*([0-9]+)(?:\.([0-9]+|x|\*))?(?:\.([0-9]+|x|\*))?")
@@ -112,14 +116,14 @@ def second_install(existing: list[Existing]) -> list[Existing]:
     return [e for e in existing if e.kind == "HelmRelease" and e.applied is not False]
 
 
-def describe(e: Existing, shown) -> str:
+def describe(e: Existing, shown: Callable[[Path], str]) -> str:
     """One line for an existing Velero object; ``shown`` turns its resolved path into what the user sees."""
     where = {True: "applied by Flux", False: "applied by no Flux Kustomization", None: "in the repository"}[e.applied]
     chart = f", chart {e.chart_version}" if e.chart_version else ""
     return f"{shown(e.file)}:{e.line} {e.kind} {e.namespace or '-'}/{e.name}{chart} ({where})"
 
 
-def refusal(found: list[Existing], shown) -> str:
+def refusal(found: list[Existing], shown: Callable[[Path], str]) -> str:
     """Why render will not add a second install, and the way out."""
     lines = "; ".join(describe(e, shown) for e in found)
     first = shown(found[0].file)
@@ -545,7 +549,7 @@ class ImportResult:
     diff: list[str]
 
 
-def run_import(here: Path, hr_file: Path, found, cluster: str | None) -> ImportResult:
+def run_import(here: Path, hr_file: Path, found: Detected, cluster: str | None) -> ImportResult:
     """Import ``hr_file`` into ``here``/velero-gitops.yaml (init's repository facts ``found``); the config must load and
     render before it is written."""
     import os
@@ -553,7 +557,7 @@ def run_import(here: Path, hr_file: Path, found, cluster: str | None) -> ImportR
     from velero_gitops.config.loader import display, load
     from velero_gitops.errors import VeleroGitopsError
     from velero_gitops.ops.init import CONFIG_NAME, default_cluster_name
-    from velero_gitops.render.plan import plan
+    from velero_gitops.render.plan import plan_tree
     from velero_gitops.render.templating import render
     from velero_gitops.render.write import create_new, stage
 
@@ -585,7 +589,7 @@ def run_import(here: Path, hr_file: Path, found, cluster: str | None) -> ImportR
     probe = Path(stage(here / ".velero-gitops-import.yaml", text.encode()))  # extraValues checked by the model too
     try:
         loaded = load(probe)
-        rendered = render(plan(loaded))
+        rendered = render(plan_tree(loaded))
     except VeleroGitopsError as exc:
         raise UsageError(str(exc).replace(display(probe), f"{CONFIG_NAME} (not written)")) from None
     finally:

@@ -10,6 +10,7 @@ import os
 import re
 import stat
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,7 +47,7 @@ def _git_root(start: Path) -> Path | None:
     return None
 
 
-def yaml_files(root: Path):
+def yaml_files(root: Path) -> Iterator[Path]:
     """Regular YAML files below ``root`` (no symlinks followed, hidden folders skipped), at most _SCAN_FILES."""
     count = 0
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
@@ -148,8 +149,10 @@ def apps_root_from_graph(root: Path, sources: list[str], cluster: str | None) ->
     others = [r for r in roots if not any(r is c for c in chosen)]
     alive = wiring.live([k for k in facts if not any(k is o for o in others)])
 
-    def breadth(k) -> int:
+    def breadth(k: wiring.FluxKs) -> int:
         d = k.path_dir
+        if d is None:
+            return 0
         return len({f.relative_to(d).parts[0] for f in k.applies if d in f.parents and len(f.relative_to(d).parts) > 1})
 
     # a folder several Kustomizations build (a template each one fills with its own postBuild variables) is no apps root

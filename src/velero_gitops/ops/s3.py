@@ -27,7 +27,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from types import FrameType
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlsplit
 
 from velero_gitops.errors import UsageError, VeleroGitopsError
@@ -92,7 +93,7 @@ def deadline(seconds: float, endpoint: str) -> Iterator[Deadline]:
     d = Deadline(seconds, endpoint)
     timer = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
     if timer:
-        def alarm(signum, frame):  # noqa: ARG001
+        def alarm(signum: int, frame: FrameType | None) -> NoReturn:  # noqa: ARG001
             raise _Alarm()
 
         old = signal.signal(signal.SIGALRM, alarm)

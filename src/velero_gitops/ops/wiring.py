@@ -24,11 +24,18 @@ from __future__ import annotations
 import difflib
 import io
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from velero_gitops.errors import UsageError
 from velero_gitops.validate.kustomize import find_kfile
+
+if TYPE_CHECKING:
+    from ruamel.yaml import YAML
+
+    from velero_gitops.config.loader import LoadedConfig
 
 
 @dataclass(frozen=True)
@@ -203,7 +210,7 @@ def _entry_style(items: list) -> str:
     return "./" if any(isinstance(i, str) and i.startswith("./") for i in items) or not items else ""
 
 
-def _yaml():
+def _yaml() -> YAML:
     from ruamel.yaml import YAML
 
     y = YAML(typ="rt")
@@ -279,7 +286,7 @@ def _append_flux_ks(file: Path, root: Path, ns_dir: Path, source: dict[str, str]
                 new if _added_lines(old, new) is not None else None)
 
 
-def message(w: Wiring, root: Path, shown_rel, subject: bool = True) -> str:
+def message(w: Wiring, root: Path, shown_rel: Callable[[str], str], subject: bool = True) -> str:
     """What render and check say about an unwired tree. ``shown_rel`` turns a path relative to the repository ``root``
     into what the user sees; ``subject``: the message names the ks.yaml (check's finding names it as its file)."""
     shown = at(root, shown_rel)
@@ -295,7 +302,7 @@ def message(w: Wiring, root: Path, shown_rel, subject: bool = True) -> str:
                                          else "(the file cannot be edited without reformatting it: add it by hand)")
 
 
-def at(root: Path, shown_rel):
+def at(root: Path, shown_rel: Callable[[str], str]) -> Callable[[Path | None], str]:
     """A function showing a resolved path of the repository at ``root`` as ``shown_rel`` shows repo-relative ones."""
     real = root.resolve()
 
@@ -321,7 +328,7 @@ def apply(w: Wiring, root: Path, repo_sources: list[str]) -> Wiring:
     return Wiring(w.target, w.roots, after, w.edit)
 
 
-def for_config(loaded, facts: list[FluxKs] | None = None) -> Wiring:
+def for_config(loaded: LoadedConfig, facts: list[FluxKs] | None = None) -> Wiring:
     """The wiring of one loaded config's rendered tree (config.loader.LoadedConfig)."""
     from velero_gitops.render.layout import Layout
 
@@ -331,7 +338,7 @@ def for_config(loaded, facts: list[FluxKs] | None = None) -> Wiring:
                   {"kind": ref.kind, "name": ref.name, "namespace": ref.namespace}, facts)
 
 
-def sources_of(loaded) -> list[str]:
+def sources_of(loaded: LoadedConfig) -> list[str]:
     """The Flux source that holds the repository, as validate names it ("Kind/namespace/name")."""
     ref = loaded.config.flux.source_ref
     return [f"{ref.kind}/{ref.namespace}/{ref.name}"]

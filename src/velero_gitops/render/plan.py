@@ -1,6 +1,6 @@
 """Decide everything the tree contains. Pure: no I/O, no templates.
 
-`plan(loaded)` returns the list of files (`Artifact`) with the Kubernetes objects each holds.
+`plan_tree(loaded)` returns the list of files (`Artifact`) with the Kubernetes objects each holds.
 Every decision about the generated tree is made here, so it can be tested directly.
 """
 
@@ -47,7 +47,7 @@ class Plan:
     repo_password_path: str | None = None  # likewise, written only by encrypt-repo-password (when managed)
 
 
-def plan(loaded: LoadedConfig) -> Plan:
+def plan_tree(loaded: LoadedConfig) -> Plan:
     c = loaded.config
     lay = Layout.of(c)
     schema = _schema_url(c)

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from velero_gitops.render.plan import Artifact, Plan
+
+if TYPE_CHECKING:
+    import jinja2
 
 LAYOUT = "documents.yaml.j2"
 
@@ -25,7 +29,7 @@ def templates_dir() -> Path:
 
 
 @lru_cache(maxsize=1)
-def _layout():
+def _layout() -> jinja2.Template:
     import jinja2
 
     env = jinja2.Environment(

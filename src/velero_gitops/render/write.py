@@ -30,6 +30,8 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
+from typing import NoReturn
 
 from velero_gitops import safefile
 from velero_gitops.boundary import realpath
@@ -164,7 +166,7 @@ def outside(root: Path, path: Path) -> Path | None:
     return None
 
 
-def inspect(root: Path, rel: str) -> tuple[str, str | None, str | None]:
+def probe_target(root: Path, rel: str) -> tuple[str, str | None, str | None]:
     """(seen, text, hard problem) for a target, never opening anything but a bounded regular file inside ``root``."""
     path = root / rel
     escaped = outside(root, path)
@@ -200,7 +202,7 @@ def compute_changes(root: Path, desired: dict[str, str], config_name: str, searc
     changes: list[Change] = []
     for rel in sorted(desired):
         new = desired[rel]
-        seen, old, hard = inspect(root, rel)
+        seen, old, hard = probe_target(root, rel)
         if hard:
             changes.append(Change(rel, "update", None, new, conflict=hard, hard=True, seen=seen))
             continue
@@ -246,7 +248,7 @@ def _stale(root: Path, desired: dict[str, str], config_name: str, search_dir: st
             temp = is_our_temp(name)
             if not temp and not generated_name(name):
                 continue  # not a name we generate: never removed (a merge copy, a note...)
-            seen, text, hard = inspect(root, rel)
+            seen, text, hard = probe_target(root, rel)
             if hard or seen != "file":
                 continue
             if temp:
@@ -291,7 +293,7 @@ def _signals_unwind() -> Iterator[None]:
         yield
         return
 
-    def raise_(signum, frame):  # noqa: ARG001
+    def raise_(signum: int, frame: FrameType | None) -> NoReturn:  # noqa: ARG001
         raise _Interrupted(signum)
 
     old = {s: signal.signal(s, raise_) for s in (signal.SIGTERM, signal.SIGHUP)}
@@ -307,7 +309,7 @@ def _changed_since(root: Path, c: Change) -> str | None:
     """Why ``c``'s target is no longer what was compared (None when it is)."""
     if is_our_temp(c.path.rsplit("/", 1)[-1]):
         return None  # a dead run's temp file: only we (holding the lock) touch it
-    seen, text, hard = inspect(root, c.path)
+    seen, text, hard = probe_target(root, c.path)
     if hard:
         return hard
     if seen != c.seen or (seen == "file" and text != c.old):

@@ -11,7 +11,10 @@ from __future__ import annotations
 import io
 import re
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ruamel.yaml import YAML
 
 TOP_ORDER = ("apiVersion", "kind", "metadata", "spec")
 META_ORDER = ("name", "namespace")
@@ -37,7 +40,7 @@ _BLOCK_UNSAFE = re.compile("[^\t\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe
 _UNSAFE_START = tuple("!&*?|>'\"%@`#,[]{}-:") + (" ",)
 
 
-def yaml_instance():
+def yaml_instance() -> YAML:
     from ruamel.yaml import YAML
 
     y = YAML(typ="rt")
@@ -87,7 +90,7 @@ def to_node(value: Any, level: str = "") -> Any:
 
 
 @lru_cache(maxsize=1)
-def _dumper():
+def _dumper() -> YAML:
     return yaml_instance()  # reused: building a YAML() costs more than dumping a scalar with it
 
 

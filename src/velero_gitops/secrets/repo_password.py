@@ -36,6 +36,7 @@ from velero_gitops.errors import UsageError, VeleroGitopsError
 
 if TYPE_CHECKING:
     from velero_gitops.config.loader import LoadedConfig
+    from velero_gitops.secrets.secret import EncryptionPlan
 
 VELERO_DEFAULT = "static-passw0rd"  # public: pkg/repository/keys/keys.go encryptionKey
 RANDOM_BYTES = 32  # 256 bits from the OS CSPRNG, as 43 base64url characters
@@ -160,8 +161,8 @@ def state(loaded: LoadedConfig) -> dict[str, Any]:
             "secret": f"{c.repo.namespace}/{REPO_CREDENTIALS_SECRET}", "key": REPO_CREDENTIALS_KEY, "words": text}
 
 
-def plan(loaded: LoadedConfig, *, age: Sequence[str] = ()) -> Any:
-    """velero_gitops.secrets.secret.Plan for the repository Secret. Raises UsageError."""
+def encryption_plan(loaded: LoadedConfig, *, age: Sequence[str] = ()) -> EncryptionPlan:
+    """Where and to whom the repository Secret is encrypted. Raises UsageError."""
     from velero_gitops.render.layout import Layout
     from velero_gitops.secrets import secret as secretlib
 
@@ -171,11 +172,11 @@ def plan(loaded: LoadedConfig, *, age: Sequence[str] = ()) -> Any:
             f"velero.repositoryPassword is {mode!r}, so the tree does not apply a repository Secret; "
             "set it to managed (read docs/secrets.md about existing repositories first), render, then run this again"
         )
-    return secretlib.plan(loaded, age=age, file=Layout.of(loaded.config).repo_password_file,
+    return secretlib.encryption_plan(loaded, age=age, file=Layout.of(loaded.config).repo_password_file,
                           name=REPO_CREDENTIALS_SECRET, key=REPO_CREDENTIALS_KEY)
 
 
-def refuse_replacing(p: Any, *, replace: bool, use_stdin: bool) -> None:
+def refuse_replacing(p: EncryptionPlan, *, replace: bool, use_stdin: bool) -> None:
     """A new password over an existing one locks Velero out of every repository made with the old one."""
     if p.target.exists() and not replace:
         raise UsageError(

@@ -87,7 +87,7 @@ def _ensure_writable_dir(directory: Path, shown: str) -> None:
 
 # ------------------------------------------------------------------------------------------ the flow
 @dataclass(frozen=True)
-class Plan:
+class EncryptionPlan:
     """What encrypt-secret will do, resolved before any credential is read."""
 
     target: Path  # absolute
@@ -105,7 +105,7 @@ class Plan:
 
 @dataclass(frozen=True)
 class Result:
-    plan: Plan
+    plan: EncryptionPlan
     replaced: bool  # an older secret was there
     seconds: float  # time spent in sops
 
@@ -124,8 +124,8 @@ def _target(repo_root: Path, rel: str) -> tuple[Path, str]:
     return target, display(target)
 
 
-def plan(loaded: LoadedConfig, *, age: Sequence[str] = (), check_writable: bool = True, file: str | None = None,
-         name: str | None = None, key: str = SECRET_KEY) -> Plan:
+def encryption_plan(loaded: LoadedConfig, *, age: Sequence[str] = (), check_writable: bool = True,
+                    file: str | None = None, name: str | None = None, key: str = SECRET_KEY) -> EncryptionPlan:
     """Find sops, the target, and the recipients; check the target folder is writable. Raises UsageError.
 
     ``file`` (repo-relative), ``name`` and ``key`` default to the S3 credentials Secret of the config.
@@ -171,14 +171,14 @@ def plan(loaded: LoadedConfig, *, age: Sequence[str] = (), check_writable: bool 
         recipients, source = rule.age, f"{display(conf)} (creation_rules[{rule.index}])"
     if check_writable:
         _ensure_writable_dir(target.parent, shown)
-    return Plan(
+    return EncryptionPlan(
         target=target, shown=shown, repo_root=repo_root, config_file=conf, recipients=tuple(recipients),
         recipients_source=source, name=name or config.s3.credentials_secret, namespace=config.repo.namespace,
         sops=sops, key=key, needs=sopslib.needs(rule) if rule is not None else "",
     )
 
 
-def verify_ciphertext(ciphertext: bytes, p: Plan, secrets: Sequence[str], *, exact_recipients: bool = False) -> None:
+def verify_ciphertext(ciphertext: bytes, p: EncryptionPlan, secrets: Sequence[str], *, exact_recipients: bool = False) -> None:
     """Raise UsageError unless ``ciphertext`` is the encrypted Secret ``p`` describes."""
     from ruamel.yaml import YAML
 
@@ -208,7 +208,7 @@ def verify_ciphertext(ciphertext: bytes, p: Plan, secrets: Sequence[str], *, exa
         raise UsageError(f"sops output failed verification, nothing was written: {details}")
 
 
-def write_secret(p: Plan, string_data: Mapping[str, str], *, secrets: Sequence[str]) -> Result:
+def write_secret(p: EncryptionPlan, string_data: Mapping[str, str], *, secrets: Sequence[str]) -> Result:
     """Build the Opaque Secret ``p`` names from ``string_data``, encrypt it with sops, verify and write it atomically.
 
     ``secrets``: the values that must never appear in clear (in the ciphertext, a message or a file).
@@ -218,7 +218,7 @@ def write_secret(p: Plan, string_data: Mapping[str, str], *, secrets: Sequence[s
     return encrypt_document(p, secret_doc(p.name, p.namespace, string_data), secrets)
 
 
-def encrypt_document(p: Plan, doc: dict[str, Any], secrets: Sequence[str]) -> Result:
+def encrypt_document(p: EncryptionPlan, doc: dict[str, Any], secrets: Sequence[str]) -> Result:
     """Encrypt the in-memory Secret ``doc`` with sops through a pipe, verify it, write it atomically.
 
     ``secrets`` are the plaintext values: redacted from sops' messages and looked for in its output."""
@@ -237,7 +237,7 @@ def encrypt_document(p: Plan, doc: dict[str, Any], secrets: Sequence[str]) -> Re
     public = to_yaml({k: v for k, v in doc.items() if k not in ("data", "stringData")})
     verify_ciphertext(ciphertext, p, [s for s in secrets if s.encode("utf-8") not in public])
     with tree_lock(p.repo_root):
-        _target(p.repo_root, os.path.relpath(p.target, p.repo_root))  # a symlink swapped in since plan()
+        _target(p.repo_root, os.path.relpath(p.target, p.repo_root))  # a symlink swapped in since encryption_plan()
         existed = p.target.exists()
         try:
             atomic_write(p.target, ciphertext)
@@ -256,10 +256,10 @@ def require_made_here(loaded: LoadedConfig) -> None:
                          "(set credentialsFrom: sops to have velero-gitops make it)")
 
 
-def encrypt_secret(loaded: LoadedConfig, creds: Credentials, *, p: Plan | None = None, age: Sequence[str] = ()) -> Result:
+def encrypt_secret(loaded: LoadedConfig, creds: Credentials, *, p: EncryptionPlan | None = None, age: Sequence[str] = ()) -> Result:
     """Build, encrypt, verify and atomically write the S3 credentials Secret."""
     require_made_here(loaded)
-    p = p or plan(loaded, age=age)
+    p = p or encryption_plan(loaded, age=age)
     return write_secret(p, {SECRET_KEY: cloud_file(creds)}, secrets=creds.values)
 
 
@@ -277,7 +277,7 @@ def update_keys(loaded: LoadedConfig) -> Result:
             "--update-keys re-encrypts for the .sops.yaml recipients, but the config sets sops.ageRecipients; "
             "run encrypt-secret again (with the credentials) to re-encrypt for them"
         )
-    p = plan(loaded, check_writable=False)
+    p = encryption_plan(loaded, check_writable=False)
     if not p.target.is_file():
         raise UsageError(f"{p.shown} does not exist yet: run encrypt-secret without --update-keys first")
     old = p.target.read_bytes()
@@ -291,7 +291,7 @@ def update_keys(loaded: LoadedConfig) -> Result:
     return Result(plan=p, replaced=True, seconds=time.monotonic() - started)
 
 
-def _update_keys_locked(p: Plan, old: bytes, old_mode: int, sopslib: Any) -> None:
+def _update_keys_locked(p: EncryptionPlan, old: bytes, old_mode: int, sopslib: Any) -> None:
     try:
         sopslib.update_keys(p.target, cwd=p.repo_root, config_file=p.config_file, sops=p.sops)
         new = p.target.read_bytes()

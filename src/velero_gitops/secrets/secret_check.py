@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -508,7 +508,7 @@ def producers(repo_root: Path, name: str, namespace: str) -> list[str]:
     return out
 
 
-def _check_made_elsewhere(repo_root: Path, config: Config, display) -> list[Finding]:
+def _check_made_elsewhere(repo_root: Path, config: Config, display: Callable[[Path], str]) -> list[Finding]:
     """s3.credentialsFrom repository: something in the repository must make the Secret; external: trusted."""
     if config.s3.credentials_from == "external":
         return []

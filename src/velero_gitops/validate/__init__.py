@@ -1,1 +1,8 @@
-"""Validation of any Flux tree: schemas (strict), kustomize builds, the Flux graph and policy."""
+"""Validation of any Flux tree: schemas (strict), kustomize builds, the Flux graph and policy.
+
+Rule modules share one protocol: each exposes ``check(...) -> list[Finding]``, which ``engine.validate_paths``
+calls once per run on the objects read. A rule on the Flux graph takes ``(graph, objects)`` (flux, crd_providers,
+substitution); a rule on objects alone takes ``(objects)`` or ``(objects, options)`` (flux_version, policy). The
+name means "the findings of this module's rules" and nothing else here: the CLI's ``check`` command is
+``cli.validate_cmds.check_cmd``.
+"""

@@ -22,8 +22,8 @@ import json
 
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
-from velero_gitops.validate.documents import dig
-from velero_gitops.validate.flux import CRD_CHARTS
+from velero_gitops.validate.documents import Obj, dig
+from velero_gitops.validate.flux import CRD_CHARTS, Graph
 from velero_gitops.validate.schemas import BUNDLE_DIR
 
 RULE = define("flux.crd-provider", "warning", "a custom resource applied in the same Flux Kustomization as a HelmRelease while nothing in the repository installs its CRD: one failed dry-run stops the whole apply (fluxcd/pkg ssa ApplyAll)")
@@ -34,7 +34,7 @@ FLUX_GROUP_SUFFIX = ".toolkit.fluxcd.io"
 def _builtin_groups() -> frozenset[str]:
     """API groups Kubernetes itself serves: those of the schema bundle's Kubernetes source (kubernetes-validate)."""
     prov = json.loads((BUNDLE_DIR / "provenance.json").read_text())
-    groups = set()
+    groups: set[str] = set()
     for src in prov.get("sources", []):
         if src.get("package") == "kubernetes-validate":
             for k in src.get("kinds", []):
@@ -43,17 +43,17 @@ def _builtin_groups() -> frozenset[str]:
     return frozenset(groups)
 
 
-def _group(o) -> str:
+def _group(o: Obj) -> str:
     return o.api_version.split("/", 1)[0] if "/" in o.api_version else ""
 
 
-def _dependencies(g, ks) -> list:
+def _dependencies(g: Graph, ks: Obj) -> list[Obj]:
     """Every Flux Kustomization ``ks`` depends on, directly or through others (namespace defaults to its own)."""
-    by_name: dict[tuple[str, str], list] = {}
+    by_name: dict[tuple[str, str], list[Obj]] = {}
     for k in g.flux_ks:
         for ns in g.namespaces(k):
             by_name.setdefault((ns, k.name), []).append(k)
-    seen: dict[int, object] = {}
+    seen: dict[int, Obj] = {}
     todo = [ks]
     while todo:
         k = todo.pop()
@@ -67,10 +67,10 @@ def _dependencies(g, ks) -> list:
     return list(seen.values())
 
 
-def check(g, objects) -> list[Finding]:
+def check(g: Graph, objects: list[Obj]) -> list[Finding]:
     crds = {(str(dig(o.data, "spec", "group")), str(dig(o.data, "spec", "names", "kind")))
             for o in g.all if o.kind == "CustomResourceDefinition"}
-    applies: dict[int, list] = {}
+    applies: dict[int, list[Obj]] = {}
     for o in objects:
         if o.path is None:
             continue
@@ -80,7 +80,7 @@ def check(g, objects) -> list[Finding]:
     # CRDs installed outside the repository (a bootstrap helmfile): --external CustomResourceDefinition/*/<group>
     outside = {e.split("/", 2)[2] for e in g.opts.externals if e.startswith("CustomResourceDefinition/")}
     ordered = {group for groups in CRD_CHARTS.values() for group in groups}  # flux.crd-order reports those
-    out = []
+    out: list[Finding] = []
     for ks, *objs in applies.values():
         releases = [o for o in objs if o.kind == "HelmRelease" and _group(o) == "helm" + FLUX_GROUP_SUFFIX]
         if not releases:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,8 @@ YAML_SUFFIXES = (".yaml", ".yml")
 # The file names kustomize looks for in a directory, in its order
 # (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/konfig/general.go RecognizedKustomizationFileNames).
 KUSTOMIZE_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+# A mapping read from a file: its values have whatever shape the YAML gave them (hostile YAML has any).
+YamlMap = dict[str, Any]
 
 
 @dataclass
@@ -38,10 +41,10 @@ class Obj:
     file: str  # display path
     path: Path | None  # real path (None for stdin)
     index: int  # document index in the file
-    data: dict  # the object (sops block removed)
+    data: YamlMap  # the object (sops block removed)
     line: int  # line where the document starts
     encrypted: bool = False  # had a top-level sops block
-    _lined: object = None  # the document, when the object is an item of a `kind: List`
+    _lined: YamlMap | None = None  # the document, when the object is an item of a `kind: List`
     eff_ns: str | None = None  # namespace from kustomize `namespace:` / Flux targetNamespace when not in the file
     sub: str = ""  # pointer of the object inside its document ("/items/3" for an item of a `kind: List`)
 
@@ -68,7 +71,7 @@ class Obj:
     def ident(self) -> str:
         return f"{self.kind}/{self.namespace}/{self.name}"
 
-    def lined(self):
+    def lined(self) -> YamlMap:
         """The whole document with its lines (for an item of a `kind: List`, the List)."""
         return self.data if self._lined is None else self._lined
 
@@ -102,14 +105,14 @@ def find_root(start: Path) -> Path | None:
     return None
 
 
-def is_list(data: Any) -> bool:
+def is_list(data: object) -> bool:
     """A ``FooList`` with ``items``, which kustomize (and so Flux) replaces by its items
     (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/resource/factory.go inlineAnyEmbeddedLists)."""
     return (isinstance(data, dict) and isinstance(data.get("kind"), str) and data["kind"].endswith("List")
             and isinstance(data.get("items"), list))
 
 
-def list_items(data: dict, pointer: str = "", depth: int = 0):
+def list_items(data: YamlMap, pointer: str = "", depth: int = 0) -> Iterator[tuple[str, YamlMap]]:
     """(pointer, item) of every object a list holds, nested lists inlined as kustomize does."""
     for j, item in enumerate(data.get("items") or []):
         if not isinstance(item, dict):
@@ -121,13 +124,13 @@ def list_items(data: dict, pointer: str = "", depth: int = 0):
             yield sub, item
 
 
-def mapping(d: Any, key: str) -> dict:
+def mapping(d: object, key: str) -> YamlMap:
     """``d[key]`` when ``d`` is a mapping holding a mapping there, else an empty dict (hostile YAML has any shape)."""
     value = d.get(key) if isinstance(d, dict) else None
     return value if isinstance(value, dict) else {}
 
 
-def dig(d, *keys):
+def dig(d: object, *keys: str) -> Any:
     """``d[k1][k2]...``, None as soon as a level is not a mapping."""
     for k in keys:
         if not isinstance(d, dict):
@@ -140,7 +143,7 @@ def dig(d, *keys):
 # Parsing
 
 
-def first_document(text: str):
+def first_document(text: str) -> object:
     """Data of the first document (None for an empty file). Raises ``yamlload.YAMLError``."""
     docs = load_all(text)
     return docs[0].data if docs else None
@@ -163,13 +166,13 @@ def unsafe_for_kubectl(exc: Exception) -> str | None:
 class Reader:
     """Reads files into objects; a file that cannot be read or parsed is a finding and a failed unit."""
 
-    def __init__(self, repo_root: str | None = None, texts: dict | None = None):
+    def __init__(self, repo_root: str | None = None, texts: dict[Path, str] | None = None) -> None:
         self.repo_root = repo_root
         self.texts = texts  # real path -> text: what the run has read (validate.run.Run.texts)
         self.findings: list[Finding] = []
         self.objects: list[Obj] = []
         self.failed_units = 0
-        self.duplicates: list[tuple] = []  # (file, obj, line, pointer, key): reported once namespaces are known
+        self.duplicates: list[tuple[str, Obj | None, int, str, object]] = []  # (file, obj, line, pointer, key): reported once namespaces are known
         # findings that stand only when something applies the file (judged once that is known): a list
         # or scalar document, or a file that is no YAML to us (a Helm template, a Go-templated helmfile, a tool's
         # own tags such as recyclarr's !env_var); otherwise it is another tool's file
@@ -233,7 +236,7 @@ class Reader:
             for line, pointer, key in doc.duplicates:
                 self.duplicates.append((display, obj, line, pointer, key))
 
-    def _add(self, display, path, index, data, line) -> Obj | None:
+    def _add(self, display: str, path: Path | None, index: int, data: object, line: int) -> Obj | None:
         if not isinstance(data, dict):
             self.unless_stray.append((Finding(display, line, None, "", "document is not a mapping (expected a Kubernetes "
                                               "object)", "schema"), path))

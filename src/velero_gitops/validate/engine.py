@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +26,7 @@ from velero_gitops.errors import UsageError
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
 from velero_gitops.validate import crd_providers, flux, flux_version, kustomize, policy, substitution
-from velero_gitops.validate.documents import KUSTOMIZE_FILES, YAML_SUFFIXES, Reader, display_path
+from velero_gitops.validate.documents import KUSTOMIZE_FILES, YAML_SUFFIXES, Obj, Reader, display_path
 from velero_gitops.validate.run import Options, Run
 from velero_gitops.validate.schemas import SchemaError, SchemaStore, schema_findings
 
@@ -47,9 +47,9 @@ class Result:
 # Reading
 
 
-def ignore_matcher(patterns: Iterable[str]):
+def ignore_matcher(patterns: Iterable[str]) -> Callable[[str], bool]:
     """A predicate on paths from kubeconform-style ``--ignore-filename-pattern`` regexes (searched, not anchored)."""
-    compiled = []
+    compiled: list[re.Pattern[str]] = []
     for pat in patterns:
         try:
             compiled.append(re.compile(pat))
@@ -60,7 +60,8 @@ def ignore_matcher(patterns: Iterable[str]):
     return lambda p: any(c.search(p) for c in compiled)
 
 
-def discover(paths: Iterable[str], ignore=None, resolve=Path.resolve) -> tuple[list[tuple[str, Path | None]], list[Path]]:
+def discover(paths: Iterable[str], ignore: Callable[[str], bool] | None = None,
+             resolve: Callable[[Path], Path] = Path.resolve) -> tuple[list[tuple[str, Path | None]], list[Path]]:
     """(files to read, kustomization dirs). '-' is stdin. ``ignore(path)`` drops files and folders;
     ``resolve(path)`` resolves a path (a file reached twice is read once)."""
     ignore = ignore or (lambda _p: False)
@@ -182,7 +183,7 @@ def _read_files(files: list[tuple[str, Path | None]], inputs: set[Path], run: Ru
     return reader
 
 
-def _namespaces(objects: list, kdirs: list[Path], run: Run) -> flux.Graph | None:
+def _namespaces(objects: list[Obj], kdirs: list[Path], run: Run) -> flux.Graph | None:
     """The Flux graph (None when nothing needs it); objects without a namespace get the one Flux or kustomize sets."""
     if not (run.opts.flux or any(not o.namespace for o in objects) or kdirs):
         return None
@@ -217,11 +218,11 @@ class _SchemaPass:
     """Schema validation of one object read from a file."""
 
     def __init__(self, store: SchemaStore, run: Run, skip: set[str], built: set[Path], applied: set[Path],
-                 has_context: bool, graph: flux.Graph | None):
+                 has_context: bool, graph: flux.Graph | None) -> None:
         self.store, self.run, self.skip, self.built = store, run, skip, built
         self.applied, self.has_context, self.graph = applied, has_context, graph
 
-    def check(self, obj) -> tuple[str, list[Finding]]:
+    def check(self, obj: Obj) -> tuple[str, list[Finding]]:
         """(outcome: "ok", "failed", "skipped" or "ignored"; findings)."""
         # the files the tool renders (check) are never skipped, nor ignored: the disaster-recovery entry point is
         # listed in no kustomization.yaml on purpose
@@ -257,7 +258,7 @@ class _SchemaPass:
                 and self.run.real(path) not in self.applied)
 
 
-def _result(objects: list, findings: list[Finding], tally: _Tally, failed_units: int) -> Result:
+def _result(objects: list[Obj], findings: list[Finding], tally: _Tally, failed_units: int) -> Result:
     """Counts: an object fails when any error finding names it; a failed unit (unreadable file, failed build)
     counts as one failed object."""
     by_obj: dict[tuple[str, str], int] = {}
@@ -273,7 +274,7 @@ def _result(objects: list, findings: list[Finding], tally: _Tally, failed_units:
     return Result(findings, passed, len(tally.failed) + failed_units, len(skipped))
 
 
-def _ignore(run: Run):
+def _ignore(run: Run) -> Callable[[str], bool]:
     """The ignore patterns, searched in the path as given and in the repository-relative one; never a strict file
     nor a folder on the way to one."""
     opts = run.opts
@@ -299,8 +300,8 @@ def _ignore(run: Run):
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:
-    seen = set()
-    out = []
+    seen: set[tuple[str, int | None, str | None, str, str]] = set()
+    out: list[Finding] = []
     for f in findings:
         key = (f.file, f.line, f.obj, f.pointer, f.message)
         if key not in seen:

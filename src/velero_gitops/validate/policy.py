@@ -21,7 +21,8 @@ from velero_gitops.config.names import bucket_name_problem
 from velero_gitops.config.units import parse_duration, parse_quantity
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
-from velero_gitops.validate.documents import mapping
+from velero_gitops.validate.documents import Obj, YamlMap, mapping
+from velero_gitops.validate.run import Options
 
 # rules (velero_gitops.rules)
 define("policy.s3-https", "error", "a BackupStorageLocation's `s3Url` is not `https://host[:port]` without a path",
@@ -87,7 +88,7 @@ def s3url_problem(url: object, allow_http: bool, allow_path: bool) -> str | None
 _REFERENCE = re.compile(r"^op://[^\n]+$|\$\{[^{}]+\}")
 
 
-def holds_secret_data(data: dict) -> bool:
+def holds_secret_data(data: YamlMap) -> bool:
     """A Secret with values to hide: not an empty or token-type Secret (the token controller fills those in)
     and not one whose every value is a reference to a secret kept elsewhere."""
     values: list[object] = []
@@ -98,18 +99,18 @@ def holds_secret_data(data: dict) -> bool:
     return any(not (isinstance(v, str) and _REFERENCE.search(v.strip())) for v in values if v not in (None, ""))
 
 
-def _truthy(v) -> bool:
+def _truthy(v: object) -> bool:
     return v is True or (isinstance(v, str) and v.strip().lower() == "true")
 
 
-def _quantity(text) -> Decimal | None:
+def _quantity(text: object) -> Decimal | None:
     try:
         return parse_quantity(str(text).strip())
     except ValueError:
         return None
 
 
-def _version(text) -> tuple[int, ...] | None:
+def _version(text: object) -> tuple[int, ...] | None:
     m = re.match(r"^v?(\d+)\.(\d+)(?:\.(\d+))?", str(text or ""))
     return tuple(int(x or 0) for x in m.groups()) if m else None
 
@@ -117,9 +118,9 @@ def _version(text) -> tuple[int, ...] | None:
 # ------------------------------------------------------------------------------------------------
 
 
-def check(objects, opts) -> list[Finding]:
+def check(objects: list[Obj], opts: Options) -> list[Finding]:
     out: list[Finding] = []
-    oci: dict[str, list] = {}
+    oci: dict[str, list[Obj]] = {}
     for o in objects:
         if o.kind == "OCIRepository":
             oci.setdefault(o.name, []).append(o)
@@ -146,7 +147,7 @@ def check(objects, opts) -> list[Finding]:
     return out
 
 
-def _velero_object(o, opts, out) -> None:
+def _velero_object(o: Obj, opts: Options, out: list[Finding]) -> None:
     spec = o.data.get("spec")
     if not isinstance(spec, dict):
         return
@@ -175,7 +176,7 @@ def _velero_object(o, opts, out) -> None:
             out.append(o.finding("/spec/ttl", f"invalid ttl: {p}", "policy.ttl"))
 
 
-def _ca_cert(o, pointer: str, value: object, out) -> None:
+def _ca_cert(o: Obj, pointer: str, value: object, out: list[Finding]) -> None:
     """caCert is base64 PEM in a plaintext object: a private key in it is committed in the clear."""
     if not isinstance(value, str) or not value.strip():
         return
@@ -194,7 +195,7 @@ def _ca_cert(o, pointer: str, value: object, out) -> None:
                                       "certificate, and treat that key as leaked", "policy.ca-private-key"))
 
 
-def _bsl(o, base: str, cfg: dict, opts, out) -> None:
+def _bsl(o: Obj, base: str, cfg: YamlMap, opts: Options, out: list[Finding]) -> None:
     if "s3Url" in cfg:
         p = s3url_problem(cfg["s3Url"], opts.allow_http_s3, opts.allow_s3_path)
         if p:
@@ -205,7 +206,7 @@ def _bsl(o, base: str, cfg: dict, opts, out) -> None:
                              "backups); configure caCert for a private CA instead, or allow it explicitly", "policy.insecure-tls"))
 
 
-def _chart_info(hr, oci: dict) -> tuple[str | None, str | None]:
+def _chart_info(hr: Obj, oci: dict[str, list[Obj]]) -> tuple[str | None, str | None]:
     spec = mapping(hr.data, "spec")
     chart = (((spec.get("chart") or {}).get("spec") or {}) if isinstance(spec.get("chart"), dict) else {})
     if isinstance(chart, dict) and chart.get("chart"):
@@ -220,7 +221,7 @@ def _chart_info(hr, oci: dict) -> tuple[str | None, str | None]:
     return None, None
 
 
-def _helmrelease(hr, oci, opts, out) -> None:
+def _helmrelease(hr: Obj, oci: dict[str, list[Obj]], opts: Options, out: list[Finding]) -> None:
     """The values of a HelmRelease of the velero chart."""
     chart, chart_version = _chart_info(hr, oci)
     if chart != "velero":
@@ -236,7 +237,7 @@ def _helmrelease(hr, oci, opts, out) -> None:
     _values_node_agent(hr, values, opts, no_restic, out)
 
 
-def _values_storage(hr, conf: dict, opts, out) -> None:
+def _values_storage(hr: Obj, conf: YamlMap, opts: Options, out: list[Finding]) -> None:
     """configuration.backupStorageLocation (a list) and the durations of configuration."""
     base = "/spec/values/configuration"
     bsls = conf.get("backupStorageLocation")
@@ -273,7 +274,8 @@ HR_POINTERS = {"chart": "/spec/chart/spec/version", "image": "/spec/values/image
 EXACT = re.compile(r"v?\d+\.\d+\.\d+")
 
 
-def _values_versions(hr, values: dict, conf: dict, chart_version, out) -> bool:
+def _values_versions(hr: Obj, values: YamlMap, conf: YamlMap, chart_version: object,
+                     out: list[Finding]) -> bool:
     """The version rules and the chart's value keys, for this HelmRelease's own chart version (a chart 2.x
     release gets none of 12.x's rules). True when the running Velero has no restic."""
     from velero_gitops.config import compat
@@ -322,7 +324,7 @@ def _values_versions(hr, values: dict, conf: dict, chart_version, out) -> bool:
     return v is not None and "restic" not in v.uploaders
 
 
-def _privileged_fs_backup(values: dict) -> bool:
+def _privileged_fs_backup(values: YamlMap) -> bool:
     """A node-agent config among the chart's configMaps that asks for privilegedFsBackup
     (vmware-tanzu/velero@v1.17.1:pkg/types/node_agent.go, read by pkg/cmd/cli/nodeagent/server.go)."""
     import json
@@ -340,14 +342,14 @@ def _privileged_fs_backup(values: dict) -> bool:
     return False
 
 
-def _values_removed(hr, values: dict, out) -> None:
+def _values_removed(hr: Obj, values: YamlMap, out: list[Finding]) -> None:
     for old in ("deployRestic", "restic"):
         if old in values:
             out.append(hr.finding(f"/spec/values/{old}", f"{old!r} was removed in chart 3.0.0 (restic became node-agent; "
                                   "use deployNodeAgent and nodeAgent)", "policy.uploader"))
 
 
-def _values_schedules(hr, values: dict, out) -> None:
+def _values_schedules(hr: Obj, values: YamlMap, out: list[Finding]) -> None:
     """schedules (a map keyed by name): cron and ttl of each."""
     scheds = values.get("schedules")
     if not isinstance(scheds, dict):
@@ -367,7 +369,7 @@ def _values_schedules(hr, values: dict, out) -> None:
                 out.append(hr.finding(f"{ptr}/template/ttl", f"invalid ttl: {p}", "policy.ttl"))
 
 
-def _values_node_agent(hr, values: dict, opts, no_restic: bool, out) -> None:
+def _values_node_agent(hr: Obj, values: YamlMap, opts: Options, no_restic: bool, out: list[Finding]) -> None:
     """nodeAgent.resources.limits within the budget, and kopia's memory on Velero < 1.17."""
     na = mapping(values, "nodeAgent")
     limits = ((na.get("resources") or {}).get("limits") if isinstance(na.get("resources"), dict) else None) or {}

@@ -83,7 +83,7 @@ def missing_schema_lines(findings: list[Finding]) -> tuple[list[str], list[Findi
 
     suffix = f" ({MISSING_HINT})"
     groups: dict[str, list[Finding]] = {}
-    rest = []
+    rest: list[Finding] = []
     for f in findings:
         if f.rule == "schema.missing" and f.message.endswith(suffix):
             groups.setdefault(f.message.removesuffix(suffix), []).append(f)
@@ -100,13 +100,13 @@ def missing_schema_lines(findings: list[Finding]) -> tuple[list[str], list[Findi
 
 
 class TextReporter(Reporter):
-    def render(self, findings, c):
+    def render(self, findings: list[Finding], c: Counts) -> str:
         grouped, rest = missing_schema_lines(findings)
         return "\n".join([*(text_line(f) for f in rest), *grouped, summary(c)]) + "\n"
 
 
 class JsonReporter(Reporter):
-    def render(self, findings, c):
+    def render(self, findings: list[Finding], c: Counts) -> str:
         import json
 
         doc = {
@@ -122,7 +122,7 @@ class JsonReporter(Reporter):
 
 
 class GithubReporter(Reporter):
-    def render(self, findings, c):
+    def render(self, findings: list[Finding], c: Counts) -> str:
         lines = []
         for f in findings:
             level = "warning" if f.severity == "warning" else "error"
@@ -142,7 +142,7 @@ class JunitReporter(Reporter):
     failures and skipped attributes count those testcases, so a clean run is a passing test, not an empty
     report that CI viewers show as "no tests"."""
 
-    def render(self, findings, c):
+    def render(self, findings: list[Finding], c: Counts) -> str:
         from xml.sax.saxutils import escape, quoteattr
 
         by_file: dict[str, list[Finding]] = {}

@@ -52,11 +52,11 @@ class Options:
     kopia_memory_warning: bool = True  # warn when node-agent memory is limited below what kopia needs on big volumes
 
 
-class _KfileMemo(dict):
+class _KfileMemo(dict[Path, Any]):
     """Parsed kustomizations by path, with the run's texts (a kustomization already read is not read again) and
     its repository boundary (a kustomization reached through a link out of it is not read at all)."""
 
-    def __init__(self, run: Run):
+    def __init__(self, run: Run) -> None:
         super().__init__()
         self.run = run
         self.texts = run.texts
@@ -70,14 +70,15 @@ class Run:
     """The options of one validate call and its memos: resolved paths, candidate repository roots, parsed
     kustomizations."""
 
-    def __init__(self, opts: Options):
+    def __init__(self, opts: Options) -> None:
         self.opts = opts
         self._real: dict[Path, Path] = {}
         self._roots: dict[Path | None, tuple[Path, ...]] = {}
         self.texts: dict[Path, str] = {}  # real path -> the text read from it: every file is read once per call
         self.yaml_verdicts: dict[Path, str | None] = {}  # real path -> None (YAML read) or why it was refused
         self.boundary: Path | None = None  # the repository boundary (boundary.of_paths): nothing outside is read
-        self.kfiles: dict[Path, Any] = _KfileMemo(self)  # kustomize.read_kfile's results by path
+        # kustomize.read_kfile's results by path (KFile | None: naming that type here would import kustomize back)
+        self.kfiles: dict[Path, Any] = _KfileMemo(self)
 
     def real(self, p: Path) -> Path:
         """The real path of ``p``, memoized (the graph asks for the same files many times). A symlink loop
@@ -87,7 +88,7 @@ class Run:
             r = self._real[p] = Path(realpath(os.path.abspath(p)))
         return r
 
-    def text(self, p: Path, root=None) -> str:
+    def text(self, p: Path, root: Path | None = None) -> str:
         """The text of file ``p`` (read with safefile's limits the first time, then remembered); raises what
         safefile.read_text raises."""
         real = self.real(p)

@@ -53,7 +53,7 @@ KUBECTL = "/.vg/kubectl"
 class Deadline:
     """The wall-clock budget of one run's builds (a deadline, not a measurement)."""
 
-    def __init__(self, seconds: float = RUN_SECONDS):
+    def __init__(self, seconds: float = RUN_SECONDS) -> None:
         self.seconds = seconds
         self.end = time.monotonic() + seconds
 

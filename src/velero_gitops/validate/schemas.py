@@ -26,19 +26,27 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from velero_gitops.boundary import realpath
 from velero_gitops.errors import UsageError
 from velero_gitops.findings import Finding
 from velero_gitops.validate.yamlload import YAMLError, load_all
 
+if TYPE_CHECKING:  # types only: jsonschema-rs is imported when a schema is compiled
+    from jsonschema_rs import ValidationError, Validator
+
+    from velero_gitops.validate.documents import Obj, YamlMap
+
 BUNDLE_DIR = Path(__file__).with_name("bundle")
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "velero-gitops" / "schemas"
 MAX_SCHEMA_BYTES = 16 * 1024 * 1024  # the largest bundled CRD schema is a few MiB
 MAX_SCHEMA_DEPTH = 200  # bundled schemas nest well under 50 levels
 _TEMPLATE_VAR = re.compile(r"\{\{\s*\.(\w+)\s*\}\}")
+# A JSON schema as read from its file: a JSON object of any content.
+Schema = dict[str, Any]
 
 
 class SchemaError(Exception):
@@ -122,14 +130,14 @@ class SchemaStore:
         strict: bool = True,
         timeout: float = 30.0,
         root: str | Path | None = None,
-    ):
+    ) -> None:
         self.locations = list(locations) if locations else ["default"]
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else DEFAULT_CACHE
         self.strict = strict
         self.timeout = timeout
         self._bundle_index: dict[str, str] | None = None
         self.k8s_version = k8s_version or self.bundle_k8s_version()
-        self._validators: dict[tuple[str, str], Any] = {}
+        self._validators: dict[tuple[str, str], _FluxAware | None] = {}
         # the repository boundary: a schema file under it is repository content (a pull request's), read
         # confined to it (no symlink out) and within the caps
         self.root = Path(realpath(root)) if root else None
@@ -144,7 +152,7 @@ class SchemaStore:
     def bundle_k8s_version() -> str:
         return json.loads((BUNDLE_DIR / "provenance.json").read_text())["kubernetes_version"]
 
-    def _from_bundle(self, api_version: str, kind: str) -> dict | None:
+    def _from_bundle(self, api_version: str, kind: str) -> Schema | None:
         name = self.bundle_index().get(f"{api_version}/{kind}")
         if name is None:
             return None
@@ -155,7 +163,7 @@ class SchemaStore:
         group, version = split_api_version(api_version)
         return self.cache_dir / "imported" / (group or "core") / f"{kind.lower()}_{version}.json"
 
-    def _from_location(self, loc: str, api_version: str, kind: str) -> dict | None:
+    def _from_location(self, loc: str, api_version: str, kind: str) -> Schema | None:
         if loc == "default":
             return self._from_bundle(api_version, kind)
         if "{{" not in loc and not loc.endswith(".json") and "://" not in loc:
@@ -181,7 +189,7 @@ class SchemaStore:
         path = Path(target.removeprefix("file://")).expanduser()
         return self._read_json(path) if path.is_file() else None
 
-    def _read_json(self, path: Path) -> dict:
+    def _read_json(self, path: Path) -> Schema:
         """A schema file, at most MAX_SCHEMA_BYTES and MAX_SCHEMA_DEPTH deep; inside the repository boundary
         when it is repository content."""
         from velero_gitops import safefile
@@ -201,7 +209,7 @@ class SchemaStore:
             raise SchemaError(f"schema {path} is nested too deep (more than {MAX_SCHEMA_DEPTH} levels)")
         return data
 
-    def _download(self, url: str) -> dict | None:
+    def _download(self, url: str) -> Schema | None:
         key = hashlib.sha256(url.encode()).hexdigest()
         cached = self.cache_dir / "downloads" / (key + ".json")
         missing = self.cache_dir / "downloads" / (key + ".404")
@@ -233,7 +241,7 @@ class SchemaStore:
         os.replace(tmp, cached)
         return data
 
-    def find(self, api_version: str, kind: str) -> dict | None:
+    def find(self, api_version: str, kind: str) -> Schema | None:
         imported = self._imported_path(api_version, kind)
         if imported.is_file():
             return self._read_json(imported)
@@ -243,7 +251,7 @@ class SchemaStore:
                 return schema
         return None
 
-    def validator(self, api_version: str, kind: str):
+    def validator(self, api_version: str, kind: str) -> _FluxAware | None:
         """A compiled validator for the kind, None when no location has its schema."""
         key = (api_version, kind)
         if key in self._validators:
@@ -299,7 +307,7 @@ MISSING_HINT = "add --schema-location, `velero-gitops schemas import CRD.yaml`, 
 FLUX_OPERATOR_KINDS = ("FluxInstance", "ResourceSet", "ResourceSetInputProvider")
 
 
-def _no_retrieval(uri: str):
+def _no_retrieval(uri: str) -> NoReturn:
     """Every ``$ref`` outside the schema itself is refused: no download, no file read (a schema from a pull
     request could name ``http://...`` or ``file:///...``); the bundle's schemas are self-contained."""
     raise SchemaError(f"$ref to {uri[:200]!r} refused: schemas are read offline and must be self-contained")
@@ -356,13 +364,13 @@ class _FluxAware:
 
     __slots__ = ("_v",)
 
-    def __init__(self, compiled):
+    def __init__(self, compiled: Validator) -> None:
         self._v = compiled
 
-    def is_valid(self, data) -> bool:
+    def is_valid(self, data: object) -> bool:
         return self._v.is_valid(data) or next(self.iter_errors(data), None) is None
 
-    def iter_errors(self, data):
+    def iter_errors(self, data: object) -> Iterator[ValidationError]:
         for err in self._v.iter_errors(data):
             inst = err.instance
             if isinstance(inst, str) and _FLUX_VAR.search(inst):
@@ -374,23 +382,25 @@ class _FluxAware:
 # Schema errors as findings
 
 
-def _pointer(path) -> str:
+def _pointer(path: list[str | int]) -> str:
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
 
 
-def schema_findings(obj, validator) -> list[Finding]:
+def schema_findings(obj: Obj, validator: _FluxAware) -> list[Finding]:
     """Findings for every error of ``validator`` on ``obj`` (an object with ``data``, ``kind`` and ``finding``)."""
+    from jsonschema_rs import ValidationErrorKind  # loaded already: the validator was compiled by it
+
     out: list[Finding] = []
     data = obj.data
     for err in validator.iter_errors(data):
         ptr = _pointer(err.instance_path)
         kind = type(err.kind).__name__
-        if kind == "AdditionalProperties":
+        if isinstance(err.kind, ValidationErrorKind.AdditionalProperties):
             for key in err.kind.unexpected:
                 p = ptr + "/" + str(key).replace("~", "~0").replace("/", "~1")
                 out.append(obj.finding(p, "additional property not allowed", "schema"))
             continue
-        if kind == "Required":
+        if isinstance(err.kind, ValidationErrorKind.Required):
             prop = err.kind.property
             out.append(obj.finding(ptr, f"missing required property {prop!r}" if not isinstance(prop, str) else f"missing required property '{prop}'", "schema"))
             continue
@@ -398,7 +408,7 @@ def schema_findings(obj, validator) -> list[Finding]:
     return out
 
 
-def _message(err, kind: str, redact: bool = False) -> str:
+def _message(err: ValidationError, kind: str, redact: bool = False) -> str:
     """A schema error in words; values are truncated, and never shown for a Secret."""
     inst = err.instance
     _short = _redacted if redact else _short_value
@@ -417,19 +427,19 @@ def _message(err, kind: str, redact: bool = False) -> str:
     return _short_value(err.message, 200)
 
 
-def _type_name(v) -> str:
+def _type_name(v: object) -> str:
     return {bool: "boolean", int: "integer", float: "number", str: "string", type(None): "null",
             list: "array", dict: "object"}.get(type(v), "object" if isinstance(v, dict) else "array" if isinstance(v, list) else type(v).__name__)
 
 
-def _short_value(v, n: int = 60) -> str:
+def _short_value(v: object, n: int = 60) -> str:
     if isinstance(v, (dict, list)):
         return "{...}" if isinstance(v, dict) else "[...]"
     r = v if n > 60 and isinstance(v, str) else repr(v)
     return r if len(r) <= n else r[: n - 3] + "..."
 
 
-def _redacted(v) -> str:
+def _redacted(v: object) -> str:
     return "{...}" if isinstance(v, dict) else "[...]" if isinstance(v, list) else f"<{_type_name(v)} value not shown>"
 
 
@@ -464,7 +474,7 @@ def _convert_openapi(node: Any) -> Any:
     return out
 
 
-def crd_to_schemas(crd: dict) -> list[tuple[str, str, dict]]:
+def crd_to_schemas(crd: YamlMap) -> list[tuple[str, str, Schema]]:
     """(apiVersion, kind, schema) for every served version of a CustomResourceDefinition."""
     spec = crd.get("spec") or {}
     group = spec.get("group")

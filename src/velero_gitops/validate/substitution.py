@@ -11,11 +11,16 @@ this rule finds the others (and a tree rendered before it).
 from __future__ import annotations
 
 import re
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from velero_gitops import safefile
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
-from velero_gitops.validate.documents import dig
+from velero_gitops.validate.documents import Obj, dig
+
+if TYPE_CHECKING:  # types only: the engine hands the graph in
+    from velero_gitops.validate.flux import Graph
 
 RULE = define("flux.substitute", "warning", "a `${name}` that a parent-patched `postBuild` does not define, in an object without `kustomize.toolkit.fluxcd.io/substitute: disabled`: Flux blanks it")
 KEY = "kustomize.toolkit.fluxcd.io/substitute"
@@ -23,13 +28,13 @@ KEY = "kustomize.toolkit.fluxcd.io/substitute"
 _VAR = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-def _disabled(o) -> bool:
+def _disabled(o: Obj) -> bool:
     md = o.data.get("metadata")
     return isinstance(md, dict) and any(
         isinstance(m, dict) and m.get(KEY) == "disabled" for m in (md.get("labels"), md.get("annotations")))
 
 
-def _variables(g, ks) -> tuple[set[str] | None, object]:
+def _variables(g: Graph, ks: Obj) -> tuple[set[str] | None, Obj | None]:
     """(the variable names a parent's patch makes ``ks`` substitute, None when no parent patches postBuild in or when
     the names cannot be known; that parent). Unset names become empty strings (fluxcd/pkg envsubst, not strict).
     Only a patched-in postBuild counts: there the author of what ``ks`` applies did not choose substitution."""
@@ -54,9 +59,9 @@ def _variables(g, ks) -> tuple[set[str] | None, object]:
     return names, parent
 
 
-def check(g, objects) -> list[Finding]:
-    out = []
-    texts: dict[object, str] = {}
+def check(g: Graph, objects: list[Obj]) -> list[Finding]:
+    out: list[Finding] = []
+    texts: dict[Path, str] = {}
     for o in objects:
         if o.path is None or _disabled(o) or o.encrypted:
             continue

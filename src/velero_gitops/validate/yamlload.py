@@ -18,11 +18,11 @@ class Doc:
     data: object  # LDict for objects; anything else is not a Kubernetes object
     line: int  # 1-based line where the document starts
     index: int  # position in its file (0-based)
-    duplicates: list = field(default_factory=list)  # (line, pointer, key)
+    duplicates: list[tuple[int, str, object]] = field(default_factory=list)  # (line, pointer, key)
 
 
 class YAMLError(Exception):
-    def __init__(self, message: str, line: int | None, limit: bool = False, syntax: bool = False):
+    def __init__(self, message: str, line: int | None, limit: bool = False, syntax: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.line = line
@@ -42,7 +42,7 @@ def load_all(text: str, limits: Limits = Limits()) -> list[Doc]:
             for d in docs]
 
 
-def line_of(data, pointer: str, default: int) -> int:
+def line_of(data: object, pointer: str, default: int) -> int:
     """Line of the deepest existing node on ``pointer`` (keys: the key's line, items: the item's)."""
     line = getattr(data, "line", None) or default
     if not pointer:
