@@ -159,3 +159,16 @@ def test_the_transcript_keeps_both_streams_in_order(capsys):
     assert not runcache.Transcript.replay([["stdin", "x"]]) and not runcache.Transcript.replay("x")
     out, err = capsys.readouterr()
     assert out == "a\na\n" and err == "b\nb\n"
+
+
+def test_a_clean_render_check_is_replayed_until_an_output_drifts(tmp_path, monkeypatch):
+    from cli_util import run_cli
+
+    repo, env, _ = _rendered_copy(tmp_path, monkeypatch)
+    for _ in range(2):  # computed and stored, then replayed
+        r = run_cli("render", "--check", "velero-gitops.yaml", cwd=repo, env=env)
+        assert r.code == 0 and not r.out, r.err
+    target = repo / "kubernetes" / "apps" / "velero" / "velero" / "app" / "helmrelease.yaml"
+    target.write_text(target.read_text().replace("interval:", "interval:  ", 1))
+    r = run_cli("render", "--check", "velero-gitops.yaml", cwd=repo, env=env)
+    assert r.code == 1 and "helmrelease.yaml" in r.out and "out of date" in r.err
