@@ -116,7 +116,7 @@ metadata:
   namespace: flux-system
 spec:
   interval: 1h
-  path: ./kubernetes/apps
+  path: ./kubernetes/apps/app-{i}
   prune: true
   sourceRef:
     kind: GitRepository
@@ -188,6 +188,14 @@ def generate(root: Path, docs: int) -> dict[str, list[Path]]:
             name, tpl = kinds[k % len(kinds)] if f % 2 else list(CORE.items())[k % len(CORE)]
             core_only = core_only and name in CORE
             texts.append(tpl.format(i=i, p=i - 1))
+            if name == "kustomization":
+                # each Flux Kustomization applies its own app folder, as a repository grows by apps: the graph's work
+                # per document stays constant (one Kustomization applying the whole tree made every object a duplicate
+                # of N/40 Kustomizations, a quadratic corpus)
+                app = root / "kubernetes" / "apps" / f"app-{i}"
+                app.mkdir()
+                (app / "configmap.yaml").write_text(CORE["configmap"].format(i=i).removeprefix("---\n"))
+                mixed.append(app / "configmap.yaml")
             i += 1
         p = d / f"file{f:04d}.yaml"
         p.write_text("".join(texts))

@@ -301,23 +301,6 @@ def test_real_world_negatives(tmp_path):
     assert sorted(f.rule for f in res.findings) == ["schema", "secret.unencrypted"]
 
 
-def test_velero_crd_order_is_still_reported(tmp_path):
-    """A Velero Schedule applied by the same Kustomization as the velero HelmRelease (which installs the
-    velero.io CRDs) fails the dry-run: still a finding."""
-    root = _tree(tmp_path, "guide")
-    app = root / "kubernetes/apps/media/db/app"
-    (app / "hr.yaml").write_text("apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: velero\nspec:\n"
-                                 "  interval: 1h\n  chart:\n    spec:\n      chart: velero\n      version: 12.1.0\n"
-                                 "      sourceRef:\n        kind: HelmRepository\n        name: vmware-tanzu\n")
-    (app / "repo.yaml").write_text("apiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\nmetadata:\n"
-                                   "  name: vmware-tanzu\nspec:\n  interval: 1h\n  url: https://vmware-tanzu.github.io/helm-charts\n")
-    (app / "schedule.yaml").write_text("apiVersion: velero.io/v1\nkind: Schedule\nmetadata:\n  name: daily\nspec:\n"
-                                       "  schedule: 0 2 * * *\n  template:\n    ttl: 720h0m0s\n")
-    _edit(app / "kustomization.yaml", "resources:\n", "resources:\n  - ./hr.yaml\n  - ./repo.yaml\n  - ./schedule.yaml\n")
-    res = _check(root)
-    assert [(f.rule, f.file.rsplit("/", 1)[-1]) for f in res.findings] == [("flux.crd-order", "schedule.yaml")]
-
-
 # ---------------------------------------------------------------------------------------------- lessons from real repos
 def test_oci_artifact_tree_is_clean(tmp_path):
     """flux-operator's FluxInstance syncs an OCIRepository named flux-system from an artifact pushed from
@@ -449,13 +432,6 @@ def test_each_cluster_looks_up_names_in_its_own_tree(tmp_path):
     res = _check(root, "clusters", "apps", "infra")
     assert [(f.file.endswith("clusters/b/apps.yaml"), f.rule) for f in res.findings] == [(True, "flux.depends-on")]
     assert "not in this cluster (rooted at " in res.findings[0].message
-
-
-def test_project_examples_are_two_clusters():
-    """`validate clusters/` on this project's two examples: each cluster's Schedule depends on its own velero
-    Kustomization; the two flux-system/velero Kustomizations are not merged (no false flux.crd-order)."""
-    res = validate_paths([str(REPO / "clusters")], Options(kustomize="never"))
-    assert [f for f in res.findings if f.rule == "flux.crd-order"] == []
 
 
 # --------------------------------------------------------------------------------------------------
@@ -734,3 +710,84 @@ def test_a_second_source_of_the_same_repository(tmp_path, url, checked):
         "spec:\n  interval: 1h\n  path: ./apps/missing\n  prune: true\n  sourceRef:\n    kind: GitRepository\n    name: slow\n")
     res = _check(root, "clusters", "apps", "infra")
     assert [f.rule for f in res.findings] == (["flux.path"] if checked else []), res.findings
+
+
+def test_repository_source_is_guessed_per_cluster(tmp_path):
+    """Each cluster runs its own controllers and reads its repository through its own flux-system's source
+    (fluxcd/flux2@v2.7.5:pkg/manifestgen/sync/sync.go names bootstrap's GitRepository flux-system; `flux create
+    source git home-ops` names another): cluster b reads its repository as GitRepository flux-system/home-ops, cluster
+    a as flux-system/flux-system. The guess is made per cluster graph, so b's paths are checked against b's own root
+    (its .sops.yaml), and a Kustomization of cluster a that reads b's source name is still an unknown source there.
+    The project's own clusters/ (home-lab reads flux-system, lab-two home-ops) is the real case."""
+    root = _tree(tmp_path, "two-repositories")
+
+    def run():
+        return validate_paths([str(root / "a"), str(root / "b")], Options(kustomize="never"))
+
+    assert run().findings == []
+    _edit(root / "b/k8s/apps/ks.yaml", "path: ./k8s/apps/app\n", "path: ./k8s/apps/ap\n")
+    res = run()
+    assert [(f.rule, f.file.endswith("b/k8s/apps/ks.yaml")) for f in res.findings] == [("flux.path", True)]
+    assert "(root " in res.findings[0].message and res.findings[0].message.rstrip(")").endswith("/b")
+    _edit(root / "b/k8s/apps/ks.yaml", "path: ./k8s/apps/ap\n", "path: ./k8s/apps/app\n")
+    _edit(root / "a/kubernetes/apps/ks.yaml", "name: flux-system\n  targetNamespace: extra",
+          "name: home-ops\n  targetNamespace: extra")
+    res = run()
+    assert [(f.rule, f.file.endswith("a/kubernetes/apps/ks.yaml")) for f in res.findings] == [("flux.source-ref", True)]
+    project = validate_paths([str(REPO / "clusters")], Options(kustomize="never"))
+    assert [f.message for f in project.findings if f.rule in ("flux.source-ref", "flux.path")] == []
+
+
+def _apps_tree(root, n):
+    """n apps as home-ops lays them out: kubernetes/apps/<ns>/<app>/ks.yaml (a Flux Kustomization with postBuild
+    substituteFrom) applying ./app (a kustomization.yaml and a ConfigMap), listed by the namespace's
+    kustomization.yaml, and one cluster-settings ConfigMap."""
+    apps = root / "kubernetes" / "apps"
+    for i in range(n):
+        ns = apps / f"ns{i % 10}"
+        app = ns / f"app{i}"
+        (app / "app").mkdir(parents=True)
+        (app / "ks.yaml").write_text(
+            f"apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: app{i}\n"
+            f"  namespace: flux-system\nspec:\n  interval: 1h\n  path: ./kubernetes/apps/ns{i % 10}/app{i}/app\n"
+            "  prune: true\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n"
+            f"  targetNamespace: ns{i % 10}\n  postBuild:\n    substituteFrom:\n      - kind: ConfigMap\n"
+            "        name: cluster-settings\n")
+        (app / "app" / "kustomization.yaml").write_text("resources:\n  - ./configmap.yaml\n")
+        (app / "app" / "configmap.yaml").write_text(
+            f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app{i}\ndata:\n  domain: ${{DOMAIN}}\n")
+    for d in sorted(apps.iterdir()):
+        (d / "kustomization.yaml").write_text("resources:\n" + "".join(f"  - ./{a.name}/ks.yaml\n" for a in sorted(d.iterdir())))
+    (root / "kubernetes" / "settings.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cluster-settings\n  namespace: flux-system\ndata:\n"
+        "  DOMAIN: example.org\n")
+    (root / ".sops.yaml").write_text("creation_rules: []\n")
+
+
+def test_graph_work_is_linear(tmp_path, monkeypatch):
+    """Issue 23: the graph's work per object does not grow with the repository. Counted, not timed: how often an
+    object's kind is asked (every scan over the repository's objects asks it) and how often a folder is asked for its
+    kustomization.yaml. At 4x the apps, at most 4.5x the work; it was quadratic (each substitution scanned every object
+    for its substituteFrom ConfigMap, each unapplied file rescanned what the folders above it apply)."""
+    from velero_gitops.validate import documents
+
+    counts = {"kind": 0}
+    kind = documents.Obj.kind
+
+    def counted(self):
+        counts["kind"] += 1
+        return kind.fget(self)
+
+    monkeypatch.setattr(documents.Obj, "kind", property(counted))
+    work = []
+    for n in (40, 160):
+        root = tmp_path / f"r{n}"
+        _apps_tree(root, n)
+        for i in range(n):  # a file in each app's folder that no kustomization.yaml lists: not applied
+            (root / f"kubernetes/apps/ns{i % 10}/app{i}/notes.yaml").write_text(
+                f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes{i}\n")
+        counts["kind"] = 0
+        res = validate_paths([str(root / "kubernetes")], Options(repo_root=str(root), kustomize="never"))
+        assert res.findings == []
+        work.append(counts["kind"])
+    assert work[0] > 0 and work[1] <= 4.5 * work[0], work

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import json
+from pathlib import Path
 
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
@@ -81,13 +82,18 @@ def check(g: Graph, objects: list[Obj]) -> list[Finding]:
     outside = {e.split("/", 2)[2] for e in g.opts.externals if e.startswith("CustomResourceDefinition/")}
     ordered = {group for groups in CRD_CHARTS.values() for group in groups}  # flux.crd-order reports those
     out: list[Finding] = []
+    # indexes built once (issue 23): the files each Kustomization applies, and the files holding a HelmRelease
+    files_of: dict[int, set[Path]] = {}
+    for p, kss in g.applied_by.items():
+        for k in kss:
+            files_of.setdefault(id(k), set()).add(p)
+    release_files = {g.real(o.path) for o in g.all if o.kind == "HelmRelease" and o.path is not None}
     for ks, *objs in applies.values():
         releases = [o for o in objs if o.kind == "HelmRelease" and _group(o) == "helm" + FLUX_GROUP_SUFFIX]
         if not releases:
             continue
-        deps = {id(d) for d in _dependencies(g, ks)}
-        dep_files = {p for p, kss in g.applied_by.items() if any(id(k) in deps for k in kss)}
-        installs_charts = any(o.kind == "HelmRelease" and o.path is not None and g.real(o.path) in dep_files for o in g.all)
+        dep_files = set().union(*(files_of.get(id(d), set()) for d in _dependencies(g, ks)))
+        installs_charts = bool(dep_files & release_files)
         for o in objs:
             group = _group(o)
             if (group in builtin or group in ordered or group in outside or group.endswith(FLUX_GROUP_SUFFIX)

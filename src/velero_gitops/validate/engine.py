@@ -25,7 +25,7 @@ from velero_gitops import boundary
 from velero_gitops.errors import UsageError
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
-from velero_gitops.validate import crd_providers, flux, flux_version, kustomize, policy, substitution
+from velero_gitops.validate import crd_providers, flux, flux_version, fluxrules, kustomize, policy, substitution
 from velero_gitops.validate.documents import KUSTOMIZE_FILES, YAML_SUFFIXES, Obj, Reader, display_path
 from velero_gitops.validate.run import Options, Run
 from velero_gitops.validate.schemas import SchemaError, SchemaStore, schema_findings
@@ -154,6 +154,7 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
 
     if opts.flux and graph is not None:
         findings.extend(flux.check(graph, objects))
+        findings.extend(fluxrules.run(graph, objects))  # one module per rule (validate/fluxrules/)
         # what the controllers do at run time: missing CRDs, substitution, the Flux version (modules of their own)
         findings += crd_providers.check(graph, objects) + substitution.check(graph, objects) + flux_version.check(objects)
     if opts.policy:

@@ -17,9 +17,8 @@ Names are resolved the way the controllers resolve them (the sources are named i
 * a file that Flux never applies (left out by a kustomization.yaml above it) is not checked, and a Kustomization
   in such a file applies nothing; ``Graph.applied_from_sync(path)`` answers "does the cluster's sync apply it".
 
-Checks: the rules declared below (velero_gitops.rules); docs/validation.md lists them. Velero objects applied before
-the velero chart that installs their CRDs are reported (flux.crd-order); other charts' CRDs are often installed out
-of band, so ordering is not provable there.
+Checks: the rules declared below (velero_gitops.rules); docs/validation.md lists them. Rules that only read the graph
+live one module each in validate/fluxrules/ (flux.crd-order: Velero objects applied before the chart's CRDs).
 
 Facts come from the whole repository, not only from the paths given: a root Kustomization in clusters/
 that patches decryption into its children counts when only kubernetes/apps is validated. The repository
@@ -39,7 +38,7 @@ from pathlib import Path
 
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
-from velero_gitops.validate import varsub
+from velero_gitops.validate import fluxmodel, varsub
 from velero_gitops.validate.documents import (
     KUSTOMIZE_FILES,
     Obj,
@@ -49,7 +48,6 @@ from velero_gitops.validate.documents import (
     find_root,
     first_document,
     inside,
-    mapping,
 )
 from velero_gitops.validate.producers import SCAN_KIND, generated, made_by
 from velero_gitops.validate.run import DEFAULT_REPO_SOURCES, Options, Run
@@ -70,12 +68,8 @@ DUPLICATE = define("flux.duplicate", "error", "one object (kind, namespace, name
 DUPLICATE_SAME = define("flux.duplicate-identical", "warning", "identical copies of one object applied by two Flux "
                         "Kustomizations of the same cluster: its owner labels flip at each apply, and it goes with "
                         "either one's prune")
-CRD_ORDER = define("flux.crd-order", "error", "Velero objects applied by the Kustomization that installs the velero chart "
-                   "(its CRDs), or by one that does not `dependsOn` it")
 
-FLUX_KS = "kustomize.toolkit.fluxcd.io/"
-HELM = "helm.toolkit.fluxcd.io/"
-SOURCE = "source.toolkit.fluxcd.io/"
+FLUX_KS, HELM, SOURCE, is_kind = fluxmodel.FLUX_KS, fluxmodel.HELM, fluxmodel.SOURCE, fluxmodel.is_kind
 # the bootstrap source: `flux bootstrap` makes a GitRepository; a FluxInstance (flux-operator) makes its sync kind,
 # named after its namespace by default
 WELL_KNOWN = {(k, "flux-system", "flux-system") for k in ("GitRepository", "OCIRepository", "Bucket")}
@@ -86,11 +80,7 @@ _SCAN_MAX_FILES = 20000
 _SCAN_MAX_BYTES = 2 << 20
 
 
-def is_kind(obj, prefix: str, kind: str) -> bool:
-    return obj.kind == kind and obj.api_version.startswith(prefix)
-
-
-def _str(v) -> str:
+def _str(v: object) -> str:
     return v if isinstance(v, str) else ""
 
 
@@ -108,10 +98,28 @@ class _Tree:
         self.run = run
         self._cache: dict[Path, list[tuple[Path, str, Path | None]]] = {}
         self._ns: dict[Path, tuple[str, Path | None]] = {}
+        self._kfile: dict[Path, Path | None] = {}
+        self._index: dict[Path, dict[Path, tuple[str, Path | None]]] = {}
         self.kustomizations: dict[Path, dict] = {}  # every kustomization read, by its directory
 
+    def kfile(self, d: Path) -> Path | None:
+        """The kustomization file of directory ``d`` (None when it has none): one stat per directory and run."""
+        if d not in self._kfile:
+            self._kfile[d] = next((d / n for n in KUSTOMIZE_FILES if os.path.isfile(d / n)), None)
+        return self._kfile[d]
+
+    def applies(self, d: Path, f: Path) -> tuple[str, Path | None] | None:
+        """(namespace set by kustomize or "", the file that set it) when directory ``d`` applies file ``f``, else None:
+        the first entry of ``applied(d)`` for ``f``, from an index built once per directory."""
+        if d not in self._index:
+            index: dict[Path, tuple[str, Path | None]] = {}
+            for g, ns, nsfile in self.applied(d):
+                index.setdefault(g, (ns, nsfile))
+            self._index[d] = index
+        return self._index[d].get(f)
+
     def kustomization(self, d: Path) -> tuple[dict, Path | None]:
-        kfile = next((d / n for n in KUSTOMIZE_FILES if os.path.isfile((d / n))), None)
+        kfile = self.kfile(d)
         if kfile is None:
             return {}, None
         if d not in self.kustomizations:
@@ -232,7 +240,7 @@ def _scan_repo(root: Path, seen: set[Path], run: Run) -> list:
 # postBuild substitution on the objects read from files (the engine: validate.varsub)
 
 
-def _reparse_scalar(text: str):
+def _reparse_scalar(text: str) -> object:
     """What a substituted plain scalar becomes when the controller parses the YAML again."""
     import yaml
 
@@ -243,7 +251,7 @@ def _reparse_scalar(text: str):
     return v if isinstance(v, (str, int, float, bool)) or v is None else text
 
 
-def _substitute(node, lookup: varsub.Lookup) -> bool:
+def _substitute(node: dict | list, lookup: varsub.Lookup) -> bool:
     """Substitute in place; True when anything changed. The controller substitutes the object as kustomize writes
     it out (sigs.k8s.io/yaml JSONToYAML: a string is written plain unless it would read back as something else, the
     quotes of the source file are gone), then parses the result again: a substituted plain scalar may become a
@@ -251,7 +259,7 @@ def _substitute(node, lookup: varsub.Lookup) -> bool:
     booleans"). A scalar with an expression whose value is unknown here, or that the controller refuses, is left
     as written."""
     changed = False
-    stack = [node]
+    stack: list[dict | list] = [node]
     while stack:
         n = stack.pop()
         items = list(n.items()) if isinstance(n, dict) else list(enumerate(n)) if isinstance(n, list) else []
@@ -300,7 +308,7 @@ def _label_selector_matches(selector: str, labels: dict) -> bool:
     return True
 
 
-def _selects(target, patch_doc, o, ns: str = "") -> bool:
+def _selects(target: object, patch_doc: object, o: Obj, ns: str = "") -> bool:
     """Whether a patch selects object ``o`` (in namespace ``ns`` in the build): without a target, a strategic merge
     patch names its object; a target matches group, version and kind exactly, name and namespace as anchored regular
     expressions, and label and annotation selectors (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/types/selector.go,
@@ -327,12 +335,12 @@ def _selects(target, patch_doc, o, ns: str = "") -> bool:
     return True
 
 
-def _patch_targets(target, patch_doc, ks, ns: str = "") -> bool:
+def _patch_targets(target: object, patch_doc: object, ks: Obj, ns: str = "") -> bool:
     """Whether a parent's patch selects the Flux Kustomization ``ks``."""
     return _selects(target, patch_doc, ks, ns)
 
 
-def _apply_patch(o, doc) -> bool:
+def _apply_patch(o: Obj, doc: object) -> bool:
     """A patch document applied to object ``o`` in place: a strategic merge (maps merge, lists are replaced: no schema
     strategies for custom resources) or JSON 6902 add/replace."""
     if isinstance(doc, dict):
@@ -349,7 +357,7 @@ def _apply_patch(o, doc) -> bool:
     return any([_json6902(o.data, op) for op in doc]) if isinstance(doc, list) else False
 
 
-def _content(o) -> object:
+def _content(o: Obj) -> object:
     """An object as applied, for comparing copies (namespace aside: the copies land in the same one)."""
     data = {k: v for k, v in o.data.items() if k != "metadata"}
     md = o.data.get("metadata")
@@ -369,7 +377,7 @@ def _merge(into: dict, patch: dict) -> None:
             into[k] = copy.deepcopy(v)
 
 
-def _json6902(data: dict, op) -> bool:
+def _json6902(data: dict, op: object) -> bool:
     """One JSON 6902 add/replace (RFC 6901 pointer) into an existing parent; other operations are left to the build."""
     if not isinstance(op, dict) or op.get("op") not in ("add", "replace") or not isinstance(op.get("path"), str):
         return False
@@ -386,7 +394,7 @@ def _json6902(data: dict, op) -> bool:
     return True
 
 
-def _patched_spec(patches, field: str) -> list[tuple[object, object, dict]]:
+def _patched_spec(patches: object, field: str) -> list[tuple[object, object, dict]]:
     """[(target, patch document, the mapping it sets at spec.<field>)] from a Flux Kustomization's
     spec.patches (a parent's defaults for its child Kustomizations: decryption, sourceRef)."""
     out = []
@@ -417,7 +425,7 @@ class Graph:
     """Which Flux Kustomization applies which file, the namespaces each object ends up in, and the
     decryption each Kustomization gets. Built once per run, before schema validation (substitution)."""
 
-    def __init__(self, objects, run: Run):
+    def __init__(self, objects: list[Obj], run: Run) -> None:
         opts = self.opts = run.opts
         self.run = run
         self.real = run.real
@@ -427,7 +435,9 @@ class Graph:
         seen = {self.real(o.path) for o in objects if o.path is not None}
         self.extra = _scan_repo(self.root, seen, run) if self.root is not None and opts.flux else []
         self.all = self.scope + self.extra
+        self._given = opts  # before the guess: the per-cluster guess starts from it again
         opts = self.opts = run.opts = guess_repo_source(self.all, opts)
+        self.cluster_sources: dict[int, set[tuple[str, str, str]]] = {}  # cluster -> its repository's sources
         # what flux-operator makes from a FluxInstance's sync: the root Kustomization of the cluster
         self.synthetic = [k for o in self.all if o.kind == "FluxInstance" for k in [_instance_sync(o)] if k is not None]
         self.flux_ks = [o for o in self.all if is_kind(o, FLUX_KS, "Kustomization")] + self.synthetic
@@ -441,6 +451,12 @@ class Graph:
         self._has_sync: bool | None = None
         self.cluster: dict[int, frozenset[int]] = {}  # id(object) -> the clusters that apply it (see _partition)
         self.cluster_roots: list = []  # the root Kustomization of each cluster, when there are several
+        # facts of the files on disk, each computed once per run (issue 23: no walk up the folders per object)
+        self._unlisted_memo: dict[Path, bool] = {}
+        self._parent_ns_memo: dict[Path, tuple[str, Path | None]] = {}
+        self._spec_patches: dict[tuple[int, str], list[tuple[object, object, dict]]] = {}
+        self._named: dict[tuple[str, str], list] | None = None
+        self._models: dict[int, fluxmodel.Kustomization | fluxmodel.HelmRelease] = {}
         self._build()
         if self._apply_parent_patches():
             self._build()
@@ -450,9 +466,56 @@ class Graph:
                 break
             self._build()
         self._partition()
+        if self._guess_per_cluster():
+            self._build()
+            self._partition()
+
+    def kustomization(self, ks: Obj) -> fluxmodel.Kustomization:
+        """The typed spec of a Flux Kustomization as the controller sees it (after its parents' patches and
+        substitution), parsed once per graph build."""
+        key = id(ks)
+        m = self._models.get(key)
+        if not isinstance(m, fluxmodel.Kustomization):
+            m = self._models[key] = fluxmodel.kustomization(ks)
+        return m
+
+    def helmrelease(self, hr: Obj) -> fluxmodel.HelmRelease:
+        key = id(hr)
+        m = self._models.get(key)
+        if not isinstance(m, fluxmodel.HelmRelease):
+            m = self._models[key] = fluxmodel.helmrelease(hr)
+        return m
+
+    def _guess_per_cluster(self) -> bool:
+        """Each cluster has its own flux-system, and its controllers read this repository through that cluster's
+        source: with several clusters and no --repo-source, the guess (guess_repo_source) is made again on each
+        cluster's objects. The run's options get the union (what kustomize builds, which Kustomizations read this
+        repository); lookups and ``reads_repo`` use the holder's cluster's own. True when a cluster's guess differs
+        from the repository-wide one (the graph is then built again)."""
+        if not self.cluster_roots or list(self._given.repo_sources) != list(DEFAULT_REPO_SOURCES):
+            return False
+        members: dict[int, list] = {}
+        for o in self.all:
+            for c in self.cluster.get(id(o), ()):
+                members.setdefault(c, []).append(o)
+        whole = _repo_sources(self.opts)
+        per = {c: _repo_sources(guess_repo_source(objs, self._given)) for c, objs in members.items()}
+        if all(v == whole for v in per.values()):
+            return False
+        self.cluster_sources = per
+        union = sorted(f"{k}/{ns}/{n}" for k, ns, n in whole.union(*per.values()))
+        self.opts = self.run.opts = dataclasses.replace(self.opts, repo_sources=union)
+        return True
+
+    def sources_for(self, o: Obj) -> set[tuple[str, str, str]]:
+        """The sources that read this repository, as the controllers of ``o``'s cluster see them."""
+        clusters = self.cluster.get(id(o)) if self.cluster_sources else None
+        if not clusters:
+            return _repo_sources(self.opts)
+        return set().union(*(self.cluster_sources.get(c, set()) for c in clusters))
 
     @staticmethod
-    def _repo_root(objects, run: Run) -> Path | None:
+    def _repo_root(objects: list[Obj], run: Run) -> Path | None:
         if run.opts.repo_root:
             return run.real(Path(run.opts.repo_root))
         for o in objects:
@@ -472,17 +535,18 @@ class Graph:
 
     def _build_from(self, kustomizations: list) -> None:
         self.applied_by, self._via, self._ns = {}, {}, {}
+        self._spec_patches, self._named = {}, None  # the Kustomizations or their specs may have changed
+        self._models = {}
         self._has_sync = None
         for ks in kustomizations:
             target = self.path_dir(ks)
             if target is None:
                 continue
             entries = list(self.tree.applied(target))
-            comps = dig(ks.data, "spec", "components")
             root_ns = self.tree.namespace(target)
-            for c in comps if isinstance(comps, list) else []:  # Flux adds spec.components to the root build
-                cdir = target / str(c)
-                if isinstance(c, str) and os.path.isdir(cdir) and inside(self.real(cdir), self.root):
+            for c in self.kustomization(ks).components:  # Flux adds spec.components to the root build
+                cdir = target / c
+                if os.path.isdir(cdir) and inside(self.real(cdir), self.root):
                     entries.extend((f, root_ns[0] or o, root_ns[1] if root_ns[0] else of)
                                    for f, o, of in self.tree.applied(cdir))
             for f, ns, nsfile in entries:
@@ -521,7 +585,7 @@ class Graph:
                 return
 
     # -- clusters ---------------------------------------------------------------------------------
-    def parents(self, ks) -> list:
+    def parents(self, ks: Obj) -> list[Obj]:
         """The Flux Kustomizations of the repository that apply ``ks`` (itself excluded: bootstrap's flux-system
         Kustomization applies its own folder)."""
         if ks.path is None:
@@ -581,7 +645,7 @@ class Graph:
                             seen.add(id(o))
                             todo.append(o)
 
-    def sync_root(self, ks) -> bool:
+    def sync_root(self, ks: Obj) -> bool:
         """The cluster's sync Kustomization: the one flux-operator makes from a FluxInstance, or bootstrap's, which
         applies the folder holding its own file (clusters/<name>/flux-system/gotk-sync.yaml) and is applied by nothing
         else."""
@@ -616,7 +680,7 @@ class Graph:
                 out.append(chain[-1])
         return out
 
-    def visible(self, holder, o) -> bool:
+    def visible(self, holder: Obj, o: Obj | None) -> bool:
         """Whether a lookup from ``holder`` may find ``o``: they share a cluster, or either belongs to none."""
         a, b = self.cluster.get(id(holder)), self.cluster.get(id(o))
         return a is None or b is None or bool(a & b)
@@ -642,7 +706,9 @@ class Graph:
                         continue
                     if not _patch_targets(p.get("target"), doc, ks, self.ns_of(ks)):
                         continue
-                    changed |= _apply_patch(ks, doc)
+                    if _apply_patch(ks, doc):
+                        changed = True
+                        self._models.pop(id(ks), None)
             if changed:
                 self._patched.add(id(ks))
             changed |= before
@@ -671,47 +737,67 @@ class Graph:
                         continue
             if not docs:
                 continue
-            tn = _str(dig(ks.data, "spec", "targetNamespace"))
+            tn = self.kustomization(ks).target_namespace
             for f in applies.get(id(ks), []):
                 for o in by_file.get(f, []):
                     for target, doc in docs:
-                        if _selects(target, doc, o, tn or o.namespace):
-                            _apply_patch(o, doc)
+                        if _selects(target, doc, o, tn or o.namespace) and _apply_patch(o, doc):
+                            self._models.pop(id(o), None)
 
-    def path_dir(self, ks) -> Path | None:
+    def path_dir(self, ks: Obj) -> Path | None:
         """The directory a Kustomization of this repository builds, None when unknown or elsewhere."""
-        p = dig(ks.data, "spec", "path")
-        if p is None:
-            p = "./"
-        if not isinstance(p, str) or "${" in p or not self.reads_repo(ks):
+        found = self.resolve(ks)
+        return found[1] if found is not None else None
+
+    def resolve(self, ks: Obj) -> tuple[Path, Path] | None:
+        """(the root ``spec.path`` is relative to, the directory it names) for a Kustomization reading this
+        repository; None when it reads another source, its path is unknown (``${...}``) or names no directory inside
+        its repository. The one answer to "where does this Kustomization's build start", for the graph, the kustomize
+        builds (validate.kustomize.plans) and adoption (ops.wiring)."""
+        m = self.kustomization(ks)
+        p = m.path if m.path_set else "./"  # an empty path is the source's root (KustomizationSpec.Path)
+        if p is None or "${" in p or not self.reads_repo(ks):
             return None
-        for root in self.roots[id(ks)]:
+        for root, bound in self._roots_of(ks):
             target = root / p.lstrip("/")
-            if os.path.isdir(target) and inside(self.real(target), self.root or root):
-                return target
+            if os.path.isdir(target) and inside(self.real(target), bound):
+                return root, target
         return None
 
-    def reads_repo(self, ks) -> bool:
-        return reads_this_repo(ks, self.opts)
+    def _roots_of(self, ks: Obj) -> list[tuple[Path, Path]]:
+        """[(a root ``spec.path`` may be relative to, the folder the target must stay in)]. With a source per cluster
+        (each cluster its own repository, as clusters/<name>/ with its own .sops.yaml), the root found from the
+        Kustomization's own file comes first and bounds it, inside the run's boundary."""
+        roots = self.roots[id(ks)]
+        out = [(r, self.root or r) for r in roots]
+        if self.cluster_sources and ks.path is not None:
+            own = find_root(self.real(ks.path).parent)
+            bound = self.run.boundary
+            if own is not None and own != self.root and (bound is None or inside(own, bound)):
+                out = [(own, own), *out]
+        return out
+
+    def reads_repo(self, ks: Obj) -> bool:
+        return reads_this_repo(ks, self.opts, self.sources_for(ks) if self.cluster_sources else None)
 
     # -- substitution ------------------------------------------------------------------------------
-    def variables(self, ks) -> varsub.Lookup | None:
+    def variables(self, ks: Obj) -> varsub.Lookup | None:
         """The lookup of a Kustomization's postBuild variables; None when it substitutes nothing (the controller runs
         envsubst only with at least one variable, or with substituteStrategy: Always)."""
-        post = dig(ks.data, "spec", "postBuild")
-        if not isinstance(post, dict):
+        post = self.kustomization(ks).post_build
+        if post is None:
             return None
         vars_: dict[str, str] = {}
         complete = True
         ns = self.namespaces(ks)[0] if self.namespaces(ks) else ""
-        for ref in post.get("substituteFrom") or []:
-            if not isinstance(ref, dict):
+        for ref in post.substitute_from:
+            if ref is None:
                 continue
-            kind, name = ref.get("kind"), ref.get("name")
-            found = [o for o in self.all if o.kind == kind and o.name == name and o.api_version == "v1"
-                     and (not ns or ns in self.namespaces(o))]
+            kind, name = ref.kind, ref.name
+            found = [o for o in self.named(kind, name) if o.kind == kind and o.name == name
+                     and o.api_version == "v1" and (not ns or ns in self.namespaces(o))]
             if not found:
-                complete = False if not ref.get("optional") else complete
+                complete = False if not ref.optional else complete
                 continue
             for o in found:
                 data = o.data.get("data")
@@ -730,12 +816,20 @@ class Graph:
                     data = plain
                 for k, v in (data or {}).items() if isinstance(data, dict) else []:
                     vars_[str(k)] = str(v).replace("\n", "")
-        subst = post.get("substitute")
-        for k, v in subst.items() if isinstance(subst, dict) else []:
-            vars_[str(k)] = str(v).replace("\n", "")
-        if not vars_ and complete and post.get("substituteStrategy") != "Always":
+        for k, v in post.substitute:
+            vars_[k] = v.replace("\n", "")
+        if not vars_ and complete and post.strategy != "Always":
             return None
         return varsub.lookup_from(vars_, complete)
+
+    def named(self, kind: str, name: str) -> list:
+        """The objects of the repository with that kind and name (as last indexed: the index is rebuilt after each
+        graph build, so after each round of substitution); callers re-check the name."""
+        if self._named is None:
+            self._named = {}
+            for o in self.all:
+                self._named.setdefault((o.kind, o.name), []).append(o)
+        return self._named.get((kind, name), [])
 
     def _substitute_all(self) -> bool:
         changed = False
@@ -755,11 +849,13 @@ class Graph:
                 raw = (_str(md.get("name")), _str(md.get("namespace"))) if isinstance(md, dict) else ("", "")
                 if "$" in raw[0] or "$" in raw[1]:
                     self._raw_names[id(o)] = raw
-                changed |= _substitute(o.data, lookup)
+                if _substitute(o.data, lookup):
+                    changed = True
+                    self._models.pop(id(o), None)
                 break
         return changed
 
-    def identities(self, o) -> list[tuple[str, str]]:
+    def identities(self, o: Obj) -> list[tuple[str, str]]:
         """[(name, namespace)] the object has in the cluster: one per applying Kustomization when its name or
         namespace is substituted (a component shared by many apps, `name: ${APP}`), "" where unknown."""
         raw = self._raw_names.get(id(o))
@@ -775,7 +871,7 @@ class Graph:
                 continue
             if not known_n:
                 continue
-            tn = _str(dig(ks.data, "spec", "targetNamespace"))
+            tn = self.kustomization(ks).target_namespace
             for via in self.namespaces_by(o, ks) if not raw[1] else [ns if known_s else ""]:
                 pair = (name, tn or via)
                 if pair not in out:
@@ -783,7 +879,7 @@ class Graph:
         return out
 
     # -- namespaces --------------------------------------------------------------------------------
-    def namespaces(self, o) -> list[str]:
+    def namespaces(self, o: Obj) -> list[str]:
         """Every namespace the object ends up in ("" = none known), one per Kustomization applying it."""
         key = id(o)
         if key in self._ns:
@@ -794,7 +890,7 @@ class Graph:
         if o.path is not None:
             rp = self.real(o.path)
             for ks in self.applied_by.get(rp, []):
-                tn = _str(dig(ks.data, "spec", "targetNamespace"))
+                tn = self.kustomization(ks).target_namespace
                 for via_ns, _ in self._via.get((rp, id(ks)), [("", None)]):
                     ns = tn or via_ns or own
                     if ns not in out:
@@ -806,19 +902,19 @@ class Graph:
         self._ns[key] = out
         return out
 
-    def namespaces_by(self, o, ks) -> list[str]:
+    def namespaces_by(self, o: Obj, ks: Obj) -> list[str]:
         """The namespaces object ``o`` ends up in when Flux Kustomization ``ks`` applies it."""
         md = o.data.get("metadata")
         own = _str(md.get("namespace")) if isinstance(md, dict) else ""
-        tn = _str(dig(ks.data, "spec", "targetNamespace"))
+        tn = self.kustomization(ks).target_namespace
         if o.path is None:
             return [tn or own]
         return list(dict.fromkeys(tn or via_ns or own for via_ns, _ in self._via.get((self.real(o.path), id(ks)), [("", None)])))
 
-    def ns_of(self, o) -> str:
+    def ns_of(self, o: Obj) -> str:
         return self.namespaces(o)[0]
 
-    def moved_by(self, o, ns: str) -> str:
+    def moved_by(self, o: Obj, ns: str) -> str:
         """Why the object is in ``ns`` when its file says otherwise (for messages)."""
         md = o.data.get("metadata")
         own = _str(md.get("namespace")) if isinstance(md, dict) else ""
@@ -826,7 +922,7 @@ class Graph:
             return ""
         rp = self.real(o.path)
         for ks in self.applied_by.get(rp, []):
-            if _str(dig(ks.data, "spec", "targetNamespace")) == ns:
+            if self.kustomization(ks).target_namespace == ns:
                 return f" (targetNamespace of Flux Kustomization {ks.name})"
             for via_ns, via_file in self._via.get((rp, id(ks)), []):
                 if via_ns == ns and via_file is not None:
@@ -836,7 +932,7 @@ class Graph:
             return f" (moved there by `namespace: {ns}` in {display_path(pfile)})"
         return ""
 
-    def dead(self, o) -> bool:
+    def dead(self, o: Obj) -> bool:
         """Never applied: no Flux Kustomization applies the file, and a kustomization.yaml above it leaves it out (a
         disabled app: `# - ./app` in a parent, the app's own folder still listing its files), or, when the cluster's
         sync is in the repository (bootstrap's Kustomization, a FluxInstance), not reached from it. The controllers never
@@ -852,11 +948,16 @@ class Graph:
         return self._unlisted(rp)
 
     def _unlisted(self, rp: Path) -> bool:
-        """A kustomization.yaml above the file leaves it out."""
+        """A kustomization.yaml above the file leaves it out (a fact of the files on disk: memoised per file)."""
+        if rp not in self._unlisted_memo:
+            self._unlisted_memo[rp] = self._unlisted_walk(rp)
+        return self._unlisted_memo[rp]
+
+    def _unlisted_walk(self, rp: Path) -> bool:
         for d in rp.parents:
             if self.root is not None and not inside(d, self.root):
                 return False
-            if any(os.path.isfile(d / n) for n in KUSTOMIZE_FILES) and all(f != rp for f in self.tree.applied_files(d)):
+            if self.tree.kfile(d) is not None and self.tree.applies(d, rp) is None:
                 return True
             if self.root is not None and d == self.root:
                 return False
@@ -864,32 +965,48 @@ class Graph:
 
     def _parent_namespace(self, rp: Path) -> tuple[str, Path | None]:
         """Not applied by a Flux Kustomization of the tree: the namespace the outermost kustomization.yaml
-        above the file that includes it sets."""
+        above the file that includes it sets (a fact of the files on disk: memoised per file)."""
+        if rp in self._parent_ns_memo:
+            return self._parent_ns_memo[rp]
         best: tuple[str, Path | None] = ("", None)
         for d in rp.parents:
             if self.root is not None and not inside(d, self.root):
                 break
-            if any(os.path.isfile(d / n) for n in KUSTOMIZE_FILES):
-                for f, ns, nsfile in self.tree.applied(d):
-                    if f == rp:
-                        if ns:
-                            best = (ns, nsfile)
-                        break
+            if self.tree.kfile(d) is not None:
+                via = self.tree.applies(d, rp)
+                if via is not None and via[0]:
+                    best = via
             if self.root is not None and d == self.root:
                 break
+        self._parent_ns_memo[rp] = best
         return best
 
     # -- decryption --------------------------------------------------------------------------------
-    def decryption(self, ks) -> tuple[dict | None, object]:
+    def decryption(self, ks: Obj) -> tuple[dict | None, Obj | None]:
         """(the decryption the controller sees, the Kustomization whose patches injected it or None)."""
         return self.patched(ks, "decryption", speculate={"provider": "sops"})
 
-    def source_ref(self, ks) -> dict | None:
+    def source_ref(self, ks: Obj) -> dict | None:
         """The sourceRef the controller sees: the Kustomization's own, with what a parent's patches set
         merged over it (a merge patch on a custom resource: the patch's keys win)."""
         return self.patched(ks, "sourceRef")[0]
 
-    def patched(self, ks, field: str, speculate: dict | None = None) -> tuple[dict | None, object]:
+    def _field_patches(self, parent: Obj, field: str) -> list[tuple[object, object, dict]]:
+        """``_patched_spec`` of a Kustomization's patches, parsed once per graph build."""
+        key = (id(parent), field)
+        if key not in self._spec_patches:
+            self._spec_patches[key] = _patched_spec(dig(parent.data, "spec", "patches"), field)
+        return self._spec_patches[key]
+
+    def _patchers(self, field: str) -> list:
+        """The Flux Kustomizations whose patches set spec.<field>, in order: an index built once per graph build, so
+        that a speculative lookup does not scan every Kustomization (issue 23)."""
+        key = (0, "patchers:" + field)
+        if key not in self._spec_patches:
+            self._spec_patches[key] = [k for k in self.flux_ks if self._field_patches(k, field)]
+        return self._spec_patches[key]
+
+    def patched(self, ks: Obj, field: str, speculate: dict | None = None) -> tuple[dict | None, Obj | None]:
         """(spec.<field> after the patches of the Kustomizations that apply ``ks``, the patching one or None).
         With ``speculate``, a Kustomization that no Kustomization of the tree applies gets that value when
         some Kustomization patches the field into its children (a guess, marked by its own value)."""
@@ -900,10 +1017,10 @@ class Graph:
         if not parents and own is None and speculate is not None:
             # applied by no Kustomization of the tree (a broken or unseen parent): if some Kustomization patches
             # the field into its children, this one may get it too; a guess, so no key lookup on it
-            parents = [k for k in self.flux_ks if k is not ks]
+            parents = [k for k in self._patchers(field) if k is not ks]
             speculative = True
         for parent in parents:
-            for target, doc, value in _patched_spec(dig(parent.data, "spec", "patches"), field):
+            for target, doc, value in self._field_patches(parent, field):
                 if _patch_targets(target, doc, ks, self.ns_of(ks)):
                     if speculative:
                         return dict(speculate or {}), parent
@@ -913,7 +1030,7 @@ class Graph:
         return own, None
 
 
-def _instance_sync(fi) -> Obj | None:
+def _instance_sync(fi: Obj) -> Obj | None:
     """The Kustomization flux-operator creates for a FluxInstance's ``spec.sync``: named like the sync (default: the
     instance's namespace), in that namespace, reading the sync source at ``sync.path``, pruning
     (controlplaneio-fluxcd/flux-operator@v0.58.1:internal/builder/templates.go, the sync Kustomization)."""
@@ -928,7 +1045,7 @@ def _instance_sync(fi) -> Obj | None:
     return Obj(fi.file, fi.path, fi.index, data, fi.line)
 
 
-def _repo_sources(opts) -> set[tuple[str, str, str]]:
+def _repo_sources(opts: Options) -> set[tuple[str, str, str]]:
     out = set()
     for s in opts.repo_sources or DEFAULT_REPO_SOURCES:
         parts = s.split("/")
@@ -982,7 +1099,8 @@ def _repo_url(url: object) -> str:
     return re.sub(r"(\.git)?/*$", "", u)
 
 
-def _same_repository(objects, synced, opts: Options, sources) -> Options:
+def _same_repository(objects: list[Obj], synced: list[Obj], opts: Options,
+                     sources: list[tuple[str, ...]] | list[tuple[str, str, str]]) -> Options:
     """Every declared source whose URL is the repository source's reads this repository too (a second GitRepository
     of the same URL, made for another interval or ref): Kustomizations reading it are built and checked as well."""
     urls: dict[tuple, str] = {}
@@ -1002,24 +1120,24 @@ def _same_repository(objects, synced, opts: Options, sources) -> Options:
     return dataclasses.replace(opts, repo_sources=[*(opts.repo_sources or DEFAULT_REPO_SOURCES), *sorted(extra)])
 
 
-def _flux_namespace(opts) -> str:
+def _flux_namespace(opts: Options) -> str:
     """Where Flux itself runs: the namespace of the repository's source (flux-system by default)."""
     return sorted(_repo_sources(opts))[0][1] if _repo_sources(opts) else "flux-system"
 
 
-def reads_this_repo(ks, opts) -> bool:
+def reads_this_repo(ks: Obj, opts: Options, sources: set[tuple[str, str, str]] | None = None) -> bool:
     ref = dig(ks.data, "spec", "sourceRef")
     if not isinstance(ref, dict):
         return False
     kind, name = ref.get("kind"), ref.get("name")
     ns = ref.get("namespace") or dig(ks.data, "metadata", "namespace")
-    for k, n, nm in _repo_sources(opts):
+    for k, n, nm in _repo_sources(opts) if sources is None else sources:
         if kind == k and name == nm and (not ns or ns == n):
             return True
     return False
 
 
-def _candidate_roots(ks, run: Run, root: Path | None = None) -> list[Path]:
+def _candidate_roots(ks: Obj, run: Run, root: Path | None = None) -> list[Path]:
     if run.opts.repo_root:
         out = [run.real(Path(run.opts.repo_root))]
     else:
@@ -1038,32 +1156,17 @@ def _candidate_roots(ks, run: Run, root: Path | None = None) -> list[Path]:
     return out
 
 
-def _chart_name(hr, objects) -> str | None:
-    spec = mapping(hr.data, "spec")
-    name = dig(spec, "chart", "spec", "chart")
-    if isinstance(name, str):
-        return name.rsplit("/", 1)[-1]
-    ref = spec.get("chartRef")
-    if isinstance(ref, dict) and ref.get("kind") == "OCIRepository":
-        for o in objects:
-            if o.kind == "OCIRepository" and o.name == ref.get("name"):
-                url = dig(o.data, "spec", "url")
-                if isinstance(url, str):
-                    return url.rstrip("/").rsplit("/", 1)[-1]
-    return None
-
-
 # --------------------------------------------------------------------------------------------------
 # Checks
 
 
-def check(g: Graph, objects) -> list[Finding]:
+def check(g: Graph, objects: list[Obj]) -> list[Finding]:
     """The Flux findings on ``objects`` (the validated ones), looked up in the graph of the whole repository."""
     return _Checker(g, objects).run()
 
 
 class _Checker:
-    def __init__(self, g: Graph, objects):
+    def __init__(self, g: Graph, objects: list[Obj]) -> None:
         self.g, self.objects, self.opts = g, objects, g.opts
         self.findings: list[Finding] = []
         self.externals = set(g.opts.externals)
@@ -1071,11 +1174,11 @@ class _Checker:
         self.index = self._index(g)
 
     @staticmethod
-    def _index(g: Graph) -> dict[tuple[str, str], list[tuple[str, object]]]:
+    def _index(g: Graph) -> dict[tuple[str, str], list[tuple[str, Obj | None]]]:
         """(kind, name) -> [(a namespace where such an object exists ("" = unknown), the object that makes it)]."""
-        index: dict[tuple[str, str], list[tuple[str, object]]] = {}
+        index: dict[tuple[str, str], list[tuple[str, Obj | None]]] = {}
 
-        def put(kind: str, name: str, namespaces, maker) -> None:
+        def put(kind: str, name: str, namespaces: list[str], maker: Obj | None) -> None:
             # a namespace still holding ${VAR} is substituted per applying Kustomization: unknown here, so any
             index.setdefault((kind, name), []).extend(("" if "$" in ns else ns, maker) for ns in namespaces)
 
@@ -1098,17 +1201,17 @@ class _Checker:
                 self._kustomization(o)
             elif is_kind(o, HELM, "HelmRelease"):
                 self._helmrelease(o)
-        self._crd_order()
         self._duplicates()
         return self.findings
 
-    def add(self, obj, ptr: str, msg: str, rule: str) -> None:
+    def add(self, obj: Obj, ptr: str, msg: str, rule: str) -> None:
         self.findings.append(obj.finding(ptr, msg, rule))
 
     # -- lookups -----------------------------------------------------------------------------------
-    def where(self, kind: str, name: str, ns: str, holder=None) -> tuple[bool, set[str]]:
+    def where(self, kind: str, name: str, ns: str, holder: Obj | None = None) -> tuple[bool, set[str]]:
         """(exists in ns, the namespaces where an object of that kind and name does exist), in ``holder``'s cluster."""
-        if ((kind, name, ns) in WELL_KNOWN or (kind, ns, name) in self.repo_sources
+        sources = self.g.sources_for(holder) if holder is not None else self.repo_sources
+        if ((kind, name, ns) in WELL_KNOWN or (kind, ns, name) in sources
                 or f"{kind}/{ns}/{name}" in self.externals or f"{kind}/*/{name}" in self.externals):
             return True, {ns}
         found = {n for n, maker in self.index.get((kind, name), []) if holder is None or self.g.visible(holder, maker)}
@@ -1116,50 +1219,48 @@ class _Checker:
                   and e.count("/") == 2}
         return (not ns or ns in found or "" in found), (found | others) - {""}
 
-    def _ref(self, obj, ns_obj: str, ptr: str, ref: object, what: str) -> None:
+    def _ref(self, obj: Obj, ns_obj: str, ptr: str, ref: fluxmodel.Ref | None, what: str) -> None:
         """sourceRef/chartRef/dependsOn: the namespace defaults to the holder's."""
-        if not (isinstance(ref, dict) and isinstance(ref.get("name"), str)) or "${" in ref["name"]:
+        if ref is None or ref.substituted:
             return
-        kind = str(ref.get("kind", ""))
-        ns = _str(ref.get("namespace")) or ns_obj
-        ok, found = self.where(kind, ref["name"], ns, obj)
+        kind, name = ref.kind, ref.name
+        ns = ref.namespace or ns_obj
+        ok, found = self.where(kind, name, ns, obj)
         rule = DEPENDS_ON if what == "dependsOn" else SOURCE_REF
         if not ok:
             if found:
-                fix = "set" if not ref.get("namespace") else "fix"
-                why = "" if ref.get("namespace") else f" (without namespace the controller looks in {obj.kind} {obj.name}'s own namespace)"
-                msg = (f"{what} {kind} {ns}/{ref['name']} does not exist{why}: {kind} {ref['name']} is in "
+                fix = "set" if not ref.explicit_namespace else "fix"
+                why = "" if ref.explicit_namespace else f" (without namespace the controller looks in {obj.kind} {obj.name}'s own namespace)"
+                msg = (f"{what} {kind} {ns}/{name} does not exist{why}: {kind} {name} is in "
                        f"{', '.join(sorted(found))}; {fix} namespace: {sorted(found)[0]}")
-            elif self.where(kind, ref["name"], ns)[0] and self.g.cluster.get(id(obj)):
+            elif self.where(kind, name, ns)[0] and self.g.cluster.get(id(obj)):
                 home = ", ".join(display_path(self.g.cluster_roots[i].path) for i in sorted(self.g.cluster[id(obj)]))
-                msg = (f"{what} {kind} {ns}/{ref['name']} is not in this cluster (rooted at {home}): only another cluster's "
+                msg = (f"{what} {kind} {ns}/{name} is not in this cluster (rooted at {home}): only another cluster's "
                        f"tree has it, and each cluster's controllers see only their own (add it to this cluster's tree)")
             else:
-                msg = f"{what} {kind} {ns}/{ref['name']} not found in the repository (declare it with --external {kind}/{ns}/{ref['name']} if it lives elsewhere)"
+                msg = f"{what} {kind} {ns}/{name} not found in the repository (declare it with --external {kind}/{ns}/{name} if it lives elsewhere)"
             self.add(obj, ptr, msg, rule)
         if what != "dependsOn" and self.opts.no_cross_namespace_refs and ns_obj and ns != ns_obj:
-            self.add(obj, ptr.rsplit("/", 1)[0] + "/namespace" if ref.get("namespace") else ptr,
-                     f"{what} {kind} {ns}/{ref['name']} is in another namespace than {obj.kind} {ns_obj}/{obj.name}: "
+            self.add(obj, ptr.rsplit("/", 1)[0] + "/namespace" if ref.explicit_namespace else ptr,
+                     f"{what} {kind} {ns}/{name} is in another namespace than {obj.kind} {ns_obj}/{obj.name}: "
                      "refused with --no-cross-namespace-refs", CROSS_NAMESPACE)
 
     # -- Kustomization -----------------------------------------------------------------------------
-    def _kustomization(self, ks) -> None:
+    def _kustomization(self, ks: Obj) -> None:
         g = self.g
-        spec = ks.data.get("spec")
-        if not isinstance(spec, dict):
+        if not isinstance(ks.data.get("spec"), dict):
             return
-        p = spec.get("path")
+        m = g.kustomization(ks)
         found = g.path_dir(ks)
-        if isinstance(p, str) and "${" not in p and g.reads_repo(ks) and found is None:
-            roots = g.roots[id(ks)]
-            self.add(ks, "/spec/path", f"path {p!r} does not exist in the repository (root {display_path(roots[0]) if roots else '.'})",
+        if m.path_set and m.path is not None and "${" not in m.path and g.reads_repo(ks) and found is None:
+            roots = [r for r, _ in g._roots_of(ks)]
+            self.add(ks, "/spec/path", f"path {m.path!r} does not exist in the repository (root {display_path(roots[0]) if roots else '.'})",
                      MISSING_PATH)
+        source = fluxmodel.ref(g.source_ref(ks))
         for ns in g.namespaces(ks):
-            self._ref(ks, ns, "/spec/sourceRef/name", g.source_ref(ks), "sourceRef")
-            deps = spec.get("dependsOn")
-            for i, dep in enumerate(deps if isinstance(deps, list) else []):
-                if isinstance(dep, dict):
-                    self._ref(ks, ns, f"/spec/dependsOn/{i}/name", {**dep, "kind": "Kustomization"}, "dependsOn")
+            self._ref(ks, ns, "/spec/sourceRef/name", source, "sourceRef")
+            for i, dep in m.depends_on:
+                self._ref(ks, ns, f"/spec/dependsOn/{i}/name", dep, "dependsOn")
         dec, injector = g.decryption(ks)
         if found is not None and dec is None:
             enc = [f for f in g.tree.applied_files(found) if _encrypted_file(f, self._encrypted(), g.run)]
@@ -1179,11 +1280,11 @@ class _Checker:
                     self._enc[rp] = self._enc.get(rp, False) or o.encrypted
         return self._enc
 
-    def _decryption_secret(self, ks, dec: dict, injector) -> None:
-        ref = dec.get("secretRef")
-        if not isinstance(ref, dict) or not isinstance(ref.get("name"), str) or "${" in ref["name"]:
+    def _decryption_secret(self, ks: Obj, dec: dict, injector: Obj | None) -> None:
+        parsed = fluxmodel.decryption(dec)
+        name = parsed.secret_ref if parsed is not None else None
+        if name is None:
             return  # no secretRef: the controller-wide --sops-age-secret key (kustomize-controller main.go)
-        name = ref["name"]
         where = "/spec/decryption/secretRef/name" if injector is None else ""
         via = "" if injector is None else f" (injected by the patches of Flux Kustomization {self.g.ns_of(injector)}/{injector.name})"
         for ns in self.g.namespaces(ks):
@@ -1204,17 +1305,15 @@ class _Checker:
                      "and run kustomize-controller with --sops-age-secret", DECRYPTION_SECRET)
 
     # -- HelmRelease -------------------------------------------------------------------------------
-    def _helmrelease(self, hr) -> None:
-        spec = hr.data.get("spec")
-        if not isinstance(spec, dict):
+    def _helmrelease(self, hr: Obj) -> None:
+        if not isinstance(hr.data.get("spec"), dict):
             return
+        m = self.g.helmrelease(hr)
         for ns in self.g.namespaces(hr):
-            self._ref(hr, ns, "/spec/chartRef/name", spec.get("chartRef"), "chartRef")
-            self._ref(hr, ns, "/spec/chart/spec/sourceRef/name", dig(spec, "chart", "spec", "sourceRef"), "chart.spec.sourceRef")
-            deps = spec.get("dependsOn")
-            for i, dep in enumerate(deps if isinstance(deps, list) else []):
-                if isinstance(dep, dict):
-                    self._ref(hr, ns, f"/spec/dependsOn/{i}/name", {**dep, "kind": "HelmRelease"}, "dependsOn")
+            self._ref(hr, ns, "/spec/chartRef/name", m.chart_ref, "chartRef")
+            self._ref(hr, ns, "/spec/chart/spec/sourceRef/name", m.chart_source_ref, "chart.spec.sourceRef")
+            for i, dep in m.depends_on:
+                self._ref(hr, ns, f"/spec/dependsOn/{i}/name", dep, "dependsOn")
 
     # -- one owner per object ----------------------------------------------------------------------
     def _duplicates(self) -> None:
@@ -1255,46 +1354,3 @@ class _Checker:
                                                f"{g.ns_of(ks)}/{ks.name} and also by {others} ({what}); apply it from one "
                                                "Kustomization only", DUPLICATE_SAME if same else DUPLICATE,
                                                DUPLICATE_SAME.severity if same else DUPLICATE.severity))
-
-    # -- CRD ordering ------------------------------------------------------------------------------
-    def _crd_order(self) -> None:
-        g = self.g
-        ks_by_name: dict[tuple[str, str], list] = {}
-        for k in g.flux_ks:
-            for ns in g.namespaces(k):
-                ks_by_name.setdefault((ns, k.name), []).append(k)
-        for hr in (o for o in g.all if is_kind(o, HELM, "HelmRelease")):
-            groups = CRD_CHARTS.get(_chart_name(hr, g.all) or "")
-            crds = dig(hr.data, "spec", "install", "crds")
-            if not groups or hr.path is None or crds == "Skip":
-                continue
-            hr_ks = g.applied_by.get(self.g.real(hr.path), [])
-            for o in (o for o in self.objects if g.visible(hr, o)):
-                group = o.api_version.split("/", 1)[0] if "/" in o.api_version else ""
-                if group not in groups or o.path is None or not hr_ks:
-                    continue
-                for k in g.applied_by.get(self.g.real(o.path), []):
-                    if any(k is h for h in hr_ks):
-                        self.add(o, "", f"{o.kind} is applied by Flux Kustomization {g.ns_of(k)}/{k.name}, the same one that "
-                                 f"applies HelmRelease {hr.name} which installs the {group} CRDs: the dry-run fails before the "
-                                 f"CRDs exist. Apply it from a second Kustomization that dependsOn {k.name}", CRD_ORDER)
-                    elif not any(id(h) in self._depends_on(k, ks_by_name) for h in hr_ks):
-                        self.add(o, "", f"{o.kind} is applied by Flux Kustomization {g.ns_of(k)}/{k.name}, which does not "
-                                 f"dependsOn {', '.join(h.name for h in hr_ks)} (the Kustomization applying HelmRelease "
-                                 f"{hr.name} that installs the {group} CRDs)", CRD_ORDER)
-
-    def _depends_on(self, ks, ks_by_name: dict[tuple[str, str], list]) -> set[int]:
-        """ids of every Flux Kustomization ``ks`` depends on, directly or through others."""
-        seen: set[int] = set()
-        todo = [ks]
-        while todo:
-            k = todo.pop()
-            for dep in dig(k.data, "spec", "dependsOn") or []:
-                if not isinstance(dep, dict):
-                    continue
-                for ns in self.g.namespaces(k):
-                    for target in ks_by_name.get((_str(dep.get("namespace")) or ns, str(dep.get("name"))), []):
-                        if self.g.visible(k, target) and id(target) not in seen:
-                            seen.add(id(target))
-                            todo.append(target)
-        return seen

@@ -34,9 +34,11 @@ import re
 import shutil
 import stat
 import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from velero_gitops import identity, safefile, tools
 from velero_gitops.boundary import git_toplevel, realpath
@@ -56,8 +58,8 @@ from velero_gitops.validate.documents import (
 )
 from velero_gitops.validate.policy import holds_secret_data
 from velero_gitops.validate.report import esc
-from velero_gitops.validate.run import Run
-from velero_gitops.validate.schemas import SchemaError, schema_findings
+from velero_gitops.validate.run import Options, Run
+from velero_gitops.validate.schemas import SchemaError, SchemaStore, schema_findings
 from velero_gitops.validate.yamlload import YAMLError, load_all
 
 define("kustomize", "error", "a kustomize build that fails, or that is not run because it would read something refused")
@@ -149,7 +151,7 @@ def read_kfile(p: Path, memo: dict[Path, KFile | None]) -> KFile | None:
     return out
 
 
-def _entries(k: dict):
+def _entries(k: dict) -> Iterator[tuple[str, Any, bool]]:
     """(field, value, must_exist, is_dir_field) for every path a kustomization names."""
     for f in _DIR_FIELDS:
         for v in _strings(k.get(f)):
@@ -182,7 +184,7 @@ def _entries(k: dict):
                 yield "helmCharts", v, False
 
 
-def _strings(v) -> list[str]:
+def _strings(v: object) -> list[str]:
     if isinstance(v, str):
         return [v]
     if isinstance(v, list):
@@ -190,7 +192,7 @@ def _strings(v) -> list[str]:
     return []
 
 
-def input_files(kdirs, run: Run) -> tuple[set[Path], set[Path]]:
+def input_files(kdirs: Iterable[Path], run: Run) -> tuple[set[Path], set[Path]]:
     """(files kustomizations read as generator/patch/replacement inputs, files they list as resources): real paths.
 
     An input is not a Kubernetes object wherever it sits; a resource is applied.
@@ -234,11 +236,16 @@ class Build:
     edges: dict[Path, list[Path]] = field(default_factory=dict)  # kustomization dir -> the dirs it includes
 
 
+def _real(p: Path) -> Path:
+    return Path(realpath(p))
+
+
 class _Planner:
-    def __init__(self, b: Build, kfiles: dict):
+    def __init__(self, b: Build, kfiles: dict, real: Callable[[Path], Path] = _real):
         self.b = b
         self.kfiles = kfiles  # the run's parsed kustomizations
         self.root = b.root
+        self.real = real  # the run's memoised realpath: the builds of one run share most folders (issue 23)
 
     def rel(self, p: Path) -> str:
         return p.relative_to(self.root).as_posix()
@@ -276,9 +283,9 @@ class _Planner:
         for part in parts:
             cur = cur / part
             if os.path.islink(cur):
-                target = Path(realpath(cur))
+                target = self.real(cur)
                 if inside(target, self.root):
-                    real_parent = Path(realpath(cur.parent))
+                    real_parent = self.real(cur.parent)
                     self.b.links[self.rel(real_parent / part)] = os.path.relpath(target, real_parent)
                     self.link_prefixes(target)  # chains of links
                 return
@@ -293,7 +300,7 @@ class _Planner:
         if v.lower().startswith("file://"):
             v = v[7:]
         lexical = Path(os.path.normpath(base / v))
-        real = Path(realpath(base / v))
+        real = self.real(base / v)
         if not inside(lexical, self.root) or not inside(real, self.root):
             self.problem(via, value, f"{fld} entry {_short(v)!r} is outside the repository root: not read "
                          "(Flux cannot read it either)", "kustomize.outside")
@@ -352,7 +359,7 @@ class _Planner:
             dirnames[:] = sorted(x for x in dirnames if not x.startswith(".git"))
             for f in sorted(filenames):
                 p = Path(dirpath) / f
-                real = Path(realpath(p))
+                real = self.real(p)
                 if inside(real, self.root):
                     if os.path.islink(p):
                         self.link_prefixes(p)
@@ -379,12 +386,13 @@ class _Planner:
         return out
 
 
-def plan(root: Path, entry: Path, flux_ks, kfiles: dict) -> Build:
-    """Resolve what building ``entry`` reads, and the kustomization Flux would build there."""
-    root = Path(realpath(root))
-    entry = Path(realpath(entry))
+def plan(root: Path, entry: Path, flux_ks: Obj | None, kfiles: dict, real: Callable[[Path], Path] = _real) -> Build:
+    """Resolve what building ``entry`` reads, and the kustomization Flux would build there (``real``: the run's
+    memoised realpath)."""
+    root = real(root)
+    entry = real(entry)
     b = Build(root, entry, flux_ks)
-    pl = _Planner(b, kfiles)
+    pl = _Planner(b, kfiles, real)
     if not inside(entry, root):
         pl.problem(None, "", f"{entry} is outside the repository root {root}: not built", "kustomize.outside")
         return b
@@ -401,13 +409,13 @@ def plan(root: Path, entry: Path, flux_ks, kfiles: dict) -> Build:
         pl.b.visited.add(entry)
         res = pl.generated_resources(entry)
         for r in res:
-            real = pl.resolve(entry, r, None, "resources")
-            if real is None:
+            got = pl.resolve(entry, r, None, "resources")
+            if got is None:
                 continue
-            if os.path.isdir(real):
-                pl.visit_dir(real, None, r, 1)
+            if os.path.isdir(got):
+                pl.visit_dir(got, None, r, 1)
             else:
-                pl.add_file(real, None, r)
+                pl.add_file(got, None, r)
         kdata = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization"}
         if res:
             kdata["resources"] = res
@@ -716,7 +724,8 @@ def clean_message(msg: str, root: Path | None = None) -> str:
 # Choosing builds
 
 
-def plans(kdirs, objects, run: Run, graph, scan_roots) -> list[Build]:
+def plans(kdirs: Iterable[Path], objects: list[Obj], run: Run, graph: flux.Graph | None,
+          scan_roots: Iterable[str]) -> list[Build]:
     """The builds Flux runs (one per distinct Flux Kustomization entry), then top-level kustomizations no build reached."""
     opts = run.opts
     out: list[Build] = []
@@ -724,18 +733,14 @@ def plans(kdirs, objects, run: Run, graph, scan_roots) -> list[Build]:
     visited: set[Path] = set()
     if graph is not None:
         for ks in objects:
-            if not flux.is_kind(ks, flux.FLUX_KS, "Kustomization") or not flux.reads_this_repo(ks, opts):
+            if not flux.is_kind(ks, flux.FLUX_KS, "Kustomization") or not graph.kustomization(ks).path_set:
                 continue
-            p = dig(ks.data, "spec", "path")
-            if not isinstance(p, str) or "${" in p:
-                continue
-            rel = p.lstrip("/")
-            roots = graph.roots.get(id(ks)) or []
-            found = next((r for r in roots if os.path.isdir(r / rel)), None)
-            if found is None:
-                continue  # flux.path reports it
+            resolved = graph.resolve(ks)  # the graph's answer: this repository's source, its cluster's root
+            if resolved is None:
+                continue  # another source, a ${...} path, or flux.path reports it
+            found, entry = resolved
             root = Path(opts.repo_root) if opts.repo_root else (git_toplevel(found) or found)
-            b = plan(_bounded(root, run), found / rel, ks, run.kfiles)
+            b = plan(_bounded(root, run), entry, ks, run.kfiles, run.real)
             sig = (b.entry, b.generated)
             if sig in seen:
                 continue
@@ -756,7 +761,7 @@ def plans(kdirs, objects, run: Run, graph, scan_roots) -> list[Build]:
         if kf is not None and kf.data.get("helmCharts"):
             continue  # needs helm and the network (a bootstrap kustomization, not something Flux builds)
         root = _root_for(real, opts, scan_roots)
-        b = plan(_bounded(root, run), real, None, run.kfiles)
+        b = plan(_bounded(root, run), real, None, run.kfiles, run.real)
         out.append(b)
         visited |= b.visited
     return out
@@ -770,7 +775,7 @@ def _bounded(root: Path, run: Run) -> Path:
     return real if inside(real, run.boundary) else run.boundary
 
 
-def _root_for(d: Path, opts, scan_roots) -> Path:
+def _root_for(d: Path, opts: Options, scan_roots: Iterable[str]) -> Path:
     if opts.repo_root:
         return Path(opts.repo_root)
     g = git_toplevel(d)
@@ -805,7 +810,8 @@ def _origin(md: dict) -> dict:
     return out
 
 
-def check_dirs(kdirs, objects, store, run: Run, skip, graph=None, scan_roots=()) -> tuple[list[Finding], int, set[Path]]:
+def check_dirs(kdirs: list[Path], objects: list[Obj], store: SchemaStore, run: Run, skip: set[str],
+               graph: flux.Graph | None = None, scan_roots: Iterable[str] = ()) -> tuple[list[Finding], int, set[Path]]:
     """(findings, failed builds, real paths of the source files that successful builds emitted)."""
     opts = run.opts
     kubectl = kubectl_path(opts.repo_root)
@@ -890,7 +896,7 @@ def _build_failure(b: Build, out: str, kfiles: dict) -> Finding:
     return Finding(display_path(kfile), line, None, "", f"kustomize build failed: {out}", "kustomize")
 
 
-def _output_documents(b: Build, out: str, graph) -> list | Finding:
+def _output_documents(b: Build, out: str, graph: flux.Graph | None) -> list | Finding:
     """The documents of a build's output, after Flux's postBuild substitution (validate.varsub, with the variables
     the graph knows for the Flux Kustomization)."""
     if b.flux_ks is not None and graph is not None:
@@ -904,7 +910,7 @@ def _output_documents(b: Build, out: str, graph) -> list | Finding:
 class _OutputCheck:
     """Schema validation of built objects; findings land on the source object when the origin annotation finds it."""
 
-    def __init__(self, store, skip, by_file: dict[Path, list], kfiles: dict):
+    def __init__(self, store: SchemaStore, skip: set[str], by_file: dict[Path, list[Obj]], kfiles: dict) -> None:
         self.store, self.skip, self.by_file, self.kfiles = store, skip, by_file, kfiles
 
     def check(self, b: Build, docs: list, covered: set[Path]) -> list[Finding]:
@@ -962,7 +968,7 @@ class _OutputCheck:
                         "(a patch, replacement, generator merge or resource in another format writes them): encrypt "
                         "what supplies them with sops, or make the Secret outside Git", "secret.unencrypted")]
 
-    def _located(self, b: Build, doc, origin: dict, name: str, validator) -> list[Finding]:
+    def _located(self, b: Build, doc: Any, origin: dict, name: str, validator: Any) -> list[Finding]:
         data = doc.data
         src, file, line = _source(b, origin, data["kind"], name, self.by_file, self.kfiles)
         built = Obj(file or display_path(b.entry / b.kfile_name), None, doc.index, data, doc.line)
@@ -997,7 +1003,8 @@ def _plaintext(secret: dict) -> bool:
     return any("ENC[" not in v for v in values)
 
 
-def _source(b: Build, origin: dict, kind: str, name: str, by_file, kfiles: dict):
+def _source(b: Build, origin: dict, kind: str, name: str, by_file: dict[Path, list[Obj]],
+            kfiles: dict) -> tuple[Obj | None, str | None, int | None]:
     """(source object, display file, line) of a built object, from its origin annotation."""
     entry_rel = b.entry.relative_to(b.root)
     if "path" in origin:

@@ -15,14 +15,14 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from velero_gitops.validate.documents import dig
+from velero_gitops.validate.documents import Obj, dig
 
 # the kinds whose objects the Flux lookups name directly (kept by the repository scan)
 LOOKED_UP = ("Kustomization", "HelmRelease", "GitRepository", "OCIRepository", "HelmRepository", "Bucket",
              "HelmChart", "ExternalArtifact", "Secret", "ConfigMap")
 
 
-def _str(v) -> str:
+def _str(v: object) -> str:
     return v if isinstance(v, str) else ""
 
 
@@ -30,20 +30,20 @@ def _str(v) -> str:
 class Producer:
     kind: str
     group: str  # API group of the producer ("" = any; the kind is unambiguous)
-    made: Callable[[object, str], list[tuple[str, str]]]  # (producer object, its namespace) -> [(kind, name)]
+    made: Callable[[Obj, str], list[tuple[str, str]]]  # (producer object, its namespace) -> [(kind, name)]
     source: str  # where the controller decides it
 
 
-def _external_secret(o, _ns: str) -> list[tuple[str, str]]:
+def _external_secret(o: Obj, _ns: str) -> list[tuple[str, str]]:
     name = _str(dig(o.data, "spec", "target", "name")) or o.name
     return [("Secret", name)] if name else []
 
 
-def _sealed_secret(o, _ns: str) -> list[tuple[str, str]]:
+def _sealed_secret(o: Obj, _ns: str) -> list[tuple[str, str]]:
     return [("Secret", o.name)] if o.name else []
 
 
-def _flux_instance(o, ns: str) -> list[tuple[str, str]]:
+def _flux_instance(o: Obj, ns: str) -> list[tuple[str, str]]:
     sync = dig(o.data, "spec", "sync")
     if not isinstance(sync, dict) or not isinstance(sync.get("kind"), str):
         return []
@@ -52,7 +52,7 @@ def _flux_instance(o, ns: str) -> list[tuple[str, str]]:
     return [(sync["kind"], name), ("Kustomization", name)] if name else []
 
 
-def _artifact_generator(o, _ns: str) -> list[tuple[str, str]]:
+def _artifact_generator(o: Obj, _ns: str) -> list[tuple[str, str]]:
     arts = dig(o.data, "spec", "artifacts")
     return [("ExternalArtifact", a["name"]) for a in arts if isinstance(a, dict) and isinstance(a.get("name"), str)] \
         if isinstance(arts, list) else []
@@ -76,7 +76,7 @@ _BY_KIND = {p.kind: p for p in PRODUCERS}
 SCAN_KIND = re.compile(r"^kind:\s*['\"]?(" + "|".join(sorted({*LOOKED_UP, "FluxInstance", *_BY_KIND})) + r")\b", re.M)
 
 
-def made_by(o, ns: str) -> list[tuple[str, str]]:
+def made_by(o: Obj, ns: str) -> list[tuple[str, str]]:
     """[(kind, name)] that object ``o``, living in namespace ``ns``, makes (besides itself)."""
     p = _BY_KIND.get(o.kind)
     if p is None or (p.group and not o.api_version.startswith(p.group + "/")):

@@ -47,7 +47,8 @@ def _variables(g: Graph, ks: Obj) -> tuple[set[str] | None, Obj | None]:
     for ref in own.get("substituteFrom") or []:
         if not isinstance(ref, dict):
             return None, parent
-        found = [o for o in g.all if o.kind == ref.get("kind") and o.name == ref.get("name") and not o.encrypted]
+        found = [o for o in g.named(str(ref.get("kind")), str(ref.get("name")))
+                 if o.kind == ref.get("kind") and o.name == ref.get("name") and not o.encrypted]
         if not found:
             if ref.get("optional"):
                 continue
