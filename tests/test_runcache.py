@@ -10,7 +10,7 @@ import errno
 import json
 
 from velero_gitops import identity, runcache
-from velero_gitops.check import _cache_in_checkout
+from velero_gitops.check import cache_in_checkout
 
 from test_tools import _exe
 
@@ -53,8 +53,8 @@ def test_a_store_inside_the_checkout_is_never_used(tmp_path):
     cfg = repo / "clusters" / "a" / "velero-gitops.yaml"
     cfg.parent.mkdir(parents=True)
     cfg.write_text("")
-    assert _cache_in_checkout(repo / ".cache" / "velero-gitops" / "runs", [cfg])
-    assert not _cache_in_checkout(tmp_path / "home" / ".cache", [cfg])
+    assert cache_in_checkout(repo / ".cache" / "velero-gitops" / "runs", [cfg])
+    assert not cache_in_checkout(tmp_path / "home" / ".cache", [cfg])
 
 
 def test_a_file_replaced_by_a_symlink_to_identical_content_is_another_input(tmp_path):
@@ -68,3 +68,107 @@ def test_a_file_replaced_by_a_symlink_to_identical_content_is_another_input(tmp_
     f.symlink_to(outside)
     after = runcache.current({"files": [str(f)], "dirs": [], "probes": [], "programs": []})
     assert before != after
+
+
+# --------------------------------------------------------------------------------------------------
+# render's replay of a no-op (cli/render_cmds.py): skipped by the content of its inputs, never blind
+
+
+def _rendered_copy(tmp_path, monkeypatch):
+    import shutil
+
+    from cli_util import EXAMPLE, run_cli
+
+    repo = tmp_path / "repo"
+    shutil.copytree(EXAMPLE, repo)
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache"), "VELERO_GITOPS_NO_CACHE": ""}
+    monkeypatch.setenv("XDG_CACHE_HOME", env["XDG_CACHE_HOME"])
+    monkeypatch.delenv("VELERO_GITOPS_NO_CACHE", raising=False)
+    monkeypatch.chdir(repo)
+    first = run_cli("render", "velero-gitops.yaml", cwd=repo, env=env)
+    assert first.code == 0, first.err
+    return repo, env, first
+
+
+def _in_process(*args):
+    """The CLI in this process (so a replay can be told from a run: the core is patched to fail)."""
+    from typer.testing import CliRunner
+
+    from velero_gitops.cli import app
+
+    return CliRunner().invoke(app, list(args))
+
+
+def test_a_noop_render_replays_what_it_printed_without_rendering(tmp_path, monkeypatch):
+    from velero_gitops import pipeline
+
+    repo, env, first = _rendered_copy(tmp_path, monkeypatch)
+    assert "0 created, 0 updated, 0 removed" in first.out
+    monkeypatch.setattr(pipeline, "render_config", lambda *a: (_ for _ in ()).throw(AssertionError("rendered")))
+    replayed = _in_process("render", "velero-gitops.yaml")
+    assert replayed.exit_code == 0, replayed.output
+    assert first.out in replayed.output and "note:" in replayed.output
+
+
+def test_a_hand_edited_output_is_noticed_after_a_stored_noop(tmp_path, monkeypatch):
+    from cli_util import run_cli
+
+    repo, env, _ = _rendered_copy(tmp_path, monkeypatch)
+    target = repo / "kubernetes" / "apps" / "velero" / "velero" / "app" / "helmrelease.yaml"
+    target.write_text(target.read_text() + "# edited\n")
+    r = run_cli("render", "velero-gitops.yaml", cwd=repo, env=env)
+    assert r.code == 2 and "helmrelease.yaml was edited by hand" in r.err
+
+
+def test_a_deleted_output_is_written_again_after_a_stored_noop(tmp_path, monkeypatch):
+    from cli_util import run_cli
+
+    repo, env, _ = _rendered_copy(tmp_path, monkeypatch)
+    target = repo / "kubernetes" / "apps" / "velero" / "velero" / "app" / "helmrelease.yaml"
+    text = target.read_text()
+    target.unlink()
+    r = run_cli("render", "velero-gitops.yaml", cwd=repo, env=env)
+    assert r.code == 0 and "created  kubernetes/apps/velero/velero/app/helmrelease.yaml" in r.out
+    assert target.read_text() == text
+
+
+def test_a_secret_created_after_a_stored_noop_drops_its_note(tmp_path, monkeypatch):
+    """The note about a missing Secret is decided by a path's existence: an input (a probe, and the listing of its folder)."""
+    from cli_util import run_cli
+
+    repo, env, _ = _rendered_copy(tmp_path, monkeypatch)
+    secret = repo / "kubernetes" / "apps" / "velero" / "velero" / "app" / "secret.sops.yaml"
+    text = secret.read_text()
+    secret.unlink()
+    for _ in range(2):  # computed and stored, then replayed
+        r = run_cli("render", "velero-gitops.yaml", cwd=repo, env=env)
+        assert r.code == 0 and "secret.sops.yaml does not exist yet" in r.err
+    secret.write_text(text)
+    r = run_cli("render", "velero-gitops.yaml", cwd=repo, env=env)
+    assert r.code == 0 and "does not exist yet" not in r.err
+
+
+def test_the_transcript_keeps_both_streams_in_order(capsys):
+    import sys
+
+    with runcache.Transcript() as t:
+        sys.stdout.write("a\n")
+        sys.stderr.write("b\n")
+    assert t.chunks == [("stdout", "a\n"), ("stderr", "b\n")]
+    assert runcache.Transcript.replay([list(c) for c in t.chunks])
+    assert not runcache.Transcript.replay([["stdin", "x"]]) and not runcache.Transcript.replay("x")
+    out, err = capsys.readouterr()
+    assert out == "a\na\n" and err == "b\nb\n"
+
+
+def test_a_clean_render_check_is_replayed_until_an_output_drifts(tmp_path, monkeypatch):
+    from cli_util import run_cli
+
+    repo, env, _ = _rendered_copy(tmp_path, monkeypatch)
+    for _ in range(2):  # computed and stored, then replayed
+        r = run_cli("render", "--check", "velero-gitops.yaml", cwd=repo, env=env)
+        assert r.code == 0 and not r.out, r.err
+    target = repo / "kubernetes" / "apps" / "velero" / "velero" / "app" / "helmrelease.yaml"
+    target.write_text(target.read_text().replace("interval:", "interval:  ", 1))
+    r = run_cli("render", "--check", "velero-gitops.yaml", cwd=repo, env=env)
+    assert r.code == 1 and "helmrelease.yaml" in r.out and "out of date" in r.err

@@ -317,7 +317,7 @@ def _record_probes(rec: Recorder, u: _Unit) -> None:
 # The command's core: replay or run, then store
 
 
-def _cache_in_checkout(cache: Path, configs: list[Path]) -> bool:
+def cache_in_checkout(cache: Path, configs: list[Path]) -> bool:
     """A replay store inside the repository could have been committed by a pull request: never used."""
     from velero_gitops import boundary
 
@@ -329,7 +329,7 @@ def check_or_replay(configs: list[Path], options: CheckOptions, use_cache: bool 
     """A clean result stored for exactly these inputs, else a fresh run (stored when clean)."""
     from velero_gitops import runcache
 
-    if not use_cache or runcache.disabled() or _cache_in_checkout(runcache.cache_dir(), configs):
+    if not use_cache or runcache.disabled() or cache_in_checkout(runcache.cache_dir(), configs):
         return run_check(configs, options)
     key = runcache.request_key("check", [*options.words(), *(os.path.abspath(c) for c in configs)])
     stored = runcache.load(key)

@@ -24,6 +24,7 @@ class RenderResult:
     files: dict[str, str]  # repo-relative path -> full text (header included)
     changes: list  # list[velero_gitops.render.write.Change]
     notes: list[str]
+    probes: tuple[Path, ...] = ()  # paths whose existence decided a note (an input a replay must compare)
 
     @property
     def root(self) -> Path:
@@ -66,6 +67,8 @@ def render_config(config: str | os.PathLike[str] | LoadedConfig) -> RenderResult
     search = f"{loaded.config.repo.apps_root}"
     changes = compute_changes(loaded.repo_root, files, loaded.display_path, search)
     notes = list(p.notes)
+    probes = (loaded.repo_root / p.secret_path,) + ((loaded.repo_root / p.repo_password_path,)
+                                                    if p.repo_password_path else ())
     if loaded.config.s3.credentials_from == "sops" and not (loaded.repo_root / p.secret_path).exists():
         notes.append(
             f"{display(loaded.repo_root / p.secret_path)} does not exist yet: the app kustomization lists it. "
@@ -75,7 +78,7 @@ def render_config(config: str | os.PathLike[str] | LoadedConfig) -> RenderResult
         from velero_gitops.secrets.repo_password import missing_hint
 
         notes.append(missing_hint(loaded, display(loaded.repo_root / p.repo_password_path)))
-    return RenderResult(loaded=loaded, files=files, changes=changes, notes=notes)
+    return RenderResult(loaded=loaded, files=files, changes=changes, notes=notes, probes=probes)
 
 
 # The pins the config owns, where they land in the rendered objects: (config field, kind, path in the object).

@@ -200,6 +200,49 @@ def current(inputs: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+class Transcript:
+    """What a run printed, in order, while it still goes to the terminal: stored with a clean result, written
+    again verbatim by a replay. Use as a context manager around the run."""
+
+    def __init__(self) -> None:
+        self.chunks: list[tuple[str, str]] = []  # ("stdout" | "stderr", text)
+        self._saved: tuple[Any, Any] | None = None
+
+    def __enter__(self) -> Transcript:
+        self._saved = (sys.stdout, sys.stderr)
+        sys.stdout, sys.stderr = _Tee(sys.stdout, "stdout", self.chunks), _Tee(sys.stderr, "stderr", self.chunks)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._saved is not None:
+            sys.stdout, sys.stderr = self._saved
+
+    @staticmethod
+    def replay(chunks: Any) -> bool:
+        """Write stored chunks again; False (nothing written) when they are not a list of (stream, text)."""
+        if not isinstance(chunks, list) or not all(
+                isinstance(c, list) and len(c) == 2 and c[0] in ("stdout", "stderr") and isinstance(c[1], str)
+                for c in chunks):
+            return False
+        for stream, text in chunks:
+            getattr(sys, stream).write(text)
+        return True
+
+
+class _Tee:
+    def __init__(self, real: Any, name: str, log: list[tuple[str, str]]) -> None:
+        self._real, self._name, self._log = real, name, log
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):  # click probes with b"": the real text stream refuses it, and so do we
+            return self._real.write(text)
+        self._log.append((self._name, text))
+        return self._real.write(text)
+
+    def __getattr__(self, attr: str) -> Any:  # flush, isatty, encoding...: the real stream's
+        return getattr(self._real, attr)
+
+
 # --------------------------------------------------------------------------------------------------
 # The store: one entry per request key, trusted only when private and authenticated
 

@@ -5,6 +5,9 @@ documents from those events in a loop, so no input can exhaust the stack, and it
 line and column where it noticed:
 
 - nesting deeper than ``Limits.max_depth`` (counting what an alias would expand to);
+- more than ``Limits.max_documents`` documents or ``Limits.max_nodes`` nodes in one file, and more than the
+  run's node budget (``run_budget``) over every file one command reads: each document and node costs memory
+  and time after parsing (8 MB of bare ``---`` are two million empty documents: 14 s and 930 MB in validate);
 - aliases that would expand to more than ``Limits.alias_budget`` nodes in a file (billion laughs);
 - an alias to an anchor not defined before it, which also rules out self-referencing anchors;
 - tags other than YAML's standard scalar and collection tags (``!!python/object/apply`` ...);
@@ -23,8 +26,10 @@ starts), sequences ``LList`` (``lines``: one line per item).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,12 +44,41 @@ MAX_DEPTH = 100
 ALIAS_BUDGET = 10_000
 CONFIG_SIZE_LIMIT = 256 * 1024  # a config with 200 schedules is about 40 KiB
 FILE_SIZE_LIMIT = 8 * 1024 * 1024  # the largest CRD bundles in the wild are a few MiB
+# A generated bundle of every CRD of a large operator is a few hundred documents and some 100,000 nodes; a
+# repository's YAML altogether, a few million nodes.
+MAX_DOCUMENTS = 10_000
+MAX_NODES = 1_000_000
+RUN_NODES = 5_000_000
 
 
 @dataclass(frozen=True)
 class Limits:
     max_depth: int = MAX_DEPTH
     alias_budget: int = ALIAS_BUDGET
+    max_documents: int = MAX_DOCUMENTS
+    max_nodes: int = MAX_NODES
+
+
+class _RunBudget:
+    __slots__ = ("left", "total")
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.left = total
+
+
+_run: contextvars.ContextVar[_RunBudget | None] = contextvars.ContextVar("yamlsafe_run", default=None)
+
+
+@contextlib.contextmanager
+def run_budget(nodes: int = RUN_NODES) -> Iterator[None]:
+    """Bound the nodes every ``load_all`` inside this block may build together (one command's run: the CLI
+    opens it). Outside such a block only the per-file limits apply."""
+    token = _run.set(_RunBudget(nodes))
+    try:
+        yield
+    finally:
+        _run.reset(token)
 
 
 class YamlRefused(Exception):
@@ -89,6 +123,8 @@ class Doc:
 _T = "tag:yaml.org,2002:"
 _STR, _MAP, _SEQ, _MERGE, _VALUE = _T + "str", _T + "map", _T + "seq", _T + "merge", _T + "value"
 _SCALAR_TAGS = {_T + t for t in ("str", "int", "float", "bool", "null", "binary", "timestamp", "value", "merge")}
+_NODE_EVENTS = (yaml.events.ScalarEvent, yaml.events.MappingStartEvent, yaml.events.SequenceStartEvent,
+                yaml.events.AliasEvent)
 _MAP_TAGS = {_MAP, "!"}
 _SEQ_TAGS = {_SEQ, "!"}
 
@@ -213,6 +249,19 @@ def _build(loader: yaml.SafeLoader | yaml.CSafeLoader, limits: Limits, stack: li
     duplicates: list = []
     root = None
     root_line = 0
+    run = _run.get()
+    # nodes this file may still build: its own budget, or what is left of the run's when that is smaller
+    nodes_left = limits.max_nodes if run is None else min(limits.max_nodes, run.left)
+    nodes_cap = nodes_left
+
+    def too_many_nodes(mark: yaml.Mark) -> YamlRefused:
+        if run is not None and run.left < limits.max_nodes:
+            what = (f"the YAML files read by this run hold more than {run.total} nodes altogether; give the "
+                    "command fewer files at once (a narrower path)")
+        else:
+            what = (f"more than {limits.max_nodes} nodes in one file are refused (each costs memory and time to "
+                    "check); split the file")
+        return refuse(what, mark, limit=True)
 
     def path() -> tuple:
         return _path(stack)
@@ -255,84 +304,96 @@ def _build(loader: yaml.SafeLoader | yaml.CSafeLoader, limits: Limits, stack: li
         data[key] = value
         data.lines[key] = top.key_line
 
-    while True:
-        # dispatched on its exact class below (cheaper than isinstance in this loop), which mypy does not narrow
-        ev: Any = loader.get_event()
-        cls = type(ev)
-        if cls is E.ScalarEvent:
-            tag = ev.tag
-            go = None
-            if tag is None and ev.implicit[0]:
-                go = go_plain(ev.value)  # a plain scalar: what Go YAML makes of it
-                tag = go[0]
-            elif tag is None or tag == "!":
-                tag = resolve(yaml.ScalarNode, ev.value, ev.implicit) if tag is None else _STR
-            if tag not in _SCALAR_TAGS:
-                raise refuse(f"unknown tag {_shown_tag(tag)}; only standard YAML tags are read (remove the tag)",
-                             ev.start_mark)
-            is_key = bool(stack) and isinstance(stack[-1].data, dict) and not stack[-1].has_key
-            if go is not None and tag != _MERGE:
-                value = go[1]
-            elif tag == _STR or tag == _VALUE or tag == _T + "timestamp" or tag == _T + "binary":
-                value = ev.value
-            elif tag == _MERGE:
-                value = _MergeKey if is_key else ev.value
-            else:
+    try:
+        while True:
+            # dispatched on its exact class below (cheaper than isinstance in this loop), which mypy does not narrow
+            ev: Any = loader.get_event()
+            cls = type(ev)
+            if cls in _NODE_EVENTS:
+                nodes_left -= 1
+                if nodes_left < 0:
+                    raise too_many_nodes(ev.start_mark)
+            if cls is E.ScalarEvent:
+                tag = ev.tag
+                go = None
+                if tag is None and ev.implicit[0]:
+                    go = go_plain(ev.value)  # a plain scalar: what Go YAML makes of it
+                    tag = go[0]
+                elif tag is None or tag == "!":
+                    tag = resolve(yaml.ScalarNode, ev.value, ev.implicit) if tag is None else _STR
+                if tag not in _SCALAR_TAGS:
+                    raise refuse(f"unknown tag {_shown_tag(tag)}; only standard YAML tags are read (remove the tag)",
+                                 ev.start_mark)
+                is_key = bool(stack) and isinstance(stack[-1].data, dict) and not stack[-1].has_key
+                if go is not None and tag != _MERGE:
+                    value = go[1]
+                elif tag == _STR or tag == _VALUE or tag == _T + "timestamp" or tag == _T + "binary":
+                    value = ev.value
+                elif tag == _MERGE:
+                    value = _MergeKey if is_key else ev.value
+                else:
+                    try:
+                        value = constructors[tag](loader, yaml.ScalarNode(tag, ev.value))
+                    except Exception:  # noqa: BLE001 - `!!int abc`, `!!bool maybe`, a 5,000-digit integer
+                        raise refuse(f"{_shown(ev.value)} is not a valid {_shown_tag(tag)}", ev.start_mark) from None
+                if len(stack) + 1 > limits.max_depth:
+                    raise refuse(_too_deep(limits), ev.start_mark, limit=True)
+                line = ev.start_mark.line + 1
+                if ev.anchor is not None:
+                    anchors[ev.anchor] = (value, 1, 1)
+                add(value, 1, 1, ev.start_mark, line)
+            elif cls is E.MappingStartEvent or cls is E.SequenceStartEvent:
+                is_map = cls is E.MappingStartEvent
+                tag = ev.tag
+                if tag is not None and tag not in (_MAP_TAGS if is_map else _SEQ_TAGS):
+                    raise refuse(f"unknown tag {_shown_tag(tag)}; only standard YAML tags are read (remove the tag)",
+                                 ev.start_mark)
+                if len(stack) + 1 > limits.max_depth:
+                    raise refuse(_too_deep(limits), ev.start_mark, limit=True)
+                data: LDict | LList
+                if is_map:
+                    data = LDict()
+                    data.lines = {}
+                else:
+                    data = LList()
+                    data.lines = []
+                data.line = ev.start_mark.line + 1
+                stack.append(_Frame(data, ev.anchor, ev.start_mark))
+            elif cls is E.MappingEndEvent or cls is E.SequenceEndEvent:
+                f = stack.pop()
+                data = f.data
+                if f.merges and isinstance(data, LDict):
+                    _merge(data, f.merges)
+                if f.anchor is not None:
+                    anchors[f.anchor] = (data, f.size, f.height)
+                add(data, f.size, f.height, f.mark, data.line)
+            elif cls is E.AliasEvent:
                 try:
-                    value = constructors[tag](loader, yaml.ScalarNode(tag, ev.value))
-                except Exception:  # noqa: BLE001 - `!!int abc`, `!!bool maybe`, a 5,000-digit integer
-                    raise refuse(f"{_shown(ev.value)} is not a valid {_shown_tag(tag)}", ev.start_mark) from None
-            if len(stack) + 1 > limits.max_depth:
-                raise refuse(_too_deep(limits), ev.start_mark, limit=True)
-            line = ev.start_mark.line + 1
-            if ev.anchor is not None:
-                anchors[ev.anchor] = (value, 1, 1)
-            add(value, 1, 1, ev.start_mark, line)
-        elif cls is E.MappingStartEvent or cls is E.SequenceStartEvent:
-            is_map = cls is E.MappingStartEvent
-            tag = ev.tag
-            if tag is not None and tag not in (_MAP_TAGS if is_map else _SEQ_TAGS):
-                raise refuse(f"unknown tag {_shown_tag(tag)}; only standard YAML tags are read (remove the tag)",
-                             ev.start_mark)
-            if len(stack) + 1 > limits.max_depth:
-                raise refuse(_too_deep(limits), ev.start_mark, limit=True)
-            data: LDict | LList
-            if is_map:
-                data = LDict()
-                data.lines = {}
-            else:
-                data = LList()
-                data.lines = []
-            data.line = ev.start_mark.line + 1
-            stack.append(_Frame(data, ev.anchor, ev.start_mark))
-        elif cls is E.MappingEndEvent or cls is E.SequenceEndEvent:
-            f = stack.pop()
-            data = f.data
-            if f.merges and isinstance(data, LDict):
-                _merge(data, f.merges)
-            if f.anchor is not None:
-                anchors[f.anchor] = (data, f.size, f.height)
-            add(data, f.size, f.height, f.mark, data.line)
-        elif cls is E.AliasEvent:
-            try:
-                value, size, height = anchors[ev.anchor]
-            except KeyError:
-                raise refuse(f"alias *{ev.anchor} has no anchor &{ev.anchor} defined before it "
-                             "(an anchor cannot refer to itself)", ev.start_mark) from None
-            expanded += size
-            if expanded > limits.alias_budget:
-                raise refuse(f"aliases expand to more than {limits.alias_budget} nodes (alias *{ev.anchor}); "
-                             "a YAML alias bomb is refused: write the values out or use fewer aliases",
-                             ev.start_mark, limit=True)
-            if len(stack) + height > limits.max_depth:
-                raise refuse(_too_deep(limits) + f" (alias *{ev.anchor} expands there)", ev.start_mark, limit=True)
-            add(value, size, height, ev.start_mark, ev.start_mark.line + 1)
-        elif cls is E.DocumentStartEvent:
-            root, root_line, duplicates = None, ev.end_mark.line + 1, []
-        elif cls is E.DocumentEndEvent:
-            docs.append(Doc(root, root_line, len(docs), duplicates))
-        elif cls is E.StreamEndEvent:
-            return docs
+                    value, size, height = anchors[ev.anchor]
+                except KeyError:
+                    raise refuse(f"alias *{ev.anchor} has no anchor &{ev.anchor} defined before it "
+                                 "(an anchor cannot refer to itself)", ev.start_mark) from None
+                expanded += size
+                if expanded > limits.alias_budget:
+                    raise refuse(f"aliases expand to more than {limits.alias_budget} nodes (alias *{ev.anchor}); "
+                                 "a YAML alias bomb is refused: write the values out or use fewer aliases",
+                                 ev.start_mark, limit=True)
+                if len(stack) + height > limits.max_depth:
+                    raise refuse(_too_deep(limits) + f" (alias *{ev.anchor} expands there)", ev.start_mark, limit=True)
+                add(value, size, height, ev.start_mark, ev.start_mark.line + 1)
+            elif cls is E.DocumentStartEvent:
+                if len(docs) >= limits.max_documents:
+                    raise refuse(f"more than {limits.max_documents} documents in one file are refused (each costs "
+                                 "memory and time to check, even an empty one); split the file", ev.start_mark,
+                                 limit=True)
+                root, root_line, duplicates = None, ev.end_mark.line + 1, []
+            elif cls is E.DocumentEndEvent:
+                docs.append(Doc(root, root_line, len(docs), duplicates))
+            elif cls is E.StreamEndEvent:
+                return docs
+    finally:
+        if run is not None:
+            run.left -= nodes_cap - max(nodes_left, 0)
 
 
 def _key_string(key: object, refuse: Callable[[str, yaml.Mark], YamlRefused], mark: yaml.Mark) -> str:

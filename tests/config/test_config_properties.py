@@ -8,7 +8,7 @@ The contract for every parser: any text either parses to a value of the expected
 - durations: golang/go@go1.25.0:src/time/format.go (ParseDuration).
 - cron: robfig/cron@v3.0.1:parser.go and spec.go (Next; zero time when nothing matches in five years).
 And for the whole loader: any value at any field gives a Config or one located ConfigError line per problem,
-and an accepted config always plans and renders (no TemplateBug, no path outside the root).
+and an accepted config always plans and renders (no path outside the root).
 """
 
 from __future__ import annotations
@@ -259,6 +259,6 @@ def test_any_value_anywhere_is_located_or_renders(tmp_path, field, value):
     except ConfigError as exc:
         assert exc.problems and all(LOCATED.match(p) for p in exc.problems), exc.problems
         return
-    files = render(plan_tree(loaded))  # TemplateBug or UnsafePath would fail here
+    files = render(plan_tree(loaded))  # UnsafePath would fail here
     for path in files:
         assert not path.startswith("/") and ".." not in path.split("/") and "\n" not in path

@@ -118,3 +118,51 @@ def test_reader_property_never_raises_anything_else(text):
 def test_plain_scalars_as_go_reads_them(text, want):
     got = yamlsafe.load_all(f"a: {text}\n")[0].data["a"]
     assert got == want and type(got) is type(want)
+
+
+# --------------------------------------------------------------------------------------------------
+# Documents and nodes are budgeted like depth and aliases: a held-out probe put 8 MB of bare `---` in one file
+# (two million empty documents: 14 CPU-s and 930 MB in validate before the budget).
+
+
+def test_documents_beyond_the_file_budget_are_a_located_limit():
+    small = yamlsafe.Limits(max_documents=3)
+    assert len(yamlsafe.load_all("---\na: 1\n---\n---\n", small)) == 3
+    with pytest.raises(yamlsafe.YamlRefused) as exc:
+        yamlsafe.load_all("---\na: 1\n---\n---\n---\nb: 2\n", small)
+    assert exc.value.limit and not exc.value.syntax and exc.value.line == 5
+    assert "more than 3 documents in one file" in exc.value.message
+
+
+def test_nodes_beyond_the_file_budget_are_a_located_limit():
+    small = yamlsafe.Limits(max_nodes=5)
+    assert yamlsafe.load_all("a: [1, 2]\n", small)[0].data == {"a": [1, 2]}  # map, key, seq, two items: 5
+    with pytest.raises(yamlsafe.YamlRefused) as exc:
+        yamlsafe.load_all("a: [1, 2]\nb: 3\n", small)
+    assert exc.value.limit and exc.value.line == 2 and "more than 5 nodes in one file" in exc.value.message
+
+
+def test_the_run_budget_is_shared_by_every_file_of_the_run():
+    text = "a: [1, 2]\n"  # 5 nodes
+    with yamlsafe.run_budget(12):
+        yamlsafe.load_all(text)
+        yamlsafe.load_all(text)
+        with pytest.raises(yamlsafe.YamlRefused) as exc:
+            yamlsafe.load_all(text)
+    assert exc.value.limit and "hold more than 12 nodes altogether" in exc.value.message
+    yamlsafe.load_all(text)  # outside the run: only the file's own budget
+
+
+def test_eight_megabytes_of_empty_documents_cost_a_fraction_of_a_second(tmp_path):
+    """What the held-out probe wrote, through the CLI (whose run opens the budget): a located finding, bounded CPU."""
+    from cli_util import run_cli
+
+    (tmp_path / "many.yaml").write_text("---\n" * 2_000_000)
+    (tmp_path / "many2.yaml").write_text("---\n" * 2_000_000)
+    (tmp_path / "nodes.yaml").write_text("- a\n" * 2_000_000)
+    r = run_cli("validate", "many.yaml", "many2.yaml", "nodes.yaml", "--kustomize", "never", cwd=tmp_path)
+    assert r.code == 1, r.err
+    assert "many.yaml:10001: more than 10000 documents in one file" in r.out + r.err
+    assert "many2.yaml:10001:" in r.out + r.err
+    assert f"nodes.yaml:{yamlsafe.MAX_NODES}: more than {yamlsafe.MAX_NODES} nodes in one file" in r.out + r.err
+    assert r.cpu < 6, r.cpu  # about 3 CPU-s here: the node budget's million nodes are most of it (14 s per file before)

@@ -343,10 +343,10 @@ def test_plan_refuses_a_file_outside_the_root_or_planned_twice():
     """The config refuses such names; plan's own check holds even for a config built without validation."""
     from velero_gitops.render.plan import Artifact, UnsafePath, _check_paths
 
-    ok = Artifact(path="kubernetes/apps/velero/kustomization.yaml", template="kustomization.yaml.j2", docs=())
+    ok = Artifact(path="kubernetes/apps/velero/kustomization.yaml", docs=())
     _check_paths([ok])
     for bad in ("../x.yaml", "/etc/x.yaml", "a/../../x.yaml", ".git/hooks/x.yaml", "a//x.yaml"):
         with pytest.raises(UnsafePath):
-            _check_paths([Artifact(path=bad, template="t", docs=())])
+            _check_paths([Artifact(path=bad, docs=())])
     with pytest.raises(UnsafePath):
         _check_paths([ok, ok])

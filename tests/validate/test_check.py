@@ -514,7 +514,7 @@ def test_template_change_is_not_replayed(tmp_path, xdg, monkeypatch):
     repo = _copy(HOME_LAB, tmp_path / "repo")
     env = {"PYTHONPATH": str(tool / "src"), "XDG_CACHE_HOME": str(xdg)}
     assert run_cli("check", cwd=repo, env=env).code == 0
-    _same_size_edit(tool / "templates/_object.yaml.j2", "# yaml-language-server:", "# yaml-language-servxr:")
+    _same_size_edit(tool / "templates/documents.yaml.j2", "# yaml-language-server:", "# yaml-language-servxr:")
     fresh = run_cli("check", "--no-cache", cwd=repo, env=env)
     assert fresh.code == 1, fresh.out + fresh.err
     r = run_cli("check", cwd=repo, env=env)

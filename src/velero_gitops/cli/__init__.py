@@ -38,4 +38,7 @@ def kubeconform_aliases(args: list[str]) -> list[str]:
 def main() -> None:
     import sys
 
-    app(args=kubeconform_aliases(sys.argv[1:]))
+    from velero_gitops import yamlsafe
+
+    with yamlsafe.run_budget():  # one command is one run: its YAML files share one node budget
+        app(args=kubeconform_aliases(sys.argv[1:]))

@@ -29,19 +29,56 @@ def render(
 ) -> None:
     """Render the Flux tree for each config. Only changed files are written, atomically."""
     from velero_gitops.errors import UsageError
-    from velero_gitops.pipeline import pin_hints, render_config
 
     if wire and (check or diff):
         raise UsageError("--wire edits a file of the repository: it does not go with --check or --diff")
     paths = resolve_configs(configs, config)
+    if wire or diff or force:  # each may write or print what a stored no-op never did
+        _render(paths, check, diff, force, quiet, wire)
+        return
+    _render_or_replay(paths, check, quiet)
+
+
+def _render_or_replay(paths: list[Path], check: bool, quiet: bool) -> None:
+    """A run that wrote nothing is stored with what it printed, keyed on the content of everything it read (the
+    configs, the templates, every generated file and the folders listed: runcache.py); the same run replays it
+    without loading, planning or rendering. A hand edit, a deleted output or a new file in the tree is a changed
+    input, so the run is computed again and notices it."""
+    import os
+
+    from velero_gitops import runcache
+    from velero_gitops.check import cache_in_checkout
+
+    if runcache.disabled() or cache_in_checkout(runcache.cache_dir(), paths):
+        _render(paths, check, False, False, quiet, False)
+        return
+    key = runcache.request_key("render", [f"check={check}", f"quiet={quiet}", *(os.path.abspath(p) for p in paths)])
+    stored = runcache.load(key)
+    if stored is not None and runcache.Transcript.replay(stored.get("printed")):
+        return
+    with runcache.Recorder() as rec, runcache.Transcript() as printed:
+        results = _render(paths, check, False, False, quiet, False)
+    if any(r.drifted for r in results):
+        return  # it wrote (or found drift): the inputs it read are no longer the tree
+    for r in results:
+        for probe in r.probes:
+            rec.probe(probe)
+    runcache.store(key, rec.inputs(), {"printed": [list(c) for c in printed.chunks]})
+
+
+def _render(paths: list[Path], check: bool, diff: bool, force: bool, quiet: bool, wire: bool) -> list[RenderResult]:
+    from velero_gitops.pipeline import pin_hints, render_config
+
     # Render everything in memory first: a bad config anywhere means nothing is written anywhere.
     results = [render_config(p) for p in paths]
     # ... and a second Velero install anywhere means nothing is written either
-    facts = [] if check or diff else [_facts(r) for r in results]
+    before = _Facts()
+    facts = [] if check or diff else [before.of(r) for r in results]
     for result, f in zip(results, facts, strict=False):
         _refuse_second_install(result, f)
     drift = False
-    for i, result in enumerate(results):
+    written: list[RenderResult] = []
+    for result in results:
         for warning in result.loaded.warnings:  # config/semantics.py: accepted, with the numbers to weigh
             err(f"warning: {warning}")
         changed = result.drifted
@@ -67,17 +104,34 @@ def render(
             _summary(result)
         for note in result.notes:
             err(f"note: {note}")
-        _wiring(result, wire, facts[i])
+        if wire:  # the edit changes the graph the next config is judged on: judged one by one, on a fresh read
+            _wiring(result, wire, None if result.drifted else before.of(result))
+        else:
+            written.append(result)
+    # Judged once every tree is written: a written tree is judged on a fresh read of the graph, made once per
+    # repository (each read scans the whole repository: once per config was quadratic in the configs of a repository).
+    after = _Facts() if any(r.drifted for r in written) else before
+    for result in written:
+        _wiring(result, False, after.of(result))
     if check and drift:
         err("the rendered tree is out of date: run `velero-gitops render` and commit the result")
         raise typer.Exit(1)
+    return results
 
 
-def _facts(result: RenderResult) -> list[FluxKs]:
-    """The repository's Flux graph, read once per config for both questions below."""
-    from velero_gitops.ops import wiring
+class _Facts:
+    """The repository's Flux graph (ops/wiring.flux_facts), read once per repository and source within one step."""
 
-    return wiring.flux_facts(result.loaded.repo_root, wiring.sources_of(result.loaded))
+    def __init__(self) -> None:
+        self._read: dict[tuple[Path, tuple[str, ...]], list[FluxKs]] = {}
+
+    def of(self, result: RenderResult) -> list[FluxKs]:
+        from velero_gitops.ops import wiring
+
+        key = (result.loaded.repo_root, tuple(wiring.sources_of(result.loaded)))
+        if key not in self._read:
+            self._read[key] = wiring.flux_facts(key[0], list(key[1]))
+        return self._read[key]
 
 
 def _refuse_second_install(result: RenderResult, facts: list[FluxKs]) -> None:
@@ -93,12 +147,12 @@ def _refuse_second_install(result: RenderResult, facts: list[FluxKs]) -> None:
         raise UsageError(importer.refusal(found, wiring.at(root, result.shown)))
 
 
-def _wiring(result: RenderResult, wire: bool, facts: list[FluxKs]) -> None:
-    """Say when Flux applies none of the tree, with the edit that wires it; make that edit with --wire. The facts were
-    read before the write: the tree's own files changed since, so a new tree is judged on a fresh read."""
+def _wiring(result: RenderResult, wire: bool, facts: list[FluxKs] | None) -> None:
+    """Say when Flux applies none of the tree, with the edit that wires it; make that edit with --wire. ``facts``: the
+    graph as it is now (None: read it here)."""
     from velero_gitops.ops import wiring
 
-    w = wiring.for_config(result.loaded, facts if not result.drifted else None)
+    w = wiring.for_config(result.loaded, facts)
     if not w.checked or w.wired:
         return
     root = result.loaded.repo_root

@@ -1,1 +1,1 @@
-"""The render steps: plan (pure decisions) -> templating (jinja2, parsed back) -> write (atomic, locked, headers)."""
+"""The render steps: plan (pure decisions) -> templating (file layout in jinja2, documents by yamlfmt) -> write (atomic, locked, headers)."""

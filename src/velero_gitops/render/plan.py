@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -36,9 +36,7 @@ class Document:
 @dataclass(frozen=True)
 class Artifact:
     path: str  # POSIX, relative to the repository root
-    template: str  # file name under templates/
     docs: tuple[Document, ...]
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -55,14 +53,14 @@ def plan_tree(loaded: LoadedConfig) -> Plan:
     schema = _schema_url(c)
     arts: list[Artifact] = []
 
-    def add(path: str, template: str, *docs: Document) -> None:
-        arts.append(Artifact(path=path, template=template, docs=tuple(_no_substitution(d) for d in docs)))
+    def add(path: str, *docs: Document) -> None:
+        arts.append(Artifact(path=path, docs=tuple(_no_substitution(d) for d in docs)))
 
     # Namespace folder: the namespace itself (prune disabled, Pod Security) and the app's ks.yaml. No
     # `namespace:` here: it would override the Flux Kustomizations' own metadata.namespace (see _flux_meta).
-    add(f"{lay.namespace_dir}/kustomization.yaml", "kustomization.yaml.j2",
+    add(f"{lay.namespace_dir}/kustomization.yaml",
         Document(_kustomization(["./namespace.yaml", f"./{c.repo.app}/ks.yaml"]), KUSTOMIZATION_SCHEMA))
-    add(f"{lay.namespace_dir}/namespace.yaml", "namespace.yaml.j2", Document(_namespace(c), None))
+    add(f"{lay.namespace_dir}/namespace.yaml", Document(_namespace(c), None))
 
     # Flux Kustomizations: the chart first, the Schedules (if any) once its CRDs exist, monitoring on its own.
     ks_schema = schema("kustomize.toolkit.fluxcd.io", "Kustomization", "v1")
@@ -72,11 +70,11 @@ def plan_tree(loaded: LoadedConfig) -> Plan:
     monitoring = _monitoring_objects(c, schema)
     if monitoring:
         ks_docs.append(Document(monitoring_kustomization(c, lay), ks_schema))
-    add(lay.ks_file, "ks.yaml.j2", *ks_docs)
+    add(lay.ks_file, *ks_docs)
     # The disaster-recovery entry point: listed in no kustomization.yaml, applied by hand (ops/disaster.py). The
     # namespace folder has a kustomization.yaml, so a kustomization Flux generates above it stops there too
     # (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go scanManifests, filepath.SkipDir).
-    add(lay.disaster_recovery_file, "ks.yaml.j2", Document(disaster_recovery_kustomization(c, lay), ks_schema))
+    add(lay.disaster_recovery_file, Document(disaster_recovery_kustomization(c, lay), ks_schema))
 
     # The app: chart source, HelmRelease, encrypted credentials. Nothing here needs a CRD the chart does not
     # bring: one object failing its dry-run aborts the whole apply (fluxcd/pkg@ssa/v0.76.1:ssa/manager_apply.go
@@ -90,27 +88,27 @@ def plan_tree(loaded: LoadedConfig) -> Plan:
     managed_password = c.velero.repository_password == "managed"
     if managed_password:
         app_resources.append(f"./{PurePosixPath(lay.repo_password_file).name}")
-    add(f"{lay.app_dir}/kustomization.yaml", "kustomization.yaml.j2",
+    add(f"{lay.app_dir}/kustomization.yaml",
         Document(_kustomization(sorted(app_resources)), KUSTOMIZATION_SCHEMA))
-    add(f"{lay.app_dir}/helmrelease.yaml", "helmrelease.yaml.j2",
+    add(f"{lay.app_dir}/helmrelease.yaml",
         Document(_helmrelease(loaded), schema("helm.toolkit.fluxcd.io", "HelmRelease", "v2")))
-    add(f"{lay.app_dir}/{source_file}", source_file + ".j2", source_doc)
+    add(f"{lay.app_dir}/{source_file}", source_doc)
 
     # Monitoring: rules, monitors and dashboard, applied by their own Kustomization (see monitoring_kustomization).
     if monitoring:
-        add(f"{lay.monitoring_dir}/kustomization.yaml", "kustomization.yaml.j2",
-            Document(_kustomization(sorted(f"./{name}" for name, _, _ in monitoring)), KUSTOMIZATION_SCHEMA))
-    for name, template, doc in monitoring:
-        add(f"{lay.monitoring_dir}/{name}", template, doc)
+        add(f"{lay.monitoring_dir}/kustomization.yaml",
+            Document(_kustomization(sorted(f"./{name}" for name, _ in monitoring)), KUSTOMIZATION_SCHEMA))
+    for name, doc in monitoring:
+        add(f"{lay.monitoring_dir}/{name}", doc)
 
     # Schedules: one file each, applied by the second Kustomization. Without schedules there is neither
     # folder nor Kustomization (an empty kustomization.yaml would have `resources: []` and apply nothing).
     if c.schedules:
         sched_files = [f"./{s.name}.yaml" for s in c.schedules]
-        add(f"{lay.schedules_dir}/kustomization.yaml", "kustomization.yaml.j2",
+        add(f"{lay.schedules_dir}/kustomization.yaml",
             Document(_kustomization(sorted(sched_files)), KUSTOMIZATION_SCHEMA))
     for s in c.schedules:
-        add(f"{lay.schedules_dir}/{s.name}.yaml", "schedule.yaml.j2",
+        add(f"{lay.schedules_dir}/{s.name}.yaml",
             Document(schedule_object(c, s), schema("velero.io", "Schedule", "v1")))
 
     _check_paths(arts)
@@ -377,28 +375,27 @@ def _yaml_text(ops: list[dict[str, Any]]) -> str:
     return textwrap.dedent(dump(ops))
 
 
-def _monitoring_objects(c: Config, schema: SchemaUrl) -> list[tuple[str, str, Document]]:
-    """(file name, template, document) of each monitoring object; empty without metrics."""
+def _monitoring_objects(c: Config, schema: SchemaUrl) -> list[tuple[str, Document]]:
+    """(file name, document) of each monitoring object; empty without metrics."""
     m = c.metrics
     if not m.enabled:
         return []
-    out: list[tuple[str, str, Document]] = []
+    out: list[tuple[str, Document]] = []
     if m.service_monitor:
-        out.append(("servicemonitor.yaml", "servicemonitor.yaml.j2",
+        out.append(("servicemonitor.yaml",
                     Document(_service_monitor(c), schema("monitoring.coreos.com", "ServiceMonitor", "v1"))))
     if m.pod_monitor:
-        out.append(("podmonitor.yaml", "podmonitor.yaml.j2",
+        out.append(("podmonitor.yaml",
                     Document(_pod_monitor(c), schema("monitoring.coreos.com", "PodMonitor", "v1"))))
     if m.prometheus_rule:
         from velero_gitops.observability.alerts import rule_groups
 
-        out.append(("prometheusrule.yaml", "prometheusrule.yaml.j2",
-                    Document(_prometheus_rule(c, rule_groups(c)), schema("monitoring.coreos.com", "PrometheusRule", "v1"))))
+        out.append(("prometheusrule.yaml", Document(_prometheus_rule(c, rule_groups(c)),
+                                                    schema("monitoring.coreos.com", "PrometheusRule", "v1"))))
     if m.dashboard.enabled:
         from velero_gitops.observability.dashboard import dashboard_json
 
-        out.append(("grafana-dashboard.yaml", "grafana-dashboard.yaml.j2",
-                    Document(_dashboard_configmap(c, dashboard_json(c)), None)))
+        out.append(("grafana-dashboard.yaml", Document(_dashboard_configmap(c, dashboard_json(c)), None)))
     return out
 
 

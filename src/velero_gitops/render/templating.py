@@ -1,9 +1,9 @@
-"""Format a plan into file texts with the jinja2 templates, and prove each text is what was planned.
+"""Lay out a plan's files: the file layout is the one jinja2 template (documents.yaml.j2: separators and the
+schema modeline), each document is written by the one YAML emitter (render/yamlfmt.py).
 
-Templates only format. Every rendered file is parsed back and its objects must equal the planned
-objects, so a template can never emit invalid YAML or drop a value unnoticed. That the texts are a
-fixed point of the canonical YAML style (no churn under ruamel/prettier) is proven by the golden
-tests rather than on every run: the round-trip loader is pure Python and would dominate `check`.
+The emitter's output is proven in the tests rather than parsed back on every run (that was half of a render):
+tests/render/test_yamlfmt.py proves it byte-identical to ruamel's canonical dump and read back, as Kubernetes reads
+YAML, to the planned objects, over every example and golden tree and over generated data.
 """
 
 from __future__ import annotations
@@ -17,9 +17,7 @@ from velero_gitops.render.plan import Artifact, Plan
 if TYPE_CHECKING:
     import jinja2
 
-
-class TemplateBug(RuntimeError):
-    """A template produced text that does not match the plan: a bug in velero-gitops, not a user error."""
+LAYOUT = "documents.yaml.j2"
 
 
 def templates_dir() -> Path:
@@ -31,10 +29,8 @@ def templates_dir() -> Path:
 
 
 @lru_cache(maxsize=1)
-def _env() -> jinja2.Environment:
+def _layout() -> jinja2.Template:
     import jinja2
-
-    from velero_gitops.render import yamlfmt
 
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
@@ -42,8 +38,7 @@ def _env() -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=False,  # YAML, not HTML
     )
-    env.filters["yaml"] = lambda value, indent=0, level="": yamlfmt.dump_fragment(value, indent, level)
-    return env
+    return env.get_template(LAYOUT)
 
 
 def render(p: Plan) -> dict[str, str]:
@@ -52,12 +47,7 @@ def render(p: Plan) -> dict[str, str]:
 
 
 def render_artifact(a: Artifact) -> str:
-    from velero_gitops.render import yamlfmt
+    from velero_gitops.render.yamlfmt import document
 
-    text = _env().get_template(a.template).render(docs=a.docs, **a.extra)
-    text = text.lstrip("\n").rstrip("\n") + "\n"
-    loaded = list(yamlfmt.safe_load_all(text))
-    planned = [d.obj for d in a.docs]
-    if loaded != planned:
-        raise TemplateBug(f"{a.template} rendered {a.path} with content that differs from the plan")
-    return text
+    docs = [{"schema": d.schema, "text": document(d.obj)} for d in a.docs]
+    return _layout().render(docs=docs)

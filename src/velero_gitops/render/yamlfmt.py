@@ -33,6 +33,10 @@ _NEEDS_QUOTES = re.compile(
     )$""",
     re.VERBOSE,
 )
+# What cannot stand for itself in a literal block: characters YAML does not allow unescaped (C0 and C1 controls but
+# tab and newline, DEL, surrogates, U+FFFE/U+FFFF, the BOM) and the other line breaks YAML 1.1 knows (CR, U+0085,
+# U+2028, U+2029), which a reader would turn into newlines.
+_BLOCK_UNSAFE = re.compile("[^\t\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]")
 _UNSAFE_START = tuple("!&*?|>'\"%@`#,[]{}-:") + (" ",)
 
 
@@ -70,16 +74,17 @@ def to_node(value: Any, level: str = "") -> Any:
     if isinstance(value, dict):
         m = CommentedMap()
         for k in _order([str(k) for k in value], level):
-            m[k] = to_node(value[k], "metadata" if k == "metadata" and level == "top" else "")
+            # a key YAML 1.1 or Go YAML would read as another type (`on`, `N`, `1`) is quoted, as values are
+            key = DoubleQuotedScalarString(k) if _needs_quotes(k) else k
+            m[key] = to_node(value[k], "metadata" if k == "metadata" and level == "top" else "")
         return m
     if isinstance(value, (list, tuple)):
         return CommentedSeq(to_node(v) for v in value)
     if isinstance(value, str):
-        if "\n" in value:
-            # A literal block keeps the text byte for byte; strip trailing blanks on lines (YAML cannot keep them in a block).
-            return LiteralScalarString(value)
-        if _needs_quotes(value):
-            return DoubleQuotedScalarString(value)
+        if "\n" in value and not _BLOCK_UNSAFE.search(value):
+            return LiteralScalarString(value)  # a literal block keeps the text byte for byte
+        if "\n" in value or _needs_quotes(value):
+            return DoubleQuotedScalarString(value)  # escapes: a control character cannot stand in a block
         return value
     return value
 
@@ -95,25 +100,15 @@ def _ruamel_dump(node: Any) -> str:
     return buf.getvalue()
 
 
-# Keys and values ruamel writes plain without looking twice (it quotes what could read as another type or an
-# indicator; `_needs_quotes` already double-quotes most of those values, and a digit or dot first is left to ruamel's
-# resolver: `0.` reads as a float), and double-quoted values with nothing to escape.
-# Anything else asks ruamel itself, once per distinct value. tests/render/test_yamlfmt.py checks all three paths.
-_PLAIN = re.compile(r"[A-Za-z_/$][A-Za-z0-9_/.$=@+,()-]*(?: [A-Za-z0-9_/.$=@+,()-]+)*\Z")
-_QUOTABLE = re.compile(r"[ -~]{0,200}\Z")
-
-
 class _Unsupported(Exception):
-    """A shape the direct emitter does not write; the whole fragment goes through ruamel instead."""
+    """A shape the direct emitter does not write; the whole document goes through ruamel instead."""
 
 
 @lru_cache(maxsize=8192)
 def _scalar_lines(value: Any) -> tuple[str, ...]:
-    """ruamel's own text for one scalar as a mapping value: the part after ``_: `` and any literal-block lines.
-
-    Which style a string gets (plain, quoted, literal) and how it is escaped is ruamel's decision, made once per
-    distinct value: the direct emitter below only lays out maps and sequences around it.
-    """
+    """ruamel's text for a scalar outside the domain ``_string_style`` and ``_literal`` model (non-ASCII, controls,
+    tabs, long or irregular multi-line strings): the part after ``_: `` and any literal-block lines. None of the
+    example and golden trees reaches it (tests/render/test_yamlfmt.py)."""
     lines = _ruamel_dump({"_": to_node(value)}).removesuffix("\n").split("\n")  # not splitlines(): \x1e is no break
     if not lines[0].startswith("_:") or lines[-1] == "...":  # a kept final line break ends ruamel's document
         raise _Unsupported(value)
@@ -121,14 +116,13 @@ def _scalar_lines(value: Any) -> tuple[str, ...]:
 
 
 def _key_text(key: str) -> str:
-    if _PLAIN.match(key) and not _NEEDS_QUOTES.match(key):
-        return key
-    return _ruamel_key(key)
+    own = _string_style(key) if len(key) < 128 else None  # 128 and longer: ruamel writes a `? ` key
+    return own if own is not None else _ruamel_key(key)
 
 
 @lru_cache(maxsize=4096)
 def _ruamel_key(key: str) -> str:
-    line = _ruamel_dump({key: 0}).removesuffix("\n").split("\n")
+    line = _ruamel_dump(to_node({key: 0})).removesuffix("\n").split("\n")
     if len(line) != 1 or not line[0].endswith(": 0"):
         raise _Unsupported(key)
     return line[0][:-3]
@@ -146,6 +140,55 @@ def _literal(value: str) -> tuple[str, ...] | None:
     return ("|" if value.endswith("\n") else "|-", *("  " + line if line else "" for line in lines))
 
 
+# YAML 1.2's core resolution as ruamel applies it to a plain scalar when it writes one (ruamel.yaml@0.19.1:
+# resolver.py, implicit_resolvers for (1, 2)): a string that would read back as a bool, number, null, timestamp,
+# merge or value key cannot be written plain.
+_RESOLVES_12 = re.compile(
+    r"""^(?:true|True|TRUE|false|False|FALSE
+    |[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+    |[-+]?\.[0-9_]+(?:[eE][-+][0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)
+    |[-+]?0b[0-1_]+|[-+]?0o?[0-7_]+|[-+]?[0-9_]+|[-+]?0x[0-9a-fA-F_]+
+    |<<|~|null|Null|NULL|=|!|&|\*
+    |[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]
+    |[0-9][0-9][0-9][0-9]-[0-9][0-9]?-[0-9][0-9]?(?:[Tt]|[\ \t]+)[0-9][0-9]?:[0-9][0-9]:[0-9][0-9](?:\.[0-9]*)?
+     (?:[\ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?)$""",
+    re.VERBOSE,
+)
+_WS = " \t\r\n\x00\x85\u2028\u2029"
+
+
+def _block_plain_allowed(s: str) -> bool:
+    """Whether a printable single-line ASCII string may stand plain in block context: the indicator analysis of
+    ruamel.yaml@0.19.1:emitter.py analyze_scalar, for that domain (no breaks, no special characters)."""
+    if s[0] == " " or s[-1] == " " or s.startswith(("---", "...")):
+        return False
+    if s[0] in "#,[]{}&*!|>'\"%@`" or (s[0] in "?:-" and (len(s) == 1 or s[1] in _WS)):
+        return False
+    for i in range(1, len(s)):
+        ch = s[i]
+        if ch == ":" and (i + 1 == len(s) or s[i + 1] in _WS):
+            return False
+        if ch == "#" and s[i - 1] in _WS:
+            return False
+    return True
+
+
+def _string_style(s: str) -> str | None:
+    """A single-line string as ruamel writes it (``to_node``'s forced double quotes included), decided here: plain
+    when the indicators allow it and it reads back as a string, else double-quoted when it holds a ``'``, else
+    single-quoted (ruamel.yaml@0.19.1:emitter.py choose_scalar_style). None outside the modelled domain (non-ASCII,
+    controls and tabs, strings long enough to fold), which ruamel decides."""
+    if not s.isascii() or not s.isprintable() or len(s) > 2000:  # ruamel folds past column 4096 (WIDTH)
+        return None
+    if _needs_quotes(s):  # to_node forces double quotes: only " and \ have escapes among printable ASCII
+        return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    # ruamel tries a resolver only when the first character is one its pattern lists: `_` starts none (`_1` is a
+    # string there, though the int pattern would match it)
+    if _block_plain_allowed(s) and (s[0] == "_" or not _RESOLVES_12.match(s)):
+        return s
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"' if "'" in s else f"'{s}'"
+
+
 def _scalar(value: Any) -> tuple[str, ...]:
     if isinstance(value, str) and "\n" in value:
         literal = _literal(value)  # dashboards and rule expressions: large and distinct per cluster, so not cached
@@ -158,11 +201,9 @@ def _scalar(value: Any) -> tuple[str, ...]:
     if isinstance(value, int):
         return (str(value),)
     if isinstance(value, str) and "\n" not in value:
-        if _needs_quotes(value):
-            if _QUOTABLE.match(value) and '"' not in value and "\\" not in value:
-                return (f'"{value}"',)
-        elif _PLAIN.match(value):
-            return (value,)
+        own = _string_style(value)
+        if own is not None:
+            return (own,)
     if isinstance(value, str):
         return _scalar_lines(value)
     raise _Unsupported(value)
@@ -205,51 +246,33 @@ def _emit_seq(value: list | tuple, col: int, out: list[str]) -> None:
             out.append(pad + "- " + lines[0])
 
 
-def _emit(value: Any, level: str) -> str:
-    """``{"_": value}`` exactly as ruamel writes it (tests/render/test_yamlfmt.py proves it on every golden tree and on
-    generated data), without running ruamel's pure-Python emitter over the maps and sequences: that was 57-68 % of a
-    render. ``level`` orders the value's own keys (the placeholder key is ordered like any other)."""
-    out: list[str] = []
-    if isinstance(value, dict) and value:
-        out.append("_:")
-        _emit_map(value, 2, level, out)
-    else:
-        _emit_map({"_": value}, 0, "", out)
-    return "\n".join(out) + "\n"
-
-
-def _dump_nested(value: Any, level: str) -> str:
-    try:
-        return _emit(value, level)
-    except _Unsupported:
-        return _ruamel_dump({"_": to_node(value, level)})
+def document(obj: dict) -> str:
+    """A Kubernetes object as one YAML document (without `---`) in the canonical style: apiVersion, kind,
+    metadata, spec first."""
+    return dump(obj)
 
 
 def dump(value: Any, top: bool = True) -> str:
-    """One YAML document (without `---`) in the canonical style."""
-    return _ruamel_dump(to_node(value, "top" if top else ""))
+    """One YAML document (without `---`) in the canonical style, written by the direct emitter: exactly what ruamel
+    writes (tests/render/test_yamlfmt.py proves it on every example and golden tree and on generated data) without
+    running ruamel's pure-Python emitter, which was 57-68 % of a render. A shape the emitter does not model goes
+    through ruamel whole."""
+    level = "top" if top else ""
+    out: list[str] = []
+    try:
+        if isinstance(value, dict) and value:
+            _emit_map(value, 0, level, out)
+        elif isinstance(value, (list, tuple)) and value:
+            _emit_seq(value, 2, out)  # ruamel's offset 2 applies at the top too
+        else:
+            raise _Unsupported(value)
+    except _Unsupported:
+        return _whole_by_ruamel(value, level)
+    return "\n".join(out) + "\n"
 
 
-def dump_fragment(value: Any, indent: int, level: str = "") -> str:
-    """The value of a key, to be placed under that key in a template whose key sits at column ``indent - 2``.
-
-    It is dumped nested under a placeholder key, so maps and sequences get exactly the indentation
-    they would have in the whole document.
-    """
-    lines = _dump_nested(value, level).splitlines(keepends=True)[1:]
-    pad = " " * (indent - 2)
-    return "".join(pad + line if line.strip() else line for line in lines).rstrip("\n")
-
-
-def safe_load_all(text: str) -> list[Any]:
-    """Plain data of every document, read the way Kubernetes reads YAML (1.1, libyaml when available).
-
-    Comparing that with the plan also catches a value that YAML 1.1 would read as another type.
-    """
-    import yaml
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return [d for d in yaml.load_all(text, Loader=loader) if d is not None]
+def _whole_by_ruamel(value: Any, level: str) -> str:
+    return _ruamel_dump(to_node(value, level))
 
 
 def roundtrip(text: str) -> str:
