@@ -173,11 +173,19 @@ def _block_plain_allowed(s: str) -> bool:
     return True
 
 
+# Strings that are plain at a glance (a letter, `_`, `/` or `$` first, no indicator, no space at either end), unless
+# _needs_quotes holds: the common case, without the character-by-character analysis.
+_PLAIN = re.compile(r"[A-Za-z_/$][A-Za-z0-9_/.$=@+,()-]*(?: [A-Za-z0-9_/.$=@+,()-]+)*\Z")
+
+
+@lru_cache(maxsize=16384)  # keys and most values repeat in every document and cluster
 def _string_style(s: str) -> str | None:
     """A single-line string as ruamel writes it (``to_node``'s forced double quotes included), decided here: plain
     when the indicators allow it and it reads back as a string, else double-quoted when it holds a ``'``, else
     single-quoted (ruamel.yaml@0.19.1:emitter.py choose_scalar_style). None outside the modelled domain (non-ASCII,
     controls and tabs, strings long enough to fold), which ruamel decides."""
+    if _PLAIN.match(s) and not _NEEDS_QUOTES.match(s):
+        return s
     if not s.isascii() or not s.isprintable() or len(s) > 2000:  # ruamel folds past column 4096 (WIDTH)
         return None
     if _needs_quotes(s):  # to_node forces double quotes: only " and \ have escapes among printable ASCII
