@@ -442,6 +442,23 @@ def test_each_cluster_looks_up_names_in_its_own_tree(tmp_path):
     assert "not in this cluster (rooted at " in res.findings[0].message
 
 
+def test_sync_roots_of_different_names_are_different_clusters(tmp_path):
+    """A cluster's sync Kustomization applies the folder holding its own file and nothing applies it
+    (fluxcd/flux2@v2.7.5:pkg/manifestgen/sync/sync.go); its name is the user's choice (`flux create kustomization`
+    by hand, or a renamed bootstrap). Each cluster's kustomize-controller keeps its own inventory
+    (kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go), so the same Kustomization name in
+    two clusters' trees is two objects, not one applied twice."""
+    root = _tree(tmp_path, "multi-cluster")
+    sync = root / "clusters/b/flux-system/gotk-sync.yaml"
+    sync.write_text(sync.read_text().replace("kind: Kustomization\nmetadata:\n  name: flux-system\n",
+                                             "kind: Kustomization\nmetadata:\n  name: flux-deploy\n"))
+    assert "name: flux-deploy" in sync.read_text()
+    assert _check(root, "clusters", "apps", "infra").findings == []
+    (root / "clusters/b/infra.yaml").unlink()  # still two clusters: b's dependsOn is not met by a's tree
+    res = _check(root, "clusters", "apps", "infra")
+    assert [(f.file.endswith("clusters/b/apps.yaml"), f.rule) for f in res.findings] == [(True, "flux.depends-on")]
+
+
 # --------------------------------------------------------------------------------------------------
 # One owner per object
 

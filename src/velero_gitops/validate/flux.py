@@ -599,7 +599,8 @@ class Graph:
         it), so roots with the same namespace/name are distinct clusters; every other root joins the one whose file
         shares the longest folder prefix with its own. A repository whose roots all differ is one cluster, and an
         object no root reaches belongs to none and is visible from all. Roots of the same name that are sync roots
-        (a FluxInstance's, bootstrap's) are preferred as the seeds of the clusters."""
+        (a FluxInstance's, bootstrap's) are preferred as the seeds of the clusters; without such a group, every sync
+        root seeds its own cluster."""
         self.cluster, self.cluster_roots = {}, []
         # a sync Kustomization is a root even when a Kustomization it reaches applies its file back (a FluxInstance
         # kept in the tree it syncs)
@@ -609,6 +610,10 @@ class Graph:
             by_name.setdefault((self.ns_of(k), k.name), []).append(k)
         seeds = max(by_name.values(), key=lambda ks: (len(ks) > 1, all(self.sync_root(k) for k in ks), len(ks)),
                     default=[])
+        if len(seeds) < 2:
+            # A sync root is what one cluster's bootstrap made (it applies its own folder and nothing applies it), so
+            # two of them are two clusters whatever they are named (one named by hand, another by bootstrap).
+            seeds = [k for k in roots if self.sync_root(k)]
         if len(seeds) < 2:
             return
         self.cluster_roots = seeds
