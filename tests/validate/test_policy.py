@@ -287,3 +287,19 @@ def test_a_map_of_locations_is_refused_from_the_chart_that_ranges_over_a_list(tm
     found = _findings(tmp_path, text.format(bucket="velero", url="https://minio.lan:9000"))
     hits = [f for f in found if f.rule == "policy.values"]
     assert len(hits) == 1 and "must be a list for chart 12.1.0" in hits[0].message, found
+
+
+def test_values_flux_fills_at_apply_time_are_not_judged(tmp_path):
+    """A `${VAR}` that the graph could not substitute is filled at apply time from a source Git does not show
+    (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_varsub.go substitutes the built object), so bucket, s3Url, cron
+    and ttl rules have no value to judge; the same values written out are judged (a held-out repository's
+    `bucket: ${VELERO_B2_BUCKET}` was reported as an invalid bucket name)."""
+    doc = ("apiVersion: velero.io/v1\nkind: BackupStorageLocation\nmetadata: {name: default, namespace: velero}\n"
+           "spec:\n  provider: aws\n  objectStorage: {bucket: '%s'}\n  config: {region: eu, s3Url: '%s'}\n---\n"
+           "apiVersion: velero.io/v1\nkind: Schedule\nmetadata: {name: daily, namespace: velero}\n"
+           "spec:\n  schedule: '%s'\n  template: {ttl: '%s'}\n")
+    (tmp_path / "v.yaml").write_text(doc % ("${BUCKET}", "${S3_URL}", "${CRON}", "${TTL:=720h}"))
+    assert validate_paths([tmp_path / "v.yaml"], Options()).findings == []
+    (tmp_path / "v.yaml").write_text(doc % ("Bad_Bucket", "http://minio:9000", "every day", "a month"))
+    rules = sorted(f.rule for f in validate_paths([tmp_path / "v.yaml"], Options()).findings)
+    assert rules == ["policy.bucket", "policy.cron", "policy.s3-https", "policy.ttl"]

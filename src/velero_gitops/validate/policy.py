@@ -48,8 +48,23 @@ define("secret.unencrypted", "error", "a Secret whose every value the repository
 # The rules below reuse the project's own parsers (cron.py, units.py, names.py) so that `validate`
 # and the config loader agree on what is valid.
 
+# A `${...}` expression still in a value after the graph substituted what the repository shows (validate/varsub.py)
+# is filled at apply time from a source Git does not show (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_varsub.go
+# substitutes the built object): its value is unknown here, so no value rule judges it.
+_EXPRESSION = re.compile(r"\$\{[^{}]+\}")
+
+
+def _set_at_apply(v: object) -> bool:
+    return isinstance(v, str) and _EXPRESSION.search(v) is not None
+
+
+def _cron_problem(v: object) -> str | None:
+    return None if _set_at_apply(v) else cron_problem(v)
+
 
 def duration_problem(v: object) -> str | None:
+    if _set_at_apply(v):
+        return None
     if not isinstance(v, str):
         return f"expected a Go duration string such as 720h, got {v!r}"
     try:
@@ -60,6 +75,8 @@ def duration_problem(v: object) -> str | None:
 
 
 def bucket_problem(name: object) -> str | None:
+    if _set_at_apply(name):
+        return None
     if not isinstance(name, str):
         return "bucket must be a string"
     if "/" in name:
@@ -71,6 +88,8 @@ def bucket_problem(name: object) -> str | None:
 
 
 def s3url_problem(url: object, allow_http: bool, allow_path: bool) -> str | None:
+    if _set_at_apply(url):
+        return None
     if not isinstance(url, str) or not url:
         return "s3Url must be a URL such as https://s3.example.org"
     parts = urlsplit(url)
@@ -192,7 +211,7 @@ def _velero_object(o: Obj, opts: Options, out: list[Finding]) -> None:
             if p:
                 out.append(o.finding("/spec/objectStorage/bucket", p, "policy.bucket"))
     elif o.kind == "Schedule":
-        p = cron_problem(spec.get("schedule"))
+        p = _cron_problem(spec.get("schedule"))
         if p:
             out.append(o.finding("/spec/schedule", f"invalid cron {spec.get('schedule')!r}: {p}", "policy.cron"))
         tmpl = spec.get("template")
@@ -397,7 +416,7 @@ def _values_schedules(hr: Obj, values: YamlMap, out: list[Finding]) -> None:
             continue
         ptr = f"/spec/values/schedules/{str(key).replace('~', '~0').replace('/', '~1')}"
         if "schedule" in s:
-            p = cron_problem(s["schedule"])
+            p = _cron_problem(s["schedule"])
             if p:
                 out.append(hr.finding(f"{ptr}/schedule", f"invalid cron {s['schedule']!r}: {p}", "policy.cron"))
         tmpl = s.get("template")
