@@ -30,7 +30,7 @@ def test_wheel_contains_templates_and_renders_example(tmp_path):
                    check=True, capture_output=True, timeout=300, env=venv_env)
     wheel = next(dist.glob("velero_gitops-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
-    assert "velero_gitops/templates/helmrelease.yaml.j2" in names
+    assert "velero_gitops/templates/documents.yaml.j2" in names  # the one layout template render needs
     assert any(n.startswith("velero_gitops/validate/") for n in names)
     assert "velero_gitops/config/compat.json" in names  # the version table every config load reads
 
