@@ -85,3 +85,20 @@ def test_missing_schemas_are_one_line_per_kind_with_one_hint(tmp_path):
     one = run_cli("validate", str(tmp_path / "db.yaml"), "--no-flux", "--kustomize", "never", cwd=tmp_path)
     alone = one.out.splitlines()[0]  # alone: one finding line as before, the hint in it
     assert alone.startswith("db.yaml:2 Cluster/") and "/kind: no schema found" in alone and "--schema-location" in alone
+
+
+def test_one_message_at_many_places_is_one_text_line():
+    """The same rule, severity and message at three places or more is one text line with the places (a repository
+    of Argo CD apps gave 95 identical helmCharts warnings); a finding with a pointer keeps its own line, two
+    repeats stay two lines, and json keeps every finding."""
+    same = [Finding(f"k{i}/kustomization.yaml", 7, None, "", "inflates Helm charts", "kustomize.helm-charts", "warning")
+            for i in range(7)]
+    pointed = [Finding("a.yaml", i, "ConfigMap/x/y", "/data", "inflates Helm charts", "kustomize.helm-charts", "warning")
+               for i in (1, 2, 3)]
+    twice = [Finding(f"r{i}.yaml", 1, None, "", "remote", "kustomize.remote", "warning") for i in range(2)]
+    out = render([*same, *pointed, *twice], 0, 0, 0).splitlines()
+    assert out[-2] == ("7 places: warning: inflates Helm charts (k0/kustomization.yaml:7, k1/kustomization.yaml:7, "
+                       "k2/kustomization.yaml:7, k3/kustomization.yaml:7, k4/kustomization.yaml:7 and 2 more)")
+    assert sum("/data" in line for line in out) == 3 and sum(": warning: remote" in line for line in out) == 2
+    assert out[-1].startswith("12 warnings")
+    assert len(json.loads(render([*same, *pointed, *twice], 0, 0, 0, "json"))["findings"]) == 12

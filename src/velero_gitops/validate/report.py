@@ -103,10 +103,37 @@ def missing_schema_lines(findings: list[Finding]) -> tuple[list[str], list[Findi
     return [*lines, f"missing schemas: {MISSING_HINT}"], rest
 
 
+GROUPED_REPEATS = 3  # one message at this many places or more is one text line
+
+
+def repeated_lines(findings: list[Finding]) -> tuple[list[str], list[Finding]]:
+    """Findings that say the same thing (rule, severity and message) at GROUPED_REPEATS places or more, as one text
+    line with the places; a finding with a pointer is kept on its own line (its field is part of what it says). The
+    machine formats (json, junit, github) keep every finding: only the terminal is spared the repetition."""
+    groups: dict[tuple[str, str, str], list[Finding]] = {}
+    for f in findings:
+        if not f.pointer:
+            groups.setdefault((f.rule, f.severity, f.message), []).append(f)
+    big = {k for k, fs in groups.items() if len(fs) >= GROUPED_REPEATS}
+    if not big:
+        return [], findings
+    rest = [f for f in findings if f.pointer or (f.rule, f.severity, f.message) not in big]
+    lines = []
+    for (_, severity, message), fs in groups.items():
+        if (fs[0].rule, severity, message) not in big:
+            continue
+        places = [esc(f.location() + (f" {f.obj}" if f.obj else "")) for f in fs]
+        more = f" and {len(fs) - GROUPED_LOCATIONS} more" if len(fs) > GROUPED_LOCATIONS else ""
+        sev = f"{severity}: " if severity in ("warning", "note") else ""
+        lines.append(f"{len(fs)} places: {sev}{esc(message)} ({', '.join(places[:GROUPED_LOCATIONS])}{more})")
+    return lines, rest
+
+
 class TextReporter(Reporter):
     def render(self, findings: list[Finding], c: Counts) -> str:
         grouped, rest = missing_schema_lines(findings)
-        return "\n".join([*(text_line(f) for f in rest), *grouped, summary(c)]) + "\n"
+        repeated, rest = repeated_lines(rest)
+        return "\n".join([*(text_line(f) for f in rest), *repeated, *grouped, summary(c)]) + "\n"
 
 
 class JsonReporter(Reporter):
