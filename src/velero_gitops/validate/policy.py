@@ -107,7 +107,7 @@ def s3url_problem(url: object, allow_http: bool, allow_path: bool) -> str | None
 # operator or `op inject`), or a `${VAR}` expression still in the object after the graph substituted what the
 # repository holds in clear (validate/flux.py, validate/varsub.py): its value comes, at apply time, from a source Git
 # does not show (an encrypted Secret of postBuild.substituteFrom), or from another tool.
-_REFERENCE = re.compile(r"^op://[^\n]+$|\$\{[^{}]+\}")
+_REFERENCE = re.compile(r"^op://[^\n]+$|" + _EXPRESSION.pattern)
 
 
 def holds_secret_data(data: YamlMap) -> bool:

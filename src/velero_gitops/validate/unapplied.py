@@ -51,15 +51,13 @@ def notes(findings: list[Finding], objects: list[Obj], graph: Graph) -> list[Fin
 def _disabled(o: Obj, graph: Graph) -> Path | None:
     """The kustomization.yaml nearest above ``o``'s file, when Flux applies some of what it lists (so the folder
     holding ``o`` was left out of a live parent); None otherwise."""
-    from velero_gitops.validate.documents import KUSTOMIZE_FILES
-
     if o.path is None:
         return None
     rp = graph.real(o.path)
     for d in rp.parents:
         if graph.root is not None and graph.root not in (d, *d.parents):
             return None
-        kfile = next((d / n for n in KUSTOMIZE_FILES if (d / n).is_file()), None)
+        kfile = graph.tree.kfile(d)  # the graph's memoised lookup, one stat per folder and run
         if kfile is not None:
             live = any(graph.applied_by.get(f) for f in graph.tree.applied_files(d))
             return kfile if live else None
