@@ -37,10 +37,11 @@ class Output(str, Enum):
 def err(message: str) -> None:
     """Print a message to stderr (plain text, no markup interpretation). Its lines are ours; within a line
     every control character (a carriage return, an escape sequence from a server or a folder name) is
-    written as an escape, so nothing can overwrite or colour what the terminal shows."""
-    from velero_gitops.validate.report import esc
+    written as an escape, so nothing can overwrite or colour what the terminal shows, and each line starts with
+    a character the tool chose (report.lead), so a CI runner reads no workflow command in it."""
+    from velero_gitops.validate.report import esc, lead
 
-    sys.stderr.write("\n".join(esc(line) for line in message.rstrip("\n").split("\n")) + "\n")
+    sys.stderr.write("\n".join(lead(esc(line)) for line in message.rstrip("\n").split("\n")) + "\n")
 
 
 def handle_errors(fn: F) -> F:
