@@ -56,9 +56,12 @@ def handle_errors(fn: F) -> F:
         except VeleroGitopsError as exc:
             err(f"error: {exc}" if "\n" not in str(exc) else str(exc))
             raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            err("interrupted")
-            raise typer.Exit(130) from None
+        except KeyboardInterrupt as exc:
+            from velero_gitops.errors import Terminated
+
+            signum = exc.signum if isinstance(exc, Terminated) else 2  # SIGINT
+            err("terminated" if signum != 2 else "interrupted")
+            raise typer.Exit(128 + signum) from None
 
     return wrapper  # type: ignore[return-value]
 
