@@ -817,7 +817,9 @@ class Graph:
             found = [o for o in self.named(kind, name) if o.kind == kind and o.name == name
                      and o.api_version == "v1" and (not ns or ns in self.namespaces(o)) and self.visible(ks, o)]
             if not found:
-                complete = False if not ref.optional else complete
+                # made on the cluster (by hand, an operator, a generator Git does not show): unknown, `optional` only
+                # lets the controller go on without it (api/v1/kustomization_types.go SubstituteReference.Optional)
+                complete = False
                 continue
             for o in found:
                 data = o.data.get("data")
