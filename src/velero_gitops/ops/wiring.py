@@ -56,14 +56,17 @@ class FluxKs:
         return f"{self.kind} {self.namespace}/{self.name}"
 
 
-def flux_facts(root: Path, repo_sources: list[str]) -> list[FluxKs]:
+def flux_facts(root: Path, repo_sources: list[str], planned: dict[Path, str | None] | None = None) -> list[FluxKs]:
     """THE one reader of validate/flux.py's Graph: every Flux Kustomization (and FluxInstance sync) of the
-    repository at ``root`` reading one of ``repo_sources`` ("Kind/namespace/name"), with what it applies."""
+    repository at ``root`` reading one of ``repo_sources`` ("Kind/namespace/name"), with what it applies.
+    ``planned``: files laid over the disk (absolute path -> text, None: removed), read in memory, nothing written."""
     from velero_gitops.validate import flux
     from velero_gitops.validate.documents import dig
     from velero_gitops.validate.run import Options, Run
+    from velero_gitops.validate.treeview import Planned
 
-    run = Run(Options(repo_root=str(root), repo_sources=list(repo_sources), kustomize="never", policy=False))
+    run = Run(Options(repo_root=str(root), repo_sources=list(repo_sources), kustomize="never", policy=False),
+              Planned(planned) if planned else None)
     g = flux.Graph([], run)
     out: list[FluxKs] = []
     for ks in g.flux_ks:
@@ -81,7 +84,7 @@ def flux_facts(root: Path, repo_sources: list[str]) -> list[FluxKs]:
         if not isinstance(path, str) or "${" in path or g.root is None:
             continue
         d = g.root / path.lstrip("./") if path not in (".", "./") else g.root
-        if d.is_dir() and flux.inside(run.real(d), g.root):
+        if run.fs.isdir(d) and flux.inside(run.real(d), g.root):
             out.append(FluxKs("FluxInstance", fi.namespace or "flux-system", fi.name,
                               run.real(fi.path) if fi.path else None, fi.line, run.real(d),
                               frozenset(g.tree.applied_files(d))))
