@@ -196,11 +196,15 @@ def _edit(root: Path, ns_dir: Path, alive: list[FluxKs], roots: list[FluxKs], so
             return _add_resource(kfile, os.path.relpath(ns_dir, parent).replace(os.sep, "/"))
     # 2. A file of Flux Kustomizations that a sync root applies (clusters/<name>/apps.yaml): append one that builds
     #    the folder. The file closest to the folder wins (the longest common path of its Kustomizations' paths).
+    #    A list is a file in the root's own folder, or one a kustomization.yaml lists; a file that the generator
+    #    took from an app's folder below (kubernetes/ks/home/otbr/app.yaml, found adopting aclerici38/home-ops) is
+    #    that app's, never where another app is wired.
     lists: dict[Path, int] = {}
     root_applies = set().union(*(r.applies for r in roots))
+    root_dirs = {r.path_dir for r in roots}
     for k in alive:
         if k.kind == "Kustomization" and k.file is not None and k.file in root_applies and k not in roots \
-                and k.path_dir is not None:
+                and k.path_dir is not None and (k.file.parent in root_dirs or find_kfile(k.file.parent) is not None):
             common = len(os.path.commonpath([k.path_dir, ns_dir]))
             lists[k.file] = max(lists.get(k.file, 0), common)
     if lists:
