@@ -158,3 +158,32 @@ def test_force_never_replaces_a_file_that_holds_objects_of_theirs(tmp_path):
     assert "kubernetes/apps/velero/namespace.yaml: ConfigMap velero/keep" in r.err, r.err
     assert "Namespace velero (" not in r.err
     assert _snapshot(root) == before
+
+
+def test_moving_the_tree_refuses_while_their_kustomization_lists_the_old_folder(tmp_path):
+    """The old tree (render's own) goes when appsRoot changes, but their kubernetes/apps/kustomization.yaml lists
+    ./velero: kustomize fails a build on a missing resource, and cluster-apps would apply nothing at all. Refused,
+    naming the entry; once the entry names the new place instead, the move goes through."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    c = bootstrap(root)
+    (c / "apps.yaml").write_text(ks("cluster-apps", "./kubernetes"))
+    apps = root / "kubernetes/apps"
+    apps.mkdir(parents=True)
+    (root / "kubernetes/kustomization.yaml").write_text("resources:\n  - ./apps\n")
+    (apps / "kustomization.yaml").write_text("resources:\n  - ./velero\n")
+    cfg = root / "velero-gitops.yaml"
+    cfg.write_text(CONFIG)
+    assert run_cli("render", "-q", str(cfg)).code == 0
+    cfg.write_text(CONFIG.replace("appsRoot: kubernetes/apps", "appsRoot: kubernetes/backup"))
+    before = _snapshot(root)
+    r = run_cli("render", str(cfg))
+    assert r.code == 2, r.out + r.err
+    assert "kubernetes/apps/kustomization.yaml: the entry ./velero of resources names a folder or file the render " \
+        "removes" in r.err, r.err
+    assert _snapshot(root) == before
+    (apps / "kustomization.yaml").write_text("resources: []\n")
+    (root / "kubernetes/kustomization.yaml").write_text("resources:\n  - ./apps\n  - ./backup/velero\n")
+    r = run_cli("render", str(cfg))
+    assert r.code == 0, r.err
+    assert not (apps / "velero").exists() and (root / "kubernetes/backup/velero/velero/ks.yaml").exists()

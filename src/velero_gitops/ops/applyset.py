@@ -18,6 +18,7 @@ inventory: an object that moves to another Kustomization is deleted by the first
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,6 +109,51 @@ def losses(root: Path, repo_sources: list[str], planned: dict[str, str | None], 
                     out.append(Loss("the objects of", f, ref))
                 continue
             out.extend(Loss(o, f, ref) for o in sorted(objs - still))
+    return out + dangling(root, planned, owned, set().union(*now.values()))
+
+
+def dangling(root: Path, planned: dict[str, str | None], owned: Callable[[str], bool], applied: set[Path]) -> list[Loss]:
+    """Entries of the user's kustomization.yaml files that name what render removes entirely (the tree of an earlier
+    ``repo.appsRoot``): kustomize fails the whole build on a missing resource, so Flux would stop applying everything
+    that build applies. Only kustomization files whose folder holds something a live Flux Kustomization applies
+    (``applied``) count; render's own are rewritten by render."""
+    from velero_gitops import safefile
+    from velero_gitops.validate.documents import first_document
+    from velero_gitops.validate.kustomize import find_kfile
+
+    real = root.resolve()
+    gone = {real / rel for rel, t in planned.items() if t is None}
+    made = [real / rel for rel, t in planned.items() if t is not None]
+    if not gone:
+        return []
+
+    def removed(p: Path) -> bool:
+        if p in gone:
+            return True
+        if not p.is_dir() or p.is_symlink() or any(p in m.parents for m in made):
+            return False
+        files = [Path(d, f) for d, _, fs in os.walk(p) for f in fs]
+        return bool(files) and all(f in gone for f in files)
+
+    folders = {d for g in gone for d in g.parents if d == real or real in d.parents}
+    out = []
+    for d in sorted(folders):
+        kfile = find_kfile(d)
+        if kfile is None or not any(d in f.parents for f in applied):
+            continue
+        try:
+            text = safefile.read_text(kfile, root=real)
+            k = first_document(text)
+        except Exception:  # noqa: BLE001 - their file: unreadable is the kustomize build's to report
+            continue
+        if owned(text) or not isinstance(k, dict):
+            continue
+        for key in ("resources", "components"):
+            entries = k.get(key)
+            for e in entries if isinstance(entries, list) else []:
+                if isinstance(e, str) and "://" not in e and removed(Path(os.path.normpath(d / e))):
+                    out.append(Loss(f"the entry {e} of {key}", kfile.resolve(), "kustomize (a missing resource fails "
+                                    "the whole build)"))
     return out
 
 
@@ -126,12 +172,14 @@ def ours(config_names: list[str]) -> Callable[[str], bool]:
 
 def refusal(found: list[Loss], shown: Callable[[Path], str], limit: int = 25) -> str:
     """The message that refuses the render: each object, the file that applies it, and the fixes."""
-    lines = [f"  {shown(x.file)}: {x.what} (applied by {x.by})" if x.what != "the objects of" else
-             f"  {shown(x.file)}: every object in it (applied by {x.by})" for x in found[:limit]]
+    lines = [f"  {shown(x.file)}: every object in it (applied by {x.by})" if x.what == "the objects of" else
+             f"  {shown(x.file)}: {x.what} names a folder or file the render removes ({x.by}): remove that entry, "
+             "or list the new tree there instead" if x.what.startswith("the entry ") else
+             f"  {shown(x.file)}: {x.what} (applied by {x.by})" for x in found[:limit]]
     if len(found) > limit:
         lines.append(f"  ... and {len(found) - limit} more")
-    return ("refusing to render (nothing was written): Flux applies these objects now and would no longer apply them "
-            "after the render, so it would delete them (prune):\n" + "\n".join(lines) +
+    return ("refusing to render (nothing was written): Flux applies these now and would no longer apply them after "
+            "the render; what leaves a Flux Kustomization's build is deleted (prune):\n" + "\n".join(lines) +
             "\nfix: the rendered tree would replace what Flux builds in their folder; move these files out of the "
             "folders the config renders (and update the Flux Kustomization paths that name them), point the tree at a "
             "folder of its own (repo.appsRoot, repo.namespace), or delete them yourself first if Flux should remove them")
