@@ -439,7 +439,8 @@ class Graph:
         opts = self.opts = run.opts = guess_repo_source(self.all, opts)
         self.cluster_sources: dict[int, set[tuple[str, str, str]]] = {}  # cluster -> its repository's sources
         # what flux-operator makes from a FluxInstance's sync: the root Kustomization of the cluster
-        self.synthetic = [k for o in self.all if o.kind == "FluxInstance" for k in [_instance_sync(o)] if k is not None]
+        self.sync_roots = sync_roots(self.all)
+        self.synthetic = [r.kustomization for r in self.sync_roots if r.kustomization is not None]
         self.flux_ks = [o for o in self.all if is_kind(o, FLUX_KS, "Kustomization")] + self.synthetic
         self.roots: dict[int, list[Path]] = {id(ks): _candidate_roots(ks, run, self.root) for ks in self.flux_ks}
         self.applied_by: dict[Path, list] = {}  # file -> [Kustomization]
@@ -1035,19 +1036,49 @@ class Graph:
         return own, None
 
 
-def _instance_sync(fi: Obj) -> Obj | None:
-    """The Kustomization flux-operator creates for a FluxInstance's ``spec.sync``: named like the sync (default: the
-    instance's namespace), in that namespace, reading the sync source at ``sync.path``, pruning
-    (controlplaneio-fluxcd/flux-operator@v0.58.1:internal/builder/templates.go, the sync Kustomization)."""
-    sync = dig(fi.data, "spec", "sync")
-    if not isinstance(sync, dict) or not isinstance(sync.get("kind"), str):
-        return None
-    ns = _str(dig(fi.data, "metadata", "namespace")) or "flux-system"
-    name = _str(sync.get("name")) or ns
-    path = sync.get("path") if isinstance(sync.get("path"), str) else "./"
-    data = {"apiVersion": FLUX_KS + "v1", "kind": "Kustomization", "metadata": {"name": name, "namespace": ns},
-            "spec": {"interval": "10m", "path": path, "prune": True, "sourceRef": {"kind": sync["kind"], "name": name}}}
-    return Obj(fi.file, fi.path, fi.index, data, fi.line)
+@dataclasses.dataclass(frozen=True)
+class SyncRoot:
+    """Where a cluster's sync starts: the Kustomization that reads the cluster's own repository and applies the rest.
+
+    * ``FluxInstance``: flux-operator makes a source and a Kustomization from ``spec.sync``
+      (controlplaneio-fluxcd/flux-operator@v0.58.1:internal/builder/templates.go syncTmpl), the ``kustomization``
+      here, built by the graph like any other;
+    * ``Bootstrap``: `flux bootstrap --path=<p>` writes <p>/flux-system/gotk-sync.yaml holding the flux-system
+      Kustomization of path <p>; examples ship that file empty (bootstrap fills it in), so the marker stands for it.
+      Only :func:`sync_roots` with ``root`` finds these (the graph has no object to build for an empty file)."""
+
+    origin: str  # FluxInstance | Bootstrap
+    namespace: str
+    name: str  # the FluxInstance's name; flux-system for bootstrap
+    source: tuple[str, str, str]  # (kind, namespace, name) of the source it reads
+    path: str  # spec.path, relative to the source's root
+    url: str  # the source's URL ("" for a marker: bootstrap's is outside the files)
+    obj: Obj | None  # the FluxInstance; None for a marker
+    kustomization: Obj | None  # the Kustomization the operator makes; None for a marker
+
+
+def sync_roots(objects: list[Obj], root: Path | None = None) -> list[SyncRoot]:
+    """THE answer to "which sync roots does this repository have, and which source and path does each apply": every
+    FluxInstance with a sync the API server accepts (fluxmodel.flux_instance), and with ``root``, every empty
+    bootstrap marker below it. The graph (its synthetic Kustomizations) and adoption (ops.wiring) both ask here."""
+    out = []
+    for o in objects:
+        if not is_kind(o, fluxmodel.OPERATOR, "FluxInstance"):
+            continue
+        fi = fluxmodel.flux_instance(o)
+        data = fi.sync_kustomization()
+        if fi.sync is None or data is None:
+            continue
+        out.append(SyncRoot("FluxInstance", fi.namespace, fi.name, (fi.sync.kind, fi.namespace, fi.sync.name),
+                            fi.sync.path, fi.sync.url, o, Obj(o.file, o.path, o.index, data, o.line)))
+    if root is not None:
+        for marker in sorted(root.glob("**/flux-system/gotk-sync.yaml")):
+            if ".git" in marker.relative_to(root).parts:
+                continue
+            path = "./" + marker.parent.parent.relative_to(root).as_posix()
+            out.append(SyncRoot("Bootstrap", "flux-system", "flux-system", ("GitRepository", "flux-system", "flux-system"),
+                                path, "", None, None))
+    return out
 
 
 def _repo_sources(opts: Options) -> set[tuple[str, str, str]]:
@@ -1069,15 +1100,16 @@ def guess_repo_source(objects: list[Obj], opts: Options) -> Options:
     declared = {(o.kind, o.namespace or "", o.name) for o in objects
                 if o.api_version.startswith(SOURCE) and o.kind in ("GitRepository", "OCIRepository", "Bucket")}
     # a FluxInstance declares its sync source, and its sync Kustomization reads it (the cluster's own repository)
-    synced = [k for o in objects if o.kind == "FluxInstance" for k in [_instance_sync(o)] if k is not None]
-    declared |= {(k.data["spec"]["sourceRef"]["kind"], k.namespace, k.name) for k in synced}
+    roots = [r for r in sync_roots(objects) if r.kustomization is not None]
+    synced = [r.kustomization for r in roots if r.kustomization is not None]
+    declared |= {r.source for r in roots}
     reads: Counter[tuple[str, str, str]] = Counter()
     for o in [*synced, *objects]:
         ref = dig(o.data, "spec", "sourceRef") if is_kind(o, FLUX_KS, "Kustomization") else None
         if isinstance(ref, dict) and isinstance(ref.get("kind"), str) and isinstance(ref.get("name"), str):
             reads[(ref["kind"], str(ref.get("namespace") or o.namespace or ""), ref["name"])] += 1
     if any(f"{k}/{ns}/{n}" in DEFAULT_REPO_SOURCES for k, ns, n in reads):
-        return _same_repository(objects, synced, opts, [tuple(x.split("/")) for x in DEFAULT_REPO_SOURCES])
+        return _same_repository(objects, roots, opts, [tuple(x.split("/")) for x in DEFAULT_REPO_SOURCES])
     candidates = [(count, key) for key, count in reads.most_common() if key in declared]
     if not candidates:
         # declared nowhere in the repository, yet read by most of its Kustomizations: made outside it, as `flux
@@ -1090,7 +1122,7 @@ def guess_repo_source(objects: list[Obj], opts: Options) -> Options:
     if not candidates:
         return opts
     kind, ns, name = candidates[0][1]
-    return _same_repository(objects, synced, dataclasses.replace(opts, repo_sources=[f"{kind}/{ns}/{name}"]),
+    return _same_repository(objects, roots, dataclasses.replace(opts, repo_sources=[f"{kind}/{ns}/{name}"]),
                             [(kind, ns, name)])
 
 
@@ -1104,7 +1136,7 @@ def _repo_url(url: object) -> str:
     return re.sub(r"(\.git)?/*$", "", u)
 
 
-def _same_repository(objects: list[Obj], synced: list[Obj], opts: Options,
+def _same_repository(objects: list[Obj], roots: list[SyncRoot], opts: Options,
                      sources: list[tuple[str, ...]] | list[tuple[str, str, str]]) -> Options:
     """Every declared source whose URL is the repository source's reads this repository too (a second GitRepository
     of the same URL, made for another interval or ref): Kustomizations reading it are built and checked as well."""
@@ -1112,12 +1144,8 @@ def _same_repository(objects: list[Obj], synced: list[Obj], opts: Options,
     for o in objects:
         if o.api_version.startswith(SOURCE) and o.kind in ("GitRepository", "OCIRepository"):
             urls[(o.kind, o.namespace or "", o.name)] = _repo_url(dig(o.data, "spec", "url"))
-    for o in objects:
-        sync = dig(o.data, "spec", "sync")
-        if o.kind == "FluxInstance" and isinstance(sync, dict):
-            for k in synced:
-                if k.path == o.path and k.index == o.index:
-                    urls[(sync.get("kind"), k.namespace, k.name)] = _repo_url(sync.get("url"))
+    for r in roots:
+        urls[r.source] = _repo_url(r.url)
     mine = {urls[s] for s in sources if urls.get(s)}
     extra = [f"{k}/{ns}/{n}" for (k, ns, n), u in urls.items() if u in mine and (k, ns, n) not in sources]
     if not extra:

@@ -7,7 +7,10 @@ Each type follows the controller's API type at the tags we target, and each defa
 * HelmRelease: fluxcd/helm-controller@v1.6.3:api/v2/helmrelease_types.go (ChartRef, Chart.Spec.SourceRef, DependsOn,
   Install.CRDs);
 * sources: fluxcd/source-controller@v1.9.0:api/v1 (GitRepository, OCIRepository, Bucket: ``spec.url``);
-* FluxInstance: controlplaneio-fluxcd/flux-operator@v0.58.1:api/v1/fluxinstance_types.go (``spec.sync``).
+* FluxInstance: controlplaneio-fluxcd/flux-operator@v0.58.1:api/v1/fluxinstance_types.go (Distribution.Version,
+  Sync), and the sync Kustomization it becomes: internal/builder/templates.go (syncTmpl);
+* ResourceSet: controlplaneio-fluxcd/flux-operator@v0.58.1:api/v1/resourceset_types.go (Inputs, InputsFrom,
+  Resources, ResourcesTemplate, DependsOn).
 
 A field of the wrong type is one located ``Problem`` (the schema pass reports it to the user, at its line) and its
 typed value is absent: the rules never see a half-typed value. A value still holding ``${...}`` is kept as written:
@@ -16,6 +19,7 @@ postBuild substitution (validate.varsub) runs on the objects before they are par
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +28,7 @@ from velero_gitops.validate.documents import Obj
 FLUX_KS = "kustomize.toolkit.fluxcd.io/"
 HELM = "helm.toolkit.fluxcd.io/"
 SOURCE = "source.toolkit.fluxcd.io/"
+OPERATOR = "fluxcd.controlplane.io/"
 REPOSITORY_KINDS = ("GitRepository", "OCIRepository", "Bucket")
 
 
@@ -136,6 +141,23 @@ class _Parser:
             return []
         return v
 
+    def required(self, node: dict[str, Any] | None, key: str, ptr: str) -> str | None:
+        """A required string (``+required``): absent or empty is a Problem too."""
+        if node is not None and node.get(key) in (None, ""):
+            self.problems.append(Problem(f"{ptr}/{key}", "is required"))
+            return None
+        return self.string(node, key, ptr)
+
+    def items(self, node: dict[str, Any] | None, key: str, ptr: str) -> list[tuple[str, dict[str, Any]]]:
+        """(pointer, mapping) of each entry of a list of objects; an entry that is no mapping is a Problem."""
+        out = []
+        for i, v in enumerate(self.sequence(node, key, ptr)):
+            if not isinstance(v, dict):
+                self.problems.append(Problem(f"{ptr}/{key}/{i}", "must be a mapping"))
+                continue
+            out.append((f"{ptr}/{key}/{i}", v))
+        return out
+
     def ref(self, node: object, ptr: str, kind: str | None = None) -> Ref | None:
         m = self.mapping(node, ptr)
         if m is None:
@@ -224,3 +246,121 @@ def source_url(o: Obj) -> str | None:
 def ref(node: object, kind: str | None = None) -> Ref | None:
     """A reference from a mapping assembled elsewhere (a sourceRef after a parent's patches)."""
     return _Parser().ref(node, "", kind)
+
+
+# --------------------------------------------------------------------------------------------------
+# flux-operator
+
+
+@dataclass(frozen=True)
+class Sync:
+    """FluxInstance ``spec.sync`` (flux-operator@v0.58.1:api/v1/fluxinstance_types.go Sync): kind, url, ref and path
+    are ``+required``; name defaults to the instance's namespace (internal/controller/fluxinstance_controller.go
+    build: ``syncName := obj.GetNamespace()`` unless ``Sync.Name`` is set); interval defaults to 1m."""
+
+    kind: str  # +kubebuilder:validation:Enum=OCIRepository;GitRepository;Bucket
+    name: str
+    url: str
+    ref: str
+    path: str
+    interval: str = "1m"
+    pull_secret: str = ""
+    provider: str = ""
+
+
+SYNC_KINDS = ("OCIRepository", "GitRepository", "Bucket")
+
+
+@dataclass(frozen=True)
+class FluxInstance:
+    namespace: str
+    name: str
+    version: str | None  # spec.distribution.version (required by the API; a semver range such as "2.x")
+    sync: Sync | None  # None: no sync, or one the API server would refuse (its Problem says why)
+    problems: tuple[Problem, ...] = field(default=(), compare=False)
+
+    def sync_kustomization(self) -> dict[str, Any] | None:
+        """The Kustomization the operator creates for the sync (internal/builder/templates.go syncTmpl): named like
+        the sync, in the instance's namespace, pruning, reading the sync source at ``sync.path``."""
+        s = self.sync
+        if s is None:
+            return None
+        return {"apiVersion": FLUX_KS + "v1", "kind": "Kustomization",
+                "metadata": {"name": s.name, "namespace": self.namespace},
+                "spec": {"interval": "10m0s", "path": s.path, "prune": True,
+                         "sourceRef": {"kind": s.kind, "name": s.name}}}
+
+
+def flux_instance(o: Obj, namespace: str = "") -> FluxInstance:
+    """``namespace``: the one the instance has after the build that applies it (default: its metadata's, else
+    flux-system, where flux-operator's install puts it)."""
+    p = _Parser()
+    meta = o.data.get("metadata")
+    ns = namespace or (meta.get("namespace") if isinstance(meta, dict) else None)
+    ns = ns if isinstance(ns, str) and ns else "flux-system"
+    spec = p.mapping(o.data.get("spec"), "/spec")
+    dist = p.mapping(spec.get("distribution"), "/spec/distribution") if spec is not None else None
+    version = p.string(dist, "version", "/spec/distribution")
+    node = p.mapping(spec.get("sync"), "/spec/sync") if spec is not None else None
+    sync = None
+    if node is not None:
+        before = len(p.problems)
+        kind = p.required(node, "kind", "/spec/sync")
+        if kind is not None and kind not in SYNC_KINDS:
+            p.problems.append(Problem("/spec/sync/kind", f"must be one of {', '.join(SYNC_KINDS)}"))
+        url, ref = p.required(node, "url", "/spec/sync"), p.required(node, "ref", "/spec/sync")
+        path = p.required(node, "path", "/spec/sync")
+        name = p.string(node, "name", "/spec/sync")
+        interval = p.string(node, "interval", "/spec/sync")
+        if interval is not None and not DURATION.match(interval):
+            p.problems.append(Problem("/spec/sync/interval", "must be a duration such as 1m or 1h30m"))
+        secret, provider = p.string(node, "pullSecret", "/spec/sync"), p.string(node, "provider", "/spec/sync")
+        if len(p.problems) == before and kind and url and ref and path:
+            sync = Sync(kind, name or ns, url, ref, path, interval or "1m", secret or "", provider or "")
+    return FluxInstance(ns, o.name, version, sync, tuple(p.problems))
+
+
+# +kubebuilder:validation:Pattern="^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$" on every metav1.Duration the operator reads
+DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$")
+
+
+@dataclass(frozen=True)
+class Dependency:
+    """ResourceSet ``spec.dependsOn[]`` (resourceset_types.go Dependency): apiVersion, kind and name required."""
+
+    api_version: str
+    kind: str
+    name: str
+    namespace: str = ""  # "" = cluster-scoped or the ResourceSet's own
+    ready: bool = False
+
+
+@dataclass(frozen=True)
+class ResourceSet:
+    inputs: tuple[dict[str, Any], ...]
+    inputs_from: tuple[dict[str, Any], ...]
+    resources: tuple[dict[str, Any], ...]  # each an apiextensionsv1.JSON object (a template, rendered per input)
+    resources_template: str
+    depends_on: tuple[Dependency, ...]
+    problems: tuple[Problem, ...] = field(default=(), compare=False)
+
+
+def resource_set(o: Obj) -> ResourceSet:
+    p = _Parser()
+    spec = p.mapping(o.data.get("spec"), "/spec")
+
+    deps = []
+    for ptr, m in p.items(spec, "dependsOn", "/spec"):
+        av, kind, name = p.required(m, "apiVersion", ptr), p.required(m, "kind", ptr), p.required(m, "name", ptr)
+        ns = p.string(m, "namespace", ptr)
+        ready = m.get("ready", False)
+        if not isinstance(ready, bool):
+            p.problems.append(Problem(f"{ptr}/ready", "must be true or false"))
+        if av and kind and name:
+            deps.append(Dependency(av, kind, name, ns or "", ready is True))
+
+    def mappings(key: str) -> tuple[dict[str, Any], ...]:
+        return tuple(m for _, m in p.items(spec, key, "/spec"))
+
+    return ResourceSet(mappings("inputs"), mappings("inputsFrom"), mappings("resources"),
+                       p.string(spec, "resourcesTemplate", "/spec") or "", tuple(deps), tuple(p.problems))
