@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from velero_gitops.errors import UsageError
-from velero_gitops.validate.kustomize import find_kfile
+from velero_gitops.validate.documents import find_kfile
 
 if TYPE_CHECKING:
     from ruamel.yaml import YAML

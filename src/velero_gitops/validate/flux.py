@@ -45,9 +45,11 @@ from velero_gitops.validate.documents import (
     Reader,
     dig,
     display_path,
+    find_kfile,
     find_root,
     first_document,
     inside,
+    kfile_name,
 )
 from velero_gitops.validate.producers import SCAN_KIND, generated, made_by
 from velero_gitops.validate.run import DEFAULT_REPO_SOURCES, Options, Run
@@ -105,7 +107,7 @@ class _Tree:
     def kfile(self, d: Path) -> Path | None:
         """The kustomization file of directory ``d`` (None when it has none): one stat per directory and run."""
         if d not in self._kfile:
-            self._kfile[d] = next((d / n for n in KUSTOMIZE_FILES if os.path.isfile(d / n)), None)
+            self._kfile[d] = find_kfile(d)
         return self._kfile[d]
 
     def applies(self, d: Path, f: Path) -> tuple[str, Path | None] | None:
@@ -169,7 +171,7 @@ class _Tree:
             # kustomization.yaml as a whole
             for dirpath, dirnames, filenames in os.walk(d):
                 sub_d = Path(dirpath)
-                if sub_d != d and any(n in filenames for n in KUSTOMIZE_FILES):
+                if sub_d != d and kfile_name(filenames) is not None:
                     out.extend(self.applied(sub_d, depth + 1))
                     dirnames[:] = []
                     continue

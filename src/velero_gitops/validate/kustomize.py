@@ -51,6 +51,7 @@ from velero_gitops.validate.documents import (
     Obj,
     dig,
     display_path,
+    find_kfile,
     first_document,
     inside,
     mapping,
@@ -86,14 +87,6 @@ _REMOTE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|git::|gh:|git@|github\.com[:/]|g
 def kubectl_path(repo: str | os.PathLike[str] | None = None) -> str | None:
     """kubectl from PATH, never from ``.``, an empty entry or inside the repository (tools.which)."""
     return tools.which("kubectl", repo if repo is not None else git_toplevel(Path.cwd()))
-
-
-def find_kfile(d: Path) -> Path | None:
-    for name in KUSTOMIZE_FILES:
-        p = d / name
-        if os.path.isfile(p):
-            return p
-    return None
 
 
 def is_remote(s: str) -> bool:
