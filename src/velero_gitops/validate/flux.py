@@ -65,6 +65,9 @@ CROSS_NAMESPACE = define("flux.cross-namespace", "error", "a source in another n
 DECRYPTION = define("flux.decryption", "error", "a Flux Kustomization applies SOPS-encrypted files without `spec.decryption`")
 DECRYPTION_SECRET = define("flux.decryption-secret", "error", "`decryption.secretRef` is read from the Kustomization's own "
                            "namespace (after its parent's build), and the key Secret is not there")
+MALFORMED = define("flux.malformed", "error", "a field of a Flux object has a shape the API server refuses, and no "
+                   "bundled schema reports it: a flux-operator FluxInstance or ResourceSet (no CRD schema in the bundle), "
+                   "or a CEL rule of the CRD (HelmRelease: either chart or chartRef)")
 DUPLICATE = define("flux.duplicate", "error", "one object (kind, namespace, name) applied, with different content, by two "
                    "Flux Kustomizations of the same cluster: each apply sets its own version")
 DUPLICATE_SAME = define("flux.duplicate-identical", "warning", "identical copies of one object applied by two Flux "
@@ -1236,6 +1239,7 @@ class _Checker:
                 self._kustomization(o)
             elif is_kind(o, HELM, "HelmRelease"):
                 self._helmrelease(o)
+            self._malformed(o)
         self._duplicates()
         return self.findings
 
@@ -1291,7 +1295,7 @@ class _Checker:
             roots = [r for r, _ in g._roots_of(ks)]
             self.add(ks, "/spec/path", f"path {m.path!r} does not exist in the repository (root {display_path(roots[0]) if roots else '.'})",
                      MISSING_PATH)
-        source = fluxmodel.ref(g.source_ref(ks))
+        source = fluxmodel.ref(g.source_ref(ks), holder=ks, ptr="/spec/sourceRef")
         for ns in g.namespaces(ks):
             self._ref(ks, ns, "/spec/sourceRef/name", source, "sourceRef")
             for i, dep in m.depends_on:
@@ -1349,6 +1353,24 @@ class _Checker:
             self._ref(hr, ns, "/spec/chart/spec/sourceRef/name", m.chart_source_ref, "chart.spec.sourceRef")
             for i, dep in m.depends_on:
                 self._ref(hr, ns, f"/spec/dependsOn/{i}/name", dep, "dependsOn")
+
+    def _malformed(self, o: Obj) -> None:
+        """The typed model's Problems that no schema reports (fluxmodel.Problem.by_schema is False): the API server
+        refuses the object, so the controller never gets it; the graph read the field as absent and went on."""
+        m: object = None
+        if is_kind(o, FLUX_KS, "Kustomization"):
+            m = self.g.kustomization(o)
+        elif is_kind(o, HELM, "HelmRelease"):
+            m = self.g.helmrelease(o)
+        elif is_kind(o, fluxmodel.OPERATOR, "FluxInstance"):
+            m = fluxmodel.flux_instance(o)
+        elif is_kind(o, fluxmodel.OPERATOR, "ResourceSet"):
+            m = fluxmodel.resource_set(o)
+        for p in getattr(m, "problems", ()):
+            if not p.by_schema:
+                field = p.pointer.removeprefix("/").replace("/", ".") or "spec"
+                self.add(o, p.pointer, f"{field} {p.message}: the API server refuses this {o.kind} and the controller "
+                         f"never gets it (fix {field} as the {o.api_version} {o.kind} API defines it)", MALFORMED)
 
     # -- one owner per object ----------------------------------------------------------------------
     def _duplicates(self) -> None:
