@@ -789,7 +789,9 @@ class Graph:
         return out
 
     def reads_repo(self, ks: Obj) -> bool:
-        return reads_this_repo(ks, self.opts, self.sources_for(ks) if self.cluster_sources else None)
+        # the namespace as written: an unset one matches the source in any namespace (the build sets it later)
+        return reads_this_repo(self.kustomization(ks), _str(dig(ks.data, "metadata", "namespace")), self.opts,
+                               self.sources_for(ks) if self.cluster_sources else None)
 
     # -- substitution ------------------------------------------------------------------------------
     def variables(self, ks: Obj) -> varsub.Lookup | None:
@@ -1110,9 +1112,9 @@ def guess_repo_source(objects: list[Obj], opts: Options) -> Options:
     declared |= {r.source for r in roots}
     reads: Counter[tuple[str, str, str]] = Counter()
     for o in [*synced, *objects]:
-        ref = dig(o.data, "spec", "sourceRef") if is_kind(o, FLUX_KS, "Kustomization") else None
-        if isinstance(ref, dict) and isinstance(ref.get("kind"), str) and isinstance(ref.get("name"), str):
-            reads[(ref["kind"], str(ref.get("namespace") or o.namespace or ""), ref["name"])] += 1
+        ref = fluxmodel.kustomization(o).source_ref if is_kind(o, FLUX_KS, "Kustomization") else None
+        if ref is not None:
+            reads[(ref.kind, ref.namespace or o.namespace or "", ref.name)] += 1
     if any(f"{k}/{ns}/{n}" in DEFAULT_REPO_SOURCES for k, ns, n in reads):
         return _same_repository(objects, roots, opts, [tuple(x.split("/")) for x in DEFAULT_REPO_SOURCES])
     candidates = [(count, key) for key, count in reads.most_common() if key in declared]
@@ -1148,7 +1150,7 @@ def _same_repository(objects: list[Obj], roots: list[SyncRoot], opts: Options,
     urls: dict[tuple, str] = {}
     for o in objects:
         if o.api_version.startswith(SOURCE) and o.kind in ("GitRepository", "OCIRepository"):
-            urls[(o.kind, o.namespace or "", o.name)] = _repo_url(dig(o.data, "spec", "url"))
+            urls[(o.kind, o.namespace or "", o.name)] = _repo_url(fluxmodel.source_url(o))
     for r in roots:
         urls[r.source] = _repo_url(r.url)
     mine = {urls[s] for s in sources if urls.get(s)}
@@ -1163,14 +1165,15 @@ def _flux_namespace(opts: Options) -> str:
     return sorted(_repo_sources(opts))[0][1] if _repo_sources(opts) else "flux-system"
 
 
-def reads_this_repo(ks: Obj, opts: Options, sources: set[tuple[str, str, str]] | None = None) -> bool:
-    ref = dig(ks.data, "spec", "sourceRef")
-    if not isinstance(ref, dict):
+def reads_this_repo(ks: fluxmodel.Kustomization, holder_ns: str, opts: Options,
+                    sources: set[tuple[str, str, str]] | None = None) -> bool:
+    """Whether the Kustomization (typed, after its parent's patches) reads one of the repository's own sources."""
+    ref = ks.source_ref
+    if ref is None:
         return False
-    kind, name = ref.get("kind"), ref.get("name")
-    ns = ref.get("namespace") or dig(ks.data, "metadata", "namespace")
+    ns = ref.namespace or holder_ns
     for k, n, nm in _repo_sources(opts) if sources is None else sources:
-        if kind == k and name == nm and (not ns or ns == n):
+        if ref.kind == k and ref.name == nm and (not ns or ns == n):
             return True
     return False
 
@@ -1182,8 +1185,8 @@ def _candidate_roots(ks: Obj, run: Run, root: Path | None = None) -> list[Path]:
         out = list(run.roots_for(run.real(ks.path).parent if ks.path is not None else None))
         if root is not None:  # the repository's root comes first: spec.path is relative to the source's root
             out = [root, *(r for r in out if r != root)]
-    ref = dig(ks.data, "spec", "sourceRef")
-    if isinstance(ref, dict) and ref.get("kind") in ("OCIRepository", "Bucket") and ks.path is not None:
+    ref = fluxmodel.kustomization(ks).source_ref
+    if ref is not None and ref.kind in ("OCIRepository", "Bucket") and ks.path is not None:
         # An artifact holds the folder that was pushed (`flux push artifact --path=./kubernetes`), and spec.path is
         # relative to it: any folder between the repository root and this file may be that root.
         top = out[0]
