@@ -38,7 +38,7 @@ from pathlib import Path
 
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
-from velero_gitops.validate import fluxmodel, varsub
+from velero_gitops.validate import fluxmodel, generator, varsub
 from velero_gitops.validate.documents import (
     KUSTOMIZE_FILES,
     Obj,
@@ -49,7 +49,6 @@ from velero_gitops.validate.documents import (
     find_root,
     first_document,
     inside,
-    kfile_name,
 )
 from velero_gitops.validate.producers import SCAN_KIND, generated, made_by
 from velero_gitops.validate.run import DEFAULT_REPO_SOURCES, Options, Run
@@ -170,17 +169,9 @@ class _Tree:
                         continue
                     out.extend((f, ns, nsfile) if ns else (f, o, of) for f, o, of in sub)
         elif kfile is None and os.path.isdir(d):
-            # Flux generates a kustomization: every YAML file, and sub-directories with their own
-            # kustomization.yaml as a whole
-            for dirpath, dirnames, filenames in os.walk(d):
-                sub_d = Path(dirpath)
-                if sub_d != d and kfile_name(filenames) is not None:
-                    out.extend(self.applied(sub_d, depth + 1))
-                    dirnames[:] = []
-                    continue
-                dirnames[:] = sorted(x for x in dirnames if not x.startswith("."))
-                out.extend((self.real(sub_d / f), "", None) for f in sorted(filenames)
-                           if f.endswith((".yaml", ".yml")) and not f.startswith("."))
+            # Flux generates a kustomization (validate.generator): YAML files, folders with their own as a whole
+            for p, whole in generator.listing(d, self.root):
+                out.extend(self.applied(p, depth + 1) if whole else [(self.real(p), "", None)])
         self._cache[d] = out
         return out
 

@@ -1,0 +1,45 @@
+"""What Flux lists when ``spec.path`` has no kustomization file: the generator's resources, the one listing of it.
+
+kustomize-controller builds every Flux Kustomization; where the folder has no kustomization file, fluxcd/pkg
+generates one (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go scanManifests): it walks the folder,
+lists each sub-folder holding a kustomization file (konfig.RecognizedKustomizationFileNames, validate.documents
+.find_kfile) as a whole without descending into it, and each ``.yaml``/``.yml`` file the source artifact holds
+(validate.sourceignore). The Flux graph (what a Kustomization applies) and the kustomize planner (what a build reads)
+both list through :func:`listing`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from velero_gitops.validate import sourceignore
+from velero_gitops.validate.documents import find_kfile
+
+
+def listing(d: Path, root: Path | None = None) -> list[tuple[Path, bool]]:
+    """[(path, is a folder with its own kustomization file)] below ``d``, sorted per folder; ``root``: what the
+    source artifact is relative to (for its ignore patterns), ``d`` when None."""
+    base = root if root is not None else d
+    out: list[tuple[Path, bool]] = []
+    for dirpath, dirnames, filenames in os.walk(d, followlinks=False):
+        sub = Path(dirpath)
+        entries = sorted([(n, True) for n in dirnames] + [(n, False) for n in filenames])
+        dirnames[:] = []
+        for n, is_dir in entries:
+            p = sub / n
+            try:
+                rel = p.relative_to(base).as_posix()
+            except ValueError:
+                rel = p.relative_to(d).as_posix()
+            if is_dir:
+                if sourceignore.excluded(rel + "/x"):
+                    continue
+                if find_kfile(p) is not None:
+                    out.append((p, True))
+                else:
+                    dirnames.append(n)
+            elif n.endswith((".yaml", ".yml")) and not sourceignore.excluded(rel):
+                out.append((p, False))
+        dirnames.sort()
+    return out
