@@ -120,14 +120,33 @@ _SAY = {"string": "a string", "object": "a mapping", "array": "a list", "boolean
         "integer": "an integer", "number": "a number"}
 
 
+_TYPE_OF: dict[type, str] = {t: name for t, name in _JSON_TYPE}
+
+
 def json_type(v: object) -> str:
-    return next((name for t, name in _JSON_TYPE if isinstance(v, t)), "null")
+    name = _TYPE_OF.get(type(v))  # the exact type first: this runs for every field the model reads
+    return name if name is not None else next((n for t, n in _JSON_TYPE if isinstance(v, t)), "null")
 
 
 @functools.cache
 def _schema(api_version: str, kind: str) -> dict[str, Any] | None:
     """The CRD schema we ship for the kind (validate/bundle): the shapes the API server accepts."""
     return schemas.bundled(api_version, kind)
+
+
+@functools.cache
+def _schema_node(api_version: str, kind: str, ptr: str) -> dict[str, Any] | None:
+    """The schema of the field at ``ptr`` (a list index is the list's ``items``)."""
+    root = node = _schema(api_version, kind)
+    if root is None:
+        return None
+    for part in [*ptr.strip("/").split("/"), ""]:
+        while isinstance(node, dict) and isinstance(node.get("$ref"), str):
+            node = root.get("definitions", {}).get(node["$ref"].rsplit("/", 1)[-1])
+        if not isinstance(node, dict) or not part:
+            break
+        node = node.get("items") if part.isdigit() else (node.get("properties") or {}).get(part)
+    return node if isinstance(node, dict) else None
 
 
 class _Parser:
@@ -138,21 +157,15 @@ class _Parser:
     def __init__(self, o: Obj | None = None) -> None:
         self.problems: list[Problem] = []
         self.schema = _schema(o.api_version, o.kind) if o is not None else None
+        self.kind = (o.api_version, o.kind) if self.schema is not None and o is not None else None
 
     def problem(self, ptr: str, message: str, cel: bool = False) -> None:
         self.problems.append(Problem(ptr, message, self.schema is not None and not cel))
 
     def _node(self, ptr: str) -> dict[str, Any] | None:
-        root = node = self.schema
-        if root is None:
+        if self.kind is None:
             return None
-        for part in [*ptr.strip("/").split("/"), ""]:
-            while isinstance(node, dict) and isinstance(node.get("$ref"), str):
-                node = root.get("definitions", {}).get(node["$ref"].rsplit("/", 1)[-1])
-            if not isinstance(node, dict) or not part:
-                break
-            node = node.get("items") if part.isdigit() else (node.get("properties") or {}).get(part)
-        return node if isinstance(node, dict) else None
+        return _schema_node(*self.kind, ptr)
 
     def accept(self, v: object, ptr: str, shape: str) -> bool:
         """Whether the API server takes ``v`` at ``ptr``; else one Problem. ``shape``: what the model reads there."""
