@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,10 +32,11 @@ YAML_SUFFIXES = (".yaml", ".yml")
 KUSTOMIZE_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
 
-def find_kfile(d: Path) -> Path | None:
+def find_kfile(d: Path, isfile: Callable[[Path], bool] = os.path.isfile) -> Path | None:
     """THE kustomization-file lookup: the first of KUSTOMIZE_FILES that is a regular file in ``d`` (kustomize's
-    order), None when ``d`` has none (Flux then generates one: fluxcd/pkg kustomize_generator.go)."""
-    return next((d / n for n in KUSTOMIZE_FILES if os.path.isfile(d / n)), None)
+    order), None when ``d`` has none (Flux then generates one: fluxcd/pkg kustomize_generator.go). ``isfile``: the
+    view the caller reads the files through (validate.treeview: the disk, or render's planned tree)."""
+    return next((d / n for n in KUSTOMIZE_FILES if isfile(d / n)), None)
 
 
 def kfile_name(filenames: Iterable[str]) -> str | None:

@@ -10,19 +10,21 @@ both list through :func:`listing`.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from velero_gitops.validate import sourceignore
 from velero_gitops.validate.documents import find_kfile
+from velero_gitops.validate.treeview import Disk
 
 
-def listing(d: Path, root: Path | None = None) -> list[tuple[Path, bool]]:
+def listing(d: Path, root: Path | None = None, fs: Disk | None = None) -> list[tuple[Path, bool]]:
     """[(path, is a folder with its own kustomization file)] below ``d``, sorted per folder; ``root``: what the
-    source artifact is relative to (for its ignore patterns), ``d`` when None."""
+    source artifact is relative to (for its ignore patterns), ``d`` when None; ``fs``: the view of the files
+    (validate.treeview: the disk, or render's planned tree)."""
     base = root if root is not None else d
+    fs = fs or Disk()
     out: list[tuple[Path, bool]] = []
-    for dirpath, dirnames, filenames in os.walk(d, followlinks=False):
+    for dirpath, dirnames, filenames in fs.walk(d):  # os.walk and Planned.walk follow no folder link
         sub = Path(dirpath)
         entries = sorted([(n, True) for n in dirnames] + [(n, False) for n in filenames])
         dirnames[:] = []
@@ -35,7 +37,7 @@ def listing(d: Path, root: Path | None = None) -> list[tuple[Path, bool]]:
             if is_dir:
                 if sourceignore.excluded(rel + "/x"):
                     continue
-                if find_kfile(p) is not None:
+                if find_kfile(p, fs.isfile) is not None:
                     out.append((p, True))
                 else:
                     dirnames.append(n)
