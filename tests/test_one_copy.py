@@ -111,6 +111,7 @@ def test_bad_cron_is_still_located(tmp_path):
 
 @pytest.mark.parametrize("name,home", [
     ("KUSTOMIZE_FILES", "velero_gitops/validate/documents.py"),
+    ("def find_kfile", "velero_gitops/validate/documents.py"),  # the one kustomization-file lookup
     ("ENC_PREFIX", "velero_gitops/secrets/sops.py"),
     ("FORMATS", "velero_gitops/validate/report.py"),
     ("CONFIG_HELP", "velero_gitops/cli/_configs.py"),

@@ -161,6 +161,33 @@ def test_wire_refuses_check_mode(tmp_path):
     assert r.code == 2 and "--wire" in r.err
 
 
+@pytest.mark.parametrize("kind, path, built", [
+    ("GitRepository", "clusters/prod", "clusters/prod"),
+    # an artifact pushed from ./kubernetes: sync.path is relative to that folder (the graph's resolve decides it)
+    ("OCIRepository", "clusters/prod", "kubernetes/clusters/prod"),
+])
+def test_flux_instance_sync_root_is_the_graphs(tmp_path, kind, path, built):
+    """Adoption asks validate.flux.sync_roots and the graph's resolve for a FluxInstance's sync, as the graph does
+    (controlplaneio-fluxcd/flux-operator@v0.58.1:internal/builder/templates.go syncTmpl: the Kustomization the
+    operator makes reads the sync source at sync.path)."""
+    from velero_gitops.validate import flux
+    from velero_gitops.validate.run import Options, Run
+
+    (tmp_path / ".git").mkdir()
+    where = tmp_path / ("kubernetes" if kind == "OCIRepository" else ".") / "clusters/prod"
+    where.mkdir(parents=True)
+    (where / "flux-instance.yaml").write_text(
+        "apiVersion: fluxcd.controlplane.io/v1\nkind: FluxInstance\nmetadata:\n  name: flux\n  namespace: flux-system\n"
+        "spec:\n  distribution:\n    version: 2.x\n    registry: ghcr.io/fluxcd\n  sync:\n"
+        f"    kind: {kind}\n    url: oci://example.com/fleet\n    ref: latest\n    path: {path}\n")
+    facts = wiring.flux_facts(tmp_path, ["GitRepository/flux-system/flux-system", "OCIRepository/flux-system/flux-system"])
+    inst = [k for k in facts if k.kind == "FluxInstance"]
+    assert [(k.name, k.path_dir) for k in inst] == [("flux", (tmp_path / built).resolve())]
+    g = flux.Graph([], Run(Options(repo_root=str(tmp_path), kustomize="never", policy=False)))
+    assert [g.path_dir(r.kustomization) for r in g.sync_roots if r.kustomization is not None] == [tmp_path / built]
+    assert (where / "flux-instance.yaml").resolve() in inst[0].applies
+
+
 def test_an_apps_own_file_is_never_where_another_app_is_wired(tmp_path):
     """aclerici38/home-ops' shape: the sync is outside the repository (flux-operator from Helm values), so the heads
     of the chains count as roots (sync_roots); `apps` builds ./kubernetes/ks/home, a folder without kustomization.yaml

@@ -12,7 +12,7 @@ import struct
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from velero_gitops.validate.documents import Reader
+from velero_gitops.validate.documents import Reader, find_kfile, kfile_name
 from velero_gitops.yamlsafe import _go_float32
 
 
@@ -129,3 +129,16 @@ def test_stdin_goes_through_the_files_decoding_and_limit():
     assert r.returncode == 1 and f"more than {DEFAULT_LIMIT} bytes; not read" in r.stdout.decode()
     ok = validate("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata: {x: \"é\"}\n".encode())
     assert ok.returncode == 0 and ok.stdout == b"no findings; objects: 1 passed, 0 failed\n"
+
+
+def test_find_kfile_follows_kustomize_order(tmp_path):
+    """kubernetes-sigs/kustomize@kustomize/v5.7.1:api/konfig/general.go RecognizedKustomizationFileNames: the first
+    recognised name wins; a folder (not a file) of that name is no kustomization; the listing form agrees."""
+    assert find_kfile(tmp_path) is None and kfile_name([]) is None
+    (tmp_path / "Kustomization").write_text("resources: []\n")
+    assert find_kfile(tmp_path) == tmp_path / "Kustomization"
+    (tmp_path / "kustomization.yml").write_text("resources: []\n")
+    assert find_kfile(tmp_path) == tmp_path / "kustomization.yml"
+    (tmp_path / "kustomization.yaml").mkdir()
+    assert find_kfile(tmp_path) == tmp_path / "kustomization.yml"
+    assert kfile_name(["Kustomization", "kustomization.yml", "a.yaml"]) == "kustomization.yml"

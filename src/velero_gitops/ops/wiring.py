@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from velero_gitops.errors import UsageError
-from velero_gitops.validate.kustomize import find_kfile
+from velero_gitops.validate.documents import find_kfile
 
 if TYPE_CHECKING:
     from ruamel.yaml import YAML
@@ -61,7 +61,6 @@ def flux_facts(root: Path, repo_sources: list[str], planned: dict[Path, str | No
     repository at ``root`` reading one of ``repo_sources`` ("Kind/namespace/name"), with what it applies.
     ``planned``: files laid over the disk (absolute path -> text, None: removed), read in memory, nothing written."""
     from velero_gitops.validate import flux
-    from velero_gitops.validate.documents import dig
     from velero_gitops.validate.run import Options, Run
     from velero_gitops.validate.treeview import Planned
 
@@ -77,26 +76,22 @@ def flux_facts(root: Path, repo_sources: list[str], planned: dict[Path, str | No
         refs = tuple(dict(r) for r in subst if isinstance(r, dict)) if isinstance(subst, list) else ()
         out.append(FluxKs("Kustomization", ks.namespace or "", ks.name, run.real(ks.path) if ks.path else None, ks.line,
                           run.real(target) if target is not None else None, applies, refs))
-    for fi in g.all:  # flux-operator: the FluxInstance's sync is the root Kustomization, named after the instance
-        if fi.kind != "FluxInstance" or not fi.api_version.startswith("fluxcd.controlplane.io/"):
-            continue
-        path = dig(fi.data, "spec", "sync", "path")
-        if not isinstance(path, str) or "${" in path or g.root is None:
-            continue
-        d = g.root / path.lstrip("./") if path not in (".", "./") else g.root
-        if run.fs.isdir(d) and flux.inside(run.real(d), g.root):
-            out.append(FluxKs("FluxInstance", fi.namespace or "flux-system", fi.name,
-                              run.real(fi.path) if fi.path else None, fi.line, run.real(d),
-                              frozenset(g.tree.applied_files(d))))
-    # `flux bootstrap --path=<p>` writes <p>/flux-system/gotk-sync.yaml with the root Kustomization; examples ship that
-    # file empty (bootstrap fills it in), and the root is then missing from the files: the marker stands for it
-    if g.root is not None:
-        have = {k.path_dir for k in out if k.kind == "FluxInstance" or (k.namespace, k.name) == ("flux-system", "flux-system")}
-        for marker in sorted(g.root.glob("**/flux-system/gotk-sync.yaml")):
-            d = run.real(marker.parent.parent)
-            if d not in have and flux.inside(d, g.root) and ".git" not in d.parts:
-                out.append(FluxKs("Bootstrap", "flux-system", "flux-system", None, 0, d,
+    # the sync roots (validate.flux.sync_roots): a FluxInstance's sync builds the folder the graph resolves for the
+    # Kustomization the operator makes; an empty bootstrap marker stands for the root `flux bootstrap` will write
+    have: set[Path] = {k.path_dir for k in out if (k.namespace, k.name) == ("flux-system", "flux-system")
+                       and k.path_dir is not None}
+    for r in [*g.sync_roots, *flux.sync_roots([], g.root)]:  # the graph's, and the markers below its root
+        if r.obj is not None and r.kustomization is not None:
+            d = g.path_dir(r.kustomization)
+            if d is not None:
+                have.add(run.real(d))
+                out.append(FluxKs("FluxInstance", r.obj.namespace or "flux-system", r.name,
+                                  run.real(r.obj.path) if r.obj.path else None, r.obj.line, run.real(d),
                                   frozenset(g.tree.applied_files(d))))
+        elif g.root is not None:
+            d = run.real(g.root / r.path)
+            if d not in have and flux.inside(d, g.root):
+                out.append(FluxKs("Bootstrap", r.namespace, r.name, None, 0, d, frozenset(g.tree.applied_files(d))))
     return out
 
 

@@ -64,11 +64,10 @@ def _dependencies(g: Graph) -> dict[int, set[int]]:
             by_name.setdefault((ns, k.name), []).append(k)
     direct: dict[int, set[int]] = {}
     for k in g.flux_ks:
-        for dep in dig(k.data, "spec", "dependsOn") or []:
-            if isinstance(dep, dict):
-                for ns in g.namespaces(k):
-                    for t in by_name.get((str(dep.get("namespace") or ns), str(dep.get("name"))), []):
-                        direct.setdefault(id(k), set()).add(id(t))
+        for _, dep in g.kustomization(k).depends_on:  # the typed model: a malformed dependsOn is no edge
+            for ns in g.namespaces(k):
+                for t in by_name.get((dep.namespace or ns, dep.name), []):
+                    direct.setdefault(id(k), set()).add(id(t))
     out: dict[int, set[int]] = {}
     for k in g.flux_ks:
         seen: set[int] = set()

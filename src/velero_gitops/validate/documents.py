@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,19 @@ YAML_SUFFIXES = (".yaml", ".yml")
 # The file names kustomize looks for in a directory, in its order
 # (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/konfig/general.go RecognizedKustomizationFileNames).
 KUSTOMIZE_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+
+
+def find_kfile(d: Path, isfile: Callable[[Path], bool] = os.path.isfile) -> Path | None:
+    """THE kustomization-file lookup: the first of KUSTOMIZE_FILES that is a regular file in ``d`` (kustomize's
+    order), None when ``d`` has none (Flux then generates one: fluxcd/pkg kustomize_generator.go). ``isfile``: the
+    view the caller reads the files through (validate.treeview: the disk, or render's planned tree)."""
+    return next((d / n for n in KUSTOMIZE_FILES if isfile(d / n)), None)
+
+
+def kfile_name(filenames: Iterable[str]) -> str | None:
+    """The same lookup on a folder's listing (``os.walk``'s filenames), where the names are already known."""
+    present = set(filenames)
+    return next((n for n in KUSTOMIZE_FILES if n in present), None)
 # A mapping read from a file: its values have whatever shape the YAML gave them (hostile YAML has any).
 YamlMap = dict[str, Any]
 

@@ -34,7 +34,7 @@ from velero_gitops.validate import (
     substitution,
     unapplied,
 )
-from velero_gitops.validate.documents import KUSTOMIZE_FILES, YAML_SUFFIXES, Obj, Reader, display_path
+from velero_gitops.validate.documents import YAML_SUFFIXES, Obj, Reader, display_path, kfile_name
 from velero_gitops.validate.run import Options, Run
 from velero_gitops.validate.schemas import SchemaError, SchemaStore, schema_findings
 
@@ -83,7 +83,8 @@ def discover(paths: Iterable[str], ignore: Callable[[str], bool] | None = None,
                 dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
                 d = Path(dirpath)
                 dirnames[:] = [x for x in dirnames if not ignore(str(d / x) + "/")]
-                kf = next((d / f for f in KUSTOMIZE_FILES if f in filenames), None)
+                name = kfile_name(filenames)
+                kf = d / name if name is not None else None
                 # a FIFO or device kustomization would hang kustomize: the reader reports it instead
                 if kf is not None and os.path.isfile(kf) and not ignore(str(kf)):
                     kdirs.append(d)

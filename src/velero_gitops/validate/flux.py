@@ -36,13 +36,14 @@ from pathlib import Path
 
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
-from velero_gitops.validate import fluxmodel, varsub
+from velero_gitops.validate import fluxmodel, generator, varsub
 from velero_gitops.validate.documents import (
     KUSTOMIZE_FILES,
     Obj,
     Reader,
     dig,
     display_path,
+    find_kfile,
     find_root,
     first_document,
     inside,
@@ -61,6 +62,9 @@ CROSS_NAMESPACE = define("flux.cross-namespace", "error", "a source in another n
 DECRYPTION = define("flux.decryption", "error", "a Flux Kustomization applies SOPS-encrypted files without `spec.decryption`")
 DECRYPTION_SECRET = define("flux.decryption-secret", "error", "`decryption.secretRef` is read from the Kustomization's own "
                            "namespace (after its parent's build), and the key Secret is not there")
+MALFORMED = define("flux.malformed", "error", "a field of a Flux object has a shape the API server refuses, and no "
+                   "bundled schema reports it: a flux-operator FluxInstance or ResourceSet (no CRD schema in the bundle), "
+                   "or a CEL rule of the CRD (HelmRelease: either chart or chartRef)")
 DUPLICATE = define("flux.duplicate", "error", "one object (kind, namespace, name) applied, with different content, by two "
                    "Flux Kustomizations of the same cluster: each apply sets its own version")
 DUPLICATE_SAME = define("flux.duplicate-identical", "warning", "identical copies of one object applied by two Flux "
@@ -103,7 +107,7 @@ class _Tree:
     def kfile(self, d: Path) -> Path | None:
         """The kustomization file of directory ``d`` (None when it has none): one stat per directory and run."""
         if d not in self._kfile:
-            self._kfile[d] = next((d / n for n in KUSTOMIZE_FILES if self.run.fs.isfile(d / n)), None)
+            self._kfile[d] = find_kfile(d, self.run.fs.isfile)
         return self._kfile[d]
 
     def applies(self, d: Path, f: Path) -> tuple[str, Path | None] | None:
@@ -163,17 +167,9 @@ class _Tree:
                         continue
                     out.extend((f, ns, nsfile) if ns else (f, o, of) for f, o, of in sub)
         elif kfile is None and self.run.fs.isdir(d):
-            # Flux generates a kustomization: every YAML file, and sub-directories with their own
-            # kustomization.yaml as a whole
-            for dirpath, dirnames, filenames in self.run.fs.walk(d):
-                sub_d = Path(dirpath)
-                if sub_d != d and any(n in filenames for n in KUSTOMIZE_FILES):
-                    out.extend(self.applied(sub_d, depth + 1))
-                    dirnames[:] = []
-                    continue
-                dirnames[:] = sorted(x for x in dirnames if not x.startswith("."))
-                out.extend((self.real(sub_d / f), "", None) for f in sorted(filenames)
-                           if f.endswith((".yaml", ".yml")) and not f.startswith("."))
+            # Flux generates a kustomization (validate.generator): YAML files, folders with their own as a whole
+            for p, whole in generator.listing(d, self.root, self.run.fs):
+                out.extend(self.applied(p, depth + 1) if whole else [(self.real(p), "", None)])
         self._cache[d] = out
         return out
 
@@ -434,7 +430,8 @@ class Graph:
         opts = self.opts = run.opts = guess_repo_source(self.all, opts)
         self.cluster_sources: dict[int, set[tuple[str, str, str]]] = {}  # cluster -> its repository's sources
         # what flux-operator makes from a FluxInstance's sync: the root Kustomization of the cluster
-        self.synthetic = [k for o in self.all if o.kind == "FluxInstance" for k in [_instance_sync(o)] if k is not None]
+        self.sync_roots = sync_roots(self.all)
+        self.synthetic = [r.kustomization for r in self.sync_roots if r.kustomization is not None]
         self.flux_ks = [o for o in self.all if is_kind(o, FLUX_KS, "Kustomization")] + self.synthetic
         self.roots: dict[int, list[Path]] = {id(ks): _candidate_roots(ks, run, self.root) for ks in self.flux_ks}
         self.applied_by: dict[Path, list] = {}  # file -> [Kustomization]
@@ -778,7 +775,9 @@ class Graph:
         return out
 
     def reads_repo(self, ks: Obj) -> bool:
-        return reads_this_repo(ks, self.opts, self.sources_for(ks) if self.cluster_sources else None)
+        # the namespace as written: an unset one matches the source in any namespace (the build sets it later)
+        return reads_this_repo(self.kustomization(ks), _str(dig(ks.data, "metadata", "namespace")), self.opts,
+                               self.sources_for(ks) if self.cluster_sources else None)
 
     # -- substitution ------------------------------------------------------------------------------
     def variables(self, ks: Obj) -> varsub.Lookup | None:
@@ -1045,19 +1044,49 @@ class Graph:
         return own, None
 
 
-def _instance_sync(fi: Obj) -> Obj | None:
-    """The Kustomization flux-operator creates for a FluxInstance's ``spec.sync``: named like the sync (default: the
-    instance's namespace), in that namespace, reading the sync source at ``sync.path``, pruning
-    (controlplaneio-fluxcd/flux-operator@v0.58.1:internal/builder/templates.go, the sync Kustomization)."""
-    sync = dig(fi.data, "spec", "sync")
-    if not isinstance(sync, dict) or not isinstance(sync.get("kind"), str):
-        return None
-    ns = _str(dig(fi.data, "metadata", "namespace")) or "flux-system"
-    name = _str(sync.get("name")) or ns
-    path = sync.get("path") if isinstance(sync.get("path"), str) else "./"
-    data = {"apiVersion": FLUX_KS + "v1", "kind": "Kustomization", "metadata": {"name": name, "namespace": ns},
-            "spec": {"interval": "10m", "path": path, "prune": True, "sourceRef": {"kind": sync["kind"], "name": name}}}
-    return Obj(fi.file, fi.path, fi.index, data, fi.line)
+@dataclasses.dataclass(frozen=True)
+class SyncRoot:
+    """Where a cluster's sync starts: the Kustomization that reads the cluster's own repository and applies the rest.
+
+    * ``FluxInstance``: flux-operator makes a source and a Kustomization from ``spec.sync``
+      (controlplaneio-fluxcd/flux-operator@v0.58.1:internal/builder/templates.go syncTmpl), the ``kustomization``
+      here, built by the graph like any other;
+    * ``Bootstrap``: `flux bootstrap --path=<p>` writes <p>/flux-system/gotk-sync.yaml holding the flux-system
+      Kustomization of path <p>; examples ship that file empty (bootstrap fills it in), so the marker stands for it.
+      Only :func:`sync_roots` with ``root`` finds these (the graph has no object to build for an empty file)."""
+
+    origin: str  # FluxInstance | Bootstrap
+    namespace: str
+    name: str  # the FluxInstance's name; flux-system for bootstrap
+    source: tuple[str, str, str]  # (kind, namespace, name) of the source it reads
+    path: str  # spec.path, relative to the source's root
+    url: str  # the source's URL ("" for a marker: bootstrap's is outside the files)
+    obj: Obj | None  # the FluxInstance; None for a marker
+    kustomization: Obj | None  # the Kustomization the operator makes; None for a marker
+
+
+def sync_roots(objects: list[Obj], root: Path | None = None) -> list[SyncRoot]:
+    """THE answer to "which sync roots does this repository have, and which source and path does each apply": every
+    FluxInstance with a sync the API server accepts (fluxmodel.flux_instance), and with ``root``, every empty
+    bootstrap marker below it. The graph (its synthetic Kustomizations) and adoption (ops.wiring) both ask here."""
+    out = []
+    for o in objects:
+        if not is_kind(o, fluxmodel.OPERATOR, "FluxInstance"):
+            continue
+        fi = fluxmodel.flux_instance(o)
+        data = fi.sync_kustomization()
+        if fi.sync is None or data is None:
+            continue
+        out.append(SyncRoot("FluxInstance", fi.namespace, fi.name, (fi.sync.kind, fi.namespace, fi.sync.name),
+                            fi.sync.path, fi.sync.url, o, Obj(o.file, o.path, o.index, data, o.line)))
+    if root is not None:
+        for marker in sorted(root.glob("**/flux-system/gotk-sync.yaml")):
+            if ".git" in marker.relative_to(root).parts:
+                continue
+            path = "./" + marker.parent.parent.relative_to(root).as_posix()
+            out.append(SyncRoot("Bootstrap", "flux-system", "flux-system", ("GitRepository", "flux-system", "flux-system"),
+                                path, "", None, None))
+    return out
 
 
 def _repo_sources(opts: Options) -> set[tuple[str, str, str]]:
@@ -1079,15 +1108,16 @@ def guess_repo_source(objects: list[Obj], opts: Options) -> Options:
     declared = {(o.kind, o.namespace or "", o.name) for o in objects
                 if o.api_version.startswith(SOURCE) and o.kind in ("GitRepository", "OCIRepository", "Bucket")}
     # a FluxInstance declares its sync source, and its sync Kustomization reads it (the cluster's own repository)
-    synced = [k for o in objects if o.kind == "FluxInstance" for k in [_instance_sync(o)] if k is not None]
-    declared |= {(k.data["spec"]["sourceRef"]["kind"], k.namespace, k.name) for k in synced}
+    roots = [r for r in sync_roots(objects) if r.kustomization is not None]
+    synced = [r.kustomization for r in roots if r.kustomization is not None]
+    declared |= {r.source for r in roots}
     reads: Counter[tuple[str, str, str]] = Counter()
     for o in [*synced, *objects]:
-        ref = dig(o.data, "spec", "sourceRef") if is_kind(o, FLUX_KS, "Kustomization") else None
-        if isinstance(ref, dict) and isinstance(ref.get("kind"), str) and isinstance(ref.get("name"), str):
-            reads[(ref["kind"], str(ref.get("namespace") or o.namespace or ""), ref["name"])] += 1
+        ref = fluxmodel.kustomization(o).source_ref if is_kind(o, FLUX_KS, "Kustomization") else None
+        if ref is not None:
+            reads[(ref.kind, ref.namespace or o.namespace or "", ref.name)] += 1
     if any(f"{k}/{ns}/{n}" in DEFAULT_REPO_SOURCES for k, ns, n in reads):
-        return _same_repository(objects, synced, opts, [tuple(x.split("/")) for x in DEFAULT_REPO_SOURCES])
+        return _same_repository(objects, roots, opts, [tuple(x.split("/")) for x in DEFAULT_REPO_SOURCES])
     candidates = [(count, key) for key, count in reads.most_common() if key in declared]
     if not candidates:
         # declared nowhere in the repository, yet read by most of its Kustomizations: made outside it, as `flux
@@ -1100,7 +1130,7 @@ def guess_repo_source(objects: list[Obj], opts: Options) -> Options:
     if not candidates:
         return opts
     kind, ns, name = candidates[0][1]
-    return _same_repository(objects, synced, dataclasses.replace(opts, repo_sources=[f"{kind}/{ns}/{name}"]),
+    return _same_repository(objects, roots, dataclasses.replace(opts, repo_sources=[f"{kind}/{ns}/{name}"]),
                             [(kind, ns, name)])
 
 
@@ -1114,20 +1144,16 @@ def _repo_url(url: object) -> str:
     return re.sub(r"(\.git)?/*$", "", u)
 
 
-def _same_repository(objects: list[Obj], synced: list[Obj], opts: Options,
+def _same_repository(objects: list[Obj], roots: list[SyncRoot], opts: Options,
                      sources: list[tuple[str, ...]] | list[tuple[str, str, str]]) -> Options:
     """Every declared source whose URL is the repository source's reads this repository too (a second GitRepository
     of the same URL, made for another interval or ref): Kustomizations reading it are built and checked as well."""
     urls: dict[tuple, str] = {}
     for o in objects:
         if o.api_version.startswith(SOURCE) and o.kind in ("GitRepository", "OCIRepository"):
-            urls[(o.kind, o.namespace or "", o.name)] = _repo_url(dig(o.data, "spec", "url"))
-    for o in objects:
-        sync = dig(o.data, "spec", "sync")
-        if o.kind == "FluxInstance" and isinstance(sync, dict):
-            for k in synced:
-                if k.path == o.path and k.index == o.index:
-                    urls[(sync.get("kind"), k.namespace, k.name)] = _repo_url(sync.get("url"))
+            urls[(o.kind, o.namespace or "", o.name)] = _repo_url(fluxmodel.source_url(o))
+    for r in roots:
+        urls[r.source] = _repo_url(r.url)
     mine = {urls[s] for s in sources if urls.get(s)}
     extra = [f"{k}/{ns}/{n}" for (k, ns, n), u in urls.items() if u in mine and (k, ns, n) not in sources]
     if not extra:
@@ -1140,14 +1166,15 @@ def _flux_namespace(opts: Options) -> str:
     return sorted(_repo_sources(opts))[0][1] if _repo_sources(opts) else "flux-system"
 
 
-def reads_this_repo(ks: Obj, opts: Options, sources: set[tuple[str, str, str]] | None = None) -> bool:
-    ref = dig(ks.data, "spec", "sourceRef")
-    if not isinstance(ref, dict):
+def reads_this_repo(ks: fluxmodel.Kustomization, holder_ns: str, opts: Options,
+                    sources: set[tuple[str, str, str]] | None = None) -> bool:
+    """Whether the Kustomization (typed, after its parent's patches) reads one of the repository's own sources."""
+    ref = ks.source_ref
+    if ref is None:
         return False
-    kind, name = ref.get("kind"), ref.get("name")
-    ns = ref.get("namespace") or dig(ks.data, "metadata", "namespace")
+    ns = ref.namespace or holder_ns
     for k, n, nm in _repo_sources(opts) if sources is None else sources:
-        if kind == k and name == nm and (not ns or ns == n):
+        if ref.kind == k and ref.name == nm and (not ns or ns == n):
             return True
     return False
 
@@ -1159,8 +1186,8 @@ def _candidate_roots(ks: Obj, run: Run, root: Path | None = None) -> list[Path]:
         out = list(run.roots_for(run.real(ks.path).parent if ks.path is not None else None))
         if root is not None:  # the repository's root comes first: spec.path is relative to the source's root
             out = [root, *(r for r in out if r != root)]
-    ref = dig(ks.data, "spec", "sourceRef")
-    if isinstance(ref, dict) and ref.get("kind") in ("OCIRepository", "Bucket") and ks.path is not None:
+    ref = fluxmodel.kustomization(ks).source_ref
+    if ref is not None and ref.kind in ("OCIRepository", "Bucket") and ks.path is not None:
         # An artifact holds the folder that was pushed (`flux push artifact --path=./kubernetes`), and spec.path is
         # relative to it: any folder between the repository root and this file may be that root.
         top = out[0]
@@ -1216,6 +1243,7 @@ class _Checker:
                 self._kustomization(o)
             elif is_kind(o, HELM, "HelmRelease"):
                 self._helmrelease(o)
+            self._malformed(o)
         self._duplicates()
         return self.findings
 
@@ -1271,7 +1299,7 @@ class _Checker:
             roots = [r for r, _ in g._roots_of(ks)]
             self.add(ks, "/spec/path", f"path {m.path!r} does not exist in the repository (root {display_path(roots[0]) if roots else '.'})",
                      MISSING_PATH)
-        source = fluxmodel.ref(g.source_ref(ks))
+        source = fluxmodel.ref(g.source_ref(ks), holder=ks, ptr="/spec/sourceRef")
         for ns in g.namespaces(ks):
             self._ref(ks, ns, "/spec/sourceRef/name", source, "sourceRef")
             for i, dep in m.depends_on:
@@ -1329,6 +1357,24 @@ class _Checker:
             self._ref(hr, ns, "/spec/chart/spec/sourceRef/name", m.chart_source_ref, "chart.spec.sourceRef")
             for i, dep in m.depends_on:
                 self._ref(hr, ns, f"/spec/dependsOn/{i}/name", dep, "dependsOn")
+
+    def _malformed(self, o: Obj) -> None:
+        """The typed model's Problems that no schema reports (fluxmodel.Problem.by_schema is False): the API server
+        refuses the object, so the controller never gets it; the graph read the field as absent and went on."""
+        m: object = None
+        if is_kind(o, FLUX_KS, "Kustomization"):
+            m = self.g.kustomization(o)
+        elif is_kind(o, HELM, "HelmRelease"):
+            m = self.g.helmrelease(o)
+        elif is_kind(o, fluxmodel.OPERATOR, "FluxInstance"):
+            m = fluxmodel.flux_instance(o)
+        elif is_kind(o, fluxmodel.OPERATOR, "ResourceSet"):
+            m = fluxmodel.resource_set(o)
+        for p in getattr(m, "problems", ()):
+            if not p.by_schema:
+                field = p.pointer.removeprefix("/").replace("/", ".") or "spec"
+                self.add(o, p.pointer, f"{field} {p.message}: the API server refuses this {o.kind} and the controller "
+                         f"never gets it (fix {field} as the {o.api_version} {o.kind} API defines it)", MALFORMED)
 
     # -- one owner per object ----------------------------------------------------------------------
     def _duplicates(self) -> None:

@@ -24,6 +24,7 @@ from pathlib import Path
 from velero_gitops import safefile
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
+from velero_gitops.validate import fluxmodel
 from velero_gitops.validate.documents import Obj, dig
 
 RULE = define("flux.min-version", "warning", "the rendered tree uses a feature newer than the Flux version the repository pins")
@@ -90,8 +91,8 @@ def _pins(objects: list[Obj]) -> list[Pin]:
                 m = _IMAGE.search(str(c.get("image", ""))) if isinstance(c, dict) else None
                 if m:
                     pins.append((m[1], None, (int(m[2]), int(m[3])), o))
-        if o.kind == "FluxInstance":
-            m = _DIST.match(str(dig(o.data, "spec", "distribution", "version") or ""))
+        if fluxmodel.is_kind(o, fluxmodel.OPERATOR, "FluxInstance"):
+            m = _DIST.match(fluxmodel.flux_instance(o).version or "")
             if m and m[2].isdigit():
                 pins.append(("FluxInstance spec.distribution.version", (int(m[1]), int(m[2])), None, o))
     return pins

@@ -7,7 +7,10 @@ Each type follows the controller's API type at the tags we target, and each defa
 * HelmRelease: fluxcd/helm-controller@v1.6.3:api/v2/helmrelease_types.go (ChartRef, Chart.Spec.SourceRef, DependsOn,
   Install.CRDs);
 * sources: fluxcd/source-controller@v1.9.0:api/v1 (GitRepository, OCIRepository, Bucket: ``spec.url``);
-* FluxInstance: controlplaneio-fluxcd/flux-operator@v0.58.1:api/v1/fluxinstance_types.go (``spec.sync``).
+* FluxInstance: controlplaneio-fluxcd/flux-operator@v0.58.1:api/v1/fluxinstance_types.go (Distribution.Version,
+  Sync), and the sync Kustomization it becomes: internal/builder/templates.go (syncTmpl);
+* ResourceSet: controlplaneio-fluxcd/flux-operator@v0.58.1:api/v1/resourceset_types.go (Inputs, InputsFrom,
+  Resources, ResourcesTemplate, DependsOn).
 
 A field of the wrong type is one located ``Problem`` (the schema pass reports it to the user, at its line) and its
 typed value is absent: the rules never see a half-typed value. A value still holding ``${...}`` is kept as written:
@@ -16,14 +19,18 @@ postBuild substitution (validate.varsub) runs on the objects before they are par
 
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from velero_gitops.validate import schemas
 from velero_gitops.validate.documents import Obj
 
 FLUX_KS = "kustomize.toolkit.fluxcd.io/"
 HELM = "helm.toolkit.fluxcd.io/"
 SOURCE = "source.toolkit.fluxcd.io/"
+OPERATOR = "fluxcd.controlplane.io/"
 REPOSITORY_KINDS = ("GitRepository", "OCIRepository", "Bucket")
 
 
@@ -37,6 +44,9 @@ class Problem:
 
     pointer: str
     message: str
+    # the schema pass reports it (the kind's bundled schema checks this); False: only the model knows (a kind the
+    # bundle lacks, a CEL rule of the CRD), and the graph reports it as flux.malformed
+    by_schema: bool = True
 
 
 @dataclass(frozen=True)
@@ -104,113 +114,204 @@ class HelmRelease:
     problems: tuple[Problem, ...] = field(default=(), compare=False)
 
 
-class _Parser:
-    """Reads one object's fields, collecting a Problem for each of the wrong type."""
+_JSON_TYPE = ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"), (list, "array"),
+              (dict, "object"))
+_SAY = {"string": "a string", "object": "a mapping", "array": "a list", "boolean": "true or false",
+        "integer": "an integer", "number": "a number"}
 
-    def __init__(self) -> None:
+
+_TYPE_OF: dict[type, str] = {t: name for t, name in _JSON_TYPE}
+
+
+def json_type(v: object) -> str:
+    name = _TYPE_OF.get(type(v))  # the exact type first: this runs for every field the model reads
+    return name if name is not None else next((n for t, n in _JSON_TYPE if isinstance(v, t)), "null")
+
+
+@functools.cache
+def _schema(api_version: str, kind: str) -> dict[str, Any] | None:
+    """The CRD schema we ship for the kind (validate/bundle): the shapes the API server accepts."""
+    return schemas.bundled(api_version, kind)
+
+
+@functools.cache
+def _schema_node(api_version: str, kind: str, ptr: str) -> dict[str, Any] | None:
+    """The schema of the field at ``ptr`` (a list index is the list's ``items``)."""
+    root = node = _schema(api_version, kind)
+    if root is None:
+        return None
+    for part in [*ptr.strip("/").split("/"), ""]:
+        while isinstance(node, dict) and isinstance(node.get("$ref"), str):
+            node = root.get("definitions", {}).get(node["$ref"].rsplit("/", 1)[-1])
+        if not isinstance(node, dict) or not part:
+            break
+        node = node.get("items") if part.isdigit() else (node.get("properties") or {}).get(part)
+    return node if isinstance(node, dict) else None
+
+
+class _Parser:
+    """Reads one object's fields, collecting a Problem for each the API server would refuse. The shape and the enum
+    of a field come from the kind's CRD schema in the bundle (the same one the schema pass validates with); a kind
+    the bundle lacks (flux-operator's) is held to the shape the model reads."""
+
+    def __init__(self, o: Obj | None = None) -> None:
         self.problems: list[Problem] = []
+        self.schema = _schema(o.api_version, o.kind) if o is not None else None
+        self.kind = (o.api_version, o.kind) if self.schema is not None and o is not None else None
+
+    def problem(self, ptr: str, message: str, cel: bool = False) -> None:
+        self.problems.append(Problem(ptr, message, self.schema is not None and not cel))
+
+    def _node(self, ptr: str) -> dict[str, Any] | None:
+        if self.kind is None:
+            return None
+        return _schema_node(*self.kind, ptr)
+
+    def accept(self, v: object, ptr: str, shape: str) -> bool:
+        """Whether the API server takes ``v`` at ``ptr``; else one Problem. ``shape``: what the model reads there."""
+        node = self._node(ptr)
+        t = node.get("type") if node is not None else None
+        allowed = set(t if isinstance(t, list) else [t]) - {"null", None} if t is not None else {shape}
+        have = json_type(v)
+        if have not in allowed and not (have == "integer" and "number" in allowed):
+            self.problem(ptr, f"must be {' or '.join(_SAY.get(x, x) for x in sorted(allowed))}, "
+                              f"not {_SAY.get(have, have)}")
+            return False
+        enum = node.get("enum") if node is not None else None
+        if isinstance(enum, list) and v not in enum and not (isinstance(v, str) and "${" in v):
+            self.problem(ptr, f"must be one of {', '.join(map(str, enum))}")
+            return False
+        return have == shape
 
     def mapping(self, node: object, ptr: str) -> dict[str, Any] | None:
-        if node is None:
+        if node is None or not self.accept(node, ptr, "object"):
             return None
-        if not isinstance(node, dict):
-            self.problems.append(Problem(ptr, "must be a mapping"))
-            return None
-        return node
+        return node  # type: ignore[return-value]
 
     def string(self, node: dict[str, Any] | None, key: str, ptr: str) -> str | None:
         v = node.get(key) if node is not None else None
-        if v is None:
-            return None
-        if not isinstance(v, str):
-            self.problems.append(Problem(f"{ptr}/{key}", "must be a string"))
+        if v is None or not self.accept(v, f"{ptr}/{key}", "string"):
             return None
         return v
 
     def sequence(self, node: dict[str, Any] | None, key: str, ptr: str) -> list[Any]:
         v = node.get(key) if node is not None else None
-        if v is None:
-            return []
-        if not isinstance(v, list):
-            self.problems.append(Problem(f"{ptr}/{key}", "must be a list"))
+        if v is None or not self.accept(v, f"{ptr}/{key}", "array"):
             return []
         return v
+
+    def required(self, node: dict[str, Any] | None, key: str, ptr: str) -> str | None:
+        """A required string (``+required``): absent or empty is a Problem too."""
+        if node is not None and node.get(key) in (None, ""):
+            self.problem(f"{ptr}/{key}", "is required")
+            return None
+        return self.string(node, key, ptr)
+
+    def items(self, node: dict[str, Any] | None, key: str, ptr: str) -> list[tuple[str, dict[str, Any]]]:
+        """(pointer, mapping) of each entry of a list of objects; an entry that is no mapping is a Problem."""
+        out = []
+        for i, v in enumerate(self.sequence(node, key, ptr)):
+            if not isinstance(v, dict):
+                self.problem(f"{ptr}/{key}/{i}", "must be a mapping")
+                continue
+            out.append((f"{ptr}/{key}/{i}", v))
+        return out
 
     def ref(self, node: object, ptr: str, kind: str | None = None) -> Ref | None:
         m = self.mapping(node, ptr)
         if m is None:
             return None
-        name = self.string(m, "name", ptr)
+        before = len(self.problems)
+        # kind and name are +required (CrossNamespaceSourceReference, CrossNamespaceObjectReference); a
+        # DependencyReference has no kind: the holder's own
+        written = self.required(m, "kind", ptr) if kind is None else kind
+        name = self.required(m, "name", ptr)
         ns = self.string(m, "namespace", ptr)
-        if name is None:
+        if len(self.problems) > before or written is None or name is None:
             return None
-        return Ref(kind if kind is not None else str(m.get("kind", "")), name, ns or "", bool(m.get("namespace")))
+        return Ref(written, name, ns or "", bool(ns))
 
     def depends_on(self, spec: dict[str, Any] | None, kind: str) -> tuple[tuple[int, Ref], ...]:
         out = []
         for i, dep in enumerate(self.sequence(spec, "dependsOn", "/spec")):
-            if isinstance(dep, dict):
-                r = self.ref(dep, f"/spec/dependsOn/{i}", kind)
-                if r is not None:
-                    out.append((i, r))
+            r = self.ref(dep, f"/spec/dependsOn/{i}", kind) if dep is not None else None
+            if r is not None:
+                out.append((i, r))
         return tuple(out)
 
 
-def decryption(node: object) -> Decryption | None:
+def decryption(node: object, p: _Parser | None = None, ptr: str = "/spec/decryption") -> Decryption | None:
     """A Decryption from its mapping (the Kustomization's own, or as a parent's patches leave it)."""
-    if not isinstance(node, dict):
+    p = p or _Parser()
+    m = p.mapping(node, ptr)
+    if m is None:
         return None
-    ref = node.get("secretRef")
-    name = ref.get("name") if isinstance(ref, dict) else None
-    return Decryption(str(node.get("provider", "")), name if isinstance(name, str) and "${" not in name else None)
+    provider = p.string(m, "provider", ptr)
+    ref = p.mapping(m.get("secretRef"), f"{ptr}/secretRef")
+    name = p.string(ref, "name", f"{ptr}/secretRef")
+    return Decryption(provider or "", name if name is not None and "${" not in name else None)
 
 
-def post_build(node: object) -> PostBuild | None:
-    if not isinstance(node, dict):
+def post_build(node: object, p: _Parser | None = None, ptr: str = "/spec/postBuild") -> PostBuild | None:
+    p = p or _Parser()
+    m = p.mapping(node, ptr)
+    if m is None:
         return None
-    subst = node.get("substitute")
-    pairs = tuple((str(k), str(v)) for k, v in subst.items()) if isinstance(subst, dict) else ()
+    subst = p.mapping(m.get("substitute"), f"{ptr}/substitute")
+    pairs = tuple((str(k), str(v)) for k, v in subst.items()) if subst is not None else ()
     refs: list[SubstituteReference | None] = []
-    for ref in node.get("substituteFrom") or []:  # a mapping or a string here is iterated as the old code did
-        refs.append(SubstituteReference(str(ref.get("kind")), str(ref.get("name")), bool(ref.get("optional")))
-                    if isinstance(ref, dict) else None)
-    strategy = node.get("substituteStrategy")
-    return PostBuild(pairs, tuple(refs), strategy if isinstance(strategy, str) and strategy else "WithVariables")
+    for i, ref in enumerate(p.sequence(m, "substituteFrom", ptr)):
+        at = f"{ptr}/substituteFrom/{i}"
+        r = p.mapping(ref, at) if ref is not None else None
+        kind, name = (p.required(r, "kind", at), p.required(r, "name", at)) if r is not None else (None, None)
+        optional = r.get("optional", False) if r is not None else False
+        if r is not None and not p.accept(optional, f"{at}/optional", "boolean"):
+            optional = False
+        # an entry the API server refuses is None: the controller never gets the object
+        refs.append(SubstituteReference(kind, name, optional is True) if kind and name else None)
+    strategy = p.string(m, "substituteStrategy", ptr)
+    return PostBuild(pairs, tuple(refs), strategy or "WithVariables")
 
 
 def kustomization(o: Obj) -> Kustomization:
-    p = _Parser()
+    p = _Parser(o)
     spec = p.mapping(o.data.get("spec"), "/spec")
     path = spec.get("path") if spec is not None else None
-    if path is not None and not isinstance(path, str):
-        p.problems.append(Problem("/spec/path", "must be a string"))
-    comps = [c for c in p.sequence(spec, "components", "/spec") if isinstance(c, str)]
+    path_ok = path is not None and p.accept(path, "/spec/path", "string")
+    comps = [c for i, c in enumerate(p.sequence(spec, "components", "/spec"))
+             if p.accept(c, f"/spec/components/{i}", "string")]
     tn = p.string(spec, "targetNamespace", "/spec")
     return Kustomization(
-        path=("" if path is None else path) if path is None or isinstance(path, str) else None,
-        path_set=isinstance(path, str),
+        path=path if path_ok else ("" if path is None else None),
+        path_set=path_ok,
         source_ref=p.ref(spec.get("sourceRef") if spec is not None else None, "/spec/sourceRef"),
         depends_on=p.depends_on(spec, "Kustomization"),
         target_namespace=tn or "",
         components=tuple(comps),
-        decryption=decryption(spec.get("decryption")) if spec is not None else None,
-        post_build=post_build(spec.get("postBuild")) if spec is not None else None,
+        decryption=decryption(spec.get("decryption"), p) if spec is not None else None,
+        post_build=post_build(spec.get("postBuild"), p) if spec is not None else None,
         problems=tuple(p.problems))
 
 
 def helmrelease(o: Obj) -> HelmRelease:
-    p = _Parser()
+    p = _Parser(o)
     spec = p.mapping(o.data.get("spec"), "/spec")
     chart = p.mapping(spec.get("chart"), "/spec/chart") if spec is not None else None
     cspec = p.mapping(chart.get("spec"), "/spec/chart/spec") if chart is not None else None
     install = p.mapping(spec.get("install"), "/spec/install") if spec is not None else None
-    crds = install.get("crds") if install is not None else None
+    crds = p.string(install, "crds", "/spec/install")
+    if spec is not None and spec.get("chart") is not None and spec.get("chartRef") is not None:
+        # +kubebuilder:validation:XValidation on HelmReleaseSpec (helm-controller@v1.6.3:api/v2/helmrelease_types.go):
+        # "either chart or chartRef must be set", a CEL rule that no OpenAPI schema carries. Neither set is not
+        # reported: a parent's patch or a component may add one to the file as written.
+        p.problem("/spec/chartRef", "is set together with spec.chart (the CRD's rule: either chart or chartRef must "
+                  "be set); keep one", cel=True)
     return HelmRelease(
         chart_ref=p.ref(spec.get("chartRef"), "/spec/chartRef") if spec is not None else None,
         chart_source_ref=p.ref(cspec.get("sourceRef"), "/spec/chart/spec/sourceRef") if cspec is not None else None,
         chart_name=p.string(cspec, "chart", "/spec/chart/spec"),
         depends_on=p.depends_on(spec, "HelmRelease"),
-        install_crds=crds if isinstance(crds, str) else "",
+        install_crds=crds or "",
         problems=tuple(p.problems))
 
 
@@ -221,6 +322,125 @@ def source_url(o: Obj) -> str | None:
     return url if isinstance(url, str) else None
 
 
-def ref(node: object, kind: str | None = None) -> Ref | None:
-    """A reference from a mapping assembled elsewhere (a sourceRef after a parent's patches)."""
-    return _Parser().ref(node, "", kind)
+def ref(node: object, kind: str | None = None, holder: Obj | None = None, ptr: str = "") -> Ref | None:
+    """A reference from a mapping assembled elsewhere (a sourceRef after a parent's patches), checked against
+    ``holder``'s schema at ``ptr``."""
+    return _Parser(holder).ref(node, ptr, kind)
+
+
+# --------------------------------------------------------------------------------------------------
+# flux-operator
+
+
+@dataclass(frozen=True)
+class Sync:
+    """FluxInstance ``spec.sync`` (flux-operator@v0.58.1:api/v1/fluxinstance_types.go Sync): kind, url, ref and path
+    are ``+required``; name defaults to the instance's namespace (internal/controller/fluxinstance_controller.go
+    build: ``syncName := obj.GetNamespace()`` unless ``Sync.Name`` is set); interval defaults to 1m."""
+
+    kind: str  # +kubebuilder:validation:Enum=OCIRepository;GitRepository;Bucket
+    name: str
+    url: str
+    ref: str
+    path: str
+    interval: str = "1m"
+    pull_secret: str = ""
+    provider: str = ""
+
+
+SYNC_KINDS = ("OCIRepository", "GitRepository", "Bucket")
+
+
+@dataclass(frozen=True)
+class FluxInstance:
+    namespace: str
+    name: str
+    version: str | None  # spec.distribution.version (required by the API; a semver range such as "2.x")
+    sync: Sync | None  # None: no sync, or one the API server would refuse (its Problem says why)
+    problems: tuple[Problem, ...] = field(default=(), compare=False)
+
+    def sync_kustomization(self) -> dict[str, Any] | None:
+        """The Kustomization the operator creates for the sync (internal/builder/templates.go syncTmpl): named like
+        the sync, in the instance's namespace, pruning, reading the sync source at ``sync.path``."""
+        s = self.sync
+        if s is None:
+            return None
+        return {"apiVersion": FLUX_KS + "v1", "kind": "Kustomization",
+                "metadata": {"name": s.name, "namespace": self.namespace},
+                "spec": {"interval": "10m0s", "path": s.path, "prune": True,
+                         "sourceRef": {"kind": s.kind, "name": s.name}}}
+
+
+def flux_instance(o: Obj, namespace: str = "") -> FluxInstance:
+    """``namespace``: the one the instance has after the build that applies it (default: its metadata's, else
+    flux-system, where flux-operator's install puts it)."""
+    p = _Parser(o)
+    meta = o.data.get("metadata")
+    ns = namespace or (meta.get("namespace") if isinstance(meta, dict) else None)
+    ns = ns if isinstance(ns, str) and ns else "flux-system"
+    spec = p.mapping(o.data.get("spec"), "/spec")
+    dist = p.mapping(spec.get("distribution"), "/spec/distribution") if spec is not None else None
+    version = p.string(dist, "version", "/spec/distribution")
+    node = p.mapping(spec.get("sync"), "/spec/sync") if spec is not None else None
+    sync = None
+    if node is not None:
+        before = len(p.problems)
+        kind = p.required(node, "kind", "/spec/sync")
+        if kind is not None and kind not in SYNC_KINDS:
+            p.problem("/spec/sync/kind", f"must be one of {', '.join(SYNC_KINDS)}")
+        url, ref = p.required(node, "url", "/spec/sync"), p.required(node, "ref", "/spec/sync")
+        path = p.required(node, "path", "/spec/sync")
+        name = p.string(node, "name", "/spec/sync")
+        interval = p.string(node, "interval", "/spec/sync")
+        if interval is not None and not DURATION.match(interval):
+            p.problem("/spec/sync/interval", "must be a duration such as 1m or 1h30m")
+        secret, provider = p.string(node, "pullSecret", "/spec/sync"), p.string(node, "provider", "/spec/sync")
+        if len(p.problems) == before and kind and url and ref and path:
+            sync = Sync(kind, name or ns, url, ref, path, interval or "1m", secret or "", provider or "")
+    return FluxInstance(ns, o.name, version, sync, tuple(p.problems))
+
+
+# +kubebuilder:validation:Pattern="^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$" on every metav1.Duration the operator reads
+DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$")
+
+
+@dataclass(frozen=True)
+class Dependency:
+    """ResourceSet ``spec.dependsOn[]`` (resourceset_types.go Dependency): apiVersion, kind and name required."""
+
+    api_version: str
+    kind: str
+    name: str
+    namespace: str = ""  # "" = cluster-scoped or the ResourceSet's own
+    ready: bool = False
+
+
+@dataclass(frozen=True)
+class ResourceSet:
+    inputs: tuple[dict[str, Any], ...]
+    inputs_from: tuple[dict[str, Any], ...]
+    resources: tuple[dict[str, Any], ...]  # each an apiextensionsv1.JSON object (a template, rendered per input)
+    resources_template: str
+    depends_on: tuple[Dependency, ...]
+    problems: tuple[Problem, ...] = field(default=(), compare=False)
+
+
+def resource_set(o: Obj) -> ResourceSet:
+    p = _Parser(o)
+    spec = p.mapping(o.data.get("spec"), "/spec")
+
+    deps = []
+    for ptr, m in p.items(spec, "dependsOn", "/spec"):
+        av, kind, name = p.required(m, "apiVersion", ptr), p.required(m, "kind", ptr), p.required(m, "name", ptr)
+        ns = p.string(m, "namespace", ptr)
+        ready = m.get("ready", False)
+        if not isinstance(ready, bool):
+            p.problem(f"{ptr}/ready", "must be true or false")
+        if av and kind and name:
+            deps.append(Dependency(av, kind, name, ns or "", ready is True))
+
+    def mappings(key: str) -> tuple[dict[str, Any], ...]:
+        return tuple(m for _, m in p.items(spec, key, "/spec"))
+
+    return ResourceSet(mappings("inputs"), mappings("inputsFrom"), mappings("resources"),
+                       p.string(spec, "resourcesTemplate", "/spec") or "", tuple(deps), tuple(p.problems))

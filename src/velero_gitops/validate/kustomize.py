@@ -45,12 +45,13 @@ from velero_gitops.boundary import git_toplevel, realpath
 from velero_gitops.errors import UsageError
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
-from velero_gitops.validate import flux, policy, sandbox, sourceignore, varsub
+from velero_gitops.validate import flux, generator, policy, sandbox, varsub
 from velero_gitops.validate.documents import (
     KUSTOMIZE_FILES,
     Obj,
     dig,
     display_path,
+    find_kfile,
     first_document,
     inside,
     mapping,
@@ -86,14 +87,6 @@ _REMOTE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|git::|gh:|git@|github\.com[:/]|g
 def kubectl_path(repo: str | os.PathLike[str] | None = None) -> str | None:
     """kubectl from PATH, never from ``.``, an empty entry or inside the repository (tools.which)."""
     return tools.which("kubectl", repo if repo is not None else git_toplevel(Path.cwd()))
-
-
-def find_kfile(d: Path) -> Path | None:
-    for name in KUSTOMIZE_FILES:
-        p = d / name
-        if os.path.isfile(p):
-            return p
-    return None
 
 
 def is_remote(s: str) -> bool:
@@ -383,22 +376,7 @@ class _Planner:
     def generated_resources(self, d: Path) -> list[str]:
         """What Flux lists when it generates a kustomization for ``d``: YAML files, and folders holding
         their own kustomization as a whole (fluxcd/pkg kustomize/kustomize_generator.go scanManifests)."""
-        out: list[str] = []
-        for dirpath, dirnames, filenames in os.walk(d, followlinks=False):
-            sub = Path(dirpath)
-            entries = sorted([(n, True) for n in dirnames] + [(n, False) for n in filenames])
-            dirnames[:] = []
-            for n, is_dir in entries:
-                p = sub / n
-                if is_dir:
-                    if find_kfile(p) is not None:
-                        out.append("./" + p.relative_to(d).as_posix())
-                    else:
-                        dirnames.append(n)
-                elif n.endswith((".yaml", ".yml")) and not sourceignore.excluded(self.rel(p)):
-                    out.append("./" + p.relative_to(d).as_posix())  # what the source artifact holds
-            dirnames.sort()
-        return out
+        return ["./" + p.relative_to(d).as_posix() for p, _ in generator.listing(d, self.root)]
 
 
 def plan(root: Path, entry: Path, flux_ks: Obj | None, kfiles: dict, real: Callable[[Path], Path] = _real) -> Build:

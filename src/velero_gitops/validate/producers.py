@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from velero_gitops.validate import fluxmodel
 from velero_gitops.validate.documents import Obj, dig
 
 # the kinds whose objects the Flux lookups name directly (kept by the repository scan)
@@ -44,12 +45,9 @@ def _sealed_secret(o: Obj, _ns: str) -> list[tuple[str, str]]:
 
 
 def _flux_instance(o: Obj, ns: str) -> list[tuple[str, str]]:
-    sync = dig(o.data, "spec", "sync")
-    if not isinstance(sync, dict) or not isinstance(sync.get("kind"), str):
-        return []
-    name = _str(sync.get("name")) or ns
+    sync = fluxmodel.flux_instance(o, ns).sync
     # the operator makes the source and the root Kustomization, both named like the sync
-    return [(sync["kind"], name), ("Kustomization", name)] if name else []
+    return [(sync.kind, sync.name), ("Kustomization", sync.name)] if sync is not None else []
 
 
 def _artifact_generator(o: Obj, _ns: str) -> list[tuple[str, str]]:

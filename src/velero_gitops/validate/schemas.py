@@ -120,6 +120,16 @@ def loosen(node: Any) -> Any:
     return node
 
 
+def bundled(api_version: str, kind: str, index: dict[str, str] | None = None) -> Schema | None:
+    """The offline bundle's schema of a kind (a fresh copy), None when the bundle has none."""
+    if index is None:
+        index = json.loads((BUNDLE_DIR / "index.json").read_text())
+    name = index.get(f"{api_version}/{kind}")
+    if name is None:
+        return None
+    return json.loads(gzip.decompress((BUNDLE_DIR / "schemas" / (name + ".gz")).read_bytes()))
+
+
 class SchemaStore:
     def __init__(
         self,
@@ -153,10 +163,7 @@ class SchemaStore:
         return json.loads((BUNDLE_DIR / "provenance.json").read_text())["kubernetes_version"]
 
     def _from_bundle(self, api_version: str, kind: str) -> Schema | None:
-        name = self.bundle_index().get(f"{api_version}/{kind}")
-        if name is None:
-            return None
-        return json.loads(gzip.decompress((BUNDLE_DIR / "schemas" / (name + ".gz")).read_bytes()))
+        return bundled(api_version, kind, self.bundle_index())
 
     # -- locations ----------------------------------------------------------------------------------
     def _imported_path(self, api_version: str, kind: str) -> Path:
