@@ -31,7 +31,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -138,14 +137,12 @@ def read_kfile(p: Path, memo: dict[Path, KFile | None]) -> KFile | None:
         return memo[p]
     out = None
     try:
-        texts = getattr(memo, "texts", {})  # the run's texts: a file is read once (validate.run)
-        if p in texts:
-            text = texts[p]
-        else:
-            # through safefile, inside the run's boundary: a kustomization.yaml that links out of the repository
-            # (or to a device) is refused, never opened, so no path or value from it can reach a message
-            text = safefile.read_text(p, root=getattr(memo, "boundary", None), limit=MAX_FILE)
-            texts[p] = text
+        # through safefile, inside the run's boundary: a kustomization.yaml that links out of the repository
+        # (or to a device) is refused, never opened, so no path or value from it can reach a message; the run
+        # reads a file once (validate.run)
+        run = getattr(memo, "run", None)
+        boundary = getattr(memo, "boundary", None)
+        text = run.text(p, root=boundary) if run is not None else safefile.read_text(p, root=boundary, limit=MAX_FILE)
         data = first_document(text)
         out = KFile(p, data if isinstance(data, dict) else {}, text)
     except Exception:  # noqa: BLE001 - refused, invalid YAML or unreadable: the build reports it
@@ -246,6 +243,12 @@ class Build:
     key: str | None = None
     secret_input: bool = False
     edges: dict[Path, list[Path]] = field(default_factory=dict)  # kustomization dir -> the dirs it includes
+    # (real path, root) -> bytes: the run's one read of a file (validate.run.Run.content); the key, the mirror and
+    # the refusal check all see the same bytes
+    read: Callable[[Path, Path], bytes] = field(default=lambda p, root: safefile.read_bytes(p, root=root), repr=False)
+
+    def text(self, real: Path) -> str:
+        return safefile.decode_utf8(self.read(real, self.root), display_path(real))
 
 
 def _real(p: Path) -> Path:
@@ -407,6 +410,9 @@ def plan(root: Path, entry: Path, flux_ks: Obj | None, kfiles: dict, real: Calla
     root = real(root)
     entry = real(entry)
     b = Build(root, entry, flux_ks)
+    run = getattr(kfiles, "run", None)
+    if run is not None:
+        b.read = lambda p, r: run.content(p, root=r)
     pl = _Planner(b, kfiles, real)
     if not inside(entry, root):
         pl.problem(None, "", f"{entry} is outside the repository root {root}: not built", "kustomize.outside")
@@ -513,7 +519,7 @@ def _key(b: Build) -> str | None:
     h.update(b.generated.encode() + b"\0")
     for rel in sorted(b.files):
         try:
-            data = safefile.read_bytes(b.files[rel])
+            data = b.read(b.files[rel], b.root)
         except OSError:
             return None
         h.update(f"f\0{rel}\0{len(data)}\0".encode())
@@ -531,7 +537,7 @@ def _write_mirror(b: Build, mirror: Path) -> None:
     for rel, real in b.files.items():
         dst = mirror / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(real, dst)
+        dst.write_bytes(b.read(real, b.root))  # the bytes the key was made of, read once per run
     for rel, target in sorted(b.links.items()):
         dst = mirror / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
@@ -672,7 +678,7 @@ def _secret_values(b: Build) -> set[str]:
     out: set[str] = set()
     for real in set(b.files.values()):
         try:
-            text = safefile.read_text(real, root=b.root, shown=display_path(real))
+            text = b.text(real)
         except (safefile.FileRefused, OSError, UnicodeError):
             continue
         try:
@@ -902,7 +908,7 @@ def _refused_inputs(b: Build, run: Run) -> list[Finding]:
     for real in sorted(set(b.files.values())):
         if real not in run.yaml_verdicts:  # not read as a manifest (a generator input, an ignored file)
             try:
-                load_all(safefile.read_text(real, root=b.root, shown=display_path(real)))
+                load_all(b.text(real))
                 run.yaml_verdicts[real] = None
             except (safefile.FileRefused, YAMLError) as exc:
                 run.yaml_verdicts[real] = unsafe_for_kubectl(exc)
