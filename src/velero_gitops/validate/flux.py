@@ -789,6 +789,12 @@ class Graph:
     def variables(self, ks: Obj) -> varsub.Lookup | None:
         """The lookup of a Kustomization's postBuild variables; None when it substitutes nothing (the controller runs
         envsubst only with at least one variable, or with substituteStrategy: Always)."""
+        got = self.variable_values(ks)
+        return None if got is None else varsub.lookup_from(*got)
+
+    def variable_values(self, ks: Obj) -> tuple[dict[str, str], bool] | None:
+        """(the postBuild variables known from the repository, whether every source of them was read), or None when
+        the Kustomization substitutes nothing (see :meth:`variables`)."""
         post = self.kustomization(ks).post_build
         if post is None:
             return None
@@ -825,7 +831,7 @@ class Graph:
             vars_[k] = v.replace("\n", "")
         if not vars_ and complete and post.strategy != "Always":
             return None
-        return varsub.lookup_from(vars_, complete)
+        return vars_, complete
 
     def named(self, kind: str, name: str) -> list:
         """The objects of the repository with that kind and name (as last indexed: the index is rebuilt after each

@@ -44,7 +44,7 @@ from velero_gitops.boundary import git_toplevel, realpath
 from velero_gitops.errors import UsageError
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
-from velero_gitops.validate import flux, sandbox, sourceignore, varsub
+from velero_gitops.validate import buildcache, flux, sandbox, sourceignore, varsub
 from velero_gitops.validate.documents import (
     KUSTOMIZE_FILES,
     Obj,
@@ -583,51 +583,11 @@ def sandbox_identity(kubectl: str) -> str:
                       f"{sandbox.MEMORY}:{sandbox.CPU_SECONDS}:{sandbox.MAX_OUTPUT}"])
 
 
-def _cache_dir_ok(d: Path) -> bool:
-    """Our own, private cache directory: created 0700, never trusted when another user owns it or can write it."""
-    try:
-        d.mkdir(parents=True, exist_ok=True, mode=0o700)
-        st = os.stat(d)
-    except OSError:
-        return False
-    return st.st_uid == os.getuid() and not st.st_mode & 0o022
-
-
 def _cache_get(cache: Path, key: str) -> tuple[bool, str] | None:
-    p = cache / f"{key}.json"
-    try:
-        fd = os.open(p, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
-        return None
-    try:
-        st = os.fstat(fd)
-        if st.st_uid != os.getuid() or st.st_mode & 0o022 or not stat.S_ISREG(st.st_mode):
-            return None
-        with os.fdopen(fd, "rb") as fh:
-            fd = -1
-            doc = json.loads(fh.read())
-        if isinstance(doc, dict) and isinstance(doc.get("ok"), bool) and isinstance(doc.get("out"), str):
-            return doc["ok"], doc["out"]
-    except (OSError, ValueError):
-        pass
-    finally:
-        if fd >= 0:
-            os.close(fd)
+    doc = buildcache.read(cache, key)
+    if doc is not None and isinstance(doc.get("ok"), bool) and isinstance(doc.get("out"), str):
+        return doc["ok"], doc["out"]
     return None
-
-
-def _cache_put(cache: Path, key: str, ok: bool, out: str) -> None:
-    tmp = cache / f"{key}.tmp{os.getpid()}"
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump({"ok": ok, "out": out}, fh)
-        os.replace(tmp, cache / f"{key}.json")
-    except OSError:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
 
 
 def _holds_secret(out: str) -> bool:
@@ -645,7 +605,7 @@ def build(b: Build, kubectl: str, cache: Path | None, deadline: sandbox.Deadline
     Only a passing build without a Secret in its inputs or output is stored; a cache folder inside
     the repository is never used (a pull request could commit an entry there)."""
     use_cache = (cache is not None and b.key is not None and not b.secret_input
-                 and not inside(Path(realpath(cache)), b.root) and _cache_dir_ok(cache))
+                 and not inside(Path(realpath(cache)), b.root) and buildcache.usable(cache))
     key = None
     if use_cache and cache is not None:
         key = hashlib.sha256(f"{b.key}\0{sandbox_identity(kubectl)}".encode()).hexdigest()
@@ -662,7 +622,7 @@ def build(b: Build, kubectl: str, cache: Path | None, deadline: sandbox.Deadline
     if not ok:
         out = clean_message(_GO_YAML_VALUE.sub("`<value>`", redact(out, _secret_values(b))), b.root)
     elif cache is not None and key is not None and not _holds_secret(out):
-        _cache_put(cache, key, ok, out)
+        buildcache.write(cache, key, {"ok": ok, "out": out})
     return ok, out
 
 
@@ -878,16 +838,26 @@ def check_dirs(kdirs: list[Path], objects: list[Obj], store: SchemaStore, run: R
             failed += any(p.severity == "error" for p in b.problems)
     if runnable:
         _sandbox_or_refuse(kubectl)  # one clear line where no sandbox can be made, before any build
-    deadline = sandbox.Deadline()  # one budget for every build of this run
-    with ThreadPoolExecutor(max_workers=max(1, min(2, len(runnable)))) as pool:
-        results = list(pool.map(lambda b: build(b, kubectl, cache, deadline), runnable))
-
     by_file: dict[Path, list] = {}
     for o in objects:
         if o.path is not None:
-            by_file.setdefault(Path(realpath(o.path)), []).append(o)
+            by_file.setdefault(run.real(o.path), []).append(o)
+    verdicts = _Verdicts(cache, store, skip, graph, by_file, kubectl) if runnable and cache is not None else None
+    pending: list[tuple[Build, str | None]] = []
+    for b in runnable:
+        vkey = verdicts.key(b) if verdicts is not None else None
+        hit = verdicts.get(vkey, b) if verdicts is not None and vkey is not None else None
+        if hit is None:
+            pending.append((b, vkey))
+            continue
+        findings.extend(hit[0])  # the verdict of the same inputs, tools and context: no build, no output read
+        covered |= hit[1]
+    deadline = sandbox.Deadline()  # one budget for every build of this run
+    with ThreadPoolExecutor(max_workers=max(1, min(2, len(pending)))) as pool:
+        results = list(pool.map(lambda bk: build(bk[0], kubectl, cache, deadline), pending))
+
     out_check = _OutputCheck(store, skip, by_file, run.kfiles)
-    for b, (ok, out) in zip(runnable, results):
+    for (b, vkey), (ok, out) in zip(pending, results):
         if not ok:
             findings.append(_build_failure(b, out, run.kfiles))
             failed += 1
@@ -897,8 +867,55 @@ def check_dirs(kdirs: list[Path], objects: list[Obj], store: SchemaStore, run: R
             findings.append(docs)
             failed += 1
             continue
-        findings.extend(out_check.check(b, docs, covered))
+        mine: set[Path] = set()
+        fs = out_check.check(b, docs, mine)
+        findings.extend(fs)
+        covered |= mine
+        if verdicts is not None and vkey is not None:
+            verdicts.put(vkey, b, fs, mine, docs)
     return findings, failed, covered
+
+
+class _Verdicts:
+    """The cached verdicts of passing builds (validate/buildcache.py): findings and covered files, keyed on the
+    build's inputs, the tools and everything else the output check reads; never the output."""
+
+    def __init__(self, cache: Path, store: SchemaStore, skip: set[str], graph: flux.Graph | None,
+                 by_file: dict[Path, list[Obj]], kubectl: str) -> None:
+        schemas = store.identity()
+        self.dir = cache.parent / "kustomize-verdicts"
+        self.usable = schemas is not None and buildcache.usable(self.dir)
+        self.tools = f"{sandbox_identity(kubectl)}\0{schemas}" if self.usable else ""
+        self.skip, self.graph, self.by_file = sorted(skip), graph, by_file
+        self.cwd = os.getcwd()  # findings name files relative to it
+
+    def key(self, b: Build) -> str | None:
+        # a cache folder inside the repository is never used (a pull request could commit an entry there)
+        if not self.usable or b.key is None or inside(Path(realpath(self.dir)), b.root):
+            return None
+        objs = [[rel, o.file, o.ident, o.encrypted, o.index, o.sub]
+                for rel in sorted(b.files) for o in self.by_file.get(b.files[rel], [])]
+        values = self.graph.variable_values(b.flux_ks) if self.graph is not None and b.flux_ks is not None else None
+        context = [self.cwd, str(b.root), str(b.entry), b.kfile_name, self.skip, buildcache.digest(values), objs]
+        return buildcache.verdict_key(b.key, self.tools, context)
+
+    def get(self, key: str, b: Build) -> tuple[list[Finding], set[Path]] | None:
+        doc = buildcache.read(self.dir, key)
+        return buildcache.verdict(doc, b.root) if doc is not None else None
+
+    def put(self, key: str, b: Build, findings: list[Finding], covered: set[Path], docs: list) -> None:
+        """Stored unless a finding shows a value the build could read as secret (then it is recomputed each run)."""
+        secrets: set[str] = set()
+        for d in docs:
+            if isinstance(d.data, dict):
+                _collect_secret_values(d.data, secrets)  # the built Secrets' own values, raw and decoded
+        if b.secret_input or secrets:
+            secrets |= _secret_values(b)
+        values = self.graph.variable_values(b.flux_ks) if self.graph is not None and b.flux_ks is not None else None
+        secrets |= set(values[0].values()) if values is not None else set()
+        if buildcache.carries(findings, secrets):
+            return
+        buildcache.write(self.dir, key, buildcache.record(findings, covered, b.root))
 
 
 def _refused_inputs(b: Build, run: Run) -> list[Finding]:
