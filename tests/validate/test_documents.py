@@ -8,11 +8,12 @@ strconv.FormatFloat(k, 'g', -1, 32); a null, a mapping or a list as a key is an 
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from velero_gitops.validate.documents import Reader
+from velero_gitops.validate.documents import Reader, inside
 from velero_gitops.yamlsafe import _go_float32
 
 
@@ -106,3 +107,15 @@ def test_another_tools_file_with_python_tags_is_not_judged(tmp_path):
     assert validate_paths([str(root)], opts).findings == []
     (root / "apps/kustomization.yaml").write_text("resources:\n  - ./cm.yaml\n  - ../mkdocs.yml\n")
     assert [f.rule for f in validate_paths([str(root)], opts).findings] == ["yaml"]
+
+
+_PART = st.sampled_from(["a", "b", "ab", "..", ".", ""])
+
+
+@given(st.lists(_PART, max_size=4), st.lists(_PART, max_size=4), st.booleans(), st.booleans())
+@example(["a"], [], False, False)
+def test_inside_is_root_or_one_of_its_parents(p_parts, r_parts, p_abs, r_abs):
+    """The text comparison decides what ``root in p.parents`` decides, for absolute and relative paths alike."""
+    p = Path("/" if p_abs else ".", *p_parts)
+    r = Path("/" if r_abs else ".", *r_parts)
+    assert inside(p, r) == (p == r or r in p.parents)

@@ -92,8 +92,14 @@ def display_path(p: Path) -> str:
 
 
 def inside(p: Path, root: Path | None) -> bool:
-    """``p`` is ``root`` or below it (anything is inside no root)."""
-    return root is None or p == root or root in p.parents
+    """``p`` is ``root`` or below it (anything is inside no root). Compared as text, which for two absolute paths
+    is what ``root in p.parents`` decides, without making a Path per parent (the build planner asks thousands)."""
+    if root is None or p == root:
+        return True
+    if not (p.is_absolute() and root.is_absolute()):
+        return root in p.parents
+    r = str(root)
+    return str(p).startswith(r if r.endswith("/") else r + "/")
 
 
 def find_root(start: Path) -> Path | None:
