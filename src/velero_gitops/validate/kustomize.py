@@ -256,11 +256,13 @@ def _real(p: Path) -> Path:
 
 
 class _Planner:
-    def __init__(self, b: Build, kfiles: dict, real: Callable[[Path], Path] = _real):
+    def __init__(self, b: Build, kfiles: dict, real: Callable[[Path], Path] = _real,
+                 islink: Callable[[str], bool] = os.path.islink):
         self.b = b
         self.kfiles = kfiles  # the run's parsed kustomizations
         self.root = b.root
         self.real = real  # the run's memoised realpath: the builds of one run share most folders (issue 23)
+        self.islink = islink  # and its memoised islink
 
     def rel(self, p: Path) -> str:
         return p.relative_to(self.root).as_posix()
@@ -294,10 +296,11 @@ class _Planner:
             parts = lexical.relative_to(self.root).parts
         except ValueError:
             return
-        cur = self.root
+        prefix = str(self.root)
         for part in parts:
-            cur = cur / part
-            if os.path.islink(cur):
+            prefix = os.path.join(prefix, part)
+            if self.islink(prefix):
+                cur = Path(prefix)
                 target = self.real(cur)
                 if inside(target, self.root):
                     real_parent = self.real(cur.parent)
@@ -413,7 +416,7 @@ def plan(root: Path, entry: Path, flux_ks: Obj | None, kfiles: dict, real: Calla
     run = getattr(kfiles, "run", None)
     if run is not None:
         b.read = lambda p, r: run.content(p, root=r)
-    pl = _Planner(b, kfiles, real)
+    pl = _Planner(b, kfiles, real, run.islink if run is not None else os.path.islink)
     if not inside(entry, root):
         pl.problem(None, "", f"{entry} is outside the repository root {root}: not built", "kustomize.outside")
         return b

@@ -73,6 +73,7 @@ class Run:
     def __init__(self, opts: Options) -> None:
         self.opts = opts
         self._real: dict[Path, Path] = {}
+        self._links: dict[str, bool] = {}
         self._roots: dict[Path | None, tuple[Path, ...]] = {}
         self.texts: dict[Path, str] = {}  # real path -> the text read from it: every file is read once per call
         self.contents: dict[Path, bytes] = {}  # real path -> its bytes (the one read: texts are decoded from them)
@@ -87,6 +88,13 @@ class Run:
         r = self._real.get(p)
         if r is None:
             r = self._real[p] = Path(realpath(os.path.abspath(p)))
+        return r
+
+    def islink(self, p: str) -> bool:
+        """``os.path.islink``, memoized (the build planner asks it of every folder on every path it resolves)."""
+        r = self._links.get(p)
+        if r is None:
+            r = self._links[p] = os.path.islink(p)
         return r
 
     def content(self, p: Path, root: Path | str | None = None, shown: str | None = None) -> bytes:
