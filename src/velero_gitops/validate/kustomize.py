@@ -20,8 +20,9 @@ findings are messages, not the confinement. Without a sandbox no build runs (one
 Output objects are traced back to their source file through kustomize's origin annotations, so
 findings land on the source object and line, once per source location. Builds are cached by
 the content of every file copied into the mirror (the sandbox holds nothing else), our code and
-kubectl; only a passing build without a Secret in its inputs or output is cached, and a failed
-build's message is redacted of Secret values and generator inputs.
+kubectl; only the output of a passing build without a Secret in its inputs or output is cached; the verdict
+of every passing build (findings, covered files) is cached under that key and the output check's context
+(validate/buildcache.py); a failed build's message is redacted of Secret values and generator inputs.
 """
 
 from __future__ import annotations
