@@ -892,16 +892,24 @@ class _Verdicts:
         self.tools = f"{sandbox_identity(kubectl)}\0{schemas}" if self.usable else ""
         self.skip, self.graph, self.by_file = sorted(skip), graph, by_file
         self.cwd = os.getcwd()  # findings name files relative to it
+        self._digests: dict[int, str] = {}  # id(source object) -> digest of its data (objects live as long as the run)
 
     def key(self, b: Build) -> str | None:
         # a cache folder inside the repository is never used (a pull request could commit an entry there)
         if not self.usable or b.key is None or inside(Path(realpath(self.dir)), b.root):
             return None
-        objs = [[rel, o.file, o.ident, o.encrypted, o.index, o.sub]
+        # the source objects findings land on, as the graph left them (named, namespaced, substituted)
+        objs = [[rel, o.file, o.ident, o.encrypted, o.index, o.sub, self._data(o)]
                 for rel in sorted(b.files) for o in self.by_file.get(b.files[rel], [])]
         values = self.graph.variable_values(b.flux_ks) if self.graph is not None and b.flux_ks is not None else None
         context = [self.cwd, str(b.root), str(b.entry), b.kfile_name, self.skip, buildcache.digest(values), objs]
         return buildcache.verdict_key(b.key, self.tools, context)
+
+    def _data(self, o: Obj) -> str:
+        d = self._digests.get(id(o))
+        if d is None:
+            d = self._digests[id(o)] = buildcache.digest(o.data)
+        return d
 
     def get(self, key: str, b: Build) -> tuple[list[Finding], set[Path]] | None:
         doc = buildcache.read(self.dir, key)
