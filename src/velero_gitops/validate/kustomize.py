@@ -28,6 +28,7 @@ of every passing build (findings, covered files) is cached under that key and th
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import os
@@ -45,7 +46,7 @@ from velero_gitops.boundary import git_toplevel, realpath
 from velero_gitops.errors import UsageError
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
-from velero_gitops.validate import buildcache, flux, sandbox, sourceignore, varsub
+from velero_gitops.validate import buildcache, flux, policy, sandbox, sourceignore, varsub
 from velero_gitops.validate.documents import (
     KUSTOMIZE_FILES,
     Obj,
@@ -846,7 +847,7 @@ def check_dirs(kdirs: list[Path], objects: list[Obj], store: SchemaStore, run: R
     for o in objects:
         if o.path is not None:
             by_file.setdefault(run.real(o.path), []).append(o)
-    verdicts = _Verdicts(cache, store, skip, graph, by_file, kubectl) if runnable and cache is not None else None
+    verdicts = _Verdicts(cache, store, skip, graph, by_file, kubectl, opts, objects) if runnable and cache is not None else None
     pending: list[tuple[Build, str | None]] = []
     for b in runnable:
         vkey = verdicts.key(b) if verdicts is not None else None
@@ -860,7 +861,7 @@ def check_dirs(kdirs: list[Path], objects: list[Obj], store: SchemaStore, run: R
     with ThreadPoolExecutor(max_workers=max(1, min(2, len(pending)))) as pool:
         results = list(pool.map(lambda bk: build(bk[0], kubectl, cache, deadline), pending))
 
-    out_check = _OutputCheck(store, skip, by_file, run.kfiles)
+    out_check = _OutputCheck(store, skip, by_file, run.kfiles, opts, objects)
     for (b, vkey), (ok, out) in zip(pending, results):
         if not ok:
             findings.append(_build_failure(b, out, run.kfiles))
@@ -885,7 +886,7 @@ class _Verdicts:
     build's inputs, the tools and everything else the output check reads; never the output."""
 
     def __init__(self, cache: Path, store: SchemaStore, skip: set[str], graph: flux.Graph | None,
-                 by_file: dict[Path, list[Obj]], kubectl: str) -> None:
+                 by_file: dict[Path, list[Obj]], kubectl: str, opts: Options, objects: list[Obj]) -> None:
         schemas = store.identity()
         self.dir = cache.parent / "kustomize-verdicts"
         self.usable = schemas is not None and buildcache.usable(self.dir)
@@ -893,6 +894,11 @@ class _Verdicts:
         self.skip, self.graph, self.by_file = sorted(skip), graph, by_file
         self.cwd = os.getcwd()  # findings name files relative to it
         self._digests: dict[int, str] = {}  # id(source object) -> digest of its data (objects live as long as the run)
+        # the policy rules judge built objects with the run's options and against every object of the run
+        # (_OutputCheck._policy): both are the verdict's context, whole (a narrower one is a later refinement)
+        options = {k: sorted(map(str, v)) if isinstance(v, (set, frozenset)) else v
+                   for k, v in dataclasses.asdict(opts).items()}
+        self.world = buildcache.digest([options, [self._data(o) for o in objects]]) if self.usable else ""
 
     def key(self, b: Build) -> str | None:
         # a cache folder inside the repository is never used (a pull request could commit an entry there)
@@ -902,7 +908,8 @@ class _Verdicts:
         objs = [[rel, o.file, o.ident, o.encrypted, o.index, o.sub, self._data(o)]
                 for rel in sorted(b.files) for o in self.by_file.get(b.files[rel], [])]
         values = self.graph.variable_values(b.flux_ks) if self.graph is not None and b.flux_ks is not None else None
-        context = [self.cwd, str(b.root), str(b.entry), b.kfile_name, self.skip, buildcache.digest(values), objs]
+        context = [self.cwd, str(b.root), str(b.entry), b.kfile_name, self.skip, buildcache.digest(values), objs,
+                   self.world]
         return buildcache.verdict_key(b.key, self.tools, context)
 
     def _data(self, o: Obj) -> str:
@@ -973,8 +980,10 @@ def _output_documents(b: Build, out: str, graph: flux.Graph | None) -> list | Fi
 class _OutputCheck:
     """Schema validation of built objects; findings land on the source object when the origin annotation finds it."""
 
-    def __init__(self, store: SchemaStore, skip: set[str], by_file: dict[Path, list[Obj]], kfiles: dict) -> None:
+    def __init__(self, store: SchemaStore, skip: set[str], by_file: dict[Path, list[Obj]], kfiles: dict,
+                 opts: Options, objects: list[Obj]) -> None:
         self.store, self.skip, self.by_file, self.kfiles = store, skip, by_file, kfiles
+        self.opts, self.objects = opts, objects
 
     def check(self, b: Build, docs: list, covered: set[Path]) -> list[Finding]:
         """Findings on the output of ``b``; adds the source files it emitted to ``covered``."""
@@ -999,6 +1008,8 @@ class _OutputCheck:
                 real = _unmirror(b, b.entry.relative_to(b.root), origin["path"])
                 if real is not None:
                     covered.add(real)
+            if self.opts.policy:
+                findings += self._policy(b, doc, origin, str(md.get("name", "")))
             try:
                 validator = self.store.validator(av, kind)
             except SchemaError:
@@ -1030,6 +1041,29 @@ class _OutputCheck:
                         f"the kustomize build of {display_path(b.entry)} emits Secret {esc(name)} with values in clear "
                         "(a patch, replacement, generator merge or resource in another format writes them): encrypt "
                         "what supplies them with sops, or make the Secret outside Git", "secret.unencrypted")]
+
+    def _policy(self, b: Build, doc: Any, origin: dict, name: str) -> list[Finding]:
+        """The Velero policy on the object as Flux applies it: a Flux Kustomization's patches, a parent's patches and
+        postBuild substitution can change a value its file shows (kustomize-controller@v1.9.4
+        internal/controller/kustomization_controller.go: build, substitute, then apply the result). What the file
+        itself already shows is reported on the file; only what the build changed is reported here."""
+        data = doc.data
+        built = Obj(display_path(b.entry / b.kfile_name), None, doc.index, data, doc.line)
+        if not policy.judged(built):
+            return []
+        src, file, line = _source(b, origin, data["kind"], name, self.by_file, self.kfiles)
+        own = {(f.pointer, f.rule, f.message) for f in policy.check([src], self.opts, self.objects)} if src else set()
+        out = []
+        for f in policy.check([built], self.opts, self.objects):
+            if (f.pointer, f.rule, f.message) in own:
+                continue
+            where = f" (in what Flux applies: the build of {display_path(b.entry)} changes the value this file shows)"
+            if src is not None:
+                out.append(Finding(src.file, src.line_of(f.pointer), src.ident, f.pointer, f.message + where, f.rule,
+                                   f.severity))
+            else:
+                out.append(Finding(file or built.file, line, f.obj, f.pointer, f.message + where, f.rule, f.severity))
+        return out
 
     def _located(self, b: Build, doc: Any, origin: dict, name: str, validator: Any) -> list[Finding]:
         data = doc.data
