@@ -8,11 +8,12 @@ strconv.FormatFloat(k, 'g', -1, 32); a null, a mapping or a list as a key is an 
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from velero_gitops.validate.documents import Reader, find_kfile, kfile_name
+from velero_gitops.validate.documents import Reader, find_kfile, inside, kfile_name
 from velero_gitops.yamlsafe import _go_float32
 
 
@@ -142,3 +143,15 @@ def test_find_kfile_follows_kustomize_order(tmp_path):
     (tmp_path / "kustomization.yaml").mkdir()
     assert find_kfile(tmp_path) == tmp_path / "kustomization.yml"
     assert kfile_name(["Kustomization", "kustomization.yml", "a.yaml"]) == "kustomization.yml"
+
+
+_PART = st.sampled_from(["a", "b", "ab", "..", ".", ""])
+
+
+@given(st.lists(_PART, max_size=4), st.lists(_PART, max_size=4), st.booleans(), st.booleans())
+@example(["a"], [], False, False)
+def test_inside_is_root_or_one_of_its_parents(p_parts, r_parts, p_abs, r_abs):
+    """The text comparison decides what ``root in p.parents`` decides, for absolute and relative paths alike."""
+    p = Path("/" if p_abs else ".", *p_parts)
+    r = Path("/" if r_abs else ".", *r_parts)
+    assert inside(p, r) == (p == r or r in p.parents)

@@ -23,7 +23,6 @@ that also apply a HelmRelease are checked: there a missing CRD blocks an install
 from __future__ import annotations
 
 import functools
-import json
 import re
 from pathlib import Path
 
@@ -31,7 +30,7 @@ from velero_gitops.findings import Finding
 from velero_gitops.rules import define
 from velero_gitops.validate.documents import Obj, dig
 from velero_gitops.validate.flux import CRD_CHARTS, Graph
-from velero_gitops.validate.schemas import BUNDLE_DIR
+from velero_gitops.validate.schemas import provenance
 from velero_gitops.validate.yamlload import YAMLError, load_all
 
 RULE = define("flux.crd-provider", "warning", "a custom resource applied in the same Flux Kustomization as a HelmRelease while nothing in the repository can install its CRD (no CustomResourceDefinition, no chart installed by another Kustomization that does not wait for this one): the dry-run fails at every retry and the HelmRelease is never applied (fluxcd/pkg ssa ApplyAll)")
@@ -41,7 +40,7 @@ FLUX_GROUP_SUFFIX = ".toolkit.fluxcd.io"
 @functools.cache
 def _builtin_groups() -> frozenset[str]:
     """API groups Kubernetes itself serves: those of the schema bundle's Kubernetes source (kubernetes-validate)."""
-    prov = json.loads((BUNDLE_DIR / "provenance.json").read_text())
+    prov = provenance()
     groups: set[str] = set()
     for src in prov.get("sources", []):
         if src.get("package") == "kubernetes-validate":

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from velero_gitops.boundary import realpath
 from velero_gitops.config.loader import display
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
@@ -106,8 +105,14 @@ def display_path(p: Path) -> str:
 
 
 def inside(p: Path, root: Path | None) -> bool:
-    """``p`` is ``root`` or below it (anything is inside no root)."""
-    return root is None or p == root or root in p.parents
+    """``p`` is ``root`` or below it (anything is inside no root). Compared as text, which for two absolute paths
+    is what ``root in p.parents`` decides, without making a Path per parent (the build planner asks thousands)."""
+    if root is None or p == root:
+        return True
+    if not (p.is_absolute() and root.is_absolute()):
+        return root in p.parents
+    r = str(root)
+    return str(p).startswith(r if r.endswith("/") else r + "/")
 
 
 def find_root(start: Path) -> Path | None:
@@ -179,9 +184,10 @@ def unsafe_for_kubectl(exc: Exception) -> str | None:
 class Reader:
     """Reads files into objects; a file that cannot be read or parsed is a finding and a failed unit."""
 
-    def __init__(self, repo_root: str | None = None, texts: dict[Path, str] | None = None) -> None:
+    def __init__(self, repo_root: str | None = None, source: Callable[[Path, str], str] | None = None) -> None:
         self.repo_root = repo_root
-        self.texts = texts  # real path -> text: what the run has read (validate.run.Run.texts)
+        # (path, shown) -> text: the run's one read of a file (validate.run.Run.text); safefile's when not given
+        self.source = source or (lambda p, shown: read_text(p, root=self.repo_root, shown=shown))
         self.findings: list[Finding] = []
         self.objects: list[Obj] = []
         self.failed_units = 0
@@ -196,8 +202,6 @@ class Reader:
 
     def read(self, display: str, path: Path | None, text: str | None = None) -> None:
         """Read a file (``text``: its content, when already read) into objects and findings."""
-        if text is None and path is not None and self.texts is not None:
-            text = self.texts.get(Path(realpath(path)))  # already read in this run (a kustomization)
         if text is not None:
             pass
         elif path is None:  # stdin: bytes through the files' limit and UTF-8 decoding (safefile)
@@ -212,14 +216,12 @@ class Reader:
                 return
         else:
             try:
-                text = read_text(path, root=self.repo_root, shown=display)
+                text = self.source(path, display)
             except FileRefused as exc:
                 self.findings.append(Finding(display, exc.line, None, "", exc.problem, "yaml"))
                 self.failed_units += 1
                 self.verdicts[path] = unsafe_for_kubectl(exc)
                 return
-            if self.texts is not None:
-                self.texts[Path(realpath(path))] = text
         if path is not None:
             self.verdicts[path] = None
         if path is not None and path.name in KUSTOMIZE_FILES:

@@ -162,7 +162,7 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
         findings.extend(flux.check(graph, objects))
         findings.extend(fluxrules.run(graph, objects))  # one module per rule (validate/fluxrules/)
         # what the controllers do at run time: missing CRDs, substitution, the Flux version (modules of their own)
-        findings += crd_providers.check(graph, objects) + substitution.check(graph, objects) + flux_version.check(objects)
+        findings += crd_providers.check(graph, objects) + substitution.check(graph, objects) + flux_version.check(objects, run.text)
     if opts.policy:
         findings.extend(policy.check(objects, opts))
     if graph is not None:
@@ -183,7 +183,8 @@ def flux_graph(repo_root: str | Path, options: Options | None = None) -> flux.Gr
 
 
 def _read_files(files: list[tuple[str, Path | None]], inputs: set[Path], run: Run) -> Reader:
-    reader = Reader(str(run.boundary) if run.boundary is not None else None, run.texts)
+    root = run.boundary
+    reader = Reader(str(root) if root is not None else None, lambda p, shown: run.text(p, root=root, shown=shown))
     for display, path in files:
         if path is not None and inputs and run.real(path) in inputs:
             continue

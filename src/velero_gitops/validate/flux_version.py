@@ -18,6 +18,7 @@ gotk-components.yaml (fluxcd/flux2@v2.7.5:pkg/manifestgen/install/install.go), t
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,7 +48,7 @@ _IMAGE = re.compile(r"/fluxcd/([a-z-]+-controller):v(\d+)\.(\d+)")
 _DIST = re.compile(r"^[~^>=v ]*(\d+)\.(\d+|x|\*)")
 
 
-def _features(objects: list[Obj]) -> list[tuple[Feature, Obj]]:
+def _features(objects: list[Obj], text: Callable[[Path], str]) -> list[tuple[Feature, Obj]]:
     """(feature, the first object that uses it)."""
     found: dict[str, tuple[Feature, Obj]] = {}
     for o in objects:
@@ -57,32 +58,32 @@ def _features(objects: list[Obj]) -> list[tuple[Feature, Obj]]:
         if (o.kind == "Kustomization" and o.api_version.startswith("kustomize.toolkit.fluxcd.io/")
                 and isinstance(dec, dict) and dec.get("provider") == "sops" and not dec.get("secretRef")):
             found.setdefault(AGE_SECRET.what, (AGE_SECRET, o))
-        if o.encrypted and o.path is not None and _mac_only(o.path):
+        if o.encrypted and o.path is not None and _mac_only(text(o.path)):
             found.setdefault(MAC_ONLY.what, (MAC_ONLY, o))
     return list(found.values())
 
 
-def _text(path: Path) -> str:
-    try:  # the file the reader already read: a regular file, within its limits
+def _safe_text(path: Path) -> str:
+    try:  # a file the reader already read: a regular file, within its limits
         return safefile.read_bytes(path).decode("utf-8", "replace")
     except OSError:
         return ""
 
 
-def _mac_only(path: Path) -> bool:
-    return re.search(r"^\s+mac_only_encrypted:\s*true\s*$", _text(path), re.M) is not None
+def _mac_only(text: str) -> bool:
+    return re.search(r"^\s+mac_only_encrypted:\s*true\s*$", text, re.M) is not None
 
 
 Pin = tuple[str, "tuple[int, int] | None", "tuple[int, int] | None", Obj]
 
 
-def _pins(objects: list[Obj]) -> list[Pin]:
+def _pins(objects: list[Obj], text: Callable[[Path], str]) -> list[Pin]:
     """(what, Flux minor or None, controller minor or None, object) for each pin found."""
     pins: list[Pin] = []
     headers: dict[Path, bool] = {}
     for o in objects:
         if o.path is not None and o.path.name == "gotk-components.yaml" and o.path not in headers:
-            m = _HEADER.search(_text(o.path)[:2000])
+            m = _HEADER.search(text(o.path)[:2000])
             headers[o.path] = m is not None
             if m:
                 pins.append((f"{o.path.name} header", (int(m[1]), int(m[2])), None, o))
@@ -98,11 +99,13 @@ def _pins(objects: list[Obj]) -> list[Pin]:
     return pins
 
 
-def check(objects: list[Obj]) -> list[Finding]:
-    pins = _pins(objects)
+def check(objects: list[Obj], text: Callable[[Path], str] | None = None) -> list[Finding]:
+    """``text(path)``: the run's text of a file it read (validate.run.Run.text; every file is read once)."""
+    read = _safe_text if text is None else _or_empty(text)
+    pins = _pins(objects, read)
     if not pins:  # nothing pins a Flux version: no file is read again for its sops metadata
         return []
-    features = _features(objects)
+    features = _features(objects, read)
     out = []
     for what, flux, controller, o in pins:
         for f, user in features:
@@ -117,3 +120,12 @@ def check(objects: list[Obj]) -> list[Finding]:
                 f"needs {need}; upgrade Flux (flux install --export > gotk-components.yaml, or the FluxInstance "
                 "version)", RULE, "warning"))
     return out
+
+
+def _or_empty(text: Callable[[Path], str]) -> Callable[[Path], str]:
+    def read(path: Path) -> str:
+        try:
+            return text(path)
+        except (OSError, ValueError):
+            return ""
+    return read

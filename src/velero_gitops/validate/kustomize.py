@@ -20,18 +20,19 @@ findings are messages, not the confinement. Without a sandbox no build runs (one
 Output objects are traced back to their source file through kustomize's origin annotations, so
 findings land on the source object and line, once per source location. Builds are cached by
 the content of every file copied into the mirror (the sandbox holds nothing else), our code and
-kubectl; only a passing build without a Secret in its inputs or output is cached, and a failed
-build's message is redacted of Secret values and generator inputs.
+kubectl; only the output of a passing build without a Secret in its inputs or output is cached; the verdict
+of every passing build (findings, covered files) is cached under that key and the output check's context
+(validate/buildcache.py); a failed build's message is redacted of Secret values and generator inputs.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import os
 import re
-import shutil
 import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -45,7 +46,7 @@ from velero_gitops.boundary import git_toplevel, realpath
 from velero_gitops.errors import UsageError
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
-from velero_gitops.validate import flux, generator, policy, sandbox, varsub
+from velero_gitops.validate import buildcache, flux, generator, policy, sandbox, varsub
 from velero_gitops.validate.documents import (
     KUSTOMIZE_FILES,
     Obj,
@@ -131,14 +132,12 @@ def read_kfile(p: Path, memo: dict[Path, KFile | None]) -> KFile | None:
         return memo[p]
     out = None
     try:
-        texts = getattr(memo, "texts", {})  # the run's texts: a file is read once (validate.run)
-        if p in texts:
-            text = texts[p]
-        else:
-            # through safefile, inside the run's boundary: a kustomization.yaml that links out of the repository
-            # (or to a device) is refused, never opened, so no path or value from it can reach a message
-            text = safefile.read_text(p, root=getattr(memo, "boundary", None), limit=MAX_FILE)
-            texts[p] = text
+        # through safefile, inside the run's boundary: a kustomization.yaml that links out of the repository
+        # (or to a device) is refused, never opened, so no path or value from it can reach a message; the run
+        # reads a file once (validate.run)
+        run = getattr(memo, "run", None)
+        boundary = getattr(memo, "boundary", None)
+        text = run.text(p, root=boundary) if run is not None else safefile.read_text(p, root=boundary, limit=MAX_FILE)
         data = first_document(text)
         out = KFile(p, data if isinstance(data, dict) else {}, text)
     except Exception:  # noqa: BLE001 - refused, invalid YAML or unreadable: the build reports it
@@ -239,6 +238,12 @@ class Build:
     key: str | None = None
     secret_input: bool = False
     edges: dict[Path, list[Path]] = field(default_factory=dict)  # kustomization dir -> the dirs it includes
+    # (real path, root) -> bytes: the run's one read of a file (validate.run.Run.content); the key, the mirror and
+    # the refusal check all see the same bytes
+    read: Callable[[Path, Path], bytes] = field(default=lambda p, root: safefile.read_bytes(p, root=root), repr=False)
+
+    def text(self, real: Path) -> str:
+        return safefile.decode_utf8(self.read(real, self.root), display_path(real))
 
 
 def _real(p: Path) -> Path:
@@ -246,11 +251,13 @@ def _real(p: Path) -> Path:
 
 
 class _Planner:
-    def __init__(self, b: Build, kfiles: dict, real: Callable[[Path], Path] = _real):
+    def __init__(self, b: Build, kfiles: dict, real: Callable[[Path], Path] = _real,
+                 islink: Callable[[str], bool] = os.path.islink):
         self.b = b
         self.kfiles = kfiles  # the run's parsed kustomizations
         self.root = b.root
         self.real = real  # the run's memoised realpath: the builds of one run share most folders (issue 23)
+        self.islink = islink  # and its memoised islink
 
     def rel(self, p: Path) -> str:
         return p.relative_to(self.root).as_posix()
@@ -284,10 +291,11 @@ class _Planner:
             parts = lexical.relative_to(self.root).parts
         except ValueError:
             return
-        cur = self.root
+        prefix = str(self.root)
         for part in parts:
-            cur = cur / part
-            if os.path.islink(cur):
+            prefix = os.path.join(prefix, part)
+            if self.islink(prefix):
+                cur = Path(prefix)
                 target = self.real(cur)
                 if inside(target, self.root):
                     real_parent = self.real(cur.parent)
@@ -385,7 +393,10 @@ def plan(root: Path, entry: Path, flux_ks: Obj | None, kfiles: dict, real: Calla
     root = real(root)
     entry = real(entry)
     b = Build(root, entry, flux_ks)
-    pl = _Planner(b, kfiles, real)
+    run = getattr(kfiles, "run", None)
+    if run is not None:
+        b.read = lambda p, r: run.content(p, root=r)
+    pl = _Planner(b, kfiles, real, run.islink if run is not None else os.path.islink)
     if not inside(entry, root):
         pl.problem(None, "", f"{entry} is outside the repository root {root}: not built", "kustomize.outside")
         return b
@@ -491,7 +502,7 @@ def _key(b: Build) -> str | None:
     h.update(b.generated.encode() + b"\0")
     for rel in sorted(b.files):
         try:
-            data = safefile.read_bytes(b.files[rel])
+            data = b.read(b.files[rel], b.root)
         except OSError:
             return None
         h.update(f"f\0{rel}\0{len(data)}\0".encode())
@@ -509,7 +520,7 @@ def _write_mirror(b: Build, mirror: Path) -> None:
     for rel, real in b.files.items():
         dst = mirror / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(real, dst)
+        dst.write_bytes(b.read(real, b.root))  # the bytes the key was made of, read once per run
     for rel, target in sorted(b.links.items()):
         dst = mirror / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
@@ -555,51 +566,11 @@ def sandbox_identity(kubectl: str) -> str:
                       f"{sandbox.MEMORY}:{sandbox.CPU_SECONDS}:{sandbox.MAX_OUTPUT}"])
 
 
-def _cache_dir_ok(d: Path) -> bool:
-    """Our own, private cache directory: created 0700, never trusted when another user owns it or can write it."""
-    try:
-        d.mkdir(parents=True, exist_ok=True, mode=0o700)
-        st = os.stat(d)
-    except OSError:
-        return False
-    return st.st_uid == os.getuid() and not st.st_mode & 0o022
-
-
 def _cache_get(cache: Path, key: str) -> tuple[bool, str] | None:
-    p = cache / f"{key}.json"
-    try:
-        fd = os.open(p, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
-        return None
-    try:
-        st = os.fstat(fd)
-        if st.st_uid != os.getuid() or st.st_mode & 0o022 or not stat.S_ISREG(st.st_mode):
-            return None
-        with os.fdopen(fd, "rb") as fh:
-            fd = -1
-            doc = json.loads(fh.read())
-        if isinstance(doc, dict) and isinstance(doc.get("ok"), bool) and isinstance(doc.get("out"), str):
-            return doc["ok"], doc["out"]
-    except (OSError, ValueError):
-        pass
-    finally:
-        if fd >= 0:
-            os.close(fd)
+    doc = buildcache.read(cache, key)
+    if doc is not None and isinstance(doc.get("ok"), bool) and isinstance(doc.get("out"), str):
+        return doc["ok"], doc["out"]
     return None
-
-
-def _cache_put(cache: Path, key: str, ok: bool, out: str) -> None:
-    tmp = cache / f"{key}.tmp{os.getpid()}"
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump({"ok": ok, "out": out}, fh)
-        os.replace(tmp, cache / f"{key}.json")
-    except OSError:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
 
 
 def _holds_secret(out: str) -> bool:
@@ -617,7 +588,7 @@ def build(b: Build, kubectl: str, cache: Path | None, deadline: sandbox.Deadline
     Only a passing build without a Secret in its inputs or output is stored; a cache folder inside
     the repository is never used (a pull request could commit an entry there)."""
     use_cache = (cache is not None and b.key is not None and not b.secret_input
-                 and not inside(Path(realpath(cache)), b.root) and _cache_dir_ok(cache))
+                 and not inside(Path(realpath(cache)), b.root) and buildcache.usable(cache))
     key = None
     if use_cache and cache is not None:
         key = hashlib.sha256(f"{b.key}\0{sandbox_identity(kubectl)}".encode()).hexdigest()
@@ -634,7 +605,7 @@ def build(b: Build, kubectl: str, cache: Path | None, deadline: sandbox.Deadline
     if not ok:
         out = clean_message(_GO_YAML_VALUE.sub("`<value>`", redact(out, _secret_values(b))), b.root)
     elif cache is not None and key is not None and not _holds_secret(out):
-        _cache_put(cache, key, ok, out)
+        buildcache.write(cache, key, {"ok": ok, "out": out})
     return ok, out
 
 
@@ -650,7 +621,7 @@ def _secret_values(b: Build) -> set[str]:
     out: set[str] = set()
     for real in set(b.files.values()):
         try:
-            text = safefile.read_text(real, root=b.root, shown=display_path(real))
+            text = b.text(real)
         except (safefile.FileRefused, OSError, UnicodeError):
             continue
         try:
@@ -850,16 +821,26 @@ def check_dirs(kdirs: list[Path], objects: list[Obj], store: SchemaStore, run: R
             failed += any(p.severity == "error" for p in b.problems)
     if runnable:
         _sandbox_or_refuse(kubectl)  # one clear line where no sandbox can be made, before any build
-    deadline = sandbox.Deadline()  # one budget for every build of this run
-    with ThreadPoolExecutor(max_workers=max(1, min(2, len(runnable)))) as pool, sandbox.stopped_on_unwind(pool):
-        results = list(pool.map(lambda b: build(b, kubectl, cache, deadline), runnable))
-
     by_file: dict[Path, list] = {}
     for o in objects:
         if o.path is not None:
-            by_file.setdefault(Path(realpath(o.path)), []).append(o)
+            by_file.setdefault(run.real(o.path), []).append(o)
+    verdicts = _Verdicts(cache, store, skip, graph, by_file, kubectl, opts, objects) if runnable and cache is not None else None
+    pending: list[tuple[Build, str | None]] = []
+    for b in runnable:
+        vkey = verdicts.key(b) if verdicts is not None else None
+        hit = verdicts.get(vkey, b) if verdicts is not None and vkey is not None else None
+        if hit is None:
+            pending.append((b, vkey))
+            continue
+        findings.extend(hit[0])  # the verdict of the same inputs, tools and context: no build, no output read
+        covered |= hit[1]
+    deadline = sandbox.Deadline()  # one budget for every build of this run
+    with ThreadPoolExecutor(max_workers=max(1, min(2, len(pending)))) as pool, sandbox.stopped_on_unwind(pool):
+        results = list(pool.map(lambda bk: build(bk[0], kubectl, cache, deadline), pending))
+
     out_check = _OutputCheck(store, skip, by_file, run.kfiles, opts, objects)
-    for b, (ok, out) in zip(runnable, results):
+    for (b, vkey), (ok, out) in zip(pending, results):
         if not ok:
             findings.append(_build_failure(b, out, run.kfiles))
             failed += 1
@@ -869,8 +850,69 @@ def check_dirs(kdirs: list[Path], objects: list[Obj], store: SchemaStore, run: R
             findings.append(docs)
             failed += 1
             continue
-        findings.extend(out_check.check(b, docs, covered))
+        mine: set[Path] = set()
+        fs = out_check.check(b, docs, mine)
+        findings.extend(fs)
+        covered |= mine
+        if verdicts is not None and vkey is not None:
+            verdicts.put(vkey, b, fs, mine, docs)
     return findings, failed, covered
+
+
+class _Verdicts:
+    """The cached verdicts of passing builds (validate/buildcache.py): findings and covered files, keyed on the
+    build's inputs, the tools and everything else the output check reads; never the output."""
+
+    def __init__(self, cache: Path, store: SchemaStore, skip: set[str], graph: flux.Graph | None,
+                 by_file: dict[Path, list[Obj]], kubectl: str, opts: Options, objects: list[Obj]) -> None:
+        schemas = store.identity()
+        self.dir = cache.parent / "kustomize-verdicts"
+        self.usable = schemas is not None and buildcache.usable(self.dir)
+        self.tools = f"{sandbox_identity(kubectl)}\0{schemas}" if self.usable else ""
+        self.skip, self.graph, self.by_file = sorted(skip), graph, by_file
+        self.cwd = os.getcwd()  # findings name files relative to it
+        self._digests: dict[int, str] = {}  # id(source object) -> digest of its data (objects live as long as the run)
+        # the policy rules judge built objects with the run's options and against every object of the run
+        # (_OutputCheck._policy): both are the verdict's context, whole (a narrower one is a later refinement)
+        options = {k: sorted(map(str, v)) if isinstance(v, (set, frozenset)) else v
+                   for k, v in dataclasses.asdict(opts).items()}
+        self.world = buildcache.digest([options, [self._data(o) for o in objects]]) if self.usable else ""
+
+    def key(self, b: Build) -> str | None:
+        # a cache folder inside the repository is never used (a pull request could commit an entry there)
+        if not self.usable or b.key is None or inside(Path(realpath(self.dir)), b.root):
+            return None
+        # the source objects findings land on, as the graph left them (named, namespaced, substituted)
+        objs = [[rel, o.file, o.ident, o.encrypted, o.index, o.sub, self._data(o)]
+                for rel in sorted(b.files) for o in self.by_file.get(b.files[rel], [])]
+        values = self.graph.variable_values(b.flux_ks) if self.graph is not None and b.flux_ks is not None else None
+        context = [self.cwd, str(b.root), str(b.entry), b.kfile_name, self.skip, buildcache.digest(values), objs,
+                   self.world]
+        return buildcache.verdict_key(b.key, self.tools, context)
+
+    def _data(self, o: Obj) -> str:
+        d = self._digests.get(id(o))
+        if d is None:
+            d = self._digests[id(o)] = buildcache.digest(o.data)
+        return d
+
+    def get(self, key: str, b: Build) -> tuple[list[Finding], set[Path]] | None:
+        doc = buildcache.read(self.dir, key)
+        return buildcache.verdict(doc, b.root) if doc is not None else None
+
+    def put(self, key: str, b: Build, findings: list[Finding], covered: set[Path], docs: list) -> None:
+        """Stored unless a finding shows a value the build could read as secret (then it is recomputed each run)."""
+        secrets: set[str] = set()
+        for d in docs:
+            if isinstance(d.data, dict):
+                _collect_secret_values(d.data, secrets)  # the built Secrets' own values, raw and decoded
+        if b.secret_input or secrets:
+            secrets |= _secret_values(b)
+        values = self.graph.variable_values(b.flux_ks) if self.graph is not None and b.flux_ks is not None else None
+        secrets |= set(values[0].values()) if values is not None else set()
+        if buildcache.carries(findings, secrets):
+            return
+        buildcache.write(self.dir, key, buildcache.record(findings, covered, b.root))
 
 
 def _refused_inputs(b: Build, run: Run) -> list[Finding]:
@@ -880,7 +922,7 @@ def _refused_inputs(b: Build, run: Run) -> list[Finding]:
     for real in sorted(set(b.files.values())):
         if real not in run.yaml_verdicts:  # not read as a manifest (a generator input, an ignored file)
             try:
-                load_all(safefile.read_text(real, root=b.root, shown=display_path(real)))
+                load_all(b.text(real))
                 run.yaml_verdicts[real] = None
             except (safefile.FileRefused, YAMLError) as exc:
                 run.yaml_verdicts[real] = unsafe_for_kubectl(exc)

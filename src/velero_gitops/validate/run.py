@@ -14,7 +14,7 @@ from typing import Any
 
 from velero_gitops.boundary import git_toplevel, realpath
 from velero_gitops.config.units import NODE_AGENT_CPU_BUDGET, NODE_AGENT_MEMORY_BUDGET
-from velero_gitops.validate.documents import find_root
+from velero_gitops.validate.documents import find_root, inside
 from velero_gitops.validate.treeview import Disk
 
 # The source `flux bootstrap` creates (GitRepository) and the one flux-operator's FluxInstance sync creates
@@ -75,8 +75,10 @@ class Run:
         self.opts = opts
         self.fs = view or Disk()  # what the graph sees of the files (treeview.Planned: render's planned tree)
         self._real: dict[Path, Path] = {}
+        self._links: dict[str, bool] = {}
         self._roots: dict[Path | None, tuple[Path, ...]] = {}
         self.texts: dict[Path, str] = {}  # real path -> the text read from it: every file is read once per call
+        self.contents: dict[Path, bytes] = {}  # real path -> its bytes (the one read: texts are decoded from them)
         self.yaml_verdicts: dict[Path, str | None] = {}  # real path -> None (YAML read) or why it was refused
         self.boundary: Path | None = None  # the repository boundary (boundary.of_paths): nothing outside is read
         # kustomize.read_kfile's results by path (KFile | None: naming that type here would import kustomize back)
@@ -90,12 +92,31 @@ class Run:
             r = self._real[p] = Path(realpath(os.path.abspath(p)))
         return r
 
-    def text(self, p: Path, root: Path | None = None) -> str:
-        """The text of file ``p`` (read with safefile's limits the first time, then remembered); raises what
+    def islink(self, p: str) -> bool:
+        """``os.path.islink``, memoized (the build planner asks it of every folder on every path it resolves)."""
+        r = self._links.get(p)
+        if r is None:
+            r = self._links[p] = os.path.islink(p)
+        return r
+
+    def content(self, p: Path, root: Path | str | None = None, shown: str | None = None) -> bytes:
+        """The bytes of file ``p``: read once per call, through safefile (regular, bounded, inside ``root``), then
+        remembered; raises what safefile.read_bytes raises. The one place validate reads a repository file."""
+        real = self.real(p)
+        data = self.contents.get(real)
+        if data is not None and (root is None or inside(real, self.real(Path(root)))):
+            return data
+        from velero_gitops import safefile
+
+        data = self.contents[real] = safefile.read_bytes(p, root=root, shown=shown)
+        return data
+
+    def text(self, p: Path, root: Path | str | None = None, shown: str | None = None) -> str:
+        """The text of file ``p`` (UTF-8, a BOM dropped), decoded from :meth:`content`; raises what
         safefile.read_text raises."""
         real = self.real(p)
         t = self.texts.get(real)
-        if t is None:
+        if t is None or (root is not None and not inside(real, self.real(Path(root)))):
             from velero_gitops import safefile
 
             key = Path(os.path.abspath(p))
@@ -105,7 +126,8 @@ class Run:
                     raise FileNotFoundError(str(p))
                 t = self.texts[real] = planned
             else:
-                t = self.texts[real] = safefile.read_text(p, root=root)
+                data = self.content(p, root=root, shown=shown)
+                t = self.texts[real] = safefile.decode_utf8(data, shown if shown is not None else str(p))
         return t
 
     def roots_for(self, start: Path | None) -> tuple[Path, ...]:
@@ -125,3 +147,4 @@ class Run:
                 out.append(cwd)
             self._roots[start] = tuple(out)
         return self._roots[start]
+

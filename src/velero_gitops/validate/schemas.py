@@ -21,6 +21,7 @@ extra properties may be.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import json
@@ -41,6 +42,13 @@ if TYPE_CHECKING:  # types only: jsonschema-rs is imported when a schema is comp
     from velero_gitops.validate.documents import Obj, YamlMap
 
 BUNDLE_DIR = Path(__file__).with_name("bundle")
+
+
+@functools.cache
+def provenance() -> dict[str, Any]:
+    """The bundle's provenance.json (package data, read once per process)."""
+    data = json.loads((BUNDLE_DIR / "provenance.json").read_text())
+    return data if isinstance(data, dict) else {}
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "velero-gitops" / "schemas"
 MAX_SCHEMA_BYTES = 16 * 1024 * 1024  # the largest bundled CRD schema is a few MiB
 MAX_SCHEMA_DEPTH = 200  # bundled schemas nest well under 50 levels
@@ -152,6 +160,23 @@ class SchemaStore:
         # confined to it (no symlink out) and within the caps
         self.root = Path(realpath(root)) if root else None
 
+    def identity(self) -> str | None:
+        """What decides a validator besides our code (whose digest covers the bundle): the version, strictness and
+        the CRDs imported into the cache (name, size, time). None when a location is a folder, file or URL of the
+        user's, whose content may change between runs unseen."""
+        if any(loc != "default" for loc in self.locations):
+            return None
+        imported: list[tuple[str, int, int]] = []
+        for dirpath, dirnames, filenames in os.walk(self.cache_dir / "imported"):
+            dirnames.sort()
+            for name in sorted(filenames):
+                try:
+                    st = os.stat(os.path.join(dirpath, name))
+                except OSError:
+                    continue
+                imported.append((os.path.join(dirpath, name), st.st_size, st.st_mtime_ns))
+        return json.dumps([self.k8s_version, self.strict, imported])
+
     # -- bundle -------------------------------------------------------------------------------------
     def bundle_index(self) -> dict[str, str]:
         if self._bundle_index is None:
@@ -160,7 +185,7 @@ class SchemaStore:
 
     @staticmethod
     def bundle_k8s_version() -> str:
-        return json.loads((BUNDLE_DIR / "provenance.json").read_text())["kubernetes_version"]
+        return str(provenance()["kubernetes_version"])
 
     def _from_bundle(self, api_version: str, kind: str) -> Schema | None:
         return bundled(api_version, kind, self.bundle_index())
@@ -284,7 +309,7 @@ class SchemaStore:
     def coverage(self) -> str:
         """What the offline bundle holds, for messages about a kind it does not have."""
         try:
-            data = json.loads((BUNDLE_DIR / "provenance.json").read_text())
+            data = provenance()
         except (OSError, ValueError):
             return "the offline bundle"
         parts = [f"{s['package']} {s['version']}" for s in data.get("sources", []) if isinstance(s, dict)]
