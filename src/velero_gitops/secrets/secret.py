@@ -293,7 +293,7 @@ def update_keys(loaded: LoadedConfig) -> Result:
 
 def _update_keys_locked(p: EncryptionPlan, old: bytes, old_mode: int, sopslib: Any) -> None:
     try:
-        sopslib.update_keys(p.target, cwd=p.repo_root, config_file=p.config_file, sops=p.sops)
+        sopslib.update_keys(p.target, cwd=p.repo_root, recipients=p.recipients, sops=p.sops)
         new = p.target.read_bytes()
         verify_ciphertext(new, p, (), exact_recipients=True)
     except BaseException:
