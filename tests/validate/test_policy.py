@@ -320,6 +320,17 @@ def test_sops_metadata_does_not_shield_values_in_clear():
     assert holds_secret_data({**base, "stringData": {"password": "ENC[AES256_GCM,not sops]"}})
 
 
+def test_a_vals_reference_is_kept_elsewhere():
+    """helmfile/vals references (ref+<backend>://...) name a secret that `vals eval` fetches: not in Git (seen on an
+    unseen repository's bootstrap Secret once check scanned the whole repository)."""
+    from velero_gitops.validate.policy import holds_secret_data
+
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}}
+    assert not holds_secret_data({**secret, "data": {"token": "ref+op://Home-Lab/1password/OP_CONNECT_TOKEN"}})
+    assert not holds_secret_data({**secret, "stringData": {"t": "ref+vault://secret/data/x#/token"}})
+    assert holds_secret_data({**secret, "stringData": {"t": "ref+op is not a reference"}})
+
+
 def test_validate_reports_a_sops_file_that_encrypts_nothing(tmp_path, sops_path):
     """The real sops binary, `--encrypted-regex '^nothing$'`: genuine metadata, every value in clear."""
     import subprocess

@@ -390,19 +390,23 @@ def scanned_files(scan_root: Path, repo_root: Path) -> list[Path]:
     return sorted(out.values())
 
 
-def unencrypted_secrets(scan_root: Path, *, repo_root: Path, skip: Iterable[Path] = ()) -> list[Finding]:
+def unencrypted_secrets(scan_root: Path, *, repo_root: Path, skip: Iterable[Path] = (),
+                        objects_root: Path | None = None) -> list[Finding]:
     """Every `kind: Secret` document under ``scan_root`` (scanned_files) whose values Git shows in clear.
 
     The rule is validate's (policy.holds_secret_data: every value in clear, none sops-encrypted, none a reference),
     whatever the file's own ``sops:`` metadata says: sops leaves in clear what its encrypted_regex/suffix do not name
     (getsops/sops@v3.10.2:sops.go Tree.shouldBeEncrypted), and that metadata is written by the file being judged. A
     Secret carrying sops metadata must also have it complete (encryption_problems). A file that cannot be read within
-    the limits (too large, a link out of the repository, not UTF-8) is left to validate, which reports it once."""
-    from velero_gitops import safefile, yamlsafe
+    the limits (too large, a link out of the repository, not UTF-8) is left to validate, which reports it once; one
+    that is not YAML but spells `kind: Secret` is reported under ``objects_root`` only (default: everywhere), where
+    every YAML file is meant to be an object (elsewhere it may be a Helm template, which validate leaves alone too)."""
+    from velero_gitops import boundary, safefile, yamlsafe
     from velero_gitops.validate.documents import is_list, list_items
     from velero_gitops.validate.policy import holds_secret_data
 
     skipped = {Path(realpath(p)) for p in skip}
+    objects = Path(realpath(objects_root)) if objects_root is not None else None
     findings: list[Finding] = []
     if not scan_root.is_dir():
         return findings
@@ -413,11 +417,15 @@ def unencrypted_secrets(scan_root: Path, *, repo_root: Path, skip: Iterable[Path
             text = _read(path, repo_root)
         except safefile.FileRefused:
             continue
+        # a YAML scalar decodes to "Secret" only from those letters or from an escape (a double-quoted \x53, \u0053,
+        # or a line continuation); an alias or merge key repeats a scalar written elsewhere in the same file
+        if "Secret" not in text and "\\" not in text:
+            continue
         shown = display(path)
         try:
             docs = _load_all(text)
         except yamlsafe.YamlRefused:  # unparsable: still may hold a plaintext Secret
-            if _SECRET_KIND.search(text):
+            if _SECRET_KIND.search(text) and (objects is None or boundary.inside(Path(realpath(path)), objects)):
                 findings.append(Finding(
                     shown, None, None, "", "contains `kind: Secret` but is not valid YAML, so it cannot be "
                     "shown to be encrypted", "secret.unencrypted",
@@ -486,7 +494,7 @@ def check_tree(repo_root: Path, config: Config, *, config_file: str | None = Non
     if config.velero.repository_password == "managed":
         skip.append(repo_root / layout.repo_password_file)
         findings += _check_repo_password(repo_root, config, config_file)
-    findings += unencrypted_secrets(repo_root, repo_root=repo_root, skip=skip)
+    findings += unencrypted_secrets(repo_root, repo_root=repo_root, skip=skip, objects_root=repo_root / layout.apps_root)
     return findings
 
 

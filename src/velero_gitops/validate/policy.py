@@ -104,10 +104,11 @@ def s3url_problem(url: object, allow_http: bool, allow_path: bool) -> str | None
 
 
 # A value that names a secret kept elsewhere: a 1Password reference (op://vault/item/field, resolved by the 1Password
-# operator or `op inject`), or a `${VAR}` expression still in the object after the graph substituted what the
+# operator or `op inject`), a vals reference (ref+<backend>://path, helmfile/vals: ref+op://, ref+vault://, ...,
+# resolved by `vals eval` before apply), or a `${VAR}` expression still in the object after the graph substituted what the
 # repository holds in clear (validate/flux.py, validate/varsub.py): its value comes, at apply time, from a source Git
 # does not show (an encrypted Secret of postBuild.substituteFrom), or from another tool.
-_REFERENCE = re.compile(r"^op://[^\n]+$|" + _EXPRESSION.pattern)
+_REFERENCE = re.compile(r"^(?:ref\+[a-z0-9]+://|op://)[^\n]+$|" + _EXPRESSION.pattern)
 # A value sops encrypted (getsops/sops@v3.10.2:aes/cipher.go encre): Git does not show it. Judged on the value, not on
 # the file's `sops:` metadata: that metadata is written by the file being judged, and sops leaves in clear whatever
 # its encrypted_regex/suffix do not name (sops.go Tree.shouldBeEncrypted), so metadata alone hides nothing.
