@@ -8,18 +8,19 @@ Rules (docs/secrets.md; getsops/sops@v3.10.2: cmd/sops/main.go for the flags use
   ``--filename-override``).
 - Plaintext only ever goes to sops through a pipe (stdin) and only ciphertext comes back; nothing
   here writes a file. Error messages are built from sops' stderr with every secret value redacted.
-- sops only ever encrypts for age: it gets the recipients explicitly and a configuration that holds
-  nothing else (``os.devnull``, or for updatekeys a file written here with one age rule), never the
-  repository's ``.sops.yaml``, whose other keys (a Vault transit URI, KMS) a pull request may set.
+- sops only ever encrypts for age: it gets a configuration written here that holds one rule with the age
+  recipients and nothing else, never the repository's ``.sops.yaml``, whose other keys (a Vault transit
+  URI, KMS) and encrypted_regex a pull request may set.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
 import subprocess
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -325,16 +326,26 @@ def run(
         raise UsageError(f"cannot run sops at {sops.path} ({_short(redact(str(exc), secrets))})") from None
 
 
-def _age_only(recipients: Sequence[str]) -> list[str]:
-    """The flags that confine sops to age: no configuration file (getsops/sops@v3.10.2:cmd/sops/main.go loadConfig
-    reads --config, and LoadStoresConfig the same file), so neither creation rules nor key services come from the
-    repository; the recipients are passed explicitly (--age)."""
+@contextlib.contextmanager
+def _age_only(recipients: Sequence[str]) -> Iterator[list[str]]:
+    """The flags that confine sops to age: a configuration written here, outside the repository, holding one creation
+    rule with these age recipients, ``encrypted_regex: ^(data|stringData)$`` and ``mac_only_encrypted`` and nothing
+    else. sops reads creation rules and key services from --config only (getsops/sops@v3.10.2:cmd/sops/main.go
+    loadConfig, LoadStoresConfig; updatekeys takes its keys from that file), so nothing comes from the repository's
+    `.sops.yaml`. (``encrypt`` reads mac_only_encrypted from the rule: getEncryptConfig looks the flag up among the
+    subcommand's own flags, where it is not declared.)"""
+    import tempfile
+
     from velero_gitops.config.names import AGE_RECIPIENT
 
     bad = [r for r in recipients if not AGE_RECIPIENT.match(r)]
     if bad or not recipients:
         raise UsageError(f"not age public keys: {', '.join(map(repr, bad))}" if bad else "no age recipients to encrypt for")
-    return ["--config", os.devnull]
+    with tempfile.TemporaryDirectory(prefix="velero-gitops-sops-") as tmp:
+        conf = Path(tmp) / CONFIG_NAME
+        conf.write_text(f"creation_rules:\n  - age: '{','.join(recipients)}'\n    encrypted_regex: '{ENCRYPTED_REGEX}'\n"
+                        "    mac_only_encrypted: true\n")
+        yield ["--config", str(conf)]
 
 
 def encrypt(
@@ -344,9 +355,9 @@ def encrypt(
     """Encrypt a YAML document given on stdin as if it were ``target``; return the ciphertext.
 
     With ``config_file`` the age recipients of its creation rule matching ``target`` are used, else ``recipients``;
-    either way sops gets them explicitly, with ``encrypted_regex: ^(data|stringData)$`` and ``mac_only_encrypted``,
-    and reads no `.sops.yaml`: a pull request's rule cannot add a key service (a Vault transit URI on plain http would
-    receive the Vault token and the data key) nor leave values in clear (its encrypted_regex).
+    either way sops gets them in a configuration of its own (_age_only) and reads no `.sops.yaml`: a pull request's
+    rule cannot add a key service (a Vault transit URI on plain http would receive the Vault token and the data key)
+    nor leave values in clear (its encrypted_regex).
     """
     sops = sops or find_sops()
     secrets = list(secrets)
@@ -359,29 +370,20 @@ def encrypt(
                 "`velero-gitops sops-init --config <config>` prints, or pass --age <recipient>"
             )
         recipients = rule.age
-    args = [*_age_only(recipients), "--mac-only-encrypted", "encrypt", "--age", ",".join(recipients),
-            "--encrypted-regex", ENCRYPTED_REGEX, "--filename-override", str(target)]
-    proc = run(sops, args, cwd=cwd, stdin=plaintext, secrets=secrets)
+    with _age_only(recipients) as config:
+        proc = run(sops, [*config, "encrypt", "--filename-override", str(target)], cwd=cwd, stdin=plaintext,
+                   secrets=secrets)
     if proc.returncode != 0:
         raise UsageError(f"sops encrypt failed (exit {proc.returncode}): {sops_message(proc.stderr, secrets)}")
     return proc.stdout
 
 
 def update_keys(path: Path, *, cwd: Path, recipients: Sequence[str], sops: Sops | None = None) -> str:
-    """``sops updatekeys -y`` on an encrypted file (sops rewrites it in place) for exactly these age recipients.
-    Returns sops' log.
-
-    updatekeys takes its keys from a configuration file only (getsops/sops@v3.10.2:cmd/sops/subcommand/updatekeys
-    reads the creation rule from ConfigPath): it gets one written here, outside the repository, that holds one rule
-    with these age recipients and nothing else."""
-    import tempfile
-
+    """``sops updatekeys -y`` on an encrypted file (sops rewrites it in place) for exactly these age recipients
+    (_age_only). Returns sops' log."""
     sops = sops or find_sops()
-    _age_only(recipients)
-    with tempfile.TemporaryDirectory(prefix="velero-gitops-sops-") as tmp:
-        conf = Path(tmp) / CONFIG_NAME
-        conf.write_text(f"creation_rules:\n  - age: '{','.join(recipients)}'\n")
-        proc = run(sops, ["--config", str(conf), "updatekeys", "-y", str(path)], cwd=cwd)
+    with _age_only(recipients) as config:
+        proc = run(sops, [*config, "updatekeys", "-y", str(path)], cwd=cwd)
     if proc.returncode != 0:
         msg = sops_message(proc.stderr)
         if proc.returncode == 128 or "Failed to get the data key" in msg:
