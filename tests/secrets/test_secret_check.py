@@ -165,9 +165,9 @@ def test_whole_file_encrypted_is_refused(home_lab, sops_path):
     target = home_lab / SECRET_REL
     doc = ("apiVersion: v1\nkind: Secret\nmetadata:\n  name: velero-s3-secret\n  namespace: velero\n"
            "stringData:\n  cloud: x\n")
-    conf = home_lab / ".sops.yaml"
-    conf.write_text(f"creation_rules:\n  - age: {TEST_RECIPIENT}\n")  # no encrypted_regex
-    target.write_bytes(sopslib.encrypt(doc.encode(), target=target, cwd=home_lab, config_file=conf))
+    plain = home_lab.parent / "plain.yaml"
+    plain.write_text(doc)
+    _sops_encrypt(sops_path, plain, target)  # no encrypted_regex: sops encrypts apiVersion and kind too
     loaded = load(home_lab / "velero-gitops.yaml")
     found = check_tree(loaded.repo_root, loaded.config)
     assert any("whole file was encrypted" in f.message for f in found)
