@@ -181,8 +181,8 @@ def needs(rule: CreationRule) -> str:
     if not rule.services:
         return ""
     return (f"{display(rule.config_file)} creation_rules[{rule.index}] also names {', '.join(rule.services)}: "
-            "velero-gitops encrypts for the rule's age recipients only (sops runs with them and no configuration "
-            "file), so sops contacts none of those services; Flux decrypts the file with its age key")
+            "velero-gitops encrypts for the rule's age recipients only (sops gets a configuration of its own that holds "
+            "only them), so sops contacts none of those services; Flux decrypts the file with its age key")
 
 
 def find_config(repo_root: Path) -> Path | None:
