@@ -304,9 +304,27 @@ def _schema_locations(u: _Unit, root: Path) -> list[str]:
     return out
 
 
-_FLUX_KS = re.compile(r"^apiVersion:\s*['\"]?kustomize\.toolkit\.fluxcd\.io/.*\n(?:.*\n)*?^kind:\s*['\"]?Kustomization\b"
-                      r"|^kind:\s*['\"]?Kustomization\b.*\n(?:.*\n)*?^apiVersion:\s*['\"]?kustomize\.toolkit\.fluxcd\.io/",
-                      re.M)
+_TOP_KEY = re.compile(r"(apiVersion|kind):\s*['\"]?([^\s'\"#]*)")
+
+
+def _holds_flux_kustomization(text: str) -> bool:
+    """A document of ``text`` says ``apiVersion: kustomize.toolkit.fluxcd.io/...`` and ``kind: Kustomization`` at
+    its top level. One pass over the lines (a lazy multi-line regex was quadratic in the file's length)."""
+    api = kind = False
+    for line in text.splitlines():
+        if line.startswith("---"):
+            api = kind = False
+            continue
+        m = _TOP_KEY.match(line)
+        if m is None:
+            continue
+        if m[1] == "kind":
+            kind = m[2] == "Kustomization"
+        else:
+            api = m[2].startswith("kustomize.toolkit.fluxcd.io/")
+        if api and kind:
+            return True
+    return False
 
 
 def _externals(root: Path, group: list[_Unit], strict: frozenset[Path], ignored: Callable[[str], bool]) -> list[str]:
@@ -328,7 +346,7 @@ def _externals(root: Path, group: list[_Unit], strict: frozenset[Path], ignored:
                 text = safefile.read_bytes(p, root=root).decode("utf-8", "replace")
             except OSError:
                 continue
-            if _FLUX_KS.search(text):
+            if _holds_flux_kustomization(text):
                 return []
     return [f"Kustomization/{d.namespace}/{d.name}" for u in group
             for d in (*u.loaded.config.flux.depends_on, *u.loaded.config.metrics.depends_on)]

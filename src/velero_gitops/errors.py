@@ -29,3 +29,13 @@ class ConfigError(VeleroGitopsError):
 
 class WriteRefused(VeleroGitopsError):
     """The write step refused to touch a file (edited by hand, not ours...). Exit 2."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP during a command (cli.main): unwinds like Ctrl-C, so every ``finally`` and ``with`` runs
+    (a kustomize build's mirror of the repository is removed, a write rolls back). Python's default action for
+    these signals ends the process without unwinding."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum

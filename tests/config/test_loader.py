@@ -170,3 +170,41 @@ def test_unclosed_quote_points_at_the_quote(tmp_path, quote, line, tail):
         load(p)
     (msg,) = exc.value.problems
     assert f"velero-gitops.yaml:{line}:13 s3.endpoint: this quoted string is never closed" in msg
+
+
+@pytest.mark.parametrize("command", [["render"], ["check"], ["check", "-o", "json"]])
+def test_a_config_symlinked_out_of_the_repository_is_refused_before_reading(tmp_path, command):
+    """B8 (probes 29, 30): a pull request adds clusters/a/velero-gitops.yaml as a symlink to a file outside the
+    repository (a credentials file). The repository is the one the user names the config in, not the one its
+    target happens to lie in: the config is refused with its path and the fix, nothing of the target is shown,
+    nothing is written."""
+    from cli_util import git
+
+    outside = tmp_path / "home" / ".aws"
+    outside.mkdir(parents=True)
+    (outside / "credentials.yaml").write_text("aws_secret_access_key: VICTIMsecretVALUE123\n" + BASE)
+    repo = tmp_path / "repo"
+    (repo / "clusters" / "a").mkdir(parents=True)
+    git(repo, "init", "-q")
+    (repo / "clusters" / "a" / "velero-gitops.yaml").symlink_to(outside / "credentials.yaml")
+    before = snapshot(repo)
+    r = run_cli(*command, *(["clusters/a/velero-gitops.yaml"] if command == ["render"] else []), cwd=repo)
+    assert r.code == 2, r.out + r.err
+    shown = r.out + r.err
+    assert "clusters/a/velero-gitops.yaml: config file resolves through a symlink to" in shown
+    assert "copy the config into the repository" in shown
+    assert "VICTIM" not in shown and "aws_secret_access_key" not in shown
+    assert snapshot(repo) == before
+
+
+def test_a_config_symlinked_inside_the_repository_loads(tmp_path):
+    """The same link to a config inside the repository is the user's own layout: it loads."""
+    from cli_util import git
+
+    repo = tmp_path / "repo"
+    (repo / "shared").mkdir(parents=True)
+    (repo / "clusters").mkdir()
+    git(repo, "init", "-q")
+    (repo / "shared" / "velero-gitops.yaml").write_text(BASE.replace("appsRoot: kubernetes/apps", "root: ..\n  appsRoot: kubernetes/apps"))
+    (repo / "clusters" / "velero-gitops.yaml").symlink_to(repo / "shared" / "velero-gitops.yaml")
+    assert load(repo / "clusters" / "velero-gitops.yaml").repo_root == repo.resolve()

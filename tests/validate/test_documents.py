@@ -106,3 +106,26 @@ def test_another_tools_file_with_python_tags_is_not_judged(tmp_path):
     assert validate_paths([str(root)], opts).findings == []
     (root / "apps/kustomization.yaml").write_text("resources:\n  - ./cm.yaml\n  - ../mkdocs.yml\n")
     assert [f.rule for f in validate_paths([str(root)], opts).findings] == ["yaml"]
+
+
+def test_stdin_goes_through_the_files_decoding_and_limit():
+    """B10 (probe 51): `validate -` on bytes that are not UTF-8 (a UTF-32 BOM, a bad byte in a value) is a located
+    finding like a file's (safefile.decode_utf8), exit 1, never a traceback; a stream over the limit is refused."""
+    import subprocess
+    import sys
+
+    from velero_gitops.safefile import DEFAULT_LIMIT
+
+    def validate(data: bytes) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run([sys.executable, "-m", "velero_gitops", "validate", "-"], input=data,
+                              capture_output=True, timeout=120)
+
+    for data, line in ((b"\xff\xfe\x00\x00", 1), (b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: \"\xff\"}\n", 3)):
+        r = validate(data)
+        out = r.stdout.decode("utf-8")  # strict: the output is UTF-8 whatever came in
+        assert r.returncode == 1 and b"Traceback" not in r.stderr, r.stderr
+        assert out.startswith(f"-:{line}: is not UTF-8 text (byte 0xff at line {line}, "), out
+    r = validate(b"#" * (DEFAULT_LIMIT + 1))
+    assert r.returncode == 1 and f"more than {DEFAULT_LIMIT} bytes; not read" in r.stdout.decode()
+    ok = validate("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata: {x: \"é\"}\n".encode())
+    assert ok.returncode == 0 and ok.stdout == b"no findings; objects: 1 passed, 0 failed\n"

@@ -102,3 +102,74 @@ def test_one_message_at_many_places_is_one_text_line():
     assert sum("/data" in line for line in out) == 3 and sum(": warning: remote" in line for line in out) == 2
     assert out[-1].startswith("12 warnings")
     assert len(json.loads(render([*same, *pointed, *twice], 0, 0, 0, "json"))["findings"]) == 12
+
+
+# File names an attacker can commit (git stores any bytes but NUL and `/`), each holding a duplicate key that
+# `check` reports at the start of a text line: workflow commands in both forms the runner parses, one behind a
+# whitespace that .NET's TrimStart removes, bytes that are not UTF-8, XML 1.0 non-characters and bidi overrides.
+HOSTILE_NAMES = [b"::error file=README.md,line=1,title=LGTM::all good.yaml", b"::stop-commands::deadbeef.yaml",
+                 "\u3000::warning::ws.yaml".encode(), b"##[error]v1.yaml", b"bad\xff\xfe.yaml", "a\uffff\ufffe.yaml".encode(),
+                 "\u202elmay.terces\u202c.yaml".encode(), b" ::notice::space.yaml"]
+
+
+def _runner_commands(output: str) -> list[str]:
+    """The lines the Actions runner takes for workflow commands: ActionCommand.TryParseV2 (`::` after TrimStart)
+    and TryParse (`##[` anywhere), actions/runner@v2.336.0:src/Runner.Common/ActionCommand.cs."""
+    return [line for line in output.split("\n") if line.lstrip().startswith("::") or "##[" in line]
+
+
+@pytest.fixture(scope="module")
+def hostile_repo(tmp_path_factory):
+    import os
+    import shutil
+
+    from cli_util import EXAMPLE, git
+
+    repo = tmp_path_factory.mktemp("hostile") / "repo"
+    shutil.copytree(EXAMPLE, repo)
+    for name in HOSTILE_NAMES:
+        with open(os.path.join(os.fsencode(repo), name), "wb") as fh:
+            fh.write(b"a: 1\na: 2\n")
+    git(repo, "init", "-q")
+    return repo
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "junit", "github"])
+def test_hostile_file_names_forge_no_workflow_command_and_keep_each_format_valid(hostile_repo, fmt):
+    """B5/B11/B12 (probes 03, 05, 06, 06b, 38): `check` on root files named like workflow commands, with bytes
+    that are not UTF-8, U+FFFF and U+202E. No text/json/junit line is a workflow command (the github format's
+    lines are exactly one command per finding); junit parses as XML 1.0 (expat), json as strict UTF-8 with every
+    name; no format prints a format character (Cf) raw."""
+    import unicodedata
+
+    r = run_cli("check", "-o", fmt, cwd=hostile_repo)
+    assert r.code == 1, r.out + r.err
+    commands = _runner_commands(r.out + "\n" + r.err)
+    raw = r.out.encode("utf-8", "surrogateescape")
+    raw.decode("utf-8")  # strict: nothing but UTF-8 on stdout
+    assert not any(unicodedata.category(c) == "Cf" for c in r.out + r.err)
+    if fmt == "github":
+        assert len(commands) == len(HOSTILE_NAMES)
+        assert all(line.startswith("::error file=") and line.count("::") == 2 for line in commands), commands
+        return
+    assert commands == []
+    if fmt == "text":
+        assert "./::error file=README.md,line=1,title=LGTM::all good.yaml:2 /a: duplicate key 'a'" in r.out
+        assert "./\\u3000::warning::ws.yaml:2" in r.out and "bad\\xff\\xfe.yaml:2" in r.out
+        assert "#\\x23[error]v1.yaml" in r.out and "\\u202elmay.terces\\u202c.yaml" in r.out
+    elif fmt == "json":
+        files = {f["file"] for f in json.loads(raw)["findings"]}
+        assert {"bad\\xff\\xfe.yaml", "##[error]v1.yaml", "a\uffff\ufffe.yaml"} <= files
+    else:
+        classes = {c.get("classname") for c in ET.fromstring(raw).iter("testcase")}
+        assert {"a\\uffff\\ufffe.yaml", "#\\x23[error]v1.yaml", "::stop-commands::deadbeef.yaml"} <= classes
+
+
+def test_every_text_line_starts_with_a_character_the_tool_chose():
+    """The text reporter's one boundary (report.lead): whatever a finding's file or message holds, no line begins
+    with whitespace or `:`."""
+    names = ["::x::y", " ::x::y", "\u2003::x::y", "\t::x::y", "", "\u202e::x::y", "\ufeff::x::y", "\n::x::y"]
+    findings = [Finding(n, None, None, "", m, "r") for n in names for m in ("::x::m", "m")]
+    out = render(findings, 0, 0, 0)
+    assert _runner_commands(out) == []
+    assert all(line[:1] not in (" ", ":") and not line[:1].isspace() for line in out.splitlines())

@@ -219,3 +219,40 @@ def test_no_sandbox_refuses_builds_with_one_line(tmp_path, monkeypatch, why):
     sandbox.probe.cache_clear()
     msg = str(exc.value)
     assert "--kustomize never" in msg and "\n" not in msg and "sandbox" in msg
+
+
+@pytest.mark.parametrize(("sig", "code"), [("SIGTERM", 143), ("SIGHUP", 129)])
+def test_a_signal_mid_build_removes_every_mirror(tmp_path, sig, code):
+    """B14 (probe 36): SIGTERM (a CI job cancelled, `timeout`) or SIGHUP while builds run. Python's default action
+    ends the process without unwinding, which left each build's mirror (a copy of the repository's files) in
+    /tmp. The CLI turns both into errors.Terminated; sandbox.stopped_on_unwind kills the running sandboxes (their
+    own sessions: the signal does not reach them) and cancels the queued builds; every mirror is removed."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    require_kubectl()
+    repo, tmp = tmp_path / "repo", tmp_path / "tmp"
+    tmp.mkdir()
+    for i in range(40):
+        d = repo / f"k{i}"
+        d.mkdir(parents=True)
+        (d / "kustomization.yaml").write_text(K + "resources: [cm.yaml]\n")
+        (d / "cm.yaml").write_text(CM.replace("name: a", f"name: c{i}"))
+    proc = subprocess.Popen([sys.executable, "-m", "velero_gitops", "validate", "--no-kustomize-cache",
+                             "--ignore-missing-schemas", str(repo)], cwd=tmp_path, env={**os.environ, "TMPDIR": str(tmp)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(3000):  # until the first mirror exists (polling, not a time limit on the tool)
+            if any(p.name.startswith("vg-kustomize-") for p in tmp.iterdir()) or proc.poll() is not None:
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, "the run ended before a build started"
+        proc.send_signal(getattr(signal, sig))
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == code, out + err
+    assert err.strip() == "terminated" and "Traceback" not in err
+    assert [p.name for p in tmp.iterdir() if p.name.startswith("vg-kustomize-")] == []

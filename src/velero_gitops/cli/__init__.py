@@ -35,10 +35,19 @@ def kubeconform_aliases(args: list[str]) -> list[str]:
     return out
 
 
+def _terminate(signum: int, frame: object) -> None:  # noqa: ARG001
+    from velero_gitops.errors import Terminated
+
+    raise Terminated(signum)
+
+
 def main() -> None:
+    import signal
     import sys
 
     from velero_gitops import yamlsafe
 
+    for sig in (signal.SIGTERM, signal.SIGHUP):  # unwind like Ctrl-C (errors.Terminated), clean-up included
+        signal.signal(sig, _terminate)
     with yamlsafe.run_budget():  # one command is one run: its YAML files share one node budget
         app(args=kubeconform_aliases(sys.argv[1:]))

@@ -37,10 +37,11 @@ class Output(str, Enum):
 def err(message: str) -> None:
     """Print a message to stderr (plain text, no markup interpretation). Its lines are ours; within a line
     every control character (a carriage return, an escape sequence from a server or a folder name) is
-    written as an escape, so nothing can overwrite or colour what the terminal shows."""
-    from velero_gitops.validate.report import esc
+    written as an escape, so nothing can overwrite or colour what the terminal shows, and each line starts with
+    a character the tool chose (report.lead), so a CI runner reads no workflow command in it."""
+    from velero_gitops.validate.report import esc, lead
 
-    sys.stderr.write("\n".join(esc(line) for line in message.rstrip("\n").split("\n")) + "\n")
+    sys.stderr.write("\n".join(lead(esc(line)) for line in message.rstrip("\n").split("\n")) + "\n")
 
 
 def handle_errors(fn: F) -> F:
@@ -55,9 +56,12 @@ def handle_errors(fn: F) -> F:
         except VeleroGitopsError as exc:
             err(f"error: {exc}" if "\n" not in str(exc) else str(exc))
             raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            err("interrupted")
-            raise typer.Exit(130) from None
+        except KeyboardInterrupt as exc:
+            from velero_gitops.errors import Terminated
+
+            signum = exc.signum if isinstance(exc, Terminated) else 2  # SIGINT
+            err("terminated" if signum != 2 else "interrupted")
+            raise typer.Exit(128 + signum) from None
 
     return wrapper  # type: ignore[return-value]
 

@@ -202,11 +202,17 @@ def _read_config(p: Path, shown: str) -> str:
     from velero_gitops import safefile
     from velero_gitops.yamlsafe import CONFIG_SIZE_LIMIT
 
+    # The repository is the one the user named the config in (its unresolved path), so a symlinked config cannot
+    # define a repository of its own: one that resolves outside is refused before a byte is read.
+    bound = boundary.of_paths([p])
     try:
-        return safefile.read_text(p, limit=CONFIG_SIZE_LIMIT, shown=shown)
+        return safefile.read_text(p, root=bound, limit=CONFIG_SIZE_LIMIT, shown=shown)
     except safefile.FileRefused as exc:
         if exc.kind == "missing":
             raise ConfigError([f"{shown}: config file not found"]) from None
+        if exc.kind == "outside-root":
+            raise ConfigError([f"{shown}: config file {exc.problem}; copy the config into the repository instead of "
+                               "linking to it"]) from None
         where = f"{shown}:{exc.line}:{exc.column} (top level)" if exc.line else shown
         raise ConfigError([f"{where}: config file {exc.problem}"]) from None
 

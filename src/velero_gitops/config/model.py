@@ -840,7 +840,7 @@ class CheckConfig(_Model):
         "No URLs: check never downloads.")
     ignore_filename_patterns: list[str] = Field(
         default_factory=list,
-        description="Regular expressions (Python `re.search`) on repository-relative paths of files that are not "
+        description="Regular expressions (Go's regexp, RE2, searched as kubeconform does) on repository-relative paths of files that are not "
         "Kubernetes objects (Taskfile.yaml, talos/, helmfile.yaml...).")
     skip: list[str] = Field(default_factory=list, description="Kinds (or apiVersion/Kind) not validated in the rest of the repository.")
     externals: list[str] = Field(
@@ -860,11 +860,13 @@ class CheckConfig(_Model):
     @field_validator("ignore_filename_patterns")
     @classmethod
     def _patterns(cls, v: list[str]) -> list[str]:
+        from velero_gitops.goregexp import GoRegexp, PatternError
+
         for i, pattern in enumerate(v):
             try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise at((i,), f"{pattern!r} is not a regular expression: {exc}") from None
+                GoRegexp(pattern)
+            except PatternError as exc:
+                raise at((i,), f"{pattern!r} is not a regular expression kubeconform accepts: {exc}") from None
         return v
 
     @field_validator("externals")

@@ -244,22 +244,19 @@ def load_rules(config_file: Path) -> list[CreationRule]:
 
 def matching_rule(config_file: Path, target: Path) -> CreationRule | None:
     """The first rule whose path_regex matches ``target`` (relative to the config's folder), as sops does."""
-    import re2  # Go's regexp syntax, as sops compiles path_regex; linear time, so no pattern can hang us
+    from velero_gitops.goregexp import GoRegexp, PatternError  # as sops compiles path_regex (Go's regexp)
 
-    options = re2.Options()
-    options.log_errors = False
     rel = os.path.relpath(target.resolve(), config_file.parent.resolve()).replace(os.sep, "/")
     for rule in load_rules(config_file):
         if rule.path_regex is None:
             return rule
         try:
-            if re2.compile(rule.path_regex, options).search(rel):
+            if GoRegexp(rule.path_regex).found(rel):
                 return rule
-        except re2.error as exc:
-            problem = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        except PatternError as exc:
             raise UsageError(
                 f"{display(config_file)}: creation_rules[{rule.index}].path_regex {_short(rule.path_regex)!r} "
-                f"is not a valid regular expression ({problem})"
+                f"is not a valid regular expression ({exc})"
             ) from None
     return None
 

@@ -19,7 +19,7 @@ from velero_gitops.boundary import realpath
 from velero_gitops.config.loader import display
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
-from velero_gitops.safefile import DEFAULT_LIMIT, FileRefused, read_text
+from velero_gitops.safefile import DEFAULT_LIMIT, FileRefused, decode_utf8, read_text
 from velero_gitops.validate.yamlload import YAMLError, line_of, load_all
 from velero_gitops.yamlsafe import LDict
 
@@ -187,10 +187,14 @@ class Reader:
             text = self.texts.get(Path(realpath(path)))  # already read in this run (a kustomization)
         if text is not None:
             pass
-        elif path is None:
-            text = sys.stdin.read(DEFAULT_LIMIT + 1)
-            if len(text) > DEFAULT_LIMIT:
-                self.findings.append(Finding(display, None, None, "", f"more than {DEFAULT_LIMIT} characters; not read", "yaml"))
+        elif path is None:  # stdin: bytes through the files' limit and UTF-8 decoding (safefile)
+            data = sys.stdin.buffer.read(DEFAULT_LIMIT + 1)
+            try:
+                if len(data) > DEFAULT_LIMIT:
+                    raise FileRefused(display, f"more than {DEFAULT_LIMIT} bytes; not read", "too-large")
+                text = decode_utf8(data, display)
+            except FileRefused as exc:
+                self.findings.append(Finding(display, exc.line, None, "", exc.problem, "yaml"))
                 self.failed_units += 1
                 return
         else:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,16 +56,13 @@ class Result:
 
 
 def ignore_matcher(patterns: Iterable[str]) -> Callable[[str], bool]:
-    """A predicate on paths from kubeconform-style ``--ignore-filename-pattern`` regexes (searched, not anchored)."""
-    compiled: list[re.Pattern[str]] = []
-    for pat in patterns:
-        try:
-            compiled.append(re.compile(pat))
-        except re.error as exc:
-            raise UsageError(f"--ignore-filename-pattern {pat!r}: invalid regular expression: {exc}") from None
-    if not compiled:
-        return lambda _p: False
-    return lambda p: any(c.search(p) for c in compiled)
+    """A predicate on paths from kubeconform-style ``--ignore-filename-pattern`` regexes (Go's regexp, searched)."""
+    from velero_gitops.goregexp import PatternError, matcher
+
+    try:
+        return matcher(patterns)
+    except PatternError as exc:
+        raise UsageError(f"--ignore-filename-pattern: invalid regular expression: {exc}") from None
 
 
 def discover(paths: Iterable[str], ignore: Callable[[str], bool] | None = None,

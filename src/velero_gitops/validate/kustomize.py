@@ -873,7 +873,7 @@ def check_dirs(kdirs: list[Path], objects: list[Obj], store: SchemaStore, run: R
     if runnable:
         _sandbox_or_refuse(kubectl)  # one clear line where no sandbox can be made, before any build
     deadline = sandbox.Deadline()  # one budget for every build of this run
-    with ThreadPoolExecutor(max_workers=max(1, min(2, len(runnable)))) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, min(2, len(runnable)))) as pool, sandbox.stopped_on_unwind(pool):
         results = list(pool.map(lambda b: build(b, kubectl, cache, deadline), runnable))
 
     by_file: dict[Path, list] = {}

@@ -21,17 +21,50 @@ from velero_gitops.findings import Finding
 
 FORMATS = ("text", "json", "junit", "github")
 
-# C0/C1 controls, DEL, and the Unicode line/paragraph separators that some viewers break lines on
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# The GitHub Actions runner reads every stdout and stderr line of a step for workflow commands
+# (actions/runner@v2.336.0:src/Runner.Common/ActionCommand.cs): TryParseV2 takes a line that starts with `::`
+# after TrimStart, TryParse (v1) finds `##[` anywhere in a line. A line of ours starts with a character the tool
+# chose (``lead``); `##[` inside a string from the tree is written `#\x23[`.
+_V1_COMMAND = "##["
+
+
+def _escape_char(c: str) -> str:
+    o = ord(c)
+    if c in _NAMED:
+        return _NAMED[c]
+    if 0xDC80 <= o <= 0xDCFF:  # a byte that was not UTF-8 (os.fsdecode's surrogateescape): the byte
+        return f"\\x{o - 0xDC00:02x}"
+    return f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}" if o < 0x10000 else f"\\U{o:08x}"
 
 
 def esc(s: str | None) -> str:
-    """``s`` with every control character written as an escape (``\\n``, ``\\x1b``, ``\\u2028``)."""
+    """``s`` with every character Python does not call printable written as an escape (``\\n``, ``\\x1b``,
+    ``\\u202e``): controls, format characters (bidi overrides, zero-width), lone surrogates (a file name's bytes
+    that are not UTF-8, as ``\\xff``), separators and whitespace other than the space, unassigned and
+    non-characters (U+FFFE); and the runner's `##[` as ``#\\x23[``."""
     if not s:
         return s or ""
-    return _CONTROL.sub(lambda m: _NAMED.get(m.group(0)) or (f"\\x{ord(m.group(0)):02x}" if ord(m.group(0)) < 0x100
-                                                            else f"\\u{ord(m.group(0)):04x}"), s)
+    if not s.isprintable():  # one C-speed scan for the common case
+        s = "".join(c if c.isprintable() else _escape_char(c) for c in s)
+    return s.replace(_V1_COMMAND, "#\\x23[") if _V1_COMMAND in s else s
+
+
+# what a line of ours may start with: none is whitespace to .NET's TrimStart, none is `:`
+_LEAD = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./-*([<'\"")
+
+
+def shown_path(path: str) -> str:
+    """A path as the first word of a line: one that does not start with a character in ``_LEAD`` (a root file
+    named `::error ...`, ` x` or `\u3000x`) is written ``./path``, which names the same file."""
+    return path if not path or path[0] in _LEAD else f"./{path}"
+
+
+def lead(line: str) -> str:
+    """``line`` as printed: it starts with a character the tool chose (the indentation of our own lines is
+    spaces), else it gets the ``./`` of a path; so the runner never reads a workflow command in it."""
+    first = line.lstrip(" ")[:1]
+    return line if not first or first in _LEAD else f"./{line}"
 
 
 @dataclass(frozen=True)
@@ -60,7 +93,7 @@ def summary(c: Counts) -> str:
 
 
 def text_line(f: Finding) -> str:
-    parts = [esc(f.location())]
+    parts = [esc(shown_path(f.location()))]
     if f.obj:
         parts.append(esc(f.obj))
     if f.pointer:
@@ -133,23 +166,26 @@ class TextReporter(Reporter):
     def render(self, findings: list[Finding], c: Counts) -> str:
         grouped, rest = missing_schema_lines(findings)
         repeated, rest = repeated_lines(rest)
-        return "\n".join([*(text_line(f) for f in rest), *repeated, *grouped, summary(c)]) + "\n"
+        return "\n".join(lead(line) for line in [*(text_line(f) for f in rest), *repeated, *grouped, summary(c)]) + "\n"
 
 
 class JsonReporter(Reporter):
     def render(self, findings: list[Finding], c: Counts) -> str:
         import json
 
+        u = _scalars
         doc = {
             "findings": [
-                {"file": f.file, "line": f.line, "object": f.obj, "pointer": f.pointer, "message": f.message,
-                 "rule": f.rule, "severity": f.severity}
+                {"file": u(f.file), "line": f.line, "object": u(f.obj), "pointer": u(f.pointer), "message": u(f.message),
+                 "rule": u(f.rule), "severity": f.severity}
                 for f in findings
             ],
             "summary": {"passed": c.passed, "failed": c.failed, "skipped": c.skipped,
                         "errors": c.errors, "warnings": c.warnings, "notes": c.notes},
         }
-        return json.dumps(doc, indent=2) + "\n"  # json escapes control characters itself
+        # json escapes control characters itself and writes ASCII (valid UTF-8); the runner's v1 `##[` is written
+        # `#\u0023[`, the same string to a JSON reader
+        return json.dumps(doc, indent=2).replace(_V1_COMMAND, "#\\u0023[") + "\n"
 
 
 class GithubReporter(Reporter):
@@ -205,7 +241,7 @@ class JunitReporter(Reporter):
         out.append(f"    <system-out>{escape(summary(c))}</system-out>")
         out.append("  </testsuite>")
         out.append("</testsuites>")
-        return "\n".join(out) + "\n"
+        return _xml_chars("\n".join(out) + "\n")
 
 
 REPORTERS: dict[str, type[Reporter]] = {"text": TextReporter, "json": JsonReporter, "junit": JunitReporter,
@@ -237,6 +273,23 @@ def config_findings(problems: list[str]) -> list[Finding]:
         message = f"{m['field']}: {m['message']}" if m["field"] else m["message"]
         out.append(Finding(m["file"], int(m["line"]), None, "", message, "config"))
     return out
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# XML 1.0 (Fifth Edition) production [2] Char; `&` cannot occur unescaped here, so `&#x23;` is the only reference
+_NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _scalars(s: str | None) -> str | None:
+    """``s`` as Unicode scalar values only (a JSON text is UTF-8, RFC 8259 section 8.1): a lone surrogate (a file
+    name's byte that was not UTF-8) is written as ``esc`` writes it."""
+    return _SURROGATE.sub(lambda m: _escape_char(m.group()), s) if s and not s.isprintable() else s
+
+
+def _xml_chars(doc: str) -> str:
+    """A junit document holds XML 1.0 characters only (whatever a reporter forgot to ``esc``) and no `##[`."""
+    doc = _NOT_XML_CHAR.sub(lambda m: _escape_char(m.group()), doc)
+    return doc.replace(_V1_COMMAND, "#&#x23;[")
 
 
 def _gh_data(s: str) -> str:

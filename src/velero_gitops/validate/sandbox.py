@@ -28,13 +28,17 @@ unconfined build.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import resource
 import signal
 import subprocess
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,11 +110,15 @@ def run(bwrap: str, kubectl: str, binds: dict[Path, Path], argv: list[str], dead
     if wait <= 0:
         return Result(False, "", f"the run's build deadline of {deadline.seconds:g}s is spent")
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        try:
-            proc = subprocess.Popen(command(bwrap, kubectl, binds, argv), stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=err, start_new_session=True, preexec_fn=_limits, env={}, cwd="/")
-        except OSError as exc:
-            return Result(False, "", f"the sandbox could not start ({exc.strerror})")
+        with _Live.lock:
+            if _Live.stopped:
+                return Result(False, "", "the run was interrupted")
+            try:
+                proc = subprocess.Popen(command(bwrap, kubectl, binds, argv), stdin=subprocess.DEVNULL, stdout=out,
+                                        stderr=err, start_new_session=True, preexec_fn=_limits, env={}, cwd="/")
+            except OSError as exc:
+                return Result(False, "", f"the sandbox could not start ({exc.strerror})")
+            _Live.procs.add(proc)
         limit = None
         try:
             proc.wait(timeout=wait)
@@ -118,6 +126,12 @@ def run(bwrap: str, kubectl: str, binds: dict[Path, Path], argv: list[str], dead
             limit = (f"the run's build deadline of {deadline.seconds:g}s" if wait < timeout
                      else f"the build time limit of {timeout:g}s")
             _kill(proc)
+        except BaseException:  # the sandbox is a session of its own: no signal to us reaches it
+            _kill(proc)
+            raise
+        finally:
+            with _Live.lock:
+                _Live.procs.discard(proc)
         out.seek(0)
         data = out.read(MAX_OUTPUT + 1)
         err.seek(0)
@@ -130,6 +144,34 @@ def run(bwrap: str, kubectl: str, binds: dict[Path, Path], argv: list[str], dead
     if rc != 0:
         return Result(False, msg.strip() or f"kubectl kustomize exited {rc}")
     return Result(True, data.decode("utf-8", "replace"))
+
+
+class _Live:
+    """The sandboxes running now (started in build threads), and whether the run is being stopped."""
+
+    lock = threading.Lock()
+    procs: set[subprocess.Popen] = set()
+    stopped = False
+
+
+@contextlib.contextmanager
+def stopped_on_unwind(pool: Executor) -> Iterator[None]:
+    """Builds run in ``pool`` inside this block. An exception unwinding through it (Ctrl-C; SIGTERM or SIGHUP,
+    which the CLI turns into one) cancels the builds not started and kills the running sandboxes, so each build
+    thread returns at once and its mirror of the repository (kustomize.build's temporary folder) is removed
+    before the process exits, instead of after the build limit or never."""
+    with _Live.lock:
+        _Live.stopped = False
+    try:
+        yield
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        with _Live.lock:
+            _Live.stopped = True
+            for proc in _Live.procs:
+                with contextlib.suppress(OSError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+        raise
 
 
 def _kill(proc: subprocess.Popen) -> None:
