@@ -72,6 +72,7 @@ class CheckResult:
     passed: int = 0
     failed: int = 0
     skipped: int = 0
+    suppressed: int = 0  # findings the configs' check: sections (ignoreFilenamePatterns, skip...) took out
 
     @property
     def clean(self) -> bool:
@@ -79,13 +80,13 @@ class CheckResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {"findings": [asdict(f) for f in self.findings], "passed": self.passed, "failed": self.failed,
-                "skipped": self.skipped}
+                "skipped": self.skipped, "suppressed": self.suppressed}
 
     @classmethod
     def from_stored(cls, data: dict[str, Any]) -> CheckResult | None:
         """A stored result, only when well formed and clean (a stored failure is never replayed)."""
         try:
-            counts = [data[k] for k in ("passed", "failed", "skipped")]
+            counts = [data[k] for k in ("passed", "failed", "skipped", "suppressed")]
             if not all(type(c) is int and c >= 0 for c in counts):
                 return None
             findings = [Finding(**f) for f in data["findings"]]
@@ -153,8 +154,12 @@ def run_check(configs: list[Path], options: CheckOptions | None = None, recorder
 
     from velero_gitops.secrets import secret_check
 
+    # a Secret the kustomize build reports (a resource in another format) is reported once, by the build
+    reported = {(f.file, f.obj, f.rule) for f in result.findings}
     for u in units:
         secret = secret_check.check_tree(u.loaded.repo_root, u.loaded.config, config_file=u.loaded.display_path)
+        secret = [f for f in secret if (f.file, f.obj, f.rule) not in reported]
+        reported |= {(f.file, f.obj, f.rule) for f in secret}  # two configs of one repository scan it once
         result.findings.extend(secret)
         result.failed += len({f.file for f in secret if f.severity == "error"})
     if recorder is not None and result.clean:  # only a clean result is stored: key it on what was read
@@ -188,6 +193,8 @@ def _validate_repository(root: Path, group: list[_Unit], opts: CheckOptions, res
         node_agent_memory_limit=_largest(u.loaded.config.velero.node_agent.budget.memory for u in group),
     )
     found = validate_paths([str(root)], vopts)
+    if any(c.ignore_filename_patterns or c.skip or c.ignore_missing_schemas for c in checks):
+        _unsuppressed(root, vopts, opts, patterns[:len(group) + 1], found, result)
     findings = _drop_opted_in(found.findings, group)
     # an object whose only errors were opted in passes after all
     flipped = _failed_objects(found.findings) - _failed_objects(findings)
@@ -195,6 +202,30 @@ def _validate_repository(root: Path, group: list[_Unit], opts: CheckOptions, res
     result.passed += found.passed + len(flipped)
     result.failed += found.failed - len(flipped)
     result.skipped += found.skipped
+
+
+def _unsuppressed(root: Path, vopts: Any, opts: CheckOptions, own: list[str], found: Any, result: CheckResult) -> None:
+    """The config's ``check:`` section is part of the input being judged (a pull request may edit it): it may quiet
+    the kubeconform-like rules, but not a rule about what Git holds (``in_git``: a secret in clear is read by anyone
+    who reads the repository). One more run without the section's suppressions (the command line's stay: they are
+    the maintainer's) gives those findings back, and counts what the section took out."""
+    import dataclasses
+
+    from velero_gitops.validate.engine import validate_paths
+
+    plain = validate_paths([str(root)], dataclasses.replace(
+        vopts, ignore_filename_patterns=own + opts.ignore_filename_patterns, skip_kinds=list(opts.skip),
+        ignore_missing_schemas=opts.ignore_missing_schemas))
+    kept = {_key(f) for f in found.findings}
+    taken = [f for f in plain.findings if _key(f) not in kept]
+    back = [f for f in taken if getattr(RULES.get(f.rule), "in_git", False)]
+    found.findings.extend(back)
+    found.failed += len({(f.file, f.obj) for f in back if f.severity == "error"})
+    result.suppressed += len(taken) - len(back)
+
+
+def _key(f: Finding) -> tuple[str, int | None, str | None, str, str, str]:
+    return f.file, f.line, f.obj, f.pointer, f.message, f.rule
 
 
 def _wiring(group: list[_Unit], result: CheckResult) -> None:

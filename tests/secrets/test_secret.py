@@ -160,11 +160,12 @@ def test_explicit_recipients_two_keys_either_decrypts(scratch, tmp_path, monkeyp
 
 
 def test_output_failing_verification_writes_nothing(scratch, monkeypatch):
-    """A rule whose encrypted_regex leaves stringData in clear: sops succeeds, verification refuses."""
+    """sops succeeds and leaves stringData in clear (our own rule made to encrypt nothing: the repository's
+    `.sops.yaml` cannot do it any more): verification refuses."""
     loaded = load(scratch.config)
     secretlib.encrypt_secret(loaded, credlib.validate(*scratch.creds))
     before = scratch.secret.read_bytes()
-    (scratch.root / ".sops.yaml").write_text(sops_yaml([scratch.key.public], encrypted_regex="^nothing$"))
+    monkeypatch.setattr(sopslib, "ENCRYPTED_REGEX", "^nothing$")
     new = ("AKIANEWKEY1111111111", "m" * 40)
     with pytest.raises(UsageError) as exc:
         secretlib.encrypt_secret(loaded, credlib.validate(*new))

@@ -165,9 +165,9 @@ def test_whole_file_encrypted_is_refused(home_lab, sops_path):
     target = home_lab / SECRET_REL
     doc = ("apiVersion: v1\nkind: Secret\nmetadata:\n  name: velero-s3-secret\n  namespace: velero\n"
            "stringData:\n  cloud: x\n")
-    conf = home_lab / ".sops.yaml"
-    conf.write_text(f"creation_rules:\n  - age: {TEST_RECIPIENT}\n")  # no encrypted_regex
-    target.write_bytes(sopslib.encrypt(doc.encode(), target=target, cwd=home_lab, config_file=conf))
+    plain = home_lab.parent / "plain.yaml"
+    plain.write_text(doc)
+    _sops_encrypt(sops_path, plain, target)  # no encrypted_regex: sops encrypts apiVersion and kind too
     loaded = load(home_lab / "velero-gitops.yaml")
     found = check_tree(loaded.repo_root, loaded.config)
     assert any("whole file was encrypted" in f.message for f in found)
@@ -266,3 +266,81 @@ def test_partial_encryption_follows_the_files_sops_rule(meta, clear_ok):
         assert problems == []  # username: no suffix, left in clear; password: encrypted anyway
     else:
         assert problems == ([] if clear_ok else ["/stringData/username"])
+
+
+# ------------------------------------------------------------------ the scan's scope and its rule (probe B1, B2, B13)
+@pytest.mark.parametrize("rel", ["kubernetes/flux/vars/cluster-secrets.yaml", "leak.yaml",
+                                 "kubernetes/components/common/secret.yaml"])
+def test_plaintext_secret_outside_the_apps_root_fails(home_lab, rel):
+    """A Secret in clear is in Git whether Flux applies it or not: the scan covers validate's scope (the whole
+    repository, engine.discover), not only repo.appsRoot."""
+    drop = home_lab / rel
+    drop.parent.mkdir(parents=True, exist_ok=True)
+    drop.write_text(PLAINTEXT_SECRET)
+    loaded = load(home_lab / "velero-gitops.yaml")
+    found = check_tree(loaded.repo_root, loaded.config)
+    assert [(Path(f.file).resolve(), f.rule, f.severity) for f in found] == [(drop.resolve(), "secret.unencrypted",
+                                                                               "error")]
+
+
+def test_listed_resources_are_scanned_whatever_their_name(home_lab):
+    """kustomize reads every file a kustomization lists as a resource, by content, with no extension check
+    (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/internal/target/kusttarget.go accumulateResources)."""
+    apps = home_lab / "kubernetes/apps/x"
+    apps.mkdir(parents=True)
+    for f in ("5.YAML", "6.txt", "7"):
+        (apps / f).write_text(PLAINTEXT_SECRET.replace("grafana-admin", f"s{f[0]}"))
+    (apps / "unlisted.txt").write_text(PLAINTEXT_SECRET)  # no kustomization reads it: not an object anywhere
+    (apps / "kustomization.yaml").write_text("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+                                             "resources: [5.YAML, 6.txt, \"7\"]\n")
+    loaded = load(home_lab / "velero-gitops.yaml")
+    found = check_tree(loaded.repo_root, loaded.config)
+    assert sorted(Path(f.file).name for f in found) == ["5.YAML", "6.txt", "7"]
+    assert {f.rule for f in found} == {"secret.unencrypted"}
+
+
+def _sops_encrypt(sops_path: str, plain: Path, out: Path, *flags: str) -> None:
+    """The real sops binary, with a config that holds nothing (its own flags decide what it encrypts)."""
+    import subprocess
+
+    done = subprocess.run([sops_path, "--config", "/dev/null", "encrypt", "--age", TEST_RECIPIENT, *flags, str(plain)],
+                          capture_output=True, check=True)
+    out.write_bytes(done.stdout)
+
+
+def test_sops_metadata_that_encrypts_nothing_does_not_shield_the_values(home_lab, sops_path, tmp_path):
+    """`sops encrypt --encrypted-regex '^nothing$'` writes genuine metadata (mac, lastmodified, age) and leaves every
+    value in clear (getsops/sops@v3.10.2:sops.go Tree.shouldBeEncrypted): the file's own rule may not decide that
+    its values are allowed in clear."""
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(PLAINTEXT_SECRET)
+    target = home_lab / "kubernetes/apps/x/creds.sops.yaml"
+    target.parent.mkdir(parents=True)
+    _sops_encrypt(sops_path, plain, target, "--encrypted-regex", "^nothing$")
+    assert "hunter2hunter2" in target.read_text() and "encrypted_regex: ^nothing$" in target.read_text()
+    loaded = load(home_lab / "velero-gitops.yaml")
+    found = check_tree(loaded.repo_root, loaded.config)
+    assert [(Path(f.file).name, f.rule) for f in found] == [("creds.sops.yaml", "secret.unencrypted")]
+    assert "hunter2" not in found[0].message
+
+
+def test_forged_sops_metadata_does_not_shield_the_values(home_lab):
+    target = home_lab / "kubernetes/apps/x/creds.sops.yaml"
+    target.parent.mkdir(parents=True)
+    target.write_text(PLAINTEXT_SECRET + "sops:\n  age:\n    - recipient: " + TEST_RECIPIENT + "\n      enc: x\n"
+                      "  lastmodified: '2026-01-01T00:00:00Z'\n  mac: ENC[AES256_GCM,data:AAAA,iv:AAAA,tag:AAAA,type:str]\n"
+                      "  encrypted_regex: ^nothing-matches-this$\n  version: 3.10.2\n")
+    loaded = load(home_lab / "velero-gitops.yaml")
+    assert rules(check_tree(loaded.repo_root, loaded.config)) == ["secret.unencrypted"]
+
+
+def test_partial_encryption_by_real_sops_still_passes(home_lab, sops_path, tmp_path):
+    """Class F (issue 19): encrypted_regex naming the secret value, the rest in clear by the author's choice."""
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(PLAINTEXT_SECRET.replace("stringData:\n", "stringData:\n  username: admin\n"))
+    target = home_lab / "kubernetes/apps/x/creds.sops.yaml"
+    target.parent.mkdir(parents=True)
+    _sops_encrypt(sops_path, plain, target, "--encrypted-regex", "^password$")
+    assert "admin" in target.read_text() and "hunter2hunter2" not in target.read_text()
+    loaded = load(home_lab / "velero-gitops.yaml")
+    assert check_tree(loaded.repo_root, loaded.config) == []

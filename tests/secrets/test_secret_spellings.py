@@ -26,6 +26,7 @@ SPELLINGS = {
     "flow": f"{{apiVersion: v1, kind: Secret, metadata: {{name: s}}, stringData: {{k: {V}}}}}\n",
     "str-tag": f"apiVersion: v1\nkind: !!str Secret\nmetadata:\n  name: s\nstringData:\n  k: {V}\n",
     "escaped": f'apiVersion: v1\nkind: "Secr\\x65t"\nmetadata:\n  name: s\nstringData:\n  k: {V}\n',
+    "escaped-line-break": f'apiVersion: v1\nkind: "Sec\\\n  ret"\nmetadata:\n  name: s\nstringData:\n  k: {V}\n',
     "unicode-escape": f'apiVersion: v1\nkind: "\\u0053ecret"\nmetadata:\n  name: s\nstringData:\n  k: {V}\n',
     "single-quoted": f"apiVersion: v1\n'kind': 'Secret'\nmetadata:\n  name: s\nstringData:\n  k: {V}\n",
     "anchor": f"apiVersion: v1\nmetadata:\n  name: s\n  labels:\n    x: &k Secret\nkind: *k\nstringData:\n  k: {V}\n",

@@ -157,8 +157,9 @@ def test_no_matching_rule_message(tmp_path, sops_path):
 
 
 def test_failed_sops_run_message_is_redacted(tmp_path, sops_path):
-    # A real sops failure: the rule also names a PGP key that is in no keyring.
-    (tmp_path / ".sops.yaml").write_text(sops_yaml([TEST_RECIPIENT], extra="    pgp: FBC7B9E2A4F9289AC0C1D4843D16CEE4A27381B4\n"))
+    # A real sops failure: a recipient spelled like an age key whose bech32 checksum is wrong (sops refuses it).
+    bad = TEST_RECIPIENT[:-1] + ("q" if TEST_RECIPIENT[-1] != "q" else "p")
+    (tmp_path / ".sops.yaml").write_text(sops_yaml([TEST_RECIPIENT, bad]))
     with pytest.raises(UsageError) as exc:
         sopslib.encrypt(PLAIN, target=tmp_path / "kubernetes/apps/a.sops.yaml", cwd=tmp_path,
                         config_file=tmp_path / ".sops.yaml", secrets=["a=b"])

@@ -1,12 +1,17 @@
-"""Creation rules that encrypt for more than age (issue 18 §5): KMS, Vault transit, PGP.
+"""Creation rules that name more than age (issue 18 §5; probe B9): KMS, Vault transit, PGP.
 
 The fields come from getsops/sops@v3.10.2:config/config.go (creationRule: kms, pgp, gcp_kms, azure_keyvault,
-hc_vault_transit_uri as comma-separated strings; keyGroup: the same services as lists, hc_vault for Vault). sops
-calls every service of the rule for each file it encrypts: encrypt-secret says what that needs before it calls sops,
-and a failure names the rule's needs and never repeats a credential that sops printed in a URL.
+hc_vault_transit_uri as comma-separated strings; keyGroup: the same services as lists, hc_vault for Vault). A pull
+request may write `.sops.yaml`: sops would call every service of the matching rule for each file it encrypts (a Vault
+transit URI on plain http receives the Vault token and the data key). velero-gitops confines sops to age by
+construction: it passes the rule's age recipients explicitly and a configuration that holds nothing else
+(getsops/sops@v3.10.2:cmd/sops/main.go loadConfig reads only --config), and says which services it left out.
 """
 
 from __future__ import annotations
+
+import http.server
+import threading
 
 import pytest
 
@@ -25,22 +30,62 @@ RULES = {
 }
 
 
-def _sops_yaml(root, extra: str) -> None:
+def _sops_yaml(root, extra: str, regex: str = "^(data|stringData)$", age: str = TEST_RECIPIENT) -> None:
     (root / ".sops.yaml").write_text(
-        "creation_rules:\n  - path_regex: kubernetes/.*\\.sops\\.yaml$\n    encrypted_regex: ^(data|stringData)$\n"
-        f"    age: {TEST_RECIPIENT}\n{extra}")
+        f"creation_rules:\n  - path_regex: kubernetes/.*\\.sops\\.yaml$\n    encrypted_regex: '{regex}'\n"
+        f"    age: {age}\n{extra}")
+
+
+class _Listener(http.server.BaseHTTPRequestHandler):
+    seen: list[str] = []
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        self.seen.append(f"{self.path} {self.headers.get('X-Vault-Token')}")
+        self.send_response(500)
+        self.end_headers()
+
+    do_GET = do_PUT = do_POST
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def vault_listener():
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Listener)
+    _Listener.seen = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1/sops/keys/firstkey", _Listener.seen
+    server.shutdown()
 
 
 @pytest.mark.parametrize("service", sorted(RULES))
-def test_what_sops_needs_is_said_before_and_on_failure(scratch, service):
-    _sops_yaml(scratch.root, RULES[service])
+def test_a_rules_key_services_are_never_used(scratch, service):
+    _sops_yaml(scratch.root, RULES[service], age=scratch.key.public)
     r = run_cli("encrypt-secret", "--config", str(scratch.config), cwd=scratch.root, env=scratch.env(), timeout=180)
     first = r.err.splitlines()[0]
-    assert first.startswith("note: ") and f"encrypts for {service}" in first, r.err
-    assert sopslib.KEY_SERVICES[service][2][:30] in r.err
-    assert r.code == 2 and "sops said:" in r.err and "Traceback" not in r.err, r.err  # no service reachable here
+    assert first.startswith("note: ") and f"also names {service}" in first, r.err
+    assert r.code == 0 and "Traceback" not in r.err, r.err
     assert TOKEN not in r.err + r.out
-    assert not scratch.secret.exists()
+    text = scratch.secret.read_text()
+    assert scratch.key.public in text and "hc_vault" not in text and "pgp:" not in text and "kms:" not in text
+
+
+def test_a_plain_http_vault_rule_receives_nothing(scratch, vault_listener):
+    """Probe 26: the rule's hc_vault_transit_uri points at a listener; encrypt-secret and --update-keys run with a
+    VAULT_TOKEN in the environment; the listener sees no request, and the rule's encrypted_regex (`^nothing$`) does
+    not leave the credentials in clear."""
+    url, seen = vault_listener
+    _sops_yaml(scratch.root, f"    hc_vault_transit_uri: {url}\n", regex="^nothing$", age=scratch.key.public)
+    env = scratch.env(VAULT_TOKEN="hvs.VICTIM-TOKEN", VAULT_ADDR=url.split("/v1")[0])
+    r = run_cli("encrypt-secret", "--config", str(scratch.config), cwd=scratch.root, env=env, timeout=180)
+    assert r.code == 0, r.err
+    assert not any(c in scratch.secret.read_text() for c in scratch.creds)
+    r = run_cli("encrypt-secret", "--config", str(scratch.config), "--update-keys", cwd=scratch.root,
+                env={**env, "SOPS_AGE_KEY_FILE": str(scratch.key.file)}, stdin="", timeout=180)
+    assert r.code == 0, r.err
+    assert seen == []
+    assert "hc_vault" not in scratch.secret.read_text()
 
 
 def test_key_groups_count_too(tmp_path):
@@ -49,7 +94,7 @@ def test_key_groups_count_too(tmp_path):
                     "        pgp: [85D77543B3D624B63CEA9E6DBC17301B491B3F21]\n")
     rule = sopslib.load_rules(conf)[0]
     assert rule.services == ("pgp", "Vault transit") and rule.age == (TEST_RECIPIENT,)
-    assert sopslib.needs(sopslib.load_rules(conf)[0]).count("network") == 1
+    assert "pgp, Vault transit" in sopslib.needs(sopslib.load_rules(conf)[0])
 
 
 def test_age_only_needs_nothing(tmp_path):

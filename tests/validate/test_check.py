@@ -635,6 +635,31 @@ def test_what_flux_never_applies_is_a_note_in_check_as_in_validate(repo):
     assert not result.clean and [f.severity for f in result.findings if f.rule == "policy.s3-https"] == ["error"]
 
 
+# ----------------------------------------------------------------- the config's check: section is hostile input (B4)
+def test_the_configs_check_section_cannot_suppress_a_secret_in_clear(repo):
+    """Probe 46: a pull request edits the config's `check:` section (ignoreFilenamePatterns '.', skip Secret) and
+    adds a secretGenerator with literals and a plaintext Secret. A secret in clear is in Git whatever the section
+    says (rules.py in_git): both are reported; what the section did suppress is counted, not hidden."""
+    app = _flux_app(repo, "x", "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+                                "resources: [cm.yaml]\nsecretGenerator:\n  - name: s\n    literals: [password=hunter2]\n")
+    _write(app / "cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: x}\ndata: [not, a, map]\n")
+    _write(repo / "kubernetes/flux/vars/cluster-secrets.yaml",
+           "apiVersion: v1\nkind: Secret\nmetadata: {name: leak, namespace: x}\nstringData: {password: hunter2}\n")
+    clean, before = _run()
+    assert not clean and any("ConfigMap/x/c" in s for s in before), before
+    cfg = repo / CONFIG
+    cfg.write_text(cfg.read_text() + "  ignoreFilenamePatterns: ['.']\n  skip: [Secret, ConfigMap]\n")
+    result = run_check([Path(CONFIG)], CheckOptions())
+    secrets = sorted(f.file for f in result.findings if f.rule == "secret.unencrypted")
+    assert secrets == ["kubernetes/apps/x/app/kustomization.yaml", "kubernetes/flux/vars/cluster-secrets.yaml"], \
+        result.findings
+    assert not result.clean and not any("ConfigMap/x/c" in (f.obj or "") for f in result.findings)
+    assert result.suppressed >= 1
+    r = run_cli("check", "--no-cache", cwd=repo)
+    assert r.code == 1 and f"suppressed {result.suppressed} finding(s)" in r.err, r.err
+    assert "hunter2" not in r.out + r.err
+
+
 @pytest.mark.parametrize(("text", "holds"), [
     ("apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\n", True),
     ("kind: 'Kustomization'  # flux\nmetadata: {name: a}\napiVersion: \"kustomize.toolkit.fluxcd.io/v1beta2\"\n", True),

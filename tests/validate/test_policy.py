@@ -305,6 +305,49 @@ def test_values_flux_fills_at_apply_time_are_not_judged(tmp_path):
     assert rules == ["policy.bucket", "policy.cron", "policy.s3-https", "policy.ttl"]
 
 
+def test_sops_metadata_does_not_shield_values_in_clear():
+    """Probe 22/22b: a Secret with a `sops:` block whose encrypted_regex names nothing keeps every value in clear
+    (getsops/sops@v3.10.2:sops.go Tree.shouldBeEncrypted); the metadata is the file's own word, so the rule judges
+    the values: one sops-encrypted value (aes/cipher.go encre) is enough, as with class F (issue 19)."""
+    from velero_gitops.validate.policy import holds_secret_data
+
+    enc = "ENC[AES256_GCM,data:abc=,iv:abc=,tag:abc=,type:str]"
+    base = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+            "sops": {"mac": enc, "lastmodified": "2026-01-01T00:00:00Z", "encrypted_regex": "^nothing$"}}
+    assert holds_secret_data({**base, "stringData": {"password": "hunter2"}})
+    assert not holds_secret_data({**base, "stringData": {"username": "admin", "password": enc}})
+    assert not holds_secret_data({**base, "data": {"password": enc}})
+    assert holds_secret_data({**base, "stringData": {"password": "ENC[AES256_GCM,not sops]"}})
+
+
+def test_a_vals_reference_is_kept_elsewhere():
+    """helmfile/vals references (ref+<backend>://...) name a secret that `vals eval` fetches: not in Git (seen on an
+    unseen repository's bootstrap Secret once check scanned the whole repository)."""
+    from velero_gitops.validate.policy import holds_secret_data
+
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}}
+    assert not holds_secret_data({**secret, "data": {"token": "ref+op://Home-Lab/1password/OP_CONNECT_TOKEN"}})
+    assert not holds_secret_data({**secret, "stringData": {"t": "ref+vault://secret/data/x#/token"}})
+    assert holds_secret_data({**secret, "stringData": {"t": "ref+op is not a reference"}})
+
+
+def test_validate_reports_a_sops_file_that_encrypts_nothing(tmp_path, sops_path):
+    """The real sops binary, `--encrypted-regex '^nothing$'`: genuine metadata, every value in clear."""
+    import subprocess
+
+    from sops_fixtures import TEST_RECIPIENT
+
+    plain = tmp_path / "plain.yaml"
+    plain.write_text("apiVersion: v1\nkind: Secret\nmetadata: {name: creds, namespace: x}\nstringData: {password: hunter2}\n")
+    done = subprocess.run([sops_path, "--config", "/dev/null", "encrypt", "--age", TEST_RECIPIENT, "--encrypted-regex",
+                           "^nothing$", str(plain)], capture_output=True, check=True)
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "creds.sops.yaml").write_bytes(done.stdout)
+    found = validate_paths([str(tree)], Options(kustomize="never", repo_root=str(tree)))
+    assert [(f.rule, f.obj) for f in found.findings] == [("secret.unencrypted", "Secret/x/creds")], found.findings
+
+
 def _home_lab_with_app_patches(tmp_path, patches: list):
     """A copy of the home-lab example whose `velero` Flux Kustomization carries ``patches`` (spec.patches)."""
     import shutil

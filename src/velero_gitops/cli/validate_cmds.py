@@ -199,6 +199,9 @@ def _run_check(paths: list[Path], output: str, schema_location: list[str] | None
     )
     with progress("checking " + ", ".join(str(p) for p in paths)):
         result = check_or_replay(paths, opts, use_cache=not no_cache)
+    if result.suppressed:  # on stderr: the report on stdout keeps its format
+        typer.echo(f"note: the config's check: section (ignoreFilenamePatterns, skip, ignoreMissingSchemas) suppressed "
+                   f"{result.suppressed} finding(s); secrets in clear are never suppressed", err=True)
     _emit(result.findings, result.passed, result.failed, result.skipped, output)
 
 

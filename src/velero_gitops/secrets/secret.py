@@ -186,7 +186,7 @@ def verify_ciphertext(ciphertext: bytes, p: EncryptionPlan, secrets: Sequence[st
 
     for s in secrets:
         if s and s.encode("utf-8") in ciphertext:
-            raise UsageError("sops output contains a credential in clear; nothing was written (check encrypted_regex in .sops.yaml)")
+            raise UsageError("sops output contains a credential in clear; nothing was written")
     try:
         docs = [d for d in YAML(typ="rt").load_all(ciphertext.decode("utf-8")) if d is not None]
     except Exception:  # noqa: BLE001 - any parse error
@@ -293,7 +293,7 @@ def update_keys(loaded: LoadedConfig) -> Result:
 
 def _update_keys_locked(p: EncryptionPlan, old: bytes, old_mode: int, sopslib: Any) -> None:
     try:
-        sopslib.update_keys(p.target, cwd=p.repo_root, config_file=p.config_file, sops=p.sops)
+        sopslib.update_keys(p.target, cwd=p.repo_root, recipients=p.recipients, sops=p.sops)
         new = p.target.read_bytes()
         verify_ciphertext(new, p, (), exact_recipients=True)
     except BaseException:

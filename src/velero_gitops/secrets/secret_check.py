@@ -261,8 +261,13 @@ def inspect_secret(
     have = set(recipients_of(doc))
     missing = [r for r in dict.fromkeys(expected_recipients) if r not in have]
     if missing:
+        # the recipients come from a file a pull request may change: re-encrypting for them gives their holders the
+        # secret, so the hint says so before it says how
         problems.append(Problem(
-            "/sops/age", f"not encrypted for the {recipients_source} recipient(s) {', '.join(missing)}; "
+            "/sops/age", f"not encrypted for the {recipients_source} recipient(s) {', '.join(missing)}: "
+            f"{'this recipient is' if len(missing) == 1 else 'these recipients are'} new; whoever holds "
+            f"{'its' if len(missing) == 1 else 'their'} private key can decrypt the Secret once it is re-encrypted, so "
+            f"review who added {'it' if len(missing) == 1 else 'them'} to {recipients_source} first, then "
             + ("run `velero-gitops encrypt-secret --update-keys` (needs a current private key) or encrypt it again"
                if cmd == "encrypt-secret" else "run `sops updatekeys -y` on it (needs a current private key)"),
             "secret.recipients", _line(doc, "sops") if "sops" in doc else _line(doc),
@@ -360,33 +365,67 @@ def check_secret_file(path: Path, repo_root: Path, config: Config, *, name: str 
     return [_finding(shown, obj, p) for p in problems]
 
 
-def unencrypted_secrets(apps_root: Path, *, repo_root: Path, skip: Iterable[Path] = ()) -> list[Finding]:
-    """Every `kind: Secret` document under ``apps_root`` that is not SOPS/age-encrypted.
+def scanned_files(scan_root: Path, repo_root: Path) -> list[Path]:
+    """The files of ``scan_root`` that may hold a Secret Git shows: validate's scope (every YAML file outside dot
+    folders, engine.discover, less what kustomizations read as generator/patch inputs), never narrowed by a config's
+    ``check:`` section (the file being judged does not decide its own judgement), plus every file a kustomization
+    lists as a resource, whatever its name: kustomize reads a resource by content, not by extension
+    (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/internal/target/kusttarget.go accumulateResources)."""
+    from velero_gitops import boundary
+    from velero_gitops.validate import kustomize
+    from velero_gitops.validate.engine import discover
+    from velero_gitops.validate.run import Options, Run
 
-    A file that cannot be read within the limits (too large, a link out of the repository, not
-    UTF-8) is left to validate, which reports it once."""
-    from velero_gitops import safefile, yamlsafe
+    run = Run(Options(repo_root=str(repo_root)))
+    run.boundary = boundary.of_paths([str(scan_root)], str(repo_root))
+    found, kdirs = discover([str(scan_root)], resolve=run.real)
+    inputs, resources = kustomize.input_files(kdirs, run)
+    out: dict[Path, Path] = {}
+    for _, path in found:
+        if path is not None and run.real(path) not in inputs:
+            out.setdefault(run.real(path), path)
+    for real in sorted(resources):
+        if boundary.inside(real, run.real(repo_root)):
+            out.setdefault(real, real)
+    return sorted(out.values())
+
+
+def unencrypted_secrets(scan_root: Path, *, repo_root: Path, skip: Iterable[Path] = (),
+                        objects_root: Path | None = None) -> list[Finding]:
+    """Every `kind: Secret` document under ``scan_root`` (scanned_files) whose values Git shows in clear.
+
+    The rule is validate's (policy.holds_secret_data: every value in clear, none sops-encrypted, none a reference),
+    whatever the file's own ``sops:`` metadata says: sops leaves in clear what its encrypted_regex/suffix do not name
+    (getsops/sops@v3.10.2:sops.go Tree.shouldBeEncrypted), and that metadata is written by the file being judged. A
+    Secret carrying sops metadata must also have it complete (encryption_problems). A file that cannot be read within
+    the limits (too large, a link out of the repository, not UTF-8) is left to validate, which reports it once; one
+    that is not YAML but spells `kind: Secret` is reported under ``objects_root`` only (default: everywhere), where
+    every YAML file is meant to be an object (elsewhere it may be a Helm template, which validate leaves alone too)."""
+    from velero_gitops import boundary, safefile, yamlsafe
     from velero_gitops.validate.documents import is_list, list_items
     from velero_gitops.validate.policy import holds_secret_data
 
     skipped = {Path(realpath(p)) for p in skip}
+    objects = Path(realpath(objects_root)) if objects_root is not None else None
     findings: list[Finding] = []
-    if not apps_root.is_dir():
+    if not scan_root.is_dir():
         return findings
-    for path in sorted(apps_root.rglob("*")):
-        if path.suffix not in (".yaml", ".yml") or not os.path.isfile(path) or Path(realpath(path)) in skipped:
-            continue
-        if any(part.startswith(".") for part in path.relative_to(apps_root).parts[:-1]):
+    for path in scanned_files(scan_root, repo_root):
+        if not os.path.isfile(path) or Path(realpath(path)) in skipped:
             continue
         try:
             text = _read(path, repo_root)
         except safefile.FileRefused:
             continue
+        # a YAML scalar decodes to "Secret" only from those letters or from an escape (a double-quoted \x53, \u0053,
+        # or a line continuation); an alias or merge key repeats a scalar written elsewhere in the same file
+        if "Secret" not in text and "\\" not in text:
+            continue
         shown = display(path)
         try:
             docs = _load_all(text)
         except yamlsafe.YamlRefused:  # unparsable: still may hold a plaintext Secret
-            if _SECRET_KIND.search(text):
+            if _SECRET_KIND.search(text) and (objects is None or boundary.inside(Path(realpath(path)), objects)):
                 findings.append(Finding(
                     shown, None, None, "", "contains `kind: Secret` but is not valid YAML, so it cannot be "
                     "shown to be encrypted", "secret.unencrypted",
@@ -400,11 +439,19 @@ def unencrypted_secrets(apps_root: Path, *, repo_root: Path, skip: Iterable[Path
             encrypted = isinstance(doc.get("sops"), dict)
             items = [it for _, it in list_items(doc)] if is_list(doc) else [doc]
             for item in items:
-                if item.get("kind") != "Secret":
+                if not isinstance(item, dict) or item.get("kind") != "Secret":
+                    continue
+                if holds_secret_data(item):
+                    findings.append(Finding(
+                        shown, _line(item), _obj(item), "",
+                        "Secret is not SOPS-encrypted: plaintext Secrets must never be committed; encrypt it with "
+                        "sops (every value is in clear" + (", whatever its sops metadata says)" if encrypted else ")"),
+                        "secret.unencrypted",
+                    ))
                     continue
                 if encrypted and item is not doc:
                     continue  # the list is encrypted as a whole
-                if "sops" not in item and not holds_secret_data(item):
+                if "sops" not in item:
                     continue  # nothing to hide: empty, token-type, or only references (validate's rule, one copy)
                 problems = encryption_problems(item)
                 if master_keys_of(item) - {"age"}:  # not ours: Flux decrypts PGP, KMS and Vault keys as well
@@ -447,7 +494,7 @@ def check_tree(repo_root: Path, config: Config, *, config_file: str | None = Non
     if config.velero.repository_password == "managed":
         skip.append(repo_root / layout.repo_password_file)
         findings += _check_repo_password(repo_root, config, config_file)
-    findings += unencrypted_secrets(repo_root / layout.apps_root, repo_root=repo_root, skip=skip)
+    findings += unencrypted_secrets(repo_root, repo_root=repo_root, skip=skip, objects_root=repo_root / layout.apps_root)
     return findings
 
 

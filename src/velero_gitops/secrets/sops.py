@@ -8,18 +8,19 @@ Rules (docs/secrets.md; getsops/sops@v3.10.2: cmd/sops/main.go for the flags use
   ``--filename-override``).
 - Plaintext only ever goes to sops through a pipe (stdin) and only ciphertext comes back; nothing
   here writes a file. Error messages are built from sops' stderr with every secret value redacted.
-- sops always gets an explicit ``--config``: the repository root's ``.sops.yaml``, or ``os.devnull``
-  when the caller passes explicit age recipients, so that the rule we verify against is exactly the
-  rule sops applied.
+- sops only ever encrypts for age: it gets a configuration written here that holds one rule with the age
+  recipients and nothing else, never the repository's ``.sops.yaml``, whose other keys (a Vault transit
+  URI, KMS) and encrypted_regex a pull request may set.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
 import subprocess
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,7 @@ _STRIPPED_ENV = (
     "SOPS_CONFIG", "SOPS_AGE_RECIPIENTS", "SOPS_PGP_FP", "SOPS_KMS_ARN", "SOPS_GCP_KMS_IDS",
     "SOPS_AZURE_KEYVAULT_URLS", "SOPS_VAULT_URIS", "SOPS_HUAWEICLOUD_KMS_IDS",
     "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+    "VAULT_TOKEN",  # sops is confined to age (encrypt, update_keys): no call of ours needs a Vault token
 )
 
 
@@ -157,42 +159,30 @@ class CreationRule:
 
 
 # Key services of a creation rule other than age, by the .sops.yaml fields that name them, on the rule (a
-# comma-separated string) or in a key group (a list) (getsops/sops@v3.10.2:config/config.go, creationRule and keyGroup),
-# and what sops needs to encrypt for each: it calls the service for every file it encrypts.
+# comma-separated string) or in a key group (a list) (getsops/sops@v3.10.2:config/config.go, creationRule and keyGroup).
+# velero-gitops never lets sops use them (encrypt, update_keys): they are named only to say what was left out.
 KEY_SERVICES = {
-    "pgp": (("pgp",), ("pgp",),
-            "GnuPG (`gpg` on PATH) with the public key of each fingerprint in its keyring (gpg --import or --recv-keys)"),
-    "AWS KMS": (("kms",), ("kms",),
-                "AWS credentials allowed kms:Encrypt on the key, from AWS_PROFILE, ~/.aws or an instance role (not "
-                "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY: velero-gitops reads the S3 keys from those and never "
-                "passes them to sops), and network access to AWS KMS"),
-    "GCP KMS": (("gcp_kms",), ("gcp_kms",),
-                "Google credentials allowed to encrypt with the key (GOOGLE_APPLICATION_CREDENTIALS or `gcloud auth "
-                "application-default login`), and network access to Cloud KMS"),
-    "Azure Key Vault": (("azure_keyvault",), ("azure_keyvault",),
-                        "an Azure identity allowed to encrypt with the key (`az login` or AZURE_CLIENT_ID/"
-                        "AZURE_TENANT_ID/AZURE_CLIENT_SECRET), and network access to the vault"),
-    "Vault transit": (("hc_vault_transit_uri",), ("hc_vault",),
-                      "a Vault token allowed to update transit/encrypt/<key> (VAULT_TOKEN or ~/.vault-token), and "
-                      "network access to the Vault address in the URI"),
+    "pgp": (("pgp",), ("pgp",)),
+    "AWS KMS": (("kms",), ("kms",)),
+    "GCP KMS": (("gcp_kms",), ("gcp_kms",)),
+    "Azure Key Vault": (("azure_keyvault",), ("azure_keyvault",)),
+    "Vault transit": (("hc_vault_transit_uri",), ("hc_vault",)),
 }
 
 
 def _services(rule: dict[str, Any]) -> tuple[str, ...]:
     groups = [g for g in rule.get("key_groups") or [] if isinstance(g, dict)]
-    return tuple(name for name, (on_rule, in_group, _) in KEY_SERVICES.items()
+    return tuple(name for name, (on_rule, in_group) in KEY_SERVICES.items()
                  if any(rule.get(f) for f in on_rule) or any(g.get(f) for g in groups for f in in_group))
 
 
 def needs(rule: CreationRule) -> str:
-    """What sops needs, beyond this machine, to encrypt for ``rule`` ("" for age only)."""
+    """What velero-gitops leaves out of ``rule`` ("" for age only): it never runs sops with the rule's key services."""
     if not rule.services:
         return ""
-    what = "; ".join(f"{svc}: {KEY_SERVICES[svc][2]}" for svc in rule.services)
-    return (f"{display(rule.config_file)} creation_rules[{rule.index}] encrypts for {', '.join(rule.services)} as well "
-            f"as age, so sops must reach each of them for every file it encrypts. It needs {what}. Run this step "
-            "where those exist (your workstation with the credentials, or the CI job that has them); or give the "
-            "velero-gitops files a rule of their own with age recipients only (velero-gitops sops-init prints one)")
+    return (f"{display(rule.config_file)} creation_rules[{rule.index}] also names {', '.join(rule.services)}: "
+            "velero-gitops encrypts for the rule's age recipients only (sops gets a configuration of its own that holds "
+            "only them), so sops contacts none of those services; Flux decrypts the file with its age key")
 
 
 def find_config(repo_root: Path) -> Path | None:
@@ -333,52 +323,64 @@ def run(
         raise UsageError(f"cannot run sops at {sops.path} ({_short(redact(str(exc), secrets))})") from None
 
 
+@contextlib.contextmanager
+def _age_only(recipients: Sequence[str]) -> Iterator[list[str]]:
+    """The flags that confine sops to age: a configuration written here, outside the repository, holding one creation
+    rule with these age recipients, ``encrypted_regex: ^(data|stringData)$`` and ``mac_only_encrypted`` and nothing
+    else. sops reads creation rules and key services from --config only (getsops/sops@v3.10.2:cmd/sops/main.go
+    loadConfig, LoadStoresConfig; updatekeys takes its keys from that file), so nothing comes from the repository's
+    `.sops.yaml`. (``encrypt`` reads mac_only_encrypted from the rule: getEncryptConfig looks the flag up among the
+    subcommand's own flags, where it is not declared.)"""
+    import tempfile
+
+    from velero_gitops.config.names import AGE_RECIPIENT
+
+    bad = [r for r in recipients if not AGE_RECIPIENT.match(r)]
+    if bad or not recipients:
+        raise UsageError(f"not age public keys: {', '.join(map(repr, bad))}" if bad else "no age recipients to encrypt for")
+    with tempfile.TemporaryDirectory(prefix="velero-gitops-sops-") as tmp:
+        conf = Path(tmp) / CONFIG_NAME
+        conf.write_text(f"creation_rules:\n  - age: '{','.join(recipients)}'\n    encrypted_regex: '{ENCRYPTED_REGEX}'\n"
+                        "    mac_only_encrypted: true\n")
+        yield ["--config", str(conf)]
+
+
 def encrypt(
     plaintext: bytes, *, target: Path, cwd: Path, config_file: Path | None,
     recipients: Sequence[str] = (), secrets: Iterable[str] = (), sops: Sops | None = None,
 ) -> bytes:
     """Encrypt a YAML document given on stdin as if it were ``target``; return the ciphertext.
 
-    With ``config_file`` the creation rules of that `.sops.yaml` apply (``--filename-override``
-    is the absolute target path, sops matches it relative to the config's folder). Without it,
-    ``recipients`` are used with ``encrypted_regex: ^(data|stringData)$`` and
-    ``mac_only_encrypted``, and no `.sops.yaml` is read.
+    With ``config_file`` the age recipients of its creation rule matching ``target`` are used, else ``recipients``;
+    either way sops gets them in a configuration of its own (_age_only) and reads no `.sops.yaml`: a pull request's
+    rule cannot add a key service (a Vault transit URI on plain http would receive the Vault token and the data key)
+    nor leave values in clear (its encrypted_regex).
     """
     sops = sops or find_sops()
     secrets = list(secrets)
     target = target.resolve() if target.is_absolute() else (cwd / target).resolve()
-    rule = matching_rule(config_file, target) if config_file is not None else None
     if config_file is not None:
-        args = ["--config", str(config_file), "encrypt", "--filename-override", str(target)]
-    else:
-        if not recipients:
-            raise UsageError("no age recipients to encrypt for")
-        args = [
-            "--config", os.devnull, "--mac-only-encrypted", "encrypt",
-            "--age", ",".join(recipients), "--encrypted-regex", ENCRYPTED_REGEX,
-            "--filename-override", str(target),
-        ]
-    proc = run(sops, args, cwd=cwd, stdin=plaintext, secrets=secrets)
-    if proc.returncode != 0:
-        msg = sops_message(proc.stderr, secrets)
-        if "no matching creation rules" in msg and config_file is not None:
+        rule = matching_rule(config_file, target)
+        if rule is None:
             raise UsageError(
-                f"{display(config_file)}: no creation rule matches {display(target)} "
-                "(sops: no matching creation rules found); add the rule that "
+                f"{display(config_file)}: no creation rule matches {display(target)}; add the rule that "
                 "`velero-gitops sops-init --config <config>` prints, or pass --age <recipient>"
             )
-        if rule is not None and rule.services:
-            raise UsageError(f"sops encrypt failed (exit {proc.returncode}): {display(rule.config_file)} creation_rules"
-                             f"[{rule.index}] also encrypts for {', '.join(rule.services)}, which sops could not use "
-                             f"here; it needs {'; '.join(KEY_SERVICES[s][2] for s in rule.services)}. sops said: {msg}")
-        raise UsageError(f"sops encrypt failed (exit {proc.returncode}): {msg}")
+        recipients = rule.age
+    with _age_only(recipients) as config:
+        proc = run(sops, [*config, "encrypt", "--filename-override", str(target)], cwd=cwd, stdin=plaintext,
+                   secrets=secrets)
+    if proc.returncode != 0:
+        raise UsageError(f"sops encrypt failed (exit {proc.returncode}): {sops_message(proc.stderr, secrets)}")
     return proc.stdout
 
 
-def update_keys(path: Path, *, cwd: Path, config_file: Path, sops: Sops | None = None) -> str:
-    """``sops updatekeys -y`` on an encrypted file (sops rewrites it in place). Returns sops' log."""
+def update_keys(path: Path, *, cwd: Path, recipients: Sequence[str], sops: Sops | None = None) -> str:
+    """``sops updatekeys -y`` on an encrypted file (sops rewrites it in place) for exactly these age recipients
+    (_age_only). Returns sops' log."""
     sops = sops or find_sops()
-    proc = run(sops, ["--config", str(config_file), "updatekeys", "-y", str(path)], cwd=cwd)
+    with _age_only(recipients) as config:
+        proc = run(sops, [*config, "updatekeys", "-y", str(path)], cwd=cwd)
     if proc.returncode != 0:
         msg = sops_message(proc.stderr)
         if proc.returncode == 128 or "Failed to get the data key" in msg:

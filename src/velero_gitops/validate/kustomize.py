@@ -974,7 +974,9 @@ class _OutputCheck:
             origin = _origin(md)
             sealed = isinstance(data.pop("sops", None), dict)
             kind, av = data.get("kind"), data.get("apiVersion")
-            if kind == "Secret" and not sealed and _plaintext(data):
+            # with sops metadata, Flux decrypts what is encrypted and applies the rest as written: in clear when
+            # nothing is encrypted (the metadata is the file's own word, policy.holds_secret_data)
+            if kind == "Secret" and (holds_secret_data(data) if sealed else _plaintext(data)):
                 name = str(md.get("name", ""))
                 if "configuredIn" in origin:
                     findings.append(self._generated_secret(b, origin, name))
@@ -1012,7 +1014,7 @@ class _OutputCheck:
         object (fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go builds, then
         decrypts what carries sops metadata), so that is what is judged."""
         src, file, line = _source(b, origin, "Secret", name, self.by_file, self.kfiles)
-        if src is not None and not src.encrypted and holds_secret_data(src.data):
+        if src is not None and holds_secret_data(src.data):
             return []  # the source Secret is plaintext itself: reported once, on its file
         return [Finding(file or display_path(b.entry / b.kfile_name), line or (src.line if src else None),
                         f"Secret//{esc(name)}" if name else None, "",

@@ -122,14 +122,20 @@ def s3url_problem(url: object, allow_http: bool, allow_path: bool) -> str | None
 
 
 # A value that names a secret kept elsewhere: a 1Password reference (op://vault/item/field, resolved by the 1Password
-# operator or `op inject`), or a `${VAR}` expression still in the object after the graph substituted what the
+# operator or `op inject`), a vals reference (ref+<backend>://path, helmfile/vals: ref+op://, ref+vault://, ...,
+# resolved by `vals eval` before apply), or a `${VAR}` expression still in the object after the graph substituted what the
 # repository holds in clear (validate/flux.py, validate/varsub.py): its value comes, at apply time, from a source Git
 # does not show (an encrypted Secret of postBuild.substituteFrom), or from another tool.
-_REFERENCE = re.compile(r"^op://[^\n]+$|" + _EXPRESSION.pattern)
+_REFERENCE = re.compile(r"^(?:ref\+[a-z0-9]+://|op://)[^\n]+$|" + _EXPRESSION.pattern)
+# A value sops encrypted (getsops/sops@v3.10.2:aes/cipher.go encre): Git does not show it. Judged on the value, not on
+# the file's `sops:` metadata: that metadata is written by the file being judged, and sops leaves in clear whatever
+# its encrypted_regex/suffix do not name (sops.go Tree.shouldBeEncrypted), so metadata alone hides nothing.
+_ENCRYPTED = re.compile(r"^ENC\[AES256_GCM,data:.+,iv:.+,tag:.+,type:.+\]$", re.S)
 
 
 def holds_secret_data(data: YamlMap) -> bool:
-    """A Secret that is a secret in clear in Git: it holds a value, and the repository shows all of it.
+    """A Secret that is a secret in clear in Git: it holds a value, and the repository shows all of it (none
+    sops-encrypted, whatever the file's sops metadata says).
 
     A value's text cannot tell a secret from configuration (a password and a driver name are both a word), so the
     rule judges what it can see: whether the Secret keeps its secret parts out of Git. It does not when every value
@@ -144,7 +150,7 @@ def holds_secret_data(data: YamlMap) -> bool:
         block = data.get(key)
         if isinstance(block, dict):
             values.extend((v, key == "data") for v in block.values() if v not in (None, ""))
-    if any(isinstance(v, str) and _REFERENCE.search(v.strip()) for v, _ in values):
+    if any(isinstance(v, str) and (_REFERENCE.search(v.strip()) or _ENCRYPTED.match(v.strip())) for v, _ in values):
         return False
     from velero_gitops.config.pem import is_public_material
 
@@ -202,7 +208,7 @@ def check(objects: list[Obj], opts: Options, context: list[Obj] | None = None) -
     for o in objects:
         kind, av = o.kind, o.api_version
         if kind == "Secret" and av in ("v1", ""):  # a list item may leave apiVersion out
-            if not o.encrypted and opts.plaintext_secrets and holds_secret_data(o.data):
+            if opts.plaintext_secrets and holds_secret_data(o.data):  # sops metadata shields no value in clear
                 if o.name == "velero-s3-secret":
                     out.append(o.finding("", "Secret velero-s3-secret holds the S3 credentials and must be SOPS-encrypted "
                                          "(velero-gitops encrypt-secret)", "policy.secret-encrypted"))
