@@ -11,6 +11,11 @@ uploader, the credentials Secret, the Schedules it renders as its own objects, t
 is listed as a change on the cluster, with what to do about it. The proof is a diff of the effective values trees, old
 HelmRelease values against what the imported config renders with its extraValues merged under it.
 
+Beyond the release: the Schedules of the repository in Velero's namespace that Flux applies (Velero runs them) become
+schedules of the config when the config can express them (schedule_fit renders each and compares it with the old
+one), else each is named with the fields it cannot carry; the kopia repository password keeps its source
+(repository_password). Every problem of the release is reported in one run (a ConfigError with one line each).
+
 A chart older than 4.0.0 is refused, not half-imported: 4.0.0 turned ``configuration.backupStorageLocation`` into a
 list with ``provider`` on each entry, and 3.0.0 renamed ``deployRestic``/``restic`` to ``deployNodeAgent``/
 ``nodeAgent`` (vmware-tanzu/helm-charts@velero-4.0.0:charts/velero/values.yaml, @velero-3.0.0, against @velero-2.32.6).

@@ -23,8 +23,8 @@ What velero-gitops renders is judged on what is certain, not on what may be (the
 custom resource of the rendered tree (a strict file: `check`), in any Kustomization, with or without a HelmRelease,
 needs a provider that its Kustomization waits for (dependsOn, directly or not, on one that installs a chart or builds
 a remote resource, or on one outside the repository) or that is there before Flux (a CRD manifest, an external
-declaration, a bootstrap helmfile). A chart it does not wait for may or may not bring the CRD: a warning that names
-them; no chart at all that could (the velero chart brings only velero.io, flux.CRD_CHARTS; a HelmRelease with
+declaration, a bootstrap helmfile). A chart it does not wait for may or may not bring the CRD: a note that names
+them (the retry may succeed: not a warning on every repository that installs kube-prometheus-stack); no chart at all that could (the velero chart brings only velero.io, flux.CRD_CHARTS; a HelmRelease with
 ``install.crds: Skip`` brings none, helm-controller@v1.6.3:api/v2/helmrelease_types.go Install.CRDs): an error, as
 the Kustomization then never applies. A repository whose only Flux Kustomizations are the rendered ones (the
 examples) holds no provider to find: not judged, as check.py _externals does for dependsOn.
@@ -233,7 +233,7 @@ def _rendered(g: Graph, applies: dict[int, list[Obj]], provided: set[str], crds:
                                      f"Kustomization {g.ns_of(ks)}/{ks.name}, which waits for nothing that installs "
                                      f"its CRD: it relies on a chart installed by a Kustomization it does not wait for "
                                      f"({named}) bringing the {group} CRDs. If none does, the dry-run fails at every "
-                                     f"retry and this object never exists: {fix}", RENDERED, "warning"))
+                                     f"retry and this object never exists: {fix}", RENDERED, "note"))
             else:
                 out.append(o.finding("", f"{o.kind} ({o.api_version}), rendered by velero-gitops, is applied by Flux "
                                      f"Kustomization {g.ns_of(ks)}/{ks.name}, and nothing in the repository installs "
