@@ -130,7 +130,11 @@ def _apply_object(ref: str, data: dict[str, Any] | None) -> str:
     needed = [f"{r.get('kind')} {r.get('name')}" for r in subst if isinstance(r, dict) and not r.get("optional")]
     if needed:
         note += f"      # needs {', '.join(needed)} in {ref.split('/', 1)[0]} first (postBuild.substituteFrom)"
-    return f"kubectl apply -f - <<'EOF'{note}\n{body}\nEOF"
+    # the terminator is a line the body does not have (the body comes from the repository's files)
+    end = "EOF"
+    while end in body.splitlines():
+        end += "_"
+    return f"kubectl apply -f - <<'{end}'{note}\n{body}\n{end}"
 
 
 @dataclass(frozen=True)
