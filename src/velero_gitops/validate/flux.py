@@ -30,9 +30,7 @@ from __future__ import annotations
 import base64
 import copy
 import dataclasses
-import os
 import re
-import stat
 from collections import Counter
 from pathlib import Path
 
@@ -105,7 +103,7 @@ class _Tree:
     def kfile(self, d: Path) -> Path | None:
         """The kustomization file of directory ``d`` (None when it has none): one stat per directory and run."""
         if d not in self._kfile:
-            self._kfile[d] = next((d / n for n in KUSTOMIZE_FILES if os.path.isfile(d / n)), None)
+            self._kfile[d] = next((d / n for n in KUSTOMIZE_FILES if self.run.fs.isfile(d / n)), None)
         return self._kfile[d]
 
     def applies(self, d: Path, f: Path) -> tuple[str, Path | None] | None:
@@ -157,17 +155,17 @@ class _Tree:
                     p = d / entry
                     if not inside(self.real(p), self.root):
                         continue  # Flux builds confined to the source; never read outside the repository
-                    if os.path.isdir(p):
+                    if self.run.fs.isdir(p):
                         sub = self.applied(p, depth + 1)
-                    elif os.path.isfile(p):
+                    elif self.run.fs.isfile(p):
                         sub = [(self.real(p), "", None)]
                     else:
                         continue
                     out.extend((f, ns, nsfile) if ns else (f, o, of) for f, o, of in sub)
-        elif kfile is None and os.path.isdir(d):
+        elif kfile is None and self.run.fs.isdir(d):
             # Flux generates a kustomization: every YAML file, and sub-directories with their own
             # kustomization.yaml as a whole
-            for dirpath, dirnames, filenames in os.walk(d):
+            for dirpath, dirnames, filenames in self.run.fs.walk(d):
                 sub_d = Path(dirpath)
                 if sub_d != d and any(n in filenames for n in KUSTOMIZE_FILES):
                     out.extend(self.applied(sub_d, depth + 1))
@@ -206,7 +204,7 @@ def _scan_repo(root: Path, seen: set[Path], run: Run) -> list:
     reader = Reader(str(root))  # the scan stays inside the repository: a symlink out is refused
     count = 0
     candidates: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, dirnames, filenames in run.fs.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for f in sorted(filenames):
             if f.startswith(".") or not f.endswith((".yaml", ".yml")) or f in KUSTOMIZE_FILES:
@@ -215,11 +213,8 @@ def _scan_repo(root: Path, seen: set[Path], run: Run) -> list:
             if count > _SCAN_MAX_FILES:
                 return []  # not a Flux repository this could model in time: facts from the given paths only
             p = Path(dirpath) / f
-            try:
-                st = os.lstat(p)  # regular files only: no FIFO, device or link out of the repository
-            except OSError:
-                continue
-            if not stat.S_ISREG(st.st_mode) or st.st_size > _SCAN_MAX_BYTES or p in seen or real(p) in seen:
+            size = run.fs.regular(p)  # regular files only: no FIFO, device or link out of the repository
+            if size is None or size > _SCAN_MAX_BYTES or p in seen or real(p) in seen:
                 continue
             candidates.append(p)
     for p in candidates:
@@ -546,7 +541,7 @@ class Graph:
             root_ns = self.tree.namespace(target)
             for c in self.kustomization(ks).components:  # Flux adds spec.components to the root build
                 cdir = target / c
-                if os.path.isdir(cdir) and inside(self.real(cdir), self.root):
+                if self.run.fs.isdir(cdir) and inside(self.real(cdir), self.root):
                     entries.extend((f, root_ns[0] or o, root_ns[1] if root_ns[0] else of)
                                    for f, o, of in self.tree.applied(cdir))
             for f, ns, nsfile in entries:
@@ -765,7 +760,7 @@ class Graph:
             return None
         for root, bound in self._roots_of(ks):
             target = root / p.lstrip("/")
-            if os.path.isdir(target) and inside(self.real(target), bound):
+            if self.run.fs.isdir(target) and inside(self.real(target), bound):
                 return root, target
         return None
 
