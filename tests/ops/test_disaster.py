@@ -27,6 +27,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
 import yaml
 
 from velero_gitops.config.loader import load
@@ -42,6 +43,34 @@ NON_RESTORABLE = {"Node", "Event", "Backup", "Restore"}
 # Velero's default restore order for what the app holds (pkg/cmd/server/config defaultRestorePriorities)
 PRIORITY = ["Namespace", "PersistentVolume", "PersistentVolumeClaim", "Secret", "ConfigMap", "Pod", "StatefulSet"]
 
+# The storage the restored PVCs need, declared as home-ops repositories declare it: a bare ks.yaml whose interval,
+# prune and sourceRef come from the sync root's patch and whose namespace from its folder's kustomization.yaml
+# (onedr0p/cluster-template kubernetes/flux/cluster/ks.yaml). The CRD requires those three
+# (fluxcd/kustomize-controller@v1.9.4:config/crd/bases/kustomize.toolkit.fluxcd.io_kustomizations.yaml,
+# spec.required): the raw file is refused by the API server.
+KS_REQUIRED = {"interval", "prune", "sourceRef"}
+SOURCE = {"kind": "GitRepository", "name": "flux-system", "namespace": "flux-system"}
+STORAGE_FILES = {
+    "kubernetes/flux/cluster/ks.yaml": {
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+        "metadata": {"name": "cluster-apps", "namespace": "flux-system"},
+        "spec": {"interval": "1h", "path": "./kubernetes/apps", "prune": True, "sourceRef": SOURCE,
+                 "patches": [{"target": {"group": "kustomize.toolkit.fluxcd.io", "kind": "Kustomization"},
+                              "patch": yaml.safe_dump({"apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+                                                       "kind": "Kustomization", "metadata": {"name": "_"},
+                                                       "spec": {"interval": "1h", "prune": True,
+                                                                "sourceRef": SOURCE}})}]}},
+    "kubernetes/apps/openebs-system/kustomization.yaml": {"apiVersion": "kustomize.config.k8s.io/v1beta1",
+                                                         "kind": "Kustomization", "namespace": "flux-system",
+                                                         "resources": ["./openebs/ks.yaml"]},
+    "kubernetes/apps/openebs-system/openebs/ks.yaml": {
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization", "metadata": {"name": "openebs"},
+        "spec": {"path": "./kubernetes/apps/openebs-system/openebs/app"}},
+    "kubernetes/apps/openebs-system/openebs/app/kustomization.yaml": {  # the provisioner: the model's stand-in
+        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": []},
+    "kubernetes/apps/kustomization.yaml": {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+                                           "resources": ["./velero", "./database", "./openebs-system"]},
+}
 APP_FILES = {
     "kubernetes/apps/database/kustomization.yaml": {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
                                                     "resources": ["./namespace.yaml", "./db/ks.yaml"]},
@@ -210,15 +239,19 @@ class Flux:
 
 
 def _patched(o: dict, patches: list[dict]) -> dict:
-    """JSON 6902 patches (add/replace) on the objects their target names."""
+    """Patches on the objects their target selects: a strategic merge of a spec (maps merge), JSON 6902 add/replace."""
     import copy
 
     o = copy.deepcopy(o)
     for p in patches:
         t = p["target"]
-        if t["kind"] != o["kind"] or t["name"] != o["metadata"]["name"]:
+        if t["kind"] != o["kind"] or t.get("name", o["metadata"]["name"]) != o["metadata"]["name"]:
             continue
-        for op in yaml.safe_load(p["patch"]):
+        doc = yaml.safe_load(p["patch"])
+        if isinstance(doc, dict):
+            o["spec"] = {**o.get("spec", {}), **doc.get("spec", {})}
+            continue
+        for op in doc:
             *parents, last = op["path"].strip("/").split("/")
             node = o
             for part in parents:
@@ -231,10 +264,10 @@ def _patched(o: dict, patches: list[dict]) -> dict:
     return o
 
 
-def _repo(tmp_path: Path) -> Path:
+def _repo(tmp_path: Path, storage: bool = False) -> Path:
     root = tmp_path / "repo"
     shutil.copytree(EXAMPLE, root)
-    for rel, content in APP_FILES.items():
+    for rel, content in {**APP_FILES, **(STORAGE_FILES if storage else {})}.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         docs = content if isinstance(content, list) else [content]
         (root / rel).write_text(yaml.safe_dump_all(docs))
@@ -276,7 +309,7 @@ def test_procedure_restores_the_data_before_flux_applies_the_apps(tmp_path):
     so its PodVolumeRestore copies the data back with the password from Git; no backup is written meanwhile; after
     the bootstrap Flux owns everything, the restored pod keeps its data, the location is ReadWrite again and the
     Schedules exist."""
-    root = _repo(tmp_path)
+    root = _repo(tmp_path, storage=True)
     loaded = load(root / "velero-gitops.yaml")
     lay = Layout.of(loaded.config)
     cluster = Cluster()
@@ -288,7 +321,10 @@ def test_procedure_restores_the_data_before_flux_applies_the_apps(tmp_path):
         cmd = step.commands[0]
         if cmd.startswith(("velero-gitops check", "flux install", "flux create source")):
             pass  # workstation checks; controllers; the source: no object of the tree yet
-        elif cmd.startswith("kubectl apply -f <the ks.yaml of"):
+        elif cmd.startswith("kubectl apply -f - <<'EOF'"):
+            (obj,) = yaml.safe_load_all(cmd.split("\n", 1)[1].rsplit("\nEOF", 1)[0])
+            assert KS_REQUIRED <= set(obj["spec"]) and obj["metadata"]["namespace"] == "flux-system", obj
+            assert (obj["metadata"]["name"], obj["spec"]["sourceRef"]) == ("openebs", SOURCE)
             _openebs(cluster)
         elif cmd == f"kubectl apply -f {lay.disaster_recovery_file}":
             flux.apply_file(lay.disaster_recovery_file)
@@ -307,7 +343,7 @@ def test_procedure_restores_the_data_before_flux_applies_the_apps(tmp_path):
             name = cmd.rsplit(" ", 1)[1]
             assert name == "velero-disaster-recovery"
             del cluster.objects[("Kustomization", "flux-system", name)]  # prune: false: nothing else goes
-        elif cmd.startswith("flux bootstrap"):
+        elif cmd.startswith("kubectl apply -f kubernetes/flux/cluster/ks.yaml"):  # the repository's sync root
             for k in cluster.kinds("Kustomization"):
                 if k["spec"]["path"] != "-":  # the storage stand-in stays Ready
                     k.pop("_ready", None)
@@ -384,7 +420,7 @@ def test_cli_prints_the_steps_in_order_with_this_configs_names():
 
     r = run_cli("disaster-recovery", "--config", str(EXAMPLE / "velero-gitops.yaml"), "--from-backup", "daily-1")
     assert r.code == 0, r.err
-    order = ["flux install", "flux create source git flux-system", "kubectl apply -f <the ks.yaml of flux-system/openebs>",
+    order = ["flux install", "flux create source git flux-system", "kubectl apply -f <the Kustomization flux-system/openebs,",
              "kubectl apply -f kubernetes/apps/velero/velero/disaster-recovery.yaml", "--from-backup daily-1",
              "delete kustomization velero-disaster-recovery", "flux bootstrap"]
     assert [r.out.index(s) for s in order] == sorted(r.out.index(s) for s in order)
@@ -414,3 +450,56 @@ def test_entry_point_injects_the_decryption_a_root_patch_would(tmp_path):
     assert built["velero"]["spec"]["decryption"] == {"provider": "sops"}
     (plain,) = [o for o in yaml.safe_load_all((golden / lay.ks_file).read_text()) if o and o["metadata"]["name"] == "velero"]
     assert "decryption" not in plain["spec"]
+
+
+@pytest.mark.parametrize("files,says", [
+    # flux-operator: the FluxInstance's spec.sync is the root (controlplaneio-fluxcd/flux-operator
+    # internal/builder/templates.go); nothing runs `flux bootstrap` there
+    ({"kubernetes/flux/instance.yaml": {
+        "apiVersion": "fluxcd.controlplane.io/v1", "kind": "FluxInstance",
+        "metadata": {"name": "flux", "namespace": "flux-system"},
+        "spec": {"distribution": {"version": "2.x"},
+                 "sync": {"kind": "GitRepository", "url": "https://example.org/r.git", "ref": "refs/heads/main",
+                          "path": "kubernetes/apps"}}}},
+     ["helm install flux-operator", "kubectl apply -f kubernetes/flux/instance.yaml"]),
+    # `flux bootstrap --path=clusters/lab` writes clusters/lab/flux-system/gotk-sync.yaml (fluxcd/flux2 bootstrap)
+    ({"clusters/lab/flux-system/gotk-sync.yaml": {
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+        "metadata": {"name": "flux-system", "namespace": "flux-system"},
+        "spec": {"interval": "10m", "path": "./clusters/lab", "prune": True, "sourceRef": SOURCE}},
+      "clusters/lab/apps.yaml": {
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+        "metadata": {"name": "apps", "namespace": "flux-system"},
+        "spec": {"interval": "10m", "path": "./kubernetes/apps", "prune": True, "sourceRef": SOURCE}}},
+     ["flux bootstrap <provider> ... --path=./clusters/lab"]),
+])
+def test_the_bootstrap_step_starts_the_repositorys_own_sync_root(tmp_path, files, says):
+    """The last step starts what the repository is synced from (ops/wiring.py sync_roots), not always
+    `flux bootstrap`."""
+    root = _repo(tmp_path)
+    for rel, content in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(yaml.safe_dump(content))
+    steps = disaster.procedure(load(root / "velero-gitops.yaml"))
+    last = steps[-1].commands
+    for s in says:
+        assert any(c.startswith(s) for c in last), last
+    if "helm install flux-operator" in says:
+        assert not any("flux bootstrap" in c for c in last)
+
+
+def test_external_credentials_are_provided_first_not_decrypted(tmp_path):
+    """With s3.credentialsFrom external the tree holds no secret.sops.yaml: no `sops decrypt` of it; a step before
+    Velero says that the credentials provider must run first (the BSL is validated with them:
+    vmware-tanzu/velero@v1.18.1:pkg/controller/backup_storage_location_controller.go)."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("cluster: x\ns3:\n  endpoint: https://s3.example.test\n  credentialsFrom: external\n"
+                   "  credentialsSecret: minio-creds\n")
+    loaded = load(cfg)
+    steps = disaster.procedure(loaded, repo=disaster.Repository({}, ("flux bootstrap",)))
+    text = disaster.as_text(steps)
+    assert "secret.sops.yaml" not in text
+    titles = [s.title for s in steps]
+    provide = titles.index("Provide the S3 credentials Secret velero/minio-creds first")
+    assert provide < next(i for i, s in enumerate(titles) if s.startswith("Apply the disaster-recovery entry point"))
+    assert "made outside the repository" in steps[provide].exists_after

@@ -266,3 +266,148 @@ def test_a_second_install_anywhere_means_nothing_is_written(tmp_path):
     before = snapshot(tmp_path)
     r = run_cli("render", str(clean / "velero-gitops.yaml"), str(taken / "velero-gitops.yaml"))
     assert r.code == 2 and "already installed" in r.err and snapshot(tmp_path) == before, r.err
+
+
+# -- what users lose data over: Schedules of their own, the repository password, one run for every problem ---------
+
+# j0sh3rs/home-ops: the release (chart 12.1.0) beside a Schedule manifest of its own, both in one app folder
+J0_HR = velero_helmrelease("""\
+upgradeCRDs: false
+configuration:
+  backupStorageLocation:
+    - name: default
+      provider: aws
+      bucket: velero
+      default: true
+      config:
+        region: minio
+        s3ForcePathStyle: "true"
+        s3Url: https://s3.example.org
+        insecureSkipTLSVerify: "false"
+  defaultBackupTTL: 720h
+  defaultVolumesToFsBackup: true
+  uploaderType: kopia
+credentials:
+  existingSecret: velero-s3-secret
+extraEnvVars:
+  AWS_SHARED_CREDENTIALS_FILE: /credentials/cloud
+snapshotsEnabled: false
+deployNodeAgent: true
+nodeAgent:
+  podVolumePath: /var/lib/kubelet/pods
+  privileged: true
+  resources:
+    requests: {cpu: 100m, memory: 256Mi}
+    limits: {memory: 1Gi}
+""")
+J0_SCHEDULE = """\
+apiVersion: velero.io/v1
+kind: Schedule
+metadata:
+  name: daily-backup
+  namespace: velero
+spec:
+  schedule: "0 2 * * *"
+  template:
+    ttl: 720h
+    includedNamespaces: ["*"]
+    excludedNamespaces: [kube-system, kube-public, kube-node-lease, flux-system]
+    snapshotVolumes: false
+    defaultVolumesToFsBackup: true
+    storageLocation: default
+    includeClusterResources: true
+"""
+
+
+def _j0(tmp_path: Path, schedule: str = J0_SCHEDULE, extra: dict[str, str] | None = None) -> Path:
+    root = _repo(tmp_path, J0_HR)
+    app = (root / HR_FILE).parent
+    (app / "schedule.yaml").write_text(schedule)
+    listed = ["helmrelease.yaml", "schedule.yaml", *(extra or {})]
+    for name, text in (extra or {}).items():
+        (app / name).write_text(text)
+    (app / "kustomization.yaml").write_text(f"resources: [{', '.join(listed)}]\n")
+    (app.parent / "ks.yaml").write_text(ks("velero", "./kubernetes/apps/storage/velero/app"))
+    (app.parent.parent / "kustomization.yaml").write_text("resources: [velero/ks.yaml]\n")
+    return root
+
+
+def test_a_schedule_of_the_repository_is_carried_into_the_config(tmp_path):
+    """Velero runs every Schedule in its namespace (vmware-tanzu/velero@v1.18.2:pkg/apis/velero/v1/schedule_types.go
+    ScheduleSpec, backup_types.go BackupSpec); the import left j0sh3rs' daily-backup out (schedules: []), so the
+    rendered tree had no backups and no per-schedule alert. Carried: the rendered Schedule equals the old one."""
+    from velero_gitops.config.loader import load
+    from velero_gitops.render.plan import schedule_object
+    from velero_gitops.yamlsafe import load_all
+
+    root = _j0(tmp_path)
+    r = run_cli("import", HR_FILE, cwd=root)
+    assert r.code == 0, r.err
+    config = load(root / "velero-gitops.yaml").config
+    (s,) = config.schedules
+    old = load_all(J0_SCHEDULE)[0].data["spec"]
+    new = schedule_object(config, s)["spec"]
+    assert importer.values_diff(old, new) == [
+        "~ template.ttl: '720h' -> '720h0m0s'",  # one duration, as Velero's server writes it
+        "+ useOwnerReferencesInBackup: False"]
+    assert "Schedule velero/daily-backup (kubernetes/apps/storage/velero/app/schedule.yaml:1) -> schedules: " \
+           "daily-backup" in r.err
+
+
+@pytest.mark.parametrize("edit,field", [
+    (lambda t: t + "    hooks:\n      resources: [{name: freeze}]\n", "template.hooks.resources[0].name: 'freeze'"),
+    (lambda t: t.replace("storageLocation: default", "storageLocation: offsite"), "storageLocation"),
+    (lambda t: t.replace("snapshotVolumes: false", "snapshotVolumes: true"),
+     "template.snapshotVolumes: True (rendered: False)"),
+])
+def test_a_schedule_the_config_cannot_express_is_named_with_its_field(tmp_path, edit, field):
+    root = _j0(tmp_path, edit(J0_SCHEDULE))
+    r = run_cli("import", HR_FILE, cwd=root)
+    assert r.code == 0, r.err
+    assert "Schedule velero/daily-backup (kubernetes/apps/storage/velero/app/schedule.yaml:1) is not imported" in r.err
+    assert field in r.err, r.err
+    assert "schedules: []" in (root / "velero-gitops.yaml").read_text()
+
+
+def test_every_problem_is_reported_in_one_run(tmp_path):
+    """j0sh3rs' import stopped three times, one problem a run: a node-agent without a CPU limit, and two values chart
+    12.1.0 does not have (extraEnvVars, nodeAgent.privileged: vmware-tanzu/helm-charts@velero-12.1.0:charts/velero/
+    values.yaml). The release runs that chart, so Helm ignores both today: dropped, said, no refusal. What cannot be
+    imported is listed whole, each with file, line and field."""
+    root = _j0(tmp_path)
+    r = run_cli("import", HR_FILE, cwd=root)
+    assert r.code == 0, r.err
+    assert "extraEnvVars not carried: chart 12.1.0, the one running, has no such value" in r.err
+    assert "nodeAgent.privileged not carried" in r.err and "node-agent cpu limit: none -> 500m" in r.err
+    bad = J0_HR.replace("existingSecret: velero-s3-secret", "useSecret: false").replace(
+        "            s3Url: https://s3.example.org\n", "").replace("  values:\n", "  valuesFrom:\n    - kind: ConfigMap\n"
+                                                              "      name: v\n  values:\n", 1)
+    (root / "velero-gitops.yaml").unlink()
+    (root / HR_FILE).write_text(bad)
+    before = snapshot(root)
+    r = run_cli("import", HR_FILE, cwd=root)
+    assert r.code == 2 and "Traceback" not in r.err, r.err
+    lines = bad.splitlines()
+    for key in ("valuesFrom", "useSecret", "backupStorageLocation"):
+        n = next(i for i, text in enumerate(lines, 1) if f"{key}:" in text)
+        assert any(e.startswith(f"{HR_FILE}:{n} ") for e in r.err.splitlines()), (key, r.err)
+    assert snapshot(root) == before
+
+
+def test_the_existing_repository_password_source_is_kept(tmp_path):
+    """A kopia repository opens only with the password it was created with (docs/secrets.md): an existing
+    installation keeps its source. Nothing makes velero-repo-credentials: Velero made it with its public default
+    (vmware-tanzu/velero@v1.18.2:pkg/repository/keys/keys.go), so veleroDefault; a manifest makes it: elsewhere."""
+    from velero_gitops.config.loader import load
+
+    root = _j0(tmp_path)
+    assert run_cli("import", HR_FILE, cwd=root).code == 0
+    assert load(root / "velero-gitops.yaml").config.velero.repository_password == "veleroDefault"
+    secret = ("apiVersion: v1\nkind: Secret\nmetadata:\n  name: velero-repo-credentials\n  namespace: velero\n"
+              "stringData:\n  repository-password: ENC[AES256_GCM,data:x,type:str]\nsops:\n  version: 3.10.2\n")
+    (tmp_path / "b").mkdir()
+    root = _j0(tmp_path / "b", extra={"repo-credentials.sops.yaml": secret})
+    r = run_cli("import", HR_FILE, cwd=root)
+    assert r.code == 0, r.err
+    assert load(root / "velero-gitops.yaml").config.velero.repository_password == "elsewhere"
+    assert "repo-credentials.sops.yaml:1 Secret makes velero-repo-credentials" in r.err

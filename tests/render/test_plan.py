@@ -350,3 +350,21 @@ def test_plan_refuses_a_file_outside_the_root_or_planned_twice():
             _check_paths([Artifact(path=bad, docs=())])
     with pytest.raises(UnsafePath):
         _check_paths([ok, ok])
+
+
+def test_excluded_namespaces_and_cluster_resources_reach_the_schedule(tmp_path):
+    """excludedNamespaces and includeClusterResources are fields of Velero's BackupSpec (the Schedule's template,
+    vmware-tanzu/velero@v1.18.2:pkg/apis/velero/v1/backup_types.go), rendered as written; a namespace both included
+    and excluded, or '*' excluded, is refused as Velero refuses it (pkg/util/collections/includes_excludes.go)."""
+    from velero_gitops.errors import ConfigError
+
+    base = BASE.replace("namespaces: [monitoring, database, network]",
+                        "namespaces: ['*']\n    excludedNamespaces: [kube-system]\n    includeClusterResources: true")
+    s = objects(plan_tree(loaded(tmp_path, base=base)))["kubernetes/apps/velero/velero/schedules/daily.yaml"][0]
+    t = s["spec"]["template"]
+    assert (t["includedNamespaces"], t["excludedNamespaces"], t["includeClusterResources"]) == (["*"], ["kube-system"], True)
+    for bad in ("excludedNamespaces: ['*']", "excludedNamespaces: [monitoring]"):
+        with pytest.raises(ConfigError) as info:
+            loaded(tmp_path, base=BASE.replace("namespaces: [monitoring, database, network]",
+                                               f"namespaces: [monitoring, database, network]\n    {bad}"))
+        assert "excludedNamespaces" in str(info.value)

@@ -66,10 +66,12 @@ def _write(path: Path, text: str) -> Path:
 def _flux_app(repo: Path, name: str, kustomization: str) -> Path:
     """kubernetes/apps/<name>/app built by a Flux Kustomization, as Flux builds only what a Kustomization names.
 
-    The repository then holds Flux Kustomizations of its own, so the config declares its dependency external."""
+    The repository then holds Flux Kustomizations of its own, so the config declares its dependency external, and the
+    Prometheus Operator CRDs its monitoring needs (nothing here installs them: flux.crd-provider-rendered)."""
     _write(repo / f"kubernetes/apps/{name}/ks.yaml", OPENEBS_KS.replace("name: openebs", f"name: {name}").replace(
         "openebs-system/openebs/app", f"{name}/app"))
-    _add_config(repo, "check:\n  externals: [Kustomization/flux-system/openebs]\n")
+    _add_config(repo, "check:\n  externals: [Kustomization/flux-system/openebs, "
+                "CustomResourceDefinition/*/monitoring.coreos.com]\n")
     return _write(repo / f"kubernetes/apps/{name}/app/kustomization.yaml", kustomization).parent
 
 
@@ -296,7 +298,9 @@ spec:
 
 @pytest.fixture
 def flux_repo(repo) -> Path:
-    """A real Flux repository: the dependency is one of its own Kustomizations."""
+    """A real Flux repository: the dependency is one of its own Kustomizations; the Prometheus Operator CRDs of the
+    rendered monitoring come from outside it (nothing here installs them: flux.crd-provider-rendered)."""
+    _add_config(repo, "check:\n  externals: [CustomResourceDefinition/*/monitoring.coreos.com]\n")
     _write(repo / "kubernetes/apps/openebs-system/openebs/ks.yaml", OPENEBS_KS)
     _write(repo / "kubernetes/apps/openebs-system/openebs/app/kustomization.yaml",
            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: []\n")
@@ -322,7 +326,7 @@ def test_declared_external_dependency_passes(flux_repo):
     cfg = flux_repo / CONFIG
     cfg.write_text(cfg.read_text().replace("    - name: openebs\n", "    - name: openebs-localpv\n"))
     assert run_cli("render", cwd=flux_repo).code == 0
-    _add_config(flux_repo, "check:\n  externals: [Kustomization/flux-system/openebs-localpv]\n")
+    cfg.write_text(cfg.read_text().replace("  externals: [", "  externals: [Kustomization/flux-system/openebs-localpv, "))
     clean, shown = _run()
     assert clean, shown
 

@@ -291,6 +291,75 @@ def test_a_flux_variable_the_parent_defines_is_not_reported(tmp_path):
     assert _rules(root, "flux.substitute") == []
 
 
+# -- the rendered monitoring: its CRD must be certain, not possible ------------------------------------------------
+def _rendered_findings(root: Path) -> list:
+    """`check`'s view: the rendered tree is strict (check.py passes its files as strict_files)."""
+    strict = frozenset(p.resolve() for p in (root / "kubernetes/apps/velero").rglob("*.yaml"))
+    res = validate_paths([str(root)], Options(repo_root=str(root), kustomize="never", cache_dir=str(root.parent / "c"),
+                                              ignore_missing_schemas=True, strict_files=strict))
+    return [f for f in res.findings if f.rule == "flux.crd-provider-rendered"]
+
+
+def _with_user_ks(root: Path, name: str, objects: list[dict], **spec) -> None:
+    d = root / "kubernetes/apps" / name
+    (d / "app").mkdir(parents=True)
+    (d / "ks.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+        "metadata": {"name": name, "namespace": "flux-system"},
+        "spec": {"path": f"./kubernetes/apps/{name}/app", "interval": "1h", "prune": True,
+                 "sourceRef": {"kind": "GitRepository", "name": "flux-system", "namespace": "flux-system"}, **spec}}))
+    (d / "app/kustomization.yaml").write_text("resources: [./objects.yaml]\n")
+    (d / "app/objects.yaml").write_text(yaml.safe_dump_all(objects))
+
+
+def _chart(name: str, **spec) -> dict:
+    return {"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease", "metadata": {"name": name, "namespace": "x"},
+            "spec": {"chartRef": {"kind": "OCIRepository", "name": name}, "interval": "1h", **spec}}
+
+
+def test_the_rendered_alerts_without_a_crd_provider_are_an_error(tmp_path):
+    """jokajak/home-ops: VictoriaMetrics with its prometheus-operator-crds subchart off, so nothing installs the
+    monitoring.coreos.com CRDs; velero-monitoring (no HelmRelease in it, so the rule skipped it) fails its dry-run at
+    every retry (fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go, RequeueAfter
+    GetRetryInterval; fluxcd/pkg@ssa/v0.76.1:ssa/manager_apply.go ApplyAll) and no alert ever exists. Here the
+    repository's only other Kustomization installs no chart: an error for each rendered custom resource."""
+    root = _copy(tmp_path)
+    assert _rendered_findings(root) == []  # only the rendered tree: its provider is outside it
+    _with_user_ks(root, "db", [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "x"}}])
+    found = _rendered_findings(root)
+    assert sorted(f.obj for f in found) == ["PodMonitor/velero/node-agent", "PrometheusRule/velero/velero",
+                                            "ServiceMonitor/velero/velero"], found
+    assert {f.severity for f in found} == {"error"} and "metrics.dependsOn" in found[0].message
+    assert _rules(root, "flux.crd-provider") == []  # the user's objects keep the lenient rule
+
+
+@pytest.mark.parametrize("spec,severity", [
+    ({}, "note"),  # a chart it does not wait for may bring it: named in a note (the retry may succeed)
+    ({"install": {"crds": "Skip"}}, "error"),  # helm-controller@v1.6.3 Install.CRDs Skip: that chart brings none
+])
+def test_a_chart_the_rendered_monitoring_does_not_wait_for_is_only_possible(tmp_path, spec, severity):
+    root = _copy(tmp_path)
+    _with_user_ks(root, "kube-prometheus-stack", [_chart("stack", **spec)])
+    found = _rendered_findings(root)
+    assert {f.severity for f in found} == {severity}, found
+    if severity == "note":
+        assert "flux-system/kube-prometheus-stack" in found[0].message
+
+
+def test_waiting_for_the_chart_makes_the_rendered_monitoring_certain(tmp_path):
+    """metrics.dependsOn renders velero-monitoring's dependsOn: the dependency check holds it until the chart's
+    Kustomization is Ready (kustomization_controller.go checkDependencies)."""
+    root = _copy(tmp_path)
+    _with_user_ks(root, "kube-prometheus-stack", [_chart("stack")])
+    ks = root / APP / "ks.yaml"
+    docs = [d for d in yaml.safe_load_all(ks.read_text()) if d]
+    for d in docs:
+        if d["metadata"]["name"] == "velero-monitoring":
+            d["spec"]["dependsOn"] = [{"name": "kube-prometheus-stack", "namespace": "flux-system"}]
+    ks.write_text(yaml.safe_dump_all(docs))
+    assert _rendered_findings(root) == []
+
+
 def _cluster_with_settings(root: Path, name: str, settings: dict[str, str]) -> None:
     """One cluster of a repository: bootstrap's flux-system syncing clusters/<name>, an `apps` Kustomization that
     patches `substituteFrom: cluster-settings` into its children, and files ``settings`` under clusters/<name>."""

@@ -665,6 +665,10 @@ class ScheduleConfig(_Model):
                       "`<name>-<YYYYMMDDhhmmss>`.")
     cron: str = Field(description="Cron expression, evaluated in UTC (e.g. `0 2 * * *` = 02:00 UTC daily).")
     namespaces: list[str] = Field(description="Namespaces to include: names, globs such as `network-*` (Velero 1.18), or `*` alone for all.")
+    excluded_namespaces: list[str] = Field(default_factory=list, description="Namespaces to leave out (names or globs), e.g. with `namespaces: ['*']`.")
+    include_cluster_resources: bool | None = Field(
+        None, description="Back up cluster-scoped resources: `true` all of them, `false` none; unset, Velero's "
+        "default (all when every namespace is included, else those the namespaced items need).")
     ttl: str | None = Field(None, description="How long backups are kept; defaults to velero.defaultBackupTtl.")
     excluded_resources: list[str] = Field(default_factory=list, description="Resources to leave out, e.g. events.")
     label_selector: LabelSelector | None = Field(None, description="Only back up resources with these labels.")
@@ -720,6 +724,22 @@ class ScheduleConfig(_Model):
             raise ValueError(problem)
         return v
 
+    @field_validator("excluded_namespaces")
+    @classmethod
+    def _excluded_ns(cls, v: list[str]) -> list[str]:
+        for i, ns in enumerate(v):
+            problem = names.namespace_pattern_problem(ns) if ns != "*" else None
+            if problem:
+                raise at((i,), f"{ns!r} is {problem}")
+        return v
+
+    @model_validator(mode="after")
+    def _includes_excludes(self) -> ScheduleConfig:
+        problem = names.includes_excludes_problem(self.namespaces, self.excluded_namespaces)
+        if problem:
+            raise at("excludedNamespaces", problem)
+        return self
+
     @field_validator("excluded_resources")
     @classmethod
     def _resources(cls, v: list[str]) -> list[str]:
@@ -748,9 +768,9 @@ VELERO_SCHEDULE_NAMES = {"includedNamespaces": "namespaces", "schedule": "cron"}
 # The rest of Velero's Schedule spec and Backup spec (template) fields: written into our config, they get a clear
 # "not exposed" instead of a did-you-mean. tests/config/test_semantics.py keeps this equal to the bundled CRD schema.
 VELERO_SCHEDULE_FIELDS = frozenset({
-    "template", "useOwnerReferencesInBackup", "skipImmediately", "metadata", "excludedNamespaces", "includedResources",
+    "template", "useOwnerReferencesInBackup", "skipImmediately", "metadata", "includedResources",
     "includedClusterScopedResources", "excludedClusterScopedResources", "includedNamespaceScopedResources",
-    "excludedNamespaceScopedResources", "orLabelSelectors", "snapshotVolumes", "includeClusterResources", "hooks",
+    "excludedNamespaceScopedResources", "orLabelSelectors", "snapshotVolumes", "hooks",
     "volumeSnapshotLocations", "defaultVolumesToRestic", "orderedResources", "csiSnapshotTimeout",
     "itemOperationTimeout", "resourcePolicy", "snapshotMoveData", "datamover", "uploaderConfig",
     "volumeGroupSnapshotLabelKey",

@@ -11,6 +11,11 @@ files, the source) is this config's. The order is what makes the restore restore
 * So Velero alone comes first, from Git (its kopia repository password included), with the storage location
   ReadOnly and no Schedules; then the restore; only then Flux applies the apps.
 
+Each step that depends on the repository is read from it (read_repository): the storage Kustomizations as Flux
+applies them (a parent's patches add their interval, prune and sourceRef), the sync root the cluster starts from
+(a FluxInstance, `flux bootstrap`'s gotk-sync.yaml, or a Kustomization of the repository applied by hand), and
+credentials the tree does not make are provided before Velero starts.
+
 Why not `flux suspend`: on a new cluster the app Kustomizations do not exist before the parent applies them,
 and kustomize-controller reconciles each one as soon as it exists (fluxcd/kustomize-controller@v1.9.4:
 internal/controller/kustomization_controller.go Reconcile; `spec.suspend` is the only gate). Suspending after
@@ -20,8 +25,10 @@ bootstrap, which comes after the restore.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from velero_gitops.render.layout import Layout
 from velero_gitops.render.plan import (
@@ -35,6 +42,102 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class Repository:
+    """What the repository says about the steps that depend on it, from the Flux graph of validate/flux.py."""
+
+    storage: dict[str, dict[str, Any] | None]  # "ns/name" of flux.dependsOn and what they depend on -> the object as
+    # Flux applies it (after its parents' patches and substitution), None when the repository does not declare it
+    bootstrap: tuple[str, ...]  # the commands that start the cluster's sync, from its sync root
+
+
+def read_repository(loaded: LoadedConfig) -> Repository:
+    """The storage Kustomizations (flux.dependsOn, with their own dependsOn, dependencies first) as the controller
+    receives them, and the sync root's start command. A Kustomization file is often not what Flux applies: a parent's
+    ``spec.patches`` adds interval, prune, sourceRef, and its kustomization.yaml sets the namespace
+    (fluxcd/kustomize-controller@v1.9.4:config/crd/bases/kustomize.toolkit.fluxcd.io_kustomizations.yaml requires
+    interval, prune and sourceRef), so the raw file is refused by the API server. validate/flux.py's Graph applies
+    those patches, as kustomize-controller's build does."""
+    from velero_gitops.ops.importer import plain
+    from velero_gitops.ops.wiring import flux_facts, sync_roots
+    from velero_gitops.validate import flux
+    from velero_gitops.validate.run import Options, Run
+
+    c = loaded.config
+    root = loaded.repo_root.resolve()
+    src = c.flux.source_ref
+    sources = [f"{src.kind}/{src.namespace}/{src.name}"]
+    run = Run(Options(repo_root=str(root), repo_sources=sources, kustomize="never", policy=False))
+    g = flux.Graph([], run)
+    by_ref: dict[str, Any] = {}
+    for k in g.flux_ks:
+        if k.path is not None:  # a declared one, not flux-operator's synthetic sync
+            by_ref.setdefault(f"{g.ns_of(k)}/{k.name}", k)
+    storage: dict[str, dict[str, Any] | None] = {}
+
+    def visit(ref: str, seen: tuple[str, ...]) -> None:
+        if ref in storage or ref in seen:
+            return
+        k = by_ref.get(ref)
+        data = plain(k.data) if k is not None else None
+        if data is not None:
+            ns = ref.split("/", 1)[0]
+            data.setdefault("metadata", {})["namespace"] = ns
+            for dep in (data.get("spec") or {}).get("dependsOn") or []:
+                if isinstance(dep, dict) and dep.get("name"):
+                    visit(f"{dep.get('namespace') or ns}/{dep['name']}", (*seen, ref))
+        storage[ref] = data
+
+    for d in c.flux.depends_on:
+        visit(f"{d.namespace}/{d.name}", ())
+    return Repository(storage, _bootstrap(sync_roots(flux_facts(root, sources)), root))
+
+
+def _bootstrap(roots: list, root: Path) -> tuple[str, ...]:
+    """How the cluster's sync starts, from the sync root the repository has (ops/wiring.py sync_roots)."""
+    def rel(p: Path | None) -> str:
+        return os.path.relpath(p, root) if p is not None else "<file>"
+
+    out: list[str] = []
+    for r in roots:
+        if r.kind == "FluxInstance":
+            # flux-operator turns the instance's spec.sync into the root Kustomization
+            # (controlplaneio-fluxcd/flux-operator: internal/builder/templates.go)
+            out += ["helm install flux-operator oci://ghcr.io/controlplaneio-fluxcd/charts/flux-operator "
+                    "--namespace flux-system      # unless flux-operator is running",
+                    f"kubectl apply -f {rel(r.file)}      # FluxInstance {r.namespace}/{r.name}: syncs "
+                    f"./{rel(r.path_dir)}"]
+        elif r.kind == "Bootstrap" or r.file is None or (r.file.name == "gotk-sync.yaml"
+                                                         and r.file.parent.name == "flux-system"):
+            out.append(f"flux bootstrap <provider> ... --path=./{rel(r.path_dir)}      # as for the old cluster")
+        else:
+            out.append(f"kubectl apply -f {rel(r.file)}      # Kustomization {r.namespace}/{r.name}: the sync root "
+                       f"of this repository, building ./{rel(r.path_dir)}")
+    return tuple(out) or ("flux bootstrap <provider> ... --path=<this cluster's path>      # as for the old cluster",)
+
+
+def _apply_object(ref: str, data: dict[str, Any] | None) -> str:
+    from velero_gitops.config.model import FLUX_VAR
+    from velero_gitops.render.yamlfmt import document
+
+    if data is None:
+        return (f"kubectl apply -f <the Kustomization {ref}, as Flux applies it: with namespace, interval, prune and "
+                "sourceRef>      # not declared in this repository")
+    body = document(data).rstrip("\n")
+    note = ("      # replace each ${...}: a parent's postBuild substitutes it" if FLUX_VAR.search(body) else "")
+    # a substituteFrom that is not optional fails the build while its ConfigMap/Secret is missing
+    # (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_varsub.go LoadVariables)
+    subst = ((data.get("spec") or {}).get("postBuild") or {}).get("substituteFrom") or []
+    needed = [f"{r.get('kind')} {r.get('name')}" for r in subst if isinstance(r, dict) and not r.get("optional")]
+    if needed:
+        note += f"      # needs {', '.join(needed)} in {ref.split('/', 1)[0]} first (postBuild.substituteFrom)"
+    # the terminator is a line the body does not have (the body comes from the repository's files)
+    end = "EOF"
+    while end in body.splitlines():
+        end += "_"
+    return f"kubectl apply -f - <<'{end}'{note}\n{body}\n{end}"
+
+
+@dataclass(frozen=True)
 class Step:
     title: str
     commands: tuple[str, ...]
@@ -42,8 +145,9 @@ class Step:
     cite: str  # the upstream code or doc the step relies on
 
 
-def procedure(loaded: LoadedConfig, backup: str = "<backup>") -> list[Step]:
+def procedure(loaded: LoadedConfig, backup: str = "<backup>", repo: Repository | None = None) -> list[Step]:
     c = loaded.config
+    repo = repo or read_repository(loaded)
     lay = Layout.of(c)
     cfg = loaded.display_path
     ns, app, fns = c.repo.namespace, c.repo.app, c.flux.namespace
@@ -60,7 +164,7 @@ def procedure(loaded: LoadedConfig, backup: str = "<backup>") -> list[Step]:
            f"kubectl -n {fns} create secret generic <the --sops-age-secret name> "
            "--from-file=age.agekey=$HOME/.config/sops/age/keys.txt  "
            "# and give kustomize-controller the same --sops-age-secret flag as your flux-system patches do")
-    deps = [f"{d.namespace}/{d.name}" for d in c.flux.depends_on]
+    deps = list(repo.storage)
     source_cmd = {
         "GitRepository": f"flux create source git {src.name} -n {src.namespace} --url=<repository URL> --branch=<branch> "
                          "[--secret-ref=<deploy key Secret>]",
@@ -72,7 +176,7 @@ def procedure(loaded: LoadedConfig, backup: str = "<backup>") -> list[Step]:
     steps = [
         Step("Check the repository and your age key (on your workstation)",
              (f"velero-gitops check --config {cfg}",
-              f"sops decrypt {lay.secret_file} >/dev/null && echo ok",
+              *((f"sops decrypt {lay.secret_file} >/dev/null && echo ok",) if c.s3.credentials_from == "sops" else ()),
               *((f"sops decrypt {lay.repo_password_file} >/dev/null && echo ok",)
                 if c.velero.repository_password == "managed" else ())),
              "nothing yet: the old cluster is gone; the bucket and the repository remain",
@@ -86,10 +190,29 @@ def procedure(loaded: LoadedConfig, backup: str = "<backup>") -> list[Step]:
              f"{src.kind} {src.namespace}/{src.name} with the repository's artifact; still no Kustomization",
              f"the tree's sourceRef ({src.kind}/{src.namespace}/{src.name}, flux.sourceRef)"),
     ]
+    secret = f"{ns}/{c.s3.credentials_secret}"
+    if c.s3.credentials_from != "sops":
+        # the tree does not make the credentials Secret: the BSL stays Unavailable and no backup syncs until it exists
+        # (vmware-tanzu/velero@v1.18.1:pkg/controller/backup_storage_location_controller.go validates the location
+        # with those credentials)
+        made_by = ("is made outside the repository (s3.credentialsFrom: external): run what made it on the old "
+                   "cluster (by hand, a Vault agent...) now" if c.s3.credentials_from == "external" else
+                   "is made by an object of the repository (s3.credentialsFrom: repository, e.g. an ExternalSecret or "
+                   "a SealedSecret): its controller and its store must run first; apply the Kustomization that "
+                   "installs them as in the storage step")
+        steps.append(Step(
+            f"Provide the S3 credentials Secret {secret} first",
+            (f"kubectl create namespace {ns} --dry-run=client -o yaml | kubectl apply -f -",
+             f"kubectl -n {ns} get secret {c.s3.credentials_secret}      # must exist before Velero starts"),
+            f"Secret {secret}, key {c.s3.credentials_key}: it {made_by}",
+            "vmware-tanzu/velero@v1.18.1:pkg/controller/backup_storage_location_controller.go (the location is "
+            "validated with these credentials; without them it stays Unavailable and no backup is synced)"))
     if deps:
         steps.append(Step(
             "Apply what Velero depends on (storage), and nothing else",
-            tuple(f"kubectl apply -f <the ks.yaml of {d}>" for d in deps),
+            (*(_apply_object(d, repo.storage[d]) for d in deps),
+             *(f"kubectl -n {d.split('/', 1)[0]} wait kustomization/{d.split('/', 1)[1]} --for=condition=Ready "
+               "--timeout=30m" for d in deps)),
             f"Kustomizations {', '.join(deps)} and what they install (the volume provisioner the restored PVCs need)",
             "fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go checkDependencies "
             f"(Kustomization {fns}/{app} waits for flux.dependsOn)"))
@@ -122,8 +245,7 @@ def procedure(loaded: LoadedConfig, backup: str = "<backup>") -> list[Step]:
              "fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go "
              "finalizerShouldDeleteResources (no prune, nothing deleted)"),
         Step("Bootstrap Flux as for any cluster: now it applies the apps",
-             ("flux bootstrap <provider> ... --path=<this cluster's path>      # as for the old cluster",
-              "flux get kustomizations --all-namespaces"),
+             (*repo.bootstrap, "flux get kustomizations --all-namespaces"),
              "everything in Git. The restored objects already exist: Flux applies Git's state onto them and the "
              f"restored pods keep their data. Kustomization {app} loses the ReadOnly patch (same field manager), "
              f"the storage location is ReadWrite again{', the Schedules are created' if c.schedules else ''}",
@@ -137,7 +259,8 @@ def as_text(steps: list[Step]) -> str:
     out = ["Paths are relative to the repository root; run the commands from there.", ""]
     for i, s in enumerate(steps, 1):
         out.append(f"{i}. {s.title}")
-        out.extend(f"     {cmd}" for cmd in s.commands)
+        # a here-document's lines stay at column 0: its terminator must start its line
+        out.extend(f"     {cmd}" if "\n" not in cmd else cmd for cmd in s.commands)
         out.append(f"   On the cluster after it: {s.exists_after}")
         out.append(f"   Why: {s.cite}")
         out.append("")

@@ -233,6 +233,7 @@ def _schedule(c: Config, s: ScheduleConfig, now: datetime, local: tzinfo, bucket
         "cron": s.cron,
         "when": "paused: no runs until unpaused" if s.paused else describe_cron(s.timing),
         "namespaces": list(s.namespaces),
+        "excludedNamespaces": list(s.excluded_namespaces),
         "excludedResources": list(s.excluded_resources),
         "labelSelector": dict(s.label_selector.match_labels) if s.label_selector else {},
         "volumes": volumes,
@@ -285,6 +286,8 @@ def words(data: dict[str, Any]) -> list[str]:
         out.append("No schedules: Velero only runs backups you start (velero-gitops backup-manifest).")
     for s in data["schedules"]:
         ns = "every namespace" if s["namespaces"] == ["*"] else "namespaces " + ", ".join(s["namespaces"])
+        if s["excludedNamespaces"]:
+            ns += " except " + ", ".join(s["excludedNamespaces"])
         text = (f"Schedule {s['name']} runs {s['when']}. It backs up {ns}: their Kubernetes objects and "
                 f"{s['volumes']}. Each backup is kept {s['ttl']} ({s['keptFor']}), then Velero's garbage collection "
                 f"(every {data['garbageCollection']}) deletes it; kopia frees the data at its next maintenance.")

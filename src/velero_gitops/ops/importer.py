@@ -11,6 +11,11 @@ uploader, the credentials Secret, the Schedules it renders as its own objects, t
 is listed as a change on the cluster, with what to do about it. The proof is a diff of the effective values trees, old
 HelmRelease values against what the imported config renders with its extraValues merged under it.
 
+Beyond the release: the Schedules of the repository in Velero's namespace that Flux applies (Velero runs them) become
+schedules of the config when the config can express them (schedule_fit renders each and compares it with the old
+one), else each is named with the fields it cannot carry; the kopia repository password keeps its source
+(repository_password). Every problem of the release is reported in one run (a ConfigError with one line each).
+
 A chart older than 4.0.0 is refused, not half-imported: 4.0.0 turned ``configuration.backupStorageLocation`` into a
 list with ``provider`` on each entry, and 3.0.0 renamed ``deployRestic``/``restic`` to ``deployNodeAgent``/
 ``nodeAgent`` (vmware-tanzu/helm-charts@velero-4.0.0:charts/velero/values.yaml, @velero-3.0.0, against @velero-2.32.6).
@@ -19,13 +24,13 @@ list with ``provider`` on each entry, and 3.0.0 renamed ``deployRestic``/``resti
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from velero_gitops.config.model import FLUX_VAR
-from velero_gitops.errors import UsageError
+from velero_gitops.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
     from velero_gitops.ops.init import Detected
@@ -68,8 +73,6 @@ def _is_velero_hr(d: dict) -> str | None:
 def find_existing(root: Path, facts: list | None = None, skip: set[Path] | None = None) -> list[Existing]:
     """Every Velero install object of the repository outside the files velero-gitops renders (our header) and
     ``skip``. With Flux facts (ops.wiring.flux_facts), each says whether a live Kustomization applies it."""
-    from velero_gitops import safefile, yamlsafe
-    from velero_gitops.ops.init import yaml_files
     from velero_gitops.ops.wiring import live
 
     root = root.resolve()
@@ -81,34 +84,41 @@ def find_existing(root: Path, facts: list | None = None, skip: set[Path] | None 
         if sync_roots(facts):
             applied = set().union(*(k.applies for k in live(facts)))
     out: list[Existing] = []
+    for real, doc in _user_objects(root, "velero", skip):
+        d = doc.data
+        meta: dict = d["metadata"] if isinstance(d.get("metadata"), dict) else {}
+        name, ns = str(meta.get("name", "")), str(meta.get("namespace", "") or "")
+        version = _is_velero_hr(d)
+        kind = "HelmRelease" if version is not None else next(
+            (k for p, k in _VELERO_KINDS if d.get("kind") == k and str(d.get("apiVersion", "")).startswith(p)), None)
+        if kind is None:
+            continue
+        out.append(Existing(real, doc.line, kind, name, ns, version or None,
+                            None if applied is None else real in applied))
+    return out
+
+
+def _user_objects(root: Path, needle: str, skip: set[Path] | None = None) -> Iterator[tuple[Path, Any]]:
+    """(resolved file, document) for each mapping document of the repository's YAML files that mention ``needle``,
+    outside the files velero-gitops rendered (our header) and ``skip``; unreadable files are passed over."""
+    from velero_gitops import safefile, yamlsafe
+    from velero_gitops.ops.init import yaml_files
+
     for path in yaml_files(root):
         real = path.resolve()
-        if real in skip:
+        if real in (skip or set()):
             continue
         try:
             text = safefile.read_text(path, root=root)
-        except (OSError, UnicodeDecodeError):
+        except (OSError, UnicodeDecodeError, safefile.FileRefused):
             continue
-        if text.lstrip("-\n ").startswith(_GENERATED) or "velero" not in text:
+        if text.lstrip("-\n ").startswith(_GENERATED) or needle not in text:
             continue
         try:
             docs = yamlsafe.load_all(text)
         except yamlsafe.YamlRefused:
             continue
-        for doc in docs:
-            d = doc.data
-            if not isinstance(d, dict):
-                continue
-            meta: dict = d["metadata"] if isinstance(d.get("metadata"), dict) else {}
-            name, ns = str(meta.get("name", "")), str(meta.get("namespace", "") or "")
-            version = _is_velero_hr(d)
-            kind = "HelmRelease" if version is not None else next(
-                (k for p, k in _VELERO_KINDS if d.get("kind") == k and str(d.get("apiVersion", "")).startswith(p)), None)
-            if kind is None:
-                continue
-            out.append(Existing(real, doc.line, kind, name, ns, version or None,
-                                None if applied is None else real in applied))
-    return out
+        yield from ((real, doc) for doc in docs if isinstance(doc.data, dict))
 
 
 def second_install(existing: list[Existing]) -> list[Existing]:
@@ -143,6 +153,7 @@ class Imported:
     changes: list[str] = field(default_factory=list)  # what changes on the cluster, and what to do
     source: Path | None = None
     chart_version: str = ""
+    namespace: str = "velero"  # where the release runs, so where Velero reads Schedules
 
 
 def version_tuple(v: str) -> tuple[int, int, int] | None:
@@ -181,6 +192,19 @@ def plain(x: Any) -> Any:
     return x
 
 
+def _line(data: Any, default: int, *path: str) -> int:
+    """The line of the deepest key of ``path`` present in ``data`` (the reader's line-tracking mappings)."""
+    found = default
+    for p in path:
+        lines = getattr(data, "lines", None)
+        if not isinstance(data, dict) or p not in data:
+            break
+        if isinstance(lines, dict) and p in lines:
+            found = lines[p]
+        data = data[p]
+    return found
+
+
 def _pop(values: dict, *path: str) -> Any:
     """Remove and return values[path] (None when absent); empty parents are removed too."""
     node: Any = values
@@ -204,24 +228,32 @@ def _prune(d: Any) -> Any:
 
 def import_values(hr: dict, line: int, shown: str) -> Imported:
     """Map a velero HelmRelease onto a config (without the repository facts init detects)."""
-    from velero_gitops.config.model import KUBELET_PODS_PATHS, VeleroConfig
+    from velero_gitops.config.model import KUBELET_PODS_PATHS, Budget, VeleroConfig
 
     spec: dict = hr["spec"] if isinstance(hr.get("spec"), dict) else {}
     version = str(((spec.get("chart") or {}).get("spec") or {}).get("version") or "")
     vt = version_tuple(version)
+    problems: list[str] = []  # every problem of the release, reported in one run
+
+    def at(*path: str) -> str:
+        return f"{shown}:{_line(hr, line, *path)} {'.'.join(path)}:"
+
     if vt is None or vt < MIN_CHART:
-        raise UsageError(
-            f"{shown}:{line} spec.chart.spec.version: chart {version or '(none)'} is older than 4.0.0, whose values "
+        problems.append(
+            f"{at('spec', 'chart', 'spec', 'version')} chart {version or '(none)'} is older than 4.0.0, whose values "
             "layout this import reads (a list of backupStorageLocation entries, each with its provider; nodeAgent, "
             "not restic). Upgrade first: set the chart to 4.x, move configuration.provider into "
             "configuration.backupStorageLocation[0].provider, rename deployRestic/restic to deployNodeAgent/nodeAgent, "
             "let Flux reconcile it, then run the import again (chart README: 'Upgrading Chart')")
     if spec.get("valuesFrom"):
-        raise UsageError(f"{shown}:{line} spec.valuesFrom: values from a ConfigMap or Secret are not in this file; "
-                         "inline them into spec.values (or import a copy that has them inline), then import")
+        problems.append(f"{at('spec', 'valuesFrom')} values from a ConfigMap or Secret are not in this file; "
+                        "inline them into spec.values (or import a copy that has them inline), then import")
     values = plain(spec.get("values") or {})
     if not isinstance(values, dict):
-        raise UsageError(f"{shown}:{line} spec.values: not a mapping")
+        problems.append(f"{at('spec', 'values')} not a mapping; write the chart values as a mapping")
+    if problems and (vt is None or vt < MIN_CHART or not isinstance(values, dict)):
+        raise ConfigError(problems)  # another values layout: nothing below would read it right
+    V = ("spec", "values")
     default = VeleroConfig()
     out: dict[str, Any] = {}
     velero: dict[str, Any] = {}
@@ -259,18 +291,18 @@ def import_values(hr: dict, line: int, shown: str) -> Imported:
         bsls = [bsls]
     bsls = [b for b in bsls or [] if isinstance(b, dict)]
     if len(bsls) > 1:
-        raise UsageError(f"{shown}:{line} configuration.backupStorageLocation: {len(bsls)} locations; one is imported "
-                         "(keep one, import, then add the others by hand)")
+        problems.append(f"{at(*V, 'configuration', 'backupStorageLocation')} {len(bsls)} locations; one is imported "
+                        "(keep one, import, then add the others by hand)")
     if bsls:
         b = bsls[0]
         if b.get("provider") not in (None, "aws", "velero.io/aws"):
-            raise UsageError(f"{shown}:{line} configuration.backupStorageLocation[0].provider: {b.get('provider')!r}; "
-                             "velero-gitops renders the S3 (aws) provider only")
+            problems.append(f"{at(*V, 'configuration', 'backupStorageLocation')} [0].provider {b.get('provider')!r}: "
+                            "velero-gitops renders the S3 (aws) provider only; import a release of the aws provider")
         cfg = b.get("config") or {}
         url = str(cfg.get("s3Url") or "")
         if not url:
-            raise UsageError(f"{shown}:{line} configuration.backupStorageLocation[0].config.s3Url: missing; "
-                             "velero-gitops needs the S3 endpoint (MinIO or another S3)")
+            problems.append(f"{at(*V, 'configuration', 'backupStorageLocation')} [0].config.s3Url is missing: "
+                            "velero-gitops needs the S3 endpoint (MinIO or another S3); add config.s3Url, then import")
         s3["endpoint"] = url
         if url.startswith("http://"):
             s3["allowHttp"] = True
@@ -323,8 +355,8 @@ def import_values(hr: dict, line: int, shown: str) -> Imported:
     # credentials
     creds: dict = _pop(values, "credentials") or {}
     if creds.get("useSecret") is False:
-        raise UsageError(f"{shown}:{line} credentials.useSecret: false (cloud identity, not S3 keys); "
-                         "velero-gitops renders S3 access keys in a Secret")
+        problems.append(f"{at(*V, 'credentials', 'useSecret')} false (cloud identity, not S3 keys): "
+                        "velero-gitops renders S3 access keys in a Secret; give Velero S3 keys in a Secret, then import")
     if creds.get("existingSecret"):
         s3["credentialsSecret"] = creds["existingSecret"]
     elif creds.get("secretContents"):
@@ -349,7 +381,16 @@ def import_values(hr: dict, line: int, shown: str) -> Imported:
         v = _pop(values, "nodeAgent", src)
         if v:
             node[src] = v
-    lim = (node.get("resources") or {}).get("limits") or {}
+    lim = dict((node.get("resources") or {}).get("limits") or {})
+    if isinstance(node.get("resources"), dict):
+        # the config bounds the node-agent (config/model.py NodeAgentConfig: a limit within its budget is required);
+        # a limit the old release left unset gets the default budget, said as a change
+        budget = Budget()
+        for k in ("cpu", "memory"):
+            if k not in lim:
+                changes.append(f"node-agent {k} limit: none -> {getattr(budget, k)} (the default budget; velero-gitops bounds "
+                               f"the node-agent): set velero.nodeAgent.resources.limits.{k} and budget.{k} to allow more")
+        node["resources"]["limits"] = {**lim, **{k: getattr(budget, k) for k in ("cpu", "memory") if k not in lim}}
     if lim:
         node["budget"] = {k: str(lim[k]) for k in ("cpu", "memory") if k in lim}
         if node["budget"]:
@@ -382,17 +423,21 @@ def import_values(hr: dict, line: int, shown: str) -> Imported:
     kept: dict[str, Any] = {}
     chart_schedules = _pop(values, "schedules") or {}
     for name, sch in (chart_schedules.items() if isinstance(chart_schedules, dict) else []):
-        mapped = _schedule(str(name), sch)
-        if mapped is None:
-            kept[name] = sch
+        if isinstance(sch, dict) and sch.get("disabled"):
+            changes.append(f"Schedule {release}-{name} is disabled in the chart values (no Schedule exists): "
+                           "not imported")
             continue
-        schedules.append(mapped)
+        fit = schedule_fit(str(name), sch, velero)
+        if fit.mapped is None:
+            kept[name] = fit.missing
+            continue
+        schedules.append(fit.mapped)
         changes.append(f"Schedule {release}-{name} (the chart's) -> {name} (rendered): Flux prunes the old one with "
                        f"the release; its backups stay until their TTL, new ones are named {name}-<timestamp>")
     for name in sorted(kept):
-        changes.append(f"Schedule {release}-{name} is not imported: it uses fields the config does not model "
-                       f"({', '.join(sorted(_unmodelled(kept[name])))}); Flux prunes it with the old release, so "
-                       "re-create it as a Schedule manifest of your own or drop those fields and add it to schedules")
+        changes.append(f"Schedule {release}-{name} is not imported: the config cannot express "
+                       f"{'; '.join(kept[name])}; Flux prunes it with the old release, so re-create it as a "
+                       "Schedule manifest of your own or drop those fields and add it to schedules")
     # owned by the tool: Flux installs the CRDs (the rest, kubectl image included, is carried and stays unused)
     if _pop(values, "upgradeCRDs") is not False:
         changes.append("upgradeCRDs job -> off: Flux installs the CRDs (install/upgrade crds: CreateReplace)")
@@ -422,45 +467,106 @@ def import_values(hr: dict, line: int, shown: str) -> Imported:
         if compat.lookup(values, path) is not compat.MISSING:
             _pop(values, *path)
             changes.append(f"{'.'.join(path)} not carried into velero.extraValues: {why}")
-    return Imported(out, _prune(values), changes, None, version)
+    # a value the pinned chart does not read: when the running chart does not read it either, Helm ignores it today
+    # and dropping it changes nothing; otherwise it did something and the import cannot carry it
+    pinned, running = compat.chart(default.chart_version), compat.chart(version)
+    for kp in compat.unknown_value_keys(pinned.value_keys, values, default.chart_version) if pinned else []:
+        sub: Any = compat.lookup(values, kp.path)
+        for part in reversed(kp.path):
+            sub = {part: sub}
+        if running is not None and compat.unknown_value_keys(running.value_keys, sub, version):
+            _pop(values, *kp.path)
+            changes.append(f"{'.'.join(kp.path)} not carried: chart {version}, the one running, has no such value "
+                           f"either, so Helm ignores it today and nothing changes ({kp.message})")
+        else:
+            problems.append(f"{at(*V, *kp.path)} {kp.message}, but chart {version} reads it: find what replaced it "
+                            "in the chart README's 'Upgrading Chart' notes and set that in spec.values (or remove it), "
+                            "then import")
+    if problems:
+        raise ConfigError(problems)
+    return Imported(out, _prune(values), changes, None, version, str(namespace))
 
 
-def _unmodelled(sch: Any) -> set[str]:
-    if not isinstance(sch, dict):
-        return {"(not a mapping)"}
-    t: dict = sch["template"] if isinstance(sch.get("template"), dict) else {}
-    return {k for k in sch if k not in ("schedule", "template", "paused")} | \
-        {f"template.{k}" for k in t if k not in _SCHEDULE_TEMPLATE}
+# A Velero Schedule's spec (vmware-tanzu/velero@v1.18.2:pkg/apis/velero/v1/schedule_types.go ScheduleSpec) and its
+# template (backup_types.go BackupSpec), field by field onto a schedule of the config. What is not listed here, or what
+# the rendered Schedule sets otherwise, is found by rendering the mapped schedule and comparing (schedule_fit).
+_SPEC_MAP = {"schedule": "cron", "paused": "paused"}
+_TEMPLATE_MAP = {"includedNamespaces": "namespaces", "excludedNamespaces": "excludedNamespaces",
+                 "includeClusterResources": "includeClusterResources", "ttl": "ttl",
+                 "excludedResources": "excludedResources", "labelSelector": "labelSelector",
+                 "defaultVolumesToFsBackup": "defaultVolumesToFsBackup", "storageLocation": "storageLocation"}
+# keys of a chart schedule entry that are the chart's, not the Schedule's
+# (vmware-tanzu/helm-charts@velero-12.1.0:charts/velero/templates/schedule.yaml)
+_CHART_ONLY = ("disabled", "labels", "annotations")
 
 
-_SCHEDULE_TEMPLATE = {"includedNamespaces", "ttl", "excludedResources", "labelSelector", "defaultVolumesToFsBackup",
-                      "storageLocation"}
+@dataclass(frozen=True)
+class ScheduleFit:
+    mapped: dict[str, Any] | None  # the schedule item of the config, None when it cannot be expressed
+    missing: list[str]  # each field (dotted, with its value) the rendered Schedule would lose or change
 
 
-def _schedule(name: str, sch: Any) -> dict | None:
-    if not isinstance(sch, dict) or sch.get("disabled"):
-        return None
-    t = sch.get("template") or {}
-    if set(sch) - {"schedule", "template", "paused"} or not isinstance(t, dict) or set(t) - _SCHEDULE_TEMPLATE:
-        return None
-    ls = t.get("labelSelector")
-    if ls is not None and (not isinstance(ls, dict) or set(ls) - {"matchLabels"}):
-        return None
-    out: dict[str, Any] = {"name": name, "cron": str(sch.get("schedule", "")),
-                           "namespaces": list(t.get("includedNamespaces") or ["*"])}
-    if t.get("ttl"):
-        out["ttl"] = str(t["ttl"])
-    if t.get("excludedResources"):
-        out["excludedResources"] = list(t["excludedResources"])
-    if ls:
-        out["labelSelector"] = {"matchLabels": ls.get("matchLabels") or {}}
-    if "defaultVolumesToFsBackup" in t:
-        out["defaultVolumesToFsBackup"] = bool(t["defaultVolumesToFsBackup"])
-    if sch.get("paused"):
-        out["paused"] = True
-    if t.get("storageLocation") not in (None, "default"):
-        return None  # another location: the semantics of several BSLs are not the import's to decide
-    return out
+def schedule_fit(name: str, spec: Any, velero: dict[str, Any]) -> ScheduleFit:
+    """Map a Velero Schedule spec onto a config schedule named ``name``, then render that schedule
+    (render/plan.py schedule_object, what `render` writes) and compare it with ``spec`` leaf by leaf: the schedule
+    is expressed only when nothing the old one set is lost or changed. ``velero``: the imported velero section
+    (its default TTL and defaultVolumesToFsBackup fill what the schedule leaves unset, as Velero's server does)."""
+    from pydantic import ValidationError
+
+    from velero_gitops.config import semantics
+    from velero_gitops.config.model import Config, ScheduleConfig
+    from velero_gitops.config.units import parse_duration
+    from velero_gitops.render.plan import schedule_object
+
+    if not isinstance(spec, dict):
+        return ScheduleFit(None, ["(not a mapping)"])
+    t: dict = spec["template"] if isinstance(spec.get("template"), dict) else {}
+    mapped: dict[str, Any] = {"name": name}
+    for src, dst in _SPEC_MAP.items():
+        if spec.get(src) is not None:
+            mapped[dst] = spec[src]
+    for src, dst in _TEMPLATE_MAP.items():
+        if t.get(src) is not None:
+            mapped[dst] = t[src]
+    # an empty includedNamespaces means every namespace (velero@v1.18.2:pkg/util/collections/includes_excludes.go)
+    mapped["namespaces"] = mapped.get("namespaces") or ["*"]
+    if isinstance(mapped.get("labelSelector"), dict) and set(mapped["labelSelector"]) <= {"matchLabels"}:
+        mapped["labelSelector"] = {"matchLabels": mapped["labelSelector"].get("matchLabels") or {}}
+    if mapped.get("cron") is not None:
+        mapped["cron"] = str(mapped["cron"])
+    if mapped.get("ttl") is not None:
+        mapped["ttl"] = str(mapped["ttl"])
+    try:
+        item = ScheduleConfig.model_validate(mapped)
+    except ValidationError as exc:
+        return ScheduleFit(None, [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()])
+    carried = {k: velero[k] for k in ("defaultBackupTtl", "defaultVolumesToFsBackup") if k in velero}
+    base = {"cluster": "import", "s3": {"endpoint": "https://s3.invalid"}, "schedules": [mapped]}
+    try:
+        probe = Config.model_validate({**base, "velero": carried})
+    except ValidationError:
+        probe = Config.model_validate(base)
+    # the config's rules across fields (a storage location it does not render, a TTL shorter than the cron's gap)
+    refused = [p.message for p in semantics.problems(probe) if not p.warning and p.loc[:1] == ("schedules",)]
+    if refused:
+        return ScheduleFit(None, refused)
+    rendered = schedule_object(probe, item)["spec"]
+    old = {k: v for k, v in plain(spec).items() if k not in _CHART_ONLY}
+    have, want = leaves(rendered), leaves(old)
+    missing = []
+    for k, v in want.items():
+        if k == "template.ttl" and k in have:
+            same = parse_duration(str(v)) == parse_duration(str(have[k]))
+        else:
+            same = k in have and _same(v, have[k])
+        if not same:
+            missing.append(f"{k}: {v!r}" + (f" (rendered: {have[k]!r})" if k in have else ""))
+    if missing:
+        return ScheduleFit(None, missing)
+    out = item.model_dump(by_alias=True, exclude_defaults=True)
+    out["name"], out["cron"], out["namespaces"] = item.name, item.cron, list(item.namespaces)
+    return ScheduleFit({k: out[k] for k in ("name", "cron", "namespaces", *sorted(set(out) - {"name", "cron",
+                                                                                            "namespaces"}))}, [])
 
 
 def _app_version(chart: str) -> str:
@@ -568,9 +674,14 @@ def run_import(here: Path, hr_file: Path, found: Detected, cluster: str | None) 
     root = found.repo_root.resolve()
     if real != root and root not in real.parents:
         raise UsageError(f"{hr_file}: outside the repository {root}; import reads only the repository's files")
+    from velero_gitops.ops.wiring import flux_facts
+
     shown = display(real)
     hr, line = read_release(real, root)
     imp = import_values(hr, line, shown)
+    facts = flux_facts(root, [f"GitRepository/flux-system/{found.source_name}"])
+    imp.config["schedules"] += own_schedules(imp, root, facts, display)
+    imp.config.setdefault("velero", {})["repositoryPassword"] = repository_password(imp, root, display)
     head: dict[str, Any] = {
         "cluster": cluster or found.cluster or default_cluster_name(here),
         "repo": {"root": os.path.relpath(root, here.resolve()), "appsRoot": found.apps_root},
@@ -580,7 +691,7 @@ def run_import(here: Path, hr_file: Path, found: Detected, cluster: str | None) 
                 "Reference: docs/config-reference.md. velero.extraValues: chart values the config does not model, "
                 "merged under the rendered ones."]
     if FLUX_VAR.search(str(imp.config["s3"].get("endpoint", ""))):
-        subst = _substitute_from(root, found.source_name, real)
+        subst = _substitute_from(facts, real)
         if subst:
             head["flux"]["substituteFrom"] = subst
             imp.changes.append("s3.endpoint keeps its Flux variable: flux.substituteFrom copies the postBuild of "
@@ -602,12 +713,85 @@ def run_import(here: Path, hr_file: Path, found: Detected, cluster: str | None) 
     return ImportResult(target, shown, imp.changes, diff)
 
 
-def _substitute_from(root: Path, source: str, hr_file: Path) -> list[dict]:
+def own_schedules(imp: Imported, root: Path, facts: list, shown: Callable[[Path], str]) -> list[dict]:
+    """The Schedules of the repository beside the release (velero.io/v1 manifests of the user's own), as schedules of
+    the config. Velero reconciles Schedules in its own namespace only (vmware-tanzu/velero@v1.18.2:
+    pkg/cmd/server/server.go: the manager's cache is restricted to the server's namespace); one that Flux applies
+    there runs backups today, so each is carried when the config can express it and named, with the fields it
+    cannot, when not: a schedule dropped in silence is backups that stop."""
+    from velero_gitops import safefile, yamlsafe
+
+    out: list[dict] = []
+    taken = {s["name"] for s in imp.config.get("schedules", [])}
+    for e in find_existing(root, facts):
+        if e.kind != "Schedule":
+            continue
+        where = f"Schedule {e.namespace or '-'}/{e.name} ({shown(e.file)}:{e.line})"
+        if e.applied is False:
+            imp.changes.append(f"{where} is applied by no Flux Kustomization, so it runs no backups: not imported")
+            continue
+        if e.namespace not in ("", imp.namespace):
+            imp.changes.append(f"{where} is outside Velero's namespace {imp.namespace}, so Velero never runs it: "
+                               "not imported")
+            continue
+        try:
+            docs = yamlsafe.load_all(safefile.read_text(e.file, root=root))
+        except (OSError, UnicodeDecodeError, yamlsafe.YamlRefused, safefile.FileRefused):
+            continue  # find_existing read it a moment ago
+        doc = next((d.data for d in docs if d.line == e.line and isinstance(d.data, dict)), None)
+        if doc is None:
+            continue
+        fit = schedule_fit(e.name, doc.get("spec"), imp.config.get("velero", {}))
+        if fit.mapped is None:
+            imp.changes.append(f"{where} is not imported: the config cannot express {'; '.join(fit.missing)}. Keep "
+                               f"{shown(e.file)} applied (it stays yours: velero-gitops' alerts do not watch it), or "
+                               "drop those fields and add it to schedules")
+        elif e.name in taken:
+            imp.changes.append(f"{where} is not imported: a chart schedule is imported under the same name; rename "
+                               "one and add it to schedules")
+        else:
+            taken.add(e.name)
+            out.append(fit.mapped)
+            imp.changes.append(f"{where} -> schedules: {e.name}, rendered under the same name: remove it from "
+                               f"{shown(e.file)} in the same commit, so that one Kustomization owns it")
+    return out
+
+
+def repository_password(imp: Imported, root: Path, shown: Callable[[Path], str]) -> str:
+    """``velero.repositoryPassword`` for an existing installation: the source its kopia repositories were created
+    with. A kopia repository opens only with the password it was created with (docs/secrets.md; kopia/kopia
+    repo/format), so a new `managed` password would lock Velero out of every existing one. A manifest of the
+    repository that makes Secret velero-repo-credentials (a Secret, SOPS-encrypted or not, or an object whose
+    target it is) keeps making it: `elsewhere`. Without one, Velero created it at its first start with its public
+    default (vmware-tanzu/velero@v1.18.2:pkg/repository/keys/keys.go): `veleroDefault` keeps that."""
+    from velero_gitops.config.names import REPO_CREDENTIALS_SECRET
+    from velero_gitops.validate.documents import dig
+
+    makers: list[str] = []
+    for real, d in _user_objects(root.resolve(), REPO_CREDENTIALS_SECRET):
+        data = d.data
+        name = dig(data, "metadata", "name") if data.get("kind") == "Secret" else dig(data, "spec", "target", "name")
+        if name == REPO_CREDENTIALS_SECRET:
+            makers.append(f"{shown(real)}:{d.line} {data.get('kind')}")
+    lose = "a new password would lock Velero out of the existing kopia repositories (docs/secrets.md)"
+    if makers:
+        imp.changes.append(f"repositoryPassword: elsewhere, as {', '.join(makers)} makes {REPO_CREDENTIALS_SECRET}: "
+                           f"keep it applied when you remove the old release's files ({lose})")
+        return "elsewhere"
+    imp.changes.append(
+        f"repositoryPassword: veleroDefault: nothing in the repository makes {REPO_CREDENTIALS_SECRET}, so Velero made "
+        f"it with its public default at its first start (unless it was made by hand); {lose}. To keep that password "
+        "in Git: printf '%s\\n' 'static-passw0rd' | velero-gitops encrypt-repo-password --stdin, then set managed "
+        "(docs/secrets.md, 'Existing installations')")
+    return "veleroDefault"
+
+
+def _substitute_from(facts: list, hr_file: Path) -> list[dict]:
     """The postBuild.substituteFrom of the Kustomizations that apply ``hr_file`` (the variables its values used)."""
-    from velero_gitops.ops.wiring import flux_facts, live
+    from velero_gitops.ops.wiring import live
 
     refs: list[dict] = []
-    for k in live(flux_facts(root, [f"GitRepository/flux-system/{source}"])):
+    for k in live(facts):
         if hr_file in k.applies:
             for r in k.substitute_from:
                 ref = {key: r[key] for key in ("kind", "name", "optional") if key in r}

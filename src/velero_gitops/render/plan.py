@@ -641,6 +641,10 @@ def schedule_object(c: Config, s: ScheduleConfig) -> dict[str, Any]:
         "storageLocation": s.storage_location,
         "ttl": c.schedule_ttl(s),
     }
+    if s.excluded_namespaces:
+        template["excludedNamespaces"] = list(s.excluded_namespaces)
+    if s.include_cluster_resources is not None:
+        template["includeClusterResources"] = s.include_cluster_resources
     if s.excluded_resources:
         template["excludedResources"] = list(s.excluded_resources)
     if s.label_selector and s.label_selector.match_labels:

@@ -18,6 +18,16 @@ directly or not), applies a HelmRelease or builds a remote resource (validate do
 as cert-manager's release asset may be one): a chart may install CRDs (its crds/ folder, or its operator at run time),
 and without the chart no one can tell which, so the retry may succeed once it is installed. Only Kustomizations
 that also apply a HelmRelease are checked: there a missing CRD blocks an install.
+
+What velero-gitops renders is judged on what is certain, not on what may be (the user believes its alerts exist): a
+custom resource of the rendered tree (a strict file: `check`), in any Kustomization, with or without a HelmRelease,
+needs a provider that its Kustomization waits for (dependsOn, directly or not, on one that installs a chart or builds
+a remote resource, or on one outside the repository) or that is there before Flux (a CRD manifest, an external
+declaration, a bootstrap helmfile). A chart it does not wait for may or may not bring the CRD: a note that names
+them (the retry may succeed: not a warning on every repository that installs kube-prometheus-stack); no chart at all that could (the velero chart brings only velero.io, flux.CRD_CHARTS; a HelmRelease with
+``install.crds: Skip`` brings none, helm-controller@v1.6.3:api/v2/helmrelease_types.go Install.CRDs): an error, as
+the Kustomization then never applies. A repository whose only Flux Kustomizations are the rendered ones (the
+examples) holds no provider to find: not judged, as check.py _externals does for dependsOn.
 """
 
 from __future__ import annotations
@@ -140,7 +150,7 @@ def check(g: Graph, objects: list[Obj]) -> list[Finding]:
     # the Kustomizations of the repository that install a chart (from every file read, not only the validated ones)
     installers = [*{id(k): k for o in g.all if o.kind == "HelmRelease" and _group(o) == "helm" + FLUX_GROUP_SUFFIX
                     and o.path is not None for k in g.applied_by.get(g.real(o.path), [])}.values(), *_remote_builds(g)]
-    out: list[Finding] = []
+    out: list[Finding] = _rendered(g, applies, {*builtin, *ordered, *outside}, crds, deps, bootstrap, installers)
     for ks, *objs in applies.values():
         releases = [o for o in objs if o.kind == "HelmRelease" and _group(o) == "helm" + FLUX_GROUP_SUFFIX]
         if not releases:
@@ -161,3 +171,83 @@ def check(g: Graph, objects: list[Obj]) -> list[Finding]:
                 "(velero-gitops renders its monitoring that way: metrics.dependsOn); if the CRDs are installed "
                 f"outside the repository, declare --external CustomResourceDefinition/*/{group}", RULE, "warning"))
     return out
+
+
+RENDERED = define("flux.crd-provider-rendered", "error", "a custom resource velero-gitops renders (its monitoring) whose "
+                  "CRD nothing is sure to install before its Kustomization applies: no CRD manifest, no dependsOn on a "
+                  "Kustomization that installs it, no external declaration; kustomize-controller retries the failed "
+                  "dry-run forever and the alerts never exist")
+
+
+def _may_bring(g: Graph, ks: Obj, group: str) -> bool:
+    """Whether Kustomization ``ks`` installs a chart that may bring CRDs of ``group`` (or builds a remote resource):
+    not a chart whose CRDs are known (flux.CRD_CHARTS) without that group, nor one installed with crds: Skip."""
+    from velero_gitops.validate.fluxrules.crd_order import chart_name
+
+    releases = [o for o in g.all if o.kind == "HelmRelease" and _group(o) == "helm" + FLUX_GROUP_SUFFIX
+                and o.path is not None and any(k is ks for k in g.applied_by.get(g.real(o.path), []))]
+    if not releases:
+        return True  # a remote build: unknown content
+    for hr in releases:
+        known = CRD_CHARTS.get(chart_name(g, hr) or "")
+        if known is not None and group not in known:
+            continue
+        if dig(hr.data, "spec", "install", "crds") == "Skip":
+            continue
+        return True
+    return False
+
+
+def _rendered(g: Graph, applies: dict[int, list[Obj]], provided: set[str], crds: set[tuple[str, str]],
+              deps: dict[int, set[int]], bootstrap: bool, installers: list[Obj]) -> list[Finding]:
+    strict = g.run.opts.strict_files
+    if not strict or bootstrap:
+        return []
+    if not any(k.path is not None and g.real(k.path) not in strict for k in g.flux_ks):
+        return []  # only the rendered tree here: the provider is outside it
+    by_id = {id(k): k for k in g.flux_ks}
+    out: list[Finding] = []
+    for ks, *objs in applies.values():
+        mine = [o for o in objs if o.path is not None and g.real(o.path) in strict]
+        waits = deps.get(id(ks), set())
+        if not mine or _waits_outside(g, ks):
+            continue
+        for o in mine:
+            group = _group(o)
+            if (group in provided or group.endswith(FLUX_GROUP_SUFFIX) or (group, o.kind) in crds
+                    or o.kind == "CustomResourceDefinition"):
+                continue
+            if any(by_id[d] in installers and _may_bring(g, by_id[d], group) for d in waits if d in by_id):
+                continue  # waits for a chart (or remote build) that may bring it: ordered
+            maybe = [k for k in installers if k is not ks and id(ks) not in deps.get(id(k), ())
+                     and _may_bring(g, k, group)]
+            named = ", ".join(f"{g.ns_of(k)}/{k.name}" for k in maybe[:3]) + (f" and {len(maybe) - 3} more"
+                                                                                 if len(maybe) > 3 else "")
+            fix = (f"set the config's metrics.dependsOn (or flux.dependsOn) to the Kustomization that installs the "
+                   f"{group} CRDs, so that {ks.name} waits for it; if they are installed outside the repository, "
+                   f"declare them (check.externals: CustomResourceDefinition/*/{group})")
+            if maybe:
+                out.append(o.finding("", f"{o.kind} ({o.api_version}), rendered by velero-gitops, is applied by Flux "
+                                     f"Kustomization {g.ns_of(ks)}/{ks.name}, which waits for nothing that installs "
+                                     f"its CRD: it relies on a chart installed by a Kustomization it does not wait for "
+                                     f"({named}) bringing the {group} CRDs. If none does, the dry-run fails at every "
+                                     f"retry and this object never exists: {fix}", RENDERED, "note"))
+            else:
+                out.append(o.finding("", f"{o.kind} ({o.api_version}), rendered by velero-gitops, is applied by Flux "
+                                     f"Kustomization {g.ns_of(ks)}/{ks.name}, and nothing in the repository installs "
+                                     f"its CRD (no CustomResourceDefinition of {group}, no chart that may bring it): "
+                                     "the dry-run fails at every retry, the Kustomization never applies, and this "
+                                     f"object never exists (no alert fires): {fix}", RENDERED, "error"))
+    return out
+
+
+def _waits_outside(g: Graph, ks: Obj) -> bool:
+    """``ks`` dependsOn a Kustomization the repository does not declare (declared outside it: trusted, as
+    check.py declares the config's dependsOn external)."""
+    names = {(ns, k.name) for k in g.flux_ks for ns in g.namespaces(k)}
+    for dep in dig(ks.data, "spec", "dependsOn") or []:
+        if isinstance(dep, dict):
+            for ns in g.namespaces(ks):
+                if (str(dep.get("namespace") or ns), str(dep.get("name"))) not in names:
+                    return True
+    return False
