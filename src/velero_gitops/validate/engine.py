@@ -169,6 +169,7 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
     if opts.policy:
         findings.extend(policy.check(objects, opts))
     if graph is not None:
+        findings = substitution.explain(findings, objects, graph)  # a value postBuild left empty: which variable
         findings = unapplied.notes(findings, objects, graph)  # what Flux never applies: notes, one rule for all
     return _result(objects, _dedupe(findings), tally, failed_units)
 

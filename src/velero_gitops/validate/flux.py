@@ -251,21 +251,24 @@ def _reparse_scalar(text: str) -> object:
     return v if isinstance(v, (str, int, float, bool)) or v is None else text
 
 
-def _substitute(node: dict | list, lookup: varsub.Lookup) -> bool:
+def _substitute(node: dict | list, lookup: varsub.Lookup, blanked: dict[str, list[str]] | None = None) -> bool:
     """Substitute in place; True when anything changed. The controller substitutes the object as kustomize writes
     it out (sigs.k8s.io/yaml JSONToYAML: a string is written plain unless it would read back as something else, the
     quotes of the source file are gone), then parses the result again: a substituted plain scalar may become a
     number (kustomize-controller@v1.9.4:docs/spec/v1/kustomizations.md "Post build substitution of numbers and
     booleans"). A scalar with an expression whose value is unknown here, or that the controller refuses, is left
-    as written."""
+    as written. ``blanked`` gets, by JSON pointer, the names of the variables without a value in a scalar that
+    substitution left empty (envsubst, not strict: an undefined variable is "", and an empty plain scalar reads back
+    as null)."""
     changed = False
-    stack: list[dict | list] = [node]
+    stack: list[tuple[str, dict | list]] = [("", node)]
     while stack:
-        n = stack.pop()
+        at, n = stack.pop()
         items = list(n.items()) if isinstance(n, dict) else list(enumerate(n)) if isinstance(n, list) else []
         for k, v in items:
+            ptr = at + "/" + str(k).replace("~", "~0").replace("/", "~1")
             if isinstance(v, (dict, list)):
-                stack.append(v)
+                stack.append((ptr, v))
             elif isinstance(v, str) and "$" in v:
                 try:
                     new, known = varsub.expand(v, lookup)
@@ -273,7 +276,10 @@ def _substitute(node: dict | list, lookup: varsub.Lookup) -> bool:
                     continue
                 if not known or new == v:
                     continue
-                n[k] = _reparse_scalar(new) if _reparse_scalar(v) == v else new
+                val = _reparse_scalar(new) if _reparse_scalar(v) == v else new
+                n[k] = val
+                if blanked is not None and val in (None, ""):
+                    blanked[ptr] = [m for m in varsub.names(v) if lookup(m) == ""]
                 changed = True
     return changed
 
@@ -446,6 +452,8 @@ class Graph:
         self._via: dict[tuple[Path, int], list[tuple[str, Path | None]]] = {}  # (file, ks) -> [kustomize namespace, its file]
         self._ns: dict[int, list[str]] = {}
         self.substituted: dict[int, bool] = {}
+        # id(object) -> ({pointer: the variables without a value that left it empty}, the Kustomization substituting)
+        self.blanked: dict[int, tuple[dict[str, list[str]], Obj]] = {}
         self._patched: set[int] = set()  # Flux Kustomizations a parent's patches were applied to
         self._raw_names: dict[int, tuple[str, str]] = {}  # id -> (name, namespace) as written, when substituted
         self._has_sync: bool | None = None
@@ -854,8 +862,11 @@ class Graph:
                 raw = (_str(md.get("name")), _str(md.get("namespace"))) if isinstance(md, dict) else ("", "")
                 if "$" in raw[0] or "$" in raw[1]:
                     self._raw_names[id(o)] = raw
-                if _substitute(o.data, lookup):
+                blanked: dict[str, list[str]] = {}
+                if _substitute(o.data, lookup, blanked):
                     changed = True
+                if blanked:
+                    self.blanked[id(o)] = (blanked, ks)
                     self._models.pop(id(o), None)
                 break
         return changed
