@@ -59,3 +59,36 @@ def test_a_defined_variable_or_a_default_is_no_finding(tmp_path):
     res = validate_paths([str(root)], Options(repo_root=str(root), kustomize="never"))
     assert not [f for f in res.findings if f.file.endswith("pv.yaml")], res.findings
 
+
+
+def test_variables_come_from_the_kustomizations_own_cluster(tmp_path):
+    """Two clusters each have a ConfigMap cluster-settings that their apps' patched-in postBuild reads: cluster a's a
+    plain file, cluster b's made by a configMapGenerator from an env file (aclerici38/home-ops: globals.env). The
+    controller reads substituteFrom from its own cluster's API server (fluxcd/kustomize-controller@v1.9.4:internal/
+    controller/kustomization_controller.go, postBuild substituteFrom by name in the Kustomization's namespace), so
+    cluster b's app is not judged with cluster a's variables: no flux.substitute, and no substitution with a's
+    values in b's build."""
+    root = tmp_path / "repo"
+    patch = ("  patches:\n    - target:\n        kind: Kustomization\n      patch: |-\n"
+             "        apiVersion: kustomize.toolkit.fluxcd.io/v1\n        kind: Kustomization\n"
+             "        metadata:\n          name: x\n        spec:\n          postBuild:\n            substituteFrom:\n"
+             "              - kind: ConfigMap\n                name: cluster-settings\n")
+    files = {
+        "clusters/a/flux-system/gotk-sync.yaml": KS.format(name="flux-system", path="./clusters/a"),
+        "clusters/a/settings.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cluster-settings\n"
+        "  namespace: flux-system\ndata:\n  OTHER: x\n",
+        "clusters/b/flux-system/gotk-sync.yaml": KS.format(name="flux-system", path="./clusters/b"),
+        "clusters/b/settings/kustomization.yaml": "namespace: flux-system\nconfigMapGenerator:\n"
+        "  - name: cluster-settings\n    envs: [settings.env]\ngeneratorOptions:\n  disableNameSuffixHash: true\n",
+        "clusters/b/settings/settings.env": "GATEWAY=10.0.0.1\n",
+        "clusters/b/apps.yaml": KS.format(name="apps", path="./apps/b") + patch,
+        "apps/b/ks.yaml": KS.format(name="app", path="./apps/b/app"),
+        "apps/b/app/kustomization.yaml": "resources: [cm.yaml]\n",
+        "apps/b/app/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n  namespace: default\n"
+        "data:\n  upstream: \"${GATEWAY}:53\"\n",
+    }
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    res = validate_paths([str(root)], Options(repo_root=str(root), kustomize="never"))
+    assert not [f for f in res.findings if f.rule == "flux.substitute"], res.findings

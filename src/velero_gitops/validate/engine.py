@@ -165,7 +165,7 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
         findings.extend(flux.check(graph, objects))
         findings.extend(fluxrules.run(graph, objects))  # one module per rule (validate/fluxrules/)
         # what the controllers do at run time: missing CRDs, substitution, the Flux version (modules of their own)
-        findings += crd_providers.check(graph, objects) + substitution.check(graph, objects) + flux_version.check(objects)
+        findings += crd_providers.check(graph, objects) + substitution.check(graph, objects) + flux_version.check(objects, graph)
     if opts.policy:
         findings.extend(policy.check(objects, opts))
     if graph is not None:

@@ -457,6 +457,9 @@ class Graph:
         self._patched: set[int] = set()  # Flux Kustomizations a parent's patches were applied to
         self._raw_names: dict[int, tuple[str, str]] = {}  # id -> (name, namespace) as written, when substituted
         self._has_sync: bool | None = None
+        self._entries: set[Path] | None = None
+        self._by_file: dict[Path, list] | None = None
+        self.moved: list[Path] = []  # folders that were a source's root once, and no sync applies now (_moved_roots)
         self.cluster: dict[int, frozenset[int]] = {}  # id(object) -> the clusters that apply it (see _partition)
         self.cluster_roots: list = []  # the root Kustomization of each cluster, when there are several
         # facts of the files on disk, each computed once per run (issue 23: no walk up the folders per object)
@@ -469,6 +472,7 @@ class Graph:
         if self._apply_parent_patches():
             self._build()
         self._apply_object_patches()
+        self._partition()  # substitution reads each Kustomization's variables from its own cluster (variables)
         for _ in range(3):  # substitution may resolve a child's spec.path: build again until stable
             if not self._substitute_all():
                 break
@@ -533,19 +537,60 @@ class Graph:
 
     def _build(self) -> None:
         self._build_from(self.flux_ks)
+        self.moved = sorted(set(self.moved).union(self._moved_roots()))  # kept once found: its Kustomizations go
         # a Kustomization in a file that no kustomization.yaml lists (a disabled app, the disaster-recovery entry
-        # point applied by hand) never exists on the cluster: it applies, patches and decrypts nothing
+        # point applied by hand), or in a tree whose own sync no longer points at it, never exists on the cluster: it
+        # applies, patches and decrypts nothing
         live = [k for k in self.flux_ks if k.path is None or self.applied_by.get(self.real(k.path))
-                or any(k is s for s in self.synthetic) or not self._unlisted(self.real(k.path))]
+                or any(k is s for s in self.synthetic)
+                or not (self._unlisted(self.real(k.path)) or self._in_moved(self.real(k.path)))]
         if len(live) != len(self.flux_ks):
             self.flux_ks = live
             self._build_from(live)
+
+    def _moved_roots(self) -> list[Path]:
+        """The folders that once were a source's root and no longer are: a tree moved inside the repository (an
+        ``archive/`` of an old cluster) with its own sync. ``flux bootstrap`` writes the sync Kustomization into
+        <path>/flux-system/ with spec.path <path>, relative to the source's root, so that it applies its own file
+        (fluxcd/flux2@v2.7.5:pkg/manifestgen/sync/sync.go, pkg/bootstrap/bootstrap.go); kustomize-controller reads
+        spec.path from the root of the source artifact (fluxcd/kustomize-controller@v1.9.4:internal/controller/
+        kustomization_controller.go, securejoin of the artifact root and spec.path). A Kustomization that nothing
+        of the repository applies, whose spec.path names no folder from the repository's root but, read from a folder
+        D above its file, names a folder holding that file, was written for D as a source root: the repository's
+        source never applies D's tree. Only while another root of the repository does apply something (a live
+        cluster): a repository whose every root is broken is reported as it is."""
+        if self.root is None:
+            return []
+        roots = [k for k in self.flux_ks if k.path is not None and not self.parents(k)]
+        if not any(self.path_dir(k) is not None for k in roots):
+            return []
+        out: list[Path] = []
+        for k in roots:
+            m = self.kustomization(k)
+            p = m.path if m.path_set else None
+            if not p or "${" in p or self.path_dir(k) is not None or not self.reads_repo(k):
+                continue
+            rel = Path(os.path.normpath(p.lstrip("/"))) if p.strip("./") else None
+            here = self.real(k.path).parent
+            if rel is None or rel.is_absolute() or ".." in rel.parts:
+                continue
+            for d in [here, *here.parents]:
+                if d == self.root or not inside(d, self.root):
+                    break
+                if inside(here, d / rel):
+                    out.append(d)
+                    break
+        return out
+
+    def _in_moved(self, rp: Path) -> bool:
+        return any(inside(rp, d) for d in self.moved)
 
     def _build_from(self, kustomizations: list) -> None:
         self.applied_by, self._via, self._ns = {}, {}, {}
         self._spec_patches, self._named = {}, None  # the Kustomizations or their specs may have changed
         self._models = {}
         self._has_sync = None
+        self._entries = None
         for ks in kustomizations:
             target = self.path_dir(ks)
             if target is None:
@@ -618,10 +663,10 @@ class Graph:
             by_name.setdefault((self.ns_of(k), k.name), []).append(k)
         seeds = max(by_name.values(), key=lambda ks: (len(ks) > 1, all(self.sync_root(k) for k in ks), len(ks)),
                     default=[])
-        if len(seeds) < 2:
-            # A sync root is what one cluster's bootstrap made (it applies its own folder and nothing applies it), so
-            # two of them are two clusters whatever they are named (one named by hand, another by bootstrap).
-            seeds = [k for k in roots if self.sync_root(k)]
+        # A sync root is what one cluster's bootstrap made (it applies its own folder and nothing applies it), so
+        # two of them are two clusters whatever they are named (one named by hand, another by bootstrap); beside a
+        # group of same-named roots, each sync root outside the group is a cluster of its own too.
+        seeds = [*seeds, *(k for k in roots if self.sync_root(k) and not any(k is s for s in seeds))]
         if len(seeds) < 2:
             return
         self.cluster_roots = seeds
@@ -644,6 +689,8 @@ class Graph:
             for k in kss:
                 applies.setdefault(id(k), []).append(f)
         for root in roots:
+            if not any(root is s for s in seeds) and self.reads_repo(root) and self.path_dir(root) is None:
+                continue  # applies nothing here (a template, a stale root): no cluster's, so it guesses no cluster's source
             own = self.real(root.path).parent.parts
             scores = [shared(own, sp) for sp in seed_parts]
             labels = frozenset(i for i, sc in enumerate(scores) if sc == max(scores))
@@ -807,8 +854,9 @@ class Graph:
             if ref is None:
                 continue
             kind, name = ref.kind, ref.name
+            # the controller reads the source from its own cluster's API server: another cluster's copy is not it
             found = [o for o in self.named(kind, name) if o.kind == kind and o.name == name
-                     and o.api_version == "v1" and (not ns or ns in self.namespaces(o))]
+                     and o.api_version == "v1" and (not ns or ns in self.namespaces(o)) and self.visible(ks, o)]
             if not found:
                 complete = False if not ref.optional else complete
                 continue
@@ -959,9 +1007,34 @@ class Graph:
         rp = self.real(o.path)
         if self.applied_by.get(rp) or rp in self.opts.strict_files or any(o is k for k in self.synthetic):
             return False
+        if self._in_moved(rp):
+            return True  # a tree whose own sync no longer points at it (an archive of an old cluster): _moved_roots
         if self.has_sync:
-            return True  # the cluster's sync is in the repository: what it does not reach, Flux never applies
+            # the cluster's sync is in the repository: what it does not reach, Flux never applies, but for the entry
+            # point of another cluster applied by hand
+            return rp not in self._entry_files()
         return self._unlisted(rp)
+
+    def _entry_files(self) -> set[Path]:
+        """The files holding the entry point of a cluster applied by hand (`kubectl apply -k clusters/<name>`): a Flux
+        Kustomization that nothing of the repository applies, whose spec.path resolves here and applies other Flux
+        Kustomizations, outside a moved tree. Beside a bootstrap sync, such a root is another cluster's, not an archive
+        (an archive's root names no folder, see _moved_roots). Computed once per graph build."""
+        if self._entries is None:
+            applies_ks = {id(k) for f, kss in self.applied_by.items() for k in kss
+                          if any(is_kind(o, FLUX_KS, "Kustomization") and o is not k for o in self._objects_in(f))}
+            self._entries = {self.real(k.path) for k in self.flux_ks
+                             if k.path is not None and id(k) in applies_ks and not self.parents(k)
+                             and not self._in_moved(self.real(k.path))}
+        return self._entries
+
+    def _objects_in(self, f: Path) -> list:
+        if self._by_file is None:
+            self._by_file = {}
+            for o in self.all:
+                if o.path is not None:
+                    self._by_file.setdefault(self.real(o.path), []).append(o)
+        return self._by_file.get(f, [])
 
     def _unlisted(self, rp: Path) -> bool:
         """A kustomization.yaml above the file leaves it out (a fact of the files on disk: memoised per file)."""
@@ -1119,18 +1192,20 @@ def _same_repository(objects: list[Obj], synced: list[Obj], opts: Options,
                      sources: list[tuple[str, ...]] | list[tuple[str, str, str]]) -> Options:
     """Every declared source whose URL is the repository source's reads this repository too (a second GitRepository
     of the same URL, made for another interval or ref): Kustomizations reading it are built and checked as well."""
-    urls: dict[tuple, str] = {}
+    # one source may be declared in several files (each cluster's gotk-sync.yaml, a bootstrap template): every URL
+    # declared for it counts, whatever file is read last
+    urls: dict[tuple, set[str]] = {}
     for o in objects:
         if o.api_version.startswith(SOURCE) and o.kind in ("GitRepository", "OCIRepository"):
-            urls[(o.kind, o.namespace or "", o.name)] = _repo_url(dig(o.data, "spec", "url"))
+            urls.setdefault((o.kind, o.namespace or "", o.name), set()).add(_repo_url(dig(o.data, "spec", "url")))
     for o in objects:
         sync = dig(o.data, "spec", "sync")
         if o.kind == "FluxInstance" and isinstance(sync, dict):
             for k in synced:
                 if k.path == o.path and k.index == o.index:
-                    urls[(sync.get("kind"), k.namespace, k.name)] = _repo_url(sync.get("url"))
-    mine = {urls[s] for s in sources if urls.get(s)}
-    extra = [f"{k}/{ns}/{n}" for (k, ns, n), u in urls.items() if u in mine and (k, ns, n) not in sources]
+                    urls.setdefault((sync.get("kind"), k.namespace, k.name), set()).add(_repo_url(sync.get("url")))
+    mine = set().union(*(urls.get(s, set()) for s in sources)) - {""}
+    extra = [f"{k}/{ns}/{n}" for (k, ns, n), u in urls.items() if u & mine and (k, ns, n) not in sources]
     if not extra:
         return opts
     return dataclasses.replace(opts, repo_sources=[*(opts.repo_sources or DEFAULT_REPO_SOURCES), *sorted(extra)])

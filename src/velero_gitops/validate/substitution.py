@@ -48,7 +48,7 @@ def _variables(g: Graph, ks: Obj) -> tuple[set[str] | None, Obj | None]:
         if not isinstance(ref, dict):
             return None, parent
         found = [o for o in g.named(str(ref.get("kind")), str(ref.get("name")))
-                 if o.kind == ref.get("kind") and o.name == ref.get("name")]
+                 if o.kind == ref.get("kind") and o.name == ref.get("name") and g.visible(ks, o)]
         if not found or any(o.encrypted for o in found):
             # an encrypted source, or one the repository does not show (made by an ExternalSecret, or on the cluster
             # only; `optional` says only that the controller goes on without it): its names are unknown
