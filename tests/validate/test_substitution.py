@@ -9,13 +9,11 @@ SubstituteVariables), and the empty plain scalar reads back as null.
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from velero_gitops.validate.engine import Options, validate_paths
 
-from cli_util import need
+from cli_util import require_kubectl, write_tree
 
 KS = ("apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: {name}\n"
       "  namespace: flux-system\nspec:\n  interval: 10m\n  path: {path}\n  prune: true\n"
@@ -33,16 +31,13 @@ def _repo(tmp_path, server: str):
         "apps/media/kustomization.yaml": "resources: [pv.yaml]\n",
         "apps/media/pv.yaml": PV.format(server=server),
     }
-    for rel, text in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text)
-    return root
+    return write_tree(root, files)
 
 
 @pytest.mark.parametrize("kustomize", ["never", "always"])
 def test_an_undefined_variable_is_named_with_its_kustomization_and_the_fix(tmp_path, kustomize):
     if kustomize == "always":
-        need(shutil.which("kubectl"), "kubectl")
+        require_kubectl()
     root = _repo(tmp_path, "${NFS_HOST_0}")
     res = validate_paths([str(root)], Options(repo_root=str(root), kustomize=kustomize))
     hits = [f for f in res.findings if f.file.endswith("apps/media/pv.yaml")]
@@ -87,8 +82,6 @@ def test_variables_come_from_the_kustomizations_own_cluster(tmp_path):
         "apps/b/app/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n  namespace: default\n"
         "data:\n  upstream: \"${GATEWAY}:53\"\n",
     }
-    for rel, text in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text)
+    write_tree(root, files)
     res = validate_paths([str(root)], Options(repo_root=str(root), kustomize="never"))
     assert not [f for f in res.findings if f.rule == "flux.substitute"], res.findings

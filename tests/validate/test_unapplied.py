@@ -9,14 +9,13 @@ HelmRelease whose source is gone, its broken BackupStorageLocation and its build
 from __future__ import annotations
 
 import json
-import shutil
 import xml.etree.ElementTree as ET
 
 import pytest
 
 from velero_gitops.validate.engine import Options, validate_paths
 
-from cli_util import need, run_cli
+from cli_util import require_kubectl, run_cli, write_tree
 
 KS = ("apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: {name}\n"
       "  namespace: flux-system\nspec:\n  interval: 10m\n  path: {path}\n  prune: true\n"
@@ -43,10 +42,7 @@ def _repo(tmp_path, enabled: bool):
         "apps/mqtt/app/bsl.yaml": BSL.format(ns="mqtt"),
         "apps/mqtt/app/secret.yaml": SECRET,
     }
-    for rel, text in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text)
-    return root
+    return write_tree(root, files)
 
 
 def _found(root):
@@ -145,10 +141,7 @@ def _moved_repo(tmp_path, archived: bool = True):
             "archive/cluster/apps/velero/kustomization.yaml": "resources: [bsl.yaml, gone.yaml]\n",
             "archive/cluster/apps/velero/bsl.yaml": BSL.format(ns="velero"),
         }
-    for rel, text in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text)
-    return root
+    return write_tree(root, files)
 
 
 @pytest.mark.parametrize("kustomize", ["never", "always"])
@@ -163,7 +156,7 @@ def test_a_tree_whose_own_sync_no_longer_points_at_it_is_not_applied(tmp_path, k
     Flux pin is compared with nothing of the live clusters (flux.min-version). The live clusters are still checked:
     the one bootstrapped (its sync applies its own folder), and the one whose entry point is applied by hand."""
     if kustomize == "always":
-        need(shutil.which("kubectl"), "kubectl")
+        require_kubectl()
     root = _moved_repo(tmp_path)
     res = validate_paths([str(root)], Options(repo_root=str(root), kustomize=kustomize, ignore_missing_schemas=True))
     loud = [f for f in res.findings if f.severity != "note"]
