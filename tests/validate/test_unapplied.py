@@ -181,3 +181,19 @@ def test_without_a_live_root_an_old_tree_is_judged_as_it_is(tmp_path):
 
 def _rel(file: str) -> str:
     return file.split("repo/", 1)[-1]
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_kustomize_layer_follows_the_same_rule(tmp_path, enabled):
+    """A kustomize finding sits on a kustomization file, not on an object, so the rule is asked of its folder
+    (Graph.dead_dir): a build of the disabled app (validating only its folder, as a pre-commit hook does) reports its
+    missing and remote entries as notes; enabled, as an error and a warning."""
+    require_kubectl()
+    root = _repo(tmp_path, enabled=enabled)
+    (root / "apps/mqtt/app/kustomization.yaml").write_text(
+        "resources: [hr.yaml, bsl.yaml, gone.yaml, 'https://example.org/crds.yaml']\n")
+    res = validate_paths([str(root / "apps/mqtt/app")], Options(repo_root=str(root), kustomize="always",
+                                                                 ignore_missing_schemas=True))
+    got = {(f.rule, f.severity) for f in res.findings if f.rule.startswith("kustomize")}
+    assert got == ({("kustomize", "error"), ("kustomize.remote", "warning")} if enabled
+                   else {("kustomize", "note"), ("kustomize.remote", "note")}), res.findings

@@ -101,6 +101,7 @@ class _Tree:
         self._kfile: dict[Path, Path | None] = {}
         self._index: dict[Path, dict[Path, tuple[str, Path | None]]] = {}
         self.kustomizations: dict[Path, dict] = {}  # every kustomization read, by its directory
+        self._reach: dict[Path, set[Path]] = {}  # directory -> the kustomization directories its build reads
 
     def kfile(self, d: Path) -> Path | None:
         """The kustomization file of directory ``d`` (None when it has none): one stat per directory and run."""
@@ -145,6 +146,7 @@ class _Tree:
         if d in self._cache:
             return self._cache[d]
         self._cache[d] = []
+        reach = self._reach[d] = {d}
         out: list[tuple[Path, str, Path | None]] = []
         k, kfile = self.kustomization(d)
         if kfile is not None and depth < 50:
@@ -159,6 +161,7 @@ class _Tree:
                         continue  # Flux builds confined to the source; never read outside the repository
                     if os.path.isdir(p):
                         sub = self.applied(p, depth + 1)
+                        reach |= self._reach.get(self.real(p), set())
                     elif os.path.isfile(p):
                         sub = [(self.real(p), "", None)]
                     else:
@@ -171,6 +174,7 @@ class _Tree:
                 sub_d = Path(dirpath)
                 if sub_d != d and any(n in filenames for n in KUSTOMIZE_FILES):
                     out.extend(self.applied(sub_d, depth + 1))
+                    reach |= self._reach.get(self.real(sub_d), set())
                     dirnames[:] = []
                     continue
                 dirnames[:] = sorted(x for x in dirnames if not x.startswith("."))
@@ -178,6 +182,11 @@ class _Tree:
                            if f.endswith((".yaml", ".yml")) and not f.startswith("."))
         self._cache[d] = out
         return out
+
+    def reached(self, d: Path) -> set[Path]:
+        """The kustomization directories that building ``d`` reads (``d`` included)."""
+        self.applied(d)
+        return self._reach.get(self.real(d), set())
 
     def applied_files(self, d: Path, depth: int = 0) -> list[Path]:
         return [f for f, _, _ in self.applied(d, depth)]
@@ -458,6 +467,7 @@ class Graph:
         self._raw_names: dict[int, tuple[str, str]] = {}  # id -> (name, namespace) as written, when substituted
         self._has_sync: bool | None = None
         self._entries: set[Path] | None = None
+        self._live_dirs: set[Path] | None = None
         self._by_file: dict[Path, list] | None = None
         self.moved: list[Path] = []  # folders that were a source's root once, and no sync applies now (_moved_roots)
         self.cluster: dict[int, frozenset[int]] = {}  # id(object) -> the clusters that apply it (see _partition)
@@ -591,6 +601,7 @@ class Graph:
         self._models = {}
         self._has_sync = None
         self._entries = None
+        self._live_dirs = None
         for ks in kustomizations:
             target = self.path_dir(ks)
             if target is None:
@@ -1035,6 +1046,35 @@ class Graph:
                 if o.path is not None:
                     self._by_file.setdefault(self.real(o.path), []).append(o)
         return self._by_file.get(f, [])
+
+    def dead_dir(self, d: Path) -> bool:
+        """The folder of a kustomization that Flux never builds, by the rule ``dead`` applies to files: no live Flux
+        Kustomization's build reads it, and it lies in a moved tree, or the cluster's sync is in the repository (and it
+        is no hand-applied entry's folder), or the kustomization nearest above leaves it out."""
+        d = self.real(d)
+        if self._live_dirs is None:
+            self._live_dirs = set()
+            for ks in self.flux_ks:
+                target = self.path_dir(ks)
+                if target is not None:
+                    self._live_dirs |= self.tree.reached(target)
+                    for c in self.kustomization(ks).components:
+                        if os.path.isdir(target / c):
+                            self._live_dirs |= self.tree.reached(target / c)
+        if d in self._live_dirs:
+            return False
+        if self._in_moved(d):
+            return True
+        if self.has_sync:
+            return not any(f.parent == d for f in self._entry_files())
+        for a in d.parents:
+            if self.root is not None and not inside(a, self.root):
+                return False
+            if self.tree.kfile(a) is not None:
+                return d not in self.tree.reached(a)
+            if self.root is not None and a == self.root:
+                return False
+        return False
 
     def _unlisted(self, rp: Path) -> bool:
         """A kustomization.yaml above the file leaves it out (a fact of the files on disk: memoised per file)."""
