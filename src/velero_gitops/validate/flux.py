@@ -1029,11 +1029,15 @@ class Graph:
     def _entry_files(self) -> set[Path]:
         """The files holding the entry point of a cluster applied by hand (`kubectl apply -k clusters/<name>`): a Flux
         Kustomization that nothing of the repository applies, whose spec.path resolves here and applies other Flux
-        Kustomizations, outside a moved tree. Beside a bootstrap sync, such a root is another cluster's, not an archive
-        (an archive's root names no folder, see _moved_roots). Computed once per graph build."""
+        Kustomizations no other Kustomization applies, outside a moved tree. Beside a bootstrap sync, such a root is
+        another cluster's, not an archive (an archive's root names no folder, see _moved_roots). Computed once per
+        graph build."""
         if self._entries is None:
-            applies_ks = {id(k) for f, kss in self.applied_by.items() for k in kss
-                          if any(is_kind(o, FLUX_KS, "Kustomization") and o is not k for o in self._objects_in(f))}
+            # a root whose build shares a file with another Kustomization's is a helper of a cluster the sync already
+            # applies (a bootstrap copy), not another cluster
+            shared = {id(k) for kss in self.applied_by.values() if len(kss) > 1 for k in kss}
+            applies_ks = {id(k) for f, kss in self.applied_by.items() for k in kss if id(k) not in shared
+                          and any(is_kind(o, FLUX_KS, "Kustomization") and o is not k for o in self._objects_in(f))}
             self._entries = {self.real(k.path) for k in self.flux_ks
                              if k.path is not None and id(k) in applies_ks and not self.parents(k)
                              and not self._in_moved(self.real(k.path))}
