@@ -259,3 +259,12 @@ def test_a_null_is_said_without_python_words():
     msgs = [f.message for f in schema_findings(obj, store.validator("v1", "PersistentVolume"))]
     assert msgs == ["expected string, got null"], msgs
     assert all("None" not in m for m in msgs), msgs
+
+
+def test_missing_message_tells_a_crd_from_a_newer_kubernetes_api():
+    """A group the bundle serves (apps) missing a kind is a newer Kubernetes release; a group it does not serve is a
+    CRD, *.k8s.io included: Gateway API is served by CRDs (kubernetes-sigs/gateway-api@v1.3.0 config/crd)."""
+    store = SchemaStore()
+    assert "a CRD outside" in store.missing_message("gateway.networking.k8s.io/v1", "HTTPRoute")
+    assert "newer Kubernetes API" in store.missing_message("apps/v1", "Replicator")
+    assert "schema location 'default'" in store.missing_message("apps/v1", "Replicator")

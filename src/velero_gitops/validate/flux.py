@@ -855,6 +855,21 @@ class Graph:
     def variables(self, ks: Obj) -> varsub.Lookup | None:
         """The lookup of a Kustomization's postBuild variables; None when it substitutes nothing (the controller runs
         envsubst only with at least one variable, or with substituteStrategy: Always)."""
+        known = self.variable_values(ks)
+        if known is None:
+            return None
+        values, complete = known
+        post = self.kustomization(ks).post_build
+        if not values and complete and post is not None and post.strategy != "Always":
+            return None
+        return varsub.lookup_from(values, complete)
+
+    def variable_values(self, ks: Obj) -> tuple[dict[str, str], bool] | None:
+        """(the postBuild variables of a Kustomization that the repository shows, whether that is all of them); None
+        without postBuild. substituteFrom is read in the Kustomization's namespace and cluster
+        (kustomize-controller@v1.9.4 internal/controller/kustomization_controller.go: the ConfigMap/Secret key is
+        {ks.Namespace, ref.Name}); one whose data Git does not show (encrypted, made by a generator or an operator, or
+        on the cluster only) leaves the set incomplete."""
         post = self.kustomization(ks).post_build
         if post is None:
             return None
@@ -869,7 +884,9 @@ class Graph:
             found = [o for o in self.named(kind, name) if o.kind == kind and o.name == name
                      and o.api_version == "v1" and (not ns or ns in self.namespaces(o)) and self.visible(ks, o)]
             if not found:
-                complete = False if not ref.optional else complete
+                # made on the cluster (by hand, an operator, a generator Git does not show): unknown, `optional` only
+                # lets the controller go on without it (api/v1/kustomization_types.go SubstituteReference.Optional)
+                complete = False
                 continue
             for o in found:
                 data = o.data.get("data")
@@ -890,9 +907,7 @@ class Graph:
                     vars_[str(k)] = str(v).replace("\n", "")
         for k, v in post.substitute:
             vars_[k] = v.replace("\n", "")
-        if not vars_ and complete and post.strategy != "Always":
-            return None
-        return varsub.lookup_from(vars_, complete)
+        return vars_, complete
 
     def named(self, kind: str, name: str) -> list:
         """The objects of the repository with that kind and name (as last indexed: the index is rebuilt after each
