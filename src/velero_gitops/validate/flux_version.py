@@ -108,7 +108,7 @@ def _pins(objects: list[Obj]) -> list[Pin]:
 def check(objects: list[Obj], graph: Graph | None = None) -> list[Finding]:
     """Each pin against the features of its own cluster: a cluster's controllers are the ones its gotk-components.yaml
     (or FluxInstance) installs, so a pin is compared only with objects that share its cluster in the graph
-    (Graph.visible), and never across what Flux applies and what it does not (an archived tree's old pin)."""
+    (Graph.visible), and only what Flux applies (an archived tree's old pin installs nothing)."""
     pins = _pins(objects)
     if not pins:  # nothing pins a Flux version: no file is read again for its sops metadata
         return []
@@ -134,4 +134,5 @@ def check(objects: list[Obj], graph: Graph | None = None) -> list[Finding]:
 
 
 def _same_cluster(graph: Graph, pin: Obj, user: Obj) -> bool:
-    return graph.visible(pin, user) and graph.dead(pin) == graph.dead(user)
+    """A pin Flux never applies installs no controllers, and what it never applies uses no feature."""
+    return not graph.dead(pin) and not graph.dead(user) and graph.visible(pin, user)
