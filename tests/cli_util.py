@@ -135,6 +135,14 @@ def clean_env(tmp: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def write_tree(root: Path, files: dict[str, str]) -> Path:
+    """Write ``files`` (repository-relative path -> text) under ``root``; returns ``root``."""
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    return root
+
+
 def snapshot(root: Path) -> dict[str, bytes]:
     """Every file under root with its bytes: to prove a failed run changed nothing."""
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from velero_gitops.validate.engine import Options, validate_paths
 from velero_gitops.validate.policy import bucket_problem, cron_problem, duration_problem, s3url_problem
@@ -346,6 +350,45 @@ def test_validate_reports_a_sops_file_that_encrypts_nothing(tmp_path, sops_path)
     (tree / "creds.sops.yaml").write_bytes(done.stdout)
     found = validate_paths([str(tree)], Options(kustomize="never", repo_root=str(tree)))
     assert [(f.rule, f.obj) for f in found.findings] == [("secret.unencrypted", "Secret/x/creds")], found.findings
+
+
+_SCHEME = st.from_regex(r"[A-Za-z][A-Za-z0-9+.-]{0,15}", fullmatch=True)
+_SEGMENT = st.from_regex(r"[A-Za-z0-9._~-]{1,20}", fullmatch=True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(scheme=_SCHEME, host=_SEGMENT, path=st.lists(_SEGMENT, max_size=4), user=st.one_of(st.none(), _SEGMENT))
+def test_a_locator_of_any_scheme_shows_no_credential(scheme, host, path, user):
+    """A value that is only an absolute URI (RFC 3986 3.1 scheme, "//" authority) names where a secret is kept, whatever
+    the store: shelken/home-ops' bootstrap Secrets hold `azure://vault/item/key` only, a 1Password one `op://...`. No
+    list of stores decides it: any scheme passes, with or without a user name."""
+    from velero_gitops.validate.policy import holds_secret_data
+
+    value = f"{scheme}://{user + '@' if user else ''}{host}/{'/'.join(path)}"
+    assert not holds_secret_data({"stringData": {"ClientSecret": value}}), value
+    assert not holds_secret_data({"data": {"k": base64.b64encode(value.encode()).decode()}}), value
+
+
+@settings(max_examples=200, deadline=None)
+@given(scheme=_SCHEME, host=_SEGMENT, user=_SEGMENT, password=st.from_regex(r"[A-Za-z0-9!$&'()*+,;=._~-]{1,24}",
+                                                                           fullmatch=True))
+def test_a_uri_with_a_password_in_its_userinfo_is_a_credential(scheme, host, user, password):
+    """`user:password@` in a URI's userinfo (RFC 3986 3.2.1) shows the password: such a value is a secret in clear."""
+    from velero_gitops.validate.policy import holds_secret_data
+
+    value = f"{scheme}://{user}:{password}@{host}/db"
+    assert holds_secret_data({"stringData": {"DSN": value}}), value
+
+
+def test_a_locator_beside_a_password_in_clear_still_shows_the_password():
+    """A locator is no credential, but it does not excuse the values next to it (unlike a `${VAR}`, which the author
+    keeps out of Git): an endpoint next to a plain password is reported."""
+    from velero_gitops.validate.policy import holds_secret_data
+
+    assert holds_secret_data({"stringData": {"url": "https://grafana.lan", "password": "hunter2"}})
+    assert holds_secret_data({"stringData": {"token": "op://vault/item/field", "password": "hunter2"}})
+    assert holds_secret_data({"stringData": {"auth": "admin:hunter2"}})  # a scheme without "//" is no locator
+    assert not holds_secret_data({"stringData": {"token": "op://Automation/1password connect/token"}})
 
 
 def _home_lab_with_app_patches(tmp_path, patches: list):

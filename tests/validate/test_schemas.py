@@ -247,6 +247,20 @@ def test_schema_size_and_depth_are_capped(tmp_path, shape, monkeypatch):
     assert ("too deep" if shape != "oversized" else "1000") in res.findings[0].message
 
 
+def test_a_null_is_said_without_python_words():
+    """The schema message of a null value names the type only (no `None`, a Python word)."""
+    from velero_gitops.validate.documents import Obj
+    from velero_gitops.validate.schemas import SchemaStore, schema_findings
+
+    store = SchemaStore([], cache_dir=None)
+    data = {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "x"},
+            "spec": {"nfs": {"server": None, "path": "/x"}}}
+    obj = Obj("x.yaml", None, 0, data, 1)
+    msgs = [f.message for f in schema_findings(obj, store.validator("v1", "PersistentVolume"))]
+    assert msgs == ["expected string, got null"], msgs
+    assert all("None" not in m for m in msgs), msgs
+
+
 def test_missing_message_tells_a_crd_from_a_newer_kubernetes_api():
     """A group the bundle serves (apps) missing a kind is a newer Kubernetes release; a group it does not serve is a
     CRD, *.k8s.io included: Gateway API is served by CRDs (kubernetes-sigs/gateway-api@v1.3.0 config/crd)."""

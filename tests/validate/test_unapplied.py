@@ -15,7 +15,7 @@ import pytest
 
 from velero_gitops.validate.engine import Options, validate_paths
 
-from cli_util import run_cli
+from cli_util import require_kubectl, run_cli, write_tree
 
 KS = ("apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: {name}\n"
       "  namespace: flux-system\nspec:\n  interval: 10m\n  path: {path}\n  prune: true\n"
@@ -42,10 +42,7 @@ def _repo(tmp_path, enabled: bool):
         "apps/mqtt/app/bsl.yaml": BSL.format(ns="mqtt"),
         "apps/mqtt/app/secret.yaml": SECRET,
     }
-    for rel, text in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text)
-    return root
+    return write_tree(root, files)
 
 
 def _found(root):
@@ -109,3 +106,97 @@ def test_notes_are_labelled_in_every_format_and_fail_nothing(tmp_path, fmt):
         assert suite.get("failures") == "0"
         outs = [e.text for e in suite.iter("system-out") if e.text and ": note: " in e.text]
         assert len(outs) == 2 and all("not applied by any Flux Kustomization" in x for x in outs), r.out
+
+
+def _moved_repo(tmp_path, archived: bool = True):
+    """tvories/k8s-gitops' layout, minimal: a live cluster ``nas`` bootstrapped at k8s/clusters/nas (its sync applies
+    its own folder), a cluster ``c0`` whose entry point is applied by hand (`kubectl apply -k k8s/clusters/c0`), both
+    reading the repository through GitRepository k8s-gitops; a bootstrap template under tmpl/ (its URL a ${VAR}); and,
+    with ``archived``, an old cluster moved under archive/ with its own bootstrap (gotk-sync path ./cluster/base,
+    written when archive/ was the repository's root) and an old Flux pinned in its gotk-components.yaml."""
+    root = tmp_path / "repo"
+    git = ("apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: {name}\n"
+           "  namespace: flux-system\nspec:\n  interval: 1m\n  ref:\n    branch: main\n  url: {url}\n")
+    ks = KS.replace("name: flux-system\n", "name: {src}\n")
+    files = {
+        "k8s/clusters/nas/flux/config/kustomization.yaml": "resources: [cluster.yaml]\n",
+        "k8s/clusters/nas/flux/config/cluster.yaml": git.format(name="k8s-gitops", url="https://github.com/o/k8s-gitops.git")
+        + "---\n" + ks.format(name="cluster", path="./k8s/clusters/nas/flux", src="k8s-gitops"),
+        "k8s/clusters/nas/flux/bsl.yaml": BSL.format(ns="velero"),
+        "k8s/clusters/c0/kustomization.yaml": "resources: [deploy.yaml, git.yaml]\n",
+        "k8s/clusters/c0/git.yaml": git.format(name="k8s-gitops", url="https://github.com/o/k8s-gitops"),
+        "k8s/clusters/c0/deploy.yaml": ks.format(name="deploy", path="./k8s/clusters/c0/flux", src="k8s-gitops"),
+        "k8s/clusters/c0/flux/apps.yaml": ks.format(name="apps", path="./k8s/clusters/c0/apps", src="k8s-gitops")
+        + "  decryption:\n    provider: sops\n",
+        "k8s/clusters/c0/apps/bsl.yaml": BSL.format(ns="velero"),
+        "tmpl/gotk-sync.yaml": git.format(name="flux-system", url="${BOOTSTRAP_GITHUB_REPOSITORY}")
+        + "---\n" + ks.format(name="flux-system", path="./cluster/base", src="flux-system"),
+    }
+    if archived:
+        files |= {
+            "archive/cluster/base/flux-system/kustomization.yaml": "resources: [gotk-components.yaml, gotk-sync.yaml]\n",
+            "archive/cluster/base/flux-system/gotk-components.yaml": "---\n# Flux Version: v0.29.5\napiVersion: v1\n"
+            "kind: Namespace\nmetadata:\n  name: flux-system\n",
+            "archive/cluster/base/flux-system/gotk-sync.yaml": git.format(name="flux-system", url="https://github.com/o/k8s-gitops")
+            + "---\n" + ks.format(name="flux-system", path="./cluster/base", src="flux-system"),
+            "archive/cluster/base/apps.yaml": ks.format(name="apps", path="./cluster/apps", src="flux-system"),
+            "archive/cluster/apps/kustomization.yaml": "resources:\n  - ./velero\n  - https://example.org/x.yaml\n",
+            "archive/cluster/apps/velero/kustomization.yaml": "resources: [bsl.yaml, gone.yaml]\n",
+            "archive/cluster/apps/velero/bsl.yaml": BSL.format(ns="velero"),
+        }
+    return write_tree(root, files)
+
+
+@pytest.mark.parametrize("kustomize", ["never", "always"])
+def test_a_tree_whose_own_sync_no_longer_points_at_it_is_not_applied(tmp_path, kustomize):
+    """An archived cluster keeps its bootstrap: gotk-sync.yaml at archive/cluster/base/flux-system with spec.path
+    ./cluster/base. `flux bootstrap` writes the sync into <path>/flux-system with spec.path <path>, relative to the
+    source's root, so that it applies its own file (fluxcd/flux2@v2.7.5:pkg/manifestgen/sync/sync.go); the controller
+    reads spec.path from the artifact's root (fluxcd/kustomize-controller@v1.9.4:internal/controller/
+    kustomization_controller.go). From the repository's root that path names nothing; from archive/ it names the
+    sync's own folder: archive/ was a root once, and no sync of this repository applies it. Its findings are notes
+    or nothing (a flux.path, a missing resource, a remote one, an http s3Url), in validate as in check, and its old
+    Flux pin is compared with nothing of the live clusters (flux.min-version). The live clusters are still checked:
+    the one bootstrapped (its sync applies its own folder), and the one whose entry point is applied by hand."""
+    if kustomize == "always":
+        require_kubectl()
+    root = _moved_repo(tmp_path)
+    res = validate_paths([str(root)], Options(repo_root=str(root), kustomize=kustomize, ignore_missing_schemas=True))
+    loud = [f for f in res.findings if f.severity != "note"]
+    assert not [f for f in loud if _rel(f.file).startswith(("archive/", "tmpl/"))], loud
+    assert not [f for f in res.findings if f.rule == "flux.min-version"], res.findings
+    live = {(_rel(f.file), f.rule, f.severity) for f in loud}
+    assert {("k8s/clusters/nas/flux/bsl.yaml", "policy.s3-https", "error"),
+            ("k8s/clusters/c0/apps/bsl.yaml", "policy.s3-https", "error")} <= live, loud
+
+
+def test_without_a_live_root_an_old_tree_is_judged_as_it_is(tmp_path):
+    """The archive rule needs a live root elsewhere: a repository whose every root names no folder is reported as it
+    is (its paths are errors), not silenced."""
+    root = _moved_repo(tmp_path)
+    import shutil as sh
+
+    sh.rmtree(root / "k8s")
+    res = validate_paths([str(root)], Options(repo_root=str(root), kustomize="never", ignore_missing_schemas=True))
+    assert ("archive/cluster/base/apps.yaml", "flux.path", "error") in {(_rel(f.file), f.rule, f.severity)
+                                                                          for f in res.findings}
+
+
+def _rel(file: str) -> str:
+    return file.split("repo/", 1)[-1]
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_kustomize_layer_follows_the_same_rule(tmp_path, enabled):
+    """A kustomize finding sits on a kustomization file, not on an object, so the rule is asked of its folder
+    (Graph.dead_dir): a build of the disabled app (validating only its folder, as a pre-commit hook does) reports its
+    missing and remote entries as notes; enabled, as an error and a warning."""
+    require_kubectl()
+    root = _repo(tmp_path, enabled=enabled)
+    (root / "apps/mqtt/app/kustomization.yaml").write_text(
+        "resources: [hr.yaml, bsl.yaml, gone.yaml, 'https://example.org/crds.yaml']\n")
+    res = validate_paths([str(root / "apps/mqtt/app")], Options(repo_root=str(root), kustomize="always",
+                                                                 ignore_missing_schemas=True))
+    got = {(f.rule, f.severity) for f in res.findings if f.rule.startswith("kustomize")}
+    assert got == ({("kustomize", "error"), ("kustomize.remote", "warning")} if enabled
+                   else {("kustomize", "note"), ("kustomize.remote", "note")}), res.findings

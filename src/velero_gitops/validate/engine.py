@@ -162,10 +162,11 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
         findings.extend(flux.check(graph, objects))
         findings.extend(fluxrules.run(graph, objects))  # one module per rule (validate/fluxrules/)
         # what the controllers do at run time: missing CRDs, substitution, the Flux version (modules of their own)
-        findings += crd_providers.check(graph, objects) + substitution.check(graph, objects) + flux_version.check(objects, run.text)
+        findings += crd_providers.check(graph, objects) + substitution.check(graph, objects) + flux_version.check(objects, run.text, graph)
     if opts.policy:
         findings.extend(policy.check(objects, opts))
     if graph is not None:
+        findings = substitution.explain(findings, objects, graph)  # a value postBuild left empty: which variable
         findings = unapplied.notes(findings, objects, graph)  # what Flux never applies: notes, one rule for all
     return _result(objects, _dedupe(findings), tally, failed_units)
 

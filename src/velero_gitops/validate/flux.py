@@ -30,6 +30,7 @@ from __future__ import annotations
 import base64
 import copy
 import dataclasses
+import posixpath
 import re
 from collections import Counter
 from pathlib import Path
@@ -103,6 +104,7 @@ class _Tree:
         self._kfile: dict[Path, Path | None] = {}
         self._index: dict[Path, dict[Path, tuple[str, Path | None]]] = {}
         self.kustomizations: dict[Path, dict] = {}  # every kustomization read, by its directory
+        self._reach: dict[Path, set[Path]] = {}  # directory -> the kustomization directories its build reads
 
     def kfile(self, d: Path) -> Path | None:
         """The kustomization file of directory ``d`` (None when it has none): one stat per directory and run."""
@@ -147,6 +149,7 @@ class _Tree:
         if d in self._cache:
             return self._cache[d]
         self._cache[d] = []
+        reach = self._reach[d] = {d}
         out: list[tuple[Path, str, Path | None]] = []
         k, kfile = self.kustomization(d)
         if kfile is not None and depth < 50:
@@ -161,6 +164,7 @@ class _Tree:
                         continue  # Flux builds confined to the source; never read outside the repository
                     if self.run.fs.isdir(p):
                         sub = self.applied(p, depth + 1)
+                        reach |= self._reach.get(self.real(p), set())
                     elif self.run.fs.isfile(p):
                         sub = [(self.real(p), "", None)]
                     else:
@@ -169,9 +173,18 @@ class _Tree:
         elif kfile is None and self.run.fs.isdir(d):
             # Flux generates a kustomization (validate.generator): YAML files, folders with their own as a whole
             for p, whole in generator.listing(d, self.root, self.run.fs):
-                out.extend(self.applied(p, depth + 1) if whole else [(self.real(p), "", None)])
+                if whole:
+                    out.extend(self.applied(p, depth + 1))
+                    reach |= self._reach.get(self.real(p), set())
+                else:
+                    out.append((self.real(p), "", None))
         self._cache[d] = out
         return out
+
+    def reached(self, d: Path) -> set[Path]:
+        """The kustomization directories that building ``d`` reads (``d`` included)."""
+        self.applied(d)
+        return self._reach.get(self.real(d), set())
 
     def applied_files(self, d: Path, depth: int = 0) -> list[Path]:
         return [f for f, _, _ in self.applied(d, depth)]
@@ -242,21 +255,24 @@ def _reparse_scalar(text: str) -> object:
     return v if isinstance(v, (str, int, float, bool)) or v is None else text
 
 
-def _substitute(node: dict | list, lookup: varsub.Lookup) -> bool:
+def _substitute(node: dict | list, lookup: varsub.Lookup, blanked: dict[str, list[str]] | None = None) -> bool:
     """Substitute in place; True when anything changed. The controller substitutes the object as kustomize writes
     it out (sigs.k8s.io/yaml JSONToYAML: a string is written plain unless it would read back as something else, the
     quotes of the source file are gone), then parses the result again: a substituted plain scalar may become a
     number (kustomize-controller@v1.9.4:docs/spec/v1/kustomizations.md "Post build substitution of numbers and
     booleans"). A scalar with an expression whose value is unknown here, or that the controller refuses, is left
-    as written."""
+    as written. ``blanked`` gets, by JSON pointer, the names of the variables without a value in a scalar that
+    substitution left empty (envsubst, not strict: an undefined variable is "", and an empty plain scalar reads back
+    as null)."""
     changed = False
-    stack: list[dict | list] = [node]
+    stack: list[tuple[str, dict | list]] = [("", node)]
     while stack:
-        n = stack.pop()
+        at, n = stack.pop()
         items = list(n.items()) if isinstance(n, dict) else list(enumerate(n)) if isinstance(n, list) else []
         for k, v in items:
+            ptr = at + "/" + str(k).replace("~", "~0").replace("/", "~1")
             if isinstance(v, (dict, list)):
-                stack.append(v)
+                stack.append((ptr, v))
             elif isinstance(v, str) and "$" in v:
                 try:
                     new, known = varsub.expand(v, lookup)
@@ -264,7 +280,10 @@ def _substitute(node: dict | list, lookup: varsub.Lookup) -> bool:
                     continue
                 if not known or new == v:
                     continue
-                n[k] = _reparse_scalar(new) if _reparse_scalar(v) == v else new
+                val = _reparse_scalar(new) if _reparse_scalar(v) == v else new
+                n[k] = val
+                if blanked is not None and val in (None, ""):
+                    blanked[ptr] = [m for m in varsub.names(v) if lookup(m) == ""]
                 changed = True
     return changed
 
@@ -438,9 +457,15 @@ class Graph:
         self._via: dict[tuple[Path, int], list[tuple[str, Path | None]]] = {}  # (file, ks) -> [kustomize namespace, its file]
         self._ns: dict[int, list[str]] = {}
         self.substituted: dict[int, bool] = {}
+        # id(object) -> ({pointer: the variables without a value that left it empty}, the Kustomization substituting)
+        self.blanked: dict[int, tuple[dict[str, list[str]], Obj]] = {}
         self._patched: set[int] = set()  # Flux Kustomizations a parent's patches were applied to
         self._raw_names: dict[int, tuple[str, str]] = {}  # id -> (name, namespace) as written, when substituted
         self._has_sync: bool | None = None
+        self._entries: set[Path] | None = None
+        self._live_dirs: set[Path] | None = None
+        self._by_file: dict[Path, list] | None = None
+        self.moved: list[Path] = []  # folders that were a source's root once, and no sync applies now (_moved_roots)
         self.cluster: dict[int, frozenset[int]] = {}  # id(object) -> the clusters that apply it (see _partition)
         self.cluster_roots: list = []  # the root Kustomization of each cluster, when there are several
         # facts of the files on disk, each computed once per run (issue 23: no walk up the folders per object)
@@ -453,6 +478,7 @@ class Graph:
         if self._apply_parent_patches():
             self._build()
         self._apply_object_patches()
+        self._partition()  # substitution reads each Kustomization's variables from its own cluster (variables)
         for _ in range(3):  # substitution may resolve a child's spec.path: build again until stable
             if not self._substitute_all():
                 break
@@ -517,19 +543,61 @@ class Graph:
 
     def _build(self) -> None:
         self._build_from(self.flux_ks)
+        self.moved = sorted(set(self.moved).union(self._moved_roots()))  # kept once found: its Kustomizations go
         # a Kustomization in a file that no kustomization.yaml lists (a disabled app, the disaster-recovery entry
-        # point applied by hand) never exists on the cluster: it applies, patches and decrypts nothing
+        # point applied by hand), or in a tree whose own sync no longer points at it, never exists on the cluster: it
+        # applies, patches and decrypts nothing
         live = [k for k in self.flux_ks if k.path is None or self.applied_by.get(self.real(k.path))
-                or any(k is s for s in self.synthetic) or not self._unlisted(self.real(k.path))]
+                or any(k is s for s in self.synthetic)
+                or not (self._unlisted(self.real(k.path)) or self._in_moved(self.real(k.path)))]
         if len(live) != len(self.flux_ks):
             self.flux_ks = live
             self._build_from(live)
+
+    def _moved_roots(self) -> list[Path]:
+        """The folders that once were a source's root and no longer are: a tree moved inside the repository (an
+        ``archive/`` of an old cluster) with its own sync. ``flux bootstrap`` writes the sync Kustomization into
+        <path>/flux-system/ with spec.path <path>, relative to the source's root, so that it applies its own file
+        (fluxcd/flux2@v2.7.5:pkg/manifestgen/sync/sync.go, pkg/bootstrap/bootstrap.go); kustomize-controller reads
+        spec.path from the root of the source artifact (fluxcd/kustomize-controller@v1.9.4:internal/controller/
+        kustomization_controller.go, securejoin of the artifact root and spec.path). A Kustomization that nothing
+        of the repository applies, whose spec.path names no folder from the repository's root but, read from a folder
+        D above its file, names a folder holding that file, was written for D as a source root: the repository's
+        source never applies D's tree. Only while another root of the repository does apply something (a live
+        cluster): a repository whose every root is broken is reported as it is."""
+        if self.root is None:
+            return []
+        roots = [k for k in self.flux_ks if k.path is not None and not self.parents(k)]
+        if not any(self.path_dir(k) is not None for k in roots):
+            return []
+        out: list[Path] = []
+        for k in roots:
+            m = self.kustomization(k)
+            p = m.path if m.path_set else None
+            if not p or "${" in p or self.path_dir(k) is not None or not self.reads_repo(k):
+                continue
+            rel = Path(posixpath.normpath(p.lstrip("/"))) if p.strip("./") else None
+            here = self.real(k.path).parent
+            if rel is None or rel.is_absolute() or ".." in rel.parts:
+                continue
+            for d in [here, *here.parents]:
+                if d == self.root or not inside(d, self.root):
+                    break
+                if inside(here, d / rel):
+                    out.append(d)
+                    break
+        return out
+
+    def _in_moved(self, rp: Path) -> bool:
+        return any(inside(rp, d) for d in self.moved)
 
     def _build_from(self, kustomizations: list) -> None:
         self.applied_by, self._via, self._ns = {}, {}, {}
         self._spec_patches, self._named = {}, None  # the Kustomizations or their specs may have changed
         self._models = {}
         self._has_sync = None
+        self._entries = None
+        self._live_dirs = None
         for ks in kustomizations:
             target = self.path_dir(ks)
             if target is None:
@@ -602,10 +670,10 @@ class Graph:
             by_name.setdefault((self.ns_of(k), k.name), []).append(k)
         seeds = max(by_name.values(), key=lambda ks: (len(ks) > 1, all(self.sync_root(k) for k in ks), len(ks)),
                     default=[])
-        if len(seeds) < 2:
-            # A sync root is what one cluster's bootstrap made (it applies its own folder and nothing applies it), so
-            # two of them are two clusters whatever they are named (one named by hand, another by bootstrap).
-            seeds = [k for k in roots if self.sync_root(k)]
+        # A sync root is what one cluster's bootstrap made (it applies its own folder and nothing applies it), so
+        # two of them are two clusters whatever they are named (one named by hand, another by bootstrap); beside a
+        # group of same-named roots, each sync root outside the group is a cluster of its own too.
+        seeds = [*seeds, *(k for k in roots if self.sync_root(k) and not any(k is s for s in seeds))]
         if len(seeds) < 2:
             return
         self.cluster_roots = seeds
@@ -628,6 +696,8 @@ class Graph:
             for k in kss:
                 applies.setdefault(id(k), []).append(f)
         for root in roots:
+            if not any(root is s for s in seeds) and self.reads_repo(root) and self.path_dir(root) is None:
+                continue  # applies nothing here (a template, a stale root): no cluster's, so it guesses no cluster's source
             own = self.real(root.path).parent.parts
             scores = [shared(own, sp) for sp in seed_parts]
             labels = frozenset(i for i, sc in enumerate(scores) if sc == max(scores))
@@ -808,6 +878,7 @@ class Graph:
             if ref is None:
                 continue
             kind, name = ref.kind, ref.name
+            # the controller reads the source from its own cluster's API server: another cluster's copy is not it
             found = [o for o in self.named(kind, name) if o.kind == kind and o.name == name
                      and o.api_version == "v1" and (not ns or ns in self.namespaces(o)) and self.visible(ks, o)]
             if not found:
@@ -863,8 +934,11 @@ class Graph:
                 raw = (_str(md.get("name")), _str(md.get("namespace"))) if isinstance(md, dict) else ("", "")
                 if "$" in raw[0] or "$" in raw[1]:
                     self._raw_names[id(o)] = raw
-                if _substitute(o.data, lookup):
+                blanked: dict[str, list[str]] = {}
+                if _substitute(o.data, lookup, blanked):
                     changed = True
+                if blanked:
+                    self.blanked[id(o)] = (blanked, ks)
                     self._models.pop(id(o), None)
                 break
         return changed
@@ -957,9 +1031,67 @@ class Graph:
         rp = self.real(o.path)
         if self.applied_by.get(rp) or rp in self.opts.strict_files or any(o is k for k in self.synthetic):
             return False
+        if self._in_moved(rp):
+            return True  # a tree whose own sync no longer points at it (an archive of an old cluster): _moved_roots
         if self.has_sync:
-            return True  # the cluster's sync is in the repository: what it does not reach, Flux never applies
+            # the cluster's sync is in the repository: what it does not reach, Flux never applies, but for the entry
+            # point of another cluster applied by hand
+            return rp not in self._entry_files()
         return self._unlisted(rp)
+
+    def _entry_files(self) -> set[Path]:
+        """The files holding the entry point of a cluster applied by hand (`kubectl apply -k clusters/<name>`): a Flux
+        Kustomization that nothing of the repository applies, whose spec.path resolves here and applies other Flux
+        Kustomizations no other Kustomization applies, outside a moved tree. Beside a bootstrap sync, such a root is
+        another cluster's, not an archive (an archive's root names no folder, see _moved_roots). Computed once per
+        graph build."""
+        if self._entries is None:
+            # a root whose build shares a file with another Kustomization's is a helper of a cluster the sync already
+            # applies (a bootstrap copy), not another cluster
+            shared = {id(k) for kss in self.applied_by.values() if len(kss) > 1 for k in kss}
+            applies_ks = {id(k) for f, kss in self.applied_by.items() for k in kss if id(k) not in shared
+                          and any(is_kind(o, FLUX_KS, "Kustomization") and o is not k for o in self._objects_in(f))}
+            self._entries = {self.real(k.path) for k in self.flux_ks
+                             if k.path is not None and id(k) in applies_ks and not self.parents(k)
+                             and not self._in_moved(self.real(k.path))}
+        return self._entries
+
+    def _objects_in(self, f: Path) -> list:
+        if self._by_file is None:
+            self._by_file = {}
+            for o in self.all:
+                if o.path is not None:
+                    self._by_file.setdefault(self.real(o.path), []).append(o)
+        return self._by_file.get(f, [])
+
+    def dead_dir(self, d: Path) -> bool:
+        """The folder of a kustomization that Flux never builds, by the rule ``dead`` applies to files: no live Flux
+        Kustomization's build reads it, and it lies in a moved tree, or the cluster's sync is in the repository (and it
+        is no hand-applied entry's folder), or the kustomization nearest above leaves it out."""
+        d = self.real(d)
+        if self._live_dirs is None:
+            self._live_dirs = set()
+            for ks in self.flux_ks:
+                target = self.path_dir(ks)
+                if target is not None:
+                    self._live_dirs |= self.tree.reached(target)
+                    for c in self.kustomization(ks).components:
+                        if self.run.fs.isdir(target / c):
+                            self._live_dirs |= self.tree.reached(target / c)
+        if d in self._live_dirs:
+            return False
+        if self._in_moved(d):
+            return True
+        if self.has_sync:
+            return not any(f.parent == d for f in self._entry_files())
+        for a in d.parents:
+            if self.root is not None and not inside(a, self.root):
+                return False
+            if self.tree.kfile(a) is not None:
+                return d not in self.tree.reached(a)
+            if self.root is not None and a == self.root:
+                return False
+        return False
 
     def _unlisted(self, rp: Path) -> bool:
         """A kustomization.yaml above the file leaves it out (a fact of the files on disk: memoised per file)."""
@@ -1148,14 +1280,16 @@ def _same_repository(objects: list[Obj], roots: list[SyncRoot], opts: Options,
                      sources: list[tuple[str, ...]] | list[tuple[str, str, str]]) -> Options:
     """Every declared source whose URL is the repository source's reads this repository too (a second GitRepository
     of the same URL, made for another interval or ref): Kustomizations reading it are built and checked as well."""
-    urls: dict[tuple, str] = {}
+    # one source may be declared in several files (each cluster's gotk-sync.yaml, a bootstrap template): every URL
+    # declared for it counts, whatever file is read last
+    urls: dict[tuple, set[str]] = {}
     for o in objects:
         if o.api_version.startswith(SOURCE) and o.kind in ("GitRepository", "OCIRepository"):
-            urls[(o.kind, o.namespace or "", o.name)] = _repo_url(fluxmodel.source_url(o))
+            urls.setdefault((o.kind, o.namespace or "", o.name), set()).add(_repo_url(fluxmodel.source_url(o)))
     for r in roots:
-        urls[r.source] = _repo_url(r.url)
-    mine = {urls[s] for s in sources if urls.get(s)}
-    extra = [f"{k}/{ns}/{n}" for (k, ns, n), u in urls.items() if u in mine and (k, ns, n) not in sources]
+        urls.setdefault(r.source, set()).add(_repo_url(r.url))
+    mine = set().union(*(urls.get(s, set()) for s in sources)) - {""}
+    extra = [f"{k}/{ns}/{n}" for (k, ns, n), u in urls.items() if u & mine and (k, ns, n) not in sources]
     if not extra:
         return opts
     return dataclasses.replace(opts, repo_sources=[*(opts.repo_sources or DEFAULT_REPO_SOURCES), *sorted(extra)])

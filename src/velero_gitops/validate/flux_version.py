@@ -21,12 +21,16 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from velero_gitops import safefile
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
 from velero_gitops.validate import fluxmodel
 from velero_gitops.validate.documents import Obj, dig
+
+if TYPE_CHECKING:  # types only: the engine hands the graph in
+    from velero_gitops.validate.flux import Graph
 
 RULE = define("flux.min-version", "warning", "the rendered tree uses a feature newer than the Flux version the repository pins")
 
@@ -49,18 +53,22 @@ _DIST = re.compile(r"^[~^>=v ]*(\d+)\.(\d+|x|\*)")
 
 
 def _features(objects: list[Obj], text: Callable[[Path], str]) -> list[tuple[Feature, Obj]]:
-    """(feature, the first object that uses it)."""
-    found: dict[str, tuple[Feature, Obj]] = {}
+    """(feature, an object that uses it), in the objects' order; each file is read once (the run's text)."""
+    found: list[tuple[Feature, Obj]] = []
+    mac_only: dict[Path, bool] = {}
     for o in objects:
         if o.kind == "OCIRepository" and o.api_version == "source.toolkit.fluxcd.io/v1":
-            found.setdefault(OCI_V1.what, (OCI_V1, o))
+            found.append((OCI_V1, o))
         dec = dig(o.data, "spec", "decryption")
         if (o.kind == "Kustomization" and o.api_version.startswith("kustomize.toolkit.fluxcd.io/")
                 and isinstance(dec, dict) and dec.get("provider") == "sops" and not dec.get("secretRef")):
-            found.setdefault(AGE_SECRET.what, (AGE_SECRET, o))
-        if o.encrypted and o.path is not None and _mac_only(text(o.path)):
-            found.setdefault(MAC_ONLY.what, (MAC_ONLY, o))
-    return list(found.values())
+            found.append((AGE_SECRET, o))
+        if o.encrypted and o.path is not None:
+            if o.path not in mac_only:
+                mac_only[o.path] = _mac_only(text(o.path))
+            if mac_only[o.path]:
+                found.append((MAC_ONLY, o))
+    return found
 
 
 def _safe_text(path: Path) -> str:
@@ -99,8 +107,11 @@ def _pins(objects: list[Obj], text: Callable[[Path], str]) -> list[Pin]:
     return pins
 
 
-def check(objects: list[Obj], text: Callable[[Path], str] | None = None) -> list[Finding]:
-    """``text(path)``: the run's text of a file it read (validate.run.Run.text; every file is read once)."""
+def check(objects: list[Obj], text: Callable[[Path], str] | None = None, graph: Graph | None = None) -> list[Finding]:
+    """Each pin against the features of its own cluster: a cluster's controllers are the ones its gotk-components.yaml
+    (or FluxInstance) installs, so a pin is compared only with objects that share its cluster in the graph
+    (Graph.visible), and only what Flux applies (an archived tree's old pin installs nothing). ``text(path)``: the
+    run's text of a file it read (validate.run.Run.text; every file is read once)."""
     read = _safe_text if text is None else _or_empty(text)
     pins = _pins(objects, read)
     if not pins:  # nothing pins a Flux version: no file is read again for its sops metadata
@@ -108,7 +119,11 @@ def check(objects: list[Obj], text: Callable[[Path], str] | None = None) -> list
     features = _features(objects, read)
     out = []
     for what, flux, controller, o in pins:
+        first: dict[str, tuple[Feature, Obj]] = {}
         for f, user in features:
+            if graph is None or _same_cluster(graph, o, user):
+                first.setdefault(f.what, (f, user))
+        for f, user in first.values():
             too_old = (flux is not None and flux < f.flux) or (
                 controller is not None and what == f.controller and controller < f.controller_version)
             if not too_old:
@@ -129,3 +144,8 @@ def _or_empty(text: Callable[[Path], str]) -> Callable[[Path], str]:
         except (OSError, ValueError):
             return ""
     return read
+
+
+def _same_cluster(graph: Graph, pin: Obj, user: Obj) -> bool:
+    """A pin Flux never applies installs no controllers, and what it never applies uses no feature."""
+    return not graph.dead(pin) and not graph.dead(user) and graph.visible(pin, user)

@@ -45,7 +45,7 @@ from velero_gitops import identity, safefile, tools
 from velero_gitops.boundary import git_toplevel, realpath
 from velero_gitops.errors import UsageError
 from velero_gitops.findings import Finding
-from velero_gitops.rules import define
+from velero_gitops.rules import NOT_APPLIED, define
 from velero_gitops.validate import buildcache, flux, generator, policy, sandbox, varsub
 from velero_gitops.validate.documents import (
     KUSTOMIZE_FILES,
@@ -67,8 +67,9 @@ from velero_gitops.validate.yamlload import YAMLError, load_all
 define("kustomize", "error", "a kustomize build that fails, or that is not run because it would read something refused")
 define("kustomize.remote", "warning", "a remote base or resource: valid for Flux, not fetched by validate")
 define("kustomize.outside", "error", "a kustomization names a path outside the repository (Flux cannot read it either)")
-HELM_CHARTS = define("kustomize.helm-charts", "warning", "a kustomization that inflates Helm charts (`helmCharts`) "
-                     "outside what Flux builds: not built, so its output is not checked")
+HELM_CHARTS = define("kustomize.helm-charts", "note", "a kustomization that inflates Helm charts (`helmCharts`): Flux "
+                     "never builds one, so no Flux Kustomization applies it (one that tried would fail its build); not "
+                     "built here either, so its output is not checked")
 NO_KUBECTL = define("kustomize.no-kubectl", "warning", "kubectl is not on PATH, so kustomize builds did not run (`--kustomize always` fails instead)")
 
 ORIGIN = "config.kubernetes.io/origin"
@@ -730,10 +731,12 @@ def plans(kdirs: Iterable[Path], objects: list[Obj], run: Run, graph: flux.Graph
             # DisabledPluginConfig, so kubernetes-sigs/kustomize@kustomize/v5.7.1:api/internal/builtins/
             # HelmChartInflationGenerator.go refuses it: "must specify --enable-helm"); not built, and said so once
             b = Build(Path(realpath(_root_for(real, opts, scan_roots))), real)
+            # by construction no Flux Kustomization applies it (a Flux build that read it fails, reported as such
+            # above): what another tool applies (Argo CD, a bootstrap script) is a note, as validate/unapplied.py says
             b.problems.append(Finding(display_path(kf.path), _line_of_key(kf, "helmCharts"), None, "",
-                                      "this kustomization inflates Helm charts (helmCharts): validate does not run "
-                                      "helm, so what it builds is not checked (Flux does not inflate them either: "
-                                      "a HelmRelease does)", HELM_CHARTS, "warning"))
+                                      f"{NOT_APPLIED}: this kustomization inflates Helm charts (helmCharts), which Flux "
+                                      "never does (a HelmRelease does), and validate does not run helm: what it "
+                                      "builds is not checked", HELM_CHARTS, "note"))
             out.append(b)
             visited.add(real)
             continue

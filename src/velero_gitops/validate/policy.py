@@ -121,12 +121,23 @@ def s3url_problem(url: object, allow_http: bool, allow_path: bool) -> str | None
     return None
 
 
-# A value that names a secret kept elsewhere: a 1Password reference (op://vault/item/field, resolved by the 1Password
-# operator or `op inject`), a vals reference (ref+<backend>://path, helmfile/vals: ref+op://, ref+vault://, ...,
-# resolved by `vals eval` before apply), or a `${VAR}` expression still in the object after the graph substituted what the
-# repository holds in clear (validate/flux.py, validate/varsub.py): its value comes, at apply time, from a source Git
-# does not show (an encrypted Secret of postBuild.substituteFrom), or from another tool.
-_REFERENCE = re.compile(r"^(?:ref\+[a-z0-9]+://|op://)[^\n]+$|" + _EXPRESSION.pattern)
+# An absolute URI in the authority form (RFC 3986 3.1 scheme, then "//"): what a secret-store reference looks like
+# whatever the store (`op://vault/item/field`, `azure://vault/name/key`, `vault://path#key`), resolved by an operator
+# or injector at apply time, and what a plain endpoint URL looks like. Either way it shows no credential, unless its
+# userinfo carries one (`postgres://user:password@host/db`, RFC 3986 3.2.1).
+_LOCATOR = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^\s/?#][^\n]*$")
+
+
+def is_locator(text: str) -> bool:
+    """A value that only says where something is: an absolute URI with no password in its userinfo."""
+    t = text.strip()
+    if not _LOCATOR.match(t):
+        return False
+    authority = t.split("://", 1)[1].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    userinfo = authority.rpartition("@")[0]
+    return ":" not in userinfo  # `user@host` names an account; `user:password@host` shows its password
+
+
 # A value sops encrypted (getsops/sops@v3.10.2:aes/cipher.go encre): Git does not show it. Judged on the value, not on
 # the file's `sops:` metadata: that metadata is written by the file being judged, and sops leaves in clear whatever
 # its encrypted_regex/suffix do not name (sops.go Tree.shouldBeEncrypted), so metadata alone hides nothing.
@@ -134,27 +145,29 @@ _ENCRYPTED = re.compile(r"^ENC\[AES256_GCM,data:.+,iv:.+,tag:.+,type:.+\]$", re.
 
 
 def holds_secret_data(data: YamlMap) -> bool:
-    """A Secret that is a secret in clear in Git: it holds a value, and the repository shows all of it (none
-    sops-encrypted, whatever the file's sops metadata says).
+    """A Secret that is a secret in clear in Git: some value shows a credential, and the repository shows all of it
+    (none sops-encrypted, whatever the file's sops metadata says).
 
     A value's text cannot tell a secret from configuration (a password and a driver name are both a word), so the
     rule judges what it can see: whether the Secret keeps its secret parts out of Git. It does not when every value
-    is written in the file (a plaintext Secret: reported). It does when some value is a reference to a source Git does
-    not show: postBuild substitution fills it at apply time (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_varsub.go
-    substitutes the built object, values from the Kustomization's substituteFrom Secrets), so the author chose value by
-    value what stays in the file (a repository URL, a host name, a driver name next to `${SECRET_PASSWORD}`). Not one
-    either: an empty or token-type Secret (the token controller fills it in), and values that are only public key
-    material (certificates, public keys, an authorized_keys file: config/pem.is_public_material)."""
+    is written in the file (a plaintext Secret: reported). It does when some value is a `${VAR}` reference to a source
+    Git does not show: postBuild substitution fills it at apply time (fluxcd/pkg@kustomize/v1.35.4:kustomize/
+    kustomize_varsub.go substitutes the built object, values from the Kustomization's substituteFrom Secrets), so the
+    author chose value by value what stays in the file (a repository URL, a host name, a driver name next to
+    `${SECRET_PASSWORD}`). Values that show no credential are not counted: an empty one (the token controller fills a
+    token-type Secret), a locator (is_locator: a secret-store reference or an endpoint, with no password in it), and
+    public key material (certificates, public keys, an authorized_keys file: config/pem.is_public_material)."""
     values: list[tuple[object, bool]] = []  # (value, base64-encoded)
     for key in ("data", "stringData"):
         block = data.get(key)
         if isinstance(block, dict):
             values.extend((v, key == "data") for v in block.values() if v not in (None, ""))
-    if any(isinstance(v, str) and (_REFERENCE.search(v.strip()) or _ENCRYPTED.match(v.strip())) for v, _ in values):
+    # a `${VAR}` the graph could not fill from what Git shows, or a value sops encrypted: the author kept secrets out
+    if any(_set_at_apply(v) or (isinstance(v, str) and _ENCRYPTED.match(v.strip())) for v, _ in values):
         return False
     from velero_gitops.config.pem import is_public_material
 
-    return any(not is_public_material(_plain(v, b64)) for v, b64 in values)
+    return any(not (is_locator(text) or is_public_material(text)) for text in (_plain(v, b64) for v, b64 in values))
 
 
 def _plain(v: object, b64: bool) -> str:

@@ -451,7 +451,7 @@ def _message(err: ValidationError, kind: str, redact: bool = False) -> str:
         types = err.kind.types if hasattr(err.kind, "types") else None
         want = "/".join(str(t) for t in types) if types else "another type"
         want = want.replace("/null", "").replace("null/", "")
-        return f"expected {want}, got {_type_name(inst)} {_short(inst)}"
+        return f"expected {want}, got {_type_name(inst)}" + ("" if inst is None else f" {_short(inst)}")
     if kind == "Enum":
         opts = [o for o in (err.kind.options if hasattr(err.kind, "options") else []) if o is not None]
         return f"{_short(inst)} is not one of {', '.join(repr(o) for o in opts)}" if opts else err.message

@@ -94,3 +94,47 @@ def check(g: Graph, objects: list[Obj]) -> list[Finding]:
                 f"`{KEY}: disabled` (velero-gitops render does), or write `$${{...}}`", RULE, "warning"))
             break
     return out
+
+
+def explain(findings: list[Finding], objects: list[Obj], g: Graph) -> list[Finding]:
+    """``findings`` with each one on a value that postBuild substitution left empty said in the controller's terms:
+    which variable has no value, in which Flux Kustomization, and the fix. Without the StrictPostBuildSubstitutions
+    feature gate an undefined variable is an empty string (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_varsub.go
+    → fluxcd/pkg envsubst), and an empty plain scalar reads back as null; the finding keeps its rule and severity."""
+    if not g.blanked:
+        return findings
+    by_ident = {(o.file, o.ident): o for o in objects if id(o) in g.blanked}
+    out: list[Finding] = []
+    for f in findings:
+        o = by_ident.get((f.file, f.obj)) if f.obj is not None else None
+        hit = _blanked_at(g.blanked[id(o)][0], f.pointer) if o is not None else None
+        if o is None or hit is None:
+            out.append(f)
+            continue
+        ks = g.blanked[id(o)][1]
+        names = hit or ["?"]
+        refs = ", ".join("${" + n + "}" for n in names)
+        verb = "has" if len(names) == 1 else "have"
+        empty = "reads back as null" if _at(o.data, f.pointer) is None else "is left empty"
+        msg = (f"{refs} {verb} no value in the postBuild of Flux Kustomization {g.ns_of(ks)}/{ks.name}, so Flux "
+               f"substitutes an empty string and the value {empty} ({f.message}): define {', '.join(names)} in "
+               f"postBuild.substitute or postBuild.substituteFrom, or give a default `${{{names[0]}:=value}}`")
+        out.append(Finding(f.file, f.line, f.obj, f.pointer, msg, f.rule, f.severity))
+    return out
+
+
+def _blanked_at(blanked: dict[str, list[str]], pointer: str) -> list[str] | None:
+    """The names that left the value at ``pointer`` empty; None when substitution did not."""
+    return blanked.get(pointer)
+
+
+def _at(data: object, pointer: str) -> object:
+    """The value at a JSON pointer (RFC 6901), None where there is none."""
+    for part in (p.replace("~1", "/").replace("~0", "~") for p in pointer.split("/")[1:]):
+        if isinstance(data, dict):
+            data = data.get(part)
+        elif isinstance(data, list) and part.isdigit() and int(part) < len(data):
+            data = data[int(part)]
+        else:
+            return None
+    return data

@@ -12,7 +12,11 @@ the same way for every rule and every command (validate and check):
   gives it). A folder that nothing of the cluster reaches at all (an archive) is not the cluster's, and is silent;
 * any other finding on an object that nothing applies becomes a note labelled "not applied by any Flux
   Kustomization" (rules.unapplied), unless its rule is about the repository itself (``in_git``: a secret in clear is
-  read by whoever reads Git, applied or not).
+  read by whoever reads Git, applied or not);
+* a finding of the kustomize layer sits on a kustomization file, not on an object: the same question is asked of its
+  folder (``Graph.dead_dir``: no live Flux Kustomization's build reads it, by the rule ``Graph.dead`` applies to files);
+* a tree whose own bootstrap sync no longer points at it (an old cluster moved under ``archive/``) is not applied
+  (``Graph._moved_roots``), in a repository where another root applies something.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from velero_gitops.findings import Finding
 from velero_gitops.rules import NOT_APPLIED, define, unapplied
-from velero_gitops.validate.documents import Obj, display_path
+from velero_gitops.validate.documents import KUSTOMIZE_FILES, Obj, display_path
 
 if TYPE_CHECKING:  # types only: the engine hands the graph in
     from velero_gitops.validate.flux import Graph
@@ -37,9 +41,9 @@ def notes(findings: list[Finding], objects: list[Obj], graph: Graph) -> list[Fin
     from velero_gitops.validate.flux import FLUX_KS, is_kind
 
     dead = {(o.file, o.ident) for o in objects if graph.dead(o)}
+    out = [unapplied(f) if (f.file, f.obj) in dead or _dead_kustomization(f, graph) else f for f in findings]
     if not dead:
-        return findings
-    out = [unapplied(f) if f.obj is not None and (f.file, f.obj) in dead else f for f in findings]
+        return out
     for o in objects:
         parent = _disabled(o, graph) if is_kind(o, FLUX_KS, "Kustomization") and (o.file, o.ident) in dead else None
         if parent is not None:
@@ -47,6 +51,14 @@ def notes(findings: list[Finding], objects: list[Obj], graph: Graph) -> list[Fin
                                      f"left out of {display_path(parent)}), so what it would apply is not "
                                      "checked", RULE, "note"))
     return out
+
+
+def _dead_kustomization(f: Finding, graph: Graph) -> bool:
+    """A finding located on a kustomization file (the kustomize layer: a failed or refused build, a remote or missing
+    entry) whose folder Flux never builds (Graph.dead_dir): the same rule as for objects."""
+    if f.obj is not None or Path(f.file).name not in KUSTOMIZE_FILES:
+        return False
+    return graph.dead_dir(graph.real(Path(f.file)).parent)
 
 
 def _disabled(o: Obj, graph: Graph) -> Path | None:

@@ -122,6 +122,14 @@ def _value(name: str, lookup: Lookup) -> str:
     return v
 
 
+_REF = re.compile(r"(?<!\$)\$\{#?(\w+)")
+
+
+def names(text: str) -> list[str]:
+    """The variable names ``text`` refers to, in order, defaults' included (``$${x}`` is an escape, no reference)."""
+    return list(dict.fromkeys(m[1] for m in _REF.finditer(text)))
+
+
 def disabled(obj: dict) -> bool:
     """Labelled or annotated ``kustomize.toolkit.fluxcd.io/substitute: disabled``."""
     md = obj.get("metadata")

@@ -1,0 +1,87 @@
+"""A value that postBuild substitution leaves empty: the finding names the variable, the Flux Kustomization whose
+postBuild lacks it, and the fix (held-out rwlove/home-ops: 22 `expected string, got null None` from `${NFS_HOST_0}`).
+
+kustomize-controller substitutes the built objects as kustomize writes them (quotes gone) with fluxcd/pkg envsubst,
+not strict by default: an undefined variable is an empty string (fluxcd/kustomize-controller@v1.9.4:internal/
+controller/kustomization_controller.go → fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_varsub.go
+SubstituteVariables), and the empty plain scalar reads back as null.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from velero_gitops.validate.engine import Options, validate_paths
+
+from cli_util import require_kubectl, write_tree
+
+KS = ("apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: {name}\n"
+      "  namespace: flux-system\nspec:\n  interval: 10m\n  path: {path}\n  prune: true\n"
+      "  sourceRef:\n    kind: GitRepository\n    name: flux-system\n")
+PV = ("apiVersion: v1\nkind: PersistentVolume\nmetadata:\n  name: media\nspec:\n  capacity:\n    storage: 1Gi\n"
+      "  accessModes: [ReadWriteMany]\n  nfs:\n    server: \"{server}\"\n    path: /mnt/media\n")
+
+
+def _repo(tmp_path, server: str):
+    root = tmp_path / "repo"
+    files = {
+        "clusters/home/flux-system/gotk-sync.yaml": KS.format(name="flux-system", path="./clusters/home"),
+        "clusters/home/media.yaml": KS.format(name="media", path="./apps/media")
+        + "  postBuild:\n    substitute:\n      APP: media\n",
+        "apps/media/kustomization.yaml": "resources: [pv.yaml]\n",
+        "apps/media/pv.yaml": PV.format(server=server),
+    }
+    return write_tree(root, files)
+
+
+@pytest.mark.parametrize("kustomize", ["never", "always"])
+def test_an_undefined_variable_is_named_with_its_kustomization_and_the_fix(tmp_path, kustomize):
+    if kustomize == "always":
+        require_kubectl()
+    root = _repo(tmp_path, "${NFS_HOST_0}")
+    res = validate_paths([str(root)], Options(repo_root=str(root), kustomize=kustomize))
+    hits = [f for f in res.findings if f.file.endswith("apps/media/pv.yaml")]
+    assert len(hits) == 1, res.findings
+    f = hits[0]
+    assert (f.rule, f.severity, f.pointer) == ("schema", "error", "/spec/nfs/server")  # the severity is kept
+    assert "${NFS_HOST_0}" in f.message and "flux-system/media" in f.message, f.message
+    assert "postBuild.substitute" in f.message and "${NFS_HOST_0:=value}" in f.message, f.message
+    assert "None" not in f.message, f.message
+
+
+def test_a_defined_variable_or_a_default_is_no_finding(tmp_path):
+    root = _repo(tmp_path, "${NFS_HOST_0:=nas.lan}")
+    res = validate_paths([str(root)], Options(repo_root=str(root), kustomize="never"))
+    assert not [f for f in res.findings if f.file.endswith("pv.yaml")], res.findings
+
+
+
+def test_variables_come_from_the_kustomizations_own_cluster(tmp_path):
+    """Two clusters each have a ConfigMap cluster-settings that their apps' patched-in postBuild reads: cluster a's a
+    plain file, cluster b's made by a configMapGenerator from an env file (aclerici38/home-ops: globals.env). The
+    controller reads substituteFrom from its own cluster's API server (fluxcd/kustomize-controller@v1.9.4:internal/
+    controller/kustomization_controller.go, postBuild substituteFrom by name in the Kustomization's namespace), so
+    cluster b's app is not judged with cluster a's variables: no flux.substitute, and no substitution with a's
+    values in b's build."""
+    root = tmp_path / "repo"
+    patch = ("  patches:\n    - target:\n        kind: Kustomization\n      patch: |-\n"
+             "        apiVersion: kustomize.toolkit.fluxcd.io/v1\n        kind: Kustomization\n"
+             "        metadata:\n          name: x\n        spec:\n          postBuild:\n            substituteFrom:\n"
+             "              - kind: ConfigMap\n                name: cluster-settings\n")
+    files = {
+        "clusters/a/flux-system/gotk-sync.yaml": KS.format(name="flux-system", path="./clusters/a"),
+        "clusters/a/settings.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cluster-settings\n"
+        "  namespace: flux-system\ndata:\n  OTHER: x\n",
+        "clusters/b/flux-system/gotk-sync.yaml": KS.format(name="flux-system", path="./clusters/b"),
+        "clusters/b/settings/kustomization.yaml": "namespace: flux-system\nconfigMapGenerator:\n"
+        "  - name: cluster-settings\n    envs: [settings.env]\ngeneratorOptions:\n  disableNameSuffixHash: true\n",
+        "clusters/b/settings/settings.env": "GATEWAY=10.0.0.1\n",
+        "clusters/b/apps.yaml": KS.format(name="apps", path="./apps/b") + patch,
+        "apps/b/ks.yaml": KS.format(name="app", path="./apps/b/app"),
+        "apps/b/app/kustomization.yaml": "resources: [cm.yaml]\n",
+        "apps/b/app/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n  namespace: default\n"
+        "data:\n  upstream: \"${GATEWAY}:53\"\n",
+    }
+    write_tree(root, files)
+    res = validate_paths([str(root)], Options(repo_root=str(root), kustomize="never"))
+    assert not [f for f in res.findings if f.rule == "flux.substitute"], res.findings
