@@ -306,14 +306,14 @@ def sops_message(stderr: bytes, secrets: Iterable[str] = ()) -> str:
 
 def run(
     sops: Sops, args: Sequence[str], *, cwd: Path, stdin: bytes | None = None,
-    secrets: Iterable[str] = (), extra_env: dict[str, str] | None = None,
+    secrets: Iterable[str] = (), extra_env: dict[str, str] | None = None, pass_fds: tuple[int, ...] = (),
 ) -> subprocess.CompletedProcess[bytes]:
     """Run sops with captured output. Raises UsageError only when it cannot be started or times out."""
     try:
         return subprocess.run(
             [sops.path, *args], input=stdin if stdin is not None else None,
             stdin=None if stdin is not None else subprocess.DEVNULL,
-            capture_output=True, cwd=str(cwd), timeout=TIMEOUT, env=_child_env(extra_env),
+            capture_output=True, cwd=str(cwd), timeout=TIMEOUT, env=_child_env(extra_env), pass_fds=pass_fds,
         )
     except subprocess.TimeoutExpired:
         raise UsageError(
@@ -324,25 +324,26 @@ def run(
 
 
 @contextlib.contextmanager
-def _age_only(recipients: Sequence[str]) -> Iterator[list[str]]:
-    """The flags that confine sops to age: a configuration written here, outside the repository, holding one creation
-    rule with these age recipients, ``encrypted_regex: ^(data|stringData)$`` and ``mac_only_encrypted`` and nothing
-    else. sops reads creation rules and key services from --config only (getsops/sops@v3.10.2:cmd/sops/main.go
-    loadConfig, LoadStoresConfig; updatekeys takes its keys from that file), so nothing comes from the repository's
-    `.sops.yaml`. (``encrypt`` reads mac_only_encrypted from the rule: getEncryptConfig looks the flag up among the
-    subcommand's own flags, where it is not declared.)"""
-    import tempfile
-
+def _age_only(recipients: Sequence[str]) -> Iterator[tuple[list[str], tuple[int, ...]]]:
+    """(the flags, the file descriptors to hand over) that confine sops to age: a configuration held in memory (a
+    memfd, never on disk, gone with the process even on SIGKILL), with one creation rule of these age recipients,
+    ``encrypted_regex: ^(data|stringData)$`` and ``mac_only_encrypted``, and nothing else. sops reads creation rules
+    and key services from --config only (getsops/sops@v3.10.2:cmd/sops/main.go loadConfig, LoadStoresConfig;
+    updatekeys takes its keys from that file), so nothing comes from the repository's `.sops.yaml`. (``encrypt`` reads
+    mac_only_encrypted from the rule: getEncryptConfig looks the flag up among the subcommand's own flags, where it is
+    not declared.) sops opens the path once per read, and /dev/fd/N of a memfd opens it anew at offset 0."""
     from velero_gitops.config.names import AGE_RECIPIENT
 
     bad = [r for r in recipients if not AGE_RECIPIENT.match(r)]
     if bad or not recipients:
         raise UsageError(f"not age public keys: {', '.join(map(repr, bad))}" if bad else "no age recipients to encrypt for")
-    with tempfile.TemporaryDirectory(prefix="velero-gitops-sops-") as tmp:
-        conf = Path(tmp) / CONFIG_NAME
-        conf.write_text(f"creation_rules:\n  - age: '{','.join(recipients)}'\n    encrypted_regex: '{ENCRYPTED_REGEX}'\n"
-                        "    mac_only_encrypted: true\n")
-        yield ["--config", str(conf)]
+    fd = os.memfd_create("velero-gitops-sops-config", 0)  # inheritable only through pass_fds
+    try:
+        os.write(fd, (f"creation_rules:\n  - age: '{','.join(recipients)}'\n    encrypted_regex: '{ENCRYPTED_REGEX}'\n"
+                      "    mac_only_encrypted: true\n").encode())
+        yield ["--config", f"/dev/fd/{fd}"], (fd,)
+    finally:
+        os.close(fd)
 
 
 def encrypt(
@@ -367,9 +368,9 @@ def encrypt(
                 "`velero-gitops sops-init --config <config>` prints, or pass --age <recipient>"
             )
         recipients = rule.age
-    with _age_only(recipients) as config:
+    with _age_only(recipients) as (config, fds):
         proc = run(sops, [*config, "encrypt", "--filename-override", str(target)], cwd=cwd, stdin=plaintext,
-                   secrets=secrets)
+                   secrets=secrets, pass_fds=fds)
     if proc.returncode != 0:
         raise UsageError(f"sops encrypt failed (exit {proc.returncode}): {sops_message(proc.stderr, secrets)}")
     return proc.stdout
@@ -379,8 +380,8 @@ def update_keys(path: Path, *, cwd: Path, recipients: Sequence[str], sops: Sops 
     """``sops updatekeys -y`` on an encrypted file (sops rewrites it in place) for exactly these age recipients
     (_age_only). Returns sops' log."""
     sops = sops or find_sops()
-    with _age_only(recipients) as config:
-        proc = run(sops, [*config, "updatekeys", "-y", str(path)], cwd=cwd)
+    with _age_only(recipients) as (config, fds):
+        proc = run(sops, [*config, "updatekeys", "-y", str(path)], cwd=cwd, pass_fds=fds)
     if proc.returncode != 0:
         msg = sops_message(proc.stderr)
         if proc.returncode == 128 or "Failed to get the data key" in msg:
