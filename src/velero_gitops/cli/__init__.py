@@ -36,9 +36,15 @@ def kubeconform_aliases(args: list[str]) -> list[str]:
 
 
 def main() -> None:
+    import os
     import sys
 
     from velero_gitops import yamlsafe
+
+    # At the first model it builds, pydantic reads the entry points of every installed distribution to find plugins
+    # (pydantic@v2.13.4:pydantic/plugin/_loader.py get_plugins): 30 ms of a cold start beside 300 packages, and
+    # third-party code run on the config. The CLI uses none; a value the user set stays.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
     with yamlsafe.run_budget():  # one command is one run: its YAML files share one node budget
         app(args=kubeconform_aliases(sys.argv[1:]))
