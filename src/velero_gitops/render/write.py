@@ -207,6 +207,19 @@ class Look:
                 break  # missing (or not a folder): the rest stays as written, as realpath leaves it
         return os.path.join(self.real_root, rel)
 
+    def real(self, path: str, is_link: bool | None = None) -> str:
+        """``realpath(path)``: its folder's (resolved once), joined with its name unless that name is a symlink.
+        ``is_link``: what the caller's lstat of the path found (None: look here)."""
+        if is_link is None:
+            try:
+                is_link = stat.S_ISLNK(os.lstat(path).st_mode)
+            except OSError:
+                is_link = False
+        if is_link:
+            return realpath(path)
+        folder, name = os.path.split(path)
+        return os.path.join(self.real_dir(folder), name)
+
     def escapes(self, real: str) -> Path | None:
         """``real`` as a Path when it lies outside the root, else None."""
         # both are realpath's output (absolute, normalised): a prefix test is what Path.relative_to decides
@@ -224,8 +237,7 @@ def probe_target(root: Path, rel: str, look: Look | None = None) -> tuple[str, s
     except OSError as exc:
         st, problem = None, exc
     link = st is not None and stat.S_ISLNK(st.st_mode)
-    folder, name = os.path.split(path)
-    real = realpath(path) if link else os.path.join(look.real_dir(folder), name)
+    real = look.real(path, link)
     escaped = look.escapes(real)
     if escaped is not None:
         return "absent", None, (f"resolves to {escaped}, outside the repository {root.resolve()} (a symlinked "
