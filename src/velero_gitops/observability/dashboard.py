@@ -508,4 +508,4 @@ def _json_parts(obj: Any, nl: str, put: Callable[[str], None]) -> None:
         raise TypeError(t.__name__)  # non-finite floats, subclasses, other keys: json's own rules
 
 
-_encode_string = json.encoder.encode_basestring  # type: ignore[attr-defined]  # C when available (ensure_ascii=False)
+_encode_string = json.encoder.encode_basestring  # C when available (the ensure_ascii=False form)
