@@ -54,3 +54,43 @@ def test_long_values_are_cut_after_redaction():
 def test_truncation_bounds_any_message(text):
     out = truncate_values(f"x: {text!r} end")
     assert len(out) <= 20 * VALUE_LIMIT + 40
+
+
+def test_type_names_stay_readable():
+    """Every apiVersion/Kind of the schema bundle, and the ones a fresh adoption saw masked, stay as they are: an
+    API version is a separator between words (k8s.io/apimachinery@v0.35.0 pkg/version/helpers.go kubeVersionRegex)."""
+    import json
+
+    from velero_gitops.validate.schemas import BUNDLE_DIR
+
+    names = list(json.loads((BUNDLE_DIR / "index.json").read_text()))
+    names += ["cilium.io/v2alpha1/CiliumLoadBalancerIPPool", "actions.summerwind.dev/v1alpha1/HorizontalRunnerAutoscaler",
+              "https://github.com/VictoriaMetrics/operator/releases/download/v0.64.0/install.yaml"]
+    for name in names:
+        text = f"no schema found for {name}: a CRD outside the offline bundle"
+        assert redact(text) == text
+
+
+@pytest.mark.parametrize("secret", [
+    "io/v1/wJalrXUtnFEMIK7MDENGbPxRfiCY3",  # a token after an API-version-like segment
+    "ghp_R2d2C3poR2d2C3poR2d2C3poR2d2C3po1234/v2/Kind",
+    "v1/aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3z/v1beta1/x",
+])
+def test_an_api_version_segment_does_not_shield_a_token(secret):
+    out = redact(f"value {secret} here")
+    assert out == f"value {MASK} here"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(min_size=30, max_size=60))
+def test_random_tokens_are_masked_whole(raw):
+    """A base64 token (what Secrets, access keys and passwords look like) is masked as a whole or, when it lacks one
+    of upper case, lower case and digits, as before: the separator rule never leaves part of a masked token."""
+    import base64
+
+    token = base64.b64encode(raw).decode()
+    out = redact(f"x {token} y")
+    assert out in (f"x {MASK} y", f"x {token} y")
+    mixed = any(c.isupper() for c in token) and any(c.islower() for c in token) and any(c.isdigit() for c in token)
+    if mixed and "/v" not in token:
+        assert out == f"x {MASK} y"

@@ -159,3 +159,29 @@ def test_wire_refuses_check_mode(tmp_path):
     root, cfg = _repo(tmp_path, "generated")
     r = run_cli("render", "--wire", "--check", str(cfg))
     assert r.code == 2 and "--wire" in r.err
+
+
+def test_an_apps_own_file_is_never_where_another_app_is_wired(tmp_path):
+    """aclerici38/home-ops' shape: the sync is outside the repository (flux-operator from Helm values), so the heads
+    of the chains count as roots (sync_roots); `apps` builds ./kubernetes/ks/home, a folder without kustomization.yaml
+    holding one folder per app (otbr/app.yaml: the Flux Kustomization of the otbr app). The generator applies otbr/app.yaml
+    (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go, scanManifests), but the file is otbr's: `--wire`
+    proposed appending velero-apps to it. A list of Flux Kustomizations is a file in the root's own folder or one a
+    kustomization.yaml lists; with none, no edit is proposed and the message says to set appsRoot."""
+    root = tmp_path / "repo"
+    (root / ".git").mkdir(parents=True)
+    (root / "kubernetes/flux/home").mkdir(parents=True)
+    (root / "kubernetes/flux/home/apps.yaml").write_text(ks("apps", "./kubernetes/ks/home"))
+    (root / "kubernetes/ks/home/otbr").mkdir(parents=True)
+    (root / "kubernetes/ks/home/otbr/app.yaml").write_text(ks("otbr", "./kubernetes/apps/home/otbr/app"))
+    (root / "kubernetes/apps/home/otbr/app").mkdir(parents=True)
+    (root / "kubernetes/apps/home/otbr/app/kustomization.yaml").write_text("resources: []\n")
+    cfg = root / "velero-gitops.yaml"
+    cfg.write_text(CONFIG.format(apps="kubernetes/apps/home"))
+    w = wiring.for_config(load(cfg))
+    assert w.checked and not w.wired
+    assert w.edit is None or w.edit.file != (root / "kubernetes/ks/home/otbr/app.yaml").resolve(), w.edit
+    r = run_cli("render", "--wire", str(cfg))
+    assert r.code == 0, r.err
+    assert "otbr" not in (r.out + r.err) and "set repo.appsRoot" in r.err, r.err
+    assert (root / "kubernetes/ks/home/otbr/app.yaml").read_text() == ks("otbr", "./kubernetes/apps/home/otbr/app")

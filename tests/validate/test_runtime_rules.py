@@ -289,3 +289,53 @@ def test_a_flux_variable_the_parent_defines_is_not_reported(tmp_path):
     text = dash.read_text().replace("    kustomize.toolkit.fluxcd.io/substitute: disabled\n", "")
     dash.write_text(text.replace("${datasource}", "${CLUSTER}"))
     assert _rules(root, "flux.substitute") == []
+
+
+def _cluster_with_settings(root: Path, name: str, settings: dict[str, str]) -> None:
+    """One cluster of a repository: bootstrap's flux-system syncing clusters/<name>, an `apps` Kustomization that
+    patches `substituteFrom: cluster-settings` into its children, and files ``settings`` under clusters/<name>."""
+    ks = {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization"}
+    source = {"kind": "GitRepository", "name": "flux-system"}
+    (root / f"clusters/{name}/flux-system").mkdir(parents=True)
+    (root / f"clusters/{name}/flux-system/gotk-sync.yaml").write_text(yaml.safe_dump_all([
+        {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+         "metadata": {"name": "flux-system", "namespace": "flux-system"},
+         "spec": {"interval": "1h", "url": "ssh://git@example.org/home-ops", "ref": {"branch": "main"}}},
+        {**ks, "metadata": {"name": "flux-system", "namespace": "flux-system"},
+         "spec": {"interval": "1h", "path": f"./clusters/{name}", "prune": True, "sourceRef": source}}]))
+    (root / f"clusters/{name}/apps.yaml").write_text(yaml.safe_dump({
+        **ks, "metadata": {"name": "apps", "namespace": "flux-system"},
+        "spec": {"interval": "1h", "path": f"./apps/{name}", "prune": True, "sourceRef": source,
+                 "patches": [{"target": {"kind": "Kustomization"}, "patch": yaml.safe_dump({
+                     **ks, "metadata": {"name": "not-used"},
+                     "spec": {"postBuild": {"substituteFrom": [{"kind": "ConfigMap", "name": "cluster-settings"}]}}})}]}}))
+    for rel, text in settings.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    (root / f"apps/{name}/app").mkdir(parents=True)
+    (root / f"apps/{name}/app.yaml").write_text(yaml.safe_dump({
+        **ks, "metadata": {"name": "app", "namespace": "flux-system"},
+        "spec": {"interval": "1h", "path": f"./apps/{name}/app", "prune": True, "sourceRef": source}}))
+
+
+def test_substitute_from_is_read_in_the_kustomizations_own_cluster(tmp_path):
+    """kustomize-controller@v1.9.4 internal/controller/kustomization_controller.go reads substituteFrom as
+    {Namespace: the Kustomization's, Name: ref.name} from its own cluster's API: a `cluster-settings` of another
+    cluster in the same repository says nothing about this one's variables. Cluster b's settings come from a
+    configMapGenerator (an env file, which `--kustomize never` does not read): its names are unknown, so b's
+    `${ONLY_B}` is not reported, while cluster a, whose settings Git shows, still gets its undefined `${NOT_SET}`."""
+    root = tmp_path / "repo"
+    _cluster_with_settings(root, "a", {"clusters/a/settings.yaml": yaml.safe_dump({
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cluster-settings", "namespace": "flux-system"},
+        "data": {"ONLY_A": "1"}})})
+    _cluster_with_settings(root, "b", {
+        "clusters/b/settings/kustomization.yaml": "configMapGenerator:\n  - name: cluster-settings\n    namespace: flux-system\n"
+                                                  "    envs: [../../../b.env]\ngeneratorOptions:\n  disableNameSuffixHash: true\n",
+        "b.env": "ONLY_B=2\n"})
+    for name, var in (("a", "${ONLY_A} ${NOT_SET}"), ("b", "${ONLY_B}")):
+        (root / f"apps/{name}/app/cm.yaml").write_text(yaml.safe_dump({
+            "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm", "namespace": "default"},
+            "data": {"v": var}}))
+    found = _rules(root, "flux.substitute")
+    assert [(f.file.split("repo/")[-1], "NOT_SET" in f.message, "ONLY" in f.message) for f in found] == [
+        ("apps/a/app/cm.yaml", True, False)], [f.message for f in found]

@@ -245,3 +245,12 @@ def test_schema_size_and_depth_are_capped(tmp_path, shape, monkeypatch):
     res = validate_paths([str(root)], Options(schema_locations=[str(loc)], cache_dir=str(tmp_path / "c"), kustomize="never"))
     assert [f.rule for f in res.findings] == ["schema.error"], res.findings
     assert ("too deep" if shape != "oversized" else "1000") in res.findings[0].message
+
+
+def test_missing_message_tells_a_crd_from_a_newer_kubernetes_api():
+    """A group the bundle serves (apps) missing a kind is a newer Kubernetes release; a group it does not serve is a
+    CRD, *.k8s.io included: Gateway API is served by CRDs (kubernetes-sigs/gateway-api@v1.3.0 config/crd)."""
+    store = SchemaStore()
+    assert "a CRD outside" in store.missing_message("gateway.networking.k8s.io/v1", "HTTPRoute")
+    assert "newer Kubernetes API" in store.missing_message("apps/v1", "Replicator")
+    assert "schema location 'default'" in store.missing_message("apps/v1", "Replicator")

@@ -76,6 +76,8 @@ def _render(paths: list[Path], check: bool, diff: bool, force: bool, quiet: bool
     facts = [] if check or diff else [before.of(r) for r in results]
     for result, f in zip(results, facts, strict=False):
         _refuse_second_install(result, f)
+    for result, f in zip(results, facts, strict=False):
+        _refuse_prune(result, results, f)
     drift = False
     written: list[RenderResult] = []
     for result in results:
@@ -149,6 +151,23 @@ def _refuse_second_install(result: RenderResult, facts: list[FluxKs]) -> None:
     found = importer.second_install(importer.find_existing(root, facts, skip=ours))
     if found:
         raise UsageError(importer.refusal(found, wiring.at(root, result.shown)))
+
+
+def _refuse_prune(result: RenderResult, results: list[RenderResult], facts: list[FluxKs]) -> None:
+    """Writing the planned files must not make Flux stop applying (and so prune) what it applies now, unless render
+    made it (ops/applyset.py); judged with every config's planned files of the repository laid over it."""
+    from velero_gitops.errors import UsageError
+    from velero_gitops.ops import applyset, wiring
+
+    root = result.loaded.repo_root
+    mine = [r for r in results if r.loaded.repo_root == root]
+    planned = {c.path: c.new for r in mine for c in r.drifted}
+    if not result.drifted:
+        return
+    found = applyset.losses(root, wiring.sources_of(result.loaded), planned,
+                            applyset.ours([r.loaded.display_path for r in mine]), facts)
+    if found:
+        raise UsageError(applyset.refusal(found, wiring.at(root, result.shown)))
 
 
 def _wiring(result: RenderResult, wire: bool, facts: list[FluxKs] | None) -> None:

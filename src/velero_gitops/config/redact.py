@@ -19,13 +19,27 @@ _SECRET = re.compile(
         # a URL with an '@' anywhere: parsers disagree on where its user info ends (RFC 3986 splits at the last
         # '@', WHATWG reads '\\' as '/'), so everything after the scheme goes, not just a guess at user:password
         r"(?<=://)[^\s'\"]*@[^\s'\"]*",
-        # a long run with upper case, lower case and digits mixed: an access key, a token, a JWT, a password
-        # ('.' ends a run: config paths such as s3.checksumAlgorithm stay; each part of a JWT is such a run)
-        r"(?<![0-9A-Za-z_+/=-])(?=[0-9A-Za-z_+/=-]*[A-Z])(?=[0-9A-Za-z_+/=-]*[a-z])(?=[0-9A-Za-z_+/=-]*[0-9])"
-        r"[0-9A-Za-z_+/=-]{20,}(?![0-9A-Za-z_+/=-])",
         r"(?<![0-9A-Z])(?:AKIA|ASIA)[0-9A-Z]{16}(?![0-9A-Z])",  # an AWS access key id
     ))
 )
+# a long run with upper case, lower case and digits mixed: an access key, a token, a JWT, a password ('.' ends a
+# run: config paths such as s3.checksumAlgorithm stay; each part of a JWT is such a run)
+_RUN = re.compile(r"(?<![0-9A-Za-z_+/=-])[0-9A-Za-z_+/=-]{20,}(?![0-9A-Za-z_+/=-])")
+# A Kubernetes API version as a path segment (k8s.io/apimachinery@v0.35.0 pkg/version/helpers.go, kubeVersionRegex:
+# v<major>[alpha|beta<minor>]) separates words, not characters of one token: "io/v2alpha1/CiliumLoadBalancerIPPool"
+# is a type name and a message naming it must stay readable. A token holding such a segment is still masked when a
+# part of it alone looks like a token.
+_API_VERSION_SEGMENT = re.compile(r"(?:^|/)v[0-9]+(?:(?:alpha|beta)[0-9]+)?(?=/|$)")
+
+
+def _token_like(part: str) -> bool:
+    return (len(part) >= 20 and any(c.isupper() for c in part) and any(c.islower() for c in part)
+            and any(c.isdigit() for c in part))
+
+
+def _mask_run(m: re.Match[str]) -> str:
+    run = m.group()
+    return MASK if any(_token_like(part) for part in _API_VERSION_SEGMENT.split(run)) else run
 # key=value where the key says it holds a secret (a query string, an env line): the value goes. Not "key: value":
 # messages name config keys such as secretRef that way.
 _KEYED = re.compile(r"(?i)((?:password|passwd|secret|token|api_?key|access_?key)[\w-]*=)([^\s'\"&,;]+)")
@@ -36,7 +50,7 @@ _QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 
 def redact(text: str) -> str:
     """``text`` with everything that looks like a secret replaced by <redacted>."""
-    text = _URL_TAIL.sub(lambda m: m.group(1) + "?" + MASK, _SECRET.sub(MASK, text))
+    text = _URL_TAIL.sub(lambda m: m.group(1) + "?" + MASK, _RUN.sub(_mask_run, _SECRET.sub(MASK, text)))
     return _KEYED.sub(lambda m: m.group(1) + MASK, text)
 
 

@@ -56,14 +56,17 @@ class FluxKs:
         return f"{self.kind} {self.namespace}/{self.name}"
 
 
-def flux_facts(root: Path, repo_sources: list[str]) -> list[FluxKs]:
+def flux_facts(root: Path, repo_sources: list[str], planned: dict[Path, str | None] | None = None) -> list[FluxKs]:
     """THE one reader of validate/flux.py's Graph: every Flux Kustomization (and FluxInstance sync) of the
-    repository at ``root`` reading one of ``repo_sources`` ("Kind/namespace/name"), with what it applies."""
+    repository at ``root`` reading one of ``repo_sources`` ("Kind/namespace/name"), with what it applies.
+    ``planned``: files laid over the disk (absolute path -> text, None: removed), read in memory, nothing written."""
     from velero_gitops.validate import flux
     from velero_gitops.validate.documents import dig
     from velero_gitops.validate.run import Options, Run
+    from velero_gitops.validate.treeview import Planned
 
-    run = Run(Options(repo_root=str(root), repo_sources=list(repo_sources), kustomize="never", policy=False))
+    run = Run(Options(repo_root=str(root), repo_sources=list(repo_sources), kustomize="never", policy=False),
+              Planned(planned) if planned else None)
     g = flux.Graph([], run)
     out: list[FluxKs] = []
     for ks in g.flux_ks:
@@ -81,7 +84,7 @@ def flux_facts(root: Path, repo_sources: list[str]) -> list[FluxKs]:
         if not isinstance(path, str) or "${" in path or g.root is None:
             continue
         d = g.root / path.lstrip("./") if path not in (".", "./") else g.root
-        if d.is_dir() and flux.inside(run.real(d), g.root):
+        if run.fs.isdir(d) and flux.inside(run.real(d), g.root):
             out.append(FluxKs("FluxInstance", fi.namespace or "flux-system", fi.name,
                               run.real(fi.path) if fi.path else None, fi.line, run.real(d),
                               frozenset(g.tree.applied_files(d))))
@@ -193,11 +196,15 @@ def _edit(root: Path, ns_dir: Path, alive: list[FluxKs], roots: list[FluxKs], so
             return _add_resource(kfile, os.path.relpath(ns_dir, parent).replace(os.sep, "/"))
     # 2. A file of Flux Kustomizations that a sync root applies (clusters/<name>/apps.yaml): append one that builds
     #    the folder. The file closest to the folder wins (the longest common path of its Kustomizations' paths).
+    #    A list is a file in the root's own folder, or one a kustomization.yaml lists; a file that the generator
+    #    took from an app's folder below (kubernetes/ks/home/otbr/app.yaml, found adopting aclerici38/home-ops) is
+    #    that app's, never where another app is wired.
     lists: dict[Path, int] = {}
     root_applies = set().union(*(r.applies for r in roots))
+    root_dirs = {r.path_dir for r in roots}
     for k in alive:
         if k.kind == "Kustomization" and k.file is not None and k.file in root_applies and k not in roots \
-                and k.path_dir is not None:
+                and k.path_dir is not None and (k.file.parent in root_dirs or find_kfile(k.file.parent) is not None):
             common = len(os.path.commonpath([k.path_dir, ns_dir]))
             lists[k.file] = max(lists.get(k.file, 0), common)
     if lists:

@@ -30,9 +30,7 @@ from __future__ import annotations
 import base64
 import copy
 import dataclasses
-import os
 import re
-import stat
 from collections import Counter
 from pathlib import Path
 
@@ -105,7 +103,7 @@ class _Tree:
     def kfile(self, d: Path) -> Path | None:
         """The kustomization file of directory ``d`` (None when it has none): one stat per directory and run."""
         if d not in self._kfile:
-            self._kfile[d] = next((d / n for n in KUSTOMIZE_FILES if os.path.isfile(d / n)), None)
+            self._kfile[d] = next((d / n for n in KUSTOMIZE_FILES if self.run.fs.isfile(d / n)), None)
         return self._kfile[d]
 
     def applies(self, d: Path, f: Path) -> tuple[str, Path | None] | None:
@@ -157,17 +155,17 @@ class _Tree:
                     p = d / entry
                     if not inside(self.real(p), self.root):
                         continue  # Flux builds confined to the source; never read outside the repository
-                    if os.path.isdir(p):
+                    if self.run.fs.isdir(p):
                         sub = self.applied(p, depth + 1)
-                    elif os.path.isfile(p):
+                    elif self.run.fs.isfile(p):
                         sub = [(self.real(p), "", None)]
                     else:
                         continue
                     out.extend((f, ns, nsfile) if ns else (f, o, of) for f, o, of in sub)
-        elif kfile is None and os.path.isdir(d):
+        elif kfile is None and self.run.fs.isdir(d):
             # Flux generates a kustomization: every YAML file, and sub-directories with their own
             # kustomization.yaml as a whole
-            for dirpath, dirnames, filenames in os.walk(d):
+            for dirpath, dirnames, filenames in self.run.fs.walk(d):
                 sub_d = Path(dirpath)
                 if sub_d != d and any(n in filenames for n in KUSTOMIZE_FILES):
                     out.extend(self.applied(sub_d, depth + 1))
@@ -206,7 +204,7 @@ def _scan_repo(root: Path, seen: set[Path], run: Run) -> list:
     reader = Reader(str(root))  # the scan stays inside the repository: a symlink out is refused
     count = 0
     candidates: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, dirnames, filenames in run.fs.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for f in sorted(filenames):
             if f.startswith(".") or not f.endswith((".yaml", ".yml")) or f in KUSTOMIZE_FILES:
@@ -215,11 +213,8 @@ def _scan_repo(root: Path, seen: set[Path], run: Run) -> list:
             if count > _SCAN_MAX_FILES:
                 return []  # not a Flux repository this could model in time: facts from the given paths only
             p = Path(dirpath) / f
-            try:
-                st = os.lstat(p)  # regular files only: no FIFO, device or link out of the repository
-            except OSError:
-                continue
-            if not stat.S_ISREG(st.st_mode) or st.st_size > _SCAN_MAX_BYTES or p in seen or real(p) in seen:
+            size = run.fs.regular(p)  # regular files only: no FIFO, device or link out of the repository
+            if size is None or size > _SCAN_MAX_BYTES or p in seen or real(p) in seen:
                 continue
             candidates.append(p)
     for p in candidates:
@@ -546,7 +541,7 @@ class Graph:
             root_ns = self.tree.namespace(target)
             for c in self.kustomization(ks).components:  # Flux adds spec.components to the root build
                 cdir = target / c
-                if os.path.isdir(cdir) and inside(self.real(cdir), self.root):
+                if self.run.fs.isdir(cdir) and inside(self.real(cdir), self.root):
                     entries.extend((f, root_ns[0] or o, root_ns[1] if root_ns[0] else of)
                                    for f, o, of in self.tree.applied(cdir))
             for f, ns, nsfile in entries:
@@ -765,7 +760,7 @@ class Graph:
             return None
         for root, bound in self._roots_of(ks):
             target = root / p.lstrip("/")
-            if os.path.isdir(target) and inside(self.real(target), bound):
+            if self.run.fs.isdir(target) and inside(self.real(target), bound):
                 return root, target
         return None
 
@@ -789,6 +784,21 @@ class Graph:
     def variables(self, ks: Obj) -> varsub.Lookup | None:
         """The lookup of a Kustomization's postBuild variables; None when it substitutes nothing (the controller runs
         envsubst only with at least one variable, or with substituteStrategy: Always)."""
+        known = self.variable_values(ks)
+        if known is None:
+            return None
+        values, complete = known
+        post = self.kustomization(ks).post_build
+        if not values and complete and post is not None and post.strategy != "Always":
+            return None
+        return varsub.lookup_from(values, complete)
+
+    def variable_values(self, ks: Obj) -> tuple[dict[str, str], bool] | None:
+        """(the postBuild variables of a Kustomization that the repository shows, whether that is all of them); None
+        without postBuild. substituteFrom is read in the Kustomization's namespace and cluster
+        (kustomize-controller@v1.9.4 internal/controller/kustomization_controller.go: the ConfigMap/Secret key is
+        {ks.Namespace, ref.Name}); one whose data Git does not show (encrypted, made by a generator or an operator, or
+        on the cluster only) leaves the set incomplete."""
         post = self.kustomization(ks).post_build
         if post is None:
             return None
@@ -800,9 +810,11 @@ class Graph:
                 continue
             kind, name = ref.kind, ref.name
             found = [o for o in self.named(kind, name) if o.kind == kind and o.name == name
-                     and o.api_version == "v1" and (not ns or ns in self.namespaces(o))]
+                     and o.api_version == "v1" and (not ns or ns in self.namespaces(o)) and self.visible(ks, o)]
             if not found:
-                complete = False if not ref.optional else complete
+                # made on the cluster (by hand, an operator, a generator Git does not show): unknown, `optional` only
+                # lets the controller go on without it (api/v1/kustomization_types.go SubstituteReference.Optional)
+                complete = False
                 continue
             for o in found:
                 data = o.data.get("data")
@@ -823,9 +835,7 @@ class Graph:
                     vars_[str(k)] = str(v).replace("\n", "")
         for k, v in post.substitute:
             vars_[k] = v.replace("\n", "")
-        if not vars_ and complete and post.strategy != "Always":
-            return None
-        return varsub.lookup_from(vars_, complete)
+        return vars_, complete
 
     def named(self, kind: str, name: str) -> list:
         """The objects of the repository with that kind and name (as last indexed: the index is rebuilt after each

@@ -45,7 +45,7 @@ from velero_gitops.boundary import git_toplevel, realpath
 from velero_gitops.errors import UsageError
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
-from velero_gitops.validate import flux, sandbox, sourceignore, varsub
+from velero_gitops.validate import flux, policy, sandbox, sourceignore, varsub
 from velero_gitops.validate.documents import (
     KUSTOMIZE_FILES,
     Obj,
@@ -880,7 +880,7 @@ def check_dirs(kdirs: list[Path], objects: list[Obj], store: SchemaStore, run: R
     for o in objects:
         if o.path is not None:
             by_file.setdefault(Path(realpath(o.path)), []).append(o)
-    out_check = _OutputCheck(store, skip, by_file, run.kfiles)
+    out_check = _OutputCheck(store, skip, by_file, run.kfiles, opts, objects)
     for b, (ok, out) in zip(runnable, results):
         if not ok:
             findings.append(_build_failure(b, out, run.kfiles))
@@ -938,8 +938,10 @@ def _output_documents(b: Build, out: str, graph: flux.Graph | None) -> list | Fi
 class _OutputCheck:
     """Schema validation of built objects; findings land on the source object when the origin annotation finds it."""
 
-    def __init__(self, store: SchemaStore, skip: set[str], by_file: dict[Path, list[Obj]], kfiles: dict) -> None:
+    def __init__(self, store: SchemaStore, skip: set[str], by_file: dict[Path, list[Obj]], kfiles: dict,
+                 opts: Options, objects: list[Obj]) -> None:
         self.store, self.skip, self.by_file, self.kfiles = store, skip, by_file, kfiles
+        self.opts, self.objects = opts, objects
 
     def check(self, b: Build, docs: list, covered: set[Path]) -> list[Finding]:
         """Findings on the output of ``b``; adds the source files it emitted to ``covered``."""
@@ -964,6 +966,8 @@ class _OutputCheck:
                 real = _unmirror(b, b.entry.relative_to(b.root), origin["path"])
                 if real is not None:
                     covered.add(real)
+            if self.opts.policy:
+                findings += self._policy(b, doc, origin, str(md.get("name", "")))
             try:
                 validator = self.store.validator(av, kind)
             except SchemaError:
@@ -995,6 +999,29 @@ class _OutputCheck:
                         f"the kustomize build of {display_path(b.entry)} emits Secret {esc(name)} with values in clear "
                         "(a patch, replacement, generator merge or resource in another format writes them): encrypt "
                         "what supplies them with sops, or make the Secret outside Git", "secret.unencrypted")]
+
+    def _policy(self, b: Build, doc: Any, origin: dict, name: str) -> list[Finding]:
+        """The Velero policy on the object as Flux applies it: a Flux Kustomization's patches, a parent's patches and
+        postBuild substitution can change a value its file shows (kustomize-controller@v1.9.4
+        internal/controller/kustomization_controller.go: build, substitute, then apply the result). What the file
+        itself already shows is reported on the file; only what the build changed is reported here."""
+        data = doc.data
+        built = Obj(display_path(b.entry / b.kfile_name), None, doc.index, data, doc.line)
+        if not policy.judged(built):
+            return []
+        src, file, line = _source(b, origin, data["kind"], name, self.by_file, self.kfiles)
+        own = {(f.pointer, f.rule, f.message) for f in policy.check([src], self.opts, self.objects)} if src else set()
+        out = []
+        for f in policy.check([built], self.opts, self.objects):
+            if (f.pointer, f.rule, f.message) in own:
+                continue
+            where = f" (in what Flux applies: the build of {display_path(b.entry)} changes the value this file shows)"
+            if src is not None:
+                out.append(Finding(src.file, src.line_of(f.pointer), src.ident, f.pointer, f.message + where, f.rule,
+                                   f.severity))
+            else:
+                out.append(Finding(file or built.file, line, f.obj, f.pointer, f.message + where, f.rule, f.severity))
+        return out
 
     def _located(self, b: Build, doc: Any, origin: dict, name: str, validator: Any) -> list[Finding]:
         data = doc.data

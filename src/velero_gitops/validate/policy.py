@@ -13,6 +13,7 @@ no plaintext ``kind: Secret`` anywhere.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from urllib.parse import urlsplit
 
@@ -22,6 +23,7 @@ from velero_gitops.config.names import bucket_name_problem
 from velero_gitops.config.units import parse_duration, parse_quantity
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
+from velero_gitops.validate import varsub
 from velero_gitops.validate.documents import Obj, YamlMap, mapping
 from velero_gitops.validate.run import Options
 
@@ -50,21 +52,39 @@ define("secret.unencrypted", "error", "a Secret whose every value the repository
 
 # A `${...}` expression still in a value after the graph substituted what the repository shows (validate/varsub.py)
 # is filled at apply time from a source Git does not show (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_varsub.go
-# substitutes the built object): its value is unknown here, so no value rule judges it.
+# substitutes the built object): its value is unknown here, so no value rule judges it. In an object that opts out
+# of substitution (``literal``: kustomize.toolkit.fluxcd.io/substitute: disabled) the expression is what is applied.
 _EXPRESSION = re.compile(r"\$\{[^{}]+\}")
 
 
-def _set_at_apply(v: object) -> bool:
-    return isinstance(v, str) and _EXPRESSION.search(v) is not None
+def _set_at_apply(v: object, literal: bool = False) -> bool:
+    return not literal and isinstance(v, str) and _EXPRESSION.search(v) is not None
 
 
+def _as_written(check: Callable[..., str | None]) -> Callable[..., str | None]:
+    """A value problem that also says why a `${...}` is judged: Flux applies it as written."""
+    def judged(v: object, *args: object, literal: bool = False) -> str | None:
+        if _set_at_apply(v, literal):
+            return None
+        p = check(v, *args)
+        if p and literal and isinstance(v, str) and _EXPRESSION.search(v):
+            p += " (the object opts out of Flux's substitution, kustomize.toolkit.fluxcd.io/substitute: disabled, so this is applied as written)"
+        return p
+    return judged
+
+
+def _literal(o: Obj) -> bool:
+    """Flux leaves this object's `${...}` as written (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_varsub.go)."""
+    return varsub.disabled(o.data)
+
+
+@_as_written
 def _cron_problem(v: object) -> str | None:
-    return None if _set_at_apply(v) else cron_problem(v)
+    return cron_problem(v)
 
 
+@_as_written
 def duration_problem(v: object) -> str | None:
-    if _set_at_apply(v):
-        return None
     if not isinstance(v, str):
         return f"expected a Go duration string such as 720h, got {v!r}"
     try:
@@ -74,9 +94,8 @@ def duration_problem(v: object) -> str | None:
     return None
 
 
+@_as_written
 def bucket_problem(name: object) -> str | None:
-    if _set_at_apply(name):
-        return None
     if not isinstance(name, str):
         return "bucket must be a string"
     if "/" in name:
@@ -87,9 +106,8 @@ def bucket_problem(name: object) -> str | None:
     return f"bucket {name!r} is not a valid S3 bucket name: {problem}" if problem else None
 
 
+@_as_written
 def s3url_problem(url: object, allow_http: bool, allow_path: bool) -> str | None:
-    if _set_at_apply(url):
-        return None
     if not isinstance(url, str) or not url:
         return "s3Url must be a URL such as https://s3.example.org"
     parts = urlsplit(url)
@@ -167,10 +185,18 @@ def _version(text: object) -> tuple[int, ...] | None:
 # ------------------------------------------------------------------------------------------------
 
 
-def check(objects: list[Obj], opts: Options) -> list[Finding]:
+def judged(o: Obj) -> bool:
+    """Whether a rule of this module reads the object besides the Secret rules: Velero's own kinds and HelmReleases."""
+    return o.api_version.startswith("velero.io/") or (
+        o.kind == "HelmRelease" and o.api_version.startswith("helm.toolkit.fluxcd.io/"))
+
+
+def check(objects: list[Obj], opts: Options, context: list[Obj] | None = None) -> list[Finding]:
+    """Findings on ``objects``; ``context`` holds the objects a lookup may find besides them (the OCIRepository of
+    a HelmRelease's chartRef), when ``objects`` are one build's output."""
     out: list[Finding] = []
     oci: dict[str, list[Obj]] = {}
-    for o in objects:
+    for o in [*objects, *(context or [])]:
         if o.kind == "OCIRepository":
             oci.setdefault(o.name, []).append(o)
     for o in objects:
@@ -207,20 +233,20 @@ def _velero_object(o: Obj, opts: Options, out: list[Finding]) -> None:
         _ca_cert(o, "/spec/objectStorage/caCert", storage.get("caCert"), out)
         bucket = (spec.get("objectStorage") or {}).get("bucket") if isinstance(spec.get("objectStorage"), dict) else None
         if bucket is not None:
-            p = bucket_problem(bucket)
+            p = bucket_problem(bucket, literal=_literal(o))
             if p:
                 out.append(o.finding("/spec/objectStorage/bucket", p, "policy.bucket"))
     elif o.kind == "Schedule":
-        p = _cron_problem(spec.get("schedule"))
+        p = _cron_problem(spec.get("schedule"), literal=_literal(o))
         if p:
             out.append(o.finding("/spec/schedule", f"invalid cron {spec.get('schedule')!r}: {p}", "policy.cron"))
         tmpl = spec.get("template")
         if isinstance(tmpl, dict) and "ttl" in tmpl:
-            p = duration_problem(tmpl["ttl"])
+            p = duration_problem(tmpl["ttl"], literal=_literal(o))
             if p:
                 out.append(o.finding("/spec/template/ttl", f"invalid ttl: {p}", "policy.ttl"))
     elif o.kind == "Backup" and "ttl" in spec:
-        p = duration_problem(spec["ttl"])
+        p = duration_problem(spec["ttl"], literal=_literal(o))
         if p:
             out.append(o.finding("/spec/ttl", f"invalid ttl: {p}", "policy.ttl"))
 
@@ -246,7 +272,7 @@ def _ca_cert(o: Obj, pointer: str, value: object, out: list[Finding]) -> None:
 
 def _bsl(o: Obj, base: str, cfg: YamlMap, opts: Options, out: list[Finding]) -> None:
     if "s3Url" in cfg:
-        p = s3url_problem(cfg["s3Url"], opts.allow_http_s3, opts.allow_s3_path)
+        p = s3url_problem(cfg["s3Url"], opts.allow_http_s3, opts.allow_s3_path, literal=_literal(o))
         if p:
             out.append(o.finding(f"{base}/s3Url", p, "policy.s3-https"))
     if _truthy(cfg.get("insecureSkipTLSVerify")) and not opts.allow_insecure_tls:
@@ -306,7 +332,7 @@ def _values_storage(hr: Obj, conf: YamlMap, opts: Options, version: str | None, 
                 continue
             at = f"{base}/backupStorageLocation" + (f"/{i}" if i is not None else "")
             if "bucket" in b:
-                p = bucket_problem(b["bucket"])
+                p = bucket_problem(b["bucket"], literal=_literal(hr))
                 if p:
                     out.append(hr.finding(f"{at}/bucket", p, "policy.bucket"))
             if isinstance(b.get("config"), dict):
@@ -314,7 +340,7 @@ def _values_storage(hr: Obj, conf: YamlMap, opts: Options, version: str | None, 
             _ca_cert(hr, f"{at}/caCert", b.get("caCert"), out)
     for key in ("defaultBackupTTL", "garbageCollectionFrequency", "defaultRepoMaintainFrequency", "fsBackupTimeout"):
         if key in conf and conf[key] is not None:
-            p = duration_problem(conf[key])
+            p = duration_problem(conf[key], literal=_literal(hr))
             if p:
                 out.append(hr.finding(f"{base}/{key}", f"invalid {key}: {p}", "policy.ttl"))
 
@@ -416,12 +442,12 @@ def _values_schedules(hr: Obj, values: YamlMap, out: list[Finding]) -> None:
             continue
         ptr = f"/spec/values/schedules/{str(key).replace('~', '~0').replace('/', '~1')}"
         if "schedule" in s:
-            p = _cron_problem(s["schedule"])
+            p = _cron_problem(s["schedule"], literal=_literal(hr))
             if p:
                 out.append(hr.finding(f"{ptr}/schedule", f"invalid cron {s['schedule']!r}: {p}", "policy.cron"))
         tmpl = s.get("template")
         if isinstance(tmpl, dict) and "ttl" in tmpl:
-            p = duration_problem(tmpl["ttl"])
+            p = duration_problem(tmpl["ttl"], literal=_literal(hr))
             if p:
                 out.append(hr.finding(f"{ptr}/template/ttl", f"invalid ttl: {p}", "policy.ttl"))
 

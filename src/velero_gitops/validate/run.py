@@ -15,6 +15,7 @@ from typing import Any
 from velero_gitops.boundary import git_toplevel, realpath
 from velero_gitops.config.units import NODE_AGENT_CPU_BUDGET, NODE_AGENT_MEMORY_BUDGET
 from velero_gitops.validate.documents import find_root
+from velero_gitops.validate.treeview import Disk
 
 # The source `flux bootstrap` creates (GitRepository) and the one flux-operator's FluxInstance sync creates
 # (OCIRepository, or GitRepository) for the repository itself: both are named flux-system in flux-system.
@@ -70,8 +71,9 @@ class Run:
     """The options of one validate call and its memos: resolved paths, candidate repository roots, parsed
     kustomizations."""
 
-    def __init__(self, opts: Options) -> None:
+    def __init__(self, opts: Options, view: Disk | None = None) -> None:
         self.opts = opts
+        self.fs = view or Disk()  # what the graph sees of the files (treeview.Planned: render's planned tree)
         self._real: dict[Path, Path] = {}
         self._roots: dict[Path | None, tuple[Path, ...]] = {}
         self.texts: dict[Path, str] = {}  # real path -> the text read from it: every file is read once per call
@@ -96,7 +98,14 @@ class Run:
         if t is None:
             from velero_gitops import safefile
 
-            t = self.texts[real] = safefile.read_text(p, root=root)
+            key = Path(os.path.abspath(p))
+            if key in self.fs.changes:  # render's planned tree: the planned text, or removed
+                planned = self.fs.changes[key]
+                if planned is None:
+                    raise FileNotFoundError(str(p))
+                t = self.texts[real] = planned
+            else:
+                t = self.texts[real] = safefile.read_text(p, root=root)
         return t
 
     def roots_for(self, start: Path | None) -> tuple[Path, ...]:

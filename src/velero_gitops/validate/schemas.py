@@ -289,10 +289,13 @@ class SchemaStore:
         group = split_api_version(api_version)[0]
         known = sorted(k.rsplit("/", 1)[0] for k in self.bundle_index() if k.endswith("/" + kind)
                        and split_api_version(k.rsplit("/", 1)[0])[0] == group)
-        where = ", ".join(self.locations)
+        # "default" is the offline bundle's location name (kubeconform's), not a namespace: say so
+        where = "schema location " + ", ".join(repr(loc) for loc in self.locations)
         if known:
             why = f"{self.coverage()} has {kind} only as {', '.join(known)}"
-        elif not group or group.endswith(".k8s.io") or "." not in group:
+        elif not group or group in {split_api_version(k.rsplit("/", 1)[0])[0] for k in self.bundle_index()}:
+            # a group the bundle serves (core, apps, networking.k8s.io...): a kind of a newer Kubernetes release;
+            # any other group, *.k8s.io included (gateway.networking.k8s.io), is served by a CRD
             why = f"not a kind of {self.coverage()} (a newer Kubernetes API?)"
         else:
             why = f"a CRD outside {self.coverage()}"

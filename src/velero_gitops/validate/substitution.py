@@ -43,21 +43,10 @@ def _variables(g: Graph, ks: Obj) -> tuple[set[str] | None, Obj | None]:
     own = dig(ks.data, "spec", "postBuild")
     if parent is None or not isinstance(own, dict) or not (own.get("substitute") or own.get("substituteFrom")):
         return None, None  # none, or the Kustomization's own: its author chose substitution for what it applies
-    names = {str(k) for k in own.get("substitute") or {}} if isinstance(own.get("substitute"), dict) else set()
-    for ref in own.get("substituteFrom") or []:
-        if not isinstance(ref, dict):
-            return None, parent
-        found = [o for o in g.named(str(ref.get("kind")), str(ref.get("name")))
-                 if o.kind == ref.get("kind") and o.name == ref.get("name")]
-        if not found or any(o.encrypted for o in found):
-            # an encrypted source, or one the repository does not show (made by an ExternalSecret, or on the cluster
-            # only; `optional` says only that the controller goes on without it): its names are unknown
-            return None, parent
-        for o in found:
-            for field in ("data", "stringData"):
-                d = o.data.get(field)
-                names |= {str(k) for k in d} if isinstance(d, dict) else set()
-    return names, parent
+    known = g.variable_values(ks)  # the one reading of substituteFrom: namespace, cluster, encrypted sources
+    if known is None or not known[1]:
+        return None, parent
+    return set(known[0]), parent
 
 
 def _names(node: object) -> set[str]:

@@ -7,7 +7,8 @@ out of its parent's ``resources:``) is never created, so it applies, builds, sub
 the same way for every rule and every command (validate and check):
 
 * a Flux Kustomization left out of a kustomization.yaml that Flux does apply (a disabled app) is one note,
-  located on it: what it would apply is not checked (its build would run with variables and patches no controller
+  located on it: what it would apply is not checked. The note never says "never created": Git alone does not tell
+  whether a parent applied it before this change (then Flux deletes it; `render` refuses to cause that: ops/applyset.py) (its build would run with variables and patches no controller
   gives it). A folder that nothing of the cluster reaches at all (an archive) is not the cluster's, and is silent;
 * any other finding on an object that nothing applies becomes a note labelled "not applied by any Flux
   Kustomization" (rules.unapplied), unless its rule is about the repository itself (``in_git``: a secret in clear is
@@ -27,7 +28,7 @@ if TYPE_CHECKING:  # types only: the engine hands the graph in
     from velero_gitops.validate.flux import Graph
 
 RULE = define("flux.not-applied", "note", "a Flux Kustomization that no Flux Kustomization applies (its folder is left "
-              "out of its parent's kustomization.yaml): never created, so nothing it would apply is checked")
+              "out of its parent's kustomization.yaml), so nothing it would apply is checked")
 
 
 def notes(findings: list[Finding], objects: list[Obj], graph: Graph) -> list[Finding]:
@@ -43,8 +44,8 @@ def notes(findings: list[Finding], objects: list[Obj], graph: Graph) -> list[Fin
         parent = _disabled(o, graph) if is_kind(o, FLUX_KS, "Kustomization") and (o.file, o.ident) in dead else None
         if parent is not None:
             out.append(o.finding("", f"Flux Kustomization {o.ident.split('/', 1)[1]} is {NOT_APPLIED} (its folder is "
-                                     f"left out of {display_path(parent)}), so it is never created and what "
-                                     "it would apply is not checked", RULE, "note"))
+                                     f"left out of {display_path(parent)}), so what it would apply is not "
+                                     "checked", RULE, "note"))
     return out
 
 
