@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Callable
 
 from velero_gitops.boundary import realpath
 from velero_gitops.errors import VeleroGitopsError
@@ -74,11 +75,16 @@ def read_bytes(path: str | os.PathLike[str], *, root: str | os.PathLike[str] | N
             via = " through a symlink" if _inside(os.path.abspath(path), real_root) else ""
             raise FileRefused(name, f"resolves{via} to {real}, outside {real_root}; only files inside it are read",
                               "outside-root")
+    return read_real(real, name, limit, dangling=lambda: os.path.islink(path))
+
+
+def read_real(real: str, name: str, limit: int = DEFAULT_LIMIT, dangling: Callable[[], bool] = lambda: False) -> bytes:
+    """The content of ``real``, a path already resolved (symlinks followed) and checked against the root by the
+    caller: what ``read_bytes`` does after its boundary check, for a caller that resolved a folder of files once."""
     try:
         st = os.stat(real)
     except FileNotFoundError:
-        raise FileRefused(name, "no such file" + (" (dangling symlink)" if os.path.islink(path) else ""),
-                          "missing") from None
+        raise FileRefused(name, "no such file" + (" (dangling symlink)" if dangling() else ""), "missing") from None
     except OSError as exc:
         raise FileRefused(name, f"cannot read ({exc.strerror})", "unreadable") from None
     # Refuse special files before open(): opening some devices has side effects.

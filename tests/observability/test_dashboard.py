@@ -6,6 +6,8 @@ import json
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from velero_gitops.config.model import Config
@@ -269,3 +271,21 @@ def test_pod_volume_backup_panel_stays_true_after_failures(board, tmp_path):
     (tmp_path / "test.yaml").write_text(json.dumps(test))
     result = run_promtool("test", "rules", "test.yaml", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=30,
+)
+
+
+@given(_JSON)
+@settings(max_examples=300, deadline=None)
+def test_json_text_is_json_dumps(value):
+    """The dashboard's writer gives json.dumps' exact text (indent=2, sorted keys, ensure_ascii=False: CPython 3.11
+    Lib/json/encoder.py _make_iterencode) for any JSON value: strings with quotes, controls and non-ASCII, nested and
+    empty containers, tuples, non-finite floats (handed to json)."""
+    from velero_gitops.observability.dashboard import json_text
+
+    assert json_text(value) == json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)

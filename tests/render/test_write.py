@@ -248,3 +248,35 @@ def test_a_new_apps_root_removes_the_tree_of_the_old_one(repo):
     assert other.exists()
     assert "removed  kubernetes/apps/velero/velero/ks.yaml" in r.out.replace(str(repo) + "/", "")
     assert run_cli("render", "--check", "--config", cfg(repo)).code == 0
+
+
+def test_one_look_resolves_every_target_as_realpath_does(tmp_path):
+    """A look resolves each folder once and a target only when it is a symlink itself; what it answers must be what
+    ``os.path.realpath`` of the whole path answers (CPython 3.11 Lib/posixpath.py realpath, non-strict: a missing
+    or unreadable component and all after it stay as written), for every shape a target's path can take."""
+    import os
+
+    from velero_gitops.render.write import Look, probe_target
+
+    root = tmp_path / "repo"
+    outside = tmp_path / "elsewhere"
+    (root / "apps" / "real").mkdir(parents=True)
+    outside.mkdir()
+    (root / "apps" / "real" / "f.yaml").write_text("a: 1\n")
+    (root / "apps" / "file").write_text("not a folder\n")
+    (root / "apps" / "in-link").symlink_to(root / "apps" / "real")
+    (root / "apps" / "out-link").symlink_to(outside)
+    (root / "apps" / "loop").symlink_to(root / "apps" / "loop")
+    (root / "apps" / "real" / "to-out.yaml").symlink_to(outside / "secret")
+    folders = ["apps", "apps/real", "apps/missing/deeper", "apps/file/sub", "apps/in-link", "apps/in-link/x",
+               "apps/out-link", "apps/out-link/x", "apps/loop", "apps/loop/x"]
+    look = Look(root)
+    for rel in folders:
+        d = os.path.join(root, rel)
+        assert look.real_dir(d) == os.path.realpath(d), rel
+    names = [f"{d}/{n}" for d in folders for n in ("f.yaml", "to-out.yaml", "new.yaml")]
+    for rel in names:
+        real = os.path.realpath(os.path.join(root, rel))
+        escapes = not (real == str(root) or real.startswith(f"{root}{os.sep}"))
+        seen, _, hard = probe_target(root, rel, Look(root))
+        assert bool(hard and "outside the repository" in hard) == escapes, rel

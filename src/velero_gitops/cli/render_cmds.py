@@ -139,11 +139,15 @@ class _Facts:
 def _refuse_second_install(result: RenderResult, facts: list[FluxKs]) -> None:
     """A velero HelmRelease that velero-gitops did not render, applied by Flux: rendering ours would install Velero
     twice (--force does not change that)."""
+    import os
+
     from velero_gitops.errors import UsageError
     from velero_gitops.ops import importer, wiring
+    from velero_gitops.render.write import Look
 
     root = result.loaded.repo_root
-    ours = {(root / rel).resolve() for rel in result.files}
+    look = Look(root)  # the tree's few folders resolved once, not each file's whole path
+    ours = {Path(look.real(os.path.join(root, rel))) for rel in result.files}
     found = importer.second_install(importer.find_existing(root, facts, skip=ours))
     if found:
         raise UsageError(importer.refusal(found, wiring.at(root, result.shown)))

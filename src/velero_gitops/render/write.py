@@ -166,43 +166,106 @@ def outside(root: Path, path: Path) -> Path | None:
     return None
 
 
-def probe_target(root: Path, rel: str) -> tuple[str, str | None, str | None]:
+class Look:
+    """One look at the targets under ``root``. Each folder is resolved once per look (a folder holds several
+    targets), and a target only when it is a symlink itself: a name that is not a link leads where its folder leads
+    (``realpath(d/n) == realpath(d)/n``). The root is resolved once per run: resolving it again would follow a
+    swapped root all the same, so it would protect nothing."""
+
+    def __init__(self, root: Path, real_root: str | None = None) -> None:
+        self.root = root
+        self.real_root = real_root if real_root is not None else realpath(root)
+        self._dirs: dict[str, str] = {}
+
+    def again(self) -> Look:
+        """A new look (folders resolved afresh) at the same root."""
+        return Look(self.root, self.real_root)
+
+    def real_dir(self, d: str) -> str:
+        real = self._dirs.get(d)
+        if real is None:
+            real = self._dirs[d] = self._resolve(d)
+        return real
+
+    def _resolve(self, d: str) -> str:
+        """``realpath(d)``, walking only below the root: with no symlink among those folders, ``d`` leads to the
+        real root joined with the same names (what realpath returns, a missing folder kept as written)."""
+        base = os.fspath(self.root)
+        rel = d[len(base) + 1:] if d.startswith(base + os.sep) else None
+        if not rel:
+            return realpath(d)
+        names = rel.split(os.sep)
+        if any(n in ("", ".", "..") for n in names):
+            return realpath(d)
+        cur = base
+        for n in names:
+            cur = os.path.join(cur, n)
+            try:
+                if stat.S_ISLNK(os.lstat(cur).st_mode):
+                    return realpath(d)
+            except OSError:
+                break  # missing (or not a folder): the rest stays as written, as realpath leaves it
+        return os.path.join(self.real_root, rel)
+
+    def real(self, path: str, is_link: bool | None = None) -> str:
+        """``realpath(path)``: its folder's (resolved once), joined with its name unless that name is a symlink.
+        ``is_link``: what the caller's lstat of the path found (None: look here)."""
+        if is_link is None:
+            try:
+                is_link = stat.S_ISLNK(os.lstat(path).st_mode)
+            except OSError:
+                is_link = False
+        if is_link:
+            return realpath(path)
+        folder, name = os.path.split(path)
+        return os.path.join(self.real_dir(folder), name)
+
+    def escapes(self, real: str) -> Path | None:
+        """``real`` as a Path when it lies outside the root, else None."""
+        # both are realpath's output (absolute, normalised): a prefix test is what Path.relative_to decides
+        inside = real == self.real_root or real.startswith(self.real_root.rstrip(os.sep) + os.sep)
+        return None if inside else Path(real)
+
+
+def probe_target(root: Path, rel: str, look: Look | None = None) -> tuple[str, str | None, str | None]:
     """(seen, text, hard problem) for a target, never opening anything but a bounded regular file inside ``root``."""
-    path = root / rel
-    escaped = outside(root, path)
+    look = look if look is not None else Look(root)
+    path = os.path.join(root, rel)
+    try:
+        st: os.stat_result | None = os.lstat(path)
+        problem: OSError | None = None
+    except OSError as exc:
+        st, problem = None, exc
+    link = st is not None and stat.S_ISLNK(st.st_mode)
+    real = look.real(path, link)
+    escaped = look.escapes(real)
     if escaped is not None:
         return "absent", None, (f"resolves to {escaped}, outside the repository {root.resolve()} (a symlinked "
                                 "folder?); velero-gitops writes only inside the repository: replace the symlink "
                                 "with a real folder, or fix repo.appsRoot")
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
+    if isinstance(problem, FileNotFoundError):
         return "absent", None, None
-    except NotADirectoryError:
+    if isinstance(problem, NotADirectoryError):
         return "absent", None, "cannot be created: one of its parent folders is a file"
-    except OSError as exc:
-        return "absent", None, f"cannot be inspected ({exc.strerror})"
-    if stat.S_ISLNK(st.st_mode):
+    if problem is not None or st is None:
+        return "absent", None, f"cannot be inspected ({getattr(problem, 'strerror', None)})"
+    if link:
         return f"link:{os.readlink(path)}", None, None
     if not stat.S_ISREG(st.st_mode):
         return "absent", None, f"is {safefile.kind_of(st.st_mode)}, not a file: move it away, render writes a file there"
-    return "file", read_regular(path, root), None
-
-
-def read_regular(path: Path, root: Path, limit: int = MAX_READ) -> str | None:
-    """The text of a regular file inside ``root``, without blocking on a FIFO; None if not bounded UTF-8 text."""
-    try:
-        return safefile.decode_utf8(safefile.read_bytes(path, root=root, limit=limit), str(path))
+    try:  # resolved above, inside the root: read without resolving it again
+        return "file", safefile.decode_utf8(safefile.read_real(real, path, MAX_READ), path), None
     except safefile.FileRefused:
-        return None
+        return "file", None, None
 
 
 def compute_changes(root: Path, desired: dict[str, str], config_name: str, search_dir: str) -> list[Change]:
     """What writing ``desired`` (full texts, header included) under ``root`` would do."""
     changes: list[Change] = []
+    look = Look(root)
     for rel in sorted(desired):
         new = desired[rel]
-        seen, old, hard = probe_target(root, rel)
+        seen, old, hard = probe_target(root, rel, look)
         if hard:
             changes.append(Change(rel, "update", None, new, conflict=hard, hard=True, seen=seen))
             continue
@@ -229,11 +292,11 @@ def compute_changes(root: Path, desired: dict[str, str], config_name: str, searc
         elif header.config != header_name(config_name):
             conflict = f"was generated from another config ({header.config})"
         changes.append(Change(rel, "update", old, new, conflict, seen=seen))
-    changes.extend(_stale(root, desired, config_name, search_dir))
+    changes.extend(_stale(root, desired, config_name, search_dir, look))
     return changes
 
 
-def _stale(root: Path, desired: dict[str, str], config_name: str, search_dir: str) -> list[Change]:
+def _stale(root: Path, desired: dict[str, str], config_name: str, search_dir: str, look: Look) -> list[Change]:
     """Files to remove: our generated files this config no longer wants, wherever they are in the repository (a
     tree rendered under an earlier ``repo.appsRoot`` would otherwise stay, and Flux apply both copies), and temp files
     of killed runs under ``search_dir``. Ours is what the header says: generated from this config."""
@@ -255,7 +318,7 @@ def _stale(root: Path, desired: dict[str, str], config_name: str, search_dir: st
                 continue  # not a name we generate: never removed (a merge copy, a note...)
             if not temp and not _starts_with(Path(top, name), mine):
                 continue  # not ours: never removed (read no further than the header)
-            seen, text, hard = probe_target(root, rel)
+            seen, text, hard = probe_target(root, rel, look)
             if hard or seen != "file":
                 continue
             if temp:
@@ -326,11 +389,11 @@ def _signals_unwind() -> Iterator[None]:
 
 
 # ------------------------------------------------------------------------------------------- writing
-def _changed_since(root: Path, c: Change) -> str | None:
+def _changed_since(look: Look, c: Change) -> str | None:
     """Why ``c``'s target is no longer what was compared (None when it is)."""
     if is_our_temp(c.path.rsplit("/", 1)[-1]):
         return None  # a dead run's temp file: only we (holding the lock) touch it
-    seen, text, hard = probe_target(root, c.path)
+    seen, text, hard = probe_target(look.root, c.path, look)
     if hard:
         return hard
     if seen != c.seen or (seen == "file" and text != c.old):
@@ -338,9 +401,10 @@ def _changed_since(root: Path, c: Change) -> str | None:
     return None
 
 
-def _verify(root: Path, changes: list[Change]) -> None:
+def _verify(look: Look, changes: list[Change]) -> None:
+    look = look.again()  # one pass: each folder resolved once, afresh
     for c in changes:
-        why = _changed_since(root, c)
+        why = _changed_since(look, c)
         if why:
             raise WriteRefused(f"{c.path} {why}; nothing was written: run render again")
 
@@ -359,26 +423,27 @@ def apply(root: Path, changes: list[Change], force: bool = False) -> None:
     if not todo:
         return
     with tree_lock(root), _signals_unwind():
-        _verify(root, todo)  # another writer may have run between the comparison and the lock
+        look = Look(root)
+        _verify(look, todo)  # another writer may have run between the comparison and the lock
         staged: list[tuple[str, Change]] = []
         made_dirs: list[Path] = []
         done: list[Change] = []
         try:
-            for c in todo:
-                if c.action in ("create", "update"):
-                    target = root / c.path
-                    made_dirs += _mkdirs(target.parent, root)
-                    staged.append((stage(target, (c.new or "").encode("utf-8")), c))
-            _verify(root, todo)  # hand edits made while staging
+            writes = [c for c in todo if c.action in ("create", "update")]
+            for d in sorted({(root / c.path).parent for c in writes}):  # each folder once
+                made_dirs += _mkdirs(d, root, look)
+            for c in writes:
+                staged.append((stage(root / c.path, (c.new or "").encode("utf-8")), c))
+            _verify(look, todo)  # hand edits made while staging
             for tmp, c in staged:
-                why = _changed_since(root, c)  # just before replacing it
+                why = _changed_since(look.again(), c)  # just before replacing it
                 if why:
                     raise WriteRefused(f"{c.path} {why}; nothing was written: run render again")
                 os.replace(tmp, root / c.path)
                 done.append(c)
             for c in todo:
                 if c.action == "delete":
-                    why = _changed_since(root, c)
+                    why = _changed_since(look.again(), c)
                     if why:
                         raise WriteRefused(f"{c.path} {why}; nothing was written: run render again")
                     _unlink(root / c.path)
@@ -417,7 +482,7 @@ def _rollback(root: Path, done: list[Change]) -> None:
                     os.symlink(c.seen[len("link:"):], target)
 
 
-def _mkdirs(d: Path, root: Path) -> list[Path]:
+def _mkdirs(d: Path, root: Path, look: Look) -> list[Path]:
     """Create ``d`` and missing parents; the folders created, outermost first (to remove them on failure)."""
     missing = []
     p = d
@@ -428,7 +493,7 @@ def _mkdirs(d: Path, root: Path) -> list[Path]:
     for p in reversed(missing):
         p.mkdir()
         made.append(p)
-    if outside(root, d) is not None:
+    if look.escapes(realpath(d)) is not None:
         raise WriteRefused(f"{d} resolves outside the repository {root}; nothing was written")
     return made
 
