@@ -816,3 +816,35 @@ def test_graph_work_is_linear(tmp_path, monkeypatch):
         assert res.findings == []
         work.append(counts["kind"])
     assert work[0] > 0 and work[1] <= 4.5 * work[0], work
+
+
+def test_a_hand_applied_root_naming_its_kustomizations_like_the_synced_one_is_another_cluster(tmp_path):
+    """staging is bootstrapped (its gotk-sync applies clusters/staging); production's root is applied by hand and
+    reaches its own `infra-alerts`, a different object of the same namespace/name as staging's. One cluster's
+    kustomize-controller holds one object per namespace/name (kustomize-controller@v1.9.4
+    internal/controller/kustomization_controller.go keys the inventory on it), so the two trees are two clusters and
+    the alert both overlays apply from one base is not applied twice. From a held-out repository, after the
+    measurement."""
+    from cli_util import write_tree
+
+    def ks(name: str, path: str) -> str:
+        return (f"apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: {name}\n"
+                f"  namespace: flux-system\nspec:\n  interval: 1h\n  path: {path}\n  prune: true\n"
+                "  sourceRef:\n    kind: GitRepository\n    name: flux-system\n")
+
+    alert = ("apiVersion: notification.toolkit.fluxcd.io/v1beta3\nkind: Alert\nmetadata:\n  name: discord\n"
+             "  namespace: flux-system\nspec:\n  providerRef:\n    name: discord\n  eventSources:\n"
+             "    - kind: Kustomization\n      name: '*'\n")
+    root = write_tree(tmp_path / "repo", {
+        "flux/clusters/staging/flux-system/gotk-sync.yaml": (
+            "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: flux-system\n"
+            "  namespace: flux-system\nspec:\n  interval: 1h\n  url: ssh://git@example.org/home-ops\n"
+            "  ref:\n    branch: main\n---\n" + ks("flux-system", "./flux/clusters/staging")),
+        "flux/clusters/staging/infrastructure.yaml": ks("infra", "./flux/infrastructure/overlays/staging"),
+        "flux/clusters/production/infrastructure.yaml": ks("infra", "./flux/infrastructure/overlays/production"),
+        "flux/infrastructure/overlays/staging/alerts.yaml": ks("infra-alerts", "./flux/infrastructure/base/alerts"),
+        "flux/infrastructure/overlays/production/alerts.yaml": ks("infra-alerts", "./flux/infrastructure/base/alerts"),
+        "flux/infrastructure/base/alerts/alert.yaml": alert,
+    })
+    res = _check(root, "flux", externals=["Provider/flux-system/discord"], ignore_missing_schemas=True)
+    assert [f.rule for f in res.findings if f.rule.startswith("flux.duplicate")] == [], res.findings

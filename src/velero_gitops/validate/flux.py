@@ -674,6 +674,26 @@ class Graph:
         # two of them are two clusters whatever they are named (one named by hand, another by bootstrap); beside a
         # group of same-named roots, each sync root outside the group is a cluster of its own too.
         seeds = [*seeds, *(k for k in roots if self.sync_root(k) and not any(k is s for s in seeds))]
+        by_file: dict[Path, list] = {}
+        for o in self.all:
+            if o.path is not None:
+                by_file.setdefault(self.real(o.path), []).append(o)
+        applies: dict[int, list[Path]] = {}
+        for f, kss in self.applied_by.items():
+            for k in kss:
+                applies.setdefault(id(k), []).append(f)
+        # Two roots that reach different Flux Kustomizations of one namespace/name cannot share a cluster (one
+        # inventory entry per kind/namespace/name): a root applied by hand beside a bootstrapped one (a production
+        # overlay next to staging's sync) is a cluster of its own when its tree names its Kustomizations like the
+        # other's. Roots that reach the same objects (one tree applied twice) stay together.
+        reached = {id(r): self._reached_kustomizations(r, applies, by_file) for r in roots}
+        for r in roots:
+            if any(r is s for s in seeds):
+                continue
+            mine = reached[id(r)]
+            if any(key in reached[id(o)] and reached[id(o)][key] != oid
+                   for o in roots if o is not r for key, oid in mine.items()):
+                seeds.append(r)
         if len(seeds) < 2:
             return
         self.cluster_roots = seeds
@@ -687,14 +707,6 @@ class Graph:
                 n += 1
             return n
 
-        by_file: dict[Path, list] = {}
-        for o in self.all:
-            if o.path is not None:
-                by_file.setdefault(self.real(o.path), []).append(o)
-        applies: dict[int, list[Path]] = {}
-        for f, kss in self.applied_by.items():
-            for k in kss:
-                applies.setdefault(id(k), []).append(f)
         for root in roots:
             if not any(root is s for s in seeds) and self.reads_repo(root) and self.path_dir(root) is None:
                 continue  # applies nothing here (a template, a stale root): no cluster's, so it guesses no cluster's source
@@ -711,6 +723,21 @@ class Graph:
                         if is_kind(o, FLUX_KS, "Kustomization") and id(o) not in seen:
                             seen.add(id(o))
                             todo.append(o)
+
+    def _reached_kustomizations(self, root: Obj, applies: dict[int, list[Path]],
+                                by_file: dict[Path, list]) -> dict[tuple[str, str], int]:
+        """{(namespace, name): id} of the Flux Kustomizations reached from ``root`` (itself excluded)."""
+        out: dict[tuple[str, str], int] = {}
+        todo, seen = [root], {id(root)}
+        while todo:
+            k = todo.pop()
+            for f in applies.get(id(k), []):
+                for o in by_file.get(f, []):
+                    if is_kind(o, FLUX_KS, "Kustomization") and id(o) not in seen:
+                        seen.add(id(o))
+                        todo.append(o)
+                        out[(self.ns_of(o), o.name)] = id(o)
+        return out
 
     def sync_root(self, ks: Obj) -> bool:
         """The cluster's sync Kustomization: the one flux-operator makes from a FluxInstance, or bootstrap's, which
