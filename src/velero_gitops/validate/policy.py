@@ -175,6 +175,12 @@ def holds_secret_data(data: YamlMap) -> bool:
     return any(not (is_locator(text) or is_public_material(text)) for text in (_plain(v, b64) for v, b64 in values))
 
 
+def _ciphertext_only(data: YamlMap) -> bool:
+    """Some value is sops ciphertext (the rest may be anything): what a file that lost its `sops:` block holds."""
+    return any(isinstance(v, str) and _ENCRYPTED.match(v.strip())
+               for key in ("data", "stringData") if isinstance(data.get(key), dict) for v in data[key].values())
+
+
 def _plain(v: object, b64: bool) -> str:
     """A `data` value decoded (it is base64), a `stringData` value as it is."""
     if not isinstance(v, str):
@@ -238,6 +244,11 @@ def check(objects: list[Obj], opts: Options, context: list[Obj] | None = None) -
                 else:
                     out.append(o.finding("", "plaintext Secret: encrypt it with SOPS (or generate it outside Git)",
                                          "secret.unencrypted"))
+            elif opts.plaintext_secrets and not o.encrypted and _ciphertext_only(o.data):
+                # kustomize-controller decrypts only what carries sops metadata (internal/decryptor/decryptor.go):
+                # without it, the ciphertext itself is applied as the value
+                out.append(o.finding("", "Secret holds sops ciphertext (ENC[...]) but no sops metadata: Flux applies "
+                                     "the ciphertext as the value; encrypt the file again with sops", "secret.unencrypted"))
             continue
         if av.startswith("velero.io/"):
             _velero_object(o, opts, out)
