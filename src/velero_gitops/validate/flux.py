@@ -33,6 +33,7 @@ import dataclasses
 import posixpath
 import re
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 from velero_gitops.findings import Finding
@@ -446,7 +447,7 @@ class Graph:
         self.extra = _scan_repo(self.root, seen, run) if self.root is not None and opts.flux else []
         self.all = self.scope + self.extra
         self._given = opts  # before the guess: the per-cluster guess starts from it again
-        opts = self.opts = run.opts = guess_repo_source(self.all, opts)
+        opts = self.opts = run.opts = guess_repo_source(self.all, opts, self._found_here)
         self.cluster_sources: dict[int, set[tuple[str, str, str]]] = {}  # cluster -> its repository's sources
         # what flux-operator makes from a FluxInstance's sync: the root Kustomization of the cluster
         self.sync_roots = sync_roots(self.all)
@@ -517,13 +518,27 @@ class Graph:
             for c in self.cluster.get(id(o), ()):
                 members.setdefault(c, []).append(o)
         whole = _repo_sources(self.opts)
-        per = {c: _repo_sources(guess_repo_source(objs, self._given)) for c, objs in members.items()}
+        per = {c: _repo_sources(guess_repo_source(objs, self._given, self._found_here)) for c, objs in members.items()}
         if all(v == whole for v in per.values()):
             return False
         self.cluster_sources = per
         union = sorted(f"{k}/{ns}/{n}" for k, ns, n in whole.union(*per.values()))
         self.opts = self.run.opts = dataclasses.replace(self.opts, repo_sources=union)
         return True
+
+    def _found_here(self, ks: Obj) -> bool | None:
+        """Whether a Kustomization's spec.path, as written, names a folder of this checkout if its source were this
+        repository (None when the path is not literal: ``${...}``, set by a parent's patch or substitution)."""
+        m = fluxmodel.kustomization(ks)
+        p = m.path if m.path_set else "./"
+        if p is None or "${" in p or ks.path is None:
+            return None
+        roots = [(r, self.root or r) for r in _candidate_roots(ks, self.run, self.root)]
+        own = find_root(self.real(ks.path).parent)  # a cluster that is a repository of its own (_roots_of)
+        if own is not None and (self.run.boundary is None or inside(own, self.run.boundary)):
+            roots.append((own, own))
+        return any(self.run.fs.isdir(r / p.lstrip("/")) and inside(self.real(r / p.lstrip("/")), bound)
+                   for r, bound in roots)
 
     def sources_for(self, o: Obj) -> set[tuple[str, str, str]]:
         """The sources that read this repository, as the controllers of ``o``'s cluster see them."""
@@ -1257,11 +1272,17 @@ def _repo_sources(opts: Options) -> set[tuple[str, str, str]]:
     return out
 
 
-def guess_repo_source(objects: list[Obj], opts: Options) -> Options:
+def guess_repo_source(objects: list[Obj], opts: Options,
+                      found_here: Callable[[Obj], bool | None] | None = None) -> Options:
     """With the default repository sources and no Flux Kustomization reading them, the repository is read through a
     source of another name (`flux create source git k8s-gitops ...`): take the Git/OCI/Bucket source of the tree that
     most Flux Kustomizations read, else the undeclared one that most of them read. An explicit --repo-source always
-    wins."""
+    wins.
+
+    kustomize-controller reads spec.path inside the artifact of the source it names (kustomize-controller@v1.9.4:
+    internal/controller/kustomization_controller.go, securejoin of the artifact's root and spec.path), so a source
+    whose readers' literal paths (``found_here``) all name folders this checkout lacks is another repository (an
+    example's podinfo, a release repository): it is never the guess, and nothing reading it is checked here."""
     if list(opts.repo_sources) != list(DEFAULT_REPO_SOURCES):
         return opts
     declared = {(o.kind, o.namespace or "", o.name) for o in objects
@@ -1271,12 +1292,19 @@ def guess_repo_source(objects: list[Obj], opts: Options) -> Options:
     synced = [r.kustomization for r in roots if r.kustomization is not None]
     declared |= {r.source for r in roots}
     reads: Counter[tuple[str, str, str]] = Counter()
+    here: dict[tuple[str, str, str], set[bool]] = {}  # source -> whether each reader's literal path is found here
     for o in [*synced, *objects]:
         ref = fluxmodel.kustomization(o).source_ref if is_kind(o, FLUX_KS, "Kustomization") else None
         if ref is not None:
-            reads[(ref.kind, ref.namespace or o.namespace or "", ref.name)] += 1
+            key = (ref.kind, ref.namespace or o.namespace or "", ref.name)
+            reads[key] += 1
+            found = found_here(o) if found_here is not None else None
+            if found is not None:
+                here.setdefault(key, set()).add(found)
     if any(f"{k}/{ns}/{n}" in DEFAULT_REPO_SOURCES for k, ns, n in reads):
         return _same_repository(objects, roots, opts, [tuple(x.split("/")) for x in DEFAULT_REPO_SOURCES])
+    # a source none of whose readers' paths is in this checkout is another repository
+    reads = Counter({key: count for key, count in reads.items() if here.get(key) != {False}})
     candidates = [(count, key) for key, count in reads.most_common() if key in declared]
     if not candidates:
         # declared nowhere in the repository, yet read by most of its Kustomizations: made outside it, as `flux
