@@ -466,6 +466,7 @@ class Graph:
         self._entries: set[Path] | None = None
         self._live_dirs: set[Path] | None = None
         self._by_file: dict[Path, list] | None = None
+        self.by_hand: set[Path] = set()  # files of the roots applied by hand (_applied_by_hand)
         self.moved: list[Path] = []  # folders that were a source's root once, and no sync applies now (_moved_roots)
         self.cluster: dict[int, frozenset[int]] = {}  # id(object) -> the clusters that apply it (see _partition)
         self.cluster_roots: list = []  # the root Kustomization of each cluster, when there are several
@@ -562,8 +563,9 @@ class Graph:
         # a Kustomization in a file that no kustomization.yaml lists (a disabled app, the disaster-recovery entry
         # point applied by hand), or in a tree whose own sync no longer points at it, never exists on the cluster: it
         # applies, patches and decrypts nothing
+        self.by_hand = self._applied_by_hand()
         live = [k for k in self.flux_ks if k.path is None or self.applied_by.get(self.real(k.path))
-                or any(k is s for s in self.synthetic)
+                or any(k is s for s in self.synthetic) or self.real(k.path) in self.by_hand
                 or not (self._unlisted(self.real(k.path)) or self._in_moved(self.real(k.path)))]
         if len(live) != len(self.flux_ks):
             self.flux_ks = live
@@ -601,6 +603,31 @@ class Graph:
                 if inside(here, d / rel):
                     out.append(d)
                     break
+        return out
+
+    def _applied_by_hand(self) -> set[Path]:
+        """The files of the roots applied by hand (`kubectl apply -f kubernetes/ks.yaml`, a bootstrap script): a Flux
+        Kustomization that nothing of the repository applies, whose own folder's kustomization leaves its file out,
+        while its own build reads that kustomization and no other Kustomization's build does. Such a file is left out
+        of no parent: it sits at the top of the tree it roots, kept out of its own build so that Flux never prunes
+        the root (``Kustomization/cluster`` reconciling ``./kubernetes`` from kubernetes/ks.yaml). A disabled app is
+        left out of a kustomization that another Kustomization (its parent) builds; the disaster-recovery entry point
+        (render's disaster-recovery.yaml) sits below the folder it builds, beside the app it restores, and is applied
+        only in a disaster."""
+        reach: dict[int, set[Path]] = {}
+        for k in self.flux_ks:
+            target = self.path_dir(k)
+            reach[id(k)] = self.tree.reached(target) if target is not None else set()
+        out: set[Path] = set()
+        for k in self.flux_ks:
+            if k.path is None or any(k is s for s in self.synthetic):
+                continue
+            rp = self.real(k.path)
+            if self.applied_by.get(rp) or self._in_moved(rp):
+                continue
+            d = self._left_out_by(rp)
+            if d == rp.parent and d in reach[id(k)] and not any(d in reach[id(o)] for o in self.flux_ks if o is not k):
+                out.add(rp)
         return out
 
     def _in_moved(self, rp: Path) -> bool:
@@ -1068,10 +1095,14 @@ class Graph:
         sync is in the repository (bootstrap's Kustomization, a FluxInstance), not reached from it. The controllers never
         see it, so it is not checked: one rule for schemas and lookups alike. The files a config renders (check's
         strict files) are always checked."""
-        if o.path is None:
+        if o.path is None or any(o is k for k in self.synthetic):
             return False
-        rp = self.real(o.path)
-        if self.applied_by.get(rp) or rp in self.opts.strict_files or any(o is k for k in self.synthetic):
+        return self.dead_file(self.real(o.path))
+
+    def dead_file(self, rp: Path) -> bool:
+        """``dead`` for a file (resolved), whatever it holds: also one that yields no object (YAML that fails to
+        parse)."""
+        if self.applied_by.get(rp) or rp in self.opts.strict_files:
             return False
         if self._in_moved(rp):
             return True  # a tree whose own sync no longer points at it (an archive of an old cluster): _moved_roots
@@ -1079,7 +1110,7 @@ class Graph:
             # the cluster's sync is in the repository: what it does not reach, Flux never applies, but for the entry
             # point of another cluster applied by hand
             return rp not in self._entry_files()
-        return self._unlisted(rp)
+        return self._unlisted(rp) and rp not in self.by_hand
 
     def _entry_files(self) -> set[Path]:
         """The files holding the entry point of a cluster applied by hand (`kubectl apply -k clusters/<name>`): a Flux
@@ -1142,14 +1173,18 @@ class Graph:
         return self._unlisted_memo[rp]
 
     def _unlisted_walk(self, rp: Path) -> bool:
+        return self._left_out_by(rp) is not None
+
+    def _left_out_by(self, rp: Path) -> Path | None:
+        """The nearest folder above the file whose kustomization leaves it out (None when none does)."""
         for d in rp.parents:
             if self.root is not None and not inside(d, self.root):
-                return False
+                return None
             if self.tree.kfile(d) is not None and self.tree.applies(d, rp) is None:
-                return True
+                return d
             if self.root is not None and d == self.root:
-                return False
-        return False
+                return None
+        return None
 
     def _parent_namespace(self, rp: Path) -> tuple[str, Path | None]:
         """Not applied by a Flux Kustomization of the tree: the namespace the outermost kustomization.yaml
