@@ -897,3 +897,32 @@ def test_a_source_one_reader_finds_here_is_this_repository(tmp_path):
     res = _check(root, ".")
     assert sorted((f.file.rsplit("/", 1)[-1], f.rule) for f in res.findings if f.rule == "flux.path") == [
         ("backend.yaml", "flux.path"), ("staging.yaml", "flux.path")], res.findings
+
+
+def test_a_duplicate_made_by_a_copied_namespace_names_the_file_that_moved_it(tmp_path):
+    """Two apps' folders set `namespace:` in their kustomization.yaml; one was copied from the other and kept its
+    namespace, so both put a Flux Kustomization named restic in mosquitto (kustomize's namespace transformer,
+    kubernetes-sigs/kustomize@kustomize/v5.7.1:api/filters/namespace) and the two parents take it from each other
+    (kustomize-controller@v1.9.4 inventory, as test_object_applied_by_two_kustomizations). The finding names the
+    kustomization.yaml that moved the copy, which is where the fix goes (USA-RedDragon's vaultwarden)."""
+    ks = ("apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: {name}\n"
+          "  namespace: {ns}\nspec:\n  interval: 1h\n  path: {path}\n  prune: true\n  sourceRef:\n"
+          "    kind: GitRepository\n    name: flux-system\n    namespace: flux-system\n")
+    root = write_tree(tmp_path / "repo", {
+        "clusters/home/flux-system/gotk-sync.yaml": ks.format(name="flux-system", ns="flux-system", path="./clusters/home"),
+        "clusters/home/apps.yaml": ks.format(name="apps", ns="flux-system", path="./apps"),
+        "clusters/home/services.yaml": ks.format(name="services", ns="flux-system", path="./services"),
+        "apps/vaultwarden/kustomization.yaml": "namespace: mosquitto\nresources: [ks.yaml]\n",
+        "apps/vaultwarden/ks.yaml": ks.format(name="restic", ns="vaultwarden", path="./apps/vaultwarden/restic"),
+        "apps/vaultwarden/restic/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: r\n",
+        "services/mosquitto/kustomization.yaml": "namespace: mosquitto\nresources: [ks.yaml]\n",
+        "services/mosquitto/ks.yaml": ks.format(name="restic", ns="mosquitto", path="./services/mosquitto/restic"),
+        "services/mosquitto/restic/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: r\n",
+    })
+    res = _check(root, ".")
+    dup = [f for f in res.findings if f.rule == "flux.duplicate"]
+    assert len(dup) == 2, res.findings
+    moved = [f for f in dup if f.file.endswith("apps/vaultwarden/ks.yaml")]
+    assert len(moved) == 1 and "moved there by `namespace: mosquitto` in " in moved[0].message, dup
+    assert "apps/vaultwarden/kustomization.yaml" in moved[0].message
+    assert "moved there" not in next(f for f in dup if f.file.endswith("services/mosquitto/ks.yaml")).message

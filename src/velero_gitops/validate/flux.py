@@ -1635,7 +1635,8 @@ class _Checker:
                 same = all(_content(x) == _content(o) for x, _ in lst)
                 what = ("identical copies: its owner labels flip at each apply and it goes with either prune" if same
                         else "the copies differ, so each apply sets its own version")
-                self.findings.append(o.finding("", f"{kind} {ns + '/' if ns else ''}{name} is applied by Flux Kustomization "
+                self.findings.append(o.finding("", f"{kind} {ns + '/' if ns else ''}{name}{g.moved_by(o, ns) if ns else ''} "
+                                               f"is applied by Flux Kustomization "
                                                f"{g.ns_of(ks)}/{ks.name} and also by {others} ({what}); apply it from one "
                                                "Kustomization only", DUPLICATE_SAME if same else DUPLICATE,
                                                DUPLICATE_SAME.severity if same else DUPLICATE.severity))
