@@ -210,13 +210,19 @@ def test_a_root_applied_by_hand_is_live_beside_a_kustomization_that_applies_itse
     (fluxcd/kustomize-controller@v1.9.4: internal/controller/kustomization_controller.go), and nothing but its own
     build reads the kustomization that leaves the root out: the root is no disabled app, so its tree is checked.
     Before, the self-applying child was taken for the cluster's sync and every other app became a note. A child left
-    out of kube-system's kustomization (built by the root) stays a disabled app."""
+    out of kube-system's kustomization (built by the root) stays a disabled app, also one whose ks.yaml sits beside
+    the files it applies and is left out of its own folder's kustomization (vrozaksen's sentry)."""
     ks = KS.replace("namespace: flux-system", "namespace: {ns}", 1) + "    namespace: flux-system\n"
     root = write_tree(tmp_path / "repo", {
         "kubernetes/ks.yaml": ks.format(name="cluster", ns="flux-system", path="./kubernetes"),
         "kubernetes/kustomization.yaml": "resources:\n  - kube-system\n",
         "kubernetes/kube-system/kustomization.yaml": "resources:\n  - mqtt/ks.yaml\n  - snapshot/ks.yaml\n"
-                                                      "  # - off/ks.yaml\n",
+                                                      "  # - off/ks.yaml\n  # - beside/ks.yaml\n",
+        # a disabled app whose ks.yaml sits beside the files it applies, left out of its own kustomization too
+        "kubernetes/kube-system/beside/ks.yaml": ks.format(name="beside", ns="kube-system",
+                                                           path="./kubernetes/kube-system/beside"),
+        "kubernetes/kube-system/beside/kustomization.yaml": "resources: [hr.yaml]\n",
+        "kubernetes/kube-system/beside/hr.yaml": HR.replace("name: mqtt\n", "name: beside\n", 1),
         "kubernetes/kube-system/snapshot/ks.yaml": ks.format(name="snapshot", ns="kube-system",
                                                              path="./kubernetes/kube-system/snapshot"),
         "kubernetes/kube-system/mqtt/ks.yaml": ks.format(name="mqtt", ns="kube-system",

@@ -608,10 +608,11 @@ class Graph:
     def _applied_by_hand(self) -> set[Path]:
         """The files of the roots applied by hand (`kubectl apply -f kubernetes/ks.yaml`, a bootstrap script): a Flux
         Kustomization that nothing of the repository applies, whose own folder's kustomization leaves its file out,
-        while its own build reads that kustomization and no other Kustomization's build does. Such a file is left out
-        of no parent: it sits at the top of the tree it roots, kept out of its own build so that Flux never prunes
-        the root (``Kustomization/cluster`` reconciling ``./kubernetes`` from kubernetes/ks.yaml). A disabled app is
-        left out of a kustomization that another Kustomization (its parent) builds; the disaster-recovery entry point
+        while its own build reads that kustomization and no other Kustomization's build reads any kustomization at or
+        above its file. Such a file is left out of no parent: it sits at the top of the tree it roots, kept out of its
+        own build so that Flux never prunes the root (``Kustomization/cluster`` reconciling ``./kubernetes`` from
+        kubernetes/ks.yaml). A disabled app is left out of a kustomization that another Kustomization (its parent)
+        builds, even when its ks.yaml sits beside the files it applies; the disaster-recovery entry point
         (render's disaster-recovery.yaml) sits below the folder it builds, beside the app it restores, and is applied
         only in a disaster."""
         reach: dict[int, set[Path]] = {}
@@ -626,7 +627,13 @@ class Graph:
             if self.applied_by.get(rp) or self._in_moved(rp):
                 continue
             d = self._left_out_by(rp)
-            if d == rp.parent and d in reach[id(k)] and not any(d in reach[id(o)] for o in self.flux_ks if o is not k):
+            if d != rp.parent or d not in reach[id(k)]:
+                continue
+            # no other Kustomization's build reads a kustomization at or above the file: one that does and leaves
+            # the file out is a parent that disabled it (`# - ./sentry/ks.yaml`)
+            above = [a for a in rp.parents if self.root is None or inside(a, self.root)]
+            others = [reach[id(o)] for o in self.flux_ks if o is not k]
+            if not any(a in r for a in above if self.tree.kfile(a) is not None for r in others):
                 out.add(rp)
         return out
 
