@@ -886,6 +886,22 @@ def test_a_source_whose_readers_paths_are_all_elsewhere_is_another_repository(tm
     _examples_tree(root)
     res = _check(root, ".")
     assert [f for f in res.findings if f.rule == "flux.path"] == []
+    # nor is a source whose one reader names only its root (every artifact has one): the OCI sample of
+    # kustomize-controller's testdata, which would otherwise apply this checkout's encrypted test files
+    write_tree(root, {
+        "config/testdata/oci/podinfo.yaml": (
+            "apiVersion: source.toolkit.fluxcd.io/v1\nkind: OCIRepository\nmetadata:\n  name: oci\n  namespace: oci\n"
+            "spec:\n  interval: 10m\n  url: oci://ghcr.io/stefanprodan/manifests/podinfo\n  ref:\n    tag: 6.3.5\n---\n"
+            "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: oci\n  namespace: oci\n"
+            "spec:\n  interval: 10m\n  path: ./\n  prune: true\n  sourceRef:\n    kind: OCIRepository\n    name: oci\n"),
+        "testdata/sops/secret.yaml": ("apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  namespace: default\n"
+                                      "data:\n  k: ENC[AES256_GCM,data:AAAA,iv:AAAA,tag:AAAA,type:str]\n"
+                                      "sops:\n  mac: ENC[AES256_GCM,data:AAAA,iv:AAAA,tag:AAAA,type:str]\n"
+                                      "  lastmodified: '2024-01-01T00:00:00Z'\n  version: 3.10.2\n"
+                                      "  age:\n    - recipient: age1qqqq\n      enc: x\n"),
+    })
+    res = _check(root, ".")
+    assert [f for f in res.findings if f.rule.startswith("flux.")] == []
 
 
 def test_a_source_one_reader_finds_here_is_this_repository(tmp_path):

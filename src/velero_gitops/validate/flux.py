@@ -529,10 +529,11 @@ class Graph:
 
     def _found_here(self, ks: Obj) -> bool | None:
         """Whether a Kustomization's spec.path, as written, names a folder of this checkout if its source were this
-        repository (None when the path is not literal: ``${...}``, set by a parent's patch or substitution)."""
+        repository; None when it tells nothing: a path that is not literal (``${...}``, set by a parent's patch or
+        substitution), or the source's root (every artifact has one)."""
         m = fluxmodel.kustomization(ks)
-        p = m.path if m.path_set else "./"
-        if p is None or "${" in p or ks.path is None:
+        p = m.path if m.path_set else None
+        if p is None or "${" in p or ks.path is None or not p.strip("./"):
             return None
         roots = [(r, self.root or r) for r in _candidate_roots(ks, self.run, self.root)]
         own = find_root(self.real(ks.path).parent)  # a cluster that is a repository of its own (_roots_of)
@@ -1322,9 +1323,10 @@ def guess_repo_source(objects: list[Obj], opts: Options,
     wins.
 
     kustomize-controller reads spec.path inside the artifact of the source it names (kustomize-controller@v1.9.4:
-    internal/controller/kustomization_controller.go, securejoin of the artifact's root and spec.path), so a source
-    whose readers' literal paths (``found_here``) all name folders this checkout lacks is another repository (an
-    example's podinfo, a release repository): it is never the guess, and nothing reading it is checked here."""
+    internal/controller/kustomization_controller.go, securejoin of the artifact's root and spec.path), so only a
+    source one of whose readers' literal paths (``found_here``) names a folder of this checkout can be it; one whose
+    readers name folders it lacks (an example's podinfo, a release repository), or only the root, is never the
+    guess, and nothing reading it is checked here."""
     if list(opts.repo_sources) != list(DEFAULT_REPO_SOURCES):
         return opts
     declared = {(o.kind, o.namespace or "", o.name) for o in objects
@@ -1345,8 +1347,9 @@ def guess_repo_source(objects: list[Obj], opts: Options,
                 here.setdefault(key, set()).add(found)
     if any(f"{k}/{ns}/{n}" in DEFAULT_REPO_SOURCES for k, ns, n in reads):
         return _same_repository(objects, roots, opts, [tuple(x.split("/")) for x in DEFAULT_REPO_SOURCES])
-    # a source none of whose readers' paths is in this checkout is another repository
-    reads = Counter({key: count for key, count in reads.items() if here.get(key) != {False}})
+    # a source is this checkout only when a reader's path names one of its folders; one whose readers' paths all
+    # name folders it lacks, or tell nothing (the root, ${...}), is no evidence of it
+    reads = Counter({key: count for key, count in reads.items() if True in here.get(key, ())})
     candidates = [(count, key) for key, count in reads.most_common() if key in declared]
     if not candidates:
         # declared nowhere in the repository, yet read by most of its Kustomizations: made outside it, as `flux
