@@ -116,7 +116,7 @@ def s3url_problem(url: object, allow_http: bool, allow_path: bool) -> str | None
     if parts.scheme == "http" and not allow_http:
         return (f"s3Url {url!r} uses plain http: credentials and backups would cross the network unencrypted; use "
                 "https:// (velero-gitops policy, on every BackupStorageLocation it validates; allowed explicitly by "
-                "--allow-http-s3, or s3.allowHttp for a config's tree)")
+                "`validate --allow-http-s3`, or s3.allowHttp for the tree a config renders)")
     if (parts.path not in ("", "/") or parts.query or parts.fragment) and not allow_path:
         return (f"s3Url {url!r} has a path: Velero/kopia expect scheme://host[:port] only "
                 "(kopia fails with 'path is not expected in s3Url'); put the path in the BSL prefix")
@@ -506,7 +506,7 @@ def _values_node_agent(hr: Obj, values: YamlMap, opts: Options, no_restic: bool,
             out.append(hr.finding(f"/spec/values/nodeAgent/resources/limits/{res}",
                                   f"node-agent {res} limit {limits[res]} exceeds the budget of {cap} (velero-gitops "
                                   f"policy, on every velero HelmRelease it validates; the budget is "
-                                  f"--node-agent-{res}-limit, or velero.nodeAgent.budget for a config's tree)",
+                                  f"`validate --node-agent-{res}-limit`, or velero.nodeAgent.budget in a config)",
                                   "policy.node-agent"))
     mem = _quantity(limits.get("memory")) if "memory" in limits else None
     # Since Velero 1.17 the copy runs in per-volume data mover pods, not in the DaemonSet, so a tight
