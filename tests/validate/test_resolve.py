@@ -206,3 +206,26 @@ def test_graph_and_planner_read_the_same_components(tmp_path):
 
     assert json.loads(b.generated)["components"] == ["../components/common"]
     assert {f for f, _, _ in applied} <= set(b.files.values())
+
+
+def test_encrypted_file_in_a_component_needs_decryption(tmp_path):
+    """flux.decryption reads what the Kustomization applies from the resolver, components included: GenerateManifest
+    adds spec.components to the build (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go), and
+    kustomize-controller@v1.9.4 decrypts only with spec.decryption, so a SOPS file a component brings in needs it."""
+    secret = ("apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  namespace: default\n"
+              "stringData:\n  k: ENC[AES256_GCM,data:eA==,iv:eA==,tag:eA==,type:str]\nsops:\n  version: 3.10.2\n")
+    files = {
+        "clusters/main/flux-system/gotk-sync.yaml": _ks("flux-system", "./clusters/main"),
+        "clusters/main/apps.yaml": _ks("apps", "./apps", components=["../components/creds"]),
+        "apps/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n  namespace: default\n",
+        "components/creds/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n"
+                                               "resources: [secret.sops.yaml]\n",
+        "components/creds/secret.sops.yaml": secret,
+    }
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    res = validate_paths([str(tmp_path / "clusters")], Options(repo_root=str(tmp_path), kustomize="never"))
+    got = [(f.rule, f.file.endswith("clusters/main/apps.yaml"), "components/creds/secret.sops.yaml" in f.message)
+           for f in res.findings if f.rule.startswith("flux.decryption")]
+    assert got == [("flux.decryption", True, True)]

@@ -1163,7 +1163,7 @@ class _Checker:
                 self._ref(ks, ns, f"/spec/dependsOn/{i}/name", dep, "dependsOn")
         dec, injector = g.decryption(ks)
         if found is not None and dec is None:
-            enc = [f for f in g.tree.applied_files(found) if _encrypted_file(f, self._encrypted(), g.run)]
+            enc = [f for f, _, _ in g.tree.flux_applied(found, m) if _encrypted_file(f, self._encrypted(), g.run)]
             if enc:
                 self.add(ks, "/spec/path", f"path applies SOPS-encrypted {display_path(enc[0])} but spec.decryption is not set "
                          "(add decryption: {provider: sops}, with secretRef: {name: sops-age} unless kustomize-controller "
