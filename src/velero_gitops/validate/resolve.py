@@ -394,7 +394,7 @@ def patched_field(m: fluxmodel.Kustomization, field: str) -> list[tuple[fluxmode
                 if isinstance(op, dict) and op.get("op") in ("add", "replace") and op.get("path") == f"/spec/{field}":
                     value = op.get("value")
         if isinstance(value, dict):
-            out.append((p, value))
+            out.append((p, copy.deepcopy(value)))  # the parsed patch is shared (_document): callers get their own
     return out
 
 
