@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
+import yaml
 
 from velero_gitops.validate import fluxmodel, kustomize, resolve
 from velero_gitops.validate.documents import Obj
 from velero_gitops.validate.engine import validate_paths
 from velero_gitops.validate.run import Options, Run
+
+from cli_util import require_kubectl
 
 
 def _tree(tmp_path):
@@ -229,3 +234,34 @@ def test_encrypted_file_in_a_component_needs_decryption(tmp_path):
     got = [(f.rule, f.file.endswith("clusters/main/apps.yaml"), "components/creds/secret.sops.yaml" in f.message)
            for f in res.findings if f.rule.startswith("flux.decryption")]
     assert got == [("flux.decryption", True, True)]
+
+
+def test_empty_target_namespace_drops_the_root_namespace(tmp_path):
+    """GenerateManifest sets kus.Namespace whenever spec.targetNamespace is a string, so ``targetNamespace: ""``
+    removes the root kustomization's ``namespace:`` (kubectl kustomize then leaves each object's own namespace), while
+    a nested kustomization's stays. The graph and the planner's generated kustomization say the same."""
+    app = tmp_path / "app"
+    (app / "nested").mkdir(parents=True)
+    (app / "kustomization.yaml").write_text("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+                                            "namespace: media\nresources: [cm.yaml, nested]\n")
+    (app / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: own\n")
+    (app / "nested/kustomization.yaml").write_text("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+                                                   "namespace: inner\nresources: [cm.yaml]\n")
+    (app / "nested/cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n")
+    run = Run(Options(repo_root=str(tmp_path), kustomize="never"))
+    tree = resolve.Tree(tmp_path, run)
+
+    def applied(**spec):
+        m = fluxmodel.kustomization(_flux_ks(**spec))
+        return sorted((f.relative_to(app).as_posix(), ns) for f, ns, _ in tree.flux_applied(app, m))
+
+    assert applied() == [("cm.yaml", "media"), ("nested/cm.yaml", "media")]
+    assert applied(targetNamespace="") == [("cm.yaml", ""), ("nested/cm.yaml", "inner")]
+    import json
+
+    b = kustomize.plan(tmp_path, app, _flux_ks(targetNamespace=""), run.kfiles, run.real)
+    assert json.loads(b.generated)["namespace"] == ""
+    (app / "kustomization.yaml").write_text(b.generated)  # what the planner hands to the real kustomize
+    out = subprocess.run([require_kubectl(), "kustomize", str(app)], capture_output=True, text=True, check=True).stdout
+    built = {d["metadata"]["name"]: d["metadata"].get("namespace") for d in yaml.safe_load_all(out)}
+    assert built == {"a": "own", "b": "inner"}

@@ -135,6 +135,7 @@ class Tree:
         self.real = run.real
         self.run = run
         self._cache: dict[Path, list[Entry]] = {}
+        self._inner: dict[Path, list[Entry]] = {}  # the same before the folder's own ``namespace:``
         self._ns: dict[Path, tuple[str, Path | None]] = {}
         self._kfile: dict[Path, Path | None] = {}
         self._index: dict[Path, dict[Path, tuple[str, Path | None]]] = {}
@@ -185,8 +186,9 @@ class Tree:
             return self._cache[d]
         self._cache[d] = []
         reach = self._reach[d] = {d}
-        out: list[Entry] = []
+        out: list[Entry] = []  # before d's own namespace: _inner
         k, kfile = self.kustomization(d)
+        ns, nsfile = "", None
         if kfile is not None and depth < 50:
             ns, nsfile = self.namespace(d)
             for key in ("resources", "components", "bases"):
@@ -204,7 +206,7 @@ class Tree:
                         sub = [(self.real(p), "", None)]
                     else:
                         continue
-                    out.extend((f, ns, nsfile) if ns else (f, o, of) for f, o, of in sub)
+                    out.extend(sub)
         elif kfile is None and self.run.fs.isdir(d):
             # Flux generates a kustomization (listing): YAML files, folders with their own as a whole
             for p, whole in listing(d, self.root, self.run.fs):
@@ -213,8 +215,9 @@ class Tree:
                     reach |= self._reach.get(self.real(p), set())
                 else:
                     out.append((self.real(p), "", None))
-        self._cache[d] = out
-        return out
+        self._inner[d] = out
+        self._cache[d] = [(f, ns, nsfile) if ns else (f, o, of) for f, o, of in out]
+        return self._cache[d]
 
     def reached(self, d: Path) -> set[Path]:
         """The kustomization directories that building ``d`` reads (``d`` included)."""
@@ -234,6 +237,10 @@ class Tree:
         ``spec.components`` added to its root kustomization (so the root's ``namespace:`` covers them)."""
         entries = list(self.applied(target))
         root_ns = self.namespace(target)
+        if m.target_namespace_set and not m.target_namespace:
+            # GenerateManifest sets kus.Namespace = "" (the field is a string): the root's `namespace:` is gone, the
+            # nested kustomizations' stay
+            entries, root_ns = list(self._inner.get(self.real(target), entries)), ("", None)
         for cdir in self._component_dirs(target, m):
             entries.extend((f, root_ns[0] or o, root_ns[1] if root_ns[0] else of) for f, o, of in self.applied(cdir))
         return entries
