@@ -265,3 +265,27 @@ def test_empty_target_namespace_drops_the_root_namespace(tmp_path):
     out = subprocess.run([require_kubectl(), "kustomize", str(app)], capture_output=True, text=True, check=True).stdout
     built = {d["metadata"]["name"]: d["metadata"].get("namespace") for d in yaml.safe_load_all(out)}
     assert built == {"a": "own", "b": "inner"}
+
+
+def test_graph_and_planner_share_one_confined_parse(tmp_path):
+    """The graph's Tree and the planner read a kustomization through one parse (resolve.read_kfile, memoised in
+    Run.kfiles), inside the run's boundary: a kustomization.yaml linking out of the repository is never opened by
+    either (safefile refuses it), so the graph does not follow what it lists."""
+    repo, outside = tmp_path / "repo", tmp_path / "outside"
+    (repo / "app").mkdir(parents=True)
+    outside.mkdir()
+    (outside / "kustomization.yaml").write_text("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+                                                "namespace: stolen\nresources: [cm.yaml]\n")
+    (repo / "app/cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n")
+    (repo / "app/kustomization.yaml").symlink_to(outside / "kustomization.yaml")
+    (repo / "ok").mkdir()
+    (repo / "ok/kustomization.yaml").write_text("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+                                                "resources: [../app/cm.yaml]\n")
+    run = Run(Options(repo_root=str(repo), kustomize="never"))
+    run.boundary = repo
+    tree = resolve.Tree(repo, run)
+    assert tree.kustomization(repo / "app") == ({}, repo / "app/kustomization.yaml")
+    assert tree.applied(repo / "app") == []
+    assert [f.name for f in tree.applied_files(repo / "ok")] == ["cm.yaml"]
+    assert run.kfiles[run.real(repo / "ok/kustomization.yaml")] is not None  # the planner finds it parsed
+    assert str(outside) not in "".join(map(str, run.texts))

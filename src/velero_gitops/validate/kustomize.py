@@ -52,13 +52,13 @@ from velero_gitops.validate.documents import (
     Obj,
     display_path,
     find_kfile,
-    first_document,
     inside,
     mapping,
     unsafe_for_kubectl,
 )
 from velero_gitops.validate.policy import holds_secret_data
 from velero_gitops.validate.report import esc
+from velero_gitops.validate.resolve import MAX_FILE, KFile, is_remote, read_kfile
 from velero_gitops.validate.run import Options, Run
 from velero_gitops.validate.schemas import SchemaError, SchemaStore, schema_findings
 from velero_gitops.validate.yamlload import YAMLError, load_all
@@ -72,7 +72,6 @@ HELM_CHARTS = define("kustomize.helm-charts", "note", "a kustomization that infl
 NO_KUBECTL = define("kustomize.no-kubectl", "warning", "kubectl is not on PATH, so kustomize builds did not run (`--kustomize always` fails instead)")
 
 ORIGIN = "config.kubernetes.io/origin"
-MAX_FILE = 8 * 1024 * 1024  # larger build inputs are refused (a build input is text)
 MAX_MESSAGE = 300
 MAX_LOADS = 1000  # kustomization loads per build (a 12-deep diamond of bases is 8191)
 TIMEOUT = 120
@@ -80,7 +79,6 @@ TIMEOUT = 120
 _DIR_FIELDS = ("resources", "bases", "components")
 _FILE_LIST_FIELDS = ("crds", "configurations", "patchesStrategicMerge", "generators", "transformers", "validators")
 _ACCUMULATED = ("generators", "transformers", "validators")
-is_remote = resolve.is_remote
 
 
 def kubectl_path(repo: str | os.PathLike[str] | None = None) -> str | None:
@@ -95,49 +93,6 @@ def _short(s: str, n: int = 80) -> str:
 
 # --------------------------------------------------------------------------------------------------
 # Reading kustomizations
-
-
-@dataclass
-class KFile:
-    path: Path  # real path
-    data: dict
-    text: str
-
-    def line_of(self, value: str) -> int | None:
-        """Line of the first list entry or value equal to ``value`` (quotes and ``./`` ignored)."""
-        want = value.strip().strip("'\"")
-        want_n = want[2:] if want.startswith("./") else want
-        for i, ln in enumerate(self.text.splitlines(), 1):
-            s = ln.strip()
-            for lead in ("- ", "path:", "- path:"):
-                if s.startswith(lead):
-                    v = s[len(lead):].split(" #", 1)[0].strip().strip("'\"")
-                    if "=" in v and not want_n.count("="):
-                        v = v.split("=", 1)[1]
-                    v = v[2:] if v.startswith("./") else v
-                    if v == want_n:
-                        return i
-        return None
-
-
-def read_kfile(p: Path, memo: dict[Path, KFile | None]) -> KFile | None:
-    """The parsed kustomization (None when unreadable or invalid: the build reports it); ``memo`` is the run's."""
-    if p in memo:
-        return memo[p]
-    out = None
-    try:
-        # through safefile, inside the run's boundary: a kustomization.yaml that links out of the repository
-        # (or to a device) is refused, never opened, so no path or value from it can reach a message; the run
-        # reads a file once (validate.run)
-        run = getattr(memo, "run", None)
-        boundary = getattr(memo, "boundary", None)
-        text = run.text(p, root=boundary) if run is not None else safefile.read_text(p, root=boundary, limit=MAX_FILE)
-        data = first_document(text)
-        out = KFile(p, data if isinstance(data, dict) else {}, text)
-    except Exception:  # noqa: BLE001 - refused, invalid YAML or unreadable: the build reports it
-        out = None
-    memo[p] = out
-    return out
 
 
 def _entries(k: dict) -> Iterator[tuple[str, Any, bool]]:

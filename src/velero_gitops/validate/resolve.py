@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from velero_gitops import safefile
 from velero_gitops.goregexp import GoRegexp, PatternError
 from velero_gitops.validate import fluxmodel, sourceignore, varsub
 from velero_gitops.validate.documents import Obj, dig, find_kfile, first_document, inside
@@ -36,6 +37,9 @@ from velero_gitops.validate.treeview import Disk
 # prefixes that kustomize reads as a remote (git or http) location; sigs.k8s.io/kustomize
 # api/internal/git/repospec.go (also listed by fluxcd/pkg kustomize IsLocalRelativePath)
 _REMOTE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|git::|gh:|git@|github\.com[:/]|gitlab\.com[:/]|bitbucket\.org[:/])", re.I)
+
+
+MAX_FILE = 8 * 1024 * 1024  # larger build inputs are refused (a build input is text)
 
 
 def is_remote(s: str) -> bool:
@@ -123,6 +127,51 @@ def flux_fields(m: fluxmodel.Kustomization) -> dict[str, Any]:
 # What a folder applies
 
 
+@dataclass
+class KFile:
+    path: Path  # real path
+    data: dict
+    text: str
+
+    def line_of(self, value: str) -> int | None:
+        """Line of the first list entry or value equal to ``value`` (quotes and ``./`` ignored)."""
+        want = value.strip().strip("'\"")
+        want_n = want[2:] if want.startswith("./") else want
+        for i, ln in enumerate(self.text.splitlines(), 1):
+            s = ln.strip()
+            for lead in ("- ", "path:", "- path:"):
+                if s.startswith(lead):
+                    v = s[len(lead):].split(" #", 1)[0].strip().strip("'\"")
+                    if "=" in v and not want_n.count("="):
+                        v = v.split("=", 1)[1]
+                    v = v[2:] if v.startswith("./") else v
+                    if v == want_n:
+                        return i
+        return None
+
+
+def read_kfile(p: Path, memo: dict[Path, KFile | None]) -> KFile | None:
+    """The parsed kustomization (None when unreadable or invalid: the build reports it); ``memo`` is the run's."""
+    if p in memo:
+        return memo[p]
+    out = None
+    try:
+        # through safefile, inside the run's boundary: a kustomization.yaml that links out of the repository
+        # (or to a device) is refused, never opened, so no path or value from it can reach a message; the run
+        # reads a file once (validate.run), and the graph and the planner share this parse (Run.kfiles)
+        run = getattr(memo, "run", None)
+        boundary = getattr(memo, "boundary", None)
+        text = run.text(p, root=boundary) if run is not None else safefile.read_text(p, root=boundary, limit=MAX_FILE)
+        data = first_document(text)
+        out = KFile(p, data if isinstance(data, dict) else {}, text)
+    except Exception:  # noqa: BLE001 - refused, invalid YAML or unreadable: the build reports it
+        out = None
+    memo[p] = out
+    return out
+
+
+
+
 Entry = tuple[Path, str, "Path | None"]  # (file, namespace set by kustomize or "", the kustomization file that set it)
 
 
@@ -159,15 +208,13 @@ class Tree:
         return self._index[d].get(f)
 
     def kustomization(self, d: Path) -> tuple[dict, Path | None]:
+        """(the parsed kustomization of ``d``, {} when unreadable or invalid: the build reports it; its file)."""
         kfile = self.kfile(d)
         if kfile is None:
             return {}, None
         if d not in self.kustomizations:
-            try:
-                k = first_document(self.run.text(self.real(kfile)))
-            except Exception:  # noqa: BLE001 - unreadable/invalid: the kustomize build reports it
-                k = None
-            self.kustomizations[d] = k if isinstance(k, dict) else {}
+            kf = read_kfile(self.real(kfile), self.run.kfiles)
+            self.kustomizations[d] = kf.data if kf is not None else {}
         return self.kustomizations[d], kfile
 
     def namespace(self, d: Path) -> tuple[str, Path | None]:
