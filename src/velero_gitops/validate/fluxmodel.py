@@ -91,9 +91,10 @@ class PostBuild:
 
 @dataclass(frozen=True)
 class Selector:
-    """A patch's target: fluxcd/pkg@apis/kustomize/v1.13.0 Selector, which kustomize-controller hands to kustomize as
-    kubernetes-sigs/kustomize@kustomize/v5.7.1:api/types/selector.go Selector (fluxcd/pkg@kustomize/v1.35.4:kustomize/
-    kustomize_generator.go adaptSelector); "" selects any. Matching lives in validate.resolve."""
+    """A patch's target: fluxcd/pkg@apis/kustomize/v1.19.1:apis/kustomize/kustomize_types.go Selector (the version
+    kustomize-controller v1.9.4's go.mod pins), handed to kustomize as kubernetes-sigs/kustomize@kustomize/v5.7.1:
+    api/types/selector.go Selector (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go adaptSelector);
+    "" selects any. Matching lives in validate.resolve."""
 
     group: str = ""
     version: str = ""
@@ -106,8 +107,8 @@ class Selector:
 
 @dataclass(frozen=True)
 class Patch:
-    """One entry of ``spec.patches`` (fluxcd/pkg apis/kustomize Patch): a strategic-merge or JSON 6902 patch as text,
-    and its target (None: a strategic-merge patch names its object itself)."""
+    """One entry of ``spec.patches`` (the same file's Patch: ``patch`` required, ``target`` optional): a
+    strategic-merge or JSON 6902 patch as text, and its target (None: a strategic-merge patch names its object)."""
 
     patch: str | None  # None when absent or no string: the build refuses it, nothing is patched here
     target: Selector | None

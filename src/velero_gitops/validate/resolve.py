@@ -8,6 +8,8 @@ GenerateManifest, scanManifests), kustomize builds it (kubernetes-sigs/kustomize
 postBuild substitution runs on each built object (kustomize_varsub.go). This module holds each of those steps once:
 
 * :func:`listing`: the generator's resources where the folder has no kustomization file;
+* :func:`read_kfile`: each kustomization file parsed once per run, inside the run's boundary (Run.kfiles), for the
+  graph and the planner alike;
 * :class:`Tree`: the files a folder's build emits and the ``namespace:`` kustomize sets on each, approximated without
   building (the graph's view; ``Tree.flux_applied`` adds ``spec.components`` as the controller does);
 * :func:`components` and :func:`flux_fields`: what the controller adds to the kustomization it builds (the planner's
