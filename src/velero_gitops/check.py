@@ -151,6 +151,7 @@ def run_check(configs: list[Path], options: CheckOptions | None = None, recorder
     for root, group in by_root.items():
         _validate_repository(root, group, opts, result)
         _wiring(group, result)
+        _storage_order(group, result)
 
     from velero_gitops.secrets import secret_check
 
@@ -254,6 +255,26 @@ def _wiring(group: list[_Unit], result: CheckResult) -> None:
         result.findings.append(Finding(file=wiring.at(u.loaded.repo_root, u.rendered.shown)(w.target), line=None,
                                        obj=None, pointer="", message=" ".join(msg.split()), rule=UNWIRED))
         result.failed += 1
+
+
+def _storage_order(group: list[_Unit], result: CheckResult) -> None:
+    """[flux.storage-not-ordered] the StorageClasses the schedules' namespaces use are installed before the restore
+    (ops/storage.py)."""
+    from velero_gitops.config.loader import display
+    from velero_gitops.ops import storage, wiring
+
+    facts: dict[tuple[str, ...], storage.Storage] = {}
+    for u in group:
+        c = u.loaded.config
+        if not c.schedules:
+            continue
+        sources = tuple(wiring.sources_of(u.loaded))
+        if sources not in facts:
+            facts[sources] = storage.read(u.loaded.repo_root, list(sources))
+        deps = [f"{d.namespace}/{d.name}" for d in c.flux.depends_on]
+        for gap in storage.gaps(facts[sources], storage.backed_up_namespaces(u.loaded), deps):
+            result.findings.append(Finding(display(u.loaded.path), None, f"StorageClass//{gap.storage_class}", "",
+                                           storage.message(gap), storage.UNORDERED, "warning"))
 
 
 def _drop_opted_in(findings: list[Finding], group: list[_Unit]) -> list[Finding]:

@@ -26,7 +26,7 @@ bootstrap, which comes after the restore.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +48,9 @@ class Repository:
     storage: dict[str, dict[str, Any] | None]  # "ns/name" of flux.dependsOn and what they depend on -> the object as
     # Flux applies it (after its parents' patches and substitution), None when the repository does not declare it
     bootstrap: tuple[str, ...]  # the commands that start the cluster's sync, from its sync root
+    # the namespaces the storage Kustomizations live in and apply into -> the Namespace object the repository declares
+    # for it (its labels, e.g. pod-security for a hostPath provisioner), None when it declares none
+    namespaces: dict[str, dict[str, Any] | None] = field(default_factory=dict)
 
 
 def read_repository(loaded: LoadedConfig) -> Repository:
@@ -89,7 +92,49 @@ def read_repository(loaded: LoadedConfig) -> Repository:
 
     for d in c.flux.depends_on:
         visit(f"{d.namespace}/{d.name}", ())
-    return Repository(storage, _bootstrap(sync_roots(flux_facts(root, sources)), root))
+    wanted: list[str] = []
+    for ref, data in storage.items():
+        tn = ((data or {}).get("spec") or {}).get("targetNamespace")
+        wanted += [ref.split("/", 1)[0], *([tn] if isinstance(tn, str) and tn else [])]
+    return Repository(storage, _bootstrap(sync_roots(flux_facts(root, sources)), root),
+                      _namespaces(g, root, [n for n in dict.fromkeys(wanted) if n != c.flux.namespace]))
+
+
+def _namespaces(g: Any, root: Path, names: list[str]) -> dict[str, dict[str, Any] | None]:
+    """The Namespace objects named ``names`` that the repository applies (first in file order). Flux applies a
+    build's Namespaces first (fluxcd/pkg@ssa/v0.76.1:ssa/manager_apply.go ApplyAllStaged, ssa/utils/is.go
+    IsClusterDefinition; the version kustomize-controller v1.9.4 pins), but the storage step applies the storage Kustomizations on their own, without the parent whose build
+    holds their namespace.yaml: so the step applies it first."""
+    from velero_gitops.ops.importer import plain
+    from velero_gitops.validate.documents import Reader, display_path
+
+    out: dict[str, dict[str, Any] | None] = dict.fromkeys(names)
+    if not names:
+        return out
+    reader = Reader(str(root), lambda p, shown: g.run.text(p, root=root, shown=shown))
+    for f in sorted(g.applied_by):
+        try:
+            text = g.run.text(f, root=root)
+        except (OSError, ValueError):
+            continue
+        if "Namespace" not in text:  # its name may come from a kustomization (below): no filter on it
+            continue
+        before = len(reader.objects)
+        try:
+            reader.read(display_path(f), f, text)
+        except Exception:  # noqa: BLE001 - a file we only read facts from must not stop the procedure
+            continue
+        for o in reader.objects[before:]:
+            if o.kind != "Namespace" or o.api_version != "v1":
+                continue
+            # a kustomization's `namespace:` (and Flux's targetNamespace) renames a v1 Namespace object
+            # (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/filters/namespace/namespace.go run: metadata.name)
+            for name in [n for n in g.namespaces(o) if n] or [o.name]:
+                if name in out and out[name] is None:
+                    data = plain(o.data)
+                    data.setdefault("metadata", {})["name"] = name
+                    out[name] = data
+    return out
 
 
 def _bootstrap(roots: list, root: Path) -> tuple[str, ...]:
@@ -130,11 +175,24 @@ def _apply_object(ref: str, data: dict[str, Any] | None) -> str:
     needed = [f"{r.get('kind')} {r.get('name')}" for r in subst if isinstance(r, dict) and not r.get("optional")]
     if needed:
         note += f"      # needs {', '.join(needed)} in {ref.split('/', 1)[0]} first (postBuild.substituteFrom)"
-    # the terminator is a line the body does not have (the body comes from the repository's files)
+    return _heredoc(body, note)
+
+
+def _heredoc(body: str, note: str) -> str:
+    """`kubectl apply` of ``body`` on standard input; the terminator is a line the body does not have (the body
+    comes from the repository's files)."""
     end = "EOF"
     while end in body.splitlines():
         end += "_"
     return f"kubectl apply -f - <<'{end}'{note}\n{body}\n{end}"
+
+
+def _apply_namespace(name: str, data: dict[str, Any] | None) -> str:
+    from velero_gitops.render.yamlfmt import document
+
+    if data is None:
+        return f"kubectl create namespace {name} --dry-run=client -o yaml | kubectl apply -f -"
+    return _heredoc(document(data).rstrip("\n"), f"      # Namespace {name}, as the repository declares it")
 
 
 @dataclass(frozen=True)
@@ -210,7 +268,8 @@ def procedure(loaded: LoadedConfig, backup: str = "<backup>", repo: Repository |
     if deps:
         steps.append(Step(
             "Apply what Velero depends on (storage), and nothing else",
-            (*(_apply_object(d, repo.storage[d]) for d in deps),
+            (*(_apply_namespace(n, data) for n, data in repo.namespaces.items()),
+             *(_apply_object(d, repo.storage[d]) for d in deps),
              *(f"kubectl -n {d.split('/', 1)[0]} wait kustomization/{d.split('/', 1)[1]} --for=condition=Ready "
                "--timeout=30m" for d in deps)),
             f"Kustomizations {', '.join(deps)} and what they install (the volume provisioner the restored PVCs need)",

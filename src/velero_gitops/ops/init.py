@@ -38,6 +38,7 @@ class Detected:
     clusters: list[str] = field(default_factory=list)  # one per Flux sync root; several: --cluster picks one
     cluster: str | None = None  # the cluster whose sync root gave apps_root
     apps_root_why: str = ""  # how apps_root was found, for the config's comment
+    storage: object = None  # ops/storage.Storage: what installs the StorageClasses (flux.dependsOn), None: not read
 
 
 def _git_root(start: Path) -> Path | None:
@@ -189,8 +190,11 @@ def detect(here: Path, cluster: str | None = None) -> Detected:
     if apps is None and not clusters:  # no sync root at all: a repository before `flux bootstrap`
         apps = next((c for c in APPS_ROOT_CANDIDATES if (root / c).is_dir()), None)
         why = "by folder name: no Flux sync root found" if apps else ""
+    from velero_gitops.ops import storage
+
+    facts = storage.read(root, sources) if clusters else None
     return Detected(root, apps or APPS_ROOT_CANDIDATES[0], apps is not None, conf, recipients,
-                    source or "flux-system", source is not None, foreign, clusters, chosen, why)
+                    source or "flux-system", source is not None, foreign, clusters, chosen, why, facts)
 
 
 @dataclass
@@ -220,6 +224,14 @@ def config_text(found: Detected, answers: Answers, config_dir: Path) -> str:
                  f"({len(found.recipients)} found)." if found.sops_config and found.recipients else
                  "# No .sops.yaml with age recipients yet: run `velero-gitops sops-init` next.")
     namespaces = answers.namespaces or ["default"]
+    lines_depends: list[str] = []
+    if found.storage is not None:
+        from velero_gitops.ops import storage
+
+        for inst, classes in storage.to_depend_on(found.storage, namespaces):  # type: ignore[arg-type]
+            lines_depends += [f"    - name: {inst.name}",
+                              f"      namespace: {inst.namespace}  # installs StorageClass {', '.join(classes)} "
+                              f"({inst.via}), which the backed-up volumes use: a restore needs it first"]
     lines = [
         "# yaml-language-server: $schema=https://github.com/velero-gitops/velero-gitops/raw/main/docs/config.schema.json",
         "# velero-gitops config, written by `velero-gitops init`. Reference: docs/config-reference.md",
@@ -239,6 +251,7 @@ def config_text(found: Detected, answers: Answers, config_dir: Path) -> str:
         "    kind: GitRepository",
         f"    name: {found.source_name}" + ("" if found.source_found else "  # not found: the GitRepository of this repo"),
         "    namespace: flux-system",
+        *(["  dependsOn:", *lines_depends] if lines_depends else []),
         "",
         "velero:",
         "  # Version pins, kept current by Renovate (docs/renovate.md); change them here, then render.",
