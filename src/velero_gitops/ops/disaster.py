@@ -61,16 +61,13 @@ def read_repository(loaded: LoadedConfig) -> Repository:
     interval, prune and sourceRef), so the raw file is refused by the API server. validate/flux.py's Graph applies
     those patches, as kustomize-controller's build does."""
     from velero_gitops.ops.importer import plain
-    from velero_gitops.ops.wiring import flux_facts, sync_roots
-    from velero_gitops.validate import flux
-    from velero_gitops.validate.run import Options, Run
+    from velero_gitops.ops.wiring import flux_facts, graph, sync_roots
 
     c = loaded.config
     root = loaded.repo_root.resolve()
     src = c.flux.source_ref
     sources = [f"{src.kind}/{src.namespace}/{src.name}"]
-    run = Run(Options(repo_root=str(root), repo_sources=sources, kustomize="never", policy=False))
-    g = flux.Graph([], run)
+    g = graph(root, sources)
     by_ref: dict[str, Any] = {}
     for k in g.flux_ks:
         if k.path is not None:  # a declared one, not flux-operator's synthetic sync
@@ -103,37 +100,23 @@ def read_repository(loaded: LoadedConfig) -> Repository:
 def _namespaces(g: Any, root: Path, names: list[str]) -> dict[str, dict[str, Any] | None]:
     """The Namespace objects named ``names`` that the repository applies (first in file order). Flux applies a
     build's Namespaces first (fluxcd/pkg@ssa/v0.76.1:ssa/manager_apply.go ApplyAllStaged, ssa/utils/is.go
-    IsClusterDefinition; the version kustomize-controller v1.9.4 pins), but the storage step applies the storage Kustomizations on their own, without the parent whose build
-    holds their namespace.yaml: so the step applies it first."""
+    IsClusterDefinition; the version kustomize-controller v1.9.4 pins), but the storage step applies
+    the storage Kustomizations on their own, without the parent whose build holds their namespace.yaml: so the
+    step applies it first."""
     from velero_gitops.ops.importer import plain
-    from velero_gitops.validate.documents import Reader, display_path
+    from velero_gitops.ops.wiring import applied_objects
 
     out: dict[str, dict[str, Any] | None] = dict.fromkeys(names)
-    if not names:
-        return out
-    reader = Reader(str(root), lambda p, shown: g.run.text(p, root=root, shown=shown))
-    for f in sorted(g.applied_by):
-        try:
-            text = g.run.text(f, root=root)
-        except (OSError, ValueError):
+    for o in applied_objects(g, root, "Namespace") if names else []:  # no filter on the name: kustomize may set it
+        if o.kind != "Namespace" or o.api_version != "v1":
             continue
-        if "Namespace" not in text:  # its name may come from a kustomization (below): no filter on it
-            continue
-        before = len(reader.objects)
-        try:
-            reader.read(display_path(f), f, text)
-        except Exception:  # noqa: BLE001 - a file we only read facts from must not stop the procedure
-            continue
-        for o in reader.objects[before:]:
-            if o.kind != "Namespace" or o.api_version != "v1":
-                continue
-            # a kustomization's `namespace:` (and Flux's targetNamespace) renames a v1 Namespace object
-            # (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/filters/namespace/namespace.go run: metadata.name)
-            for name in [n for n in g.namespaces(o) if n] or [o.name]:
-                if name in out and out[name] is None:
-                    data = plain(o.data)
-                    data.setdefault("metadata", {})["name"] = name
-                    out[name] = data
+        # a kustomization's `namespace:` (and Flux's targetNamespace) renames a v1 Namespace object
+        # (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/filters/namespace/namespace.go run: metadata.name)
+        for name in [n for n in g.namespaces(o) if n] or [o.name]:
+            if name in out and out[name] is None:
+                data = plain(o.data)
+                data.setdefault("metadata", {})["name"] = name
+                out[name] = data
     return out
 
 

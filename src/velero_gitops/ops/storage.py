@@ -122,12 +122,9 @@ def _used_classes(node: object) -> list[str]:
 
 def read(root: Path, sources: list[str]) -> Storage:
     """The storage facts of the repository at ``root`` whose Flux Kustomizations read ``sources``."""
-    from velero_gitops.validate import flux
-    from velero_gitops.validate.documents import Reader, display_path
-    from velero_gitops.validate.run import Options, Run
+    from velero_gitops.ops import wiring
 
-    run = Run(Options(repo_root=str(root), repo_sources=list(sources), kustomize="never", policy=False))
-    g = flux.Graph([], run)
+    g = wiring.graph(root, sources)
     out = Storage()
     for ks in g.flux_ks:
         if ks.path is None:
@@ -136,22 +133,10 @@ def read(root: Path, sources: list[str]) -> Storage:
         deps = [f"{d.get('namespace') or ns}/{d['name']}" for d in (ks.data.get("spec") or {}).get("dependsOn") or []
                 if isinstance(d, dict) and isinstance(d.get("name"), str)]
         out.depends[f"{ns}/{ks.name}"] = deps
-    reader = Reader(str(root), lambda p, shown: run.text(p, root=root, shown=shown))
-    real_root = run.real(root)
-    for f in sorted(g.applied_by):
-        try:
-            text = run.text(f, root=root)
-        except (OSError, ValueError):
-            continue
-        if "lass" not in text:  # neither a StorageClass nor a storageClass(Name) field: nothing to learn
-            continue
-        before = len(reader.objects)
-        try:
-            reader.read(display_path(f), f, text)
-        except Exception:  # noqa: BLE001 - a file we only read facts from must not stop init or check
-            continue
-        for o in reader.objects[before:]:
-            _learn(g, o, out, real_root)
+    real_root = g.run.real(root)
+    # "lass": a StorageClass or a storageClass(Name) field; a file with neither has nothing to say
+    for o in wiring.applied_objects(g, root, "lass"):
+        _learn(g, o, out, real_root)
     return out
 
 
