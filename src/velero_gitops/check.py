@@ -152,6 +152,7 @@ def run_check(configs: list[Path], options: CheckOptions | None = None, recorder
         _validate_repository(root, group, opts, result)
         _wiring(group, result)
         _storage_order(group, result)
+        _prometheus_selection(group, result)
 
     from velero_gitops.secrets import secret_check
 
@@ -275,6 +276,25 @@ def _storage_order(group: list[_Unit], result: CheckResult) -> None:
         for gap in storage.gaps(facts[sources], storage.backed_up_namespaces(u.loaded), deps):
             result.findings.append(Finding(display(u.loaded.path), None, f"StorageClass//{gap.storage_class}", "",
                                            storage.message(gap), storage.UNORDERED, "warning"))
+
+
+def _prometheus_selection(group: list[_Unit], result: CheckResult) -> None:
+    """[metrics.not-selected] the repository's Prometheus loads the rendered rules and scrapes the monitors
+    (ops/prometheus.py)."""
+    from velero_gitops.config.loader import display
+    from velero_gitops.ops import prometheus, wiring
+
+    facts: dict[tuple[str, ...], list[prometheus.Prometheus]] = {}
+    for u in group:
+        if not prometheus.rendered(u.loaded.config):
+            continue
+        sources = tuple(wiring.sources_of(u.loaded))
+        if sources not in facts:
+            facts[sources] = prometheus.read(u.loaded.repo_root, list(sources))
+        v = prometheus.judge(facts[sources], u.loaded.config)
+        if v is not None:
+            result.findings.append(Finding(display(u.loaded.path), None, None, "",
+                                           prometheus.message(v, u.loaded.config), prometheus.UNSELECTED, "warning"))
 
 
 def _drop_opted_in(findings: list[Finding], group: list[_Unit]) -> list[Finding]:

@@ -14,9 +14,9 @@ name the class it makes (openebs `localpv-provisioner.hostpathClass.name`).
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
+from layout_fixtures import write_repo
 from velero_gitops.config.loader import load
 from velero_gitops.ops import disaster, storage
 
@@ -81,12 +81,7 @@ FILES = {
 
 
 def _repo(tmp_path: Path) -> Path:
-    root = tmp_path / "ops"
-    for rel, text in FILES.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text)
-    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
-    return root
+    return write_repo(tmp_path / "ops", FILES)
 
 
 SOURCES = ["GitRepository/flux-system/flux-system"]

@@ -6,6 +6,7 @@ GitRepository that holds the repository); what it cannot see (the S3 endpoint) i
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import stat
@@ -39,6 +40,7 @@ class Detected:
     cluster: str | None = None  # the cluster whose sync root gave apps_root
     apps_root_why: str = ""  # how apps_root was found, for the config's comment
     storage: object = None  # ops/storage.Storage: what installs the StorageClasses (flux.dependsOn), None: not read
+    prometheus: list = field(default_factory=list)  # ops/prometheus.Prometheus: the repository's own Prometheus
 
 
 def _git_root(start: Path) -> Path | None:
@@ -190,11 +192,12 @@ def detect(here: Path, cluster: str | None = None) -> Detected:
     if apps is None and not clusters:  # no sync root at all: a repository before `flux bootstrap`
         apps = next((c for c in APPS_ROOT_CANDIDATES if (root / c).is_dir()), None)
         why = "by folder name: no Flux sync root found" if apps else ""
-    from velero_gitops.ops import storage
+    from velero_gitops.ops import prometheus, storage
 
     facts = storage.read(root, sources) if clusters else None
+    proms = prometheus.read(root, sources) if clusters else []
     return Detected(root, apps or APPS_ROOT_CANDIDATES[0], apps is not None, conf, recipients,
-                    source or "flux-system", source is not None, foreign, clusters, chosen, why, facts)
+                    source or "flux-system", source is not None, foreign, clusters, chosen, why, facts, proms)
 
 
 @dataclass
@@ -232,6 +235,18 @@ def config_text(found: Detected, answers: Answers, config_dir: Path) -> str:
             lines_depends += [f"    - name: {inst.name}",
                               f"      namespace: {inst.namespace}  # installs StorageClass {', '.join(classes)} "
                               f"({inst.via}), which the backed-up volumes use: a restore needs it first"]
+    metrics: list[str] = []
+    if found.prometheus:
+        from velero_gitops.config.model import Config
+        from velero_gitops.ops import prometheus
+
+        # the labels and the namespace the rendered monitoring objects get from this config (its defaults)
+        v = prometheus.judge(found.prometheus, Config.model_validate(
+            {"cluster": "x", "s3": {"endpoint": "https://s3.example.org"}}))
+        if v is not None and v.add:
+            metrics = ["metrics:", f"  # {v.prometheus.where} selects only objects with these labels: without them",
+                       "  # it loads none of the alerts and does not scrape Velero",
+                       "  additionalLabels:", *(f"    {json.dumps(k)}: {json.dumps(x)}" for k, x in v.add.items()), ""]
     lines = [
         "# yaml-language-server: $schema=https://github.com/velero-gitops/velero-gitops/raw/main/docs/config.schema.json",
         "# velero-gitops config, written by `velero-gitops init`. Reference: docs/config-reference.md",
@@ -274,6 +289,7 @@ def config_text(found: Detected, answers: Answers, config_dir: Path) -> str:
         "",
         sops_note,
         "",
+        *metrics,
         "schedules:",
         "  - name: daily",
         '    cron: "0 2 * * *"  # 02:00 UTC',
