@@ -151,8 +151,7 @@ def run_check(configs: list[Path], options: CheckOptions | None = None, recorder
     for root, group in by_root.items():
         _validate_repository(root, group, opts, result)
         _wiring(group, result)
-        _storage_order(group, result)
-        _prometheus_selection(group, result)
+        _storage_and_metrics(group, result)
 
     from velero_gitops.secrets import secret_check
 
@@ -258,43 +257,30 @@ def _wiring(group: list[_Unit], result: CheckResult) -> None:
         result.failed += 1
 
 
-def _storage_order(group: list[_Unit], result: CheckResult) -> None:
+def _storage_and_metrics(group: list[_Unit], result: CheckResult) -> None:
     """[flux.storage-not-ordered] the StorageClasses the schedules' namespaces use are installed before the restore
-    (ops/storage.py)."""
+    (ops/storage.py); [metrics.not-selected] the repository's Prometheus loads the rendered rules and scrapes the
+    monitors (ops/prometheus.py). One Flux graph per set of sources serves both."""
     from velero_gitops.config.loader import display
-    from velero_gitops.ops import storage, wiring
+    from velero_gitops.ops import prometheus, storage, wiring
 
-    facts: dict[tuple[str, ...], storage.Storage] = {}
+    graphs: dict[tuple[str, ...], Any] = {}
     for u in group:
         c = u.loaded.config
-        if not c.schedules:
-            continue
         sources = tuple(wiring.sources_of(u.loaded))
-        if sources not in facts:
-            facts[sources] = storage.read(u.loaded.repo_root, list(sources))
-        deps = [f"{d.namespace}/{d.name}" for d in c.flux.depends_on]
-        for gap in storage.gaps(facts[sources], storage.backed_up_namespaces(u.loaded), deps):
-            result.findings.append(Finding(display(u.loaded.path), None, f"StorageClass//{gap.storage_class}", "",
-                                           storage.message(gap), storage.UNORDERED, "warning"))
-
-
-def _prometheus_selection(group: list[_Unit], result: CheckResult) -> None:
-    """[metrics.not-selected] the repository's Prometheus loads the rendered rules and scrapes the monitors
-    (ops/prometheus.py)."""
-    from velero_gitops.config.loader import display
-    from velero_gitops.ops import prometheus, wiring
-
-    facts: dict[tuple[str, ...], list[prometheus.Prometheus]] = {}
-    for u in group:
-        if not prometheus.rendered(u.loaded.config):
-            continue
-        sources = tuple(wiring.sources_of(u.loaded))
-        if sources not in facts:
-            facts[sources] = prometheus.read(u.loaded.repo_root, list(sources))
-        v = prometheus.judge(facts[sources], u.loaded.config)
-        if v is not None:
-            result.findings.append(Finding(display(u.loaded.path), None, None, "",
-                                           prometheus.message(v, u.loaded.config), prometheus.UNSELECTED, "warning"))
+        if (c.schedules or prometheus.rendered(c)) and sources not in graphs:
+            graphs[sources] = wiring.graph(u.loaded.repo_root, list(sources))
+        if c.schedules:
+            st = storage.read(u.loaded.repo_root, list(sources), graphs[sources])
+            deps = [f"{d.namespace}/{d.name}" for d in c.flux.depends_on]
+            for gap in storage.gaps(st, storage.backed_up_namespaces(u.loaded), deps):
+                result.findings.append(Finding(display(u.loaded.path), None, f"StorageClass//{gap.storage_class}", "",
+                                               storage.message(gap), storage.UNORDERED, "warning"))
+        if prometheus.rendered(c):
+            v = prometheus.judge(prometheus.read(u.loaded.repo_root, list(sources), graphs[sources]), c)
+            if v is not None:
+                result.findings.append(Finding(display(u.loaded.path), None, None, "", prometheus.message(v, c),
+                                               prometheus.UNSELECTED, "warning"))
 
 
 def _drop_opted_in(findings: list[Finding], group: list[_Unit]) -> list[Finding]:

@@ -192,10 +192,11 @@ def detect(here: Path, cluster: str | None = None) -> Detected:
     if apps is None and not clusters:  # no sync root at all: a repository before `flux bootstrap`
         apps = next((c for c in APPS_ROOT_CANDIDATES if (root / c).is_dir()), None)
         why = "by folder name: no Flux sync root found" if apps else ""
-    from velero_gitops.ops import prometheus, storage
+    from velero_gitops.ops import prometheus, storage, wiring
 
-    facts = storage.read(root, sources) if clusters else None
-    proms = prometheus.read(root, sources) if clusters else []
+    g = wiring.graph(root, sources) if clusters else None
+    facts = storage.read(root, sources, g) if g is not None else None
+    proms = prometheus.read(root, sources, g) if g is not None else []
     return Detected(root, apps or APPS_ROOT_CANDIDATES[0], apps is not None, conf, recipients,
                     source or "flux-system", source is not None, foreign, clusters, chosen, why, facts, proms)
 

@@ -74,11 +74,11 @@ def _chart_name(spec: dict[str, Any], g: Any, ns: str) -> str:
     return ""
 
 
-def read(root: Path, sources: list[str]) -> list[Prometheus]:
+def read(root: Path, sources: list[str], g: Any = None) -> list[Prometheus]:
     """The Prometheus instances the repository at ``root`` applies, with the selectors they end up with."""
     from velero_gitops.ops import wiring
 
-    g = wiring.graph(root, sources)
+    g = g if g is not None else wiring.graph(root, sources)  # one graph may serve several readers
     real_root = g.run.real(root)
     out: list[Prometheus] = []
     for o in wiring.applied_objects(g, root, "rometheus"):

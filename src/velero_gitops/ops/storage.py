@@ -120,11 +120,11 @@ def _used_classes(node: object) -> list[str]:
     return out
 
 
-def read(root: Path, sources: list[str]) -> Storage:
+def read(root: Path, sources: list[str], g: Any = None) -> Storage:
     """The storage facts of the repository at ``root`` whose Flux Kustomizations read ``sources``."""
     from velero_gitops.ops import wiring
 
-    g = wiring.graph(root, sources)
+    g = g if g is not None else wiring.graph(root, sources)  # one graph may serve several readers
     out = Storage()
     for ks in g.flux_ks:
         if ks.path is None:
