@@ -51,6 +51,25 @@ class Repository:
     # the namespaces the storage Kustomizations live in and apply into -> the Namespace object the repository declares
     # for it (its labels, e.g. pod-security for a hostPath provisioner), None when it declares none
     namespaces: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    cni: tuple[Release, ...] = ()  # the HelmReleases that install the cluster network (their values configure `cni`)
+    instance: Release | None = None  # a HelmRelease of flux-operator's flux-instance chart (values.instance.sync)
+    instance_object: dict[str, Any] | None = None  # the FluxInstance object of the sync root, as declared
+
+
+@dataclass(frozen=True)
+class Release:
+    """A HelmRelease of the repository, as `helm` would install it by hand."""
+
+    name: str  # helm-controller's release name (api/v2 GetReleaseName)
+    namespace: str
+    file: str  # relative to the repository root
+    chart: str  # `oci://...` or `--repo URL NAME`; "<chart>" when its source is not in the repository
+    version: str  # "" when unknown
+
+    def helm(self, extra: str = "") -> str:
+        version = f" --version {self.version}" if self.version else ""
+        return (f"helm upgrade --install {self.name} {self.chart}{version} --namespace {self.namespace} "
+                f"--create-namespace --values <(yq '.spec.values' {self.file}){extra}")
 
 
 def read_repository(loaded: LoadedConfig) -> Repository:
@@ -93,8 +112,75 @@ def read_repository(loaded: LoadedConfig) -> Repository:
     for ref, data in storage.items():
         tn = ((data or {}).get("spec") or {}).get("targetNamespace")
         wanted += [ref.split("/", 1)[0], *([tn] if isinstance(tn, str) and tn else [])]
-    return Repository(storage, _bootstrap(sync_roots(flux_facts(root, sources)), root),
-                      _namespaces(g, root, [n for n in dict.fromkeys(wanted) if n != c.flux.namespace]))
+    roots = sync_roots(flux_facts(root, sources))
+    cni, instance = _releases(g, root)
+    fi = next((r for r in roots if r.kind == "FluxInstance" and r.file is not None), None)
+    instance_object = None
+    if fi is not None:
+        from velero_gitops.ops.wiring import applied_objects
+
+        instance_object = next((plain(o.data) for o in applied_objects(g, root, "FluxInstance")
+                                if o.kind == "FluxInstance" and o.name == fi.name), None)
+        if instance_object is None:  # the sync root's own file, read as the graph read it
+            instance_object = next((plain(o.data) for o in g.all if o.kind == "FluxInstance" and o.name == fi.name),
+                                   None)
+    return Repository(storage, _bootstrap(roots, root, instance),
+                      _namespaces(g, root, [n for n in dict.fromkeys(wanted) if n != c.flux.namespace]),
+                      cni, instance, instance_object)
+
+
+def _releases(g: Any, root: Path) -> tuple[tuple[Release, ...], Release | None]:
+    """(the HelmReleases that install the cluster network, the one of flux-operator's flux-instance chart). Read from
+    the chart's own interface in the values, not from names: a CNI chart is configured under `cni` (Cilium's
+    values.yaml `cni:`), the flux-instance chart takes the FluxInstance under `instance` with its `sync`
+    (controlplaneio-fluxcd/charts@v0.14.8:charts/flux-instance/templates/instance.yaml)."""
+    from velero_gitops.ops.wiring import applied_objects
+
+    cni: list[Release] = []
+    instance = None
+    real_root = g.run.real(root)
+    for o in applied_objects(g, root, "HelmRelease"):
+        if o.kind != "HelmRelease" or not o.api_version.startswith("helm.toolkit.fluxcd.io/") or o.path is None:
+            continue
+        spec: dict[str, Any] = o.data["spec"] if isinstance(o.data.get("spec"), dict) else {}
+        values: dict[str, Any] = spec["values"] if isinstance(spec.get("values"), dict) else {}
+        is_cni = isinstance(values.get("cni"), dict)
+        is_instance = isinstance(values.get("instance"), dict) and isinstance(values["instance"].get("sync"), dict)
+        if not (is_cni or is_instance):
+            continue
+        ns = g.ns_of(o)
+        tns = spec.get("targetNamespace") if isinstance(spec.get("targetNamespace"), str) else ""
+        name = spec.get("releaseName") or (f"{tns}-{o.name}" if tns else o.name)
+        chart, version = _chart(spec, g)
+        rel = Release(str(name), tns or ns, g.real(o.path).relative_to(real_root).as_posix(), chart, version)
+        if is_cni:
+            cni.append(rel)
+        elif instance is None:
+            instance = rel
+    return tuple(cni), instance
+
+
+def _chart(spec: dict[str, Any], g: Any) -> tuple[str, str]:
+    """(chart, version) for `helm install`, from the HelmRelease's chartRef (OCIRepository) or chart.spec
+    (HelmRepository), as the repository declares them."""
+    ref = spec.get("chartRef")
+    if isinstance(ref, dict) and isinstance(ref.get("name"), str):
+        for o in g.named(str(ref.get("kind", "")), ref["name"]):
+            src = o.data.get("spec") or {}
+            if isinstance(src.get("url"), str):
+                tag = (src.get("ref") or {}).get("tag")
+                return src["url"], tag if isinstance(tag, str) else ""
+    chart = (spec.get("chart") or {}).get("spec") or {}
+    if isinstance(chart.get("chart"), str):
+        sref = chart.get("sourceRef") or {}
+        version = str(chart["version"]) if isinstance(chart.get("version"), str) else ""
+        for o in g.named(str(sref.get("kind", "")), str(sref.get("name", ""))):
+            url = (o.data.get("spec") or {}).get("url")
+            if isinstance(url, str):
+                return (f"{url.rstrip('/')}/{chart['chart']}" if url.startswith("oci://") else
+                        f"--repo {url} {chart['chart']}"), version
+        return f"<chart {chart['chart']}>", version
+    return "<chart>", ""
 
 
 def _namespaces(g: Any, root: Path, names: list[str]) -> dict[str, dict[str, Any] | None]:
@@ -120,11 +206,14 @@ def _namespaces(g: Any, root: Path, names: list[str]) -> dict[str, dict[str, Any
     return out
 
 
-def _bootstrap(roots: list, root: Path) -> tuple[str, ...]:
-    """How the cluster's sync starts, from the sync root the repository has (ops/wiring.py sync_roots)."""
+def _bootstrap(roots: list, root: Path, instance: Release | None = None) -> tuple[str, ...]:
+    """How the cluster's sync starts, from the sync root the repository has (ops/wiring.py sync_roots); with a
+    flux-instance HelmRelease, its chart with the repository's values (the sync on)."""
     def rel(p: Path | None) -> str:
         return os.path.relpath(p, root) if p is not None else "<file>"
 
+    if instance is not None:
+        return (instance.helm() + f"      # FluxInstance from {instance.file}, now with its sync",)
     out: list[str] = []
     for r in roots:
         if r.kind == "FluxInstance":
@@ -214,6 +303,37 @@ def procedure(loaded: LoadedConfig, backup: str = "<backup>", repo: Repository |
     }[src.kind]
     schedules = (f"Kustomization {fns}/{schedules_kustomization_name(c)} suspended, so no Schedule exists"
                  if c.schedules else "no Schedules")
+    operator_cite = ("controlplaneio-fluxcd/flux-operator@v0.58.1:api/v1/fluxinstance_types.go (spec.sync is "
+                     "optional: without it the instance installs the controllers and syncs nothing)")
+    if repo.instance is not None:
+        install = Step(
+            "Install Flux with flux-operator, as the repository does, but without its sync",
+            ("helm upgrade --install flux-operator oci://ghcr.io/controlplaneio-fluxcd/charts/flux-operator "
+             f"--namespace {fns} --create-namespace",
+             repo.instance.helm(" --set instance.sync.url=") + "      # the chart renders no spec.sync without a url",
+             f"kubectl -n {fns} wait fluxinstance --all --for=condition=Ready --timeout=10m", key),
+            f"flux-operator and the Flux controllers in {fns}, with the repository's own FluxInstance settings (its "
+            "patches and flags); the age key Secret; nothing from Git is applied",
+            operator_cite + "; controlplaneio-fluxcd/charts@v0.14.8:charts/flux-instance/templates/instance.yaml "
+            "(`if .Values.instance.sync.url`)")
+    elif repo.instance_object is not None:
+        unsynced = {**repo.instance_object, "spec": {k: v for k, v in (repo.instance_object.get("spec") or {}).items()
+                                                     if k != "sync"}}
+        from velero_gitops.render.yamlfmt import document
+
+        install = Step(
+            "Install Flux with flux-operator, as the repository does, but without its sync",
+            ("helm upgrade --install flux-operator oci://ghcr.io/controlplaneio-fluxcd/charts/flux-operator "
+             f"--namespace {fns} --create-namespace",
+             _heredoc(document(unsynced).rstrip("\n"), "      # the repository's FluxInstance without spec.sync"),
+             f"kubectl -n {fns} wait fluxinstance --all --for=condition=Ready --timeout=10m", key),
+            f"flux-operator and the Flux controllers in {fns}, with the repository's FluxInstance settings; the age "
+            "key Secret; nothing from Git is applied", operator_cite)
+    else:
+        install = Step("Install the Flux controllers only, no sync",
+                       ("flux install", key),
+                       f"the Flux controllers and CRDs in {fns}, the age key Secret; nothing from Git is applied",
+                       "fluxcd/flux2@v2.7.5:cmd/flux/install.go (components only, no GitRepository or Kustomization)")
     steps = [
         Step("Check the repository and your age key (on your workstation)",
              (f"velero-gitops check --config {cfg}",
@@ -222,10 +342,16 @@ def procedure(loaded: LoadedConfig, backup: str = "<backup>", repo: Repository |
                 if c.velero.repository_password == "managed" else ())),
              "nothing yet: the old cluster is gone; the bucket and the repository remain",
              "docs/secrets.md (the kopia repository opens only with the password it was created with)"),
-        Step("Install the Flux controllers only, no sync",
-             ("flux install", key),
-             f"the Flux controllers and CRDs in {fns}, the age key Secret; nothing from Git is applied",
-             "fluxcd/flux2@v2.7.5:cmd/flux/install.go (components only, no GitRepository or Kustomization)"),
+        *([Step(
+            "Install the cluster network (CNI) the repository installs, before any pod",
+            (*(r.helm() for r in repo.cni),
+             "kubectl wait nodes --all --for=condition=Ready --timeout=15m",
+             "# and the cluster DNS, if your bootstrap installs it too (Flux fetches the repository by name)"),
+            f"the network of {', '.join(f'HelmRelease {r.namespace}/{r.name} ({r.file})' for r in repo.cni)}; "
+            "nodes Ready. Until then no pod gets an address: Flux's controllers would never become Ready",
+            "the repository's own HelmRelease (its values configure `cni`); Flux applies it only after the restore, "
+            "with the apps")] if repo.cni else []),
+        install,
         Step("Create the repository's source under the name the tree refers to",
              (source_cmd,),
              f"{src.kind} {src.namespace}/{src.name} with the repository's artifact; still no Kustomization",
