@@ -145,3 +145,16 @@ def test_check_warns_when_the_order_misses_the_installer(tmp_path):
     r = run_cli("check", "--no-cache", cwd=root)
     assert "StorageClass nfs" in r.out and "{name: nfs, namespace: media}" in r.out, r.out
     assert "openebs-hostpath" not in r.out  # used by no backed-up namespace
+
+
+def test_the_procedure_installs_the_storage_even_when_depends_on_misses_it(tmp_path):
+    """check warns about the missing flux.dependsOn; the printed procedure must restore the data all the same."""
+    root = _repo(tmp_path)
+    (root / "velero-gitops.yaml").write_text(
+        "cluster: lab\nrepo:\n  appsRoot: kubernetes/apps\ns3:\n  endpoint: https://s3.example.org\n"
+        "schedules:\n  - name: daily\n    cron: '0 2 * * *'\n    namespaces: [default]\n")
+    steps = disaster.procedure(load(root / "velero-gitops.yaml"))
+    (step,) = [s for s in steps if s.title.startswith("Apply what Velero depends on")]
+    assert "# Namespace openebs-system" in step.commands[0]
+    assert any("name: openebs\n" in c and "kind: Kustomization" in c for c in step.commands)
+    assert not any("name: nfs\n" in c for c in step.commands)  # media is not backed up

@@ -106,8 +106,15 @@ def read_repository(loaded: LoadedConfig) -> Repository:
                     visit(f"{dep.get('namespace') or ns}/{dep['name']}", (*seen, ref))
         storage[ref] = data
 
-    for d in c.flux.depends_on:
-        visit(f"{d.namespace}/{d.name}", ())
+    deps = [f"{d.namespace}/{d.name}" for d in c.flux.depends_on]
+    for ref in deps:
+        visit(ref, ())
+    # the installers of the StorageClasses the backed-up volumes use, when flux.dependsOn misses them (check warns:
+    # flux.storage-not-ordered): the restore needs them all the same (ops/storage.py)
+    from velero_gitops.ops import storage as storagelib
+
+    for gap in storagelib.gaps(storagelib.read(root, sources, g), storagelib.backed_up_namespaces(loaded), deps):
+        visit(gap.installers[0].ref, ())
     wanted: list[str] = []
     for ref, data in storage.items():
         tn = ((data or {}).get("spec") or {}).get("targetNamespace")
