@@ -294,7 +294,8 @@ def config_text(found: Detected, answers: Answers, config_dir: Path) -> str:
         "schedules:",
         "  - name: daily",
         '    cron: "0 2 * * *"  # 02:00 UTC',
-        f"    namespaces: [{', '.join(namespaces)}]",
+        # a glob such as `*` or `media-*` is no plain YAML scalar in a flow list (`*` starts an alias): quote it
+        f"    namespaces: [{', '.join(n if re.fullmatch(r'[a-z0-9-]+', n) else json.dumps(n) for n in namespaces)}]",
         "    ttl: 720h",
         "",
     ]

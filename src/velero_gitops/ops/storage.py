@@ -195,11 +195,11 @@ def gaps(st: Storage, namespaces: list[str], depends_on: list[str]) -> list[Gap]
 def to_depend_on(st: Storage, namespaces: list[str]) -> list[tuple[Installer, list[str]]]:
     """The Flux Kustomizations to add to ``flux.dependsOn`` (with the classes each installs): one installer per class
     the backed-up namespaces use."""
-    chosen: dict[Installer, list[str]] = {}
+    chosen: dict[str, tuple[Installer, list[str]]] = {}  # by the Kustomization: one entry each
     for g in gaps(st, namespaces, []):
-        inst = next((i for i in g.installers if i in chosen), g.installers[0])
-        chosen.setdefault(inst, []).append(g.storage_class)
-    return list(chosen.items())
+        inst = next((i for i in g.installers if i.ref in chosen), g.installers[0])
+        chosen.setdefault(inst.ref, (inst, []))[1].append(g.storage_class)
+    return list(chosen.values())
 
 
 def message(gap: Gap) -> str:
