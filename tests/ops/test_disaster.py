@@ -601,3 +601,22 @@ def test_without_a_repository_network_flux_install_stays(tmp_path):
     titles = [s.title for s in disaster.procedure(load(root / "velero-gitops.yaml"))]
     assert "Install the Flux controllers only, no sync" in titles
     assert not any("CNI" in t for t in titles)
+
+
+def test_the_owners_bootstrap_helmfile_runs_first_without_the_sync_release(tmp_path):
+    """andycooney/home-ops: bootstrap/helmfile.d installs Cilium, CoreDNS, flux-operator and flux-instance (the values
+    of each come from the tree's HelmRelease). Its order is the owner's, but its flux-instance release syncs every
+    app: the step runs the rest (helmfile's `--selector name!=...`) and the CNI step drops what the helmfile installs."""
+    root = _talos_repo(tmp_path, "helmrelease")
+    (root / "bootstrap/helmfile.d").mkdir(parents=True)
+    (root / "bootstrap/helmfile.d/01-apps.yaml").write_text(
+        "---\nreleases:\n  - name: cilium\n    namespace: kube-system\n    chart: oci://example.org/charts/cilium\n"
+        "    values: ['./templates/values.yaml.gotmpl']\n  - name: coredns\n    namespace: kube-system\n"
+        "    chart: oci://example.org/charts/coredns\n  - name: flux-instance\n    namespace: flux-system\n"
+        "    chart: oci://example.org/charts/flux-instance\n    values: ['./templates/values.yaml.gotmpl']\n")
+    steps = disaster.procedure(load(root / "velero-gitops.yaml"))
+    titles = [s.title for s in steps]
+    first = titles.index("Run the repository's bootstrap helmfile (network, DNS...), but not what starts Flux's sync")
+    assert steps[first].commands[0].startswith("helmfile --file bootstrap/helmfile.d sync --selector name!=flux-instance")
+    assert not any("CNI" in t for t in titles)  # cilium comes from the helmfile
+    assert first < titles.index("Install Flux with flux-operator, as the repository does, but without its sync")

@@ -51,9 +51,11 @@ class Repository:
     # the namespaces the storage Kustomizations live in and apply into -> the Namespace object the repository declares
     # for it (its labels, e.g. pod-security for a hostPath provisioner), None when it declares none
     namespaces: dict[str, dict[str, Any] | None] = field(default_factory=dict)
-    cni: tuple[Release, ...] = ()  # the HelmReleases that install the cluster network (their values configure `cni`)
+    cni: tuple[Release, ...] = ()  # the HelmReleases that install the cluster network (their values configure
+    # `cni`), but for those the bootstrap helmfile installs
     instance: Release | None = None  # a HelmRelease of flux-operator's flux-instance chart (values.instance.sync)
     instance_object: dict[str, Any] | None = None  # the FluxInstance object of the sync root, as declared
+    helmfile: tuple[str, ...] = ()  # `helmfile ... sync` of the repository's bootstrap, the sync's release left out
 
 
 @dataclass(frozen=True)
@@ -131,9 +133,55 @@ def read_repository(loaded: LoadedConfig) -> Repository:
         if instance_object is None:  # the sync root's own file, read as the graph read it
             instance_object = next((plain(o.data) for o in g.all if o.kind == "FluxInstance" and o.name == fi.name),
                                    None)
+    helmfile, released = _helmfiles(root, instance)
     return Repository(storage, _bootstrap(roots, root, instance),
                       _namespaces(g, root, [n for n in dict.fromkeys(wanted) if n != c.flux.namespace]),
-                      cni, instance, instance_object)
+                      tuple(r for r in cni if (r.name, r.namespace) not in released),  # the helmfile's come first
+                      instance, instance_object, helmfile)
+
+
+def _helmfiles(root: Path, instance: Release | None) -> tuple[tuple[str, ...], set[tuple[str, str]]]:
+    """(`helmfile sync` commands of the repository's bootstrap helmfiles, leaving out the release that starts
+    Flux's sync; the (name, namespace) of the releases they install). A bootstrap helmfile installs what a cluster
+    needs before Flux (network, DNS, flux-operator): the owner's own order. The release left out is the one of the
+    flux-instance HelmRelease of the tree, or one whose values give a FluxInstance with its sync."""
+    from velero_gitops import safefile, yamlsafe
+    from velero_gitops.ops.init import yaml_files
+
+    commands: list[str] = []
+    released: set[tuple[str, str]] = set()
+    done: set[Path] = set()
+    for p in yaml_files(root):
+        unit = p.parent if p.parent.name == "helmfile.d" else p
+        if unit in done or not (p.parent.name == "helmfile.d" or p.name in ("helmfile.yaml", "helmfile.yml")):
+            continue
+        files = sorted(f for f in unit.iterdir() if f.suffix in (".yaml", ".yml")) if unit.is_dir() else [unit]
+        skip: list[str] = []
+        for f in files:
+            try:
+                docs = yamlsafe.load_all(safefile.read_text(f, root=root))
+            except (OSError, UnicodeDecodeError, yamlsafe.YamlRefused, safefile.FileRefused):
+                continue  # a Go-templated helmfile is no YAML to us
+            for d in docs:
+                rels = d.data.get("releases") if isinstance(d.data, dict) else None
+                for r in rels if isinstance(rels, list) else []:
+                    if not isinstance(r, dict) or not isinstance(r.get("name"), str):
+                        continue
+                    ns = str(r.get("namespace") or "default")
+                    inline = [v for v in r.get("values") or [] if isinstance(v, dict)]
+                    syncs = any(isinstance((v.get("instance") or {}).get("sync"), dict) for v in inline) or (
+                        instance is not None and (r["name"], ns) == (instance.name, instance.namespace))
+                    if syncs:
+                        skip.append(r["name"])
+                    else:
+                        released.add((r["name"], ns))
+        if not released and not skip:
+            continue
+        done.add(unit)
+        selector = f" --selector {','.join(f'name!={n}' for n in skip)}" if skip else ""
+        commands.append(f"helmfile --file {unit.relative_to(root).as_posix()} sync{selector}"
+                        + ("      # all but the release that starts Flux's sync" if skip else ""))
+    return tuple(commands), released
 
 
 def _releases(g: Any, root: Path) -> tuple[tuple[Release, ...], Release | None]:
@@ -349,6 +397,13 @@ def procedure(loaded: LoadedConfig, backup: str = "<backup>", repo: Repository |
                 if c.velero.repository_password == "managed" else ())),
              "nothing yet: the old cluster is gone; the bucket and the repository remain",
              "docs/secrets.md (the kopia repository opens only with the password it was created with)"),
+        *([Step(
+            "Run the repository's bootstrap helmfile (network, DNS...), but not what starts Flux's sync",
+            (*repo.helmfile, "kubectl wait nodes --all --for=condition=Ready --timeout=15m"),
+            "what the owner's bootstrap installs before Flux, the network included (nodes Ready); no Flux sync. It "
+            "must install nothing of the backed-up namespaces: Velero skips every object that exists",
+            "the repository's own bootstrap order; vmware-tanzu/velero@v1.18.1:pkg/restore/restore.go restoreItem "
+            "(existing objects are skipped)")] if repo.helmfile else []),
         *([Step(
             "Install the cluster network (CNI) the repository installs, before any pod",
             (*(r.helm() for r in repo.cni),
