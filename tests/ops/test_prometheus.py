@@ -130,6 +130,14 @@ def test_a_prometheus_object_nil_namespace_selector_is_its_own_namespace(tmp_pat
     assert prometheus.judge(found, _config(tmp_path)) is None
 
 
+def test_values_from_elsewhere_conclude_nothing(tmp_path):
+    """USA-RedDragon/home-cluster-flux: valuesFrom a ConfigMap generated from a values.yaml that sets
+    *SelectorNilUsesHelmValues: false; the inline values alone would say `release` wrongly."""
+    found = prometheus.read(_repo(tmp_path, _files(DEFAULTS, "  valuesFrom:\n    - kind: ConfigMap\n"
+                                                             "      name: kps-values\n")), SOURCES)
+    assert prometheus.judge(found, _config(tmp_path)) is None
+
+
 def test_no_prometheus_in_the_repository_says_nothing(tmp_path):
     files = _files(DEFAULTS)
     files["kubernetes/apps/monitoring/kustomization.yaml"] = "namespace: monitoring\nresources:\n  - ./oci.yaml\n"

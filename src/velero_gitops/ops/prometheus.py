@@ -75,7 +75,8 @@ def _chart_name(spec: dict[str, Any], g: Any, ns: str) -> str:
 
 
 def read(root: Path, sources: list[str], g: Any = None) -> list[Prometheus]:
-    """The Prometheus instances the repository at ``root`` applies, with the selectors they end up with."""
+    """The Prometheus instances the repository at ``root`` applies, with the selectors they end up with; none when
+    the selectors of one cannot be known from the files (no claim is better than a wrong one)."""
     from velero_gitops.ops import wiring
 
     g = g if g is not None else wiring.graph(root, sources)  # one graph may serve several readers
@@ -95,6 +96,10 @@ def read(root: Path, sources: list[str], g: Any = None) -> list[Prometheus]:
                 continue
             if (values.get("prometheus") or {}).get("enabled") is False:
                 continue
+            if spec.get("valuesFrom"):
+                # values merged from a ConfigMap or Secret (often a configMapGenerator of a values.yaml): the
+                # selectors are not known here, so nothing is concluded about this repository
+                return []
             tns = spec.get("targetNamespace") if isinstance(spec.get("targetNamespace"), str) else ""
             release = spec.get("releaseName") or (f"{tns}-{o.name}" if tns else o.name)
             out.append(Prometheus(f"HelmRelease {ns}/{o.name} ({shown})", tns or ns,
