@@ -848,3 +848,38 @@ def test_a_hand_applied_root_naming_its_kustomizations_like_the_synced_one_is_an
     })
     res = _check(root, "flux", externals=["Provider/flux-system/discord"], ignore_missing_schemas=True)
     assert [f.rule for f in res.findings if f.rule.startswith("flux.duplicate")] == [], res.findings
+
+
+def test_a_folder_with_its_own_sops_config_is_not_the_repository_root(tmp_path, monkeypatch):
+    """Sibling folders each with their own ``.sops.yaml`` (sops takes the nearest one above the file it encrypts,
+    getsops/sops@v3.10.2:config/config.go) are not the repository: kustomize-controller joins spec.path to the root
+    of the source artifact, the whole repository (fluxcd/kustomize-controller@v1.9.4:internal/controller/
+    kustomization_controller.go), and `flux bootstrap --path=cluster` writes cluster/flux-system/gotk-sync.yaml with
+    path ./cluster (fluxcd/flux2@v2.7.5:pkg/manifestgen/sync/sync.go). A docker-compose folder `awry/` sorted before
+    `cluster/` made awry/ the root, and every path "did not exist" (a fresh repository, vaskozl)."""
+    from cli_util import write_tree
+
+    def ks(name: str, path: str) -> str:
+        return (f"apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: {name}\n"
+                f"  namespace: flux-system\nspec:\n  interval: 1h\n  path: {path}\n  prune: true\n"
+                "  sourceRef:\n    kind: GitRepository\n    name: flux-system\n")
+
+    root = write_tree(tmp_path / "repo", {
+        "awry/.sops.yaml": "creation_rules: []\n",
+        "awry/node-exporter.yaml": "version: '3'\nservices:\n  node-exporter:\n    image: node-exporter\n",
+        "cluster/.sops.yaml": "creation_rules: []\n",
+        "cluster/flux-system/gotk-sync.yaml": (
+            "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: flux-system\n"
+            "  namespace: flux-system\nspec:\n  interval: 1h\n  url: ssh://git@example.org/home-infra\n"
+            "  ref:\n    branch: main\n---\n" + ks("flux-system", "./cluster")),
+        "cluster/flux-system/kustomization.yaml": "resources:\n  - gotk-sync.yaml\n",
+        "cluster/kustomization.yaml": "resources:\n  - flux-system\n  - web/ks.yaml\n",
+        "cluster/web/ks.yaml": ks("web", "./cluster/web/app"),
+        "cluster/web/app/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\n  namespace: default\n",
+    })
+    monkeypatch.chdir(root)
+    res = validate_paths(["."], Options(kustomize="never"))
+    assert res.findings == [], res.findings
+    (root / "cluster/web/ks.yaml").write_text(ks("web", "./cluster/web/ap"))  # the rule still holds
+    res = validate_paths(["."], Options(kustomize="never"))
+    assert [f.rule for f in res.findings] == ["flux.path"], res.findings

@@ -30,6 +30,7 @@ from __future__ import annotations
 import base64
 import copy
 import dataclasses
+import os
 import posixpath
 import re
 from collections import Counter
@@ -534,12 +535,34 @@ class Graph:
 
     @staticmethod
     def _repo_root(objects: list[Obj], run: Run) -> Path | None:
+        """The root of the repository the run reads: the folder a source artifact starts at, from which
+        kustomize-controller joins every spec.path (fluxcd/kustomize-controller@v1.9.4:internal/controller/
+        kustomization_controller.go, securejoin of the artifact root and spec.path). A folder found from a file
+        (documents.find_root) is such a root when a Flux Kustomization in it names a folder from there; a folder
+        that only holds its own ``.sops.yaml`` (sops takes the nearest one above the file it encrypts,
+        getsops/sops@v3.10.2:config/config.go) is not, and when no folder found is, the root is their common folder
+        inside the run's boundary (one repository holding them all)."""
         if run.opts.repo_root:
             return run.real(Path(run.opts.repo_root))
+        found: list[Path] = []
+        syncs: dict[Path, bool] = {}
         for o in objects:
-            if o.path is not None:
-                return find_root(run.real(o.path).parent)
-        return None
+            if o.path is None:
+                continue
+            r = find_root(run.real(o.path).parent)
+            if r is None:
+                continue
+            if r not in found:
+                found.append(r)
+            p = dig(o.data, "spec", "path") if is_kind(o, FLUX_KS, "Kustomization") else None
+            if isinstance(p, str) and "${" not in p and not syncs.get(r):
+                syncs[r] = run.fs.isdir(r / p.lstrip("/"))
+        if len(found) <= 1:
+            return found[0] if found else None
+        if any(syncs.get(r) for r in found):
+            return next(r for r in found if syncs.get(r))
+        common = Path(os.path.commonpath([str(r) for r in found]))
+        return common if run.boundary is not None and inside(common, run.boundary) else found[0]
 
     def _build(self) -> None:
         self._build_from(self.flux_ks)
