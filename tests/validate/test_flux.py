@@ -498,6 +498,32 @@ def test_copies_that_differ_are_an_error(tmp_path):
         ("flux.duplicate", "error", "app"), ("flux.duplicate", "error", "app2")], res.findings
 
 
+@pytest.mark.parametrize("target,dup", [("media", True), ("other", False)])
+def test_a_namespace_is_named_by_the_namespace_transformer(tmp_path, target, dup):
+    """kustomize's namespace transformer sets the name of a Namespace (kubernetes-sigs/kustomize@kustomize/v5.7.1:
+    api/internal/konfig/builtinpluginconsts/namespace.go: metadata/name of kind Namespace), and Flux's
+    targetNamespace is that transformer (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go): a component's
+    placeholder Namespace `_` included by two apps of one targetNamespace is one Namespace, named after it, applied
+    twice (a fresh repository, fobiat, was told "Namespace default/_")."""
+    root = _tree(tmp_path, "guide")
+    db = root / "kubernetes/apps/media/db"
+    shutil.copytree(db / "app", db / "app2")
+    (db / "app2/secret.sops.yaml").unlink()
+    (db / "app2/configmap.yaml").unlink()
+    (db / "app/namespace.yaml").write_text("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: _\n")
+    (db / "app2/namespace.yaml").write_text("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: other-placeholder\n"
+                                            "  labels:\n    pod-security.kubernetes.io/enforce: privileged\n")
+    _edit(db / "app/kustomization.yaml", "  - ./configmap.yaml\n", "  - ./configmap.yaml\n  - ./namespace.yaml\n")
+    (db / "app2/kustomization.yaml").write_text("resources:\n  - ./namespace.yaml\n")
+    (db / "ks2.yaml").write_text((db / "ks.yaml").read_text().replace("name: db\n", "name: db2\n", 1)
+                                 .replace("media/db/app\n", "media/db/app2\n")
+                                 .replace("targetNamespace: media", f"targetNamespace: {target}"))
+    _edit(root / "kubernetes/apps/media/kustomization.yaml", "  - ./db/ks.yaml\n", "  - ./db/ks.yaml\n  - ./db/ks2.yaml\n")
+    res = _check(root)
+    assert [(f.rule, f.message.split(" is applied")[0]) for f in res.findings] == (
+        [("flux.duplicate", "Namespace media")] * 2 if dup else []), res.findings
+
+
 def test_generated_kustomization_applies_sub_folders_that_have_their_own(tmp_path):
     """Without a kustomization.yaml, Flux generates one listing every manifest and every sub-folder that holds a
     kustomization.yaml (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go Generate/scanManifests): the

@@ -1578,8 +1578,12 @@ class _Checker:
                 for ns in g.namespaces_by(o, ks):
                     if not ns or "$" in ns:
                         continue  # a namespace not known here (set by no one we can see, or substituted): not compared
+                    # the namespace transformer (targetNamespace, `namespace:`) names a Namespace after itself
+                    # (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/internal/konfig/builtinpluginconsts/
+                    # namespace.go: metadata/name of kind Namespace), and a Namespace has no namespace of its own
+                    key = ("", ns) if (group, o.kind) == ("", "Namespace") else (ns, o.name)
                     for c in g.cluster.get(id(ks)) or [None]:
-                        lst = owners.setdefault((c, group, o.kind, ns, o.name), [])
+                        lst = owners.setdefault((c, group, o.kind, *key), [])
                         if not any(k is ks for _, k in lst):
                             lst.append((o, ks))
         mine = {id(o) for o in self.objects}
