@@ -458,3 +458,35 @@ def test_a_secret_filled_by_a_template_shows_no_credential():
     assert not holds_secret_data({"stringData": {"HCLOUD_CLUSTER_CONFIG": tpl}})
     assert not holds_secret_data({"stringData": {"password": "{{ .Values.password }}", "user": "admin"}})
     assert holds_secret_data({"stringData": {"password": "hunter2", "user": "admin"}})
+
+
+@pytest.mark.parametrize("encrypted", [True, False])
+def test_a_generator_from_an_env_file_sops_encrypted_by_key_keeps_its_secrets_out(tmp_path, sops_path, encrypted):
+    """A secretGenerator reading a dotenv file that the real sops encrypted with an encrypted_regex: the tokens are
+    ciphertext, the settings beside them in clear. kustomize-controller decrypts the file before the build
+    (fluxcd/kustomize-controller@v1.9.4:internal/decryptor/decryptor.go decryptKustomizationSources, the
+    `sops_mac=ENC[` marker), so Git shows no credential; the built Secret holds each line base64-encoded in `data`,
+    where the ciphertext must still be seen. The same file in clear is reported (a fresh repository, vaskozl)."""
+    import subprocess
+
+    from cli_util import git, require_kubectl
+    from sops_fixtures import TEST_RECIPIENT
+
+    require_kubectl()
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    git(tree, "init", "-q")
+    plain = "DISABLE_AUTOUPDATER=1\nBASE_URL=https://app.example.org\nGITLAB_TOKEN=glpat-SUPERSECRETv\n"
+    env = tree / "app.enc.env"
+    if encrypted:
+        src = tmp_path / "app.env"
+        src.write_text(plain)
+        env.write_bytes(subprocess.run(
+            [sops_path, "--config", "/dev/null", "encrypt", "--age", TEST_RECIPIENT, "--encrypted-regex", "TOKEN",
+             "--input-type", "dotenv", "--output-type", "dotenv", str(src)], capture_output=True, check=True).stdout)
+        assert "DISABLE_AUTOUPDATER=1" in env.read_text() and "SUPERSECRET" not in env.read_text()
+    else:
+        env.write_text(plain)
+    (tree / "kustomization.yaml").write_text("secretGenerator:\n  - name: app-env\n    envs:\n      - app.enc.env\n")
+    found = validate_paths([str(tree)], Options(kustomize="always", kustomize_cache=False, repo_root=str(tree)))
+    assert [f.rule for f in found.findings] == ([] if encrypted else ["secret.unencrypted"]), found.findings

@@ -167,8 +167,12 @@ def holds_secret_data(data: YamlMap) -> bool:
             values.extend((v, key == "data") for v in block.values() if v not in (None, ""))
     # a `${VAR}` the graph could not fill from what Git shows, a template action another tool fills when it renders
     # the file, or a value sops encrypted: the author kept secrets out
-    if any(_set_at_apply(v) or (isinstance(v, str) and (_TEMPLATE.search(v) or _ENCRYPTED.match(v.strip())))
-           for v, _ in values):
+    # (a generator's Secret holds its input's lines base64-encoded in `data`: an env file sops encrypted with an
+    # encrypted_regex gives some ENC[...] values, which Flux decrypts before the build, fluxcd/kustomize-controller@
+    # v1.9.4:internal/decryptor/decryptor.go decryptKustomizationSources)
+    if any(_set_at_apply(v) or (isinstance(v, str) and (_TEMPLATE.search(v) or _ENCRYPTED.match(v.strip())
+                                                       or (b64 and _ENCRYPTED.match(_plain(v, b64).strip()))))
+           for v, b64 in values):
         return False
     from velero_gitops.config.pem import is_public_material
 
@@ -190,8 +194,8 @@ def _plain(v: object, b64: bool) -> str:
     import base64
     import binascii
 
-    try:
-        return base64.b64decode(v, validate=True).decode("utf-8")
+    try:  # Go's base64 skips \r and \n (encoding/base64 decode): kustomize folds long values over lines
+        return base64.b64decode(v.replace("\r", "").replace("\n", ""), validate=True).decode("utf-8")
     except (binascii.Error, ValueError):
         return v
 
