@@ -490,3 +490,23 @@ def test_a_generator_from_an_env_file_sops_encrypted_by_key_keeps_its_secrets_ou
     (tree / "kustomization.yaml").write_text("secretGenerator:\n  - name: app-env\n    envs:\n      - app.enc.env\n")
     found = validate_paths([str(tree)], Options(kustomize="always", kustomize_cache=False, repo_root=str(tree)))
     assert [f.rule for f in found.findings] == ([] if encrypted else ["secret.unencrypted"]), found.findings
+
+
+def test_a_secret_in_clear_that_holds_no_credential_is_still_a_secret_in_clear(tmp_path):
+    """The decision on a disputed class (Grafana OAuth settings in a plaintext Secret, without the client secret,
+    on a fresh repository): secret.unencrypted judges the kind, as requirements.md promises ("check fails on any
+    unencrypted Secret"), because a value's text cannot tell a password from a setting; a client id is no secret
+    (RFC 6749 2.2) but so reads a token. What holds no credential belongs in a ConfigMap, Kubernetes' object for
+    non-confidential data, and the message says so; the values known to hold none (locators) stay exempt."""
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "grafana.yaml").write_text(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: grafana-oauth\n  namespace: o11y\nstringData:\n"
+        "  GF_AUTH_GENERIC_OAUTH_CLIENT_ID: grafana\n  GF_AUTH_GENERIC_OAUTH_SCOPES: openid profile email\n"
+        "  GF_AUTH_GENERIC_OAUTH_AUTH_URL: https://auth.example.org/authorize\n")
+    found = validate_paths([str(tree)], Options(kustomize="never", repo_root=str(tree)))
+    assert [(f.rule, f.severity) for f in found.findings] == [("secret.unencrypted", "error")], found.findings
+    assert "ConfigMap" in found.findings[0].message
+    (tree / "grafana.yaml").write_text((tree / "grafana.yaml").read_text().replace("kind: Secret", "kind: ConfigMap")
+                                       .replace("stringData:", "data:"))
+    assert validate_paths([str(tree)], Options(kustomize="never", repo_root=str(tree))).findings == []

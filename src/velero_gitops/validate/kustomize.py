@@ -1008,7 +1008,8 @@ class _OutputCheck:
         _, file, line = _source(b, origin, "Secret", name, self.by_file, self.kfiles)
         return Finding(file or display_path(b.entry / b.kfile_name), line, None, "",
                        f"the generator of Secret {esc(name)} builds it from values in clear in the repository: "
-                       "encrypt its input files with sops (Flux decrypts them) or generate it outside Git",
+                       "encrypt its input files with sops (Flux decrypts them) or generate it outside Git; if none "
+                       "of its inputs is a credential, make it a configMapGenerator",
                        "secret.unencrypted")
 
     def _built_plaintext(self, b: Build, origin: dict, name: str) -> list[Finding]:

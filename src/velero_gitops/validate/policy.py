@@ -45,7 +45,10 @@ define("policy.chart-version", "warning", "a velero chart version outside the co
 define("policy.ca-private-key", "error", "a private key inside a `caCert`", in_git=True)
 define("policy.secret-encrypted", "error", "the `velero-s3-secret` Secret is not SOPS-encrypted", in_git=True)
 define("secret.unencrypted", "error", "a Secret whose every value the repository shows in clear (none encrypted, none "
-       "drawn from a source Git does not show), or one whose SOPS metadata is incomplete", in_git=True)
+       "drawn from a source Git does not show), or one whose SOPS metadata is incomplete; judged by the kind, not by "
+       "how the values read (a value's text cannot tell a password from a setting, and only empty values, locators "
+       "without a password and public key material are known to hold none): a Secret that holds no credential "
+       "belongs in a ConfigMap, Kubernetes' object for non-confidential data", in_git=True)
 
 # The rules below reuse the project's own parsers (cron.py, units.py, names.py) so that `validate`
 # and the config loader agree on what is valid.
@@ -246,7 +249,8 @@ def check(objects: list[Obj], opts: Options, context: list[Obj] | None = None) -
                                          "encrypt it with sops, keeping the same password (docs/secrets.md)",
                                          "policy.secret-encrypted"))
                 else:
-                    out.append(o.finding("", "plaintext Secret: encrypt it with SOPS (or generate it outside Git)",
+                    out.append(o.finding("", "plaintext Secret: encrypt it with SOPS (or generate it outside Git); if "
+                                         "none of its values is a credential, make it a ConfigMap",
                                          "secret.unencrypted"))
             elif opts.plaintext_secrets and not o.encrypted and _ciphertext_only(o.data):
                 # kustomize-controller decrypts only what carries sops metadata (internal/decryptor/decryptor.go):
