@@ -520,8 +520,13 @@ def test_a_namespace_is_named_by_the_namespace_transformer(tmp_path, target, dup
                                  .replace("targetNamespace: media", f"targetNamespace: {target}"))
     _edit(root / "kubernetes/apps/media/kustomization.yaml", "  - ./db/ks.yaml\n", "  - ./db/ks.yaml\n  - ./db/ks2.yaml\n")
     res = _check(root)
-    assert [(f.rule, f.message.split(" is applied")[0]) for f in res.findings] == (
+    assert sorted((f.rule, f.message.split(" (its file")[0].split(" is applied")[0]) for f in res.findings) == (
         [("flux.duplicate", "Namespace media")] * 2 if dup else []), res.findings
+    if dup:  # the written name is shown, and why it is not the name applied
+        assert sorted(f.message.split(" is applied")[0] for f in res.findings) == [
+            "Namespace media (its file names it _: the namespace the Kustomization sets renames a Namespace)",
+            "Namespace media (its file names it other-placeholder: the namespace the Kustomization sets renames a "
+            "Namespace)"]
 
 
 def test_generated_kustomization_applies_sub_folders_that_have_their_own(tmp_path):
@@ -909,3 +914,25 @@ def test_a_folder_with_its_own_sops_config_is_not_the_repository_root(tmp_path, 
     (root / "cluster/web/ks.yaml").write_text(ks("web", "./cluster/web/ap"))  # the rule still holds
     res = validate_paths(["."], Options(kustomize="never"))
     assert [f.rule for f in res.findings] == ["flux.path"], res.findings
+
+
+def test_files_outside_every_marked_folder_do_not_make_a_nested_folder_the_root(tmp_path, monkeypatch):
+    """fluxcd/pkg's test data: one fixture folder has its own ``.sops.yaml`` and a Flux Kustomization naming a folder
+    from there, while the other fixtures have no marker above them. That folder holds not every file of the run, so
+    it is not the repository's root either (no new flux.path on the other fixtures' Kustomizations)."""
+    from cli_util import write_tree
+
+    def ks(name: str, path: str) -> str:
+        return (f"apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: {name}\n"
+                f"  namespace: flux-system\nspec:\n  interval: 1h\n  path: {path}\n  prune: true\n"
+                "  sourceRef:\n    kind: GitRepository\n    name: flux-system\n")
+
+    root = write_tree(tmp_path / "repo", {
+        "a-testdata/ks.yaml": ks("varsub", "./kustomize"),
+        "kustomize/testdata/with-sops/.sops.yaml": "creation_rules: []\n",
+        "kustomize/testdata/with-sops/ks.yaml": ks("sops", "./app"),
+        "kustomize/testdata/with-sops/app/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n",
+    })
+    monkeypatch.chdir(root)
+    res = validate_paths(["."], Options(kustomize="never"))
+    assert [f for f in res.findings if f.rule == "flux.path"] == [], res.findings
