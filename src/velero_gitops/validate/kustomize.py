@@ -658,7 +658,7 @@ def plans(kdirs: Iterable[Path], objects: list[Obj], run: Run, graph: flux.Graph
             out.append(b)
             visited |= b.visited
     if out:
-        return out  # Flux builds these and nothing else; bootstrap and tool folders are not Flux's
+        return out + _unblocked(out, run)  # Flux builds these and nothing else; bootstrap and tool folders are not Flux's
     entries: set[Path] = set()
     for d in sorted(kdirs, key=lambda x: (len(Path(x).parts), str(x))):
         real = Path(realpath(d))
@@ -687,7 +687,37 @@ def plans(kdirs: Iterable[Path], objects: list[Obj], run: Run, graph: flux.Graph
         b = plan(_bounded(root, run), real, None, run.kfiles, run.real)
         out.append(b)
         visited |= b.visited
-    return out
+    return out + _unblocked(out, run)
+
+
+def _unblocked(builds: list[Build], run: Run) -> list[Build]:
+    """A Flux build that validate does not run only because it reads a remote input (kustomize.remote: Flux fetches
+    it, validate does not) still has parts it can run: kustomize builds each folder a kustomization includes as a
+    target of its own and hands that output to the parent's transformers (kubernetes-sigs/kustomize@kustomize/v5.7.1:
+    api/internal/target/kusttarget.go accumulateDirectory), so the largest included folders that reach nothing remote
+    are built alone. Their files are then judged as kustomize emits them (a selector that `labels: includeSelectors`
+    adds), not as written; only the parents' own transformers are left out, as they are when a file is judged alone."""
+    extra: list[Build] = []
+    seen = {b.entry for b in builds}
+    for b in builds:
+        if not b.problems or any(p.rule != "kustomize.remote" for p in b.problems):
+            continue
+        todo = list(b.edges.get(b.entry, []))
+        while todo:
+            d = todo.pop()
+            if d in seen:
+                continue
+            seen.add(d)
+            kfile = find_kfile(d)
+            kf = read_kfile(kfile, run.kfiles) if kfile is not None else None
+            if kf is None or kf.data.get("kind") == "Component":
+                continue  # a component is built only as part of what includes it
+            sub = plan(b.root, d, None, run.kfiles, run.real)
+            if not sub.problems:
+                extra.append(sub)
+            elif all(p.rule == "kustomize.remote" for p in sub.problems):
+                todo.extend(b.edges.get(d, []))  # the remote input is further down: its siblings still build
+    return extra
 
 
 def _bounded(root: Path, run: Run) -> Path:
@@ -951,7 +981,8 @@ class _OutputCheck:
         _, file, line = _source(b, origin, "Secret", name, self.by_file, self.kfiles)
         return Finding(file or display_path(b.entry / b.kfile_name), line, None, "",
                        f"the generator of Secret {esc(name)} builds it from values in clear in the repository: "
-                       "encrypt its input files with sops (Flux decrypts them) or generate it outside Git",
+                       "encrypt its input files with sops (Flux decrypts them) or generate it outside Git; if none "
+                       "of its inputs is a credential, make it a configMapGenerator",
                        "secret.unencrypted")
 
     def _built_plaintext(self, b: Build, origin: dict, name: str) -> list[Finding]:
