@@ -875,11 +875,13 @@ class _Verdicts:
         self.skip, self.graph, self.by_file = sorted(skip), graph, by_file
         self.cwd = os.getcwd()  # findings name files relative to it
         self._digests: dict[int, str] = {}  # id(source object) -> digest of its data (objects live as long as the run)
-        # the policy rules judge built objects with the run's options and against every object of the run
-        # (_OutputCheck._policy): both are the verdict's context, whole (a narrower one is a later refinement)
+        # the policy rules judge built objects with the run's options and look up, among the run's objects, what
+        # policy.lookups names (_OutputCheck._policy): that much of the run is the verdict's context, no more (an
+        # edit elsewhere in the repository leaves the verdict standing)
         options = {k: sorted(map(str, v)) if isinstance(v, (set, frozenset)) else v
                    for k, v in dataclasses.asdict(opts).items()}
-        self.world = buildcache.digest([options, [self._data(o) for o in objects]]) if self.usable else ""
+        looked_up = {name: [self._data(o) for o in objs] for name, objs in policy.lookups(objects).items()}
+        self.world = buildcache.digest([options, looked_up]) if self.usable else ""
 
     def key(self, b: Build) -> str | None:
         # a cache folder inside the repository is never used (a pull request could commit an entry there)
