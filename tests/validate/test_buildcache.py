@@ -207,3 +207,28 @@ def test_a_verdict_is_keyed_on_what_the_build_reads_and_nothing_else(tmp_path, m
     (root / "apps/deploy.yaml").write_text(DEPLOY.replace("nginx:1.27", "nginx:1.28"))  # one of the build's files
     _validate(root, tmp_path)
     assert ran == [root / "apps"]
+
+
+def test_a_run_whose_every_verdict_is_cached_starts_no_sandbox(tmp_path, monkeypatch):
+    """kubectl is identified by its file (identity.program: path, size, mtime, inode), the one file the sandbox holds,
+    not by asking it its version: a warm run whose every verdict is cached starts no process at all, not even the
+    sandbox probe (`kubectl version`)."""
+    require_kubectl()
+    from velero_gitops.validate import sandbox
+
+    root = _repo(tmp_path)
+    cold = _validate(root, tmp_path)
+    started: list[list[str]] = []
+    real = sandbox.run
+
+    def counted(bwrap: str, kubectl: str, binds: dict, argv: list[str], *a: object, **kw: object) -> sandbox.Result:
+        started.append(argv)
+        return real(bwrap, kubectl, binds, argv, *a, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sandbox, "run", counted)
+    sandbox.probe.cache_clear()  # as in a new process
+    assert _validate(root, tmp_path) == cold
+    assert started == []
+    (root / "apps/deploy.yaml").write_text(DEPLOY.replace("nginx:1.27", "nginx:1.28"))
+    _validate(root, tmp_path)
+    assert [a[0] for a in started] == ["version", "kustomize"]  # the probe, then the one build that changed
