@@ -503,10 +503,12 @@ def _sandbox_or_refuse(kubectl: str) -> str:
 
 
 def sandbox_identity(kubectl: str) -> str:
-    """What decides a build besides its files: our code, kubectl (path, file, version) and the sandbox."""
+    """What decides a build besides its files: our code, kubectl and bwrap (resolved path and file signature) and the
+    sandbox's limits. kubectl's file is all of kubectl: the sandbox holds that one file and nothing else (no shell, no
+    library: sandbox.py), so a wrapper script could not run there. Not asking it its version lets a run whose every
+    verdict is cached start no sandbox at all."""
     bwrap = sandbox.bwrap_path() or ""
-    _, version = sandbox.probe(bwrap or None, kubectl)
-    return "\0".join([identity.code_digest(), identity.program(kubectl, version), identity.program(bwrap),
+    return "\0".join([identity.code_digest(), identity.program(kubectl), identity.program(bwrap),
                       f"{sandbox.MEMORY}:{sandbox.CPU_SECONDS}:{sandbox.MAX_OUTPUT}"])
 
 
@@ -795,8 +797,6 @@ def check_dirs(kdirs: list[Path], objects: list[Obj], store: SchemaStore, run: R
             findings.extend(b.problems)
             # a remote resource alone is a warning: the build is not run, but nothing is proven wrong
             failed += any(p.severity == "error" for p in b.problems)
-    if runnable:
-        _sandbox_or_refuse(kubectl)  # one clear line where no sandbox can be made, before any build
     by_file: dict[Path, list] = {}
     for o in objects:
         if o.path is not None:
@@ -811,6 +811,8 @@ def check_dirs(kdirs: list[Path], objects: list[Obj], store: SchemaStore, run: R
             continue
         findings.extend(hit[0])  # the verdict of the same inputs, tools and context: no build, no output read
         covered |= hit[1]
+    if pending:
+        _sandbox_or_refuse(kubectl)  # one clear line where no sandbox can be made, before any build
     deadline = sandbox.Deadline()  # one budget for every build of this run
     with ThreadPoolExecutor(max_workers=max(1, min(2, len(pending)))) as pool, sandbox.stopped_on_unwind(pool):
         results = list(pool.map(lambda bk: build(bk[0], kubectl, cache, deadline), pending))
@@ -848,11 +850,13 @@ class _Verdicts:
         self.skip, self.graph, self.by_file = sorted(skip), graph, by_file
         self.cwd = os.getcwd()  # findings name files relative to it
         self._digests: dict[int, str] = {}  # id(source object) -> digest of its data (objects live as long as the run)
-        # the policy rules judge built objects with the run's options and against every object of the run
-        # (_OutputCheck._policy): both are the verdict's context, whole (a narrower one is a later refinement)
+        # the policy rules judge built objects with the run's options and look up, among the run's objects, what
+        # policy.lookups names (_OutputCheck._policy): that much of the run is the verdict's context, no more (an
+        # edit elsewhere in the repository leaves the verdict standing)
         options = {k: sorted(map(str, v)) if isinstance(v, (set, frozenset)) else v
                    for k, v in dataclasses.asdict(opts).items()}
-        self.world = buildcache.digest([options, [self._data(o) for o in objects]]) if self.usable else ""
+        looked_up = {name: [self._data(o) for o in objs] for name, objs in policy.lookups(objects).items()}
+        self.world = buildcache.digest([options, looked_up]) if self.usable else ""
 
     def key(self, b: Build) -> str | None:
         # a cache folder inside the repository is never used (a pull request could commit an entry there)

@@ -228,14 +228,21 @@ def judged(o: Obj) -> bool:
         o.kind == "HelmRelease" and o.api_version.startswith("helm.toolkit.fluxcd.io/"))
 
 
+def lookups(objects: list[Obj]) -> dict[str, list[Obj]]:
+    """What :func:`check` reads of objects besides the one it judges: the OCIRepositories by name (a HelmRelease's
+    chartRef). The one place that says so: a cached verdict of a build is keyed on it (validate/kustomize.py)."""
+    oci: dict[str, list[Obj]] = {}
+    for o in objects:
+        if o.kind == "OCIRepository":
+            oci.setdefault(o.name, []).append(o)
+    return oci
+
+
 def check(objects: list[Obj], opts: Options, context: list[Obj] | None = None) -> list[Finding]:
     """Findings on ``objects``; ``context`` holds the objects a lookup may find besides them (the OCIRepository of
     a HelmRelease's chartRef), when ``objects`` are one build's output."""
     out: list[Finding] = []
-    oci: dict[str, list[Obj]] = {}
-    for o in [*objects, *(context or [])]:
-        if o.kind == "OCIRepository":
-            oci.setdefault(o.name, []).append(o)
+    oci = lookups([*objects, *(context or [])])
     for o in objects:
         kind, av = o.kind, o.api_version
         if kind == "Secret" and av in ("v1", ""):  # a list item may leave apiVersion out
