@@ -50,6 +50,7 @@ class FluxKs:
     path_dir: Path | None  # the folder its build starts from (resolved); None: another source, or unknown
     applies: frozenset[Path]  # the files its build applies (resolved)
     substitute_from: tuple = ()  # its postBuild.substituteFrom, parents' patches included ({kind, name[, optional]})
+    sync_path: str = ""  # a FluxInstance's sync path as written, when no folder is known for it (``${VAR}``)
 
     @property
     def ref(self) -> str:
@@ -81,7 +82,11 @@ def flux_facts(root: Path, repo_sources: list[str], planned: dict[Path, str | No
     have: set[Path] = {k.path_dir for k in out if (k.namespace, k.name) == ("flux-system", "flux-system")
                        and k.path_dir is not None}
     for r in [*g.sync_roots, *flux.sync_roots([], g.root)]:  # the graph's, and the markers below its root
-        if r.obj is not None and r.kustomization is not None:
+        if r.obj is not None and r.kustomization is None:
+            # a sync path whose ${VAR} the repository gives no value for: a root whose folder is unknown here
+            out.append(FluxKs("FluxInstance", r.namespace, r.name, run.real(r.obj.path) if r.obj.path else None,
+                              r.obj.line, None, frozenset(), sync_path=r.path))
+        elif r.obj is not None and r.kustomization is not None:
             d = g.path_dir(r.kustomization)
             if d is not None:
                 have.add(run.real(d))

@@ -1229,15 +1229,17 @@ def sync_roots(objects: list[Obj], root: Path | None = None) -> list[SyncRoot]:
     FluxInstance with a sync the API server accepts (fluxmodel.flux_instance), and with ``root``, every empty
     bootstrap marker below it. The graph (its synthetic Kustomizations) and adoption (ops.wiring) both ask here."""
     out = []
-    for o in objects:
-        if not is_kind(o, fluxmodel.OPERATOR, "FluxInstance"):
+    for o, inst in _instances(objects):
+        fi = fluxmodel.flux_instance(inst)
+        if fi.sync is None:
             continue
-        fi = fluxmodel.flux_instance(o)
-        data = fi.sync_kustomization()
-        if fi.sync is None or data is None:
-            continue
-        out.append(SyncRoot("FluxInstance", fi.namespace, fi.name, (fi.sync.kind, fi.namespace, fi.sync.name),
-                            fi.sync.path, fi.sync.url, o, Obj(o.file, o.path, o.index, data, o.line)))
+        paths = [fi.sync.path] if "${" not in fi.sync.path else _candidate_values(fi.sync.path, objects)
+        for path in paths or [fi.sync.path]:
+            data = dataclasses.replace(fi, sync=dataclasses.replace(fi.sync, path=path)).sync_kustomization()
+            # a path still ${...}: set where Git does not show it (the root is known, its folder is not): no Kustomization
+            made = Obj(o.file, o.path, o.index, data, o.line) if data is not None and "${" not in path else None
+            out.append(SyncRoot("FluxInstance", fi.namespace, fi.name, (fi.sync.kind, fi.namespace, fi.sync.name),
+                                path, fi.sync.url, o, made))
     if root is not None:
         for marker in sorted(root.glob("**/flux-system/gotk-sync.yaml")):
             if ".git" in marker.relative_to(root).parts:
@@ -1245,6 +1247,61 @@ def sync_roots(objects: list[Obj], root: Path | None = None) -> list[SyncRoot]:
             path = "./" + marker.parent.parent.relative_to(root).as_posix()
             out.append(SyncRoot("Bootstrap", "flux-system", "flux-system", ("GitRepository", "flux-system", "flux-system"),
                                 path, "", None, None))
+    return out
+
+
+def _instances(objects: list[Obj]) -> list[tuple[Obj, Obj]]:
+    """(the object that declares it, the FluxInstance) of each FluxInstance: written as one, or rendered by a
+    HelmRelease of flux-operator's flux-instance chart from its values (fluxmodel.instance_of_release). The chart's
+    name is the HelmRelease's ``chart.spec.chart``, or for a ``chartRef`` to an OCIRepository the last segment of
+    its URL (Helm pushes a chart to ``<registry>/<path>/<chart name>``: helm.sh/helm/v3 pkg/pusher/ocipusher.go)."""
+    oci = {(o.name, o.namespace): fluxmodel.source_url(o) or "" for o in objects if is_kind(o, SOURCE, "OCIRepository")}
+    out = []
+    for o in objects:
+        if is_kind(o, fluxmodel.OPERATOR, "FluxInstance"):
+            out.append((o, o))
+        elif is_kind(o, HELM, "HelmRelease"):
+            m = fluxmodel.helmrelease(o)
+            chart = m.chart_name or ""
+            if m.chart_ref is not None and m.chart_ref.kind == "OCIRepository":
+                ns = m.chart_ref.namespace or o.namespace
+                urls = [u for (n, s), u in oci.items() if n == m.chart_ref.name and (s == ns or not s or not ns)]
+                chart = urls[0].rstrip("/").rsplit("/", 1)[-1] if urls else ""
+            inst = fluxmodel.instance_of_release(o, chart)
+            if inst is not None:
+                out.append((o, inst))
+    return out
+
+
+def _candidate_values(text: str, objects: list[Obj]) -> list[str]:
+    """Each value ``text`` takes with the postBuild variables the repository can supply: a ``postBuild.substitute``
+    entry, or a key of a ConfigMap's data (what ``substituteFrom`` reads) holding the variable. A FluxInstance's sync
+    path written ``${FLUX_PATH}`` in a HelmRelease shared by several clusters has one value per cluster's settings.
+    Empty when a variable has no value in the files (set in an encrypted Secret or on the cluster)."""
+    import itertools
+
+    names = sorted(set(varsub.names(text)))
+    values: dict[str, set[str]] = {n: set() for n in names}
+    for o in objects:
+        pairs: list[tuple[object, object]] = []
+        if is_kind(o, FLUX_KS, "Kustomization"):
+            post = fluxmodel.kustomization(o).post_build
+            pairs = list(post.substitute) if post is not None else []
+        elif o.kind == "ConfigMap" and o.api_version == "v1" and isinstance(o.data.get("data"), dict):
+            pairs = list(o.data["data"].items())
+        for k, v in pairs:
+            if k in values and isinstance(v, str) and "${" not in v:
+                values[str(k)].add(v)
+    if not names or any(not values[n] for n in names):
+        return []
+    out: list[str] = []
+    for combo in itertools.islice(itertools.product(*(sorted(values[n]) for n in names)), 32):
+        try:
+            got, known = varsub.expand(text, varsub.lookup_from(dict(zip(names, combo, strict=True)), True))
+        except varsub.BadSubstitution:
+            continue
+        if known and got and got not in out:
+            out.append(got)
     return out
 
 
