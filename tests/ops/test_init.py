@@ -250,10 +250,16 @@ def test_a_templated_sync_path_has_one_root_per_value_the_repository_gives(tmp_p
     repo = tmp_path / "repo"
     repo.mkdir()
     flux_instance_chart(repo, "${FLUX_PATH}")
-    for c in ("alpha", "beta"):
+    for c in ("alpha", "beta", "gamma"):
         _settings(repo, c, f"kubernetes/flux/{c}")
+    # gamma's settings come from a configMapGenerator reading an env file (kustomize api/kv/kv.go: KEY=VALUE lines)
+    gamma = repo / "kubernetes" / "flux" / "gamma"
+    (gamma / "settings.yaml").unlink()
+    (gamma / "cluster.env").write_text("# settings\nCLUSTER=gamma\nFLUX_PATH=kubernetes/flux/gamma\n")
+    (gamma / "kustomization.yaml").write_text("resources:\n  - ./ks.yaml\nconfigMapGenerator:\n  - name: cluster-settings\n"
+                                             "    envs:\n      - cluster.env\ngeneratorOptions:\n  disableNameSuffixHash: true\n")
     r = _init(repo)
-    assert r.code == 2 and "alpha, beta" in r.err and "--cluster" in r.err
+    assert r.code == 2 and "alpha, beta, gamma" in r.err and "--cluster" in r.err
     r = _init(repo, "--cluster", "beta")
     assert r.code == 0, r.err
     assert load(repo / "velero-gitops.yaml").config.repo.apps_root == "kubernetes/apps/beta"

@@ -33,6 +33,7 @@ import dataclasses
 import posixpath
 import re
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 from velero_gitops.findings import Finding
@@ -449,7 +450,7 @@ class Graph:
         opts = self.opts = run.opts = guess_repo_source(self.all, opts)
         self.cluster_sources: dict[int, set[tuple[str, str, str]]] = {}  # cluster -> its repository's sources
         # what flux-operator makes from a FluxInstance's sync: the root Kustomization of the cluster
-        self.sync_roots = sync_roots(self.all)
+        self.sync_roots = sync_roots(self.all, generated_values=self._generated_values)
         self.synthetic = [r.kustomization for r in self.sync_roots if r.kustomization is not None]
         self.flux_ks = [o for o in self.all if is_kind(o, FLUX_KS, "Kustomization")] + self.synthetic
         self.roots: dict[int, list[Path]] = {id(ks): _candidate_roots(ks, run, self.root) for ks in self.flux_ks}
@@ -487,6 +488,35 @@ class Graph:
         if self._guess_per_cluster():
             self._build()
             self._partition()
+
+    def _generated_values(self) -> list[tuple[str, str]]:
+        """The (key, value) pairs of every configMapGenerator of the repository (``literals``, ``envs`` files):
+        kustomize's api/kv/kv.go reads an env file as KEY=VALUE lines, ``#`` comments and blank lines skipped. Read
+        only when a sync path needs a variable (sync_roots); files stay inside the repository (Run.text)."""
+        out: list[tuple[str, str]] = []
+        if self.root is None:
+            return out
+        for dirpath, dirnames, filenames in self.run.fs.walk(self.root):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            if not any(f in KUSTOMIZE_FILES for f in filenames):
+                continue
+            d = Path(dirpath)
+            k, _ = self.tree.kustomization(d)
+            gens = k.get("configMapGenerator")
+            for g in gens if isinstance(gens, list) else []:
+                if not isinstance(g, dict):
+                    continue
+                lines = [x for x in g.get("literals") or [] if isinstance(x, str)]
+                for env in [*(g.get("envs") or []), *([g["env"]] if isinstance(g.get("env"), str) else [])]:
+                    try:
+                        lines += self.run.text(d / str(env), root=self.root).splitlines()
+                    except (OSError, ValueError):
+                        continue
+                for line in lines:
+                    key, eq, value = line.strip().partition("=")
+                    if eq and key and not key.startswith("#"):
+                        out.append((key, value.strip().strip('"')))
+        return out
 
     def kustomization(self, ks: Obj) -> fluxmodel.Kustomization:
         """The typed spec of a Flux Kustomization as the controller sees it (after its parents' patches and
@@ -1224,7 +1254,8 @@ class SyncRoot:
     kustomization: Obj | None  # the Kustomization the operator makes; None for a marker
 
 
-def sync_roots(objects: list[Obj], root: Path | None = None) -> list[SyncRoot]:
+def sync_roots(objects: list[Obj], root: Path | None = None,
+               generated_values: Callable[[], list[tuple[str, str]]] | None = None) -> list[SyncRoot]:
     """THE answer to "which sync roots does this repository have, and which source and path does each apply": every
     FluxInstance with a sync the API server accepts (fluxmodel.flux_instance), and with ``root``, every empty
     bootstrap marker below it. The graph (its synthetic Kustomizations) and adoption (ops.wiring) both ask here."""
@@ -1233,7 +1264,8 @@ def sync_roots(objects: list[Obj], root: Path | None = None) -> list[SyncRoot]:
         fi = fluxmodel.flux_instance(inst)
         if fi.sync is None:
             continue
-        paths = [fi.sync.path] if "${" not in fi.sync.path else _candidate_values(fi.sync.path, objects)
+        paths = [fi.sync.path] if "${" not in fi.sync.path else \
+            _candidate_values(fi.sync.path, objects, generated_values() if generated_values is not None else [])
         for path in paths or [fi.sync.path]:
             data = dataclasses.replace(fi, sync=dataclasses.replace(fi.sync, path=path)).sync_kustomization()
             # a path still ${...}: set where Git does not show it (the root is known, its folder is not): no Kustomization
@@ -1273,9 +1305,10 @@ def _instances(objects: list[Obj]) -> list[tuple[Obj, Obj]]:
     return out
 
 
-def _candidate_values(text: str, objects: list[Obj]) -> list[str]:
+def _candidate_values(text: str, objects: list[Obj], generated: list[tuple[str, str]]) -> list[str]:
     """Each value ``text`` takes with the postBuild variables the repository can supply: a ``postBuild.substitute``
-    entry, or a key of a ConfigMap's data (what ``substituteFrom`` reads) holding the variable. A FluxInstance's sync
+    entry, or a key of a ConfigMap's data (what ``substituteFrom`` reads) holding the variable, written in a file or
+    by a configMapGenerator (``generated``: its (key, value) pairs). A FluxInstance's sync
     path written ``${FLUX_PATH}`` in a HelmRelease shared by several clusters has one value per cluster's settings.
     Empty when a variable has no value in the files (set in an encrypted Secret or on the cluster)."""
     import itertools
@@ -1292,6 +1325,9 @@ def _candidate_values(text: str, objects: list[Obj]) -> list[str]:
         for k, v in pairs:
             if k in values and isinstance(v, str) and "${" not in v:
                 values[str(k)].add(v)
+    for k, v in generated:
+        if k in values and "${" not in v:
+            values[k].add(v)
     if not names or any(not values[n] for n in names):
         return []
     out: list[str] = []
