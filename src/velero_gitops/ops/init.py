@@ -192,6 +192,9 @@ def detect(here: Path, cluster: str | None = None, apps_root: str | None = None)
             recipients = []
     source, foreign = _scan(root)
     sources = [*([f"GitRepository/flux-system/{source}"] if source else []), *DEFAULT_REPO_SOURCES]
+    apps: str | None
+    clusters: list[str]
+    chosen: str | None
     if apps_root is not None:  # told: nothing to detect (init --apps-root)
         if not (root / apps_root).is_dir() or not (root / apps_root).resolve().is_relative_to(root):
             raise UsageError(f"--apps-root {apps_root}: no such folder inside the repository {root}")

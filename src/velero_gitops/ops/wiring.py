@@ -51,6 +51,7 @@ class FluxKs:
     applies: frozenset[Path]  # the files its build applies (resolved)
     substitute_from: tuple = ()  # its postBuild.substituteFrom, parents' patches included ({kind, name[, optional]})
     sync_path: str = ""  # a FluxInstance's sync path as written, when no folder is known for it (``${VAR}``)
+    absent_key: tuple[str, str] | None = None  # (namespace, name) of a decryption key Secret nothing here makes
 
     @property
     def ref(self) -> str:
@@ -69,6 +70,7 @@ def flux_facts(root: Path, repo_sources: list[str], planned: dict[Path, str | No
               Planned(planned) if planned else None)
     g = flux.Graph([], run)
     out: list[FluxKs] = []
+    absent = flux.absent_keys(g)
     for ks in g.flux_ks:
         target = g.path_dir(ks)
         applies = frozenset(f for f, kss in g.applied_by.items() if any(k is ks for k in kss))
@@ -76,7 +78,8 @@ def flux_facts(root: Path, repo_sources: list[str], planned: dict[Path, str | No
         subst = (post or {}).get("substituteFrom")
         refs = tuple(dict(r) for r in subst if isinstance(r, dict)) if isinstance(subst, list) else ()
         out.append(FluxKs("Kustomization", ks.namespace or "", ks.name, run.real(ks.path) if ks.path else None, ks.line,
-                          run.real(target) if target is not None else None, applies, refs))
+                          run.real(target) if target is not None else None, applies, refs,
+                          absent_key=absent.get(id(ks))))
     # the sync roots (validate.flux.sync_roots): a FluxInstance's sync builds the folder the graph resolves for the
     # Kustomization the operator makes; an empty bootstrap marker stands for the root `flux bootstrap` will write
     have: set[Path] = {k.path_dir for k in out if (k.namespace, k.name) == ("flux-system", "flux-system")

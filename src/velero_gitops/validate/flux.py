@@ -64,6 +64,9 @@ CROSS_NAMESPACE = define("flux.cross-namespace", "error", "a source in another n
 DECRYPTION = define("flux.decryption", "error", "a Flux Kustomization applies SOPS-encrypted files without `spec.decryption`")
 DECRYPTION_SECRET = define("flux.decryption-secret", "error", "`decryption.secretRef` is read from the Kustomization's own "
                            "namespace (after its parent's build), and the key Secret is not there")
+DECRYPTION_KEY = define("flux.decryption-key", "note", "the decryption key Secret a Kustomization's `decryption.secretRef` "
+                        "names is not in the repository and no other Flux Kustomization reads it: it must be created "
+                        "on the cluster (the command is in the message), or the controller fails the whole Kustomization")
 MALFORMED = define("flux.malformed", "error", "a field of a Flux object has a shape the API server refuses, and no "
                    "bundled schema reports it: a flux-operator FluxInstance or ResourceSet (no CRD schema in the bundle), "
                    "or a CEL rule of the CRD (HelmRelease: either chart or chartRef)")
@@ -743,6 +746,9 @@ class Graph:
             own = self.real(root.path).parent.parts
             scores = [shared(own, sp) for sp in seed_parts]
             labels = frozenset(i for i, sc in enumerate(scores) if sc == max(scores))
+            # a seed is its own cluster: the sync roots one file declares (a FluxInstance chart's values shared by
+            # clusters, one root per value of its ${VAR} path) share a folder, not a cluster
+            labels = next((frozenset({i}) for i, s in enumerate(seeds) if s is root), labels)
             todo, seen = [root], {id(root)}
             while todo:
                 k = todo.pop()
@@ -1415,6 +1421,25 @@ def _same_repository(objects: list[Obj], roots: list[SyncRoot], opts: Options,
     return dataclasses.replace(opts, repo_sources=[*(opts.repo_sources or DEFAULT_REPO_SOURCES), *sorted(extra)])
 
 
+def absent_keys(g: Graph) -> dict[int, tuple[str, str]]:
+    """id(Flux Kustomization) -> (namespace, name) of the decryption key Secret it needs that the repository does
+    not hold and no other Kustomization reads (_Checker.absent_key; adoption tells the user how to make it)."""
+    checker = _Checker(g, [])
+    out = {}
+    for ks in g.flux_ks:
+        key = checker.absent_key(ks)
+        if key is not None:
+            out[id(ks)] = key
+    return out
+
+
+def key_command(name: str, ns: str, key_file: str = "<your age key file>") -> str:
+    """THE command that gives kustomize-controller an age key Secret: a key named ``*.agekey``
+    (kustomize-controller@v1.9.4:internal/decryptor/decryptor.go DecryptionAgeExt), from the key file `sops-init`
+    or age-keygen wrote."""
+    return f"kubectl create secret generic {name} --namespace={ns} --from-file=age.agekey={key_file}"
+
+
 def _flux_namespace(opts: Options) -> str:
     """Where Flux itself runs: the namespace of the repository's source (flux-system by default)."""
     return sorted(_repo_sources(opts))[0][1] if _repo_sources(opts) else "flux-system"
@@ -1592,6 +1617,8 @@ class _Checker:
                 continue
             home = sorted(found) or [_flux_namespace(self.opts)]
             if ns in home:
+                if not found and not self._key_users(name, ns, ks):
+                    self._key_absent(ks, where, via, name, ns)
                 continue
             known = "is in" if found else "is expected in"
             self.add(ks, where,
@@ -1600,6 +1627,40 @@ class _Checker:
                      f"{'' if found else f' (Flux SOPS guide; declare --external Secret/{ns}/{name} if it is there)'}: "
                      f"keep the Kustomization in {home[0]} (use targetNamespace for its objects), or drop secretRef "
                      "and run kustomize-controller with --sops-age-secret", DECRYPTION_SECRET)
+
+    def absent_key(self, ks: Obj) -> tuple[str, str] | None:
+        """(namespace, name) of the key Secret ``ks``'s decryption reads when the repository does not hold it and no
+        other Flux Kustomization reads it (what flux.decryption-key reports), else None."""
+        dec, _ = self.g.decryption(ks)
+        parsed = fluxmodel.decryption(dec) if dec is not None else None
+        name = parsed.secret_ref if parsed is not None else None
+        if name is None:
+            return None
+        for ns in self.g.namespaces(ks):
+            if ns and ns == _flux_namespace(self.opts) and self.where("Secret", name, ns, ks) == (False, set()) \
+                    and not self._key_users(name, ns, ks):
+                return ns, name
+        return None
+
+    def _key_users(self, name: str, ns: str, ks: Obj) -> bool:
+        """Whether another Flux Kustomization of the repository reads key Secret ns/name: a repository that already
+        decrypts with it has it on the cluster (its bootstrap made it), so only the first user must be told."""
+        for other in self.g.flux_ks:
+            if other is ks or self.g.dead(other):
+                continue
+            dec, _ = self.g.decryption(other)
+            parsed = fluxmodel.decryption(dec) if dec is not None else None
+            if parsed is not None and parsed.secret_ref == name and ns in self.g.namespaces(other):
+                return True
+        return False
+
+    def _key_absent(self, ks: Obj, where: str, via: str, name: str, ns: str) -> None:
+        """kustomize-controller@v1.9.4:internal/decryptor/decryptor.go ImportKeys gets the secretRef Secret from the
+        Kustomization's namespace before decrypting; NotFound fails the reconciliation, so nothing of it is applied."""
+        self.findings.append(ks.finding(where, f"decryption.secretRef {name}{via}: the key Secret {ns}/{name} is not in this repository "
+                 "(no Secret, no generator, nothing that makes it) and no other Flux Kustomization reads it, so it "
+                 "must be made on the cluster before Flux applies this Kustomization, or kustomize-controller fails it "
+                 f"whole: {key_command(name, ns)}", DECRYPTION_KEY, DECRYPTION_KEY.severity))
 
     # -- HelmRelease -------------------------------------------------------------------------------
     def _helmrelease(self, hr: Obj) -> None:

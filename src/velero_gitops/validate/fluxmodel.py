@@ -473,7 +473,7 @@ def instance_of_release(o: Obj, chart: str) -> Obj | None:
     spec = o.data.get("spec")
     values = spec.get("values") if isinstance(spec, dict) else None
     inst = values.get("instance") if isinstance(values, dict) else None
-    if not isinstance(inst, dict):
+    if not isinstance(spec, dict) or not isinstance(values, dict) or not isinstance(inst, dict):
         return None
     sync = inst.get("sync")
     rel = release_name(o)
