@@ -199,12 +199,13 @@ def _decryption_key(results: list[RenderResult], facts: _Facts) -> None:
     from velero_gitops.secrets.sops import default_key_file
     from velero_gitops.validate.flux import key_command
 
-    told: set[tuple[str, str]] = set()
+    told: set[tuple[Path, tuple[str, str]]] = set()
     for result in results:
-        target = (result.loaded.repo_root / Layout.of(result.loaded.config).ks_file).resolve()
+        root = result.loaded.repo_root.resolve()
+        target = (root / Layout.of(result.loaded.config).ks_file).resolve()
         for k in facts.of(result):
-            if k.file == target and k.absent_key is not None and k.absent_key not in told:
-                told.add(k.absent_key)
+            if k.file == target and k.absent_key is not None and (root, k.absent_key) not in told:
+                told.add((root, k.absent_key))
                 ns, name = k.absent_key
                 err(f"note: Flux decrypts the tree with the age key in Secret {ns}/{name}, which this repository does "
                     "not hold and no other Flux Kustomization reads: create it on the cluster before Flux applies the "
