@@ -746,9 +746,10 @@ class Graph:
             own = self.real(root.path).parent.parts
             scores = [shared(own, sp) for sp in seed_parts]
             labels = frozenset(i for i, sc in enumerate(scores) if sc == max(scores))
-            # a seed is its own cluster: the sync roots one file declares (a FluxInstance chart's values shared by
-            # clusters, one root per value of its ${VAR} path) share a folder, not a cluster
-            labels = next((frozenset({i}) for i, s in enumerate(seeds) if s is root), labels)
+            # the sync roots flux-operator makes from one declaring file (a flux-instance chart's values shared by
+            # clusters, one root per value of its ${VAR} path) share that file's folder, not a cluster
+            if any(root is k for k in self.synthetic):
+                labels = next((frozenset({i}) for i, s in enumerate(seeds) if s is root), labels)
             todo, seen = [root], {id(root)}
             while todo:
                 k = todo.pop()
