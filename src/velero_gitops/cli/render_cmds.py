@@ -167,25 +167,21 @@ def _refuse_prune(result: RenderResult, results: list[RenderResult], facts: list
     if not result.drifted:
         return
     found = applyset.losses(root, wiring.sources_of(result.loaded), planned,
-                            applyset.ours([r.loaded.display_path for r in mine]), facts)
-    # The Secrets encrypt-secret and encrypt-repo-password wrote into the tree's folder before its first render:
-    # a generated apps root (fluxcd/pkg kustomize_generator.go) applies them until the rendered app kustomization
-    # lists them, and after it the tree's own Kustomization applies the same objects. They are the config's, the
-    # documented order writes them first, and nothing of the tree runs yet: handed over, not lost.
-    mine_secrets = {(root / rel).resolve() for r in mine for rel in _secret_files(r)}
-    found = [x for x in found if x.file not in mine_secrets]
+                            applyset.ours([r.loaded.display_path for r in mine], _written_by_commands(mine)), facts)
     if found:
         raise UsageError(applyset.refusal(found, wiring.at(root, result.shown)))
 
 
-def _secret_files(result: RenderResult) -> list[str]:
-    """The Secret files of the tree that velero-gitops' encrypt commands write (repo-relative), as the rendered app
-    kustomization lists them."""
+def _written_by_commands(results: list[RenderResult]) -> set[Path]:
+    """The files of each tree that encrypt-secret and encrypt-repo-password write (render/layout.py), resolved."""
     from velero_gitops.render.layout import Layout
 
-    layout, c = Layout.of(result.loaded.config), result.loaded.config
-    return [*([layout.secret_file] if c.s3.credentials_from == "sops" else []),
-            *([layout.repo_password_file] if c.velero.repository_password == "managed" else [])]
+    out = set()
+    for r in results:
+        layout = Layout.of(r.loaded.config)
+        for rel in (layout.secret_file, layout.repo_password_file):
+            out.add((r.loaded.repo_root / rel).resolve())
+    return out
 
 
 def _wiring(result: RenderResult, wire: bool, facts: list[FluxKs] | None) -> None:
