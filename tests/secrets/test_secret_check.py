@@ -374,3 +374,17 @@ def test_the_trees_own_secret_is_judged_by_our_rule_not_its_metadata(home_lab, s
     found = errors(check_tree(loaded.repo_root, loaded.config))
     assert [(f.rule, f.pointer) for f in found] == [("secret.unencrypted", f"/stringData/{key}")]
     assert "PlainSecretKeyLeak123" not in found[0].message
+
+
+def test_a_files_encrypted_regex_runs_as_go_regexp():
+    """/work/attack3/repro/10: a file's ``sops.encrypted_regex: (b+)+$`` ran under Python re on a key ``bbbb…!``
+    (exponential). sops compiles it with Go's regexp (getsops/sops@v3.10.2:sops.go Tree.shouldBeEncrypted): RE2,
+    linear; CPU-bounded here. A pattern RE2 refuses is one sops could not have used: the value must be encrypted."""
+    from velero_gitops.secrets.secret_check import should_be_encrypted
+
+    from cli_util import cpu_budget
+
+    with cpu_budget(1):
+        assert not should_be_encrypted({"encrypted_regex": "(b+)+$"}, ["stringData", "b" * 5000 + "!"])
+    assert should_be_encrypted({"encrypted_regex": "^(data|stringData)$"}, ["stringData", "cloud"])
+    assert should_be_encrypted({"encrypted_regex": "(?=x)"}, ["stringData", "cloud"])

@@ -458,3 +458,27 @@ def test_a_secret_filled_by_a_template_shows_no_credential():
     assert not holds_secret_data({"stringData": {"HCLOUD_CLUSTER_CONFIG": tpl}})
     assert not holds_secret_data({"stringData": {"password": "{{ .Values.password }}", "user": "admin"}})
     assert holds_secret_data({"stringData": {"password": "hunter2", "user": "admin"}})
+
+
+@pytest.mark.parametrize("value", [
+    "ENC[AES256_GCM,data:" + ",iv:,tag:,type:" * 3000,  # four greedy .+ under Python re: polynomial backtracking
+    "{{" * 60000,  # a lazy .*? with no closing }}: quadratic under Python re
+])
+def test_secret_value_rules_run_in_linear_time(value):
+    """/work/attack3/repro/13: a few KB Secret value kept `check` busy for minutes. The sops-ciphertext and
+    template rules run as Go's regexp (RE2: linear, as getsops/sops@v3.10.2:aes/cipher.go encre is); CPU-bounded."""
+    from velero_gitops.validate.policy import holds_secret_data
+
+    from cli_util import cpu_budget
+
+    with cpu_budget(2):
+        assert holds_secret_data({"stringData": {"password": value}})
+
+
+def test_ciphertext_and_templates_are_still_recognised():
+    from velero_gitops.validate.policy import holds_secret_data
+
+    enc = "ENC[AES256_GCM,data:AAAA,iv:AAAA=,tag:AAAA==,type:str]"
+    assert not holds_secret_data({"stringData": {"password": enc}})
+    assert not holds_secret_data({"stringData": {"password": "x {{ .Values.p\n }}"}})
+    assert holds_secret_data({"stringData": {"password": enc + "x"}})

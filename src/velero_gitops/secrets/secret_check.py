@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from velero_gitops import safefile
+from velero_gitops import goregexp, safefile
 from velero_gitops.boundary import realpath
 from velero_gitops.config.loader import display
 from velero_gitops.config.names import REPO_CREDENTIALS_KEY, REPO_CREDENTIALS_SECRET
@@ -141,7 +141,8 @@ def recipients_of(doc: Any) -> list[str]:
 def should_be_encrypted(meta: dict, path: list[str]) -> bool:
     """Whether sops encrypted the value at ``path`` (the keys from the document root), by the rule recorded in the
     file's sops metadata (getsops/sops@v3.10.2:sops.go Tree.shouldBeEncrypted; regular expressions are searched, as
-    Go's regexp.Match does). With a comment rule, what sops did depends on comments: not known here, so not required."""
+    Go's regexp.Match does, with Go's RE2 syntax in linear time: the pattern is the file's, a pull request's maybe).
+    With a comment rule, what sops did depends on comments: not known here, so not required."""
     if meta.get("encrypted_comment_regex") or meta.get("unencrypted_comment_regex"):
         return False
     keys = [str(k) for k in path]
@@ -159,9 +160,10 @@ def should_be_encrypted(meta: dict, path: list[str]) -> bool:
         rx = meta.get(name)
         if isinstance(rx, str) and rx:
             try:
-                hit = any(re.search(rx, k) for k in keys)
-            except re.error:
-                return True
+                pattern = goregexp.GoRegexp(rx)
+            except goregexp.PatternError:
+                return True  # sops could not have compiled it either
+            hit = any(pattern.found(k) for k in keys)
             if value:
                 encrypted = hit
             elif hit:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from urllib.parse import urlsplit
 
+from velero_gitops import goregexp
 from velero_gitops.config import compat
 from velero_gitops.config.cron import velero_problem as cron_problem
 from velero_gitops.config.names import bucket_name_problem
@@ -143,8 +144,10 @@ def is_locator(text: str) -> bool:
 # its encrypted_regex/suffix do not name (sops.go Tree.shouldBeEncrypted), so metadata alone hides nothing.
 # A Go template action (text/template lexer: "{{" ... "}}"): a Helm chart's template or a file another tool renders
 # before apply; the value is made then, from inputs this file does not show.
-_TEMPLATE = re.compile(r"\{\{.*?\}\}", re.S)
-_ENCRYPTED = re.compile(r"^ENC\[AES256_GCM,data:.+,iv:.+,tag:.+,type:.+\]$", re.S)
+# Both run on every Secret value of a pull request: Go's regexp (RE2, linear time) as sops' own encre is, not Python's
+# backtracking re (four `.+` cost polynomial steps on "ENC[AES256_GCM,data:" + ",iv:,tag:,type:" * n).
+_TEMPLATE = goregexp.GoRegexp(r"(?s)\{\{.*?\}\}")
+_ENCRYPTED = goregexp.GoRegexp(r"(?s)\AENC\[AES256_GCM,data:.+,iv:.+,tag:.+,type:.+\]\z")
 
 
 def holds_secret_data(data: YamlMap) -> bool:
@@ -167,7 +170,7 @@ def holds_secret_data(data: YamlMap) -> bool:
             values.extend((v, key == "data") for v in block.values() if v not in (None, ""))
     # a `${VAR}` the graph could not fill from what Git shows, a template action another tool fills when it renders
     # the file, or a value sops encrypted: the author kept secrets out
-    if any(_set_at_apply(v) or (isinstance(v, str) and (_TEMPLATE.search(v) or _ENCRYPTED.match(v.strip())))
+    if any(_set_at_apply(v) or (isinstance(v, str) and (_TEMPLATE.found(v) or _ENCRYPTED.found(v.strip())))
            for v, _ in values):
         return False
     from velero_gitops.config.pem import is_public_material
@@ -177,7 +180,7 @@ def holds_secret_data(data: YamlMap) -> bool:
 
 def _ciphertext_only(data: YamlMap) -> bool:
     """Some value is sops ciphertext (the rest may be anything): what a file that lost its `sops:` block holds."""
-    return any(isinstance(v, str) and _ENCRYPTED.match(v.strip())
+    return any(isinstance(v, str) and _ENCRYPTED.found(v.strip())
                for key in ("data", "stringData") if isinstance(data.get(key), dict) for v in data[key].values())
 
 
