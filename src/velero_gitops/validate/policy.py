@@ -25,7 +25,7 @@ from velero_gitops.config.units import parse_duration, parse_quantity
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
 from velero_gitops.validate import varsub
-from velero_gitops.validate.documents import Obj, YamlMap, mapping
+from velero_gitops.validate.documents import Obj, YamlMap, mapping, sequence
 from velero_gitops.validate.run import Options
 
 # rules (velero_gitops.rules)
@@ -339,7 +339,7 @@ def _helmrelease(hr: Obj, oci: dict[str, list[Obj]], opts: Options, out: list[Fi
     chart, chart_version = _chart_info(hr, oci)
     if chart != "velero":
         return
-    values = (hr.data.get("spec") or {}).get("values")
+    values = mapping(hr.data, "spec").get("values")
     if not isinstance(values, dict):
         return
     conf = mapping(values, "configuration")
@@ -421,10 +421,10 @@ def _values_versions(hr: Obj, values: YamlMap, conf: YamlMap, chart_version: obj
             upgrade_policy=str(mapping(spec, "upgrade").get("crds") or ""),
             upgrade_crds_job=_truthy(upgrade_job) if upgrade_job is not None else chart.upgrade_crds_default,
         )
-        plugins = [c.get("image") for c in values.get("initContainers") or [] if isinstance(c, dict)
+        plugins = [c.get("image") for c in sequence(values, "initContainers") if isinstance(c, dict)
                    and "velero-plugin-for-aws" in str(c.get("image", ""))]
         scheds: dict = values["schedules"] if isinstance(values.get("schedules"), dict) else {}
-        namespaces = [list(s["template"].get("includedNamespaces") or []) for s in scheds.values()
+        namespaces = [sequence(s["template"], "includedNamespaces") for s in scheds.values()
                       if isinstance(s, dict) and isinstance(s.get("template"), dict)]
         ut = conf.get("uploaderType")
         problems, _ = compat.check_versions(version, tag, str(plugins[0]) if plugins else None, crds,
