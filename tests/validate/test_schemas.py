@@ -333,3 +333,15 @@ def test_type_names_follow_what_the_api_server_accepts(av, kind, ok):
     from velero_gitops.config.names import type_name_problem
 
     assert (type_name_problem(av, kind) is None) is ok
+
+
+def test_import_refuses_a_crd_whose_names_climb_out_of_the_cache(tmp_path):
+    """`schemas import` builds <cache>/imported/<group>/<kind>_<version>.json from the CRD's own names: a CRD from a
+    pull request naming kind ``../../../x`` wrote outside the cache."""
+    from velero_gitops.errors import UsageError
+
+    crd = tmp_path / "crd.yaml"
+    crd.write_text(CRD.read_text().replace("kind: Widget", "kind: ../../../../escaped"))
+    with pytest.raises(UsageError, match="not a Kubernetes kind name"):
+        import_crds([str(crd)], cache_dir=tmp_path / "c")
+    assert not list(tmp_path.rglob("escaped*"))

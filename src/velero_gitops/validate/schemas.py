@@ -579,6 +579,9 @@ def import_crds(paths: list[str], cache_dir: str | Path | None = None) -> list[P
                 continue
             found = True
             for api_version, kind, schema in crd_to_schemas(data):
+                problem = type_name_problem(api_version, kind)
+                if problem is not None:  # the cache path is built from these names: only a type's names build it
+                    raise UsageError(f"{p}: {api_version[:100]!r}/{kind[:100]!r}: {problem}")
                 target = store._imported_path(api_version, kind)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_text(json.dumps(schema, indent=1, sort_keys=True) + "\n")
