@@ -46,20 +46,19 @@ from velero_gitops.boundary import git_toplevel, realpath
 from velero_gitops.errors import UsageError
 from velero_gitops.findings import Finding
 from velero_gitops.rules import NOT_APPLIED, define
-from velero_gitops.validate import buildcache, flux, generator, policy, sandbox, varsub
+from velero_gitops.validate import buildcache, flux, fluxmodel, policy, resolve, sandbox, varsub
 from velero_gitops.validate.documents import (
     KUSTOMIZE_FILES,
     Obj,
-    dig,
     display_path,
     find_kfile,
-    first_document,
     inside,
     mapping,
     unsafe_for_kubectl,
 )
 from velero_gitops.validate.policy import holds_secret_data
 from velero_gitops.validate.report import esc
+from velero_gitops.validate.resolve import MAX_FILE, KFile, is_remote, read_kfile
 from velero_gitops.validate.run import Options, Run
 from velero_gitops.validate.schemas import SchemaError, SchemaStore, schema_findings
 from velero_gitops.validate.yamlload import YAMLError, load_all
@@ -73,7 +72,6 @@ HELM_CHARTS = define("kustomize.helm-charts", "note", "a kustomization that infl
 NO_KUBECTL = define("kustomize.no-kubectl", "warning", "kubectl is not on PATH, so kustomize builds did not run (`--kustomize always` fails instead)")
 
 ORIGIN = "config.kubernetes.io/origin"
-MAX_FILE = 8 * 1024 * 1024  # larger build inputs are refused (a build input is text)
 MAX_MESSAGE = 300
 MAX_LOADS = 1000  # kustomization loads per build (a 12-deep diamond of bases is 8191)
 TIMEOUT = 120
@@ -81,18 +79,11 @@ TIMEOUT = 120
 _DIR_FIELDS = ("resources", "bases", "components")
 _FILE_LIST_FIELDS = ("crds", "configurations", "patchesStrategicMerge", "generators", "transformers", "validators")
 _ACCUMULATED = ("generators", "transformers", "validators")
-# prefixes that kustomize reads as a remote (git or http) location; sigs.k8s.io/kustomize
-# api/internal/git/repospec.go (also listed by fluxcd/pkg kustomize IsLocalRelativePath)
-_REMOTE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|git::|gh:|git@|github\.com[:/]|gitlab\.com[:/]|bitbucket\.org[:/])", re.I)
 
 
 def kubectl_path(repo: str | os.PathLike[str] | None = None) -> str | None:
     """kubectl from PATH, never from ``.``, an empty entry or inside the repository (tools.which)."""
     return tools.which("kubectl", repo if repo is not None else git_toplevel(Path.cwd()))
-
-
-def is_remote(s: str) -> bool:
-    return bool(_REMOTE.match(s.strip())) or "?ref=" in s or "//" in s.split("?", 1)[0].lstrip("/")
 
 
 def _short(s: str, n: int = 80) -> str:
@@ -102,49 +93,6 @@ def _short(s: str, n: int = 80) -> str:
 
 # --------------------------------------------------------------------------------------------------
 # Reading kustomizations
-
-
-@dataclass
-class KFile:
-    path: Path  # real path
-    data: dict
-    text: str
-
-    def line_of(self, value: str) -> int | None:
-        """Line of the first list entry or value equal to ``value`` (quotes and ``./`` ignored)."""
-        want = value.strip().strip("'\"")
-        want_n = want[2:] if want.startswith("./") else want
-        for i, ln in enumerate(self.text.splitlines(), 1):
-            s = ln.strip()
-            for lead in ("- ", "path:", "- path:"):
-                if s.startswith(lead):
-                    v = s[len(lead):].split(" #", 1)[0].strip().strip("'\"")
-                    if "=" in v and not want_n.count("="):
-                        v = v.split("=", 1)[1]
-                    v = v[2:] if v.startswith("./") else v
-                    if v == want_n:
-                        return i
-        return None
-
-
-def read_kfile(p: Path, memo: dict[Path, KFile | None]) -> KFile | None:
-    """The parsed kustomization (None when unreadable or invalid: the build reports it); ``memo`` is the run's."""
-    if p in memo:
-        return memo[p]
-    out = None
-    try:
-        # through safefile, inside the run's boundary: a kustomization.yaml that links out of the repository
-        # (or to a device) is refused, never opened, so no path or value from it can reach a message; the run
-        # reads a file once (validate.run)
-        run = getattr(memo, "run", None)
-        boundary = getattr(memo, "boundary", None)
-        text = run.text(p, root=boundary) if run is not None else safefile.read_text(p, root=boundary, limit=MAX_FILE)
-        data = first_document(text)
-        out = KFile(p, data if isinstance(data, dict) else {}, text)
-    except Exception:  # noqa: BLE001 - refused, invalid YAML or unreadable: the build reports it
-        out = None
-    memo[p] = out
-    return out
 
 
 def _entries(k: dict) -> Iterator[tuple[str, Any, bool]]:
@@ -383,9 +331,8 @@ class _Planner:
                     self.add_file(real, via, str(p.relative_to(d)))
 
     def generated_resources(self, d: Path) -> list[str]:
-        """What Flux lists when it generates a kustomization for ``d``: YAML files, and folders holding
-        their own kustomization as a whole (fluxcd/pkg kustomize/kustomize_generator.go scanManifests)."""
-        return ["./" + p.relative_to(d).as_posix() for p, _ in generator.listing(d, self.root)]
+        """What Flux lists when it generates a kustomization for ``d`` (resolve.listing)."""
+        return ["./" + p.relative_to(d).as_posix() for p, _ in resolve.listing(d, self.root)]
 
 
 def plan(root: Path, entry: Path, flux_ks: Obj | None, kfiles: dict, real: Callable[[Path], Path] = _real) -> Build:
@@ -401,8 +348,7 @@ def plan(root: Path, entry: Path, flux_ks: Obj | None, kfiles: dict, real: Calla
     if not inside(entry, root):
         pl.problem(None, "", f"{entry} is outside the repository root {root}: not built", "kustomize.outside")
         return b
-    spec = dig(flux_ks.data, "spec") if flux_ks is not None else None
-    spec = spec if isinstance(spec, dict) else {}
+    model = fluxmodel.kustomization(flux_ks) if flux_ks is not None else None
     kf_path = find_kfile(entry)
     if kf_path is not None:
         b.kfile_name = kf_path.name
@@ -429,7 +375,8 @@ def plan(root: Path, entry: Path, flux_ks: Obj | None, kfiles: dict, real: Calla
     if kdata is None:
         b.generated = ""  # unparseable kustomization: built as it is, kubectl reports the error
     else:
-        _apply_flux_fields(kdata, spec, pl, entry)
+        if model is not None:
+            _apply_flux_fields(kdata, model, pl, entry)
         # origin annotations trace each output object to its source file; Flux itself sets them
         # when a kustomization has no resources ("kustomization.yaml is empty" otherwise)
         meta = [m for m in _strings(kdata.get("buildMetadata")) if m != "originAnnotations"]
@@ -466,34 +413,30 @@ def _loads(b: Build) -> int:
     return memo.get(b.entry, 1)
 
 
-def _apply_flux_fields(kdata: dict, spec: dict, pl: _Planner, entry: Path) -> None:
-    """The fields kustomize-controller adds to the kustomization it builds
-    (fluxcd/pkg kustomize/v1.35.4:kustomize/kustomize_generator.go GenerateManifest)."""
-    if isinstance(spec.get("targetNamespace"), str):
-        kdata["namespace"] = spec["targetNamespace"]
-    for f in ("namePrefix", "nameSuffix"):
-        if isinstance(spec.get(f), str):
-            kdata[f] = spec[f]
-    patches = [p for p in spec.get("patches") or [] if isinstance(p, dict)] if isinstance(spec.get("patches"), list) else []
-    if patches:
-        kdata["patches"] = [*(kdata.get("patches") or []), *patches]
-    comps = _strings(spec.get("components"))
+def _apply_flux_fields(kdata: dict, m: fluxmodel.Kustomization, pl: _Planner, entry: Path) -> None:
+    """The fields kustomize-controller adds to the kustomization it builds (resolve.flux_fields, resolve.components),
+    with the planner's findings on a component the build cannot read."""
+    fields = resolve.flux_fields(m)
+    if "patches" in fields:
+        fields["patches"] = [*(kdata.get("patches") or []), *fields["patches"]]
+    kdata.update(fields)
+    comps = resolve.components(entry, m)
     if comps:
         kdata["components"] = list(_strings(kdata.get("components")))
         for c in comps:
-            if is_remote(c) or os.path.isabs(c):
-                pl.problem(None, c, f"spec.components entry {_short(c)!r} must be local and relative (Flux refuses it)")
+            if c.refused:
+                pl.problem(None, c.entry, f"spec.components entry {_short(c.entry)!r} {c.refused}")
                 continue
-            real = pl.resolve(entry, c, None, "spec.components")
+            real = pl.resolve(entry, c.entry, None, "spec.components")
             if real is None:
                 continue
             if not os.path.exists(real):
-                if spec.get("ignoreMissingComponents") is True:
+                if m.ignore_missing_components:
                     continue
-                pl.problem(None, c, f"spec.components entry {_short(c)!r} does not exist")
+                pl.problem(None, c.entry, f"spec.components entry {_short(c.entry)!r} does not exist")
                 continue
-            kdata["components"].append(c)
-            pl.visit_dir(real, None, c, 1)
+            kdata["components"].append(c.entry)
+            pl.visit_dir(real, None, c.entry, 1)
 
 
 def _key(b: Build) -> str | None:
@@ -560,10 +503,12 @@ def _sandbox_or_refuse(kubectl: str) -> str:
 
 
 def sandbox_identity(kubectl: str) -> str:
-    """What decides a build besides its files: our code, kubectl (path, file, version) and the sandbox."""
+    """What decides a build besides its files: our code, kubectl and bwrap (resolved path and file signature) and the
+    sandbox's limits. kubectl's file is all of kubectl: the sandbox holds that one file and nothing else (no shell, no
+    library: sandbox.py), so a wrapper script could not run there. Not asking it its version lets a run whose every
+    verdict is cached start no sandbox at all."""
     bwrap = sandbox.bwrap_path() or ""
-    _, version = sandbox.probe(bwrap or None, kubectl)
-    return "\0".join([identity.code_digest(), identity.program(kubectl, version), identity.program(bwrap),
+    return "\0".join([identity.code_digest(), identity.program(kubectl), identity.program(bwrap),
                       f"{sandbox.MEMORY}:{sandbox.CPU_SECONDS}:{sandbox.MAX_OUTPUT}"])
 
 
@@ -715,7 +660,7 @@ def plans(kdirs: Iterable[Path], objects: list[Obj], run: Run, graph: flux.Graph
             out.append(b)
             visited |= b.visited
     if out:
-        return out  # Flux builds these and nothing else; bootstrap and tool folders are not Flux's
+        return out + _unblocked(out, run)  # Flux builds these and nothing else; bootstrap and tool folders are not Flux's
     entries: set[Path] = set()
     for d in sorted(kdirs, key=lambda x: (len(Path(x).parts), str(x))):
         real = Path(realpath(d))
@@ -744,7 +689,37 @@ def plans(kdirs: Iterable[Path], objects: list[Obj], run: Run, graph: flux.Graph
         b = plan(_bounded(root, run), real, None, run.kfiles, run.real)
         out.append(b)
         visited |= b.visited
-    return out
+    return out + _unblocked(out, run)
+
+
+def _unblocked(builds: list[Build], run: Run) -> list[Build]:
+    """A Flux build that validate does not run only because it reads a remote input (kustomize.remote: Flux fetches
+    it, validate does not) still has parts it can run: kustomize builds each folder a kustomization includes as a
+    target of its own and hands that output to the parent's transformers (kubernetes-sigs/kustomize@kustomize/v5.7.1:
+    api/internal/target/kusttarget.go accumulateDirectory), so the largest included folders that reach nothing remote
+    are built alone. Their files are then judged as kustomize emits them (a selector that `labels: includeSelectors`
+    adds), not as written; only the parents' own transformers are left out, as they are when a file is judged alone."""
+    extra: list[Build] = []
+    seen = {b.entry for b in builds}
+    for b in builds:
+        if not b.problems or any(p.rule != "kustomize.remote" for p in b.problems):
+            continue
+        todo = list(b.edges.get(b.entry, []))
+        while todo:
+            d = todo.pop()
+            if d in seen:
+                continue
+            seen.add(d)
+            kfile = find_kfile(d)
+            kf = read_kfile(kfile, run.kfiles) if kfile is not None else None
+            if kf is None or kf.data.get("kind") == "Component":
+                continue  # a component is built only as part of what includes it
+            sub = plan(b.root, d, None, run.kfiles, run.real)
+            if not sub.problems:
+                extra.append(sub)
+            elif all(p.rule == "kustomize.remote" for p in sub.problems):
+                todo.extend(b.edges.get(d, []))  # the remote input is further down: its siblings still build
+    return extra
 
 
 def _bounded(root: Path, run: Run) -> Path:
@@ -822,8 +797,6 @@ def check_dirs(kdirs: list[Path], objects: list[Obj], store: SchemaStore, run: R
             findings.extend(b.problems)
             # a remote resource alone is a warning: the build is not run, but nothing is proven wrong
             failed += any(p.severity == "error" for p in b.problems)
-    if runnable:
-        _sandbox_or_refuse(kubectl)  # one clear line where no sandbox can be made, before any build
     by_file: dict[Path, list] = {}
     for o in objects:
         if o.path is not None:
@@ -838,6 +811,8 @@ def check_dirs(kdirs: list[Path], objects: list[Obj], store: SchemaStore, run: R
             continue
         findings.extend(hit[0])  # the verdict of the same inputs, tools and context: no build, no output read
         covered |= hit[1]
+    if pending:
+        _sandbox_or_refuse(kubectl)  # one clear line where no sandbox can be made, before any build
     deadline = sandbox.Deadline()  # one budget for every build of this run
     with ThreadPoolExecutor(max_workers=max(1, min(2, len(pending)))) as pool, sandbox.stopped_on_unwind(pool):
         results = list(pool.map(lambda bk: build(bk[0], kubectl, cache, deadline), pending))
@@ -875,11 +850,13 @@ class _Verdicts:
         self.skip, self.graph, self.by_file = sorted(skip), graph, by_file
         self.cwd = os.getcwd()  # findings name files relative to it
         self._digests: dict[int, str] = {}  # id(source object) -> digest of its data (objects live as long as the run)
-        # the policy rules judge built objects with the run's options and against every object of the run
-        # (_OutputCheck._policy): both are the verdict's context, whole (a narrower one is a later refinement)
+        # the policy rules judge built objects with the run's options and look up, among the run's objects, what
+        # policy.lookups names (_OutputCheck._policy): that much of the run is the verdict's context, no more (an
+        # edit elsewhere in the repository leaves the verdict standing)
         options = {k: sorted(map(str, v)) if isinstance(v, (set, frozenset)) else v
                    for k, v in dataclasses.asdict(opts).items()}
-        self.world = buildcache.digest([options, [self._data(o) for o in objects]]) if self.usable else ""
+        looked_up = {name: [self._data(o) for o in objs] for name, objs in policy.lookups(objects).items()}
+        self.world = buildcache.digest([options, looked_up]) if self.usable else ""
 
     def key(self, b: Build) -> str | None:
         # a cache folder inside the repository is never used (a pull request could commit an entry there)
@@ -1008,7 +985,8 @@ class _OutputCheck:
         _, file, line = _source(b, origin, "Secret", name, self.by_file, self.kfiles)
         return Finding(file or display_path(b.entry / b.kfile_name), line, None, "",
                        f"the generator of Secret {esc(name)} builds it from values in clear in the repository: "
-                       "encrypt its input files with sops (Flux decrypts them) or generate it outside Git",
+                       "encrypt its input files with sops (Flux decrypts them) or generate it outside Git; if none "
+                       "of its inputs is a credential, make it a configMapGenerator",
                        "secret.unencrypted")
 
     def _built_plaintext(self, b: Build, origin: dict, name: str) -> list[Finding]:
