@@ -19,6 +19,7 @@ Figures:
 Our sources are byte-compiled first, as after `pip install`: a run that compiles them measures the compiler.
 
 Usage: python benchmarks/bench.py [--repeat 5] [--sizes 1000,5000,20000,100000] [--real-repos DIR...] [--skip-corpus]
+       [--only render|check|budgets]
 """
 
 from __future__ import annotations
@@ -206,18 +207,22 @@ def main() -> int:
     ap.add_argument("--sizes", default="1000,5000,20000,100000")
     ap.add_argument("--real-repos", type=Path, nargs="*", default=[])
     ap.add_argument("--skip-corpus", action="store_true", help="skip figures 1-2 (the 100k-document corpus takes minutes)")
+    ap.add_argument("--only", choices=("render", "check", "budgets"), help="run only this figure (6, 4-5 or 7)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="vg-bench-"))
     compile_sources()
     try:
         print(f"paired medians of {args.repeat} runs; CPU seconds of the children (user + sys)")
+        figures = {"check": check_startup, "render": render_100, "budgets": yaml_budgets}
+        if args.only:
+            figures[args.only](tmp, args.repeat)
+            return 0
         if not args.skip_corpus:
             corpus(tmp, [int(s) for s in args.sizes.split(",")], args.repeat)
         if args.real_repos:
             real_repos(tmp, args.real_repos, args.repeat)
-        check_startup(tmp, args.repeat)
-        render_100(tmp, args.repeat)
-        yaml_budgets(tmp, args.repeat)
+        for figure in figures.values():
+            figure(tmp, args.repeat)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
