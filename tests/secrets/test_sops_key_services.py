@@ -15,11 +15,12 @@ import threading
 
 import pytest
 
+from velero_gitops.errors import UsageError
 from velero_gitops.secrets import sops as sopslib
 
 from cli_util import run_cli
 from sops_fixtures import *  # noqa: F401,F403 - fixtures
-from sops_fixtures import TEST_RECIPIENT
+from sops_fixtures import TEST_KEY_FILE, TEST_RECIPIENT, new_age_key, sops_yaml
 
 TOKEN = "hvs.TOPSECRETTOKEN"
 VAULT = f"https://ops:{TOKEN}@vault.invalid:8200/v1/sops/keys/velero"
@@ -111,3 +112,71 @@ def test_age_only_needs_nothing(tmp_path):
 def test_credentials_in_urls_are_redacted(raw):
     msg = sopslib.sops_message(raw.encode())
     assert TOKEN not in msg and "<redacted>" in msg and "vault.invalid" in msg
+
+
+def _name_a_vault(secret, url: str) -> None:
+    """Add a Vault master key at ``url`` to the file's sops metadata, as a pull request could."""
+    address, rest = url.split("/v1/", 1)
+    engine, _, name = rest.rpartition("/keys/")
+    text = secret.read_text()
+    assert "\nsops:\n" in text
+    secret.write_text(text.replace("\nsops:\n", (
+        f"\nsops:\n    hc_vault:\n        - vault_address: {address}\n          engine_path: {engine}\n"
+        f"          key_name: {name}\n          created_at: \"2026-01-01T00:00:00Z\"\n"
+        "          enc: vault:v1:bm90IGEga2V5\n"), 1))
+
+
+def test_a_files_own_vault_key_is_never_tried(scratch, vault_listener, tmp_path, monkeypatch):
+    """A committed file whose sops metadata names a Vault server (hc_vault, getsops/sops@v3.10.2:stores/stores.go
+    vaultkey): sops tries each master key until one decrypts the data key (sops.go DecryptMetadataKey), and its Vault
+    client reads ~/.vault-token. Without the age key, decrypt and --update-keys fail clearly and the listener sees
+    nothing; with it, decrypt works and the rewritten file names age only."""
+    url, seen = vault_listener
+    r = run_cli("encrypt-secret", "--config", str(scratch.config), cwd=scratch.root, env=scratch.env(), timeout=180)
+    assert r.code == 0, r.err
+    _name_a_vault(scratch.secret, url)
+    home = tmp_path / "victim-home"
+    home.mkdir()
+    (home / ".vault-token").write_text("hvs.VICTIM-TOKEN")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("VAULT_ADDR", url.split("/v1")[0])
+    other = tmp_path / "other.txt"
+    other.write_text(TEST_KEY_FILE.read_text())
+    monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(other))
+    with pytest.raises(UsageError, match="no age private key"):
+        sopslib.decrypt_bytes(scratch.secret)
+    second = new_age_key(tmp_path / "k2", "second")  # a new recipient: updatekeys must decrypt the data key
+    (scratch.root / ".sops.yaml").write_text(sops_yaml([scratch.key.public, second.public]))
+    r = run_cli("encrypt-secret", "--config", str(scratch.config), "--update-keys", cwd=scratch.root,
+                env={"HOME": str(home), "SOPS_AGE_KEY_FILE": str(other)}, stdin="", timeout=180)
+    assert r.code != 0 and "Traceback" not in r.err and "age private key" in r.err, r.err
+    assert seen == []
+    assert "hc_vault" in scratch.secret.read_text()  # a failed run leaves the file as it was
+    monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(scratch.key.file))
+    plain = sopslib.decrypt_bytes(scratch.secret)
+    assert scratch.creds[1].encode() in plain
+    r = run_cli("encrypt-secret", "--config", str(scratch.config), "--update-keys", cwd=scratch.root,
+                env={"HOME": str(home), "SOPS_AGE_KEY_FILE": str(scratch.key.file)}, stdin="", timeout=180)
+    assert r.code == 0, r.err
+    assert seen == []
+    text = scratch.secret.read_text()
+    assert "hc_vault" not in text and scratch.key.public in text and second.public in text
+
+
+def test_age_only_metadata_keeps_age_and_the_scalars():
+    """Every list of the metadata but age is a key source (stores.go Metadata, keygroup), a future one too."""
+    meta = {"kms": [{"arn": "x"}], "hc_vault": [{"vault_address": "http://x"}], "age": [{"recipient": "r"}],
+            "some_new_service": [{"url": "http://y"}], "mac": "ENC[...]", "version": "3.10.2",
+            "shamir_threshold": 2, "encrypted_regex": "^(data)$",
+            "key_groups": [{"age": [{"recipient": "a"}], "pgp": [{"fp": "f"}]}, {"azure_kv": [{"vault_url": "u"}]}]}
+    sopslib.age_only_metadata(meta)
+    assert meta == {"age": [{"recipient": "r"}], "mac": "ENC[...]", "version": "3.10.2", "shamir_threshold": 2,
+                    "encrypted_regex": "^(data)$", "key_groups": [{"age": [{"recipient": "a"}]}, {}]}
+
+
+def test_update_keys_needs_sops_310(tmp_path):
+    """Before 3.10 updatekeys picks the store by the file's name (getsops/sops@v3.9.0:
+    cmd/sops/subcommand/updatekeys/updatekeys.go DefaultStoreForPath) and the in-memory copy has none."""
+    with pytest.raises(UsageError, match="sops 3.10 or newer"):
+        sopslib.update_keys(tmp_path / "s.yaml", cwd=tmp_path, recipients=[TEST_RECIPIENT],
+                            sops=sopslib.Sops("/nonexistent/sops", (3, 9, 4)))

@@ -293,9 +293,9 @@ def update_keys(loaded: LoadedConfig) -> Result:
 
 def _update_keys_locked(p: EncryptionPlan, old: bytes, old_mode: int, sopslib: Any) -> None:
     try:
-        sopslib.update_keys(p.target, cwd=p.repo_root, recipients=p.recipients, sops=p.sops)
-        new = p.target.read_bytes()
+        new = sopslib.update_keys(p.target, cwd=p.repo_root, recipients=p.recipients, sops=p.sops)
         verify_ciphertext(new, p, (), exact_recipients=True)
+        atomic_write(p.target, new, mode=old_mode)
     except BaseException:
         try:
             if p.target.read_bytes() != old:

@@ -346,6 +346,79 @@ def _age_only(recipients: Sequence[str]) -> Iterator[tuple[list[str], tuple[int,
         os.close(fd)
 
 
+ENCRYPTED_FILE_LIMIT = 4 * 1024 * 1024  # an encrypted Secret is a few kilobytes
+
+
+@dataclass(frozen=True)
+class _Copy:
+    fd: int
+
+    @property
+    def name(self) -> str:
+        return f"/dev/fd/{self.fd}"
+
+    def read(self) -> bytes:
+        os.lseek(self.fd, 0, os.SEEK_SET)
+        chunks = []
+        while chunk := os.read(self.fd, 1 << 16):
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def age_only_metadata(meta: Any) -> None:
+    """Reduce a file's sops metadata, in place, to its age keys. The key sources are the metadata's lists
+    (getsops/sops@v3.10.2:stores/stores.go Metadata: kms, gcp_kms, azure_kv, hc_vault, pgp, age, key_groups); the
+    scalars (mac, lastmodified, version, the regexes, shamir_threshold) are kept. A list other than ``age`` is dropped
+    whatever its name, so a key source sops adds later is dropped too; each key group keeps only its ``age``."""
+    for key in [k for k, v in meta.items() if isinstance(v, (list, dict)) and k not in ("age", "key_groups")]:
+        del meta[key]
+    groups = meta.get("key_groups")
+    if isinstance(groups, list):
+        for group in groups:
+            if isinstance(group, dict):
+                for key in [k for k in group if k != "age"]:
+                    del group[key]
+
+
+@contextlib.contextmanager
+def _age_only_copy(path: Path) -> Iterator[_Copy]:
+    """The encrypted file in a memfd with its sops metadata reduced to age (age_only_metadata), for sops to read (and
+    updatekeys to rewrite) as /dev/fd/N. A file from a pull request may name a Vault server or a key service of its
+    own: sops tries every master key of a group until one decrypts the data key (getsops/sops@v3.10.2:
+    keyservice/server.go, sops.go DecryptMetadataKey), and the Vault client sends ~/.vault-token to the file's
+    address. With nothing but age keys left, nothing leaves the machine."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        with open(path, "rb") as f:
+            data = f.read(ENCRYPTED_FILE_LIMIT + 1)
+    except OSError as exc:
+        raise UsageError(f"cannot read {display(path)}: {exc.strerror}") from None
+    if len(data) > ENCRYPTED_FILE_LIMIT:
+        raise UsageError(f"{display(path)}: larger than {ENCRYPTED_FILE_LIMIT // (1024 * 1024)} MiB; not an encrypted Secret")
+    yaml = YAML(typ="rt", pure=True)
+    yaml.preserve_quotes = True
+    yaml.width = 1 << 30
+    try:
+        docs = list(yaml.load_all(data))
+    except (YAMLError, ValueError, RecursionError):
+        raise UsageError(f"{display(path)}: not YAML, so not a sops-encrypted file") from None
+    for doc in docs:
+        if isinstance(doc, dict) and isinstance(doc.get("sops"), dict):
+            age_only_metadata(doc["sops"])
+    import io
+
+    out = io.BytesIO()
+    yaml.dump_all(docs, out)
+    fd = os.memfd_create("velero-gitops-sops-file", 0)  # inheritable only through pass_fds
+    try:
+        os.write(fd, out.getvalue())
+        yield _Copy(fd)
+    finally:
+        os.close(fd)
+
+
 def encrypt(
     plaintext: bytes, *, target: Path, cwd: Path, config_file: Path | None,
     recipients: Sequence[str] = (), secrets: Iterable[str] = (), sops: Sops | None = None,
@@ -376,31 +449,39 @@ def encrypt(
     return proc.stdout
 
 
-def update_keys(path: Path, *, cwd: Path, recipients: Sequence[str], sops: Sops | None = None) -> str:
-    """``sops updatekeys -y`` on an encrypted file (sops rewrites it in place) for exactly these age recipients
-    (_age_only). Returns sops' log."""
+def update_keys(path: Path, *, cwd: Path, recipients: Sequence[str], sops: Sops | None = None) -> bytes:
+    """``sops updatekeys -y`` of an encrypted file for exactly these age recipients (_age_only), run on an age-only
+    copy in memory (_age_only_copy): the new file's bytes, for the caller to write. sops rewraps the data key it
+    decrypts with an age private key; no other key source the file names is ever tried."""
     sops = sops or find_sops()
-    with _age_only(recipients) as (config, fds):
-        proc = run(sops, [*config, "updatekeys", "-y", str(path)], cwd=cwd, pass_fds=fds)
-    if proc.returncode != 0:
-        msg = sops_message(proc.stderr)
-        if proc.returncode == 128 or "Failed to get the data key" in msg:
-            raise UsageError(
-                f"sops updatekeys could not decrypt the data key of {display(path)}: it needs the age "
-                "private key of one current recipient (SOPS_AGE_KEY_FILE, SOPS_AGE_KEY or "
-                "~/.config/sops/age/keys.txt)"
-            )
-        raise UsageError(f"sops updatekeys failed (exit {proc.returncode}): {msg}")
-    return proc.stderr.decode("utf-8", "replace")
+    if sops.version < (3, 10, 0):
+        # updatekeys takes the store from the file name before 3.10 (getsops/sops@v3.9.0:
+        # cmd/sops/subcommand/updatekeys/updatekeys.go DefaultStoreForPath), and the copy has none
+        raise UsageError(f"--update-keys needs sops 3.10 or newer (found {sops.version_text}); {INSTALL_HINT}")
+    with _age_only_copy(path) as copy, _age_only(recipients) as (config, fds):
+        proc = run(sops, [*config, "updatekeys", "-y", "--input-type", "yaml", copy.name], cwd=cwd,
+                   pass_fds=(*fds, copy.fd))
+        if proc.returncode != 0:
+            msg = sops_message(proc.stderr)
+            if proc.returncode == 128 or "Failed to get the data key" in msg:
+                raise UsageError(
+                    f"sops updatekeys could not decrypt the data key of {display(path)}: it needs the age "
+                    "private key of one current recipient (SOPS_AGE_KEY_FILE, SOPS_AGE_KEY or "
+                    "~/.config/sops/age/keys.txt)"
+                )
+            raise UsageError(f"sops updatekeys failed (exit {proc.returncode}): {msg}")
+        return copy.read()
 
 
 def decrypt_bytes(path: Path, *, sops: Sops | None = None) -> bytes:
-    """Decrypt an encrypted file into memory (never onto disk). Needs the age private key."""
+    """Decrypt an encrypted file into memory (never onto disk). Needs the age private key; sops sees an age-only
+    copy of the file (_age_only_copy), so no other key source the file names is tried."""
     sops = sops or find_sops()
-    proc = run(
-        sops, ["--config", os.devnull, "decrypt", "--input-type", "yaml", "--output-type", "yaml", str(path)],
-        cwd=path.parent,
-    )
+    with _age_only_copy(path) as copy:
+        proc = run(
+            sops, ["--config", os.devnull, "decrypt", "--input-type", "yaml", "--output-type", "yaml", copy.name],
+            cwd=path.parent, pass_fds=(copy.fd,),
+        )
     if proc.returncode != 0:
         # sops' stderr on decrypt failures holds key-loading errors, never the plaintext.
         if proc.returncode == 128:

@@ -28,7 +28,6 @@ root is ``--repo-root``, else the nearest ancestor holding ``.git``, ``.sops.yam
 from __future__ import annotations
 
 import base64
-import copy
 import dataclasses
 import posixpath
 import re
@@ -37,16 +36,14 @@ from pathlib import Path
 
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
-from velero_gitops.validate import fluxmodel, generator, varsub
+from velero_gitops.validate import fluxmodel, resolve, varsub
 from velero_gitops.validate.documents import (
     KUSTOMIZE_FILES,
     Obj,
     Reader,
     dig,
     display_path,
-    find_kfile,
     find_root,
-    first_document,
     inside,
 )
 from velero_gitops.validate.producers import SCAN_KIND, generated, made_by
@@ -89,105 +86,6 @@ def _str(v: object) -> str:
 
 # --------------------------------------------------------------------------------------------------
 # What a directory applies
-
-
-class _Tree:
-    """Which files a directory applies (kustomize semantics, approximated without building), and the
-    ``namespace:`` that kustomize sets on each: the outermost kustomization.yaml that has one wins."""
-
-    def __init__(self, root: Path | None, run: Run):
-        self.root = root
-        self.real = run.real
-        self.run = run
-        self._cache: dict[Path, list[tuple[Path, str, Path | None]]] = {}
-        self._ns: dict[Path, tuple[str, Path | None]] = {}
-        self._kfile: dict[Path, Path | None] = {}
-        self._index: dict[Path, dict[Path, tuple[str, Path | None]]] = {}
-        self.kustomizations: dict[Path, dict] = {}  # every kustomization read, by its directory
-        self._reach: dict[Path, set[Path]] = {}  # directory -> the kustomization directories its build reads
-
-    def kfile(self, d: Path) -> Path | None:
-        """The kustomization file of directory ``d`` (None when it has none): one stat per directory and run."""
-        if d not in self._kfile:
-            self._kfile[d] = find_kfile(d, self.run.fs.isfile)
-        return self._kfile[d]
-
-    def applies(self, d: Path, f: Path) -> tuple[str, Path | None] | None:
-        """(namespace set by kustomize or "", the file that set it) when directory ``d`` applies file ``f``, else None:
-        the first entry of ``applied(d)`` for ``f``, from an index built once per directory."""
-        if d not in self._index:
-            index: dict[Path, tuple[str, Path | None]] = {}
-            for g, ns, nsfile in self.applied(d):
-                index.setdefault(g, (ns, nsfile))
-            self._index[d] = index
-        return self._index[d].get(f)
-
-    def kustomization(self, d: Path) -> tuple[dict, Path | None]:
-        kfile = self.kfile(d)
-        if kfile is None:
-            return {}, None
-        if d not in self.kustomizations:
-            try:
-                k = first_document(self.run.text(self.real(kfile)))
-            except Exception:  # noqa: BLE001 - unreadable/invalid: the kustomize build reports it
-                k = None
-            self.kustomizations[d] = k if isinstance(k, dict) else {}
-        return self.kustomizations[d], kfile
-
-    def namespace(self, d: Path) -> tuple[str, Path | None]:
-        """The ``namespace:`` of the kustomization.yaml in ``d`` and that file ("" when none)."""
-        d = self.real(d)
-        if d not in self._ns:
-            k, kfile = self.kustomization(d)
-            ns = k.get("namespace")
-            self._ns[d] = (ns, kfile) if isinstance(ns, str) and ns else ("", None)
-        return self._ns[d]
-
-    def applied(self, d: Path, depth: int = 0) -> list[tuple[Path, str, Path | None]]:
-        """[(file, namespace set by kustomize or "", the kustomization file that set it)]."""
-        d = self.real(d)
-        if d in self._cache:
-            return self._cache[d]
-        self._cache[d] = []
-        reach = self._reach[d] = {d}
-        out: list[tuple[Path, str, Path | None]] = []
-        k, kfile = self.kustomization(d)
-        if kfile is not None and depth < 50:
-            ns, nsfile = self.namespace(d)
-            for key in ("resources", "components", "bases"):
-                entries = k.get(key)
-                for entry in entries if isinstance(entries, list) else []:
-                    if not isinstance(entry, str) or "://" in entry:
-                        continue
-                    p = d / entry
-                    if not inside(self.real(p), self.root):
-                        continue  # Flux builds confined to the source; never read outside the repository
-                    if self.run.fs.isdir(p):
-                        sub = self.applied(p, depth + 1)
-                        reach |= self._reach.get(self.real(p), set())
-                    elif self.run.fs.isfile(p):
-                        sub = [(self.real(p), "", None)]
-                    else:
-                        continue
-                    out.extend((f, ns, nsfile) if ns else (f, o, of) for f, o, of in sub)
-        elif kfile is None and self.run.fs.isdir(d):
-            # Flux generates a kustomization (validate.generator): YAML files, folders with their own as a whole
-            for p, whole in generator.listing(d, self.root, self.run.fs):
-                if whole:
-                    out.extend(self.applied(p, depth + 1))
-                    reach |= self._reach.get(self.real(p), set())
-                else:
-                    out.append((self.real(p), "", None))
-        self._cache[d] = out
-        return out
-
-    def reached(self, d: Path) -> set[Path]:
-        """The kustomization directories that building ``d`` reads (``d`` included)."""
-        self.applied(d)
-        return self._reach.get(self.real(d), set())
-
-    def applied_files(self, d: Path, depth: int = 0) -> list[Path]:
-        return [f for f, _, _ in self.applied(d, depth)]
 
 
 def _encrypted_file(p: Path, known: dict[Path, bool], run: Run) -> bool:
@@ -240,191 +138,12 @@ def _scan_repo(root: Path, seen: set[Path], run: Run) -> list:
     return reader.objects
 
 
-# --------------------------------------------------------------------------------------------------
-# postBuild substitution on the objects read from files (the engine: validate.varsub)
-
-
-def _reparse_scalar(text: str) -> object:
-    """What a substituted plain scalar becomes when the controller parses the YAML again."""
-    import yaml
-
-    try:
-        v = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-    return v if isinstance(v, (str, int, float, bool)) or v is None else text
-
-
-def _substitute(node: dict | list, lookup: varsub.Lookup, blanked: dict[str, list[str]] | None = None) -> bool:
-    """Substitute in place; True when anything changed. The controller substitutes the object as kustomize writes
-    it out (sigs.k8s.io/yaml JSONToYAML: a string is written plain unless it would read back as something else, the
-    quotes of the source file are gone), then parses the result again: a substituted plain scalar may become a
-    number (kustomize-controller@v1.9.4:docs/spec/v1/kustomizations.md "Post build substitution of numbers and
-    booleans"). A scalar with an expression whose value is unknown here, or that the controller refuses, is left
-    as written. ``blanked`` gets, by JSON pointer, the names of the variables without a value in a scalar that
-    substitution left empty (envsubst, not strict: an undefined variable is "", and an empty plain scalar reads back
-    as null)."""
-    changed = False
-    stack: list[tuple[str, dict | list]] = [("", node)]
-    while stack:
-        at, n = stack.pop()
-        items = list(n.items()) if isinstance(n, dict) else list(enumerate(n)) if isinstance(n, list) else []
-        for k, v in items:
-            ptr = at + "/" + str(k).replace("~", "~0").replace("/", "~1")
-            if isinstance(v, (dict, list)):
-                stack.append((ptr, v))
-            elif isinstance(v, str) and "$" in v:
-                try:
-                    new, known = varsub.expand(v, lookup)
-                except varsub.BadSubstitution:
-                    continue
-                if not known or new == v:
-                    continue
-                val = _reparse_scalar(new) if _reparse_scalar(v) == v else new
-                n[k] = val
-                if blanked is not None and val in (None, ""):
-                    blanked[ptr] = [m for m in varsub.names(v) if lookup(m) == ""]
-                changed = True
-    return changed
-
-
-# --------------------------------------------------------------------------------------------------
-# Patches a parent Kustomization applies to the Kustomizations it builds
-
-
-def _label_selector_matches(selector: str, labels: dict) -> bool:
-    for term in re.split(r",(?![^()]*\))", selector):
-        term = term.strip()
-        if not term:
-            continue
-        m = re.match(r"^(\S+)\s+(in|notin)\s+\(([^)]*)\)$", term)
-        if m:
-            vals = {v.strip() for v in m.group(3).split(",")}
-            present = m.group(1) in labels and str(labels[m.group(1)]) in vals
-            if present != (m.group(2) == "in"):
-                return False
-            continue
-        m = re.match(r"^([^!=\s]+)\s*(==|=|!=)\s*(\S*)$", term)
-        if m:
-            eq = str(labels.get(m.group(1), "")) == m.group(3) and m.group(1) in labels
-            if eq != (m.group(2) != "!="):
-                return False
-            continue
-        if term.startswith("!"):
-            if term[1:] in labels:
-                return False
-        elif term not in labels:
-            return False
-    return True
-
-
-def _selects(target: object, patch_doc: object, o: Obj, ns: str = "") -> bool:
-    """Whether a patch selects object ``o`` (in namespace ``ns`` in the build): without a target, a strategic merge
-    patch names its object; a target matches group, version and kind exactly, name and namespace as anchored regular
-    expressions, and label and annotation selectors (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/types/selector.go,
-    api/resource/resource.go)."""
-    if not isinstance(target, dict):
-        return (isinstance(patch_doc, dict) and dig(patch_doc, "metadata", "name") == o.name
-                and patch_doc.get("kind") == o.kind)
-    group, _, version = o.api_version.rpartition("/")
-    for field, value in (("kind", o.kind), ("group", group), ("version", version)):
-        want = target.get(field)
-        if isinstance(want, str) and want and want != value:
-            return False
-    for field, value in (("name", o.name), ("namespace", ns)):
-        want = target.get(field)
-        try:
-            if isinstance(want, str) and want and re.fullmatch(want, value) is None:
-                return False
-        except re.error:
-            return False
-    for key, have in (("labelSelector", dig(o.data, "metadata", "labels")), ("annotationSelector", dig(o.data, "metadata", "annotations"))):
-        sel = target.get(key)
-        if isinstance(sel, str) and sel and not _label_selector_matches(sel, have if isinstance(have, dict) else {}):
-            return False
-    return True
-
-
-def _patch_targets(target: object, patch_doc: object, ks: Obj, ns: str = "") -> bool:
-    """Whether a parent's patch selects the Flux Kustomization ``ks``."""
-    return _selects(target, patch_doc, ks, ns)
-
-
-def _apply_patch(o: Obj, doc: object) -> bool:
-    """A patch document applied to object ``o`` in place: a strategic merge (maps merge, lists are replaced: no schema
-    strategies for custom resources) or JSON 6902 add/replace."""
-    if isinstance(doc, dict):
-        body = {k: v for k, v in doc.items() if k not in ("apiVersion", "kind", "metadata")}
-        md = doc.get("metadata")
-        if isinstance(md, dict):
-            extra = {k: v for k, v in md.items() if k in ("labels", "annotations")}
-            if extra:
-                body["metadata"] = extra
-        if body:
-            _merge(o.data, body)
-            return True
-        return False
-    return any([_json6902(o.data, op) for op in doc]) if isinstance(doc, list) else False
-
-
 def _content(o: Obj) -> object:
     """An object as applied, for comparing copies (namespace aside: the copies land in the same one)."""
     data = {k: v for k, v in o.data.items() if k != "metadata"}
     md = o.data.get("metadata")
     data["metadata"] = {k: v for k, v in md.items() if k != "namespace"} if isinstance(md, dict) else md
     return data
-
-
-def _merge(into: dict, patch: dict) -> None:
-    """Strategic merge of a custom resource (no schema strategies: maps merge, everything else is replaced; null
-    deletes)."""
-    for k, v in patch.items():
-        if v is None:
-            into.pop(k, None)
-        elif isinstance(v, dict) and isinstance(into.get(k), dict):
-            _merge(into[k], v)
-        else:
-            into[k] = copy.deepcopy(v)
-
-
-def _json6902(data: dict, op: object) -> bool:
-    """One JSON 6902 add/replace (RFC 6901 pointer) into an existing parent; other operations are left to the build."""
-    if not isinstance(op, dict) or op.get("op") not in ("add", "replace") or not isinstance(op.get("path"), str):
-        return False
-    parts = [x.replace("~1", "/").replace("~0", "~") for x in op["path"].split("/")[1:]]
-    if len(parts) < 2 or parts[0] in ("apiVersion", "kind"):
-        return False
-    node = data
-    for part in parts[:-1]:
-        nxt = node.get(part) if isinstance(node, dict) else None
-        if not isinstance(nxt, dict):  # a missing parent fails the patch (RFC 6902 4.1): the build reports it
-            return False
-        node = nxt
-    node[parts[-1]] = copy.deepcopy(op.get("value"))
-    return True
-
-
-def _patched_spec(patches: object, field: str) -> list[tuple[object, object, dict]]:
-    """[(target, patch document, the mapping it sets at spec.<field>)] from a Flux Kustomization's
-    spec.patches (a parent's defaults for its child Kustomizations: decryption, sourceRef)."""
-    out = []
-    for p in patches if isinstance(patches, list) else []:
-        if not isinstance(p, dict) or not isinstance(p.get("patch"), str) or field not in p["patch"]:
-            continue
-        try:
-            doc = first_document(p["patch"])
-        except Exception:  # noqa: BLE001 - an invalid patch is the build's finding
-            continue
-        value = None
-        if isinstance(doc, dict):
-            value = dig(doc, "spec", field)
-        elif isinstance(doc, list):  # JSON 6902
-            for op in doc:
-                if isinstance(op, dict) and op.get("op") in ("add", "replace") and op.get("path") == f"/spec/{field}":
-                    value = op.get("value")
-        if isinstance(value, dict):
-            out.append((p.get("target"), doc, value))
-    return out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -441,7 +160,7 @@ class Graph:
         self.real = run.real
         self.scope = list(objects)
         self.root = self._repo_root(objects, run)
-        self.tree = _Tree(self.root, run)
+        self.tree = resolve.Tree(self.root, run)
         seen = {self.real(o.path) for o in objects if o.path is not None}
         self.extra = _scan_repo(self.root, seen, run) if self.root is not None and opts.flux else []
         self.all = self.scope + self.extra
@@ -471,7 +190,7 @@ class Graph:
         # facts of the files on disk, each computed once per run (issue 23: no walk up the folders per object)
         self._unlisted_memo: dict[Path, bool] = {}
         self._parent_ns_memo: dict[Path, tuple[str, Path | None]] = {}
-        self._spec_patches: dict[tuple[int, str], list[tuple[object, object, dict]]] = {}
+        self._spec_patches: dict[tuple[int, str], list] = {}
         self._named: dict[tuple[str, str], list] | None = None
         self._models: dict[int, fluxmodel.Kustomization | fluxmodel.HelmRelease] = {}
         self._build()
@@ -602,14 +321,7 @@ class Graph:
             target = self.path_dir(ks)
             if target is None:
                 continue
-            entries = list(self.tree.applied(target))
-            root_ns = self.tree.namespace(target)
-            for c in self.kustomization(ks).components:  # Flux adds spec.components to the root build
-                cdir = target / c
-                if self.run.fs.isdir(cdir) and inside(self.real(cdir), self.root):
-                    entries.extend((f, root_ns[0] or o, root_ns[1] if root_ns[0] else of)
-                                   for f, o, of in self.tree.applied(cdir))
-            for f, ns, nsfile in entries:
+            for f, ns, nsfile in self.tree.flux_applied(target, self.kustomization(ks)):
                 lst = self.applied_by.setdefault(f, [])
                 if not any(k is ks for k in lst):
                     lst.append(ks)
@@ -790,17 +502,10 @@ class Graph:
             before = changed
             changed = False
             for parent in self.parents(ks):
-                patches = dig(parent.data, "spec", "patches")
-                for p in patches if isinstance(patches, list) else []:
-                    if not isinstance(p, dict) or not isinstance(p.get("patch"), str) or id(ks) in self._patched:
+                for p in self.kustomization(parent).patches:
+                    if p.patch is None or id(ks) in self._patched or not resolve.selects(p, ks, self.ns_of(ks)):
                         continue
-                    try:
-                        doc = first_document(p["patch"])
-                    except Exception:  # noqa: BLE001 - an invalid patch is the parent build's finding
-                        continue
-                    if not _patch_targets(p.get("target"), doc, ks, self.ns_of(ks)):
-                        continue
-                    if _apply_patch(ks, doc):
+                    if resolve.apply_patch(ks, p):
                         changed = True
                         self._models.pop(id(ks), None)
             if changed:
@@ -821,21 +526,15 @@ class Graph:
             for k in kss:
                 applies.setdefault(id(k), []).append(f)
         for ks in self.flux_ks:
-            patches = dig(ks.data, "spec", "patches")
-            docs = []
-            for p in patches if isinstance(patches, list) else []:
-                if isinstance(p, dict) and isinstance(p.get("patch"), str):
-                    try:
-                        docs.append((p.get("target"), first_document(p["patch"])))
-                    except Exception:  # noqa: BLE001 - an invalid patch is the build's finding
-                        continue
-            if not docs:
+            m = self.kustomization(ks)
+            patches = [p for p in m.patches if p.patch is not None]
+            if not patches:
                 continue
-            tn = self.kustomization(ks).target_namespace
+            tn = m.target_namespace
             for f in applies.get(id(ks), []):
                 for o in by_file.get(f, []):
-                    for target, doc in docs:
-                        if _selects(target, doc, o, tn or o.namespace) and _apply_patch(o, doc):
+                    for p in patches:
+                        if resolve.selects(p, o, tn or o.namespace) and resolve.apply_patch(o, p):
                             self._models.pop(id(o), None)
 
     def path_dir(self, ks: Obj) -> Path | None:
@@ -962,7 +661,7 @@ class Graph:
                 if "$" in raw[0] or "$" in raw[1]:
                     self._raw_names[id(o)] = raw
                 blanked: dict[str, list[str]] = {}
-                if _substitute(o.data, lookup, blanked):
+                if resolve.substitute(o.data, lookup, blanked):
                     changed = True
                 if blanked:
                     self.blanked[id(o)] = (blanked, ks)
@@ -1101,10 +800,7 @@ class Graph:
             for ks in self.flux_ks:
                 target = self.path_dir(ks)
                 if target is not None:
-                    self._live_dirs |= self.tree.reached(target)
-                    for c in self.kustomization(ks).components:
-                        if self.run.fs.isdir(target / c):
-                            self._live_dirs |= self.tree.reached(target / c)
+                    self._live_dirs |= self.tree.flux_reached(target, self.kustomization(ks))
         if d in self._live_dirs:
             return False
         if self._in_moved(d):
@@ -1164,11 +860,11 @@ class Graph:
         merged over it (a merge patch on a custom resource: the patch's keys win)."""
         return self.patched(ks, "sourceRef")[0]
 
-    def _field_patches(self, parent: Obj, field: str) -> list[tuple[object, object, dict]]:
-        """``_patched_spec`` of a Kustomization's patches, parsed once per graph build."""
+    def _field_patches(self, parent: Obj, field: str) -> list[tuple[fluxmodel.Patch, dict]]:
+        """What a Kustomization's patches set at spec.<field> (resolve.patched_field), once per graph build."""
         key = (id(parent), field)
         if key not in self._spec_patches:
-            self._spec_patches[key] = _patched_spec(dig(parent.data, "spec", "patches"), field)
+            self._spec_patches[key] = resolve.patched_field(self.kustomization(parent), field)
         return self._spec_patches[key]
 
     def _patchers(self, field: str) -> list:
@@ -1193,8 +889,8 @@ class Graph:
             parents = [k for k in self._patchers(field) if k is not ks]
             speculative = True
         for parent in parents:
-            for target, doc, value in self._field_patches(parent, field):
-                if _patch_targets(target, doc, ks, self.ns_of(ks)):
+            for p, value in self._field_patches(parent, field):
+                if resolve.selects(p, ks, self.ns_of(ks)):
                     if speculative:
                         return dict(speculate or {}), parent
                     merged = dict(own or {})
@@ -1467,7 +1163,7 @@ class _Checker:
                 self._ref(ks, ns, f"/spec/dependsOn/{i}/name", dep, "dependsOn")
         dec, injector = g.decryption(ks)
         if found is not None and dec is None:
-            enc = [f for f in g.tree.applied_files(found) if _encrypted_file(f, self._encrypted(), g.run)]
+            enc = [f for f, _, _ in g.tree.flux_applied(found, m) if _encrypted_file(f, self._encrypted(), g.run)]
             if enc:
                 self.add(ks, "/spec/path", f"path applies SOPS-encrypted {display_path(enc[0])} but spec.decryption is not set "
                          "(add decryption: {provider: sops}, with secretRef: {name: sops-age} unless kustomize-controller "

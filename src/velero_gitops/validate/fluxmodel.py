@@ -90,6 +90,32 @@ class PostBuild:
 
 
 @dataclass(frozen=True)
+class Selector:
+    """A patch's target: fluxcd/pkg@apis/kustomize/v1.19.1:apis/kustomize/kustomize_types.go Selector (the version
+    kustomize-controller v1.9.4's go.mod pins), handed to kustomize as kubernetes-sigs/kustomize@kustomize/v5.7.1:
+    api/types/selector.go Selector (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go adaptSelector);
+    "" selects any. Matching lives in validate.resolve."""
+
+    group: str = ""
+    version: str = ""
+    kind: str = ""
+    name: str = ""
+    namespace: str = ""
+    label_selector: str = ""
+    annotation_selector: str = ""
+
+
+@dataclass(frozen=True)
+class Patch:
+    """One entry of ``spec.patches`` (the same file's Patch: ``patch`` required, ``target`` optional): a
+    strategic-merge or JSON 6902 patch as text, and its target (None: a strategic-merge patch names its object)."""
+
+    patch: str | None  # None when absent or no string: the build refuses it, nothing is patched here
+    target: Selector | None
+    raw: dict[str, Any] = field(compare=False)  # the entry as written, handed to kustomize (it parses it itself)
+
+
+@dataclass(frozen=True)
 class Kustomization:
     """What the rules read of a Flux Kustomization's spec."""
 
@@ -101,6 +127,11 @@ class Kustomization:
     components: tuple[str, ...]
     decryption: Decryption | None
     post_build: PostBuild | None
+    patches: tuple[Patch, ...] = ()
+    name_prefix: str | None = None  # None: not set (the build leaves the kustomization's own)
+    name_suffix: str | None = None
+    target_namespace_set: bool = False  # written as a string, "" included: the build sets it (GenerateManifest)
+    ignore_missing_components: bool = False
     problems: tuple[Problem, ...] = field(default=(), compare=False)
 
 
@@ -273,6 +304,20 @@ def post_build(node: object, p: _Parser | None = None, ptr: str = "/spec/postBui
     return PostBuild(pairs, tuple(refs), strategy or "WithVariables")
 
 
+def patches(p: _Parser, spec: dict[str, Any] | None) -> tuple[Patch, ...]:
+    out = []
+    for ptr, m in p.items(spec, "patches", "/spec"):
+        text = p.string(m, "patch", ptr)
+        target = p.mapping(m.get("target"), f"{ptr}/target")
+        sel = None
+        if target is not None:
+            at = f"{ptr}/target"
+            sel = Selector(*(p.string(target, k, at) or "" for k in (
+                "group", "version", "kind", "name", "namespace", "labelSelector", "annotationSelector")))
+        out.append(Patch(text, sel, m))
+    return tuple(out)
+
+
 def kustomization(o: Obj) -> Kustomization:
     p = _Parser(o)
     spec = p.mapping(o.data.get("spec"), "/spec")
@@ -290,6 +335,11 @@ def kustomization(o: Obj) -> Kustomization:
         components=tuple(comps),
         decryption=decryption(spec.get("decryption"), p) if spec is not None else None,
         post_build=post_build(spec.get("postBuild"), p) if spec is not None else None,
+        patches=patches(p, spec),
+        name_prefix=p.string(spec, "namePrefix", "/spec"),
+        name_suffix=p.string(spec, "nameSuffix", "/spec"),
+        target_namespace_set=tn is not None,
+        ignore_missing_components=spec is not None and spec.get("ignoreMissingComponents") is True,
         problems=tuple(p.problems))
 
 

@@ -46,20 +46,19 @@ from velero_gitops.boundary import git_toplevel, realpath
 from velero_gitops.errors import UsageError
 from velero_gitops.findings import Finding
 from velero_gitops.rules import NOT_APPLIED, define
-from velero_gitops.validate import buildcache, flux, generator, policy, sandbox, varsub
+from velero_gitops.validate import buildcache, flux, fluxmodel, policy, resolve, sandbox, varsub
 from velero_gitops.validate.documents import (
     KUSTOMIZE_FILES,
     Obj,
-    dig,
     display_path,
     find_kfile,
-    first_document,
     inside,
     mapping,
     unsafe_for_kubectl,
 )
 from velero_gitops.validate.policy import holds_secret_data
 from velero_gitops.validate.report import esc
+from velero_gitops.validate.resolve import MAX_FILE, KFile, is_remote, read_kfile
 from velero_gitops.validate.run import Options, Run
 from velero_gitops.validate.schemas import SchemaError, SchemaStore, schema_findings
 from velero_gitops.validate.yamlload import YAMLError, load_all
@@ -73,7 +72,6 @@ HELM_CHARTS = define("kustomize.helm-charts", "note", "a kustomization that infl
 NO_KUBECTL = define("kustomize.no-kubectl", "warning", "kubectl is not on PATH, so kustomize builds did not run (`--kustomize always` fails instead)")
 
 ORIGIN = "config.kubernetes.io/origin"
-MAX_FILE = 8 * 1024 * 1024  # larger build inputs are refused (a build input is text)
 MAX_MESSAGE = 300
 MAX_LOADS = 1000  # kustomization loads per build (a 12-deep diamond of bases is 8191)
 TIMEOUT = 120
@@ -81,18 +79,11 @@ TIMEOUT = 120
 _DIR_FIELDS = ("resources", "bases", "components")
 _FILE_LIST_FIELDS = ("crds", "configurations", "patchesStrategicMerge", "generators", "transformers", "validators")
 _ACCUMULATED = ("generators", "transformers", "validators")
-# prefixes that kustomize reads as a remote (git or http) location; sigs.k8s.io/kustomize
-# api/internal/git/repospec.go (also listed by fluxcd/pkg kustomize IsLocalRelativePath)
-_REMOTE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|git::|gh:|git@|github\.com[:/]|gitlab\.com[:/]|bitbucket\.org[:/])", re.I)
 
 
 def kubectl_path(repo: str | os.PathLike[str] | None = None) -> str | None:
     """kubectl from PATH, never from ``.``, an empty entry or inside the repository (tools.which)."""
     return tools.which("kubectl", repo if repo is not None else git_toplevel(Path.cwd()))
-
-
-def is_remote(s: str) -> bool:
-    return bool(_REMOTE.match(s.strip())) or "?ref=" in s or "//" in s.split("?", 1)[0].lstrip("/")
 
 
 def _short(s: str, n: int = 80) -> str:
@@ -102,49 +93,6 @@ def _short(s: str, n: int = 80) -> str:
 
 # --------------------------------------------------------------------------------------------------
 # Reading kustomizations
-
-
-@dataclass
-class KFile:
-    path: Path  # real path
-    data: dict
-    text: str
-
-    def line_of(self, value: str) -> int | None:
-        """Line of the first list entry or value equal to ``value`` (quotes and ``./`` ignored)."""
-        want = value.strip().strip("'\"")
-        want_n = want[2:] if want.startswith("./") else want
-        for i, ln in enumerate(self.text.splitlines(), 1):
-            s = ln.strip()
-            for lead in ("- ", "path:", "- path:"):
-                if s.startswith(lead):
-                    v = s[len(lead):].split(" #", 1)[0].strip().strip("'\"")
-                    if "=" in v and not want_n.count("="):
-                        v = v.split("=", 1)[1]
-                    v = v[2:] if v.startswith("./") else v
-                    if v == want_n:
-                        return i
-        return None
-
-
-def read_kfile(p: Path, memo: dict[Path, KFile | None]) -> KFile | None:
-    """The parsed kustomization (None when unreadable or invalid: the build reports it); ``memo`` is the run's."""
-    if p in memo:
-        return memo[p]
-    out = None
-    try:
-        # through safefile, inside the run's boundary: a kustomization.yaml that links out of the repository
-        # (or to a device) is refused, never opened, so no path or value from it can reach a message; the run
-        # reads a file once (validate.run)
-        run = getattr(memo, "run", None)
-        boundary = getattr(memo, "boundary", None)
-        text = run.text(p, root=boundary) if run is not None else safefile.read_text(p, root=boundary, limit=MAX_FILE)
-        data = first_document(text)
-        out = KFile(p, data if isinstance(data, dict) else {}, text)
-    except Exception:  # noqa: BLE001 - refused, invalid YAML or unreadable: the build reports it
-        out = None
-    memo[p] = out
-    return out
 
 
 def _entries(k: dict) -> Iterator[tuple[str, Any, bool]]:
@@ -383,9 +331,8 @@ class _Planner:
                     self.add_file(real, via, str(p.relative_to(d)))
 
     def generated_resources(self, d: Path) -> list[str]:
-        """What Flux lists when it generates a kustomization for ``d``: YAML files, and folders holding
-        their own kustomization as a whole (fluxcd/pkg kustomize/kustomize_generator.go scanManifests)."""
-        return ["./" + p.relative_to(d).as_posix() for p, _ in generator.listing(d, self.root)]
+        """What Flux lists when it generates a kustomization for ``d`` (resolve.listing)."""
+        return ["./" + p.relative_to(d).as_posix() for p, _ in resolve.listing(d, self.root)]
 
 
 def plan(root: Path, entry: Path, flux_ks: Obj | None, kfiles: dict, real: Callable[[Path], Path] = _real) -> Build:
@@ -401,8 +348,7 @@ def plan(root: Path, entry: Path, flux_ks: Obj | None, kfiles: dict, real: Calla
     if not inside(entry, root):
         pl.problem(None, "", f"{entry} is outside the repository root {root}: not built", "kustomize.outside")
         return b
-    spec = dig(flux_ks.data, "spec") if flux_ks is not None else None
-    spec = spec if isinstance(spec, dict) else {}
+    model = fluxmodel.kustomization(flux_ks) if flux_ks is not None else None
     kf_path = find_kfile(entry)
     if kf_path is not None:
         b.kfile_name = kf_path.name
@@ -429,7 +375,8 @@ def plan(root: Path, entry: Path, flux_ks: Obj | None, kfiles: dict, real: Calla
     if kdata is None:
         b.generated = ""  # unparseable kustomization: built as it is, kubectl reports the error
     else:
-        _apply_flux_fields(kdata, spec, pl, entry)
+        if model is not None:
+            _apply_flux_fields(kdata, model, pl, entry)
         # origin annotations trace each output object to its source file; Flux itself sets them
         # when a kustomization has no resources ("kustomization.yaml is empty" otherwise)
         meta = [m for m in _strings(kdata.get("buildMetadata")) if m != "originAnnotations"]
@@ -466,34 +413,30 @@ def _loads(b: Build) -> int:
     return memo.get(b.entry, 1)
 
 
-def _apply_flux_fields(kdata: dict, spec: dict, pl: _Planner, entry: Path) -> None:
-    """The fields kustomize-controller adds to the kustomization it builds
-    (fluxcd/pkg kustomize/v1.35.4:kustomize/kustomize_generator.go GenerateManifest)."""
-    if isinstance(spec.get("targetNamespace"), str):
-        kdata["namespace"] = spec["targetNamespace"]
-    for f in ("namePrefix", "nameSuffix"):
-        if isinstance(spec.get(f), str):
-            kdata[f] = spec[f]
-    patches = [p for p in spec.get("patches") or [] if isinstance(p, dict)] if isinstance(spec.get("patches"), list) else []
-    if patches:
-        kdata["patches"] = [*(kdata.get("patches") or []), *patches]
-    comps = _strings(spec.get("components"))
+def _apply_flux_fields(kdata: dict, m: fluxmodel.Kustomization, pl: _Planner, entry: Path) -> None:
+    """The fields kustomize-controller adds to the kustomization it builds (resolve.flux_fields, resolve.components),
+    with the planner's findings on a component the build cannot read."""
+    fields = resolve.flux_fields(m)
+    if "patches" in fields:
+        fields["patches"] = [*(kdata.get("patches") or []), *fields["patches"]]
+    kdata.update(fields)
+    comps = resolve.components(entry, m)
     if comps:
         kdata["components"] = list(_strings(kdata.get("components")))
         for c in comps:
-            if is_remote(c) or os.path.isabs(c):
-                pl.problem(None, c, f"spec.components entry {_short(c)!r} must be local and relative (Flux refuses it)")
+            if c.refused:
+                pl.problem(None, c.entry, f"spec.components entry {_short(c.entry)!r} {c.refused}")
                 continue
-            real = pl.resolve(entry, c, None, "spec.components")
+            real = pl.resolve(entry, c.entry, None, "spec.components")
             if real is None:
                 continue
             if not os.path.exists(real):
-                if spec.get("ignoreMissingComponents") is True:
+                if m.ignore_missing_components:
                     continue
-                pl.problem(None, c, f"spec.components entry {_short(c)!r} does not exist")
+                pl.problem(None, c.entry, f"spec.components entry {_short(c.entry)!r} does not exist")
                 continue
-            kdata["components"].append(c)
-            pl.visit_dir(real, None, c, 1)
+            kdata["components"].append(c.entry)
+            pl.visit_dir(real, None, c.entry, 1)
 
 
 def _key(b: Build) -> str | None:

@@ -81,7 +81,7 @@ class Run:
         self.contents: dict[Path, bytes] = {}  # real path -> its bytes (the one read: texts are decoded from them)
         self.yaml_verdicts: dict[Path, str | None] = {}  # real path -> None (YAML read) or why it was refused
         self.boundary: Path | None = None  # the repository boundary (boundary.of_paths): nothing outside is read
-        # kustomize.read_kfile's results by path (KFile | None: naming that type here would import kustomize back)
+        # resolve.read_kfile's results by path (KFile | None: naming that type here would import resolve back)
         self.kfiles: dict[Path, Any] = _KfileMemo(self)
 
     def real(self, p: Path) -> Path:

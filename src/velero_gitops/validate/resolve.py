@@ -1,0 +1,502 @@
+"""What a Flux Kustomization applies: the one resolver that the graph (validate.flux), the kustomize build planner
+(validate.kustomize) and adoption (ops.wiring, through the graph) ask.
+
+kustomize-controller builds ``spec.path`` of its source artifact (fluxcd/kustomize-controller@v1.9.4:internal/
+controller/kustomization_controller.go build): fluxcd/pkg finds the folder's kustomization file or generates one, then
+adds the Kustomization's own fields to it (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go
+GenerateManifest, scanManifests), kustomize builds it (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/krusty), and
+postBuild substitution runs on each built object (kustomize_varsub.go). This module holds each of those steps once:
+
+* :func:`listing`: the generator's resources where the folder has no kustomization file;
+* :func:`read_kfile`: each kustomization file parsed once per run, inside the run's boundary (Run.kfiles), for the
+  graph and the planner alike;
+* :class:`Tree`: the files a folder's build emits and the ``namespace:`` kustomize sets on each, approximated without
+  building (the graph's view; ``Tree.flux_applied`` adds ``spec.components`` as the controller does);
+* :func:`components` and :func:`flux_fields`: what the controller adds to the kustomization it builds (the planner's
+  generated kustomization, the graph's components);
+* :func:`selects` and :func:`apply_patch`: a ``spec.patches`` entry (typed: fluxmodel.Patch, fluxmodel.Selector)
+  matched and applied as kustomize does; :func:`patched_field` reads what a parent's patch sets on a child;
+* :func:`substitute`: postBuild substitution on a parsed object (the engine: validate.varsub).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from velero_gitops import safefile
+from velero_gitops.goregexp import GoRegexp, PatternError
+from velero_gitops.validate import fluxmodel, sourceignore, varsub
+from velero_gitops.validate.documents import Obj, dig, find_kfile, first_document, inside
+from velero_gitops.validate.run import Run
+from velero_gitops.validate.treeview import Disk
+
+# prefixes that kustomize reads as a remote (git or http) location; sigs.k8s.io/kustomize
+# api/internal/git/repospec.go (also listed by fluxcd/pkg kustomize IsLocalRelativePath)
+_REMOTE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|git::|gh:|git@|github\.com[:/]|gitlab\.com[:/]|bitbucket\.org[:/])", re.I)
+
+
+MAX_FILE = 8 * 1024 * 1024  # larger build inputs are refused (a build input is text)
+
+
+def is_remote(s: str) -> bool:
+    return bool(_REMOTE.match(s.strip())) or "?ref=" in s or "//" in s.split("?", 1)[0].lstrip("/")
+
+
+# --------------------------------------------------------------------------------------------------
+# The generator
+
+
+def listing(d: Path, root: Path | None = None, fs: Disk | None = None) -> list[tuple[Path, bool]]:
+    """What Flux lists when ``d`` has no kustomization file: [(path, is a folder with its own kustomization file)],
+    sorted per folder. fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go scanManifests walks the folder,
+    lists each sub-folder holding a kustomization file (konfig.RecognizedKustomizationFileNames, documents.find_kfile)
+    as a whole without descending into it, and each ``.yaml``/``.yml`` file the source artifact holds
+    (validate.sourceignore). ``root``: what the source artifact is relative to (for its ignore patterns), ``d`` when
+    None; ``fs``: the view of the files (validate.treeview: the disk, or render's planned tree)."""
+    base = root if root is not None else d
+    fs = fs or Disk()
+    out: list[tuple[Path, bool]] = []
+    for dirpath, dirnames, filenames in fs.walk(d):  # os.walk and Planned.walk follow no folder link
+        sub = Path(dirpath)
+        entries = sorted([(n, True) for n in dirnames] + [(n, False) for n in filenames])
+        dirnames[:] = []
+        for n, is_dir in entries:
+            p = sub / n
+            try:
+                rel = p.relative_to(base).as_posix()
+            except ValueError:
+                rel = p.relative_to(d).as_posix()
+            if is_dir:
+                if sourceignore.excluded(rel + "/x"):
+                    continue
+                if find_kfile(p, fs.isfile) is not None:
+                    out.append((p, True))
+                else:
+                    dirnames.append(n)
+            elif n.endswith((".yaml", ".yml")) and not sourceignore.excluded(rel):
+                out.append((p, False))
+        dirnames.sort()
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# What the controller adds to the kustomization it builds
+
+
+@dataclass(frozen=True)
+class Component:
+    """One ``spec.components`` entry of a Flux Kustomization, read against the folder it builds."""
+
+    entry: str  # as written
+    path: Path  # target / entry, before links: the caller resolves them against its boundary
+    refused: str  # "" or why the controller refuses the whole build
+
+
+def components(target: Path, m: fluxmodel.Kustomization) -> list[Component]:
+    """``spec.components`` as GenerateManifest reads them: each must be a local relative path
+    (IsLocalRelativePath, else the build fails); a missing one is dropped with ``ignoreMissingComponents``, else
+    left for kustomize to report (the caller checks existence: it owns the view of the files)."""
+    out = []
+    for c in m.components:
+        why = "must be local and relative (Flux refuses it)" if is_remote(c) or os.path.isabs(c) else ""
+        out.append(Component(c, target / c, why))
+    return out
+
+
+def flux_fields(m: fluxmodel.Kustomization) -> dict[str, Any]:
+    """The fields GenerateManifest sets on the kustomization it builds, components aside (:func:`components`):
+    ``namespace`` from targetNamespace, namePrefix/nameSuffix, and ``patches`` appended after the kustomization's own
+    (each entry as written: kustomize parses it)."""
+    out: dict[str, Any] = {}
+    if m.target_namespace_set:
+        out["namespace"] = m.target_namespace
+    if m.name_prefix is not None:
+        out["namePrefix"] = m.name_prefix
+    if m.name_suffix is not None:
+        out["nameSuffix"] = m.name_suffix
+    if m.patches:
+        out["patches"] = [p.raw for p in m.patches]
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# What a folder applies
+
+
+@dataclass
+class KFile:
+    path: Path  # real path
+    data: dict
+    text: str
+
+    def line_of(self, value: str) -> int | None:
+        """Line of the first list entry or value equal to ``value`` (quotes and ``./`` ignored)."""
+        want = value.strip().strip("'\"")
+        want_n = want[2:] if want.startswith("./") else want
+        for i, ln in enumerate(self.text.splitlines(), 1):
+            s = ln.strip()
+            for lead in ("- ", "path:", "- path:"):
+                if s.startswith(lead):
+                    v = s[len(lead):].split(" #", 1)[0].strip().strip("'\"")
+                    if "=" in v and not want_n.count("="):
+                        v = v.split("=", 1)[1]
+                    v = v[2:] if v.startswith("./") else v
+                    if v == want_n:
+                        return i
+        return None
+
+
+def read_kfile(p: Path, memo: dict[Path, KFile | None]) -> KFile | None:
+    """The parsed kustomization (None when unreadable or invalid: the build reports it); ``memo`` is the run's."""
+    if p in memo:
+        return memo[p]
+    out = None
+    try:
+        # through safefile, inside the run's boundary: a kustomization.yaml that links out of the repository
+        # (or to a device) is refused, never opened, so no path or value from it can reach a message; the run
+        # reads a file once (validate.run), and the graph and the planner share this parse (Run.kfiles)
+        run = getattr(memo, "run", None)
+        boundary = getattr(memo, "boundary", None)
+        text = run.text(p, root=boundary) if run is not None else safefile.read_text(p, root=boundary, limit=MAX_FILE)
+        data = first_document(text)
+        out = KFile(p, data if isinstance(data, dict) else {}, text)
+    except Exception:  # noqa: BLE001 - refused, invalid YAML or unreadable: the build reports it
+        out = None
+    memo[p] = out
+    return out
+
+
+
+
+Entry = tuple[Path, str, "Path | None"]  # (file, namespace set by kustomize or "", the kustomization file that set it)
+
+
+class Tree:
+    """Which files a directory applies (kustomize semantics, approximated without building), and the
+    ``namespace:`` that kustomize sets on each: the outermost kustomization.yaml that has one wins."""
+
+    def __init__(self, root: Path | None, run: Run):
+        self.root = root
+        self.real = run.real
+        self.run = run
+        self._cache: dict[Path, list[Entry]] = {}
+        self._inner: dict[Path, list[Entry]] = {}  # the same before the folder's own ``namespace:``
+        self._ns: dict[Path, tuple[str, Path | None]] = {}
+        self._kfile: dict[Path, Path | None] = {}
+        self._index: dict[Path, dict[Path, tuple[str, Path | None]]] = {}
+        self.kustomizations: dict[Path, dict] = {}  # every kustomization read, by its directory
+        self._reach: dict[Path, set[Path]] = {}  # directory -> the kustomization directories its build reads
+
+    def kfile(self, d: Path) -> Path | None:
+        """The kustomization file of directory ``d`` (None when it has none): one stat per directory and run."""
+        if d not in self._kfile:
+            self._kfile[d] = find_kfile(d, self.run.fs.isfile)
+        return self._kfile[d]
+
+    def applies(self, d: Path, f: Path) -> tuple[str, Path | None] | None:
+        """(namespace set by kustomize or "", the file that set it) when directory ``d`` applies file ``f``, else None:
+        the first entry of ``applied(d)`` for ``f``, from an index built once per directory."""
+        if d not in self._index:
+            index: dict[Path, tuple[str, Path | None]] = {}
+            for g, ns, nsfile in self.applied(d):
+                index.setdefault(g, (ns, nsfile))
+            self._index[d] = index
+        return self._index[d].get(f)
+
+    def kustomization(self, d: Path) -> tuple[dict, Path | None]:
+        """(the parsed kustomization of ``d``, {} when unreadable or invalid: the build reports it; its file)."""
+        kfile = self.kfile(d)
+        if kfile is None:
+            return {}, None
+        if d not in self.kustomizations:
+            kf = read_kfile(self.real(kfile), self.run.kfiles)
+            self.kustomizations[d] = kf.data if kf is not None else {}
+        return self.kustomizations[d], kfile
+
+    def namespace(self, d: Path) -> tuple[str, Path | None]:
+        """The ``namespace:`` of the kustomization.yaml in ``d`` and that file ("" when none)."""
+        d = self.real(d)
+        if d not in self._ns:
+            k, kfile = self.kustomization(d)
+            ns = k.get("namespace")
+            self._ns[d] = (ns, kfile) if isinstance(ns, str) and ns else ("", None)
+        return self._ns[d]
+
+    def applied(self, d: Path, depth: int = 0) -> list[Entry]:
+        """[(file, namespace set by kustomize or "", the kustomization file that set it)]."""
+        d = self.real(d)
+        if d in self._cache:
+            return self._cache[d]
+        self._cache[d] = []
+        reach = self._reach[d] = {d}
+        out: list[Entry] = []  # before d's own namespace: _inner
+        k, kfile = self.kustomization(d)
+        ns, nsfile = "", None
+        if kfile is not None and depth < 50:
+            ns, nsfile = self.namespace(d)
+            for key in ("resources", "components", "bases"):
+                entries = k.get(key)
+                for entry in entries if isinstance(entries, list) else []:
+                    if not isinstance(entry, str) or "://" in entry:
+                        continue
+                    p = d / entry
+                    if not inside(self.real(p), self.root):
+                        continue  # Flux builds confined to the source; never read outside the repository
+                    if self.run.fs.isdir(p):
+                        sub = self.applied(p, depth + 1)
+                        reach |= self._reach.get(self.real(p), set())
+                    elif self.run.fs.isfile(p):
+                        sub = [(self.real(p), "", None)]
+                    else:
+                        continue
+                    out.extend(sub)
+        elif kfile is None and self.run.fs.isdir(d):
+            # Flux generates a kustomization (listing): YAML files, folders with their own as a whole
+            for p, whole in listing(d, self.root, self.run.fs):
+                if whole:
+                    out.extend(self.applied(p, depth + 1))
+                    reach |= self._reach.get(self.real(p), set())
+                else:
+                    out.append((self.real(p), "", None))
+        self._inner[d] = out
+        self._cache[d] = [(f, ns, nsfile) if ns else (f, o, of) for f, o, of in out]
+        return self._cache[d]
+
+    def reached(self, d: Path) -> set[Path]:
+        """The kustomization directories that building ``d`` reads (``d`` included)."""
+        self.applied(d)
+        return self._reach.get(self.real(d), set())
+
+    def applied_files(self, d: Path, depth: int = 0) -> list[Path]:
+        return [f for f, _, _ in self.applied(d, depth)]
+
+    def _component_dirs(self, target: Path, m: fluxmodel.Kustomization) -> list[Path]:
+        """The component folders the controller adds to the build of ``target`` that this repository holds."""
+        return [c.path for c in components(target, m) if not c.refused
+                and self.run.fs.isdir(c.path) and inside(self.real(c.path), self.root)]
+
+    def flux_applied(self, target: Path, m: fluxmodel.Kustomization) -> list[Entry]:
+        """What a Flux Kustomization whose ``spec.path`` is ``target`` applies: the folder's build with
+        ``spec.components`` added to its root kustomization (so the root's ``namespace:`` covers them)."""
+        entries = list(self.applied(target))
+        root_ns = self.namespace(target)
+        if m.target_namespace_set and not m.target_namespace:
+            # GenerateManifest sets kus.Namespace = "" (the field is a string): the root's `namespace:` is gone, the
+            # nested kustomizations' stay
+            entries, root_ns = list(self._inner.get(self.real(target), entries)), ("", None)
+        for cdir in self._component_dirs(target, m):
+            entries.extend((f, root_ns[0] or o, root_ns[1] if root_ns[0] else of) for f, o, of in self.applied(cdir))
+        return entries
+
+    def flux_reached(self, target: Path, m: fluxmodel.Kustomization) -> set[Path]:
+        """The kustomization folders that Flux Kustomization's build reads (its components' included)."""
+        out = set(self.reached(target))
+        for cdir in self._component_dirs(target, m):
+            out |= self.reached(cdir)
+        return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Patches
+
+
+@functools.lru_cache(maxsize=256)
+def _regex(pattern: str) -> GoRegexp | None:
+    """A selector field as kustomize compiles it: Go's regexp, anchored (api/types/selector.go anchorRegex); None
+    when Go refuses it (the build fails)."""
+    try:
+        return GoRegexp("^(?:" + pattern + ")$")
+    except PatternError:
+        return None
+
+
+def _matches(pattern: str, value: str) -> bool:
+    if not pattern:
+        return True
+    rx = _regex(pattern)
+    return rx is not None and rx.found(value)
+
+
+def _label_selector_matches(selector: str, labels: dict) -> bool:
+    """k8s.io/apimachinery labels.Parse semantics for the forms kustomize takes (api/resource/resource.go
+    MatchesLabelSelector): ``k=v``, ``k==v``, ``k!=v``, ``k in (..)``, ``k notin (..)``, ``k``, ``!k``."""
+    for term in re.split(r",(?![^()]*\))", selector):
+        term = term.strip()
+        if not term:
+            continue
+        m = re.match(r"^(\S+)\s+(in|notin)\s+\(([^)]*)\)$", term)
+        if m:
+            vals = {v.strip() for v in m.group(3).split(",")}
+            present = m.group(1) in labels and str(labels[m.group(1)]) in vals
+            if present != (m.group(2) == "in"):
+                return False
+            continue
+        m = re.match(r"^([^!=\s]+)\s*(==|=|!=)\s*(\S*)$", term)
+        if m:
+            eq = str(labels.get(m.group(1), "")) == m.group(3) and m.group(1) in labels
+            if eq != (m.group(2) != "!="):
+                return False
+            continue
+        if term.startswith("!"):
+            if term[1:] in labels:
+                return False
+        elif term not in labels:
+            return False
+    return True
+
+
+def document(p: fluxmodel.Patch) -> object:
+    """The patch's first document (a mapping: strategic merge; a list: JSON 6902); None when absent or invalid (the
+    build reports it)."""
+    return _document(p.patch) if p.patch is not None else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _document(text: str) -> object:
+    # shared between callers: never mutated (apply_patch copies what it writes)
+    try:
+        return first_document(text)
+    except Exception:  # noqa: BLE001 - an invalid patch is the build's finding
+        return None
+
+
+def selects(p: fluxmodel.Patch, o: Obj, ns: str = "") -> bool:
+    """Whether patch ``p`` selects object ``o`` (in namespace ``ns`` in the build): without a target, a strategic merge
+    patch names its object (kind and name); a target matches group, version, kind, name and namespace as anchored Go
+    regular expressions, and its label and annotation selectors (kubernetes-sigs/kustomize@kustomize/v5.7.1:
+    api/types/selector.go SelectorRegex, api/resource/resource.go)."""
+    t = p.target
+    if t is None:
+        doc = document(p)
+        return isinstance(doc, dict) and dig(doc, "metadata", "name") == o.name and doc.get("kind") == o.kind
+    group, _, version = o.api_version.rpartition("/")
+    for pattern, value in ((t.group, group), (t.version, version), (t.kind, o.kind), (t.name, o.name),
+                           (t.namespace, ns)):
+        if not _matches(pattern, value):
+            return False
+    for sel, key in ((t.label_selector, "labels"), (t.annotation_selector, "annotations")):
+        have = dig(o.data, "metadata", key)
+        if sel and not _label_selector_matches(sel, have if isinstance(have, dict) else {}):
+            return False
+    return True
+
+
+def apply_patch(o: Obj, p: fluxmodel.Patch) -> bool:
+    """Patch ``p`` applied to object ``o`` in place: a strategic merge (maps merge, lists are replaced: no schema
+    strategies for custom resources) or JSON 6902 add/replace. True when it wrote anything."""
+    doc = document(p)
+    if isinstance(doc, dict):
+        body = {k: v for k, v in doc.items() if k not in ("apiVersion", "kind", "metadata")}
+        md = doc.get("metadata")
+        if isinstance(md, dict):
+            extra = {k: v for k, v in md.items() if k in ("labels", "annotations")}
+            if extra:
+                body["metadata"] = extra
+        if body:
+            _merge(o.data, body)
+            return True
+        return False
+    return any([_json6902(o.data, op) for op in doc]) if isinstance(doc, list) else False
+
+
+def _merge(into: dict, patch: dict) -> None:
+    """Strategic merge of a custom resource (no schema strategies: maps merge, everything else is replaced; null
+    deletes)."""
+    for k, v in patch.items():
+        if v is None:
+            into.pop(k, None)
+        elif isinstance(v, dict) and isinstance(into.get(k), dict):
+            _merge(into[k], v)
+        else:
+            into[k] = copy.deepcopy(v)
+
+
+def _json6902(data: dict, op: object) -> bool:
+    """One JSON 6902 add/replace (RFC 6901 pointer) into an existing parent; other operations are left to the build."""
+    if not isinstance(op, dict) or op.get("op") not in ("add", "replace") or not isinstance(op.get("path"), str):
+        return False
+    parts = [x.replace("~1", "/").replace("~0", "~") for x in op["path"].split("/")[1:]]
+    if len(parts) < 2 or parts[0] in ("apiVersion", "kind"):
+        return False
+    node = data
+    for part in parts[:-1]:
+        nxt = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(nxt, dict):  # a missing parent fails the patch (RFC 6902 4.1): the build reports it
+            return False
+        node = nxt
+    node[parts[-1]] = copy.deepcopy(op.get("value"))
+    return True
+
+
+def patched_field(m: fluxmodel.Kustomization, field: str) -> list[tuple[fluxmodel.Patch, dict]]:
+    """[(patch, the mapping it sets at spec.<field>)] of a Flux Kustomization's patches: a parent's defaults for the
+    Kustomizations it applies (decryption, sourceRef, postBuild)."""
+    out = []
+    for p in m.patches:
+        if p.patch is None or field not in p.patch:
+            continue
+        doc = document(p)
+        value = None
+        if isinstance(doc, dict):
+            value = dig(doc, "spec", field)
+        elif isinstance(doc, list):  # JSON 6902
+            for op in doc:
+                if isinstance(op, dict) and op.get("op") in ("add", "replace") and op.get("path") == f"/spec/{field}":
+                    value = op.get("value")
+        if isinstance(value, dict):
+            out.append((p, copy.deepcopy(value)))  # the parsed patch is shared (_document): callers get their own
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# postBuild substitution on the objects read from files (the engine: validate.varsub)
+
+
+def _reparse_scalar(text: str) -> object:
+    """What a substituted plain scalar becomes when the controller parses the YAML again."""
+    import yaml
+
+    try:
+        v = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return v if isinstance(v, (str, int, float, bool)) or v is None else text
+
+
+def substitute(node: dict | list, lookup: varsub.Lookup, blanked: dict[str, list[str]] | None = None) -> bool:
+    """Substitute in place; True when anything changed. The controller substitutes the object as kustomize writes
+    it out (sigs.k8s.io/yaml JSONToYAML: a string is written plain unless it would read back as something else, the
+    quotes of the source file are gone), then parses the result again: a substituted plain scalar may become a
+    number (kustomize-controller@v1.9.4:docs/spec/v1/kustomizations.md "Post build substitution of numbers and
+    booleans"). A scalar with an expression whose value is unknown here, or that the controller refuses, is left
+    as written. ``blanked`` gets, by JSON pointer, the names of the variables without a value in a scalar that
+    substitution left empty (envsubst, not strict: an undefined variable is "", and an empty plain scalar reads back
+    as null)."""
+    changed = False
+    stack: list[tuple[str, dict | list]] = [("", node)]
+    while stack:
+        at, n = stack.pop()
+        items = list(n.items()) if isinstance(n, dict) else list(enumerate(n)) if isinstance(n, list) else []
+        for k, v in items:
+            ptr = at + "/" + str(k).replace("~", "~0").replace("/", "~1")
+            if isinstance(v, (dict, list)):
+                stack.append((ptr, v))
+            elif isinstance(v, str) and "$" in v:
+                try:
+                    new, known = varsub.expand(v, lookup)
+                except varsub.BadSubstitution:
+                    continue
+                if not known or new == v:
+                    continue
+                val = _reparse_scalar(new) if _reparse_scalar(v) == v else new
+                n[k] = val
+                if blanked is not None and val in (None, ""):
+                    blanked[ptr] = [m for m in varsub.names(v) if lookup(m) == ""]
+                changed = True
+    return changed
