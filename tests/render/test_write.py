@@ -285,9 +285,9 @@ def test_one_look_resolves_every_target_as_realpath_does(tmp_path):
 def test_every_file_is_durable_before_any_rename(tmp_path, monkeypatch):
     """Power loss: a target is always a whole old or a whole new file. Each staged file's data is fsynced before
     the first rename (a rename can reach the disk before the data it names: ext4 delalloc, XFS), and each folder
-    after its renames, so the new names are durable too. The files are written first and synced after, together:
-    the data of all goes out before the first journal commit waits for it. A SIGKILL needs none of this (the page
-    cache outlives the process; each rename is atomic)."""
+    after its renames, so the new names are durable too. One fsync per folder instead would not do: it makes the
+    names durable, not the data they name. A SIGKILL needs none of this (the page cache outlives the process; each
+    rename is atomic)."""
     import os
 
     from velero_gitops.render import write

@@ -433,9 +433,7 @@ def apply(root: Path, changes: list[Change], force: bool = False) -> None:
             for d in sorted({(root / c.path).parent for c in writes}):  # each folder once
                 made_dirs += _mkdirs(d, root, look)
             for c in writes:
-                staged.append((stage(root / c.path, (c.new or "").encode("utf-8"), sync=False), c))
-            for tmp, _ in staged:  # every file durable before any rename; flushed after all are written
-                _fsync_path(tmp)
+                staged.append((stage(root / c.path, (c.new or "").encode("utf-8")), c))
             _verify(look, todo)  # hand edits made while staging
             for tmp, c in staged:
                 why = _changed_since(look.again(), c)  # just before replacing it
@@ -500,9 +498,8 @@ def _mkdirs(d: Path, root: Path, look: Look) -> list[Path]:
     return made
 
 
-def stage(target: Path, data: bytes, mode: int | None = None, sync: bool = True) -> str:
-    """A temp file next to ``target`` holding ``data``, fsynced (unless ``sync`` is False: the caller syncs it before
-    renaming it), with ``mode`` (default: the target's, else 0644)."""
+def stage(target: Path, data: bytes, mode: int | None = None) -> str:
+    """A temp file next to ``target`` holding ``data``, fsynced, with ``mode`` (default: the target's, else 0644)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}{TMP_TAG}", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -515,8 +512,7 @@ def stage(target: Path, data: bytes, mode: int | None = None, sync: bool = True)
                 except OSError:
                     mode = 0o644
             os.fchmod(f.fileno(), mode)
-            if sync:
-                os.fsync(f.fileno())
+            os.fsync(f.fileno())
     except BaseException:
         _unlink(Path(tmp))
         raise
@@ -532,15 +528,6 @@ def atomic_write(target: Path, data: bytes, *, mode: int | None = None) -> None:
         _unlink(Path(tmp))
         raise
     _fsync_dir(target.parent)
-
-
-def _fsync_path(p: str) -> None:
-    """Make the data of the regular file ``p`` (one of ours, staged) durable."""
-    fd = os.open(p, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _fsync_dir(d: Path) -> None:
