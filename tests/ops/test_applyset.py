@@ -236,3 +236,32 @@ def test_a_render_reads_the_graph_once_as_it_is_and_once_as_planned(tmp_path, mo
     assert r.exit_code == 0, r.output
     assert (root / "kubernetes/apps/velero/kustomization.yaml").exists()
     assert sorted(reads) == ["Disk", "Planned"]
+
+
+def test_the_trees_encrypted_files_written_before_the_first_render_are_its_own(tmp_path):
+    """The README's order (encrypt-secret and encrypt-repo-password, then render) in a generated apps folder: the two
+    sops files sit in kubernetes/apps/velero/velero/app/ with no kustomization.yaml yet, so the generated build of
+    cluster-apps takes them; render's app/kustomization.yaml moves them into the tree's own Kustomization. They are
+    the tree's files (render/layout.py), carry sops' output and no header, and the move loses nothing of the user's:
+    render writes. A file of the user's in the same folder is still refused."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    c = bootstrap(root)
+    (c / "apps.yaml").write_text(ks("cluster-apps", "./kubernetes/apps"))
+    app = root / "kubernetes/apps/velero/velero/app"
+    app.mkdir(parents=True)
+    secret = ("apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: velero\ntype: Opaque\n"
+              "stringData:\n  cloud: ENC[AES256_GCM,data:AAAA,iv:BBBB,tag:CCCC,type:str]\n"
+              "sops:\n  mac: ENC[AES256_GCM,data:DDDD,iv:EEEE,tag:FFFF,type:str]\n  version: 3.11.0\n")
+    (app / "secret.sops.yaml").write_text(secret.format(name="velero-credentials"))
+    (app / "repo-credentials.sops.yaml").write_text(secret.format(name="velero-repo-credentials"))
+    cfg = root / "velero-gitops.yaml"
+    cfg.write_text(CONFIG)
+    r = run_cli("render", str(cfg))
+    assert r.code == 0 and "Traceback" not in r.err, r.out + r.err
+    (root / "kubernetes/apps/velero/kustomization.yaml").unlink()
+    (app / "kustomization.yaml").unlink()
+    (app / "mine.yaml").write_text(PVC)
+    r = run_cli("render", str(cfg))
+    assert r.code == 2 and "PersistentVolumeClaim monitoring/grafana-pvc" in r.err, r.out + r.err
+    assert "secret.sops.yaml" not in r.err and "repo-credentials" not in r.err, r.err

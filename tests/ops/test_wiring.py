@@ -9,6 +9,7 @@ real `kubectl kustomize` of the folder the Flux Kustomization builds, not only w
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -212,3 +213,35 @@ def test_an_apps_own_file_is_never_where_another_app_is_wired(tmp_path):
     assert r.code == 0, r.err
     assert "otbr" not in (r.out + r.err) and "set repo.appsRoot" in r.err, r.err
     assert (root / "kubernetes/ks/home/otbr/app.yaml").read_text() == ks("otbr", "./kubernetes/apps/home/otbr/app")
+
+
+def test_a_root_in_the_folder_it_builds_is_the_sync_root(tmp_path):
+    """The repository's only root lives in the folder it builds (kubernetes/ks.yaml, spec.path ./kubernetes, applied
+    once by hand; its own kustomization.yaml leaves the file out so that it does not apply itself), as adopting
+    AlinaNova21/home-ops showed: check said nothing while Flux never deployed the tree. Now check reports it unwired,
+    --wire lists the folder, real `kubectl kustomize` of ./kubernetes applies our ks.yaml, and the tree's own
+    disaster-recovery entry point (a root applied by hand on a lost cluster) is neither the sync root nor a second
+    applier (fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go builds spec.path)."""
+    root = tmp_path / "repo"
+    (root / "kubernetes/default/app1/app").mkdir(parents=True)
+    (root / ".git").mkdir()
+    (root / "kubernetes/ks.yaml").write_text(ks("cluster", "./kubernetes"))
+    (root / "kubernetes/kustomization.yaml").write_text("resources:\n  - default\n")
+    (root / "kubernetes/default/kustomization.yaml").write_text("resources:\n  - app1/ks.yaml\n")
+    (root / "kubernetes/default/app1/ks.yaml").write_text(ks("app1", "./kubernetes/default/app1/app"))
+    (root / "kubernetes/default/app1/app/cm.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app1\ndata:\n  a: b\n")
+    cfg = root / "velero-gitops.yaml"
+    cfg.write_text(CONFIG.format(apps="kubernetes"))
+    assert run_cli("render", "-q", str(cfg)).code == 0
+    w = wiring.for_config(load(cfg))
+    assert w.checked and [r.name for r in w.roots] == ["cluster"] and not w.wired
+    r = run_cli("check", "--no-cache", str(cfg), cwd=root)
+    assert r.code == 1 and "applied by no Flux Kustomization reached from the sync root Kustomization " \
+        "flux-system/cluster" in r.out, r.out
+    r = run_cli("render", "--wire", str(cfg))
+    assert r.code == 0 and "now applied by Kustomization flux-system/cluster)" in r.out, r.out + r.err
+    assert _velero_ks_applied(_kustomize_build(root / "kubernetes"))
+    r = run_cli("check", "--no-cache", "--output", "json", str(cfg), cwd=root)
+    rules = {f["rule"] for f in json.loads(r.out)["findings"]}
+    assert not rules & {"flux.unwired", "flux.duplicate", "flux.duplicate-identical", "flux.not-applied"}, r.out

@@ -366,6 +366,17 @@ def test_sops_init_without_recipient(scratch):
     assert not (scratch.root / ".sops.yaml").exists()
 
 
+def test_sops_init_without_a_key_here_finds_the_rule_that_covers_the_secret(scratch):
+    """No --age, no key file on this machine (CI, a second machine): the repository's .sops.yaml already has a rule
+    that encrypts the secret for age (getsops/sops@v3.10.2:config/config.go, the first creation rule whose
+    path_regex matches, as encrypt-secret reads it): nothing to do, exit 0, and the file untouched."""
+    before = (scratch.root / ".sops.yaml").read_bytes()
+    r = run_cli("sops-init", "--config", str(scratch.config))
+    assert r.code == 0 and "nothing to do" in r.out, r.out + r.err
+    assert scratch.key.public in r.out
+    assert (scratch.root / ".sops.yaml").read_bytes() == before
+
+
 def test_sops_init_generate_key(scratch, tmp_path):
     (scratch.root / ".sops.yaml").unlink()
     key_file = tmp_path / "keys" / "nested" / "keys.txt"

@@ -200,3 +200,23 @@ def test_the_kustomize_layer_follows_the_same_rule(tmp_path, enabled):
     got = {(f.rule, f.severity) for f in res.findings if f.rule.startswith("kustomize")}
     assert got == ({("kustomize", "error"), ("kustomize.remote", "warning")} if enabled
                    else {("kustomize", "note"), ("kustomize.remote", "note")}), res.findings
+
+
+def test_a_root_that_lives_in_the_folder_it_builds_is_applied(tmp_path):
+    """kubernetes/ks.yaml builds ./kubernetes, whose kustomization.yaml leaves ks.yaml out (else it would apply
+    itself): nothing but its own build could list it, so it is a root applied by hand, and what it reaches is checked
+    (an error, not a note); an app left out by a parent the app does not build stays a note
+    (fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go builds spec.path)."""
+    root = write_tree(tmp_path / "repo", {
+        "kubernetes/ks.yaml": KS.format(name="cluster", path="./kubernetes"),
+        "kubernetes/kustomization.yaml": "resources:\n  - ./apps\n",
+        "kubernetes/apps/kustomization.yaml": "resources:\n  - ./velero/bsl.yaml\n  # - ./mqtt/ks.yaml\n",
+        "kubernetes/apps/velero/bsl.yaml": BSL.format(ns="velero"),
+        "kubernetes/apps/mqtt/ks.yaml": KS.format(name="mqtt", path="./kubernetes/apps/mqtt/app"),
+        "kubernetes/apps/mqtt/app/kustomization.yaml": "resources: [bsl.yaml]\n",
+        "kubernetes/apps/mqtt/app/bsl.yaml": BSL.format(ns="mqtt"),
+    })
+    found, _ = _found(root)
+    assert ("kubernetes/apps/velero/bsl.yaml", "policy.s3-https", "error") in found, found
+    assert ("kubernetes/apps/mqtt/ks.yaml", "flux.not-applied", "note") in found, found
+    assert not any(f == "kubernetes/ks.yaml" and rule == "flux.not-applied" for f, rule, _ in found), found

@@ -179,9 +179,22 @@ def _refuse_prune(result: RenderResult, results: list[RenderResult], facts: list
     if not result.drifted:
         return
     found = applyset.losses(root, wiring.sources_of(result.loaded), _overlay(mine),
-                            applyset.ours([r.loaded.display_path for r in mine]), facts, planned.of(result))
+                            applyset.ours([r.loaded.display_path for r in mine], _written_by_commands(mine)), facts,
+                            planned.of(result))
     if found:
         raise UsageError(applyset.refusal(found, wiring.at(root, result.shown)))
+
+
+def _written_by_commands(results: list[RenderResult]) -> set[Path]:
+    """The files of each tree that encrypt-secret and encrypt-repo-password write (render/layout.py), resolved."""
+    from velero_gitops.render.layout import Layout
+
+    out = set()
+    for r in results:
+        layout = Layout.of(r.loaded.config)
+        for rel in (layout.secret_file, layout.repo_password_file):
+            out.add((r.loaded.repo_root / rel).resolve())
+    return out
 
 
 def _wiring(result: RenderResult, wire: bool, facts: list[FluxKs] | None) -> None:

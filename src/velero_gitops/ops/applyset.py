@@ -19,7 +19,7 @@ inventory: an object that moves to another Kustomization is deleted by the first
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,10 +72,10 @@ def planned_facts(root: Path, repo_sources: list[str], planned: dict[str, str | 
     return flux_facts(real, repo_sources, {real / rel: t for rel, t in planned.items()})
 
 
-def losses(root: Path, repo_sources: list[str], planned: dict[str, str | None], owned: Callable[[str], bool],
+def losses(root: Path, repo_sources: list[str], planned: dict[str, str | None], owned: Callable[[Path, str], bool],
            before: list[FluxKs] | None = None, planned_graph: list[FluxKs] | None = None) -> list[Loss]:
     """What each live Flux Kustomization applies at ``root`` now and would no longer apply once ``planned``
-    (repo-relative path -> new text, None: removed) is written. ``owned(text)``: the file's current text is render's own output.
+    (repo-relative path -> new text, None: removed) is written. ``owned(path, text)``: the file (resolved) is the tree's own.
     ``before``: the graph of the tree as it is, ``planned_graph``: :func:`planned_facts`, when already read."""
     from velero_gitops import safefile
 
@@ -103,7 +103,7 @@ def losses(root: Path, repo_sources: list[str], planned: dict[str, str | None], 
     for ref, files in sorted(now.items()):
         kept = after.get(ref, set())
         suspects = sorted(f for f in files if (f not in kept or f in laid)
-                          and not ((text := current(f)) is not None and owned(text)))
+                          and not ((text := current(f)) is not None and owned(f, text)))
         if not suspects:
             continue
         still: set[str] = set()
@@ -119,7 +119,8 @@ def losses(root: Path, repo_sources: list[str], planned: dict[str, str | None], 
     return out + dangling(root, planned, owned, set().union(*now.values()))
 
 
-def dangling(root: Path, planned: dict[str, str | None], owned: Callable[[str], bool], applied: set[Path]) -> list[Loss]:
+def dangling(root: Path, planned: dict[str, str | None], owned: Callable[[Path, str], bool],
+             applied: set[Path]) -> list[Loss]:
     """Entries of the user's kustomization.yaml files that name what render removes entirely (the tree of an earlier
     ``repo.appsRoot``): kustomize fails the whole build on a missing resource, so Flux would stop applying everything
     that build applies. Only kustomization files whose folder holds something a live Flux Kustomization applies
@@ -153,7 +154,7 @@ def dangling(root: Path, planned: dict[str, str | None], owned: Callable[[str], 
             k = first_document(text)
         except Exception:  # noqa: BLE001 - their file: unreadable is the kustomize build's to report
             continue
-        if owned(text) or not isinstance(k, dict):
+        if owned(kfile.resolve(), text) or not isinstance(k, dict):
             continue
         for key in ("resources", "components"):
             entries = k.get(key)
@@ -164,14 +165,19 @@ def dangling(root: Path, planned: dict[str, str | None], owned: Callable[[str], 
     return out
 
 
-def ours(config_names: list[str]) -> Callable[[str], bool]:
-    """Whether a file's text is render's own output for one of ``config_names`` (its header names the config; an
-    edit by hand is render's to replace only with --force, which render/write.py already asks for)."""
+def ours(config_names: list[str], own_files: Collection[Path] = ()) -> Callable[[Path, str], bool]:
+    """Whether a file is the tree's own: render's output for one of ``config_names`` (its header names the config;
+    an edit by hand is render's to replace only with --force, which render/write.py already asks for), or one of
+    ``own_files`` (resolved), the tree's files that its other commands write (encrypt-secret,
+    encrypt-repo-password: render/layout.py), which carry sops' output and no header. Those sit where the tree's
+    own kustomization.yaml lists them, so moving them from a generated parent build into the tree's is no loss."""
     from velero_gitops.render.write import header_name, read_header
 
     names = {header_name(n) for n in config_names}
 
-    def owned(text: str) -> bool:
+    def owned(path: Path, text: str) -> bool:
+        if path in own_files:
+            return True
         h = read_header(text)
         return h is not None and h.config in names
     return owned

@@ -189,16 +189,6 @@ def init(loaded: LoadedConfig, *, age: Sequence[str] = (), generate: bool = Fals
             raise UsageError(f"--age {r!r} is not an age public key (age1 followed by 58 characters)")
     key = generate_key(key_path) if generate else None
     recipients = list(dict.fromkeys([*age, *config.sops.age_recipients, *([key.public_key] if key else [])]))
-    if not recipients:
-        existing = key_file() if key_path is None else key_path
-        public = public_key_of(existing) if existing.is_file() else None
-        if public is None:
-            raise UsageError(
-                "no age recipient: pass --age age1..., set sops.ageRecipients in the config, or add "
-                "--generate-key to create a key"
-            )
-        recipients = [public]
-    rule = rule_yaml(config.repo.apps_root, recipients)
     target = repo_root / Layout.of(config).secret_file
     path = repo_root / sopslib.CONFIG_NAME
     escaped = outside(repo_root, path) if path.is_symlink() else None
@@ -206,6 +196,22 @@ def init(loaded: LoadedConfig, *, age: Sequence[str] = (), generate: bool = Fals
         raise UsageError(f"{display(path)} is a symlink to {escaped}, outside the repository: refusing to read or "
                          "write through it; replace it with a real file (or remove it and run sops-init again)")
     conf = sopslib.find_config(repo_root)
+    if not recipients:
+        existing = key_file() if key_path is None else key_path
+        public = public_key_of(existing) if existing.is_file() else None
+        # no key here (CI, another machine, a key kept in a password manager): a rule of the repository that already
+        # encrypts the secret for age recipients is the answer, as encrypt-secret reads it (sopslib.matching_rule)
+        matched = sopslib.matching_rule(conf, target) if public is None and conf is not None else None
+        if matched is not None and matched.age:
+            return InitResult(conf, False, tuple(matched.age), rule_yaml(config.repo.apps_root, list(matched.age)),
+                              matched.index, matched.index, None)
+        if public is None:
+            raise UsageError(
+                "no age recipient: pass --age age1..., set sops.ageRecipients in the config, or add "
+                "--generate-key to create a key"
+            )
+        recipients = [public]
+    rule = rule_yaml(config.repo.apps_root, recipients)
     if conf is None:
         if not repo_root.is_dir():
             raise UsageError(f"the repository root {display(repo_root)} does not exist")

@@ -188,7 +188,7 @@ class Graph:
         self.cluster: dict[int, frozenset[int]] = {}  # id(object) -> the clusters that apply it (see _partition)
         self.cluster_roots: list = []  # the root Kustomization of each cluster, when there are several
         # facts of the files on disk, each computed once per run (issue 23: no walk up the folders per object)
-        self._unlisted_memo: dict[Path, bool] = {}
+        self._unlisted_memo: dict[Path, Path | None] = {}
         self._parent_ns_memo: dict[Path, tuple[str, Path | None]] = {}
         self._spec_patches: dict[tuple[int, str], list] = {}
         self._named: dict[tuple[str, str], list] | None = None
@@ -267,7 +267,7 @@ class Graph:
         # point applied by hand), or in a tree whose own sync no longer points at it, never exists on the cluster: it
         # applies, patches and decrypts nothing
         live = [k for k in self.flux_ks if k.path is None or self.applied_by.get(self.real(k.path))
-                or any(k is s for s in self.synthetic)
+                or any(k is s for s in self.synthetic) or self._builds_its_own_listing(k)
                 or not (self._unlisted(self.real(k.path)) or self._in_moved(self.real(k.path)))]
         if len(live) != len(self.flux_ks):
             self.flux_ks = live
@@ -763,7 +763,7 @@ class Graph:
             # the cluster's sync is in the repository: what it does not reach, Flux never applies, but for the entry
             # point of another cluster applied by hand
             return rp not in self._entry_files()
-        return self._unlisted(rp)
+        return self._unlisted(rp) and not (o in self.flux_ks and self._builds_its_own_listing(o))
 
     def _entry_files(self) -> set[Path]:
         """The files holding the entry point of a cluster applied by hand (`kubectl apply -k clusters/<name>`): a Flux
@@ -818,19 +818,55 @@ class Graph:
 
     def _unlisted(self, rp: Path) -> bool:
         """A kustomization.yaml above the file leaves it out (a fact of the files on disk: memoised per file)."""
+        return self._leaving_out(rp) is not None
+
+    def _leaving_out(self, rp: Path) -> Path | None:
+        """The folder of the nearest kustomization.yaml above the file that leaves it out, or None (memoised)."""
         if rp not in self._unlisted_memo:
             self._unlisted_memo[rp] = self._unlisted_walk(rp)
         return self._unlisted_memo[rp]
 
-    def _unlisted_walk(self, rp: Path) -> bool:
+    def _unlisted_walk(self, rp: Path) -> Path | None:
         for d in rp.parents:
             if self.root is not None and not inside(d, self.root):
-                return False
+                return None
             if self.tree.kfile(d) is not None and self.tree.applies(d, rp) is None:
-                return True
+                return d
             if self.root is not None and d == self.root:
-                return False
-        return False
+                return None
+        return None
+
+    def _builds_its_own_listing(self, ks: Obj) -> bool:
+        """A Flux Kustomization whose file the kustomization.yaml of its own folder leaves out while it builds that
+        folder: a root that lives in the folder it builds (`kubernetes/ks.yaml` with spec.path
+        ./kubernetes), applied once by hand or by a bootstrap script. Leaving it out is what keeps it from applying
+        itself; kustomize-controller builds spec.path from the source root
+        (fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go), so no build but its own
+        could list the file; and no kustomization.yaml above the folder, or it is an app whose parent list left it
+        out. A file left out by the list of a folder above its own is a disabled app (or the tree's
+        disaster-recovery entry point, kept in the app's folder for the worst day). One
+        whose build shares a file with a Kustomization that builds a folder above its own, or its own folder while a
+        parent applies that one, is an entry point into (or a leftover copy of) a tree that one already applies (a
+        disaster-recovery entry point), as in _entry_files."""
+        if ks.path is None:
+            return False
+        rp = self.real(ks.path)
+        d = self._leaving_out(rp)
+        target = self.path_dir(ks)
+        if d is None or d != rp.parent or target is None or self.real(target) != d:
+            return False  # left out by a list above its own folder: a disabled app, or an entry point kept aside
+        if any(self.tree.kfile(a) is not None for a in d.parents if self.root is not None and inside(a, self.root)):
+            return False  # a list above could take the folder in: an app (flat: ks.yaml beside its manifests)
+        mine = self.real(target)
+        for kss in self.applied_by.values():
+            if any(k is ks for k in kss):
+                for o in kss:
+                    od = self.path_dir(o) if o is not ks else None
+                    if od is None or not inside(mine, self.real(od)):
+                        continue
+                    if self.real(od) != mine or (o.path is not None and self.applied_by.get(self.real(o.path))):
+                        return False
+        return True
 
     def _parent_namespace(self, rp: Path) -> tuple[str, Path | None]:
         """Not applied by a Flux Kustomization of the tree: the namespace the outermost kustomization.yaml
