@@ -34,6 +34,31 @@ def test_code_digest_covers_every_file_of_the_package():
     assert len(files) > 50 and len(identity.code_digest()) == 64
 
 
+def test_code_digest_changes_with_an_edit_of_any_file_of_the_package(tmp_path, monkeypatch):
+    """The code is identified by each file's signature (size, mtime, inode), as Python trusts a cached .pyc: an edit
+    of the same size (a patched template, one changed digit in a schema) changes it, a compiled .pyc does not."""
+    import shutil
+
+    copy = tmp_path / "velero_gitops"
+    shutil.copytree(identity.PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(identity, "PACKAGE", copy)
+
+    def digest() -> str:
+        identity.code_digest.cache_clear()
+        return identity.code_digest()
+
+    before = digest()
+    (copy / "validate" / "__pycache__").mkdir()
+    (copy / "validate" / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"compiled")
+    assert digest() == before
+    target = copy / "validate" / "buildcache.py"
+    text = target.read_text()
+    target.write_text(text.replace('VERSION = "verdict-v1"', 'VERSION = "verdict-v2"'))
+    assert len(target.read_text()) == len(text)
+    assert digest() != before
+    identity.code_digest.cache_clear()
+
+
 def test_a_full_disk_is_no_cache_not_a_traceback(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("VELERO_GITOPS_NO_CACHE", raising=False)

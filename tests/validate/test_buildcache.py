@@ -149,3 +149,86 @@ def test_a_finding_that_shows_a_secret_is_never_stored(tmp_path, monkeypatch):
     assert _validate(root, tmp_path) == cold
     assert ran == [root / "apps"]  # recomputed
     assert [p for p in (tmp_path / "cache").rglob("*") if p.is_file() and PLANTED.encode() in p.read_bytes()] == []
+
+
+OCI = """apiVersion: source.toolkit.fluxcd.io/v1
+kind: OCIRepository
+metadata:
+  name: velero
+  namespace: flux-system
+spec:
+  interval: 1h
+  url: oci://ghcr.io/vmware-tanzu/helm-charts/velero
+  ref:
+    tag: {}
+"""
+RELEASE = """apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: velero
+  namespace: default
+spec:
+  interval: 1h
+  chartRef:
+    kind: OCIRepository
+    name: velero
+    namespace: flux-system
+"""
+
+
+def test_a_verdict_is_keyed_on_what_the_build_reads_and_nothing_else(tmp_path, monkeypatch):
+    """A verdict depends on the build's files, its postBuild variables and what the output check looks up among the
+    run's other objects (policy.lookups: the OCIRepository a built HelmRelease's chartRef names, read by
+    policy._chart_info). An edit anywhere else in the repository (another folder's object, one that no build reads)
+    leaves every verdict standing: kubectl runs again only when something the build reads changed."""
+    require_kubectl()
+    root = _repo(tmp_path)
+    (root / "apps/kustomization.yaml").write_text(KUSTOMIZATION.replace("secret.yaml]", "secret.yaml, release.yaml]"))
+    (root / "apps/release.yaml").write_text(RELEASE)
+    (root / "flux/oci.yaml").write_text(OCI.format("12.1.0"))
+    unrelated = root / "infra/configmap.yaml"
+    unrelated.parent.mkdir()
+    unrelated.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  namespace: default\ndata:\n  a: '1'\n")
+    ran = _builds(monkeypatch)
+    _validate(root, tmp_path)
+    assert ran == [root / "apps"]
+
+    ran.clear()
+    unrelated.write_text(unrelated.read_text().replace("a: '1'", "a: '2'"))
+    (root / "infra/more.yaml").write_text("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: more\n")
+    _validate(root, tmp_path)
+    assert ran == []  # nothing the build reads changed
+
+    (root / "flux/oci.yaml").write_text(OCI.format("12.0.0"))  # the chart the built HelmRelease installs
+    _validate(root, tmp_path)
+    assert ran == [root / "apps"]
+
+    ran.clear()
+    (root / "apps/deploy.yaml").write_text(DEPLOY.replace("nginx:1.27", "nginx:1.28"))  # one of the build's files
+    _validate(root, tmp_path)
+    assert ran == [root / "apps"]
+
+
+def test_a_run_whose_every_verdict_is_cached_starts_no_sandbox(tmp_path, monkeypatch):
+    """kubectl is identified by its file (identity.program: path, size, mtime, inode), the one file the sandbox holds,
+    not by asking it its version: a warm run whose every verdict is cached starts no process at all, not even the
+    sandbox probe (`kubectl version`)."""
+    require_kubectl()
+    from velero_gitops.validate import sandbox
+
+    root = _repo(tmp_path)
+    cold = _validate(root, tmp_path)
+    started: list[list[str]] = []
+    real = sandbox.run
+
+    def counted(bwrap: str, kubectl: str, binds: dict, argv: list[str], *a: object, **kw: object) -> sandbox.Result:
+        started.append(argv)
+        return real(bwrap, kubectl, binds, argv, *a, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sandbox, "run", counted)
+    sandbox.probe.cache_clear()  # as in a new process
+    assert _validate(root, tmp_path) == cold
+    assert started == []
+    (root / "apps/deploy.yaml").write_text(DEPLOY.replace("nginx:1.27", "nginx:1.28"))
+    _validate(root, tmp_path)
+    assert [a[0] for a in started] == ["version", "kustomize"]  # the probe, then the one build that changed

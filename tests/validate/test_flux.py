@@ -498,6 +498,37 @@ def test_copies_that_differ_are_an_error(tmp_path):
         ("flux.duplicate", "error", "app"), ("flux.duplicate", "error", "app2")], res.findings
 
 
+@pytest.mark.parametrize("target,dup", [("media", True), ("other", False)])
+def test_a_namespace_is_named_by_the_namespace_transformer(tmp_path, target, dup):
+    """kustomize's namespace transformer sets the name of a Namespace (kubernetes-sigs/kustomize@kustomize/v5.7.1:
+    api/internal/konfig/builtinpluginconsts/namespace.go: metadata/name of kind Namespace), and Flux's
+    targetNamespace is that transformer (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go): a component's
+    placeholder Namespace `_` included by two apps of one targetNamespace is one Namespace, named after it, applied
+    twice (a fresh repository, fobiat, was told "Namespace default/_")."""
+    root = _tree(tmp_path, "guide")
+    db = root / "kubernetes/apps/media/db"
+    shutil.copytree(db / "app", db / "app2")
+    (db / "app2/secret.sops.yaml").unlink()
+    (db / "app2/configmap.yaml").unlink()
+    (db / "app/namespace.yaml").write_text("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: _\n")
+    (db / "app2/namespace.yaml").write_text("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: other-placeholder\n"
+                                            "  labels:\n    pod-security.kubernetes.io/enforce: privileged\n")
+    _edit(db / "app/kustomization.yaml", "  - ./configmap.yaml\n", "  - ./configmap.yaml\n  - ./namespace.yaml\n")
+    (db / "app2/kustomization.yaml").write_text("resources:\n  - ./namespace.yaml\n")
+    (db / "ks2.yaml").write_text((db / "ks.yaml").read_text().replace("name: db\n", "name: db2\n", 1)
+                                 .replace("media/db/app\n", "media/db/app2\n")
+                                 .replace("targetNamespace: media", f"targetNamespace: {target}"))
+    _edit(root / "kubernetes/apps/media/kustomization.yaml", "  - ./db/ks.yaml\n", "  - ./db/ks.yaml\n  - ./db/ks2.yaml\n")
+    res = _check(root)
+    assert sorted((f.rule, f.message.split(" (its file")[0].split(" is applied")[0]) for f in res.findings) == (
+        [("flux.duplicate", "Namespace media")] * 2 if dup else []), res.findings
+    if dup:  # the written name is shown, and why it is not the name applied
+        assert sorted(f.message.split(" is applied")[0] for f in res.findings) == [
+            "Namespace media (its file names it _: the namespace the Kustomization sets renames a Namespace)",
+            "Namespace media (its file names it other-placeholder: the namespace the Kustomization sets renames a "
+            "Namespace)"]
+
+
 def test_generated_kustomization_applies_sub_folders_that_have_their_own(tmp_path):
     """Without a kustomization.yaml, Flux generates one listing every manifest and every sub-folder that holds a
     kustomization.yaml (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go Generate/scanManifests): the
@@ -848,3 +879,60 @@ def test_a_hand_applied_root_naming_its_kustomizations_like_the_synced_one_is_an
     })
     res = _check(root, "flux", externals=["Provider/flux-system/discord"], ignore_missing_schemas=True)
     assert [f.rule for f in res.findings if f.rule.startswith("flux.duplicate")] == [], res.findings
+
+
+def test_a_folder_with_its_own_sops_config_is_not_the_repository_root(tmp_path, monkeypatch):
+    """Sibling folders each with their own ``.sops.yaml`` (sops takes the nearest one above the file it encrypts,
+    getsops/sops@v3.10.2:config/config.go) are not the repository: kustomize-controller joins spec.path to the root
+    of the source artifact, the whole repository (fluxcd/kustomize-controller@v1.9.4:internal/controller/
+    kustomization_controller.go), and `flux bootstrap --path=cluster` writes cluster/flux-system/gotk-sync.yaml with
+    path ./cluster (fluxcd/flux2@v2.7.5:pkg/manifestgen/sync/sync.go). A docker-compose folder `awry/` sorted before
+    `cluster/` made awry/ the root, and every path "did not exist" (a fresh repository, vaskozl)."""
+    from cli_util import write_tree
+
+    def ks(name: str, path: str) -> str:
+        return (f"apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: {name}\n"
+                f"  namespace: flux-system\nspec:\n  interval: 1h\n  path: {path}\n  prune: true\n"
+                "  sourceRef:\n    kind: GitRepository\n    name: flux-system\n")
+
+    root = write_tree(tmp_path / "repo", {
+        "awry/.sops.yaml": "creation_rules: []\n",
+        "awry/node-exporter.yaml": "version: '3'\nservices:\n  node-exporter:\n    image: node-exporter\n",
+        "cluster/.sops.yaml": "creation_rules: []\n",
+        "cluster/flux-system/gotk-sync.yaml": (
+            "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: flux-system\n"
+            "  namespace: flux-system\nspec:\n  interval: 1h\n  url: ssh://git@example.org/home-infra\n"
+            "  ref:\n    branch: main\n---\n" + ks("flux-system", "./cluster")),
+        "cluster/flux-system/kustomization.yaml": "resources:\n  - gotk-sync.yaml\n",
+        "cluster/kustomization.yaml": "resources:\n  - flux-system\n  - web/ks.yaml\n",
+        "cluster/web/ks.yaml": ks("web", "./cluster/web/app"),
+        "cluster/web/app/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\n  namespace: default\n",
+    })
+    monkeypatch.chdir(root)
+    res = validate_paths(["."], Options(kustomize="never"))
+    assert res.findings == [], res.findings
+    (root / "cluster/web/ks.yaml").write_text(ks("web", "./cluster/web/ap"))  # the rule still holds
+    res = validate_paths(["."], Options(kustomize="never"))
+    assert [f.rule for f in res.findings] == ["flux.path"], res.findings
+
+
+def test_files_outside_every_marked_folder_do_not_make_a_nested_folder_the_root(tmp_path, monkeypatch):
+    """fluxcd/pkg's test data: one fixture folder has its own ``.sops.yaml`` and a Flux Kustomization naming a folder
+    from there, while the other fixtures have no marker above them. That folder holds not every file of the run, so
+    it is not the repository's root either (no new flux.path on the other fixtures' Kustomizations)."""
+    from cli_util import write_tree
+
+    def ks(name: str, path: str) -> str:
+        return (f"apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: {name}\n"
+                f"  namespace: flux-system\nspec:\n  interval: 1h\n  path: {path}\n  prune: true\n"
+                "  sourceRef:\n    kind: GitRepository\n    name: flux-system\n")
+
+    root = write_tree(tmp_path / "repo", {
+        "a-testdata/ks.yaml": ks("varsub", "./kustomize"),
+        "kustomize/testdata/with-sops/.sops.yaml": "creation_rules: []\n",
+        "kustomize/testdata/with-sops/ks.yaml": ks("sops", "./app"),
+        "kustomize/testdata/with-sops/app/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n",
+    })
+    monkeypatch.chdir(root)
+    res = validate_paths(["."], Options(kustomize="never"))
+    assert [f for f in res.findings if f.rule == "flux.path"] == [], res.findings

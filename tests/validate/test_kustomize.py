@@ -187,6 +187,40 @@ def test_remote_resource_is_a_finding_not_a_fetch(tmp_path, remote):
     assert res.failed == 0  # a warning alone never fails the run (the lint job stays green on vendored-free repos)
 
 
+DEPLOY = ("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: {replicas}\n  template:\n"
+          "    spec:\n      containers:\n        - name: web\n          image: nginx\n")
+
+
+@pytest.mark.parametrize("flux", [True, False])
+def test_folders_a_remote_input_does_not_reach_are_still_built(tmp_path, flux):
+    """One remote input keeps the whole build from running here (Flux fetches it, validate does not); the folders it
+    includes that reach nothing remote are kustomize targets of their own (kubernetes-sigs/kustomize@kustomize/v5.7.1:
+    api/internal/target/kusttarget.go accumulateDirectory), built alone: a Deployment whose selector `labels:
+    includeSelectors` adds is judged as emitted, not as written (a fresh repository, vaskozl: eight false "missing
+    required property 'selector'"), and a real error in that folder is still found, located in its file."""
+    require_kubectl()
+    srv = Listener()
+    try:
+        files = {"cluster/kustomization.yaml": _kust("./monitoring", "./web"),
+                 "cluster/monitoring/kustomization.yaml": _kust(f"http://127.0.0.1:{srv.port}/dashboards.yaml"),
+                 "cluster/web/kustomization.yaml": _kust("./deploy.yaml", extra=(
+                     "namespace: web\nlabels:\n  - pairs:\n      app.kubernetes.io/name: web\n    includeSelectors: true\n")),
+                 "cluster/web/deploy.yaml": DEPLOY.format(replicas=2)}
+        if flux:
+            files["cluster/flux-system/sync.yaml"] = KS.format(name="flux-system", path="./cluster")
+            files["cluster/kustomization.yaml"] = _kust("./flux-system/sync.yaml", "./monitoring", "./web")
+        root = _repo(tmp_path, files)
+        res = validate_paths([str(root)], _opts(tmp_path, root, ignore_missing_schemas=True))
+        assert [(f.rule, f.severity) for f in res.findings] == [("kustomize.remote", "warning")], res.findings
+        (root / "cluster/web/deploy.yaml").write_text(DEPLOY.format(replicas='"two"'))
+        res = validate_paths([str(root)], _opts(tmp_path, root, ignore_missing_schemas=True))
+    finally:
+        srv.close()
+    assert srv.accepted == 0
+    assert sorted((f.rule, f.file.rsplit("/", 1)[-1]) for f in res.findings) == [
+        ("kustomize.remote", "kustomization.yaml"), ("schema", "deploy.yaml")], res.findings
+
+
 @pytest.mark.parametrize("field", ["transformers", "generators"])
 def test_a_remote_transformer_or_generator_is_a_remote_finding_too(tmp_path, field):
     """kustomize reads `transformers:`/`generators:` entries as it reads resources, remote ones included

@@ -458,3 +458,55 @@ def test_a_secret_filled_by_a_template_shows_no_credential():
     assert not holds_secret_data({"stringData": {"HCLOUD_CLUSTER_CONFIG": tpl}})
     assert not holds_secret_data({"stringData": {"password": "{{ .Values.password }}", "user": "admin"}})
     assert holds_secret_data({"stringData": {"password": "hunter2", "user": "admin"}})
+
+
+@pytest.mark.parametrize("encrypted", [True, False])
+def test_a_generator_from_an_env_file_sops_encrypted_by_key_keeps_its_secrets_out(tmp_path, sops_path, encrypted):
+    """A secretGenerator reading a dotenv file that the real sops encrypted with an encrypted_regex: the tokens are
+    ciphertext, the settings beside them in clear. kustomize-controller decrypts the file before the build
+    (fluxcd/kustomize-controller@v1.9.4:internal/decryptor/decryptor.go decryptKustomizationSources, the
+    `sops_mac=ENC[` marker), so Git shows no credential; the built Secret holds each line base64-encoded in `data`,
+    where the ciphertext must still be seen. The same file in clear is reported (a fresh repository, vaskozl)."""
+    import subprocess
+
+    from cli_util import git, require_kubectl
+    from sops_fixtures import TEST_RECIPIENT
+
+    require_kubectl()
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    git(tree, "init", "-q")
+    plain = "DISABLE_AUTOUPDATER=1\nBASE_URL=https://app.example.org\nGITLAB_TOKEN=glpat-SUPERSECRETv\n"
+    env = tree / "app.enc.env"
+    if encrypted:
+        src = tmp_path / "app.env"
+        src.write_text(plain)
+        env.write_bytes(subprocess.run(
+            [sops_path, "--config", "/dev/null", "encrypt", "--age", TEST_RECIPIENT, "--encrypted-regex", "TOKEN",
+             "--input-type", "dotenv", "--output-type", "dotenv", str(src)], capture_output=True, check=True).stdout)
+        assert "DISABLE_AUTOUPDATER=1" in env.read_text() and "SUPERSECRET" not in env.read_text()
+    else:
+        env.write_text(plain)
+    (tree / "kustomization.yaml").write_text("secretGenerator:\n  - name: app-env\n    envs:\n      - app.enc.env\n")
+    found = validate_paths([str(tree)], Options(kustomize="always", kustomize_cache=False, repo_root=str(tree)))
+    assert [f.rule for f in found.findings] == ([] if encrypted else ["secret.unencrypted"]), found.findings
+
+
+def test_a_secret_in_clear_that_holds_no_credential_is_still_a_secret_in_clear(tmp_path):
+    """The decision on a disputed class (Grafana OAuth settings in a plaintext Secret, without the client secret,
+    on a fresh repository): secret.unencrypted judges the kind, as requirements.md promises ("check fails on any
+    unencrypted Secret"), because a value's text cannot tell a password from a setting; a client id is no secret
+    (RFC 6749 2.2) but so reads a token. What holds no credential belongs in a ConfigMap, Kubernetes' object for
+    non-confidential data, and the message says so; the values known to hold none (locators) stay exempt."""
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "grafana.yaml").write_text(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: grafana-oauth\n  namespace: o11y\nstringData:\n"
+        "  GF_AUTH_GENERIC_OAUTH_CLIENT_ID: grafana\n  GF_AUTH_GENERIC_OAUTH_SCOPES: openid profile email\n"
+        "  GF_AUTH_GENERIC_OAUTH_AUTH_URL: https://auth.example.org/authorize\n")
+    found = validate_paths([str(tree)], Options(kustomize="never", repo_root=str(tree)))
+    assert [(f.rule, f.severity) for f in found.findings] == [("secret.unencrypted", "error")], found.findings
+    assert "ConfigMap" in found.findings[0].message
+    (tree / "grafana.yaml").write_text((tree / "grafana.yaml").read_text().replace("kind: Secret", "kind: ConfigMap")
+                                       .replace("stringData:", "data:"))
+    assert validate_paths([str(tree)], Options(kustomize="never", repo_root=str(tree))).findings == []

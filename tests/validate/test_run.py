@@ -56,7 +56,7 @@ def _opens(paths: list[str], opts: Options) -> tuple[collections.Counter[str], i
 @pytest.mark.parametrize("fixture,paths", [("real-world", ["kubernetes"]), ("multi-cluster", ["clusters", "apps", "infra"])])
 def test_each_file_is_opened_once_per_run(tmp_path, fixture, paths):
     """Cold (every build runs) and warm (verdicts served from the cache): no file, in the repository or the cache,
-    is opened twice by one call. (The package's own files are left out: identity.code_digest hashes all of them,
+    is opened twice by one call. (The package's own files are left out: identity.code_digest stats all of them,
     the schema bundle included, once per process, and the schema store then reads the schemas it needs.) The base code opened the files of shared kustomize
     components once per build that read them (haraldkoch+kochhaus-home: 3,132 opens of 1,166 files in a warm run)."""
     require_kubectl()

@@ -74,6 +74,32 @@ def test_a_custom_resource_beside_the_helmrelease_is_reported(tmp_path):
     assert _rules(root, "flux.crd-provider") == []
 
 
+def test_a_crd_the_charts_own_operator_registers_is_still_missing_on_a_new_cluster(tmp_path):
+    """Cilium's operator registers cilium.io at run time; its custom resources beside the cilium HelmRelease in one
+    Kustomization fail the dry-run on a cluster without them, and the failed dry-run aborts the apply before the
+    HelmRelease is made (fluxcd/pkg@ssa/v0.76.1:ssa/manager_apply.go ApplyAll dry-runs every object of the stage,
+    then applies; fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go ApplyAllStaged):
+    a new cluster never gets Cilium from this Kustomization. On a later apply, where the CRD exists, it applies; the
+    repository cannot tell which cluster it is, so this is a warning that says so, and a CRD there before Flux (a
+    CNI installed first, as Flux's pods need it) is declared external (decided from a fresh repository, isning)."""
+    root = _copy(tmp_path)
+    app = root / APP / "app"
+    (app / "cilium.yaml").write_text(
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: cilium\n  namespace: kube-system\n"
+        "spec:\n  interval: 1h\n  chartRef:\n    kind: OCIRepository\n    name: cilium\n---\n"
+        "apiVersion: cilium.io/v2\nkind: CiliumLoadBalancerIPPool\nmetadata:\n  name: pool\nspec:\n  blocks:\n"
+        "    - cidr: 10.0.0.0/24\n")
+    kfile = app / "kustomization.yaml"
+    kfile.write_text(kfile.read_text().replace("resources:\n", "resources:\n  - ./cilium.yaml\n"))
+    (f,) = _rules(root, "flux.crd-provider")
+    assert f.severity == "warning" and f.obj == "CiliumLoadBalancerIPPool/velero/pool", f
+    assert "a new cluster" in f.message and "its operator would register the CRD" in f.message
+    assert "--external CustomResourceDefinition/*/cilium.io" in f.message
+    res = validate_paths([str(root)], Options(repo_root=str(root), kustomize="never", ignore_missing_schemas=True,
+                                              externals=["CustomResourceDefinition/*/cilium.io"]))
+    assert [x for x in res.findings if x.rule == "flux.crd-provider"] == []
+
+
 def _rule_beside_velero(tmp_path) -> Path:
     """The example tree with the PrometheusRule beside the velero HelmRelease (before metrics had their own
     Kustomization)."""

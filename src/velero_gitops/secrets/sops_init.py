@@ -202,7 +202,7 @@ def init(loaded: LoadedConfig, *, age: Sequence[str] = (), generate: bool = Fals
         # no key here (CI, another machine, a key kept in a password manager): a rule of the repository that already
         # encrypts the secret for age recipients is the answer, as encrypt-secret reads it (sopslib.matching_rule)
         matched = sopslib.matching_rule(conf, target) if public is None and conf is not None else None
-        if matched is not None and matched.age:
+        if conf is not None and matched is not None and matched.age:
             return InitResult(conf, False, tuple(matched.age), rule_yaml(config.repo.apps_root, list(matched.age)),
                               matched.index, matched.index, None)
         if public is None:

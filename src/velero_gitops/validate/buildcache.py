@@ -8,7 +8,10 @@ A verdict is decided by, and keyed on:
 - what the output check reads besides the output: the schemas (``SchemaStore.identity``), the skipped kinds, the
   postBuild variables the graph knows for the build's Flux Kustomization (their digest, not their values), and
   how a finding is located and named: the working directory, the build's folders, and the display name,
-  identity and encryption of each object read from the files the build holds.
+  identity and encryption of each object read from the files the build holds;
+- what the policy rules look up among the run's other objects (``policy.lookups``), and the run's options.
+
+Nothing else: an edit that no build reads (another app's folder) leaves every verdict standing.
 
 The rest of the run needs nothing else from a build's output: the Flux graph, its duplicate and reference rules
 and the policy rules read the source objects; the engine needs the covered files (not schema-checked twice), kept

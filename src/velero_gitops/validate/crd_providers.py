@@ -6,7 +6,12 @@ called by fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_c
 controller tries again after spec.retryInterval (same file, reconcile: ``RequeueAfter: obj.GetRetryInterval()``).
 So the failure lasts only until something else installs the CRD; it is permanent, the HelmRelease never installed,
 when nothing outside this Kustomization can: a PrometheusRule beside the Velero HelmRelease keeps Velero off every
-cluster without the Prometheus Operator.
+cluster without the Prometheus Operator. A chart whose operator registers the CRD at run time (Cilium's operator
+registers cilium.io) does not help when it is in the same Kustomization: the failed dry-run comes first, so on a new
+cluster it is never installed. On a later apply, to a cluster where the CRD exists, the same Kustomization applies:
+the repository cannot show which cluster it is, so this is a warning, and a CRD that is there before Flux (a CNI
+chart installed first, as Flux's own pods need pod networking; CRDs the distribution registers, such as k0s's) is
+declared with ``--external CustomResourceDefinition/*/<group>``.
 
 A kind is provided when the repository holds its CustomResourceDefinition, when it is a Flux kind (the controller
 applying the Kustomization was installed with them), when Kubernetes serves it (the kinds of the schema bundle's
@@ -43,7 +48,7 @@ from velero_gitops.validate.flux import CRD_CHARTS, Graph
 from velero_gitops.validate.schemas import provenance
 from velero_gitops.validate.yamlload import YAMLError, load_all
 
-RULE = define("flux.crd-provider", "warning", "a custom resource applied in the same Flux Kustomization as a HelmRelease while nothing in the repository can install its CRD (no CustomResourceDefinition, no chart installed by another Kustomization that does not wait for this one): the dry-run fails at every retry and the HelmRelease is never applied (fluxcd/pkg ssa ApplyAll)")
+RULE = define("flux.crd-provider", "warning", "a custom resource applied in the same Flux Kustomization as a HelmRelease while nothing in the repository installs its CRD before that Kustomization applies (no CustomResourceDefinition, no chart installed by another Kustomization that does not wait for this one, no bootstrap helmfile): on a cluster without the CRD (a new cluster, a restore) the dry-run fails at every retry and the HelmRelease is never applied, even when its own chart or operator would register the CRD (fluxcd/pkg ssa ApplyAll); where the CRD is there before Flux (a CNI chart installed first, as Flux's pods need it; CRDs the distribution registers) it is declared with `--external CustomResourceDefinition/*/<group>`")
 FLUX_GROUP_SUFFIX = ".toolkit.fluxcd.io"
 
 
@@ -164,12 +169,14 @@ def check(g: Graph, objects: list[Obj]) -> list[Finding]:
                 continue
             out.append(o.finding(
                 "", f"{o.kind} ({o.api_version}) is applied by Flux Kustomization {g.ns_of(ks)}/{ks.name} together "
-                f"with HelmRelease {releases[0].name}, and nothing in the repository can install its CRD (no "
-                "CustomResourceDefinition, no chart installed by another Kustomization): on a cluster without it the "
-                "dry-run fails at every retry and the whole Kustomization, the HelmRelease included, is never applied. "
-                f"Move {o.kind} to a Kustomization of its own that dependsOn the one installing the CRD "
-                "(velero-gitops renders its monitoring that way: metrics.dependsOn); if the CRDs are installed "
-                f"outside the repository, declare --external CustomResourceDefinition/*/{group}", RULE, "warning"))
+                f"with HelmRelease {releases[0].name}, and nothing in the repository installs its CRD before this "
+                "Kustomization applies (no CustomResourceDefinition, no chart installed by another Kustomization): on "
+                "a cluster without the CRD (a new cluster, a restore) the dry-run fails at every retry and the whole "
+                "Kustomization, the HelmRelease included, is never applied, even if that chart or its operator would "
+                f"register the CRD. Move {o.kind} to a Kustomization of its own that dependsOn the one installing the "
+                "CRD (velero-gitops renders its monitoring that way: metrics.dependsOn); if the CRD is there before "
+                "Flux applies anything (the chart installed first, as a CNI must be for Flux's pods to run, or CRDs "
+                f"the distribution registers), declare --external CustomResourceDefinition/*/{group}", RULE, "warning"))
     return out
 
 

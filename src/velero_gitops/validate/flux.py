@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import os
 import posixpath
 import re
 from collections import Counter
@@ -253,12 +254,43 @@ class Graph:
 
     @staticmethod
     def _repo_root(objects: list[Obj], run: Run) -> Path | None:
+        """The root of the repository the run reads: the folder a source artifact starts at, from which
+        kustomize-controller joins every spec.path (fluxcd/kustomize-controller@v1.9.4:internal/controller/
+        kustomization_controller.go, securejoin of the artifact root and spec.path). One run reads one repository, so
+        of the folders found from the files (documents.find_root) the root is one that holds them all; when each file
+        has one and none holds them all, a folder that only holds its own ``.sops.yaml`` (sops takes the nearest one
+        above the file it encrypts, getsops/sops@v3.10.2:config/config.go) is no root unless a Flux Kustomization in
+        it names a folder from there, and the root is their common folder inside the run's boundary. Files with no
+        such folder above them leave the first file's answer, as before."""
         if run.opts.repo_root:
             return run.real(Path(run.opts.repo_root))
+        firsts: list[Path | None] = []
+        found: list[Path] = []
+        folders: set[Path] = set()
+        syncs: dict[Path, bool] = {}
         for o in objects:
-            if o.path is not None:
-                return find_root(run.real(o.path).parent)
-        return None
+            if o.path is None:
+                continue
+            here = run.real(o.path).parent
+            folders.add(here)
+            r = find_root(here)
+            firsts.append(r)
+            if r is None:
+                continue
+            if r not in found:
+                found.append(r)
+            p = dig(o.data, "spec", "path") if is_kind(o, FLUX_KS, "Kustomization") else None
+            if isinstance(p, str) and "${" not in p and not syncs.get(r):
+                syncs[r] = run.fs.isdir(r / p.lstrip("/"))
+        if len(found) <= 1 or None in firsts:
+            return firsts[0] if firsts else None
+        holding = [r for r in found if all(inside(f, r) for f in folders)]
+        if holding:
+            return max(holding, key=lambda r: len(r.parts))
+        if any(syncs.get(r) for r in found):
+            return next(r for r in found if syncs.get(r))
+        common = Path(os.path.commonpath([str(r) for r in found]))
+        return common if run.boundary is not None and inside(common, run.boundary) else found[0]
 
     def _build(self) -> None:
         self._build_from(self.flux_ks)
@@ -1287,8 +1319,12 @@ class _Checker:
                 for ns in g.namespaces_by(o, ks):
                     if not ns or "$" in ns:
                         continue  # a namespace not known here (set by no one we can see, or substituted): not compared
+                    # the namespace transformer (targetNamespace, `namespace:`) names a Namespace after itself
+                    # (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/internal/konfig/builtinpluginconsts/
+                    # namespace.go: metadata/name of kind Namespace), and a Namespace has no namespace of its own
+                    key = ("", ns) if (group, o.kind) == ("", "Namespace") else (ns, o.name)
                     for c in g.cluster.get(id(ks)) or [None]:
-                        lst = owners.setdefault((c, group, o.kind, ns, o.name), [])
+                        lst = owners.setdefault((c, group, o.kind, *key), [])
                         if not any(k is ks for _, k in lst):
                             lst.append((o, ks))
         mine = {id(o) for o in self.objects}
@@ -1304,7 +1340,9 @@ class _Checker:
                 same = all(_content(x) == _content(o) for x, _ in lst)
                 what = ("identical copies: its owner labels flip at each apply and it goes with either prune" if same
                         else "the copies differ, so each apply sets its own version")
-                self.findings.append(o.finding("", f"{kind} {ns + '/' if ns else ''}{name} is applied by Flux Kustomization "
+                renamed = (f" (its file names it {o.name}: the namespace the Kustomization sets renames a Namespace)"
+                           if o.name != name else "")
+                self.findings.append(o.finding("", f"{kind} {ns + '/' if ns else ''}{name}{renamed} is applied by Flux Kustomization "
                                                f"{g.ns_of(ks)}/{ks.name} and also by {others} ({what}); apply it from one "
                                                "Kustomization only", DUPLICATE_SAME if same else DUPLICATE,
                                                DUPLICATE_SAME.severity if same else DUPLICATE.severity))

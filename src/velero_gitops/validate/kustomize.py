@@ -503,10 +503,12 @@ def _sandbox_or_refuse(kubectl: str) -> str:
 
 
 def sandbox_identity(kubectl: str) -> str:
-    """What decides a build besides its files: our code, kubectl (path, file, version) and the sandbox."""
+    """What decides a build besides its files: our code, kubectl and bwrap (resolved path and file signature) and the
+    sandbox's limits. kubectl's file is all of kubectl: the sandbox holds that one file and nothing else (no shell, no
+    library: sandbox.py), so a wrapper script could not run there. Not asking it its version lets a run whose every
+    verdict is cached start no sandbox at all."""
     bwrap = sandbox.bwrap_path() or ""
-    _, version = sandbox.probe(bwrap or None, kubectl)
-    return "\0".join([identity.code_digest(), identity.program(kubectl, version), identity.program(bwrap),
+    return "\0".join([identity.code_digest(), identity.program(kubectl), identity.program(bwrap),
                       f"{sandbox.MEMORY}:{sandbox.CPU_SECONDS}:{sandbox.MAX_OUTPUT}"])
 
 
@@ -658,7 +660,7 @@ def plans(kdirs: Iterable[Path], objects: list[Obj], run: Run, graph: flux.Graph
             out.append(b)
             visited |= b.visited
     if out:
-        return out  # Flux builds these and nothing else; bootstrap and tool folders are not Flux's
+        return out + _unblocked(out, run)  # Flux builds these and nothing else; bootstrap and tool folders are not Flux's
     entries: set[Path] = set()
     for d in sorted(kdirs, key=lambda x: (len(Path(x).parts), str(x))):
         real = Path(realpath(d))
@@ -687,7 +689,37 @@ def plans(kdirs: Iterable[Path], objects: list[Obj], run: Run, graph: flux.Graph
         b = plan(_bounded(root, run), real, None, run.kfiles, run.real)
         out.append(b)
         visited |= b.visited
-    return out
+    return out + _unblocked(out, run)
+
+
+def _unblocked(builds: list[Build], run: Run) -> list[Build]:
+    """A Flux build that validate does not run only because it reads a remote input (kustomize.remote: Flux fetches
+    it, validate does not) still has parts it can run: kustomize builds each folder a kustomization includes as a
+    target of its own and hands that output to the parent's transformers (kubernetes-sigs/kustomize@kustomize/v5.7.1:
+    api/internal/target/kusttarget.go accumulateDirectory), so the largest included folders that reach nothing remote
+    are built alone. Their files are then judged as kustomize emits them (a selector that `labels: includeSelectors`
+    adds), not as written; only the parents' own transformers are left out, as they are when a file is judged alone."""
+    extra: list[Build] = []
+    seen = {b.entry for b in builds}
+    for b in builds:
+        if not b.problems or any(p.rule != "kustomize.remote" for p in b.problems):
+            continue
+        todo = list(b.edges.get(b.entry, []))
+        while todo:
+            d = todo.pop()
+            if d in seen:
+                continue
+            seen.add(d)
+            kfile = find_kfile(d)
+            kf = read_kfile(kfile, run.kfiles) if kfile is not None else None
+            if kf is None or kf.data.get("kind") == "Component":
+                continue  # a component is built only as part of what includes it
+            sub = plan(b.root, d, None, run.kfiles, run.real)
+            if not sub.problems:
+                extra.append(sub)
+            elif all(p.rule == "kustomize.remote" for p in sub.problems):
+                todo.extend(b.edges.get(d, []))  # the remote input is further down: its siblings still build
+    return extra
 
 
 def _bounded(root: Path, run: Run) -> Path:
@@ -765,8 +797,6 @@ def check_dirs(kdirs: list[Path], objects: list[Obj], store: SchemaStore, run: R
             findings.extend(b.problems)
             # a remote resource alone is a warning: the build is not run, but nothing is proven wrong
             failed += any(p.severity == "error" for p in b.problems)
-    if runnable:
-        _sandbox_or_refuse(kubectl)  # one clear line where no sandbox can be made, before any build
     by_file: dict[Path, list] = {}
     for o in objects:
         if o.path is not None:
@@ -781,6 +811,8 @@ def check_dirs(kdirs: list[Path], objects: list[Obj], store: SchemaStore, run: R
             continue
         findings.extend(hit[0])  # the verdict of the same inputs, tools and context: no build, no output read
         covered |= hit[1]
+    if pending:
+        _sandbox_or_refuse(kubectl)  # one clear line where no sandbox can be made, before any build
     deadline = sandbox.Deadline()  # one budget for every build of this run
     with ThreadPoolExecutor(max_workers=max(1, min(2, len(pending)))) as pool, sandbox.stopped_on_unwind(pool):
         results = list(pool.map(lambda bk: build(bk[0], kubectl, cache, deadline), pending))
@@ -818,11 +850,13 @@ class _Verdicts:
         self.skip, self.graph, self.by_file = sorted(skip), graph, by_file
         self.cwd = os.getcwd()  # findings name files relative to it
         self._digests: dict[int, str] = {}  # id(source object) -> digest of its data (objects live as long as the run)
-        # the policy rules judge built objects with the run's options and against every object of the run
-        # (_OutputCheck._policy): both are the verdict's context, whole (a narrower one is a later refinement)
+        # the policy rules judge built objects with the run's options and look up, among the run's objects, what
+        # policy.lookups names (_OutputCheck._policy): that much of the run is the verdict's context, no more (an
+        # edit elsewhere in the repository leaves the verdict standing)
         options = {k: sorted(map(str, v)) if isinstance(v, (set, frozenset)) else v
                    for k, v in dataclasses.asdict(opts).items()}
-        self.world = buildcache.digest([options, [self._data(o) for o in objects]]) if self.usable else ""
+        looked_up = {name: [self._data(o) for o in objs] for name, objs in policy.lookups(objects).items()}
+        self.world = buildcache.digest([options, looked_up]) if self.usable else ""
 
     def key(self, b: Build) -> str | None:
         # a cache folder inside the repository is never used (a pull request could commit an entry there)
@@ -951,7 +985,8 @@ class _OutputCheck:
         _, file, line = _source(b, origin, "Secret", name, self.by_file, self.kfiles)
         return Finding(file or display_path(b.entry / b.kfile_name), line, None, "",
                        f"the generator of Secret {esc(name)} builds it from values in clear in the repository: "
-                       "encrypt its input files with sops (Flux decrypts them) or generate it outside Git",
+                       "encrypt its input files with sops (Flux decrypts them) or generate it outside Git; if none "
+                       "of its inputs is a credential, make it a configMapGenerator",
                        "secret.unencrypted")
 
     def _built_plaintext(self, b: Build, origin: dict, name: str) -> list[Finding]:

@@ -45,7 +45,10 @@ define("policy.chart-version", "warning", "a velero chart version outside the co
 define("policy.ca-private-key", "error", "a private key inside a `caCert`", in_git=True)
 define("policy.secret-encrypted", "error", "the `velero-s3-secret` Secret is not SOPS-encrypted", in_git=True)
 define("secret.unencrypted", "error", "a Secret whose every value the repository shows in clear (none encrypted, none "
-       "drawn from a source Git does not show), or one whose SOPS metadata is incomplete", in_git=True)
+       "drawn from a source Git does not show), or one whose SOPS metadata is incomplete; judged by the kind, not by "
+       "how the values read (a value's text cannot tell a password from a setting, and only empty values, locators "
+       "without a password and public key material are known to hold none): a Secret that holds no credential "
+       "belongs in a ConfigMap, Kubernetes' object for non-confidential data", in_git=True)
 
 # The rules below reuse the project's own parsers (cron.py, units.py, names.py) so that `validate`
 # and the config loader agree on what is valid.
@@ -167,8 +170,12 @@ def holds_secret_data(data: YamlMap) -> bool:
             values.extend((v, key == "data") for v in block.values() if v not in (None, ""))
     # a `${VAR}` the graph could not fill from what Git shows, a template action another tool fills when it renders
     # the file, or a value sops encrypted: the author kept secrets out
-    if any(_set_at_apply(v) or (isinstance(v, str) and (_TEMPLATE.search(v) or _ENCRYPTED.match(v.strip())))
-           for v, _ in values):
+    # (a generator's Secret holds its input's lines base64-encoded in `data`: an env file sops encrypted with an
+    # encrypted_regex gives some ENC[...] values, which Flux decrypts before the build, fluxcd/kustomize-controller@
+    # v1.9.4:internal/decryptor/decryptor.go decryptKustomizationSources)
+    if any(_set_at_apply(v) or (isinstance(v, str) and (_TEMPLATE.search(v) or _ENCRYPTED.match(v.strip())
+                                                       or (b64 and _ENCRYPTED.match(_plain(v, b64).strip()))))
+           for v, b64 in values):
         return False
     from velero_gitops.config.pem import is_public_material
 
@@ -190,8 +197,8 @@ def _plain(v: object, b64: bool) -> str:
     import base64
     import binascii
 
-    try:
-        return base64.b64decode(v, validate=True).decode("utf-8")
+    try:  # Go's base64 skips \r and \n (encoding/base64 decode): kustomize folds long values over lines
+        return base64.b64decode(v.replace("\r", "").replace("\n", ""), validate=True).decode("utf-8")
     except (binascii.Error, ValueError):
         return v
 
@@ -221,14 +228,21 @@ def judged(o: Obj) -> bool:
         o.kind == "HelmRelease" and o.api_version.startswith("helm.toolkit.fluxcd.io/"))
 
 
+def lookups(objects: list[Obj]) -> dict[str, list[Obj]]:
+    """What :func:`check` reads of objects besides the one it judges: the OCIRepositories by name (a HelmRelease's
+    chartRef). The one place that says so: a cached verdict of a build is keyed on it (validate/kustomize.py)."""
+    oci: dict[str, list[Obj]] = {}
+    for o in objects:
+        if o.kind == "OCIRepository":
+            oci.setdefault(o.name, []).append(o)
+    return oci
+
+
 def check(objects: list[Obj], opts: Options, context: list[Obj] | None = None) -> list[Finding]:
     """Findings on ``objects``; ``context`` holds the objects a lookup may find besides them (the OCIRepository of
     a HelmRelease's chartRef), when ``objects`` are one build's output."""
     out: list[Finding] = []
-    oci: dict[str, list[Obj]] = {}
-    for o in [*objects, *(context or [])]:
-        if o.kind == "OCIRepository":
-            oci.setdefault(o.name, []).append(o)
+    oci = lookups([*objects, *(context or [])])
     for o in objects:
         kind, av = o.kind, o.api_version
         if kind == "Secret" and av in ("v1", ""):  # a list item may leave apiVersion out
@@ -242,7 +256,8 @@ def check(objects: list[Obj], opts: Options, context: list[Obj] | None = None) -
                                          "encrypt it with sops, keeping the same password (docs/secrets.md)",
                                          "policy.secret-encrypted"))
                 else:
-                    out.append(o.finding("", "plaintext Secret: encrypt it with SOPS (or generate it outside Git)",
+                    out.append(o.finding("", "plaintext Secret: encrypt it with SOPS (or generate it outside Git); if "
+                                         "none of its values is a credential, make it a ConfigMap",
                                          "secret.unencrypted"))
             elif opts.plaintext_secrets and not o.encrypted and _ciphertext_only(o.data):
                 # kustomize-controller decrypts only what carries sops metadata (internal/decryptor/decryptor.go):
