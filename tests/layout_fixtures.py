@@ -11,6 +11,17 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def write_repo(root: Path, files: dict[str, str]) -> Path:
+    """A Git work tree at ``root`` holding ``files`` (relative path -> text)."""
+    import subprocess
+
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    return root
+
+
 def ks(name: str, path: str, extra: str = "") -> str:
     return (f"---\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: {name}\n"
             f"  namespace: flux-system\nspec:\n  interval: 10m\n  path: {path}\n  prune: true\n"

@@ -151,6 +151,7 @@ def run_check(configs: list[Path], options: CheckOptions | None = None, recorder
     for root, group in by_root.items():
         _validate_repository(root, group, opts, result)
         _wiring(group, result)
+        _storage_and_metrics(group, result)
 
     from velero_gitops.secrets import secret_check
 
@@ -254,6 +255,32 @@ def _wiring(group: list[_Unit], result: CheckResult) -> None:
         result.findings.append(Finding(file=wiring.at(u.loaded.repo_root, u.rendered.shown)(w.target), line=None,
                                        obj=None, pointer="", message=" ".join(msg.split()), rule=UNWIRED))
         result.failed += 1
+
+
+def _storage_and_metrics(group: list[_Unit], result: CheckResult) -> None:
+    """[flux.storage-not-ordered] the StorageClasses the schedules' namespaces use are installed before the restore
+    (ops/storage.py); [metrics.not-selected] the repository's Prometheus loads the rendered rules and scrapes the
+    monitors (ops/prometheus.py). One Flux graph per set of sources serves both."""
+    from velero_gitops.config.loader import display
+    from velero_gitops.ops import prometheus, storage, wiring
+
+    graphs: dict[tuple[str, ...], Any] = {}
+    for u in group:
+        c = u.loaded.config
+        sources = tuple(wiring.sources_of(u.loaded))
+        if (c.schedules or prometheus.rendered(c)) and sources not in graphs:
+            graphs[sources] = wiring.graph(u.loaded.repo_root, list(sources))
+        if c.schedules:
+            st = storage.read(u.loaded.repo_root, list(sources), graphs[sources])
+            deps = [f"{d.namespace}/{d.name}" for d in c.flux.depends_on]
+            for gap in storage.gaps(st, storage.backed_up_namespaces(u.loaded), deps):
+                result.findings.append(Finding(display(u.loaded.path), None, f"StorageClass//{gap.storage_class}", "",
+                                               storage.message(gap), storage.UNORDERED, "warning"))
+        if prometheus.rendered(c):
+            v = prometheus.judge(prometheus.read(u.loaded.repo_root, list(sources), graphs[sources]), c)
+            if v is not None:
+                result.findings.append(Finding(display(u.loaded.path), None, None, "", prometheus.message(v, c),
+                                               prometheus.UNSELECTED, "warning"))
 
 
 def _drop_opted_in(findings: list[Finding], group: list[_Unit]) -> list[Finding]:

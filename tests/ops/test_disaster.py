@@ -503,3 +503,120 @@ def test_external_credentials_are_provided_first_not_decrypted(tmp_path):
     provide = titles.index("Provide the S3 credentials Secret velero/minio-creds first")
     assert provide < next(i for i, s in enumerate(titles) if s.startswith("Apply the disaster-recovery entry point"))
     assert "made outside the repository" in steps[provide].exists_after
+
+
+# ------------------------------------------------------------------------ a repository that installs its own network
+_SRC = "  sourceRef:\n    kind: GitRepository\n    name: flux-system\n    namespace: flux-system\n"
+
+
+def _hr_app(ns: str, name: str, values: str) -> dict[str, str]:
+    d = f"kubernetes/apps/{ns}/{name}"
+    return {
+        f"{d}/ks.yaml": "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n"
+                        f"  name: {name}\n  namespace: flux-system\nspec:\n  interval: 1h\n  path: ./{d}/app\n"
+                        f"  prune: true\n  targetNamespace: {ns}\n{_SRC}",
+        f"{d}/app/kustomization.yaml": "resources:\n  - ./oci.yaml\n  - ./helmrelease.yaml\n",
+        f"{d}/app/oci.yaml": f"apiVersion: source.toolkit.fluxcd.io/v1\nkind: OCIRepository\nmetadata:\n  name: {name}\n"
+                             f"spec:\n  interval: 1h\n  url: oci://example.org/charts/{name}\n  ref:\n    tag: 1.2.3\n",
+        f"{d}/app/helmrelease.yaml": "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n"
+                                     f"  name: {name}\nspec:\n  interval: 1h\n  chartRef:\n    kind: OCIRepository\n"
+                                     f"    name: {name}\n  values:\n{values}",
+    }
+
+
+def _talos_repo(tmp_path: Path, instance: str) -> Path:
+    """The adopter's shape (andycooney/home-ops, Talos with `cni: none`): Cilium and the FluxInstance are
+    HelmReleases of the tree (a bootstrap helmfile installs the same releases from their values), and the sync path
+    applies cluster/ks.yaml, which builds the apps."""
+    from layout_fixtures import write_repo
+
+    files = {
+        "kubernetes/flux/cluster/ks.yaml": "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\n"
+                                           "metadata:\n  name: cluster-apps\n  namespace: flux-system\nspec:\n"
+                                           f"  interval: 1h\n  path: ./kubernetes/apps\n  prune: true\n{_SRC}",
+        "kubernetes/apps/kustomization.yaml": "resources:\n  - ./kube-system/cilium/ks.yaml\n"
+                                              "  - ./flux-system/flux-instance/ks.yaml\n",
+        **_hr_app("kube-system", "cilium", "    cni:\n      exclusive: false\n    kubeProxyReplacement: true\n"),
+        "velero-gitops.yaml": "cluster: lab\nrepo:\n  appsRoot: kubernetes/apps\ns3:\n  endpoint: https://s3.example.org\n"
+                              "schedules:\n  - name: daily\n    cron: '0 2 * * *'\n    namespaces: [default]\n",
+    }
+    if instance == "helmrelease":
+        files.update(_hr_app("flux-system", "flux-instance",
+                             "    instance:\n      components: [source-controller, kustomize-controller]\n"
+                             "      sync:\n        kind: GitRepository\n        url: ssh://git@example.org/r\n"
+                             "        ref: refs/heads/main\n        path: kubernetes/flux/cluster\n"))
+    else:
+        files["kubernetes/apps/kustomization.yaml"] = "resources:\n  - ./kube-system/cilium/ks.yaml\n"
+        files["kubernetes/flux/instance.yaml"] = (
+            "apiVersion: fluxcd.controlplane.io/v1\nkind: FluxInstance\nmetadata:\n  name: flux\n  namespace: flux-system\n"
+            "spec:\n  distribution:\n    version: 2.x\n    registry: ghcr.io/fluxcd\n  components: [source-controller]\n"
+            "  sync:\n    kind: GitRepository\n    url: ssh://git@example.org/r\n    ref: refs/heads/main\n"
+            "    path: kubernetes/flux/cluster\n")
+    return write_repo(tmp_path / "talos", files)
+
+
+def test_the_network_comes_first_and_flux_operator_installs_without_its_sync(tmp_path):
+    """Flux's controllers need pod networking: with the CNI a HelmRelease of the tree (`cni: none` on Talos), the
+    procedure installs it first, from the HelmRelease's chart and values (real yq reads them). flux-operator's
+    FluxInstance has an optional spec.sync (controlplaneio-fluxcd/flux-operator@v0.58.1:api/v1/fluxinstance_types.go);
+    the flux-instance chart renders it only with a url (controlplaneio-fluxcd/charts@v0.14.8:
+    charts/flux-instance/templates/instance.yaml), so the controllers come with the repository's own settings and
+    nothing syncs until the last step turns the sync on."""
+    import subprocess
+
+    root = _talos_repo(tmp_path, "helmrelease")
+    steps = disaster.procedure(load(root / "velero-gitops.yaml"))
+    titles = [s.title for s in steps]
+    cni = titles.index("Install the cluster network (CNI) the repository installs, before any pod")
+    install = titles.index("Install Flux with flux-operator, as the repository does, but without its sync")
+    assert cni < install < titles.index("Restore, into a cluster where nothing of the apps exists")
+    assert "flux install" not in " ".join(c for s in steps for c in s.commands)
+    (helm_cni,) = [c for c in steps[cni].commands if c.startswith("helm ")]
+    assert helm_cni.startswith("helm upgrade --install cilium oci://example.org/charts/cilium --version 1.2.3 "
+                               "--namespace kube-system")
+    values_file = helm_cni.split("yq '.spec.values' ")[1].split(")")[0]
+    if shutil.which("yq"):
+        out = subprocess.run(["yq", ".spec.values", values_file], cwd=root, capture_output=True, text=True, check=True)
+        assert "exclusive" in out.stdout and "kubeProxyReplacement" in out.stdout
+    (unsynced,) = [c for c in steps[install].commands if "flux-instance" in c]
+    assert unsynced.endswith("--set instance.sync.url=      # the chart renders no spec.sync without a url")
+    last = steps[-1].commands[0]
+    assert last.startswith("helm upgrade --install flux-instance oci://example.org/charts/flux-instance")
+    assert "--set instance.sync.url=" not in last
+
+
+def test_a_flux_instance_object_is_applied_without_sync_first(tmp_path):
+    root = _talos_repo(tmp_path, "object")
+    steps = disaster.procedure(load(root / "velero-gitops.yaml"))
+    (install,) = [s for s in steps if s.title.startswith("Install Flux with flux-operator")]
+    (doc,) = [c for c in install.commands if "kind: FluxInstance" in c]
+    body = yaml.safe_load(doc.split("\n", 1)[1].rsplit("\n", 1)[0])
+    assert body["metadata"]["name"] == "flux" and "sync" not in body["spec"]
+    assert body["spec"]["components"] == ["source-controller"]
+    assert any("kubectl apply -f kubernetes/flux/instance.yaml" in c for c in steps[-1].commands)
+
+
+def test_without_a_repository_network_flux_install_stays(tmp_path):
+    root = _repo(tmp_path)
+    titles = [s.title for s in disaster.procedure(load(root / "velero-gitops.yaml"))]
+    assert "Install the Flux controllers only, no sync" in titles
+    assert not any("CNI" in t for t in titles)
+
+
+def test_the_owners_bootstrap_helmfile_runs_first_without_the_sync_release(tmp_path):
+    """andycooney/home-ops: bootstrap/helmfile.d installs Cilium, CoreDNS, flux-operator and flux-instance (the values
+    of each come from the tree's HelmRelease). Its order is the owner's, but its flux-instance release syncs every
+    app: the step runs the rest (helmfile's `--selector name!=...`) and the CNI step drops what the helmfile installs."""
+    root = _talos_repo(tmp_path, "helmrelease")
+    (root / "bootstrap/helmfile.d").mkdir(parents=True)
+    (root / "bootstrap/helmfile.d/01-apps.yaml").write_text(
+        "---\nreleases:\n  - name: cilium\n    namespace: kube-system\n    chart: oci://example.org/charts/cilium\n"
+        "    values: ['./templates/values.yaml.gotmpl']\n  - name: coredns\n    namespace: kube-system\n"
+        "    chart: oci://example.org/charts/coredns\n  - name: flux-instance\n    namespace: flux-system\n"
+        "    chart: oci://example.org/charts/flux-instance\n    values: ['./templates/values.yaml.gotmpl']\n")
+    steps = disaster.procedure(load(root / "velero-gitops.yaml"))
+    titles = [s.title for s in steps]
+    first = titles.index("Run the repository's bootstrap helmfile (network, DNS...), but not what starts Flux's sync")
+    assert steps[first].commands[0].startswith("helmfile --file bootstrap/helmfile.d sync --selector name!=flux-instance")
+    assert not any("CNI" in t for t in titles)  # cilium comes from the helmfile
+    assert first < titles.index("Install Flux with flux-operator, as the repository does, but without its sync")

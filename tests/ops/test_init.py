@@ -200,3 +200,11 @@ def test_several_clusters_asked_on_a_terminal(tmp_path):
     r = run_cli("init", "--interactive", cwd=repo, stdin="alpha\nhttps://s3.example.org\nmonitoring\n")
     assert r.code == 0, r.err
     assert load(repo / "velero-gitops.yaml").config.repo.apps_root == "kubernetes/alpha/apps"
+
+
+def test_a_namespace_glob_is_written_as_a_string(tmp_path):
+    """`*` starts a YAML alias: unquoted in the flow list the config would not load."""
+    repo = _flux_repo(tmp_path / "ops")
+    r = run_cli("init", "--s3-endpoint", "https://s3.example.org", "--namespaces", "*", "--no-interactive", cwd=repo)
+    assert r.code == 0, r.err
+    assert load(repo / "velero-gitops.yaml").config.schedules[0].namespaces == ["*"]

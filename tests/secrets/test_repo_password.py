@@ -259,7 +259,7 @@ def test_replace_with_the_password_already_changed_in_kopia(scratch, tmpdir_env)
     assert_no_leak(scratch, new, r.out, r.err)
 
 
-@pytest.mark.parametrize("mode", ["elsewhere", "veleroDefault"])
+@pytest.mark.parametrize("mode", ["elsewhere", "external", "veleroDefault"])
 def test_other_modes_refuse_and_render_nothing(scratch, tmpdir_env, mode):
     scratch.config.write_text(scratch.config.read_text() + f"velero:\n  repositoryPassword: {mode}\n")
     before = snapshot(scratch.root)
@@ -299,7 +299,8 @@ def test_explain_reports_each_state(scratch, tmpdir_env):
     got = explain()
     assert got["exists"] is True and "encrypt-repo-password" not in got["words"]
     base = scratch.config.read_text()
-    for mode, words in (("elsewhere", "managed elsewhere"), ("veleroDefault", "static-passw0rd")):
+    for mode, words in (("elsewhere", "made by another object of this repository"),
+                        ("external", "made outside the repository"), ("veleroDefault", "static-passw0rd")):
         scratch.config.write_text(base + f"velero:\n  repositoryPassword: {mode}\n")
         got = explain()
         assert got["mode"] == mode and words in got["words"] and got["file"] is None

@@ -17,7 +17,7 @@ from velero_gitops import yamlsafe
 from cli_util import run_cli
 
 BASE = "cluster: t\ns3:\n  endpoint: https://s3.example.com\n  credentialsSecret: minio-creds\n  credentialsKey: {key}\n" \
-       "  credentialsFrom: {src}\nschedules: []\nvelero:\n  repositoryPassword: elsewhere\n"
+       "  credentialsFrom: {src}\nschedules: []\nvelero:\n  repositoryPassword: {password}\n"
 ES = """\
 apiVersion: external-secrets.io/v1
 kind: ExternalSecret
@@ -32,8 +32,8 @@ spec:
 """
 
 
-def _render(tmp_path: Path, src: str, key: str = "credentials") -> Path:
-    (tmp_path / "velero-gitops.yaml").write_text(BASE.format(src=src, key=key))
+def _render(tmp_path: Path, src: str, key: str = "credentials", password: str = "external") -> Path:
+    (tmp_path / "velero-gitops.yaml").write_text(BASE.format(src=src, key=key, password=password))
     r = run_cli("render", "-q", str(tmp_path / "velero-gitops.yaml"))
     assert r.code == 0, r.err
     assert "encrypt-secret" not in r.err  # no note asking for a Secret we do not make
@@ -68,6 +68,33 @@ def test_external_is_trusted_and_encrypt_secret_refuses(tmp_path):
 @pytest.mark.parametrize("key,says", [("credentials", "another key is for a Secret made elsewhere"),
                                       ("a b", "not a Secret data key")])
 def test_keys(tmp_path, key, says):
-    (tmp_path / "velero-gitops.yaml").write_text(BASE.format(src="sops" if key == "credentials" else "external", key=key))
+    (tmp_path / "velero-gitops.yaml").write_text(BASE.format(src="sops" if key == "credentials" else "external", key=key, password="external"))
     r = run_cli("render", str(tmp_path / "velero-gitops.yaml"))
     assert r.code == 2 and says in r.err, r.err
+
+
+REPO_PASSWORD_ES = ES.replace("velero-minio", "velero-kopia").replace("minio-creds", "velero-repo-credentials")
+
+
+def test_a_repository_password_made_elsewhere_goes_through_the_same_rule(tmp_path):
+    """velero.repositoryPassword: elsewhere with nothing making velero-repo-credentials is the S3 case again, by the
+    same rule: without the Secret at its first start Velero creates it with the public key "static-passw0rd"
+    (vmware-tanzu/velero@v1.18.1:pkg/repository/keys/keys.go EnsureCommonRepositoryKey, encryptionKey), and every
+    kopia repository is encrypted with it. `external` is trusted, as s3.credentialsFrom: external is."""
+    _render(tmp_path, "external", password="elsewhere")
+    r = run_cli("check", "--no-cache", cwd=tmp_path)
+    assert r.code == 1 and "nothing in the repository makes Secret velero/velero-repo-credentials" in r.out, r.out
+    assert "public default password" in r.out and "velero.repositoryPassword: external" in r.out, r.out
+    (tmp_path / "es.yaml").write_text(REPO_PASSWORD_ES)
+    r = run_cli("check", "--no-cache", cwd=tmp_path)
+    assert "makes Secret" not in r.out, r.out
+    (tmp_path / "es.yaml").unlink()
+    _render(tmp_path, "external", password="external")
+    r = run_cli("check", "--no-cache", cwd=tmp_path)
+    assert "makes Secret" not in r.out, r.out
+
+
+def test_both_unproduced_are_two_findings(tmp_path):
+    _render(tmp_path, "repository", password="elsewhere")
+    r = run_cli("check", "--no-cache", cwd=tmp_path)
+    assert r.code == 1 and r.out.count("but nothing in the repository makes Secret") == 2, r.out

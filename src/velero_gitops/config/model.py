@@ -467,10 +467,12 @@ class VeleroConfig(_Model):
     )
     pod_security_labels: bool = Field(True, description="Label the namespace `pod-security.kubernetes.io/*: privileged` (node-agent mounts hostPath).")
     node_agent: NodeAgentConfig = Field(default_factory=NodeAgentConfig, description="The node-agent DaemonSet (the former \"restic daemonset\").")
-    repository_password: Literal["managed", "elsewhere", "veleroDefault"] = Field(
+    repository_password: Literal["managed", "elsewhere", "external", "veleroDefault"] = Field(
         "managed",
         description="Who sets the kopia repository password (Secret velero-repo-credentials): `managed` lists the "
-        "SOPS file made by `encrypt-repo-password` in the app kustomization; `elsewhere` leaves it to you; "
+        "SOPS file made by `encrypt-repo-password` in the app kustomization; `elsewhere`: another object of this "
+        "repository makes it (an ExternalSecret, a SealedSecret, a Secret of your own; check verifies it); "
+        "`external`: made outside the repository (check trusts it); "
         "`veleroDefault` keeps Velero's public default. An existing repository opens only with the password it was "
         "created with (docs/secrets.md).",
     )

@@ -26,7 +26,7 @@ bootstrap, which comes after the restore.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +48,30 @@ class Repository:
     storage: dict[str, dict[str, Any] | None]  # "ns/name" of flux.dependsOn and what they depend on -> the object as
     # Flux applies it (after its parents' patches and substitution), None when the repository does not declare it
     bootstrap: tuple[str, ...]  # the commands that start the cluster's sync, from its sync root
+    # the namespaces the storage Kustomizations live in and apply into -> the Namespace object the repository declares
+    # for it (its labels, e.g. pod-security for a hostPath provisioner), None when it declares none
+    namespaces: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    cni: tuple[Release, ...] = ()  # the HelmReleases that install the cluster network (their values configure
+    # `cni`), but for those the bootstrap helmfile installs
+    instance: Release | None = None  # a HelmRelease of flux-operator's flux-instance chart (values.instance.sync)
+    instance_object: dict[str, Any] | None = None  # the FluxInstance object of the sync root, as declared
+    helmfile: tuple[str, ...] = ()  # `helmfile ... sync` of the repository's bootstrap, the sync's release left out
+
+
+@dataclass(frozen=True)
+class Release:
+    """A HelmRelease of the repository, as `helm` would install it by hand."""
+
+    name: str  # helm-controller's release name (api/v2 GetReleaseName)
+    namespace: str
+    file: str  # relative to the repository root
+    chart: str  # `oci://...` or `--repo URL NAME`; "<chart>" when its source is not in the repository
+    version: str  # "" when unknown
+
+    def helm(self, extra: str = "") -> str:
+        version = f" --version {self.version}" if self.version else ""
+        return (f"helm upgrade --install {self.name} {self.chart}{version} --namespace {self.namespace} "
+                f"--create-namespace --values <(yq '.spec.values' {self.file}){extra}")
 
 
 def read_repository(loaded: LoadedConfig) -> Repository:
@@ -58,16 +82,13 @@ def read_repository(loaded: LoadedConfig) -> Repository:
     interval, prune and sourceRef), so the raw file is refused by the API server. validate/flux.py's Graph applies
     those patches, as kustomize-controller's build does."""
     from velero_gitops.ops.importer import plain
-    from velero_gitops.ops.wiring import flux_facts, sync_roots
-    from velero_gitops.validate import flux
-    from velero_gitops.validate.run import Options, Run
+    from velero_gitops.ops.wiring import flux_facts, graph, sync_roots
 
     c = loaded.config
     root = loaded.repo_root.resolve()
     src = c.flux.source_ref
     sources = [f"{src.kind}/{src.namespace}/{src.name}"]
-    run = Run(Options(repo_root=str(root), repo_sources=sources, kustomize="never", policy=False))
-    g = flux.Graph([], run)
+    g = graph(root, sources)
     by_ref: dict[str, Any] = {}
     for k in g.flux_ks:
         if k.path is not None:  # a declared one, not flux-operator's synthetic sync
@@ -87,16 +108,167 @@ def read_repository(loaded: LoadedConfig) -> Repository:
                     visit(f"{dep.get('namespace') or ns}/{dep['name']}", (*seen, ref))
         storage[ref] = data
 
-    for d in c.flux.depends_on:
-        visit(f"{d.namespace}/{d.name}", ())
-    return Repository(storage, _bootstrap(sync_roots(flux_facts(root, sources)), root))
+    deps = [f"{d.namespace}/{d.name}" for d in c.flux.depends_on]
+    for ref in deps:
+        visit(ref, ())
+    # the installers of the StorageClasses the backed-up volumes use, when flux.dependsOn misses them (check warns:
+    # flux.storage-not-ordered): the restore needs them all the same (ops/storage.py)
+    from velero_gitops.ops import storage as storagelib
+
+    for gap in storagelib.gaps(storagelib.read(root, sources, g), storagelib.backed_up_namespaces(loaded), deps):
+        visit(gap.installers[0].ref, ())
+    wanted: list[str] = []
+    for ref, data in storage.items():
+        tn = ((data or {}).get("spec") or {}).get("targetNamespace")
+        wanted += [ref.split("/", 1)[0], *([tn] if isinstance(tn, str) and tn else [])]
+    roots = sync_roots(flux_facts(root, sources))
+    cni, instance = _releases(g, root)
+    fi = next((r for r in roots if r.kind == "FluxInstance" and r.file is not None), None)
+    instance_object = None
+    if fi is not None:
+        from velero_gitops.ops.wiring import applied_objects
+
+        instance_object = next((plain(o.data) for o in applied_objects(g, root, "FluxInstance")
+                                if o.kind == "FluxInstance" and o.name == fi.name), None)
+        if instance_object is None:  # the sync root's own file, read as the graph read it
+            instance_object = next((plain(o.data) for o in g.all if o.kind == "FluxInstance" and o.name == fi.name),
+                                   None)
+    helmfile, released = _helmfiles(root, instance)
+    return Repository(storage, _bootstrap(roots, root, instance),
+                      _namespaces(g, root, [n for n in dict.fromkeys(wanted) if n != c.flux.namespace]),
+                      tuple(r for r in cni if (r.name, r.namespace) not in released),  # the helmfile's come first
+                      instance, instance_object, helmfile)
 
 
-def _bootstrap(roots: list, root: Path) -> tuple[str, ...]:
-    """How the cluster's sync starts, from the sync root the repository has (ops/wiring.py sync_roots)."""
+def _helmfiles(root: Path, instance: Release | None) -> tuple[tuple[str, ...], set[tuple[str, str]]]:
+    """(`helmfile sync` commands of the repository's bootstrap helmfiles, leaving out the release that starts
+    Flux's sync; the (name, namespace) of the releases they install). A bootstrap helmfile installs what a cluster
+    needs before Flux (network, DNS, flux-operator): the owner's own order. The release left out is the one of the
+    flux-instance HelmRelease of the tree, or one whose values give a FluxInstance with its sync."""
+    from velero_gitops import safefile, yamlsafe
+    from velero_gitops.ops.init import yaml_files
+
+    commands: list[str] = []
+    released: set[tuple[str, str]] = set()
+    done: set[Path] = set()
+    for p in yaml_files(root):
+        unit = p.parent if p.parent.name == "helmfile.d" else p
+        if unit in done or not (p.parent.name == "helmfile.d" or p.name in ("helmfile.yaml", "helmfile.yml")):
+            continue
+        files = sorted(f for f in unit.iterdir() if f.suffix in (".yaml", ".yml")) if unit.is_dir() else [unit]
+        skip: list[str] = []
+        for f in files:
+            try:
+                docs = yamlsafe.load_all(safefile.read_text(f, root=root))
+            except (OSError, UnicodeDecodeError, yamlsafe.YamlRefused, safefile.FileRefused):
+                continue  # a Go-templated helmfile is no YAML to us
+            for d in docs:
+                rels = d.data.get("releases") if isinstance(d.data, dict) else None
+                for r in rels if isinstance(rels, list) else []:
+                    if not isinstance(r, dict) or not isinstance(r.get("name"), str):
+                        continue
+                    ns = str(r.get("namespace") or "default")
+                    inline = [v for v in r.get("values") or [] if isinstance(v, dict)]
+                    syncs = any(isinstance((v.get("instance") or {}).get("sync"), dict) for v in inline) or (
+                        instance is not None and (r["name"], ns) == (instance.name, instance.namespace))
+                    if syncs:
+                        skip.append(r["name"])
+                    else:
+                        released.add((r["name"], ns))
+        if not released and not skip:
+            continue
+        done.add(unit)
+        selector = f" --selector {','.join(f'name!={n}' for n in skip)}" if skip else ""
+        commands.append(f"helmfile --file {unit.relative_to(root).as_posix()} sync{selector}"
+                        + ("      # all but the release that starts Flux's sync" if skip else ""))
+    return tuple(commands), released
+
+
+def _releases(g: Any, root: Path) -> tuple[tuple[Release, ...], Release | None]:
+    """(the HelmReleases that install the cluster network, the one of flux-operator's flux-instance chart). Read from
+    the chart's own interface in the values, not from names: a CNI chart is configured under `cni` (Cilium's
+    values.yaml `cni:`), the flux-instance chart takes the FluxInstance under `instance` with its `sync`
+    (controlplaneio-fluxcd/charts@v0.14.8:charts/flux-instance/templates/instance.yaml)."""
+    from velero_gitops.ops.wiring import applied_objects
+
+    cni: list[Release] = []
+    instance = None
+    real_root = g.run.real(root)
+    for o in applied_objects(g, root, "HelmRelease"):
+        if o.kind != "HelmRelease" or not o.api_version.startswith("helm.toolkit.fluxcd.io/") or o.path is None:
+            continue
+        spec: dict[str, Any] = o.data["spec"] if isinstance(o.data.get("spec"), dict) else {}
+        values: dict[str, Any] = spec["values"] if isinstance(spec.get("values"), dict) else {}
+        is_cni = isinstance(values.get("cni"), dict)
+        is_instance = isinstance(values.get("instance"), dict) and isinstance(values["instance"].get("sync"), dict)
+        if not (is_cni or is_instance):
+            continue
+        ns = g.ns_of(o)
+        tns = spec.get("targetNamespace") if isinstance(spec.get("targetNamespace"), str) else ""
+        name = spec.get("releaseName") or (f"{tns}-{o.name}" if tns else o.name)
+        chart, version = _chart(spec, g)
+        rel = Release(str(name), tns or ns, g.real(o.path).relative_to(real_root).as_posix(), chart, version)
+        if is_cni:
+            cni.append(rel)
+        elif instance is None:
+            instance = rel
+    return tuple(cni), instance
+
+
+def _chart(spec: dict[str, Any], g: Any) -> tuple[str, str]:
+    """(chart, version) for `helm install`, from the HelmRelease's chartRef (OCIRepository) or chart.spec
+    (HelmRepository), as the repository declares them."""
+    ref = spec.get("chartRef")
+    if isinstance(ref, dict) and isinstance(ref.get("name"), str):
+        for o in g.named(str(ref.get("kind", "")), ref["name"]):
+            src = o.data.get("spec") or {}
+            if isinstance(src.get("url"), str):
+                tag = (src.get("ref") or {}).get("tag")
+                return src["url"], tag if isinstance(tag, str) else ""
+    chart = (spec.get("chart") or {}).get("spec") or {}
+    if isinstance(chart.get("chart"), str):
+        sref = chart.get("sourceRef") or {}
+        version = str(chart["version"]) if isinstance(chart.get("version"), str) else ""
+        for o in g.named(str(sref.get("kind", "")), str(sref.get("name", ""))):
+            url = (o.data.get("spec") or {}).get("url")
+            if isinstance(url, str):
+                return (f"{url.rstrip('/')}/{chart['chart']}" if url.startswith("oci://") else
+                        f"--repo {url} {chart['chart']}"), version
+        return f"<chart {chart['chart']}>", version
+    return "<chart>", ""
+
+
+def _namespaces(g: Any, root: Path, names: list[str]) -> dict[str, dict[str, Any] | None]:
+    """The Namespace objects named ``names`` that the repository applies (first in file order). Flux applies a
+    build's Namespaces first (fluxcd/pkg@ssa/v0.76.1:ssa/manager_apply.go ApplyAllStaged, ssa/utils/is.go
+    IsClusterDefinition; the version kustomize-controller v1.9.4 pins), but the storage step applies
+    the storage Kustomizations on their own, without the parent whose build holds their namespace.yaml: so the
+    step applies it first."""
+    from velero_gitops.ops.importer import plain
+    from velero_gitops.ops.wiring import applied_objects
+
+    out: dict[str, dict[str, Any] | None] = dict.fromkeys(names)
+    for o in applied_objects(g, root, "Namespace") if names else []:  # no filter on the name: kustomize may set it
+        if o.kind != "Namespace" or o.api_version != "v1":
+            continue
+        # a kustomization's `namespace:` (and Flux's targetNamespace) renames a v1 Namespace object
+        # (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/filters/namespace/namespace.go run: metadata.name)
+        for name in [n for n in g.namespaces(o) if n] or [o.name]:
+            if name in out and out[name] is None:
+                data = plain(o.data)
+                data.setdefault("metadata", {})["name"] = name
+                out[name] = data
+    return out
+
+
+def _bootstrap(roots: list, root: Path, instance: Release | None = None) -> tuple[str, ...]:
+    """How the cluster's sync starts, from the sync root the repository has (ops/wiring.py sync_roots); with a
+    flux-instance HelmRelease, its chart with the repository's values (the sync on)."""
     def rel(p: Path | None) -> str:
         return os.path.relpath(p, root) if p is not None else "<file>"
 
+    if instance is not None:
+        return (instance.helm() + f"      # FluxInstance from {instance.file}, now with its sync",)
     out: list[str] = []
     for r in roots:
         if r.kind == "FluxInstance":
@@ -130,11 +302,24 @@ def _apply_object(ref: str, data: dict[str, Any] | None) -> str:
     needed = [f"{r.get('kind')} {r.get('name')}" for r in subst if isinstance(r, dict) and not r.get("optional")]
     if needed:
         note += f"      # needs {', '.join(needed)} in {ref.split('/', 1)[0]} first (postBuild.substituteFrom)"
-    # the terminator is a line the body does not have (the body comes from the repository's files)
+    return _heredoc(body, note)
+
+
+def _heredoc(body: str, note: str) -> str:
+    """`kubectl apply` of ``body`` on standard input; the terminator is a line the body does not have (the body
+    comes from the repository's files)."""
     end = "EOF"
     while end in body.splitlines():
         end += "_"
     return f"kubectl apply -f - <<'{end}'{note}\n{body}\n{end}"
+
+
+def _apply_namespace(name: str, data: dict[str, Any] | None) -> str:
+    from velero_gitops.render.yamlfmt import document
+
+    if data is None:
+        return f"kubectl create namespace {name} --dry-run=client -o yaml | kubectl apply -f -"
+    return _heredoc(document(data).rstrip("\n"), f"      # Namespace {name}, as the repository declares it")
 
 
 @dataclass(frozen=True)
@@ -173,6 +358,37 @@ def procedure(loaded: LoadedConfig, backup: str = "<backup>", repo: Repository |
     }[src.kind]
     schedules = (f"Kustomization {fns}/{schedules_kustomization_name(c)} suspended, so no Schedule exists"
                  if c.schedules else "no Schedules")
+    operator_cite = ("controlplaneio-fluxcd/flux-operator@v0.58.1:api/v1/fluxinstance_types.go (spec.sync is "
+                     "optional: without it the instance installs the controllers and syncs nothing)")
+    if repo.instance is not None:
+        install = Step(
+            "Install Flux with flux-operator, as the repository does, but without its sync",
+            ("helm upgrade --install flux-operator oci://ghcr.io/controlplaneio-fluxcd/charts/flux-operator "
+             f"--namespace {fns} --create-namespace",
+             repo.instance.helm(" --set instance.sync.url=") + "      # the chart renders no spec.sync without a url",
+             f"kubectl -n {fns} wait fluxinstance --all --for=condition=Ready --timeout=10m", key),
+            f"flux-operator and the Flux controllers in {fns}, with the repository's own FluxInstance settings (its "
+            "patches and flags); the age key Secret; nothing from Git is applied",
+            operator_cite + "; controlplaneio-fluxcd/charts@v0.14.8:charts/flux-instance/templates/instance.yaml "
+            "(`if .Values.instance.sync.url`)")
+    elif repo.instance_object is not None:
+        unsynced = {**repo.instance_object, "spec": {k: v for k, v in (repo.instance_object.get("spec") or {}).items()
+                                                     if k != "sync"}}
+        from velero_gitops.render.yamlfmt import document
+
+        install = Step(
+            "Install Flux with flux-operator, as the repository does, but without its sync",
+            ("helm upgrade --install flux-operator oci://ghcr.io/controlplaneio-fluxcd/charts/flux-operator "
+             f"--namespace {fns} --create-namespace",
+             _heredoc(document(unsynced).rstrip("\n"), "      # the repository's FluxInstance without spec.sync"),
+             f"kubectl -n {fns} wait fluxinstance --all --for=condition=Ready --timeout=10m", key),
+            f"flux-operator and the Flux controllers in {fns}, with the repository's FluxInstance settings; the age "
+            "key Secret; nothing from Git is applied", operator_cite)
+    else:
+        install = Step("Install the Flux controllers only, no sync",
+                       ("flux install", key),
+                       f"the Flux controllers and CRDs in {fns}, the age key Secret; nothing from Git is applied",
+                       "fluxcd/flux2@v2.7.5:cmd/flux/install.go (components only, no GitRepository or Kustomization)")
     steps = [
         Step("Check the repository and your age key (on your workstation)",
              (f"velero-gitops check --config {cfg}",
@@ -181,10 +397,23 @@ def procedure(loaded: LoadedConfig, backup: str = "<backup>", repo: Repository |
                 if c.velero.repository_password == "managed" else ())),
              "nothing yet: the old cluster is gone; the bucket and the repository remain",
              "docs/secrets.md (the kopia repository opens only with the password it was created with)"),
-        Step("Install the Flux controllers only, no sync",
-             ("flux install", key),
-             f"the Flux controllers and CRDs in {fns}, the age key Secret; nothing from Git is applied",
-             "fluxcd/flux2@v2.7.5:cmd/flux/install.go (components only, no GitRepository or Kustomization)"),
+        *([Step(
+            "Run the repository's bootstrap helmfile (network, DNS...), but not what starts Flux's sync",
+            (*repo.helmfile, "kubectl wait nodes --all --for=condition=Ready --timeout=15m"),
+            "what the owner's bootstrap installs before Flux, the network included (nodes Ready); no Flux sync. It "
+            "must install nothing of the backed-up namespaces: Velero skips every object that exists",
+            "the repository's own bootstrap order; vmware-tanzu/velero@v1.18.1:pkg/restore/restore.go restoreItem "
+            "(existing objects are skipped)")] if repo.helmfile else []),
+        *([Step(
+            "Install the cluster network (CNI) the repository installs, before any pod",
+            (*(r.helm() for r in repo.cni),
+             "kubectl wait nodes --all --for=condition=Ready --timeout=15m",
+             "# and the cluster DNS, if your bootstrap installs it too (Flux fetches the repository by name)"),
+            f"the network of {', '.join(f'HelmRelease {r.namespace}/{r.name} ({r.file})' for r in repo.cni)}; "
+            "nodes Ready. Until then no pod gets an address: Flux's controllers would never become Ready",
+            "the repository's own HelmRelease (its values configure `cni`); Flux applies it only after the restore, "
+            "with the apps")] if repo.cni else []),
+        install,
         Step("Create the repository's source under the name the tree refers to",
              (source_cmd,),
              f"{src.kind} {src.namespace}/{src.name} with the repository's artifact; still no Kustomization",
@@ -210,7 +439,8 @@ def procedure(loaded: LoadedConfig, backup: str = "<backup>", repo: Repository |
     if deps:
         steps.append(Step(
             "Apply what Velero depends on (storage), and nothing else",
-            (*(_apply_object(d, repo.storage[d]) for d in deps),
+            (*(_apply_namespace(n, data) for n, data in repo.namespaces.items()),
+             *(_apply_object(d, repo.storage[d]) for d in deps),
              *(f"kubectl -n {d.split('/', 1)[0]} wait kustomization/{d.split('/', 1)[1]} --for=condition=Ready "
                "--timeout=30m" for d in deps)),
             f"Kustomizations {', '.join(deps)} and what they install (the volume provisioner the restored PVCs need)",

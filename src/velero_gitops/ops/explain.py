@@ -131,7 +131,7 @@ def _password(loaded: LoadedConfig) -> dict[str, Any]:
         "its namespace: changing the password later makes the existing repositories unreadable to Velero. A cluster "
         "rebuilt from the bucket needs this same password"
         + (", which lives encrypted in Git with the tree." if password["mode"] == "managed" else
-           "." if password["mode"] == "elsewhere" else ": the public default, so the data is effectively unencrypted.")
+           "." if password["mode"] in ("elsewhere", "external") else ": the public default, so the data is effectively unencrypted.")
     )
     return password
 

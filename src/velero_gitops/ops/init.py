@@ -6,6 +6,7 @@ GitRepository that holds the repository); what it cannot see (the S3 endpoint) i
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import stat
@@ -38,6 +39,8 @@ class Detected:
     clusters: list[str] = field(default_factory=list)  # one per Flux sync root; several: --cluster picks one
     cluster: str | None = None  # the cluster whose sync root gave apps_root
     apps_root_why: str = ""  # how apps_root was found, for the config's comment
+    storage: object = None  # ops/storage.Storage: what installs the StorageClasses (flux.dependsOn), None: not read
+    prometheus: list = field(default_factory=list)  # ops/prometheus.Prometheus: the repository's own Prometheus
 
 
 def _git_root(start: Path) -> Path | None:
@@ -189,8 +192,13 @@ def detect(here: Path, cluster: str | None = None) -> Detected:
     if apps is None and not clusters:  # no sync root at all: a repository before `flux bootstrap`
         apps = next((c for c in APPS_ROOT_CANDIDATES if (root / c).is_dir()), None)
         why = "by folder name: no Flux sync root found" if apps else ""
+    from velero_gitops.ops import prometheus, storage, wiring
+
+    g = wiring.graph(root, sources) if clusters else None
+    facts = storage.read(root, sources, g) if g is not None else None
+    proms = prometheus.read(root, sources, g) if g is not None else []
     return Detected(root, apps or APPS_ROOT_CANDIDATES[0], apps is not None, conf, recipients,
-                    source or "flux-system", source is not None, foreign, clusters, chosen, why)
+                    source or "flux-system", source is not None, foreign, clusters, chosen, why, facts, proms)
 
 
 @dataclass
@@ -220,6 +228,26 @@ def config_text(found: Detected, answers: Answers, config_dir: Path) -> str:
                  f"({len(found.recipients)} found)." if found.sops_config and found.recipients else
                  "# No .sops.yaml with age recipients yet: run `velero-gitops sops-init` next.")
     namespaces = answers.namespaces or ["default"]
+    lines_depends: list[str] = []
+    if found.storage is not None:
+        from velero_gitops.ops import storage
+
+        for inst, classes in storage.to_depend_on(found.storage, namespaces):  # type: ignore[arg-type]
+            lines_depends += [f"    - name: {inst.name}",
+                              f"      namespace: {inst.namespace}  # installs StorageClass {', '.join(classes)} "
+                              f"({inst.via}), which the backed-up volumes use: a restore needs it first"]
+    metrics: list[str] = []
+    if found.prometheus:
+        from velero_gitops.config.model import Config
+        from velero_gitops.ops import prometheus
+
+        # the labels and the namespace the rendered monitoring objects get from this config (its defaults)
+        v = prometheus.judge(found.prometheus, Config.model_validate(
+            {"cluster": "x", "s3": {"endpoint": "https://s3.example.org"}}))
+        if v is not None and v.add:
+            metrics = ["metrics:", f"  # {v.prometheus.where} selects only objects with these labels: without them",
+                       "  # it loads none of the alerts and does not scrape Velero",
+                       "  additionalLabels:", *(f"    {json.dumps(k)}: {json.dumps(x)}" for k, x in v.add.items()), ""]
     lines = [
         "# yaml-language-server: $schema=https://github.com/velero-gitops/velero-gitops/raw/main/docs/config.schema.json",
         "# velero-gitops config, written by `velero-gitops init`. Reference: docs/config-reference.md",
@@ -239,6 +267,7 @@ def config_text(found: Detected, answers: Answers, config_dir: Path) -> str:
         "    kind: GitRepository",
         f"    name: {found.source_name}" + ("" if found.source_found else "  # not found: the GitRepository of this repo"),
         "    namespace: flux-system",
+        *(["  dependsOn:", *lines_depends] if lines_depends else []),
         "",
         "velero:",
         "  # Version pins, kept current by Renovate (docs/renovate.md); change them here, then render.",
@@ -261,10 +290,12 @@ def config_text(found: Detected, answers: Answers, config_dir: Path) -> str:
         "",
         sops_note,
         "",
+        *metrics,
         "schedules:",
         "  - name: daily",
         '    cron: "0 2 * * *"  # 02:00 UTC',
-        f"    namespaces: [{', '.join(namespaces)}]",
+        # a glob such as `*` or `media-*` is no plain YAML scalar in a flow list (`*` starts an alias): quote it
+        f"    namespaces: [{', '.join(n if re.fullmatch(r'[a-z0-9-]+', n) else json.dumps(n) for n in namespaces)}]",
         "    ttl: 720h",
         "",
     ]

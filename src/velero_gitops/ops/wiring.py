@@ -27,7 +27,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from velero_gitops.errors import UsageError
 from velero_gitops.validate.documents import find_kfile
@@ -93,6 +93,35 @@ def flux_facts(root: Path, repo_sources: list[str], planned: dict[Path, str | No
             if d not in have and flux.inside(d, g.root):
                 out.append(FluxKs("Bootstrap", r.namespace, r.name, None, 0, d, frozenset(g.tree.applied_files(d))))
     return out
+
+
+def graph(root: Path, repo_sources: list[str]) -> Any:
+    """validate/flux.py's Graph of the repository at ``root`` (nothing scanned but the repository, no kustomize)."""
+    from velero_gitops.validate import flux
+    from velero_gitops.validate.run import Options, Run
+
+    return flux.Graph([], Run(Options(repo_root=str(root), repo_sources=list(repo_sources), kustomize="never",
+                                      policy=False)))
+
+
+def applied_objects(g: Any, root: Path, needle: str) -> list:
+    """The objects (validate.documents.Obj) of the files some Flux Kustomization of graph ``g`` applies, from the
+    files whose text holds ``needle`` (a cheap filter: most files are read for nothing otherwise)."""
+    from velero_gitops.validate.documents import Reader, display_path
+
+    reader = Reader(str(root), lambda p, shown: g.run.text(p, root=root, shown=shown))
+    for f in sorted(g.applied_by):
+        try:
+            text = g.run.text(f, root=root)
+        except (OSError, ValueError):  # safefile's refusals included
+            continue
+        if needle not in text:
+            continue
+        try:
+            reader.read(display_path(f), f, text)
+        except Exception:  # noqa: BLE001 - a file read only for facts must not stop init, check or the procedure
+            continue
+    return reader.objects
 
 
 # --------------------------------------------------------------------------------------------------

@@ -60,7 +60,7 @@ def plan_tree(loaded: LoadedConfig) -> Plan:
     # `namespace:` here: it would override the Flux Kustomizations' own metadata.namespace (see _flux_meta).
     add(f"{lay.namespace_dir}/kustomization.yaml",
         Document(_kustomization(["./namespace.yaml", f"./{c.repo.app}/ks.yaml"]), KUSTOMIZATION_SCHEMA))
-    add(f"{lay.namespace_dir}/namespace.yaml", Document(_namespace(c), None))
+    add(f"{lay.namespace_dir}/namespace.yaml", Document(namespace_object(c), None))
 
     # Flux Kustomizations: the chart first, the Schedules (if any) once its CRDs exist, monitoring on its own.
     ks_schema = schema("kustomize.toolkit.fluxcd.io", "Kustomization", "v1")
@@ -170,7 +170,8 @@ def _kustomization(resources: list[str]) -> dict[str, Any]:
     return {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": resources}
 
 
-def _namespace(c: Config) -> dict[str, Any]:
+def namespace_object(c: Config) -> dict[str, Any]:
+    """The rendered Namespace of Velero (its labels are what a namespace selector sees)."""
     meta: dict[str, Any] = {
         "name": c.repo.namespace,
         # Deleting the namespace would delete every Backup object with it: never let Flux prune it.

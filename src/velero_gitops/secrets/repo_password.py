@@ -46,8 +46,10 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 STATES = {
     "managed": "managed in Git: {file} (SOPS-encrypted, applied with the HelmRelease)",
-    "elsewhere": "managed elsewhere: the tree does not create velero-repo-credentials; whoever does must do it "
-                 "before Velero's first start, or Velero creates it with its public default",
+    "elsewhere": "made by another object of this repository: the tree does not create velero-repo-credentials; "
+                 "it must exist before Velero's first start, or Velero creates it with its public default",
+    "external": "made outside the repository: the tree does not create velero-repo-credentials; whoever does must "
+                "do it before Velero's first start, or Velero creates it with its public default",
     "veleroDefault": "Velero's default: Velero creates velero-repo-credentials with the public password "
                      f"{VELERO_DEFAULT!r}, so anyone who can read the bucket can read the file-system backups",
 }

@@ -40,7 +40,7 @@ define("secret.recipients", "error", "a Secret encrypted for other recipients th
 define("secret.sops-config", "error", "`.sops.yaml` has no rule, or an unusable one, for the rendered Secret")
 define("secret.yaml", "error", "a rendered Secret that is not valid YAML")
 define("secret.missing", "error", "a Secret the rendered tree needs is neither rendered nor produced in the repository")
-NOT_PRODUCED = define("secret.not-produced", "error", "`s3.credentialsFrom: repository`, but nothing in the repository makes the credentials Secret")
+NOT_PRODUCED = define("secret.not-produced", "error", "`s3.credentialsFrom: repository` or `velero.repositoryPassword: elsewhere`, but nothing in the repository makes that Secret")
 
 if TYPE_CHECKING:
     from velero_gitops.config.model import Config
@@ -478,8 +478,9 @@ def check_tree(repo_root: Path, config: Config, *, config_file: str | None = Non
     repo_root = Path(repo_root)
     target = repo_root / layout.secret_file
     findings: list[Finding] = []
+    findings += _check_made_elsewhere(repo_root, config, display)
     if config.s3.credentials_from != "sops":
-        findings += _check_made_elsewhere(repo_root, config, display)
+        pass  # no rendered credentials file: checked above
     elif target.is_file():
         findings += check_secret_file(target, repo_root, config)
     else:
@@ -556,18 +557,26 @@ def producers(repo_root: Path, name: str, namespace: str) -> list[str]:
 
 
 def _check_made_elsewhere(repo_root: Path, config: Config, display: Callable[[Path], str]) -> list[Finding]:
-    """s3.credentialsFrom repository: something in the repository must make the Secret; external: trusted."""
-    if config.s3.credentials_from == "external":
-        return []
-    name, ns = config.s3.credentials_secret, config.repo.namespace
-    if producers(repo_root, name, ns):
-        return []
+    """The Secrets the tree names but another object of the repository makes (s3.credentialsFrom: repository,
+    velero.repositoryPassword: elsewhere) must have a maker in the repository; the `external` modes are trusted.
+    A missing repository password is worse than a failed start: Velero then creates velero-repo-credentials with its
+    public default (vmware-tanzu/velero@v1.18.1:pkg/repository/keys/keys.go EnsureCommonRepositoryKey), and every
+    kopia repository is encrypted with it."""
+    ns = config.repo.namespace
+    wanted = []
+    if config.s3.credentials_from == "repository":
+        wanted.append((config.s3.credentials_secret, "s3.credentialsFrom is repository", "s3.credentialsFrom: external",
+                       "the BSL stays Unavailable"))
+    if config.velero.repository_password == "elsewhere":
+        wanted.append((REPO_CREDENTIALS_SECRET, "velero.repositoryPassword is elsewhere",
+                       "velero.repositoryPassword: external",
+                       "Velero creates it with its public default password and every kopia repository uses it"))
     return [Finding(
         display(repo_root), None, f"Secret/{ns}/{name}", "",
-        f"s3.credentialsFrom is repository, but nothing in the repository makes Secret {ns}/{name} (a Secret, an "
-        "ExternalSecret whose target is that name, a SealedSecret): add it, or set s3.credentialsFrom: external when it "
-        "is made outside the repository", NOT_PRODUCED,
-    )]
+        f"{why}, but nothing in the repository makes Secret {ns}/{name} (a Secret, an ExternalSecret whose target is "
+        f"that name, a SealedSecret), so {then}: add it, or set {alt} when it is made outside the repository",
+        NOT_PRODUCED,
+    ) for name, why, alt, then in wanted if not producers(repo_root, name, ns)]
 
 
 def _check_repo_password(repo_root: Path, config: Config, config_file: str | None) -> list[Finding]:

@@ -1,0 +1,160 @@
+"""What installs the StorageClasses the backed-up volumes use, and the disaster-recovery order that follows from it.
+
+Why it matters, from the code that decides it: a backup keeps a bound PVC with its storageClassName and drops its
+selector so it is provisioned again (vmware-tanzu/velero@v1.18.1:pkg/backup/actions/backup_pv_action.go
+PVCAction.Execute); Velero never backs up the StorageClass; the pod it creates for a pod volume restore must be
+scheduled within ten minutes (pkg/podvolume/restorer.go RestorePodVolumes, PollUntilContextTimeout). So the Flux
+Kustomization that installs the class must be applied before the restore: flux.dependsOn.
+
+The fixture has the shape the adopter met (andycooney/home-ops, onedr0p cluster-template): the namespace folder's
+kustomization.yaml sets `namespace:`, which renames its `namespace.yaml` (`name: _`; kubernetes-sigs/kustomize@
+kustomize/v5.7.1:api/filters/namespace/namespace.go) and places ks.yaml; the provisioner is a HelmRelease whose values
+name the class it makes (openebs `localpv-provisioner.hostpathClass.name`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from layout_fixtures import write_repo
+from velero_gitops.config.loader import load
+from velero_gitops.ops import disaster, storage
+
+from cli_util import run_cli
+
+SRC = "  sourceRef:\n    kind: GitRepository\n    name: flux-system\n    namespace: flux-system\n"
+
+
+def _ks(name: str, path: str, extra: str = "") -> str:
+    return (f"---\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: {name}\n"
+            f"spec:\n  interval: 10m\n  path: {path}\n  prune: true\n{SRC}{extra}")
+
+
+def _hr(name: str, values: str) -> str:
+    return (f"---\napiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: {name}\nspec:\n"
+            f"  interval: 1h\n  chartRef:\n    kind: OCIRepository\n    name: {name}\n  values:\n{values}")
+
+
+FILES = {
+    "clusters/main/flux-system/gotk-sync.yaml":
+        "---\napiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: flux-system\n"
+        "  namespace: flux-system\nspec:\n  interval: 1m\n  ref:\n    branch: main\n  url: ssh://git@example.org/r\n"
+        + _ks("flux-system", "./clusters/main").replace("  name: flux-system\nspec", "  name: flux-system\n"
+                                                         "  namespace: flux-system\nspec"),
+    "clusters/main/flux-system/kustomization.yaml": "resources:\n  - gotk-sync.yaml\n",
+    "clusters/main/apps.yaml": _ks("cluster-apps", "./kubernetes/apps").replace(
+        "  name: cluster-apps\nspec", "  name: cluster-apps\n  namespace: flux-system\nspec"),
+    "kubernetes/apps/kustomization.yaml": "resources:\n  - ./openebs-system\n  - ./default\n  - ./media\n",
+    # storage: the namespace comes from the folder's kustomization.yaml, the Namespace is renamed from `_`
+    "kubernetes/apps/openebs-system/kustomization.yaml":
+        "namespace: openebs-system\nresources:\n  - ./namespace.yaml\n  - ./openebs/ks.yaml\n",
+    "kubernetes/apps/openebs-system/namespace.yaml":
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: _\n  labels:\n"
+        "    pod-security.kubernetes.io/enforce: privileged\n",
+    "kubernetes/apps/openebs-system/openebs/ks.yaml":
+        _ks("openebs", "./kubernetes/apps/openebs-system/openebs/app", "  targetNamespace: openebs-system\n"),
+    "kubernetes/apps/openebs-system/openebs/app/kustomization.yaml": "resources:\n  - ./helmrelease.yaml\n",
+    "kubernetes/apps/openebs-system/openebs/app/helmrelease.yaml": _hr(
+        "openebs", "    localpv-provisioner:\n      hostpathClass:\n        enabled: true\n"
+                   "        name: openebs-hostpath\n        isDefaultClass: false\n"),
+    # the backed-up app: a PVC of the class, and a chart value naming it through a variable's default
+    "kubernetes/apps/default/kustomization.yaml": "namespace: default\nresources:\n  - ./db/ks.yaml\n",
+    "kubernetes/apps/default/db/ks.yaml": _ks("db", "./kubernetes/apps/default/db/app", "  targetNamespace: default\n"),
+    "kubernetes/apps/default/db/app/kustomization.yaml": "resources:\n  - ./pvc.yaml\n  - ./helmrelease.yaml\n",
+    "kubernetes/apps/default/db/app/pvc.yaml":
+        "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: data\nspec:\n  storageClassName: "
+        "openebs-hostpath\n  accessModes: [ReadWriteOnce]\n  resources:\n    requests:\n      storage: 1Gi\n---\n"
+        "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: media\nspec:\n  storageClassName: \"\"\n"
+        "  volumeName: nas\n  accessModes: [ReadWriteMany]\n  resources:\n    requests:\n      storage: 1Gi\n",
+    "kubernetes/apps/default/db/app/helmrelease.yaml": _hr(
+        "db", "    persistence:\n      config:\n        storageClass: ${DB_CLASS:=openebs-hostpath}\n"),
+    # not backed up: a class made by a plain StorageClass object, used only in `media`
+    "kubernetes/apps/media/kustomization.yaml": "namespace: media\nresources:\n  - ./nfs/ks.yaml\n",
+    "kubernetes/apps/media/nfs/ks.yaml": _ks("nfs", "./kubernetes/apps/media/nfs/app", "  targetNamespace: media\n"),
+    "kubernetes/apps/media/nfs/app/kustomization.yaml": "resources:\n  - ./class.yaml\n  - ./pvc.yaml\n",
+    "kubernetes/apps/media/nfs/app/class.yaml":
+        "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata:\n  name: nfs\nprovisioner: nfs.csi.k8s.io\n",
+    "kubernetes/apps/media/nfs/app/pvc.yaml":
+        "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: films\nspec:\n  storageClassName: nfs\n"
+        "  accessModes: [ReadWriteMany]\n  resources:\n    requests:\n      storage: 1Gi\n",
+}
+
+
+def _repo(tmp_path: Path) -> Path:
+    return write_repo(tmp_path / "ops", FILES)
+
+
+SOURCES = ["GitRepository/flux-system/flux-system"]
+
+
+def test_installers_and_uses_come_from_what_the_repository_applies(tmp_path):
+    st = storage.read(_repo(tmp_path), SOURCES)
+    assert [(i.ref, i.via) for i in st.installers["openebs-hostpath"]] == [
+        ("openebs-system/openebs", "HelmRelease openebs-system/openebs")]
+    assert [(i.ref, i.via) for i in st.installers["nfs"]] == [("media/nfs", "StorageClass nfs")]
+    assert set(st.used["default"]) == {"openebs-hostpath"}  # "" is a pre-bound volume: no class
+    assert st.used["media"].keys() == {"nfs"}
+    assert st.needed(["default"]).keys() == {"openebs-hostpath"}
+    assert st.needed(["*"]).keys() == {"openebs-hostpath", "nfs"} == st.needed(["def*", "media"]).keys()
+    (gap,) = storage.gaps(st, ["default"], [])
+    assert gap.storage_class == "openebs-hostpath" and "HelmRelease default/db (kubernetes/apps/default/db/app/" in gap.where
+    assert storage.gaps(st, ["default"], ["openebs-system/openebs"]) == []
+    assert [(i.ref, c) for i, c in storage.to_depend_on(st, ["default", "media"])] == [
+        ("media/nfs", ["nfs"]), ("openebs-system/openebs", ["openebs-hostpath"])]
+
+
+def test_a_dependency_of_the_ordered_kustomization_counts(tmp_path):
+    """flux.dependsOn naming a Kustomization that itself depends on the installer orders it too (kustomize-controller
+    waits for each dependsOn: fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go
+    checkDependencies)."""
+    root = _repo(tmp_path)
+    (root / "kubernetes/apps/default/db/ks.yaml").write_text(
+        FILES["kubernetes/apps/default/db/ks.yaml"] + "  dependsOn:\n    - name: openebs\n      namespace: openebs-system\n")
+    st = storage.read(root, SOURCES)
+    assert storage.gaps(st, ["default"], ["default/db"]) == []
+
+
+def test_init_orders_the_storage_kustomization_and_the_procedure_creates_its_namespace(tmp_path):
+    root = _repo(tmp_path)
+    r = run_cli("init", "--s3-endpoint", "https://s3.example.org", "--namespaces", "default", "--no-interactive",
+                cwd=root)
+    assert r.code == 0, r.err
+    loaded = load(root / "velero-gitops.yaml")
+    assert [(d.name, d.namespace) for d in loaded.config.flux.depends_on] == [("openebs", "openebs-system")]
+    assert "installs StorageClass openebs-hostpath" in (root / "velero-gitops.yaml").read_text()
+    steps = disaster.procedure(loaded)
+    (step,) = [s for s in steps if s.title.startswith("Apply what Velero depends on")]
+    ns_cmd, ks_cmd = step.commands[0], step.commands[1]
+    # the Namespace first, under the name kustomize gives it, with the repository's labels (pod security)
+    assert "# Namespace openebs-system" in ns_cmd and "name: openebs-system" in ns_cmd and "name: _" not in ns_cmd
+    assert "pod-security.kubernetes.io/enforce: privileged" in ns_cmd
+    assert "kind: Kustomization" in ks_cmd and "namespace: openebs-system" in ks_cmd
+
+
+def test_check_warns_when_the_order_misses_the_installer(tmp_path):
+    root = _repo(tmp_path)
+    r = run_cli("init", "--s3-endpoint", "https://s3.example.org", "--namespaces", "media", "--no-interactive",
+                cwd=root)
+    assert r.code == 0, r.err
+    cfg = root / "velero-gitops.yaml"
+    text = cfg.read_text()
+    assert "name: nfs" in text
+    cfg.write_text(text.replace("  dependsOn:\n    - name: nfs\n", "  dependsOn:\n    - name: db\n").replace(
+        "      namespace: media  #", "      namespace: default  #"))
+    assert run_cli("render", "--wire", cwd=root).code == 0
+    r = run_cli("check", "--no-cache", cwd=root)
+    assert "StorageClass nfs" in r.out and "{name: nfs, namespace: media}" in r.out, r.out
+    assert "openebs-hostpath" not in r.out  # used by no backed-up namespace
+
+
+def test_the_procedure_installs_the_storage_even_when_depends_on_misses_it(tmp_path):
+    """check warns about the missing flux.dependsOn; the printed procedure must restore the data all the same."""
+    root = _repo(tmp_path)
+    (root / "velero-gitops.yaml").write_text(
+        "cluster: lab\nrepo:\n  appsRoot: kubernetes/apps\ns3:\n  endpoint: https://s3.example.org\n"
+        "schedules:\n  - name: daily\n    cron: '0 2 * * *'\n    namespaces: [default]\n")
+    steps = disaster.procedure(load(root / "velero-gitops.yaml"))
+    (step,) = [s for s in steps if s.title.startswith("Apply what Velero depends on")]
+    assert "# Namespace openebs-system" in step.commands[0]
+    assert any("name: openebs\n" in c and "kind: Kustomization" in c for c in step.commands)
+    assert not any("name: nfs\n" in c for c in step.commands)  # media is not backed up
