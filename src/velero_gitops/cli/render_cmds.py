@@ -121,6 +121,8 @@ def _render(paths: list[Path], check: bool, diff: bool, force: bool, quiet: bool
     after = planned if any(r.drifted for r in written) else before
     for result in written:
         _wiring(result, False, after.of(result))
+    if not check and not diff:
+        _decryption_key(results, after if not wire else _Facts())
     if check and drift:
         err("the rendered tree is out of date: run `velero-gitops render` and commit the result")
         raise typer.Exit(1)
@@ -213,6 +215,29 @@ def _wiring(result: RenderResult, wire: bool, facts: list[FluxKs] | None) -> Non
                    f"(now applied by {', '.join(k.ref for k in done.by)})")
         return
     err("warning: " + wiring.message(w, root, result.shown))
+
+
+def _decryption_key(results: list[RenderResult], facts: _Facts) -> None:
+    """Once per key Secret: the rendered Kustomization decrypts with a key Secret that the repository does not hold
+    and no other Flux Kustomization reads (a repository new to SOPS): say how to make it (validate flux.decryption-key
+    decides; kustomize-controller fails the whole Kustomization without it)."""
+    from velero_gitops.config.loader import display
+    from velero_gitops.render.layout import Layout
+    from velero_gitops.secrets.sops import default_key_file
+    from velero_gitops.validate.flux import key_command
+
+    told: set[tuple[Path, tuple[str, str]]] = set()
+    for result in results:
+        root = result.loaded.repo_root.resolve()
+        target = (root / Layout.of(result.loaded.config).ks_file).resolve()
+        for k in facts.of(result):
+            if k.file == target and k.absent_key is not None and (root, k.absent_key) not in told:
+                told.add((root, k.absent_key))
+                ns, name = k.absent_key
+                err(f"note: Flux decrypts the tree with the age key in Secret {ns}/{name}, which this repository does "
+                    "not hold and no other Flux Kustomization reads: create it on the cluster before Flux applies the "
+                    f"tree (kustomize-controller fails the whole Kustomization without it): "
+                    f"{key_command(name, ns, display(default_key_file()))}")
 
 
 def _summary(result: RenderResult) -> None:

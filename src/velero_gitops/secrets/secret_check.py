@@ -499,23 +499,20 @@ def check_tree(repo_root: Path, config: Config, *, config_file: str | None = Non
     return findings
 
 
-# What makes a Secret of a given name, besides a Secret: (apiVersion prefix, kind) -> where the made Secret's name is
-# (ExternalSecret: spec.target.name, else its own name; SealedSecret: spec.template.metadata.name, else its own name).
-_PRODUCERS = {
-    ("external-secrets.io/", "ExternalSecret"): ("spec", "target", "name"),
-    ("bitnami.com/", "SealedSecret"): ("spec", "template", "metadata", "name"),
-    ("v1", "Secret"): (),
-}
 _SCAN_FILES, _SCAN_BYTES = 20000, 1 << 20
 
 
 def producers(repo_root: Path, name: str, namespace: str) -> list[str]:
-    """Files of the repository that make Secret ``namespace/name`` (an object without a namespace counts: kustomize
-    or Flux may set it)."""
+    """Files of the repository that make, or may make, Secret ``namespace/name``: the Secret itself, or an object
+    that the one table of producers (validate.producers.made_by: ExternalSecret, SealedSecret, a custom resource of
+    an operator nothing here models) says makes it. An object without a namespace counts: kustomize or Flux may
+    set it."""
     import os
     import stat
 
     from velero_gitops import yamlsafe
+    from velero_gitops.validate.documents import Obj
+    from velero_gitops.validate.producers import made_by
 
     out: list[str] = []
     count = 0
@@ -538,21 +535,16 @@ def producers(repo_root: Path, name: str, namespace: str) -> list[str]:
                 docs = yamlsafe.load_all(text)
             except (OSError, UnicodeDecodeError, yamlsafe.YamlRefused, safefile.FileRefused):
                 continue
-            for doc in docs:
+            for i, doc in enumerate(docs):
                 d = doc.data
                 if not isinstance(d, dict) or not isinstance(d.get("metadata"), dict):
                     continue
-                api, kind = str(d.get("apiVersion", "")), d.get("kind")
-                path = next((v for (a, k), v in _PRODUCERS.items() if k == kind and api.startswith(a)), None)
-                if path is None:
+                o = Obj(str(p), p, i, d, doc.line)
+                if o.namespace not in ("", namespace):
                     continue
-                made: Any = d
-                for step in path:
-                    made = made.get(step) if isinstance(made, dict) else None
-                made_name = made if path and isinstance(made, str) else d["metadata"].get("name")
-                ns = d["metadata"].get("namespace")
-                if made_name == name and ns in (None, "", namespace):
-                    out.append(f"{p.relative_to(repo_root).as_posix()}:{doc.line} {kind}")
+                if (o.kind == "Secret" and o.api_version == "v1" and o.name == name) or \
+                        ("Secret", name) in made_by(o, namespace):
+                    out.append(f"{p.relative_to(repo_root).as_posix()}:{doc.line} {o.kind}")
     return out
 
 
@@ -574,7 +566,8 @@ def _check_made_elsewhere(repo_root: Path, config: Config, display: Callable[[Pa
     return [Finding(
         display(repo_root), None, f"Secret/{ns}/{name}", "",
         f"{why}, but nothing in the repository makes Secret {ns}/{name} (a Secret, an ExternalSecret whose target is "
-        f"that name, a SealedSecret), so {then}: add it, or set {alt} when it is made outside the repository",
+        f"that name, a SealedSecret, another operator's resource in {ns} that names it), so {then}: add it, or set "
+        f"{alt} when it is made outside the repository",
         NOT_PRODUCED,
     ) for name, why, alt, then in wanted if not producers(repo_root, name, ns)]
 
