@@ -218,7 +218,8 @@ def _read_config(p: Path, shown: str) -> str:
 
 
 def _parse(text: str, shown: str) -> Any:
-    """The round-trip tree (keeps key positions), after yamlsafe read the same text within its limits."""
+    """The round-trip tree (keeps key positions), after yamlsafe read the same text within its limits. The tree is
+    ruamel's either way: built on libyaml's events where config/rtparse.py proves that the same, else by ruamel."""
     import warnings
 
     from ruamel.yaml import YAML
@@ -241,6 +242,12 @@ def _parse(text: str, shown: str) -> Any:
             where = f"{shown}:{exc.line}:{exc.column}" if exc.line else shown
             raise ConfigError([f"{where} {path_of(exc.path)}: {exc.message}"]) from None
         refused = exc  # a syntax error: ruamel's message below is the one users know
+    if refused is None:
+        from velero_gitops.config import rtparse
+
+        fast = rtparse.tree(text)  # ruamel's tree, parsed by libyaml; None: ruamel reads it (and words any error)
+        if fast is not None:
+            return fast
     yaml = YAML(typ="rt")
     _bound_ints(yaml, shown, docs if refused is None else [])
     try:
