@@ -179,6 +179,27 @@ def _recreated_then_fails() -> dict[str, Any]:
     )
 
 
+def _skipped_volume_warnings() -> dict[str, Any]:
+    # Hourly run 4 (4h) backs up a pod with a hostPath volume: the node-agent cannot read it, the backupper logs
+    # a warning and skips it (vmware-tanzu/velero@v1.18.1:pkg/podvolume/backupper.go isHostPathVolume), the backup
+    # ends Completed with status.warnings 1, and recordBackupMetrics counts velero_backup_warning_total.
+    sched = schedules()
+    sched[1].warned = frozenset({4})
+    sim = VeleroSim(6 * H, schedules=sched)
+    hourly = {"schedule": "hourly"}
+    return case(
+        "an hourly backup skipped a hostPath volume: Completed, with a warning; the alert for one interval",
+        sim,
+        [
+            quiet(4 * H, "VeleroBackupWarnings"),
+            fires(4 * H + 4 * M, "VeleroBackupWarnings", hourly),
+            quiet(5 * H + 4 * M, "VeleroBackupWarnings"),
+            quiet(4 * H + 4 * M, "VeleroBackupPartialFailures"),
+            quiet(4 * H + 4 * M, "VeleroBackupFailed"),
+        ],
+    )
+
+
 def _partial_and_validation() -> dict[str, Any]:
     # Hourly run 5 (5h) PartiallyFailed; hourly runs 8-10 FailedValidation (e.g. the BSL set ReadOnly).
     sim = VeleroSim(14 * H, schedules=schedules(hourly={5: "PartiallyFailed", 8: "FailedValidation",
@@ -284,7 +305,7 @@ def _node_agent() -> dict[str, Any]:
 def main_tests() -> list[dict[str, Any]]:
     return [
         _healthy(), _daily_fails(), _fails_before_first_scrape(), _failure_then_restart(True), _failure_then_restart(False),
-        _recreated_then_fails(), _partial_and_validation(), _stuck_and_absent(), _fresh_install_never_succeeds(),
+        _recreated_then_fails(), _partial_and_validation(), _skipped_volume_warnings(), _stuck_and_absent(), _fresh_install_never_succeeds(),
         _maintenance(False), _maintenance(True), _bsl(), _node_agent(),
     ]
 

@@ -42,8 +42,10 @@ OUTCOMES = {
     "Failed": "velero_backup_failure_total",
     "FailedValidation": "velero_backup_validation_failure_total",
 }
+# counted per backup that ends with warnings in its log (backup_controller.go recordBackupMetrics)
+WARNINGS = "velero_backup_warning_total"
 SCHEDULE_COUNTERS = (  # InitSchedule: created at 0 (the backup ones the rules read)
-    "velero_backup_attempt_total", *OUTCOMES.values(),
+    "velero_backup_attempt_total", *OUTCOMES.values(), WARNINGS,
 )
 
 
@@ -56,6 +58,7 @@ class Schedule:
     outcomes: dict[int, str] = field(default_factory=dict)  # run index -> phase (default Completed)
     hang_from: int | None = None  # runs from this index on never finish (stuck InProgress)
     paused: bool = False
+    warned: frozenset[int] = frozenset()  # runs whose log has warnings (a skipped hostPath volume)
 
 
 @dataclass
@@ -162,6 +165,8 @@ class VeleroSim:
         v = self.process["values"]  # type: ignore[index]
         metric = OUTCOMES[phase]
         v[(metric, b.schedule)] = v.get((metric, b.schedule), 0.0) + 1
+        if phase in ("Completed", "PartiallyFailed") and b.index in self.schedules[b.schedule].warned:
+            v[(WARNINGS, b.schedule)] = v.get((WARNINGS, b.schedule), 0.0) + 1
         v[("velero_backup_last_status", b.schedule)] = 1.0 if phase == "Completed" else 0.0
         if phase == "Completed":
             v[("velero_backup_last_successful_timestamp", b.schedule)] = float(at)

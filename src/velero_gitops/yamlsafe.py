@@ -28,12 +28,15 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+
+from velero_gitops.intparse import parse_int
 
 # libyaml is part of every PyYAML wheel; fall back to the pure-Python parser if absent
 _Loader: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -166,11 +169,16 @@ def go_plain(text: str) -> tuple[str, object]:
         body = m.group(2)
         base = {"x": 16, "o": 8, "b": 2}.get(body[1:2].lower(), 8 if len(body) > 1 and body[0] == "0" else 10)
         digits = body[2:] if base in (16, 2) or body[1:2] in ("o", "O") else body
-        n = int(digits or "0", base) * (-1 if m.group(1) == "-" else 1)
-        if -(1 << 63) <= n < (1 << 64):
-            return _T + "int", n
+        n = parse_int(digits or "0", base)
+        if n is not None:
+            n *= -1 if m.group(1) == "-" else 1
+            if -(1 << 63) <= n < (1 << 64):
+                return _T + "int", n
     if _GO_FLOAT.fullmatch(plain):
-        return _T + "float", float(plain)
+        f = float(plain)
+        # strconv.ParseFloat fails with ErrRange beyond float64, and go-yaml then keeps the text as a string
+        # (kubernetes-sigs/yaml@v1.4.0:goyaml.v2/resolve.go resolve)
+        return (_STR, text) if math.isinf(f) else (_T + "float", f)
     return _STR, text
 
 

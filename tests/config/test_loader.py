@@ -92,6 +92,12 @@ CASES = [
     ("insecure-skip-on-http", "https://s3.68cc.io", "http://s3.68cc.io\n  allowHttp: true\n  insecureSkipTLSVerify: true", "15:26 s3.insecureSkipTLSVerify", "makes no sense"),
     ("bad-objective", "metrics:\n", "metrics:\n  successObjective: 1.5\n", "21:21 metrics.successObjective", "less than 1"),
     ("bad-age-recipient", "metrics:\n", "sops:\n  ageRecipients: [age1nope]\nmetrics:\n", "21:19 sops.ageRecipients[0]", "not an age public key"),
+    # /work/attack3/repro/01, 09: digit runs past CPython's 4,300-digit int() limit (intparse)
+    ("integer-beyond-64-bits", "    ttl: 720h", "    ttl: " + "1" * 5000, "19:10 schedules[0].ttl", "beyond 64 bits"),
+    ("cron-number-beyond-64-bits", '"0 2 * * *"', '"0 ' + "9" * 5000 + ' * * *"', "17:11 schedules[0].cron",
+     "at most 64 bits"),
+    ("chart-version-beyond-64-bits", "chartVersion: 12.1.0", "chartVersion: 12." + "9" * 5000 + ".0",
+     "9:17 velero.chartVersion", "chart 12.999"),
 ]
 
 

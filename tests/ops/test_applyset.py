@@ -189,6 +189,55 @@ def test_moving_the_tree_refuses_while_their_kustomization_lists_the_old_folder(
     assert not (apps / "velero").exists() and (root / "kubernetes/backup/velero/velero/ks.yaml").exists()
 
 
+def test_the_planned_view_is_what_the_disk_becomes_when_files_go(tmp_path):
+    """The same with files removed: a schedule dropped from the config removes its folder, which render then prunes
+    when empty (render/write.py _prune_empty_dirs); the graph read in memory before still equals the disk after."""
+    root, cfg = _adopted(tmp_path)
+    import shutil
+
+    shutil.rmtree(root / "kubernetes/apps/velero")
+    cfg.write_text(CONFIG.replace("schedules: []\n", "schedules:\n  - name: daily\n    cron: '0 2 * * *'\n"
+                                  "    namespaces: [default]\n"))
+    assert run_cli("render", "-q", str(cfg)).code == 0
+    cfg.write_text(CONFIG)
+    result = render_config(load(cfg))
+    sources = wiring.sources_of(result.loaded)
+    assert any(c.action == "delete" for c in result.drifted)
+    in_memory = {(k.ref, k.path_dir, k.applies)
+                 for k in applyset.planned_facts(root, sources, {c.path: c.new for c in result.drifted})}
+    result.write()
+    assert not (root / "kubernetes/apps/velero/velero/schedules").exists()
+    assert in_memory == {(k.ref, k.path_dir, k.applies) for k in wiring.flux_facts(root, sources)}
+
+
+def test_a_render_reads_the_graph_once_as_it_is_and_once_as_planned(tmp_path, monkeypatch):
+    """One-way flow: the graph of the tree as it is (second install, prune) and of the planned tree (prune, then the
+    wiring check after the write) are each read once per repository; the disk is not read again after writing
+    (three reads before, each a scan of the whole repository)."""
+    from typer.testing import CliRunner
+
+    from velero_gitops.cli import app
+    from velero_gitops.validate import flux
+
+    root, cfg = _adopted(tmp_path)
+    import shutil
+
+    shutil.rmtree(root / "kubernetes/apps/velero")
+    reads = []
+    real_init = flux.Graph.__init__
+
+    def counted(self, *args, **kwargs):
+        reads.append(type(args[1].fs).__name__)
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(flux.Graph, "__init__", counted)
+    monkeypatch.setenv("VELERO_GITOPS_NO_CACHE", "1")
+    r = CliRunner().invoke(app, ["render", str(cfg)])  # in this process, to count
+    assert r.exit_code == 0, r.output
+    assert (root / "kubernetes/apps/velero/kustomization.yaml").exists()
+    assert sorted(reads) == ["Disk", "Planned"]
+
+
 def test_the_trees_encrypted_files_written_before_the_first_render_are_its_own(tmp_path):
     """The README's order (encrypt-secret and encrypt-repo-password, then render) in a generated apps folder: the two
     sops files sit in kubernetes/apps/velero/velero/app/ with no kustomization.yaml yet, so the generated build of

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from layout_fixtures import LAYOUTS, app, bootstrap, ks
+from layout_fixtures import LAYOUTS, app, bootstrap, flux_instance_chart, ks
 from velero_gitops.config.loader import load
 from velero_gitops.ops import wiring
 
@@ -208,3 +208,85 @@ def test_a_namespace_glob_is_written_as_a_string(tmp_path):
     r = run_cli("init", "--s3-endpoint", "https://s3.example.org", "--namespaces", "*", "--no-interactive", cwd=repo)
     assert r.code == 0, r.err
     assert load(repo / "velero-gitops.yaml").config.schedules[0].namespaces == ["*"]
+
+
+# -- the sync root of flux-operator's flux-instance chart (issue 19, adoption) -----------------------------------
+
+def _leftover_head(repo):
+    """A Flux Kustomization file nothing applies that fans out to another: a chain's head, as a leftover is."""
+    old = repo / "kubernetes" / "old"
+    old.mkdir(parents=True)
+    (old / "ks.yaml").write_text(ks("old-apps", "./kubernetes/old/apps"))
+    (old / "apps").mkdir()
+    (old / "apps" / "ks.yaml").write_text(ks("old-app", "./kubernetes/old/apps"))
+
+
+def test_the_flux_instance_charts_values_are_the_sync_root(tmp_path):
+    """The FluxInstance lives in the values of a HelmRelease of the flux-instance chart, whose template renders it
+    (controlplaneio-fluxcd/charts@cf746d9:charts/flux-instance/templates/instance.yaml; the chart found from the
+    chartRef's OCIRepository URL). Its sync path is the one root: a leftover chain head is no second cluster."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    flux_instance_chart(repo)
+    app(repo / "kubernetes" / "apps" / "media", "plex")
+    _leftover_head(repo)
+    facts = wiring.flux_facts(repo, ["GitRepository/flux-system/flux-system"])
+    roots = wiring.sync_roots(facts)
+    # the FluxInstance, and the Kustomization flux-operator makes from its sync (flux-system/flux-system)
+    assert {r.path_dir for r in roots} == {(repo / "kubernetes/flux/cluster").resolve()}
+    assert ("FluxInstance", "flux-instance") in [(r.kind, r.name) for r in roots]
+    r = _init(repo)
+    assert r.code == 0, r.err
+    conf = load(repo / "velero-gitops.yaml")
+    assert conf.config.repo.apps_root == "kubernetes/apps"
+    assert run_cli("render", "-q", "--wire", cwd=repo).code == 0
+    assert wiring.for_config(conf).wired
+
+
+def _settings(repo, cluster, flux_path):
+    d = repo / "kubernetes" / "flux" / cluster
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "settings.yaml").write_text("---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cluster-settings\n"
+                                     f"  namespace: flux-system\ndata:\n  FLUX_PATH: {flux_path}\n")
+    (d / "ks.yaml").write_text(ks("cluster-apps", f"./kubernetes/apps/{cluster}"))
+    app(repo / "kubernetes" / "apps" / cluster / "media", "plex")
+
+
+def test_a_templated_sync_path_has_one_root_per_value_the_repository_gives(tmp_path):
+    """`path: ${FLUX_PATH}` in a HelmRelease several clusters share: each cluster's settings ConfigMap gives it a
+    value (what postBuild.substituteFrom reads), so each value is a sync root, and --cluster picks one."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    flux_instance_chart(repo, "${FLUX_PATH}")
+    for c in ("alpha", "beta", "gamma"):
+        _settings(repo, c, f"kubernetes/flux/{c}")
+    # gamma's settings come from a configMapGenerator reading an env file (kustomize api/kv/kv.go: KEY=VALUE lines)
+    gamma = repo / "kubernetes" / "flux" / "gamma"
+    (gamma / "settings.yaml").unlink()
+    (gamma / "cluster.env").write_text("# settings\nCLUSTER=gamma\nFLUX_PATH=kubernetes/flux/gamma\n")
+    (gamma / "kustomization.yaml").write_text("resources:\n  - ./ks.yaml\nconfigMapGenerator:\n  - name: cluster-settings\n"
+                                             "    envs:\n      - cluster.env\ngeneratorOptions:\n  disableNameSuffixHash: true\n")
+    r = _init(repo)
+    assert r.code == 2 and "alpha, beta, gamma" in r.err and "--cluster" in r.err
+    r = _init(repo, "--cluster", "beta")
+    assert r.code == 0, r.err
+    assert load(repo / "velero-gitops.yaml").config.repo.apps_root == "kubernetes/apps/beta"
+
+
+def test_a_sync_path_the_repository_gives_no_value_for_is_asked(tmp_path):
+    """The variable is set nowhere in the files (an encrypted Secret, the cluster): init cannot know the root, says
+    so with the flag to pass instead of guessing from the chains' heads, writes nothing; --apps-root is taken."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    flux_instance_chart(repo, "${FLUX_PATH}")
+    app(repo / "kubernetes" / "apps" / "media", "plex")
+    _leftover_head(repo)
+    before = snapshot(repo)
+    r = _init(repo)
+    assert r.code == 2 and "${FLUX_PATH}" in r.err and "--apps-root" in r.err and snapshot(repo) == before
+    assert "helmrelease.yaml" in r.err
+    r = _init(repo, "--apps-root", "kubernetes/nowhere")
+    assert r.code == 2 and "no such folder" in r.err and snapshot(repo) == before
+    r = _init(repo, "--apps-root", "kubernetes/apps")
+    assert r.code == 0, r.err
+    assert load(repo / "velero-gitops.yaml").config.repo.apps_root == "kubernetes/apps"

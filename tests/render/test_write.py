@@ -280,3 +280,39 @@ def test_one_look_resolves_every_target_as_realpath_does(tmp_path):
         escapes = not (real == str(root) or real.startswith(f"{root}{os.sep}"))
         seen, _, hard = probe_target(root, rel, Look(root))
         assert bool(hard and "outside the repository" in hard) == escapes, rel
+
+
+def test_every_file_is_durable_before_any_rename(tmp_path, monkeypatch):
+    """Power loss: a target is always a whole old or a whole new file. Each staged file's data is fsynced before
+    the first rename (a rename can reach the disk before the data it names: ext4 delalloc, XFS), and each folder
+    after its renames, so the new names are durable too. One fsync per folder instead would not do: it makes the
+    names durable, not the data they name. A SIGKILL needs none of this (the page cache outlives the process; each
+    rename is atomic)."""
+    import os
+
+    from velero_gitops.render import write
+
+    (tmp_path / "velero-gitops.yaml").write_text(CONFIG)
+    result = render_config(tmp_path / "velero-gitops.yaml")
+    events: list[tuple[str, str]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace(src, dst) -> None:
+        events.append(("replace", os.fspath(src)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(write.os, "fsync", fsync)
+    monkeypatch.setattr(write.os, "replace", replace)
+    result.write()
+    renamed = [p for e, p in events if e == "replace"]
+    assert len(renamed) == len(result.drifted) > 5
+    first = next(i for i, (e, _) in enumerate(events) if e == "replace")
+    synced_before = {p for e, p in events[:first] if e == "fsync"}
+    assert set(renamed) <= synced_before
+    last = max(i for i, (e, _) in enumerate(events) if e == "replace")
+    folders = {os.path.dirname(tmp_path.resolve() / c.path) for c in result.drifted}
+    assert folders <= {p for e, p in events[last:] if e == "fsync"}

@@ -344,3 +344,47 @@ def test_partial_encryption_by_real_sops_still_passes(home_lab, sops_path, tmp_p
     assert "admin" in target.read_text() and "hunter2hunter2" not in target.read_text()
     loaded = load(home_lab / "velero-gitops.yaml")
     assert check_tree(loaded.repo_root, loaded.config) == []
+
+
+@pytest.mark.parametrize("which", ["credentials", "repository-password"])
+def test_the_trees_own_secret_is_judged_by_our_rule_not_its_metadata(home_lab, sops_path, tmp_path, which):
+    """/work/attack3/repro/11: the rendered credentials Secret, encrypted by real sops with
+    ``--encrypted-regex ^nothing$``, carries genuine metadata and its S3 keys in clear; check followed the file's
+    own rule and passed. What must be encrypted in the tree's own Secrets is the rule we encrypt them with
+    (secrets/sops.py ENCRYPTED_REGEX; getsops/sops@v3.10.2:sops.go Tree.shouldBeEncrypted), so check flags it."""
+    import yaml
+
+    loaded = load(home_lab / "velero-gitops.yaml")
+    if which == "credentials":
+        rel, name, key = SECRET_REL, loaded.config.s3.credentials_secret, "cloud"
+    else:
+        from velero_gitops.config.names import REPO_CREDENTIALS_KEY, REPO_CREDENTIALS_SECRET
+        from velero_gitops.render.layout import Layout
+
+        cfg = home_lab / "velero-gitops.yaml"
+        cfg.write_text(cfg.read_text().replace("\nvelero:\n", "\nvelero:\n  repositoryPassword: managed\n", 1))
+        loaded = load(cfg)
+        assert loaded.config.velero.repository_password == "managed"
+        rel, name, key = Layout.of(loaded.config).repo_password_file, REPO_CREDENTIALS_SECRET, REPO_CREDENTIALS_KEY
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "Secret", "metadata": {
+        "name": name, "namespace": loaded.config.repo.namespace}, "stringData": {key: "PlainSecretKeyLeak123"}}))
+    _sops_encrypt(sops_path, plain, home_lab / rel, "--encrypted-regex", "^nothing$")
+    assert "PlainSecretKeyLeak123" in (home_lab / rel).read_text()
+    found = errors(check_tree(loaded.repo_root, loaded.config))
+    assert [(f.rule, f.pointer) for f in found] == [("secret.unencrypted", f"/stringData/{key}")]
+    assert "PlainSecretKeyLeak123" not in found[0].message
+
+
+def test_a_files_encrypted_regex_runs_as_go_regexp():
+    """/work/attack3/repro/10: a file's ``sops.encrypted_regex: (b+)+$`` ran under Python re on a key ``bbbb…!``
+    (exponential). sops compiles it with Go's regexp (getsops/sops@v3.10.2:sops.go Tree.shouldBeEncrypted): RE2,
+    linear; CPU-bounded here. A pattern RE2 refuses is one sops could not have used: the value must be encrypted."""
+    from velero_gitops.secrets.secret_check import should_be_encrypted
+
+    from cli_util import cpu_budget
+
+    with cpu_budget(1):
+        assert not should_be_encrypted({"encrypted_regex": "(b+)+$"}, ["stringData", "b" * 5000 + "!"])
+    assert should_be_encrypted({"encrypted_regex": "^(data|stringData)$"}, ["stringData", "cloud"])
+    assert should_be_encrypted({"encrypted_regex": "(?=x)"}, ["stringData", "cloud"])

@@ -98,3 +98,29 @@ def test_both_unproduced_are_two_findings(tmp_path):
     _render(tmp_path, "repository", password="elsewhere")
     r = run_cli("check", "--no-cache", cwd=tmp_path)
     assert r.code == 1 and r.out.count("but nothing in the repository makes Secret") == 2, r.out
+
+
+INFISICAL = """\
+apiVersion: secrets.infisical.com/v1alpha1
+kind: InfisicalSecret
+metadata:
+  name: velero-minio
+  namespace: velero
+spec:
+  managedKubeSecretReferences:
+    - secretName: {name}
+      secretNamespace: velero
+"""
+
+
+def test_an_operators_resource_naming_the_secret_is_a_producer(tmp_path):
+    """An InfisicalSecret (a custom resource of a group nothing here models) that names the Secret may make it: the
+    one table of producers (validate.producers.maybe_made) says so, so check claims nothing; naming another Secret
+    it still does."""
+    _render(tmp_path, "repository")
+    (tmp_path / "infisical.yaml").write_text(INFISICAL.format(name="other-creds"))
+    r = run_cli("check", "--no-cache", cwd=tmp_path)
+    assert r.code == 1 and "nothing in the repository makes Secret velero/minio-creds" in r.out, r.out
+    (tmp_path / "infisical.yaml").write_text(INFISICAL.format(name="minio-creds"))
+    r = run_cli("check", "--no-cache", cwd=tmp_path)
+    assert "secret.not-produced" not in r.out and "makes Secret" not in r.out, r.out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from velero_gitops.validate.engine import Options, validate_paths
@@ -481,6 +481,84 @@ def test_a_velero_nobody_rendered_is_held_to_the_policy_and_told_how_to_state_an
     assert "velero-gitops policy" in got["policy.s3-https"] and "--allow-http-s3" in got["policy.s3-https"], got
     assert "velero-gitops policy" in got["policy.node-agent"] and "--node-agent-memory-limit" in got["policy.node-agent"]
     assert found(allow_http_s3=True, node_agent_memory_limit="1Gi") == {}
+
+
+@pytest.mark.parametrize("value", [
+    "ENC[AES256_GCM,data:" + ",iv:,tag:,type:" * 3000,  # four greedy .+ under Python re: polynomial backtracking
+    "{{" * 60000,  # a lazy .*? with no closing }}: quadratic under Python re
+])
+def test_secret_value_rules_run_in_linear_time(value):
+    """/work/attack3/repro/13: a few KB Secret value kept `check` busy for minutes. The sops-ciphertext and
+    template rules run as Go's regexp (RE2: linear, as getsops/sops@v3.10.2:aes/cipher.go encre is); CPU-bounded."""
+    from velero_gitops.validate.policy import holds_secret_data
+
+    from cli_util import cpu_budget
+
+    with cpu_budget(2):
+        assert holds_secret_data({"stringData": {"password": value}})
+
+
+def test_ciphertext_and_templates_are_still_recognised():
+    from velero_gitops.validate.policy import holds_secret_data
+
+    enc = "ENC[AES256_GCM,data:AAAA,iv:AAAA=,tag:AAAA==,type:str]"
+    assert not holds_secret_data({"stringData": {"password": enc}})
+    assert not holds_secret_data({"stringData": {"password": "x {{ .Values.p\n }}"}})
+    assert holds_secret_data({"stringData": {"password": enc + "x"}})
+
+
+def _rendered_objects() -> list[dict]:
+    import yaml
+
+    from cli_util import REPO
+
+    out = []
+    for f in sorted((REPO / "clusters" / "home-lab" / "kubernetes").rglob("*.yaml")):
+        if "sops" not in f.name:
+            out += [d for d in yaml.safe_load_all(f.read_text()) if isinstance(d, dict) and "kind" in d]
+    return out
+
+
+def _paths(node, pre=()):
+    yield pre
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _paths(v, (*pre, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _paths(v, (*pre, i))
+
+
+_RENDERED = _rendered_objects()
+_MUTANT_PATHS = [(i, p) for i, d in enumerate(_RENDERED) for p in _paths(d) if p]
+_ANY_YAML = st.one_of(st.none(), st.booleans(), st.integers(-2, 2), st.floats(allow_nan=False, width=32),
+                      st.text(max_size=5), st.just([]), st.just({}), st.just(["x"]), st.just({"a": "b"}), st.just([1]),
+                      st.just("${VAR}"))
+
+
+_HR = next(i for i, d in enumerate(_RENDERED) if d["kind"] == "HelmRelease")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(_MUTANT_PATHS), _ANY_YAML)
+@example((_HR, ("spec", "values", "initContainers")), 1)
+@example((_HR, ("spec",)), 1)
+def test_policy_reads_any_field_of_a_rendered_object_of_any_type(where, value):
+    """/work/attack3/repro/12, 19: ``values.initContainers: 1`` raised a TypeError in the policy rules. Every field of
+    the objects we render (HelmRelease values, Velero objects, Flux objects), set to a value of any YAML type: the
+    rules read through typed accessors (documents.mapping/sequence), so no exception."""
+    import copy
+
+    from velero_gitops.validate import policy
+    from velero_gitops.validate.documents import Obj
+
+    i, path = where
+    data = copy.deepcopy(_RENDERED[i])
+    node = data
+    for k in path[:-1]:
+        node = node[k]
+    node[path[-1]] = value
+    policy.check([Obj(file="x.yaml", path=None, index=0, data=data, line=1)], Options())
 
 
 @pytest.mark.parametrize("encrypted", [True, False])

@@ -70,3 +70,49 @@ def test_generated_names():
          "secretGenerator": [{"name": "a"}, {"name": "b", "options": {"disableNameSuffixHash": False}}],
          "configMapGenerator": [{"name": "c"}]}
     assert generated(k) == [("Secret", "a"), ("ConfigMap", "c")]
+
+
+INFISICAL = """\
+apiVersion: secrets.infisical.com/v1alpha1
+kind: InfisicalSecret
+metadata:
+  name: flux-key
+spec:
+  hostAPI: https://app.infisical.com/api
+  authentication:
+    universalAuth:
+      credentialsRef: {{secretName: infisical-credentials, secretNamespace: security}}
+  managedKubeSecretReferences:
+    - secretName: {name}
+      secretType: Opaque
+"""
+
+
+@pytest.mark.parametrize("sub", ["kubernetes", "kubernetes/apps"])
+@pytest.mark.parametrize("name,ok", [("sops-age", True), ("other", False)])
+def test_an_operators_resource_that_names_the_secret_may_make_it(tmp_path, sub, name, ok):
+    """An InfisicalSecret's controller makes the Secret its spec names (managedKubeSecretReferences[].secretName):
+    no table entry says so, but a custom resource of a group nothing here models may make any Secret its spec names,
+    so the key Secret is not missing (validate.producers.maybe_made). One that names another Secret makes it no
+    more missing than before. Validating only kubernetes/apps, the repository scan finds it (SCAN_KIND)."""
+    root = _tree(tmp_path)
+    _replace_key(root, "infisical.yaml", INFISICAL.format(name=name))
+    assert _errors(root, sub) == ([] if ok else ["flux.decryption-secret"] * 2)
+
+
+def test_only_unmodelled_groups_may_make_secrets():
+    """Kubernetes' own groups (none, dot-less, *.k8s.io: KEP-2337's reserved suffix) and Flux's make no named Secret:
+    a Deployment or a HelmRelease that mentions a Secret consumes it."""
+    from velero_gitops.validate.documents import Obj
+    from velero_gitops.validate.producers import made_by
+
+    def obj(api, kind, spec):
+        return Obj("f", None, 0, {"apiVersion": api, "kind": kind, "metadata": {"name": "x"}, "spec": spec}, 1)
+
+    spec = {"a": {"secretName": "creds"}, "b": ["Not A Name", "ok-name"]}
+    assert ("Secret", "creds") in made_by(obj("onepassword.com/v1", "OnePasswordItem", spec), "ns")
+    assert ("Secret", "Not A Name") not in made_by(obj("onepassword.com/v1", "OnePasswordItem", spec), "ns")
+    for api in ("v1", "apps/v1", "gateway.networking.k8s.io/v1", "helm.toolkit.fluxcd.io/v2"):
+        assert made_by(obj(api, "Thing", spec), "ns") == [], api
+    assert SCAN_KIND.search("apiVersion: secrets.infisical.com/v1alpha1\nkind: InfisicalSecret\n")
+    assert not SCAN_KIND.search("apiVersion: networking.k8s.io/v1\nkind: Ingress\n")

@@ -268,3 +268,80 @@ def test_missing_message_tells_a_crd_from_a_newer_kubernetes_api():
     assert "a CRD outside" in store.missing_message("gateway.networking.k8s.io/v1", "HTTPRoute")
     assert "newer Kubernetes API" in store.missing_message("apps/v1", "Replicator")
     assert "schema location 'default'" in store.missing_message("apps/v1", "Replicator")
+
+
+_CANARY = '{"type": "object", "properties": {"spec": {"enum": ["OUTSIDE-CONTENT"]}}, "required": ["spec"]}'
+
+
+@pytest.mark.parametrize("where", ["template", "directory", "imported"])
+@pytest.mark.parametrize("field", ["kind", "apiVersion"])
+def test_a_kind_or_group_that_climbs_out_never_reads_a_schema(tmp_path, where, field):
+    """/work/attack3/repro/02, 03: a manifest's kind/group filled a location's path with ``../`` and the schema
+    read outside the repository or the cache showed its content. A kind/group/version the API server would refuse
+    (kubernetes/apiextensions-apiserver@v0.35.0:pkg/apis/apiextensions/validation/validation.go) names no schema."""
+    outside = tmp_path / "outside"
+    (outside / "x").mkdir(parents=True)
+    for name in ("canary.json", "canary_v1.json", "x/v1.json", "canary-example-v1.json"):
+        (outside / name).write_text(_CANARY)
+    root = tmp_path / "repo"
+    (root / ".git").mkdir(parents=True)
+    (root / "schemas").mkdir()
+    cache = tmp_path / "cache"
+    (cache / "imported" / "example.com").mkdir(parents=True)
+    up = "../" * (len(root.parts) + 2)
+    kind, av = ("Thing", f"{up}{str(outside)[1:]}/x/v1") if field == "apiVersion" else \
+        (f"{up}{str(outside)[1:]}/canary", "example.com/v1")
+    (root / "a.yaml").write_text(f"apiVersion: {av}\nkind: {kind}\nmetadata: {{name: a}}\nspec: x\n")
+    locs = {"template": [str(root / "schemas/{{ .ResourceKind }}.json"),
+                         str(root / "schemas/{{ .Group }}/{{ .ResourceAPIVersion }}.json")],
+            "directory": [str(root / "schemas")], "imported": None}[where]
+    res = validate_paths([str(root)], Options(schema_locations=locs, cache_dir=str(cache), kustomize="never"))
+    assert [f.rule for f in res.findings] == ["schema.missing"], res.findings
+    assert "OUTSIDE-CONTENT" not in res.findings[0].message
+    assert ("kind is not a Kubernetes kind name" if field == "kind" else "not a DNS subdomain") in res.findings[0].message
+
+
+def test_a_kind_longer_than_a_file_name_is_no_schema(tmp_path):
+    """/work/attack3/repro/15: a 300-letter kind made the imported-cache lookup raise ENAMETOOLONG (a traceback)."""
+    root = tmp_path / "repo"
+    (root / ".git").mkdir(parents=True)
+    cache = tmp_path / "cache"
+    (cache / "imported" / "example.com").mkdir(parents=True)
+    (root / "a.yaml").write_text(f"apiVersion: example.com/v1\nkind: {'X' * 300}\nmetadata: {{name: a}}\n")
+    res = validate_paths([str(root)], Options(cache_dir=str(cache), kustomize="never"))
+    assert [f.rule for f in res.findings] == ["schema.missing"]
+    assert "at most 63 characters" in res.findings[0].message
+
+
+def test_a_lookup_that_the_file_system_refuses_is_no_schema(tmp_path):
+    """A valid name can still make a path the file system refuses (a long location plus a 63-letter kind): the
+    lookup answers "no schema", never an OSError. Without the name check the same path stays in its root."""
+    store = SchemaStore(cache_dir=tmp_path / "c")
+    deep = tmp_path / ("d" * 250)
+    assert store._lookup(deep / ("k" * 300 + ".json"), deep) is None
+    with pytest.raises(Exception, match="leaves its location"):
+        store._lookup(deep / ".." / ".." / "etc" / "passwd", deep)
+
+
+@pytest.mark.parametrize(("av", "kind", "ok"), [
+    ("v1", "ConfigMap", True), ("apps/v1", "Deployment", True), ("helm.toolkit.fluxcd.io/v2beta2", "HelmRelease", True),
+    ("example.com/v1", "My-Kind2", True), ("example.com/v1", "2Kind", False), ("example.com/v1", "a.b", False),
+    ("example.com/v1", "K" * 64, False), ("example.com/V1", "Thing", False), ("Example.com/v1", "Thing", False),
+    ("a/b/v1", "Thing", False), ("/v1", "Thing", False), ("example..com/v1", "Thing", False),
+    ("example.com/", "Thing", False), ("example.com/v1", "", False)])
+def test_type_names_follow_what_the_api_server_accepts(av, kind, ok):
+    from velero_gitops.config.names import type_name_problem
+
+    assert (type_name_problem(av, kind) is None) is ok
+
+
+def test_import_refuses_a_crd_whose_names_climb_out_of_the_cache(tmp_path):
+    """`schemas import` builds <cache>/imported/<group>/<kind>_<version>.json from the CRD's own names: a CRD from a
+    pull request naming kind ``../../../x`` wrote outside the cache."""
+    from velero_gitops.errors import UsageError
+
+    crd = tmp_path / "crd.yaml"
+    crd.write_text(CRD.read_text().replace("kind: Widget", "kind: ../../../../escaped"))
+    with pytest.raises(UsageError, match="not a Kubernetes kind name"):
+        import_crds([str(crd)], cache_dir=tmp_path / "c")
+    assert not list(tmp_path.rglob("escaped*"))

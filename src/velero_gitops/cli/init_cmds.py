@@ -32,6 +32,9 @@ def init_cmd(
     interactive: bool | None = typer.Option(
         None, "--interactive/--no-interactive", help="Ask for what is missing (default: when stdin is a terminal)."),
     allow_http: bool = typer.Option(False, "--allow-http", help="Accept a plain http:// endpoint (writes s3.allowHttp: true)."),
+    apps_root: str | None = typer.Option(
+        None, "--apps-root", metavar="FOLDER", help="The repository folder holding one folder per namespace, that Flux "
+        "builds (default: found from the cluster's Flux sync root)."),
 ) -> None:
     """Write a commented ./velero-gitops.yaml for this repository (never overwrites)."""
     from velero_gitops.errors import UsageError
@@ -41,13 +44,13 @@ def init_cmd(
     here = Path.cwd()
     ask = sys.stdin.isatty() if interactive is None else interactive
     try:
-        found = init.detect(here, cluster)
+        found = init.detect(here, cluster, apps_root)
     except init.SeveralClusters as exc:
         if not ask:
             raise
         err(str(exc))
         cluster = typer.prompt(f"Cluster ({', '.join(exc.names)})", value_proc=_one_of(exc.names))
-        found = init.detect(here, cluster)
+        found = init.detect(here, cluster, apps_root)
     if ask:
         err(f"repository: {found.repo_root}; apps root: {found.apps_root}"
             f"{'' if found.apps_root_found else ' (not found)'}; Flux source: GitRepository/{found.source_name}; "

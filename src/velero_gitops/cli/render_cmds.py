@@ -73,11 +73,17 @@ def _render(paths: list[Path], check: bool, diff: bool, force: bool, quiet: bool
     results = [render_config(p) for p in paths]
     # ... and a second Velero install anywhere means nothing is written either
     before = _Facts()
+    # The graph once every config's drifted files of its repository are written, read in memory once and passed
+    # down: the prune check judges it, and the wiring check after the write reads it instead of the disk.
+    by_root: dict[Path, list[RenderResult]] = {}
+    for r in results:
+        by_root.setdefault(r.loaded.repo_root, []).append(r)
+    planned = _Facts({root: _overlay(mine) for root, mine in by_root.items()})
     facts = [] if check or diff else [before.of(r) for r in results]
     for result, f in zip(results, facts, strict=False):
         _refuse_second_install(result, f)
     for result, f in zip(results, facts, strict=False):
-        _refuse_prune(result, results, f)
+        _refuse_prune(result, results, f, planned)
     drift = False
     written: list[RenderResult] = []
     for result in results:
@@ -110,11 +116,13 @@ def _render(paths: list[Path], check: bool, diff: bool, force: bool, quiet: bool
             _wiring(result, wire, None if result.drifted else before.of(result))
         else:
             written.append(result)
-    # Judged once every tree is written: a written tree is judged on a fresh read of the graph, made once per
-    # repository (each read scans the whole repository: once per config was quadratic in the configs of a repository).
-    after = _Facts() if any(r.drifted for r in written) else before
+    # Judged once every tree is written, on the graph of the planned tree (what the write, verified file by file under
+    # the lock, made of the disk), read once per repository: each read scans the whole repository.
+    after = planned if any(r.drifted for r in written) else before
     for result in written:
         _wiring(result, False, after.of(result))
+    if not check and not diff:
+        _decryption_key(results, after if not wire else _Facts())
     if check and drift:
         err("the rendered tree is out of date: run `velero-gitops render` and commit the result")
         raise typer.Exit(1)
@@ -122,18 +130,27 @@ def _render(paths: list[Path], check: bool, diff: bool, force: bool, quiet: bool
 
 
 class _Facts:
-    """The repository's Flux graph (ops/wiring.flux_facts), read once per repository and source within one step."""
+    """The repository's Flux graph (ops/wiring.flux_facts), read once per repository and source within one step:
+    of the disk, or with ``planned`` (repository root -> {repo-relative path: new text, None: removed}) laid over it."""
 
-    def __init__(self) -> None:
+    def __init__(self, planned: dict[Path, dict[str, str | None]] | None = None) -> None:
         self._read: dict[tuple[Path, tuple[str, ...]], list[FluxKs]] = {}
+        self._planned = planned
 
     def of(self, result: RenderResult) -> list[FluxKs]:
-        from velero_gitops.ops import wiring
+        from velero_gitops.ops import applyset, wiring
 
         key = (result.loaded.repo_root, tuple(wiring.sources_of(result.loaded)))
         if key not in self._read:
-            self._read[key] = wiring.flux_facts(key[0], list(key[1]))
+            overlay = None if self._planned is None else self._planned.get(key[0])
+            self._read[key] = (wiring.flux_facts(key[0], list(key[1])) if not overlay
+                               else applyset.planned_facts(key[0], list(key[1]), overlay))
         return self._read[key]
+
+
+def _overlay(mine: list[RenderResult]) -> dict[str, str | None]:
+    """Every drifted file of these configs (of one repository): repo-relative path -> new text, None: removed."""
+    return {c.path: c.new for r in mine for c in r.drifted}
 
 
 def _refuse_second_install(result: RenderResult, facts: list[FluxKs]) -> None:
@@ -153,7 +170,7 @@ def _refuse_second_install(result: RenderResult, facts: list[FluxKs]) -> None:
         raise UsageError(importer.refusal(found, wiring.at(root, result.shown)))
 
 
-def _refuse_prune(result: RenderResult, results: list[RenderResult], facts: list[FluxKs]) -> None:
+def _refuse_prune(result: RenderResult, results: list[RenderResult], facts: list[FluxKs], planned: _Facts) -> None:
     """Writing the planned files must not make Flux stop applying (and so prune) what it applies now, unless render
     made it (ops/applyset.py); judged with every config's planned files of the repository laid over it."""
     from velero_gitops.errors import UsageError
@@ -161,11 +178,11 @@ def _refuse_prune(result: RenderResult, results: list[RenderResult], facts: list
 
     root = result.loaded.repo_root
     mine = [r for r in results if r.loaded.repo_root == root]
-    planned = {c.path: c.new for r in mine for c in r.drifted}
     if not result.drifted:
         return
-    found = applyset.losses(root, wiring.sources_of(result.loaded), planned,
-                            applyset.ours([r.loaded.display_path for r in mine], _written_by_commands(mine)), facts)
+    found = applyset.losses(root, wiring.sources_of(result.loaded), _overlay(mine),
+                            applyset.ours([r.loaded.display_path for r in mine], _written_by_commands(mine)), facts,
+                            planned.of(result))
     if found:
         raise UsageError(applyset.refusal(found, wiring.at(root, result.shown)))
 
@@ -198,6 +215,29 @@ def _wiring(result: RenderResult, wire: bool, facts: list[FluxKs] | None) -> Non
                    f"(now applied by {', '.join(k.ref for k in done.by)})")
         return
     err("warning: " + wiring.message(w, root, result.shown))
+
+
+def _decryption_key(results: list[RenderResult], facts: _Facts) -> None:
+    """Once per key Secret: the rendered Kustomization decrypts with a key Secret that the repository does not hold
+    and no other Flux Kustomization reads (a repository new to SOPS): say how to make it (validate flux.decryption-key
+    decides; kustomize-controller fails the whole Kustomization without it)."""
+    from velero_gitops.config.loader import display
+    from velero_gitops.render.layout import Layout
+    from velero_gitops.secrets.sops import default_key_file
+    from velero_gitops.validate.flux import key_command
+
+    told: set[tuple[Path, tuple[str, str]]] = set()
+    for result in results:
+        root = result.loaded.repo_root.resolve()
+        target = (root / Layout.of(result.loaded.config).ks_file).resolve()
+        for k in facts.of(result):
+            if k.file == target and k.absent_key is not None and (root, k.absent_key) not in told:
+                told.add((root, k.absent_key))
+                ns, name = k.absent_key
+                err(f"note: Flux decrypts the tree with the age key in Secret {ns}/{name}, which this repository does "
+                    "not hold and no other Flux Kustomization reads: create it on the cluster before Flux applies the "
+                    f"tree (kustomize-controller fails the whole Kustomization without it): "
+                    f"{key_command(name, ns, display(default_key_file()))}")
 
 
 def _summary(result: RenderResult) -> None:

@@ -18,6 +18,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from velero_gitops.intparse import version_parts
+
 # Our values assume Velero's 1.17 node-agent: kopia only, volumes read by per-volume pods that the
 # node-agent ConfigMap configures (vmware-tanzu/velero@v1.17.0:pkg/uploader/types.go ValidateUploaderType,
 # pkg/exposer/pod_volume.go). Charts that ship an older Velero are refused with the upgrade path.
@@ -27,8 +29,7 @@ WILDCARD = re.compile(r"[*?\[]")  # vmware-tanzu/velero@v1.18.1:pkg/util/wildcar
 
 
 def version_tuple(text: str) -> tuple[int, ...]:
-    core = text.lstrip("v").split("-", 1)[0].split("+", 1)[0]
-    return tuple(int(p) for p in core.split(".") if p.isdigit())
+    return version_parts(text.lstrip("v").split("-", 1)[0].split("+", 1)[0])
 
 
 def _show(v: tuple[int, ...]) -> str:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 from velero_gitops.config.units import parse_duration
+from velero_gitops.intparse import parse_int
 
 _FIELDS = (  # name, min, max, names
     ("minute", 0, 59, None),
@@ -122,9 +123,10 @@ def _parse_field(text: str, index: int) -> frozenset[int]:
         step, stepped = 1, "/" in part
         if stepped:
             part, step_text = part.split("/", 1)
-            if not _ascii_number(step_text) or int(step_text) == 0:
-                raise CronError(f"{name} step {step_text!r} must be a positive number")
-            step = int(step_text)
+            parsed = parse_int(step_text)
+            if not parsed:
+                raise CronError(f"{name} step {_short(step_text)} must be a positive number")
+            step = parsed
         if part in ("*", "?"):
             start, end = lo, hi
         elif "-" in part:
@@ -139,9 +141,8 @@ def _parse_field(text: str, index: int) -> frozenset[int]:
     return frozenset(values)
 
 
-def _ascii_number(text: str) -> bool:
-    # Go's strconv.Atoi reads ASCII digits only; str.isdigit() would also take '٣' or '²'.
-    return text.isascii() and text.isdigit()
+def _short(text: str) -> str:
+    return repr(text) if len(text) <= 40 else repr(text[:20] + "..." + text[-10:]) + f" ({len(text)} characters)"
 
 
 def _star(field: str) -> bool:
@@ -149,7 +150,7 @@ def _star(field: str) -> bool:
     a star, "1,*" is): it decides whether day-of-month and day-of-week must both match or either may."""
     for item in field.split(","):
         base, _, step = item.partition("/")
-        if base in ("*", "?") and (not step or (_ascii_number(step) and int(step) <= 1)):
+        if base in ("*", "?") and (not step or ((n := parse_int(step)) is not None and n <= 1)):
             return True
     return False
 
@@ -157,9 +158,12 @@ def _star(field: str) -> bool:
 def _value(text: str, name: str, lo: int, hi: int, names: dict[str, int] | None) -> int:
     if names and text.lower() in names:
         return names[text.lower()]
-    if not _ascii_number(text):
-        raise CronError(f"{name} {text!r} is not a number")
-    v = int(text)
+    # robfig reads fields with strconv.Atoi: ASCII digits only (str.isdigit() would also take '٣' or '²'),
+    # at most 64 bits (intparse)
+    parsed = parse_int(text)
+    if parsed is None:
+        raise CronError(f"{name} {_short(text)} is not a number" + (" of at most 64 bits" if text.isdigit() else ""))
+    v = parsed
     if name == "day of week" and v == 7:  # robfig accepts 0-6 only, but 7 is a common habit: be explicit
         raise CronError("day of week 7 is out of range (0-6, Sunday is 0)")
     if v < lo:

@@ -218,7 +218,8 @@ def _read_config(p: Path, shown: str) -> str:
 
 
 def _parse(text: str, shown: str) -> Any:
-    """The round-trip tree (keeps key positions), after yamlsafe read the same text within its limits."""
+    """The round-trip tree (keeps key positions), after yamlsafe read the same text within its limits. The tree is
+    ruamel's either way: built on libyaml's events where config/rtparse.py proves that the same, else by ruamel."""
     import warnings
 
     from ruamel.yaml import YAML
@@ -241,7 +242,14 @@ def _parse(text: str, shown: str) -> Any:
             where = f"{shown}:{exc.line}:{exc.column}" if exc.line else shown
             raise ConfigError([f"{where} {path_of(exc.path)}: {exc.message}"]) from None
         refused = exc  # a syntax error: ruamel's message below is the one users know
+    if refused is None:
+        from velero_gitops.config import rtparse
+
+        fast = rtparse.tree(text)  # ruamel's tree, parsed by libyaml; None: ruamel reads it (and words any error)
+        if fast is not None:
+            return fast
     yaml = YAML(typ="rt")
+    _bound_ints(yaml, shown, docs if refused is None else [])
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a re-defined anchor is fine, as in Go YAML
@@ -266,6 +274,41 @@ def _parse(text: str, shown: str) -> Any:
         where = f"{shown}:{line}:{col}" if line else shown
         raise ConfigError([f"{where} {path_of(refused.path)}: {refused.message}"])
     return tree
+
+
+def _bound_ints(yaml: Any, shown: str, docs: list) -> None:
+    """ruamel converts an integer with int(), which raises past 4,300 digits: on this loader only, a longer integer
+    than 64 bits (intparse) is a config error at its field (no config value is that large), never converted."""
+    from velero_gitops import yamlsafe
+    from velero_gitops.intparse import yaml_int_fits
+
+    constructor = yaml.constructor
+    tag = "tag:yaml.org,2002:int"
+    convert = type(constructor).yaml_constructors[tag]
+
+    def bounded(self: Any, node: Any) -> Any:
+        if not yaml_int_fits(str(node.value)):
+            where = f"{shown}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
+            path = next((p for d in docs for p in _paths_to(d.data, node.value, ())), None)
+            field = yamlsafe.short(yamlsafe.dotted(path)) if path else "(top level)"
+            raise ConfigError([f"{where} {field}: an integer of {len(node.value)} characters, beyond 64 bits: no "
+                               "setting takes a number that large; fix the value"])
+        return convert(self, node)
+
+    constructor.yaml_constructors = {**type(constructor).yaml_constructors, tag: bounded}
+
+
+def _paths_to(node: Any, text: str, path: tuple) -> Any:
+    """Key paths under ``node`` whose value is the string ``text`` (yamlsafe keeps an integer beyond 64 bits as a
+    string, as Go YAML does)."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _paths_to(v, text, (*path, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _paths_to(v, text, (*path, i))
+    elif node == text:
+        yield path
 
 
 def _read_ca_bundle(shown: str, tree: Any, file: Path, repo_root: Path) -> str:

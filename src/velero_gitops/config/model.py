@@ -58,11 +58,6 @@ def at(field: str | tuple[str | int, ...], message: str) -> PydanticCustomError:
     return PydanticCustomError("located", "{msg}", {"msg": message, "loc": loc})
 
 
-def _version_tuple(text: str) -> tuple[int, ...]:
-    core = text.lstrip("v").split("-", 1)[0]
-    return tuple(int(p) for p in core.split(".") if p.isdigit())
-
-
 class _Model(BaseModel):
     # strict: a YAML string is not a boolean or a number here ('yes', 'off', '3'), as Kubernetes' own decoder
     # (kubernetes-sigs/yaml via encoding/json) refuses a string for a bool or int field; only int -> float widens
@@ -533,7 +528,7 @@ class VeleroConfig(_Model):
     @property
     def plugin_version(self) -> tuple[int, ...]:
         tag = compat.image_tag(self.aws_plugin_image) or ""
-        return _version_tuple(tag) if tag.startswith("v") else (99,)
+        return compat.version_tuple(tag) if tag.startswith("v") else (99,)
 
     @model_validator(mode="after")
     def _extra_values(self) -> VeleroConfig:

@@ -8,6 +8,7 @@ import re
 # ("daily\n") would pass and end up in file names and PromQL. Callers may use .match or .fullmatch.
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
+DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?\Z")
 AGE_RECIPIENT = re.compile(r"^age1[02-9ac-hj-np-z]{58}\Z")  # bech32 public key
 
 # The HelmRelease CRD refuses longer release names (fluxcd/helm-controller@v1.6.3:api/v2/helmrelease_types.go
@@ -39,6 +40,25 @@ def dns_subdomain_problem(value: str) -> str | None:
         return ("use at most 253 lowercase letters, digits, '-' and '.', each dot-separated part starting and "
                 "ending with a letter or digit")
     return None
+
+
+def type_name_problem(api_version: str, kind: str) -> str | None:
+    """Why ``apiVersion``/``kind`` cannot name a Kubernetes type, or None. The API server serves a kind whose
+    lowercase form is a DNS-1035 label, a version that is one, and a group that is a DNS-1123 subdomain
+    (kubernetes/apiextensions-apiserver@v0.35.0:pkg/apis/apiextensions/validation/validation.go,
+    ValidateCustomResourceDefinitionNames and ValidateCustomResourceDefinitionVersion; built-in types have the same
+    shapes). Lengths are checked first: the patterns then run on at most 253 characters."""
+    group, _, version = api_version.rpartition("/")
+    if not (0 < len(kind) <= 63 and DNS1035_LABEL.match(kind.lower())):
+        return ("kind is not a Kubernetes kind name (a letter, then letters, digits or '-', at most 63 characters, "
+                "as the API server accepts)")
+    if not (0 < len(version) <= 63 and DNS1035_LABEL.match(version)):
+        return "the version in apiVersion is not a Kubernetes version name (like v1 or v1beta1, at most 63 characters)"
+    if (group or "/" in api_version) and dns_subdomain_problem(group) is not None:
+        return ("the group in apiVersion is not a DNS subdomain (lowercase letters, digits, '-' and '.', at most 253 "
+                "characters)")
+    return None
+
 
 def bucket_name_problem(name: str) -> str | None:
     """Why ``name`` breaks the S3 general-purpose bucket naming rules, or None."""

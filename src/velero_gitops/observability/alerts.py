@@ -57,10 +57,11 @@ BSL_UNAVAILABLE = "VeleroBackupStorageLocationUnavailable"
 NODE_AGENT_NOT_READY = "VeleroNodeAgentNotReady"
 REPO_MAINTENANCE_FAILING = "VeleroRepoMaintenanceFailing"
 SUCCESS_RATIO_LOW = "VeleroBackupSuccessRatioLow"
+BACKUP_WARNINGS = "VeleroBackupWarnings"
 
 ALERT_NAMES = (
     BACKUP_FAILED, VALIDATION_FAILED, PARTIAL_FAILURES, NO_NEW_BACKUP, BSL_UNAVAILABLE,
-    NODE_AGENT_NOT_READY, REPO_MAINTENANCE_FAILING, SUCCESS_RATIO_LOW,
+    NODE_AGENT_NOT_READY, REPO_MAINTENANCE_FAILING, SUCCESS_RATIO_LOW, BACKUP_WARNINGS,
 )
 
 SUCCESS_RATIO_RECORD = "velero:backup_success_ratio:30d"
@@ -225,6 +226,16 @@ def _schedule_alerts(config: Config, schedule: ScheduleConfig) -> list[dict[str,
         (PARTIAL_FAILURES, "velero_backup_partial_failure_total", "partially failed",
          "ended PartiallyFailed within the last {w}: some items or pod volumes were not backed up. See "
          "`velero backup describe --details` for the errors."),
+        # The one series a skipped volume moves: the backup log counts warnings into status.warnings, and
+        # recordBackupMetrics counts a backup with warnings (backup_controller.go RegisterBackupWarning). The
+        # node-agent cannot read a hostPath volume or a PVC bound to a hostPath PV (pkg/podvolume/backupper.go
+        # isHostPathVolume): it is skipped with only a warning and the backup still ends Completed, without it.
+        (BACKUP_WARNINGS, "velero_backup_warning_total", "ended with warnings",
+         "ended with warnings within the last {w}: Velero logged a warning while backing it up. A pod volume it "
+         "skipped is one (a hostPath volume, or a PVC bound to a hostPath PersistentVolume: the node-agent cannot "
+         "read it, and the backup still ends Completed without its data). Look for \"skipping\" in `velero backup "
+         "logs` and check the pod volumes in `velero backup describe --details` of the newest "
+         "{{{{ $labels.schedule }}}}-<timestamp> backup."),
     )
     return [
         *(

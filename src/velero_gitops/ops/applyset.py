@@ -65,11 +65,18 @@ def _objects(text: str | None) -> set[str] | None:
     return out
 
 
+def planned_facts(root: Path, repo_sources: list[str], planned: dict[str, str | None]) -> list[FluxKs]:
+    """The graph of the tree once ``planned`` (repo-relative path -> new text, None: removed) is written, read in
+    memory: what render's post-write checks see, without reading the repository again after writing it."""
+    real = root.resolve()
+    return flux_facts(real, repo_sources, {real / rel: t for rel, t in planned.items()})
+
+
 def losses(root: Path, repo_sources: list[str], planned: dict[str, str | None], owned: Callable[[Path, str], bool],
-           before: list[FluxKs] | None = None) -> list[Loss]:
+           before: list[FluxKs] | None = None, planned_graph: list[FluxKs] | None = None) -> list[Loss]:
     """What each live Flux Kustomization applies at ``root`` now and would no longer apply once ``planned``
     (repo-relative path -> new text, None: removed) is written. ``owned(path, text)``: the file (resolved) is the tree's own.
-    ``before``: the graph of the tree as it is, when already read."""
+    ``before``: the graph of the tree as it is, ``planned_graph``: :func:`planned_facts`, when already read."""
     from velero_gitops import safefile
 
     now = _builds(flux_facts(root, repo_sources) if before is None else before)
@@ -78,7 +85,7 @@ def losses(root: Path, repo_sources: list[str], planned: dict[str, str | None], 
     real = root.resolve()
     laid = {real / rel: t for rel, t in planned.items()}
     root = real
-    after = _builds(flux_facts(root, repo_sources, laid))
+    after = _builds(planned_facts(root, repo_sources, planned) if planned_graph is None else planned_graph)
     texts: dict[Path, str | None] = {}
 
     def current(f: Path) -> str | None:

@@ -140,6 +140,15 @@ def apps_root_from_graph(root: Path, sources: list[str], cluster: str | None) ->
 
     facts = wiring.flux_facts(root, sources)
     roots = wiring.sync_roots(facts)
+    unknown = [k for k in facts if k.kind == "FluxInstance" and k.path_dir is None]
+    if unknown and not any(k.kind in ("FluxInstance", "Bootstrap") for k in roots):
+        # the cluster syncs from a path set outside the files: the chains' heads would be a guess, so ask
+        k = unknown[0]
+        where = k.file.relative_to(root.resolve()).as_posix() if k.file is not None else "?"
+        raise UsageError(f"{where}:{k.line}: the FluxInstance {k.namespace}/{k.name} syncs path {k.sync_path}, whose "
+                         "value the repository does not show (a postBuild variable set in an encrypted Secret or on "
+                         "the cluster): pass --apps-root FOLDER, the folder of the repository that holds one folder "
+                         "per namespace and that a Flux Kustomization of that sync builds")
     if not roots:
         return None, [], None, ""
     names = cluster_names(roots)
@@ -171,7 +180,7 @@ def apps_root_from_graph(root: Path, sources: list[str], cluster: str | None) ->
     return rel, sorted(set(names)), (cluster if len(set(names)) > 1 else names[0]), why
 
 
-def detect(here: Path, cluster: str | None = None) -> Detected:
+def detect(here: Path, cluster: str | None = None, apps_root: str | None = None) -> Detected:
     from velero_gitops.secrets import sops as sopslib
     from velero_gitops.validate.run import DEFAULT_REPO_SOURCES
 
@@ -186,7 +195,15 @@ def detect(here: Path, cluster: str | None = None) -> Detected:
             recipients = []
     source, foreign = _scan(root)
     sources = [*([f"GitRepository/flux-system/{source}"] if source else []), *DEFAULT_REPO_SOURCES]
-    apps, clusters, chosen, why = apps_root_from_graph(root, sources, cluster)
+    apps: str | None
+    clusters: list[str]
+    chosen: str | None
+    if apps_root is not None:  # told: nothing to detect (init --apps-root)
+        if not (root / apps_root).is_dir() or not (root / apps_root).resolve().is_relative_to(root):
+            raise UsageError(f"--apps-root {apps_root}: no such folder inside the repository {root}")
+        apps, clusters, chosen, why = apps_root.strip("/"), [], cluster, "given with --apps-root"
+    else:
+        apps, clusters, chosen, why = apps_root_from_graph(root, sources, cluster)
     if len(clusters) > 1 and chosen is None:
         raise SeveralClusters(clusters, cluster)
     if apps is None and not clusters:  # no sync root at all: a repository before `flux bootstrap`

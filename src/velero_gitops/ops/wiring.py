@@ -50,6 +50,8 @@ class FluxKs:
     path_dir: Path | None  # the folder its build starts from (resolved); None: another source, or unknown
     applies: frozenset[Path]  # the files its build applies (resolved)
     substitute_from: tuple = ()  # its postBuild.substituteFrom, parents' patches included ({kind, name[, optional]})
+    sync_path: str = ""  # a FluxInstance's sync path as written, when no folder is known for it (``${VAR}``)
+    absent_key: tuple[str, str] | None = None  # (namespace, name) of a decryption key Secret nothing here makes
 
     @property
     def ref(self) -> str:
@@ -68,6 +70,7 @@ def flux_facts(root: Path, repo_sources: list[str], planned: dict[Path, str | No
               Planned(planned) if planned else None)
     g = flux.Graph([], run)
     out: list[FluxKs] = []
+    absent = flux.absent_keys(g)
     for ks in g.flux_ks:
         target = g.path_dir(ks)
         applies = frozenset(f for f, kss in g.applied_by.items() if any(k is ks for k in kss))
@@ -75,13 +78,18 @@ def flux_facts(root: Path, repo_sources: list[str], planned: dict[Path, str | No
         subst = (post or {}).get("substituteFrom")
         refs = tuple(dict(r) for r in subst if isinstance(r, dict)) if isinstance(subst, list) else ()
         out.append(FluxKs("Kustomization", ks.namespace or "", ks.name, run.real(ks.path) if ks.path else None, ks.line,
-                          run.real(target) if target is not None else None, applies, refs))
+                          run.real(target) if target is not None else None, applies, refs,
+                          absent_key=absent.get(id(ks))))
     # the sync roots (validate.flux.sync_roots): a FluxInstance's sync builds the folder the graph resolves for the
     # Kustomization the operator makes; an empty bootstrap marker stands for the root `flux bootstrap` will write
     have: set[Path] = {k.path_dir for k in out if (k.namespace, k.name) == ("flux-system", "flux-system")
                        and k.path_dir is not None}
     for r in [*g.sync_roots, *flux.sync_roots([], g.root)]:  # the graph's, and the markers below its root
-        if r.obj is not None and r.kustomization is not None:
+        if r.obj is not None and r.kustomization is None:
+            # a sync path whose ${VAR} the repository gives no value for: a root whose folder is unknown here
+            out.append(FluxKs("FluxInstance", r.namespace, r.name, run.real(r.obj.path) if r.obj.path else None,
+                              r.obj.line, None, frozenset(), sync_path=r.path))
+        elif r.obj is not None and r.kustomization is not None:
             d = g.path_dir(r.kustomization)
             if d is not None:
                 have.add(run.real(d))

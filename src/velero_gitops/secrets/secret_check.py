@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from velero_gitops import safefile
+from velero_gitops import goregexp, safefile
 from velero_gitops.boundary import realpath
 from velero_gitops.config.loader import display
 from velero_gitops.config.names import REPO_CREDENTIALS_KEY, REPO_CREDENTIALS_SECRET
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
-from velero_gitops.secrets.sops import ENC_PREFIX
+from velero_gitops.secrets.sops import ENC_PREFIX, ENCRYPTED_REGEX
 from velero_gitops.yamlsafe import FILE_SIZE_LIMIT, LDict, LList
 
 define("secret.shape", "error", "a rendered credentials file that is not one Secret of the expected shape")
@@ -141,7 +141,8 @@ def recipients_of(doc: Any) -> list[str]:
 def should_be_encrypted(meta: dict, path: list[str]) -> bool:
     """Whether sops encrypted the value at ``path`` (the keys from the document root), by the rule recorded in the
     file's sops metadata (getsops/sops@v3.10.2:sops.go Tree.shouldBeEncrypted; regular expressions are searched, as
-    Go's regexp.Match does). With a comment rule, what sops did depends on comments: not known here, so not required."""
+    Go's regexp.Match does, with Go's RE2 syntax in linear time: the pattern is the file's, a pull request's maybe).
+    With a comment rule, what sops did depends on comments: not known here, so not required."""
     if meta.get("encrypted_comment_regex") or meta.get("unencrypted_comment_regex"):
         return False
     keys = [str(k) for k in path]
@@ -159,9 +160,10 @@ def should_be_encrypted(meta: dict, path: list[str]) -> bool:
         rx = meta.get(name)
         if isinstance(rx, str) and rx:
             try:
-                hit = any(re.search(rx, k) for k in keys)
-            except re.error:
-                return True
+                pattern = goregexp.GoRegexp(rx)
+            except goregexp.PatternError:
+                return True  # sops could not have compiled it either
+            hit = any(pattern.found(k) for k in keys)
             if value:
                 encrypted = hit
             elif hit:
@@ -169,8 +171,12 @@ def should_be_encrypted(meta: dict, path: list[str]) -> bool:
     return encrypted
 
 
-def encryption_problems(doc: Any) -> list[Problem]:
-    """Why a Secret document is not (properly) SOPS/age-encrypted; empty when it is."""
+def encryption_problems(doc: Any, rule: dict | None = None) -> list[Problem]:
+    """Why a Secret document is not (properly) SOPS/age-encrypted; empty when it is.
+
+    Which values must be encrypted follows ``rule`` (sops metadata keys) when given, else the file's own sops
+    metadata: a file of the tree's own (credentials, repository password) is judged by the rule we encrypt it
+    with, never by metadata a pull request may have rewritten (``encrypted_regex: ^nothing$``)."""
     if not isinstance(doc, dict):
         return [Problem("", "the document is not a mapping", "secret.unencrypted")]
     problems: list[Problem] = []
@@ -204,7 +210,8 @@ def encryption_problems(doc: Any) -> list[Problem]:
             continue
         for pointer, value, parent, key in _leaves(body, f"/{section}"):
             keys = [section, *(x.replace("~1", "/").replace("~0", "~") for x in pointer.split("/")[2:])]
-            if isinstance(meta, dict) and not should_be_encrypted(meta, keys):
+            decides = rule if rule is not None else meta
+            if isinstance(decides, dict) and not should_be_encrypted(decides, keys):
                 continue  # left in clear by the file's own sops rule (encrypted_regex, a suffix...)
             # sops leaves an empty value as it is (getsops/sops@v3.10.2:aes/cipher.go, Encrypt and isEmpty)
             if not _is_enc(value) and value not in ("", None):
@@ -221,7 +228,7 @@ def inspect_secret(
 ) -> list[Problem]:
     """Everything wrong with the encrypted credentials (or repository password) Secret document ``doc``."""
     whose, reads, cmd = _PURPOSE.get(key, _PURPOSE["cloud"])
-    problems = encryption_problems(doc)
+    problems = encryption_problems(doc, rule={"encrypted_regex": ENCRYPTED_REGEX})
     if not isinstance(doc, dict):
         return problems
     if doc.get("apiVersion") != "v1" or doc.get("kind") != "Secret":
@@ -499,23 +506,20 @@ def check_tree(repo_root: Path, config: Config, *, config_file: str | None = Non
     return findings
 
 
-# What makes a Secret of a given name, besides a Secret: (apiVersion prefix, kind) -> where the made Secret's name is
-# (ExternalSecret: spec.target.name, else its own name; SealedSecret: spec.template.metadata.name, else its own name).
-_PRODUCERS = {
-    ("external-secrets.io/", "ExternalSecret"): ("spec", "target", "name"),
-    ("bitnami.com/", "SealedSecret"): ("spec", "template", "metadata", "name"),
-    ("v1", "Secret"): (),
-}
 _SCAN_FILES, _SCAN_BYTES = 20000, 1 << 20
 
 
 def producers(repo_root: Path, name: str, namespace: str) -> list[str]:
-    """Files of the repository that make Secret ``namespace/name`` (an object without a namespace counts: kustomize
-    or Flux may set it)."""
+    """Files of the repository that make, or may make, Secret ``namespace/name``: the Secret itself, or an object
+    that the one table of producers (validate.producers.made_by: ExternalSecret, SealedSecret, a custom resource of
+    an operator nothing here models) says makes it. An object without a namespace counts: kustomize or Flux may
+    set it."""
     import os
     import stat
 
     from velero_gitops import yamlsafe
+    from velero_gitops.validate.documents import Obj
+    from velero_gitops.validate.producers import made_by
 
     out: list[str] = []
     count = 0
@@ -538,21 +542,16 @@ def producers(repo_root: Path, name: str, namespace: str) -> list[str]:
                 docs = yamlsafe.load_all(text)
             except (OSError, UnicodeDecodeError, yamlsafe.YamlRefused, safefile.FileRefused):
                 continue
-            for doc in docs:
+            for i, doc in enumerate(docs):
                 d = doc.data
                 if not isinstance(d, dict) or not isinstance(d.get("metadata"), dict):
                     continue
-                api, kind = str(d.get("apiVersion", "")), d.get("kind")
-                path = next((v for (a, k), v in _PRODUCERS.items() if k == kind and api.startswith(a)), None)
-                if path is None:
+                o = Obj(str(p), p, i, d, doc.line)
+                if o.namespace not in ("", namespace):
                     continue
-                made: Any = d
-                for step in path:
-                    made = made.get(step) if isinstance(made, dict) else None
-                made_name = made if path and isinstance(made, str) else d["metadata"].get("name")
-                ns = d["metadata"].get("namespace")
-                if made_name == name and ns in (None, "", namespace):
-                    out.append(f"{p.relative_to(repo_root).as_posix()}:{doc.line} {kind}")
+                if (o.kind == "Secret" and o.api_version == "v1" and o.name == name) or \
+                        ("Secret", name) in made_by(o, namespace):
+                    out.append(f"{p.relative_to(repo_root).as_posix()}:{doc.line} {o.kind}")
     return out
 
 
@@ -574,7 +573,8 @@ def _check_made_elsewhere(repo_root: Path, config: Config, display: Callable[[Pa
     return [Finding(
         display(repo_root), None, f"Secret/{ns}/{name}", "",
         f"{why}, but nothing in the repository makes Secret {ns}/{name} (a Secret, an ExternalSecret whose target is "
-        f"that name, a SealedSecret), so {then}: add it, or set {alt} when it is made outside the repository",
+        f"that name, a SealedSecret, another operator's resource in {ns} that names it), so {then}: add it, or set "
+        f"{alt} when it is made outside the repository",
         NOT_PRODUCED,
     ) for name, why, alt, then in wanted if not producers(repo_root, name, ns)]
 

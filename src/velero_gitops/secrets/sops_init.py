@@ -60,14 +60,15 @@ def flux_key_hint(config: Config, key_path: Path | str) -> str:
     kustomize-controller reads `decryption.secretRef` from the Kustomization's own namespace, which is
     `flux.namespace`; without a secretRef it uses its `--sops-age-secret` key from its own namespace.
     """
+    from velero_gitops.validate.flux import key_command
+
     d = config.flux.decryption
-    create = "kubectl create secret generic {name} --namespace={ns} --from-file=age.agekey=" + str(key_path)
+    create = key_command(d.secret_ref, config.flux.namespace, str(key_path))
     if d.enabled and d.key_from == "secretRef":
-        return "give it to Flux: " + create.format(name=d.secret_ref, ns=config.flux.namespace)
+        return "give it to Flux: " + create
     where = ("the Secret that kustomize-controller's --sops-age-secret flag names, in the controller's namespace"
              if d.enabled else "the Secret your root Kustomization's decryption uses")
-    return (f"give it to Flux as {where}, e.g. "
-            + create.format(name=d.secret_ref, ns=config.flux.namespace))
+    return f"give it to Flux as {where}, e.g. " + create
 
 
 # ----------------------------------------------------------------------------------------------- keys

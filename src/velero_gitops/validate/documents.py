@@ -148,6 +148,13 @@ def mapping(d: object, key: str) -> YamlMap:
     return value if isinstance(value, dict) else {}
 
 
+def sequence(d: object, key: str) -> list[Any]:
+    """``d[key]`` when ``d`` is a mapping holding a list there, else an empty list (``initContainers: 1`` is a
+    value the schema reports; the rules read it as no items)."""
+    value = d.get(key) if isinstance(d, dict) else None
+    return value if isinstance(value, list) else []
+
+
 def dig(d: object, *keys: str) -> Any:
     """``d[k1][k2]...``, None as soon as a level is not a mapping."""
     for k in keys:

@@ -62,6 +62,9 @@ CROSS_NAMESPACE = define("flux.cross-namespace", "error", "a source in another n
 DECRYPTION = define("flux.decryption", "error", "a Flux Kustomization applies SOPS-encrypted files without `spec.decryption`")
 DECRYPTION_SECRET = define("flux.decryption-secret", "error", "`decryption.secretRef` is read from the Kustomization's own "
                            "namespace (after its parent's build), and the key Secret is not there")
+DECRYPTION_KEY = define("flux.decryption-key", "note", "the decryption key Secret a Kustomization's `decryption.secretRef` "
+                        "names is not in the repository and no other Flux Kustomization reads it: it must be created "
+                        "on the cluster (the command is in the message), or the controller fails the whole Kustomization")
 MALFORMED = define("flux.malformed", "error", "a field of a Flux object has a shape the API server refuses, and no "
                    "bundled schema reports it: a flux-operator FluxInstance or ResourceSet (no CRD schema in the bundle), "
                    "or a CEL rule of the CRD (HelmRelease: either chart or chartRef)")
@@ -170,7 +173,7 @@ class Graph:
         opts = self.opts = run.opts = guess_repo_source(self.all, opts, self._found_here)
         self.cluster_sources: dict[int, set[tuple[str, str, str]]] = {}  # cluster -> its repository's sources
         # what flux-operator makes from a FluxInstance's sync: the root Kustomization of the cluster
-        self.sync_roots = sync_roots(self.all)
+        self.sync_roots = sync_roots(self.all, generated_values=self._generated_values)
         self.synthetic = [r.kustomization for r in self.sync_roots if r.kustomization is not None]
         self.flux_ks = [o for o in self.all if is_kind(o, FLUX_KS, "Kustomization")] + self.synthetic
         self.roots: dict[int, list[Path]] = {id(ks): _candidate_roots(ks, run, self.root) for ks in self.flux_ks}
@@ -208,6 +211,35 @@ class Graph:
         if self._guess_per_cluster():
             self._build()
             self._partition()
+
+    def _generated_values(self) -> list[tuple[str, str]]:
+        """The (key, value) pairs of every configMapGenerator of the repository (``literals``, ``envs`` files):
+        kustomize's api/kv/kv.go reads an env file as KEY=VALUE lines, ``#`` comments and blank lines skipped. Read
+        only when a sync path needs a variable (sync_roots); files stay inside the repository (Run.text)."""
+        out: list[tuple[str, str]] = []
+        if self.root is None:
+            return out
+        for dirpath, dirnames, filenames in self.run.fs.walk(self.root):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            if not any(f in KUSTOMIZE_FILES for f in filenames):
+                continue
+            d = Path(dirpath)
+            k, _ = self.tree.kustomization(d)
+            gens = k.get("configMapGenerator")
+            for g in gens if isinstance(gens, list) else []:
+                if not isinstance(g, dict):
+                    continue
+                lines = [x for x in g.get("literals") or [] if isinstance(x, str)]
+                for env in [*(g.get("envs") or []), *([g["env"]] if isinstance(g.get("env"), str) else [])]:
+                    try:
+                        lines += self.run.text(d / str(env), root=self.root).splitlines()
+                    except (OSError, ValueError):
+                        continue
+                for line in lines:
+                    key, eq, value = line.strip().partition("=")
+                    if eq and key and not key.startswith("#"):
+                        out.append((key, value.strip().strip('"')))
+        return out
 
     def kustomization(self, ks: Obj) -> fluxmodel.Kustomization:
         """The typed spec of a Flux Kustomization as the controller sees it (after its parents' patches and
@@ -473,6 +505,10 @@ class Graph:
             own = self.real(root.path).parent.parts
             scores = [shared(own, sp) for sp in seed_parts]
             labels = frozenset(i for i, sc in enumerate(scores) if sc == max(scores))
+            # the sync roots flux-operator makes from one declaring file (a flux-instance chart's values shared by
+            # clusters, one root per value of its ${VAR} path) share that file's folder, not a cluster
+            if any(root is k for k in self.synthetic):
+                labels = next((frozenset({i}) for i, s in enumerate(seeds) if s is root), labels)
             todo, seen = [root], {id(root)}
             while todo:
                 k = todo.pop()
@@ -1008,20 +1044,24 @@ class SyncRoot:
     kustomization: Obj | None  # the Kustomization the operator makes; None for a marker
 
 
-def sync_roots(objects: list[Obj], root: Path | None = None) -> list[SyncRoot]:
+def sync_roots(objects: list[Obj], root: Path | None = None,
+               generated_values: Callable[[], list[tuple[str, str]]] | None = None) -> list[SyncRoot]:
     """THE answer to "which sync roots does this repository have, and which source and path does each apply": every
     FluxInstance with a sync the API server accepts (fluxmodel.flux_instance), and with ``root``, every empty
     bootstrap marker below it. The graph (its synthetic Kustomizations) and adoption (ops.wiring) both ask here."""
     out = []
-    for o in objects:
-        if not is_kind(o, fluxmodel.OPERATOR, "FluxInstance"):
+    for o, inst in _instances(objects):
+        fi = fluxmodel.flux_instance(inst)
+        if fi.sync is None:
             continue
-        fi = fluxmodel.flux_instance(o)
-        data = fi.sync_kustomization()
-        if fi.sync is None or data is None:
-            continue
-        out.append(SyncRoot("FluxInstance", fi.namespace, fi.name, (fi.sync.kind, fi.namespace, fi.sync.name),
-                            fi.sync.path, fi.sync.url, o, Obj(o.file, o.path, o.index, data, o.line)))
+        paths = [fi.sync.path] if "${" not in fi.sync.path else \
+            _candidate_values(fi.sync.path, objects, generated_values() if generated_values is not None else [])
+        for path in paths or [fi.sync.path]:
+            data = dataclasses.replace(fi, sync=dataclasses.replace(fi.sync, path=path)).sync_kustomization()
+            # a path still ${...}: set where Git does not show it (the root is known, its folder is not): no Kustomization
+            made = Obj(o.file, o.path, o.index, data, o.line) if data is not None and "${" not in path else None
+            out.append(SyncRoot("FluxInstance", fi.namespace, fi.name, (fi.sync.kind, fi.namespace, fi.sync.name),
+                                path, fi.sync.url, o, made))
     if root is not None:
         for marker in sorted(root.glob("**/flux-system/gotk-sync.yaml")):
             if ".git" in marker.relative_to(root).parts:
@@ -1029,6 +1069,65 @@ def sync_roots(objects: list[Obj], root: Path | None = None) -> list[SyncRoot]:
             path = "./" + marker.parent.parent.relative_to(root).as_posix()
             out.append(SyncRoot("Bootstrap", "flux-system", "flux-system", ("GitRepository", "flux-system", "flux-system"),
                                 path, "", None, None))
+    return out
+
+
+def _instances(objects: list[Obj]) -> list[tuple[Obj, Obj]]:
+    """(the object that declares it, the FluxInstance) of each FluxInstance: written as one, or rendered by a
+    HelmRelease of flux-operator's flux-instance chart from its values (fluxmodel.instance_of_release). The chart's
+    name is the HelmRelease's ``chart.spec.chart``, or for a ``chartRef`` to an OCIRepository the last segment of
+    its URL (Helm pushes a chart to ``<registry>/<path>/<chart name>``: helm.sh/helm/v3 pkg/pusher/ocipusher.go)."""
+    oci = {(o.name, o.namespace): fluxmodel.source_url(o) or "" for o in objects if is_kind(o, SOURCE, "OCIRepository")}
+    out = []
+    for o in objects:
+        if is_kind(o, fluxmodel.OPERATOR, "FluxInstance"):
+            out.append((o, o))
+        elif is_kind(o, HELM, "HelmRelease"):
+            m = fluxmodel.helmrelease(o)
+            chart = m.chart_name or ""
+            if m.chart_ref is not None and m.chart_ref.kind == "OCIRepository":
+                ns = m.chart_ref.namespace or o.namespace
+                urls = [u for (n, s), u in oci.items() if n == m.chart_ref.name and (s == ns or not s or not ns)]
+                chart = urls[0].rstrip("/").rsplit("/", 1)[-1] if urls else ""
+            inst = fluxmodel.instance_of_release(o, chart)
+            if inst is not None:
+                out.append((o, inst))
+    return out
+
+
+def _candidate_values(text: str, objects: list[Obj], generated: list[tuple[str, str]]) -> list[str]:
+    """Each value ``text`` takes with the postBuild variables the repository can supply: a ``postBuild.substitute``
+    entry, or a key of a ConfigMap's data (what ``substituteFrom`` reads) holding the variable, written in a file or
+    by a configMapGenerator (``generated``: its (key, value) pairs). A FluxInstance's sync
+    path written ``${FLUX_PATH}`` in a HelmRelease shared by several clusters has one value per cluster's settings.
+    Empty when a variable has no value in the files (set in an encrypted Secret or on the cluster)."""
+    import itertools
+
+    names = sorted(set(varsub.names(text)))
+    values: dict[str, set[str]] = {n: set() for n in names}
+    for o in objects:
+        pairs: list[tuple[object, object]] = []
+        if is_kind(o, FLUX_KS, "Kustomization"):
+            post = fluxmodel.kustomization(o).post_build
+            pairs = list(post.substitute) if post is not None else []
+        elif o.kind == "ConfigMap" and o.api_version == "v1" and isinstance(o.data.get("data"), dict):
+            pairs = list(o.data["data"].items())
+        for k, v in pairs:
+            if k in values and isinstance(v, str) and "${" not in v:
+                values[str(k)].add(v)
+    for k, v in generated:
+        if k in values and "${" not in v:
+            values[k].add(v)
+    if not names or any(not values[n] for n in names):
+        return []
+    out: list[str] = []
+    for combo in itertools.islice(itertools.product(*(sorted(values[n]) for n in names)), 32):
+        try:
+            got, known = varsub.expand(text, varsub.lookup_from(dict(zip(names, combo, strict=True)), True))
+        except varsub.BadSubstitution:
+            continue
+        if known and got and got not in out:
+            out.append(got)
     return out
 
 
@@ -1119,6 +1218,25 @@ def _same_repository(objects: list[Obj], roots: list[SyncRoot], opts: Options,
     if not extra:
         return opts
     return dataclasses.replace(opts, repo_sources=[*(opts.repo_sources or DEFAULT_REPO_SOURCES), *sorted(extra)])
+
+
+def absent_keys(g: Graph) -> dict[int, tuple[str, str]]:
+    """id(Flux Kustomization) -> (namespace, name) of the decryption key Secret it needs that the repository does
+    not hold and no other Kustomization reads (_Checker.absent_key; adoption tells the user how to make it)."""
+    checker = _Checker(g, [])
+    out = {}
+    for ks in g.flux_ks:
+        key = checker.absent_key(ks)
+        if key is not None:
+            out[id(ks)] = key
+    return out
+
+
+def key_command(name: str, ns: str, key_file: str = "<your age key file>") -> str:
+    """THE command that gives kustomize-controller an age key Secret: a key named ``*.agekey``
+    (kustomize-controller@v1.9.4:internal/decryptor/decryptor.go DecryptionAgeExt), from the key file `sops-init`
+    or age-keygen wrote."""
+    return f"kubectl create secret generic {name} --namespace={ns} --from-file=age.agekey={key_file}"
 
 
 def _flux_namespace(opts: Options) -> str:
@@ -1298,6 +1416,8 @@ class _Checker:
                 continue
             home = sorted(found) or [_flux_namespace(self.opts)]
             if ns in home:
+                if not found and not self._key_users(name, ns, ks):
+                    self._key_absent(ks, where, via, name, ns)
                 continue
             known = "is in" if found else "is expected in"
             self.add(ks, where,
@@ -1306,6 +1426,40 @@ class _Checker:
                      f"{'' if found else f' (Flux SOPS guide; declare --external Secret/{ns}/{name} if it is there)'}: "
                      f"keep the Kustomization in {home[0]} (use targetNamespace for its objects), or drop secretRef "
                      "and run kustomize-controller with --sops-age-secret", DECRYPTION_SECRET)
+
+    def absent_key(self, ks: Obj) -> tuple[str, str] | None:
+        """(namespace, name) of the key Secret ``ks``'s decryption reads when the repository does not hold it and no
+        other Flux Kustomization reads it (what flux.decryption-key reports), else None."""
+        dec, _ = self.g.decryption(ks)
+        parsed = fluxmodel.decryption(dec) if dec is not None else None
+        name = parsed.secret_ref if parsed is not None else None
+        if name is None:
+            return None
+        for ns in self.g.namespaces(ks):
+            if ns and ns == _flux_namespace(self.opts) and self.where("Secret", name, ns, ks) == (False, set()) \
+                    and not self._key_users(name, ns, ks):
+                return ns, name
+        return None
+
+    def _key_users(self, name: str, ns: str, ks: Obj) -> bool:
+        """Whether another Flux Kustomization of the repository reads key Secret ns/name: a repository that already
+        decrypts with it has it on the cluster (its bootstrap made it), so only the first user must be told."""
+        for other in self.g.flux_ks:
+            if other is ks or self.g.dead(other):
+                continue
+            dec, _ = self.g.decryption(other)
+            parsed = fluxmodel.decryption(dec) if dec is not None else None
+            if parsed is not None and parsed.secret_ref == name and ns in self.g.namespaces(other):
+                return True
+        return False
+
+    def _key_absent(self, ks: Obj, where: str, via: str, name: str, ns: str) -> None:
+        """kustomize-controller@v1.9.4:internal/decryptor/decryptor.go ImportKeys gets the secretRef Secret from the
+        Kustomization's namespace before decrypting; NotFound fails the reconciliation, so nothing of it is applied."""
+        self.findings.append(ks.finding(where, f"decryption.secretRef {name}{via}: the key Secret {ns}/{name} is not in this repository "
+                 "(no Secret, no generator, nothing that makes it) and no other Flux Kustomization reads it, so it "
+                 "must be made on the cluster before Flux applies this Kustomization, or kustomize-controller fails it "
+                 f"whole: {key_command(name, ns)}", DECRYPTION_KEY, DECRYPTION_KEY.severity))
 
     # -- HelmRelease -------------------------------------------------------------------------------
     def _helmrelease(self, hr: Obj) -> None:

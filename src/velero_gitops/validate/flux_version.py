@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from velero_gitops import safefile
 from velero_gitops.findings import Finding
+from velero_gitops.intparse import parse_int
 from velero_gitops.rules import define
 from velero_gitops.validate import fluxmodel
 from velero_gitops.validate.documents import Obj, dig
@@ -94,17 +95,26 @@ def _pins(objects: list[Obj], text: Callable[[Path], str]) -> list[Pin]:
             m = _HEADER.search(text(o.path)[:2000])
             headers[o.path] = m is not None
             if m:
-                pins.append((f"{o.path.name} header", (int(m[1]), int(m[2])), None, o))
+                pins += _pin(f"{o.path.name} header", m[1], m[2], None, o)
         if o.kind == "Deployment" and not (o.path is not None and headers.get(o.path)):  # the header already says which Flux
             for c in dig(o.data, "spec", "template", "spec", "containers") or []:
                 m = _IMAGE.search(str(c.get("image", ""))) if isinstance(c, dict) else None
                 if m:
-                    pins.append((m[1], None, (int(m[2]), int(m[3])), o))
+                    pins += _pin(m[1], m[2], m[3], "controller", o)
         if fluxmodel.is_kind(o, fluxmodel.OPERATOR, "FluxInstance"):
             m = _DIST.match(fluxmodel.flux_instance(o).version or "")
             if m and m[2].isdigit():
-                pins.append(("FluxInstance spec.distribution.version", (int(m[1]), int(m[2])), None, o))
+                pins += _pin("FluxInstance spec.distribution.version", m[1], m[2], None, o)
     return pins
+
+
+def _pin(what: str, major: str, minor: str, controller: str | None, o: Obj) -> list[Pin]:
+    """A pin of ``major.minor`` (of Flux, or of a controller), none when a number is beyond what any release has
+    (more than 64 bits: intparse)."""
+    a, b = parse_int(major), parse_int(minor)
+    if a is None or b is None:
+        return []
+    return [(what, None, (a, b), o)] if controller else [(what, (a, b), None, o)]
 
 
 def check(objects: list[Obj], text: Callable[[Path], str] | None = None, graph: Graph | None = None) -> list[Finding]:

@@ -494,3 +494,47 @@ def resource_set(o: Obj) -> ResourceSet:
 
     return ResourceSet(mappings("inputs"), mappings("inputsFrom"), mappings("resources"),
                        p.string(spec, "resourcesTemplate", "/spec") or "", tuple(deps), tuple(p.problems))
+
+
+# The chart flux-operator ships to declare a FluxInstance through Helm: its one template renders the FluxInstance from
+# ``.Values.instance`` (controlplaneio-fluxcd/charts@cf746d9:charts/flux-instance/templates/instance.yaml, chart 0.49.0
+# for flux-operator v0.5x): named like the release's fullname (templates/_helpers.tpl "flux-instance.fullname"), in
+# the release namespace, with ``spec.sync`` only when ``instance.sync.url`` is set; the chart's values.yaml defaults
+# sync.kind to GitRepository and sync.interval to 1m.
+INSTANCE_CHART = "flux-instance"
+
+
+def release_name(o: Obj) -> str:
+    """helm-controller@v1.6.3:api/v2/helmrelease_types.go GetReleaseName: spec.releaseName, else
+    ``[<targetNamespace>-]<name>`` (shortened with a hash past 53 characters, which a name here never reaches)."""
+    spec = o.data.get("spec")
+    spec = spec if isinstance(spec, dict) else {}
+    rn, tn = spec.get("releaseName"), spec.get("targetNamespace")
+    if isinstance(rn, str) and rn:
+        return rn
+    return f"{tn}-{o.name}" if isinstance(tn, str) and tn else o.name
+
+
+def instance_of_release(o: Obj, chart: str) -> Obj | None:
+    """The FluxInstance that HelmRelease ``o`` of chart ``chart`` (its name, as the chart source gives it) renders, as
+    an object of its file; None for another chart, or when the values are not the shape the chart reads."""
+    if chart != INSTANCE_CHART or not is_kind(o, HELM, "HelmRelease"):
+        return None
+    spec = o.data.get("spec")
+    values = spec.get("values") if isinstance(spec, dict) else None
+    inst = values.get("instance") if isinstance(values, dict) else None
+    if not isinstance(spec, dict) or not isinstance(values, dict) or not isinstance(inst, dict):
+        return None
+    sync = inst.get("sync")
+    rel = release_name(o)
+    full = values.get("fullnameOverride") or (rel if (values.get("nameOverride") or chart) in rel
+                                              else f"{rel}-{values.get('nameOverride') or chart}")
+    tn = spec.get("targetNamespace") if isinstance(spec, dict) else None
+    ns = tn if isinstance(tn, str) and tn else (o.namespace or "flux-system")
+    data: dict[str, Any] = {"apiVersion": OPERATOR + "v1", "kind": "FluxInstance",
+                            "metadata": {"name": str(full)[:63].rstrip("-"), "namespace": ns},
+                            "spec": {"distribution": inst.get("distribution") or {}}}
+    if isinstance(sync, dict) and sync.get("url"):
+        data["spec"]["sync"] = {"kind": "GitRepository", "interval": "1m",
+                                **{k: v for k, v in sync.items() if v not in (None, "")}}
+    return Obj(o.file, o.path, o.index, data, o.line, o.encrypted, eff_ns=ns)

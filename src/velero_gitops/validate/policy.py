@@ -17,6 +17,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from urllib.parse import urlsplit
 
+from velero_gitops import goregexp
 from velero_gitops.config import compat
 from velero_gitops.config.cron import velero_problem as cron_problem
 from velero_gitops.config.names import bucket_name_problem
@@ -24,7 +25,7 @@ from velero_gitops.config.units import parse_duration, parse_quantity
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
 from velero_gitops.validate import varsub
-from velero_gitops.validate.documents import Obj, YamlMap, mapping
+from velero_gitops.validate.documents import Obj, YamlMap, mapping, sequence
 from velero_gitops.validate.run import Options
 
 # rules (velero_gitops.rules)
@@ -148,8 +149,10 @@ def is_locator(text: str) -> bool:
 # its encrypted_regex/suffix do not name (sops.go Tree.shouldBeEncrypted), so metadata alone hides nothing.
 # A Go template action (text/template lexer: "{{" ... "}}"): a Helm chart's template or a file another tool renders
 # before apply; the value is made then, from inputs this file does not show.
-_TEMPLATE = re.compile(r"\{\{.*?\}\}", re.S)
-_ENCRYPTED = re.compile(r"^ENC\[AES256_GCM,data:.+,iv:.+,tag:.+,type:.+\]$", re.S)
+# Both run on every Secret value of a pull request: Go's regexp (RE2, linear time) as sops' own encre is, not Python's
+# backtracking re (four `.+` cost polynomial steps on "ENC[AES256_GCM,data:" + ",iv:,tag:,type:" * n).
+_TEMPLATE = goregexp.GoRegexp(r"(?s)\{\{.*?\}\}")
+_ENCRYPTED = goregexp.GoRegexp(r"(?s)\AENC\[AES256_GCM,data:.+,iv:.+,tag:.+,type:.+\]\z")
 
 
 def holds_secret_data(data: YamlMap) -> bool:
@@ -175,8 +178,8 @@ def holds_secret_data(data: YamlMap) -> bool:
     # (a generator's Secret holds its input's lines base64-encoded in `data`: an env file sops encrypted with an
     # encrypted_regex gives some ENC[...] values, which Flux decrypts before the build, fluxcd/kustomize-controller@
     # v1.9.4:internal/decryptor/decryptor.go decryptKustomizationSources)
-    if any(_set_at_apply(v) or (isinstance(v, str) and (_TEMPLATE.search(v) or _ENCRYPTED.match(v.strip())
-                                                       or (b64 and _ENCRYPTED.match(_plain(v, b64).strip()))))
+    if any(_set_at_apply(v) or (isinstance(v, str) and (_TEMPLATE.found(v) or _ENCRYPTED.found(v.strip())
+                                                       or (b64 and _ENCRYPTED.found(_plain(v, b64).strip()))))
            for v, b64 in values):
         return False
     from velero_gitops.config.pem import is_public_material
@@ -186,7 +189,7 @@ def holds_secret_data(data: YamlMap) -> bool:
 
 def _ciphertext_only(data: YamlMap) -> bool:
     """Some value is sops ciphertext (the rest may be anything): what a file that lost its `sops:` block holds."""
-    return any(isinstance(v, str) and _ENCRYPTED.match(v.strip())
+    return any(isinstance(v, str) and _ENCRYPTED.found(v.strip())
                for key in ("data", "stringData") if isinstance(data.get(key), dict) for v in data[key].values())
 
 
@@ -353,7 +356,7 @@ def _helmrelease(hr: Obj, oci: dict[str, list[Obj]], opts: Options, out: list[Fi
     chart, chart_version = _chart_info(hr, oci)
     if chart != "velero":
         return
-    values = (hr.data.get("spec") or {}).get("values")
+    values = mapping(hr.data, "spec").get("values")
     if not isinstance(values, dict):
         return
     conf = mapping(values, "configuration")
@@ -435,10 +438,10 @@ def _values_versions(hr: Obj, values: YamlMap, conf: YamlMap, chart_version: obj
             upgrade_policy=str(mapping(spec, "upgrade").get("crds") or ""),
             upgrade_crds_job=_truthy(upgrade_job) if upgrade_job is not None else chart.upgrade_crds_default,
         )
-        plugins = [c.get("image") for c in values.get("initContainers") or [] if isinstance(c, dict)
+        plugins = [c.get("image") for c in sequence(values, "initContainers") if isinstance(c, dict)
                    and "velero-plugin-for-aws" in str(c.get("image", ""))]
         scheds: dict = values["schedules"] if isinstance(values.get("schedules"), dict) else {}
-        namespaces = [list(s["template"].get("includedNamespaces") or []) for s in scheds.values()
+        namespaces = [sequence(s["template"], "includedNamespaces") for s in scheds.values()
                       if isinstance(s, dict) and isinstance(s.get("template"), dict)]
         ut = conf.get("uploaderType")
         problems, _ = compat.check_versions(version, tag, str(plugins[0]) if plugins else None, crds,

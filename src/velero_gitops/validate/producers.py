@@ -71,15 +71,52 @@ PRODUCERS = (
 
 _BY_KIND = {p.kind: p for p in PRODUCERS}
 # the repository scan keeps a file that declares one of these kinds
-SCAN_KIND = re.compile(r"^kind:\s*['\"]?(" + "|".join(sorted({*LOOKED_UP, "FluxInstance", *_BY_KIND})) + r")\b", re.M)
+# (and one of a custom resource's group that nothing here models: it may make a Secret, maybe_made)
+SCAN_KIND = re.compile(r"^kind:\s*['\"]?(" + "|".join(sorted({*LOOKED_UP, "FluxInstance", *_BY_KIND})) + r")\b"
+                       r"|^apiVersion:\s*['\"]?(?![^/\s]*\.(?:k8s\.io|toolkit\.fluxcd\.io)/)[a-z0-9-]+\.[a-z0-9.-]+/", re.M)
 
 
 def made_by(o: Obj, ns: str) -> list[tuple[str, str]]:
-    """[(kind, name)] that object ``o``, living in namespace ``ns``, makes (besides itself)."""
+    """[(kind, name)] that object ``o``, living in namespace ``ns``, makes (besides itself): what the table says, or
+    for a custom resource whose controller nothing here models, the Secrets it may make (:func:`maybe_made`)."""
     p = _BY_KIND.get(o.kind)
     if p is None or (p.group and not o.api_version.startswith(p.group + "/")):
-        return []
+        return maybe_made(o) if p is None else []
     return p.made(o, ns)
+
+
+def modelled(api_version: str) -> bool:
+    """Whether the API group's objects make nothing beyond what this module knows. Kubernetes' own groups (the core
+    group, a group without a dot, ``*.k8s.io``: the suffix Kubernetes reserves for the APIs it approves,
+    kubernetes/enhancements KEP-2337) and Flux's (``*.toolkit.fluxcd.io``, whose controllers read Secrets and create
+    none) make no named Secret; the table's kinds make what it says."""
+    group = api_version.rsplit("/", 1)[0] if "/" in api_version else ""
+    return "." not in group or group.endswith((".k8s.io", ".toolkit.fluxcd.io"))
+
+
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")  # a Secret's name: a DNS-1123 subdomain
+
+
+def maybe_made(o: Obj) -> list[tuple[str, str]]:
+    """The Secrets a custom resource of a group nothing here models (an InfisicalSecret, a VaultStaticSecret, a
+    OnePasswordItem, a cert-manager Certificate...) may make in its namespace. Its controller can only learn a name
+    from the object: a value of its spec (``managedKubeSecretReferences[].secretName``, ``destination.name``,
+    ``secretName``) or its own name. So each such value is a Secret it may make: a lookup of that name is not
+    "missing", and a name the object does not hold is still looked for elsewhere. A name an operator derives
+    (``<cluster>-app``) is not seen: declare it with --external."""
+    if modelled(o.api_version) or not o.kind:
+        return []
+    out = [("Secret", o.name)] if _NAME.match(o.name) else []
+    stack: list[object] = [v for k, v in o.data.items() if k not in ("apiVersion", "kind", "metadata", "status")]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+        elif isinstance(v, str) and _NAME.match(v) and ("Secret", v) not in out:
+            out.append(("Secret", v))
+    return out
 
 
 def generated(k: dict) -> list[tuple[str, str]]:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from velero_gitops.boundary import realpath
+from velero_gitops.config.names import type_name_problem
 from velero_gitops.errors import UsageError
 from velero_gitops.findings import Finding
 from velero_gitops.validate.yamlload import YAMLError, load_all
@@ -212,22 +213,43 @@ class SchemaStore:
                 d / (group or "core") / f"{kind.lower()}_{version}.json",
             ]
             for c in candidates:
-                if c.is_file():
-                    return self._read_json(c)
+                schema = self._lookup(c, d)
+                if schema is not None:
+                    return schema
             return None
         target = expand_template(loc, kind, api_version, self.k8s_version, self.strict)
         if "://" in target and not target.startswith("file://"):
             return self._download(target)
-        path = Path(target.removeprefix("file://")).expanduser()
-        return self._read_json(path) if path.is_file() else None
+        # a template's own root: the folder its fixed part names (what precedes the first variable)
+        fixed = loc.removeprefix("file://").split("{{", 1)[0]
+        base = Path(os.path.dirname(fixed) if "{{" in loc else os.path.dirname(fixed) or ".").expanduser()
+        return self._lookup(Path(target.removeprefix("file://")).expanduser(), base)
 
-    def _read_json(self, path: Path) -> Schema:
-        """A schema file, at most MAX_SCHEMA_BYTES and MAX_SCHEMA_DEPTH deep; inside the repository boundary
-        when it is repository content."""
+    def _lookup(self, path: Path, base: Path) -> Schema | None:
+        """The schema at ``path``, a path built from a location ``base`` and an object's names, or None when there
+        is none. The one boundary of every lookup: the path must stay under its location's root (the repository
+        when the location is repository content, else the location's own folder); a name the file system refuses
+        (too long) is no schema."""
+        lexical = os.path.normpath(os.path.abspath(path))
+        base_abs = os.path.normpath(os.path.abspath(base))
+        if not (lexical == base_abs or lexical.startswith(base_abs.rstrip(os.sep) + os.sep)):
+            raise SchemaError(f"schema path {path} leaves its location {base}; not read")
+        try:
+            if not os.path.isfile(lexical):
+                return None
+        except (OSError, ValueError):
+            return None
+        root = Path(base_abs)
+        if self.root is not None:
+            real_base = Path(realpath(base_abs))
+            if real_base == self.root or self.root in real_base.parents:
+                root = self.root
+        return self._read_json(Path(lexical), root)
+
+    def _read_json(self, path: Path, root: Path) -> Schema:
+        """A schema file inside ``root`` (no symlink out), at most MAX_SCHEMA_BYTES and MAX_SCHEMA_DEPTH deep."""
         from velero_gitops import safefile
 
-        lexical = Path(os.path.abspath(path))
-        root = self.root if self.root is not None and (lexical == self.root or self.root in lexical.parents) else None
         try:
             body = safefile.read_bytes(path, root=root, limit=MAX_SCHEMA_BYTES, shown=str(path))
             data = json.loads(body)
@@ -246,7 +268,7 @@ class SchemaStore:
         cached = self.cache_dir / "downloads" / (key + ".json")
         missing = self.cache_dir / "downloads" / (key + ".404")
         if cached.is_file():
-            return self._read_json(cached)
+            return self._read_json(cached, self.cache_dir / "downloads")
         if missing.is_file():
             return None
         import urllib.error
@@ -274,9 +296,11 @@ class SchemaStore:
         return data
 
     def find(self, api_version: str, kind: str) -> Schema | None:
-        imported = self._imported_path(api_version, kind)
-        if imported.is_file():
-            return self._read_json(imported)
+        if type_name_problem(api_version, kind) is not None:
+            return None  # no Kubernetes type has this name: never a file path
+        imported = self._lookup(self._imported_path(api_version, kind), self.cache_dir / "imported")
+        if imported is not None:
+            return imported
         for loc in self.locations:
             schema = self._from_location(loc, api_version, kind)
             if schema is not None:
@@ -318,6 +342,9 @@ class SchemaStore:
 
     def missing_message(self, api_version: str, kind: str) -> str:
         """Why no schema was found, saying what the bundle covers (a newer Kubernetes API, a foreign CRD)."""
+        problem = type_name_problem(api_version, kind)
+        if problem is not None:
+            return f"no schema for {api_version[:100]!r}/{kind[:100]!r}: {problem}; fix apiVersion/kind"
         group = split_api_version(api_version)[0]
         known = sorted(k.rsplit("/", 1)[0] for k in self.bundle_index() if k.endswith("/" + kind)
                        and split_api_version(k.rsplit("/", 1)[0])[0] == group)
@@ -552,6 +579,9 @@ def import_crds(paths: list[str], cache_dir: str | Path | None = None) -> list[P
                 continue
             found = True
             for api_version, kind, schema in crd_to_schemas(data):
+                problem = type_name_problem(api_version, kind)
+                if problem is not None:  # the cache path is built from these names: only a type's names build it
+                    raise UsageError(f"{p}: {api_version[:100]!r}/{kind[:100]!r}: {problem}")
                 target = store._imported_path(api_version, kind)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_text(json.dumps(schema, indent=1, sort_keys=True) + "\n")
