@@ -152,7 +152,8 @@ spec:
     assert [s for s in shown if "[policy.s3-https]" in s] == [
         "kubernetes/apps/other/bsl.yaml:11 BackupStorageLocation/velero/other /spec/config/s3Url: s3Url "
         "'http://other.lan:9000' uses plain http: credentials and backups would cross the network unencrypted; "
-        "use https:// [policy.s3-https]"], shown
+        "use https:// (velero-gitops policy, on every BackupStorageLocation it validates; allowed explicitly by "
+        "`validate --allow-http-s3`, or s3.allowHttp for the tree a config renders) [policy.s3-https]"], shown
 
 
 def test_without_the_opt_in_the_rendered_http_endpoint_fails(repo):

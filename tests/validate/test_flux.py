@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from velero_gitops.validate.engine import Options, validate_paths
 
-from cli_util import REPO, VALIDATE_FIXTURES, require_kubectl, run_cli
+from cli_util import REPO, VALIDATE_FIXTURES, require_kubectl, run_cli, write_tree
 
 LAB_TWO = REPO / "clusters" / "lab-two"
 EXTERNALS = ["Kustomization/storage/openebs-localpv", "Kustomization/observability/kube-prometheus-stack"]
@@ -879,6 +879,100 @@ def test_a_hand_applied_root_naming_its_kustomizations_like_the_synced_one_is_an
     })
     res = _check(root, "flux", externals=["Provider/flux-system/discord"], ignore_missing_schemas=True)
     assert [f.rule for f in res.findings if f.rule.startswith("flux.duplicate")] == [], res.findings
+
+
+# --------------------------------------------------------------------------------------------------
+# Which source is this repository: a source whose readers' paths are all elsewhere is another repository
+
+
+def _examples_tree(root, *, here: str = "") -> None:
+    """A controller's samples (fluxcd/kustomize-controller config/samples, config/testdata/overlays): Kustomizations
+    reading podinfo through sources of several names, two of them named alike (taken as two clusters)."""
+    src = ("apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: {name}\nspec:\n"
+           "  interval: 1m\n  url: https://github.com/stefanprodan/podinfo\n  ref:\n    branch: master\n")
+    ks = ("apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: {name}\nspec:\n"
+          "  interval: 5m\n  path: {path}\n  prune: true\n  sourceRef:\n    kind: GitRepository\n    name: {src}\n")
+    write_tree(root, {
+        "config/samples/source.yaml": src.format(name="webapp-latest") + "---\n" + src.format(name="webapp-releases"),
+        "config/samples/ks.yaml": ks.format(name="webapp-dev", path="./deploy/webapp/", src="webapp-latest")
+        + "---\n" + ks.format(name="webapp-production", path="./deploy/webapp/", src="webapp-releases"),
+        "config/testdata/overlays/production.yaml": ks.format(name="webapp-production", path="./deploy/overlays/production/",
+                                                              src="webapp-releases"),
+        "config/testdata/overlays/staging.yaml": ks.format(name="webapp-staging", path="./deploy/overlays/staging/",
+                                                           src="webapp-latest"),
+        "config/testdata/dependencies/source.yaml": src.format(name="webapp"),
+        "config/testdata/dependencies/common.yaml": ks.format(name="common", path="./deploy/webapp/common/", src="webapp"),
+        "config/testdata/dependencies/backend.yaml": ks.format(name="backend", path="./deploy/webapp/backend/", src="webapp"),
+        **({f"{here}/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  namespace: default\n"} if here else {}),
+    })
+
+
+def test_a_source_whose_readers_paths_are_all_elsewhere_is_another_repository(tmp_path):
+    """kustomize-controller reads spec.path inside the artifact of the source the Kustomization names
+    (fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go, reconcile: securejoin of the
+    artifact's root and spec.path, after fetching the source's artifact). No bootstrap sync says which
+    source is this checkout, and not one Kustomization reading podinfo names a folder of it: podinfo is another
+    repository, and its paths are not this checkout's to check (the 8 flux.path on kustomize-controller's samples)."""
+    root = tmp_path / "repo"
+    _examples_tree(root)
+    res = _check(root, ".")
+    assert [f for f in res.findings if f.rule == "flux.path"] == []
+    # nor is a source whose one reader names only its root (every artifact has one): the OCI sample of
+    # kustomize-controller's testdata, which would otherwise apply this checkout's encrypted test files
+    write_tree(root, {
+        "config/testdata/oci/podinfo.yaml": (
+            "apiVersion: source.toolkit.fluxcd.io/v1\nkind: OCIRepository\nmetadata:\n  name: oci\n  namespace: oci\n"
+            "spec:\n  interval: 10m\n  url: oci://ghcr.io/stefanprodan/manifests/podinfo\n  ref:\n    tag: 6.3.5\n---\n"
+            "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: oci\n  namespace: oci\n"
+            "spec:\n  interval: 10m\n  path: ./\n  prune: true\n  sourceRef:\n    kind: OCIRepository\n    name: oci\n"),
+        "testdata/sops/secret.yaml": ("apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  namespace: default\n"
+                                      "data:\n  k: ENC[AES256_GCM,data:AAAA,iv:AAAA,tag:AAAA,type:str]\n"
+                                      "sops:\n  mac: ENC[AES256_GCM,data:AAAA,iv:AAAA,tag:AAAA,type:str]\n"
+                                      "  lastmodified: '2024-01-01T00:00:00Z'\n  version: 3.10.2\n"
+                                      "  age:\n    - recipient: age1qqqq\n      enc: x\n"),
+    })
+    res = _check(root, ".")
+    assert [f for f in res.findings if f.rule.startswith("flux.")] == []
+
+
+def test_a_source_one_reader_finds_here_is_this_repository(tmp_path):
+    """The same tree where one of webapp's readers does name a folder of this checkout: webapp is this repository
+    (the guess of guess_repo_source stands), so is webapp-latest of the same URL, and the missing folders of their
+    other readers are reported."""
+    root = tmp_path / "repo"
+    _examples_tree(root, here="deploy/webapp/common")
+    res = _check(root, ".")
+    assert sorted((f.file.rsplit("/", 1)[-1], f.rule) for f in res.findings if f.rule == "flux.path") == [
+        ("backend.yaml", "flux.path"), ("staging.yaml", "flux.path")], res.findings
+
+
+def test_a_duplicate_made_by_a_copied_namespace_names_the_file_that_moved_it(tmp_path):
+    """Two apps' folders set `namespace:` in their kustomization.yaml; one was copied from the other and kept its
+    namespace, so both put a Flux Kustomization named restic in mosquitto (kustomize's namespace transformer,
+    kubernetes-sigs/kustomize@kustomize/v5.7.1:api/filters/namespace) and the two parents take it from each other
+    (kustomize-controller@v1.9.4 inventory, as test_object_applied_by_two_kustomizations). The finding names the
+    kustomization.yaml that moved the copy, which is where the fix goes (USA-RedDragon's vaultwarden)."""
+    ks = ("apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: {name}\n"
+          "  namespace: {ns}\nspec:\n  interval: 1h\n  path: {path}\n  prune: true\n  sourceRef:\n"
+          "    kind: GitRepository\n    name: flux-system\n    namespace: flux-system\n")
+    root = write_tree(tmp_path / "repo", {
+        "clusters/home/flux-system/gotk-sync.yaml": ks.format(name="flux-system", ns="flux-system", path="./clusters/home"),
+        "clusters/home/apps.yaml": ks.format(name="apps", ns="flux-system", path="./apps"),
+        "clusters/home/services.yaml": ks.format(name="services", ns="flux-system", path="./services"),
+        "apps/vaultwarden/kustomization.yaml": "namespace: mosquitto\nresources: [ks.yaml]\n",
+        "apps/vaultwarden/ks.yaml": ks.format(name="restic", ns="vaultwarden", path="./apps/vaultwarden/restic"),
+        "apps/vaultwarden/restic/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: r\n",
+        "services/mosquitto/kustomization.yaml": "namespace: mosquitto\nresources: [ks.yaml]\n",
+        "services/mosquitto/ks.yaml": ks.format(name="restic", ns="mosquitto", path="./services/mosquitto/restic"),
+        "services/mosquitto/restic/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: r\n",
+    })
+    res = _check(root, ".")
+    dup = [f for f in res.findings if f.rule == "flux.duplicate"]
+    assert len(dup) == 2, res.findings
+    moved = [f for f in dup if f.file.endswith("apps/vaultwarden/ks.yaml")]
+    assert len(moved) == 1 and "moved there by `namespace: mosquitto` in " in moved[0].message, dup
+    assert "apps/vaultwarden/kustomization.yaml" in moved[0].message
+    assert "moved there" not in next(f for f in dup if f.file.endswith("services/mosquitto/ks.yaml")).message
 
 
 def test_a_folder_with_its_own_sops_config_is_not_the_repository_root(tmp_path, monkeypatch):

@@ -460,6 +460,29 @@ def test_a_secret_filled_by_a_template_shows_no_credential():
     assert holds_secret_data({"stringData": {"password": "hunter2", "user": "admin"}})
 
 
+def test_a_velero_nobody_rendered_is_held_to_the_policy_and_told_how_to_state_another(tmp_path):
+    """validate lints any tree (docs/validation.md): a Velero installed by hand (3nm1's HelmRelease with plain-http
+    in-cluster MinIO and a 512Mi node-agent) gets the same HTTPS-only and budget findings as a rendered one, and the
+    message says it is velero-gitops policy and names the flag that states another; with the flags, nothing."""
+    bsl = ("apiVersion: velero.io/v1\nkind: BackupStorageLocation\nmetadata:\n  name: default\n  namespace: velero\n"
+           "spec:\n  provider: aws\n  objectStorage:\n    bucket: velero\n  config:\n    region: minio\n"
+           "    s3Url: http://minio-backup.storage.svc.cluster.local:9000\n")
+    hr = velero_helmrelease("nodeAgent:\n  resources:\n    limits:\n      memory: 512Mi\n")
+    (tmp_path / "bsl.yaml").write_text(bsl)
+    (tmp_path / "hr.yaml").write_text(hr)
+
+    def found(**kw):
+        res = validate_paths([str(tmp_path)], Options(repo_root=str(tmp_path), kustomize="never", ignore_missing_schemas=True,
+                                                      externals=["HelmRepository/velero/vmware-tanzu"], **kw))
+        return {f.rule: f.message for f in res.findings if f.rule in ("policy.s3-https", "policy.node-agent")
+                and f.severity == "error"}
+
+    got = found()
+    assert "velero-gitops policy" in got["policy.s3-https"] and "--allow-http-s3" in got["policy.s3-https"], got
+    assert "velero-gitops policy" in got["policy.node-agent"] and "--node-agent-memory-limit" in got["policy.node-agent"]
+    assert found(allow_http_s3=True, node_agent_memory_limit="1Gi") == {}
+
+
 @pytest.mark.parametrize("value", [
     "ENC[AES256_GCM,data:" + ",iv:,tag:,type:" * 3000,  # four greedy .+ under Python re: polynomial backtracking
     "{{" * 60000,  # a lazy .*? with no closing }}: quadratic under Python re

@@ -202,6 +202,55 @@ def test_the_kustomize_layer_follows_the_same_rule(tmp_path, enabled):
                    else {("kustomize", "note"), ("kustomize.remote", "note")}), res.findings
 
 
+def test_a_root_applied_by_hand_is_live_beside_a_kustomization_that_applies_itself(tmp_path):
+    """kubernetes/ks.yaml holds the one root (`Kustomization/cluster`, reconciling ./kubernetes), applied by hand and
+    kept out of kubernetes/kustomization.yaml so that Flux never prunes it; a child (snapshot) applies its own folder,
+    which has no kustomization.yaml, so Flux's generator lists its ks.yaml too (fluxcd/pkg@kustomize/v1.35.4:
+    kustomize/kustomize_generator.go). kustomize-controller acts on a Kustomization that exists on the cluster
+    (fluxcd/kustomize-controller@v1.9.4: internal/controller/kustomization_controller.go), and nothing but its own
+    build reads the kustomization that leaves the root out: the root is no disabled app, so its tree is checked.
+    Before, the self-applying child was taken for the cluster's sync and every other app became a note. A child left
+    out of kube-system's kustomization (built by the root) stays a disabled app, also one whose ks.yaml sits beside
+    the files it applies and is left out of its own folder's kustomization (vrozaksen's sentry)."""
+    ks = KS.replace("namespace: flux-system", "namespace: {ns}", 1) + "    namespace: flux-system\n"
+    root = write_tree(tmp_path / "repo", {
+        "kubernetes/ks.yaml": ks.format(name="cluster", ns="flux-system", path="./kubernetes"),
+        "kubernetes/kustomization.yaml": "resources:\n  - kube-system\n",
+        "kubernetes/kube-system/kustomization.yaml": "resources:\n  - mqtt/ks.yaml\n  - snapshot/ks.yaml\n"
+                                                      "  # - off/ks.yaml\n  # - beside/ks.yaml\n",
+        # a disabled app whose ks.yaml sits beside the files it applies, left out of its own kustomization too
+        "kubernetes/kube-system/beside/ks.yaml": ks.format(name="beside", ns="kube-system",
+                                                           path="./kubernetes/kube-system/beside"),
+        "kubernetes/kube-system/beside/kustomization.yaml": "resources: [hr.yaml]\n",
+        "kubernetes/kube-system/beside/hr.yaml": HR.replace("name: mqtt\n", "name: beside\n", 1),
+        "kubernetes/kube-system/snapshot/ks.yaml": ks.format(name="snapshot", ns="kube-system",
+                                                             path="./kubernetes/kube-system/snapshot"),
+        "kubernetes/kube-system/mqtt/ks.yaml": ks.format(name="mqtt", ns="kube-system",
+                                                         path="./kubernetes/kube-system/mqtt/app"),
+        "kubernetes/kube-system/mqtt/app/kustomization.yaml": "resources: [hr.yaml]\n",
+        "kubernetes/kube-system/mqtt/app/hr.yaml": HR,
+        "kubernetes/kube-system/off/ks.yaml": ks.format(name="off", ns="kube-system", path="./kubernetes/kube-system/off/app"),
+        "kubernetes/kube-system/off/app/kustomization.yaml": "resources: [hr.yaml]\n",
+        "kubernetes/kube-system/off/app/hr.yaml": HR.replace("name: mqtt\n", "name: off\n", 1),
+    })
+    found, _ = _found(root)
+    assert found == {("kubernetes/kube-system/mqtt/app/hr.yaml", "flux.source-ref", "error"),
+                     ("kubernetes/kube-system/off/ks.yaml", "flux.not-applied", "note")}, found
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_yaml_that_fails_to_parse_follows_the_same_rule(enabled, tmp_path):
+    """A file that yields no object (an alias before its anchor: Go YAML refuses it, as kubernetes-sigs/yaml does)
+    in a disabled app is a note like every other finding there, and an error where Flux applies it: the file-level
+    finding asks Graph.dead_file what an object's finding asks Graph.dead."""
+    root = _repo(tmp_path, enabled=enabled)
+    (root / "apps/mqtt/app/kustomization.yaml").write_text("resources: [hr.yaml, broken.yaml]\n")
+    (root / "apps/mqtt/app/broken.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n  namespace: mqtt\ndata:\n  a: *port\n  b: &port x\n")
+    found, _ = _found(root)
+    assert ("apps/mqtt/app/broken.yaml", "yaml", "error" if enabled else "note") in found, found
+
+
 def test_a_root_that_lives_in_the_folder_it_builds_is_applied(tmp_path):
     """kubernetes/ks.yaml builds ./kubernetes, whose kustomization.yaml leaves ks.yaml out (else it would apply
     itself): nothing but its own build could list it, so it is a root applied by hand, and what it reaches is checked

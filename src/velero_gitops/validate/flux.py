@@ -170,7 +170,7 @@ class Graph:
         self.extra = _scan_repo(self.root, seen, run) if self.root is not None and opts.flux else []
         self.all = self.scope + self.extra
         self._given = opts  # before the guess: the per-cluster guess starts from it again
-        opts = self.opts = run.opts = guess_repo_source(self.all, opts)
+        opts = self.opts = run.opts = guess_repo_source(self.all, opts, self._found_here)
         self.cluster_sources: dict[int, set[tuple[str, str, str]]] = {}  # cluster -> its repository's sources
         # what flux-operator makes from a FluxInstance's sync: the root Kustomization of the cluster
         self.sync_roots = sync_roots(self.all, generated_values=self._generated_values)
@@ -270,13 +270,28 @@ class Graph:
             for c in self.cluster.get(id(o), ()):
                 members.setdefault(c, []).append(o)
         whole = _repo_sources(self.opts)
-        per = {c: _repo_sources(guess_repo_source(objs, self._given)) for c, objs in members.items()}
+        per = {c: _repo_sources(guess_repo_source(objs, self._given, self._found_here)) for c, objs in members.items()}
         if all(v == whole for v in per.values()):
             return False
         self.cluster_sources = per
         union = sorted(f"{k}/{ns}/{n}" for k, ns, n in whole.union(*per.values()))
         self.opts = self.run.opts = dataclasses.replace(self.opts, repo_sources=union)
         return True
+
+    def _found_here(self, ks: Obj) -> bool | None:
+        """Whether a Kustomization's spec.path, as written, names a folder of this checkout if its source were this
+        repository; None when it tells nothing: a path that is not literal (``${...}``, set by a parent's patch or
+        substitution), or the source's root (every artifact has one)."""
+        m = fluxmodel.kustomization(ks)
+        p = m.path if m.path_set else None
+        if p is None or "${" in p or ks.path is None or not p.strip("./"):
+            return None
+        roots = [(r, self.root or r) for r in _candidate_roots(ks, self.run, self.root)]
+        own = find_root(self.real(ks.path).parent)  # a cluster that is a repository of its own (_roots_of)
+        if own is not None and (self.run.boundary is None or inside(own, self.run.boundary)):
+            roots.append((own, own))
+        return any(self.run.fs.isdir(r / p.lstrip("/")) and inside(self.real(r / p.lstrip("/")), bound)
+                   for r, bound in roots)
 
     def sources_for(self, o: Obj) -> set[tuple[str, str, str]]:
         """The sources that read this repository, as the controllers of ``o``'s cluster see them."""
@@ -821,10 +836,14 @@ class Graph:
         sync is in the repository (bootstrap's Kustomization, a FluxInstance), not reached from it. The controllers never
         see it, so it is not checked: one rule for schemas and lookups alike. The files a config renders (check's
         strict files) are always checked."""
-        if o.path is None:
+        if o.path is None or any(o is k for k in self.synthetic):
             return False
-        rp = self.real(o.path)
-        if self.applied_by.get(rp) or rp in self.opts.strict_files or any(o is k for k in self.synthetic):
+        return self.dead_file(self.real(o.path), o)
+
+    def dead_file(self, rp: Path, o: Obj | None = None) -> bool:
+        """``dead`` for a file (resolved), whatever it holds: also one that yields no object (YAML that fails to
+        parse); ``o``, an object of the file, may be a root that builds its own listing (live)."""
+        if self.applied_by.get(rp) or rp in self.opts.strict_files:
             return False
         if self._in_moved(rp):
             return True  # a tree whose own sync no longer points at it (an archive of an old cluster): _moved_roots
@@ -832,7 +851,7 @@ class Graph:
             # the cluster's sync is in the repository: what it does not reach, Flux never applies, but for the entry
             # point of another cluster applied by hand
             return rp not in self._entry_files()
-        return self._unlisted(rp) and not (o in self.flux_ks and self._builds_its_own_listing(o))
+        return self._unlisted(rp) and not (o is not None and o in self.flux_ks and self._builds_its_own_listing(o))
 
     def _entry_files(self) -> set[Path]:
         """The files holding the entry point of a cluster applied by hand (`kubectl apply -k clusters/<name>`): a Flux
@@ -1121,11 +1140,18 @@ def _repo_sources(opts: Options) -> set[tuple[str, str, str]]:
     return out
 
 
-def guess_repo_source(objects: list[Obj], opts: Options) -> Options:
+def guess_repo_source(objects: list[Obj], opts: Options,
+                      found_here: Callable[[Obj], bool | None] | None = None) -> Options:
     """With the default repository sources and no Flux Kustomization reading them, the repository is read through a
     source of another name (`flux create source git k8s-gitops ...`): take the Git/OCI/Bucket source of the tree that
     most Flux Kustomizations read, else the undeclared one that most of them read. An explicit --repo-source always
-    wins."""
+    wins.
+
+    kustomize-controller reads spec.path inside the artifact of the source it names (kustomize-controller@v1.9.4:
+    internal/controller/kustomization_controller.go, securejoin of the artifact's root and spec.path), so only a
+    source one of whose readers' literal paths (``found_here``) names a folder of this checkout can be it; one whose
+    readers name folders it lacks (an example's podinfo, a release repository), or only the root, is never the
+    guess, and nothing reading it is checked here."""
     if list(opts.repo_sources) != list(DEFAULT_REPO_SOURCES):
         return opts
     declared = {(o.kind, o.namespace or "", o.name) for o in objects
@@ -1135,12 +1161,20 @@ def guess_repo_source(objects: list[Obj], opts: Options) -> Options:
     synced = [r.kustomization for r in roots if r.kustomization is not None]
     declared |= {r.source for r in roots}
     reads: Counter[tuple[str, str, str]] = Counter()
+    here: dict[tuple[str, str, str], set[bool]] = {}  # source -> whether each reader's literal path is found here
     for o in [*synced, *objects]:
         ref = fluxmodel.kustomization(o).source_ref if is_kind(o, FLUX_KS, "Kustomization") else None
         if ref is not None:
-            reads[(ref.kind, ref.namespace or o.namespace or "", ref.name)] += 1
+            key = (ref.kind, ref.namespace or o.namespace or "", ref.name)
+            reads[key] += 1
+            found = found_here(o) if found_here is not None else None
+            if found is not None:
+                here.setdefault(key, set()).add(found)
     if any(f"{k}/{ns}/{n}" in DEFAULT_REPO_SOURCES for k, ns, n in reads):
         return _same_repository(objects, roots, opts, [tuple(x.split("/")) for x in DEFAULT_REPO_SOURCES])
+    # a source is this checkout only when a reader's path names one of its folders; one whose readers' paths all
+    # name folders it lacks, or tell nothing (the root, ${...}), is no evidence of it
+    reads = Counter({key: count for key, count in reads.items() if True in here.get(key, ())})
     candidates = [(count, key) for key, count in reads.most_common() if key in declared]
     if not candidates:
         # declared nowhere in the repository, yet read by most of its Kustomizations: made outside it, as `flux
@@ -1497,7 +1531,9 @@ class _Checker:
                         else "the copies differ, so each apply sets its own version")
                 renamed = (f" (its file names it {o.name}: the namespace the Kustomization sets renames a Namespace)"
                            if o.name != name else "")
-                self.findings.append(o.finding("", f"{kind} {ns + '/' if ns else ''}{name}{renamed} is applied by Flux Kustomization "
+                moved = g.moved_by(o, ns) if ns and not renamed else ""
+                self.findings.append(o.finding("", f"{kind} {ns + '/' if ns else ''}{name}{renamed}{moved} is applied by "
+                                               f"Flux Kustomization "
                                                f"{g.ns_of(ks)}/{ks.name} and also by {others} ({what}); apply it from one "
                                                "Kustomization only", DUPLICATE_SAME if same else DUPLICATE,
                                                DUPLICATE_SAME.severity if same else DUPLICATE.severity))

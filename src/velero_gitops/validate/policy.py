@@ -118,7 +118,9 @@ def s3url_problem(url: object, allow_http: bool, allow_path: bool) -> str | None
     if parts.scheme not in ("https", "http") or not parts.hostname:
         return f"s3Url {url!r} must be https://host[:port]"
     if parts.scheme == "http" and not allow_http:
-        return f"s3Url {url!r} uses plain http: credentials and backups would cross the network unencrypted; use https://"
+        return (f"s3Url {url!r} uses plain http: credentials and backups would cross the network unencrypted; use "
+                "https:// (velero-gitops policy, on every BackupStorageLocation it validates; allowed explicitly by "
+                "`validate --allow-http-s3`, or s3.allowHttp for the tree a config renders)")
     if (parts.path not in ("", "/") or parts.query or parts.fragment) and not allow_path:
         return (f"s3Url {url!r} has a path: Velero/kopia expect scheme://host[:port] only "
                 "(kopia fails with 'path is not expected in s3Url'); put the path in the BSL prefix")
@@ -520,7 +522,10 @@ def _values_node_agent(hr: Obj, values: YamlMap, opts: Options, no_restic: bool,
             out.append(hr.finding(f"/spec/values/nodeAgent/resources/limits/{res}", f"{limits[res]!r} is not a Kubernetes quantity", "policy.node-agent"))
         elif c is not None and v > c:
             out.append(hr.finding(f"/spec/values/nodeAgent/resources/limits/{res}",
-                                  f"node-agent {res} limit {limits[res]} exceeds the budget of {cap}", "policy.node-agent"))
+                                  f"node-agent {res} limit {limits[res]} exceeds the budget of {cap} (velero-gitops "
+                                  f"policy, on every velero HelmRelease it validates; the budget is "
+                                  f"`validate --node-agent-{res}-limit`, or velero.nodeAgent.budget in a config)",
+                                  "policy.node-agent"))
     mem = _quantity(limits.get("memory")) if "memory" in limits else None
     # Since Velero 1.17 the copy runs in per-volume data mover pods, not in the DaemonSet, so a tight
     # DaemonSet limit is safe there; before that, kopia ran inside node-agent and could be OOM-killed.

@@ -15,6 +15,7 @@ the same way for every rule and every command (validate and check):
   read by whoever reads Git, applied or not);
 * a finding of the kustomize layer sits on a kustomization file, not on an object: the same question is asked of its
   folder (``Graph.dead_dir``: no live Flux Kustomization's build reads it, by the rule ``Graph.dead`` applies to files);
+  a finding on a file that yields no object (YAML that fails to parse) asks it of the file (``Graph.dead_file``);
 * a tree whose own bootstrap sync no longer points at it (an old cluster moved under ``archive/``) is not applied
   (``Graph._moved_roots``), in a repository where another root applies something.
 """
@@ -55,9 +56,13 @@ def notes(findings: list[Finding], objects: list[Obj], graph: Graph) -> list[Fin
 
 def _dead_kustomization(f: Finding, graph: Graph) -> bool:
     """A finding located on a kustomization file (the kustomize layer: a failed or refused build, a remote or missing
-    entry) whose folder Flux never builds (Graph.dead_dir): the same rule as for objects."""
-    if f.obj is not None or Path(f.file).name not in KUSTOMIZE_FILES:
+    entry) whose folder Flux never builds (Graph.dead_dir), or on a file that yields no object (YAML that fails to
+    parse) which Flux never applies (Graph.dead_file): the same rule as for objects."""
+    if f.obj is not None or f.file.startswith("-"):
         return False
+    if Path(f.file).name not in KUSTOMIZE_FILES:
+        path = graph.real(Path(f.file))
+        return graph.run.fs.isfile(path) and graph.dead_file(path)
     return graph.dead_dir(graph.real(Path(f.file)).parent)
 
 
