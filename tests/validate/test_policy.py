@@ -391,6 +391,61 @@ def test_a_locator_beside_a_password_in_clear_still_shows_the_password():
     assert not holds_secret_data({"stringData": {"token": "op://Automation/1password connect/token"}})
 
 
+_WORD = st.from_regex(r"[A-Za-z0-9._~-]{1,20}", fullmatch=True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(scheme=_SCHEME, path=st.lists(_SEGMENT, min_size=2, max_size=5), key=_WORD, version=st.one_of(st.none(), _WORD),
+       plain=st.lists(st.sampled_from(["/repository", "filesystem:///repository", "hunter2"]), max_size=2))
+def test_a_reference_an_admission_webhook_resolves_keeps_the_secret_out(scheme, path, key, version, plain):
+    """bank-vaults' mutating webhook rewrites every `vault:<path>#<key>[#<version>]` value of a Secret before it is
+    stored (bank-vaults/vault-secrets-webhook@v1.23.1:pkg/webhook/secret.go secretNeedsMutation, mutateSecretData;
+    bank-vaults/vault-sdk@v0.12.0:injector/vault/injector.go splits at "#" into path, key, version): like a `${VAR}`,
+    the author chose value by value what stays in the file (`/repository` next to the references, seen on an unseen
+    repository). Decided by the reference's shape (scheme, store path, key), not by the scheme's name."""
+    from velero_gitops.validate.policy import holds_secret_data
+
+    value = f"{scheme}:{'/'.join(path)}#{key}" + (f"#{version}" if version else "")
+    others = {f"p{i}": v for i, v in enumerate(plain)}
+    assert not holds_secret_data({"stringData": {"AWS_SECRET_ACCESS_KEY": value, **others}}), value
+    assert not holds_secret_data({"data": {"priv": base64.b64encode(value.encode()).decode()}}), value
+
+
+@settings(max_examples=200, deadline=None)
+@given(user=_WORD.filter(lambda w: w[0].isalpha()),
+       password=st.from_regex(r"[A-Za-z0-9!$&'()*+,;=.~:-]{1,24}", fullmatch=True), blob=st.binary(min_size=1))
+@example(user="user", password="password", blob=b"\xff\xd8\xff")
+@example(user="admin", password="hunter2", blob=b"x")
+@example(user="Summer2024", password="Secret!", blob=b"x")
+@example(user="AKIAIOSFODNN7EXAMPLE", password="xyz", blob=b"x")
+def test_a_user_password_pair_or_a_blob_is_no_reference(user, password, blob):
+    """`user:password` parses as an RFC 3986 scheme and path, but names no store path and no key: still a credential
+    in clear; so is a base64 blob (its alphabet has no ":" or "#"), in `data` or `stringData`."""
+    from velero_gitops.validate.policy import holds_secret_data
+
+    assert holds_secret_data({"stringData": {"auth": f"{user}:{password}"}}), (user, password)
+    assert holds_secret_data({"data": {"auth": base64.b64encode(f"{user}:{password}".encode()).decode()}})
+    assert holds_secret_data({"stringData": {"key": base64.b64encode(blob).decode()}}), blob
+    assert holds_secret_data({"stringData": {"p": "vault:login"}})  # the webhook's token pass-through, not a reference
+
+
+def test_validate_passes_a_secret_of_webhook_references(tmp_path):
+    """End to end: the shape seen on an unseen repository (references and plain paths only) is no finding; the same
+    Secret with a password in clear instead of a reference is."""
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    head = ("apiVersion: v1\nkind: Secret\nmetadata:\n  name: kopia\n  namespace: x\n  annotations:\n"
+            "    vault.security.banzaicloud.io/mutate: \"true\"\nstringData:\n  KOPIA_REPOSITORY: filesystem:///repository\n"
+            "  REPOSITORY_PATH: /repository\n")
+    (tree / "kopia.yaml").write_text(head + "  AWS_SECRET_ACCESS_KEY: vault:secret/data/cloudflare#AWS_SECRET_ACCESS_KEY\n")
+    found = validate_paths([str(tree)], Options(kustomize="never", repo_root=str(tree)))
+    assert not [f for f in found.findings if f.rule == "secret.unencrypted"], found.findings
+    (tree / "kopia.yaml").write_text(head + "  AWS_SECRET_ACCESS_KEY: Summer2024:Secret!\n")
+    found = validate_paths([str(tree)], Options(kustomize="never", repo_root=str(tree)))
+    assert [(f.rule, f.obj) for f in found.findings if f.rule == "secret.unencrypted"] == [
+        ("secret.unencrypted", "Secret/x/kopia")], found.findings
+
+
 def _home_lab_with_app_patches(tmp_path, patches: list):
     """A copy of the home-lab example whose `velero` Flux Kustomization carries ``patches`` (spec.patches)."""
     import shutil

@@ -152,6 +152,13 @@ def is_locator(text: str) -> bool:
 # Both run on every Secret value of a pull request: Go's regexp (RE2, linear time) as sops' own encre is, not Python's
 # backtracking re (four `.+` cost polynomial steps on "ENC[AES256_GCM,data:" + ",iv:,tag:,type:" * n).
 _TEMPLATE = goregexp.GoRegexp(r"(?s)\{\{.*?\}\}")
+# A reference a mutating admission webhook resolves: the whole value is `scheme:store/path#key[#version]` (RFC 3986
+# scheme, a rootless path of at least two segments naming where in the store, a fragment naming the key). bank-vaults'
+# webhook rewrites such values in the Secret itself before it is stored (bank-vaults/vault-secrets-webhook@v1.23.1:
+# pkg/webhook/secret.go secretNeedsMutation/mutateSecretData; bank-vaults/vault-sdk@v0.12.0:injector/vault/
+# injector.go splits the path at "#" into path, key and version and fails without a key). `user:password` has no
+# path and no key, a base64 blob has no ":" and no "#": neither is read as a reference.
+_ADMISSION_REFERENCE = goregexp.GoRegexp(r"\A[A-Za-z][A-Za-z0-9+.-]*:[^\s/#:]+(?:/[^\s/#]+)+#[^\s#]+(?:#[^\s#]+)?\z")
 _ENCRYPTED = goregexp.GoRegexp(r"(?s)\AENC\[AES256_GCM,data:.+,iv:.+,tag:.+,type:.+\]\z")
 
 
@@ -165,7 +172,8 @@ def holds_secret_data(data: YamlMap) -> bool:
     Git does not show: postBuild substitution fills it at apply time (fluxcd/pkg@kustomize/v1.35.4:kustomize/
     kustomize_varsub.go substitutes the built object, values from the Kustomization's substituteFrom Secrets), so the
     author chose value by value what stays in the file (a repository URL, a host name, a driver name next to
-    `${SECRET_PASSWORD}`). Values that show no credential are not counted: an empty one (the token controller fills a
+    `${SECRET_PASSWORD}`). The same holds for a value a mutating admission webhook replaces in the Secret before it
+    is stored (`vault:secret/data/app#password`: _ADMISSION_REFERENCE). Values that show no credential are not counted: an empty one (the token controller fills a
     token-type Secret), a locator (is_locator: a secret-store reference or an endpoint, with no password in it), and
     public key material (certificates, public keys, an authorized_keys file: config/pem.is_public_material)."""
     values: list[tuple[object, bool]] = []  # (value, base64-encoded)
@@ -174,12 +182,13 @@ def holds_secret_data(data: YamlMap) -> bool:
         if isinstance(block, dict):
             values.extend((v, key == "data") for v in block.values() if v not in (None, ""))
     # a `${VAR}` the graph could not fill from what Git shows, a template action another tool fills when it renders
-    # the file, or a value sops encrypted: the author kept secrets out
+    # the file, a reference an admission webhook resolves, or a value sops encrypted: the author kept secrets out
     # (a generator's Secret holds its input's lines base64-encoded in `data`: an env file sops encrypted with an
     # encrypted_regex gives some ENC[...] values, which Flux decrypts before the build, fluxcd/kustomize-controller@
     # v1.9.4:internal/decryptor/decryptor.go decryptKustomizationSources)
     if any(_set_at_apply(v) or (isinstance(v, str) and (_TEMPLATE.found(v) or _ENCRYPTED.found(v.strip())
-                                                       or (b64 and _ENCRYPTED.found(_plain(v, b64).strip()))))
+                                                       or (b64 and _ENCRYPTED.found(_plain(v, b64).strip()))
+                                                       or _ADMISSION_REFERENCE.found(_plain(v, b64))))
            for v, b64 in values):
         return False
     from velero_gitops.config.pem import is_public_material
