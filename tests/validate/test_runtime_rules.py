@@ -165,6 +165,29 @@ def test_a_remote_resource_another_kustomization_builds_may_bring_the_crd(tmp_pa
     assert [f.obj for f in _rules(root, "flux.crd-provider")] == ["PrometheusRule/velero/velero"]
 
 
+def test_a_remote_resource_in_a_base_outside_the_path_may_bring_the_crd(tmp_path):
+    """The remote bundle sits in a base the build reaches by `../` (`resources: [../controllers/cert-manager]` in
+    the folder of spec.path, as a held-out repository has it): kustomize reads it all the same
+    (kubernetes-sigs/kustomize@kustomize/v5.7.1 api/internal/target/kusttarget.go accumulateResources), so the
+    Kustomization is a possible provider; before, only folders below spec.path were looked at."""
+    root = _rule_beside_velero(tmp_path)
+    infra = root / "kubernetes/infra"
+    (infra / "configs").mkdir(parents=True)
+    (infra / "controllers/prometheus").mkdir(parents=True)
+    (infra / "ks.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+        "metadata": {"name": "infra-configs", "namespace": "flux-system"},
+        "spec": {"path": "./kubernetes/infra/configs", "interval": "1h", "prune": True,
+                 "sourceRef": {"kind": "GitRepository", "name": "flux-system", "namespace": "flux-system"}}}))
+    (infra / "configs/kustomization.yaml").write_text("resources:\n  - ../controllers/prometheus\n")
+    (infra / "controllers/prometheus/kustomization.yaml").write_text(
+        "resources:\n  - https://github.com/prometheus-operator/prometheus-operator/releases/download/v0.80.0/"
+        "stripped-down-crds.yaml\n")
+    assert _rules(root, "flux.crd-provider") == []
+    (infra / "controllers/prometheus/kustomization.yaml").write_text("resources: []\n")
+    assert [f.obj for f in _rules(root, "flux.crd-provider")] == ["PrometheusRule/velero/velero"]
+
+
 @pytest.mark.parametrize("text,bootstraps", [
     ("releases:\n  - name: prometheus-operator-crds\n    chart: oci://ghcr.io/prometheus-community/charts/"
      "prometheus-operator-crds\n    version: 24.0.0\nhelmDefaults:\n  args: [--include-crds]\n", True),

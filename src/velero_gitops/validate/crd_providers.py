@@ -121,18 +121,18 @@ def _bootstrap_charts(texts: dict[Path, str]) -> bool:
 
 
 def _remote_builds(g: Graph) -> list[Obj]:
-    """The Flux Kustomizations whose folder holds a kustomization with a remote resource (what it brings is unknown
-    here: kustomize.is_remote)."""
+    """The Flux Kustomizations whose build reads a kustomization with a remote resource (what it brings is unknown
+    here: kustomize.is_remote), wherever that kustomization lies: a base reached by `../` outside spec.path counts as
+    much as a folder below it (the kustomization folders the build reads, resolve.Tree.flux_reached)."""
     from velero_gitops.validate.kustomize import is_remote
 
-    remote = [d for d, k in g.tree.kustomizations.items()
+    remote = {g.real(d) for d, k in g.tree.kustomizations.items()
               if any(isinstance(e, str) and is_remote(e) for e in (k.get("resources") or [])
-                     if isinstance(k.get("resources"), list))]
+                     if isinstance(k.get("resources"), list))}
     out: list[Obj] = []
     for ks in g.flux_ks:
         top = g.path_dir(ks)
-        real = g.real(top) if top is not None else None
-        if real is not None and any(d == real or real in d.parents for d in (g.real(x) for x in remote)):
+        if top is not None and remote & {g.real(d) for d in g.tree.flux_reached(top, g.kustomization(ks))}:
             out.append(ks)
     return out
 
