@@ -105,13 +105,42 @@ def test_malformed_patch_entries_are_typed_away():
     assert [p.raw for p in got] == [{"patch": 3}, {"patch": SET_PRUNE, "target": "Kustomization"}]
 
 
-def test_json6902_writes_only_below_an_existing_parent():
-    """RFC 6902 4.1: add into a missing parent fails (the build reports it); apiVersion and kind are never patched."""
-    p = _patches({"patch": "- op: add\n  path: /spec/decryption/provider\n  value: sops\n"
-                           "- op: add\n  path: /spec/interval\n  value: 1h\n"})[0]
+def test_json6902_fails_whole_on_a_missing_parent():
+    """RFC 6902 4.1: add into a missing parent fails, and kustomize fails the whole patch (kubernetes-sigs/kustomize@
+    kustomize/v5.7.1:api/filters/patchjson6902/patchjson6902.go returns json-patch.v4 Patch.Apply's error): the object
+    stays as written, the build reports it. apiVersion and kind are never patched."""
+    p = _patches({"patch": "- op: add\n  path: /spec/interval\n  value: 1h\n"
+                           "- op: add\n  path: /spec/decryption/provider\n  value: sops\n"})[0]
     o = _obj()
-    assert resolve.apply_patch(o, p)
-    assert o.data["spec"] == {"interval": "1h"}
+    assert not resolve.apply_patch(o, p)
+    assert o.data["spec"] == {}
+    kind = _patches({"patch": "- op: replace\n  path: /kind\n  value: X\n"})[0]
+    assert not resolve.apply_patch(o, kind) and o.kind == "Kustomization"
+
+
+@pytest.mark.parametrize(("ops", "want"), [
+    ("- {op: add, path: /spec/l/-, value: c}", ["a", "b", "c"]),  # `-` appends
+    ("- {op: add, path: /spec/l/0, value: c}", ["c", "a", "b"]),  # an index inserts
+    ("- {op: add, path: /spec/l/2, value: c}", ["a", "b", "c"]),  # the length is the end
+    ("- {op: add, path: /spec/l/3, value: c}", None),  # past the end fails
+    ("- {op: replace, path: /spec/l/1, value: c}", ["a", "c"]),
+    ("- {op: replace, path: /spec/l/-, value: c}", None),  # `-` names no element
+    ("- {op: remove, path: /spec/l/0}", ["b"]),
+    ("- {op: remove, path: /spec/l/-1}", ["a"]),  # json-patch.v4 SupportNegativeIndices
+    ("- {op: remove, path: /spec/m}", None),  # a missing value fails remove
+    ("- {op: replace, path: /spec/m, value: 1}", None),  # and replace
+    ("- {op: move, from: /spec/l/0, path: /spec/l/-}", ["b", "a"]),
+    ("- {op: copy, from: /spec/l/0, path: /spec/l/-}", ["a", "b", "a"]),
+    ("- {op: test, path: /spec/l/0, value: a}\n- {op: add, path: /spec/l/-, value: c}", ["a", "b", "c"]),
+    ("- {op: test, path: /spec/l/0, value: z}\n- {op: add, path: /spec/l/-, value: c}", None),
+])
+def test_json6902_list_operations(ops, want):
+    """RFC 6902 on an array, as evanphx/json-patch.v4 (kustomize@kustomize/v5.7.1:api/filters/patchjson6902) applies
+    it: each operation on the result of the last; None: the patch fails and the object is unchanged."""
+    o = _obj()
+    o.data["spec"] = {"l": ["a", "b"]}
+    assert resolve.apply_patch(o, _patches({"patch": ops})[0]) is (want is not None)
+    assert o.data["spec"]["l"] == (want or ["a", "b"])
 
 
 def test_parent_patch_with_a_kind_regexp_reaches_its_children(tmp_path):

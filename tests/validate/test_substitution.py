@@ -85,3 +85,52 @@ def test_variables_come_from_the_kustomizations_own_cluster(tmp_path):
     write_tree(root, files)
     res = validate_paths([str(root)], Options(repo_root=str(root), kustomize="never"))
     assert not [f for f in res.findings if f.rule == "flux.substitute"], res.findings
+
+
+def _appending_parent_repo(tmp_path):
+    """A parent appends two substituteFrom references to every child without the opt-out label, with JSON 6902
+    ``/spec/postBuild/substituteFrom/-`` (held-out cluster-apps); the children write ``substituteFrom: []``."""
+    root = tmp_path / "repo"
+    patch = ("  patches:\n    - patch: |-\n"
+             "        - op: add\n          path: /spec/postBuild/substituteFrom/-\n"
+             "          value: {kind: ConfigMap, name: cluster-settings}\n"
+             "        - op: add\n          path: /spec/postBuild/substituteFrom/-\n"
+             "          value: {kind: Secret, name: cluster-secrets}\n"
+             "      target: {group: kustomize.toolkit.fluxcd.io, version: v1, kind: Kustomization,\n"
+             "               labelSelector: substitution.flux.home.arpa/disabled notin (true)}\n")
+    own = "  postBuild:\n    substitute:\n      APP: {name}\n    substituteFrom: []\n"
+    hr = ("apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: {name}\n  namespace: default\n"
+          "spec:\n  interval: 1h\n  chart:\n    spec:\n      chart: x\n      sourceRef: {{kind: HelmRepository, name: x}}\n"
+          "  values:\n    tz: ${{TIMEZONE}}\n    app: ${{APP}}\n    token: ${{TOKEN}}\n    other: ${{{other}}}\n")
+    files = {
+        "clusters/home/flux-system/gotk-sync.yaml": KS.format(name="flux-system", path="./clusters/home"),
+        "clusters/home/settings.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cluster-settings\n"
+        "  namespace: flux-system\ndata:\n  TIMEZONE: Europe/Paris\n---\napiVersion: v1\nkind: Secret\nmetadata:\n"
+        "  name: cluster-secrets\n  namespace: flux-system\nstringData:\n  TOKEN: t\n",
+        "clusters/home/apps.yaml": KS.format(name="cluster-apps", path="./apps") + patch,
+        "apps/ks.yaml": KS.format(name="app", path="./apps/app") + own.format(name="app") + "---\n"
+        + KS.format(name="optout", path="./apps/optout").replace(
+            "  namespace: flux-system\n", "  namespace: flux-system\n  labels:\n"
+            "    substitution.flux.home.arpa/disabled: \"true\"\n") + own.format(name="optout"),
+        "apps/app/kustomization.yaml": "resources: [hr.yaml]\n",
+        "apps/app/hr.yaml": hr.format(name="app", other="UNSET"),
+        "apps/optout/kustomization.yaml": "resources: [hr.yaml]\n",
+        "apps/optout/hr.yaml": hr.format(name="optout", other="UNSET"),
+    }
+    return write_tree(root, files)
+
+
+def test_a_json6902_append_to_substitutefrom_is_applied_to_the_child(tmp_path):
+    """kustomize applies a parent's JSON 6902 patch to the child Kustomization before Flux reads it
+    (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/filters/patchjson6902/patchjson6902.go → evanphx/json-patch.v4,
+    RFC 6902 4.1: ``-`` appends to the array), so the child substitutes from cluster-settings and cluster-secrets:
+    ${TIMEZONE} and ${TOKEN} are defined, only ${UNSET} is blanked. The child labelled
+    ``substitution.flux.home.arpa/disabled: "true"`` is not selected (``notin``: k8s.io/apimachinery labels.Parse,
+    as api/resource/resource.go MatchesLabelSelector reads it): its postBuild is its own, its author chose it, so
+    flux.substitute says nothing there. Before, the append did not apply (substituteFrom is a list) and the raw patch
+    text made the opt-out child count as patched: ${TIMEZONE} was reported on both."""
+    root = _appending_parent_repo(tmp_path)
+    res = validate_paths([str(root)], Options(repo_root=str(root), kustomize="never"))
+    hits = [f for f in res.findings if f.rule == "flux.substitute"]
+    assert [f.file.rsplit("/", 2)[-2] for f in hits] == ["app"], hits
+    assert "${UNSET} is none of them" in hits[0].message and "flux-system/cluster-apps" in hits[0].message, hits

@@ -580,7 +580,8 @@ class Graph:
         them in place, so that every later step sees what the controller sees (kustomize-controller@v1.9.4:
         internal/controller/kustomization_controller.go build → fluxcd/pkg@kustomize/v1.35.4:kustomize/
         kustomize_generator.go adds spec.patches to the parent's kustomization; the patch wins over the child's own
-        value). Strategic-merge patches merge maps and replace lists; JSON 6902 add/replace on /spec/... are applied."""
+        value). Strategic-merge patches merge maps and replace lists; JSON 6902 patches apply as kustomize's do
+        (resolve.apply_patch)."""
         changed = False
         for ks in self.flux_ks:
             before = changed

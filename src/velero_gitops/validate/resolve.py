@@ -389,7 +389,7 @@ def selects(p: fluxmodel.Patch, o: Obj, ns: str = "") -> bool:
 
 def apply_patch(o: Obj, p: fluxmodel.Patch) -> bool:
     """Patch ``p`` applied to object ``o`` in place: a strategic merge (maps merge, lists are replaced: no schema
-    strategies for custom resources) or JSON 6902 add/replace. True when it wrote anything."""
+    strategies for custom resources) or JSON 6902. True when it wrote anything."""
     doc = document(p)
     if isinstance(doc, dict):
         body = {k: v for k, v in doc.items() if k not in ("apiVersion", "kind", "metadata")}
@@ -402,7 +402,7 @@ def apply_patch(o: Obj, p: fluxmodel.Patch) -> bool:
             _merge(o.data, body)
             return True
         return False
-    return any([_json6902(o.data, op) for op in doc]) if isinstance(doc, list) else False
+    return _json6902(o.data, doc) if isinstance(doc, list) and doc else False
 
 
 def _merge(into: dict, patch: dict) -> None:
@@ -417,21 +417,123 @@ def _merge(into: dict, patch: dict) -> None:
             into[k] = copy.deepcopy(v)
 
 
-def _json6902(data: dict, op: object) -> bool:
-    """One JSON 6902 add/replace (RFC 6901 pointer) into an existing parent; other operations are left to the build."""
-    if not isinstance(op, dict) or op.get("op") not in ("add", "replace") or not isinstance(op.get("path"), str):
-        return False
-    parts = [x.replace("~1", "/").replace("~0", "~") for x in op["path"].split("/")[1:]]
+class _PatchError(Exception):
+    """A JSON 6902 operation that does not apply: kustomize fails the build, the object stays as written."""
+
+
+def _pointer(path: object) -> list[str]:
+    """An RFC 6901 pointer's reference tokens; the document itself and apiVersion/kind are refused (the graph keys
+    objects by them)."""
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise _PatchError(path)
+    parts = [x.replace("~1", "/").replace("~0", "~") for x in path.split("/")[1:]]
     if len(parts) < 2 or parts[0] in ("apiVersion", "kind"):
-        return False
-    node = data
+        raise _PatchError(path)
+    return parts
+
+
+def _index(node: list, part: str, add: bool) -> int:
+    """A list index: ``-`` is past the end (add only), a negative one counts from the end (json-patch.v4
+    SupportNegativeIndices); add may name len(node) (append), the others an existing element."""
+    if part == "-" and add:
+        return len(node)
+    try:
+        i = int(part)
+    except ValueError:
+        raise _PatchError(part) from None
+    if i < 0:
+        i += len(node)
+    if not 0 <= i <= len(node) - (0 if add else 1):
+        raise _PatchError(part)
+    return i
+
+
+def _parent(data: dict, parts: list[str]) -> dict | list:
+    node: object = data
     for part in parts[:-1]:
-        nxt = node.get(part) if isinstance(node, dict) else None
-        if not isinstance(nxt, dict):  # a missing parent fails the patch (RFC 6902 4.1): the build reports it
-            return False
-        node = nxt
-    node[parts[-1]] = copy.deepcopy(op.get("value"))
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list):
+            node = node[_index(node, part, False)]
+        else:  # a missing parent fails the operation (RFC 6902 4.1)
+            raise _PatchError(part)
+    if not isinstance(node, (dict, list)):
+        raise _PatchError(parts[-1])
+    return node
+
+
+def _get(data: dict, parts: list[str]) -> object:
+    node = _parent(data, parts)
+    if isinstance(node, list):
+        return node[_index(node, parts[-1], False)]
+    if parts[-1] not in node:
+        raise _PatchError(parts[-1])
+    return node[parts[-1]]
+
+
+def _remove(data: dict, parts: list[str]) -> object:
+    node = _parent(data, parts)
+    if isinstance(node, list):
+        return node.pop(_index(node, parts[-1], False))
+    if parts[-1] not in node:
+        raise _PatchError(parts[-1])
+    return node.pop(parts[-1])
+
+
+def _add(data: dict, parts: list[str], value: object) -> None:
+    node = _parent(data, parts)
+    if isinstance(node, list):
+        node.insert(_index(node, parts[-1], True), value)  # an index inserts, `-` appends
+    else:
+        node[parts[-1]] = value
+
+
+def _json6902(data: dict, ops: list) -> bool:
+    """A JSON 6902 patch applied as kustomize does (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/filters/
+    patchjson6902/patchjson6902.go → gopkg.in/evanphx/json-patch.v4 Patch.Apply): each operation in order on the
+    result of the last, and one that does not apply fails the whole patch (the build reports it; ``data`` is left
+    as it was). True when it applied."""
+    out = copy.deepcopy(data)
+    try:
+        for op in ops:
+            if not isinstance(op, dict):
+                raise _PatchError(op)
+            kind, parts = op.get("op"), _pointer(op.get("path"))
+            if kind == "add":
+                _add(out, parts, copy.deepcopy(op.get("value")))
+            elif kind == "replace":
+                _get(out, parts)  # replace needs the value to exist
+                _remove(out, parts)
+                _add(out, parts, copy.deepcopy(op.get("value")))
+            elif kind == "remove":
+                _remove(out, parts)
+            elif kind in ("move", "copy"):
+                value = _get(out, _pointer(op.get("from")))
+                if kind == "move":
+                    _remove(out, _pointer(op.get("from")))
+                _add(out, parts, copy.deepcopy(value))
+            elif kind == "test":
+                if _get(out, parts) != op.get("value"):
+                    raise _PatchError(op)
+            else:
+                raise _PatchError(op)
+    except _PatchError:
+        return False
+    data.clear()
+    data.update(out)
     return True
+
+
+def writes(p: fluxmodel.Patch, field: str) -> bool:
+    """Whether patch ``p`` writes at or below spec.<field>: a strategic merge that sets it, or a JSON 6902 operation
+    whose path is in it."""
+    doc = document(p)
+    if isinstance(doc, dict):
+        return isinstance(doc.get("spec"), dict) and field in doc["spec"]
+    where = f"/spec/{field}"
+    return isinstance(doc, list) and any(
+        isinstance(op, dict) and isinstance(op.get("path"), str) and op["path"].split("/")[:3] == where.split("/")
+        for op in doc)
 
 
 def patched_field(m: fluxmodel.Kustomization, field: str) -> list[tuple[fluxmodel.Patch, dict]]:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
+from velero_gitops.validate import resolve
 from velero_gitops.validate.documents import Obj, dig
 from velero_gitops.validate.yamlload import Doc, YAMLError, load_all
 
@@ -38,8 +39,11 @@ def _variables(g: Graph, ks: Obj) -> tuple[set[str] | None, Obj | None]:
     """(the variable names a parent's patch makes ``ks`` substitute, None when no parent patches postBuild in or when
     the names cannot be known; that parent). Unset names become empty strings (fluxcd/pkg envsubst, not strict).
     Only a patched-in postBuild counts: there the author of what ``ks`` applies did not choose substitution."""
-    # the graph applies parents' patches to their child Kustomizations in place (validate/flux.py)
-    parent = next((p for p in g.parents(ks) if "postBuild" in str(dig(p.data, "spec", "patches") or "")), None)
+    # the graph applies parents' patches to their child Kustomizations in place (validate/flux.py): the parent is
+    # one with a patch that selects ``ks`` and writes its postBuild
+    ns = g.ns_of(ks)
+    parent = next((p for p in g.parents(ks) if any(
+        resolve.writes(pt, "postBuild") and resolve.selects(pt, ks, ns) for pt in g.kustomization(p).patches)), None)
     own = dig(ks.data, "spec", "postBuild")
     if parent is None or not isinstance(own, dict) or not (own.get("substitute") or own.get("substituteFrom")):
         return None, None  # none, or the Kustomization's own: its author chose substitution for what it applies
