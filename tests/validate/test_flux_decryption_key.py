@@ -1,4 +1,5 @@
-"""flux.decryption-key: the age key Secret a Kustomization decrypts with, when the repository does not hold it.
+"""The age key Secret a Kustomization decrypts with, when the repository does not hold it (flux.absent_keys; render
+tells the user the command that makes it).
 
 kustomize-controller@v1.9.4:internal/decryptor/decryptor.go ImportKeys gets ``decryption.secretRef`` from the
 Kustomization's namespace before it decrypts anything, and NotFound fails the whole reconciliation. A repository that
@@ -15,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from layout_fixtures import bootstrap, ks
-from velero_gitops.validate.engine import Options, validate_paths
 
 from cli_util import run_cli
 from sops_fixtures import new_age_key, sops_path  # noqa: F401 - the fixture
@@ -36,17 +36,20 @@ def _repo(root: Path) -> Path:
     return root
 
 
-def _rules(root: Path) -> list[tuple[str, str]]:
-    res = validate_paths([str(root)], Options(repo_root=str(root), kustomize="never", ignore_missing_schemas=True))
-    return [(f.rule, f.severity) for f in res.findings if f.rule.startswith("flux.decryption")]
+def _absent(root: Path) -> list[tuple[str, str]]:
+    """The (namespace, name) of each key Secret the repository does not hold, as render's note decides it."""
+    from velero_gitops.validate import flux
+    from velero_gitops.validate.run import Options, Run
+
+    g = flux.Graph([], Run(Options(repo_root=str(root), kustomize="never", ignore_missing_schemas=True)))
+    return sorted(set(flux.absent_keys(g).values()))
 
 
-def test_an_absent_key_is_a_note_with_the_command(tmp_path):
+def test_an_absent_key_is_found(tmp_path):
     root = _repo(tmp_path)
-    assert _rules(root) == [("flux.decryption-key", "note")]
+    assert _absent(root) == [("flux-system", "sops-age")]
     r = run_cli("validate", ".", "--kustomize", "never", cwd=root)
-    assert r.code == 0, r.out + r.err  # a note never fails the run
-    assert "kubectl create secret generic sops-age --namespace=flux-system --from-file=age.agekey=" in r.out
+    assert r.code == 0, r.out + r.err  # Git cannot show a Secret made on the cluster: no finding
 
 
 def test_a_sops_encrypted_key_secret_in_git_is_held(tmp_path, sops_path):  # noqa: F811 - the fixture
@@ -60,7 +63,7 @@ def test_a_sops_encrypted_key_secret_in_git_is_held(tmp_path, sops_path):  # noq
     subprocess.run([sops_path, "--encrypt", "--age", other.public, "--encrypted-regex", "^(data|stringData)$",
                     "--in-place", str(plain)], check=True, capture_output=True)
     assert "ENC[" in plain.read_text()
-    assert _rules(root) == []
+    assert _absent(root) == []
 
 
 @pytest.mark.parametrize("how", ["generator", "another user", "hashed generator"])
@@ -76,12 +79,12 @@ def test_held_by_a_generator_or_already_used(tmp_path, how):
         opts = "" if how == "hashed generator" else "generatorOptions:\n  disableNameSuffixHash: true\n"
         (fs / "kustomization.yaml").write_text("resources:\n  - gotk-sync.yaml\nsecretGenerator:\n  - name: sops-age\n"
                                                f"    namespace: flux-system\n    files:\n      - age.agekey\n{opts}")
-    assert _rules(root) == ([("flux.decryption-key", "note")] if how == "hashed generator" else [])
+    assert _absent(root) == ([("flux-system", "sops-age")] if how == "hashed generator" else [])
 
 
 def test_render_says_it_once_and_not_when_held(tmp_path):
     """Adoption: the rendered tree's Kustomization decrypts with sops-age, in a repository that has none. render
-    prints the command once (check says it too); once the repository holds the key, neither does."""
+    prints the command once; once the repository holds the key, neither does."""
     root = tmp_path / "repo"
     root.mkdir()
     c = bootstrap(root)
@@ -91,8 +94,6 @@ def test_render_says_it_once_and_not_when_held(tmp_path):
     r = run_cli("render", "-q", cwd=root)
     assert r.code == 0, r.err
     assert r.err.count("kubectl create secret generic sops-age --namespace=flux-system") == 1, r.err
-    r = run_cli("check", "--no-cache", cwd=root)
-    assert "flux.decryption-key" in r.out or "kubectl create secret generic sops-age" in r.out, r.out
     (c / "infra.yaml").write_text(ks("infra", "./kubernetes/apps", DECRYPT))  # the repository decrypts with it already
     r = run_cli("render", cwd=root)
     assert r.code == 0 and "create secret generic" not in r.err, r.err

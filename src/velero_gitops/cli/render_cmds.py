@@ -219,7 +219,7 @@ def _wiring(result: RenderResult, wire: bool, facts: list[FluxKs] | None) -> Non
 
 def _decryption_key(results: list[RenderResult], facts: _Facts) -> None:
     """Once per key Secret: the rendered Kustomization decrypts with a key Secret that the repository does not hold
-    and no other Flux Kustomization reads (a repository new to SOPS): say how to make it (validate flux.decryption-key
+    and no other Flux Kustomization reads (a repository new to SOPS): say how to make it (flux._Checker.absent_key
     decides; kustomize-controller fails the whole Kustomization without it)."""
     from velero_gitops.config.loader import display
     from velero_gitops.render.layout import Layout

@@ -62,9 +62,6 @@ CROSS_NAMESPACE = define("flux.cross-namespace", "error", "a source in another n
 DECRYPTION = define("flux.decryption", "error", "a Flux Kustomization applies SOPS-encrypted files without `spec.decryption`")
 DECRYPTION_SECRET = define("flux.decryption-secret", "error", "`decryption.secretRef` is read from the Kustomization's own "
                            "namespace (after its parent's build), and the key Secret is not there")
-DECRYPTION_KEY = define("flux.decryption-key", "note", "the decryption key Secret a Kustomization's `decryption.secretRef` "
-                        "names is not in the repository and no other Flux Kustomization reads it: it must be created "
-                        "on the cluster (the command is in the message), or the controller fails the whole Kustomization")
 MALFORMED = define("flux.malformed", "error", "a field of a Flux object has a shape the API server refuses, and no "
                    "bundled schema reports it: a flux-operator FluxInstance or ResourceSet (no CRD schema in the bundle), "
                    "or a CEL rule of the CRD (HelmRelease: either chart or chartRef)")
@@ -1417,9 +1414,7 @@ class _Checker:
                 continue
             home = sorted(found) or [_flux_namespace(self.opts)]
             if ns in home:
-                if not found and not self._key_users(name, ns, ks):
-                    self._key_absent(ks, where, via, name, ns)
-                continue
+                continue  # not in Git is how the Flux SOPS guide makes it (kubectl create secret): render says so
             known = "is in" if found else "is expected in"
             self.add(ks, where,
                      f"decryption.secretRef {name}{via} is read from the Kustomization's own namespace {ns}{self.g.moved_by(ks, ns)}"
@@ -1430,7 +1425,7 @@ class _Checker:
 
     def absent_key(self, ks: Obj) -> tuple[str, str] | None:
         """(namespace, name) of the key Secret ``ks``'s decryption reads when the repository does not hold it and no
-        other Flux Kustomization reads it (what flux.decryption-key reports), else None."""
+        other Flux Kustomization reads it (what render tells the user to make), else None."""
         dec, _ = self.g.decryption(ks)
         parsed = fluxmodel.decryption(dec) if dec is not None else None
         name = parsed.secret_ref if parsed is not None else None
@@ -1453,14 +1448,6 @@ class _Checker:
             if parsed is not None and parsed.secret_ref == name and ns in self.g.namespaces(other):
                 return True
         return False
-
-    def _key_absent(self, ks: Obj, where: str, via: str, name: str, ns: str) -> None:
-        """kustomize-controller@v1.9.4:internal/decryptor/decryptor.go ImportKeys gets the secretRef Secret from the
-        Kustomization's namespace before decrypting; NotFound fails the reconciliation, so nothing of it is applied."""
-        self.findings.append(ks.finding(where, f"decryption.secretRef {name}{via}: the key Secret {ns}/{name} is not in this repository "
-                 "(no Secret, no generator, nothing that makes it) and no other Flux Kustomization reads it, so it "
-                 "must be made on the cluster before Flux applies this Kustomization, or kustomize-controller fails it "
-                 f"whole: {key_command(name, ns)}", DECRYPTION_KEY, DECRYPTION_KEY.severity))
 
     # -- HelmRelease -------------------------------------------------------------------------------
     def _helmrelease(self, hr: Obj) -> None:
