@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from layout_fixtures import ks as flux_ks
 from velero_gitops.validate.crd_providers import _builtin_groups
 from velero_gitops.validate.engine import Options, validate_paths
 
@@ -153,11 +154,7 @@ def test_a_remote_resource_another_kustomization_builds_may_bring_the_crd(tmp_pa
     root = _rule_beside_velero(tmp_path)
     crds = root / "kubernetes/crds"
     (crds / "prometheus").mkdir(parents=True)
-    (crds / "ks.yaml").write_text(yaml.safe_dump({
-        "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
-        "metadata": {"name": "crds", "namespace": "flux-system"},
-        "spec": {"path": "./kubernetes/crds/prometheus", "interval": "1h", "prune": True,
-                 "sourceRef": {"kind": "GitRepository", "name": "flux-system", "namespace": "flux-system"}}}))
+    (crds / "ks.yaml").write_text(flux_ks("crds", "./kubernetes/crds/prometheus"))
     (crds / "prometheus/kustomization.yaml").write_text("resources:\n  - https://github.com/prometheus-operator/"
                                                          "prometheus-operator/releases/download/v0.80.0/stripped-down-crds.yaml\n")
     assert _rules(root, "flux.crd-provider") == []
@@ -174,11 +171,7 @@ def test_a_remote_resource_in_a_base_outside_the_path_may_bring_the_crd(tmp_path
     infra = root / "kubernetes/infra"
     (infra / "configs").mkdir(parents=True)
     (infra / "controllers/prometheus").mkdir(parents=True)
-    (infra / "ks.yaml").write_text(yaml.safe_dump({
-        "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
-        "metadata": {"name": "infra-configs", "namespace": "flux-system"},
-        "spec": {"path": "./kubernetes/infra/configs", "interval": "1h", "prune": True,
-                 "sourceRef": {"kind": "GitRepository", "name": "flux-system", "namespace": "flux-system"}}}))
+    (infra / "ks.yaml").write_text(flux_ks("infra-configs", "./kubernetes/infra/configs"))
     (infra / "configs/kustomization.yaml").write_text("resources:\n  - ../controllers/prometheus\n")
     (infra / "controllers/prometheus/kustomization.yaml").write_text(
         "resources:\n  - https://github.com/prometheus-operator/prometheus-operator/releases/download/v0.80.0/"
