@@ -84,9 +84,9 @@ def test_pem_scans_are_linear_in_the_value(value):
     """Attack round 2, script 10: a Secret value is a pull request's text, and validate/check judge each one
     (policy.holds_secret_data -> is_public_material). Python's backtracking `re` took 31 CPU seconds on 300 KB;
     RE2 and one pass over the markers take one scan."""
-    from cli_util import cpu_budget
-
     from velero_gitops.config.pem import is_public_material, private_key_labels
+
+    from cli_util import cpu_budget
 
     with cpu_budget(2):
         is_public_material(value)
