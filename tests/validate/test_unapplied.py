@@ -117,6 +117,25 @@ def test_a_group_left_out_as_a_whole_is_named_where_it_was_left_out(tmp_path, sh
         "Flux Kustomization chess"], res.findings
 
 
+def test_a_sync_left_out_of_the_folder_it_builds_is_no_disabled_app(tmp_path):
+    """`flux bootstrap` applies clusters/<name>/flux-system itself (gotk-components.yaml, gotk-sync.yaml), so a
+    cluster kustomization.yaml that does not list flux-system/ (found on a real repository) leaves nothing disabled:
+    the folder that leaves the sync out is the one the sync builds (fluxcd/flux2@v2.7.0:
+    pkg/bootstrap/bootstrap_plain_git.go ReconcileSyncConfig applies the flux-system kustomization with kubectl).
+    Climbing past flux-system/kustomization.yaml, which
+    nothing builds, must stop there, not name clusters/home/kustomization.yaml."""
+    root = write_tree(tmp_path / "repo", {
+        "clusters/home/flux-system/kustomization.yaml": "resources: [gotk-sync.yaml]\n",
+        "clusters/home/flux-system/gotk-sync.yaml": KS.format(name="flux-system", path="./clusters/home"),
+        "clusters/home/kustomization.yaml": "resources: [apps.yaml]\n",
+        "clusters/home/apps.yaml": KS.format(name="apps", path="./apps"),
+        "apps/kustomization.yaml": "resources: [./velero/bsl.yaml]\n",
+        "apps/velero/bsl.yaml": BSL.format(ns="velero").replace("http://", "https://"),
+    })
+    found, _ = _found(root)
+    assert not any(f[1] == "flux.not-applied" for f in found), found
+
+
 @pytest.mark.parametrize("fmt", ["text", "json", "github", "junit"])
 def test_notes_are_labelled_in_every_format_and_fail_nothing(tmp_path, fmt):
     root = _repo(tmp_path, enabled=False)

@@ -75,11 +75,15 @@ def _disabled(o: Obj, graph: Graph) -> Path | None:
     folder only through the entries of the kustomizations above it
     (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/internal/target/kusttarget.go accumulateResources), so the chain
     of kustomizations above the app decides. None when that chain ends before a built one (an archive nothing
-    reaches). A built folder is asked, not whether some file it lists is applied: a component it shares with a live
-    app is applied for that app, not for this one."""
+    reaches), or when ``o`` itself builds that folder: a root left out of its own build (bootstrap's gotk-sync.yaml
+    beside a cluster kustomization.yaml that does not list flux-system/) is applied by hand, not disabled. A built
+    folder is asked, not whether some file it lists is applied: a component it shares with a live app is applied for
+    that app, not for this one."""
     if o.path is None:
         return None
     rp = graph.real(o.path)
+    target = graph.path_dir(o)
+    own = graph.tree.flux_reached(target, graph.kustomization(o)) if target is not None else set()
     climbing = False  # above the first kustomization: each folder must hold one for the chain to go on
     for d in rp.parents:
         if graph.root is not None and graph.root not in (d, *d.parents):
@@ -90,6 +94,6 @@ def _disabled(o: Obj, graph: Graph) -> Path | None:
                 return None
             continue
         if not graph.dead_dir(d):
-            return kfile
+            return None if d in own else kfile
         climbing = True
     return None
