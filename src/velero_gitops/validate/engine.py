@@ -274,9 +274,9 @@ class _SchemaPass:
         return ("failed" if fs else "ok"), fs
 
     def stray(self, display: str, path: Path | None) -> bool:
-        """A file found by walking a folder that nothing applies: not meant to be a Kubernetes object. Only what a
-        kustomization lists or a Flux Kustomization's path holds is read by the controllers
-        (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/internal/target/kusttarget.go accumulateResources;
+        """A file that nothing applies (in a tree with no applier: one not named on the command line): not meant to
+        be a Kubernetes object. Only what a kustomization lists or a Flux Kustomization's path holds is read by the
+        controllers (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/internal/target/kusttarget.go accumulateResources;
         fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go scanManifests)."""
         if path is None or display.startswith("-"):
             return False
