@@ -83,59 +83,6 @@ def test_an_archive_nothing_reaches_is_silent(tmp_path):
     assert not any(f[0].startswith("archive/") for f in found), found
 
 
-@pytest.mark.parametrize("shared_component", [False, True])
-def test_a_group_left_out_as_a_whole_is_named_where_it_was_left_out(tmp_path, shared_component):
-    """`# - ./games` in ./apps/kustomization.yaml, while ./apps/games/kustomization.yaml still lists its app's ks.yaml
-    (found on a real repository, with a component both groups use). kustomize reaches a folder only through the
-    kustomizations above it (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/internal/target/kusttarget.go
-    accumulateResources): the games Kustomization is never created, and the note names ./apps/kustomization.yaml,
-    which left it out, not games/kustomization.yaml, which lists it. The component the live group also uses makes
-    nothing of the games group applied."""
-    root = _repo(tmp_path, enabled=True)
-    comp = "components:\n  - ../../components/common\n" if shared_component else ""
-    (root / "apps/kustomization.yaml").write_text("resources:\n  - ./velero/bsl.yaml\n  - ./mqtt/ks.yaml\n"
-                                                  "  - ./home\n  # - ./games\n")
-    write_tree(root, {
-        "components/common/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n"
-                                                "resources: [cm.yaml]\n",
-        "components/common/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: common\n",
-        "apps/home/kustomization.yaml": f"namespace: home\n{comp}resources: [ns.yaml]\n",
-        "apps/home/ns.yaml": "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: home\n",
-        "apps/games/kustomization.yaml": f"namespace: games\n{comp}resources: [./chess/ks.yaml]\n",
-        "apps/games/chess/ks.yaml": KS.format(name="chess", path="./apps/games/chess/app"),
-    })
-    _, res = _found(root)
-    notes = [f for f in res.findings if f.rule == "flux.not-applied"]
-    assert [(f.file.split("repo/", 1)[-1], f.message.split("left out of ", 1)[1].split(")")[0].split("repo/", 1)[-1])
-            for f in notes] == [("apps/games/chess/ks.yaml", "apps/kustomization.yaml")], notes
-    # a Flux Kustomization with no namespace of its own, in a folder nothing lists: named by its name, not "/name"
-    (root / "apps/games/kustomization.yaml").write_text(f"{comp}resources: [./chess/ks.yaml]\n")
-    (root / "apps/games/chess/ks.yaml").write_text(KS.format(name="chess", path="./apps/games/chess/app")
-                                                   .replace("  namespace: flux-system\nspec", "spec"))
-    _, res = _found(root)
-    assert [f.message.split(" is ")[0] for f in res.findings if f.rule == "flux.not-applied"] == [
-        "Flux Kustomization chess"], res.findings
-
-
-def test_a_sync_left_out_of_the_folder_it_builds_is_no_disabled_app(tmp_path):
-    """`flux bootstrap` applies clusters/<name>/flux-system itself (gotk-components.yaml, gotk-sync.yaml), so a
-    cluster kustomization.yaml that does not list flux-system/ (found on a real repository) leaves nothing disabled:
-    the folder that leaves the sync out is the one the sync builds (fluxcd/flux2@v2.7.0:
-    pkg/bootstrap/bootstrap_plain_git.go ReconcileSyncConfig applies the flux-system kustomization with kubectl).
-    Climbing past flux-system/kustomization.yaml, which
-    nothing builds, must stop there, not name clusters/home/kustomization.yaml."""
-    root = write_tree(tmp_path / "repo", {
-        "clusters/home/flux-system/kustomization.yaml": "resources: [gotk-sync.yaml]\n",
-        "clusters/home/flux-system/gotk-sync.yaml": KS.format(name="flux-system", path="./clusters/home"),
-        "clusters/home/kustomization.yaml": "resources: [apps.yaml]\n",
-        "clusters/home/apps.yaml": KS.format(name="apps", path="./apps"),
-        "apps/kustomization.yaml": "resources: [./velero/bsl.yaml]\n",
-        "apps/velero/bsl.yaml": BSL.format(ns="velero").replace("http://", "https://"),
-    })
-    found, _ = _found(root)
-    assert not any(f[1] == "flux.not-applied" for f in found), found
-
-
 @pytest.mark.parametrize("fmt", ["text", "json", "github", "junit"])
 def test_notes_are_labelled_in_every_format_and_fail_nothing(tmp_path, fmt):
     root = _repo(tmp_path, enabled=False)
@@ -287,11 +234,8 @@ def test_a_root_applied_by_hand_is_live_beside_a_kustomization_that_applies_itse
         "kubernetes/kube-system/off/app/hr.yaml": HR.replace("name: mqtt\n", "name: off\n", 1),
     })
     found, _ = _found(root)
-    # beside is commented out of kube-system's kustomization as off is: the same one note (its own folder's
-    # kustomization, which nothing builds, does not hide where it was left out)
     assert found == {("kubernetes/kube-system/mqtt/app/hr.yaml", "flux.source-ref", "error"),
-                     ("kubernetes/kube-system/off/ks.yaml", "flux.not-applied", "note"),
-                     ("kubernetes/kube-system/beside/ks.yaml", "flux.not-applied", "note")}, found
+                     ("kubernetes/kube-system/off/ks.yaml", "flux.not-applied", "note")}, found
 
 
 @pytest.mark.parametrize("enabled", [True, False])

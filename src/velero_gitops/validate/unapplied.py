@@ -48,9 +48,7 @@ def notes(findings: list[Finding], objects: list[Obj], graph: Graph) -> list[Fin
     for o in objects:
         parent = _disabled(o, graph) if is_kind(o, FLUX_KS, "Kustomization") and (o.file, o.ident) in dead else None
         if parent is not None:
-            # no namespace in the file, and none given by a kustomization that lists it: the name alone, not "/name"
-            named = f"{o.namespace}/{o.name}" if o.namespace else o.name
-            out.append(o.finding("", f"Flux Kustomization {named} is {NOT_APPLIED} (its folder is "
+            out.append(o.finding("", f"Flux Kustomization {o.ident.split('/', 1)[1]} is {NOT_APPLIED} (its folder is "
                                      f"left out of {display_path(parent)}), so what it would apply is not "
                                      "checked", RULE, "note"))
     return out
@@ -69,31 +67,16 @@ def _dead_kustomization(f: Finding, graph: Graph) -> bool:
 
 
 def _disabled(o: Obj, graph: Graph) -> Path | None:
-    """The kustomization.yaml that leaves the folder holding ``o`` out: climbing from ``o``'s file, the first one
-    whose folder Flux builds (Graph.dead_dir), past the kustomization folders that nothing builds (a group of apps left
-    out as a whole: `# - ./drawio` above `drawio/kustomization.yaml`, which still lists its app). kustomize reaches a
-    folder only through the entries of the kustomizations above it
-    (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/internal/target/kusttarget.go accumulateResources), so the chain
-    of kustomizations above the app decides. None when that chain ends before a built one (an archive nothing
-    reaches), or when ``o`` itself builds that folder: a root left out of its own build (bootstrap's gotk-sync.yaml
-    beside a cluster kustomization.yaml that does not list flux-system/) is applied by hand, not disabled. A built
-    folder is asked, not whether some file it lists is applied: a component it shares with a live app is applied for
-    that app, not for this one."""
+    """The kustomization.yaml nearest above ``o``'s file, when Flux applies some of what it lists (so the folder
+    holding ``o`` was left out of a live parent); None otherwise."""
     if o.path is None:
         return None
     rp = graph.real(o.path)
-    target = graph.path_dir(o)
-    own = graph.tree.flux_reached(target, graph.kustomization(o)) if target is not None else set()
-    climbing = False  # above the first kustomization: each folder must hold one for the chain to go on
     for d in rp.parents:
         if graph.root is not None and graph.root not in (d, *d.parents):
             return None
         kfile = graph.tree.kfile(d)  # the graph's memoised lookup, one stat per folder and run
-        if kfile is None:
-            if climbing:
-                return None
-            continue
-        if not graph.dead_dir(d):
-            return None if d in own else kfile
-        climbing = True
+        if kfile is not None:
+            live = any(graph.applied_by.get(f) for f in graph.tree.applied_files(d))
+            return kfile if live else None
     return None
