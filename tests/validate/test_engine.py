@@ -404,3 +404,21 @@ def test_duplicate_keys_in_a_file_nothing_applies_are_another_tools(tmp_path):
     (tmp_path / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: a\n"
                                       "data:\n  A: '1'\n  A: '1'\n")
     assert [f.rule for f in validate_paths([str(tmp_path)], _opts(tmp_path)).findings] == ["yaml.duplicate-key"]
+
+
+def test_a_walked_subfolder_of_a_flux_tree_keeps_the_trees_appliers(tmp_path):
+    """Validating one folder of a Flux repository: its files are applied by a Flux Kustomization outside the walk
+    (Flux generates the folder's kustomization: fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go), so a
+    document without apiVersion there is still a finding; the no-applier rule is for trees with none at all."""
+    ks = ("apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: {name}\n"
+          "  namespace: flux-system\nspec:\n  interval: 10m\n  path: {path}\n  prune: true\n"
+          "  sourceRef:\n    kind: GitRepository\n    name: flux-system\n")
+    root = tmp_path / "repo"
+    (root / ".git").mkdir(parents=True)
+    (root / "clusters/home/flux-system").mkdir(parents=True)
+    (root / "clusters/home/flux-system/gotk-sync.yaml").write_text(ks.format(name="flux-system", path="./clusters/home"))
+    (root / "clusters/home/apps.yaml").write_text(ks.format(name="plain", path="./apps/plain"))
+    (root / "apps/plain").mkdir(parents=True)
+    (root / "apps/plain/cm.yaml").write_text("metadata:\n  name: x\n  namespace: default\ndata:\n  a: b\n")
+    res = validate_paths([str(root / "apps/plain")], _opts(tmp_path, repo_root=str(root)))
+    assert [f.message for f in res.findings] == ["missing 'apiVersion': not a Kubernetes object"]
