@@ -56,22 +56,26 @@ class Repository:
     instance: Release | None = None  # a HelmRelease of flux-operator's flux-instance chart (values.instance.sync)
     instance_object: dict[str, Any] | None = None  # the FluxInstance object of the sync root, as declared
     helmfile: tuple[str, ...] = ()  # `helmfile ... sync` of the repository's bootstrap, the sync's release left out
+    operator_installed: bool = False  # that helmfile installs flux-operator already
 
 
 @dataclass(frozen=True)
 class Release:
-    """A HelmRelease of the repository, as `helm` would install it by hand."""
+    """A Helm release of the repository (a HelmRelease, or a release of its bootstrap helmfile), as `helm` would
+    install it by hand."""
 
-    name: str  # helm-controller's release name (api/v2 GetReleaseName)
+    name: str  # helm-controller's release name (api/v2 GetReleaseName), or the helmfile's
     namespace: str
-    file: str  # relative to the repository root
+    file: str  # where it is declared, relative to the repository root
     chart: str  # `oci://...` or `--repo URL NAME`; "<chart>" when its source is not in the repository
     version: str  # "" when unknown
+    values: tuple[str, ...] = ()  # `--values` arguments giving its values in merge order (ops/helmvalues.py)
 
     def helm(self, extra: str = "") -> str:
         version = f" --version {self.version}" if self.version else ""
+        values = "".join(f" --values {v}" for v in self.values)
         return (f"helm upgrade --install {self.name} {self.chart}{version} --namespace {self.namespace} "
-                f"--create-namespace --values <(yq '.spec.values' {self.file}){extra}")
+                f"--create-namespace{values}{extra}")
 
 
 def read_repository(loaded: LoadedConfig) -> Repository:
@@ -133,23 +137,36 @@ def read_repository(loaded: LoadedConfig) -> Repository:
         if instance_object is None:  # the sync root's own file, read as the graph read it
             instance_object = next((plain(o.data) for o in g.all if o.kind == "FluxInstance" and o.name == fi.name),
                                    None)
-    helmfile, released = _helmfiles(root, instance)
+    hf = _helmfiles(root, instance)
+    instance = instance or hf.instance  # a release of the helmfile only: installed by hand the same way
+    released = hf.released
     return Repository(storage, _bootstrap(roots, root, instance),
                       _namespaces(g, root, [n for n in dict.fromkeys(wanted) if n != c.flux.namespace]),
                       tuple(r for r in cni if (r.name, r.namespace) not in released),  # the helmfile's come first
-                      instance, instance_object, helmfile)
+                      instance, instance_object, hf.commands, hf.operator)
 
 
-def _helmfiles(root: Path, instance: Release | None) -> tuple[tuple[str, ...], set[tuple[str, str]]]:
-    """(`helmfile sync` commands of the repository's bootstrap helmfiles, leaving out the release that starts
-    Flux's sync; the (name, namespace) of the releases they install). A bootstrap helmfile installs what a cluster
-    needs before Flux (network, DNS, flux-operator): the owner's own order. The release left out is the one of the
-    flux-instance HelmRelease of the tree, or one whose values give a FluxInstance with its sync."""
+@dataclass(frozen=True)
+class Helmfiles:
+    commands: tuple[str, ...]  # `helmfile ... sync` of each bootstrap helmfile, the sync's release left out
+    released: frozenset[tuple[str, str]]  # (name, namespace) of the releases those commands install
+    operator: bool  # they install flux-operator's own chart
+    instance: Release | None  # the release left out, as helm installs it
+
+
+def _helmfiles(root: Path, instance: Release | None) -> Helmfiles:
+    """The repository's bootstrap helmfiles, leaving out the release that starts Flux's sync. A bootstrap helmfile
+    installs what a cluster needs before Flux (network, DNS, flux-operator): the owner's own order. The release left
+    out is the one of the flux-instance HelmRelease of the tree, or one whose values (inline or in its `values:`
+    files, ops/helmvalues.py) give a FluxInstance with its sync."""
     from velero_gitops import safefile, yamlsafe
+    from velero_gitops.ops import helmvalues
     from velero_gitops.ops.init import yaml_files
 
     commands: list[str] = []
     released: set[tuple[str, str]] = set()
+    operator = False
+    left_out: Release | None = None
     done: set[Path] = set()
     for p in yaml_files(root):
         unit = p.parent if p.parent.name == "helmfile.d" else p
@@ -157,38 +174,62 @@ def _helmfiles(root: Path, instance: Release | None) -> tuple[tuple[str, ...], s
             continue
         files = sorted(f for f in unit.iterdir() if f.suffix in (".yaml", ".yml")) if unit.is_dir() else [unit]
         skip: list[str] = []
+        mine: set[tuple[str, str]] = set()
         for f in files:
             try:
                 docs = yamlsafe.load_all(safefile.read_text(f, root=root))
             except (OSError, UnicodeDecodeError, yamlsafe.YamlRefused, safefile.FileRefused):
                 continue  # a Go-templated helmfile is no YAML to us
             for d in docs:
-                rels = d.data.get("releases") if isinstance(d.data, dict) else None
+                data = d.data if isinstance(d.data, dict) else {}
+                repos = {str(r.get("name")): str(r.get("url")) for r in data.get("repositories") or []
+                         if isinstance(r, dict) and r.get("name") and r.get("url")}
+                rels = data.get("releases")
                 for r in rels if isinstance(rels, list) else []:
                     if not isinstance(r, dict) or not isinstance(r.get("name"), str):
                         continue
                     ns = str(r.get("namespace") or "default")
-                    inline = [v for v in r.get("values") or [] if isinstance(v, dict)]
-                    syncs = any(isinstance((v.get("instance") or {}).get("sync"), dict) for v in inline) or (
+                    chart = str(r.get("chart") or "")
+                    vals = helmvalues.of_helmfile_release(root, f, r)
+                    inst = vals.values.get("instance")
+                    syncs = (isinstance(inst, dict) and isinstance(inst.get("sync"), dict)) or (
                         instance is not None and (r["name"], ns) == (instance.name, instance.namespace))
                     if syncs:
                         skip.append(r["name"])
+                        if left_out is None:
+                            left_out = Release(r["name"], ns, f.relative_to(root).as_posix(),
+                                               _helmfile_chart(chart, repos), str(r.get("version") or ""),
+                                               vals.args)
                     else:
-                        released.add((r["name"], ns))
-        if not released and not skip:
+                        mine.add((r["name"], ns))
+                        # flux-operator's chart, by the chart's own name (an OCI path or `repo/chart` ends with it)
+                        operator = operator or chart.rstrip("/").rsplit("/", 1)[-1] == "flux-operator"
+        if not mine and not skip:
             continue
+        released |= mine
         done.add(unit)
         selector = f" --selector {','.join(f'name!={n}' for n in skip)}" if skip else ""
         commands.append(f"helmfile --file {unit.relative_to(root).as_posix()} sync{selector}"
                         + ("      # all but the release that starts Flux's sync" if skip else ""))
-    return tuple(commands), released
+    return Helmfiles(tuple(commands), frozenset(released), operator, left_out)
+
+
+def _helmfile_chart(chart: str, repos: dict[str, str]) -> str:
+    """A helmfile `chart:` for `helm install`: `oci://...` as is, `<repository>/<chart>` with the repository's URL."""
+    name, slash, rest = chart.partition("/")
+    if not chart.startswith("oci://") and slash and name in repos:
+        url = repos[name]
+        return f"{url.rstrip('/')}/{rest}" if url.startswith("oci://") else f"--repo {url} {rest}"
+    return chart or "<chart>"
 
 
 def _releases(g: Any, root: Path) -> tuple[tuple[Release, ...], Release | None]:
     """(the HelmReleases that install the cluster network, the one of flux-operator's flux-instance chart). Read from
-    the chart's own interface in the values, not from names: a CNI chart is configured under `cni` (Cilium's
-    values.yaml `cni:`), the flux-instance chart takes the FluxInstance under `instance` with its `sync`
+    the chart's own interface in the values helm-controller composes (ops/helmvalues.py: valuesFrom, then values),
+    not from names: a CNI chart is configured under `cni` (Cilium's values.yaml `cni:`), the flux-instance chart
+    takes the FluxInstance under `instance` with its `sync`
     (controlplaneio-fluxcd/charts@v0.14.8:charts/flux-instance/templates/instance.yaml)."""
+    from velero_gitops.ops import helmvalues
     from velero_gitops.ops.wiring import applied_objects
 
     cni: list[Release] = []
@@ -198,7 +239,8 @@ def _releases(g: Any, root: Path) -> tuple[tuple[Release, ...], Release | None]:
         if o.kind != "HelmRelease" or not o.api_version.startswith("helm.toolkit.fluxcd.io/") or o.path is None:
             continue
         spec: dict[str, Any] = o.data["spec"] if isinstance(o.data.get("spec"), dict) else {}
-        values: dict[str, Any] = spec["values"] if isinstance(spec.get("values"), dict) else {}
+        vals = helmvalues.of_release(g, root, o)
+        values = vals.values
         is_cni = isinstance(values.get("cni"), dict)
         is_instance = isinstance(values.get("instance"), dict) and isinstance(values["instance"].get("sync"), dict)
         if not (is_cni or is_instance):
@@ -207,7 +249,8 @@ def _releases(g: Any, root: Path) -> tuple[tuple[Release, ...], Release | None]:
         tns = spec.get("targetNamespace") if isinstance(spec.get("targetNamespace"), str) else ""
         name = spec.get("releaseName") or (f"{tns}-{o.name}" if tns else o.name)
         chart, version = _chart(spec, g)
-        rel = Release(str(name), tns or ns, g.real(o.path).relative_to(real_root).as_posix(), chart, version)
+        rel = Release(str(name), tns or ns, g.real(o.path).relative_to(real_root).as_posix(), chart, version,
+                      vals.args)
         if is_cni:
             cni.append(rel)
         elif instance is None:
@@ -360,11 +403,13 @@ def procedure(loaded: LoadedConfig, backup: str = "<backup>", repo: Repository |
                  if c.schedules else "no Schedules")
     operator_cite = ("controlplaneio-fluxcd/flux-operator@v0.58.1:api/v1/fluxinstance_types.go (spec.sync is "
                      "optional: without it the instance installs the controllers and syncs nothing)")
+    operator_cmd = ("# flux-operator: installed by the bootstrap helmfile above" if repo.operator_installed else
+                    "helm upgrade --install flux-operator oci://ghcr.io/controlplaneio-fluxcd/charts/flux-operator "
+                    f"--namespace {fns} --create-namespace")
     if repo.instance is not None:
         install = Step(
             "Install Flux with flux-operator, as the repository does, but without its sync",
-            ("helm upgrade --install flux-operator oci://ghcr.io/controlplaneio-fluxcd/charts/flux-operator "
-             f"--namespace {fns} --create-namespace",
+            (operator_cmd,
              repo.instance.helm(" --set instance.sync.url=") + "      # the chart renders no spec.sync without a url",
              f"kubectl -n {fns} wait fluxinstance --all --for=condition=Ready --timeout=10m", key),
             f"flux-operator and the Flux controllers in {fns}, with the repository's own FluxInstance settings (its "
@@ -378,8 +423,7 @@ def procedure(loaded: LoadedConfig, backup: str = "<backup>", repo: Repository |
 
         install = Step(
             "Install Flux with flux-operator, as the repository does, but without its sync",
-            ("helm upgrade --install flux-operator oci://ghcr.io/controlplaneio-fluxcd/charts/flux-operator "
-             f"--namespace {fns} --create-namespace",
+            (operator_cmd,
              _heredoc(document(unsynced).rstrip("\n"), "      # the repository's FluxInstance without spec.sync"),
              f"kubectl -n {fns} wait fluxinstance --all --for=condition=Ready --timeout=10m", key),
             f"flux-operator and the Flux controllers in {fns}, with the repository's FluxInstance settings; the age "
