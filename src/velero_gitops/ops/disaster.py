@@ -57,6 +57,9 @@ class Repository:
     instance_object: dict[str, Any] | None = None  # the FluxInstance object of the sync root, as declared
     helmfile: tuple[str, ...] = ()  # `helmfile ... sync` of the repository's bootstrap, the sync's release left out
     operator_installed: bool = False  # that helmfile installs flux-operator already
+    # (kind, namespace, name) of a ConfigMap/Secret a storage Kustomization's postBuild.substituteFrom needs -> the
+    # command that makes it from the repository's own file; None when no file of the repository declares it
+    substitutions: dict[tuple[str, str, str], str | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,7 @@ def read_repository(loaded: LoadedConfig) -> Repository:
 
     for gap in storagelib.gaps(storagelib.read(root, sources, g), storagelib.backed_up_namespaces(loaded), deps):
         visit(gap.installers[0].ref, ())
+    _leave_ours_out(g, root, Layout.of(c), by_ref, storage)
     wanted: list[str] = []
     for ref, data in storage.items():
         tn = ((data or {}).get("spec") or {}).get("targetNamespace")
@@ -137,13 +141,80 @@ def read_repository(loaded: LoadedConfig) -> Repository:
         if instance_object is None:  # the sync root's own file, read as the graph read it
             instance_object = next((plain(o.data) for o in g.all if o.kind == "FluxInstance" and o.name == fi.name),
                                    None)
+    substitutions = _substitutions(g, root, storage)
     hf = _helmfiles(root, instance)
     instance = instance or hf.instance  # a release of the helmfile only: installed by hand the same way
     released = hf.released
     return Repository(storage, _bootstrap(roots, root, instance),
                       _namespaces(g, root, [n for n in dict.fromkeys(wanted) if n != c.flux.namespace]),
                       tuple(r for r in cni if (r.name, r.namespace) not in released),  # the helmfile's come first
-                      instance, instance_object, hf.commands, hf.operator)
+                      instance, instance_object, hf.commands, hf.operator, substitutions)
+
+
+def _leave_ours_out(g: Any, root: Path, lay: Layout, by_ref: dict[str, Any],
+                    storage: dict[str, dict[str, Any] | None]) -> None:
+    """A storage Kustomization whose build applies this tree's Kustomizations (`render --wire` listed them in the
+    folder it builds) would apply Velero with its storage location ReadWrite and its Schedules running, before the
+    entry point; and its health would wait on every one of them (monitoring included). So, in the storage step, it
+    gets one more patch that deletes them from its build: kustomize-controller appends ``spec.patches`` to the
+    kustomization it builds (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go), and a strategic merge
+    patch ``$patch: delete`` removes what its target selects (kubernetes-sigs/kustomize@kustomize/v5.7.1:
+    api/filters/patchstrategicmerge). The bootstrap applies the parent from Git again, without it."""
+    ks_file = g.run.real(root / lay.ks_file)
+    parents = {id(k) for k in g.applied_by.get(ks_file, [])}
+    ours = sorted({o.name for o in g.all if o.kind == "Kustomization" and o.path is not None
+                   and o.api_version.startswith("kustomize.toolkit.fluxcd.io/") and g.real(o.path) == ks_file})
+    if not parents or not ours:
+        return
+    for ref, data in storage.items():
+        k = by_ref.get(ref)
+        if data is None or k is None or id(k) not in parents:
+            continue
+        spec = data.setdefault("spec", {})
+        patches = spec["patches"] if isinstance(spec.get("patches"), list) else []
+        patches.append({
+            "target": {"group": "kustomize.toolkit.fluxcd.io", "kind": "Kustomization",
+                       "name": "^(" + "|".join(n.replace(".", "\\.") for n in ours) + ")$"},
+            "patch": "$patch: delete\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\n"
+                     f"metadata:\n  name: {ours[0]}\n"})
+        spec["patches"] = patches
+
+
+def _substitutions(g: Any, root: Path, storage: dict[str, dict[str, Any] | None]
+                   ) -> dict[tuple[str, str, str], str | None]:
+    """How to make each ConfigMap/Secret a storage Kustomization's ``postBuild.substituteFrom`` reads and does not
+    mark optional: the build fails while it is missing (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_varsub.go
+    LoadVariables reads it in the Kustomization's namespace). In normal operation another Kustomization applies it
+    (often a SOPS-encrypted Secret in a component the sync root adds); during the restore that one is not applied,
+    so the step applies the repository's own file: decrypted by sops when it is encrypted, the one object selected
+    (yq) when the file holds more."""
+    real_root = g.run.real(root)
+    out: dict[tuple[str, str, str], str | None] = {}
+    for ref, data in storage.items():
+        ns = ref.split("/", 1)[0]
+        post = ((data or {}).get("spec") or {}).get("postBuild") or {}
+        for r in post.get("substituteFrom") or [] if isinstance(post, dict) else []:
+            if not isinstance(r, dict) or r.get("optional") or r.get("kind") not in ("ConfigMap", "Secret"):
+                continue
+            kind, name = str(r["kind"]), str(r.get("name", ""))
+            if (kind, ns, name) in out:
+                continue
+            found = [o for o in g.named(kind, name) if o.api_version == "v1" and o.path is not None]
+            # the one of this namespace first (a file may say it, or kustomize's namespace: sets it), else any
+            found.sort(key=lambda o: g.ns_of(o) != ns)
+            if not found:
+                out[(kind, ns, name)] = None
+                continue
+            o = found[0]
+            f = g.real(o.path).relative_to(real_root).as_posix()
+            many = sum(1 for x in g.all if x.path == o.path) > 1
+            read = f"sops decrypt {f}" if o.encrypted else (f"cat {f}" if many else "")
+            pick = f" | yq 'select(.kind == \"{kind}\" and .metadata.name == \"{name}\")'" if many else ""
+            # the object of the file goes into this namespace whatever its file says (its parent sets it so)
+            fix_ns = f" | yq '.metadata.namespace = \"{ns}\"'"
+            out[(kind, ns, name)] = (f"{read}{pick}{fix_ns} | kubectl apply -f -" if read else
+                                     f"yq '.metadata.namespace = \"{ns}\"' {f} | kubectl apply -f -")
+    return out
 
 
 @dataclass(frozen=True)
@@ -344,8 +415,37 @@ def _apply_object(ref: str, data: dict[str, Any] | None) -> str:
     subst = ((data.get("spec") or {}).get("postBuild") or {}).get("substituteFrom") or []
     needed = [f"{r.get('kind')} {r.get('name')}" for r in subst if isinstance(r, dict) and not r.get("optional")]
     if needed:
-        note += f"      # needs {', '.join(needed)} in {ref.split('/', 1)[0]} first (postBuild.substituteFrom)"
+        note += (f"      # needs {', '.join(needed)} in {ref.split('/', 1)[0]} first (postBuild.substituteFrom: "
+                 "made above)")
     return _heredoc(body, note)
+
+
+def _decryption_keys(storage: dict[str, dict[str, Any] | None], made: tuple[str, str] | None) -> list[str]:
+    """The age key Secret in the namespace of each storage Kustomization that decrypts with one: kustomize-controller
+    reads ``decryption.secretRef`` in the Kustomization's own namespace (fluxcd/kustomize-controller@v1.9.4:
+    internal/decryptor/decryptor.go ImportKeys: Namespace: the Kustomization's), and in normal operation another
+    Kustomization puts it there (a component of the sync root), which the restore does not apply. ``made``: the
+    (namespace, name) the install step made already."""
+    out: list[str] = []
+    seen = {made} if made is not None else set()
+    for ref, data in storage.items():
+        sref = (((data or {}).get("spec") or {}).get("decryption") or {}).get("secretRef") or {}
+        name = sref.get("name") if isinstance(sref, dict) else None
+        ns = ref.split("/", 1)[0]
+        if isinstance(name, str) and name and (ns, name) not in seen:
+            seen.add((ns, name))
+            out.append(f"kubectl -n {ns} create secret generic {name} "
+                       "--from-file=age.agekey=$HOME/.config/sops/age/keys.txt      # Kustomization "
+                       f"{ref} decrypts with it, in its own namespace")
+    return out
+
+
+def _substitution(key: tuple[str, str, str], command: str | None) -> str:
+    kind, ns, name = key
+    if command is None:
+        return (f"kubectl -n {ns} get {kind.lower()} {name}      # must exist first (postBuild.substituteFrom): no "
+                "file of this repository declares it; create it as on the old cluster")
+    return f"{command}      # {kind} {ns}/{name} (postBuild.substituteFrom), from the repository's file"
 
 
 def _heredoc(body: str, note: str) -> str:
@@ -484,6 +584,9 @@ def procedure(loaded: LoadedConfig, backup: str = "<backup>", repo: Repository |
         steps.append(Step(
             "Apply what Velero depends on (storage), and nothing else",
             (*(_apply_namespace(n, data) for n, data in repo.namespaces.items()),
+             *_decryption_keys(repo.storage, (fns, c.flux.decryption.secret_ref)
+                               if c.flux.decryption.key_from == "secretRef" else None),
+             *(_substitution(k, cmd) for k, cmd in repo.substitutions.items()),
              *(_apply_object(d, repo.storage[d]) for d in deps),
              *(f"kubectl -n {d.split('/', 1)[0]} wait kustomization/{d.split('/', 1)[1]} --for=condition=Ready "
                "--timeout=30m" for d in deps)),
