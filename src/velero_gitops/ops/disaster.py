@@ -141,7 +141,7 @@ def read_repository(loaded: LoadedConfig) -> Repository:
         if instance_object is None:  # the sync root's own file, read as the graph read it
             instance_object = next((plain(o.data) for o in g.all if o.kind == "FluxInstance" and o.name == fi.name),
                                    None)
-    substitutions = _substitutions(g, root, storage)
+    substitutions = _substitutions(g, root, storage, by_ref)
     hf = _helmfiles(root, instance)
     instance = instance or hf.instance  # a release of the helmfile only: installed by hand the same way
     released = hf.released
@@ -180,15 +180,19 @@ def _leave_ours_out(g: Any, root: Path, lay: Layout, by_ref: dict[str, Any],
         spec["patches"] = patches
 
 
-def _substitutions(g: Any, root: Path, storage: dict[str, dict[str, Any] | None]
+def _substitutions(g: Any, root: Path, storage: dict[str, dict[str, Any] | None], by_ref: dict[str, Any]
                    ) -> dict[tuple[str, str, str], str | None]:
     """How to make each ConfigMap/Secret a storage Kustomization's ``postBuild.substituteFrom`` reads and does not
     mark optional: the build fails while it is missing (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_varsub.go
     LoadVariables reads it in the Kustomization's namespace). In normal operation another Kustomization applies it
     (often a SOPS-encrypted Secret in a component the sync root adds); during the restore that one is not applied,
     so the step applies the repository's own file: decrypted by sops when it is encrypted, the one object selected
-    (yq) when the file holds more."""
+    (yq) when the file holds more. With one such file per cluster, the one the same sync root applies is taken."""
     real_root = g.run.real(root)
+
+    def roots(p: Path | None) -> set[int]:
+        return {id(chain[0]) for chain in g.chains(p)} if p is not None else set()
+
     out: dict[tuple[str, str, str], str | None] = {}
     for ref, data in storage.items():
         ns = ref.split("/", 1)[0]
@@ -200,8 +204,11 @@ def _substitutions(g: Any, root: Path, storage: dict[str, dict[str, Any] | None]
             if (kind, ns, name) in out:
                 continue
             found = [o for o in g.named(kind, name) if o.api_version == "v1" and o.path is not None]
-            # the one of this namespace first (a file may say it, or kustomize's namespace: sets it), else any
-            found.sort(key=lambda o: g.ns_of(o) != ns)
+            k = by_ref.get(ref)
+            mine = roots(k.path if k is not None else None)
+            # one the same sync root applies first (one file per cluster), then one of this namespace (a file may
+            # say it, or kustomize's namespace: sets it), else any
+            found.sort(key=lambda o: (not (roots(o.path) & mine), g.ns_of(o) != ns))
             if not found:
                 out[(kind, ns, name)] = None
                 continue
