@@ -385,3 +385,17 @@ def test_a_values_file_outside_the_repository_is_not_read(tmp_path):
     steps = disaster.procedure(load(root / "velero-gitops.yaml"))
     assert str(outside) not in disaster.as_text(steps)
     assert not any("--values kubernetes/apps/flux-system" in c for s in steps for c in s.commands)
+
+
+def test_flux_operator_from_the_helmfile_without_readable_instance_values_never_prints_flux_install(tmp_path):
+    """A helmfile installs flux-operator, and the flux-instance values are a Go template (no YAML to read): the
+    install step still is the flux-operator one, never `flux install` next to the operator."""
+    root = _onedr0p(tmp_path, False)
+    (root / f"{INSTANCE_DIR}/helm-values.yaml").write_text('{{ (fromYaml (readFile "hr.yaml")).spec.values | toYaml }}\n')
+    steps = disaster.procedure(load(root / "velero-gitops.yaml"))
+    text = disaster.as_text(steps)
+    assert "flux install" not in text
+    assert "<your FluxInstance without spec.sync>" in text
+    assert "helmfile --file kubernetes/bootstrap/helmfile.yaml sync --selector name!=flux-instance" in text
+    assert steps[-1].commands[0].startswith("helmfile --file kubernetes/bootstrap/helmfile.yaml sync "
+                                            "--selector name=flux-instance")

@@ -145,7 +145,9 @@ def read_repository(loaded: LoadedConfig) -> Repository:
     hf = _helmfiles(root, instance)
     instance = instance or hf.instance  # a release of the helmfile only: installed by hand the same way
     released = hf.released
-    return Repository(storage, _bootstrap(roots, root, instance),
+    # the sync starts as the owner starts it: the release left out of the helmfile, when no values are known to us
+    bootstrap = hf.finish if instance is None and hf.finish else _bootstrap(roots, root, instance)
+    return Repository(storage, bootstrap,
                       _namespaces(g, root, [n for n in dict.fromkeys(wanted) if n != c.flux.namespace]),
                       tuple(r for r in cni if (r.name, r.namespace) not in released),  # the helmfile's come first
                       instance, instance_object, hf.commands, hf.operator, substitutions)
@@ -229,7 +231,8 @@ class Helmfiles:
     commands: tuple[str, ...]  # `helmfile ... sync` of each bootstrap helmfile, the sync's release left out
     released: frozenset[tuple[str, str]]  # (name, namespace) of the releases those commands install
     operator: bool  # they install flux-operator's own chart
-    instance: Release | None  # the release left out, as helm installs it
+    instance: Release | None  # the release left out, as helm installs it (None when its values are unreadable)
+    finish: tuple[str, ...] = ()  # `helmfile ... sync --selector name=...` of the releases left out
 
 
 def _helmfiles(root: Path, instance: Release | None) -> Helmfiles:
@@ -245,6 +248,7 @@ def _helmfiles(root: Path, instance: Release | None) -> Helmfiles:
     released: set[tuple[str, str]] = set()
     operator = False
     left_out: Release | None = None
+    finish: list[str] = []
     done: set[Path] = set()
     for p in yaml_files(root):
         unit = p.parent if p.parent.name == "helmfile.d" else p
@@ -270,26 +274,31 @@ def _helmfiles(root: Path, instance: Release | None) -> Helmfiles:
                     chart = str(r.get("chart") or "")
                     vals = helmvalues.of_helmfile_release(root, f, r)
                     inst = vals.values.get("instance")
+                    chart_name = chart.rstrip("/").rsplit("/", 1)[-1]  # an OCI path or `repo/chart` ends with it
+                    # the flux-instance chart renders the FluxInstance: left out when its values give a sync, or
+                    # when they cannot be read (a template) and may
                     syncs = (isinstance(inst, dict) and isinstance(inst.get("sync"), dict)) or (
-                        instance is not None and (r["name"], ns) == (instance.name, instance.namespace))
+                        instance is not None and (r["name"], ns) == (instance.name, instance.namespace)) or (
+                        chart_name == "flux-instance" and vals.unread)
                     if syncs:
                         skip.append(r["name"])
-                        if left_out is None:
+                        if left_out is None and not vals.unread:
                             left_out = Release(r["name"], ns, f.relative_to(root).as_posix(),
                                                _helmfile_chart(chart, repos), str(r.get("version") or ""),
                                                vals.args)
                     else:
                         mine.add((r["name"], ns))
-                        # flux-operator's chart, by the chart's own name (an OCI path or `repo/chart` ends with it)
-                        operator = operator or chart.rstrip("/").rsplit("/", 1)[-1] == "flux-operator"
+                        operator = operator or chart_name == "flux-operator"
         if not mine and not skip:
             continue
         released |= mine
         done.add(unit)
         selector = f" --selector {','.join(f'name!={n}' for n in skip)}" if skip else ""
+        finish += [f"helmfile --file {unit.relative_to(root).as_posix()} sync --selector name={n}      # now with "
+                   "Flux's sync" for n in skip]
         commands.append(f"helmfile --file {unit.relative_to(root).as_posix()} sync{selector}"
                         + ("      # all but the release that starts Flux's sync" if skip else ""))
-    return Helmfiles(tuple(commands), frozenset(released), operator, left_out)
+    return Helmfiles(tuple(commands), frozenset(released), operator, left_out, tuple(finish))
 
 
 def _helmfile_chart(chart: str, repos: dict[str, str]) -> str:
@@ -535,6 +544,15 @@ def procedure(loaded: LoadedConfig, backup: str = "<backup>", repo: Repository |
              f"kubectl -n {fns} wait fluxinstance --all --for=condition=Ready --timeout=10m", key),
             f"flux-operator and the Flux controllers in {fns}, with the repository's FluxInstance settings; the age "
             "key Secret; nothing from Git is applied", operator_cite)
+    elif repo.operator_installed:  # flux-operator runs; the FluxInstance's values are not in the repository's files
+        install = Step(
+            "Install Flux with flux-operator, as the repository does, but without its sync",
+            (operator_cmd,
+             "kubectl apply -f <your FluxInstance without spec.sync>      # its values are not in this repository's "
+             "files (a Secret, a template): drop the sync, keep the rest",
+             f"kubectl -n {fns} wait fluxinstance --all --for=condition=Ready --timeout=10m", key),
+            f"flux-operator and the Flux controllers in {fns}; the age key Secret; nothing from Git is applied",
+            operator_cite)
     else:
         install = Step("Install the Flux controllers only, no sync",
                        ("flux install", key),

@@ -26,6 +26,7 @@ from typing import Any
 class Values:
     values: dict[str, Any]  # merged, as the chart receives them
     args: tuple[str, ...]  # `--values X` arguments for helm, relative to the repository root, in merge order
+    unread: bool = False  # a values file could not be read as YAML (a Go template): the values are incomplete
 
 
 def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -130,6 +131,7 @@ def of_helmfile_release(root: Path, helmfile: Path, release: dict[str, Any]) -> 
 
     out: dict[str, Any] = {}
     args: list[str] = []
+    unread = False
     for v in release.get("values") or [] if isinstance(release.get("values"), list) else []:
         if isinstance(v, dict):
             out = merge(out, v)
@@ -138,8 +140,11 @@ def of_helmfile_release(root: Path, helmfile: Path, release: dict[str, Any]) -> 
             try:
                 got = _yaml_map(safefile.read_text(f, root=root))
             except (OSError, UnicodeDecodeError, ValueError, safefile.FileRefused):
+                unread = True
                 continue
-            if got is not None:
+            if got is None:
+                unread = True
+            else:
                 out = merge(out, got)
                 args.append(_rel(Path(f).resolve(), root))
-    return Values(out, tuple(args))
+    return Values(out, tuple(args), unread)
