@@ -399,3 +399,36 @@ def test_flux_operator_from_the_helmfile_without_readable_instance_values_never_
     assert "helmfile --file kubernetes/bootstrap/helmfile.yaml sync --selector name!=flux-instance" in text
     assert steps[-1].commands[0].startswith("helmfile --file kubernetes/bootstrap/helmfile.yaml sync "
                                             "--selector name=flux-instance")
+
+
+def test_a_substitute_from_object_declared_per_cluster_is_taken_from_this_clusters_file(tmp_path):
+    """rtrox/home-cluster: each cluster folder holds its own cluster-settings; the storage Kustomization's sync root
+    applies one of them. The step applies that one (the other cluster's comes first in file order)."""
+    root = _example(tmp_path, ("flux-system", "longhorn"))
+    settings = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cluster-settings",
+                                                                     "namespace": "flux-system"}}
+    _write(root, {
+        "clusters/a/flux-system/gotk-sync.yaml": _ks("flux-system", "flux-system", "./clusters/a", interval="10m",
+                                                     prune=True, sourceRef=SRC),
+        "clusters/a/apps.yaml": _ks("apps", "flux-system", "./kubernetes/other", interval="1h", prune=True,
+                                    sourceRef=SRC),
+        "clusters/a/config/cluster-settings.yaml": {**settings, "data": {"CLUSTER": "a"}},
+        "clusters/b/flux-system/gotk-sync.yaml": _ks("flux-system", "flux-system", "./clusters/b", interval="10m",
+                                                     prune=True, sourceRef=SRC),
+        "clusters/b/apps.yaml": _ks("apps-b", "flux-system", "./kubernetes/apps", interval="1h", prune=True,
+                                    sourceRef=SRC),
+        "clusters/b/config/cluster-settings.yaml": {**settings, "data": {"CLUSTER": "b"}},
+        "kubernetes/other/kustomization.yaml": {"resources": []},
+        "kubernetes/apps/kustomization.yaml": {"resources": ["./velero", "./longhorn-system"]},
+        "kubernetes/apps/longhorn-system/kustomization.yaml": {"resources": ["./ks.yaml"]},
+        "kubernetes/apps/longhorn-system/ks.yaml": _ks(
+            "longhorn", "flux-system", "./kubernetes/apps/longhorn-system/app", interval="1h", prune=True,
+            sourceRef=SRC, postBuild={"substituteFrom": [{"kind": "ConfigMap", "name": "cluster-settings"}]}),
+        "kubernetes/apps/longhorn-system/app/kustomization.yaml": {"resources": []},
+    })
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    steps = disaster.procedure(load(root / "velero-gitops.yaml"))
+    made = [c for s in steps for c in s.commands if "cluster-settings" in c and "yq" in c]
+    assert made == ["yq '.metadata.namespace = \"flux-system\"' clusters/b/config/cluster-settings.yaml | kubectl "
+                    "apply -f -      # ConfigMap flux-system/cluster-settings (postBuild.substituteFrom), from the "
+                    "repository's file"], made
