@@ -1483,9 +1483,16 @@ class _Checker:
         """kustomize-controller labels what it applies with its Kustomization's name and namespace, and prunes by that
         inventory (fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go apply/prune via
         fluxcd/pkg ssa): two Kustomizations of one cluster applying one object take it from each other. Objects whose
-        name comes from postBuild substitution are not compared (each Kustomization may substitute it differently)."""
+        name comes from postBuild substitution are not compared (each Kustomization may substitute it differently).
+        An owner is a Kustomization's namespace/name, not a declaration of it: two declarations of one Kustomization
+        (bootstrap's gotk-sync.yaml kept beside the FluxInstance sync that the operator names like it) are one object
+        on the cluster, and set the same owner labels (kustomize.toolkit.fluxcd.io/name and /namespace)."""
         g = self.g
         owners: dict[tuple, list] = {}
+
+        def ident(k: Obj) -> tuple[str, str]:
+            return g.ns_of(k), k.name
+
         for o in g.all:
             if o.path is None or not o.kind or not o.name or "$" in o.name or id(o) in g.substituted:
                 continue
@@ -1502,7 +1509,7 @@ class _Checker:
                     key = ("", ns) if (group, o.kind) == ("", "Namespace") else (ns, o.name)
                     for c in g.cluster.get(id(ks)) or [None]:
                         lst = owners.setdefault((c, group, o.kind, *key), [])
-                        if not any(k is ks for _, k in lst):
+                        if not any(ident(k) == ident(ks) for _, k in lst):
                             lst.append((o, ks))
         mine = {id(o) for o in self.objects}
         reported: set[int] = set()
