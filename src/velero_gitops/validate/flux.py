@@ -876,18 +876,23 @@ class Graph:
                     self._by_file.setdefault(self.real(o.path), []).append(o)
         return self._by_file.get(f, [])
 
-    def dead_dir(self, d: Path) -> bool:
-        """The folder of a kustomization that Flux never builds, by the rule ``dead`` applies to files: no live Flux
-        Kustomization's build reads it, and it lies in a moved tree, or the cluster's sync is in the repository (and it
-        is no hand-applied entry's folder), or the kustomization nearest above leaves it out."""
-        d = self.real(d)
+    def built(self, d: Path) -> bool:
+        """A live Flux Kustomization's build reads the kustomization of folder ``d`` (resolved), its components'
+        included. Computed once per graph build."""
         if self._live_dirs is None:
             self._live_dirs = set()
             for ks in self.flux_ks:
                 target = self.path_dir(ks)
                 if target is not None:
                     self._live_dirs |= self.tree.flux_reached(target, self.kustomization(ks))
-        if d in self._live_dirs:
+        return d in self._live_dirs
+
+    def dead_dir(self, d: Path) -> bool:
+        """The folder of a kustomization that Flux never builds, by the rule ``dead`` applies to files: no live Flux
+        Kustomization's build reads it, and it lies in a moved tree, or the cluster's sync is in the repository (and it
+        is no hand-applied entry's folder), or the kustomization nearest above leaves it out."""
+        d = self.real(d)
+        if self.built(d):
             return False
         if self._in_moved(d):
             return True
