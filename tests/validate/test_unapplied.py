@@ -302,3 +302,27 @@ def test_the_note_names_the_kustomization_that_leaves_the_app_out(tmp_path, comp
         ("apps/demo/ks.yaml", "Flux Kustomization demo is not applied by any Flux Kustomization")], notes
     assert notes[0][1].split(" (its folder is left out of ")[1].endswith("/repo/apps/kustomization.yaml), so what it "
                                                                     "would apply is not checked"), notes
+
+
+@pytest.mark.parametrize("repo_root", [True, False])
+def test_a_disabled_app_that_builds_its_own_folder_reads_nothing(tmp_path, monkeypatch, repo_root):
+    """An app whose ks.yaml lives in the folder it builds, left out of that folder's listing (so that it does not apply
+    itself) and of the parent's (`# - ./flyte`), as in a public repository (Apocrathia's services-flyte): nothing
+    applies it beside the cluster's sync, so its build is read by no live Kustomization and the note names the
+    parent, the kustomization that leaves it out, with or without --repo-root."""
+    root = write_tree(tmp_path / "repo", {
+        "clusters/home/flux-system/gotk-sync.yaml": KS.format(name="flux-system", path="./clusters/home"),
+        "clusters/home/apps.yaml": KS.format(name="apps", path="./apps"),
+        "apps/kustomization.yaml": "resources:\n  - ./velero/bsl.yaml\n  # - ./flyte/ks.yaml\n",
+        "apps/velero/bsl.yaml": BSL.format(ns="velero").replace("http://", "https://"),
+        "apps/flyte/ks.yaml": KS.format(name="flyte", path="./apps/flyte"),
+        "apps/flyte/kustomization.yaml": "resources: [hr.yaml]\n",
+        "apps/flyte/hr.yaml": HR,
+    })
+    monkeypatch.chdir(root)  # `validate .` in the checkout, as the CLI is run
+    opts = Options(repo_root=str(root) if repo_root else None, kustomize="never", ignore_missing_schemas=True)
+    res = validate_paths(["."], opts)
+    found = [(f.file.split("repo/", 1)[-1], f.rule, f.severity, f.message)
+             for f in res.findings if f.severity != "note" or f.rule == "flux.not-applied"]
+    assert [f[:3] for f in found] == [("apps/flyte/ks.yaml", "flux.not-applied", "note")], found
+    assert "left out of apps/kustomization.yaml), so what" in found[0][3], found

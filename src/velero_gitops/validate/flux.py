@@ -878,11 +878,14 @@ class Graph:
 
     def built(self, d: Path) -> bool:
         """A live Flux Kustomization's build reads the kustomization of folder ``d`` (resolved), its components'
-        included. Computed once per graph build."""
+        included. A Kustomization the graph keeps as a possible root (one that lives in the folder it builds) but that
+        nothing applies beside the cluster's sync (``dead``) reads nothing. Computed once per graph build."""
         if self._live_dirs is None:
             self._live_dirs = set()
             for ks in self.flux_ks:
                 target = self.path_dir(ks)
+                if target is not None and self.dead(ks):
+                    continue
                 if target is not None:
                     self._live_dirs |= self.tree.flux_reached(target, self.kustomization(ks))
         return d in self._live_dirs
