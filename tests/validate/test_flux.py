@@ -529,6 +529,32 @@ def test_a_namespace_is_named_by_the_namespace_transformer(tmp_path, target, dup
             "Namespace)"]
 
 
+@pytest.mark.parametrize("name,dup", [("fleet", False), ("flux-system", True)])
+def test_two_declarations_of_one_kustomization_are_one_owner(tmp_path, name, dup):
+    """An owner is a Kustomization on the cluster, its namespace/name: the API server holds one object per name, and
+    kustomize-controller labels what it applies with that name and namespace (fluxcd/kustomize-controller@v1.9.4:
+    internal/controller/kustomization_controller.go SetOwnerLabels(objects, obj.GetName(), obj.GetNamespace()), prune
+    Inclusions GetOwnerLabels). Bootstrap's gotk-sync.yaml kept beside a FluxInstance whose sync the operator names
+    like it (controlplaneio-fluxcd/flux-operator@v0.58.1:api/v1/fluxinstance_types.go Sync.Name, "the namespace name
+    of the FluxInstance" when unset) declares one Kustomization twice: nothing is applied by two owners. A sync copy
+    under another name is a second Kustomization applying the same folder: every object there is duplicated."""
+    root = _tree(tmp_path, "flux-operator")
+    sync = root / "clusters/prod/flux-system"
+    sync.mkdir()
+    (sync / "kustomization.yaml").write_text("resources:\n  - ./gotk-sync.yaml\n")
+    (sync / "gotk-sync.yaml").write_text(
+        "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: fleet\n  namespace: flux-system\n"
+        "spec:\n  interval: 1m0s\n  ref:\n    branch: main\n  url: https://example.com/fleet.git\n---\n"
+        f"apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: {name}\n"
+        "  namespace: flux-system\nspec:\n  interval: 10m0s\n  path: ./clusters/prod\n  prune: true\n  sourceRef:\n"
+        "    kind: GitRepository\n    name: fleet\n")
+    res = _check(root, ".", ignore_missing_schemas=True)
+    found = sorted({(f.rule, f.obj) for f in res.findings})
+    assert found == ([("flux.duplicate-identical", o) for o in (
+        "FluxInstance/flux-system/flux", "GitRepository/flux-system/fleet", "Kustomization/flux-system/apps")]
+        if dup else []), res.findings
+
+
 def test_generated_kustomization_applies_sub_folders_that_have_their_own(tmp_path):
     """Without a kustomization.yaml, Flux generates one listing every manifest and every sub-folder that holds a
     kustomization.yaml (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go Generate/scanManifests): the

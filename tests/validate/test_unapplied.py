@@ -234,8 +234,10 @@ def test_a_root_applied_by_hand_is_live_beside_a_kustomization_that_applies_itse
         "kubernetes/kube-system/off/app/hr.yaml": HR.replace("name: mqtt\n", "name: off\n", 1),
     })
     found, _ = _found(root)
+    # both disabled apps get their note, naming kube-system's kustomization, the one that leaves them out
     assert found == {("kubernetes/kube-system/mqtt/app/hr.yaml", "flux.source-ref", "error"),
-                     ("kubernetes/kube-system/off/ks.yaml", "flux.not-applied", "note")}, found
+                     ("kubernetes/kube-system/off/ks.yaml", "flux.not-applied", "note"),
+                     ("kubernetes/kube-system/beside/ks.yaml", "flux.not-applied", "note")}, found
 
 
 @pytest.mark.parametrize("enabled", [True, False])
@@ -269,3 +271,58 @@ def test_a_root_that_lives_in_the_folder_it_builds_is_applied(tmp_path):
     assert ("kubernetes/apps/velero/bsl.yaml", "policy.s3-https", "error") in found, found
     assert ("kubernetes/apps/mqtt/ks.yaml", "flux.not-applied", "note") in found, found
     assert not any(f == "kubernetes/ks.yaml" and rule == "flux.not-applied" for f, rule, _ in found), found
+
+
+@pytest.mark.parametrize("component", [True, False])
+def test_the_note_names_the_kustomization_that_leaves_the_app_out(tmp_path, component):
+    """An app folder with its own kustomization.yaml (listing the app's ks.yaml) commented out of its parent's: the
+    parent leaves it out, and the parent is what a live Flux Kustomization builds (kustomize-controller@v1.9.4 builds
+    spec.path only: internal/controller/kustomization_controller.go build). The app's own kustomization is never
+    built, even when its component's files are applied by the live apps' builds (a public repository, DavidIlie, was
+    told its app folder's kustomization.yaml left the app out). The app's ks.yaml names no namespace (its parent's
+    `namespace:` would set it, and never runs): the note names the Kustomization without a leading '/'."""
+    comp = "components:\n  - ../../components/ns\n" if component else ""
+    root = write_tree(tmp_path / "repo", {
+        "clusters/home/flux-system/gotk-sync.yaml": KS.format(name="flux-system", path="./clusters/home"),
+        "clusters/home/apps.yaml": KS.format(name="apps", path="./apps"),
+        "apps/kustomization.yaml": "resources:\n  - ./live\n  # - ./demo\n",
+        "apps/live/kustomization.yaml": "namespace: live\nresources:\n  - ks.yaml\n" + comp,
+        "apps/live/ks.yaml": KS.format(name="live", path="./apps/live/app"),
+        "apps/live/app/kustomization.yaml": "resources: []\n",
+        "apps/demo/kustomization.yaml": "resources:\n  - ks.yaml\n" + comp,
+        "apps/demo/ks.yaml": KS.format(name="demo", path="./apps/demo/app").replace("  namespace: flux-system\n", "", 1),
+        "apps/demo/app/kustomization.yaml": "resources: []\n",
+        "components/ns/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n"
+                                            "resources: [namespace.yaml]\n",
+        "components/ns/namespace.yaml": "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: _\n",
+    })
+    _, res = _found(root)
+    notes = [(f.file.split("repo/", 1)[-1], f.message) for f in res.findings if f.rule == "flux.not-applied"]
+    assert [(f, m.split(" (its folder")[0]) for f, m in notes] == [
+        ("apps/demo/ks.yaml", "Flux Kustomization demo is not applied by any Flux Kustomization")], notes
+    assert notes[0][1].split(" (its folder is left out of ")[1].endswith("/repo/apps/kustomization.yaml), so what it "
+                                                                    "would apply is not checked"), notes
+
+
+@pytest.mark.parametrize("repo_root", [True, False])
+def test_a_disabled_app_that_builds_its_own_folder_reads_nothing(tmp_path, monkeypatch, repo_root):
+    """An app whose ks.yaml lives in the folder it builds, left out of that folder's listing (so that it does not apply
+    itself) and of the parent's (`# - ./flyte`), as in a public repository (Apocrathia's services-flyte): nothing
+    applies it beside the cluster's sync, so its build is read by no live Kustomization and the note names the
+    parent, the kustomization that leaves it out, with or without --repo-root."""
+    root = write_tree(tmp_path / "repo", {
+        "clusters/home/flux-system/gotk-sync.yaml": KS.format(name="flux-system", path="./clusters/home"),
+        "clusters/home/apps.yaml": KS.format(name="apps", path="./apps"),
+        "apps/kustomization.yaml": "resources:\n  - ./velero/bsl.yaml\n  # - ./flyte/ks.yaml\n",
+        "apps/velero/bsl.yaml": BSL.format(ns="velero").replace("http://", "https://"),
+        "apps/flyte/ks.yaml": KS.format(name="flyte", path="./apps/flyte"),
+        "apps/flyte/kustomization.yaml": "resources: [hr.yaml]\n",
+        "apps/flyte/hr.yaml": HR,
+    })
+    monkeypatch.chdir(root)  # `validate .` in the checkout, as the CLI is run
+    opts = Options(repo_root=str(root) if repo_root else None, kustomize="never", ignore_missing_schemas=True)
+    res = validate_paths(["."], opts)
+    found = [(f.file.split("repo/", 1)[-1], f.rule, f.severity, f.message)
+             for f in res.findings if f.severity != "note" or f.rule == "flux.not-applied"]
+    assert [f[:3] for f in found] == [("apps/flyte/ks.yaml", "flux.not-applied", "note")], found
+    assert "left out of apps/kustomization.yaml), so what" in found[0][3], found

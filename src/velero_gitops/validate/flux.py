@@ -876,18 +876,26 @@ class Graph:
                     self._by_file.setdefault(self.real(o.path), []).append(o)
         return self._by_file.get(f, [])
 
+    def built(self, d: Path) -> bool:
+        """A live Flux Kustomization's build reads the kustomization of folder ``d`` (resolved), its components'
+        included. A Kustomization the graph keeps as a possible root (one that lives in the folder it builds) but that
+        nothing applies beside the cluster's sync (``dead``) reads nothing. Computed once per graph build."""
+        if self._live_dirs is None:
+            self._live_dirs = set()
+            for ks in self.flux_ks:
+                target = self.path_dir(ks)
+                if target is not None and self.dead(ks):
+                    continue
+                if target is not None:
+                    self._live_dirs |= self.tree.flux_reached(target, self.kustomization(ks))
+        return d in self._live_dirs
+
     def dead_dir(self, d: Path) -> bool:
         """The folder of a kustomization that Flux never builds, by the rule ``dead`` applies to files: no live Flux
         Kustomization's build reads it, and it lies in a moved tree, or the cluster's sync is in the repository (and it
         is no hand-applied entry's folder), or the kustomization nearest above leaves it out."""
         d = self.real(d)
-        if self._live_dirs is None:
-            self._live_dirs = set()
-            for ks in self.flux_ks:
-                target = self.path_dir(ks)
-                if target is not None:
-                    self._live_dirs |= self.tree.flux_reached(target, self.kustomization(ks))
-        if d in self._live_dirs:
+        if self.built(d):
             return False
         if self._in_moved(d):
             return True
@@ -1483,9 +1491,16 @@ class _Checker:
         """kustomize-controller labels what it applies with its Kustomization's name and namespace, and prunes by that
         inventory (fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go apply/prune via
         fluxcd/pkg ssa): two Kustomizations of one cluster applying one object take it from each other. Objects whose
-        name comes from postBuild substitution are not compared (each Kustomization may substitute it differently)."""
+        name comes from postBuild substitution are not compared (each Kustomization may substitute it differently).
+        An owner is a Kustomization's namespace/name, not a declaration of it: two declarations of one Kustomization
+        (bootstrap's gotk-sync.yaml kept beside the FluxInstance sync that the operator names like it) are one object
+        on the cluster, and set the same owner labels (kustomize.toolkit.fluxcd.io/name and /namespace)."""
         g = self.g
         owners: dict[tuple, list] = {}
+
+        def ident(k: Obj) -> tuple[str, str]:
+            return g.ns_of(k), k.name
+
         for o in g.all:
             if o.path is None or not o.kind or not o.name or "$" in o.name or id(o) in g.substituted:
                 continue
@@ -1502,7 +1517,7 @@ class _Checker:
                     key = ("", ns) if (group, o.kind) == ("", "Namespace") else (ns, o.name)
                     for c in g.cluster.get(id(ks)) or [None]:
                         lst = owners.setdefault((c, group, o.kind, *key), [])
-                        if not any(k is ks for _, k in lst):
+                        if not any(ident(k) == ident(ks) for _, k in lst):
                             lst.append((o, ks))
         mine = {id(o) for o in self.objects}
         reported: set[int] = set()

@@ -48,7 +48,8 @@ def notes(findings: list[Finding], objects: list[Obj], graph: Graph) -> list[Fin
     for o in objects:
         parent = _disabled(o, graph) if is_kind(o, FLUX_KS, "Kustomization") and (o.file, o.ident) in dead else None
         if parent is not None:
-            out.append(o.finding("", f"Flux Kustomization {o.ident.split('/', 1)[1]} is {NOT_APPLIED} (its folder is "
+            ns, name = o.ident.split("/", 1)[1].split("/", 1)  # no namespace: the parent that would set it never applies it
+            out.append(o.finding("", f"Flux Kustomization {ns + '/' if ns else ''}{name} is {NOT_APPLIED} (its folder is "
                                      f"left out of {display_path(parent)}), so what it would apply is not "
                                      "checked", RULE, "note"))
     return out
@@ -67,8 +68,10 @@ def _dead_kustomization(f: Finding, graph: Graph) -> bool:
 
 
 def _disabled(o: Obj, graph: Graph) -> Path | None:
-    """The kustomization.yaml nearest above ``o``'s file, when Flux applies some of what it lists (so the folder
-    holding ``o`` was left out of a live parent); None otherwise."""
+    """The kustomization.yaml that leaves ``o``'s folder out: the nearest above ``o``'s file that a live Flux
+    Kustomization's build reads (Graph.built). A kustomization below it that lists ``o`` is itself left out (an app
+    folder commented out of its parent: the parent is named, not the app's own listing, whose component files other
+    builds may apply). None when nothing of the cluster reads any folder above (an archive: silent)."""
     if o.path is None:
         return None
     rp = graph.real(o.path)
@@ -76,7 +79,6 @@ def _disabled(o: Obj, graph: Graph) -> Path | None:
         if graph.root is not None and graph.root not in (d, *d.parents):
             return None
         kfile = graph.tree.kfile(d)  # the graph's memoised lookup, one stat per folder and run
-        if kfile is not None:
-            live = any(graph.applied_by.get(f) for f in graph.tree.applied_files(d))
-            return kfile if live else None
+        if kfile is not None and graph.built(d):
+            return kfile
     return None
