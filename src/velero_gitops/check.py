@@ -150,8 +150,8 @@ def run_check(configs: list[Path], options: CheckOptions | None = None, recorder
         by_root.setdefault(u.loaded.repo_root, []).append(u)
     for root, group in by_root.items():
         _validate_repository(root, group, opts, result)
-        _wiring(group, result)
-        _storage_and_metrics(group, result)
+        facts = _wiring(group, result)
+        _storage_and_metrics(group, result, facts)
 
     from velero_gitops.secrets import secret_check
 
@@ -229,10 +229,13 @@ def _key(f: Finding) -> tuple[str, int | None, str | None, str, str, str]:
     return f.file, f.line, f.obj, f.pointer, f.message, f.rule
 
 
-def _wiring(group: list[_Unit], result: CheckResult) -> None:
+def _wiring(group: list[_Unit], result: CheckResult) -> dict[tuple[str, ...], list]:
     """[flux.unwired] the rendered tree is applied by no Flux Kustomization reached from the cluster's sync root;
-    [velero.second-install] a velero HelmRelease that velero-gitops did not render is applied too."""
-    from velero_gitops.ops import importer, wiring
+    [velero.second-install] a velero HelmRelease that velero-gitops did not render is applied too;
+    [flux.depends-on-replaced] a parent's patch rewrites the rendered Kustomizations' dependsOn (ops/ordering.py).
+    Returns the graph facts read, per set of sources."""
+    from velero_gitops.ops import importer, ordering, wiring
+    from velero_gitops.render.layout import Layout
 
     facts: dict[tuple[str, ...], list] = {}
     ours = set().union(*(u.files for u in group))
@@ -249,20 +252,30 @@ def _wiring(group: list[_Unit], result: CheckResult) -> None:
         if u.rendered.drifted:
             continue  # not rendered yet (render.drift says so): the folder Flux would reach is not there to judge
         w = wiring.for_config(u.loaded, facts[sources])
+        if w.wired:
+            ks_text = u.rendered.files.get(Layout.of(u.loaded.config).ks_file, "")
+            for r in ordering.replaced(w.target, ks_text, facts[sources]):
+                result.findings.append(Finding(file=shown(r.file), line=r.line, obj=f"Kustomization/{r.ks}",
+                                               pointer="/spec/patches", message=ordering.message(r, shown),
+                                               rule=ordering.REPLACED))
+                result.failed += 1
         if not w.checked or w.wired:
             continue
         msg = wiring.message(w, u.loaded.repo_root, u.rendered.shown, subject=False)
         result.findings.append(Finding(file=wiring.at(u.loaded.repo_root, u.rendered.shown)(w.target), line=None,
                                        obj=None, pointer="", message=" ".join(msg.split()), rule=UNWIRED))
         result.failed += 1
+    return facts
 
 
-def _storage_and_metrics(group: list[_Unit], result: CheckResult) -> None:
+def _storage_and_metrics(group: list[_Unit], result: CheckResult, facts: dict[tuple[str, ...], list]) -> None:
     """[flux.storage-not-ordered] the StorageClasses the schedules' namespaces use are installed before the restore
-    (ops/storage.py); [metrics.not-selected] the repository's Prometheus loads the rendered rules and scrapes the
+    (ops/storage.py), judged on the dependsOn the controller applies (a parent's patch may replace ours:
+    ops/ordering.py); [metrics.not-selected] the repository's Prometheus loads the rendered rules and scrapes the
     monitors (ops/prometheus.py). One Flux graph per set of sources serves both."""
     from velero_gitops.config.loader import display
-    from velero_gitops.ops import prometheus, storage, wiring
+    from velero_gitops.ops import ordering, prometheus, storage, wiring
+    from velero_gitops.render.layout import Layout
 
     graphs: dict[tuple[str, ...], Any] = {}
     for u in group:
@@ -273,9 +286,14 @@ def _storage_and_metrics(group: list[_Unit], result: CheckResult) -> None:
         if c.schedules:
             st = storage.read(u.loaded.repo_root, list(sources), graphs[sources])
             deps = [f"{d.namespace}/{d.name}" for d in c.flux.depends_on]
+            ks_file = (u.loaded.repo_root / Layout.of(c).ks_file).resolve()
+            applied = ordering.applied_depends_on(ks_file, f"{c.flux.namespace}/{c.repo.app}", facts.get(sources, []))
+            patch = ordering.depends_on_patch(ks_file, f"{c.flux.namespace}/{c.repo.app}", facts.get(sources, []))
+            deps = deps if applied is None else applied
+            where = f"{wiring.at(u.loaded.repo_root, u.rendered.shown)(patch[0])}:{patch[1]}" if patch else ""
             for gap in storage.gaps(st, storage.backed_up_namespaces(u.loaded), deps):
                 result.findings.append(Finding(display(u.loaded.path), None, f"StorageClass//{gap.storage_class}", "",
-                                               storage.message(gap), storage.UNORDERED, "warning"))
+                                               storage.message(gap, where), storage.UNORDERED, "warning"))
         if prometheus.rendered(c):
             v = prometheus.judge(prometheus.read(u.loaded.repo_root, list(sources), graphs[sources]), c)
             if v is not None:

@@ -35,6 +35,19 @@ def chart_name(g: Graph, hr: Obj) -> str | None:
     return None
 
 
+def _patched(g: Graph, ks: Obj) -> str:
+    """Where the dependsOn the controller applies comes from, when a parent's patch wrote it: a strategic-merge
+    patch replaces the list (kubernetes-sigs/kustomize@kustomize/v5.7.1:kyaml/yaml/schema/schema.go IsAssociative:
+    no schema, no merge key), so what ks's own file says is gone."""
+    by = g.written_by_parent(ks, "dependsOn")
+    if by is None:
+        return ""
+    parent, line = by
+    return (f"; its dependsOn is the one the patch of its parent {g.ns_of(parent)}/{parent.name} ({parent.file}:{line}) "
+            "writes, which replaces the list in its own file: narrow that patch's target so it leaves "
+            f"{ks.name} out")
+
+
 class _Order:
     def __init__(self, g: Graph) -> None:
         self.g = g
@@ -84,5 +97,6 @@ def check(g: Graph, objects: list[Obj]) -> list[Finding]:
                 elif not any(id(h) in order.depends_on(k) for h in hr_ks):
                     out.append(o.finding("", f"{o.kind} is applied by Flux Kustomization {g.ns_of(k)}/{k.name}, which does "
                                          f"not dependsOn {', '.join(h.name for h in hr_ks)} (the Kustomization applying "
-                                         f"HelmRelease {hr.name} that installs the {group} CRDs)", CRD_ORDER))
+                                         f"HelmRelease {hr.name} that installs the {group} CRDs){_patched(g, k)}",
+                                         CRD_ORDER))
     return out
