@@ -43,9 +43,9 @@ if TYPE_CHECKING:
 CONFIG_PATTERN = r"(^|/)velero-gitops\.ya?ml$"
 
 UNWIRED = define("flux.unwired", "error", "no Flux Kustomization reached from the cluster's sync root applies the rendered "
-                 "`ks.yaml` (`render --wire` adds the entry)")
+                 "`ks.yaml` (`render --wire` adds the entry)", needs_config=True)
 SECOND_INSTALL = define("velero.second-install", "error", "a velero HelmRelease that velero-gitops did not render is "
-                        "applied beside the rendered one (`velero-gitops import` is the way in)")
+                        "applied beside the rendered one (`velero-gitops import` is the way in)", needs_config=True)
 
 
 @dataclass

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from velero_gitops.ops.wiring import FluxKs
 
 REPLACED = define("flux.depends-on-replaced", "error", "a parent Flux Kustomization's patch rewrites the `dependsOn` "
-                  "of a rendered Kustomization, so the controller applies it without the order velero-gitops rendered")
+                  "of a rendered Kustomization, so the controller applies it without the order velero-gitops rendered", needs_config=True)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 UNSELECTED = define("metrics.not-selected", "warning", "the repository's Prometheus does not select the rendered "
                     "PrometheusRule, ServiceMonitor or PodMonitor: no alert is loaded, Velero is not scraped "
-                    "(`metrics.additionalLabels` adds the labels it selects)")
+                    "(`metrics.additionalLabels` adds the labels it selects)", needs_config=True)
 
 # the rendered kinds -> the prefix of the Prometheus fields that select them
 KINDS = {"PrometheusRule": "rule", "ServiceMonitor": "serviceMonitor", "PodMonitor": "podMonitor"}

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 UNORDERED = define("flux.storage-not-ordered", "warning", "the backed-up namespaces use a StorageClass that a Flux "
                    "Kustomization of the repository installs, and `flux.dependsOn` does not order it before Velero: "
-                   "a disaster-recovery restore provisions no volume and restores no data")
+                   "a disaster-recovery restore provisions no volume and restores no data", needs_config=True)
 
 _CLASS_KEY = re.compile(r"class(es)?$", re.I)  # a key that holds a class definition: hostpathClass, storageClasses
 _USES_KEY = re.compile(r"storageclass(name)?$", re.I)  # a key that names the class a volume is provisioned from
