@@ -372,3 +372,31 @@ def test_a_repository_without_any_kustomization_yaml_is_built(tmp_path, monkeypa
     monkeypatch.setattr(kustomize, "check_dirs", lambda *a, **kw: calls.append(a) or real(*a, **kw))
     validate_paths([str(root)], Options(repo_root=str(root), kustomize="auto", ignore_missing_schemas=True))
     assert len(calls) == 1
+
+
+def test_a_namespace_the_api_server_refuses_is_a_finding(tmp_path):
+    """No schema constrains ObjectMeta.namespace (a plain string), but the API server validates it as a DNS-1123
+    label for every kind (kubernetes/apimachinery@v0.35.0:pkg/api/validation/objectmeta.go ValidateObjectMeta ->
+    ValidateNamespaceName): a 5,000-digit namespace on stdin exited 0."""
+    cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  namespace: {ns}\ndata:\n  a: b\n"
+    r = run_cli("validate", "-", stdin=cm.format(ns="9" * 5000), cwd=tmp_path)
+    assert r.code == 1 and "schema.namespace" in run_cli("validate", "-", "--output", "json", cwd=tmp_path,
+                                                          stdin=cm.format(ns="9" * 5000)).out
+    assert "-:5 " in r.out and "(5000 characters)" in r.out and len(r.out) < 1000, r.out
+    for bad in ("a" * 64, "Default", "a_b"):
+        assert run_cli("validate", "-", stdin=cm.format(ns=bad), cwd=tmp_path).code == 1, bad
+    for ok in ("a" * 63, "default", "'${NAMESPACE}'"):  # postBuild substitutes ${...}: not the applied value
+        r = run_cli("validate", "-", stdin=cm.format(ns=ok), cwd=tmp_path)
+        assert r.code == 0, (ok, r.out)
+
+
+def test_a_namespace_a_kustomization_replaces_is_not_judged(tmp_path):
+    """kustomize's `namespace:` sets every object's namespace (api/filters/namespace), so the file's own value
+    (a placeholder) is not what is applied."""
+    (tmp_path / "kustomization.yaml").write_text("namespace: apps\nresources:\n  - cm.yaml\n")
+    (tmp_path / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  namespace: _\n")
+    found = validate_paths([str(tmp_path)], Options(kustomize="never"))
+    assert [f for f in found.findings if f.rule == "schema.namespace"] == []
+    (tmp_path / "kustomization.yaml").write_text("resources:\n  - cm.yaml\n")
+    found = validate_paths([str(tmp_path)], Options(kustomize="never"))
+    assert [f.line for f in found.findings if f.rule == "schema.namespace"] == [5]
