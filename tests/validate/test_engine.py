@@ -400,3 +400,15 @@ def test_a_namespace_a_kustomization_replaces_is_not_judged(tmp_path):
     (tmp_path / "kustomization.yaml").write_text("resources:\n  - cm.yaml\n")
     found = validate_paths([str(tmp_path)], Options(kustomize="never"))
     assert [f.line for f in found.findings if f.rule == "schema.namespace"] == [5]
+
+
+def test_an_encrypted_namespace_is_not_judged(tmp_path):
+    """A SOPS file without encrypted_regex encrypts metadata too (seen on calebbutcher/home-ops); kustomize-controller
+    decrypts before it applies (internal/decryptor), so the ciphertext is not the namespace applied."""
+    enc = "ENC[AES256_GCM,data:Vqg0Ek3qnIG6WA==,iv:" + "A" * 43 + "=,tag:" + "B" * 22 + "==,type:str]"
+    (tmp_path / "s.sops.yaml").write_text(
+        f"apiVersion: v1\nkind: Secret\nmetadata:\n  name: x\n  namespace: {enc}\nstringData:\n  a: {enc}\n"
+        "sops:\n  age:\n    - recipient: age1qqqq\n      enc: x\n  lastmodified: '2024-01-01T00:00:00Z'\n"
+        "  mac: " + enc + "\n  version: 3.10.2\n")
+    found = validate_paths([str(tmp_path)], Options(kustomize="never"))
+    assert [f for f in found.findings if f.rule == "schema.namespace"] == []

@@ -296,10 +296,11 @@ def _namespace(obj: Obj, graph: flux.Graph | None) -> list[Finding]:
     takes: a DNS-1123 label (kubernetes/apimachinery@v0.35.0:pkg/api/validation/objectmeta.go ValidateObjectMeta →
     ValidateNamespaceName, NameIsDNSLabel), whatever the kind; no schema says so (ObjectMeta's namespace is a plain
     string), so a 5,000-character namespace passed. A value postBuild substitutes (``${...}``), or one a
-    targetNamespace or kustomize ``namespace:`` replaces (the graph's namespaces), is not the one applied."""
+    targetNamespace or kustomize ``namespace:`` replaces (the graph's namespaces), or one in a SOPS file (encrypted
+    with the rest when the file has no encrypted_regex) is not the one applied."""
     md = obj.data.get("metadata")
     ns = md.get("namespace") if isinstance(md, dict) else None
-    if not isinstance(ns, str) or not ns or "${" in ns:
+    if not isinstance(ns, str) or not ns or "${" in ns or obj.encrypted:  # a SOPS file: Flux applies the plaintext
         return []
     if graph is not None and obj.path is not None and ns not in graph.namespaces(obj):
         return []
