@@ -149,9 +149,11 @@ def run_check(configs: list[Path], options: CheckOptions | None = None, recorder
     for u in units:
         by_root.setdefault(u.loaded.repo_root, []).append(u)
     for root, group in by_root.items():
-        _validate_repository(root, group, opts, result)
-        facts = _wiring(group, result)
-        _storage_and_metrics(group, result, facts)
+        # one Flux graph per repository: validate's serves the wiring, ordering, storage and metrics readers when
+        # they read the same sources (issue 23: each build scans the whole repository)
+        built = _validate_repository(root, group, opts, result)
+        facts = _wiring(group, result, built)
+        _storage_and_metrics(group, result, facts, built)
 
     from velero_gitops.secrets import secret_check
 
@@ -169,7 +171,9 @@ def run_check(configs: list[Path], options: CheckOptions | None = None, recorder
     return result
 
 
-def _validate_repository(root: Path, group: list[_Unit], opts: CheckOptions, result: CheckResult) -> None:
+def _validate_repository(root: Path, group: list[_Unit], opts: CheckOptions,
+                         result: CheckResult) -> tuple[tuple[str, ...], Any]:
+    """Validate the repository; returns (the sources it was read with, its Flux graph or None)."""
     from velero_gitops.validate.engine import Options, ignore_matcher, validate_paths
 
     strict = frozenset().union(*(u.files for u in group))
@@ -203,6 +207,7 @@ def _validate_repository(root: Path, group: list[_Unit], opts: CheckOptions, res
     result.passed += found.passed + len(flipped)
     result.failed += found.failed - len(flipped)
     result.skipped += found.skipped
+    return tuple(vopts.repo_sources), found.graph
 
 
 def _unsuppressed(root: Path, vopts: Any, opts: CheckOptions, own: list[str], found: Any, result: CheckResult) -> None:
@@ -229,7 +234,7 @@ def _key(f: Finding) -> tuple[str, int | None, str | None, str, str, str]:
     return f.file, f.line, f.obj, f.pointer, f.message, f.rule
 
 
-def _wiring(group: list[_Unit], result: CheckResult) -> dict[tuple[str, ...], list]:
+def _wiring(group: list[_Unit], result: CheckResult, built: tuple[tuple[str, ...], Any]) -> dict[tuple[str, ...], list]:
     """[flux.unwired] the rendered tree is applied by no Flux Kustomization reached from the cluster's sync root;
     [velero.second-install] a velero HelmRelease that velero-gitops did not render is applied too;
     [flux.depends-on-replaced] a parent's patch rewrites the rendered Kustomizations' dependsOn (ops/ordering.py).
@@ -242,7 +247,7 @@ def _wiring(group: list[_Unit], result: CheckResult) -> dict[tuple[str, ...], li
     for u in group:
         sources = tuple(wiring.sources_of(u.loaded))
         if sources not in facts:
-            facts[sources] = wiring.flux_facts(u.loaded.repo_root, list(sources))
+            facts[sources] = wiring.flux_facts(u.loaded.repo_root, list(sources), g=_reuse(built, sources))
         shown = wiring.at(u.loaded.repo_root, u.rendered.shown)
         for e in importer.second_install(importer.find_existing(u.loaded.repo_root, facts[sources], skip=ours)):
             result.findings.append(Finding(file=shown(e.file), line=e.line, obj=f"HelmRelease/{e.namespace}/{e.name}",
@@ -268,7 +273,13 @@ def _wiring(group: list[_Unit], result: CheckResult) -> dict[tuple[str, ...], li
     return facts
 
 
-def _storage_and_metrics(group: list[_Unit], result: CheckResult, facts: dict[tuple[str, ...], list]) -> None:
+def _reuse(built: tuple[tuple[str, ...], Any], sources: tuple[str, ...]) -> Any:
+    """validate's graph when it was read with exactly ``sources``, else None (the reader builds its own)."""
+    return built[1] if built[1] is not None and tuple(sorted(sources)) == built[0] else None
+
+
+def _storage_and_metrics(group: list[_Unit], result: CheckResult, facts: dict[tuple[str, ...], list],
+                         built: tuple[tuple[str, ...], Any]) -> None:
     """[flux.storage-not-ordered] the StorageClasses the schedules' namespaces use are installed before the restore
     (ops/storage.py), judged on the dependsOn the controller applies (a parent's patch may replace ours:
     ops/ordering.py); [metrics.not-selected] the repository's Prometheus loads the rendered rules and scrapes the
@@ -282,7 +293,7 @@ def _storage_and_metrics(group: list[_Unit], result: CheckResult, facts: dict[tu
         c = u.loaded.config
         sources = tuple(wiring.sources_of(u.loaded))
         if (c.schedules or prometheus.rendered(c)) and sources not in graphs:
-            graphs[sources] = wiring.graph(u.loaded.repo_root, list(sources))
+            graphs[sources] = _reuse(built, sources) or wiring.graph(u.loaded.repo_root, list(sources))
         if c.schedules:
             st = storage.read(u.loaded.repo_root, list(sources), graphs[sources])
             deps = [f"{d.namespace}/{d.name}" for d in c.flux.depends_on]
