@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from velero_gitops import boundary
-from velero_gitops.config import names
 from velero_gitops.errors import UsageError
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
@@ -42,8 +41,6 @@ from velero_gitops.validate.schemas import SchemaError, SchemaStore, schema_find
 define("yaml.duplicate-key", "error", "a mapping with the same key twice")
 define("schema.error", "error", "the schema of a kind cannot be loaded")
 define("schema.missing", "error", "no schema for a kind (`--ignore-missing-schemas` to skip it)")
-NAMESPACE = define("schema.namespace", "error", "a `metadata.namespace` the API server refuses (not a DNS-1123 label "
-                   "of at most 63 characters)")
 
 
 @dataclass
@@ -159,9 +156,6 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
     tally = _Tally()
     for i, obj in enumerate(objects):
         outcome, fs = schema.check(obj)
-        if outcome != "ignored":
-            bad_ns = _namespace(obj, graph)
-            fs, outcome = (fs + bad_ns, "failed") if bad_ns else (fs, outcome)
         findings.extend(fs)
         tally.record(i, outcome)
 
@@ -292,28 +286,6 @@ def _result(objects: list[Obj], findings: list[Finding], tally: _Tally, failed_u
     passed = len(objects) - len(tally.failed) - len(skipped) - len(ignored)
     findings.sort(key=lambda f: (f.file, f.line or 0, f.pointer, f.message))
     return Result(findings, passed, len(tally.failed) + failed_units, len(skipped))
-
-
-def _namespace(obj: Obj, graph: flux.Graph | None) -> list[Finding]:
-    """[schema.namespace] the namespace the object is applied into, when its file names it, is one the API server
-    takes: a DNS-1123 label (kubernetes/apimachinery@v0.35.0:pkg/api/validation/objectmeta.go ValidateObjectMeta →
-    ValidateNamespaceName, NameIsDNSLabel), whatever the kind; no schema says so (ObjectMeta's namespace is a plain
-    string), so a 5,000-character namespace passed. A value postBuild substitutes (``${...}``), or one a
-    targetNamespace or kustomize ``namespace:`` replaces (the graph's namespaces), or one in a SOPS file (encrypted
-    with the rest when the file has no encrypted_regex) is not the one applied."""
-    md = obj.data.get("metadata")
-    ns = md.get("namespace") if isinstance(md, dict) else None
-    if not isinstance(ns, str) or not ns or "${" in ns or obj.encrypted:  # a SOPS file: Flux applies the plaintext
-        return []
-    if graph is not None and obj.path is not None and ns not in graph.namespaces(obj):
-        return []
-    problem = names.dns_label_problem(ns)
-    if problem is None:
-        return []
-    # no Kind/namespace/name column: it would print the whole namespace back
-    return [Finding(obj.file, obj.line_of("/metadata/namespace"), None, "/metadata/namespace",
-                    f"{obj.kind} {names.shown(str(obj.name))}: namespace {names.shown(ns)} is not a namespace name the "
-                    f"API server accepts: {problem}", NAMESPACE)]
 
 
 def _ignore(run: Run) -> Callable[[str], bool]:
