@@ -21,17 +21,20 @@ CRD_ORDER = define("flux.crd-order", "error", "Velero objects applied by the Kus
 
 
 def chart_name(g: Graph, hr: Obj) -> str | None:
-    """The chart a HelmRelease installs: ``chart.spec.chart``, else the last segment of its chartRef OCIRepository's
-    URL (the first OCIRepository of that name, from the graph's kind/name index)."""
+    """The chart a HelmRelease installs, the one answer for every rule that asks (crd-order, crd_providers,
+    ops/prometheus): ``chart.spec.chart``, else what its chartRef names (helm-controller@v1.6.3:
+    api/v2/reference_types.go CrossNamespaceSourceReference, kinds OCIRepository and HelmChart): the last segment of
+    an OCIRepository's URL, a HelmChart's ``spec.chart`` (the first of that kind and name, from the graph's index)."""
     m = g.helmrelease(hr)
     if m.chart_name is not None:
         return m.chart_name.rsplit("/", 1)[-1]
     ref = m.chart_ref
-    if ref is not None and ref.kind == "OCIRepository":
-        for o in g.named("OCIRepository", ref.name):
-            url = source_url(o)
-            if o.kind == "OCIRepository" and o.name == ref.name and url is not None:
-                return url.rstrip("/").rsplit("/", 1)[-1]
+    if ref is not None and ref.kind in ("OCIRepository", "HelmChart"):
+        for o in g.named(ref.kind, ref.name):
+            spec = o.data.get("spec")
+            text = source_url(o) if ref.kind == "OCIRepository" else (spec.get("chart") if isinstance(spec, dict) else None)
+            if o.kind == ref.kind and o.name == ref.name and isinstance(text, str) and text:
+                return text.rstrip("/").rsplit("/", 1)[-1]
     return None
 
 
