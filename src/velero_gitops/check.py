@@ -149,11 +149,11 @@ def run_check(configs: list[Path], options: CheckOptions | None = None, recorder
     for u in units:
         by_root.setdefault(u.loaded.repo_root, []).append(u)
     for root, group in by_root.items():
-        # one Flux graph per repository: validate's serves the wiring, ordering, storage and metrics readers when
-        # they read the same sources (issue 23: each build scans the whole repository)
-        built = _validate_repository(root, group, opts, result)
-        facts = _wiring(group, result, built)
-        _storage_and_metrics(group, result, facts, built)
+        # one read of the repository's Flux graph per set of sources, for every reader; validate's own serves them
+        # when it read the same sources
+        graphs = _Graphs(root, *_validate_repository(root, group, opts, result))
+        _wiring(group, result, graphs)
+        _storage_and_metrics(group, result, graphs)
 
     from velero_gitops.secrets import secret_check
 
@@ -234,32 +234,55 @@ def _key(f: Finding) -> tuple[str, int | None, str | None, str, str, str]:
     return f.file, f.line, f.obj, f.pointer, f.message, f.rule
 
 
-def _wiring(group: list[_Unit], result: CheckResult, built: tuple[tuple[str, ...], Any]) -> dict[tuple[str, ...], list]:
+class _Graphs:
+    """validate/flux.py's Graph of one repository (ops/wiring.graph), read once per set of sources and shared by
+    every reader of one check: the wiring facts, storage ordering and the metrics wiring."""
+
+    def __init__(self, root: Path, sources: tuple[str, ...] = (), built: Any = None) -> None:
+        self.root = root
+        self._graphs: dict[tuple[str, ...], Any] = {}
+        self._facts: dict[tuple[str, ...], list] = {}
+        if built is not None:  # validate's graph, read with these sources (sorted)
+            self._graphs[tuple(sorted(sources))] = built
+
+    def graph(self, sources: tuple[str, ...]) -> Any:
+        from velero_gitops.ops import wiring
+
+        key = tuple(sorted(sources))
+        if key not in self._graphs:
+            self._graphs[key] = wiring.graph(self.root, list(sources))
+        return self._graphs[key]
+
+    def facts(self, sources: tuple[str, ...]) -> list:
+        from velero_gitops.ops import wiring
+
+        if sources not in self._facts:
+            self._facts[sources] = wiring.flux_facts(self.root, list(sources), g=self.graph(sources))
+        return self._facts[sources]
+
+
+def _wiring(group: list[_Unit], result: CheckResult, graphs: _Graphs) -> None:
     """[flux.unwired] the rendered tree is applied by no Flux Kustomization reached from the cluster's sync root;
     [velero.second-install] a velero HelmRelease that velero-gitops did not render is applied too;
-    [flux.depends-on-replaced] a parent's patch rewrites the rendered Kustomizations' dependsOn (ops/ordering.py).
-    Returns the graph facts read, per set of sources."""
+    [flux.depends-on-replaced] a parent's patch rewrites the rendered Kustomizations' dependsOn (ops/ordering.py)."""
     from velero_gitops.ops import importer, ordering, wiring
     from velero_gitops.render.layout import Layout
 
-    facts: dict[tuple[str, ...], list] = {}
     ours = set().union(*(u.files for u in group))
     for u in group:
-        sources = tuple(wiring.sources_of(u.loaded))
-        if sources not in facts:
-            facts[sources] = wiring.flux_facts(u.loaded.repo_root, list(sources), g=_reuse(built, sources))
+        facts = graphs.facts(tuple(wiring.sources_of(u.loaded)))
         shown = wiring.at(u.loaded.repo_root, u.rendered.shown)
-        for e in importer.second_install(importer.find_existing(u.loaded.repo_root, facts[sources], skip=ours)):
+        for e in importer.second_install(importer.find_existing(u.loaded.repo_root, facts, skip=ours)):
             result.findings.append(Finding(file=shown(e.file), line=e.line, obj=f"HelmRelease/{e.namespace}/{e.name}",
                                            pointer="", message=importer.refusal([e], shown),
                                            rule=SECOND_INSTALL))
             result.failed += 1
         if u.rendered.drifted:
             continue  # not rendered yet (render.drift says so): the folder Flux would reach is not there to judge
-        w = wiring.for_config(u.loaded, facts[sources])
+        w = wiring.for_config(u.loaded, facts)
         if w.wired:
             ks_text = u.rendered.files.get(Layout.of(u.loaded.config).ks_file, "")
-            for r in ordering.replaced(w.target, ks_text, facts[sources]):
+            for r in ordering.replaced(w.target, ks_text, facts):
                 result.findings.append(Finding(file=shown(r.file), line=r.line, obj=f"Kustomization/{r.ks}",
                                                pointer="/spec/patches", message=ordering.message(r, shown),
                                                rule=ordering.REPLACED))
@@ -270,16 +293,9 @@ def _wiring(group: list[_Unit], result: CheckResult, built: tuple[tuple[str, ...
         result.findings.append(Finding(file=wiring.at(u.loaded.repo_root, u.rendered.shown)(w.target), line=None,
                                        obj=None, pointer="", message=" ".join(msg.split()), rule=UNWIRED))
         result.failed += 1
-    return facts
 
 
-def _reuse(built: tuple[tuple[str, ...], Any], sources: tuple[str, ...]) -> Any:
-    """validate's graph when it was read with exactly ``sources``, else None (the reader builds its own)."""
-    return built[1] if built[1] is not None and tuple(sorted(sources)) == built[0] else None
-
-
-def _storage_and_metrics(group: list[_Unit], result: CheckResult, facts: dict[tuple[str, ...], list],
-                         built: tuple[tuple[str, ...], Any]) -> None:
+def _storage_and_metrics(group: list[_Unit], result: CheckResult, graphs: _Graphs) -> None:
     """[flux.storage-not-ordered] the StorageClasses the schedules' namespaces use are installed before the restore
     (ops/storage.py), judged on the dependsOn the controller applies (a parent's patch may replace ours:
     ops/ordering.py); [metrics.not-selected] the repository's Prometheus loads the rendered rules and scrapes the
@@ -288,25 +304,23 @@ def _storage_and_metrics(group: list[_Unit], result: CheckResult, facts: dict[tu
     from velero_gitops.ops import ordering, prometheus, storage, wiring
     from velero_gitops.render.layout import Layout
 
-    graphs: dict[tuple[str, ...], Any] = {}
     for u in group:
         c = u.loaded.config
         sources = tuple(wiring.sources_of(u.loaded))
-        if (c.schedules or prometheus.rendered(c)) and sources not in graphs:
-            graphs[sources] = _reuse(built, sources) or wiring.graph(u.loaded.repo_root, list(sources))
         if c.schedules:
-            st = storage.read(u.loaded.repo_root, list(sources), graphs[sources])
+            st = storage.read(u.loaded.repo_root, list(sources), graphs.graph(sources))
             deps = [f"{d.namespace}/{d.name}" for d in c.flux.depends_on]
+            facts = graphs.facts(sources)
             ks_file = (u.loaded.repo_root / Layout.of(c).ks_file).resolve()
-            applied = ordering.applied_depends_on(ks_file, f"{c.flux.namespace}/{c.repo.app}", facts.get(sources, []))
-            patch = ordering.depends_on_patch(ks_file, f"{c.flux.namespace}/{c.repo.app}", facts.get(sources, []))
+            applied = ordering.applied_depends_on(ks_file, f"{c.flux.namespace}/{c.repo.app}", facts)
+            patch = ordering.depends_on_patch(ks_file, f"{c.flux.namespace}/{c.repo.app}", facts)
             deps = deps if applied is None else applied
             where = f"{wiring.at(u.loaded.repo_root, u.rendered.shown)(patch[0])}:{patch[1]}" if patch else ""
             for gap in storage.gaps(st, storage.backed_up_namespaces(u.loaded), deps):
                 result.findings.append(Finding(display(u.loaded.path), None, f"StorageClass//{gap.storage_class}", "",
                                                storage.message(gap, where), storage.UNORDERED, "warning"))
         if prometheus.rendered(c):
-            v = prometheus.judge(prometheus.read(u.loaded.repo_root, list(sources), graphs[sources]), c)
+            v = prometheus.judge(prometheus.read(u.loaded.repo_root, list(sources), graphs.graph(sources)), c)
             if v is not None:
                 result.findings.append(Finding(display(u.loaded.path), None, None, "", prometheus.message(v, c),
                                                prometheus.UNSELECTED, "warning"))
