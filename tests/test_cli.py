@@ -185,3 +185,69 @@ def test_progress_line_on_a_terminal_only(tmp_path):
     assert b"checking" not in proc.stdout
     piped = run_cli("check", cwd=EXAMPLE, env={"VELERO_GITOPS_NO_CACHE": "1"})
     assert piped.code == 0 and "checking" not in piped.err
+
+
+# A signal at a known point of the run, delivered for real (os.kill of the process itself): the driver wraps one
+# function of the package so that it signals the process when called, then runs the CLI's main().
+_DRIVER = """
+import os, sys
+point, sig = sys.argv[1], int(sys.argv[2])
+sys.argv = ["velero-gitops", *sys.argv[3:]]
+def hit(f, after=1):
+    calls = []
+    def wrapped(*a, **k):
+        calls.append(1)
+        if len(calls) == after:
+            os.kill(os.getpid(), sig)
+        return f(*a, **k)
+    return wrapped
+if point == "outside-app":  # before click runs: the YAML budget is entered around app()
+    import velero_gitops.cli as c
+    c.kubeconform_aliases = hit(c.kubeconform_aliases)
+elif point == "while-parsing":  # an eager option's callback: inside click, outside the command's handler
+    import velero_gitops.ops.versions as v
+    v.report = hit(v.report)
+elif point == "mid-write":  # render has replaced one file of the tree and has more to write
+    os.replace = hit(os.replace, after=2)
+from velero_gitops.cli import main
+main()
+"""
+
+
+@pytest.mark.parametrize("sig", ["SIGHUP", "SIGTERM", "SIGINT"])
+@pytest.mark.parametrize("point", ["outside-app", "while-parsing"])
+def test_a_signal_anywhere_exits_128_plus_its_number(tmp_path, point, sig):
+    """A shell reports a process killed by signal N as 128+N, and so must a run that unwinds on it (clean-up
+    included). Outside the command's handler the attacker saw 130 for SIGHUP: Python re-raises an uncaught
+    KeyboardInterrupt as SIGINT, and click turns one into Abort (exit 1)."""
+    import signal
+    import sys
+
+    args = ["--version"] if point == "while-parsing" else ["rules"]
+    p = subprocess.run([sys.executable, "-c", _DRIVER, point, str(int(getattr(signal, sig))), *args],
+                       capture_output=True, text=True, cwd=tmp_path)
+    assert p.returncode == 128 + int(getattr(signal, sig)), (p.returncode, p.stderr)
+    assert "Traceback" not in p.stderr
+
+
+@pytest.mark.parametrize("sig", ["SIGHUP", "SIGTERM"])
+def test_a_signal_mid_render_leaves_the_tree_as_it_was(tmp_path, sig):
+    """render's write is atomic: a signal after the first file was replaced rolls every file back."""
+    import shutil
+    import signal
+    import sys
+
+    from cli_util import REPO
+
+    root = tmp_path / "repo"
+    shutil.copytree(REPO / "tests/golden/minimal", root)
+    (root / ".git").mkdir()
+    cfg = root / "velero-gitops.yaml"
+    cfg.write_text(cfg.read_text() + "flux:\n  interval: 17m\n")  # ks.yaml, the HelmRelease and the DR file change
+    before = {p.relative_to(root): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    p = subprocess.run([sys.executable, "-c", _DRIVER, "mid-write", str(int(getattr(signal, sig))), "render"],
+                       capture_output=True, text=True, cwd=root)
+    assert p.returncode == 128 + int(getattr(signal, sig)), (p.returncode, p.stderr)
+    assert "Traceback" not in p.stderr
+    after = {p.relative_to(root): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    assert after == before

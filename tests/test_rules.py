@@ -55,3 +55,28 @@ def test_a_rule_is_a_str_with_its_entry():
         rules.define("policy.s3-https", "warning", "another text")
     with pytest.raises(ValueError, match="severity"):
         rules.define("x.y", "fatal", "bad")
+
+
+def _declaring_modules() -> dict[str, str]:
+    """rule id -> the module (path under src/velero_gitops) whose define(...) declares it."""
+    out = {}
+    for f in sorted((REPO / "src/velero_gitops").rglob("*.py")):
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "define" and node.args \
+                    and isinstance(node.args[0], ast.Constant):
+                out[node.args[0].value] = f.relative_to(REPO / "src/velero_gitops").as_posix()
+    return out
+
+
+def test_which_command_runs_a_rule_follows_what_it_reads():
+    """validate has no config: a rule declared outside validate/ (check.py, ops/, secrets/) judges the tree against
+    a config and is check-only in the registry and the docs' table; one declared in validate/ runs in both
+    (validate never imports the others: tests/test_layers.py)."""
+    rules_markdown()
+    where = _declaring_modules()
+    assert len(where) == len(rules.RULES)
+    for rid, module in where.items():
+        expected = ("validate", "check") if module.startswith("validate/") else ("check",)
+        assert rules.RULES[rid].commands == expected, (rid, module)
+    for rid in ("flux.storage-not-ordered", "metrics.not-selected", "flux.depends-on-replaced"):
+        assert f"| `{rid}` | warning | check |" in rules_markdown() or f"| `{rid}` | error | check |" in rules_markdown()

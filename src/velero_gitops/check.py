@@ -43,9 +43,9 @@ if TYPE_CHECKING:
 CONFIG_PATTERN = r"(^|/)velero-gitops\.ya?ml$"
 
 UNWIRED = define("flux.unwired", "error", "no Flux Kustomization reached from the cluster's sync root applies the rendered "
-                 "`ks.yaml` (`render --wire` adds the entry)")
+                 "`ks.yaml` (`render --wire` adds the entry)", needs_config=True)
 SECOND_INSTALL = define("velero.second-install", "error", "a velero HelmRelease that velero-gitops did not render is "
-                        "applied beside the rendered one (`velero-gitops import` is the way in)")
+                        "applied beside the rendered one (`velero-gitops import` is the way in)", needs_config=True)
 
 
 @dataclass
@@ -149,8 +149,9 @@ def run_check(configs: list[Path], options: CheckOptions | None = None, recorder
     for u in units:
         by_root.setdefault(u.loaded.repo_root, []).append(u)
     for root, group in by_root.items():
-        _validate_repository(root, group, opts, result)
-        graphs = _Graphs(root)  # one read of the repository's Flux graph per set of sources, for every reader
+        # one read of the repository's Flux graph per set of sources, for every reader; validate's own serves them
+        # when it read the same sources
+        graphs = _Graphs(root, *_validate_repository(root, group, opts, result))
         _wiring(group, result, graphs)
         _storage_and_metrics(group, result, graphs)
 
@@ -170,7 +171,9 @@ def run_check(configs: list[Path], options: CheckOptions | None = None, recorder
     return result
 
 
-def _validate_repository(root: Path, group: list[_Unit], opts: CheckOptions, result: CheckResult) -> None:
+def _validate_repository(root: Path, group: list[_Unit], opts: CheckOptions,
+                         result: CheckResult) -> tuple[tuple[str, ...], Any]:
+    """Validate the repository; returns (the sources it was read with, its Flux graph or None)."""
     from velero_gitops.validate.engine import Options, ignore_matcher, validate_paths
 
     strict = frozenset().union(*(u.files for u in group))
@@ -204,6 +207,7 @@ def _validate_repository(root: Path, group: list[_Unit], opts: CheckOptions, res
     result.passed += found.passed + len(flipped)
     result.failed += found.failed - len(flipped)
     result.skipped += found.skipped
+    return tuple(vopts.repo_sources), found.graph
 
 
 def _unsuppressed(root: Path, vopts: Any, opts: CheckOptions, own: list[str], found: Any, result: CheckResult) -> None:
@@ -234,17 +238,20 @@ class _Graphs:
     """validate/flux.py's Graph of one repository (ops/wiring.graph), read once per set of sources and shared by
     every reader of one check: the wiring facts, storage ordering and the metrics wiring."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, sources: tuple[str, ...] = (), built: Any = None) -> None:
         self.root = root
         self._graphs: dict[tuple[str, ...], Any] = {}
         self._facts: dict[tuple[str, ...], list] = {}
+        if built is not None:  # validate's graph, read with these sources (sorted)
+            self._graphs[tuple(sorted(sources))] = built
 
     def graph(self, sources: tuple[str, ...]) -> Any:
         from velero_gitops.ops import wiring
 
-        if sources not in self._graphs:
-            self._graphs[sources] = wiring.graph(self.root, list(sources))
-        return self._graphs[sources]
+        key = tuple(sorted(sources))
+        if key not in self._graphs:
+            self._graphs[key] = wiring.graph(self.root, list(sources))
+        return self._graphs[key]
 
     def facts(self, sources: tuple[str, ...]) -> list:
         from velero_gitops.ops import wiring
@@ -256,8 +263,10 @@ class _Graphs:
 
 def _wiring(group: list[_Unit], result: CheckResult, graphs: _Graphs) -> None:
     """[flux.unwired] the rendered tree is applied by no Flux Kustomization reached from the cluster's sync root;
-    [velero.second-install] a velero HelmRelease that velero-gitops did not render is applied too."""
-    from velero_gitops.ops import importer, wiring
+    [velero.second-install] a velero HelmRelease that velero-gitops did not render is applied too;
+    [flux.depends-on-replaced] a parent's patch rewrites the rendered Kustomizations' dependsOn (ops/ordering.py)."""
+    from velero_gitops.ops import importer, ordering, wiring
+    from velero_gitops.render.layout import Layout
 
     ours = set().union(*(u.files for u in group))
     for u in group:
@@ -271,6 +280,13 @@ def _wiring(group: list[_Unit], result: CheckResult, graphs: _Graphs) -> None:
         if u.rendered.drifted:
             continue  # not rendered yet (render.drift says so): the folder Flux would reach is not there to judge
         w = wiring.for_config(u.loaded, facts)
+        if w.wired:
+            ks_text = u.rendered.files.get(Layout.of(u.loaded.config).ks_file, "")
+            for r in ordering.replaced(w.target, ks_text, facts):
+                result.findings.append(Finding(file=shown(r.file), line=r.line, obj=f"Kustomization/{r.ks}",
+                                               pointer="/spec/patches", message=ordering.message(r, shown),
+                                               rule=ordering.REPLACED))
+                result.failed += 1
         if not w.checked or w.wired:
             continue
         msg = wiring.message(w, u.loaded.repo_root, u.rendered.shown, subject=False)
@@ -281,10 +297,12 @@ def _wiring(group: list[_Unit], result: CheckResult, graphs: _Graphs) -> None:
 
 def _storage_and_metrics(group: list[_Unit], result: CheckResult, graphs: _Graphs) -> None:
     """[flux.storage-not-ordered] the StorageClasses the schedules' namespaces use are installed before the restore
-    (ops/storage.py); [metrics.not-selected] the repository's Prometheus loads the rendered rules and scrapes the
+    (ops/storage.py), judged on the dependsOn the controller applies (a parent's patch may replace ours:
+    ops/ordering.py); [metrics.not-selected] the repository's Prometheus loads the rendered rules and scrapes the
     monitors (ops/prometheus.py). One Flux graph per set of sources serves both."""
     from velero_gitops.config.loader import display
-    from velero_gitops.ops import prometheus, storage, wiring
+    from velero_gitops.ops import ordering, prometheus, storage, wiring
+    from velero_gitops.render.layout import Layout
 
     for u in group:
         c = u.loaded.config
@@ -292,9 +310,15 @@ def _storage_and_metrics(group: list[_Unit], result: CheckResult, graphs: _Graph
         if c.schedules:
             st = storage.read(u.loaded.repo_root, list(sources), graphs.graph(sources))
             deps = [f"{d.namespace}/{d.name}" for d in c.flux.depends_on]
+            facts = graphs.facts(sources)
+            ks_file = (u.loaded.repo_root / Layout.of(c).ks_file).resolve()
+            applied = ordering.applied_depends_on(ks_file, f"{c.flux.namespace}/{c.repo.app}", facts)
+            patch = ordering.depends_on_patch(ks_file, f"{c.flux.namespace}/{c.repo.app}", facts)
+            deps = deps if applied is None else applied
+            where = f"{wiring.at(u.loaded.repo_root, u.rendered.shown)(patch[0])}:{patch[1]}" if patch else ""
             for gap in storage.gaps(st, storage.backed_up_namespaces(u.loaded), deps):
                 result.findings.append(Finding(display(u.loaded.path), None, f"StorageClass//{gap.storage_class}", "",
-                                               storage.message(gap), storage.UNORDERED, "warning"))
+                                               storage.message(gap, where), storage.UNORDERED, "warning"))
         if prometheus.rendered(c):
             v = prometheus.judge(prometheus.read(u.loaded.repo_root, list(sources), graphs.graph(sources)), c)
             if v is not None:

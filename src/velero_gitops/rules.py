@@ -1,7 +1,13 @@
 """The rule registry: every finding's rule id, its severity, its documentation and the config key that opts out of it.
 
 A rule is declared once, in the module that checks it (``X = define(...)`` at the top of that module), and is a
-``str`` (its id), so it is passed wherever a rule id goes. The rule list in docs/validation.md is generated from
+``str`` (its id), so it is passed wherever a rule id goes.
+
+Which command runs a rule is decided here too, by what the rule reads: ``validate`` lints any Flux tree and has no
+velero-gitops config, so it runs every rule that judges the tree alone; a rule that judges the tree *against a
+config* (what its schedules back up, what it renders, where its tree must be wired, its credentials Secret) is
+declared ``needs_config=True`` and runs in ``check`` only. The rule table says so, and a test holds ``validate`` to
+it. The rule list in docs/validation.md is generated from
 this registry (``velero-gitops rules``) and a test keeps the two equal; another test refuses a rule id used in the
 source that is not declared.
 """
@@ -26,6 +32,7 @@ class _Meta:
     # what the rule reports is harmful in the repository itself (a secret in clear is read by anyone who reads Git),
     # whether or not Flux applies the object: it keeps its severity on what no Flux Kustomization applies
     in_git: bool = False
+    needs_config: bool = False  # judges the tree against a velero-gitops config: `check` only (see the module doc)
 
 
 class Rule(str):
@@ -49,15 +56,21 @@ class Rule(str):
     def in_git(self) -> bool:
         return self.meta.in_git
 
+    @property
+    def commands(self) -> tuple[str, ...]:
+        """The commands that run the rule."""
+        return ("check",) if self.meta.needs_config else ("validate", "check")
+
 
 RULES: dict[str, Rule] = {}
 
 
-def define(rule_id: str, severity: str, doc: str, opt_out: str = "", in_git: bool = False) -> Rule:
+def define(rule_id: str, severity: str, doc: str, opt_out: str = "", in_git: bool = False,
+           needs_config: bool = False) -> Rule:
     """Declare a rule; declaring one id twice with different text is a programming error."""
     if severity not in SEVERITIES:
         raise ValueError(f"rule {rule_id}: severity {severity!r} is not one of {SEVERITIES}")
-    meta = _Meta(severity, " ".join(doc.split()), opt_out, in_git)
+    meta = _Meta(severity, " ".join(doc.split()), opt_out, in_git, needs_config)
     old = RULES.get(rule_id)
     if old is not None:
         if old.meta != meta:
@@ -81,10 +94,10 @@ def unapplied(f: Finding) -> Finding:
 
 def markdown() -> str:
     """The rule table of docs/validation.md (between its `rules:begin`/`rules:end` markers)."""
-    lines = ["| rule | severity | what it reports | opt-out in `check` |", "|---|---|---|---|"]
+    lines = ["| rule | severity | commands | what it reports | opt-out in `check` |", "|---|---|---|---|---|"]
     for rid in sorted(RULES):
         r = RULES[rid]
         sev = f"{r.severity} (also where Flux applies nothing)" if r.in_git else r.severity
-        lines.append(f"| `{rid}` | {sev} | {r.doc.replace('|', '&#124;')} | "
+        lines.append(f"| `{rid}` | {sev} | {', '.join(r.commands)} | {r.doc.replace('|', '&#124;')} | "
                      f"{f'`{r.opt_out}`' if r.opt_out else ''} |")
     return "\n".join(lines) + "\n"

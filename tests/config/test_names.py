@@ -54,3 +54,23 @@ def test_dotgit_as_git_decides(component, dotgit):
 def test_repo_paths_refuse_every_spelling_of_dotgit():
     for path in (".Git/apps", "kubernetes/.GIT", "GIT~1/apps", ".git./apps"):
         assert ".git" in (names.repo_path_problem(path) or ""), path
+
+
+def test_object_refs_are_names_the_api_server_holds():
+    """Kind/namespace/name from the command line or check.externals: namespace a DNS-1123 label (apimachinery
+    pkg/api/validation/objectmeta.go ValidateNamespaceName) or '*', name a DNS-1123 subdomain or '*', kind a kind."""
+    from velero_gitops.config.names import object_ref_problem, shown
+
+    for ok in ("Kustomization/flux-system/openebs", "CustomResourceDefinition/*/monitoring.coreos.com",
+               "HelmRelease/*/cilium"):
+        assert object_ref_problem(ok) is None, ok
+    assert "Kind/namespace/name" in object_ref_problem("Kustomization/openebs")
+    assert "Kind/namespace/name" in object_ref_problem("Kustomization//openebs")
+    assert "namespace" in object_ref_problem("Kustomization/" + "9" * 5000 + "/x")
+    assert "namespace" in object_ref_problem("Kustomization/" + "a" * 64 + "/x")
+    assert object_ref_problem("Kustomization/" + "a" * 63 + "/x") is None
+    assert "name" in object_ref_problem("Kustomization/flux-system/Openebs")
+    assert "kind" in object_ref_problem("Kustom ization/flux-system/x")
+    assert shown("a" * 40) == repr("a" * 40)
+    long = shown("9" * 5000)
+    assert len(long) < 80 and "(5000 characters)" in long

@@ -174,3 +174,36 @@ def test_strict_mode_would_catch_a_typo(config, tmp_path):
     f.write_text(m.to_yaml(obj))
     result = _validate(f)
     assert result.failed == 1 and any(x.pointer.endswith("/snapshotVolume") for x in result.findings)
+
+
+def test_every_name_from_the_command_line_is_checked_and_not_echoed_whole(tmp_path):
+    """A 5,000-digit namespace or name given to the manifest and disaster-recovery commands is refused as the API
+    server refuses it (config/names.py: DNS-1123 label, 63 characters), exit 2, with the value cut short."""
+    from velero_gitops.config import names
+
+    from cli_util import run_cli
+
+    cfg = tmp_path / "velero-gitops.yaml"
+    cfg.write_text("cluster: lab\ns3:\n  endpoint: https://s3.example.org\n"
+                   "schedules:\n  - name: daily\n    cron: '0 2 * * *'\n    namespaces: [default]\n")
+    big = "9" * 5000
+    runs = {
+        "backup name": ["backup-manifest", big, "--include-namespaces", "default"],
+        "include": ["backup-manifest", "b", "--include-namespaces", big],
+        "exclude": ["backup-manifest", "b", "--include-namespaces", "*", "--exclude-namespaces", big],
+        "schedule": ["backup-manifest", "--from-schedule", big],
+        "restore name": ["restore-manifest", big, "--from-backup", "b"],
+        "from-backup": ["restore-manifest", "r", "--from-backup", big],
+        "mapping": ["restore-manifest", "r", "--from-backup", "b", "--namespace-mapping", f"default:{big}"],
+        "selector": ["backup-manifest", "b", "--include-namespaces", "default", "--selector", f"app={big}"],
+        "dr": ["disaster-recovery", "--from-backup", big],
+        "external": ["validate", "--external", f"Kustomization/{big}/x", str(tmp_path)],
+        "repo-source": ["validate", "--repo-source", f"GitRepository/{big}/x", str(tmp_path)],
+    }
+    for what, args in runs.items():
+        r = run_cli(*args, cwd=tmp_path)
+        assert r.code == 2, (what, r.code, r.err[:300])
+        assert "Traceback" not in r.err and len(r.err) < 1000 and "characters)" in r.err, (what, r.err[:300])
+    assert names.dns_label_problem("a" * 63) is None  # the limit, not one below it
+    r = run_cli("disaster-recovery", "--from-backup", "daily-20260101020000", cwd=tmp_path)
+    assert r.code == 0 and "daily-20260101020000" in r.out, r.err

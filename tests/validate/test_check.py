@@ -726,8 +726,8 @@ def test_the_flux_kustomization_scan_is_linear():
 
 
 def test_one_flux_graph_serves_wiring_storage_and_metrics(repo, monkeypatch):
-    """The repository's Flux graph is read once for validation and once for every reader after it (the wiring facts,
-    the StorageClass ordering and the metrics wiring share ops/wiring.graph's read): each read scans the whole
+    """The repository's Flux graph is read once: validation's graph, read with the config's sources, serves every
+    reader after it (the wiring facts, the StorageClass ordering and the metrics wiring): each read scans the whole
     repository. Counted, not timed."""
     from velero_gitops.validate import flux
 
@@ -741,4 +741,4 @@ def test_one_flux_graph_serves_wiring_storage_and_metrics(repo, monkeypatch):
     monkeypatch.setattr(flux.Graph, "__init__", counting)
     clean, findings = _run(kustomize="never")
     assert clean, findings
-    assert len(built) == 2, built  # validate's own graph (its options) + one shared by the readers after it
+    assert len(built) == 1, built  # validate's own graph, shared by the readers after it

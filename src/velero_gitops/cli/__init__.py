@@ -35,9 +35,13 @@ def kubeconform_aliases(args: list[str]) -> list[str]:
     return out
 
 
+_RECEIVED: list[int] = []  # the signals received, first first: the exit status says the first one
+
+
 def _terminate(signum: int, frame: object) -> None:  # noqa: ARG001
     from velero_gitops.errors import Terminated
 
+    _RECEIVED.append(signum)
     raise Terminated(signum)
 
 
@@ -47,13 +51,27 @@ def main() -> None:
     import sys
 
     from velero_gitops import yamlsafe
+    from velero_gitops.errors import Terminated
 
-    for sig in (signal.SIGTERM, signal.SIGHUP):  # unwind like Ctrl-C (errors.Terminated), clean-up included
+    # SIGINT, SIGTERM and SIGHUP unwind (errors.Terminated, a KeyboardInterrupt), so every clean-up runs, and the run
+    # exits 128+signum, as a process killed by the signal reports in a shell, wherever the signal lands: in a command
+    # (cli._app.handle_errors), while click parses (click turns a KeyboardInterrupt into Abort, exit 1) or outside
+    # the app (Python would re-raise it as SIGINT: 130 for every signal)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _terminate)
     # At the first model it builds, pydantic reads the entry points of every installed distribution to find plugins
     # (pydantic@v2.13.4:pydantic/plugin/_loader.py get_plugins): 30 ms of a cold start beside 300 packages, and
     # third-party code run on the config. The CLI uses none; a value the user set stays.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
-    with yamlsafe.run_budget():  # one command is one run: its YAML files share one node budget
-        app(args=kubeconform_aliases(sys.argv[1:]))
+    try:
+        with yamlsafe.run_budget():  # one command is one run: its YAML files share one node budget
+            app(args=kubeconform_aliases(sys.argv[1:]))
+    except SystemExit:
+        if _RECEIVED:
+            raise SystemExit(128 + _RECEIVED[0]) from None
+        raise
+    except KeyboardInterrupt as exc:
+        signum = exc.signum if isinstance(exc, Terminated) else signal.SIGINT
+        sys.stderr.write("interrupted\n" if signum == signal.SIGINT else "terminated\n")
+        raise SystemExit(128 + signum) from None

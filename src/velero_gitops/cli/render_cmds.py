@@ -11,7 +11,7 @@ from velero_gitops.cli._app import app, err, handle_errors, out
 from velero_gitops.cli._configs import resolve_configs
 
 if TYPE_CHECKING:
-    from velero_gitops.ops.wiring import FluxKs
+    from velero_gitops.ops.wiring import FluxKs, Wiring
     from velero_gitops.pipeline import RenderResult
 
 
@@ -205,16 +205,30 @@ def _wiring(result: RenderResult, wire: bool, facts: list[FluxKs] | None) -> Non
     from velero_gitops.ops import wiring
 
     w = wiring.for_config(result.loaded, facts)
+    root = result.loaded.repo_root
+    if w.wired:
+        _ordering(result, w)
     if not w.checked or w.wired:
         return
-    root = result.loaded.repo_root
     edit = w.edit
     if wire and edit is not None and edit.new_content is not None:
         done = wiring.apply(w, root, wiring.sources_of(result.loaded))
         out(f"wired    {wiring.at(root, result.shown)(edit.file)}:{edit.line}: {edit.how} "
                    f"(now applied by {', '.join(k.ref for k in done.by)})")
+        _ordering(result, done)
         return
     err("warning: " + wiring.message(w, root, result.shown))
+
+
+def _ordering(result: RenderResult, w: Wiring) -> None:
+    """Say when a parent's patch replaces the rendered Kustomizations' dependsOn (ops/ordering.py), with the patch's
+    file:line and the fix; `check` fails on it (flux.depends-on-replaced)."""
+    from velero_gitops.ops import ordering, wiring
+    from velero_gitops.render.layout import Layout
+
+    shown = wiring.at(result.loaded.repo_root, result.shown)
+    for r in ordering.replaced(w.target, result.files.get(Layout.of(result.loaded.config).ks_file, ""), w.facts):
+        err("warning: " + ordering.message(r, shown))
 
 
 def _decryption_key(results: list[RenderResult], facts: _Facts) -> None:

@@ -113,9 +113,9 @@ def validate(
         ignore_filename_patterns=list(ignore_filename_pattern or []),
         flux=flux,
         policy=policy,
-        externals=list(external or []),
+        externals=_refs("--external", external),
         no_cross_namespace_refs=no_cross_namespace_refs,
-        repo_sources=list(repo_source or []) or list(DEFAULT_REPO_SOURCES),
+        repo_sources=_refs("--repo-source", repo_source) or list(DEFAULT_REPO_SOURCES),
         allow_http_s3=allow_http_s3,
         allow_s3_path=allow_s3_path,
         allow_insecure_tls=allow_insecure_tls,
@@ -182,6 +182,19 @@ def check_cmd(
         raise typer.Exit(exc.exit_code) from None
 
 
+def _refs(option: str, values: list[str] | None) -> list[str]:
+    """Kind/namespace/name references from the command line, each one an object the API server could hold
+    (config/names.object_ref_problem); a UsageError (exit 2) naming the bad one otherwise."""
+    from velero_gitops.config.names import object_ref_problem, shown
+    from velero_gitops.errors import UsageError
+
+    for v in values or []:
+        problem = object_ref_problem(v)
+        if problem:
+            raise UsageError(f"{option} {shown(v)}: {problem}")
+    return list(values or [])
+
+
 def _run_check(paths: list[Path], output: str, schema_location: list[str] | None, ignore_missing_schemas: bool,
                ignore_filename_pattern: list[str] | None, skip: str, external: list[str] | None,
                kubernetes_version: str, kustomize: str, cache: Path | None, no_cache: bool) -> None:
@@ -192,7 +205,7 @@ def _run_check(paths: list[Path], output: str, schema_location: list[str] | None
         ignore_missing_schemas=ignore_missing_schemas,
         ignore_filename_patterns=list(ignore_filename_pattern or []),
         skip=[s.strip() for s in skip.split(",") if s.strip()],
-        externals=list(external or []),
+        externals=_refs("--external", external),
         kubernetes_version=kubernetes_version,
         kustomize=kustomize,
         cache_dir=str(cache) if cache else None,
@@ -214,7 +227,7 @@ def rules_cmd() -> None:
 def rules_markdown() -> str:
     """Every declared rule: importing the checkers declares them (velero_gitops.rules)."""
     from velero_gitops import check, rules  # noqa: F401 - check declares flux.unwired and velero.second-install
-    from velero_gitops.ops import prometheus, storage  # noqa: F401 - metrics.not-selected, flux.storage-not-ordered
+    from velero_gitops.ops import ordering, prometheus, storage  # noqa: F401 - their check-only rules
     from velero_gitops.secrets import secret_check  # noqa: F401 - declares the secret.* rules
     from velero_gitops.validate import engine  # noqa: F401 - declares yaml, schema, kustomize, flux and policy rules
 

@@ -890,8 +890,9 @@ class CheckConfig(_Model):
     @classmethod
     def _externals(cls, v: list[str]) -> list[str]:
         for i, ext in enumerate(v):
-            if ext.count("/") != 2 or not all(ext.split("/")):
-                raise at((i,), f"{ext!r} must be Kind/namespace/name")
+            problem = names.object_ref_problem(ext)
+            if problem:
+                raise at((i,), f"{names.shown(ext)}: {problem}")
         return v
 
 

@@ -31,6 +31,31 @@ def dns_label_problem(value: str) -> str | None:
     return None
 
 
+def shown(value: str, limit: int = 40) -> str:
+    """A value the user gave, quoted for a message: at most ``limit`` characters, and its length when longer (a
+    5,000-character name is not echoed back)."""
+    return repr(value) if len(value) <= limit else f"{value[:limit]!r}... ({len(value)} characters)"
+
+
+def object_ref_problem(ref: str) -> str | None:
+    """Why ``ref`` ("Kind/namespace/name": an object that exists outside the tree) cannot name an object the API
+    server would hold, or None. The namespace is a DNS-1123 label or ``*`` (any, a cluster-scoped object too), as
+    apimachinery's ValidateObjectMeta takes it; the name is a DNS-1123 subdomain (most kinds; a CRD is named
+    <plural>.<group>, and externals name a CRD by its group), ``*`` for any; the kind is a kind name
+    (type_name_problem)."""
+    parts = ref.split("/")
+    if len(parts) != 3 or not all(parts):
+        return "write it as Kind/namespace/name, e.g. Kustomization/flux-system/openebs"
+    kind, ns, name = parts
+    if type_name_problem("v1", kind) is not None:
+        return "the kind is not a Kubernetes kind name (a letter, then letters, digits or '-', at most 63 characters)"
+    if ns != "*" and dns_label_problem(ns) is not None:
+        return f"the namespace is not a namespace name: {dns_label_problem(ns)}"
+    if name != "*" and dns_subdomain_problem(name) is not None:
+        return f"the name is not an object name: {dns_subdomain_problem(name)}"
+    return None
+
+
 def dns_subdomain_problem(value: str) -> str | None:
     """Why ``value`` is not an RFC 1123 subdomain (the name of most objects: Secret, Schedule, Kustomization), or
     None (kubernetes/apimachinery@v0.35.0:pkg/util/validation/validation.go, IsDNS1123Subdomain)."""

@@ -490,6 +490,10 @@ class Step:
 
 
 def procedure(loaded: LoadedConfig, backup: str = "<backup>", repo: Repository | None = None) -> list[Step]:
+    if backup != "<backup>":  # the placeholder the printed commands keep when no backup is named
+        from velero_gitops.ops.manifests import backup_name
+
+        backup_name(backup, "--from-backup")
     c = loaded.config
     repo = repo or read_repository(loaded)
     lay = Layout.of(c)

@@ -171,12 +171,19 @@ def apps_root_from_graph(root: Path, sources: list[str], cluster: str | None) ->
     built = Counter(k.path_dir for k in alive if k.path_dir is not None)
     candidates = [k for k in alive if k.path_dir is not None and built[k.path_dir] == 1] or \
         [k for k in alive if k.path_dir is not None]
-    best = max(candidates, key=lambda k: (breadth(k), not any(k is c for c in chosen),  # a tie: the one below the root
+    # a folder whose Kustomization patches its children's dependsOn would drop our order (ops/ordering.py): the last
+    # choice, said in `why` with the patch's line
+    best = max(candidates, key=lambda k: (not k.rewrites_depends_on, breadth(k),
+                                          not any(k is c for c in chosen),  # a tie: the one below the root
                                           -len(k.path_dir.parts)))  # type: ignore[union-attr]
     assert best.path_dir is not None
     real = root.resolve()
     rel = best.path_dir.relative_to(real).as_posix()
     why = f"built by {best.ref}" + (f" ({best.file.relative_to(real).as_posix()})" if best.file else "")
+    if best.rewrites_depends_on and best.file is not None:
+        why += (f"; its patch at {best.file.relative_to(real).as_posix()}:{best.rewrites_depends_on} sets the dependsOn "
+                "of every Kustomization it applies, ours included (a strategic merge replaces the list): narrow that "
+                "patch's target so it leaves velero and velero-schedules out")
     return rel, sorted(set(names)), (cluster if len(set(names)) > 1 else names[0]), why
 
 

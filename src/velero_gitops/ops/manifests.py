@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from velero_gitops.config.names import DNS1123_LABEL
+from velero_gitops.config.names import dns_label_problem, shown
 from velero_gitops.config.units import go_duration, parse_duration
 from velero_gitops.errors import UsageError
 
@@ -24,12 +24,17 @@ API_VERSION = "velero.io/v1"
 
 
 def _label(value: str, what: str) -> str:
-    if not isinstance(value, str) or len(value) > 63 or not DNS1123_LABEL.match(value):
-        raise UsageError(
-            f"{value!r} is not a valid {what}: use at most 63 lowercase letters, digits and '-', "
-            "starting and ending with a letter or digit"
-        )
+    """``value`` when the API server takes it as a namespace or a Velero object's name (names.dns_label_problem);
+    a UsageError (exit 2) naming it otherwise."""
+    problem = dns_label_problem(value) if isinstance(value, str) else "the name is not text"
+    if problem:
+        raise UsageError(f"{shown(str(value))} is not a valid {what}: {problem}")
     return value
+
+
+def backup_name(value: str, what: str = "backup name") -> str:
+    """A Backup's name as the commands take it (names.dns_label_problem), or a UsageError naming ``what``."""
+    return _label(value, f"backup name ({what})" if what != "backup name" else what)
 
 
 def split_list(values: Iterable[str] | None) -> list[str]:
@@ -49,9 +54,9 @@ def namespaces(values: Iterable[str] | None, what: str = "namespace") -> list[st
     for ns in out:
         problem = None if ns == "*" else namespace_pattern_problem(ns)
         if problem:
-            raise UsageError(f"{what} {ns!r}: {problem}")
+            raise UsageError(f"{what} {shown(ns)}: {problem}")
         if ns in seen:
-            raise UsageError(f"{what} {ns!r} is listed twice")
+            raise UsageError(f"{what} {shown(ns)} is listed twice")
         seen.add(ns)
     return out
 
@@ -63,7 +68,7 @@ def ttl(value: str | None, default: str) -> str:
     except ValueError as exc:
         raise UsageError(f"--ttl: {exc}") from None
     if seconds <= 0:
-        raise UsageError(f"--ttl {text!r} must be a positive duration such as 720h")
+        raise UsageError(f"--ttl {shown(text)} must be a positive duration such as 720h")
     return go_duration(seconds)
 
 
@@ -73,10 +78,10 @@ def namespace_mapping(pairs: Iterable[str] | None, included: list[str] | None = 
     targets: dict[str, str] = {}
     for pair in split_list(pairs):
         if pair.count(":") != 1:
-            raise UsageError(f"--namespace-mapping {pair!r}: write it as old:new, e.g. monitoring:monitoring-restore")
+            raise UsageError(f"--namespace-mapping {shown(pair)}: write it as old:new, e.g. monitoring:monitoring-restore")
         old, new = (p.strip() for p in pair.split(":"))
-        _label(old, f"source namespace in --namespace-mapping {pair!r}")
-        _label(new, f"target namespace in --namespace-mapping {pair!r}")
+        _label(old, f"source namespace in --namespace-mapping {shown(pair)}")
+        _label(new, f"target namespace in --namespace-mapping {shown(pair)}")
         if old == new:
             raise UsageError(f"--namespace-mapping {pair!r} maps {old} onto itself; leave it out")
         if old in mapping:
@@ -122,13 +127,13 @@ def label_selector(text: str | None) -> dict[str, Any] | None:
     def key(k: str) -> str:
         problem = label_key_problem(k)
         if problem:
-            raise UsageError(f"--selector {text!r}: label key {k!r}: {problem}")
+            raise UsageError(f"--selector {shown(text)}: label key {shown(k)}: {problem}")
         return k
 
     def value(v: str, k: str) -> str:
         problem = label_value_problem(v)
         if problem:
-            raise UsageError(f"--selector {text!r}: value {v!r} of {k}: {problem}")
+            raise UsageError(f"--selector {shown(text)}: value {shown(v)} of {shown(k)}: {problem}")
         return v
 
     labels: dict[str, str] = {}
@@ -138,7 +143,7 @@ def label_selector(text: str | None) -> dict[str, Any] | None:
         if m:
             k, op, values = key(m.group(1)), m.group(2), [v.strip() for v in m.group(3).split(",") if v.strip()]
             if not values:
-                raise UsageError(f"--selector {text!r}: {k} {op} () needs at least one value")
+                raise UsageError(f"--selector {shown(text)}: {k} {op} () needs at least one value")
             exprs.append({"key": k, "operator": "In" if op == "in" else "NotIn",
                           "values": [value(v, k) for v in values]})
             continue
@@ -148,7 +153,7 @@ def label_selector(text: str | None) -> dict[str, Any] | None:
             if op == "!=":
                 exprs.append({"key": k, "operator": "NotIn", "values": [v]})
             elif labels.get(k, v) != v:
-                raise UsageError(f"--selector {text!r}: {k} cannot equal both {labels[k]!r} and {v!r}")
+                raise UsageError(f"--selector {shown(text)}: {k} cannot equal both {labels[k]!r} and {v!r}")
             else:
                 labels[k] = v
             continue
@@ -156,7 +161,7 @@ def label_selector(text: str | None) -> dict[str, Any] | None:
         if m:
             exprs.append({"key": key(m.group(2)), "operator": "DoesNotExist" if m.group(1) else "Exists"})
             continue
-        raise UsageError(f"--selector {text!r}: cannot read {term.strip()!r}; write key=value, key!=value, "
+        raise UsageError(f"--selector {shown(text)}: cannot read {shown(term.strip())}; write key=value, key!=value, "
                          "key in (a,b), key notin (a,b), key or !key, separated by commas")
     out: dict[str, Any] = {}
     if labels:
@@ -173,15 +178,15 @@ def _split_selector(text: str) -> list[str]:
         depth += ch == "("
         depth -= ch == ")"
         if depth < 0 or depth > 1:
-            raise UsageError(f"--selector {text!r}: unbalanced parentheses")
+            raise UsageError(f"--selector {shown(text)}: unbalanced parentheses")
         if ch == "," and depth == 0:
             terms.append(text[start:i])
             start = i + 1
     if depth:
-        raise UsageError(f"--selector {text!r}: unbalanced parentheses")
+        raise UsageError(f"--selector {shown(text)}: unbalanced parentheses")
     terms.append(text[start:])
     if any(not t.strip() for t in terms):
-        raise UsageError(f"--selector {text!r}: empty term between commas")
+        raise UsageError(f"--selector {shown(text)}: empty term between commas")
     return terms
 
 
@@ -225,7 +230,7 @@ def backup_from_schedule(config: Config, schedule: str, name: str | None = None,
     found = [s for s in config.schedules if s.name == schedule]
     if not found:
         names = ", ".join(s.name for s in config.schedules) or "none"
-        raise UsageError(f"--from-schedule {schedule!r}: the config has no such schedule (it has: {names})")
+        raise UsageError(f"--from-schedule {shown(schedule)}: the config has no such schedule (it has: {names})")
     obj = schedule_object(config, found[0])
     stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%d%H%M%S")
     backup_name = _label(name or f"{schedule}-{stamp}", "backup name")
@@ -243,7 +248,7 @@ def restore(config: Config, name: str, from_backup: str, mapping: Iterable[str] 
             selector: str | None = None) -> dict[str, Any]:
     """A Restore object from ``from_backup``, optionally into other namespaces."""
     _label(name, "restore name")
-    _label(from_backup, "backup name (--from-backup)")
+    backup_name(from_backup, "--from-backup")
     included, excluded = includes_excludes(include, exclude)
     spec: dict[str, Any] = {"backupName": from_backup}
     if included:

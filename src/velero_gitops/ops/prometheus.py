@@ -23,13 +23,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from velero_gitops.rules import define
+from velero_gitops.validate.fluxrules.crd_order import chart_name
 
 if TYPE_CHECKING:
     from velero_gitops.config.model import Config
 
 UNSELECTED = define("metrics.not-selected", "warning", "the repository's Prometheus does not select the rendered "
                     "PrometheusRule, ServiceMonitor or PodMonitor: no alert is loaded, Velero is not scraped "
-                    "(`metrics.additionalLabels` adds the labels it selects)")
+                    "(`metrics.additionalLabels` adds the labels it selects)", needs_config=True)
 
 # the rendered kinds -> the prefix of the Prometheus fields that select them
 KINDS = {"PrometheusRule": "rule", "ServiceMonitor": "serviceMonitor", "PodMonitor": "podMonitor"}
@@ -59,21 +60,6 @@ def _kps_selectors(values: dict[str, Any], release: str) -> dict[str, Any]:
     return out
 
 
-def _chart_name(spec: dict[str, Any], g: Any, ns: str) -> str:
-    """The chart a HelmRelease installs: spec.chart.spec.chart, or the last path element of the OCIRepository or
-    HelmChart its chartRef names (as the repository declares it)."""
-    chart = ((spec.get("chart") or {}).get("spec") or {}).get("chart")
-    if isinstance(chart, str):
-        return chart.rsplit("/", 1)[-1]
-    ref = spec.get("chartRef") or {}
-    if isinstance(ref, dict) and isinstance(ref.get("name"), str):
-        for o in g.named(str(ref.get("kind", "")), ref["name"]):
-            url = (o.data.get("spec") or {}).get("url") or (o.data.get("spec") or {}).get("chart") or ""
-            if isinstance(url, str) and url:
-                return url.rstrip("/").rsplit("/", 1)[-1]
-    return ""
-
-
 def read(root: Path, sources: list[str], g: Any = None) -> list[Prometheus]:
     """The Prometheus instances the repository at ``root`` applies, with the selectors they end up with; none when
     the selectors of one cannot be known from the files (no claim is better than a wrong one)."""
@@ -92,7 +78,7 @@ def read(root: Path, sources: list[str], g: Any = None) -> list[Prometheus]:
         elif o.kind == "HelmRelease" and o.api_version.startswith("helm.toolkit.fluxcd.io/"):
             values: dict[str, Any] = spec["values"] if isinstance(spec.get("values"), dict) else {}
             shaped = isinstance((values.get("prometheus") or {}).get("prometheusSpec"), dict)
-            if not shaped and _chart_name(spec, g, ns) != _KPS_CHART:
+            if not shaped and chart_name(g, o) != _KPS_CHART:
                 continue
             if (values.get("prometheus") or {}).get("enabled") is False:
                 continue

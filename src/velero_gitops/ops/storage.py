@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 UNORDERED = define("flux.storage-not-ordered", "warning", "the backed-up namespaces use a StorageClass that a Flux "
                    "Kustomization of the repository installs, and `flux.dependsOn` does not order it before Velero: "
-                   "a disaster-recovery restore provisions no volume and restores no data")
+                   "a disaster-recovery restore provisions no volume and restores no data", needs_config=True)
 
 _CLASS_KEY = re.compile(r"class(es)?$", re.I)  # a key that holds a class definition: hostpathClass, storageClasses
 _USES_KEY = re.compile(r"storageclass(name)?$", re.I)  # a key that names the class a volume is provisioned from
@@ -202,8 +202,15 @@ def to_depend_on(st: Storage, namespaces: list[str]) -> list[tuple[Installer, li
     return list(chosen.values())
 
 
-def message(gap: Gap) -> str:
+def message(gap: Gap, replaced_by: str = "") -> str:
+    """``replaced_by``: the parent patch (file:line) that replaces the rendered flux.dependsOn (ops/ordering.py)."""
     inst = gap.installers[0]
+    if replaced_by:
+        return (f"the backed-up namespaces use StorageClass {gap.storage_class} ({gap.where}); Flux Kustomization "
+                f"{inst.ref} installs it ({inst.via}), and flux.dependsOn is rendered, but the parent's patch at "
+                f"{replaced_by} replaces it, so the controller does not order it before Velero: on a new cluster the "
+                "disaster-recovery restore provisions no volume. Make that patch leave the velero Kustomization alone "
+                "(flux.depends-on-replaced says how)")
     others = "".join(f" or {i.ref}" for i in gap.installers[1:])
     return (f"the backed-up namespaces use StorageClass {gap.storage_class} ({gap.where}); Flux Kustomization "
             f"{inst.ref}{others} installs it ({inst.via}), but flux.dependsOn does not order it before Velero. On a "

@@ -25,7 +25,7 @@ import difflib
 import io
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +52,9 @@ class FluxKs:
     substitute_from: tuple = ()  # its postBuild.substituteFrom, parents' patches included ({kind, name[, optional]})
     sync_path: str = ""  # a FluxInstance's sync path as written, when no folder is known for it (``${VAR}``)
     absent_key: tuple[str, str] | None = None  # (namespace, name) of a decryption key Secret nothing here makes
+    depends_on: tuple[str, ...] = ()  # spec.dependsOn as the controller applies it ("ns/name"), parents' patches in
+    depends_on_patch: tuple[Path | None, int, str] | None = None  # (file, line, "ns/name") of the parent patch that wrote it
+    rewrites_depends_on: int = 0  # the line of its own patch that would set a child velero Kustomization's dependsOn
 
     @property
     def ref(self) -> str:
@@ -63,7 +66,8 @@ def flux_facts(root: Path, repo_sources: list[str], planned: dict[Path, str | No
     """THE one reader of validate/flux.py's Graph: every Flux Kustomization (and FluxInstance sync) of the
     repository at ``root`` reading one of ``repo_sources`` ("Kind/namespace/name"), with what it applies.
     ``planned``: files laid over the disk (absolute path -> text, None: removed), read in memory, nothing written.
-    ``g``: :func:`graph` of the same root and sources (no ``planned``), when already read: one read serves several readers."""
+    ``g``: the graph this run built already for the same repository and sources (check's validate), read instead of
+    a new one."""
     from velero_gitops.validate import flux
     from velero_gitops.validate.run import Options, Run
     from velero_gitops.validate.treeview import Planned
@@ -80,9 +84,14 @@ def flux_facts(root: Path, repo_sources: list[str], planned: dict[Path, str | No
         post, _ = g.patched(ks, "postBuild")
         subst = (post or {}).get("substituteFrom")
         refs = tuple(dict(r) for r in subst if isinstance(r, dict)) if isinstance(subst, list) else ()
+        m = g.kustomization(ks)
+        deps = tuple(f"{d.namespace or g.ns_of(ks)}/{d.name}" for _, d in m.depends_on)
+        by = g.written_by_parent(ks, "dependsOn")
+        patch = (run.real(by[0].path) if by[0].path else None, by[1], f"{g.ns_of(by[0])}/{by[0].name}") if by else None
         out.append(FluxKs("Kustomization", ks.namespace or "", ks.name, run.real(ks.path) if ks.path else None, ks.line,
                           run.real(target) if target is not None else None, applies, refs,
-                          absent_key=absent.get(id(ks))))
+                          absent_key=absent.get(id(ks)), depends_on=deps, depends_on_patch=patch,
+                          rewrites_depends_on=_rewrites_depends_on(ks, m)))
     # the sync roots (validate.flux.sync_roots): a FluxInstance's sync builds the folder the graph resolves for the
     # Kustomization the operator makes; an empty bootstrap marker stands for the root `flux bootstrap` will write
     have: set[Path] = {k.path_dir for k in out if (k.namespace, k.name) == ("flux-system", "flux-system")
@@ -104,6 +113,26 @@ def flux_facts(root: Path, repo_sources: list[str], planned: dict[Path, str | No
             if d not in have and flux.inside(d, g.root):
                 out.append(FluxKs("Bootstrap", r.namespace, r.name, None, 0, d, frozenset(g.tree.applied_files(d))))
     return out
+
+
+def _rewrites_depends_on(ks: Any, m: Any) -> int:
+    """The line of the first of ``ks``'s patches that would set spec.dependsOn of a velero Kustomization it applied
+    (selected as kustomize selects, validate/resolve.selects; a strategic merge replaces the list: ops/ordering.py),
+    0 when none would. Judged on the names velero-gitops renders by default, before a config exists (init)."""
+    from velero_gitops.validate import resolve
+    from velero_gitops.validate.documents import Obj
+
+    for i, p in enumerate(m.patches):
+        if p.patch is None or not resolve.writes(p, "dependsOn"):
+            continue
+        for name in ("velero", "velero-schedules"):
+            probe = Obj("", None, 0, {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+                                      "metadata": {"name": name, "namespace": "flux-system"}}, 0)
+            if resolve.selects(p, probe, "flux-system"):
+                entries = (ks.data.get("spec") or {}).get("patches")
+                j = next((j for j, e in enumerate(entries) if e is p.raw), i) if isinstance(entries, list) else i
+                return ks.line_of(f"/spec/patches/{j}")
+    return 0
 
 
 def graph(root: Path, repo_sources: list[str]) -> Any:
@@ -189,6 +218,7 @@ class Wiring:
     roots: list[FluxKs]
     by: list[FluxKs]  # live Kustomizations that apply it
     edit: Edit | None
+    facts: list[FluxKs] = field(default_factory=list, compare=False)  # the graph it was judged on
 
     @property
     def checked(self) -> bool:
@@ -212,7 +242,7 @@ def wiring(root: Path, namespace_dir: str, ks_file: str, repo_sources: list[str]
     target = (root / ks_file).resolve()
     by = [k for k in alive if target in k.applies]
     edit = None if by or not roots else _edit(root, (root / namespace_dir).resolve(), alive, roots, source)
-    return Wiring(target, roots, by, edit)
+    return Wiring(target, roots, by, edit, facts)
 
 
 def _edit(root: Path, ns_dir: Path, alive: list[FluxKs], roots: list[FluxKs], source: dict[str, str]) -> Edit | None:
@@ -363,11 +393,12 @@ def apply(w: Wiring, root: Path, repo_sources: list[str]) -> Wiring:
     old = safefile.read_bytes(w.edit.file)
     atomic_write(w.edit.file, w.edit.new_content.encode("utf-8"))
     rel_target = w.target.relative_to(root.resolve()).as_posix()
-    after = [k for k in live(flux_facts(root, repo_sources)) if (root.resolve() / rel_target).resolve() in k.applies]
+    facts = flux_facts(root, repo_sources)
+    after = [k for k in live(facts) if (root.resolve() / rel_target).resolve() in k.applies]
     if not after:
         atomic_write(w.edit.file, old)
         raise UsageError(f"{w.edit.file}: the edit did not make Flux apply {rel_target}; it was undone")
-    return Wiring(w.target, w.roots, after, w.edit)
+    return Wiring(w.target, w.roots, after, w.edit, facts)
 
 
 def for_config(loaded: LoadedConfig, facts: list[FluxKs] | None = None) -> Wiring:

@@ -36,7 +36,7 @@ from typing import NoReturn
 from velero_gitops import safefile
 from velero_gitops.boundary import realpath
 from velero_gitops.config.names import DNS1123_SUBDOMAIN
-from velero_gitops.errors import WriteRefused
+from velero_gitops.errors import Terminated, WriteRefused
 from velero_gitops.shown import esc
 
 _HEADER = re.compile(
@@ -375,10 +375,6 @@ def tree_lock(root: Path) -> Iterator[None]:
         os.close(fd)
 
 
-class _Interrupted(BaseException):
-    """SIGTERM/SIGHUP while writing: unwinds like Ctrl-C so the rollback and clean-up run."""
-
-
 @contextlib.contextmanager
 def _signals_unwind() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
@@ -386,7 +382,9 @@ def _signals_unwind() -> Iterator[None]:
         return
 
     def raise_(signum: int, frame: FrameType | None) -> NoReturn:  # noqa: ARG001
-        raise _Interrupted(signum)
+        # SIGTERM/SIGHUP while writing: unwinds like Ctrl-C so the rollback and clean-up run, and the CLI exits
+        # 128+signum (errors.Terminated; a private exception type here escaped as a traceback, exit 1)
+        raise Terminated(signum)
 
     old = {s: signal.signal(s, raise_) for s in (signal.SIGTERM, signal.SIGHUP)}
     try:

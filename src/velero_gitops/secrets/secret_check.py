@@ -33,15 +33,15 @@ from velero_gitops.rules import define
 from velero_gitops.secrets.sops import ENC_PREFIX, ENCRYPTED_REGEX
 from velero_gitops.yamlsafe import FILE_SIZE_LIMIT, LDict, LList
 
-define("secret.shape", "error", "a rendered credentials file that is not one Secret of the expected shape")
-define("secret.name", "error", "a rendered credentials Secret with another name than the chart reads")
-define("secret.namespace", "error", "a rendered credentials Secret in another namespace than Velero's")
-define("secret.key", "error", "a rendered credentials Secret without the key the chart reads")
-define("secret.recipients", "error", "a Secret encrypted for other recipients than `.sops.yaml` names")
-define("secret.sops-config", "error", "`.sops.yaml` has no rule, or an unusable one, for the rendered Secret")
-define("secret.yaml", "error", "a rendered Secret that is not valid YAML")
-define("secret.missing", "error", "a Secret the rendered tree needs is neither rendered nor produced in the repository")
-NOT_PRODUCED = define("secret.not-produced", "error", "`s3.credentialsFrom: repository` or `velero.repositoryPassword: elsewhere`, but nothing in the repository makes that Secret")
+define("secret.shape", "error", "a rendered credentials file that is not one Secret of the expected shape", needs_config=True)
+define("secret.name", "error", "a rendered credentials Secret with another name than the chart reads", needs_config=True)
+define("secret.namespace", "error", "a rendered credentials Secret in another namespace than Velero's", needs_config=True)
+define("secret.key", "error", "a rendered credentials Secret without the key the chart reads", needs_config=True)
+define("secret.recipients", "error", "a Secret encrypted for other recipients than `.sops.yaml` names", needs_config=True)
+define("secret.sops-config", "error", "`.sops.yaml` has no rule, or an unusable one, for the rendered Secret", needs_config=True)
+define("secret.yaml", "error", "a rendered Secret that is not valid YAML", needs_config=True)
+define("secret.missing", "error", "a Secret the rendered tree needs is neither rendered nor produced in the repository", needs_config=True)
+NOT_PRODUCED = define("secret.not-produced", "error", "`s3.credentialsFrom: repository` or `velero.repositoryPassword: elsewhere`, but nothing in the repository makes that Secret", needs_config=True)
 
 if TYPE_CHECKING:
     from velero_gitops.config.model import Config

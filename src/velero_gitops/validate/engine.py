@@ -49,6 +49,7 @@ class Result:
     passed: int
     failed: int
     skipped: int
+    graph: flux.Graph | None = field(default=None, compare=False, repr=False)  # the run's one Flux graph, for reuse
 
 
 # --------------------------------------------------------------------------------------------------
@@ -171,7 +172,9 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
     if graph is not None:
         findings = substitution.explain(findings, objects, graph)  # a value postBuild left empty: which variable
         findings = unapplied.notes(findings, objects, graph)  # what Flux never applies: notes, one rule for all
-    return _result(objects, _dedupe(findings), tally, failed_units)
+    result = _result(objects, _dedupe(findings), tally, failed_units)
+    result.graph = graph
+    return result
 
 
 def flux_graph(repo_root: str | Path, options: Options | None = None) -> flux.Graph:

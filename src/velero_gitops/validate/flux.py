@@ -181,6 +181,7 @@ class Graph:
         # id(object) -> ({pointer: the variables without a value that left it empty}, the Kustomization substituting)
         self.blanked: dict[int, tuple[dict[str, list[str]], Obj]] = {}
         self._patched: set[int] = set()  # Flux Kustomizations a parent's patches were applied to
+        self.patched_by: dict[int, list[tuple[Obj, fluxmodel.Patch]]] = {}  # id(ks) -> (parent, patch) applied to it
         self._raw_names: dict[int, tuple[str, str]] = {}  # id -> (name, namespace) as written, when substituted
         self._has_sync: bool | None = None
         self._entries: set[Path] | None = None
@@ -590,10 +591,22 @@ class Graph:
                     if resolve.apply_patch(ks, p):
                         changed = True
                         self._models.pop(id(ks), None)
+                        self.patched_by.setdefault(id(ks), []).append((parent, p))
             if changed:
                 self._patched.add(id(ks))
             changed |= before
         return changed
+
+    def written_by_parent(self, ks: Obj, field: str) -> tuple[Obj, int] | None:
+        """(the parent, the line of its ``spec.patches`` entry) whose patch last wrote spec.<field> of ``ks``: the
+        value the controller applies is the patch's (a strategic merge replaces a list of a custom resource), not the
+        one in ks's file. None when no parent patch writes it."""
+        for parent, p in reversed(self.patched_by.get(id(ks), [])):
+            if resolve.writes(p, field):
+                entries = dig(parent.data, "spec", "patches")
+                i = next((i for i, e in enumerate(entries) if e is p.raw), None) if isinstance(entries, list) else None
+                return parent, parent.line_of(f"/spec/patches/{i}") if i is not None else parent.line
+        return None
 
     def _apply_object_patches(self) -> None:
         """Each Flux Kustomization's ``spec.patches`` applied to the other objects it applies (kustomize-controller adds

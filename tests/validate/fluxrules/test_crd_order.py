@@ -57,3 +57,23 @@ def test_every_rule_module_is_run_and_declared():
     names = sorted(p.stem for p in (REPO / "src/velero_gitops/validate/fluxrules").glob("*.py") if p.stem != "__init__")
     assert [n for n, _ in fluxrules.CHECKS] == names and "crd_order" in names
     assert "flux.crd-order" in rules.RULES
+
+
+def test_a_chart_ref_to_a_helm_chart_names_the_chart(tmp_path):
+    """chartRef may name a HelmChart as well as an OCIRepository (helm-controller@v1.6.3:api/v2/reference_types.go
+    CrossNamespaceSourceReference, Enum=OCIRepository;HelmChart;ExternalArtifact); the chart is the HelmChart's
+    spec.chart. One answer (crd_order.chart_name) for this rule, crd_providers and ops/prometheus."""
+    root = tmp_path / "guide"
+    shutil.copytree(GUIDE, root)
+    app = root / "kubernetes/apps/media/db/app"
+    (app / "hr.yaml").write_text(
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: velero\nspec:\n  interval: 1h\n"
+        "  chartRef:\n    kind: HelmChart\n    name: velero\n---\napiVersion: source.toolkit.fluxcd.io/v1\n"
+        "kind: HelmChart\nmetadata:\n  name: velero\nspec:\n  interval: 1h\n  chart: velero\n  version: 12.1.0\n"
+        "  sourceRef:\n    kind: HelmRepository\n    name: vmware-tanzu\n")
+    (app / "schedule.yaml").write_text("apiVersion: velero.io/v1\nkind: Schedule\nmetadata:\n  name: daily\nspec:\n"
+                                       "  schedule: 0 2 * * *\n  template:\n    ttl: 720h0m0s\n")
+    k = app / "kustomization.yaml"
+    k.write_text(k.read_text().replace("resources:\n", "resources:\n  - ./hr.yaml\n  - ./schedule.yaml\n", 1))
+    res = validate_paths([str(root / "kubernetes")], Options(repo_root=str(root), kustomize="never"))
+    assert ("flux.crd-order", "schedule.yaml") in [(f.rule, f.file.rsplit("/", 1)[-1]) for f in res.findings]

@@ -21,18 +21,34 @@ CRD_ORDER = define("flux.crd-order", "error", "Velero objects applied by the Kus
 
 
 def chart_name(g: Graph, hr: Obj) -> str | None:
-    """The chart a HelmRelease installs: ``chart.spec.chart``, else the last segment of its chartRef OCIRepository's
-    URL (the first OCIRepository of that name, from the graph's kind/name index)."""
+    """The chart a HelmRelease installs, the one answer for every rule that asks (crd-order, crd_providers,
+    ops/prometheus): ``chart.spec.chart``, else what its chartRef names (helm-controller@v1.6.3:
+    api/v2/reference_types.go CrossNamespaceSourceReference, kinds OCIRepository and HelmChart): the last segment of
+    an OCIRepository's URL, a HelmChart's ``spec.chart`` (the first of that kind and name, from the graph's index)."""
     m = g.helmrelease(hr)
     if m.chart_name is not None:
         return m.chart_name.rsplit("/", 1)[-1]
     ref = m.chart_ref
-    if ref is not None and ref.kind == "OCIRepository":
-        for o in g.named("OCIRepository", ref.name):
-            url = source_url(o)
-            if o.kind == "OCIRepository" and o.name == ref.name and url is not None:
-                return url.rstrip("/").rsplit("/", 1)[-1]
+    if ref is not None and ref.kind in ("OCIRepository", "HelmChart"):
+        for o in g.named(ref.kind, ref.name):
+            spec = o.data.get("spec")
+            text = source_url(o) if ref.kind == "OCIRepository" else (spec.get("chart") if isinstance(spec, dict) else None)
+            if o.kind == ref.kind and o.name == ref.name and isinstance(text, str) and text:
+                return text.rstrip("/").rsplit("/", 1)[-1]
     return None
+
+
+def _patched(g: Graph, ks: Obj) -> str:
+    """Where the dependsOn the controller applies comes from, when a parent's patch wrote it: a strategic-merge
+    patch replaces the list (kubernetes-sigs/kustomize@kustomize/v5.7.1:kyaml/yaml/schema/schema.go IsAssociative:
+    no schema, no merge key), so what ks's own file says is gone."""
+    by = g.written_by_parent(ks, "dependsOn")
+    if by is None:
+        return ""
+    parent, line = by
+    return (f"; its dependsOn is the one the patch of its parent {g.ns_of(parent)}/{parent.name} ({parent.file}:{line}) "
+            "writes, which replaces the list in its own file: narrow that patch's target so it leaves "
+            f"{ks.name} out")
 
 
 class _Order:
@@ -84,5 +100,6 @@ def check(g: Graph, objects: list[Obj]) -> list[Finding]:
                 elif not any(id(h) in order.depends_on(k) for h in hr_ks):
                     out.append(o.finding("", f"{o.kind} is applied by Flux Kustomization {g.ns_of(k)}/{k.name}, which does "
                                          f"not dependsOn {', '.join(h.name for h in hr_ks)} (the Kustomization applying "
-                                         f"HelmRelease {hr.name} that installs the {group} CRDs)", CRD_ORDER))
+                                         f"HelmRelease {hr.name} that installs the {group} CRDs){_patched(g, k)}",
+                                         CRD_ORDER))
     return out
