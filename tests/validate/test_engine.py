@@ -372,3 +372,37 @@ def test_a_repository_without_any_kustomization_yaml_is_built(tmp_path, monkeypa
     monkeypatch.setattr(kustomize, "check_dirs", lambda *a, **kw: calls.append(a) or real(*a, **kw))
     validate_paths([str(root)], Options(repo_root=str(root), kustomize="auto", ignore_missing_schemas=True))
     assert len(calls) == 1
+
+
+def test_a_run_makes_no_cycle_collection_and_leaves_the_collector_as_it_was(tmp_path, monkeypatch):
+    """The parsed trees hold no cycle (yamlsafe builds bottom-up; an alias names a finished node), so the collector's
+    passes over them are pure cost, and a cost that grows faster than the repository (issue 23). Counted with a
+    threshold that would collect many times during this run (up to the run's last line); the collector is on again
+    afterwards."""
+    import gc
+
+    (tmp_path / "many.yaml").write_text("".join(CM.replace("settings", f"settings-{i}") for i in range(200)))
+    seen: list[str] = []
+    during: list[list[str]] = []
+    inner = engine._validate_paths
+
+    def run_and_count(*args, **kw):
+        result = inner(*args, **kw)
+        during.append(list(seen))  # still inside the run: the collector is enabled again only after it
+        return result
+
+    monkeypatch.setattr(engine, "_validate_paths", run_and_count)
+    old = gc.get_threshold()
+    gc.set_threshold(50, 5, 5)
+    gc.callbacks.append(lambda phase, info: seen.append(phase))
+    try:
+        assert gc.isenabled()
+        result = validate_paths([str(tmp_path / "many.yaml")], _opts(tmp_path))
+        assert gc.isenabled()
+        [[] for _ in range(1000)]  # containers: the collector runs again
+    finally:
+        gc.callbacks.pop()
+        gc.set_threshold(*old)
+    assert result.passed == 200 and not result.findings
+    assert during == [[]]
+    assert seen, "the collector did not run after the validate run"
