@@ -354,13 +354,13 @@ def _build(loader: yaml.SafeLoader | yaml.CSafeLoader, limits: Limits, stack: li
                     anchors[ev.anchor] = (value, 1, 1)
                 # add() inlined for the common cases: an item, a string key, a value (the rest goes through add())
                 if top is not None:
-                    data = top.data
-                    if type(data) is LList:
+                    node: Any = top.data  # LList or LDict, told apart by exact class
+                    if type(node) is LList:
                         top.size += 1
                         if top.height < 2:
                             top.height = 2
-                        data.append(value)
-                        data.lines.append(line)
+                        node.append(value)
+                        node.lines.append(line)
                         continue
                     if not top.has_key:
                         if type(value) is str:
@@ -375,10 +375,10 @@ def _build(loader: yaml.SafeLoader | yaml.CSafeLoader, limits: Limits, stack: li
                             top.height = 2
                         key = top.key
                         top.has_key = False
-                        if key in data:
+                        if key in node:
                             duplicates.append((top.key_line, path() + (key,), key))
-                        data[key] = value
-                        data.lines[key] = top.key_line
+                        node[key] = value
+                        node.lines[key] = top.key_line
                         continue
                 add(value, 1, 1, ev.start_mark, line)
             elif cls is MapStart or cls is E.SequenceStartEvent:
