@@ -19,13 +19,15 @@ Figures:
 
 Our sources are byte-compiled first, as after `pip install`: a run that compiles them measures the compiler.
 
-Usage: python benchmarks/bench.py [--repeat 5] [--sizes 1000,5000,20000,100000] [--real-repos DIR...] [--skip-corpus]
-       [--only render|check|budgets]
+Usage: python benchmarks/bench.py [--repeat 5] [--sizes 1000,5000,20000,100000] [--corpus-dir DIR] [--real-repos DIR...]
+       [--skip-corpus]
+       [--only corpus|render|check|budgets]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
@@ -83,16 +85,23 @@ def parse_floor(files: list[Path]) -> Callable[[], tuple[float, float]]:
     return lambda: run([sys.executable, "-c", code, *map(str, files)])
 
 
-def corpus(tmp: Path, sizes: list[int], repeat: int) -> None:
+def corpus(tmp: Path, sizes: list[int], repeat: int, keep: Path | None = None) -> None:
     print("1. validate --kustomize never, synthetic corpus (per document, against the C parser reading the same files)")
+    rows: list[tuple[int, float, float]] = []  # (documents, our CPU, the floor's CPU)
     for n in sizes:
-        root = tmp / f"corpus-{n}"
-        sets = generate(root, n)
+        root = (keep or tmp) / f"corpus-{n}"
+        listing = root / "sets.json"
+        if not listing.exists():  # a kept corpus (--corpus-dir) is generated once and reused by later runs
+            shutil.rmtree(root, ignore_errors=True)
+            made = generate(root, n)
+            listing.write_text(json.dumps({k: [str(p.relative_to(root)) for p in v] for k, v in made.items()}))
+        sets = {k: [root / p for p in v] for k, v in json.loads(listing.read_text()).items()}
         docs = count_docs(sets["mixed"])
         cache = tmp / f"cache-{n}"
         cmd = [*VG, "validate", str(root / "kubernetes"), "--kustomize", "never", "--cache", str(cache)]
         run(cmd, ok=(0, 1))  # compiled schemas cached, like any second run
         ours, floor = paired(partial(run, cmd, ok=(0, 1)), parse_floor(sets["mixed"]), repeat)
+        rows.append((docs, ours[0], floor[0]))
         print(f"  {docs:7d} docs: {ours[0] / docs * 1e6:7.1f} µs/doc ({docs / ours[0]:7.0f} docs/s/core) | parse floor "
               f"{floor[0] / docs * 1e6:7.1f} µs/doc | floor/ours {floor[0] / ours[0]:5.2f} (goal >= 0.80, flat across sizes)")
         if n == sizes[min(1, len(sizes) - 1)] and shutil.which("kubernetes-validate"):
@@ -101,7 +110,12 @@ def corpus(tmp: Path, sizes: list[int], repeat: int) -> None:
             ours, kv = paired(partial(run, [*VG, "validate", *core, "--no-flux", "--cache", str(cache)]),
                               partial(run, ["kubernetes-validate", "--strict", "--quiet", "-k", "1.35.0", *core]), repeat)
             print(f"2. {n_core} core documents: kubernetes-validate / velero-gitops = {kv[0] / ours[0]:5.1f}x (goal >= 50x)")
-        shutil.rmtree(root, ignore_errors=True)
+        if keep is None:
+            shutil.rmtree(root, ignore_errors=True)
+    # linear means a constant cost per added document: the slope between two sizes, start-up excluded
+    for (d0, o0, f0), (d1, o1, f1) in zip(rows, rows[1:]):
+        print(f"  {d0:7d} -> {d1:7d} docs: each added document {(o1 - o0) / (d1 - d0) * 1e6:7.1f} µs (parse floor "
+              f"{(f1 - f0) / (d1 - d0) * 1e6:6.1f} µs, floor/ours {(f1 - f0) / (o1 - o0) if o1 > o0 else float('inf'):5.2f})")
 
 
 def real_repos(tmp: Path, repos: list[Path], repeat: int) -> None:
@@ -234,19 +248,23 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--sizes", default="1000,5000,20000,100000")
     ap.add_argument("--real-repos", type=Path, nargs="*", default=[])
+    ap.add_argument("--corpus-dir", type=Path, default=None, help="generate each corpus here once and reuse it (kept)")
     ap.add_argument("--skip-corpus", action="store_true", help="skip figures 1-2 (the 100k-document corpus takes minutes)")
-    ap.add_argument("--only", choices=("render", "check", "budgets"), help="run only this figure (6, 4-5 or 7)")
+    ap.add_argument("--only", choices=("corpus", "render", "check", "budgets"), help="run only this figure (1-2, 6, 4-5 or 7)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="vg-bench-"))
     compile_sources()
     try:
         print(f"paired medians of {args.repeat} runs; CPU seconds of the children (user + sys)")
         figures = {"check": check_startup, "render": render_100, "budgets": yaml_budgets}
+        if args.only == "corpus":
+            corpus(tmp, [int(s) for s in args.sizes.split(",")], args.repeat, args.corpus_dir)
+            return 0
         if args.only:
             figures[args.only](tmp, args.repeat)
             return 0
         if not args.skip_corpus:
-            corpus(tmp, [int(s) for s in args.sizes.split(",")], args.repeat)
+            corpus(tmp, [int(s) for s in args.sizes.split(",")], args.repeat, args.corpus_dir)
         if args.real_repos:
             real_repos(tmp, args.real_repos, args.repeat)
         for figure in figures.values():

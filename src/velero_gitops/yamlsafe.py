@@ -126,8 +126,6 @@ class Doc:
 _T = "tag:yaml.org,2002:"
 _STR, _MAP, _SEQ, _MERGE, _VALUE = _T + "str", _T + "map", _T + "seq", _T + "merge", _T + "value"
 _SCALAR_TAGS = {_T + t for t in ("str", "int", "float", "bool", "null", "binary", "timestamp", "value", "merge")}
-_NODE_EVENTS = (yaml.events.ScalarEvent, yaml.events.MappingStartEvent, yaml.events.SequenceStartEvent,
-                yaml.events.AliasEvent)
 _MAP_TAGS = {_MAP, "!"}
 _SEQ_TAGS = {_SEQ, "!"}
 
@@ -249,7 +247,6 @@ def load_all(text: str, limits: Limits = Limits()) -> list[Doc]:
 
 def _build(loader: yaml.SafeLoader | yaml.CSafeLoader, limits: Limits, stack: list[_Frame]) -> list[Doc]:
     E = yaml.events
-    resolve = loader.resolve
     constructors = loader.yaml_constructors
     anchors: dict[str, tuple[object, int, int]] = {}  # name -> (value, size, height)
     expanded = 0
@@ -312,46 +309,83 @@ def _build(loader: yaml.SafeLoader | yaml.CSafeLoader, limits: Limits, stack: li
         data[key] = value
         data.lines[key] = top.key_line
 
+    top: _Frame | None = None  # stack[-1], or None at a document's root
+    get_event = loader.get_event
+    Scalar, MapStart, MapEnd, SeqEnd = E.ScalarEvent, E.MappingStartEvent, E.MappingEndEvent, E.SequenceEndEvent
     try:
         while True:
             # dispatched on its exact class below (cheaper than isinstance in this loop), which mypy does not narrow
-            ev: Any = loader.get_event()
+            ev: Any = get_event()
             cls = type(ev)
-            if cls in _NODE_EVENTS:
+            if cls is Scalar:
                 nodes_left -= 1
                 if nodes_left < 0:
                     raise too_many_nodes(ev.start_mark)
-            if cls is E.ScalarEvent:
                 tag = ev.tag
-                go = None
+                text = ev.value
                 if tag is None and ev.implicit[0]:
-                    go = go_plain(ev.value)  # a plain scalar: what Go YAML makes of it
-                    tag = go[0]
-                elif tag is None or tag == "!":
-                    tag = resolve(yaml.ScalarNode, ev.value, ev.implicit) if tag is None else _STR
-                if tag not in _SCALAR_TAGS:
-                    raise refuse(f"unknown tag {_shown_tag(tag)}; only standard YAML tags are read (remove the tag)",
-                                 ev.start_mark)
-                is_key = bool(stack) and isinstance(stack[-1].data, dict) and not stack[-1].has_key
-                if go is not None and tag != _MERGE:
-                    value = go[1]
-                elif tag == _STR or tag == _VALUE or tag == _T + "timestamp" or tag == _T + "binary":
-                    value = ev.value
-                elif tag == _MERGE:
-                    value = _MergeKey if is_key else ev.value
+                    # a plain scalar: what Go YAML makes of it (go_plain); text that is in no table and starts with
+                    # no digit, sign or dot is a string there ("" is in every string: the null goes to go_plain)
+                    if text[:1] in "0123456789+-." or text in _GO_TABLE:
+                        tag, value = go_plain(text)
+                        if tag == _MERGE:
+                            value = _MergeKey if top is not None and type(top.data) is LDict and not top.has_key else text
+                    else:
+                        tag, value = _STR, text
                 else:
-                    try:
-                        value = constructors[tag](loader, yaml.ScalarNode(tag, ev.value))
-                    except Exception:  # noqa: BLE001 - `!!int abc`, `!!bool maybe`, a 5,000-digit integer
-                        raise refuse(f"{_shown(ev.value)} is not a valid {_shown_tag(tag)}", ev.start_mark) from None
+                    if tag is None or tag == "!":
+                        tag = _STR  # quoted, or the non-specific tag: the resolver's default scalar tag
+                    elif tag not in _SCALAR_TAGS:
+                        raise refuse(f"unknown tag {_shown_tag(tag)}; only standard YAML tags are read (remove the tag)",
+                                     ev.start_mark)
+                    if tag == _STR or tag == _VALUE or tag == _T + "timestamp" or tag == _T + "binary":
+                        value = text
+                    elif tag == _MERGE:
+                        value = _MergeKey if top is not None and type(top.data) is LDict and not top.has_key else text
+                    else:
+                        try:
+                            value = constructors[tag](loader, yaml.ScalarNode(tag, text))
+                        except Exception:  # noqa: BLE001 - `!!int abc`, `!!bool maybe`, a 5,000-digit integer
+                            raise refuse(f"{_shown(text)} is not a valid {_shown_tag(tag)}", ev.start_mark) from None
                 if len(stack) + 1 > limits.max_depth:
                     raise refuse(_too_deep(limits), ev.start_mark, limit=True)
                 line = ev.start_mark.line + 1
                 if ev.anchor is not None:
                     anchors[ev.anchor] = (value, 1, 1)
+                # add() inlined for the common cases: an item, a string key, a value (the rest goes through add())
+                if top is not None:
+                    node: Any = top.data  # LList or LDict, told apart by exact class
+                    if type(node) is LList:
+                        top.size += 1
+                        if top.height < 2:
+                            top.height = 2
+                        node.append(value)
+                        node.lines.append(line)
+                        continue
+                    if not top.has_key:
+                        if type(value) is str:
+                            top.size += 1
+                            if top.height < 2:
+                                top.height = 2
+                            top.key, top.key_line, top.has_key = value, line, True
+                            continue
+                    elif top.key is not _MergeKey:
+                        top.size += 1
+                        if top.height < 2:
+                            top.height = 2
+                        key = top.key
+                        top.has_key = False
+                        if key in node:
+                            duplicates.append((top.key_line, path() + (key,), key))
+                        node[key] = value
+                        node.lines[key] = top.key_line
+                        continue
                 add(value, 1, 1, ev.start_mark, line)
-            elif cls is E.MappingStartEvent or cls is E.SequenceStartEvent:
-                is_map = cls is E.MappingStartEvent
+            elif cls is MapStart or cls is E.SequenceStartEvent:
+                nodes_left -= 1
+                if nodes_left < 0:
+                    raise too_many_nodes(ev.start_mark)
+                is_map = cls is MapStart
                 tag = ev.tag
                 if tag is not None and tag not in (_MAP_TAGS if is_map else _SEQ_TAGS):
                     raise refuse(f"unknown tag {_shown_tag(tag)}; only standard YAML tags are read (remove the tag)",
@@ -366,9 +400,11 @@ def _build(loader: yaml.SafeLoader | yaml.CSafeLoader, limits: Limits, stack: li
                     data = LList()
                     data.lines = []
                 data.line = ev.start_mark.line + 1
-                stack.append(_Frame(data, ev.anchor, ev.start_mark))
-            elif cls is E.MappingEndEvent or cls is E.SequenceEndEvent:
+                top = _Frame(data, ev.anchor, ev.start_mark)
+                stack.append(top)
+            elif cls is MapEnd or cls is SeqEnd:
                 f = stack.pop()
+                top = stack[-1] if stack else None
                 data = f.data
                 if f.merges and isinstance(data, LDict):
                     _merge(data, f.merges)
@@ -376,6 +412,9 @@ def _build(loader: yaml.SafeLoader | yaml.CSafeLoader, limits: Limits, stack: li
                     anchors[f.anchor] = (data, f.size, f.height)
                 add(data, f.size, f.height, f.mark, data.line)
             elif cls is E.AliasEvent:
+                nodes_left -= 1
+                if nodes_left < 0:
+                    raise too_many_nodes(ev.start_mark)
                 try:
                     value, size, height = anchors[ev.anchor]
                 except KeyError:

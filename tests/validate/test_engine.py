@@ -422,3 +422,35 @@ def test_a_walked_subfolder_of_a_flux_tree_keeps_the_trees_appliers(tmp_path):
     (root / "apps/plain/cm.yaml").write_text("metadata:\n  name: x\n  namespace: default\ndata:\n  a: b\n")
     res = validate_paths([str(root / "apps/plain")], _opts(tmp_path, repo_root=str(root)))
     assert [f.message for f in res.findings] == ["missing 'apiVersion': not a Kubernetes object"]
+def test_a_run_makes_no_cycle_collection_and_leaves_the_collector_as_it_was(tmp_path, monkeypatch):
+    """The parsed trees hold no cycle (yamlsafe builds bottom-up; an alias names a finished node), so the collector's
+    passes over them are pure cost, and a cost that grows faster than the repository (issue 23). Counted with a
+    threshold that would collect many times during this run (up to the run's last line); the collector is on again
+    afterwards."""
+    import gc
+
+    (tmp_path / "many.yaml").write_text("".join(CM.replace("settings", f"settings-{i}") for i in range(200)))
+    seen: list[str] = []
+    during: list[list[str]] = []
+    inner = engine._validate_paths
+
+    def run_and_count(*args, **kw):
+        result = inner(*args, **kw)
+        during.append(list(seen))  # still inside the run: the collector is enabled again only after it
+        return result
+
+    monkeypatch.setattr(engine, "_validate_paths", run_and_count)
+    old = gc.get_threshold()
+    gc.set_threshold(50, 5, 5)
+    gc.callbacks.append(lambda phase, info: seen.append(phase))
+    try:
+        assert gc.isenabled()
+        result = validate_paths([str(tmp_path / "many.yaml")], _opts(tmp_path))
+        assert gc.isenabled()
+        [[] for _ in range(1000)]  # containers: the collector runs again
+    finally:
+        gc.callbacks.pop()
+        gc.set_threshold(*old)
+    assert result.passed == 200 and not result.findings
+    assert during == [[]]
+    assert seen, "the collector did not run after the validate run"

@@ -115,10 +115,16 @@ def inside(p: Path, root: Path | None) -> bool:
     return str(p).startswith(r if r.endswith("/") else r + "/")
 
 
+def is_root_folder(d: Path) -> bool:
+    """``d`` holds ``.git``, ``.sops.yaml`` or ``kubernetes/``: a repository root."""
+    return os.path.exists(d / ".git") or os.path.isfile(d / ".sops.yaml") or os.path.isdir(d / "kubernetes")
+
+
 def find_root(start: Path) -> Path | None:
-    """The nearest ancestor holding ``.git``, ``.sops.yaml`` or ``kubernetes/``: the repository root."""
+    """The nearest ancestor holding ``.git``, ``.sops.yaml`` or ``kubernetes/``: the repository root (Run.find_root
+    answers it for a whole run, each folder looked at once)."""
     for d in [start, *start.parents]:
-        if os.path.exists(d / ".git") or os.path.isfile(d / ".sops.yaml") or os.path.isdir(d / "kubernetes"):
+        if is_root_folder(d):
             return d
     return None
 

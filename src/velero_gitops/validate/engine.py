@@ -14,9 +14,11 @@ nothing, and every text it read differently from libyaml was a file Kubernetes r
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,6 +118,27 @@ def discover(paths: Iterable[str], ignore: Callable[[str], bool] | None = None,
 
 def validate_paths(paths: Iterable[str], options: Options | None = None) -> Result:
     """Validate files/directories ('-' = stdin). Raises UsageError for unusable arguments."""
+    with _cycles_uncollected():
+        return _validate_paths(paths, options)
+
+
+@contextlib.contextmanager
+def _cycles_uncollected() -> Iterator[None]:
+    """Python's cycle collector paused for one run. What a run keeps alive, millions of YAML nodes, holds no cycle:
+    yamlsafe builds each document bottom-up and an alias can only name a node finished before it. Every pass of
+    the collector still walks them all, and its full passes come more often than the heap grows (issue 23: 0.7 s at
+    20k documents, 5.3 s at 100k, a fifth of the run). Refcounting frees what a run drops as before; the rare cycle
+    it makes waits for the next collection after the run."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _validate_paths(paths: Iterable[str], options: Options | None) -> Result:
     opts = options or Options()
     paths = list(paths)
     run = Run(opts)

@@ -45,7 +45,6 @@ from velero_gitops.validate.documents import (
     Reader,
     dig,
     display_path,
-    find_root,
     inside,
 )
 from velero_gitops.validate.producers import SCAN_KIND, generated, made_by
@@ -285,7 +284,7 @@ class Graph:
         if p is None or "${" in p or ks.path is None or not p.strip("./"):
             return None
         roots = [(r, self.root or r) for r in _candidate_roots(ks, self.run, self.root)]
-        own = find_root(self.real(ks.path).parent)  # a cluster that is a repository of its own (_roots_of)
+        own = self.run.find_root(self.real(ks.path).parent)  # a cluster that is a repository of its own (_roots_of)
         if own is not None and (self.run.boundary is None or inside(own, self.run.boundary)):
             roots.append((own, own))
         return any(self.run.fs.isdir(r / p.lstrip("/")) and inside(self.real(r / p.lstrip("/")), bound)
@@ -319,7 +318,7 @@ class Graph:
                 continue
             here = run.real(o.path).parent
             folders.add(here)
-            r = find_root(here)
+            r = run.find_root(here)
             firsts.append(r)
             if r is None:
                 continue
@@ -477,13 +476,19 @@ class Graph:
         # overlay next to staging's sync) is a cluster of its own when its tree names its Kustomizations like the
         # other's. Roots that reach the same objects (one tree applied twice) stay together.
         reached = {id(r): self._reached_kustomizations(r, applies, by_file) for r in roots}
+        # (namespace, name) -> the ids the roots reach under it: a root reaches a key another root reaches as another
+        # object when the key holds two ids (one pass over the roots, not one per pair)
+        reached_as: dict[tuple[str, str], set[int]] = {}
+        for mine in reached.values():
+            for key, oid in mine.items():
+                reached_as.setdefault(key, set()).add(oid)
+        seed_ids = {id(s) for s in seeds}
         for r in roots:
-            if any(r is s for s in seeds):
+            if id(r) in seed_ids:
                 continue
-            mine = reached[id(r)]
-            if any(key in reached[id(o)] and reached[id(o)][key] != oid
-                   for o in roots if o is not r for key, oid in mine.items()):
+            if any(len(reached_as[key]) > 1 for key in reached[id(r)]):
                 seeds.append(r)
+                seed_ids.add(id(r))
         if len(seeds) < 2:
             return
         self.cluster_roots = seeds
@@ -659,7 +664,7 @@ class Graph:
         roots = self.roots[id(ks)]
         out = [(r, self.root or r) for r in roots]
         if self.cluster_sources and ks.path is not None:
-            own = find_root(self.real(ks.path).parent)
+            own = self.run.find_root(self.real(ks.path).parent)
             bound = self.run.boundary
             if own is not None and own != self.root and (bound is None or inside(own, bound)):
                 out = [(own, own), *out]
@@ -1097,6 +1102,9 @@ def _instances(objects: list[Obj]) -> list[tuple[Obj, Obj]]:
     name is the HelmRelease's ``chart.spec.chart``, or for a ``chartRef`` to an OCIRepository the last segment of
     its URL (Helm pushes a chart to ``<registry>/<path>/<chart name>``: helm.sh/helm/v3 pkg/pusher/ocipusher.go)."""
     oci = {(o.name, o.namespace): fluxmodel.source_url(o) or "" for o in objects if is_kind(o, SOURCE, "OCIRepository")}
+    oci_named: dict[str, list[tuple[str, str]]] = {}  # name -> [(namespace, url)], in oci's order: one lookup per chartRef
+    for (n, s), u in oci.items():
+        oci_named.setdefault(n, []).append((s, u))
     out = []
     for o in objects:
         if is_kind(o, fluxmodel.OPERATOR, "FluxInstance"):
@@ -1106,7 +1114,7 @@ def _instances(objects: list[Obj]) -> list[tuple[Obj, Obj]]:
             chart = m.chart_name or ""
             if m.chart_ref is not None and m.chart_ref.kind == "OCIRepository":
                 ns = m.chart_ref.namespace or o.namespace
-                urls = [u for (n, s), u in oci.items() if n == m.chart_ref.name and (s == ns or not s or not ns)]
+                urls = [u for s, u in oci_named.get(m.chart_ref.name, []) if s == ns or not s or not ns]
                 chart = urls[0].rstrip("/").rsplit("/", 1)[-1] if urls else ""
             inst = fluxmodel.instance_of_release(o, chart)
             if inst is not None:
