@@ -73,7 +73,9 @@ def init_cmd(
                            allow_http=allow_http)
     _existing_velero(found)
     path = init.write(here, answers, found)
-    err(f"wrote {path.name}; next: velero-gitops sops-init, encrypt-secret, encrypt-repo-password, render, check")
+    err(f"wrote {path.name}; next: " + ("make the two Secrets it names (see its comment), render, check"
+                                         if found.secrets_elsewhere else
+                                         "velero-gitops sops-init, encrypt-secret, encrypt-repo-password, render, check"))
 
 
 def _one_of(names: list[str]) -> Callable[[str], str]:
