@@ -325,3 +325,36 @@ def test_a_repository_whose_secrets_an_operator_makes_gets_credentials_from_the_
     assert checked.code == 1, checked.out + checked.err
     for name in ("velero/velero-s3-secret", "velero/velero-repo-credentials"):
         assert f"nothing in the repository makes Secret {name}" in checked.out + checked.err
+
+
+@pytest.mark.parametrize("provider", [None, "chart", "own-monitor", "crd"])
+def test_monitoring_is_off_where_nothing_installs_the_prometheus_operator_crds(tmp_path, provider):
+    """Logik-Dev/k8s-homelab: no Prometheus Operator anywhere, yet velero-monitoring was rendered; its dry-run fails at
+    every retry (fluxcd/pkg@ssa/v0.76.1:ssa/manager_apply.go ApplyAll), so it is never Ready and a parent with
+    `wait: true` blocks the repository. init asks the graph's CRD providers (validate/crd_providers.shown_groups):
+    no CustomResourceDefinition of monitoring.coreos.com, no object of that group, no chart that ships it
+    (prometheus-community/helm-charts@kube-prometheus-stack-88.5.3: charts/crds) -> metrics.enabled: false, and
+    render writes no monitoring folder. Any of the three keeps it on."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    LAYOUTS["generated"](repo)
+    objs = {
+        "chart": "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {name: kps, namespace: monitoring}\n"
+                 "spec:\n  interval: 1h\n  chart: {spec: {chart: kube-prometheus-stack, sourceRef: {kind: HelmRepository, "
+                 "name: prometheus-community}}}\n",
+        "own-monitor": "apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata: {name: app, namespace: media}\n"
+                       "spec: {selector: {}, endpoints: [{port: http}]}\n",
+        "crd": "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n"
+               "  name: servicemonitors.monitoring.coreos.com\nspec:\n  group: monitoring.coreos.com\n"
+               "  names: {kind: ServiceMonitor, plural: servicemonitors}\n  scope: Namespaced\n  versions: []\n",
+    }
+    if provider:
+        (repo / "kubernetes/apps/monitoring").mkdir(parents=True)
+        (repo / "kubernetes/apps/monitoring/obj.yaml").write_text(objs[provider])
+    r = _init(repo, "--cluster", "main")
+    assert r.code == 0, r.err
+    assert load(repo / "velero-gitops.yaml").config.metrics.enabled is (provider is not None)
+    if provider is None:
+        assert run_cli("render", cwd=repo).code == 0
+        assert not (repo / "kubernetes/apps/velero/velero/monitoring").exists()
+        assert "velero-monitoring" not in (repo / "kubernetes/apps/velero/velero/ks.yaml").read_text()

@@ -44,6 +44,7 @@ class Detected:
     # kinds -> count of the applied objects that make Secrets (validate/producers.py: ExternalSecret, SealedSecret)
     secret_makers: dict[str, int] = field(default_factory=dict)
     encrypted: int = 0  # applied objects that are SOPS-encrypted (a top-level `sops` block)
+    no_prometheus_crds: bool = False  # nothing the repository applies shows the Prometheus Operator CRDs
 
     @property
     def secrets_elsewhere(self) -> bool:
@@ -224,9 +225,15 @@ def detect(here: Path, cluster: str | None = None, apps_root: str | None = None)
     facts = storage.read(root, sources, g) if g is not None else None
     proms = prometheus.read(root, sources, g) if g is not None else []
     makers, encrypted = _secret_sources(g) if g is not None else ({}, 0)
+    no_crds = False
+    if g is not None and not proms:
+        from velero_gitops.validate.crd_providers import shown_groups
+
+        shown = shown_groups(g, more=wiring.applied_objects(g, root, prometheus.GROUP))
+        no_crds = shown is not None and prometheus.GROUP not in shown
     return Detected(root, apps or APPS_ROOT_CANDIDATES[0], apps is not None, conf, recipients,
                     source or "flux-system", source is not None, foreign, clusters, chosen, why, facts, proms,
-                    makers, encrypted)
+                    makers, encrypted, no_crds)
 
 
 def _secret_sources(g: object) -> tuple[dict[str, int], int]:
@@ -311,6 +318,16 @@ def config_text(found: Detected, answers: Answers, config_dir: Path) -> str:
             metrics = ["metrics:", f"  # {v.prometheus.where} selects only objects with these labels: without them",
                        "  # it loads none of the alerts and does not scrape Velero",
                        "  additionalLabels:", *(f"    {json.dumps(k)}: {json.dumps(x)}" for k, x in v.add.items()), ""]
+    if found.no_prometheus_crds:
+        from velero_gitops.ops import prometheus
+
+        # the monitoring Kustomization would never apply (its dry-run fails without the CRDs) and never be Ready: a
+        # parent with `wait: true` would wait for it forever (validate/crd_providers.py, flux.crd-provider-rendered)
+        metrics = ["metrics:",
+                   f"  # Nothing in this repository installs the Prometheus Operator CRDs ({prometheus.GROUP}): no",
+                   "  # CustomResourceDefinition, no object of that group, no kube-prometheus-stack. Without them the",
+                   "  # velero-monitoring Kustomization never applies. Turn this on once a Prometheus Operator runs.",
+                   "  enabled: false", ""]
     lines = [
         "# yaml-language-server: $schema=https://github.com/velero-gitops/velero-gitops/raw/main/docs/config.schema.json",
         "# velero-gitops config, written by `velero-gitops init`. Reference: docs/config-reference.md",
