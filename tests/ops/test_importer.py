@@ -222,13 +222,22 @@ def test_an_install_nothing_applies_is_named_not_refused(tmp_path):
 
 
 def test_init_and_check_name_it(tmp_path):
+    """rtrox/home-cluster: init wrote a fresh config next to a velero HelmRelease Flux applies, which render then
+    refuses (a second install): init writes nothing, exits 2 and points to import. One nothing applies is named only."""
     root = _with_existing(tmp_path)
     (root / "velero-gitops.yaml").unlink()
+    before = snapshot(root)
     r = run_cli("init", "--no-interactive", "--s3-endpoint", "https://s3.example.org", cwd=root)
-    assert r.code == 0 and f"existing Velero: {HR_FILE}:2 HelmRelease velero/velero, chart 8.3.0" in r.err, r.err
-    assert f"velero-gitops import {HR_FILE}" in r.err
+    assert r.code == 2 and f"{HR_FILE}:2 HelmRelease velero/velero, chart 8.3.0" in r.err, r.err
+    assert f"velero-gitops import {HR_FILE}" in r.err and "not written" in r.err and "Traceback" not in r.err
+    assert snapshot(root) == before
+    (root / "velero-gitops.yaml").write_text(CONFIG)
     r = run_cli("check", "--no-cache", cwd=root)
     assert r.code == 1 and "already installed" in r.out, r.out
+    archived = _with_existing(tmp_path / "b", archived=True)
+    (archived / "velero-gitops.yaml").unlink()
+    r = run_cli("init", "--no-interactive", "--s3-endpoint", "https://s3.example.org", cwd=archived)
+    assert r.code == 0 and "existing Velero: archive/helmrelease.yaml" in r.err, r.err
 
 
 def test_schedules_and_locations_are_found_too(tmp_path):

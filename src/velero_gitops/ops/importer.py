@@ -133,6 +133,9 @@ def describe(e: Existing, shown: Callable[[Path], str]) -> str:
     return f"{shown(e.file)}:{e.line} {e.kind} {e.namespace or '-'}/{e.name}{chart} ({where})"
 
 
+CONFIG_NOT_WRITTEN = "velero-gitops.yaml not written"
+
+
 def refusal(found: list[Existing], shown: Callable[[Path], str]) -> str:
     """Why render will not add a second install, and the way out."""
     lines = "; ".join(describe(e, shown) for e in found)
