@@ -420,3 +420,27 @@ def test_the_existing_repository_password_source_is_kept(tmp_path):
     assert r.code == 0, r.err
     assert load(root / "velero-gitops.yaml").config.velero.repository_password == "elsewhere"
     assert "repo-credentials.sops.yaml:1 Secret makes velero-repo-credentials" in r.err
+
+
+def test_a_null_value_is_unset_as_helm_merges_it(tmp_path):
+    """rtrox/home-cluster: nodeAgent.resources.limits.cpu: null. Helm deletes a key whose user value is null when it
+    merges the values over the chart's defaults (helm/helm@v3.18.4:pkg/chartutil/coalesce.go coalesceValues), so the
+    limit is unset: the import gives it the default budget, said as a change, and never writes the string 'None'."""
+    hr = HR.replace("      tolerations:\n", "      resources:\n        limits:\n          memory: 3000Mi\n          cpu: null\n"
+                    "      tolerations:\n")
+    root = _repo(tmp_path, hr)
+    r = run_cli("import", HR_FILE, cwd=root)
+    assert r.code == 0, r.err
+    text = (root / "velero-gitops.yaml").read_text()
+    assert "None" not in text and "node-agent cpu limit: none -> 500m" in r.err, r.err
+
+
+def test_an_error_in_the_config_to_be_written_points_at_the_release(tmp_path):
+    """A value the config refuses: the error names the config import would write (no such file exists) and the
+    HelmRelease it came from, file:line."""
+    hr = HR.replace("      tolerations:\n", "      resources:\n        limits:\n          memory: 3000Mi\n          cpu: lots\n"
+                    "      tolerations:\n")
+    root = _repo(tmp_path, hr)
+    r = run_cli("import", HR_FILE, cwd=root)
+    assert r.code == 2 and not (root / "velero-gitops.yaml").exists(), r.err
+    assert f"the velero-gitops.yaml import would write (from {HR_FILE}:" in r.err and "(not written)" not in r.err, r.err

@@ -195,6 +195,16 @@ def plain(x: Any) -> Any:
     return x
 
 
+def effective(values: Any) -> Any:
+    """Chart values as Helm merges them over the chart's defaults: a null deletes the key, so it means "unset", never
+    the string 'None' (helm/helm@v3.18.4:pkg/chartutil/coalesce.go coalesceValues: a nil value deletes the key)."""
+    if isinstance(values, dict):
+        return {k: effective(v) for k, v in values.items() if v is not None}
+    if isinstance(values, list):
+        return [effective(v) for v in values]
+    return values
+
+
 def _line(data: Any, default: int, *path: str) -> int:
     """The line of the deepest key of ``path`` present in ``data`` (the reader's line-tracking mappings)."""
     found = default
@@ -251,7 +261,7 @@ def import_values(hr: dict, line: int, shown: str) -> Imported:
     if spec.get("valuesFrom"):
         problems.append(f"{at('spec', 'valuesFrom')} values from a ConfigMap or Secret are not in this file; "
                         "inline them into spec.values (or import a copy that has them inline), then import")
-    values = plain(spec.get("values") or {})
+    values = effective(plain(spec.get("values") or {}))
     if not isinstance(values, dict):
         problems.append(f"{at('spec', 'values')} not a mapping; write the chart values as a mapping")
     if problems and (vt is None or vt < MIN_CHART or not isinstance(values, dict)):
@@ -705,11 +715,13 @@ def run_import(here: Path, hr_file: Path, found: Detected, cluster: str | None) 
         loaded = load(probe)
         rendered = render(plan_tree(loaded))
     except VeleroGitopsError as exc:
-        raise UsageError(str(exc).replace(display(probe), f"{CONFIG_NAME} (not written)")) from None
+        # the probe is gone and the config never written: point at the release the value came from instead
+        raise UsageError(str(exc).replace(display(probe), f"the {CONFIG_NAME} import would write (from {shown}:{line})")
+                         ) from None
     finally:
         probe.unlink(missing_ok=True)
     ours = _rendered_values(rendered)  # extraValues already merged under ours by the plan
-    old = plain((hr.get("spec") or {}).get("values") or {})
+    old = effective(plain((hr.get("spec") or {}).get("values") or {}))
     diff = values_diff(old, ours)
     if not create_new(target, text.encode("utf-8")):
         raise UsageError(f"{CONFIG_NAME} appeared while import ran; import never overwrites")
