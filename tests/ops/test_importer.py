@@ -444,3 +444,19 @@ def test_an_error_in_the_config_to_be_written_points_at_the_release(tmp_path):
     r = run_cli("import", HR_FILE, cwd=root)
     assert r.code == 2 and not (root / "velero-gitops.yaml").exists(), r.err
     assert f"the velero-gitops.yaml import would write (from {HR_FILE}:" in r.err and "(not written)" not in r.err, r.err
+
+
+@pytest.mark.parametrize("foreign", [False, True])
+def test_import_skips_missing_schemas_exactly_when_init_would(tmp_path, foreign):
+    """rtrox/home-cluster: import's first check showed 112 schema errors for other projects' CRDs, where init's config
+    would have set check.ignoreMissingSchemas (init.ignores_missing_schemas: one rule for both)."""
+    from velero_gitops.config.loader import load
+
+    root = _repo(tmp_path)
+    if foreign:
+        (root / "kubernetes/apps/default").mkdir(parents=True)
+        (root / "kubernetes/apps/default/es.yaml").write_text(
+            "apiVersion: external-secrets.io/v1\nkind: ExternalSecret\nmetadata: {name: a, namespace: default}\n")
+    r = run_cli("import", HR_FILE, cwd=root)
+    assert r.code == 0, r.err
+    assert load(root / "velero-gitops.yaml").config.check.ignore_missing_schemas is foreign

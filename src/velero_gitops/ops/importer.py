@@ -675,7 +675,7 @@ def run_import(here: Path, hr_file: Path, found: Detected, cluster: str | None) 
 
     from velero_gitops.config.loader import display, load
     from velero_gitops.errors import VeleroGitopsError
-    from velero_gitops.ops.init import CONFIG_NAME, default_cluster_name
+    from velero_gitops.ops.init import CONFIG_NAME, default_cluster_name, ignores_missing_schemas
     from velero_gitops.render.plan import plan_tree
     from velero_gitops.render.templating import render
     from velero_gitops.render.write import create_new, stage
@@ -703,6 +703,10 @@ def run_import(here: Path, hr_file: Path, found: Detected, cluster: str | None) 
     comments = [f"velero-gitops config imported from {shown} (chart {imp.chart_version}) by `velero-gitops import`.",
                 "Reference: docs/config-reference.md. velero.extraValues: chart values the config does not model, "
                 "merged under the rendered ones."]
+    if ignores_missing_schemas(found):
+        imp.config["check"] = {"ignoreMissingSchemas": True}
+        comments.append(f"check.ignoreMissingSchemas: {sum(found.foreign_kinds.values())} objects here are of kinds the "
+                        "offline schema bundle does not cover (as init sets it; `velero-gitops schemas import` adds them).")
     if FLUX_VAR.search(str(imp.config["s3"].get("endpoint", ""))):
         subst = _substitute_from(facts, real)
         if subst:

@@ -380,7 +380,7 @@ def config_text(found: Detected, answers: Answers, config_dir: Path) -> str:
         "    ttl: 720h",
         "",
     ]
-    if found.foreign_kinds:
+    if ignores_missing_schemas(found):
         top = sorted(found.foreign_kinds, key=lambda k: (-found.foreign_kinds[k], k))
         shown = ", ".join(top[:4]) + (f" and {len(top) - 4} more" if len(top) > 4 else "")
         lines += [
@@ -393,6 +393,12 @@ def config_text(found: Detected, answers: Answers, config_dir: Path) -> str:
             "",
         ]
     return "\n".join(lines)
+
+
+def ignores_missing_schemas(found: Detected) -> bool:
+    """check.ignoreMissingSchemas for a first config (init's and import's alike): the repository holds kinds the
+    offline schema bundle has no schema for, which a strict first `check` would report by the hundred."""
+    return bool(found.foreign_kinds)
 
 
 def write(here: Path, answers: Answers, found: Detected | None = None) -> Path:
