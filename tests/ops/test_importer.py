@@ -460,3 +460,29 @@ def test_import_skips_missing_schemas_exactly_when_init_would(tmp_path, foreign)
     r = run_cli("import", HR_FILE, cwd=root)
     assert r.code == 0, r.err
     assert load(root / "velero-gitops.yaml").config.check.ignore_missing_schemas is foreign
+
+
+def test_the_removal_advice_says_when_the_release_is_a_shared_base(tmp_path):
+    """rtrox/home-cluster: infra/base/velero is built by the overlay of each cluster (chongus and x86); "remove the
+    HelmRelease" would take Velero off both. The Flux Kustomizations whose build applies the file (ops/wiring.flux_facts)
+    are named, with the way to keep the other cluster's."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    for name in ("chongus", "x86"):
+        c = bootstrap(root, name)
+        (c / "infra.yaml").write_text(ks("infra", f"./infra/{name}"))
+        (root / "infra" / name).mkdir(parents=True)
+        (root / "infra" / name / "kustomization.yaml").write_text("resources: [../base]\n")
+    (root / "infra/base/velero").mkdir(parents=True)
+    (root / "infra/base/kustomization.yaml").write_text("resources: [velero]\n")
+    (root / "infra/base/velero/kustomization.yaml").write_text("resources: [helmrelease.yaml]\n")
+    (root / "infra/base/velero/helmrelease.yaml").write_text(HR)
+    r = run_cli("import", "--cluster", "chongus", "infra/base/velero/helmrelease.yaml", cwd=root)
+    assert r.code == 0, r.err
+    assert "is applied by 2 Flux Kustomizations" in r.err and "clusters/x86/infra.yaml" in r.err, r.err
+    assert "only for this cluster" in r.err
+    (tmp_path / "one").mkdir()
+    single = _repo(tmp_path / "one")
+    (single / HR_FILE).with_name("kustomization.yaml").write_text("resources: [helmrelease.yaml]\n")
+    r = run_cli("import", HR_FILE, cwd=single)
+    assert r.code == 0 and "shared" not in r.err, r.err

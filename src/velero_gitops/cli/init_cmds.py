@@ -137,5 +137,11 @@ def import_cmd(
     if show_diff:
         for line in result.diff:
             typer.echo(line)
-    err(f"wrote {result.path.name}; next: remove {result.source} and what lists it, velero-gitops encrypt-secret "
-        "(unless the Secret is managed elsewhere), render, check, and commit it all at once")
+    if len(result.appliers) > 1:
+        err(f"warning: {result.source} is applied by {len(result.appliers)} Flux Kustomizations: "
+            f"{'; '.join(result.appliers)}. Its folder is shared (a base several clusters build): removing the file "
+            "removes Velero from each. Remove it only from the build of the cluster you import for (take the folder "
+            "out of that cluster's overlay, or move it from the shared base into the overlays that keep it)")
+    err(f"wrote {result.path.name}; next: remove {result.source} and what lists it"
+        f"{' (only for this cluster: see the warning above)' if len(result.appliers) > 1 else ''}, velero-gitops "
+        "encrypt-secret (unless the Secret is managed elsewhere), render, check, and commit it all at once")

@@ -666,6 +666,9 @@ class ImportResult:
     source: str  # the HelmRelease file, as shown
     changes: list[str]
     diff: list[str]
+    # the Flux Kustomizations that apply the old HelmRelease (kind ns/name (file)): several, when its folder is a base
+    # that more than one cluster (or Kustomization) builds, and removing it removes Velero from each
+    appliers: list[str] = field(default_factory=list)
 
 
 def run_import(here: Path, hr_file: Path, found: Detected, cluster: str | None) -> ImportResult:
@@ -729,7 +732,9 @@ def run_import(here: Path, hr_file: Path, found: Detected, cluster: str | None) 
     diff = values_diff(old, ours)
     if not create_new(target, text.encode("utf-8")):
         raise UsageError(f"{CONFIG_NAME} appeared while import ran; import never overwrites")
-    return ImportResult(target, shown, imp.changes, diff)
+    appliers = sorted({f"{k.ref} ({display(k.file)})" if k.file else k.ref for k in facts
+                       if real in k.applies and k.kind == "Kustomization"})
+    return ImportResult(target, shown, imp.changes, diff, appliers)
 
 
 def own_schedules(imp: Imported, root: Path, facts: list, shown: Callable[[Path], str]) -> list[dict]:
