@@ -720,3 +720,25 @@ def test_the_flux_kustomization_scan_is_linear():
     start = time.process_time()
     assert not _holds_flux_kustomization(text)
     assert time.process_time() - start < 2.0
+
+
+# ------------------------------------------------------------------------------------------------ cost
+
+
+def test_one_flux_graph_serves_wiring_storage_and_metrics(repo, monkeypatch):
+    """The repository's Flux graph is read once for validation and once for every reader after it (the wiring facts,
+    the StorageClass ordering and the metrics wiring share ops/wiring.graph's read): each read scans the whole
+    repository. Counted, not timed."""
+    from velero_gitops.validate import flux
+
+    built: list[object] = []
+    real_init = flux.Graph.__init__
+
+    def counting(self, objects, run):
+        built.append(run.opts.repo_root)
+        real_init(self, objects, run)
+
+    monkeypatch.setattr(flux.Graph, "__init__", counting)
+    clean, findings = _run(kustomize="never")
+    assert clean, findings
+    assert len(built) == 2, built  # validate's own graph (its options) + one shared by the readers after it

@@ -276,8 +276,9 @@ def config_findings(problems: list[str]) -> list[Finding]:
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
-# XML 1.0 (Fifth Edition) production [2] Char; `&` cannot occur unescaped here, so `&#x23;` is the only reference
-_NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# XML 1.0 (Fifth Edition) production [2] Char; `&` cannot occur unescaped here, so `&#x23;` is the only reference.
+# Compiled when junit is written (re's cache), not at every start: a class spanning the code space costs milliseconds.
+_NOT_XML_CHAR = "[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
 
 
 def _scalars(s: str | None) -> str | None:
@@ -288,7 +289,7 @@ def _scalars(s: str | None) -> str | None:
 
 def _xml_chars(doc: str) -> str:
     """A junit document holds XML 1.0 characters only (whatever a reporter forgot to ``esc``) and no `##[`."""
-    doc = _NOT_XML_CHAR.sub(lambda m: _escape_char(m.group()), doc)
+    doc = re.sub(_NOT_XML_CHAR, lambda m: _escape_char(m.group()), doc)
     return doc.replace(_V1_COMMAND, "#&#x23;[")
 
 
