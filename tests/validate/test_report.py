@@ -167,7 +167,7 @@ def test_hostile_file_names_forge_no_workflow_command_and_keep_each_format_valid
 
 
 def test_every_text_line_starts_with_a_character_the_tool_chose():
-    """The text reporter's one boundary (report.lead): whatever a finding's file or message holds, no line begins
+    """The text reporter's one boundary (shown.lead): whatever a finding's file or message holds, no line begins
     with whitespace or `:`."""
     names = ["::x::y", " ::x::y", "\u2003::x::y", "\t::x::y", "", "\u202e::x::y", "\ufeff::x::y", "\n::x::y"]
     findings = [Finding(n, None, None, "", m, "r") for n in names for m in ("::x::m", "m")]

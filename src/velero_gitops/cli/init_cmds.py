@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from velero_gitops.cli._app import app, err, handle_errors
+from velero_gitops.cli._app import app, err, handle_errors, out
 
 if TYPE_CHECKING:
     from velero_gitops.ops.init import Detected
@@ -136,7 +136,7 @@ def import_cmd(
         f"{'' if show_diff else ' (--diff prints them)'}")
     if show_diff:
         for line in result.diff:
-            typer.echo(line)
+            out(line)
     if len(result.appliers) > 1:
         err(f"warning: {result.source} is applied by {len(result.appliers)} Flux Kustomizations: "
             f"{'; '.join(result.appliers)}. Its folder is shared (a base several clusters build): removing the file "
