@@ -136,7 +136,7 @@ def import_cmd(
         f"{'' if show_diff else ' (--diff prints them)'}")
     if show_diff:
         for line in result.diff:
-            out(line)
+            out(line, "diff")  # each line led by its marker (-, ~, +), chosen by the tool
     if len(result.appliers) > 1:
         err(f"warning: {result.source} is applied by {len(result.appliers)} Flux Kustomizations: "
             f"{'; '.join(result.appliers)}. Its folder is shared (a base several clusters build): removing the file "
