@@ -222,13 +222,22 @@ def test_an_install_nothing_applies_is_named_not_refused(tmp_path):
 
 
 def test_init_and_check_name_it(tmp_path):
+    """rtrox/home-cluster: init wrote a fresh config next to a velero HelmRelease Flux applies, which render then
+    refuses (a second install): init writes nothing, exits 2 and points to import. One nothing applies is named only."""
     root = _with_existing(tmp_path)
     (root / "velero-gitops.yaml").unlink()
+    before = snapshot(root)
     r = run_cli("init", "--no-interactive", "--s3-endpoint", "https://s3.example.org", cwd=root)
-    assert r.code == 0 and f"existing Velero: {HR_FILE}:2 HelmRelease velero/velero, chart 8.3.0" in r.err, r.err
-    assert f"velero-gitops import {HR_FILE}" in r.err
+    assert r.code == 2 and f"{HR_FILE}:2 HelmRelease velero/velero, chart 8.3.0" in r.err, r.err
+    assert f"velero-gitops import {HR_FILE}" in r.err and "not written" in r.err and "Traceback" not in r.err
+    assert snapshot(root) == before
+    (root / "velero-gitops.yaml").write_text(CONFIG)
     r = run_cli("check", "--no-cache", cwd=root)
     assert r.code == 1 and "already installed" in r.out, r.out
+    archived = _with_existing(tmp_path / "b", archived=True)
+    (archived / "velero-gitops.yaml").unlink()
+    r = run_cli("init", "--no-interactive", "--s3-endpoint", "https://s3.example.org", cwd=archived)
+    assert r.code == 0 and "existing Velero: archive/helmrelease.yaml" in r.err, r.err
 
 
 def test_schedules_and_locations_are_found_too(tmp_path):
@@ -411,3 +420,69 @@ def test_the_existing_repository_password_source_is_kept(tmp_path):
     assert r.code == 0, r.err
     assert load(root / "velero-gitops.yaml").config.velero.repository_password == "elsewhere"
     assert "repo-credentials.sops.yaml:1 Secret makes velero-repo-credentials" in r.err
+
+
+def test_a_null_value_is_unset_as_helm_merges_it(tmp_path):
+    """rtrox/home-cluster: nodeAgent.resources.limits.cpu: null. Helm deletes a key whose user value is null when it
+    merges the values over the chart's defaults (helm/helm@v3.18.4:pkg/chartutil/coalesce.go coalesceValues), so the
+    limit is unset: the import gives it the default budget, said as a change, and never writes the string 'None'."""
+    hr = HR.replace("      tolerations:\n", "      resources:\n        limits:\n          memory: 3000Mi\n          cpu: null\n"
+                    "      tolerations:\n")
+    root = _repo(tmp_path, hr)
+    r = run_cli("import", HR_FILE, cwd=root)
+    assert r.code == 0, r.err
+    text = (root / "velero-gitops.yaml").read_text()
+    assert "None" not in text and "node-agent cpu limit: none -> 500m" in r.err, r.err
+
+
+def test_an_error_in_the_config_to_be_written_points_at_the_release(tmp_path):
+    """A value the config refuses: the error names the config import would write (no such file exists) and the
+    HelmRelease it came from, file:line."""
+    hr = HR.replace("      tolerations:\n", "      resources:\n        limits:\n          memory: 3000Mi\n          cpu: lots\n"
+                    "      tolerations:\n")
+    root = _repo(tmp_path, hr)
+    r = run_cli("import", HR_FILE, cwd=root)
+    assert r.code == 2 and not (root / "velero-gitops.yaml").exists(), r.err
+    assert f"the velero-gitops.yaml import would write (from {HR_FILE}:" in r.err and "(not written)" not in r.err, r.err
+
+
+@pytest.mark.parametrize("foreign", [False, True])
+def test_import_skips_missing_schemas_exactly_when_init_would(tmp_path, foreign):
+    """rtrox/home-cluster: import's first check showed 112 schema errors for other projects' CRDs, where init's config
+    would have set check.ignoreMissingSchemas (init.ignores_missing_schemas: one rule for both)."""
+    from velero_gitops.config.loader import load
+
+    root = _repo(tmp_path)
+    if foreign:
+        (root / "kubernetes/apps/default").mkdir(parents=True)
+        (root / "kubernetes/apps/default/es.yaml").write_text(
+            "apiVersion: external-secrets.io/v1\nkind: ExternalSecret\nmetadata: {name: a, namespace: default}\n")
+    r = run_cli("import", HR_FILE, cwd=root)
+    assert r.code == 0, r.err
+    assert load(root / "velero-gitops.yaml").config.check.ignore_missing_schemas is foreign
+
+
+def test_the_removal_advice_says_when_the_release_is_a_shared_base(tmp_path):
+    """rtrox/home-cluster: infra/base/velero is built by the overlay of each cluster (chongus and x86); "remove the
+    HelmRelease" would take Velero off both. The Flux Kustomizations whose build applies the file (ops/wiring.flux_facts)
+    are named, with the way to keep the other cluster's."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    for name in ("chongus", "x86"):
+        c = bootstrap(root, name)
+        (c / "infra.yaml").write_text(ks("infra", f"./infra/{name}"))
+        (root / "infra" / name).mkdir(parents=True)
+        (root / "infra" / name / "kustomization.yaml").write_text("resources: [../base]\n")
+    (root / "infra/base/velero").mkdir(parents=True)
+    (root / "infra/base/kustomization.yaml").write_text("resources: [velero]\n")
+    (root / "infra/base/velero/kustomization.yaml").write_text("resources: [helmrelease.yaml]\n")
+    (root / "infra/base/velero/helmrelease.yaml").write_text(HR)
+    r = run_cli("import", "--cluster", "chongus", "infra/base/velero/helmrelease.yaml", cwd=root)
+    assert r.code == 0, r.err
+    assert "is applied by 2 Flux Kustomizations" in r.err and "clusters/x86/infra.yaml" in r.err, r.err
+    assert "only for this cluster" in r.err
+    (tmp_path / "one").mkdir()
+    single = _repo(tmp_path / "one")
+    (single / HR_FILE).with_name("kustomization.yaml").write_text("resources: [helmrelease.yaml]\n")
+    r = run_cli("import", HR_FILE, cwd=single)
+    assert r.code == 0 and "shared" not in r.err, r.err

@@ -290,3 +290,71 @@ def test_a_sync_path_the_repository_gives_no_value_for_is_asked(tmp_path):
     r = _init(repo, "--apps-root", "kubernetes/apps")
     assert r.code == 0, r.err
     assert load(repo / "velero-gitops.yaml").config.repo.apps_root == "kubernetes/apps"
+
+
+@pytest.mark.parametrize("sops", [False, True])
+def test_a_repository_whose_secrets_an_operator_makes_gets_credentials_from_the_repository(tmp_path, sops):
+    """A repository with ExternalSecrets and no SOPS: the tree names Secrets made the same way (s3.credentialsFrom:
+    repository, velero.repositoryPassword: elsewhere), so nothing in it is encrypted and its Kustomization has no
+    decryption, whose key Secret the cluster does not have (fluxcd/kustomize-controller@v1.9.4:
+    internal/decryptor/decryptor.go ImportKeys). An ExternalSecret makes Secret spec.target.name (validate/producers.py,
+    external-secrets/external-secrets@v2.9.0:apis/externalsecrets/v1/externalsecret_types.go). With a .sops.yaml, SOPS
+    it stays. Then check names the two Secrets to make (secret.not-produced) until an ExternalSecret makes them."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    LAYOUTS["generated"](repo)
+    es = ("apiVersion: external-secrets.io/v1\nkind: ExternalSecret\nmetadata:\n  name: db\n  namespace: default\n"
+          "spec:\n  secretStoreRef: {kind: ClusterSecretStore, name: onepassword}\n  target: {name: db-secret}\n"
+          "  dataFrom: [{extract: {key: db}}]\n")
+    (repo / "kubernetes/apps/default").mkdir(parents=True)
+    (repo / "kubernetes/apps/default/db-es.yaml").write_text(es)  # Flux's generated build takes it
+    if sops:
+        (repo / ".sops.yaml").write_text(f"creation_rules:\n  - path_regex: .*\\.sops\\.yaml$\n    age: {AGE}\n")
+    r = _init(repo, "--cluster", "main")
+    assert r.code == 0, r.err
+    conf = load(repo / "velero-gitops.yaml").config
+    assert (conf.s3.credentials_from, conf.velero.repository_password) == (
+        ("sops", "managed") if sops else ("repository", "elsewhere"))
+    assert ("sops-init" in r.err) == sops, r.err
+    if sops:
+        return
+    assert run_cli("render", cwd=repo).code == 0
+    ks_text = next(repo.rglob("velero/velero/ks.yaml")).read_text()
+    assert "decryption" not in ks_text
+    checked = run_cli("check", cwd=repo)
+    assert checked.code == 1, checked.out + checked.err
+    for name in ("velero/velero-s3-secret", "velero/velero-repo-credentials"):
+        assert f"nothing in the repository makes Secret {name}" in checked.out + checked.err
+
+
+@pytest.mark.parametrize("provider", [None, "chart", "own-monitor", "crd"])
+def test_monitoring_is_off_where_nothing_installs_the_prometheus_operator_crds(tmp_path, provider):
+    """Logik-Dev/k8s-homelab: no Prometheus Operator anywhere, yet velero-monitoring was rendered; its dry-run fails at
+    every retry (fluxcd/pkg@ssa/v0.76.1:ssa/manager_apply.go ApplyAll), so it is never Ready and a parent with
+    `wait: true` blocks the repository. init asks the graph's CRD providers (validate/crd_providers.shown_groups):
+    no CustomResourceDefinition of monitoring.coreos.com, no object of that group, no chart that ships it
+    (prometheus-community/helm-charts@kube-prometheus-stack-88.5.3: charts/crds) -> metrics.enabled: false, and
+    render writes no monitoring folder. Any of the three keeps it on."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    LAYOUTS["generated"](repo)
+    objs = {
+        "chart": "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {name: kps, namespace: monitoring}\n"
+                 "spec:\n  interval: 1h\n  chart: {spec: {chart: kube-prometheus-stack, sourceRef: {kind: HelmRepository, "
+                 "name: prometheus-community}}}\n",
+        "own-monitor": "apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata: {name: app, namespace: media}\n"
+                       "spec: {selector: {}, endpoints: [{port: http}]}\n",
+        "crd": "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n"
+               "  name: servicemonitors.monitoring.coreos.com\nspec:\n  group: monitoring.coreos.com\n"
+               "  names: {kind: ServiceMonitor, plural: servicemonitors}\n  scope: Namespaced\n  versions: []\n",
+    }
+    if provider:
+        (repo / "kubernetes/apps/monitoring").mkdir(parents=True)
+        (repo / "kubernetes/apps/monitoring/obj.yaml").write_text(objs[provider])
+    r = _init(repo, "--cluster", "main")
+    assert r.code == 0, r.err
+    assert load(repo / "velero-gitops.yaml").config.metrics.enabled is (provider is not None)
+    if provider is None:
+        assert run_cli("render", cwd=repo).code == 0
+        assert not (repo / "kubernetes/apps/velero/velero/monitoring").exists()
+        assert "velero-monitoring" not in (repo / "kubernetes/apps/velero/velero/ks.yaml").read_text()

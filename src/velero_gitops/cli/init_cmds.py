@@ -51,6 +51,7 @@ def init_cmd(
         err(str(exc))
         cluster = typer.prompt(f"Cluster ({', '.join(exc.names)})", value_proc=_one_of(exc.names))
         found = init.detect(here, cluster, apps_root)
+    _existing_velero(found)  # before any question: with a Velero Flux applies, a fresh config is the wrong way in
     if ask:
         err(f"repository: {found.repo_root}; apps root: {found.apps_root}"
             f"{'' if found.apps_root_found else ' (not found)'}; Flux source: GitRepository/{found.source_name}; "
@@ -71,9 +72,10 @@ def init_cmd(
     answers = init.Answers(cluster=cluster or init.default_cluster_name(here), s3_endpoint=s3_endpoint, bucket=bucket, prefix=prefix,
                            region=region, namespaces=split_list(namespaces), distribution=distribution,
                            allow_http=allow_http)
-    _existing_velero(found)
     path = init.write(here, answers, found)
-    err(f"wrote {path.name}; next: velero-gitops sops-init, encrypt-secret, encrypt-repo-password, render, check")
+    err(f"wrote {path.name}; next: " + ("make the two Secrets it names (see its comment), render, check"
+                                         if found.secrets_elsewhere else
+                                         "velero-gitops sops-init, encrypt-secret, encrypt-repo-password, render, check"))
 
 
 def _one_of(names: list[str]) -> Callable[[str], str]:
@@ -97,18 +99,20 @@ def _endpoint(text: str) -> str:
 
 
 def _existing_velero(found: Detected) -> None:
-    """Say so when the repository deploys Velero already: `import` is the way in, and render will refuse a second."""
+    """Say so when the repository deploys Velero already; when Flux applies a velero HelmRelease, write nothing: render
+    would refuse the config (a second install), and `import` is the way in."""
     from velero_gitops.config.loader import display
+    from velero_gitops.errors import UsageError
     from velero_gitops.ops import importer, wiring
 
     facts = wiring.flux_facts(found.repo_root, [f"GitRepository/flux-system/{found.source_name}"])
     existing = importer.find_existing(found.repo_root, facts)
-    for e in existing:
-        err(f"warning: existing Velero: {importer.describe(e, display)}")
     hrs = importer.second_install(existing)
+    for e in existing:
+        if not hrs:
+            err(f"warning: existing Velero: {importer.describe(e, display)}")
     if hrs:
-        err(f"warning: use `velero-gitops import {display(hrs[0].file)}` rather than a fresh config: "
-            "render refuses to install Velero a second time")
+        raise UsageError(f"{importer.CONFIG_NOT_WRITTEN}: " + importer.refusal(hrs, display))
 
 
 @app.command("import")
@@ -132,6 +136,12 @@ def import_cmd(
         f"{'' if show_diff else ' (--diff prints them)'}")
     if show_diff:
         for line in result.diff:
-            out(line)
-    err(f"wrote {result.path.name}; next: remove {result.source} and what lists it, velero-gitops encrypt-secret "
-        "(unless the Secret is managed elsewhere), render, check, and commit it all at once")
+            out(line, "diff")  # each line led by its marker (-, ~, +), chosen by the tool
+    if len(result.appliers) > 1:
+        err(f"warning: {result.source} is applied by {len(result.appliers)} Flux Kustomizations: "
+            f"{'; '.join(result.appliers)}. Its folder is shared (a base several clusters build): removing the file "
+            "removes Velero from each. Remove it only from the build of the cluster you import for (take the folder "
+            "out of that cluster's overlay, or move it from the shared base into the overlays that keep it)")
+    err(f"wrote {result.path.name}; next: remove {result.source} and what lists it"
+        f"{' (only for this cluster: see the warning above)' if len(result.appliers) > 1 else ''}, velero-gitops "
+        "encrypt-secret (unless the Secret is managed elsewhere), render, check, and commit it all at once")

@@ -249,8 +249,8 @@ def _decryption_key(results: list[RenderResult], facts: _Facts) -> None:
                 told.add((root, k.absent_key))
                 ns, name = k.absent_key
                 err(f"note: Flux decrypts the tree with the age key in Secret {ns}/{name}, which this repository does "
-                    "not hold and no other Flux Kustomization reads: create it on the cluster before Flux applies the "
-                    f"tree (kustomize-controller fails the whole Kustomization without it): "
+                    "not hold and no other Flux Kustomization of its cluster reads: create it on the cluster before Flux "
+                    "applies the tree (kustomize-controller fails the whole Kustomization without it): "
                     f"{key_command(name, ns, display(default_key_file()))}")
 
 

@@ -35,6 +35,7 @@ from velero_gitops.render.plan import (
     disaster_recovery_kustomization_name,
     monitoring_kustomization_name,
     schedules_kustomization_name,
+    sops_files,
 )
 
 if TYPE_CHECKING:
@@ -506,7 +507,8 @@ def procedure(loaded: LoadedConfig, backup: str = "<backup>", repo: Repository |
                 if c.velero.repository_password == "managed" else
                 "NOT the kopia password Secret velero-repo-credentials: create it with the old cluster's password "
                 f"before this step (velero.repositoryPassword: {c.velero.repository_password})")
-    key = (f"kubectl -n {fns} create secret generic {c.flux.decryption.secret_ref} "
+    key = ("# nothing in the tree is SOPS-encrypted: no age key Secret is needed" if not sops_files(c) else
+           f"kubectl -n {fns} create secret generic {c.flux.decryption.secret_ref} "
            "--from-file=age.agekey=$HOME/.config/sops/age/keys.txt"
            if c.flux.decryption.key_from == "secretRef" else
            f"kubectl -n {fns} create secret generic <the --sops-age-secret name> "

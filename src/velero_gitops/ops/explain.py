@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from velero_gitops.config.names import REPO_CREDENTIALS_SECRET
 from velero_gitops.config.units import go_duration, parse_duration
 from velero_gitops.render.layout import Layout
-from velero_gitops.render.plan import Plan, controller_timeout, monitoring_kustomization_name, plan_tree
+from velero_gitops.render.plan import Plan, controller_timeout, monitoring_kustomization_name, plan_tree, sops_files
 from velero_gitops.secrets import repo_password as rp
 
 if TYPE_CHECKING:
@@ -93,6 +93,9 @@ def _local_tz(name: str | None) -> tzinfo:
 def age_key_location(c: Config) -> str:
     """Where kustomize-controller finds the age private key for the rendered tree, in words."""
     d = c.flux.decryption
+    if not sops_files(c):
+        return ("nothing in the tree is SOPS-encrypted (s3.credentialsFrom, velero.repositoryPassword): its "
+                "Kustomization has no decryption and needs no age key")
     if not d.enabled:
         return "decryption comes from a root Kustomization patch, which decides where the age key is"
     if d.key_from == "controller":

@@ -133,6 +133,9 @@ def describe(e: Existing, shown: Callable[[Path], str]) -> str:
     return f"{shown(e.file)}:{e.line} {e.kind} {e.namespace or '-'}/{e.name}{chart} ({where})"
 
 
+CONFIG_NOT_WRITTEN = "velero-gitops.yaml not written"
+
+
 def refusal(found: list[Existing], shown: Callable[[Path], str]) -> str:
     """Why render will not add a second install, and the way out."""
     lines = "; ".join(describe(e, shown) for e in found)
@@ -192,6 +195,16 @@ def plain(x: Any) -> Any:
     return x
 
 
+def effective(values: Any) -> Any:
+    """Chart values as Helm merges them over the chart's defaults: a null deletes the key, so it means "unset", never
+    the string 'None' (helm/helm@v3.18.4:pkg/chartutil/coalesce.go coalesceValues: a nil value deletes the key)."""
+    if isinstance(values, dict):
+        return {k: effective(v) for k, v in values.items() if v is not None}
+    if isinstance(values, list):
+        return [effective(v) for v in values]
+    return values
+
+
 def _line(data: Any, default: int, *path: str) -> int:
     """The line of the deepest key of ``path`` present in ``data`` (the reader's line-tracking mappings)."""
     found = default
@@ -248,7 +261,7 @@ def import_values(hr: dict, line: int, shown: str) -> Imported:
     if spec.get("valuesFrom"):
         problems.append(f"{at('spec', 'valuesFrom')} values from a ConfigMap or Secret are not in this file; "
                         "inline them into spec.values (or import a copy that has them inline), then import")
-    values = plain(spec.get("values") or {})
+    values = effective(plain(spec.get("values") or {}))
     if not isinstance(values, dict):
         problems.append(f"{at('spec', 'values')} not a mapping; write the chart values as a mapping")
     if problems and (vt is None or vt < MIN_CHART or not isinstance(values, dict)):
@@ -653,6 +666,9 @@ class ImportResult:
     source: str  # the HelmRelease file, as shown
     changes: list[str]
     diff: list[str]
+    # the Flux Kustomizations that apply the old HelmRelease (kind ns/name (file)): several, when its folder is a base
+    # that more than one cluster (or Kustomization) builds, and removing it removes Velero from each
+    appliers: list[str] = field(default_factory=list)
 
 
 def run_import(here: Path, hr_file: Path, found: Detected, cluster: str | None) -> ImportResult:
@@ -662,7 +678,7 @@ def run_import(here: Path, hr_file: Path, found: Detected, cluster: str | None) 
 
     from velero_gitops.config.loader import display, load
     from velero_gitops.errors import VeleroGitopsError
-    from velero_gitops.ops.init import CONFIG_NAME, default_cluster_name
+    from velero_gitops.ops.init import CONFIG_NAME, default_cluster_name, ignores_missing_schemas
     from velero_gitops.render.plan import plan_tree
     from velero_gitops.render.templating import render
     from velero_gitops.render.write import create_new, stage
@@ -690,6 +706,10 @@ def run_import(here: Path, hr_file: Path, found: Detected, cluster: str | None) 
     comments = [f"velero-gitops config imported from {shown} (chart {imp.chart_version}) by `velero-gitops import`.",
                 "Reference: docs/config-reference.md. velero.extraValues: chart values the config does not model, "
                 "merged under the rendered ones."]
+    if ignores_missing_schemas(found):
+        imp.config["check"] = {"ignoreMissingSchemas": True}
+        comments.append(f"check.ignoreMissingSchemas: {sum(found.foreign_kinds.values())} objects here are of kinds the "
+                        "offline schema bundle does not cover (as init sets it; `velero-gitops schemas import` adds them).")
     if FLUX_VAR.search(str(imp.config["s3"].get("endpoint", ""))):
         subst = _substitute_from(facts, real)
         if subst:
@@ -702,15 +722,19 @@ def run_import(here: Path, hr_file: Path, found: Detected, cluster: str | None) 
         loaded = load(probe)
         rendered = render(plan_tree(loaded))
     except VeleroGitopsError as exc:
-        raise UsageError(str(exc).replace(display(probe), f"{CONFIG_NAME} (not written)")) from None
+        # the probe is gone and the config never written: point at the release the value came from instead
+        raise UsageError(str(exc).replace(display(probe), f"the {CONFIG_NAME} import would write (from {shown}:{line})")
+                         ) from None
     finally:
         probe.unlink(missing_ok=True)
     ours = _rendered_values(rendered)  # extraValues already merged under ours by the plan
-    old = plain((hr.get("spec") or {}).get("values") or {})
+    old = effective(plain((hr.get("spec") or {}).get("values") or {}))
     diff = values_diff(old, ours)
     if not create_new(target, text.encode("utf-8")):
         raise UsageError(f"{CONFIG_NAME} appeared while import ran; import never overwrites")
-    return ImportResult(target, shown, imp.changes, diff)
+    appliers = sorted({f"{k.ref} ({display(k.file)})" if k.file else k.ref for k in facts
+                       if real in k.applies and k.kind == "Kustomization"})
+    return ImportResult(target, shown, imp.changes, diff, appliers)
 
 
 def own_schedules(imp: Imported, root: Path, facts: list, shown: Callable[[Path], str]) -> list[dict]:

@@ -41,6 +41,16 @@ class Detected:
     apps_root_why: str = ""  # how apps_root was found, for the config's comment
     storage: object = None  # ops/storage.Storage: what installs the StorageClasses (flux.dependsOn), None: not read
     prometheus: list = field(default_factory=list)  # ops/prometheus.Prometheus: the repository's own Prometheus
+    # kinds -> count of the applied objects that make Secrets (validate/producers.py: ExternalSecret, SealedSecret)
+    secret_makers: dict[str, int] = field(default_factory=dict)
+    encrypted: int = 0  # applied objects that are SOPS-encrypted (a top-level `sops` block)
+    no_prometheus_crds: bool = False  # nothing the repository applies shows the Prometheus Operator CRDs
+
+    @property
+    def secrets_elsewhere(self) -> bool:
+        """The repository makes its Secrets with an operator and has no SOPS: nothing to decrypt with, and no
+        `.sops.yaml` for encrypt-secret. The tree then names Secrets the repository makes the same way."""
+        return bool(self.secret_makers) and not self.encrypted and not self.recipients
 
 
 def _git_root(start: Path) -> Path | None:
@@ -221,8 +231,33 @@ def detect(here: Path, cluster: str | None = None, apps_root: str | None = None)
     g = wiring.graph(root, sources) if clusters else None
     facts = storage.read(root, sources, g) if g is not None else None
     proms = prometheus.read(root, sources, g) if g is not None else []
+    makers, encrypted = _secret_sources(g) if g is not None else ({}, 0)
+    no_crds = False
+    if g is not None and not proms:
+        from velero_gitops.validate.crd_providers import shown_groups
+
+        shown = shown_groups(g, more=wiring.applied_objects(g, root, prometheus.GROUP))
+        no_crds = shown is not None and prometheus.GROUP not in shown
     return Detected(root, apps or APPS_ROOT_CANDIDATES[0], apps is not None, conf, recipients,
-                    source or "flux-system", source is not None, foreign, clusters, chosen, why, facts, proms)
+                    source or "flux-system", source is not None, foreign, clusters, chosen, why, facts, proms,
+                    makers, encrypted, no_crds)
+
+
+def _secret_sources(g: object) -> tuple[dict[str, int], int]:
+    """(kind -> count of the objects Flux applies that make a Secret by a known controller, the SOPS-encrypted objects
+    Flux applies), from the graph's objects (what the controllers see; a file nothing applies does not count)."""
+    from velero_gitops.validate import producers
+
+    table = {p.kind for p in producers.PRODUCERS}  # a custom resource the table lacks only *may* make a Secret
+    makers: Counter[str] = Counter()
+    encrypted = 0
+    for o in g.all:  # type: ignore[attr-defined]
+        if g.dead(o):  # type: ignore[attr-defined]
+            continue
+        encrypted += o.encrypted
+        if o.kind in table and any(k == "Secret" for k, _ in producers.made_by(o, "")):
+            makers[o.kind] += 1
+    return dict(makers), encrypted
 
 
 @dataclass
@@ -251,6 +286,24 @@ def config_text(found: Detected, answers: Answers, config_dir: Path) -> str:
     sops_note = (f"# Age recipients come from {os.path.relpath(found.sops_config, config_dir.resolve())} "
                  f"({len(found.recipients)} found)." if found.sops_config and found.recipients else
                  "# No .sops.yaml with age recipients yet: run `velero-gitops sops-init` next.")
+    elsewhere = found.secrets_elsewhere
+    if elsewhere:
+        from velero_gitops.config.model import S3Config
+        from velero_gitops.config.names import REPO_CREDENTIALS_KEY, REPO_CREDENTIALS_SECRET
+
+        s3 = S3Config(endpoint="https://s3.example.org")
+        makers = ", ".join(f"{k} ({n})" for k, n in sorted(found.secret_makers.items()))
+        sops_note = "\n".join([
+            f"# No SOPS here: this repository makes its Secrets with {makers}. Make these two the same way:",
+            f"#   velero/{s3.credentials_secret}, key "
+            f"{s3.credentials_key}: an AWS credentials file ([default] aws_access_key_id=..., aws_secret_access_key=...)",
+            f"#   velero/{REPO_CREDENTIALS_SECRET}, key {REPO_CREDENTIALS_KEY}: the kopia repository password",
+            "# in a folder of yours that a Flux Kustomization with `wait: true` applies, and list that Kustomization",
+            "# under flux.dependsOn: Velero must not start before the password Secret exists (docs/secrets.md, section 6).",
+        ])
+    next_steps = ("velero-gitops render; velero-gitops check" if elsewhere else
+                  "velero-gitops sops-init; velero-gitops encrypt-secret; velero-gitops encrypt-repo-password; "
+                  "velero-gitops render; velero-gitops check")
     namespaces = answers.namespaces or ["default"]
     lines_depends: list[str] = []
     if found.storage is not None:
@@ -272,11 +325,20 @@ def config_text(found: Detected, answers: Answers, config_dir: Path) -> str:
             metrics = ["metrics:", f"  # {v.prometheus.where} selects only objects with these labels: without them",
                        "  # it loads none of the alerts and does not scrape Velero",
                        "  additionalLabels:", *(f"    {json.dumps(k)}: {json.dumps(x)}" for k, x in v.add.items()), ""]
+    if found.no_prometheus_crds:
+        from velero_gitops.ops import prometheus
+
+        # the monitoring Kustomization would never apply (its dry-run fails without the CRDs) and never be Ready: a
+        # parent with `wait: true` would wait for it forever (validate/crd_providers.py, flux.crd-provider-rendered)
+        metrics = ["metrics:",
+                   f"  # Nothing in this repository installs the Prometheus Operator CRDs ({prometheus.GROUP}): no",
+                   "  # CustomResourceDefinition, no object of that group, no kube-prometheus-stack. Without them the",
+                   "  # velero-monitoring Kustomization never applies. Turn this on once a Prometheus Operator runs.",
+                   "  enabled: false", ""]
     lines = [
         "# yaml-language-server: $schema=https://github.com/velero-gitops/velero-gitops/raw/main/docs/config.schema.json",
         "# velero-gitops config, written by `velero-gitops init`. Reference: docs/config-reference.md",
-        "# Next: velero-gitops sops-init; velero-gitops encrypt-secret; velero-gitops encrypt-repo-password; "
-        "velero-gitops render; velero-gitops check",
+        f"# Next: {next_steps}",
         f"cluster: {answers.cluster}",
         "",
         "repo:",
@@ -301,6 +363,7 @@ def config_text(found: Detected, answers: Answers, config_dir: Path) -> str:
         f"  imageTag: v{velero.velero_version}",
         "  # renovate: datasource=docker depName=velero/velero-plugin-for-aws",
         f"  awsPluginImage: {velero.aws_plugin_image}",
+        *(["  repositoryPassword: elsewhere  # made by an object of this repository (see below)"] if elsewhere else []),
         "  nodeAgent:",
         f"    distribution: {answers.distribution}  # where the kubelet keeps pod volumes",
         "",
@@ -311,6 +374,7 @@ def config_text(found: Detected, answers: Answers, config_dir: Path) -> str:
         f"  bucket: {answers.bucket}",
         f"  prefix: {answers.prefix}",
         f"  region: {answers.region}",
+        *(["  credentialsFrom: repository  # made by an object of this repository (see below)"] if elsewhere else []),
         "",
         sops_note,
         "",
@@ -323,7 +387,7 @@ def config_text(found: Detected, answers: Answers, config_dir: Path) -> str:
         "    ttl: 720h",
         "",
     ]
-    if found.foreign_kinds:
+    if ignores_missing_schemas(found):
         top = sorted(found.foreign_kinds, key=lambda k: (-found.foreign_kinds[k], k))
         shown = ", ".join(top[:4]) + (f" and {len(top) - 4} more" if len(top) > 4 else "")
         lines += [
@@ -336,6 +400,12 @@ def config_text(found: Detected, answers: Answers, config_dir: Path) -> str:
             "",
         ]
     return "\n".join(lines)
+
+
+def ignores_missing_schemas(found: Detected) -> bool:
+    """check.ignoreMissingSchemas for a first config (init's and import's alike): the repository holds kinds the
+    offline schema bundle has no schema for, which a strict first `check` would report by the hundred."""
+    return bool(found.foreign_kinds)
 
 
 def write(here: Path, answers: Answers, found: Detected | None = None) -> Path:

@@ -32,6 +32,7 @@ UNSELECTED = define("metrics.not-selected", "warning", "the repository's Prometh
                     "PrometheusRule, ServiceMonitor or PodMonitor: no alert is loaded, Velero is not scraped "
                     "(`metrics.additionalLabels` adds the labels it selects)", needs_config=True)
 
+GROUP = "monitoring.coreos.com"  # the API group of the rendered kinds, whose CRDs the Prometheus Operator brings
 # the rendered kinds -> the prefix of the Prometheus fields that select them
 KINDS = {"PrometheusRule": "rule", "ServiceMonitor": "serviceMonitor", "PodMonitor": "podMonitor"}
 _KPS_CHART = "kube-prometheus-stack"

@@ -81,13 +81,8 @@ def plan_tree(loaded: LoadedConfig) -> Plan:
     # ApplyAll returns on the first dry-run error), so a PrometheusRule here would keep Velero off a cluster
     # without the Prometheus Operator.
     source_file, source_doc = _chart_source(c, schema)
-    app_resources = ["./helmrelease.yaml", f"./{source_file}"]
-    if c.s3.credentials_from == "sops":  # else the Secret is made by something else (s3.credentialsFrom)
-        app_resources.append("./secret.sops.yaml")
-    # Applied with the HelmRelease, so it exists before Velero starts and creates its default (docs/secrets.md).
-    managed_password = c.velero.repository_password == "managed"
-    if managed_password:
-        app_resources.append(f"./{PurePosixPath(lay.repo_password_file).name}")
+    app_resources = ["./helmrelease.yaml", f"./{source_file}", *(f"./{PurePosixPath(f).name}" for f in sops_files(c))]
+    managed_password = lay.repo_password_file in sops_files(c)
     add(f"{lay.app_dir}/kustomization.yaml",
         Document(_kustomization(sorted(app_resources)), KUSTOMIZATION_SCHEMA))
     add(f"{lay.app_dir}/helmrelease.yaml",
@@ -228,9 +223,21 @@ def flux_duration(seconds: float) -> str:
     return "".join(f"{v}{u}" for v, u in ((h, "h"), (m, "m"), (sec, "s")) if v) or "0s"
 
 
+def sops_files(c: Config) -> list[str]:
+    """The SOPS-encrypted files the app Kustomization builds (repository-relative): the S3 credentials Secret unless
+    something else makes it (s3.credentialsFrom), and the kopia password Secret when it is managed, applied with the
+    HelmRelease so it exists before Velero starts and creates its default (docs/secrets.md)."""
+    lay = Layout.of(c)
+    return [*([lay.secret_file] if c.s3.credentials_from == "sops" else []),
+            *([lay.repo_password_file] if c.velero.repository_password == "managed" else [])]
+
+
 def decryption(c: Config) -> dict[str, Any] | None:
-    """spec.decryption of the app Kustomization, or None when a root patch injects it."""
-    return decryption_spec(c) if c.flux.decryption.enabled else None
+    """spec.decryption of the app Kustomization: None when a root patch injects it, or when its build holds no
+    encrypted file. With decryption set, kustomize-controller fetches the key Secret before every build and fails
+    the Kustomization when it is missing, encrypted files or not (fluxcd/kustomize-controller@v1.9.4:
+    internal/decryptor/decryptor.go ImportKeys returns early only when spec.decryption is nil)."""
+    return decryption_spec(c) if c.flux.decryption.enabled and sops_files(c) else None
 
 
 def decryption_spec(c: Config) -> dict[str, Any]:
@@ -343,7 +350,7 @@ def disaster_recovery_kustomization(c: Config, lay: Layout) -> dict[str, Any]:
         "patch": _yaml_text(read_only),
         "target": {"group": "helm.toolkit.fluxcd.io", "kind": "HelmRelease", "name": c.repo.app},
     }]}]
-    if not c.flux.decryption.enabled:
+    if not c.flux.decryption.enabled and sops_files(c):
         # the root patch that injects decryption is not applied during the restore: inject what it would
         app_patch.append({"op": "add", "path": "/spec/decryption", "value": decryption_spec(c)})
     patches: list[dict[str, Any]] = [{

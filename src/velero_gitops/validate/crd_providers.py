@@ -223,6 +223,7 @@ def _rendered(g: Graph, applies: dict[int, list[Obj]], provided: set[str], crds:
     if not any(k.path is not None and g.real(k.path) not in strict for k in g.flux_ks):
         return []  # only the rendered tree here: the provider is outside it
     by_id = {id(k): k for k in g.flux_ks}
+    used = shown_groups(g, strict) or set()
     out: list[Finding] = []
     for ks, *objs in applies.values():
         mine = [o for o in objs if o.path is not None and g.real(o.path) in strict]
@@ -243,7 +244,19 @@ def _rendered(g: Graph, applies: dict[int, list[Obj]], provided: set[str], crds:
             fix = (f"set the config's metrics.dependsOn (or flux.dependsOn) to the Kustomization that installs the "
                    f"{group} CRDs, so that {ks.name} waits for it; if they are installed outside the repository, "
                    f"declare them (check.externals: CustomResourceDefinition/*/{group})")
-            if maybe:
+            # a Kustomization whose content is not here (a remote build, another repository) may hold anything
+            unseen = {id(k) for k in [*_remote_builds(g), *_foreign_builds(g)]} if maybe else set()
+            if maybe and group not in used and not any(id(k) in unseen for k in maybe):
+                out.append(o.finding("", f"{o.kind} ({o.api_version}), rendered by velero-gitops, is applied by Flux "
+                                     f"Kustomization {g.ns_of(ks)}/{ks.name}, and nothing in the repository shows the "
+                                     f"{group} CRDs: no CustomResourceDefinition, no object of that group applied by "
+                                     f"the repository's own Kustomizations, only charts that may or may not bring "
+                                     f"them ({named}). Without them the dry-run fails at every retry, {ks.name} is "
+                                     "never Ready, and a parent Kustomization with `wait: true` that applies it (and "
+                                     "whatever depends on that parent) is blocked too: if the cluster runs no "
+                                     "Prometheus Operator, set metrics.enabled: false and render; else " + fix,
+                                     RENDERED, "warning"))
+            elif maybe:
                 out.append(o.finding("", f"{o.kind} ({o.api_version}), rendered by velero-gitops, is applied by Flux "
                                      f"Kustomization {g.ns_of(ks)}/{ks.name}, which waits for nothing that installs "
                                      f"its CRD: it relies on a chart installed by a Kustomization it does not wait for "
@@ -255,6 +268,39 @@ def _rendered(g: Graph, applies: dict[int, list[Obj]], provided: set[str], crds:
                                      f"its CRD (no CustomResourceDefinition of {group}, no chart that may bring it): "
                                      "the dry-run fails at every retry, the Kustomization never applies, and this "
                                      f"object never exists (no alert fires): {fix}", RENDERED, "error"))
+    return out
+
+
+# Charts that ship a group's CRDs, as evidence that a repository installs them (not as the whole list of what the chart
+# brings, which flux.CRD_CHARTS is): the Prometheus Operator's, in the `crds` sub-chart of both
+# (prometheus-community/helm-charts@kube-prometheus-stack-88.5.3:charts/kube-prometheus-stack/charts/crds/crds/,
+# condition `crds.enabled`; @prometheus-operator-crds-9.0.1:charts/prometheus-operator-crds/charts/crds/templates/).
+CRD_BUNDLES = {"kube-prometheus-stack": "monitoring.coreos.com", "prometheus-operator-crds": "monitoring.coreos.com"}
+
+
+def shown_groups(g: Graph, strict: frozenset[Path] | set[Path] = frozenset(), more: tuple[Obj, ...] | list[Obj] = ()) -> set[str] | None:
+    """The API groups whose CRDs the repository shows it installs, the rendered files (``strict``) aside: a
+    CustomResourceDefinition; a custom resource its own Kustomizations apply (its CRDs are on the cluster, or that
+    object would never apply either: the same dry-run, fluxcd/pkg@ssa/v0.76.1:ssa/manager_apply.go ApplyAll); a
+    HelmRelease of a chart of CRD_BUNDLES with its CRDs on. None when a bootstrap helmfile installs charts before Flux
+    (any group may come from it). ``more``: objects read besides the graph's (its scan keeps no CRD manifest)."""
+    from velero_gitops.validate.fluxrules.crd_order import chart_name
+
+    if _bootstrap_charts(g.run.texts):
+        return None
+    out: set[str] = set()
+    for o in [*g.all, *more]:
+        if o.path is None or g.real(o.path) in strict or g.dead(o) or not g.applied_by.get(g.real(o.path)):
+            continue
+        if o.kind == "CustomResourceDefinition":
+            out.add(str(dig(o.data, "spec", "group")))
+        elif o.kind == "HelmRelease" and _group(o) == "helm" + FLUX_GROUP_SUFFIX:
+            group = CRD_BUNDLES.get(chart_name(g, o) or "")
+            if group and dig(o.data, "spec", "values", "crds", "enabled") is not False \
+                    and dig(o.data, "spec", "install", "crds") != "Skip":
+                out.add(group)
+        else:
+            out.add(_group(o))
     return out
 
 

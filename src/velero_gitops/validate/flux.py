@@ -1467,10 +1467,11 @@ class _Checker:
         return None
 
     def _key_users(self, name: str, ns: str, ks: Obj) -> bool:
-        """Whether another Flux Kustomization of the repository reads key Secret ns/name: a repository that already
-        decrypts with it has it on the cluster (its bootstrap made it), so only the first user must be told."""
+        """Whether another Flux Kustomization of ``ks``'s cluster reads key Secret ns/name: a cluster that already
+        decrypts with it has it (its bootstrap made it), so only the first user must be told. Another cluster's use
+        says nothing of this one's Secret (each cluster's API holds its own; Graph._partition)."""
         for other in self.g.flux_ks:
-            if other is ks or self.g.dead(other):
+            if other is ks or self.g.dead(other) or not self.g.visible(ks, other):
                 continue
             dec, _ = self.g.decryption(other)
             parsed = fluxmodel.decryption(dec) if dec is not None else None
