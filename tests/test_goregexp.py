@@ -8,6 +8,7 @@ seconds at 24 letters and over 120 s at 40 with Python's backtracking ``re``.
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -63,3 +64,40 @@ def test_a_pattern_re2_rejects_on_the_command_line_is_a_usage_error(tmp_path):
     r = run_cli("validate", "--ignore-filename-pattern", r"(a)\1", str(tmp_path))
     assert r.code == 2 and r.err.startswith("error: --ignore-filename-pattern: invalid regular expression: "), r.err
     assert len(r.err.splitlines()) == 1
+
+
+def _module_patterns() -> list[tuple[str, str, re.Pattern]]:
+    import importlib
+    import pkgutil
+
+    import velero_gitops
+
+    found = []
+    for info in pkgutil.walk_packages(velero_gitops.__path__, "velero_gitops."):
+        if info.name.endswith("__main__"):
+            continue
+        module = importlib.import_module(info.name)
+        found += [(info.name, k, v) for k, v in vars(module).items() if isinstance(v, re.Pattern)]
+    return found
+
+
+def test_every_python_regex_of_the_package_is_linear_on_long_runs():
+    """Attack round 2 found Python-`re` patterns quadratic on a pull request's text (a PEM value, a refused file), and
+    a probe of every module-level pattern then found eleven more (Flux durations, image references, `releases:`
+    lines, redaction): 20,000 characters cost up to 22 CPU seconds. Those are RE2 now (goregexp.linear). Each
+    pattern still compiled by Python's engine is run on 20,000-character runs of single characters and of its own
+    literal fragments (the attacker's shape: one construct repeated); each must stay within a CPU budget."""
+    from cli_util import cpu_budget
+
+    patterns = _module_patterns()
+    assert len(patterns) > 20  # the walk found the package's patterns
+    for name, attr, pattern in patterns:
+        source = pattern.pattern if isinstance(pattern.pattern, str) else pattern.pattern.decode("latin-1")
+        pieces = [" ", "\n", " \n", "a", "-", "#", ":", "{", "$", "\t", "0", "aa ", "\\"]
+        pieces += sorted(set(re.findall(r"[A-Za-z:#\-{}$\[\]<>@.=/ ]{1,6}", source)))[:20]
+        with cpu_budget(2):
+            for piece in pieces:
+                text = (piece * (20000 // len(piece)))[:20000]
+                subject = text if isinstance(pattern.pattern, str) else text.encode("latin-1", "replace")
+                pattern.search(subject)
+                pattern.findall(subject)

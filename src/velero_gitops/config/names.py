@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from velero_gitops import goregexp
+
 # Every pattern ends in \Z, not $: `$` also matches before a final newline, so a YAML block scalar
 # ("daily\n") would pass and end up in file names and PromQL. Callers may use .match or .fullmatch.
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
@@ -324,7 +326,7 @@ def url_problem(url: str, schemes: tuple[str, ...] = ("https",)) -> str | None:
     return None
 
 
-_IMAGE = re.compile(  # distribution/reference@v0.5.0:regexp.go (ReferenceRegexp), Go's ASCII \w spelled out
+_IMAGE = goregexp.linear(  # distribution/reference@v0.5.0:regexp.go (ReferenceRegexp), Go's ASCII \w spelled out
     r"(?:(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*"
     r"|\[[a-fA-F0-9:]+\])(?::[0-9]+)?/)?"
     r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from velero_gitops import goregexp
+
 MASK = "<redacted>"
 VALUE_LIMIT = 80  # characters of one quoted value kept in a message
 
@@ -42,9 +44,9 @@ def _mask_run(m: re.Match[str]) -> str:
     return MASK if any(_token_like(part) for part in _API_VERSION_SEGMENT.split(run)) else run
 # key=value where the key says it holds a secret (a query string, an env line): the value goes. Not "key: value":
 # messages name config keys such as secretRef that way.
-_KEYED = re.compile(r"(?i)((?:password|passwd|secret|token|api_?key|access_?key)[\w-]*=)([^\s'\"&,;]+)")
+_KEYED = goregexp.linear(r"(?i)((?:password|passwd|secret|token|api_?key|access_?key)[\w-]*=)([^\s'\"&,;]+)")
 # what follows '?' or '#' in a URL: presigned signatures, tokens, anything a user pastes after the host
-_URL_TAIL = re.compile(r"(://[^\s'\"?#]*)[?#][^\s'\"]*")
+_URL_TAIL = goregexp.linear(r"(://[^\s'\"?#]*)[?#][^\s'\"]*")
 _QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 
 

@@ -11,6 +11,8 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
+from velero_gitops import goregexp
+
 INTRO = """\
 # Config reference
 
@@ -29,7 +31,7 @@ def markdown() -> str:
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-_CITATION = re.compile(r"[\w.-]+/[\w.-]+@[\w.-]+:[\w./-]+(?: ?\([^)]*\))?")
+_CITATION = goregexp.linear(r"[\w.-]+/[\w.-]+@[\w.-]+:[\w./-]+(?: ?\([^)]*\))?")
 
 
 def _rules(lines: list[str]) -> None:

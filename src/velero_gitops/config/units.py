@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
+from velero_gitops import goregexp
+
 # The node-agent budget: the highest limits a node-agent pod may have (the ask: under 500 MB). One value for
 # the config's default (node-agent resources and budget), `validate` and `check`, so both hooks agree on a tree.
 NODE_AGENT_CPU_BUDGET = "500m"
@@ -12,11 +14,11 @@ NODE_AGENT_MEMORY_BUDGET = "500M"
 # Go's time.ParseDuration (golang/go@go1.25.0:src/time/format.go): an optional sign, then one or more
 # <number><unit>, where the number has ASCII digits before or after an optional '.'; "0" alone needs no unit.
 # [0-9], never \d: Python's \d also matches other scripts' digits, which Go refuses.
-_DURATION_PART = re.compile(r"([0-9]*(?:\.[0-9]*)?)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)")
+_DURATION_PART = goregexp.linear("([0-9]*(?:\\.[0-9]*)?)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)")
 _DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "\u00b5s": 1e-6, "\u03bcs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
 _MAX_DURATION = (2**63 - 1) / 1e9  # time.Duration is int64 nanoseconds
 # Flux's CRDs accept this pattern for interval/timeout fields (use .fullmatch: `$` allows a final newline).
-FLUX_DURATION = re.compile(r"([0-9]+(\.[0-9]+)?(ms|s|m|h))+")
+FLUX_DURATION = goregexp.linear(r"([0-9]+(\.[0-9]+)?(ms|s|m|h))+")
 
 
 def parse_duration(text: str) -> float:

@@ -13,6 +13,8 @@ import re
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from velero_gitops import goregexp
+
 if TYPE_CHECKING:
     from ruamel.yaml import YAML
 
@@ -176,7 +178,7 @@ def _block_plain_allowed(s: str) -> bool:
 
 # Strings that are plain at a glance (a letter, `_`, `/` or `$` first, no indicator, no space at either end), unless
 # _needs_quotes holds: the common case, without the character-by-character analysis.
-_PLAIN = re.compile(r"[A-Za-z_/$][A-Za-z0-9_/.$=@+,()-]*(?: [A-Za-z0-9_/.$=@+,()-]+)*\Z")
+_PLAIN = goregexp.linear(r"[A-Za-z_/$][A-Za-z0-9_/.$=@+,()-]*(?: [A-Za-z0-9_/.$=@+,()-]+)*")
 
 
 @lru_cache(maxsize=16384)  # keys and most values repeat in every document and cluster
@@ -185,7 +187,7 @@ def _string_style(s: str) -> str | None:
     when the indicators allow it and it reads back as a string, else double-quoted when it holds a ``'``, else
     single-quoted (ruamel.yaml@0.19.1:emitter.py choose_scalar_style). None outside the modelled domain (non-ASCII,
     controls and tabs, strings long enough to fold), which ruamel decides."""
-    if _PLAIN.match(s) and not _NEEDS_QUOTES.match(s):
+    if _PLAIN.fullmatch(s) and not _NEEDS_QUOTES.match(s):
         return s
     if not s.isascii() or not s.isprintable() or len(s) > 2000:  # ruamel folds past column 4096 (WIDTH)
         return None

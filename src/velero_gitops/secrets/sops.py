@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from velero_gitops import tools
+from velero_gitops import goregexp, tools
 from velero_gitops.config.loader import display
 from velero_gitops.errors import UsageError
 
@@ -286,8 +286,8 @@ def redact(text: str, secrets: Iterable[str]) -> str:
 
 # A URL with user info (https://user:token@vault:8200) or a token parameter in sops' messages: a key service's
 # address may carry credentials, and sops repeats it when the service fails.
-_URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")
-_TOKEN_PARAM = re.compile(r"(?i)((?:token|secret|password|sig|signature|key)=)[^&\s\"']+")
+_URL_CREDENTIALS = goregexp.linear(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")
+_TOKEN_PARAM = goregexp.linear(r"(?i)((?:token|secret|password|sig|signature|key)=)[^&\s\"']+")
 
 
 def sops_message(stderr: bytes, secrets: Iterable[str] = ()) -> str:

@@ -38,9 +38,9 @@ examples) holds no provider to find: not judged, as check.py _externals does for
 from __future__ import annotations
 
 import functools
-import re
 from pathlib import Path
 
+from velero_gitops import goregexp
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
 from velero_gitops.validate.documents import Obj, dig
@@ -100,7 +100,7 @@ def _dependencies(g: Graph) -> dict[int, set[int]]:
 _HELMFILE_KEYS = {"releases", "repositories", "helmDefaults", "bases", "environments", "templates", "helmfiles",
                   "missingFileHandler", "defaultInherit", "hooks", "apiVersions", "kubeVersion", "commonLabels",
                   "helmBinary", "kustomizeBinary", "lockFilePath", "values", "missingFileHandlerConfig"}
-_RELEASES = re.compile(r"(?m)^\s*[\"']?releases[\"']?\s*:")
+_RELEASES = goregexp.linear(r"(?m)^[ \t]*[\"']?releases[\"']?[ \t]*:")
 
 
 def _bootstrap_charts(texts: dict[Path, str]) -> bool:

@@ -419,7 +419,7 @@ HR_FIELDS = {
 HR_POINTERS = {"chart": "/spec/chart/spec/version", "image": "/spec/values/image/tag", "plugin": "/spec/values/initContainers",
                "privileged": "/spec/values/configMaps", "crds": "/spec/upgrade", "uploader": "/spec/values/configuration/uploaderType",
                "namespaces": "/spec/values/schedules"}
-EXACT = re.compile(r"v?\d+\.\d+\.\d+")
+EXACT = goregexp.linear(r"v?\d+\.\d+\.\d+")
 
 
 def _values_versions(hr: Obj, values: YamlMap, conf: YamlMap, chart_version: object,

@@ -213,7 +213,8 @@ def render(findings: list[Finding], passed: int, failed: int, skipped: int, fmt:
     return cls().render(findings, counts(findings, passed, failed, skipped))
 
 
-_CONFIG_PROBLEM = re.compile(r"(?P<file>.+?):(?P<line>[0-9]+)(?::[0-9]+)?(?: (?P<field>[^\s:]+))?: (?P<message>.*)", re.S)
+# Python's engine (a file name may hold lone surrogates, which RE2 cannot read), anchored: only ever fullmatched
+_CONFIG_PROBLEM = re.compile(r"\A(?P<file>.+?):(?P<line>[0-9]+)(?::[0-9]+)?(?: (?P<field>[^\s:]+))?: (?P<message>.*)", re.S)
 
 
 def config_findings(problems: list[str]) -> list[Finding]:
