@@ -213,7 +213,8 @@ def _region(c: Config) -> Iterator[Problem]:
 
 
 # The AWS partitions whose endpoints end in these DNS suffixes, and the regions each knows
-# (aws/aws-sdk-go-v2:internal/endpoints/awsrulesfn/partitions.json, dnsSuffix and regionRegex).
+# (aws/aws-sdk-go-v2@26bf48f3:internal/endpoints/awsrulesfn/partitions.json, dnsSuffix and regionRegex; the
+# il and mx regions were added to the aws partition's regex after that commit).
 _AWS_PARTITIONS = (
     ("amazonaws.com.cn", re.compile(r"cn-\w+-\d+")),
     ("amazonaws.com", re.compile(r"(us|eu|ap|sa|ca|me|af|il|mx)-\w+-\d+|us-gov-\w+-\d+")),
@@ -221,8 +222,9 @@ _AWS_PARTITIONS = (
 
 
 @rule("s3-region-of-aws-host", "An AWS endpoint (…amazonaws.com) with a region that is no AWS region (e.g. minio).",
-      "aws/aws-sdk-go-v2:internal/endpoints/awsrulesfn/partitions.json (regionRegex per dnsSuffix); AWS refuses a "
-      "SigV4 scope for an unknown region (AuthorizationHeaderMalformed)")
+      "vmware-tanzu/velero-plugin-for-aws@v1.14.0-rc.1:velero-plugin-for-aws/object_store.go (Init: requests are "
+      "signed for s3.region) and aws/aws-sdk-go-v2 internal/endpoints/awsrulesfn/partitions.json (regionRegex per "
+      "dnsSuffix, at commit 26bf48f3; il and mx regions came later); AWS refuses a scope for an unknown region")
 def _aws_region(c: Config) -> Iterator[Problem]:
     host = (urlsplit(c.s3.endpoint).hostname or "").lower().rstrip(".")
     if _REGION_HOST.search(host + "."):
