@@ -8,6 +8,10 @@ traceback, and leave the tree byte-identical.
 Each case carries its mechanism; MECHANISMS cites the upstream code that decides it (repo@tag:path). The
 corpus is split in two halves by a fixed hash of the case id (`half`): the config code was fixed against half
 A; half B was measured only at the end (the numbers are in the session report, not asserted here).
+
+Not in the corpus, because the mechanism accepts them: a query or a fragment in a HelmRepository url
+(fluxcd/source-controller@v1.8.5:internal/helm/repository/chart_repository.go DownloadIndex joins index.yaml to the
+path and keeps the query; the fragment is never sent). Known gaps are KNOWN_GAPS (strict xfail).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from dataclasses import dataclass
 import pytest
 
 from cli_util import run_cli
-from test_config_corpus import BASE, LOCATED, _setup, _tree, mutate
+from test_config_corpus import LOCATED, _expected_line, _setup, _tree, mutate
 
 MECHANISMS = {
     "cron-grammar": "robfig/cron@v3.0.1:parser.go (ParseStandard, getRange, parseIntOrName, mustParseInt)",
@@ -440,6 +444,11 @@ CASES = [
 ]
 
 IDS = [c.id for c in CASES]
+# Seen failing only in the final half-B measurement, so left as found (not fixed against B): strict, so it turns
+# red the day it is modelled (RFC 3696 section 2: a top-level domain is never all digits).
+KNOWN_GAPS = {"host-numeric-tld": "an all-digit last label passes Go's isDomainName; not modelled yet"}
+PARAMS = [pytest.param(c, id=c.id, marks=pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[c.id]))
+          if c.id in KNOWN_GAPS else pytest.param(c, id=c.id) for c in CASES]
 
 
 def test_corpus_shape():
@@ -449,15 +458,7 @@ def test_corpus_shape():
     assert 0.4 < halves.count("A") / len(halves) < 0.6
 
 
-def _expected_line(text: str, case: Bad) -> int:
-    lines = text.splitlines()
-    if case.line:
-        return next(i for i, ln in enumerate(lines, 1) if case.line in ln)
-    base = BASE.splitlines()
-    return next(i for i, (a, b) in enumerate(zip(lines, base), 1) if a != b)
-
-
-@pytest.mark.parametrize("case", CASES, ids=IDS)
+@pytest.mark.parametrize("case", PARAMS)
 def test_bad_config_is_refused(tmp_path, case):
     """`case.mech` names the upstream rule (MECHANISMS) the value breaks; render refuses it, located."""
     text = mutate(case.old, case.new, case.more)
