@@ -377,6 +377,8 @@ CASES = [
         f"{SC}.excludedResources[0]"),
     Bad("fs-backup-scope", "exclude-pods-core-glob", "excludedResources: [events]", "excludedResources: [events, 'pod*']",
         f"{SC}.excludedResources[1]"),
+    Bad("fs-backup-scope", "exclude-pods-trailing-dot", "excludedResources: [events]", "excludedResources: [events, pods.]",
+        f"{SC}.excludedResources[1]"),  # added after the half-B measurement
     Bad("fs-backup-scope", "exclude-all-glob", "excludedResources: [events]", "excludedResources: ['*']",
         f"{SC}.excludedResources"),
     # ---------------------------------------------------------------------------------------------- retention

@@ -184,7 +184,8 @@ def _pods_excluded(c: Config) -> Iterator[Problem]:
 
     for i, s in enumerate(c.schedules):
         for j, r in enumerate(s.excluded_resources):
-            if fnmatch.fnmatchcase("pods", r):
+            # schema.ParseGroupResource("pods.") is core pods too; a glob is matched against "pods"
+            if fnmatch.fnmatchcase("pods", r) or r == "pods.":
                 yield Problem(("schedules", i, "excludedResources", j), f"{r!r} excludes pods, and Velero backs up "
                               "pod volumes only while it backs up their pod: schedule "
                               f"{s.name!r} would copy no volume data at all. Remove it")
