@@ -14,7 +14,7 @@ Figures:
      jinja2 and ruamel.yaml: what the CLI must import) and against `import typer`;
   5. `check` replaying a stored clean result, against the import floor;
   6. `render` of 100 cluster configs: fresh, no-op and --check, each computed (the replay store off) and replayed,
-     also as a ratio to its goal;
+     and a no-op after a comment edit in one config (the store on), also as a ratio to its goal;
   7. the YAML budgets: a file of 8 MB of bare `---` and one of a million list items, through validate.
 
 Our sources are byte-compiled first, as after `pip install`: a run that compiles them measures the compiler.
@@ -188,12 +188,21 @@ def render_100(tmp: Path, repeat: int) -> None:
             shutil.rmtree(d / "kubernetes", ignore_errors=True)
         return run(cmd, cwd=repo, env=computed)
 
+    def one_edited() -> tuple[float, float]:
+        """A comment added to (or removed from) one config of the hundred, the replay store on: what a commit that
+        touches one cluster costs the next render (the store's key covers every config read)."""
+        f = Path(configs[0])
+        text = f.read_text()
+        f.write_text(text[:-len("# edited\n")] if text.endswith("# edited\n") else text + "# edited\n")
+        return run(cmd, cwd=repo, env=env)
+
     run(cmd, cwd=repo, env=env)  # written
     run(cmd, cwd=repo, env=env)  # a no-op: stored for the replay
     check = [*VG, "render", "--check", *configs]
     run(check, cwd=repo, env=env)  # a clean --check: stored for the replay
     for name, fn in (("fresh", fresh), ("no-op, computed", lambda: run(cmd, cwd=repo, env=computed)),
                      ("no-op, replayed", lambda: run(cmd, cwd=repo, env=env)),
+                     ("no-op, one config edited", one_edited),
                      ("--check, computed", lambda: run(check, cwd=repo, env=computed)),
                      ("--check, replayed", lambda: run(check, cwd=repo, env=env))):
         a, b = paired(fn, floor, repeat)

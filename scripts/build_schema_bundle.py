@@ -69,6 +69,23 @@ CLOUDCOIL = {
             ("cloudcoil/models/prometheus_operator/v1alpha1.py", "monitoring.coreos.com/v1alpha1"),
         ],
     ),
+    # cert-manager (in most home-lab Flux repositories) and KEDA: their objects are validated, not "missing". Not
+    # sealed-secrets or kyverno: their models type a schemaless x-kubernetes-preserve-unknown-fields node as an
+    # object (SealedSecret spec.template.metadata, kyverno conditions' key/value), which would refuse valid manifests
+    "cloudcoil-models-cert-manager": (
+        "1.21.1.1",
+        [
+            ("cloudcoil/models/cert_manager/v1.py", "cert-manager.io/v1"),
+            ("cloudcoil/models/cert_manager/acme/v1.py", "acme.cert-manager.io/v1"),
+        ],
+    ),
+    "cloudcoil-models-keda": (
+        "2.20.2.1",
+        [
+            ("cloudcoil/models/keda/v1alpha1.py", "keda.sh/v1alpha1"),
+            ("cloudcoil/models/keda/eventing/v1alpha1.py", "eventing.keda.sh/v1alpha1"),
+        ],
+    ),
 }
 
 # Every kind the generator emits; the bundle test checks they are all present.

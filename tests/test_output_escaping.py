@@ -64,3 +64,56 @@ def test_render_check_on_a_cluster_folder_named_with_a_newline(tmp_path):
     for f in (repo / "kubernetes").rglob("*.yaml"):
         assert "kind: Pod" not in f.read_text().splitlines(), f  # a line of its own (kind: PodMonitor is ours)
     assert run_cli("render", "--check", str(cfg), cwd=repo).code == 0
+
+
+def _runner_commands(text: str) -> list[str]:
+    """Lines the GitHub Actions runner would read as a workflow command (actions/runner@v2.336.0:
+    src/Runner.Common/ActionCommand.cs: `::` after TrimStart, or `##[` anywhere)."""
+    return [line for line in text.split("\n") if line.strip().startswith("::") or "##[" in line]
+
+
+def test_render_check_diff_forges_no_workflow_command_and_no_escape(tmp_path):
+    """Attack round 2, script 08: `render --check` in CI printed its unified diff raw. A cluster folder named with a
+    newline put `::warning::` and `##[error]` lines into the diff's header, and a tracked file's bytes put ESC
+    sequences on the terminal and a `::` command on a context line. The diff now goes through the CLI's stdout
+    boundary (cli/_app.py out): each line escaped, the header's path escaped before the diff is built."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    folder = repo / "clusters" / "x\n::warning::HIJACK\n##[error]HIJACK2\x1b]0;TITLE\x07"
+    shutil.copytree(EXAMPLE, folder)
+    cfg = folder / "velero-gitops.yaml"
+    cfg.write_text(cfg.read_text().replace("  root: .\n", "  root: ../..\n"))
+    assert run_cli("render", str(cfg), cwd=repo).code == 0
+    tracked = next((repo / "kubernetes").rglob("helmrelease.yaml"))
+    text = tracked.read_text()
+    first, rest = text.split("\n", 1)
+    tracked.write_text(f"{first}\n::error::FORGED\n# x\x1b]0;TITLE\x07\x1b[2J y\n{rest}")
+    r = run_cli("render", "--check", str(cfg), cwd=repo)
+    assert r.code == 1, r.out + r.err
+    shown = r.out + r.err
+    assert "\x1b" not in shown and "\x07" not in shown
+    assert _runner_commands(shown) == [], _runner_commands(shown)
+    assert "-\\x3a:error::FORGED" not in r.out and "-::error::FORGED" in r.out  # a removed line keeps its marker
+    assert "HIJACK" in r.out  # the folder is named, escaped, in the header
+
+
+def test_the_cli_prints_through_its_two_boundaries():
+    """stdout and stderr are written by cli/_app.py's out() and err() only (or rich Text of escaped strings): a
+    command module that printed on its own would bypass the escaping."""
+    import ast
+
+    from cli_util import REPO
+
+    direct = []
+    for f in sorted((REPO / "src" / "velero_gitops" / "cli").glob("*.py")):
+        if f.name == "_app.py":
+            continue
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.Call):
+                fn = node.func
+                name = fn.id if isinstance(fn, ast.Name) else f"{getattr(fn.value, 'id', '?')}.{fn.attr}" \
+                    if isinstance(fn, ast.Attribute) else ""
+                if name in ("print", "typer.echo", "click.echo", "sys.stdout.write", "sys.stderr.write"):
+                    direct.append(f"{f.name}:{node.lineno} {name}")
+    assert direct == []

@@ -150,8 +150,9 @@ def run_check(configs: list[Path], options: CheckOptions | None = None, recorder
         by_root.setdefault(u.loaded.repo_root, []).append(u)
     for root, group in by_root.items():
         _validate_repository(root, group, opts, result)
-        _wiring(group, result)
-        _storage_and_metrics(group, result)
+        graphs = _Graphs(root)  # one read of the repository's Flux graph per set of sources, for every reader
+        _wiring(group, result, graphs)
+        _storage_and_metrics(group, result, graphs)
 
     from velero_gitops.secrets import secret_check
 
@@ -229,26 +230,47 @@ def _key(f: Finding) -> tuple[str, int | None, str | None, str, str, str]:
     return f.file, f.line, f.obj, f.pointer, f.message, f.rule
 
 
-def _wiring(group: list[_Unit], result: CheckResult) -> None:
+class _Graphs:
+    """validate/flux.py's Graph of one repository (ops/wiring.graph), read once per set of sources and shared by
+    every reader of one check: the wiring facts, storage ordering and the metrics wiring."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._graphs: dict[tuple[str, ...], Any] = {}
+        self._facts: dict[tuple[str, ...], list] = {}
+
+    def graph(self, sources: tuple[str, ...]) -> Any:
+        from velero_gitops.ops import wiring
+
+        if sources not in self._graphs:
+            self._graphs[sources] = wiring.graph(self.root, list(sources))
+        return self._graphs[sources]
+
+    def facts(self, sources: tuple[str, ...]) -> list:
+        from velero_gitops.ops import wiring
+
+        if sources not in self._facts:
+            self._facts[sources] = wiring.flux_facts(self.root, list(sources), g=self.graph(sources))
+        return self._facts[sources]
+
+
+def _wiring(group: list[_Unit], result: CheckResult, graphs: _Graphs) -> None:
     """[flux.unwired] the rendered tree is applied by no Flux Kustomization reached from the cluster's sync root;
     [velero.second-install] a velero HelmRelease that velero-gitops did not render is applied too."""
     from velero_gitops.ops import importer, wiring
 
-    facts: dict[tuple[str, ...], list] = {}
     ours = set().union(*(u.files for u in group))
     for u in group:
-        sources = tuple(wiring.sources_of(u.loaded))
-        if sources not in facts:
-            facts[sources] = wiring.flux_facts(u.loaded.repo_root, list(sources))
+        facts = graphs.facts(tuple(wiring.sources_of(u.loaded)))
         shown = wiring.at(u.loaded.repo_root, u.rendered.shown)
-        for e in importer.second_install(importer.find_existing(u.loaded.repo_root, facts[sources], skip=ours)):
+        for e in importer.second_install(importer.find_existing(u.loaded.repo_root, facts, skip=ours)):
             result.findings.append(Finding(file=shown(e.file), line=e.line, obj=f"HelmRelease/{e.namespace}/{e.name}",
                                            pointer="", message=importer.refusal([e], shown),
                                            rule=SECOND_INSTALL))
             result.failed += 1
         if u.rendered.drifted:
             continue  # not rendered yet (render.drift says so): the folder Flux would reach is not there to judge
-        w = wiring.for_config(u.loaded, facts[sources])
+        w = wiring.for_config(u.loaded, facts)
         if not w.checked or w.wired:
             continue
         msg = wiring.message(w, u.loaded.repo_root, u.rendered.shown, subject=False)
@@ -257,27 +279,24 @@ def _wiring(group: list[_Unit], result: CheckResult) -> None:
         result.failed += 1
 
 
-def _storage_and_metrics(group: list[_Unit], result: CheckResult) -> None:
+def _storage_and_metrics(group: list[_Unit], result: CheckResult, graphs: _Graphs) -> None:
     """[flux.storage-not-ordered] the StorageClasses the schedules' namespaces use are installed before the restore
     (ops/storage.py); [metrics.not-selected] the repository's Prometheus loads the rendered rules and scrapes the
     monitors (ops/prometheus.py). One Flux graph per set of sources serves both."""
     from velero_gitops.config.loader import display
     from velero_gitops.ops import prometheus, storage, wiring
 
-    graphs: dict[tuple[str, ...], Any] = {}
     for u in group:
         c = u.loaded.config
         sources = tuple(wiring.sources_of(u.loaded))
-        if (c.schedules or prometheus.rendered(c)) and sources not in graphs:
-            graphs[sources] = wiring.graph(u.loaded.repo_root, list(sources))
         if c.schedules:
-            st = storage.read(u.loaded.repo_root, list(sources), graphs[sources])
+            st = storage.read(u.loaded.repo_root, list(sources), graphs.graph(sources))
             deps = [f"{d.namespace}/{d.name}" for d in c.flux.depends_on]
             for gap in storage.gaps(st, storage.backed_up_namespaces(u.loaded), deps):
                 result.findings.append(Finding(display(u.loaded.path), None, f"StorageClass//{gap.storage_class}", "",
                                                storage.message(gap), storage.UNORDERED, "warning"))
         if prometheus.rendered(c):
-            v = prometheus.judge(prometheus.read(u.loaded.repo_root, list(sources), graphs[sources]), c)
+            v = prometheus.judge(prometheus.read(u.loaded.repo_root, list(sources), graphs.graph(sources)), c)
             if v is not None:
                 result.findings.append(Finding(display(u.loaded.path), None, None, "", prometheus.message(v, c),
                                                prometheus.UNSELECTED, "warning"))

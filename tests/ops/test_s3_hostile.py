@@ -24,11 +24,11 @@ from s3_fixtures import bucket_name, write_config
 
 KEY_ID, SECRET = "AKIAHOSTILE000000000", "hostile/secret+key/0123456789abcdef"
 # Small injected bounds instead of the defaults: the drip server sends a byte more often than the read timeout,
-# so only the deadline can end the command.
+# so only the deadline can end the command: the message says the deadline ended it (the subprocess timeout only
+# stops a hang; no wall-clock assert).
 DEADLINE = 2.0
 TIMEOUT = 1.5
 DRIP_EVERY = 0.5
-STARTUP = 4.0  # interpreter, imports, config load: generous for 2 shared cores
 
 
 def _read_request(conn) -> bytes:
@@ -120,7 +120,6 @@ def test_hostile_server_ends_within_the_deadline_with_one_error(hostile, tls_ca,
     assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], run.err
     assert "Traceback" not in run.err and "RecursionError" not in run.err and run.out == ""
     assert KEY_ID not in run.err and SECRET not in run.err
-    assert run.seconds < DEADLINE + STARTUP, run.seconds
     assert rss_kib < 400 * 1024 or rss_kib == before  # the endless body is never buffered
 
 

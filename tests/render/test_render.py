@@ -121,3 +121,28 @@ def test_dropping_every_schedule_removes_the_schedules_folder_and_kustomization(
     docs = [d for d in yaml.safe_load_all((app_root / "ks.yaml").read_text()) if d]
     assert [d["metadata"]["name"] for d in docs] == ["velero", "velero-monitoring"]
     assert not render_config(cfg).drifted
+
+
+def test_a_render_reads_the_repository_graph_once_per_state(tmp_path, monkeypatch):
+    """Each read of the Flux graph scans the whole repository (issue 23): a render that writes reads it twice (the tree
+    as it is, for the refusals; with the planned files laid over it, for the prune, wiring and key checks after the
+    write), a no-op once, whatever the number of checks that use it. Counted, not timed."""
+    from velero_gitops.cli.render_cmds import _render
+    from velero_gitops.validate import flux
+
+    home = next(e for e in EXAMPLES if e.name == "home-lab")
+    repo = tmp_path / "repo"
+    shutil.copytree(home, repo, ignore=shutil.ignore_patterns("kubernetes"))
+    built: list[str] = []
+    real_init = flux.Graph.__init__
+
+    def counting(self, objects, run):
+        built.append(type(run.fs).__name__)
+        real_init(self, objects, run)
+
+    monkeypatch.setattr(flux.Graph, "__init__", counting)
+    [fresh] = _render([repo / "velero-gitops.yaml"], False, False, False, True, False)
+    assert fresh.drifted and built == ["Disk", "Planned"], built
+    built.clear()
+    [noop] = _render([repo / "velero-gitops.yaml"], False, False, False, True, False)
+    assert not noop.drifted and built == ["Disk"], built

@@ -388,3 +388,19 @@ def test_a_files_encrypted_regex_runs_as_go_regexp():
         assert not should_be_encrypted({"encrypted_regex": "(b+)+$"}, ["stringData", "b" * 5000 + "!"])
     assert should_be_encrypted({"encrypted_regex": "^(data|stringData)$"}, ["stringData", "cloud"])
     assert should_be_encrypted({"encrypted_regex": "(?=x)"}, ["stringData", "cloud"])
+
+
+def test_a_refused_file_spelling_kind_secret_is_scanned_in_linear_time(tmp_path):
+    """Attack round 2, script 11: a file yamlsafe refuses is searched for a `kind: Secret` line. A multi-line
+    `^\\s*` let every line start rescan the rest of the file (27 CPU seconds on 40,000 blank lines); the line is
+    now matched with RE2 within the line. It is still found, with CRLF and a comment."""
+    from velero_gitops.secrets.secret_check import unencrypted_secrets
+
+    from cli_util import cpu_budget
+
+    (tmp_path / "big.yaml").write_text("# Secret\n" + " \n" * 40000 + "a: [\n")
+    with cpu_budget(3):
+        assert unencrypted_secrets(tmp_path, repo_root=tmp_path) == []
+    (tmp_path / "big.yaml").write_text("apiVersion: v1\r\n  kind: 'Secret'  # x\r\n" + " \n" * 40000 + "a: [\n")
+    found = unencrypted_secrets(tmp_path, repo_root=tmp_path)
+    assert [f.rule for f in found] == ["secret.unencrypted"], found

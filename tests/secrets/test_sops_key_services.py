@@ -180,3 +180,50 @@ def test_update_keys_needs_sops_310(tmp_path):
     with pytest.raises(UsageError, match="sops 3.10 or newer"):
         sopslib.update_keys(tmp_path / "s.yaml", cwd=tmp_path, recipients=[TEST_RECIPIENT],
                             sops=sopslib.Sops("/nonexistent/sops", (3, 9, 4)))
+
+
+def _vault_entry(url: str, indent: str) -> str:
+    address, rest = url.split("/v1/", 1)
+    engine, _, name = rest.rpartition("/keys/")
+    return (f"{indent}- vault_address: {address}\n{indent}  engine_path: {engine}\n{indent}  key_name: {name}\n"
+            f"{indent}  created_at: \"2026-01-01T00:00:00Z\"\n{indent}  enc: vault:v1:bm90IGEga2V5\n")
+
+
+SHAPES = {
+    # a mapping elsewhere in the file, merged into the metadata through an alias
+    "merged alias": lambda text, url: ("x-meta: &v\n    hc_vault:\n" + _vault_entry(url, "        ")
+                                       + text.replace("\nsops:\n", "\nsops:\n    <<: *v\n", 1)),
+    # an inline mapping merged without any alias
+    "inline merge": lambda text, url: text.replace(
+        "\nsops:\n", "\nsops:\n    <<: {hc_vault: [{vault_address: " + url.split("/v1/")[0]
+        + ", engine_path: sops, key_name: firstkey, created_at: '2026-01-01T00:00:00Z', enc: 'vault:v1:bm90IGEga2V5'}]}\n", 1),
+    # the key group's own list comes back through a merge into the group
+    "merged into a key group": lambda text, url: ("x-g: &g\n    hc_vault:\n" + _vault_entry(url, "        ")
+                                                  + text.replace("\nsops:\n", "\nsops:\n    key_groups:\n        - <<: *g\n", 1)),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_a_vault_key_reached_through_yaml_merges_is_never_tried(scratch, vault_listener, tmp_path, monkeypatch, shape):
+    """Attack 05 (second round): the metadata gets hc_vault through a ``<<`` merge key. age_only_metadata removes
+    the key from the mapping, but the round-trip writer keeps the merge and sops decodes it (go-yaml v3:
+    getsops/sops@v3.10.2:stores/yaml/store.go), so the copy would still name the Vault. The copy is judged by what
+    Go YAML reads (yamlsafe) and refused: nothing reaches the listener, even with the right age key at hand, and a
+    failed --update-keys leaves the file as it was."""
+    url, seen = vault_listener
+    r = run_cli("encrypt-secret", "--config", str(scratch.config), cwd=scratch.root, env=scratch.env(), timeout=180)
+    assert r.code == 0, r.err
+    scratch.secret.write_text(SHAPES[shape](scratch.secret.read_text(), url))
+    before = scratch.secret.read_bytes()
+    home = tmp_path / "victim-home"
+    home.mkdir()
+    (home / ".vault-token").write_text("hvs.VICTIM-TOKEN")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(scratch.key.file))
+    with pytest.raises(UsageError, match="merge key or an alias"):
+        sopslib.decrypt_bytes(scratch.secret)
+    r = run_cli("encrypt-secret", "--config", str(scratch.config), "--update-keys", cwd=scratch.root,
+                env={"HOME": str(home), "SOPS_AGE_KEY_FILE": str(scratch.key.file)}, stdin="", timeout=180)
+    assert r.code == 2 and "Traceback" not in r.err and "merge key or an alias" in r.err, r.err
+    assert seen == []
+    assert scratch.secret.read_bytes() == before

@@ -25,7 +25,8 @@ def test_provenance_names_packages_and_versions():
     prov = json.loads((BUNDLE_DIR / "provenance.json").read_text())
     packages = {s["package"]: s for s in prov["sources"]}
     assert set(packages) == {"kubernetes-validate", "cloudcoil-models-fluxcd", "cloudcoil-models-velero",
-                             "cloudcoil-models-prometheus-operator"}
+                             "cloudcoil-models-prometheus-operator", "cloudcoil-models-cert-manager",
+                             "cloudcoil-models-keda"}
     for s in packages.values():
         assert s["version"] and s["kinds"]
     for s in prov["sources"][1:]:

@@ -198,13 +198,26 @@ spec:
     name: letsencrypt
     kind: ClusterIssuer
 """
-CERTIFICATE_SCHEMA = {
+# a CRD of no package the bundle is built from (Gateway API ships no maintained schema package)
+HTTPROUTE = """\
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: web
+  namespace: network
+spec:
+  hostnames: ["web.example.org"]
+  parentRefs: [{name: gateway}]
+  rules: [{backendRefs: [{name: web, port: 80}]}]
+"""
+HTTPROUTE_SCHEMA = {
     "type": "object",
     "properties": {
         "apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"},
-        "spec": {"type": "object", "required": ["secretName", "issuerRef"], "properties": {
-            "secretName": {"type": "string"}, "dnsNames": {"type": "array", "items": {"type": "string"}},
-            "issuerRef": {"type": "object", "properties": {"name": {"type": "string"}, "kind": {"type": "string"}}},
+        "spec": {"type": "object", "properties": {
+            "hostnames": {"type": "array", "items": {"type": "string"}},
+            "parentRefs": {"type": "array", "items": {"type": "object"}},
+            "rules": {"type": "array", "items": {"type": "object"}},
         }},
     },
 }
@@ -212,9 +225,9 @@ CERTIFICATE_SCHEMA = {
 
 @pytest.fixture
 def foreign(repo) -> Path:
-    """A repository that also holds a CNPG Cluster, a cert-manager Certificate and a Taskfile."""
+    """A repository that also holds a CNPG Cluster, a Gateway API HTTPRoute and a Taskfile."""
     _write(repo / "kubernetes/apps/database/cluster.yaml", CNPG)
-    _write(repo / "kubernetes/apps/network/certificate.yaml", CERTIFICATE)
+    _write(repo / "kubernetes/apps/network/httproute.yaml", HTTPROUTE)
     _write(repo / "Taskfile.yaml", "version: '3'\ntasks:\n  default:\n    cmds: [echo hi]\n")
     return repo
 
@@ -236,23 +249,38 @@ def test_foreign_crds_pass_through_the_config_file(foreign):
 
 def test_same_options_on_the_command_line(foreign):
     assert _run(ignore_missing_schemas=True)[0]
-    assert _run(skip=["Cluster", "Certificate"])[0]
-    assert not _run(ignore_filename_patterns=["^kubernetes/apps/database/"])[0]  # the Certificate is left
+    assert _run(skip=["Cluster", "HTTPRoute"])[0]
+    assert not _run(ignore_filename_patterns=["^kubernetes/apps/database/"])[0]  # the HTTPRoute is left
     r = run_cli("check", "--ignore-filename-pattern", "^kubernetes/apps/(database|network)/", cwd=foreign)
     assert r.code == 0, r.out + r.err
 
 
 def test_a_schema_folder_in_the_config_validates_the_foreign_crd(foreign):
     """schemaLocations (CRDs-catalog layout <group>/<kind>_<version>.json), relative to the config file."""
-    _write(foreign / "schemas/cert-manager.io/certificate_v1.json", json.dumps(CERTIFICATE_SCHEMA))
+    _write(foreign / "schemas/gateway.networking.k8s.io/httproute_v1.json", json.dumps(HTTPROUTE_SCHEMA))
     _add_config(foreign, "check:\n  schemaLocations: [schemas]\n  ignoreFilenamePatterns: ['^kubernetes/apps/database/']\n")
     assert _run()[0]
-    cert = foreign / "kubernetes/apps/network/certificate.yaml"
-    cert.write_text(cert.read_text().replace("  secretName:", "  secretNmae:"))
+    route = foreign / "kubernetes/apps/network/httproute.yaml"
+    route.write_text(route.read_text().replace("  hostnames:", "  hostnmes:"))
     clean, shown = _run()
     assert not clean
-    assert "kubernetes/apps/network/certificate.yaml:7 Certificate/network/wildcard /spec/secretNmae: " \
+    assert "kubernetes/apps/network/httproute.yaml:7 HTTPRoute/network/web /spec/hostnmes: " \
            "additional property not allowed [schema]" in shown, shown
+
+
+def test_a_cert_manager_certificate_is_validated_by_the_bundle(repo):
+    """cert-manager's CRDs are in the offline bundle (cloudcoil-models-cert-manager, generated from
+    cert-manager/cert-manager@v1.21.1:deploy/crds): a valid Certificate passes with no configuration, a
+    misspelt field is an error at its line, and a missing required one is named."""
+    cert = repo / "kubernetes/apps/network/certificate.yaml"
+    _write(cert, CERTIFICATE)
+    assert _run()[0]
+    cert.write_text(CERTIFICATE.replace("  secretName:", "  secretNmae:"))
+    clean, shown = _run()
+    assert not clean
+    assert any(s.startswith("kubernetes/apps/network/certificate.yaml:7 Certificate/network/wildcard "
+                            "/spec/secretNmae: additional property not allowed") for s in shown), shown
+    assert any("secretName" in s and "required" in s for s in shown), shown
 
 
 def test_leniency_never_reaches_the_rendered_tree(repo):
@@ -692,3 +720,25 @@ def test_the_flux_kustomization_scan_is_linear():
     start = time.process_time()
     assert not _holds_flux_kustomization(text)
     assert time.process_time() - start < 2.0
+
+
+# ------------------------------------------------------------------------------------------------ cost
+
+
+def test_one_flux_graph_serves_wiring_storage_and_metrics(repo, monkeypatch):
+    """The repository's Flux graph is read once for validation and once for every reader after it (the wiring facts,
+    the StorageClass ordering and the metrics wiring share ops/wiring.graph's read): each read scans the whole
+    repository. Counted, not timed."""
+    from velero_gitops.validate import flux
+
+    built: list[object] = []
+    real_init = flux.Graph.__init__
+
+    def counting(self, objects, run):
+        built.append(run.opts.repo_root)
+        real_init(self, objects, run)
+
+    monkeypatch.setattr(flux.Graph, "__init__", counting)
+    clean, findings = _run(kustomize="never")
+    assert clean, findings
+    assert len(built) == 2, built  # validate's own graph (its options) + one shared by the readers after it

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -372,3 +373,52 @@ def test_a_repository_without_any_kustomization_yaml_is_built(tmp_path, monkeypa
     monkeypatch.setattr(kustomize, "check_dirs", lambda *a, **kw: calls.append(a) or real(*a, **kw))
     validate_paths([str(root)], Options(repo_root=str(root), kustomize="auto", ignore_missing_schemas=True))
     assert len(calls) == 1
+
+
+def test_a_walked_tree_with_no_applier_judges_only_what_claims_to_be_an_object(tmp_path):
+    """A folder with no kustomization.yaml and no Flux Kustomization (a cdk8s or Helm-values repository, found on a
+    real one): nothing in it is read by the controllers, which read only what a kustomization lists
+    (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/internal/target/kusttarget.go accumulateResources) or what a
+    Flux Kustomization's path holds (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go scanManifests).
+    Its values files, Go templates and duplicate keys are another tool's; a document that claims to be an object is
+    still checked, and a file named on the command line is a manifest because its user says so."""
+    tree = tmp_path / "repo"
+    (tree / "configs").mkdir(parents=True)
+    (tree / "configs" / "grafana.yaml").write_text("env:\n  SCOPES: a\n  SCOPES: a\n")
+    (tree / "configs" / "wiki.yaml").write_text("image:\n  tag: {{ .CustomValues.Image.Tag }}\n")
+    (tree / "versions.yaml").write_text("- a\n- b\n")
+    (tree / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: a\nbogus: 1\n")
+    res = validate_paths([str(tree)], _opts(tmp_path))
+    assert [(Path(f.file).name, f.rule) for f in res.findings] == [("cm.yaml", "schema")]
+    named = validate_paths([str(tree / "configs" / "grafana.yaml")], _opts(tmp_path))
+    assert sorted(f.rule for f in named.findings) == ["schema", "yaml.duplicate-key"]
+
+
+def test_duplicate_keys_in_a_file_nothing_applies_are_another_tools(tmp_path):
+    """The stray rule holds for duplicate keys as for the schema: a values file beside a kustomization that does not
+    list it is not read by kustomize (kusttarget.go accumulateResources); in a listed file the duplicate stands."""
+    (tmp_path / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: a\n")
+    (tmp_path / "values.yaml").write_text("env:\n  A: 1\n  A: 1\n")
+    (tmp_path / "kustomization.yaml").write_text("resources: [cm.yaml]\n")
+    assert validate_paths([str(tmp_path)], _opts(tmp_path)).findings == []
+    (tmp_path / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: a\n"
+                                      "data:\n  A: '1'\n  A: '1'\n")
+    assert [f.rule for f in validate_paths([str(tmp_path)], _opts(tmp_path)).findings] == ["yaml.duplicate-key"]
+
+
+def test_a_walked_subfolder_of_a_flux_tree_keeps_the_trees_appliers(tmp_path):
+    """Validating one folder of a Flux repository: its files are applied by a Flux Kustomization outside the walk
+    (Flux generates the folder's kustomization: fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go), so a
+    document without apiVersion there is still a finding; the no-applier rule is for trees with none at all."""
+    ks = ("apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: {name}\n"
+          "  namespace: flux-system\nspec:\n  interval: 10m\n  path: {path}\n  prune: true\n"
+          "  sourceRef:\n    kind: GitRepository\n    name: flux-system\n")
+    root = tmp_path / "repo"
+    (root / ".git").mkdir(parents=True)
+    (root / "clusters/home/flux-system").mkdir(parents=True)
+    (root / "clusters/home/flux-system/gotk-sync.yaml").write_text(ks.format(name="flux-system", path="./clusters/home"))
+    (root / "clusters/home/apps.yaml").write_text(ks.format(name="plain", path="./apps/plain"))
+    (root / "apps/plain").mkdir(parents=True)
+    (root / "apps/plain/cm.yaml").write_text("metadata:\n  name: x\n  namespace: default\ndata:\n  a: b\n")
+    res = validate_paths([str(root / "apps/plain")], _opts(tmp_path, repo_root=str(root)))
+    assert [f.message for f in res.findings] == ["missing 'apiVersion': not a Kubernetes object"]

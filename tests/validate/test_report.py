@@ -70,14 +70,15 @@ def test_missing_schemas_are_one_line_per_kind_with_one_hint(tmp_path):
     """Seven objects of a CRD without a schema and one of another: one line per kind with the count and the first
     locations, the hint once; the summary still counts every object."""
     for i in range(7):
-        (tmp_path / f"c{i}.yaml").write_text(f"apiVersion: cert-manager.io/v1\nkind: Certificate\nmetadata:\n  name: c{i}\n"
-                                             "  namespace: n\nspec: {}\n")
+        (tmp_path / f"c{i}.yaml").write_text(f"apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n"
+                                             f"  name: c{i}\n  namespace: n\nspec: {{}}\n")
     (tmp_path / "db.yaml").write_text("apiVersion: postgresql.cnpg.io/v1\nkind: Cluster\nmetadata:\n  name: db\n"
                                       "  namespace: n\nspec: {}\n")
     r = run_cli("validate", str(tmp_path), "--no-flux", "--kustomize", "never", cwd=tmp_path)
     assert r.code == 1
     cert, cluster, hint, summary = r.out.splitlines()
-    assert cert.startswith("no schema found for cert-manager.io/v1/Certificate in schema location 'default': a CRD outside")
+    assert cert.startswith("no schema found for gateway.networking.k8s.io/v1/HTTPRoute in schema location 'default': "
+                           "a CRD outside")
     assert cert.endswith(": 7 objects (c0.yaml:2, c1.yaml:2, c2.yaml:2, c3.yaml:2, c4.yaml:2 and 2 more)")
     assert cluster.endswith(": 1 object (db.yaml:2)") and "--schema-location" not in cert + cluster
     assert hint == "missing schemas: add --schema-location, `velero-gitops schemas import CRD.yaml`, or --ignore-missing-schemas"
@@ -166,7 +167,7 @@ def test_hostile_file_names_forge_no_workflow_command_and_keep_each_format_valid
 
 
 def test_every_text_line_starts_with_a_character_the_tool_chose():
-    """The text reporter's one boundary (report.lead): whatever a finding's file or message holds, no line begins
+    """The text reporter's one boundary (shown.lead): whatever a finding's file or message holds, no line begins
     with whitespace or `:`."""
     names = ["::x::y", " ::x::y", "\u2003::x::y", "\t::x::y", "", "\u202e::x::y", "\ufeff::x::y", "\n::x::y"]
     findings = [Finding(n, None, None, "", m, "r") for n in names for m in ("::x::m", "m")]

@@ -375,6 +375,30 @@ def test_the_rendered_alerts_without_a_crd_provider_are_an_error(tmp_path):
     assert _rules(root, "flux.crd-provider") == []  # the user's objects keep the lenient rule
 
 
+def test_a_kustomization_of_another_repository_may_bring_the_crd(tmp_path):
+    """A Flux Kustomization whose sourceRef is another Git repository (an app-of-apps kept in a second repository,
+    found on a real one) applies what that artifact holds (fluxcd/kustomize-controller@v1.9.4:
+    internal/controller/kustomization_controller.go reconciles the sourceRef's artifact), which validate cannot see:
+    like a remote build it may bring the monitoring.coreos.com CRDs, so the rendered alerts that do not wait for it
+    are a note naming it, not an error. Reading this repository's own source, it brings nothing unseen."""
+    root = _copy(tmp_path)
+    _with_user_ks(root, "db", [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "x"}}])
+    apps = root / "kubernetes/apps"
+    (apps / "app-of-apps.yaml").write_text(yaml.safe_dump_all([
+        {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+         "metadata": {"name": "cluster-applications", "namespace": "flux-system"},
+         "spec": {"interval": "5m", "url": "https://example.org/cluster-applications.git", "ref": {"branch": "main"}}},
+        {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+         "metadata": {"name": "app-of-apps", "namespace": "flux-system"},
+         "spec": {"interval": "5m", "path": "./sites/home", "prune": False,
+                  "sourceRef": {"kind": "GitRepository", "name": "cluster-applications"}}}]))
+    found = _rendered_findings(root)
+    assert {f.severity for f in found} == {"note"} and "flux-system/app-of-apps" in found[0].message, found
+    (apps / "app-of-apps.yaml").write_text((apps / "app-of-apps.yaml").read_text()
+                                           .replace("name: cluster-applications\n", "name: flux-system\n"))
+    assert {f.severity for f in _rendered_findings(root)} == {"error"}
+
+
 @pytest.mark.parametrize("spec,severity", [
     ({}, "note"),  # a chart it does not wait for may bring it: named in a note (the retry may succeed)
     ({"install": {"crds": "Skip"}}, "error"),  # helm-controller@v1.6.3 Install.CRDs Skip: that chart brings none

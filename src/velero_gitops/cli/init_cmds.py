@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from velero_gitops.cli._app import app, err, handle_errors
+from velero_gitops.cli._app import app, err, handle_errors, out
 
 if TYPE_CHECKING:
     from velero_gitops.ops.init import Detected
@@ -132,6 +132,6 @@ def import_cmd(
         f"{'' if show_diff else ' (--diff prints them)'}")
     if show_diff:
         for line in result.diff:
-            typer.echo(line)
+            out(line)
     err(f"wrote {result.path.name}; next: remove {result.source} and what lists it, velero-gitops encrypt-secret "
         "(unless the Secret is managed elsewhere), render, check, and commit it all at once")

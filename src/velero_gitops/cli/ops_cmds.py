@@ -6,14 +6,13 @@ commit them; `explain` shows what a config will do before it is committed.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
 from velero_gitops.boundary import realpath
-from velero_gitops.cli._app import Output, app, err, handle_errors
+from velero_gitops.cli._app import Output, app, err, handle_errors, out, out_json
 from velero_gitops.cli._configs import CONFIG_HELP, named_once
 
 if TYPE_CHECKING:
@@ -30,7 +29,7 @@ def _load(config: Path | None) -> LoadedConfig:
 def _emit(text: str, output_file: Path | None, force: bool) -> None:
     """Print, or write atomically; an existing different file is only replaced with --force."""
     if output_file is None:
-        typer.echo(text, nl=False)
+        out(text, "document", nl=False)  # manifests from the validated config
         return
     import os
     import stat
@@ -145,7 +144,7 @@ def explain_cmd(
     loaded = _load(named_once(config_arg, config))
     data = explain.explain(loaded, tz_name=timezone)
     if output is Output.json:
-        typer.echo(json.dumps(data, indent=2))
+        out_json(data)
         return
     from rich.console import Console
 
@@ -161,4 +160,4 @@ def disaster_recovery_cmd(
     """The ordered steps that rebuild a cluster from the bucket and Git: Velero alone, restore, then Flux applies the apps."""
     from velero_gitops.ops import disaster
 
-    typer.echo(disaster.as_text(disaster.procedure(_load(config), backup)))
+    out(disaster.as_text(disaster.procedure(_load(config), backup)))

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from velero_gitops.cli._app import app, err, handle_errors
+from velero_gitops.cli._app import app, err, handle_errors, out
 from velero_gitops.cli._configs import resolve_configs
 
 if TYPE_CHECKING:
@@ -93,7 +93,7 @@ def _render(paths: list[Path], check: bool, diff: bool, force: bool, quiet: bool
         if check or diff:
             text = result.diff()
             if text:
-                typer.echo(text, nl=False)
+                out(text, "diff", nl=False)
             for c in changed:
                 if c.conflict:
                     err(f"{result.shown(c.path)} {c.conflict}")
@@ -211,7 +211,7 @@ def _wiring(result: RenderResult, wire: bool, facts: list[FluxKs] | None) -> Non
     edit = w.edit
     if wire and edit is not None and edit.new_content is not None:
         done = wiring.apply(w, root, wiring.sources_of(result.loaded))
-        typer.echo(f"wired    {wiring.at(root, result.shown)(edit.file)}:{edit.line}: {edit.how} "
+        out(f"wired    {wiring.at(root, result.shown)(edit.file)}:{edit.line}: {edit.how} "
                    f"(now applied by {', '.join(k.ref for k in done.by)})")
         return
     err("warning: " + wiring.message(w, root, result.shown))
@@ -248,8 +248,8 @@ def _summary(result: RenderResult) -> None:
         counts[c.action] += 1
         if c.action != "unchanged":
             verb = {"create": "created", "update": "updated", "delete": "removed"}[c.action]
-            typer.echo(f"{verb:8} {result.shown(c.path)}")
-    typer.echo(
+            out(f"{verb:8} {result.shown(c.path)}")
+    out(
         f"{display(result.loaded.path)}: {counts['create']} created, {counts['update']} updated, "
         f"{counts['delete']} removed, {counts['unchanged']} unchanged"
     )
@@ -260,7 +260,7 @@ def config_reference() -> None:
     """Print the config reference (Markdown), generated from the config model."""
     from velero_gitops.config.reference import markdown
 
-    typer.echo(markdown(), nl=False)
+    out(markdown(), "document", nl=False)
 
 
 @app.command("config-schema")
@@ -268,4 +268,4 @@ def config_schema() -> None:
     """Print the config's JSON Schema, for editor completion (yaml-language-server)."""
     from velero_gitops.config.reference import json_schema
 
-    typer.echo(json_schema(), nl=False)
+    out(json_schema(), "document", nl=False)

@@ -7,13 +7,12 @@ extra is not installed). Credentials are never printed: only where they came fro
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
-from velero_gitops.cli._app import Output, app, err, handle_errors
+from velero_gitops.cli._app import Output, app, err, handle_errors, out, out_json
 from velero_gitops.cli._configs import CONFIG_HELP, named_once, one_config
 
 if TYPE_CHECKING:
@@ -56,13 +55,13 @@ def _report(report: Report, output: Output, title: str) -> None:
 
 def _print_report(report: Report, output: Output, title: str) -> None:
     if output is Output.json:
-        typer.echo(json.dumps(report.as_dict(), indent=2))
+        out_json(report.as_dict())
         return
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    from velero_gitops.validate.report import esc
+    from velero_gitops.shown import esc
 
     # every string may come from the server (keys, prefixes, headers): one escaped line each, never a line
     # break, carriage return or escape sequence of its own
@@ -75,7 +74,7 @@ def _print_report(report: Report, output: Output, title: str) -> None:
         lines = [f"- {esc(a)}" for a in report.actions] + [esc(d) for d in diff]
         lines += [esc(heading), "check\tresult\tdetail"] + [f"{esc(c.name)}\t{c.status.upper()}\t{esc(c.detail)}"
                                                            for c in report.checks]
-        typer.echo("\n".join([*lines, footer]))
+        out("\n".join([*lines, footer]))
         return
     for action in report.actions:
         console.print(Text(f"- {esc(action)}"))
@@ -157,18 +156,18 @@ def policy_cmd(
 
     loaded, target = _setup(named_once(config_arg, config))
     if bucket_policy:
-        typer.echo(json.dumps(s3.bucket_policy(target.bucket), indent=2))
+        out_json(s3.bucket_policy(target.bucket))
         return
     name = policy_name or f"{target.bucket}-velero"
     doc = s3.user_policy(target.bucket)
     file = f"{name}.json"
     commands = s3.mc_commands(target, user, name, file, config=loaded.path.as_posix())
     if output is Output.json:
-        typer.echo(json.dumps({"policyName": name, "user": user, "policy": doc,
-                               "commands": [c for c in commands if not c.startswith("#")]}, indent=2))
+        out_json({"policyName": name, "user": user, "policy": doc,
+                  "commands": [c for c in commands if not c.startswith("#")]})
         return
     # stdout is the policy alone, so a redirect makes the file that `mc admin policy create` reads
-    typer.echo(json.dumps(doc, indent=2))
+    out_json(doc)
     err(f"# the policy on stdout: least privilege for the Velero user on bucket {target.bucket} "
         f"(objects get/put/delete, list, multipart; no other bucket, no admin); save it as {file}")
     err("\n".join(commands))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from velero_gitops.cli._app import app, err, handle_errors
+from velero_gitops.cli._app import app, err, handle_errors, out
 from velero_gitops.cli._configs import named_once, one_config
 
 
@@ -50,7 +50,7 @@ def encrypt_secret(
         result = secretlib.update_keys(loaded)
         if not quiet:
             p = result.plan
-            typer.echo(
+            out(
                 f"updated keys of {p.shown}: encrypted for {len(p.recipients)} age recipient(s) from "
                 f"{p.recipients_source} (sops {p.sops.version_text}); commit it"
             )
@@ -63,12 +63,12 @@ def encrypt_secret(
     result = secretlib.encrypt_secret(loaded, creds, p=p)
     if not quiet:
         verb = "replaced" if result.replaced else "wrote"
-        typer.echo(
+        out(
             f"{verb} {p.shown}: Secret {p.namespace}/{p.name} (key cloud, credentials from {source}) encrypted for "
             f"{len(p.recipients)} age recipient(s) from {p.recipients_source} (sops {p.sops.version_text}, "
             f"{result.seconds:.2f}s)"
         )
-        typer.echo(f"next: git add {p.shown} && git commit")
+        out(f"next: git add {p.shown} && git commit")
 
 
 @app.command("encrypt-repo-password")
@@ -114,13 +114,13 @@ def encrypt_repo_password(
         checked = ("" if namespaces is None else
                    f"; the bucket has no kopia data under {s3.kopia_prefix(loaded)}" if not namespaces else
                    f"; kopia repositories found for {len(namespaces)} namespace(s), kept their password")
-        typer.echo(
+        out(
             f"{'replaced' if result.replaced else 'wrote'} {p.shown}: Secret {p.namespace}/{p.name} (key {p.key}, "
             f"{'a random 256-bit password' if password.source == 'generated' else 'password from standard input'}) "
             f"encrypted for {len(p.recipients)} age recipient(s) from {p.recipients_source} "
             f"(sops {p.sops.version_text}, {result.seconds:.2f}s){checked}"
         )
-        typer.echo(f"next: git add {p.shown} && git commit; the password exists only there: keep the age key safe")
+        out(f"next: git add {p.shown} && git commit; the password exists only there: keep the age key safe")
 
 
 @app.command("sops-init")
@@ -150,13 +150,13 @@ def sops_init(
             err(initlib.flux_key_hint(loaded.config, k.path))
         else:
             err(f"an age key already exists at {k.path}; kept it (not overwritten)")
-        typer.echo(f"age public key: {k.public_key}")
+        out(f"age public key: {k.public_key}")
     shown = display(result.config_file)
     if result.written:
-        typer.echo(f"wrote {shown} for {len(result.recipients)} age recipient(s): {', '.join(result.recipients)}")
+        out(f"wrote {shown} for {len(result.recipients)} age recipient(s): {', '.join(result.recipients)}")
         return
     if result.covered_by is not None:
-        typer.echo(
+        out(
             f"{shown} exists and creation_rules[{result.covered_by}] already covers the secret for "
             f"{', '.join(result.recipients)}; nothing to do"
         )
@@ -168,5 +168,5 @@ def sops_init(
         )
     else:
         err(f"{shown} exists and no rule matches the secret; not touching the file. Add this rule under creation_rules (before any catch-all rule):")
-    typer.echo(result.rule_text, nl=False)
+    out(result.rule_text, "document", nl=False)
     raise typer.Exit(1)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from velero_gitops.cli._app import app, handle_errors
+from velero_gitops.cli._app import app, err, handle_errors, out
 from velero_gitops.config.units import NODE_AGENT_CPU_BUDGET, NODE_AGENT_MEMORY_BUDGET
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ def progress(what: str) -> Iterator[None]:
 def _emit(findings: list[Finding], passed: int, failed: int, skipped: int, output: str) -> None:
     from velero_gitops.validate.report import render
 
-    typer.echo(render(findings, passed, failed, skipped, output), nl=False)
+    out(render(findings, passed, failed, skipped, output), "document", nl=False)  # report.py escapes what it prints
     if any(f.severity == "error" for f in findings) or failed:
         raise typer.Exit(1)
 
@@ -137,7 +137,7 @@ def schemas_import(
     from velero_gitops.validate.schemas import import_crds
 
     for p in import_crds([str(f) for f in files], cache):
-        typer.echo(f"wrote {p}")
+        out(f"wrote {p}")
 
 
 @app.command("check")
@@ -178,7 +178,7 @@ def check_cmd(
             raise
         from velero_gitops.validate.report import config_findings, render
 
-        typer.echo(render(config_findings(exc.problems), 0, 0, 0, output), nl=False)  # a typo is an annotation too
+        out(render(config_findings(exc.problems), 0, 0, 0, output), "document", nl=False)  # a typo is an annotation too
         raise typer.Exit(exc.exit_code) from None
 
 
@@ -200,15 +200,15 @@ def _run_check(paths: list[Path], output: str, schema_location: list[str] | None
     with progress("checking " + ", ".join(str(p) for p in paths)):
         result = check_or_replay(paths, opts, use_cache=not no_cache)
     if result.suppressed:  # on stderr: the report on stdout keeps its format
-        typer.echo(f"note: the config's check: section (ignoreFilenamePatterns, skip, ignoreMissingSchemas) suppressed "
-                   f"{result.suppressed} finding(s); secrets in clear are never suppressed", err=True)
+        err(f"note: the config's check: section (ignoreFilenamePatterns, skip, ignoreMissingSchemas) suppressed "
+            f"{result.suppressed} finding(s); secrets in clear are never suppressed")
     _emit(result.findings, result.passed, result.failed, result.skipped, output)
 
 
 @app.command("rules")
 def rules_cmd() -> None:
     """Print the rule list (Markdown) of docs/validation.md, generated from the rule registry."""
-    print(rules_markdown(), end="")
+    out(rules_markdown(), "document", nl=False)
 
 
 def rules_markdown() -> str:

@@ -56,22 +56,29 @@ class Repository:
     instance: Release | None = None  # a HelmRelease of flux-operator's flux-instance chart (values.instance.sync)
     instance_object: dict[str, Any] | None = None  # the FluxInstance object of the sync root, as declared
     helmfile: tuple[str, ...] = ()  # `helmfile ... sync` of the repository's bootstrap, the sync's release left out
+    operator_installed: bool = False  # that helmfile installs flux-operator already
+    # (kind, namespace, name) of a ConfigMap/Secret a storage Kustomization's postBuild.substituteFrom needs -> the
+    # command that makes it from the repository's own file; None when no file of the repository declares it
+    substitutions: dict[tuple[str, str, str], str | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Release:
-    """A HelmRelease of the repository, as `helm` would install it by hand."""
+    """A Helm release of the repository (a HelmRelease, or a release of its bootstrap helmfile), as `helm` would
+    install it by hand."""
 
-    name: str  # helm-controller's release name (api/v2 GetReleaseName)
+    name: str  # helm-controller's release name (api/v2 GetReleaseName), or the helmfile's
     namespace: str
-    file: str  # relative to the repository root
+    file: str  # where it is declared, relative to the repository root
     chart: str  # `oci://...` or `--repo URL NAME`; "<chart>" when its source is not in the repository
     version: str  # "" when unknown
+    values: tuple[str, ...] = ()  # `--values` arguments giving its values in merge order (ops/helmvalues.py)
 
     def helm(self, extra: str = "") -> str:
         version = f" --version {self.version}" if self.version else ""
+        values = "".join(f" --values {v}" for v in self.values)
         return (f"helm upgrade --install {self.name} {self.chart}{version} --namespace {self.namespace} "
-                f"--create-namespace --values <(yq '.spec.values' {self.file}){extra}")
+                f"--create-namespace{values}{extra}")
 
 
 def read_repository(loaded: LoadedConfig) -> Repository:
@@ -117,6 +124,7 @@ def read_repository(loaded: LoadedConfig) -> Repository:
 
     for gap in storagelib.gaps(storagelib.read(root, sources, g), storagelib.backed_up_namespaces(loaded), deps):
         visit(gap.installers[0].ref, ())
+    _leave_ours_out(g, root, Layout.of(c), by_ref, storage)
     wanted: list[str] = []
     for ref, data in storage.items():
         tn = ((data or {}).get("spec") or {}).get("targetNamespace")
@@ -133,23 +141,114 @@ def read_repository(loaded: LoadedConfig) -> Repository:
         if instance_object is None:  # the sync root's own file, read as the graph read it
             instance_object = next((plain(o.data) for o in g.all if o.kind == "FluxInstance" and o.name == fi.name),
                                    None)
-    helmfile, released = _helmfiles(root, instance)
-    return Repository(storage, _bootstrap(roots, root, instance),
+    substitutions = _substitutions(g, root, storage, by_ref)
+    hf = _helmfiles(root, instance)
+    instance = instance or hf.instance  # a release of the helmfile only: installed by hand the same way
+    released = hf.released
+    # the sync starts as the owner starts it: the release left out of the helmfile, when no values are known to us
+    bootstrap = hf.finish if instance is None and hf.finish else _bootstrap(roots, root, instance)
+    return Repository(storage, bootstrap,
                       _namespaces(g, root, [n for n in dict.fromkeys(wanted) if n != c.flux.namespace]),
                       tuple(r for r in cni if (r.name, r.namespace) not in released),  # the helmfile's come first
-                      instance, instance_object, helmfile)
+                      instance, instance_object, hf.commands, hf.operator, substitutions)
 
 
-def _helmfiles(root: Path, instance: Release | None) -> tuple[tuple[str, ...], set[tuple[str, str]]]:
-    """(`helmfile sync` commands of the repository's bootstrap helmfiles, leaving out the release that starts
-    Flux's sync; the (name, namespace) of the releases they install). A bootstrap helmfile installs what a cluster
-    needs before Flux (network, DNS, flux-operator): the owner's own order. The release left out is the one of the
-    flux-instance HelmRelease of the tree, or one whose values give a FluxInstance with its sync."""
+def _leave_ours_out(g: Any, root: Path, lay: Layout, by_ref: dict[str, Any],
+                    storage: dict[str, dict[str, Any] | None]) -> None:
+    """A storage Kustomization whose build applies this tree's Kustomizations (`render --wire` listed them in the
+    folder it builds) would apply Velero with its storage location ReadWrite and its Schedules running, before the
+    entry point; and its health would wait on every one of them (monitoring included). So, in the storage step, it
+    gets one more patch that deletes them from its build: kustomize-controller appends ``spec.patches`` to the
+    kustomization it builds (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go), and a strategic merge
+    patch ``$patch: delete`` removes what its target selects (kubernetes-sigs/kustomize@kustomize/v5.7.1:
+    api/filters/patchstrategicmerge). The bootstrap applies the parent from Git again, without it."""
+    ks_file = g.run.real(root / lay.ks_file)
+    parents = {id(k) for k in g.applied_by.get(ks_file, [])}
+    ours = sorted({o.name for o in g.all if o.kind == "Kustomization" and o.path is not None
+                   and o.api_version.startswith("kustomize.toolkit.fluxcd.io/") and g.real(o.path) == ks_file})
+    if not parents or not ours:
+        return
+    for ref, data in storage.items():
+        k = by_ref.get(ref)
+        if data is None or k is None or id(k) not in parents:
+            continue
+        spec = data.setdefault("spec", {})
+        patches = spec["patches"] if isinstance(spec.get("patches"), list) else []
+        patches.append({
+            "target": {"group": "kustomize.toolkit.fluxcd.io", "kind": "Kustomization",
+                       "name": "^(" + "|".join(n.replace(".", "\\.") for n in ours) + ")$"},
+            "patch": "$patch: delete\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\n"
+                     f"metadata:\n  name: {ours[0]}\n"})
+        spec["patches"] = patches
+
+
+def _substitutions(g: Any, root: Path, storage: dict[str, dict[str, Any] | None], by_ref: dict[str, Any]
+                   ) -> dict[tuple[str, str, str], str | None]:
+    """How to make each ConfigMap/Secret a storage Kustomization's ``postBuild.substituteFrom`` reads and does not
+    mark optional: the build fails while it is missing (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_varsub.go
+    LoadVariables reads it in the Kustomization's namespace). In normal operation another Kustomization applies it
+    (often a SOPS-encrypted Secret in a component the sync root adds); during the restore that one is not applied,
+    so the step applies the repository's own file: decrypted by sops when it is encrypted, the one object selected
+    (yq) when the file holds more. With one such file per cluster, the one the same sync root applies is taken."""
+    real_root = g.run.real(root)
+
+    def roots(p: Path | None) -> set[int]:
+        return {id(chain[0]) for chain in g.chains(p)} if p is not None else set()
+
+    out: dict[tuple[str, str, str], str | None] = {}
+    for ref, data in storage.items():
+        ns = ref.split("/", 1)[0]
+        post = ((data or {}).get("spec") or {}).get("postBuild") or {}
+        for r in post.get("substituteFrom") or [] if isinstance(post, dict) else []:
+            if not isinstance(r, dict) or r.get("optional") or r.get("kind") not in ("ConfigMap", "Secret"):
+                continue
+            kind, name = str(r["kind"]), str(r.get("name", ""))
+            if (kind, ns, name) in out:
+                continue
+            found = [o for o in g.named(kind, name) if o.api_version == "v1" and o.path is not None]
+            k = by_ref.get(ref)
+            mine = roots(k.path if k is not None else None)
+            # one the same sync root applies first (one file per cluster), then one of this namespace (a file may
+            # say it, or kustomize's namespace: sets it), else any
+            found.sort(key=lambda o: (not (roots(o.path) & mine), g.ns_of(o) != ns))
+            if not found:
+                out[(kind, ns, name)] = None
+                continue
+            o = found[0]
+            f = g.real(o.path).relative_to(real_root).as_posix()
+            many = sum(1 for x in g.all if x.path == o.path) > 1
+            read = f"sops decrypt {f}" if o.encrypted else (f"cat {f}" if many else "")
+            pick = f" | yq 'select(.kind == \"{kind}\" and .metadata.name == \"{name}\")'" if many else ""
+            # the object of the file goes into this namespace whatever its file says (its parent sets it so)
+            fix_ns = f" | yq '.metadata.namespace = \"{ns}\"'"
+            out[(kind, ns, name)] = (f"{read}{pick}{fix_ns} | kubectl apply -f -" if read else
+                                     f"yq '.metadata.namespace = \"{ns}\"' {f} | kubectl apply -f -")
+    return out
+
+
+@dataclass(frozen=True)
+class Helmfiles:
+    commands: tuple[str, ...]  # `helmfile ... sync` of each bootstrap helmfile, the sync's release left out
+    released: frozenset[tuple[str, str]]  # (name, namespace) of the releases those commands install
+    operator: bool  # they install flux-operator's own chart
+    instance: Release | None  # the release left out, as helm installs it (None when its values are unreadable)
+    finish: tuple[str, ...] = ()  # `helmfile ... sync --selector name=...` of the releases left out
+
+
+def _helmfiles(root: Path, instance: Release | None) -> Helmfiles:
+    """The repository's bootstrap helmfiles, leaving out the release that starts Flux's sync. A bootstrap helmfile
+    installs what a cluster needs before Flux (network, DNS, flux-operator): the owner's own order. The release left
+    out is the one of the flux-instance HelmRelease of the tree, or one whose values (inline or in its `values:`
+    files, ops/helmvalues.py) give a FluxInstance with its sync."""
     from velero_gitops import safefile, yamlsafe
+    from velero_gitops.ops import helmvalues
     from velero_gitops.ops.init import yaml_files
 
     commands: list[str] = []
     released: set[tuple[str, str]] = set()
+    operator = False
+    left_out: Release | None = None
+    finish: list[str] = []
     done: set[Path] = set()
     for p in yaml_files(root):
         unit = p.parent if p.parent.name == "helmfile.d" else p
@@ -157,38 +256,67 @@ def _helmfiles(root: Path, instance: Release | None) -> tuple[tuple[str, ...], s
             continue
         files = sorted(f for f in unit.iterdir() if f.suffix in (".yaml", ".yml")) if unit.is_dir() else [unit]
         skip: list[str] = []
+        mine: set[tuple[str, str]] = set()
         for f in files:
             try:
                 docs = yamlsafe.load_all(safefile.read_text(f, root=root))
             except (OSError, UnicodeDecodeError, yamlsafe.YamlRefused, safefile.FileRefused):
                 continue  # a Go-templated helmfile is no YAML to us
             for d in docs:
-                rels = d.data.get("releases") if isinstance(d.data, dict) else None
+                data = d.data if isinstance(d.data, dict) else {}
+                repos = {str(r.get("name")): str(r.get("url")) for r in data.get("repositories") or []
+                         if isinstance(r, dict) and r.get("name") and r.get("url")}
+                rels = data.get("releases")
                 for r in rels if isinstance(rels, list) else []:
                     if not isinstance(r, dict) or not isinstance(r.get("name"), str):
                         continue
                     ns = str(r.get("namespace") or "default")
-                    inline = [v for v in r.get("values") or [] if isinstance(v, dict)]
-                    syncs = any(isinstance((v.get("instance") or {}).get("sync"), dict) for v in inline) or (
-                        instance is not None and (r["name"], ns) == (instance.name, instance.namespace))
+                    chart = str(r.get("chart") or "")
+                    vals = helmvalues.of_helmfile_release(root, f, r)
+                    inst = vals.values.get("instance")
+                    chart_name = chart.rstrip("/").rsplit("/", 1)[-1]  # an OCI path or `repo/chart` ends with it
+                    # the flux-instance chart renders the FluxInstance: left out when its values give a sync, or
+                    # when they cannot be read (a template) and may
+                    syncs = (isinstance(inst, dict) and isinstance(inst.get("sync"), dict)) or (
+                        instance is not None and (r["name"], ns) == (instance.name, instance.namespace)) or (
+                        chart_name == "flux-instance" and vals.unread)
                     if syncs:
                         skip.append(r["name"])
+                        if left_out is None and not vals.unread:
+                            left_out = Release(r["name"], ns, f.relative_to(root).as_posix(),
+                                               _helmfile_chart(chart, repos), str(r.get("version") or ""),
+                                               vals.args)
                     else:
-                        released.add((r["name"], ns))
-        if not released and not skip:
+                        mine.add((r["name"], ns))
+                        operator = operator or chart_name == "flux-operator"
+        if not mine and not skip:
             continue
+        released |= mine
         done.add(unit)
         selector = f" --selector {','.join(f'name!={n}' for n in skip)}" if skip else ""
+        finish += [f"helmfile --file {unit.relative_to(root).as_posix()} sync --selector name={n}      # now with "
+                   "Flux's sync" for n in skip]
         commands.append(f"helmfile --file {unit.relative_to(root).as_posix()} sync{selector}"
                         + ("      # all but the release that starts Flux's sync" if skip else ""))
-    return tuple(commands), released
+    return Helmfiles(tuple(commands), frozenset(released), operator, left_out, tuple(finish))
+
+
+def _helmfile_chart(chart: str, repos: dict[str, str]) -> str:
+    """A helmfile `chart:` for `helm install`: `oci://...` as is, `<repository>/<chart>` with the repository's URL."""
+    name, slash, rest = chart.partition("/")
+    if not chart.startswith("oci://") and slash and name in repos:
+        url = repos[name]
+        return f"{url.rstrip('/')}/{rest}" if url.startswith("oci://") else f"--repo {url} {rest}"
+    return chart or "<chart>"
 
 
 def _releases(g: Any, root: Path) -> tuple[tuple[Release, ...], Release | None]:
     """(the HelmReleases that install the cluster network, the one of flux-operator's flux-instance chart). Read from
-    the chart's own interface in the values, not from names: a CNI chart is configured under `cni` (Cilium's
-    values.yaml `cni:`), the flux-instance chart takes the FluxInstance under `instance` with its `sync`
+    the chart's own interface in the values helm-controller composes (ops/helmvalues.py: valuesFrom, then values),
+    not from names: a CNI chart is configured under `cni` (Cilium's values.yaml `cni:`), the flux-instance chart
+    takes the FluxInstance under `instance` with its `sync`
     (controlplaneio-fluxcd/charts@v0.14.8:charts/flux-instance/templates/instance.yaml)."""
+    from velero_gitops.ops import helmvalues
     from velero_gitops.ops.wiring import applied_objects
 
     cni: list[Release] = []
@@ -198,7 +326,8 @@ def _releases(g: Any, root: Path) -> tuple[tuple[Release, ...], Release | None]:
         if o.kind != "HelmRelease" or not o.api_version.startswith("helm.toolkit.fluxcd.io/") or o.path is None:
             continue
         spec: dict[str, Any] = o.data["spec"] if isinstance(o.data.get("spec"), dict) else {}
-        values: dict[str, Any] = spec["values"] if isinstance(spec.get("values"), dict) else {}
+        vals = helmvalues.of_release(g, root, o)
+        values = vals.values
         is_cni = isinstance(values.get("cni"), dict)
         is_instance = isinstance(values.get("instance"), dict) and isinstance(values["instance"].get("sync"), dict)
         if not (is_cni or is_instance):
@@ -207,7 +336,8 @@ def _releases(g: Any, root: Path) -> tuple[tuple[Release, ...], Release | None]:
         tns = spec.get("targetNamespace") if isinstance(spec.get("targetNamespace"), str) else ""
         name = spec.get("releaseName") or (f"{tns}-{o.name}" if tns else o.name)
         chart, version = _chart(spec, g)
-        rel = Release(str(name), tns or ns, g.real(o.path).relative_to(real_root).as_posix(), chart, version)
+        rel = Release(str(name), tns or ns, g.real(o.path).relative_to(real_root).as_posix(), chart, version,
+                      vals.args)
         if is_cni:
             cni.append(rel)
         elif instance is None:
@@ -301,8 +431,37 @@ def _apply_object(ref: str, data: dict[str, Any] | None) -> str:
     subst = ((data.get("spec") or {}).get("postBuild") or {}).get("substituteFrom") or []
     needed = [f"{r.get('kind')} {r.get('name')}" for r in subst if isinstance(r, dict) and not r.get("optional")]
     if needed:
-        note += f"      # needs {', '.join(needed)} in {ref.split('/', 1)[0]} first (postBuild.substituteFrom)"
+        note += (f"      # needs {', '.join(needed)} in {ref.split('/', 1)[0]} first (postBuild.substituteFrom: "
+                 "made above)")
     return _heredoc(body, note)
+
+
+def _decryption_keys(storage: dict[str, dict[str, Any] | None], made: tuple[str, str] | None) -> list[str]:
+    """The age key Secret in the namespace of each storage Kustomization that decrypts with one: kustomize-controller
+    reads ``decryption.secretRef`` in the Kustomization's own namespace (fluxcd/kustomize-controller@v1.9.4:
+    internal/decryptor/decryptor.go ImportKeys: Namespace: the Kustomization's), and in normal operation another
+    Kustomization puts it there (a component of the sync root), which the restore does not apply. ``made``: the
+    (namespace, name) the install step made already."""
+    out: list[str] = []
+    seen = {made} if made is not None else set()
+    for ref, data in storage.items():
+        sref = (((data or {}).get("spec") or {}).get("decryption") or {}).get("secretRef") or {}
+        name = sref.get("name") if isinstance(sref, dict) else None
+        ns = ref.split("/", 1)[0]
+        if isinstance(name, str) and name and (ns, name) not in seen:
+            seen.add((ns, name))
+            out.append(f"kubectl -n {ns} create secret generic {name} "
+                       "--from-file=age.agekey=$HOME/.config/sops/age/keys.txt      # Kustomization "
+                       f"{ref} decrypts with it, in its own namespace")
+    return out
+
+
+def _substitution(key: tuple[str, str, str], command: str | None) -> str:
+    kind, ns, name = key
+    if command is None:
+        return (f"kubectl -n {ns} get {kind.lower()} {name}      # must exist first (postBuild.substituteFrom): no "
+                "file of this repository declares it; create it as on the old cluster")
+    return f"{command}      # {kind} {ns}/{name} (postBuild.substituteFrom), from the repository's file"
 
 
 def _heredoc(body: str, note: str) -> str:
@@ -360,11 +519,13 @@ def procedure(loaded: LoadedConfig, backup: str = "<backup>", repo: Repository |
                  if c.schedules else "no Schedules")
     operator_cite = ("controlplaneio-fluxcd/flux-operator@v0.58.1:api/v1/fluxinstance_types.go (spec.sync is "
                      "optional: without it the instance installs the controllers and syncs nothing)")
+    operator_cmd = ("# flux-operator: installed by the bootstrap helmfile above" if repo.operator_installed else
+                    "helm upgrade --install flux-operator oci://ghcr.io/controlplaneio-fluxcd/charts/flux-operator "
+                    f"--namespace {fns} --create-namespace")
     if repo.instance is not None:
         install = Step(
             "Install Flux with flux-operator, as the repository does, but without its sync",
-            ("helm upgrade --install flux-operator oci://ghcr.io/controlplaneio-fluxcd/charts/flux-operator "
-             f"--namespace {fns} --create-namespace",
+            (operator_cmd,
              repo.instance.helm(" --set instance.sync.url=") + "      # the chart renders no spec.sync without a url",
              f"kubectl -n {fns} wait fluxinstance --all --for=condition=Ready --timeout=10m", key),
             f"flux-operator and the Flux controllers in {fns}, with the repository's own FluxInstance settings (its "
@@ -378,12 +539,20 @@ def procedure(loaded: LoadedConfig, backup: str = "<backup>", repo: Repository |
 
         install = Step(
             "Install Flux with flux-operator, as the repository does, but without its sync",
-            ("helm upgrade --install flux-operator oci://ghcr.io/controlplaneio-fluxcd/charts/flux-operator "
-             f"--namespace {fns} --create-namespace",
+            (operator_cmd,
              _heredoc(document(unsynced).rstrip("\n"), "      # the repository's FluxInstance without spec.sync"),
              f"kubectl -n {fns} wait fluxinstance --all --for=condition=Ready --timeout=10m", key),
             f"flux-operator and the Flux controllers in {fns}, with the repository's FluxInstance settings; the age "
             "key Secret; nothing from Git is applied", operator_cite)
+    elif repo.operator_installed:  # flux-operator runs; the FluxInstance's values are not in the repository's files
+        install = Step(
+            "Install Flux with flux-operator, as the repository does, but without its sync",
+            (operator_cmd,
+             "kubectl apply -f <your FluxInstance without spec.sync>      # its values are not in this repository's "
+             "files (a Secret, a template): drop the sync, keep the rest",
+             f"kubectl -n {fns} wait fluxinstance --all --for=condition=Ready --timeout=10m", key),
+            f"flux-operator and the Flux controllers in {fns}; the age key Secret; nothing from Git is applied",
+            operator_cite)
     else:
         install = Step("Install the Flux controllers only, no sync",
                        ("flux install", key),
@@ -440,6 +609,9 @@ def procedure(loaded: LoadedConfig, backup: str = "<backup>", repo: Repository |
         steps.append(Step(
             "Apply what Velero depends on (storage), and nothing else",
             (*(_apply_namespace(n, data) for n, data in repo.namespaces.items()),
+             *_decryption_keys(repo.storage, (fns, c.flux.decryption.secret_ref)
+                               if c.flux.decryption.key_from == "secretRef" else None),
+             *(_substitution(k, cmd) for k, cmd in repo.substitutions.items()),
              *(_apply_object(d, repo.storage[d]) for d in deps),
              *(f"kubectl -n {d.split('/', 1)[0]} wait kustomization/{d.split('/', 1)[1]} --for=condition=Ready "
                "--timeout=30m" for d in deps)),

@@ -58,17 +58,20 @@ class FluxKs:
         return f"{self.kind} {self.namespace}/{self.name}"
 
 
-def flux_facts(root: Path, repo_sources: list[str], planned: dict[Path, str | None] | None = None) -> list[FluxKs]:
+def flux_facts(root: Path, repo_sources: list[str], planned: dict[Path, str | None] | None = None,
+               g: Any = None) -> list[FluxKs]:
     """THE one reader of validate/flux.py's Graph: every Flux Kustomization (and FluxInstance sync) of the
     repository at ``root`` reading one of ``repo_sources`` ("Kind/namespace/name"), with what it applies.
-    ``planned``: files laid over the disk (absolute path -> text, None: removed), read in memory, nothing written."""
+    ``planned``: files laid over the disk (absolute path -> text, None: removed), read in memory, nothing written.
+    ``g``: :func:`graph` of the same root and sources (no ``planned``), when already read: one read serves several readers."""
     from velero_gitops.validate import flux
     from velero_gitops.validate.run import Options, Run
     from velero_gitops.validate.treeview import Planned
 
-    run = Run(Options(repo_root=str(root), repo_sources=list(repo_sources), kustomize="never", policy=False),
-              Planned(planned) if planned else None)
-    g = flux.Graph([], run)
+    if g is None:
+        g = flux.Graph([], Run(Options(repo_root=str(root), repo_sources=list(repo_sources), kustomize="never",
+                                       policy=False), Planned(planned) if planned else None))
+    run = g.run
     out: list[FluxKs] = []
     absent = flux.absent_keys(g)
     for ks in g.flux_ks:

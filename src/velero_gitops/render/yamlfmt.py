@@ -35,8 +35,9 @@ _NEEDS_QUOTES = re.compile(
 )
 # What cannot stand for itself in a literal block: characters YAML does not allow unescaped (C0 and C1 controls but
 # tab and newline, DEL, surrogates, U+FFFE/U+FFFF, the BOM) and the other line breaks YAML 1.1 knows (CR, U+0085,
-# U+2028, U+2029), which a reader would turn into newlines.
-_BLOCK_UNSAFE = re.compile("[^\t\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]")
+# U+2028, U+2029), which a reader would turn into newlines. Compiled when first used (ruamel's path only): a class
+# spanning the code space costs milliseconds to compile, at every start.
+_BLOCK_UNSAFE = "[^\t\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
 _UNSAFE_START = tuple("!&*?|>'\"%@`#,[]{}-:") + (" ",)
 
 
@@ -81,7 +82,7 @@ def to_node(value: Any, level: str = "") -> Any:
     if isinstance(value, (list, tuple)):
         return CommentedSeq(to_node(v) for v in value)
     if isinstance(value, str):
-        if "\n" in value and not _BLOCK_UNSAFE.search(value):
+        if "\n" in value and not re.search(_BLOCK_UNSAFE, value):
             return LiteralScalarString(value)  # a literal block keeps the text byte for byte
         if "\n" in value or _needs_quotes(value):
             return DoubleQuotedScalarString(value)  # escapes: a control character cannot stand in a block

@@ -17,11 +17,12 @@ apiVersion/kind/metadata in clear (kustomize must read them).
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import re2
 
 from velero_gitops import goregexp, safefile
 from velero_gitops.boundary import realpath
@@ -51,7 +52,9 @@ _PURPOSE = {
     "repository-password": ("Velero (pkg/repository/keys/keys.go)", "Velero reads the kopia repository password from it",
                             "encrypt-repo-password"),
 }
-_SECRET_KIND = re.compile(r"""^\s*["']?kind["']?\s*:\s*["']?Secret["']?\s*(#.*)?$""", re.M)
+# a line `kind: Secret` in a file yamlsafe refused: RE2 (linear time) on a pull request's text, the spaces on the line
+# itself (`\s` would cross newlines, and each line start would rescan the rest of the file)
+_SECRET_KIND = re2.compile(r"""(?m)^[ \t]*["']?kind["']?[ \t]*:[ \t]*["']?Secret["']?[ \t]*(#.*)?\r?$""")
 
 
 @dataclass(frozen=True)

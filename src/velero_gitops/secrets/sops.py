@@ -380,6 +380,29 @@ def age_only_metadata(meta: Any) -> None:
                     del group[key]
 
 
+def _sops_reads_age_only(copy: bytes) -> bool:
+    """Whether the copy, read as sops reads it, names age keys only. The round-trip writer keeps what it was given,
+    ``<<`` merge keys and aliases included, and sops decodes them (go-yaml v3, getsops/sops@v3.10.2:stores/yaml),
+    so a key removed from a mapping may come back through a merge. The copy is judged by what Go YAML makes of it
+    (yamlsafe: merges resolved, aliases expanded): age-only is what age_only_metadata leaves unchanged."""
+    import copy as copylib
+
+    from velero_gitops import yamlsafe
+
+    try:
+        docs = yamlsafe.load_all(copy.decode("utf-8"))
+    except (yamlsafe.YamlRefused, UnicodeDecodeError):
+        return False
+    for doc in docs:
+        meta = doc.data.get("sops") if isinstance(doc.data, dict) else None
+        if isinstance(meta, dict):
+            reduced = copylib.deepcopy(meta)
+            age_only_metadata(reduced)
+            if reduced != meta:
+                return False
+    return True
+
+
 @contextlib.contextmanager
 def _age_only_copy(path: Path) -> Iterator[_Copy]:
     """The encrypted file in a memfd with its sops metadata reduced to age (age_only_metadata), for sops to read (and
@@ -411,6 +434,9 @@ def _age_only_copy(path: Path) -> Iterator[_Copy]:
 
     out = io.BytesIO()
     yaml.dump_all(docs, out)
+    if not _sops_reads_age_only(out.getvalue()):
+        raise UsageError(f"{display(path)}: its sops metadata reaches a key source other than age through a YAML merge "
+                         "key or an alias, which sops never writes; re-encrypt it with `velero-gitops encrypt-secret`")
     fd = os.memfd_create("velero-gitops-sops-file", 0)  # inheritable only through pass_fds
     try:
         os.write(fd, out.getvalue())

@@ -137,6 +137,14 @@ def _remote_builds(g: Graph) -> list[Obj]:
     return out
 
 
+def _foreign_builds(g: Graph) -> list[Obj]:
+    """The live Flux Kustomizations that read another source than this repository (another Git repository, an OCI
+    artifact, a bucket): the controller applies what that artifact holds (fluxcd/kustomize-controller@v1.9.4:
+    internal/controller/kustomization_controller.go reconcile, from the sourceRef's artifact), which is not here, so
+    like a remote build it may bring any CRD."""
+    return [ks for ks in g.flux_ks if not g.reads_repo(ks) and not g.dead(ks)]
+
+
 def check(g: Graph, objects: list[Obj]) -> list[Finding]:
     crds = {(str(dig(o.data, "spec", "group")), str(dig(o.data, "spec", "names", "kind")))
             for o in g.all if o.kind == "CustomResourceDefinition"}
@@ -154,7 +162,8 @@ def check(g: Graph, objects: list[Obj]) -> list[Finding]:
     bootstrap = _bootstrap_charts(g.run.texts)
     # the Kustomizations of the repository that install a chart (from every file read, not only the validated ones)
     installers = [*{id(k): k for o in g.all if o.kind == "HelmRelease" and _group(o) == "helm" + FLUX_GROUP_SUFFIX
-                    and o.path is not None for k in g.applied_by.get(g.real(o.path), [])}.values(), *_remote_builds(g)]
+                    and o.path is not None for k in g.applied_by.get(g.real(o.path), [])}.values(), *_remote_builds(g),
+                  *_foreign_builds(g)]
     out: list[Finding] = _rendered(g, applies, {*builtin, *ordered, *outside}, crds, deps, bootstrap, installers)
     for ks, *objs in applies.values():
         releases = [o for o in objs if o.kind == "HelmRelease" and _group(o) == "helm" + FLUX_GROUP_SUFFIX]
@@ -187,14 +196,15 @@ RENDERED = define("flux.crd-provider-rendered", "error", "a custom resource vele
 
 
 def _may_bring(g: Graph, ks: Obj, group: str) -> bool:
-    """Whether Kustomization ``ks`` installs a chart that may bring CRDs of ``group`` (or builds a remote resource):
+    """Whether Kustomization ``ks`` installs a chart that may bring CRDs of ``group`` (or builds a remote resource, or
+    another source's artifact):
     not a chart whose CRDs are known (flux.CRD_CHARTS) without that group, nor one installed with crds: Skip."""
     from velero_gitops.validate.fluxrules.crd_order import chart_name
 
     releases = [o for o in g.all if o.kind == "HelmRelease" and _group(o) == "helm" + FLUX_GROUP_SUFFIX
                 and o.path is not None and any(k is ks for k in g.applied_by.get(g.real(o.path), []))]
     if not releases:
-        return True  # a remote build: unknown content
+        return True  # a remote build or another source's artifact: unknown content
     for hr in releases:
         known = CRD_CHARTS.get(chart_name(g, hr) or "")
         if known is not None and group not in known:

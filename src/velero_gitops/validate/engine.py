@@ -128,7 +128,6 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
     failed_units = reader.failed_units
     graph = _namespaces(objects, kdirs, run)
     opts = run.opts  # the repository source may have been guessed from the tree
-    findings.extend(_duplicate_keys(reader))
 
     store = SchemaStore(opts.schema_locations, cache_dir=opts.cache_dir,
                         k8s_version=opts.kubernetes_version, strict=opts.strict, root=run.boundary)
@@ -145,8 +144,12 @@ def validate_paths(paths: Iterable[str], options: Options | None = None) -> Resu
     # a YAML file that nothing applies (helmfile, Talos config, Taskfile, chart values) is not an
     # object when it does not claim to be one; a file that Flux or a kustomization applies must be
     applied = set(graph.applied_by) | kresources if graph is not None else kresources
+    # in a tree with no kustomization and no Flux Kustomization, nothing applies anything: a file named on the command
+    # line is then a manifest because its user says so, one found by walking a folder only if it claims to be one
     has_context = bool(kdirs) or bool(graph is not None and graph.roots)
-    schema = _SchemaPass(store, run, skip, built, applied, has_context, graph)
+    named = set() if has_context else {run.real(Path(p)) for p in paths if p != "-" and not os.path.isdir(p)}
+    schema = _SchemaPass(store, run, skip, built, applied, named, graph)
+    findings.extend(_duplicate_keys(reader, schema))
     for finding, path in reader.unless_stray:
         # an Ansible playbook, a tool's settings or config that nothing applies is not ours to judge
         if not schema.stray(finding.file, path):
@@ -205,11 +208,18 @@ def _namespaces(objects: list[Obj], kdirs: list[Path], run: Run) -> flux.Graph |
     return graph
 
 
-def _duplicate_keys(reader: Reader) -> list[Finding]:
-    """Reported once namespaces are known, so that the object is named the way other findings name it."""
+def _duplicate_keys(reader: Reader, schema: _SchemaPass) -> list[Finding]:
+    """Reported once namespaces are known, so that the object is named the way other findings name it; a document
+    that claims no object (no apiVersion or no kind) in a file nothing applies is another tool's, as for its schema."""
     return [Finding(display, line, obj.ident if obj is not None and obj.kind else None, pointer,
                     f"duplicate key {key!r}", "yaml.duplicate-key")
-            for display, obj, line, pointer, key in reader.duplicates]
+            for display, obj, line, pointer, key in reader.duplicates
+            if not (_claims_nothing(obj) and schema.stray(display, obj.path if obj is not None else None))]
+
+
+def _claims_nothing(obj: Obj | None) -> bool:
+    """No Kubernetes object: a document without apiVersion or without kind (or none at all)."""
+    return obj is None or obj.data.get("apiVersion") is None or obj.data.get("kind") is None
 
 
 @dataclass
@@ -229,9 +239,9 @@ class _SchemaPass:
     """Schema validation of one object read from a file."""
 
     def __init__(self, store: SchemaStore, run: Run, skip: set[str], built: set[Path], applied: set[Path],
-                 has_context: bool, graph: flux.Graph | None) -> None:
+                 named: set[Path], graph: flux.Graph | None) -> None:
         self.store, self.run, self.skip, self.built = store, run, skip, built
-        self.applied, self.has_context, self.graph = applied, has_context, graph
+        self.applied, self.named, self.graph = applied, named, graph
 
     def check(self, obj: Obj) -> tuple[str, list[Finding]]:
         """(outcome: "ok", "failed", "skipped" or "ignored"; findings)."""
@@ -242,7 +252,7 @@ class _SchemaPass:
             return "ignored", []  # a disabled app (its kustomization.yaml no longer lists it): Flux never applies it
         av, kind = obj.data.get("apiVersion"), obj.data.get("kind")
         if not isinstance(av, str) or not isinstance(kind, str) or not av or not kind:
-            if (av is None or kind is None) and self.stray(obj.file, obj.path):
+            if _claims_nothing(obj) and self.stray(obj.file, obj.path):
                 return "ignored", []  # another tool's file that nothing applies (Ansible vars with a `kind:` key)
             missing = "apiVersion" if not isinstance(av, str) or not av else "kind"
             return "failed", [obj.finding("", f"missing '{missing}': not a Kubernetes object", "schema")]
@@ -264,9 +274,14 @@ class _SchemaPass:
         return ("failed" if fs else "ok"), fs
 
     def stray(self, display: str, path: Path | None) -> bool:
-        """A file in a tree that nothing applies: not meant to be a Kubernetes object."""
-        return (path is not None and self.has_context and not display.startswith("-")
-                and self.run.real(path) not in self.applied)
+        """A file that nothing applies (in a tree with no applier: one not named on the command line): not meant to
+        be a Kubernetes object. Only what a kustomization lists or a Flux Kustomization's path holds is read by the
+        controllers (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/internal/target/kusttarget.go accumulateResources;
+        fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go scanManifests)."""
+        if path is None or display.startswith("-"):
+            return False
+        real = self.run.real(path)
+        return real not in self.applied and real not in self.named
 
 
 def _result(objects: list[Obj], findings: list[Finding], tally: _Tally, failed_units: int) -> Result:

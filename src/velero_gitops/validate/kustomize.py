@@ -46,6 +46,7 @@ from velero_gitops.boundary import git_toplevel, realpath
 from velero_gitops.errors import UsageError
 from velero_gitops.findings import Finding
 from velero_gitops.rules import NOT_APPLIED, define
+from velero_gitops.shown import esc
 from velero_gitops.validate import buildcache, flux, fluxmodel, policy, resolve, sandbox, varsub
 from velero_gitops.validate.documents import (
     KUSTOMIZE_FILES,
@@ -57,7 +58,6 @@ from velero_gitops.validate.documents import (
     unsafe_for_kubectl,
 )
 from velero_gitops.validate.policy import holds_secret_data
-from velero_gitops.validate.report import esc
 from velero_gitops.validate.resolve import MAX_FILE, KFile, is_remote, read_kfile
 from velero_gitops.validate.run import Options, Run
 from velero_gitops.validate.schemas import SchemaError, SchemaStore, schema_findings

@@ -18,54 +18,9 @@ from dataclasses import dataclass, replace
 
 from velero_gitops.config.redact import redact
 from velero_gitops.findings import Finding
+from velero_gitops.shown import V1_COMMAND, esc, escape_char, lead, shown_path
 
 FORMATS = ("text", "json", "junit", "github")
-
-_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-# The GitHub Actions runner reads every stdout and stderr line of a step for workflow commands
-# (actions/runner@v2.336.0:src/Runner.Common/ActionCommand.cs): TryParseV2 takes a line that starts with `::`
-# after TrimStart, TryParse (v1) finds `##[` anywhere in a line. A line of ours starts with a character the tool
-# chose (``lead``); `##[` inside a string from the tree is written `#\x23[`.
-_V1_COMMAND = "##["
-
-
-def _escape_char(c: str) -> str:
-    o = ord(c)
-    if c in _NAMED:
-        return _NAMED[c]
-    if 0xDC80 <= o <= 0xDCFF:  # a byte that was not UTF-8 (os.fsdecode's surrogateescape): the byte
-        return f"\\x{o - 0xDC00:02x}"
-    return f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}" if o < 0x10000 else f"\\U{o:08x}"
-
-
-def esc(s: str | None) -> str:
-    """``s`` with every character Python does not call printable written as an escape (``\\n``, ``\\x1b``,
-    ``\\u202e``): controls, format characters (bidi overrides, zero-width), lone surrogates (a file name's bytes
-    that are not UTF-8, as ``\\xff``), separators and whitespace other than the space, unassigned and
-    non-characters (U+FFFE); and the runner's `##[` as ``#\\x23[``."""
-    if not s:
-        return s or ""
-    if not s.isprintable():  # one C-speed scan for the common case
-        s = "".join(c if c.isprintable() else _escape_char(c) for c in s)
-    return s.replace(_V1_COMMAND, "#\\x23[") if _V1_COMMAND in s else s
-
-
-# what a line of ours may start with: none is whitespace to .NET's TrimStart, none is `:`
-_LEAD = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./-*([<'\"")
-
-
-def shown_path(path: str) -> str:
-    """A path as the first word of a line: one that does not start with a character in ``_LEAD`` (a root file
-    named `::error ...`, ` x` or `\u3000x`) is written ``./path``, which names the same file."""
-    return path if not path or path[0] in _LEAD else f"./{path}"
-
-
-def lead(line: str) -> str:
-    """``line`` as printed: it starts with a character the tool chose (the indentation of our own lines is
-    spaces), else it gets the ``./`` of a path; so the runner never reads a workflow command in it."""
-    first = line.lstrip(" ")[:1]
-    return line if not first or first in _LEAD else f"./{line}"
-
 
 @dataclass(frozen=True)
 class Counts:
@@ -185,7 +140,7 @@ class JsonReporter(Reporter):
         }
         # json escapes control characters itself and writes ASCII (valid UTF-8); the runner's v1 `##[` is written
         # `#\u0023[`, the same string to a JSON reader
-        return json.dumps(doc, indent=2).replace(_V1_COMMAND, "#\\u0023[") + "\n"
+        return json.dumps(doc, indent=2).replace(V1_COMMAND, "#\\u0023[") + "\n"
 
 
 class GithubReporter(Reporter):
@@ -276,20 +231,21 @@ def config_findings(problems: list[str]) -> list[Finding]:
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
-# XML 1.0 (Fifth Edition) production [2] Char; `&` cannot occur unescaped here, so `&#x23;` is the only reference
-_NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# XML 1.0 (Fifth Edition) production [2] Char; `&` cannot occur unescaped here, so `&#x23;` is the only reference.
+# Compiled when junit is written (re's cache), not at every start: a class spanning the code space costs milliseconds.
+_NOT_XML_CHAR = "[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
 
 
 def _scalars(s: str | None) -> str | None:
     """``s`` as Unicode scalar values only (a JSON text is UTF-8, RFC 8259 section 8.1): a lone surrogate (a file
     name's byte that was not UTF-8) is written as ``esc`` writes it."""
-    return _SURROGATE.sub(lambda m: _escape_char(m.group()), s) if s and not s.isprintable() else s
+    return _SURROGATE.sub(lambda m: escape_char(m.group()), s) if s and not s.isprintable() else s
 
 
 def _xml_chars(doc: str) -> str:
     """A junit document holds XML 1.0 characters only (whatever a reporter forgot to ``esc``) and no `##[`."""
-    doc = _NOT_XML_CHAR.sub(lambda m: _escape_char(m.group()), doc)
-    return doc.replace(_V1_COMMAND, "#&#x23;[")
+    doc = re.sub(_NOT_XML_CHAR, lambda m: escape_char(m.group()), doc)
+    return doc.replace(V1_COMMAND, "#&#x23;[")
 
 
 def _gh_data(s: str) -> str:

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from velero_gitops import tools
-from velero_gitops.validate.report import esc
+from velero_gitops.shown import esc
 
 MEMORY = 1 << 30  # address space of the sandbox (kubectl needs ~0.7 GiB of mappings to start)
 CPU_SECONDS = 60  # per build
