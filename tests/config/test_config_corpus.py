@@ -613,7 +613,7 @@ ACCEPT = [
     Accept("semantics", "storage-location-default", "    ttl: 720h", "    ttl: 720h\n    storageLocation: default"),
     Accept("semantics", "depends-on-velero-elsewhere", "      namespace: flux-system", "      namespace: storage", files={}),
     Accept("velero", "resource-forms", "excludedResources: [events]",
-           "excludedResources: [events, replicasets.apps, 'certificates.cert-manager.io', '*.cert-manager.io', pods.]"),
+           "excludedResources: [events, replicasets.apps, 'certificates.cert-manager.io', '*.cert-manager.io', configmaps.]"),
     Accept("velero", "glob-suffix", "[monitoring, database, network]", "['*-prod', 'team-[a-c]?']"),
     Accept("bounds", "toleration-any-effect", "        effect: NoSchedule", "        effect: ''"),
     Accept("bounds", "toleration-seconds-int64-max", "        effect: NoSchedule", "        effect: NoExecute\n        tolerationSeconds: 9223372036854775807"),

@@ -59,3 +59,21 @@ def test_max_interval_sparse_and_dense(expr, gap):
 def test_next_runs_of_a_dense_cron_are_cheap():
     runs = cron.parse("*/5 * * * *").next_runs(utc(2026, 11, 26, 12, 3), 3)
     assert runs == [utc(2026, 11, 26, 12, 5), utc(2026, 11, 26, 12, 10), utc(2026, 11, 26, 12, 15)]
+
+
+@pytest.mark.parametrize("expr,first", [
+    ("*/90 * * * *", 0), ("0 */25 * * *", 0), ("5/60 * * * *", 5), ("0 8-10/5 * * *", 8), ("0 2 * * */7", 0),
+    ("0 2 1 */13 *", 1),
+])
+def test_a_step_past_its_range_runs_only_at_the_start(expr, first):
+    """robfig/cron@v3.0.1:parser.go (getRange: `start-end/step` sets start, start+step... up to end, so a step past
+    the end sets only start): the parsed cron holds only that value, and step_problem says so."""
+    c = cron.parse(expr)
+    field = [c.minutes, c.hours, c.days, c.months, c.weekdays][next(i for i, f in enumerate(expr.split()) if "/" in f)]
+    assert field == frozenset({first})
+    assert cron.step_problem(expr) is not None
+
+
+@pytest.mark.parametrize("expr", ["*/59 * * * *", "0 */12 * * *", "0 8-10/2 * * *", "@daily", "@every 90m", "0 2 * * 1-5"])
+def test_a_step_within_its_range_is_fine(expr):
+    assert cron.step_problem(expr) is None

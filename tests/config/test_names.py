@@ -74,3 +74,92 @@ def test_object_refs_are_names_the_api_server_holds():
     assert shown("a" * 40) == repr("a" * 40)
     long = shown("9" * 5000)
     assert len(long) < 80 and "(5000 characters)" in long
+def _bech32_with_checksum(data: list[int]) -> str:
+    """An age1 string with a valid bech32 checksum over ``data`` (BIP-173 create_checksum), to build keys that
+    pass the checksum and fail on something else."""
+    values = [ord(c) >> 5 for c in "age"] + [0] + [ord(c) & 31 for c in "age"] + data + [0] * 6
+    check = 1
+    for v in values:
+        top = check >> 25
+        check = (check & 0x1FFFFFF) << 5 ^ v
+        for i, gen in enumerate((0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)):
+            check ^= gen if top >> i & 1 else 0
+    check ^= 1
+    charset = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
+    return "age1" + "".join(charset[d] for d in data) + "".join(charset[check >> 5 * (5 - i) & 31] for i in range(6))
+
+
+def test_age_recipients_as_age_parses_them():
+    """FiloSottile/age@v1.2.1:x25519.go (ParseX25519Recipient) and internal/bech32/bech32.go (Decode verifies the
+    checksum; ConvertBits(data, 5, 8, false) refuses non-zero padding): real keys from pyrage pass; a key with one
+    character changed fails the checksum; a key whose checksum is right but whose padding bits are set fails."""
+    import pyrage
+
+    for _ in range(50):
+        key = str(pyrage.x25519.Identity.generate().to_public())
+        assert names.age_recipient_problem(key) is None
+        changed = key[:20] + ("q" if key[20] != "q" else "p") + key[21:]
+        assert "checksum" in (names.age_recipient_problem(changed) or "")
+    assert names.age_recipient_problem(_bech32_with_checksum([0] * 52)) is None
+    assert "padding" in (names.age_recipient_problem(_bech32_with_checksum([0] * 51 + [1])) or "")
+
+
+@pytest.mark.parametrize("host,refused", [
+    ("s3.example.com", False), ("localhost", False), ("10.0.0.5", False), ("[fd00::1]", False), ("a_b.lan", False),
+    ("s3.example.com.", False), ("-s3.example.com", True), ("s3-.example.com", True), ("s3..example.com", True),
+    (".example.com", True), ("h" * 64 + ".example.com", True), ("999.1.1.1", True), ("10.0.0.1.5", True),
+    ("[zz::1]", True), ("[fe80::1%eth0]", True), (".".join(["a" * 60] * 5), True),
+])
+def test_hosts_as_go_resolves_them(host, refused):
+    """golang/go@go1.25.0:src/net/dnsclient.go (isDomainName: 1-63 character labels of letters, digits, '_' and '-',
+    no '-' next to a dot, at most 253 characters, not all digits) and src/net/ip.go (ParseIP)."""
+    assert (names.host_problem(host) is not None) == refused
+
+
+@pytest.mark.parametrize("url,refused", [
+    ("oci://ghcr.io/vmware-tanzu/charts/velero", False), ("oci://registry.lab:5000/charts/velero", False),
+    ("oci://velero/charts", False),  # no registry component: a Docker Hub repository
+    ("oci://ghcr.io/vmware-tanzu/charts/velero:12.1.0", True), ("oci://ghcr.io", True),
+    ("oci://ghcr.io/VMware/charts/velero", True), ("oci://u:p@ghcr.io/charts/velero", True),
+    ("oci://ghcr.io/charts/velero@sha256:" + "a" * 64, True),
+])
+def test_oci_repository_urls_as_source_controller_parses_them(url, refused):
+    """fluxcd/source-controller@v1.8.5:internal/controller/ocirepository_controller.go (parseRepository:
+    name.NewRepository on the URL without oci://, then 'URL must not contain a tag'); the registry is the first
+    component only when it holds '.' or ':' or is localhost."""
+    assert (names.oci_repository_problem(url) is not None) == refused
+
+
+@pytest.mark.parametrize("image,refused", [
+    ("velero/velero-plugin-for-aws:v1.14.3", False),
+    ("velero/velero-plugin-for-aws:v1.14.3@sha256:" + "a" * 64, False),
+    ("velero/velero-plugin-for-aws:v1.14.3@sha512:" + "b" * 128, False),
+    ("velero/velero-plugin-for-aws:v1.14.3@sha256:" + "a" * 40, True),
+    ("velero/velero-plugin-for-aws:v1.14.3@sha512:" + "b" * 64, True),
+    ("velero/velero-plugin-for-aws:v1.14.3@sha256:" + "A" * 64, True),
+    ("velero/velero-plugin-for-aws:v1.14.3@md5:" + "a" * 32, True),
+    ("r.example.com/" + "v" * 250 + ":v1", True),
+])
+def test_image_digests_as_go_digest_validates_them(image, refused):
+    """distribution/reference@v0.6.0:reference.go (NameTotalLengthMax 255; Parse calls digest.Parse) and
+    opencontainers/go-digest@v1.0.0:algorithm.go (sha256/sha384/sha512 only, lowercase hex of their exact length)."""
+    assert (names.image_problem(image) is not None) == refused
+
+
+@pytest.mark.parametrize("included,excluded,hit", [
+    (["database"], ["data*"], 0), (["monitoring", "db"], ["x", "mon?toring"], 1), (["a1"], ["[ab]1"], 0),
+    (["db-*"], ["db-1"], None), (["monitoring"], ["database"], None), (["*"], ["kube-*"], None),
+])
+def test_an_exclude_that_matches_a_named_include(included, excluded, hit):
+    """vmware-tanzu/velero@v1.18.1:pkg/util/collections/includes_excludes.go (ShouldInclude tests the excludes
+    first, as gobwas/glob patterns): a namespace listed by name and matched by an exclude is never backed up."""
+    found = names.excluded_include(included, excluded)
+    assert (found[0] if found else None) == hit
+
+
+@pytest.mark.parametrize("bucket", ["velero.-backups", "velero-.backups", "amzn-s3-demo-velero", "velero--x-s3",
+                                    "velero.mrap", "velero--table-s3"])
+def test_reserved_bucket_affixes(bucket):
+    """minio/minio-go@v7.0.95:pkg/s3utils/utils.go (CheckValidBucketNameStrict refuses '.-' and '-.') and S3's
+    general-purpose bucket naming rules (reserved prefixes and suffixes)."""
+    assert names.bucket_name_problem(bucket)

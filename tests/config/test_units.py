@@ -60,3 +60,16 @@ def test_duration_grammar_as_go(text, seconds):
 def test_duration_refused_as_go(text):
     with pytest.raises(ValueError):
         parse_duration(text)
+
+
+@pytest.mark.parametrize("resource,text,refused", [
+    ("memory", "128Mi", False), ("memory", "1", False), ("memory", "1k", False), ("memory", "128m", True),
+    ("memory", "0.5", True), ("memory", "512u", True), ("cpu", "100m", False), ("cpu", "0.001", False),
+    ("cpu", "0.5m", True), ("cpu", "100n", True), ("cpu", "1500u", True), ("cpu", "2000u", False),
+])
+def test_quantities_finer_than_kubernetes_counts(resource, text, refused):
+    """k8s.io/apimachinery@v0.35.0:pkg/api/resource/quantity.go (Value and MilliValue round up): memory is whole
+    bytes, CPU whole millicores; anything finer is silently rounded (128m of memory is 1 byte)."""
+    from velero_gitops.config.units import resolution_problem
+
+    assert (resolution_problem(resource, text) is not None) == refused

@@ -142,7 +142,7 @@ def test_no_schedules_still_gives_valid_groups():
 def test_objective_namespace_and_runbook_come_from_the_config():
     config = Config.model_validate({
         "cluster": "c", "repo": {"namespace": "backup-system"}, "s3": {"endpoint": "https://s3.example.test"},
-        "metrics": {"successObjective": 0.99, "runbookUrl": "https://wiki.example.test/velero#ignored"},
+        "metrics": {"successObjective": 0.99, "runbookUrl": "https://wiki.example.test/velero"},
     })
     (slo,) = _alerts_named(config, alerts.SUCCESS_RATIO_LOW)
     assert slo["expr"] == "velero:backup_success_ratio:30d < 0.99"

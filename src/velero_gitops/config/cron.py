@@ -218,6 +218,35 @@ def parse(expr: str) -> Cron:
     return cron
 
 
+def step_problem(expr: str) -> str | None:
+    """Why a step in ``expr`` (already parsed) does not do what it says, or None. robfig/cron accepts a step past
+    the end of its range and then sets only the range's first value (robfig/cron@v3.0.1:parser.go getRange,
+    getBits): `*/90` in the minute field runs at minute 0 of every hour, not every 90 minutes."""
+    text = _DESCRIPTORS.get(expr.strip(), expr.strip())
+    if text.startswith("@"):
+        return None
+    for index, field in enumerate(text.split()[:5]):
+        name, lo, hi, names = _FIELDS[index]
+        for item in field.split(","):
+            base, slash, step_text = item.partition("/")
+            step = parse_int(step_text) if slash else None
+            if not step or step <= 1:
+                continue
+            if base in ("*", "?"):
+                start, end = lo, hi
+            elif "-" in base:
+                a, b = base.split("-", 1)
+                start, end = _value(a, name, lo, hi, names), _value(b, name, lo, hi, names)
+            else:
+                start, end = _value(base, name, lo, hi, names), hi
+            if step > end - start:
+                every = {"minute": f"{step}m", "hour": f"{step}h"}.get(name) if base in ("*", "?") else None
+                hint = f"; for a run every {step} {name}s write '@every {every}'" if every else ""
+                return (f"{name} step {item!r} is larger than its range {start}-{end}, so robfig/cron runs it only "
+                        f"at {name} {start}, not every {step}{hint}")
+    return None
+
+
 def velero_problem(expr: object) -> str | None:
     """None when Velero accepts ``expr`` (robfig/cron v3 ParseStandard), else the reason: what `validate`
     checks in a tree. Laxer than ``parse``, which the config uses: robfig takes a ``CRON_TZ=``/``TZ=`` prefix

@@ -12,13 +12,13 @@ from pathlib import PurePosixPath
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from velero_gitops.config import compat, names
 from velero_gitops.config import cron as cronlib
-from velero_gitops.config.names import AGE_RECIPIENT, DNS1123_LABEL, bucket_name_problem
+from velero_gitops.config.names import DNS1123_LABEL, bucket_name_problem
 from velero_gitops.config.units import (
     FLUX_DURATION,
     NODE_AGENT_CPU_BUDGET,
@@ -26,6 +26,7 @@ from velero_gitops.config.units import (
     go_duration,
     parse_duration,
     parse_quantity,
+    resolution_problem,
 )
 
 # SemVer 2.0.0 (semver.org, the grammar Helm and Flux's OCI tag lookup use: Masterminds/semver StrictNewVersion):
@@ -103,8 +104,8 @@ def _check_flux_duration(value: str) -> str:
     return value
 
 
-def _check_url(value: str, schemes: tuple[str, ...]) -> str:
-    problem = names.url_problem(value, schemes)
+def _check_url(value: str, schemes: tuple[str, ...], appended: bool = True) -> str:
+    problem = names.url_problem(value, schemes, appended)
     if problem:
         raise ValueError(f"{names.redact_url(value)!r}: {problem}")
     return value
@@ -236,10 +237,20 @@ class ChartSource(_Model):
         want = "https" if self.type == "HelmRepository" else "oci"
         if not self.url.startswith(want + "://"):
             raise at("url", f"a {self.type} url must start with {want}:// (got {names.redact_url(self.url)!r})")
+        if self.type == "OCIRepository":
+            problem = names.oci_repository_problem(self.url)
+            if problem:
+                raise at("url", f"{names.redact_url(self.url)!r}: {problem}")
+            return self
         try:
-            _check_url(self.url, (want,))
+            _check_url(self.url, (want,), appended=False)
         except ValueError as exc:
             raise at("url", str(exc)) from None
+        # source-controller appends /index.yaml itself (fluxcd/source-controller@v1.8.5:internal/helm/repository/
+        # chart_repository.go, DownloadIndex: path.Join(u.Path, "index.yaml"))
+        if urlsplit(self.url).path.rstrip("/").endswith("/index.yaml"):
+            raise at("url", f"{names.redact_url(self.url)!r} names the index file; Flux appends /index.yaml itself, "
+                     "so give the repository URL without it")
         return self
 
     def resolved_url(self) -> str:
@@ -323,12 +334,14 @@ class ResourceList(_Model):
 
     @field_validator("cpu", "memory", mode="before")
     @classmethod
-    def _q(cls, v: Any) -> Any:
+    def _q(cls, v: Any, info: ValidationInfo) -> Any:
         if v is None:
             return v
         if isinstance(v, bool) or not isinstance(v, (str, int, float)):
             raise ValueError("expected a quantity such as 100m or 128Mi")
-        parse_quantity(v)
+        problem = resolution_problem(info.field_name or "", str(v))
+        if problem:
+            raise ValueError(problem)
         return str(v)
 
     def as_dict(self) -> dict[str, str]:
@@ -391,7 +404,13 @@ class Budget(_Model):
     cpu: str = Field(NODE_AGENT_CPU_BUDGET, description="Highest CPU limit a node-agent pod may have.")
     memory: str = Field(NODE_AGENT_MEMORY_BUDGET, description="Highest memory limit a node-agent pod may have (the ask: under 500 MB).")
 
-    _q = field_validator("cpu", "memory")(classmethod(lambda cls, v: (parse_quantity(v), v)[1]))
+    @field_validator("cpu", "memory")
+    @classmethod
+    def _q(cls, v: str, info: ValidationInfo) -> str:
+        problem = resolution_problem(info.field_name or "", v)
+        if problem:
+            raise ValueError(problem)
+        return v
 
 
 class NodeAgentConfig(_Model):
@@ -426,6 +445,16 @@ class NodeAgentConfig(_Model):
             # validation.go, validateHostPathVolumeSource / validatePathNoBacksteps).
             if p is not None and (".." in p.split("/") or not p.isprintable()):
                 raise at(key, f"{p!r} must be a plain absolute path, without '..' or control characters")
+        # The kubelet keeps pods in <root-dir>/pods and plugins in <root-dir>/plugins (kubernetes/kubernetes@v1.35.0:
+        # pkg/kubelet/kubelet_getters.go, getPodsDir, getPluginsDir); node-agent finds volumes under the first.
+        pods = PurePosixPath(self.pods_path)
+        if self.pod_volume_path is not None and pods.name != "pods":
+            raise at("podVolumePath", f"{self.pod_volume_path!r} is not a kubelet pods directory: the kubelet keeps "
+                     f"pods in <root-dir>/pods, e.g. {pods / 'pods' if pods.name != 'plugins' else pods.parent / 'pods'}")
+        if self.plugin_volume_path is not None and PurePosixPath(self.plugins_path) != pods.parent / "plugins":
+            raise at("pluginVolumePath", f"{self.plugin_volume_path!r} is not the kubelet plugins directory next to "
+                     f"the pods directory {str(pods)!r}: the kubelet keeps both under its root-dir; use "
+                     f"{str(pods.parent / 'plugins')!r}")
         limits = self.resources.limits
         for key in ("cpu", "memory"):
             lim, cap = getattr(limits, key), getattr(self.budget, key)
@@ -613,7 +642,15 @@ class S3Config(_Model):
             raise ValueError(f"{v!r} is not a clean prefix such as velero or cluster/velero")
         return v
 
-    _secret = field_validator("credentials_secret")(classmethod(lambda cls, v: _check_secret_name(v)))
+    @field_validator("credentials_secret")
+    @classmethod
+    def _secret(cls, v: str) -> str:
+        _check_secret_name(v)
+        if v == names.REPO_CREDENTIALS_SECRET:
+            raise ValueError(f"{v!r} is the Secret Velero keeps the kopia repository password in (a fixed name, "
+                             "vmware-tanzu/velero@v1.18.1:pkg/repository/keys/keys.go); name the S3 credentials "
+                             "Secret otherwise, e.g. velero-s3-secret")
+        return v
 
     _ca_path = field_validator("ca_bundle")(classmethod(lambda cls, v: _check_config_relative(v)))
 
@@ -645,8 +682,9 @@ class SopsConfig(_Model):
     @classmethod
     def _age(cls, v: list[str]) -> list[str]:
         for i, r in enumerate(v):
-            if not AGE_RECIPIENT.fullmatch(r):
-                raise at((i,), f"{r!r} is not an age public key (age1 followed by 58 characters)")
+            problem = names.age_recipient_problem(r)
+            if problem:
+                raise at((i,), f"{r!r} {problem}")
         return v
 
 
@@ -698,6 +736,9 @@ class ScheduleConfig(_Model):
             self._timing = cronlib.parse(self.cron)
         except cronlib.CronError as exc:
             raise at("cron", f"{self.cron!r} is not a valid cron expression ({exc})") from None
+        problem = cronlib.step_problem(self.cron)
+        if problem:
+            raise at("cron", f"{self.cron!r}: {problem}")
         return self
 
     @property
@@ -735,6 +776,9 @@ class ScheduleConfig(_Model):
         problem = names.includes_excludes_problem(self.namespaces, self.excluded_namespaces)
         if problem:
             raise at("excludedNamespaces", problem)
+        excluded = names.excluded_include(self.namespaces, self.excluded_namespaces)
+        if excluded:
+            raise at(("excludedNamespaces", excluded[0]), excluded[1])
         return self
 
     @field_validator("excluded_resources")
@@ -960,6 +1004,12 @@ class Config(_Model):
     def kustomization_names(self) -> tuple[str, str]:
         """The Flux Kustomizations rendered in flux.namespace: the app (chart) and the schedules one."""
         return self.repo.app, f"{self.repo.app}-schedules"
+
+    def monitoring_kustomization_name(self) -> str:
+        return f"{self.repo.app}-monitoring"
+
+    def disaster_recovery_kustomization_name(self) -> str:
+        return f"{self.repo.app}-disaster-recovery"
 
     def schedule_ttl(self, s: ScheduleConfig) -> str:
         return go_duration(parse_duration(s.ttl or self.velero.default_backup_ttl))

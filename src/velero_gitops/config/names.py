@@ -13,6 +13,32 @@ DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z
 DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?\Z")
 AGE_RECIPIENT = re.compile(r"^age1[02-9ac-hj-np-z]{58}\Z")  # bech32 public key
 
+_BECH32 = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
+_BECH32_GEN = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
+
+
+def age_recipient_problem(recipient: str) -> str | None:
+    """Why ``recipient`` is not an age X25519 public key, or None. The shape (age1 + 58 bech32 characters) is
+    not enough: age checks the bech32 checksum and that the 52 data characters carry exactly 32 bytes with zero
+    padding (FiloSottile/age@v1.2.1:x25519.go ParseX25519Recipient, internal/bech32/bech32.go Decode,
+    ConvertBits), and sops refuses the key otherwise (getsops/sops@v3.10.2:age/keysource.go)."""
+    if not AGE_RECIPIENT.fullmatch(recipient):
+        return "is not an age public key (age1 followed by 58 characters)"
+    values = [ord(c) >> 5 for c in "age"] + [0] + [ord(c) & 31 for c in "age"]
+    values += [_BECH32.index(c) for c in recipient[4:]]
+    check = 1
+    for v in values:
+        top = check >> 25
+        check = (check & 0x1FFFFFF) << 5 ^ v
+        for i, gen in enumerate(_BECH32_GEN):
+            check ^= gen if top >> i & 1 else 0
+    if check != 1:
+        return "is not an age public key: its bech32 checksum is wrong (a typo or a changed character?)"
+    if _BECH32.index(recipient[-7]) & 0xF:  # the last data character: 1 key bit, then 4 padding bits
+        return "is not an age public key: its last data character leaves non-zero padding bits"
+    return None
+
+
 # The HelmRelease CRD refuses longer release names (fluxcd/helm-controller@v1.6.3:api/v2/helmrelease_types.go
 # ReleaseName MaxLength), as Helm itself does.
 HELM_RELEASE_NAME_MAX = 53
@@ -87,18 +113,28 @@ def type_name_problem(api_version: str, kind: str) -> str | None:
     return None
 
 
+# What S3 reserves at either end of a general-purpose bucket name (AWS "General purpose bucket naming rules":
+# demo, access point alias, Object Lambda alias, Multi-Region Access Point, directory and table buckets).
+_BUCKET_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_BUCKET_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+
+
 def bucket_name_problem(name: str) -> str | None:
-    """Why ``name`` breaks the S3 general-purpose bucket naming rules, or None."""
+    """Why ``name`` breaks the S3 general-purpose bucket naming rules, or MinIO's (minio/minio-go@v7.0.95:
+    pkg/s3utils/utils.go, CheckValidBucketNameStrict: also no '.-' or '-.'), or None."""
     if not 3 <= len(name) <= 63:
         return "it must be 3 to 63 characters long"
     if not re.match(r"^[a-z0-9][a-z0-9.-]*[a-z0-9]\Z", name):
         return "use lowercase letters, digits, '.' and '-', starting and ending with a letter or digit"
     if ".." in name:
         return "it must not contain two adjacent periods"
+    if ".-" in name or "-." in name:
+        return "a label must not start or end with '-' next to a '.' (MinIO refuses '.-' and '-.')"
     if re.match(r"^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+\Z", name):
         return "it must not look like an IP address"
-    if name.startswith(("xn--", "sthree-")) or name.endswith(("-s3alias", "--ol-s3")):
-        return "it uses a reserved prefix or suffix"
+    if name.startswith(_BUCKET_RESERVED_PREFIXES) or name.endswith(_BUCKET_RESERVED_SUFFIXES):
+        return (f"it uses a prefix or suffix S3 reserves ({', '.join(_BUCKET_RESERVED_PREFIXES)}... "
+                f"{', '.join(_BUCKET_RESERVED_SUFFIXES)})")
     return None
 
 
@@ -214,6 +250,21 @@ def includes_excludes_problem(included: list[str], excluded: list[str], what: st
     return None
 
 
+def excluded_include(included: list[str], excluded: list[str]) -> tuple[int, str] | None:
+    """(index in ``excluded``, why) for an exclude glob that matches a namespace ``included`` lists by name, or
+    None. Velero tests the excludes first (vmware-tanzu/velero@v1.18.1:pkg/util/collections/includes_excludes.go,
+    ShouldInclude), with gobwas/glob patterns ('*', '?', '[...]', as fnmatch without '!'), so that namespace is
+    silently never backed up."""
+    import fnmatch
+
+    for j, pattern in enumerate(excluded):
+        for name in included:
+            if not set(name) & set("*?[]") and fnmatch.fnmatchcase(name, pattern):
+                return j, (f"{pattern!r} excludes {name!r}, which namespaces lists by name: Velero applies the "
+                           f"excludes first, so {name!r} would never be backed up; remove one of the two")
+    return None
+
+
 def labels_problem(labels: dict[str, str]) -> str | None:
     """Why a label map (nodeSelector, matchLabels, metadata.labels) would be refused, or None."""
     for key, value in labels.items():
@@ -304,43 +355,125 @@ def endpoint_problem(url: str) -> str | None:
         return "the port must be a number from 1 to 65535"
     if not (parts.netloc.startswith("[") or re.fullmatch(r"[A-Za-z0-9.-]+(:[0-9]+)?", parts.netloc)):
         return "the host must be a DNS name or an IP address"
+    problem = host_problem(parts.netloc.rsplit(":", 1)[0] if port is not None else parts.netloc)
+    if problem:
+        return problem
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         return ("it has a path: Velero's kopia repository refuses a path in s3Url; "
                 f"use {parts.scheme}://{parts.netloc} and put the folder in `prefix`")
     return None
 
 
-def url_problem(url: str, schemes: tuple[str, ...] = ("https",)) -> str | None:
+def url_problem(url: str, schemes: tuple[str, ...] = ("https",), appended: bool = True) -> str | None:
     """Why ``url`` is not a plain URL with one of ``schemes`` and a host, or None. A space or control character
-    is refused: some URLs land in YAML comment lines, where a newline would start a line of YAML content."""
+    is refused: some URLs land in YAML comment lines, where a newline would start a line of YAML content.
+    User info is refused: it would be committed in clear. With ``appended`` (the tool or Flux appends a path or
+    an anchor to the URL), a fragment is refused too: what follows '#' is never sent to the server."""
     from urllib.parse import urlsplit
 
     if not url.isprintable() or any(ch.isspace() for ch in url):
         return "the URL contains a space, newline or other control character"
     try:
         parts = urlsplit(url)
+        port = parts.port
     except ValueError:
         return "not a URL"
     if parts.scheme not in schemes or not parts.netloc:
         return f"must be a {' or '.join(s + '://' for s in schemes)} URL with a host"
+    if "@" in parts.netloc:
+        return "the URL must not carry a user name or password: they would be committed in clear"
+    problem = host_problem(parts.netloc.rsplit(":", 1)[0] if port is not None or parts.netloc.endswith(":")
+                           else parts.netloc)
+    if problem:
+        return problem
+    if appended and (parts.fragment or url.endswith("#")):
+        return ("the URL has a '#' fragment, but a path or anchor is appended to this URL, and a fragment is "
+                "never sent to the server; remove the '#...' part")
     return None
 
 
-_IMAGE = goregexp.linear(  # distribution/reference@v0.5.0:regexp.go (ReferenceRegexp), Go's ASCII \w spelled out
-    r"(?:(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*"
-    r"|\[[a-fA-F0-9:]+\])(?::[0-9]+)?/)?"
-    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+def host_problem(host: str) -> str | None:
+    """Why ``host`` (of a URL, without the port) is neither an IP address nor a name Go's resolver looks up,
+    or None (golang/go@go1.25.0:src/net/ip.go ParseIP, src/net/dnsclient.go isDomainName: labels of 1 to 63
+    letters, digits, '_' or '-', no '-' next to a '.', at most 253 characters, not all digits)."""
+    import ipaddress
+
+    if host.startswith("["):
+        try:
+            ipaddress.IPv6Address(host[1:-1] if host.endswith("]") and "%" not in host else "-")
+        except ValueError:
+            return "the host is not an IPv6 address in brackets such as [fd00::1] (a zone needs %25, not %)"
+        return None
+    try:
+        ipaddress.IPv4Address(host)
+        return None
+    except ValueError:
+        pass
+    name = host[:-1] if host.endswith(".") else host
+    labels = name.split(".")
+    if (not 0 < len(name) <= 253 or any(not re.fullmatch(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?", x)
+                                          for x in labels)):
+        return (f"the host {host!r} is not a DNS name: labels of 1 to 63 letters, digits or '-', separated by "
+                "single dots, none starting or ending with '-', at most 253 characters")
+    if re.fullmatch(r"[0-9.]+", name):
+        return f"the host {host!r} is neither an IPv4 address (four numbers 0-255) nor a DNS name"
+    return None
+
+
+# distribution/reference@v0.6.0:regexp.go (ReferenceRegexp), Go's ASCII \w spelled out: [domain[:port]/]path[:tag][@digest]
+_DOMAIN = (r"(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*"
+           r"|\[[a-fA-F0-9:]+\])(?::[0-9]+)?")
+_REPO_PATH = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+_IMAGE = goregexp.linear(
+    rf"((?:{_DOMAIN}/)?{_REPO_PATH})"
     r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
-    r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?"
+    r"(?:@([A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*):([0-9a-fA-F]{32,}))?"
 )
+# distribution/reference@v0.6.0:reference.go (NameTotalLengthMax) and opencontainers/go-digest@v1.0.0:algorithm.go
+# (the algorithms it knows, each with its hex length; Validate wants lowercase hex of exactly that length).
+NAME_TOTAL_LENGTH_MAX = 255
+_DIGEST_HEX_LENGTH = {"sha256": 64, "sha384": 96, "sha512": 128}
 
 
 def image_problem(image: str) -> str | None:
     """Why ``image`` is not a container image reference (``registry/name:tag[@digest]``), or None."""
-    if not _IMAGE.fullmatch(image):
+    m = _IMAGE.fullmatch(image)
+    if not m:
         return "not an image reference such as velero/velero-plugin-for-aws:v1.14.3"
+    if len(m.group(1)) > NAME_TOTAL_LENGTH_MAX:
+        return f"the repository name is {len(m.group(1))} characters; a reference allows {NAME_TOTAL_LENGTH_MAX}"
+    algorithm, encoded = m.group(2), m.group(3)
+    if algorithm is not None:
+        want = _DIGEST_HEX_LENGTH.get(algorithm)
+        if want is None:
+            return f"digest algorithm {algorithm!r} is not one of {', '.join(_DIGEST_HEX_LENGTH)}"
+        if len(encoded) != want or encoded != encoded.lower():
+            return f"a {algorithm} digest is {want} lowercase hex digits, not {len(encoded)}"
     if ":" not in image.rsplit("/", 1)[-1] and "@" not in image:
         return "it has no tag: pin it, e.g. velero/velero-plugin-for-aws:v1.14.3"
+    return None
+
+
+def oci_repository_problem(url: str) -> str | None:
+    """Why ``url`` is not what an OCIRepository's spec.url must be, ``oci://<registry>/<repository>`` without a tag
+    or digest (fluxcd/source-controller@v1.8.5:internal/controller/ocirepository_controller.go, parseRepository:
+    go-containerregistry name.NewRepository, then 'URL must not contain a tag'), or None."""
+    rest = url.removeprefix("oci://")
+    if "@" in rest:
+        return ("the URL must not carry a user name, password or digest (credentials would be committed in clear; "
+                "a digest is spec.ref, not part of the URL)")
+    # go-containerregistry takes the first component as the registry only when it holds '.' or ':' or is
+    # localhost; otherwise the whole is a Docker Hub repository (so `oci://ghcr.io` alone is docker.io/library/ghcr.io)
+    domain, _, path = rest.partition("/")
+    if not ("." in domain or ":" in domain or domain == "localhost"):
+        domain, path = "", rest
+    elif not path or not re.fullmatch(_DOMAIN, domain):
+        return "must be oci://<registry host>/<repository>, e.g. oci://ghcr.io/vmware-tanzu/charts/velero"
+    if ":" in path:
+        return f"the URL must not contain a tag; remove ':{path.split(':', 1)[1]}' (the chart version is chartVersion)"
+    if not re.fullmatch(_REPO_PATH, path) or len(rest) > NAME_TOTAL_LENGTH_MAX:
+        return ("the repository path must be lowercase letters, digits and separators ('.', '_', '__', '-', '/'), "
+                f"at most {NAME_TOTAL_LENGTH_MAX} characters in all")
     return None
 
 

@@ -140,19 +140,55 @@ def _gc_ttl(c: Config) -> Iterator[Problem]:
 
 
 # ------------------------------------------------------------------------------------------------- Flux
-@rule("depends-on-own-kustomization", "flux.dependsOn naming the tool's own Kustomizations (itself, or the "
-      "schedules one, which depends on it: a cycle).",
+@rule("depends-on-own-kustomization", "flux.dependsOn or metrics.dependsOn naming a Kustomization this tree "
+      "renders that can never be Ready first: itself, the schedules one (which depends on the app: a cycle), or the "
+      "disaster-recovery one (applied by hand only).",
       "fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go (checkDependencies: "
-      "waits until every dependency is Ready)")
+      "waits until every dependency exists and is Ready)")
 def _depends_on(c: Config) -> Iterator[Problem]:
     app, schedules = c.kustomization_names()
-    for i, d in enumerate(c.flux.depends_on):
-        if d.namespace != c.flux.namespace or d.name not in (app, schedules):
-            continue
-        what = ("the app's own Kustomization: it would wait for itself to be Ready" if d.name == app else
-                f"{schedules!r}, which dependsOn {app!r}: a cycle")
-        yield Problem(("flux", "dependsOn", i, "name"), f"{d.namespace}/{d.name} is {what}, so Flux never applies "
-                      "Velero. List only what Velero needs first (e.g. the OpenEBS Kustomization)")
+    monitoring, recovery = c.monitoring_kustomization_name(), c.disaster_recovery_kustomization_name()
+    never = (f"{recovery!r}, which no Kustomization applies (it is applied by hand during a disaster recovery), "
+             "so it never becomes Ready")
+    blocked = {
+        "flux": {app: "the app's own Kustomization: it would wait for itself to be Ready",
+                 schedules: f"{schedules!r}, which dependsOn {app!r}: a cycle", recovery: never},
+        "metrics": {monitoring: "the monitoring Kustomization itself: it would wait for itself to be Ready",
+                    recovery: never},
+    }
+    for section, deps in (("flux", c.flux.depends_on), ("metrics", c.metrics.depends_on)):
+        what = "Velero" if section == "flux" else "the monitoring objects"
+        for i, d in enumerate(deps):
+            why = blocked[section].get(d.name) if d.namespace == c.flux.namespace else None
+            if why:
+                yield Problem((section, "dependsOn", i, "name"), f"{d.namespace}/{d.name} is {why}, so Flux never "
+                              f"applies {what}. List only what must be Ready first (e.g. the OpenEBS Kustomization)")
+
+
+@rule("namespace-not-flux-namespace", "repo.namespace equal to flux.namespace.",
+      "fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go (prune: a Kustomization "
+      "deletes the objects it applied, here the Namespace of Flux itself)")
+def _own_namespace(c: Config) -> Iterator[Problem]:
+    if c.repo.namespace == c.flux.namespace:
+        yield Problem(("repo", "namespace"), f"namespace {c.repo.namespace!r} is Flux's own (flux.namespace): the tree "
+                      "renders a Namespace object for Velero with privileged pod-security labels, so Flux's "
+                      "namespace would be relabelled, owned twice, and deleted with Velero's tree. Use a namespace of "
+                      "its own, e.g. velero")
+
+
+@rule("fs-backup-needs-pods", "A schedule's excludedResources matching pods: no file-system backup would run.",
+      "vmware-tanzu/velero@v1.18.1:pkg/backup/item_backupper.go (backupItemInternal: pod volumes are backed up while "
+      "backing up their pod) and pkg/util/collections/includes_excludes.go (excludes are globs on resource.group)")
+def _pods_excluded(c: Config) -> Iterator[Problem]:
+    import fnmatch
+
+    for i, s in enumerate(c.schedules):
+        for j, r in enumerate(s.excluded_resources):
+            # schema.ParseGroupResource("pods.") is core pods too; a glob is matched against "pods"
+            if fnmatch.fnmatchcase("pods", r) or r == "pods.":
+                yield Problem(("schedules", i, "excludedResources", j), f"{r!r} excludes pods, and Velero backs up "
+                              "pod volumes only while it backs up their pod: schedule "
+                              f"{s.name!r} would copy no volume data at all. Remove it")
 
 
 # ---------------------------------------------------------------------------------------------------- S3
@@ -175,6 +211,32 @@ def _region(c: Config) -> Iterator[Problem]:
         yield Problem(("s3", "region"), f"region {c.s3.region!r} does not match the endpoint host {host}, which "
                       f"serves {m.group(1)!r}: every request is signed for {c.s3.region!r} and refused "
                       f"(AuthorizationHeaderMalformed). Set region: {m.group(1)}")
+
+
+# The AWS partitions whose endpoints end in these DNS suffixes, and the regions each knows
+# (aws/aws-sdk-go-v2@26bf48f3:internal/endpoints/awsrulesfn/partitions.json, dnsSuffix and regionRegex; the
+# il and mx regions were added to the aws partition's regex after that commit).
+_AWS_PARTITIONS = (
+    ("amazonaws.com.cn", re.compile(r"cn-\w+-\d+")),
+    ("amazonaws.com", re.compile(r"(us|eu|ap|sa|ca|me|af|il|mx)-\w+-\d+|us-gov-\w+-\d+")),
+)
+
+
+@rule("s3-region-of-aws-host", "An AWS endpoint (…amazonaws.com) with a region that is no AWS region (e.g. minio).",
+      "vmware-tanzu/velero-plugin-for-aws@v1.14.0-rc.1:velero-plugin-for-aws/object_store.go (Init: requests are "
+      "signed for s3.region) and aws/aws-sdk-go-v2 internal/endpoints/awsrulesfn/partitions.json (regionRegex per "
+      "dnsSuffix, at commit 26bf48f3; il and mx regions came later); AWS refuses a scope for an unknown region")
+def _aws_region(c: Config) -> Iterator[Problem]:
+    host = (urlsplit(c.s3.endpoint).hostname or "").lower().rstrip(".")
+    if _REGION_HOST.search(host + "."):
+        return  # the host names its region: s3-region-matches-endpoint says which
+    for suffix, regions in _AWS_PARTITIONS:
+        if host == suffix or host.endswith("." + suffix):
+            if not regions.fullmatch(c.s3.region):
+                yield Problem(("s3", "region"), f"region {c.s3.region!r} is not an AWS region, but the endpoint "
+                              f"{host} is AWS: every request would be signed for {c.s3.region!r} and refused. Set the "
+                              "bucket's region, e.g. us-east-1")
+            return
 
 
 @rule("s3-bucket-not-in-host", "An endpoint host that already starts with the bucket (virtual-hosted style).",

@@ -91,3 +91,17 @@ def parse_quantity(text: str | int | float) -> Decimal:
     if sign == "-" and value != 0:
         raise ValueError(f"{text!r} is negative")
     return value
+
+
+def resolution_problem(resource: str, text: str) -> str | None:
+    """Why quantity ``text`` of ``resource`` (cpu or memory) is finer than Kubernetes counts it, or None. The
+    kubelet reads memory as whole bytes and CPU as millicores, rounding up (k8s.io/apimachinery@v0.35.0:
+    pkg/api/resource/quantity.go, Value and MilliValue), so `128m` of memory is 1 byte, not 128 MiB."""
+    value = parse_quantity(text)
+    if resource == "memory" and value != value.to_integral_value():
+        hint = f"; did you mean {text[:-1]}Mi?" if text.endswith("m") else ""
+        return (f"memory {text} is not a whole number of bytes ('m' means milli, so this is {value.normalize()} "
+                f"bytes, rounded up to 1){hint}")
+    if resource == "cpu" and (value * 1000) != (value * 1000).to_integral_value():
+        return f"cpu {text} is finer than 1m (one millicore), the smallest CPU amount Kubernetes counts"
+    return None

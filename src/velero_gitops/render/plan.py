@@ -317,11 +317,11 @@ def monitoring_kustomization(c: Config, lay: Layout) -> dict[str, Any]:
 
 
 def monitoring_kustomization_name(c: Config) -> str:
-    return f"{c.repo.app}-monitoring"
+    return c.monitoring_kustomization_name()
 
 
 def disaster_recovery_kustomization_name(c: Config) -> str:
-    return f"{c.repo.app}-disaster-recovery"
+    return c.disaster_recovery_kustomization_name()
 
 
 def disaster_recovery_kustomization(c: Config, lay: Layout) -> dict[str, Any]:
