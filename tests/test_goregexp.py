@@ -91,7 +91,7 @@ def test_every_python_regex_of_the_package_is_linear_on_long_runs():
 
     patterns = _module_patterns()
     assert len(patterns) > 20  # the walk found the package's patterns
-    for name, attr, pattern in patterns:
+    for _name, _attr, pattern in patterns:
         source = pattern.pattern if isinstance(pattern.pattern, str) else pattern.pattern.decode("latin-1")
         pieces = [" ", "\n", " \n", "a", "-", "#", ":", "{", "$", "\t", "0", "aa ", "\\"]
         pieces += sorted(set(re.findall(r"[A-Za-z:#\-{}$\[\]<>@.=/ ]{1,6}", source)))[:20]
