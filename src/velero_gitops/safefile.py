@@ -138,9 +138,17 @@ def _human(n: int) -> str:
     return f"{n} bytes"
 
 
+# the first bytes of every file git-crypt encrypts (AGWA/git-crypt@0.7.0:commands.cpp clean: "\0GITCRYPT\0" + nonce)
+GIT_CRYPT_HEADER = b"\x00GITCRYPT\x00"
+
+
 def decode_utf8(data: bytes, name: str) -> str:
     """``data`` as UTF-8 text (a leading BOM dropped), or FileRefused located at the first bad byte."""
     bom = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    if data.startswith(GIT_CRYPT_HEADER):
+        raise FileRefused(name, "is encrypted with git-crypt, so it is not checked: run the check in a checkout where "
+                          "`git-crypt unlock` ran (Flux cannot decrypt git-crypt: what a Flux Kustomization applies must "
+                          "not be encrypted with it)", "git-crypt", 1, 1)
     try:
         return data[bom:].decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -155,3 +155,16 @@ def test_inside_is_root_or_one_of_its_parents(p_parts, r_parts, p_abs, r_abs):
     p = Path("/" if p_abs else ".", *p_parts)
     r = Path("/" if r_abs else ".", *r_parts)
     assert inside(p, r) == (p == r or r in p.parents)
+
+
+def test_a_git_crypt_file_is_reported_as_not_checked_not_as_bad_text(tmp_path):
+    """Held-out repository (sclem): files git-crypt encrypts start with its header (AGWA/git-crypt@0.7.0:commands.cpp,
+    "\\0GITCRYPT\\0" and a nonce); in a locked checkout they are ciphertext. "not UTF-8, save it as UTF-8" was wrong
+    advice and an error: it is a warning that the file is not checked, naming the unlock and Flux's limit."""
+    from velero_gitops.validate.engine import Options, validate_paths
+
+    (tmp_path / "kustomization.yaml").write_text("resources: [config.yaml]\n")
+    (tmp_path / "config.yaml").write_bytes(b"\x00GITCRYPT\x00" + bytes(range(256)) * 4)
+    res = validate_paths([str(tmp_path)], Options(kustomize="never"))
+    assert [(f.rule, f.severity) for f in res.findings] == [("yaml.git-crypt", "warning")], res.findings
+    assert "git-crypt unlock" in res.findings[0].message and "UTF-8" not in res.findings[0].message

@@ -1056,3 +1056,95 @@ def test_files_outside_every_marked_folder_do_not_make_a_nested_folder_the_root(
     monkeypatch.chdir(root)
     res = validate_paths(["."], Options(kustomize="never"))
     assert [f for f in res.findings if f.rule == "flux.path"] == [], res.findings
+
+
+_SYNC = """\
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata:
+  name: flux-system
+  namespace: flux-system
+spec:
+  interval: 1m
+  url: ssh://git@example.org/home/ops
+  ref: {branch: main}
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: flux-system
+  namespace: flux-system
+spec:
+  interval: 10m
+  path: ./clusters/home
+  prune: true
+  sourceRef: {kind: GitRepository, name: flux-system}
+"""
+_CHILD = """\
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: apps
+  namespace: flux-system
+spec:
+  interval: 10m
+  path: ./apps
+  prune: true
+  sourceRef: {kind: GitRepository, name: flux-system}
+"""
+_SECRET = """\
+apiVersion: v1
+kind: Secret
+metadata:
+  name: creds
+  namespace: default
+stringData:
+  token: ENC[AES256_GCM,data:Tr7o=,iv:1sFq=,tag:GzTk=,type:str]
+sops:
+  age:
+    - recipient: age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p
+      enc: x
+  lastmodified: "2026-01-01T00:00:00Z"
+  mac: ENC[AES256_GCM,data:x,iv:x,tag:x,type:str]
+  version: 3.10.2
+"""
+
+
+@pytest.mark.parametrize("spelling", ["patches-path", "patches-inline-target", "patchesStrategicMerge"])
+def test_a_flux_kustomization_is_judged_as_its_folders_kustomize_build_patches_it(tmp_path, spelling):
+    """flux bootstrap is customised in flux-system/kustomization.yaml: a patch there adds ``decryption`` (and
+    ``spec.patches``) to gotk-sync.yaml's Kustomization, and the cluster holds the patched object (kustomize patches
+    what it accumulates: kubernetes-sigs/kustomize@kustomize/v5.7.1:api/internal/target/kusttarget.go runTransformers,
+    api/internal/builtins/PatchTransformer.go; a file of several strategic-merge documents patches each its own
+    object). Held-out repositories: a false flux.decryption (ShadyF) and 31 false unset variables (elifesciences)."""
+    patch_doc = ("apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: flux-system\n"
+                 "  namespace: flux-system\nspec:\n  decryption:\n    provider: sops\n    secretRef:\n      name: sops-age\n"
+                 "  patches:\n    - target: {kind: Kustomization}\n      patch: |\n"
+                 "        apiVersion: kustomize.toolkit.fluxcd.io/v1\n        kind: Kustomization\n"
+                 "        metadata: {name: all}\n        spec:\n          decryption: {provider: sops, secretRef: {name: sops-age}}\n")
+    other = "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: flux-system\n" \
+            "  namespace: flux-system\nspec:\n  ignore: '*.md'\n"
+    kfile = {
+        "patches-path": "resources: [gotk-sync.yaml]\npatches:\n  - path: gotk-patches.yaml\n",
+        "patches-inline-target": "resources: [gotk-sync.yaml]\npatches:\n  - target: {kind: Kustomization, name: flux-system}\n"
+                                 "    path: gotk-patches.yaml\n",
+        "patchesStrategicMerge": "resources: [gotk-sync.yaml]\npatchesStrategicMerge: [gotk-patches.yaml]\n",
+    }[spelling]
+    patches = patch_doc if spelling == "patches-inline-target" else f"{other}---\n{patch_doc}"
+    root = write_tree(tmp_path / "repo", {
+        ".git/HEAD": "ref: refs/heads/main\n",
+        "clusters/home/flux-system/gotk-sync.yaml": _SYNC,
+        "clusters/home/flux-system/kustomization.yaml": kfile,
+        "clusters/home/flux-system/gotk-patches.yaml": patches,
+        "clusters/home/apps.yaml": _CHILD,
+        "clusters/home/secret.sops.yaml": _SECRET,
+        "apps/secret.sops.yaml": _SECRET,
+        "apps/kustomization.yaml": "resources: [secret.sops.yaml]\n",
+    })
+    res = validate_paths([str(root)], Options(repo_root=str(root), kustomize="never"))
+    assert [f for f in res.findings if f.rule.startswith("flux.decryption")] == [], res.findings
+    # without the folder's patch the same tree needs decryption on flux-system's and apps' paths
+    (root / "clusters/home/flux-system/kustomization.yaml").write_text("resources: [gotk-sync.yaml]\n")
+    res = validate_paths([str(root)], Options(repo_root=str(root), kustomize="never"))
+    assert sorted(f.file.rsplit("/", 1)[-1] for f in res.findings if f.rule == "flux.decryption") == \
+        ["apps.yaml", "gotk-sync.yaml"], res.findings

@@ -23,6 +23,7 @@ from velero_gitops.validate.yamlload import YAMLError, line_of, load_all
 from velero_gitops.yamlsafe import LDict
 
 define("yaml", "error", "a file that is not valid YAML, as Go YAML reads it")
+define("yaml.git-crypt", "warning", "a file encrypted with git-crypt in a locked checkout: not checked")
 define("schema", "error", "an object that its JSON schema refuses (strict: unknown fields are errors)")
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -231,7 +232,9 @@ class Reader:
             try:
                 text = self.source(path, display)
             except FileRefused as exc:
-                self.findings.append(Finding(display, exc.line, None, "", exc.problem, "yaml"))
+                crypt = exc.kind == "git-crypt"
+                self.findings.append(Finding(display, exc.line, None, "", exc.problem, "yaml.git-crypt" if crypt else "yaml",
+                                             "warning" if crypt else "error"))
                 self.failed_units += 1
                 self.verdicts[path] = unsafe_for_kubectl(exc)
                 return

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import json
 import os
 import posixpath
 import re
@@ -36,6 +37,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from velero_gitops import yamlsafe
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
 from velero_gitops.validate import fluxmodel, resolve, varsub
@@ -195,6 +197,7 @@ class Graph:
         self._spec_patches: dict[tuple[int, str], list] = {}
         self._named: dict[tuple[str, str], list] | None = None
         self._models: dict[int, fluxmodel.Kustomization | fluxmodel.HelmRelease] = {}
+        self._apply_kustomization_patches()
         self._build()
         if self._apply_parent_patches():
             self._build()
@@ -577,6 +580,70 @@ class Graph:
         """Whether a lookup from ``holder`` may find ``o``: they share a cluster, or either belongs to none."""
         a, b = self.cluster.get(id(holder)), self.cluster.get(id(o))
         return a is None or b is None or bool(a & b)
+
+    def _apply_kustomization_patches(self) -> None:
+        """The ``patches`` and ``patchesStrategicMerge`` of each kustomization whose build holds a Flux Kustomization's
+        file, applied to that object in place, the innermost kustomization first: kustomize patches the resources it
+        accumulates (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/internal/target/kusttarget.go runTransformers, the
+        builtin PatchTransformer), so the Kustomization the cluster holds is the patched one. It is how a bootstrapped
+        flux-system is customised: its kustomization.yaml patches gotk-sync.yaml with ``decryption`` or
+        ``spec.patches``, which then reach every child (fluxcd/flux2 bootstrap customisation)."""
+        if self.root is None:
+            return
+        root = self.real(self.root)
+        for ks in self.flux_ks:
+            if ks.path is None:
+                continue
+            f = self.real(ks.path)
+            d = f.parent
+            while inside(d, root) and self.tree.applies(d, f) is not None:
+                for p in self._kustomization_patches(d):
+                    if resolve.selects(p, ks, ks.namespace) and resolve.apply_patch(ks, p):
+                        self._models.pop(id(ks), None)
+                if d == root:
+                    break
+                d = d.parent
+
+    def _kustomization_patches(self, d: Path) -> list[fluxmodel.Patch]:
+        """The patches of directory ``d``'s kustomization as ``spec.patches`` entries (a ``path`` read as the patch
+        text, inside the repository); what cannot be read is the build's finding, not patched here."""
+        data, kfile = self.tree.kustomization(d)
+        if kfile is None:
+            return []
+        entries: list[dict] = []
+        listed = data.get("patches")
+        for e in listed if isinstance(listed, list) else []:
+            if isinstance(e, dict) and not isinstance(e.get("patch"), str) and isinstance(e.get("path"), str):
+                text = self._patch_text(d / e["path"])
+                # a file of strategic-merge patches without a target: one patch per document, each naming its object
+                # (kustomize api/internal/builtins/PatchTransformer.go)
+                entries += [{**e, "patch": t} for t in (self._documents(text) if "target" not in e else [text])
+                            if t is not None]
+            elif isinstance(e, dict):
+                entries.append(e)
+        merges = data.get("patchesStrategicMerge")  # deprecated in kustomize v5, still applied
+        for e in merges if isinstance(merges, list) else []:
+            if isinstance(e, str):
+                entries += [{"patch": t} for t in self._documents(e if "\n" in e else self._patch_text(d / e))]
+        return list(fluxmodel.patches(fluxmodel.Parser(), {"patches": entries})) if entries else []
+
+    @staticmethod
+    def _documents(text: str | None) -> list[str]:
+        """Each document of a patch file, as its own patch text (JSON, which is YAML)."""
+        if text is None:
+            return []
+        try:
+            return [json.dumps(doc.data) for doc in yamlsafe.load_all(text) if isinstance(doc.data, (dict, list))]
+        except yamlsafe.YamlRefused:
+            return []
+
+    def _patch_text(self, p: Path) -> str | None:
+        if self.root is None or not self.run.fs.isfile(p) or not inside(self.real(p), self.real(self.root)):
+            return None
+        try:
+            return self.run.text(p, root=self.root)
+        except Exception:  # noqa: BLE001 - refused or unreadable: the kustomize build reports it
+            return None
 
     def _apply_parent_patches(self) -> bool:
         """A parent Kustomization's ``spec.patches`` that target the Flux Kustomizations it applies are applied to

@@ -180,7 +180,7 @@ def _schema_node(api_version: str, kind: str, ptr: str) -> dict[str, Any] | None
     return node if isinstance(node, dict) else None
 
 
-class _Parser:
+class Parser:
     """Reads one object's fields, collecting a Problem for each the API server would refuse. The shape and the enum
     of a field come from the kind's CRD schema in the bundle (the same one the schema pass validates with); a kind
     the bundle lacks (flux-operator's) is held to the shape the model reads."""
@@ -271,9 +271,9 @@ class _Parser:
         return tuple(out)
 
 
-def decryption(node: object, p: _Parser | None = None, ptr: str = "/spec/decryption") -> Decryption | None:
+def decryption(node: object, p: Parser | None = None, ptr: str = "/spec/decryption") -> Decryption | None:
     """A Decryption from its mapping (the Kustomization's own, or as a parent's patches leave it)."""
-    p = p or _Parser()
+    p = p or Parser()
     m = p.mapping(node, ptr)
     if m is None:
         return None
@@ -283,8 +283,8 @@ def decryption(node: object, p: _Parser | None = None, ptr: str = "/spec/decrypt
     return Decryption(provider or "", name if name is not None and "${" not in name else None)
 
 
-def post_build(node: object, p: _Parser | None = None, ptr: str = "/spec/postBuild") -> PostBuild | None:
-    p = p or _Parser()
+def post_build(node: object, p: Parser | None = None, ptr: str = "/spec/postBuild") -> PostBuild | None:
+    p = p or Parser()
     m = p.mapping(node, ptr)
     if m is None:
         return None
@@ -304,7 +304,7 @@ def post_build(node: object, p: _Parser | None = None, ptr: str = "/spec/postBui
     return PostBuild(pairs, tuple(refs), strategy or "WithVariables")
 
 
-def patches(p: _Parser, spec: dict[str, Any] | None) -> tuple[Patch, ...]:
+def patches(p: Parser, spec: dict[str, Any] | None) -> tuple[Patch, ...]:
     out = []
     for ptr, m in p.items(spec, "patches", "/spec"):
         text = p.string(m, "patch", ptr)
@@ -319,7 +319,7 @@ def patches(p: _Parser, spec: dict[str, Any] | None) -> tuple[Patch, ...]:
 
 
 def kustomization(o: Obj) -> Kustomization:
-    p = _Parser(o)
+    p = Parser(o)
     spec = p.mapping(o.data.get("spec"), "/spec")
     path = spec.get("path") if spec is not None else None
     path_ok = path is not None and p.accept(path, "/spec/path", "string")
@@ -344,7 +344,7 @@ def kustomization(o: Obj) -> Kustomization:
 
 
 def helmrelease(o: Obj) -> HelmRelease:
-    p = _Parser(o)
+    p = Parser(o)
     spec = p.mapping(o.data.get("spec"), "/spec")
     chart = p.mapping(spec.get("chart"), "/spec/chart") if spec is not None else None
     cspec = p.mapping(chart.get("spec"), "/spec/chart/spec") if chart is not None else None
@@ -375,7 +375,7 @@ def source_url(o: Obj) -> str | None:
 def ref(node: object, kind: str | None = None, holder: Obj | None = None, ptr: str = "") -> Ref | None:
     """A reference from a mapping assembled elsewhere (a sourceRef after a parent's patches), checked against
     ``holder``'s schema at ``ptr``."""
-    return _Parser(holder).ref(node, ptr, kind)
+    return Parser(holder).ref(node, ptr, kind)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -424,7 +424,7 @@ class FluxInstance:
 def flux_instance(o: Obj, namespace: str = "") -> FluxInstance:
     """``namespace``: the one the instance has after the build that applies it (default: its metadata's, else
     flux-system, where flux-operator's install puts it)."""
-    p = _Parser(o)
+    p = Parser(o)
     meta = o.data.get("metadata")
     ns = namespace or (meta.get("namespace") if isinstance(meta, dict) else None)
     ns = ns if isinstance(ns, str) and ns else "flux-system"
@@ -476,7 +476,7 @@ class ResourceSet:
 
 
 def resource_set(o: Obj) -> ResourceSet:
-    p = _Parser(o)
+    p = Parser(o)
     spec = p.mapping(o.data.get("spec"), "/spec")
 
     deps = []
