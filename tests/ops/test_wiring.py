@@ -10,6 +10,7 @@ real `kubectl kustomize` of the folder the Flux Kustomization builds, not only w
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -245,3 +246,69 @@ def test_a_root_in_the_folder_it_builds_is_the_sync_root(tmp_path):
     r = run_cli("check", "--no-cache", "--output", "json", str(cfg), cwd=root)
     rules = {f["rule"] for f in json.loads(r.out)["findings"]}
     assert not rules & {"flux.unwired", "flux.duplicate", "flux.duplicate-identical", "flux.not-applied"}, r.out
+
+
+def _ns_of_velero_ks(build: str) -> str:
+    """The namespace the build gives our Flux Kustomization velero."""
+    import yaml
+
+    for d in yaml.safe_load_all(build):
+        if isinstance(d, dict) and d.get("kind") == "Kustomization" and d["metadata"]["name"] == "velero":
+            return d["metadata"].get("namespace", "")
+    return ""
+
+
+def test_a_parent_that_sets_namespace_is_never_the_one_wired(tmp_path):
+    """A parent kustomization.yaml with `namespace:` rewrites the namespace of every object its build holds, ours
+    too (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/filters/namespace/namespace.go; found adopting
+    muhlba91/homelab-kubernetes-home-infrastructure, cluster-bootstrap/vie). Real `kubectl kustomize` shows what
+    listing the folder there would deploy; --wire refuses, names the file:line and leaves it as it was."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    c = bootstrap(root)
+    kfile = c / "kustomization.yaml"
+    kfile.write_text("resources:\n  - flux-system\nnamespace: apps\n")
+    cfg = root / "velero-gitops.yaml"
+    cfg.write_text(CONFIG.format(apps="clusters/main"))
+    assert run_cli("render", "-q", str(cfg)).code == 0
+    before = kfile.read_text()
+    # what the base's edit made: the folder listed there, and the build moves our Flux Kustomization to `apps`
+    probe = tmp_path / "probe"
+    shutil.copytree(c, probe)
+    (probe / "kustomization.yaml").write_text("resources:\n  - flux-system\n  - ./velero\nnamespace: apps\n")
+    assert _ns_of_velero_ks(_kustomize_build(probe)) == "apps"
+    assert _ns_of_velero_ks(_kustomize_build(c / "velero")) == "flux-system"
+
+    w = wiring.for_config(load(cfg))
+    assert w.edit is None and w.transformed_by is not None
+    assert w.transformed_by[:2] == (kfile.resolve(), 3) and w.transformed_by[2] == "namespace: apps"
+    r = run_cli("render", "--wire", str(cfg))
+    assert r.code == 0 and "wired" not in r.out, r.out + r.err
+    assert "clusters/main/kustomization.yaml:3" in r.err and "namespace: apps" in r.err, r.err
+    assert kfile.read_text() == before
+
+
+def test_a_transforming_parent_is_passed_over_for_the_next_one_up(tmp_path):
+    """appsRoot's own kustomization.yaml sets `namePrefix:` (api/filters/prefix renames every object it builds);
+    the folder above, which Flux builds and which transforms nothing, is listed instead: real `kubectl kustomize`
+    of the Flux Kustomization's path then applies our ks.yaml under its own name and namespace."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    c = bootstrap(root)
+    (c / "apps.yaml").write_text(ks("cluster-apps", "./kubernetes/apps"))
+    apps = root / "kubernetes/apps"
+    (apps / "main").mkdir(parents=True)
+    (apps / "kustomization.yaml").write_text("resources:\n  - ./main\n")
+    (apps / "main" / "kustomization.yaml").write_text("namePrefix: main-\nresources:\n  - cm.yaml\n")
+    (apps / "main" / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: default\n")
+    cfg = root / "velero-gitops.yaml"
+    cfg.write_text(CONFIG.format(apps="kubernetes/apps/main"))
+    assert run_cli("render", "-q", str(cfg)).code == 0
+    w = wiring.for_config(load(cfg))
+    assert w.edit is not None and w.edit.file == (apps / "kustomization.yaml").resolve()
+    assert w.edit.text.strip() == "- ./main/velero"
+    r = run_cli("render", "--wire", str(cfg))
+    assert r.code == 0 and "wired" in r.out, r.out + r.err
+    build = _kustomize_build(apps)
+    assert _velero_ks_applied(build) and _ns_of_velero_ks(build) == "flux-system"
+    assert (apps / "main" / "kustomization.yaml").read_text() == "namePrefix: main-\nresources:\n  - cm.yaml\n"
