@@ -312,3 +312,47 @@ def test_a_transforming_parent_is_passed_over_for_the_next_one_up(tmp_path):
     build = _kustomize_build(apps)
     assert _velero_ks_applied(build) and _ns_of_velero_ks(build) == "flux-system"
     assert (apps / "main" / "kustomization.yaml").read_text() == "namePrefix: main-\nresources:\n  - cm.yaml\n"
+
+
+def test_a_second_source_of_the_same_repository_leads_to_the_folder(tmp_path):
+    """Found adopting Apocrathia/homelab: bootstrap's flux-system (source flux-system) applies a file declaring
+    GitRepository `homelab` (the same repository: ssh and https spellings alike) and Kustomization `manifests` reading
+    it, whose path lists the file of Kustomization `apps-management`, which builds the apps folder. kustomize-controller
+    fetches spec.path from the named source's artifact (fluxcd/kustomize-controller@v1.9.4:internal/controller/
+    kustomization_controller.go), so both sources read this repository; the graph's one resolver (validate/flux.py
+    _same_repository) says so for the source the config names (flux.sourceRef: homelab) as for a guessed one, and
+    wiring reads that graph: --wire lists the folder and real `kubectl kustomize` of its path applies our ks.yaml."""
+    root = tmp_path / "repo"
+    m = root / "flux" / "manifests"
+    boot = m / "01-bootstrap" / "flux-system"
+    boot.mkdir(parents=True)
+    (root / ".git").mkdir()
+    (m / "01-bootstrap" / "kustomization.yaml").write_text("resources:\n  - flux-system\n")
+    (boot / "kustomization.yaml").write_text("resources:\n  - gotk-sync.yaml\n  - manifests.yaml\n")
+    source = ("---\napiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: {name}\n"
+              "  namespace: flux-system\nspec:\n  interval: 1m\n  ref:\n    branch: main\n  url: {url}\n")
+    (boot / "gotk-sync.yaml").write_text(source.format(name="flux-system", url="ssh://git@example.org/o/r")
+                                         + ks("flux-system", "./flux/manifests/01-bootstrap"))
+    homelab = "    name: homelab\n"
+    (boot / "manifests.yaml").write_text(source.format(name="homelab", url="https://example.org/o/r.git")
+                                         + ks("manifests", "./flux/manifests").replace("    name: flux-system\n", homelab))
+    apps = m / "04-apps" / "management"
+    apps.mkdir(parents=True)
+    (m / "kustomization.yaml").write_text("resources:\n  - 04-apps/management/flux-kustomization.yaml\n")
+    (apps / "flux-kustomization.yaml").write_text(
+        ks("apps-management", "./flux/manifests/04-apps/management").replace("    name: flux-system\n", homelab))
+    (apps / "kustomization.yaml").write_text("resources:\n  - grocy\n")
+    (apps / "grocy").mkdir()
+    (apps / "grocy" / "kustomization.yaml").write_text("resources:\n  - cm.yaml\n")
+    (apps / "grocy" / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: grocy\n")
+    cfg = root / "velero-gitops.yaml"
+    cfg.write_text(CONFIG.format(apps="flux/manifests/04-apps/management")
+                   + "flux:\n  sourceRef:\n    kind: GitRepository\n    name: homelab\n    namespace: flux-system\n")
+    assert run_cli("render", "-q", str(cfg)).code == 0
+    w = wiring.for_config(load(cfg))
+    assert {"flux-system", "manifests", "apps-management"} <= {k.name for k in wiring.live(w.facts)}
+    assert w.edit is not None and w.edit.file == (apps / "kustomization.yaml").resolve()
+    r = run_cli("render", "--wire", str(cfg))
+    assert r.code == 0 and "wired" in r.out and "Kustomization flux-system/apps-management" in r.out, r.out + r.err
+    assert _velero_ks_applied(_kustomize_build(apps))
+    assert [k.name for k in wiring.for_config(load(cfg)).by] == ["apps-management"]
