@@ -14,7 +14,8 @@ or a FluxInstance's ``spec.sync.path``. A Kustomization file that nothing applie
 it is written.
 
 The edit is a comment-preserving round trip (ruamel) of the user's own file: one entry added to the ``resources:``
-of the nearest parent kustomization.yaml that Flux builds, or one Flux Kustomization document appended to a file of
+of the nearest parent kustomization.yaml that Flux builds and whose build leaves our objects as rendered (no
+``namespace``/``namePrefix``/``nameSuffix`` on the way from the Flux Kustomization's path down to it), or one Flux Kustomization document appended to a file of
 Flux Kustomizations that the sync root applies. The result is proven on the file before it is written: the edit
 must add lines and change none; otherwise the line to add is printed for the user instead.
 """
