@@ -356,3 +356,22 @@ def test_a_second_source_of_the_same_repository_leads_to_the_folder(tmp_path):
     assert r.code == 0 and "wired" in r.out and "Kustomization flux-system/apps-management" in r.out, r.out + r.err
     assert _velero_ks_applied(_kustomize_build(apps))
     assert [k.name for k in wiring.for_config(load(cfg)).by] == ["apps-management"]
+
+
+def test_a_flux_kustomization_with_target_namespace_gets_a_sibling_instead(tmp_path):
+    """The Flux Kustomization building the apps folder sets spec.targetNamespace: kustomize-controller writes it as
+    the namespace of the kustomization it builds (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go),
+    so listing the folder in its kustomization.yaml would move ours; --wire appends a Flux Kustomization of its own
+    to the list the sync root applies, and real `kubectl kustomize` of its path keeps our namespaces."""
+    root, cfg = _repo(tmp_path, "explicit list")
+    listing = root / "clusters/main/apps.yaml"
+    listing.write_text(ks("cluster-apps", "./kubernetes/apps", "  targetNamespace: apps\n"))
+    before = listing.read_text()
+    kfile = root / "kubernetes/apps/kustomization.yaml"
+    w = wiring.for_config(load(cfg))
+    assert w.edit is not None and w.edit.file == listing.resolve(), w.edit
+    r = run_cli("render", "--wire", str(cfg))
+    assert r.code == 0 and "wired" in r.out, r.out + r.err
+    assert kfile.read_text() == EXPLICIT_LIST and listing.read_text().startswith(before)
+    assert "path: ./kubernetes/apps/velero" in listing.read_text()
+    assert _ns_of_velero_ks(_kustomize_build(root / "kubernetes/apps/velero")) == "flux-system"

@@ -56,6 +56,9 @@ class FluxKs:
     depends_on: tuple[str, ...] = ()  # spec.dependsOn as the controller applies it ("ns/name"), parents' patches in
     depends_on_patch: tuple[Path | None, int, str] | None = None  # (file, line, "ns/name") of the parent patch that wrote it
     rewrites_depends_on: int = 0  # the line of its own patch that would set a child velero Kustomization's dependsOn
+    # (line, "field: value") of its spec.targetNamespace/namePrefix/nameSuffix: its build sets them on every object
+    # (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go, generateKustomization), ours included
+    transforms: tuple[int, str] | None = None
 
     @property
     def ref(self) -> str:
@@ -92,7 +95,7 @@ def flux_facts(root: Path, repo_sources: list[str], planned: dict[Path, str | No
         out.append(FluxKs("Kustomization", ks.namespace or "", ks.name, run.real(ks.path) if ks.path else None, ks.line,
                           run.real(target) if target is not None else None, applies, refs,
                           absent_key=absent.get(id(ks)), depends_on=deps, depends_on_patch=patch,
-                          rewrites_depends_on=_rewrites_depends_on(ks, m)))
+                          rewrites_depends_on=_rewrites_depends_on(ks, m), transforms=_ks_transform(ks, m)))
     # the sync roots (validate.flux.sync_roots): a FluxInstance's sync builds the folder the graph resolves for the
     # Kustomization the operator makes; an empty bootstrap marker stands for the root `flux bootstrap` will write
     have: set[Path] = {k.path_dir for k in out if (k.namespace, k.name) == ("flux-system", "flux-system")
@@ -114,6 +117,15 @@ def flux_facts(root: Path, repo_sources: list[str], planned: dict[Path, str | No
             if d not in have and flux.inside(d, g.root):
                 out.append(FluxKs("Bootstrap", r.namespace, r.name, None, 0, d, frozenset(g.tree.applied_files(d))))
     return out
+
+
+def _ks_transform(ks: Any, m: Any) -> tuple[int, str] | None:
+    """(line, "field: value") of the first of a Flux Kustomization's fields that transform every object it builds."""
+    for key, value in (("targetNamespace", m.target_namespace), ("namePrefix", m.name_prefix),
+                       ("nameSuffix", m.name_suffix)):
+        if value:
+            return (ks.line_of(f"/spec/{key}") or ks.line, f"{key}: {value}")
+    return None
 
 
 def _rewrites_depends_on(ks: Any, m: Any) -> int:
@@ -278,14 +290,16 @@ def _transform(kfile: Path) -> tuple[Path, int, str] | None:
 def _chain_transform(parent: Path, alive: list[FluxKs]) -> tuple[Path, int, str] | None:
     """The first transforming kustomization.yaml on the way from a live Kustomization's spec.path down to
     ``parent`` (each one there builds ``parent``'s objects as part of its own), None when none transforms."""
-    tops = [k.path_dir for k in alive if k.path_dir is not None and (k.path_dir == parent or k.path_dir in parent.parents)]
+    tops = [k for k in alive if k.path_dir is not None and (k.path_dir == parent or k.path_dir in parent.parents)]
     for d in [parent, *parent.parents]:
         kfile = find_kfile(d)
         t = _transform(kfile) if kfile is not None else None
         if t is not None:
             return t
-        if d in tops:
-            return None
+        here = [k for k in tops if k.path_dir == d]
+        if here:
+            k = next((k for k in here if k.transforms is not None and k.file is not None), None)
+            return (k.file, *k.transforms) if k is not None and k.file is not None and k.transforms else None
     return None
 
 
@@ -416,10 +430,10 @@ def message(w: Wiring, root: Path, shown_rel: Callable[[str], str], subject: boo
         f"applied by no Flux Kustomization reached from the sync root {roots}: nothing deploys it"
     if w.edit is None and w.transformed_by is not None:
         f, line, what = w.transformed_by
-        return (head + f"; the parent kustomization.yaml that Flux builds, {shown(f)}:{line}, sets `{what}`, which "
-                "kustomize applies to every object it builds, ours included (kustomize@v5.7.1 api/filters), so the "
-                "folder is not listed there: set repo.appsRoot to a folder whose parent kustomization.yaml has no "
-                "namespace, namePrefix or nameSuffix, or wire the folder with a Flux Kustomization of its own, "
+        return (head + f"; the build of its nearest parent that Flux builds is transformed: {shown(f)}:{line} sets "
+                f"`{what}`, which kustomize applies to every object of the build, ours included (kustomize@v5.7.1 "
+                "api/filters), so the folder is not listed there: set repo.appsRoot to a folder whose parent's build sets no namespace, "
+                "namePrefix or nameSuffix (nor targetNamespace on its Flux Kustomization), or wire the folder with a Flux Kustomization of its own, "
                 "then render again")
     if w.edit is None:
         return (head + "; no parent kustomization.yaml or list of Flux Kustomizations that Flux builds leads to its "
