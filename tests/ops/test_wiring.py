@@ -10,6 +10,7 @@ real `kubectl kustomize` of the folder the Flux Kustomization builds, not only w
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -245,3 +246,132 @@ def test_a_root_in_the_folder_it_builds_is_the_sync_root(tmp_path):
     r = run_cli("check", "--no-cache", "--output", "json", str(cfg), cwd=root)
     rules = {f["rule"] for f in json.loads(r.out)["findings"]}
     assert not rules & {"flux.unwired", "flux.duplicate", "flux.duplicate-identical", "flux.not-applied"}, r.out
+
+
+def _ns_of_velero_ks(build: str) -> str:
+    """The namespace the build gives our Flux Kustomization velero."""
+    import yaml
+
+    for d in yaml.safe_load_all(build):
+        if isinstance(d, dict) and d.get("kind") == "Kustomization" and d["metadata"]["name"] == "velero":
+            return d["metadata"].get("namespace", "")
+    return ""
+
+
+def test_a_parent_that_sets_namespace_is_never_the_one_wired(tmp_path):
+    """A parent kustomization.yaml with `namespace:` rewrites the namespace of every object its build holds, ours
+    too (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/filters/namespace/namespace.go; found adopting
+    muhlba91/homelab-kubernetes-home-infrastructure, cluster-bootstrap/vie). Real `kubectl kustomize` shows what
+    listing the folder there would deploy; --wire refuses, names the file:line and leaves it as it was."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    c = bootstrap(root)
+    kfile = c / "kustomization.yaml"
+    kfile.write_text("resources:\n  - flux-system\nnamespace: apps\n")
+    cfg = root / "velero-gitops.yaml"
+    cfg.write_text(CONFIG.format(apps="clusters/main"))
+    assert run_cli("render", "-q", str(cfg)).code == 0
+    before = kfile.read_text()
+    # what the base's edit made: the folder listed there, and the build moves our Flux Kustomization to `apps`
+    probe = tmp_path / "probe"
+    shutil.copytree(c, probe)
+    (probe / "kustomization.yaml").write_text("resources:\n  - flux-system\n  - ./velero\nnamespace: apps\n")
+    assert _ns_of_velero_ks(_kustomize_build(probe)) == "apps"
+    assert _ns_of_velero_ks(_kustomize_build(c / "velero")) == "flux-system"
+
+    w = wiring.for_config(load(cfg))
+    assert w.edit is None and w.transformed_by is not None
+    assert w.transformed_by[:2] == (kfile.resolve(), 3) and w.transformed_by[2] == "namespace: apps"
+    r = run_cli("render", "--wire", str(cfg))
+    assert r.code == 0 and "wired" not in r.out, r.out + r.err
+    assert "clusters/main/kustomization.yaml:3" in r.err and "namespace: apps" in r.err, r.err
+    assert kfile.read_text() == before
+
+
+def test_a_transforming_parent_is_passed_over_for_the_next_one_up(tmp_path):
+    """appsRoot's own kustomization.yaml sets `namePrefix:` (api/filters/prefix renames every object it builds);
+    the folder above, which Flux builds and which transforms nothing, is listed instead: real `kubectl kustomize`
+    of the Flux Kustomization's path then applies our ks.yaml under its own name and namespace."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    c = bootstrap(root)
+    (c / "apps.yaml").write_text(ks("cluster-apps", "./kubernetes/apps"))
+    apps = root / "kubernetes/apps"
+    (apps / "main").mkdir(parents=True)
+    (apps / "kustomization.yaml").write_text("resources:\n  - ./main\n")
+    (apps / "main" / "kustomization.yaml").write_text("namePrefix: main-\nresources:\n  - cm.yaml\n")
+    (apps / "main" / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: default\n")
+    cfg = root / "velero-gitops.yaml"
+    cfg.write_text(CONFIG.format(apps="kubernetes/apps/main"))
+    assert run_cli("render", "-q", str(cfg)).code == 0
+    w = wiring.for_config(load(cfg))
+    assert w.edit is not None and w.edit.file == (apps / "kustomization.yaml").resolve()
+    assert w.edit.text.strip() == "- ./main/velero"
+    r = run_cli("render", "--wire", str(cfg))
+    assert r.code == 0 and "wired" in r.out, r.out + r.err
+    build = _kustomize_build(apps)
+    assert _velero_ks_applied(build) and _ns_of_velero_ks(build) == "flux-system"
+    assert (apps / "main" / "kustomization.yaml").read_text() == "namePrefix: main-\nresources:\n  - cm.yaml\n"
+
+
+def test_a_second_source_of_the_same_repository_leads_to_the_folder(tmp_path):
+    """Found adopting Apocrathia/homelab: bootstrap's flux-system (source flux-system) applies a file declaring
+    GitRepository `homelab` (the same repository: ssh and https spellings alike) and Kustomization `manifests` reading
+    it, whose path lists the file of Kustomization `apps-management`, which builds the apps folder. kustomize-controller
+    fetches spec.path from the named source's artifact (fluxcd/kustomize-controller@v1.9.4:internal/controller/
+    kustomization_controller.go), so both sources read this repository; the graph's one resolver (validate/flux.py
+    _same_repository) says so for the source the config names (flux.sourceRef: homelab) as for a guessed one, and
+    wiring reads that graph: --wire lists the folder and real `kubectl kustomize` of its path applies our ks.yaml."""
+    root = tmp_path / "repo"
+    m = root / "flux" / "manifests"
+    boot = m / "01-bootstrap" / "flux-system"
+    boot.mkdir(parents=True)
+    (root / ".git").mkdir()
+    (m / "01-bootstrap" / "kustomization.yaml").write_text("resources:\n  - flux-system\n")
+    (boot / "kustomization.yaml").write_text("resources:\n  - gotk-sync.yaml\n  - manifests.yaml\n")
+    source = ("---\napiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: {name}\n"
+              "  namespace: flux-system\nspec:\n  interval: 1m\n  ref:\n    branch: main\n  url: {url}\n")
+    (boot / "gotk-sync.yaml").write_text(source.format(name="flux-system", url="ssh://git@example.org/o/r")
+                                         + ks("flux-system", "./flux/manifests/01-bootstrap"))
+    homelab = "    name: homelab\n"
+    (boot / "manifests.yaml").write_text(source.format(name="homelab", url="https://example.org/o/r.git")
+                                         + ks("manifests", "./flux/manifests").replace("    name: flux-system\n", homelab))
+    apps = m / "04-apps" / "management"
+    apps.mkdir(parents=True)
+    (m / "kustomization.yaml").write_text("resources:\n  - 04-apps/management/flux-kustomization.yaml\n")
+    (apps / "flux-kustomization.yaml").write_text(
+        ks("apps-management", "./flux/manifests/04-apps/management").replace("    name: flux-system\n", homelab))
+    (apps / "kustomization.yaml").write_text("resources:\n  - grocy\n")
+    (apps / "grocy").mkdir()
+    (apps / "grocy" / "kustomization.yaml").write_text("resources:\n  - cm.yaml\n")
+    (apps / "grocy" / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: grocy\n")
+    cfg = root / "velero-gitops.yaml"
+    cfg.write_text(CONFIG.format(apps="flux/manifests/04-apps/management")
+                   + "flux:\n  sourceRef:\n    kind: GitRepository\n    name: homelab\n    namespace: flux-system\n")
+    assert run_cli("render", "-q", str(cfg)).code == 0
+    w = wiring.for_config(load(cfg))
+    assert {"flux-system", "manifests", "apps-management"} <= {k.name for k in wiring.live(w.facts)}
+    assert w.edit is not None and w.edit.file == (apps / "kustomization.yaml").resolve()
+    r = run_cli("render", "--wire", str(cfg))
+    assert r.code == 0 and "wired" in r.out and "Kustomization flux-system/apps-management" in r.out, r.out + r.err
+    assert _velero_ks_applied(_kustomize_build(apps))
+    assert [k.name for k in wiring.for_config(load(cfg)).by] == ["apps-management"]
+
+
+def test_a_flux_kustomization_with_target_namespace_gets_a_sibling_instead(tmp_path):
+    """The Flux Kustomization building the apps folder sets spec.targetNamespace: kustomize-controller writes it as
+    the namespace of the kustomization it builds (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go),
+    so listing the folder in its kustomization.yaml would move ours; --wire appends a Flux Kustomization of its own
+    to the list the sync root applies, and real `kubectl kustomize` of its path keeps our namespaces."""
+    root, cfg = _repo(tmp_path, "explicit list")
+    listing = root / "clusters/main/apps.yaml"
+    listing.write_text(ks("cluster-apps", "./kubernetes/apps", "  targetNamespace: apps\n"))
+    before = listing.read_text()
+    kfile = root / "kubernetes/apps/kustomization.yaml"
+    w = wiring.for_config(load(cfg))
+    assert w.edit is not None and w.edit.file == listing.resolve(), w.edit
+    r = run_cli("render", "--wire", str(cfg))
+    assert r.code == 0 and "wired" in r.out, r.out + r.err
+    assert kfile.read_text() == EXPLICIT_LIST and listing.read_text().startswith(before)
+    assert "path: ./kubernetes/apps/velero" in listing.read_text()
+    assert _ns_of_velero_ks(_kustomize_build(root / "kubernetes/apps/velero")) == "flux-system"

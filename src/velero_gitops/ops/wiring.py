@@ -14,7 +14,8 @@ or a FluxInstance's ``spec.sync.path``. A Kustomization file that nothing applie
 it is written.
 
 The edit is a comment-preserving round trip (ruamel) of the user's own file: one entry added to the ``resources:``
-of the nearest parent kustomization.yaml that Flux builds, or one Flux Kustomization document appended to a file of
+of the nearest parent kustomization.yaml that Flux builds and whose build leaves our objects as rendered (no
+``namespace``/``namePrefix``/``nameSuffix`` on the way from the Flux Kustomization's path down to it), or one Flux Kustomization document appended to a file of
 Flux Kustomizations that the sync root applies. The result is proven on the file before it is written: the edit
 must add lines and change none; otherwise the line to add is printed for the user instead.
 """
@@ -55,6 +56,9 @@ class FluxKs:
     depends_on: tuple[str, ...] = ()  # spec.dependsOn as the controller applies it ("ns/name"), parents' patches in
     depends_on_patch: tuple[Path | None, int, str] | None = None  # (file, line, "ns/name") of the parent patch that wrote it
     rewrites_depends_on: int = 0  # the line of its own patch that would set a child velero Kustomization's dependsOn
+    # (line, "field: value") of its spec.targetNamespace/namePrefix/nameSuffix: its build sets them on every object
+    # (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go, generateKustomization), ours included
+    transforms: tuple[int, str] | None = None
 
     @property
     def ref(self) -> str:
@@ -91,7 +95,7 @@ def flux_facts(root: Path, repo_sources: list[str], planned: dict[Path, str | No
         out.append(FluxKs("Kustomization", ks.namespace or "", ks.name, run.real(ks.path) if ks.path else None, ks.line,
                           run.real(target) if target is not None else None, applies, refs,
                           absent_key=absent.get(id(ks)), depends_on=deps, depends_on_patch=patch,
-                          rewrites_depends_on=_rewrites_depends_on(ks, m)))
+                          rewrites_depends_on=_rewrites_depends_on(ks, m), transforms=_ks_transform(ks, m)))
     # the sync roots (validate.flux.sync_roots): a FluxInstance's sync builds the folder the graph resolves for the
     # Kustomization the operator makes; an empty bootstrap marker stands for the root `flux bootstrap` will write
     have: set[Path] = {k.path_dir for k in out if (k.namespace, k.name) == ("flux-system", "flux-system")
@@ -113,6 +117,15 @@ def flux_facts(root: Path, repo_sources: list[str], planned: dict[Path, str | No
             if d not in have and flux.inside(d, g.root):
                 out.append(FluxKs("Bootstrap", r.namespace, r.name, None, 0, d, frozenset(g.tree.applied_files(d))))
     return out
+
+
+def _ks_transform(ks: Any, m: Any) -> tuple[int, str] | None:
+    """(line, "field: value") of the first of a Flux Kustomization's fields that transform every object it builds."""
+    for key, value in (("targetNamespace", m.target_namespace), ("namePrefix", m.name_prefix),
+                       ("nameSuffix", m.name_suffix)):
+        if value:
+            return (ks.line_of(f"/spec/{key}") or ks.line, f"{key}: {value}")
+    return None
 
 
 def _rewrites_depends_on(ks: Any, m: Any) -> int:
@@ -219,6 +232,9 @@ class Wiring:
     by: list[FluxKs]  # live Kustomizations that apply it
     edit: Edit | None
     facts: list[FluxKs] = field(default_factory=list, compare=False)  # the graph it was judged on
+    # (file, line, "field: value") of the nearest parent kustomization.yaml passed over because its build would
+    # transform our objects (namespace, namePrefix, nameSuffix), when no other place was found
+    transformed_by: tuple[Path, int, str] | None = None
 
     @property
     def checked(self) -> bool:
@@ -241,11 +257,54 @@ def wiring(root: Path, namespace_dir: str, ks_file: str, repo_sources: list[str]
     alive = live(facts)
     target = (root / ks_file).resolve()
     by = [k for k in alive if target in k.applies]
-    edit = None if by or not roots else _edit(root, (root / namespace_dir).resolve(), alive, roots, source)
-    return Wiring(target, roots, by, edit, facts)
+    skipped: list[tuple[Path, int, str]] = []
+    edit = None if by or not roots else _edit(root, (root / namespace_dir).resolve(), alive, roots, source, skipped)
+    return Wiring(target, roots, by, edit, facts, skipped[0] if skipped and edit is None else None)
 
 
-def _edit(root: Path, ns_dir: Path, alive: list[FluxKs], roots: list[FluxKs], source: dict[str, str]) -> Edit | None:
+# What a kustomization.yaml's build does to every object it builds, ours included: `namespace` sets each object's
+# namespace (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/filters/namespace/namespace.go), namePrefix/nameSuffix
+# rename each (api/filters/prefix, api/filters/suffix). A folder listed under such a file deploys other objects than
+# the ones we render (and kustomize refuses the build when two of ours then share an ID).
+_TRANSFORMING = ("namespace", "namePrefix", "nameSuffix")
+
+
+def _transform(kfile: Path) -> tuple[Path, int, str] | None:
+    """(file, line, "field: value") of the first field of ``kfile`` that transforms every object its build holds."""
+    from velero_gitops import safefile
+
+    try:
+        doc = _yaml().load(safefile.read_text(kfile, root=kfile.parent))
+    except Exception:  # noqa: BLE001 - an unreadable file is reported by validate; here it is simply not a place
+        return (kfile, 1, "unreadable")
+    if not isinstance(doc, dict):
+        return None
+    for key in _TRANSFORMING:
+        value = doc.get(key)
+        if isinstance(value, str) and value:
+            lc = getattr(doc, "lc", None)
+            return (kfile, lc.key(key)[0] + 1 if lc is not None else 1, f"{key}: {value}")
+    return None
+
+
+def _chain_transform(parent: Path, alive: list[FluxKs]) -> tuple[Path, int, str] | None:
+    """The first transforming kustomization.yaml on the way from a live Kustomization's spec.path down to
+    ``parent`` (each one there builds ``parent``'s objects as part of its own), None when none transforms."""
+    tops = [k for k in alive if k.path_dir is not None and (k.path_dir == parent or k.path_dir in parent.parents)]
+    for d in [parent, *parent.parents]:
+        kfile = find_kfile(d)
+        t = _transform(kfile) if kfile is not None else None
+        if t is not None:
+            return t
+        here = [k for k in tops if k.path_dir == d]
+        if here:
+            k = next((k for k in here if k.transforms is not None and k.file is not None), None)
+            return (k.file, *k.transforms) if k is not None and k.file is not None and k.transforms else None
+    return None
+
+
+def _edit(root: Path, ns_dir: Path, alive: list[FluxKs], roots: list[FluxKs], source: dict[str, str],
+          skipped: list[tuple[Path, int, str]] | None = None) -> Edit | None:
     # 1. The nearest parent folder with a kustomization.yaml that a live Kustomization builds: list the folder there.
     #    A Kustomization builds it when its spec.path is that folder or above it and its build reaches files below it
     #    (from above, kustomize enters a folder with a kustomization.yaml only as a whole).
@@ -258,7 +317,11 @@ def _edit(root: Path, ns_dir: Path, alive: list[FluxKs], roots: list[FluxKs], so
         builds = any(k.path_dir is not None and (k.path_dir == parent or k.path_dir in parent.parents)
                      and any(parent in f.parents for f in k.applies) for k in alive)
         if builds:
-            return _add_resource(kfile, os.path.relpath(ns_dir, parent).replace(os.sep, "/"))
+            t = _chain_transform(parent, alive)
+            if t is None:
+                return _add_resource(kfile, os.path.relpath(ns_dir, parent).replace(os.sep, "/"))
+            if skipped is not None:
+                skipped.append(t)
     # 2. A file of Flux Kustomizations that a sync root applies (clusters/<name>/apps.yaml): append one that builds
     #    the folder. The file closest to the folder wins (the longest common path of its Kustomizations' paths).
     #    A list is a file in the root's own folder, or one a kustomization.yaml lists; a file that the generator
@@ -365,6 +428,13 @@ def message(w: Wiring, root: Path, shown_rel: Callable[[str], str], subject: boo
     roots = ", ".join(f"{r.ref} (path {shown(r.path_dir)})" for r in w.roots)
     head = (f"{shown(w.target)} is " if subject else "") + \
         f"applied by no Flux Kustomization reached from the sync root {roots}: nothing deploys it"
+    if w.edit is None and w.transformed_by is not None:
+        f, line, what = w.transformed_by
+        return (head + f"; the build of its nearest parent that Flux builds is transformed: {shown(f)}:{line} sets "
+                f"`{what}`, which kustomize applies to every object of the build, ours included (kustomize@v5.7.1 "
+                "api/filters), so the folder is not listed there: set repo.appsRoot to a folder whose parent's build sets no namespace, "
+                "namePrefix or nameSuffix (nor targetNamespace on its Flux Kustomization), or wire the folder with a Flux Kustomization of its own, "
+                "then render again")
     if w.edit is None:
         return (head + "; no parent kustomization.yaml or list of Flux Kustomizations that Flux builds leads to its "
                 "folder: set repo.appsRoot to a folder a Flux Kustomization builds (`velero-gitops init` finds them)")

@@ -1245,9 +1245,12 @@ def guess_repo_source(objects: list[Obj], opts: Options,
     internal/controller/kustomization_controller.go, securejoin of the artifact's root and spec.path), so only a
     source one of whose readers' literal paths (``found_here``) names a folder of this checkout can be it; one whose
     readers name folders it lacks (an example's podinfo, a release repository), or only the root, is never the
-    guess, and nothing reading it is checked here."""
+    guess, and nothing reading it is checked here. A source given explicitly is taken as given, and, as a guessed
+    one, with the other sources of its URL (_same_repository): every consumer of the graph (validate, check,
+    ops/wiring.py) then reads the same Kustomizations as this repository's."""
     if list(opts.repo_sources) != list(DEFAULT_REPO_SOURCES):
-        return opts
+        given = [tuple(s.split("/")) for s in opts.repo_sources if s.count("/") == 2]
+        return _same_repository(objects, [r for r in sync_roots(objects) if r.kustomization is not None], opts, given)
     declared = {(o.kind, o.namespace or "", o.name) for o in objects
                 if o.api_version.startswith(SOURCE) and o.kind in ("GitRepository", "OCIRepository", "Bucket")}
     # a FluxInstance declares its sync source, and its sync Kustomization reads it (the cluster's own repository)
