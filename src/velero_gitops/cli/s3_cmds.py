@@ -74,7 +74,7 @@ def _print_report(report: Report, output: Output, title: str) -> None:
         lines = [f"- {esc(a)}" for a in report.actions] + [esc(d) for d in diff]
         lines += [esc(heading), "check\tresult\tdetail"] + [f"{esc(c.name)}\t{c.status.upper()}\t{esc(c.detail)}"
                                                            for c in report.checks]
-        out("\n".join([*lines, footer]))
+        out("\n".join([*lines, footer]), "document")  # each field escaped above; tabs and diff markers are the format's
         return
     for action in report.actions:
         console.print(Text(f"- {esc(action)}"))
