@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from velero_gitops import goregexp
 from velero_gitops.config.loader import display
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
@@ -23,6 +24,9 @@ from velero_gitops.validate.yamlload import YAMLError, line_of, load_all
 from velero_gitops.yamlsafe import LDict
 
 define("yaml", "error", "a file that is not valid YAML, as Go YAML reads it")
+# the top-level keys of an object, on a text YAML refused (RE2: linear in the file)
+_CLAIMS_API_VERSION = goregexp.linear(r"(?m)^[\"']?apiVersion[\"']?[ \t]*:")
+_CLAIMS_KIND = goregexp.linear(r"(?m)^[\"']?kind[\"']?[ \t]*:")
 define("yaml.git-crypt", "warning", "a file encrypted with git-crypt in a locked checkout: not checked")
 define("schema", "error", "an object that its JSON schema refuses (strict: unknown fields are errors)")
 
@@ -210,6 +214,9 @@ class Reader:
         # or scalar document, or a file that is no YAML to us (a Helm template, a Go-templated helmfile, a tool's
         # own tags such as recyclarr's !env_var); otherwise it is another tool's file
         self.unless_stray: list[tuple[Finding, Path | None]] = []
+        # files YAML refused whose text still names an object (top-level apiVersion and kind): a broken manifest, which
+        # a tree with no applier (plain manifests, validated kubeconform-style) reports
+        self.claims_object: set[Path] = set()
         # files that must never reach kubectl (no alias budget, no depth limit there, and a FIFO
         # would block it): path -> why; None for a file read within the limits
         self.verdicts: dict[Path, str | None] = {}
@@ -261,6 +268,8 @@ class Reader:
                 # `{{ .Release.Namespace }}` parses as a flow-mapping key), a Go-templated helmfile, a tool's config
                 # with its own tags are judged once that is known; a file refused by a budget is reported wherever
                 self.unless_stray.append((finding, path))
+                if _CLAIMS_API_VERSION.search(text) and _CLAIMS_KIND.search(text):
+                    self.claims_object.add(path)
             else:
                 self.findings.append(finding)
                 self.failed_units += 1

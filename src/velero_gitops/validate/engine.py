@@ -171,7 +171,8 @@ def _validate_paths(paths: Iterable[str], options: Options | None) -> Result:
     # in a tree with no kustomization and no Flux Kustomization, nothing applies anything: a file named on the command
     # line is then a manifest because its user says so, one found by walking a folder only if it claims to be one
     has_context = bool(kdirs) or bool(graph is not None and graph.roots)
-    named = set() if has_context else {run.real(Path(p)) for p in paths if p != "-" and not os.path.isdir(p)}
+    named = set() if has_context else {run.real(Path(p)) for p in paths if p != "-" and not os.path.isdir(p)} | {
+        run.real(p) for p in reader.claims_object}
     schema = _SchemaPass(store, run, skip, built, applied, named, graph)
     findings.extend(_duplicate_keys(reader, schema))
     for finding, path in reader.unless_stray:
