@@ -51,14 +51,20 @@ def test_generated_header_holds_the_name_as_one_token(name):
     assert h is not None and h.config == header_name(f"{name}/velero-gitops.yaml") and not h.edited
 
 
-def test_render_check_on_a_cluster_folder_named_with_a_newline(tmp_path):
+def _example_in_cluster_folder(tmp_path, name: str):
+    """A Git repository holding the home-lab example's config in clusters/<name>/ (the repository root two levels up)."""
     repo = tmp_path / "repo"
     repo.mkdir()
     git(repo, "init", "-q")
-    folder = repo / "clusters" / "c\nkind: Pod"
+    folder = repo / "clusters" / name
     shutil.copytree(EXAMPLE, folder)
     cfg = folder / "velero-gitops.yaml"
     cfg.write_text(cfg.read_text().replace("  root: .\n", "  root: ../..\n"))
+    return repo, cfg
+
+
+def test_render_check_on_a_cluster_folder_named_with_a_newline(tmp_path):
+    repo, cfg = _example_in_cluster_folder(tmp_path, "c\nkind: Pod")
     r = run_cli("render", str(cfg), cwd=repo)
     assert r.code == 0, r.err
     for f in (repo / "kubernetes").rglob("*.yaml"):
@@ -77,13 +83,7 @@ def test_render_check_diff_forges_no_workflow_command_and_no_escape(tmp_path):
     newline put `::warning::` and `##[error]` lines into the diff's header, and a tracked file's bytes put ESC
     sequences on the terminal and a `::` command on a context line. The diff now goes through the CLI's stdout
     boundary (cli/_app.py out): each line escaped, the header's path escaped before the diff is built."""
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    git(repo, "init", "-q")
-    folder = repo / "clusters" / "x\n::warning::HIJACK\n##[error]HIJACK2\x1b]0;TITLE\x07"
-    shutil.copytree(EXAMPLE, folder)
-    cfg = folder / "velero-gitops.yaml"
-    cfg.write_text(cfg.read_text().replace("  root: .\n", "  root: ../..\n"))
+    repo, cfg = _example_in_cluster_folder(tmp_path, "x\n::warning::HIJACK\n##[error]HIJACK2\x1b]0;TITLE\x07")
     assert run_cli("render", str(cfg), cwd=repo).code == 0
     tracked = next((repo / "kubernetes").rglob("helmrelease.yaml"))
     text = tracked.read_text()

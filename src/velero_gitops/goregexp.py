@@ -22,7 +22,7 @@ _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False  # the error comes back as an exception; RE2 would also write it to stderr
 
 
-def linear(pattern: str) -> Any:
+def linear(pattern: str | bytes) -> Any:
     """One of our own patterns, compiled with RE2: time linear in the text it reads, whatever a pull request puts in
     that text (Python's backtracking engine took tens of CPU seconds on 20,000 characters for several of them).
     Flags are written inline (``(?s)``, ``(?m)``, ``(?i)``); ``\\d``, ``\\w``, ``\\s`` are ASCII, as in Go."""

@@ -12,15 +12,15 @@ import binascii
 from dataclasses import dataclass
 from typing import Any
 
-import re2
+from velero_gitops import goregexp
 
 # RFC 7468 §2-3: labels are printable ASCII without '-'; the END label repeats the BEGIN label. The text is a
 # Secret's value from a pull request: matched with RE2 (linear time), and the blocks are paired in one pass over the
 # markers, so a thousand BEGIN lines without END cost one scan, not one scan each (a backreference would).
 _LABEL = rb"[\x21-\x2c\x2e-\x7e](?:[\x20-\x2c\x2e-\x7e]*[\x21-\x2c\x2e-\x7e])?"
-_MARKER = re2.compile(rb"-----(BEGIN|END) (" + _LABEL + rb")-----")
-_PRIVATE = re2.compile(rb"-----BEGIN ([^-\r\n]*PRIVATE KEY[^-\r\n]*)-----")
-_SPACE = re2.compile(rb"\s+")
+_MARKER = goregexp.linear(rb"-----(BEGIN|END) (" + _LABEL + rb")-----")
+_PRIVATE = goregexp.linear(rb"-----BEGIN ([^-\r\n]*PRIVATE KEY[^-\r\n]*)-----")
+_SPACE = goregexp.linear(rb"\s+")
 
 
 @dataclass(frozen=True)
@@ -138,7 +138,7 @@ def _der_shape(der: bytes) -> list[int] | None:
 # PKCS#8, SEC 1) starts with an INTEGER, so a key relabelled as public does not pass.
 _PUBLIC_SHAPES = {b"CERTIFICATE": [0x30, 0x30, 0x03], b"PUBLIC KEY": [0x30, 0x03]}
 # an OpenSSH public key line (authorized_keys, known_hosts): [options or host] key-type base64-blob [comment]
-_SSH_LINE = re2.compile(rb"(?:^|\s)([a-z0-9][a-z0-9@.-]*)\s+(AAAA[A-Za-z0-9+/]+={0,2})(?:\s|$)")
+_SSH_LINE = goregexp.linear(rb"(?:^|\s)([a-z0-9][a-z0-9@.-]*)\s+(AAAA[A-Za-z0-9+/]+={0,2})(?:\s|$)")
 
 
 def _ssh_public_line(line: bytes) -> bool:

@@ -22,8 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import re2
-
 from velero_gitops import goregexp, safefile
 from velero_gitops.boundary import realpath
 from velero_gitops.config.loader import display
@@ -54,7 +52,7 @@ _PURPOSE = {
 }
 # a line `kind: Secret` in a file yamlsafe refused: RE2 (linear time) on a pull request's text, the spaces on the line
 # itself (`\s` would cross newlines, and each line start would rescan the rest of the file)
-_SECRET_KIND = re2.compile(r"""(?m)^[ \t]*["']?kind["']?[ \t]*:[ \t]*["']?Secret["']?[ \t]*(#.*)?\r?$""")
+_SECRET_KIND = goregexp.linear(r"""(?m)^[ \t]*["']?kind["']?[ \t]*:[ \t]*["']?Secret["']?[ \t]*(#.*)?\r?$""")
 
 
 @dataclass(frozen=True)
