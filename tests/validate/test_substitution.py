@@ -134,3 +134,29 @@ def test_a_json6902_append_to_substitutefrom_is_applied_to_the_child(tmp_path):
     hits = [f for f in res.findings if f.rule == "flux.substitute"]
     assert [f.file.rsplit("/", 2)[-2] for f in hits] == ["app"], hits
     assert "${UNSET} is none of them" in hits[0].message and "flux-system/cluster-apps" in hits[0].message, hits
+
+
+def test_a_source_flux_never_applies_fills_no_variable(tmp_path):
+    """A cluster's app Secret draws its token from substituteFrom Secret cluster-vars, which the cluster holds
+    outside Git; the only copy in the repository is a local test cluster's bootstrap file that no Flux Kustomization
+    applies (seen on a fresh repository: local-clusters/<name>/bootstrap/secrets/, applied by hand to k3d). The
+    controller reads the source from its own cluster's API server (fluxcd/kustomize-controller@v1.9.4:internal/
+    controller/kustomization_controller.go), and Git does not show that file there: like any lookup, substitution
+    does not read what Flux never applies (Graph.dead). So the app Secret keeps `${TOKEN}` (a value Git does not show)
+    and is no plaintext Secret; the bootstrap file, a plaintext Secret in Git, is reported where it is written."""
+    root = tmp_path / "repo"
+    files = {
+        "clusters/home/flux-system/gotk-sync.yaml": KS.format(name="flux-system", path="./clusters/home"),
+        "clusters/home/app.yaml": KS.format(name="app", path="./apps/app")
+        + "  postBuild:\n    substituteFrom:\n      - kind: Secret\n        name: cluster-vars\n",
+        "apps/app/kustomization.yaml": "resources: [secret.yaml]\n",
+        "apps/app/secret.yaml": "apiVersion: v1\nkind: Secret\nmetadata:\n  name: api-token\n  namespace: default\n"
+        "stringData:\n  token: ${TOKEN}\n",
+        "local/home/bootstrap/cluster-vars.yaml": "apiVersion: v1\nkind: Secret\nmetadata:\n  name: cluster-vars\n"
+        "  namespace: flux-system\nstringData:\n  TOKEN: abcdefg\n",
+    }
+    write_tree(root, files)
+    res = validate_paths([str(root)], Options(repo_root=str(root), kustomize="never"))
+    hits = sorted(f.file.split("/repo/")[-1] for f in res.findings if f.rule == "secret.unencrypted")
+    assert hits == ["local/home/bootstrap/cluster-vars.yaml"], res.findings
+    assert "abcdefg" not in str(res.findings)

@@ -771,9 +771,12 @@ class Graph:
             if ref is None:
                 continue
             kind, name = ref.kind, ref.name
-            # the controller reads the source from its own cluster's API server: another cluster's copy is not it
+            # the controller reads the source from its own cluster's API server: another cluster's copy is not it,
+            # nor a file Flux never applies (``dead``: a local test cluster's bootstrap Secret, applied by hand
+            # elsewhere if at all), whose values Git cannot show to be the cluster's
             found = [o for o in self.named(kind, name) if o.kind == kind and o.name == name
-                     and o.api_version == "v1" and (not ns or ns in self.namespaces(o)) and self.visible(ks, o)]
+                     and o.api_version == "v1" and (not ns or ns in self.namespaces(o)) and self.visible(ks, o)
+                     and not self.dead(o)]
             if not found:
                 # made on the cluster (by hand, an operator, a generator Git does not show): unknown, `optional` only
                 # lets the controller go on without it (api/v1/kustomization_types.go SubstituteReference.Optional)
