@@ -486,3 +486,53 @@ def test_the_removal_advice_says_when_the_release_is_a_shared_base(tmp_path):
     (single / HR_FILE).with_name("kustomization.yaml").write_text("resources: [helmrelease.yaml]\n")
     r = run_cli("import", HR_FILE, cwd=single)
     assert r.code == 0 and "shared" not in r.err, r.err
+
+
+def _values_from_repo(tmp_path: Path, ref_kind: str = "ConfigMap") -> Path:
+    """The onedr0p cluster-template layout: the chart values in helm-values.yaml, made into ConfigMap velero-values by
+    the app folder's configMapGenerator (kustomize's nameReference rewrites valuesFrom with the hash suffix), and
+    spec.values holding only an override."""
+    values = HR.split("  values:\n", 1)[1]
+    file_values = "".join(line[4:] + "\n" for line in values.splitlines() if not line.startswith("    image:")
+                          and not line.startswith("      repository: velero/velero")
+                          and not line.startswith("      tag: v1.15.2"))
+    hr = velero_helmrelease("image:\n  tag: v1.15.2\n", chart="8.3.0", interval="30m", source_namespace="flux-system",
+                            document_start=True).replace(
+        "  values:\n", f"  valuesFrom:\n    - kind: {ref_kind}\n      name: velero-values\n  values:\n", 1)
+    root = _repo(tmp_path, hr)
+    app = (root / HR_FILE).parent
+    (app / "helm-values.yaml").write_text(file_values)
+    (app / "kustomization.yaml").write_text(
+        "resources: [helmrelease.yaml]\nconfigMapGenerator:\n  - name: velero-values\n"
+        "    files: [values.yaml=./helm-values.yaml]\nconfigurations: [kustomizeconfig.yaml]\n")
+    (app / "kustomizeconfig.yaml").write_text(
+        "nameReference:\n  - kind: ConfigMap\n    version: v1\n    fieldSpecs:\n"
+        "      - path: spec/valuesFrom/name\n        kind: HelmRelease\n")
+    return root
+
+
+def test_values_from_a_generated_configmap_are_imported_as_helm_controller_composes_them(tmp_path):
+    """helm-controller installs the release with each valuesFrom ConfigMap's values.yaml, then spec.values merged on
+    top (fluxcd/helm-controller@v1.6.3:internal/controller/helmrelease_controller.go → fluxcd/pkg@chartutil/v1.27.1:
+    chartutil/values.go ChartValuesFromReferences): import reads the same (ops/helmvalues.of_release, the
+    configMapGenerator's file), so the config carries the bucket and endpoint the values file holds and the tag
+    spec.values overrides, and the user is told the generator goes with the old release."""
+    root = _values_from_repo(tmp_path)
+    r = run_cli("import", HR_FILE, cwd=root)
+    assert r.code == 0, r.err
+    from velero_gitops.config.loader import load
+
+    cfg = load(root / "velero-gitops.yaml").config
+    assert (cfg.s3.endpoint, cfg.s3.bucket, cfg.s3.credentials_secret) == ("https://minio.example.org", "velero",
+                                                                          "velero-minio")
+    assert [s.name for s in cfg.schedules] == ["daily"]
+    assert "image tag v1.15.2" in r.err and "helm-values.yaml" in r.err and "valuesFrom ConfigMap" in r.err
+
+
+def test_values_from_a_secret_are_refused_by_name(tmp_path):
+    """A Secret's values (often SOPS-encrypted) are not read: import refuses and names the reference, nothing written."""
+    root = _values_from_repo(tmp_path, "Secret")
+    before = snapshot(root)
+    r = run_cli("import", HR_FILE, cwd=root)
+    assert r.code == 2 and "Secret velero-values" in r.err and "Traceback" not in r.err, r.err
+    assert snapshot(root) == before

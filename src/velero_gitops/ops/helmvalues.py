@@ -27,6 +27,7 @@ class Values:
     values: dict[str, Any]  # merged, as the chart receives them
     args: tuple[str, ...]  # `--values X` arguments for helm, relative to the repository root, in merge order
     unread: bool = False  # a values file could not be read as YAML (a Go template): the values are incomplete
+    unresolved: tuple[str, ...] = ()  # the valuesFrom references not read ("Kind name"): Secrets, targetPath, not found
 
 
 def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -94,8 +95,10 @@ def of_release(g: Any, root: Path, o: Any) -> Values:
     out: dict[str, Any] = {}
     args: list[str] = []
     ns = g.ns_of(o)
+    unresolved: list[str] = []
     for ref in spec.get("valuesFrom") or [] if isinstance(spec.get("valuesFrom"), list) else []:
         if not isinstance(ref, dict) or ref.get("kind") != "ConfigMap" or ref.get("targetPath"):
+            unresolved.append(f"{ref.get('kind')} {ref.get('name')}" if isinstance(ref, dict) else str(ref))
             continue
         name, key = str(ref.get("name", "")), str(ref.get("valuesKey") or "values.yaml")
         got = _from_generator(g, real_root, g.real(o.path).parent, name, key) if o.path is not None else None
@@ -114,6 +117,8 @@ def of_release(g: Any, root: Path, o: Any) -> Values:
         if got is not None:
             out = merge(out, got[0])
             args.append(got[1])
+        else:
+            unresolved.append(f"ConfigMap {name}")
     inline = spec.get("values")
     if isinstance(inline, dict) and inline:
         from velero_gitops.ops.importer import plain
@@ -121,7 +126,7 @@ def of_release(g: Any, root: Path, o: Any) -> Values:
         out = merge(out, plain(inline))
         if o.path is not None:
             args.append(f"<(yq '.spec.values' {_rel(g.real(o.path), real_root)})")
-    return Values(out, tuple(args))
+    return Values(out, tuple(args), unresolved=tuple(unresolved))
 
 
 def of_helmfile_release(root: Path, helmfile: Path, release: dict[str, Any]) -> Values:

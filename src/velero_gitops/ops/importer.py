@@ -239,8 +239,10 @@ def _prune(d: Any) -> Any:
     return d
 
 
-def import_values(hr: dict, line: int, shown: str) -> Imported:
-    """Map a velero HelmRelease onto a config (without the repository facts init detects)."""
+def import_values(hr: dict, line: int, shown: str, composed: Any = None) -> Imported:
+    """Map a velero HelmRelease onto a config (without the repository facts init detects). ``composed``: the values
+    helm-controller installs it with (ops/helmvalues.Values: its valuesFrom read from the repository, then
+    spec.values); without it, only spec.values is read and a valuesFrom is refused."""
     from velero_gitops.config.model import KUBELET_PODS_PATHS, Budget, VeleroConfig
 
     spec: dict = hr["spec"] if isinstance(hr.get("spec"), dict) else {}
@@ -258,10 +260,14 @@ def import_values(hr: dict, line: int, shown: str) -> Imported:
             "not restic). Upgrade first: set the chart to 4.x, move configuration.provider into "
             "configuration.backupStorageLocation[0].provider, rename deployRestic/restic to deployNodeAgent/nodeAgent, "
             "let Flux reconcile it, then run the import again (chart README: 'Upgrading Chart')")
-    if spec.get("valuesFrom"):
-        problems.append(f"{at('spec', 'valuesFrom')} values from a ConfigMap or Secret are not in this file; "
-                        "inline them into spec.values (or import a copy that has them inline), then import")
-    values = effective(plain(spec.get("values") or {}))
+    unread = () if not spec.get("valuesFrom") else composed.unresolved if composed is not None else ("all",)
+    if unread:
+        which = "" if unread == ("all",) else f" ({', '.join(unread)}: a Secret, a targetPath, or no such object in " \
+            "the repository)"
+        problems.append(f"{at('spec', 'valuesFrom')} values from a ConfigMap or Secret are not in the repository's "
+                        f"files{which}; inline them into spec.values (or import a copy that has them inline), then import")
+    values = effective(plain(composed.values if composed is not None and spec.get("valuesFrom")
+                             else spec.get("values") or {}))
     if not isinstance(values, dict):
         problems.append(f"{at('spec', 'values')} not a mapping; write the chart values as a mapping")
     if problems and (vt is None or vt < MIN_CHART or not isinstance(values, dict)):
@@ -691,11 +697,18 @@ def run_import(here: Path, hr_file: Path, found: Detected, cluster: str | None) 
     if real != root and root not in real.parents:
         raise UsageError(f"{hr_file}: outside the repository {root}; import reads only the repository's files")
     from velero_gitops.ops.wiring import flux_facts
+    from velero_gitops.ops.wiring import graph as wiring_graph
 
     shown = display(real)
     hr, line = read_release(real, root)
-    imp = import_values(hr, line, shown)
-    facts = flux_facts(root, [f"GitRepository/flux-system/{found.source_name}"])
+    sources = [f"GitRepository/flux-system/{found.source_name}"]
+    g = wiring_graph(root, sources)
+    composed = _composed_values(g, root, real, hr)
+    imp = import_values(hr, line, shown, composed)
+    if composed is not None and (hr.get("spec") or {}).get("valuesFrom"):
+        imp.changes.append(f"values read as helm-controller composes them: {', '.join(composed.args)}; the "
+                           "valuesFrom ConfigMap goes with the old HelmRelease, so remove what makes it in the same commit")
+    facts = flux_facts(root, sources, g=g)
     imp.config["schedules"] += own_schedules(imp, root, facts, display)
     imp.config.setdefault("velero", {})["repositoryPassword"] = repository_password(imp, root, display)
     head: dict[str, Any] = {
@@ -728,13 +741,32 @@ def run_import(here: Path, hr_file: Path, found: Detected, cluster: str | None) 
     finally:
         probe.unlink(missing_ok=True)
     ours = _rendered_values(rendered)  # extraValues already merged under ours by the plan
-    old = effective(plain((hr.get("spec") or {}).get("values") or {}))
+    old = effective(plain(composed.values if composed is not None else (hr.get("spec") or {}).get("values") or {}))
     diff = values_diff(old, ours)
     if not create_new(target, text.encode("utf-8")):
         raise UsageError(f"{CONFIG_NAME} appeared while import ran; import never overwrites")
     appliers = sorted({f"{k.ref} ({display(k.file)})" if k.file else k.ref for k in facts
                        if real in k.applies and k.kind == "Kustomization"})
     return ImportResult(target, shown, imp.changes, diff, appliers)
+
+
+def _composed_values(g: Any, root: Path, real: Path, hr: dict) -> Any:
+    """The values the HelmRelease in file ``real`` is installed with (ops/helmvalues.of_release on graph ``g``): its
+    valuesFrom ConfigMaps (a configMapGenerator's file, or a ConfigMap written in the repository) then spec.values.
+    None when the file cannot be read as the graph reads it."""
+    from velero_gitops.ops import helmvalues
+    from velero_gitops.validate.documents import Reader, display_path
+
+    reader = Reader(str(root), lambda p, shown: g.run.text(p, root=root, shown=shown))
+    try:
+        reader.read(display_path(real), real, g.run.text(real, root=root))
+    except Exception:  # noqa: BLE001 - read_release read it a moment ago; a refusal here leaves valuesFrom refused
+        return None
+    name = str((hr.get("metadata") or {}).get("name") or "")
+    for o in reader.objects:
+        if o.kind == "HelmRelease" and o.name == name:
+            return helmvalues.of_release(g, root, o)
+    return None
 
 
 def own_schedules(imp: Imported, root: Path, facts: list, shown: Callable[[Path], str]) -> list[dict]:
