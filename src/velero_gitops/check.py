@@ -316,7 +316,12 @@ def _storage_and_metrics(group: list[_Unit], result: CheckResult, graphs: _Graph
             patch = ordering.depends_on_patch(ks_file, f"{c.flux.namespace}/{c.repo.app}", facts)
             deps = deps if applied is None else applied
             where = f"{wiring.at(u.loaded.repo_root, u.rendered.shown)(patch[0])}:{patch[1]}" if patch else ""
-            for gap in storage.gaps(st, storage.backed_up_namespaces(u.loaded), deps):
+            for c_, where_, defined in storage.hostpath_uses(st, storage.backed_up_namespaces(u.loaded)):
+                result.findings.append(Finding(display(u.loaded.path), None, f"StorageClass//{c_}", "",
+                                               storage.hostpath_message(c_, where_, defined), storage.HOSTPATH,
+                                               "warning"))
+            above = ordering.ancestors(facts, ks_file=ks_file)
+            for gap in storage.gaps(st, storage.backed_up_namespaces(u.loaded), deps, above):
                 result.findings.append(Finding(display(u.loaded.path), None, f"StorageClass//{gap.storage_class}", "",
                                                storage.message(gap, where), storage.UNORDERED, "warning"))
         if prometheus.rendered(c):

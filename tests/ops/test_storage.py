@@ -158,3 +158,62 @@ def test_the_procedure_installs_the_storage_even_when_depends_on_misses_it(tmp_p
     assert "# Namespace openebs-system" in step.commands[0]
     assert any("name: openebs\n" in c and "kind: Kustomization" in c for c in step.commands)
     assert not any("name: nfs\n" in c for c in step.commands)  # media is not backed up
+
+
+def test_the_kustomization_that_applies_velero_is_never_proposed_nor_asked_for(tmp_path):
+    """The apps root is the folder of the Kustomization that also installs the class, with `wait: true` (a fresh
+    repository: infra builds ./infra, the local-path StorageClass and every app there). Velero depending on it would
+    deadlock (kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go checkDependencies waits for
+    infra to be Ready, infra's wait for Velero: flux.depends-on-ancestor), and its apply carries the class with
+    Velero anyway: init proposes no flux.dependsOn, check asks for none, and the rendered tree validates clean of
+    that rule; init with --apps-root reads the same facts."""
+    files = {k: v for k, v in FILES.items() if not k.startswith("kubernetes/apps/")}
+    files.update({
+        "clusters/main/apps.yaml": _ks("infra", "./infra", "  wait: true\n").replace(
+            "  name: infra\nspec", "  name: infra\n  namespace: flux-system\nspec"),
+        "infra/kustomization.yaml": "resources:\n  - ./class.yaml\n  - ./db\n",
+        "infra/class.yaml": "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata:\n  name: local-path\n"
+                            "provisioner: rancher.io/local-path\n",
+        "infra/db/kustomization.yaml": "resources:\n  - ./pvc.yaml\n",
+        "infra/db/pvc.yaml": "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: data\n  namespace: default\n"
+                             "spec:\n  storageClassName: local-path\n  accessModes: [ReadWriteOnce]\n  resources:\n"
+                             "    requests:\n      storage: 1Gi\n",
+    })
+    for args in ([], ["--apps-root", "infra"]):
+        root = write_repo(tmp_path / f"r{len(args)}", files)
+        r = run_cli("init", "--s3-endpoint", "https://s3.example.org", "--namespaces", "default", "--no-interactive",
+                    *args, cwd=root)
+        assert r.code == 0, r.err
+        loaded = load(root / "velero-gitops.yaml")
+        assert loaded.config.repo.apps_root == "infra" and loaded.config.flux.depends_on == [], r.err
+        assert run_cli("render", "--wire", cwd=root).code == 0
+        r = run_cli("check", "--no-cache", cwd=root)
+        assert "flux.storage-not-ordered" not in r.out and "flux.depends-on-ancestor" not in r.out, r.out
+
+
+def test_a_class_that_makes_hostpath_volumes_is_named_before_any_backup_skips_it(tmp_path):
+    """rancher/local-path-provisioner@v0.0.37:provisioner.go makes a hostPath PV unless the StorageClass annotation
+    defaultVolumeType (or the PVC's volumeType) says local; Velero's pod volume backup skips a volume whose PV is
+    hostPath (vmware-tanzu/velero@v1.18.1:pkg/podvolume/backupper.go isHostPathVolume) and the backup only counts a
+    warning. init writes the warning into the config and check reports policy.hostpath-volumes; with the annotation,
+    neither says anything (seen when adopting a fresh repository whose volumes all use rancher local-path)."""
+    for annotated in (False, True):
+        files = dict(FILES)
+        files["kubernetes/apps/default/db/app/pvc.yaml"] = FILES["kubernetes/apps/default/db/app/pvc.yaml"].replace(
+            "storageClassName: openebs-hostpath", "storageClassName: local-path")
+        files["kubernetes/apps/default/db/app/kustomization.yaml"] = "resources:\n  - ./pvc.yaml\n  - ./class.yaml\n"
+        files["kubernetes/apps/default/db/app/class.yaml"] = (
+            "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata:\n  name: local-path\n"
+            + ("  annotations:\n    defaultVolumeType: local\n" if annotated else "")
+            + "provisioner: rancher.io/local-path\nvolumeBindingMode: WaitForFirstConsumer\n")
+        root = write_repo(tmp_path / f"r{annotated}", files)
+        r = run_cli("init", "--s3-endpoint", "https://s3.example.org", "--namespaces", "default", "--no-interactive",
+                    cwd=root)
+        assert r.code == 0, r.err
+        text = (root / "velero-gitops.yaml").read_text()
+        assert ("WARNING: StorageClass local-path" in text) is not annotated, text
+        assert run_cli("render", "--wire", cwd=root).code == 0
+        r = run_cli("check", "--no-cache", cwd=root)
+        assert ("makes hostPath PersistentVolumes" in r.out) is not annotated, r.out
+        if not annotated:
+            assert "kubernetes/apps/default/db/app/class.yaml" in r.out and "defaultVolumeType: local" in r.out, r.out

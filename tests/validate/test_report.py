@@ -176,3 +176,16 @@ def test_every_text_line_starts_with_a_character_the_tool_chose():
     out = render(findings, 0, 0, 0)
     assert _runner_commands(out) == []
     assert all(line[:1] not in (" ", ":") and not line[:1].isspace() for line in out.splitlines())
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_a_kind_the_finding_names_as_its_object_is_not_taken_for_a_token(fmt):
+    """The token rule (config/redact.py: a 20+ character run mixing cases and digits) took the kind
+    CiliumL2AnnouncementPolicy in a schema.missing message for a secret (seen when adopting a fresh repository:
+    `no schema found for cilium.<redacted>`). The finding's own identity is printed beside the message unredacted,
+    so the message may name it; a token that is not the object's identity is still masked."""
+    token = "Zx9" + "kQ" * 12
+    f = Finding("lb.yaml", 2, "CiliumL2AnnouncementPolicy//l2-policy", "/kind",
+                f"no schema found for cilium.io/v2alpha1/CiliumL2AnnouncementPolicy (see {token})", "schema.missing")
+    out = render([f], 0, 1, 0, fmt)
+    assert "cilium.io/v2alpha1/CiliumL2AnnouncementPolicy" in out and token not in out and "<redacted>" in out, out

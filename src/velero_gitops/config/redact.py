@@ -39,9 +39,9 @@ def _token_like(part: str) -> bool:
             and any(c.isdigit() for c in part))
 
 
-def _mask_run(m: re.Match[str]) -> str:
+def _mask_run(m: re.Match[str], public: frozenset[str] = frozenset()) -> str:
     run = m.group()
-    return MASK if any(_token_like(part) for part in _API_VERSION_SEGMENT.split(run)) else run
+    return MASK if any(_token_like(part) and part.strip("/") not in public for part in _API_VERSION_SEGMENT.split(run)) else run
 # key=value where the key says it holds a secret (a query string, an env line): the value goes. Not "key: value":
 # messages name config keys such as secretRef that way.
 _KEYED = goregexp.linear(r"(?i)((?:password|passwd|secret|token|api_?key|access_?key)[\w-]*=)([^\s'\"&,;]+)")
@@ -50,9 +50,12 @@ _URL_TAIL = goregexp.linear(r"(://[^\s'\"?#]*)[?#][^\s'\"]*")
 _QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 
 
-def redact(text: str) -> str:
-    """``text`` with everything that looks like a secret replaced by <redacted>."""
-    text = _URL_TAIL.sub(lambda m: m.group(1) + "?" + MASK, _RUN.sub(_mask_run, _SECRET.sub(MASK, text)))
+def redact(text: str, public: frozenset[str] = frozenset()) -> str:
+    """``text`` with everything that looks like a secret replaced by <redacted>. ``public``: words shown beside the
+    message anyway (a finding's object identity: its kind and name, such as CiliumL2AnnouncementPolicy), which the
+    token rule would otherwise take for a token."""
+    text = _URL_TAIL.sub(lambda m: m.group(1) + "?" + MASK,
+                         _RUN.sub(lambda m: _mask_run(m, public), _SECRET.sub(MASK, text)))
     return _KEYED.sub(lambda m: m.group(1) + MASK, text)
 
 

@@ -45,6 +45,7 @@ class Detected:
     secret_makers: dict[str, int] = field(default_factory=dict)
     encrypted: int = 0  # applied objects that are SOPS-encrypted (a top-level `sops` block)
     no_prometheus_crds: bool = False  # nothing the repository applies shows the Prometheus Operator CRDs
+    apps_ancestors: set[str] = field(default_factory=set)  # Flux Kustomizations applying apps_root (ops/ordering)
 
     @property
     def secrets_elsewhere(self) -> bool:
@@ -228,7 +229,8 @@ def detect(here: Path, cluster: str | None = None, apps_root: str | None = None)
         why = "by folder name: no Flux sync root found" if apps else ""
     from velero_gitops.ops import prometheus, storage, wiring
 
-    g = wiring.graph(root, sources) if clusters else None
+    # the repository's facts are read whenever it has a Flux graph, an apps root given by hand included
+    g = wiring.graph(root, sources) if clusters or apps_root is not None else None
     facts = storage.read(root, sources, g) if g is not None else None
     proms = prometheus.read(root, sources, g) if g is not None else []
     makers, encrypted = _secret_sources(g) if g is not None else ({}, 0)
@@ -238,9 +240,14 @@ def detect(here: Path, cluster: str | None = None, apps_root: str | None = None)
 
         shown = shown_groups(g, more=wiring.applied_objects(g, root, prometheus.GROUP))
         no_crds = shown is not None and prometheus.GROUP not in shown
+    above: set[str] = set()
+    if g is not None and apps is not None:
+        from velero_gitops.ops import ordering
+
+        above = ordering.ancestors(wiring.flux_facts(root, sources, g=g), folder=g.run.real(root / apps))
     return Detected(root, apps or APPS_ROOT_CANDIDATES[0], apps is not None, conf, recipients,
                     source or "flux-system", source is not None, foreign, clusters, chosen, why, facts, proms,
-                    makers, encrypted, no_crds)
+                    makers, encrypted, no_crds, above)
 
 
 def _secret_sources(g: object) -> tuple[dict[str, int], int]:
@@ -309,10 +316,17 @@ def config_text(found: Detected, answers: Answers, config_dir: Path) -> str:
     if found.storage is not None:
         from velero_gitops.ops import storage
 
-        for inst, classes in storage.to_depend_on(found.storage, namespaces):  # type: ignore[arg-type]
+        for inst, classes in storage.to_depend_on(found.storage, namespaces, found.apps_ancestors):  # type: ignore[arg-type]
             lines_depends += [f"    - name: {inst.name}",
                               f"      namespace: {inst.namespace}  # installs StorageClass {', '.join(classes)} "
                               f"({inst.via}), which the backed-up volumes use: a restore needs it first"]
+    hostpath_lines: list[str] = []
+    if found.storage is not None:
+        from velero_gitops.ops import storage
+
+        for c, where, defined in storage.hostpath_uses(found.storage, namespaces):  # type: ignore[arg-type]
+            hostpath_lines += [f"# WARNING: StorageClass {c} ({where}) makes hostPath volumes ({defined}): Velero skips",
+                               "# them and backs up none of their data (`velero-gitops check` says how to fix it)."]
     metrics: list[str] = []
     if found.prometheus:
         from velero_gitops.config.model import Config
@@ -379,6 +393,7 @@ def config_text(found: Detected, answers: Answers, config_dir: Path) -> str:
         sops_note,
         "",
         *metrics,
+        *hostpath_lines,
         "schedules:",
         "  - name: daily",
         '    cron: "0 2 * * *"  # 02:00 UTC',

@@ -96,3 +96,25 @@ def message(r: Replaced, shown: Callable[[Path | None], str]) -> str:
             f"for {', '.join(r.lost)}. Fix at {where}: narrow the patch's target (target.name or target.labelSelector) "
             f"so that it does not select {r.ks.split('/', 1)[1]}, or drop dependsOn from the patch and write it in each "
             "child; or set repo.appsRoot to a folder that parent does not build, then render --wire")
+
+
+def ancestors(facts: list[FluxKs], *, ks_file: Path | None = None, folder: Path | None = None) -> set[str]:
+    """"ns/name" of every Flux Kustomization that applies the rendered Velero Kustomization, directly or through
+    others: those applying ``ks_file``, or, before it is rendered, those whose build starts at or above ``folder``
+    (repo.appsRoot) and applies a file in it. Velero depending on one of them is at best no order (its objects and
+    ours go out in one apply) and, when it waits for what it applies, a deadlock (flux.depends-on-ancestor)."""
+    def inside(f: Path, d: Path) -> bool:
+        return d == f.parent or d in f.parents
+
+    found = {id(k): k for k in facts if k.kind == "Kustomization" and (
+        (ks_file is not None and ks_file in k.applies)
+        or (folder is not None and k.path_dir is not None and inside(folder / "x", k.path_dir)
+            and any(inside(f, folder) for f in k.applies)))}
+    todo = list(found.values())
+    while todo:
+        k = todo.pop()
+        for p in facts:
+            if p.kind == "Kustomization" and id(p) not in found and k.file is not None and k.file in p.applies:
+                found[id(p)] = p
+                todo.append(p)
+    return {f"{k.namespace}/{k.name}" for k in found.values()}

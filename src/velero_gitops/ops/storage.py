@@ -36,6 +36,14 @@ UNORDERED = define("flux.storage-not-ordered", "warning", "the backed-up namespa
                    "Kustomization of the repository installs, and `flux.dependsOn` does not order it before Velero: "
                    "a disaster-recovery restore provisions no volume and restores no data", needs_config=True)
 
+HOSTPATH = define("policy.hostpath-volumes", "warning", "the backed-up namespaces use a StorageClass whose "
+                  "provisioner makes hostPath PersistentVolumes (rancher local-path's default), which the node-agent "
+                  "skips: their data is never backed up", needs_config=True)
+
+# rancher/local-path-provisioner@v0.0.37:provisioner.go: the provisioner's name, the StorageClass annotation that sets
+# the volume type of its new PVs, and its default (a PVC's `volumeType` annotation overrides it per claim)
+LOCAL_PATH_PROVISIONER, VOLUME_TYPE_ANNOTATION, DEFAULT_VOLUME_TYPE = "rancher.io/local-path", "defaultVolumeType", "hostPath"
+
 _CLASS_KEY = re.compile(r"class(es)?$", re.I)  # a key that holds a class definition: hostpathClass, storageClasses
 _USES_KEY = re.compile(r"storageclass(name)?$", re.I)  # a key that names the class a volume is provisioned from
 _VAR_DEFAULT = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*:?[-=]([^}]*)\}$")  # ${VAR:=default}: fluxcd/pkg envsubst
@@ -58,6 +66,7 @@ class Storage:
     installers: dict[str, list[Installer]] = field(default_factory=dict)  # class -> what installs it
     used: dict[str, dict[str, str]] = field(default_factory=dict)  # namespace -> {class: where it is named}
     depends: dict[str, list[str]] = field(default_factory=dict)  # "ns/name" of a Flux Kustomization -> its dependsOn
+    hostpath: dict[str, str] = field(default_factory=dict)  # class whose new PVs are hostPath -> where it is defined
 
     def needed(self, namespaces: list[str]) -> dict[str, str]:
         """{class: where} used by the backed-up namespaces ("*": all)."""
@@ -148,6 +157,13 @@ def _learn(g: Any, o: Any, out: Storage, root: Path) -> None:
     defined: list[str] = []
     if o.kind == "StorageClass" and api.startswith("storage.k8s.io/") and o.name:
         defined, via = [o.name], f"StorageClass {o.name}"
+        md = data.get("metadata")
+        notes = md.get("annotations") if isinstance(md, dict) else None
+        notes = notes if isinstance(notes, dict) else {}
+        if data.get("provisioner") == LOCAL_PATH_PROVISIONER and \
+                str(notes.get(VOLUME_TYPE_ANNOTATION, DEFAULT_VOLUME_TYPE)).lower() == "hostpath":
+            shown = g.real(o.path).relative_to(root).as_posix() if o.path is not None else o.file
+            out.hostpath.setdefault(o.name, f"{shown}:{o.line}")
     elif o.kind == "HelmRelease" and api.startswith("helm.toolkit.fluxcd.io/"):
         defined, via = _defined_classes(spec.get("values")), f"HelmRelease {g.ns_of(o)}/{o.name}"
     for c in dict.fromkeys(defined):
@@ -180,26 +196,45 @@ class Gap:
     installers: tuple[Installer, ...]
 
 
-def gaps(st: Storage, namespaces: list[str], depends_on: list[str]) -> list[Gap]:
+def gaps(st: Storage, namespaces: list[str], depends_on: list[str], ancestors: frozenset[str] | set[str] = frozenset()) -> list[Gap]:
     """Classes the backed-up namespaces use, installed by a Flux Kustomization of the repository that the
-    disaster-recovery order (``flux.dependsOn`` and what it depends on) does not apply."""
+    disaster-recovery order (``flux.dependsOn`` and what it depends on) does not apply. An installer that applies
+    Velero itself (``ancestors``: ops/ordering.ancestors) is no gap: Velero cannot depend on it (a deadlock when it
+    waits, flux.depends-on-ancestor), and its apply carries the class with Velero."""
     ordered = st.ordered(depends_on)
     out = []
     for c, where in sorted(st.needed(namespaces).items()):
         inst = st.installers.get(c, [])
-        if inst and not any(i.ref in ordered for i in inst):
-            out.append(Gap(c, where, tuple(inst)))
+        if inst and not any(i.ref in ordered or i.ref in ancestors for i in inst):
+            out.append(Gap(c, where, tuple(dict.fromkeys(inst))))
     return out
 
 
-def to_depend_on(st: Storage, namespaces: list[str]) -> list[tuple[Installer, list[str]]]:
+def to_depend_on(st: Storage, namespaces: list[str], ancestors: frozenset[str] | set[str] = frozenset()) -> list[tuple[Installer, list[str]]]:
     """The Flux Kustomizations to add to ``flux.dependsOn`` (with the classes each installs): one installer per class
-    the backed-up namespaces use."""
+    the backed-up namespaces use, never one that applies Velero itself (``ancestors``)."""
     chosen: dict[str, tuple[Installer, list[str]]] = {}  # by the Kustomization: one entry each
-    for g in gaps(st, namespaces, []):
+    for g in gaps(st, namespaces, [], ancestors):
         inst = next((i for i in g.installers if i.ref in chosen), g.installers[0])
         chosen.setdefault(inst.ref, (inst, []))[1].append(g.storage_class)
     return list(chosen.values())
+
+
+def hostpath_uses(st: Storage, namespaces: list[str]) -> list[tuple[str, str, str]]:
+    """(class, where it is used, where it is defined) for each class the backed-up namespaces use whose new volumes
+    are hostPath PersistentVolumes. Velero's pod volume backup skips a volume whose PV is hostPath
+    (vmware-tanzu/velero@v1.18.1:pkg/podvolume/backupper.go isHostPathVolume: "not mounted into /var/lib/kubelet/pods")
+    and the backup only counts a warning (docs/observability.md)."""
+    return [(c, where, st.hostpath[c]) for c, where in sorted(st.needed(namespaces).items()) if c in st.hostpath]
+
+
+def hostpath_message(storage_class: str, where: str, defined: str) -> str:
+    return (f"the backed-up namespaces use StorageClass {storage_class} ({where}), whose provisioner "
+            f"{LOCAL_PATH_PROVISIONER} makes hostPath PersistentVolumes ({defined}: no `{VOLUME_TYPE_ANNOTATION}: local` "
+            "annotation). Velero's node-agent skips hostPath volumes, so their data is never backed up: the backup "
+            "only ends with a warning. Annotate the StorageClass `defaultVolumeType: local` (new volumes; each "
+            "existing PVC needs its data moved to a new one), set the annotation `volumeType: local` on each PVC "
+            "before it is provisioned, or use a provisioner that makes `local` volumes (OpenEBS LocalPV hostpath)")
 
 
 def message(gap: Gap, replaced_by: str = "") -> str:
@@ -211,7 +246,7 @@ def message(gap: Gap, replaced_by: str = "") -> str:
                 f"{replaced_by} replaces it, so the controller does not order it before Velero: on a new cluster the "
                 "disaster-recovery restore provisions no volume. Make that patch leave the velero Kustomization alone "
                 "(flux.depends-on-replaced says how)")
-    others = "".join(f" or {i.ref}" for i in gap.installers[1:])
+    others = "".join(f" or {r}" for r in dict.fromkeys(i.ref for i in gap.installers[1:]) if r != inst.ref)
     return (f"the backed-up namespaces use StorageClass {gap.storage_class} ({gap.where}); Flux Kustomization "
             f"{inst.ref}{others} installs it ({inst.via}), but flux.dependsOn does not order it before Velero. On a "
             "new cluster the disaster-recovery procedure then restores into no StorageClass: the PVCs stay Pending, "

@@ -132,6 +132,10 @@ class Kustomization:
     name_suffix: str | None = None
     target_namespace_set: bool = False  # written as a string, "" included: the build sets it (GenerateManifest)
     ignore_missing_components: bool = False
+    # spec.wait: health-check everything applied, spec.healthChecks ignored; else the objects healthChecks names
+    # (kustomize-controller@v1.9.4:api/v1/kustomization_types.go Wait, HealthChecks; default false / none)
+    wait: bool = False
+    health_checks: tuple[Ref, ...] = ()
     problems: tuple[Problem, ...] = field(default=(), compare=False)
 
 
@@ -340,6 +344,9 @@ def kustomization(o: Obj) -> Kustomization:
         name_suffix=p.string(spec, "nameSuffix", "/spec"),
         target_namespace_set=tn is not None,
         ignore_missing_components=spec is not None and spec.get("ignoreMissingComponents") is True,
+        wait=spec is not None and spec.get("wait") is True,
+        health_checks=tuple(r for i, hc in enumerate(p.sequence(spec, "healthChecks", "/spec"))
+                            if (r := p.ref(hc, f"/spec/healthChecks/{i}")) is not None),
         problems=tuple(p.problems))
 
 

@@ -209,7 +209,8 @@ def render(findings: list[Finding], passed: int, failed: int, skipped: int, fmt:
         raise ValueError(f"unknown output format {fmt!r}")
     # one boundary for every format: a message quoting a value from the tree (an s3Url with user info, a token in
     # a query string) is redacted here, by the config's rule, before any reporter sees it
-    findings = [replace(f, message=redact(f.message)) for f in findings]
+    # (the object's identity is printed unredacted beside the message, so the message may name it too)
+    findings = [replace(f, message=redact(f.message, frozenset((f.obj or "").split("/")) - {""})) for f in findings]
     return cls().render(findings, counts(findings, passed, failed, skipped))
 
 

@@ -1,0 +1,61 @@
+"""flux.depends-on-ancestor (validate/fluxrules/depends_on_ancestor.py): a Kustomization that depends on an ancestor
+waiting for it deadlocks (kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go
+checkDependencies needs the dependency Ready; api/v1/kustomization_types.go: ``wait`` health-checks everything
+applied, ``healthChecks`` the objects named). Seen when adopting a fresh repository: ``init`` ordered Velero after
+the Kustomization that installs the StorageClass, which was also the one applying Velero, with ``wait: true``."""
+
+from __future__ import annotations
+
+import pytest
+
+from velero_gitops.validate.engine import Options, validate_paths
+
+from cli_util import write_tree
+
+KS = ("---\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: {name}\n"
+      "  namespace: flux-system\nspec:\n  interval: 10m\n  path: {path}\n  prune: true\n"
+      "  sourceRef:\n    kind: GitRepository\n    name: flux-system\n{extra}")
+DEP = "  dependsOn:\n    - name: {name}\n"
+
+
+def _repo(tmp_path, infra_extra: str, mid: bool = False, mid_extra: str = ""):
+    """flux-system applies infra.yaml; infra builds ./infra, which holds the velero Kustomization (directly, or
+    through ``mid``) depending on infra."""
+    files = {
+        "clusters/home/flux-system/gotk-sync.yaml": KS.format(name="flux-system", path="./clusters/home", extra=""),
+        "clusters/home/infra.yaml": KS.format(name="infra", path="./infra", extra=infra_extra),
+        "infra/kustomization.yaml": "resources: [storageclass.yaml, " + ("mid.yaml]\n" if mid else "velero/ks.yaml]\n"),
+        "infra/storageclass.yaml": "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata:\n  name: local\n"
+        "provisioner: rancher.io/local-path\n",
+        "infra/velero/ks.yaml": KS.format(name="velero", path="./infra/velero/app", extra=DEP.format(name="infra")),
+        "infra/velero/app/kustomization.yaml": "resources: [cm.yaml]\n",
+        "infra/velero/app/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: v\n  namespace: velero\n",
+    }
+    if mid:
+        files["infra/mid.yaml"] = KS.format(name="mid", path="./infra/velero", extra=mid_extra)
+        files["infra/velero/kustomization.yaml"] = "resources: [ks.yaml]\n"
+    root = write_tree(tmp_path / "repo", files)
+    res = validate_paths([str(root)], Options(repo_root=str(root), kustomize="never"))
+    return [f for f in res.findings if f.rule == "flux.depends-on-ancestor"]
+
+
+HC_VELERO = "  healthChecks:\n    - kind: Kustomization\n      name: velero\n      namespace: flux-system\n"
+HC_MID = "  healthChecks:\n    - kind: Kustomization\n      name: mid\n"
+
+
+@pytest.mark.parametrize("infra_extra,mid,mid_extra,deadlock", [
+    ("  wait: true\n", False, "", True),
+    ("", False, "", False),  # without a wait, infra is Ready once applied: the order resolves
+    (HC_VELERO, False, "", True),
+    ("  healthChecks:\n    - kind: Kustomization\n      name: other\n", False, "", False),
+    ("  wait: true\n", True, "", False),  # mid does not wait for velero: mid is Ready, so is infra
+    ("  wait: true\n", True, "  wait: true\n", True),
+    (HC_MID, True, HC_VELERO, True),
+], ids=["wait", "no-wait", "health-check", "health-check-other", "chain-broken", "chain-waits", "chain-health-checks"])
+def test_depending_on_an_ancestor_that_waits_for_it_is_a_deadlock(tmp_path, infra_extra, mid, mid_extra, deadlock):
+    hits = _repo(tmp_path, infra_extra, mid, mid_extra)
+    assert len(hits) == (1 if deadlock else 0), hits
+    if deadlock:
+        f = hits[0]
+        assert f.file.endswith("infra/velero/ks.yaml") and f.pointer == "/spec/dependsOn/0" and f.severity == "error"
+        assert "flux-system/infra" in f.message and "Remove infra from dependsOn" in f.message
