@@ -501,7 +501,7 @@ def _bwrap_or_refuse(kubectl: str) -> str:
     bwrap = sandbox.bwrap_path()
     if bwrap is None:
         _refuse(sandbox.probe(None, kubectl)[0])
-    return bwrap  # type: ignore[return-value]
+    return bwrap
 
 
 _PROBE = threading.Lock()  # two build threads failing at once ask one probe, not two
