@@ -11,7 +11,8 @@ Figures:
   2. the same corpus's core kinds against kubernetes-validate --strict;
   3. with --real-repos DIR...: per repository, warm / never and cold / never;
   4. cold `check --no-cache` on clusters/home-lab against the import floor (a process importing typer, pydantic,
-     jinja2 and ruamel.yaml: what the CLI must import) and against `import typer`;
+     jinja2 and ruamel.yaml: what the CLI must import), against `import typer`, and against the modules the cold
+     check loads imported alone (the floor under its goal: what its imports cost before any work);
   5. `check` replaying a stored clean result, against the import floor;
   6. `render` of 100 cluster configs: fresh, no-op and --check, each computed (the replay store off) and replayed,
      and a no-op after a comment edit in one config (the store on), also as a ratio to its goal;
@@ -50,6 +51,12 @@ IMPORT_TYPER = [sys.executable, "-c", "import typer"]
 # `import pydantic` is lazy: its machinery loads with the first model. A CLI that validates a config pays that too.
 PYDANTIC_FLOOR = [sys.executable, "-c", "import typer, pydantic, jinja2, ruamel.yaml\n"
                   "class A(pydantic.BaseModel):\n    x: int = 0\nA(x=1)"]
+# The modules a run loaded, written one a line to argv[1] when it exits (run as `python -c MODULES_OF file -m ...`).
+MODULES_OF = ("import atexit, runpy, sys\nout = sys.argv.pop(1)\n"
+              "atexit.register(lambda: open(out, 'w').write('\\n'.join(m for m in sys.modules if m.rpartition('.')[2] != '__main__')))\n"
+              "runpy.run_module(sys.argv.pop(1), run_name='__main__', alter_sys=True)")
+# Importing those modules and nothing else: what a run costs before its first line of work.
+IMPORT_ALL = "import importlib, sys\nfor m in open(sys.argv[1]).read().split():\n    importlib.import_module(m)"
 
 
 def run(cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = None, ok=(0,)) -> tuple[float, float]:
@@ -175,6 +182,16 @@ def check_startup(tmp: Path, repeat: int) -> None:
     row("cold check --no-cache", a, typer_only, "import typer")
     _, first_model = paired(floor, lambda: run(PYDANTIC_FLOOR, cwd=repo, env=env), repeat)
     row("cold check --no-cache", a, first_model, "import floor + 1st model")
+    # the floor under the goal: the modules a cold check loads, imported alone (pydantic's first model, our config
+    # models, every module the run reaches), so a ratio here that stays high says the imports hold it, not the work
+    modules = tmp / "check-modules.txt"
+    shutil.rmtree(xdg, ignore_errors=True)
+    run([sys.executable, "-c", MODULES_OF, str(modules), "velero_gitops", *check[3:], "--no-cache"], cwd=repo, env=env)
+    own = lambda: run([sys.executable, "-c", IMPORT_ALL, str(modules)], cwd=repo, env=env)  # noqa: E731
+    a2, imports = paired(cold, own, repeat)
+    row("cold check --no-cache", a2, imports, "its imports alone")
+    _, b2 = paired(own, floor, repeat)
+    row("its imports alone", imports, b2, "import floor")
     run(check, cwd=repo, env=env)  # stores the clean result
     a, b = paired(lambda: run(check, cwd=repo, env=env), floor, repeat)
     row("check, replayed clean result", a, b, "import floor", "(goal <= 1.1)")

@@ -221,6 +221,28 @@ def test_no_sandbox_refuses_builds_with_one_line(tmp_path, monkeypatch, why):
     assert "--kustomize never" in msg and "\n" not in msg and "sandbox" in msg
 
 
+def test_the_sandbox_probe_runs_only_after_a_failed_build(tmp_path, monkeypatch):
+    """A build that succeeded shows that the sandbox starts here, so a passing run starts no `kubectl version` in
+    one (issue 23: it was one bwrap and kubectl start-up of five in a cold `check`); a failed build asks the probe
+    whether the sandbox or the build failed, and the build's own error is what comes back."""
+    kubectl = require_kubectl()
+    sandbox.probe.cache_clear()
+    asked: list[str | None] = []
+    real = sandbox.probe
+    monkeypatch.setattr(sandbox, "probe", lambda bwrap, k: asked.append(bwrap) or real(bwrap, k))
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    good.mkdir()
+    bad.mkdir()
+    (good / "kustomization.yaml").write_text(K + "resources: [cm.yaml]\n")
+    (good / "cm.yaml").write_text(CM)
+    (bad / "kustomization.yaml").write_text(K + "resources: [missing.yaml]\n")
+    ok, out = kustomize.run_kubectl(kubectl, good)
+    assert ok and "name: a" in out and asked == []
+    ok, out = kustomize.run_kubectl(kubectl, bad)
+    real.cache_clear()
+    assert not ok and "missing.yaml" in out and asked == [sandbox.bwrap_path()]
+
+
 @pytest.mark.parametrize(("sig", "code"), [("SIGTERM", 143), ("SIGHUP", 129)])
 def test_a_signal_mid_build_removes_every_mirror(tmp_path, sig, code):
     """B14 (probe 36): SIGTERM (a CI job cancelled, `timeout`) or SIGHUP while builds run. Python's default action

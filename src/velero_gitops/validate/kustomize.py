@@ -35,11 +35,12 @@ import os
 import re
 import stat
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from velero_gitops import identity, safefile, tools
 from velero_gitops.boundary import git_toplevel, realpath
@@ -485,21 +486,39 @@ def run_kubectl(kubectl: str, d: Path, root: Path | None = None, tree: Path | No
     (default ``root``) at the path ``root`` (default ``d``), read-only, and nothing else. Raises UsageError
     where no sandbox can be made."""
     root = Path(root or d)
-    bwrap = _sandbox_or_refuse(kubectl)
+    bwrap = _bwrap_or_refuse(kubectl)
     res = sandbox.run(bwrap, kubectl, {Path(tree or root): root},
                       ["kustomize", "--load-restrictor", "LoadRestrictionsNone", str(d)], deadline or sandbox.Deadline())
+    if not res.ok:
+        _refuse_without_sandbox(bwrap, kubectl)  # the build's failure, or the sandbox's: the probe tells them apart
     if res.limit is not None:
         return False, f"kustomize build stopped: it reached {res.limit}"
     return res.ok, res.out if res.ok else res.out.strip()
 
 
-def _sandbox_or_refuse(kubectl: str) -> str:
+def _bwrap_or_refuse(kubectl: str) -> str:
+    """The bubblewrap binary; refused at once where there is none (no process started to learn that)."""
     bwrap = sandbox.bwrap_path()
-    why, _ = sandbox.probe(bwrap, kubectl)
-    if why is not None or bwrap is None:
-        raise UsageError(f"kustomize builds of untrusted files need a sandbox and none can be made here ({why}); "
-                         "run with --kustomize never to validate without builds")
+    if bwrap is None:
+        _refuse(sandbox.probe(None, kubectl)[0])
     return bwrap
+
+
+_PROBE = threading.Lock()  # two build threads failing at once ask one probe, not two
+
+
+def _refuse_without_sandbox(bwrap: str, kubectl: str) -> None:
+    """After a failed build only: whether the sandbox itself cannot start here (sandbox.probe runs `kubectl version`
+    in one). A build that succeeded already answered that, so a passing run starts no probe."""
+    with _PROBE:
+        why, _ = sandbox.probe(bwrap, kubectl)
+    if why is not None:
+        _refuse(why)
+
+
+def _refuse(why: str | None) -> NoReturn:
+    raise UsageError(f"kustomize builds of untrusted files need a sandbox and none can be made here ({why}); "
+                     "run with --kustomize never to validate without builds")
 
 
 def sandbox_identity(kubectl: str) -> str:
@@ -812,7 +831,7 @@ def check_dirs(kdirs: list[Path], objects: list[Obj], store: SchemaStore, run: R
         findings.extend(hit[0])  # the verdict of the same inputs, tools and context: no build, no output read
         covered |= hit[1]
     if pending:
-        _sandbox_or_refuse(kubectl)  # one clear line where no sandbox can be made, before any build
+        _bwrap_or_refuse(kubectl)  # one clear line where no bubblewrap is installed, before any build
     deadline = sandbox.Deadline()  # one budget for every build of this run
     with ThreadPoolExecutor(max_workers=max(1, min(2, len(pending)))) as pool, sandbox.stopped_on_unwind(pool):
         results = list(pool.map(lambda bk: build(bk[0], kubectl, cache, deadline), pending))
