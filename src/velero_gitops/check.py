@@ -272,7 +272,8 @@ def _wiring(group: list[_Unit], result: CheckResult, graphs: _Graphs) -> None:
     for u in group:
         facts = graphs.facts(tuple(wiring.sources_of(u.loaded)))
         shown = wiring.at(u.loaded.repo_root, u.rendered.shown)
-        for e in importer.second_install(importer.find_existing(u.loaded.repo_root, facts, skip=ours)):
+        within = (u.loaded.repo_root / u.loaded.config.repo.apps_root).resolve()
+        for e in importer.second_install(importer.find_existing(u.loaded.repo_root, facts, skip=ours, within=within)):
             result.findings.append(Finding(file=shown(e.file), line=e.line, obj=f"HelmRelease/{e.namespace}/{e.name}",
                                            pointer="", message=importer.refusal([e], shown),
                                            rule=SECOND_INSTALL))

@@ -164,6 +164,8 @@ def test_too_old_chart_is_refused_with_the_upgrade_path(tmp_path):
                          "        - name: default\n          provider: aws\n          bucket: velero\n", 1), "2 locations"),
     (lambda t: t.replace("existingSecret: velero-minio", "useSecret: false"), "useSecret"),
     (lambda t: t.replace("chart: velero", "chart: podinfo"), "no HelmRelease of the velero chart"),
+    # a shared base that pins no version: helm-controller installs the newest chart, not a chart older than 4.0.0
+    (lambda t: t.replace("      version: 8.3.0\n", ""), "no chart version is pinned"),
 ])
 def test_what_cannot_be_imported_whole_is_refused(tmp_path, edit, says):
     root = _repo(tmp_path, edit(HR))
@@ -536,3 +538,30 @@ def test_values_from_a_secret_are_refused_by_name(tmp_path):
     r = run_cli("import", HR_FILE, cwd=root)
     assert r.code == 2 and "Secret velero-values" in r.err and "Traceback" not in r.err, r.err
     assert snapshot(root) == before
+
+
+def test_another_clusters_velero_is_not_this_clusters_second_install(tmp_path):
+    """Three clusters build a shared base/velero HelmRelease through their own overlays (a fresh repository:
+    infrastructure/base/velero, one overlay per cluster). With cluster a's overlay removed, only clusters b's sync
+    root reaches the base: rendering a's tree installs one Velero on a, so render and check judge the second install
+    by the clusters whose sync root applies the config's apps root, not by every cluster's."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    for name in ("a", "b"):
+        c = bootstrap(root, name)
+        (c / "apps.yaml").write_text(ks("cluster-apps", f"./kubernetes/{name}/apps"))
+        (root / f"kubernetes/{name}/apps/media").mkdir(parents=True)
+        (root / f"kubernetes/{name}/apps/media/cm.yaml").write_text(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: m\n  namespace: media\n")
+    (root / "kubernetes/base/velero").mkdir(parents=True)
+    (root / "kubernetes/base/velero/helmrelease.yaml").write_text(HR)
+    (root / "kubernetes/base/velero/kustomization.yaml").write_text("resources: [helmrelease.yaml]\n")
+    (root / "kubernetes/b/apps/velero.yaml").write_text(ks("velero-base", "./kubernetes/base/velero"))
+    (root / "velero-gitops.yaml").write_text(CONFIG.replace("cluster: t\n", "cluster: a\nrepo:\n  appsRoot: kubernetes/a/apps\n"))
+    (root / "b.yaml").write_text(CONFIG.replace("cluster: t\n", "cluster: b\nrepo:\n  appsRoot: kubernetes/b/apps\n"))
+    r = run_cli("render", "--config", "velero-gitops.yaml", cwd=root)
+    assert r.code == 0, r.err
+    r = run_cli("check", "--no-cache", "--config", "velero-gitops.yaml", cwd=root)
+    assert "already installed" not in r.out, r.out
+    r = run_cli("render", "--config", "b.yaml", cwd=root)
+    assert r.code == 2 and "already installed" in r.err and "kubernetes/base/velero/helmrelease.yaml" in r.err, r.err

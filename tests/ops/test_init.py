@@ -358,3 +358,25 @@ def test_monitoring_is_off_where_nothing_installs_the_prometheus_operator_crds(t
         assert run_cli("render", cwd=repo).code == 0
         assert not (repo / "kubernetes/apps/velero/velero/monitoring").exists()
         assert "velero-monitoring" not in (repo / "kubernetes/apps/velero/velero/ks.yaml").read_text()
+
+
+def test_a_sync_written_beside_the_folder_it_applies_is_one_cluster(tmp_path):
+    """`flux bootstrap` writes <path>/flux-system/gotk-sync.yaml; a repository whose sync sits at ./flux-system and
+    applies ./flux-system itself (its kustomization.yaml lists the per-area Kustomizations: a fresh repository) has one
+    cluster. The file holds the flux-system Kustomization, so it is no empty marker standing for a root bootstrap
+    will write (validate/flux.py SyncRoot): init found two clusters, the folder's name and flux-system."""
+    repo = tmp_path / "repo"
+    (repo / "flux-system").mkdir(parents=True)
+    (repo / "flux-system/gotk-sync.yaml").write_text(
+        "---\napiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: flux-system\n"
+        "  namespace: flux-system\nspec:\n  interval: 1m\n  ref:\n    branch: main\n  url: ssh://git@example.org/r\n"
+        + ks("flux-system", "./flux-system"))
+    (repo / "flux-system/infra.yaml").write_text(ks("infra", "./infra"))
+    (repo / "flux-system/kustomization.yaml").write_text("resources:\n  - gotk-sync.yaml\n  - infra.yaml\n")
+    app(repo / "infra" / "media", "plex")
+    (repo / "infra/kustomization.yaml").write_text("resources:\n  - ./media\n")
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    r = _init(repo)
+    assert r.code == 0, r.err
+    conf = load(repo / "velero-gitops.yaml").config
+    assert conf.repo.apps_root == "infra", conf

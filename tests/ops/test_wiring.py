@@ -117,7 +117,8 @@ def test_unreachable_folder_is_named_with_what_to_set(tmp_path):
     cfg.write_text(CONFIG.format(apps="elsewhere/apps"))
     (root / "elsewhere").mkdir()
     r = run_cli("render", "--wire", str(cfg))
-    assert r.code == 0 and "repo.appsRoot" in r.err and "wired" not in r.out
+    # --wire asked for an edit it could not make: the tree is written, Flux applies none of it (exit 1, a finding)
+    assert r.code == 1 and "repo.appsRoot" in r.err and "wired" not in r.out
 
 
 def test_flow_style_list_is_left_to_the_user(tmp_path):
@@ -126,7 +127,7 @@ def test_flow_style_list_is_left_to_the_user(tmp_path):
     k = root / "kubernetes/apps/kustomization.yaml"
     k.write_text("resources: [./network, ./media]  # ours\n")
     r = run_cli("render", "--wire", str(cfg))
-    assert r.code == 0 and "by hand" in r.err and k.read_text() == "resources: [./network, ./media]  # ours\n"
+    assert r.code == 1 and "by hand" in r.err and k.read_text() == "resources: [./network, ./media]  # ours\n"
 
 
 def test_no_sync_root_no_verdict(tmp_path):
@@ -211,7 +212,7 @@ def test_an_apps_own_file_is_never_where_another_app_is_wired(tmp_path):
     assert w.checked and not w.wired
     assert w.edit is None or w.edit.file != (root / "kubernetes/ks/home/otbr/app.yaml").resolve(), w.edit
     r = run_cli("render", "--wire", str(cfg))
-    assert r.code == 0, r.err
+    assert r.code == 1, r.err  # no edit made: Flux applies none of the tree
     assert "otbr" not in (r.out + r.err) and "set repo.appsRoot" in r.err, r.err
     assert (root / "kubernetes/ks/home/otbr/app.yaml").read_text() == ks("otbr", "./kubernetes/apps/home/otbr/app")
 
@@ -283,7 +284,7 @@ def test_a_parent_that_sets_namespace_is_never_the_one_wired(tmp_path):
     assert w.edit is None and w.transformed_by is not None
     assert w.transformed_by[:2] == (kfile.resolve(), 3) and w.transformed_by[2] == "namespace: apps"
     r = run_cli("render", "--wire", str(cfg))
-    assert r.code == 0 and "wired" not in r.out, r.out + r.err
+    assert r.code == 1 and "wired" not in r.out, r.out + r.err
     assert "clusters/main/kustomization.yaml:3" in r.err and "namespace: apps" in r.err, r.err
     assert kfile.read_text() == before
 

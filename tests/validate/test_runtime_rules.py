@@ -283,6 +283,27 @@ def test_flux_instance_version(tmp_path, version, warns):
     assert bool(_rules(root, "flux.min-version")) is warns
 
 
+@pytest.mark.parametrize("url,tag,warns", [
+    ("oci://ghcr.io/fluxcd/flux-manifests", "v2.2.2", True),
+    ("oci://docker.io/fluxcd/flux-manifests", "v2.2.2", True),
+    ("oci://ghcr.io/fluxcd/flux-manifests", "v2.7.5", False),
+    ("oci://ghcr.io/someone/flux-manifests", "v2.2.2", False),  # not Flux's own artifact
+])
+def test_flux_manifests_oci_tag_pins_the_flux_version(tmp_path, url, tag, warns):
+    """A repository that keeps Flux current by applying the install manifests each Flux release pushes as the OCI
+    artifact <registry>/fluxcd/flux-manifests:<version> (fluxcd/flux2@v2.7.5:.github/workflows/release.yaml
+    release-flux-manifests) pins Flux by that tag (a fresh repository pinned v2.2.2, and check said nothing)."""
+    root = _copy(tmp_path, REPO / "tests/golden/controller-key")
+    (root / "flux-manifests.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "source.toolkit.fluxcd.io/v1beta2", "kind": "OCIRepository",
+        "metadata": {"name": "flux-manifests", "namespace": "flux-system"},
+        "spec": {"interval": "10m", "url": url, "ref": {"tag": tag}}}))
+    found = _rules(root, "flux.min-version")
+    assert bool(found) is warns, found
+    if warns:
+        assert "OCIRepository flux-manifests tag" in found[0].message and "Flux 2.2" in found[0].message
+
+
 def test_names_from_an_encrypted_source_are_unknown_even_when_optional(tmp_path, sops_path):
     """`optional: true` only lets the controller go on without the source (fluxcd/kustomize-controller@v1.9.4:
     api/v1/kustomization_types.go SubstituteReference.Optional); an encrypted cluster-secrets that the real sops

@@ -326,3 +326,20 @@ def test_a_disabled_app_that_builds_its_own_folder_reads_nothing(tmp_path, monke
              for f in res.findings if f.severity != "note" or f.rule == "flux.not-applied"]
     assert [f[:3] for f in found] == [("apps/flyte/ks.yaml", "flux.not-applied", "note")], found
     assert "left out of apps/kustomization.yaml), so what" in found[0][3], found
+
+
+def test_the_note_says_file_when_the_parent_leaves_the_file_itself_out(tmp_path):
+    """A per-app Flux Kustomization file commented out of the cluster folder's own listing (`#- apps-demo.yaml`, a
+    fresh repository): the parent leaves out that file, not a folder, and the note says so."""
+    root = write_tree(tmp_path / "repo", {
+        "clusters/home/flux-system/gotk-sync.yaml": KS.format(name="flux-system", path="./clusters/home"),
+        "clusters/home/kustomization.yaml": "resources:\n  - flux-system/gotk-sync.yaml\n  - apps-live.yaml\n"
+                                            "  #- apps-demo.yaml\n",
+        "clusters/home/apps-live.yaml": KS.format(name="live", path="./apps/live"),
+        "clusters/home/apps-demo.yaml": KS.format(name="demo", path="./apps/demo"),
+        "apps/live/kustomization.yaml": "resources: []\n",
+        "apps/demo/kustomization.yaml": "resources: []\n",
+    })
+    _, res = _found(root)
+    notes = [f.message for f in res.findings if f.rule == "flux.not-applied"]
+    assert len(notes) == 1 and "(its file is left out of " in notes[0], notes

@@ -28,7 +28,7 @@ def init_cmd(
     namespaces: list[str] | None = typer.Option(
         None, "--namespaces", metavar="NS[,NS...]", help="Namespaces the daily schedule backs up (asked on a terminal)."),
     distribution: str = typer.Option(
-        "kubeadm", "--distribution", metavar="NAME", help="kubeadm, k3s, rke2, talos, k0s, microk8s or custom (kubelet path)."),
+        "kubeadm", "--distribution", metavar="NAME", help="kubeadm, k3s, rke2, talos, k0s, microk8s, rke1 or custom (kubelet path)."),
     interactive: bool | None = typer.Option(
         None, "--interactive/--no-interactive", help="Ask for what is missing (default: when stdin is a terminal)."),
     allow_http: bool = typer.Option(False, "--allow-http", help="Accept a plain http:// endpoint (writes s3.allowHttp: true)."),

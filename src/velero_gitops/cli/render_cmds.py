@@ -86,6 +86,7 @@ def _render(paths: list[Path], check: bool, diff: bool, force: bool, quiet: bool
         _refuse_prune(result, results, f, planned)
     drift = False
     written: list[RenderResult] = []
+    unwired = 0  # configs whose --wire edit could not be made
     for result in results:
         for warning in result.loaded.warnings:  # config/semantics.py: accepted, with the numbers to weigh
             err(f"warning: {warning}")
@@ -113,7 +114,7 @@ def _render(paths: list[Path], check: bool, diff: bool, force: bool, quiet: bool
         for note in result.notes:
             err(f"note: {note}")
         if wire:  # the edit changes the graph the next config is judged on: judged one by one, on a fresh read
-            _wiring(result, wire, None if result.drifted else before.of(result))
+            unwired += not _wiring(result, wire, None if result.drifted else before.of(result))
         else:
             written.append(result)
     # Judged once every tree is written, on the graph of the planned tree (what the write, verified file by file under
@@ -125,6 +126,8 @@ def _render(paths: list[Path], check: bool, diff: bool, force: bool, quiet: bool
         _decryption_key(results, after if not wire else _Facts())
     if check and drift:
         err("the rendered tree is out of date: run `velero-gitops render` and commit the result")
+        raise typer.Exit(1)
+    if unwired:  # --wire asked for an edit that could not be made: the tree is written, Flux applies none of it
         raise typer.Exit(1)
     return results
 
@@ -165,7 +168,8 @@ def _refuse_second_install(result: RenderResult, facts: list[FluxKs]) -> None:
     root = result.loaded.repo_root
     look = Look(root)  # the tree's few folders resolved once, not each file's whole path
     ours = {Path(look.real(os.path.join(root, rel))) for rel in result.files}
-    found = importer.second_install(importer.find_existing(root, facts, skip=ours))
+    within = Path(look.real(os.path.join(root, result.loaded.config.repo.apps_root)))
+    found = importer.second_install(importer.find_existing(root, facts, skip=ours, within=within))
     if found:
         raise UsageError(importer.refusal(found, wiring.at(root, result.shown)))
 
@@ -199,9 +203,9 @@ def _written_by_commands(results: list[RenderResult]) -> set[Path]:
     return out
 
 
-def _wiring(result: RenderResult, wire: bool, facts: list[FluxKs] | None) -> None:
+def _wiring(result: RenderResult, wire: bool, facts: list[FluxKs] | None) -> bool:
     """Say when Flux applies none of the tree, with the edit that wires it; make that edit with --wire. ``facts``: the
-    graph as it is now (None: read it here)."""
+    graph as it is now (None: read it here). False when Flux applies none of the tree and no edit was made."""
     from velero_gitops.ops import wiring
 
     w = wiring.for_config(result.loaded, facts)
@@ -209,15 +213,16 @@ def _wiring(result: RenderResult, wire: bool, facts: list[FluxKs] | None) -> Non
     if w.wired:
         _ordering(result, w)
     if not w.checked or w.wired:
-        return
+        return True
     edit = w.edit
     if wire and edit is not None and edit.new_content is not None:
         done = wiring.apply(w, root, wiring.sources_of(result.loaded))
         out(f"wired    {wiring.at(root, result.shown)(edit.file)}:{edit.line}: {edit.how} "
                    f"(now applied by {', '.join(k.ref for k in done.by)})")
         _ordering(result, done)
-        return
+        return True
     err("warning: " + wiring.message(w, root, result.shown))
+    return False
 
 
 def _ordering(result: RenderResult, w: Wiring) -> None:

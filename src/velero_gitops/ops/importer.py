@@ -70,9 +70,12 @@ def _is_velero_hr(d: dict) -> str | None:
     return None
 
 
-def find_existing(root: Path, facts: list | None = None, skip: set[Path] | None = None) -> list[Existing]:
+def find_existing(root: Path, facts: list | None = None, skip: set[Path] | None = None,
+                  within: Path | None = None) -> list[Existing]:
     """Every Velero install object of the repository outside the files velero-gitops renders (our header) and
-    ``skip``. With Flux facts (ops.wiring.flux_facts), each says whether a live Kustomization applies it."""
+    ``skip``. With Flux facts (ops.wiring.flux_facts), each says whether a live Kustomization applies it; with
+    ``within`` (the config's apps root), a live Kustomization of the cluster whose sync root applies that folder:
+    another cluster's Velero (a base several clusters build) is not this cluster's second install."""
     from velero_gitops.ops.wiring import live
 
     root = root.resolve()
@@ -81,8 +84,14 @@ def find_existing(root: Path, facts: list | None = None, skip: set[Path] | None 
     if facts is not None:
         from velero_gitops.ops.wiring import sync_roots
 
-        if sync_roots(facts):
-            applied = set().union(*(k.applies for k in live(facts)))
+        roots = sync_roots(facts)
+        if roots:
+            if within is not None:
+                from velero_gitops.ops.ordering import ancestor_facts
+
+                chain = {id(k) for k in ancestor_facts(facts, folder=within)}
+                roots = [k for k in roots if id(k) in chain] or roots  # not reached yet: every cluster counts
+            applied = set().union(*(k.applies for k in live(facts, roots)))
     out: list[Existing] = []
     for real, doc in _user_objects(root, "velero", skip):
         d = doc.data
@@ -253,7 +262,14 @@ def import_values(hr: dict, line: int, shown: str, composed: Any = None) -> Impo
     def at(*path: str) -> str:
         return f"{shown}:{_line(hr, line, *path)} {'.'.join(path)}:"
 
-    if vt is None or vt < MIN_CHART:
+    if vt is None and not version.replace("*", "").strip():
+        # helm-controller@v1.6.3:api/v2/helmrelease_types.go HelmChartTemplateSpec.Version: +kubebuilder:default:=*
+        problems.append(
+            f"{at('spec', 'chart', 'spec')} no chart version is pinned, so helm-controller installs the newest "
+            "chart (version defaults to '*'): import maps values by the chart version they were written for. Set "
+            "spec.chart.spec.version to the version the cluster runs (`flux get helmreleases -A` shows it), then "
+            "import")
+    elif vt is None or vt < MIN_CHART:
         problems.append(
             f"{at('spec', 'chart', 'spec', 'version')} chart {version or '(none)'} is older than 4.0.0, whose values "
             "layout this import reads (a list of backupStorageLocation entries, each with its provider; nodeAgent, "

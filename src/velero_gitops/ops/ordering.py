@@ -100,9 +100,15 @@ def message(r: Replaced, shown: Callable[[Path | None], str]) -> str:
 
 def ancestors(facts: list[FluxKs], *, ks_file: Path | None = None, folder: Path | None = None) -> set[str]:
     """"ns/name" of every Flux Kustomization that applies the rendered Velero Kustomization, directly or through
-    others: those applying ``ks_file``, or, before it is rendered, those whose build starts at or above ``folder``
-    (repo.appsRoot) and applies a file in it. Velero depending on one of them is at best no order (its objects and
-    ours go out in one apply) and, when it waits for what it applies, a deadlock (flux.depends-on-ancestor)."""
+    others (:func:`ancestor_facts`). Velero depending on one of them is at best no order (its objects and ours go
+    out in one apply) and, when it waits for what it applies, a deadlock (flux.depends-on-ancestor)."""
+    return {f"{k.namespace}/{k.name}" for k in ancestor_facts(facts, ks_file=ks_file, folder=folder)}
+
+
+def ancestor_facts(facts: list[FluxKs], *, ks_file: Path | None = None, folder: Path | None = None) -> list[FluxKs]:
+    """The Flux Kustomizations applying ``ks_file``, or, before it is rendered, those whose build starts at or above
+    ``folder`` (repo.appsRoot) and applies a file in it, and their appliers, transitively: the chain up to the
+    cluster's sync root."""
     def inside(f: Path, d: Path) -> bool:
         return d == f.parent or d in f.parents
 
@@ -117,4 +123,4 @@ def ancestors(facts: list[FluxKs], *, ks_file: Path | None = None, folder: Path 
             if p.kind == "Kustomization" and id(p) not in found and k.file is not None and k.file in p.applies:
                 found[id(p)] = p
                 todo.append(p)
-    return {f"{k.namespace}/{k.name}" for k in found.values()}
+    return list(found.values())

@@ -100,6 +100,9 @@ def flux_facts(root: Path, repo_sources: list[str], planned: dict[Path, str | No
     # Kustomization the operator makes; an empty bootstrap marker stands for the root `flux bootstrap` will write
     have: set[Path] = {k.path_dir for k in out if (k.namespace, k.name) == ("flux-system", "flux-system")
                        and k.path_dir is not None}
+    # a gotk-sync.yaml that holds the flux-system Kustomization is no marker: that Kustomization is the root, whatever
+    # folder its path names (bootstrap's --path=. with the sync at ./flux-system applying ./flux-system)
+    written = {k.file for k in out if (k.namespace, k.name) == ("flux-system", "flux-system") and k.file is not None}
     for r in [*g.sync_roots, *flux.sync_roots([], g.root)]:  # the graph's, and the markers below its root
         if r.obj is not None and r.kustomization is None:
             # a sync path whose ${VAR} the repository gives no value for: a root whose folder is unknown here
@@ -114,7 +117,7 @@ def flux_facts(root: Path, repo_sources: list[str], planned: dict[Path, str | No
                                   frozenset(g.tree.applied_files(d))))
         elif g.root is not None:
             d = run.real(g.root / r.path)
-            if d not in have and flux.inside(d, g.root):
+            if d not in have and flux.inside(d, g.root) and run.real(d / "flux-system" / "gotk-sync.yaml") not in written:
                 out.append(FluxKs("Bootstrap", r.namespace, r.name, None, 0, d, frozenset(g.tree.applied_files(d))))
     return out
 
@@ -197,9 +200,10 @@ def sync_roots(facts: list[FluxKs]) -> list[FluxKs]:
             and (k.applies & declared) - {k.file}]
 
 
-def live(facts: list[FluxKs]) -> list[FluxKs]:
-    """The Kustomizations reached from a sync root: a root, or declared in a file a live one applies."""
-    reached = {id(k) for k in sync_roots(facts)}
+def live(facts: list[FluxKs], roots: list[FluxKs] | None = None) -> list[FluxKs]:
+    """The Kustomizations reached from a sync root (``roots``: those of one cluster; default every one): a root, or
+    declared in a file a live one applies."""
+    reached = {id(k) for k in (sync_roots(facts) if roots is None else roots)}
     applied: set[Path] = set()
     changed = True
     while changed:

@@ -12,7 +12,10 @@ that first shipped that controller version is fluxcd/flux2's manifests/bases/<co
 
 What the repository pins is read from the files Flux itself writes: the ``# Flux Version: vX.Y.Z`` header of
 gotk-components.yaml (fluxcd/flux2@v2.7.5:pkg/manifestgen/install/install.go), the controller images
-(``ghcr.io/fluxcd/<controller>:vX.Y.Z``) and a FluxInstance's ``spec.distribution.version`` (flux-operator).
+(``ghcr.io/fluxcd/<controller>:vX.Y.Z``), a FluxInstance's ``spec.distribution.version`` (flux-operator), and an
+OCIRepository of Flux's own install manifests, ``oci://<registry>/fluxcd/flux-manifests`` at tag ``vX.Y.Z``, which
+each Flux release pushes (fluxcd/flux2@v2.7.5:.github/workflows/release.yaml release-flux-manifests) and which a
+Flux Kustomization applies to keep Flux itself current.
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ AGE_SECRET = Feature("decryption without secretRef (--sops-age-secret)", (2, 7),
 _HEADER = re.compile(r"^# Flux Version: v?(\d+)\.(\d+)", re.M)
 _IMAGE = re.compile(r"/fluxcd/([a-z-]+-controller):v(\d+)\.(\d+)")
 _DIST = re.compile(r"^[~^>=v ]*(\d+)\.(\d+|x|\*)")
+_MANIFESTS = re.compile(r"^oci://[^/]+/fluxcd/flux-manifests/?$")
+_TAG = re.compile(r"^v?(\d+)\.(\d+)\.\d+$")
 
 
 def _features(objects: list[Obj], text: Callable[[Path], str]) -> list[tuple[Feature, Obj]]:
@@ -101,6 +106,10 @@ def _pins(objects: list[Obj], text: Callable[[Path], str]) -> list[Pin]:
                 m = _IMAGE.search(str(c.get("image", ""))) if isinstance(c, dict) else None
                 if m:
                     pins += _pin(m[1], m[2], m[3], "controller", o)
+        if o.kind == "OCIRepository" and _MANIFESTS.match(fluxmodel.source_url(o) or ""):
+            m = _TAG.match(str(dig(o.data, "spec", "ref", "tag") or ""))
+            if m:
+                pins += _pin("OCIRepository flux-manifests tag", m[1], m[2], None, o)
         if fluxmodel.is_kind(o, fluxmodel.OPERATOR, "FluxInstance"):
             m = _DIST.match(fluxmodel.flux_instance(o).version or "")
             if m and m[2].isdigit():

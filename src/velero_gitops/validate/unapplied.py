@@ -49,7 +49,9 @@ def notes(findings: list[Finding], objects: list[Obj], graph: Graph) -> list[Fin
         parent = _disabled(o, graph) if is_kind(o, FLUX_KS, "Kustomization") and (o.file, o.ident) in dead else None
         if parent is not None:
             ns, name = o.ident.split("/", 1)[1].split("/", 1)  # no namespace: the parent that would set it never applies it
-            out.append(o.finding("", f"Flux Kustomization {ns + '/' if ns else ''}{name} is {NOT_APPLIED} (its folder is "
+            # the parent leaves out the file itself (a commented-out `- ./app.yaml`) or a folder holding it
+            what = "its file is" if o.path is not None and graph.real(o.path).parent == parent.parent else "its folder is"
+            out.append(o.finding("", f"Flux Kustomization {ns + '/' if ns else ''}{name} is {NOT_APPLIED} ({what} "
                                      f"left out of {display_path(parent)}), so what it would apply is not "
                                      "checked", RULE, "note"))
     return out
