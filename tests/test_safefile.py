@@ -6,13 +6,14 @@ the per-test timeout of 5 s fails a test that blocks on a FIFO or reads /dev/zer
 
 from __future__ import annotations
 
+import codecs
 import os
 import socket
 import threading
 
 import pytest
 
-from velero_gitops.safefile import FileRefused, decode_utf8, read_bytes, read_text
+from velero_gitops.safefile import FileRefused, decode, read_bytes, read_text
 
 pytestmark = pytest.mark.timeout(5)
 
@@ -155,10 +156,54 @@ def test_shown_name_is_used_in_messages(root):
 )
 def test_invalid_utf8_is_located(data, line, column):
     with pytest.raises(FileRefused) as info:
-        decode_utf8(data, "c.yaml")
+        decode(data, "c.yaml")
     assert (info.value.line, info.value.column) == (line, column)
     assert f"line {line}, column {column}" in info.value.problem
 
 
 def test_bom_is_dropped():
-    assert decode_utf8(b"\xef\xbb\xbfa: 1\n", "c.yaml") == "a: 1\n"
+    assert decode(b"\xef\xbb\xbfa: 1\n", "c.yaml") == ("a: 1\n", "utf-8")
+
+
+# Go YAML's byte order marks (kubernetes-sigs/yaml@v1.4.0:goyaml.v3/readerc.go yaml_parser_determine_encoding): the
+# bytes are codecs' BOM constants, so the fixtures are derived, not typed in
+_BOMS = {"utf-16-le": codecs.BOM_UTF16_LE, "utf-16-be": codecs.BOM_UTF16_BE, "utf-8": codecs.BOM_UTF8}
+
+
+@pytest.mark.parametrize("encoding", sorted(_BOMS))
+def test_the_bom_decides_the_encoding_as_go_yaml_decides_it(encoding):
+    """readerc.go yaml_parser_determine_encoding: "ff fe" is UTF-16LE, "fe ff" UTF-16BE, "ef bb bf" UTF-8 (the BOM is
+    no character); the text keeps its lines (CRLF as saved) and the encoding is reported with it."""
+    text = "apiVersion: v1\r\nkind: ConfigMap\r\ndata:\r\n  k: caf\u00e9 \U0001f600\r\n"
+    assert decode(_BOMS[encoding] + text.encode(encoding), "c.yaml") == (text, encoding)
+
+
+def test_a_utf32_bom_is_a_utf16_bom_followed_by_a_nul_as_in_go_yaml():
+    """readerc.go tests the two-byte UTF-16LE mark first, so "ff fe 00 00" (UTF-32LE) is UTF-16LE and then U+0000,
+    a character Go YAML's reader then refuses (as validate's YAML reader does: yamlsafe)."""
+    assert decode(codecs.BOM_UTF32_LE + "a".encode("utf-32-le"), "c.yaml") == ("\x00a\x00", "utf-16-le")
+
+
+@pytest.mark.parametrize(
+    ("encoding", "unit", "what"),
+    [
+        ("utf-16-le", b"\x00\xd8", "a lone surrogate 0xd800"),  # readerc.go "expected low surrogate area"
+        ("utf-16-be", b"\xdc\x00", "a lone surrogate 0xdc00"),  # readerc.go "unexpected low surrogate area"
+        ("utf-16-le", b"\x41", "a trailing odd byte"),  # readerc.go "incomplete UTF-16 character"
+    ],
+)
+def test_invalid_utf16_is_located(encoding, unit, what):
+    """What Go YAML's reader refuses in UTF-16 (readerc.go yaml_parser_update_buffer) is a located FileRefused that
+    names the problem and the fix, never a traceback."""
+    data = _BOMS[encoding] + "a: 1\nb: x".encode(encoding) + unit
+    with pytest.raises(FileRefused) as info:
+        decode(data, "c.yaml")
+    assert (info.value.kind, info.value.line, info.value.column) == ("not-utf16", 2, 5)
+    assert info.value.problem == f"is not valid UTF-16 text ({what} at line 2, column 5); save it as UTF-8"
+
+
+def test_text_without_a_bom_is_utf8_as_in_go_yaml():
+    """No BOM is UTF-8 (readerc.go): a Latin-1 file still gets the UTF-8 error, located at its first bad byte."""
+    with pytest.raises(FileRefused) as info:
+        decode("name: caf\u00e9\n".encode("latin-1"), "c.yaml")
+    assert info.value.kind == "not-utf8" and info.value.problem.startswith("is not UTF-8 text (byte 0xe9 at line 1, column 10)")

@@ -16,6 +16,7 @@ import errno
 import os
 import stat
 from collections.abc import Callable
+from typing import NamedTuple
 
 from velero_gitops.boundary import realpath
 from velero_gitops.errors import VeleroGitopsError
@@ -30,8 +31,8 @@ class FileRefused(VeleroGitopsError, OSError):
 
     It is an OSError too, so code that already handles unreadable files handles refused ones.
 
-    ``kind`` is one of: missing, not-regular, outside-root, too-large, unreadable, not-utf8.
-    ``line``/``column`` (1-based) are set for not-utf8.
+    ``kind`` is one of: missing, not-regular, outside-root, too-large, unreadable, not-utf8, not-utf16, git-crypt.
+    ``line``/``column`` (1-based) are set for not-utf8, not-utf16 and git-crypt.
     """
 
     def __init__(self, path: str, problem: str, kind: str, line: int | None = None, column: int | None = None):
@@ -142,30 +143,54 @@ def _human(n: int) -> str:
 GIT_CRYPT_HEADER = b"\x00GITCRYPT\x00"
 
 
-def decode_utf8(data: bytes, name: str) -> str:
-    """``data`` as UTF-8 text (a leading BOM dropped), or FileRefused located at the first bad byte."""
-    bom = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+# The byte order marks Go YAML decides a stream's encoding by; anything else is UTF-8
+# (kubernetes-sigs/yaml@v1.4.0:goyaml.v3/readerc.go yaml_parser_determine_encoding, the fork of the go-yaml v3 that
+# kustomize's kyaml and sops decode with; goyaml.v2/readerc.go, behind sigs.k8s.io/yaml's Unmarshal, is the same).
+_BOMS = ((b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"), (b"\xef\xbb\xbf", "utf-8"))
+
+
+class Decoded(NamedTuple):
+    """A file's text and the encoding Go YAML decoded it from: "utf-8", "utf-16-le" or "utf-16-be". What reads
+    documents out of it needs the encoding: kustomize splits documents on the bytes (validate.documents)."""
+
+    text: str
+    encoding: str = "utf-8"
+
+
+def decode(data: bytes, name: str) -> Decoded:
+    """``data`` decoded as Go YAML decodes a stream: UTF-16 (LE or BE) after its BOM, else UTF-8 (a UTF-8 BOM
+    dropped). Anything that does not decode is a FileRefused located at the first bad character."""
     if data.startswith(GIT_CRYPT_HEADER):
         raise FileRefused(name, "is encrypted with git-crypt, so it is not checked: run the check in a checkout where "
                           "`git-crypt unlock` ran (Flux cannot decrypt git-crypt: what a Flux Kustomization applies must "
                           "not be encrypted with it)", "git-crypt", 1, 1)
+    bom, encoding = next(((b, e) for b, e in _BOMS if data.startswith(b)), (b"", "utf-8"))
     try:
-        return data[bom:].decode("utf-8")
+        text = data[len(bom):].decode(encoding)
     except UnicodeDecodeError as exc:
-        start = bom + exc.start
-        line = data.count(b"\n", 0, start) + 1
-        col_start = max(data.rfind(b"\n", 0, start) + 1, bom)
-        column = len(data[col_start:start].decode("utf-8", "replace")) + 1
-        bad = data[start:start + 1].hex()
-        raise FileRefused(name, f"is not UTF-8 text (byte 0x{bad} at line {line}, column {column}); "
-                          "save it as UTF-8 (binary files cannot be read)", "not-utf8", line, column) from None
+        start = len(bom) + exc.start
+        valid = data[len(bom):start].decode(encoding)  # the text before the first bad character
+        line = valid.count("\n") + 1
+        column = len(valid) - valid.rfind("\n")
+        if encoding == "utf-8":
+            bad = data[start:start + 1].hex()
+            raise FileRefused(name, f"is not UTF-8 text (byte 0x{bad} at line {line}, column {column}); "
+                              "save it as UTF-8 (binary files cannot be read)", "not-utf8", line, column) from None
+        # what Go YAML refuses too (readerc.go yaml_parser_update_buffer): a surrogate without its pair, an odd byte
+        unit = data[start:start + 2]
+        what = (f"a lone surrogate 0x{int.from_bytes(unit, 'little' if encoding.endswith('le') else 'big'):04x}"
+                if len(unit) == 2 else "a trailing odd byte")
+        raise FileRefused(name, f"is not valid UTF-16 text ({what} at line {line}, column {column}); save it as UTF-8",
+                          "not-utf16", line, column) from None
+    return Decoded(text, encoding)
 
 
 def read_text(path: str | os.PathLike[str], *, root: str | os.PathLike[str] | None = None,
               limit: int = DEFAULT_LIMIT, shown: str | None = None) -> str:
-    """``read_bytes`` decoded as UTF-8; a decoding problem is a FileRefused with line and column."""
+    """``read_bytes`` decoded as Go YAML decodes (:func:`decode`); a decoding problem is a FileRefused with line and
+    column."""
     name = shown if shown is not None else os.fspath(path)
-    return decode_utf8(read_bytes(path, root=root, limit=limit, shown=shown), name)
+    return decode(read_bytes(path, root=root, limit=limit, shown=shown), name).text
 
 
-__all__ = ["DEFAULT_LIMIT", "FileRefused", "decode_utf8", "read_bytes", "read_text"]
+__all__ = ["DEFAULT_LIMIT", "Decoded", "FileRefused", "decode", "read_bytes", "read_text"]

@@ -316,3 +316,18 @@ def test_every_file_is_durable_before_any_rename(tmp_path, monkeypatch):
     last = max(i for i, (e, _) in enumerate(events) if e == "replace")
     folders = {os.path.dirname(tmp_path.resolve() / c.path) for c in result.drifted}
     assert folders <= {p for e, p in events[last:] if e == "fsync"}
+
+
+def test_a_utf16_file_of_the_same_text_is_not_the_file_render_writes(tmp_path):
+    """safefile.decode reads a UTF-16 file as Go YAML does (kubernetes-sigs/yaml@v1.4.0:goyaml.v3/readerc.go); render
+    writes UTF-8 bytes, so the same text saved as UTF-16 is a file it would replace, never "unchanged"."""
+    import codecs
+
+    from velero_gitops.render.write import compute_changes
+
+    text = with_header("---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: velero\n", "c.yaml")
+    (tmp_path / "ns.yaml").write_text(text)
+    assert [c.action for c in compute_changes(tmp_path, {"ns.yaml": text}, "c.yaml", ".")] == ["unchanged"]
+    (tmp_path / "ns.yaml").write_bytes(codecs.BOM_UTF16_LE + text.encode("utf-16-le"))
+    (change,) = compute_changes(tmp_path, {"ns.yaml": text}, "c.yaml", ".")
+    assert (change.action, change.conflict) == ("update", "exists but is not a readable UTF-8 file of at most 8 MiB")

@@ -165,16 +165,16 @@ def applied_objects(g: Any, root: Path, needle: str) -> list:
     files whose text holds ``needle`` (a cheap filter: most files are read for nothing otherwise)."""
     from velero_gitops.validate.documents import Reader, display_path
 
-    reader = Reader(str(root), lambda p, shown: g.run.text(p, root=root, shown=shown))
+    reader = Reader(str(root), lambda p, shown: g.run.decoded(p, root=root, shown=shown))
     for f in sorted(g.applied_by):
         try:
-            text = g.run.text(f, root=root)
+            decoded = g.run.decoded(f, root=root)
         except (OSError, ValueError):  # safefile's refusals included
             continue
-        if needle not in text:
+        if needle not in decoded.text:
             continue
         try:
-            reader.read(display_path(f), f, text)
+            reader.read(display_path(f), f, decoded)
         except Exception:  # noqa: BLE001 - a file read only for facts must not stop init, check or the procedure
             continue
     return reader.objects

@@ -255,7 +255,9 @@ def probe_target(root: Path, rel: str, look: Look | None = None) -> tuple[str, s
     if not stat.S_ISREG(st.st_mode):
         return "absent", None, f"is {safefile.kind_of(st.st_mode)}, not a file: move it away, render writes a file there"
     try:  # resolved above, inside the root: read without resolving it again
-        return "file", safefile.decode_utf8(safefile.read_real(real, path, MAX_READ), path), None
+        old = safefile.decode(safefile.read_real(real, path, MAX_READ), path)
+        # render writes UTF-8: a UTF-16 file of the same text is still not the file it would write
+        return "file", old.text if old.encoding == "utf-8" else None, None
     except safefile.FileRefused:
         return "file", None, None
 

@@ -19,14 +19,16 @@ from velero_gitops import goregexp
 from velero_gitops.config.loader import display
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
-from velero_gitops.safefile import DEFAULT_LIMIT, FileRefused, decode_utf8, read_text
-from velero_gitops.validate.yamlload import YAMLError, line_of, load_all
+from velero_gitops.safefile import DEFAULT_LIMIT, Decoded, FileRefused, decode, read_bytes
+from velero_gitops.validate.yamlload import Doc, YAMLError, line_of, load_all
 from velero_gitops.yamlsafe import LDict
 
 define("yaml", "error", "a file that is not valid YAML, as Go YAML reads it")
 # the top-level keys of an object, on a text YAML refused (RE2: linear in the file)
 _CLAIMS_API_VERSION = goregexp.linear(r"(?m)^[\"']?apiVersion[\"']?[ \t]*:")
 _CLAIMS_KIND = goregexp.linear(r"(?m)^[\"']?kind[\"']?[ \t]*:")
+UTF16_DOCUMENTS = define("yaml.utf16-documents", "error", "a UTF-16 file of several YAML documents: kustomize, and so "
+                         "Flux, reads only the first; the others are silently never applied")
 define("yaml.git-crypt", "warning", "a file encrypted with git-crypt in a locked checkout: not checked")
 define("schema", "error", "an object that its JSON schema refuses (strict: unknown fields are errors)")
 
@@ -179,6 +181,26 @@ def dig(d: object, *keys: str) -> Any:
 # Parsing
 
 
+def resource_documents(encoding: str, docs: list[Doc]) -> tuple[list[Doc], list[Doc]]:
+    """(the documents of a file that kustomize reads as a resource, those holding something it never reads), from the
+    file's encoding (safefile.Decoded) and its documents.
+
+    kustomize's reader replaces "\\r\\n" and splits documents with a regexp over the raw bytes, then decodes each
+    chunk with Go YAML and takes its first document (kubernetes-sigs/kustomize@kyaml/v0.20.1:kyaml/kio/byteio_reader.go
+    ByteReader.Read, splitDocuments); Flux's generator reads a folder's files with it too
+    (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go scanManifests, rf.SliceFromBytes). Only Go YAML
+    decodes UTF-16 (safefile.decode_text): in its bytes no "\\n---" matches, so a UTF-16 file is one chunk and only
+    its first document is read."""
+    if encoding == "utf-8":
+        return docs, []
+    return docs[:1], [d for d in docs[1:] if d.data is not None]
+
+
+def _claims_object(text: str) -> bool:
+    """The text names an object (top-level apiVersion and kind), whatever YAML made of it."""
+    return bool(_CLAIMS_API_VERSION.search(text) and _CLAIMS_KIND.search(text))
+
+
 def first_document(text: str) -> object:
     """Data of the first document (None for an empty file). Raises ``yamlload.YAMLError``."""
     docs = load_all(text)
@@ -191,7 +213,7 @@ def first_document(text: str) -> object:
 
 def unsafe_for_kubectl(exc: Exception) -> str | None:
     """Why a refused file must not be handed to kubectl, or None when kubectl may read it (it only
-    fails on invalid YAML or text that is not UTF-8, as a generator input may legitimately be)."""
+    fails on invalid YAML or text it cannot decode, as a generator input may legitimately be)."""
     if isinstance(exc, FileRefused):
         return exc.problem if exc.kind in ("outside-root", "not-regular", "too-large") else None
     if isinstance(exc, YAMLError):
@@ -202,10 +224,11 @@ def unsafe_for_kubectl(exc: Exception) -> str | None:
 class Reader:
     """Reads files into objects; a file that cannot be read or parsed is a finding and a failed unit."""
 
-    def __init__(self, repo_root: str | None = None, source: Callable[[Path, str], str] | None = None) -> None:
+    def __init__(self, repo_root: str | None = None, source: Callable[[Path, str], Decoded] | None = None) -> None:
         self.repo_root = repo_root
-        # (path, shown) -> text: the run's one read of a file (validate.run.Run.text); safefile's when not given
-        self.source = source or (lambda p, shown: read_text(p, root=self.repo_root, shown=shown))
+        # (path, shown) -> decoded text: the run's one read of a file (validate.run.Run.decoded); safefile's when not
+        # given
+        self.source = source or (lambda p, shown: decode(read_bytes(p, root=self.repo_root, shown=shown), shown))
         self.findings: list[Finding] = []
         self.objects: list[Obj] = []
         self.failed_units = 0
@@ -214,30 +237,31 @@ class Reader:
         # or scalar document, or a file that is no YAML to us (a Helm template, a Go-templated helmfile, a tool's
         # own tags such as recyclarr's !env_var); otherwise it is another tool's file
         self.unless_stray: list[tuple[Finding, Path | None]] = []
-        # files YAML refused whose text still names an object (top-level apiVersion and kind): a broken manifest, which
-        # a tree with no applier (plain manifests, validated kubeconform-style) reports
+        # files YAML refused (or UTF-16 files of several documents) whose text still names an object (top-level
+        # apiVersion and kind): a broken manifest, which a tree with no applier (plain manifests, validated
+        # kubeconform-style) reports
         self.claims_object: set[Path] = set()
         # files that must never reach kubectl (no alias budget, no depth limit there, and a FIFO
         # would block it): path -> why; None for a file read within the limits
         self.verdicts: dict[Path, str | None] = {}
 
-    def read(self, display: str, path: Path | None, text: str | None = None) -> None:
-        """Read a file (``text``: its content, when already read) into objects and findings."""
-        if text is not None:
+    def read(self, display: str, path: Path | None, decoded: Decoded | None = None) -> None:
+        """Read a file (``decoded``: its content, when already read) into objects and findings."""
+        if decoded is not None:
             pass
-        elif path is None:  # stdin: bytes through the files' limit and UTF-8 decoding (safefile)
+        elif path is None:  # stdin: bytes through the files' limit and decoding (safefile)
             data = sys.stdin.buffer.read(DEFAULT_LIMIT + 1)
             try:
                 if len(data) > DEFAULT_LIMIT:
                     raise FileRefused(display, f"more than {DEFAULT_LIMIT} bytes; not read", "too-large")
-                text = decode_utf8(data, display)
+                decoded = decode(data, display)
             except FileRefused as exc:
                 self.findings.append(Finding(display, exc.line, None, "", exc.problem, "yaml"))
                 self.failed_units += 1
                 return
         else:
             try:
-                text = self.source(path, display)
+                decoded = self.source(path, display)
             except FileRefused as exc:
                 crypt = exc.kind == "git-crypt"
                 self.findings.append(Finding(display, exc.line, None, "", exc.problem, "yaml.git-crypt" if crypt else "yaml",
@@ -247,6 +271,7 @@ class Reader:
                 return
         if path is not None:
             self.verdicts[path] = None
+        text = decoded.text
         if path is not None and path.name in KUSTOMIZE_FILES:
             # kustomize's own config: its fields are checked by the kustomize build, but YAML that no
             # reader accepts is wrong for every consumer, even for a kustomization no build reaches
@@ -268,12 +293,24 @@ class Reader:
                 # `{{ .Release.Namespace }}` parses as a flow-mapping key), a Go-templated helmfile, a tool's config
                 # with its own tags are judged once that is known; a file refused by a budget is reported wherever
                 self.unless_stray.append((finding, path))
-                if _CLAIMS_API_VERSION.search(text) and _CLAIMS_KIND.search(text):
+                if _claims_object(text):
                     self.claims_object.add(path)
             else:
                 self.findings.append(finding)
                 self.failed_units += 1
             return
+        docs, unread = resource_documents(decoded.encoding, docs)
+        if unread:
+            # what Flux applies, whether or not validate runs kustomize (--kustomize never): a finding wherever the
+            # file is applied, or, in a tree with no applier, where its text names an object
+            n = len(unread)
+            self.unless_stray.append((Finding(
+                display, unread[0].line, None, "",
+                f"the file is UTF-16, so kustomize, and Flux, read only its first YAML document (documents are split "
+                f"on the bytes before decoding); the {n} document{'s' if n > 1 else ''} from here on "
+                f"{'are' if n > 1 else 'is'} never applied: save the file as UTF-8", UTF16_DOCUMENTS), path))
+            if path is not None and _claims_object(text):
+                self.claims_object.add(path)
         for doc in docs:
             if doc.data is None:
                 continue

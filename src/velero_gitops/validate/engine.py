@@ -215,7 +215,7 @@ def flux_graph(repo_root: str | Path, options: Options | None = None) -> flux.Gr
 
 def _read_files(files: list[tuple[str, Path | None]], inputs: set[Path], run: Run) -> Reader:
     root = run.boundary
-    reader = Reader(str(root) if root is not None else None, lambda p, shown: run.text(p, root=root, shown=shown))
+    reader = Reader(str(root) if root is not None else None, lambda p, shown: run.decoded(p, root=root, shown=shown))
     for display, path in files:
         if path is not None and inputs and run.real(path) in inputs:
             continue

@@ -129,13 +129,13 @@ def _scan_repo(root: Path, seen: set[Path], run: Run) -> list:
             candidates.append(p)
     for p in candidates:
         try:
-            text = run.text(p, root=root)
+            decoded = run.decoded(p, root=root)
         except (OSError, ValueError):  # safefile's refusals included
             continue
-        if "\0" in text or not SCAN_KIND.search(text):
+        if "\0" in decoded.text or not SCAN_KIND.search(decoded.text):
             continue
         try:
-            reader.read(display_path(p), p, text)
+            reader.read(display_path(p), p, decoded)
         except Exception:  # noqa: BLE001 - a file validate was not asked about must not stop the run
             continue
     return reader.objects

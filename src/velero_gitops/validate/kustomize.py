@@ -193,7 +193,7 @@ class Build:
     read: Callable[[Path, Path], bytes] = field(default=lambda p, root: safefile.read_bytes(p, root=root), repr=False)
 
     def text(self, real: Path) -> str:
-        return safefile.decode_utf8(self.read(real, self.root), display_path(real))
+        return safefile.decode(self.read(real, self.root), display_path(real)).text
 
 
 def _real(p: Path) -> Path:

@@ -14,6 +14,7 @@ from typing import Any
 
 from velero_gitops.boundary import git_toplevel, realpath
 from velero_gitops.config.units import NODE_AGENT_CPU_BUDGET, NODE_AGENT_MEMORY_BUDGET
+from velero_gitops.safefile import Decoded
 from velero_gitops.validate.documents import inside, is_root_folder
 from velero_gitops.validate.treeview import Disk
 
@@ -80,6 +81,7 @@ class Run:
         self._root_of: dict[Path, Path | None] = {}  # folder -> its repository root (find_root)
         self.texts: dict[Path, str] = {}  # real path -> the text read from it: every file is read once per call
         self.contents: dict[Path, bytes] = {}  # real path -> its bytes (the one read: texts are decoded from them)
+        self.encodings: dict[Path, str] = {}  # real path -> the encoding of its text, when not UTF-8 (UTF-16)
         self.yaml_verdicts: dict[Path, str | None] = {}  # real path -> None (YAML read) or why it was refused
         self.boundary: Path | None = None  # the repository boundary (boundary.of_paths): nothing outside is read
         # resolve.read_kfile's results by path (KFile | None: naming that type here would import resolve back)
@@ -135,23 +137,30 @@ class Run:
         return data
 
     def text(self, p: Path, root: Path | str | None = None, shown: str | None = None) -> str:
-        """The text of file ``p`` (UTF-8, a BOM dropped), decoded from :meth:`content`; raises what
-        safefile.read_text raises."""
+        """The text of file ``p`` (:meth:`decoded`); raises what safefile.read_text raises."""
+        return self.decoded(p, root, shown).text
+
+    def decoded(self, p: Path, root: Path | str | None = None, shown: str | None = None) -> Decoded:
+        """File ``p`` decoded from :meth:`content` as Go YAML decodes it (safefile.decode), its encoding with it;
+        raises what safefile.read_text raises."""
         real = self.real(p)
         t = self.texts.get(real)
         if t is None or (root is not None and not inside(real, self.real(Path(root)))):
             from velero_gitops import safefile
 
             key = Path(os.path.abspath(p))
-            if key in self.fs.changes:  # render's planned tree: the planned text, or removed
+            if key in self.fs.changes:  # render's planned tree: the planned text (render writes UTF-8), or removed
                 planned = self.fs.changes[key]
                 if planned is None:
                     raise FileNotFoundError(str(p))
                 t = self.texts[real] = planned
             else:
                 data = self.content(p, root=root, shown=shown)
-                t = self.texts[real] = safefile.decode_utf8(data, shown if shown is not None else str(p))
-        return t
+                d = safefile.decode(data, shown if shown is not None else str(p))
+                t = self.texts[real] = d.text
+                if d.encoding != "utf-8":
+                    self.encodings[real] = d.encoding
+        return Decoded(t, self.encodings.get(real, "utf-8"))
 
     def roots_for(self, start: Path | None) -> tuple[Path, ...]:
         """Where a Flux ``spec.path`` read from a file in ``start`` may be rooted: the repository root found
