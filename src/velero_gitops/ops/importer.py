@@ -773,11 +773,12 @@ def _composed_values(g: Any, root: Path, real: Path, hr: dict) -> Any:
     from velero_gitops.ops import helmvalues
     from velero_gitops.validate.documents import Reader, display_path
 
-    reader = Reader(str(root), lambda p, shown: g.run.text(p, root=root, shown=shown))
+    reader = Reader(str(root), lambda p, shown: g.run.decoded(p, root=root, shown=shown))
     try:
-        reader.read(display_path(real), real, g.run.text(real, root=root))
-    except Exception:  # noqa: BLE001 - read_release read it a moment ago; a refusal here leaves valuesFrom refused
+        decoded = g.run.decoded(real, root=root)
+    except (OSError, ValueError):  # safefile's refusals: read_release read it a moment ago
         return None
+    reader.read(display_path(real), real, decoded)
     name = str((hr.get("metadata") or {}).get("name") or "")
     for o in reader.objects:
         if o.kind == "HelmRelease" and o.name == name:
