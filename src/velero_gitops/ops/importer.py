@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from velero_gitops import goregexp
 from velero_gitops.config.model import FLUX_VAR
 from velero_gitops.errors import ConfigError, UsageError
+from velero_gitops.ops.helmvalues import plain
 
 if TYPE_CHECKING:
     from velero_gitops.ops.init import Detected
@@ -193,15 +194,6 @@ def read_release(path: Path, root: Path) -> tuple[dict, int]:
     if len(found) > 1:
         raise UsageError(f"{path}: holds {len(found)} velero HelmReleases; import one file with one")
     return found[0]
-
-
-def plain(x: Any) -> Any:
-    """The reader's line-tracking mappings and lists as plain dict/list (a fresh copy)."""
-    if isinstance(x, dict):
-        return {str(k): plain(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [plain(v) for v in x]
-    return x
 
 
 def effective(values: Any) -> Any:

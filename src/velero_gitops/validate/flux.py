@@ -207,6 +207,11 @@ class Graph:
             if not self._substitute_all():
                 break
             self._build()
+            # a parent that applies its children only once substitution resolved its own sourceRef or path (a
+            # `name: ${KS_GIT_REPO_NAME}` its parent fills) patches them as the controller does, before they are
+            # substituted in their turn (its build runs the patches, then postBuild)
+            if self._apply_parent_patches():
+                self._build()
         self._partition()
         if self._guess_per_cluster():
             self._build()
