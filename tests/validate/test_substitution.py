@@ -34,6 +34,14 @@ def _repo(tmp_path, server: str):
     return write_tree(root, files)
 
 
+def _settings_patch(selector: str = "") -> str:
+    """A parent's spec.patches entry writing postBuild.substituteFrom ConfigMap cluster-settings into every child."""
+    return ("  patches:\n    - target:\n        kind: Kustomization\n" + selector + "      patch: |-\n"
+            "        apiVersion: kustomize.toolkit.fluxcd.io/v1\n        kind: Kustomization\n"
+            "        metadata:\n          name: x\n        spec:\n          postBuild:\n            substituteFrom:\n"
+            "              - kind: ConfigMap\n                name: cluster-settings\n")
+
+
 @pytest.mark.parametrize("kustomize", ["never", "always"])
 def test_an_undefined_variable_is_named_with_its_kustomization_and_the_fix(tmp_path, kustomize):
     if kustomize == "always":
@@ -64,10 +72,7 @@ def test_variables_come_from_the_kustomizations_own_cluster(tmp_path):
     cluster b's app is not judged with cluster a's variables: no flux.substitute, and no substitution with a's
     values in b's build."""
     root = tmp_path / "repo"
-    patch = ("  patches:\n    - target:\n        kind: Kustomization\n      patch: |-\n"
-             "        apiVersion: kustomize.toolkit.fluxcd.io/v1\n        kind: Kustomization\n"
-             "        metadata:\n          name: x\n        spec:\n          postBuild:\n            substituteFrom:\n"
-             "              - kind: ConfigMap\n                name: cluster-settings\n")
+    patch = _settings_patch()
     files = {
         "clusters/a/flux-system/gotk-sync.yaml": KS.format(name="flux-system", path="./clusters/a"),
         "clusters/a/settings.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cluster-settings\n"
@@ -170,10 +175,7 @@ def test_a_parent_whose_source_is_substituted_still_patches_its_children(tmp_pat
     kustomize/kustomize_generator.go, kustomize_varsub.go), so the child has the substituteFrom; the graph applies
     the parent's patches also after the substitution round that makes the parent read this repository."""
     root = tmp_path / "repo"
-    patch = ("  patches:\n    - target:\n        kind: Kustomization\n        labelSelector: sub/disabled notin (true)\n"
-             "      patch: |-\n        apiVersion: kustomize.toolkit.fluxcd.io/v1\n        kind: Kustomization\n"
-             "        metadata:\n          name: x\n        spec:\n          postBuild:\n            substituteFrom:\n"
-             "              - kind: ConfigMap\n                name: cluster-settings\n")
+    patch = _settings_patch("        labelSelector: sub/disabled notin (true)\n")
     files = {
         "clusters/home/flux-system/gotk-sync.yaml": KS.format(name="flux-system", path="./clusters/home"),
         "clusters/home/settings.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cluster-settings\n"
