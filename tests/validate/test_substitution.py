@@ -197,3 +197,30 @@ def test_a_parent_whose_source_is_substituted_still_patches_its_children(tmp_pat
                           "        name: cluster-settings\n")
     res = validate_paths([str(root)], Options(repo_root=str(root), kustomize="never"))
     assert not [f for f in res.findings if f.rule == "flux.substitute"], res.findings
+
+
+def test_the_names_of_an_encrypted_source_count_though_its_values_are_unknown(tmp_path):
+    """A parent patches substituteFrom a SOPS-encrypted Secret into its children (the held-out shamubernetes shape).
+    sops encrypts values, never keys (getsops/sops@v3.10.2:sops.go Tree.Encrypt walks the leaves), so Git shows which
+    variables the Secret defines: `${HOME_DOMAIN}` is one of them and is no finding, while `${VAR}`, in a CRD's
+    description and defined nowhere, is blanked by Flux and still reported."""
+    root = tmp_path / "repo"
+    patch = _settings_patch().replace("kind: ConfigMap\n                name: cluster-settings",
+                                      "kind: Secret\n                name: cluster-secrets")
+    files = {
+        "clusters/home/flux-system/gotk-sync.yaml": KS.format(name="flux-system", path="./clusters/home"),
+        "clusters/home/secrets.sops.yaml": "apiVersion: v1\nkind: Secret\nmetadata:\n  name: cluster-secrets\n"
+        "  namespace: flux-system\nstringData:\n  HOME_DOMAIN: ENC[AES256_GCM,data:MO/B,iv:ab,tag:7g,type:str]\n"
+        "sops:\n  age:\n    - recipient: age1x\n      enc: x\n  lastmodified: \"2026-01-01T00:00:00Z\"\n"
+        "  mac: ENC[AES256_GCM,data:x,iv:x,tag:x,type:str]\n  version: 3.10.2\n",
+        "clusters/home/apps.yaml": KS.format(name="cluster-apps", path="./apps") + patch,
+        "apps/kustomization.yaml": "resources: [web/ks.yaml]\n",
+        "apps/web/ks.yaml": KS.format(name="web", path="./apps/web/app") + "  postBuild:\n    substitute:\n      APP: web\n",
+        "apps/web/app/kustomization.yaml": "resources: [cm.yaml]\n",
+        "apps/web/app/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\n  namespace: default\n"
+        "data:\n  host: \"${APP}.${HOME_DOMAIN}\"\n  help: \"write ${VAR} in the template\"\n",
+    }
+    write_tree(root, files)
+    res = validate_paths([str(root)], Options(repo_root=str(root), kustomize="never"))
+    hits = [f for f in res.findings if f.rule == "flux.substitute"]
+    assert len(hits) == 1 and "${VAR}" in hits[0].message and "HOME_DOMAIN" not in hits[0].message, res.findings

@@ -760,6 +760,41 @@ class Graph:
             return None
         return varsub.lookup_from(values, complete)
 
+    def _substitution_sources(self, ks: Obj) -> list[tuple[str, list[Obj]]]:
+        """(kind, the objects Git shows for it) of each ``postBuild.substituteFrom`` entry of ``ks``, in order."""
+        post = self.kustomization(ks).post_build
+        ns = self.namespaces(ks)[0] if self.namespaces(ks) else ""
+        out = []
+        for ref in post.substitute_from if post is not None else ():
+            if ref is None:
+                continue
+            kind, name = ref.kind, ref.name
+            # the controller reads the source from its own cluster's API server: another cluster's copy is not it,
+            # nor a file Flux never applies (``dead``: a local test cluster's bootstrap Secret, applied by hand
+            # elsewhere if at all), whose values Git cannot show to be the cluster's
+            out.append((kind, [o for o in self.named(kind, name) if o.kind == kind and o.name == name
+                               and o.api_version == "v1" and (not ns or ns in self.namespaces(o))
+                               and self.visible(ks, o) and not self.dead(o)]))
+        return out
+
+    def variable_names(self, ks: Obj) -> set[str] | None:
+        """The names of a Kustomization's postBuild variables when Git shows them all, values or not: a SOPS-encrypted
+        Secret keeps its keys in clear (sops encrypts values only: getsops/sops@v3.10.2:sops.go Tree.Encrypt walks
+        the values), so its names are known though its values are not. None without postBuild, or when a source
+        is not in Git (made on the cluster, by an operator or a generator)."""
+        post = self.kustomization(ks).post_build
+        if post is None:
+            return None
+        names = {k for k, _ in post.substitute}
+        for kind, found in self._substitution_sources(ks):
+            if not found:
+                return None
+            for o in found:
+                for key in ("data", "stringData") if kind == "Secret" else ("data",):
+                    block = o.data.get(key)
+                    names |= {str(k) for k in block} if isinstance(block, dict) else set()
+        return names
+
     def variable_values(self, ks: Obj) -> tuple[dict[str, str], bool] | None:
         """(the postBuild variables of a Kustomization that the repository shows, whether that is all of them); None
         without postBuild. substituteFrom is read in the Kustomization's namespace and cluster
@@ -771,17 +806,7 @@ class Graph:
             return None
         vars_: dict[str, str] = {}
         complete = True
-        ns = self.namespaces(ks)[0] if self.namespaces(ks) else ""
-        for ref in post.substitute_from:
-            if ref is None:
-                continue
-            kind, name = ref.kind, ref.name
-            # the controller reads the source from its own cluster's API server: another cluster's copy is not it,
-            # nor a file Flux never applies (``dead``: a local test cluster's bootstrap Secret, applied by hand
-            # elsewhere if at all), whose values Git cannot show to be the cluster's
-            found = [o for o in self.named(kind, name) if o.kind == kind and o.name == name
-                     and o.api_version == "v1" and (not ns or ns in self.namespaces(o)) and self.visible(ks, o)
-                     and not self.dead(o)]
+        for kind, found in self._substitution_sources(ks):
             if not found:
                 # made on the cluster (by hand, an operator, a generator Git does not show): unknown, `optional` only
                 # lets the controller go on without it (api/v1/kustomization_types.go SubstituteReference.Optional)

@@ -47,10 +47,8 @@ def _variables(g: Graph, ks: Obj) -> tuple[set[str] | None, Obj | None]:
     own = dig(ks.data, "spec", "postBuild")
     if parent is None or not isinstance(own, dict) or not (own.get("substitute") or own.get("substituteFrom")):
         return None, None  # none, or the Kustomization's own: its author chose substitution for what it applies
-    known = g.variable_values(ks)  # the one reading of substituteFrom: namespace, cluster, encrypted sources
-    if known is None or not known[1]:
-        return None, parent
-    return set(known[0]), parent
+    names = g.variable_names(ks)  # the one reading of substituteFrom: namespace, cluster; encrypted keys are shown
+    return names, parent
 
 
 def _names(node: object) -> set[str]:
