@@ -271,7 +271,7 @@ def check(objects: list[Obj], opts: Options, context: list[Obj] | None = None) -
                                          "policy.secret-encrypted"))
                 else:
                     out.append(o.finding("", "plaintext Secret: encrypt it with SOPS (or generate it outside Git); if "
-                                         "none of its values is a credential, make it a ConfigMap",
+                                         "none of its values is a credential and what reads it accepts a ConfigMap, make it one",
                                          "secret.unencrypted"))
             elif opts.plaintext_secrets and not o.encrypted and _ciphertext_only(o.data):
                 # kustomize-controller decrypts only what carries sops metadata (internal/decryptor/decryptor.go):
