@@ -380,3 +380,30 @@ def test_a_sync_written_beside_the_folder_it_applies_is_one_cluster(tmp_path):
     assert r.code == 0, r.err
     conf = load(repo / "velero-gitops.yaml").config
     assert conf.repo.apps_root == "infra", conf
+
+
+
+def test_one_flux_kustomization_per_app_is_listed_where_the_others_are(tmp_path):
+    """clusters/main lists one Flux Kustomization file per app, each building ./apps/<app>, and one for its own
+    flux-system (a fresh repository's layout): no build holds a folder per app, so every candidate ties at none.
+    init took one app's folder, and render --wire tied Velero to that app; the folder that lists the apps is the
+    cluster's own, so init names it and render --wire lists our tree there, where Flux then applies it."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    c = bootstrap(repo)
+    names = ["dashy", "n8n", "qdrant"]
+    (c / "infra-flux-system.yaml").write_text(ks("infra-flux-system", "./clusters/main/flux-system"))
+    for n in names:
+        (c / f"apps-{n}.yaml").write_text(ks(n, f"./apps/{n}"))
+        (repo / "apps" / n).mkdir(parents=True)
+        (repo / "apps" / n / "cm.yaml").write_text(f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {n}\n"
+                                                    f"  namespace: {n}\n")
+    (c / "kustomization.yaml").write_text("resources:\n  - infra-flux-system.yaml\n"
+                                          + "".join(f"  - apps-{n}.yaml\n" for n in names))
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    r = _init(repo, "--namespaces", "n8n")
+    assert r.code == 0, r.err
+    assert load(repo / "velero-gitops.yaml").config.repo.apps_root == "clusters/main"
+    r = run_cli("render", "--wire", cwd=repo)
+    assert r.code == 0 and "wired" in r.out, r.out + r.err
+    assert wiring.for_config(load(repo / "velero-gitops.yaml")).wired

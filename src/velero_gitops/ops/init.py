@@ -184,8 +184,14 @@ def apps_root_from_graph(root: Path, sources: list[str], cluster: str | None) ->
         [k for k in alive if k.path_dir is not None]
     # a folder whose Kustomization patches its children's dependsOn would drop our order (ops/ordering.py): the last
     # choice, said in `why` with the patch's line
-    best = max(candidates, key=lambda k: (not k.rewrites_depends_on, breadth(k),
-                                          not any(k is c for c in chosen),  # a tie: the one below the root
+    def below_root(k: wiring.FluxKs) -> bool:
+        # a tie of folders holding sub-folders: the one below the root (the root's own sub-folder is its
+        # flux-system); a tie of folders holding none (a Flux Kustomization per app, each building one app's
+        # folder): the root's, which lists them, not one app's folder, which holds that app alone
+        root_ks = any(k is c for c in chosen)
+        return not root_ks if breadth(k) > 0 else root_ks
+
+    best = max(candidates, key=lambda k: (not k.rewrites_depends_on, breadth(k), below_root(k),
                                           -len(k.path_dir.parts)))  # type: ignore[union-attr]
     assert best.path_dir is not None
     real = root.resolve()
