@@ -565,3 +565,29 @@ def test_another_clusters_velero_is_not_this_clusters_second_install(tmp_path):
     assert "already installed" not in r.out, r.out
     r = run_cli("render", "--config", "b.yaml", cwd=root)
     assert r.code == 2 and "already installed" in r.err and "kubernetes/base/velero/helmrelease.yaml" in r.err, r.err
+
+
+def test_the_printed_helm_values_arguments_are_shell_words(tmp_path):
+    """Attacker round 5: a ConfigMap `v"]' /dev/null; touch x; : '` in a file `cm$(touch y).yaml`; import printed the
+    `<(yq ...)` arguments by interpolation, and pasting them ran both. A file name is now one shell word (shlex), and a
+    ConfigMap name or data key the API server refuses (k8s.io/apimachinery validation: a DNS-1123 subdomain,
+    IsConfigMapKey) is no object helm-controller reads: named in the refusal, never put in a command."""
+    import shlex
+
+    root = _values_from_repo(tmp_path)
+    app = (root / HR_FILE).parent
+    (app / "kustomization.yaml").write_text("resources: [helmrelease.yaml, 'cm$(touch y).yaml']\n")
+    values = (app / "helm-values.yaml").read_text()
+    (app / "cm$(touch y).yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: velero-values\n  namespace: velero\ndata:\n  values.yaml: |\n"
+        + "".join(f"    {line}\n" for line in values.splitlines()))
+    r = run_cli("import", HR_FILE, cwd=root)
+    assert r.code == 0, r.err
+    line = next(x for x in r.err.splitlines() if "values read as helm-controller composes them" in x)
+    assert shlex.quote("kubernetes/apps/storage/velero/app/cm$(touch y).yaml") in line, line
+    (root / "velero-gitops.yaml").unlink()
+    hr = (root / HR_FILE).read_text().replace("name: velero-values", "name: \"v\\\"]' /dev/null; touch x; : '\"")
+    (root / HR_FILE).write_text(hr)
+    r = run_cli("import", HR_FILE, cwd=root)
+    assert r.code == 2 and "Traceback" not in r.err and "valuesFrom" in r.err, r.err
+    assert "<(yq" not in r.err

@@ -136,18 +136,17 @@ def test_a_change_outside_the_build_changes_its_verdict(tmp_path, monkeypatch):
 
 
 def test_a_finding_that_shows_a_secret_is_never_stored(tmp_path, monkeypatch):
-    """A variable drawn from a plaintext Secret (substituteFrom kind Secret) lands in a schema message of the built
-    object: that verdict is recomputed on every run, never written."""
+    """A variable of a plaintext Secret (substituteFrom kind Secret): its value never reaches the built object (the
+    graph never copies a Secret's values, since attacker round 5 made them object names in findings), so no message
+    and no stored verdict holds it, cold or warm."""
     require_kubectl()
     root = _repo(tmp_path)
     (root / "flux/ks.yaml").write_text(KS.replace("kind: ConfigMap\n      name: vars", "kind: Secret\n      name: vars"))
     (root / "flux/vars.yaml").write_text("apiVersion: v1\nkind: Secret\nmetadata:\n  name: vars\n  namespace: "
                                          f"flux-system\nstringData:\n  REPLICAS: {PLANTED}\n")
     cold = _validate(root, tmp_path)
-    assert any(PLANTED in f[4] and f[3] == "/spec/replicas" for f in cold), cold  # the message shows it (as before)
-    ran = _builds(monkeypatch)
+    assert not any(PLANTED in str(f) for f in cold), cold
     assert _validate(root, tmp_path) == cold
-    assert ran == [root / "apps"]  # recomputed
     assert [p for p in (tmp_path / "cache").rglob("*") if p.is_file() and PLANTED.encode() in p.read_bytes()] == []
 
 

@@ -224,3 +224,35 @@ def test_the_names_of_an_encrypted_source_count_though_its_values_are_unknown(tm
     res = validate_paths([str(root)], Options(repo_root=str(root), kustomize="never"))
     hits = [f for f in res.findings if f.rule == "flux.substitute"]
     assert len(hits) == 1 and "${VAR}" in hits[0].message and "HOME_DOMAIN" not in hits[0].message, res.findings
+
+
+@pytest.mark.parametrize("fmt", ["text", "github", "json"])
+def test_a_secrets_values_never_reach_another_object_nor_the_output(tmp_path, fmt):
+    """Attacker round 5: a pull request writes `name: ${DBPASS}`, `cm-${PASSWORD}`, `dependsOn: [{name: ${B64}}]` in
+    objects a Kustomization applies with substituteFrom the plaintext Secret cluster-secrets (stringData and
+    base64 data, an age key among them). Substituted, the values became object names, which findings print unredacted
+    (a CI log of a stranger's pull request). The graph never copies a Secret's values: they stay unknown, as an
+    encrypted Secret's do, and no output holds them."""
+    from cli_util import run_cli
+
+    age = "AGE-SECRET-KEY-1" + "QYQSZQGP" * 7 + "QYQSZQ"
+    root = tmp_path / "repo"
+    files = {
+        "clusters/main/flux-system/gotk-sync.yaml": KS.format(name="flux-system", path="./clusters/main"),
+        "clusters/main/secrets.yaml": "apiVersion: v1\nkind: Secret\nmetadata:\n  name: cluster-secrets\n"
+        f"  namespace: flux-system\nstringData:\n  PASSWORD: hunter2pw\n  DBPASS: Zq9xLmP4vT7rW2sK8nB3yH6\n  AGE: {age}\n"
+        "data:\n  B64: aHVudGVyMmI2NA==\n",
+        "clusters/main/apps.yaml": KS.format(name="apps", path="./apps")
+        + "  postBuild:\n    substituteFrom:\n      - kind: Secret\n        name: cluster-secrets\n",
+        "apps/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-${PASSWORD}\n  namespace: default\n"
+        "  bogus: 1\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${DBPASS}\n  namespace: default\n"
+        "  bogus: 1\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${AGE}\n  namespace: default\n  bogus: 1\n",
+        "apps/ks.yaml": KS.format(name="child", path="./apps/child")
+        + "  dependsOn:\n    - name: dep-${PASSWORD}\n    - name: ${B64}\n",
+        "apps/child/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: default\n",
+    }
+    write_tree(root, files)
+    r = run_cli("validate", ".", "--kustomize", "never", "--output", fmt, cwd=root)
+    assert r.code in (0, 1) and "Traceback" not in r.err, r.err
+    for secret in ("hunter2pw", "Zq9xLmP4vT7rW2sK8nB3yH6", age, "hunter2b64"):
+        assert secret not in r.out and secret not in r.err, (secret, r.out)

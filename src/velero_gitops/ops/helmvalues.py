@@ -17,6 +17,8 @@ its resolver (the same parsed kustomization files the graph builds from)."""
 
 from __future__ import annotations
 
+import re
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,7 +64,21 @@ def _yaml_map(text: str) -> dict[str, Any] | None:
 
 
 def _rel(p: Path, root: Path) -> str:
-    return p.relative_to(root).as_posix()
+    """A repository file as one shell word of the `helm --values` arguments (a file name is the pull request's to
+    choose: `cm$(touch x).yaml` stays a name)."""
+    return shlex.quote(p.relative_to(root).as_posix())
+
+
+# k8s.io/apimachinery@v0.35.0 pkg/util/validation/validation.go IsConfigMapKey: a data key the API server accepts
+_CONFIGMAP_KEY = re.compile(r"[-._a-zA-Z0-9]{1,253}\Z")
+
+
+def _accepted(name: str, key: str) -> bool:
+    """The ConfigMap name and data key are ones the API server accepts (ValidateConfigMapName: a DNS-1123 subdomain;
+    IsConfigMapKey): another is no object helm-controller could read, and never goes into a command we print."""
+    from velero_gitops.config.names import dns_subdomain_problem
+
+    return dns_subdomain_problem(name) is None and _CONFIGMAP_KEY.match(key) is not None and key not in (".", "..")
 
 
 def _from_generator(g: Any, root: Path, start: Path, name: str, key: str) -> tuple[dict[str, Any], str] | None:
@@ -108,6 +124,9 @@ def of_release(g: Any, root: Path, o: Any) -> Values:
             unresolved.append(f"{ref.get('kind')} {ref.get('name')}" if isinstance(ref, dict) else str(ref))
             continue
         name, key = str(ref.get("name", "")), str(ref.get("valuesKey") or "values.yaml")
+        if not _accepted(name, key):
+            unresolved.append(f"ConfigMap {shlex.quote(name)}")
+            continue
         got = _from_generator(g, real_root, g.real(o.path).parent, name, key) if o.path is not None else None
         if got is None:  # a ConfigMap written in a file of the repository, in the HelmRelease's namespace
             for cm in g.named("ConfigMap", name):

@@ -27,7 +27,6 @@ root is ``--repo-root``, else the nearest ancestor holding ``.git``, ``.sops.yam
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import json
 import os
@@ -800,7 +799,10 @@ class Graph:
         without postBuild. substituteFrom is read in the Kustomization's namespace and cluster
         (kustomize-controller@v1.9.4 internal/controller/kustomization_controller.go: the ConfigMap/Secret key is
         {ks.Namespace, ref.Name}); one whose data Git does not show (encrypted, made by a generator or an operator, or
-        on the cluster only) leaves the set incomplete."""
+        on the cluster only) leaves the set incomplete. A Secret's values are never read, even in clear: a value
+        substituted into a name or a reference would be printed in findings (a pull request writing `name: ${PASSWORD}`
+        would copy the Secret into a CI log), so they stay unknown, as an encrypted Secret's do (its names count:
+        variable_names)."""
         post = self.kustomization(ks).post_build
         if post is None:
             return None
@@ -812,21 +814,11 @@ class Graph:
                 # lets the controller go on without it (api/v1/kustomization_types.go SubstituteReference.Optional)
                 complete = False
                 continue
+            if kind == "Secret":
+                complete = False  # its values stay out of every other object (see above)
+                continue
             for o in found:
                 data = o.data.get("data")
-                if kind == "Secret":
-                    if o.encrypted:
-                        complete = False
-                        continue
-                    plain = {}
-                    for k, v in (data or {}).items() if isinstance(data, dict) else []:
-                        try:
-                            plain[k] = base64.b64decode(str(v)).decode()
-                        except (ValueError, UnicodeDecodeError):
-                            complete = False
-                    sd = o.data.get("stringData")
-                    plain.update({k: str(v) for k, v in sd.items()} if isinstance(sd, dict) else {})
-                    data = plain
                 for k, v in (data or {}).items() if isinstance(data, dict) else []:
                     vars_[str(k)] = str(v).replace("\n", "")
         for k, v in post.substitute:

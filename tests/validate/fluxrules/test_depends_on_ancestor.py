@@ -59,3 +59,30 @@ def test_depending_on_an_ancestor_that_waits_for_it_is_a_deadlock(tmp_path, infr
         f = hits[0]
         assert f.file.endswith("infra/velero/ks.yaml") and f.pointer == "/spec/dependsOn/0" and f.severity == "error"
         assert "flux-system/infra" in f.message and "Remove infra from dependsOn" in f.message
+
+
+def test_a_long_waiting_chain_costs_a_bounded_walk_and_short_messages(tmp_path, monkeypatch):
+    """Attacker round 5: 300 Kustomizations in one waiting chain, each depending on the top and on its parent. The
+    walk up from each stops at its targets and after WALK_LIMIT ancestors (counted: Graph.parents calls), and a
+    message elides the middle of a long chain, so output grows with the findings, not with chain length squared."""
+    from velero_gitops.validate import flux
+    from velero_gitops.validate.fluxrules import depends_on_ancestor as rule
+
+    n = 300
+    files = {"clusters/home/flux-system/gotk-sync.yaml": KS.format(name="flux-system", path="./clusters/home", extra=""),
+             "clusters/home/k0.yaml": KS.format(name="k0", path="./chain/1", extra="  wait: true\n")}
+    for i in range(1, n):
+        deps = f"  wait: true\n  dependsOn:\n    - name: k0\n    - name: k{i - 1}\n"
+        files[f"chain/{i}/k.yaml"] = KS.format(name=f"k{i}", path=f"./chain/{i + 1}", extra=deps)
+    files[f"chain/{n}/cm.yaml"] = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: end\n  namespace: default\n"
+    root = write_tree(tmp_path / "repo", files)
+    calls = []
+    real = flux.Graph.parents
+    monkeypatch.setattr(flux.Graph, "parents", lambda self, ks: calls.append(1) or real(self, ks))
+    monkeypatch.setattr(rule, "WALK_LIMIT", 64)
+    res = validate_paths([str(root)], Options(repo_root=str(root), kustomize="never"))
+    hits = [f for f in res.findings if f.rule == "flux.depends-on-ancestor"]
+    # each link's parent is found at once; k0 only within 64 hops of it
+    assert len(hits) == (n - 1) + 64, len(hits)
+    assert max(len(f.message) for f in hits) < 900 and "more ..." in max(hits, key=lambda f: len(f.message)).message
+    assert len(calls) < 100 * n, len(calls)  # a whole-chain walk from each link: n² / 2 = 45,000

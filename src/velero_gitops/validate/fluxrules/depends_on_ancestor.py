@@ -21,6 +21,9 @@ RULE = define("flux.depends-on-ancestor", "error", "a Flux Kustomization `depend
               "and waits for it (`wait: true`, or `healthChecks` naming it): neither ever becomes Ready")
 
 
+WALK_LIMIT = 256  # waiting ancestors visited per Kustomization
+
+
 def _waits_for(g: Graph, parent: Obj, child: Obj) -> bool:
     m = g.kustomization(parent)
     if m.wait:
@@ -30,18 +33,38 @@ def _waits_for(g: Graph, parent: Obj, child: Obj) -> bool:
                for r in m.health_checks)
 
 
-def _waiting_ancestors(g: Graph, ks: Obj) -> dict[int, list[Obj]]:
-    """id of each ancestor that waits for ``ks`` through a chain of waiting appliers -> that chain, top first."""
-    out: dict[int, list[Obj]] = {}
-    todo: list[tuple[Obj, list[Obj]]] = [(ks, [ks])]
-    while todo:
-        node, chain = todo.pop()
+def _waiting_chain(g: Graph, ks: Obj, targets: set[tuple[str, str]]) -> dict[tuple[str, str], list[Obj]]:
+    """(namespace, name) of each of ``targets`` that is an ancestor waiting for ``ks`` through a chain of waiting
+    appliers -> that chain, top first. One walk up from ``ks`` (each Kustomization visited once, its hop remembered),
+    stopped once every target is found, and after WALK_LIMIT ancestors: a repository of N Kustomizations each
+    depending on the top of one long waiting chain would otherwise cost N² steps (attacker round 5), and no cluster
+    nests Kustomizations hundreds deep."""
+    hop: dict[int, Obj] = {}  # id of a waiting ancestor -> the Kustomization below it on the chain
+    found: dict[tuple[str, str], list[Obj]] = {}
+    todo = [ks]
+    while todo and len(found) < len(targets) and len(hop) < WALK_LIMIT:
+        node = todo.pop()
         for p in g.parents(node):
-            if id(p) in out or p is ks or not _waits_for(g, p, node):
+            if id(p) in hop or p is ks or not _waits_for(g, p, node):
                 continue
-            out[id(p)] = [p, *chain]
-            todo.append((p, [p, *chain]))
-    return out
+            hop[id(p)] = node
+            todo.append(p)
+            key = (g.ns_of(p), p.name)
+            if key in targets and key not in found:
+                chain, k = [p], node
+                while k is not ks:
+                    chain.append(k)
+                    k = hop[id(k)]
+                found[key] = [*chain, ks]
+    return found
+
+
+def _shown(g: Graph, chain: list[Obj]) -> str:
+    """The chain as `a -> b -> c`, its middle elided past six links (the message stays short however deep it is)."""
+    names = [f"{g.ns_of(k)}/{k.name}" for k in chain]
+    if len(names) > 6:
+        names = [*names[:3], f"... {len(names) - 5} more ...", *names[-2:]]
+    return " -> ".join(names)
 
 
 def check(g: Graph, objects: list[Obj]) -> list[Finding]:
@@ -53,23 +76,19 @@ def check(g: Graph, objects: list[Obj]) -> list[Finding]:
         deps = g.kustomization(ks).depends_on
         if not deps:
             continue
-        waiting = _waiting_ancestors(g, ks)
-        if not waiting:
-            continue
         ns = g.ns_of(ks)
+        waiting = _waiting_chain(g, ks, {(dep.namespace or ns, dep.name) for _, dep in deps})
         for i, dep in deps:
-            chain = next((c for c in waiting.values() if c[0].name == dep.name
-                          and g.ns_of(c[0]) == (dep.namespace or ns)), None)
+            chain = waiting.get((dep.namespace or ns, dep.name))
             if chain is None:
                 continue
             top = chain[0]
-            path = " -> ".join(f"{g.ns_of(k)}/{k.name}" for k in chain)
             how = "wait: true" if g.kustomization(top).wait else "healthChecks"
             out.append(ks.finding(
                 f"/spec/dependsOn/{i}",
-                f"dependsOn {g.ns_of(top)}/{top.name}, which applies this Kustomization and waits for it ({path}; "
-                f"{top.name} has {how}): the controller starts {ks.name} only once {top.name} is Ready, and "
-                f"{top.name} is Ready only once {ks.name} is, so neither ever is and nothing {ks.name} applies is "
-                f"applied. Remove {top.name} from dependsOn, or depend on a sibling Kustomization that installs what "
-                f"{ks.name} needs first", RULE))
+                f"dependsOn {g.ns_of(top)}/{top.name}, which applies this Kustomization and waits for it "
+                f"({_shown(g, chain)}; {top.name} has {how}): the controller starts {ks.name} only once {top.name} is "
+                f"Ready, and {top.name} is Ready only once {ks.name} is, so neither ever is and nothing {ks.name} "
+                f"applies is applied. Remove {top.name} from dependsOn, or depend on a sibling Kustomization that "
+                f"installs what {ks.name} needs first", RULE))
     return out
