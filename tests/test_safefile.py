@@ -207,3 +207,15 @@ def test_text_without_a_bom_is_utf8_as_in_go_yaml():
     with pytest.raises(FileRefused) as info:
         decode("name: caf\u00e9\n".encode("latin-1"), "c.yaml")
     assert info.value.kind == "not-utf8" and info.value.problem.startswith("is not UTF-8 text (byte 0xe9 at line 1, column 10)")
+
+
+@pytest.mark.parametrize("encoding,bom", [("utf-16-le", b"\xff\xfe"), ("utf-16-be", b"\xfe\xff"), ("utf-8", b"")])
+def test_a_marker_scan_reads_utf16_as_go_yaml_does(encoding, bom):
+    """Attacker round 5: check's scan for a Flux Kustomization and flux.min-version's for mac_only_encrypted read
+    UTF-8 only, so a repository whose files were all UTF-16 looked as if it had none. scan_text picks the encoding
+    as decode does, and replaces what does not decode instead of refusing (it judges nothing)."""
+    from velero_gitops.safefile import scan_text
+
+    text = "kind: Kustomization\napiVersion: kustomize.toolkit.fluxcd.io/v1\n"
+    assert scan_text(bom + text.encode(encoding)) == text
+    assert "Kustomization" in scan_text(bom + text.encode(encoding) + b"\xff")  # a bad tail is replaced, not refused

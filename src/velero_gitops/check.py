@@ -419,7 +419,7 @@ def _externals(root: Path, group: list[_Unit], strict: frozenset[Path], ignored:
             if ignored(p.relative_to(root).as_posix()):
                 continue
             try:  # regular files inside the repository only (a symlink may point anywhere)
-                text = safefile.read_bytes(p, root=root).decode("utf-8", "replace")
+                text = safefile.scan_text(safefile.read_bytes(p, root=root))
             except OSError:
                 continue
             if _holds_flux_kustomization(text):

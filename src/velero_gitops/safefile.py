@@ -157,6 +157,18 @@ class Decoded(NamedTuple):
     encoding: str = "utf-8"
 
 
+def _encoding_of(data: bytes) -> tuple[bytes, str]:
+    """(the BOM, the encoding) Go YAML reads ``data`` with (goyaml readerc.go yaml_parser_determine_encoding)."""
+    return next(((b, e) for b, e in _BOMS if data.startswith(b)), (b"", "utf-8"))
+
+
+def scan_text(data: bytes) -> str:
+    """``data`` decoded as :func:`decode` picks the encoding (a BOM selects UTF-16), bad characters replaced: for a
+    scan that only looks for a marker in files it does not judge (a Flux Kustomization somewhere, a sops field)."""
+    bom, encoding = _encoding_of(data)
+    return data[len(bom):].decode(encoding, "replace")
+
+
 def decode(data: bytes, name: str) -> Decoded:
     """``data`` decoded as Go YAML decodes a stream: UTF-16 (LE or BE) after its BOM, else UTF-8 (a UTF-8 BOM
     dropped). Anything that does not decode is a FileRefused located at the first bad character."""
@@ -164,7 +176,7 @@ def decode(data: bytes, name: str) -> Decoded:
         raise FileRefused(name, "is encrypted with git-crypt, so it is not checked: run the check in a checkout where "
                           "`git-crypt unlock` ran (Flux cannot decrypt git-crypt: what a Flux Kustomization applies must "
                           "not be encrypted with it)", "git-crypt", 1, 1)
-    bom, encoding = next(((b, e) for b, e in _BOMS if data.startswith(b)), (b"", "utf-8"))
+    bom, encoding = _encoding_of(data)
     try:
         text = data[len(bom):].decode(encoding)
     except UnicodeDecodeError as exc:
@@ -193,4 +205,4 @@ def read_text(path: str | os.PathLike[str], *, root: str | os.PathLike[str] | No
     return decode(read_bytes(path, root=root, limit=limit, shown=shown), name).text
 
 
-__all__ = ["DEFAULT_LIMIT", "Decoded", "FileRefused", "decode", "read_bytes", "read_text"]
+__all__ = ["DEFAULT_LIMIT", "Decoded", "FileRefused", "decode", "read_bytes", "read_text", "scan_text"]

@@ -270,8 +270,9 @@ def import_values(hr: dict, line: int, shown: str, composed: Any = None) -> Impo
             "let Flux reconcile it, then run the import again (chart README: 'Upgrading Chart')")
     unread = () if not spec.get("valuesFrom") else composed.unresolved if composed is not None else ("all",)
     if unread:
-        which = "" if unread == ("all",) else f" ({', '.join(unread)}: a Secret, a targetPath, or no such object in " \
-            "the repository)"
+        which = "" if unread == ("all",) else (
+            f" ({', '.join(unread)}: a Secret, a targetPath, a name the API server refuses, a file outside the "
+            "repository, or no such object in the repository)")
         problems.append(f"{at('spec', 'valuesFrom')} values from a ConfigMap or Secret are not in the repository's "
                         f"files{which}; inline them into spec.values (or import a copy that has them inline), then import")
     values = effective(plain(composed.values if composed is not None and spec.get("valuesFrom")

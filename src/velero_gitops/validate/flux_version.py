@@ -79,7 +79,7 @@ def _features(objects: list[Obj], text: Callable[[Path], str]) -> list[tuple[Fea
 
 def _safe_text(path: Path) -> str:
     try:  # a file the reader already read: a regular file, within its limits
-        return safefile.read_bytes(path).decode("utf-8", "replace")
+        return safefile.scan_text(safefile.read_bytes(path))
     except OSError:
         return ""
 
