@@ -189,7 +189,7 @@ def resource_documents(encoding: str, docs: list[Doc]) -> tuple[list[Doc], list[
     chunk with Go YAML and takes its first document (kubernetes-sigs/kustomize@kyaml/v0.20.1:kyaml/kio/byteio_reader.go
     ByteReader.Read, splitDocuments); Flux's generator reads a folder's files with it too
     (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go scanManifests, rf.SliceFromBytes). Only Go YAML
-    decodes UTF-16 (safefile.decode_text): in its bytes no "\\n---" matches, so a UTF-16 file is one chunk and only
+    decodes UTF-16 (safefile.decode): in its bytes no "\\n---" matches, so a UTF-16 file is one chunk and only
     its first document is read."""
     if encoding == "utf-8":
         return docs, []
