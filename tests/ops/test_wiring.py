@@ -376,3 +376,17 @@ def test_a_flux_kustomization_with_target_namespace_gets_a_sibling_instead(tmp_p
     assert kfile.read_text() == EXPLICIT_LIST and listing.read_text().startswith(before)
     assert "path: ./kubernetes/apps/velero" in listing.read_text()
     assert _ns_of_velero_ks(_kustomize_build(root / "kubernetes/apps/velero")) == "flux-system"
+
+
+def test_a_utf16_file_of_theirs_is_never_rewritten(tmp_path):
+    """Attacker round 5 / utf16: the parent kustomization.yaml is UTF-16 (Go YAML decodes it, so Flux builds it).
+    --wire writes UTF-8, and a re-saved file of several documents would have kustomize read documents it skipped
+    (kubernetes-sigs/kustomize@kyaml/v0.20.1:kyaml/kio/byteio_reader.go splits on the bytes): the edit is named for
+    the user to make, the file's bytes are left as they were, and render exits 1 (not wired)."""
+    root, cfg = _repo(tmp_path, "explicit list")
+    k = root / "kubernetes/apps/kustomization.yaml"
+    data = b"\xff\xfe" + k.read_text().encode("utf-16-le")
+    k.write_bytes(data)
+    r = run_cli("render", "--wire", str(cfg))
+    assert r.code == 1 and "by hand" in r.err and "wired" not in r.out, r.out + r.err
+    assert k.read_bytes() == data

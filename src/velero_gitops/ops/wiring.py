@@ -358,10 +358,18 @@ def _yaml() -> YAML:
     return y
 
 
-def _add_resource(kfile: Path, rel: str) -> Edit:
+def _their_text(path: Path, root: Path | None = None) -> tuple[str, bool]:
+    """(a file of theirs as Go YAML decodes it, whether we may write it back): we write UTF-8, so a UTF-16 file is
+    left to the user. Re-saved as UTF-8, kustomize would read every one of its documents where it read the first
+    (validate.documents.resource_documents): Flux would start applying what it skipped."""
     from velero_gitops import safefile
 
-    old = safefile.read_text(kfile, root=kfile.parent)
+    decoded = safefile.decode(safefile.read_bytes(path, root=root), str(path))
+    return decoded.text, decoded.encoding == "utf-8"
+
+
+def _add_resource(kfile: Path, rel: str) -> Edit:
+    old, editable = _their_text(kfile, kfile.parent)
     y = _yaml()
     try:
         doc = y.load(old)
@@ -374,7 +382,7 @@ def _add_resource(kfile: Path, rel: str) -> Edit:
     how = f"list {entry} under resources"
     flow = resources is not None and getattr(resources, "fa", None) is not None and resources.fa.flow_style()
     lc = getattr(resources, "lc", None)  # ruamel's CommentedSeq: where each item is
-    if resources is None or flow or not isinstance(resources, list) or lc is None:
+    if resources is None or flow or not isinstance(resources, list) or lc is None or not editable:
         return Edit(kfile, len(old.splitlines()) + 1, f"resources:\n  - {entry}", how, None)
     if resources:
         value_col = lc.item(len(resources) - 1)[1]
@@ -410,9 +418,7 @@ def _added_lines(old: str, new: str) -> tuple[int, str] | None:
 
 
 def _append_flux_ks(file: Path, root: Path, ns_dir: Path, source: dict[str, str]) -> Edit:
-    from velero_gitops import safefile
-
-    old = safefile.read_text(file)
+    old, editable = _their_text(file)
     rel = ns_dir.relative_to(root).as_posix()
     name = f"{ns_dir.name}-apps" if ns_dir.name != "flux-system" else "velero-apps"
     text = (f"---\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: {name}\n"
@@ -422,7 +428,7 @@ def _append_flux_ks(file: Path, root: Path, ns_dir: Path, source: dict[str, str]
     new = old + sep + text
     return Edit(file, len(old.splitlines()) + 1, text.rstrip("\n"),
                 f"append a Flux Kustomization {name} that builds ./{rel}",
-                new if _added_lines(old, new) is not None else None)
+                new if editable and _added_lines(old, new) is not None else None)
 
 
 def message(w: Wiring, root: Path, shown_rel: Callable[[str], str], subject: bool = True) -> str:
