@@ -407,3 +407,27 @@ def test_one_flux_kustomization_per_app_is_listed_where_the_others_are(tmp_path)
     r = run_cli("render", "--wire", cwd=repo)
     assert r.code == 0 and "wired" in r.out, r.out + r.err
     assert wiring.for_config(load(repo / "velero-gitops.yaml")).wired
+
+
+def test_a_folder_whose_build_renames_its_objects_is_no_apps_root(tmp_path):
+    """A fresh repository: the broadest folder a Flux Kustomization builds has a kustomization.yaml with
+    `namespace: torrents` (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/filters/namespace moves every object it
+    builds, ours included), so render refuses to list our tree there; init chose it all the same. A folder whose
+    build transforms what it holds is now the last choice: init takes the cluster's folder, where Flux's generated
+    kustomization picks our tree up (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go)."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    c = bootstrap(repo)
+    (c / "torrents.yaml").write_text(ks("torrents", "./apps/torrents"))
+    t = repo / "apps/torrents"
+    for n in ("qbit", "sonarr", "radarr"):
+        (t / n).mkdir(parents=True)
+        (t / n / "cm.yaml").write_text(f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {n}\n")
+    (t / "kustomization.yaml").write_text("namespace: torrents\nresources: [qbit/cm.yaml, sonarr/cm.yaml, radarr/cm.yaml]\n")
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    r = _init(repo, "--namespaces", "torrents")
+    assert r.code == 0, r.err
+    assert load(repo / "velero-gitops.yaml").config.repo.apps_root == "clusters/main"
+    r = run_cli("render", "--wire", cwd=repo)
+    assert r.code == 0 and "namespace: torrents" not in r.err, r.out + r.err
+    assert wiring.for_config(load(repo / "velero-gitops.yaml")).wired

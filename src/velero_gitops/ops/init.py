@@ -191,8 +191,10 @@ def apps_root_from_graph(root: Path, sources: list[str], cluster: str | None) ->
         root_ks = any(k is c for c in chosen)
         return not root_ks if breadth(k) > 0 else root_ks
 
-    best = max(candidates, key=lambda k: (not k.rewrites_depends_on, breadth(k), below_root(k),
-                                          -len(k.path_dir.parts)))  # type: ignore[union-attr]
+    # a folder whose build renames or re-namespaces what it holds cannot take our tree (render refuses to list it
+    # there: ops/wiring.py), whatever it holds
+    best = max(candidates, key=lambda k: (not wiring.transforms_its_build(k), not k.rewrites_depends_on, breadth(k),
+                                          below_root(k), -len(k.path_dir.parts)))  # type: ignore[union-attr]
     assert best.path_dir is not None
     real = root.resolve()
     rel = best.path_dir.relative_to(real).as_posix()

@@ -291,6 +291,16 @@ def _transform(kfile: Path) -> tuple[Path, int, str] | None:
     return None
 
 
+def transforms_its_build(k: FluxKs) -> bool:
+    """A folder whose objects Flux Kustomization ``k`` builds renamed or re-namespaced (its targetNamespace,
+    namePrefix, nameSuffix, or its folder's kustomization.yaml namespace/namePrefix/nameSuffix): listing our tree
+    there is refused (render says so), so it is no apps root."""
+    if k.transforms is not None:
+        return True
+    kfile = find_kfile(k.path_dir) if k.path_dir is not None else None
+    return kfile is not None and _transform(kfile) is not None
+
+
 def _chain_transform(parent: Path, alive: list[FluxKs]) -> tuple[Path, int, str] | None:
     """The first transforming kustomization.yaml on the way from a live Kustomization's spec.path down to
     ``parent`` (each one there builds ``parent``'s objects as part of its own), None when none transforms."""
