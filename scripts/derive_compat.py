@@ -124,6 +124,44 @@ def add_path(tree: dict, parts: list[str]) -> None:
     # an intermediate {} created above with no listed child stays a closed mapping of the read keys
 
 
+# text/template actions: `{{- with .Values.x }}` sets dot for its body until the matching `{{ end }}`; `if`, `range`,
+# `define`, `block` and `with` each open one (golang/go@go1.24:src/text/template/parse/parse.go itemList).
+ACTION = re.compile(r"\{\{-?\s*(.*?)\s*-?\}\}", re.S)
+OPENS = ("if", "with", "range", "define", "block")
+# helm's serialisers (helm/helm@v3.17.0:pkg/engine/funcs.go, sprig): the mapping they print is passed on whole, so
+# every key under it reaches the output (a ConfigMap, an argument list) and none is "ignored"
+DUMPS = r"(?:toYaml|toJson|toPrettyJson|toRawJson|toToml|mustToJson|mustToPrettyJson|mustToRawJson)"
+DUMP_DOT = re.compile(rf"(?:\b{DUMPS}\s+\.(?![\w.$])|(?<![\w.$])\.\s*\|\s*{DUMPS}\b)")
+DUMP_VALUES = re.compile(rf"\b{DUMPS}\s+\(?\$?\.Values((?:\.[A-Za-z_][A-Za-z0-9_]*)+)\)?(?![\w.])")
+WITH_VALUES = re.compile(r"with\s+\(?\$?\.Values((?:\.[A-Za-z_][A-Za-z0-9_]*)+)\)?\s*$")
+WITH_FIELD = re.compile(r"with\s+\.([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*$")
+
+
+def whole_values(text: str) -> list[str]:
+    """The `.Values` paths a template prints whole with a serialiser: `toYaml .Values.x`, or `toYaml .` / `. | toJson`
+    inside `{{ with .Values.x }}` (nested `with .y` inside it extends the path; `range`/`define` bodies have another
+    dot). Their keys are the user's."""
+    out: list[str] = []
+    stack: list[str | None] = []  # the `.Values` path dot is in each open block; None: another dot
+    for m in ACTION.finditer(text):
+        body = m.group(1).strip()
+        word = body.split(None, 1)[0] if body else ""
+        here = stack[-1] if stack else None
+        out += [v.group(1) for v in DUMP_VALUES.finditer(body)]
+        if word == "end":
+            if stack:
+                stack.pop()
+        elif word in OPENS:
+            if word == "with":
+                wv, wf = WITH_VALUES.match(body), WITH_FIELD.match(body)
+                stack.append(wv.group(1) if wv else f"{here}.{wf.group(1)}" if wf and here is not None else None)
+            else:
+                stack.append(here if word == "if" else None)
+        elif here is not None and DUMP_DOT.search(body):
+            out.append(here)
+    return out
+
+
 def chart_value_keys(values_text: str, templates: list[str]) -> dict:
     tree = values_tree(yaml.safe_load(values_text) or {})
     assert isinstance(tree, dict)
@@ -132,7 +170,21 @@ def chart_value_keys(values_text: str, templates: list[str]) -> dict:
         refs += [m.group(1) + m.group(2) for m in VALUES_PAREN_REF.finditer(text)]
         for ref in refs:
             add_path(tree, ref.strip(".").split("."))
+    for text in templates:
+        for ref in whole_values(text):
+            open_path(tree, ref.strip(".").split("."))
     return sort_tree(tree)
+
+
+def open_path(tree: dict, parts: list[str]) -> None:
+    """A mapping a template prints whole: any key under it is read."""
+    node = tree
+    for part in parts[:-1]:
+        node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict):
+            return
+    if isinstance(node, dict) and parts[-1] in node and node[parts[-1]] != LEAF:
+        node[parts[-1]] = OPEN
 
 
 def sort_tree(node):

@@ -8,6 +8,7 @@ controller generates one there (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 
@@ -108,27 +109,36 @@ LAYOUTS = {"explicit list": explicit_list, "generated": generated, "cluster sub-
            "per-app Flux Kustomizations": per_app_flux_ks}
 
 
-def flux_instance_chart(root: Path, sync_path: str = "kubernetes/flux/cluster") -> Path:
+def flux_instance_chart(root: Path, sync_path: str = "kubernetes/flux/cluster", values_from: bool = False) -> Path:
     """flux-operator installed with its flux-instance chart (the cluster-template layout): no FluxInstance in the
     files, only the HelmRelease whose values the chart renders into one (controlplaneio-fluxcd/charts@cf746d9:
     charts/flux-instance/templates/instance.yaml). The sync path builds kubernetes/flux/cluster, whose Flux
-    Kustomization builds kubernetes/apps. Returns the folder of the flux-instance app."""
+    Kustomization builds kubernetes/apps. With ``values_from`` the values are in helm/values.yaml, which a
+    configMapGenerator turns into the ConfigMap the HelmRelease's valuesFrom reads (the helmfile bootstrap reads
+    the same file). Returns the folder of the flux-instance app."""
     (root / ".git").mkdir(exist_ok=True)
     fi = root / "kubernetes" / "apps" / "flux-system" / "flux-instance"
     (fi / "app").mkdir(parents=True)
     (root / "kubernetes" / "apps" / "flux-system" / "kustomization.yaml").write_text(
         "---\nresources:\n  - ./flux-instance/ks.yaml\n")
     (fi / "ks.yaml").write_text(ks("flux-instance", "./kubernetes/apps/flux-system/flux-instance/app"))
-    (fi / "app" / "kustomization.yaml").write_text("---\nresources:\n  - ./ocirepository.yaml\n  - ./helmrelease.yaml\n")
+    (fi / "app" / "kustomization.yaml").write_text("---\nresources:\n  - ./ocirepository.yaml\n  - ./helmrelease.yaml\n" + (
+        "configMapGenerator:\n  - name: flux-instance-values\n    files:\n      - values.yaml=./helm/values.yaml\n"
+        if values_from else ""))
     (fi / "app" / "ocirepository.yaml").write_text(
         "---\napiVersion: source.toolkit.fluxcd.io/v1\nkind: OCIRepository\nmetadata:\n  name: flux-instance\n"
         "  namespace: flux-system\nspec:\n  interval: 1h\n  layerSelector:\n    mediaType: application/vnd.cncf.helm.chart.content.v1.tar+gzip\n"
         "    operation: copy\n  ref:\n    tag: 0.49.0\n  url: oci://ghcr.io/controlplaneio-fluxcd/charts/flux-instance\n")
+    values = ("instance:\n  distribution:\n    version: 2.x\n  sync:\n    kind: GitRepository\n"
+              f"    url: https://example.org/me/ops.git\n    ref: refs/heads/main\n    path: {sync_path}\n")
     (fi / "app" / "helmrelease.yaml").write_text(
         "---\napiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: flux-instance\n"
         "  namespace: flux-system\nspec:\n  interval: 1h\n  chartRef:\n    kind: OCIRepository\n    name: flux-instance\n"
-        "  values:\n    instance:\n      distribution:\n        version: 2.x\n      sync:\n        kind: GitRepository\n"
-        f"        url: https://example.org/me/ops.git\n        ref: refs/heads/main\n        path: {sync_path}\n")
+        + ("  valuesFrom:\n    - kind: ConfigMap\n      name: flux-instance-values\n" if values_from else
+           "  values:\n" + textwrap.indent(values, "    ")))
+    if values_from:
+        (fi / "app" / "helm").mkdir()
+        (fi / "app" / "helm" / "values.yaml").write_text(values)
     cluster = root / "kubernetes" / "flux" / "cluster"
     cluster.mkdir(parents=True)
     (cluster / "ks.yaml").write_text(ks("cluster-apps", "./kubernetes/apps"))

@@ -246,6 +246,26 @@ def test_value_keys_are_values_yaml_plus_what_templates_read():
                                                                            "extraArg": []}}, "x")] == [("nodeAgent", "extraArg")]
 
 
+def test_a_mapping_a_template_prints_whole_takes_any_key():
+    """vmware-tanzu/helm-charts@velero-12.0.0:charts/velero/templates/repo-maintenance-configmap.yaml prints
+    `with .Values.configuration.repositoryMaintenanceJob.repositoryConfigData.global` as `. | toPrettyJson`, and
+    deployment.yaml `toYaml .Values.livenessProbe`: the keys under them are the user's (Velero reads `podResources`
+    there), though values.yaml lists a few. A `range` body's dot is an item, not the mapping; a nested `with .x`
+    extends the path (text/template's `with` sets dot)."""
+    s = derive_script()
+    values = ("configuration:\n  maint:\n    global:\n      keep: 3\n    repos: {}\n  other:\n    a: 1\n"
+              "probe:\n  path: /x\nlisted:\n  k: 1\n")
+    tpl = ("{{- with .Values.configuration.maint.global }}\n{{- . | toPrettyJson | nindent 4 }}\n{{- end }}\n"
+           "{{ toYaml .Values.probe | nindent 2 }}\n"
+           "{{- range $k, $v := .Values.listed }}{{ toYaml . }}{{ end }}\n"
+           "{{- with .Values.configuration }}{{- with .other }}{{ toJson . }}{{ end }}{{ end }}")
+    tree = s.chart_value_keys(values, [tpl])
+    assert tree["configuration"]["maint"]["global"] == "*" and tree["probe"] == "*"
+    assert tree["configuration"]["other"] == "*"
+    assert tree["listed"] == {"k": "="}  # printed item by item: its own keys stay closed
+    assert compat.unknown_value_keys(tree, {"configuration": {"maint": {"global": {"podResources": {}}}}}, "x") == []
+
+
 def test_uploaders_are_read_from_validate_uploader_type():
     """The two shapes of vmware-tanzu/velero pkg/uploader/types.go ValidateUploaderType (v1.16.2, v1.17.0)."""
     s = derive_script()

@@ -29,7 +29,8 @@ import pytest
 import yaml
 
 from velero_gitops.config.loader import load
-from velero_gitops.ops import disaster, helmvalues
+from velero_gitops.ops import disaster
+from velero_gitops.validate import helmvalues
 from velero_gitops.render.layout import Layout
 
 from cli_util import EXAMPLE, require_kubectl

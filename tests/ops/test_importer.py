@@ -516,7 +516,7 @@ def _values_from_repo(tmp_path: Path, ref_kind: str = "ConfigMap") -> Path:
 def test_values_from_a_generated_configmap_are_imported_as_helm_controller_composes_them(tmp_path):
     """helm-controller installs the release with each valuesFrom ConfigMap's values.yaml, then spec.values merged on
     top (fluxcd/helm-controller@v1.6.3:internal/controller/helmrelease_controller.go → fluxcd/pkg@chartutil/v1.27.1:
-    chartutil/values.go ChartValuesFromReferences): import reads the same (ops/helmvalues.of_release, the
+    chartutil/values.go ChartValuesFromReferences): import reads the same (validate/helmvalues.of_release, the
     configMapGenerator's file), so the config carries the bucket and endpoint the values file holds and the tag
     spec.values overrides, and the user is told the generator goes with the old release."""
     root = _values_from_repo(tmp_path)

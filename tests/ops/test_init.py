@@ -221,13 +221,17 @@ def _leftover_head(repo):
     (old / "apps" / "ks.yaml").write_text(ks("old-app", "./kubernetes/old/apps"))
 
 
-def test_the_flux_instance_charts_values_are_the_sync_root(tmp_path):
+@pytest.mark.parametrize("values_from", [False, True])
+def test_the_flux_instance_charts_values_are_the_sync_root(tmp_path, values_from):
     """The FluxInstance lives in the values of a HelmRelease of the flux-instance chart, whose template renders it
     (controlplaneio-fluxcd/charts@cf746d9:charts/flux-instance/templates/instance.yaml; the chart found from the
-    chartRef's OCIRepository URL). Its sync path is the one root: a leftover chain head is no second cluster."""
+    chartRef's OCIRepository URL). Its sync path is the one root: a leftover chain head is no second cluster. The
+    values are the ones helm-controller composes, valuesFrom first (fluxcd/helm-controller@v1.6.3 via
+    fluxcd/pkg@chartutil/v1.27.1:chartutil/values.go ChartValuesFromReferences): the cluster-template layout keeps
+    them in a configMapGenerator's values file."""
     repo = tmp_path / "repo"
     repo.mkdir()
-    flux_instance_chart(repo)
+    flux_instance_chart(repo, values_from=values_from)
     app(repo / "kubernetes" / "apps" / "media", "plex")
     _leftover_head(repo)
     facts = wiring.flux_facts(repo, ["GitRepository/flux-system/flux-system"])

@@ -1148,3 +1148,23 @@ def test_a_flux_kustomization_is_judged_as_its_folders_kustomize_build_patches_i
     res = validate_paths([str(root)], Options(repo_root=str(root), kustomize="never"))
     assert sorted(f.file.rsplit("/", 1)[-1] for f in res.findings if f.rule == "flux.decryption") == \
         ["apps.yaml", "gotk-sync.yaml"], res.findings
+
+
+def test_flux_runs_where_its_sync_source_is_not_where_a_same_url_source_lands(tmp_path):
+    """The key Secret not in Git is expected where Flux runs: the namespace of the repository's sync source. A second
+    GitRepository of the same URL (here a chart source written without a namespace, which lands wherever its
+    Kustomization applies it) also reads the repository (_same_repository) but says nothing of where Flux runs: the
+    decryption secretRef is a LocalObjectReference read in the Kustomization's namespace
+    (fluxcd/kustomize-controller@v1.9.4:api/v1/kustomization_types.go Decryption.SecretRef; seen on a public
+    repository: 44 false errors "expected in ''")."""
+    root = _tree(tmp_path, "guide")
+    (root / "bootstrap/sops-age.sops.yaml").unlink()  # made by hand, as the Flux SOPS guide does
+    url = "ssh://git@example.org/me/home.git"
+    (root / "kubernetes/flux/cluster/source.yaml").write_text(
+        "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: flux-system\n"
+        f"  namespace: flux-system\nspec:\n  interval: 1h\n  ref:\n    branch: main\n  url: {url}\n")
+    web = root / "kubernetes/apps/media/web/app"
+    (web / "charts.yaml").write_text("apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n"
+                                     f"  name: a-chart\nspec:\n  interval: 1h\n  ref:\n    branch: main\n  url: {url}\n")
+    _edit(web / "kustomization.yaml", "  - ./configmap.yaml\n", "  - ./configmap.yaml\n  - ./charts.yaml\n")
+    assert [f.rule for f in _check(root, ".", ignore_missing_schemas=True).findings] == []

@@ -73,7 +73,7 @@ class Release:
     file: str  # where it is declared, relative to the repository root
     chart: str  # `oci://...` or `--repo URL NAME`; "<chart>" when its source is not in the repository
     version: str  # "" when unknown
-    values: tuple[str, ...] = ()  # `--values` arguments giving its values in merge order (ops/helmvalues.py)
+    values: tuple[str, ...] = ()  # `--values` arguments giving its values in merge order (validate/helmvalues.py)
 
     def helm(self, extra: str = "") -> str:
         version = f" --version {self.version}" if self.version else ""
@@ -240,9 +240,9 @@ def _helmfiles(root: Path, instance: Release | None) -> Helmfiles:
     """The repository's bootstrap helmfiles, leaving out the release that starts Flux's sync. A bootstrap helmfile
     installs what a cluster needs before Flux (network, DNS, flux-operator): the owner's own order. The release left
     out is the one of the flux-instance HelmRelease of the tree, or one whose values (inline or in its `values:`
-    files, ops/helmvalues.py) give a FluxInstance with its sync."""
+    files, validate/helmvalues.py) give a FluxInstance with its sync."""
     from velero_gitops import safefile, yamlsafe
-    from velero_gitops.ops import helmvalues
+    from velero_gitops.validate import helmvalues
     from velero_gitops.ops.init import yaml_files
 
     commands: list[str] = []
@@ -313,11 +313,11 @@ def _helmfile_chart(chart: str, repos: dict[str, str]) -> str:
 
 def _releases(g: Any, root: Path) -> tuple[tuple[Release, ...], Release | None]:
     """(the HelmReleases that install the cluster network, the one of flux-operator's flux-instance chart). Read from
-    the chart's own interface in the values helm-controller composes (ops/helmvalues.py: valuesFrom, then values),
+    the chart's own interface in the values helm-controller composes (validate/helmvalues.py: valuesFrom, then values),
     not from names: a CNI chart is configured under `cni` (Cilium's values.yaml `cni:`), the flux-instance chart
     takes the FluxInstance under `instance` with its `sync`
     (controlplaneio-fluxcd/charts@v0.14.8:charts/flux-instance/templates/instance.yaml)."""
-    from velero_gitops.ops import helmvalues
+    from velero_gitops.validate import helmvalues
     from velero_gitops.ops.wiring import applied_objects
 
     cni: list[Release] = []

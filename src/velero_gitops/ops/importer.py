@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from velero_gitops import goregexp
 from velero_gitops.config.model import FLUX_VAR
 from velero_gitops.errors import ConfigError, UsageError
-from velero_gitops.ops.helmvalues import plain
+from velero_gitops.validate.helmvalues import plain
 
 if TYPE_CHECKING:
     from velero_gitops.ops.init import Detected
@@ -242,7 +242,7 @@ def _prune(d: Any) -> Any:
 
 def import_values(hr: dict, line: int, shown: str, composed: Any = None) -> Imported:
     """Map a velero HelmRelease onto a config (without the repository facts init detects). ``composed``: the values
-    helm-controller installs it with (ops/helmvalues.Values: its valuesFrom read from the repository, then
+    helm-controller installs it with (validate/helmvalues.Values: its valuesFrom read from the repository, then
     spec.values); without it, only spec.values is read and a valuesFrom is refused."""
     from velero_gitops.config.model import KUBELET_PODS_PATHS, Budget, VeleroConfig
 
@@ -760,10 +760,10 @@ def run_import(here: Path, hr_file: Path, found: Detected, cluster: str | None) 
 
 
 def _composed_values(g: Any, root: Path, real: Path, hr: dict) -> Any:
-    """The values the HelmRelease in file ``real`` is installed with (ops/helmvalues.of_release on graph ``g``): its
+    """The values the HelmRelease in file ``real`` is installed with (validate/helmvalues.of_release on graph ``g``): its
     valuesFrom ConfigMaps (a configMapGenerator's file, or a ConfigMap written in the repository) then spec.values.
     None when the file cannot be read as the graph reads it."""
-    from velero_gitops.ops import helmvalues
+    from velero_gitops.validate import helmvalues
     from velero_gitops.validate.documents import Reader, display_path
 
     reader = Reader(str(root), lambda p, shown: g.run.decoded(p, root=root, shown=shown))

@@ -163,6 +163,9 @@ class Graph:
         self.scope = list(objects)
         self.root = self._repo_root(objects, run)
         self.tree = resolve.Tree(self.root, run)
+        # facts of the files on disk, each computed once per run (issue 23: no walk up the folders per object)
+        self._unlisted_memo: dict[Path, Path | None] = {}
+        self._parent_ns_memo: dict[Path, tuple[str, Path | None]] = {}
         seen = {self.real(o.path) for o in objects if o.path is not None}
         self.extra = _scan_repo(self.root, seen, run) if self.root is not None and opts.flux else []
         self.all = self.scope + self.extra
@@ -170,7 +173,7 @@ class Graph:
         opts = self.opts = run.opts = guess_repo_source(self.all, opts, self._found_here)
         self.cluster_sources: dict[int, set[tuple[str, str, str]]] = {}  # cluster -> its repository's sources
         # what flux-operator makes from a FluxInstance's sync: the root Kustomization of the cluster
-        self.sync_roots = sync_roots(self.all, generated_values=self._generated_values)
+        self.sync_roots = sync_roots(self.all, generated_values=self._generated_values, values_of=self._release_values)
         self.synthetic = [r.kustomization for r in self.sync_roots if r.kustomization is not None]
         self.flux_ks = [o for o in self.all if is_kind(o, FLUX_KS, "Kustomization")] + self.synthetic
         self.roots: dict[int, list[Path]] = {id(ks): _candidate_roots(ks, run, self.root) for ks in self.flux_ks}
@@ -190,9 +193,6 @@ class Graph:
         self.moved: list[Path] = []  # folders that were a source's root once, and no sync applies now (_moved_roots)
         self.cluster: dict[int, frozenset[int]] = {}  # id(object) -> the clusters that apply it (see _partition)
         self.cluster_roots: list = []  # the root Kustomization of each cluster, when there are several
-        # facts of the files on disk, each computed once per run (issue 23: no walk up the folders per object)
-        self._unlisted_memo: dict[Path, Path | None] = {}
-        self._parent_ns_memo: dict[Path, tuple[str, Path | None]] = {}
         self._spec_patches: dict[tuple[int, str], list] = {}
         self._named: dict[tuple[str, str], list] | None = None
         self._models: dict[int, fluxmodel.Kustomization | fluxmodel.HelmRelease] = {}
@@ -215,6 +215,16 @@ class Graph:
         if self._guess_per_cluster():
             self._build()
             self._partition()
+
+    def _release_values(self, o: Obj) -> dict | None:
+        """The values helm-controller installs HelmRelease ``o`` with (validate/helmvalues.py: its valuesFrom
+        ConfigMaps, most often a configMapGenerator beside it, then spec.values), read before the first build: the
+        sync roots it may declare are what the build starts from. None outside a repository."""
+        from velero_gitops.validate import helmvalues
+
+        if self.root is None or o.path is None:
+            return None
+        return helmvalues.of_release(_Unbuilt(self), self.root, o).values
 
     def _generated_values(self) -> list[tuple[str, str]]:
         """The (key, value) pairs of every configMapGenerator of the repository (``literals``, ``envs`` files):
@@ -1139,6 +1149,25 @@ class Graph:
         return own, None
 
 
+class _Unbuilt:
+    """The graph's readers that need no build (its files, kustomizations and parsed objects), for what is read before
+    the first build. An object's namespace is the one its file and the kustomizations above it give."""
+
+    def __init__(self, g: Graph) -> None:
+        self.run, self.tree, self.real, self._g = g.run, g.tree, g.real, g
+        self._named: dict[tuple[str, str], list[Obj]] = {}
+        for o in g.all:
+            self._named.setdefault((o.kind, o.name), []).append(o)
+
+    def named(self, kind: str, name: str) -> list[Obj]:
+        return self._named.get((kind, name), [])
+
+    def ns_of(self, o: Obj) -> str:
+        md = o.data.get("metadata")
+        own = _str(md.get("namespace")) if isinstance(md, dict) else ""
+        return (self._g._parent_namespace(self.real(o.path))[0] if o.path is not None else "") or own
+
+
 @dataclasses.dataclass(frozen=True)
 class SyncRoot:
     """Where a cluster's sync starts: the Kustomization that reads the cluster's own repository and applies the rest.
@@ -1161,12 +1190,13 @@ class SyncRoot:
 
 
 def sync_roots(objects: list[Obj], root: Path | None = None,
-               generated_values: Callable[[], list[tuple[str, str]]] | None = None) -> list[SyncRoot]:
+               generated_values: Callable[[], list[tuple[str, str]]] | None = None,
+               values_of: Callable[[Obj], dict | None] | None = None) -> list[SyncRoot]:
     """THE answer to "which sync roots does this repository have, and which source and path does each apply": every
     FluxInstance with a sync the API server accepts (fluxmodel.flux_instance), and with ``root``, every empty
     bootstrap marker below it. The graph (its synthetic Kustomizations) and adoption (ops.wiring) both ask here."""
     out = []
-    for o, inst in _instances(objects):
+    for o, inst in _instances(objects, values_of):
         fi = fluxmodel.flux_instance(inst)
         if fi.sync is None:
             continue
@@ -1188,9 +1218,10 @@ def sync_roots(objects: list[Obj], root: Path | None = None,
     return out
 
 
-def _instances(objects: list[Obj]) -> list[tuple[Obj, Obj]]:
+def _instances(objects: list[Obj], values_of: Callable[[Obj], dict | None] | None = None) -> list[tuple[Obj, Obj]]:
     """(the object that declares it, the FluxInstance) of each FluxInstance: written as one, or rendered by a
-    HelmRelease of flux-operator's flux-instance chart from its values (fluxmodel.instance_of_release). The chart's
+    HelmRelease of flux-operator's flux-instance chart from its values (fluxmodel.instance_of_release; ``values_of``
+    gives the values helm-controller composes, valuesFrom included, else the inline ones count). The chart's
     name is the HelmRelease's ``chart.spec.chart``, or for a ``chartRef`` to an OCIRepository the last segment of
     its URL (Helm pushes a chart to ``<registry>/<path>/<chart name>``: helm.sh/helm/v3 pkg/pusher/ocipusher.go)."""
     oci = {(o.name, o.namespace): fluxmodel.source_url(o) or "" for o in objects if is_kind(o, SOURCE, "OCIRepository")}
@@ -1208,7 +1239,8 @@ def _instances(objects: list[Obj]) -> list[tuple[Obj, Obj]]:
                 ns = m.chart_ref.namespace or o.namespace
                 urls = [u for s, u in oci_named.get(m.chart_ref.name, []) if s == ns or not s or not ns]
                 chart = urls[0].rstrip("/").rsplit("/", 1)[-1] if urls else ""
-            inst = fluxmodel.instance_of_release(o, chart)
+            values = values_of(o) if values_of is not None and chart == fluxmodel.INSTANCE_CHART else None
+            inst = fluxmodel.instance_of_release(o, chart, values)
             if inst is not None:
                 out.append((o, inst))
     return out
@@ -1362,8 +1394,14 @@ def key_command(name: str, ns: str, key_file: str = "<your age key file>") -> st
 
 
 def _flux_namespace(opts: Options) -> str:
-    """Where Flux itself runs: the namespace of the repository's source (flux-system by default)."""
-    return sorted(_repo_sources(opts))[0][1] if _repo_sources(opts) else "flux-system"
+    """Where Flux itself runs: the namespace of the repository's sync source, the first one given or guessed
+    (flux-system by default). The sources added after it for sharing its URL (_same_repository) say nothing of it:
+    one written without a namespace lands wherever its Kustomization puts it."""
+    for s in opts.repo_sources or DEFAULT_REPO_SOURCES:
+        parts = s.split("/")
+        if len(parts) == 3 and parts[1]:
+            return parts[1]
+    return "flux-system"
 
 
 def reads_this_repo(ks: fluxmodel.Kustomization, holder_ns: str, opts: Options,

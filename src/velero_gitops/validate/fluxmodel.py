@@ -522,13 +522,16 @@ def release_name(o: Obj) -> str:
     return f"{tn}-{o.name}" if isinstance(tn, str) and tn else o.name
 
 
-def instance_of_release(o: Obj, chart: str) -> Obj | None:
+def instance_of_release(o: Obj, chart: str, values: dict[str, Any] | None = None) -> Obj | None:
     """The FluxInstance that HelmRelease ``o`` of chart ``chart`` (its name, as the chart source gives it) renders, as
-    an object of its file; None for another chart, or when the values are not the shape the chart reads."""
+    an object of its file; None for another chart, or when the values are not the shape the chart reads. ``values``:
+    what helm-controller installs it with (validate/helmvalues.py: valuesFrom, then spec.values); the inline
+    ``spec.values`` when not given."""
     if chart != INSTANCE_CHART or not is_kind(o, HELM, "HelmRelease"):
         return None
     spec = o.data.get("spec")
-    values = spec.get("values") if isinstance(spec, dict) else None
+    if values is None:
+        values = spec.get("values") if isinstance(spec, dict) else None
     inst = values.get("instance") if isinstance(values, dict) else None
     if not isinstance(spec, dict) or not isinstance(values, dict) or not isinstance(inst, dict):
         return None
