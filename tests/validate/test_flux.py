@@ -1168,3 +1168,27 @@ def test_flux_runs_where_its_sync_source_is_not_where_a_same_url_source_lands(tm
                                      f"  name: a-chart\nspec:\n  interval: 1h\n  ref:\n    branch: main\n  url: {url}\n")
     _edit(web / "kustomization.yaml", "  - ./configmap.yaml\n", "  - ./configmap.yaml\n  - ./charts.yaml\n")
     assert [f.rule for f in _check(root, ".", ignore_missing_schemas=True).findings] == []
+
+
+@pytest.mark.parametrize("ref,checked", [("branch: main", True), ("branch: dev", False), ("tag: v1.0.0", False),
+                                         ("name: refs/heads/main", True)])
+def test_a_source_of_the_repositorys_url_at_another_revision_is_another_tree(tmp_path, ref, checked):
+    """A second GitRepository of the repository's own URL reads this checkout only at the same revision: a
+    CI-rendered `dev` branch or a tag is another tree, whose paths this checkout need not have (seen on a fresh
+    public repository: 8 false flux.path errors). The revision is source-controller's
+    (fluxcd/source-controller@v1.9.1:api/v1/gitrepository_types.go GitRepositoryRef: name, semver, tag, branch in
+    precedence; `name: refs/heads/main` is branch main)."""
+    root = _tree(tmp_path, "guide")
+    url = "https://example.org/me/home.git"
+    cluster = root / "kubernetes/flux/cluster"
+    (cluster / "source.yaml").write_text(
+        "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: flux-system\n"
+        f"  namespace: flux-system\nspec:\n  interval: 1h\n  ref:\n    branch: main\n  url: {url}\n")
+    (cluster / "rendered.yaml").write_text(
+        "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: rendered\n"
+        f"  namespace: flux-system\nspec:\n  interval: 1h\n  ref:\n    {ref}\n  url: {url}\n---\n"
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: rendered-apps\n"
+        "  namespace: flux-system\nspec:\n  interval: 1h\n  path: ./rendered/apps\n  prune: true\n"
+        "  sourceRef:\n    kind: GitRepository\n    name: rendered\n")
+    rules = [f.rule for f in _check(root, ".", ignore_missing_schemas=True).findings]
+    assert rules == (["flux.path"] if checked else []), rules

@@ -1187,6 +1187,7 @@ class SyncRoot:
     url: str  # the source's URL ("" for a marker: bootstrap's is outside the files)
     obj: Obj | None  # the FluxInstance; None for a marker
     kustomization: Obj | None  # the Kustomization the operator makes; None for a marker
+    revision: str = ""  # the Git reference it fetches (fluxmodel.source_revision's form); "" when not known
 
 
 def sync_roots(objects: list[Obj], root: Path | None = None,
@@ -1206,8 +1207,10 @@ def sync_roots(objects: list[Obj], root: Path | None = None,
             data = dataclasses.replace(fi, sync=dataclasses.replace(fi.sync, path=path)).sync_kustomization()
             # a path still ${...}: set where Git does not show it (the root is known, its folder is not): no Kustomization
             made = Obj(o.file, o.path, o.index, data, o.line) if data is not None and "${" not in path else None
+            # the operator sets a Git source's ref.name from sync.ref, a full reference (refs/heads/main)
+            rev = fi.sync.ref if fi.sync.kind == "GitRepository" and fi.sync.ref.startswith("refs/") else ""
             out.append(SyncRoot("FluxInstance", fi.namespace, fi.name, (fi.sync.kind, fi.namespace, fi.sync.name),
-                                path, fi.sync.url, o, made))
+                                path, fi.sync.url, o, made, rev))
     if root is not None:
         for marker in sorted(root.glob("**/flux-system/gotk-sync.yaml")):
             if ".git" in marker.relative_to(root).parts:
@@ -1357,18 +1360,25 @@ def _repo_url(url: object) -> str:
 
 def _same_repository(objects: list[Obj], roots: list[SyncRoot], opts: Options,
                      sources: list[tuple[str, ...]] | list[tuple[str, str, str]]) -> Options:
-    """Every declared source whose URL is the repository source's reads this repository too (a second GitRepository
-    of the same URL, made for another interval or ref): Kustomizations reading it are built and checked as well."""
+    """Every declared source whose URL and revision are the repository source's reads this repository too (a second
+    GitRepository of the same URL and branch, made for another interval or ignore rules): Kustomizations reading it
+    are built and checked as well. One of another branch or tag (a CI-rendered `dev` branch) fetches another tree
+    (fluxmodel.source_revision), which this checkout does not show. A revision not known on either side matches."""
     # one source may be declared in several files (each cluster's gotk-sync.yaml, a bootstrap template): every URL
     # declared for it counts, whatever file is read last
-    urls: dict[tuple, set[str]] = {}
+    urls: dict[tuple, set[tuple[str, str]]] = {}
     for o in objects:
         if o.api_version.startswith(SOURCE) and o.kind in ("GitRepository", "OCIRepository"):
-            urls.setdefault((o.kind, o.namespace or "", o.name), set()).add(_repo_url(fluxmodel.source_url(o)))
+            urls.setdefault((o.kind, o.namespace or "", o.name), set()).add(
+                (_repo_url(fluxmodel.source_url(o)), fluxmodel.source_revision(o)))
     for r in roots:
-        urls.setdefault(r.source, set()).add(_repo_url(r.url))
-    mine = set().union(*(urls.get(s, set()) for s in sources)) - {""}
-    extra = [f"{k}/{ns}/{n}" for (k, ns, n), u in urls.items() if u & mine and (k, ns, n) not in sources]
+        urls.setdefault(r.source, set()).add((_repo_url(r.url), r.revision))
+    mine = {(u, rev) for s in sources for u, rev in urls.get(s, set()) if u}
+
+    def same(found: set[tuple[str, str]]) -> bool:
+        return any(u == mu and (not rev or not mrev or rev == mrev) for u, rev in found for mu, mrev in mine)
+
+    extra = [f"{k}/{ns}/{n}" for (k, ns, n), u in urls.items() if same(u) and (k, ns, n) not in sources]
     if not extra:
         return opts
     return dataclasses.replace(opts, repo_sources=[*(opts.repo_sources or DEFAULT_REPO_SOURCES), *sorted(extra)])

@@ -379,6 +379,34 @@ def source_url(o: Obj) -> str | None:
     return url if isinstance(url, str) else None
 
 
+def source_revision(o: Obj) -> str:
+    """Which revision of its URL a Git or OCI source fetches, as one comparable string; "" when not told. Git:
+    commit, then name, semver, tag, branch take precedence in that order, and no ref at all is branch master
+    (fluxcd/source-controller@v1.9.1:api/v1/gitrepository_types.go GitRepositoryRef); OCI: digest, semver, tag,
+    default tag latest (api/v1/ocirepository_types.go OCIRepositoryRef). Two sources of one URL at different
+    revisions fetch different trees."""
+    spec = o.data.get("spec")
+    r = spec.get("ref") if isinstance(spec, dict) else None
+    r = r if isinstance(r, dict) else {}
+
+    def at(key: str) -> str:
+        v = r.get(key)
+        return v if isinstance(v, str) and v else ""
+
+    if o.kind == "GitRepository":
+        for key, form in (("commit", "commit:{}"), ("name", "{}"), ("semver", "semver:{}"), ("tag", "refs/tags/{}"),
+                          ("branch", "refs/heads/{}")):
+            if at(key):
+                return form.format(at(key))
+        return "refs/heads/master"
+    if o.kind == "OCIRepository":
+        for key, form in (("digest", "digest:{}"), ("semver", "semver:{}"), ("tag", "tag:{}")):
+            if at(key):
+                return form.format(at(key))
+        return "tag:latest"
+    return ""
+
+
 def ref(node: object, kind: str | None = None, holder: Obj | None = None, ptr: str = "") -> Ref | None:
     """A reference from a mapping assembled elsewhere (a sourceRef after a parent's patches), checked against
     ``holder``'s schema at ``ptr``."""
