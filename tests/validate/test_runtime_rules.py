@@ -512,3 +512,25 @@ def test_substitute_from_is_read_in_the_kustomizations_own_cluster(tmp_path):
     found = _rules(root, "flux.substitute")
     assert [(f.file.split("repo/")[-1], "NOT_SET" in f.message, "ONLY" in f.message) for f in found] == [
         ("apps/a/app/cm.yaml", True, False)], [f.message for f in found]
+
+
+@pytest.mark.parametrize("installer_cluster,found", [("a", ["Widget/web/w"]), ("b", [])])
+def test_another_clusters_chart_brings_no_crd_to_this_one(tmp_path, installer_cluster, found):
+    """A chart that may bring the CRD counts only in the cluster that installs it: each cluster's API server holds
+    its own CRDs, so a retry in cluster b succeeds only when cluster b installs one (validate/flux.py
+    Graph.visible; the retry is fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go
+    RequeueAfter GetRetryInterval)."""
+    from cli_util import VALIDATE_FIXTURES
+
+    root = tmp_path / "repo"
+    shutil.copytree(VALIDATE_FIXTURES / "flux/multi-cluster", root)
+    hr = ("apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: {n}\n  namespace: web\nspec:\n"
+          "  interval: 1h\n  chart:\n    spec:\n      chart: {n}\n      sourceRef:\n        kind: HelmRepository\n"
+          "        name: charts\n")
+    (root / "apps/b/web/helmrelease.yaml").write_text(hr.format(n="web"))
+    (root / "apps/b/web/widget.yaml").write_text("apiVersion: widgets.example.org/v1\nkind: Widget\nmetadata:\n"
+                                                 "  name: w\n  namespace: web\n")
+    (root / "infra/widgets").mkdir()
+    (root / "infra/widgets/helmrelease.yaml").write_text(hr.format(n="widgets"))
+    (root / f"clusters/{installer_cluster}/widgets.yaml").write_text(flux_ks("widgets", "./infra/widgets"))
+    assert [f.obj for f in _rules(root, "flux.crd-provider")] == found

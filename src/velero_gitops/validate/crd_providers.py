@@ -169,8 +169,10 @@ def check(g: Graph, objects: list[Obj]) -> list[Finding]:
         releases = [o for o in objs if o.kind == "HelmRelease" and _group(o) == "helm" + FLUX_GROUP_SUFFIX]
         if not releases:
             continue
-        if bootstrap or any(k is not ks and id(ks) not in deps.get(id(k), ()) for k in installers):
-            continue  # a chart installed elsewhere, not after this one, may bring the CRD: a retry then succeeds
+        # a chart installed elsewhere in the same cluster, not after this one, may bring the CRD: a retry then
+        # succeeds (another cluster's chart registers nothing in this one's API: Graph.visible)
+        if bootstrap or any(k is not ks and g.visible(ks, k) and id(ks) not in deps.get(id(k), ()) for k in installers):
+            continue
         for o in objs:
             group = _group(o)
             if (group in builtin or group in ordered or group in outside or group.endswith(FLUX_GROUP_SUFFIX)
@@ -237,7 +239,7 @@ def _rendered(g: Graph, applies: dict[int, list[Obj]], provided: set[str], crds:
                 continue
             if any(by_id[d] in installers and _may_bring(g, by_id[d], group) for d in waits if d in by_id):
                 continue  # waits for a chart (or remote build) that may bring it: ordered
-            maybe = [k for k in installers if k is not ks and id(ks) not in deps.get(id(k), ())
+            maybe = [k for k in installers if k is not ks and g.visible(ks, k) and id(ks) not in deps.get(id(k), ())
                      and _may_bring(g, k, group)]
             named = ", ".join(f"{g.ns_of(k)}/{k.name}" for k in maybe[:3]) + (f" and {len(maybe) - 3} more"
                                                                                  if len(maybe) > 3 else "")
