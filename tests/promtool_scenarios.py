@@ -82,7 +82,14 @@ def case(name: str, sim: VeleroSim, checks: list[dict[str, Any]], exprs: list[di
 
 
 ALL = ("VeleroBackupFailed", "VeleroBackupFailedValidation", "VeleroBackupPartialFailures", "VeleroNoNewBackup",
-       "VeleroBackupStorageLocationUnavailable", "VeleroRepoMaintenanceFailing")
+       "VeleroBackupStorageLocationUnavailable", "VeleroRepoMaintenanceFailing", "VeleroDown",
+       "VeleroNodeAgentMissing", "VeleroRepoMaintenanceStuck")
+KSM = 'job="kube-state-metrics"'
+NODE_AGENT = f'namespace="velero", daemonset="node-agent", {KSM}'
+NODE_AGENT_LABELS = {"namespace": "velero", "daemonset": "node-agent"}
+# another DaemonSet kube-state-metrics reports (kube-prometheus-stack's node-exporter): kube-state-metrics runs
+OTHER_DAEMONSET = f'kube_daemonset_status_desired_number_scheduled{{namespace="monitoring", daemonset="node-exporter", {KSM}}}'
+
 
 
 def _healthy() -> dict[str, Any]:
@@ -93,8 +100,78 @@ def _healthy() -> dict[str, Any]:
     for k in range(42):
         sim.maintenance_job(k * H + 30 * M, REPO, "success")
     checks = [quiet(at, a) for at in (20 * H + 10 * M, 30 * H + 20 * M, 40 * H + 40 * M, 41 * H + 50 * M) for a in ALL]
+    # No kube-state-metrics series at all here: VeleroNodeAgentMissing does not take that for a missing DaemonSet.
     return case("every run succeeds across a rollout, an OOM restart and a re-created schedule: nothing fires",
                 sim, checks)
+
+
+def _velero_down() -> list[dict[str, Any]]:
+    """Velero's own process: a container that never answers (the pod stays, up 0), one that crash-loops but answers
+    between crashes (up is 1 at some scrapes, so only the restarts show it), and a Deployment scaled to 0."""
+    down = {"job": "velero", "namespace": "velero"}
+    never = VeleroSim(12 * H, schedules=schedules())
+    never.crash_loop(10 * H, 12 * H, alive=0)
+    looping = VeleroSim(16 * H, schedules=schedules())
+    looping.crash_loop(10 * H, 14 * H, alive=2 * M)
+    gone = VeleroSim(12 * H, schedules=schedules())
+    gone.scale_to_zero(10 * H)
+    pod = {"job": "velero", "namespace": "velero", "pod": FIRST_POD["pod"], "instance": FIRST_POD["instance"]}
+    return [
+        case("Velero's container crashes at start from 10h (never scraped again): VeleroDown down after 15m", never,
+             [quiet(10 * H + 10 * M, "VeleroDown"), fires(10 * H + 20 * M, "VeleroDown", {**down, "reason": "down"}),
+              fires(11 * H + 50 * M, "VeleroDown", {**down, "reason": "down"})]),
+        case("Velero crash-loops from 10h, up 2m between crashes: VeleroDown restarting, never 15m down; quiet 1h "
+             "after it recovers", looping,
+             [quiet(9 * H + 58 * M, "VeleroDown"),
+              fires(10 * H + 30 * M, "VeleroDown", {**pod, "reason": "restarting"}),
+              fires(13 * H + 30 * M, "VeleroDown", {**pod, "reason": "restarting"}),
+              quiet(15 * H + 10 * M, "VeleroDown")]),
+        case("the Velero Deployment is scaled to 0 at 10h: VeleroDown absent after 15m", gone,
+             [quiet(10 * H + 10 * M, "VeleroDown"), fires(10 * H + 20 * M, "VeleroDown", {**down, "reason": "absent"})]),
+    ]
+
+
+def _node_agent_missing() -> list[dict[str, Any]]:
+    """The node-agent DaemonSet deleted at 5h (kube-state-metrics stops exposing its series), or its desired count 0
+    from 3h (a nodeSelector no node matches): VeleroNodeAgentNotReady sees neither (3 - 3 before, nothing or 0 - 0
+    after)."""
+    deleted = VeleroSim(7 * H, schedules=schedules())
+    deleted.series_extra(OTHER_DAEMONSET, [(0, 3)])
+    for metric in ("desired_number_scheduled", "number_ready"):
+        deleted.series_extra(f"kube_daemonset_status_{metric}{{{NODE_AGENT}}}", [(0, 3), (5 * H, None)])
+    unscheduled = VeleroSim(5 * H, schedules=schedules())
+    unscheduled.series_extra(OTHER_DAEMONSET, [(0, 3)])
+    for metric in ("desired_number_scheduled", "number_ready"):
+        unscheduled.series_extra(f"kube_daemonset_status_{metric}{{{NODE_AGENT}}}", [(0, 3), (3 * H, 0)])
+    return [
+        case("the node-agent DaemonSet is deleted at 5h: VeleroNodeAgentMissing absent after 15m", deleted,
+             [quiet(4 * H, "VeleroNodeAgentMissing"), quiet(5 * H + 10 * M, "VeleroNodeAgentMissing"),
+              fires(5 * H + 26 * M, "VeleroNodeAgentMissing", {**NODE_AGENT_LABELS, "reason": "absent"}),
+              quiet(5 * H + 26 * M, "VeleroNodeAgentNotReady")]),
+        case("node-agent is scheduled on no node from 3h: VeleroNodeAgentMissing unscheduled after 15m", unscheduled,
+             [quiet(3 * H + 10 * M, "VeleroNodeAgentMissing"),
+              fires(3 * H + 20 * M, "VeleroNodeAgentMissing",
+                    {**NODE_AGENT_LABELS, "job": "kube-state-metrics", "reason": "unscheduled"}),
+              quiet(3 * H + 20 * M, "VeleroNodeAgentNotReady")]),
+    ]
+
+
+def _maintenance_stuck() -> dict[str, Any]:
+    # Hourly maintenance succeeds until 9h30m; the 10h30m job never ends (Velero waits for it, no counter moves).
+    # Velero is replaced at 20h: the new process has no maintenance series at all, the old ones went stale.
+    sim = VeleroSim(36 * H, schedules=schedules())
+    for k in range(10):
+        sim.maintenance_job(k * H + 30 * M, REPO, "success")
+    sim.restart(20 * H)
+    return case(
+        "a maintenance job never ends after 9h30m, Velero replaced at 20h: VeleroRepoMaintenanceStuck a day after "
+        "the last result",
+        sim,
+        [quiet(20 * H + 30 * M, "VeleroRepoMaintenanceStuck"),
+         quiet(33 * H + 30 * M, "VeleroRepoMaintenanceStuck"),   # 9h31m sample still inside the 24h window
+         fires(33 * H + 50 * M, "VeleroRepoMaintenanceStuck", {"repository_name": REPO}),
+         quiet(33 * H + 50 * M, "VeleroRepoMaintenanceFailing")],
+    )
 
 
 def _daily_fails() -> dict[str, Any]:
@@ -298,7 +375,8 @@ def _node_agent() -> dict[str, Any]:
         [quiet(10 * H + 10 * M, "VeleroNodeAgentNotReady"),
          quiet(20 * H + 10 * M, "VeleroNodeAgentNotReady"),
          fires(20 * H + 20 * M, "VeleroNodeAgentNotReady", labels),
-         quiet(21 * H + 20 * M, "VeleroNodeAgentNotReady")],
+         quiet(21 * H + 20 * M, "VeleroNodeAgentNotReady"),
+         *(quiet(at, "VeleroNodeAgentMissing") for at in (10 * H + 10 * M, 20 * H + 20 * M))],
     )
 
 
@@ -306,7 +384,8 @@ def main_tests() -> list[dict[str, Any]]:
     return [
         _healthy(), _daily_fails(), _fails_before_first_scrape(), _failure_then_restart(True), _failure_then_restart(False),
         _recreated_then_fails(), _partial_and_validation(), _skipped_volume_warnings(), _stuck_and_absent(), _fresh_install_never_succeeds(),
-        _maintenance(False), _maintenance(True), _bsl(), _node_agent(),
+        _maintenance(False), _maintenance(True), _bsl(), _node_agent(), *_velero_down(), *_node_agent_missing(),
+        _maintenance_stuck(),
     ]
 
 

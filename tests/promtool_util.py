@@ -105,6 +105,8 @@ KUBE_STATE_METRICS = {
 RECORDED = {"velero:backup_success_ratio:30d"}
 # The Go client's default registry, which Velero's /metrics serves next to its own series.
 PROCESS_METRICS = {"process_start_time_seconds"}
+# Prometheus' own series per scrape target (1 when the scrape answered).
+SCRAPE_METRICS = {"up"}
 
 
 # The labels of each family (vmware-tanzu/velero@v1.18.1:pkg/metrics/metrics.go NewServerMetrics /
@@ -125,6 +127,7 @@ METRIC_LABELS: dict[str, set[str]] = {
     **{m: {"namespace", "daemonset"} for m in KUBE_STATE_METRICS},
     "velero:backup_success_ratio:30d": {"schedule"},
     "process_start_time_seconds": set(),
+    "up": set(),
 }
 TARGET_LABELS = {"job", "instance", "pod", "namespace", "service", "endpoint", "container"}
 
@@ -139,7 +142,8 @@ def metric_labels(name: str) -> set[str]:
 
 
 def allowed_metrics() -> set[str]:
-    names = set(VELERO_SERVER_METRICS | NODE_AGENT_METRICS | KUBE_STATE_METRICS | RECORDED | PROCESS_METRICS)
+    names = set(VELERO_SERVER_METRICS | NODE_AGENT_METRICS | KUBE_STATE_METRICS | RECORDED | PROCESS_METRICS
+                | SCRAPE_METRICS)
     for h in VELERO_HISTOGRAMS | NODE_AGENT_HISTOGRAMS:
         names |= {f"{h}_bucket", f"{h}_sum", f"{h}_count"}
     return names

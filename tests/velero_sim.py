@@ -17,7 +17,12 @@ A small discrete-event model of what vmware-tanzu/velero@v1.18.1 does to its /me
 * BSL controller (backup_storage_location_controller.go): ``velero_backup_location_status_gauge`` set
   at each validation (1m);
 * repository maintenance (backup_repository_controller.go runMaintenanceIfDue): a counter per result,
-  created by its first increment (no initialisation), hourly for kopia.
+  created by its first increment (no initialisation), hourly for kopia; a job that never ends moves nothing
+  (pkg/repository/maintenance/maintenance.go waitForJobComplete polls it until the context ends).
+
+The scrape target is the pod (prometheus-operator@v0.93.0:pkg/prometheus/promcfg.go, a ServiceMonitor's job is
+the Service name): ``up`` is 1 while the process answers, 0 while the pod stays but its container is down (a
+crash, CrashLoopBackOff), and the target is gone with the pod (a new pod in a rollout, a Deployment at 0).
 
 Scraping follows Prometheus: one sample per series per scrape; a series that disappears (process gone
 or series deleted) gets a staleness marker at the next scrape, then nothing.
@@ -34,6 +39,9 @@ MINUTE = 60
 HOUR = 3600
 DAY = 86400
 
+# CrashLoopBackOff: the kubelet waits 10s after the first crash, doubling up to 5m
+# (kubernetes/kubernetes pkg/kubelet/kubelet.go backOffPeriod, MaxContainerBackOff).
+CRASH_BACKOFF, CRASH_BACKOFF_MAX = 10, 300
 SYNC_PERIOD = MINUTE        # scheduleSyncPeriod, backupResyncPeriod, BSL validation frequency
 RESYNC_DELAY = 5            # updateTotalBackupMetric sleeps 5s before its first run
 OUTCOMES = {
@@ -85,10 +93,11 @@ class VeleroSim:
         self._seq = itertools.count()
         self.process: dict[str, Any] | None = None
         self.pods = itertools.count(1)
+        self.target: tuple[str, str] | None = None  # the scraped pod (pod, instance), None when there is none
         self.bsl_down: list[tuple[int, int]] = []
         self.maintenance: list[tuple[int, str, str]] = []  # (time, repository, "success"|"failure")
         self.samples: dict[str, dict[int, float | str]] = {}
-        self.extra: dict[str, list[tuple[int, float]]] = {}
+        self.extra: dict[str, list[tuple[int, float | None]]] = {}
         self._next_due = {s.name: 0 for s in self.schedules.values()}
         self._start_process(0, new_pod=True)
 
@@ -96,8 +105,21 @@ class VeleroSim:
     def restart(self, at: int, down: int = 40, new_pod: bool = True) -> None:
         """The Velero container stops at ``at`` and the next process starts ``down`` seconds later:
         a new pod (rollout, eviction: new ``pod``/``instance`` labels) or the same pod (crash, OOM)."""
-        self._push(at, "stop", ())
+        self._push(at, "stop", (new_pod,))
         self._push(at + down, "start", (new_pod,))
+
+    def scale_to_zero(self, at: int) -> None:
+        """The Velero Deployment scaled to 0 (or deleted) at ``at``: the pod, and with it the target, is gone."""
+        self._push(at, "stop", (True,))
+
+    def crash_loop(self, at: int, until: int, alive: int) -> None:
+        """From ``at`` the container crashes ``alive`` seconds after each start; the kubelet restarts it in the
+        same pod after the CrashLoopBackOff delay, until ``until``."""
+        t, backoff = at, CRASH_BACKOFF
+        while t < until:
+            self.restart(t, down=backoff, new_pod=False)
+            t += backoff + alive
+            backoff = min(2 * backoff, CRASH_BACKOFF_MAX)
 
     def delete_schedule(self, name: str, at: int, recreate_after: int | None = None) -> None:
         self._push(at, "delete", (name,))
@@ -111,8 +133,8 @@ class VeleroSim:
         self.maintenance.append((at, repository, result))
         self._push(at, "maintenance", (repository, result))
 
-    def series_extra(self, name_labels: str, points: list[tuple[int, float]]) -> None:
-        """A series from outside Velero (kube-state-metrics): value changes at the given times."""
+    def series_extra(self, name_labels: str, points: list[tuple[int, float | None]]) -> None:
+        """A series from outside Velero (kube-state-metrics): value changes at the given times (None: gone)."""
         self.extra[name_labels] = points
 
     # ---------------------------------------------------------------------------------- the model
@@ -125,13 +147,13 @@ class VeleroSim:
         return f'job="velero", namespace="velero", pod="{p["pod"]}", instance="{p["instance"]}"'
 
     def _start_process(self, at: int, new_pod: bool) -> None:
-        if new_pod or self.process is None:
+        if new_pod or not self.last_pod[0]:  # the same pod keeps its name and address
             n = next(self.pods)
             pod, instance = f"velero-7d9f-{n:05d}", f"10.42.0.{n}:8085"
         else:
             pod, instance = self.last_pod
         self.process = {"pod": pod, "instance": instance, "start": at, "values": {}}
-        self.last_pod = (pod, instance)
+        self.last_pod = self.target = (pod, instance)
         v = self.process["values"]
         v[("process_start_time_seconds", None)] = float(at)
         self._init_schedule("")
@@ -177,7 +199,10 @@ class VeleroSim:
             self._start_process(at, *args)
             return
         if kind == "stop":
+            (new_pod,) = args
             self.process = None
+            if new_pod:  # the pod goes: its target with it
+                self.target = None
             return
         if kind in ("delete", "recreate"):
             (name,) = args
@@ -271,6 +296,10 @@ class VeleroSim:
             if self.process is not None:
                 for key, value in self.process["values"].items():
                     now[self._series_name(key)] = value
+            if self.target is not None:  # Prometheus' own series for the target: did the scrape answer?
+                pod, instance = self.target
+                up = f'up{{job="velero", namespace="velero", pod="{pod}", instance="{instance}"}}'
+                now[up] = 1.0 if self.process is not None else 0.0
             for name in now:
                 self.samples.setdefault(name, {})[step] = now[name]
             for name in seen_last - set(now):
@@ -278,7 +307,7 @@ class VeleroSim:
             seen_last = set(now)
         return self
 
-    def input_series(self, prefixes: tuple[str, ...] = ("velero_", "process_start")) -> list[dict[str, str]]:
+    def input_series(self, prefixes: tuple[str, ...] = ("velero_", "process_start", "up{")) -> list[dict[str, str]]:
         steps = self.end // self.scrape + 1
         out = []
         for name in sorted(self.samples):
@@ -289,7 +318,10 @@ class VeleroSim:
             for i in range(steps):
                 t = i * self.scrape
                 current = [v for at, v in points if at <= t]
-                values.append(current[-1] if current else None)
+                value = current[-1] if current else None
+                # None after a value: the exporter stopped exposing it, a stale marker at the next scrape
+                gone = value is None and len(current) > 0 and values[-1] not in (None, "stale")
+                values.append("stale" if gone else value)
             out.append({"series": name, "values": encode(values)})
         return out
 

@@ -155,6 +155,22 @@ def test_objective_namespace_and_runbook_come_from_the_config():
     assert bf["annotations"]["runbook_url"] == alerts.DEFAULT_RUNBOOK_BASE + "#velerobackupfailed"
 
 
+def test_velero_down_watches_the_job_our_service_monitor_scrapes():
+    """The job of a ServiceMonitor target is the Service's name (prometheus-operator/prometheus-operator@v0.93.0:
+    pkg/prometheus/promcfg.go), the chart's fullname (release "backup" -> "backup-velero"); without our
+    ServiceMonitor the job is unknown and the rules are left out rather than firing `absent` forever."""
+    config = Config.model_validate({"cluster": "c", "repo": {"app": "backup", "namespace": "backup-system"},
+                                    "s3": {"endpoint": "https://s3.example.test"}})
+    down = _alerts_named(config, alerts.VELERO_DOWN)
+    assert sorted(r["labels"]["reason"] for r in down) == ["absent", "down", "restarting"]
+    for rule in down:
+        assert 'job="backup-velero", namespace="backup-system"' in rule["expr"], rule["expr"]
+    off = Config.model_validate({"cluster": "c", "s3": {"endpoint": "https://s3.example.test"},
+                                 "metrics": {"serviceMonitor": False}})
+    assert _alerts_named(off, alerts.VELERO_DOWN) == []
+    assert _alerts_named(off, alerts.NODE_AGENT_MISSING)
+
+
 def test_success_ratio_counts_finished_backups():
     (record,) = [r for r in _rules(make_config()) if "record" in r]
     assert record["record"] == alerts.SUCCESS_RATIO_RECORD
@@ -245,7 +261,9 @@ def test_unit_tests_cover_the_required_scenarios():
                      "daily backup fails", "before the first scrape", "scraped once before a restart",
                      "no scrape saw", "deleted and re-created", "partially failed", "failed validation", "missed daily run",
                      "missed hourly run", "first job after each restart", "storage location",
-                     "node-agent", "below the 95% objective", "above the objective"):
+                     "node-agent", "below the 95% objective", "above the objective",
+                     "crashes at start", "crash-loops", "scaled to 0", "DaemonSet is deleted", "scheduled on no node",
+                     "never ends"):
         assert scenario in names, scenario
 
 

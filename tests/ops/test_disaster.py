@@ -16,6 +16,10 @@ The model follows the code that decides the outcome (each rule cites it):
   longer applied is removed; deleting a Kustomization with prune: false deletes nothing.
 * The app is a StatefulSet (a database): its pod has a stable name, `db-0`, which the controller creates only when
   it does not exist (a restored `db-0` is the StatefulSet's pod).
+* Velero copies pod volume data only after it created every item (pkg/restore/restore.go execute waits on
+  podVolumeWaitGroup at the end), so a Flux object restored in an app namespace exists while its data is not back;
+  helm-controller (fluxcd/helm-controller@v1.6.3) upgrades a HelmRelease as soon as it exists and its controller
+  runs, hooks first.
 
 The rendered home-lab tree (clusters/home-lab, kept in sync by `render --check`) is used as is, plus one app
 of the user with a volume. The commands come from `ops.disaster.procedure`: the walk dispatches on them.
@@ -107,6 +111,7 @@ class Cluster:
     volumes: dict[tuple[str, str], str | None] = field(default_factory=dict)  # PVC -> data on its volume
     warnings: list[str] = field(default_factory=list)
     backups_refused: list[str] = field(default_factory=list)
+    helm_upgrades: list[tuple[str, str | None]] = field(default_factory=list)  # app release, its volume's data then
 
     def get(self, kind: str, ns: str, name: str) -> dict | None:
         return self.objects.get((kind, ns, name))
@@ -124,6 +129,8 @@ class Cluster:
         """The controllers: helm-controller installs Velero, workload controllers make pods, the provisioner volumes."""
         for hr in self.kinds("HelmRelease"):
             ns = hr["metadata"]["namespace"]
+            if "configuration" not in hr["spec"].get("values", {}):
+                continue  # an app's release: Flux.react
             bsl = hr["spec"]["values"]["configuration"]["backupStorageLocation"][0]
             self.apply({"kind": "BackupStorageLocation", "metadata": {"name": bsl["name"], "namespace": ns},
                         "spec": {"accessMode": bsl["accessMode"]}}, "helm-controller")
@@ -160,14 +167,20 @@ def _backup_of_old_cluster() -> tuple[list[dict], list[dict]]:
         {"kind": "Pod", "metadata": {"name": "db-0", "namespace": "database", "labels": {"app": "db"}},
          "spec": {"volumes": {"data": "data"}}},
         {"kind": "Event", "metadata": {"name": "db.1", "namespace": "database"}},
+        # the app's HelmRelease, kept in its namespace (a migration hook runs at each upgrade)
+        {"kind": "HelmRelease", "metadata": {"name": "db", "namespace": "database"},
+         "spec": {"values": {}, "volume": ("database", "data")}},
     ]
     pvbs = [{"pod": ("database", "db-0"), "volume": "data", "pvc": "data", "data": PAYLOAD, "password": PASSWORD}]
     return items, pvbs
 
 
-def velero_restore(cluster: Cluster, items: list[dict], pvbs: list[dict], excluded: set[str]) -> list[str]:
-    """restoreItem for each item in priority order; returns the volumes whose data came back."""
-    restored = []
+def velero_restore(cluster: Cluster, items: list[dict], pvbs: list[dict], excluded: set[str],
+                   controllers: Flux | None = None) -> list[str]:
+    """restoreItem for each item in priority order, the running ``controllers`` reacting to each created item; the
+    pod volume data comes back after every item (execute waits on the pod volume restores last). Returns the volumes
+    whose data came back."""
+    restored, copies = [], []
     ns_secret = next(o for o in cluster.kinds("Secret") if o["metadata"]["name"] == "velero-repo-credentials")
     for item in sorted(items, key=lambda o: PRIORITY.index(o["kind"]) if o["kind"] in PRIORITY else len(PRIORITY)):
         if item["kind"] in NON_RESTORABLE or item["metadata"].get("namespace") in excluded:
@@ -182,8 +195,13 @@ def velero_restore(cluster: Cluster, items: list[dict], pvbs: list[dict], exclud
             for p in pvbs:
                 if p["pod"] == (item["metadata"]["namespace"], item["metadata"]["name"]):
                     ok = ns_secret["data"]["repository-password"] == p["password"]
-                    cluster.volumes[(p["pod"][0], p["pvc"])] = p["data"] if ok else None
-                    restored += [p["volume"]] if ok else []
+                    cluster.volumes[(p["pod"][0], p["pvc"])] = None
+                    copies.append((p, ok))
+        if controllers is not None:
+            controllers.react()
+    for p, ok in copies:
+        cluster.volumes[(p["pod"][0], p["pvc"])] = p["data"] if ok else None
+        restored += [p["volume"]] if ok else []
     return restored
 
 
@@ -194,6 +212,15 @@ class Flux:
         self.root, self.cluster = root, cluster
         self.installed = False
         self.source = False
+        self.running = True  # the controllers' Deployments in flux-system have replicas
+
+    def react(self) -> None:
+        """helm-controller: each app HelmRelease not yet reconciled is upgraded now, if the controller runs."""
+        done = {name for name, _ in self.cluster.helm_upgrades}
+        for hr in self.cluster.kinds("HelmRelease"):
+            vol = hr["spec"].get("volume")
+            if self.running and vol and hr["metadata"]["name"] not in done:
+                self.cluster.helm_upgrades.append((hr["metadata"]["name"], self.cluster.volumes.get(vol)))
 
     def _docs(self, path: Path) -> list[dict]:
         return [d for d in yaml.safe_load_all(path.read_text()) if d]
@@ -335,10 +362,17 @@ def test_procedure_restores_the_data_before_flux_applies_the_apps(tmp_path):
             assert not cluster.kinds("Schedule")
             assert not cluster.get("Namespace", "", "database")  # the apps are not applied
             cluster.velero_backup("manual-during-restore")
-        elif cmd.startswith("velero-gitops restore-manifest"):
-            assert "--exclude-namespaces velero,flux-system" in cmd
-            assert velero_restore(cluster, items, pvbs, excluded={"velero", "flux-system"}) == ["data"]
+        elif cmd.startswith("kubectl -n flux-system scale deployment --all --replicas=0"):
+            flux.running = False
+            restore, *_, up, wait = step.commands[1:]
+            assert restore.startswith("velero-gitops restore-manifest")
+            assert "--exclude-namespaces velero,flux-system" in restore
+            assert velero_restore(cluster, items, pvbs, excluded={"velero", "flux-system"}, controllers=flux) == ["data"]
             assert cluster.created_by[("Pod", "database", "db-0")] == "velero"
+            assert cluster.helm_upgrades == []  # nothing reconciled the restored HelmRelease meanwhile
+            assert up.startswith("kubectl -n flux-system scale deployment --all --replicas=1") and "wait" in wait
+            flux.running = True
+            flux.react()
         elif cmd.startswith("kubectl -n flux-system delete kustomization"):
             name = cmd.rsplit(" ", 1)[1]
             assert name == "velero-disaster-recovery"
@@ -356,6 +390,21 @@ def test_procedure_restores_the_data_before_flux_applies_the_apps(tmp_path):
     assert cluster.get("BackupStorageLocation", "velero", "default")["spec"]["accessMode"] == "ReadWrite"
     assert [s["metadata"]["name"] for s in cluster.kinds("Schedule")] == ["daily"]
     assert cluster.backups_refused == ["manual-during-restore"]
+    assert cluster.helm_upgrades == [("db", PAYLOAD)]  # upgraded once, on the restored data
+
+
+def test_flux_controllers_left_running_upgrade_a_restored_helmrelease_before_its_data_is_back(tmp_path):
+    """The restore step without stopping Flux's controllers: Velero creates the app's HelmRelease (Flux kinds are
+    not in Velero's priorities, they come after pods: vmware-tanzu/velero@v1.18.1:pkg/cmd/server/config/config.go
+    defaultRestorePriorities) and helm-controller upgrades it at once, hooks and all, on a volume still empty."""
+    root = _repo(tmp_path)
+    cluster = Cluster()
+    flux = Flux(root, cluster)
+    _openebs(cluster)
+    flux.apply_file(Layout.of(load(root / "velero-gitops.yaml").config).disaster_recovery_file)
+    items, pvbs = _backup_of_old_cluster()
+    assert velero_restore(cluster, items, pvbs, excluded={"velero", "flux-system"}, controllers=flux) == ["data"]
+    assert cluster.helm_upgrades == [("db", None)]
 
 
 def test_without_the_password_in_git_velero_makes_the_default_and_the_restore_fails(tmp_path):
@@ -569,7 +618,7 @@ def test_the_network_comes_first_and_flux_operator_installs_without_its_sync(tmp
     titles = [s.title for s in steps]
     cni = titles.index("Install the cluster network (CNI) the repository installs, before any pod")
     install = titles.index("Install Flux with flux-operator, as the repository does, but without its sync")
-    assert cni < install < titles.index("Restore, into a cluster where nothing of the apps exists")
+    assert cni < install < titles.index("Restore, into a cluster where nothing of the apps exists, with Flux's controllers stopped")
     assert "flux install" not in " ".join(c for s in steps for c in s.commands)
     (helm_cni,) = [c for c in steps[cni].commands if c.startswith("helm ")]
     assert helm_cni.startswith("helm upgrade --install cilium oci://example.org/charts/cilium --version 1.2.3 "

@@ -45,6 +45,14 @@ HELM_RELEASE_NAME_MAX = 53
 
 # The Secret Velero reads the kopia repository password from, and its key; fixed names, not settings
 # (vmware-tanzu/velero@v1.18.1:pkg/repository/keys/keys.go credentialsSecretName, credentialsKey).
+def velero_fullname(release: str) -> str:
+    """The chart's `velero.fullname` for a Helm release (vmware-tanzu/helm-charts@velero-12.1.0:
+    charts/velero/templates/_helpers.tpl): the release name if it contains "velero", else <release>-velero. The
+    chart's Service has this name, and so the `job` of every series our ServiceMonitor scrapes."""
+    name = release if "velero" in release else f"{release}-velero"
+    return name[:63].rstrip("-")
+
+
 REPO_CREDENTIALS_SECRET = "velero-repo-credentials"
 REPO_CREDENTIALS_KEY = "repository-password"
 

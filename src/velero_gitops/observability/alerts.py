@@ -44,6 +44,7 @@ import math
 from typing import Any
 
 from velero_gitops.config.model import Config, ScheduleConfig
+from velero_gitops.config.names import velero_fullname
 from velero_gitops.config.units import parse_duration
 
 DEFAULT_RUNBOOK_BASE = "https://github.com/velero-gitops/velero-gitops/blob/main/docs/observability.md"
@@ -58,10 +59,14 @@ NODE_AGENT_NOT_READY = "VeleroNodeAgentNotReady"
 REPO_MAINTENANCE_FAILING = "VeleroRepoMaintenanceFailing"
 SUCCESS_RATIO_LOW = "VeleroBackupSuccessRatioLow"
 BACKUP_WARNINGS = "VeleroBackupWarnings"
+VELERO_DOWN = "VeleroDown"
+NODE_AGENT_MISSING = "VeleroNodeAgentMissing"
+REPO_MAINTENANCE_STUCK = "VeleroRepoMaintenanceStuck"
 
 ALERT_NAMES = (
     BACKUP_FAILED, VALIDATION_FAILED, PARTIAL_FAILURES, NO_NEW_BACKUP, BSL_UNAVAILABLE,
     NODE_AGENT_NOT_READY, REPO_MAINTENANCE_FAILING, SUCCESS_RATIO_LOW, BACKUP_WARNINGS,
+    VELERO_DOWN, NODE_AGENT_MISSING, REPO_MAINTENANCE_STUCK,
 )
 
 SUCCESS_RATIO_RECORD = "velero:backup_success_ratio:30d"
@@ -76,6 +81,16 @@ NODE_AGENT_DAEMONSET = "node-agent"
 # Kopia maintenance runs hourly per repository (vmware-tanzu/velero@v1.18.1:
 # pkg/repository/udmrepo/kopialib/lib_repo.go, defaultMaintainCheckPeriod); 6h is six runs.
 REPO_MAINTENANCE_WINDOW = 6 * 3600
+# A maintenance Job that never ends (Pending, ImagePullBackOff, a hung kopia) moves no counter: Velero polls it until
+# its context ends (vmware-tanzu/velero@v1.18.1:pkg/repository/maintenance/maintenance.go waitForJobComplete) and
+# the repository's next runs wait behind it. A day is 24 hourly runs, long enough for a slow full maintenance.
+REPO_MAINTENANCE_STUCK_WINDOW = 24 * 3600
+# The repositories the stuck rule knows: those with a maintenance result in this look-back (their counters vanish
+# with the process that counted them). A stuck repository stays in the alert this long after its last result.
+REPO_KNOWN_LOOKBACK = 7 * 86400
+# Velero crash-looping: more restarts than this within an hour (CrashLoopBackOff restarts every <= 5m,
+# kubernetes/kubernetes pkg/kubelet MaxContainerBackOff; one OOM kill or a rollout is not a loop).
+RESTARTS_PER_HOUR = 3
 # Exported by the Go client's default registry, which Velero's /metrics serves (promhttp.Handler in
 # pkg/cmd/server/server.go); same target labels as Velero's own series.
 PROCESS_START = "process_start_time_seconds"
@@ -286,13 +301,19 @@ def _infrastructure_alerts(config: Config) -> list[dict[str, Any]]:
     win = REPO_MAINTENANCE_WINDOW
     win_d = prom_duration(win)
 
-    def maintenance(outcome: str) -> str:
+    stuck, known_d = REPO_MAINTENANCE_STUCK_WINDOW, prom_duration(REPO_KNOWN_LOOKBACK)
+
+    def maintenance(outcome: str, window: float = win) -> str:
         return (f"count by (repository_name) "
-                f"{observed_increase(f'velero_repo_maintenance_{outcome}_total', '', win, 'repository_name')}")
+                f"{observed_increase(f'velero_repo_maintenance_{outcome}_total', '', window, 'repository_name')}")
+
+    def finished(window: float) -> str:
+        return f"(\n  {maintenance('success', window)}\nor\n  {maintenance('failure', window)}\n)"
 
     return [
         # Set by every BSL reconcile (backup_storage_location_controller.go logReconciledPhase, at the
-        # location's validation frequency, 1m by default); absent after a restart until the first one.
+        # location's validation frequency, 1m by default); absent after a restart until the first one. A backup
+        # into an Unavailable location is refused before it runs (backup_controller.go prepareBackupRequest).
         _alert(
             config, BSL_UNAVAILABLE,
             expr="velero_backup_location_status_gauge == 0",
@@ -300,8 +321,8 @@ def _infrastructure_alerts(config: Config) -> list[dict[str, Any]]:
             summary="Velero backup storage location {{ $labels.backup_location_name }} is unavailable.",
             description=(
                 "Velero cannot reach backup storage location {{ $labels.backup_location_name }} (S3 endpoint, "
-                "bucket, credentials or CA). Every backup of every schedule fails until it is available "
-                "again. See `velero backup-location get`."
+                "bucket, credentials or CA). Velero refuses every backup into it (FailedValidation) until it is "
+                "available again. See `velero backup-location get`."
             ),
         ),
         _alert(
@@ -318,6 +339,33 @@ def _infrastructure_alerts(config: Config) -> list[dict[str, Any]]:
                 "that covers them ends PartiallyFailed."
             ),
         ),
+        # The DaemonSet deleted (its series vanish) or scheduled on no node (desired 0): the subtraction above is
+        # empty or 0, and each backup that reaches a pod volume ends PartiallyFailed
+        # (vmware-tanzu/velero@v1.18.1:pkg/podvolume/backupper.go, nodeagent.IsRunningInNode). `absent` is
+        # guarded by kube-state-metrics reporting some DaemonSet, so a cluster without it stays quiet.
+        _alert(
+            config, NODE_AGENT_MISSING,
+            expr=(f"absent(kube_daemonset_status_desired_number_scheduled{{{ds}}})\nand on ()\n"
+                  "count(kube_daemonset_status_desired_number_scheduled) > 0"),
+            for_="15m", severity="warning", extra_labels={"reason": "absent"},
+            summary="The node-agent DaemonSet in {{ $labels.namespace }} is gone.",
+            description=(
+                "kube-state-metrics reports DaemonSets but not node-agent in namespace {{ $labels.namespace }}: it "
+                "was deleted (or never installed). No pod volume is backed up; every backup that includes one "
+                "ends PartiallyFailed."
+            ),
+        ),
+        _alert(
+            config, NODE_AGENT_MISSING,
+            expr=f"kube_daemonset_status_desired_number_scheduled{{{ds}}} == 0",
+            for_="15m", severity="warning", extra_labels={"reason": "unscheduled"},
+            summary="The node-agent DaemonSet in {{ $labels.namespace }} runs on no node.",
+            description=(
+                "The node-agent DaemonSet in namespace {{ $labels.namespace }} should run on no node (its "
+                "nodeSelector, affinity or tolerations match none). No pod volume is backed up; every backup that "
+                "includes one ends PartiallyFailed."
+            ),
+        ),
         # Maintenance counters exist only after a job's result in this process, so the first failure
         # after every restart arrives as a new series at 1: observed_increase sees it.
         _alert(
@@ -329,6 +377,68 @@ def _infrastructure_alerts(config: Config) -> list[dict[str, Any]]:
                 f"Maintenance jobs of backup repository {{{{ $labels.repository_name }}}} failed and none "
                 f"succeeded in the last {win_d}. Without maintenance, expired backup data is never removed "
                 "from the bucket and the repository index grows."
+            ),
+        ),
+        # A repository with a result in the look-back but none (success or failure) in the stuck window: its job
+        # never finishes. The look-back keeps the repositories a restart forgot (counters start with the process).
+        _alert(
+            config, REPO_MAINTENANCE_STUCK,
+            expr=(
+                f"group by (repository_name) (\n    max_over_time(velero_repo_maintenance_success_total[{known_d}])\n"
+                f"  or\n    max_over_time(velero_repo_maintenance_failure_total[{known_d}])\n)\n"
+                f"unless on (repository_name)\n{finished(stuck)}"
+            ),
+            for_="15m", severity="warning",
+            summary="Kopia repository maintenance for {{ $labels.repository_name }} has not finished for a day.",
+            description=(
+                f"No maintenance job of backup repository {{{{ $labels.repository_name }}}} ended, successfully or "
+                f"not, in the last {prom_duration(stuck)}, although Velero runs one hourly: a job is stuck "
+                "(Pending, ImagePullBackOff, a lock it waits for) and Velero waits for it without end."
+            ),
+        ),
+    ]
+
+
+def _server_alerts(config: Config) -> list[dict[str, Any]]:
+    """Velero's own process, from the target our ServiceMonitor scrapes. Prometheus Operator names a
+    ServiceMonitor's job after the Service (prometheus-operator/prometheus-operator@v0.93.0:pkg/prometheus/promcfg.go,
+    `__meta_kubernetes_service_name` -> job), the chart's `velero.fullname`. Without our ServiceMonitor the job is
+    the user's, so these rules are left out."""
+    if not config.metrics.service_monitor:
+        return []
+    sel = f"job={_quote(velero_fullname(config.repo.app))}, namespace={_quote(config.repo.namespace)}"
+    summary = "The Velero server in {{ $labels.namespace }} is down."
+    consequence = "No backup, restore or maintenance runs while it is down; the schedules' runs are missed."
+    return [
+        # The pod exists but its container does not answer (crash loop, not ready): the target stays, up is 0.
+        _alert(
+            config, VELERO_DOWN,
+            expr=f"max by (namespace, job) (up{{{sel}}}) == 0",
+            for_="15m", severity="critical", extra_labels={"reason": "down"},
+            summary=summary,
+            description=f"Prometheus cannot scrape Velero ({{{{ $labels.job }}}}) for 15m. {consequence}",
+        ),
+        # No target at all: the Deployment scaled to 0 or deleted, or Prometheus does not select the ServiceMonitor.
+        _alert(
+            config, VELERO_DOWN,
+            expr=f"absent(up{{{sel}}})",
+            for_="15m", severity="critical", extra_labels={"reason": "absent"},
+            summary=summary,
+            description=(
+                "Prometheus has no Velero target for 15m: no Velero pod runs, or the ServiceMonitor is not "
+                f"selected by Prometheus. {consequence}"
+            ),
+        ),
+        # A process that lives a minute or two between crashes answers some scrapes, so `up == 0` never lasts
+        # 15m; each new process in the same pod shows as a new process_start_time_seconds value.
+        _alert(
+            config, VELERO_DOWN,
+            expr=f"changes({PROCESS_START}{{{sel}}}[1h]) > {RESTARTS_PER_HOUR}",
+            for_="0s", severity="critical", extra_labels={"reason": "restarting"},
+            summary="The Velero server {{ $labels.pod }} keeps restarting.",
+            description=(
+                f"Velero pod {{{{ $labels.pod }}}} started more than {RESTARTS_PER_HOUR} times within an hour (crash "
+                "loop, OOM kills). Each restart marks the backup in progress Failed."
             ),
         ),
     ]
@@ -362,7 +472,7 @@ def rule_groups(config: Config) -> list[dict[str, Any]]:
         schedule_rules.extend(_schedule_alerts(config, s))
     groups = [
         {"name": "velero.schedules", "rules": schedule_rules},
-        {"name": "velero.infrastructure", "rules": _infrastructure_alerts(config)},
+        {"name": "velero.infrastructure", "rules": _server_alerts(config) + _infrastructure_alerts(config)},
         # The ratio's recording rule and the alert on it share a group: rules of one group run in
         # order, so the alert always sees the ratio of the same evaluation.
         {"name": "velero.objective", "rules": _recording_rules() + _slo_alerts(config)},

@@ -10,6 +10,13 @@ files, the source) is this config's. The order is what makes the restore restore
   restore then reports success and copies no data.
 * So Velero alone comes first, from Git (its kopia repository password included), with the storage location
   ReadOnly and no Schedules; then the restore; only then Flux applies the apps.
+* The restore brings back every namespaced object of the app namespaces, Flux's own kinds among them (HelmReleases,
+  Kustomizations, sources kept there). Flux's controllers already run for Velero, and each reconciles an object of
+  its kind as soon as it exists: a restored HelmRelease is upgraded (hooks such as a migration Job) while its pod
+  volumes are still being copied, since Velero waits for the PodVolumeRestores only after it created every item
+  (vmware-tanzu/velero@v1.18.1:pkg/restore/restore.go execute, podVolumeWaitGroup). Leaving those kinds out of the
+  Restore would need a list of them; stopping the controllers in the Flux namespace for the restore window holds
+  for every kind, present or future. They start again once the data is back, before anything needs them.
 
 Each step that depends on the repository is read from it (read_repository): the storage Kustomizations as Flux
 applies them (a parent's patches add their interval, prune and sourceRef), the sync root the cluster starts from
@@ -570,7 +577,12 @@ def procedure(loaded: LoadedConfig, backup: str = "<backup>", repo: Repository |
               *((f"sops decrypt {lay.secret_file} >/dev/null && echo ok",) if c.s3.credentials_from == "sops" else ()),
               *((f"sops decrypt {lay.repo_password_file} >/dev/null && echo ok",)
                 if c.velero.repository_password == "managed" else ())),
-             "nothing yet: the old cluster is gone; the bucket and the repository remain",
+             "nothing yet: the old cluster is gone; the bucket and the repository remain. Besides the bucket you "
+             "need: the age key; credentials for the repository (the Secret of `flux create source --secret-ref` "
+             "and what the last step's bootstrap asks for); the values of Secrets the tree does not hold "
+             "(postBuild.substituteFrom, credentials made outside the repository)"
+             + ("; the kopia password itself (velero.repositoryPassword is not managed: it is not in the tree)"
+                if c.velero.repository_password != "managed" else ""),
              "docs/secrets.md (the kopia repository opens only with the password it was created with)"),
         *([Step(
             "Run the repository's bootstrap helmfile (network, DNS...), but not what starts Flux's sync",
@@ -637,23 +649,35 @@ def procedure(loaded: LoadedConfig, backup: str = "<backup>", repo: Repository |
              "vmware-tanzu/velero@v1.18.1:site/content/docs/v1.18/disaster-case.md (BSL ReadOnly); "
              "pkg/controller/backup_sync_controller.go (backups come back from the bucket); "
              "pkg/controller/backup_controller.go (no backup into a ReadOnly location)"),
-        Step("Restore, into a cluster where nothing of the apps exists",
-             (f"velero-gitops restore-manifest dr-restore --from-backup {backup} --exclude-namespaces {ns},{fns} "
+        Step("Restore, into a cluster where nothing of the apps exists, with Flux's controllers stopped",
+             (f"kubectl -n {fns} scale deployment --all --replicas=0      # no Flux controller reconciles the "
+              "restored HelmReleases, Kustomizations or sources while their data is copied back",
+              f"velero-gitops restore-manifest dr-restore --from-backup {backup} --exclude-namespaces {ns},{fns} "
               f"--config {cfg} | kubectl apply -f -",
               f"kubectl -n {ns} get restores.velero.io dr-restore -w                  # Completed",
-              f"kubectl -n {ns} get podvolumerestores.velero.io -l velero.io/restore-name=dr-restore   # all Completed"),
+              f"kubectl -n {ns} get podvolumerestores.velero.io -l velero.io/restore-name=dr-restore   # all Completed",
+              f"kubectl -n {fns} scale deployment --all --replicas=1      # the data is back: Flux's controllers again",
+              f"kubectl -n {fns} wait deployment --all --for=condition=Available --timeout=10m"),
              "the apps' namespaces, PVCs (new volumes from the provisioner), pods created by Velero with the "
-             "restore-wait init container, the volume data copied back by one PodVolumeRestore per volume",
+             "restore-wait init container, the volume data copied back by one PodVolumeRestore per volume; the "
+             "restored Flux objects, reconciled only once the data is back",
              "vmware-tanzu/velero@v1.18.1:pkg/restore/restore.go restoreItem (existing objects are skipped; "
-             "restorePodVolumeBackups only for created pods; a PV with a pod volume backup is re-provisioned), "
-             "pkg/restore/actions/pod_volume_restore_action.go (restore-wait)"),
+             "restorePodVolumeBackups only for created pods; a PV with a pod volume backup is re-provisioned) and "
+             "execute (pod volume restores are waited for after every item is created), "
+             "pkg/restore/actions/pod_volume_restore_action.go (restore-wait); "
+             "fluxcd/helm-controller@v1.6.3, fluxcd/kustomize-controller@v1.9.4 (each reconciles an object of its kind "
+             "as soon as it exists)"),
         Step("Remove the entry point; what it applied stays",
              (f"kubectl -n {fns} delete kustomization {dr_name}",),
              f"the same objects, no longer reconciled by {dr_name} (it has prune: false)",
              "fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go "
              "finalizerShouldDeleteResources (no prune, nothing deleted)"),
         Step("Bootstrap Flux as for any cluster: now it applies the apps",
-             (*repo.bootstrap, "flux get kustomizations --all-namespaces"),
+             (*repo.bootstrap, "flux get kustomizations --all-namespaces",
+              *((f"kubectl -n {ns} get backupstoragelocations.velero.io        # ACCESS MODE ReadWrite again",
+                 *(f"velero backup create --from-schedule {s.name} -n {ns}      # a fresh backup: the synced ones "
+                   "are old, VeleroNoNewBackup fires until one succeeds" for s in c.schedules if not s.paused))
+                if c.schedules else ())),
              "everything in Git. The restored objects already exist: Flux applies Git's state onto them and the "
              f"restored pods keep their data. Kustomization {app} loses the ReadOnly patch (same field manager), "
              f"the storage location is ReadWrite again{', the Schedules are created' if c.schedules else ''}",

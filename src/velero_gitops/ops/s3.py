@@ -772,7 +772,7 @@ def kopia_prefix(loaded: LoadedConfig) -> str:
 
 
 def kopia_namespaces(loaded: LoadedConfig, timeout: float | None = None) -> list[str]:
-    """Namespaces with a kopia repository under `<prefix>/kopia/` (velero-io/velero@v1.18.2:
+    """Namespaces with a kopia repository under `<prefix>/kopia/` (vmware-tanzu/velero@v1.18.1:
     pkg/repository/provider/unified_repo.go puts one per namespace at path.Join(prefix, "kopia", ns) + "/").
 
     Uses the S3 credentials from the environment or the encrypted Secret. Raises UsageError when the bucket

@@ -512,11 +512,10 @@ NODE_AGENT_CONFIGMAP_KEY = "node-agent"
 
 
 def chart_fullname(c: Config) -> str:
-    """The chart's `velero.fullname` for our release (vmware-tanzu/helm-charts@velero-12.1.0:
-    charts/velero/templates/_helpers.tpl): the release name if it contains "velero", else <release>-velero."""
-    release = c.repo.app
-    name = release if "velero" in release else f"{release}-velero"
-    return name[:63].rstrip("-")
+    """The chart's `velero.fullname` for our release (config/names.py velero_fullname)."""
+    from velero_gitops.config.names import velero_fullname
+
+    return velero_fullname(c.repo.app)
 
 
 def node_agent_configmap_name(c: Config) -> str:

@@ -1,6 +1,6 @@
 """The kopia repository password: Secret `velero-repo-credentials`, SOPS-encrypted in the tree.
 
-Facts this module relies on (velero-io/velero@v1.18.2):
+Facts this module relies on (vmware-tanzu/velero@v1.18.1):
 
 * pkg/repository/keys/keys.go: every repository shares one password, key `repository-password` of Secret
   `velero-repo-credentials` in Velero's namespace. EnsureCommonRepositoryKey (called at server start,
