@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -73,6 +74,23 @@ def test_public_material_is_certificates_public_keys_and_ssh_public_keys(tmp_pat
     label = key.split("-----")[1].removeprefix("BEGIN ")
     assert not pem.is_public_material(key.replace(label, "PUBLIC KEY"))
     assert not pem.is_public_material("") and not pem.is_public_material("https://hooks.example/T0/B0/xyz")
+
+
+PGP = Path(__file__).parent / "fixtures" / "pgp"
+
+
+def test_an_openpgp_public_key_is_public_material():
+    """`gpg --armor --export` of an ed25519 key with a cv25519 subkey (tests/config/fixtures/pgp/public.asc, made by
+    GnuPG 2): only public packets (RFC 9580 section 10.1), the armor of what Flux's GitRepository
+    `spec.verify.secretRef` Secret holds, so a Secret of these keys keeps no secret (seen on a fresh public
+    repository: its generator reported as a Secret in clear). `gpg --export-secret-keys` of the same key relabelled
+    PUBLIC (secret-relabelled.asc) holds secret-key packets (tags 5 and 7) and does not pass, nor a body that is
+    not packets."""
+    public = (PGP / "public.asc").read_text()
+    assert pem.is_public_material(public) and pem.is_public_material(public + public)
+    assert not pem.is_public_material((PGP / "secret-relabelled.asc").read_text())
+    assert not pem.is_public_material(public.replace(public.splitlines()[2], "aHVudGVyMg=="))
+    assert not pem.is_public_material(public + "\nhunter2\n")
 
 
 @pytest.mark.parametrize("value", [

@@ -59,3 +59,25 @@ def test_a_plaintext_source_secret_is_reported_once(tmp_path):
     (tmp_path / "kustomization.yaml").write_text("resources: [x.yaml]\n")
     r = run_cli("validate", "--kustomize", "always", "--no-kustomize-cache", "-o", "json", ".", cwd=tmp_path)
     assert r.code == 1 and r.out.count("secret.unencrypted") + r.out.count("policy.secret") == 1, r.out
+
+
+@pytest.mark.parametrize("hashed", [True, False])
+def test_a_generators_secret_in_clear_is_reported_on_its_generator_line_unless_it_holds_public_keys(tmp_path, hashed):
+    """A secretGenerator's Secret in clear is reported on the generator's `name:` line, with the content-hash suffix
+    or without it (disableNameSuffixHash: kubernetes-sigs/kustomize@kustomize/v5.7.1:api/types/generatoroptions.go;
+    the line was missing). A generator of OpenPGP public keys only (Flux's GitRepository spec.verify.secretRef must
+    be a Secret) keeps no secret: no finding (config/pem.py is_public_material; seen on a fresh public repository)."""
+    import json
+    from pathlib import Path
+
+    require_kubectl()
+    git(tmp_path, "init", "-q")
+    (tmp_path / "keys.asc").write_text((Path(__file__).parent.parent / "config/fixtures/pgp/public.asc").read_text())
+    (tmp_path / "creds.env").write_text("PASSWORD=SUPERSECRETv\n")
+    opts = "" if hashed else "generatorOptions:\n  disableNameSuffixHash: true\n"
+    (tmp_path / "kustomization.yaml").write_text(
+        f"{opts}secretGenerator:\n  - name: pgp-public-keys\n    files:\n      - keys.asc\n"
+        "  - name: app-creds\n    envs:\n      - creds.env\n")
+    r = run_cli("validate", "--kustomize", "always", "--no-kustomize-cache", "-o", "json", ".", cwd=tmp_path)
+    found = [(f["rule"], f["line"]) for f in json.loads(r.out)["findings"] if f["rule"] == "secret.unencrypted"]
+    assert found == [("secret.unencrypted", 5 + (0 if hashed else 2))], r.out

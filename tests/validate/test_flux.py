@@ -1192,3 +1192,111 @@ def test_a_source_of_the_repositorys_url_at_another_revision_is_another_tree(tmp
         "  sourceRef:\n    kind: GitRepository\n    name: rendered\n")
     rules = [f.rule for f in _check(root, ".", ignore_missing_schemas=True).findings]
     assert rules == (["flux.path"] if checked else []), rules
+
+
+REFLECT = ("  annotations:\n    reflector.v1.k8s.emberstack.com/reflection-allowed: \"true\"\n"
+           "    reflector.v1.k8s.emberstack.com/reflection-auto-enabled: \"true\"\n{more}")
+
+
+@pytest.mark.parametrize("annotations,found", [
+    ("", True),
+    (REFLECT.format(more=""), False),
+    (REFLECT.format(more="    reflector.v1.k8s.emberstack.com/reflection-auto-namespaces: \"med.*,tools\"\n"), False),
+    (REFLECT.format(more="    reflector.v1.k8s.emberstack.com/reflection-auto-namespaces: \"tools\"\n"), True),
+    (REFLECT.format(more="    reflector.v1.k8s.emberstack.com/reflection-allowed-namespaces: \"me\"\n"), True),
+    ("  annotations:\n    replicator.v1.mittwald.de/replicate-to: \"media\"\n", False),
+    ("  annotations:\n    replicator.v1.mittwald.de/replicate-to: \"med\"\n", True),
+])
+def test_a_key_secret_an_operator_copies_into_the_namespace_is_found(tmp_path, annotations, found):
+    """The key Secret lives in flux-system, and the Kustomization reading it moved to media. An operator told by
+    the Secret's own annotations copies it there under its name: the reflector's automatic mirrors
+    (emberstack/kubernetes-reflector@v10.0.63:src/ES.Kubernetes.Reflector/Mirroring/Core/
+    MirroringPropertiesExtensions.cs CanBeAutoReflectedToNamespace: allowed, auto-enabled, and each namespace list
+    matching the whole name) or the replicator's push (mittwald/kubernetes-replicator@v2.12.4:replicate/common/
+    generic-replicator.go getNamespacesToReplicate, anchored patterns). Seen on a fresh public repository: 21 false
+    flux.decryption-secret errors."""
+    root = _tree(tmp_path, "guide")
+    _edit(root / "kubernetes/apps/media/kustomization.yaml", "resources:", "namespace: media\nresources:")
+    if annotations:
+        _edit(root / "bootstrap/sops-age.sops.yaml", "  namespace: flux-system\n",
+              "  namespace: flux-system\n" + annotations)
+    rules = [f.rule for f in _check(root, "kubernetes/apps").findings]
+    assert ("flux.decryption-secret" in rules) is found, rules
+
+
+def test_a_name_another_artifact_may_make_is_a_note(tmp_path):
+    """A dependsOn on a Kustomization this repository does not hold, in a namespace where a Kustomization of the
+    same cluster applies another repository's artifact (targetNamespace there, or none): that artifact may hold it
+    (fluxcd/kustomize-controller@v1.9.4 applies the sourceRef's artifact, which is not here), so it is a note naming
+    that Kustomization, not an error; in another namespace it stays an error (seen on a fresh public repository:
+    6 errors for Kustomizations a second repository applies)."""
+    root = _tree(tmp_path, "guide")
+    web = root / "kubernetes/apps/media/web/ks.yaml"
+    _edit(web, "    - name: db\n", "    - name: db\n    - name: volsync\n      namespace: volsync-system\n")
+    assert [(f.rule, f.severity) for f in _check(root).findings] == [("flux.depends-on", "error")]
+    other = root / "kubernetes/apps/media/other.yaml"
+    other.write_text("apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: shared\n"
+                     "  namespace: flux-system\nspec:\n  interval: 1h\n  ref:\n    branch: main\n"
+                     "  url: https://example.org/someone/shared.git\n---\n"
+                     "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: shared-ref\n"
+                     "  namespace: flux-system\nspec:\n  interval: 1h\n  path: ./volsync\n  prune: true\n"
+                     "  targetNamespace: TARGET\n  sourceRef:\n    kind: GitRepository\n    name: shared\n")
+    _edit(root / "kubernetes/apps/media/kustomization.yaml", "resources:", "resources:\n  - ./other.yaml")
+    other.write_text(other.read_text().replace("TARGET", "volsync-system"))
+    found = _check(root).findings
+    assert [(f.rule, f.severity) for f in found] == [("flux.depends-on", "note")], found
+    assert "flux-system/shared-ref" in found[0].message
+    other.write_text(other.read_text().replace("targetNamespace: volsync-system", "targetNamespace: elsewhere"))
+    assert [(f.rule, f.severity) for f in _check(root).findings] == [("flux.depends-on", "error")]
+    # a Kustomization whose source does not exist applies nothing, so it makes nothing either
+    other.write_text(other.read_text().replace("targetNamespace: elsewhere", "targetNamespace: volsync-system")
+                     .replace("  name: shared\n  namespace", "  name: renamed\n  namespace"))
+    assert sorted((f.rule, f.severity) for f in _check(root).findings) == [("flux.depends-on", "error"),
+                                                                          ("flux.source-ref", "error")]
+
+
+@pytest.mark.parametrize("dev,prod,flux_prefix,duplicate", [
+    ("dev-", "prod-", False, False),  # each overlay's namePrefix: two objects
+    ("x-", "x-", False, True),  # the same prefix: one object, applied twice
+    ("", "", True, False),  # the Flux Kustomizations' spec.namePrefix: two objects
+])
+def test_a_name_prefix_makes_another_object(tmp_path, dev, prod, flux_prefix, duplicate):
+    """Two Flux Kustomizations build one base through overlays: kustomize puts each kustomization's namePrefix around
+    the names it accumulates (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/internal/builtins/PrefixTransformer.go,
+    Namespace, CRD and APIService left alone), and Flux's spec.namePrefix replaces the root's
+    (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go). Different names are different objects: no
+    duplicate (seen on a fresh public repository: dev-/prod- overlays reported as one object applied twice)."""
+    root = _tree(tmp_path, "guide")
+    shared = root / "kubernetes/shared"
+    (shared / "base").mkdir(parents=True)
+    (shared / "base/configmap.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: tracker\n"
+                                                "  namespace: web\ndata:\n  a: b\n")
+    (shared / "base/kustomization.yaml").write_text("resources:\n  - ./configmap.yaml\n")
+    for env, prefix in (("dev", dev), ("prod", prod)):
+        (shared / env).mkdir()
+        (shared / env / "kustomization.yaml").write_text(
+            "resources:\n  - ../base\n" + (f"namePrefix: {prefix}\n" if prefix else ""))
+        (root / f"kubernetes/flux/cluster/{env}.yaml").write_text(
+            "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n"
+            f"  name: {env}-shared\n  namespace: flux-system\nspec:\n  interval: 1h\n  path: ./kubernetes/shared/{env}\n"
+            "  prune: true\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n    namespace: flux-system\n"
+            + (f"  namePrefix: {env}-\n" if flux_prefix else ""))
+    rules = {f.rule for f in _check(root, ".", ignore_missing_schemas=True).findings}
+    assert ("flux.duplicate-identical" in rules) is duplicate, rules
+
+
+@pytest.mark.parametrize("where,live", [("clusters/a/flux-system", True), ("clusters/a/bootstrap", False)])
+def test_bootstraps_sync_lives_though_its_tree_leaves_flux_system_out(tmp_path, where, live):
+    """`flux bootstrap --path=clusters/a` applies clusters/a/flux-system itself (fluxcd/flux2@v2.7.5:pkg/bootstrap/
+    bootstrap.go Run: ReconcileComponents, ReconcileSyncConfig), so its sync Kustomization is the cluster's root even
+    when clusters/a/kustomization.yaml lists only the apps (Flux then does not manage its own manifests): what it
+    applies is checked (seen on a fresh public repository, whose whole tree was taken for never applied). The same
+    file elsewhere is no bootstrap output: a Kustomization no list takes in."""
+    root = _tree(tmp_path, "multi-cluster")
+    a = root / "clusters/a"
+    if where != "clusters/a/flux-system":
+        (a / "flux-system").rename(root / where)
+    (a / "kustomization.yaml").write_text("resources:\n  - ./apps.yaml\n  - ./infra.yaml\n")
+    _edit(a / "apps.yaml", "  path: ./apps/a\n", "  path: ./apps/gone\n")
+    rules = [f.rule for f in _check(root, "clusters", "apps", "infra", ignore_missing_schemas=True).findings]
+    assert (rules == ["flux.path"]) if live else ("flux.path" not in rules), rules

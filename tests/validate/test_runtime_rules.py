@@ -534,3 +534,45 @@ def test_another_clusters_chart_brings_no_crd_to_this_one(tmp_path, installer_cl
     (root / "infra/widgets/helmrelease.yaml").write_text(hr.format(n="widgets"))
     (root / f"clusters/{installer_cluster}/widgets.yaml").write_text(flux_ks("widgets", "./infra/widgets"))
     assert [f.obj for f in _rules(root, "flux.crd-provider")] == found
+
+
+@pytest.mark.parametrize("child", [False, True])
+def test_a_chart_the_kustomization_itself_applies_brings_no_crd_before_it(tmp_path, child):
+    """A chart installed by a Kustomization that this one applies exists only once this one's apply succeeded, and
+    its dry-run fails while the CRD is missing (fluxcd/pkg@ssa/v0.76.1:ssa/manager_apply.go ApplyAllStaged: all or
+    nothing), so that chart is no provider (seen on a fresh public repository: the root applied the operator's custom
+    resources beside its chart, hidden by charts of the apps it applies). A sibling's chart still is one."""
+    from cli_util import VALIDATE_FIXTURES
+
+    root = tmp_path / "repo"
+    shutil.copytree(VALIDATE_FIXTURES / "flux/multi-cluster", root)
+    hr = ("apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: {n}\n  namespace: web\nspec:\n"
+          "  interval: 1h\n  chart:\n    spec:\n      chart: {n}\n      sourceRef:\n        kind: HelmRepository\n"
+          "        name: charts\n")
+    web = root / "apps/a/web"
+    (web / "helmrelease.yaml").write_text(hr.format(n="web"))
+    (web / "widget.yaml").write_text("apiVersion: widgets.example.org/v1\nkind: Widget\nmetadata:\n  name: w\n"
+                                     "  namespace: web\n")
+    (root / "infra/widgets").mkdir()
+    (root / "infra/widgets/helmrelease.yaml").write_text(hr.format(n="widgets"))
+    (web / "child.yaml" if child else root / "clusters/a/widgets.yaml").write_text(flux_ks("widgets", "./infra/widgets"))
+    assert [f.obj for f in _rules(root, "flux.crd-provider")] == (["Widget/web/w"] if child else [])
+
+
+@pytest.mark.parametrize("kind,found", [("ResourceSet", []), ("Widget", ["Widget/flux-system/w"])])
+def test_a_clusters_flux_instance_proves_the_operators_crds(tmp_path, kind, found):
+    """The sync root applies a custom resource beside a HelmRelease: a flux-operator kind needs no provider when the
+    cluster is synced by a FluxInstance, since that instance exists only where the operator's CRDs are served
+    (controlplaneio-fluxcd/flux-operator@v0.58.1 ships FluxInstance and ResourceSet together); another group does
+    (seen on a repository of an earlier round: the FluxInstance and ResourceSet reported)."""
+    from cli_util import VALIDATE_FIXTURES
+
+    root = tmp_path / "repo"
+    shutil.copytree(VALIDATE_FIXTURES / "flux/flux-operator", root)
+    group = "fluxcd.controlplane.io/v1" if kind == "ResourceSet" else "widgets.example.org/v1"
+    (root / "clusters/prod/extra.yaml").write_text(
+        f"apiVersion: {group}\nkind: {kind}\nmetadata:\n  name: w\n  namespace: flux-system\n---\n"
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: tool\n  namespace: flux-system\n"
+        "spec:\n  interval: 1h\n  chart:\n    spec:\n      chart: tool\n      sourceRef:\n        kind: HelmRepository\n"
+        "        name: charts\n")
+    assert [f.obj for f in _rules(root, "flux.crd-provider")] == found

@@ -141,6 +141,61 @@ _PUBLIC_SHAPES = {b"CERTIFICATE": [0x30, 0x30, 0x03], b"PUBLIC KEY": [0x30, 0x03
 _SSH_LINE = goregexp.linear(rb"(?:^|\s)([a-z0-9][a-z0-9@.-]*)\s+(AAAA[A-Za-z0-9+/]+={0,2})(?:\s|$)")
 
 
+# OpenPGP ASCII armor of a transferable public key (RFC 9580 section 6.2: armor headers, a blank line, base64, an
+# optional `=` CRC line), as `gpg --armor --export` writes it and Flux's GitRepository `spec.verify.secretRef`
+# reads it. Its packets may only be the public ones (RFC 9580 section 10.1 Transferable Public Keys): signature 2,
+# public key 6, trust 12, user ID 13, public subkey 14, user attribute 17, padding 21. A secret-key packet (5, 7)
+# under a public label does not pass.
+_PGP_PUBLIC = b"PGP PUBLIC KEY BLOCK"
+_PGP_PUBLIC_TAGS = frozenset({2, 6, 12, 13, 14, 17, 21})
+
+
+def _pgp_public_packets(body: bytes) -> bool:
+    lines = body.strip().splitlines()
+    if b"" in [ln.strip() for ln in lines]:  # armor headers end at the first blank line
+        at = [ln.strip() for ln in lines].index(b"")
+        if not all(b":" in ln for ln in lines[:at]):
+            return False
+        lines = lines[at + 1:]
+    lines = [ln.strip() for ln in lines if ln.strip()]
+    if lines and lines[-1].startswith(b"="):
+        lines = lines[:-1]  # the CRC-24 checksum line
+    try:
+        data = base64.b64decode(b"".join(lines), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    at, seen = 0, False
+    while at < len(data):  # RFC 9580 section 4.2 packet headers; partial or indeterminate lengths: not judged
+        head = data[at]
+        if not head & 0x80:
+            return False
+        if head & 0x40:  # OpenPGP format
+            tag, at = head & 0x3F, at + 1
+            if at >= len(data):
+                return False
+            first = data[at]
+            if first < 192:
+                length, at = first, at + 1
+            elif first < 224 and at + 1 < len(data):
+                length, at = ((first - 192) << 8) + data[at + 1] + 192, at + 2
+            elif first == 255 and at + 4 < len(data):
+                length, at = int.from_bytes(data[at + 1:at + 5], "big"), at + 5
+            else:
+                return False
+        else:  # legacy format
+            tag, kind, at = (head >> 2) & 0x0F, head & 0x03, at + 1
+            if kind == 3:
+                return False
+            n = 1 << kind
+            if at + n > len(data):
+                return False
+            length, at = int.from_bytes(data[at:at + n], "big"), at + n
+        if tag not in _PGP_PUBLIC_TAGS or at + length > len(data):
+            return False
+        seen, at = True, at + length
+    return seen
+
+
 def _ssh_public_line(line: bytes) -> bool:
     """An OpenSSH public key: its base64 blob starts with the key type as an SSH string, the same type the line
     names (RFC 4253 section 6.6; OpenSSH sshkey.c sshkey_read); a private key has no such line form."""
@@ -166,6 +221,10 @@ def is_public_material(text: str) -> bool:
     if blocks is None:
         return False
     for b in blocks:
+        if b.label == _PGP_PUBLIC:
+            if not _pgp_public_packets(b.body):
+                return False
+            continue
         shape = _PUBLIC_SHAPES.get(b.label)
         try:
             der = base64.b64decode(_SPACE.sub(b"", b.body), validate=True)

@@ -43,6 +43,7 @@ from pathlib import Path
 from velero_gitops import goregexp
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
+from velero_gitops.validate import fluxmodel
 from velero_gitops.validate.documents import Obj, dig
 from velero_gitops.validate.flux import CRD_CHARTS, Graph
 from velero_gitops.validate.schemas import provenance
@@ -137,12 +138,24 @@ def _remote_builds(g: Graph) -> list[Obj]:
     return out
 
 
-def _foreign_builds(g: Graph) -> list[Obj]:
-    """The live Flux Kustomizations that read another source than this repository (another Git repository, an OCI
-    artifact, a bucket): the controller applies what that artifact holds (fluxcd/kustomize-controller@v1.9.4:
-    internal/controller/kustomization_controller.go reconcile, from the sourceRef's artifact), which is not here, so
-    like a remote build it may bring any CRD."""
-    return [ks for ks in g.flux_ks if not g.reads_repo(ks) and not g.dead(ks)]
+def _applied_through(g: Graph, k: Obj, ks: Obj, limit: int = 256) -> bool:
+    """Whether Flux Kustomization ``ks`` applies ``k``, directly or through the Kustomizations it applies (a walk up
+    ``k``'s parents, bounded like flux.depends-on-ancestor's): kustomize-controller applies a build all or nothing
+    after its server-side dry-run (fluxcd/pkg@ssa/v0.76.1:ssa/manager_apply.go ApplyAllStaged), so what ``ks``
+    applies never exists while its dry-run fails. The walk stops at a FluxInstance's sync Kustomization: the
+    operator makes it from an instance that bootstrap installed (a helmfile, `flux-operator install`), whatever
+    Kustomization applies that instance again later."""
+    synthetic = {id(s) for s in g.synthetic}
+    seen: set[int] = set()
+    todo = g.parents(k)
+    while todo and len(seen) < limit:
+        p = todo.pop()
+        if p is ks:
+            return True
+        if id(p) not in seen and id(p) not in synthetic:
+            seen.add(id(p))
+            todo.extend(g.parents(p))
+    return False
 
 
 def check(g: Graph, objects: list[Obj]) -> list[Finding]:
@@ -157,21 +170,27 @@ def check(g: Graph, objects: list[Obj]) -> list[Finding]:
     builtin = _builtin_groups()
     # CRDs installed outside the repository (a bootstrap helmfile): --external CustomResourceDefinition/*/<group>
     outside = {e.split("/", 2)[2] for e in g.opts.externals if e.startswith("CustomResourceDefinition/")}
+    # a cluster synced by a FluxInstance has flux-operator's CRDs: the instance exists, so its group is served
+    # (controlplaneio-fluxcd/flux-operator@v0.58.1: the FluxInstance CRD ships with the operator, beside ResourceSet's)
+    if any(r.origin == "FluxInstance" and r.kustomization is not None for r in g.sync_roots):
+        outside.add(fluxmodel.OPERATOR.rstrip("/"))
     ordered = {group for groups in CRD_CHARTS.values() for group in groups}  # flux.crd-order reports those
     deps = _dependencies(g)
     bootstrap = _bootstrap_charts(g.run.texts)
     # the Kustomizations of the repository that install a chart (from every file read, not only the validated ones)
     installers = [*{id(k): k for o in g.all if o.kind == "HelmRelease" and _group(o) == "helm" + FLUX_GROUP_SUFFIX
                     and o.path is not None for k in g.applied_by.get(g.real(o.path), [])}.values(), *_remote_builds(g),
-                  *_foreign_builds(g)]
+                  *g.foreign_builds()]
     out: list[Finding] = _rendered(g, applies, {*builtin, *ordered, *outside}, crds, deps, bootstrap, installers)
     for ks, *objs in applies.values():
         releases = [o for o in objs if o.kind == "HelmRelease" and _group(o) == "helm" + FLUX_GROUP_SUFFIX]
         if not releases:
             continue
         # a chart installed elsewhere in the same cluster, not after this one, may bring the CRD: a retry then
-        # succeeds (another cluster's chart registers nothing in this one's API: Graph.visible)
-        if bootstrap or any(k is not ks and g.visible(ks, k) and id(ks) not in deps.get(id(k), ()) for k in installers):
+        # succeeds (another cluster's chart registers nothing in this one's API: Graph.visible). Not one this
+        # Kustomization applies, itself or through others: it exists only once this one's apply succeeded
+        if bootstrap or any(k is not ks and g.visible(ks, k) and id(ks) not in deps.get(id(k), ())
+                            and not _applied_through(g, k, ks) for k in installers):
             continue
         for o in objs:
             group = _group(o)
@@ -247,7 +266,7 @@ def _rendered(g: Graph, applies: dict[int, list[Obj]], provided: set[str], crds:
                    f"{group} CRDs, so that {ks.name} waits for it; if they are installed outside the repository, "
                    f"declare them (check.externals: CustomResourceDefinition/*/{group})")
             # a Kustomization whose content is not here (a remote build, another repository) may hold anything
-            unseen = {id(k) for k in [*_remote_builds(g), *_foreign_builds(g)]} if maybe else set()
+            unseen = {id(k) for k in [*_remote_builds(g), *g.foreign_builds()]} if maybe else set()
             if maybe and group not in used and not any(id(k) in unseen for k in maybe):
                 out.append(o.finding("", f"{o.kind} ({o.api_version}), rendered by velero-gitops, is applied by Flux "
                                      f"Kustomization {g.ns_of(ks)}/{ks.name}, and nothing in the repository shows the "

@@ -48,7 +48,7 @@ from velero_gitops.validate.documents import (
     display_path,
     inside,
 )
-from velero_gitops.validate.producers import SCAN_KIND, generated, made_by
+from velero_gitops.validate.producers import SCAN_KIND, copied_into, generated, made_by
 from velero_gitops.validate.run import DEFAULT_REPO_SOURCES, Options, Run
 
 MISSING_PATH = define("flux.path", "error", "a Flux Kustomization's `spec.path` does not exist in the repository it reads")
@@ -361,7 +361,7 @@ class Graph:
         # point applied by hand), or in a tree whose own sync no longer points at it, never exists on the cluster: it
         # applies, patches and decrypts nothing
         live = [k for k in self.flux_ks if k.path is None or self.applied_by.get(self.real(k.path))
-                or any(k is s for s in self.synthetic) or self._builds_its_own_listing(k)
+                or any(k is s for s in self.synthetic) or self._applied_outside(k)
                 or not (self._unlisted(self.real(k.path)) or self._in_moved(self.real(k.path)))]
         if len(live) != len(self.flux_ks):
             self.flux_ks = live
@@ -756,6 +756,25 @@ class Graph:
         return reads_this_repo(self.kustomization(ks), _str(dig(ks.data, "metadata", "namespace")), self.opts,
                                self.sources_for(ks) if self.cluster_sources else None)
 
+    def foreign_builds(self) -> list[Obj]:
+        """The live Flux Kustomizations that read another source than this repository (another Git repository, an
+        OCI artifact, a bucket): the controller applies what that artifact holds (fluxcd/kustomize-controller@v1.9.4:
+        internal/controller/kustomization_controller.go reconcile, from the sourceRef's artifact), which is not
+        here, so they may make objects of any kind and name. Only one whose source exists (declared in the
+        repository, or --external): without its source the controller applies nothing."""
+        out = []
+        for ks in self.flux_ks:
+            if self.reads_repo(ks) or self.dead(ks):
+                continue
+            ref = fluxmodel.ref(self.source_ref(ks), holder=ks, ptr="/spec/sourceRef")
+            if ref is None:
+                continue
+            ns = ref.namespace or self.ns_of(ks)
+            if any(self.ns_of(o) in (ns, "") for o in self.named(ref.kind, ref.name) if not self.dead(o)) or \
+                    {f"{ref.kind}/{ns}/{ref.name}", f"{ref.kind}/*/{ref.name}"} & set(self.opts.externals):
+                out.append(ks)
+        return out
+
     # -- substitution ------------------------------------------------------------------------------
     def variables(self, ks: Obj) -> varsub.Lookup | None:
         """The lookup of a Kustomization's postBuild variables; None when it substitutes nothing (the controller runs
@@ -871,12 +890,31 @@ class Graph:
                 break
         return changed
 
+    def names_by(self, o: Obj, ks: Obj) -> list[str]:
+        """The names object ``o`` has when Flux Kustomization ``ks`` applies it: its own, inside the namePrefix and
+        nameSuffix the build puts around it (resolve.Tree.name_affixes), except for the kinds kustomize's
+        transformers leave alone (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/internal/builtins/
+        PrefixTransformer.go prefixFieldSpecsToSkip: CustomResourceDefinition, APIService, Namespace)."""
+        target = self.path_dir(ks) if o.path is not None else None
+        group = o.api_version.split("/", 1)[0] if "/" in o.api_version else ""
+        if target is None or o.kind in ("CustomResourceDefinition", "Namespace") or \
+                (group, o.kind) == ("apiregistration.k8s.io", "APIService"):
+            return [o.name]
+        pairs = self.tree.name_affixes(target, self.kustomization(ks), self.real(o.path))
+        return sorted({a + o.name + b for a, b in pairs}) or [o.name]
+
     def identities(self, o: Obj) -> list[tuple[str, str]]:
         """[(name, namespace)] the object has in the cluster: one per applying Kustomization when its name or
-        namespace is substituted (a component shared by many apps, `name: ${APP}`), "" where unknown."""
+        namespace is substituted (a component shared by many apps, `name: ${APP}`) or prefixed by the build
+        (names_by), "" where unknown."""
         raw = self._raw_names.get(id(o))
         if raw is None:
-            return [(o.name, ns) for ns in self.namespaces(o)]
+            # the name as written counts too: an overlay's patches that rename the references to it (a sourceRef set
+            # to the prefixed name) are not applied to the shared file here, so lookups may use either
+            own = [(o.name, ns) for ns in self.namespaces(o)]
+            applying = [ks for ks in self.applied_by.get(self.real(o.path), []) if ks is not o] if o.path is not None else []
+            return list(dict.fromkeys([*own, *((name, ns) for ks in applying for name in self.names_by(o, ks)
+                                                for ns in self.namespaces_by(o, ks))]))
         out: list[tuple[str, str]] = []
         for ks in self.applied_by.get(self.real(o.path), []) if o.path is not None else []:
             lookup = self.variables(ks)
@@ -969,7 +1007,24 @@ class Graph:
             # the cluster's sync is in the repository: what it does not reach, Flux never applies, but for the entry
             # point of another cluster applied by hand
             return rp not in self._entry_files()
-        return self._unlisted(rp) and not (o is not None and o in self.flux_ks and self._builds_its_own_listing(o))
+        return self._unlisted(rp) and not (o is not None and o in self.flux_ks and self._applied_outside(o))
+
+    def _applied_outside(self, ks: Obj) -> bool:
+        """A root no list of the repository takes in, applied from outside Flux: by hand or a script
+        (_builds_its_own_listing), or by `flux bootstrap` (_bootstrapped)."""
+        return self._builds_its_own_listing(ks) or self._bootstrapped(ks)
+
+    def _bootstrapped(self, ks: Obj) -> bool:
+        """The sync Kustomization `flux bootstrap --path=<p>` wrote: in <p>/flux-system/gotk-sync.yaml, building <p>.
+        Bootstrap applies that folder itself (fluxcd/flux2@v2.7.5:pkg/bootstrap/bootstrap.go ReconcileComponents and
+        ReconcileSyncConfig apply the generated manifests), so it lives whether or not a kustomization.yaml of <p>
+        lists flux-system (a tree that keeps Flux's own manifests out of its sync)."""
+        if ks.path is None:
+            return False
+        f = self.real(ks.path)
+        target = self.path_dir(ks)
+        return (f.name == "gotk-sync.yaml" and f.parent.name == "flux-system" and target is not None
+                and self.real(target) == f.parent.parent)
 
     def _entry_files(self) -> set[Path]:
         """The files holding the entry point of a cluster applied by hand (`kubectl apply -k clusters/<name>`): a Flux
@@ -1462,6 +1517,12 @@ class _Checker:
         self.externals = set(g.opts.externals)
         self.repo_sources = _repo_sources(g.opts)
         self.index = self._index(g)
+        # (kind, name) -> [(the namespaces an operator copies it into, the object copied)]: validate.producers
+        self.copies: dict[tuple[str, str], list[tuple[Callable[[str], bool], Obj]]] = {}
+        for o in g.all:
+            into = copied_into(o)
+            if into is not None:
+                self.copies.setdefault((o.kind, o.name), []).append((into, o))
 
     @staticmethod
     def _index(g: Graph) -> dict[tuple[str, str], list[tuple[str, Obj | None]]]:
@@ -1508,7 +1569,17 @@ class _Checker:
         found = {n for n, maker in self.index.get((kind, name), []) if holder is None or self.g.visible(holder, maker)}
         others = {e.split("/")[1] for e in self.externals if e.startswith(f"{kind}/") and e.endswith(f"/{name}")
                   and e.count("/") == 2}
-        return (not ns or ns in found or "" in found), (found | others) - {""}
+        copied = bool(ns) and any(into(ns) for into, o in self.copies.get((kind, name), [])
+                                  if (holder is None or self.g.visible(holder, o)) and not self.g.dead(o))
+        return (not ns or ns in found or "" in found or copied), (found | others) - {""}
+
+    def unseen_makers(self, ns: str, holder: Obj) -> list[Obj]:
+        """The foreign builds of ``holder``'s cluster (Graph.foreign_builds) that may put an object in namespace
+        ``ns``: their targetNamespace is ``ns``, or they set none (the artifact's own namespaces)."""
+        if not hasattr(self, "_foreign"):
+            self._foreign = self.g.foreign_builds()
+        return [k for k in self._foreign if self.g.visible(holder, k)
+                and (self.g.kustomization(k).target_namespace or ns) == ns]
 
     def _ref(self, obj: Obj, ns_obj: str, ptr: str, ref: fluxmodel.Ref | None, what: str) -> None:
         """sourceRef/chartRef/dependsOn: the namespace defaults to the holder's."""
@@ -1530,6 +1601,14 @@ class _Checker:
                        f"tree has it, and each cluster's controllers see only their own (add it to this cluster's tree)")
             else:
                 msg = f"{what} {kind} {ns}/{name} not found in the repository (declare it with --external {kind}/{ns}/{name} if it lives elsewhere)"
+                unseen = self.unseen_makers(ns, obj)
+                if unseen:  # another artifact this cluster applies may hold it: not known here, so not an error
+                    k = unseen[0]
+                    self.findings.append(obj.finding(ptr, f"{msg}; Flux Kustomization {self.g.ns_of(k)}/{k.name} applies "
+                                                     "another source's artifact, not in this repository, into "
+                                                     f"{'that namespace' if self.g.kustomization(k).target_namespace else 'any namespace'}"
+                                                     ", which may hold it: not checked", rule, "note"))
+                    return
             self.add(obj, ptr, msg, rule)
         if what != "dependsOn" and self.opts.no_cross_namespace_refs and ns_obj and ns != ns_obj:
             self.add(obj, ptr.rsplit("/", 1)[0] + "/namespace" if ref.explicit_namespace else ptr,
@@ -1679,11 +1758,13 @@ class _Checker:
                     # the namespace transformer (targetNamespace, `namespace:`) names a Namespace after itself
                     # (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/internal/konfig/builtinpluginconsts/
                     # namespace.go: metadata/name of kind Namespace), and a Namespace has no namespace of its own
-                    key = ("", ns) if (group, o.kind) == ("", "Namespace") else (ns, o.name)
+                    keys = [("", ns)] if (group, o.kind) == ("", "Namespace") else \
+                        [(ns, name) for name in g.names_by(o, ks)]
                     for c in g.cluster.get(id(ks)) or [None]:
-                        lst = owners.setdefault((c, group, o.kind, *key), [])
-                        if not any(ident(k) == ident(ks) for _, k in lst):
-                            lst.append((o, ks))
+                        for key in keys:
+                            lst = owners.setdefault((c, group, o.kind, *key), [])
+                            if not any(ident(k) == ident(ks) for _, k in lst):
+                                lst.append((o, ks))
         mine = {id(o) for o in self.objects}
         reported: set[int] = set()
         for (_, _, kind, ns, name), lst in owners.items():

@@ -1098,8 +1098,12 @@ def _source(b: Build, origin: dict, kind: str, name: str, by_file: dict[Path, li
         real = _unmirror(b, entry_rel, origin["configuredIn"])
         if real is not None:
             kf = read_kfile(real, kfiles)
-            gen = name.rsplit("-", 1)[0] if name else ""
-            return None, display_path(real), (kf.line_of(gen) or _name_line(kf, gen)) if kf else None
+            # the generator's name, as built: with its content-hash suffix, or as written under disableNameSuffixHash
+            # (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/types/generatoroptions.go)
+            line = None
+            for gen in ([name, name.rsplit("-", 1)[0]] if name else []):
+                line = line or ((kf.line_of(gen) or _name_line(kf, gen)) if kf else None)
+            return None, display_path(real), line
     return None, None, None
 
 

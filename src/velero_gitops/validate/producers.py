@@ -119,6 +119,65 @@ def maybe_made(o: Obj) -> list[tuple[str, str]]:
     return out
 
 
+# Operators that copy a Secret or ConfigMap into other namespaces, told so by the object's own annotations: the copy
+# has the source's name, so a lookup in such a namespace finds it.
+_REFLECTOR = "reflector.v1.k8s.emberstack.com/"  # emberstack/kubernetes-reflector@v10.0.63:src/ES.Kubernetes.Reflector/Mirroring/Core/Annotations.cs
+_REPLICATOR = "replicator.v1.mittwald.de/"  # mittwald/kubernetes-replicator@v2.12.4:replicate/common/consts.go
+
+
+def _yes(v: object) -> bool:
+    """.NET bool.TryParse, as the reflector reads its annotations: "true" in any case, blanks around it."""
+    return isinstance(v, str) and v.strip().lower() == "true"
+
+
+def _namespaces(patterns: object, selector: object = "") -> Callable[[str], bool]:
+    """Whether a namespace is one of a comma-separated list of patterns, each matching the whole name (reflector's
+    PatternListMatch: the match must cover the value; replicator's BuildStrictRegex anchors it). No list, or a label
+    selector (namespace labels are the cluster's, not Git's), or a pattern RE2 cannot read: any namespace may be."""
+    from velero_gitops import goregexp
+
+    text = patterns if isinstance(patterns, str) else ""
+    parts = [x.strip() for x in text.split(",") if x.strip()]
+    if not parts or (isinstance(selector, str) and selector.strip()):
+        return lambda _ns: True
+    try:  # linear time: the patterns are the pull request's
+        compiled = [goregexp.linear(f"^(?:{x})$") for x in parts]
+    except Exception:  # noqa: BLE001 - re2.error: a syntax RE2 lacks (.NET lookaround); unknown, so any
+        return lambda _ns: True
+    return lambda ns: any(c.search(ns) for c in compiled)
+
+
+def copied_into(o: Obj) -> Callable[[str], bool] | None:
+    """The namespaces an operator copies Secret or ConfigMap ``o`` into (a predicate), or None when none does:
+
+    * the reflector's automatic mirrors: ``reflection-allowed`` and ``reflection-auto-enabled`` true, into the
+      namespaces both ``reflection-allowed-namespaces`` and ``reflection-auto-namespaces`` admit (names or their
+      ``-selector``s; each unset admits all): MirroringPropertiesExtensions.cs CanBeAutoReflectedToNamespace;
+    * the replicator's push: ``replicate-to`` patterns, or ``replicate-to-matching`` namespace labels
+      (replicate/common/generic-replicator.go getNamespacesToReplicate)."""
+    if o.kind not in ("Secret", "ConfigMap") or o.api_version != "v1":
+        return None
+    ann = dig(o.data, "metadata", "annotations")
+    if not isinstance(ann, dict):
+        return None
+    tests: list[Callable[[str], bool]] = []
+    if _yes(ann.get(_REFLECTOR + "reflection-allowed")) and _yes(ann.get(_REFLECTOR + "reflection-auto-enabled")):
+        allowed = _namespaces(ann.get(_REFLECTOR + "reflection-allowed-namespaces"),
+                              ann.get(_REFLECTOR + "reflection-allowed-namespaces-selector"))
+        auto = _namespaces(ann.get(_REFLECTOR + "reflection-auto-namespaces"),
+                           ann.get(_REFLECTOR + "reflection-auto-namespaces-selector"))
+        tests.append(lambda ns: allowed(ns) and auto(ns))
+    to = ann.get(_REPLICATOR + "replicate-to")
+    if isinstance(to, str) and to.strip():
+        tests.append(_namespaces(to))
+    matching = ann.get(_REPLICATOR + "replicate-to-matching")
+    if isinstance(matching, str) and matching.strip():
+        tests.append(lambda _ns: True)
+    if not tests:
+        return None
+    return lambda ns: any(t(ns) for t in tests)
+
+
 def generated(k: dict) -> list[tuple[str, str]]:
     """[(kind, name)] that a kustomization's generators make under a name another object can look up: kustomize
     appends a content hash unless ``disableNameSuffixHash`` is set, globally or per generator

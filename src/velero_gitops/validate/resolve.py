@@ -192,6 +192,8 @@ class Tree:
         self._index: dict[Path, dict[Path, tuple[str, Path | None]]] = {}
         self.kustomizations: dict[Path, dict] = {}  # every kustomization read, by its directory
         self._reach: dict[Path, set[Path]] = {}  # directory -> the kustomization directories its build reads
+        # directory -> file -> the (namePrefix, nameSuffix) its build puts around the names of the file's objects
+        self._affixes: dict[Path, dict[Path, set[tuple[str, str]]]] = {}
 
     def kfile(self, d: Path) -> Path | None:
         """The kustomization file of directory ``d`` (None when it has none): one stat per directory and run."""
@@ -236,6 +238,19 @@ class Tree:
         self._cache[d] = []
         reach = self._reach[d] = {d}
         out: list[Entry] = []  # before d's own namespace: _inner
+        affixes: dict[Path, set[tuple[str, str]]] = {}
+
+        def folder(p: Path) -> list[Entry]:
+            sub = self.applied(p, depth + 1)
+            reach.update(self._reach.get(self.real(p), set()))
+            for f, pairs in self._affixes.get(self.real(p), {}).items():
+                affixes.setdefault(f, set()).update(pairs)
+            return sub
+
+        def file(p: Path) -> list[Entry]:
+            affixes.setdefault(self.real(p), set()).add(("", ""))
+            return [(self.real(p), "", None)]
+
         k, kfile = self.kustomization(d)
         ns, nsfile = "", None
         if kfile is not None and depth < 50:
@@ -249,21 +264,20 @@ class Tree:
                     if not inside(self.real(p), self.root):
                         continue  # Flux builds confined to the source; never read outside the repository
                     if self.run.fs.isdir(p):
-                        sub = self.applied(p, depth + 1)
-                        reach |= self._reach.get(self.real(p), set())
+                        out.extend(folder(p))
                     elif self.run.fs.isfile(p):
-                        sub = [(self.real(p), "", None)]
-                    else:
-                        continue
-                    out.extend(sub)
+                        out.extend(file(p))
+            # each kustomization puts its own namePrefix/nameSuffix around the names it accumulates, inner ones
+            # included (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/internal/builtins/PrefixTransformer.go)
+            pre, suf = k.get("namePrefix"), k.get("nameSuffix")
+            pre, suf = pre if isinstance(pre, str) else "", suf if isinstance(suf, str) else ""
+            if pre or suf:
+                affixes = {f: {(pre + a, b + suf) for a, b in pairs} for f, pairs in affixes.items()}
         elif kfile is None and self.run.fs.isdir(d):
             # Flux generates a kustomization (listing): YAML files, folders with their own as a whole
             for p, whole in listing(d, self.root, self.run.fs):
-                if whole:
-                    out.extend(self.applied(p, depth + 1))
-                    reach |= self._reach.get(self.real(p), set())
-                else:
-                    out.append((self.real(p), "", None))
+                out.extend(folder(p) if whole else file(p))
+        self._affixes[d] = affixes
         self._inner[d] = out
         self._cache[d] = [(f, ns, nsfile) if ns else (f, o, of) for f, o, of in out]
         return self._cache[d]
@@ -293,6 +307,27 @@ class Tree:
         for cdir in self._component_dirs(target, m):
             entries.extend((f, root_ns[0] or o, root_ns[1] if root_ns[0] else of) for f, o, of in self.applied(cdir))
         return entries
+
+    def name_affixes(self, target: Path, m: fluxmodel.Kustomization, f: Path) -> set[tuple[str, str]]:
+        """The (namePrefix, nameSuffix) pairs the build of Flux Kustomization ``m`` (``spec.path`` ``target``) puts
+        around the names of file ``f``'s objects: the folder's own, with the root's replaced by spec.namePrefix /
+        nameSuffix when set (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go sets kus.NamePrefix and
+        NameSuffix). A component's files get the root's."""
+        self.applied(target)
+        t = self.real(target)
+        k, _ = self.kustomization(t)
+        own = (k.get("namePrefix") if isinstance(k.get("namePrefix"), str) else "",
+               k.get("nameSuffix") if isinstance(k.get("nameSuffix"), str) else "")
+        pairs = self._affixes.get(t, {}).get(f) or {(own[0], own[1])}
+        if m.name_prefix is None and m.name_suffix is None:
+            return pairs
+        out = set()
+        for a, b in pairs:  # take the root's own affix off, put the spec's on
+            a = a[len(own[0]):] if own[0] and a.startswith(own[0]) else a
+            b = b[:len(b) - len(own[1])] if own[1] and b.endswith(own[1]) else b
+            out.add(((own[0] if m.name_prefix is None else m.name_prefix) + a,
+                     b + (own[1] if m.name_suffix is None else m.name_suffix)))
+        return out
 
     def flux_reached(self, target: Path, m: fluxmodel.Kustomization) -> set[Path]:
         """The kustomization folders that Flux Kustomization's build reads (its components' included)."""
