@@ -574,3 +574,17 @@ def test_flux_generated_kustomization_leaves_out_what_the_artifact_does_not_hold
                             ".sops.yaml": "creation_rules:\n  - path_regex: .*\\.sops\\.yaml$\n    age: age1x\n"})
     res = validate_paths([str(root)], _opts(tmp_path, root, ignore_missing_schemas=True))
     assert [f for f in res.findings if f.rule.startswith("kustomize")] == [], res.findings
+
+
+def test_a_build_with_only_encrypted_secrets_still_quotes_values(tmp_path):
+    """A sops-encrypted Secret shows ciphertext only (policy.holds_secret_data): copying it reveals nothing, so the
+    objects of its build keep their values in messages (kustomize.holds_secrets)."""
+    require_kubectl()
+    root = _repo(tmp_path, {"app/kustomization.yaml": _kust("cm.yaml", "s.yaml"),
+                            "app/cm.yaml": CM_C + "immutable: 'notabool'\n",
+                            "app/s.yaml": "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\n"
+                                          "stringData: {password: 'ENC[AES256_GCM,data:abcd,iv:ef,tag:gh,type:str]'}\n"
+                                          "sops: {age: [{recipient: age1x, enc: x}], lastmodified: '2024-01-01T00:00:00Z',"
+                                          " mac: 'ENC[AES256_GCM,data:m,iv:i,tag:t,type:str]', version: 3.9.0}\n"})
+    res = validate_paths([str(root)], _opts(tmp_path, root))
+    assert [f.message for f in res.findings if f.rule == "schema"] == ["expected boolean, got string 'notabool'"]

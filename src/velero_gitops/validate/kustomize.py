@@ -892,10 +892,13 @@ class _Verdicts:
 
 
 def holds_secrets(b: Build, docs: list, by_file: dict[Path, list[Obj]]) -> bool:
-    """A secretGenerator, a Secret among the build's source objects (``by_file``) or values of one in its output."""
-    return (b.secret_input
-            or any(isinstance(d.data, dict) and bool(buildsecrets.object_values(d.data)) for d in docs)
-            or any(o.kind == "Secret" for real in set(b.files.values()) for o in by_file.get(real, [])))
+    """A secretGenerator, or a Secret in clear (policy.holds_secret_data: a sops-encrypted one shows ciphertext only)
+    among the build's source objects (``by_file``) or its output."""
+    def clear(data: object) -> bool:
+        return isinstance(data, dict) and data.get("kind") == "Secret" and holds_secret_data(data)
+
+    return (b.secret_input or any(clear(d.data) for d in docs)
+            or any(clear(o.data) for real in set(b.files.values()) for o in by_file.get(real, [])))
 
 
 def _refused_inputs(b: Build, run: Run) -> list[Finding]:
