@@ -591,3 +591,38 @@ def test_the_printed_helm_values_arguments_are_shell_words(tmp_path):
     r = run_cli("import", HR_FILE, cwd=root)
     assert r.code == 2 and "Traceback" not in r.err and "valuesFrom" in r.err, r.err
     assert "<(yq" not in r.err
+
+
+CREDENTIAL_VALUES = ("ENVVAR-SECRET-wJalrXUtnFEMI", "SECRETCONTENTS-wJalrXUtnFEMIK7MDENG", "NODEAGENT-TOKEN-x9",
+                     "BSL-SECRET-KEY-q7")
+
+
+@pytest.mark.parametrize("env", [
+    # chart 12 takes env vars as a list (attacker round 6); charts before 12 as a mapping, converted on import
+    "  extraEnvVars:\n    - {name: AWS_SECRET_ACCESS_KEY, value: ENVVAR-SECRET-wJalrXUtnFEMI}\n    - {name: TZ, value: UTC}\n",
+    "  extraEnvVars:\n    AWS_SECRET_ACCESS_KEY: ENVVAR-SECRET-wJalrXUtnFEMI\n    TZ: UTC\n",
+])
+def test_a_credential_is_neither_written_nor_printed(tmp_path, env):
+    """Attacker round 6: `import --diff` printed the old release's credentials.secretContents (which import itself
+    refuses) and copied an env var holding the S3 secret key into velero-gitops.yaml in clear. One rule decides what
+    import takes for a credential (importer.credentials: everything under `credentials`, the chart's Secret, and what
+    a key or env var name says is secret, config/redact.py secret_name); the written config and the diff both use it,
+    for the node-agent's env vars and a BSL config key as well."""
+    hr = velero_helmrelease(
+        "configuration:\n"
+        "  backupStorageLocation:\n    - name: default\n      provider: aws\n      bucket: velero\n"
+        "      config: {region: minio, s3Url: 'https://s3.example.org', secretKey: BSL-SECRET-KEY-q7}\n"
+        + env +
+        "nodeAgent:\n  extraEnvVars:\n    - {name: KOPIA_TOKEN, value: NODEAGENT-TOKEN-x9}\n"
+        "credentials:\n  useSecret: true\n  secretContents:\n    cloud: |\n      [default]\n"
+        "      aws_secret_access_key=SECRETCONTENTS-wJalrXUtnFEMIK7MDENG\n",
+        chart="12.1.0", interval="1h", source_namespace="flux-system", document_start=True)
+    root = _repo(tmp_path, hr)
+    r = run_cli("import", HR_FILE, "--diff", cwd=root)
+    assert r.code == 0, r.err
+    written = (root / "velero-gitops.yaml").read_text()
+    for value in CREDENTIAL_VALUES:
+        assert value not in r.out + r.err + written, value
+    assert "value: UTC" in written  # what is not a credential is carried as before
+    assert "- configuration.extraEnvVars" in r.out and importer.CREDENTIAL in r.out
+    assert "(AWS_SECRET_ACCESS_KEY) not carried" in r.err and "(KOPIA_TOKEN) not carried" in r.err

@@ -11,6 +11,7 @@ artifact root).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -388,6 +389,88 @@ def test_generated_object_is_reported_on_its_generator(tmp_path):
     assert "hunter2" not in f.message and "expected boolean" in f.message
 
 
+SECRET_TEXT = "hunter2 SECRET value!"
+SECRET_B64 = "aHVudGVyMiBTRUNSRVQgdmFsdWUh"  # what kustomize's secretGenerator stores for SECRET_TEXT
+CM_C = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: b}\n"
+SCHEDULE = ("apiVersion: velero.io/v1\nkind: Schedule\nmetadata: {name: daily, namespace: velero}\n"
+            "spec:\n  schedule: '0 1 * * *'\n  template: {ttl: 720h}\n")
+
+
+def _replacement(source_options: str, target: str, fields: str) -> str:
+    return ("replacements:\n  - source: {kind: Secret, name: s, fieldPath: data.password" + source_options + "}\n"
+            f"    targets:\n      - select: {{kind: {target}}}\n        fieldPaths: [{fields}]\n"
+            "        options: {create: true}\n")
+
+
+def _shown(res) -> str:
+    return json.dumps([dataclasses.asdict(f) for f in res.findings])
+
+
+@pytest.mark.parametrize("files, hidden", [
+    # attacker round 6, break 1: an env line that is not UTF-8 is printed as Go's %d of a byte slice and as text
+    ({"app/kustomization.yaml": "secretGenerator:\n  - name: creds\n    envs: [creds.env]\n",
+      "app/creds.env": b"AWS_SECRET_ACCESS_KEY=hunter2SECRETVALUE\xff\n"},
+     ("hunter2", "[65 87 83", "104 117 110")),
+    # break 7: options.index out of range quotes the source value, the generated Secret's base64
+    ({"app/kustomization.yaml": _kust("cm.yaml", extra=f"secretGenerator:\n  - name: s\n    literals: ['password={SECRET_TEXT}']\n"
+                                      + _replacement(", options: {delimiter: '#', index: 7}", "ConfigMap", "data.a")),
+      "app/cm.yaml": CM_C}, (SECRET_B64, "hunter2")),
+    # variants: a refused literal makes kustomize print the whole literals list (kv.go Load), with a quote in a value
+    ({"app/kustomization.yaml": "secretGenerator:\n  - name: s\n    literals: ['password=hunter2 \"SECRET\" v', novalue]\n"},
+     ("hunter2", "SECRET")),
+    # a file source longer than one base64 line: kyaml wraps it at 70, klog prints it multi-line
+    ({"app/kustomization.yaml": _kust("cm.yaml", extra="secretGenerator:\n  - name: s\n    files: [password=key.pem]\n"
+                                      + _replacement(", options: {delimiter: '#', index: 3}", "ConfigMap", "data.a")),
+      "app/key.pem": "-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0hunter2SECRETBAQEFAASCBKcwggSjAgEAAoIBAQC7\n-----END KEY-----\n",
+      "app/cm.yaml": CM_C}, ("LS0tLS1CRUdJTi", "Cg==", "hunter2")),
+    # a Secret written in the repository (not generated): its data as written
+    ({"app/kustomization.yaml": _kust("cm.yaml", "s.yaml", extra=_replacement(
+        ", options: {delimiter: '#', index: 3}", "ConfigMap", "data.a")),
+      "app/s.yaml": f"apiVersion: v1\nkind: Secret\nmetadata: {{name: s}}\ndata: {{password: {SECRET_B64}}}\n",
+      "app/cm.yaml": CM_C}, (SECRET_B64,)),
+])
+def test_a_failed_build_never_prints_a_secret_input_in_any_form(tmp_path, files, hidden):
+    """kustomize's errors quote generator inputs and Secret values in the forms kustomize and Go print them
+    (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/kv/kv.go, api/filters/replacement/replacement.go,
+    kyaml/yaml/datamap.go encodeBase64; validate/buildsecrets.py): none of them reaches a finding, in any format."""
+    require_kubectl()
+    root = _repo(tmp_path, {k: v for k, v in files.items() if isinstance(v, str)})
+    for rel, data in files.items():
+        if isinstance(data, bytes):
+            (root / rel).write_bytes(data)
+    res = validate_paths([str(root)], _opts(tmp_path, root))
+    assert [f.rule for f in res.findings if f.message.startswith("kustomize build failed")] == ["kustomize"]
+    for fmt in ("text", "json", "github", "junit"):
+        r = run_cli("validate", str(root / "app"), "-o", fmt, "--no-kustomize-cache", cwd=root)
+        assert "kustomize build failed" in r.out and "redacted" in r.out, r.out
+        assert not any(h in r.out for h in hidden), r.out
+
+
+@pytest.mark.parametrize("replacement, extra, hidden", [
+    # attacker round 6, break 2: the generated Secret's base64 copied into a typed field of another object
+    (_replacement("", "ConfigMap, name: c", "immutable"), {}, (SECRET_B64,)),
+    # variants: a piece of it (a delimiter), into a Schedule whose policy rules quote cron and ttl
+    (_replacement(", options: {delimiter: 'd', index: 1}", "Schedule", "spec.schedule, spec.template.ttl"),
+     {"app/sched.yaml": SCHEDULE}, (SECRET_B64.split("d")[1],)),
+    # the whole value into an object's name, and a typed field of the same object
+    (_replacement("", "ConfigMap, name: c", "metadata.name") + _replacement("", "ConfigMap", "immutable")[13:],
+     {}, (SECRET_B64,)),
+])
+def test_a_value_of_a_build_holding_secrets_is_never_quoted(tmp_path, replacement, extra, hidden):
+    """A build that holds Secret data may copy it into any field (kubernetes-sigs/kustomize@kustomize/v5.7.1:
+    api/filters/replacement/replacement.go, with a delimiter a piece of it): no finding on its objects quotes a value
+    (schema and policy messages say what is wrong without it), and every finding is redacted of the build's secret
+    values in every form (validate/buildsecrets.py)."""
+    require_kubectl()
+    resources = ["cm.yaml", *(Path(k).name for k in extra)]
+    root = _repo(tmp_path, {"app/kustomization.yaml": _kust(*resources, extra=(
+        f"namespace: default\nsecretGenerator:\n  - name: s\n    literals: ['password={SECRET_TEXT}']\n"
+        "    options: {disableNameSuffixHash: true}\n" + replacement)), "app/cm.yaml": CM_C, **extra})
+    res = validate_paths([str(root)], _opts(tmp_path, root))
+    assert {f.rule for f in res.findings} - {"secret.unencrypted"}, _shown(res)  # the copied values are judged
+    assert not any(h in _shown(res) for h in (*hidden, "hunter2")), _shown(res)
+
+
 def test_build_error_is_kustomizes_message_cleaned(tmp_path):
     require_kubectl()
     root = _repo(tmp_path, {"app/kustomization.yaml": _kust("./cm.yaml", extra="patches:\n  - path: ./nope.yaml\n"),
@@ -491,3 +574,17 @@ def test_flux_generated_kustomization_leaves_out_what_the_artifact_does_not_hold
                             ".sops.yaml": "creation_rules:\n  - path_regex: .*\\.sops\\.yaml$\n    age: age1x\n"})
     res = validate_paths([str(root)], _opts(tmp_path, root, ignore_missing_schemas=True))
     assert [f for f in res.findings if f.rule.startswith("kustomize")] == [], res.findings
+
+
+def test_a_build_with_only_encrypted_secrets_still_quotes_values(tmp_path):
+    """A sops-encrypted Secret shows ciphertext only (policy.holds_secret_data): copying it reveals nothing, so the
+    objects of its build keep their values in messages (kustomize.holds_secrets)."""
+    require_kubectl()
+    root = _repo(tmp_path, {"app/kustomization.yaml": _kust("cm.yaml", "s.yaml"),
+                            "app/cm.yaml": CM_C + "immutable: 'notabool'\n",
+                            "app/s.yaml": "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\n"
+                                          "stringData: {password: 'ENC[AES256_GCM,data:abcd,iv:ef,tag:gh,type:str]'}\n"
+                                          "sops: {age: [{recipient: age1x, enc: x}], lastmodified: '2024-01-01T00:00:00Z',"
+                                          " mac: 'ENC[AES256_GCM,data:m,iv:i,tag:t,type:str]', version: 3.9.0}\n"})
+    res = validate_paths([str(root)], _opts(tmp_path, root))
+    assert [f.message for f in res.findings if f.rule == "schema"] == ["expected boolean, got string 'notabool'"]

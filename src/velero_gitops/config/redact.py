@@ -44,7 +44,15 @@ def _mask_run(m: re.Match[str], public: frozenset[str] = frozenset()) -> str:
     return MASK if any(_token_like(part) and part.strip("/") not in public for part in _API_VERSION_SEGMENT.split(run)) else run
 # key=value where the key says it holds a secret (a query string, an env line): the value goes. Not "key: value":
 # messages name config keys such as secretRef that way.
-_KEYED = goregexp.linear(r"(?i)((?:password|passwd|secret|token|api_?key|access_?key)[\w-]*=)([^\s'\"&,;]+)")
+_SECRET_NAME = r"(?:password|passwd|secret|token|api_?key|access_?key)"
+_KEYED = goregexp.linear(rf"(?i)({_SECRET_NAME}[\w-]*=)([^\s'\"&,;]+)")
+_NAMED = goregexp.linear(rf"(?i){_SECRET_NAME}")
+
+
+def secret_name(name: str) -> bool:
+    """Whether a key or variable name says its value is a secret (AWS_SECRET_ACCESS_KEY, password, apiKey): the one
+    rule for names, here and wherever a value is kept or shown by the name it is set under (ops/importer.py)."""
+    return _NAMED.search(name) is not None
 # what follows '?' or '#' in a URL: presigned signatures, tokens, anything a user pastes after the host
 _URL_TAIL = goregexp.linear(r"(://[^\s'\"?#]*)[?#][^\s'\"]*")
 _QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")

@@ -349,7 +349,8 @@ def import_values(hr: dict, line: int, shown: str, composed: Any = None) -> Impo
             changes.append("the BSL had no prefix: s3.prefix is '' so Velero reads the same objects; "
                            "keep it (a new prefix would hide the existing backups)")
         for k in set(cfg) - {"region", "checksumAlgorithm", "s3ForcePathStyle", "insecureSkipTLSVerify", "s3Url"}:
-            changes.append(f"BSL config.{k}: {cfg[k]!r} is not rendered (the tool owns the BSL)")
+            value = CREDENTIAL if next(credentials({k: cfg[k]}), None) else repr(cfg[k])
+            changes.append(f"BSL config.{k}: {value} is not rendered (the tool owns the BSL)")
         if b.get("name") not in (None, "default"):
             changes.append(f"BSL {b.get('name')} -> default: existing backups keep spec.storageLocation "
                            f"{b.get('name')}; Velero syncs them into the new BSL from the bucket")
@@ -512,6 +513,14 @@ def import_values(hr: dict, line: int, shown: str, composed: Any = None) -> Impo
                             "then import")
     if problems:
         raise ConfigError(problems)
+    found = list(credentials(values))
+    for path, container, key in found:
+        where = f"{path.removesuffix('.value')} ({container[key]['name']})" if isinstance(key, int) else path
+        changes.append(f"{where} not carried into velero.extraValues: a credential, in clear in the HelmRelease; put "
+                       "it in a SOPS-encrypted Secret (`velero-gitops encrypt-secret` for the S3 keys), then rotate it "
+                       "(it was in Git)")
+    for _, container, key in reversed(found):  # list indexes from the last, so the others stay valid
+        del container[key]
     return Imported(out, _prune(values), changes, None, version, str(namespace))
 
 
@@ -632,6 +641,37 @@ def leaves(d: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: d}
 
 
+# What import takes for a credential, the one rule for the config it writes and the diff it prints: everything under
+# `credentials` (config/compat.py OWNED: the chart writes it into its Secret), a value under a key whose name says it
+# is a secret, and the value of an env var so named (config/redact.py secret_name). Such a value is in clear in the
+# old HelmRelease already; import neither copies it into velero-gitops.yaml nor prints it.
+CREDENTIAL = "(a credential: not shown)"
+
+
+def credentials(values: Any, prefix: str = "") -> Iterator[tuple[str, Any, Any]]:
+    """(path as ``leaves`` names it, container, key) of each credential in ``values``: a key of a mapping, or the
+    index of an env var ({name, value}) in a list, whose path is then that of its value."""
+    from velero_gitops.config.redact import secret_name
+
+    if isinstance(values, dict):
+        for k, v in values.items():
+            here = f"{prefix}.{k}" if prefix else str(k)
+            if (not prefix and k == "credentials") or secret_name(str(k)):
+                yield here, values, k
+            else:
+                yield from credentials(v, here)
+    elif isinstance(values, list):
+        for i, v in enumerate(values):
+            if isinstance(v, dict) and "value" in v and isinstance(v.get("name"), str) and secret_name(v["name"]):
+                yield f"{prefix}[{i}].value", values, i
+            else:
+                yield from credentials(v, f"{prefix}[{i}]")
+
+
+def _hidden(leaf: str, spots: set[str]) -> bool:
+    return any(leaf == s or leaf.startswith((s + ".", s + "[")) for s in spots)
+
+
 def _same(a: Any, b: Any) -> bool:
     """Equal as the chart reads them: the BSL config map is rendered with `quote`, so true and "true" are one value
     (vmware-tanzu/helm-charts@velero-12.1.0:charts/velero/templates/backupstoragelocation.yaml)."""
@@ -642,14 +682,19 @@ def values_diff(old: dict, new: dict) -> list[str]:
     """One line per leaf that differs: ``- path: old`` (no longer set), ``+ path: new`` (set by the tool; the chart
     default may be the same), ``~ path: old -> new``. Lines start with the sign, removed and changed first."""
     a, b = leaves(old), leaves(new)
+    spots = {path for tree in (old, new) for path, _, _ in credentials(tree)}
+
+    def shown(k: str, v: Any) -> str:
+        return CREDENTIAL if _hidden(k, spots) else repr(v)
+
     out = []
     for k in sorted(set(a) | set(b)):
         if k not in b:
-            out.append(f"- {k}: {a[k]!r}")
+            out.append(f"- {k}: {shown(k, a[k])}")
         elif k not in a:
-            out.append(f"+ {k}: {b[k]!r}")
+            out.append(f"+ {k}: {shown(k, b[k])}")
         elif not _same(a[k], b[k]):
-            out.append(f"~ {k}: {a[k]!r} -> {b[k]!r}")
+            out.append(f"~ {k}: {shown(k, a[k])} -> {shown(k, b[k])}")
     return sorted(out, key=lambda line: "-~+".index(line[0]))
 
 

@@ -110,12 +110,12 @@ def verdict(doc: dict, root: Path) -> tuple[list[Finding], set[Path]] | None:
 
 
 def carries(findings: list[Finding], secrets: Iterable[str]) -> bool:
-    """Whether any finding shows one of ``secrets`` (values of at least 4 characters)."""
+    """Whether any finding shows one of ``secrets`` (values of at least 4 characters, whitespace compared collapsed)."""
     values = [v for v in secrets if len(v) >= 4]
     if not values:
         return False
     for f in findings:
-        text = "\0".join((f.file, f.obj or "", f.pointer, f.message))
+        text = " ".join("\0".join((f.file, f.obj or "", f.pointer, f.message)).split())
         if any(v in text for v in values):
             return True
     return False

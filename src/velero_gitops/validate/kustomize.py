@@ -22,7 +22,8 @@ findings land on the source object and line, once per source location. Builds ar
 the content of every file copied into the mirror (the sandbox holds nothing else), our code and
 kubectl; only the output of a passing build without a Secret in its inputs or output is cached; the verdict
 of every passing build (findings, covered files) is cached under that key and the output check's context
-(validate/buildcache.py); a failed build's message is redacted of Secret values and generator inputs.
+(validate/buildcache.py); a failed build's message is redacted of Secret values and generator inputs in every form
+kustomize prints them (validate/buildsecrets.py), and no finding on the objects of a build holding Secret data quotes a value.
 """
 
 from __future__ import annotations
@@ -46,9 +47,9 @@ from velero_gitops import identity, safefile, tools
 from velero_gitops.boundary import git_toplevel, realpath
 from velero_gitops.errors import UsageError
 from velero_gitops.findings import Finding
-from velero_gitops.rules import NOT_APPLIED, define
+from velero_gitops.rules import NOT_APPLIED, RULES, define
 from velero_gitops.shown import esc
-from velero_gitops.validate import buildcache, flux, fluxmodel, policy, resolve, sandbox, varsub
+from velero_gitops.validate import buildcache, buildsecrets, flux, fluxmodel, policy, resolve, sandbox, varsub
 from velero_gitops.validate.documents import (
     KUSTOMIZE_FILES,
     Obj,
@@ -186,7 +187,8 @@ class Build:
     visited: set[Path] = field(default_factory=set)  # real kustomization directories read
     problems: list[Finding] = field(default_factory=list)
     key: str | None = None
-    secret_input: bool = False
+    secret_input: bool = False  # a kustomization of the build has a secretGenerator
+    secret_files: set[Path] = field(default_factory=set)  # real paths of the secretGenerators' input files
     edges: dict[Path, list[Path]] = field(default_factory=dict)  # kustomization dir -> the dirs it includes
     # (real path, root) -> bytes: the run's one read of a file (validate.run.Run.content); the key, the mirror and
     # the refusal check all see the same bytes
@@ -298,6 +300,8 @@ class _Planner:
                     self.b.files[self.rel(p)] = p
         if kf is None:
             return
+        if kf.data.get("secretGenerator"):
+            self.b.secret_input = True
         for fld, v, must_exist in _entries(kf.data):
             real = self.resolve(d, v, kf, fld)
             if real is None:
@@ -306,8 +310,8 @@ class _Planner:
                 if must_exist:
                     self.problem(kf, v, f"{fld} entry {_short(v)!r} does not exist")
                 continue  # a missing input: kustomize says which
-            if fld == "secretGenerator":
-                self.b.secret_input = True
+            if fld == "secretGenerator" and os.path.isfile(real):
+                self.b.secret_files.add(real)
             if os.path.isdir(real):
                 # kustomize accumulates generators/transformers/validators as it does resources: a folder there is a
                 # kustomization, with its own resources (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/internal/
@@ -568,7 +572,7 @@ def build(b: Build, kubectl: str, cache: Path | None, deadline: sandbox.Deadline
     except OSError as exc:
         return False, f"the build could not be prepared: {exc.strerror or exc}"
     if not ok:
-        out = clean_message(_GO_YAML_VALUE.sub("`<value>`", redact(out, _secret_values(b))), b.root)
+        out = clean_message(out, b.root, secret_values(b))
     elif cache is not None and key is not None and not _holds_secret(out):
         buildcache.write(cache, key, {"ok": ok, "out": out})
     return ok, out
@@ -579,69 +583,46 @@ def build(b: Build, kubectl: str, cache: Path | None, deadline: sandbox.Deadline
 _GO_YAML_VALUE = re.compile(r"`[^`]*`")
 
 
-def _secret_values(b: Build) -> set[str]:
-    """Values a build may read that must never be printed: Secret data (raw and decoded), generator
-    literals, and every line and ``key=value`` value of every file the build holds that is not a
-    Kubernetes object (a generator input)."""
-    out: set[str] = set()
+def secret_values(b: Build, docs: Iterable[Any] = ()) -> set[bytes]:
+    """Values a build may read that must never be printed (validate/buildsecrets.py): Secret data, generator
+    literals, every secretGenerator input and every file the build holds that is not Kubernetes objects (a generator
+    input), as the bytes of the file; and the values of the Secrets in ``docs`` (its output)."""
+    out: set[bytes] = set()
+    for d in docs:
+        if isinstance(d.data, dict):
+            out |= buildsecrets.object_values(d.data)
     for real in set(b.files.values()):
         try:
-            text = b.text(real)
-        except (safefile.FileRefused, OSError, UnicodeError):
+            raw = b.read(real, b.root)
+        except (safefile.FileRefused, OSError):
             continue
         try:
-            docs = load_all(text)
-        except YAMLError:
-            docs = []
-        objs = [d.data for d in docs if isinstance(d.data, dict) and isinstance(d.data.get("kind"), str)]
-        if not objs:
-            for ln in text.splitlines():
-                out.add(ln.strip())
-                out.add(ln.split("=", 1)[-1].strip())
-        for o in objs:
-            _collect_secret_values(o, out)
-    return {v for v in out if len(v) >= 4}
-
-
-def _collect_secret_values(o: dict, out: set[str]) -> None:
-    if o.get("kind") in ("List", "SecretList") and isinstance(o.get("items"), list):
-        for it in o["items"]:
-            if isinstance(it, dict):
-                _collect_secret_values(it, out)
-    if o.get("kind") == "Secret":
-        for f in ("data", "stringData"):
-            for v in (o.get(f) or {}).values() if isinstance(o.get(f), dict) else []:
-                out.add(str(v))
-                if f == "data":
-                    try:
-                        out.add(base64.b64decode(str(v), validate=False).decode("utf-8", "replace"))
-                    except ValueError:
-                        pass
-    for gen in (o.get("secretGenerator") or []) if isinstance(o.get("secretGenerator"), list) else []:
-        for lit in _strings(gen.get("literals") if isinstance(gen, dict) else None):
-            out.add(lit.split("=", 1)[-1])
-
-
-def redact(msg: str, values: set[str]) -> str:
-    """``msg`` with every value in ``values`` replaced, longest first (before any truncation)."""
-    for v in sorted(values, key=len, reverse=True):
-        if v in msg:
-            msg = msg.replace(v, "<redacted>")
-    return msg
+            docs_in = load_all(b.text(real))
+        except (safefile.FileRefused, UnicodeError, YAMLError):
+            docs_in = []
+        maps = [d.data for d in docs_in if isinstance(d.data, dict)]  # objects, and kustomizations without a kind
+        if real in b.secret_files or not any(isinstance(m.get("kind"), str) for m in maps):
+            out |= buildsecrets.input_values(raw)
+        for m in maps:
+            out |= buildsecrets.object_values(m)
+    return out
 
 
 _KLOG = re.compile(r"^[EWIF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [\w.]+:\d+\] ")
 
 
-def clean_message(msg: str, root: Path | None = None) -> str:
-    """kustomize's own message out of kubectl's log line, paths relative to the repository, escaped, truncated."""
+def clean_message(msg: str, root: Path | None = None, secrets: Iterable[bytes] = ()) -> str:
+    """kustomize's own message out of kubectl's log line (klog's Go quoting undone), without any form of
+    ``secrets`` (validate/buildsecrets.py) or a value go-yaml quotes, paths relative to the repository, escaped,
+    truncated."""
     msg = msg.strip()
     msg = _KLOG.sub("", msg)
     m = re.search(r'"command failed" err=(?:"(.*)"|<(.*)>)\s*$', msg, re.S)
     if m:
-        msg = (m.group(1) or "").replace('\\"', '"') if m.group(1) is not None else m.group(2)
+        msg = buildsecrets.go_unquote(m.group(1)) if m.group(1) is not None else m.group(2)
     if msg.startswith("error: "):
         msg = msg[len("error: "):]
+    msg = _GO_YAML_VALUE.sub("`<value>`", buildsecrets.redact(msg, secrets))
     if root is not None:
         for base in {str(root), realpath(root)}:
             msg = msg.replace(base + "/", "").replace(base, ".")
@@ -901,17 +882,23 @@ class _Verdicts:
 
     def put(self, key: str, b: Build, findings: list[Finding], covered: set[Path], docs: list) -> None:
         """Stored unless a finding shows a value the build could read as secret (then it is recomputed each run)."""
-        secrets: set[str] = set()
-        for d in docs:
-            if isinstance(d.data, dict):
-                _collect_secret_values(d.data, secrets)  # the built Secrets' own values, raw and decoded
-        if b.secret_input or secrets:
-            secrets |= _secret_values(b)
+        raw = secret_values(b, docs) if holds_secrets(b, docs, self.by_file) else set()
         values = self.graph.variable_values(b.flux_ks) if self.graph is not None and b.flux_ks is not None else None
-        secrets |= set(values[0].values()) if values is not None else set()
+        raw |= {v.encode() for v in values[0].values()} if values is not None else set()
+        secrets = {f for v in raw for f in buildsecrets.forms(v)}
         if buildcache.carries(findings, secrets):
             return
         buildcache.write(self.dir, key, buildcache.record(findings, covered, b.root))
+
+
+def holds_secrets(b: Build, docs: list, by_file: dict[Path, list[Obj]]) -> bool:
+    """A secretGenerator, or a Secret in clear (policy.holds_secret_data: a sops-encrypted one shows ciphertext only)
+    among the build's source objects (``by_file``) or its output."""
+    def clear(data: object) -> bool:
+        return isinstance(data, dict) and data.get("kind") == "Secret" and holds_secret_data(data)
+
+    return (b.secret_input or any(clear(d.data) for d in docs)
+            or any(clear(o.data) for real in set(b.files.values()) for o in by_file.get(real, [])))
 
 
 def _refused_inputs(b: Build, run: Run) -> list[Finding]:
@@ -963,8 +950,14 @@ class _OutputCheck:
         self.opts, self.objects = opts, objects
 
     def check(self, b: Build, docs: list, covered: set[Path]) -> list[Finding]:
-        """Findings on the output of ``b``; adds the source files it emitted to ``covered``."""
+        """Findings on the output of ``b``; adds the source files it emitted to ``covered``.
+
+        A build that holds Secret data (a secretGenerator, a Secret among its files or its output) may have copied
+        it anywhere (a replacement, with a delimiter a piece of it): no finding on its objects quotes a value, and
+        every finding is redacted of every form of its secret values (validate/buildsecrets.py)."""
         findings: list[Finding] = []
+        hidden = (f"the build of {display_path(b.entry)} holds Secret data, which kustomize can copy into any field"
+                  if holds_secrets(b, docs, self.by_file) else None)
         for doc in docs:
             data = doc.data
             if not isinstance(data, dict):
@@ -988,15 +981,20 @@ class _OutputCheck:
                 if real is not None:
                     covered.add(real)
             if self.opts.policy:
-                findings += self._policy(b, doc, origin, str(md.get("name", "")))
+                findings += self._policy(b, doc, origin, str(md.get("name", "")), hidden)
             try:
                 validator = self.store.validator(av, kind)
             except SchemaError:
                 continue  # reported on the source file
             if validator is None or validator.is_valid(data):
                 continue
-            findings.extend(self._located(b, doc, origin, str(md.get("name", "")), validator))
+            findings.extend(self._located(b, doc, origin, str(md.get("name", "")), validator, hidden))
+        if hidden and findings:
+            values = secret_values(b, docs)
+            findings = [dataclasses.replace(f, message=buildsecrets.redact(f.message, values),
+                                            obj=f.obj and buildsecrets.redact(f.obj, values)) for f in findings]
         return findings
+
 
     def _generated_secret(self, b: Build, origin: dict, name: str) -> Finding:
         """A Secret a generator builds from values kept in clear in the repository (literals, plain env files):
@@ -1022,7 +1020,7 @@ class _OutputCheck:
                         "(a patch, replacement, generator merge or resource in another format writes them): encrypt "
                         "what supplies them with sops, or make the Secret outside Git", "secret.unencrypted")]
 
-    def _policy(self, b: Build, doc: Any, origin: dict, name: str) -> list[Finding]:
+    def _policy(self, b: Build, doc: Any, origin: dict, name: str, hidden: str | None) -> list[Finding]:
         """The Velero policy on the object as Flux applies it: a Flux Kustomization's patches, a parent's patches and
         postBuild substitution can change a value its file shows (kustomize-controller@v1.9.4
         internal/controller/kustomization_controller.go: build, substitute, then apply the result). What the file
@@ -1038,6 +1036,9 @@ class _OutputCheck:
             if (f.pointer, f.rule, f.message) in own:
                 continue
             where = f" (in what Flux applies: the build of {display_path(b.entry)} changes the value this file shows)"
+            if hidden:  # the rule's own words: a message of the rule may quote the value
+                f = dataclasses.replace(f, message=f"{RULES[f.rule].doc if f.rule in RULES else f.rule} (value not "
+                                        f"shown: {hidden})")
             if src is not None:
                 out.append(Finding(src.file, src.line_of(f.pointer), src.ident, f.pointer, f.message + where, f.rule,
                                    f.severity))
@@ -1045,13 +1046,14 @@ class _OutputCheck:
                 out.append(Finding(file or built.file, line, f.obj, f.pointer, f.message + where, f.rule, f.severity))
         return out
 
-    def _located(self, b: Build, doc: Any, origin: dict, name: str, validator: Any) -> list[Finding]:
+    def _located(self, b: Build, doc: Any, origin: dict, name: str, validator: Any, hidden: str | None) -> list[Finding]:
         data = doc.data
         src, file, line = _source(b, origin, data["kind"], name, self.by_file, self.kfiles)
         built = Obj(file or display_path(b.entry / b.kfile_name), None, doc.index, data, doc.line)
         out: list[Finding] = []
-        for f in schema_findings(built, validator):
-            if "${" in f.message:
+        shown = schema_findings(built, validator)
+        for raw, f in zip(shown, schema_findings(built, validator, hidden) if hidden else shown, strict=True):
+            if "${" in raw.message:
                 continue  # a value Flux substitutes from a source unknown here (postBuild.substituteFrom)
             if src is not None:
                 out.append(Finding(src.file, src.line_of(f.pointer), src.ident, f.pointer, f.message, f.rule, f.severity))

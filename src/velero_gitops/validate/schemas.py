@@ -448,12 +448,14 @@ def _pointer(path: list[str | int]) -> str:
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
 
 
-def schema_findings(obj: Obj, validator: _FluxAware) -> list[Finding]:
-    """Findings for every error of ``validator`` on ``obj`` (an object with ``data``, ``kind`` and ``finding``)."""
+def schema_findings(obj: Obj, validator: _FluxAware, hidden: str | None = None) -> list[Finding]:
+    """Findings for every error of ``validator`` on ``obj`` (an object with ``data``, ``kind`` and ``finding``).
+    No value is shown for a Secret, nor where ``hidden`` says why (the object of a build that holds Secret data)."""
     from jsonschema_rs import ValidationErrorKind  # loaded already: the validator was compiled by it
 
     out: list[Finding] = []
     data = obj.data
+    hidden = hidden or ("the object is a Secret" if obj.kind == "Secret" else None)
     for err in validator.iter_errors(data):
         ptr = _pointer(err.instance_path)
         kind = type(err.kind).__name__
@@ -466,14 +468,14 @@ def schema_findings(obj: Obj, validator: _FluxAware) -> list[Finding]:
             prop = err.kind.property
             out.append(obj.finding(ptr, f"missing required property {prop!r}" if not isinstance(prop, str) else f"missing required property '{prop}'", "schema"))
             continue
-        out.append(obj.finding(ptr, _message(err, kind, redact=obj.kind == "Secret"), "schema"))
+        out.append(obj.finding(ptr, _message(err, kind, hidden), "schema"))
     return out
 
 
-def _message(err: ValidationError, kind: str, redact: bool = False) -> str:
-    """A schema error in words; values are truncated, and never shown for a Secret."""
+def _message(err: ValidationError, kind: str, hidden: str | None = None) -> str:
+    """A schema error in words; values are truncated, and never shown where ``hidden`` says why."""
     inst = err.instance
-    _short = _redacted if redact else _short_value
+    _short = _redacted if hidden else _short_value
     if kind == "Type":
         types = err.kind.types if hasattr(err.kind, "types") else None
         want = "/".join(str(t) for t in types) if types else "another type"
@@ -484,8 +486,8 @@ def _message(err: ValidationError, kind: str, redact: bool = False) -> str:
         return f"{_short(inst)} is not one of {', '.join(repr(o) for o in opts)}" if opts else err.message
     if kind in ("OneOf", "OneOfNotValid", "AnyOf"):
         return f"{_short(inst)} does not match any allowed form"
-    if redact:
-        return f"{kind} error (value not shown: the object is a Secret)"
+    if hidden:
+        return f"{kind} error (value not shown: {hidden})"
     return _short_value(err.message, 200)
 
 

@@ -40,86 +40,114 @@ class _Unknown(Exception):
     pass
 
 
+# Nesting of ``${...}`` inside defaults beyond this is not followed: the expression's value is unknown here (a
+# hostile value nests thousands deep; the controller's parser recurses without bound, our stack does not).
+MAX_DEPTH = 64
+_BRACES = re.compile(r"\$\{|\}")
+
+
 def expand(text: str, lookup: Lookup) -> tuple[str, bool]:
     """(the text after substitution, whether every expression was known). An expression whose value is unknown
-    stays as written. Raises BadSubstitution where the controller's envsubst fails."""
+    stays as written. Raises BadSubstitution where the controller's envsubst fails.
+
+    Linear in ``text``: like envsubst's parser (parse/parse.go parses the buffer once, a nested ``${`` inside a
+    default being parsed where it stands), every ``${`` is paired with its closing brace in one scan, and each
+    expression then works on index ranges of the one text, never on copies of its body."""
+    run = _Expansion(text, lookup)
     out: list[str] = []
-    known = True
-    i, n = 0, len(text)
-    while i < n:
-        j = text.find("$", i)
-        if j < 0:
-            out.append(text[i:])
-            break
-        out.append(text[i:j])
-        if text.startswith("$$", j):
-            out.append("$")
-            i = j + 2
-        elif text.startswith("${", j):
-            end = _closing(text, j + 2)
-            try:
-                out.append(_func(text[j + 2:end], lookup))
-            except _Unknown:
-                out.append(text[j:end + 1])
-                known = False
-            i = end + 1
-        else:
-            out.append("$")
-            i = j + 1
+    known = run.region(0, len(text), out, 0)
     return "".join(out), known
 
 
-def _closing(text: str, start: int) -> int:
-    depth, k = 1, start
-    while k < len(text):
-        if text.startswith("${", k):
-            depth, k = depth + 1, k + 2
-            continue
-        if text[k] == "}":
-            depth -= 1
-            if depth == 0:
-                return k
-        k += 1
-    raise BadSubstitution("missing closing brace")
+class _Expansion:
+    def __init__(self, text: str, lookup: Lookup) -> None:
+        self.text, self.lookup = text, lookup
+        self.closing = _pairs(text)
 
+    def region(self, lo: int, hi: int, out: list[str], depth: int) -> bool:
+        """Expands ``text[lo:hi]`` onto ``out``; whether every expression was known. At the top (depth 0) an unknown
+        expression is kept as written; inside a default the caller drops the whole expression, so nothing is kept."""
+        text, known, i = self.text, True, lo
+        while i < hi:
+            j = text.find("$", i, hi)
+            if j < 0:
+                out.append(text[i:hi])
+                break
+            out.append(text[i:j])
+            if text.startswith("$$", j, hi):
+                out.append("$")
+                i = j + 2
+            elif text.startswith("${", j, hi):
+                end = self.closing.get(j)
+                if end is None or end >= hi:
+                    raise BadSubstitution("missing closing brace")
+                mark = len(out)
+                try:
+                    self.func(j + 2, end, out, depth)
+                except _Unknown:
+                    del out[mark:]
+                    if depth == 0:
+                        out.append(text[j:end + 1])
+                    known = False
+                i = end + 1
+            else:
+                out.append("$")
+                i = j + 1
+        return known
 
-def _func(body: str, lookup: Lookup) -> str:
-    if body.startswith("#"):
-        m = NAME.fullmatch(body[1:])
+    def func(self, lo: int, end: int, out: list[str], depth: int) -> None:
+        """The expression whose body is ``text[lo:end]``, appended to ``out``."""
+        text = self.text
+        if text.startswith("#", lo, end):
+            m = NAME.fullmatch(text, lo + 1, end)
+            if m is None:
+                raise _Unknown  # ${#VAR...}: a removal form, not modelled
+            out.append(str(len(self.value(m.group(0)))))
+            return
+        m = NAME.match(text, lo, end)
         if m is None:
-            raise _Unknown  # ${#VAR...}: a removal form, not modelled
-        return str(len(_value(m.group(0), lookup)))
-    m = NAME.match(body)
-    if m is None:
-        raise BadSubstitution(f"unable to parse variable name in ${{{body}}}")
-    name, rest = m.group(0), body[m.end():]
-    if rest == "":
-        return _value(name, lookup)
-    if rest[:2] in (":-", ":=", ":+", ":?") or rest[:1] == "=":
-        arg = rest[2:] if rest[0] == ":" else rest[1:]
-        value = _value(name, lookup)
-        if value:
-            return value
-        try:
-            expanded, known = expand(arg, lookup)
-        except RecursionError:  # defaults nested thousands deep (hostile): a value not known here
-            raise _Unknown from None
-        if not known:
+            raise BadSubstitution(f"unable to parse variable name in ${{{text[lo:end]}}}")
+        name, at = m.group(0), m.end()
+        if at == end:
+            out.append(self.value(name))
+            return
+        if text.startswith((":-", ":=", ":+", ":?", "="), at, end):
+            value = self.value(name)
+            if value:
+                out.append(value)
+            elif depth >= MAX_DEPTH or not self.region(at + (2 if text[at] == ":" else 1), end, out, depth + 1):
+                raise _Unknown
+            return
+        rest = text[at:end] if end - at <= 2 else ""
+        if rest in _CASE:
+            out.append(_CASE[rest](self.value(name)))
+            return
+        if text[at] in ":/#%":
+            raise _Unknown  # substring, replacement, removal: valid for the controller, not modelled
+        raise BadSubstitution(f"bad substitution ${{{text[lo:end]}}}")
+
+    def value(self, name: str) -> str:
+        v = self.lookup(name)
+        if v is None:
             raise _Unknown
-        return expanded
-    case = {",": lambda v: v[:1].lower() + v[1:], ",,": str.lower, "^": lambda v: v[:1].upper() + v[1:], "^^": str.upper}
-    if rest in case:
-        return case[rest](_value(name, lookup))
-    if rest[0] in ":/#%":
-        raise _Unknown  # substring, replacement, removal: valid for the controller, not modelled
-    raise BadSubstitution(f"bad substitution ${{{body}}}")
+        return v
 
 
-def _value(name: str, lookup: Lookup) -> str:
-    v = lookup(name)
-    if v is None:
-        raise _Unknown
-    return v
+_CASE: dict[str, Callable[[str], str]] = {",": lambda v: v[:1].lower() + v[1:], ",,": str.lower,
+                                          "^": lambda v: v[:1].upper() + v[1:], "^^": str.upper}
+
+
+def _pairs(text: str) -> dict[int, int]:
+    """Position of each ``${`` -> position of the ``}`` that closes it (a ``${`` after it opens a level more), in one
+    pass; an unclosed ``${`` has no entry."""
+    open_at: list[int] = []
+    closing: dict[int, int] = {}
+    for m in _BRACES.finditer(text):
+        if m.group() == "${":
+            open_at.append(m.start())
+        elif open_at:
+            closing[open_at.pop()] = m.start()
+    return closing
 
 
 _REF = re.compile(r"(?<!\$)\$\{#?(\w+)")

@@ -1,0 +1,143 @@
+"""The values a kustomize build reads as secret, and every form in which kustomize can print one.
+
+A build holds secrets when one of its kustomizations has a ``secretGenerator`` or one of its files or output objects
+is a Secret. kustomize quotes such values in its errors, in forms other than the text of the file:
+
+* kubernetes-sigs/kustomize@kustomize/v5.7.1:api/kv/kv.go keyValuesFromLine prints an env line that is not UTF-8
+  twice, as Go formats a byte slice with ``%d`` (``[65 87 ...]``) and as text; a bad literal is quoted whole, and the
+  wrapper then prints the whole ``literals`` list;
+* api/internal/generators/secret.go MakeSecret stores each generator value base64-encoded
+  (kyaml/yaml/datamap.go encodeBase64: standard alphabet, broken into lines of 70), and a replacement copies that text
+  on (api/filters/replacement/replacement.go quotes a whole source value when ``options.index`` is out of range);
+* kubectl writes kustomize's error through klog, Go-quoted (``\\xff`` for a byte that is not UTF-8).
+
+So each value is known as bytes (the file's own, never a decoded guess), and its forms are: the text, Go's quoted
+text, the byte slice, and base64 (standard and URL alphabets, padded and raw); whitespace is compared collapsed (the
+line breaks of encodeBase64 and of klog's multi-line form). A message from such a build is redacted of every form
+before anything is cut.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Iterable
+
+MIN = 4  # shorter values are not looked for (they would mask ordinary words of the message)
+MASK = "<redacted>"
+
+
+def collapsed(text: str) -> str:
+    return " ".join(text.split())
+
+
+def forms(value: bytes) -> set[str]:
+    """Every text in which Go or kustomize may print ``value``, whitespace collapsed."""
+    if len(value) < MIN:
+        return set()
+    out = {value.decode("utf-8", "replace"), go_quoted(value), "[" + " ".join(str(c) for c in value) + "]"}
+    for enc in (base64.standard_b64encode(value), base64.urlsafe_b64encode(value)):
+        text = enc.decode("ascii")
+        out |= {text, text.rstrip("="), " ".join(text[i:i + 70] for i in range(0, len(text), 70))}
+    return {c for c in map(collapsed, out) if len(c) >= MIN}
+
+
+def go_quoted(value: bytes) -> str:
+    """The inside of Go's strconv.Quote of ``value``: what klog and ``%q`` print."""
+    out = []
+    text = value.decode("utf-8", "surrogateescape")
+    for ch in text:
+        o = ord(ch)
+        if 0xDC80 <= o <= 0xDCFF:  # a byte that is not UTF-8
+            out.append(f"\\x{o - 0xDC00:02x}")
+        elif ch in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[ch])
+        elif ch.isprintable():
+            out.append(ch)
+        else:
+            out.append(f"\\u{o:04x}" if o < 0x10000 else f"\\U{o:08x}")
+    return "".join(out)
+
+
+_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v",
+               "\\": "\\\\", '"': '\\"'}
+_GO_UNESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[0-7]{3}|.)", re.S)
+_SIMPLE = {v[1]: k for k, v in _GO_ESCAPES.items()} | {"'": "'"}
+
+
+def go_unquote(text: str) -> str:
+    """The text inside a Go-quoted string, bytes that are not UTF-8 replaced (as the sandbox reads kubectl's
+    stderr): the error itself, whatever quoting klog added."""
+    out = bytearray()
+    at = 0
+    for m in _GO_UNESCAPE.finditer(text):
+        out += text[at:m.start()].encode("utf-8", "surrogatepass")
+        e = m.group(1)
+        if e[0] == "x":
+            out.append(int(e[1:], 16))
+        elif e[0] in "uU":
+            out += chr(min(int(e[1:], 16), 0x10FFFF)).encode("utf-8", "surrogatepass")
+        elif e[0] in "01234567" and len(e) == 3:
+            out.append(int(e, 8) & 0xFF)
+        else:
+            out += _SIMPLE.get(e, "\\" + e).encode("utf-8")
+        at = m.end()
+    out += text[at:].encode("utf-8", "surrogatepass")
+    return out.decode("utf-8", "replace")
+
+
+def redact(message: str, values: Iterable[bytes]) -> str:
+    """``message`` without any form of any of ``values``, longest first; whitespace collapsed where one was found."""
+    text = collapsed(message)
+    found = {f for v in values for f in forms(v) if f in text}
+    for f in sorted(found, key=len, reverse=True):
+        text = text.replace(f, MASK)
+    return text if found else message
+
+
+# --------------------------------------------------------------------------------------------------
+# Where the values are
+
+
+def input_values(content: bytes) -> set[bytes]:
+    """A generator input (kv.go): the whole file (``files``), each line as bufio.ScanLines cuts it, and each line's
+    value after the first ``=`` (``envs``), as kustomize stores them and as a reader would trim them."""
+    out = {content, content.strip()}
+    for line in content.split(b"\n"):
+        line = line[:-1] if line.endswith(b"\r") else line
+        value = line.split(b"=", 1)[-1]
+        out |= {line, line.strip(), value, value.strip()}
+    return out
+
+
+def literal_values(literal: str) -> set[bytes]:
+    """A ``literals`` entry: kv.go parseLiteralSource takes what follows the first ``=`` and removes one pair of
+    surrounding quotes; the entry is quoted whole when it is refused."""
+    value = literal.split("=", 1)[-1]
+    unquoted = value[1:-1] if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'" else value
+    return {literal.encode(), value.encode(), unquoted.encode()}
+
+
+def object_values(o: dict) -> set[bytes]:
+    """A Secret's values (``data`` as written and decoded, ``stringData``) and a kustomization's generator
+    literals, in ``o`` and the items of a List."""
+    out: set[bytes] = set()
+    if o.get("kind") in ("List", "SecretList") and isinstance(o.get("items"), list):
+        for it in o["items"]:
+            if isinstance(it, dict):
+                out |= object_values(it)
+    if o.get("kind") == "Secret":
+        for f in ("data", "stringData"):
+            for v in (o.get(f) or {}).values() if isinstance(o.get(f), dict) else []:
+                out.add(str(v).encode())
+                if f == "data":
+                    try:
+                        out.add(base64.b64decode("".join(str(v).split()), validate=False))
+                    except ValueError:
+                        pass
+    for gen in (o.get("secretGenerator") or []) if isinstance(o.get("secretGenerator"), list) else []:
+        lits = gen.get("literals") if isinstance(gen, dict) else None
+        for lit in lits if isinstance(lits, list) else []:
+            if isinstance(lit, str):
+                out |= literal_values(lit)
+    return out

@@ -1,0 +1,54 @@
+"""What a kustomize build may print of a secret value (validate.buildsecrets), form by form as kustomize and Go
+print it: kubernetes-sigs/kustomize@kustomize/v5.7.1:api/kv/kv.go (an env line that is not UTF-8, with ``%d`` and
+``%v``; a refused literal and the ``literals`` list), kyaml/yaml/datamap.go encodeBase64 (a generated Secret's
+value, standard base64 broken into lines of 70), and klog's Go quoting of the error kubectl writes."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from velero_gitops.validate.buildsecrets import MASK, go_quoted, go_unquote, input_values, literal_values, redact
+
+LINE = b"AWS_SECRET_ACCESS_KEY=hunter2SECRETVALUE\xff"
+
+
+def _go_bytes(b: bytes) -> str:
+    return "[" + " ".join(str(c) for c in b) + "]"  # fmt %d of a []byte
+
+
+def _kyaml_base64(b: bytes) -> str:
+    text = base64.standard_b64encode(b).decode()
+    return "".join(text[i:i + 70] + "\n" for i in range(0, len(text), 70))
+
+
+@pytest.mark.parametrize("message", [
+    # kv.go keyValuesFromLine: "line %d has invalid utf8 bytes : %v" (the sandbox reads stderr replacing bad bytes)
+    f"env source files: [c.env]: line {_go_bytes(LINE)} has invalid utf8 bytes : {LINE.decode('utf-8', 'replace')}",
+    # a replacement's options.index out of range quotes the source value: the Secret's base64 (one line, or 70-wide)
+    "options.index 7 is out of bounds for value " + _kyaml_base64(b"hunter2SECRETVALUE"),
+    "options.index 7 is out of bounds for value " + _kyaml_base64(b"-----BEGIN KEY-----\n" + b"hunter2SECRETVALUE" * 9),
+    "value " + base64.urlsafe_b64encode(b"hunter2SECRETVALUE\xfb\xff").decode().rstrip("="),
+    'value "' + go_quoted(b'hunter2 "SECRETVALUE"\t\x01') + '"',
+])
+def test_every_form_of_a_value_is_redacted(message):
+    values = input_values(LINE + b"\n") | input_values(b"hunter2SECRETVALUE") | input_values(
+        b"-----BEGIN KEY-----\n" + b"hunter2SECRETVALUE" * 9) | {b"hunter2SECRETVALUE\xfb\xff",
+                                                                  b'hunter2 "SECRETVALUE"\t\x01'}
+    out = redact(message, values)
+    assert MASK in out and "hunter2" not in out and "65 87 83" not in out and "aHVudGVy" not in out, out
+
+
+def test_klog_quoting_is_undone_to_the_bytes():
+    """klog writes the error with strconv.Quote: a byte that is not UTF-8 is \\xff, a quote \\", a newline \\n."""
+    assert go_unquote(go_quoted(LINE + b'"\n\t\\')) == (LINE + b'"\n\t\\').decode("utf-8", "replace")
+
+
+def test_a_literal_is_known_with_and_without_its_quotes():
+    """kv.go parseLiteralSource removes one pair of surrounding quotes; a refused literal is quoted whole."""
+    assert literal_values('password="hunter2"') == {b'password="hunter2"', b'"hunter2"', b"hunter2"}
+
+
+def test_short_values_and_unrelated_text_stay():
+    assert redact("accumulating resources: nope.yaml", {b"abc", b"hunter2"}) == "accumulating resources: nope.yaml"
