@@ -72,6 +72,19 @@ def test_a_disabled_app_is_notes_and_its_secret_in_clear_still_an_error(tmp_path
     assert not any("never created" in f.message for f in notes), notes
 
 
+def test_an_unused_copy_of_an_applied_kustomization_says_which_one_is_applied(tmp_path):
+    """A second declaration of a Flux Kustomization that Flux does apply from another file: the note is about this
+    copy, and names the applied one, not "the Kustomization is not applied" (a fresh reviewer read that as false on a
+    public repository whose flux-system/example-app is applied from another file)."""
+    root = _repo(tmp_path, enabled=False)
+    (root / "clusters/home/mqtt.yaml").write_text(KS.format(name="mqtt", path="./apps/mqtt/app"))
+    res = validate_paths([str(root)], Options(repo_root=str(root), kustomize="never", ignore_missing_schemas=True))
+    notes = [f for f in res.findings if f.rule == "flux.not-applied"]
+    assert len(notes) == 1 and notes[0].file.endswith("apps/mqtt/ks.yaml"), notes
+    assert "this declaration of Flux Kustomization flux-system/mqtt" in notes[0].message
+    assert "clusters/home/mqtt.yaml is applied" in notes[0].message
+
+
 def test_an_archive_nothing_reaches_is_silent(tmp_path):
     """A folder that no part of the cluster reaches (no kustomization.yaml Flux applies lists anything near it) is
     not the cluster's: no note per Flux Kustomization in it."""
