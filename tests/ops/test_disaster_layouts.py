@@ -30,8 +30,8 @@ import yaml
 
 from velero_gitops.config.loader import load
 from velero_gitops.ops import disaster
-from velero_gitops.validate import helmvalues
 from velero_gitops.render.layout import Layout
+from velero_gitops.validate import helmvalues
 
 from cli_util import EXAMPLE, require_kubectl
 from sops_fixtures import *  # noqa: F401,F403 - fixtures (sops_path, isolated_home)

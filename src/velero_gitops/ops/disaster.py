@@ -249,8 +249,8 @@ def _helmfiles(root: Path, instance: Release | None) -> Helmfiles:
     out is the one of the flux-instance HelmRelease of the tree, or one whose values (inline or in its `values:`
     files, validate/helmvalues.py) give a FluxInstance with its sync."""
     from velero_gitops import safefile, yamlsafe
-    from velero_gitops.validate import helmvalues
     from velero_gitops.ops.init import yaml_files
+    from velero_gitops.validate import helmvalues
 
     commands: list[str] = []
     released: set[tuple[str, str]] = set()
@@ -324,8 +324,8 @@ def _releases(g: Any, root: Path) -> tuple[tuple[Release, ...], Release | None]:
     not from names: a CNI chart is configured under `cni` (Cilium's values.yaml `cni:`), the flux-instance chart
     takes the FluxInstance under `instance` with its `sync`
     (controlplaneio-fluxcd/charts@v0.14.8:charts/flux-instance/templates/instance.yaml)."""
-    from velero_gitops.validate import helmvalues
     from velero_gitops.ops.wiring import applied_objects
+    from velero_gitops.validate import helmvalues
 
     cni: list[Release] = []
     instance = None

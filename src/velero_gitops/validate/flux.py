@@ -897,7 +897,7 @@ class Graph:
         PrefixTransformer.go prefixFieldSpecsToSkip: CustomResourceDefinition, APIService, Namespace)."""
         target = self.path_dir(ks) if o.path is not None else None
         group = o.api_version.split("/", 1)[0] if "/" in o.api_version else ""
-        if target is None or o.kind in ("CustomResourceDefinition", "Namespace") or \
+        if target is None or o.path is None or o.kind in ("CustomResourceDefinition", "Namespace") or \
                 (group, o.kind) == ("apiregistration.k8s.io", "APIService"):
             return [o.name]
         pairs = self.tree.name_affixes(target, self.kustomization(ks), self.real(o.path))

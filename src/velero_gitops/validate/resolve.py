@@ -316,17 +316,18 @@ class Tree:
         self.applied(target)
         t = self.real(target)
         k, _ = self.kustomization(t)
-        own = (k.get("namePrefix") if isinstance(k.get("namePrefix"), str) else "",
-               k.get("nameSuffix") if isinstance(k.get("nameSuffix"), str) else "")
-        pairs = self._affixes.get(t, {}).get(f) or {(own[0], own[1])}
+        pre, suf = k.get("namePrefix"), k.get("nameSuffix")
+        own_pre, own_suf = pre if isinstance(pre, str) else "", suf if isinstance(suf, str) else ""
+        pairs = self._affixes.get(t, {}).get(f) or {(own_pre, own_suf)}
         if m.name_prefix is None and m.name_suffix is None:
             return pairs
+        new_pre = own_pre if m.name_prefix is None else m.name_prefix
+        new_suf = own_suf if m.name_suffix is None else m.name_suffix
         out = set()
         for a, b in pairs:  # take the root's own affix off, put the spec's on
-            a = a[len(own[0]):] if own[0] and a.startswith(own[0]) else a
-            b = b[:len(b) - len(own[1])] if own[1] and b.endswith(own[1]) else b
-            out.add(((own[0] if m.name_prefix is None else m.name_prefix) + a,
-                     b + (own[1] if m.name_suffix is None else m.name_suffix)))
+            a = a[len(own_pre):] if own_pre and a.startswith(own_pre) else a
+            b = b[:len(b) - len(own_suf)] if own_suf and b.endswith(own_suf) else b
+            out.add((new_pre + a, b + new_suf))
         return out
 
     def flux_reached(self, target: Path, m: fluxmodel.Kustomization) -> set[Path]:
