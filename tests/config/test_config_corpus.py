@@ -548,6 +548,28 @@ REJECT = [
     Reject("messages", "token-in-endpoint-query", "https://s3.68cc.io", "https://s3.68cc.io/?token=Sup3rS3cret", "s3.endpoint", "has a path"),
     Reject("messages", "aws-secret-in-bucket", "  bucket: velero-backups", "  bucket: wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "s3.bucket",
            "not a valid S3 bucket name", secret="bPxRfiCY"),
+    # badcfg6 186/188/189/179/180: a credential reaches no rendered file, whatever the way in or the override; the
+    # env var names are the AWS SDK's (aws/aws-sdk-go-v2@000ee9fe910b05167dae3bdb3a6e7a409339470d:config/env_config.go)
+    Reject("messages", "env-list-secret-in-clear", "  chartVersion: 12.1.0\n",
+           "  chartVersion: 12.1.0\n  extraValues:\n    configuration:\n      extraEnvVars:\n"
+           "        - {name: TZ, value: UTC}\n        - name: AWS_SECRET_ACCESS_KEY\n"
+           "          value: wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n",
+           "velero.extraValues.configuration.extraEnvVars[1].value", "a credential in clear", line="value: wJalr",
+           secret="bPxRfiCY"),
+    Reject("messages", "env-map-secret-overridden", "  chartVersion: 12.1.0\n",
+           "  chartVersion: 12.1.0\n  extraValues:\n    credentials:\n      extraEnvVars:\n"
+           "        AWS_SESSION_TOKEN: Sup3rS3cret\n  extraValuesOverride: [credentials.extraEnvVars.AWS_SESSION_TOKEN]\n",
+           "velero.extraValues.credentials.extraEnvVars.AWS_SESSION_TOKEN", "whatever velero.extraValuesOverride lists",
+           line="AWS_SESSION_TOKEN"),
+    Reject("messages", "credentials-key-is-a-secret", "  region: minio\n",
+           "  region: minio\n  credentialsFrom: external\n  credentialsKey: wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY\n",
+           "s3.credentialsKey", "looks like a credential, not a key name", line="credentialsKey", secret="bPxRfiCY"),
+    Reject("messages", "credentials-key-dotdot", "  region: minio\n",
+           "  region: minio\n  credentialsFrom: external\n  credentialsKey: ..cloud\n",
+           "s3.credentialsKey", "is not a data key name", line="credentialsKey", secret="..cloud"),
+    Reject("messages", "secret-key-no-did-you-mean", "  region: minio\n",
+           "  region: minio\n  secretKey: wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n",
+           "s3.secretKey", "looks like a credential", line="secretKey", secret="bPxRfiCY"),
     Reject("messages", "long-value-cut", "  bucket: velero-backups", "  bucket: " + "b" * 100_000, "s3.bucket", "(100000 characters)", max_len=400),
     Reject("messages", "long-key-cut", "  bucket: velero-backups", "  bucket: velero-backups\n  " + "k" * 1000 + ": 1", "s3." + "k" * 1000,
            "unknown key", line="kkkk", max_len=1400),

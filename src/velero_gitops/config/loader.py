@@ -421,6 +421,8 @@ def _merge_typos(shown: str, tree: Any, errors: list[Any]) -> list[str]:
         if e["type"] != "extra_forbidden":
             continue
         loc = tuple(e["loc"])
+        if _pasted_credential(str(loc[-1]), e.get("input"), _allowed_keys(loc[:-1])):
+            continue  # no did-you-mean: it would lead the credential into a field
         wanted = [str(m[-1]) for m in missing if m[:-1] == loc[:-1]]
         ours = our_key_for(_model_at(loc[:-1]), str(loc[-1]))  # Velero's name for a key of ours
         close = [ours] if ours in wanted else difflib.get_close_matches(str(loc[-1]), wanted, n=1, cutoff=0.6)
@@ -457,7 +459,7 @@ def _format(shown: str, tree: Any, err: Any) -> str:  # a pydantic ErrorDetails
     elif kind == "value_error":
         msg = msg.removeprefix("Value error, ")
     elif kind == "extra_forbidden":
-        msg = _unknown_key(loc)
+        msg = _unknown_key(loc, err.get("input"))
     elif kind == "missing":
         msg = f"required key '{loc[-1]}' is missing"
         where = _position(tree, loc[:-1])
@@ -488,11 +490,18 @@ def _got(value: Any) -> str:
     return repr(value)
 
 
-def _unknown_key(loc: Loc) -> str:
+# An unknown key holding a credential: a did-you-mean (secretKey -> credentialsKey) would lead the user to commit it.
+PASTED_CREDENTIAL = ("this looks like a credential, and credentials never go in this file (it is committed): put the S3 keys in the SOPS-encrypted Secret with `velero-gitops "
+                     "encrypt-secret` (s3.credentialsSecret), delete this line, and rotate the key: it was in a file")
+
+
+def _unknown_key(loc: Loc, value: Any = None) -> str:
     from velero_gitops.config.model import velero_field_hint
 
     key = str(loc[-1]) if loc else ""
     allowed = _allowed_keys(loc[:-1])
+    if _pasted_credential(key, value, allowed):
+        return f"unknown key '{key}'; {PASTED_CREDENTIAL}"
     velero = velero_field_hint(_model_at(loc[:-1]), key)
     if velero:
         return f"unknown key '{key}'; {velero}"
@@ -505,6 +514,17 @@ def _unknown_key(loc: Loc) -> str:
             close = [lowered[key.lower().replace("_", "")]]
     hint = f"did you mean '{close[0]}'?" if close else f"allowed keys: {', '.join(sorted(allowed))}"
     return f"unknown key '{key}'; {hint}"
+
+
+def _pasted_credential(key: str, value: Any, allowed: list[str]) -> bool:
+    """An unknown key whose value looks like a credential (config/redact.py would mask it), or whose name says it
+    holds one and is no typo of an allowed key."""
+    from velero_gitops.config.redact import redact, secret_name
+
+    if not isinstance(value, (str, int, float)) or isinstance(value, bool) or value == "":
+        return False
+    looks = isinstance(value, str) and redact(value) != value
+    return looks or secret_name(key) and not difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
 
 
 def _allowed_keys(loc: Loc) -> list[str]:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, 
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from velero_gitops.config import compat, names
+from velero_gitops.config import compat, names, redact
 from velero_gitops.config import cron as cronlib
 from velero_gitops.config.names import DNS1123_LABEL, bucket_name_problem
 from velero_gitops.config.units import (
@@ -666,8 +666,15 @@ class S3Config(_Model):
         if self.credentials_from == "sops" and self.credentials_key != "cloud":
             raise at("credentialsKey", "encrypt-secret writes the key `cloud`; another key is for a Secret made "
                      "elsewhere (credentialsFrom: repository or external)")
-        if not re.fullmatch(r"[-._a-zA-Z0-9]{1,253}", self.credentials_key):
-            raise at("credentialsKey", f"{self.credentials_key!r} is not a Secret data key (letters, digits, '-', '_', '.')")
+        # the key names where the credentials file is, so a value that looks like a credential was pasted here by
+        # mistake (the secret access key): it would be rendered in clear as the BSL's credential.key
+        if redact.redact(self.credentials_key) != self.credentials_key:
+            raise at("credentialsKey", "this value looks like a credential, not a key name: it would be written in "
+                     "clear into helmrelease.yaml. Name the Secret's key here (e.g. cloud), keep the credentials in "
+                     "that Secret, and rotate this one: this file is committed")
+        problem = names.config_map_key_problem(self.credentials_key)
+        if problem:
+            raise at("credentialsKey", f"the value {problem}")
         return self
 
 

@@ -49,6 +49,23 @@ REPO_CREDENTIALS_SECRET = "velero-repo-credentials"
 REPO_CREDENTIALS_KEY = "repository-password"
 
 
+# k8s.io/apimachinery@v0.35.0 pkg/util/validation/validation.go IsConfigMapKey, which ValidateSecret applies to every
+# data key too: at most 253 of letters, digits, '-', '_', '.', and not '.', '..' or a name starting with '..'
+# (hasChDirPrefix: the kubelet writes each key as a file of the volume).
+_CONFIG_MAP_KEY = re.compile(r"[-._a-zA-Z0-9]{1,253}")
+
+
+def config_map_key_problem(key: str) -> str | None:
+    """Why ``key`` is no ConfigMap or Secret data key the API server accepts, or None. The message never repeats
+    the key: a value that fails here was often meant as something else (a pasted secret)."""
+    if not _CONFIG_MAP_KEY.fullmatch(key):
+        return ("is not a data key name: a Secret's keys are at most 253 letters, digits, '-', '_' or '.' "
+                "(e.g. cloud)")
+    if key == "." or key.startswith(".."):
+        return "is not a data key name: it must not be '.', '..' or start with '..'"
+    return None
+
+
 def dns_label_problem(value: str) -> str | None:
     """Why ``value`` is not an RFC 1123 label (a namespace, a Service, a folder we render), or None
     (kubernetes/apimachinery@v0.35.0:pkg/util/validation/validation.go, IsDNS1123Label)."""
