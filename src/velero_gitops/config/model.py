@@ -661,8 +661,13 @@ class S3Config(_Model):
                 "endpoint", f"{self.endpoint} is plain http: credentials and backups would cross the network unencrypted. "
                 "Use https:// (add caBundle for a private CA) or set allowHttp: true if you really mean it"
             )
-        if self.insecure_skip_tls_verify and self.endpoint.startswith("http://"):
-            raise at("insecureSkipTLSVerify", "insecureSkipTLSVerify makes no sense with an http:// endpoint")
+        # TLS settings on plain http: the AWS plugin never does a handshake there, so they only suggest TLS that is
+        # not there (vmware-tanzu/velero-plugin-for-aws@v1.14.0-rc.1:velero-plugin-for-aws/config.go WithTLSSettings
+        # puts caCert and insecureSkipTLSVerify in the transport's TLS config only)
+        for key, tls in (("insecureSkipTLSVerify", self.insecure_skip_tls_verify), ("caBundle", self.ca_bundle)):
+            if tls and self.endpoint.startswith("http://"):
+                raise at(key, f"{key} makes no sense with an http:// endpoint: plain http has no TLS; use https:// "
+                         f"or remove {key}")
         if self.credentials_from == "sops" and self.credentials_key != "cloud":
             raise at("credentialsKey", "encrypt-secret writes the key `cloud`; another key is for a Secret made "
                      "elsewhere (credentialsFrom: repository or external)")
