@@ -570,6 +570,10 @@ REJECT = [
     Reject("messages", "secret-key-no-did-you-mean", "  region: minio\n",
            "  region: minio\n  secretKey: wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n",
            "s3.secretKey", "looks like a credential", line="secretKey", secret="bPxRfiCY"),
+    # badcfg6 257: one located error for an appsRoot that a symlink leads out of the repository (check exits 2 too:
+    # test_loader.test_apps_root_through_a_symlink_out_is_a_config_error_in_check)
+    Reject("gitpaths", "apps-root-symlink-out", "appsRoot: kubernetes/apps", "appsRoot: link/apps", "repo.appsRoot",
+           "is a symlink to", files={"repo/link": ("symlink", "/tmp")}),
     Reject("messages", "long-value-cut", "  bucket: velero-backups", "  bucket: " + "b" * 100_000, "s3.bucket", "(100000 characters)", max_len=400),
     Reject("messages", "long-key-cut", "  bucket: velero-backups", "  bucket: velero-backups\n  " + "k" * 1000 + ": 1", "s3." + "k" * 1000,
            "unknown key", line="kkkk", max_len=1400),

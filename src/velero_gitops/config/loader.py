@@ -146,6 +146,7 @@ def _load(path: Path) -> LoadedConfig:
     if bound is not None and not boundary.inside(repo_root, bound):
         raise ConfigError([f"{shown}:{where} repo.root: {display(repo_root)} is outside the repository that holds "
                            f"this config ({display(bound)}); repo.root must stay inside it (use . or a sub-folder)"])
+    _check_apps_root(shown, tree, repo_root, config.repo.apps_root)
     ca_b64 = None
     if config.s3.ca_bundle:
         ca_b64 = _read_ca_bundle(shown, tree, p.parent / config.s3.ca_bundle, repo_root)
@@ -196,6 +197,26 @@ def _meaning_changing_tag(tree: Any) -> tuple[Loc, str] | None:
         elif isinstance(node, list):
             stack.extend((v, loc + (i,)) for i, v in enumerate(node))
     return None
+
+
+def _check_apps_root(shown: str, tree: Any, repo_root: Path, apps_root: str) -> None:
+    """repo.appsRoot stays inside the repository once its symlinks are followed: render writes there and check reads
+    there, so a folder linked out of the repository is this field's error, not one per rendered file."""
+    here = repo_root
+    for part in Path(apps_root).parts:
+        here = here / part
+        if not here.is_symlink():
+            continue
+        try:
+            target = here.resolve(strict=True)
+        except (OSError, RuntimeError):  # dangling or a loop: render would fail on it later, check reads nothing
+            target = Path(os.readlink(here))
+        if not boundary.inside(target, repo_root):
+            rel = here.relative_to(repo_root).as_posix()
+            raise ConfigError([f"{shown}:{_position(tree, ('repo', 'appsRoot'), value=True)} repo.appsRoot: {rel} is "
+                               f"a symlink to {display(target)}, outside the repository, and velero-gitops writes and "
+                               f"checks only inside it: replace {rel} with a real folder, or set repo.appsRoot to a "
+                               "folder of the repository"])
 
 
 def _read_config(p: Path, shown: str) -> str:
