@@ -708,8 +708,9 @@ class LabelSelector(_Model):
 
 
 class ScheduleConfig(_Model):
-    name: str = Field(description="Schedule name (a DNS subdomain, e.g. `daily` or `daily.full`); backups are named "
-                      "`<name>-<YYYYMMDDhhmmss>`.")
+    name: str = Field(description="Schedule name: a DNS subdomain of at most 48 characters, e.g. `daily` or "
+                      "`daily.full`. Backups are named `<name>-<YYYYMMDDhhmmss>` (15 characters more), and Velero "
+                      "writes a backup's name as a label value, which holds at most 63 characters.")
     cron: str = Field(description="Cron expression, evaluated in UTC (e.g. `0 2 * * *` = 02:00 UTC daily).")
     namespaces: list[str] = Field(description="Namespaces to include: names, globs such as `network-*` (Velero 1.18), or `*` alone for all.")
     excluded_namespaces: list[str] = Field(default_factory=list, description="Namespaces to leave out (names or globs), e.g. with `namespaces: ['*']`.")
@@ -736,7 +737,9 @@ class ScheduleConfig(_Model):
         if v == "kustomization":  # the schedules folder's own kustomization.yaml
             raise ValueError(f"{v!r} is the name of the schedules folder's kustomization.yaml; choose another name")
         if len(v) > 48:  # leaves room for "-YYYYMMDDhhmmss" in the 63-character backup label
-            raise ValueError(f"{v!r} is too long: backup names add 15 characters; use at most 48")
+            raise ValueError(f"{v!r} is too long ({len(v)} characters): backups are named <name>-<YYYYMMDDhhmmss>, "
+                             "15 characters more, and Velero writes that name as a label value, at most 63 characters "
+                             "(vmware-tanzu/velero@v1.18.1:pkg/backup/actions/csi/pvc_action.go); use at most 48")
         return v
 
     # The parsed cron, set once here; alerts and explain read it (`timing`) instead of parsing again.

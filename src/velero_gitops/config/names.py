@@ -22,6 +22,9 @@ def age_recipient_problem(recipient: str) -> str | None:
     not enough: age checks the bech32 checksum and that the 52 data characters carry exactly 32 bytes with zero
     padding (FiloSottile/age@v1.2.1:x25519.go ParseX25519Recipient, internal/bech32/bech32.go Decode,
     ConvertBits), and sops refuses the key otherwise (getsops/sops@v3.10.2:age/keysource.go)."""
+    if recipient.upper().startswith("AGE-SECRET-KEY-1"):  # an identity (FiloSottile/age@v1.2.1:x25519.go String)
+        return ("is an age private key, not a recipient: treat it as leaked and rotate it (age-keygen makes a new "
+                "key; give its public key here, `age-keygen -y` prints it; re-encrypt what the old one opened)")
     if not AGE_RECIPIENT.fullmatch(recipient):
         return "is not an age public key (age1 followed by 58 characters)"
     values = [ord(c) >> 5 for c in "age"] + [0] + [ord(c) & 31 for c in "age"]
