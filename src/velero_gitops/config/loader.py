@@ -567,11 +567,12 @@ def _type_message(kind: str, msg: str, value: Any, source: str, loc: Loc) -> str
         return f"must be a number (got {source}): a quoted value is a string; write it without quotes"
     if kind == "model_type":  # pydantic says "instance of <class>": the user knows keys, not classes
         keys = _allowed_keys(loc)
-        return f"must be a mapping of {', '.join(keys)} (got {source or _got(value)})" if keys else \
-            f"must be a mapping (got {source or _got(value)})"
+        got = _got(value) if isinstance(value, dict | list) or not source else source
+        return f"must be a mapping of {', '.join(keys)} (got {got})" if keys else f"must be a mapping (got {got})"
     if kind == "bool_type":
         return f"must be a boolean (true or false) (got {source or _got(value)})"
-    return msg.replace("Input should be", "must be") + f" (got {source or _got(value)})"
+    shown = _got(value) if isinstance(value, dict | list) or not source else source  # a collection: its kind
+    return msg.replace("Input should be", "must be") + f" (got {shown})"
 
 
 def _as_string_problem(loc: Loc, source: str) -> str | None:
