@@ -77,3 +77,20 @@ def test_a_step_past_its_range_runs_only_at_the_start(expr, first):
 @pytest.mark.parametrize("expr", ["*/59 * * * *", "0 */12 * * *", "0 8-10/2 * * *", "@daily", "@every 90m", "0 2 * * 1-5"])
 def test_a_step_within_its_range_is_fine(expr):
     assert cron.step_problem(expr) is None
+
+
+@pytest.mark.parametrize("prefix", ["CRON_TZ=UTC ", "TZ=UTC ", "CRON_TZ=Local ", "CRON_TZ= "])
+def test_a_zone_go_loads_without_tzdata_is_accepted(prefix):
+    """badcfg6 085: robfig/cron@v3.0.1:parser.go Parse takes a CRON_TZ=/TZ= prefix and loads its zone with
+    time.LoadLocation, which needs no time zone database for "", "UTC" and "Local" (golang/go@go1.25.0:
+    src/time/zoneinfo.go); the schedule then runs as the same expression without the prefix (UTC in the image)."""
+    c = cron.parse(prefix + "0 2 * * *")
+    assert c.next_runs(utc(2026, 11, 26, 12, 0), 2) == cron.parse("0 2 * * *").next_runs(utc(2026, 11, 26, 12, 0), 2)
+    assert cron.step_problem(prefix + "*/90 * * * *") is not None  # the fields after the zone are still judged
+
+
+@pytest.mark.parametrize("expr, reason", [("CRON_TZ=Europe/Berlin 0 2 * * *", "needs a time zone database"),
+                                          ("TZ=UTC", "must be followed by a schedule")])
+def test_a_zone_needing_tzdata_or_no_schedule_is_refused(expr, reason):
+    with pytest.raises(cron.CronError, match=reason):
+        cron.parse(expr)

@@ -214,3 +214,21 @@ def test_a_config_symlinked_inside_the_repository_loads(tmp_path):
     (repo / "shared" / "velero-gitops.yaml").write_text(BASE.replace("appsRoot: kubernetes/apps", "root: ..\n  appsRoot: kubernetes/apps"))
     (repo / "clusters" / "velero-gitops.yaml").symlink_to(repo / "shared" / "velero-gitops.yaml")
     assert load(repo / "clusters" / "velero-gitops.yaml").repo_root == repo.resolve()
+
+
+def test_apps_root_through_a_symlink_out_is_a_config_error_in_check(tmp_path):
+    """badcfg6 257: `repo.appsRoot: link/apps` with `link -> /tmp`. render refused with one line per file and no
+    config line; check exited 1 with 14 findings telling the user to re-render. The loader now refuses the field
+    (render and check both exit 2, one located line), naming the symlink and the fix."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / ".git").mkdir()
+    (repo / "link").symlink_to(tmp_path.parent)
+    (repo / "velero-gitops.yaml").write_text(
+        "cluster: lab\ns3:\n  endpoint: https://s3.68cc.io\nrepo:\n  appsRoot: link/apps\n")
+    for command in (["render", "velero-gitops.yaml"], ["check", "velero-gitops.yaml"]):
+        r = run_cli(*command, cwd=repo)
+        lines = [ln for ln in r.err.splitlines() if ln.strip()]
+        assert r.code == 2 and len(lines) == 1, (command, r.out, r.err)
+        assert re.match(r"^error: velero-gitops\.yaml:5:13 repo\.appsRoot: link is a symlink to ", lines[0]), lines[0]
+        assert "replace link with a real folder" in lines[0]

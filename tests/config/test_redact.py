@@ -94,3 +94,41 @@ def test_random_tokens_are_masked_whole(raw):
     mixed = any(c.isupper() for c in token) and any(c.islower() for c in token) and any(c.isdigit() for c in token)
     if mixed and "/v" not in token:
         assert out == f"x {MASK} y"
+
+
+# aws/aws-sdk-go-v2@000ee9fe910b05167dae3bdb3a6e7a409339470d:config/env_config.go: credAccessEnvKeys,
+# credSecretEnvKeys, awsSessionTokenEnvVar, awsContainerPProviderAuthorizationEnvVar (the credentials it reads), and
+# settings of the same file that only name a file, a region or a profile
+AWS_CREDENTIAL_VARIABLES = ["AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SECRET_KEY",
+                            "AWS_SESSION_TOKEN", "AWS_CONTAINER_AUTHORIZATION_TOKEN"]
+AWS_SETTINGS = ["AWS_REGION", "AWS_PROFILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_WEB_IDENTITY_TOKEN_FILE",
+                "AWS_CONFIG_FILE", "AWS_CA_BUNDLE", "AWS_ROLE_ARN"]
+
+
+def test_the_aws_sdk_credential_variables_carry_credentials():
+    """badcfg6 186: the one rule for env vars (credential_variable) takes every credential the AWS SDK reads from the
+    environment, and none of its settings that merely say where a credential file is."""
+    from velero_gitops.config.redact import credential_variable
+
+    assert [n for n in AWS_CREDENTIAL_VARIABLES if not credential_variable(n)] == []
+    assert [n for n in AWS_SETTINGS if credential_variable(n)] == []
+
+
+def test_clear_credentials_finds_both_env_forms_and_keys_by_look():
+    """The chart takes env vars as a list of {name, value} (configuration.extraEnvVars, chart 12) and as a mapping
+    (credentials.extraEnvVars); valueFrom, an empty value and a Secret's name carry nothing."""
+    from velero_gitops.config.redact import clear_credentials
+
+    values = {
+        "configuration": {"extraEnvVars": [
+            {"name": "TZ", "value": "UTC"},
+            {"name": "AWS_SECRET_ACCESS_KEY", "value": "x"},
+            {"name": "AWS_ACCESS_KEY_ID", "valueFrom": {"secretKeyRef": {"name": "s3", "key": "id"}}},
+            {"name": "HTTPS_PROXY", "value": "http://user:pw@proxy:3128"},
+        ]},
+        "credentials": {"existingSecret": "velero-s3", "extraEnvVars": {"AWS_SESSION_TOKEN": "t", "KOPIA_TOKEN": ""}},
+        "podAnnotations": {"note": "AKIAIOSFODNN7EXAMPLE"},
+    }
+    assert sorted(map(str, clear_credentials(values))) == sorted(map(str, [
+        ("configuration", "extraEnvVars", 1, "value"), ("configuration", "extraEnvVars", 3, "value"),
+        ("credentials", "extraEnvVars", "AWS_SESSION_TOKEN"), ("podAnnotations", "note")]))

@@ -18,6 +18,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from velero_gitops.config import redact
 from velero_gitops.intparse import version_parts
 
 # Our values assume Velero's 1.17 node-agent: kopia only, volumes read by per-volume pods that the
@@ -359,6 +360,9 @@ OWNED = {
     ("schedules",): "Schedules are rendered from `schedules`, which the alerts watch",
 }
 MISSING = object()
+CLEAR_CREDENTIAL = ("a credential in clear: it would be written unencrypted into helmrelease.yaml, whatever velero.extraValuesOverride lists. Keep it in a "
+                    "SOPS-encrypted Secret (`velero-gitops encrypt-secret` for the S3 keys; an env var reads one with "
+                    "valueFrom.secretKeyRef), and rotate it: this file is committed")
 
 
 def lookup(values: Any, path: list[str] | tuple[str, ...]) -> Any:
@@ -384,6 +388,10 @@ def extra_values_problem(extra: dict[str, Any], overrides: set[str], tree: dict[
     """The first problem with velero.extraValues: a key the pinned chart does not read, or one the tool owns."""
     if not extra:
         return None
+    # before any ownership rule: a credential in clear is refused whatever extraValuesOverride lists
+    clear = next(redact.clear_credentials(extra), None)
+    if clear is not None:
+        return tuple(str(p) for p in clear), CLEAR_CREDENTIAL
     paths = _paths(extra)
     for path in paths:
         if path in NEVER:

@@ -1,8 +1,8 @@
 """Cron expressions as Velero parses them (robfig/cron v3 ParseStandard), and their run times.
 
 Velero schedules run in the server's time zone, which is UTC in the official image, so every
-time computed here is UTC. ``CRON_TZ=``/``TZ=`` prefixes are refused: the official image has no
-time zone database (velero#9519); convert local times to UTC instead.
+time computed here is UTC. A ``CRON_TZ=``/``TZ=`` prefix is taken only for a zone Go loads without a time zone
+database (UTC): the official image has none (velero#9519); convert local times to UTC instead.
 
 The rules follow robfig/cron@v3.0.1:parser.go (getRange, mustParseInt) and spec.go (Next, dayMatches).
 """
@@ -173,17 +173,33 @@ def _value(text: str, name: str, lo: int, hi: int, names: dict[str, int] | None)
     return v
 
 
+# time.LoadLocation needs no time zone database for "" and "UTC" (UTC) and "Local" (the server's zone, UTC in the
+# official image) (golang/go@go1.25.0:src/time/zoneinfo.go LoadLocation); any other zone needs one, which the
+# official Velero image lacks (velero#9519), so robfig's parser fails on it and the Schedule never runs.
+ZONES_WITHOUT_TZDATA = ("", "UTC", "Local")
+
+
+def _without_zone(text: str) -> str:
+    """``text`` without the ``CRON_TZ=``/``TZ=`` prefix robfig's Parse takes (robfig/cron@v3.0.1:parser.go Parse:
+    the zone is what follows '=' up to the first space), when its zone is one Velero can load."""
+    if not text.startswith(("CRON_TZ=", "TZ=")):
+        return text
+    prefix, _, rest = text.partition(" ")
+    zone = prefix.partition("=")[2]
+    if zone not in ZONES_WITHOUT_TZDATA:
+        raise CronError(f"time zone {zone!r} needs a time zone database, which the official Velero image does not "
+                        "have (velero#9519); write the schedule in UTC (CRON_TZ=UTC is accepted)")
+    if not rest.strip():
+        raise CronError(f"{prefix} must be followed by a schedule")
+    return rest.strip()
+
+
 @lru_cache(maxsize=256)
 def parse(expr: str) -> Cron:
     """Parse a cron expression; raise CronError with a precise reason when Velero would refuse it."""
     if not isinstance(expr, str) or not expr.strip():
         raise CronError("empty cron expression")
-    text = expr.strip()
-    if text.startswith(("CRON_TZ=", "TZ=")):
-        raise CronError(
-            "time zone prefixes are not supported: the official Velero image has no time zone database "
-            "(velero#9519); write the schedule in UTC"
-        )
+    text = _without_zone(expr.strip())
     if text.startswith("@every"):
         try:
             if not text.startswith("@every ") or text[len("@every "):] != text[len("@every "):].strip():
@@ -222,7 +238,8 @@ def step_problem(expr: str) -> str | None:
     """Why a step in ``expr`` (already parsed) does not do what it says, or None. robfig/cron accepts a step past
     the end of its range and then sets only the range's first value (robfig/cron@v3.0.1:parser.go getRange,
     getBits): `*/90` in the minute field runs at minute 0 of every hour, not every 90 minutes."""
-    text = _DESCRIPTORS.get(expr.strip(), expr.strip())
+    bare = _without_zone(expr.strip())
+    text = _DESCRIPTORS.get(bare, bare)
     if text.startswith("@"):
         return None
     for index, field in enumerate(text.split()[:5]):

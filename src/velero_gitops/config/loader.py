@@ -122,7 +122,7 @@ def _load(path: Path) -> LoadedConfig:
     try:
         config = Config.model_validate(_plain(tree))
     except ValidationError as exc:
-        problems = _merge_typos(shown, tree, exc.errors(include_url=False))
+        problems = _merge_typos(shown, tree, exc.errors(include_url=False), text)
         raise ConfigError(sorted(set(problems), key=_sort_key)) from None
 
     from velero_gitops.config.semantics import problems as semantic_problems
@@ -146,6 +146,7 @@ def _load(path: Path) -> LoadedConfig:
     if bound is not None and not boundary.inside(repo_root, bound):
         raise ConfigError([f"{shown}:{where} repo.root: {display(repo_root)} is outside the repository that holds "
                            f"this config ({display(bound)}); repo.root must stay inside it (use . or a sub-folder)"])
+    _check_apps_root(shown, tree, repo_root, config.repo.apps_root)
     ca_b64 = None
     if config.s3.ca_bundle:
         ca_b64 = _read_ca_bundle(shown, tree, p.parent / config.s3.ca_bundle, repo_root)
@@ -196,6 +197,26 @@ def _meaning_changing_tag(tree: Any) -> tuple[Loc, str] | None:
         elif isinstance(node, list):
             stack.extend((v, loc + (i,)) for i, v in enumerate(node))
     return None
+
+
+def _check_apps_root(shown: str, tree: Any, repo_root: Path, apps_root: str) -> None:
+    """repo.appsRoot stays inside the repository once its symlinks are followed: render writes there and check reads
+    there, so a folder linked out of the repository is this field's error, not one per rendered file."""
+    here = repo_root
+    for part in Path(apps_root).parts:
+        here = here / part
+        if not here.is_symlink():
+            continue
+        try:
+            target = here.resolve(strict=True)
+        except (OSError, RuntimeError):  # dangling or a loop: render would fail on it later, check reads nothing
+            target = Path(os.readlink(here))
+        if not boundary.inside(target, repo_root):
+            rel = here.relative_to(repo_root).as_posix()
+            raise ConfigError([f"{shown}:{_position(tree, ('repo', 'appsRoot'), value=True)} repo.appsRoot: {rel} is "
+                               f"a symlink to {display(target)}, outside the repository, and velero-gitops writes and "
+                               f"checks only inside it: replace {rel} with a real folder, or set repo.appsRoot to a "
+                               "folder of the repository"])
 
 
 def _read_config(p: Path, shown: str) -> str:
@@ -265,15 +286,43 @@ def _parse(text: str, shown: str) -> Any:
         path = where_dup if refused is None else path_of(refused.path)
         if "duplicate key" in problem:
             problem = problem.replace("found duplicate key", "duplicate key") + "; each key may appear only once"
-        raise ConfigError([f"{where} {path}: {problem}"]) from None
+        raise ConfigError([f"{where} {path}: {_explained(problem, text, mark.line + 1 if mark else 0)}"]) from None
     except (YAMLError, RecursionError) as exc:
         if refused is None:
             raise ConfigError([f"{shown}: invalid YAML ({' '.join(str(exc).split())})"]) from None
     if refused is not None:  # ruamel read what libyaml refused: libyaml's message, located
         line, col = refused.problem_at
         where = f"{shown}:{line}:{col}" if line else shown
-        raise ConfigError([f"{where} {path_of(refused.path)}: {refused.message}"])
+        raise ConfigError([f"{where} {path_of(refused.path)}: {_explained(refused.message, text, line or 0)}"])
     return tree
+
+
+def _explained(problem: str, text: str, line: int) -> str:
+    """A YAML parser's syntax message with what it means in a config and the fix (the parser's words kept last, for
+    a search). ``line``: 1-based, where the parser stopped."""
+    lines = text.splitlines()
+    here = lines[line - 1] if 0 < line <= len(lines) else ""
+    key, sep, rest = here.strip().lstrip("- ").partition(": ")
+    if "'\\t'" in problem or "\t" in problem and "cannot start any token" in problem:
+        meaning = "this line is indented with a tab; YAML indents with spaces only: replace the tab with spaces"
+    elif "cannot start any token" in problem:
+        meaning = ("a plain value cannot start with '@' or '`' (YAML reserves them): quote the value"
+                   + (f", e.g. {key}: \"{rest.strip()}\"" if sep else ""))
+    elif "expected alphabetic or numeric character" in problem:
+        meaning = ("'*' starts a YAML alias (*name): quote a value that starts with it, e.g. ['*'] or "
+                   "cron: \"*/15 * * * *\"")
+    elif "mapping values are not allowed" in problem:
+        meaning = ("': ' inside a plain value starts another key: quote the value"
+                   + (f", e.g. {key}: \"{rest.strip()}\"" if sep and ": " in rest else ""))
+    elif "sequence entries are not allowed" in problem:
+        meaning = ("a '- ' list item cannot follow a key on its line: put each '- item' on its own line below the "
+                   "key, or write the list as [a, b]")
+    elif "another document" in problem or "single document" in problem:
+        meaning = ("a second YAML document (a '---' line): the config is one document; remove the '---' and merge "
+                   "what follows into the first")
+    else:
+        return problem
+    return f"{meaning} (YAML: {problem})"
 
 
 def _bound_ints(yaml: Any, shown: str, docs: list) -> None:
@@ -410,7 +459,7 @@ def _holder(node: Any, key: str) -> Any:
     return node
 
 
-def _merge_typos(shown: str, tree: Any, errors: list[Any]) -> list[str]:
+def _merge_typos(shown: str, tree: Any, errors: list[Any], text: str = "") -> list[str]:
     """The formatted errors, where an unknown key that is a typo of a missing required key becomes one message at
     the typo, did-you-mean first (`endpont` -> "did you mean 'endpoint'?", not "endpoint missing")."""
     from velero_gitops.config.model import our_key_for
@@ -421,6 +470,8 @@ def _merge_typos(shown: str, tree: Any, errors: list[Any]) -> list[str]:
         if e["type"] != "extra_forbidden":
             continue
         loc = tuple(e["loc"])
+        if _pasted_credential(str(loc[-1]), e.get("input"), _allowed_keys(loc[:-1])):
+            continue  # no did-you-mean: it would lead the credential into a field
         wanted = [str(m[-1]) for m in missing if m[:-1] == loc[:-1]]
         ours = our_key_for(_model_at(loc[:-1]), str(loc[-1]))  # Velero's name for a key of ours
         close = [ours] if ours in wanted else difflib.get_close_matches(str(loc[-1]), wanted, n=1, cutoff=0.6)
@@ -440,11 +491,11 @@ def _merge_typos(shown: str, tree: Any, errors: list[Any]) -> list[str]:
             out.append(f"{shown}:{_position(tree, loc)} {_dotted(loc)}: unknown key {key!r}; {hint} "
                        f"(the required key {want!r} is missing)")
             continue
-        out.append(_format(shown, tree, e))
+        out.append(_format(shown, tree, e, text))
     return out
 
 
-def _format(shown: str, tree: Any, err: Any) -> str:  # a pydantic ErrorDetails
+def _format(shown: str, tree: Any, err: Any, text: str = "") -> str:  # a pydantic ErrorDetails
     # pydantic adds steps such as "function-after[...]"; a user's key may hold "[" too
     loc: Loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p)) or tuple(err["loc"])
     msg: str = err["msg"]
@@ -457,7 +508,7 @@ def _format(shown: str, tree: Any, err: Any) -> str:  # a pydantic ErrorDetails
     elif kind == "value_error":
         msg = msg.removeprefix("Value error, ")
     elif kind == "extra_forbidden":
-        msg = _unknown_key(loc)
+        msg = _unknown_key(loc, err.get("input"))
     elif kind == "missing":
         msg = f"required key '{loc[-1]}' is missing"
         where = _position(tree, loc[:-1])
@@ -465,13 +516,80 @@ def _format(shown: str, tree: Any, err: Any) -> str:  # a pydantic ErrorDetails
     elif kind in ("literal_error", "enum"):
         msg = msg.replace("Input should be", "must be") + f" (got {_got(err.get('input'))})"
     elif "type" in kind or kind.endswith("_parsing") or kind in ("dict_type", "list_type", "model_type"):
-        msg = msg.replace("Input should be", "must be") + f" (got {_got(err.get('input'))})"
-        if kind in ("bool_type", "int_type", "float_type") and isinstance(err.get("input"), str):
-            msg += ": a quoted value is a string; write it without quotes"
+        at_value, at_key = _position(tree, loc, value=True), _position(tree, loc)
+        empty = err.get("input") is None and at_value.split(":")[0] != at_key.split(":")[0]  # `key:` and no value
+        msg = _type_message(kind, msg, err.get("input"), "" if empty else _source(text, at_value), loc)
+        if empty:
+            return f"{shown}:{at_key} {_dotted(loc)}: {msg}"
     elif kind in ("greater_than", "less_than", "greater_than_equal", "less_than_equal"):
         msg = msg.replace("Input should be", "must be") + f" (got {_got(err.get('input'))})"
     where = _position(tree, loc, value=kind not in ("extra_forbidden",))
     return f"{shown}:{where} {_dotted(loc)}: {msg}"
+
+
+# YAML 1.1 booleans that YAML 1.2 (ruamel here, and Kubernetes' sigs.k8s.io/yaml) reads as strings
+_YAML11_BOOLEANS = {"yes": True, "y": True, "on": True, "no": False, "n": False, "off": False}
+
+
+def _source(text: str, where: str) -> str:
+    """The scalar as the file writes it at ``where`` (LINE:COL): what the user typed, not what YAML made of it."""
+    line, col = (int(x) for x in where.split(":"))
+    lines = text.splitlines()
+    if not 0 < line <= len(lines):
+        return ""
+    rest = lines[line - 1][col - 1:]
+    if rest[:1] in ("'", '"'):
+        end = rest.find(rest[0], 1)
+        return rest[: end + 1] if end > 0 else rest
+    return re.split(r"\s#|[,\]}]", rest, maxsplit=1)[0].strip()
+
+
+def _type_message(kind: str, msg: str, value: Any, source: str, loc: Loc) -> str:
+    """A type error as the user wrote it: the source text, what YAML read it as, and the fix."""
+    quoted = source[:1] in ("'", '"')
+    if kind == "string_type" and value is None:
+        typed = f"YAML reads {source} as no value" if source else "it has no value"
+        return f"must be a string, but {typed}: write the value, or '' for an empty string"
+    if kind == "string_type" and isinstance(value, bool | int | float) and source:
+        what = "a boolean" if isinstance(value, bool) else "a number"
+        again = _as_string_problem(loc, source)
+        fix = f"quote it ('{source}')" + (f"; quoted, it is refused too: {again}" if again else "")
+        return f"must be a string, but YAML reads {source} as {what}: {fix}"
+    if kind == "bool_type" and isinstance(value, str):
+        if not quoted and value.lower() in _YAML11_BOOLEANS:
+            word = "true" if _YAML11_BOOLEANS[value.lower()] else "false"
+            return (f"must be a boolean (true or false); {source} is one only in YAML 1.1, and YAML 1.2 (as Kubernetes) "
+                    f"reads it as the string {value!r}: write {word}")
+        if quoted:
+            return f"must be a boolean (true or false) (got {source}): a quoted value is a string; write it without quotes"
+        return f"must be a boolean (true or false) (got {source})"
+    if kind in ("int_type", "float_type") and isinstance(value, str) and quoted:
+        return f"must be a number (got {source}): a quoted value is a string; write it without quotes"
+    if kind == "model_type":  # pydantic says "instance of <class>": the user knows keys, not classes
+        keys = _allowed_keys(loc)
+        got = _got(value) if isinstance(value, dict | list) or not source else source
+        return f"must be a mapping of {', '.join(keys)} (got {got})" if keys else f"must be a mapping (got {got})"
+    if kind == "bool_type":
+        return f"must be a boolean (true or false) (got {source or _got(value)})"
+    shown = _got(value) if isinstance(value, dict | list) or not source else source  # a collection: its kind
+    return msg.replace("Input should be", "must be") + f" (got {shown})"
+
+
+def _as_string_problem(loc: Loc, source: str) -> str | None:
+    """What the field says of ``source`` as a string (a duration without a unit, ...), or None when it takes it."""
+    from pydantic import ValidationError
+
+    model, key = _model_at(loc[:-1]), loc[-1] if loc else None
+    if model is None or not isinstance(key, str):
+        return None
+    try:
+        model.model_validate({key: source})
+    except ValidationError as exc:
+        here = [e for e in exc.errors(include_url=False) if tuple(e["loc"])[:1] == (key,) and e["type"] != "missing"]
+        if here:
+            e = here[0]
+            return e["ctx"]["msg"] if e["type"] == "located" else e["msg"].removeprefix("Value error, ")
+    return None
 
 
 def _is_top_key(key: str | int) -> bool:
@@ -488,11 +606,18 @@ def _got(value: Any) -> str:
     return repr(value)
 
 
-def _unknown_key(loc: Loc) -> str:
+# An unknown key holding a credential: a did-you-mean (secretKey -> credentialsKey) would lead the user to commit it.
+PASTED_CREDENTIAL = ("this looks like a credential, and credentials never go in this file (it is committed): put the S3 keys in the SOPS-encrypted Secret with `velero-gitops "
+                     "encrypt-secret` (s3.credentialsSecret), delete this line, and rotate the key: it was in a file")
+
+
+def _unknown_key(loc: Loc, value: Any = None) -> str:
     from velero_gitops.config.model import velero_field_hint
 
     key = str(loc[-1]) if loc else ""
     allowed = _allowed_keys(loc[:-1])
+    if _pasted_credential(key, value, allowed):
+        return f"unknown key '{key}'; {PASTED_CREDENTIAL}"
     velero = velero_field_hint(_model_at(loc[:-1]), key)
     if velero:
         return f"unknown key '{key}'; {velero}"
@@ -505,6 +630,17 @@ def _unknown_key(loc: Loc) -> str:
             close = [lowered[key.lower().replace("_", "")]]
     hint = f"did you mean '{close[0]}'?" if close else f"allowed keys: {', '.join(sorted(allowed))}"
     return f"unknown key '{key}'; {hint}"
+
+
+def _pasted_credential(key: str, value: Any, allowed: list[str]) -> bool:
+    """An unknown key whose value looks like a credential (config/redact.py would mask it), or whose name says it
+    holds one and is no typo of an allowed key."""
+    from velero_gitops.config.redact import redact, secret_name
+
+    if not isinstance(value, (str, int, float)) or isinstance(value, bool) or value == "":
+        return False
+    looks = isinstance(value, str) and redact(value) != value
+    return looks or secret_name(key) and not difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
 
 
 def _allowed_keys(loc: Loc) -> list[str]:

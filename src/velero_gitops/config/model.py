@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, 
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from velero_gitops.config import compat, names
+from velero_gitops.config import compat, names, redact
 from velero_gitops.config import cron as cronlib
 from velero_gitops.config.names import DNS1123_LABEL, bucket_name_problem
 from velero_gitops.config.units import (
@@ -661,13 +661,25 @@ class S3Config(_Model):
                 "endpoint", f"{self.endpoint} is plain http: credentials and backups would cross the network unencrypted. "
                 "Use https:// (add caBundle for a private CA) or set allowHttp: true if you really mean it"
             )
-        if self.insecure_skip_tls_verify and self.endpoint.startswith("http://"):
-            raise at("insecureSkipTLSVerify", "insecureSkipTLSVerify makes no sense with an http:// endpoint")
+        # TLS settings on plain http: the AWS plugin never does a handshake there, so they only suggest TLS that is
+        # not there (vmware-tanzu/velero-plugin-for-aws@v1.14.0-rc.1:velero-plugin-for-aws/config.go WithTLSSettings
+        # puts caCert and insecureSkipTLSVerify in the transport's TLS config only)
+        for key, tls in (("insecureSkipTLSVerify", self.insecure_skip_tls_verify), ("caBundle", self.ca_bundle)):
+            if tls and self.endpoint.startswith("http://"):
+                raise at(key, f"{key} makes no sense with an http:// endpoint: plain http has no TLS; use https:// "
+                         f"or remove {key}")
         if self.credentials_from == "sops" and self.credentials_key != "cloud":
             raise at("credentialsKey", "encrypt-secret writes the key `cloud`; another key is for a Secret made "
                      "elsewhere (credentialsFrom: repository or external)")
-        if not re.fullmatch(r"[-._a-zA-Z0-9]{1,253}", self.credentials_key):
-            raise at("credentialsKey", f"{self.credentials_key!r} is not a Secret data key (letters, digits, '-', '_', '.')")
+        # the key names where the credentials file is, so a value that looks like a credential was pasted here by
+        # mistake (the secret access key): it would be rendered in clear as the BSL's credential.key
+        if redact.redact(self.credentials_key) != self.credentials_key:
+            raise at("credentialsKey", "this value looks like a credential, not a key name: it would be written in "
+                     "clear into helmrelease.yaml. Name the Secret's key here (e.g. cloud), keep the credentials in "
+                     "that Secret, and rotate this one: this file is committed")
+        problem = names.config_map_key_problem(self.credentials_key)
+        if problem:
+            raise at("credentialsKey", f"the value {problem}")
         return self
 
 
@@ -696,8 +708,9 @@ class LabelSelector(_Model):
 
 
 class ScheduleConfig(_Model):
-    name: str = Field(description="Schedule name (a DNS subdomain, e.g. `daily` or `daily.full`); backups are named "
-                      "`<name>-<YYYYMMDDhhmmss>`.")
+    name: str = Field(description="Schedule name: a DNS subdomain of at most 48 characters, e.g. `daily` or "
+                      "`daily.full`. Backups are named `<name>-<YYYYMMDDhhmmss>` (15 characters more), and Velero "
+                      "writes a backup's name as a label value, which holds at most 63 characters.")
     cron: str = Field(description="Cron expression, evaluated in UTC (e.g. `0 2 * * *` = 02:00 UTC daily).")
     namespaces: list[str] = Field(description="Namespaces to include: names, globs such as `network-*` (Velero 1.18), or `*` alone for all.")
     excluded_namespaces: list[str] = Field(default_factory=list, description="Namespaces to leave out (names or globs), e.g. with `namespaces: ['*']`.")
@@ -724,7 +737,9 @@ class ScheduleConfig(_Model):
         if v == "kustomization":  # the schedules folder's own kustomization.yaml
             raise ValueError(f"{v!r} is the name of the schedules folder's kustomization.yaml; choose another name")
         if len(v) > 48:  # leaves room for "-YYYYMMDDhhmmss" in the 63-character backup label
-            raise ValueError(f"{v!r} is too long: backup names add 15 characters; use at most 48")
+            raise ValueError(f"{v!r} is too long ({len(v)} characters): backups are named <name>-<YYYYMMDDhhmmss>, "
+                             "15 characters more, and Velero writes that name as a label value, at most 63 characters "
+                             "(vmware-tanzu/velero@v1.18.1:pkg/backup/actions/csi/pvc_action.go); use at most 48")
         return v
 
     # The parsed cron, set once here; alerts and explain read it (`timing`) instead of parsing again.

@@ -22,6 +22,9 @@ def age_recipient_problem(recipient: str) -> str | None:
     not enough: age checks the bech32 checksum and that the 52 data characters carry exactly 32 bytes with zero
     padding (FiloSottile/age@v1.2.1:x25519.go ParseX25519Recipient, internal/bech32/bech32.go Decode,
     ConvertBits), and sops refuses the key otherwise (getsops/sops@v3.10.2:age/keysource.go)."""
+    if recipient.upper().startswith("AGE-SECRET-KEY-1"):  # an identity (FiloSottile/age@v1.2.1:x25519.go String)
+        return ("is an age private key, not a recipient: treat it as leaked and rotate it (age-keygen makes a new "
+                "key; give its public key here, `age-keygen -y` prints it; re-encrypt what the old one opened)")
     if not AGE_RECIPIENT.fullmatch(recipient):
         return "is not an age public key (age1 followed by 58 characters)"
     values = [ord(c) >> 5 for c in "age"] + [0] + [ord(c) & 31 for c in "age"]
@@ -55,6 +58,23 @@ def velero_fullname(release: str) -> str:
 
 REPO_CREDENTIALS_SECRET = "velero-repo-credentials"
 REPO_CREDENTIALS_KEY = "repository-password"
+
+
+# k8s.io/apimachinery@v0.35.0 pkg/util/validation/validation.go IsConfigMapKey, which ValidateSecret applies to every
+# data key too: at most 253 of letters, digits, '-', '_', '.', and not '.', '..' or a name starting with '..'
+# (hasChDirPrefix: the kubelet writes each key as a file of the volume).
+_CONFIG_MAP_KEY = re.compile(r"[-._a-zA-Z0-9]{1,253}")
+
+
+def config_map_key_problem(key: str) -> str | None:
+    """Why ``key`` is no ConfigMap or Secret data key the API server accepts, or None. The message never repeats
+    the key: a value that fails here was often meant as something else (a pasted secret)."""
+    if not _CONFIG_MAP_KEY.fullmatch(key):
+        return ("is not a data key name: a Secret's keys are at most 253 letters, digits, '-', '_' or '.' "
+                "(e.g. cloud)")
+    if key == "." or key.startswith(".."):
+        return "is not a data key name: it must not be '.', '..' or start with '..'"
+    return None
 
 
 def dns_label_problem(value: str) -> str | None:

@@ -8,6 +8,8 @@ so no rule elsewhere has to remember it (cutting after redacting never leaves ha
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from typing import Any
 
 from velero_gitops import goregexp
 
@@ -53,6 +55,50 @@ def secret_name(name: str) -> bool:
     """Whether a key or variable name says its value is a secret (AWS_SECRET_ACCESS_KEY, password, apiKey): the one
     rule for names, here and wherever a value is kept or shown by the name it is set under (ops/importer.py)."""
     return _NAMED.search(name) is not None
+
+
+# An environment variable carries a credential when secret_name takes its name for one. That holds for every
+# credential the AWS SDK reads from the environment, which the AWS plugin falls back to without a credentials file
+# (aws/aws-sdk-go-v2@000ee9fe910b05167dae3bdb3a6e7a409339470d:config/env_config.go credAccessEnvKeys,
+# credSecretEnvKeys, awsSessionTokenEnvVar, awsContainerPProviderAuthorizationEnvVar). A name ending in _FILE or _PATH
+# says where a secret is kept (AWS_WEB_IDENTITY_TOKEN_FILE), not the secret.
+_VARIABLE = re.compile(r"[A-Z_][A-Z0-9_]*")  # a mapping key in the form of a variable name (upper case, POSIX)
+
+
+def credential_variable(name: str) -> bool:
+    """Whether the environment variable ``name`` carries a credential: the one rule for env vars, for what render
+    refuses to write (config/compat.py) and what import refuses to carry (ops/importer.py)."""
+    return secret_name(name) and not name.upper().endswith(("_FILE", "_PATH"))
+
+
+def credential_value(text: str) -> bool:
+    """Whether ``text`` holds a key by its own look (an AWS access key id, an age identity, a private key, a URL
+    with user info), whatever name it is set under."""
+    return _SECRET.search(text) is not None
+
+
+def clear_credentials(values: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[str | int, ...]]:
+    """Each place in chart values where a credential would be written in clear: the value of an env var that
+    carries one, in the list form (`- name: AWS_SECRET_ACCESS_KEY` / `value: ...`, whose `value` is the place) or the
+    mapping form (`AWS_SECRET_ACCESS_KEY: ...`, a key in the form of a variable name); any string that holds a key
+    (credential_value). A `valueFrom` or an empty value carries nothing."""
+    if isinstance(values, dict):
+        named = isinstance(values.get("name"), str) and credential_variable(values["name"])
+        for k, v in values.items():
+            key = str(k)
+            if (named and key == "value" or _VARIABLE.fullmatch(key) and credential_variable(key)) and _given(v):
+                yield (*path, key)
+            else:
+                yield from clear_credentials(v, (*path, key))
+    elif isinstance(values, list):
+        for i, v in enumerate(values):
+            yield from clear_credentials(v, (*path, i))
+    elif isinstance(values, str) and credential_value(values):
+        yield path
+
+
+def _given(value: Any) -> bool:
+    return value not in (None, "") and not isinstance(value, (dict, list, bool))
 # what follows '?' or '#' in a URL: presigned signatures, tokens, anything a user pastes after the host
 _URL_TAIL = goregexp.linear(r"(://[^\s'\"?#]*)[?#][^\s'\"]*")
 _QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")

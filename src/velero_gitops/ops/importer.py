@@ -643,7 +643,7 @@ def leaves(d: Any, prefix: str = "") -> dict[str, Any]:
 
 # What import takes for a credential, the one rule for the config it writes and the diff it prints: everything under
 # `credentials` (config/compat.py OWNED: the chart writes it into its Secret), a value under a key whose name says it
-# is a secret, and the value of an env var so named (config/redact.py secret_name). Such a value is in clear in the
+# is a secret (config/redact.py secret_name), and the value of an env var that carries one (credential_variable). Such a value is in clear in the
 # old HelmRelease already; import neither copies it into velero-gitops.yaml nor prints it.
 CREDENTIAL = "(a credential: not shown)"
 
@@ -651,7 +651,7 @@ CREDENTIAL = "(a credential: not shown)"
 def credentials(values: Any, prefix: str = "") -> Iterator[tuple[str, Any, Any]]:
     """(path as ``leaves`` names it, container, key) of each credential in ``values``: a key of a mapping, or the
     index of an env var ({name, value}) in a list, whose path is then that of its value."""
-    from velero_gitops.config.redact import secret_name
+    from velero_gitops.config.redact import credential_variable, secret_name
 
     if isinstance(values, dict):
         for k, v in values.items():
@@ -662,7 +662,7 @@ def credentials(values: Any, prefix: str = "") -> Iterator[tuple[str, Any, Any]]
                 yield from credentials(v, here)
     elif isinstance(values, list):
         for i, v in enumerate(values):
-            if isinstance(v, dict) and "value" in v and isinstance(v.get("name"), str) and secret_name(v["name"]):
+            if isinstance(v, dict) and "value" in v and isinstance(v.get("name"), str) and credential_variable(v["name"]):
                 yield f"{prefix}[{i}].value", values, i
             else:
                 yield from credentials(v, f"{prefix}[{i}]")

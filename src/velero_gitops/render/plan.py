@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +31,8 @@ KUSTOMIZATION_SCHEMA = "https://json.schemastore.org/kustomization"
 class Document:
     obj: dict[str, Any]
     schema: str | None = None  # URL for the `# yaml-language-server: $schema=` line
+    field: tuple[str | int, ...] = ()  # the config field that makes the object grow, named when it is too large
+    shrink: str = ""  # how to make it smaller
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,8 @@ def plan_tree(loaded: LoadedConfig) -> Plan:
     add(f"{lay.app_dir}/kustomization.yaml",
         Document(_kustomization(sorted(app_resources)), KUSTOMIZATION_SCHEMA))
     add(f"{lay.app_dir}/helmrelease.yaml",
-        Document(_helmrelease(loaded), schema("helm.toolkit.fluxcd.io", "HelmRelease", "v2")))
+        Document(_helmrelease(loaded), schema("helm.toolkit.fluxcd.io", "HelmRelease", "v2"),
+                 ("velero", "extraValues"), "Set fewer chart values here"))
     add(f"{lay.app_dir}/{source_file}", source_doc)
 
     # Monitoring: rules, monitors and dashboard, applied by their own Kustomization (see monitoring_kustomization).
@@ -107,6 +110,7 @@ def plan_tree(loaded: LoadedConfig) -> Plan:
             Document(schedule_object(c, s), schema("velero.io", "Schedule", "v1")))
 
     _check_paths(arts)
+    _check_sizes(arts, loaded)
     notes = []
     _, stand_in = compat.velero(c.velero.velero_version)
     if stand_in:
@@ -134,7 +138,7 @@ def _no_substitution(doc: Document) -> Document:
     if not isinstance(md, dict):
         return doc
     annotations = {**md.get("annotations", {}), SUBSTITUTE_KEY: "disabled"}
-    return Document({**doc.obj, "metadata": {**md, "annotations": annotations}}, doc.schema)
+    return replace(doc, obj={**doc.obj, "metadata": {**md, "annotations": annotations}})
 
 
 class UnsafePath(RuntimeError):
@@ -152,6 +156,22 @@ def _check_paths(arts: list[Artifact]) -> None:
 
 
 # ----------------------------------------------------------------------------------------- pieces
+def _check_sizes(arts: list[Artifact], loaded: LoadedConfig) -> None:
+    """Every rendered object is one the cluster can store (render/limits.py); else a config error at the field it
+    grows with, before anything is written."""
+    from velero_gitops.render import limits
+
+    problems = []
+    for a in arts:
+        for d in a.docs:
+            big = limits.too_large(d.obj)
+            if big is not None:
+                problems.append(f"{loaded.where(*d.field)} {a.path} would be {limits.mib(big.size)} ({big.what}; at "
+                                f"most {limits.mib(big.limit)}): {big.why}. {d.shrink or 'Make it smaller'}")
+    if problems:
+        raise ConfigError(problems)
+
+
 def _schema_url(c: Config) -> SchemaUrl:
     def url(group: str, kind: str, version: str) -> str | None:
         if not c.repo.schema_comments:
@@ -395,15 +415,19 @@ def _monitoring_objects(c: Config, schema: SchemaUrl) -> list[tuple[str, Documen
     if m.pod_monitor:
         out.append(("podmonitor.yaml",
                     Document(_pod_monitor(c), schema("monitoring.coreos.com", "PodMonitor", "v1"))))
+    # the rules and the dashboard have panels and alerts per schedule: they grow with `schedules`
+    many = f"{len(c.schedules)} schedules are too many for one object; use fewer, or turn off metrics."
     if m.prometheus_rule:
         from velero_gitops.observability.alerts import rule_groups
 
         out.append(("prometheusrule.yaml", Document(_prometheus_rule(c, rule_groups(c)),
-                                                    schema("monitoring.coreos.com", "PrometheusRule", "v1"))))
+                                                    schema("monitoring.coreos.com", "PrometheusRule", "v1"),
+                                                    ("schedules",), many + "prometheusRule")))
     if m.dashboard.enabled:
         from velero_gitops.observability.dashboard import dashboard_json
 
-        out.append(("grafana-dashboard.yaml", Document(_dashboard_configmap(c, dashboard_json(c)), None)))
+        out.append(("grafana-dashboard.yaml", Document(_dashboard_configmap(c, dashboard_json(c)), None,
+                                                       ("schedules",), many + "dashboard.enabled")))
     return out
 
 

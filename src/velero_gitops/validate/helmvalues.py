@@ -17,7 +17,6 @@ its resolver (the same parsed kustomization files the graph builds from)."""
 
 from __future__ import annotations
 
-import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,16 +68,12 @@ def _rel(p: Path, root: Path) -> str:
     return shlex.quote(p.relative_to(root).as_posix())
 
 
-# k8s.io/apimachinery@v0.35.0 pkg/util/validation/validation.go IsConfigMapKey: a data key the API server accepts
-_CONFIGMAP_KEY = re.compile(r"[-._a-zA-Z0-9]{1,253}\Z")
-
-
 def _accepted(name: str, key: str) -> bool:
     """The ConfigMap name and data key are ones the API server accepts (ValidateConfigMapName: a DNS-1123 subdomain;
     IsConfigMapKey): another is no object helm-controller could read, and never goes into a command we print."""
-    from velero_gitops.config.names import dns_subdomain_problem
+    from velero_gitops.config.names import config_map_key_problem, dns_subdomain_problem
 
-    return dns_subdomain_problem(name) is None and _CONFIGMAP_KEY.match(key) is not None and key not in (".", "..")
+    return dns_subdomain_problem(name) is None and config_map_key_problem(key) is None
 
 
 def _from_generator(g: Any, root: Path, start: Path, name: str, key: str) -> tuple[dict[str, Any], str] | None:
