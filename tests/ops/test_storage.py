@@ -217,3 +217,47 @@ def test_a_class_that_makes_hostpath_volumes_is_named_before_any_backup_skips_it
         assert ("makes hostPath PersistentVolumes" in r.out) is not annotated, r.out
         if not annotated:
             assert "kubernetes/apps/default/db/app/class.yaml" in r.out and "defaultVolumeType: local" in r.out, r.out
+
+
+def test_init_reads_the_chosen_clusters_facts_only(tmp_path):
+    """Another cluster of the repository installs the same StorageClass and runs a kube-prometheus-stack: its
+    Kustomization is not in this cluster (kustomize-controller's dependsOn is looked up in this cluster's API:
+    fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go checkDependencies), and its
+    Prometheus selects nothing here. init for `main` names neither (seen by a fresh adopter on a public repository of
+    three clusters: a dependsOn `check` then refused, and a Prometheus label no Prometheus of the cluster selects)."""
+    files = dict(FILES)
+    files["clusters/other/flux-system/gotk-sync.yaml"] = FILES["clusters/main/flux-system/gotk-sync.yaml"].replace(
+        "./clusters/main", "./clusters/other")
+    files["clusters/other/flux-system/kustomization.yaml"] = "resources:\n  - gotk-sync.yaml\n"
+    files["clusters/other/apps.yaml"] = FILES["clusters/main/apps.yaml"].replace("./kubernetes/apps", "./kubernetes/aaa-other")
+    files["kubernetes/aaa-other/kustomization.yaml"] = "resources:\n  - ./storage.yaml\n  - ./prometheus.yaml\n"
+    files["kubernetes/aaa-other/storage.yaml"] = (
+        "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata:\n  name: openebs-hostpath\n"
+        "provisioner: openebs.io/local\n")
+    files["kubernetes/aaa-other/prometheus.yaml"] = (
+        "apiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nmetadata:\n  name: other\n  namespace: monitoring\n"
+        "spec:\n  ruleSelector:\n    matchLabels:\n      release: other\n  serviceMonitorSelector:\n    matchLabels:\n"
+        "      release: other\n  podMonitorSelector:\n    matchLabels:\n      release: other\n")
+    root = write_repo(tmp_path / "ops", files)
+    r = run_cli("init", "--cluster", "main", "--s3-endpoint", "https://s3.example.org", "--namespaces", "default",
+                "--no-interactive", cwd=root)
+    assert r.code == 0, r.err
+    loaded = load(root / "velero-gitops.yaml")
+    assert [(d.name, d.namespace) for d in loaded.config.flux.depends_on] == [("openebs", "openebs-system")]
+    assert "release" not in loaded.config.metrics.additional_labels
+
+
+def test_a_cluster_folder_that_is_no_label_names_the_cluster_as_a_label(tmp_path):
+    """`--cluster main_site` selects the sync root by its folder; the config's `cluster` ends up in labels, so it is
+    that folder's name made a DNS label (config/names.py), for init as for import (a fresh adopter's import stopped on
+    `talos_cluster`, pointing into a file that was never written)."""
+    files = {k.replace("clusters/main/", "clusters/main_site/"): v.replace("./clusters/main", "./clusters/main_site")
+             for k, v in FILES.items()}
+    files["clusters/other/flux-system/gotk-sync.yaml"] = files["clusters/main_site/flux-system/gotk-sync.yaml"].replace(
+        "./clusters/main_site", "./clusters/other")
+    files["clusters/other/flux-system/kustomization.yaml"] = "resources:\n  - gotk-sync.yaml\n"
+    root = write_repo(tmp_path / "ops", files)
+    r = run_cli("init", "--cluster", "main_site", "--s3-endpoint", "https://s3.example.org", "--namespaces", "default",
+                "--no-interactive", cwd=root)
+    assert r.code == 0, r.err
+    assert load(root / "velero-gitops.yaml").config.cluster == "main-site"

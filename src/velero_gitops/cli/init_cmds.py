@@ -69,7 +69,7 @@ def init_cmd(
             namespaces = [typer.prompt("Namespaces to back up daily at 02:00 UTC (a,b,c)", default="default")]
     if not s3_endpoint:
         raise UsageError("--s3-endpoint is required without a terminal (e.g. --s3-endpoint https://s3.example.org)")
-    answers = init.Answers(cluster=cluster or init.default_cluster_name(here), s3_endpoint=s3_endpoint, bucket=bucket, prefix=prefix,
+    answers = init.Answers(cluster=init.default_cluster_name(Path(cluster) if cluster else here), s3_endpoint=s3_endpoint, bucket=bucket, prefix=prefix,
                            region=region, namespaces=split_list(namespaces), distribution=distribution,
                            allow_http=allow_http)
     path = init.write(here, answers, found)

@@ -766,7 +766,9 @@ def run_import(here: Path, hr_file: Path, found: Detected, cluster: str | None) 
     imp.config["schedules"] += own_schedules(imp, root, facts, display)
     imp.config.setdefault("velero", {})["repositoryPassword"] = repository_password(imp, root, display)
     head: dict[str, Any] = {
-        "cluster": cluster or found.cluster or default_cluster_name(here),
+        # the cluster's folder (or --cluster) names the sync root; the config's cluster is a label: made one
+        "cluster": default_cluster_name(Path(cluster or found.cluster)) if cluster or found.cluster
+        else default_cluster_name(here),
         "repo": {"root": os.path.relpath(root, here.resolve()), "appsRoot": found.apps_root},
         "flux": {"sourceRef": {"kind": "GitRepository", "name": found.source_name, "namespace": "flux-system"}},
     }

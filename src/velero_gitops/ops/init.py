@@ -239,8 +239,10 @@ def detect(here: Path, cluster: str | None = None, apps_root: str | None = None)
 
     # the repository's facts are read whenever it has a Flux graph, an apps root given by hand included
     g = wiring.graph(root, sources) if clusters or apps_root is not None else None
-    facts = storage.read(root, sources, g) if g is not None else None
-    proms = prometheus.read(root, sources, g) if g is not None else []
+    # the chosen cluster's facts: another cluster's StorageClass installer or Prometheus is not this one's
+    holder = wiring.cluster_holder(g, g.run.real(root / apps)) if g is not None and apps is not None else None
+    facts = storage.read(root, sources, g, holder) if g is not None else None
+    proms = prometheus.read(root, sources, g, holder) if g is not None else []
     makers, encrypted = _secret_sources(g) if g is not None else ({}, 0)
     no_crds = False
     if g is not None and not proms:

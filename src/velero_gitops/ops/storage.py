@@ -129,14 +129,15 @@ def _used_classes(node: object) -> list[str]:
     return out
 
 
-def read(root: Path, sources: list[str], g: Any = None) -> Storage:
-    """The storage facts of the repository at ``root`` whose Flux Kustomizations read ``sources``."""
+def read(root: Path, sources: list[str], g: Any = None, holder: Any = None) -> Storage:
+    """The storage facts of the repository at ``root`` whose Flux Kustomizations read ``sources``; with ``holder``,
+    of its cluster only (wiring.applied_objects)."""
     from velero_gitops.ops import wiring
 
     g = g if g is not None else wiring.graph(root, sources)  # one graph may serve several readers
     out = Storage()
     for ks in g.flux_ks:
-        if ks.path is None:
+        if ks.path is None or (holder is not None and not g.visible(holder, ks)):
             continue
         ns = g.ns_of(ks)
         deps = [f"{d.get('namespace') or ns}/{d['name']}" for d in (ks.data.get("spec") or {}).get("dependsOn") or []
@@ -144,7 +145,7 @@ def read(root: Path, sources: list[str], g: Any = None) -> Storage:
         out.depends[f"{ns}/{ks.name}"] = deps
     real_root = g.run.real(root)
     # "lass": a StorageClass or a storageClass(Name) field; a file with neither has nothing to say
-    for o in wiring.applied_objects(g, root, "lass"):
+    for o in wiring.applied_objects(g, root, "lass", holder):
         _learn(g, o, out, real_root)
     return out
 

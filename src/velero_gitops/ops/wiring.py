@@ -160,13 +160,17 @@ def graph(root: Path, repo_sources: list[str]) -> Any:
                                       policy=False)))
 
 
-def applied_objects(g: Any, root: Path, needle: str) -> list:
+def applied_objects(g: Any, root: Path, needle: str, holder: Any = None) -> list:
     """The objects (validate.documents.Obj) of the files some Flux Kustomization of graph ``g`` applies, from the
-    files whose text holds ``needle`` (a cheap filter: most files are read for nothing otherwise)."""
+    files whose text holds ``needle`` (a cheap filter: most files are read for nothing otherwise). With ``holder`` (a
+    Flux Kustomization), only files a Kustomization of its cluster applies (Graph.visible): another cluster's
+    objects say nothing of this one."""
     from velero_gitops.validate.documents import Reader, display_path
 
     reader = Reader(str(root), lambda p, shown: g.run.decoded(p, root=root, shown=shown))
     for f in sorted(g.applied_by):
+        if holder is not None and not any(g.visible(holder, k) for k in g.applied_by[f]):
+            continue
         try:
             decoded = g.run.decoded(f, root=root)
         except (OSError, ValueError):  # safefile's refusals included
@@ -178,6 +182,20 @@ def applied_objects(g: Any, root: Path, needle: str) -> list:
         except Exception:  # noqa: BLE001 - a file read only for facts must not stop init, check or the procedure
             continue
     return reader.objects
+
+
+def cluster_holder(g: Any, folder: Path) -> Any:
+    """A live Flux Kustomization that builds ``folder`` (resolved) or a folder above it: one of the cluster that
+    will apply what is rendered there, to keep another cluster's facts out (Graph.visible). None when none does."""
+    best = None
+    for ks in g.flux_ks:
+        d = g.path_dir(ks)
+        if d is None or g.dead(ks):
+            continue
+        d = g.run.real(d)
+        if (d == folder or d in folder.parents) and (best is None or len(d.parts) > len(g.run.real(g.path_dir(best)).parts)):
+            best = ks
+    return best
 
 
 # --------------------------------------------------------------------------------------------------
