@@ -767,8 +767,7 @@ def run_import(here: Path, hr_file: Path, found: Detected, cluster: str | None) 
     imp.config.setdefault("velero", {})["repositoryPassword"] = repository_password(imp, root, display)
     head: dict[str, Any] = {
         # the cluster's folder (or --cluster) names the sync root; the config's cluster is a label: made one
-        "cluster": default_cluster_name(Path(cluster or found.cluster)) if cluster or found.cluster
-        else default_cluster_name(here),
+        "cluster": default_cluster_name(Path(cluster or found.cluster or here)),
         "repo": {"root": os.path.relpath(root, here.resolve()), "appsRoot": found.apps_root},
         "flux": {"sourceRef": {"kind": "GitRepository", "name": found.source_name, "namespace": "flux-system"}},
     }
