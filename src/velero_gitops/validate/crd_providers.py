@@ -236,6 +236,18 @@ def _may_bring(g: Graph, ks: Obj, group: str) -> bool:
     return False
 
 
+def _known_to_bring(g: Graph, ks: Obj, group: str) -> bool:
+    """Whether ``ks`` installs a chart known to ship CRDs of ``group`` (CRD_BUNDLES, flux.CRD_CHARTS)."""
+    from velero_gitops.validate.fluxrules.crd_order import chart_name
+
+    for o in g.all:
+        if o.kind == "HelmRelease" and o.path is not None and any(k is ks for k in g.applied_by.get(g.real(o.path), [])):
+            name = chart_name(g, o) or ""
+            if CRD_BUNDLES.get(name) == group or group in CRD_CHARTS.get(name, ()):
+                return True
+    return False
+
+
 def _rendered(g: Graph, applies: dict[int, list[Obj]], provided: set[str], crds: set[tuple[str, str]],
               deps: dict[int, set[int]], bootstrap: bool, installers: list[Obj]) -> list[Finding]:
     strict = g.run.opts.strict_files
@@ -260,6 +272,7 @@ def _rendered(g: Graph, applies: dict[int, list[Obj]], provided: set[str], crds:
                 continue  # waits for a chart (or remote build) that may bring it: ordered
             maybe = [k for k in installers if k is not ks and g.visible(ks, k) and id(ks) not in deps.get(id(k), ())
                      and _may_bring(g, k, group)]
+            maybe.sort(key=lambda k: not _known_to_bring(g, k, group))  # the one known to bring it named first
             named = ", ".join(f"{g.ns_of(k)}/{k.name}" for k in maybe[:3]) + (f" and {len(maybe) - 3} more"
                                                                                  if len(maybe) > 3 else "")
             fix = (f"set the config's metrics.dependsOn (or flux.dependsOn) to the Kustomization that installs the "
