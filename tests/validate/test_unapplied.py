@@ -85,6 +85,18 @@ def test_an_unused_copy_of_an_applied_kustomization_says_which_one_is_applied(tm
     assert "clusters/home/mqtt.yaml is applied" in notes[0].message
 
 
+def test_another_clusters_kustomization_of_that_name_is_not_this_copy(tmp_path):
+    """A Kustomization of the same name applied in another cluster says nothing of this one: the note stays the plain
+    one (each cluster's API holds its own objects; Graph.visible)."""
+    root = _repo(tmp_path, enabled=False)
+    (root / "clusters/away/flux-system").mkdir(parents=True)
+    (root / "clusters/away/flux-system/gotk-sync.yaml").write_text(KS.format(name="flux-system", path="./clusters/away"))
+    (root / "clusters/away/mqtt.yaml").write_text(KS.format(name="mqtt", path="./apps/mqtt/app"))
+    res = validate_paths([str(root)], Options(repo_root=str(root), kustomize="never", ignore_missing_schemas=True))
+    notes = [f for f in res.findings if f.rule == "flux.not-applied"]
+    assert len(notes) == 1 and "this declaration" not in notes[0].message, notes
+
+
 def test_an_archive_nothing_reaches_is_silent(tmp_path):
     """A folder that no part of the cluster reaches (no kustomization.yaml Flux applies lists anything near it) is
     not the cluster's: no note per Flux Kustomization in it."""

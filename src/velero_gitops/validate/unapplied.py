@@ -51,9 +51,13 @@ def notes(findings: list[Finding], objects: list[Obj], graph: Graph) -> list[Fin
             ns, name = o.ident.split("/", 1)[1].split("/", 1)  # no namespace: the parent that would set it never applies it
             # the parent leaves out the file itself (a commented-out `- ./app.yaml`) or a folder holding it
             what = "its file is" if o.path is not None and graph.real(o.path).parent == parent.parent else "its folder is"
-            # another declaration of the same Kustomization that Flux does apply: this copy is the unused one
+            # another declaration of the same Kustomization that Flux does apply, in the cluster whose tree left this
+            # copy out (the Kustomizations that build the parent's folder): this copy is the unused one
+            d = graph.real(parent.parent)
+            builders = [k for k in graph.flux_ks if not graph.dead(k) and (t := graph.path_dir(k)) is not None
+                        and (graph.real(t) == d or graph.real(t) in d.parents)]
             live = next((k for k in graph.flux_ks if k is not o and k.name == o.name and not graph.dead(k)
-                         and (not ns or graph.ns_of(k) == ns)), None)
+                         and (not ns or graph.ns_of(k) == ns) and any(graph.visible(b, k) for b in builders)), None)
             which = (f"this declaration of Flux Kustomization {ns + '/' if ns else ''}{name} (the one in "
                      f"{display_path(live.path) if live.path is not None else live.file} is applied)"
                      if live is not None else f"Flux Kustomization {ns + '/' if ns else ''}{name}")
