@@ -66,7 +66,7 @@ def test_external_is_trusted_and_encrypt_secret_refuses(tmp_path):
 
 
 @pytest.mark.parametrize("key,says", [("credentials", "another key is for a Secret made elsewhere"),
-                                      ("a b", "not a Secret data key")])
+                                      ("a b", "not a data key name")])
 def test_keys(tmp_path, key, says):
     (tmp_path / "velero-gitops.yaml").write_text(BASE.format(src="sops" if key == "credentials" else "external", key=key, password="external"))
     r = run_cli("render", str(tmp_path / "velero-gitops.yaml"))
