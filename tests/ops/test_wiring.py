@@ -390,3 +390,15 @@ def test_a_utf16_file_of_theirs_is_never_rewritten(tmp_path):
     r = run_cli("render", "--wire", str(cfg))
     assert r.code == 1 and "by hand" in r.err and "wired" not in r.out, r.out + r.err
     assert k.read_bytes() == data
+
+
+def test_a_root_declared_twice_is_named_once(tmp_path):
+    """Two declarations of one sync root (bootstrap's gotk-sync.yaml kept beside the FluxInstance whose sync the
+    operator names like it) are one object on the cluster: the unwired message names it once (adopter6 saw each root
+    listed twice)."""
+    root = tmp_path.resolve()
+    (root / "clusters").mkdir()
+    r = wiring.FluxKs("Kustomization", "flux-system", "flux-system", None, 1, root / "clusters", frozenset())
+    w = wiring.Wiring(root / "apps/velero/ks.yaml", [r, r], [], None)
+    msg = wiring.message(w, root, lambda rel: rel)
+    assert msg.count("flux-system/flux-system") == 1, msg

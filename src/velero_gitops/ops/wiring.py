@@ -463,7 +463,8 @@ def message(w: Wiring, root: Path, shown_rel: Callable[[str], str], subject: boo
     """What render and check say about an unwired tree. ``shown_rel`` turns a path relative to the repository ``root``
     into what the user sees; ``subject``: the message names the ks.yaml (check's finding names it as its file)."""
     shown = at(root, shown_rel)
-    roots = ", ".join(f"{r.ref} (path {shown(r.path_dir)})" for r in w.roots)
+    # a root declared twice (bootstrap's gotk-sync.yaml beside the FluxInstance sync named like it) is one root
+    roots = ", ".join(dict.fromkeys(f"{r.ref} (path {shown(r.path_dir)})" for r in w.roots))
     head = (f"{shown(w.target)} is " if subject else "") + \
         f"applied by no Flux Kustomization reached from the sync root {roots}: nothing deploys it"
     if w.edit is None and w.transformed_by is not None:
