@@ -23,8 +23,9 @@ import base64
 import re
 from collections.abc import Iterable
 
+from velero_gitops.config.redact import MASK
+
 MIN = 4  # shorter values are not looked for (they would mask ordinary words of the message)
-MASK = "<redacted>"
 
 
 def collapsed(text: str) -> str:

@@ -222,8 +222,7 @@ def _may_bring(g: Graph, ks: Obj, group: str) -> bool:
     not a chart whose CRDs are known (flux.CRD_CHARTS) without that group, nor one installed with crds: Skip."""
     from velero_gitops.validate.fluxrules.crd_order import chart_name
 
-    releases = [o for o in g.all if o.kind == "HelmRelease" and _group(o) == "helm" + FLUX_GROUP_SUFFIX
-                and o.path is not None and any(k is ks for k in g.applied_by.get(g.real(o.path), []))]
+    releases = _releases(g, ks)
     if not releases:
         return True  # a remote build or another source's artifact: unknown content
     for hr in releases:
@@ -240,12 +239,14 @@ def _known_to_bring(g: Graph, ks: Obj, group: str) -> bool:
     """Whether ``ks`` installs a chart known to ship CRDs of ``group`` (CRD_BUNDLES, flux.CRD_CHARTS)."""
     from velero_gitops.validate.fluxrules.crd_order import chart_name
 
-    for o in g.all:
-        if o.kind == "HelmRelease" and o.path is not None and any(k is ks for k in g.applied_by.get(g.real(o.path), [])):
-            name = chart_name(g, o) or ""
-            if CRD_BUNDLES.get(name) == group or group in CRD_CHARTS.get(name, ()):
-                return True
-    return False
+    names = (chart_name(g, hr) or "" for hr in _releases(g, ks))
+    return any(CRD_BUNDLES.get(n) == group or group in CRD_CHARTS.get(n, ()) for n in names)
+
+
+def _releases(g: Graph, ks: Obj) -> list[Obj]:
+    """The Flux HelmReleases Kustomization ``ks`` applies."""
+    return [o for o in g.all if o.kind == "HelmRelease" and _group(o) == "helm" + FLUX_GROUP_SUFFIX
+            and o.path is not None and any(k is ks for k in g.applied_by.get(g.real(o.path), []))]
 
 
 def _rendered(g: Graph, applies: dict[int, list[Obj]], provided: set[str], crds: set[tuple[str, str]],
@@ -257,6 +258,8 @@ def _rendered(g: Graph, applies: dict[int, list[Obj]], provided: set[str], crds:
         return []  # only the rendered tree here: the provider is outside it
     by_id = {id(k): k for k in g.flux_ks}
     used = shown_groups(g, strict) or set()
+    # a Kustomization whose content is not here (a remote build, another repository) may hold anything
+    unseen_builds = {id(k) for k in [*_remote_builds(g), *g.foreign_builds()]}
     out: list[Finding] = []
     for ks, *objs in applies.values():
         mine = [o for o in objs if o.path is not None and g.real(o.path) in strict]
@@ -278,9 +281,7 @@ def _rendered(g: Graph, applies: dict[int, list[Obj]], provided: set[str], crds:
             fix = (f"set the config's metrics.dependsOn (or flux.dependsOn) to the Kustomization that installs the "
                    f"{group} CRDs, so that {ks.name} waits for it; if they are installed outside the repository, "
                    f"declare them (check.externals: CustomResourceDefinition/*/{group})")
-            # a Kustomization whose content is not here (a remote build, another repository) may hold anything
-            unseen = {id(k) for k in [*_remote_builds(g), *g.foreign_builds()]} if maybe else set()
-            if maybe and group not in used and not any(id(k) in unseen for k in maybe):
+            if maybe and group not in used and not any(id(k) in unseen_builds for k in maybe):
                 out.append(o.finding("", f"{o.kind} ({o.api_version}), rendered by velero-gitops, is applied by Flux "
                                      f"Kustomization {g.ns_of(ks)}/{ks.name}, and nothing in the repository shows the "
                                      f"{group} CRDs: no CustomResourceDefinition, no object of that group applied by "

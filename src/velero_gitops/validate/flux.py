@@ -411,6 +411,7 @@ class Graph:
         self._has_sync = None
         self._entries = None
         self._live_dirs = None
+        self._foreign: list[Obj] | None = None
         for ks in kustomizations:
             target = self.path_dir(ks)
             if target is None:
@@ -761,7 +762,9 @@ class Graph:
         OCI artifact, a bucket): the controller applies what that artifact holds (fluxcd/kustomize-controller@v1.9.4:
         internal/controller/kustomization_controller.go reconcile, from the sourceRef's artifact), which is not
         here, so they may make objects of any kind and name. Only one whose source exists (declared in the
-        repository, or --external): without its source the controller applies nothing."""
+        repository, or --external): without its source the controller applies nothing. Computed once per build."""
+        if self._foreign is not None:
+            return self._foreign
         out = []
         for ks in self.flux_ks:
             if self.reads_repo(ks) or self.dead(ks):
@@ -773,6 +776,7 @@ class Graph:
             if any(self.ns_of(o) in (ns, "") for o in self.named(ref.kind, ref.name) if not self.dead(o)) or \
                     {f"{ref.kind}/{ns}/{ref.name}", f"{ref.kind}/*/{ref.name}"} & set(self.opts.externals):
                 out.append(ks)
+        self._foreign = out
         return out
 
     # -- substitution ------------------------------------------------------------------------------
@@ -1576,9 +1580,7 @@ class _Checker:
     def unseen_makers(self, ns: str, holder: Obj) -> list[Obj]:
         """The foreign builds of ``holder``'s cluster (Graph.foreign_builds) that may put an object in namespace
         ``ns``: their targetNamespace is ``ns``, or they set none (the artifact's own namespaces)."""
-        if not hasattr(self, "_foreign"):
-            self._foreign = self.g.foreign_builds()
-        return [k for k in self._foreign if self.g.visible(holder, k)
+        return [k for k in self.g.foreign_builds() if self.g.visible(holder, k)
                 and (self.g.kustomization(k).target_namespace or ns) == ns]
 
     def _ref(self, obj: Obj, ns_obj: str, ptr: str, ref: fluxmodel.Ref | None, what: str) -> None:
