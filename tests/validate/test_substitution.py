@@ -256,3 +256,13 @@ def test_a_secrets_values_never_reach_another_object_nor_the_output(tmp_path, fm
     assert r.code in (0, 1) and "Traceback" not in r.err, r.err
     for secret in ("hunter2pw", "Zq9xLmP4vT7rW2sK8nB3yH6", age, "hunter2b64"):
         assert secret not in r.out and secret not in r.err, (secret, r.out)
+
+
+def test_the_finding_points_at_the_first_blanked_use(tmp_path):
+    """envsubst replaces the variable where it stands (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_varsub.go),
+    so the finding is on the line of its first use in document order, not the object's first line (fresh7
+    elifesciences: a `${endpoint}` on line 274 of a CRD was reported on line 1). ${TIMEZONE} before it is defined."""
+    root = _appending_parent_repo(tmp_path)
+    res = validate_paths([str(root)], Options(repo_root=str(root), kustomize="never"))
+    hits = [f for f in res.findings if f.rule == "flux.substitute"]
+    assert [(f.pointer, f.line) for f in hits] == [("/spec/values/other", 16)], hits

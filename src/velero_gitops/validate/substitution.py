@@ -51,20 +51,24 @@ def _variables(g: Graph, ks: Obj) -> tuple[set[str] | None, Obj | None]:
     return names, parent
 
 
-def _names(node: object) -> set[str]:
-    """The `${name}`s in the keys and string values of a parsed document: what kustomize serializes and envsubst
-    reads (a YAML comment is gone once kustomize has built the object, so a `${VAR}` there is never substituted)."""
-    out: set[str] = set()
-    stack: list[object] = [node]
+def _uses(node: object) -> dict[str, str]:
+    """Each `${name}` in the keys and string values of a parsed document, with the JSON pointer (RFC 6901) of its
+    first use in document order: what kustomize serializes and envsubst reads (a YAML comment is gone once kustomize
+    has built the object, so a `${VAR}` there is never substituted)."""
+    out: dict[str, str] = {}
+    stack: list[tuple[object, str, bool]] = [(node, "", False)]  # (node, its pointer, is a mapping key)
     while stack:
-        n = stack.pop()
+        n, at, key = stack.pop()
         if isinstance(n, dict):
-            stack.extend(n.keys())
-            stack.extend(n.values())
+            for k, v in reversed(list(n.items())):
+                sub = f"{at}/{str(k).replace('~', '~0').replace('/', '~1')}"
+                stack.append((v, sub, False))
+                stack.append((k, sub, True))
         elif isinstance(n, list):
-            stack.extend(n)
+            stack.extend((v, f"{at}/{i}", False) for i, v in reversed(list(enumerate(n))))
         elif isinstance(n, str) and "${" in n:
-            out |= {m[1] for m in _VAR.finditer(n)}
+            for m in _VAR.finditer(n):
+                out.setdefault(m[1], at)
     return out
 
 
@@ -85,13 +89,14 @@ def check(g: Graph, objects: list[Obj]) -> list[Finding]:
                 except (OSError, ValueError, YAMLError):
                     written[rp] = []
             docs = [d for d in written[rp] if d.index == o.index]
-            blanked = sorted(_names(docs[0].data) - known) if docs else []
+            uses = _uses(docs[0].data) if docs else {}
+            blanked = [n for n in uses if n not in known]  # in document order: the finding is on the first
             if not blanked:
                 break
             via = f" (patched in by Flux Kustomization {g.ns_of(parent)}/{getattr(parent, 'name', '')})" if parent is not None else ""
             out.append(o.finding(
-                "", f"Flux Kustomization {g.ns_of(ks)}/{ks.name} substitutes postBuild variables{via} into this "
-                f"object, and {', '.join('${' + n + '}' for n in blanked)} is none of them (meant for another tool, "
+                uses[blanked[0]], f"Flux Kustomization {g.ns_of(ks)}/{ks.name} substitutes postBuild variables{via} into this "
+                f"object, and {', '.join('${' + n + '}' for n in sorted(blanked))} is none of them (meant for another tool, "
                 "such as Grafana's `${datasource}`): it would become an empty string. Add the annotation "
                 f"`{KEY}: disabled` (velero-gitops render does), or write `$${{...}}`", RULE, "warning"))
             break
