@@ -158,6 +158,11 @@ def _applied_through(g: Graph, k: Obj, ks: Obj, limit: int = 256) -> bool:
     return False
 
 
+def _first_three(names: list[str]) -> str:
+    """Names for a message: the first three, then how many more (a Kustomization may apply dozens)."""
+    return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+
+
 def check(g: Graph, objects: list[Obj]) -> list[Finding]:
     crds = {(str(dig(o.data, "spec", "group")), str(dig(o.data, "spec", "names", "kind")))
             for o in g.all if o.kind == "CustomResourceDefinition"}
@@ -199,7 +204,7 @@ def check(g: Graph, objects: list[Obj]) -> list[Finding]:
                 continue
             out.append(o.finding(
                 "", f"{o.kind} ({o.api_version}) is applied by Flux Kustomization {g.ns_of(ks)}/{ks.name} together "
-                f"with HelmRelease {releases[0].name}, and nothing in the repository installs its CRD before this "
+                f"with HelmRelease{'s' if len(releases) > 1 else ''} {_first_three(sorted({r.name for r in releases}))}, and nothing in the repository installs its CRD before this "
                 "Kustomization applies (no CustomResourceDefinition, no chart installed by another Kustomization): on "
                 "a cluster without the CRD (a new cluster, a restore) the dry-run fails at every retry and the whole "
                 "Kustomization, the HelmRelease included, is never applied, even if that chart or its operator would "
@@ -276,8 +281,7 @@ def _rendered(g: Graph, applies: dict[int, list[Obj]], provided: set[str], crds:
             maybe = [k for k in installers if k is not ks and g.visible(ks, k) and id(ks) not in deps.get(id(k), ())
                      and _may_bring(g, k, group)]
             maybe.sort(key=lambda k: not _known_to_bring(g, k, group))  # the one known to bring it named first
-            named = ", ".join(f"{g.ns_of(k)}/{k.name}" for k in maybe[:3]) + (f" and {len(maybe) - 3} more"
-                                                                                 if len(maybe) > 3 else "")
+            named = _first_three([f"{g.ns_of(k)}/{k.name}" for k in maybe])
             fix = (f"set the config's metrics.dependsOn (or flux.dependsOn) to the Kustomization that installs the "
                    f"{group} CRDs, so that {ks.name} waits for it; if they are installed outside the repository, "
                    f"declare them (check.externals: CustomResourceDefinition/*/{group})")
