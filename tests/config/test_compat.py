@@ -122,6 +122,17 @@ def test_unknown_or_old_chart_is_an_error_never_the_newest(tmp_path, chart, why)
     assert "velero.chartVersion" in line and why in line
 
 
+@pytest.mark.parametrize("chart,steps", [("8.1.0", "9.x, then 10.x, then 11.x"), ("10.1.3", "11.x")])
+def test_an_old_chart_is_upgraded_one_major_at_a_time_to_the_newest(tmp_path, chart, steps):
+    """vmware-tanzu/helm-charts@velero-12.1.0:charts/velero/README.md ("Upgrading Chart"): a chart major may change
+    values and CRDs incompatibly, so the fix names each major between the chart and the newest supported one (fresh7:
+    chart 8.1.0 was told "set 12.1.0 (upgrade one chart major at a time)", two fixes that contradict)."""
+    from velero_gitops.config.compat import supported_charts
+    line = refused(tmp_path, f"velero:\n  chartVersion: {chart}\n")
+    want = f"set velero.chartVersion to {supported_charts()[-1]}, upgrading one chart major at a time through the newest {steps}"
+    assert want in line, line
+
+
 def test_unlisted_patch_is_checked_as_its_minor_and_said_so(tmp_path):
     p = plan_tree(load(write(tmp_path, velero("12.1.0", "  imageTag: v1.18.7\n"))))
     assert any("checked as 1.18.1" in n for n in p.notes)

@@ -192,8 +192,7 @@ def check_versions(chart_version: str, image: str | None, plugin_image: str | No
     if floor and version_tuple(c.app_version)[:2] < RENDER_FLOOR:
         return [Problem("chart", f"chart {chart_version} ships Velero {c.app_version}; velero-gitops renders for "
                         f"Velero {_show(RENDER_FLOOR)}+ (Velero < {_show(RENDER_FLOOR)} still has restic and reads "
-                        "volumes inside node-agent): set "
-                        f"{names['chart']} to {supported_charts()[-1]} (upgrade one chart major at a time)")], notes
+                        f"volumes inside node-agent): {_upgrade_path(chart_version, names)}")], notes
     running = image.lstrip("v") if image else c.app_version
     v, note = velero(running)
     if note:
@@ -242,6 +241,15 @@ def _uploader_message(uploader: str, v: Velero, names: FieldNames) -> str:
     return f"uploader {uploader!r} is not valid for Velero {v.version}: set {names['uploader']} to {valid}"
 
 
+def _upgrade_path(version: str, names: FieldNames) -> str:
+    """The fix for a chart below the floor: each major in turn, up to the newest supported chart (a chart major may
+    change its values and CRDs incompatibly: vmware-tanzu/helm-charts charts/velero README, "Upgrading")."""
+    target = supported_charts()[-1]
+    steps = [f"{m}.x" for m in range(version_tuple(version)[0] + 1, version_tuple(target)[0])]
+    via = f" through the newest {', then '.join(steps)}" if steps else ""
+    return f"set {names['chart']} to {target}, upgrading one chart major at a time{via}"
+
+
 def unknown_chart_message(version: str, names: FieldNames) -> str:
     known = known_charts()
     if version_tuple(version) > version_tuple(known[-1]):
@@ -250,8 +258,7 @@ def unknown_chart_message(version: str, names: FieldNames) -> str:
                 f"{known[-1]}")
     if version_tuple(version) < version_tuple(known[0]):
         return (f"chart {version} is older than the charts velero-gitops knows ({known[0]}+): it ships Velero "
-                f"< {_show(RENDER_FLOOR)}; set {names['chart']} to {supported_charts()[-1]} (upgrade one chart "
-                "major at a time)")
+                f"< {_show(RENDER_FLOOR)}; {_upgrade_path(version, names)}")
     close = [k for k in known if version_tuple(k)[:2] == version_tuple(version)[:2]] or known[-3:]
     return f"there is no chart {version} (vmware-tanzu/helm-charts has no tag velero-{version}); known: {', '.join(close)}"
 
