@@ -162,6 +162,14 @@ _ADMISSION_REFERENCE = goregexp.GoRegexp(r"\A[A-Za-z][A-Za-z0-9+.-]*:[^\s/#:]+(?
 _ENCRYPTED = goregexp.GoRegexp(r"(?s)\AENC\[AES256_GCM,data:.+,iv:.+,tag:.+,type:.+\]\z")
 
 
+def plaintext_message(sops_metadata: bool) -> str:
+    """The one text of a Secret that holds_secret_data judges in clear, for validate (check below) and check
+    (secrets/secret_check.unencrypted_secrets); ``sops_metadata``: the document carries a sops block anyway."""
+    return ("plaintext Secret" + (" (every value is in clear, whatever its sops metadata says)" if sops_metadata else "")
+            + ": encrypt it with SOPS (or generate it outside Git); if none of its values is a credential and what "
+            "reads it accepts a ConfigMap, make it one")
+
+
 def holds_secret_data(data: YamlMap) -> bool:
     """A Secret that is a secret in clear in Git: some value shows a credential, and the repository shows all of it
     (none sops-encrypted, whatever the file's sops metadata says).
@@ -270,9 +278,7 @@ def check(objects: list[Obj], opts: Options, context: list[Obj] | None = None) -
                                          "encrypt it with sops, keeping the same password (docs/secrets.md)",
                                          "policy.secret-encrypted"))
                 else:
-                    out.append(o.finding("", "plaintext Secret: encrypt it with SOPS (or generate it outside Git); if "
-                                         "none of its values is a credential and what reads it accepts a ConfigMap, make it one",
-                                         "secret.unencrypted"))
+                    out.append(o.finding("", plaintext_message(o.encrypted), "secret.unencrypted"))
             elif opts.plaintext_secrets and not o.encrypted and _ciphertext_only(o.data):
                 # kustomize-controller decrypts only what carries sops metadata (internal/decryptor/decryptor.go):
                 # without it, the ciphertext itself is applied as the value
