@@ -69,6 +69,15 @@ def display(path: Path) -> str:
         return path.as_posix()
 
 
+def default_configs(base: Path) -> list[Path]:
+    """The configs a command takes when none is named, in folder ``base``: its velero-gitops.yaml, else every
+    clusters/*/velero-gitops.yaml (sorted)."""
+    here = base / "velero-gitops.yaml"
+    if here.is_file():
+        return [here]
+    return sorted((base / "clusters").glob("*/velero-gitops.yaml"))
+
+
 def load(path: str | os.PathLike[str]) -> LoadedConfig:
     """Load and validate a config file. Raises ConfigError with every located problem."""
     from dataclasses import replace

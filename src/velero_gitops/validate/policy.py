@@ -522,6 +522,16 @@ def _values_schedules(hr: Obj, values: YamlMap, out: list[Finding]) -> None:
                 out.append(hr.finding(f"{ptr}/template/ttl", f"invalid ttl: {p}", "policy.ttl"))
 
 
+def _budget_source(opts: Options, res: str) -> str:
+    """Where the node-agent budget of ``res`` was set, so the fix is made there."""
+    config = opts.node_agent_budget_from.get(res)
+    if config:
+        return (f"the budget is velero.nodeAgent.budget.{res} of {config}: raise it there if intended, or lower the "
+                f"limit (`validate --node-agent-{res}-limit` overrides it)")
+    return (f"the budget is `validate --node-agent-{res}-limit`, or velero.nodeAgent.budget.{res} in the config of "
+            "the tree: lower the limit or raise the budget")
+
+
 def _values_node_agent(hr: Obj, values: YamlMap, opts: Options, no_restic: bool, out: list[Finding]) -> None:
     """nodeAgent.resources.limits within the budget, and kopia's memory on Velero < 1.17."""
     na = mapping(values, "nodeAgent")
@@ -538,8 +548,7 @@ def _values_node_agent(hr: Obj, values: YamlMap, opts: Options, no_restic: bool,
         elif c is not None and v > c:
             out.append(hr.finding(f"/spec/values/nodeAgent/resources/limits/{res}",
                                   f"node-agent {res} limit {limits[res]} exceeds the budget of {cap} (velero-gitops "
-                                  f"policy, on every velero HelmRelease it validates; the budget is "
-                                  f"`validate --node-agent-{res}-limit`, or velero.nodeAgent.budget in a config)",
+                                  f"policy, on every velero HelmRelease it validates; {_budget_source(opts, res)})",
                                   "policy.node-agent"))
     mem = _quantity(limits.get("memory")) if "memory" in limits else None
     # Since Velero 1.17 the copy runs in per-volume data mover pods, not in the DaemonSet, so a tight
