@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -194,8 +194,7 @@ def _validate_repository(root: Path, group: list[_Unit], opts: CheckOptions,
         repo_sources=sorted({f"{s.kind}/{s.namespace}/{s.name}" for s in (u.loaded.config.flux.source_ref for u in group)}),
         kustomize=opts.kustomize,
         plaintext_secrets=False,  # secret_check owns the Secret rules in `check`: no double reports
-        node_agent_cpu_limit=_largest(u.loaded.config.velero.node_agent.budget.cpu for u in group),
-        node_agent_memory_limit=_largest(u.loaded.config.velero.node_agent.budget.memory for u in group),
+        **budget_options(node_agent_budget([u.loaded for u in group])),
     )
     found = validate_paths([str(root)], vopts)
     if any(c.ignore_filename_patterns or c.skip or c.ignore_missing_schemas for c in checks):
@@ -356,11 +355,50 @@ def _relative(path: Path, root: Path) -> str:
         return path.as_posix()
 
 
-def _largest(quantities: Iterable[str]) -> str:
-    """The largest of the configs' budgets: each config's rendered values are already within its own."""
+def node_agent_budget(configs: list[LoadedConfig]) -> dict[str, tuple[str, str]]:
+    """"cpu"/"memory" -> (the largest velero.nodeAgent.budget of ``configs``, the config that sets it): the budget
+    validate holds every velero HelmRelease of their repository to, in `check` and in plain `validate`. The largest,
+    as each config's rendered values are already within its own. Empty without configs."""
     from velero_gitops.config.units import parse_quantity
 
-    return max(quantities, key=lambda q: parse_quantity(str(q)) or Decimal(0))
+    out: dict[str, tuple[str, str]] = {}
+    for res in ("cpu", "memory"):
+        values = [(str(getattr(c.config.velero.node_agent.budget, res)), c.display_path) for c in configs]
+        if values:
+            out[res] = max(values, key=lambda v: parse_quantity(v[0]) or Decimal(0))
+    return out
+
+
+def budget_options(budget: dict[str, tuple[str, str]]) -> dict[str, Any]:
+    """validate.run.Options fields for ``budget`` (node_agent_budget); what it leaves out keeps its default."""
+    out: dict[str, Any] = {f"node_agent_{r}_limit": v for r, (v, _) in budget.items()}
+    out["node_agent_budget_from"] = {r: shown for r, (_, shown) in budget.items()}
+    return out
+
+
+def configs_for(paths: list[str], repo_root: str | None) -> list[LoadedConfig]:
+    """The velero-gitops configs of the repository `validate` reads at ``paths`` (found as `check` finds them when
+    none is named, at that repository's root: config.loader.default_configs) whose apps root overlaps a path read:
+    the configs of the cluster being validated. A config that does not load is check's to report, not used here."""
+    from velero_gitops.config.loader import default_configs, load
+    from velero_gitops.errors import ConfigError
+    from velero_gitops.validate.documents import find_root
+
+    read = [Path(os.path.realpath(p)) for p in paths if p != "-"]
+    roots = {Path(os.path.realpath(repo_root))} if repo_root else \
+        {r for p in read if (r := find_root(p if p.is_dir() else p.parent)) is not None}
+    out: list[LoadedConfig] = []
+    for root in sorted(roots):
+        for path in default_configs(root):
+            try:
+                loaded = load(path)
+            except ConfigError:
+                continue
+            apps = Path(os.path.realpath(loaded.repo_root / loaded.config.repo.apps_root))
+            if Path(os.path.realpath(loaded.repo_root)) == Path(os.path.realpath(root)) and any(
+                    p == apps or p in apps.parents or apps in p.parents for p in read):
+                out.append(loaded)
+    return out
 
 
 def _schema_locations(u: _Unit, root: Path) -> list[str]:

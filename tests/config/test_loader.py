@@ -92,6 +92,13 @@ CASES = [
     ("insecure-skip-on-http", "https://s3.68cc.io", "http://s3.68cc.io\n  allowHttp: true\n  insecureSkipTLSVerify: true", "15:26 s3.insecureSkipTLSVerify", "makes no sense"),
     ("bad-objective", "metrics:\n", "metrics:\n  successObjective: 1.5\n", "21:21 metrics.successObjective", "less than 1"),
     ("bad-age-recipient", "metrics:\n", "sops:\n  ageRecipients: [age1nope]\nmetrics:\n", "21:19 sops.ageRecipients[0]", "not an age public key"),
+    # a tab in indentation: the parser stops at it holding the path of the key before (ruamel's problem_mark is the
+    # tab's line and column, libyaml's the same): the field named is the key of the tab's own line
+    ("tab-indented-sibling", "  bucket: velero-backups", "\tbucket: velero-backups", "14:1 s3.bucket:", "indented with a tab"),
+    ("tab-after-spaces", "  bucket: velero-backups", "  \tbucket: velero-backups", "14:3 s3.bucket:", "indented with a tab"),
+    ("tab-in-list-item", "    ttl: 720h", "\t  ttl: 720h", "19:1 schedules[0].ttl:", "indented with a tab"),
+    ("tab-below-a-block-key", "    distribution: talos", "\tdistribution: talos", "11:1 velero.nodeAgent.distribution:",
+     "indented with a tab"),
     # /work/attack3/repro/01, 09: digit runs past CPython's 4,300-digit int() limit (intparse)
     ("integer-beyond-64-bits", "    ttl: 720h", "    ttl: " + "1" * 5000, "19:10 schedules[0].ttl", "beyond 64 bits"),
     ("cron-number-beyond-64-bits", '"0 2 * * *"', '"0 ' + "9" * 5000 + ' * * *"', "17:11 schedules[0].cron",

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from layout_fixtures import EXPLICIT_LIST, LAYOUTS, bootstrap, ks
+from layout_fixtures import EXPLICIT_LIST, LAYOUTS, app, bootstrap, ks
 from velero_gitops.config.loader import load
 from velero_gitops.ops import wiring
 
@@ -402,3 +402,26 @@ def test_a_root_declared_twice_is_named_once(tmp_path):
     w = wiring.Wiring(root / "apps/velero/ks.yaml", [r, r], [], None)
     msg = wiring.message(w, root, lambda rel: rel)
     assert msg.count("flux-system/flux-system") == 1, msg
+
+
+def test_the_unwired_message_names_the_roots_of_the_configs_cluster_only(tmp_path):
+    """Three bootstrapped clusters, each building its own apps folder (pbabbott's layout): the tree rendered into
+    staging's apps folder is wired, or not, by staging's sync root alone. kustomize-controller builds one cluster's
+    spec.path in that cluster (fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go),
+    so the roots of the other clusters were never a place for it; the message named all three."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    for name in ("prod", "staging", "lab"):
+        c = bootstrap(root, name)
+        (c / "apps.yaml").write_text(ks("apps", f"./apps/{name}"))
+        app(root / "apps" / name / "media", "plex")
+        (root / "apps" / name / "kustomization.yaml").write_text("resources:\n  - ./media\n")
+    cfg = root / "velero-gitops.yaml"
+    cfg.write_text(CONFIG.format(apps="apps/staging"))
+    assert run_cli("render", "-q", str(cfg)).code == 0
+    w = wiring.for_config(load(cfg))
+    assert [r.path_dir for r in w.roots] == [(root / "clusters/staging").resolve()]
+    assert w.edit is not None and w.edit.file == (root / "apps/staging/kustomization.yaml").resolve()
+    r = run_cli("check", "--no-cache", str(cfg), cwd=root)
+    assert r.code == 1 and "(path clusters/staging)" in r.out, r.out
+    assert "clusters/prod" not in r.out and "clusters/lab" not in r.out, r.out

@@ -404,3 +404,26 @@ def test_a_refused_file_spelling_kind_secret_is_scanned_in_linear_time(tmp_path)
     (tmp_path / "big.yaml").write_text("apiVersion: v1\r\n  kind: 'Secret'  # x\r\n" + " \n" * 40000 + "a: [\n")
     found = unencrypted_secrets(tmp_path, repo_root=tmp_path)
     assert [f.rule for f in found] == ["secret.unencrypted"], found
+
+
+@pytest.mark.parametrize("sops_block", [False, True])
+def test_validate_and_check_say_one_thing_of_a_secret_in_clear(home_lab, sops_block):
+    """A Secret in clear is one finding with one text, whichever command finds it: check's Secret scan
+    (unencrypted_secrets) printed its own wording without validate's ConfigMap hint. Both now print
+    validate/policy.plaintext_message, with or without a (useless) sops block beside the values."""
+    import json
+
+    from cli_util import run_cli
+
+    drop = home_lab / "kubernetes/apps/monitoring/grafana/app/secret.yaml"
+    drop.parent.mkdir(parents=True)
+    drop.write_text(PLAINTEXT_SECRET + ("sops:\n  mac: ENC[AES256_GCM,data:m,iv:x,tag:y,type:str]\n" if sops_block else ""))
+    (home_lab / ".git").mkdir()
+    said = {}
+    for cmd in (("validate", "--kustomize", "never", "."), ("check", "--no-cache")):
+        r = run_cli(*cmd, "-o", "json", cwd=home_lab)
+        found = [f for f in json.loads(r.out)["findings"]
+                 if f["rule"] == "secret.unencrypted" and f["file"].endswith("grafana/app/secret.yaml")]
+        assert len(found) == 1, (cmd, r.out)
+        said[cmd[0]] = found[0]["message"]
+    assert said["validate"] == said["check"] and "ConfigMap" in said["check"], said

@@ -742,3 +742,28 @@ def test_one_flux_graph_serves_wiring_storage_and_metrics(repo, monkeypatch):
     clean, findings = _run(kustomize="never")
     assert clean, findings
     assert len(built) == 1, built  # validate's own graph, shared by the readers after it
+
+
+def test_plain_validate_holds_the_tree_to_its_configs_node_agent_budget(repo):
+    """A config that raises velero.nodeAgent.budget renders node-agent limits above the default budget: `check`
+    holds the tree to the config's budget (node_agent_budget), and plain `validate` of the same repository now reads
+    it the same way (configs_for: the configs `check` would find at the repository's root whose apps root it reads),
+    where it named its own flag's default instead. A flag still overrides it; over the config's budget, the message
+    names the config, where the fix is made."""
+    cfg = repo / CONFIG
+    cfg.write_text(cfg.read_text().replace(
+        "    distribution: talos\n", "    distribution: talos\n    resources:\n      limits: {cpu: '1', memory: 1Gi}\n"
+        "    budget: {cpu: '1', memory: 1Gi}\n", 1))
+    assert run_cli("render", "-q", str(cfg)).code == 0
+
+    def budget_findings(*flags: str) -> list[str]:
+        r = run_cli("validate", "--kustomize", "never", "-o", "json", *flags, ".")
+        return [f["message"] for f in json.loads(r.out)["findings"] if f["rule"] == "policy.node-agent"
+                and "exceeds the budget" in f["message"]]
+
+    assert budget_findings() == []
+    assert [m for m in budget_findings("--node-agent-cpu-limit", "500m") if "--node-agent-cpu-limit" in m]
+    hr = next(repo.rglob("helmrelease.yaml"))
+    hr.write_text(hr.read_text().replace("cpu: \"1\"", "cpu: \"2\"").replace("cpu: '1'", "cpu: '2'"))
+    said = budget_findings()
+    assert len(said) == 1 and "velero.nodeAgent.budget.cpu of velero-gitops.yaml" in said[0], said

@@ -555,6 +555,42 @@ def test_two_declarations_of_one_kustomization_are_one_owner(tmp_path, name, dup
         if dup else []), res.findings
 
 
+@pytest.mark.parametrize("folder", ["apps", "zapps"])  # read before, and after, clusters/flux-system
+def test_a_kustomization_that_applies_its_own_file_is_named_where_it_lives(tmp_path, folder):
+    """`flux bootstrap`'s root builds ./clusters, which holds an app's own Flux Kustomization beside the app's objects
+    (adopting hmajid2301's repository): the root applies them, and so does the app's Kustomization, whose folder
+    holds its own manifest. That Kustomization lives where the root put it (flux-system); its targetNamespace moves
+    the objects it builds (and makes a copy of itself there), not itself. kustomize-controller labels what it
+    applies with the Kustomization's own name and namespace (fluxcd/kustomize-controller@v1.9.4:internal/controller/
+    kustomization_controller.go, SetOwnerLabels(objects, obj.GetName(), obj.GetNamespace())): the owners named are
+    flux-system/app and flux-system/flux-system, never prod/app."""
+    root = tmp_path / "repo"
+    write_tree(root, {
+        ".git/HEAD": "ref: refs/heads/main\n",
+        "clusters/flux-system/kustomization.yaml": "resources:\n  - gotk-sync.yaml\n",
+        "clusters/flux-system/gotk-sync.yaml":
+            "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: flux-system\n"
+            "  namespace: flux-system\nspec:\n  interval: 1m\n  ref:\n    branch: main\n  url: https://example.com/r.git\n"
+            "---\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: flux-system\n"
+            "  namespace: flux-system\nspec:\n  interval: 10m\n  path: ./clusters\n  prune: true\n  sourceRef:\n"
+            "    kind: GitRepository\n    name: flux-system\n",
+        "clusters/kustomization.yaml": f"resources:\n  - flux-system\n  - {folder}/app\n",
+        f"clusters/{folder}/app/kustomization.yaml": "resources:\n  - configmap.yaml\n  - ks.yaml\n",
+        f"clusters/{folder}/app/configmap.yaml":
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n  namespace: prod\ndata:\n  a: b\n",
+        f"clusters/{folder}/app/ks.yaml":
+            "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: app\n"
+            f"  namespace: flux-system\nspec:\n  interval: 10m\n  path: ./clusters/{folder}/app\n  prune: true\n"
+            "  targetNamespace: prod\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n"
+            "    namespace: flux-system\n",
+    })
+    res = _check(root, "clusters", ignore_missing_schemas=True)
+    dup = [f for f in res.findings if f.rule.startswith("flux.duplicate")]
+    assert [f.obj for f in dup] == ["ConfigMap/prod/app"], res.findings
+    owners = dup[0].message.split("applied by Flux Kustomization ", 1)[1].split(" (", 1)[0].split(" and also by ")
+    assert sorted(owners) == ["flux-system/app", "flux-system/flux-system"], dup[0].message
+
+
 def test_generated_kustomization_applies_sub_folders_that_have_their_own(tmp_path):
     """Without a kustomization.yaml, Flux generates one listing every manifest and every sub-folder that holds a
     kustomization.yaml (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go Generate/scanManifests): the

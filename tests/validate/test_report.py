@@ -158,7 +158,7 @@ def test_hostile_file_names_forge_no_workflow_command_and_keep_each_format_valid
     assert commands == []
     if fmt == "text":
         # one message at many places is one line (repeated_lines) naming the first places, escaped; json names all
-        assert r.out.startswith(f"{len(HOSTILE_NAMES)} places: Secret is not SOPS-encrypted"), r.out
+        assert r.out.startswith(f"{len(HOSTILE_NAMES)} places: plaintext Secret"), r.out
         assert "#\\x23[error]v1.yaml:1" in r.out and "a\\uffff\\ufffe.yaml:1" in r.out, r.out
     elif fmt == "json":
         files = {f["file"] for f in json.loads(raw)["findings"]}

@@ -8,11 +8,10 @@ CONFIG_HELP = "Config file (default: ./velero-gitops.yaml or the only clusters/*
 
 
 def default_configs() -> list[Path]:
-    """./velero-gitops.yaml, else every clusters/*/velero-gitops.yaml (sorted)."""
-    here = Path("velero-gitops.yaml")
-    if here.is_file():
-        return [here]
-    return sorted(Path("clusters").glob("*/velero-gitops.yaml"))
+    """./velero-gitops.yaml, else every clusters/*/velero-gitops.yaml (sorted): config.loader.default_configs here."""
+    from velero_gitops.config.loader import default_configs as in_folder
+
+    return in_folder(Path("."))
 
 
 def resolve_configs(*given: list[Path] | None) -> list[Path]:

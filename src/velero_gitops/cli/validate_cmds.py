@@ -91,15 +91,23 @@ def validate(
     allow_http_s3: bool = typer.Option(False, "--allow-http-s3", help="Allow http:// s3Url."),
     allow_s3_path: bool = typer.Option(False, "--allow-s3-path", help="Allow a path in s3Url."),
     allow_insecure_tls: bool = typer.Option(False, "--allow-insecure-tls", help="Allow insecureSkipTLSVerify: \"true\"."),
-    node_agent_cpu_limit: str = typer.Option(NODE_AGENT_CPU_BUDGET, "--node-agent-cpu-limit", help="Budget for the node-agent CPU limit."),
-    node_agent_memory_limit: str = typer.Option(NODE_AGENT_MEMORY_BUDGET, "--node-agent-memory-limit", help="Budget for the node-agent memory limit."),
+    node_agent_cpu_limit: str | None = typer.Option(
+        None, "--node-agent-cpu-limit", show_default=False,
+        help=f"Budget for the node-agent CPU limit (default: velero.nodeAgent.budget.cpu of the repository's config for the tree read, else {NODE_AGENT_CPU_BUDGET})."),
+    node_agent_memory_limit: str | None = typer.Option(
+        None, "--node-agent-memory-limit", show_default=False,
+        help=f"Budget for the node-agent memory limit (default: velero.nodeAgent.budget.memory of the repository's config for the tree read, else {NODE_AGENT_MEMORY_BUDGET})."),
 ) -> None:
     """Validate Kubernetes/Flux manifests: YAML, schemas (strict), kustomize builds, Flux graph, policy."""
+    from velero_gitops.check import budget_options, configs_for, node_agent_budget
     from velero_gitops.validate.engine import Options, validate_paths
     from velero_gitops.validate.run import DEFAULT_REPO_SOURCES
 
     _check_output(output)
     _check_kustomize(kustomize)
+    # the budget check holds the tree to (its config's), each flag given overriding its own part
+    given = {r: (v, "") for r, v in (("cpu", node_agent_cpu_limit), ("memory", node_agent_memory_limit)) if v}
+    budget = {} if len(given) == 2 or not policy else node_agent_budget(configs_for(paths, str(repo_root) if repo_root else None))
     opts = Options(
         schema_locations=list(schema_location or []),
         cache_dir=str(cache) if cache else None,
@@ -119,8 +127,7 @@ def validate(
         allow_http_s3=allow_http_s3,
         allow_s3_path=allow_s3_path,
         allow_insecure_tls=allow_insecure_tls,
-        node_agent_cpu_limit=node_agent_cpu_limit,
-        node_agent_memory_limit=node_agent_memory_limit,
+        **budget_options({**budget, **given}),
     )
     with progress(f"validating {', '.join(paths)}"):
         result = validate_paths(paths, opts)

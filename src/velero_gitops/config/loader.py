@@ -69,6 +69,15 @@ def display(path: Path) -> str:
         return path.as_posix()
 
 
+def default_configs(base: Path) -> list[Path]:
+    """The configs a command takes when none is named, in folder ``base``: its velero-gitops.yaml, else every
+    clusters/*/velero-gitops.yaml (sorted)."""
+    here = base / "velero-gitops.yaml"
+    if here.is_file():
+        return [here]
+    return sorted((base / "clusters").glob("*/velero-gitops.yaml"))
+
+
 def load(path: str | os.PathLike[str]) -> LoadedConfig:
     """Load and validate a config file. Raises ConfigError with every located problem."""
     from dataclasses import replace
@@ -284,6 +293,9 @@ def _parse(text: str, shown: str) -> Any:
             problem = "this quoted string is never closed; add the closing quote"
         where = f"{shown}:{mark.line + 1}:{mark.column + 1}" if mark else shown
         path = where_dup if refused is None else path_of(refused.path)
+        if mark is not None and _is_tab(problem):
+            # the parser stops at the tab with the path of the key before it: name the key of the tab's own line
+            path = _tab_line_field(text, mark.line) or path
         if "duplicate key" in problem:
             problem = problem.replace("found duplicate key", "duplicate key") + "; each key may appear only once"
         raise ConfigError([f"{where} {path}: {_explained(problem, text, mark.line + 1 if mark else 0)}"]) from None
@@ -293,8 +305,55 @@ def _parse(text: str, shown: str) -> Any:
     if refused is not None:  # ruamel read what libyaml refused: libyaml's message, located
         line, col = refused.problem_at
         where = f"{shown}:{line}:{col}" if line else shown
-        raise ConfigError([f"{where} {path_of(refused.path)}: {_explained(refused.message, text, line or 0)}"])
+        path = (_tab_line_field(text, line - 1) if line and _is_tab(refused.message) else None) or path_of(refused.path)
+        raise ConfigError([f"{where} {path}: {_explained(refused.message, text, line or 0)}"])
     return tree
+
+
+def _is_tab(problem: str) -> bool:
+    """A parser's words for a tab where YAML wants spaces (indentation)."""
+    return "'\\t'" in problem or "\t" in problem and "cannot start any token" in problem
+
+
+def _tab_line_field(text: str, line: int) -> str | None:
+    """The key path that line ``line`` (0-based, indented with a tab) holds, as YAML reads it once the tab is spaces:
+    the indentation of the line above (a sibling), or one level deeper when that line opens a block (`key:`, `-`).
+    The parser's own path is that of the key before the tab (libyaml and ruamel stop there); None when the line
+    holds no key, or the text up to it still does not read."""
+    from ruamel.yaml import YAML
+
+    lines = text.splitlines()
+    here = lines[line].lstrip(" \t") if line < len(lines) else ""
+    above = next((x for x in reversed(lines[:line]) if x.strip() and not x.lstrip().startswith("#")), None)
+    if not here or here.startswith("#") or above is None:
+        return None
+    col = len(above) - len(above.lstrip(" "))
+    body = above.split(" #", 1)[0].rstrip()[col:]
+    if body.startswith("- ") and not here.startswith("- "):
+        col += 2  # a key below `- key: value` is a sibling of that key
+    if body.endswith(":") or body == "-":
+        col += 2
+    try:
+        tree = YAML(typ="rt").load("\n".join([*lines[:line], " " * col + here]))
+    except Exception:  # noqa: BLE001 - any refusal: the parser's own path stands
+        return None
+
+    def find(node: Any, path: tuple) -> tuple | None:
+        lc = getattr(node, "lc", None)
+        items = list(node.items()) if isinstance(node, dict) else list(enumerate(node)) if isinstance(node, list) else []
+        for k, v in items:
+            at = (lc.key(k) if isinstance(node, dict) else lc.item(k)) if lc is not None else None
+            if at is not None and at[0] == line:
+                return (*path, k)
+            found = find(v, (*path, k))
+            if found is not None:
+                return found
+        return None
+
+    found = find(tree, ())
+    from velero_gitops import yamlsafe
+
+    return yamlsafe.short(yamlsafe.dotted(found)) if found else None
 
 
 def _explained(problem: str, text: str, line: int) -> str:
@@ -303,7 +362,7 @@ def _explained(problem: str, text: str, line: int) -> str:
     lines = text.splitlines()
     here = lines[line - 1] if 0 < line <= len(lines) else ""
     key, sep, rest = here.strip().lstrip("- ").partition(": ")
-    if "'\\t'" in problem or "\t" in problem and "cannot start any token" in problem:
+    if _is_tab(problem):
         meaning = "this line is indented with a tab; YAML indents with spaces only: replace the tab with spaces"
     elif "cannot start any token" in problem:
         meaning = ("a plain value cannot start with '@' or '`' (YAML reserves them): quote the value"

@@ -218,6 +218,20 @@ def sync_roots(facts: list[FluxKs]) -> list[FluxKs]:
             and (k.applies & declared) - {k.file}]
 
 
+def cluster_roots(facts: list[FluxKs], folder: Path) -> list[FluxKs]:
+    """The sync roots of the cluster that will apply what is rendered in ``folder`` (resolved): those reaching a live
+    Kustomization that applies a file of the nearest folder at or above it that any live one applies files of (the
+    facts' counterpart of cluster_holder). Another cluster's roots say nothing of this tree. Every root when no
+    live Kustomization applies anything there (or a folder all clusters share: then each one may wire it)."""
+    roots = sync_roots(facts)
+    alive = live(facts, roots)
+    for d in [folder, *folder.parents]:
+        holders = {id(k) for k in alive if any(d in f.parents for f in k.applies)}
+        if holders:
+            return [r for r in roots if any(id(k) in holders for k in live(facts, [r]))]
+    return roots
+
+
 def live(facts: list[FluxKs], roots: list[FluxKs] | None = None) -> list[FluxKs]:
     """The Kustomizations reached from a sync root (``roots``: those of one cluster; default every one): a root, or
     declared in a file a live one applies."""
@@ -275,9 +289,9 @@ def wiring(root: Path, namespace_dir: str, ks_file: str, repo_sources: list[str]
     (kind, name, namespace) a new Flux Kustomization would read."""
     root = root.resolve()
     facts = flux_facts(root, repo_sources) if facts is None else facts
-    roots = sync_roots(facts)
-    alive = live(facts)
     target = (root / ks_file).resolve()
+    roots = cluster_roots(facts, target.parent)
+    alive = live(facts, roots)
     by = [k for k in alive if target in k.applies]
     skipped: list[tuple[Path, int, str]] = []
     edit = None if by or not roots else _edit(root, (root / namespace_dir).resolve(), alive, roots, source, skipped)

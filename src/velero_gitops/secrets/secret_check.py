@@ -411,7 +411,7 @@ def unencrypted_secrets(scan_root: Path, *, repo_root: Path, skip: Iterable[Path
     every YAML file is meant to be an object (elsewhere it may be a Helm template, which validate leaves alone too)."""
     from velero_gitops import boundary, safefile, yamlsafe
     from velero_gitops.validate.documents import is_list, list_items
-    from velero_gitops.validate.policy import holds_secret_data
+    from velero_gitops.validate.policy import holds_secret_data, plaintext_message
 
     skipped = {Path(realpath(p)) for p in skip}
     objects = Path(realpath(objects_root)) if objects_root is not None else None
@@ -451,11 +451,7 @@ def unencrypted_secrets(scan_root: Path, *, repo_root: Path, skip: Iterable[Path
                     continue
                 if holds_secret_data(item):
                     findings.append(Finding(
-                        shown, _line(item), _obj(item), "",
-                        "Secret is not SOPS-encrypted: plaintext Secrets must never be committed; encrypt it with "
-                        "sops (every value is in clear" + (", whatever its sops metadata says)" if encrypted else ")"),
-                        "secret.unencrypted",
-                    ))
+                        shown, _line(item), _obj(item), "", plaintext_message(encrypted), "secret.unencrypted"))
                     continue
                 if encrypted and item is not doc:
                     continue  # the list is encrypted as a whole

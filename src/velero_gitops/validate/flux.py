@@ -938,7 +938,14 @@ class Graph:
 
     # -- namespaces --------------------------------------------------------------------------------
     def namespaces(self, o: Obj) -> list[str]:
-        """Every namespace the object ends up in ("" = none known), one per Kustomization applying it."""
+        """Every namespace the object ends up in ("" = none known), one per Kustomization applying it; the first is
+        where it is (ns_of).
+
+        A Flux Kustomization that builds its own file (the folder it builds holds its manifest, as `flux bootstrap`
+        lays out flux-system) is where the other Kustomizations applying it put it, and that object is the owner
+        kustomize-controller labels what it applies with (fluxcd/kustomize-controller@v1.9.4:internal/controller/
+        kustomization_controller.go, SetOwnerLabels(objects, obj.GetName(), obj.GetNamespace())). Its own build under a
+        targetNamespace makes a copy in that namespace, not a move of itself: that namespace comes last."""
         key = id(o)
         if key in self._ns:
             return self._ns[key]
@@ -947,7 +954,7 @@ class Graph:
         out: list[str] = []
         if o.path is not None:
             rp = self.real(o.path)
-            for ks in self.applied_by.get(rp, []):
+            for ks in sorted(self.applied_by.get(rp, []), key=lambda k: k is o):
                 tn = self.kustomization(ks).target_namespace
                 for via_ns, _ in self._via.get((rp, id(ks)), [("", None)]):
                     ns = tn or via_ns or own

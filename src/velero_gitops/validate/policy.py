@@ -162,6 +162,14 @@ _ADMISSION_REFERENCE = goregexp.GoRegexp(r"\A[A-Za-z][A-Za-z0-9+.-]*:[^\s/#:]+(?
 _ENCRYPTED = goregexp.GoRegexp(r"(?s)\AENC\[AES256_GCM,data:.+,iv:.+,tag:.+,type:.+\]\z")
 
 
+def plaintext_message(sops_metadata: bool) -> str:
+    """The one text of a Secret that holds_secret_data judges in clear, for validate (check below) and check
+    (secrets/secret_check.unencrypted_secrets); ``sops_metadata``: the document carries a sops block anyway."""
+    return ("plaintext Secret" + (" (every value is in clear, whatever its sops metadata says)" if sops_metadata else "")
+            + ": encrypt it with SOPS (or generate it outside Git); if none of its values is a credential and what "
+            "reads it accepts a ConfigMap, make it one")
+
+
 def holds_secret_data(data: YamlMap) -> bool:
     """A Secret that is a secret in clear in Git: some value shows a credential, and the repository shows all of it
     (none sops-encrypted, whatever the file's sops metadata says).
@@ -270,9 +278,7 @@ def check(objects: list[Obj], opts: Options, context: list[Obj] | None = None) -
                                          "encrypt it with sops, keeping the same password (docs/secrets.md)",
                                          "policy.secret-encrypted"))
                 else:
-                    out.append(o.finding("", "plaintext Secret: encrypt it with SOPS (or generate it outside Git); if "
-                                         "none of its values is a credential and what reads it accepts a ConfigMap, make it one",
-                                         "secret.unencrypted"))
+                    out.append(o.finding("", plaintext_message(o.encrypted), "secret.unencrypted"))
             elif opts.plaintext_secrets and not o.encrypted and _ciphertext_only(o.data):
                 # kustomize-controller decrypts only what carries sops metadata (internal/decryptor/decryptor.go):
                 # without it, the ciphertext itself is applied as the value
@@ -516,6 +522,16 @@ def _values_schedules(hr: Obj, values: YamlMap, out: list[Finding]) -> None:
                 out.append(hr.finding(f"{ptr}/template/ttl", f"invalid ttl: {p}", "policy.ttl"))
 
 
+def _budget_source(opts: Options, res: str) -> str:
+    """Where the node-agent budget of ``res`` was set, so the fix is made there."""
+    config = opts.node_agent_budget_from.get(res)
+    if config:
+        return (f"the budget is velero.nodeAgent.budget.{res} of {config}: raise it there if intended, or lower the "
+                f"limit (`validate --node-agent-{res}-limit` overrides it)")
+    return (f"the budget is `validate --node-agent-{res}-limit`, or velero.nodeAgent.budget.{res} in the config of "
+            "the tree: lower the limit or raise the budget")
+
+
 def _values_node_agent(hr: Obj, values: YamlMap, opts: Options, no_restic: bool, out: list[Finding]) -> None:
     """nodeAgent.resources.limits within the budget, and kopia's memory on Velero < 1.17."""
     na = mapping(values, "nodeAgent")
@@ -532,8 +548,7 @@ def _values_node_agent(hr: Obj, values: YamlMap, opts: Options, no_restic: bool,
         elif c is not None and v > c:
             out.append(hr.finding(f"/spec/values/nodeAgent/resources/limits/{res}",
                                   f"node-agent {res} limit {limits[res]} exceeds the budget of {cap} (velero-gitops "
-                                  f"policy, on every velero HelmRelease it validates; the budget is "
-                                  f"`validate --node-agent-{res}-limit`, or velero.nodeAgent.budget in a config)",
+                                  f"policy, on every velero HelmRelease it validates; {_budget_source(opts, res)})",
                                   "policy.node-agent"))
     mem = _quantity(limits.get("memory")) if "memory" in limits else None
     # Since Velero 1.17 the copy runs in per-volume data mover pods, not in the DaemonSet, so a tight

@@ -50,6 +50,8 @@ class Options:
     allow_insecure_tls: bool = False
     node_agent_cpu_limit: str = NODE_AGENT_CPU_BUDGET
     node_agent_memory_limit: str = NODE_AGENT_MEMORY_BUDGET
+    # "cpu"/"memory" -> the config (as shown) whose velero.nodeAgent.budget set that limit (check.node_agent_budget)
+    node_agent_budget_from: dict[str, str] = field(default_factory=dict)
     plaintext_secrets: bool = True  # the generic "forbid unencrypted secrets" rule (check leaves it to secret_check)
     kopia_memory_warning: bool = True  # warn when node-agent memory is limited below what kopia needs on big volumes
 
