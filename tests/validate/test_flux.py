@@ -1336,3 +1336,60 @@ def test_bootstraps_sync_lives_though_its_tree_leaves_flux_system_out(tmp_path, 
     _edit(a / "apps.yaml", "  path: ./apps/a\n", "  path: ./apps/gone\n")
     rules = [f.rule for f in _check(root, "clusters", "apps", "infra", ignore_missing_schemas=True).findings]
     assert (rules == ["flux.path"]) if live else ("flux.path" not in rules), rules
+
+
+_RENAME_JSON = ("patches:\n  - target:\n      kind: Secret\n      name: db-credentials\n    patch: |\n"
+                "      - op: replace\n        path: /metadata/name\n        value: app-db\n"
+                "      - op: replace\n        path: /metadata/namespace\n        value: app\n")
+
+
+@pytest.mark.parametrize("encrypted", [True, False])
+@pytest.mark.parametrize("patch", [
+    _RENAME_JSON,  # JSON 6902 in `patches`: renamed, another object
+    _RENAME_JSON.replace("name: db-credentials\n", "name: other\n"),  # selects nothing: the same object twice
+    "patchesJson6902:\n  - target:\n      version: v1\n      kind: Secret\n      name: db-credentials\n    patch: |\n"
+    "      - op: replace\n        path: /metadata/namespace\n        value: app\n",  # the deprecated field, namespace only
+    # a strategic merge keeps the name unless the entry allows a change
+    "patches:\n  - target:\n      kind: Secret\n    patch: |\n      kind: Secret\n      metadata:\n        name: app-db\n",
+    "patches:\n  - target:\n      kind: Secret\n    options:\n      allowNameChange: true\n    patch: |\n"
+    "      kind: Secret\n      metadata:\n        name: app-db\n",
+])
+def test_a_patch_that_renames_an_object_makes_another_object(tmp_path, encrypted, patch):
+    """Two Flux Kustomizations build one base Secret, one through an overlay whose patch renames it. kustomize runs a
+    kustomization's patches on what it accumulated (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/internal/target/
+    kusttarget_configplugin.go transformerConfigurators; api/internal/builtins/PatchTransformer.go; a strategic merge
+    keeps the name unless allowNameChange: api/resource/resource.go ApplySmPatch). SOPS leaves metadata in clear
+    (getsops/sops@v3.10.2:stores/stores.go) and kustomize-controller decrypts after the build
+    (fluxcd/kustomize-controller@v1.9.4:internal/decryptor), so an encrypted Secret is renamed too (seen on a fresh
+    public repository: 24 duplicates of renamed SOPS Secrets). The expectation is what `kubectl kustomize` builds."""
+    import subprocess
+
+    import yaml
+
+    kubectl = require_kubectl()
+    root = _tree(tmp_path, "guide")
+    shared = root / "kubernetes/shared"
+    (shared / "base").mkdir(parents=True)
+    secret = (FLUX / "guide/kubernetes/apps/media/db/app/secret.sops.yaml").read_text()
+    if not encrypted:
+        secret = secret[:secret.index("sops:")].replace("ENC[", "plain[")
+    (shared / "base/secret.yaml").write_text(secret.replace("  name: db-secret\n",
+                                                            "  name: db-credentials\n  namespace: cnpg-system\n"))
+    (shared / "base/kustomization.yaml").write_text("resources:\n  - ./secret.yaml\n")
+    for env, extra in (("infra", ""), ("apps", patch)):
+        (shared / env).mkdir()
+        (shared / env / "kustomization.yaml").write_text("resources:\n  - ../base\n" + extra)
+        (root / f"kubernetes/flux/cluster/{env}.yaml").write_text(
+            "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n"
+            f"  name: {env}-shared\n  namespace: flux-system\nspec:\n  interval: 1h\n  path: ./kubernetes/shared/{env}\n"
+            "  prune: true\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n    namespace: flux-system\n"
+            "  decryption:\n    provider: sops\n    secretRef:\n      name: sops-age\n")
+
+    def built(env):
+        out = subprocess.run([kubectl, "kustomize", str(shared / env)], capture_output=True, text=True, check=True).stdout
+        return {(d["kind"], d["metadata"].get("namespace"), d["metadata"]["name"]) for d in yaml.safe_load_all(out) if d}
+
+    twice = bool(built("infra") & built("apps"))
+    dups = [f for f in _check(root, ".", ignore_missing_schemas=True).findings if f.rule.startswith("flux.duplicate")]
+    assert bool(dups) is twice, dups
+    assert all(f.obj == "Secret/cnpg-system/db-credentials" for f in dups), dups

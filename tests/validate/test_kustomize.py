@@ -376,6 +376,36 @@ def test_build_output_is_validated_and_attributed_to_the_source(tmp_path):
     assert (res.passed, res.failed) == (0, 1)
 
 
+@pytest.mark.parametrize("own_metadata", [False, True])
+def test_a_failure_of_our_origin_annotations_is_no_finding(tmp_path, own_metadata):
+    """The build asks for origin annotations to trace objects to files; kustomize then annotates each file's objects
+    and fails on one whose metadata.annotations is no map (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/internal/
+    target/kusttarget.go makeCustomizedResMap, accumulateFile), while Flux sets no buildMetadata and builds it (seen
+    on a fresh public repository: `annotations: []`). A finding never comes from what the tool adds: the build is
+    retried as Flux runs it, and its objects are still checked and traced to their files. A kustomization that asks
+    for origin annotations itself fails in Flux too: that failure stays."""
+    import subprocess
+
+    kubectl = require_kubectl()
+    deployment = ("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  selector:\n"
+                  "    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n"
+                  "      containers:\n        - name: web\n          image: nginx\n          imagePolicy: Always\n")
+    root = _repo(tmp_path, {
+        "app/kustomization.yaml": _kust("./service.yaml", "./deployment.yaml", extra="namespace: apps\n" + (
+            "buildMetadata: [originAnnotations]\n" if own_metadata else "")),
+        "app/service.yaml": "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  annotations: []\nspec:\n"
+                            "  ports:\n    - port: 80\n",
+        "app/deployment.yaml": deployment})
+    flux_builds = subprocess.run([kubectl, "kustomize", str(root / "app")], capture_output=True).returncode == 0
+    assert flux_builds is not own_metadata
+    res = validate_paths([str(root)], _opts(tmp_path, root, flux=False))
+    if flux_builds:
+        assert [(f.rule, f.file.endswith("app/deployment.yaml"), f.line, f.obj) for f in res.findings] == [
+            ("schema", True, 15, "Deployment/apps/web")], res.findings
+    else:
+        assert ["cannot add path annotation" in f.message for f in res.findings if f.rule == "kustomize"] == [True]
+
+
 def test_generated_object_is_reported_on_its_generator(tmp_path):
     require_kubectl()
     root = _repo(tmp_path, {"app/kustomization.yaml": "secretGenerator:\n  - name: creds\n    literals:\n"

@@ -28,7 +28,6 @@ root is ``--repo-root``, else the nearest ancestor holding ``.git``, ``.sops.yam
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import posixpath
 import re
@@ -36,7 +35,6 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from velero_gitops import yamlsafe
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
 from velero_gitops.validate import fluxmodel, resolve, varsub
@@ -88,6 +86,14 @@ def _str(v: object) -> str:
 
 # --------------------------------------------------------------------------------------------------
 # What a directory applies
+
+
+def _affixed(o: Obj) -> bool:
+    """Whether kustomize's namePrefix/nameSuffix rename the object: not the kinds its transformers leave alone
+    (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/internal/builtins/PrefixTransformer.go prefixFieldSpecsToSkip)."""
+    group = o.api_version.split("/", 1)[0] if "/" in o.api_version else ""
+    return o.kind not in ("CustomResourceDefinition", "Namespace") and \
+        (group, o.kind) != ("apiregistration.k8s.io", "APIService")
 
 
 def _encrypted_file(p: Path, known: dict[Path, bool], run: Run) -> bool:
@@ -612,53 +618,12 @@ class Graph:
             f = self.real(ks.path)
             d = f.parent
             while inside(d, root) and self.tree.applies(d, f) is not None:
-                for p in self._kustomization_patches(d):
+                for p in self.tree.patches(d):
                     if resolve.selects(p, ks, ks.namespace) and resolve.apply_patch(ks, p):
                         self._models.pop(id(ks), None)
                 if d == root:
                     break
                 d = d.parent
-
-    def _kustomization_patches(self, d: Path) -> list[fluxmodel.Patch]:
-        """The patches of directory ``d``'s kustomization as ``spec.patches`` entries (a ``path`` read as the patch
-        text, inside the repository); what cannot be read is the build's finding, not patched here."""
-        data, kfile = self.tree.kustomization(d)
-        if kfile is None:
-            return []
-        entries: list[dict] = []
-        listed = data.get("patches")
-        for e in listed if isinstance(listed, list) else []:
-            if isinstance(e, dict) and not isinstance(e.get("patch"), str) and isinstance(e.get("path"), str):
-                text = self._patch_text(d / e["path"])
-                # a file of strategic-merge patches without a target: one patch per document, each naming its object
-                # (kustomize api/internal/builtins/PatchTransformer.go)
-                entries += [{**e, "patch": t} for t in (self._documents(text) if "target" not in e else [text])
-                            if t is not None]
-            elif isinstance(e, dict):
-                entries.append(e)
-        merges = data.get("patchesStrategicMerge")  # deprecated in kustomize v5, still applied
-        for e in merges if isinstance(merges, list) else []:
-            if isinstance(e, str):
-                entries += [{"patch": t} for t in self._documents(e if "\n" in e else self._patch_text(d / e))]
-        return list(fluxmodel.patches(fluxmodel.Parser(), {"patches": entries})) if entries else []
-
-    @staticmethod
-    def _documents(text: str | None) -> list[str]:
-        """Each document of a patch file, as its own patch text (JSON, which is YAML)."""
-        if text is None:
-            return []
-        try:
-            return [json.dumps(doc.data) for doc in yamlsafe.load_all(text) if isinstance(doc.data, (dict, list))]
-        except yamlsafe.YamlRefused:
-            return []
-
-    def _patch_text(self, p: Path) -> str | None:
-        if self.root is None or not self.run.fs.isfile(p) or not inside(self.real(p), self.real(self.root)):
-            return None
-        try:
-            return self.run.text(p, root=self.root)
-        except Exception:  # noqa: BLE001 - refused or unreadable: the kustomize build reports it
-            return None
 
     def _apply_parent_patches(self) -> bool:
         """A parent Kustomization's ``spec.patches`` that target the Flux Kustomizations it applies are applied to
@@ -900,12 +865,20 @@ class Graph:
         transformers leave alone (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/internal/builtins/
         PrefixTransformer.go prefixFieldSpecsToSkip: CustomResourceDefinition, APIService, Namespace)."""
         target = self.path_dir(ks) if o.path is not None else None
-        group = o.api_version.split("/", 1)[0] if "/" in o.api_version else ""
-        if target is None or o.path is None or o.kind in ("CustomResourceDefinition", "Namespace") or \
-                (group, o.kind) == ("apiregistration.k8s.io", "APIService"):
+        if target is None or o.path is None or not _affixed(o):
             return [o.name]
         pairs = self.tree.name_affixes(target, self.kustomization(ks), self.real(o.path))
         return sorted({a + o.name + b for a, b in pairs}) or [o.name]
+
+    def identities_by(self, o: Obj, ks: Obj) -> list[tuple[str, str]]:
+        """[(namespace, name)] object ``o`` has when Flux Kustomization ``ks`` applies it: namespaces_by times names_by,
+        unless a kustomization's patch renames it (resolve.Tree.identities)."""
+        target = self.path_dir(ks) if o.path is not None else None
+        if target is not None and o.path is not None and id(o) not in self._raw_names:
+            got = self.tree.identities(target, self.kustomization(ks), self.real(o.path), o, _affixed(o))
+            if got is not None:
+                return got
+        return [(ns, name) for ns in self.namespaces_by(o, ks) for name in self.names_by(o, ks)]
 
     def identities(self, o: Obj) -> list[tuple[str, str]]:
         """[(name, namespace)] the object has in the cluster: one per applying Kustomization when its name or
@@ -917,8 +890,7 @@ class Graph:
             # to the prefixed name) are not applied to the shared file here, so lookups may use either
             own = [(o.name, ns) for ns in self.namespaces(o)]
             applying = [ks for ks in self.applied_by.get(self.real(o.path), []) if ks is not o] if o.path is not None else []
-            return list(dict.fromkeys([*own, *((name, ns) for ks in applying for name in self.names_by(o, ks)
-                                                for ns in self.namespaces_by(o, ks))]))
+            return list(dict.fromkeys([*own, *((name, ns) for ks in applying for ns, name in self.identities_by(o, ks))]))
         out: list[tuple[str, str]] = []
         for ks in self.applied_by.get(self.real(o.path), []) if o.path is not None else []:
             lookup = self.variables(ks)
@@ -1761,19 +1733,18 @@ class _Checker:
             for ks in g.applied_by.get(g.real(o.path), []):
                 if ks is o:
                     continue
-                for ns in g.namespaces_by(o, ks):
-                    if not ns or "$" in ns:
+                # the namespace transformer (targetNamespace, `namespace:`) names a Namespace after itself
+                # (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/internal/konfig/builtinpluginconsts/
+                # namespace.go: metadata/name of kind Namespace), and a Namespace has no namespace of its own
+                namespace = (group, o.kind) == ("", "Namespace")
+                pairs = [("", ns) for ns in g.namespaces_by(o, ks)] if namespace else g.identities_by(o, ks)
+                for key in pairs:
+                    if not key[namespace] or "$" in key[namespace]:
                         continue  # a namespace not known here (set by no one we can see, or substituted): not compared
-                    # the namespace transformer (targetNamespace, `namespace:`) names a Namespace after itself
-                    # (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/internal/konfig/builtinpluginconsts/
-                    # namespace.go: metadata/name of kind Namespace), and a Namespace has no namespace of its own
-                    keys = [("", ns)] if (group, o.kind) == ("", "Namespace") else \
-                        [(ns, name) for name in g.names_by(o, ks)]
                     for c in g.cluster.get(id(ks)) or [None]:
-                        for key in keys:
-                            lst = owners.setdefault((c, group, o.kind, *key), [])
-                            if not any(ident(k) == ident(ks) for _, k in lst):
-                                lst.append((o, ks))
+                        lst = owners.setdefault((c, group, o.kind, *key), [])
+                        if not any(ident(k) == ident(ks) for _, k in lst):
+                            lst.append((o, ks))
         mine = {id(o) for o in self.objects}
         reported: set[int] = set()
         for (_, _, kind, ns, name), lst in owners.items():
@@ -1788,7 +1759,7 @@ class _Checker:
                 what = ("identical copies: its owner labels flip at each apply and it goes with either prune" if same
                         else "the copies differ, so each apply sets its own version")
                 renamed = (f" (its file names it {o.name}: the namespace the Kustomization sets renames a Namespace)"
-                           if o.name != name else "")
+                           if kind == "Namespace" and o.name != name else "")
                 moved = g.moved_by(o, ns) if ns and not renamed else ""
                 self.findings.append(o.finding("", f"{kind} {ns + '/' if ns else ''}{name}{renamed}{moved} is applied by "
                                                f"Flux Kustomization "

@@ -53,6 +53,7 @@ from velero_gitops.validate import buildcache, buildsecrets, flux, fluxmodel, po
 from velero_gitops.validate.documents import (
     KUSTOMIZE_FILES,
     Obj,
+    dig,
     display_path,
     find_kfile,
     inside,
@@ -182,6 +183,7 @@ class Build:
     flux_ks: Obj | None = None  # the Flux Kustomization this build stands for
     kfile_name: str = "kustomization.yaml"
     generated: str = ""  # kustomization text written in the mirror's entry directory
+    plain: str = ""  # the same as Flux builds it, when it differs only by our origin annotations (build: the retry)
     files: dict[str, Path] = field(default_factory=dict)  # mirror-relative path -> real file
     links: dict[str, str] = field(default_factory=dict)  # mirror-relative symlink -> mirror-relative target
     visited: set[Path] = field(default_factory=set)  # real kustomization directories read
@@ -384,8 +386,10 @@ def plan(root: Path, entry: Path, flux_ks: Obj | None, kfiles: dict, real: Calla
             _apply_flux_fields(kdata, model, pl, entry)
         # origin annotations trace each output object to its source file; Flux itself sets them
         # when a kustomization has no resources ("kustomization.yaml is empty" otherwise)
-        meta = [m for m in _strings(kdata.get("buildMetadata")) if m != "originAnnotations"]
-        kdata["buildMetadata"] = [*meta, "originAnnotations"]
+        own = list(_strings(kdata.get("buildMetadata")))
+        if "originAnnotations" not in own:
+            b.plain = json.dumps(kdata, sort_keys=True, default=str)
+        kdata["buildMetadata"] = [*(m for m in own if m != "originAnnotations"), "originAnnotations"]
         b.generated = json.dumps(kdata, sort_keys=True, default=str)
     loads = _loads(b)
     if loads > MAX_LOADS:
@@ -421,10 +425,7 @@ def _loads(b: Build) -> int:
 def _apply_flux_fields(kdata: dict, m: fluxmodel.Kustomization, pl: _Planner, entry: Path) -> None:
     """The fields kustomize-controller adds to the kustomization it builds (resolve.flux_fields, resolve.components),
     with the planner's findings on a component the build cannot read."""
-    fields = resolve.flux_fields(m)
-    if "patches" in fields:
-        fields["patches"] = [*(kdata.get("patches") or []), *fields["patches"]]
-    kdata.update(fields)
+    kdata.update(resolve.flux_kustomization(kdata, m))
     comps = resolve.components(entry, m)
     if comps:
         kdata["components"] = list(_strings(kdata.get("components")))
@@ -465,7 +466,7 @@ def _key(b: Build) -> str | None:
 # Running a build
 
 
-def _write_mirror(b: Build, mirror: Path) -> None:
+def _write_mirror(b: Build, mirror: Path, generated: str | None = None) -> None:
     for rel, real in b.files.items():
         dst = mirror / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
@@ -481,7 +482,7 @@ def _write_mirror(b: Build, mirror: Path) -> None:
         for n in KUSTOMIZE_FILES:
             if n != b.kfile_name and (entry / n).exists():
                 (entry / n).unlink()
-        (entry / b.kfile_name).write_text(b.generated)
+        (entry / b.kfile_name).write_text(b.generated if generated is None else generated)
 
 
 def run_kubectl(kubectl: str, d: Path, root: Path | None = None, tree: Path | None = None,
@@ -569,6 +570,14 @@ def build(b: Build, kubectl: str, cache: Path | None, deadline: sandbox.Deadline
             mirror = Path(tmp) / "repo"
             _write_mirror(b, mirror)
             ok, out = run_kubectl(kubectl, b.entry, root=b.root, tree=mirror, deadline=deadline)
+            if not ok and b.plain:
+                # the origin annotations are ours, not Flux's (kustomize-controller sets no buildMetadata), and
+                # kustomize annotates each file's objects only when buildMetadata is set, failing on one whose
+                # metadata.annotations is no map (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/internal/target/
+                # kusttarget.go makeCustomizedResMap, accumulateFile): a finding is what Flux's build says, so build
+                # as it does and trace the objects another way (_OutputCheck._traced)
+                _write_mirror(b, mirror, b.plain)
+                ok, out = run_kubectl(kubectl, b.entry, root=b.root, tree=mirror, deadline=deadline)
     except OSError as exc:
         return False, f"the build could not be prepared: {exc.strerror or exc}"
     if not ok:
@@ -958,12 +967,16 @@ class _OutputCheck:
         findings: list[Finding] = []
         hidden = (f"the build of {display_path(b.entry)} holds Secret data, which kustomize can copy into any field"
                   if holds_secrets(b, docs, self.by_file) else None)
+        # kustomize writes an origin on every object when asked (kusttarget.go): none at all means the build ran as
+        # Flux runs it, without (build)
+        traced = any(isinstance(d.data, dict) and isinstance(a := dig(d.data, "metadata", "annotations"), dict)
+                     and ORIGIN in a for d in docs)
         for doc in docs:
             data = doc.data
             if not isinstance(data, dict):
                 continue
             md = mapping(data, "metadata")
-            origin = _origin(md)
+            origin = _origin(md) if traced else self._traced(b, data)
             sealed = isinstance(data.pop("sops", None), dict)
             kind, av = data.get("kind"), data.get("apiVersion")
             # with sops metadata, Flux decrypts what is encrypted and applies the rest as written: in clear when
@@ -995,6 +1008,20 @@ class _OutputCheck:
                                             obj=f.obj and buildsecrets.redact(f.obj, values)) for f in findings]
         return findings
 
+
+    def _traced(self, b: Build, data: dict) -> dict:
+        """The origin of a built object when the build carries none: the one file of the build holding an object of
+        its kind whose name is the built one, or inside it (a namePrefix/nameSuffix), as an origin ``path``."""
+        kind, name = data.get("kind"), dig(data, "metadata", "name")
+        if not isinstance(name, str) or not name:
+            return {}
+        rels = [(rel, o.name == name) for rel, real in sorted(b.files.items()) for o in self.by_file.get(real, [])
+                if o.kind == kind and o.name and o.name in name]
+        exact = {rel for rel, same in rels if same}
+        found = exact or {rel for rel, _ in rels}
+        if len(found) != 1:
+            return {}
+        return {"path": os.path.relpath(next(iter(found)), b.entry.relative_to(b.root).as_posix())}
 
     def _generated_secret(self, b: Build, origin: dict, name: str) -> Finding:
         """A Secret a generator builds from values kept in clear in the repository (literals, plain env files):

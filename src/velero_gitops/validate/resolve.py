@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from velero_gitops import safefile
+from velero_gitops import safefile, yamlsafe
 from velero_gitops.goregexp import GoRegexp, PatternError
 from velero_gitops.validate import fluxmodel, sourceignore, varsub
 from velero_gitops.validate.documents import Obj, dig, find_kfile, first_document, inside
@@ -42,6 +43,7 @@ _REMOTE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|git::|gh:|git@|github\.com[:/]|g
 
 
 MAX_FILE = 8 * 1024 * 1024  # larger build inputs are refused (a build input is text)
+MAX_CHAINS = 64  # paths from one file to one build through shared bases that identities() follows
 
 
 def is_remote(s: str) -> bool:
@@ -125,6 +127,16 @@ def flux_fields(m: fluxmodel.Kustomization) -> dict[str, Any]:
     return out
 
 
+def flux_kustomization(kdata: dict, m: fluxmodel.Kustomization) -> dict:
+    """The root kustomization as the controller builds it (components aside): ``kdata`` with :func:`flux_fields`
+    set, spec.patches appended after the kustomization's own."""
+    fields = flux_fields(m)
+    if "patches" in fields:
+        own = kdata.get("patches")
+        fields["patches"] = [*(own if isinstance(own, list) else []), *fields["patches"]]
+    return {**kdata, **fields}
+
+
 # --------------------------------------------------------------------------------------------------
 # What a folder applies
 
@@ -194,6 +206,11 @@ class Tree:
         self._reach: dict[Path, set[Path]] = {}  # directory -> the kustomization directories its build reads
         # directory -> file -> the (namePrefix, nameSuffix) its build puts around the names of the file's objects
         self._affixes: dict[Path, dict[Path, set[tuple[str, str]]]] = {}
+        # directory -> file -> the chains of kustomization folders (innermost first, the directory last when it has
+        # a kustomization file) whose transformers the file's objects go through in the directory's build; None when
+        # there are more than MAX_CHAINS (a diamond of shared bases): identities then stay the un-patched model's
+        self._chains: dict[Path, dict[Path, set[tuple[Path, ...]] | None]] = {}
+        self._renames: dict[Path, bool] = {}  # folder -> a patch of its kustomization may rename (_renaming)
 
     def kfile(self, d: Path) -> Path | None:
         """The kustomization file of directory ``d`` (None when it has none): one stat per directory and run."""
@@ -239,16 +256,24 @@ class Tree:
         reach = self._reach[d] = {d}
         out: list[Entry] = []  # before d's own namespace: _inner
         affixes: dict[Path, set[tuple[str, str]]] = {}
+        chains: dict[Path, set[tuple[Path, ...]] | None] = {}
+
+        def chain(f: Path, cs: set[tuple[Path, ...]] | None) -> None:
+            have = chains.get(f, set())
+            chains[f] = None if cs is None or have is None or len(have | cs) > MAX_CHAINS else have | cs
 
         def folder(p: Path) -> list[Entry]:
             sub = self.applied(p, depth + 1)
             reach.update(self._reach.get(self.real(p), set()))
             for f, pairs in self._affixes.get(self.real(p), {}).items():
                 affixes.setdefault(f, set()).update(pairs)
+            for f, cs in self._chains.get(self.real(p), {}).items():
+                chain(f, cs)
             return sub
 
         def file(p: Path) -> list[Entry]:
             affixes.setdefault(self.real(p), set()).add(("", ""))
+            chain(self.real(p), {()})
             return [(self.real(p), "", None)]
 
         k, kfile = self.kustomization(d)
@@ -273,11 +298,13 @@ class Tree:
             pre, suf = pre if isinstance(pre, str) else "", suf if isinstance(suf, str) else ""
             if pre or suf:
                 affixes = {f: {(pre + a, b + suf) for a, b in pairs} for f, pairs in affixes.items()}
+            chains = {f: None if cs is None else {c + (d,) for c in cs} for f, cs in chains.items()}
         elif kfile is None and self.run.fs.isdir(d):
             # Flux generates a kustomization (listing): YAML files, folders with their own as a whole
             for p, whole in listing(d, self.root, self.run.fs):
                 out.extend(folder(p) if whole else file(p))
         self._affixes[d] = affixes
+        self._chains[d] = chains
         self._inner[d] = out
         self._cache[d] = [(f, ns, nsfile) if ns else (f, o, of) for f, o, of in out]
         return self._cache[d]
@@ -330,6 +357,125 @@ class Tree:
             out.add((new_pre + a, b + new_suf))
         return out
 
+    def patches(self, d: Path, data: dict | None = None) -> list[fluxmodel.Patch]:
+        """The ``patchesStrategicMerge`` and ``patches`` of directory ``d``'s kustomization (``data``: that
+        kustomization as the build has it, when not the file's own) as ``spec.patches`` entries, in the order kustomize
+        runs them (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/internal/target/kusttarget_configplugin.go
+        transformerConfigurators: PatchStrategicMergeTransformer, then PatchTransformer); a ``path`` is read as the
+        patch text, inside the repository. What cannot be read is the build's finding, not patched here."""
+        if data is None:
+            data, kfile = self.kustomization(d)
+            if kfile is None:
+                return []
+        entries: list[dict] = []
+        merges = data.get("patchesStrategicMerge")  # deprecated in kustomize v5, still applied
+        for e in merges if isinstance(merges, list) else []:
+            if isinstance(e, str):
+                entries += [{"patch": t} for t in _documents(e if "\n" in e else self._patch_text(d / e))]
+        entries += self._entries(d, data.get("patches"), split=True)
+        return list(fluxmodel.patches(fluxmodel.Parser(), {"patches": entries})) if entries else []
+
+    def json6902(self, d: Path, data: dict) -> list[fluxmodel.Patch]:
+        """The deprecated ``patchesJson6902`` of a kustomization (each with a target), run after the namespace and
+        name prefix transformers (kusttarget_configplugin.go: PatchJson6902Transformer)."""
+        entries = [e for e in self._entries(d, data.get("patchesJson6902"), split=False) if "target" in e]
+        return list(fluxmodel.patches(fluxmodel.Parser(), {"patches": entries})) if entries else []
+
+    def _entries(self, d: Path, listed: object, split: bool) -> list[dict]:
+        out: list[dict] = []
+        for e in listed if isinstance(listed, list) else []:
+            if isinstance(e, dict) and not isinstance(e.get("patch"), str) and isinstance(e.get("path"), str):
+                text = self._patch_text(d / e["path"])
+                # a file of strategic-merge patches without a target: one patch per document, each naming its object
+                # (kustomize api/internal/builtins/PatchTransformer.go)
+                out += [{**e, "patch": t} for t in (_documents(text) if split and "target" not in e else [text])
+                        if t is not None]
+            elif isinstance(e, dict):
+                out.append(e)
+        return out
+
+    def _patch_text(self, p: Path) -> str | None:
+        if self.root is None or not self.run.fs.isfile(p) or not inside(self.real(p), self.real(self.root)):
+            return None
+        try:
+            return self.run.text(p, root=self.root)
+        except Exception:  # noqa: BLE001 - refused or unreadable: the kustomize build reports it
+            return None
+
+    def identities(self, target: Path, m: fluxmodel.Kustomization, f: Path, o: Obj,
+                   affixed: bool = True) -> list[tuple[str, str]] | None:
+        """[(namespace, name)] object ``o`` of file ``f`` has in the build of Flux Kustomization ``m`` (``spec.path``
+        ``target``) when a kustomization's patch renames it, else None (names_by/namespaces_by hold). Each
+        kustomization on the way, innermost first, runs its patches, namespace, namePrefix/nameSuffix (``affixed``:
+        the kind takes them) and patchesJson6902 on what it accumulated (kusttarget_configplugin.go
+        transformerConfigurators); the root is the kustomization the controller builds (flux_kustomization). A
+        JSON 6902 patch may set metadata.name and metadata.namespace; a strategic merge keeps both unless the entry
+        allows a name change (api/resource/resource.go ApplySmPatch). A patch selects by the name and namespace as
+        written or as they are by then (api/resmap/reswrangler.go Select). SOPS leaves metadata in clear
+        (getsops/sops@v3.10.2:stores/stores.go: the ``sops`` key sits beside it) and kustomize-controller decrypts
+        after the build (fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go build,
+        internal/decryptor), so an encrypted object is renamed like any other."""
+        self.applied(target)
+        t = self.real(target)
+        chains = self._chains.get(t, {}).get(f)
+        if not chains:
+            return None
+        kdata, _ = self.kustomization(t)
+        root = flux_kustomization(kdata, m)
+        levels = {x for c in chains for x in c if x != t}
+        if not any(_renames(p) for p in (*self.patches(t, root), *self.json6902(t, root))) and \
+                not any(self._renaming(d) for d in levels):
+            return None  # the common case: no copy made
+        md = o.data.get("metadata")
+        org = (str(md.get("namespace") or "") if isinstance(md, dict) else "", o.name)
+        out: list[tuple[str, str]] = []
+        renamed = False
+        for c in chains:
+            cur = Obj(o.file, o.path, o.index, copy.deepcopy(o.data), o.line, o.encrypted)
+            for d in [*(x for x in c if x != t), t]:
+                k = root if d == t else self.kustomization(d)[0]
+                renamed |= self._rename(cur, org, self.patches(d, k))
+                ns, pre, suf = (k.get(x) for x in ("namespace", "namePrefix", "nameSuffix"))
+                if isinstance(ns, str) and ns:
+                    _set_meta(cur.data, "namespace", ns)
+                if affixed and (isinstance(pre, str) and pre or isinstance(suf, str) and suf):
+                    _set_meta(cur.data, "name", (pre if isinstance(pre, str) else "") + cur.name +
+                              (suf if isinstance(suf, str) else ""))
+                renamed |= self._rename(cur, org, self.json6902(d, k))
+            md = cur.data.get("metadata")
+            pair = (str(md.get("namespace") or "") if isinstance(md, dict) else "", cur.name)
+            if pair not in out:
+                out.append(pair)
+        return out if renamed else None
+
+    def _renaming(self, d: Path) -> bool:
+        """Whether a patch of ``d``'s kustomization may change a name or namespace (once per folder and run)."""
+        if d not in self._renames:
+            k, _ = self.kustomization(d)
+            self._renames[d] = any(_renames(p) for p in (*self.patches(d, k), *self.json6902(d, k)))
+        return self._renames[d]
+
+    @staticmethod
+    def _rename(cur: Obj, org: tuple[str, str], patches: list[fluxmodel.Patch]) -> bool:
+        """Patches applied to ``cur`` in place; True when one changed its name or namespace."""
+        changed = False
+        for p in patches:
+            if p.patch is None or not any(selects(p, cur, ns, name) for ns in {org[0], cur.namespace}
+                                          for name in {org[1], cur.name}):
+                continue
+            before = (cur.namespace, cur.name)
+            doc = document(p)
+            if isinstance(doc, dict):
+                apply_patch(cur, p)  # labels and annotations: what later selectors read
+                want = dig(doc, "metadata", "name")
+                options = p.raw.get("options")
+                if isinstance(want, str) and want and isinstance(options, dict) and options.get("allowNameChange") is True:
+                    _set_meta(cur.data, "name", want)
+            elif isinstance(doc, list) and doc:
+                _json6902(cur.data, doc)
+            changed |= (cur.namespace, cur.name) != before
+        return changed
+
     def flux_reached(self, target: Path, m: fluxmodel.Kustomization) -> set[Path]:
         """The kustomization folders that Flux Kustomization's build reads (its components' included)."""
         out = set(self.reached(target))
@@ -340,6 +486,35 @@ class Tree:
 
 # --------------------------------------------------------------------------------------------------
 # Patches
+
+
+def _documents(text: str | None) -> list[str]:
+    """Each document of a patch file, as its own patch text (JSON, which is YAML)."""
+    if text is None:
+        return []
+    try:
+        return [json.dumps(doc.data) for doc in yamlsafe.load_all(text) if isinstance(doc.data, (dict, list))]
+    except yamlsafe.YamlRefused:
+        return []
+
+
+def _renames(p: fluxmodel.Patch) -> bool:
+    """Whether patch ``p`` may change an object's name or namespace: a JSON 6902 operation on metadata, or a
+    strategic merge whose entry allows a name change (Tree._rename)."""
+    doc = document(p)
+    if isinstance(doc, dict):
+        options = p.raw.get("options")
+        return isinstance(options, dict) and options.get("allowNameChange") is True
+    return isinstance(doc, list) and any(
+        isinstance(op, dict) and isinstance(op.get("path"), str) and op["path"].split("/")[1:2] == ["metadata"]
+        for op in doc)
+
+
+def _set_meta(data: dict, key: str, value: str) -> None:
+    md = data.get("metadata")
+    if not isinstance(md, dict):
+        md = data["metadata"] = {}
+    md[key] = value
 
 
 @functools.lru_cache(maxsize=256)
@@ -402,17 +577,18 @@ def _document(text: str) -> object:
         return None
 
 
-def selects(p: fluxmodel.Patch, o: Obj, ns: str = "") -> bool:
+def selects(p: fluxmodel.Patch, o: Obj, ns: str = "", name: str | None = None) -> bool:
     """Whether patch ``p`` selects object ``o`` (in namespace ``ns`` in the build): without a target, a strategic merge
     patch names its object (kind and name); a target matches group, version, kind, name and namespace as anchored Go
     regular expressions, and its label and annotation selectors (kubernetes-sigs/kustomize@kustomize/v5.7.1:
-    api/types/selector.go SelectorRegex, api/resource/resource.go)."""
+    api/types/selector.go SelectorRegex, api/resource/resource.go); ``name``: the one to match, when not ``o``'s."""
+    name = o.name if name is None else name
     t = p.target
     if t is None:
         doc = document(p)
-        return isinstance(doc, dict) and dig(doc, "metadata", "name") == o.name and doc.get("kind") == o.kind
+        return isinstance(doc, dict) and dig(doc, "metadata", "name") == name and doc.get("kind") == o.kind
     group, _, version = o.api_version.rpartition("/")
-    for pattern, value in ((t.group, group), (t.version, version), (t.kind, o.kind), (t.name, o.name),
+    for pattern, value in ((t.group, group), (t.version, version), (t.kind, o.kind), (t.name, name),
                            (t.namespace, ns)):
         if not _matches(pattern, value):
             return False
