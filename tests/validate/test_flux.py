@@ -624,6 +624,45 @@ def test_flux_instance_sync_is_the_cluster_root(tmp_path, sub):
     assert res.findings
 
 
+def test_a_chart_rendered_instance_and_a_second_name_of_its_source(tmp_path):
+    """The cluster's FluxInstance is rendered by flux-operator's flux-instance chart from values a configMapGenerator
+    makes (valuesFrom), and the tree under its sync path reads the repository through a GitRepository of another name
+    (``fleet``) declared there with the same URL and branch; a Kustomization reads the operator-made source by its
+    name, flux-system (the sync name defaults to the instance's namespace: controlplaneio-fluxcd/flux-operator@v0.58.1:
+    internal/controller/fluxinstance_controller.go syncName, internal/builder/templates.go syncTmpl sets the Git
+    ref.name from sync.ref). The guess of the repository's sources sees the instance as the graph does (its values
+    included), so ``fleet`` is this repository and the apps are checked: a wrong value is an error, not a note on a
+    tree "not applied by any Flux Kustomization" (seen on a public repository: the whole kubernetes/apps)."""
+    root = _tree(tmp_path, "flux-operator")
+    (root / "clusters/prod/flux-instance.yaml").unlink()
+    (root / "clusters/prod/fleet.yaml").write_text(
+        "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: fleet\n  namespace: flux-system\n"
+        "spec:\n  interval: 1h\n  ref:\n    branch: main\n  url: ssh://git@example.com/fleet.git\n")
+    fi = root / "apps/flux-instance"
+    (fi / "app").mkdir(parents=True)
+    (fi / "ks.yaml").write_text(
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: flux-instance\n"
+        "  namespace: flux-system\nspec:\n  interval: 1h\n  path: ./apps/flux-instance/app\n  prune: true\n"
+        "  sourceRef:\n    kind: GitRepository\n    name: flux-system\n")
+    (fi / "app/kustomization.yaml").write_text(
+        "namespace: flux-system\nresources:\n  - ./release.yaml\ngeneratorOptions:\n  disableNameSuffixHash: true\n"
+        "configMapGenerator:\n  - name: flux-instance-values\n    files:\n      - values.yaml=./values.yaml\n")
+    (fi / "app/release.yaml").write_text(
+        "apiVersion: source.toolkit.fluxcd.io/v1\nkind: OCIRepository\nmetadata:\n  name: flux-instance\nspec:\n"
+        "  interval: 1h\n  ref:\n    tag: 0.49.0\n  url: oci://ghcr.io/controlplaneio-fluxcd/charts/flux-instance\n---\n"
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: flux-instance\nspec:\n"
+        "  interval: 1h\n  chartRef:\n    kind: OCIRepository\n    name: flux-instance\n  valuesFrom:\n"
+        "    - kind: ConfigMap\n      name: flux-instance-values\n")
+    (fi / "app/values.yaml").write_text(
+        "instance:\n  distribution:\n    version: 2.7.x\n  sync:\n    kind: GitRepository\n"
+        "    url: https://example.com/fleet\n    ref: refs/heads/main\n    path: clusters/prod\n")
+    _edit(root / "apps/kustomization.yaml", "  - ./web/ks.yaml\n", "  - ./web/ks.yaml\n  - ./flux-instance/ks.yaml\n")
+    assert _check(root, ".", ignore_missing_schemas=True).findings == []
+    _edit(root / "apps/web/app/configmap.yaml", "  greeting: hello\n", "  greeting: 1\n")
+    res = _check(root, ".", ignore_missing_schemas=True)
+    assert [(f.rule, f.severity) for f in res.findings] == [("schema", "error")], res.findings
+
+
 def test_parent_patch_json6902(tmp_path):
     """A JSON 6902 patch of the parent sets the child's fields too (RFC 6902 add on an existing /spec)."""
     root = _tree(tmp_path, "flux-operator")
@@ -1228,6 +1267,62 @@ def test_a_source_of_the_repositorys_url_at_another_revision_is_another_tree(tmp
         "  sourceRef:\n    kind: GitRepository\n    name: rendered\n")
     rules = [f.rule for f in _check(root, ".", ignore_missing_schemas=True).findings]
     assert rules == (["flux.path"] if checked else []), rules
+
+
+def _tenant(root, url, ref="branch: main"):
+    """A tenant of the flux-operator tree as a public repository lays it out: Kustomization ``tenant`` (reading the
+    cluster's source ``fleet``) applies a shared base whose GitRepository and Kustomization are named by its
+    postBuild variables (``${TENANT}-repo``); that source, at ``url``, is the one the tenant's Kustomization reads
+    to apply ./apps/tenant/env, where HelmRelease runner dependsOn controller."""
+    t = root / "apps/tenant"
+    (t / "base").mkdir(parents=True)
+    (t / "env").mkdir()
+    (t / "ks.yaml").write_text(
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: tenant\n"
+        "  namespace: flux-system\nspec:\n  interval: 1h\n  path: ./apps/tenant/base\n  prune: true\n"
+        "  sourceRef:\n    kind: GitRepository\n    name: fleet\n    namespace: flux-system\n  postBuild:\n    substitute:\n      TENANT: team-a\n      ENV: ./apps/tenant/env\n")
+    (t / "base/kustomization.yaml").write_text("resources:\n  - ./sync.yaml\n")
+    (t / "base/sync.yaml").write_text(
+        "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: ${TENANT}-repo\n"
+        f"  namespace: ${{TENANT}}\nspec:\n  interval: 1h\n  ref:\n    {ref}\n  url: {url}\n---\n"
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: ${TENANT}-sync\n"
+        "  namespace: ${TENANT}\nspec:\n  interval: 1h\n  path: ${ENV}\n  prune: true\n  targetNamespace: ${TENANT}\n"
+        "  sourceRef:\n    kind: GitRepository\n    name: ${TENANT}-repo\n")
+    (t / "env/kustomization.yaml").write_text("resources:\n  - ./releases.yaml\n")
+    (t / "env/releases.yaml").write_text("".join(
+        f"---\napiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: {name}\nspec:\n"
+        f"  interval: 1h\n  chart:\n    spec:\n      chart: {name}\n      sourceRef:\n        kind: HelmRepository\n"
+        f"        name: charts\n{deps}" for name, deps in (("controller", ""),
+                                                        ("runner", "  dependsOn:\n    - name: controller\n")))
+        + "---\napiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\nmetadata:\n  name: charts\nspec:\n"
+        "  interval: 1h\n  url: https://charts.example.com\n")
+    _edit(root / "apps/kustomization.yaml", "  - ./web/ks.yaml\n", "  - ./web/ks.yaml\n  - ./tenant/ks.yaml\n")
+    return t
+
+
+@pytest.mark.parametrize("url,ref,same", [("ssh://git@example.com/fleet", "branch: main", True),
+                                          ("https://example.com/fleet.git/", "name: refs/heads/main", True),
+                                          ("https://EXAMPLE.com/fleet", "branch: main", True),
+                                          ("https://example.com/fleet", "branch: dev", False),
+                                          ("https://example.com/other", "branch: main", False)])
+def test_a_source_named_by_substitution_with_the_repositorys_url_reads_it(tmp_path, url, ref, same):
+    """Two GitRepositories of one URL and reference fetch one artifact: source-controller clones the remote at the
+    reference (fluxcd/source-controller@v1.9.1:api/v1/gitrepository_types.go GitRepositoryRef), whatever the object
+    is named. A tenant's source named ``${TENANT}-repo`` is only known once the graph has substituted it, so the
+    repository's own sources are decided after each build (Graph.own_sources), with the URL compared as git does
+    (scheme, user, `.git`, case and trailing slash aside). Seen on a public repository: a dependsOn target in the
+    very build was "not found", the tenant's Kustomization taken for "another source's artifact"."""
+    from velero_gitops.validate.engine import flux_graph
+
+    root = _tree(tmp_path, "flux-operator")
+    t = _tenant(root, url, ref)
+    g = flux_graph(root, Options(kustomize="never"))
+    sync = next(k for k in g.flux_ks if k.name == "team-a-sync")
+    assert (g.path_dir(sync) == (t / "env").resolve()) == same
+    assert [f.rule for f in _check(root, ".", ignore_missing_schemas=True).findings] == []
+    _edit(t / "env/releases.yaml", "    - name: controller\n", "    - name: absent\n")
+    res = _check(root, ".", ignore_missing_schemas=True)
+    assert [(f.rule, f.severity) for f in res.findings] == ([("flux.depends-on", "error")] if same else []), res.findings
 
 
 REFLECT = ("  annotations:\n    reflector.v1.k8s.emberstack.com/reflection-allowed: \"true\"\n"

@@ -176,10 +176,12 @@ class Graph:
         self.extra = _scan_repo(self.root, seen, run) if self.root is not None and opts.flux else []
         self.all = self.scope + self.extra
         self._given = opts  # before the guess: the per-cluster guess starts from it again
-        opts = self.opts = run.opts = guess_repo_source(self.all, opts, self._found_here)
-        self.cluster_sources: dict[int, set[tuple[str, str, str]]] = {}  # cluster -> its repository's sources
-        # what flux-operator makes from a FluxInstance's sync: the root Kustomization of the cluster
+        # what flux-operator makes from a FluxInstance's sync: the root Kustomization of the cluster, and a source
+        # of the repository that the guess must see (one rendered from a chart's valuesFrom too)
         self.sync_roots = sync_roots(self.all, generated_values=self._generated_values, values_of=self._release_values)
+        opts = self.opts = run.opts = guess_repo_source(self.all, opts, self._found_here, self.sync_roots)
+        self.cluster_sources: dict[int, set[tuple[str, str, str]]] = {}  # cluster -> its repository's sources
+        self._own: dict[frozenset[int] | None, set[tuple[str, str, str]]] = {}  # Graph.own_sources, per build
         self.synthetic = [r.kustomization for r in self.sync_roots if r.kustomization is not None]
         self.flux_ks = [o for o in self.all if is_kind(o, FLUX_KS, "Kustomization")] + self.synthetic
         self.roots: dict[int, list[Path]] = {id(ks): _candidate_roots(ks, run, self.root) for ks in self.flux_ks}
@@ -290,13 +292,19 @@ class Graph:
             for c in self.cluster.get(id(o), ()):
                 members.setdefault(c, []).append(o)
         whole = _repo_sources(self.opts)
-        per = {c: _repo_sources(guess_repo_source(objs, self._given, self._found_here)) for c, objs in members.items()}
+        per = {c: _repo_sources(guess_repo_source(objs, self._given, self._found_here, self._roots_among(objs)))
+               for c, objs in members.items()}
         if all(v == whole for v in per.values()):
             return False
         self.cluster_sources = per
         union = sorted(f"{k}/{ns}/{n}" for k, ns, n in whole.union(*per.values()))
         self.opts = self.run.opts = dataclasses.replace(self.opts, repo_sources=union)
         return True
+
+    def _roots_among(self, objs: list[Obj]) -> list[SyncRoot]:
+        """The graph's sync roots declared by one of ``objs`` (a cluster's members)."""
+        ids = {id(o) for o in objs}
+        return [r for r in self.sync_roots if id(r.obj) in ids or id(r.kustomization) in ids]
 
     def _found_here(self, ks: Obj) -> bool | None:
         """Whether a Kustomization's spec.path, as written, names a folder of this checkout if its source were this
@@ -414,6 +422,7 @@ class Graph:
         self.applied_by, self._via, self._ns = {}, {}, {}
         self._spec_patches, self._named = {}, None  # the Kustomizations or their specs may have changed
         self._models = {}
+        self._own = {}  # names are substituted between builds
         self._has_sync = None
         self._entries = None
         self._live_dirs = None
@@ -475,6 +484,7 @@ class Graph:
         (a FluxInstance's, bootstrap's) are preferred as the seeds of the clusters; without such a group, every sync
         root seeds its own cluster."""
         self.cluster, self.cluster_roots = {}, []
+        self._own = {}
         # a sync Kustomization is a root even when a Kustomization it reaches applies its file back (a FluxInstance
         # kept in the tree it syncs)
         roots = [k for k in self.flux_ks if k.path is not None and (not self.parents(k) or self.sync_root(k))]
@@ -720,7 +730,29 @@ class Graph:
     def reads_repo(self, ks: Obj) -> bool:
         # the namespace as written: an unset one matches the source in any namespace (the build sets it later)
         return reads_this_repo(self.kustomization(ks), _str(dig(ks.data, "metadata", "namespace")), self.opts,
-                               self.sources_for(ks) if self.cluster_sources else None)
+                               self.own_sources(ks))
+
+    def own_sources(self, holder: Obj) -> set[tuple[str, str, str]]:
+        """The sources that read this repository as ``holder``'s cluster sees them: its sync source's names
+        (sources_for), and every source declared with their URL and revision (same_artifact), as this build shows
+        it: a source named ``${TENANT}-repo`` is known once its Kustomization's substitution has run, so the
+        guess before the build cannot see it. The one answer to "is this source this repository"; the URLs come
+        from the declarations ``holder`` can see (its cluster's, and those of no cluster: bootstrap's gotk-sync.yaml
+        that a tree leaves out). The namespace of a declaration is its file's (metadata.namespace, or the
+        kustomization.yaml above it), "" when not known: the build that places it may still be running."""
+        clusters = self.cluster.get(id(holder)) if self.cluster_sources else None
+        key = frozenset(clusters) if clusters else None
+        if key not in self._own:
+            names = self.sources_for(holder)
+            seen = [o for o in self.all if key is None or self.visible(holder, o)]
+            roots = [r for r in self.sync_roots if key is None or r.obj is None or self.visible(holder, r.obj)]
+            self._own[key] = names | same_artifact(seen, roots, names, self._written_namespace)
+        return self._own[key]
+
+    def _written_namespace(self, o: Obj) -> str:
+        md = o.data.get("metadata")
+        own = _str(md.get("namespace")) if isinstance(md, dict) else ""
+        return (self._parent_namespace(self.real(o.path))[0] if o.path is not None else "") or own
 
     def foreign_builds(self) -> list[Obj]:
         """The live Flux Kustomizations that read another source than this repository (another Git repository, an
@@ -1201,9 +1233,7 @@ class _Unbuilt:
         return self._named.get((kind, name), [])
 
     def ns_of(self, o: Obj) -> str:
-        md = o.data.get("metadata")
-        own = _str(md.get("namespace")) if isinstance(md, dict) else ""
-        return (self._g._parent_namespace(self.real(o.path))[0] if o.path is not None else "") or own
+        return self._g._written_namespace(o)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -1333,7 +1363,8 @@ def _repo_sources(opts: Options) -> set[tuple[str, str, str]]:
 
 
 def guess_repo_source(objects: list[Obj], opts: Options,
-                      found_here: Callable[[Obj], bool | None] | None = None) -> Options:
+                      found_here: Callable[[Obj], bool | None] | None = None,
+                      sync: list[SyncRoot] | None = None) -> Options:
     """With the default repository sources and no Flux Kustomization reading them, the repository is read through a
     source of another name (`flux create source git k8s-gitops ...`): take the Git/OCI/Bucket source of the tree that
     most Flux Kustomizations read, else the undeclared one that most of them read. An explicit --repo-source always
@@ -1345,14 +1376,17 @@ def guess_repo_source(objects: list[Obj], opts: Options,
     readers name folders it lacks (an example's podinfo, a release repository), or only the root, is never the
     guess, and nothing reading it is checked here. A source given explicitly is taken as given, and, as a guessed
     one, with the other sources of its URL (_same_repository): every consumer of the graph (validate, check,
-    ops/wiring.py) then reads the same Kustomizations as this repository's."""
+    ops/wiring.py) then reads the same Kustomizations as this repository's.
+
+    ``sync``: the sync roots the graph found (sync_roots with the values helm-controller composes, a flux-instance
+    chart's valuesFrom included), else those of ``objects`` as written: the guess and the graph see one set of roots."""
+    roots = [r for r in (sync_roots(objects) if sync is None else sync) if r.kustomization is not None]
     if list(opts.repo_sources) != list(DEFAULT_REPO_SOURCES):
         given = [tuple(s.split("/")) for s in opts.repo_sources if s.count("/") == 2]
-        return _same_repository(objects, [r for r in sync_roots(objects) if r.kustomization is not None], opts, given)
+        return _same_repository(objects, roots, opts, given)
     declared = {(o.kind, o.namespace or "", o.name) for o in objects
                 if o.api_version.startswith(SOURCE) and o.kind in ("GitRepository", "OCIRepository", "Bucket")}
     # a FluxInstance declares its sync source, and its sync Kustomization reads it (the cluster's own repository)
-    roots = [r for r in sync_roots(objects) if r.kustomization is not None]
     synced = [r.kustomization for r in roots if r.kustomization is not None]
     declared |= {r.source for r in roots}
     reads: Counter[tuple[str, str, str]] = Counter()
@@ -1396,27 +1430,40 @@ def _repo_url(url: object) -> str:
     return re.sub(r"(\.git)?/*$", "", u)
 
 
-def _same_repository(objects: list[Obj], roots: list[SyncRoot], opts: Options,
-                     sources: list[tuple[str, ...]] | list[tuple[str, str, str]]) -> Options:
-    """Every declared source whose URL and revision are the repository source's reads this repository too (a second
-    GitRepository of the same URL and branch, made for another interval or ignore rules): Kustomizations reading it
-    are built and checked as well. One of another branch or tag (a CI-rendered `dev` branch) fetches another tree
-    (fluxmodel.source_revision), which this checkout does not show. A revision not known on either side matches."""
+def same_artifact(objects: list[Obj], roots: list[SyncRoot], sources: set[tuple[str, str, str]],
+                  ns_of: Callable[[Obj], str] | None = None) -> set[tuple[str, str, str]]:
+    """THE answer to "which other sources read this repository": every declared Git or OCI source whose URL
+    (_repo_url: scheme, user, `.git`, ssh or scp form and trailing slash aside) and revision are those of one of
+    ``sources``, the repository's own (a second GitRepository of the same URL and branch, made for another interval,
+    ignore rules or a tenant's namespace). Two such objects are two names for one artifact: source-controller fetches
+    the remote at the reference (fluxcd/source-controller@v1.9.1:api/v1/gitrepository_types.go GitRepositoryRef),
+    and the artifact's content depends on nothing else the object names. One of another branch or tag (a CI-rendered
+    `dev` branch) fetches another tree (fluxmodel.source_revision), which this checkout does not show. A revision not
+    known on either side matches. ``ns_of``: an object's namespace (default: as written); "" matches any."""
     # one source may be declared in several files (each cluster's gotk-sync.yaml, a bootstrap template): every URL
     # declared for it counts, whatever file is read last
-    urls: dict[tuple, set[tuple[str, str]]] = {}
+    urls: dict[tuple[str, str, str], set[tuple[str, str]]] = {}
     for o in objects:
         if o.api_version.startswith(SOURCE) and o.kind in ("GitRepository", "OCIRepository"):
-            urls.setdefault((o.kind, o.namespace or "", o.name), set()).add(
+            ns = ns_of(o) if ns_of is not None else o.namespace or ""
+            urls.setdefault((o.kind, ns, o.name), set()).add(
                 (_repo_url(fluxmodel.source_url(o)), fluxmodel.source_revision(o)))
     for r in roots:
         urls.setdefault(r.source, set()).add((_repo_url(r.url), r.revision))
-    mine = {(u, rev) for s in sources for u, rev in urls.get(s, set()) if u}
+    mine = {(u, rev) for (k, ns, n), found in urls.items() for u, rev in found if u
+            and any(k == sk and n == sn and (not ns or ns == sns) for sk, sns, sn in sources)}
 
     def same(found: set[tuple[str, str]]) -> bool:
         return any(u == mu and (not rev or not mrev or rev == mrev) for u, rev in found for mu, mrev in mine)
 
-    extra = [f"{k}/{ns}/{n}" for (k, ns, n), u in urls.items() if same(u) and (k, ns, n) not in sources]
+    return {key for key, found in urls.items() if same(found) and key not in sources}
+
+
+def _same_repository(objects: list[Obj], roots: list[SyncRoot], opts: Options,
+                     sources: list[tuple[str, ...]] | list[tuple[str, str, str]]) -> Options:
+    """The options with the sources that read the repository too (same_artifact), as declared before the graph's
+    build; the graph asks again after substitution (Graph.own_sources)."""
+    extra = [f"{k}/{ns}/{n}" for k, ns, n in same_artifact(objects, roots, {(s[0], s[1], s[2]) for s in sources})]
     if not extra:
         return opts
     return dataclasses.replace(opts, repo_sources=[*(opts.repo_sources or DEFAULT_REPO_SOURCES), *sorted(extra)])
@@ -1460,7 +1507,7 @@ def reads_this_repo(ks: fluxmodel.Kustomization, holder_ns: str, opts: Options,
         return False
     ns = ref.namespace or holder_ns
     for k, n, nm in _repo_sources(opts) if sources is None else sources:
-        if ref.kind == k and ref.name == nm and (not ns or ns == n):
+        if ref.kind == k and ref.name == nm and (not ns or not n or ns == n):
             return True
     return False
 
