@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from velero_gitops import __version__
+from velero_gitops import __version__, cachebound
 from velero_gitops.boundary import realpath
 
 _PACKAGE = os.path.dirname(os.path.abspath(__file__))
@@ -334,7 +334,10 @@ def load(key: str) -> dict[str, Any] | None:
             return None
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
-    return result if isinstance(result, dict) else None
+    if not isinstance(result, dict) or d is None:
+        return None
+    cachebound.used(d / f"{key}.json")  # least recently used goes first when the store is past its bound
+    return result
 
 
 def store(key: str, inputs: dict[str, Any] | None, result: dict[str, Any]) -> None:
@@ -350,6 +353,7 @@ def store(key: str, inputs: dict[str, Any] | None, result: dict[str, Any]) -> No
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump({"inputs": inputs, "result": result, "mac": _mac(secret, key, inputs, result)}, f)
         os.replace(tmp, d / f"{key}.json")
+        cachebound.written(d, d / f"{key}.json")
     except OSError:  # a full disk (or any failure) means no cache entry, never a traceback
         if tmp is not None:
             try:

@@ -99,6 +99,16 @@ CASES = [
     ("tab-in-list-item", "    ttl: 720h", "\t  ttl: 720h", "19:1 schedules[0].ttl:", "indented with a tab"),
     ("tab-below-a-block-key", "    distribution: talos", "\tdistribution: talos", "11:1 velero.nodeAgent.distribution:",
      "indented with a tab"),
+    # Velero's resource policies (vmware-tanzu/velero@v1.18.1:internal/resourcepolicies/resource_policies.go) and the
+    # Schedule fields the config does not expose: each refusal says what to write instead
+    ("volume-policies-in-schedule", "    ttl: 720h", "    ttl: 720h\n    volumePolicies: []", "20:5 schedules[0].volumePolicies",
+     "fix: leave volumes out of the file-system backup with the pod annotation backup.velero.io/backup-volumes-excludes"),
+    ("volume-policies-top-level", "metrics:\n", "volumePolicies: []\nmetrics:\n", "20:1 volumePolicies",
+     "backup.velero.io/backup-volumes-excludes=<volume>"),
+    ("resource-policy-in-schedule", "    ttl: 720h", "    ttl: 720h\n    resourcePolicy: {kind: ConfigMap, name: p}",
+     "20:5 schedules[0].resourcePolicy", "excludedResources or labelSelector of the schedule"),
+    ("schedule-field-not-exposed", "    ttl: 720h", "    ttl: 720h\n    hooks: {}", "20:5 schedules[0].hooks",
+     "fix: say it with those keys, or write that Schedule yourself"),
     # /work/attack3/repro/01, 09: digit runs past CPython's 4,300-digit int() limit (intparse)
     ("integer-beyond-64-bits", "    ttl: 720h", "    ttl: " + "1" * 5000, "19:10 schedules[0].ttl", "beyond 64 bits"),
     ("cron-number-beyond-64-bits", '"0 2 * * *"', '"0 ' + "9" * 5000 + ' * * *"', "17:11 schedules[0].cron",

@@ -834,20 +834,47 @@ VELERO_SCHEDULE_FIELDS = frozenset({
 })
 
 
+# Velero's resource policies: a ConfigMap a Backup (a Schedule's template) names in spec.resourcePolicy, whose YAML
+# document holds volumePolicies and includeExcludePolicy (vmware-tanzu/velero@v1.18.1:internal/resourcepolicies/
+# resource_policies.go, ResourcePolicies; pkg/apis/velero/v1/backup_types.go, BackupSpec.ResourcePolicy). This config
+# renders no such ConfigMap nor the reference; its `version` key is left out, a word too common to read as one.
+VELERO_RESOURCE_POLICY_REF = "resourcePolicy"
+VELERO_RESOURCE_POLICY_FIELDS = frozenset({"volumePolicies", "includeExcludePolicy"})
+# What a config says instead: the volumes a file-system backup takes are chosen per pod (opt-out annotation, or
+# opt-in when the schedule's defaultVolumesToFsBackup is false: vmware-tanzu/velero@v1.18.1:pkg/util/podvolume/
+# pod_volume.go GetVolumesByPod), the resources by the schedule's keys; anything else by a Schedule of your own.
+_OWN_SCHEDULE = ("or write that Schedule yourself: a velero.io/v1 Schedule in a folder Flux applies, outside the "
+                 "rendered tree (render leaves it alone), and remove the key here")
+_RESOURCE_POLICY_FIX = (
+    "fix: leave volumes out of the file-system backup with the pod annotation "
+    "backup.velero.io/backup-volumes-excludes=<volume> (or set defaultVolumesToFsBackup: false on the schedule and "
+    "annotate the pods to back up with backup.velero.io/backup-volumes=<volume>), leave resources out with "
+    "excludedResources or labelSelector of the schedule, " + _OWN_SCHEDULE)
+
+
 def our_key_for(model: Any, key: str) -> str | None:
     """Our key for Velero's name ``key`` of a field of ``model`` (a schedule item), or None."""
     return VELERO_SCHEDULE_NAMES.get(key) if model is ScheduleConfig else None
 
 
 def velero_field_hint(model: Any, key: str) -> str | None:
-    """What to write instead of a Velero Schedule/Backup field name used in a schedule item, or None."""
+    """What to write instead of a Velero Schedule/Backup field name used in a schedule item, or of a key of Velero's
+    resource policies anywhere in the config, or None."""
+    if key in VELERO_RESOURCE_POLICY_FIELDS:
+        # no apostrophe here: the loader reads text between two quotes as a value it may shorten
+        return (f"{key!r} belongs to the resource policies of Velero (a ConfigMap a Backup names in "
+                f"spec.resourcePolicy), which this config does not render; {_RESOURCE_POLICY_FIX}")
     if model is not ScheduleConfig:
         return None
     if key in VELERO_SCHEDULE_NAMES:
         return f"{key!r} is Velero's name for it; here the key is {VELERO_SCHEDULE_NAMES[key]!r}"
+    keys = ", ".join(f.alias or n for n, f in ScheduleConfig.model_fields.items())
+    if key == VELERO_RESOURCE_POLICY_REF:
+        return (f"{key!r} names the resource policies of Velero (a ConfigMap of volumePolicies), which this config "
+                f"does not render; {_RESOURCE_POLICY_FIX}")
     if key in VELERO_SCHEDULE_FIELDS:
-        return (f"{key!r} is a field of Velero's Schedule that this config does not expose; the keys of a schedule "
-                f"are {', '.join(f.alias or n for n, f in ScheduleConfig.model_fields.items())}")
+        return (f"{key!r} is a field of Velero's Schedule that this config does not expose (the keys of a schedule "
+                f"are {keys}); fix: say it with those keys, {_OWN_SCHEDULE}")
     return None
 
 

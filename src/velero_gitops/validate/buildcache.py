@@ -29,6 +29,7 @@ import stat
 from collections.abc import Iterable
 from pathlib import Path
 
+from velero_gitops import cachebound
 from velero_gitops.findings import Finding
 
 VERSION = "verdict-v1"
@@ -55,6 +56,7 @@ def read(d: Path, key: str) -> dict | None:
         st = os.fstat(fd)
         if st.st_uid != os.getuid() or st.st_mode & 0o022 or not stat.S_ISREG(st.st_mode):
             return None
+        cachebound.used(fd)  # least recently used goes first when the store is past its bound
         with os.fdopen(fd, "rb") as fh:
             fd = -1
             doc = json.loads(fh.read())
@@ -67,13 +69,15 @@ def read(d: Path, key: str) -> dict | None:
 
 
 def write(d: Path, key: str, doc: dict) -> None:
-    """Store ``doc`` under ``key`` (0600, written to a temporary name and renamed: a reader never sees half)."""
+    """Store ``doc`` under ``key`` (0600, written to a temporary name and renamed: a reader never sees half); the
+    store stays within its size bound (cachebound)."""
     tmp = d / f"{key}.tmp{os.getpid()}"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             json.dump(doc, fh)
         os.replace(tmp, d / f"{key}.json")
+        cachebound.written(d, d / f"{key}.json")
     except OSError:
         try:
             tmp.unlink()
