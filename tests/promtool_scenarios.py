@@ -403,10 +403,33 @@ def _objective(failed_days: list[int], name: str) -> dict[str, Any]:
     return case(name, sim, checks)
 
 
+def _paused(ran_first: bool) -> dict[str, Any]:
+    """A schedule paused in the config keeps its VeleroNoNewBackup rules (vmware-tanzu/velero@v1.18.1:
+    pkg/controller/schedule_controller.go drops a paused Schedule in its predicate and exports nothing about it;
+    backup_controller.go updateTotalBackupMetric keeps the last-success timestamp from its Backups), so a pause
+    that is never undone fires after the weekly interval plus the margin (169h)."""
+    sched = schedules()
+    if ran_first:  # weekly-paused runs at 3h (done 3h10m01s), is paused on day 1 and never unpaused
+        sched[2] = Schedule("weekly-paused", 7 * DAY, 3 * H, 10 * M)
+    sim = VeleroSim(8 * DAY, scrape=5 * M, schedules=sched)
+    if ran_first:
+        sim.pause("weekly-paused", DAY)
+        sim.restart(3 * DAY)  # a new pod: the timestamp is rebuilt from the Backups, not lost
+        return case("a schedule paused after its first backup and never unpaused: VeleroNoNewBackup stale 169h "
+                    "after that backup", sim,
+                    [quiet(172 * H, "VeleroNoNewBackup"),
+                     fires(173 * H, "VeleroNoNewBackup", {"schedule": "weekly-paused", "reason": "stale"})])
+    return case("a schedule paused in the config from the start: VeleroNoNewBackup absent after 169h", sim,
+                [quiet(168 * H, "VeleroNoNewBackup"),
+                 fires(170 * H, "VeleroNoNewBackup", {"schedule": "weekly-paused", "reason": "absent"})])
+
+
 def objective_tests() -> list[dict[str, Any]]:
+    """The long scenarios (5m scrape, 1h evaluation): the 30-day objective, and paused weekly schedules."""
     return [
         _objective([3, 17], "two of 30 daily runs failed across restarts: 93% is below the 95% objective"),
         _objective([17], "one of 30 daily runs failed across restarts: 96.7% is above the objective"),
+        _paused(ran_first=True), _paused(ran_first=False),
     ]
 
 

@@ -22,7 +22,7 @@ RULES_FILE = PROMTOOL_DIR / "rules.yaml"  # generated from TEST_CONFIG; the unit
 APT_INSTALL = "apt-get update && apt-get install -y --no-install-recommends prometheus"
 
 # The config the committed rules file is generated from: a daily and an hourly schedule (the two
-# cadences the missed-backup thresholds are tested with) and a paused one that must get no rules.
+# cadences the missed-backup thresholds are tested with) and a paused one, which keeps its "no new backup" rules.
 TEST_CONFIG: dict[str, Any] = {
     "cluster": "test-lab",
     "repo": {"namespace": "velero"},

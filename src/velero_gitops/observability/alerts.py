@@ -31,8 +31,11 @@ appVersion of chart 12.1.0): ``pkg/metrics/metrics.go`` and each caller. docs/ob
   Completed backup of the schedule exists or Velero is not scraped.
 
 Rules that depend on a schedule's cadence (no recent backup, failure windows) are generated once per
-schedule from its parsed cron (``schedule.timing.max_interval()``) plus ``metrics.missedBackupMargin``;
-paused schedules get none (Velero's schedule controller filters them out and exports nothing for them).
+schedule from its parsed cron (``schedule.timing.max_interval()``) plus ``metrics.missedBackupMargin``.
+A paused schedule gets the same rules: Velero's schedule controller skips it (vmware-tanzu/velero@v1.18.1:
+pkg/controller/schedule_controller.go, the SetupWithManager predicate on ``spec.paused``) and exports no series
+saying it is paused, but ``updateTotalBackupMetric`` keeps rebuilding its last-success timestamp from its Backups,
+so VeleroNoNewBackup fires once a pause outlasts the interval: a forgotten unpause is seen.
 
 Whether the rules are rendered at all (``metrics.enabled`` and ``metrics.prometheusRule``) is the
 plan's decision; this module always describes the full set.
@@ -163,11 +166,6 @@ def observed_increase(metric: str, selector: str, window: float, own_label: str)
     )
 
 
-def active_schedules(config: Config) -> list[ScheduleConfig]:
-    """Schedules that get per-schedule rules: all but the paused ones, in config order."""
-    return [s for s in config.schedules if not s.paused]
-
-
 def success_ratio_expr(selector: str = 'schedule!=""', window: str = SUCCESS_RATIO_WINDOW) -> str:
     """Per schedule: successful / finished scheduled backups over ``window``.
 
@@ -207,6 +205,11 @@ def _alert(
 # ---------------------------------------------------------------------------------------- the rules
 def _recording_rules() -> list[dict[str, Any]]:
     return [{"record": SUCCESS_RATIO_RECORD, "expr": success_ratio_expr()}]
+
+
+# What the "no new backup" alerts of a schedule paused in the config add: the likely cause and its fix.
+_PAUSED = ("It is paused in the config (`paused: true`), so Velero creates no backup of it: remove `paused`, "
+           "render and commit once the reason for the pause is over.")
 
 
 def _schedule_alerts(config: Config, schedule: ScheduleConfig) -> list[dict[str, Any]]:
@@ -276,8 +279,10 @@ def _schedule_alerts(config: Config, schedule: ScheduleConfig) -> list[dict[str,
             summary=no_new_summary,
             description=(
                 f"The last successful backup of {cadence} is older than its interval plus the "
-                f"{config.metrics.missed_backup_margin} margin. The schedule may be failing, stuck behind a "
-                "backup that stays New or InProgress, or Velero may not be running it."
+                f"{config.metrics.missed_backup_margin} margin. " + (
+                    _PAUSED if schedule.paused else
+                    "The schedule may be failing, stuck behind a backup that stays New or InProgress, or Velero "
+                    "may not be running it.")
             ),
         ),
         # The gauge is missing for the whole threshold: no Completed Backup of the schedule exists (a
@@ -290,6 +295,7 @@ def _schedule_alerts(config: Config, schedule: ScheduleConfig) -> list[dict[str,
             description=(
                 f"velero_backup_last_successful_timestamp for {cadence} has been absent for {threshold_d}: "
                 "no Completed backup of it exists, or Prometheus does not scrape Velero."
+                + (" " + _PAUSED if schedule.paused else "")
             ),
         ),
     ]
@@ -468,7 +474,7 @@ def _slo_alerts(config: Config) -> list[dict[str, Any]]:
 def rule_groups(config: Config) -> list[dict[str, Any]]:
     """The PrometheusRule ``spec.groups``: per-schedule, infrastructure and objective rules."""
     schedule_rules: list[dict[str, Any]] = []
-    for s in active_schedules(config):
+    for s in config.schedules:
         schedule_rules.extend(_schedule_alerts(config, s))
     groups = [
         {"name": "velero.schedules", "rules": schedule_rules},

@@ -26,7 +26,6 @@ from velero_gitops.config.model import Config
 from velero_gitops.observability.alerts import (
     NODE_AGENT_DAEMONSET,
     SUCCESS_RATIO_RECORD,
-    active_schedules,
     missed_backup_threshold,
 )
 
@@ -206,7 +205,7 @@ def _schedule_state_row(p: _Panels, config: Config, ratio: str) -> None:
     """Row 1: the state of each schedule right now."""
     objective = config.metrics.success_objective
     sel = SCHEDULE_SELECTOR
-    thresholds = {s.name: missed_backup_threshold(config, s) for s in active_schedules(config)}
+    thresholds = {s.name: missed_backup_threshold(config, s) for s in config.schedules}
     default_threshold = max(thresholds.values(), default=DEFAULT_MISSED_THRESHOLD)
     ratio_thresholds = _thresholds((None, "red"), (objective, "green"))
     p.add(
