@@ -83,7 +83,7 @@ def case(name: str, sim: VeleroSim, checks: list[dict[str, Any]], exprs: list[di
 
 ALL = ("VeleroBackupFailed", "VeleroBackupFailedValidation", "VeleroBackupPartialFailures", "VeleroNoNewBackup",
        "VeleroBackupStorageLocationUnavailable", "VeleroRepoMaintenanceFailing", "VeleroDown",
-       "VeleroNodeAgentMissing", "VeleroRepoMaintenanceStuck")
+       "VeleroNodeAgentMissing", "VeleroRepoMaintenanceStuck", "VeleroRepoMaintenanceJobStuck")
 KSM = 'job="kube-state-metrics"'
 NODE_AGENT = f'namespace="velero", daemonset="node-agent", {KSM}'
 NODE_AGENT_LABELS = {"namespace": "velero", "daemonset": "node-agent"}
@@ -171,6 +171,28 @@ def _maintenance_stuck() -> dict[str, Any]:
          quiet(33 * H + 30 * M, "VeleroRepoMaintenanceStuck"),   # 9h31m sample still inside the 24h window
          fires(33 * H + 50 * M, "VeleroRepoMaintenanceStuck", {"repository_name": REPO}),
          quiet(33 * H + 50 * M, "VeleroRepoMaintenanceFailing")],
+    )
+
+
+def _maintenance_job_pending() -> dict[str, Any]:
+    """A fresh install: the first maintenance Job of a new repository (Velero starts it an hour after creating the
+    BackupRepository, vmware-tanzu/velero@v1.18.1:pkg/controller/backup_repository_controller.go) stays Pending.
+    No maintenance counter ever exists, so only the Job's own kube-state-metrics series
+    (kubernetes/kube-state-metrics@v2.17.0:internal/store/job.go) show it; a Job that ends in 20m stays quiet."""
+    sim = VeleroSim(9 * H, schedules=schedules())
+    stuck = f'namespace="velero", job_name="{REPO}-maintain-job-1764550800000", {KSM}'
+    done = f'namespace="velero", job_name="repo-maintain-job-1764550800001", {KSM}'  # the >63-character form
+    for job, ends in ((stuck, None), (done, H + 20 * M)):
+        sim.series_extra(f"kube_job_status_start_time{{{job}}}", [(H, H)])
+        sim.series_extra(f"kube_job_status_active{{{job}}}", [(H, 1)] + ([(ends, 0)] if ends else []))
+    labels = {"namespace": "velero", "job_name": f"{REPO}-maintain-job-1764550800000", "job": "kube-state-metrics"}
+    return case(
+        "the first maintenance Job of a new repository stays Pending from 1h: VeleroRepoMaintenanceJobStuck after "
+        "6h + 15m; the counter-based rule has nothing to see",
+        sim,
+        [quiet(7 * H, "VeleroRepoMaintenanceJobStuck"),
+         fires(7 * H + 20 * M, "VeleroRepoMaintenanceJobStuck", labels),
+         quiet(7 * H + 20 * M, "VeleroRepoMaintenanceStuck")],
     )
 
 
@@ -385,7 +407,7 @@ def main_tests() -> list[dict[str, Any]]:
         _healthy(), _daily_fails(), _fails_before_first_scrape(), _failure_then_restart(True), _failure_then_restart(False),
         _recreated_then_fails(), _partial_and_validation(), _skipped_volume_warnings(), _stuck_and_absent(), _fresh_install_never_succeeds(),
         _maintenance(False), _maintenance(True), _bsl(), _node_agent(), *_velero_down(), *_node_agent_missing(),
-        _maintenance_stuck(),
+        _maintenance_stuck(), _maintenance_job_pending(),
     ]
 
 

@@ -65,11 +65,12 @@ BACKUP_WARNINGS = "VeleroBackupWarnings"
 VELERO_DOWN = "VeleroDown"
 NODE_AGENT_MISSING = "VeleroNodeAgentMissing"
 REPO_MAINTENANCE_STUCK = "VeleroRepoMaintenanceStuck"
+REPO_MAINTENANCE_JOB_STUCK = "VeleroRepoMaintenanceJobStuck"
 
 ALERT_NAMES = (
     BACKUP_FAILED, VALIDATION_FAILED, PARTIAL_FAILURES, NO_NEW_BACKUP, BSL_UNAVAILABLE,
     NODE_AGENT_NOT_READY, REPO_MAINTENANCE_FAILING, SUCCESS_RATIO_LOW, BACKUP_WARNINGS,
-    VELERO_DOWN, NODE_AGENT_MISSING, REPO_MAINTENANCE_STUCK,
+    VELERO_DOWN, NODE_AGENT_MISSING, REPO_MAINTENANCE_STUCK, REPO_MAINTENANCE_JOB_STUCK,
 )
 
 SUCCESS_RATIO_RECORD = "velero:backup_success_ratio:30d"
@@ -91,6 +92,11 @@ REPO_MAINTENANCE_STUCK_WINDOW = 24 * 3600
 # The repositories the stuck rule knows: those with a maintenance result in this look-back (their counters vanish
 # with the process that counted them). A stuck repository stays in the alert this long after its last result.
 REPO_KNOWN_LOOKBACK = 7 * 86400
+# The maintenance Job's name, as kube-state-metrics labels it (job_name): "<repository>-maintain-job-<unix ms>", or
+# "repo-maintain-job-<unix ms>" when that exceeds 63 characters (vmware-tanzu/velero@v1.18.1:
+# pkg/repository/maintenance/maintenance.go GenerateJobName). Its velero.io/repo-name label reaches Prometheus only
+# through kube_job_labels with an allow-list, so the name is what every kube-state-metrics setup shows.
+MAINTENANCE_JOB_NAME = ".+-maintain-job-[0-9]+"
 # Velero crash-looping: more restarts than this within an hour (CrashLoopBackOff restarts every <= 5m,
 # kubernetes/kubernetes pkg/kubelet MaxContainerBackOff; one OOM kill or a rollout is not a loop).
 RESTARTS_PER_HOUR = 3
@@ -308,6 +314,7 @@ def _infrastructure_alerts(config: Config) -> list[dict[str, Any]]:
     win_d = prom_duration(win)
 
     stuck, known_d = REPO_MAINTENANCE_STUCK_WINDOW, prom_duration(REPO_KNOWN_LOOKBACK)
+    job_sel = f"namespace={ns}, job_name=~{_quote(MAINTENANCE_JOB_NAME)}"
 
     def maintenance(outcome: str, window: float = win) -> str:
         return (f"count by (repository_name) "
@@ -400,6 +407,26 @@ def _infrastructure_alerts(config: Config) -> list[dict[str, Any]]:
                 f"No maintenance job of backup repository {{{{ $labels.repository_name }}}} ended, successfully or "
                 f"not, in the last {prom_duration(stuck)}, although Velero runs one hourly: a job is stuck "
                 "(Pending, ImagePullBackOff, a lock it waits for) and Velero waits for it without end."
+            ),
+        ),
+        # The Job itself, from kube-state-metrics (kubernetes/kube-state-metrics@v2.17.0:internal/store/job.go, same at
+        # v2.20.0: kube_job_status_start_time and kube_job_status_active, labels namespace and job_name). Unlike the
+        # rule above it needs no earlier result: the first Job of a new repository (Velero starts it an hour after
+        # creating the BackupRepository) that stays Pending or hangs is seen too. Active counts its pods not yet
+        # finished, Pending ones included; Velero's Job never retries (BackoffLimit 0), so a failed pod ends it.
+        _alert(
+            config, REPO_MAINTENANCE_JOB_STUCK,
+            expr=(
+                f"time() - kube_job_status_start_time{{{job_sel}}} > {win}\n"
+                f"and on (namespace, job_name)\nkube_job_status_active{{{job_sel}}} > 0"
+            ),
+            for_="15m", severity="warning",
+            summary="Kopia repository maintenance Job {{ $labels.job_name }} has been running for over " + win_d + ".",
+            description=(
+                f"The maintenance Job {{{{ $labels.job_name }}}} in namespace {{{{ $labels.namespace }}}} started more "
+                f"than {win_d} ago and has a pod that has not finished (Pending, ImagePullBackOff, a hung kopia). "
+                "Velero waits for it without end, and the maintenance of every other repository waits behind it. "
+                "See `kubectl -n {{ $labels.namespace }} describe job {{ $labels.job_name }}` and its pod's events."
             ),
         ),
     ]
