@@ -194,6 +194,23 @@ def test_restore_mapping_without_includes_warns(cfg, tmp_path):
     assert quiet.code == 0 and quiet.err == ""
 
 
+def test_restore_into_its_own_namespace_warns_about_live_volumes(cfg, tmp_path):
+    """A namespace restored into itself while it exists gets old data in its live volumes: Velero skips existing
+    objects but creates a backed-up pod whose name is gone (resetMetadata drops ownerReferences) and runs
+    restorePodVolumeBackups for it (vmware-tanzu/velero@v1.18.1:pkg/restore/restore.go restoreItem); the PodVolumeRestore
+    takes the pod's PVC as it is (pkg/podvolume/restorer.go RestorePodVolumes) and kopia overwrites the files
+    (pkg/uploader/kopia/snapshot.go, OverwriteFiles). restore-manifest cannot see the cluster: it warns every time."""
+    env = clean_env(tmp_path)
+    for args, what in ((["--include-namespaces", "monitoring"], "namespace monitoring is"),
+                       ([], "every namespace of the backup is"),
+                       (["--namespace-mappings", "monitoring:m2"], "every namespace of the backup but the mapped ones is"),
+                       (["--include-namespaces", "monitoring,network", "--namespace-mappings", "monitoring:m2"],
+                        "namespace network is")):
+        run = run_cli("restore-manifest", "r", "--from-backup", "b", *args, "-c", str(cfg), exact_env=env)
+        assert run.code == 0 and f"warning: {what} restored into itself: delete it first" in run.err, (args, run.err)
+        assert "overwriting the live files" in run.err
+
+
 def test_explain_takes_the_config_as_argument_too(cfg, tmp_path):
     env = clean_env(tmp_path)
     by_arg = run_cli("explain", str(cfg), "-o", "json", exact_env=env)
