@@ -239,3 +239,27 @@ def test_output_file_that_is_not_a_regular_file_is_refused(tmp_path, target):
     r = run_cli("backup-manifest", "b1", "--include-namespaces", "a", "--output-file", target, "-c", str(cfg), timeout=30)
     assert r.code == 2 and "Traceback" not in r.err, r.err
     assert len(r.err.strip().splitlines()) == 1 and target in r.err
+
+
+def test_node_lost_section_runs_its_steps_in_the_order_that_keeps_the_data(cfg, tmp_path):
+    """docs/restore-drill.md section 8 (one node lost with its local disk): Flux is suspended before anything is
+    deleted (fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go and
+    fluxcd/helm-controller@v1.6.3:internal/controller/helmrelease_controller.go skip a suspended object; reconcileDelete
+    uninstalls only an unsuspended HelmRelease), the node before the namespace (its pods block the deletion), the
+    namespace before the restore (vmware-tanzu/velero@v1.18.1:pkg/restore/restore.go overwrites live volumes of pods it
+    re-creates), helm-controller held during it, and resumed last. Its restore-manifest line runs as written."""
+    import re
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "restore-drill.md").read_text()
+    section = doc.split("## 8. One node lost", 1)[1].split("\n## ", 1)[0]
+    steps = ["flux suspend kustomization", "kubectl delete node", "kubectl delete namespace", "--replicas=0",
+             "restore-manifest", "--replicas=1", "flux resume kustomization"]
+    at = [section.index(s) for s in steps]
+    assert at == sorted(at), dict(zip(steps, at))
+    line = re.search(r"velero-gitops (restore-manifest [^|]+)\\\n\s*\|", section)
+    assert line, section
+    args = line.group(1).replace("<app-ns>", "media").replace("<backup>", "daily-20261201020000").split()
+    run = run_cli(*args, "-c", str(cfg), exact_env=clean_env(tmp_path))
+    assert run.code == 0, run.err
+    assert "  name: media-node-lost\n" in run.out and "  - media\n" in run.out
+    assert "namespace media is restored into itself: delete it first" in run.err
