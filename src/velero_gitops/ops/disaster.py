@@ -638,7 +638,10 @@ def procedure(loaded: LoadedConfig, backup: str = "<backup>", repo: Repository |
             f"(Kustomization {fns}/{app} waits for flux.dependsOn)"))
     steps += [
         Step("Apply the disaster-recovery entry point: Velero alone, storage location ReadOnly",
+             # `kubectl wait` on a named object that does not exist yet fails at once (only kubectl >= 1.31 has
+             # --for=create); Kustomization {app} exists only once {dr_name} has applied it, so wait for that first.
              (f"kubectl apply -f {dr_file}",
+              f"kubectl -n {fns} wait kustomization/{dr_name} --for=condition=Ready --timeout=10m",
               f"kubectl -n {fns} wait kustomization/{app} --for=condition=Ready --timeout=30m",
               f"kubectl -n {ns} get backupstoragelocations.velero.io        # ACCESS MODE ReadOnly, PHASE Available",
               f"kubectl -n {ns} get backups.velero.io                       # the old backups, synced from the bucket"),
