@@ -490,6 +490,23 @@ def test_every_wait_names_an_object_that_exists_by_then():
     assert applied < own < child
 
 
+def test_the_fresh_backup_needs_no_velero_cli(tmp_path):
+    """The last step's fresh backup is given as the tool's own backup-manifest too (the Backup as
+    `velero backup create --from-schedule` makes it: vmware-tanzu/velero@v1.18.1:pkg/builder/backup_builder.go
+    FromSchedule, label velero.io/schedule-name), so a GitOps user without the velero CLI can run it; the line runs."""
+    import shlex
+
+    from cli_util import clean_env, run_cli
+
+    r = run_cli("disaster-recovery", "--config", str(EXAMPLE / "velero-gitops.yaml"), "--from-backup", "daily-1")
+    assert r.code == 0, r.err
+    line = next(ln for ln in r.out.splitlines() if "backup-manifest --from-schedule daily" in ln)
+    assert r.out.index(line) < r.out.index("velero backup create --from-schedule daily")
+    args = shlex.split(line.split("|", 1)[0])[1:]
+    made = run_cli(*args, cwd=EXAMPLE, exact_env=clean_env(tmp_path))
+    assert made.code == 0 and "velero.io/schedule-name: daily" in made.out, made.err
+
+
 def test_a_password_not_in_git_is_called_out(tmp_path):
     """With velero.repositoryPassword other than managed, Git does not hold the password: the step says so."""
     cfg = tmp_path / "c.yaml"

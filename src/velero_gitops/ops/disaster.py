@@ -678,8 +678,10 @@ def procedure(loaded: LoadedConfig, backup: str = "<backup>", repo: Repository |
         Step("Bootstrap Flux as for any cluster: now it applies the apps",
              (*repo.bootstrap, "flux get kustomizations --all-namespaces",
               *((f"kubectl -n {ns} get backupstoragelocations.velero.io        # ACCESS MODE ReadWrite again",
-                 *(f"velero backup create --from-schedule {s.name} -n {ns}      # a fresh backup: the synced ones "
-                   "are old, VeleroNoNewBackup fires until one succeeds" for s in c.schedules if not s.paused))
+                 *(cmd for s in c.schedules if not s.paused for cmd in (
+                     f"velero-gitops backup-manifest --from-schedule {s.name} --config {cfg} | kubectl apply -f -"
+                     "      # a fresh backup: the synced ones are old, VeleroNoNewBackup fires until one succeeds",
+                     f"velero backup create --from-schedule {s.name} -n {ns}      # the same with the velero CLI")))
                 if c.schedules else ())),
              "everything in Git. The restored objects already exist: Flux applies Git's state onto them and the "
              f"restored pods keep their data. Kustomization {app} loses the ReadOnly patch (same field manager), "
