@@ -83,7 +83,7 @@ def case(name: str, sim: VeleroSim, checks: list[dict[str, Any]], exprs: list[di
 
 ALL = ("VeleroBackupFailed", "VeleroBackupFailedValidation", "VeleroBackupPartialFailures", "VeleroNoNewBackup",
        "VeleroBackupStorageLocationUnavailable", "VeleroRepoMaintenanceFailing", "VeleroDown",
-       "VeleroNodeAgentMissing", "VeleroRepoMaintenanceStuck")
+       "VeleroNodeAgentMissing", "VeleroRepoMaintenanceStuck", "VeleroRepoMaintenanceJobStuck")
 KSM = 'job="kube-state-metrics"'
 NODE_AGENT = f'namespace="velero", daemonset="node-agent", {KSM}'
 NODE_AGENT_LABELS = {"namespace": "velero", "daemonset": "node-agent"}
@@ -171,6 +171,28 @@ def _maintenance_stuck() -> dict[str, Any]:
          quiet(33 * H + 30 * M, "VeleroRepoMaintenanceStuck"),   # 9h31m sample still inside the 24h window
          fires(33 * H + 50 * M, "VeleroRepoMaintenanceStuck", {"repository_name": REPO}),
          quiet(33 * H + 50 * M, "VeleroRepoMaintenanceFailing")],
+    )
+
+
+def _maintenance_job_pending() -> dict[str, Any]:
+    """A fresh install: the first maintenance Job of a new repository (Velero starts it an hour after creating the
+    BackupRepository, vmware-tanzu/velero@v1.18.1:pkg/controller/backup_repository_controller.go) stays Pending.
+    No maintenance counter ever exists, so only the Job's own kube-state-metrics series
+    (kubernetes/kube-state-metrics@v2.17.0:internal/store/job.go) show it; a Job that ends in 20m stays quiet."""
+    sim = VeleroSim(9 * H, schedules=schedules())
+    stuck = f'namespace="velero", job_name="{REPO}-maintain-job-1764550800000", {KSM}'
+    done = f'namespace="velero", job_name="repo-maintain-job-1764550800001", {KSM}'  # the >63-character form
+    for job, ends in ((stuck, None), (done, H + 20 * M)):
+        sim.series_extra(f"kube_job_status_start_time{{{job}}}", [(H, H)])
+        sim.series_extra(f"kube_job_status_active{{{job}}}", [(H, 1)] + ([(ends, 0)] if ends else []))
+    labels = {"namespace": "velero", "job_name": f"{REPO}-maintain-job-1764550800000", "job": "kube-state-metrics"}
+    return case(
+        "the first maintenance Job of a new repository stays Pending from 1h: VeleroRepoMaintenanceJobStuck after "
+        "6h + 15m; the counter-based rule has nothing to see",
+        sim,
+        [quiet(7 * H, "VeleroRepoMaintenanceJobStuck"),
+         fires(7 * H + 20 * M, "VeleroRepoMaintenanceJobStuck", labels),
+         quiet(7 * H + 20 * M, "VeleroRepoMaintenanceStuck")],
     )
 
 
@@ -385,7 +407,7 @@ def main_tests() -> list[dict[str, Any]]:
         _healthy(), _daily_fails(), _fails_before_first_scrape(), _failure_then_restart(True), _failure_then_restart(False),
         _recreated_then_fails(), _partial_and_validation(), _skipped_volume_warnings(), _stuck_and_absent(), _fresh_install_never_succeeds(),
         _maintenance(False), _maintenance(True), _bsl(), _node_agent(), *_velero_down(), *_node_agent_missing(),
-        _maintenance_stuck(),
+        _maintenance_stuck(), _maintenance_job_pending(),
     ]
 
 
@@ -403,10 +425,33 @@ def _objective(failed_days: list[int], name: str) -> dict[str, Any]:
     return case(name, sim, checks)
 
 
+def _paused(ran_first: bool) -> dict[str, Any]:
+    """A schedule paused in the config keeps its VeleroNoNewBackup rules (vmware-tanzu/velero@v1.18.1:
+    pkg/controller/schedule_controller.go drops a paused Schedule in its predicate and exports nothing about it;
+    backup_controller.go updateTotalBackupMetric keeps the last-success timestamp from its Backups), so a pause
+    that is never undone fires after the weekly interval plus the margin (169h)."""
+    sched = schedules()
+    if ran_first:  # weekly-paused runs at 3h (done 3h10m01s), is paused on day 1 and never unpaused
+        sched[2] = Schedule("weekly-paused", 7 * DAY, 3 * H, 10 * M)
+    sim = VeleroSim(8 * DAY, scrape=5 * M, schedules=sched)
+    if ran_first:
+        sim.pause("weekly-paused", DAY)
+        sim.restart(3 * DAY)  # a new pod: the timestamp is rebuilt from the Backups, not lost
+        return case("a schedule paused after its first backup and never unpaused: VeleroNoNewBackup stale 169h "
+                    "after that backup", sim,
+                    [quiet(172 * H, "VeleroNoNewBackup"),
+                     fires(173 * H, "VeleroNoNewBackup", {"schedule": "weekly-paused", "reason": "stale"})])
+    return case("a schedule paused in the config from the start: VeleroNoNewBackup absent after 169h", sim,
+                [quiet(168 * H, "VeleroNoNewBackup"),
+                 fires(170 * H, "VeleroNoNewBackup", {"schedule": "weekly-paused", "reason": "absent"})])
+
+
 def objective_tests() -> list[dict[str, Any]]:
+    """The long scenarios (5m scrape, 1h evaluation): the 30-day objective, and paused weekly schedules."""
     return [
         _objective([3, 17], "two of 30 daily runs failed across restarts: 93% is below the 95% objective"),
         _objective([17], "one of 30 daily runs failed across restarts: 96.7% is above the objective"),
+        _paused(ran_first=True), _paused(ran_first=False),
     ]
 
 

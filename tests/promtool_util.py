@@ -22,7 +22,7 @@ RULES_FILE = PROMTOOL_DIR / "rules.yaml"  # generated from TEST_CONFIG; the unit
 APT_INSTALL = "apt-get update && apt-get install -y --no-install-recommends prometheus"
 
 # The config the committed rules file is generated from: a daily and an hourly schedule (the two
-# cadences the missed-backup thresholds are tested with) and a paused one that must get no rules.
+# cadences the missed-backup thresholds are tested with) and a paused one, which keeps its "no new backup" rules.
 TEST_CONFIG: dict[str, Any] = {
     "cluster": "test-lab",
     "repo": {"namespace": "velero"},
@@ -101,6 +101,8 @@ KUBE_STATE_METRICS = {
     "kube_daemonset_status_number_ready", "kube_daemonset_status_desired_number_scheduled",
     "kube_daemonset_status_number_unavailable", "kube_daemonset_status_number_available",
 }
+# kubernetes/kube-state-metrics@v2.17.0:internal/store/job.go (descJobLabelsDefaultLabels: namespace, job_name)
+KUBE_STATE_JOB_METRICS = {"kube_job_status_start_time", "kube_job_status_active"}
 # Our own recording rules (alerts.py) may be queried too.
 RECORDED = {"velero:backup_success_ratio:30d"}
 # The Go client's default registry, which Velero's /metrics serves next to its own series.
@@ -125,6 +127,7 @@ METRIC_LABELS: dict[str, set[str]] = {
     "podVolume_pod_volume_operation_latency_seconds_gauge": {"node", "operation", "backupName", "pod_volume_backup"},
     "podVolume_pod_volume_operation_latency_seconds": {"node", "operation", "backupName", "pod_volume_backup"},
     **{m: {"namespace", "daemonset"} for m in KUBE_STATE_METRICS},
+    **{m: {"namespace", "job_name"} for m in KUBE_STATE_JOB_METRICS},
     "velero:backup_success_ratio:30d": {"schedule"},
     "process_start_time_seconds": set(),
     "up": set(),
@@ -142,7 +145,7 @@ def metric_labels(name: str) -> set[str]:
 
 
 def allowed_metrics() -> set[str]:
-    names = set(VELERO_SERVER_METRICS | NODE_AGENT_METRICS | KUBE_STATE_METRICS | RECORDED | PROCESS_METRICS
+    names = set(VELERO_SERVER_METRICS | NODE_AGENT_METRICS | KUBE_STATE_METRICS | KUBE_STATE_JOB_METRICS | RECORDED | PROCESS_METRICS
                 | SCRAPE_METRICS)
     for h in VELERO_HISTOGRAMS | NODE_AGENT_HISTOGRAMS:
         names |= {f"{h}_bucket", f"{h}_sum", f"{h}_count"}

@@ -126,6 +126,12 @@ class VeleroSim:
         if recreate_after is not None:
             self._push(at + recreate_after, "recreate", (name,))
 
+    def pause(self, name: str, at: int) -> None:
+        """The Schedule gets ``spec.paused`` at ``at`` (a config's ``paused: true`` applied by Flux): the schedule
+        controller's predicate drops it from then on (no InitSchedule, no run); its Backups stay, so the resync
+        still rebuilds its last-success timestamp."""
+        self._push(at, "pause", (name,))
+
     def bsl_unavailable(self, start: int, stop: int) -> None:
         self.bsl_down.append((start, stop))
 
@@ -203,6 +209,9 @@ class VeleroSim:
             self.process = None
             if new_pod:  # the pod goes: its target with it
                 self.target = None
+            return
+        if kind == "pause":
+            self.schedules[args[0]].paused = True
             return
         if kind in ("delete", "recreate"):
             (name,) = args

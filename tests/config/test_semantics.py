@@ -128,10 +128,14 @@ def test_inherited_ttl_is_reported_at_the_schedule(tmp_path):
 
 
 def test_a_paused_schedule_makes_no_backup_so_any_ttl_goes(tmp_path):
-    """A paused Schedule creates no Backup (vmware-tanzu/velero@v1.18.1:pkg/controller/schedule_controller.go)."""
+    """A paused Schedule creates no Backup (vmware-tanzu/velero@v1.18.1:pkg/controller/schedule_controller.go,
+    SetupWithManager: the predicate drops it): no ttl rule, only the warning that it is paused, at `paused`."""
     text = BASE.format(**{**DEFAULTS, "ttl": "2h", "gc": "10m"}) + "    paused: true\n"
     (tmp_path / "c.yaml").write_text(text)
-    assert load(tmp_path / "c.yaml").warnings == ()
+    (warning,) = load(tmp_path / "c.yaml").warnings
+    assert warning.rule == "schedule-paused"
+    assert _located(str(warning)) == (_line_of(text, "paused:"), "schedules[0].paused")
+    assert "'daily' is paused" in str(warning) and "older than 24h plus metrics.missedBackupMargin" in str(warning)
 
 
 def test_gc_longer_than_ttl_is_refused_at_gc(tmp_path):

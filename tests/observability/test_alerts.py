@@ -125,11 +125,21 @@ def test_missed_backup_threshold(cron, margin, threshold):
     assert stale[0]["expr"].endswith(f"> {threshold}")
 
 
-def test_paused_schedules_get_no_schedule_rules():
+def test_paused_schedules_keep_their_schedule_rules():
+    """A schedule paused in the config keeps every per-schedule rule, so a forgotten unpause fires
+    VeleroNoNewBackup (vmware-tanzu/velero@v1.18.1:pkg/controller/schedule_controller.go skips a paused Schedule
+    and exports nothing about it; backup_controller.go updateTotalBackupMetric keeps its last-success timestamp).
+    Its two VeleroNoNewBackup alerts name the pause as the cause; the scenarios in promtool_scenarios._paused fire
+    them."""
     config = make_config()
+    by_schedule: dict[str, list[str]] = {}
     for rule in _rules(config):
-        assert rule.get("labels", {}).get("schedule") != "weekly-paused"
-        assert "weekly-paused" not in rule["expr"]
+        if "schedule" in rule.get("labels", {}):
+            by_schedule.setdefault(rule["labels"]["schedule"], []).append(rule["alert"])
+    assert by_schedule["weekly-paused"] == by_schedule["daily"]
+    for rule in _alerts_named(config, alerts.NO_NEW_BACKUP):
+        assert ("paused in the config" in rule["annotations"]["description"]) == (
+            rule["labels"]["schedule"] == "weekly-paused"), rule
 
 
 def test_no_schedules_still_gives_valid_groups():

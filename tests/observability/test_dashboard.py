@@ -163,8 +163,9 @@ def test_time_since_last_success_turns_red_at_each_schedules_threshold(board):
         o["matcher"]["options"]: o["properties"][0]["value"]["steps"][1]["value"]
         for o in panel["fieldConfig"]["overrides"]
     }
-    want = {s.name: missed_backup_threshold(config, s) for s in config.schedules if not s.paused}
-    assert overrides == want == {"daily": 90000, "hourly": 7200}
+    want = {s.name: missed_backup_threshold(config, s) for s in config.schedules}
+    # A paused schedule too: its VeleroNoNewBackup fires at the same age (alerts.py).
+    assert overrides == want == {"daily": 90000, "hourly": 7200, "weekly-paused": 7 * 86400 + 3600}
     assert panel["fieldConfig"]["defaults"]["unit"] == "s"
 
 
@@ -211,7 +212,7 @@ def test_restore_and_maintenance_panels(board):
     for m in ("velero_restore_success_total", "velero_restore_partial_failure_total",
               "velero_restore_failed_total", "velero_restore_validation_failed_total"):
         assert m in text
-    assert "$schedule" not in text  # labelled with Restore.spec.scheduleName, usually empty
+    assert "$schedule" not in text  # summed over every schedule a restore is counted under
     maintenance = _panel(board, "Repository maintenance by outcome")
     assert {t["legendFormat"] for t in maintenance["targets"]} == {
         "{{repository_name}} succeeded", "{{repository_name}} failed"}
@@ -289,3 +290,12 @@ def test_json_text_is_json_dumps(value):
     from velero_gitops.observability.dashboard import json_text
 
     assert json_text(value) == json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+
+
+def test_restore_panel_says_restores_carry_their_backups_schedule(board):
+    """vmware-tanzu/velero@v1.18.1:pkg/controller/restore_controller.go validateAndComplete fills an empty
+    spec.scheduleName from the backup's velero.io/schedule-name label, and Reconcile counts the restore under it: a
+    restore of a scheduled backup is labelled with that schedule. The panel sums over all schedules and says so."""
+    panel = _panel(board, "Restores by outcome")
+    assert "schedule of the backup it restores" in panel["description"]
+    assert all("schedule" not in t["expr"] for t in panel["targets"])

@@ -194,6 +194,23 @@ def test_restore_mapping_without_includes_warns(cfg, tmp_path):
     assert quiet.code == 0 and quiet.err == ""
 
 
+def test_restore_into_its_own_namespace_warns_about_live_volumes(cfg, tmp_path):
+    """A namespace restored into itself while it exists gets old data in its live volumes: Velero skips existing
+    objects but creates a backed-up pod whose name is gone (resetMetadata drops ownerReferences) and runs
+    restorePodVolumeBackups for it (vmware-tanzu/velero@v1.18.1:pkg/restore/restore.go restoreItem); the PodVolumeRestore
+    takes the pod's PVC as it is (pkg/podvolume/restorer.go RestorePodVolumes) and kopia overwrites the files
+    (pkg/uploader/kopia/snapshot.go, OverwriteFiles). restore-manifest cannot see the cluster: it warns every time."""
+    env = clean_env(tmp_path)
+    for args, what in ((["--include-namespaces", "monitoring"], "namespace monitoring is"),
+                       ([], "every namespace of the backup is"),
+                       (["--namespace-mappings", "monitoring:m2"], "every namespace of the backup but the mapped ones is"),
+                       (["--include-namespaces", "monitoring,network", "--namespace-mappings", "monitoring:m2"],
+                        "namespace network is")):
+        run = run_cli("restore-manifest", "r", "--from-backup", "b", *args, "-c", str(cfg), exact_env=env)
+        assert run.code == 0 and f"warning: {what} restored into itself: delete it first" in run.err, (args, run.err)
+        assert "overwriting the live files" in run.err
+
+
 def test_explain_takes_the_config_as_argument_too(cfg, tmp_path):
     env = clean_env(tmp_path)
     by_arg = run_cli("explain", str(cfg), "-o", "json", exact_env=env)
@@ -222,3 +239,27 @@ def test_output_file_that_is_not_a_regular_file_is_refused(tmp_path, target):
     r = run_cli("backup-manifest", "b1", "--include-namespaces", "a", "--output-file", target, "-c", str(cfg), timeout=30)
     assert r.code == 2 and "Traceback" not in r.err, r.err
     assert len(r.err.strip().splitlines()) == 1 and target in r.err
+
+
+def test_node_lost_section_runs_its_steps_in_the_order_that_keeps_the_data(cfg, tmp_path):
+    """docs/restore-drill.md section 8 (one node lost with its local disk): Flux is suspended before anything is
+    deleted (fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go and
+    fluxcd/helm-controller@v1.6.3:internal/controller/helmrelease_controller.go skip a suspended object; reconcileDelete
+    uninstalls only an unsuspended HelmRelease), the node before the namespace (its pods block the deletion), the
+    namespace before the restore (vmware-tanzu/velero@v1.18.1:pkg/restore/restore.go overwrites live volumes of pods it
+    re-creates), helm-controller held during it, and resumed last. Its restore-manifest line runs as written."""
+    import re
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "restore-drill.md").read_text()
+    section = doc.split("## 8. One node lost", 1)[1].split("\n## ", 1)[0]
+    steps = ["flux suspend kustomization", "kubectl delete node", "kubectl delete namespace", "--replicas=0",
+             "restore-manifest", "--replicas=1", "flux resume kustomization"]
+    at = [section.index(s) for s in steps]
+    assert at == sorted(at), dict(zip(steps, at))
+    line = re.search(r"velero-gitops (restore-manifest [^|]+)\\\n\s*\|", section)
+    assert line, section
+    args = line.group(1).replace("<app-ns>", "media").replace("<backup>", "daily-20261201020000").split()
+    run = run_cli(*args, "-c", str(cfg), exact_env=clean_env(tmp_path))
+    assert run.code == 0, run.err
+    assert "  name: media-node-lost\n" in run.out and "  - media\n" in run.out
+    assert "namespace media is restored into itself: delete it first" in run.err

@@ -475,6 +475,38 @@ def test_cli_prints_the_steps_in_order_with_this_configs_names():
     assert [r.out.index(s) for s in order] == sorted(r.out.index(s) for s in order)
 
 
+def test_every_wait_names_an_object_that_exists_by_then():
+    """`kubectl wait` on a named object that does not exist exits at once with NotFound (it waits for existence only
+    with --for=create, kubectl >= 1.31). Kustomization velero is created by kustomize-controller from
+    velero-disaster-recovery (fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go,
+    apply), so the entry point's own Kustomization, which `kubectl apply` creates, is waited for first."""
+    from cli_util import run_cli
+
+    r = run_cli("disaster-recovery", "--config", str(EXAMPLE / "velero-gitops.yaml"), "--from-backup", "daily-1")
+    assert r.code == 0, r.err
+    applied = r.out.index("kubectl apply -f kubernetes/apps/velero/velero/disaster-recovery.yaml")
+    own = r.out.index("wait kustomization/velero-disaster-recovery --for=condition=Ready")
+    child = r.out.index("wait kustomization/velero --for=condition=Ready")
+    assert applied < own < child
+
+
+def test_the_fresh_backup_needs_no_velero_cli(tmp_path):
+    """The last step's fresh backup is given as the tool's own backup-manifest too (the Backup as
+    `velero backup create --from-schedule` makes it: vmware-tanzu/velero@v1.18.1:pkg/builder/backup_builder.go
+    FromSchedule, label velero.io/schedule-name), so a GitOps user without the velero CLI can run it; the line runs."""
+    import shlex
+
+    from cli_util import clean_env, run_cli
+
+    r = run_cli("disaster-recovery", "--config", str(EXAMPLE / "velero-gitops.yaml"), "--from-backup", "daily-1")
+    assert r.code == 0, r.err
+    line = next(ln for ln in r.out.splitlines() if "backup-manifest --from-schedule daily" in ln)
+    assert r.out.index(line) < r.out.index("velero backup create --from-schedule daily")
+    args = shlex.split(line.split("|", 1)[0])[1:]
+    made = run_cli(*args, cwd=EXAMPLE, exact_env=clean_env(tmp_path))
+    assert made.code == 0 and "velero.io/schedule-name: daily" in made.out, made.err
+
+
 def test_a_password_not_in_git_is_called_out(tmp_path):
     """With velero.repositoryPassword other than managed, Git does not hold the password: the step says so."""
     cfg = tmp_path / "c.yaml"

@@ -46,7 +46,7 @@ def test_missing_bucket_is_created_with_the_tls_only_policy(s3_server, tmp_path)
     report = _json(run)
     assert any(a.startswith(f"create bucket {bucket}") for a in report["actions"])
     assert _status(report) == {"endpoint": "ok", "tls": "ok", "credentials": "ok", "bucket": "ok",
-                               "probe": "ok", "policy": "ok"}
+                               "probe": "ok", "lifecycle": "ok", "policy": "ok"}
     # no policy before: the diff starts from none and adds the whole wanted policy, line for line
     head, body = report["policyDiff"].split("\n", 2)[:2], report["policyDiff"].split("\n", 2)[2]
     assert head == [f"--- {bucket} policy (none)", f"+++ {bucket} policy (wanted)"]
@@ -138,9 +138,40 @@ def test_check_all_good_table_output(s3_server, tmp_path):
     lines = run.out.splitlines()
     assert not any(ch in run.out for ch in "│┃━─┏└")
     rows = {line.split("\t")[0]: line.split("\t")[1:] for line in lines[lines.index("check\tresult\tdetail") + 1:-1]}
-    assert list(rows) == ["endpoint", "tls", "credentials", "bucket", "probe", "policy"]
+    assert list(rows) == ["endpoint", "tls", "credentials", "bucket", "probe", "lifecycle", "policy"]
     assert all(result == "OK" for result, _ in rows.values()) and rows["tls"][1].startswith("TLSv1")
     assert lines[-1].startswith("credentials: the environment")
+
+
+def test_check_finds_a_lifecycle_expiration_over_the_backup_prefix(s3_server, tmp_path):
+    """An age-based Expiration deletes kopia pack blobs that newer snapshots still share; only Velero's GC and kopia
+    maintenance may delete (vmware-tanzu/velero@v1.18.1:pkg/controller/gc_controller.go,
+    pkg/repository/maintenance/maintenance.go). `s3 check` reads the bucket's lifecycle rules on the real server and
+    fails on an enabled Expiration whose prefix covers the backup prefix (velero/), whatever its length; a rule on
+    another prefix, a tag-filtered rule, a disabled one and one that expires only non-current versions pass."""
+    bucket = bucket_name()
+    cfg = _cfg(tmp_path, s3_server, bucket)
+    assert run_cli("s3", "ensure-bucket", "-c", str(cfg), exact_env=s3_server.env()).code == 0
+    admin = s3_server.boto()
+    harmless = [
+        {"ID": "other-prefix", "Status": "Enabled", "Filter": {"Prefix": "scratch/"}, "Expiration": {"Days": 1}},
+        {"ID": "tagged", "Status": "Enabled", "Filter": {"Tag": {"Key": "tmp", "Value": "1"}}, "Expiration": {"Days": 1}},
+        {"ID": "off", "Status": "Disabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": 1}},
+        {"ID": "old-versions", "Status": "Enabled", "Filter": {"Prefix": "velero/"},
+         "NoncurrentVersionExpiration": {"NoncurrentDays": 7}},
+    ]
+    admin.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": harmless})
+    run = run_cli("s3", "check", "--config", str(cfg), "-o", "json", exact_env=s3_server.env())
+    assert run.code == 0, run.out + run.err
+    assert _status(_json(run))["lifecycle"] == "ok"
+    for rule_filter in ({"Prefix": ""}, {"Prefix": "velero/kopia/"}, {"Prefix": "vel"}):
+        bad = {"ID": "expire-old", "Status": "Enabled", "Filter": rule_filter, "Expiration": {"Days": 3650}}
+        admin.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": [*harmless, bad]})
+        run = run_cli("s3", "check", "--config", str(cfg), "-o", "json", exact_env=s3_server.env())
+        assert run.code == 1, (rule_filter, run.out + run.err)
+        detail = _detail(_json(run), "lifecycle")
+        assert _status(_json(run))["lifecycle"] == "fail"
+        assert detail.startswith(f"lifecycle rule expire-old expires objects under {bucket}/velero/"), detail
 
 
 def test_check_missing_bucket_fails(s3_server, tmp_path):
@@ -159,6 +190,7 @@ def test_least_privilege_user_works_on_its_bucket_only(s3_server, tmp_path):
     report = _json(run)
     assert _status(report)["probe"] == "ok"
     assert _status(report)["policy"] == "warn"  # may not read the bucket policy: expected, not a failure
+    assert _status(report)["lifecycle"] == "warn"  # nor its lifecycle rules
 
     other = bucket_name()
     s3_server.boto().create_bucket(Bucket=other)

@@ -115,6 +115,18 @@ def _ttl_interval(c: Config) -> Iterator[Problem]:
                           f"ttl {_hours(2 * gap)} keeps a spare", warning=True)
 
 
+@rule("schedule-paused", "A paused schedule (warning): Velero creates no backup of it until it is unpaused.",
+      "vmware-tanzu/velero@v1.18.1:pkg/controller/schedule_controller.go (SetupWithManager: the predicate drops "
+      "every Schedule with spec.paused, so it is never reconciled and never due)")
+def _paused(c: Config) -> Iterator[Problem]:
+    for i, s in enumerate(c.schedules):
+        if s.paused:
+            yield Problem(("schedules", i, "paused"), f"schedule {s.name!r} is paused: Velero creates no backup of it "
+                          "until `paused` is removed, rendered and committed. VeleroNoNewBackup fires for it once its "
+                          f"last successful backup is older than {_hours(_gap(s.timing))} plus "
+                          "metrics.missedBackupMargin", warning=True)
+
+
 def _gap(timing: Cron) -> float:
     return timing.max_interval().total_seconds()
 

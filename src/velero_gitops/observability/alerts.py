@@ -31,8 +31,11 @@ appVersion of chart 12.1.0): ``pkg/metrics/metrics.go`` and each caller. docs/ob
   Completed backup of the schedule exists or Velero is not scraped.
 
 Rules that depend on a schedule's cadence (no recent backup, failure windows) are generated once per
-schedule from its parsed cron (``schedule.timing.max_interval()``) plus ``metrics.missedBackupMargin``;
-paused schedules get none (Velero's schedule controller filters them out and exports nothing for them).
+schedule from its parsed cron (``schedule.timing.max_interval()``) plus ``metrics.missedBackupMargin``.
+A paused schedule gets the same rules: Velero's schedule controller skips it (vmware-tanzu/velero@v1.18.1:
+pkg/controller/schedule_controller.go, the SetupWithManager predicate on ``spec.paused``) and exports no series
+saying it is paused, but ``updateTotalBackupMetric`` keeps rebuilding its last-success timestamp from its Backups,
+so VeleroNoNewBackup fires once a pause outlasts the interval: a forgotten unpause is seen.
 
 Whether the rules are rendered at all (``metrics.enabled`` and ``metrics.prometheusRule``) is the
 plan's decision; this module always describes the full set.
@@ -62,11 +65,12 @@ BACKUP_WARNINGS = "VeleroBackupWarnings"
 VELERO_DOWN = "VeleroDown"
 NODE_AGENT_MISSING = "VeleroNodeAgentMissing"
 REPO_MAINTENANCE_STUCK = "VeleroRepoMaintenanceStuck"
+REPO_MAINTENANCE_JOB_STUCK = "VeleroRepoMaintenanceJobStuck"
 
 ALERT_NAMES = (
     BACKUP_FAILED, VALIDATION_FAILED, PARTIAL_FAILURES, NO_NEW_BACKUP, BSL_UNAVAILABLE,
     NODE_AGENT_NOT_READY, REPO_MAINTENANCE_FAILING, SUCCESS_RATIO_LOW, BACKUP_WARNINGS,
-    VELERO_DOWN, NODE_AGENT_MISSING, REPO_MAINTENANCE_STUCK,
+    VELERO_DOWN, NODE_AGENT_MISSING, REPO_MAINTENANCE_STUCK, REPO_MAINTENANCE_JOB_STUCK,
 )
 
 SUCCESS_RATIO_RECORD = "velero:backup_success_ratio:30d"
@@ -88,6 +92,11 @@ REPO_MAINTENANCE_STUCK_WINDOW = 24 * 3600
 # The repositories the stuck rule knows: those with a maintenance result in this look-back (their counters vanish
 # with the process that counted them). A stuck repository stays in the alert this long after its last result.
 REPO_KNOWN_LOOKBACK = 7 * 86400
+# The maintenance Job's name, as kube-state-metrics labels it (job_name): "<repository>-maintain-job-<unix ms>", or
+# "repo-maintain-job-<unix ms>" when that exceeds 63 characters (vmware-tanzu/velero@v1.18.1:
+# pkg/repository/maintenance/maintenance.go GenerateJobName). Its velero.io/repo-name label reaches Prometheus only
+# through kube_job_labels with an allow-list, so the name is what every kube-state-metrics setup shows.
+MAINTENANCE_JOB_NAME = ".+-maintain-job-[0-9]+"
 # Velero crash-looping: more restarts than this within an hour (CrashLoopBackOff restarts every <= 5m,
 # kubernetes/kubernetes pkg/kubelet MaxContainerBackOff; one OOM kill or a rollout is not a loop).
 RESTARTS_PER_HOUR = 3
@@ -163,11 +172,6 @@ def observed_increase(metric: str, selector: str, window: float, own_label: str)
     )
 
 
-def active_schedules(config: Config) -> list[ScheduleConfig]:
-    """Schedules that get per-schedule rules: all but the paused ones, in config order."""
-    return [s for s in config.schedules if not s.paused]
-
-
 def success_ratio_expr(selector: str = 'schedule!=""', window: str = SUCCESS_RATIO_WINDOW) -> str:
     """Per schedule: successful / finished scheduled backups over ``window``.
 
@@ -207,6 +211,11 @@ def _alert(
 # ---------------------------------------------------------------------------------------- the rules
 def _recording_rules() -> list[dict[str, Any]]:
     return [{"record": SUCCESS_RATIO_RECORD, "expr": success_ratio_expr()}]
+
+
+# What the "no new backup" alerts of a schedule paused in the config add: the likely cause and its fix.
+_PAUSED = ("It is paused in the config (`paused: true`), so Velero creates no backup of it: remove `paused`, "
+           "render and commit once the reason for the pause is over.")
 
 
 def _schedule_alerts(config: Config, schedule: ScheduleConfig) -> list[dict[str, Any]]:
@@ -276,8 +285,10 @@ def _schedule_alerts(config: Config, schedule: ScheduleConfig) -> list[dict[str,
             summary=no_new_summary,
             description=(
                 f"The last successful backup of {cadence} is older than its interval plus the "
-                f"{config.metrics.missed_backup_margin} margin. The schedule may be failing, stuck behind a "
-                "backup that stays New or InProgress, or Velero may not be running it."
+                f"{config.metrics.missed_backup_margin} margin. " + (
+                    _PAUSED if schedule.paused else
+                    "The schedule may be failing, stuck behind a backup that stays New or InProgress, or Velero "
+                    "may not be running it.")
             ),
         ),
         # The gauge is missing for the whole threshold: no Completed Backup of the schedule exists (a
@@ -290,6 +301,7 @@ def _schedule_alerts(config: Config, schedule: ScheduleConfig) -> list[dict[str,
             description=(
                 f"velero_backup_last_successful_timestamp for {cadence} has been absent for {threshold_d}: "
                 "no Completed backup of it exists, or Prometheus does not scrape Velero."
+                + (" " + _PAUSED if schedule.paused else "")
             ),
         ),
     ]
@@ -302,6 +314,7 @@ def _infrastructure_alerts(config: Config) -> list[dict[str, Any]]:
     win_d = prom_duration(win)
 
     stuck, known_d = REPO_MAINTENANCE_STUCK_WINDOW, prom_duration(REPO_KNOWN_LOOKBACK)
+    job_sel = f"namespace={ns}, job_name=~{_quote(MAINTENANCE_JOB_NAME)}"
 
     def maintenance(outcome: str, window: float = win) -> str:
         return (f"count by (repository_name) "
@@ -396,6 +409,26 @@ def _infrastructure_alerts(config: Config) -> list[dict[str, Any]]:
                 "(Pending, ImagePullBackOff, a lock it waits for) and Velero waits for it without end."
             ),
         ),
+        # The Job itself, from kube-state-metrics (kubernetes/kube-state-metrics@v2.17.0:internal/store/job.go, same at
+        # v2.20.0: kube_job_status_start_time and kube_job_status_active, labels namespace and job_name). Unlike the
+        # rule above it needs no earlier result: the first Job of a new repository (Velero starts it an hour after
+        # creating the BackupRepository) that stays Pending or hangs is seen too. Active counts its pods not yet
+        # finished, Pending ones included; Velero's Job never retries (BackoffLimit 0), so a failed pod ends it.
+        _alert(
+            config, REPO_MAINTENANCE_JOB_STUCK,
+            expr=(
+                f"time() - kube_job_status_start_time{{{job_sel}}} > {win}\n"
+                f"and on (namespace, job_name)\nkube_job_status_active{{{job_sel}}} > 0"
+            ),
+            for_="15m", severity="warning",
+            summary="Kopia repository maintenance Job {{ $labels.job_name }} has been running for over " + win_d + ".",
+            description=(
+                f"The maintenance Job {{{{ $labels.job_name }}}} in namespace {{{{ $labels.namespace }}}} started more "
+                f"than {win_d} ago and has a pod that has not finished (Pending, ImagePullBackOff, a hung kopia). "
+                "Velero waits for it without end, and the maintenance of every other repository waits behind it. "
+                "See `kubectl -n {{ $labels.namespace }} describe job {{ $labels.job_name }}` and its pod's events."
+            ),
+        ),
     ]
 
 
@@ -468,7 +501,7 @@ def _slo_alerts(config: Config) -> list[dict[str, Any]]:
 def rule_groups(config: Config) -> list[dict[str, Any]]:
     """The PrometheusRule ``spec.groups``: per-schedule, infrastructure and objective rules."""
     schedule_rules: list[dict[str, Any]] = []
-    for s in active_schedules(config):
+    for s in config.schedules:
         schedule_rules.extend(_schedule_alerts(config, s))
     groups = [
         {"name": "velero.schedules", "rules": schedule_rules},

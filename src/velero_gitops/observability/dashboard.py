@@ -9,9 +9,10 @@ pkg/metrics/metrics.go; docs/observability.md lists when each is set). Node-agen
 ``velero_backup_last_status``: the schedule controller sets it back to 1 every minute (InitSchedule), so
 a panel on it is green through every failure; the outcome counters show failures instead. The 30-day
 ratio panels read the ``velero:backup_success_ratio:30d`` recording rule (alerts.py), which the
-PrometheusRule provides. Restore counters are labelled with ``Restore.spec.scheduleName``
-(restore_controller.go, restore_finalizer_controller.go), empty unless the restore named a schedule,
-so the restore panel does not filter on ``$schedule``.
+PrometheusRule provides. Restore counters are labelled with ``Restore.spec.scheduleName``, which
+``validateAndComplete`` fills from the backup's ``velero.io/schedule-name`` label when the restore names none
+(restore_controller.go): a restore of ``daily-...`` counts under ``schedule="daily"``, one of a manual backup
+under ``""``. The restore panel sums over all of them and does not filter on ``$schedule``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from velero_gitops.config.model import Config
 from velero_gitops.observability.alerts import (
     NODE_AGENT_DAEMONSET,
     SUCCESS_RATIO_RECORD,
-    active_schedules,
     missed_backup_threshold,
 )
 
@@ -206,7 +206,7 @@ def _schedule_state_row(p: _Panels, config: Config, ratio: str) -> None:
     """Row 1: the state of each schedule right now."""
     objective = config.metrics.success_objective
     sel = SCHEDULE_SELECTOR
-    thresholds = {s.name: missed_backup_threshold(config, s) for s in active_schedules(config)}
+    thresholds = {s.name: missed_backup_threshold(config, s) for s in config.schedules}
     default_threshold = max(thresholds.values(), default=DEFAULT_MISSED_THRESHOLD)
     ratio_thresholds = _thresholds((None, "red"), (objective, "green"))
     p.add(
@@ -421,8 +421,8 @@ def _restore_maintenance_row(p: _Panels) -> None:
     ]
     _outcome_bars(
         p, "Restores by outcome",
-        "Restores finished per interval (at least 1h), by outcome, over all restores: Velero labels them "
-        "with the schedule only when the restore names one.",
+        "Restores finished per interval (at least 1h), by outcome, over all restores. Velero labels each with the "
+        "schedule of the backup it restores (empty for a manual backup); the panel sums over all of them.",
         (0, 36, 8, 8),
         [(f"sum(increase({m}[$__interval]))", legend) for m, legend in restores],
     )

@@ -638,7 +638,10 @@ def procedure(loaded: LoadedConfig, backup: str = "<backup>", repo: Repository |
             f"(Kustomization {fns}/{app} waits for flux.dependsOn)"))
     steps += [
         Step("Apply the disaster-recovery entry point: Velero alone, storage location ReadOnly",
+             # `kubectl wait` on a named object that does not exist yet fails at once (only kubectl >= 1.31 has
+             # --for=create); Kustomization {app} exists only once {dr_name} has applied it, so wait for that first.
              (f"kubectl apply -f {dr_file}",
+              f"kubectl -n {fns} wait kustomization/{dr_name} --for=condition=Ready --timeout=10m",
               f"kubectl -n {fns} wait kustomization/{app} --for=condition=Ready --timeout=30m",
               f"kubectl -n {ns} get backupstoragelocations.velero.io        # ACCESS MODE ReadOnly, PHASE Available",
               f"kubectl -n {ns} get backups.velero.io                       # the old backups, synced from the bucket"),
@@ -675,8 +678,10 @@ def procedure(loaded: LoadedConfig, backup: str = "<backup>", repo: Repository |
         Step("Bootstrap Flux as for any cluster: now it applies the apps",
              (*repo.bootstrap, "flux get kustomizations --all-namespaces",
               *((f"kubectl -n {ns} get backupstoragelocations.velero.io        # ACCESS MODE ReadWrite again",
-                 *(f"velero backup create --from-schedule {s.name} -n {ns}      # a fresh backup: the synced ones "
-                   "are old, VeleroNoNewBackup fires until one succeeds" for s in c.schedules if not s.paused))
+                 *(cmd for s in c.schedules if not s.paused for cmd in (
+                     f"velero-gitops backup-manifest --from-schedule {s.name} --config {cfg} | kubectl apply -f -"
+                     "      # a fresh backup: the synced ones are old, VeleroNoNewBackup fires until one succeeds",
+                     f"velero backup create --from-schedule {s.name} -n {ns}      # the same with the velero CLI")))
                 if c.schedules else ())),
              "everything in Git. The restored objects already exist: Flux applies Git's state onto them and the "
              f"restored pods keep their data. Kustomization {app} loses the ReadOnly patch (same field manager), "

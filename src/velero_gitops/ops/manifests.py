@@ -271,11 +271,27 @@ def restore(config: Config, name: str, from_backup: str, mapping: Iterable[str] 
 
 def restore_warnings(spec: dict[str, Any]) -> list[str]:
     """What a Restore will do that its author may not expect."""
-    if spec.get("namespaceMapping") and not spec.get("includedNamespaces"):
-        mapped = ", ".join(spec["namespaceMapping"])
-        return [f"every namespace of the backup is restored, not only {mapped}: the others go back into their own "
-                "namespaces. Add --include-namespaces to restore only the mapped ones."]
-    return []
+    out = []
+    mapping, included = spec.get("namespaceMapping") or {}, spec.get("includedNamespaces") or []
+    if mapping and not included:
+        mapped = ", ".join(mapping)
+        out.append(f"every namespace of the backup is restored, not only {mapped}: the others go back into their own "
+                   "namespaces. Add --include-namespaces to restore only the mapped ones.")
+    # Into a namespace that still exists, Velero skips each object that exists, but creates a backed-up pod whose name
+    # is gone (ownerReferences are dropped: a Deployment's pod, any pod rescheduled since) and restores its volume
+    # backup into whatever PVC the pod names, the live one included; kopia overwrites the files
+    # (vmware-tanzu/velero@v1.18.1:pkg/restore/restore.go restoreItem, resetMetadata, restorePodVolumeBackups;
+    # pkg/podvolume/restorer.go RestorePodVolumes; pkg/uploader/kopia/snapshot.go OverwriteFiles). This command cannot
+    # see the cluster, so it says so for every namespace restored into itself.
+    own = [n for n in included if n not in mapping]
+    if own or not included:
+        what = (f"namespace {', '.join(own)} is" if own else
+                "every namespace of the backup" + (" but the mapped ones" if mapping else "") + " is")
+        out.append(f"{what} restored into itself: delete it first and wait until it is gone, or map it "
+                   "(--namespace-mappings OLD:NEW). Where it still exists, Velero skips the objects that exist but "
+                   "re-creates each backed-up pod whose name is gone (a Deployment's pods, a pod rescheduled since "
+                   "the backup) and restores its volume backup into the existing PVC, overwriting the live files.")
+    return out
 
 
 def to_yaml(obj: dict[str, Any], config: Config | None = None) -> str:

@@ -503,6 +503,44 @@ def _get_policy(client: Any, bucket: str) -> tuple[str, dict[str, Any] | None]:
         return "present", {"_unparsable": text}
 
 
+def lifecycle_rules(client: Any, bucket: str) -> list[dict[str, Any]]:
+    """The bucket's lifecycle rules ([] when it has none), or raise the botocore error."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return list(client.get_bucket_lifecycle_configuration(Bucket=bucket).get("Rules") or [])
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "NoSuchLifecycleConfiguration":
+            return []
+        raise
+
+
+def expiring_rules(rules: list[dict[str, Any]], prefix: str) -> list[str]:
+    """The ids of the enabled rules that expire current objects under ``prefix`` ("" = the whole bucket).
+
+    Kopia's pack blobs are content-addressed and referenced by every later snapshot of the namespace; only Velero's
+    garbage collection and kopia's own maintenance know which are still used (vmware-tanzu/velero@v1.18.1:
+    pkg/controller/gc_controller.go, pkg/repository/maintenance). An age-based Expiration (Days or Date) deletes a
+    blob by its age alone, so it breaks later restores whatever its length. A rule covers the prefix when one of the
+    two key prefixes starts the other; a rule filtered on tags matches nothing Velero or kopia writes (they tag no
+    object). Expiring non-current versions (NoncurrentVersionExpiration) or delete markers only is harmless.
+    """
+    base = f"{prefix}/" if prefix else ""
+    out = []
+    for i, rule in enumerate(rules):
+        expiration = rule.get("Expiration") or {}
+        if rule.get("Status") != "Enabled" or not ("Days" in expiration or "Date" in expiration):
+            continue
+        flt = rule.get("Filter") or {}
+        both = flt.get("And") or {}
+        if "Tag" in flt or both.get("Tags"):
+            continue
+        start = str(both.get("Prefix", flt.get("Prefix", rule.get("Prefix", ""))))
+        if base.startswith(start) or start.startswith(base):
+            out.append(str(rule.get("ID") or f"rule {i + 1}"))
+    return out
+
+
 def user_policy(bucket: str) -> dict[str, Any]:
     """Least privilege for the Velero user: this bucket only, objects and multipart, nothing else."""
     return {
@@ -602,6 +640,8 @@ def _checks(client: Any, target: Target, creds: Credentials, expect_policy: bool
         if code in ("Timeout", "Connection", "TLS"):
             return
 
+    yield _lifecycle_check(client, target, creds)
+
     if not expect_policy:
         yield Check("policy", SKIP, "not checked (--no-tls-policy)")
         return
@@ -623,6 +663,26 @@ def _checks(client: Any, target: Target, creds: Credentials, expect_policy: bool
     else:
         yield Check("policy", FAIL, "the bucket policy does not deny requests without TLS; "
                                     "`velero-gitops s3 ensure-bucket --force` adds that statement")
+
+
+def _lifecycle_check(client: Any, target: Target, creds: Credentials) -> Check:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    where = f"{target.bucket}/{target.key('')}"
+    try:
+        expiring = expiring_rules(lifecycle_rules(client, target.bucket), target.prefix)
+    except (ClientError, BotoCoreError) as exc:
+        code, msg = _error(exc, creds, target)
+        if code in ("AccessDenied", "403", "Forbidden"):
+            return Check("lifecycle", WARN, "these credentials may not read the bucket's lifecycle rules (expected for "
+                                            "the least-privilege Velero user); run the check with admin credentials")
+        return Check("lifecycle", FAIL, f"cannot read the bucket's lifecycle rules: {code}: {msg}")
+    if expiring:
+        return Check("lifecycle", FAIL, f"lifecycle rule {', '.join(expiring)} expires objects under {where}: it deletes "
+                                        "kopia data that newer backups still share, and their restores fail. Remove "
+                                        "its Expiration for this prefix; Velero's ttl and kopia maintenance delete "
+                                        "what is no longer used (expiring non-current versions is fine)")
+    return Check("lifecycle", OK, f"no lifecycle rule expires objects under {where}")
 
 
 def check(target: Target, creds: Credentials, timeout: float = DEFAULT_TIMEOUT, expect_policy: bool = True,
