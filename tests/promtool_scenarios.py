@@ -184,8 +184,7 @@ def _maintenance_job_pending() -> dict[str, Any]:
     done = f'namespace="velero", job_name="repo-maintain-job-1764550800001", {KSM}'  # the >63-character form
     for job, ends in ((stuck, None), (done, H + 20 * M)):
         sim.series_extra(f"kube_job_status_start_time{{{job}}}", [(H, H)])
-        active: list[tuple[int, float | None]] = [(H, 1)] + ([(ends, 0)] if ends else [])
-        sim.series_extra(f"kube_job_status_active{{{job}}}", active)
+        sim.series_extra(f"kube_job_status_active{{{job}}}", [(H, 1)] + ([(ends, 0)] if ends else []))
     labels = {"namespace": "velero", "job_name": f"{REPO}-maintain-job-1764550800000", "job": "kube-state-metrics"}
     return case(
         "the first maintenance Job of a new repository stays Pending from 1h: VeleroRepoMaintenanceJobStuck after "

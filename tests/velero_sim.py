@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,7 +98,7 @@ class VeleroSim:
         self.bsl_down: list[tuple[int, int]] = []
         self.maintenance: list[tuple[int, str, str]] = []  # (time, repository, "success"|"failure")
         self.samples: dict[str, dict[int, float | str]] = {}
-        self.extra: dict[str, list[tuple[int, float | None]]] = {}
+        self.extra: dict[str, Sequence[tuple[int, float | None]]] = {}
         self._next_due = {s.name: 0 for s in self.schedules.values()}
         self._start_process(0, new_pod=True)
 
@@ -139,7 +140,7 @@ class VeleroSim:
         self.maintenance.append((at, repository, result))
         self._push(at, "maintenance", (repository, result))
 
-    def series_extra(self, name_labels: str, points: list[tuple[int, float | None]]) -> None:
+    def series_extra(self, name_labels: str, points: Sequence[tuple[int, float | None]]) -> None:
         """A series from outside Velero (kube-state-metrics): value changes at the given times (None: gone)."""
         self.extra[name_labels] = points
 
