@@ -108,3 +108,28 @@ def test_a_kustomization_linked_out_of_the_repository_is_never_read(tmp_path, wh
     for fmt in ("text", "json", "junit", "github"):
         r = run_cli("validate", ".", "-o", fmt, cwd=repo)
         assert r.code == 1 and "CANARY" not in r.out + r.err and "Traceback" not in r.err, (fmt, r.out, r.err)
+
+
+def test_resolver_returns_what_realpath_returns(tmp_path):
+    """boundary.Resolver resolves each folder once and joins names to it (realpath is compositional:
+    cpython@v3.11.7:Lib/posixpath.py _joinrealpath). On a tree of every kind of link (to a folder, to a file, out of
+    the tree, chained, relative with `..`, dangling, a loop, a link to a loop) and missing names, each path in any
+    order, from one memo, gives exactly os.path.realpath's answer: the confinement checks see the same path."""
+    r = tmp_path / "r"
+    (r / "a" / "b").mkdir(parents=True)
+    (r / "a" / "b" / "f.yaml").write_text("")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "s.yaml").write_text("")
+    links = {"dirlink": "a", "filelink": "a/b/f.yaml", "outlink": "../out", "chain": "dirlink/b", "up": "a/b/../..",
+             "dangling": "nowhere/x", "loop1": "loop2", "loop2": "loop1", "toloop": "loop1/x", "abs": str(r / "a")}
+    for name, target in links.items():
+        (r / name).symlink_to(target)
+    (r / "a" / "b" / "back").symlink_to("../../dirlink")
+    names = ["", "a", "a/b", "a/b/f.yaml", "a/b/missing", "missing/deeper/x", "a/b/f.yaml/under", "a/b/back/b/f.yaml",
+             *links, *(f"{n}/b/f.yaml" for n in links), *(f"{n}/s.yaml" for n in links), *(f"{n}/x/y" for n in links),
+             "a/../dirlink/b", "a/./b", "a//b", "dirlink/..", "up/r/a"]
+    paths = [str(r / n) if n else str(r) for n in names] + ["relative/x", "/", "//", str(tmp_path) + "/r/"]
+    for order in (paths, paths[::-1]):
+        resolve = boundary.Resolver()
+        for p in order:
+            assert resolve(p) == boundary.realpath(p), p

@@ -66,12 +66,14 @@ def _inside(path: str, root: str) -> bool:
 
 
 def read_bytes(path: str | os.PathLike[str], *, root: str | os.PathLike[str] | None = None,
-               limit: int = DEFAULT_LIMIT, shown: str | None = None) -> bytes:
-    """The content of ``path``, or FileRefused. ``shown`` is how messages name the file (default: as given)."""
+               limit: int = DEFAULT_LIMIT, shown: str | None = None,
+               resolve: Callable[[str | os.PathLike[str]], str] = realpath) -> bytes:
+    """The content of ``path``, or FileRefused. ``shown`` is how messages name the file (default: as given).
+    ``resolve``: realpath, or one that returns what realpath returns from a memo (boundary.Resolver)."""
     name = shown if shown is not None else os.fspath(path)
-    real = realpath(path)
+    real = resolve(path)
     if root is not None:
-        real_root = realpath(root)
+        real_root = resolve(root)
         if not _inside(real, real_root):
             via = " through a symlink" if _inside(os.path.abspath(path), real_root) else ""
             raise FileRefused(name, f"resolves{via} to {real}, outside {real_root}; only files inside it are read",

@@ -13,6 +13,7 @@ from velero_gitops.cli._configs import resolve_configs
 if TYPE_CHECKING:
     from velero_gitops.ops.wiring import FluxKs, Wiring
     from velero_gitops.pipeline import RenderResult
+    from velero_gitops.validate.run import DiskReads
 
 
 @app.command()
@@ -72,18 +73,22 @@ def _render(paths: list[Path], check: bool, diff: bool, force: bool, quiet: bool
     # Render everything in memory first: a bad config anywhere means nothing is written anywhere.
     results = [render_config(p) for p in paths]
     # ... and a second Velero install anywhere means nothing is written either
-    before = _Facts()
+    # Both graphs of a repository read the disk before anything is written: the planned one reuses the real paths
+    # and bytes the first read (only its planned files differ, and those come from the plan), not after the write.
+    reads = None if check or diff else _disk_reads()
+    before = _Facts(reads=reads)
     # The graph once every config's drifted files of its repository are written, read in memory once and passed
     # down: the prune check judges it, and the wiring check after the write reads it instead of the disk.
     by_root: dict[Path, list[RenderResult]] = {}
     for r in results:
         by_root.setdefault(r.loaded.repo_root, []).append(r)
-    planned = _Facts({root: _overlay(mine) for root, mine in by_root.items()})
+    planned = _Facts({root: _overlay(mine) for root, mine in by_root.items()}, reads=reads)
     facts = [] if check or diff else [before.of(r) for r in results]
     for result, f in zip(results, facts, strict=False):
         _refuse_second_install(result, f)
     for result, f in zip(results, facts, strict=False):
         _refuse_prune(result, results, f, planned)
+    before.reads = planned.reads = None  # the writes below change the disk: a graph read after them reads it afresh
     drift = False
     written: list[RenderResult] = []
     unwired = 0  # configs whose --wire edit could not be made
@@ -132,13 +137,21 @@ def _render(paths: list[Path], check: bool, diff: bool, force: bool, quiet: bool
     return results
 
 
+def _disk_reads() -> DiskReads:
+    from velero_gitops.validate.run import DiskReads  # not imported by --check and --diff, which read no graph
+
+    return DiskReads()
+
+
 class _Facts:
     """The repository's Flux graph (ops/wiring.flux_facts), read once per repository and source within one step:
-    of the disk, or with ``planned`` (repository root -> {repo-relative path: new text, None: removed}) laid over it."""
+    of the disk, or with ``planned`` (repository root -> {repo-relative path: new text, None: removed}) laid over it.
+    ``reads``: the disk reads (validate.run.DiskReads) its graphs share with another _Facts while nothing is written."""
 
-    def __init__(self, planned: dict[Path, dict[str, str | None]] | None = None) -> None:
+    def __init__(self, planned: dict[Path, dict[str, str | None]] | None = None, reads: DiskReads | None = None) -> None:
         self._read: dict[tuple[Path, tuple[str, ...]], list[FluxKs]] = {}
         self._planned = planned
+        self.reads = reads
 
     def of(self, result: RenderResult) -> list[FluxKs]:
         from velero_gitops.ops import applyset, wiring
@@ -146,8 +159,8 @@ class _Facts:
         key = (result.loaded.repo_root, tuple(wiring.sources_of(result.loaded)))
         if key not in self._read:
             overlay = None if self._planned is None else self._planned.get(key[0])
-            self._read[key] = (wiring.flux_facts(key[0], list(key[1])) if not overlay
-                               else applyset.planned_facts(key[0], list(key[1]), overlay))
+            self._read[key] = (wiring.flux_facts(key[0], list(key[1]), reads=self.reads) if not overlay
+                               else applyset.planned_facts(key[0], list(key[1]), overlay, self.reads))
         return self._read[key]
 
 

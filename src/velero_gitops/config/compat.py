@@ -29,6 +29,7 @@ OPEN, LEAF = "*", "="  # compat.json value-key trees: free-form mapping below / 
 WILDCARD = re.compile(r"[*?\[]")  # vmware-tanzu/velero@v1.18.1:pkg/util/wildcard/expand.go containsWildcardPattern
 
 
+@cache  # a pure function of the text, asked of the same few pins ~60 times per config (render of 100 configs)
 def version_tuple(text: str) -> tuple[int, ...]:
     return version_parts(text.lstrip("v").split("-", 1)[0].split("+", 1)[0])
 

@@ -22,8 +22,12 @@ import os
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from velero_gitops.ops.wiring import FluxKs, flux_facts, live
+
+if TYPE_CHECKING:
+    from velero_gitops.validate.run import DiskReads
 
 
 @dataclass(frozen=True)
@@ -65,11 +69,12 @@ def _objects(text: str | None) -> set[str] | None:
     return out
 
 
-def planned_facts(root: Path, repo_sources: list[str], planned: dict[str, str | None]) -> list[FluxKs]:
+def planned_facts(root: Path, repo_sources: list[str], planned: dict[str, str | None], reads: DiskReads | None = None) -> list[FluxKs]:
     """The graph of the tree once ``planned`` (repo-relative path -> new text, None: removed) is written, read in
-    memory: what render's post-write checks see, without reading the repository again after writing it."""
+    memory: what render's post-write checks see, without reading the repository again after writing it. ``reads``:
+    the disk reads of the graph of the tree as it is (wiring.flux_facts), nothing written since."""
     real = root.resolve()
-    return flux_facts(real, repo_sources, {real / rel: t for rel, t in planned.items()})
+    return flux_facts(real, repo_sources, {real / rel: t for rel, t in planned.items()}, reads=reads)
 
 
 def losses(root: Path, repo_sources: list[str], planned: dict[str, str | None], owned: Callable[[Path, str], bool],

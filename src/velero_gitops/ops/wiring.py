@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from ruamel.yaml import YAML
 
     from velero_gitops.config.loader import LoadedConfig
+    from velero_gitops.validate.run import DiskReads
 
 
 @dataclass(frozen=True)
@@ -66,19 +67,20 @@ class FluxKs:
 
 
 def flux_facts(root: Path, repo_sources: list[str], planned: dict[Path, str | None] | None = None,
-               g: Any = None) -> list[FluxKs]:
+               g: Any = None, reads: DiskReads | None = None) -> list[FluxKs]:
     """THE one reader of validate/flux.py's Graph: every Flux Kustomization (and FluxInstance sync) of the
     repository at ``root`` reading one of ``repo_sources`` ("Kind/namespace/name"), with what it applies.
     ``planned``: files laid over the disk (absolute path -> text, None: removed), read in memory, nothing written.
     ``g``: the graph this run built already for the same repository and sources (check's validate), read instead of
-    a new one."""
+    a new one. ``reads``: the disk reads (validate.run.DiskReads) of another graph of this step, read nothing
+    written since (render: the graph as it is, then with its planned files laid over it)."""
     from velero_gitops.validate import flux
     from velero_gitops.validate.run import Options, Run
     from velero_gitops.validate.treeview import Planned
 
     if g is None:
         g = flux.Graph([], Run(Options(repo_root=str(root), repo_sources=list(repo_sources), kustomize="never",
-                                       policy=False), Planned(planned) if planned else None))
+                                       policy=False), Planned(planned) if planned else None, reads))
     run = g.run
     out: list[FluxKs] = []
     absent = flux.absent_keys(g)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from velero_gitops.boundary import git_toplevel, realpath
+from velero_gitops.boundary import Resolver, git_toplevel
 from velero_gitops.config.units import NODE_AGENT_CPU_BUDGET, NODE_AGENT_MEMORY_BUDGET
 from velero_gitops.safefile import Decoded
 from velero_gitops.validate.documents import inside, is_root_folder
@@ -70,19 +70,31 @@ class _KfileMemo(dict[Path, Any]):
         return self.run.boundary
 
 
+class DiskReads:
+    """What a call reads of the disk itself: real paths (each folder resolved once) and file bytes. Several calls
+    of one step share it while nothing is written (render reads the repository's graph as it is, then with its
+    planned files laid over it: every file it reads from the disk is the same bytes both times)."""
+
+    def __init__(self) -> None:
+        self.resolve = Resolver()
+        self.contents: dict[Path, bytes] = {}  # real path -> its bytes (the one read: texts are decoded from them)
+
+
 class Run:
     """The options of one validate call and its memos: resolved paths, candidate repository roots, parsed
-    kustomizations."""
+    kustomizations. ``reads``: the disk reads shared with other calls of the same step (:class:`DiskReads`)."""
 
-    def __init__(self, opts: Options, view: Disk | None = None) -> None:
+    def __init__(self, opts: Options, view: Disk | None = None, reads: DiskReads | None = None) -> None:
         self.opts = opts
         self.fs = view or Disk()  # what the graph sees of the files (treeview.Planned: render's planned tree)
         self._real: dict[Path, Path] = {}
+        reads = reads or DiskReads()
+        self.resolve = reads.resolve  # realpath, each folder resolved once per call
         self._links: dict[str, bool] = {}
         self._roots: dict[Path | None, tuple[Path, ...]] = {}
         self._root_of: dict[Path, Path | None] = {}  # folder -> its repository root (find_root)
         self.texts: dict[Path, str] = {}  # real path -> the text read from it: every file is read once per call
-        self.contents: dict[Path, bytes] = {}  # real path -> its bytes (the one read: texts are decoded from them)
+        self.contents = reads.contents
         self.encodings: dict[Path, str] = {}  # real path -> the encoding of its text, when not UTF-8 (UTF-16)
         self.yaml_verdicts: dict[Path, str | None] = {}  # real path -> None (YAML read) or why it was refused
         self.boundary: Path | None = None  # the repository boundary (boundary.of_paths): nothing outside is read
@@ -94,7 +106,7 @@ class Run:
         resolves as far as it goes (the reader then reports the file), never an exception."""
         r = self._real.get(p)
         if r is None:
-            r = self._real[p] = Path(realpath(os.path.abspath(p)))
+            r = self._real[p] = Path(self.resolve(os.path.abspath(p)))
         return r
 
     def find_root(self, start: Path) -> Path | None:
@@ -135,7 +147,7 @@ class Run:
             return data
         from velero_gitops import safefile
 
-        data = self.contents[real] = safefile.read_bytes(p, root=root, shown=shown)
+        data = self.contents[real] = safefile.read_bytes(p, root=root, shown=shown, resolve=self.resolve)
         return data
 
     def text(self, p: Path, root: Path | str | None = None, shown: str | None = None) -> str:

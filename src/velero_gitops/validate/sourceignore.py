@@ -11,6 +11,7 @@ depth, ``**/`` as well, ``dir/`` a folder. A repository's own ``.sourceignore`` 
 from __future__ import annotations
 
 import fnmatch
+import re
 from pathlib import PurePosixPath
 
 _EXCLUDE_VCS = ".git/,.gitignore,.gitmodules,.gitattributes"
@@ -19,16 +20,13 @@ _EXCLUDE_CI = (".github/,.circleci/,.travis.yml,.gitlab-ci.yml,appveyor.yml,.dro
                "codeship-services.yml,codeship-steps.yml")
 _EXCLUDE_EXTRA = "**/.goreleaser.yml,**/.sops.yaml,**/.flux.yaml"
 PATTERNS = tuple(",".join((_EXCLUDE_VCS, _EXCLUDE_EXT, _EXCLUDE_CI, _EXCLUDE_EXTRA)).split(","))
+# the patterns read once: folder names (``dir/``) and one regex of the name patterns (fnmatch's own translation)
+_NAMES = [p.removeprefix("**/") for p in PATTERNS]
+_FOLDERS = frozenset(n.rstrip("/") for n in _NAMES if n.endswith("/"))
+_NAME = re.compile("|".join(fnmatch.translate(n) for n in _NAMES if not n.endswith("/")))
 
 
 def excluded(rel: str) -> bool:
     """Whether the file at ``rel`` (relative to the repository root, ``/``-separated) is not in the artifact."""
     parts = PurePosixPath(rel).parts
-    for pat in PATTERNS:
-        name = pat.removeprefix("**/")
-        if name.endswith("/"):
-            if name.rstrip("/") in parts[:-1]:
-                return True
-        elif any(fnmatch.fnmatchcase(p, name) for p in parts):
-            return True
-    return False
+    return any(p in _FOLDERS for p in parts[:-1]) or any(_NAME.match(p) for p in parts)

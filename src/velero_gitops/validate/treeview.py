@@ -43,9 +43,14 @@ class Planned(Disk):
     def __init__(self, changes: dict[Path, str | None]) -> None:
         self.changes = dict(changes)
         self._dirs: set[Path] = set()  # folders the planned files create
+        self._in: dict[Path, list[tuple[str, str | None]]] = {}  # folder -> its planned (name, text): walk's listing
+        self._subdirs: dict[Path, set[str]] = {}  # folder -> the names of the planned folders in it
         for p, text in self.changes.items():
+            self._in.setdefault(p.parent, []).append((p.name, text))
             if text is not None:
                 self._dirs.update(p.parents)
+        for d in self._dirs:
+            self._subdirs.setdefault(d.parent, set()).add(d.name)
 
     def isfile(self, p: Path) -> bool:
         p = Path(os.path.abspath(p))
@@ -79,10 +84,9 @@ class Planned(Disk):
             except OSError:
                 if d not in self._dirs:
                     continue
-            for p, text in self.changes.items():
-                if p.parent == d:
-                    (files.add if text is not None else files.discard)(p.name)
-            dirs.update(x.name for x in self._dirs if x.parent == d)
+            for name, text in self._in.get(d, ()):
+                (files.add if text is not None else files.discard)(name)
+            dirs.update(self._subdirs.get(d, ()))
             names = sorted(dirs)
             yield str(d), names, sorted(files)
             stack.extend(d / n for n in reversed(names) if not (d / n).is_symlink())
