@@ -77,6 +77,22 @@ def test_crd_conversion_follows_openapi2jsonschema_rules():
     assert strict["properties"]["spec"]["properties"]["labels"]["additionalProperties"] == {"type": "string"}
 
 
+def test_an_untyped_field_that_keeps_unknown_fields_accepts_any_value():
+    """A structural schema may leave a node untyped when it sets x-kubernetes-preserve-unknown-fields
+    (kubernetes/apiextensions-apiserver@v0.31.0:pkg/apiserver/schema/validation.go ValidateStructural), and the API server then accepts
+    any JSON value there: fluxcd/helm-controller@v1.4.5:config/crd/bases/helm.toolkit.fluxcd.io_helmreleases.yaml
+    declares spec.values that way, and a HelmRelease with `values: []` is stored (fresh7 bornav). The conversion
+    added `type: object`, so an array there was an error the cluster never raises."""
+    from velero_gitops.validate.yamlload import load_all
+
+    crd = load_all(CRD.read_text().replace(
+        "                config:\n", "                anything:\n                  x-kubernetes-preserve-unknown-fields: true\n"
+        "                config:\n", 1))[0].data
+    spec = {av: s for av, _, s in crd_to_schemas(crd)}["example.org/v1"]["properties"]["spec"]
+    assert "type" not in spec["properties"]["anything"], spec["properties"]["anything"]
+    assert spec["properties"]["config"]["type"] in ("object", ["object", "null"])  # a typed one keeps its type
+
+
 def test_schemas_import_cli_then_validate(tmp_path, cache_dir):
     r = run_cli("schemas", "import", str(CRD), "--cache", str(cache_dir))
     assert r.code == 0, r.err

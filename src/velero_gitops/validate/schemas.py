@@ -533,8 +533,9 @@ def _convert_openapi(node: Any) -> Any:
         out["type"] = [out["type"], "null"]
         if "enum" in out:
             out["enum"] = list(out["enum"]) + [None]
-    if node.get("x-kubernetes-preserve-unknown-fields") and "additionalProperties" not in out and "properties" not in out:
-        out.setdefault("type", "object")
+    # a node that keeps unknown fields and gives no type accepts any value: the structural-schema rules exempt it from
+    # needing one (kubernetes/apiextensions-apiserver@v0.31.0:pkg/apiserver/schema/validation.go ValidateStructural;
+    # helm-controller's HelmRelease spec.values is such a node), so no type is added here
     return out
 
 
