@@ -40,6 +40,30 @@ def test_resources_velero_resolves_are_accepted(resource):
     assert names.resource_problem(resource) is None
 
 
+@pytest.mark.parametrize("item,resolved", [
+    ("pods", "pods"), ("pod", "pods"), ("po", "pods"), ("Pods", "pods"), ("POD", "pods"), ("pods.", "pods"),
+    ("pod.", "pods"), ("po.", "pods"),
+    ("PO", "PO"), ("Po", "Po"), ("pods.core", "pods.core"), ("po*", "po*"), ("events", "events"),
+])
+def test_resource_items_resolve_as_velero_discovery_does(item, resolved):
+    """vmware-tanzu/velero@v1.18.1:pkg/util/collections/includes_excludes.go (GetResourceIncludesExcludes:
+    ResourceFor(ParseGroupResource(item)), else the item as written); the short name is matched exactly before any
+    lower-casing (vmware-tanzu/velero@v1.18.1:third_party/kubernetes/pkg/kubectl/cmd/util/shortcut_expander.go), so
+    `PO` stays `PO`; then the RESTMapper lower-cases and maps singular to plural
+    (kubernetes/apimachinery@v0.33.11:pkg/api/meta/restmapper.go coerceResourceForMatching); `pods.core` names a
+    group "core", which is not the core group ""."""
+    assert names.resolved_resource(item) == resolved
+
+
+@pytest.mark.parametrize("item,covers", [
+    ("pod", True), ("po", True), ("Pods", True), ("pods.", True), ("p*", True), ("po?s", True), ("PO", False),
+    ("Pod*", False), ("pods.core", False), ("podtemplates", False),
+])
+def test_resource_items_cover_pods_after_resolution_then_glob(item, covers):
+    """Same code, then ShouldInclude's glob over the resolved names (gobwas/glob: case-sensitive)."""
+    assert names.resource_matches(item, "pods") == covers
+
+
 @pytest.mark.parametrize("component,dotgit", [
     (".git", True), (".Git", True), (".GIT", True), (".git.", True), (".git ", True), (".git. .", True),
     ("git~1", True), ("GIT~1", True), (".g\u200cit", True), ("\ufeff.git", True),

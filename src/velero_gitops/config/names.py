@@ -265,6 +265,40 @@ def resource_problem(resource: str) -> str | None:
     return None
 
 
+# What discovery lists for the core resources the rules reason about: (plural, singular, short names). The API
+# server lists the short names (kubernetes/kubernetes@v1.33.11:pkg/registry/core/pod/storage/storage.go ShortNames)
+# and the singular, the lower-cased Kind (kubernetes/client-go@v0.33.11:restmapper/discovery.go).
+_CORE_DISCOVERY = (("pods", "pod", ("po",)),)
+
+
+def resolved_resource(item: str) -> str:
+    """The resource.group Velero matches for one item of a Backup's resource lists, as its discovery helper resolves
+    it (vmware-tanzu/velero@v1.18.1:pkg/util/collections/includes_excludes.go GetResourceIncludesExcludes:
+    ResourceFor(schema.ParseGroupResource(item)), the item as written when nothing resolves it). In that order:
+    the group is what follows the first '.' (kubernetes/apimachinery@v0.33.11:pkg/runtime/schema/group_version.go
+    ParseGroupResource, so `pods.` is the core group); a short name is expanded, matched exactly
+    (vmware-tanzu/velero@v1.18.1:third_party/kubernetes/pkg/kubectl/cmd/util/shortcut_expander.go); then the name
+    is lower-cased and a singular maps to its plural (kubernetes/apimachinery@v0.33.11:pkg/api/meta/restmapper.go
+    coerceResourceForMatching, ResourcesFor). Resolved only for the core resources of _CORE_DISCOVERY; any other
+    item is returned as written (a glob stays a glob)."""
+    resource, _, group = item.partition(".")
+    if group:
+        return item
+    for plural, singular, short in _CORE_DISCOVERY:
+        if resource in short or resource.lower() in (plural, singular):
+            return plural
+    return item
+
+
+def resource_matches(item: str, resource: str) -> bool:
+    """Whether a resource-list item covers ``resource`` (a core resource.group as Velero names it): resolved as
+    above, then glob-matched (vmware-tanzu/velero@v1.18.1:pkg/util/collections/includes_excludes.go ShouldInclude;
+    gobwas/glob: '*', '?', '[...]')."""
+    import fnmatch
+
+    return fnmatch.fnmatchcase(resource, resolved_resource(item))
+
+
 def includes_excludes_problem(included: list[str], excluded: list[str], what: str = "namespace") -> str | None:
     """Why an include/exclude pair (of namespaces or resources) is refused by Velero, or None
     (vmware-tanzu/velero@v1.18.1:pkg/util/collections/includes_excludes.go, ValidateIncludesExcludes)."""
