@@ -64,6 +64,17 @@ def test_resource_items_cover_pods_after_resolution_then_glob(item, covers):
     assert names.resource_matches(item, "pods") == covers
 
 
+def test_prefix_leaves_room_for_velero_keys_under_the_s3_limit():
+    """S3 keys hold at most 1024 bytes; Velero writes <prefix>/backups/<backup>/<backup>-<suffix> keys
+    (vmware-tanzu/velero@v1.18.1:pkg/persistence/object_store_layout.go): the longest prefix that fits is accepted,
+    one byte more (or a multi-byte letter) is refused with the limit to use."""
+    room = names.S3_KEY_MAX_BYTES - names.LONGEST_KEY_BELOW_PREFIX
+    assert names.prefix_problem("p" * room) is None
+    problem = names.prefix_problem("p" * (room + 1))
+    assert problem is not None and f"at most {room} bytes" in problem
+    assert names.prefix_problem("\u00e9" * (room // 2 + 1)) is not None  # bytes, not characters
+
+
 @pytest.mark.parametrize("component,dotgit", [
     (".git", True), (".Git", True), (".GIT", True), (".git.", True), (".git ", True), (".git. .", True),
     ("git~1", True), ("GIT~1", True), (".g\u200cit", True), ("\ufeff.git", True),

@@ -640,6 +640,9 @@ class S3Config(_Model):
         v = v.strip("/")
         if any(part in ("", ".", "..") for part in v.split("/")) and v or not v.isprintable():
             raise ValueError(f"{v!r} is not a clean prefix such as velero or cluster/velero")
+        problem = names.prefix_problem(v)
+        if problem:
+            raise ValueError(f"the prefix {problem}")
         return v
 
     @field_validator("credentials_secret")
@@ -736,10 +739,10 @@ class ScheduleConfig(_Model):
         _check_dns_subdomain(v, "schedule name")
         if v == "kustomization":  # the schedules folder's own kustomization.yaml
             raise ValueError(f"{v!r} is the name of the schedules folder's kustomization.yaml; choose another name")
-        if len(v) > 48:  # leaves room for "-YYYYMMDDhhmmss" in the 63-character backup label
+        if len(v) > names.SCHEDULE_NAME_MAX:  # leaves room for "-YYYYMMDDhhmmss" in the 63-character backup label
             raise ValueError(f"{v!r} is too long ({len(v)} characters): backups are named <name>-<YYYYMMDDhhmmss>, "
                              "15 characters more, and Velero writes that name as a label value, at most 63 characters "
-                             "(vmware-tanzu/velero@v1.18.1:pkg/backup/actions/csi/pvc_action.go); use at most 48")
+                             f"(vmware-tanzu/velero@v1.18.1:pkg/backup/actions/csi/pvc_action.go); use at most {names.SCHEDULE_NAME_MAX}")
         return v
 
     # The parsed cron, set once here; alerts and explain read it (`timing`) instead of parsing again.

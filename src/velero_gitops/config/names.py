@@ -147,6 +147,31 @@ _BUCKET_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 _BUCKET_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
 
 
+# S3 refuses an object key longer than 1024 bytes of UTF-8 (AWS "Naming Amazon S3 objects"; MinIO the same).
+S3_KEY_MAX_BYTES = 1024
+# A schedule's backups are named <schedule>-<YYYYMMDDhhmmss> (vmware-tanzu/velero@v1.18.1:
+# pkg/apis/velero/v1/schedule_types.go TimestampedName), and our schedule names are at most 48 characters.
+SCHEDULE_NAME_MAX = 48
+BACKUP_NAME_MAX = SCHEDULE_NAME_MAX + len("-20060102150405")
+# The longest object key Velero writes below the prefix: <prefix>/backups/<backup>/<backup>-<longest suffix>
+# (vmware-tanzu/velero@v1.18.1:pkg/persistence/object_store_layout.go, getCSIVolumeSnapshotContentsKey is the
+# longest of the get*Key suffixes). kopia's keys start with kopia/<namespace>/ instead, 70 bytes at most.
+LONGEST_KEY_BELOW_PREFIX = len(f"/backups/{'b' * BACKUP_NAME_MAX}/{'b' * BACKUP_NAME_MAX}-csi-volumesnapshotcontents.json.gz")
+
+
+def prefix_problem(prefix: str) -> str | None:
+    """Why ``prefix`` (s3.prefix, without its outer '/') leaves no room for the object keys Velero writes below it,
+    or None."""
+    room = S3_KEY_MAX_BYTES - LONGEST_KEY_BELOW_PREFIX
+    size = len(prefix.encode())
+    if size > room:
+        return (f"is {size} bytes long: S3 keys hold at most {S3_KEY_MAX_BYTES} bytes and Velero writes keys up to "
+                f"{LONGEST_KEY_BELOW_PREFIX} bytes below the prefix (<prefix>/backups/<backup>/<backup>-"
+                f"csi-volumesnapshotcontents.json.gz), so those uploads would fail with KeyTooLongError; use a prefix "
+                f"of at most {room} bytes")
+    return None
+
+
 def bucket_name_problem(name: str) -> str | None:
     """Why ``name`` breaks the S3 general-purpose bucket naming rules, or MinIO's (minio/minio-go@v7.0.95:
     pkg/s3utils/utils.go, CheckValidBucketNameStrict: also no '.-' or '-.'), or None."""
