@@ -174,7 +174,7 @@ def _own_namespace(c: Config) -> Iterator[Problem]:
         yield Problem(("repo", "namespace"), f"namespace {c.repo.namespace!r} is Flux's own (flux.namespace): the tree "
                       "renders a Namespace object for Velero with privileged pod-security labels, so Flux's "
                       "namespace would be relabelled, owned twice, and deleted with Velero's tree. Use a namespace of "
-                      "its own, e.g. velero")
+                      f"its own, e.g. {'velero' if c.flux.namespace != 'velero' else 'velero-system'}")
 
 
 @rule("fs-backup-needs-pods", "A schedule's excludedResources matching pods: no file-system backup would run.",
