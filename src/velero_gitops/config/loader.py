@@ -285,7 +285,9 @@ def _parse(text: str, shown: str) -> Any:
         where = f"{shown}:{mark.line + 1}:{mark.column + 1}" if mark else shown
         path = where_dup if refused is None else path_of(refused.path)
         if "duplicate key" in problem:
-            problem = problem.replace("found duplicate key", "duplicate key") + "; each key may appear only once"
+            # ruamel adds both values as Python reprs ({'a': 1}): the key is what the user needs
+            key = re.match(r"found duplicate key (\"(?:[^\"\\]|\\.)*\"|\S+)", problem)
+            problem = f"duplicate key {key.group(1) if key else ''}; each key may appear only once".replace("  ", " ")
         raise ConfigError([f"{where} {path}: {_explained(problem, text, mark.line + 1 if mark else 0)}"]) from None
     except (YAMLError, RecursionError) as exc:
         if refused is None:

@@ -541,8 +541,13 @@ class VeleroConfig(_Model):
 
     @field_validator("default_backup_ttl", "garbage_collection_frequency", "fs_backup_timeout")
     @classmethod
-    def _dur(cls, v: str) -> str:
-        if parse_duration(v) <= 0:
+    def _dur(cls, v: str, info: ValidationInfo) -> str:
+        seconds = parse_duration(v)
+        if seconds == 0 and info.field_name == "garbage_collection_frequency":
+            # vmware-tanzu/velero@v1.18.1:pkg/controller/gc_controller.go NewGCReconciler: <= 0 becomes 1h
+            raise ValueError(f"{v!r} is zero, which Velero reads as its default (1h): omit the key for Velero's "
+                             "default, or give a positive duration")
+        if seconds <= 0:
             raise ValueError(f"{v!r} must be a positive duration")
         return v
 
@@ -817,6 +822,10 @@ class ScheduleConfig(_Model):
         if v is not None:
             if v.startswith("-"):
                 raise ValueError(f"ttl {v!r} is negative; use a positive duration such as 720h")
+            if parse_duration(v) == 0:
+                # vmware-tanzu/velero@v1.18.1:pkg/controller/backup_controller.go: a ttl of 0 becomes the default
+                raise ValueError(f"ttl {v!r} is zero, which Velero reads as the default (velero.defaultBackupTtl): "
+                                 "omit the key for Velero's default, or give a positive duration such as 720h")
             if parse_duration(v) <= 0:
                 raise ValueError(f"ttl {v!r} must be a positive duration such as 720h")
         return v

@@ -445,9 +445,12 @@ def endpoint_problem(url: str) -> str | None:
     problem = host_problem(parts.netloc.rsplit(":", 1)[0] if port is not None else parts.netloc)
     if problem:
         return problem
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        return ("it has a path: Velero's kopia repository refuses a path in s3Url; "
-                f"use {parts.scheme}://{parts.netloc} and put the folder in `prefix`")
+    extra = [what for what, there in (("a path", parts.path not in ("", "/")), ("a query string", parts.query),
+                                      ("a fragment", parts.fragment)) if there]
+    if extra:
+        folder = " and put the folder in `prefix`" if parts.path not in ("", "/") else ""
+        return (f"it has {' and '.join(extra)}, but an endpoint is only scheme://host[:port] (Velero's kopia "
+                f"repository refuses a path in s3Url); use {parts.scheme}://{parts.netloc}{folder}")
     return None
 
 
