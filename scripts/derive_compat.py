@@ -304,6 +304,22 @@ def derive_plugin(repo: Repo) -> list[dict]:
     return sorted(rows.values(), key=lambda r: vtuple(r["plugin"]))
 
 
+def derive_plugin_image(repo: Repo) -> dict:
+    """The repository the plugin's image is published as (Makefile IMAGE ?= $(REGISTRY)/$(BIN)), at the newest tag.
+    Its entrypoint copies the binary of that name into /target, the one that registers the velero.io/aws
+    ObjectStore (velero-plugin-for-aws/main.go)."""
+    tag = max((t for t in repo.tags() if re.fullmatch(r"v\d+\.\d+\.\d+(-rc\.\d+)?", t)), key=lambda t: (vtuple(t), t))
+    make = repo.show(tag, "Makefile") or ""
+    found = {k: re.search(rf"^{k}\s*\?=\s*(\S+)\s*$", make, re.M) for k in ("REGISTRY", "BIN")}
+    assert all(found.values()) and re.search(r"^IMAGE\s*\?=\s*\$\(REGISTRY\)/\$\(BIN\)\s*$", make, re.M), \
+        "Makefile no longer names the image $(REGISTRY)/$(BIN)"
+    main = repo.show(tag, "velero-plugin-for-aws/main.go") or ""
+    provider = re.search(r'RegisterObjectStore\("([^"]+)"', main)
+    assert provider, "main.go registers no ObjectStore"
+    return {"repository": f"{found['REGISTRY'].group(1)}/{found['BIN'].group(1)}",  # type: ignore[union-attr]
+            "objectStore": provider.group(1), "from": repo.at(tag, "Makefile") + " (IMAGE), velero-plugin-for-aws/main.go"}
+
+
 HELM_CONTROLLER = "fluxcd/helm-controller"
 HELM_CONTROLLER_TAG = "v1.6.3"
 
@@ -336,6 +352,7 @@ def derive(mirror: Path) -> dict:
         "valueShapes": derive_value_shapes(Repo(mirror, CHARTS)),
         "velero": derive_velero(Repo(mirror, VELERO), minors),
         "awsPlugin": derive_plugin(Repo(mirror, PLUGIN)),
+        "awsPluginImage": derive_plugin_image(Repo(mirror, PLUGIN)),
         "helmController": derive_helm_controller(Repo(mirror, HELM_CONTROLLER)),
     }
 

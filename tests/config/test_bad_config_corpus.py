@@ -38,6 +38,8 @@ MECHANISMS = {
               "IsValidLabelValue)",
     "quantity": "kubernetes/apimachinery@v0.35.0:pkg/api/resource/quantity.go (ParseQuantity, suffix.go; "
                 "MilliValue/Value round up)",
+    "s3-key-limit": "vmware-tanzu/velero@v1.18.1:pkg/persistence/object_store_layout.go (keys below the prefix) and "
+                    "S3's 1024-byte object key limit",
     "bucket": "minio/minio-go@v7.0.95:pkg/s3utils/utils.go (CheckValidBucketNameStrict) and the S3 "
               "general-purpose bucket naming rules",
     "endpoint-host": "golang/go@go1.25.0:src/net/url/url.go (Parse, validOptionalPort) and RFC 1123 host names, "
@@ -303,6 +305,7 @@ CASES = [
     s3("bucket-table-suffix", "bucket", "bucket", "velero--table-s3"),
     s3("bucket-two-chars", "bucket", "bucket", "vb"),
     s3("bucket-64", "bucket", "bucket", "b" * 64),
+    s3("prefix-over-key-limit", "s3-key-limit", "prefix", "p" * 1000),  # badcfg7 238: KeyTooLongError
     s3("bucket-dash-end", "bucket", "bucket", "velero-"),
     s3("bucket-ip", "bucket", "bucket", "10.0.0.12"),
     s3("bucket-sthree", "bucket", "bucket", "sthree-configurator"),

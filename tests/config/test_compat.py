@@ -107,6 +107,34 @@ def test_plugin_must_pair_with_the_velero_minor(tmp_path, plugin, why):
     assert "velero.awsPluginImage" in line and why in line
 
 
+def _image(repository: str, tag: str) -> str:
+    return f"velero:\n  chartVersion: 12.1.0\n  awsPluginImage: {repository}:{tag}\n"
+
+
+@pytest.mark.parametrize("repository,why", [
+    ("velero/velero-plugin-for-gcp", "is not the AWS plugin's image"),
+    ("velero/velero-plugin-for-microsoft-azure", "is not the AWS plugin's image"),
+    ("velero/velero", "is not the AWS plugin's image"),
+    ("velero-plugin-for-aws", "Docker Hub's library/velero-plugin-for-aws"),
+])
+@pytest.mark.parametrize("tag", ["v1.14.0", "v1.12.0"])
+def test_plugin_image_must_be_the_aws_plugins_repository(tmp_path, repository, why, tag):
+    """The chart runs initContainers as given (vmware-tanzu/helm-charts@velero-12.1.0:charts/velero/templates/
+    deployment.yaml); only the image published as $(REGISTRY)/$(BIN) copies the binary that registers velero.io/aws
+    (vmware-tanzu/velero-plugin-for-aws@v1.14.0-rc.1:Makefile, Dockerfile, velero-plugin-for-aws/main.go; compat.json
+    awsPluginImage). The wrong repository is named before its tag is judged: a GCP image is not "AWS plugin v1.12"."""
+    line = refused(tmp_path, _image(repository, tag))
+    assert "velero.awsPluginImage" in line and why in line and "AWS plugin v" not in line
+    assert f"{compat.data()['awsPluginImage']['repository']}:v1.14." in line
+
+
+@pytest.mark.parametrize("repository", ["registry.lan:5000/velero/velero-plugin-for-aws", "ghcr.io/mirror/velero-plugin-for-aws",
+                                        "registry.lan:5000/velero-plugin-for-aws", "myorg/velero-plugin-for-aws"])
+def test_plugin_image_from_a_mirror_keeps_its_registry_and_path(tmp_path, repository):
+    """Same code: only the last path segment names the image; what is before it is where it is pulled from."""
+    load(write(tmp_path, _image(repository, "v1.14.3")))
+
+
 def test_restic_is_refused_from_the_uploaders_velero_accepts(tmp_path):
     """vmware-tanzu/velero@v1.17.0:pkg/uploader/types.go ValidateUploaderType accepts only kopia."""
     line = refused(tmp_path, velero("12.1.0", "  uploader: restic\n"))

@@ -60,3 +60,21 @@ def test_spot_checks_read_straight_from_the_sources():
     assert "ShouldExpandWildcards" not in show("vmware-tanzu/velero", "v1.17.2:pkg/util/collections/includes_excludes.go")
     assert "| v1.14.x        | v1.18.x        |" in show("vmware-tanzu/velero-plugin-for-aws", "v1.14.0-rc.1:README.md")
     assert "DefaultCRDPolicy = v2.Create" in show("fluxcd/helm-controller", "v1.6.3:internal/action/crds.go")
+
+
+def test_longest_key_below_the_prefix_is_velero_layouts():
+    """names.LONGEST_KEY_BELOW_PREFIX against vmware-tanzu/velero@v1.18.1:pkg/persistence/object_store_layout.go:
+    every backups key is path.Join(<prefix>/backups, backup, fmt.Sprintf("%s<suffix>", backup)), and a backup of a
+    schedule is named by pkg/apis/velero/v1/schedule_types.go TimestampedName."""
+    import re
+
+    from velero_gitops.config import names
+
+    layout = show("vmware-tanzu/velero", "v1.18.1:pkg/persistence/object_store_layout.go")
+    suffixes = re.findall(r'subdirs\["backups"\], backup, fmt\.Sprintf\("%s([^"]*)", backup\)', layout)
+    assert len(suffixes) > 5
+    stamp = re.search(r'timestamp\.Format\("(\d+)"\)', show("vmware-tanzu/velero", "v1.18.1:pkg/apis/velero/v1/schedule_types.go"))
+    assert stamp
+    backup = names.SCHEDULE_NAME_MAX + 1 + len(stamp.group(1))
+    assert names.BACKUP_NAME_MAX == backup
+    assert names.LONGEST_KEY_BELOW_PREFIX == max(len(f"/backups/{'b' * backup}/{'b' * backup}{s}") for s in suffixes)

@@ -62,6 +62,12 @@ CASES = [
     ("custom-distribution-no-path", "distribution: talos", "distribution: custom", "11:5 velero.nodeAgent.podVolumePath", "needs podVolumePath"),
     ("duplicate-schedule", "metrics:", "  - name: daily\n    cron: \"0 3 * * *\"\n    namespaces: [media]\nmetrics:", "20:11 schedules[1].name", "already used by schedules[0]"),
     ("duplicate-key", "  bucket: velero-backups", "  bucket: velero-backups\n  bucket: other-bucket", "15:3", "duplicate key"),
+    # badcfg7 064: the key, not ruamel's Python reprs of both values
+    ("duplicate-section", "metrics:", "s3:\n  endpoint: https://other.example.org\nmetrics:", "s3: duplicate key \"s3\"; each", "key may appear only once"),
+    # badcfg7 175: a query string is not called a path
+    ("endpoint-query", "endpoint: https://s3.68cc.io", "endpoint: https://s3.68cc.io?region=x", "s3.endpoint", "it has a query string, but"),
+    # badcfg7 038: vmware-tanzu/velero@v1.18.1:pkg/controller/backup_controller.go (a ttl of 0 becomes the default)
+    ("zero-ttl", "    ttl: 720h", "    ttl: 0s", "19:10 schedules[0].ttl", "omit the key for Velero's default"),
     ("missing-required", "  endpoint: https://s3.68cc.io\n", "", "12:1 s3.endpoint", "required key 'endpoint' is missing"),
     ("missing-s3", "s3:\n  endpoint: https://s3.68cc.io\n  bucket: velero-backups\n", "", "1:1 s3", "required key 's3' is missing"),
     ("bad-namespace-name", "[monitoring, database, network]", "[monitoring, Database]", "18:30 schedules[0].namespaces[1]", "not a valid namespace name"),

@@ -40,6 +40,41 @@ def test_resources_velero_resolves_are_accepted(resource):
     assert names.resource_problem(resource) is None
 
 
+@pytest.mark.parametrize("item,resolved", [
+    ("pods", "pods"), ("pod", "pods"), ("po", "pods"), ("Pods", "pods"), ("POD", "pods"), ("pods.", "pods"),
+    ("pod.", "pods"), ("po.", "pods"),
+    ("PO", "PO"), ("Po", "Po"), ("pods.core", "pods.core"), ("po*", "po*"), ("events", "events"),
+])
+def test_resource_items_resolve_as_velero_discovery_does(item, resolved):
+    """vmware-tanzu/velero@v1.18.1:pkg/util/collections/includes_excludes.go (GetResourceIncludesExcludes:
+    ResourceFor(ParseGroupResource(item)), else the item as written); the short name is matched exactly before any
+    lower-casing (vmware-tanzu/velero@v1.18.1:third_party/kubernetes/pkg/kubectl/cmd/util/shortcut_expander.go), so
+    `PO` stays `PO`; then the RESTMapper lower-cases and maps singular to plural
+    (kubernetes/apimachinery@v0.33.11:pkg/api/meta/restmapper.go coerceResourceForMatching); `pods.core` names a
+    group "core", which is not the core group ""."""
+    assert names.resolved_resource(item) == resolved
+
+
+@pytest.mark.parametrize("item,covers", [
+    ("pod", True), ("po", True), ("Pods", True), ("pods.", True), ("p*", True), ("po?s", True), ("PO", False),
+    ("Pod*", False), ("pods.core", False), ("podtemplates", False),
+])
+def test_resource_items_cover_pods_after_resolution_then_glob(item, covers):
+    """Same code, then ShouldInclude's glob over the resolved names (gobwas/glob: case-sensitive)."""
+    assert names.resource_matches(item, "pods") == covers
+
+
+def test_prefix_leaves_room_for_velero_keys_under_the_s3_limit():
+    """S3 keys hold at most 1024 bytes; Velero writes <prefix>/backups/<backup>/<backup>-<suffix> keys
+    (vmware-tanzu/velero@v1.18.1:pkg/persistence/object_store_layout.go): the longest prefix that fits is accepted,
+    one byte more (or a multi-byte letter) is refused with the limit to use."""
+    room = names.S3_KEY_MAX_BYTES - names.LONGEST_KEY_BELOW_PREFIX
+    assert names.prefix_problem("p" * room) is None
+    problem = names.prefix_problem("p" * (room + 1))
+    assert problem is not None and f"at most {room} bytes" in problem
+    assert names.prefix_problem("\u00e9" * (room // 2 + 1)) is not None  # bytes, not characters
+
+
 @pytest.mark.parametrize("component,dotgit", [
     (".git", True), (".Git", True), (".GIT", True), (".git.", True), (".git ", True), (".git. .", True),
     ("git~1", True), ("GIT~1", True), (".g\u200cit", True), ("\ufeff.git", True),

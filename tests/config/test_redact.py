@@ -49,6 +49,16 @@ def test_long_values_are_cut_after_redaction():
     assert "AGE-SECRET" not in out
 
 
+def test_apostrophes_in_prose_are_not_quotes():
+    """badcfg7 208: the text between "velero's" and "Flux's" was taken for a quoted value and cut mid-sentence. An
+    apostrophe inside a word is prose; a quoted value (Python's repr) opens and closes at a word boundary."""
+    prose = "the tree renders Velero's Namespace " + "with many labels " * 20 + "so Flux's namespace changes"
+    assert truncate_values(f"repo.namespace: 'flux-system' is wrong: {prose}") == f"repo.namespace: 'flux-system' is wrong: {prose}"
+    long = "v" * (VALUE_LIMIT * 3)
+    out = truncate_values(f"the plugin's image {long!r} is the mirror's")
+    assert f"({len(long)} characters)" in out and out.startswith("the plugin's image '") and out.endswith(" is the mirror's")
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=300))
 def test_truncation_bounds_any_message(text):

@@ -174,6 +174,20 @@ def test_duplicate_names_after_unescaping_point_at_the_second(tmp_path):
     assert _located(problem) == (_line_of(text, "\\x64aily"), "schedules[1].name")
 
 
+@pytest.mark.parametrize("spelling", ["pod", "po", "Pods", "pod."])
+def test_pods_excluded_under_another_spelling_are_refused(tmp_path, spelling):
+    """fs-backup-needs-pods reads excludedResources as Velero's discovery helper resolves them: lower-cased,
+    singular to plural, short names (vmware-tanzu/velero@v1.18.1:pkg/util/collections/includes_excludes.go
+    GetResourceIncludesExcludes; pkg/discovery/helper.go builds the shortcut expander over the RESTMapper)."""
+    text = BASE.format(**DEFAULTS) + f"    excludedResources: [events, {spelling!r}]\n"
+    (tmp_path / "c.yaml").write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load(tmp_path / "c.yaml")
+    (problem,) = info.value.problems
+    assert _located(problem) == (_line_of(text, "excludedResources"), "schedules[0].excludedResources[1]")
+    assert "excludes pods" in problem
+
+
 def test_velero_field_names_match_the_bundled_schedule_crd():
     """The Velero names we recognise are the Schedule CRD's own (spec and spec.template), from the schema bundle
     (vmware-tanzu/velero@v1.18.1:config/crd/v1/bases/velero.io_schedules.yaml)."""

@@ -109,11 +109,36 @@ def test_restore_minimal(config):
     (["a:x", "a:y"], None, "mapped twice"),
     (["a:x,b:x"], None, "both be restored into 'x'"),
     (["a:x"], ["b"], "leaves out"),
-    (["a:b"], ["a", "b"], "also restored as itself"),
+    (["a:b"], ["a", "b"], "also restores as itself"),
 ])
 def test_restore_bad_mappings_are_refused(config, pairs, include, msg):
     with pytest.raises(UsageError, match=msg):
         m.restore(config, "r", "b", pairs, include)
+
+
+SCHEDULED = BASE + "schedules:\n  - name: daily\n    cron: '0 2 * * *'\n    namespaces: [monitoring, database]\n"
+
+
+@pytest.mark.parametrize("pairs,include,exclude,msg", [
+    (["database:monitoring"], None, None, "restores database into monitoring, which backup daily-20261201020000 \\(of schedule 'daily'\\) also"),
+    (["database:monitoring"], ["database", "monitoring"], None, "which --include-namespaces also restores as itself"),
+    (["database:x"], None, ["database"], "which --exclude-namespaces leaves out"),
+    (["network:x"], None, None, "network, which backup daily-20261201020000"),
+])
+def test_restore_mapping_onto_a_namespace_the_restore_also_restores_is_refused(tmp_path, pairs, include, exclude, msg):
+    """Two namespaces restored into one merge, whether both are mapped or the target is restored as itself: Velero
+    skips an object whose name is taken in the target (vmware-tanzu/velero@v1.18.1:pkg/restore/restore.go,
+    restoreItem "already exists"). Without --include-namespaces the Restore restores what the backup holds, the
+    namespaces of the schedule it is named after (pkg/apis/velero/v1/schedule_types.go TimestampedName); an
+    excluded source is never mapped."""
+    p = tmp_path / "c.yaml"
+    p.write_text(SCHEDULED.format(ns="velero", fs="true", ttl="720h"))
+    config = load(p).config
+    with pytest.raises(UsageError, match=msg):
+        m.restore(config, "r", "daily-20261201020000", pairs, include, exclude)
+    assert m.restore(config, "r", "daily-20261201020000", ["database:db-copy"])["spec"]["namespaceMapping"] == {
+        "database": "db-copy"}
+    assert m.restore(config, "r", "other-20261201020000", pairs)["spec"]["namespaceMapping"]  # scope unknown
 
 
 def test_restore_bad_names(config):

@@ -294,12 +294,42 @@ def _crd_problems(c: Chart, v: Velero, crds: CrdSetup, running: str, names: Fiel
     return out
 
 
+def plugin_image_problem(plugin_image: str, fix_tag: str, field: str) -> str | None:
+    """Why ``plugin_image`` is not the AWS plugin's image, or None. The chart runs initContainers as given
+    (vmware-tanzu/helm-charts@velero-12.1.0:charts/velero/templates/deployment.yaml, toYaml .Values.initContainers),
+    and the plugin's image copies its binary into the plugins volume (vmware-tanzu/velero-plugin-for-aws@v1.14.0-rc.1:
+    Dockerfile ENTRYPOINT); only that binary registers the object store the rendered BSL's provider aws needs. So the
+    image's last path segment must be the plugin's; a registry or mirror path in front of it is the user's. A name
+    with no '/' is Docker Hub's library/<name> (distribution/reference@v0.6.0:normalize.go splitDockerDomain), where
+    the plugin is not published."""
+    fact = data()["awsPluginImage"]
+    repository = plugin_image.split("@", 1)[0]
+    head, _, last = repository.rpartition("/")
+    last = last.split(":", 1)[0]
+    name = fact["repository"].rsplit("/", 1)[-1]
+    fix = f"{fact['repository']}:{fix_tag}"
+    if last != name:
+        return (f"{plugin_image!r} is not the AWS plugin's image: the storage location has provider aws, and only "
+                f"the {name} binary registers {fact['objectStore']!r}, so Velero would find no object store and the "
+                f"location would stay Unavailable: set {field} to {fix} (a mirror may keep its own registry and path, "
+                f"but the image name must be {name})")
+    if not head:
+        return (f"{plugin_image!r} names Docker Hub's library/{name}, which is not where the plugin is published "
+                f"({fact['repository']}): the pod would never pull it. Set {field} to {fix}, or put your mirror's "
+                f"registry/path before {name}")
+    return None
+
+
 def _plugin_problems(plugin_image: str, v: Velero, names: FieldNames) -> list[Problem]:
     tag = image_tag(plugin_image)
     pairs = plugin_pairs()
     run_minor = version_tuple(v.version)[:2]
     want = [p for p, vel in pairs.items() if vel == run_minor]
     want_text = f"v{_show(want[0])}.x" if want else "the matching release"
+    fits = tag is not None and re.fullmatch(r"v\d+\.\d+\.\d+", tag) and pairs.get(version_tuple(tag)[:2]) == run_minor
+    wrong = plugin_image_problem(plugin_image, tag if fits and tag else want_text, names["plugin"])
+    if wrong:
+        return [Problem("plugin", wrong)]
     if not tag or not re.fullmatch(r"v\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?", tag):
         return [Problem("plugin", f"{plugin_image!r} has no version tag, so nothing tells whether it pairs with "
                         f"Velero {v.version}: pin {want_text} (vmware-tanzu/velero-plugin-for-aws README)")]

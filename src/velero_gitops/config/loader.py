@@ -297,7 +297,9 @@ def _parse(text: str, shown: str) -> Any:
             # the parser stops at the tab with the path of the key before it: name the key of the tab's own line
             path = _tab_line_field(text, mark.line) or path
         if "duplicate key" in problem:
-            problem = problem.replace("found duplicate key", "duplicate key") + "; each key may appear only once"
+            # ruamel adds both values as Python reprs ({'a': 1}): the key is what the user needs
+            key = re.match(r"found duplicate key (\"(?:[^\"\\]|\\.)*\"|\S+)", problem)
+            problem = f"duplicate key {key.group(1) if key else ''}; each key may appear only once".replace("  ", " ")
         raise ConfigError([f"{where} {path}: {_explained(problem, text, mark.line + 1 if mark else 0)}"]) from None
     except (YAMLError, RecursionError) as exc:
         if refused is None:

@@ -541,8 +541,13 @@ class VeleroConfig(_Model):
 
     @field_validator("default_backup_ttl", "garbage_collection_frequency", "fs_backup_timeout")
     @classmethod
-    def _dur(cls, v: str) -> str:
-        if parse_duration(v) <= 0:
+    def _dur(cls, v: str, info: ValidationInfo) -> str:
+        seconds = parse_duration(v)
+        if seconds == 0 and info.field_name == "garbage_collection_frequency":
+            # vmware-tanzu/velero@v1.18.1:pkg/controller/gc_controller.go NewGCReconciler: <= 0 becomes 1h
+            raise ValueError(f"{v!r} is zero, which Velero reads as its default (1h): omit the key for Velero's "
+                             "default, or give a positive duration")
+        if seconds <= 0:
             raise ValueError(f"{v!r} must be a positive duration")
         return v
 
@@ -640,6 +645,9 @@ class S3Config(_Model):
         v = v.strip("/")
         if any(part in ("", ".", "..") for part in v.split("/")) and v or not v.isprintable():
             raise ValueError(f"{v!r} is not a clean prefix such as velero or cluster/velero")
+        problem = names.prefix_problem(v)
+        if problem:
+            raise ValueError(f"the prefix {problem}")
         return v
 
     @field_validator("credentials_secret")
@@ -736,10 +744,10 @@ class ScheduleConfig(_Model):
         _check_dns_subdomain(v, "schedule name")
         if v == "kustomization":  # the schedules folder's own kustomization.yaml
             raise ValueError(f"{v!r} is the name of the schedules folder's kustomization.yaml; choose another name")
-        if len(v) > 48:  # leaves room for "-YYYYMMDDhhmmss" in the 63-character backup label
+        if len(v) > names.SCHEDULE_NAME_MAX:  # leaves room for "-YYYYMMDDhhmmss" in the 63-character backup label
             raise ValueError(f"{v!r} is too long ({len(v)} characters): backups are named <name>-<YYYYMMDDhhmmss>, "
                              "15 characters more, and Velero writes that name as a label value, at most 63 characters "
-                             "(vmware-tanzu/velero@v1.18.1:pkg/backup/actions/csi/pvc_action.go); use at most 48")
+                             f"(vmware-tanzu/velero@v1.18.1:pkg/backup/actions/csi/pvc_action.go); use at most {names.SCHEDULE_NAME_MAX}")
         return v
 
     # The parsed cron, set once here; alerts and explain read it (`timing`) instead of parsing again.
@@ -814,6 +822,10 @@ class ScheduleConfig(_Model):
         if v is not None:
             if v.startswith("-"):
                 raise ValueError(f"ttl {v!r} is negative; use a positive duration such as 720h")
+            if parse_duration(v) == 0:
+                # vmware-tanzu/velero@v1.18.1:pkg/controller/backup_controller.go: a ttl of 0 becomes the default
+                raise ValueError(f"ttl {v!r} is zero, which Velero reads as the default (velero.defaultBackupTtl): "
+                                 "omit the key for Velero's default, or give a positive duration such as 720h")
             if parse_duration(v) <= 0:
                 raise ValueError(f"ttl {v!r} must be a positive duration such as 720h")
         return v

@@ -147,6 +147,31 @@ _BUCKET_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 _BUCKET_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
 
 
+# S3 refuses an object key longer than 1024 bytes of UTF-8 (AWS "Naming Amazon S3 objects"; MinIO the same).
+S3_KEY_MAX_BYTES = 1024
+# A schedule's backups are named <schedule>-<YYYYMMDDhhmmss> (vmware-tanzu/velero@v1.18.1:
+# pkg/apis/velero/v1/schedule_types.go TimestampedName), and our schedule names are at most 48 characters.
+SCHEDULE_NAME_MAX = 48
+BACKUP_NAME_MAX = SCHEDULE_NAME_MAX + len("-20060102150405")
+# The longest object key Velero writes below the prefix: <prefix>/backups/<backup>/<backup>-<longest suffix>
+# (vmware-tanzu/velero@v1.18.1:pkg/persistence/object_store_layout.go, getCSIVolumeSnapshotContentsKey is the
+# longest of the get*Key suffixes). kopia's keys start with kopia/<namespace>/ instead, 70 bytes at most.
+LONGEST_KEY_BELOW_PREFIX = len(f"/backups/{'b' * BACKUP_NAME_MAX}/{'b' * BACKUP_NAME_MAX}-csi-volumesnapshotcontents.json.gz")
+
+
+def prefix_problem(prefix: str) -> str | None:
+    """Why ``prefix`` (s3.prefix, without its outer '/') leaves no room for the object keys Velero writes below it,
+    or None."""
+    room = S3_KEY_MAX_BYTES - LONGEST_KEY_BELOW_PREFIX
+    size = len(prefix.encode())
+    if size > room:
+        return (f"is {size} bytes long: S3 keys hold at most {S3_KEY_MAX_BYTES} bytes and Velero writes keys up to "
+                f"{LONGEST_KEY_BELOW_PREFIX} bytes below the prefix (<prefix>/backups/<backup>/<backup>-"
+                f"csi-volumesnapshotcontents.json.gz), so those uploads would fail with KeyTooLongError; use a prefix "
+                f"of at most {room} bytes")
+    return None
+
+
 def bucket_name_problem(name: str) -> str | None:
     """Why ``name`` breaks the S3 general-purpose bucket naming rules, or MinIO's (minio/minio-go@v7.0.95:
     pkg/s3utils/utils.go, CheckValidBucketNameStrict: also no '.-' or '-.'), or None."""
@@ -263,6 +288,40 @@ def resource_problem(resource: str) -> str | None:
     if head == "" or group.startswith(".") or group.endswith(".") or ".." in group:
         return f"{resource!r} is not a resource name such as events or replicasets.apps"
     return None
+
+
+# What discovery lists for the core resources the rules reason about: (plural, singular, short names). The API
+# server lists the short names (kubernetes/kubernetes@v1.33.11:pkg/registry/core/pod/storage/storage.go ShortNames)
+# and the singular, the lower-cased Kind (kubernetes/client-go@v0.33.11:restmapper/discovery.go).
+_CORE_DISCOVERY = (("pods", "pod", ("po",)),)
+
+
+def resolved_resource(item: str) -> str:
+    """The resource.group Velero matches for one item of a Backup's resource lists, as its discovery helper resolves
+    it (vmware-tanzu/velero@v1.18.1:pkg/util/collections/includes_excludes.go GetResourceIncludesExcludes:
+    ResourceFor(schema.ParseGroupResource(item)), the item as written when nothing resolves it). In that order:
+    the group is what follows the first '.' (kubernetes/apimachinery@v0.33.11:pkg/runtime/schema/group_version.go
+    ParseGroupResource, so `pods.` is the core group); a short name is expanded, matched exactly
+    (vmware-tanzu/velero@v1.18.1:third_party/kubernetes/pkg/kubectl/cmd/util/shortcut_expander.go); then the name
+    is lower-cased and a singular maps to its plural (kubernetes/apimachinery@v0.33.11:pkg/api/meta/restmapper.go
+    coerceResourceForMatching, ResourcesFor). Resolved only for the core resources of _CORE_DISCOVERY; any other
+    item is returned as written (a glob stays a glob)."""
+    resource, _, group = item.partition(".")
+    if group:
+        return item
+    for plural, singular, short in _CORE_DISCOVERY:
+        if resource in short or resource.lower() in (plural, singular):
+            return plural
+    return item
+
+
+def resource_matches(item: str, resource: str) -> bool:
+    """Whether a resource-list item covers ``resource`` (a core resource.group as Velero names it): resolved as
+    above, then glob-matched (vmware-tanzu/velero@v1.18.1:pkg/util/collections/includes_excludes.go ShouldInclude;
+    gobwas/glob: '*', '?', '[...]')."""
+    import fnmatch
+
+    return fnmatch.fnmatchcase(resource, resolved_resource(item))
 
 
 def includes_excludes_problem(included: list[str], excluded: list[str], what: str = "namespace") -> str | None:
@@ -386,9 +445,12 @@ def endpoint_problem(url: str) -> str | None:
     problem = host_problem(parts.netloc.rsplit(":", 1)[0] if port is not None else parts.netloc)
     if problem:
         return problem
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        return ("it has a path: Velero's kopia repository refuses a path in s3Url; "
-                f"use {parts.scheme}://{parts.netloc} and put the folder in `prefix`")
+    extra = [what for what, there in (("a path", parts.path not in ("", "/")), ("a query string", parts.query),
+                                      ("a fragment", parts.fragment)) if there]
+    if extra:
+        folder = " and put the folder in `prefix`" if parts.path not in ("", "/") else ""
+        return (f"it has {' and '.join(extra)}, but an endpoint is only scheme://host[:port] (Velero's kopia "
+                f"repository refuses a path in s3Url); use {parts.scheme}://{parts.netloc}{folder}")
     return None
 
 

@@ -101,7 +101,8 @@ def _given(value: Any) -> bool:
     return value not in (None, "") and not isinstance(value, (dict, list, bool))
 # what follows '?' or '#' in a URL: presigned signatures, tokens, anything a user pastes after the host
 _URL_TAIL = goregexp.linear(r"(://[^\s'\"?#]*)[?#][^\s'\"]*")
-_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+# a quoted value opens and closes at a word boundary: the apostrophe of "Flux's" is prose, not a quote
+_QUOTED = re.compile(r"(?<![\w'\"])(?:'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")(?!\w)")
 
 
 def redact(text: str, public: frozenset[str] = frozenset()) -> str:

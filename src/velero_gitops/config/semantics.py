@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
+from velero_gitops.config import names
 from velero_gitops.config.cron import Cron
 from velero_gitops.config.model import BSL_NAME, Config
 from velero_gitops.config.units import go_duration, parse_duration
@@ -185,19 +186,17 @@ def _own_namespace(c: Config) -> Iterator[Problem]:
         yield Problem(("repo", "namespace"), f"namespace {c.repo.namespace!r} is Flux's own (flux.namespace): the tree "
                       "renders a Namespace object for Velero with privileged pod-security labels, so Flux's "
                       "namespace would be relabelled, owned twice, and deleted with Velero's tree. Use a namespace of "
-                      "its own, e.g. velero")
+                      f"its own, e.g. {'velero' if c.flux.namespace != 'velero' else 'velero-system'}")
 
 
 @rule("fs-backup-needs-pods", "A schedule's excludedResources matching pods: no file-system backup would run.",
       "vmware-tanzu/velero@v1.18.1:pkg/backup/item_backupper.go (backupItemInternal: pod volumes are backed up while "
-      "backing up their pod) and pkg/util/collections/includes_excludes.go (excludes are globs on resource.group)")
+      "backing up their pod) and pkg/util/collections/includes_excludes.go (excludes are resolved by discovery, then "
+      "globs on resource.group)")
 def _pods_excluded(c: Config) -> Iterator[Problem]:
-    import fnmatch
-
     for i, s in enumerate(c.schedules):
         for j, r in enumerate(s.excluded_resources):
-            # schema.ParseGroupResource("pods.") is core pods too; a glob is matched against "pods"
-            if fnmatch.fnmatchcase("pods", r) or r == "pods.":
+            if names.resource_matches(r, "pods"):  # pod, po, Pods, pods. and globs: as Velero resolves them
                 yield Problem(("schedules", i, "excludedResources", j), f"{r!r} excludes pods, and Velero backs up "
                               "pod volumes only while it backs up their pod: schedule "
                               f"{s.name!r} would copy no volume data at all. Remove it")

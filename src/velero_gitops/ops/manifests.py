@@ -72,8 +72,16 @@ def ttl(value: str | None, default: str) -> str:
     return go_duration(seconds)
 
 
-def namespace_mapping(pairs: Iterable[str] | None, included: list[str] | None = None) -> dict[str, str]:
-    """`old:new` pairs -> {old: new}; refuses bad names, duplicates, collisions and no-op mappings."""
+def namespace_mapping(pairs: Iterable[str] | None, restored: list[str] | None = None,
+                      excluded: Iterable[str] = (), restored_by: str = "--include-namespaces") -> dict[str, str]:
+    """`old:new` pairs -> {old: new}; refuses bad names, duplicates, collisions and no-op mappings.
+
+    ``restored``: the namespaces the Restore restores (``restored_by`` says who decided that), None when unknown.
+    Two namespaces restored into one merge: Velero restores an object whose name is already taken in the target as
+    "already exists" and skips it (vmware-tanzu/velero@v1.18.1:pkg/restore/restore.go, restoreItem), so one of
+    each same-named pair is lost. That holds for two mapped sources and for a target the Restore also restores as
+    itself alike; a source the Restore excludes is never mapped
+    (vmware-tanzu/velero@v1.18.1:pkg/restore/restore.go: namespaceMapping applies to the items restored)."""
     mapping: dict[str, str] = {}
     targets: dict[str, str] = {}
     for pair in split_list(pairs):
@@ -90,15 +98,22 @@ def namespace_mapping(pairs: Iterable[str] | None, included: list[str] | None = 
             raise UsageError(f"--namespace-mapping: {targets[new]!r} and {old!r} would both be restored into {new!r}")
         mapping[old] = new
         targets[new] = old
-    if included and "*" not in included:
-        missing = [old for old in mapping if old not in included]
+    excluded = list(excluded)
+    gone = [old for old in mapping if old in excluded]
+    if gone:
+        raise UsageError(f"--namespace-mapping names {', '.join(gone)}, which --exclude-namespaces leaves out, so the "
+                         "mapping would never apply; drop one of the two")
+    if restored and "*" not in restored:
+        missing = [old for old in mapping if old not in restored]
         if missing:
-            raise UsageError(f"--namespace-mapping names {', '.join(missing)}, which --include-namespaces leaves out; "
+            raise UsageError(f"--namespace-mapping names {', '.join(missing)}, which {restored_by} leaves out; "
                              "include it or drop the mapping")
-        clash = [new for new in targets if new in included and new not in mapping]
+        clash = [new for new in targets if new in restored and new not in mapping and new not in excluded]
         if clash:
-            raise UsageError(f"--namespace-mapping restores into {', '.join(clash)}, which is also restored as itself; "
-                             "map it elsewhere or leave it out of --include-namespaces")
+            merged = ", ".join(f"{targets[new]} into {new}" for new in clash)
+            raise UsageError(f"--namespace-mapping restores {merged}, which {restored_by} also restores as itself: the "
+                             "two would merge and Velero skips every object whose name is taken, so one of each "
+                             "same-named pair is lost. Map it to a new namespace")
     return mapping
 
 
@@ -258,7 +273,8 @@ def restore(config: Config, name: str, from_backup: str, mapping: Iterable[str] 
     sel = label_selector(selector)
     if sel:
         spec["labelSelector"] = sel
-    ns_map = namespace_mapping(mapping, included)
+    restored, restored_by = (included, "--include-namespaces") if included else _backup_scope(config, from_backup)
+    ns_map = namespace_mapping(mapping, restored, excluded, restored_by)
     if ns_map:
         spec["namespaceMapping"] = dict(sorted(ns_map.items()))
     return {
@@ -267,6 +283,16 @@ def restore(config: Config, name: str, from_backup: str, mapping: Iterable[str] 
         "metadata": {"name": name, "namespace": config.repo.namespace},
         "spec": spec,
     }
+
+
+def _backup_scope(config: Config, backup: str) -> tuple[list[str] | None, str]:
+    """The namespaces a Backup of one of the config's schedules holds, when ``backup`` is named as Velero names
+    them, <schedule>-<YYYYMMDDhhmmss> (vmware-tanzu/velero@v1.18.1:pkg/apis/velero/v1/schedule_types.go,
+    TimestampedName); (None, "") otherwise."""
+    for s in config.schedules:
+        if re.fullmatch(re.escape(s.name) + r"-\d{14}", backup):
+            return list(s.namespaces), f"backup {backup} (of schedule {s.name!r})"
+    return None, ""
 
 
 def restore_warnings(spec: dict[str, Any]) -> list[str]:
