@@ -60,11 +60,11 @@ class Result:
 
 def ignore_matcher(patterns: Iterable[str]) -> Callable[[str], bool]:
     """A predicate on paths from kubeconform-style ``--ignore-filename-pattern`` regexes (Go's regexp, searched)."""
-    from velero_gitops.goregexp import PatternError, matcher
+    from velero_gitops.goregexp import PatternCost, PatternError, matcher
 
     try:
         return matcher(patterns)
-    except PatternError as exc:
+    except (PatternError, PatternCost) as exc:
         raise UsageError(f"--ignore-filename-pattern: invalid regular expression: {exc}") from None
 
 
