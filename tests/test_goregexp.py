@@ -177,3 +177,15 @@ def test_a_command_is_one_run():
         assert programs.compiles == 1
     with goregexp.run() as again:
         assert again.compiles == 0
+
+
+def test_a_costly_ignore_pattern_in_the_config_is_a_located_config_error(tmp_path):
+    """check.ignoreFilenamePatterns is the repository's too: over the bound, exit 2 on its file, line and field."""
+    cfg = tmp_path / "velero-gitops.yaml"
+    base = (EXAMPLE / "velero-gitops.yaml").read_text()
+    cfg.write_text(base + "check:\n  ignoreFilenamePatterns: ['ok/', '\\pL{300}']\n")
+    r = run_cli("check", "-c", str(cfg), cwd=tmp_path)
+    assert r.code == 2, r.out + r.err
+    (line,) = r.err.splitlines()
+    assert line.startswith(f"error: velero-gitops.yaml:{base.count(chr(10)) + 2}:35 check.ignoreFilenamePatterns[1]: "
+                           "'\\\\pL{300}' is not evaluated, over 1 MiB of RE2 program"), line

@@ -941,8 +941,10 @@ class CheckConfig(_Model):
         for i, pattern in enumerate(v):
             try:
                 GoRegexp(pattern)
-            except (PatternError, PatternCost) as exc:
+            except PatternError as exc:
                 raise at((i,), f"{pattern!r} is not a regular expression kubeconform accepts: {exc}") from None
+            except PatternCost as exc:
+                raise at((i,), f"{names.shown(pattern)} is not evaluated, {exc}") from None
         return v
 
     @field_validator("externals")

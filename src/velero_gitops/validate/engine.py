@@ -64,8 +64,10 @@ def ignore_matcher(patterns: Iterable[str]) -> Callable[[str], bool]:
 
     try:
         return matcher(patterns)
-    except (PatternError, PatternCost) as exc:
+    except PatternError as exc:
         raise UsageError(f"--ignore-filename-pattern: invalid regular expression: {exc}") from None
+    except PatternCost as exc:
+        raise UsageError(f"--ignore-filename-pattern: a pattern is not evaluated, {exc}") from None
 
 
 def discover(paths: Iterable[str], ignore: Callable[[str], bool] | None = None,
