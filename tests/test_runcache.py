@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 
 from velero_gitops import identity, runcache
 from velero_gitops.check import cache_in_checkout
@@ -197,3 +198,33 @@ def test_a_clean_render_check_is_replayed_until_an_output_drifts(tmp_path, monke
     target.write_text(target.read_text().replace("interval:", "interval:  ", 1))
     r = run_cli("render", "--check", "velero-gitops.yaml", cwd=repo, env=env)
     assert r.code == 1 and "helmrelease.yaml" in r.out and "out of date" in r.err
+
+
+def test_a_repository_file_named_like_code_is_keyed_by_content(tmp_path):
+    """Attack round 7, break 5: `resources: [obj.py]` (kustomize reads any file a kustomization names by content,
+    kubernetes-sigs/kustomize@kustomize/v5.7.1:api/internal/target/kusttarget.go accumulateResources), replaced by a
+    plaintext Secret of the same size and mtime (cp -p, rsync -t, a restored CI cache): a suffix made it "library
+    code" keyed by size and mtime, and the clean verdict was replayed. Installed code is known by where it lives."""
+    inputs = {"files": [], "dirs": [], "probes": [], "programs": []}
+    for name in ("obj.py", "obj.pyc", "lib.so", "lib.pyd", "obj.yaml"):
+        f = tmp_path / "repo" / name
+        f.parent.mkdir(exist_ok=True)
+        f.write_text("kind: ConfigMap\n")
+        stamp = os.stat(f)
+        before = runcache.current({**inputs, "files": [str(f)]})
+        f.write_text("kind: Secret\n\n\n\n")
+        os.utime(f, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+        assert os.stat(f).st_size == stamp.st_size
+        assert runcache.current({**inputs, "files": [str(f)]}) != before, name
+
+
+def test_installed_library_code_is_keyed_by_its_signature():
+    """What the interpreter imports from its own folders changes only by an install: stat, not content."""
+    import json as stdlib_module
+
+    import re2 as installed_module
+
+    for module in (stdlib_module, installed_module):
+        path = os.path.abspath(module.__file__)
+        assert runcache.current({"files": [path], "dirs": [], "probes": [], "programs": []})["files"][path].startswith(
+            "stat:"), path

@@ -6,7 +6,8 @@ every program it starts, and the paths the caller probes on purpose (a `.sops.ya
 exist yet). A clean result is stored with the SHA-256 of each
 of those inputs; a later run replays it only when every digest still matches. Nothing is keyed on
 mtime, size or inode, except the interpreter's and libraries' code and the programs started (not
-repository content: they change only by an install).
+repository content: they change only by an install). Installed code is known by where it lives (the interpreter's
+library folders), never by its name: kustomize reads a resource named `obj.py` by content like any other.
 
 A stored entry is trusted only when its file and folder belong to the current user and nobody else
 can write them, and when its HMAC verifies with a per-user key that only this user can read; any
@@ -32,6 +33,19 @@ from velero_gitops.boundary import realpath
 
 _PACKAGE = os.path.dirname(os.path.abspath(__file__))
 _CODE_SUFFIXES = (".py", ".pyc", ".so", ".pyd")
+
+
+def _installed() -> tuple[str, ...]:
+    """The folders Python imports installed code from (standard library, site-packages), as the recorder sees
+    paths (absolute) and as they resolve; each ends with a separator."""
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    found = [paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if paths.get(k)]
+    return tuple(dict.fromkeys(os.path.join(f(p), "") for p in found for f in (os.path.abspath, realpath)))
+
+
+_INSTALLED = _installed()
 _SKIP_PREFIXES = ("/proc/", "/dev/", "/sys/")
 
 
@@ -148,8 +162,9 @@ def _code_signature(path: str) -> str:
 
 
 def _is_library_code(path: str) -> bool:
-    """Interpreter and library code (not ours, not the repository's): stat is enough."""
-    return path.endswith(_CODE_SUFFIXES) and not path.startswith(_PACKAGE)
+    """Interpreter and library code (not ours, not the repository's): stat is enough. A file elsewhere, whatever
+    its name, is keyed by content (attack round 7: a resource `obj.py` replaced with the same size and mtime)."""
+    return path.endswith(_CODE_SUFFIXES) and path.startswith(_INSTALLED) and not path.startswith(_PACKAGE)
 
 
 def _digest(path: str) -> str:

@@ -51,3 +51,8 @@ def lead(line: str) -> str:
     spaces), else it gets the ``./`` of a path; so the runner never reads a workflow command in it."""
     first = line.lstrip(" ")[:1]
     return line if not first or first in _LEAD else f"./{line}"
+
+
+def some(names: list[str], first: int = 3) -> str:
+    """Names for a message: the first few, then how many more (hundreds may share one finding)."""
+    return ", ".join(names[:first]) + (f" and {len(names) - first} more" if len(names) > first else "")

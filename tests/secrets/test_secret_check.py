@@ -427,3 +427,20 @@ def test_validate_and_check_say_one_thing_of_a_secret_in_clear(home_lab, sops_bl
         assert len(found) == 1, (cmd, r.out)
         said[cmd[0]] = found[0]["message"]
     assert said["validate"] == said["check"] and "ConfigMap" in said["check"], said
+
+
+def test_a_costly_encrypted_regex_is_a_located_finding_and_every_value_must_be_encrypted():
+    """Attack round 7, break 3: each document's own `sops.encrypted_regex` (`\\pL{300}`) took 0.1 s and megabytes
+    to compile. Go (sops) accepts it (getsops/sops@v3.10.2:sops.go shouldBeEncrypted); over goregexp's bound it is
+    not evaluated: a finding on its line and field, and the values are judged as if sops had to encrypt them all."""
+    from velero_gitops import yamlsafe
+    from velero_gitops.secrets.secret_check import should_be_encrypted
+
+    text = ("apiVersion: v1\nkind: Secret\nmetadata: {name: a, namespace: b}\nstringData:\n  cloud: clear\n"
+            "sops:\n  mac: ENC[AES256_GCM,data:x,iv:y,tag:z,type:str]\n  lastmodified: '2025-01-01T00:00:00Z'\n"
+            f"  age: [{{recipient: {TEST_RECIPIENT}}}]\n  encrypted_regex: '\\pL{{300}}|^nothing$'\n")
+    (doc,) = [d.data for d in yamlsafe.load_all(text)]
+    assert should_be_encrypted(doc["sops"], ["stringData", "cloud"])
+    problems = encryption_problems(doc)
+    assert [(p.pointer, p.line) for p in problems] == [("/sops/encrypted_regex", 10), ("/stringData/cloud", 5)]
+    assert "sops.encrypted_regex is not evaluated, over 1 MiB of RE2 program" in problems[0].message

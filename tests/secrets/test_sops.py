@@ -198,3 +198,18 @@ def test_sops_message_redacts_before_truncating():
         msg = sopslib.sops_message(stderr, [secret])
         assert secret[:4] not in msg, cut
         assert len(msg) <= 400
+
+
+def test_a_costly_path_regex_is_a_located_usage_error(tmp_path):
+    """Attack round 7, break 4: `.sops.yaml` rules whose path_regex (`[\\pL\\pN\\pS\\pP]{300}`) RE2 compiles to
+    megabytes. sops compiles each with Go's regexp (getsops/sops@v3.10.2:config/config.go) and accepts it; here
+    it is not evaluated past goregexp's bound: the file, line and field, and how to write it."""
+    conf = tmp_path / ".sops.yaml"
+    conf.write_text("creation_rules:\n  - path_regex: nope\n  - path_regex: '(?i)[\\pL\\pN\\pS\\pP]{300}'\n"
+                    f"    age: {TEST_RECIPIENT}\n  - age: {TEST_RECIPIENT}\n")
+    with pytest.raises(UsageError) as exc:
+        sopslib.matching_rule(conf, tmp_path / "x.yaml")
+    assert str(exc.value).endswith(".sops.yaml:3: creation_rules[1].path_regex '(?i)[\\\\pL\\\\pN\\\\pS\\\\pP]{300}' "
+                                   "is not evaluated, over 1 MiB of RE2 program (about 65,536 instructions): write it "
+                                   "without large counted repetitions of classes (`+` or `*` instead of `{300}`, "
+                                   "`.` instead of `\\pL`)"), str(exc.value)

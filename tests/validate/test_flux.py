@@ -1488,3 +1488,85 @@ def test_a_patch_that_renames_an_object_makes_another_object(tmp_path, encrypted
     dups = [f for f in _check(root, ".", ignore_missing_schemas=True).findings if f.rule.startswith("flux.duplicate")]
     assert bool(dups) is twice, dups
     assert all(f.obj == "Secret/cnpg-system/db-credentials" for f in dups), dups
+
+
+# --------------------------------------------------------------------------------------------------
+# Work linear in the Kustomizations (attack round 7, break 7)
+
+
+def _many(root, n: int, chain: bool) -> None:
+    """A bootstrap sync and ``n`` Flux Kustomizations in one file: each its own folder and k_i dependsOn k_{i-1}
+    (``chain``), or all on one folder holding one ConfigMap."""
+    sync = ("apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata: {name: flux-system, namespace: "
+            "flux-system}\nspec: {interval: 1m, url: https://example.org/x.git, ref: {branch: main}}\n---\n"
+            "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {name: flux-system, "
+            "namespace: flux-system}\nspec: {interval: 10m, path: ./clusters/c, prune: true, sourceRef: "
+            "{kind: GitRepository, name: flux-system}}\n")
+    files = {"clusters/c/flux-system/gotk-sync.yaml": sync,
+             "apps/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: default}\n"}
+    docs = []
+    for i in range(n):
+        path = f"./d/a{i}" if chain else "./apps"
+        if chain:
+            files[f"d/a{i}/cm.yaml"] = f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: x{i}, namespace: default}}\n"
+        dep = f", dependsOn: [{{name: k{i - 1}}}]" if chain and i else ""
+        docs.append(f"apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {{name: k{i}, "
+                    f"namespace: flux-system}}\nspec: {{interval: 10m, path: {path}, prune: true, sourceRef: "
+                    f"{{kind: GitRepository, name: flux-system}}{dep}}}\n")
+    files["clusters/c/ks.yaml"] = "---\n".join(docs)
+    write_tree(root, files)
+
+
+def test_one_folder_applied_by_many_kustomizations_costs_linear_work(tmp_path, monkeypatch):
+    """N Kustomizations on one spec.path: each (object, Kustomization) pair was compared with every owner found
+    before it (flux.duplicate, owner labels per fluxcd/kustomize-controller@v1.9.4:internal/controller/
+    kustomization_controller.go), N^2 namespace look-ups; now one set look-up. Counted: Graph.ns_of calls grow as
+    N does, and the one warning names three owners and how many more, not all N."""
+    from velero_gitops.validate.flux import Graph
+
+    calls = {"n": 0}
+    real = Graph.ns_of
+
+    def counted(self, k):
+        calls["n"] += 1
+        return real(self, k)
+
+    monkeypatch.setattr(Graph, "ns_of", counted)
+    work = {}
+    for n in (100, 200, 400):
+        root = tmp_path / str(n)
+        _many(root, n, chain=False)
+        calls["n"] = 0
+        res = _check(root, ".")
+        work[n] = calls["n"]
+        (dup,) = [f for f in res.findings if f.rule == "flux.duplicate-identical"]
+        assert f"flux-system/k1, flux-system/k2, flux-system/k3 and {n - 4} more (identical copies" in dup.message
+    assert work[400] - work[200] <= 2.2 * (work[200] - work[100]), work
+
+
+def test_a_long_depends_on_chain_costs_linear_memory(tmp_path, monkeypatch):
+    """k_i dependsOn k_{i-1}: every Kustomization's transitive dependencies were gathered before anything asked
+    (crd_providers), N^2/2 entries (4.76 GB at N=12,800). Measured: the memory crd_providers.check allocates at its
+    peak grows as N does (tracemalloc; a closure is walked only when a check asks for it)."""
+    import tracemalloc
+
+    from velero_gitops.validate import crd_providers
+
+    peaks = {}
+    real = crd_providers.check
+
+    def measured(g, objects):
+        tracemalloc.start()
+        try:
+            return real(g, objects)
+        finally:
+            peaks[len(g.flux_ks)] = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+
+    monkeypatch.setattr(crd_providers, "check", measured)
+    for n in (200, 400, 800):
+        root = tmp_path / str(n)
+        _many(root, n, chain=True)
+        assert _check(root, ".").findings == []
+    small, mid, big = (peaks[n + 1] for n in (200, 400, 800))
+    assert big - mid <= 2.5 * max(mid - small, 1), peaks

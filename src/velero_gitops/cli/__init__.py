@@ -50,7 +50,7 @@ def main() -> None:
     import signal
     import sys
 
-    from velero_gitops import yamlsafe
+    from velero_gitops import goregexp, yamlsafe
     from velero_gitops.errors import Terminated
 
     # SIGINT, SIGTERM and SIGHUP unwind (errors.Terminated, a KeyboardInterrupt), so every clean-up runs, and the run
@@ -65,7 +65,8 @@ def main() -> None:
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
     try:
-        with yamlsafe.run_budget():  # one command is one run: its YAML files share one node budget
+        # one command is one run: its YAML files share one node budget, its repository patterns one compile budget
+        with yamlsafe.run_budget(), goregexp.run():
             app(args=kubeconform_aliases(sys.argv[1:]))
     except SystemExit:
         if _RECEIVED:

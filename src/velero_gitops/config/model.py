@@ -975,13 +975,15 @@ class CheckConfig(_Model):
     @field_validator("ignore_filename_patterns")
     @classmethod
     def _patterns(cls, v: list[str]) -> list[str]:
-        from velero_gitops.goregexp import GoRegexp, PatternError
+        from velero_gitops.goregexp import GoRegexp, PatternCost, PatternError
 
         for i, pattern in enumerate(v):
             try:
                 GoRegexp(pattern)
             except PatternError as exc:
                 raise at((i,), f"{pattern!r} is not a regular expression kubeconform accepts: {exc}") from None
+            except PatternCost as exc:
+                raise at((i,), f"{names.shown(pattern)} is not evaluated, {exc}") from None
         return v
 
     @field_validator("externals")

@@ -164,12 +164,32 @@ def should_be_encrypted(meta: dict, path: list[str]) -> bool:
                 pattern = goregexp.GoRegexp(rx)
             except goregexp.PatternError:
                 return True  # sops could not have compiled it either
+            except goregexp.PatternCost:
+                return True  # not decided within the bound (encryption_problems says so): all encrypted
             hit = any(pattern.found(k) for k in keys)
             if value:
                 encrypted = hit
             elif hit:
                 encrypted = False
     return encrypted
+
+
+def _costly_patterns(meta: dict) -> list[Problem]:
+    """The file's own sops patterns over goregexp's compile bound: which values sops left in clear is then not
+    decided here, and should_be_encrypted requires every value encrypted."""
+    out = []
+    for name in ("unencrypted_regex", "encrypted_regex"):
+        rx = meta.get(name)
+        if not (isinstance(rx, str) and rx):
+            continue
+        try:
+            goregexp.GoRegexp(rx)
+        except goregexp.PatternCost as exc:
+            out.append(Problem(f"/sops/{name}", f"sops.{name} is not evaluated, {exc}; until then every value "
+                               "must be encrypted", "secret.unencrypted", _line(meta, name)))
+        except goregexp.PatternError:
+            pass  # sops refuses it too; should_be_encrypted then requires every value encrypted
+    return out
 
 
 def encryption_problems(doc: Any, rule: dict | None = None) -> list[Problem]:
@@ -205,6 +225,8 @@ def encryption_problems(doc: Any, rule: dict | None = None) -> list[Problem]:
                 "/sops/age", "not encrypted for any age recipient (Flux decrypts with an age key)",
                 "secret.unencrypted", _line(doc, "sops"),
             ))
+    if rule is None and isinstance(meta, dict):
+        problems[:0] = _costly_patterns(meta)
     for section in ("data", "stringData"):
         body = doc.get(section)
         if body is None:

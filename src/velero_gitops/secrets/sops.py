@@ -244,7 +244,7 @@ def load_rules(config_file: Path) -> list[CreationRule]:
 
 def matching_rule(config_file: Path, target: Path) -> CreationRule | None:
     """The first rule whose path_regex matches ``target`` (relative to the config's folder), as sops does."""
-    from velero_gitops.goregexp import GoRegexp, PatternError  # as sops compiles path_regex (Go's regexp)
+    from velero_gitops.goregexp import GoRegexp, PatternCost, PatternError  # as sops compiles path_regex (Go's)
 
     rel = os.path.relpath(target.resolve(), config_file.parent.resolve()).replace(os.sep, "/")
     for rule in load_rules(config_file):
@@ -257,6 +257,13 @@ def matching_rule(config_file: Path, target: Path) -> CreationRule | None:
             raise UsageError(
                 f"{display(config_file)}: creation_rules[{rule.index}].path_regex {_short(rule.path_regex)!r} "
                 f"is not a valid regular expression ({exc})"
+            ) from None
+        except PatternCost as exc:  # valid to sops, but which rule matches is not decided within the bound
+            line = getattr(rule.raw, "lines", {}).get("path_regex")
+            raise UsageError(
+                f"{display(config_file)}{f':{line}' if line else ''}: creation_rules[{rule.index}].path_regex "
+                f"{_short(rule.path_regex, 80)!r} "
+                f"is not evaluated, {exc}"
             ) from None
     return None
 

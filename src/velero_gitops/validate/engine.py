@@ -60,12 +60,14 @@ class Result:
 
 def ignore_matcher(patterns: Iterable[str]) -> Callable[[str], bool]:
     """A predicate on paths from kubeconform-style ``--ignore-filename-pattern`` regexes (Go's regexp, searched)."""
-    from velero_gitops.goregexp import PatternError, matcher
+    from velero_gitops.goregexp import PatternCost, PatternError, matcher
 
     try:
         return matcher(patterns)
     except PatternError as exc:
         raise UsageError(f"--ignore-filename-pattern: invalid regular expression: {exc}") from None
+    except PatternCost as exc:
+        raise UsageError(f"--ignore-filename-pattern: a pattern is not evaluated, {exc}") from None
 
 
 def discover(paths: Iterable[str], ignore: Callable[[str], bool] | None = None,

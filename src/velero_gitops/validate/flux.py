@@ -37,6 +37,7 @@ from pathlib import Path
 
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
+from velero_gitops.shown import some
 from velero_gitops.validate import fluxmodel, resolve, varsub
 from velero_gitops.validate.documents import (
     KUSTOMIZE_FILES,
@@ -1769,9 +1770,14 @@ class _Checker:
         on the cluster, and set the same owner labels (kustomize.toolkit.fluxcd.io/name and /namespace)."""
         g = self.g
         owners: dict[tuple, list] = {}
+        owned: dict[tuple, set] = {}  # the owners of each key, as ns_of/name: one set look-up per pair, not a scan
+        idents: dict[int, tuple[str, str]] = {}  # a Kustomization's owner, computed once
 
         def ident(k: Obj) -> tuple[str, str]:
-            return g.ns_of(k), k.name
+            found = idents.get(id(k))
+            if found is None:
+                found = idents[id(k)] = (g.ns_of(k), k.name)
+            return found
 
         for o in g.all:
             if o.path is None or not o.kind or not o.name or "$" in o.name or id(o) in g.substituted:
@@ -1789,9 +1795,11 @@ class _Checker:
                     if not key[namespace] or "$" in key[namespace]:
                         continue  # a namespace not known here (set by no one we can see, or substituted): not compared
                     for c in g.cluster.get(id(ks)) or [None]:
-                        lst = owners.setdefault((c, group, o.kind, *key), [])
-                        if not any(ident(k) == ident(ks) for _, k in lst):
-                            lst.append((o, ks))
+                        full = (c, group, o.kind, *key)
+                        seen = owned.setdefault(full, set())
+                        if ident(ks) not in seen:
+                            seen.add(ident(ks))
+                            owners.setdefault(full, []).append((o, ks))
         mine = {id(o) for o in self.objects}
         reported: set[int] = set()
         for (_, _, kind, ns, name), lst in owners.items():
@@ -1801,8 +1809,9 @@ class _Checker:
                 if id(o) not in mine or id(o) in reported:
                     continue
                 reported.add(id(o))
-                others = ", ".join(f"{g.ns_of(k)}/{k.name}" for _, k in lst if k is not ks)
-                same = all(_content(x) == _content(o) for x, _ in lst)
+                others = some([f"{g.ns_of(k)}/{k.name}" for _, k in lst if k is not ks])
+                mine_content = _content(o)
+                same = all(_content(x) == mine_content for x in {id(x): x for x, _ in lst}.values())
                 what = ("identical copies: its owner labels flip at each apply and it goes with either prune" if same
                         else "the copies differ, so each apply sets its own version")
                 renamed = (f" (its file names it {o.name}: the namespace the Kustomization sets renames a Namespace)"

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from velero_gitops import safefile, yamlsafe
-from velero_gitops.goregexp import GoRegexp, PatternError
+from velero_gitops.goregexp import GoRegexp, PatternCost, PatternError
 from velero_gitops.validate import fluxmodel, sourceignore, varsub
 from velero_gitops.validate.documents import Obj, dig, find_kfile, first_document, inside
 from velero_gitops.validate.run import Run
@@ -520,10 +520,11 @@ def _set_meta(data: dict, key: str, value: str) -> None:
 @functools.lru_cache(maxsize=256)
 def _regex(pattern: str) -> GoRegexp | None:
     """A selector field as kustomize compiles it: Go's regexp, anchored (api/types/selector.go anchorRegex); None
-    when Go refuses it (the build fails)."""
+    when Go refuses it (the build fails) or it is over goregexp's compile bound (the graph's view then selects
+    nothing; a kustomize build decides it exactly)."""
     try:
         return GoRegexp("^(?:" + pattern + ")$")
-    except PatternError:
+    except (PatternError, PatternCost):
         return None
 
 
