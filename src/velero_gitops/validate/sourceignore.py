@@ -10,8 +10,6 @@ depth, ``**/`` as well, ``dir/`` a folder. A repository's own ``.sourceignore`` 
 
 from __future__ import annotations
 
-import fnmatch
-import re
 from pathlib import PurePosixPath
 
 _EXCLUDE_VCS = ".git/,.gitignore,.gitmodules,.gitattributes"
@@ -20,13 +18,16 @@ _EXCLUDE_CI = (".github/,.circleci/,.travis.yml,.gitlab-ci.yml,appveyor.yml,.dro
                "codeship-services.yml,codeship-steps.yml")
 _EXCLUDE_EXTRA = "**/.goreleaser.yml,**/.sops.yaml,**/.flux.yaml"
 PATTERNS = tuple(",".join((_EXCLUDE_VCS, _EXCLUDE_EXT, _EXCLUDE_CI, _EXCLUDE_EXTRA)).split(","))
-# the patterns read once: folder names (``dir/``) and one regex of the name patterns (fnmatch's own translation)
+# the patterns read once, in the three shapes they have: folder names (``dir/``), names, and ``*`` + a suffix (a
+# gitignore ``*`` matches any run of characters but ``/``, so within one name it is a suffix test; no regex to run)
 _NAMES = [p.removeprefix("**/") for p in PATTERNS]
 _FOLDERS = frozenset(n.rstrip("/") for n in _NAMES if n.endswith("/"))
-_NAME = re.compile("|".join(fnmatch.translate(n) for n in _NAMES if not n.endswith("/")))
+_EXACT = frozenset(n for n in _NAMES if not n.endswith("/") and "*" not in n)
+_SUFFIXES = tuple(n[1:] for n in _NAMES if n.startswith("*") and "*" not in n[1:])
+assert len(_FOLDERS) + len(_EXACT) + len(_SUFFIXES) == len(_NAMES), "a pattern of another shape: model it"
 
 
 def excluded(rel: str) -> bool:
     """Whether the file at ``rel`` (relative to the repository root, ``/``-separated) is not in the artifact."""
     parts = PurePosixPath(rel).parts
-    return any(p in _FOLDERS for p in parts[:-1]) or any(_NAME.match(p) for p in parts)
+    return any(p in _FOLDERS for p in parts[:-1]) or any(p in _EXACT or p.endswith(_SUFFIXES) for p in parts)
