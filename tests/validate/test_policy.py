@@ -59,6 +59,31 @@ def test_s3url():
     assert s3url_problem("s3.68cc.io", False, False)
 
 
+@given(st.text(alphabet="[]:%@.abz019/?#\uff03 ", max_size=16).map(lambda t: "https://" + t))
+@example("https://[::1")
+@example("https://[zz]")
+def test_a_hostile_s3url_is_a_finding_never_a_traceback(url):
+    """s3url_problem parses with config/names.split_url, which turns urlsplit's ValueError (python/cpython@v3.11.7:
+    Lib/urllib/parse.py: an unclosed '[', a bracketed host that is no IP address, a bad port) into a message."""
+    problem = s3url_problem(url, False, False)
+    assert problem is None or problem.startswith("s3Url")
+
+
+@pytest.mark.parametrize("url", ["https://[::1", "https://[zz]", "https://s3:port"])
+@pytest.mark.parametrize("where", ["bsl", "helmrelease"])
+def test_a_url_urlsplit_refuses_is_reported_with_the_fix(tmp_path, url, where):
+    """Attack 7 break 9: `s3Url: "https://[::1"` on a BackupStorageLocation or in a velero HelmRelease's values
+    ended validate with a Python traceback; it is a policy.s3-https finding that says how to write it."""
+    bsl = f"{{name: default, provider: aws, bucket: b, config: {{region: minio, s3Url: '{url}'}}}}"
+    text = (velero_helmrelease(f"configuration:\n  backupStorageLocation:\n  - {bsl}\n") if where == "helmrelease"
+            else "apiVersion: velero.io/v1\nkind: BackupStorageLocation\nmetadata: {name: default, namespace: velero}\n"
+            f"spec:\n  provider: aws\n  objectStorage: {{bucket: b}}\n  config: {{region: minio, s3Url: '{url}'}}\n")
+    (tmp_path / "v.yaml").write_text(text)
+    found = [f for f in validate_paths([str(tmp_path / "v.yaml")], Options(kustomize="never")).findings
+             if f.rule == "policy.s3-https"]
+    assert len(found) == 1 and "https://host[:port]" in found[0].message
+
+
 HR_OLD_VELERO = velero_helmrelease("""\
 image:
   tag: {tag}

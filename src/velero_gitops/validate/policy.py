@@ -15,12 +15,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from decimal import Decimal
-from urllib.parse import urlsplit
 
 from velero_gitops import goregexp
 from velero_gitops.config import compat
 from velero_gitops.config.cron import velero_problem as cron_problem
-from velero_gitops.config.names import bucket_name_problem
+from velero_gitops.config.names import BadUrl, bucket_name_problem, split_url
 from velero_gitops.config.units import parse_duration, parse_quantity
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
@@ -114,7 +113,10 @@ def bucket_problem(name: object) -> str | None:
 def s3url_problem(url: object, allow_http: bool, allow_path: bool) -> str | None:
     if not isinstance(url, str) or not url:
         return "s3Url must be a URL such as https://s3.example.org"
-    parts = urlsplit(url)
+    try:
+        parts = split_url(url)
+    except BadUrl as exc:
+        return f"s3Url {url!r} is not a URL ({exc}): write it as https://host[:port]"
     if parts.scheme not in ("https", "http") or not parts.hostname:
         return f"s3Url {url!r} must be https://host[:port]"
     if parts.scheme == "http" and not allow_http:
