@@ -52,3 +52,21 @@ def test_a_literal_is_known_with_and_without_its_quotes():
 
 def test_short_values_and_unrelated_text_stay():
     assert redact("accumulating resources: nope.yaml", {b"abc", b"hunter2"}) == "accumulating resources: nope.yaml"
+
+
+@pytest.mark.parametrize("doc", [
+    {"replacements": [{"source": {"kind": "Secret", "fieldPath": "data.p", "options": {"delimiter": ":"}}}]},
+    [{"source": {"kind": "Secret", "fieldPath": "data.p", "options": {"delimiter": ":", "index": 2}}, "targets": []}],
+    {"source": {"kind": "Secret", "fieldPath": "data.p", "options": {"delimiter": ":"}}, "targets": []},
+])
+def test_every_piece_a_replacement_can_cut_is_a_secret_value(doc):
+    """kubernetes-sigs/kustomize@kustomize/v5.7.1:api/filters/replacement/replacement.go getRefinedValue:
+    strings.Split(value, options.delimiter)[options.index]; a replacement is written in a kustomization's
+    `replacements` or in a file an entry's `path` names (one, or a list: api/types/replacement.go)."""
+    from velero_gitops.validate.buildsecrets import pieces, source_delimiters
+
+    delims = source_delimiters(doc)
+    assert delims == {":"}
+    cut = pieces({b"user:PIECEONE:PIECETWO"}, delims)
+    assert {b"PIECEONE", b"PIECETWO"} <= cut
+    assert redact("name PIECETWO here", cut) == f"name {MASK} here"

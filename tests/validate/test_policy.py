@@ -349,6 +349,27 @@ def test_sops_metadata_does_not_shield_values_in_clear():
     assert holds_secret_data({**base, "stringData": {"password": "ENC[AES256_GCM,not sops]"}})
 
 
+def test_a_value_a_sops_file_leaves_in_clear_is_a_plaintext_secret(tmp_path):
+    """Attack 7 break 8: sops encrypts only what the file's own rule names (getsops/sops@v3.10.2:sops.go
+    Tree.shouldBeEncrypted), so `encrypted_regex: ^data$` leaves stringData in clear and Flux applies it as written.
+    Each clear value that may be a credential is reported on its line; ciphertext, locators and `${VAR}` are not."""
+    from velero_gitops.validate.policy import clear_values
+
+    enc = "ENC[AES256_GCM,data:abc=,iv:abc=,tag:abc=,type:str]"
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}}
+    assert clear_values({**secret, "data": {"t": enc}, "stringData": {"password": "hunter2", "url": "https://h",
+                                                                      "v": "${VAR}", "e": ""}}) == ["/stringData/password"]
+    assert clear_values({**secret, "data": {"t": enc}, "stringData": {"p": enc}}) == []
+    meta = (f"sops:\n  mac: {enc}\n  lastmodified: '2026-01-01T00:00:00Z'\n  encrypted_regex: ^data$\n"
+            "  age:\n  - recipient: age1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq\n")
+    (tmp_path / "s.yaml").write_text("apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: d}\n"
+                                     f"data:\n  t: {enc}\nstringData:\n  password: hunter2\n" + meta)
+    found = [f for f in validate_paths([str(tmp_path / "s.yaml")], Options(kustomize="never")).findings
+             if f.rule == "secret.unencrypted"]
+    assert [(f.line, f.pointer) for f in found] == [(7, "/stringData/password")], found
+    assert "hunter2" not in found[0].message
+
+
 def test_a_vals_reference_is_kept_elsewhere():
     """helmfile/vals references (ref+<backend>://...) name a secret that `vals eval` fetches: not in Git (seen on an
     unseen repository's bootstrap Secret once check scanned the whole repository)."""

@@ -142,3 +142,31 @@ def object_values(o: dict) -> set[bytes]:
             if isinstance(lit, str):
                 out |= literal_values(lit)
     return out
+
+
+def source_delimiters(doc: object) -> set[str]:
+    """The ``source.options.delimiter`` of each kustomize replacement in ``doc``: a kustomization's ``replacements``
+    entries, or a replacement file (one replacement, or a list of them) that an entry's ``path`` names
+    (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/types/replacement.go Replacement, SourceSelector, FieldOptions).
+    Taken from every document the build holds, whatever its name: the file an entry names is read by content."""
+    entries: list[object] = []
+    if isinstance(doc, dict):
+        entries = doc["replacements"] if isinstance(doc.get("replacements"), list) else [doc]
+    elif isinstance(doc, list):
+        entries = doc
+    out = set()
+    for e in entries:
+        source = e.get("source") if isinstance(e, dict) else None
+        options = source.get("options") if isinstance(source, dict) else None
+        delimiter = options.get("delimiter") if isinstance(options, dict) else None
+        if isinstance(delimiter, str) and delimiter:
+            out.add(delimiter)
+    return out
+
+
+def pieces(values: Iterable[bytes], delimiters: Iterable[str]) -> set[bytes]:
+    """Every piece a replacement can copy out of ``values``: api/filters/replacement/replacement.go getRefinedValue
+    splits the source value at ``options.delimiter`` and copies the piece at ``options.index``. Which source and index
+    a replacement names is not modelled: every value is cut at every delimiter of the build, so no piece is missed."""
+    seps = [d.encode() for d in delimiters]
+    return {piece for v in values for d in seps for piece in v.split(d)}
