@@ -713,3 +713,20 @@ def test_a_secret_in_clear_that_holds_no_credential_is_still_a_secret_in_clear(t
     (tree / "grafana.yaml").write_text((tree / "grafana.yaml").read_text().replace("kind: Secret", "kind: ConfigMap")
                                        .replace("stringData:", "data:"))
     assert validate_paths([str(tree)], Options(kustomize="never", repo_root=str(tree))).findings == []
+
+
+@pytest.mark.parametrize("plaintext_secrets", [True, False])
+def test_a_secret_in_a_releases_extra_objects_is_judged_as_the_object_it_becomes(tmp_path, plaintext_secrets):
+    """Attack 7 break 2: the velero chart applies each item of extraObjects as a manifest
+    (vmware-tanzu/helm-charts@velero-12.1.0:charts/velero/templates/extra-manifests.yaml; compat.json objectValues),
+    so a Secret there in clear is secret.unencrypted, in validate and in check (plaintext_secrets off: secret_check
+    reads Secret files, never values), without its value; one made of sops ciphertext is not."""
+    enc = "ENC[AES256_GCM,data:abc=,iv:abc=,tag:abc=,type:str]"
+    objects = ("extraObjects:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: c}, data: {a: b}}\n"
+               "- {apiVersion: v1, kind: Secret, metadata: {name: s}, stringData: {password: RENDERLEAK1}}\n"
+               f"- {{apiVersion: v1, kind: Secret, metadata: {{name: t}}, stringData: {{password: '{enc}'}}}}\n")
+    (tmp_path / "hr.yaml").write_text(velero_helmrelease(objects))
+    found = [f for f in validate_paths([str(tmp_path / "hr.yaml")], Options(
+        kustomize="never", plaintext_secrets=plaintext_secrets)).findings if f.rule == "secret.unencrypted"]
+    assert [f.pointer for f in found] == ["/spec/values/extraObjects/1"], found
+    assert "RENDERLEAK1" not in found[0].message and "encrypt-secret" in found[0].message

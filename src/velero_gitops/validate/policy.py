@@ -412,6 +412,14 @@ def _helmrelease(hr: Obj, oci: dict[str, list[Obj]], opts: Options, out: list[Fi
         return
     conf = mapping(values, "configuration")
     version = str(chart_version) if chart_version is not None else None
+    # a Secret the chart renders from its values: judged as the object it becomes (not only with plaintext_secrets:
+    # secret_check, which owns the Secret rules in `check`, reads Secrets as files, never inside values)
+    for path, item in compat.rendered_secrets(values, version):
+        clear = clear_values(item)
+        if holds_secret_data(item) or clear:
+            pointer = "/spec/values/" + "/".join(map(str, path))
+            out.append(hr.finding(pointer, f"{'.'.join(map(str, path))} is {compat.RENDERED_SECRET[0].lower()}"
+                                  f"{compat.RENDERED_SECRET[1:]}", "secret.unencrypted"))
     _values_storage(hr, conf, opts, version, out)
     no_restic = _values_versions(hr, values, conf, chart_version, out)
     _values_schedules(hr, values, out)
