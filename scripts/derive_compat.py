@@ -10,7 +10,8 @@ Nothing in that file is written by hand. Everything is read from the upstream Gi
   read (the value keys the chart knows); ``templates/upgrade-crds/upgrade-crds.yaml`` whether the
   upgradeCRDs Job applies the CRDs built into the Velero image (``velero install --crds-only``); over every
   ``velero-X.Y.Z`` tag, the first chart where a values key changed shape (a list of BackupStorageLocations,
-  node-agent instead of restic), so that an older chart's values are judged in their own shape.
+  node-agent instead of restic), so that an older chart's values are judged in their own shape; the values whose
+  items a template writes as whole manifests (``range .Values.x`` then ``---`` and ``toYaml .``: extraObjects).
 * vmware-tanzu/velero, every final tag of the minors those charts ship: ``config/crd/*/bases/*.yaml`` the
   phase enums the server's API types define (what it writes); features read from the code that decides
   them: ``privilegedFsBackup`` (a ``json:"privilegedFsBackup`` field in ``pkg/types`` or ``pkg/nodeagent``),
@@ -162,6 +163,21 @@ def whole_values(text: str) -> list[str]:
     return out
 
 
+# A template that ranges over a `.Values` list and writes each item whole as its own document (`---`, then `toYaml .`
+# at the start of a line, through `tpl` or not): the chart applies whatever objects that value holds, a Secret too.
+OBJECTS_RANGE = re.compile(r"\{\{-?\s*range\s+\.Values((?:\.[A-Za-z_][A-Za-z0-9_]*)+)\s*-?\}\}\s*^---[ \t]*$\s*"
+                           r"^\{\{-?\s*(?:tpl\s*\(\s*)?toYaml\s+\.\s*\)?", re.M)
+
+
+def object_values(repo: Repo, tag: str, templates: list[str]) -> dict[str, str]:
+    """The value paths whose items a template renders as manifests, each with the template it came from."""
+    out = {}
+    for path in templates:
+        for m in OBJECTS_RANGE.finditer(repo.show(tag, path) or ""):
+            out[m.group(1).strip(".")] = repo.at(tag, path)
+    return dict(sorted(out.items()))
+
+
 def chart_value_keys(values_text: str, templates: list[str]) -> dict:
     tree = values_tree(yaml.safe_load(values_text) or {})
     assert isinstance(tree, dict)
@@ -218,6 +234,7 @@ def derive_charts(repo: Repo) -> tuple[dict, dict]:
             "upgradeCRDsJobAppliesImageCRDs": "--crds-only" in job and ".Values.image.repository" in job,
             "upgradeCRDsDefault": bool((yaml.safe_load(values_text) or {}).get("upgradeCRDs", False)),
             "upgradeCRDsJobFrom": repo.at(tag, f"{base}/templates/upgrade-crds/upgrade-crds.yaml"),
+            "objectValues": object_values(repo, tag, templates),
             "valueKeys": digest,
             "valueKeysFrom": repo.at(tag, f"{base}/values.yaml") + " + templates/ .Values references",
         }

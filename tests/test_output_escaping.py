@@ -82,7 +82,8 @@ def test_render_check_diff_forges_no_workflow_command_and_no_escape(tmp_path):
     """Attack round 2, script 08: `render --check` in CI printed its unified diff raw. A cluster folder named with a
     newline put `::warning::` and `##[error]` lines into the diff's header, and a tracked file's bytes put ESC
     sequences on the terminal and a `::` command on a context line. The diff now goes through the CLI's stdout
-    boundary (cli/_app.py out): each line escaped, the header's path escaped before the diff is built."""
+    boundary (cli/_app.py out): each line escaped, the header's path escaped before the diff is built; a file that is
+    no YAML shows keys only (its values are not known to be plain)."""
     repo, cfg = _example_in_cluster_folder(tmp_path, "x\n::warning::HIJACK\n##[error]HIJACK2\x1b]0;TITLE\x07")
     assert run_cli("render", str(cfg), cwd=repo).code == 0
     tracked = next((repo / "kubernetes").rglob("helmrelease.yaml"))
@@ -94,8 +95,10 @@ def test_render_check_diff_forges_no_workflow_command_and_no_escape(tmp_path):
     shown = r.out + r.err
     assert "\x1b" not in shown and "\x07" not in shown
     assert _runner_commands(shown) == [], _runner_commands(shown)
-    assert "-\\x3a:error::FORGED" not in r.out and "-::error::FORGED" in r.out  # a removed line keeps its marker
-    assert "HIJACK" in r.out  # the folder is named, escaped, in the header
+    # the edited file is no YAML (ESC is refused), so its values are unknown and each of its lines shows its key only
+    # (attack 7 break 6: validate/buildsecrets.py redact_diff); a removed line keeps its marker
+    assert "FORGED" not in r.out and "\n-<redacted>\n" in r.out
+    assert "HIJACK" not in r.out  # the file's comment naming the folder is masked with the rest of its lines
 
 
 def test_the_cli_prints_through_its_two_boundaries():

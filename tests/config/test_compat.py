@@ -312,3 +312,20 @@ def test_uploaders_are_read_from_validate_uploader_type():
     old = head + "func ValidateUploaderType(t string) (string, error) {\n\tif t != ResticType && t != KopiaType {\n\t\treturn\n\t}\n}\n"
     new = head + "func ValidateUploaderType(t string) (string, error) {\n\tif t != KopiaType {\n\t\treturn\n\t}\n}\n"
     assert s.uploaders(old) == ["kopia", "restic"] and s.uploaders(new) == ["kopia"]
+
+
+@pytest.mark.parametrize("chart", ["12.1.0", "10.0.0", "7.0.0"])
+def test_a_secret_the_chart_renders_from_extra_values_is_refused(tmp_path, chart):
+    """Attack 7 break 2: vmware-tanzu/helm-charts@velero-12.1.0:charts/velero/templates/extra-manifests.yaml ranges
+    over extraObjects and writes each item as its own manifest (compat.json objectValues, derived from the templates
+    by scripts/derive_compat.py); a Secret there lands in clear in helmrelease.yaml. A chart outside the table is
+    judged by every chart's object values. Other objects stay allowed."""
+    assert ("extraObjects",) in compat.object_values(chart)
+    secret = "  extraValues:\n    extraObjects:\n    - {apiVersion: v1, kind: ConfigMap, metadata: {name: c}}\n" \
+             "    - {apiVersion: v1, kind: Secret, metadata: {name: s}, stringData: {password: RENDERLEAK1}}\n"
+    assert compat.rendered_secrets({"extraObjects": [{"kind": "ConfigMap"}, {"kind": "Secret"}]}, chart) == [
+        (("extraObjects", 1), {"kind": "Secret"})]
+    if chart == "12.1.0":
+        line = refused(tmp_path, velero(chart, secret))
+        assert "velero.extraValues.extraObjects[1]:" in line and "encrypt-secret" in line and ":13:" in line, line
+        assert "RENDERLEAK1" not in line

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from velero_gitops.config import names
 
@@ -198,3 +200,34 @@ def test_reserved_bucket_affixes(bucket):
     """minio/minio-go@v7.0.95:pkg/s3utils/utils.go (CheckValidBucketNameStrict refuses '.-' and '-.') and S3's
     general-purpose bucket naming rules (reserved prefixes and suffixes)."""
     assert names.bucket_name_problem(bucket)
+
+
+# Text that trips urlsplit or SplitResult.port (python/cpython@v3.11.7:Lib/urllib/parse.py: an unclosed '[', a
+# bracketed host that is no IP address, a netloc NFKC normalisation changes, a port that is no number 0-65535)
+_HOSTILE_URL = st.one_of(
+    st.text(),
+    st.builds(lambda scheme, host, tail: f"{scheme}://{host}{tail}",
+              st.sampled_from(["https", "http", "s3", "", "HTTPS"]),
+              st.one_of(st.text(alphabet="[]:%@.abz019/\\?#\uff03\u2100\u0130 ", max_size=12),
+                        st.sampled_from(["[::1", "[zz]", "[::1]:x", "h:99999", "h:-1", "a\uff03b", "[v1.x]", "[]"])),
+              st.text(alphabet=":/?#[]@0123456789", max_size=6)),
+)
+
+
+@given(_HOSTILE_URL)
+@example("https://[::1")
+@example("https://[zz]")
+@example("https://h:99999")
+@example("https://a\uff03b")
+def test_no_url_raises_anything_but_a_finding(url):
+    """The one URL parse (names.split_url) turns every ValueError urlsplit or .port raises into BadUrl, and the rules
+    built on it turn that into a message: no traceback from a hostile s3Url, endpoint or repository URL (attack 7
+    break 9: "https://[::1" crashed validate)."""
+    try:
+        parts = names.split_url(url)
+    except names.BadUrl as exc:
+        assert str(exc)
+    else:
+        assert parts.port is None or 0 <= parts.port <= 65535
+    for problem in (names.endpoint_problem(url), names.url_problem(url)):
+        assert problem is None or isinstance(problem, str)

@@ -626,3 +626,18 @@ def test_a_credential_is_neither_written_nor_printed(tmp_path, env):
     assert "value: UTC" in written  # what is not a credential is carried as before
     assert "- configuration.extraEnvVars" in r.out and importer.CREDENTIAL in r.out
     assert "(AWS_SECRET_ACCESS_KEY) not carried" in r.err and "(KOPIA_TOKEN) not carried" in r.err
+
+
+def test_a_secret_in_extra_objects_is_never_carried_in_clear(tmp_path):
+    """Attack 7 break 2: the chart applies each extraObjects item as a manifest (config/compat.py rendered_secrets,
+    from compat.json objectValues: vmware-tanzu/helm-charts@velero-12.1.0:charts/velero/templates/
+    extra-manifests.yaml); import copies what it does not model into velero.extraValues, but not a Secret in clear:
+    it is named, with the fix, and other objects are carried."""
+    objects = ("extraObjects:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: keep}, data: {a: b}}\n"
+               "- {apiVersion: v1, kind: Secret, metadata: {name: s}, stringData: {password: IMPORTLEAK1}}\n")
+    root = _repo(tmp_path, HR + "".join(f"    {line}\n" for line in objects.splitlines()))
+    r = run_cli("import", HR_FILE, cwd=root)
+    assert r.code == 0, r.err
+    text = (root / "velero-gitops.yaml").read_text()
+    assert "IMPORTLEAK1" not in text + r.out + r.err and "name: keep" in text
+    assert "extraObjects.1 not carried into velero.extraValues: a Secret" in r.err, r.err

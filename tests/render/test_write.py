@@ -331,3 +331,28 @@ def test_a_utf16_file_of_the_same_text_is_not_the_file_render_writes(tmp_path):
     (tmp_path / "ns.yaml").write_bytes(codecs.BOM_UTF16_LE + text.encode("utf-16-le"))
     (change,) = compute_changes(tmp_path, {"ns.yaml": text}, "c.yaml", ".")
     assert (change.action, change.conflict) == ("update", "exists but is not a readable UTF-8 file of at most 8 MiB")
+
+
+@pytest.mark.parametrize("where", ["values", "values-twice"])
+def test_a_diff_never_shows_what_a_hand_edit_put_in_a_secret(repo, where):
+    """Attack 7 break 6: `render --check --diff` printed a generated file edited to hold credentials
+    (credentials.secretContents, an extraObjects Secret). Each line of the diff passes the same redaction as other
+    outputs (validate/buildsecrets.py text_values: every Secret's values at any depth, config/redact.py
+    clear_credentials); a side whose values the reader cannot know (a key written twice: the last value wins, the
+    text shows both) keeps only its keys."""
+    hr = repo / HR
+    edit = ("    credentials:\n      secretContents:\n        cloud: |\n          [default]\n"
+            "          aws_access_key_id=AKIAIOSFODNN7EXAMPLE\n          aws_secret_access_key=LEAKDIFF1xyz\n"
+            "    extraObjects:\n    - apiVersion: v1\n      kind: Secret\n      metadata: {name: x}\n"
+            "      stringData: {pw: LEAKDIFF2xyz}\n")
+    text = hr.read_text()
+    if where == "values":
+        text = text.replace("    credentials:\n", "    credentials:\n      secretContents:\n        cloud: |\n"
+                            "          aws_access_key_id=AKIAIOSFODNN7EXAMPLE\n          aws_secret_access_key=LEAKDIFF1xyz\n", 1)
+        text = text.replace("  values:\n", "  values:\n" + edit[edit.index("    extraObjects"):], 1)
+    else:
+        text = text.replace("  values:\n", "  values:\n" + edit, 1)
+    hr.write_text(text)
+    r = run_cli("render", "--check", "--diff", "--config", cfg(repo))
+    assert r.code == 1 and "-    extraObjects:" in r.out, r.out
+    assert not any(s in r.out + r.err for s in ("LEAKDIFF", "AKIAIOSFODNN7EXAMPLE")), r.out

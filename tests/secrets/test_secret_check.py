@@ -334,8 +334,11 @@ def test_forged_sops_metadata_does_not_shield_the_values(home_lab):
     assert rules(check_tree(loaded.repo_root, loaded.config)) == ["secret.unencrypted"]
 
 
-def test_partial_encryption_by_real_sops_still_passes(home_lab, sops_path, tmp_path):
-    """Class F (issue 19): encrypted_regex naming the secret value, the rest in clear by the author's choice."""
+def test_partial_encryption_by_real_sops_reports_the_values_left_in_clear(home_lab, sops_path, tmp_path):
+    """Class F (issue 19) let encrypted_regex naming one value leave the rest in clear by the author's choice; attack 7
+    (break 8) showed why not: a value in clear in a Secret is committed in clear and kustomize copies it anywhere,
+    whatever the file's sops rule says (getsops/sops@v3.10.2:sops.go Tree.shouldBeEncrypted). Real sops output with
+    `--encrypted-regex ^password$` keeps `username` in clear: reported on that value, without it."""
     plain = tmp_path / "plain.yaml"
     plain.write_text(PLAINTEXT_SECRET.replace("stringData:\n", "stringData:\n  username: admin\n"))
     target = home_lab / "kubernetes/apps/x/creds.sops.yaml"
@@ -343,7 +346,9 @@ def test_partial_encryption_by_real_sops_still_passes(home_lab, sops_path, tmp_p
     _sops_encrypt(sops_path, plain, target, "--encrypted-regex", "^password$")
     assert "admin" in target.read_text() and "hunter2hunter2" not in target.read_text()
     loaded = load(home_lab / "velero-gitops.yaml")
-    assert check_tree(loaded.repo_root, loaded.config) == []
+    found = check_tree(loaded.repo_root, loaded.config)
+    assert [(f.rule, f.pointer) for f in found] == [("secret.unencrypted", "/stringData/username")], found
+    assert "admin" not in found[0].message
 
 
 @pytest.mark.parametrize("which", ["credentials", "repository-password"])
@@ -444,3 +449,19 @@ def test_a_costly_encrypted_regex_is_a_located_finding_and_every_value_must_be_e
     problems = encryption_problems(doc)
     assert [(p.pointer, p.line) for p in problems] == [("/sops/encrypted_regex", 10), ("/stringData/cloud", 5)]
     assert "sops.encrypted_regex is not evaluated, over 1 MiB of RE2 program" in problems[0].message
+
+
+def test_check_reports_a_value_a_sops_file_leaves_in_clear(tmp_path):
+    """Attack 7 break 8, in `check` (secret_check owns the Secret rules there): a SOPS file whose own rule
+    (`encrypted_regex: ^data$`, getsops/sops@v3.10.2:sops.go Tree.shouldBeEncrypted) leaves stringData in clear holds
+    a plaintext secret; reported on the value's line, by validate's rule (policy.clear_values), without the value."""
+    from velero_gitops.secrets.secret_check import unencrypted_secrets
+
+    enc = "ENC[AES256_GCM,data:abc=,iv:abc=,tag:abc=,type:str]"
+    (tmp_path / "s.yaml").write_text(
+        f"apiVersion: v1\nkind: Secret\nmetadata: {{name: s}}\ndata:\n  t: {enc}\nstringData:\n  password: hunter2\n"
+        f"sops:\n  mac: {enc}\n  lastmodified: '2026-01-01T00:00:00Z'\n  encrypted_regex: ^data$\n"
+        "  age:\n  - recipient: age1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq\n")
+    found = unencrypted_secrets(tmp_path, repo_root=tmp_path)
+    assert [(f.rule, f.line, f.pointer) for f in found] == [("secret.unencrypted", 7, "/stringData/password")], found
+    assert "hunter2" not in found[0].message

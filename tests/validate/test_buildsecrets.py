@@ -52,3 +52,40 @@ def test_a_literal_is_known_with_and_without_its_quotes():
 
 def test_short_values_and_unrelated_text_stay():
     assert redact("accumulating resources: nope.yaml", {b"abc", b"hunter2"}) == "accumulating resources: nope.yaml"
+
+
+@pytest.mark.parametrize("doc", [
+    {"replacements": [{"source": {"kind": "Secret", "fieldPath": "data.p", "options": {"delimiter": ":"}}}]},
+    [{"source": {"kind": "Secret", "fieldPath": "data.p", "options": {"delimiter": ":", "index": 2}}, "targets": []}],
+    {"source": {"kind": "Secret", "fieldPath": "data.p", "options": {"delimiter": ":"}}, "targets": []},
+])
+def test_every_piece_a_replacement_can_cut_is_a_secret_value(doc):
+    """kubernetes-sigs/kustomize@kustomize/v5.7.1:api/filters/replacement/replacement.go getRefinedValue:
+    strings.Split(value, options.delimiter)[options.index]; a replacement is written in a kustomization's
+    `replacements` or in a file an entry's `path` names (one, or a list: api/types/replacement.go)."""
+    from velero_gitops.validate.buildsecrets import pieces, source_delimiters
+
+    delims = source_delimiters(doc)
+    assert delims == {":"}
+    cut = pieces({b"user:PIECEONE:PIECETWO"}, delims)
+    assert {b"PIECEONE", b"PIECETWO"} <= cut
+    assert redact("name PIECETWO here", cut) == f"name {MASK} here"
+
+
+def test_a_diff_line_loses_each_secret_value_and_keeps_its_marker_and_indent():
+    """buildsecrets.text_values: a Secret at any depth (here in chart values, as the velero chart's extraObjects
+    template renders it: vmware-tanzu/helm-charts@velero-12.1.0:charts/velero/templates/extra-manifests.yaml) and a
+    string config/redact.credential_value takes for a key, line by line; sops ciphertext is no secret."""
+    from velero_gitops.validate.buildsecrets import redact_diff, text_values
+
+    text = ("kind: HelmRelease\nspec:\n  values:\n    extraObjects:\n    - kind: Secret\n      stringData:\n"
+            "        pw: LEAKVALUE1\n        t: ENC[AES256_GCM,data:x,iv:y,tag:z,type:str]\n    cloud: |\n"
+            "      id=AKIAIOSFODNN7EXAMPLE\n      key=LEAKVALUE2\n")
+    values = text_values(text)
+    assert values is not None and {b"LEAKVALUE1", b"LEAKVALUE2"} <= values
+    assert not any(v.startswith(b"ENC[") for v in values)
+    diff = "--- a/x\n+++ b/x\n@@ -1 +1 @@\n-        pw: LEAKVALUE1\n+      key=LEAKVALUE2\n   kind: HelmRelease"
+    assert redact_diff(diff, values).split("\n")[3:] == [f"-        pw: {MASK}", f"+      {MASK}",  # the whole line is a line of the value
+                                                         "   kind: HelmRelease"]
+    assert text_values("a: 1\na: LEAKVALUE3\n") is None  # a key written twice: the reader keeps the last value only
+    assert redact_diff("-  a: LEAKVALUE3\n+  - x: [1]\n # c", None) == f"-  a: {MASK}\n+  - x: {MASK}\n {MASK}"

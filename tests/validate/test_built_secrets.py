@@ -81,3 +81,43 @@ def test_a_generators_secret_in_clear_is_reported_on_its_generator_line_unless_i
     r = run_cli("validate", "--kustomize", "always", "--no-kustomize-cache", "-o", "json", ".", cwd=tmp_path)
     found = [(f["rule"], f["line"]) for f in json.loads(r.out)["findings"] if f["rule"] == "secret.unencrypted"]
     assert found == [("secret.unencrypted", 5 + (0 if hashed else 2))], r.out
+
+
+ENC = "ENC[AES256_GCM,data:AAAA,iv:AAAAAAAAAAAAAAAAAAAAAA==,tag:AAAAAAAAAAAAAAAAAAAAAA==,type:str]"
+SOPS_META = ("sops:\n  age:\n  - recipient: age1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq\n    enc: x\n"
+             f"  lastmodified: '2024-01-01T00:00:00Z'\n  mac: {ENC}\n  encrypted_regex: ^data$\n  version: 3.9.0\n")
+# two ConfigMaps in one file, the first with a field its schema refuses: its finding carries the built identity
+CONFIGMAPS = ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm1, namespace: d}\ndata: {a: b}\nbogus: 1\n---\n"
+              "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm2, namespace: d}\ndata: {a: b}\n")
+REPLACE = ("resources: [s.yaml, cm.yaml]\nreplacements:\n- source: {kind: Secret, name: db, fieldPath: "
+           "stringData.password%s}\n  targets:\n  - select: {kind: ConfigMap, name: cm1}\n    fieldPaths: [metadata.name]\n")
+TAINT = {
+    # attack 7 break 1: getRefinedValue copies the piece at options.index of the value cut at options.delimiter
+    "piece": ("apiVersion: v1\nkind: Secret\nmetadata: {name: db, namespace: d}\n"
+              "stringData: {password: hunter2-TOPSECRETPIECE-x}\n", ", options: {delimiter: '-', index: 1}",
+              "TOPSECRETPIECE"),
+    # attack 7 break 8: a sops file whose own rule (encrypted_regex: ^data$) leaves stringData in clear
+    "sops-clear": ("apiVersion: v1\nkind: Secret\nmetadata: {name: db, namespace: d}\n"
+                   f"data:\n  token: {ENC}\nstringData:\n  password: wholesecretvalue-hunter2\n" + SOPS_META, "",
+                   "wholesecretvalue"),
+}
+
+
+@pytest.mark.parametrize("output", ["text", "json", "github", "junit"])
+@pytest.mark.parametrize("case", sorted(TAINT))
+def test_a_value_a_replacement_copies_out_of_a_secret_is_never_printed(tmp_path, case, output):
+    """kubernetes-sigs/kustomize@kustomize/v5.7.1:api/filters/replacement/replacement.go: a replacement copies a
+    Secret's value, or with source options.delimiter/index a piece of it (getRefinedValue), into any field of a target,
+    here an object name that a schema finding on the built object shows as its identity. Every Secret's clear values
+    and every piece a delimiter of the build cuts are redacted, whatever the file's sops metadata says (sops leaves in
+    clear what its rule does not name: getsops/sops@v3.10.2:sops.go Tree.shouldBeEncrypted)."""
+    require_kubectl()
+    git(tmp_path, "init", "-q")
+    secret, options, value = TAINT[case]
+    (tmp_path / "s.yaml").write_text(secret)
+    (tmp_path / "cm.yaml").write_text(CONFIGMAPS)
+    (tmp_path / "kustomization.yaml").write_text(REPLACE % options)
+    r = run_cli("validate", "--kustomize", "always", "--no-kustomize-cache", "-o", output, ".", cwd=tmp_path)
+    assert r.code == 1 and "bogus" in r.out, (r.out, r.err)
+    assert value not in r.out + r.err, r.out
+    assert "Secret/d/db" in r.out  # the Secret itself is reported: in clear (plaintext, or a clear value in a sops file)

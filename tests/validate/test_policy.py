@@ -59,6 +59,31 @@ def test_s3url():
     assert s3url_problem("s3.68cc.io", False, False)
 
 
+@given(st.text(alphabet="[]:%@.abz019/?#\uff03 ", max_size=16).map(lambda t: "https://" + t))
+@example("https://[::1")
+@example("https://[zz]")
+def test_a_hostile_s3url_is_a_finding_never_a_traceback(url):
+    """s3url_problem parses with config/names.split_url, which turns urlsplit's ValueError (python/cpython@v3.11.7:
+    Lib/urllib/parse.py: an unclosed '[', a bracketed host that is no IP address, a bad port) into a message."""
+    problem = s3url_problem(url, False, False)
+    assert problem is None or problem.startswith("s3Url")
+
+
+@pytest.mark.parametrize("url", ["https://[::1", "https://[zz]", "https://s3:port"])
+@pytest.mark.parametrize("where", ["bsl", "helmrelease"])
+def test_a_url_urlsplit_refuses_is_reported_with_the_fix(tmp_path, url, where):
+    """Attack 7 break 9: `s3Url: "https://[::1"` on a BackupStorageLocation or in a velero HelmRelease's values
+    ended validate with a Python traceback; it is a policy.s3-https finding that says how to write it."""
+    bsl = f"{{name: default, provider: aws, bucket: b, config: {{region: minio, s3Url: '{url}'}}}}"
+    text = (velero_helmrelease(f"configuration:\n  backupStorageLocation:\n  - {bsl}\n") if where == "helmrelease"
+            else "apiVersion: velero.io/v1\nkind: BackupStorageLocation\nmetadata: {name: default, namespace: velero}\n"
+            f"spec:\n  provider: aws\n  objectStorage: {{bucket: b}}\n  config: {{region: minio, s3Url: '{url}'}}\n")
+    (tmp_path / "v.yaml").write_text(text)
+    found = [f for f in validate_paths([str(tmp_path / "v.yaml")], Options(kustomize="never")).findings
+             if f.rule == "policy.s3-https"]
+    assert len(found) == 1 and "https://host[:port]" in found[0].message
+
+
 HR_OLD_VELERO = velero_helmrelease("""\
 image:
   tag: {tag}
@@ -322,6 +347,27 @@ def test_sops_metadata_does_not_shield_values_in_clear():
     assert not holds_secret_data({**base, "stringData": {"username": "admin", "password": enc}})
     assert not holds_secret_data({**base, "data": {"password": enc}})
     assert holds_secret_data({**base, "stringData": {"password": "ENC[AES256_GCM,not sops]"}})
+
+
+def test_a_value_a_sops_file_leaves_in_clear_is_a_plaintext_secret(tmp_path):
+    """Attack 7 break 8: sops encrypts only what the file's own rule names (getsops/sops@v3.10.2:sops.go
+    Tree.shouldBeEncrypted), so `encrypted_regex: ^data$` leaves stringData in clear and Flux applies it as written.
+    Each clear value that may be a credential is reported on its line; ciphertext, locators and `${VAR}` are not."""
+    from velero_gitops.validate.policy import clear_values
+
+    enc = "ENC[AES256_GCM,data:abc=,iv:abc=,tag:abc=,type:str]"
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}}
+    assert clear_values({**secret, "data": {"t": enc}, "stringData": {"password": "hunter2", "url": "https://h",
+                                                                      "v": "${VAR}", "e": ""}}) == ["/stringData/password"]
+    assert clear_values({**secret, "data": {"t": enc}, "stringData": {"p": enc}}) == []
+    meta = (f"sops:\n  mac: {enc}\n  lastmodified: '2026-01-01T00:00:00Z'\n  encrypted_regex: ^data$\n"
+            "  age:\n  - recipient: age1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq\n")
+    (tmp_path / "s.yaml").write_text("apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: d}\n"
+                                     f"data:\n  t: {enc}\nstringData:\n  password: hunter2\n" + meta)
+    found = [f for f in validate_paths([str(tmp_path / "s.yaml")], Options(kustomize="never")).findings
+             if f.rule == "secret.unencrypted"]
+    assert [(f.line, f.pointer) for f in found] == [(7, "/stringData/password")], found
+    assert "hunter2" not in found[0].message
 
 
 def test_a_vals_reference_is_kept_elsewhere():
@@ -667,3 +713,20 @@ def test_a_secret_in_clear_that_holds_no_credential_is_still_a_secret_in_clear(t
     (tree / "grafana.yaml").write_text((tree / "grafana.yaml").read_text().replace("kind: Secret", "kind: ConfigMap")
                                        .replace("stringData:", "data:"))
     assert validate_paths([str(tree)], Options(kustomize="never", repo_root=str(tree))).findings == []
+
+
+@pytest.mark.parametrize("plaintext_secrets", [True, False])
+def test_a_secret_in_a_releases_extra_objects_is_judged_as_the_object_it_becomes(tmp_path, plaintext_secrets):
+    """Attack 7 break 2: the velero chart applies each item of extraObjects as a manifest
+    (vmware-tanzu/helm-charts@velero-12.1.0:charts/velero/templates/extra-manifests.yaml; compat.json objectValues),
+    so a Secret there in clear is secret.unencrypted, in validate and in check (plaintext_secrets off: secret_check
+    reads Secret files, never values), without its value; one made of sops ciphertext is not."""
+    enc = "ENC[AES256_GCM,data:abc=,iv:abc=,tag:abc=,type:str]"
+    objects = ("extraObjects:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: c}, data: {a: b}}\n"
+               "- {apiVersion: v1, kind: Secret, metadata: {name: s}, stringData: {password: RENDERLEAK1}}\n"
+               f"- {{apiVersion: v1, kind: Secret, metadata: {{name: t}}, stringData: {{password: '{enc}'}}}}\n")
+    (tmp_path / "hr.yaml").write_text(velero_helmrelease(objects))
+    found = [f for f in validate_paths([str(tmp_path / "hr.yaml")], Options(
+        kustomize="never", plaintext_secrets=plaintext_secrets)).findings if f.rule == "secret.unencrypted"]
+    assert [f.pointer for f in found] == ["/spec/values/extraObjects/1"], found
+    assert "RENDERLEAK1" not in found[0].message and "encrypt-secret" in found[0].message

@@ -67,8 +67,24 @@ def _render_or_replay(paths: list[Path], check: bool, quiet: bool) -> None:
     runcache.store(key, rec.inputs(), {"printed": [list(c) for c in printed.chunks]})
 
 
+def _text_values(result: RenderResult) -> set[bytes] | None:
+    """The values either side of each drifted file holds that must never be printed (buildsecrets.text_values);
+    None when a side is not YAML."""
+    from velero_gitops.validate.buildsecrets import text_values
+
+    found: set[bytes] = set()
+    for c in result.drifted:
+        for side in (c.old, c.new):
+            values = text_values(side) if side else set()
+            if values is None:
+                return None
+            found |= values
+    return found
+
+
 def _render(paths: list[Path], check: bool, diff: bool, force: bool, quiet: bool, wire: bool) -> list[RenderResult]:
     from velero_gitops.pipeline import pin_hints, render_config
+    from velero_gitops.validate.buildsecrets import redact_diff
 
     # Render everything in memory first: a bad config anywhere means nothing is written anywhere.
     results = [render_config(p) for p in paths]
@@ -98,8 +114,8 @@ def _render(paths: list[Path], check: bool, diff: bool, force: bool, quiet: bool
         changed = result.drifted
         if check or diff:
             text = result.diff()
-            if text:
-                out(text, "diff", nl=False)
+            if text:  # a generated file edited by hand may hold a Secret or a credential: never shown
+                out(redact_diff(text, _text_values(result)), "diff", nl=False)
             for c in changed:
                 if c.conflict:
                     err(f"{result.shown(c.path)} {c.conflict}")

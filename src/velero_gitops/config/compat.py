@@ -403,6 +403,32 @@ CLEAR_CREDENTIAL = ("a credential in clear: it would be written unencrypted into
                     "valueFrom.secretKeyRef), and rotate it: this file is committed")
 
 
+RENDERED_SECRET = ("a Secret: the chart renders each item of this value as a manifest, so its values would be written "
+                   "in clear into helmrelease.yaml and applied as written. Make it with `velero-gitops encrypt-secret` "
+                   "(the S3 keys) or as a SOPS-encrypted file beside the tree, listed by the app's kustomization")
+
+
+def object_values(chart_version: str | None) -> list[tuple[str, ...]]:
+    """The value paths whose items the chart renders as whole manifests (compat.json objectValues, derived from the
+    chart's templates: vmware-tanzu/helm-charts@velero-12.1.0:charts/velero/templates/extra-manifests.yaml ranges
+    over extraObjects and writes each item as its own document); for a chart outside the table, those of every
+    chart in it."""
+    charts = data()["charts"]
+    chosen = [charts[chart_version]] if chart_version in charts else list(charts.values())
+    return sorted({tuple(p.split(".")) for c in chosen for p in c.get("objectValues", {})})
+
+
+def rendered_secrets(values: Any, chart_version: str | None) -> list[tuple[tuple[str | int, ...], dict[str, Any]]]:
+    """(path, object) of each Secret the chart would apply from ``values``: an item of an object value."""
+    out: list[tuple[tuple[str | int, ...], dict[str, Any]]] = []
+    for path in object_values(chart_version):
+        items = lookup(values, path)
+        for i, item in enumerate(items) if isinstance(items, list) else []:
+            if isinstance(item, dict) and item.get("kind") == "Secret":
+                out.append(((*path, i), item))
+    return out
+
+
 def lookup(values: Any, path: list[str] | tuple[str, ...]) -> Any:
     for part in path:
         if not isinstance(values, dict) or part not in values:
@@ -427,6 +453,9 @@ def extra_values_problem(extra: dict[str, Any], overrides: set[str], tree: dict[
     if not extra:
         return None
     # before any ownership rule: a credential in clear is refused whatever extraValuesOverride lists
+    secret = next(iter(rendered_secrets(extra, chart_version)), None)
+    if secret is not None:
+        return tuple(str(p) for p in secret[0]), RENDERED_SECRET
     clear = next(redact.clear_credentials(extra), None)
     if clear is not None:
         return tuple(str(p) for p in clear), CLEAR_CREDENTIAL

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from pathlib import PurePosixPath
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 from pydantic.alias_generators import to_camel
@@ -248,7 +247,7 @@ class ChartSource(_Model):
             raise at("url", str(exc)) from None
         # source-controller appends /index.yaml itself (fluxcd/source-controller@v1.8.5:internal/helm/repository/
         # chart_repository.go, DownloadIndex: path.Join(u.Path, "index.yaml"))
-        if urlsplit(self.url).path.rstrip("/").endswith("/index.yaml"):
+        if names.split_url(self.url).path.rstrip("/").endswith("/index.yaml"):
             raise at("url", f"{names.redact_url(self.url)!r} names the index file; Flux appends /index.yaml itself, "
                      "so give the repository URL without it")
         return self
@@ -618,7 +617,7 @@ class S3Config(_Model):
                              + (" (each ${VAR} stands for one DNS label here)" if probe != v else ""))
         if probe != v:
             return v.rstrip("/")
-        parts = urlsplit(v)
+        parts = names.split_url(v)
         return f"{parts.scheme}://{parts.netloc}"
 
     @field_validator("region")

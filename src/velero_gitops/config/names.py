@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from velero_gitops import goregexp
 
@@ -416,26 +417,60 @@ def is_dotgit(component: str) -> bool:
     return folded.rstrip(". ") in (".git", "git~1") or folded == ".git"
 
 
+class BadUrl(ValueError):
+    """What makes a text no URL at all (its message says what, never the URL: it may carry a password)."""
+
+
+@dataclass(frozen=True)
+class Url:
+    """A URL cut into its parts by split_url."""
+
+    scheme: str
+    netloc: str
+    path: str
+    query: str
+    fragment: str
+    hostname: str  # lower case, without brackets; "" when there is none
+    port: int | None
+
+
+def split_url(url: str) -> Url:
+    """The one parse of a URL in the tool: every URL a config, a manifest or a command gives is cut here, so input
+    that is no URL always reaches the caller as BadUrl (a finding or a usage error with the fix), never as a
+    traceback. urlsplit raises ValueError on an unclosed '[' or a bracketed host that is no IP address, and on a
+    netloc that NFKC normalisation changes (python/cpython@v3.11.7:Lib/urllib/parse.py urlsplit, _checknetloc);
+    SplitResult.port raises it on a port that is not a number from 0 to 65535."""
+    from urllib.parse import urlsplit
+
+    if not isinstance(url, str):
+        raise BadUrl("not a string")
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise BadUrl("its host is not a name or an IP address in brackets such as [fd00::1], or it holds characters "
+                     "a URL cannot") from None
+    try:
+        port = parts.port
+    except ValueError:
+        raise BadUrl("the port must be a number from 1 to 65535") from None
+    return Url(parts.scheme, parts.netloc, parts.path, parts.query, parts.fragment, parts.hostname or "", port)
+
+
 def endpoint_problem(url: str) -> str | None:
     """Why ``url`` is not an S3 endpoint such as ``https://s3.example.com:9000``, or None.
 
     The message never repeats the URL: it may carry a password. Show it with `redact_url`.
     """
-    from urllib.parse import urlsplit
-
     if any(ord(ch) <= 32 or ord(ch) == 127 for ch in url):
         return "the endpoint contains a space or control character"  # urlsplit would silently drop some
     if "@" in url:  # user info; an '@' in a path would be refused below anyway
         return ("the endpoint must not contain a user name or password (they would be committed in plain text); "
                 "put the credentials in the encrypted Secret with encrypt-secret")
     try:
-        parts = urlsplit(url)
-    except ValueError:  # e.g. an unclosed '[' of an IPv6 address
-        return "not an endpoint URL such as https://s3.example.com"
-    try:
-        port = parts.port  # ValueError when not a number or over 65535
-    except ValueError:
-        port = -1
+        parts = split_url(url)
+    except BadUrl as exc:
+        return f"not an endpoint URL such as https://s3.example.com ({exc})"
+    port = parts.port
     if parts.scheme not in ("https", "http") or not parts.hostname:
         return "not an endpoint URL such as https://s3.example.com"
     if port is not None and not 1 <= port <= 65535 or parts.netloc.endswith(":"):
@@ -459,15 +494,13 @@ def url_problem(url: str, schemes: tuple[str, ...] = ("https",), appended: bool 
     is refused: some URLs land in YAML comment lines, where a newline would start a line of YAML content.
     User info is refused: it would be committed in clear. With ``appended`` (the tool or Flux appends a path or
     an anchor to the URL), a fragment is refused too: what follows '#' is never sent to the server."""
-    from urllib.parse import urlsplit
-
     if not url.isprintable() or any(ch.isspace() for ch in url):
         return "the URL contains a space, newline or other control character"
     try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return "not a URL"
+        parts = split_url(url)
+    except BadUrl as exc:
+        return f"not a URL: {exc}"
+    port = parts.port
     if parts.scheme not in schemes or not parts.netloc:
         return f"must be a {' or '.join(s + '://' for s in schemes)} URL with a host"
     if "@" in parts.netloc:

@@ -21,11 +21,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from urllib.parse import urlsplit
 
 from velero_gitops.config import names
 from velero_gitops.config.cron import Cron
 from velero_gitops.config.model import BSL_NAME, Config
+from velero_gitops.config.names import split_url
 from velero_gitops.config.units import go_duration, parse_duration
 
 Loc = tuple[str | int, ...]
@@ -216,7 +216,7 @@ _REGION_HOST = re.compile(rf"(?:^|\.)s3(?:-fips)?(?:\.dualstack)?[.-]({_REGION})
       "vmware-tanzu/velero-plugin-for-aws@v1.14.0-rc.1:velero-plugin-for-aws/object_store.go (Init: requests are "
       "signed for the configured region; SigV4 servers refuse a scope for another region)")
 def _region(c: Config) -> Iterator[Problem]:
-    host = (urlsplit(c.s3.endpoint).hostname or "").lower()
+    host = split_url(c.s3.endpoint).hostname.lower()
     m = _REGION_HOST.search(host + ".")
     if m and m.group(1) != c.s3.region:
         yield Problem(("s3", "region"), f"region {c.s3.region!r} does not match the endpoint host {host}, which "
@@ -238,7 +238,7 @@ _AWS_PARTITIONS = (
       "signed for s3.region) and aws/aws-sdk-go-v2 internal/endpoints/awsrulesfn/partitions.json (regionRegex per "
       "dnsSuffix, at commit 26bf48f3; il and mx regions came later); AWS refuses a scope for an unknown region")
 def _aws_region(c: Config) -> Iterator[Problem]:
-    host = (urlsplit(c.s3.endpoint).hostname or "").lower().rstrip(".")
+    host = split_url(c.s3.endpoint).hostname.lower().rstrip(".")
     if _REGION_HOST.search(host + "."):
         return  # the host names its region: s3-region-matches-endpoint says which
     for suffix, regions in _AWS_PARTITIONS:
@@ -254,8 +254,8 @@ def _aws_region(c: Config) -> Iterator[Problem]:
       "vmware-tanzu/velero-plugin-for-aws@v1.14.0-rc.1:velero-plugin-for-aws/config.go (newS3Client: s3Url is the "
       "base endpoint; the SDK adds the bucket to it, as a path or a host prefix)")
 def _bucket_host(c: Config) -> Iterator[Problem]:
-    parts = urlsplit(c.s3.endpoint)
-    host = (parts.hostname or "").lower()
+    parts = split_url(c.s3.endpoint)
+    host = parts.hostname
     if host.startswith(c.s3.bucket + ".") and host.count(".") >= 2:
         rest = parts.netloc[len(c.s3.bucket) + 1:]
         yield Problem(("s3", "endpoint"), f"the endpoint host already names the bucket {c.s3.bucket!r} "

@@ -513,6 +513,11 @@ def import_values(hr: dict, line: int, shown: str, composed: Any = None) -> Impo
                             "then import")
     if problems:
         raise ConfigError(problems)
+    # a Secret the chart renders from its values (extraObjects) would be copied into the config in clear
+    for path, _ in reversed(compat.rendered_secrets(values, version)):
+        del compat.lookup(values, path[:-1])[path[-1]]
+        changes.append(f"{'.'.join(map(str, path))} not carried into velero.extraValues: {compat.RENDERED_SECRET}; "
+                       "then rotate its values (they were in Git)")
     found = list(credentials(values))
     for path, container, key in found:
         where = f"{path.removesuffix('.value')} ({container[key]['name']})" if isinstance(key, int) else path

@@ -29,8 +29,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, NoReturn
-from urllib.parse import urlsplit
 
+from velero_gitops.config.names import split_url
 from velero_gitops.errors import UsageError, VeleroGitopsError
 from velero_gitops.secrets.credentials import Credentials
 
@@ -127,11 +127,11 @@ class Target:
 
     @property
     def host(self) -> str:
-        return urlsplit(self.endpoint).hostname or ""
+        return split_url(self.endpoint).hostname
 
     @property
     def port(self) -> int:
-        parts = urlsplit(self.endpoint)
+        parts = split_url(self.endpoint)
         return parts.port or (443 if parts.scheme == "https" else 80)
 
     def key(self, name: str) -> str:
@@ -154,7 +154,7 @@ class Target:
         return target
 
     def refuse_http(self) -> None:
-        parts = urlsplit(self.endpoint)
+        parts = split_url(self.endpoint)
         if parts.scheme == "http" and not self.allow_http:
             raise UsageError(f"{self.endpoint} is plain http: credentials would cross the network unencrypted. "
                              "Use https:// (with s3.caBundle for a private CA) or set s3.allowHttp: true")

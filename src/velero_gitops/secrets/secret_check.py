@@ -433,7 +433,7 @@ def unencrypted_secrets(scan_root: Path, *, repo_root: Path, skip: Iterable[Path
     every YAML file is meant to be an object (elsewhere it may be a Helm template, which validate leaves alone too)."""
     from velero_gitops import boundary, safefile, yamlsafe
     from velero_gitops.validate.documents import is_list, list_items
-    from velero_gitops.validate.policy import holds_secret_data, plaintext_message
+    from velero_gitops.validate.policy import clear_values, holds_secret_data, plaintext_message, sops_file_in_clear
 
     skipped = {Path(realpath(p)) for p in skip}
     objects = Path(realpath(objects_root)) if objects_root is not None else None
@@ -479,6 +479,12 @@ def unencrypted_secrets(scan_root: Path, *, repo_root: Path, skip: Iterable[Path
                     continue  # the list is encrypted as a whole
                 if "sops" not in item:
                     continue  # nothing to hide: empty, token-type, or only references (validate's rule, one copy)
+                clear = clear_values(item)  # sops left them in clear by the file's own rule (validate's rule)
+                if clear:
+                    section, key = (x.replace("~1", "/").replace("~0", "~") for x in clear[0][1:].split("/", 1))
+                    findings.append(Finding(shown, _line(item.get(section), key), _obj(item), clear[0],
+                                            sops_file_in_clear(clear), "secret.unencrypted"))
+                    continue
                 problems = encryption_problems(item)
                 if master_keys_of(item) - {"age"}:  # not ours: Flux decrypts PGP, KMS and Vault keys as well
                     problems = [p for p in problems if p.pointer != "/sops/age"]

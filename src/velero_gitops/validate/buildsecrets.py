@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Iterable
+from typing import Any
 
 from velero_gitops.config.redact import MASK
 
@@ -142,3 +143,99 @@ def object_values(o: dict) -> set[bytes]:
             if isinstance(lit, str):
                 out |= literal_values(lit)
     return out
+
+
+def source_delimiters(doc: object) -> set[str]:
+    """The ``source.options.delimiter`` of each kustomize replacement in ``doc``: a kustomization's ``replacements``
+    entries, or a replacement file (one replacement, or a list of them) that an entry's ``path`` names
+    (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/types/replacement.go Replacement, SourceSelector, FieldOptions).
+    Taken from every document the build holds, whatever its name: the file an entry names is read by content."""
+    entries: list[object] = []
+    if isinstance(doc, dict):
+        entries = doc["replacements"] if isinstance(doc.get("replacements"), list) else [doc]
+    elif isinstance(doc, list):
+        entries = doc
+    out = set()
+    for e in entries:
+        source = e.get("source") if isinstance(e, dict) else None
+        options = source.get("options") if isinstance(source, dict) else None
+        delimiter = options.get("delimiter") if isinstance(options, dict) else None
+        if isinstance(delimiter, str) and delimiter:
+            out.add(delimiter)
+    return out
+
+
+def pieces(values: Iterable[bytes], delimiters: Iterable[str]) -> set[bytes]:
+    """Every piece a replacement can copy out of ``values``: api/filters/replacement/replacement.go getRefinedValue
+    splits the source value at ``options.delimiter`` and copies the piece at ``options.index``. Which source and index
+    a replacement names is not modelled: every value is cut at every delimiter of the build, so no piece is missed."""
+    seps = [d.encode() for d in delimiters]
+    return {piece for v in values for d in seps for piece in v.split(d)}
+
+
+# --------------------------------------------------------------------------------------------------
+# The values a file's text holds in clear (what a diff of it may show)
+
+
+def text_values(text: str) -> set[bytes] | None:
+    """Every value ``text`` (YAML) holds that must never be printed, each with its lines and what follows a ``=``
+    on them (input_values: a diff shows a block scalar line by line, an AWS credentials file is ``key=value``
+    lines): the data/stringData values of every Secret at any depth (a chart renders a Secret written in its values,
+    such as the velero chart's extraObjects, and a hand-edited file may hold one anywhere), except sops ciphertext;
+    and every place config/redact.clear_credentials finds (an env var that carries a credential, a string that holds
+    a key). None when the text is not YAML the reader takes, or repeats a key: then nothing in it is known to be
+    plain."""
+    from velero_gitops import yamlsafe
+    from velero_gitops.config.redact import clear_credentials
+
+    try:
+        docs = yamlsafe.load_all(text)
+    except yamlsafe.YamlRefused:
+        return None
+    if any(d.duplicates for d in docs):
+        return None  # the value read is the last of a key's values: the text shows the others too
+    found: set[bytes] = set()
+    for d in docs:
+        found |= {v for v in nested_values(d.data) if not v.startswith(b"ENC[")}
+        for path in clear_credentials(d.data):
+            node: Any = d.data
+            for part in path:
+                node = node[part]
+            found.add(str(node).encode())
+    return {piece for v in found for piece in input_values(v)}
+
+
+def nested_values(node: object) -> set[bytes]:
+    """object_values of every mapping at any depth of ``node``."""
+    out: set[bytes] = set()
+    if isinstance(node, dict):
+        out |= object_values(node)
+        for v in node.values():
+            out |= nested_values(v)
+    elif isinstance(node, list):
+        for v in node:
+            out |= nested_values(v)
+    return out
+
+
+_KEY = re.compile(r"(?:- )*(?:[^\s:#'\"][^:#]*|'[^']*'|\"[^\"]*\"):(?: |$)")
+
+
+def redact_diff(diff: str, values: set[bytes] | None) -> str:
+    """A unified diff with every form of ``values`` redacted from each line, its marker and indentation kept; with
+    ``values`` None (a side whose values are not known) each line keeps only its key: any value, comment or line of
+    a block scalar may be the secret."""
+    out = []
+    for line in diff.split("\n"):
+        body = line[1:]
+        head = line[:1] + body[:len(body) - len(body.lstrip(" "))]
+        rest = body.lstrip(" ")
+        if line.startswith(("--- ", "+++ ", "@@ ")) or not rest:
+            out.append(line)
+            continue
+        if values is None:
+            key = _KEY.match(rest)
+            out.append(head + (key.group() if key else "") + (MASK if not key or rest[key.end():].strip() else ""))
+        else:
+            out.append(head + redact(rest, values))
+    return "\n".join(out)

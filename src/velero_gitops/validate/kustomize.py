@@ -595,8 +595,10 @@ _GO_YAML_VALUE = re.compile(r"`[^`]*`")
 def secret_values(b: Build, docs: Iterable[Any] = ()) -> set[bytes]:
     """Values a build may read that must never be printed (validate/buildsecrets.py): Secret data, generator
     literals, every secretGenerator input and every file the build holds that is not Kubernetes objects (a generator
-    input), as the bytes of the file; and the values of the Secrets in ``docs`` (its output)."""
+    input), as the bytes of the file; the values of the Secrets in ``docs`` (its output); and each piece of those
+    values a replacement of the build can cut out (buildsecrets.pieces)."""
     out: set[bytes] = set()
+    delimiters: set[str] = set()
     for d in docs:
         if isinstance(d.data, dict):
             out |= buildsecrets.object_values(d.data)
@@ -614,7 +616,8 @@ def secret_values(b: Build, docs: Iterable[Any] = ()) -> set[bytes]:
             out |= buildsecrets.input_values(raw)
         for m in maps:
             out |= buildsecrets.object_values(m)
-    return out
+        delimiters |= {d for doc in docs_in for d in buildsecrets.source_delimiters(doc.data)}
+    return out | buildsecrets.pieces(out, delimiters)
 
 
 _KLOG = re.compile(r"^[EWIF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [\w.]+:\d+\] ")
@@ -901,10 +904,11 @@ class _Verdicts:
 
 
 def holds_secrets(b: Build, docs: list, by_file: dict[Path, list[Obj]]) -> bool:
-    """A secretGenerator, or a Secret in clear (policy.holds_secret_data: a sops-encrypted one shows ciphertext only)
-    among the build's source objects (``by_file``) or its output."""
+    """A secretGenerator, or a Secret with a value in clear among the build's source objects (``by_file``) or its
+    output: whatever its sops metadata says (policy.clear_values: sops leaves in clear what the file's own rule does
+    not name, and kustomize copies that value like any other)."""
     def clear(data: object) -> bool:
-        return isinstance(data, dict) and data.get("kind") == "Secret" and holds_secret_data(data)
+        return isinstance(data, dict) and data.get("kind") == "Secret" and bool(policy.clear_values(data))
 
     return (b.secret_input or any(clear(d.data) for d in docs)
             or any(clear(o.data) for real in set(b.files.values()) for o in by_file.get(real, [])))

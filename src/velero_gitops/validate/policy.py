@@ -15,12 +15,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from decimal import Decimal
-from urllib.parse import urlsplit
 
 from velero_gitops import goregexp
 from velero_gitops.config import compat
 from velero_gitops.config.cron import velero_problem as cron_problem
-from velero_gitops.config.names import bucket_name_problem
+from velero_gitops.config.names import BadUrl, bucket_name_problem, split_url
 from velero_gitops.config.units import parse_duration, parse_quantity
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
@@ -46,7 +45,8 @@ define("policy.chart-version", "warning", "a velero chart version outside the co
 define("policy.ca-private-key", "error", "a private key inside a `caCert`", in_git=True)
 define("policy.secret-encrypted", "error", "the `velero-s3-secret` Secret is not SOPS-encrypted", in_git=True)
 define("secret.unencrypted", "error", "a Secret whose every value the repository shows in clear (none encrypted, none "
-       "drawn from a source Git does not show), or one whose SOPS metadata is incomplete; judged by the kind, not by "
+       "drawn from a source Git does not show), a value a SOPS-encrypted Secret still shows in clear (whatever its sops "
+       "rule says), or a Secret whose SOPS metadata is incomplete; judged by the kind, not by "
        "how the values read (a value's text cannot tell a password from a setting, and only empty values, locators "
        "without a password and public key material are known to hold none): a Secret that holds no credential "
        "belongs in a ConfigMap, Kubernetes' object for non-confidential data", in_git=True)
@@ -114,7 +114,10 @@ def bucket_problem(name: object) -> str | None:
 def s3url_problem(url: object, allow_http: bool, allow_path: bool) -> str | None:
     if not isinstance(url, str) or not url:
         return "s3Url must be a URL such as https://s3.example.org"
-    parts = urlsplit(url)
+    try:
+        parts = split_url(url)
+    except BadUrl as exc:
+        return f"s3Url {url!r} is not a URL ({exc}): write it as https://host[:port]"
     if parts.scheme not in ("https", "http") or not parts.hostname:
         return f"s3Url {url!r} must be https://host[:port]"
     if parts.scheme == "http" and not allow_http:
@@ -170,6 +173,15 @@ def plaintext_message(sops_metadata: bool) -> str:
             "reads it accepts a ConfigMap, make it one")
 
 
+def sops_file_in_clear(pointers: list[str]) -> str:
+    """The finding on a SOPS-encrypted Secret with values in clear (clear_values)."""
+    shown = ", ".join(p[1:].replace("/", ".") for p in pointers[:3]) + (f" and {len(pointers) - 3} more"
+                                                                          if len(pointers) > 3 else "")
+    return (f"this SOPS-encrypted Secret shows {shown} in clear: the file's sops rule (encrypted_regex, a suffix) "
+            "left it unencrypted or it was added after encryption, and Flux applies it as written; encrypt data and "
+            "stringData (encrypted_regex: ^(data|stringData)$), or move values that are no credential to a ConfigMap")
+
+
 def holds_secret_data(data: YamlMap) -> bool:
     """A Secret that is a secret in clear in Git: some value shows a credential, and the repository shows all of it
     (none sops-encrypted, whatever the file's sops metadata says).
@@ -184,24 +196,52 @@ def holds_secret_data(data: YamlMap) -> bool:
     is stored (`vault:secret/data/app#password`: _ADMISSION_REFERENCE). Values that show no credential are not counted: an empty one (the token controller fills a
     token-type Secret), a locator (is_locator: a secret-store reference or an endpoint, with no password in it), and
     public key material (certificates, public keys, an authorized_keys file: config/pem.is_public_material)."""
-    values: list[tuple[object, bool]] = []  # (value, base64-encoded)
-    for key in ("data", "stringData"):
-        block = data.get(key)
-        if isinstance(block, dict):
-            values.extend((v, key == "data") for v in block.values() if v not in (None, ""))
+    values = [(v, b64) for _, v, b64 in _values(data)]
     # a `${VAR}` the graph could not fill from what Git shows, a template action another tool fills when it renders
     # the file, a reference an admission webhook resolves, or a value sops encrypted: the author kept secrets out
     # (a generator's Secret holds its input's lines base64-encoded in `data`: an env file sops encrypted with an
     # encrypted_regex gives some ENC[...] values, which Flux decrypts before the build, fluxcd/kustomize-controller@
     # v1.9.4:internal/decryptor/decryptor.go decryptKustomizationSources)
-    if any(_set_at_apply(v) or (isinstance(v, str) and (_TEMPLATE.found(v) or _ENCRYPTED.found(v.strip())
-                                                       or (b64 and _ENCRYPTED.found(_plain(v, b64).strip()))
-                                                       or _ADMISSION_REFERENCE.found(_plain(v, b64))))
-           for v, b64 in values):
+    if any(_hidden(v, b64) for v, b64 in values):
         return False
+    return any(_shows_credential(v, b64) for v, b64 in values)
+
+
+def clear_values(data: YamlMap) -> list[str]:
+    """The pointers of a Secret's values that Git shows in clear and that may be a credential: in a SOPS-encrypted
+    file (a top-level `sops` map), each is a plaintext secret. sops encrypts only the keys its rule names (getsops/sops@v3.10.2:sops.go
+    Tree.shouldBeEncrypted: encrypted_regex, unencrypted_regex, encrypted_suffix, unencrypted_suffix; with
+    mac_only_encrypted the MAC covers the encrypted values only, so a value added in clear later is not caught either),
+    and that rule is the file's own word: `encrypted_regex: ^data$` leaves all of stringData in clear, and Flux
+    applies it as written (fluxcd/kustomize-controller@v1.9.4:internal/decryptor/decryptor.go decrypts with sops,
+    which leaves what it did not encrypt). So each such value is a plaintext secret, as in a file without metadata."""
+    return [pointer for pointer, v, b64 in _values(data) if not _hidden(v, b64) and _shows_credential(v, b64)]
+
+
+def _values(data: YamlMap) -> list[tuple[str, object, bool]]:
+    """(pointer, value, base64-encoded) of each non-empty value of a Secret's data and stringData."""
+    out: list[tuple[str, object, bool]] = []
+    for key in ("data", "stringData"):
+        block = data.get(key)
+        if isinstance(block, dict):
+            out.extend((f"/{key}/{str(k).replace('~', '~0').replace('/', '~1')}", v, key == "data")
+                       for k, v in block.items() if v not in (None, ""))
+    return out
+
+
+def _hidden(v: object, b64: bool) -> bool:
+    """A value Git does not show: filled at apply time, by a template, by an admission webhook, or sops ciphertext."""
+    return _set_at_apply(v) or (isinstance(v, str) and (_TEMPLATE.found(v) or _ENCRYPTED.found(v.strip())
+                                                        or (b64 and _ENCRYPTED.found(_plain(v, b64).strip()))
+                                                        or _ADMISSION_REFERENCE.found(_plain(v, b64))))
+
+
+def _shows_credential(v: object, b64: bool) -> bool:
+    """Not a value known to hold none: a locator or public key material."""
     from velero_gitops.config.pem import is_public_material
 
-    return any(not (is_locator(text) or is_public_material(text)) for text in (_plain(v, b64) for v, b64 in values))
+    text = _plain(v, b64)
+    return not (is_locator(text) or is_public_material(text))
 
 
 def _ciphertext_only(data: YamlMap) -> bool:
@@ -279,6 +319,8 @@ def check(objects: list[Obj], opts: Options, context: list[Obj] | None = None) -
                                          "policy.secret-encrypted"))
                 else:
                     out.append(o.finding("", plaintext_message(o.encrypted), "secret.unencrypted"))
+            elif opts.plaintext_secrets and o.encrypted and (clear := clear_values(o.data)):
+                out.append(o.finding(clear[0], sops_file_in_clear(clear), "secret.unencrypted"))
             elif opts.plaintext_secrets and not o.encrypted and _ciphertext_only(o.data):
                 # kustomize-controller decrypts only what carries sops metadata (internal/decryptor/decryptor.go):
                 # without it, the ciphertext itself is applied as the value
@@ -376,6 +418,14 @@ def _helmrelease(hr: Obj, oci: dict[str, list[Obj]], opts: Options, out: list[Fi
         return
     conf = mapping(values, "configuration")
     version = str(chart_version) if chart_version is not None else None
+    # a Secret the chart renders from its values: judged as the object it becomes (not only with plaintext_secrets:
+    # secret_check, which owns the Secret rules in `check`, reads Secrets as files, never inside values)
+    for path, item in compat.rendered_secrets(values, version):
+        clear = clear_values(item)
+        if holds_secret_data(item) or clear:
+            pointer = "/spec/values/" + "/".join(map(str, path))
+            out.append(hr.finding(pointer, f"{'.'.join(map(str, path))} is {compat.RENDERED_SECRET[0].lower()}"
+                                  f"{compat.RENDERED_SECRET[1:]}", "secret.unencrypted"))
     _values_storage(hr, conf, opts, version, out)
     no_restic = _values_versions(hr, values, conf, chart_version, out)
     _values_schedules(hr, values, out)
