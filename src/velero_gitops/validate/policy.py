@@ -23,6 +23,7 @@ from velero_gitops.config.names import BadUrl, bucket_name_problem, split_url
 from velero_gitops.config.units import parse_duration, parse_quantity
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
+from velero_gitops.shown import some
 from velero_gitops.validate import varsub
 from velero_gitops.validate.documents import Obj, YamlMap, mapping, sequence
 from velero_gitops.validate.run import Options
@@ -175,9 +176,7 @@ def plaintext_message(sops_metadata: bool) -> str:
 
 def sops_file_in_clear(pointers: list[str]) -> str:
     """The finding on a SOPS-encrypted Secret with values in clear (clear_values)."""
-    shown = ", ".join(p[1:].replace("/", ".") for p in pointers[:3]) + (f" and {len(pointers) - 3} more"
-                                                                          if len(pointers) > 3 else "")
-    return (f"this SOPS-encrypted Secret shows {shown} in clear: the file's sops rule (encrypted_regex, a suffix) "
+    return (f"this SOPS-encrypted Secret shows {some([p[1:].replace('/', '.') for p in pointers])} in clear: the file's sops rule (encrypted_regex, a suffix) "
             "left it unencrypted or it was added after encryption, and Flux applies it as written; encrypt data and "
             "stringData (encrypted_regex: ^(data|stringData)$), or move values that are no credential to a ConfigMap")
 
