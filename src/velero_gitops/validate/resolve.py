@@ -535,9 +535,19 @@ def _matches(pattern: str, value: str) -> bool:
     return rx is not None and rx.found(value)
 
 
+def _scalar_text(v: object) -> str:
+    """A parsed scalar as the text it is usually written with (a Python ``True`` is ``true``, null is empty)."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return "" if v is None else str(v)
+
+
 def _label_selector_matches(selector: str, labels: dict) -> bool:
     """k8s.io/apimachinery labels.Parse semantics for the forms kustomize takes (api/resource/resource.go
-    MatchesLabelSelector): ``k=v``, ``k==v``, ``k!=v``, ``k in (..)``, ``k notin (..)``, ``k``, ``!k``."""
+    MatchesLabelSelector): ``k=v``, ``k==v``, ``k!=v``, ``k in (..)``, ``k notin (..)``, ``k``, ``!k``. The label
+    values are compared as their YAML text (kubernetes-sigs/kustomize@kyaml/v0.20.1:kyaml/yaml/rnode.go
+    getMapFromMeta: ``value.Value``), so an unquoted ``enabled: true`` is selected by ``enabled=true``."""
+    labels = {k: _scalar_text(v) for k, v in labels.items()}
     for term in re.split(r",(?![^()]*\))", selector):
         term = term.strip()
         if not term:
