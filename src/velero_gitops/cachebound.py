@@ -1,13 +1,17 @@
 """The size bound of the stores the tool keeps in the user's cache between runs (the kustomize build outputs and
 verdicts, validate/buildcache.py; the replay store of clean runs, runcache.py): each store keeps at most
 ``limit()`` bytes of entries. Past it, the entries used least recently go first: a hit refreshes an entry's
-modification time (``used``), and eviction removes the oldest modification times first, down to nine tenths of
-the bound (so that a store at its bound is not listed again at every write). docs/validation.md, "Caches".
+access time (``used``), and eviction removes the oldest access times first, down to nine tenths of the bound (so
+that a store at its bound is not listed again at every write). The modification time is left alone: the replay
+store keys what a run read by size and modification time (runcache), so touching it would make every run with a
+cache hit look as if an input changed while it ran, and no clean run would ever be stored. docs/validation.md,
+"Caches".
 """
 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 DEFAULT_MB = 128  # per store: the build outputs of a large repository fit, and three stores stay under 400 MB
@@ -25,9 +29,9 @@ def limit() -> int:
 
 
 def used(fd_or_path: int | Path) -> None:
-    """An entry was read: it becomes the most recently used."""
+    """An entry was read: it becomes the most recently used (its access time; its modification time stays)."""
     try:
-        os.utime(fd_or_path)
+        os.utime(fd_or_path, ns=(time.time_ns(), os.stat(fd_or_path).st_mtime_ns))
     except (OSError, NotImplementedError):
         pass  # a read-only cache still serves; its order is then the order of writing
 
@@ -49,7 +53,7 @@ def written(d: Path, entry: Path, bound: int | None = None) -> None:
 
 
 def _entries(d: Path) -> list[tuple[int, str, int]]:
-    """(mtime_ns, name, size) of the store's entries, regular files only."""
+    """(atime_ns, name, size) of the store's entries, regular files only."""
     out = []
     try:
         with os.scandir(d) as it:
@@ -60,7 +64,7 @@ def _entries(d: Path) -> list[tuple[int, str, int]]:
                     st = e.stat(follow_symlinks=False)
                 except OSError:
                     continue
-                out.append((st.st_mtime_ns, e.name, st.st_size))
+                out.append((st.st_atime_ns, e.name, st.st_size))
     except OSError:
         pass
     return out
