@@ -24,6 +24,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from velero_gitops import goregexp
 from velero_gitops.config.redact import MASK
 
 MIN = 4  # shorter values are not looked for (they would mask ordinary words of the message)
@@ -218,7 +219,8 @@ def nested_values(node: object) -> set[bytes]:
     return out
 
 
-_KEY = re.compile(r"(?:- )*(?:[^\s:#'\"][^:#]*|'[^']*'|\"[^\"]*\"):(?: |$)")
+# RE2: a diff line is a hostile file's text, and Python's engine is quadratic on this pattern (goregexp.linear)
+_KEY = goregexp.linear(r"(?:- )*(?:[^\s:#'\"][^:#]*|'[^']*'|\"[^\"]*\"):(?: |$)")
 
 
 def redact_diff(diff: str, values: set[bytes] | None) -> str:
