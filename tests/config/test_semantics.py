@@ -56,11 +56,16 @@ def _load(tmp_path: Path, **values: str):
 
 def _refused(tmp_path: Path, **values: str) -> tuple[str, str]:
     text = BASE.format(**{**DEFAULTS, **values})
+    return text, _refused_text(tmp_path, text)
+
+
+def _refused_text(tmp_path: Path, text: str) -> str:
+    """The one problem loading config ``text`` reports."""
     (tmp_path / "c.yaml").write_text(text)
     with pytest.raises(ConfigError) as info:
         load(tmp_path / "c.yaml")
     assert len(info.value.problems) == 1, info.value.problems
-    return text, info.value.problems[0]
+    return info.value.problems[0]
 
 
 def _line_of(text: str, needle: str) -> int:
@@ -119,10 +124,7 @@ def test_ttl_at_least_the_gap_but_under_two_warns_with_numbers(tmp_path):
 def test_inherited_ttl_is_reported_at_the_schedule(tmp_path):
     """ttl from velero.defaultBackupTtl: the schedule without ttl is the offending item."""
     text = BASE.format(**DEFAULTS).replace("    ttl: 720h\n", "").replace("velero:\n", "velero:\n  defaultBackupTtl: 12h\n")
-    (tmp_path / "c.yaml").write_text(text)
-    with pytest.raises(ConfigError) as info:
-        load(tmp_path / "c.yaml")
-    (problem,) = info.value.problems
+    problem = _refused_text(tmp_path, text)
     assert _located(problem) == (_line_of(text, "cron:"), "schedules[0].cron")
     assert "inherited from velero.defaultBackupTtl" in problem
 
@@ -167,10 +169,7 @@ def test_duplicate_names_after_unescaping_point_at_the_second(tmp_path):
     """Two objects with one id do not build (kubernetes-sigs/kustomize@v5.7.1:api/resmap/reswrangler.go, Append);
     here both would also be written to schedules/daily.yaml."""
     text = BASE.format(**DEFAULTS) + '  - name: "\\x64aily"\n    cron: "0 3 * * *"\n    namespaces: [a]\n'
-    (tmp_path / "c.yaml").write_text(text)
-    with pytest.raises(ConfigError) as info:
-        load(tmp_path / "c.yaml")
-    (problem,) = info.value.problems
+    problem = _refused_text(tmp_path, text)
     assert _located(problem) == (_line_of(text, "\\x64aily"), "schedules[1].name")
 
 
@@ -180,10 +179,7 @@ def test_pods_excluded_under_another_spelling_are_refused(tmp_path, spelling):
     singular to plural, short names (vmware-tanzu/velero@v1.18.1:pkg/util/collections/includes_excludes.go
     GetResourceIncludesExcludes; pkg/discovery/helper.go builds the shortcut expander over the RESTMapper)."""
     text = BASE.format(**DEFAULTS) + f"    excludedResources: [events, {spelling!r}]\n"
-    (tmp_path / "c.yaml").write_text(text)
-    with pytest.raises(ConfigError) as info:
-        load(tmp_path / "c.yaml")
-    (problem,) = info.value.problems
+    problem = _refused_text(tmp_path, text)
     assert _located(problem) == (_line_of(text, "excludedResources"), "schedules[0].excludedResources[1]")
     assert "excludes pods" in problem
 
@@ -207,10 +203,7 @@ def test_depends_on_the_tools_own_kustomizations_is_refused(tmp_path, name, word
     (fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go, checkDependencies);
     velero-schedules dependsOn velero, so either name never becomes Ready."""
     text = BASE.format(**DEFAULTS).replace("- name: openebs", f"- name: {name}")
-    (tmp_path / "c.yaml").write_text(text)
-    with pytest.raises(ConfigError) as info:
-        load(tmp_path / "c.yaml")
-    (problem,) = info.value.problems
+    problem = _refused_text(tmp_path, text)
     assert _located(problem) == (_line_of(text, f"name: {name}"), "flux.dependsOn[0].name")
     assert words in problem
 
