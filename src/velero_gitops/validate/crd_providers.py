@@ -50,7 +50,7 @@ from velero_gitops.validate.flux import CRD_CHARTS, Graph
 from velero_gitops.validate.schemas import provenance
 from velero_gitops.validate.yamlload import YAMLError, load_all
 
-RULE = define("flux.crd-provider", "warning", "a custom resource applied in the same Flux Kustomization as a HelmRelease while nothing in the repository installs its CRD before that Kustomization applies (no CustomResourceDefinition, no chart installed by another Kustomization that does not wait for this one, no bootstrap helmfile): on a cluster without the CRD (a new cluster, a restore) the dry-run fails at every retry and the HelmRelease is never applied, even when its own chart or operator would register the CRD (fluxcd/pkg ssa ApplyAll); where the CRD is there before Flux (a CNI chart installed first, as Flux's pods need it; CRDs the distribution registers) it is declared with `--external CustomResourceDefinition/*/<group>`")
+RULE = define("flux.crd-provider", "warning", "a custom resource applied in the same Flux Kustomization as a HelmRelease while nothing Flux applies from the repository installs its CRD before that Kustomization applies (no CustomResourceDefinition, no chart installed by another Kustomization that does not wait for this one, no bootstrap helmfile): on a cluster without the CRD (a new cluster, a restore) the dry-run fails at every retry and the HelmRelease is never applied, even when its own chart or operator would register the CRD (fluxcd/pkg ssa ApplyAll); where the CRD is there before Flux (a CNI chart installed first, as Flux's pods need it; CRDs the distribution registers) it is declared with `--external CustomResourceDefinition/*/<group>`")
 FLUX_GROUP_SUFFIX = ".toolkit.fluxcd.io"
 
 
@@ -217,8 +217,9 @@ def check(g: Graph, objects: list[Obj]) -> list[Finding]:
             group = _group(o)
             out.append(o.finding(
                 "", f"{o.kind} ({o.api_version}) is applied by Flux Kustomization {g.ns_of(ks)}/{ks.name} together "
-                f"with HelmRelease{'s' if len(releases) > 1 else ''} {some(sorted({r.name for r in releases}))}, and nothing in the repository installs its CRD before this "
-                "Kustomization applies (no CustomResourceDefinition, no chart installed by another Kustomization): on "
+                f"with HelmRelease{'s' if len(releases) > 1 else ''} {some(sorted({r.name for r in releases}))}, and nothing Flux applies from this repository installs its CRD "
+                "before this Kustomization applies (no CustomResourceDefinition, no chart installed by another "
+                "Kustomization): on "
                 "a cluster without the CRD (a new cluster, a restore) the dry-run fails at every retry and the whole "
                 "Kustomization, the HelmRelease included, is never applied, even if that chart or its operator would "
                 f"register the CRD. Move {o.kind} to a Kustomization of its own that dependsOn the one installing the "

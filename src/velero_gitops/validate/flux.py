@@ -1629,7 +1629,8 @@ class _Checker:
                 msg = (f"{what} {kind} {ns}/{name} is not in this cluster (rooted at {home}): only another cluster's "
                        f"tree has it, and each cluster's controllers see only their own (add it to this cluster's tree)")
             else:
-                msg = f"{what} {kind} {ns}/{name} not found in the repository (declare it with --external {kind}/{ns}/{name} if it lives elsewhere)"
+                msg = (f"{what} {kind} {ns}/{name}: no YAML manifest in the repository declares it (if something outside Flux "
+                       f"applies it: by hand, a script, the cluster's bootstrap, declare it with --external {kind}/{ns}/{name})")
                 unseen = self.unseen_makers(ns, obj)
                 if unseen:  # another artifact this cluster applies may hold it: not known here, so not an error
                     k = unseen[0]
