@@ -576,3 +576,20 @@ def test_a_clusters_flux_instance_proves_the_operators_crds(tmp_path, kind, foun
         "spec:\n  interval: 1h\n  chart:\n    spec:\n      chart: tool\n      sourceRef:\n        kind: HelmRepository\n"
         "        name: charts\n")
     assert [f.obj for f in _rules(root, "flux.crd-provider")] == found
+
+
+def test_a_remote_resource_the_kustomization_itself_builds_may_bring_the_crd(tmp_path):
+    """cert-manager applied from its release manifest (`resources: [https://github.com/.../cert-manager.yaml]`, CRDs
+    included) in the same build as an Issuer: kustomize-controller applies the build's CRDs in a first stage and waits
+    for them before the dry-run of the custom resources (fluxcd/pkg@ssa/v0.76.1:ssa/manager_apply.go ApplyAllStaged,
+    defStage), so a remote resource in the Kustomization's own build may bring the CRD, unlike a chart it applies
+    (a HelmRelease only installs after the whole apply succeeded). Decided from a fresh repository, round 8."""
+    root = _rule_beside_velero(tmp_path)
+    app = root / APP / "app"
+    kfile = app / "kustomization.yaml"
+    kfile.write_text(kfile.read_text().replace("resources:\n", "resources:\n  - https://github.com/prometheus-operator/"
+                                               "prometheus-operator/releases/download/v0.80.0/bundle.yaml\n"))
+    assert _rules(root, "flux.crd-provider") == []
+    kfile.write_text(kfile.read_text().replace("  - https://github.com/prometheus-operator/prometheus-operator/"
+                                               "releases/download/v0.80.0/bundle.yaml\n", ""))
+    assert [f.obj for f in _rules(root, "flux.crd-provider")] == ["PrometheusRule/velero/velero"]

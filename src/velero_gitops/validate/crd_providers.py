@@ -192,12 +192,18 @@ def check(g: Graph, objects: list[Obj]) -> list[Finding]:
     ordered = {group for groups in CRD_CHARTS.values() for group in groups}  # flux.crd-order reports those
     deps = _Dependencies(g)
     bootstrap = _bootstrap_charts(g.run.texts)
+    remote = _remote_builds(g)
     # the Kustomizations of the repository that install a chart (from every file read, not only the validated ones)
     installers = [*{id(k): k for o in g.all if o.kind == "HelmRelease" and _group(o) == "helm" + FLUX_GROUP_SUFFIX
-                    and o.path is not None for k in g.applied_by.get(g.real(o.path), [])}.values(), *_remote_builds(g),
+                    and o.path is not None for k in g.applied_by.get(g.real(o.path), [])}.values(), *remote,
                   *g.foreign_builds()]
     out: list[Finding] = _rendered(g, applies, {*builtin, *ordered, *outside}, crds, deps, bootstrap, installers)
+    # a build that reads a remote resource may hold the CRD itself: its CRDs are applied (and waited for) in a stage
+    # before the custom resources' dry-run (fluxcd/pkg@ssa/v0.76.1:ssa/manager_apply.go ApplyAllStaged, defStage)
+    remote_builds = {id(k) for k in remote}
     for ks, *objs in applies.values():
+        if id(ks) in remote_builds:
+            continue
         releases = [o for o in objs if o.kind == "HelmRelease" and _group(o) == "helm" + FLUX_GROUP_SUFFIX]
         needing = [o for o in objs if not (
             (group := _group(o)) in builtin or group in ordered or group in outside
