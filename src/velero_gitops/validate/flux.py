@@ -1803,6 +1803,10 @@ class _Checker:
                             owners.setdefault(full, []).append((o, ks))
         mine = {id(o) for o in self.objects}
         reported: set[int] = set()
+        # identical copies share one cause, the Kustomizations' overlap (two syncs of one path): one finding per set of
+        # owners, at the first object, naming the rest, instead of one per object (265 for one overlap)
+        overlaps: dict[frozenset, list[tuple[Obj, str, str]]] = {}
+        overlap_owners: dict[frozenset, list[str]] = {}
         for (_, _, kind, ns, name), lst in owners.items():
             if len(lst) < 2:
                 continue
@@ -1813,13 +1817,28 @@ class _Checker:
                 others = some([f"{g.ns_of(k)}/{k.name}" for _, k in lst if k is not ks])
                 mine_content = _content(o)
                 same = all(_content(x) == mine_content for x in {id(x): x for x, _ in lst}.values())
-                what = ("identical copies: its owner labels flip at each apply and it goes with either prune" if same
-                        else "the copies differ, so each apply sets its own version")
                 renamed = (f" (its file names it {o.name}: the namespace the Kustomization sets renames a Namespace)"
                            if kind == "Namespace" and o.name != name else "")
                 moved = g.moved_by(o, ns) if ns and not renamed else ""
-                self.findings.append(o.finding("", f"{kind} {ns + '/' if ns else ''}{name}{renamed}{moved} is applied by "
-                                               f"Flux Kustomization "
-                                               f"{g.ns_of(ks)}/{ks.name} and also by {others} ({what}); apply it from one "
-                                               "Kustomization only", DUPLICATE_SAME if same else DUPLICATE,
-                                               DUPLICATE_SAME.severity if same else DUPLICATE.severity))
+                bare = f"{kind} {ns + '/' if ns else ''}{name}"
+                shown = bare + renamed + moved
+                if same:
+                    key = frozenset(ident(k) for _, k in lst)
+                    overlap_owners.setdefault(key, [f"{g.ns_of(k)}/{k.name}" for _, k in lst])  # in the order found
+                    overlaps.setdefault(key, []).append((o, shown, bare))
+                    continue
+                self.findings.append(o.finding("", f"{shown} is applied by Flux Kustomization {g.ns_of(ks)}/{ks.name} "
+                                               f"and also by {others} (the copies differ, so each apply sets its own version); apply it "
+                                               "from one Kustomization only",
+                                               DUPLICATE, DUPLICATE.severity))
+        for key, group in overlaps.items():
+            group.sort(key=lambda e: (e[0].file, e[0].line))
+            (first, shown, _), rest = group[0], [bare for _, _, bare in group[1:]]
+            names = overlap_owners[key]
+            objects = f"{shown} and {len(rest)} more object{'s' if len(rest) > 1 else ''} ({some(rest)}) are" if rest \
+                else f"{shown} is"
+            self.findings.append(first.finding("", f"{objects} applied by Flux Kustomization {names[0]} and also by "
+                                               f"{some(names[1:])} (identical copies: the owner labels flip at each "
+                                               "apply and each goes with either prune); apply "
+                                               f"{'them' if rest else 'it'} from one Kustomization only", DUPLICATE_SAME,
+                                               DUPLICATE_SAME.severity))
