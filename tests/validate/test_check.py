@@ -348,7 +348,7 @@ def test_misspelled_dependency_fails_like_validate(flux_repo):
     clean, shown = _run()
     assert not clean and any("openebs-localpv" in s and "[flux.depends-on]" in s for s in shown), shown
     r = run_cli("validate", ".", "--ignore-filename-pattern", "velero-gitops.yaml", cwd=flux_repo)
-    assert "flux-system/openebs-localpv not found" in r.out, r.out
+    assert "flux-system/openebs-localpv: no YAML manifest in the repository declares it" in r.out, r.out
 
 
 def test_declared_external_dependency_passes(flux_repo):
