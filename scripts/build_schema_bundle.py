@@ -15,11 +15,17 @@ Nothing in the bundle is written by hand. Two sources, both from PyPI:
   (x-kubernetes-preserve-unknown-fields), ``int | str`` is int-or-string, fields without default
   are required.
 
+The models write an untyped ``x-kubernetes-preserve-unknown-fields`` node (any JSON value) and a typed open object
+alike, as ``dict[str, Any]``. So the builder also reads each package's upstream CRDs, at the release tag of the
+package's version, from bare Git clones (``--mirror``, laid out as ``<owner>+<name>/repo``), converts them the way
+``velero-gitops schemas import`` does, and drops the type of every bundled node whose CRD node accepts any value;
+``provenance.json`` names the CRD file of every kind and every such correction.
+
 Schemas are stored non-strict (like kubeconform's ``-standalone``); the validator closes objects
 (``additionalProperties: false``) at load time in strict mode. Package names and versions are
 recorded in ``provenance.json``.
 
-Usage: python scripts/build_schema_bundle.py [--k8s-version 1.35.0] [--wheels DIR] [--check]
+Usage: python scripts/build_schema_bundle.py [--k8s-version 1.35.0] [--wheels DIR] [--mirror DIR] [--check]
 (--check: build into a temporary directory and exit 1 if it differs from the committed bundle)
 """
 
@@ -30,6 +36,7 @@ import ast
 import gzip
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -38,8 +45,15 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from derive_compat import Repo, vtuple  # noqa: E402 - a sibling script
+
+from velero_gitops.validate.schemas import accepts_any_value, crd_to_schemas
+from velero_gitops.validate.yamlload import load_all
+
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLE = ROOT / "src" / "velero_gitops" / "validate" / "bundle"
+MIRROR = Path(os.environ.get("VELERO_GITOPS_MIRROR", "/work/.mirror"))
 
 CLOUDCOIL = {
     # package: (version, [(module path inside the wheel, api group)])
@@ -87,6 +101,20 @@ CLOUDCOIL = {
         ],
     ),
 }
+
+# package: (repository, CRD folders) of its upstream CRDs, read at the tag of the package's version (its first three
+# numbers). Flux's CRDs are each controller's: the flux2 release's manifests/bases/<controller>/kustomization.yaml
+# names the controller release whose CRDs it installs (folder FLUX_CRD_FOLDER).
+UPSTREAM = {
+    "cloudcoil-models-fluxcd": ("fluxcd/flux2", []),
+    "cloudcoil-models-velero": ("vmware-tanzu/velero", ["config/crd/v1/bases", "config/crd/v2alpha1/bases"]),
+    "cloudcoil-models-prometheus-operator": ("prometheus-operator/prometheus-operator",
+                                             ["example/prometheus-operator-crd"]),
+    "cloudcoil-models-cert-manager": ("cert-manager/cert-manager", ["deploy/crds"]),
+    "cloudcoil-models-keda": ("kedacore/keda", ["config/crd/bases"]),
+}
+FLUX_CRD_FOLDER = "config/crd/bases"
+FLUX_CRD_RELEASE = re.compile(r"/(fluxcd/[\w.-]+)/releases/download/(v[\w.-]+)/[\w.-]+\.crds\.yaml$")
 
 # Every kind the generator emits; the bundle test checks they are all present.
 EMITTED_KINDS = [
@@ -171,8 +199,9 @@ def _closure(start: dict, defs: dict) -> dict:
 
 
 def build_core(k8s_version: str) -> tuple[dict[str, dict], str]:
-    import kubernetes_validate  # the bench extra / build-time dependency
     from importlib.metadata import version
+
+    import kubernetes_validate  # the bench extra / build-time dependency
 
     base = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema" / f"v{k8s_version}-local"
     if not base.is_dir():
@@ -362,10 +391,96 @@ def _add_constraint(schema: dict, arg: str, val) -> dict:
     return out
 
 
-def build_crds(wheels: Path, object_meta_defs: dict) -> tuple[dict[str, dict], list[dict]]:
+# ---------------------------------------------------------------------------------------------
+# Upstream CRDs: the nodes that accept any value
+
+
+def release_tag(repo: Repo, version: str) -> str:
+    """The tag of a release: ``v<version>``, else (a clone older than the release) the newest patch release of the
+    same minor before it; the tag read is named in provenance.json."""
+    want = vtuple(version)[:3]
+    tags = [t for t in repo.tags() if re.fullmatch(r"v\d+\.\d+\.\d+", t)
+            and vtuple(t)[:2] == want[:2] and vtuple(t) <= want]
+    if not tags:
+        raise SystemExit(f"{repo.name}: no tag v{want[0]}.{want[1]}.x up to v{'.'.join(map(str, want))} in "
+                         f"{repo.git_dir}: fetch github:{repo.name} again")
+    return max(tags, key=vtuple)
+
+
+def crd_folders(repo: Repo, tag: str, folders: list[str]) -> list[tuple[Repo, str, str]]:
+    """(repository, tag, folder) of every upstream CRD folder of a package's release."""
+    if folders:
+        return [(repo, tag, f) for f in folders]
+    mirror = repo.git_dir.parent.parent
+    out = []
+    for path in repo.ls(tag, "manifests/bases"):
+        if not path.endswith("/kustomization.yaml"):
+            continue
+        for line in repo.git("show", f"{tag}:{path}").splitlines():
+            m = FLUX_CRD_RELEASE.search(line.strip())
+            if m:
+                controller = Repo(mirror, m.group(1))
+                out.append((controller, release_tag(controller, m.group(2)), FLUX_CRD_FOLDER))
+    return out
+
+
+def upstream_crds(mirror: Path, package: str, version: str) -> tuple[str, dict[str, tuple[str, dict]]]:
+    """The release read (``repo@tag``) and ``<apiVersion>/<kind>`` -> (``repo@tag:path``, the schema
+    ``velero-gitops schemas import`` makes of it)."""
+    name, folders = UPSTREAM[package]
+    release = Repo(mirror, name)
+    release_at = release_tag(release, version)
+    out: dict[str, tuple[str, dict]] = {}
+    for repo, tag, folder in crd_folders(release, release_at, folders):
+        for path in repo.ls(tag, folder):
+            if not path.endswith(".yaml"):
+                continue
+            for doc in load_all(repo.git("show", f"{tag}:{path}")):
+                if isinstance(doc.data, dict) and doc.data.get("kind") == "CustomResourceDefinition":
+                    for api_version, kind, schema in crd_to_schemas(doc.data):
+                        out[f"{api_version}/{kind}"] = (repo.at(tag, path), schema)
+    return f"{name}@{release_at}", out
+
+
+def _target(node: dict, defs: dict) -> dict:
+    """The bundled node a schema stands for: through ``$ref`` and the ``anyOf [X, null]`` of an optional field."""
+    while True:
+        if "$ref" in node and node["$ref"].startswith("#/definitions/"):
+            node = defs[node["$ref"].rsplit("/", 1)[-1]]
+        elif "anyOf" in node and len(node["anyOf"]) == 2 and {"type": "null"} in node["anyOf"]:
+            node = next(n for n in node["anyOf"] if n != {"type": "null"})
+        else:
+            return node
+
+
+def untype(crd: dict, node: dict, defs: dict, field: str = "") -> list[str]:
+    """Walk a kind's converted upstream CRD schema and its bundled schema together; where the CRD node accepts any
+    value, drop the bundled node's type (in place). Returns the fields corrected."""
+    node = _target(node, defs)
+    if accepts_any_value(crd):
+        if not node.get("x-kubernetes-preserve-unknown-fields"):
+            raise SystemExit(f"{field}: the CRD accepts any value, the model gives {json.dumps(node)[:120]}")
+        if "type" not in node:
+            return []
+        del node["type"]
+        return [field]
+    out = []
+    for key, sub in (crd.get("properties") or {}).items():
+        if isinstance(sub, dict) and key in (node.get("properties") or {}):
+            out += untype(sub, node["properties"][key], defs, f"{field}.{key}" if field else key)
+    for key, mark in (("items", "[]"), ("additionalProperties", "{}")):
+        if isinstance(crd.get(key), dict) and isinstance(node.get(key), dict):
+            out += untype(crd[key], node[key], defs, field + mark)
+    return out
+
+
+def build_crds(wheels: Path, object_meta_defs: dict, mirror: Path) -> tuple[dict[str, dict], list[dict]]:
     out: dict[str, dict] = {}
     prov = []
     for package, (version, modules) in CLOUDCOIL.items():
+        release, upstream = upstream_crds(mirror, package, version)
+        crds: dict[str, str] = {}
+        untyped: list[dict] = []
         pattern = package.replace("-", "_") + f"-{version}-py3-none-any.whl"
         wheel = wheels / pattern
         if not wheel.exists():
@@ -393,10 +508,18 @@ def build_crds(wheels: Path, object_meta_defs: dict) -> tuple[dict[str, dict], l
                         defs.update(object_meta_defs)
                     top["definitions"] = dict(sorted(defs.items()))
                     del top_ref
-                    out[f"{gv}/{kind}"] = top
-                    kinds.append(f"{gv}/{kind}")
+                    key = f"{gv}/{kind}"
+                    if key not in upstream:
+                        raise SystemExit(f"{package} {version}: no upstream CRD of {key}")
+                    crd_at, crd_schema = upstream[key]
+                    crds[key] = crd_at
+                    untyped += [{"kind": key, "field": f, "crd": crd_at}
+                                for f in untype(crd_schema, top, top["definitions"])]
+                    out[key] = top
+                    kinds.append(key)
         prov.append({"package": package, "version": version, "wheel": wheel.name, "sha256": sha,
-                     "kinds": sorted(kinds)})
+                     "kinds": sorted(kinds), "release": release, "crds": dict(sorted(crds.items())),
+                     "untyped": sorted(untyped, key=lambda u: (u["kind"], u["field"]))})
     return out, prov
 
 
@@ -413,6 +536,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--k8s-version", default="1.35.0")
     ap.add_argument("--wheels", type=Path, default=None, help="directory holding (or receiving) the cloudcoil wheels")
+    ap.add_argument("--mirror", type=Path, default=MIRROR,
+                    help="bare Git clones of the upstream repositories, as <owner>+<name>/repo")
     ap.add_argument("--check", action="store_true", help="compare with the committed bundle instead of writing it")
     ap.add_argument("--out", type=Path, default=BUNDLE, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -439,7 +564,7 @@ def main() -> int:
         tmp = tempfile.mkdtemp(prefix="vg-wheels-")
         wheels = Path(tmp)
     try:
-        crds, crd_prov = build_crds(wheels, object_meta_defs)
+        crds, crd_prov = build_crds(wheels, object_meta_defs, args.mirror)
     finally:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -62,6 +62,57 @@ def test_bundle_is_gzip_json():
     assert schema["definitions"]["HelmReleaseSpec"]["properties"]["values"]["x-kubernetes-preserve-unknown-fields"]
 
 
+@pytest.mark.parametrize("values", [[], "x", {}, {"a": 1}, None])
+def test_helmrelease_values_of_any_json_type_pass_the_schema(values):
+    """helm-controller's CRD leaves spec.values untyped with x-kubernetes-preserve-unknown-fields
+    (fluxcd/helm-controller@v1.6.3:config/crd/bases/helm.toolkit.fluxcd.io_helmreleases.yaml), so the API server
+    stores any JSON value there; the builder drops the object type the model package gives it."""
+    v = SchemaStore().validator("helm.toolkit.fluxcd.io/v2", "HelmRelease")
+    hr = {"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease", "metadata": {"name": "x"},
+          "spec": {"interval": "5m", "chartRef": {"kind": "OCIRepository", "name": "x"}, "values": values}}
+    assert v.is_valid(hr)
+    hr["spec"]["interval"] = 5  # a typed field keeps its type
+    assert not v.is_valid(hr)
+
+
+def test_every_untyped_correction_in_the_provenance_is_untyped_in_the_bundle():
+    """provenance.json names each node the builder untyped and the CRD that says so; the bundled node accepts any
+    value, and a typed open object elsewhere in the same kinds keeps its type."""
+    prov = json.loads((BUNDLE_DIR / "provenance.json").read_text())
+    untyped = [u for s in prov["sources"] for u in s.get("untyped", [])]
+    assert {u["kind"] for u in untyped} >= {"helm.toolkit.fluxcd.io/v2/HelmRelease"}
+    store = SchemaStore()
+    for u in untyped:
+        assert "@" in u["crd"] and ":" in u["crd"], u
+        api_version, kind = u["kind"].rsplit("/", 1)
+        v = store.validator(api_version, kind)
+        assert v is not None
+        for value in ([], "x", 5, {}):
+            assert _valid_at(v, api_version, kind, u["field"], value), (u, value)
+
+
+def _valid_at(v, api_version: str, kind: str, field: str, value) -> bool:
+    """Whether an object with `value` at a dotted field (`[]`: the first item of a list) passes the schema, on the
+    errors at that field alone (the rest of the object is left incomplete)."""
+    obj: dict = {"apiVersion": api_version, "kind": kind, "metadata": {"name": "x"}}
+    node: dict | list = obj
+    parts = field.replace("[]", ".[]").split(".")
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        child = value if last else ([] if parts[i + 1] == "[]" else {})
+        if part == "[]":
+            node.append(child)  # type: ignore[union-attr]
+        else:
+            node[part] = child  # type: ignore[index]
+        node = child
+    target = ["" if p == "[]" else p for p in parts]
+    for err in v.iter_errors(obj):
+        path = [str(p) for p in err.instance_path]
+        if len(path) == len(target) and all(t in ("", p) for t, p in zip(target, path)):
+            return False
+    return True
+
+
 def test_validation_works_with_the_network_disabled(home_lab, cache_dir, monkeypatch):
     def no_network(*a, **k):
         raise OSError("network disabled in this test")

@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from velero_gitops.validate.engine import Options, validate_paths
-from velero_gitops.validate.schemas import SchemaStore, crd_to_schemas, expand_template, import_crds, strictify
+from velero_gitops.validate.schemas import (
+    SchemaStore,
+    accepts_any_value,
+    crd_to_schemas,
+    expand_template,
+    import_crds,
+    strictify,
+)
 
 from cli_util import VALIDATE_FIXTURES as FIXTURES
 from cli_util import run_cli
@@ -91,6 +98,8 @@ def test_an_untyped_field_that_keeps_unknown_fields_accepts_any_value():
     spec = {av: s for av, _, s in crd_to_schemas(crd)}["example.org/v1"]["properties"]["spec"]
     assert "type" not in spec["properties"]["anything"], spec["properties"]["anything"]
     assert spec["properties"]["config"]["type"] in ("object", ["object", "null"])  # a typed one keeps its type
+    # the rule the bundle builder applies to the same converted node (scripts/build_schema_bundle.py untype)
+    assert accepts_any_value(spec["properties"]["anything"]) and not accepts_any_value(spec["properties"]["config"])
 
 
 def test_schemas_import_cli_then_validate(tmp_path, cache_dir):

@@ -511,6 +511,14 @@ def _redacted(v: object) -> str:
 # CRD import: openapiV3Schema -> JSON schema, the way kubeconform's openapi2jsonschema.py does it.
 
 
+def accepts_any_value(node: Any) -> bool:
+    """A CRD schema node that keeps unknown fields and names no type: the structural-schema rules exempt it from
+    needing one (kubernetes/apiextensions-apiserver@v0.31.0:pkg/apiserver/schema/validation.go ValidateStructural),
+    so the API server admits any JSON value there (helm-controller's HelmRelease spec.values is such a node). The
+    import keeps such a node untyped; the bundle builder drops the type its model source gives it."""
+    return isinstance(node, dict) and node.get("x-kubernetes-preserve-unknown-fields") is True and "type" not in node
+
+
 def _convert_openapi(node: Any) -> Any:
     if isinstance(node, list):
         return [_convert_openapi(v) for v in node]
@@ -533,9 +541,7 @@ def _convert_openapi(node: Any) -> Any:
         out["type"] = [out["type"], "null"]
         if "enum" in out:
             out["enum"] = list(out["enum"]) + [None]
-    # a node that keeps unknown fields and gives no type accepts any value: the structural-schema rules exempt it from
-    # needing one (kubernetes/apiextensions-apiserver@v0.31.0:pkg/apiserver/schema/validation.go ValidateStructural;
-    # helm-controller's HelmRelease spec.values is such a node), so no type is added here
+    # no type is added to a node without one (accepts_any_value)
     return out
 
 
