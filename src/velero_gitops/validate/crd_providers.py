@@ -219,11 +219,13 @@ def check(g: Graph, objects: list[Obj]) -> list[Finding]:
         if any(k is not ks and g.visible(ks, k) and id(k) not in after and not _applied_through(g, k, ks)
                for k in installers):
             continue
+        # named once per Kustomization: once per custom resource was O(N^2) for N releases beside N custom resources
+        with_releases = f"HelmRelease{'s' if len(releases) > 1 else ''} {some(sorted({r.name for r in releases}))}"
         for o in needing:
             group = _group(o)
             out.append(o.finding(
                 "", f"{o.kind} ({o.api_version}) is applied by Flux Kustomization {g.ns_of(ks)}/{ks.name} together "
-                f"with HelmRelease{'s' if len(releases) > 1 else ''} {some(sorted({r.name for r in releases}))}, and nothing Flux applies from this repository installs its CRD "
+                f"with {with_releases}, and nothing Flux applies from this repository installs its CRD "
                 "before this Kustomization applies (no CustomResourceDefinition, no chart installed by another "
                 "Kustomization): on "
                 "a cluster without the CRD (a new cluster, a restore) the dry-run fails at every retry and the whole "

@@ -1823,18 +1823,18 @@ class _Checker:
                 bare = f"{kind} {ns + '/' if ns else ''}{name}"
                 shown = bare + renamed + moved
                 if same:
-                    key = frozenset(ident(k) for _, k in lst)
-                    overlap_owners.setdefault(key, [f"{g.ns_of(k)}/{k.name}" for _, k in lst])  # in the order found
-                    overlaps.setdefault(key, []).append((o, shown, bare))
+                    owner_set = frozenset(ident(k) for _, k in lst)
+                    overlap_owners.setdefault(owner_set, [f"{g.ns_of(k)}/{k.name}" for _, k in lst])  # in found order
+                    overlaps.setdefault(owner_set, []).append((o, shown, bare))
                     continue
                 self.findings.append(o.finding("", f"{shown} is applied by Flux Kustomization {g.ns_of(ks)}/{ks.name} "
                                                f"and also by {others} (the copies differ, so each apply sets its own version); apply it "
                                                "from one Kustomization only",
                                                DUPLICATE, DUPLICATE.severity))
-        for key, group in overlaps.items():
+        for owner_set, group in overlaps.items():
             group.sort(key=lambda e: (e[0].file, e[0].line))
             (first, shown, _), rest = group[0], [bare for _, _, bare in group[1:]]
-            names = overlap_owners[key]
+            names = overlap_owners[owner_set]
             objects = f"{shown} and {len(rest)} more object{'s' if len(rest) > 1 else ''} ({some(rest)}) are" if rest \
                 else f"{shown} is"
             self.findings.append(first.finding("", f"{objects} applied by Flux Kustomization {names[0]} and also by "
