@@ -1574,3 +1574,66 @@ def test_a_long_depends_on_chain_costs_linear_memory(tmp_path, monkeypatch):
         assert _check(root, ".").findings == []
     small, mid, big = (peaks[n + 1] for n in (200, 400, 800))
     assert big - mid <= 2.5 * max(mid - small, 1), peaks
+
+
+# --------------------------------------------------------------------------------------------------
+# Clusters named by a Kustomization's spec.kubeConfig (round-8 fix half)
+
+_KUBECONFIG = "  kubeConfig:\n    secretRef:\n      name: {}\n"
+
+
+@pytest.mark.parametrize("configs,dup", [
+    ((None, "edge-kubeconfig"), False),  # one applies here, the other to a remote cluster
+    (("edge-kubeconfig", "lab-kubeconfig"), False),  # two remote clusters
+    (("edge-kubeconfig", "edge-kubeconfig"), True),  # both to one remote cluster: its inventory holds one copy
+])
+def test_a_kubeconfig_kustomization_applies_to_the_cluster_it_names(tmp_path, configs, dup):
+    """A Flux Kustomization with spec.kubeConfig applies its build with a client made from that kubeconfig
+    (fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go reconcile: WithKubeConfig,
+    impersonation.GetClient; docs/spec/v1/kustomizations.md "KubeConfig (Remote clusters)"), so two Kustomizations
+    applying one folder to different clusters apply two objects, and one to the controller's own cluster does not
+    clash with them. Its source and decryption Secret are still read on the controller's cluster (getSource and
+    decryptor.New use r.Client): the tree gives no other finding."""
+    root = _tree(tmp_path, "guide")
+    media = root / "kubernetes/apps/media"
+    ks = (media / "db/ks.yaml").read_text()
+    for name, kc in zip(("db", "db2"), configs):
+        text = ks.replace("name: db\n", f"name: {name}\n", 1)
+        if kc is not None:
+            text = text.replace("  interval: 1h\n", "  interval: 1h\n" + _KUBECONFIG.format(kc), 1)
+            assert "kubeConfig" in text
+        (media / f"db/{'ks' if name == 'db' else 'ks2'}.yaml").write_text(text)
+    _edit(media / "kustomization.yaml", "  - ./db/ks.yaml\n", "  - ./db/ks.yaml\n  - ./db/ks2.yaml\n")
+    res = _check(root)
+    found = sorted((f.rule, f.obj) for f in res.findings)
+    assert found == ([("flux.duplicate-identical", "ConfigMap/media/db")] if dup else []), res.findings
+
+
+@pytest.mark.parametrize("ns,reported", [("flux-system", False), ("media", True)])
+def test_the_key_secret_namespace_is_the_clusters_own(tmp_path, ns, reported):
+    """Each cluster runs its own controllers: cluster b's FluxInstance in namespace `cozy` (flux-operator makes its
+    sync Kustomization and source there, controlplaneio-fluxcd/flux-operator@v0.58.1:internal/builder/templates.go
+    syncTmpl) says nothing of where cluster a's bootstrap put them (flux-system, fluxcd/flux2@v2.7.5:pkg/manifestgen/sync/sync.go). A Kustomization of
+    cluster a reads its decryption.secretRef in its own namespace (kustomize-controller@v1.9.4:
+    internal/decryptor/decryptor.go, a LocalObjectReference): in flux-system it is where the Flux SOPS guide makes
+    the key; elsewhere the key is expected in cluster a's flux-system, never in `cozy`."""
+    root = _tree(tmp_path, "multi-cluster")
+    shutil.rmtree(root / "clusters/b/flux-system")
+    (root / "clusters/b/flux-instance.yaml").write_text(
+        "apiVersion: fluxcd.controlplane.io/v1\nkind: FluxInstance\nmetadata:\n  name: flux\n  namespace: cozy\n"
+        "spec:\n  distribution:\n    version: 2.7.x\n  sync:\n    kind: GitRepository\n    url: https://example.com/x\n"
+        "    ref: refs/heads/main\n    path: clusters/b\n")
+    for f in ("apps", "infra"):
+        _edit(root / f"clusters/b/{f}.yaml", "  namespace: flux-system\n", "  namespace: cozy\n")
+        _edit(root / f"clusters/b/{f}.yaml", "    name: flux-system\n", "    name: flux\n")
+    (root / "clusters/a/secrets.yaml").write_text(
+        f"apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: secrets\n  namespace: {ns}\n"
+        "spec:\n  interval: 1h\n  path: ./infra/openebs\n  prune: true\n  targetNamespace: media\n"
+        "  decryption:\n    provider: sops\n    secretRef:\n      name: sops-gpg\n"
+        "  sourceRef:\n    kind: GitRepository\n    name: flux-system\n    namespace: flux-system\n")
+    res = _check(root, "clusters", "apps", "infra", ignore_missing_schemas=True)
+    found = [f for f in res.findings if f.rule == "flux.decryption-secret"]
+    assert [f.file.endswith("clusters/a/secrets.yaml") for f in found] == ([True] if reported else []), res.findings
+    if reported:
+        assert "is expected in flux-system" in found[0].message and "cozy" not in found[0].message, found[0].message
+    assert [f for f in res.findings if f.rule != "flux.decryption-secret"] == [], res.findings

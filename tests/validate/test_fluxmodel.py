@@ -92,3 +92,20 @@ def test_sync_roots_from_instances_and_bootstrap_markers(tmp_path):
         ("Bootstrap", ("GitRepository", "flux-system", "flux-system"), "./clusters/dev")]
     assert roots[0].kustomization is not None and roots[0].kustomization.data["spec"]["prune"] is True
     assert [r.origin for r in flux.sync_roots(objs)] == ["FluxInstance"]  # no root: no marker
+
+
+@pytest.mark.parametrize("kube_config,want", [
+    (None, None),
+    ({"secretRef": {"name": "edge-kubeconfig"}}, ("Secret", "edge-kubeconfig", "")),
+    ({"secretRef": {"name": "edge", "key": "value.yaml"}}, ("Secret", "edge", "value.yaml")),
+    ({"configMapRef": {"name": "edge"}}, ("ConfigMap", "edge", "")),
+])
+def test_kustomization_kube_config(kube_config, want):
+    """spec.kubeConfig is a meta.KubeConfigReference: a secretRef (name, optional key) or a configMapRef
+    (fluxcd/kustomize-controller@v1.9.4:api/v1/kustomization_types.go KubeConfig; docs/spec/v1/kustomizations.md
+    "KubeConfig (Remote clusters)"); the graph keys the remote cluster on it (Graph._partition)."""
+    spec = {"path": "./x", "sourceRef": {"kind": "GitRepository", "name": "flux-system"},
+            **({"kubeConfig": kube_config} if kube_config is not None else {})}
+    ks = _obj({"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+               "metadata": {"name": "a", "namespace": "flux-system"}, "spec": spec})
+    assert fluxmodel.kustomization(ks).kube_config == want

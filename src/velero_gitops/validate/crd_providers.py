@@ -211,12 +211,12 @@ def check(g: Graph, objects: list[Obj]) -> list[Finding]:
         if not releases or not needing:
             continue
         # a chart installed elsewhere in the same cluster, not after this one, may bring the CRD: a retry then
-        # succeeds (another cluster's chart registers nothing in this one's API: Graph.visible). Not one this
+        # succeeds (another cluster's chart registers nothing in this one's API: Graph.applies_beside). Not one this
         # Kustomization applies, itself or through others: it exists only once this one's apply succeeded
         if bootstrap:
             continue
         after = deps.on(id(ks))
-        if any(k is not ks and g.visible(ks, k) and id(k) not in after and not _applied_through(g, k, ks)
+        if any(k is not ks and g.applies_beside(ks, k) and id(k) not in after and not _applied_through(g, k, ks)
                for k in installers):
             continue
         # named once per Kustomization: once per custom resource was O(N^2) for N releases beside N custom resources
@@ -300,7 +300,7 @@ def _rendered(g: Graph, applies: dict[int, list[Obj]], provided: set[str], crds:
                 continue
             if any(by_id[d] in installers and _may_bring(g, by_id[d], group) for d in waits if d in by_id):
                 continue  # waits for a chart (or remote build) that may bring it: ordered
-            maybe = [k for k in installers if k is not ks and g.visible(ks, k) and id(k) not in after
+            maybe = [k for k in installers if k is not ks and g.applies_beside(ks, k) and id(k) not in after
                      and _may_bring(g, k, group)]
             maybe.sort(key=lambda k: not _known_to_bring(g, k, group))  # the one known to bring it named first
             named = some([f"{g.ns_of(k)}/{k.name}" for k in maybe])

@@ -13,7 +13,8 @@ Names are resolved the way the controllers resolve them (the sources are named i
 * postBuild substitution (validate.varsub) runs on the objects a Kustomization with postBuild variables
   applies, before they are validated; a parent's ``spec.patches`` are applied to the Kustomizations it applies;
 * one graph per cluster: a root (bootstrap's self-applying Kustomization, a FluxInstance's sync, or one nothing
-  applies) and what it reaches; lookups stay inside the holder's cluster (``Graph._partition``);
+  applies) and what it reaches, and what a Kustomization with ``spec.kubeConfig`` applies to the cluster it names;
+  lookups stay inside the holder's cluster (``Graph._partition``);
 * a file that Flux never applies (left out by a kustomization.yaml above it) is not checked, and a Kustomization
   in such a file applies nothing; ``Graph.applied_from_sync(path)`` answers "does the cluster's sync apply it".
 
@@ -182,6 +183,7 @@ class Graph:
         self.sync_roots = sync_roots(self.all, generated_values=self._generated_values, values_of=self._release_values)
         opts = self.opts = run.opts = guess_repo_source(self.all, opts, self._found_here, self.sync_roots)
         self.cluster_sources: dict[int, set[tuple[str, str, str]]] = {}  # cluster -> its repository's sources
+        self.cluster_flux_ns: dict[int, str] = {}  # cluster -> the namespace its controllers run in (flux_namespaces)
         self._own: dict[frozenset[int] | None, set[tuple[str, str, str]]] = {}  # Graph.own_sources, per build
         self.synthetic = [r.kustomization for r in self.sync_roots if r.kustomization is not None]
         self.flux_ks = [o for o in self.all if is_kind(o, FLUX_KS, "Kustomization")] + self.synthetic
@@ -202,6 +204,7 @@ class Graph:
         self.moved: list[Path] = []  # folders that were a source's root once, and no sync applies now (_moved_roots)
         self.cluster: dict[int, frozenset[int]] = {}  # id(object) -> the clusters that apply it (see _partition)
         self.cluster_roots: list = []  # the root Kustomization of each cluster, when there are several
+        self._into: dict[int, frozenset[int]] = {}  # id(Kustomization) -> the clusters its build is applied to
         self._spec_patches: dict[tuple[int, str], list] = {}
         self._named: dict[tuple[str, str], list] | None = None
         self._models: dict[int, fluxmodel.Kustomization | fluxmodel.HelmRelease] = {}
@@ -293,11 +296,13 @@ class Graph:
             for c in self.cluster.get(id(o), ()):
                 members.setdefault(c, []).append(o)
         whole = _repo_sources(self.opts)
-        per = {c: _repo_sources(guess_repo_source(objs, self._given, self._found_here, self._roots_among(objs)))
-               for c, objs in members.items()}
+        guessed = {c: guess_repo_source(objs, self._given, self._found_here, self._roots_among(objs))
+                   for c, objs in members.items()}
+        per = {c: _repo_sources(o) for c, o in guessed.items()}
         if all(v == whole for v in per.values()):
             return False
         self.cluster_sources = per
+        self.cluster_flux_ns = {c: _flux_namespace(o) for c, o in guessed.items()}
         union = sorted(f"{k}/{ns}/{n}" for k, ns, n in whole.union(*per.values()))
         self.opts = self.run.opts = dataclasses.replace(self.opts, repo_sources=union)
         return True
@@ -328,6 +333,15 @@ class Graph:
         if not clusters:
             return _repo_sources(self.opts)
         return set().union(*(self.cluster_sources.get(c, set()) for c in clusters))
+
+    def flux_namespaces(self, o: Obj) -> list[str]:
+        """Where the controllers of ``o``'s cluster run (_flux_namespace of that cluster's own guess): each cluster has
+        its own, and another cluster's FluxInstance namespace says nothing of this one's."""
+        clusters = self.cluster.get(id(o)) if self.cluster_flux_ns else None
+        if not clusters:
+            return [_flux_namespace(self.opts)]
+        return sorted({self.cluster_flux_ns[c] for c in clusters if c in self.cluster_flux_ns}) or \
+            [_flux_namespace(self.opts)]
 
     @staticmethod
     def _repo_root(objects: list[Obj], run: Run) -> Path | None:
@@ -484,7 +498,7 @@ class Graph:
         object no root reaches belongs to none and is visible from all. Roots of the same name that are sync roots
         (a FluxInstance's, bootstrap's) are preferred as the seeds of the clusters; without such a group, every sync
         root seeds its own cluster."""
-        self.cluster, self.cluster_roots = {}, []
+        self.cluster, self.cluster_roots, self._into = {}, [], {}
         self._own = {}
         # a sync Kustomization is a root even when a Kustomization it reaches applies its file back (a FluxInstance
         # kept in the tree it syncs)
@@ -524,9 +538,22 @@ class Graph:
             if any(len(reached_as[key]) > 1 for key in reached[id(r)]):
                 seeds.append(r)
                 seed_ids.add(id(r))
-        if len(seeds) < 2:
+        # A Kustomization with spec.kubeConfig applies its build with a client made from that kubeconfig, to the
+        # cluster it names (kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go reconcile:
+        # WithKubeConfig, impersonation.GetClient; the Kustomization itself, its source, dependsOn, decryption Secret
+        # and substituteFrom stay on the controller's cluster, read with r.Client): each kubeconfig reference (its
+        # namespace, kind, name, key) is a cluster of its own, whose objects are applied, and whose Flux objects
+        # are reconciled, there.
+        remote: dict[tuple, Obj] = {}  # kubeconfig reference -> the first Kustomization applying with it
+        for k in self.flux_ks:
+            kc = self.kustomization(k).kube_config
+            if kc is not None:
+                remote.setdefault((self.ns_of(k), *kc), k)
+        if len(seeds) < 2 and not remote:
             return
-        self.cluster_roots = seeds
+        self.cluster_roots = [*seeds, *remote.values()]
+        into = {id(k): len(seeds) + i for i, key in enumerate(remote) for k in self.flux_ks
+                if (kc := self.kustomization(k).kube_config) is not None and (self.ns_of(k), *kc) == key}
         seed_parts = [self.real(s.path).parent.parts for s in seeds]
 
         def shared(a: tuple, b: tuple) -> int:
@@ -547,16 +574,18 @@ class Graph:
             # clusters, one root per value of its ${VAR} path) share that file's folder, not a cluster
             if any(root is k for k in self.synthetic):
                 labels = next((frozenset({i}) for i, s in enumerate(seeds) if s is root), labels)
-            todo, seen = [root], {id(root)}
+            todo, seen = [(root, labels)], {(id(root), labels)}
             while todo:
-                k = todo.pop()
-                self.cluster[id(k)] = self.cluster.get(id(k), frozenset()) | labels
+                k, on = todo.pop()
+                self.cluster[id(k)] = self.cluster.get(id(k), frozenset()) | on
+                target = frozenset({into[id(k)]}) if id(k) in into else on
+                self._into[id(k)] = self._into.get(id(k), frozenset()) | target
                 for f in applies.get(id(k), []):
                     for o in by_file.get(f, []):
-                        self.cluster[id(o)] = self.cluster.get(id(o), frozenset()) | labels
-                        if is_kind(o, FLUX_KS, "Kustomization") and id(o) not in seen:
-                            seen.add(id(o))
-                            todo.append(o)
+                        self.cluster[id(o)] = self.cluster.get(id(o), frozenset()) | target
+                        if is_kind(o, FLUX_KS, "Kustomization") and (id(o), target) not in seen:
+                            seen.add((id(o), target))
+                            todo.append((o, target))
 
     def _reached_kustomizations(self, root: Obj, applies: dict[int, list[Path]],
                                 by_file: dict[Path, list]) -> dict[tuple[str, str], int]:
@@ -607,6 +636,16 @@ class Graph:
             if self.sync_root(chain[0]) and not any(chain[-1] is k for k in out):
                 out.append(chain[-1])
         return out
+
+    def into(self, ks: Obj) -> frozenset[int] | None:
+        """The clusters the objects Flux Kustomization ``ks`` applies are on: its own, or the one its spec.kubeConfig
+        names (_partition); None when the graph has one cluster or no root reaches ``ks``."""
+        return self._into.get(id(ks))
+
+    def applies_beside(self, a: Obj, b: Obj) -> bool:
+        """Whether Flux Kustomizations ``a`` and ``b`` apply into one cluster (or either into an unknown one)."""
+        x, y = self.into(a), self.into(b)
+        return x is None or y is None or bool(x & y)
 
     def visible(self, holder: Obj, o: Obj | None) -> bool:
         """Whether a lookup from ``holder`` may find ``o``: they share a cluster, or either belongs to none."""
@@ -1693,7 +1732,7 @@ class _Checker:
             ok, found = self.where("Secret", name, ns, ks)
             if ok:
                 continue
-            home = sorted(found) or [_flux_namespace(self.opts)]
+            home = sorted(found) or self.g.flux_namespaces(ks)
             if ns in home:
                 continue  # not in Git is how the Flux SOPS guide makes it (kubectl create secret): render says so
             known = "is in" if found else "is expected in"
@@ -1713,7 +1752,7 @@ class _Checker:
         if name is None:
             return None
         for ns in self.g.namespaces(ks):
-            if ns and ns == _flux_namespace(self.opts) and self.where("Secret", name, ns, ks) == (False, set()) \
+            if ns and ns in self.g.flux_namespaces(ks) and self.where("Secret", name, ns, ks) == (False, set()) \
                     and not self._key_users(name, ns, ks):
                 return ns, name
         return None
@@ -1795,7 +1834,7 @@ class _Checker:
                 for key in pairs:
                     if not key[namespace] or "$" in key[namespace]:
                         continue  # a namespace not known here (set by no one we can see, or substituted): not compared
-                    for c in g.cluster.get(id(ks)) or [None]:
+                    for c in g.into(ks) or [None]:
                         full = (c, group, o.kind, *key)
                         seen = owned.setdefault(full, set())
                         if ident(ks) not in seen:

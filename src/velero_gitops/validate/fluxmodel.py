@@ -136,6 +136,10 @@ class Kustomization:
     # (kustomize-controller@v1.9.4:api/v1/kustomization_types.go Wait, HealthChecks; default false / none)
     wait: bool = False
     health_checks: tuple[Ref, ...] = ()
+    # spec.kubeConfig: (kind, name, key) of the Secret (secretRef) or ConfigMap (configMapRef) giving the cluster the
+    # build is applied to, read from the Kustomization's own namespace; None: the controller's own cluster
+    # (kustomize-controller@v1.9.4:api/v1/kustomization_types.go KubeConfig, a meta.KubeConfigReference)
+    kube_config: tuple[str, str, str] | None = None
     problems: tuple[Problem, ...] = field(default=(), compare=False)
 
 
@@ -347,7 +351,19 @@ def kustomization(o: Obj) -> Kustomization:
         wait=spec is not None and spec.get("wait") is True,
         health_checks=tuple(r for i, hc in enumerate(p.sequence(spec, "healthChecks", "/spec"))
                             if (r := p.ref(hc, f"/spec/healthChecks/{i}")) is not None),
+        kube_config=_kube_config(p, spec),
         problems=tuple(p.problems))
+
+
+def _kube_config(p: Parser, spec: dict[str, Any] | None) -> tuple[str, str, str] | None:
+    """spec.kubeConfig as (kind, name, key): secretRef (a SecretKeyReference, its key optional) or configMapRef."""
+    kc = p.mapping(spec.get("kubeConfig"), "/spec/kubeConfig") if spec is not None else None
+    for field_, kind in (("secretRef", "Secret"), ("configMapRef", "ConfigMap")):
+        ref = p.mapping(kc.get(field_), f"/spec/kubeConfig/{field_}") if kc is not None else None
+        name = p.string(ref, "name", f"/spec/kubeConfig/{field_}")
+        if name:
+            return kind, name, p.string(ref, "key", f"/spec/kubeConfig/{field_}") or ""
+    return None
 
 
 def helmrelease(o: Obj) -> HelmRelease:
