@@ -25,6 +25,9 @@ Schemas are stored non-strict (like kubeconform's ``-standalone``); the validato
 (``additionalProperties: false``) at load time in strict mode. Package names and versions are
 recorded in ``provenance.json``.
 
+Each kind's scope (``scope.json``) comes from the tags of Kubernetes' API types, read from the --mirror clones of
+kubernetes/api and kubernetes/apiextensions-apiserver at the tag matching --k8s-version (build_scopes).
+
 Usage: python scripts/build_schema_bundle.py [--k8s-version 1.35.0] [--wheels DIR] [--mirror DIR] [--check]
 (--check: build into a temporary directory and exit 1 if it differs from the committed bundle)
 """
@@ -523,6 +526,62 @@ def build_crds(wheels: Path, object_meta_defs: dict, mirror: Path) -> tuple[dict
     return out, prov
 
 
+# Scope: Kubernetes' API types mark a kind the client generator serves with `+genclient`, and one that lives outside
+# namespaces with `+genclient:nonNamespaced` (kubernetes/code-generator's client-gen reads these tags; e.g.
+# kubernetes/api@v0.35.0:rbac/v1/types.go ClusterRole, kubernetes/apiextensions-apiserver@v0.35.0:
+# pkg/apis/apiextensions/v1/types.go CustomResourceDefinition). The group is the package's `+groupName`, or its
+# register.go GroupName (core: "").
+_TYPE = re.compile(r"^type (\w+) struct", re.M)
+
+
+def _git(gitdir: Path, *args: str) -> str:
+    return subprocess.run(["git", "--git-dir", str(gitdir), *args], check=True, capture_output=True, text=True).stdout
+
+
+def build_scopes(sources: list[str], k8s_version: str) -> tuple[dict[str, bool], list[dict]]:
+    """{"group/version/Kind": namespaced} from each ``repo=gitdir`` at tag v0.<minor>.<patch> of ``k8s_version``."""
+    tag = "v0." + k8s_version.split(".", 1)[1]
+    out: dict[str, bool] = {}
+    prov = []
+    for spec in sources:
+        repo, gitdir = spec.split("=", 1)
+        commit = _git(Path(gitdir), "rev-parse", f"{tag}^{{commit}}").strip()
+        files = [f for f in _git(Path(gitdir), "ls-tree", "-r", "--name-only", tag).split("\n")
+                 if f.endswith(".go") and not f.endswith("_test.go") and "/zz_generated" not in f
+                 and "generated" not in f.rsplit("/", 1)[-1] and f.count("/") >= 2]
+        groups: dict[str, str] = {}
+        texts: dict[str, str] = {}
+        for f in files:
+            text = _git(Path(gitdir), "show", f"{tag}:{f}")
+            package = f.rsplit("/", 1)[0]
+            # the `+groupName` tag, else register.go's GroupName constant (apps, batch, autoscaling declare only it)
+            m = re.search(r"^// \+groupName=(\S*)", text, re.M) or re.search(r'^const GroupName = "([^"]*)"', text, re.M)
+            if m and (package not in groups or text.startswith("//") and "+groupName" in m.group(0)):
+                groups[package] = m.group(1)
+            if "+genclient" in text:
+                texts[f] = text
+        kinds = []
+        for f, text in sorted(texts.items()):
+            package = f.rsplit("/", 1)[0]
+            if package not in groups:
+                continue
+            gv = (groups[package] + "/" if groups[package] else "") + package.rsplit("/", 1)[-1]
+            for m in _TYPE.finditer(text):
+                head = text[:m.start()].rstrip("\n").split("\n")
+                tags = []
+                for line in reversed(head):  # the comment above the type, tags often a blank line higher
+                    if line.strip() and not line.startswith("//"):
+                        break
+                    tags.append(line)
+                if not any(t.startswith("// +genclient") for t in tags):
+                    continue
+                key = f"{gv}/{m.group(1)}"
+                out[key] = "// +genclient:nonNamespaced" not in tags
+                kinds.append(key)
+        prov.append({"repository": repo, "tag": tag, "commit": commit, "kinds": sorted(kinds)})
+    return dict(sorted(out.items())), prov
+
+
 def _compare(a: Path, b: Path) -> list[str]:
     files_a = {p.relative_to(a) for p in a.rglob("*") if p.is_file()}
     files_b = {p.relative_to(b) for p in b.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
@@ -589,6 +648,9 @@ def main() -> int:
         (bundle / "schemas" / (name + ".gz")).write_bytes(gzip.compress(data, 9, mtime=0))
         index[key] = name
     (bundle / "index.json").write_text(json.dumps(index, indent=1, sort_keys=True) + "\n")
+    scopes, scope_prov = build_scopes([f"{repo}={args.mirror / repo.replace('/', '+') / 'repo'}" for repo in
+                                       ("kubernetes/api", "kubernetes/apiextensions-apiserver")], args.k8s_version)
+    (bundle / "scope.json").write_text(json.dumps(scopes, indent=1, sort_keys=True) + "\n")
     provenance = {
         "generated_by": "scripts/build_schema_bundle.py",
         "kubernetes_version": args.k8s_version,
@@ -598,6 +660,7 @@ def main() -> int:
              "kinds": sorted(core)},
             *crd_prov,
         ],
+        "scope_sources": scope_prov,
         "emitted_kinds": EMITTED_KINDS,
     }
     (bundle / "provenance.json").write_text(json.dumps(provenance, indent=1) + "\n")

@@ -121,3 +121,30 @@ def test_a_value_a_replacement_copies_out_of_a_secret_is_never_printed(tmp_path,
     assert r.code == 1 and "bogus" in r.out, (r.out, r.err)
     assert value not in r.out + r.err, r.out
     assert "Secret/d/db" in r.out  # the Secret itself is reported: in clear (plaintext, or a clear value in a sops file)
+
+
+GENERATED_CONFIG = {
+    # every credential of the generator's input is a reference: Git holds none
+    "references": ("db: ${db_dsn}\nhook: ${hook_url}\nlevel: debug\n", False),
+    # a default is text in Git: applied as written when the variable is unset
+    "literal-default": ("db: ${db_dsn:=postgres://admin:SUPERSECRETv@db/x}\n", True),
+    # no reference at all
+    "no-reference": ("db: postgres://admin:SUPERSECRETv@db/x\n", True),
+}
+
+
+@pytest.mark.parametrize("case", sorted(GENERATED_CONFIG))
+def test_a_generated_secret_whose_credentials_are_references_is_not_in_clear(tmp_path, case):
+    """FP6 (tyzbit acars): a secretGenerator input whose credentials are `${var}`s. kustomize stores the input
+    base64-encoded in `data` (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/internal/generators/secret.go) and Flux
+    substitutes the object's YAML text (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_varsub.go), so the reference
+    is what is applied; Git shows no credential. A default (`${VAR:=x}`) is in Git (fluxcd/pkg@envsubst/v1.7.0:
+    template.go toDefault)."""
+    require_kubectl()
+    git(tmp_path, "init", "-q")
+    text, reported = GENERATED_CONFIG[case]
+    (tmp_path / "config.yaml").write_text(text)
+    (tmp_path / "kustomization.yaml").write_text(
+        "generatorOptions: {disableNameSuffixHash: true}\nsecretGenerator:\n- name: s\n  files: [config.yaml]\n")
+    r = run_cli("validate", "--kustomize", "always", "--no-kustomize-cache", "-o", "json", ".", cwd=tmp_path)
+    assert ("secret.unencrypted" in r.out) is reported, (r.out, r.err)

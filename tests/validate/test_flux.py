@@ -507,7 +507,9 @@ def test_a_namespace_is_named_by_the_namespace_transformer(tmp_path, target, dup
     api/internal/konfig/builtinpluginconsts/namespace.go: metadata/name of kind Namespace), and Flux's
     targetNamespace is that transformer (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go): a component's
     placeholder Namespace `_` included by two apps of one targetNamespace is one Namespace, named after it, applied
-    twice (a fresh repository, fobiat, was told "Namespace default/_")."""
+    twice (a fresh repository, fobiat, was told "Namespace default/_"). The tree's own Namespace media
+    (kubernetes/apps/media/namespace.yaml, applied by cluster-apps, no transformer) is that Namespace as well: a
+    third copy with either target (it was skipped while a Namespace without a transformer had no identity)."""
     root = _tree(tmp_path, "guide")
     db = root / "kubernetes/apps/media/db"
     shutil.copytree(db / "app", db / "app2")
@@ -524,9 +526,10 @@ def test_a_namespace_is_named_by_the_namespace_transformer(tmp_path, target, dup
     _edit(root / "kubernetes/apps/media/kustomization.yaml", "  - ./db/ks.yaml\n", "  - ./db/ks.yaml\n  - ./db/ks2.yaml\n")
     res = _check(root)
     assert sorted((f.rule, f.message.split(" (its file")[0].split(" is applied")[0]) for f in res.findings) == (
-        [("flux.duplicate", "Namespace media")] * 2 if dup else []), res.findings
+        [("flux.duplicate", "Namespace media")] * (3 if dup else 2)), res.findings
     if dup:  # the written name is shown, and why it is not the name applied
         assert sorted(f.message.split(" is applied")[0] for f in res.findings) == [
+            "Namespace media",
             "Namespace media (its file names it _: the namespace the Kustomization sets renames a Namespace)",
             "Namespace media (its file names it other-placeholder: the namespace the Kustomization sets renames a "
             "Namespace)"]
@@ -1637,3 +1640,40 @@ def test_the_key_secret_namespace_is_the_clusters_own(tmp_path, ns, reported):
     if reported:
         assert "is expected in flux-system" in found[0].message and "cozy" not in found[0].message, found[0].message
     assert [f for f in res.findings if f.rule != "flux.decryption-secret"] == [], res.findings
+
+
+_SCOPE_KS = ("apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: {name}\n"
+             "  namespace: flux-system\nspec:\n  interval: 1h\n  path: {path}\n  prune: true\n  sourceRef:\n"
+             "    kind: GitRepository\n    name: flux-system\n")
+_CRD = ("apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgets.example.com\n"
+        "spec:\n  group: example.com\n  scope: {scope}\n  names: {{kind: Widget, plural: widgets}}\n  versions: []\n")
+
+
+@pytest.mark.parametrize("scope", ["Cluster", "Namespaced"])
+def test_cluster_scoped_objects_applied_twice_are_duplicates_without_a_namespace(tmp_path, scope):
+    """Two Kustomizations apply one folder (eleven-am's flux-system and sops-decrypt): its ClusterRole, CRD,
+    Namespace and a cluster-scoped custom object are applied by both too. A cluster-scoped object has no namespace
+    on the cluster, and kustomize's namespace transformer sets none on a kind it knows is cluster-scoped
+    (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/filters/namespace/namespace.go metaNamespaceHack; the scope from
+    kubernetes/api@v0.35.0:rbac/v1/types.go `+genclient:nonNamespaced`, a custom kind's from its CRD's spec.scope):
+    reported without a namespace and never "moved there by `namespace:`". A Widget whose CRD says Namespaced is in
+    the namespace `namespace:` gives it."""
+    root = write_tree(tmp_path / "repo", {
+        "clusters/home/flux-system/gotk-sync.yaml": _SCOPE_KS.format(name="flux-system", path="./clusters/home"),
+        "clusters/home/flux-system/second.yaml": _SCOPE_KS.format(name="second", path="./apps"),
+        "clusters/home/flux-system/third.yaml": _SCOPE_KS.format(name="third", path="./apps"),
+        "apps/kustomization.yaml": "namespace: team\nresources: [rbac.yaml, crd.yaml, ns.yaml, widget.yaml]\n",
+        "apps/rbac.yaml": "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: reader\n"
+                          "rules: []\n",
+        "apps/crd.yaml": _CRD.format(scope=scope),
+        "apps/ns.yaml": "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: other\n",
+        "apps/widget.yaml": "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n",
+    })
+    res = _check(root, ".", ignore_missing_schemas=True)
+    dup = [f for f in res.findings if f.rule.startswith("flux.duplicate")]
+    assert len(dup) == 1, dup
+    message = dup[0].message
+    assert "ClusterRole reader" in message and "CustomResourceDefinition widgets.example.com" in message, message
+    assert "Namespace team" in message, message  # renamed by `namespace: team`, as kustomize does
+    assert ("Widget w" if scope == "Cluster" else "Widget team/w") in message, message
+    assert "team/reader" not in message and "moved there" not in message, message

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from velero_gitops.validate.varsub import BadSubstitution, expand, lookup_from, substitute_documents
+from velero_gitops.validate import varsub
 
 VARS = {"APP": "web", "EMPTY": "", "NAME": "hello"}
 
@@ -92,3 +93,13 @@ def test_substitution_is_linear_in_the_input(shape):
     the steps. The attacker's value of 480 KB took 92 s when every nesting level scanned the rest of the text."""
     small, large = _steps(f"k: '{shape(300)}'\n"), _steps(f"k: '{shape(1200)}'\n")
     assert large <= 4.5 * small + 50, (small, large)
+
+
+@pytest.mark.parametrize("text, bare", [
+    ("${A}", True), ("x-${A}-y", True), ("${A:=${B}}", True), ("${A:=lit}", False), ("${A:-${B}x}", False),
+    ("$${A}", False), ("no reference", False), ("${A:1:2}", True),
+])
+def test_holds_bare_reference_counts_a_default_as_text_in_git(text, bare):
+    """fluxcd/pkg@envsubst/v1.7.0:template.go maps every default operator to toDefault: an unset variable gives the
+    default, which the file shows."""
+    assert varsub.holds_bare_reference(text) is bare

@@ -39,7 +39,7 @@ from pathlib import Path
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
 from velero_gitops.shown import some
-from velero_gitops.validate import fluxmodel, resolve, varsub
+from velero_gitops.validate import fluxmodel, kindscope, resolve, varsub
 from velero_gitops.validate.documents import (
     KUSTOMIZE_FILES,
     Obj,
@@ -1809,6 +1809,7 @@ class _Checker:
         (bootstrap's gotk-sync.yaml kept beside the FluxInstance sync that the operator names like it) are one object
         on the cluster, and set the same owner labels (kustomize.toolkit.fluxcd.io/name and /namespace)."""
         g = self.g
+        crds = kindscope.crd_scopes(g.all)
         owners: dict[tuple, list] = {}
         owned: dict[tuple, set] = {}  # the owners of each key, as ns_of/name: one set look-up per pair, not a scan
         idents: dict[int, tuple[str, str]] = {}  # a Kustomization's owner, computed once
@@ -1822,17 +1823,26 @@ class _Checker:
         for o in g.all:
             if o.path is None or not o.kind or not o.name or "$" in o.name or id(o) in g.substituted:
                 continue
-            group = o.api_version.split("/", 1)[0] if "/" in o.api_version else ""
+            group = kindscope.group_of(o.api_version)
+            # a cluster-scoped object is one object of the cluster whatever namespace its file or a transformer gives
+            # it (kindscope); one of a kind whose scope is not known is compared only where a namespace is known
+            cluster_scoped = kindscope.namespaced(o.api_version, o.kind, crds) is False
             for ks in g.applied_by.get(g.real(o.path), []):
                 if ks is o:
                     continue
                 # the namespace transformer (targetNamespace, `namespace:`) names a Namespace after itself
                 # (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/internal/konfig/builtinpluginconsts/
-                # namespace.go: metadata/name of kind Namespace), and a Namespace has no namespace of its own
+                # namespace.go: metadata/name of kind Namespace); without one it keeps its own name
                 namespace = (group, o.kind) == ("", "Namespace")
-                pairs = [("", ns) for ns in g.namespaces_by(o, ks)] if namespace else g.identities_by(o, ks)
+                if namespace:
+                    pairs = [("", ns or o.name) for ns in g.namespaces_by(o, ks)]
+                elif cluster_scoped:
+                    pairs = list(dict.fromkeys(("", name) for _, name in g.identities_by(o, ks)))
+                else:
+                    pairs = g.identities_by(o, ks)
                 for key in pairs:
-                    if not key[namespace] or "$" in key[namespace]:
+                    at = 1 if namespace or cluster_scoped else 0
+                    if not key[at] or "$" in key[at]:
                         continue  # a namespace not known here (set by no one we can see, or substituted): not compared
                     for c in g.into(ks) or [None]:
                         full = (c, group, o.kind, *key)

@@ -229,8 +229,14 @@ def _values(data: YamlMap) -> list[tuple[str, object, bool]]:
 
 
 def _hidden(v: object, b64: bool) -> bool:
-    """A value Git does not show: filled at apply time, by a template, by an admission webhook, or sops ciphertext."""
-    return _set_at_apply(v) or (isinstance(v, str) and (_TEMPLATE.found(v) or _ENCRYPTED.found(v.strip())
+    """A value Git does not show: filled at apply time, by a template, by an admission webhook, or sops ciphertext.
+
+    A `${VAR}` counts only when Git shows no default for it (varsub.holds_bare_reference: `${VAR:=x}` applies `x`
+    when VAR is unset). In `data` it is read decoded: a secretGenerator stores its inputs base64-encoded
+    (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/internal/generators/secret.go), and Flux substitutes the object's
+    YAML text (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_varsub.go), which holds only the base64, so the
+    reference is applied as written and what fills it (the workload, at start) lives outside Git as well."""
+    return (isinstance(v, str) and varsub.holds_bare_reference(_plain(v, b64))) or (isinstance(v, str) and (_TEMPLATE.found(v) or _ENCRYPTED.found(v.strip())
                                                         or (b64 and _ENCRYPTED.found(_plain(v, b64).strip()))
                                                         or _ADMISSION_REFERENCE.found(_plain(v, b64))))
 

@@ -150,6 +150,32 @@ def _pairs(text: str) -> dict[int, int]:
     return closing
 
 
+def holds_bare_reference(text: str) -> bool:
+    """Some ``${...}`` of ``text`` gives nothing Git shows: with every variable empty it is empty (``${VAR}``, or a
+    default that is itself only references), or its value is not modelled. A default such as ``${VAR:=x}`` is text
+    in Git: when the variable is unset it is what is applied. ``$${...}`` is an escape, text too."""
+    if "${" not in text:
+        return False
+    closing = _pairs(text)
+    i = 0
+    while (j := text.find("$", i)) >= 0:
+        if text.startswith("$$", j):
+            i = j + 2
+            continue
+        end = closing.get(j) if text.startswith("${", j) else None
+        if end is None:
+            i = j + 1
+            continue
+        try:
+            value, known = expand(text[j:end + 1], lambda name: "")
+        except BadSubstitution:
+            value, known = "x", True  # the controller refuses it: not a hidden value
+        if not known or not value.strip():
+            return True
+        i = end + 1
+    return False
+
+
 _REF = re.compile(r"(?<!\$)\$\{#?(\w+)")
 
 
