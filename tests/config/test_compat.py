@@ -314,6 +314,40 @@ def test_uploaders_are_read_from_validate_uploader_type():
     assert s.uploaders(old) == ["kopia", "restic"] and s.uploaders(new) == ["kopia"]
 
 
+TEMPLATED = "'{{ print \"Sec\" \"ret\" }}'"
+
+
+@pytest.mark.parametrize("item, secret", [
+    ("{apiVersion: v1, kind: ConfigMap, metadata: {name: c}, data: {a: b}}", False),  # literal, known, no Secret
+    (f"{{apiVersion: v1, kind: {TEMPLATED}, metadata: {{name: s}}, stringData: {{a: TPLLEAK1}}}}", True),
+    ("{apiVersion: v1, kind: List, items: [{apiVersion: v1, kind: Secret, stringData: {a: TPLLEAK1}}]}", True),
+    ("{apiVersion: v1, kind: SecretList, items: []}", True),
+    # an action in any field may print a `---` and a whole Secret after it
+    ("{apiVersion: v1, kind: ConfigMap, metadata: {name: c, labels: {x: '{{ \"y\" }}'}}, data: {a: TPLLEAK1}}", True),
+    ("{apiVersion: v1, kind: ConfigMap, metadata: {name: c}, data: {'{{ .Values.k }}': TPLLEAK1}}", True),
+    ("{apiVersion: '{{ .Values.v }}', kind: ConfigMap, data: {a: TPLLEAK1}}", True),
+    ("{kind: ConfigMap, data: {a: TPLLEAK1}}", True),  # no apiVersion: not a known object
+    ("'apiVersion: v1\n  kind: Secret\n  stringData: {a: TPLLEAK1}'", True),  # a string prints as itself
+])
+def test_what_the_chart_may_apply_as_a_secret_is_judged_as_the_chart_renders_it(tmp_path, item, secret):
+    """Attack 8 break 1: vmware-tanzu/helm-charts@velero-12.1.0:charts/velero/templates/extra-manifests.yaml writes
+    each extraObjects item through `tpl (toYaml .)`, helm/helm@v3.17.3:pkg/releaseutil/manifest.go splits what it
+    prints at each `---`, and pkg/kube/client.go Build flattens a List: only a literal object of a known kind that
+    is neither a Secret nor a List is known not to be one (compat.possible_secret). The config refuses the others,
+    located, without their values."""
+    import yaml
+
+    values = {"extraObjects": [yaml.safe_load(item)]}
+    assert [p for p, _ in compat.rendered_secrets(values, "12.1.0")] == ([("extraObjects", 0)] if secret else [])
+    text = velero("12.1.0", f"  extraValues:\n    extraObjects:\n    - {item}\n")
+    if secret:
+        line = refused(tmp_path, text)
+        assert "velero.extraValues.extraObjects[0]:" in line and "may become one" in line, line
+        assert "TPLLEAK1" not in line
+    else:
+        load(write(tmp_path, text))
+
+
 @pytest.mark.parametrize("chart", ["12.1.0", "10.0.0", "7.0.0"])
 def test_a_secret_the_chart_renders_from_extra_values_is_refused(tmp_path, chart):
     """Attack 7 break 2: vmware-tanzu/helm-charts@velero-12.1.0:charts/velero/templates/extra-manifests.yaml ranges
@@ -323,8 +357,8 @@ def test_a_secret_the_chart_renders_from_extra_values_is_refused(tmp_path, chart
     assert ("extraObjects",) in compat.object_values(chart)
     secret = "  extraValues:\n    extraObjects:\n    - {apiVersion: v1, kind: ConfigMap, metadata: {name: c}}\n" \
              "    - {apiVersion: v1, kind: Secret, metadata: {name: s}, stringData: {password: RENDERLEAK1}}\n"
-    assert compat.rendered_secrets({"extraObjects": [{"kind": "ConfigMap"}, {"kind": "Secret"}]}, chart) == [
-        (("extraObjects", 1), {"kind": "Secret"})]
+    cm, sec = {"apiVersion": "v1", "kind": "ConfigMap"}, {"apiVersion": "v1", "kind": "Secret"}
+    assert compat.rendered_secrets({"extraObjects": [cm, sec]}, chart) == [(("extraObjects", 1), sec)]
     if chart == "12.1.0":
         line = refused(tmp_path, velero(chart, secret))
         assert "velero.extraValues.extraObjects[1]:" in line and "encrypt-secret" in line and ":13:" in line, line

@@ -89,3 +89,25 @@ def test_a_diff_line_loses_each_secret_value_and_keeps_its_marker_and_indent():
                                                          "   kind: HelmRelease"]
     assert text_values("a: 1\na: LEAKVALUE3\n") is None  # a key written twice: the reader keeps the last value only
     assert redact_diff("-  a: LEAKVALUE3\n+  - x: [1]\n # c", None) == f"-  a: {MASK}\n+  - x: {MASK}\n {MASK}"
+
+
+def test_values_a_chart_may_apply_as_a_secret_are_secret_inputs():
+    """Attack 8 breaks 1, 3, 4: the redaction's secret inputs hold every value of an item a chart may apply as a
+    Secret (config/compat.possible_secret: a template action, a List, an unknown kind; the chart writes each through
+    `tpl (toYaml .)`, vmware-tanzu/helm-charts@velero-12.1.0:charts/velero/templates/extra-manifests.yaml), and a
+    Secret inside a List at any depth; a literal ConfigMap's values are not, nor sops ciphertext."""
+    from velero_gitops.validate.buildsecrets import held_values, text_values
+
+    text = ("kind: HelmRelease\nspec:\n  values:\n    extraObjects:\n"
+            "    - {apiVersion: v1, kind: ConfigMap, data: {a: PUBLICVALUE}}\n"
+            "    - {apiVersion: v1, kind: '{{ print \"Sec\" \"ret\" }}', stringData: {a: LEAKTPL1}}\n"
+            "    - {apiVersion: v1, kind: List, items: [{apiVersion: v1, kind: Secret, stringData: {a: LEAKLIST1}}]}\n"
+            "    - {apiVersion: v1, kind: ConfigMap, metadata: {name: '{{ \"x\" }}'}, data: {a: LEAKFIELD1}}\n"
+            "    - 'LEAKSTRING1'\n"
+            "    - {apiVersion: v1, kind: Secret, stringData: {a: 'ENC[AES256_GCM,data:x,iv:y,tag:z,type:str]'}}\n")
+    values = text_values(text)
+    assert values is not None and {b"LEAKTPL1", b"LEAKLIST1", b"LEAKFIELD1", b"LEAKSTRING1"} <= values
+    assert b"PUBLICVALUE" not in values and not any(v.startswith(b"ENC[") for v in values)
+    nested = {"kind": "X", "spec": {"k": [{"kind": "List", "items": [{"kind": "Secret", "data": {"a": "TEVBSw=="}}]}]}}
+    assert {b"TEVBSw==", b"LEAK"} <= held_values(nested)
+

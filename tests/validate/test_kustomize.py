@@ -322,14 +322,23 @@ def test_cache_key_follows_bases_through_symlinked_folders(tmp_path):
 
 
 def test_cache_off_switch_and_no_secret_data(tmp_path):
+    """Only a build without Secret data is cached, judged by the redaction's own model (buildsecrets.held_values):
+    a Secret, a generator, or Secret data anywhere in an object, such as a chart's values the chart applies."""
     require_kubectl()
     root = _repo(tmp_path, {"app/kustomization.yaml": _kust("./cm.yaml"), "app/cm.yaml": CM.format(name="a"),
                             "gen/kustomization.yaml": "secretGenerator:\n  - name: s\n    literals:\n      - password=hunter2\n",
                             "plain/kustomization.yaml": _kust("./s.yaml"),
-                            "plain/s.yaml": "apiVersion: v1\nkind: Secret\nmetadata:\n  name: p\nstringData:\n  k: v\n"})
+                            "plain/s.yaml": "apiVersion: v1\nkind: Secret\nmetadata:\n  name: p\nstringData:\n  k: v\n",
+                            # attack 8 break 3: Secret data a chart applies from a HelmRelease's values (a literal
+                            # Secret, one whose kind is a template action, one in a List: compat.possible_secret)
+                            **{f"chart{i}/kustomization.yaml": _kust("./hr.yaml") for i in range(3)},
+                            "chart0/hr.yaml": HR_SECRET.format(kind="Secret"),
+                            "chart1/hr.yaml": HR_SECRET.format(kind="'{{ print \"Sec\" \"ret\" }}'"),
+                            "chart2/hr.yaml": HR_SECRET.format(kind="List\n        items: [{kind: Secret, "
+                                                                    "stringData: {b: hunter2inlist}}]")})
     validate_paths([str(root / "app")], _opts(tmp_path, root, kustomize_cache=False))
     assert _cached(tmp_path) == []
-    for d in ("gen", "plain"):
+    for d in ("gen", "plain", "chart0", "chart1", "chart2"):
         validate_paths([str(root / d)], _opts(tmp_path, root))
         assert _cached(tmp_path) == [], d
     validate_paths([str(root / "app")], _opts(tmp_path, root))
@@ -426,6 +435,14 @@ SCHEDULE = ("apiVersion: velero.io/v1\nkind: Schedule\nmetadata: {name: daily, n
             "spec:\n  schedule: '0 1 * * *'\n  template: {ttl: 720h}\n")
 
 
+# a velero HelmRelease whose chart applies extraObjects (vmware-tanzu/helm-charts@velero-12.1.0:charts/velero/
+# templates/extra-manifests.yaml), holding one item of kind {kind} with Secret data
+HR_SECRET = ("apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {{name: velero, namespace: velero}}\n"
+             "spec:\n  interval: 1h\n  chart: {{spec: {{chart: velero, version: 12.1.0, sourceRef: {{kind: HelmRepository, "
+             "name: vt}}}}}}\n  values:\n    extraObjects:\n      - apiVersion: v1\n        kind: {kind}\n"
+             "        metadata: {{name: s3}}\n        stringData: {{a: 'hunter2 SECRET in values'}}\n")
+
+
 def _replacement(source_options: str, target: str, fields: str) -> str:
     return ("replacements:\n  - source: {kind: Secret, name: s, fieldPath: data.password" + source_options + "}\n"
             f"    targets:\n      - select: {{kind: {target}}}\n        fieldPaths: [{fields}]\n"
@@ -448,6 +465,12 @@ def _shown(res) -> str:
     # variants: a refused literal makes kustomize print the whole literals list (kv.go Load), with a quote in a value
     ({"app/kustomization.yaml": "secretGenerator:\n  - name: s\n    literals: ['password=hunter2 \"SECRET\" v', novalue]\n"},
      ("hunter2", "SECRET")),
+    # attack 8 break 4: a Secret the chart renders from a HelmRelease's values (here its kind a template action,
+    # compat.possible_secret), quoted by an out-of-range replacement from the HelmRelease itself
+    ({"app/kustomization.yaml": _kust("hr.yaml", "cm.yaml", extra=(
+        "replacements:\n  - source: {kind: HelmRelease, name: velero, fieldPath: spec.values.extraObjects.0.stringData.a,"
+        " options: {delimiter: '#', index: 5}}\n    targets: [{select: {kind: ConfigMap}, fieldPaths: [data.a]}]\n")),
+      "app/hr.yaml": HR_SECRET.format(kind="'{{ print \"Sec\" \"ret\" }}'"), "app/cm.yaml": CM_C}, ("hunter2",)),
     # a file source longer than one base64 line: kyaml wraps it at 70, klog prints it multi-line
     ({"app/kustomization.yaml": _kust("cm.yaml", extra="secretGenerator:\n  - name: s\n    files: [password=key.pem]\n"
                                       + _replacement(", options: {delimiter: '#', index: 3}", "ConfigMap", "data.a")),

@@ -730,3 +730,20 @@ def test_a_secret_in_a_releases_extra_objects_is_judged_as_the_object_it_becomes
         kustomize="never", plaintext_secrets=plaintext_secrets)).findings if f.rule == "secret.unencrypted"]
     assert [f.pointer for f in found] == ["/spec/values/extraObjects/1"], found
     assert "RENDERLEAK1" not in found[0].message and "encrypt-secret" in found[0].message
+
+
+def test_an_extra_object_that_may_become_a_secret_is_reported_like_one(tmp_path):
+    """Attack 8 break 1 (variant C): the chart writes each extraObjects item through `tpl (toYaml .)`
+    (vmware-tanzu/helm-charts@velero-12.1.0:charts/velero/templates/extra-manifests.yaml) and helm's client flattens
+    a List (helm/helm@v3.17.3:pkg/kube/client.go Build): a templated kind, a List holding a Secret and a template
+    action in any field are judged by the config's own rule (compat.possible_secret), a literal ConfigMap is not."""
+    objects = ("extraObjects:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: c}, data: {a: b}}\n"
+               "- {apiVersion: v1, kind: '{{ print \"Sec\" \"ret\" }}', metadata: {name: s}, stringData: {p: TPLLEAK1}}\n"
+               "- {apiVersion: v1, kind: List, items: [{apiVersion: v1, kind: Secret, stringData: {p: TPLLEAK1}}]}\n"
+               "- {apiVersion: v1, kind: ConfigMap, metadata: {name: '{{ \"d\" }}'}, data: {a: TPLLEAK1}}\n")
+    (tmp_path / "hr.yaml").write_text(velero_helmrelease(objects))
+    found = [f for f in validate_paths([str(tmp_path / "hr.yaml")], Options(kustomize="never")).findings
+             if f.rule == "secret.unencrypted"]
+    assert [f.pointer for f in found] == [f"/spec/values/extraObjects/{i}" for i in (1, 2, 3)], found
+    assert not any("TPLLEAK1" in f.message for f in found)
+

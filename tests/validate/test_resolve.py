@@ -158,6 +158,67 @@ def test_json6902_list_operations(ops, want):
     assert o.data["spec"]["l"] == (want or ["a", "b"])
 
 
+def _copied_nodes(monkeypatch):
+    """A counter of the nodes resolve deep-copies: the work of applying a patch, whatever the machine's speed."""
+    import copy
+    import types
+
+    seen = [0]
+
+    def size(node):
+        if isinstance(node, dict):
+            return 1 + sum(size(v) for v in node.values())
+        return 1 + sum(size(v) for v in node) if isinstance(node, list) else 1
+
+    def deepcopy(node, memo=None):
+        seen[0] += size(node)
+        return copy.deepcopy(node, memo)
+
+    monkeypatch.setattr(resolve, "copy", types.SimpleNamespace(deepcopy=deepcopy))
+    return seen
+
+
+def _label_patches(p, at="/metadata/labels"):
+    return [{"target": {"kind": "Kustomization"}, "patch": f"- op: add\n  path: {at}/l{i}\n  value: v{i}\n"}
+            for i in range(p)]
+
+
+def test_json6902_work_is_linear_in_the_patches(monkeypatch, tmp_path):
+    """Attack 8 break 2: a parent Kustomization's P JSON 6902 patches, each adding to every child (kubernetes-sigs/
+    kustomize@kustomize/v5.7.1:api/filters/patchjson6902/patchjson6902.go applies them one after the other, and one
+    that does not apply leaves the object as it was). Each patch copied the whole object, which grows with each:
+    O(P²) per child. Applied in place with an undo journal, the work (nodes copied) is linear in P, in the unit and
+    through validate's Flux graph; a failing patch still leaves the object as written."""
+    seen = _copied_nodes(monkeypatch)
+    work = {}
+    for p in (100, 200, 400):
+        o = _obj(labels={"a": "b"})
+        seen[0] = 0
+        for patch in _patches(*_label_patches(p)):
+            assert resolve.apply_patch(o, patch)
+        work[p] = seen[0]
+        assert o.data["metadata"]["labels"] == {"a": "b", **{f"l{i}": f"v{i}" for i in range(p)}}
+    assert work[200] <= 2 * work[100] and work[400] <= 2 * work[200], work
+    before = dict(o.data["metadata"]["labels"])
+    failing = _patches({"patch": "- {op: add, path: /metadata/labels/z, value: 1}\n- {op: remove, path: /spec/x}"})[0]
+    assert not resolve.apply_patch(o, failing) and o.data["metadata"]["labels"] == before
+
+    graph = {}
+    for p in (100, 200, 400):
+        root = tmp_path / str(p)
+        files = {"clusters/c/apps.yaml": _ks("apps", "./apps", patches=_label_patches(p, "/spec")),
+                 "apps/ks.yaml": "---\n".join(_ks(f"k{i}", "./x") for i in range(2)),
+                 "x/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: default}\n"}
+        for rel, text in files.items():
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / rel).write_text(text)
+        seen[0] = 0
+        validate_paths([str(root / "clusters"), str(root / "apps"), str(root / "x")],
+                       Options(repo_root=str(root), kustomize="never"))
+        graph[p] = seen[0]
+    assert graph[100] > 0 and graph[200] <= 2.2 * graph[100] and graph[400] <= 2.2 * graph[200], graph
+
+
 def test_parent_patch_with_a_kind_regexp_reaches_its_children(tmp_path):
     """The whole path: a root Kustomization patches decryption into every Kustomization it applies with
     ``target: {kind: Kustomization|HelmRelease}`` (a regexp, as kustomize reads every Gvk field); the child applying a

@@ -403,9 +403,12 @@ CLEAR_CREDENTIAL = ("a credential in clear: it would be written unencrypted into
                     "valueFrom.secretKeyRef), and rotate it: this file is committed")
 
 
-RENDERED_SECRET = ("a Secret: the chart renders each item of this value as a manifest, so its values would be written "
-                   "in clear into helmrelease.yaml and applied as written. Make it with `velero-gitops encrypt-secret` "
-                   "(the S3 keys) or as a SOPS-encrypted file beside the tree, listed by the app's kustomization")
+RENDERED_SECRET = ("a Secret, or may become one: the chart renders each item of this value as a manifest through its "
+                   "template engine (a template action, a List or an unknown kind may yield a Secret), so its values "
+                   "would be written in clear into helmrelease.yaml and applied as written. Write a non-Secret object "
+                   "literally (no {{ }} action, kind and apiVersion given, no List); make a Secret with "
+                   "`velero-gitops encrypt-secret` (the S3 keys) or as a SOPS-encrypted file beside the tree, listed "
+                   "by the app's kustomization")
 
 
 def object_values(chart_version: str | None) -> list[tuple[str, ...]]:
@@ -418,15 +421,45 @@ def object_values(chart_version: str | None) -> list[tuple[str, ...]]:
     return sorted({tuple(p.split(".")) for c in chosen for p in c.get("objectValues", {})})
 
 
-def rendered_secrets(values: Any, chart_version: str | None) -> list[tuple[tuple[str | int, ...], dict[str, Any]]]:
-    """(path, object) of each Secret the chart would apply from ``values``: an item of an object value."""
-    out: list[tuple[tuple[str | int, ...], dict[str, Any]]] = []
+def rendered_secrets(values: Any, chart_version: str | None) -> list[tuple[tuple[str | int, ...], Any]]:
+    """(path, item) of each item of an object value the chart may apply as a Secret (possible_secret)."""
+    out: list[tuple[tuple[str | int, ...], Any]] = []
     for path in object_values(chart_version):
         items = lookup(values, path)
         for i, item in enumerate(items) if isinstance(items, list) else []:
-            if isinstance(item, dict) and item.get("kind") == "Secret":
+            if possible_secret(item):
                 out.append(((*path, i), item))
     return out
+
+
+def possible_secret(item: Any) -> bool:
+    """Whether the chart may apply ``item`` of an object value as a Secret, or with one. The chart writes each item
+    through ``tpl (toYaml .)`` (vmware-tanzu/helm-charts@velero-12.1.0:charts/velero/templates/extra-manifests.yaml),
+    so a template action anywhere in it may print any YAML: another kind, or a ``---`` that starts another document
+    (helm/helm@v3.17.3:pkg/releaseutil/manifest.go splits the rendered file at each one); and helm's client flattens
+    a List into its items (pkg/kube/client.go Build). Only a literal object, with no template action anywhere, a
+    known kind that is neither Secret nor a List, is known not to be one; every other item is judged a Secret."""
+    if not isinstance(item, dict):
+        return True  # a string prints as itself, templated: any manifest
+    kind = item.get("kind")
+    if not isinstance(kind, str) or not isinstance(item.get("apiVersion"), str) or kind == "Secret" \
+            or kind.endswith("List"):
+        return True
+    return _templated(item)
+
+
+def _templated(node: Any) -> bool:
+    if isinstance(node, dict):
+        return any(_templated(k) or _templated(v) for k, v in node.items())
+    if isinstance(node, list):
+        return any(map(_templated, node))
+    return isinstance(node, str) and "{{" in node
+
+
+def literal_secret(item: Any) -> bool:
+    """An item that is, as written, the Secret the chart applies (possible_secret; no template, no List)."""
+    return isinstance(item, dict) and item.get("kind") == "Secret" and isinstance(item.get("apiVersion"), str) \
+        and not _templated(item)
 
 
 def lookup(values: Any, path: list[str] | tuple[str, ...]) -> Any:

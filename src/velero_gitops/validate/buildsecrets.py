@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from velero_gitops import goregexp
+from velero_gitops.config import compat
 from velero_gitops.config.redact import MASK
 
 MIN = 4  # shorter values are not looked for (they would mask ordinary words of the message)
@@ -123,8 +124,12 @@ def literal_values(literal: str) -> set[bytes]:
 
 def object_values(o: dict) -> set[bytes]:
     """A Secret's values (``data`` as written and decoded, ``stringData``) and a kustomization's generator
-    literals, in ``o`` and the items of a List."""
+    literals, in ``o`` and the items of a List; and every value of an item a chart may apply as a Secret when ``o``
+    holds chart values (config/compat.rendered_secrets, judged for every chart of the table: a release's chart
+    version may be unknown, and a value held for nothing is only masked)."""
     out: set[bytes] = set()
+    for _, item in compat.rendered_secrets(o, None):
+        out |= nested_values(item) if compat.literal_secret(item) else _leaves(item)
     if o.get("kind") in ("List", "SecretList") and isinstance(o.get("items"), list):
         for it in o["items"]:
             if isinstance(it, dict):
@@ -197,13 +202,29 @@ def text_values(text: str) -> set[bytes] | None:
         return None  # the value read is the last of a key's values: the text shows the others too
     found: set[bytes] = set()
     for d in docs:
-        found |= {v for v in nested_values(d.data) if not v.startswith(b"ENC[")}
+        found |= held_values(d.data)
         for path in clear_credentials(d.data):
             node: Any = d.data
             for part in path:
                 node = node[part]
             found.add(str(node).encode())
     return {piece for v in found for piece in input_values(v)}
+
+
+def _leaves(node: object, top: bool = True) -> set[bytes]:
+    """Every scalar value of ``node`` but its own apiVersion and kind: which of them a template makes Secret data is
+    not known (the type's names would only mask ordinary words of every message)."""
+    if isinstance(node, dict):
+        return {b for k, v in node.items() if not (top and k in ("apiVersion", "kind")) for b in _leaves(v, False)}
+    if isinstance(node, list):
+        return {b for v in node for b in _leaves(v, False)}
+    return {str(node).encode()} if node is not None else set()
+
+
+def held_values(node: object) -> set[bytes]:
+    """The Secret data ``node`` holds in clear at any depth (nested_values), sops ciphertext left out: what makes a
+    build or a file one that holds secrets (its output never cached, its messages redacted)."""
+    return {v for v in nested_values(node) if not v.startswith(b"ENC[")}
 
 
 def nested_values(node: object) -> set[bytes]:

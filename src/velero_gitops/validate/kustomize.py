@@ -544,12 +544,15 @@ def _cache_get(cache: Path, key: str) -> tuple[bool, str] | None:
 
 
 def _holds_secret(out: str) -> bool:
-    """Whether built output holds a Secret, judged on the parsed objects (kustomize flattens Lists)."""
+    """Whether built output holds a Secret, judged on the parsed objects (kustomize flattens Lists), or Secret data
+    anywhere in them (buildsecrets.held_values, the redaction's own model: a Secret in chart values the chart
+    applies, one nested in any object)."""
     try:
         docs = load_all(out)
     except YAMLError:
         return True  # not judged: not cached
-    return any(isinstance(d.data, dict) and d.data.get("kind") in ("Secret", "SecretList", "List") for d in docs)
+    return any(isinstance(d.data, dict) and (d.data.get("kind") in ("Secret", "SecretList", "List")
+                                             or bool(buildsecrets.held_values(d.data))) for d in docs)
 
 
 def build(b: Build, kubectl: str, cache: Path | None, deadline: sandbox.Deadline | None = None) -> tuple[bool, str]:
@@ -601,7 +604,7 @@ def secret_values(b: Build, docs: Iterable[Any] = ()) -> set[bytes]:
     delimiters: set[str] = set()
     for d in docs:
         if isinstance(d.data, dict):
-            out |= buildsecrets.object_values(d.data)
+            out |= buildsecrets.nested_values(d.data)
     for real in set(b.files.values()):
         try:
             raw = b.read(real, b.root)
@@ -615,7 +618,7 @@ def secret_values(b: Build, docs: Iterable[Any] = ()) -> set[bytes]:
         if real in b.secret_files or not any(isinstance(m.get("kind"), str) for m in maps):
             out |= buildsecrets.input_values(raw)
         for m in maps:
-            out |= buildsecrets.object_values(m)
+            out |= buildsecrets.nested_values(m)
         delimiters |= {d for doc in docs_in for d in buildsecrets.source_delimiters(doc.data)}
     return out | buildsecrets.pieces(out, delimiters)
 
@@ -905,10 +908,14 @@ class _Verdicts:
 
 def holds_secrets(b: Build, docs: list, by_file: dict[Path, list[Obj]]) -> bool:
     """A secretGenerator, or a Secret with a value in clear among the build's source objects (``by_file``) or its
-    output: whatever its sops metadata says (policy.clear_values: sops leaves in clear what the file's own rule does
+    output, at any depth of them (buildsecrets.held_values): whatever its sops metadata says (policy.clear_values: sops leaves in clear what the file's own rule does
     not name, and kustomize copies that value like any other)."""
     def clear(data: object) -> bool:
-        return isinstance(data, dict) and data.get("kind") == "Secret" and bool(policy.clear_values(data))
+        if not isinstance(data, dict):
+            return False
+        if data.get("kind") == "Secret":
+            return bool(policy.clear_values(data))
+        return bool(buildsecrets.held_values(data))  # Secret data inside it: a List's items, a chart's values
 
     return (b.secret_input or any(clear(d.data) for d in docs)
             or any(clear(o.data) for real in set(b.files.values()) for o in by_file.get(real, [])))

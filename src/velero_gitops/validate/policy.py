@@ -47,7 +47,9 @@ define("policy.ca-private-key", "error", "a private key inside a `caCert`", in_g
 define("policy.secret-encrypted", "error", "the `velero-s3-secret` Secret is not SOPS-encrypted", in_git=True)
 define("secret.unencrypted", "error", "a Secret whose every value the repository shows in clear (none encrypted, none "
        "drawn from a source Git does not show), a value a SOPS-encrypted Secret still shows in clear (whatever its sops "
-       "rule says), or a Secret whose SOPS metadata is incomplete; judged by the kind, not by "
+       "rule says), or a Secret whose SOPS metadata is incomplete; an item a chart applies from a HelmRelease's values "
+       "(`extraObjects`) counts when it is such a Secret or may become one (a template action, a List, an unknown "
+       "kind); judged by the kind, not by "
        "how the values read (a value's text cannot tell a password from a setting, and only empty values, locators "
        "without a password and public key material are known to hold none): a Secret that holds no credential "
        "belongs in a ConfigMap, Kubernetes' object for non-confidential data", in_git=True)
@@ -423,11 +425,11 @@ def _helmrelease(hr: Obj, oci: dict[str, list[Obj]], opts: Options, out: list[Fi
         return
     conf = mapping(values, "configuration")
     version = str(chart_version) if chart_version is not None else None
-    # a Secret the chart renders from its values: judged as the object it becomes (not only with plaintext_secrets:
-    # secret_check, which owns the Secret rules in `check`, reads Secrets as files, never inside values)
+    # a Secret the chart may render from its values (compat.possible_secret, the config's own rule): a literal one
+    # when it holds data in clear, any other always, since the chart's template engine decides what it becomes (not
+    # only with plaintext_secrets: secret_check, which owns the Secret rules in `check`, reads files, never values)
     for path, item in compat.rendered_secrets(values, version):
-        clear = clear_values(item)
-        if holds_secret_data(item) or clear:
+        if not compat.literal_secret(item) or holds_secret_data(item) or clear_values(item):
             pointer = "/spec/values/" + "/".join(map(str, path))
             out.append(hr.finding(pointer, f"{'.'.join(map(str, path))} is {compat.RENDERED_SECRET[0].lower()}"
                                   f"{compat.RENDERED_SECRET[1:]}", "secret.unencrypted"))

@@ -694,56 +694,83 @@ def _get(data: dict, parts: list[str]) -> object:
     return node[parts[-1]]
 
 
-def _remove(data: dict, parts: list[str]) -> object:
+# An undo journal: (container, key, the value it held or _ABSENT); a list entry's key is ("insert"|"pop", index).
+_Journal = list[tuple[Any, Any, Any]]
+_ABSENT = object()
+
+
+def _remove(data: dict, parts: list[str], journal: _Journal) -> object:
     node = _parent(data, parts)
     if isinstance(node, list):
-        return node.pop(_index(node, parts[-1], False))
+        i = _index(node, parts[-1], False)
+        value = node.pop(i)
+        journal.append((node, ("pop", i), value))
+        return value
     if parts[-1] not in node:
         raise _PatchError(parts[-1])
-    return node.pop(parts[-1])
+    value = node.pop(parts[-1])
+    journal.append((node, parts[-1], value))
+    return value
 
 
-def _add(data: dict, parts: list[str], value: object) -> None:
+def _add(data: dict, parts: list[str], value: object, journal: _Journal) -> None:
     node = _parent(data, parts)
     if isinstance(node, list):
-        node.insert(_index(node, parts[-1], True), value)  # an index inserts, `-` appends
+        i = _index(node, parts[-1], True)  # an index inserts, `-` appends
+        node.insert(i, value)
+        journal.append((node, ("insert", i), None))
     else:
+        journal.append((node, parts[-1], node.get(parts[-1], _ABSENT)))
         node[parts[-1]] = value
+
+
+def _undo(journal: _Journal) -> None:
+    for node, key, old in reversed(journal):
+        if isinstance(node, list):
+            if key[0] == "insert":
+                node.pop(key[1])
+            else:
+                node.insert(key[1], old)
+        elif old is _ABSENT:
+            del node[key]
+        else:
+            node[key] = old
 
 
 def _json6902(data: dict, ops: list) -> bool:
     """A JSON 6902 patch applied as kustomize does (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/filters/
     patchjson6902/patchjson6902.go → gopkg.in/evanphx/json-patch.v4 Patch.Apply): each operation in order on the
     result of the last, and one that does not apply fails the whole patch (the build reports it; ``data`` is left
-    as it was). True when it applied."""
-    out = copy.deepcopy(data)
+    as it was). True when it applied.
+
+    Applied in place with an undo journal, never on a copy of ``data``: a Kustomization's P patches on one object
+    (each adding to it) would otherwise copy an object that grows with each, O(P²) for one object."""
+    journal: _Journal = []
     try:
         for op in ops:
             if not isinstance(op, dict):
                 raise _PatchError(op)
             kind, parts = op.get("op"), _pointer(op.get("path"))
             if kind == "add":
-                _add(out, parts, copy.deepcopy(op.get("value")))
+                _add(data, parts, copy.deepcopy(op.get("value")), journal)
             elif kind == "replace":
-                _get(out, parts)  # replace needs the value to exist
-                _remove(out, parts)
-                _add(out, parts, copy.deepcopy(op.get("value")))
+                _get(data, parts)  # replace needs the value to exist
+                _remove(data, parts, journal)
+                _add(data, parts, copy.deepcopy(op.get("value")), journal)
             elif kind == "remove":
-                _remove(out, parts)
+                _remove(data, parts, journal)
             elif kind in ("move", "copy"):
-                value = _get(out, _pointer(op.get("from")))
-                if kind == "move":
-                    _remove(out, _pointer(op.get("from")))
-                _add(out, parts, copy.deepcopy(value))
+                source = _pointer(op.get("from"))
+                value = _remove(data, source, journal) if kind == "move" else copy.deepcopy(_get(data, source))
+                _add(data, parts, value, journal)
             elif kind == "test":
-                if _get(out, parts) != op.get("value"):
+                if _get(data, parts) != op.get("value"):
                     raise _PatchError(op)
             else:
                 raise _PatchError(op)
     except _PatchError:
+        _undo(journal)
         return False
-    data.clear()
-    data.update(out)
     return True
 
 
