@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from velero_gitops.validate.varsub import BadSubstitution, expand, lookup_from, substitute_documents
 from velero_gitops.validate import varsub
+from velero_gitops.validate.varsub import BadSubstitution, expand, lookup_from, substitute_documents
 
 VARS = {"APP": "web", "EMPTY": "", "NAME": "hello"}
 

@@ -1877,12 +1877,12 @@ class _Checker:
                     overlaps.setdefault(owner_set, []).append((o, shown, bare))
                     continue
                 self.findings.append(o.finding("", f"{shown} is applied by Flux Kustomization {g.ns_of(ks)}/{ks.name} "
-                                               f"and also by {others} (the copies differ, so each apply sets its own version); apply it "
-                                               "from one Kustomization only",
+                                               f"and also by {others} (the copies differ, so each apply sets its own "
+                                               "version); apply it from one Kustomization only",
                                                DUPLICATE, DUPLICATE.severity))
-        for owner_set, group in overlaps.items():
-            group.sort(key=lambda e: (e[0].file, e[0].line))
-            (first, shown, _), rest = group[0], [bare for _, _, bare in group[1:]]
+        for owner_set, copies in overlaps.items():
+            copies.sort(key=lambda e: (e[0].file, e[0].line))
+            (first, shown, _), rest = copies[0], [bare for _, _, bare in copies[1:]]
             names = overlap_owners[owner_set]
             objects = f"{shown} and {len(rest)} more object{'s' if len(rest) > 1 else ''} ({some(rest)}) are" if rest \
                 else f"{shown} is"

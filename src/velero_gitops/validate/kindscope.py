@@ -39,7 +39,9 @@ def crd_scopes(objects: Iterable[object]) -> dict[tuple[str, str], bool]:
         if getattr(o, "kind", None) != "CustomResourceDefinition":
             continue
         spec = o.data.get("spec") if isinstance(o.data, dict) else None  # type: ignore[attr-defined]
-        names = spec.get("names") if isinstance(spec, dict) else None
+        if not isinstance(spec, dict):
+            continue
+        names = spec.get("names")
         if not isinstance(names, dict) or not isinstance(spec.get("group"), str) or not isinstance(names.get("kind"), str):
             continue
         if spec.get("scope") in ("Namespaced", "Cluster"):
