@@ -362,3 +362,14 @@ def test_a_changed_template_computes_every_unit(tmp_path, monkeypatch):
     r = CliRunner().invoke(app, ["render", "--check", *configs])
     assert rendered == ["a", "b"] and r.exit_code == 1 and "yaml-language-servxr" in r.output
     templating._layout.cache_clear()
+
+
+def test_the_key_file_the_note_names_is_part_of_the_request(tmp_path, monkeypatch):
+    """The decryption-key note names sops' key file (secrets/sops.default_key_file: $SOPS_AGE_KEY_FILE first): a
+    run with another one prints its own, never the stored note."""
+    _, configs = _two_units(tmp_path, monkeypatch)
+    _invoke(["render", *configs])
+    monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(tmp_path / "elsewhere.txt"))
+    rendered = _rendered_here(monkeypatch)
+    assert f"age.agekey={tmp_path / 'elsewhere.txt'}" in _invoke(["render", *configs])
+    assert rendered == ["a", "b"]

@@ -57,7 +57,10 @@ def _render_or_replay(paths: list[Path], check: bool, quiet: bool) -> None:
     if runcache.disabled() or cache_in_checkout(runcache.cache_dir(), paths) or len(set(absolute)) < len(absolute):
         _render(paths, check, False, False, quiet, False)
         return
-    request = runcache.request_key("render", [f"check={check}", f"quiet={quiet}"])
+    from velero_gitops.secrets.sops import default_key_file
+
+    # the environment a message reads is part of the request: the decryption-key note names the key file
+    request = runcache.request_key("render", [f"check={check}", f"quiet={quiet}", f"key={default_key_file()}"])
     keys = [runcache.part_key(request, a) for a in absolute]
     replayed = _replayable(absolute, runcache.load_all(keys))
     unit = _Units(paths, replayed)
@@ -71,7 +74,7 @@ def _render_or_replay(paths: list[Path], check: bool, quiet: bool) -> None:
     _print(printed, unit.replayed, absolute, mark.at if failed else None)
     if failed is not None:
         raise failed
-    if unit.drifted or any(t is None or t[1] is None for t in printed.tags if t and t[0] < _END):
+    if unit.drifted or any(t[1] is None for t in printed.tags):
         return  # it wrote (or found drift), or printed for no one config: not a no-op to replay per unit
     for i, r in unit.results.items():
         rec.tag = i
@@ -102,6 +105,7 @@ class _Mark:
     def __init__(self, rec: Any, printed: Any) -> None:
         self.rec, self.printed = rec, printed
         self.at: tuple[int, int | None] = (0, None)
+        printed.tag = self.at
 
     def __call__(self, phase: int, index: int | None) -> None:
         self.at = (phase, index)
@@ -191,7 +195,7 @@ def _print(printed: Any, replayed: dict[int, dict[str, Any]], absolute: list[str
 
     last = len(absolute)
     merged = [((t[0], last if t[1] is None else t[1]), n, stream, text)
-              for n, (t, (stream, text)) in enumerate(zip(printed.tags, printed.chunks, strict=True)) if t is not None]
+              for n, (t, (stream, text)) in enumerate(zip(printed.tags, printed.chunks, strict=True))]
     stop = None if upto is None else (upto[0], last if upto[1] is None else upto[1])
     for i, e in replayed.items():
         for n, (phase, stream, text) in enumerate(_chunks(e["printed"]) or []):
