@@ -10,6 +10,8 @@ import errno
 import json
 import os
 
+import pytest
+
 from velero_gitops import identity, runcache
 from velero_gitops.check import cache_in_checkout
 
@@ -228,3 +230,146 @@ def test_installed_library_code_is_keyed_by_its_signature():
         path = os.path.abspath(module.__file__)
         assert runcache.current({"files": [path], "dirs": [], "probes": [], "programs": []})["files"][path].startswith(
             "stat:"), path
+
+
+# render's no-op stored per unit (the configs of one repository root): an unchanged unit is replayed, a unit with any
+# changed input is computed, and the run prints what a fully computed run prints, in its order
+
+
+_FLUX_KS_WITH_THE_KEY = """apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: other
+  namespace: flux-system
+spec:
+  interval: 10m
+  path: ./other
+  prune: true
+  sourceRef:
+    kind: GitRepository
+    name: flux-system
+  decryption:
+    provider: sops
+    secretRef:
+      name: sops-age
+"""
+
+
+def _two_units(tmp_path, monkeypatch):
+    """Two repository roots in one checkout (a and b, each home-lab rendered), the replay store on."""
+    import shutil
+
+    from cli_util import EXAMPLE
+
+    checkout = tmp_path / "checkout"
+    (checkout / ".git").mkdir(parents=True)
+    for name in ("a", "b"):
+        shutil.copytree(EXAMPLE, checkout / name)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("VELERO_GITOPS_NO_CACHE", raising=False)
+    monkeypatch.chdir(checkout)
+    return checkout, ["a/velero-gitops.yaml", "b/velero-gitops.yaml"]
+
+
+def _invoke(args, computed: bool = False) -> str:
+    """The CLI in this process; ``computed``: with the replay store off (what every replay must print)."""
+    from typer.testing import CliRunner
+
+    from velero_gitops.cli import app
+
+    r = CliRunner().invoke(app, list(args), env={"VELERO_GITOPS_NO_CACHE": "1" if computed else ""})
+    assert r.exit_code == 0, r.output
+    return r.output
+
+
+def _rendered_here(monkeypatch) -> list[str]:
+    """The units (their root's folder name) the next runs render: a replayed one is never loaded."""
+    from pathlib import Path
+
+    from velero_gitops import pipeline
+
+    seen: list[str] = []
+    real = pipeline.render_config
+    monkeypatch.setattr(pipeline, "render_config", lambda c: seen.append(Path(c).parent.name) or real(c))
+    return seen
+
+
+def test_each_unchanged_unit_is_replayed_in_the_order_a_computed_run_prints(tmp_path, monkeypatch):
+    _, configs = _two_units(tmp_path, monkeypatch)
+    _invoke(["render", *configs])  # stored
+    rendered = _rendered_here(monkeypatch)
+    for args in (configs, configs[::-1]):
+        replayed = _invoke(["render", *args])
+        assert not rendered
+        assert replayed == _invoke(["render", *args], computed=True)
+        assert replayed.count("Flux decrypts the tree") == 2  # one message per unit, from its graph
+        rendered.clear()
+
+
+def _edit_config(checkout, monkeypatch):
+    cfg = checkout / "a" / "velero-gitops.yaml"
+    cfg.write_text(cfg.read_text() + "# a comment renders nothing new\n")
+
+
+def _add_a_flux_kustomization_that_reads_the_key(checkout, monkeypatch):
+    """A repository file the decryption-key message reads (validate/flux.py's graph of unit a's root)."""
+    (checkout / "a" / "other").mkdir()
+    (checkout / "a" / "other" / "ks.yaml").write_text(_FLUX_KS_WITH_THE_KEY)
+
+
+@pytest.mark.parametrize("change", [_edit_config, _add_a_flux_kustomization_that_reads_the_key])
+def test_a_unit_whose_input_changed_is_computed_and_the_other_replayed(tmp_path, monkeypatch, change):
+    checkout, configs = _two_units(tmp_path, monkeypatch)
+    _invoke(["render", *configs])
+    rendered = _rendered_here(monkeypatch)
+    change(checkout, monkeypatch)
+    mixed = _invoke(["render", *configs])
+    assert rendered == ["a"]
+    assert mixed == _invoke(["render", *configs], computed=True)
+    # a's graph now holds a Kustomization that reads the key: its message is gone, b's is replayed
+    assert mixed.count("Flux decrypts the tree") == (1 if change is _add_a_flux_kustomization_that_reads_the_key else 2)
+
+
+def test_a_changed_tool_version_computes_every_unit(tmp_path, monkeypatch):
+    _, configs = _two_units(tmp_path, monkeypatch)
+    _invoke(["render", "--check", *configs])
+    rendered = _rendered_here(monkeypatch)
+    monkeypatch.setattr(runcache, "__version__", runcache.__version__ + ".1")
+    _invoke(["render", "--check", *configs])
+    assert rendered == ["a", "b"]
+
+
+def test_a_changed_template_computes_every_unit(tmp_path, monkeypatch):
+    """The layout template is read once per process (templating._layout), for no one config: an input of each."""
+    import shutil
+
+    from velero_gitops.render import templating
+
+    copy = tmp_path / "templates"
+    shutil.copytree(templating.templates_dir(), copy)
+    monkeypatch.setattr(templating, "templates_dir", lambda: copy)
+    templating._layout.cache_clear()
+    _, configs = _two_units(tmp_path, monkeypatch)
+    _invoke(["render", "--check", *configs])
+    rendered = _rendered_here(monkeypatch)
+    layout = copy / templating.LAYOUT
+    layout.write_text(layout.read_text().replace("# yaml-language-server:", "# yaml-language-servxr:"))
+    templating._layout.cache_clear()
+    from typer.testing import CliRunner
+
+    from velero_gitops.cli import app
+
+    r = CliRunner().invoke(app, ["render", "--check", *configs])
+    assert rendered == ["a", "b"] and r.exit_code == 1 and "yaml-language-servxr" in r.output
+    templating._layout.cache_clear()
+
+
+def test_the_key_file_the_note_names_is_part_of_the_request(tmp_path, monkeypatch):
+    """The decryption-key note names sops' key file (secrets/sops.default_key_file: $SOPS_AGE_KEY_FILE first): a
+    run with another one prints its own, never the stored note."""
+    _, configs = _two_units(tmp_path, monkeypatch)
+    _invoke(["render", *configs])
+    monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(tmp_path / "elsewhere.txt"))
+    rendered = _rendered_here(monkeypatch)
+    assert f"age.agekey={tmp_path / 'elsewhere.txt'}" in _invoke(["render", *configs])
+    assert rendered == ["a", "b"]

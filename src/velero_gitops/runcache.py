@@ -75,6 +75,10 @@ class Recorder:
         self.programs: set[str] = set()
         self.probes: set[str] = set()  # paths whose presence and content matter even when absent
         self.own = str(cache_dir())  # the store itself is not an input
+        # Which part of the run was working when a file was opened or a folder listed (``tag``, set by the caller;
+        # None: no part): a run of independent parts stores each part's inputs apart (``owned``).
+        self.tag: object = None
+        self.read_by: dict[str, set[object]] = {}
         self.started_ns = time.time_ns()
 
     def __enter__(self) -> Recorder:
@@ -109,6 +113,15 @@ class Recorder:
             "programs": {p: _code_signature(p) for p in sorted(self.programs)},
         }
 
+    def owned(self, inputs: dict[str, Any], mine: Any, probes: set[str]) -> dict[str, Any]:
+        """The part of ``inputs`` (from :meth:`inputs`) that one part of the run depends on: every file and folder
+        ``mine(path, tags)`` keeps (``tags``: the parts working when it was read), the given probes, every program."""
+        keep = lambda p: mine(p, self.read_by.get(p, {None}))  # noqa: E731
+        return {"files": {p: d for p, d in inputs["files"].items() if keep(p)},
+                "dirs": {p: d for p, d in inputs["dirs"].items() if keep(p)},
+                "probes": {p: d for p, d in inputs["probes"].items() if p in probes},
+                "programs": inputs["programs"]}
+
 
 def _audit(event: str, args: tuple) -> None:
     r = _active
@@ -120,13 +133,17 @@ def _audit(event: str, args: tuple) -> None:
             if not isinstance(path, (str, bytes)) or _writes(mode, flags):
                 return
             p = os.path.abspath(os.fsdecode(path))
-            if p.startswith(_SKIP_PREFIXES) or p.startswith(r.own) or p in r.files:
+            if p.startswith(_SKIP_PREFIXES) or p.startswith(r.own):
                 return
-            r.files[p] = _signature(p)
+            r.read_by.setdefault(p, set()).add(r.tag)
+            if p not in r.files:
+                r.files[p] = _signature(p)
         elif event in ("os.listdir", "os.scandir"):
             path = args[0] if args else "."
             if isinstance(path, (str, bytes)) or path is None:
-                r.dirs.add(os.path.abspath(os.fsdecode(path or ".")))
+                d = os.path.abspath(os.fsdecode(path or "."))
+                r.dirs.add(d)
+                r.read_by.setdefault(d, set()).add(r.tag)
         elif event == "subprocess.Popen":
             executable, argv = args[0], args[1]
             argv = [os.fsdecode(a) for a in (argv if isinstance(argv, (list, tuple)) else [argv])]
@@ -205,13 +222,21 @@ def _listing(path: str) -> str:
     return hashlib.sha256("\0".join(names).encode("utf-8", "surrogateescape")).hexdigest()
 
 
-def current(inputs: dict[str, Any]) -> dict[str, Any]:
-    """The same inputs' digests now (what a replay compares)."""
+def current(inputs: dict[str, Any], seen: dict[tuple[str, str], str] | None = None) -> dict[str, Any]:
+    """The same inputs' digests now (what a replay compares). ``seen``: the digests taken already by this
+    comparison of several entries (load_all), each input digested once however many entries read it."""
+    memo = {} if seen is None else seen
+
+    def of(kind: str, p: str, how: Any) -> str:
+        d = memo.get((kind, p))
+        if d is None:
+            d = memo[(kind, p)] = how(p)
+        return d
     return {
-        "files": {p: _digest(p) for p in inputs["files"]},
-        "dirs": {d: _listing(d) for d in inputs["dirs"]},
-        "probes": {p: _digest(p) for p in inputs["probes"]},
-        "programs": {p: _code_signature(p) for p in inputs["programs"]},
+        "files": {p: of("f", p, _digest) for p in inputs["files"]},
+        "dirs": {d: of("d", d, _listing) for d in inputs["dirs"]},
+        "probes": {p: of("f", p, _digest) for p in inputs["probes"]},
+        "programs": {p: of("p", p, _code_signature) for p in inputs["programs"]},
     }
 
 
@@ -219,13 +244,16 @@ class Transcript:
     """What a run printed, in order, while it still goes to the terminal: stored with a clean result, written
     again verbatim by a replay. Use as a context manager around the run."""
 
-    def __init__(self) -> None:
+    def __init__(self, hold: bool = False) -> None:
         self.chunks: list[tuple[str, str]] = []  # ("stdout" | "stderr", text)
+        self.tags: list[object] = []  # the caller's ``tag`` when each chunk was written
+        self.tag: object = None
+        self.hold = hold  # keep the chunks (the caller writes them, in an order of its own), write nothing
         self._saved: tuple[Any, Any] | None = None
 
     def __enter__(self) -> Transcript:
         self._saved = (sys.stdout, sys.stderr)
-        sys.stdout, sys.stderr = _Tee(sys.stdout, "stdout", self.chunks), _Tee(sys.stderr, "stderr", self.chunks)
+        sys.stdout, sys.stderr = _Tee(sys.stdout, "stdout", self), _Tee(sys.stderr, "stderr", self)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -245,14 +273,15 @@ class Transcript:
 
 
 class _Tee:
-    def __init__(self, real: Any, name: str, log: list[tuple[str, str]]) -> None:
+    def __init__(self, real: Any, name: str, log: Transcript) -> None:
         self._real, self._name, self._log = real, name, log
 
     def write(self, text: str) -> int:
         if not isinstance(text, str):  # click probes with b"": the real text stream refuses it, and so do we
             return self._real.write(text)
-        self._log.append((self._name, text))
-        return self._real.write(text)
+        self._log.chunks.append((self._name, text))
+        self._log.tags.append(self._log.tag)
+        return len(text) if self._log.hold else self._real.write(text)
 
     def __getattr__(self, attr: str) -> Any:  # flush, isatty, encoding...: the real stream's
         return getattr(self._real, attr)
@@ -274,6 +303,11 @@ def request_key(kind: str, words: list[str]) -> str:
     for w in [kind, __version__, identity.code_digest(), *programs, sys.version, os.getcwd(), *words]:
         h.update(w.encode("utf-8", "surrogateescape") + b"\0")
     return h.hexdigest()
+
+
+def part_key(request: str, part: str) -> str:
+    """The key of one part of a request (a config of a render): its entry is stored and replayed on its own."""
+    return hashlib.sha256(f"{request}\0{part}".encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def _private(st: os.stat_result, is_dir: bool) -> bool:
@@ -331,7 +365,13 @@ def _mac(secret: bytes, key: str, inputs: Any, result: Any) -> str:
     return hmac.new(secret, body, hashlib.sha256).hexdigest()
 
 
-def load(key: str) -> dict[str, Any] | None:
+def load_all(keys: list[str]) -> list[dict[str, Any] | None]:
+    """:func:`load` of each key, in one comparison: an input several entries read is digested once."""
+    seen: dict[tuple[str, str], str] = {}
+    return [load(k, seen) for k in keys]
+
+
+def load(key: str, seen: dict[tuple[str, str], str] | None = None) -> dict[str, Any] | None:
     """The stored result for ``key`` when it is authentic and every input is unchanged, else None."""
     if disabled():
         return None
@@ -345,7 +385,7 @@ def load(key: str) -> dict[str, Any] | None:
         inputs, result, mac = entry["inputs"], entry["result"], entry["mac"]
         if not isinstance(mac, str) or not hmac.compare_digest(mac, _mac(secret, key, inputs, result)):
             return None
-        if current(inputs) != inputs:
+        if current(inputs, seen) != inputs:
             return None
     except (ValueError, KeyError, TypeError, AttributeError):
         return None

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -41,30 +43,195 @@ def render(
 
 
 def _render_or_replay(paths: list[Path], check: bool, quiet: bool) -> None:
-    """A run that wrote nothing is stored with what it printed, keyed on the content of everything it read (the
-    configs, the templates, every generated file and the folders listed: runcache.py); the same run replays it
-    without loading, planning or rendering. A hand edit, a deleted output or a new file in the tree is a changed
-    input, so the run is computed again and notices it."""
-    import os
-
+    """A no-op is stored per unit: the configs of one repository root (repo.root), which share its Flux graph and
+    nothing else. Each unit's entry holds what its configs printed and the content digest of everything read while
+    they were worked on (the configs, the templates, every generated file, the repository files the Flux graph
+    read, the folders listed, the code and programs: runcache.py), keyed on the request and the config. A run
+    replays every unit whose inputs are unchanged, without loading, planning, rendering or reading a graph, and
+    computes the others; it prints what a full run prints, in its order. A hand edit, a deleted output or a new
+    file in a unit's tree is a changed input of that unit, so the unit is computed again and notices it."""
     from velero_gitops import runcache
     from velero_gitops.check import cache_in_checkout
 
-    if runcache.disabled() or cache_in_checkout(runcache.cache_dir(), paths):
+    absolute = [os.path.abspath(p) for p in paths]
+    if runcache.disabled() or cache_in_checkout(runcache.cache_dir(), paths) or len(set(absolute)) < len(absolute):
         _render(paths, check, False, False, quiet, False)
         return
-    key = runcache.request_key("render", [f"check={check}", f"quiet={quiet}", *(os.path.abspath(p) for p in paths)])
-    stored = runcache.load(key)
-    if stored is not None and runcache.Transcript.replay(stored.get("printed")):
-        return
-    with runcache.Recorder() as rec, runcache.Transcript() as printed:
-        results = _render(paths, check, False, False, quiet, False)
-    if any(r.drifted for r in results):
-        return  # it wrote (or found drift): the inputs it read are no longer the tree
-    for r in results:
+    from velero_gitops.secrets.sops import default_key_file
+
+    # the environment a message reads is part of the request: the decryption-key note names the key file
+    request = runcache.request_key("render", [f"check={check}", f"quiet={quiet}", f"key={default_key_file()}"])
+    keys = [runcache.part_key(request, a) for a in absolute]
+    replayed = _replayable(absolute, runcache.load_all(keys))
+    unit = _Units(paths, replayed)
+    failed: BaseException | None = None
+    with runcache.Recorder() as rec, runcache.Transcript(hold=True) as printed:
+        mark = _Mark(rec, printed)
+        try:
+            unit.compute(check, quiet, mark)
+        except BaseException as exc:  # noqa: BLE001 - what a full run printed before it failed is printed, then raised
+            failed = exc
+    _print(printed, unit.replayed, absolute, mark.at if failed else None)
+    if failed is not None:
+        raise failed
+    if unit.drifted or any(t[1] is None for t in printed.tags):
+        return  # it wrote (or found drift), or printed for no one config: not a no-op to replay per unit
+    for i, r in unit.results.items():
+        rec.tag = i
         for probe in r.probes:
             rec.probe(probe)
-    runcache.store(key, rec.inputs(), {"printed": [list(c) for c in printed.chunks]})
+    inputs = rec.inputs()
+    if inputs is None:
+        return
+    chunks = list(zip(printed.tags, printed.chunks, strict=True))
+    within = _Within(unit.roots())
+    for root, members in unit.by_root().items():
+        mine = within.owner(root, set(members))
+        probes = {os.path.abspath(p) for i in members for p in unit.results[i].probes}
+        owned = rec.owned(inputs, mine, probes)
+        for i in members:
+            runcache.store(keys[i], owned, {
+                "root": root, "members": [absolute[j] for j in members],
+                "printed": [[t[0], stream, text] for t, (stream, text) in chunks if t and t[1] == i]})
+
+
+_END = 5  # the phase of _render after every config's part: what it prints there belongs to no one config
+
+
+class _Mark:
+    """Which part of _render works now, for the recorder (the config whose inputs a read is) and the transcript
+    (where its output goes in a full run's order): (phase, index of the config in the request or None)."""
+
+    def __init__(self, rec: Any, printed: Any) -> None:
+        self.rec, self.printed = rec, printed
+        self.at: tuple[int, int | None] = (0, None)
+        printed.tag = self.at
+
+    def __call__(self, phase: int, index: int | None) -> None:
+        self.at = (phase, index)
+        self.rec.tag = index
+        self.printed.tag = self.at
+
+
+def _no_mark(phase: int, index: int | None) -> None:
+    return None
+
+
+class _Units:
+    """The configs of a request: the units replayed (index -> stored entry) and those computed (index -> result)."""
+
+    def __init__(self, paths: list[Path], replayed: dict[int, dict[str, Any]]) -> None:
+        self.paths, self.replayed = paths, replayed
+        self.results: dict[int, RenderResult] = {}
+        self.drifted = False
+
+    def roots(self) -> set[str]:
+        return {str(r.loaded.repo_root) for r in self.results.values()}
+
+    def by_root(self) -> dict[str, list[int]]:
+        out: dict[str, list[int]] = {}
+        for i in sorted(self.results):
+            out.setdefault(str(self.results[i].loaded.repo_root), []).append(i)
+        return out
+
+    def compute(self, check: bool, quiet: bool, mark: Any) -> None:
+        """Load every config not replayed; a replayed unit whose root is, holds or lies in a computed one's is
+        computed too (its graph reads the other's files, which this run may write). Then render them as one run."""
+        if len(self.replayed) == len(self.paths):
+            return  # every unit replayed: nothing to load
+        from velero_gitops import boundary
+        from velero_gitops.pipeline import render_config
+        from velero_gitops.render import templating
+
+        templating.warm()
+        while True:
+            for i in range(len(self.paths)):
+                if i not in self.replayed and i not in self.results:
+                    mark(0, i)
+                    self.results[i] = render_config(self.paths[i])
+            computed = [Path(r) for r in self.roots()]
+            clash = [i for i, e in self.replayed.items()
+                     if any(boundary.inside(Path(e["root"]), c) or boundary.inside(c, Path(e["root"])) for c in computed)]
+            if not clash:
+                break
+            for i in clash:
+                del self.replayed[i]
+        order = sorted(self.results)
+        if not order:
+            return
+        done = _render([self.paths[i] for i in order], check, False, False, quiet, False,
+                       loaded=[self.results[i] for i in order], mark=lambda ph, j: mark(ph, None if j is None else order[j]))
+        self.drifted = any(r.drifted for r in done)
+
+
+def _replayable(absolute: list[str], entries: list[dict[str, Any] | None]) -> dict[int, dict[str, Any]]:
+    """The configs whose whole unit is stored with unchanged inputs: every member of the unit is in this request
+    (a unit stored with another config beside it is not this one) and names the same members and root."""
+    at = {a: i for i, a in enumerate(absolute)}
+    hits: dict[int, dict[str, Any]] = {}
+    for i, e in enumerate(entries):
+        members = e.get("members") if e is not None else None
+        if (e is None or not isinstance(members, list) or absolute[i] not in members or not isinstance(e.get("root"), str)
+                or not all(isinstance(m, str) and m in at for m in members)):
+            continue
+        if all((o := entries[at[m]]) is not None and o.get("members") == members and o.get("root") == e["root"]
+               for m in members) and _chunks(e.get("printed")) is not None:
+            hits[i] = e
+    return hits
+
+
+def _chunks(printed: Any) -> list[tuple[int, str, str]] | None:
+    if not isinstance(printed, list) or not all(
+            isinstance(c, list) and len(c) == 3 and isinstance(c[0], int) and c[1] in ("stdout", "stderr")
+            and isinstance(c[2], str) for c in printed):
+        return None
+    return [(c[0], c[1], c[2]) for c in printed]
+
+
+def _print(printed: Any, replayed: dict[int, dict[str, Any]], absolute: list[str], upto: tuple[int, int | None] | None) -> None:
+    """The computed configs' output and the replayed ones', in a full run's order: phase by phase, config by config.
+    ``upto``: where the computed run failed; a replayed config prints only what a full run printed before that."""
+    import sys
+
+    last = len(absolute)
+    merged = [((t[0], last if t[1] is None else t[1]), n, stream, text)
+              for n, (t, (stream, text)) in enumerate(zip(printed.tags, printed.chunks, strict=True))]
+    stop = None if upto is None else (upto[0], last if upto[1] is None else upto[1])
+    for i, e in replayed.items():
+        for n, (phase, stream, text) in enumerate(_chunks(e["printed"]) or []):
+            if stop is None or (phase, i) < stop:
+                merged.append(((phase, i), n, stream, text))
+    for _, _, stream, text in sorted(merged, key=lambda m: (m[0], m[1])):
+        getattr(sys, stream).write(text)
+
+
+class _Within:
+    """Which units' roots hold a path the run read (its folders looked up, one path at a time)."""
+
+    def __init__(self, roots: set[str]) -> None:
+        self.roots = roots
+        self._memo: dict[str, frozenset[str]] = {}
+
+    def of(self, path: str) -> frozenset[str]:
+        found = self._memo.get(path)
+        if found is None:
+            up, held = path, set()
+            while True:
+                if up in self.roots:
+                    held.add(up)
+                parent = os.path.dirname(up)
+                if parent == up:
+                    break
+                up = parent
+            found = self._memo[path] = frozenset(held)
+        return found
+
+    def owner(self, root: str, members: set[int]) -> Callable[[str, set[object]], bool]:
+        """Whether a file or folder the run read is an input of the unit at ``root``: it lies in that root, a member
+        config was being worked on when it was read, nothing was (templates, the code), or it lies in no unit's
+        root. A file of another unit's root that no member read is that unit's alone."""
+        return lambda path, tags: (root in self.of(path) or bool(tags & members) or None in tags  # type: ignore[operator]
+                                   or not self.of(path))
 
 
 def _text_values(result: RenderResult) -> set[bytes] | None:
@@ -82,12 +249,21 @@ def _text_values(result: RenderResult) -> set[bytes] | None:
     return found
 
 
-def _render(paths: list[Path], check: bool, diff: bool, force: bool, quiet: bool, wire: bool) -> list[RenderResult]:
+def _render(paths: list[Path], check: bool, diff: bool, force: bool, quiet: bool, wire: bool,
+            loaded: list[RenderResult] | None = None, mark: Callable[[int, int | None], None] = _no_mark,
+            ) -> list[RenderResult]:
+    """``loaded``: the configs rendered already (render_config). ``mark(phase, index)``: told which config's part
+    each step works on (_Mark); a step of one config reads that config's inputs and prints its output."""
     from velero_gitops.pipeline import pin_hints, render_config
     from velero_gitops.validate.buildsecrets import redact_diff
 
     # Render everything in memory first: a bad config anywhere means nothing is written anywhere.
-    results = [render_config(p) for p in paths]
+    if loaded is None:
+        loaded = []
+        for i, p in enumerate(paths):
+            mark(0, i)
+            loaded.append(render_config(p))
+    results = loaded
     # ... and a second Velero install anywhere means nothing is written either
     # Both graphs of a repository read the disk before anything is written: the planned one reuses the real paths
     # and bytes the first read (only its planned files differ, and those come from the plan), not after the write.
@@ -99,16 +275,22 @@ def _render(paths: list[Path], check: bool, diff: bool, force: bool, quiet: bool
     for r in results:
         by_root.setdefault(r.loaded.repo_root, []).append(r)
     planned = _Facts({root: _overlay(mine) for root, mine in by_root.items()}, reads=reads)
-    facts = [] if check or diff else [before.of(r) for r in results]
-    for result, f in zip(results, facts, strict=False):
+    facts = []
+    for i, r in enumerate([] if check or diff else results):
+        mark(1, i)
+        facts.append(before.of(r))
+    for i, (result, f) in enumerate(zip(results, facts, strict=False)):
+        mark(1, i)
         _refuse_second_install(result, f)
-    for result, f in zip(results, facts, strict=False):
+    for i, (result, f) in enumerate(zip(results, facts, strict=False)):
+        mark(1, i)
         _refuse_prune(result, results, f, planned)
     before.reads = planned.reads = None  # the writes below change the disk: a graph read after them reads it afresh
     drift = False
-    written: list[RenderResult] = []
+    written: list[tuple[int, RenderResult]] = []
     unwired = 0  # configs whose --wire edit could not be made
-    for result in results:
+    for i, result in enumerate(results):
+        mark(2, i)
         for warning in result.loaded.warnings:  # config/semantics.py: accepted, with the numbers to weigh
             err(f"warning: {warning}")
         changed = result.drifted
@@ -137,14 +319,16 @@ def _render(paths: list[Path], check: bool, diff: bool, force: bool, quiet: bool
         if wire:  # the edit changes the graph the next config is judged on: judged one by one, on a fresh read
             unwired += not _wiring(result, wire, None if result.drifted else before.of(result))
         else:
-            written.append(result)
+            written.append((i, result))
     # Judged once every tree is written, on the graph of the planned tree (what the write, verified file by file under
     # the lock, made of the disk), read once per repository: each read scans the whole repository.
-    after = planned if any(r.drifted for r in written) else before
-    for result in written:
+    after = planned if any(r.drifted for _, r in written) else before
+    for i, result in written:
+        mark(3, i)
         _wiring(result, False, after.of(result))
     if not check and not diff:
-        _decryption_key(results, after if not wire else _Facts())
+        _decryption_key(results, after if not wire else _Facts(), mark)
+    mark(_END, None)
     if check and drift:
         err("the rendered tree is out of date: run `velero-gitops render` and commit the result")
         raise typer.Exit(1)
@@ -153,10 +337,14 @@ def _render(paths: list[Path], check: bool, diff: bool, force: bool, quiet: bool
     return results
 
 
-def _disk_reads() -> DiskReads:
+def _disk_reads() -> dict[Path, DiskReads]:
+    """The disk reads of each repository root (validate.run.DiskReads), apart: what one root's graph read is never
+    served to another's from memory (a unit's stored inputs are what it read: _render_or_replay)."""
+    from collections import defaultdict
+
     from velero_gitops.validate.run import DiskReads  # not imported by --check and --diff, which read no graph
 
-    return DiskReads()
+    return defaultdict(DiskReads)
 
 
 class _Facts:
@@ -164,7 +352,8 @@ class _Facts:
     of the disk, or with ``planned`` (repository root -> {repo-relative path: new text, None: removed}) laid over it.
     ``reads``: the disk reads (validate.run.DiskReads) its graphs share with another _Facts while nothing is written."""
 
-    def __init__(self, planned: dict[Path, dict[str, str | None]] | None = None, reads: DiskReads | None = None) -> None:
+    def __init__(self, planned: dict[Path, dict[str, str | None]] | None = None,
+                 reads: dict[Path, DiskReads] | None = None) -> None:
         self._read: dict[tuple[Path, tuple[str, ...]], list[FluxKs]] = {}
         self._planned = planned
         self.reads = reads
@@ -175,8 +364,9 @@ class _Facts:
         key = (result.loaded.repo_root, tuple(wiring.sources_of(result.loaded)))
         if key not in self._read:
             overlay = None if self._planned is None else self._planned.get(key[0])
-            self._read[key] = (wiring.flux_facts(key[0], list(key[1]), reads=self.reads) if not overlay
-                               else applyset.planned_facts(key[0], list(key[1]), overlay, self.reads))
+            reads = None if self.reads is None else self.reads[key[0]]
+            self._read[key] = (wiring.flux_facts(key[0], list(key[1]), reads=reads) if not overlay
+                               else applyset.planned_facts(key[0], list(key[1]), overlay, reads))
         return self._read[key]
 
 
@@ -265,7 +455,7 @@ def _ordering(result: RenderResult, w: Wiring) -> None:
         err("warning: " + ordering.message(r, shown))
 
 
-def _decryption_key(results: list[RenderResult], facts: _Facts) -> None:
+def _decryption_key(results: list[RenderResult], facts: _Facts, mark: Callable[[int, int | None], None] = _no_mark) -> None:
     """Once per key Secret: the rendered Kustomization decrypts with a key Secret that the repository does not hold
     and no other Flux Kustomization reads (a repository new to SOPS): say how to make it (flux._Checker.absent_key
     decides; kustomize-controller fails the whole Kustomization without it)."""
@@ -275,7 +465,8 @@ def _decryption_key(results: list[RenderResult], facts: _Facts) -> None:
     from velero_gitops.validate.flux import key_command
 
     told: set[tuple[Path, tuple[str, str]]] = set()
-    for result in results:
+    for i, result in enumerate(results):
+        mark(4, i)
         root = result.loaded.repo_root.resolve()
         target = (root / Layout.of(result.loaded.config).ks_file).resolve()
         for k in facts.of(result):

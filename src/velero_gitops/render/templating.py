@@ -41,6 +41,12 @@ def _layout() -> jinja2.Template:
     return env.get_template(LAYOUT)
 
 
+def warm() -> None:
+    """Compile the layout now: a run that attributes what it reads to each config reads the template for none
+    (cli/render_cmds._Units), as every config of the run depends on it."""
+    _layout()
+
+
 def render(p: Plan) -> dict[str, str]:
     """{repo-relative path: file body without the generated-file header}."""
     return {a.path: render_artifact(a) for a in p.artifacts}
