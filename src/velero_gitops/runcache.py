@@ -77,7 +77,7 @@ class Recorder:
         self.own = str(cache_dir())  # the store itself is not an input
         # Which part of the run was working when a file was opened or a folder listed (``tag``, set by the caller;
         # None: no part): a run of independent parts stores each part's inputs apart (``owned``).
-        self.tag: object = None
+        self.tag: Any = None
         self.read_by: dict[str, set[object]] = {}
         self.started_ns = time.time_ns()
 
@@ -246,8 +246,8 @@ class Transcript:
 
     def __init__(self, hold: bool = False) -> None:
         self.chunks: list[tuple[str, str]] = []  # ("stdout" | "stderr", text)
-        self.tags: list[object] = []  # the caller's ``tag`` when each chunk was written
-        self.tag: object = None
+        self.tags: list[Any] = []  # the caller's ``tag`` when each chunk was written
+        self.tag: Any = None
         self.hold = hold  # keep the chunks (the caller writes them, in an order of its own), write nothing
         self._saved: tuple[Any, Any] | None = None
 

@@ -230,7 +230,7 @@ class _Within:
         """Whether a file or folder the run read is an input of the unit at ``root``: it lies in that root, a member
         config was being worked on when it was read, nothing was (templates, the code), or it lies in no unit's
         root. A file of another unit's root that no member read is that unit's alone."""
-        return lambda path, tags: (root in self.of(path) or bool(tags & members) or None in tags  # type: ignore[operator]
+        return lambda path, tags: (root in self.of(path) or bool(tags & members) or None in tags
                                    or not self.of(path))
 
 
