@@ -149,10 +149,11 @@ def _scan_repo(root: Path, seen: set[Path], run: Run) -> list:
 
 
 def _content(o: Obj) -> object:
-    """An object as applied, for comparing copies (namespace aside: the copies land in the same one)."""
+    """An object as applied, for comparing copies of one applied identity: its name and namespace aside, which the
+    copies share once kustomize's transformers ran (a Namespace that `namespace:` renames, an object moved into one)."""
     data = {k: v for k, v in o.data.items() if k != "metadata"}
     md = o.data.get("metadata")
-    data["metadata"] = {k: v for k, v in md.items() if k != "namespace"} if isinstance(md, dict) else md
+    data["metadata"] = {k: v for k, v in md.items() if k not in ("namespace", "name")} if isinstance(md, dict) else md
     return data
 
 
