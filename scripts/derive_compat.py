@@ -17,7 +17,8 @@ Nothing in that file is written by hand. Everything is read from the upstream Gi
   them: ``privilegedFsBackup`` (a ``json:"privilegedFsBackup`` field in ``pkg/types`` or ``pkg/nodeagent``),
   namespace wildcards (``pkg/util/wildcard/expand.go`` with ``ShouldExpandWildcards`` called from
   ``pkg/util/collections/includes_excludes.go``), and the uploaders ``pkg/uploader/types.go``
-  ``ValidateUploaderType`` accepts.
+  ``ValidateUploaderType`` accepts; the kopia release it links, from the release notes of its minor
+  (``changelogs/CHANGELOG-X.Y.md``), and the fork ``go.mod`` replaces kopia with.
 * vmware-tanzu/velero-plugin-for-aws, every final tag (and the newest tag): the README "Compatibility"
   table, plugin minor -> Velero minor.
 
@@ -285,6 +286,7 @@ def derive_velero(repo: Repo, minors: set[tuple[int, int]]) -> dict:
         incl = repo.show(tag, "pkg/util/collections/includes_excludes.go") or ""
         wildcards = bool(expand) and "func ShouldExpandWildcards" in expand and "wildcard.ShouldExpandWildcards(" in incl
         types_go = repo.show(tag, "pkg/uploader/types.go") or ""
+        changelog = "changelogs/CHANGELOG-{}.{}.md".format(*vtuple(tag)[:2])
         out[tag.lstrip("v")] = {
             "crdPhases": crd_phases([repo.show(tag, p) or "" for p in crds]),
             "crdPhasesFrom": repo.at(tag, "config/crd/*/bases/"),
@@ -295,7 +297,23 @@ def derive_velero(repo: Repo, minors: set[tuple[int, int]]) -> dict:
             "namespaceWildcardsFrom": repo.at(tag, "pkg/util/wildcard/expand.go"),
             "uploaders": uploaders(types_go),
             "uploadersFrom": repo.at(tag, "pkg/uploader/types.go"),
+            "kopia": kopia(repo.show(tag, changelog) or "", repo.show(tag, "go.mod") or ""),
+            "kopiaFrom": repo.at(tag, changelog) + " (Runtime and dependencies), go.mod (replace)",
         }
+    return out
+
+
+def kopia(changelog: str, go_mod: str) -> dict:
+    """The kopia a Velero build links. Velero links a fork (go.mod ``replace github.com/kopia/kopia => <fork>
+    <pseudo-version>``); the ``require`` line it replaces has stayed at v0.16.0 since Velero 1.16 while the fork moved,
+    so it says nothing. The kopia release the fork carries is what the release notes state under "Runtime and
+    dependencies" (``kopia: X.Y.Z``), in the newest section of the minor's changelog that states it."""
+    stated = re.search(r"^kopia:\s*v?(\d+\.\d+\.\d+)\s*$", changelog, re.M)
+    assert stated, "the changelog states no kopia version under Runtime and dependencies"
+    replaced = re.search(r"^\s*(?:replace\s+)?github\.com/kopia/kopia(?:\s+v\S+)?\s+=>\s+(\S+)\s+(v\S+)", go_mod, re.M)
+    out = {"version": stated.group(1)}
+    if replaced:
+        out["replacedBy"] = f"{replaced.group(1)} {replaced.group(2)}"
     return out
 
 

@@ -363,3 +363,32 @@ def test_a_secret_the_chart_renders_from_extra_values_is_refused(tmp_path, chart
         line = refused(tmp_path, velero(chart, secret))
         assert "velero.extraValues.extraObjects[1]:" in line and "encrypt-secret" in line and ":13:" in line, line
         assert "RENDERLEAK1" not in line
+
+
+def test_kopia_is_the_release_velero_states_not_the_replaced_require():
+    """vmware-tanzu/velero@v1.18.1:go.mod requires github.com/kopia/kopia v0.16.0 and replaces it with
+    github.com/project-velero/kopia; the release the fork carries is the one changelogs/CHANGELOG-1.18.md states under
+    "Runtime and dependencies". The parser takes the statement, never the replaced require line."""
+    s = derive_script()
+    go_mod = ("require (\n\tgithub.com/kopia/kopia v0.16.0\n)\n\n"
+              "replace github.com/kopia/kopia => github.com/project-velero/kopia v0.0.0-20251230033609-d946b1e75197\n")
+    changelog = "## v1.18.1\n* Bump kopia\n## v1.18\n### Runtime and dependencies\nGolang runtime: 1.25.7  \nkopia: 0.22.3\n"
+    assert s.kopia(changelog, go_mod) == {
+        "version": "0.22.3", "replacedBy": "github.com/project-velero/kopia v0.0.0-20251230033609-d946b1e75197"}
+    assert s.kopia(changelog, "require github.com/kopia/kopia v0.22.3\n") == {"version": "0.22.3"}
+
+
+def test_secrets_doc_names_the_kopia_of_the_pinned_velero():
+    """docs/secrets.md ("Changing the repository password") tells the user which kopia CLI to use: the one compat.json
+    derives for the Velero the default chart pin runs (its appVersion), and the fork it comes from."""
+    from velero_gitops.config.model import VeleroConfig
+
+    pin = compat.chart(VeleroConfig.model_fields["chart_version"].default)
+    assert pin is not None
+    v, _ = compat.velero(pin.app_version)
+    assert v is not None and v.kopia and v.kopia_fork
+    minor = ".".join(pin.app_version.split(".")[:2])
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "secrets.md").read_text()
+    section = doc.split("**Changing the repository password**", 1)[1].split("\n- ", 1)[0]
+    assert f"kopia {v.kopia} for Velero {minor}" in section
+    assert f"`{v.kopia_fork.split()[0]}`" in section

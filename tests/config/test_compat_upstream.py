@@ -78,3 +78,51 @@ def test_longest_key_below_the_prefix_is_velero_layouts():
     backup = names.SCHEDULE_NAME_MAX + 1 + len(stamp.group(1))
     assert names.BACKUP_NAME_MAX == backup
     assert names.LONGEST_KEY_BELOW_PREFIX == max(len(f"/backups/{'b' * backup}/{'b' * backup}{s}") for s in suffixes)
+
+
+def test_flux_appliers_are_the_crds_names():
+    """names._DISCOVERY's Flux entries against the CRDs at the tags the tool cites
+    (fluxcd/helm-controller@v1.6.3:config/crd/bases/helm.toolkit.fluxcd.io_helmreleases.yaml,
+    fluxcd/kustomize-controller@v1.9.4:config/crd/bases/kustomize.toolkit.fluxcd.io_kustomizations.yaml): group,
+    plural, singular and short names as discovery lists them, and FLUX_APPLIERS is exactly the CRDs of category
+    fluxcd-appliers among them."""
+    import yaml
+
+    from velero_gitops.config import names
+
+    crds = [("fluxcd/helm-controller", "v1.6.3", "helm.toolkit.fluxcd.io_helmreleases.yaml"),
+            ("fluxcd/kustomize-controller", "v1.9.4", "kustomize.toolkit.fluxcd.io_kustomizations.yaml")]
+    appliers = []
+    for repo, tag, name in crds:
+        spec = yaml.safe_load(show(repo, f"{tag}:config/crd/bases/{name}"))["spec"]
+        n = spec["names"]
+        entry = (spec["group"], n["plural"], n["singular"], tuple(n.get("shortNames", ())))
+        assert entry in names._DISCOVERY, entry
+        if "fluxcd-appliers" in n.get("categories", ()):
+            appliers.append(f"{n['plural']}.{spec['group']}")
+    assert sorted(appliers) == sorted(names.FLUX_APPLIERS)
+
+
+def test_node_lost_backup_check_reads_what_velero_writes():
+    """docs/restore-drill.md section 8 proves a backup holds each PVC's data by listing PodVolumeBackups by the label
+    and annotation Velero gives them: vmware-tanzu/velero@v1.18.1:pkg/podvolume/backupper.go newPodVolumeBackup
+    labels BackupNameLabel and annotates PVCNameAnnotation, the key pkg/restore/restore.go hasPodVolumeBackup reads
+    a PV's data by; a Completed phase is one the CRD admits."""
+    import re
+
+    labels = show("vmware-tanzu/velero", "v1.18.1:pkg/apis/velero/v1/labels_annotations.go")
+    configs = show("vmware-tanzu/velero", "v1.18.1:pkg/podvolume/configs/configs.go")
+    backupper = show("vmware-tanzu/velero", "v1.18.1:pkg/podvolume/backupper.go")
+    restore = show("vmware-tanzu/velero", "v1.18.1:pkg/restore/restore.go")
+    crd = show("vmware-tanzu/velero", "v1.18.1:config/crd/v1/bases/velero.io_podvolumebackups.yaml")
+    label = re.search(r'BackupNameLabel\s*=\s*"([^"]+)"', labels)
+    annotation = re.search(r'PVCNameAnnotation\s*=\s*"([^"]+)"', configs)
+    assert label and annotation
+    assert "velerov1api.BackupNameLabel:" in backupper and "configs.PVCNameAnnotation: pvc.Name" in backupper
+    assert "GetAnnotations()[configs.PVCNameAnnotation] == pv.Spec.ClaimRef.Name" in restore
+    assert "- Completed" in crd
+    doc = (REPO / "docs" / "restore-drill.md").read_text()
+    section = doc.split("## 8. One node lost", 1)[1].split("\n## ", 1)[0]
+    assert f'-l {label.group(1)}="$B"' in section
+    assert ".metadata.annotations." + annotation.group(1).replace(".", "\\.") + "}" in section
+    assert '?(@.status.phase=="Completed")' in section

@@ -66,6 +66,26 @@ def test_resource_items_cover_pods_after_resolution_then_glob(item, covers):
     assert names.resource_matches(item, "pods") == covers
 
 
+@pytest.mark.parametrize("full,names_", [
+    ("helmreleases.helm.toolkit.fluxcd.io", ("helmreleases", "helmrelease", "hr", "HelmRelease")),
+    ("kustomizations.kustomize.toolkit.fluxcd.io", ("kustomizations", "kustomization", "ks", "Kustomization")),
+])
+def test_flux_appliers_resolve_from_every_name_discovery_lists(full, names_):
+    """A Flux kind that applies objects is listed by discovery under its CRD's plural, singular and short names (the
+    CRDs at the tags: test_compat_upstream.py::test_flux_appliers_are_the_crds_names checks them); Velero resolves
+    each to plural.group (vmware-tanzu/velero@v1.18.1:pkg/util/collections/includes_excludes.go
+    GetResourceIncludesExcludes, same path as above), lower-casing all but the short name, within the named group."""
+    group = full.split(".", 1)[1]
+    plural, singular, short, kind = names_
+    assert full in names.FLUX_APPLIERS
+    for item in (plural, singular, short, kind, plural.upper(), full, f"{singular}.{group}", f"{kind}.{group}",
+                 "*.fluxcd.io", f"*.{group}", "*"):
+        assert names.resource_matches(item, full), item
+    for item in (short.upper(), f"{plural}.other.io", f"{plural}.{group.split('.', 1)[1]}", f"{plural}.v2.{group}",
+                 "pods"):
+        assert not names.resource_matches(item, full), item
+
+
 def test_prefix_leaves_room_for_velero_keys_under_the_s3_limit():
     """S3 keys hold at most 1024 bytes; Velero writes <prefix>/backups/<backup>/<backup>-<suffix> keys
     (vmware-tanzu/velero@v1.18.1:pkg/persistence/object_store_layout.go): the longest prefix that fits is accepted,

@@ -190,8 +190,31 @@ def test_restore_mapping_without_includes_warns(cfg, tmp_path):
     run = run_cli("restore-manifest", "r", "--from-backup", "b", "--namespace-mappings", "monitoring:m2", "-c", str(cfg), exact_env=env)
     assert run.code == 0 and "warning: every namespace of the backup is restored" in run.err
     quiet = run_cli("restore-manifest", "r", "--from-backup", "b", "--namespace-mapping", "monitoring:m2",
-                "--include-namespaces", "monitoring", "-c", str(cfg), exact_env=env)
+                "--include-namespaces", "monitoring", "--exclude-resources", "hr,ks", "-c", str(cfg), exact_env=env)
     assert quiet.code == 0 and quiet.err == ""
+
+
+def test_namespace_mapping_section_leaves_out_the_flux_appliers(cfg, tmp_path):
+    """docs/restore-drill.md section 4: its restore-manifest line runs as written, writes spec.excludedResources for
+    the Flux kinds that apply objects (their copies would be reconciled at once, before the volumes are back,
+    fluxcd/helm-controller@v1.6.3 and fluxcd/kustomize-controller@v1.9.4 Reconcile) and says nothing about them;
+    the same line without --exclude-resources warns."""
+    import re
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "restore-drill.md").read_text()
+    section = doc.split("## 4. Restore into another namespace", 1)[1].split("\n## ", 1)[0]
+    line = re.search(r"velero-gitops (restore-manifest [^|]+?)--config \"\$CFG\"", section)
+    assert line, section
+    args = line.group(1).replace("\\\n", " ").split()
+    env = clean_env(tmp_path)
+    run = run_cli(*args, "-c", str(cfg), exact_env=env)
+    assert run.code == 0, run.err
+    assert "Flux objects" not in run.err
+    assert ("  excludedResources:\n    - helmreleases.helm.toolkit.fluxcd.io\n"
+            "    - kustomizations.kustomize.toolkit.fluxcd.io\n") in run.out
+    i = args.index("--exclude-resources")
+    bare = run_cli(*(args[:i] + args[i + 2:]), "-c", str(cfg), exact_env=env)
+    assert bare.code == 0 and "warning: the mapped namespaces are restored with their Flux objects" in bare.err
 
 
 def test_restore_into_its_own_namespace_warns_about_live_volumes(cfg, tmp_path):
@@ -242,8 +265,11 @@ def test_output_file_that_is_not_a_regular_file_is_refused(tmp_path, target):
 
 
 def test_node_lost_section_runs_its_steps_in_the_order_that_keeps_the_data(cfg, tmp_path):
-    """docs/restore-drill.md section 8 (one node lost with its local disk): Flux is suspended before anything is
-    deleted (fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go and
+    """docs/restore-drill.md section 8 (one node lost with its local disk): the schedules are paused first (a backup
+    taken after the loss skips the volumes of pods that are Pending or being deleted and still ends Completed:
+    vmware-tanzu/velero@v1.18.1:pkg/podvolume/backupper.go BackupPodVolumes, pkg/util/kube/pod.go IsPodRunning), the
+    backup is proved to hold a Completed PodVolumeBackup per PVC before anything is deleted, Flux is suspended before
+    anything is deleted (fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go and
     fluxcd/helm-controller@v1.6.3:internal/controller/helmrelease_controller.go skip a suspended object; reconcileDelete
     uninstalls only an unsuspended HelmRelease), the node before the namespace (its pods block the deletion), the
     namespace before the restore (vmware-tanzu/velero@v1.18.1:pkg/restore/restore.go overwrites live volumes of pods it
@@ -252,13 +278,16 @@ def test_node_lost_section_runs_its_steps_in_the_order_that_keeps_the_data(cfg, 
 
     doc = (Path(__file__).resolve().parents[2] / "docs" / "restore-drill.md").read_text()
     section = doc.split("## 8. One node lost", 1)[1].split("\n## ", 1)[0]
-    steps = ["flux suspend kustomization", "kubectl delete node", "kubectl delete namespace", "--replicas=0",
-             "restore-manifest", "--replicas=1", "flux resume kustomization"]
+    steps = ["flux suspend kustomization velero-schedules", '"paused":true', "flux suspend kustomization <app>",
+             "podvolumebackups.velero.io -l velero.io/backup-name", "kubectl delete node", "kubectl delete namespace",
+             "--replicas=0", "restore-manifest", "--replicas=1", "flux resume kustomization <app>", '"paused":false',
+             "flux resume kustomization velero-schedules"]
     at = [section.index(s) for s in steps]
     assert at == sorted(at), dict(zip(steps, at))
+    assert "--sort-by=.metadata.creationTimestamp" not in section  # "newest" alone picks a backup after the loss
     line = re.search(r"velero-gitops (restore-manifest [^|]+)\\\n\s*\|", section)
     assert line, section
-    args = line.group(1).replace("<app-ns>", "media").replace("<backup>", "daily-20261201020000").split()
+    args = line.group(1).replace("<app-ns>", "media").replace('"$B"', "daily-20261201020000").split()
     run = run_cli(*args, "-c", str(cfg), exact_env=clean_env(tmp_path))
     assert run.code == 0, run.err
     assert "  name: media-node-lost\n" in run.out and "  - media\n" in run.out

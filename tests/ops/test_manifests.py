@@ -141,6 +141,41 @@ def test_restore_mapping_onto_a_namespace_the_restore_also_restores_is_refused(t
     assert m.restore(config, "r", "other-20261201020000", pairs)["spec"]["namespaceMapping"]  # scope unknown
 
 
+def test_restore_excluded_resources_are_checked_as_velero_resolves_them(config):
+    """spec.excludedResources goes through GetResourceIncludesExcludes like a Backup's lists
+    (vmware-tanzu/velero@v1.18.1:pkg/restore/restore.go, pkg/util/collections/includes_excludes.go): a '/' or a
+    version never matches, '*' is refused by ValidateIncludesExcludes (pkg/controller/restore_controller.go)."""
+    spec = m.restore(config, "r", "b", exclude_resources=["helmreleases.helm.toolkit.fluxcd.io,ks", "secrets"])["spec"]
+    assert spec["excludedResources"] == ["helmreleases.helm.toolkit.fluxcd.io", "ks", "secrets"]
+    for items, msg in ((["helm.toolkit.fluxcd.io/helmreleases"], "write 'helmreleases.helm.toolkit.fluxcd.io'"),
+                       (["helmreleases.v2.helm.toolkit.fluxcd.io"], "without a version"),
+                       (["*"], "cannot contain '\\*'"), (["hr,hr"], "listed twice")):
+        with pytest.raises(UsageError, match=msg):
+            m.restore(config, "r", "b", exclude_resources=items)
+
+
+@pytest.mark.parametrize("excluded,left", [
+    ([], ["helmreleases.helm.toolkit.fluxcd.io", "kustomizations.kustomize.toolkit.fluxcd.io"]),
+    (["hr"], ["kustomizations.kustomize.toolkit.fluxcd.io"]),
+    (["HelmRelease,kustomization"], []),
+    (["*.fluxcd.io"], []),
+    (["HR,KS"], ["helmreleases.helm.toolkit.fluxcd.io", "kustomizations.kustomize.toolkit.fluxcd.io"]),
+])
+def test_a_mapped_restore_warns_for_each_flux_applier_it_keeps(config, excluded, left):
+    """A namespace restored under another name keeps its HelmRelease/Kustomization, whose spec still names the source
+    (Velero rewrites metadata.namespace only: vmware-tanzu/velero@v1.18.1:pkg/restore/restore.go restoreItem), and
+    Flux reconciles the copy at once. Whether an exclude item covers a kind is decided as Velero resolves it
+    (names.resolved_resource: short names matched exactly, so HR is not hr). Without a mapping nothing is said."""
+    spec = m.restore(config, "r", "b", ["a:b"], ["a"], exclude_resources=excluded)["spec"]
+    said = [w for w in m.restore_warnings(spec) if "Flux objects" in w]
+    if left:
+        assert len(said) == 1 and f"--exclude-resources {','.join(left)}" in said[0], said
+    else:
+        assert said == []
+    plain = m.restore(config, "r", "b", None, ["a"], exclude_resources=excluded)["spec"]
+    assert not any("Flux objects" in w for w in m.restore_warnings(plain))
+
+
 def test_restore_bad_names(config):
     with pytest.raises(UsageError, match="not a valid restore name"):
         m.restore(config, "R", "b")
@@ -221,6 +256,7 @@ def test_every_name_from_the_command_line_is_checked_and_not_echoed_whole(tmp_pa
         "from-backup": ["restore-manifest", "r", "--from-backup", big],
         "mapping": ["restore-manifest", "r", "--from-backup", "b", "--namespace-mapping", f"default:{big}"],
         "selector": ["backup-manifest", "b", "--include-namespaces", "default", "--selector", f"app={big}"],
+        "exclude-resources": ["restore-manifest", "r", "--from-backup", "b", "--exclude-resources", f"a/{big}"],
         "dr": ["disaster-recovery", "--from-backup", big],
         "external": ["validate", "--external", f"Kustomization/{big}/x", str(tmp_path)],
         "repo-source": ["validate", "--repo-source", f"GitRepository/{big}/x", str(tmp_path)],

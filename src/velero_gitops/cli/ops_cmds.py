@@ -115,6 +115,9 @@ def restore_manifest(
     exclude_namespaces: list[str] | None = typer.Option(
         None, "--exclude-namespaces", metavar="NS[,NS...]", help="Namespaces of the backup to leave out. Repeatable."),
     selector: str | None = typer.Option(None, "--selector", "-l", metavar="SELECTOR", help="Only resources matching this label selector."),
+    exclude_resources: list[str] | None = typer.Option(
+        None, "--exclude-resources", metavar="RESOURCE[,...]",
+        help="Resources to leave out, as resource.group (helmreleases.helm.toolkit.fluxcd.io). Repeatable."),
     output_file: Path | None = typer.Option(None, "--output-file", metavar="FILE", help="Write the manifest to this file instead of stdout."),
     force: bool = typer.Option(False, "--force", help="Replace an existing different --output-file."),
     config: Path | None = typer.Option(None, "--config", "-c", metavar="FILE", help=CONFIG_HELP),
@@ -124,7 +127,7 @@ def restore_manifest(
 
     loaded = _load(config)
     obj = manifests.restore(loaded.config, name, from_backup, namespace_mappings, include_namespaces,
-                            exclude_namespaces, selector)
+                            exclude_namespaces, selector, exclude_resources)
     for warning in manifests.restore_warnings(obj["spec"]):
         err(f"warning: {warning}")
     _emit(manifests.to_yaml(obj, loaded.config), output_file, force)

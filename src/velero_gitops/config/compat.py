@@ -63,6 +63,8 @@ class Velero:
     namespace_wildcards: bool
     uploaders: tuple[str, ...]
     sources: dict[str, str]
+    kopia: str = ""  # the kopia release Velero links, as its release notes state (go.mod's require is replaced)
+    kopia_fork: str = ""  # "<module> <version>" go.mod's replace swaps in for kopia, "" when none
 
 
 def known_charts() -> list[str]:
@@ -115,7 +117,8 @@ def velero(version: str) -> tuple[Velero | None, str | None]:
 def _velero(key: str) -> Velero:
     v = data()["velero"][key]
     sources = {k.removesuffix("From"): s for k, s in v.items() if k.endswith("From")}
-    return Velero(key, v["crdPhases"], v["privilegedFsBackup"], v["namespaceWildcards"], tuple(v["uploaders"]), sources)
+    return Velero(key, v["crdPhases"], v["privilegedFsBackup"], v["namespaceWildcards"], tuple(v["uploaders"]), sources,
+                  v["kopia"]["version"], v["kopia"].get("replacedBy", ""))
 
 
 def known_velero_range() -> str:

@@ -273,53 +273,61 @@ def resource_problem(resource: str) -> str | None:
     (`deployments.v1.apps`) is never part of that form, so the item silently matches nothing.
     """
     if not resource or resource != resource.strip() or not resource.isprintable():
-        return f"{resource!r} is not a resource name such as events or events.events.k8s.io"
+        return f"{shown(resource)} is not a resource name such as events or events.events.k8s.io"
     if "/" in resource:
         parts = [p for p in resource.split("/") if p]
         name = parts[-1].lower() if parts else resource
         group = next((p for p in parts[:-1] if not _API_VERSION.match(p)), "")
         fix = f"{name}.{group}" if group else name
-        return (f"{resource!r} never matches: Velero names resources as resource.group, not group/resource; "
-                f"write {fix!r}")
+        return (f"{shown(resource)} never matches: Velero names resources as resource.group, not group/resource; "
+                f"write {shown(fix)}")
     head, _, group = resource.partition(".")
     version, _, rest = group.partition(".")
     if group and _API_VERSION.match(version):
         fix = f"{head}.{rest}" if rest else head
-        return f"{resource!r} never matches: Velero matches resource.group without a version; write {fix!r}"
+        return f"{shown(resource)} never matches: Velero matches resource.group without a version; write {shown(fix)}"
     if head == "" or group.startswith(".") or group.endswith(".") or ".." in group:
-        return f"{resource!r} is not a resource name such as events or replicasets.apps"
+        return f"{shown(resource)} is not a resource name such as events or replicasets.apps"
     return None
 
 
-# What discovery lists for the core resources the rules reason about: (plural, singular, short names). The API
-# server lists the short names (kubernetes/kubernetes@v1.33.11:pkg/registry/core/pod/storage/storage.go ShortNames)
-# and the singular, the lower-cased Kind (kubernetes/client-go@v0.33.11:restmapper/discovery.go).
-_CORE_DISCOVERY = (("pods", "pod", ("po",)),)
+# What discovery lists for the resources the rules reason about: (group, plural, singular, short names). The API
+# server lists the short names (kubernetes/kubernetes@v1.33.11:pkg/registry/core/pod/storage/storage.go ShortNames; a
+# CRD's spec.names.shortNames) and the singular, the lower-cased Kind (kubernetes/client-go@v0.33.11:restmapper/
+# discovery.go). The Flux kinds that apply objects (their CRDs' category fluxcd-appliers):
+# fluxcd/helm-controller@v1.6.3:config/crd/bases/helm.toolkit.fluxcd.io_helmreleases.yaml and
+# fluxcd/kustomize-controller@v1.9.4:config/crd/bases/kustomize.toolkit.fluxcd.io_kustomizations.yaml.
+_DISCOVERY = (
+    ("", "pods", "pod", ("po",)),
+    ("helm.toolkit.fluxcd.io", "helmreleases", "helmrelease", ("hr",)),
+    ("kustomize.toolkit.fluxcd.io", "kustomizations", "kustomization", ("ks",)),
+)
+FLUX_APPLIERS = tuple(f"{plural}.{group}" for group, plural, _, _ in _DISCOVERY if group.endswith(".fluxcd.io"))
 
 
 def resolved_resource(item: str) -> str:
-    """The resource.group Velero matches for one item of a Backup's resource lists, as its discovery helper resolves
-    it (vmware-tanzu/velero@v1.18.1:pkg/util/collections/includes_excludes.go GetResourceIncludesExcludes:
-    ResourceFor(schema.ParseGroupResource(item)), the item as written when nothing resolves it). In that order:
-    the group is what follows the first '.' (kubernetes/apimachinery@v0.33.11:pkg/runtime/schema/group_version.go
-    ParseGroupResource, so `pods.` is the core group); a short name is expanded, matched exactly
-    (vmware-tanzu/velero@v1.18.1:third_party/kubernetes/pkg/kubectl/cmd/util/shortcut_expander.go); then the name
-    is lower-cased and a singular maps to its plural (kubernetes/apimachinery@v0.33.11:pkg/api/meta/restmapper.go
-    coerceResourceForMatching, ResourcesFor). Resolved only for the core resources of _CORE_DISCOVERY; any other
-    item is returned as written (a glob stays a glob)."""
-    resource, _, group = item.partition(".")
-    if group:
-        return item
-    for plural, singular, short in _CORE_DISCOVERY:
+    """The resource.group Velero matches for one item of a Backup's or Restore's resource lists, as its discovery
+    helper resolves it (vmware-tanzu/velero@v1.18.1:pkg/util/collections/includes_excludes.go
+    GetResourceIncludesExcludes: ResourceFor(schema.ParseGroupResource(item)), the item as written when nothing
+    resolves it). In that order: the group is what follows the first '.' (kubernetes/apimachinery@v0.33.11:pkg/
+    runtime/schema/group_version.go ParseGroupResource, so `pods.` is the core group); a short name is expanded,
+    matched exactly (vmware-tanzu/velero@v1.18.1:third_party/kubernetes/pkg/kubectl/cmd/util/shortcut_expander.go);
+    then the name is lower-cased and a singular maps to its plural, within the named group when there is one
+    (kubernetes/apimachinery@v0.33.11:pkg/api/meta/restmapper.go coerceResourceForMatching, ResourcesFor). Resolved
+    only for the resources of _DISCOVERY; any other item is returned as written (a glob stays a glob)."""
+    resource, dot, group = item.partition(".")
+    for grp, plural, singular, short in _DISCOVERY:
+        if dot and group != grp:
+            continue
         if resource in short or resource.lower() in (plural, singular):
-            return plural
+            return f"{plural}.{grp}" if grp else plural
     return item
 
 
 def resource_matches(item: str, resource: str) -> bool:
-    """Whether a resource-list item covers ``resource`` (a core resource.group as Velero names it): resolved as
-    above, then glob-matched (vmware-tanzu/velero@v1.18.1:pkg/util/collections/includes_excludes.go ShouldInclude;
-    gobwas/glob: '*', '?', '[...]')."""
+    """Whether a resource-list item covers ``resource`` (resource.group as Velero names it, a core one without the
+    group): resolved as above, then glob-matched (vmware-tanzu/velero@v1.18.1:pkg/util/collections/
+    includes_excludes.go ShouldInclude; gobwas/glob: '*', '?', '[...]')."""
     import fnmatch
 
     return fnmatch.fnmatchcase(resource, resolved_resource(item))

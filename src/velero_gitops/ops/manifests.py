@@ -258,10 +258,30 @@ def backup_from_schedule(config: Config, schedule: str, name: str | None = None,
     }
 
 
+def excluded_resources(values: Iterable[str] | None) -> list[str]:
+    """`--exclude-resources` items, each once, refused where Velero would refuse them or match nothing
+    (names.resource_problem, names.includes_excludes_problem: '*' cannot be excluded)."""
+    from velero_gitops.config.names import includes_excludes_problem, resource_problem
+
+    out: list[str] = []
+    for item in split_list(values):
+        problem = resource_problem(item)
+        if problem:
+            raise UsageError(f"--exclude-resources: {problem}")
+        if item in out:
+            raise UsageError(f"--exclude-resources {shown(item)} is listed twice")
+        out.append(item)
+    problem = includes_excludes_problem([], out, "resource")
+    if problem:
+        raise UsageError(f"--exclude-resources: {problem}; name the resources to leave out")
+    return out
+
+
 def restore(config: Config, name: str, from_backup: str, mapping: Iterable[str] | None = None,
             include: Iterable[str] | None = None, exclude: Iterable[str] | None = None,
-            selector: str | None = None) -> dict[str, Any]:
-    """A Restore object from ``from_backup``, optionally into other namespaces."""
+            selector: str | None = None, exclude_resources: Iterable[str] | None = None) -> dict[str, Any]:
+    """A Restore object from ``from_backup``, optionally into other namespaces and without some resources
+    (spec.excludedResources, resolved as Velero resolves them: names.resolved_resource)."""
     _label(name, "restore name")
     backup_name(from_backup, "--from-backup")
     included, excluded = includes_excludes(include, exclude)
@@ -270,6 +290,9 @@ def restore(config: Config, name: str, from_backup: str, mapping: Iterable[str] 
         spec["includedNamespaces"] = included
     if excluded:
         spec["excludedNamespaces"] = excluded
+    resources = excluded_resources(exclude_resources)
+    if resources:
+        spec["excludedResources"] = resources
     sel = label_selector(selector)
     if sel:
         spec["labelSelector"] = sel
@@ -303,6 +326,19 @@ def restore_warnings(spec: dict[str, Any]) -> list[str]:
         mapped = ", ".join(mapping)
         out.append(f"every namespace of the backup is restored, not only {mapped}: the others go back into their own "
                    "namespaces. Add --include-namespaces to restore only the mapped ones.")
+    # A mapped copy of an app namespace holds its HelmRelease or Kustomization too; of a custom resource Velero rewrites
+    # only metadata.namespace (vmware-tanzu/velero@v1.18.1:pkg/restore/restore.go restoreItem), so the copy's
+    # spec.targetNamespace/storageNamespace still name the source, and Flux reconciles the copy as soon as it exists,
+    # before the pod volumes are back (fluxcd/helm-controller@v1.6.3, fluxcd/kustomize-controller@v1.9.4 Reconcile).
+    from velero_gitops.config.names import FLUX_APPLIERS, resource_matches
+
+    left_in = [kind for kind in FLUX_APPLIERS
+               if not any(resource_matches(item, kind) for item in spec.get("excludedResources") or [])]
+    if mapping and left_in:
+        out.append(f"the mapped namespaces are restored with their Flux objects ({', '.join(left_in)}): Flux "
+                   "reconciles each copy at once, before its volumes are back, and a copy whose spec names the source "
+                   "namespace (targetNamespace, storageNamespace) changes the live app. Add --exclude-resources "
+                   f"{','.join(left_in)}, or hold helm-controller and kustomize-controller during the restore.")
     # Into a namespace that still exists, Velero skips each object that exists, but creates a backed-up pod whose name
     # is gone (ownerReferences are dropped: a Deployment's pod, any pod rescheduled since) and restores its volume
     # backup into whatever PVC the pod names, the live one included; kopia overwrites the files
