@@ -14,7 +14,9 @@ HelmRelease values against what the imported config renders with its extraValues
 Beyond the release: the Schedules of the repository in Velero's namespace that Flux applies (Velero runs them) become
 schedules of the config when the config can express them (schedule_fit renders each and compares it with the old
 one), else each is named with the fields it cannot carry; the kopia repository password keeps its source
-(repository_password). Every problem of the release is reported in one run (a ConfigError with one line each).
+(repository_password). Every problem of the release is reported in one run (a ConfigError with one line each): what
+import cannot map, and what the config it would write refuses, each at the HelmRelease's file:line of the field the
+value came from (Imported.origins), since that config is never written.
 
 A chart older than 4.0.0 is refused, not half-imported: 4.0.0 turned ``configuration.backupStorageLocation`` into a
 list with ``provider`` on each entry, and 3.0.0 renamed ``deployRestic``/``restic`` to ``deployNodeAgent``/
@@ -558,6 +560,7 @@ def import_values(hr: dict, line: int, shown: str, composed: Any = None) -> Impo
             changes.append(f"{'.'.join(kp.path)} not carried: chart {version}, the one running, has no such value "
                            f"either, so Helm ignores it today and nothing changes ({kp.message})")
         else:
+            covered.add(dotted(("velero", "extraValues", *kp.path)))  # the config refuses it too: said once
             problems.append(f"{at(*V, *kp.path)} {kp.message}, but chart {version} reads it: find what replaced it "
                             "in the chart README's 'Upgrading Chart' notes and set that in spec.values (or remove it), "
                             "then import")
@@ -954,7 +957,8 @@ def flux_order(imp: Imported, hr: dict, line: int, shown: str, real: Path, facts
                 if {"name": name_k, "namespace": ns_k} not in deps:
                     deps.append({"name": name_k, "namespace": ns_k})
             imp.changes.append(f"{where} -> flux.dependsOn: {', '.join(f'{a}/{b}' for a, b in by)}, the Kustomization "
-                               "that applies it (Velero's app waits until it is Ready)")
+                               "that applies it: Velero's app waits until that Kustomization is Ready, which means the "
+                               "HelmRelease is Ready only when it has wait: true (else: applied)")
             imp.origins[f"flux.dependsOn[{len(deps) - 1}]"] = ("spec", "dependsOn", i)
     if deps:
         imp.config.setdefault("flux", {})["dependsOn"] = deps

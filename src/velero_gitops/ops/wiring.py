@@ -15,8 +15,9 @@ it is written.
 
 The edit is a comment-preserving round trip (ruamel) of the user's own file: one entry added to the ``resources:``
 of the nearest parent kustomization.yaml that Flux builds and whose build leaves our objects as rendered (no
-``namespace``/``namePrefix``/``nameSuffix`` on the way from the Flux Kustomization's path down to it), or one Flux Kustomization document appended to a file of
-Flux Kustomizations that the sync root applies. The result is proven on the file before it is written: the edit
+``namespace``/``namePrefix``/``nameSuffix`` on the way from the Flux Kustomization's path down to it), else one entry
+in the kustomization file that lists a file of Flux Kustomizations the sync root applies, else one Flux Kustomization
+document appended to such a file (its folder has no kustomization file: Flux generates one). The result is proven on the file before it is written: the edit
 must add lines and change none; otherwise the line to add is printed for the user instead.
 """
 
