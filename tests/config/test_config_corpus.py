@@ -459,8 +459,8 @@ REJECT = [
     Reject("velero", "resource-second-item", "excludedResources: [events]", "excludedResources: [events, 'apps/replicasets']",
            "schedules[0].excludedResources[1]", "resource.group"),
     Reject("velero", "velero-included-namespaces", "    namespaces: [monitoring", "    includedNamespaces: [monitoring",
-           "schedules[0].includedNamespaces", "here the key is 'namespaces'"),
-    Reject("velero", "velero-schedule-key", '    cron: "0 2 * * *"', '    schedule: "0 2 * * *"', "schedules[0].schedule", "here the key is 'cron'"),
+           "schedules[0].includedNamespaces", "did you mean 'namespaces'? ('includedNamespaces' is Velero's name in a Schedule)"),
+    Reject("velero", "velero-schedule-key", '    cron: "0 2 * * *"', '    schedule: "0 2 * * *"', "schedules[0].schedule", "did you mean 'cron'? ('schedule' is Velero's name in a Schedule)"),
     Reject("velero", "velero-hooks", "    ttl: 720h", "    ttl: 720h\n    hooks: {}", "schedules[0].hooks", "does not expose", line="hooks"),
     # excludedNamespaces is a schedule field (import carries it); '*' there is refused as Velero refuses it
     # (vmware-tanzu/velero@v1.18.1:pkg/util/collections/includes_excludes.go ValidateIncludesExcludes)

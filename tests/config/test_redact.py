@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from velero_gitops.config.redact import MASK, VALUE_LIMIT, redact, truncate_values
+from velero_gitops.config.redact import MASK, PUBLIC_QUERY, VALUE_LIMIT, redact, truncate_values
 
 AGE_KEY = "AGE-SECRET-KEY-1QYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSTZ2ZPY"
 
@@ -40,6 +40,26 @@ def test_passwords_in_urls_and_assignments(text):
 ])
 def test_ordinary_config_words_stay(text):
     assert redact(text) == text
+
+
+@pytest.mark.parametrize("param", sorted(PUBLIC_QUERY))
+def test_a_remote_resources_git_ref_and_options_stay(param):
+    """kustomize reads ref/version, timeout and submodules from a remote resource's query
+    (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/internal/git/repospec.go, parseQuery): none is a credential, and
+    the ref says which release a message is about (leftfix8: `?ref=v1.2.0` was shown as `?<redacted>`)."""
+    url = f"https://github.com/org/repo//deploy?{param}=v1.2.0"
+    assert redact(f"{url}: not found") == f"{url}: not found"
+
+
+@pytest.mark.parametrize("url,secret", [
+    ("https://github.com/org/repo//deploy?ref=v1.2.0&token=hunter2", "hunter2"),
+    ("https://h.example/b/o?X-Amz-Signature=abcdef&ref=main", "abcdef"),
+    ("https://h.example/b/o?ref=main#access_token=abcdef", "abcdef"),
+    ("https://h.example/b/o?opaque", "opaque"),
+])
+def test_other_query_parameters_and_fragments_stay_masked(url, secret):
+    out = redact(url)
+    assert secret not in out and MASK in out, out
 
 
 def test_long_values_are_cut_after_redaction():

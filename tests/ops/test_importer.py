@@ -437,15 +437,83 @@ def test_a_null_value_is_unset_as_helm_merges_it(tmp_path):
     assert "None" not in text and "node-agent cpu limit: none -> 500m" in r.err, r.err
 
 
+def _line_of(text: str, needle: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
 def test_an_error_in_the_config_to_be_written_points_at_the_release(tmp_path):
-    """A value the config refuses: the error names the config import would write (no such file exists) and the
-    HelmRelease it came from, file:line."""
+    """A value the config refuses is shown at the HelmRelease field it came from, file:line, with the config key it
+    would have become; never at a line of the config import has not written (leftfix8)."""
     hr = HR.replace("      tolerations:\n", "      resources:\n        limits:\n          memory: 3000Mi\n          cpu: lots\n"
                     "      tolerations:\n")
     root = _repo(tmp_path, hr)
     r = run_cli("import", HR_FILE, cwd=root)
     assert r.code == 2 and not (root / "velero-gitops.yaml").exists(), r.err
-    assert f"the velero-gitops.yaml import would write (from {HR_FILE}:" in r.err and "(not written)" not in r.err, r.err
+    n = _line_of(hr, "cpu: lots")
+    assert f"{HR_FILE}:{n} spec.values.nodeAgent.resources.limits.cpu: " in r.err, r.err
+    assert "(imported as velero.nodeAgent.resources.limits.cpu)" in r.err and "import would write" not in r.err, r.err
+
+
+def test_import_and_config_problems_come_in_one_run_each_at_its_field(tmp_path):
+    """leftfix8: a release with several problems was refused one group a run (what import cannot map first, what the
+    config then refuses on the next run), the second group at lines of a config not written. Now one run lists both,
+    each at the HelmRelease's file:line of the field."""
+    hr = (HR.replace("existingSecret: velero-minio", "useSecret: false")
+          .replace("region: us-east-1", "region: 'no region!'", 1)
+          .replace("      tolerations:\n", "      resources:\n        limits:\n          cpu: lots\n"
+                   "      tolerations:\n"))
+    root = _repo(tmp_path, hr)
+    before = snapshot(root)
+    r = run_cli("import", HR_FILE, cwd=root)
+    assert r.code == 2 and "Traceback" not in r.err, r.err
+    for needle, field in (("useSecret: false", "spec.values.credentials.useSecret"),
+                          ("region: 'no region!'", "spec.values.configuration.backupStorageLocation[0].config.region"),
+                          ("cpu: lots", "spec.values.nodeAgent.resources.limits.cpu")):
+        assert f"{HR_FILE}:{_line_of(hr, needle)} {field}" in r.err, (field, r.err)
+    assert snapshot(root) == before
+
+
+def test_tls_settings_on_an_http_endpoint_are_dropped_as_velero_ignores_them(tmp_path):
+    """`s3Url: http://...` with `insecureSkipTLSVerify: "true"`: Velero accepts it, and the AWS plugin puts the setting
+    on the transport's TLS config only (vmware-tanzu/velero-plugin-for-aws@v1.14.0-rc.1:velero-plugin-for-aws/
+    config.go WithTLSSettings), which plain http never uses. The config refuses TLS settings on http
+    (S3Config._http), so import drops it, says so, and writes the config (leftfix8: import refused the release)."""
+    from velero_gitops.config.loader import load
+
+    url = next(line for line in HR.splitlines() if "s3Url:" in line)
+    hr = HR.replace(url, url.replace("https:", "http:") + "\n" + url.replace("s3Url: https://minio.example.org",
+                                                                               'insecureSkipTLSVerify: "true"'))
+    root = _repo(tmp_path, hr)
+    r = run_cli("import", HR_FILE, cwd=root)
+    assert r.code == 0, r.err
+    s3 = load(root / "velero-gitops.yaml").config.s3
+    assert s3.allow_http and not s3.insecure_skip_tls_verify
+    assert "BSL config.insecureSkipTLSVerify 'true' not carried: the endpoint is plain http" in r.err
+
+
+def test_depends_on_and_flux_annotations_are_carried_or_said(tmp_path):
+    """leftfix8: import dropped the release's spec.dependsOn and its kustomize.toolkit.fluxcd.io/* annotations in
+    silence. A dependsOn names a HelmRelease; the config orders the app Kustomization (flux.dependsOn), so it gets the
+    Kustomization that applies that HelmRelease. An annotation kustomize-controller reads
+    (fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go, <group>/prune) has no field
+    in the config: said; one it does not read did nothing: said."""
+    from velero_gitops.config.loader import load
+
+    hr = HR.replace("  namespace: velero\nspec:\n", "  namespace: velero\n  annotations:\n"
+                    "    kustomize.toolkit.fluxcd.io/prune: disabled\n    kustomize.toolkit.fluxcd.io/depends-on: x\n"
+                    "spec:\n  dependsOn:\n    - name: openebs\n      namespace: openebs-system\n", 1)
+    root = _repo(tmp_path, hr)
+    (root / "clusters/main/storage.yaml").write_text(ks("storage", "./kubernetes/storage"))
+    (root / "kubernetes/storage").mkdir(parents=True)
+    (root / "kubernetes/storage/openebs.yaml").write_text(
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: openebs\n"
+        "  namespace: openebs-system\nspec:\n  chart:\n    spec:\n      chart: openebs\n")
+    r = run_cli("import", HR_FILE, cwd=root)
+    assert r.code == 0, r.err
+    deps = load(root / "velero-gitops.yaml").config.flux.depends_on
+    assert [(d.namespace, d.name) for d in deps] == [("flux-system", "storage")]
+    assert f"{HR_FILE}:{_line_of(hr, 'prune: disabled')} metadata.annotations.kustomize.toolkit.fluxcd.io/prune" in r.err
+    assert "kustomize.toolkit.fluxcd.io/depends-on: 'x' not carried: kustomize-controller reads no such" in r.err
 
 
 @pytest.mark.parametrize("foreign", [False, True])

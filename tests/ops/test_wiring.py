@@ -106,6 +106,24 @@ def test_per_app_flux_kustomizations_get_one_appended(tmp_path):
     assert _velero_ks_applied(_kustomize_build(root / "infrastructure/velero"))
 
 
+def test_lists_a_kustomization_file_names_get_the_folder_listed_beside_them(tmp_path):
+    """leftfix8: clusters/<name>/kustomization.yaml lists the Flux Kustomization files (infrastructure.yaml, ...):
+    --wire appended a document to one of those files instead of editing the resources list that lists them. The
+    folder now goes in that list (kustomize reads it from kustomization.yaml|yml|Kustomization: find_kfile) and
+    its own kustomization.yaml brings our Flux Kustomizations; the real build of clusters/main holds them."""
+    root, cfg = _repo(tmp_path, "per-app Flux Kustomizations")
+    listing = root / "clusters/main/infrastructure.yaml"
+    before = listing.read_text()
+    kfile = root / "clusters/main/kustomization.yaml"
+    kfile.write_text("resources:\n  - flux-system\n  - infrastructure.yaml\n")
+    r = run_cli("render", "--wire", str(cfg))
+    assert r.code == 0 and "wired" in r.out, r.err
+    assert listing.read_text() == before
+    assert kfile.read_text() == "resources:\n  - flux-system\n  - infrastructure.yaml\n  - ../../infrastructure/velero\n"
+    assert wiring.for_config(load(cfg)).wired
+    assert _velero_ks_applied(_kustomize_build(root / "clusters/main"))
+
+
 def test_unreachable_folder_is_named_with_what_to_set(tmp_path):
     """Nothing Flux builds leads to appsRoot and no list of Flux Kustomizations exists: render says so and names the
     setting, and --wire edits nothing."""

@@ -419,3 +419,18 @@ def test_sigkill_while_sops_runs_leaves_no_password(scratch, tmpdir_env, tmp_pat
     assert snapshot(scratch.root) == before
     assert_no_leak(scratch, pw, out.decode(), err.decode())
     assert list(tmpdir_env.iterdir()) == []
+
+
+def test_the_docs_say_what_the_refusal_to_replace_says(tmp_path):
+    """docs/secrets.md said encrypt-repo-password refuses to replace an existing file, then told the reader to
+    replace it with --stdin --replace (leftfix8): the sentence of the refusal names the way out the command gives."""
+    from types import SimpleNamespace
+
+    target = tmp_path / "repo-credentials.sops.yaml"
+    target.write_text("x")
+    with pytest.raises(UsageError) as exc:
+        rp.refuse_replacing(SimpleNamespace(target=target, shown=target.name), replace=False, use_stdin=True)
+    way_out = re.search(r"with (--\S+ --\S+)$", str(exc.value)).group(1)
+    text = " ".join((REPO / "docs" / "secrets.md").read_text().split())
+    sentence = re.search(r"`encrypt-repo-password` therefore refuses to replace an existing file[^.]*\.", text).group()
+    assert f"`{way_out}`" in sentence, sentence

@@ -9,7 +9,6 @@ field that is (``velero.imageTag`` in a config, ``/spec/values/image/tag`` in a 
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from collections.abc import Callable
@@ -18,7 +17,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from velero_gitops.config import redact
+from velero_gitops.config import redact, renames
 from velero_gitops.intparse import version_parts
 
 # Our values assume Velero's 1.17 node-agent: kopia only, volumes read by per-volume pods that the
@@ -361,8 +360,8 @@ def unknown_value_keys(tree: dict[str, Any], values: dict[str, Any], chart_versi
         here = path + (str(key),)
         node = tree.get(str(key))
         if node is None:
-            close = difflib.get_close_matches(str(key), list(tree), n=1, cutoff=0.6)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
+            close = renames.close(str(key), list(tree))
+            hint = f"; did you mean '{close}'?" if close else ""
             out.append(KeyProblem(here, f"chart {chart_version} has no value {'.'.join(here)}, so it would be "
                                   f"ignored{hint}"))
         elif isinstance(node, dict) and isinstance(value, dict):

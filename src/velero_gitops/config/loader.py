@@ -7,7 +7,6 @@ onto them, so a user sees exactly where the file is wrong and how to fix it.
 from __future__ import annotations
 
 import base64
-import difflib
 import math
 import os
 import re
@@ -523,7 +522,7 @@ def _holder(node: Any, key: str) -> Any:
 def _merge_typos(shown: str, tree: Any, errors: list[Any], text: str = "") -> list[str]:
     """The formatted errors, where an unknown key that is a typo of a missing required key becomes one message at
     the typo, did-you-mean first (`endpont` -> "did you mean 'endpoint'?", not "endpoint missing")."""
-    from velero_gitops.config.model import our_key_for
+    from velero_gitops.config import renames
 
     missing = {tuple(e["loc"]) for e in errors if e["type"] == "missing"}
     typo_of: dict[tuple, str] = {}
@@ -531,13 +530,13 @@ def _merge_typos(shown: str, tree: Any, errors: list[Any], text: str = "") -> li
         if e["type"] != "extra_forbidden":
             continue
         loc = tuple(e["loc"])
-        if _pasted_credential(str(loc[-1]), e.get("input"), _allowed_keys(loc[:-1])):
+        if _pasted_credential(str(loc[-1]), e.get("input"), _allowed_keys(loc[:-1]), loc[:-1]):
             continue  # no did-you-mean: it would lead the credential into a field
         wanted = [str(m[-1]) for m in missing if m[:-1] == loc[:-1]]
-        ours = our_key_for(_model_at(loc[:-1]), str(loc[-1]))  # Velero's name for a key of ours
-        close = [ours] if ours in wanted else difflib.get_close_matches(str(loc[-1]), wanted, n=1, cutoff=0.6)
+        ours = renames.our_key(loc[:-1], str(loc[-1]))  # another tool's name for a key of ours
+        close = ours if ours in wanted else renames.close(str(loc[-1]), wanted)
         if close:
-            typo_of[loc] = close[0]
+            typo_of[loc] = close
     fixed = {loc[:-1] + (key,) for loc, key in typo_of.items()}
     out = []
     for e in errors:
@@ -548,7 +547,7 @@ def _merge_typos(shown: str, tree: Any, errors: list[Any], text: str = "") -> li
             from velero_gitops.config.model import velero_field_hint
 
             key, want = str(loc[-1]), typo_of[loc]
-            hint = velero_field_hint(_model_at(loc[:-1]), key) or f"did you mean {want!r}?"
+            hint = velero_field_hint(_model_at(loc[:-1]), key) or renames.hint(loc[:-1], key, [want])
             out.append(f"{shown}:{_position(tree, loc)} {_dotted(loc)}: unknown key {key!r}; {hint} "
                        f"(the required key {want!r} is missing)")
             continue
@@ -673,35 +672,30 @@ PASTED_CREDENTIAL = ("this looks like a credential, and credentials never go in 
 
 
 def _unknown_key(loc: Loc, value: Any = None) -> str:
+    from velero_gitops.config import renames
     from velero_gitops.config.model import velero_field_hint
 
     key = str(loc[-1]) if loc else ""
     allowed = _allowed_keys(loc[:-1])
-    if _pasted_credential(key, value, allowed):
+    if _pasted_credential(key, value, allowed, loc[:-1]):
         return f"unknown key '{key}'; {PASTED_CREDENTIAL}"
     velero = velero_field_hint(_model_at(loc[:-1]), key)
     if velero:
         return f"unknown key '{key}'; {velero}"
-    if not allowed:
-        return f"unknown key '{key}'"
-    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-    if not close:
-        lowered = {a.lower(): a for a in allowed}
-        if key.lower().replace("_", "") in {a.lower() for a in allowed}:
-            close = [lowered[key.lower().replace("_", "")]]
-    hint = f"did you mean '{close[0]}'?" if close else f"allowed keys: {', '.join(sorted(allowed))}"
-    return f"unknown key '{key}'; {hint}"
+    hint = renames.hint(loc[:-1], key, allowed)
+    return f"unknown key '{key}'; {hint}" if hint else f"unknown key '{key}'"
 
 
-def _pasted_credential(key: str, value: Any, allowed: list[str]) -> bool:
+def _pasted_credential(key: str, value: Any, allowed: list[str], loc: Loc) -> bool:
     """An unknown key whose value looks like a credential (config/redact.py would mask it), or whose name says it
-    holds one and is no typo of an allowed key."""
+    holds one and is no typo of an allowed key nor another tool's name for one (existingSecret names a Secret)."""
+    from velero_gitops.config import renames
     from velero_gitops.config.redact import redact, secret_name
 
     if not isinstance(value, (str, int, float)) or isinstance(value, bool) or value == "":
         return False
     looks = isinstance(value, str) and redact(value) != value
-    return looks or secret_name(key) and not difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+    return looks or secret_name(key) and renames.close(key, allowed) is None and renames.renamed(loc, key) is None
 
 
 def _allowed_keys(loc: Loc) -> list[str]:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, 
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from velero_gitops.config import compat, names, redact
+from velero_gitops.config import compat, names, redact, renames
 from velero_gitops.config import cron as cronlib
 from velero_gitops.config.names import DNS1123_LABEL, bucket_name_problem
 from velero_gitops.config.units import (
@@ -831,7 +831,7 @@ class ScheduleConfig(_Model):
 
 
 # Velero's own names for what a schedule item sets, when ours differ (the key in the Schedule it renders into).
-VELERO_SCHEDULE_NAMES = {"includedNamespaces": "namespaces", "schedule": "cron"}
+VELERO_SCHEDULE_NAMES = renames.names_at(("schedules",))
 # The rest of Velero's Schedule spec and Backup spec (template) fields: written into our config, they get a clear
 # "not exposed" instead of a did-you-mean. tests/config/test_semantics.py keeps this equal to the bundled CRD schema.
 VELERO_SCHEDULE_FIELDS = frozenset({
@@ -863,11 +863,6 @@ _RESOURCE_POLICY_FIX = (
     "excludedResources or labelSelector of the schedule, " + _OWN_SCHEDULE)
 
 
-def our_key_for(model: Any, key: str) -> str | None:
-    """Our key for Velero's name ``key`` of a field of ``model`` (a schedule item), or None."""
-    return VELERO_SCHEDULE_NAMES.get(key) if model is ScheduleConfig else None
-
-
 def velero_field_hint(model: Any, key: str) -> str | None:
     """What to write instead of a Velero Schedule/Backup field name used in a schedule item, or of a key of Velero's
     resource policies anywhere in the config, or None."""
@@ -875,10 +870,8 @@ def velero_field_hint(model: Any, key: str) -> str | None:
         # no apostrophe here: the loader reads text between two quotes as a value it may shorten
         return (f"{key!r} belongs to the resource policies of Velero (a ConfigMap a Backup names in "
                 f"spec.resourcePolicy), which this config does not render; {_RESOURCE_POLICY_FIX}")
-    if model is not ScheduleConfig:
+    if model is not ScheduleConfig or key in VELERO_SCHEDULE_NAMES:  # a rename: config/renames.py hints it
         return None
-    if key in VELERO_SCHEDULE_NAMES:
-        return f"{key!r} is Velero's name for it; here the key is {VELERO_SCHEDULE_NAMES[key]!r}"
     keys = ", ".join(f.alias or n for n, f in ScheduleConfig.model_fields.items())
     if key == VELERO_RESOURCE_POLICY_REF:
         return (f"{key!r} names the resource policies of Velero (a ConfigMap of volumePolicies), which this config "

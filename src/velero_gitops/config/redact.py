@@ -100,7 +100,19 @@ def clear_credentials(values: Any, path: tuple[str | int, ...] = ()) -> Iterator
 def _given(value: Any) -> bool:
     return value not in (None, "") and not isinstance(value, (dict, list, bool))
 # what follows '?' or '#' in a URL: presigned signatures, tokens, anything a user pastes after the host
-_URL_TAIL = goregexp.linear(r"(://[^\s'\"?#]*)[?#][^\s'\"]*")
+_URL_TAIL = goregexp.linear(r"(://[^\s'\"?#]*)([?#][^\s'\"]*)")
+# The query parameters a kustomize remote resource reads, none a credential: the git ref (`ref`, or `version`), the
+# clone timeout and submodules (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/internal/git/repospec.go, parseQuery).
+# Their values stay readable (`?ref=v1.2.0` says which release a message is about); every other parameter's value and
+# any fragment may carry a token (a presigned URL's X-Amz-Signature) and is masked.
+PUBLIC_QUERY = frozenset({"ref", "version", "timeout", "submodules"})
+
+
+def _url_tail(tail: str) -> str:
+    query, hashed, _ = tail[1:].partition("#") if tail.startswith("?") else ("", "#", "")
+    kept = [p if p.partition("=")[0] in PUBLIC_QUERY else f"{p.partition('=')[0]}={MASK}" if "=" in p else MASK
+            for p in query.split("&")] if query else []
+    return ("?" + "&".join(kept) if kept else "") + ("#" + MASK if hashed else "")
 # a quoted value opens and closes at a word boundary: the apostrophe of "Flux's" is prose, not a quote
 _QUOTED = re.compile(r"(?<![\w'\"])(?:'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")(?!\w)")
 
@@ -109,7 +121,7 @@ def redact(text: str, public: frozenset[str] = frozenset()) -> str:
     """``text`` with everything that looks like a secret replaced by <redacted>. ``public``: words shown beside the
     message anyway (a finding's object identity: its kind and name, such as CiliumL2AnnouncementPolicy), which the
     token rule would otherwise take for a token."""
-    text = _URL_TAIL.sub(lambda m: m.group(1) + "?" + MASK,
+    text = _URL_TAIL.sub(lambda m: m.group(1) + _url_tail(m.group(2)),
                          _RUN.sub(lambda m: _mask_run(m, public), _SECRET.sub(MASK, text)))
     return _KEYED.sub(lambda m: m.group(1) + MASK, text)
 

@@ -14,7 +14,9 @@ HelmRelease values against what the imported config renders with its extraValues
 Beyond the release: the Schedules of the repository in Velero's namespace that Flux applies (Velero runs them) become
 schedules of the config when the config can express them (schedule_fit renders each and compares it with the old
 one), else each is named with the fields it cannot carry; the kopia repository password keeps its source
-(repository_password). Every problem of the release is reported in one run (a ConfigError with one line each).
+(repository_password). Every problem of the release is reported in one run (a ConfigError with one line each): what
+import cannot map, and what the config it would write refuses, each at the HelmRelease's file:line of the field the
+value came from (Imported.origins), since that config is never written.
 
 A chart older than 4.0.0 is refused, not half-imported: 4.0.0 turned ``configuration.backupStorageLocation`` into a
 list with ``provider`` on each entry, and 3.0.0 renamed ``deployRestic``/``restic`` to ``deployNodeAgent``/
@@ -167,6 +169,11 @@ class Imported:
     source: Path | None = None
     chart_version: str = ""
     namespace: str = "velero"  # where the release runs, so where Velero reads Schedules
+    # what cannot be imported, each at the HelmRelease's file:line (run_import adds the config's own refusals)
+    problems: list[str] = field(default_factory=list)
+    # config path (dotted) -> the HelmRelease path its value came from: a refusal of the config is shown there
+    origins: dict[str, tuple[str | int, ...] | str] = field(default_factory=dict)  # str: another file's file:line
+    covered: set[str] = field(default_factory=set)  # config paths whose problem is in ``problems`` already
 
 
 def version_tuple(v: str) -> tuple[int, int, int] | None:
@@ -206,17 +213,25 @@ def effective(values: Any) -> Any:
     return values
 
 
-def _line(data: Any, default: int, *path: str) -> int:
-    """The line of the deepest key of ``path`` present in ``data`` (the reader's line-tracking mappings)."""
+def _line(data: Any, default: int, *path: str | int) -> int:
+    """The line of the deepest key or list item of ``path`` present in ``data`` (the reader's line-tracking
+    mappings and lists)."""
     found = default
     for p in path:
         lines = getattr(data, "lines", None)
-        if not isinstance(data, dict) or p not in data:
+        if isinstance(data, list) and isinstance(p, int) and 0 <= p < len(data):
+            found = lines[p] if isinstance(lines, list) and p < len(lines) else found
+        elif not isinstance(data, dict) or p not in data:
             break
-        if isinstance(lines, dict) and p in lines:
+        elif isinstance(lines, dict) and p in lines:
             found = lines[p]
         data = data[p]
     return found
+
+
+def dotted(path: tuple[str | int, ...]) -> str:
+    """A path as messages write it: keys joined by '.', list indexes as [i]."""
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
 
 
 def _pop(values: dict, *path: str) -> Any:
@@ -251,8 +266,14 @@ def import_values(hr: dict, line: int, shown: str, composed: Any = None) -> Impo
     vt = version_tuple(version)
     problems: list[str] = []  # every problem of the release, reported in one run
 
-    def at(*path: str) -> str:
-        return f"{shown}:{_line(hr, line, *path)} {'.'.join(path)}:"
+    def at(*path: str | int) -> str:
+        return f"{shown}:{_line(hr, line, *path)} {dotted(path)}:"
+
+    origins: dict[str, tuple[str | int, ...] | str] = {}
+    covered: set[str] = set()
+
+    def came(config_path: str, *path: str | int) -> None:
+        origins[config_path] = path
 
     if vt is None and not version.replace("*", "").strip():
         # helm-controller@v1.6.3:api/v2/helmrelease_types.go HelmChartTemplateSpec.Version: +kubebuilder:default:=*
@@ -323,6 +344,8 @@ def import_values(hr: dict, line: int, shown: str, composed: Any = None) -> Impo
                         "(keep one, import, then add the others by hand)")
     if bsls:
         b = bsls[0]
+        B = (*V, "configuration", "backupStorageLocation", 0)
+        came("s3", *B)
         if b.get("provider") not in (None, "aws", "velero.io/aws"):
             problems.append(f"{at(*V, 'configuration', 'backupStorageLocation')} [0].provider {b.get('provider')!r}: "
                             "velero-gitops renders the S3 (aws) provider only; import a release of the aws provider")
@@ -331,20 +354,35 @@ def import_values(hr: dict, line: int, shown: str, composed: Any = None) -> Impo
         if not url:
             problems.append(f"{at(*V, 'configuration', 'backupStorageLocation')} [0].config.s3Url is missing: "
                             "velero-gitops needs the S3 endpoint (MinIO or another S3); add config.s3Url, then import")
+            covered.add("s3.endpoint")
         s3["endpoint"] = url
+        came("s3.endpoint", *B, "config", "s3Url")
+        came("s3.allowHttp", *B, "config", "s3Url")
         if url.startswith("http://"):
             s3["allowHttp"] = True
             changes.append("s3.allowHttp: true carried over: credentials and data cross the network in clear text")
         for src, dst in (("region", "region"), ("checksumAlgorithm", "checksumAlgorithm")):
             if src in cfg:
                 s3[dst] = str(cfg[src])
+                came(f"s3.{dst}", *B, "config", src)
         if "s3ForcePathStyle" in cfg:
             s3["forcePathStyle"] = str(cfg["s3ForcePathStyle"]).lower() == "true"
+            came("s3.forcePathStyle", *B, "config", "s3ForcePathStyle")
         if str(cfg.get("insecureSkipTLSVerify", "")).lower() == "true":
-            s3["insecureSkipTLSVerify"] = True
+            came("s3.insecureSkipTLSVerify", *B, "config", "insecureSkipTLSVerify")
+            if url.startswith("http://"):
+                # Velero accepts it and it does nothing: the AWS plugin puts it on the transport's TLS config only
+                # (vmware-tanzu/velero-plugin-for-aws@v1.14.0-rc.1:velero-plugin-for-aws/config.go WithTLSSettings),
+                # used by no plain-http request; the config refuses it there (config/model.py S3Config._http)
+                changes.append("BSL config.insecureSkipTLSVerify 'true' not carried: the endpoint is plain http, "
+                               "where no TLS handshake happens, so it did nothing (nothing changes)")
+            else:
+                s3["insecureSkipTLSVerify"] = True
         if b.get("bucket"):
             s3["bucket"] = b["bucket"]
+            came("s3.bucket", *B, "bucket")
         s3["prefix"] = b.get("prefix") or ""
+        came("s3.prefix", *B, "prefix")
         if not s3["prefix"]:
             changes.append("the BSL had no prefix: s3.prefix is '' so Velero reads the same objects; "
                            "keep it (a new prefix would hide the existing backups)")
@@ -354,11 +392,15 @@ def import_values(hr: dict, line: int, shown: str, composed: Any = None) -> Impo
         if b.get("name") not in (None, "default"):
             changes.append(f"BSL {b.get('name')} -> default: existing backups keep spec.storageLocation "
                            f"{b.get('name')}; Velero syncs them into the new BSL from the bucket")
-        if b.get("caCert"):
+        if b.get("caCert") and url.startswith("http://"):
+            changes.append("BSL caCert not carried: the endpoint is plain http, where no TLS handshake happens, so it "
+                           "did nothing (nothing changes)")
+        elif b.get("caCert"):
             changes.append("BSL caCert: write the PEM to a file and set s3.caBundle to it")
         cred = b.get("credential")
         if isinstance(cred, dict) and cred.get("name"):
             s3["credentialsSecret"] = cred["name"]
+            came("s3.credentialsSecret", *B, "credential", "name")
             if cred.get("key") not in (None, "cloud"):
                 changes.append(f"BSL credential key {cred.get('key')} -> cloud: the Secret must hold the AWS "
                                "credentials file under the key `cloud`")
@@ -378,9 +420,11 @@ def import_values(hr: dict, line: int, shown: str, composed: Any = None) -> Impo
         v = _pop(values, "configuration", src)
         if v is not None:
             velero[dst] = v
+            came(f"velero.{dst}", *V, "configuration", src)
     old_timeout = _pop(values, "configuration", "resticTimeout")
     if old_timeout is not None and "fsBackupTimeout" not in velero:
         velero["fsBackupTimeout"] = old_timeout
+        came("velero.fsBackupTimeout", *V, "configuration", "resticTimeout")
     # credentials
     creds: dict = _pop(values, "credentials") or {}
     if creds.get("useSecret") is False:
@@ -388,6 +432,7 @@ def import_values(hr: dict, line: int, shown: str, composed: Any = None) -> Impo
                         "velero-gitops renders S3 access keys in a Secret; give Velero S3 keys in a Secret, then import")
     if creds.get("existingSecret"):
         s3["credentialsSecret"] = creds["existingSecret"]
+        came("s3.credentialsSecret", *V, "credentials", "existingSecret")
     elif creds.get("secretContents"):
         changes.append("credentials.secretContents held the S3 keys in the HelmRelease: they are not imported; "
                        "put them in with `velero-gitops encrypt-secret`, then rotate them (they were in Git)")
@@ -397,6 +442,7 @@ def import_values(hr: dict, line: int, shown: str, composed: Any = None) -> Impo
     deploy = _pop(values, "deployNodeAgent")
     if deploy is False:
         changes.append("deployNodeAgent false -> true: volumes are backed up by the node-agent DaemonSet")
+    came("velero.nodeAgent", *V, "nodeAgent")
     path = _pop(values, "nodeAgent", "podVolumePath")
     if path:
         dist = next((d for d, p in KUBELET_PODS_PATHS.items() if p == path), None)
@@ -430,8 +476,10 @@ def import_values(hr: dict, line: int, shown: str, composed: Any = None) -> Impo
     res = _pop(values, "resources")
     if res:
         velero["resources"] = res
+        came("velero.resources", *V, "resources")
     # metrics
     metrics: dict[str, Any] = {}
+    came("metrics", *V, "metrics")
     m: dict = values["metrics"] if isinstance(values.get("metrics"), dict) else {}
     if "enabled" in m:
         metrics["enabled"] = bool(_pop(values, "metrics", "enabled"))
@@ -448,7 +496,7 @@ def import_values(hr: dict, line: int, shown: str, composed: Any = None) -> Impo
                        "Kustomization (the chart renders them only when their CRD exists at install time)")
     # schedules: those the config models become its schedules (rendered as our own objects, under their own names);
     # one with fields it does not model stays a chart schedule in extraValues, name and all
-    schedules = []
+    schedules: list[dict[str, Any]] = []
     kept: dict[str, Any] = {}
     chart_schedules = _pop(values, "schedules") or {}
     for name, sch in (chart_schedules.items() if isinstance(chart_schedules, dict) else []):
@@ -460,6 +508,7 @@ def import_values(hr: dict, line: int, shown: str, composed: Any = None) -> Impo
         if fit.mapped is None:
             kept[name] = fit.missing
             continue
+        came(f"schedules[{len(schedules)}]", *V, "schedules", name)
         schedules.append(fit.mapped)
         changes.append(f"Schedule {release}-{name} (the chart's) -> {name} (rendered): Flux prunes the old one with "
                        f"the release; its backups stay until their TTL, new ones are named {name}-<timestamp>")
@@ -472,8 +521,11 @@ def import_values(hr: dict, line: int, shown: str, composed: Any = None) -> Impo
         changes.append("upgradeCRDs job -> off: Flux installs the CRDs (install/upgrade crds: CreateReplace)")
     if namespace != "velero":
         out.setdefault("repo", {})["namespace"] = namespace
+        came("repo.namespace", *(("spec", "targetNamespace") if spec.get("targetNamespace") else ("metadata", "namespace")))
     if release != "velero":
         out.setdefault("repo", {})["app"] = release
+        came("repo.app", *(("spec", "releaseName") if spec.get("releaseName") else ("metadata", "name")))
+    came("velero.extraValues", *V)  # carried as written: a refused key is at the same path under spec.values
     if velero:
         out["velero"] = velero
     out["s3"] = s3
@@ -508,11 +560,10 @@ def import_values(hr: dict, line: int, shown: str, composed: Any = None) -> Impo
             changes.append(f"{'.'.join(kp.path)} not carried: chart {version}, the one running, has no such value "
                            f"either, so Helm ignores it today and nothing changes ({kp.message})")
         else:
+            covered.add(dotted(("velero", "extraValues", *kp.path)))  # the config refuses it too: said once
             problems.append(f"{at(*V, *kp.path)} {kp.message}, but chart {version} reads it: find what replaced it "
                             "in the chart README's 'Upgrading Chart' notes and set that in spec.values (or remove it), "
                             "then import")
-    if problems:
-        raise ConfigError(problems)
     # a Secret the chart renders from its values (extraObjects) would be copied into the config in clear
     for path, _ in reversed(compat.rendered_secrets(values, version)):
         del compat.lookup(values, path[:-1])[path[-1]]
@@ -526,7 +577,7 @@ def import_values(hr: dict, line: int, shown: str, composed: Any = None) -> Impo
                        "(it was in Git)")
     for _, container, key in reversed(found):  # list indexes from the last, so the others stay valid
         del container[key]
-    return Imported(out, _prune(values), changes, None, version, str(namespace))
+    return Imported(out, _prune(values), changes, None, version, str(namespace), problems, origins, covered)
 
 
 # A Velero Schedule's spec (vmware-tanzu/velero@v1.18.2:pkg/apis/velero/v1/schedule_types.go ScheduleSpec) and its
@@ -769,6 +820,7 @@ def run_import(here: Path, hr_file: Path, found: Detected, cluster: str | None) 
                            "valuesFrom ConfigMap goes with the old HelmRelease, so remove what makes it in the same commit")
     facts = flux_facts(root, sources, g=g)
     imp.config["schedules"] += own_schedules(imp, root, facts, display)
+    flux_order(imp, hr, line, shown, real, facts, g, root)
     imp.config.setdefault("velero", {})["repositoryPassword"] = repository_password(imp, root, display)
     head: dict[str, Any] = {
         # the cluster's folder (or --cluster) names the sync root; the config's cluster is a label: made one
@@ -783,6 +835,8 @@ def run_import(here: Path, hr_file: Path, found: Detected, cluster: str | None) 
         imp.config["check"] = {"ignoreMissingSchemas": True}
         comments.append(f"check.ignoreMissingSchemas: {sum(found.foreign_kinds.values())} objects here are of kinds the "
                         "offline schema bundle does not cover (as init sets it; `velero-gitops schemas import` adds them).")
+    if imp.config.get("flux"):
+        head["flux"].update(imp.config.pop("flux"))
     if FLUX_VAR.search(str(imp.config["s3"].get("endpoint", ""))):
         subst = _substitute_from(facts, real)
         if subst:
@@ -793,9 +847,14 @@ def run_import(here: Path, hr_file: Path, found: Detected, cluster: str | None) 
     probe = Path(stage(here / ".velero-gitops-import.yaml", text.encode()))  # extraValues checked by the model too
     try:
         loaded = load(probe)
+        if imp.problems:
+            raise ConfigError([])  # what cannot be imported, below with nothing of the config's own
         rendered = render(plan_tree(loaded))
+    except ConfigError as exc:
+        # every problem in one run, each at the HelmRelease field its value came from (the config is never written)
+        refused = [p for p in (_at_release(e, display(probe), imp, hr, line, shown) for e in exc.problems) if p]
+        raise ConfigError(imp.problems + sorted(set(refused) - set(imp.problems), key=_release_line)) from None
     except VeleroGitopsError as exc:
-        # the probe is gone and the config never written: point at the release the value came from instead
         raise UsageError(str(exc).replace(display(probe), f"the {CONFIG_NAME} import would write (from {shown}:{line})")
                          ) from None
     finally:
@@ -808,6 +867,116 @@ def run_import(here: Path, hr_file: Path, found: Detected, cluster: str | None) 
     appliers = sorted({f"{k.ref} ({display(k.file)})" if k.file else k.ref for k in facts
                        if real in k.applies and k.kind == "Kustomization"})
     return ImportResult(target, shown, imp.changes, diff, appliers)
+
+
+_REFUSAL = goregexp.linear(r"^:(\d+):(\d+) (\S+): (.*)$")
+_PART = goregexp.linear(r"\.([^.\[]+)|\[(\d+)\]")
+
+
+def _at_release(problem: str, probe: str, imp: Imported, hr: dict, line: int, shown: str) -> str | None:
+    """The config's refusal ``problem`` (loader: ``PROBE:LINE:COL dotted: message``) at the HelmRelease field the
+    value came from (``imp.origins``), naming the config key too; None when an import problem covers it already."""
+    from velero_gitops.ops.init import CONFIG_NAME
+
+    m = _REFUSAL.match(problem[len(probe):]) if problem.startswith(probe) else None
+    if m is None:
+        return problem.replace(probe, f"the {CONFIG_NAME} import would write (from {shown}:{line})")
+    key, message = m.group(3), m.group(4)
+
+    def under(prefix: str) -> bool:
+        return key == prefix or key.startswith((prefix + ".", prefix + "["))
+    if any(under(c) for c in imp.covered):
+        return None
+    prefix = max((o for o in imp.origins if under(o)), key=len, default=None)
+    if prefix is None:
+        return f"{shown}:{line} (the config import would write, {key}): {message}"
+    origin = imp.origins[prefix]
+    if isinstance(origin, str):  # another file (a Schedule of the repository): its file:line
+        return f"{origin} (imported as {key}): {message}"
+    rest = tuple(a if a else int(b) for a, b in _PART.findall(key[len(prefix):]))
+    path = _present(hr, (*origin, *rest))
+    return f"{shown}:{_line(hr, line, *path)} {dotted(path)}: {message} (imported as {key})"
+
+
+def _present(data: Any, path: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """The longest start of ``path`` that ``data`` holds."""
+    for n, p in enumerate(path):
+        if isinstance(data, list) and isinstance(p, int) and 0 <= p < len(data):
+            data = data[p]
+        elif isinstance(data, dict) and p in data:
+            data = data[p]
+        else:
+            return path[:n]
+    return path
+
+
+def _release_line(problem: str) -> tuple[str, int]:
+    head = problem.split(" ", 1)[0]
+    file, _, num = head.rpartition(":")
+    return (file, int(num)) if num.isdigit() else (head, 0)
+
+
+# The annotations kustomize-controller reads on the objects it applies (fluxcd/kustomize-controller@v1.9.4:
+# internal/controller/kustomization_controller.go: <group>/reconcile, /ssa, /force, /prune; the substitute one:
+# fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_varsub.go). Render writes substitute: disabled on every object
+# (render/plan.py SUBSTITUTE_KEY); the config has no field for the others on the HelmRelease.
+_KS_GROUP = "kustomize.toolkit.fluxcd.io/"
+_KS_READ = frozenset({"reconcile", "ssa", "force", "prune", "substitute"})
+
+
+def flux_order(imp: Imported, hr: dict, line: int, shown: str, real: Path, facts: list, g: Any, root: Path) -> None:
+    """The HelmRelease's spec.dependsOn and kustomize.toolkit.fluxcd.io/* annotations, as far as the config holds
+    them. A dependsOn names HelmReleases; the config orders Velero's app Kustomization (flux.dependsOn), so each is
+    carried as the live Kustomization that applies that HelmRelease, which is Ready once it is applied (and the
+    HelmRelease Ready too when that Kustomization waits). Each one the config cannot hold is said, with why."""
+    from velero_gitops.ops.wiring import applied_objects, live
+
+    spec: dict = hr["spec"] if isinstance(hr.get("spec"), dict) else {}
+    meta: dict = hr["metadata"] if isinstance(hr.get("metadata"), dict) else {}
+    own_ns = str(meta.get("namespace") or "")
+    alive = [k for k in live(facts) if k.kind == "Kustomization"]
+    deps: list[dict[str, str]] = []
+    for i, d in enumerate(spec.get("dependsOn") or []):
+        if not isinstance(d, dict) or not d.get("name"):
+            continue
+        name, ns = str(d["name"]), str(d.get("namespace") or own_ns)
+        where = f"{shown}:{_line(hr, line, 'spec', 'dependsOn', i)} spec.dependsOn[{i}] ({ns or '-'}/{name})"
+        files = {o.path for o in applied_objects(g, root, name) if o.kind == "HelmRelease" and o.name == name
+                 and (o.data.get("metadata") or {}).get("namespace", o.eff_ns or own_ns) in (ns, None)}
+        by = sorted({(k.namespace or "flux-system", k.name) for k in alive if files & k.applies})
+        same = [k for k in alive if real in k.applies and (k.namespace or "flux-system", k.name) in by]
+        if not by:
+            imp.changes.append(f"{where} not carried: no Flux Kustomization of the repository applies that "
+                               "HelmRelease; add its Kustomization to flux.dependsOn by hand")
+        elif same:
+            imp.changes.append(f"{where} not carried: Kustomization {same[0].namespace}/{same[0].name} applies it "
+                               "and the old release alike; the rendered tree has its own Kustomization, so add that "
+                               "one to flux.dependsOn only if it does not apply the rendered tree too")
+        else:
+            for ns_k, name_k in by:
+                if {"name": name_k, "namespace": ns_k} not in deps:
+                    deps.append({"name": name_k, "namespace": ns_k})
+            imp.changes.append(f"{where} -> flux.dependsOn: {', '.join(f'{a}/{b}' for a, b in by)}, the Kustomization "
+                               "that applies it: Velero's app waits until that Kustomization is Ready, which means the "
+                               "HelmRelease is Ready only when it has wait: true (else: applied)")
+            imp.origins[f"flux.dependsOn[{len(deps) - 1}]"] = ("spec", "dependsOn", i)
+    if deps:
+        imp.config.setdefault("flux", {})["dependsOn"] = deps
+    annotations: dict = meta["annotations"] if isinstance(meta.get("annotations"), dict) else {}
+    for key, value in annotations.items():
+        if not str(key).startswith(_KS_GROUP):
+            continue
+        where = f"{shown}:{_line(hr, line, 'metadata', 'annotations', key)} metadata.annotations.{key}: {value!r}"
+        what = str(key)[len(_KS_GROUP):]
+        if what == "substitute" and str(value) == "disabled":
+            imp.changes.append(f"{where} kept: render writes it on every object")
+        elif what in _KS_READ:
+            imp.changes.append(f"{where} not carried: the config has no field for it on the rendered HelmRelease, so "
+                               "kustomize-controller applies it without; add it with a patch of the Flux "
+                               "Kustomization that applies the rendered tree if you need it")
+        else:
+            imp.changes.append(f"{where} not carried: kustomize-controller reads no such annotation, so it did "
+                               "nothing (nothing changes)")
 
 
 def _composed_values(g: Any, root: Path, real: Path, hr: dict) -> Any:
@@ -868,6 +1037,7 @@ def own_schedules(imp: Imported, root: Path, facts: list, shown: Callable[[Path]
                                "one and add it to schedules")
         else:
             taken.add(e.name)
+            imp.origins[f"schedules[{len(imp.config.get('schedules', [])) + len(out)}]"] = f"{shown(e.file)}:{e.line}"
             out.append(fit.mapped)
             imp.changes.append(f"{where} -> schedules: {e.name}, rendered under the same name: remove it from "
                                f"{shown(e.file)} in the same commit, so that one Kustomization owns it")

@@ -15,8 +15,9 @@ it is written.
 
 The edit is a comment-preserving round trip (ruamel) of the user's own file: one entry added to the ``resources:``
 of the nearest parent kustomization.yaml that Flux builds and whose build leaves our objects as rendered (no
-``namespace``/``namePrefix``/``nameSuffix`` on the way from the Flux Kustomization's path down to it), or one Flux Kustomization document appended to a file of
-Flux Kustomizations that the sync root applies. The result is proven on the file before it is written: the edit
+``namespace``/``namePrefix``/``nameSuffix`` on the way from the Flux Kustomization's path down to it), else one entry
+in the kustomization file that lists a file of Flux Kustomizations the sync root applies, else one Flux Kustomization
+document appended to such a file (its folder has no kustomization file: Flux generates one). The result is proven on the file before it is written: the edit
 must add lines and change none; otherwise the line to add is printed for the user instead.
 """
 
@@ -385,8 +386,25 @@ def _edit(root: Path, ns_dir: Path, alive: list[FluxKs], roots: list[FluxKs], so
             lists[k.file] = max(lists.get(k.file, 0), common)
     if lists:
         best = max(lists, key=lambda f: (lists[f], -len(str(f))))
+        # The list's own folder lists its files in a kustomization file (kustomization.yaml|yml|Kustomization,
+        # find_kfile) that a live Kustomization builds: the folder goes in that resources list, beside the lists,
+        # and its kustomization.yaml brings our Flux Kustomizations; no document is appended to one of the lists
+        # (fleet layouts: clusters/<name>/kustomization.yaml listing apps.yaml, infra.yaml, ...)
+        kfile = find_kfile(best.parent)
+        if kfile is not None and best in _listed(kfile) and _chain_transform(best.parent, alive) is None:
+            return _add_resource(kfile, os.path.relpath(ns_dir, best.parent).replace(os.sep, "/"))
         return _append_flux_ks(best, root, ns_dir, source)
     return None
+
+
+def _listed(kfile: Path) -> set[Path]:
+    """The files and folders the resources list of kustomization file ``kfile`` names (local entries, resolved)."""
+    try:
+        doc = _yaml().load(_their_text(kfile, kfile.parent)[0])
+    except Exception:  # noqa: BLE001 - their file: unreadable means no list to add to
+        return set()
+    items = doc.get("resources") if isinstance(doc, dict) else None
+    return {(kfile.parent / i).resolve() for i in items or () if isinstance(i, str) and "://" not in i}
 
 
 def _entry_style(items: list) -> str:
