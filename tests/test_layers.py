@@ -24,7 +24,7 @@ ALLOWED = {
     "cli": {"check", "pipeline", "ops", "secrets", "render", "validate", "observability", "config", "core"},
 }
 TOP = {"errors": "core", "findings": "core", "rules": "core", "safefile": "core", "yamlsafe": "core", "tools": "core",
-       "identity": "core", "shown": "core", "cachebound": "core", "boundary": "core", "goregexp": "core", "intparse": "core", "runcache": "check",
+       "identity": "core", "shown": "core", "cachebound": "core", "boundary": "core", "goregexp": "core", "intparse": "core", "varsub": "core", "runcache": "check",
        "__main__": "cli", "__init__": "core"}
 
 

@@ -251,3 +251,16 @@ def test_no_url_raises_anything_but_a_finding(url):
         assert parts.port is None or 0 <= parts.port <= 65535
     for problem in (names.endpoint_problem(url), names.url_problem(url)):
         assert problem is None or isinstance(problem, str)
+
+
+@pytest.mark.parametrize("url,local", [
+    ("https://localhost:9000", True), ("https://minio.localhost", True), ("https://127.0.0.1", True),
+    ("https://127.255.0.9:9000", True), ("https://[::1]:9000", True), ("https://0.0.0.0:9000", True),
+    ("https://[::]", True), ("https://[::ffff:127.0.0.1]", True),
+    ("https://192.0.2.10:9000", False), ("https://minio.minio.svc.cluster.local:9000", False),
+    ("https://[fd00::1]", False), ("https://localhost.example.org", False),
+])
+def test_an_address_that_is_the_pod_itself(url, local):
+    """Go's net.IP.IsLoopback (127.0.0.0/8, ::1, v4-mapped too) and IsUnspecified (0.0.0.0, ::), and RFC 6761's
+    localhost names: dialled from the Velero pod they reach the pod itself."""
+    assert (names.pod_local_problem(url) is not None) is local

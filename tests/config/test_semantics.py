@@ -297,3 +297,88 @@ def test_check_shows_warnings_without_failing(tmp_path):
     (finding,) = [f for f in result.findings if f.rule.startswith("config.")]
     assert finding.rule == "config.ttl-covers-interval" and finding.severity == "warning"
     assert finding.line == _line_of(text, "ttl:") and finding.message.startswith("schedules[0].ttl: ")
+
+
+# ------------------------------------------------------------------------------------------ round 8 (cfgfix8)
+ROUND8 = """\
+cluster: home-lab
+s3:
+  endpoint: https://s3.68cc.io
+{s3}schedules:
+  - name: daily
+    cron: "{cron}"
+    namespaces: [monitoring, database]
+    ttl: 720h
+  - name: all
+    cron: "0 2 * * *"
+    namespaces: ["*"]
+    excludedNamespaces: [{excluded}]
+    ttl: 720h
+{rest}"""
+
+
+def _warnings(tmp_path: Path, cron: str = "0 3 * * *", excluded: str = "kube-system", s3: str = "",
+              rest: str = "") -> dict[str, str]:
+    (tmp_path / "c.yaml").write_text(ROUND8.format(cron=cron, excluded=excluded, s3=s3, rest=rest))
+    return {w.rule: w.body for w in load(tmp_path / "c.yaml").warnings}
+
+
+@pytest.mark.parametrize("cron,excluded,warned", [
+    ("0 2 * * *", "kube-system", True),  # case 196: '*' at the same minute holds database too
+    ("0 2 * * *", "monitoring, database", False),  # excluded from the second: no namespace in common
+    ("0 2 * * 1", "kube-system", True),  # Mondays at 02:00 are also a run of the daily one
+    ("0 3 * * *", "kube-system", False),
+    ("30 2 * * *", "kube-system", False),  # the same hour, another minute
+])
+def test_two_schedules_of_a_namespace_at_the_same_minute(tmp_path, cron, excluded, warned):
+    """Cases 021/196: Velero queues a backup whose namespaces overlap an earlier one's until that one is done
+    (vmware-tanzu/velero@v1.18.1:pkg/controller/backup_queue_controller.go detectNamespaceConflict), then copies the
+    same namespaces again."""
+    w = _warnings(tmp_path, cron=cron, excluded=excluded)
+    assert ("schedules-same-minute" in w) is warned, w
+    if warned:
+        assert "'daily' and 'all'" in w["schedules-same-minute"] and "02:00" in w["schedules-same-minute"]
+
+
+def test_monitors_without_metrics_and_a_ca_without_verification_are_warned(tmp_path):
+    """Case 052: metrics.enabled: false serves no metrics (the chart declares the :8085 port only with it:
+    vmware-tanzu/helm-charts@velero-12.1.0:charts/velero/templates/deployment.yaml), so a monitor set to true is not
+    rendered. Case 121: insecureSkipTLSVerify skips the check caBundle is for (vmware-tanzu/velero-plugin-for-aws@
+    v1.14.0-rc.1:velero-plugin-for-aws/config.go WithTLSSettings)."""
+    assert "metrics-objects-without-metrics" not in _warnings(tmp_path, rest="metrics:\n  enabled: false\n")
+    w = _warnings(tmp_path, rest="metrics:\n  enabled: false\n  serviceMonitor: true\n")
+    assert "serviceMonitor: true has no effect" in w["metrics-objects-without-metrics"]
+    import trustme
+
+    (tmp_path / "ca.pem").write_bytes(trustme.CA().cert_pem.bytes())
+    assert "ca-bundle-with-skip-verify" not in _warnings(tmp_path, s3="  caBundle: ca.pem\n")
+    w = _warnings(tmp_path, s3="  caBundle: ca.pem\n  insecureSkipTLSVerify: true\n")
+    assert "turns off the certificate check" in w["ca-bundle-with-skip-verify"]
+
+
+def test_a_chart_monitor_beside_the_rendered_one_is_warned(tmp_path):
+    """Cases 102/239: the chart's own ServiceMonitor or PodMonitor on (extraValuesOverride) while velero-gitops renders
+    its own: every series would be scraped twice."""
+    from velero_gitops.config.model import CHART_MONITORS
+
+    for key, field in CHART_MONITORS.items():
+        rest = (f"velero:\n  extraValues:\n    metrics:\n      {key}:\n        enabled: true\n"
+                f"  extraValuesOverride: [metrics.{key}.enabled]\n")
+        w = _warnings(tmp_path, rest=rest)
+        assert f"the chart's own {key} is turned on" in w["chart-monitor-beside-rendered"]
+        off = rest + f"metrics:\n  {semantics._camel(field)}: false\n"
+        assert "chart-monitor-beside-rendered" not in _warnings(tmp_path, rest=off)
+
+
+def test_a_schedule_selecting_what_velero_skips_is_refused(tmp_path):
+    """Case 024: Velero skips every item labelled velero.io/exclude-from-backup=true, even one the backup's selector
+    matches (vmware-tanzu/velero@v1.18.1:pkg/backup/item_backupper.go itemInclusionChecks; backup_test.go 'not
+    included even if matching label selector')."""
+    from velero_gitops.config.names import EXCLUDE_FROM_BACKUP_LABEL
+
+    text = ROUND8.format(cron="0 3 * * *", excluded="kube-system", s3="", rest="") + (
+        f"    labelSelector:\n      matchLabels:\n        {EXCLUDE_FROM_BACKUP_LABEL}: \"true\"\n")
+    problem = _refused_text(tmp_path, text)
+    assert _located(problem) == (_line_of(text, EXCLUDE_FROM_BACKUP_LABEL),
+                                 f"schedules[1].labelSelector.matchLabels.{EXCLUDE_FROM_BACKUP_LABEL}")
+    assert "Velero skips every such item" in problem

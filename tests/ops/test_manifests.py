@@ -268,3 +268,15 @@ def test_every_name_from_the_command_line_is_checked_and_not_echoed_whole(tmp_pa
     assert names.dns_label_problem("a" * 63) is None  # the limit, not one below it
     r = run_cli("disaster-recovery", "--from-backup", "daily-20260101020000", cwd=tmp_path)
     assert r.code == 0 and "daily-20260101020000" in r.out, r.err
+
+
+@pytest.mark.parametrize("selector", ["velero.io/exclude-from-backup=true", "velero.io/exclude-from-backup in (true)",
+                                      "app=db,velero.io/exclude-from-backup==true"])
+def test_backup_of_only_what_velero_skips_is_refused(config, selector):
+    """Sub-case b15: Velero skips every item labelled velero.io/exclude-from-backup=true whatever the selector
+    (vmware-tanzu/velero@v1.18.1:pkg/backup/item_backupper.go itemInclusionChecks): the backup would be empty."""
+    from velero_gitops.config.names import EXCLUDE_FROM_BACKUP_LABEL
+
+    with pytest.raises(UsageError, match=f"Velero skips every such item.*{EXCLUDE_FROM_BACKUP_LABEL}"):
+        m.backup(config, "adhoc", ["database"], selector=selector)
+    assert m.backup(config, "adhoc", ["database"], selector=f"{EXCLUDE_FROM_BACKUP_LABEL}!=true")

@@ -419,3 +419,42 @@ def test_decryption_only_when_the_build_holds_an_encrypted_file(tmp_path, creden
     app = next(yaml.safe_load_all((root / KS).read_text()))
     assert ("decryption" in app["spec"]) == encrypted, app["spec"]
     assert ("kubectl create secret generic sops-age" in r.err) == encrypted, r.err
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "127.8.0.1", "[::1]", "0.0.0.0", "[::]",
+                                  "[::ffff:127.0.0.1]", "minio.localhost"])
+def test_an_endpoint_only_the_velero_pod_answers_is_refused(tmp_path, host):
+    """Cases 111/112/253/254: the BSL's s3Url is dialled from the Velero pod (no hostNetwork, no sidecar:
+    vmware-tanzu/helm-charts@velero-12.1.0:charts/velero/templates/deployment.yaml), where loopback and the
+    unspecified address (Go's net.IP.IsLoopback/IsUnspecified) are the pod itself. A default substituted by Flux
+    counts too."""
+    from velero_gitops.errors import ConfigError
+
+    for endpoint in (f"https://{host}:9000", f"https://${{H:={host}}}:9000"):
+        extra = "flux:\n  substituteFrom: [{kind: ConfigMap, name: cluster-settings}]\n" if "$" in endpoint else ""
+        with pytest.raises(ConfigError) as exc:
+            chart_values(loaded(tmp_path, extra, BASE.replace("https://s3.68cc.io", endpoint)))
+        assert "s3.endpoint" in str(exc.value) and "the Velero pod itself" in str(exc.value)
+    assert chart_values(loaded(tmp_path, "", BASE.replace("s3.68cc.io", "192.0.2.10:9000")))  # a LAN address
+
+
+def test_the_chart_monitors_are_values_of_ours_so_extra_values_cannot_turn_them_on_silently(tmp_path):
+    """Case 241: metrics.serviceMonitor: false, yet velero.extraValues.metrics.serviceMonitor.enabled: true was
+    merged in: a value left at the chart's default is no value of ours, so merge_values never saw the contradiction.
+    Each chart monitor the typed metrics.* fields decide is a key of the pinned chart
+    (vmware-tanzu/helm-charts@velero-12.1.0:charts/velero/values.yaml), rendered off and refused when set."""
+    from velero_gitops.config import compat
+    from velero_gitops.config.model import CHART_MONITORS
+    from velero_gitops.errors import ConfigError
+
+    base = loaded(tmp_path)
+    chart = compat.chart(base.config.velero.chart_version)
+    for key in CHART_MONITORS:
+        assert compat.lookup(chart.value_keys, ["metrics", key, "enabled"]) is not compat.MISSING
+        assert chart_values(base)["metrics"][key] == {"enabled": False}
+        extra = f"velero:\n  extraValues:\n    metrics:\n      {key}:\n        enabled: true\n"
+        with pytest.raises(ConfigError) as exc:
+            chart_values(loaded(tmp_path, extra))
+        assert f"velero.extraValues.metrics.{key}.enabled" in str(exc.value)
+        override = extra + f"  extraValuesOverride: [metrics.{key}.enabled]\n"
+        assert chart_values(loaded(tmp_path, override))["metrics"][key] == {"enabled": True}

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, 
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
+from velero_gitops import varsub
 from velero_gitops.config import compat, names, redact, renames
 from velero_gitops.config import cron as cronlib
 from velero_gitops.config.names import DNS1123_LABEL, bucket_name_problem
@@ -27,6 +28,7 @@ from velero_gitops.config.units import (
     parse_quantity,
     resolution_problem,
 )
+from velero_gitops.varsub import BadSubstitution
 
 # SemVer 2.0.0 (semver.org, the grammar Helm and Flux's OCI tag lookup use: Masterminds/semver StrictNewVersion):
 # numeric identifiers have no leading zero, so `012.1.0` is no version and no OCI tag of the chart. Use fullmatch.
@@ -35,8 +37,6 @@ SEMVER = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Z
 BSL_NAME = "default"
 INT64_MAX = 2**63 - 1  # Kubernetes *int64 fields (k8s.io/api@v0.35.0:core/v1/types.go, Toleration.TolerationSeconds)
 
-# A Flux postBuild variable: ${NAME} or ${NAME:=default} (fluxcd/pkg envsubst syntax; a name is [_a-zA-Z][_a-zA-Z0-9]*)
-FLUX_VAR = re.compile(r"\$\{[_a-zA-Z][_a-zA-Z0-9]*(?::?[-=][^{}]*)?\}")
 
 # Kubelet pods directory per distribution: <kubelet --root-dir>/pods. The plugin dir is its sibling.
 # Each preset is checked against the distribution's own source in tests/render/test_plan.py.
@@ -608,14 +608,20 @@ class S3Config(_Model):
     @field_validator("endpoint")
     @classmethod
     def _endpoint(cls, v: str) -> str:
-        # ${VAR} is left for Flux to substitute (flux.substituteFrom); the rest is checked with each variable standing
-        # for one DNS label (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_varsub.go runs envsubst on the build)
-        probe = FLUX_VAR.sub("substituted", v)
-        problem = names.endpoint_problem(probe)
-        if problem:
-            raise ValueError(f"{names.redact_url(v)!r}: {problem}"
-                             + (" (each ${VAR} stands for one DNS label here)" if probe != v else ""))
-        if probe != v:
+        # ${VAR} is left for Flux to substitute (flux.substituteFrom): the URL is judged as Flux may make it, with
+        # each variable set (standing for one DNS label) and with each variable that has a default unset (the
+        # default is substituted: fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_varsub.go runs envsubst)
+        try:
+            made = names.endpoint_outcomes(v)
+        except BadSubstitution as exc:
+            raise ValueError(f"{names.redact_url(v)!r}: Flux's substitution fails on it ({exc}), and with it the "
+                             "whole Kustomization; write ${VAR} or ${VAR:=default}") from None
+        for url, when in made:
+            problem = names.endpoint_problem(url)
+            if problem:
+                raise ValueError(f"{names.redact_url(v)!r}: {problem}"
+                                 + (f" ({when}; each ${{VAR}} stands for one DNS label here)" if when else ""))
+        if made[0][1]:  # variables: kept for Flux as written
             return v.rstrip("/")
         parts = names.split_url(v)
         return f"{parts.scheme}://{parts.netloc}"
@@ -711,7 +717,14 @@ class SopsConfig(_Model):
 class LabelSelector(_Model):
     match_labels: dict[str, str] = Field(default_factory=dict, description="Labels a resource must carry.")
 
-    _labels = field_validator("match_labels")(classmethod(lambda cls, v: _check_labels(v)))
+    @field_validator("match_labels")
+    @classmethod
+    def _labels(cls, v: dict[str, str]) -> dict[str, str]:
+        _check_labels(v)
+        problem = names.skipped_selection_problem({"matchLabels": v})
+        if problem:
+            raise at((names.EXCLUDE_FROM_BACKUP_LABEL,), problem)
+        return v
 
 
 class ScheduleConfig(_Model):
@@ -897,6 +910,13 @@ class DashboardConfig(_Model):
         return v
 
 
+# The chart's own monitoring objects (vmware-tanzu/helm-charts@velero-12.1.0:charts/velero/values.yaml
+# metrics.serviceMonitor, metrics.nodeAgentPodMonitor, metrics.prometheusRule), each with the metrics.* field under
+# which velero-gitops renders its own in the monitoring Kustomization instead.
+CHART_MONITORS = {"serviceMonitor": "service_monitor", "nodeAgentPodMonitor": "pod_monitor",
+                  "prometheusRule": "prometheus_rule"}
+
+
 class MetricsConfig(_Model):
     enabled: bool = Field(True, description="Velero metrics endpoint (:8085). Everything below needs it.")
     service_monitor: bool = Field(True, description="ServiceMonitor for the Velero server (needs the Prometheus Operator).")
@@ -1038,7 +1058,7 @@ class Config(_Model):
 
     @model_validator(mode="after")
     def _cross(self) -> Config:
-        if FLUX_VAR.search(self.s3.endpoint) and not self.flux.substitute_from:
+        if varsub.names(self.s3.endpoint) and not self.flux.substitute_from:
             raise at("s3.endpoint", f"{names.redact_url(self.s3.endpoint)!r} holds a Flux variable, and nothing "
                      "substitutes it: set flux.substituteFrom to the ConfigMap or Secret that defines it")
         if self.s3.checksum_algorithm == "" and self.velero.plugin_version < (1, 14, 3):

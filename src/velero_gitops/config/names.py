@@ -361,6 +361,26 @@ def excluded_include(included: list[str], excluded: list[str]) -> tuple[int, str
     return None
 
 
+# Velero skips every item labelled velero.io/exclude-from-backup=true, whatever the backup's selector says
+# (vmware-tanzu/velero@v1.18.1:pkg/apis/velero/v1/labels_annotations.go ExcludeFromBackupLabel;
+# pkg/backup/item_backupper.go itemInclusionChecks: checked for every item but those a plugin must include).
+EXCLUDE_FROM_BACKUP_LABEL = "velero.io/exclude-from-backup"
+
+
+def skipped_selection_problem(selector: dict) -> str | None:
+    """Why a backup's label selector (metav1.LabelSelector as a mapping) selects only items Velero skips, or None:
+    it requires EXCLUDE_FROM_BACKUP_LABEL to be "true" (matchLabels, or In with only that value)."""
+    key = EXCLUDE_FROM_BACKUP_LABEL
+    needs = (selector.get("matchLabels") or {}).get(key) == "true" or any(
+        e.get("key") == key and e.get("operator") == "In" and set(e.get("values") or []) == {"true"}
+        for e in selector.get("matchExpressions") or [] if isinstance(e, dict))
+    if not needs:
+        return None
+    return (f"selects only items labelled {key}=true, and Velero skips every such item whatever the selector says, "
+            f"so each backup would be empty. Select the items by a label of their own (e.g. backup: \"true\"); "
+            f"{key}=true is how an item is kept out of backups")
+
+
 def labels_problem(labels: dict[str, str]) -> str | None:
     """Why a label map (nodeSelector, matchLabels, metadata.labels) would be refused, or None."""
     for key, value in labels.items():
@@ -464,6 +484,18 @@ def split_url(url: str) -> Url:
     return Url(parts.scheme, parts.netloc, parts.path, parts.query, parts.fragment, parts.hostname or "", port)
 
 
+# What a Flux variable in an endpoint stands for when its value is not known here: one DNS label.
+VARIABLE_STAND_IN = "substituted"
+
+
+def endpoint_outcomes(url: str) -> list[tuple[str, str]]:
+    """The endpoints Flux may make of ``url`` (varsub.outcomes): [(url, "")] without variables, else the URL with
+    every variable set and, when a variable has a default, with those unset. Raises varsub.BadSubstitution."""
+    from velero_gitops import varsub
+
+    return varsub.outcomes(url, VARIABLE_STAND_IN)
+
+
 def endpoint_problem(url: str) -> str | None:
     """Why ``url`` is not an S3 endpoint such as ``https://s3.example.com:9000``, or None.
 
@@ -521,6 +553,31 @@ def url_problem(url: str, schemes: tuple[str, ...] = ("https",), appended: bool 
         return ("the URL has a '#' fragment, but a path or anchor is appended to this URL, and a fragment is "
                 "never sent to the server; remove the '#...' part")
     return None
+
+
+def pod_local_problem(url: str) -> str | None:
+    """Why ``url`` (a URL a pod in the cluster connects to) reaches only that pod itself, or None: localhost, a
+    loopback address (127.0.0.0/8, ::1; Go's net.IP.IsLoopback) or the unspecified address (0.0.0.0, ::; a listen
+    address, which Linux connects to the local host). The Velero server Deployment has no hostNetwork and no
+    sidecar (vmware-tanzu/helm-charts@velero-12.1.0:charts/velero/templates/deployment.yaml), so nothing answers
+    there."""
+    import ipaddress
+
+    host = split_url(url).hostname.rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):  # RFC 6761 6.3: resolves to loopback
+        local = True
+    else:
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            return None
+        ip = getattr(ip, "ipv4_mapped", None) or ip  # ::ffff:127.0.0.1 is 127.0.0.1 to Go's net.IP
+        local = ip.is_loopback or ip.is_unspecified
+    if not local:
+        return None
+    return (f"{host} is the Velero pod itself: Velero and its node-agents connect from their own pods, where "
+            "nothing serves S3. Use the MinIO Service's cluster DNS name (e.g. https://minio.minio.svc.cluster.local:9000) "
+            "or an address of the host MinIO runs on")
 
 
 def host_problem(host: str) -> str | None:

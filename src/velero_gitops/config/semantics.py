@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 
 from velero_gitops.config import names
 from velero_gitops.config.cron import Cron
-from velero_gitops.config.model import BSL_NAME, Config
+from velero_gitops.config.model import BSL_NAME, CHART_MONITORS, Config, ScheduleConfig
 from velero_gitops.config.names import split_url
 from velero_gitops.config.units import go_duration, parse_duration
 
@@ -128,6 +128,56 @@ def _paused(c: Config) -> Iterator[Problem]:
                           "metrics.missedBackupMargin", warning=True)
 
 
+@rule("schedules-same-minute", "Two schedules that back up a namespace in common at the same minute (warning).",
+      "vmware-tanzu/velero@v1.18.1:pkg/controller/backup_queue_controller.go (detectNamespaceConflict: a backup "
+      "whose namespaces overlap an earlier one's waits in the queue until that one is done)")
+def _same_minute(c: Config) -> Iterator[Problem]:
+    live = [(i, s) for i, s in enumerate(c.schedules) if not s.paused and not s.timing.every]
+    for a, (_, s) in enumerate(live):
+        for j, t in live[a + 1:]:
+            if s.label_selector != t.label_selector:
+                continue  # other labels may select other items
+            shared = _shared_namespace(s, t)
+            when = _common_run(s.timing, t.timing) if shared else None
+            if when:
+                yield Problem(("schedules", j, "cron"), f"schedules {s.name!r} and {t.name!r} both back up {shared!r} "
+                              f"at {when} UTC: Velero queues the second until the first is done, then copies the same "
+                              "namespace and its volumes again. Move one cron to another minute, or merge the two",
+                              warning=True)
+                break
+
+
+def _shared_namespace(s: ScheduleConfig, t: ScheduleConfig) -> str | None:
+    """A namespace (or pattern) both schedules include and neither excludes, as Velero's globs match them."""
+    from fnmatch import fnmatchcase
+
+    def included(x: ScheduleConfig, ns: str) -> bool:
+        return (any(fnmatchcase(ns, p) for p in x.namespaces)
+                and not any(fnmatchcase(ns, p) for p in x.excluded_namespaces))
+
+    for x, y in ((s, t), (t, s)):
+        for ns in x.namespaces:
+            if included(x, ns) and included(y, ns):
+                return ns
+    return None
+
+
+def _common_run(a: Cron, b: Cron) -> str | None:
+    """"HH:MM" of a minute both crons run at, looked for on every day of four years (a leap year and each weekday
+    of each date), or None."""
+    from datetime import datetime, timedelta
+
+    for h in sorted(a.hours & b.hours):
+        for m in sorted(a.minutes & b.minutes):
+            day = datetime(2024, 1, 1, h, m)
+            for _ in range(4 * 365 + 1):
+                if a.matches(day) and b.matches(day):
+                    return f"{h:02d}:{m:02d}"
+                day += timedelta(days=1)
+            return None  # the days do not depend on the minute
+    return None
+
+
 def _gap(timing: Cron) -> float:
     return timing.max_interval().total_seconds()
 
@@ -202,6 +252,44 @@ def _pods_excluded(c: Config) -> Iterator[Problem]:
                               f"{s.name!r} would copy no volume data at all. Remove it")
 
 
+# ---------------------------------------------------------------------------------------------- metrics
+@rule("metrics-objects-without-metrics", "metrics.enabled: false with serviceMonitor, podMonitor or prometheusRule "
+      "set to true (warning: they are not rendered).",
+      "vmware-tanzu/helm-charts@velero-12.1.0:charts/velero/templates/deployment.yaml (the :8085 "
+      "http-monitoring port is declared only with metrics.enabled)")
+def _metrics_off(c: Config) -> Iterator[Problem]:
+    m = c.metrics
+    if m.enabled:
+        return
+    for field in CHART_MONITORS.values():
+        if field in m.model_fields_set and getattr(m, field):
+            key = _camel(field)
+            yield Problem(("metrics", key), f"{key}: true has no effect with metrics.enabled: false: Velero serves no "
+                          "metrics then, so velero-gitops renders no monitor or alert. Set metrics.enabled: true, or "
+                          f"remove {key}", warning=True)
+
+
+@rule("chart-monitor-beside-rendered", "The chart's own ServiceMonitor, PodMonitor or PrometheusRule turned on "
+      "through velero.extraValues (with extraValuesOverride) while velero-gitops renders its own (warning).",
+      "vmware-tanzu/helm-charts@velero-12.1.0:charts/velero/templates/servicemonitor.yaml, "
+      "podmonitor.yaml, prometheusrule.yaml (each rendered when its metrics.<name>.enabled is true)")
+def _chart_monitors(c: Config) -> Iterator[Problem]:
+    from velero_gitops.config import compat
+
+    m = c.metrics
+    for chart_key, field in CHART_MONITORS.items():
+        if compat.lookup(c.velero.extra_values, ["metrics", chart_key, "enabled"]) is True and m.enabled and getattr(m, field):
+            yield Problem(("velero", "extraValues", "metrics", chart_key, "enabled"), f"the chart's own {chart_key} is "
+                          f"turned on here, and velero-gitops renders its own (metrics.{_camel(field)}): Prometheus "
+                          "would scrape or evaluate the same targets twice, so every series and alert is doubled. "
+                          f"Keep one: set metrics.{_camel(field)}: false, or remove this value", warning=True)
+
+
+def _camel(field: str) -> str:
+    head, *rest = field.split("_")
+    return head + "".join(w.title() for w in rest)
+
+
 # ---------------------------------------------------------------------------------------------------- S3
 # The shape of an AWS region name (us-east-1, eu-west-3, us-gov-west-1, ap-southeast-4): letters, then words,
 # then a number, as the partitions' regionRegex of aws/aws-sdk-go-v2 (internal/endpoints/awsrulesfn).
@@ -216,12 +304,21 @@ _REGION_HOST = re.compile(rf"(?:^|\.)s3(?:-fips)?(?:\.dualstack)?[.-]({_REGION})
       "vmware-tanzu/velero-plugin-for-aws@v1.14.0-rc.1:velero-plugin-for-aws/object_store.go (Init: requests are "
       "signed for the configured region; SigV4 servers refuse a scope for another region)")
 def _region(c: Config) -> Iterator[Problem]:
-    host = split_url(c.s3.endpoint).hostname.lower()
-    m = _REGION_HOST.search(host + ".")
-    if m and m.group(1) != c.s3.region:
-        yield Problem(("s3", "region"), f"region {c.s3.region!r} does not match the endpoint host {host}, which "
-                      f"serves {m.group(1)!r}: every request is signed for {c.s3.region!r} and refused "
-                      f"(AuthorizationHeaderMalformed). Set region: {m.group(1)}")
+    for parts, when in _endpoints(c):
+        host = parts.hostname.lower()
+        m = _REGION_HOST.search(host + ".")
+        if m and m.group(1) != c.s3.region:
+            yield Problem(("s3", "region"), f"region {c.s3.region!r} does not match the endpoint host {host}{when}, "
+                          f"which serves {m.group(1)!r}: every request is signed for {c.s3.region!r} and refused "
+                          f"(AuthorizationHeaderMalformed). Set region: {m.group(1)}")
+            return
+
+
+def _endpoints(c: Config) -> Iterator[tuple[names.Url, str]]:
+    """The endpoint as Flux may substitute it (names.endpoint_outcomes: the model has refused what does not parse),
+    each with " (<when>)" for a message, "" without variables."""
+    for url, when in names.endpoint_outcomes(c.s3.endpoint):
+        yield split_url(url), f" ({when})" if when else ""
 
 
 # The AWS partitions whose endpoints end in these DNS suffixes, and the regions each knows
@@ -238,26 +335,38 @@ _AWS_PARTITIONS = (
       "signed for s3.region) and aws/aws-sdk-go-v2 internal/endpoints/awsrulesfn/partitions.json (regionRegex per "
       "dnsSuffix, at commit 26bf48f3; il and mx regions came later); AWS refuses a scope for an unknown region")
 def _aws_region(c: Config) -> Iterator[Problem]:
-    host = split_url(c.s3.endpoint).hostname.lower().rstrip(".")
-    if _REGION_HOST.search(host + "."):
-        return  # the host names its region: s3-region-matches-endpoint says which
-    for suffix, regions in _AWS_PARTITIONS:
-        if host == suffix or host.endswith("." + suffix):
-            if not regions.fullmatch(c.s3.region):
+    for parts, when in _endpoints(c):
+        host = parts.hostname.lower().rstrip(".")
+        if _REGION_HOST.search(host + "."):
+            continue  # the host names its region: s3-region-matches-endpoint says which
+        for suffix, regions in _AWS_PARTITIONS:
+            if (host == suffix or host.endswith("." + suffix)) and not regions.fullmatch(c.s3.region):
                 yield Problem(("s3", "region"), f"region {c.s3.region!r} is not an AWS region, but the endpoint "
-                              f"{host} is AWS: every request would be signed for {c.s3.region!r} and refused. Set the "
-                              "bucket's region, e.g. us-east-1")
-            return
+                              f"{host}{when} is AWS: every request would be signed for {c.s3.region!r} and refused. "
+                              "Set the bucket's region, e.g. us-east-1")
+                return
+
+
+@rule("ca-bundle-with-skip-verify", "s3.caBundle together with insecureSkipTLSVerify: true (warning: the CA is "
+      "never used).",
+      "vmware-tanzu/velero-plugin-for-aws@v1.14.0-rc.1:velero-plugin-for-aws/config.go (WithTLSSettings: the CA "
+      "fills RootCAs, and InsecureSkipVerify then skips checking the certificate against any root)")
+def _ca_and_skip(c: Config) -> Iterator[Problem]:
+    if c.s3.ca_bundle and c.s3.insecure_skip_tls_verify:
+        yield Problem(("s3", "insecureSkipTLSVerify"), "insecureSkipTLSVerify: true turns off the certificate check "
+                      "that caBundle is for: the server is not verified at all (man-in-the-middle risk). Remove "
+                      "insecureSkipTLSVerify; caBundle alone trusts your CA", warning=True)
 
 
 @rule("s3-bucket-not-in-host", "An endpoint host that already starts with the bucket (virtual-hosted style).",
       "vmware-tanzu/velero-plugin-for-aws@v1.14.0-rc.1:velero-plugin-for-aws/config.go (newS3Client: s3Url is the "
       "base endpoint; the SDK adds the bucket to it, as a path or a host prefix)")
 def _bucket_host(c: Config) -> Iterator[Problem]:
-    parts = split_url(c.s3.endpoint)
-    host = parts.hostname
-    if host.startswith(c.s3.bucket + ".") and host.count(".") >= 2:
-        rest = parts.netloc[len(c.s3.bucket) + 1:]
-        yield Problem(("s3", "endpoint"), f"the endpoint host already names the bucket {c.s3.bucket!r} "
-                      "(virtual-hosted style): the AWS plugin adds the bucket itself, so every object would land "
-                      f"under a doubled bucket. Use endpoint: {parts.scheme}://{rest}")
+    for parts, when in _endpoints(c):
+        host = parts.hostname
+        if host.startswith(c.s3.bucket + ".") and host.count(".") >= 2:
+            rest = parts.netloc[len(c.s3.bucket) + 1:]
+            yield Problem(("s3", "endpoint"), f"the endpoint host{when} already names the bucket {c.s3.bucket!r} "
+                          "(virtual-hosted style): the AWS plugin adds the bucket itself, so every object would land "
+                          f"under a doubled bucket. Use endpoint: {parts.scheme}://{rest}")
+            return

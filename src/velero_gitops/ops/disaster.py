@@ -426,14 +426,14 @@ def _bootstrap(roots: list, root: Path, instance: Release | None = None) -> tupl
 
 
 def _apply_object(ref: str, data: dict[str, Any] | None) -> str:
-    from velero_gitops.config.model import FLUX_VAR
+    from velero_gitops import varsub
     from velero_gitops.render.yamlfmt import document
 
     if data is None:
         return (f"kubectl apply -f <the Kustomization {ref}, as Flux applies it: with namespace, interval, prune and "
                 "sourceRef>      # not declared in this repository")
     body = document(data).rstrip("\n")
-    note = ("      # replace each ${...}: a parent's postBuild substitutes it" if FLUX_VAR.search(body) else "")
+    note = ("      # replace each ${...}: a parent's postBuild substitutes it" if varsub.names(body) else "")
     # a substituteFrom that is not optional fails the build while its ConfigMap/Secret is missing
     # (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_varsub.go LoadVariables)
     subst = ((data.get("spec") or {}).get("postBuild") or {}).get("substituteFrom") or []

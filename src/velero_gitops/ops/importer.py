@@ -30,8 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from velero_gitops import goregexp
-from velero_gitops.config.model import FLUX_VAR
+from velero_gitops import goregexp, varsub
 from velero_gitops.errors import ConfigError, UsageError
 from velero_gitops.validate.helmvalues import plain
 
@@ -837,7 +836,7 @@ def run_import(here: Path, hr_file: Path, found: Detected, cluster: str | None) 
                         "offline schema bundle does not cover (as init sets it; `velero-gitops schemas import` adds them).")
     if imp.config.get("flux"):
         head["flux"].update(imp.config.pop("flux"))
-    if FLUX_VAR.search(str(imp.config["s3"].get("endpoint", ""))):
+    if varsub.names(str(imp.config["s3"].get("endpoint", ""))):
         subst = _substitute_from(facts, real)
         if subst:
             head["flux"]["substituteFrom"] = subst

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from velero_gitops.config.names import dns_label_problem, shown
+from velero_gitops.config.names import dns_label_problem, shown, skipped_selection_problem
 from velero_gitops.config.units import go_duration, parse_duration
 from velero_gitops.errors import UsageError
 
@@ -223,6 +223,9 @@ def backup(config: Config, name: str, include: Iterable[str] | None, ttl_text: s
         spec["excludedNamespaces"] = excluded
     sel = label_selector(selector)
     if sel:
+        problem = skipped_selection_problem(sel)
+        if problem:
+            raise UsageError(f"--selector {shown(selector or '')}: {problem}")
         spec["labelSelector"] = sel
     return {
         "apiVersion": API_VERSION,

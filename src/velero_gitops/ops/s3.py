@@ -139,10 +139,10 @@ class Target:
 
     @classmethod
     def of(cls, loaded: LoadedConfig) -> Target:
-        from velero_gitops.config.model import FLUX_VAR
+        from velero_gitops import varsub
 
         s3 = loaded.config.s3
-        if FLUX_VAR.search(s3.endpoint):
+        if varsub.names(s3.endpoint):
             raise UsageError(f"s3.endpoint {s3.endpoint} holds a Flux variable, which only the cluster substitutes "
                              "(flux.substituteFrom): the s3 commands cannot know the host; run them with a copy of "
                              "the config whose endpoint names it")

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from velero_gitops.config import compat
 from velero_gitops.config.loader import LoadedConfig
-from velero_gitops.config.model import BSL_NAME, upgrade_crds_job
+from velero_gitops.config.model import BSL_NAME, CHART_MONITORS, upgrade_crds_job
+from velero_gitops.config.names import endpoint_outcomes, pod_local_problem
 from velero_gitops.config.units import parse_duration
 from velero_gitops.errors import ConfigError
 from velero_gitops.render.layout import Layout
@@ -550,6 +551,12 @@ def chart_values(loaded: LoadedConfig) -> dict[str, Any]:
     """Values for the vmware-tanzu/velero chart (vmware-tanzu/helm-charts: charts/velero/values.yaml)."""
     c = loaded.config
     v, s3, na = c.velero, c.s3, c.velero.node_agent
+    # refused here, where s3Url is rendered, not in the config: `s3 check` connects from this machine, where a
+    # loopback endpoint (a port-forward) is what the user means
+    for url, when in endpoint_outcomes(s3.endpoint):
+        problem = pod_local_problem(url)
+        if problem:
+            raise ConfigError([f"{loaded.where('s3', 'endpoint')} {problem}" + (f" ({when})" if when else "")])
     bsl_config: dict[str, str] = {  # the chart quotes every value; strings here keep Git and cluster equal
         "region": s3.region,
         "s3ForcePathStyle": "true" if s3.force_path_style else "false",
@@ -649,15 +656,17 @@ def merge_values(ours: dict[str, Any], extra: dict[str, Any], overrides: set[tup
             out[key] = merge_values(ours[key], theirs, overrides, loaded, here)
         elif ours[key] != theirs:
             raise ConfigError([f"{loaded.where('velero', 'extraValues', *here)} velero-gitops renders this value from "
-                               f"the config (as {ours[key]!r}); set it through its config field "
+                               f"the config (as {json.dumps(ours[key])}); set it through its config field "
                                "(docs/config-reference.md), or list it in velero.extraValuesOverride to replace it"])
     return out
 
 
 def _metrics_values(c: Config) -> dict[str, Any]:
-    # The chart's ServiceMonitor/PodMonitor stay off (its default): we render them in the monitoring
-    # Kustomization, so the release needs no Prometheus Operator CRD (monitoring_kustomization).
-    return {"enabled": c.metrics.enabled}
+    # The chart's monitors stay off, and say so: a value the typed fields decide is written out even where it is
+    # the chart's default, so merge_values sees an extraValues that contradicts it (a key left to the chart's
+    # default is no value of ours, and would be merged in silently). The monitoring Kustomization renders them, so
+    # the release needs no Prometheus Operator CRD (monitoring_kustomization).
+    return {"enabled": c.metrics.enabled, **{m: {"enabled": False} for m in CHART_MONITORS}}
 
 
 def schedule_object(c: Config, s: ScheduleConfig) -> dict[str, Any]:

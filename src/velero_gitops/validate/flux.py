@@ -10,7 +10,7 @@ Names are resolved the way the controllers resolve them (the sources are named i
   a parent Kustomization's ``patches`` may inject ``decryption`` into the Kustomizations it applies;
 * ``dependsOn``, ``sourceRef``, ``chartRef`` and ``chart.spec.sourceRef`` default to the namespace of the
   object that holds them; ``--no-cross-namespace-refs`` refuses a source in another namespace;
-* postBuild substitution (validate.varsub) runs on the objects a Kustomization with postBuild variables
+* postBuild substitution (velero_gitops.varsub) runs on the objects a Kustomization with postBuild variables
   applies, before they are validated; a parent's ``spec.patches`` are applied to the Kustomizations it applies;
 * one graph per cluster: a root (bootstrap's self-applying Kustomization, a FluxInstance's sync, or one nothing
   applies) and what it reaches, and what a Kustomization with ``spec.kubeConfig`` applies to the cluster it names;
@@ -36,10 +36,11 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from velero_gitops import varsub
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
 from velero_gitops.shown import some
-from velero_gitops.validate import fluxmodel, kindscope, resolve, varsub
+from velero_gitops.validate import fluxmodel, kindscope, resolve
 from velero_gitops.validate.documents import (
     KUSTOMIZE_FILES,
     Obj,

@@ -14,7 +14,7 @@ Each type follows the controller's API type at the tags we target, and each defa
 
 A field of the wrong type is one located ``Problem`` (the schema pass reports it to the user, at its line) and its
 typed value is absent: the rules never see a half-typed value. A value still holding ``${...}`` is kept as written:
-postBuild substitution (validate.varsub) runs on the objects before they are parsed here.
+postBuild substitution (velero_gitops.varsub) runs on the objects before they are parsed here.
 """
 
 from __future__ import annotations

@@ -43,13 +43,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
-from velero_gitops import identity, safefile, tools
+from velero_gitops import identity, safefile, tools, varsub
 from velero_gitops.boundary import git_toplevel, realpath
 from velero_gitops.errors import UsageError
 from velero_gitops.findings import Finding
 from velero_gitops.rules import NOT_APPLIED, RULES, define
 from velero_gitops.shown import esc
-from velero_gitops.validate import buildcache, buildsecrets, flux, fluxmodel, policy, resolve, sandbox, varsub
+from velero_gitops.validate import buildcache, buildsecrets, flux, fluxmodel, policy, resolve, sandbox
 from velero_gitops.validate.documents import (
     KUSTOMIZE_FILES,
     Obj,
@@ -951,7 +951,7 @@ def _build_failure(b: Build, out: str, kfiles: dict) -> Finding:
 
 
 def _output_documents(b: Build, out: str, graph: flux.Graph | None) -> list | Finding:
-    """The documents of a build's output, after Flux's postBuild substitution (validate.varsub, with the variables
+    """The documents of a build's output, after Flux's postBuild substitution (velero_gitops.varsub, with the variables
     the graph knows for the Flux Kustomization)."""
     if b.flux_ks is not None and graph is not None:
         out = varsub.substitute_documents(out, graph.variables(b.flux_ks))

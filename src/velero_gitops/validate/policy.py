@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable
 from decimal import Decimal
 
-from velero_gitops import goregexp
+from velero_gitops import goregexp, varsub
 from velero_gitops.config import compat
 from velero_gitops.config.cron import velero_problem as cron_problem
 from velero_gitops.config.names import BadUrl, bucket_name_problem, split_url
@@ -24,7 +24,6 @@ from velero_gitops.config.units import parse_duration, parse_quantity
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
 from velero_gitops.shown import some
-from velero_gitops.validate import varsub
 from velero_gitops.validate.documents import Obj, YamlMap, mapping, sequence
 from velero_gitops.validate.run import Options
 
@@ -57,7 +56,7 @@ define("secret.unencrypted", "error", "a Secret whose every value the repository
 # The rules below reuse the project's own parsers (cron.py, units.py, names.py) so that `validate`
 # and the config loader agree on what is valid.
 
-# A `${...}` expression still in a value after the graph substituted what the repository shows (validate/varsub.py)
+# A `${...}` expression still in a value after the graph substituted what the repository shows (varsub.py)
 # is filled at apply time from a source Git does not show (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_varsub.go
 # substitutes the built object): its value is unknown here, so no value rule judges it. In an object that opts out
 # of substitution (``literal``: kustomize.toolkit.fluxcd.io/substitute: disabled) the expression is what is applied.

@@ -16,7 +16,7 @@ postBuild substitution runs on each built object (kustomize_varsub.go). This mod
   generated kustomization, the graph's components);
 * :func:`selects` and :func:`apply_patch`: a ``spec.patches`` entry (typed: fluxmodel.Patch, fluxmodel.Selector)
   matched and applied as kustomize does; :func:`patched_field` reads what a parent's patch sets on a child;
-* :func:`substitute`: postBuild substitution on a parsed object (the engine: validate.varsub).
+* :func:`substitute`: postBuild substitution on a parsed object (the engine: velero_gitops.varsub).
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from velero_gitops import safefile, yamlsafe
+from velero_gitops import safefile, varsub, yamlsafe
 from velero_gitops.goregexp import GoRegexp, PatternCost, PatternError
-from velero_gitops.validate import fluxmodel, sourceignore, varsub
+from velero_gitops.validate import fluxmodel, sourceignore
 from velero_gitops.validate.documents import Obj, dig, find_kfile, first_document, inside
 from velero_gitops.validate.run import Run
 from velero_gitops.validate.treeview import Disk
@@ -807,7 +807,7 @@ def patched_field(m: fluxmodel.Kustomization, field: str) -> list[tuple[fluxmode
 
 
 # --------------------------------------------------------------------------------------------------
-# postBuild substitution on the objects read from files (the engine: validate.varsub)
+# postBuild substitution on the objects read from files (the engine: velero_gitops.varsub)
 
 
 def _reparse_scalar(text: str) -> object:

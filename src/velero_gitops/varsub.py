@@ -46,22 +46,22 @@ MAX_DEPTH = 64
 _BRACES = re.compile(r"\$\{|\}")
 
 
-def expand(text: str, lookup: Lookup) -> tuple[str, bool]:
+def expand(text: str, lookup: Lookup, unknown: str | None = None) -> tuple[str, bool]:
     """(the text after substitution, whether every expression was known). An expression whose value is unknown
-    stays as written. Raises BadSubstitution where the controller's envsubst fails.
+    stays as written, or becomes ``unknown`` when given. Raises BadSubstitution where the controller's envsubst fails.
 
     Linear in ``text``: like envsubst's parser (parse/parse.go parses the buffer once, a nested ``${`` inside a
     default being parsed where it stands), every ``${`` is paired with its closing brace in one scan, and each
     expression then works on index ranges of the one text, never on copies of its body."""
-    run = _Expansion(text, lookup)
+    run = _Expansion(text, lookup, unknown)
     out: list[str] = []
     known = run.region(0, len(text), out, 0)
     return "".join(out), known
 
 
 class _Expansion:
-    def __init__(self, text: str, lookup: Lookup) -> None:
-        self.text, self.lookup = text, lookup
+    def __init__(self, text: str, lookup: Lookup, unknown: str | None) -> None:
+        self.text, self.lookup, self.unknown = text, lookup, unknown
         self.closing = _pairs(text)
 
     def region(self, lo: int, hi: int, out: list[str], depth: int) -> bool:
@@ -87,7 +87,7 @@ class _Expansion:
                 except _Unknown:
                     del out[mark:]
                     if depth == 0:
-                        out.append(text[j:end + 1])
+                        out.append(text[j:end + 1] if self.unknown is None else self.unknown)
                     known = False
                 i = end + 1
             else:
@@ -177,6 +177,24 @@ def holds_bare_reference(text: str) -> bool:
 
 
 _REF = re.compile(r"(?<!\$)\$\{#?(\w+)")
+_DEFAULTED = re.compile(r"(?<!\$)\$\{(\w+)(?::[-=+?]|=)")  # a name with a default operator after it
+
+
+def outcomes(text: str, stand_in: str) -> list[tuple[str, str]]:
+    """What Flux may make of ``text`` when the values of its variables are not known here, each as (text, when):
+    every variable set (each expression becomes ``stand_in``, a value of the caller's choosing), and every variable
+    that has a default unset (the controller then substitutes the default: funcs.go toDefault, with a variable
+    without default set). ``when`` is "" for text without expressions. Raises BadSubstitution as ``expand``."""
+    if "$" not in text:
+        return [(text, "")]
+    out = [(expand(text, lambda name: stand_in, unknown=stand_in)[0], "with every variable set")]
+    defaulted = list(dict.fromkeys(_DEFAULTED.findall(text)))
+    if defaulted:
+        unset = set(defaulted)
+        shown = ", ".join(defaulted)
+        out.append((expand(text, lambda name: "" if name in unset else stand_in, unknown=stand_in)[0],
+                    f"with {shown} unset, where Flux substitutes the default"))
+    return out
 
 
 def names(text: str) -> list[str]:

@@ -1,4 +1,4 @@
-"""Flux's postBuild substitution (validate.varsub), case by case as fluxcd/pkg@envsubst/v1.7.0:envsubst decides it
+"""Flux's postBuild substitution (varsub), case by case as fluxcd/pkg@envsubst/v1.7.0:envsubst decides it
 (parse/parse.go parseFunc, template.go evalFunc/lookupFunc, funcs.go toDefault), called by
 fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_varsub.go varSubstitution with the non-strict lookup
 (an undefined variable is empty)."""
@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from velero_gitops.validate import varsub
-from velero_gitops.validate.varsub import BadSubstitution, expand, lookup_from, substitute_documents
+from velero_gitops import varsub
+from velero_gitops.varsub import BadSubstitution, expand, lookup_from, substitute_documents
 
 VARS = {"APP": "web", "EMPTY": "", "NAME": "hello"}
 
@@ -60,7 +60,7 @@ def _steps(text: str) -> int:
     """Python lines that varsub executes to substitute ``text`` (operations, not time)."""
     import sys
 
-    import velero_gitops.validate.varsub as mod
+    import velero_gitops.varsub as mod
 
     count = 0
 
@@ -103,3 +103,17 @@ def test_holds_bare_reference_counts_a_default_as_text_in_git(text, bare):
     """fluxcd/pkg@envsubst/v1.7.0:template.go maps every default operator to toDefault: an unset variable gives the
     default, which the file shows."""
     assert varsub.holds_bare_reference(text) is bare
+
+
+def test_outcomes_are_the_worlds_flux_may_make():
+    """fluxcd/pkg@envsubst/v1.7.0:envsubst funcs.go toDefault: the value when set and not empty, else the default.
+    With the values unknown, a text may become either: each variable set, or each defaulted one unset."""
+    from velero_gitops.varsub import outcomes
+
+    assert outcomes("https://x", "v") == [("https://x", "")]
+    assert [u for u, _ in outcomes("https://${H:=a.b}:9000", "v")] == ["https://v:9000", "https://a.b:9000"]
+    assert [u for u, _ in outcomes("https://${H:-${D}.lab}", "v")] == ["https://v", "https://v.lab"]
+    assert [u for u, _ in outcomes("https://minio.${D}", "v")] == ["https://minio.v"]
+    assert [u for u, _ in outcomes("https://${H/x/y}", "v")] == ["https://v"]  # a form not modelled: the stand-in
+    with pytest.raises(BadSubstitution):
+        outcomes("https://${H-a}", "v")
