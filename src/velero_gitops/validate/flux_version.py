@@ -160,7 +160,7 @@ def _shown(v: Version) -> str:
 def check(objects: list[Obj], text: Callable[[Path], str] | None = None, graph: Graph | None = None) -> list[Finding]:
     """Each pin against the features of its own cluster: a cluster's controllers are the ones its gotk-components.yaml
     (or FluxInstance) installs, so a pin is compared only with objects that share its cluster in the graph
-    (Graph.visible), and only what Flux applies (an archived tree's old pin installs nothing). ``text(path)``: the
+    (Graph.same_cluster), and only what Flux applies (an archived tree's old pin installs nothing). ``text(path)``: the
     run's text of a file it read (validate.run.Run.text; every file is read once)."""
     read = _safe_text if text is None else _or_empty(text)
     pins = _pins(objects, read)
@@ -197,5 +197,6 @@ def _or_empty(text: Callable[[Path], str]) -> Callable[[Path], str]:
 
 
 def _same_cluster(graph: Graph, pin: Obj, user: Obj) -> bool:
-    """A pin Flux never applies installs no controllers, and what it never applies uses no feature."""
-    return not graph.dead(pin) and not graph.dead(user) and graph.visible(pin, user)
+    """A pin Flux never applies installs no controllers, and what it never applies uses no feature; a pin installs the
+    controllers of its own cluster only, so a tree no root reaches is judged on no cluster's pin (Graph.same_cluster)."""
+    return not graph.dead(pin) and not graph.dead(user) and graph.same_cluster(pin, user)
