@@ -307,8 +307,9 @@ def _storage_and_metrics(group: list[_Unit], result: CheckResult, graphs: _Graph
     for u in group:
         c = u.loaded.config
         sources = tuple(wiring.sources_of(u.loaded))
+        view = wiring.config_view(u.loaded, graphs.graph(sources))  # this config's cluster only
         if c.schedules:
-            st = storage.read(u.loaded.repo_root, list(sources), graphs.graph(sources))
+            st = storage.read_for(u.loaded, graphs.graph(sources))
             deps = [f"{d.namespace}/{d.name}" for d in c.flux.depends_on]
             facts = graphs.facts(sources)
             ks_file = (u.loaded.repo_root / Layout.of(c).ks_file).resolve()
@@ -316,16 +317,15 @@ def _storage_and_metrics(group: list[_Unit], result: CheckResult, graphs: _Graph
             patch = ordering.depends_on_patch(ks_file, f"{c.flux.namespace}/{c.repo.app}", facts)
             deps = deps if applied is None else applied
             where = f"{wiring.at(u.loaded.repo_root, u.rendered.shown)(patch[0])}:{patch[1]}" if patch else ""
-            for c_, where_, defined in storage.hostpath_uses(st, storage.backed_up_namespaces(u.loaded)):
-                result.findings.append(Finding(display(u.loaded.path), None, f"StorageClass//{c_}", "",
-                                               storage.hostpath_message(c_, where_, defined), storage.HOSTPATH,
-                                               "warning"))
+            for c_, msg in storage.hostpath_warnings(u.loaded, st):
+                result.findings.append(Finding(display(u.loaded.path), None, f"StorageClass//{c_}", "", msg,
+                                               storage.HOSTPATH, "warning"))
             above = ordering.ancestors(facts, ks_file=ks_file)
             for gap in storage.gaps(st, storage.backed_up_namespaces(u.loaded), deps, above):
                 result.findings.append(Finding(display(u.loaded.path), None, f"StorageClass//{gap.storage_class}", "",
                                                storage.message(gap, where), storage.UNORDERED, "warning"))
         if prometheus.rendered(c):
-            v = prometheus.judge(prometheus.read(u.loaded.repo_root, list(sources), graphs.graph(sources)), c)
+            v = prometheus.judge(prometheus.read(u.loaded.repo_root, list(sources), graphs.graph(sources), view), c)
             if v is not None:
                 result.findings.append(Finding(display(u.loaded.path), None, None, "", prometheus.message(v, c),
                                                prometheus.UNSELECTED, "warning"))

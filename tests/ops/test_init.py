@@ -45,6 +45,24 @@ def test_detects_the_repository_and_writes_a_config_that_renders(tmp_path):
     assert (repo / "k8s/apps/velero/velero/app/helmrelease.yaml").is_file()
 
 
+def test_a_guessed_apps_root_is_never_rendered_into_silently(tmp_path):
+    """No folder a Flux Kustomization builds: init writes a guess (`# not found: check this`), and both init and the
+    render that creates the folder say that Flux will not apply the tree (round-8 adopter: init exited 0 saying only
+    "wrote velero-gitops.yaml", and render created kubernetes/apps/velero/ without a word). The rule is wiring's:
+    with no sync root in the repository (ops/wiring.py sync_roots) nothing builds the folder."""
+    repo = tmp_path / "ops"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    r = run_cli("init", "--no-interactive", "--s3-endpoint", "https://s3.example.org", cwd=repo)
+    assert r.code == 0 and "# not found: check this" in (repo / "velero-gitops.yaml").read_text()
+    assert "warning: no folder a Flux Kustomization builds was found" in r.err, r.err
+    rendered = run_cli("render", cwd=repo)
+    apps = load(repo / "velero-gitops.yaml").config.repo.apps_root
+    assert rendered.code == 0 and (repo / apps).is_dir()
+    assert f"warning: {apps} did not exist before this render" in rendered.err, rendered.err
+    assert "Flux will not apply the tree" in rendered.err
+
+
 def test_init_from_a_subfolder_points_root_at_the_repository(tmp_path):
     repo = _flux_repo(tmp_path / "ops")
     sub = repo / "clusters" / "main"

@@ -195,8 +195,10 @@ def test_a_class_that_makes_hostpath_volumes_is_named_before_any_backup_skips_it
     """rancher/local-path-provisioner@v0.0.37:provisioner.go makes a hostPath PV unless the StorageClass annotation
     defaultVolumeType (or the PVC's volumeType) says local; Velero's pod volume backup skips a volume whose PV is
     hostPath (vmware-tanzu/velero@v1.18.1:pkg/podvolume/backupper.go isHostPathVolume) and the backup only counts a
-    warning. init writes the warning into the config and check reports policy.hostpath-volumes; with the annotation,
-    neither says anything (seen when adopting a fresh repository whose volumes all use rancher local-path)."""
+    warning. init writes the warning into the config, check reports policy.hostpath-volumes, and render and explain,
+    which show the plan, say it too (one rule: storage.hostpath_warnings; round-8 adopter: render was silent and
+    explain promised "every pod volume"); with the annotation, none says anything (seen when adopting a fresh
+    repository whose volumes all use rancher local-path)."""
     for annotated in (False, True):
         files = dict(FILES)
         files["kubernetes/apps/default/db/app/pvc.yaml"] = FILES["kubernetes/apps/default/db/app/pvc.yaml"].replace(
@@ -212,7 +214,11 @@ def test_a_class_that_makes_hostpath_volumes_is_named_before_any_backup_skips_it
         assert r.code == 0, r.err
         text = (root / "velero-gitops.yaml").read_text()
         assert ("WARNING: StorageClass local-path" in text) is not annotated, text
-        assert run_cli("render", "--wire", cwd=root).code == 0
+        r = run_cli("render", "--wire", cwd=root)
+        assert r.code == 0 and ("makes hostPath PersistentVolumes" in r.err) is not annotated, r.err
+        r = run_cli("explain", cwd=root)
+        assert r.code == 0 and ("Warning: the backed-up namespaces use StorageClass local-path" in r.out) \
+            is not annotated, r.out
         r = run_cli("check", "--no-cache", cwd=root)
         assert ("makes hostPath PersistentVolumes" in r.out) is not annotated, r.out
         if not annotated:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from layout_fixtures import EXPLICIT_LIST, LAYOUTS, app, bootstrap, ks
+from layout_fixtures import EXPLICIT_LIST, LAYOUTS, app, bootstrap, ks, two_clusters
 from velero_gitops.config.loader import load
 from velero_gitops.ops import wiring
 
@@ -235,6 +235,16 @@ def test_an_apps_own_file_is_never_where_another_app_is_wired(tmp_path):
     assert (root / "kubernetes/ks/home/otbr/app.yaml").read_text() == ks("otbr", "./kubernetes/apps/home/otbr/app")
 
 
+def _render_unwired(root: Path, apps: str, sync_root: str) -> Path:
+    """Render a config of apps root ``apps``; the tree is judged against the one root ``sync_root``, unwired."""
+    cfg = root / "velero-gitops.yaml"
+    cfg.write_text(CONFIG.format(apps=apps))
+    assert run_cli("render", "-q", str(cfg)).code == 0
+    w = wiring.for_config(load(cfg))
+    assert w.checked and [r.name for r in w.roots] == [sync_root] and not w.wired
+    return cfg
+
+
 def test_a_root_in_the_folder_it_builds_is_the_sync_root(tmp_path):
     """The repository's only root lives in the folder it builds (kubernetes/ks.yaml, spec.path ./kubernetes, applied
     once by hand; its own kustomization.yaml leaves the file out so that it does not apply itself), as adopting
@@ -251,11 +261,7 @@ def test_a_root_in_the_folder_it_builds_is_the_sync_root(tmp_path):
     (root / "kubernetes/default/app1/ks.yaml").write_text(ks("app1", "./kubernetes/default/app1/app"))
     (root / "kubernetes/default/app1/app/cm.yaml").write_text(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app1\ndata:\n  a: b\n")
-    cfg = root / "velero-gitops.yaml"
-    cfg.write_text(CONFIG.format(apps="kubernetes"))
-    assert run_cli("render", "-q", str(cfg)).code == 0
-    w = wiring.for_config(load(cfg))
-    assert w.checked and [r.name for r in w.roots] == ["cluster"] and not w.wired
+    cfg = _render_unwired(root, "kubernetes", "cluster")
     r = run_cli("check", "--no-cache", str(cfg), cwd=root)
     assert r.code == 1 and "applied by no Flux Kustomization reached from the sync root Kustomization " \
         "flux-system/cluster" in r.out, r.out
@@ -265,6 +271,46 @@ def test_a_root_in_the_folder_it_builds_is_the_sync_root(tmp_path):
     r = run_cli("check", "--no-cache", "--output", "json", str(cfg), cwd=root)
     rules = {f["rule"] for f in json.loads(r.out)["findings"]}
     assert not rules & {"flux.unwired", "flux.duplicate", "flux.duplicate-identical", "flux.not-applied"}, r.out
+
+
+def test_a_root_in_a_listed_folder_below_the_one_it_builds_is_the_sync_root(tmp_path):
+    """The root lives in clusters/home/flux-system/, whose own kustomization.yaml lists it (a script runs `kubectl
+    apply -k clusters/home/flux-system`), and builds ./clusters/home, whose kustomization.yaml leaves flux-system out
+    (round-8 adopter, samclement-shaped: the root, and with it the cluster, was taken for never applied, so render,
+    check and explain passed a tree nothing deploys). kustomize accumulates only what a kustomization.yaml lists
+    (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/internal/target/kusttarget.go), so the rendered folder beside
+    the list is unwired until listed; the sources Kustomization of the same entry build lives too, and the tree's
+    disaster-recovery entry point (listed by no kustomization.yaml) never counts as a root."""
+    root = tmp_path / "repo"
+    home = root / "clusters/home"
+    (home / "flux-system/sources").mkdir(parents=True)
+    (root / "apps/web").mkdir(parents=True)
+    (root / ".git").mkdir()
+    (home / "flux-system/kustomization.yaml").write_text("resources:\n  - sources\n  - kustomizations.yaml\n")
+    (home / "flux-system/kustomizations.yaml").write_text(
+        ks("sources", "./clusters/home/flux-system/sources") + ks("stack", "./clusters/home", "  dependsOn:\n"
+                                                                    "    - name: sources\n"))
+    (home / "flux-system/sources/kustomization.yaml").write_text("resources:\n  - cm.yaml\n")
+    (home / "flux-system/sources/cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: s\n"
+                                                      "  namespace: flux-system\ndata:\n  a: b\n")
+    (home / "kustomization.yaml").write_text("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+                                             "resources:\n  - apps.yaml\n")
+    (home / "apps.yaml").write_text(ks("apps", "./apps"))
+    (root / "apps/web/cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\n"
+                                           "  namespace: default\ndata:\n  a: b\n")
+    cfg = _render_unwired(root, "clusters/home", "stack")
+    assert not _velero_ks_applied(_kustomize_build(home))
+    r = run_cli("check", "--no-cache", "--output", "json", str(cfg), cwd=root)
+    found = json.loads(r.out)["findings"]
+    assert r.code == 1 and {f["rule"] for f in found} >= {"flux.unwired"}, r.out
+    assert "flux.not-applied" not in {f["rule"] for f in found}, r.out  # the sources Kustomization lives
+    r = run_cli("explain", str(cfg))
+    assert "Flux applies none of this tree yet" in r.out and "Once it is wired, Flux applies velero" in r.out, r.out
+    r = run_cli("render", "--wire", str(cfg))
+    assert r.code == 0 and "now applied by Kustomization flux-system/stack)" in r.out, r.out + r.err
+    assert _velero_ks_applied(_kustomize_build(home))
+    r = run_cli("explain", str(cfg))
+    assert "Flux applies none" not in r.out and "\nFlux applies velero" in r.out, r.out
 
 
 def _ns_of_velero_ks(build: str) -> str:
@@ -443,3 +489,51 @@ def test_the_unwired_message_names_the_roots_of_the_configs_cluster_only(tmp_pat
     r = run_cli("check", "--no-cache", str(cfg), cwd=root)
     assert r.code == 1 and "(path clusters/staging)" in r.out, r.out
     assert "clusters/prod" not in r.out and "clusters/lab" not in r.out, r.out
+
+
+# -- one cluster's facts (ClusterView) -------------------------------------------------------------------------------
+TWO_CLUSTERS = ("cluster: a\nrepo:\n  appsRoot: clusters/a\ns3:\n  endpoint: https://s3.example.com\n"
+                "schedules:\n  - name: daily\n    cron: '0 2 * * *'\n    namespaces: [data]\n")
+
+
+def test_check_and_disaster_recovery_read_the_configs_own_cluster(tmp_path):
+    """A config of cluster a in a repository of two (layout_fixtures.two_clusters): the storage warning and its fix
+    name a's StorageClass and a's storage Kustomization, the procedure applies a's storage (its sops-age key, not b's
+    sops-gpg), bootstraps a alone, and b's Flux 2.3 pin says nothing of a's tree (round-8 adopter: tyzbit's dragon was
+    told to depend on cluster corpus's Kustomization, its procedure rebuilt corpus and bootstrapped all three
+    clusters; kingdon-ci's talos-dev quoted five other clusters' Flux). Each fact comes through wiring.ClusterView;
+    the clusters are validate/flux.py Graph._partition's (one per bootstrap sync root)."""
+    from velero_gitops.ops import disaster
+
+    root = two_clusters(tmp_path / "repo")
+    cfg = root / "velero-gitops.yaml"
+    cfg.write_text(TWO_CLUSTERS)
+    assert run_cli("render", "-q", str(cfg)).code == 0
+    assert wiring.for_config(load(cfg)).wired
+    r = run_cli("check", "--no-cache", "--output", "json", str(cfg), cwd=root)
+    found = json.loads(r.out)["findings"]
+    storage = [f for f in found if f["rule"] == "flux.storage-not-ordered"]
+    assert len(storage) == 1 and "fast-a" in storage[0]["message"] and "apps/a/pvc.yaml" in storage[0]["message"]
+    assert "fast-b" not in r.out and "apps/b/" not in r.out and "clusters/b" not in r.out, r.out
+    text = disaster.as_text(disaster.procedure(load(cfg), backup="daily-1"))
+    assert "path: ./infra/a/storage" in text and "sops-age" in text, text
+    assert "infra/b" not in text and "sops-gpg" not in text and "clusters/b" not in text, text
+    assert "--path=./clusters/a" in text
+
+
+@pytest.mark.parametrize("apps,warns", [("clusters/a", False), ("clusters/b", True), ("clusters/c", False)])
+def test_a_pin_of_another_cluster_says_nothing_of_this_tree(tmp_path, apps, warns):
+    """flux.min-version compares a cluster's pin with what that cluster applies (validate/flux_version.py,
+    Graph.same_cluster): the tree decrypts with the controller's key (no secretRef: Flux 2.7), so rendered for
+    cluster b (Flux 2.3) it warns, for a (Flux 2.7) it does not, and rendered in clusters/c, which no root reaches,
+    it is judged on neither cluster's pin (round-8 adopter: talos-dev, which no sync root of the repository
+    reaches, was told its Flux was 2.3 by five other clusters' gotk-components.yaml)."""
+    root = two_clusters(tmp_path / "repo", ("v2.7.0", "v2.3.0"))
+    cfg = root / "velero-gitops.yaml"
+    cfg.write_text(TWO_CLUSTERS.replace("appsRoot: clusters/a", f"appsRoot: {apps}")
+                   + "flux:\n  decryption: {keyFrom: controller}\n")
+    assert run_cli("render", "-q", str(cfg)).code == 0
+    r = run_cli("check", "--no-cache", "--output", "json", str(cfg), cwd=root)
+    found = [f for f in json.loads(r.out)["findings"] if f["rule"] == "flux.min-version"]
+    assert bool(found) is warns, found
+    assert all("clusters/b/" in f["file"] for f in found), found

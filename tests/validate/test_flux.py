@@ -1426,17 +1426,23 @@ def test_a_name_prefix_makes_another_object(tmp_path, dev, prod, flux_prefix, du
     assert ("flux.duplicate-identical" in rules) is duplicate, rules
 
 
-@pytest.mark.parametrize("where,live", [("clusters/a/flux-system", True), ("clusters/a/bootstrap", False)])
-def test_bootstraps_sync_lives_though_its_tree_leaves_flux_system_out(tmp_path, where, live):
+@pytest.mark.parametrize("where,listed,live", [
+    ("clusters/a/flux-system", True, True), ("clusters/a/bootstrap", True, True), ("clusters/a/bootstrap", False, False)])
+def test_bootstraps_sync_lives_though_its_tree_leaves_flux_system_out(tmp_path, where, listed, live):
     """`flux bootstrap --path=clusters/a` applies clusters/a/flux-system itself (fluxcd/flux2@v2.7.5:pkg/bootstrap/
     bootstrap.go Run: ReconcileComponents, ReconcileSyncConfig), so its sync Kustomization is the cluster's root even
     when clusters/a/kustomization.yaml lists only the apps (Flux then does not manage its own manifests): what it
     applies is checked (seen on a fresh public repository, whose whole tree was taken for never applied). The same
-    file elsewhere is no bootstrap output: a Kustomization no list takes in."""
+    folder under another name, its kustomization.yaml listing the sync, is the entry a script applies with
+    `kubectl apply -k` (round-8 adopter: clusters/home/flux-system/kustomizations.yaml building ./clusters/home was
+    taken for never applied, and an unwired tree passed); a Kustomization no list takes in at all is an entry point
+    kept aside (the disaster-recovery one)."""
     root = _tree(tmp_path, "multi-cluster")
     a = root / "clusters/a"
     if where != "clusters/a/flux-system":
         (a / "flux-system").rename(root / where)
+    if not listed:
+        (root / where / "kustomization.yaml").unlink()
     (a / "kustomization.yaml").write_text("resources:\n  - ./apps.yaml\n  - ./infra.yaml\n")
     _edit(a / "apps.yaml", "  path: ./apps/a\n", "  path: ./apps/gone\n")
     rules = [f.rule for f in _check(root, "clusters", "apps", "infra", ignore_missing_schemas=True).findings]

@@ -253,10 +253,15 @@ def _gotk(root: Path, flux: str, kustomize_controller: str) -> None:
                                   "name": "manager", "image": f"ghcr.io/fluxcd/kustomize-controller:{kustomize_controller}"}]}}}}))
 
 
-@pytest.mark.parametrize("flux,expected", [("v2.3.0", ["SOPS mac_only_encrypted"]), ("v2.4.0", []), ("v2.7.5", [])])
+@pytest.mark.parametrize("flux,expected", [
+    ("v2.3.0", ["SOPS mac_only_encrypted"]), ("v2.4.0", []), ("v2.7.5", []),
+    # semver.org 2.0.0 §11: a pre-release precedes its release (2.4.0-rc.1 < 2.4.0), and follows the releases below
+    ("v2.4.0-rc.1", ["SOPS mac_only_encrypted"]), ("v2.0.0-rc.1", ["SOPS mac_only_encrypted"]),
+    ("v2.4.1-rc.1", []), ("v2.4.0+build.1", [])])
 def test_mac_only_encrypted_needs_flux_2_4(tmp_path, flux, expected):
     """The home-lab Secrets are encrypted with mac_only_encrypted (sops v3.9.0), which kustomize-controller
-    reads from v1.4.0 (Flux v2.4.0) on."""
+    reads from v1.4.0 (Flux v2.4.0) on. A pre-release pin is compared as semver does (a fresh repository pinned
+    v2.0.0-rc.1 and check was silent)."""
     root = _copy(tmp_path)
     _gotk(root, flux, "v1.3.0")
     found = _rules(root, "flux.min-version")
@@ -287,6 +292,7 @@ def test_flux_instance_version(tmp_path, version, warns):
     ("oci://ghcr.io/fluxcd/flux-manifests", "v2.2.2", True),
     ("oci://docker.io/fluxcd/flux-manifests", "v2.2.2", True),
     ("oci://ghcr.io/fluxcd/flux-manifests", "v2.7.5", False),
+    ("oci://ghcr.io/fluxcd/flux-manifests", "v2.2.0-rc.1", True),
     ("oci://ghcr.io/someone/flux-manifests", "v2.2.2", False),  # not Flux's own artifact
 ])
 def test_flux_manifests_oci_tag_pins_the_flux_version(tmp_path, url, tag, warns):

@@ -73,6 +73,10 @@ def init_cmd(
                            region=region, namespaces=split_list(namespaces), distribution=distribution,
                            allow_http=allow_http)
     path = init.write(here, answers, found)
+    if not found.apps_root_found:  # a guess: what render writes there is applied by nothing this repository shows
+        err(f"warning: no folder a Flux Kustomization builds was found; {path.name} guesses appsRoot: "
+            f"{found.apps_root}, which Flux will not apply as it stands: set repo.appsRoot to the folder your "
+            "cluster's Flux Kustomization builds (or run init again with --apps-root) before render")
     err(f"wrote {path.name}; next: " + ("make the two Secrets it names (see its comment), render, check"
                                          if found.secrets_elsewhere else
                                          "velero-gitops sops-init, encrypt-secret, encrypt-repo-password, render, check"))

@@ -145,7 +145,7 @@ def explain_cmd(
     from velero_gitops.ops import explain
 
     loaded = _load(named_once(config_arg, config))
-    data = explain.explain(loaded, tz_name=timezone)
+    data = explain.explain(loaded, tz_name=timezone) | explain.repository_facts(loaded)
     if output is Output.json:
         out_json(data)
         return

@@ -289,6 +289,7 @@ def _render(paths: list[Path], check: bool, diff: bool, force: bool, quiet: bool
     drift = False
     written: list[tuple[int, RenderResult]] = []
     unwired = 0  # configs whose --wire edit could not be made
+    fresh: set[int] = set()  # configs whose apps root this render creates (id of the result)
     for i, result in enumerate(results):
         mark(2, i)
         for warning in result.loaded.warnings:  # config/semantics.py: accepted, with the numbers to weigh
@@ -311,13 +312,16 @@ def _render(paths: list[Path], check: bool, diff: bool, force: bool, quiet: bool
                 if c.conflict and c.action == "update" and c.old and c.new:
                     for hint in pin_hints(c.old, c.new):
                         err(f"hint: {hint}")
+        if not (result.loaded.repo_root / result.loaded.config.repo.apps_root).is_dir():
+            fresh.add(id(result))
         result.write(force=force)
         if not quiet:
             _summary(result)
         for note in result.notes:
             err(f"note: {note}")
+        _volumes(result, before)
         if wire:  # the edit changes the graph the next config is judged on: judged one by one, on a fresh read
-            unwired += not _wiring(result, wire, None if result.drifted else before.of(result))
+            unwired += not _wiring(result, wire, None if result.drifted else before.of(result), id(result) in fresh)
         else:
             written.append((i, result))
     # Judged once every tree is written, on the graph of the planned tree (what the write, verified file by file under
@@ -325,7 +329,7 @@ def _render(paths: list[Path], check: bool, diff: bool, force: bool, quiet: bool
     after = planned if any(r.drifted for _, r in written) else before
     for i, result in written:
         mark(3, i)
-        _wiring(result, False, after.of(result))
+        _wiring(result, False, after.of(result), id(result) in fresh)
     if not check and not diff:
         _decryption_key(results, after if not wire else _Facts(), mark)
     mark(_END, None)
@@ -355,6 +359,7 @@ class _Facts:
     def __init__(self, planned: dict[Path, dict[str, str | None]] | None = None,
                  reads: dict[Path, DiskReads] | None = None) -> None:
         self._read: dict[tuple[Path, tuple[str, ...]], list[FluxKs]] = {}
+        self._graphs: dict[tuple[Path, tuple[str, ...]], Any] = {}  # the disk's graphs (no planned files laid over)
         self._planned = planned
         self.reads = reads
 
@@ -365,9 +370,18 @@ class _Facts:
         if key not in self._read:
             overlay = None if self._planned is None else self._planned.get(key[0])
             reads = None if self.reads is None else self.reads[key[0]]
-            self._read[key] = (wiring.flux_facts(key[0], list(key[1]), reads=reads) if not overlay
+            self._read[key] = (wiring.flux_facts(key[0], list(key[1]), g=self.graph_of(result)) if not overlay
                                else applyset.planned_facts(key[0], list(key[1]), overlay, reads))
         return self._read[key]
+
+    def graph_of(self, result: RenderResult) -> Any:
+        """The Graph of the repository as it is on disk (what lies outside the rendered tree: its volumes)."""
+        from velero_gitops.ops import wiring
+
+        key = (result.loaded.repo_root, tuple(wiring.sources_of(result.loaded)))
+        if key not in self._graphs:
+            self._graphs[key] = wiring.graph(key[0], list(key[1]), None if self.reads is None else self.reads[key[0]])
+        return self._graphs[key]
 
 
 def _overlay(mine: list[RenderResult]) -> dict[str, str | None]:
@@ -422,15 +436,19 @@ def _written_by_commands(results: list[RenderResult]) -> set[Path]:
     return out
 
 
-def _wiring(result: RenderResult, wire: bool, facts: list[FluxKs] | None) -> bool:
+def _wiring(result: RenderResult, wire: bool, facts: list[FluxKs] | None, fresh: bool = False) -> bool:
     """Say when Flux applies none of the tree, with the edit that wires it; make that edit with --wire. ``facts``: the
-    graph as it is now (None: read it here). False when Flux applies none of the tree and no edit was made."""
+    graph as it is now (None: read it here); ``fresh``: this render created the apps root. False when Flux applies
+    none of the tree and no edit was made."""
     from velero_gitops.ops import wiring
 
     w = wiring.for_config(result.loaded, facts)
     root = result.loaded.repo_root
     if w.wired:
         _ordering(result, w)
+    if not w.checked and fresh:  # a guessed apps root with no root to judge it by: never rendered into silently
+        err("warning: " + wiring.unjudged_message(result.shown(result.loaded.config.repo.apps_root)))
+        return not wire
     if not w.checked or w.wired:
         return True
     edit = w.edit
@@ -442,6 +460,17 @@ def _wiring(result: RenderResult, wire: bool, facts: list[FluxKs] | None) -> boo
         return True
     err("warning: " + wiring.message(w, root, result.shown))
     return False
+
+
+def _volumes(result: RenderResult, facts: _Facts) -> None:
+    """The backed-up volumes the node-agent skips (ops/storage.py hostpath_warnings: check's policy.hostpath-volumes),
+    said where the plan is written."""
+    from velero_gitops.ops import storage
+
+    if not storage.backed_up_namespaces(result.loaded):
+        return
+    for _, msg in storage.hostpath_warnings(result.loaded, storage.read_for(result.loaded, facts.graph_of(result))):
+        err(f"warning: {msg}")
 
 
 def _ordering(result: RenderResult, w: Wiring) -> None:

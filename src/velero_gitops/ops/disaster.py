@@ -97,16 +97,17 @@ def read_repository(loaded: LoadedConfig) -> Repository:
     interval, prune and sourceRef), so the raw file is refused by the API server. validate/flux.py's Graph applies
     those patches, as kustomize-controller's build does."""
     from velero_gitops.ops.importer import plain
-    from velero_gitops.ops.wiring import flux_facts, graph, sync_roots
+    from velero_gitops.ops.wiring import cluster_roots, config_view, flux_facts, graph
 
     c = loaded.config
     root = loaded.repo_root.resolve()
     src = c.flux.source_ref
     sources = [f"{src.kind}/{src.namespace}/{src.name}"]
     g = graph(root, sources)
+    view = config_view(loaded, g)  # this cluster's objects only: another cluster's storage, root and keys are not its
     by_ref: dict[str, Any] = {}
     for k in g.flux_ks:
-        if k.path is not None:  # a declared one, not flux-operator's synthetic sync
+        if k.path is not None and view.sees(k):  # a declared one, not flux-operator's synthetic sync
             by_ref.setdefault(f"{g.ns_of(k)}/{k.name}", k)
     storage: dict[str, dict[str, Any] | None] = {}
 
@@ -130,33 +131,41 @@ def read_repository(loaded: LoadedConfig) -> Repository:
     # flux.storage-not-ordered): the restore needs them all the same (ops/storage.py)
     from velero_gitops.ops import storage as storagelib
 
-    for gap in storagelib.gaps(storagelib.read(root, sources, g), storagelib.backed_up_namespaces(loaded), deps):
+    # as check judges it (check._storage_and_metrics): a Kustomization that applies Velero's own is no dependency
+    facts = flux_facts(root, sources, g=g)
+    from velero_gitops.ops.ordering import ancestors
+
+    above = ancestors(facts, ks_file=g.run.real(root / Layout.of(c).ks_file))
+    for gap in storagelib.gaps(storagelib.read(root, sources, g, view), storagelib.backed_up_namespaces(loaded), deps,
+                               above):
         visit(gap.installers[0].ref, ())
     _leave_ours_out(g, root, Layout.of(c), by_ref, storage)
     wanted: list[str] = []
     for ref, data in storage.items():
         tn = ((data or {}).get("spec") or {}).get("targetNamespace")
         wanted += [ref.split("/", 1)[0], *([tn] if isinstance(tn, str) and tn else [])]
-    roots = sync_roots(flux_facts(root, sources))
-    cni, instance = _releases(g, root)
+    # the sync roots of this cluster (wiring.cluster_roots); none known when no root of the repository reaches the tree
+    roots = cluster_roots(facts, g.run.real(root / c.repo.apps_root)) \
+        if view.holder is not None or not g.cluster_roots else []
+    cni, instance = _releases(g, root, view)
     fi = next((r for r in roots if r.kind == "FluxInstance" and r.file is not None), None)
     instance_object = None
     if fi is not None:
         from velero_gitops.ops.wiring import applied_objects
 
-        instance_object = next((plain(o.data) for o in applied_objects(g, root, "FluxInstance")
+        instance_object = next((plain(o.data) for o in applied_objects(g, root, "FluxInstance", view)
                                 if o.kind == "FluxInstance" and o.name == fi.name), None)
         if instance_object is None:  # the sync root's own file, read as the graph read it
             instance_object = next((plain(o.data) for o in g.all if o.kind == "FluxInstance" and o.name == fi.name),
                                    None)
-    substitutions = _substitutions(g, root, storage, by_ref)
+    substitutions = _substitutions(g, root, storage, by_ref, view)
     hf = _helmfiles(root, instance)
     instance = instance or hf.instance  # a release of the helmfile only: installed by hand the same way
     released = hf.released
     # the sync starts as the owner starts it: the release left out of the helmfile, when no values are known to us
     bootstrap = hf.finish if instance is None and hf.finish else _bootstrap(roots, root, instance)
     return Repository(storage, bootstrap,
-                      _namespaces(g, root, [n for n in dict.fromkeys(wanted) if n != c.flux.namespace]),
+                      _namespaces(g, root, [n for n in dict.fromkeys(wanted) if n != c.flux.namespace], view),
                       tuple(r for r in cni if (r.name, r.namespace) not in released),  # the helmfile's come first
                       instance, instance_object, hf.commands, hf.operator, substitutions)
 
@@ -190,8 +199,8 @@ def _leave_ours_out(g: Any, root: Path, lay: Layout, by_ref: dict[str, Any],
         spec["patches"] = patches
 
 
-def _substitutions(g: Any, root: Path, storage: dict[str, dict[str, Any] | None], by_ref: dict[str, Any]
-                   ) -> dict[tuple[str, str, str], str | None]:
+def _substitutions(g: Any, root: Path, storage: dict[str, dict[str, Any] | None], by_ref: dict[str, Any],
+                   view: Any) -> dict[tuple[str, str, str], str | None]:
     """How to make each ConfigMap/Secret a storage Kustomization's ``postBuild.substituteFrom`` reads and does not
     mark optional: the build fails while it is missing (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_varsub.go
     LoadVariables reads it in the Kustomization's namespace). In normal operation another Kustomization applies it
@@ -213,7 +222,7 @@ def _substitutions(g: Any, root: Path, storage: dict[str, dict[str, Any] | None]
             kind, name = str(r["kind"]), str(r.get("name", ""))
             if (kind, ns, name) in out:
                 continue
-            found = [o for o in g.named(kind, name) if o.api_version == "v1" and o.path is not None]
+            found = [o for o in g.named(kind, name) if o.api_version == "v1" and o.path is not None and view.sees(o)]
             k = by_ref.get(ref)
             mine = roots(k.path if k is not None else None)
             # one the same sync root applies first (one file per cluster), then one of this namespace (a file may
@@ -318,7 +327,7 @@ def _helmfile_chart(chart: str, repos: dict[str, str]) -> str:
     return chart or "<chart>"
 
 
-def _releases(g: Any, root: Path) -> tuple[tuple[Release, ...], Release | None]:
+def _releases(g: Any, root: Path, view: Any = None) -> tuple[tuple[Release, ...], Release | None]:
     """(the HelmReleases that install the cluster network, the one of flux-operator's flux-instance chart). Read from
     the chart's own interface in the values helm-controller composes (validate/helmvalues.py: valuesFrom, then values),
     not from names: a CNI chart is configured under `cni` (Cilium's values.yaml `cni:`), the flux-instance chart
@@ -330,7 +339,7 @@ def _releases(g: Any, root: Path) -> tuple[tuple[Release, ...], Release | None]:
     cni: list[Release] = []
     instance = None
     real_root = g.run.real(root)
-    for o in applied_objects(g, root, "HelmRelease"):
+    for o in applied_objects(g, root, "HelmRelease", view):
         if o.kind != "HelmRelease" or not o.api_version.startswith("helm.toolkit.fluxcd.io/") or o.path is None:
             continue
         spec: dict[str, Any] = o.data["spec"] if isinstance(o.data.get("spec"), dict) else {}
@@ -376,7 +385,7 @@ def _chart(spec: dict[str, Any], g: Any) -> tuple[str, str]:
     return "<chart>", ""
 
 
-def _namespaces(g: Any, root: Path, names: list[str]) -> dict[str, dict[str, Any] | None]:
+def _namespaces(g: Any, root: Path, names: list[str], view: Any = None) -> dict[str, dict[str, Any] | None]:
     """The Namespace objects named ``names`` that the repository applies (first in file order). Flux applies a
     build's Namespaces first (fluxcd/pkg@ssa/v0.76.1:ssa/manager_apply.go ApplyAllStaged, ssa/utils/is.go
     IsClusterDefinition; the version kustomize-controller v1.9.4 pins), but the storage step applies
@@ -386,7 +395,7 @@ def _namespaces(g: Any, root: Path, names: list[str]) -> dict[str, dict[str, Any
     from velero_gitops.ops.wiring import applied_objects
 
     out: dict[str, dict[str, Any] | None] = dict.fromkeys(names)
-    for o in applied_objects(g, root, "Namespace") if names else []:  # no filter on the name: kustomize may set it
+    for o in applied_objects(g, root, "Namespace", view) if names else []:  # no filter on the name: kustomize may set it
         if o.kind != "Namespace" or o.api_version != "v1":
             continue
         # a kustomization's `namespace:` (and Flux's targetNamespace) renames a v1 Namespace object

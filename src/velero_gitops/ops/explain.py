@@ -127,6 +127,22 @@ def explain(loaded: LoadedConfig, now: datetime | None = None, tz_name: str | No
     }
 
 
+def repository_facts(loaded: LoadedConfig) -> dict[str, Any]:
+    """What the repository says of the plan, by the rules render and check report: whether Flux applies the tree
+    (ops/wiring.py: flux.unwired, None when it does or no sync root tells), and the backed-up volumes the node-agent
+    skips (ops/storage.py hostpath_warnings). Merged into explain's data by the command (explain() reads no
+    repository)."""
+    from velero_gitops.ops import storage, wiring
+
+    root = loaded.repo_root.resolve()
+    sources = wiring.sources_of(loaded)
+    g = wiring.graph(root, sources)
+    w = wiring.for_config(loaded, wiring.flux_facts(root, sources, g=g))
+    unwired = " ".join(wiring.message(w, root, lambda rel: rel).split()) if w.checked and not w.wired else None
+    skipped = [m for _, m in storage.hostpath_warnings(loaded, storage.read_for(loaded, g))]
+    return {"unwired": unwired, "warnings": skipped}
+
+
 def _password(loaded: LoadedConfig) -> dict[str, Any]:
     password = rp.state(loaded)
     password["consequence"] = (
@@ -275,7 +291,11 @@ def words(data: dict[str, Any]) -> list[str]:
     order = " then ".join(f"{k['name']} ({k['path']})" for k in ks)
     first = ks[0]
     dep = f" (once {', '.join(first['dependsOn'])} is Ready)" if first["dependsOn"] else ""
-    out.append(f"Flux applies {order}; these Kustomizations live in namespace {first['namespace']} and put what "
+    lead = "Flux applies"
+    if data.get("unwired"):
+        out.append(f"Flux applies none of this tree yet: {data['unwired']}")
+        lead = "Once it is wired, Flux applies"
+    out.append(f"{lead} {order}; these Kustomizations live in namespace {first['namespace']} and put what "
                f"they apply into {first['targetNamespace']}. {first['name']}{dep} installs the chart: "
                + "; ".join(first["applies"]) + f". It counts as Ready {first['ready']}.")
     for k in ks[1:]:
@@ -306,6 +326,7 @@ def words(data: dict[str, Any]) -> list[str]:
             text += " @every schedules count from the previous run, so the times are approximate."
         out.append(text)
     out.append("Velero evaluates cron in UTC (the official image has no time zone database). " + CATCH_UP)
+    out += [f"Warning: {w}" for w in data.get("warnings") or []]
     return out
 
 

@@ -46,12 +46,14 @@ class Detected:
     encrypted: int = 0  # applied objects that are SOPS-encrypted (a top-level `sops` block)
     no_prometheus_crds: bool = False  # nothing the repository applies shows the Prometheus Operator CRDs
     apps_ancestors: set[str] = field(default_factory=set)  # Flux Kustomizations applying apps_root (ops/ordering)
+    # age recipients of sops_config's rules that do not match the rendered Secret (recipients: the matching rule's)
+    unmatched_recipients: list[str] = field(default_factory=list)
 
     @property
     def secrets_elsewhere(self) -> bool:
         """The repository makes its Secrets with an operator and has no SOPS: nothing to decrypt with, and no
         `.sops.yaml` for encrypt-secret. The tree then names Secrets the repository makes the same way."""
-        return bool(self.secret_makers) and not self.encrypted and not self.recipients
+        return bool(self.secret_makers) and not self.encrypted and not (self.recipients or self.unmatched_recipients)
 
 
 def _git_root(start: Path) -> Path | None:
@@ -212,13 +214,6 @@ def detect(here: Path, cluster: str | None = None, apps_root: str | None = None)
 
     here = here.resolve()
     root = _git_root(here) or here
-    conf = sopslib.find_config(root)
-    recipients: list[str] = []
-    if conf is not None:
-        try:
-            recipients = sorted({r for rule in sopslib.load_rules(conf) for r in rule.age})
-        except UsageError:
-            recipients = []
     source, foreign = _scan(root)
     sources = [*([f"GitRepository/flux-system/{source}"] if source else []), *DEFAULT_REPO_SOURCES]
     apps: str | None
@@ -240,24 +235,34 @@ def detect(here: Path, cluster: str | None = None, apps_root: str | None = None)
     # the repository's facts are read whenever it has a Flux graph, an apps root given by hand included
     g = wiring.graph(root, sources) if clusters or apps_root is not None else None
     # the chosen cluster's facts: another cluster's StorageClass installer or Prometheus is not this one's
-    holder = wiring.cluster_holder(g, g.run.real(root / apps)) if g is not None and apps is not None else None
-    facts = storage.read(root, sources, g, holder) if g is not None else None
-    proms = prometheus.read(root, sources, g, holder) if g is not None else []
+    view = wiring.cluster_view(g, g.run.real(root / apps)) if g is not None and apps is not None else None
+    facts = storage.read(root, sources, g, view) if g is not None else None
+    proms = prometheus.read(root, sources, g, view) if g is not None else []
     makers, encrypted = _secret_sources(g) if g is not None else ({}, 0)
     no_crds = False
     if g is not None and not proms:
         from velero_gitops.validate.crd_providers import shown_groups
 
-        shown = shown_groups(g, more=wiring.applied_objects(g, root, prometheus.GROUP))
+        shown = shown_groups(g, more=wiring.applied_objects(g, root, prometheus.GROUP, view),
+                            sees=view.sees if view is not None else None)
         no_crds = shown is not None and prometheus.GROUP not in shown
     above: set[str] = set()
     if g is not None and apps is not None:
         from velero_gitops.ops import ordering
 
         above = ordering.ancestors(wiring.flux_facts(root, sources, g=g), folder=g.run.real(root / apps))
+    # the recipients sops would encrypt the rendered Secret for, read as sops-init reads them (sops.recipients_for)
+    from velero_gitops.render.layout import Layout
+
+    target = root / Layout(apps or APPS_ROOT_CANDIDATES[0], "velero", "velero").secret_file
+    try:
+        sops = sopslib.recipients_for(root, target)
+    except UsageError:
+        sops = sopslib.Recipients(sopslib.find_config(root, target.parent), None, ())
+    conf, recipients, unmatched = sops.config_file, list(sops.age), list(sops.unmatched)
     return Detected(root, apps or APPS_ROOT_CANDIDATES[0], apps is not None, conf, recipients,
                     source or "flux-system", source is not None, foreign, clusters, chosen, why, facts, proms,
-                    makers, encrypted, no_crds, above)
+                    makers, encrypted, no_crds, above, unmatched)
 
 
 def _secret_sources(g: object) -> tuple[dict[str, int], int]:
@@ -302,6 +307,10 @@ def config_text(found: Detected, answers: Answers, config_dir: Path) -> str:
     root = os.path.relpath(found.repo_root, config_dir.resolve())
     sops_note = (f"# Age recipients come from {os.path.relpath(found.sops_config, config_dir.resolve())} "
                  f"({len(found.recipients)} found)." if found.sops_config and found.recipients else
+                 f"# {os.path.relpath(found.sops_config, config_dir.resolve())} has age recipients, but no rule of it "
+                 "matches the rendered Secrets:\n# run `velero-gitops sops-init --age <the one the cluster decrypts "
+                 f"with>` to get the rule to add ({', '.join(found.unmatched_recipients)})."
+                 if found.sops_config and found.unmatched_recipients else
                  "# No .sops.yaml with age recipients yet: run `velero-gitops sops-init` next.")
     elsewhere = found.secrets_elsewhere
     if elsewhere:

@@ -61,16 +61,16 @@ def _kps_selectors(values: dict[str, Any], release: str) -> dict[str, Any]:
     return out
 
 
-def read(root: Path, sources: list[str], g: Any = None, holder: Any = None) -> list[Prometheus]:
+def read(root: Path, sources: list[str], g: Any = None, view: Any = None) -> list[Prometheus]:
     """The Prometheus instances the repository at ``root`` applies, with the selectors they end up with; none when
-    the selectors of one cannot be known from the files (no claim is better than a wrong one). With ``holder``, of
-    its cluster only (wiring.applied_objects): another cluster's Prometheus selects nothing here."""
+    the selectors of one cannot be known from the files (no claim is better than a wrong one). With ``view``
+    (wiring.ClusterView), of its cluster only: another cluster's Prometheus selects nothing here."""
     from velero_gitops.ops import wiring
 
     g = g if g is not None else wiring.graph(root, sources)  # one graph may serve several readers
     real_root = g.run.real(root)
     out: list[Prometheus] = []
-    for o in wiring.applied_objects(g, root, "rometheus", holder):
+    for o in wiring.applied_objects(g, root, "rometheus", view):
         data, ns = o.data, g.ns_of(o)
         spec = data.get("spec") if isinstance(data.get("spec"), dict) else {}
         shown = f"{g.real(o.path).relative_to(real_root).as_posix()}:{o.line}" if o.path is not None else o.file

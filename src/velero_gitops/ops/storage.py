@@ -129,15 +129,15 @@ def _used_classes(node: object) -> list[str]:
     return out
 
 
-def read(root: Path, sources: list[str], g: Any = None, holder: Any = None) -> Storage:
-    """The storage facts of the repository at ``root`` whose Flux Kustomizations read ``sources``; with ``holder``,
-    of its cluster only (wiring.applied_objects)."""
+def read(root: Path, sources: list[str], g: Any = None, view: Any = None) -> Storage:
+    """The storage facts of the repository at ``root`` whose Flux Kustomizations read ``sources``; with ``view``
+    (wiring.ClusterView), of its cluster only."""
     from velero_gitops.ops import wiring
 
     g = g if g is not None else wiring.graph(root, sources)  # one graph may serve several readers
     out = Storage()
     for ks in g.flux_ks:
-        if ks.path is None or (holder is not None and not g.visible(holder, ks)):
+        if ks.path is None or (view is not None and not view.sees(ks)):
             continue
         ns = g.ns_of(ks)
         deps = [f"{d.get('namespace') or ns}/{d['name']}" for d in (ks.data.get("spec") or {}).get("dependsOn") or []
@@ -145,7 +145,7 @@ def read(root: Path, sources: list[str], g: Any = None, holder: Any = None) -> S
         out.depends[f"{ns}/{ks.name}"] = deps
     real_root = g.run.real(root)
     # "lass": a StorageClass or a storageClass(Name) field; a file with neither has nothing to say
-    for o in wiring.applied_objects(g, root, "lass", holder):
+    for o in wiring.applied_objects(g, root, "lass", view):
         _learn(g, o, out, real_root)
     return out
 
@@ -227,6 +227,22 @@ def hostpath_uses(st: Storage, namespaces: list[str]) -> list[tuple[str, str, st
     (vmware-tanzu/velero@v1.18.1:pkg/podvolume/backupper.go isHostPathVolume: "not mounted into /var/lib/kubelet/pods")
     and the backup only counts a warning (docs/observability.md)."""
     return [(c, where, st.hostpath[c]) for c, where in sorted(st.needed(namespaces).items()) if c in st.hostpath]
+
+
+def read_for(loaded: LoadedConfig, g: Any = None) -> Storage:
+    """The storage facts of the config's own cluster (wiring.config_view): what check, render and explain judge."""
+    from velero_gitops.ops import wiring
+
+    sources = wiring.sources_of(loaded)
+    g = g if g is not None else wiring.graph(loaded.repo_root.resolve(), sources)
+    return read(loaded.repo_root, sources, g, wiring.config_view(loaded, g))
+
+
+def hostpath_warnings(loaded: LoadedConfig, st: Storage) -> list[tuple[str, str]]:
+    """[policy.hostpath-volumes] (StorageClass, message) for each class whose volumes the node-agent skips: the one
+    rule that check (a finding), render (a warning) and explain (a paragraph) report wherever the plan is shown."""
+    return [(c, hostpath_message(c, where, defined))
+            for c, where, defined in hostpath_uses(st, backed_up_namespaces(loaded))]
 
 
 def hostpath_message(storage_class: str, where: str, defined: str) -> str:

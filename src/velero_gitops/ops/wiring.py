@@ -154,25 +154,25 @@ def _rewrites_depends_on(ks: Any, m: Any) -> int:
     return 0
 
 
-def graph(root: Path, repo_sources: list[str]) -> Any:
-    """validate/flux.py's Graph of the repository at ``root`` (nothing scanned but the repository, no kustomize)."""
+def graph(root: Path, repo_sources: list[str], reads: DiskReads | None = None) -> Any:
+    """validate/flux.py's Graph of the repository at ``root`` (nothing scanned but the repository, no kustomize);
+    ``reads``: the disk reads another graph of this step made (flux_facts)."""
     from velero_gitops.validate import flux
     from velero_gitops.validate.run import Options, Run
 
     return flux.Graph([], Run(Options(repo_root=str(root), repo_sources=list(repo_sources), kustomize="never",
-                                      policy=False)))
+                                      policy=False), None, reads))
 
 
-def applied_objects(g: Any, root: Path, needle: str, holder: Any = None) -> list:
+def applied_objects(g: Any, root: Path, needle: str, view: ClusterView | None = None) -> list:
     """The objects (validate.documents.Obj) of the files some Flux Kustomization of graph ``g`` applies, from the
-    files whose text holds ``needle`` (a cheap filter: most files are read for nothing otherwise). With ``holder`` (a
-    Flux Kustomization), only files a Kustomization of its cluster applies (Graph.visible): another cluster's
-    objects say nothing of this one."""
+    files whose text holds ``needle`` (a cheap filter: most files are read for nothing otherwise). With ``view``, only
+    files a Kustomization of its cluster applies: another cluster's objects say nothing of this one."""
     from velero_gitops.validate.documents import Reader, display_path
 
     reader = Reader(str(root), lambda p, shown: g.run.decoded(p, root=root, shown=shown))
     for f in sorted(g.applied_by):
-        if holder is not None and not any(g.visible(holder, k) for k in g.applied_by[f]):
+        if view is not None and not any(view.sees(k) for k in g.applied_by[f]):
             continue
         try:
             decoded = g.run.decoded(f, root=root)
@@ -199,6 +199,30 @@ def cluster_holder(g: Any, folder: Path) -> Any:
         if (d == folder or d in folder.parents) and (best is None or len(d.parts) > len(g.run.real(g.path_dir(best)).parts)):
             best = ks
     return best
+
+
+@dataclass(frozen=True)
+class ClusterView:
+    """THE one per-cluster view of the repository that a config's facts are read through (its StorageClasses and their
+    installers, its Prometheus, its pinned Flux, its disaster-recovery procedure): the cluster of ``holder``
+    (cluster_holder of the config's apps root), or, when no live Kustomization builds that folder, no cluster of the
+    repository (Graph.same_cluster): another cluster's facts say nothing of this one."""
+
+    g: Any
+    holder: Any  # a live Flux Kustomization building the apps root or a folder above it; None: none does
+
+    def sees(self, o: Any) -> bool:
+        return bool(self.g.same_cluster(self.holder, o))
+
+
+def cluster_view(g: Any, folder: Path) -> ClusterView:
+    """The view of the cluster that applies what is rendered in ``folder`` (resolved)."""
+    return ClusterView(g, cluster_holder(g, folder))
+
+
+def config_view(loaded: LoadedConfig, g: Any) -> ClusterView:
+    """The view of the config's own cluster: the one that applies its apps root."""
+    return cluster_view(g, g.run.real(loaded.repo_root / loaded.config.repo.apps_root))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -515,6 +539,15 @@ def message(w: Wiring, root: Path, shown_rel: Callable[[str], str], subject: boo
     fix = f"{e.how}; add at {shown(e.file)}:{e.line}:\n{e.text}"
     return head + f"; fix: {fix}\n" + ("(`velero-gitops render --wire` makes this edit)" if e.new_content is not None
                                          else "(the file cannot be edited without reformatting it: add it by hand)")
+
+
+def unjudged_message(apps_root: str) -> str:
+    """What render says when it created the apps root and the repository holds no Flux sync root to judge the tree
+    against (init found no folder a Flux Kustomization builds and wrote a guess): nothing shows that Flux applies it."""
+    return (f"{apps_root} did not exist before this render, and no Flux Kustomization of this repository builds it "
+            "(no sync root found: no flux-system Kustomization, FluxInstance or root Kustomization): Flux will not "
+            "apply the tree as it stands; set repo.appsRoot to the folder your cluster's Flux Kustomization builds "
+            "(`velero-gitops init --apps-root <folder>`), render again, and remove this folder")
 
 
 def at(root: Path, shown_rel: Callable[[str], str]) -> Callable[[Path | None], str]:

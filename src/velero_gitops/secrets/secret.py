@@ -147,10 +147,10 @@ def encryption_plan(loaded: LoadedConfig, *, age: Sequence[str] = (), check_writ
     elif config.sops.age_recipients:
         recipients, source, conf = tuple(dict.fromkeys(config.sops.age_recipients)), "sops.ageRecipients", None
     else:
-        conf = sopslib.find_config(repo_root)
+        conf = sopslib.find_config(repo_root, target.parent)
         if conf is None:
             raise UsageError(
-                f"no .sops.yaml at the root of {display(repo_root)} and no age recipients configured: run "
+                f"no .sops.yaml in {display(repo_root)} at or above {shown} and no age recipients configured: run "
                 "`velero-gitops sops-init --config <config>` to create one, or pass --age <recipient>"
             )
         rule = sopslib.matching_rule(conf, target)

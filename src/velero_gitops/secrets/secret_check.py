@@ -341,11 +341,11 @@ def expected_recipients(repo_root: Path, target: Path, config: Config) -> tuple[
     expected = list(config.sops.age_recipients)
     problems: list[Problem] = []
     source = "sops.ageRecipients" if expected else ".sops.yaml"
-    conf = sopslib.find_config(repo_root)
+    conf = sopslib.find_config(repo_root, target.parent)
     if conf is None:
         if not expected:
             problems.append(Problem(
-                "", f"no .sops.yaml at the root of {repo_root.name or repo_root}, so the recipients cannot be "
+                "", f"no .sops.yaml in {repo_root.name or repo_root} at or above the file, so the recipients cannot be "
                 "checked and sops cannot re-encrypt the file; run `velero-gitops sops-init`",
                 "secret.sops-config", None, "warning",
             ))

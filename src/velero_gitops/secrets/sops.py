@@ -185,13 +185,52 @@ def needs(rule: CreationRule) -> str:
             "only them), so sops contacts none of those services; Flux decrypts the file with its age key")
 
 
-def find_config(repo_root: Path) -> Path | None:
-    """The repository's `.sops.yaml`, at its root. sops itself would also search the parent folders,
-    but what lies above the repository is not the repository's (and is never read: a pull request's
-    CI run must not depend on, or reveal, the runner's files); every sops call here names this file
-    with --config."""
-    candidate = repo_root.resolve() / CONFIG_NAME
-    return candidate if candidate.is_file() else None
+def find_config(repo_root: Path, start: Path | None = None) -> Path | None:
+    """The `.sops.yaml` for a file in folder ``start`` (default: the repository root): the nearest one in ``start``
+    or a folder above it, up to the repository root. sops looks in its working directory, then each parent
+    (getsops/sops@v3.11.0:config/config.go LookupConfigFile, which cmd/sops/main.go findConfigFile calls with ".";
+    a `.sops.yml` is only warned about), and matches path_regex relative to the folder of the file it found
+    (parseCreationRuleForFile): a repository that keeps clusters/<c>/.sops.yaml beside a cluster's files encrypts
+    them from there, so that is the one for files rendered below it. What lies above the repository is not the
+    repository's (and is never read: a pull request's CI run must not depend on, or reveal, the runner's files);
+    every sops call here names the file found with --config."""
+    root = repo_root.resolve()
+    here = (start if start is not None else root).resolve()
+    if here != root and root not in here.parents:
+        here = root
+    for d in [here, *here.parents]:
+        candidate = d / CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+        if d == root:
+            break
+    return None
+
+
+@dataclass(frozen=True)
+class Recipients:
+    """The age recipients sops would encrypt ``target`` for (find_config, matching_rule): THE one reading that init
+    and sops-init share, so that what the config's comment says is what sops-init does."""
+
+    config_file: Path | None
+    rule: CreationRule | None  # the first rule matching target
+    unmatched: tuple[str, ...]  # age recipients of the file's other rules: the repository's keys, for another path
+
+    @property
+    def age(self) -> tuple[str, ...]:
+        return self.rule.age if self.rule is not None else ()
+
+
+def recipients_for(repo_root: Path, target: Path) -> Recipients:
+    """The `.sops.yaml` for ``target`` (a file the tree renders, which need not exist yet) and its matching rule.
+    Raises UsageError when that file cannot be read or a path_regex is invalid."""
+    conf = find_config(repo_root, target.parent)
+    if conf is None:
+        return Recipients(None, None, ())
+    rule = matching_rule(conf, target)
+    mine = set(rule.age) if rule is not None else set()
+    others = tuple(dict.fromkeys(r for x in load_rules(conf) for r in x.age if r not in mine))
+    return Recipients(conf, rule, others)
 
 
 def _split_age(value: Any) -> list[str]:

@@ -196,16 +196,22 @@ def init(loaded: LoadedConfig, *, age: Sequence[str] = (), generate: bool = Fals
     if escaped is not None:
         raise UsageError(f"{display(path)} is a symlink to {escaped}, outside the repository: refusing to read or "
                          "write through it; replace it with a real file (or remove it and run sops-init again)")
-    conf = sopslib.find_config(repo_root)
+    found = sopslib.recipients_for(repo_root, target)  # the same reading as init's (sops.recipients_for)
+    conf = found.config_file
     if not recipients:
         existing = key_file() if key_path is None else key_path
         public = public_key_of(existing) if existing.is_file() else None
         # no key here (CI, another machine, a key kept in a password manager): a rule of the repository that already
-        # encrypts the secret for age recipients is the answer, as encrypt-secret reads it (sopslib.matching_rule)
-        matched = sopslib.matching_rule(conf, target) if public is None and conf is not None else None
-        if conf is not None and matched is not None and matched.age:
-            return InitResult(conf, False, tuple(matched.age), rule_yaml(config.repo.apps_root, list(matched.age)),
-                              matched.index, matched.index, None)
+        # encrypts the secret for age recipients is the answer, as encrypt-secret reads it (sopslib.recipients_for)
+        if public is None and conf is not None and found.age:
+            return InitResult(conf, False, found.age, rule_yaml(config.repo.apps_root, list(found.age)),
+                              found.rule.index if found.rule else None, found.rule.index if found.rule else None, None)
+        if public is None and conf is not None and found.unmatched:
+            raise UsageError(
+                f"no age recipient for {display(target)}: {display(conf)} has age recipient(s) "
+                f"{', '.join(found.unmatched)} in rules that do not match it; pass the one the cluster decrypts with, "
+                f"e.g. --age {found.unmatched[0]} (sops-init then prints the rule to add), or set sops.ageRecipients"
+            )
         if public is None:
             raise UsageError(
                 "no age recipient: pass --age age1..., set sops.ageRecipients in the config, or add "

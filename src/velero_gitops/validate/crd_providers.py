@@ -38,6 +38,7 @@ examples) holds no provider to find: not judged, as check.py _externals does for
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from pathlib import Path
 
 from velero_gitops import goregexp
@@ -284,7 +285,7 @@ def _rendered(g: Graph, applies: dict[int, list[Obj]], provided: set[str], crds:
     if not any(k.path is not None and g.real(k.path) not in strict for k in g.flux_ks):
         return []  # only the rendered tree here: the provider is outside it
     by_id = {id(k): k for k in g.flux_ks}
-    used = shown_groups(g, strict) or set()
+    used_by: dict[int, set[str]] = {}  # id(ks) -> the groups its own cluster shows (Graph.same_cluster)
     # a Kustomization whose content is not here (a remote build, another repository) may hold anything
     unseen_builds = {id(k) for k in [*_remote_builds(g), *g.foreign_builds()]}
     out: list[Finding] = []
@@ -293,6 +294,9 @@ def _rendered(g: Graph, applies: dict[int, list[Obj]], provided: set[str], crds:
         if not mine or _waits_outside(g, ks):
             continue
         waits, after = deps.of(id(ks)), deps.on(id(ks))
+        if id(ks) not in used_by:
+            used_by[id(ks)] = shown_groups(g, strict, sees=functools.partial(g.same_cluster, ks)) or set()
+        used = used_by[id(ks)]
         for o in mine:
             group = _group(o)
             if (group in provided or group.endswith(FLUX_GROUP_SUFFIX) or (group, o.kind) in crds
@@ -300,7 +304,7 @@ def _rendered(g: Graph, applies: dict[int, list[Obj]], provided: set[str], crds:
                 continue
             if any(by_id[d] in installers and _may_bring(g, by_id[d], group) for d in waits if d in by_id):
                 continue  # waits for a chart (or remote build) that may bring it: ordered
-            maybe = [k for k in installers if k is not ks and g.applies_beside(ks, k) and id(k) not in after
+            maybe = [k for k in installers if k is not ks and g.applies_beside(ks, k) and g.same_cluster(ks, k) and id(k) not in after
                      and _may_bring(g, k, group)]
             maybe.sort(key=lambda k: not _known_to_bring(g, k, group))  # the one known to bring it named first
             named = some([f"{g.ns_of(k)}/{k.name}" for k in maybe])
@@ -339,12 +343,14 @@ def _rendered(g: Graph, applies: dict[int, list[Obj]], provided: set[str], crds:
 CRD_BUNDLES = {"kube-prometheus-stack": "monitoring.coreos.com", "prometheus-operator-crds": "monitoring.coreos.com"}
 
 
-def shown_groups(g: Graph, strict: frozenset[Path] | set[Path] = frozenset(), more: tuple[Obj, ...] | list[Obj] = ()) -> set[str] | None:
+def shown_groups(g: Graph, strict: frozenset[Path] | set[Path] = frozenset(), more: tuple[Obj, ...] | list[Obj] = (),
+                 sees: Callable[[Obj], bool] | None = None) -> set[str] | None:
     """The API groups whose CRDs the repository shows it installs, the rendered files (``strict``) aside: a
     CustomResourceDefinition; a custom resource its own Kustomizations apply (its CRDs are on the cluster, or that
     object would never apply either: the same dry-run, fluxcd/pkg@ssa/v0.76.1:ssa/manager_apply.go ApplyAll); a
     HelmRelease of a chart of CRD_BUNDLES with its CRDs on. None when a bootstrap helmfile installs charts before Flux
-    (any group may come from it). ``more``: objects read besides the graph's (its scan keeps no CRD manifest)."""
+    (any group may come from it). ``more``: objects read besides the graph's (its scan keeps no CRD manifest);
+    ``sees``: of one cluster only (ops/wiring.ClusterView.sees, Graph.same_cluster)."""
     from velero_gitops.validate.fluxrules.crd_order import chart_name
 
     if _bootstrap_charts(g.run.texts):
@@ -352,6 +358,8 @@ def shown_groups(g: Graph, strict: frozenset[Path] | set[Path] = frozenset(), mo
     out: set[str] = set()
     for o in [*g.all, *more]:
         if o.path is None or g.real(o.path) in strict or g.dead(o) or not g.applied_by.get(g.real(o.path)):
+            continue
+        if sees is not None and not sees(o):
             continue
         if o.kind == "CustomResourceDefinition":
             out.add(str(dig(o.data, "spec", "group")))

@@ -201,6 +201,7 @@ class Graph:
         self._raw_names: dict[int, tuple[str, str]] = {}  # id -> (name, namespace) as written, when substituted
         self._has_sync: bool | None = None
         self._entries: set[Path] | None = None
+        self._hand_entries: set[Path] | None = None
         self._live_dirs: set[Path] | None = None
         self._by_file: dict[Path, list] | None = None
         self.moved: list[Path] = []  # folders that were a source's root once, and no sync applies now (_moved_roots)
@@ -442,6 +443,7 @@ class Graph:
         self._own = {}  # names are substituted between builds
         self._has_sync = None
         self._entries = None
+        self._hand_entries = None  # _applied_outside: folders applied with kubectl apply -k
         self._live_dirs = None
         self._foreign: list[Obj] | None = None
         for ks in kustomizations:
@@ -572,6 +574,11 @@ class Graph:
             own = self.real(root.path).parent.parts
             scores = [shared(own, sp) for sp in seed_parts]
             labels = frozenset(i for i, sc in enumerate(scores) if sc == max(scores))
+            if len(labels) == len(seeds) and not any(root is s for s in seeds):
+                # as near to every cluster as to any (clusters/<new>/ beside clusters/<each>/, no root of its own
+                # cluster): no cluster is known to apply it, so it is none's (Graph.same_cluster), and still visible
+                # from all (Graph.visible)
+                continue
             # the sync roots flux-operator makes from one declaring file (a flux-instance chart's values shared by
             # clusters, one root per value of its ${VAR} path) share that file's folder, not a cluster
             if any(root is k for k in self.synthetic):
@@ -653,6 +660,17 @@ class Graph:
         """Whether a lookup from ``holder`` may find ``o``: they share a cluster, or either belongs to none."""
         a, b = self.cluster.get(id(holder)), self.cluster.get(id(o))
         return a is None or b is None or bool(a & b)
+
+    def same_cluster(self, anchor: Obj | None, o: Obj) -> bool:
+        """The strict form of ``visible``, for the facts one cluster's config is judged on (storage, Prometheus, the
+        pinned Flux, the disaster-recovery procedure): with several clusters, an object no root reaches shares a
+        cluster only with another such object, so a tree no root reaches (``anchor`` None, or of no cluster) is judged
+        on no other cluster's facts. With one cluster, every object shares it."""
+        if not self.cluster_roots:
+            return True
+        a = self.cluster.get(id(anchor)) if anchor is not None else None
+        b = self.cluster.get(id(o))
+        return bool(a & b) if a is not None and b is not None else a is None and b is None
 
     def _apply_kustomization_patches(self) -> None:
         """The ``patches`` and ``patchesStrategicMerge`` of each kustomization whose build holds a Flux Kustomization's
@@ -1068,8 +1086,19 @@ class Graph:
 
     def _applied_outside(self, ks: Obj) -> bool:
         """A root no list of the repository takes in, applied from outside Flux: by hand or a script
-        (_builds_its_own_listing), or by `flux bootstrap` (_bootstrapped)."""
-        return self._builds_its_own_listing(ks) or self._bootstrapped(ks)
+        (_builds_its_own_listing), or by `flux bootstrap` (_bootstrapped); or any Flux Kustomization of the same entry
+        build: `kubectl apply -k <folder>` applies every resource that folder's kustomization.yaml lists, its other
+        Kustomizations (the sources one beside the root) as much as the root."""
+        if self._builds_its_own_listing(ks) or self._bootstrapped(ks):
+            return True
+        if ks.path is None:
+            return False
+        if self._hand_entries is None:
+            self._hand_entries = {self.real(k.path).parent for k in self.flux_ks if k.path is not None
+                                  and self.tree.kfile(self.real(k.path).parent) is not None
+                                  and (self._builds_its_own_listing(k) or self._bootstrapped(k))}
+        rp = self.real(ks.path)
+        return any(self.tree.applies(e, rp) is not None for e in self._hand_entries)
 
     def _bootstrapped(self, ks: Obj) -> bool:
         """The sync Kustomization `flux bootstrap --path=<p>` wrote: in <p>/flux-system/gotk-sync.yaml, building <p>.
@@ -1163,14 +1192,18 @@ class Graph:
         return None
 
     def _builds_its_own_listing(self, ks: Obj) -> bool:
-        """A Flux Kustomization whose file the kustomization.yaml of its own folder leaves out while it builds that
-        folder: a root that lives in the folder it builds (`kubernetes/ks.yaml` with spec.path
-        ./kubernetes), applied once by hand or by a bootstrap script. Leaving it out is what keeps it from applying
+        """A Flux Kustomization whose file the kustomization.yaml of the folder it builds leaves out: a root kept out of
+        the tree it syncs, applied once by hand or by a bootstrap script. Either the file lives in that folder
+        (`kubernetes/ks.yaml` with spec.path ./kubernetes) or in a folder below it whose own kustomization.yaml lists
+        it (`clusters/home/flux-system/` with a kustomization.yaml, building ./clusters/home, which leaves flux-system
+        out: `kubectl apply -k clusters/home/flux-system`, kubernetes-sigs/kustomize@kustomize/v5.7.1:api/internal/
+        target/kusttarget.go accumulates only the listed resources). Leaving it out is what keeps it from applying
         itself; kustomize-controller builds spec.path from the source root
         (fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go), so no build but its own
         could list the file; and no kustomization.yaml above the folder, or it is an app whose parent list left it
-        out. A file left out by the list of a folder above its own is a disabled app (or the tree's
-        disaster-recovery entry point, kept in the app's folder for the worst day). One
+        out. A file left out by the list of a folder above its own that it does not build, or listed by no
+        kustomization.yaml below that folder, is a disabled app (or the tree's disaster-recovery entry point, kept in
+        the app's folder for the worst day, applied with `kubectl apply -f`). One
         whose build shares a file with a Kustomization that builds a folder above its own, or its own folder while a
         parent applies that one, is an entry point into (or a leftover copy of) a tree that one already applies (a
         disaster-recovery entry point), as in _entry_files."""
@@ -1179,8 +1212,10 @@ class Graph:
         rp = self.real(ks.path)
         d = self._leaving_out(rp)
         target = self.path_dir(ks)
-        if d is None or d != rp.parent or target is None or self.real(target) != d:
-            return False  # left out by a list above its own folder: a disabled app, or an entry point kept aside
+        if d is None or target is None or self.real(target) != d:
+            return False  # left out by a list it does not build: a disabled app
+        if d != rp.parent and (self.tree.kfile(rp.parent) is None or self.tree.applies(rp.parent, rp) is None):
+            return False  # a file no build of its own folder lists: an entry point kept aside (kubectl apply -f)
         if any(self.tree.kfile(a) is not None for a in d.parents if self.root is not None and inside(a, self.root)):
             return False  # a list above could take the folder in: an app (flat: ks.yaml beside its manifests)
         mine = self.real(target)
