@@ -28,7 +28,8 @@ HEAD = "cluster: t\n{repo}s3:\n  endpoint: https://s3.example.com\nmetrics:\n  e
 
 def config(names, ttl: str = "720h", repo: str = "") -> str:
     return HEAD.format(repo=repo) + "".join(
-        f'  - name: {n}\n    cron: "{i % 60} 2 * * *"\n    namespaces: [apps]\n    ttl: {ttl}\n'
+        # each at its own minute: two schedules of one namespace at one minute are warned of (schedules-same-minute)
+        f'  - name: {n}\n    cron: "{i % 60} {(2 + i // 60) % 24} * * *"\n    namespaces: [apps]\n    ttl: {ttl}\n'
         for i, n in enumerate(names))
 
 
