@@ -1940,7 +1940,7 @@ class _Checker:
             # does not apply it
             built = [(o, ks, _built(g, o, ks, kind, ns, name)) for o, ks in found]
             lst = [(o, ks) for o, ks, c in built if c is not _DELETED]
-            copies = [c for _, _, c in built if c is not _DELETED]
+            contents = [c for _, _, c in built if c is not _DELETED]
             if len(lst) < 2:
                 continue
             for o, ks in lst:
@@ -1948,7 +1948,7 @@ class _Checker:
                     continue
                 reported.add(id(o))
                 others = some([f"{g.ns_of(k)}/{k.name}" for _, k in lst if k is not ks])
-                same = all(c == copies[0] for c in copies)
+                same = all(c == contents[0] for c in contents)
                 renamed = (f" (its file names it {o.name}: the namespace the Kustomization sets renames a Namespace)"
                            if kind == "Namespace" and o.name != name else "")
                 moved = g.moved_by(o, ns) if ns and not renamed else ""

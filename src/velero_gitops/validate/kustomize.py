@@ -862,7 +862,7 @@ def built_copies(docs: list) -> list[tuple[str, ...]]:
     its name, namespace and the build's own annotations (kustomize's origin, ours; Flux sets none: config.kubernetes.io
     and internal.config.kubernetes.io are kustomize's, kubernetes-sigs/kustomize@kustomize/v5.7.1:
     api/konfig/builtinpluginconsts). What the duplicate rule compares: the copy each Flux Kustomization applies."""
-    out = []
+    out: list[tuple[str, ...]] = []
     for d in docs:
         data = d.data
         md = data.get("metadata") if isinstance(data, dict) else None
