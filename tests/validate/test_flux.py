@@ -1703,3 +1703,126 @@ def test_copies_renamed_alike_by_the_namespace_transformer_are_identical(tmp_pat
     })
     res = _check(root, ".", ignore_missing_schemas=True)
     assert [f.rule for f in res.findings] == ["flux.duplicate-identical"], res.findings
+
+
+# --------------------------------------------------------------------------------------------------
+# A repository holding another repository's seed content (FP1-FP3 of the round-8 held-out review)
+
+_SEED_SYNC = """apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata: {name: flux-system, namespace: flux-system}
+spec: {interval: 1m, ref: {branch: main}, url: ssh://git@example.com/team/gitops-system}
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {name: flux-system, namespace: flux-system}
+spec: {interval: 3m, path: PATH, prune: true, sourceRef: {kind: GitRepository, name: flux-system}}
+"""
+_SEED_APP = """apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {name: tools, namespace: flux-system}
+spec: {interval: 3m, path: ./tools/app, prune: true, sourceRef: {kind: GitRepository, name: flux-system}}
+"""
+_CM = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: default}\ndata: {a: b}\n"
+
+
+def _seed_tree(tmp_path, sync_path):
+    return write_tree(tmp_path / "repo", {
+        ".sops.yaml": "creation_rules: []\n",
+        "repos/gitops-system/clusters/mgmt/flux-system/gotk-sync.yaml": _SEED_SYNC.replace("PATH", sync_path),
+        "repos/gitops-system/clusters/mgmt/tools.yaml": _SEED_APP,
+        "repos/gitops-system/tools/app/kustomization.yaml": "resources: [cm.yaml]\n",
+        "repos/gitops-system/tools/app/cm.yaml": _CM,
+        # an overlay delta: copied over another seed's tree, where ../../base exists
+        "repos/apps/v2/overlays/staging/kustomization.yaml": "resources: [../../base]\n",
+    })
+
+
+def test_seed_content_of_another_repository_is_not_checked_here(tmp_path):
+    """kustomize-controller joins spec.path to the root of the source's artifact
+    (fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go, securejoin of the artifact
+    root and spec.path). A checkout whose bootstrap GitRepository reads another repository, seeded from its subfolder
+    repos/gitops-system (aws-samples/eks-multi-cluster-gitops@main:repos/gitops-system/clusters/mgmt/flux-system/
+    gotk-sync.yaml, `url: REPO_PREFIX/gitops-system`), names no folder at its own root: the paths are notes saying
+    why, and a folder no Flux Kustomization builds (an overlay delta) gets a note, not a kustomize error. A path
+    found nowhere (a typo) stays a flux.path error."""
+    root = _seed_tree(tmp_path, "./clusters/mgmt")
+    res = validate_paths([str(root)], Options(cache_dir=str(tmp_path / "c"), kustomize="auto", ignore_missing_schemas=True))
+    assert [f for f in res.findings if f.severity == "error"] == []
+    notes = {(f.rule, f.file.rsplit("/", 1)[-1]) for f in res.findings if f.severity == "note"}
+    assert ("flux.path", "gotk-sync.yaml") in notes and ("flux.path", "tools.yaml") in notes
+    assert any(f.rule == "kustomize" and f.file.endswith("v2/overlays/staging/kustomization.yaml") for f in res.findings
+               if f.severity == "note")
+    typo = _seed_tree(tmp_path / "typo", "./clusters/mgnt")
+    (typo / "repos/gitops-system/clusters/mgmt/tools.yaml").write_text(_SEED_APP.replace("./tools/app", "./tools/ap"))
+    res = validate_paths([str(typo)], Options(cache_dir=str(tmp_path / "c2"), kustomize="auto", ignore_missing_schemas=True))
+    assert sorted(f.rule for f in res.findings if f.severity == "error") == ["flux.path", "flux.path", "kustomize"]
+
+
+_OVERLAY_KS = """apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {name: app-ENV, namespace: flux-system}
+spec: {interval: 5m, path: ./apps/ENV, prune: true, sourceRef: {kind: GitRepository, name: flux-system}}
+"""
+_DEPLOY = """apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, labels: {group: web}}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: nginx}]}
+"""
+_HPA = """apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {name: web, labels: {group: web}}
+spec: {scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}, minReplicas: 1, maxReplicas: 2}
+"""
+_DELETE_HPA = """  - target: {kind: HorizontalPodAutoscaler, labelSelector: group=web}
+    patch: |
+      $patch: delete
+      apiVersion: autoscaling/v2
+      kind: HorizontalPodAutoscaler
+      metadata: {name: whatever}
+"""
+
+
+def test_copies_of_one_base_are_compared_as_each_overlay_builds_them(tmp_path):
+    """kustomize-controller applies what its build emits (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go,
+    then fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go apply), and overlays
+    transform one base differently: `images:` and a `$patch: delete` selected by label
+    (artazar/flux2-general@main:clusters/demo-000/apps/demoapp-auth/{dev,stg,prod}/kustomization.yaml over
+    apps/demoapp-auth/base). The Deployment each overlay builds differs (an error, not identical copies); the HPA
+    that dev deletes is applied by stg and prod only, identical there; a Namespace three files declare alike (renamed
+    by `namespace:`) is named once in the message."""
+    require_kubectl()
+    ns = "apiVersion: v1\nkind: Namespace\nmetadata: {name: shared}\n"
+    files = {
+        ".sops.yaml": "creation_rules: []\n",
+        "clusters/c/flux-system/gotk-sync.yaml": _SEED_SYNC.replace("PATH", "./clusters/c"),
+        "clusters/c/kustomization.yaml": "resources: [flux-system/gotk-sync.yaml, dev.yaml, stg.yaml, prod.yaml]\n",
+        "base/kustomization.yaml": "resources: [deployment.yaml, hpa.yaml]\n",
+        "base/deployment.yaml": _DEPLOY,
+        "base/hpa.yaml": _HPA,
+    }
+    for env, image in (("dev", "1.23"), ("stg", "1.22"), ("prod", "1.21")):
+        files[f"clusters/c/{env}.yaml"] = _OVERLAY_KS.replace("ENV", env)
+        files[f"apps/{env}/ns.yaml"] = ns
+        files[f"apps/{env}/kustomization.yaml"] = (
+            f"namespace: web\nresources: [../../base, ns.yaml]\nimages: [{{name: nginx, newTag: '{image}'}}]\n"
+            + ("patches:\n" + _DELETE_HPA if env == "dev" else ""))
+    root = write_tree(tmp_path / "repo", files)
+    res = validate_paths([str(root)], Options(cache_dir=str(tmp_path / "c"), kustomize="always"))
+    dups = sorted((f.rule, f.obj, f.message.split(" (")[0].split(" is applied")[0])
+                  for f in res.findings if f.rule.startswith("flux.duplicate"))
+    assert dups == [("flux.duplicate", "Deployment/web/web", "Deployment web/web"),
+                    ("flux.duplicate-identical", "HorizontalPodAutoscaler/web/web", "HorizontalPodAutoscaler web/web"),
+                    ("flux.duplicate-identical", "Namespace/web/shared", "Namespace web")], res.findings
+    hpa = next(f for f in res.findings if f.obj == "HorizontalPodAutoscaler/web/web")
+    assert "app-dev" not in hpa.message
+    namespace = next(f for f in res.findings if f.obj == "Namespace/web/shared")
+    assert "more object" not in namespace.message
+    # a second run reads the builds' verdicts from the cache: the same answer
+    again = validate_paths([str(root)], Options(cache_dir=str(tmp_path / "c"), kustomize="always"))
+    assert sorted((f.rule, f.obj) for f in again.findings if f.rule.startswith("flux.duplicate")) == \
+        [(r, o) for r, o, _ in dups]

@@ -149,6 +149,23 @@ def _scan_repo(root: Path, seen: set[Path], run: Run) -> list:
     return reader.objects
 
 
+def _built(g: Graph, o: Obj, ks: Obj, kind: str, ns: str, name: str) -> object:
+    """The copy of ``o`` that ``ks`` applies: the digest of the object of that kind and name its kustomize build
+    emitted (kustomize.built_copies; the namespace as applied, or none when the build leaves it to Flux), else
+    ``o``'s own content (_content) when no build of ``ks`` ran or none emitted exactly one such object; _DELETED when
+    its build ran and emitted none."""
+    emitted = g.built_copies.get(id(ks))
+    found = [c for c in emitted or [] if c[1] == kind and c[3] == name and c[2] in (ns, "")]
+    if len(found) == 1:
+        return found[0][4]
+    if emitted and not any(c[1] == kind and c[3] == name for c in emitted):
+        return _DELETED  # its build ran and emitted no such object: a patch deleted it
+    return _content(o)
+
+
+_DELETED = object()
+
+
 def _content(o: Obj) -> object:
     """An object as applied, for comparing copies of one applied identity: its name and namespace aside, which the
     copies share once kustomize's transformers ran (a Namespace that `namespace:` renames, an object moved into one)."""
@@ -200,6 +217,10 @@ class Graph:
         self.patched_by: dict[int, list[tuple[Obj, fluxmodel.Patch]]] = {}  # id(ks) -> (parent, patch) applied to it
         self._raw_names: dict[int, tuple[str, str]] = {}  # id -> (name, namespace) as written, when substituted
         self._has_sync: bool | None = None
+        self._elsewhere: bool | None = None  # builds_elsewhere
+        # id(Flux Kustomization) -> what its kustomize build emitted (kustomize.built_copies), when builds ran
+        self.built_copies: dict[int, list[tuple[str, ...]]] = {}
+        self._seeded: dict[tuple[str, str, str], Path | None] = {}  # seeded_from, per source
         self._entries: set[Path] | None = None
         self._hand_entries: set[Path] | None = None
         self._live_dirs: set[Path] | None = None
@@ -441,7 +462,7 @@ class Graph:
         self._spec_patches, self._named = {}, None  # the Kustomizations or their specs may have changed
         self._models = {}
         self._own = {}  # names are substituted between builds
-        self._has_sync = None
+        self._has_sync, self._elsewhere, self._seeded = None, None, {}
         self._entries = None
         self._hand_entries = None  # _applied_outside: folders applied with kubectl apply -k
         self._live_dirs = None
@@ -786,6 +807,51 @@ class Graph:
             if own is not None and own != self.root and (bound is None or inside(own, bound)):
                 out = [(own, own), *out]
         return out
+
+    def seeded_from(self, ks: Obj) -> Path | None:
+        """The subfolder of this checkout that the repository ``ks`` reads was seeded from, when the tree shows it:
+        no Kustomization reading that source names a folder at the checkout's root, and some name folders below one
+        subfolder above their own files (a repository holding the seed content of another, copied out of it before
+        bootstrap). kustomize-controller joins spec.path to the root of the source's artifact
+        (fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go, securejoin of the
+        artifact's root and spec.path), and this checkout is not that root: its paths are not checked here. None when
+        a reader's path is found at the root, or no subfolder holds any (a typo stays an error)."""
+        key = self._source_key(ks)
+        if key is None:
+            return None
+        if key not in self._seeded:
+            counts: Counter[Path] = Counter()
+            at_root = False
+            for k in self.flux_ks:
+                m = self.kustomization(k)
+                p = m.path if m.path_set else None
+                if self._source_key(k) != key or p is None or "${" in p or not p.strip("./") or k.path is None:
+                    continue
+                if self.path_dir(k) is not None:
+                    at_root = True
+                    break
+                top = self.root
+                for d in self.real(k.path).parents:
+                    if top is None or d == top or top not in d.parents:
+                        break
+                    if self.run.fs.isdir(d / p.lstrip("/")):
+                        counts[d] += 1
+            self._seeded[key] = counts.most_common(1)[0][0] if counts and not at_root else None
+        return self._seeded[key]
+
+    def builds_elsewhere(self) -> bool:
+        """The repository's Flux Kustomizations build nothing from this checkout: none of their paths is a folder of
+        it, and those reading the repository's own source read one seeded from a subfolder (seeded_from). A folder
+        here is then built by no Flux Kustomization of this tree: kustomize findings on it are what Flux never builds
+        (validate/unapplied.py), not errors."""
+        if self._elsewhere is None:
+            self._elsewhere = (any(self.seeded_from(k) is not None for k in self.flux_ks)
+                               and not any(self.path_dir(k) is not None for k in self.flux_ks))
+        return self._elsewhere
+
+    def _source_key(self, ks: Obj) -> tuple[str, str, str] | None:
+        ref = fluxmodel.kustomization(ks).source_ref if self.reads_repo(ks) else None
+        return None if ref is None else (ref.kind, ref.namespace or self.ns_of(ks), ref.name)
 
     def reads_repo(self, ks: Obj) -> bool:
         # the namespace as written: an unset one matches the source in any namespace (the build sets it later)
@@ -1158,7 +1224,7 @@ class Graph:
         d = self.real(d)
         if self.built(d):
             return False
-        if self._in_moved(d):
+        if self._in_moved(d) or self.builds_elsewhere():
             return True
         if self.has_sync:
             return not any(f.parent == d for f in self._entry_files())
@@ -1730,8 +1796,17 @@ class _Checker:
         found = g.path_dir(ks)
         if m.path_set and m.path is not None and "${" not in m.path and g.reads_repo(ks) and found is None:
             roots = [r for r, _ in g._roots_of(ks)]
-            self.add(ks, "/spec/path", f"path {m.path!r} does not exist in the repository (root {display_path(roots[0]) if roots else '.'})",
-                     MISSING_PATH)
+            seed = g.seeded_from(ks)
+            ref = g.kustomization(ks).source_ref
+            if seed is not None and ref is not None:
+                self.findings.append(ks.finding(
+                    "/spec/path", f"path {m.path!r} is not checked: no Flux Kustomization reading {ref.kind} {ref.name} "
+                    f"names a folder at this checkout's root, and theirs are folders of {display_path(seed)}, so that "
+                    "source reads another repository (one seeded from that folder); validate that repository's "
+                    "checkout to check it", MISSING_PATH, "note"))
+            else:
+                self.add(ks, "/spec/path", f"path {m.path!r} does not exist in the repository (root "
+                         f"{display_path(roots[0]) if roots else '.'})", MISSING_PATH)
         source = fluxmodel.ref(g.source_ref(ks), holder=ks, ptr="/spec/sourceRef")
         for ns in g.namespaces(ks):
             self._ref(ks, ns, "/spec/sourceRef/name", source, "sourceRef")
@@ -1893,7 +1968,15 @@ class _Checker:
         # owners, at the first object, naming the rest, instead of one per object (265 for one overlap)
         overlaps: dict[frozenset, list[tuple[Obj, str, str]]] = {}
         overlap_owners: dict[frozenset, list[str]] = {}
-        for (_, _, kind, ns, name), lst in owners.items():
+        for (_, _, kind, ns, name), found in owners.items():
+            if len(found) < 2:
+                continue
+            # each copy as its Kustomization's build emits it (one base file that overlays patch differently is
+            # several objects), as written where no build ran; a build that ran and emitted none (a `$patch: delete`)
+            # does not apply it
+            built = [(o, ks, _built(g, o, ks, kind, ns, name)) for o, ks in found]
+            lst = [(o, ks) for o, ks, c in built if c is not _DELETED]
+            contents = [c for _, _, c in built if c is not _DELETED]
             if len(lst) < 2:
                 continue
             for o, ks in lst:
@@ -1901,8 +1984,7 @@ class _Checker:
                     continue
                 reported.add(id(o))
                 others = some([f"{g.ns_of(k)}/{k.name}" for _, k in lst if k is not ks])
-                mine_content = _content(o)
-                same = all(_content(x) == mine_content for x in {id(x): x for x, _ in lst}.values())
+                same = all(c == contents[0] for c in contents)
                 renamed = (f" (its file names it {o.name}: the namespace the Kustomization sets renames a Namespace)"
                            if kind == "Namespace" and o.name != name else "")
                 moved = g.moved_by(o, ns) if ns and not renamed else ""
@@ -1919,7 +2001,10 @@ class _Checker:
                                                DUPLICATE, DUPLICATE.severity))
         for owner_set, copies in overlaps.items():
             copies.sort(key=lambda e: (e[0].file, e[0].line))
-            (first, shown, _), rest = copies[0], [bare for _, _, bare in copies[1:]]
+            (first, shown, bare0), rest = copies[0], []
+            for _, _, bare in copies[1:]:  # one object of the cluster once, however many files declare it
+                if bare != bare0 and bare not in rest:
+                    rest.append(bare)
             names = overlap_owners[owner_set]
             objects = f"{shown} and {len(rest)} more object{'s' if len(rest) > 1 else ''} ({some(rest)}) are" if rest \
                 else f"{shown} is"

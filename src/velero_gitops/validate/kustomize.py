@@ -181,6 +181,7 @@ class Build:
     root: Path  # real repository root
     entry: Path  # real directory that is built
     flux_ks: Obj | None = None  # the Flux Kustomization this build stands for
+    also: list[Obj] = field(default_factory=list)  # other Flux Kustomizations whose build is the same (plans)
     kfile_name: str = "kustomization.yaml"
     generated: str = ""  # kustomization text written in the mirror's entry directory
     plain: str = ""  # the same as Flux builds it, when it differs only by our origin annotations (build: the retry)
@@ -670,6 +671,7 @@ def plans(kdirs: Iterable[Path], objects: list[Obj], run: Run, graph: flux.Graph
             b = plan(_bounded(root, run), entry, ks, run.kfiles, run.real)
             sig = (b.entry, b.generated)
             if sig in seen:
+                seen[sig].also.append(ks)
                 continue
             seen[sig] = b
             out.append(b)
@@ -826,6 +828,7 @@ def check_dirs(kdirs: list[Path], objects: list[Obj], store: SchemaStore, run: R
             continue
         findings.extend(hit[0])  # the verdict of the same inputs, tools and context: no build, no output read
         covered |= hit[1]
+        _record_copies(b, hit[2], graph)
     if pending:
         _bwrap_or_refuse(kubectl)  # one clear line where no bubblewrap is installed, before any build
     deadline = sandbox.Deadline()  # one budget for every build of this run
@@ -847,9 +850,40 @@ def check_dirs(kdirs: list[Path], objects: list[Obj], store: SchemaStore, run: R
         fs = out_check.check(b, docs, mine)
         findings.extend(fs)
         covered |= mine
+        copies = built_copies(docs)
+        _record_copies(b, copies, graph)
         if verdicts is not None and vkey is not None:
-            verdicts.put(vkey, b, fs, mine, docs)
+            verdicts.put(vkey, b, fs, mine, docs, copies)
     return findings, failed, covered
+
+
+def built_copies(docs: list) -> list[tuple[str, ...]]:
+    """(apiVersion, kind, namespace, name, digest of the content) of each object a build emitted, the content without
+    its name, namespace and the build's own annotations (kustomize's origin, ours; Flux sets none: config.kubernetes.io
+    and internal.config.kubernetes.io are kustomize's, kubernetes-sigs/kustomize@kustomize/v5.7.1:
+    api/konfig/builtinpluginconsts). What the duplicate rule compares: the copy each Flux Kustomization applies."""
+    out: list[tuple[str, ...]] = []
+    for d in docs:
+        data = d.data
+        md = data.get("metadata") if isinstance(data, dict) else None
+        if not isinstance(md, dict) or not isinstance(data.get("kind"), str):
+            continue
+        ann = md.get("annotations")
+        kept = {k: v for k, v in ann.items() if not str(k).startswith(("config.kubernetes.io/",
+                "internal.config.kubernetes.io/"))} if isinstance(ann, dict) else ann
+        meta = {k: v for k, v in md.items() if k not in ("name", "namespace", "annotations")}
+        if kept:
+            meta["annotations"] = kept
+        content = {**{k: v for k, v in data.items() if k != "metadata"}, "metadata": meta}
+        out.append((str(data.get("apiVersion", "")), data["kind"], str(md.get("namespace") or ""),
+                    str(md.get("name") or ""), buildcache.digest(content)))
+    return out
+
+
+def _record_copies(b: Build, copies: list[tuple[str, ...]], graph: flux.Graph | None) -> None:
+    if graph is not None and b.flux_ks is not None:
+        for ks in (b.flux_ks, *b.also):
+            graph.built_copies[id(ks)] = copies
 
 
 class _Verdicts:
@@ -891,11 +925,12 @@ class _Verdicts:
             d = self._digests[id(o)] = buildcache.digest(o.data)
         return d
 
-    def get(self, key: str, b: Build) -> tuple[list[Finding], set[Path]] | None:
+    def get(self, key: str, b: Build) -> tuple[list[Finding], set[Path], list[tuple[str, ...]]] | None:
         doc = buildcache.read(self.dir, key)
         return buildcache.verdict(doc, b.root) if doc is not None else None
 
-    def put(self, key: str, b: Build, findings: list[Finding], covered: set[Path], docs: list) -> None:
+    def put(self, key: str, b: Build, findings: list[Finding], covered: set[Path], docs: list,
+            copies: list[tuple[str, ...]]) -> None:
         """Stored unless a finding shows a value the build could read as secret (then it is recomputed each run)."""
         raw = secret_values(b, docs) if holds_secrets(b, docs, self.by_file) else set()
         values = self.graph.variable_values(b.flux_ks) if self.graph is not None and b.flux_ks is not None else None
@@ -903,7 +938,7 @@ class _Verdicts:
         secrets = {f for v in raw for f in buildsecrets.forms(v)}
         if buildcache.carries(findings, secrets):
             return
-        buildcache.write(self.dir, key, buildcache.record(findings, covered, b.root))
+        buildcache.write(self.dir, key, buildcache.record(findings, covered, b.root, copies))
 
 
 def holds_secrets(b: Build, docs: list, by_file: dict[Path, list[Obj]]) -> bool:
