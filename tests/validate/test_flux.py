@@ -1826,3 +1826,27 @@ def test_copies_of_one_base_are_compared_as_each_overlay_builds_them(tmp_path):
     again = validate_paths([str(root)], Options(cache_dir=str(tmp_path / "c"), kustomize="always"))
     assert sorted((f.rule, f.obj) for f in again.findings if f.rule.startswith("flux.duplicate")) == \
         [(r, o) for r, o, _ in dups]
+
+
+def test_a_built_copy_and_a_written_copy_are_compared_in_one_form(tmp_path):
+    """One Flux Kustomization builds its folder (kustomize, the copy as built), the other has no kustomization.yaml
+    (Flux generates one: fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go; this test reads it as
+    written): the same Namespace, renamed by `targetNamespace` in one of them, is one identical copy either way, not
+    "the copies differ" because one side was a build's digest and the other the written object."""
+    ks = ("apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: {name}\n"
+          "  namespace: flux-system\nspec:\n  interval: 1h\n  path: {path}\n  prune: true\n{extra}"
+          "  sourceRef:\n    kind: GitRepository\n    name: flux-system\n")
+    root = write_tree(tmp_path / "repo", {
+        "clusters/home/kustomization.yaml": "resources: [flux-system, team]\n",
+        "clusters/home/flux-system/gotk-sync.yaml": ks.format(name="flux-system", path="./clusters/home", extra=""),
+        "clusters/home/flux-system/kustomization.yaml": "resources: [gotk-sync.yaml, examples.yaml]\n",
+        "clusters/home/flux-system/examples.yaml": ks.format(name="examples", path="./examples",
+                                                             extra="  targetNamespace: team\n"),
+        "clusters/home/team/kustomization.yaml": "resources: [namespace.yaml]\n",
+        "clusters/home/team/namespace.yaml": "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team\n",
+        "examples/app/kustomization.yaml": "resources: [namespace.yaml]\n",
+        "examples/app/namespace.yaml": "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: example\n",
+    })
+    res = validate_paths([str(root)], Options(repo_root=str(root), kustomize="auto", ignore_missing_schemas=True))
+    assert sorted({f.rule for f in res.findings if f.rule.startswith("flux.duplicate")}) == [
+        "flux.duplicate-identical"], res.findings

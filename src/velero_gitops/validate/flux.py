@@ -152,7 +152,7 @@ def _scan_repo(root: Path, seen: set[Path], run: Run) -> list:
 def _built(g: Graph, o: Obj, ks: Obj, kind: str, ns: str, name: str) -> object:
     """The copy of ``o`` that ``ks`` applies: the digest of the object of that kind and name its kustomize build
     emitted (kustomize.built_copies; the namespace as applied, or none when the build leaves it to Flux), else
-    ``o``'s own content (_content) when no build of ``ks`` ran or none emitted exactly one such object; _DELETED when
+    the digest of ``o`` as written (copy_digest) when no build of ``ks`` ran or none emitted exactly one such object; _DELETED when
     its build ran and emitted none."""
     emitted = g.built_copies.get(id(ks))
     found = [c for c in emitted or [] if c[1] == kind and c[3] == name and c[2] in (ns, "")]
@@ -160,19 +160,30 @@ def _built(g: Graph, o: Obj, ks: Obj, kind: str, ns: str, name: str) -> object:
         return found[0][4]
     if emitted and not any(c[1] == kind and c[3] == name for c in emitted):
         return _DELETED  # its build ran and emitted no such object: a patch deleted it
-    return _content(o)
+    return copy_digest(o.data)
 
 
 _DELETED = object()
 
 
-def _content(o: Obj) -> object:
-    """An object as applied, for comparing copies of one applied identity: its name and namespace aside, which the
-    copies share once kustomize's transformers ran (a Namespace that `namespace:` renames, an object moved into one)."""
-    data = {k: v for k, v in o.data.items() if k != "metadata"}
-    md = o.data.get("metadata")
-    data["metadata"] = {k: v for k, v in md.items() if k not in ("namespace", "name")} if isinstance(md, dict) else md
-    return data
+def copy_digest(data: object) -> str:
+    """The digest of one copy of an object as applied, for comparing the copies of one applied identity: without its
+    name and namespace, which the copies share once kustomize's transformers ran (a Namespace that `namespace:`
+    renames, an object moved into one), and without the annotations a kustomize build adds (config.kubernetes.io and
+    internal.config.kubernetes.io are kustomize's, kubernetes-sigs/kustomize@kustomize/v5.7.1:api/konfig/
+    builtinpluginconsts; Flux sets none). One form for a built copy (kustomize.built_copies) and a written one."""
+    from velero_gitops.validate import buildcache
+
+    if not isinstance(data, dict) or not isinstance(data.get("metadata"), dict):
+        return buildcache.digest(data)
+    md = data["metadata"]
+    ann = md.get("annotations")
+    kept = {k: v for k, v in ann.items() if not str(k).startswith(("config.kubernetes.io/",
+            "internal.config.kubernetes.io/"))} if isinstance(ann, dict) else ann
+    meta = {k: v for k, v in md.items() if k not in ("name", "namespace", "annotations")}
+    if kept:
+        meta["annotations"] = kept
+    return buildcache.digest({**{k: v for k, v in data.items() if k != "metadata"}, "metadata": meta})
 
 
 # --------------------------------------------------------------------------------------------------

@@ -858,25 +858,16 @@ def check_dirs(kdirs: list[Path], objects: list[Obj], store: SchemaStore, run: R
 
 
 def built_copies(docs: list) -> list[tuple[str, ...]]:
-    """(apiVersion, kind, namespace, name, digest of the content) of each object a build emitted, the content without
-    its name, namespace and the build's own annotations (kustomize's origin, ours; Flux sets none: config.kubernetes.io
-    and internal.config.kubernetes.io are kustomize's, kubernetes-sigs/kustomize@kustomize/v5.7.1:
-    api/konfig/builtinpluginconsts). What the duplicate rule compares: the copy each Flux Kustomization applies."""
+    """(apiVersion, kind, namespace, name, digest of the copy: flux.copy_digest) of each object a build emitted: what
+    the duplicate rule compares, the copy each Flux Kustomization applies."""
     out: list[tuple[str, ...]] = []
     for d in docs:
         data = d.data
         md = data.get("metadata") if isinstance(data, dict) else None
         if not isinstance(md, dict) or not isinstance(data.get("kind"), str):
             continue
-        ann = md.get("annotations")
-        kept = {k: v for k, v in ann.items() if not str(k).startswith(("config.kubernetes.io/",
-                "internal.config.kubernetes.io/"))} if isinstance(ann, dict) else ann
-        meta = {k: v for k, v in md.items() if k not in ("name", "namespace", "annotations")}
-        if kept:
-            meta["annotations"] = kept
-        content = {**{k: v for k, v in data.items() if k != "metadata"}, "metadata": meta}
         out.append((str(data.get("apiVersion", "")), data["kind"], str(md.get("namespace") or ""),
-                    str(md.get("name") or ""), buildcache.digest(content)))
+                    str(md.get("name") or ""), flux.copy_digest(data)))
     return out
 
 
