@@ -641,3 +641,52 @@ def test_a_build_with_only_encrypted_secrets_still_quotes_values(tmp_path):
                                           " mac: 'ENC[AES256_GCM,data:m,iv:i,tag:t,type:str]', version: 3.9.0}\n"})
     res = validate_paths([str(root)], _opts(tmp_path, root))
     assert [f.message for f in res.findings if f.rule == "schema"] == ["expected boolean, got string 'notabool'"]
+
+
+HR = """---
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: {name}
+  namespace: web
+spec:
+  chartRef:
+    kind: OCIRepository
+    name: web
+"""
+
+
+def test_a_cluster_sync_completed_by_its_own_folder_builds_what_it_declares(tmp_path):
+    """A shared sync Kustomization whose spec.path is ``./clusters/${CLUSTER}``: each cluster's folder patches its path
+    and postBuild variables in, and a second kustomize patch gives every child Kustomization a ``spec.patches`` entry
+    that sets a HelmRelease's interval. The controller builds each Kustomization from the spec the cluster holds:
+    the parent's build output after postBuild substitution (fluxcd/kustomize-controller@v1.9.4:internal/controller/
+    kustomization_controller.go build; fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_varsub.go), with its
+    spec.patches added to the kustomization it builds (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go
+    generateKustomization). So the release written without an interval is applied with one; a release file that no
+    build reads is never applied: a note (validate/unapplied.py), not an error."""
+    require_kubectl()
+    defaults = ("apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: any\nspec:\n"
+                "  patches:\n    - patch: |-\n        apiVersion: helm.toolkit.fluxcd.io/v2\n        kind: HelmRelease\n"
+                "        metadata:\n          name: any\n        spec:\n          interval: 5m\n"
+                "      target:\n        kind: HelmRelease\n")
+    own = ("apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: flux-system\n"
+           "  namespace: flux-system\nspec:\n  path: ./clusters/one\n  postBuild:\n    substitute:\n      ENV: one\n")
+    root = _repo(tmp_path, {
+        "flux/base/kustomization.yaml": _kust("kustomize.yaml"),
+        "flux/base/kustomize.yaml": KS.format(name="flux-system", path="./clusters/${CLUSTER}"),
+        "flux/one.yaml": own,
+        "defaults.yaml": defaults,
+        "clusters/one/kustomization.yaml": _kust("../../flux/base", "../../apps/web/ks.yaml", extra=(
+            "patches:\n  - path: ../../flux/one.yaml\n  - path: ../../defaults.yaml\n"
+            "    target:\n      kind: Kustomization\n      name: web\n")),
+        "apps/web/ks.yaml": KS.format(name="web", path="./apps/web/${ENV}"),
+        "apps/web/one/kustomization.yaml": _kust("../release.yaml", "../source.yaml"),
+        "apps/web/source.yaml": ("apiVersion: source.toolkit.fluxcd.io/v1\nkind: OCIRepository\nmetadata:\n  name: web\n"
+                                 "  namespace: web\nspec:\n  interval: 1h\n  url: oci://example.org/web\n"),
+        "apps/web/release.yaml": HR.format(name="web"),
+        "apps/web/two.yaml": HR.format(name="web"),  # an environment's copy that nothing lists
+    })
+    res = validate_paths([str(root)], _opts(tmp_path, root))
+    assert [(f.file.split("repo/")[1], f.severity, f.message) for f in res.findings] == [
+        ("apps/web/two.yaml", "note", "not applied by any Flux Kustomization: missing required property 'interval'")]

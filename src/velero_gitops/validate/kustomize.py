@@ -4,7 +4,9 @@ What is built: the directory of every Flux Kustomization that reads this reposit
 (``spec.path``), with the fields that kustomize-controller adds to the kustomization it finds or
 generates there (``spec.components``, ``targetNamespace``, ``namePrefix``/``nameSuffix``,
 ``patches``); then every top-level kustomization of the validated paths that no build reached
-(plain kustomize). A folder that a build already read is never built again on its own.
+(plain kustomize). A folder that a build already read is never built again on its own. A Flux Kustomization whose
+``spec.path`` only its parent completes (a variable) is built from the form the parent's build output declares, a
+cluster's sync from the build of the folder its patched path names (``_instances``, ``_declared``).
 
 How: every path a kustomization names is resolved first (``resources``, ``components``, bases,
 patches, generator inputs, replacements...). A remote reference, a path outside the repository
@@ -78,6 +80,7 @@ ORIGIN = "config.kubernetes.io/origin"
 MAX_MESSAGE = 300
 MAX_LOADS = 1000  # kustomization loads per build (a 12-deep diamond of bases is 8191)
 TIMEOUT = 120
+MAX_ROUNDS = 8  # a build declares Flux Kustomizations whose builds declare more: the depth of a cluster's tree
 # path-bearing fields of a kustomization: a value that is not a local file is a finding, not a fetch
 _DIR_FIELDS = ("resources", "bases", "components")
 _FILE_LIST_FIELDS = ("crds", "configurations", "patchesStrategicMerge", "generators", "transformers", "validators")
@@ -193,6 +196,9 @@ class Build:
     secret_input: bool = False  # a kustomization of the build has a secretGenerator
     secret_files: set[Path] = field(default_factory=set)  # real paths of the secretGenerators' input files
     edges: dict[Path, list[Path]] = field(default_factory=dict)  # kustomization dir -> the dirs it includes
+    # postBuild.substitute of a Flux Kustomization known only from a build's output (_declared): its own variables,
+    # the graph having no model of that instance
+    values: dict[str, str] | None = None
     # (real path, root) -> bytes: the run's one read of a file (validate.run.Run.content); the key, the mirror and
     # the refusal check all see the same bytes
     read: Callable[[Path, Path], bytes] = field(default=lambda p, root: safefile.read_bytes(p, root=root), repr=False)
@@ -802,6 +808,20 @@ def check_dirs(kdirs: list[Path], objects: list[Obj], store: SchemaStore, run: R
                         NO_KUBECTL, "warning")], 0, set()
     builds = plans(kdirs, objects, run, graph, scan_roots)
     cache = store.cache_dir / "kustomize-builds" if opts.kustomize_cache else None
+    by_file: dict[Path, list] = {}
+    for o in objects:
+        if o.path is not None:
+            by_file.setdefault(run.real(o.path), []).append(o)
+    deadline = sandbox.Deadline()  # one budget for every build of this run
+    done = {(b.entry, b.generated) for b in builds if b.flux_ks is not None}
+    # the clusters whose sync Kustomization only the build of its own folder completes (_instances): then Flux builds
+    # these and what they declare, and nothing else
+    opened = _open_files(graph) if graph is not None else set()
+    found = _instances(kdirs, builds, run, scan_roots, by_file, opened,
+                       lambda todo: [build(b, kubectl, cache, deadline) for b in todo], done) if opened else []
+    if found:
+        builds = [b for b in builds if b.flux_ks is not None]
+        run.flux_reads = {f for b in [*builds, *found] for f in b.files.values()}
     findings: list[Finding] = []
     covered: set[Path] = set()
     failed = 0
@@ -814,10 +834,6 @@ def check_dirs(kdirs: list[Path], objects: list[Obj], store: SchemaStore, run: R
             findings.extend(b.problems)
             # a remote resource alone is a warning: the build is not run, but nothing is proven wrong
             failed += any(p.severity == "error" for p in b.problems)
-    by_file: dict[Path, list] = {}
-    for o in objects:
-        if o.path is not None:
-            by_file.setdefault(run.real(o.path), []).append(o)
     verdicts = _Verdicts(cache, store, skip, graph, by_file, kubectl, opts, objects) if runnable and cache is not None else None
     pending: list[tuple[Build, str | None]] = []
     for b in runnable:
@@ -829,31 +845,40 @@ def check_dirs(kdirs: list[Path], objects: list[Obj], store: SchemaStore, run: R
         findings.extend(hit[0])  # the verdict of the same inputs, tools and context: no build, no output read
         covered |= hit[1]
         _record_copies(b, hit[2], graph)
+    pending += [(b, None) for b in found]
     if pending:
         _bwrap_or_refuse(kubectl)  # one clear line where no bubblewrap is installed, before any build
-    deadline = sandbox.Deadline()  # one budget for every build of this run
-    with ThreadPoolExecutor(max_workers=max(1, min(2, len(pending)))) as pool, sandbox.stopped_on_unwind(pool):
-        results = list(pool.map(lambda bk: build(bk[0], kubectl, cache, deadline), pending))
-
     out_check = _OutputCheck(store, skip, by_file, run.kfiles, opts, objects)
-    for (b, vkey), (ok, out) in zip(pending, results):
-        if not ok:
-            findings.append(_build_failure(b, out, run.kfiles))
-            failed += 1
-            continue
-        docs = _output_documents(b, out, graph)
-        if isinstance(docs, Finding):  # pragma: no cover - kustomize emits valid YAML
-            findings.append(docs)
-            failed += 1
-            continue
-        mine: set[Path] = set()
-        fs = out_check.check(b, docs, mine)
-        findings.extend(fs)
-        covered |= mine
-        copies = built_copies(docs)
-        _record_copies(b, copies, graph)
-        if verdicts is not None and vkey is not None:
-            verdicts.put(vkey, b, fs, mine, docs, copies)
+    with ThreadPoolExecutor(max_workers=2) as pool, sandbox.stopped_on_unwind(pool):
+        def run_all(todo: list[Build]) -> list[tuple[bool, str]]:
+            return list(pool.map(lambda b: build(b, kubectl, cache, deadline), todo))
+
+        for _ in range(MAX_ROUNDS):
+            if not pending:
+                break
+            results = run_all([b for b, _ in pending])
+            children: list[tuple[Build, str | None]] = []
+            for (b, vkey), (ok, out) in zip(pending, results):
+                if not ok:
+                    findings.append(_build_failure(b, out, run.kfiles))
+                    failed += 1
+                    continue
+                docs = _output_documents(b, out, graph)
+                if isinstance(docs, Finding):  # pragma: no cover - kustomize emits valid YAML
+                    findings.append(docs)
+                    failed += 1
+                    continue
+                mine: set[Path] = set()
+                fs = out_check.check(b, docs, mine)
+                findings.extend(fs)
+                covered |= mine
+                copies = built_copies(docs)
+                _record_copies(b, copies, graph)
+                if verdicts is not None and vkey is not None:
+                    verdicts.put(vkey, b, fs, mine, docs, copies)
+                if opened and b.flux_ks is not None:
+                    children += [(c, None) for c in _declared(b, docs, run, by_file, opened, done)]
+            pending = children
     return findings, failed, covered
 
 
@@ -875,6 +900,99 @@ def _record_copies(b: Build, copies: list[tuple[str, ...]], graph: flux.Graph | 
     if graph is not None and b.flux_ks is not None:
         for ks in (b.flux_ks, *b.also):
             graph.built_copies[id(ks)] = copies
+
+
+def _open_files(graph: flux.Graph) -> set[Path]:
+    """Files holding a Flux Kustomization whose spec.path names a folder only through a variable (``${...}``) that a
+    parent fills: postBuild substitution of the parent's build output, or a kustomize patch of the folder that applies
+    it (fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go build, then
+    fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_varsub.go SubstituteVariables). The graph holds one object per
+    file and cannot say which folder each cluster's copy builds; the build that applies it can (_declared)."""
+    out: set[Path] = set()
+    for ks in graph.all:  # as written: whether one is applied, only a build that declares it tells
+        if ks.path is not None and flux.is_kind(ks, flux.FLUX_KS, "Kustomization"):
+            m = fluxmodel.kustomization(ks)
+            if m.path_set and "${" in (m.path or ""):
+                out.add(graph.real(ks.path))
+    return out
+
+
+def _instances(kdirs: list[Path], builds: list[Build], run: Run, scan_roots: Iterable[str],
+               by_file: dict[Path, list[Obj]], opened: set[Path], run_all: Callable[[list[Build]], list],
+               done: set) -> list[Build]:
+    """The Flux builds of clusters whose sync Kustomization is completed by the folder it builds: a top-level
+    kustomization that no build reaches, reads a file of ``opened`` and, built, declares a Flux Kustomization whose
+    spec.path names that folder itself (a cluster's entry patching a shared flux-system with its own path and
+    variables). That Kustomization is the one the cluster holds; its build is the folder's build as Flux runs it.
+    The folders' plain builds only find it: their output is not judged."""
+    reached = set().union(*(b.visited for b in builds if b.flux_ks is not None))
+    found: list[Build] = []
+    for d in sorted({run.real(Path(k)) for k in kdirs}):
+        if d in reached:
+            continue
+        kfile = find_kfile(d)
+        kf = read_kfile(kfile, run.kfiles) if kfile is not None else None
+        if kf is None or kf.data.get("kind") == "Component" or kf.data.get("helmCharts"):
+            continue
+        b = plan(_bounded(_root_for(d, run.opts, scan_roots), run), d, None, run.kfiles, run.real)
+        if not b.problems and opened.intersection(b.files.values()):
+            found.append(b)
+    tops = [b for b in found if not any(o is not b and b.entry in o.visited for o in found)]
+    if tops:
+        _bwrap_or_refuse(kubectl_path(run.opts.repo_root) or "kubectl")
+    out: list[Build] = []
+    for b, (ok, text) in zip(tops, run_all(tops)):
+        try:
+            docs = load_all(text) if ok else []
+        except YAMLError:  # pragma: no cover - kustomize emits valid YAML
+            continue
+        out += _declared(b, docs, run, by_file, opened, done, own=True)
+    return out
+
+
+def _declared(b: Build, docs: list, run: Run, by_file: dict[Path, list[Obj]], opened: set[Path], done: set,
+              own: bool = False) -> list[Build]:
+    """The builds of the Flux Kustomizations that ``b``'s output declares from a file of ``opened``, each planned from
+    its declared form: the spec the cluster holds, after the kustomize patches and the parent's postBuild substitution
+    (kustomize-controller builds each Kustomization from its own spec: fluxcd/pkg@kustomize/v1.35.4:kustomize/
+    kustomize_generator.go generateKustomization adds its spec.patches, targetNamespace and prefixes, so an object is
+    judged with the patches of the Kustomization that applies it). ``own``: only one that builds ``b``'s own folder
+    (a cluster's sync). A child reading another source than its parent is not this repository's to build."""
+    parent = b.flux_ks.data.get("spec") if b.flux_ks is not None else None
+    parent_src = parent.get("sourceRef") if isinstance(parent, dict) else None
+    out: list[Build] = []
+    for doc in docs:
+        data = doc.data
+        if not isinstance(data, dict) or data.get("kind") != "Kustomization" or not str(data.get("apiVersion", "")).startswith(flux.FLUX_KS):
+            continue
+        spec = data.get("spec")
+        path = spec.get("path") if isinstance(spec, dict) else None
+        if not isinstance(path, str) or "${" in path:
+            continue
+        src = spec.get("sourceRef")
+        if not own and isinstance(parent_src, dict) and isinstance(src, dict) and (
+                (src.get("kind"), src.get("name")) != (parent_src.get("kind"), parent_src.get("name"))):
+            continue
+        name = dig(data, "metadata", "name")
+        written = [o for f in sorted(opened.intersection(b.files.values())) for o in by_file.get(f, [])
+                   if flux.is_kind(o, flux.FLUX_KS, "Kustomization") and o.name == name]
+        target = b.root / path.lstrip("/")
+        if not written or not os.path.isdir(target) or not inside(run.real(target), b.root):
+            continue
+        target = run.real(target)
+        if own != (target == b.entry):
+            continue  # a sync is its own folder's; a child building its parent's folder is that sync itself
+        ks = dataclasses.replace(written[0], data=data, _lined=written[0].lined())
+        child = plan(b.root, target, ks, run.kfiles, run.real)
+        post = fluxmodel.kustomization(ks).post_build
+        child.values = dict(post.substitute) if post is not None else {}
+        if run.flux_reads is not None or own:
+            run.flux_reads = (run.flux_reads or set()) | set(child.files.values())
+        if child.problems or (child.entry, child.generated) in done:
+            continue  # a remote or refused input: not built, as for every Flux build (plans)
+        done.add((child.entry, child.generated))
+        out.append(child)
+    return out
 
 
 class _Verdicts:
@@ -900,7 +1018,7 @@ class _Verdicts:
 
     def key(self, b: Build) -> str | None:
         # a cache folder inside the repository is never used (a pull request could commit an entry there)
-        if not self.usable or b.key is None or inside(Path(realpath(self.dir)), b.root):
+        if not self.usable or b.key is None or b.values is not None or inside(Path(realpath(self.dir)), b.root):
             return None
         # the source objects findings land on, as the graph left them (named, namespaced, substituted)
         objs = [[rel, o.file, o.ident, o.encrypted, o.index, o.sub, self._data(o)]
@@ -979,7 +1097,9 @@ def _build_failure(b: Build, out: str, kfiles: dict) -> Finding:
 def _output_documents(b: Build, out: str, graph: flux.Graph | None) -> list | Finding:
     """The documents of a build's output, after Flux's postBuild substitution (velero_gitops.varsub, with the variables
     the graph knows for the Flux Kustomization)."""
-    if b.flux_ks is not None and graph is not None:
+    if b.values is not None:
+        out = varsub.substitute_documents(out, varsub.lookup_from(b.values, False) if b.values else None)
+    elif b.flux_ks is not None and graph is not None:
         out = varsub.substitute_documents(out, graph.variables(b.flux_ks))
     try:
         return load_all(out)

@@ -98,6 +98,9 @@ class Run:
         self.encodings: dict[Path, str] = {}  # real path -> the encoding of its text, when not UTF-8 (UTF-16)
         self.yaml_verdicts: dict[Path, str | None] = {}  # real path -> None (YAML read) or why it was refused
         self.boundary: Path | None = None  # the repository boundary (boundary.of_paths): nothing outside is read
+        # the files every Flux build reads, once a cluster's sync was found only through its own folder's build
+        # (validate/kustomize.py _instances): what none reads, Flux never applies (validate/unapplied.py)
+        self.flux_reads: set[Path] | None = None
         # resolve.read_kfile's results by path (KFile | None: naming that type here would import resolve back)
         self.kfiles: dict[Path, Any] = _KfileMemo(self)
 

@@ -16,6 +16,8 @@ the same way for every rule and every command (validate and check):
 * a finding of the kustomize layer sits on a kustomization file, not on an object: the same question is asked of its
   folder (``Graph.dead_dir``: no live Flux Kustomization's build reads it, by the rule ``Graph.dead`` applies to files);
   a finding on a file that yields no object (YAML that fails to parse) asks it of the file (``Graph.dead_file``);
+* a file that no Flux build reads, once the builds are known completely (a cluster's sync found through its own
+  folder's build: validate/kustomize.py ``_instances``);
 * a tree whose own bootstrap sync no longer points at it (an old cluster moved under ``archive/``) is not applied
   (``Graph._moved_roots``), in a repository where another root applies something.
 """
@@ -41,7 +43,7 @@ def notes(findings: list[Finding], objects: list[Obj], graph: Graph) -> list[Fin
     Kustomization that nothing applies."""
     from velero_gitops.validate.flux import FLUX_KS, is_kind
 
-    dead = {(o.file, o.ident) for o in objects if graph.dead(o)}
+    dead = {(o.file, o.ident) for o in objects if graph.dead(o) or _unread(o, graph)}
     out = [unapplied(f) if (f.file, f.obj) in dead or _dead_kustomization(f, graph) else f for f in findings]
     if not dead:
         return out
@@ -64,6 +66,17 @@ def notes(findings: list[Finding], objects: list[Obj], graph: Graph) -> list[Fin
             out.append(o.finding("", f"{which} is {NOT_APPLIED} ({what} left out of {display_path(parent)}), so what "
                                      "it would apply is not checked", RULE, "note"))
     return out
+
+
+def _unread(o: Obj, graph: Graph) -> bool:
+    """No Flux build reads the file, where the builds are known completely: a cluster's sync was found through the
+    build of its own folder (validate/kustomize.py _instances, ``Run.flux_reads``), the rule ``Graph.dead`` applies
+    when the sync is a file of the repository."""
+    reads = graph.run.flux_reads
+    if reads is None or o.path is None:
+        return False
+    rp = graph.real(o.path)
+    return rp not in reads and not graph.applied_by.get(rp) and rp not in graph.opts.strict_files
 
 
 def _dead_kustomization(f: Finding, graph: Graph) -> bool:
