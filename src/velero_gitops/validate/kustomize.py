@@ -963,10 +963,13 @@ def _declared(b: Build, docs: list, run: Run, by_file: dict[Path, list[Obj]], op
     out: list[Build] = []
     for doc in docs:
         data = doc.data
-        if not isinstance(data, dict) or data.get("kind") != "Kustomization" or not str(data.get("apiVersion", "")).startswith(flux.FLUX_KS):
+        if (not isinstance(data, dict) or data.get("kind") != "Kustomization"
+                or not str(data.get("apiVersion", "")).startswith(flux.FLUX_KS)):
             continue
         spec = data.get("spec")
-        path = spec.get("path") if isinstance(spec, dict) else None
+        if not isinstance(spec, dict):
+            continue
+        path = spec.get("path")
         if not isinstance(path, str) or "${" in path:
             continue
         src = spec.get("sourceRef")
