@@ -309,8 +309,9 @@ def resolved_resource(item: str) -> str:
     """The resource.group Velero matches for one item of a Backup's or Restore's resource lists, as its discovery
     helper resolves it (vmware-tanzu/velero@v1.18.1:pkg/util/collections/includes_excludes.go
     GetResourceIncludesExcludes: ResourceFor(schema.ParseGroupResource(item)), the item as written when nothing
-    resolves it). In that order: the group is what follows the first '.' (kubernetes/apimachinery@v0.33.11:pkg/
-    runtime/schema/group_version.go ParseGroupResource, so `pods.` is the core group); a short name is expanded,
+    resolves it). In that order: the group is what follows the first '.'
+    (kubernetes/apimachinery@v0.33.11:pkg/runtime/schema/group_version.go ParseGroupResource, so `pods.` is the
+    core group); a short name is expanded,
     matched exactly (vmware-tanzu/velero@v1.18.1:third_party/kubernetes/pkg/kubectl/cmd/util/shortcut_expander.go);
     then the name is lower-cased and a singular maps to its plural, within the named group when there is one
     (kubernetes/apimachinery@v0.33.11:pkg/api/meta/restmapper.go coerceResourceForMatching, ResourcesFor). Resolved
@@ -326,8 +327,9 @@ def resolved_resource(item: str) -> str:
 
 def resource_matches(item: str, resource: str) -> bool:
     """Whether a resource-list item covers ``resource`` (resource.group as Velero names it, a core one without the
-    group): resolved as above, then glob-matched (vmware-tanzu/velero@v1.18.1:pkg/util/collections/
-    includes_excludes.go ShouldInclude; gobwas/glob: '*', '?', '[...]')."""
+    group): resolved as above, then glob-matched
+    (vmware-tanzu/velero@v1.18.1:pkg/util/collections/includes_excludes.go ShouldInclude; gobwas/glob: '*', '?',
+    '[...]')."""
     import fnmatch
 
     return fnmatch.fnmatchcase(resource, resolved_resource(item))
