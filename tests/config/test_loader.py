@@ -44,6 +44,9 @@ CASES = [
     ("typo-list-item-key", "    ttl: 720h", "    tll: 720h", "19:5 schedules[0].tll", "did you mean 'ttl'"),
     ("snake-case-key", "  appsRoot:", "  apps_root:", "3:3 repo.apps_root", "did you mean 'appsRoot'"),
     ("wrong-type-list", "    namespaces: [monitoring, database, network]", "    namespaces: monitoring", "18:17 schedules[0].namespaces", "valid list"),
+    # `schedules:` with nothing under it is YAML's null: say so and how to write none, never Python's None
+    ("empty-list", 'schedules:\n  - name: daily\n    cron: "0 2 * * *"\n    namespaces: [monitoring, database, network]\n'
+     "    ttl: 720h\n", "schedules:\n", "15:1 schedules", "as no value (null): write [] for an empty list, or remove the key"),
     ("wrong-type-bool", "  bucket: velero-backups", "  bucket: velero-backups\n  forcePathStyle: maybe", "15:19 s3.forcePathStyle", "boolean"),
     ("bad-cron-hour", '"0 2 * * *"', '"0 25 * * *"', "17:11 schedules[0].cron", "hour 25 > 23"),
     ("bad-cron-fields", '"0 2 * * *"', '"0 2 * *"', "17:11 schedules[0].cron", "expected 5 fields"),

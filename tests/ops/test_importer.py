@@ -718,3 +718,14 @@ def test_a_secret_in_extra_objects_is_never_carried_in_clear(tmp_path, items):
     assert "IMPORTLEAK" not in text + r.out + r.err and "name: keep" in text
     for i in range(1, len(items) + 1):
         assert f"extraObjects.{i} not carried into velero.extraValues: a Secret" in r.err, r.err
+
+
+def test_a_schedule_the_config_cannot_hold_is_said_without_pydantics_words(tmp_path):
+    """A release schedule named with `_` (Velero accepts it; a Kubernetes object name does not, so the config's schedule
+    refuses it) is reported with the config's own message: one place (config.loader.error_text) strips pydantic's
+    "Value error, " prefix for every message the config's validators raise, import's included."""
+    root = _repo(tmp_path, HR.replace("  daily:\n", "  hourly_db:\n"))
+    hr, line = importer.read_release(root / HR_FILE, root)
+    imp = importer.import_values(hr, line, HR_FILE)
+    said = " ".join([*imp.changes, *getattr(imp, "problems", [])])
+    assert "hourly_db" in said and "Value error" not in said, said

@@ -566,7 +566,7 @@ def _format(shown: str, tree: Any, err: Any, text: str = "") -> str:  # a pydant
         # A path starting at the root (s3.x, from the Config validator) replaces the location, others extend it.
         loc = extra if loc == () and extra and _is_top_key(extra[0]) else loc + extra
     elif kind == "value_error":
-        msg = msg.removeprefix("Value error, ")
+        msg = error_text(err)
     elif kind == "extra_forbidden":
         msg = _unknown_key(loc, err.get("input"))
     elif kind == "missing":
@@ -625,6 +625,16 @@ def _type_message(kind: str, msg: str, value: Any, source: str, loc: Loc) -> str
         return f"must be a boolean (true or false) (got {source})"
     if kind in ("int_type", "float_type") and isinstance(value, str) and quoted:
         return f"must be a number (got {source}): a quoted value is a string; write it without quotes"
+    if value is None:  # `key:` with nothing after it, or `~`/`null`: YAML's null, which no such field takes
+        empty = {"list_type": "[] for an empty list", "dict_type": "{} for an empty mapping",
+                 "model_type": "{} for an empty mapping"}.get(kind, "the value")
+        want = msg.replace("Input should be", "must be").split(" [", 1)[0]
+        if kind == "model_type":
+            keys = _allowed_keys(loc)
+            want = f"must be a mapping of {', '.join(keys)}" if keys else "must be a mapping"
+        if _required(loc):
+            return f"{want}, but YAML reads {source or 'it'} as no value (null): write its value, it is required"
+        return f"{want}, but YAML reads {source or 'it'} as no value (null): write {empty}, or remove the key"
     if kind == "model_type":  # pydantic says "instance of <class>": the user knows keys, not classes
         keys = _allowed_keys(loc)
         got = _got(value) if isinstance(value, dict | list) or not source else source
@@ -647,8 +657,7 @@ def _as_string_problem(loc: Loc, source: str) -> str | None:
     except ValidationError as exc:
         here = [e for e in exc.errors(include_url=False) if tuple(e["loc"])[:1] == (key,) and e["type"] != "missing"]
         if here:
-            e = here[0]
-            return e["ctx"]["msg"] if e["type"] == "located" else e["msg"].removeprefix("Value error, ")
+            return error_text(here[0])
     return None
 
 
@@ -659,6 +668,8 @@ def _is_top_key(key: str | int) -> bool:
 
 
 def _got(value: Any) -> str:
+    if value is None:
+        return "no value (null)"
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, list):
@@ -705,6 +716,22 @@ def _allowed_keys(loc: Loc) -> list[str]:
     if isinstance(model, type) and issubclass(model, BaseModel):
         return [f.alias or n for n, f in model.model_fields.items()]
     return []
+
+
+def error_text(err: Any) -> str:
+    """One pydantic error's words as this tool says them: a located problem's own message (model.at), a validator's
+    message without pydantic's "Value error, " prefix; the one place that strips it."""
+    if err.get("type") == "located":
+        return str(err["ctx"]["msg"])
+    return str(err["msg"]).removeprefix("Value error, ")
+
+
+def _required(loc: Loc) -> bool:
+    """Whether the field at ``loc`` must be given (its model declares no default)."""
+    model, key = _model_at(loc[:-1]), loc[-1] if loc else None
+    fields = getattr(model, "model_fields", {})
+    field = next((f for n, f in fields.items() if (f.alias or n) == key), None)
+    return bool(field is not None and field.is_required())
 
 
 def _model_at(loc: Loc) -> Any:

@@ -631,7 +631,9 @@ def schedule_fit(name: str, spec: Any, velero: dict[str, Any]) -> ScheduleFit:
     try:
         item = ScheduleConfig.model_validate(mapped)
     except ValidationError as exc:
-        return ScheduleFit(None, [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()])
+        from velero_gitops.config.loader import error_text
+
+        return ScheduleFit(None, [f"{'.'.join(str(p) for p in e['loc'])}: {error_text(e)}" for e in exc.errors()])
     carried = {k: velero[k] for k in ("defaultBackupTtl", "defaultVolumesToFsBackup") if k in velero}
     base = {"cluster": "import", "s3": {"endpoint": "https://s3.invalid"}, "schedules": [mapped]}
     try:
