@@ -51,6 +51,7 @@ from velero_gitops.validate.documents import (
 )
 from velero_gitops.validate.producers import SCAN_KIND, copied_into, generated, made_by
 from velero_gitops.validate.run import DEFAULT_REPO_SOURCES, Options, Run
+from velero_gitops.validate.schemas import split_api_version
 
 MISSING_PATH = define("flux.path", "error", "a Flux Kustomization's `spec.path` does not exist in the repository it reads")
 SOURCE_REF = define("flux.source-ref", "error", "`sourceRef`, `chartRef` or `chart.spec.sourceRef` names a source that "
@@ -1946,7 +1947,7 @@ class _Checker:
         for o in g.all:
             if o.path is None or not o.kind or not o.name or "$" in o.name or id(o) in g.substituted:
                 continue
-            group = kindscope.group_of(o.api_version)
+            group = split_api_version(o.api_version)[0]
             # a cluster-scoped object is one object of the cluster whatever namespace its file or a transformer gives
             # it (kindscope); one of a kind whose scope is not known is compared only where a namespace is known
             cluster_scoped = kindscope.namespaced(o.api_version, o.kind, crds) is False

@@ -19,17 +19,13 @@ import json
 from collections.abc import Iterable
 from functools import lru_cache
 
-from velero_gitops.validate.schemas import BUNDLE_DIR
-
-
-def group_of(api_version: str) -> str:
-    return api_version.split("/", 1)[0] if "/" in api_version else ""
+from velero_gitops.validate.schemas import BUNDLE_DIR, split_api_version
 
 
 @lru_cache(maxsize=1)
 def _builtin() -> dict[tuple[str, str], bool]:
     table = json.loads((BUNDLE_DIR / "scope.json").read_text())
-    return {(group_of(key.rsplit("/", 1)[0]), key.rsplit("/", 1)[1]): bool(v) for key, v in table.items()}
+    return {(split_api_version(key.rsplit("/", 1)[0])[0], key.rsplit("/", 1)[1]): bool(v) for key, v in table.items()}
 
 
 def crd_scopes(objects: Iterable[object]) -> dict[tuple[str, str], bool]:
@@ -51,6 +47,6 @@ def crd_scopes(objects: Iterable[object]) -> dict[tuple[str, str], bool]:
 
 def namespaced(api_version: str, kind: str, crds: dict[tuple[str, str], bool]) -> bool | None:
     """True or False when known, None when neither Kubernetes nor a CRD of the repository says."""
-    key = (group_of(api_version), kind)
+    key = (split_api_version(api_version)[0], kind)
     found = _builtin().get(key)
     return found if found is not None else crds.get(key)
