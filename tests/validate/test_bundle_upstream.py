@@ -93,3 +93,14 @@ def test_every_untyped_preserve_unknown_node_of_the_upstream_crds_is_untyped_in_
     # both classes occur: helm-controller's values is untyped, and typed open objects keep their type
     assert "helm.toolkit.fluxcd.io/v2/HelmRelease spec.values" in untyped
     assert typed > 0
+
+
+def test_build_script_reproduces_the_committed_bundle():
+    """The bundle is generated, never edited: rebuilding it from the recorded packages and the upstream clones
+    (the CRDs' untyped nodes and each kind's scope come from them) gives the same bytes."""
+    import sys
+
+    r = subprocess.run([sys.executable, str(Path(__file__).resolve().parents[2] / "scripts" / "build_schema_bundle.py"),
+                        "--check", "--mirror", str(MIRROR)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "bundle is up to date" in r.stdout
