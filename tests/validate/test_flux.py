@@ -1143,6 +1143,89 @@ def test_files_outside_every_marked_folder_do_not_make_a_nested_folder_the_root(
     assert [f for f in res.findings if f.rule == "flux.path"] == [], res.findings
 
 
+
+def test_a_cluster_folders_sops_config_is_not_the_root_of_files_outside_it(tmp_path, monkeypatch):
+    """`flux bootstrap --path=clusters/live` with the cluster's .sops.yaml in clusters/live and the apps in
+    infrastructure/ (no marker above them; a checkout without .git, as `git archive` gives it). kustomize-controller
+    joins spec.path to the root of the source artifact (fluxcd/kustomize-controller@v1.9.4:internal/controller/
+    kustomization_controller.go, securejoin of the artifact root and spec.path), the folder that holds every file:
+    clusters/live, which the first file found named, is not it (a fresh repository: 19 false flux.path errors)."""
+    from cli_util import write_tree
+
+    def ks(name: str, path: str) -> str:
+        return (f"apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: {name}\n"
+                f"  namespace: flux-system\nspec:\n  interval: 1h\n  path: {path}\n  prune: true\n"
+                "  sourceRef:\n    kind: GitRepository\n    name: flux-system\n")
+
+    root = write_tree(tmp_path / "repo", {
+        "clusters/live/.sops.yaml": "creation_rules: []\n",
+        "clusters/live/flux-system/gotk-sync.yaml": (
+            "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: flux-system\n"
+            "  namespace: flux-system\nspec:\n  interval: 1h\n  url: ssh://git@example.org/ops\n"
+            "  ref:\n    branch: main\n---\n" + ks("flux-system", "./clusters/live")),
+        "clusters/live/flux-system/kustomization.yaml": "resources:\n  - gotk-sync.yaml\n",
+        "clusters/live/infra-apps/cilium.yaml": ks("cilium", "./infrastructure/cilium"),
+        "infrastructure/cilium/kustomization.yaml": "resources:\n  - cm.yaml\n",
+        "infrastructure/cilium/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: kube-system\n",
+    })
+    monkeypatch.chdir(root)
+    res = validate_paths(["."], Options(kustomize="never"))
+    assert [f for f in res.findings if f.rule == "flux.path"] == [], res.findings
+    (root / "clusters/live/infra-apps/cilium.yaml").write_text(ks("cilium", "./infrastructure/cilum"))
+    res = validate_paths(["."], Options(kustomize="never"))
+    assert [f.rule for f in res.findings if f.rule == "flux.path"] == ["flux.path"], res.findings  # a typo still is
+
+
+
+def test_a_dependency_of_a_tree_applied_from_outside_git_is_a_warning(tmp_path, monkeypatch):
+    """clusters/<name>/ listed by its kustomization.yaml and applied by a Flux Kustomization Terraform makes (path
+    ./clusters/<name>), which its children name in dependsOn. Nothing in Git applies them, so what applies them may
+    make what they depend on: kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go
+    checkDependencies reads the cluster. A warning naming it, not an error; wired under a root in Git, an error."""
+    from cli_util import write_tree
+
+    from layout_fixtures import bootstrap, ks
+
+    dep = "  dependsOn:\n    - name: infrastructure\n"
+    root = write_tree(tmp_path / "repo", {
+        "clusters/odin/kustomization.yaml": "resources:\n  - metallb.yaml\n",
+        "clusters/odin/metallb.yaml": ks("metallb", "./infrastructure/metallb", dep),
+        "infrastructure/metallb/kustomization.yaml": "resources:\n  - cm.yaml\n",
+        "infrastructure/metallb/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: m\n  namespace: metallb\n",
+    })
+    (root / ".git").mkdir()
+    monkeypatch.chdir(root)
+    res = validate_paths(["."], Options(kustomize="never"))
+    got = [(f.rule, f.severity) for f in res.findings if f.rule == "flux.depends-on"]
+    assert got == [("flux.depends-on", "warning")], res.findings
+    (bootstrap(root, "odin") / "kustomization.yaml").write_text("resources:\n  - gotk-sync.yaml\n")
+    (root / "clusters/odin/kustomization.yaml").write_text("resources:\n  - flux-system\n  - metallb.yaml\n")
+    res = validate_paths(["."], Options(kustomize="never"))
+    got = [(f.rule, f.severity) for f in res.findings if f.rule == "flux.depends-on"]
+    assert got == [("flux.depends-on", "error")], res.findings
+
+
+
+def test_identical_copies_are_one_finding_per_cluster(tmp_path, monkeypatch):
+    """Two clusters, each a `flux bootstrap` root with no kustomization.yaml in its folder, so Flux generates one that
+    takes in every manifest below, sources/ too (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go), and
+    a child Kustomization `sources` applying sources/ again. The Kustomizations have the same names in both clusters;
+    each cluster's API holds its own copies (owner labels per fluxcd/kustomize-controller@v1.9.4:internal/controller/
+    kustomization_controller.go), so each overlap is its own warning (one was folded into the other's, a miss)."""
+    from layout_fixtures import bootstrap, ks
+
+    for c in ("gcp", "tc"):
+        d = bootstrap(tmp_path, c)
+        (d / "00-sources.yaml").write_text(ks("sources", f"./clusters/{c}/sources"))
+        (d / "sources").mkdir()
+        (d / "sources" / "cm.yaml").write_text(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shared\n  namespace: flux-system\n")
+    monkeypatch.chdir(tmp_path)
+    res = validate_paths(["."], Options(kustomize="never"))
+    dups = sorted(f.file for f in res.findings if f.rule == "flux.duplicate-identical")
+    assert dups == ["clusters/gcp/sources/cm.yaml", "clusters/tc/sources/cm.yaml"], res.findings
+
+
 _SYNC = """\
 apiVersion: source.toolkit.fluxcd.io/v1
 kind: GitRepository

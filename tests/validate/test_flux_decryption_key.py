@@ -125,3 +125,17 @@ def test_another_clusters_use_of_the_key_says_nothing_of_this_one(tmp_path):
     assert told() == ["prod", "staging"]
     (root / "clusters/prod/infra.yaml").write_text(ks("infra", "./apps/prod", DECRYPT))
     assert told() == ["staging"]
+
+
+def test_a_same_named_key_in_another_namespace_does_not_hold_or_refuse_it(tmp_path):
+    """A tenant's own key Secret ``sops-age`` in Git (its namespace ``team``) says nothing of flux-system's, which the
+    Flux SOPS guide makes on the cluster: kustomize-controller@v1.9.4:internal/decryptor/decryptor.go ImportKeys reads
+    secretRef from the Kustomization's own namespace only. No finding, and render still names flux-system's key."""
+    root = _repo(tmp_path)
+    (root / "kubernetes" / "apps" / "media" / "app" / "key.yaml").write_text(
+        SECRET.format(key="AGE-SECRET-KEY-1PLACEHOLDER").replace("namespace: flux-system", "namespace: team"))
+    (root / "kubernetes" / "apps" / "media" / "app" / "kustomization.yaml").write_text(
+        "resources:\n  - ./cm.yaml\n  - ./key.yaml\n")
+    assert _absent(root) == [("flux-system", "sops-age")]
+    r = run_cli("validate", ".", "--kustomize", "never", "--output", "json", cwd=root)
+    assert "flux.decryption-secret" not in r.out, r.out

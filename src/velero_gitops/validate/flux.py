@@ -388,7 +388,8 @@ class Graph:
         has one and none holds them all, a folder that only holds its own ``.sops.yaml`` (sops takes the nearest one
         above the file it encrypts, getsops/sops@v3.10.2:config/config.go) is no root unless a Flux Kustomization in
         it names a folder from there, and the root is their common folder inside the run's boundary. Files with no
-        such folder above them leave the first file's answer, as before."""
+        such folder above them are in the repository too: the root is then the common folder of all, inside the run's
+        boundary."""
         if run.opts.repo_root:
             return run.real(Path(run.opts.repo_root))
         firsts: list[Path | None] = []
@@ -409,8 +410,17 @@ class Graph:
             p = dig(o.data, "spec", "path") if is_kind(o, FLUX_KS, "Kustomization") else None
             if isinstance(p, str) and "${" not in p and not syncs.get(r):
                 syncs[r] = run.fs.isdir(r / p.lstrip("/"))
-        if len(found) <= 1 or None in firsts:
-            return firsts[0] if firsts else None
+        if not found:
+            return None
+        if None in firsts:
+            # a file with no root's marker above it is still in the repository: its root holds that file too, so a
+            # marker found only below the files' common folder (a subfolder's own .sops.yaml) is not the root
+            common = Path(os.path.commonpath([str(f) for f in folders | set(found)]))
+            if run.boundary is not None and inside(common, run.boundary):
+                return common
+            return firsts[0]
+        if len(found) == 1:
+            return found[0]
         holding = [r for r in found if all(inside(f, r) for f in folders)]
         if holding:
             return max(holding, key=lambda r: len(r.parts))
@@ -1785,6 +1795,14 @@ class _Checker:
             else:
                 msg = (f"{what} {kind} {ns}/{name}: no YAML manifest in the repository declares it (if something outside Flux "
                        f"applies it: by hand, a script, the cluster's bootstrap, declare it with --external {kind}/{ns}/{name})")
+                if what == "dependsOn" and obj.path is not None and not self.g.applied_by.get(self.g.real(obj.path)):
+                    # nothing in Git applies the holder: what applies it from outside Flux (bootstrap, a script,
+                    # Terraform) is often what it depends on, a parent made outside Git; kustomize-controller@v1.9.4:
+                    # internal/controller/kustomization_controller.go checkDependencies reads the cluster, not Git
+                    self.findings.append(obj.finding(ptr, f"{msg}; nothing in this repository applies "
+                                                     f"{display_path(obj.path)}, and what applies it may make it",
+                                                     rule, "warning"))
+                    return
                 unseen = self.unseen_makers(ns, obj)
                 if unseen:  # another artifact this cluster applies may hold it: not known here, so not an error
                     k = unseen[0]
@@ -1856,9 +1874,12 @@ class _Checker:
             ok, found = self.where("Secret", name, ns, ks)
             if ok:
                 continue
-            home = sorted(found) or self.g.flux_namespaces(ks)
-            if ns in home:
-                continue  # not in Git is how the Flux SOPS guide makes it (kubectl create secret): render says so
+            flux_home = self.g.flux_namespaces(ks)
+            home = sorted(found) or flux_home
+            if ns in home or ns in flux_home:
+                # not in Git is how the Flux SOPS guide makes it where Flux runs (kubectl create secret), whatever
+                # another namespace holds under that name: render says so
+                continue
             known = "is in" if found else "is expected in"
             self.add(ks, where,
                      f"decryption.secretRef {name}{via} is read from the Kustomization's own namespace {ns}{self.g.moved_by(ks, ns)}"
@@ -1876,7 +1897,7 @@ class _Checker:
         if name is None:
             return None
         for ns in self.g.namespaces(ks):
-            if ns and ns in self.g.flux_namespaces(ks) and self.where("Secret", name, ns, ks) == (False, set()) \
+            if ns and ns in self.g.flux_namespaces(ks) and not self.where("Secret", name, ns, ks)[0] \
                     and not self._key_users(name, ns, ks):
                 return ns, name
         return None
@@ -1977,10 +1998,11 @@ class _Checker:
         mine = {id(o) for o in self.objects}
         reported: set[int] = set()
         # identical copies share one cause, the Kustomizations' overlap (two syncs of one path): one finding per set of
-        # owners, at the first object, naming the rest, instead of one per object (265 for one overlap)
-        overlaps: dict[frozenset, list[tuple[Obj, str, str]]] = {}
-        overlap_owners: dict[frozenset, list[str]] = {}
-        for (_, _, kind, ns, name), found in owners.items():
+        # owners in a cluster, at the first object, naming the rest, instead of one per object (265 for one overlap);
+        # two clusters whose Kustomizations have the same names overlap each in its own tree
+        overlaps: dict[tuple[object, frozenset], list[tuple[Obj, str, str]]] = {}
+        overlap_owners: dict[tuple[object, frozenset], list[str]] = {}
+        for (cluster, _, kind, ns, name), found in owners.items():
             if len(found) < 2:
                 continue
             # each copy as its Kustomization's build emits it (one base file that overlays patch differently is
@@ -2003,7 +2025,7 @@ class _Checker:
                 bare = f"{kind} {ns + '/' if ns else ''}{name}"
                 shown = bare + renamed + moved
                 if same:
-                    owner_set = frozenset(ident(k) for _, k in lst)
+                    owner_set = (cluster, frozenset(ident(k) for _, k in lst))
                     overlap_owners.setdefault(owner_set, [f"{g.ns_of(k)}/{k.name}" for _, k in lst])  # in found order
                     overlaps.setdefault(owner_set, []).append((o, shown, bare))
                     continue
