@@ -1182,9 +1182,9 @@ def test_a_dependency_of_a_tree_applied_from_outside_git_is_a_warning(tmp_path, 
     ./clusters/<name>), which its children name in dependsOn. Nothing in Git applies them, so what applies them may
     make what they depend on: kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go
     checkDependencies reads the cluster. A warning naming it, not an error; wired under a root in Git, an error."""
-    from cli_util import write_tree
-
     from layout_fixtures import bootstrap, ks
+
+    from cli_util import write_tree
 
     dep = "  dependsOn:\n    - name: infrastructure\n"
     root = write_tree(tmp_path / "repo", {
