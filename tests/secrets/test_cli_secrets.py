@@ -145,6 +145,22 @@ def test_in_process_runner_and_logging(scratch, tmpdir_env, monkeypatch, caplog)
 
 
 # --------------------------------------------------------------------------------- one clear message
+@pytest.mark.parametrize("cmd", ["encrypt-secret", "sops-init"])
+def test_a_private_key_given_as_recipient_is_not_echoed(existing, tmp_path, cmd):
+    """`--age AGE-SECRET-KEY-1...` (the identity where its public key belongs): refused as a private key to rotate,
+    never printed back. age's own checks decide a recipient (FiloSottile/age@v1.2.1:x25519.go
+    ParseX25519Recipient), in one place for options, config and .sops.yaml rules (config.names)."""
+    private = new_age_key(tmp_path / "k", "p").file.read_text()
+    secret = next(ln for ln in private.splitlines() if ln.startswith("AGE-SECRET-KEY-"))
+    before = snapshot(existing.root)
+    r = encrypt(existing, "--age", secret) if cmd == "encrypt-secret" else \
+        run_cli("sops-init", "--config", str(existing.config), "--age", secret)
+    assert r.code == 2, r.out + r.err
+    assert secret not in r.out + r.err and secret[16:40] not in r.out + r.err
+    assert "private key" in r.err and "rotate" in r.err, r.err
+    assert snapshot(existing.root) == before
+
+
 def test_non_tty_without_credentials(existing):
     before = snapshot(existing.root)
     r = encrypt(existing, env={}, stdin="")
@@ -219,13 +235,15 @@ def test_too_old_sops(existing, tmp_path):
     assert snapshot(existing.root) == before
 
 
-def test_failed_sops_run_leaves_nothing(existing):
-    # A real sops failure: a second recipient spelled like an age key whose bech32 checksum is wrong (sops refuses it).
+def test_a_recipient_sops_would_refuse_leaves_nothing(existing):
+    """A second recipient spelled like an age key whose bech32 checksum is wrong: sops would fail on it
+    (getsops/sops@v3.10.2:age/keysource.go parses it with age's ParseX25519Recipient); the rule is refused before sops
+    runs, with age's own reason, and nothing is written (a failing sops run: tests/secrets/test_sops.py)."""
     other = existing.key.public[:-1] + ("q" if existing.key.public[-1] != "q" else "p")
     (existing.root / ".sops.yaml").write_text(sops_yaml([existing.key.public, other]))
     before = snapshot(existing.root)
     r = encrypt(existing)
-    assert_one_error(r, "sops encrypt failed")
+    assert_one_error(r, "bech32 checksum is wrong")
     assert snapshot(existing.root) == before
     assert_no_leak(existing, r.out, r.err)
 

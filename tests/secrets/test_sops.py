@@ -157,12 +157,12 @@ def test_no_matching_rule_message(tmp_path, sops_path):
 
 
 def test_failed_sops_run_message_is_redacted(tmp_path, sops_path):
-    # A real sops failure: a recipient spelled like an age key whose bech32 checksum is wrong (sops refuses it).
-    bad = TEST_RECIPIENT[:-1] + ("q" if TEST_RECIPIENT[-1] != "q" else "p")
-    (tmp_path / ".sops.yaml").write_text(sops_yaml([TEST_RECIPIENT, bad]))
+    """A real sops failure: input its YAML store cannot read (getsops/sops@v3.10.2:stores/yaml/store.go
+    LoadPlainFile), holding the secret; sops quotes the input in its error, and the message redacts it."""
+    (tmp_path / ".sops.yaml").write_text(sops_yaml([TEST_RECIPIENT]))
     with pytest.raises(UsageError) as exc:
-        sopslib.encrypt(PLAIN, target=tmp_path / "kubernetes/apps/a.sops.yaml", cwd=tmp_path,
-                        config_file=tmp_path / ".sops.yaml", secrets=["a=b"])
+        sopslib.encrypt(b"stringData:\n  cloud: a=b\n  - [unclosed\n", target=tmp_path / "kubernetes/apps/a.sops.yaml",
+                        cwd=tmp_path, config_file=tmp_path / ".sops.yaml", secrets=["a=b"])
     assert "sops encrypt failed (exit" in str(exc.value)
     assert "a=b" not in str(exc.value)
 

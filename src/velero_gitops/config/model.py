@@ -707,9 +707,9 @@ class SopsConfig(_Model):
     @classmethod
     def _age(cls, v: list[str]) -> list[str]:
         for i, r in enumerate(v):
-            problem = names.age_recipient_problem(r)
-            if problem:
-                raise at((i,), f"{r!r} {problem}")
+            refusal = names.age_recipient_refusal("", r)
+            if refusal:
+                raise at((i,), refusal)
         return v
 
 

@@ -43,6 +43,18 @@ def age_recipient_problem(recipient: str) -> str | None:
     return None
 
 
+
+def age_recipient_refusal(where: str, recipient: str) -> str | None:
+    """The message refusing ``recipient`` given at ``where`` (an option, a config key, a .sops.yaml rule), or None when
+    it is an age public key. One place for every way a recipient arrives, so a private key given by mistake is never
+    echoed back (it is named one, to rotate) and every check is age's own (age_recipient_problem)."""
+    problem = age_recipient_problem(recipient)
+    if problem is None:
+        return None
+    shown = "'<redacted>'" if recipient.upper().startswith("AGE-SECRET-KEY-") else repr(recipient)
+    return f"{where}{' ' if where else ''}{shown} {problem}"
+
+
 # The HelmRelease CRD refuses longer release names (fluxcd/helm-controller@v1.6.3:api/v2/helmrelease_types.go
 # ReleaseName MaxLength), as Helm itself does.
 HELM_RELEASE_NAME_MAX = 53

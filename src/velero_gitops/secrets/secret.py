@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from velero_gitops.config.names import AGE_RECIPIENT
+from velero_gitops.config.names import age_recipient_refusal
 from velero_gitops.errors import UsageError
 from velero_gitops.render.write import atomic_write, outside, tree_lock
 from velero_gitops.secrets.credentials import SECRET_KEY, Credentials, cloud_file
@@ -138,8 +138,8 @@ def encryption_plan(loaded: LoadedConfig, *, age: Sequence[str] = (), check_writ
     repo_root = Path(loaded.repo_root)
     target, shown = _target(repo_root, file or Layout.of(config).secret_file)
     for r in age:
-        if not AGE_RECIPIENT.match(r):
-            raise UsageError(f"--age {r!r} is not an age public key (age1 followed by 58 characters)")
+        if refusal := age_recipient_refusal("--age", r):
+            raise UsageError(refusal)
     sops = sopslib.find_sops()
     rule: sopslib.CreationRule | None = None
     if age:
@@ -166,8 +166,8 @@ def encryption_plan(loaded: LoadedConfig, *, age: Sequence[str] = (), check_writ
                 "Flux decrypts with an age key: add `age: age1...` to it"
             )
         for r in rule.age:
-            if not AGE_RECIPIENT.match(r):
-                raise UsageError(f"{display(conf)}: creation_rules[{rule.index}]: {r!r} is not an age public key")
+            if refusal := age_recipient_refusal(f"{display(conf)}: creation_rules[{rule.index}]:", r):
+                raise UsageError(refusal)
         recipients, source = rule.age, f"{display(conf)} (creation_rules[{rule.index}])"
     if check_writable:
         _ensure_writable_dir(target.parent, shown)

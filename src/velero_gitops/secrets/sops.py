@@ -378,11 +378,11 @@ def _age_only(recipients: Sequence[str]) -> Iterator[tuple[list[str], tuple[int,
     updatekeys takes its keys from that file), so nothing comes from the repository's `.sops.yaml`. (``encrypt`` reads
     mac_only_encrypted from the rule: getEncryptConfig looks the flag up among the subcommand's own flags, where it is
     not declared.) sops opens the path once per read, and /dev/fd/N of a memfd opens it anew at offset 0."""
-    from velero_gitops.config.names import AGE_RECIPIENT
+    from velero_gitops.config.names import age_recipient_refusal
 
-    bad = [r for r in recipients if not AGE_RECIPIENT.match(r)]
+    bad = [m for r in recipients if (m := age_recipient_refusal("", r))]
     if bad or not recipients:
-        raise UsageError(f"not age public keys: {', '.join(map(repr, bad))}" if bad else "no age recipients to encrypt for")
+        raise UsageError("; ".join(bad) if bad else "no age recipients to encrypt for")
     fd = os.memfd_create("velero-gitops-sops-config", 0)  # inheritable only through pass_fds
     try:
         os.write(fd, (f"creation_rules:\n  - age: '{','.join(recipients)}'\n    encrypted_regex: '{ENCRYPTED_REGEX}'\n"

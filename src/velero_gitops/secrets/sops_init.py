@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from velero_gitops import tools
-from velero_gitops.config.names import AGE_RECIPIENT
+from velero_gitops.config.names import age_recipient_refusal
 from velero_gitops.errors import UsageError
 from velero_gitops.render.write import create_new, outside
 
@@ -186,8 +186,8 @@ def init(loaded: LoadedConfig, *, age: Sequence[str] = (), generate: bool = Fals
     config = loaded.config
     repo_root = Path(loaded.repo_root)
     for r in age:
-        if not AGE_RECIPIENT.match(r):
-            raise UsageError(f"--age {r!r} is not an age public key (age1 followed by 58 characters)")
+        if refusal := age_recipient_refusal("--age", r):
+            raise UsageError(refusal)
     key = generate_key(key_path) if generate else None
     recipients = list(dict.fromkeys([*age, *config.sops.age_recipients, *([key.public_key] if key else [])]))
     target = repo_root / Layout.of(config).secret_file
