@@ -67,13 +67,16 @@ class Obj:
     eff_ns: str | None = None  # namespace from kustomize `namespace:` / Flux targetNamespace when not in the file
     sub: str = ""  # pointer of the object inside its document ("/items/3" for an item of a `kind: List`)
 
+    # the graph asks these of every object many times: a string as read is returned as it is (no str() call)
     @property
     def kind(self) -> str:
-        return str(self.data.get("kind", ""))
+        k = self.data.get("kind", "")
+        return k if type(k) is str else str(k)
 
     @property
     def api_version(self) -> str:
-        return str(self.data.get("apiVersion", ""))
+        v = self.data.get("apiVersion", "")
+        return v if type(v) is str else str(v)
 
     @property
     def name(self) -> str:

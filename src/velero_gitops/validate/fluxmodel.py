@@ -35,7 +35,11 @@ REPOSITORY_KINDS = ("GitRepository", "OCIRepository", "Bucket")
 
 
 def is_kind(obj: Obj, prefix: str, kind: str) -> bool:
-    return obj.kind == kind and obj.api_version.startswith(prefix)
+    """``obj.kind == kind and obj.api_version.startswith(prefix)``, asked of every object by every pass of the graph:
+    read from the mapping, where only a string can equal a kind's name or start with a group."""
+    data = obj.data
+    av = data.get("apiVersion")
+    return data.get("kind") == kind and type(av) is str and av.startswith(prefix)
 
 
 @dataclass(frozen=True)
