@@ -836,7 +836,7 @@ def check_dirs(kdirs: list[Path], objects: list[Obj], store: SchemaStore, run: R
                 findings.extend(b.problems)
                 # a remote resource alone is a warning: the build is not run, but nothing is proven wrong
                 failed += any(p.severity == "error" for p in b.problems)
-        verdicts = (_Verdicts(cache, store, skip, graph, by_file, kubectl, opts, objects)
+        verdicts = (_Verdicts(cache, store, skip, graph, by_file, kubectl, opts, objects, opened)
                     if (runnable or found) and cache is not None else None)
         out_check = _OutputCheck(store, skip, by_file, run.kfiles, opts, objects)
         pending = [*runnable, *found]
@@ -991,26 +991,13 @@ def _declared(b: Build, docs: list, run: Run, by_file: dict[Path, list[Obj]], op
     parent = b.flux_ks.data.get("spec") if b.flux_ks is not None else None
     parent_src = parent.get("sourceRef") if isinstance(parent, dict) else None
     out: list[Build] = []
-    for doc in docs:
-        data = doc.data
-        if (not isinstance(data, dict) or data.get("kind") != "Kustomization"
-                or not str(data.get("apiVersion", "")).startswith(flux.FLUX_KS)):
-            continue
-        spec = data.get("spec")
-        if not isinstance(spec, dict):
-            continue
-        path = spec.get("path")
-        if not isinstance(path, str) or "${" in path:
-            continue
+    for data, spec, path, written in _candidates(b, docs, by_file, opened):
         src = spec.get("sourceRef")
         if not own and isinstance(parent_src, dict) and isinstance(src, dict) and (
                 (src.get("kind"), src.get("name")) != (parent_src.get("kind"), parent_src.get("name"))):
             continue
-        name = dig(data, "metadata", "name")
-        written = [o for f in sorted(opened.intersection(b.files.values())) for o in by_file.get(f, [])
-                   if flux.is_kind(o, flux.FLUX_KS, "Kustomization") and o.name == name]
         target = b.root / path.lstrip("/")
-        if not written or not os.path.isdir(target) or not inside(run.real(target), b.root):
+        if not os.path.isdir(target) or not inside(run.real(target), b.root):
             continue
         target = run.real(target)
         if own != (target == b.entry):
@@ -1028,13 +1015,46 @@ def _declared(b: Build, docs: list, run: Run, by_file: dict[Path, list[Obj]], op
     return out
 
 
+def _candidates(b: Build, docs: list, by_file: dict[Path, list[Obj]],
+                opened: set[Path]) -> Iterator[tuple[dict, dict, str, list[Obj]]]:
+    """(data, spec, spec.path, the objects written for it) of each Flux Kustomization of ``b``'s output that _declared
+    may build: a folder path without a variable, named as a Kustomization of a file of ``opened`` that ``b`` reads."""
+    for doc in docs:
+        data = doc.data
+        if (not isinstance(data, dict) or data.get("kind") != "Kustomization"
+                or not str(data.get("apiVersion", "")).startswith(flux.FLUX_KS)):
+            continue
+        spec = data.get("spec")
+        if not isinstance(spec, dict):
+            continue
+        path = spec.get("path")
+        if not isinstance(path, str) or "${" in path:
+            continue
+        name = dig(data, "metadata", "name")
+        written = [o for f in sorted(opened.intersection(b.files.values())) for o in by_file.get(f, [])
+                   if flux.is_kind(o, flux.FLUX_KS, "Kustomization") and o.name == name]
+        if written:
+            yield data, spec, path, written
+
+
+def declares(b: Build, docs: list, by_file: dict[Path, list[Obj]], opened: set[Path]) -> bool:
+    """Whether _declared may build a child of ``b`` from this output, decided by what the verdict's key holds (the
+    output, the files ``b`` reads and their objects): a candidate whose path does not name ``b``'s own folder (a
+    path that names it lexically names it after links too, and _declared skips it). A cached verdict that declares
+    still needs the output."""
+    return any(os.path.normpath(b.root / path.lstrip("/")) != str(b.entry)
+               for _, _, path, _ in _candidates(b, docs, by_file, opened))
+
+
 class _Verdicts:
     """The cached verdicts of passing builds (validate/buildcache.py): findings and covered files, keyed on the
     build's inputs, the tools and everything else the output check reads; never the output."""
 
     def __init__(self, cache: Path, store: SchemaStore, skip: set[str], graph: flux.Graph | None,
-                 by_file: dict[Path, list[Obj]], kubectl: str, opts: Options, objects: list[Obj]) -> None:
+                 by_file: dict[Path, list[Obj]], kubectl: str, opts: Options, objects: list[Obj],
+                 opened: set[Path]) -> None:
         schemas = store.identity()
+        self.opened = opened  # the files _declared reads Kustomizations from (_open_files)
         self.dir = cache.parent / "kustomize-verdicts"
         self.usable = schemas is not None and buildcache.usable(self.dir)
         self.tools = f"{sandbox_identity(kubectl)}\0{schemas}" if self.usable else ""
@@ -1089,14 +1109,8 @@ class _Verdicts:
         secrets = {f for v in raw for f in buildsecrets.forms(v)}
         if buildcache.carries(findings, secrets):
             return
-        buildcache.write(self.dir, key, buildcache.record(findings, covered, b.root, copies, declares(docs)))
-
-
-def declares(docs: list) -> bool:
-    """Whether a build's output holds a Flux Kustomization, which _declared may build next: its verdict then still
-    needs the output."""
-    return any(isinstance(d.data, dict) and d.data.get("kind") == "Kustomization"
-               and str(d.data.get("apiVersion", "")).startswith(flux.FLUX_KS) for d in docs)
+        buildcache.write(self.dir, key, buildcache.record(findings, covered, b.root, copies,
+                                                             declares(b, docs, self.by_file, self.opened)))
 
 
 def holds_secrets(b: Build, docs: list, by_file: dict[Path, list[Obj]]) -> bool:
