@@ -690,3 +690,44 @@ def test_a_cluster_sync_completed_by_its_own_folder_builds_what_it_declares(tmp_
     res = validate_paths([str(root)], _opts(tmp_path, root))
     assert [(f.file.split("repo/")[1], f.severity, f.message) for f in res.findings] == [
         ("apps/web/two.yaml", "note", "not applied by any Flux Kustomization: missing required property 'interval'")]
+
+
+def test_a_cluster_folder_is_built_once_and_declared_builds_keep_their_verdicts(tmp_path, monkeypatch):
+    """The cluster folder built to find its sync (_instances) has the inputs of that sync's own build (no
+    spec.patches, targetNamespace or components on it: fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go
+    generateKustomization adds nothing), so kustomize runs once for both; and the verdicts of builds known only from a
+    parent's output (their postBuild variables in the key) are reused by the next run, which runs no output check.
+    Counted: kubectl runs and output checks; the findings are the same in both runs."""
+    require_kubectl()
+    root = _repo(tmp_path, {
+        "flux/base/kustomization.yaml": _kust("kustomize.yaml"),
+        "flux/base/kustomize.yaml": KS.format(name="flux-system", path="./clusters/${CLUSTER}"),
+        "flux/one.yaml": ("apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n"
+                          "  name: flux-system\n  namespace: flux-system\nspec:\n  path: ./clusters/one\n"
+                          "  postBuild:\n    substitute:\n      ENV: one\n"),
+        "clusters/one/kustomization.yaml": _kust("../../flux/base", "../../apps/web/ks.yaml",
+                                                 extra="patches:\n  - path: ../../flux/one.yaml\n"),
+        "apps/web/ks.yaml": KS.format(name="web", path="./apps/web/${ENV}"),
+        "apps/web/one/kustomization.yaml": _kust("cm.yaml"),
+        "apps/web/one/cm.yaml": CM.format(name="web") + "  bad: [1]\n",  # data values are strings: one finding
+    })
+    builds: list[Path] = []
+    checks: list[Path] = []
+    real_run, real_check = kustomize.run_kubectl, kustomize._OutputCheck.check
+    monkeypatch.setattr(kustomize, "run_kubectl", lambda *a, **k: builds.append(a[1]) or real_run(*a, **k))
+    monkeypatch.setattr(kustomize._OutputCheck, "check",
+                        lambda self, b, docs, cov: checks.append(b.entry) or real_check(self, b, docs, cov))
+    uncached = validate_paths([str(root)], _opts(tmp_path, root, kustomize_cache=False))
+    assert sorted(p.name for p in builds) == ["one", "one"]  # clusters/one once, apps/web/one once: no store needed
+    builds.clear()
+    checks.clear()
+    first = validate_paths([str(root)], _opts(tmp_path, root, kustomize_cache=True))
+    assert uncached.findings == first.findings
+    assert sorted(p.name for p in checks) == ["one", "one"]
+    builds.clear()
+    checks.clear()
+    second = validate_paths([str(root)], _opts(tmp_path, root, kustomize_cache=True))
+    assert checks == [] and builds == []  # outputs without a Secret come from the build cache
+    assert [(f.file, f.rule, f.message) for f in second.findings] == [
+        (f.file, f.rule, f.message) for f in first.findings]
+    assert any(f.rule == "schema" for f in first.findings)

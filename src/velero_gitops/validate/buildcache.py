@@ -97,23 +97,28 @@ def digest(values: object) -> str:
     return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def record(findings: list[Finding], covered: Iterable[Path], root: Path, built: list | None = None) -> dict:
+def record(findings: list[Finding], covered: Iterable[Path], root: Path, built: list | None = None,
+           declares: bool = True) -> dict:
     """``built``: the digests of the objects the build emitted (kustomize.built_copies), which the duplicate rule
-    compares across Flux Kustomizations."""
+    compares across Flux Kustomizations; ``declares``: whether its output holds a Flux Kustomization (a build the
+    run may make of it needs the output itself, never stored: kustomize.declares)."""
     return {"findings": [[f.file, f.line, f.obj, f.pointer, f.message, f.rule, f.severity] for f in findings],
-            "covered": sorted(p.relative_to(root).as_posix() for p in covered), "built": built or []}
+            "covered": sorted(p.relative_to(root).as_posix() for p in covered), "built": built or [],
+            "declares": declares}
 
 
-def verdict(doc: dict, root: Path) -> tuple[list[Finding], set[Path], list[tuple[str, ...]]] | None:
-    """(findings, covered real paths, the build's copies) of a stored record; None when it is not one."""
+def verdict(doc: dict, root: Path) -> tuple[list[Finding], set[Path], list[tuple[str, ...]], bool] | None:
+    """(findings, covered real paths, the build's copies, whether its output declares a Flux Kustomization) of a
+    stored record; None when it is not one."""
     try:
         findings = [Finding(str(f), None if ln is None else int(ln), None if o is None else str(o), str(p), str(m),
                             str(r), str(s)) for f, ln, o, p, m, r, s in doc["findings"]]
         covered = {root / str(rel) for rel in doc["covered"]}
         built = [tuple(str(x) for x in e) for e in doc["built"]]  # a record older than copies has none: built again
+        declares = doc.get("declares", True) is not False  # a record older than this says nothing: assume it does
     except (KeyError, TypeError, ValueError):
         return None
-    return findings, covered, built
+    return findings, covered, built, declares
 
 
 def carries(findings: list[Finding], secrets: Iterable[str]) -> bool:

@@ -24,8 +24,9 @@ findings land on the source object and line, once per source location. Builds ar
 the content of every file copied into the mirror (the sandbox holds nothing else), our code and
 kubectl; only the output of a passing build without a Secret in its inputs or output is cached; the verdict
 of every passing build (findings, covered files) is cached under that key and the output check's context
-(validate/buildcache.py); a failed build's message is redacted of Secret values and generator inputs in every form
-kustomize prints them (validate/buildsecrets.py), and no finding on the objects of a build holding Secret data quotes a value.
+(validate/buildcache.py), a verdict whose output declares Flux Kustomizations still reading that output; in a
+run, each distinct set of inputs is built once (_Outputs); a failed build's message is redacted of Secret values and
+generator inputs in every form kustomize prints them (validate/buildsecrets.py), and no finding on the objects of a build holding Secret data quotes a value.
 """
 
 from __future__ import annotations
@@ -817,69 +818,98 @@ def check_dirs(kdirs: list[Path], objects: list[Obj], store: SchemaStore, run: R
     # the clusters whose sync Kustomization only the build of its own folder completes (_instances): then Flux builds
     # these and what they declare, and nothing else
     opened = _open_files(graph) if graph is not None else set()
-    found = _instances(kdirs, builds, run, scan_roots, by_file, opened,
-                       lambda todo: [build(b, kubectl, cache, deadline) for b in todo], done) if opened else []
-    if found:
-        builds = [b for b in builds if b.flux_ks is not None]
-        run.flux_reads = {f for b in [*builds, *found] for f in b.files.values()}
     findings: list[Finding] = []
     covered: set[Path] = set()
     failed = 0
-    for b in builds:
-        if not b.problems:
-            b.problems.extend(_refused_inputs(b, run))
-    runnable = [b for b in builds if not b.problems]
-    for b in builds:
-        if b.problems:
-            findings.extend(b.problems)
-            # a remote resource alone is a warning: the build is not run, but nothing is proven wrong
-            failed += any(p.severity == "error" for p in b.problems)
-    verdicts = _Verdicts(cache, store, skip, graph, by_file, kubectl, opts, objects) if runnable and cache is not None else None
-    pending: list[tuple[Build, str | None]] = []
-    for b in runnable:
-        vkey = verdicts.key(b) if verdicts is not None else None
-        hit = verdicts.get(vkey, b) if verdicts is not None and vkey is not None else None
-        if hit is None:
-            pending.append((b, vkey))
-            continue
-        findings.extend(hit[0])  # the verdict of the same inputs, tools and context: no build, no output read
-        covered |= hit[1]
-        _record_copies(b, hit[2], graph)
-    pending += [(b, None) for b in found]
-    if pending:
-        _bwrap_or_refuse(kubectl)  # one clear line where no bubblewrap is installed, before any build
-    out_check = _OutputCheck(store, skip, by_file, run.kfiles, opts, objects)
     with ThreadPoolExecutor(max_workers=2) as pool, sandbox.stopped_on_unwind(pool):
-        def run_all(todo: list[Build]) -> list[tuple[bool, str]]:
-            return list(pool.map(lambda b: build(b, kubectl, cache, deadline), todo))
-
+        outputs = _Outputs(pool, kubectl, cache, deadline)
+        found = _instances(kdirs, builds, run, scan_roots, by_file, opened, outputs.run_all, done) if opened else []
+        if found:
+            builds = [b for b in builds if b.flux_ks is not None]
+            run.flux_reads = {f for b in [*builds, *found] for f in b.files.values()}
+        for b in builds:
+            if not b.problems:
+                b.problems.extend(_refused_inputs(b, run))
+        runnable = [b for b in builds if not b.problems]
+        for b in builds:
+            if b.problems:
+                findings.extend(b.problems)
+                # a remote resource alone is a warning: the build is not run, but nothing is proven wrong
+                failed += any(p.severity == "error" for p in b.problems)
+        verdicts = (_Verdicts(cache, store, skip, graph, by_file, kubectl, opts, objects, opened)
+                    if (runnable or found) and cache is not None else None)
+        out_check = _OutputCheck(store, skip, by_file, run.kfiles, opts, objects)
+        pending = [*runnable, *found]
         for _ in range(MAX_ROUNDS):
             if not pending:
                 break
-            results = run_all([b for b, _ in pending])
-            children: list[tuple[Build, str | None]] = []
-            for (b, vkey), (ok, out) in zip(pending, results):
-                if not ok:
-                    findings.append(_build_failure(b, out, run.kfiles))
-                    failed += 1
-                    continue
-                docs = _output_documents(b, out, graph)
-                if isinstance(docs, Finding):  # pragma: no cover - kustomize emits valid YAML
-                    findings.append(docs)
-                    failed += 1
-                    continue
-                mine: set[Path] = set()
-                fs = out_check.check(b, docs, mine)
-                findings.extend(fs)
-                covered |= mine
-                copies = built_copies(docs)
-                _record_copies(b, copies, graph)
-                if verdicts is not None and vkey is not None:
-                    verdicts.put(vkey, b, fs, mine, docs, copies)
-                if opened and b.flux_ks is not None:
-                    children += [(c, None) for c in _declared(b, docs, run, by_file, opened, done)]
+            # a build's verdict stands for its output check; its output is still read when it may declare Flux
+            # Kustomizations that are built next (_declared), from the run's one build of those inputs (_Outputs)
+            keys = [verdicts.key(b) if verdicts is not None else None for b in pending]
+            hits = [verdicts.get(k, b) if verdicts is not None and k is not None else None for b, k in zip(pending, keys)]
+            needed = [b for b, hit in zip(pending, hits)
+                      if hit is None or (opened and b.flux_ks is not None and hit[3])]
+            results = dict(zip(map(id, needed), outputs.run_all(needed)))
+            children: list[Build] = []
+            for b, vkey, hit in zip(pending, keys, hits):
+                docs: list | None = None
+                if id(b) in results:
+                    ok, out = results[id(b)]
+                    if not ok:  # a verdict is stored for passing builds only
+                        findings.append(_build_failure(b, out, run.kfiles))
+                        failed += 1
+                        continue
+                    read = _output_documents(b, out, graph)
+                    if isinstance(read, Finding):  # pragma: no cover - kustomize emits valid YAML
+                        findings.append(read)
+                        failed += 1
+                        continue
+                    docs = read
+                if hit is not None:
+                    findings.extend(hit[0])  # the verdict of the same inputs, tools and context: no output check
+                    covered |= hit[1]
+                    _record_copies(b, hit[2], graph)
+                    if docs is not None:
+                        _unannotated(docs)  # as the output check leaves them
+                else:
+                    assert docs is not None
+                    mine: set[Path] = set()
+                    fs = out_check.check(b, docs, mine)
+                    findings.extend(fs)
+                    covered |= mine
+                    copies = built_copies(docs)
+                    _record_copies(b, copies, graph)
+                    if verdicts is not None and vkey is not None:
+                        verdicts.put(vkey, b, fs, mine, docs, copies)
+                if docs is not None and opened and b.flux_ks is not None:
+                    children += _declared(b, docs, run, by_file, opened, done)
             pending = children
     return findings, failed, covered
+
+
+class _Outputs:
+    """The run's builds: each distinct set of inputs (Build.key: every file, link and the generated kustomization) is
+    built once and its result shared, in memory only, by every build with those inputs (a cluster folder built to find
+    its sync, then as that sync; one folder reached from several Kustomizations); two builds run at once."""
+
+    def __init__(self, pool: ThreadPoolExecutor, kubectl: str, cache: Path | None,
+                 deadline: sandbox.Deadline) -> None:
+        self.pool, self.kubectl, self.cache, self.deadline = pool, kubectl, cache, deadline
+        self.done: dict[tuple, tuple[bool, str]] = {}
+
+    def run_all(self, todo: list[Build]) -> list[tuple[bool, str]]:
+        # a build without a key (a file it could not read) is only itself: built, never shared
+        firsts: dict[tuple, Build] = {}
+        for b in todo:
+            sig = (b.key, b.root) if b.key is not None else (None, id(b))
+            if sig not in self.done:
+                firsts.setdefault(sig, b)
+        if firsts:
+            _bwrap_or_refuse(self.kubectl)  # one clear line where no bubblewrap is installed, before any build
+        built = dict(zip(firsts, self.pool.map(lambda b: build(b, self.kubectl, self.cache, self.deadline),
+                                               firsts.values())))
+        self.done.update((sig, res) for sig, res in built.items() if sig[0] is not None)
+        return [self.done[(b.key, b.root)] if b.key is not None else built[(None, id(b))] for b in todo]
 
 
 def built_copies(docs: list) -> list[tuple[str, ...]]:
@@ -961,26 +991,13 @@ def _declared(b: Build, docs: list, run: Run, by_file: dict[Path, list[Obj]], op
     parent = b.flux_ks.data.get("spec") if b.flux_ks is not None else None
     parent_src = parent.get("sourceRef") if isinstance(parent, dict) else None
     out: list[Build] = []
-    for doc in docs:
-        data = doc.data
-        if (not isinstance(data, dict) or data.get("kind") != "Kustomization"
-                or not str(data.get("apiVersion", "")).startswith(flux.FLUX_KS)):
-            continue
-        spec = data.get("spec")
-        if not isinstance(spec, dict):
-            continue
-        path = spec.get("path")
-        if not isinstance(path, str) or "${" in path:
-            continue
+    for data, spec, path, written in _candidates(b, docs, by_file, opened):
         src = spec.get("sourceRef")
         if not own and isinstance(parent_src, dict) and isinstance(src, dict) and (
                 (src.get("kind"), src.get("name")) != (parent_src.get("kind"), parent_src.get("name"))):
             continue
-        name = dig(data, "metadata", "name")
-        written = [o for f in sorted(opened.intersection(b.files.values())) for o in by_file.get(f, [])
-                   if flux.is_kind(o, flux.FLUX_KS, "Kustomization") and o.name == name]
         target = b.root / path.lstrip("/")
-        if not written or not os.path.isdir(target) or not inside(run.real(target), b.root):
+        if not os.path.isdir(target) or not inside(run.real(target), b.root):
             continue
         target = run.real(target)
         if own != (target == b.entry):
@@ -998,13 +1015,46 @@ def _declared(b: Build, docs: list, run: Run, by_file: dict[Path, list[Obj]], op
     return out
 
 
+def _candidates(b: Build, docs: list, by_file: dict[Path, list[Obj]],
+                opened: set[Path]) -> Iterator[tuple[dict, dict, str, list[Obj]]]:
+    """(data, spec, spec.path, the objects written for it) of each Flux Kustomization of ``b``'s output that _declared
+    may build: a folder path without a variable, named as a Kustomization of a file of ``opened`` that ``b`` reads."""
+    for doc in docs:
+        data = doc.data
+        if (not isinstance(data, dict) or data.get("kind") != "Kustomization"
+                or not str(data.get("apiVersion", "")).startswith(flux.FLUX_KS)):
+            continue
+        spec = data.get("spec")
+        if not isinstance(spec, dict):
+            continue
+        path = spec.get("path")
+        if not isinstance(path, str) or "${" in path:
+            continue
+        name = dig(data, "metadata", "name")
+        written = [o for f in sorted(opened.intersection(b.files.values())) for o in by_file.get(f, [])
+                   if flux.is_kind(o, flux.FLUX_KS, "Kustomization") and o.name == name]
+        if written:
+            yield data, spec, path, written
+
+
+def declares(b: Build, docs: list, by_file: dict[Path, list[Obj]], opened: set[Path]) -> bool:
+    """Whether _declared may build a child of ``b`` from this output, decided by what the verdict's key holds (the
+    output, the files ``b`` reads and their objects): a candidate whose path does not name ``b``'s own folder (a
+    path that names it lexically names it after links too, and _declared skips it). A cached verdict that declares
+    still needs the output."""
+    return any(os.path.normpath(b.root / path.lstrip("/")) != str(b.entry)
+               for _, _, path, _ in _candidates(b, docs, by_file, opened))
+
+
 class _Verdicts:
     """The cached verdicts of passing builds (validate/buildcache.py): findings and covered files, keyed on the
     build's inputs, the tools and everything else the output check reads; never the output."""
 
     def __init__(self, cache: Path, store: SchemaStore, skip: set[str], graph: flux.Graph | None,
-                 by_file: dict[Path, list[Obj]], kubectl: str, opts: Options, objects: list[Obj]) -> None:
+                 by_file: dict[Path, list[Obj]], kubectl: str, opts: Options, objects: list[Obj],
+                 opened: set[Path]) -> None:
         schemas = store.identity()
+        self.opened = opened  # the files _declared reads Kustomizations from (_open_files)
         self.dir = cache.parent / "kustomize-verdicts"
         self.usable = schemas is not None and buildcache.usable(self.dir)
         self.tools = f"{sandbox_identity(kubectl)}\0{schemas}" if self.usable else ""
@@ -1021,15 +1071,21 @@ class _Verdicts:
 
     def key(self, b: Build) -> str | None:
         # a cache folder inside the repository is never used (a pull request could commit an entry there)
-        if not self.usable or b.key is None or b.values is not None or inside(Path(realpath(self.dir)), b.root):
+        if not self.usable or b.key is None or inside(Path(realpath(self.dir)), b.root):
             return None
         # the source objects findings land on, as the graph left them (named, namespaced, substituted)
         objs = [[rel, o.file, o.ident, o.encrypted, o.index, o.sub, self._data(o)]
                 for rel in sorted(b.files) for o in self.by_file.get(b.files[rel], [])]
-        values = self.graph.variable_values(b.flux_ks) if self.graph is not None and b.flux_ks is not None else None
-        context = [self.cwd, str(b.root), str(b.entry), b.kfile_name, self.skip, buildcache.digest(values), objs,
-                   self.world]
+        context = [self.cwd, str(b.root), str(b.entry), b.kfile_name, self.skip, buildcache.digest(self._values(b)),
+                   objs, self.world]
         return buildcache.verdict_key(b.key, self.tools, context)
+
+    def _values(self, b: Build) -> object:
+        """The postBuild variables substituted into the build's output (_output_documents): those a Flux
+        Kustomization known only from a build's output declares (``Build.values``), else the graph's."""
+        if b.values is not None:
+            return ["declared", b.values]
+        return self.graph.variable_values(b.flux_ks) if self.graph is not None and b.flux_ks is not None else None
 
     def _data(self, o: Obj) -> str:
         d = self._digests.get(id(o))
@@ -1037,7 +1093,7 @@ class _Verdicts:
             d = self._digests[id(o)] = buildcache.digest(o.data)
         return d
 
-    def get(self, key: str, b: Build) -> tuple[list[Finding], set[Path], list[tuple[str, ...]]] | None:
+    def get(self, key: str, b: Build) -> tuple[list[Finding], set[Path], list[tuple[str, ...]], bool] | None:
         doc = buildcache.read(self.dir, key)
         return buildcache.verdict(doc, b.root) if doc is not None else None
 
@@ -1045,12 +1101,16 @@ class _Verdicts:
             copies: list[tuple[str, ...]]) -> None:
         """Stored unless a finding shows a value the build could read as secret (then it is recomputed each run)."""
         raw = secret_values(b, docs) if holds_secrets(b, docs, self.by_file) else set()
-        values = self.graph.variable_values(b.flux_ks) if self.graph is not None and b.flux_ks is not None else None
-        raw |= {v.encode() for v in values[0].values()} if values is not None else set()
+        if b.values is not None:
+            raw |= {v.encode() for v in b.values.values()}
+        else:
+            values = self.graph.variable_values(b.flux_ks) if self.graph is not None and b.flux_ks is not None else None
+            raw |= {v.encode() for v in values[0].values()} if values is not None else set()
         secrets = {f for v in raw for f in buildsecrets.forms(v)}
         if buildcache.carries(findings, secrets):
             return
-        buildcache.write(self.dir, key, buildcache.record(findings, covered, b.root, copies))
+        buildcache.write(self.dir, key, buildcache.record(findings, covered, b.root, copies,
+                                                             declares(b, docs, self.by_file, self.opened)))
 
 
 def holds_secrets(b: Build, docs: list, by_file: dict[Path, list[Obj]]) -> bool:
@@ -1110,6 +1170,25 @@ def _output_documents(b: Build, out: str, graph: flux.Graph | None) -> list | Fi
         return Finding(display_path(b.entry / b.kfile_name), None, None, "", f"kustomize output: {exc.message}", "kustomize")
 
 
+def _unannotated(docs: list) -> list[tuple[dict | None, bool] | None]:
+    """Each built object's (origin, sealed), taken off it as Flux applies it: the origin annotation that we asked
+    kustomize for (None when the build carries none: kustomize writes one on every object when asked, kusttarget.go,
+    so none at all means the build ran as Flux runs it, without) and the sops metadata (whether it had a mapping
+    there). None for a document that is not a mapping. The one place a build's documents are changed, whether their
+    verdict is computed (_OutputCheck.check) or read from the cache (check_dirs)."""
+    traced = any(isinstance(d.data, dict) and isinstance(a := dig(d.data, "metadata", "annotations"), dict)
+                 and ORIGIN in a for d in docs)
+    out: list[tuple[dict | None, bool] | None] = []
+    for doc in docs:
+        data = doc.data
+        if not isinstance(data, dict):
+            out.append(None)
+            continue
+        origin = _origin(mapping(data, "metadata")) if traced else None
+        out.append((origin, isinstance(data.pop("sops", None), dict)))
+    return out
+
+
 class _OutputCheck:
     """Schema validation of built objects; findings land on the source object when the origin annotation finds it."""
 
@@ -1127,17 +1206,14 @@ class _OutputCheck:
         findings: list[Finding] = []
         hidden = (f"the build of {display_path(b.entry)} holds Secret data, which kustomize can copy into any field"
                   if holds_secrets(b, docs, self.by_file) else None)
-        # kustomize writes an origin on every object when asked (kusttarget.go): none at all means the build ran as
-        # Flux runs it, without (build)
-        traced = any(isinstance(d.data, dict) and isinstance(a := dig(d.data, "metadata", "annotations"), dict)
-                     and ORIGIN in a for d in docs)
-        for doc in docs:
+        for doc, read in zip(docs, _unannotated(docs)):
             data = doc.data
-            if not isinstance(data, dict):
+            if read is None:
                 continue
             md = mapping(data, "metadata")
-            origin = _origin(md) if traced else self._traced(b, data)
-            sealed = isinstance(data.pop("sops", None), dict)
+            origin, sealed = read
+            if origin is None:
+                origin = self._traced(b, data)
             kind, av = data.get("kind"), data.get("apiVersion")
             # with sops metadata, Flux decrypts what is encrypted and applies the rest as written: in clear when
             # nothing is encrypted (the metadata is the file's own word, policy.holds_secret_data)
