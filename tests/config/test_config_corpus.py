@@ -383,7 +383,10 @@ REJECT = [
     Reject("flux", "chart-url-oci", "flux:\n", "flux:\n  chartSource: {type: OCIRepository, url: 'https://x.example.com'}\n", "flux.chartSource.url", "oci://"),
     Reject("flux", "source-kind", "flux:\n", "flux:\n  sourceRef: {kind: HelmRepository}\n", "flux.sourceRef.kind", "GitRepository"),
     Reject("flux", "source-namespace", "flux:\n", "flux:\n  sourceRef: {namespace: Flux}\n", "flux.sourceRef.namespace", "not a valid namespace name"),
-    Reject("flux", "retries-100", "flux:\n", "flux:\n  remediation: {retries: 100}\n", "flux.remediation.retries", "less than or equal to 20"),
+    # helm-controller reads retries as a Go int: any value in its range, negative = forever
+    # (fluxcd/helm-controller@v1.6.3:api/v2/helmrelease_types.go RetriesExhausted); beyond int32 the arm/v7 build cannot
+    Reject("flux", "retries-over-go-int", "flux:\n", "flux:\n  remediation: {retries: 2147483648}\n", "flux.remediation.retries",
+           "less than or equal to 2147483647"),
     Reject("flux", "depends-on-namespace", "      namespace: flux-system", "      namespace: Flux", "flux.dependsOn[0].namespace", "not a valid namespace name"),
     # --------------------------------------------------------------------------------- include/exclude
     Reject("includes", "star-and-name", "[monitoring, database, network]", "['*', monitoring]", "schedules[0].namespaces", "'*' alone"),
@@ -676,6 +679,10 @@ ACCEPT = [
     Accept("s3", "region-label-not-s3-host", "https://s3.68cc.io", "https://minio.eu-west-1.lab.example"),
     Accept("s3", "bucket-prefix-without-dot", "https://s3.68cc.io", "https://velero-backups-s3.lab.example"),
     Accept("tags", "str-tag-kept", "  prefix: velero", "  prefix: !!str 0123"),
+    # fluxcd/helm-controller@v1.6.3:api/v2/helmrelease_types.go InstallRemediation.Retries: an int with no CRD
+    # bound; RetriesExhausted is `Retries >= 0 && failures > Retries`, so every negative number retries forever
+    Accept("flux", "retries-negative-forever", "flux:\n", "flux:\n  remediation: {retries: -5}\n"),
+    Accept("flux", "retries-100", "flux:\n", "flux:\n  remediation: {retries: 100}\n"),
     Accept("tags", "int-tag-kept", "flux:\n", "flux:\n  remediation: {retries: !!int 3}\n"),
     Accept("gitpaths", "ca-in-dot-gitlab", *ca(".gitlab/ca.pem"), files={"repo/.gitlab/ca.pem": CERT}),
     Accept("messages", "check-schema-location-inside", "    release: kube-prometheus-stack\n",

@@ -36,6 +36,9 @@ SEMVER = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Z
 # The one BackupStorageLocation the `s3:` section renders (schedules may name only it; see config/semantics.py).
 BSL_NAME = "default"
 INT64_MAX = 2**63 - 1  # Kubernetes *int64 fields (k8s.io/api@v0.35.0:core/v1/types.go, Toleration.TolerationSeconds)
+# A Go `int` field decodes a JSON number only within the platform's int: 32 bits on the linux/arm/v7 builds Flux
+# ships, so the range every controller build reads is int32's.
+GO_INT_MIN, GO_INT_MAX = -(2**31), 2**31 - 1
 
 
 # Kubelet pods directory per distribution: <kubelet --root-dir>/pods. The plugin dir is its sibling.
@@ -270,7 +273,11 @@ class SubstituteRef(_Model):
 
 class Remediation(_Model):
     enabled: bool = Field(True, description="Write install/upgrade remediation into the HelmRelease. Turn off when a root patch injects it.")
-    retries: int = Field(3, ge=-1, le=20, description="Remediation retries (-1 retries forever).")
+    # fluxcd/helm-controller@v1.6.3:api/v2/helmrelease_types.go InstallRemediation/UpgradeRemediation.Retries (an
+    # int, no bound in the CRD) and RetriesExhausted (`Retries >= 0 && failures > Retries`): any negative number
+    # retries forever, 0 never retries, N retries N times.
+    retries: int = Field(3, ge=GO_INT_MIN, le=GO_INT_MAX, description="Remediation retries: how many times Flux "
+                         "retries a failed install or upgrade (0: never; any negative number, e.g. -1: forever).")
 
 
 class FluxConfig(_Model):
