@@ -500,6 +500,14 @@ REJECT = [
     Reject("bounds", "chart-version-leading-zero-oci", "flux:\n", "flux:\n  chartSource: {type: OCIRepository}\n", "velero.chartVersion",
            "not a chart version", line="chartVersion", more=(("chartVersion: 12.1.0", "chartVersion: 012.1.0"),)),
     Reject("bounds", "chart-version-leading-zero-minor", "chartVersion: 12.1.0", "chartVersion: 12.01.0", "velero.chartVersion", "not a chart version"),
+    # vmware-tanzu/helm-charts@velero-12.1.0:charts/velero/templates/deployment.yaml: image.digest replaces the tag in
+    # the pod's image; a digest must be one go-digest validates (opencontainers/go-digest@v1.0.0:algorithm.go)
+    Reject("bounds", "image-tag-digest-only", "imageTag: v1.18.2", "imageTag: 'sha256:" + "a" * 64 + "'", "velero.imageTag",
+           "the version rules need the tag"),
+    Reject("bounds", "image-tag-digest-short", "imageTag: v1.18.2", "imageTag: v1.18.2@sha256:" + "a" * 40, "velero.imageTag",
+           "64 lowercase hex digits"),
+    Reject("bounds", "image-tag-digest-upper", "imageTag: v1.18.2", "imageTag: v1.18.2@sha256:" + "A" * 64, "velero.imageTag",
+           "64 lowercase hex digits"),
     Reject("bounds", "image-tag-leading-zero", "imageTag: v1.18.2", "imageTag: v01.18.2", "velero.imageTag", "not a Velero image tag"),
     Reject("bounds", "label-value-64-second", "      kubernetes.io/os: linux", "      kubernetes.io/os: linux\n      zone: " + "z" * 64,
            "velero.nodeAgent.nodeSelector.zone", "at most 63", line="zone:"),
@@ -669,6 +677,9 @@ ACCEPT = [
     Accept("velero", "resource-forms", "excludedResources: [events]",
            "excludedResources: [events, replicasets.apps, 'certificates.cert-manager.io', '*.cert-manager.io', configmaps.]"),
     Accept("velero", "glob-suffix", "[monitoring, database, network]", "['*-prod', 'team-[a-c]?']"),
+    # vmware-tanzu/helm-charts@velero-12.1.0:charts/velero/templates/deployment.yaml, node-agent-daemonset.yaml:
+    # `repository@digest` when image.digest is set, so a tag@digest renders a valid, digest-pinned image
+    Accept("bounds", "image-tag-with-digest", "imageTag: v1.18.2", "imageTag: v1.18.2@sha256:" + "0123456789abcdef" * 4),
     Accept("bounds", "toleration-any-effect", "        effect: NoSchedule", "        effect: ''"),
     Accept("bounds", "toleration-seconds-int64-max", "        effect: NoSchedule", "        effect: NoExecute\n        tolerationSeconds: 9223372036854775807"),
     Accept("bounds", "toleration-seconds-negative", "        effect: NoSchedule", "        effect: NoExecute\n        tolerationSeconds: -1"),

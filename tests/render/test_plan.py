@@ -268,6 +268,17 @@ def test_remediation_retries_as_helm_controller_reads_them(tmp_path):
         assert hr["spec"]["upgrade"]["remediation"]["retries"] == retries
 
 
+def test_image_tag_with_digest_goes_to_the_charts_digest(tmp_path):
+    """The chart renders `repository@digest` in every pod when image.digest is set and `repository:tag` otherwise
+    (vmware-tanzu/helm-charts@velero-12.1.0:charts/velero/templates/deployment.yaml, node-agent-daemonset.yaml,
+    upgrade-crds/upgrade-crds.yaml); NOTES.txt writes image.tag into a release download URL. So `tag@digest` splits:
+    the digest into image.digest, the version into image.tag."""
+    digest = "sha256:" + "0123456789abcdef" * 4
+    v = chart_values(loaded(tmp_path, f"velero:\n  imageTag: v1.18.1@{digest}\n"))
+    assert v["image"] == {"tag": "v1.18.1", "digest": digest}
+    assert chart_values(loaded(tmp_path, "velero:\n  imageTag: v1.18.1\n"))["image"] == {"tag": "v1.18.1"}
+
+
 def test_oci_source_uses_chart_ref(tmp_path):
     objs = objects(plan_tree(loaded(tmp_path, "flux:\n  chartSource: {type: OCIRepository}\n")))
     hr = objs["kubernetes/apps/velero/velero/app/helmrelease.yaml"][0]

@@ -483,7 +483,9 @@ class NodeAgentConfig(_Model):
 
 class VeleroConfig(_Model):
     chart_version: str = Field("12.1.0", description="Velero Helm chart version to pin.")
-    image_tag: str | None = Field(None, description="Override the Velero image tag (e.g. v1.18.2, newer than the chart's appVersion).")
+    image_tag: str | None = Field(None, description="Override the Velero image tag (e.g. v1.18.2, newer than the "
+                                  "chart's appVersion); `v1.18.2@sha256:<digest>` also pins the digest (the chart's "
+                                  "`image.digest`: the pods then pull by digest).")
     aws_plugin_image: str = Field("velero/velero-plugin-for-aws:v1.14.3", description="AWS object-store plugin image (v1.14.x goes with Velero 1.18).")
     uploader: Literal["kopia", "restic"] = Field("kopia", description="File-system backup uploader. Velero 1.17+ only supports kopia.")
     default_volumes_to_fs_backup: bool = Field(True, description="Back up every pod volume with the node-agent unless a pod opts out (opt-out mode).")
@@ -533,9 +535,30 @@ class VeleroConfig(_Model):
     @field_validator("image_tag")
     @classmethod
     def _tag(cls, v: str | None) -> str | None:
-        if v is not None and not (v.startswith("v") and SEMVER.fullmatch(v[1:])):
-            raise ValueError(f"{v!r} is not a Velero image tag such as v1.18.2")
+        if v is None:
+            return v
+        tag, at_sign, digest = v.partition("@")
+        if not (tag.startswith("v") and SEMVER.fullmatch(tag[1:])):
+            raise ValueError(f"{v!r} is not a Velero image tag such as v1.18.2"
+                             + (" or v1.18.2@sha256:<digest> (the version rules need the tag)"
+                                if at_sign or names.digest_problem(v) is None else ""))
+        problem = names.digest_problem(digest) if at_sign else None
+        if problem:
+            raise ValueError(f"{v!r}: after '@', {problem}")
         return v
+
+    @property
+    def image_version_tag(self) -> str | None:
+        """The tag part of imageTag (what the version rules read), or None."""
+        return self.image_tag.partition("@")[0] if self.image_tag else None
+
+    @property
+    def image_digest(self) -> str | None:
+        """The digest part of imageTag, or None. The chart pulls ``repository@digest`` when image.digest is set and
+        ignores image.tag in the pods (vmware-tanzu/helm-charts@velero-12.1.0:charts/velero/templates/deployment.yaml,
+        node-agent-daemonset.yaml, upgrade-crds/upgrade-crds.yaml), so the digest goes there, the tag stays the
+        version; a tag holding '@' would reach NOTES.txt's download URL as is."""
+        return (self.image_tag.partition("@")[2] or None) if self.image_tag else None
 
     @field_validator("aws_plugin_image")
     @classmethod
@@ -560,8 +583,8 @@ class VeleroConfig(_Model):
     @property
     def velero_version(self) -> str:
         """The Velero version that will run: the image tag override, else the chart's appVersion."""
-        if self.image_tag:
-            return self.image_tag.lstrip("v")
+        if self.image_version_tag:
+            return self.image_version_tag.lstrip("v")
         chart = compat.chart(self.chart_version)
         return chart.app_version if chart else "unknown"
 
@@ -1055,7 +1078,7 @@ class Config(_Model):
         policy = "CreateReplace" if self.flux.crds_create_replace else ""
         crds = compat.CrdSetup(install_policy=policy, upgrade_policy=policy, upgrade_crds_job=upgrade_crds_job(self))
         problems, _ = compat.check_versions(
-            v.chart_version, v.image_tag, v.aws_plugin_image, crds, v.node_agent.privileged,
+            v.chart_version, v.image_version_tag, v.aws_plugin_image, crds, v.node_agent.privileged,
             [s.namespaces for s in self.schedules], CONFIG_FIELDS, uploader=v.uploader)
         if problems:
             p = problems[0]

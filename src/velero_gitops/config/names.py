@@ -614,10 +614,11 @@ def host_problem(host: str) -> str | None:
 _DOMAIN = (r"(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*"
            r"|\[[a-fA-F0-9:]+\])(?::[0-9]+)?")
 _REPO_PATH = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+_DIGEST = r"([A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*):([0-9a-fA-F]{32,})"
 _IMAGE = goregexp.linear(
     rf"((?:{_DOMAIN}/)?{_REPO_PATH})"
     r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
-    r"(?:@([A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*):([0-9a-fA-F]{32,}))?"
+    rf"(?:@{_DIGEST})?"
 )
 # distribution/reference@v0.6.0:reference.go (NameTotalLengthMax) and opencontainers/go-digest@v1.0.0:algorithm.go
 # (the algorithms it knows, each with its hex length; Validate wants lowercase hex of exactly that length).
@@ -632,15 +633,27 @@ def image_problem(image: str) -> str | None:
         return "not an image reference such as velero/velero-plugin-for-aws:v1.14.3"
     if len(m.group(1)) > NAME_TOTAL_LENGTH_MAX:
         return f"the repository name is {len(m.group(1))} characters; a reference allows {NAME_TOTAL_LENGTH_MAX}"
-    algorithm, encoded = m.group(2), m.group(3)
-    if algorithm is not None:
-        want = _DIGEST_HEX_LENGTH.get(algorithm)
-        if want is None:
-            return f"digest algorithm {algorithm!r} is not one of {', '.join(_DIGEST_HEX_LENGTH)}"
-        if len(encoded) != want or encoded != encoded.lower():
-            return f"a {algorithm} digest is {want} lowercase hex digits, not {len(encoded)}"
+    if m.group(2) is not None:
+        problem = digest_problem(image.rsplit("@", 1)[1])
+        if problem:
+            return problem
     if ":" not in image.rsplit("/", 1)[-1] and "@" not in image:
         return "it has no tag: pin it, e.g. velero/velero-plugin-for-aws:v1.14.3"
+    return None
+
+
+def digest_problem(digest: str) -> str | None:
+    """Why ``digest`` is not an image digest (``sha256:<64 lowercase hex>``) a container runtime pulls by, or None
+    (distribution/reference@v0.6.0:regexp.go DigestRegexp; opencontainers/go-digest@v1.0.0:algorithm.go Validate)."""
+    m = re.fullmatch(_DIGEST, digest)
+    if not m:
+        return f"{shown(digest)} is not a digest such as sha256:<64 hex digits>"
+    algorithm, encoded = m.group(1), m.group(2)
+    want = _DIGEST_HEX_LENGTH.get(algorithm)
+    if want is None:
+        return f"digest algorithm {algorithm!r} is not one of {', '.join(_DIGEST_HEX_LENGTH)}"
+    if len(encoded) != want or encoded != encoded.lower():
+        return f"a {algorithm} digest is {want} lowercase hex digits, not {len(encoded)}"
     return None
 
 
