@@ -218,7 +218,8 @@ REJECT = [
     # -------------------------------------------------------------------------------------------- names
     Reject("names", "cluster-upper", "cluster: home-lab", "cluster: Home-Lab", "cluster", "not a valid cluster name"),
     Reject("names", "cluster-newline", "cluster: home-lab", 'cluster: "home-lab\\n"', "cluster", "not a valid cluster name"),
-    Reject("names", "cluster-64", "cluster: home-lab", "cluster: " + "c" * 64, "cluster", "at most 63"),
+    Reject("names", "cluster-254", "cluster: home-lab", "cluster: " + "c." * 126 + "cc", "cluster", "at most 253"),
+    Reject("names", "cluster-double-dot", "cluster: home-lab", "cluster: home..lab", "cluster", "not a valid cluster name"),
     Reject("names", "cluster-empty", "cluster: home-lab", "cluster: ''", "cluster", "empty"),
     Reject("names", "schedule-upper", "  - name: daily", "  - name: Daily", "schedules[0].name", "not a valid schedule name"),
     Reject("names", "schedule-49", "  - name: daily", "  - name: " + "d" * 49, "schedules[0].name", "at most 48"),
@@ -683,6 +684,10 @@ ACCEPT = [
     Accept("bounds", "toleration-any-effect", "        effect: NoSchedule", "        effect: ''"),
     Accept("bounds", "toleration-seconds-int64-max", "        effect: NoSchedule", "        effect: NoExecute\n        tolerationSeconds: 9223372036854775807"),
     Accept("bounds", "toleration-seconds-negative", "        effect: NoSchedule", "        effect: NoExecute\n        tolerationSeconds: -1"),
+    # the cluster name only reaches text and the Grafana uid (observability/dashboard.py dashboard_uid), so a DNS
+    # subdomain (k8s.io/apimachinery@v0.35.0:pkg/util/validation/validation.go IsDNS1123Subdomain) is accepted
+    Accept("bounds", "cluster-dotted", "cluster: home-lab", "cluster: home-lab.eu-west"),
+    Accept("bounds", "cluster-64", "cluster: home-lab", "cluster: " + "c" * 64),
     Accept("bounds", "schedule-dotted", "  - name: daily", "  - name: daily.full"),
     Accept("bounds", "depends-on-dotted", "    - name: openebs", "    - name: openebs.localpv"),
     Accept("bounds", "chart-version-oci", "flux:\n", "flux:\n  chartSource: {type: OCIRepository}\n"),

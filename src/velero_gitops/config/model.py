@@ -1056,7 +1056,9 @@ def upgrade_crds_job(c: Config) -> bool:
 
 class Config(_Model):
 
-    cluster: str = Field(description="Cluster name (used in labels, the dashboard title and messages).")
+    cluster: str = Field(description="Cluster name, a DNS subdomain such as `home-lab` or `prod.eu-west` (used in the "
+                         "Grafana dashboard's title and uid, `explain` and messages; no Kubernetes name, label or path "
+                         "is made from it).")
     repo: RepoConfig = Field(default_factory=RepoConfig, description="Where the tree goes.")
     flux: FluxConfig = Field(default_factory=FluxConfig, description="Flux objects.")
     velero: VeleroConfig = Field(default_factory=VeleroConfig, description="Velero and its chart.")
@@ -1069,7 +1071,9 @@ class Config(_Model):
     @field_validator("cluster")
     @classmethod
     def _cluster(cls, v: str) -> str:
-        return _check_dns_label(v, "cluster name")
+        # Only text and the dashboard uid are made from it (observability/dashboard.py dashboard_uid maps what
+        # Grafana's uid refuses), so a dotted name is as good as a label.
+        return _check_dns_subdomain(v, "cluster name")
 
     @model_validator(mode="after")
     def _compatible(self) -> Config:
