@@ -218,7 +218,8 @@ REJECT = [
     # -------------------------------------------------------------------------------------------- names
     Reject("names", "cluster-upper", "cluster: home-lab", "cluster: Home-Lab", "cluster", "not a valid cluster name"),
     Reject("names", "cluster-newline", "cluster: home-lab", 'cluster: "home-lab\\n"', "cluster", "not a valid cluster name"),
-    Reject("names", "cluster-64", "cluster: home-lab", "cluster: " + "c" * 64, "cluster", "at most 63"),
+    Reject("names", "cluster-254", "cluster: home-lab", "cluster: " + "c." * 126 + "cc", "cluster", "at most 253"),
+    Reject("names", "cluster-double-dot", "cluster: home-lab", "cluster: home..lab", "cluster", "not a valid cluster name"),
     Reject("names", "cluster-empty", "cluster: home-lab", "cluster: ''", "cluster", "empty"),
     Reject("names", "schedule-upper", "  - name: daily", "  - name: Daily", "schedules[0].name", "not a valid schedule name"),
     Reject("names", "schedule-49", "  - name: daily", "  - name: " + "d" * 49, "schedules[0].name", "at most 48"),
@@ -383,7 +384,10 @@ REJECT = [
     Reject("flux", "chart-url-oci", "flux:\n", "flux:\n  chartSource: {type: OCIRepository, url: 'https://x.example.com'}\n", "flux.chartSource.url", "oci://"),
     Reject("flux", "source-kind", "flux:\n", "flux:\n  sourceRef: {kind: HelmRepository}\n", "flux.sourceRef.kind", "GitRepository"),
     Reject("flux", "source-namespace", "flux:\n", "flux:\n  sourceRef: {namespace: Flux}\n", "flux.sourceRef.namespace", "not a valid namespace name"),
-    Reject("flux", "retries-100", "flux:\n", "flux:\n  remediation: {retries: 100}\n", "flux.remediation.retries", "less than or equal to 20"),
+    # helm-controller reads retries as a Go int: any value in its range, negative = forever
+    # (fluxcd/helm-controller@v1.6.3:api/v2/helmrelease_types.go RetriesExhausted); beyond int32 the arm/v7 build cannot
+    Reject("flux", "retries-over-go-int", "flux:\n", "flux:\n  remediation: {retries: 2147483648}\n", "flux.remediation.retries",
+           "less than or equal to 2147483647"),
     Reject("flux", "depends-on-namespace", "      namespace: flux-system", "      namespace: Flux", "flux.dependsOn[0].namespace", "not a valid namespace name"),
     # --------------------------------------------------------------------------------- include/exclude
     Reject("includes", "star-and-name", "[monitoring, database, network]", "['*', monitoring]", "schedules[0].namespaces", "'*' alone"),
@@ -497,6 +501,14 @@ REJECT = [
     Reject("bounds", "chart-version-leading-zero-oci", "flux:\n", "flux:\n  chartSource: {type: OCIRepository}\n", "velero.chartVersion",
            "not a chart version", line="chartVersion", more=(("chartVersion: 12.1.0", "chartVersion: 012.1.0"),)),
     Reject("bounds", "chart-version-leading-zero-minor", "chartVersion: 12.1.0", "chartVersion: 12.01.0", "velero.chartVersion", "not a chart version"),
+    # vmware-tanzu/helm-charts@velero-12.1.0:charts/velero/templates/deployment.yaml: image.digest replaces the tag in
+    # the pod's image; a digest must be one go-digest validates (opencontainers/go-digest@v1.0.0:algorithm.go)
+    Reject("bounds", "image-tag-digest-only", "imageTag: v1.18.2", "imageTag: 'sha256:" + "a" * 64 + "'", "velero.imageTag",
+           "the version rules need the tag"),
+    Reject("bounds", "image-tag-digest-short", "imageTag: v1.18.2", "imageTag: v1.18.2@sha256:" + "a" * 40, "velero.imageTag",
+           "64 lowercase hex digits"),
+    Reject("bounds", "image-tag-digest-upper", "imageTag: v1.18.2", "imageTag: v1.18.2@sha256:" + "A" * 64, "velero.imageTag",
+           "64 lowercase hex digits"),
     Reject("bounds", "image-tag-leading-zero", "imageTag: v1.18.2", "imageTag: v01.18.2", "velero.imageTag", "not a Velero image tag"),
     Reject("bounds", "label-value-64-second", "      kubernetes.io/os: linux", "      kubernetes.io/os: linux\n      zone: " + "z" * 64,
            "velero.nodeAgent.nodeSelector.zone", "at most 63", line="zone:"),
@@ -666,9 +678,16 @@ ACCEPT = [
     Accept("velero", "resource-forms", "excludedResources: [events]",
            "excludedResources: [events, replicasets.apps, 'certificates.cert-manager.io', '*.cert-manager.io', configmaps.]"),
     Accept("velero", "glob-suffix", "[monitoring, database, network]", "['*-prod', 'team-[a-c]?']"),
+    # vmware-tanzu/helm-charts@velero-12.1.0:charts/velero/templates/deployment.yaml, node-agent-daemonset.yaml:
+    # `repository@digest` when image.digest is set, so a tag@digest renders a valid, digest-pinned image
+    Accept("bounds", "image-tag-with-digest", "imageTag: v1.18.2", "imageTag: v1.18.2@sha256:" + "0123456789abcdef" * 4),
     Accept("bounds", "toleration-any-effect", "        effect: NoSchedule", "        effect: ''"),
     Accept("bounds", "toleration-seconds-int64-max", "        effect: NoSchedule", "        effect: NoExecute\n        tolerationSeconds: 9223372036854775807"),
     Accept("bounds", "toleration-seconds-negative", "        effect: NoSchedule", "        effect: NoExecute\n        tolerationSeconds: -1"),
+    # the cluster name only reaches text and the Grafana uid (observability/dashboard.py dashboard_uid), so a DNS
+    # subdomain (k8s.io/apimachinery@v0.35.0:pkg/util/validation/validation.go IsDNS1123Subdomain) is accepted
+    Accept("bounds", "cluster-dotted", "cluster: home-lab", "cluster: home-lab.eu-west"),
+    Accept("bounds", "cluster-64", "cluster: home-lab", "cluster: " + "c" * 64),
     Accept("bounds", "schedule-dotted", "  - name: daily", "  - name: daily.full"),
     Accept("bounds", "depends-on-dotted", "    - name: openebs", "    - name: openebs.localpv"),
     Accept("bounds", "chart-version-oci", "flux:\n", "flux:\n  chartSource: {type: OCIRepository}\n"),
@@ -676,6 +695,10 @@ ACCEPT = [
     Accept("s3", "region-label-not-s3-host", "https://s3.68cc.io", "https://minio.eu-west-1.lab.example"),
     Accept("s3", "bucket-prefix-without-dot", "https://s3.68cc.io", "https://velero-backups-s3.lab.example"),
     Accept("tags", "str-tag-kept", "  prefix: velero", "  prefix: !!str 0123"),
+    # fluxcd/helm-controller@v1.6.3:api/v2/helmrelease_types.go InstallRemediation.Retries: an int with no CRD
+    # bound; RetriesExhausted is `Retries >= 0 && failures > Retries`, so every negative number retries forever
+    Accept("flux", "retries-negative-forever", "flux:\n", "flux:\n  remediation: {retries: -5}\n"),
+    Accept("flux", "retries-100", "flux:\n", "flux:\n  remediation: {retries: 100}\n"),
     Accept("tags", "int-tag-kept", "flux:\n", "flux:\n  remediation: {retries: !!int 3}\n"),
     Accept("gitpaths", "ca-in-dot-gitlab", *ca(".gitlab/ca.pem"), files={"repo/.gitlab/ca.pem": CERT}),
     Accept("messages", "check-schema-location-inside", "    release: kube-prometheus-stack\n",

@@ -203,6 +203,31 @@ def test_image_digests_as_go_digest_validates_them(image, refused):
     assert (names.image_problem(image) is not None) == refused
 
 
+@pytest.mark.parametrize("digest,words", [
+    ("sha256:" + "a" * 64, None), ("sha512:" + "b" * 128, None),
+    ("sha256:" + "a" * 63, "64 lowercase hex"), ("sha256:" + "A" * 64, "64 lowercase hex"),
+    ("md5:" + "a" * 32, "not one of"), ("sha256", "not a digest"), ("a" * 64, "not a digest"),
+])
+def test_digest_as_go_digest_validates_it(digest, words):
+    """distribution/reference@v0.6.0:regexp.go (DigestRegexp) and opencontainers/go-digest@v1.0.0:algorithm.go
+    (Validate): the rule velero.imageTag's `@digest` and image references share."""
+    problem = names.digest_problem(digest)
+    assert (problem is None) if words is None else (words in (problem or ""))
+
+
+@pytest.mark.parametrize("a,b,overlap", [
+    ("db", "db", True), ("db", "dc", False), ("db", "d*", True), ("team-*", "*-prod", True), ("a*", "b*", False),
+    ("team-[ab]?", "team-b1", True), ("team-[ab]?", "team-c1", False), ("team-[a-c]", "team-b", True),
+    ("*", "x", True), ("a?c", "a*", True), ("a?", "abc", False), ("*x*", "*y*", True), ("x*", "*y", True),
+    ("ab*", "a", False), ("[0-9]*", "kube-*", False),
+])
+def test_namespace_patterns_overlap_as_velero_matches_globs(a, b, overlap):
+    """gobwas/glob without separators: '*' any run, '?' one character, '[a-c]' a class
+    (vmware-tanzu/velero@v1.18.1:pkg/util/collections/includes_excludes.go, globStringSet.match)."""
+    assert names.namespace_patterns_overlap(a, b) is overlap
+    assert names.namespace_patterns_overlap(b, a) is overlap
+
+
 @pytest.mark.parametrize("included,excluded,hit", [
     (["database"], ["data*"], 0), (["monitoring", "db"], ["x", "mon?toring"], 1), (["a1"], ["[ab]1"], 0),
     (["db-*"], ["db-1"], None), (["monitoring"], ["database"], None), (["*"], ["kube-*"], None),

@@ -57,6 +57,18 @@ def test_dashboard_identity(board):
     assert uid != dash.dashboard_uid("a" * 59 + "b")
 
 
+def test_dotted_cluster_name_gets_a_uid_grafana_accepts():
+    """A cluster name is a DNS subdomain; Grafana takes a uid of at most 40 letters, digits, '-' and '_'
+    (grafana/grafana@ec129a119e3e:pkg/util/shortid_generator.go, IsValidShortUID, IsShortUIDTooLong), so a dot is
+    mapped and the whole name hashed: two names that map alike keep two uids."""
+    dotted = Config.model_validate({"cluster": "prod.eu-west", "s3": {"endpoint": "https://s3.example.test"}})
+    board = dash.dashboard(dotted)
+    assert board["title"] == "Velero backups (prod.eu-west)"
+    for name in ("prod.eu-west", "prod-eu.west", "a." * 60 + "b"):
+        assert re.fullmatch(r"[a-zA-Z0-9_-]{1,40}", dash.dashboard_uid(name)), name
+    assert dash.dashboard_uid("prod.eu-west") != dash.dashboard_uid("prod-eu.west") != dash.dashboard_uid("prod-eu-west")
+
+
 def test_panels_have_unique_ids_datasource_and_valid_layout(board):
     ids = [p["id"] for p in board["panels"]]
     assert len(ids) == len(set(ids)) and all(isinstance(i, int) and i > 0 for i in ids)

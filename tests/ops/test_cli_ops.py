@@ -76,6 +76,17 @@ def test_restore_manifest_refuses_bad_mappings(cfg, tmp_path, args, msg):
     assert "Traceback" not in run.err
 
 
+def test_restore_manifest_of_what_the_backup_cannot_hold(cfg, tmp_path):
+    """A namespace the backup's schedule does not include restores nothing (vmware-tanzu/velero@v1.18.1:
+    pkg/backup/item_backupper.go itemInclusionChecks, pkg/restore/restore.go ShouldInclude): exit 2, naming the
+    schedule and its namespaces, nothing on stdout."""
+    env = clean_env(tmp_path)
+    run = run_cli("restore-manifest", "r", "--from-backup", "daily-20261127020000", "--include-namespaces", "kube-system",
+                  "-c", str(cfg), exact_env=env)
+    assert run.code == 2 and run.out == "" and "Traceback" not in run.err
+    assert "schedule 'daily' backs up namespaces monitoring, database, network" in run.err
+
+
 def test_usage_errors(cfg, tmp_path):
     env = clean_env(tmp_path)
     assert run_cli("backup-manifest", "b", "-c", str(cfg), exact_env=env).code == 2  # --include-namespaces is required
@@ -287,8 +298,9 @@ def test_node_lost_section_runs_its_steps_in_the_order_that_keeps_the_data(cfg, 
     assert "--sort-by=.metadata.creationTimestamp" not in section  # "newest" alone picks a backup after the loss
     line = re.search(r"velero-gitops (restore-manifest [^|]+)\\\n\s*\|", section)
     assert line, section
-    args = line.group(1).replace("<app-ns>", "media").replace('"$B"', "daily-20261201020000").split()
+    # a namespace the daily schedule backs up: restore-manifest refuses one its backups cannot hold
+    args = line.group(1).replace("<app-ns>", "database").replace('"$B"', "daily-20261201020000").split()
     run = run_cli(*args, "-c", str(cfg), exact_env=clean_env(tmp_path))
     assert run.code == 0, run.err
-    assert "  name: media-node-lost\n" in run.out and "  - media\n" in run.out
-    assert "namespace media is restored into itself: delete it first" in run.err
+    assert "  name: database-node-lost\n" in run.out and "  - database\n" in run.out
+    assert "namespace database is restored into itself: delete it first" in run.err

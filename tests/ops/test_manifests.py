@@ -141,6 +141,52 @@ def test_restore_mapping_onto_a_namespace_the_restore_also_restores_is_refused(t
     assert m.restore(config, "r", "other-20261201020000", pairs)["spec"]["namespaceMapping"]  # scope unknown
 
 
+GLOBBED = BASE + ("schedules:\n  - name: apps\n    cron: '0 2 * * *'\n    namespaces: ['team-*', database]\n"
+                  "    excludedNamespaces: [team-old]\n    labelSelector:\n      matchLabels: {{backup: 'true'}}\n")
+
+
+@pytest.mark.parametrize("include,refused", [
+    (["monitoring"], "monitoring"), (["team-old"], "team-old"), (["db*"], "db\\*"), (["team-a", "nope"], "nope"),
+    (["team-a"], None), (["team-[ab]?"], None), (["data*"], None), (["*"], None), (["*-x"], None),
+])
+def test_restore_of_a_namespace_the_backup_cannot_hold_is_refused(tmp_path, include, refused):
+    """A backup of a schedule holds namespaced items only of the namespaces the schedule includes and does not
+    exclude (vmware-tanzu/velero@v1.18.1:pkg/backup/item_backupper.go itemInclusionChecks), and a Restore restores a
+    namespaced item only when --include-namespaces matches its namespace, globs as gobwas/glob
+    (pkg/restore/restore.go ShouldInclude; pkg/util/collections/includes_excludes.go globStringSet.match): an item
+    that can match none of the schedule's restores nothing, so it is refused naming the schedule's namespaces."""
+    p = tmp_path / "c.yaml"
+    p.write_text(GLOBBED.format(ns="velero", fs="true", ttl="720h"))
+    config = load(p).config
+    if refused is None:
+        assert m.restore(config, "r", "apps-20261201020000", None, include)["spec"]["includedNamespaces"] == include
+        return
+    with pytest.raises(UsageError, match=f"--include-namespaces {refused}: backup apps-20261201020000 holds none of "
+                       "it \\(schedule 'apps' backs up namespaces team-\\*, database except team-old\\)"):
+        m.restore(config, "r", "apps-20261201020000", None, include)
+    assert m.restore(config, "r", "manual-1", None, include)  # not a schedule's backup: its scope is unknown
+
+
+@pytest.mark.parametrize("selector,warns", [
+    ("backup=false", True), ("backup notin (true)", True), ("!backup", True), ("backup in (a,b)", True),
+    ("backup=true,app=db", False), ("app=db", False), ("backup", False),
+])
+def test_restore_selector_disjoint_from_the_schedules_warns(tmp_path, selector, warns):
+    """Every item a schedule's backup lists carries its matchLabels (vmware-tanzu/velero@v1.18.1:pkg/backup/
+    item_collector.go, the label selector); the Restore restores only items its selector matches
+    (pkg/restore/restore.go, ctx.selector.Matches). A selector that cannot match those labels finds at most the
+    items a plugin added (a pod's PVCs), so it warns, naming the schedule and the label."""
+    p = tmp_path / "c.yaml"
+    p.write_text(GLOBBED.format(ns="velero", fs="true", ttl="720h"))
+    config = load(p).config
+    spec = m.restore(config, "r", "apps-20261201020000", None, ["team-a"], None, selector)["spec"]
+    said = [w for w in m.restore_warnings(spec, config) if "selector cannot match" in w]
+    assert bool(said) == warns, said
+    if warns:
+        assert "backup=true, which schedule 'apps' selects" in said[0]
+    assert not any("selector cannot match" in w for w in m.restore_warnings(spec))
+
+
 def test_restore_excluded_resources_are_checked_as_velero_resolves_them(config):
     """spec.excludedResources goes through GetResourceIncludesExcludes like a Backup's lists
     (vmware-tanzu/velero@v1.18.1:pkg/restore/restore.go, pkg/util/collections/includes_excludes.go): a '/' or a

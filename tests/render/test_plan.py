@@ -257,6 +257,28 @@ def test_helm_release_defaults(tmp_path):
     assert hr["spec"]["chart"]["spec"]["version"] == "12.1.0"
 
 
+def test_remediation_retries_as_helm_controller_reads_them(tmp_path):
+    """Any negative retries means forever and any count is taken as written, so the HelmRelease carries the
+    config's number unchanged (fluxcd/helm-controller@v1.6.3:api/v2/helmrelease_types.go InstallRemediation.Retries,
+    UpgradeRemediation.Retries: a Go int without CRD bounds; RetriesExhausted: `Retries >= 0 && failures > Retries`)."""
+    for retries in (-5, 100):
+        hr = objects(plan_tree(loaded(tmp_path, f"flux:\n  remediation: {{retries: {retries}}}\n")))[
+            "kubernetes/apps/velero/velero/app/helmrelease.yaml"][0]
+        assert hr["spec"]["install"]["remediation"] == {"retries": retries}
+        assert hr["spec"]["upgrade"]["remediation"]["retries"] == retries
+
+
+def test_image_tag_with_digest_goes_to_the_charts_digest(tmp_path):
+    """The chart renders `repository@digest` in every pod when image.digest is set and `repository:tag` otherwise
+    (vmware-tanzu/helm-charts@velero-12.1.0:charts/velero/templates/deployment.yaml, node-agent-daemonset.yaml,
+    upgrade-crds/upgrade-crds.yaml); NOTES.txt writes image.tag into a release download URL. So `tag@digest` splits:
+    the digest into image.digest, the version into image.tag."""
+    digest = "sha256:" + "0123456789abcdef" * 4
+    v = chart_values(loaded(tmp_path, f"velero:\n  imageTag: v1.18.1@{digest}\n"))
+    assert v["image"] == {"tag": "v1.18.1", "digest": digest}
+    assert chart_values(loaded(tmp_path, "velero:\n  imageTag: v1.18.1\n"))["image"] == {"tag": "v1.18.1"}
+
+
 def test_oci_source_uses_chart_ref(tmp_path):
     objs = objects(plan_tree(loaded(tmp_path, "flux:\n  chartSource: {type: OCIRepository}\n")))
     hr = objs["kubernetes/apps/velero/velero/app/helmrelease.yaml"][0]

@@ -128,7 +128,7 @@ def restore_manifest(
     loaded = _load(config)
     obj = manifests.restore(loaded.config, name, from_backup, namespace_mappings, include_namespaces,
                             exclude_namespaces, selector, exclude_resources)
-    for warning in manifests.restore_warnings(obj["spec"]):
+    for warning in manifests.restore_warnings(obj["spec"], loaded.config):
         err(f"warning: {warning}")
     _emit(manifests.to_yaml(obj, loaded.config), output_file, force)
 

@@ -379,7 +379,8 @@ def unknown_value_keys(tree: dict[str, Any], values: dict[str, Any], chart_versi
 # found by construction when merging (render/plan.py merge_values).
 NEVER = {
     ("image", "tag"): "velero.imageTag (the version rules check it)",
-    ("image", "digest"): "velero.imageTag (a digest hides which Velero runs from the version rules)",
+    ("image", "digest"): "velero.imageTag as v1.18.2@sha256:<digest> (a digest alone hides which Velero runs from "
+                         "the version rules)",
     ("initContainers",): "velero.awsPluginImage (the plugin must pair with the Velero version)",
     ("upgradeCRDs",): "flux.crdsCreateReplace (it decides how CRDs are upgraded)",
     ("credentials", "secretContents"): "encrypt-secret (these values would sit unencrypted in helmrelease.yaml)",

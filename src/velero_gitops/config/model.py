@@ -36,6 +36,9 @@ SEMVER = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Z
 # The one BackupStorageLocation the `s3:` section renders (schedules may name only it; see config/semantics.py).
 BSL_NAME = "default"
 INT64_MAX = 2**63 - 1  # Kubernetes *int64 fields (k8s.io/api@v0.35.0:core/v1/types.go, Toleration.TolerationSeconds)
+# A Go `int` field decodes a JSON number only within the platform's int: 32 bits on the linux/arm/v7 builds Flux
+# ships, so the range every controller build reads is int32's.
+GO_INT_MIN, GO_INT_MAX = -(2**31), 2**31 - 1
 
 
 # Kubelet pods directory per distribution: <kubelet --root-dir>/pods. The plugin dir is its sibling.
@@ -270,7 +273,11 @@ class SubstituteRef(_Model):
 
 class Remediation(_Model):
     enabled: bool = Field(True, description="Write install/upgrade remediation into the HelmRelease. Turn off when a root patch injects it.")
-    retries: int = Field(3, ge=-1, le=20, description="Remediation retries (-1 retries forever).")
+    # fluxcd/helm-controller@v1.6.3:api/v2/helmrelease_types.go InstallRemediation/UpgradeRemediation.Retries (an
+    # int, no bound in the CRD) and RetriesExhausted (`Retries >= 0 && failures > Retries`): any negative number
+    # retries forever, 0 never retries, N retries N times.
+    retries: int = Field(3, ge=GO_INT_MIN, le=GO_INT_MAX, description="Remediation retries: how many times Flux "
+                         "retries a failed install or upgrade (0: never; any negative number, e.g. -1: forever).")
 
 
 class FluxConfig(_Model):
@@ -476,7 +483,9 @@ class NodeAgentConfig(_Model):
 
 class VeleroConfig(_Model):
     chart_version: str = Field("12.1.0", description="Velero Helm chart version to pin.")
-    image_tag: str | None = Field(None, description="Override the Velero image tag (e.g. v1.18.2, newer than the chart's appVersion).")
+    image_tag: str | None = Field(None, description="Override the Velero image tag (e.g. v1.18.2, newer than the "
+                                  "chart's appVersion); `v1.18.2@sha256:<digest>` also pins the digest (the chart's "
+                                  "`image.digest`: the pods then pull by digest).")
     aws_plugin_image: str = Field("velero/velero-plugin-for-aws:v1.14.3", description="AWS object-store plugin image (v1.14.x goes with Velero 1.18).")
     uploader: Literal["kopia", "restic"] = Field("kopia", description="File-system backup uploader. Velero 1.17+ only supports kopia.")
     default_volumes_to_fs_backup: bool = Field(True, description="Back up every pod volume with the node-agent unless a pod opts out (opt-out mode).")
@@ -526,9 +535,30 @@ class VeleroConfig(_Model):
     @field_validator("image_tag")
     @classmethod
     def _tag(cls, v: str | None) -> str | None:
-        if v is not None and not (v.startswith("v") and SEMVER.fullmatch(v[1:])):
-            raise ValueError(f"{v!r} is not a Velero image tag such as v1.18.2")
+        if v is None:
+            return v
+        tag, at_sign, digest = v.partition("@")
+        if not (tag.startswith("v") and SEMVER.fullmatch(tag[1:])):
+            raise ValueError(f"{v!r} is not a Velero image tag such as v1.18.2"
+                             + (" or v1.18.2@sha256:<digest> (the version rules need the tag)"
+                                if at_sign or names.digest_problem(v) is None else ""))
+        problem = names.digest_problem(digest) if at_sign else None
+        if problem:
+            raise ValueError(f"{v!r}: after '@', {problem}")
         return v
+
+    @property
+    def image_version_tag(self) -> str | None:
+        """The tag part of imageTag (what the version rules read), or None."""
+        return self.image_tag.partition("@")[0] if self.image_tag else None
+
+    @property
+    def image_digest(self) -> str | None:
+        """The digest part of imageTag, or None. The chart pulls ``repository@digest`` when image.digest is set and
+        ignores image.tag in the pods (vmware-tanzu/helm-charts@velero-12.1.0:charts/velero/templates/deployment.yaml,
+        node-agent-daemonset.yaml, upgrade-crds/upgrade-crds.yaml), so the digest goes there, the tag stays the
+        version; a tag holding '@' would reach NOTES.txt's download URL as is."""
+        return (self.image_tag.partition("@")[2] or None) if self.image_tag else None
 
     @field_validator("aws_plugin_image")
     @classmethod
@@ -553,8 +583,8 @@ class VeleroConfig(_Model):
     @property
     def velero_version(self) -> str:
         """The Velero version that will run: the image tag override, else the chart's appVersion."""
-        if self.image_tag:
-            return self.image_tag.lstrip("v")
+        if self.image_version_tag:
+            return self.image_version_tag.lstrip("v")
         chart = compat.chart(self.chart_version)
         return chart.app_version if chart else "unknown"
 
@@ -1026,7 +1056,9 @@ def upgrade_crds_job(c: Config) -> bool:
 
 class Config(_Model):
 
-    cluster: str = Field(description="Cluster name (used in labels, the dashboard title and messages).")
+    cluster: str = Field(description="Cluster name, a DNS subdomain such as `home-lab` or `prod.eu-west` (used in the "
+                         "Grafana dashboard's title and uid, `explain` and messages; no Kubernetes name, label or path "
+                         "is made from it).")
     repo: RepoConfig = Field(default_factory=RepoConfig, description="Where the tree goes.")
     flux: FluxConfig = Field(default_factory=FluxConfig, description="Flux objects.")
     velero: VeleroConfig = Field(default_factory=VeleroConfig, description="Velero and its chart.")
@@ -1039,7 +1071,9 @@ class Config(_Model):
     @field_validator("cluster")
     @classmethod
     def _cluster(cls, v: str) -> str:
-        return _check_dns_label(v, "cluster name")
+        # Only text and the dashboard uid are made from it (observability/dashboard.py dashboard_uid maps what
+        # Grafana's uid refuses), so a dotted name is as good as a label.
+        return _check_dns_subdomain(v, "cluster name")
 
     @model_validator(mode="after")
     def _compatible(self) -> Config:
@@ -1048,7 +1082,7 @@ class Config(_Model):
         policy = "CreateReplace" if self.flux.crds_create_replace else ""
         crds = compat.CrdSetup(install_policy=policy, upgrade_policy=policy, upgrade_crds_job=upgrade_crds_job(self))
         problems, _ = compat.check_versions(
-            v.chart_version, v.image_tag, v.aws_plugin_image, crds, v.node_agent.privileged,
+            v.chart_version, v.image_version_tag, v.aws_plugin_image, crds, v.node_agent.privileged,
             [s.namespaces for s in self.schedules], CONFIG_FIELDS, uploader=v.uploader)
         if problems:
             p = problems[0]

@@ -365,14 +365,75 @@ def excluded_include(included: list[str], excluded: list[str]) -> tuple[int, str
     None. Velero tests the excludes first (vmware-tanzu/velero@v1.18.1:pkg/util/collections/includes_excludes.go,
     ShouldInclude), with gobwas/glob patterns ('*', '?', '[...]', as fnmatch without '!'), so that namespace is
     silently never backed up."""
-    import fnmatch
-
     for j, pattern in enumerate(excluded):
         for name in included:
-            if not set(name) & set("*?[]") and fnmatch.fnmatchcase(name, pattern):
+            if not set(name) & set("*?[]") and namespace_patterns_overlap(name, pattern):
                 return j, (f"{pattern!r} excludes {name!r}, which namespaces lists by name: Velero applies the "
                            f"excludes first, so {name!r} would never be backed up; remove one of the two")
     return None
+
+
+_NAMESPACE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
+
+
+def _glob_tokens(pattern: str) -> list[frozenset[str] | None]:
+    """A namespace glob (namespace_pattern_problem accepted it) as tokens: None for '*', else the characters one
+    position takes ('?' any, '[a-c]' a class, a letter itself), within the characters of a namespace name."""
+    out: list[frozenset[str] | None] = []
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "*":
+            out.append(None)
+        elif ch == "?":
+            out.append(_NAMESPACE_CHARS)
+        elif ch == "[":
+            close = pattern.index("]", i + 1)
+            body, chars, k = pattern[i + 1:close], set(), 0
+            while k < len(body):
+                if k + 2 < len(body) and body[k + 1] == "-":
+                    chars |= {chr(c) for c in range(ord(body[k]), ord(body[k + 2]) + 1)}
+                    k += 3
+                else:
+                    chars.add(body[k])
+                    k += 1
+            out.append(frozenset(chars) & _NAMESPACE_CHARS)
+            i = close
+        else:
+            out.append(frozenset(ch))
+        i += 1
+    return out
+
+
+def namespace_patterns_overlap(a: str, b: str) -> bool:
+    """Whether some namespace matches both ``a`` and ``b`` (names, globs or '*'), as Velero matches them: gobwas/glob
+    without separators, so '*' is any run of characters (vmware-tanzu/velero@v1.18.1:pkg/util/collections/
+    includes_excludes.go, globStringSet.match). Walks the two patterns together (a product of their automata)."""
+    x, y = _glob_tokens(a), _glob_tokens(b)
+    seen: set[tuple[int, int]] = set()
+    todo = [(0, 0)]
+    while todo:
+        i, j = todo.pop()
+        if (i, j) in seen:
+            continue
+        seen.add((i, j))
+        if i == len(x) and j == len(y):
+            return True
+        if i < len(x) and x[i] is None:
+            todo.append((i + 1, j))
+        if j < len(y) and y[j] is None:
+            todo.append((i, j + 1))
+        if i < len(x) and j < len(y):
+            xi, yj = x[i], y[j]
+            if (xi or _NAMESPACE_CHARS) & (yj or _NAMESPACE_CHARS):
+                todo.append((i if xi is None else i + 1, j if yj is None else j + 1))
+    return False
+
+
+def namespace_excluded(name: str, excluded: list[str]) -> bool:
+    """Whether a namespace ``name`` (no glob) matches one of ``excluded`` (names or globs), as ShouldInclude tests
+    the excludes (vmware-tanzu/velero@v1.18.1:pkg/util/collections/includes_excludes.go)."""
+    return any(namespace_patterns_overlap(name, e) for e in excluded)
 
 
 # Velero skips every item labelled velero.io/exclude-from-backup=true, whatever the backup's selector says
@@ -626,10 +687,11 @@ def host_problem(host: str) -> str | None:
 _DOMAIN = (r"(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*"
            r"|\[[a-fA-F0-9:]+\])(?::[0-9]+)?")
 _REPO_PATH = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+_DIGEST = r"([A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*):([0-9a-fA-F]{32,})"
 _IMAGE = goregexp.linear(
     rf"((?:{_DOMAIN}/)?{_REPO_PATH})"
     r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
-    r"(?:@([A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*):([0-9a-fA-F]{32,}))?"
+    rf"(?:@{_DIGEST})?"
 )
 # distribution/reference@v0.6.0:reference.go (NameTotalLengthMax) and opencontainers/go-digest@v1.0.0:algorithm.go
 # (the algorithms it knows, each with its hex length; Validate wants lowercase hex of exactly that length).
@@ -644,15 +706,27 @@ def image_problem(image: str) -> str | None:
         return "not an image reference such as velero/velero-plugin-for-aws:v1.14.3"
     if len(m.group(1)) > NAME_TOTAL_LENGTH_MAX:
         return f"the repository name is {len(m.group(1))} characters; a reference allows {NAME_TOTAL_LENGTH_MAX}"
-    algorithm, encoded = m.group(2), m.group(3)
-    if algorithm is not None:
-        want = _DIGEST_HEX_LENGTH.get(algorithm)
-        if want is None:
-            return f"digest algorithm {algorithm!r} is not one of {', '.join(_DIGEST_HEX_LENGTH)}"
-        if len(encoded) != want or encoded != encoded.lower():
-            return f"a {algorithm} digest is {want} lowercase hex digits, not {len(encoded)}"
+    if m.group(2) is not None:
+        problem = digest_problem(image.rsplit("@", 1)[1])
+        if problem:
+            return problem
     if ":" not in image.rsplit("/", 1)[-1] and "@" not in image:
         return "it has no tag: pin it, e.g. velero/velero-plugin-for-aws:v1.14.3"
+    return None
+
+
+def digest_problem(digest: str) -> str | None:
+    """Why ``digest`` is not an image digest (``sha256:<64 lowercase hex>``) a container runtime pulls by, or None
+    (distribution/reference@v0.6.0:regexp.go DigestRegexp; opencontainers/go-digest@v1.0.0:algorithm.go Validate)."""
+    m = re.fullmatch(_DIGEST, digest)
+    if not m:
+        return f"{shown(digest)} is not a digest such as sha256:<64 hex digits>"
+    algorithm, encoded = m.group(1), m.group(2)
+    want = _DIGEST_HEX_LENGTH.get(algorithm)
+    if want is None:
+        return f"digest algorithm {algorithm!r} is not one of {', '.join(_DIGEST_HEX_LENGTH)}"
+    if len(encoded) != want or encoded != encoded.lower():
+        return f"a {algorithm} digest is {want} lowercase hex digits, not {len(encoded)}"
     return None
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -38,13 +39,19 @@ PVB_BACKUP_SELECTOR = 'operation=~".*-backup"'
 DEFAULT_MISSED_THRESHOLD = 25 * 3600
 
 
+# Grafana refuses a dashboard uid longer than 40 characters or with others than letters, digits, '-' and '_'
+# (grafana/grafana@ec129a119e3e:pkg/util/shortid_generator.go, IsValidShortUID, IsShortUIDTooLong).
+GRAFANA_UID = re.compile(r"[a-zA-Z0-9_-]{1,40}")
+
+
 def dashboard_uid(cluster: str) -> str:
-    """``velero-<cluster>``; Grafana uids have at most 40 characters, so long names are hashed."""
+    """``velero-<cluster>`` when Grafana takes it as a uid; else (a long or dotted cluster name) its readable part
+    and a hash of the whole name, so `prod.eu` and `prod-eu` keep distinct dashboards."""
     uid = f"velero-{cluster}"
-    if len(uid) <= 40:
+    if GRAFANA_UID.fullmatch(uid):
         return uid
     digest = hashlib.sha256(cluster.encode()).hexdigest()[:10]
-    return f"velero-{cluster[:22]}-{digest}"
+    return f"velero-{re.sub(r'[^a-zA-Z0-9_-]', '-', cluster[:22])}-{digest}"
 
 
 # node-agent counters (vmware-tanzu/velero@v1.18.1:pkg/controller/pod_volume_backup_controller.go): "enqueue" when

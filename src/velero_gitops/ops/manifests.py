@@ -18,7 +18,7 @@ from velero_gitops.config.units import go_duration, parse_duration
 from velero_gitops.errors import UsageError
 
 if TYPE_CHECKING:
-    from velero_gitops.config.model import Config
+    from velero_gitops.config.model import Config, ScheduleConfig
 
 API_VERSION = "velero.io/v1"
 
@@ -299,7 +299,12 @@ def restore(config: Config, name: str, from_backup: str, mapping: Iterable[str] 
     sel = label_selector(selector)
     if sel:
         spec["labelSelector"] = sel
-    restored, restored_by = (included, "--include-namespaces") if included else _backup_scope(config, from_backup)
+    schedule = _schedule_of(config, from_backup)
+    if schedule is not None:
+        _holds(schedule, from_backup, included)
+    restored, restored_by = ((included, "--include-namespaces") if included else
+                             (list(schedule.namespaces), f"backup {from_backup} (of schedule {schedule.name!r})")
+                             if schedule is not None else (None, ""))
     ns_map = namespace_mapping(mapping, restored, excluded, restored_by)
     if ns_map:
         spec["namespaceMapping"] = dict(sorted(ns_map.items()))
@@ -311,19 +316,65 @@ def restore(config: Config, name: str, from_backup: str, mapping: Iterable[str] 
     }
 
 
-def _backup_scope(config: Config, backup: str) -> tuple[list[str] | None, str]:
-    """The namespaces a Backup of one of the config's schedules holds, when ``backup`` is named as Velero names
-    them, <schedule>-<YYYYMMDDhhmmss> (vmware-tanzu/velero@v1.18.1:pkg/apis/velero/v1/schedule_types.go,
-    TimestampedName); (None, "") otherwise."""
-    for s in config.schedules:
-        if re.fullmatch(re.escape(s.name) + r"-\d{14}", backup):
-            return list(s.namespaces), f"backup {backup} (of schedule {s.name!r})"
-    return None, ""
+def _schedule_of(config: Config, backup: str) -> ScheduleConfig | None:
+    """The config's schedule whose Backups are named as ``backup`` is, <schedule>-<YYYYMMDDhhmmss>
+    (vmware-tanzu/velero@v1.18.1:pkg/apis/velero/v1/schedule_types.go, TimestampedName), or None."""
+    return next((s for s in config.schedules if re.fullmatch(re.escape(s.name) + r"-\d{14}", backup)), None)
 
 
-def restore_warnings(spec: dict[str, Any]) -> list[str]:
+def _scope_text(schedule: ScheduleConfig) -> str:
+    text = f"schedule {schedule.name!r} backs up namespaces {', '.join(schedule.namespaces)}"
+    return text + (f" except {', '.join(schedule.excluded_namespaces)}" if schedule.excluded_namespaces else "")
+
+
+def _holds(schedule: ScheduleConfig, backup: str, included: list[str]) -> None:
+    """Refuses an --include-namespaces item that matches no namespace the backup can hold. The backup holds
+    namespaced items only of the namespaces its schedule includes and does not exclude
+    (vmware-tanzu/velero@v1.18.1:pkg/backup/item_backupper.go itemInclusionChecks), and the Restore restores a
+    namespaced item only when its namespace passes --include-namespaces (pkg/restore/restore.go, ShouldInclude); so
+    such an item restores nothing. For a glob only what the schedule includes is compared (names.
+    namespace_patterns_overlap): whether its excludes cover all of it is left open."""
+    from velero_gitops.config.names import namespace_excluded, namespace_patterns_overlap
+
+    empty = [ns for ns in included if ns != "*" and (
+        not any(namespace_patterns_overlap(ns, s) for s in schedule.namespaces)
+        or (not set(ns) & set("*?[]") and namespace_excluded(ns, schedule.excluded_namespaces)))]
+    if empty:
+        raise UsageError(f"--include-namespaces {', '.join(empty)}: backup {backup} holds none of it "
+                         f"({_scope_text(schedule)}), so the Restore would restore nothing from there. Name namespaces "
+                         f"of that schedule, or restore from a backup of a schedule that includes {empty[0]}")
+
+
+def _selector_misses(schedule: ScheduleConfig, selector: dict[str, Any]) -> list[str]:
+    """The schedule's matchLabels that the Restore's selector cannot match together with it: every item the schedule
+    selected carries them (vmware-tanzu/velero@v1.18.1:pkg/backup/item_collector.go, the label selector), and the
+    Restore restores only items its selector matches (pkg/restore/restore.go, ctx.selector.Matches)."""
+    wanted = schedule.label_selector.match_labels if schedule.label_selector else {}
+    out = []
+    for key, value in wanted.items():
+        other = (selector.get("matchLabels") or {}).get(key)
+        clash = other is not None and other != value
+        for e in selector.get("matchExpressions") or []:
+            if e.get("key") != key:
+                continue
+            op, values = e.get("operator"), e.get("values") or []
+            clash |= (op == "In" and value not in values) or (op == "NotIn" and value in values) or op == "DoesNotExist"
+        if clash:
+            out.append(f"{key}={value}")
+    return out
+
+
+def restore_warnings(spec: dict[str, Any], config: Config | None = None) -> list[str]:
     """What a Restore will do that its author may not expect."""
     out = []
+    schedule = _schedule_of(config, str(spec.get("backupName"))) if config is not None else None
+    misses = _selector_misses(schedule, spec["labelSelector"]) if schedule and spec.get("labelSelector") else []
+    if schedule and misses:
+        # Items a plugin adds to the backup (a pod's PVCs, a PVC's PV) need not match the schedule's selector, so
+        # the Restore may still find some: a warning, not a refusal.
+        out.append(f"the selector cannot match {', '.join(misses)}, which schedule {schedule.name!r} selects every "
+                   f"backed-up item by, so the Restore restores at most the items a plugin added to backup "
+                   f"{spec['backupName']}; drop -l or select by a label those items carry")
     mapping, included = spec.get("namespaceMapping") or {}, spec.get("includedNamespaces") or []
     if mapping and not included:
         mapped = ", ".join(mapping)

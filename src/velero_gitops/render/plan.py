@@ -632,8 +632,10 @@ def chart_values(loaded: LoadedConfig) -> dict[str, Any]:
         }}}
     if v.resources.as_dict():
         values["resources"] = v.resources.as_dict()
-    if v.image_tag:
-        values["image"] = {"tag": v.image_tag}
+    if v.image_version_tag:
+        values["image"] = {"tag": v.image_version_tag}
+        if v.image_digest:  # the chart's own field for it (VeleroConfig.image_digest)
+            values["image"]["digest"] = v.image_digest
     values = merge_values(values, v.extra_values, {tuple(k.split(".")) for k in v.extra_values_override}, loaded)
     chart = compat.chart(v.chart_version)
     unread = compat.unknown_value_keys(chart.value_keys, values, v.chart_version) if chart else []
