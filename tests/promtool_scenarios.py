@@ -50,8 +50,9 @@ def _rules() -> list[dict[str, Any]]:
 
 
 def _render(template: str, labels: dict[str, str]) -> str:
-    """The alert's annotation as Prometheus expands it, for annotations that use only ``$labels``."""
-    return re.sub(r"\{\{ \$labels\.(\w+) \}\}", lambda m: labels[m.group(1)], template)
+    """The alert's annotation as Prometheus expands it, for annotations that use only ``$labels``; a label the
+    alert does not have expands to "" (Prometheus executes templates with ``missingkey=zero``)."""
+    return re.sub(r"\{\{ \$labels\.(\w+) \}\}", lambda m: labels.get(m.group(1), ""), template)
 
 
 def fires(at: int, alert: str, *label_sets: dict[str, str]) -> dict[str, Any]:
@@ -83,7 +84,7 @@ def case(name: str, sim: VeleroSim, checks: list[dict[str, Any]], exprs: list[di
 
 ALL = ("VeleroBackupFailed", "VeleroBackupFailedValidation", "VeleroBackupPartialFailures", "VeleroNoNewBackup",
        "VeleroBackupStorageLocationUnavailable", "VeleroRepoMaintenanceFailing", "VeleroDown",
-       "VeleroNodeAgentMissing", "VeleroRepoMaintenanceStuck", "VeleroRepoMaintenanceJobStuck")
+       "VeleroNodeAgentMissing", "VeleroRepoMaintenanceStuck", "VeleroRepoMaintenanceJobStuck", "VeleroRestoreFailed")
 KSM = 'job="kube-state-metrics"'
 NODE_AGENT = f'namespace="velero", daemonset="node-agent", {KSM}'
 NODE_AGENT_LABELS = {"namespace": "velero", "daemonset": "node-agent"}
@@ -402,12 +403,73 @@ def _node_agent() -> dict[str, Any]:
     )
 
 
+RESTORE = "VeleroRestoreFailed"
+
+
+def _restores() -> dict[str, Any]:
+    """Restores as vmware-tanzu/velero@v1.18.1 counts them (pkg/controller/restore_controller.go Reconcile,
+    pkg/controller/restore_finalizer_controller.go finishProcessing), labelled with the schedule of the backup
+    restored: one Completed (quiet), one PartiallyFailed, one Failed of a manual backup (schedule "", which
+    InitSchedule("") creates at start), one FailedValidation. Each fires at the next scrape and stays a day."""
+    sim = VeleroSim(29 * H, schedules=schedules())
+    sim.restore(H, "daily", "Completed")
+    sim.restore(2 * H, "daily", "PartiallyFailed")
+    sim.restore(3 * H, "", "Failed")
+    sim.restore(4 * H, "hourly", "FailedValidation")
+    partial = {"schedule": "daily", "reason": "partially-failed"}
+    failed = {"reason": "failed"}  # count by (schedule) of schedule="" has no schedule label
+    invalid = {"schedule": "hourly", "reason": "failed-validation"}
+    return case(
+        "a restore completes (quiet), then restores partially fail, fail and fail validation: VeleroRestoreFailed "
+        "for each at the next scrape, for a day",
+        sim,
+        [quiet(H + 10 * M, RESTORE),
+         quiet(2 * H + 4 * M, RESTORE),
+         fires(2 * H + 6 * M, RESTORE, partial),
+         fires(3 * H + 6 * M, RESTORE, partial, failed),
+         fires(4 * H + 2 * M, RESTORE, partial, failed, invalid),
+         fires(26 * H + 8 * M, RESTORE, failed, invalid),
+         quiet(28 * H + 2 * M, RESTORE),
+         *(quiet(4 * H + 2 * M, a) for a in ALL if a != RESTORE)],
+    )
+
+
+def _restore_on_a_new_cluster() -> dict[str, Any]:
+    """Disaster recovery: Velero runs alone, no Schedule exists (velero-schedules suspended), so InitSchedule never
+    created the counters of "daily": the restore's first increment creates them already at 1
+    (pkg/metrics/metrics.go RegisterRestorePartialFailure, WithLabelValues(...).Inc()). A second restore is in
+    progress when Velero is replaced: markInProgressRestoresFailed (pkg/cmd/server/server.go) marks it Failed
+    without a metric, and nothing fires for it (documented)."""
+    sim = VeleroSim(8 * H, schedules=[])
+    sim.restore(H, "daily", "PartiallyFailed", duration=30 * M)
+    sim.restore(5 * H, "weekly", "Failed", duration=30 * M)
+    sim.restart(5 * H + 10 * M)
+    partial = {"schedule": "daily", "reason": "partially-failed"}
+    return case(
+        "a restore on a new cluster without Schedules partially fails: its counter appears at 1 and still fires",
+        sim,
+        [quiet(H + 30 * M, RESTORE),
+         fires(H + 32 * M, RESTORE, partial),
+         fires(5 * H + 2 * M, RESTORE, partial),
+         quiet(6 * H, RESTORE)],   # the new pod counted nothing, the old pod's series are stale
+        exprs=[{
+            "expr": 'increase(velero_restore_partial_failure_total{schedule="daily"}[1h])',
+            "eval_time": t(2 * H),
+            "exp_samples": [{"labels": '{schedule="daily", ' + _pod_labels(FIRST_POD) + "}", "value": 0}],
+        }],
+    )
+
+
+def _pod_labels(pod: dict[str, str]) -> str:
+    return ", ".join(f'{k}="{v}"' for k, v in sorted(pod.items()))
+
+
 def main_tests() -> list[dict[str, Any]]:
     return [
         _healthy(), _daily_fails(), _fails_before_first_scrape(), _failure_then_restart(True), _failure_then_restart(False),
         _recreated_then_fails(), _partial_and_validation(), _skipped_volume_warnings(), _stuck_and_absent(), _fresh_install_never_succeeds(),
         _maintenance(False), _maintenance(True), _bsl(), _node_agent(), *_velero_down(), *_node_agent_missing(),
-        _maintenance_stuck(), _maintenance_job_pending(),
+        _maintenance_stuck(), _maintenance_job_pending(), _restores(), _restore_on_a_new_cluster(),
     ]
 
 

@@ -16,6 +16,12 @@ A small discrete-event model of what vmware-tanzu/velero@v1.18.1 does to its /me
   ``last_successful_timestamp`` recomputed from the Completed Backup objects, which outlive restarts;
 * BSL controller (backup_storage_location_controller.go): ``velero_backup_location_status_gauge`` set
   at each validation (1m);
+* restore controller / finalizer (restore_controller.go Reconcile, restore_finalizer_controller.go
+  finishProcessing): ``velero_restore_attempt_total`` +1 when a Restore is taken up, then one outcome counter,
+  labelled with the schedule of the backup it restores (``""`` for a manual backup): FailedValidation at once,
+  Failed when the run returns an error, Completed or PartiallyFailed when the finalizer ends it; ``InitSchedule``
+  creates them at 0 like the backup counters, and a restore InProgress at a restart is marked Failed without a
+  metric (server.go ``markInProgressRestoresFailed``);
 * repository maintenance (backup_repository_controller.go runMaintenanceIfDue): a counter per result,
   created by its first increment (no initialisation), hourly for kopia; a job that never ends moves nothing
   (pkg/repository/maintenance/maintenance.go waitForJobComplete polls it until the context ends).
@@ -53,8 +59,15 @@ OUTCOMES = {
 }
 # counted per backup that ends with warnings in its log (backup_controller.go recordBackupMetrics)
 WARNINGS = "velero_backup_warning_total"
-SCHEDULE_COUNTERS = (  # InitSchedule: created at 0 (the backup ones the rules read)
+RESTORE_OUTCOMES = {
+    "Completed": "velero_restore_success_total",
+    "PartiallyFailed": "velero_restore_partial_failure_total",
+    "Failed": "velero_restore_failed_total",
+    "FailedValidation": "velero_restore_validation_failed_total",
+}
+SCHEDULE_COUNTERS = (  # InitSchedule: created at 0 (the backup and restore ones the rules read)
     "velero_backup_attempt_total", *OUTCOMES.values(), WARNINGS,
+    "velero_restore_attempt_total", *RESTORE_OUTCOMES.values(),
 )
 
 
@@ -99,6 +112,9 @@ class VeleroSim:
         self.maintenance: list[tuple[int, str, str]] = []  # (time, repository, "success"|"failure")
         self.samples: dict[str, dict[int, float | str]] = {}
         self.extra: dict[str, Sequence[tuple[int, float | None]]] = {}
+        # The restore counters go into the promtool input only for a scenario with restores: InitSchedule keeps them
+        # at 0 everywhere else, and five more series per schedule in every scenario slow promtool's replay down.
+        self.restores = False
         self._next_due = {s.name: 0 for s in self.schedules.values()}
         self._start_process(0, new_pod=True)
 
@@ -132,6 +148,12 @@ class VeleroSim:
         controller's predicate drops it from then on (no InitSchedule, no run); its Backups stay, so the resync
         still rebuilds its last-success timestamp."""
         self._push(at, "pause", (name,))
+
+    def restore(self, at: int, schedule: str, phase: str, duration: int = 5 * MINUTE) -> None:
+        """A Restore of a backup of ``schedule`` (``""``: a manual backup) is created at ``at`` and ends ``phase``
+        ``duration`` later (FailedValidation at once)."""
+        self.restores = True
+        self._push(at, "restore", (schedule, phase, duration))
 
     def bsl_unavailable(self, start: int, stop: int) -> None:
         self.bsl_down.append((start, stop))
@@ -223,7 +245,8 @@ class VeleroSim:
             else:
                 self.deleted.discard(name)
             return
-        if p is None or (kind in ("reconcile", "resync", "bsl", "kick", "finish") and args[0] != p["start"]):
+        if p is None or (kind in ("reconcile", "resync", "bsl", "kick", "finish", "restore-end")
+                         and args[0] != p["start"]):
             return  # a tick of a process that is gone
         v = p["values"]
         if kind == "kick":
@@ -256,10 +279,25 @@ class VeleroSim:
             if done.phase == "InProgress" and self.running is done:
                 self._finish(done, at, phase)
                 self._kick(at)
+        elif kind == "restore":
+            schedule, phase, duration = args
+            key = ("velero_restore_attempt_total", schedule)
+            v[key] = v.get(key, 0.0) + 1  # WithLabelValues(...).Inc(): created at 1 when InitSchedule never ran
+            if phase == "FailedValidation":
+                self._count_restore(schedule, phase)
+            else:
+                self._push(at + duration, "restore-end", (p["start"], schedule, phase))
+        elif kind == "restore-end":
+            self._count_restore(args[1], args[2])
         elif kind == "maintenance":
             repo, result = args
             key = (f"velero_repo_maintenance_{result}_total", "repo:" + repo)
             v[key] = v.get(key, 0.0) + 1
+
+    def _count_restore(self, schedule: str, phase: str) -> None:
+        v = self.process["values"]  # type: ignore[index]
+        key = (RESTORE_OUTCOMES[phase], schedule)
+        v[key] = v.get(key, 0.0) + 1
 
     def _run(self, s: Schedule, index: int, at: int) -> None:
         """The schedule controller creates a Backup (phase New); the backup controller takes it up."""
@@ -321,7 +359,7 @@ class VeleroSim:
         steps = self.end // self.scrape + 1
         out = []
         for name in sorted(self.samples):
-            if name.startswith(prefixes):
+            if name.startswith(prefixes) and (self.restores or not name.startswith("velero_restore_")):
                 out.append({"series": name, "values": encode([self.samples[name].get(i) for i in range(steps)])})
         for name, points in sorted(self.extra.items()):
             values: list[float | str | None] = []

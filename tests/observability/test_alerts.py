@@ -142,6 +142,24 @@ def test_paused_schedules_keep_their_schedule_rules():
             rule["labels"]["schedule"] == "weekly-paused"), rule
 
 
+def test_restore_alert_reads_each_failed_outcome_counter():
+    """VeleroRestoreFailed has one rule per unsuccessful Restore outcome, each on the counter Velero increments for
+    it (vmware-tanzu/velero@v1.18.1:pkg/controller/restore_controller.go Reconcile: RegisterRestoreValidationFailed,
+    RegisterRestoreFailed; pkg/controller/restore_finalizer_controller.go finishProcessing:
+    RegisterRestorePartialFailure), over all schedule labels (a manual backup's restore counts under "",
+    pkg/cmd/server/server.go InitSchedule("")), and never on the success or attempt counters."""
+    rules = {r["labels"]["reason"]: r for r in _alerts_named(make_config(), alerts.RESTORE_FAILED)}
+    assert {reason: re.findall(r"velero_restore_\w+", r["expr"]) for reason, r in rules.items()} == {
+        "failed": ["velero_restore_failed_total"] * 2,
+        "partially-failed": ["velero_restore_partial_failure_total"] * 2,
+        "failed-validation": ["velero_restore_validation_failed_total"] * 2,
+    }
+    for rule in rules.values():
+        assert "[24h]" in rule["expr"] and "< 86400" in rule["expr"] and "schedule=" not in rule["expr"]
+    no_schedules = Config.model_validate({"cluster": "c", "s3": {"endpoint": "https://s3.example.test"}})
+    assert len(_alerts_named(no_schedules, alerts.RESTORE_FAILED)) == 3
+
+
 def test_no_schedules_still_gives_valid_groups():
     config = Config.model_validate({"cluster": "c", "s3": {"endpoint": "https://s3.example.test"}})
     names = [g["name"] for g in alerts.rule_groups(config)]
@@ -273,7 +291,8 @@ def test_unit_tests_cover_the_required_scenarios():
                      "missed hourly run", "first job after each restart", "storage location",
                      "node-agent", "below the 95% objective", "above the objective",
                      "crashes at start", "crash-loops", "scaled to 0", "DaemonSet is deleted", "scheduled on no node",
-                     "never ends"):
+                     "never ends", "restores partially fail, fail and fail validation",
+                     "new cluster without Schedules"):
         assert scenario in names, scenario
 
 
@@ -341,7 +360,7 @@ def test_increase_alone_misses_a_counter_that_appears_at_one(tmp_path, monkeypat
 
     monkeypatch.setattr(alerts, "observed_increase", increase_only)
     text = alerts.rules_file_yaml(make_config())
-    for scenario in ("before the first scrape", "first job after each restart"):
+    for scenario in ("before the first scrape", "first job after each restart", "new cluster without Schedules"):
         result = _run_cases(tmp_path, text, scenario)
         assert result.returncode != 0, (scenario, result.stdout)
 

@@ -66,11 +66,12 @@ VELERO_DOWN = "VeleroDown"
 NODE_AGENT_MISSING = "VeleroNodeAgentMissing"
 REPO_MAINTENANCE_STUCK = "VeleroRepoMaintenanceStuck"
 REPO_MAINTENANCE_JOB_STUCK = "VeleroRepoMaintenanceJobStuck"
+RESTORE_FAILED = "VeleroRestoreFailed"
 
 ALERT_NAMES = (
     BACKUP_FAILED, VALIDATION_FAILED, PARTIAL_FAILURES, NO_NEW_BACKUP, BSL_UNAVAILABLE,
     NODE_AGENT_NOT_READY, REPO_MAINTENANCE_FAILING, SUCCESS_RATIO_LOW, BACKUP_WARNINGS,
-    VELERO_DOWN, NODE_AGENT_MISSING, REPO_MAINTENANCE_STUCK, REPO_MAINTENANCE_JOB_STUCK,
+    VELERO_DOWN, NODE_AGENT_MISSING, REPO_MAINTENANCE_STUCK, REPO_MAINTENANCE_JOB_STUCK, RESTORE_FAILED,
 )
 
 SUCCESS_RATIO_RECORD = "velero:backup_success_ratio:30d"
@@ -97,6 +98,16 @@ REPO_KNOWN_LOOKBACK = 7 * 86400
 # pkg/repository/maintenance/maintenance.go GenerateJobName). Its velero.io/repo-name label reaches Prometheus only
 # through kube_job_labels with an allow-list, so the name is what every kube-state-metrics setup shows.
 MAINTENANCE_JOB_NAME = ".+-maintain-job-[0-9]+"
+# A restore runs on demand, not on a cadence: its failure stays visible for a day.
+RESTORE_WINDOW = 24 * 3600
+# Restore outcomes that leave data behind, as Velero counts them (vmware-tanzu/velero@v1.18.1:
+# pkg/controller/restore_controller.go Reconcile, pkg/controller/restore_finalizer_controller.go finishProcessing):
+# (counter, the alert's ``reason``, the Restore's phase).
+RESTORE_FAILURES = (
+    ("velero_restore_failed_total", "failed", "Failed"),
+    ("velero_restore_partial_failure_total", "partially-failed", "PartiallyFailed"),
+    ("velero_restore_validation_failed_total", "failed-validation", "FailedValidation"),
+)
 # Velero crash-looping: more restarts than this within an hour (CrashLoopBackOff restarts every <= 5m,
 # kubernetes/kubernetes pkg/kubelet MaxContainerBackOff; one OOM kill or a rollout is not a loop).
 RESTARTS_PER_HOUR = 3
@@ -307,6 +318,44 @@ def _schedule_alerts(config: Config, schedule: ScheduleConfig) -> list[dict[str,
     ]
 
 
+def _restore_alerts(config: Config) -> list[dict[str, Any]]:
+    """A restore that ended Failed, PartiallyFailed or FailedValidation within RESTORE_WINDOW, one rule per outcome.
+
+    What Velero counts (vmware-tanzu/velero@v1.18.1): ``restore_controller.go`` Reconcile increments
+    ``velero_restore_validation_failed_total`` when validateAndComplete leaves validation errors and
+    ``velero_restore_failed_total`` when runValidatedRestore returns an error (the Restore is then Failed);
+    ``restore_finalizer_controller.go`` finishProcessing increments ``velero_restore_partial_failure_total`` for
+    PartiallyFailed (errors of items or pod volume restores) and ``velero_restore_success_total`` otherwise. Each
+    counts once per Restore, with the label ``schedule`` = ``spec.scheduleName``, which validateAndComplete fills
+    from the backup's ``velero.io/schedule-name`` label: a restore of ``daily-<timestamp>`` counts under ``daily``,
+    of a manual backup under ``""``. ``InitSchedule`` creates them at 0 for every active Schedule and for ``""``
+    at start (``pkg/metrics/metrics.go``, ``pkg/cmd/server/server.go``); a restore of a backup whose Schedule does
+    not exist in this process (a new cluster before its Schedules, a schedule deleted since) creates the series
+    with its first increment, already at 1: ``observed_increase`` sees it through the process start, within the
+    window. Not counted at all: a restore InProgress when Velero restarts (``markInProgressRestoresFailed`` marks it
+    Failed without a metric).
+    """
+    window_d = prom_duration(RESTORE_WINDOW)
+    return [
+        _alert(
+            config, RESTORE_FAILED,
+            expr=f"count by (schedule) {observed_increase(metric, '', RESTORE_WINDOW, 'schedule')}",
+            for_="0s", severity="warning", extra_labels={"reason": reason},
+            summary=f'A Velero restore of a backup of schedule "{{{{ $labels.schedule }}}}" ended {phase}.',
+            description=(
+                f"A restore ended {phase} within the last {window_d} (a backup of schedule "
+                '"{{ $labels.schedule }}"; empty for a backup no schedule made). '
+                + ("Its data is not all back: "
+                   if phase != "FailedValidation" else "Velero refused it before restoring anything: ")
+                + "find it with `kubectl -n " + config.repo.namespace + " get restores.velero.io` (PHASE "
+                + phase + ") and read `velero restore describe <restore> --details` and `velero restore logs "
+                "<restore>`."
+            ),
+        )
+        for metric, reason, phase in RESTORE_FAILURES
+    ]
+
+
 def _infrastructure_alerts(config: Config) -> list[dict[str, Any]]:
     ns = _quote(config.repo.namespace)
     ds = f"namespace={ns}, daemonset={_quote(NODE_AGENT_DAEMONSET)}"
@@ -499,12 +548,13 @@ def _slo_alerts(config: Config) -> list[dict[str, Any]]:
 
 
 def rule_groups(config: Config) -> list[dict[str, Any]]:
-    """The PrometheusRule ``spec.groups``: per-schedule, infrastructure and objective rules."""
+    """The PrometheusRule ``spec.groups``: per-schedule, restore, infrastructure and objective rules."""
     schedule_rules: list[dict[str, Any]] = []
     for s in config.schedules:
         schedule_rules.extend(_schedule_alerts(config, s))
     groups = [
         {"name": "velero.schedules", "rules": schedule_rules},
+        {"name": "velero.restores", "rules": _restore_alerts(config)},
         {"name": "velero.infrastructure", "rules": _server_alerts(config) + _infrastructure_alerts(config)},
         # The ratio's recording rule and the alert on it share a group: rules of one group run in
         # order, so the alert always sees the ratio of the same evaluation.

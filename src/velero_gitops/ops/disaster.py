@@ -666,7 +666,8 @@ def procedure(loaded: LoadedConfig, backup: str = "<backup>", repo: Repository |
               "restored HelmReleases, Kustomizations or sources while their data is copied back",
               f"velero-gitops restore-manifest dr-restore --from-backup {backup} --exclude-namespaces {ns},{fns} "
               f"--config {cfg} | kubectl apply -f -",
-              f"kubectl -n {ns} get restores.velero.io dr-restore -w                  # Completed",
+              f"kubectl -n {ns} get restores.velero.io dr-restore -w                  # Completed, or PartiallyFailed "
+              "only by custom resources whose CRD is not installed yet (docs/restore-drill.md, step 6)",
               f"kubectl -n {ns} get podvolumerestores.velero.io -l velero.io/restore-name=dr-restore   # all Completed",
               f"kubectl -n {fns} scale deployment --all --replicas=1      # the data is back: Flux's controllers again",
               f"kubectl -n {fns} wait deployment --all --for=condition=Available --timeout=10m"),
