@@ -188,6 +188,23 @@ def test_remote_resource_is_a_finding_not_a_fetch(tmp_path, remote):
     assert res.failed == 0  # a warning alone never fails the run (the lint job stays green on vendored-free repos)
 
 
+
+def test_a_local_path_with_a_double_slash_is_local(tmp_path):
+    """`patches//x.yaml` and `sub//cm.yaml` name local files: kustomize takes an entry for a repository only with a
+    scheme, `git::`, an SCP-style `user@` or github.com (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/internal/git/
+    repospec.go extractHost), and reads the rest from disk, where `//` is one separator. kubectl builds it; no
+    kustomize.remote (a held-out repository's Talos patches)."""
+    require_kubectl()
+    patch = "- op: add\n  path: /data/c\n  value: d\n"
+    root = _repo(tmp_path, {"app/kustomization.yaml": _kust("sub//cm.yaml", extra=(
+                                "patches:\n  - path: patches//p.yaml\n    target:\n      kind: ConfigMap\n")),
+                            "app/sub/cm.yaml": CM.format(name="a"),
+                            "app/patches/p.yaml": patch})
+    res = validate_paths([str(root)], _opts(tmp_path, root))
+    assert [f for f in res.findings if f.rule.startswith("kustomize")] == [], res.findings
+    assert res.failed == 0 and res.passed >= 1, res
+
+
 DEPLOY = ("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: {replicas}\n  template:\n"
           "    spec:\n      containers:\n        - name: web\n          image: nginx\n")
 

@@ -37,9 +37,12 @@ from velero_gitops.validate.documents import Obj, dig, find_kfile, first_documen
 from velero_gitops.validate.run import Run
 from velero_gitops.validate.treeview import Disk
 
-# prefixes that kustomize reads as a remote (git or http) location; sigs.k8s.io/kustomize
-# api/internal/git/repospec.go (also listed by fluxcd/pkg kustomize IsLocalRelativePath)
-_REMOTE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|git::|gh:|git@|github\.com[:/]|gitlab\.com[:/]|bitbucket\.org[:/])", re.I)
+# prefixes that kustomize reads as a remote (git or http) location: a scheme, `git::`, an SCP-style `user@`, or
+# github.com (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/internal/git/repospec.go extractHost: without one of
+# them the entry is no repository, and a `//` or `?ref=` in it is part of a local path); the other hosts and
+# schemes below are kept as remote, so a go-getter form is named remote rather than missing
+_REMOTE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|git::|gh:|[a-z][a-z0-9-]*@|github\.com[:/]|gitlab\.com[:/]|bitbucket\.org[:/])",
+                     re.I)
 
 
 MAX_FILE = 8 * 1024 * 1024  # larger build inputs are refused (a build input is text)
@@ -47,7 +50,7 @@ MAX_CHAINS = 64  # paths from one file to one build through shared bases that id
 
 
 def is_remote(s: str) -> bool:
-    return bool(_REMOTE.match(s.strip())) or "?ref=" in s or "//" in s.split("?", 1)[0].lstrip("/")
+    return bool(_REMOTE.match(s.strip()))
 
 
 # --------------------------------------------------------------------------------------------------
