@@ -413,3 +413,18 @@ def test_without_a_sync_a_file_no_kustomization_reads_and_no_root_applies_is_not
     named = validate_paths([str(root / "templates/svc.yaml")],
                            Options(repo_root=str(root), kustomize="never", ignore_missing_schemas=True))
     assert any(f.rule == "schema" and f.severity == "error" for f in named.findings), named.findings
+
+
+def test_a_loose_folder_a_kustomization_names_through_another_source_stays_applied(tmp_path):
+    """A root applied by hand whose Kustomization reads an ExternalArtifact (made from this repository by an
+    ArtifactGenerator, not resolved here) and names a folder with no kustomization.yaml: its build walks every
+    manifest under that folder (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go
+    generateKustomization), so the folder's files stay checked though no build of this repository applies them."""
+    root = _library(tmp_path)
+    write_tree(root, {
+        "clusters/one/obs.yaml": KS.format(name="obs", path="./flux/observability").replace(
+            "kind: GitRepository\n    name: flux-system", "kind: ExternalArtifact\n    name: flux-artifact"),
+        "flux/observability/bsl.yaml": BSL.format(ns="obs"),
+    })
+    found, _ = _found(root)
+    assert ("flux/observability/bsl.yaml", "policy.s3-https", "error") in found, found

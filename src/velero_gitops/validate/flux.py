@@ -235,6 +235,7 @@ class Graph:
         self._seeded: dict[tuple[str, str, str], Path | None] = {}  # seeded_from, per source
         self._entries: set[Path] | None = None
         self._outside: set[Path] | None = None  # _hand_applied_dirs
+        self._path_dirs: set[Path] | None = None  # _named_dirs
         self._clash: dict[Path, set[Path]] | None = None  # _clashes
         self._hand_entries: set[Path] | None = None
         self._live_dirs: set[Path] | None = None
@@ -478,7 +479,7 @@ class Graph:
         self._own = {}  # names are substituted between builds
         self._has_sync, self._elsewhere, self._seeded = None, None, {}
         self._entries = None
-        self._outside, self._clash = None, None
+        self._outside, self._clash, self._path_dirs = None, None, None
         self._hand_entries = None  # _applied_outside: folders applied with kubectl apply -k
         self._live_dirs = None
         self._foreign: list[Obj] | None = None
@@ -1170,7 +1171,21 @@ class Graph:
         # a root applied by hand comes with its folder (`kubectl apply -f <folder>` applies every file of it: the
         # postBuild ConfigMap beside it); so do a file with a root of its own and one an operator copies (_names_kept)
         return (bool(dirs) and rp.parent not in dirs and rp not in self.run.named_files
-                and self._loose(rp) and not self._names_kept(rp))
+                and self._loose(rp) and not self._names_kept(rp)
+                and not any(d == rp.parent or d in rp.parents for d in self._named_dirs()))
+
+    def _named_dirs(self) -> set[Path]:
+        """The folders the spec.path of some Flux Kustomization names, read from whatever source (an ExternalArtifact
+        an ArtifactGenerator makes of this repository is not resolved here): its build walks every manifest under a
+        folder with no kustomization.yaml (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go
+        generateKustomization), so a loose file under one may be applied. Computed once per graph build."""
+        if self._path_dirs is None:
+            self._path_dirs = set()
+            for ks in self.flux_ks:
+                m = self.kustomization(ks)
+                if m.path and "${" not in m.path:
+                    self._path_dirs.update(Path(os.path.normpath(r / m.path)) for r in self.roots.get(id(ks), ()))
+        return self._path_dirs
 
     def _names_kept(self, rp: Path) -> bool:
         """The file holds a Flux Kustomization (a root someone may apply by hand: its spec.path is checked) or an
