@@ -1933,3 +1933,29 @@ def test_a_built_copy_and_a_written_copy_are_compared_in_one_form(tmp_path):
     res = validate_paths([str(root)], Options(repo_root=str(root), kustomize="auto", ignore_missing_schemas=True))
     assert sorted({f.rule for f in res.findings if f.rule.startswith("flux.duplicate")}) == [
         "flux.duplicate-identical"], res.findings
+
+
+_ALT_SRC = ("apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: lib\n  namespace: flux-system\n"
+            "spec:\n  interval: 10m\n  url: https://example.com/lib.git\n  ref:\n    branch: main\n")
+_ALT_KS = ("apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: {name}\n"
+           "  namespace: flux-system\nspec:\n  interval: 10m\n  path: ./infrastructure/app\n  prune: true\n"
+           "  targetNamespace: app\n  sourceRef:\n    kind: GitRepository\n    name: lib\n")
+
+
+@pytest.mark.parametrize("alternatives", [True, False])
+def test_two_example_clusters_that_each_declare_the_source_are_not_one_cluster(tmp_path, alternatives):
+    """Two root files of a repository with no sync, each declaring the library's GitRepository, are never one apply:
+    a build holding both fails (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/resmap/reswrangler.go Append refuses
+    a resource id it already holds; fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go lists every file
+    of a folder). Each is applied where someone applies it, so the object both apply is no duplicate (one cluster's
+    API holds one object per kind/namespace/name: fluxcd/kustomize-controller@v1.9.4 inventory). Without the
+    shared declaration the two roots may be one apply, and the duplicate stays."""
+    root = write_tree(tmp_path / "repo", {
+        "infrastructure/app/kustomization.yaml": "resources: [cm.yaml]\n",
+        "infrastructure/app/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\ndata:\n  a: '1'\n",
+        "examples/clusters/one.yaml": _ALT_SRC + "---\n" + _ALT_KS.format(name="app"),
+        "examples/clusters/two.yaml": (_ALT_SRC + "---\n" if alternatives else "") + _ALT_KS.format(name="app-shared"),
+    })
+    res = validate_paths([str(root)], Options(repo_root=str(root), kustomize="never", ignore_missing_schemas=True))
+    dup = [f for f in res.findings if f.rule.startswith("flux.duplicate")]
+    assert bool(dup) is not alternatives, res.findings

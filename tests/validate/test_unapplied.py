@@ -371,3 +371,60 @@ def test_the_note_says_file_when_the_parent_leaves_the_file_itself_out(tmp_path)
     _, res = _found(root)
     notes = [f.message for f in res.findings if f.rule == "flux.not-applied"]
     assert len(notes) == 1 and "(its file is left out of " in notes[0], notes
+
+
+LIB_SRC = ("apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: lib\n  namespace: flux-system\n"
+           "spec:\n  interval: 10m\n  url: https://example.com/lib.git\n  ref:\n    branch: main\n")
+LIB_KS = KS.replace("name: flux-system\n", "name: lib\n")
+PLACEHOLDER_SVC = ("apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: web\nspec:\n  ports:\n"
+                   "    - port: SERVICE_PORT\n")
+
+
+def _library(tmp_path):
+    """A shared manifest library with no sync of its own: folders with a kustomization.yaml for consumers (one that no
+    example applies), an example cluster file applying one of them, an example whose spec.path names no folder, and
+    a template with a placeholder that no kustomization.yaml lists."""
+    return write_tree(tmp_path / "repo", {
+        "infrastructure/velero/kustomization.yaml": "resources: [bsl.yaml]\n",
+        "infrastructure/velero/bsl.yaml": BSL.format(ns="velero"),
+        "infrastructure/other/kustomization.yaml": "resources: [bsl.yaml]\n",
+        "infrastructure/other/bsl.yaml": BSL.format(ns="other"),
+        "examples/cluster.yaml": LIB_SRC + "---\n" + LIB_KS.format(name="velero", path="./infrastructure/velero"),
+        "examples/pattern.yaml": LIB_KS.format(name="mine", path="./infrastructure/my-component"),
+        "templates/svc.yaml": PLACEHOLDER_SVC,
+    })
+
+
+def test_without_a_sync_a_file_no_kustomization_reads_and_no_root_applies_is_not_applied(tmp_path):
+    """kustomize-controller applies only the spec.path of Kustomizations that exist on a cluster
+    (fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go reconcile); in a repository
+    with no sync whose roots apply its folders, a template that no kustomization.yaml reads
+    (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/internal/target/kusttarget.go accumulateResources) is applied by
+    no Flux Kustomization: not checked. A file holding a Flux Kustomization stays a root someone may apply by hand
+    (an example whose spec.path names nothing still gets flux.path); a folder with a kustomization.yaml stays a
+    manifest (what kustomize reads), applied by a root or not; a file named on the command line is checked as
+    given."""
+    root = _library(tmp_path)
+    found, _ = _found(root)
+    assert ("infrastructure/velero/bsl.yaml", "policy.s3-https", "error") in found, found
+    assert ("infrastructure/other/bsl.yaml", "policy.s3-https", "error") in found, found
+    assert not {f for f in found if f[0].startswith("templates/")}, found
+    assert {f for f in found if f[1] == "flux.path"} == {("examples/pattern.yaml", "flux.path", "error")}, found
+    named = validate_paths([str(root / "templates/svc.yaml")],
+                           Options(repo_root=str(root), kustomize="never", ignore_missing_schemas=True))
+    assert any(f.rule == "schema" and f.severity == "error" for f in named.findings), named.findings
+
+
+def test_a_loose_folder_a_kustomization_names_through_another_source_stays_applied(tmp_path):
+    """A root applied by hand whose Kustomization reads an ExternalArtifact (made from this repository by an
+    ArtifactGenerator, not resolved here) and names a folder with no kustomization.yaml: its build walks every
+    manifest under that folder (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go
+    generateKustomization), so the folder's files stay checked though no build of this repository applies them."""
+    root = _library(tmp_path)
+    write_tree(root, {
+        "clusters/one/obs.yaml": KS.format(name="obs", path="./flux/observability").replace(
+            "kind: GitRepository\n    name: flux-system", "kind: ExternalArtifact\n    name: flux-artifact"),
+        "flux/observability/bsl.yaml": BSL.format(ns="obs"),
+    })
+    found, _ = _found(root)
+    assert ("flux/observability/bsl.yaml", "policy.s3-https", "error") in found, found

@@ -146,6 +146,7 @@ def _validate_paths(paths: Iterable[str], options: Options | None) -> Result:
     run = Run(opts)
     run.boundary = boundary.of_paths(paths, opts.repo_root)
     files, kdirs = discover(paths, _ignore(run), run.real)
+    run.named_files = frozenset(run.real(Path(p)) for p in paths if p != "-" and not os.path.isdir(p))
     # files that kustomizations read as generator/patch/replacement inputs are not objects, wherever they sit
     inputs, kresources = kustomize.input_files(kdirs, run)
     reader = _read_files(files, inputs, run)

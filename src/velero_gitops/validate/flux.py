@@ -234,6 +234,9 @@ class Graph:
         self.built_copies: dict[int, list[tuple[str, ...]]] = {}
         self._seeded: dict[tuple[str, str, str], Path | None] = {}  # seeded_from, per source
         self._entries: set[Path] | None = None
+        self._outside: set[Path] | None = None  # _hand_applied_dirs
+        self._path_dirs: set[Path] | None = None  # _named_dirs
+        self._clash: dict[Path, set[Path]] | None = None  # _clashes
         self._hand_entries: set[Path] | None = None
         self._live_dirs: set[Path] | None = None
         self._by_file: dict[Path, list] | None = None
@@ -486,6 +489,7 @@ class Graph:
         self._own = {}  # names are substituted between builds
         self._has_sync, self._elsewhere, self._seeded = None, None, {}
         self._entries = None
+        self._outside, self._clash, self._path_dirs = None, None, None
         self._hand_entries = None  # _applied_outside: folders applied with kubectl apply -k
         self._live_dirs = None
         self._foreign: list[Obj] | None = None
@@ -521,6 +525,7 @@ class Graph:
                 kept = [k for k in self.applied_by[f] if id(k) not in gone]
                 if len(kept) != len(self.applied_by[f]):
                     changed = True
+                    self._outside = None  # the roots that apply a file may have changed
                     if kept:
                         self.applied_by[f] = kept
                     else:
@@ -1170,7 +1175,103 @@ class Graph:
             # the cluster's sync is in the repository: what it does not reach, Flux never applies, but for the entry
             # point of another cluster applied by hand
             return rp not in self._entry_files()
-        return self._unlisted(rp) and not (o is not None and o in self.flux_ks and self._applied_outside(o))
+        if self._unlisted(rp):
+            return not (o is not None and o in self.flux_ks and self._applied_outside(o))
+        dirs = self._hand_applied_dirs()
+        # a root applied by hand comes with its folder (`kubectl apply -f <folder>` applies every file of it: the
+        # postBuild ConfigMap beside it); so do a file with a root of its own and one an operator copies (_names_kept)
+        return (bool(dirs) and rp.parent not in dirs and rp not in self.run.named_files
+                and self._loose(rp) and not self._names_kept(rp)
+                and not any(d == rp.parent or d in rp.parents for d in self._named_dirs()))
+
+    def _named_dirs(self) -> set[Path]:
+        """The folders the spec.path of some Flux Kustomization names, read from whatever source (an ExternalArtifact
+        an ArtifactGenerator makes of this repository is not resolved here): its build walks every manifest under a
+        folder with no kustomization.yaml (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go
+        generateKustomization), so a loose file under one may be applied. Computed once per graph build."""
+        if self._path_dirs is None:
+            self._path_dirs = set()
+            for ks in self.flux_ks:
+                m = self.kustomization(ks)
+                if m.path and "${" not in m.path:
+                    self._path_dirs.update(Path(os.path.normpath(r / m.path)) for r in self.roots.get(id(ks), ()))
+        return self._path_dirs
+
+    def _names_kept(self, rp: Path) -> bool:
+        """The file holds a Flux Kustomization (a root someone may apply by hand: its spec.path is checked) or an
+        object an operator copies into other namespaces under its name (validate.producers.copied_into: a bootstrap
+        key Secret the reflector mirrors), whose copies other lookups find: a loose file of either kind is kept."""
+        return any(is_kind(o, FLUX_KS, "Kustomization") or copied_into(o) is not None for o in self._objects_in(rp))
+
+    def _loose(self, rp: Path) -> bool:
+        """No kustomization.yaml of the repository reads the file (none above it): only a Flux build of a folder
+        holding it, or someone applying it by hand, applies it."""
+        for d in rp.parents:
+            if self.root is not None and not inside(d, self.root):
+                return True
+            if self.tree.kfile(d) is not None:
+                return False
+            if self.root is None or d == self.root:
+                return True
+        return True
+
+    def _hand_applied_dirs(self) -> set[Path]:
+        """Without a sync in the repository: the folders of the files of the roots applied from outside it, a Flux
+        Kustomization that nothing of the repository applies and whose build applies a file of it (`kubectl apply
+        -f`, or a sync kept elsewhere). kustomize-controller applies only the spec.path of Kustomizations that exist on a cluster
+        (fluxcd/kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go reconcile builds
+        spec.path of the artifact), so in a repository whose Flux Kustomizations apply its folders, a file that no
+        kustomization.yaml reads, no build applies and that holds no such root (a template with placeholders, an
+        example whose spec.path names nothing here) is applied by no Flux Kustomization. Empty when no root applies a
+        file here: nothing then tells how the repository is applied, and every file may be. Empty too when such a
+        root's file is one a kustomization.yaml reads: the repository is then applied by folders from outside (a sync
+        kept elsewhere whose spec.path is that folder or one above it), and Flux's generated kustomization takes every
+        manifest under a folder that has no kustomization.yaml (fluxcd/pkg@kustomize/v1.35.4:kustomize/
+        kustomize_generator.go generateKustomization walks the folder), so a loose file may be applied. Computed once
+        per graph build."""
+        if self._outside is None:
+            applying = {id(k) for kss in self.applied_by.values() for k in kss}
+            files = {self.real(k.path) for k in self.flux_ks
+                     if k.path is not None and id(k) in applying and not self.parents(k)}
+            self._outside = {f.parent for f in files} if all(self._loose(f) for f in files) else set()
+        return self._outside
+
+    def alternatives(self, a: Obj, b: Obj) -> bool:
+        """Flux Kustomizations ``a`` and ``b`` are reached only from roots that nothing of the repository applies,
+        each of ``a``'s in a file that declares an object (kind, namespace, name) one of ``b``'s also declares: two
+        alternatives (two example clusters of a shared library, each declaring the library's GitRepository), never
+        one apply, since a build holding both files fails (kustomize refuses a resource id it already holds:
+        kubernetes-sigs/kustomize@kustomize/v5.7.1:api/resmap/reswrangler.go Append; Flux's generated kustomization
+        lists every file of a folder: fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go). Each is applied
+        where someone applies it, so they are not known to be one cluster."""
+        ra, rb = self._root_files(a), self._root_files(b)
+        clashes = self._clashes()
+        return bool(ra and rb) and all(y in clashes.get(x, ()) for x in ra for y in rb)
+
+    def _root_files(self, ks: Obj) -> frozenset[Path]:
+        """The files of the roots (applied by nothing of the repository) whose chains reach ``ks``."""
+        if ks.path is None:
+            return frozenset()
+        chains = self.chains(ks.path)
+        return frozenset(self.real(c[0].path) for c in chains if c[0].path is not None) or frozenset({self.real(ks.path)})
+
+    def _clashes(self) -> dict[Path, set[Path]]:
+        """file -> the other files it shares a declared object with, among the files of roots nothing applies.
+        Computed once per graph build."""
+        if self._clash is None:
+            files = {self.real(k.path) for k in self.flux_ks if k.path is not None and not self.parents(k)
+                     and not self.applied_by.get(self.real(k.path))}
+            declared: dict[tuple[str, str, str, str], set[Path]] = {}
+            for f in files:
+                for o in self._objects_in(f):
+                    if o.kind and o.name and "$" not in o.name:
+                        declared.setdefault((split_api_version(o.api_version)[0], o.kind, self.ns_of(o), o.name),
+                                            set()).add(f)
+            self._clash = {}
+            for fs in declared.values():
+                for f in fs:
+                    self._clash.setdefault(f, set()).update(fs - {f})
+        return self._clash
 
     def _applied_outside(self, ks: Obj) -> bool:
         """A root no list of the repository takes in, applied from outside Flux: by hand or a script
@@ -2012,6 +2113,9 @@ class _Checker:
             lst = [(o, ks) for o, ks, c in built if c is not _DELETED]
             contents = [c for _, _, c in built if c is not _DELETED]
             if len(lst) < 2:
+                continue
+            # one cluster's API holds one object per key: owners not known to share a cluster do not fight over it
+            if all(g.alternatives(a, b) for i, (_, a) in enumerate(lst) for _, b in lst[i + 1:]):
                 continue
             for o, ks in lst:
                 if id(o) not in mine or id(o) in reported:

@@ -101,6 +101,8 @@ class Run:
         # the files every Flux build reads, once a cluster's sync was found only through its own folder's build
         # (validate/kustomize.py _instances): what none reads, Flux never applies (validate/unapplied.py)
         self.flux_reads: set[Path] | None = None
+        # the files named on the command line (not found by walking a folder): checked as given (flux.Graph.dead_file)
+        self.named_files: frozenset[Path] = frozenset()
         # resolve.read_kfile's results by path (KFile | None: naming that type here would import resolve back)
         self.kfiles: dict[Path, Any] = _KfileMemo(self)
 
