@@ -226,6 +226,38 @@ def test_the_names_of_an_encrypted_source_count_though_its_values_are_unknown(tm
     assert len(hits) == 1 and "${VAR}" in hits[0].message and "HOME_DOMAIN" not in hits[0].message, res.findings
 
 
+
+@pytest.mark.parametrize("operator", [True, False])
+def test_the_keys_of_a_source_an_operator_writes_are_unknown(tmp_path, operator):
+    """The substituteFrom Secret `cluster-secrets` is in Git with placeholder keys, and an ExternalSecret targets it
+    with `dataFrom` (every key of the store's item: external-secrets.io/v1 ExternalSecretSpec.DataFrom), so the
+    cluster's Secret holds keys Git does not show (a held-out repository: `${ONYX_ADDR}` reported as blanked, measured
+    class C7). `${ONYX_ADDR}` is then no finding; without the ExternalSecret, Git's keys are all and it is one."""
+    root = tmp_path / "repo"
+    patch = _settings_patch().replace("kind: ConfigMap\n                name: cluster-settings",
+                                      "kind: Secret\n                name: cluster-secrets")
+    files = {
+        "clusters/home/flux-system/gotk-sync.yaml": KS.format(name="flux-system", path="./clusters/home"),
+        "clusters/home/secrets.yaml": "apiVersion: v1\nkind: Secret\nmetadata:\n  name: cluster-secrets\n"
+        "  namespace: flux-system\nstringData:\n  HOME_DOMAIN: example.com\n",
+        "clusters/home/apps.yaml": KS.format(name="cluster-apps", path="./apps") + patch,
+        "apps/kustomization.yaml": "resources: [web/ks.yaml]\n",
+        "apps/web/ks.yaml": KS.format(name="web", path="./apps/web/app") + "  postBuild:\n    substitute:\n      APP: web\n",
+        "apps/web/app/kustomization.yaml": "resources: [cm.yaml]\n",
+        "apps/web/app/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\n  namespace: default\n"
+        "data:\n  host: \"${APP}.${HOME_DOMAIN}\"\n  onyx: \"${ONYX_ADDR}\"\n",
+    }
+    if operator:
+        files["clusters/home/external-secret.yaml"] = (
+            "apiVersion: external-secrets.io/v1\nkind: ExternalSecret\nmetadata:\n  name: cluster-secrets\n"
+            "  namespace: flux-system\nspec:\n  secretStoreRef:\n    kind: ClusterSecretStore\n    name: onepassword\n"
+            "  target:\n    name: cluster-secrets\n  dataFrom:\n    - extract:\n        key: cluster-secrets\n")
+    write_tree(root, files)
+    res = validate_paths([str(root)], Options(repo_root=str(root), kustomize="never"))
+    hits = [f for f in res.findings if f.rule == "flux.substitute"]
+    assert (hits == []) if operator else (len(hits) == 1 and "${ONYX_ADDR}" in hits[0].message), res.findings
+
+
 @pytest.mark.parametrize("fmt", ["text", "github", "json"])
 def test_a_secrets_values_never_reach_another_object_nor_the_output(tmp_path, fmt):
     """Attacker round 5: a pull request writes `name: ${DBPASS}`, `cm-${PASSWORD}`, `dependsOn: [{name: ${B64}}]` in

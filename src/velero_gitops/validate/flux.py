@@ -233,6 +233,7 @@ class Graph:
         # id(Flux Kustomization) -> what its kustomize build emitted (kustomize.built_copies), when builds ran
         self.built_copies: dict[int, list[tuple[str, ...]]] = {}
         self._seeded: dict[tuple[str, str, str], Path | None] = {}  # seeded_from, per source
+        self._made: set[tuple[str, str, str]] | None = None  # _operator_made
         self._entries: set[Path] | None = None
         self._outside: set[Path] | None = None  # _hand_applied_dirs
         self._path_dirs: set[Path] | None = None  # _named_dirs
@@ -959,6 +960,16 @@ class Graph:
                                and self.visible(ks, o) and not self.dead(o)]))
         return out
 
+    def _operator_made(self) -> set[tuple[str, str, str]]:
+        """(kind, namespace, name) of what an object applied here makes through its operator (validate.producers: an
+        ExternalSecret's target, a SealedSecret's Secret), once per run: the keys such an object gets are the
+        operator's to decide (external-secrets' dataFrom takes every key of the store's item), whatever Git holds
+        under that name (a placeholder the operator overwrites)."""
+        if self._made is None:
+            self._made = {(kind, ns, name) for o in self.all if not self.dead(o)
+                          for ns in self.namespaces(o) for kind, name in made_by(o, ns)}
+        return self._made
+
     def variable_names(self, ks: Obj) -> set[str] | None:
         """The names of a Kustomization's postBuild variables when Git shows them all, values or not: a SOPS-encrypted
         Secret keeps its keys in clear (sops encrypts values only: getsops/sops@v3.10.2:sops.go Tree.Encrypt walks
@@ -968,6 +979,9 @@ class Graph:
         if post is None:
             return None
         names = {k for k, _ in post.substitute}
+        ns = self.namespaces(ks)[0] if self.namespaces(ks) else ""
+        if any(ref is not None and (ref.kind, ns, ref.name) in self._operator_made() for ref in post.substitute_from):
+            return None  # an operator writes it (an ExternalSecret's dataFrom): its keys are the store's, not Git's
         for kind, found in self._substitution_sources(ks):
             if not found:
                 return None
