@@ -19,8 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import yaml
-
+from velero_gitops import yamlsafe
 from velero_gitops.rules import define
 
 if TYPE_CHECKING:
@@ -43,7 +42,7 @@ class Replaced:
 def rendered_depends_on(ks_text: str) -> dict[str, list[str]]:
     """{"ns/name": its dependsOn ("ns/name")} of the Flux Kustomizations of our rendered ks.yaml (our own output)."""
     out: dict[str, list[str]] = {}
-    for doc in yaml.safe_load_all(ks_text):
+    for doc in (d.data for d in yamlsafe.load_all(ks_text)):
         if not isinstance(doc, dict) or doc.get("kind") != "Kustomization":
             continue
         md = doc.get("metadata") or {}

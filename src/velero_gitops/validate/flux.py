@@ -225,6 +225,9 @@ class Graph:
         self.substituted: dict[int, bool] = {}
         # id(object) -> ({pointer: the variables without a value that left it empty}, the Kustomization substituting)
         self.blanked: dict[int, tuple[dict[str, list[str]], Obj]] = {}
+        # id(object) -> (why its substitution was not made, the Flux Kustomization): varsub's budget, one per file
+        self.too_large: dict[int, tuple[varsub.TooLarge, Obj]] = {}
+        self._budgets: dict[Path, varsub.Budget] = {}
         self._patched: set[int] = set()  # Flux Kustomizations a parent's patches were applied to
         self.patched_by: dict[int, list[tuple[Obj, fluxmodel.Patch]]] = {}  # id(ks) -> (parent, patch) applied to it
         self._raw_names: dict[int, tuple[str, str]] = {}  # id -> (name, namespace) as written, when substituted
@@ -1021,8 +1024,12 @@ class Graph:
                 if "$" in raw[0] or "$" in raw[1]:
                     self._raw_names[id(o)] = raw
                 blanked: dict[str, list[str]] = {}
-                if resolve.substitute(o.data, lookup, blanked):
-                    changed = True
+                budget = self._budgets.setdefault(self.real(o.path), varsub.Budget())  # a file's objects share one
+                try:
+                    if resolve.substitute(o.data, lookup, blanked, budget):
+                        changed = True
+                except varsub.TooLarge as exc:
+                    self.too_large[id(o)] = (exc, ks)
                 if blanked:
                     self.blanked[id(o)] = (blanked, ks)
                     self._models.pop(id(o), None)
