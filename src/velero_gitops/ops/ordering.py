@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from velero_gitops import yamlsafe
 from velero_gitops.rules import define
+from velero_gitops.validate.documents import mapping, sequence
 
 if TYPE_CHECKING:
     from velero_gitops.ops.wiring import FluxKs
@@ -45,10 +46,10 @@ def rendered_depends_on(ks_text: str) -> dict[str, list[str]]:
     for doc in (d.data for d in yamlsafe.load_all(ks_text)):
         if not isinstance(doc, dict) or doc.get("kind") != "Kustomization":
             continue
-        md = doc.get("metadata") or {}
+        md = mapping(doc, "metadata")
         ns = md.get("namespace") or ""
-        out[f"{ns}/{md.get('name')}"] = [f"{d.get('namespace') or ns}/{d['name']}"
-                                         for d in (doc.get("spec") or {}).get("dependsOn") or []]
+        out[f"{ns}/{md.get('name')}"] = [f"{d.get('namespace') or ns}/{d['name']}" for d in sequence(mapping(doc, "spec"), "dependsOn")
+                                         if isinstance(d, dict) and "name" in d]
     return out
 
 

@@ -52,6 +52,7 @@ from velero_gitops.validate.documents import (
 from velero_gitops.validate.producers import SCAN_KIND, copied_into, generated, made_by
 from velero_gitops.validate.run import DEFAULT_REPO_SOURCES, Options, Run
 from velero_gitops.validate.schemas import split_api_version
+from velero_gitops.yamlsafe import sequence
 
 MISSING_PATH = define("flux.path", "error", "a Flux Kustomization's `spec.path` does not exist in the repository it reads")
 SOURCE_REF = define("flux.source-ref", "error", "`sourceRef`, `chartRef` or `chart.spec.sourceRef` names a source that "
@@ -295,7 +296,7 @@ class Graph:
                 if not isinstance(g, dict):
                     continue
                 lines = [x for x in g.get("literals") or [] if isinstance(x, str)]
-                for env in [*(g.get("envs") or []), *([g["env"]] if isinstance(g.get("env"), str) else [])]:
+                for env in [*sequence(g, "envs"), *([g["env"]] if isinstance(g.get("env"), str) else [])]:
                     try:
                         lines += self.run.text(d / str(env), root=self.root).splitlines()
                     except (OSError, ValueError):
