@@ -13,6 +13,7 @@ import threading
 
 import pytest
 
+from velero_gitops import safefile
 from velero_gitops.safefile import FileRefused, decode, read_bytes, read_text
 
 pytestmark = pytest.mark.timeout(5)
@@ -219,3 +220,23 @@ def test_a_marker_scan_reads_utf16_as_go_yaml_does(encoding, bom):
     text = "kind: Kustomization\napiVersion: kustomize.toolkit.fluxcd.io/v1\n"
     assert scan_text(bom + text.encode(encoding)) == text
     assert "Kustomization" in scan_text(bom + text.encode(encoding) + b"\xff")  # a bad tail is replaced, not refused
+
+
+def test_a_symlink_out_is_said_by_its_own_text_never_where_the_host_resolves_it(tmp_path):
+    """A finding on a symlink that leads out says so with the link's text as the repository writes it, never where
+    the host resolves it (/proc/self/exe is the runner's Python, /etc/alternatives/awk its awk): what lies outside
+    the repository is not the repository's to learn, and an existing and a missing target read the same."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "exe.yaml").symlink_to("/proc/self/exe")
+    (root / "none.yaml").symlink_to(tmp_path / "no-such-file")
+    (tmp_path / "real.txt").write_text("x")
+    (root / "real.yaml").symlink_to(tmp_path / "real.txt")
+    said = {}
+    for name in ("exe.yaml", "none.yaml", "real.yaml"):
+        with pytest.raises(safefile.FileRefused) as exc:
+            safefile.read_bytes(root / name, root=root, shown=name)
+        said[name] = exc.value.problem
+    assert said["exe.yaml"].startswith("is a symlink to /proc/self/exe (as written) that leads outside"), said
+    assert os.path.realpath("/proc/self/exe") not in said["exe.yaml"]
+    assert said["none.yaml"].replace("no-such-file", "real.txt") == said["real.yaml"]  # no existence oracle

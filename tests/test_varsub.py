@@ -117,3 +117,23 @@ def test_outcomes_are_the_worlds_flux_may_make():
     assert [u for u, _ in outcomes("https://${H/x/y}", "v")] == ["https://v"]  # a form not modelled: the stand-in
     with pytest.raises(BadSubstitution):
         outcomes("https://${H-a}", "v")
+
+
+def test_values_copied_at_each_reference_are_bounded_by_one_budget():
+    """envsubst copies a value at every reference, without bound (fluxcd/pkg@envsubst/v1.7.0:envsubst template.go
+    Execute appends each lookup): a 64 KiB value referenced 20,000 times would make 1.3 GB. What the values may add is
+    bounded by the size of a file the tool reads, counted in characters before the text is made, and one budget is
+    shared by every expansion of one unit (a file's scalars, a build's documents)."""
+    value = "a" * 65536
+    refs = varsub.OUTPUT_LIMIT // len(value)
+    lookup = lookup_from({"A": value}, complete=True)
+    assert len(expand("${A}" * refs, lookup)[0]) == varsub.OUTPUT_LIMIT  # up to the limit: made
+    with pytest.raises(varsub.TooLarge, match="exceeds 8 MiB"):
+        expand("${A}" * 20000, lookup)
+    shared = varsub.Budget()
+    for _ in range(refs):
+        expand("${A}", lookup, budget=shared)  # each call is small ...
+    with pytest.raises(varsub.TooLarge):
+        expand("${A}", lookup, budget=shared)  # ... but the unit's total is not
+    with pytest.raises(varsub.TooLarge):
+        substitute_documents("k: ${A}\n---\n" * (refs + 1), lookup)

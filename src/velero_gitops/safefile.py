@@ -75,10 +75,22 @@ def read_bytes(path: str | os.PathLike[str], *, root: str | os.PathLike[str] | N
     if root is not None:
         real_root = resolve(root)
         if not _inside(real, real_root):
-            via = " through a symlink" if _inside(os.path.abspath(path), real_root) else ""
-            raise FileRefused(name, f"resolves{via} to {real}, outside {real_root}; only files inside it are read",
-                              "outside-root")
+            # where the link leads outside is the host's business (/proc/self/exe, /etc/alternatives/...): never said;
+            # at most the link's own text, as the repository writes it
+            if _inside(os.path.abspath(path), real_root):
+                link = _link_text(path)
+                what = f"is a symlink to {link} (as written)" if link is not None else "is under a symlinked folder"
+                raise FileRefused(name, f"{what} that leads outside {real_root}; only files inside it are read",
+                                  "outside-root")
+            raise FileRefused(name, f"is outside {real_root}; only files inside it are read", "outside-root")
     return read_real(real, name, limit, dangling=lambda: os.path.islink(path))
+
+
+def _link_text(path: str | os.PathLike[str]) -> str | None:
+    try:
+        return os.readlink(path)
+    except OSError:  # not itself a link: one of its folders is
+        return None
 
 
 def read_real(real: str, name: str, limit: int = DEFAULT_LIMIT, dangling: Callable[[], bool] = lambda: False) -> bytes:

@@ -24,6 +24,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from velero_gitops.safefile import DEFAULT_LIMIT
+
 NAME = re.compile(r"\w+")  # scan.go acceptIdent: letters, digits, underscore (a reference may start with a digit)
 VALID_NAME = re.compile(r"^[_A-Za-z][_A-Za-z0-9]*$")  # varsubRegex: other names fail the Kustomization
 DISABLED = "kustomize.toolkit.fluxcd.io/substitute"
@@ -40,28 +42,68 @@ class _Unknown(Exception):
     pass
 
 
+# What substitution may write: the size of a file the tool reads (safefile.DEFAULT_LIMIT). A value is copied once per
+# reference, so a 64 KiB variable referenced 20,000 times in a 80 KB file would make 1.3 GB; the controller would do
+# it (envsubst has no bound), the API server then refuses any object over 1.5 MiB. Beyond the budget the substituted
+# text is not made: what it holds is not evaluated.
+OUTPUT_LIMIT = DEFAULT_LIMIT
+
+
+class Budget:
+    """The characters that variables' values may still add, shared by every ``expand`` of one unit (a file's
+    objects, a build's output): the unit's substituted text is bounded, not each scalar's."""
+
+    __slots__ = ("left", "limit")
+
+    def __init__(self, limit: int = OUTPUT_LIMIT) -> None:
+        self.limit = limit
+        self.left = limit
+
+    def spend(self, n: int) -> None:
+        self.left -= n
+        if self.left < 0:
+            raise TooLarge(self.limit)
+
+
+class TooLarge(Exception):
+    """Substitution would write more than its budget: not done, and what it would make is not evaluated.
+    ``at`` is the JSON pointer of the value where the budget ran out, when the caller knows it."""
+
+    def __init__(self, limit: int, at: str = "") -> None:
+        super().__init__(too_large_message(limit))
+        self.limit, self.at = limit, at
+
+
+def too_large_message(limit: int) -> str:
+    return (f"not evaluated: the postBuild-substituted output exceeds {limit / (1 << 20):g} MiB (variables' values "
+            "copied at each reference); Flux would write it and the API server refuses an object over 1.5 MiB: "
+            "reference large values fewer times, or keep them out of postBuild variables")
+
+
 # Nesting of ``${...}`` inside defaults beyond this is not followed: the expression's value is unknown here (a
 # hostile value nests thousands deep; the controller's parser recurses without bound, our stack does not).
 MAX_DEPTH = 64
 _BRACES = re.compile(r"\$\{|\}")
 
 
-def expand(text: str, lookup: Lookup, unknown: str | None = None) -> tuple[str, bool]:
+def expand(text: str, lookup: Lookup, unknown: str | None = None, budget: Budget | None = None) -> tuple[str, bool]:
     """(the text after substitution, whether every expression was known). An expression whose value is unknown
-    stays as written, or becomes ``unknown`` when given. Raises BadSubstitution where the controller's envsubst fails.
+    stays as written, or becomes ``unknown`` when given. Raises BadSubstitution where the controller's envsubst fails,
+    TooLarge when the values would add more than ``budget`` (by default one of OUTPUT_LIMIT for this call), before
+    the text is made.
 
     Linear in ``text``: like envsubst's parser (parse/parse.go parses the buffer once, a nested ``${`` inside a
     default being parsed where it stands), every ``${`` is paired with its closing brace in one scan, and each
     expression then works on index ranges of the one text, never on copies of its body."""
-    run = _Expansion(text, lookup, unknown)
+    run = _Expansion(text, lookup, unknown, budget or Budget())
     out: list[str] = []
     known = run.region(0, len(text), out, 0)
     return "".join(out), known
 
 
 class _Expansion:
-    def __init__(self, text: str, lookup: Lookup, unknown: str | None) -> None:
-        self.text, self.lookup, self.unknown = text, lookup, unknown
+    def __init__(self, text: str, lookup: Lookup, unknown: str | None, budget: Budget) -> None:
+        self.text, self.lookup, self.unknown, self.budget = text, lookup, unknown, budget
         self.closing = _pairs(text)
 
     def region(self, lo: int, hi: int, out: list[str], depth: int) -> bool:
@@ -130,6 +172,7 @@ class _Expansion:
         v = self.lookup(name)
         if v is None:
             raise _Unknown
+        self.budget.spend(len(v))  # the only text not copied from the input: what the budget bounds
         return v
 
 
@@ -221,14 +264,16 @@ _DOC = re.compile(r"(?m)^---[ \t]*\n")
 
 def substitute_documents(text: str, lookup: Lookup | None) -> str:
     """Substitution on a build's output (YAML documents, as kustomize writes them), document by document; a
-    document that opts out, or that the controller's envsubst refuses, is left as it is."""
+    document that opts out, or that the controller's envsubst refuses, is left as it is. Raises TooLarge when the
+    values would add more than OUTPUT_LIMIT to the whole output."""
     if lookup is None or "$" not in text:
         return text
     out = []
+    budget = Budget()
     for d in _DOC.split(text):
         if f"{DISABLED}: disabled" not in d:
             try:
-                d = expand(d, lookup)[0]
+                d = expand(d, lookup, budget=budget)[0]
             except BadSubstitution:
                 pass
         out.append(d)

@@ -517,6 +517,32 @@ def _too_deep(limits: Limits) -> str:
     return f"nesting deeper than {limits.max_depth} levels is refused; flatten the structure"
 
 
+# Typed access to what ``load_all`` builds: the one way readers dig into repository data, whatever its shape (a
+# ``spec: "0x10"``, a ``dependsOn: 5``): a level of the wrong type reads as absent, never as an exception.
+
+
+def mapping(d: object, key: str) -> dict[str, Any]:
+    """``d[key]`` when ``d`` is a mapping holding a mapping there, else an empty dict (hostile YAML has any shape)."""
+    value = d.get(key) if isinstance(d, dict) else None
+    return value if isinstance(value, dict) else {}
+
+
+def sequence(d: object, key: str) -> list[Any]:
+    """``d[key]`` when ``d`` is a mapping holding a list there, else an empty list (``initContainers: 1`` is a
+    value the schema reports; the rules read it as no items)."""
+    value = d.get(key) if isinstance(d, dict) else None
+    return value if isinstance(value, list) else []
+
+
+def dig(d: object, *keys: str) -> Any:
+    """``d[k1][k2]...``, None as soon as a level is not a mapping."""
+    for k in keys:
+        if not isinstance(d, dict):
+            return None
+        d = d.get(k)
+    return d
+
+
 def pointer(path: tuple) -> str:
     """JSON pointer of a ``YamlRefused.path`` or a duplicate's key path."""
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)

@@ -337,9 +337,9 @@ VALIDATE_SPECIAL = [(k, "app.yaml") for k in ("fifo", "dev-zero", "dev-urandom",
     (k, "kustomization.yaml") for k in ("fifo", "dev-zero", "dev-urandom")]
 # What the one finding says about each kind of file (why it was not read).
 SPECIAL_REASON = {"fifo": ": is a FIFO (named pipe); only regular files are read",
-                  "dev-zero": ": resolves through a symlink to /dev/zero, outside ",
-                  "dev-urandom": ": resolves through a symlink to /dev/urandom, outside ",
-                  "outside-link": "secret.yaml, outside ",
+                  "dev-zero": ": is a symlink to /dev/zero (as written) that leads outside ",
+                  "dev-urandom": ": is a symlink to /dev/urandom (as written) that leads outside ",
+                  "outside-link": "secret.yaml (as written) that leads outside ",
                   "oversize": ": is 9 MiB, more than the limit of 8 MiB",
                   "dangling": ": no such file (dangling symlink)"}
 

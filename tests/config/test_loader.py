@@ -223,7 +223,7 @@ def test_a_config_symlinked_out_of_the_repository_is_refused_before_reading(tmp_
     r = run_cli(*command, *(["clusters/a/velero-gitops.yaml"] if command == ["render"] else []), cwd=repo)
     assert r.code == 2, r.out + r.err
     shown = r.out + r.err
-    assert "clusters/a/velero-gitops.yaml: config file resolves through a symlink to" in shown
+    assert "clusters/a/velero-gitops.yaml: config file is a symlink to" in shown and str(outside) not in shown.replace(str(outside / "credentials.yaml"), "")
     assert "copy the config into the repository" in shown
     assert "VICTIM" not in shown and "aws_secret_access_key" not in shown
     assert snapshot(repo) == before

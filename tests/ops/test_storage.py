@@ -16,6 +16,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
 from layout_fixtures import write_repo
 from velero_gitops.config.loader import load
 from velero_gitops.ops import disaster, storage
@@ -267,3 +271,32 @@ def test_a_cluster_folder_that_is_no_label_names_the_cluster_as_a_label(tmp_path
                 "--no-interactive", cwd=root)
     assert r.code == 0, r.err
     assert load(root / "velero-gitops.yaml").config.cluster == "main-site"
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(field=st.sampled_from(["spec", "spec.dependsOn", "spec.dependsOn.0", "spec.postBuild", "spec.decryption",
+                              "spec.targetNamespace", "metadata"]),
+       value=st.one_of(st.just("0x10"), st.integers(), st.just([[1]]), st.just(["x"]), st.booleans()))
+@example(field="spec.dependsOn", value=5)
+@example(field="spec", value="0x10")
+def test_a_flux_field_of_any_type_is_read_through_the_typed_model(tmp_path, field, value):
+    """The API server refuses a Kustomization whose dependsOn is no list (fluxcd/kustomize-controller@v1.9.4:
+    api/v1/kustomization_types.go DependsOn []DependencyReference), but the repository may hold one: storage.read and
+    the disaster-recovery order read dependsOn through the typed model (validate/fluxmodel.py), which the schema pass
+    reports, never a TypeError (before: `dependsOn: 5`, `spec: "0x10"` raised at ops/storage.py)."""
+    files = dict(FILES)
+    path = "kubernetes/apps/default/db/ks.yaml"
+    doc = yaml.safe_load(files[path])
+    parts = field.split(".")
+    node = doc
+    for k in parts[:-1]:
+        if k == "dependsOn" and not isinstance(node.get(k), list):
+            node[k] = [{"name": "openebs"}]
+        node = node[int(k)] if isinstance(node, list) else node[k]
+    if isinstance(node, list):
+        node[int(parts[-1])] = value
+    else:
+        node[parts[-1]] = value
+    files[path] = "---\n" + yaml.safe_dump(doc)
+    root = write_repo(tmp_path / f"p{abs(hash((field, repr(value))))}", files)
+    storage.read(root, SOURCES)

@@ -394,3 +394,15 @@ def test_graph_and_planner_share_one_confined_parse(tmp_path):
     assert [f.name for f in tree.applied_files(repo / "ok")] == ["cm.yaml"]
     assert run.kfiles[run.real(repo / "ok/kustomization.yaml")] is not None  # the planner finds it parsed
     assert str(outside) not in "".join(map(str, run.texts))
+
+
+def test_a_substituted_scalar_is_read_again_through_the_projects_limits():
+    """The controller parses the substituted object again (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_varsub.go
+    SubstituteVariables → yaml.Unmarshal): a variable's value is repository text, read here through yamlsafe (its
+    depth budget) like every file, so 20,000 nested brackets stay a string instead of exhausting the stack; a value
+    that reads back as a number becomes one, as Go YAML resolves plain scalars (12:30 is a string there)."""
+    deep = "[" * 20000 + "]" * 20000
+    values = {"A": deep, "N": "42", "T": "12:30"}
+    node = {"k": "${A}", "n": "${N}", "t": "${T}", "q": ["${UNSET}"]}
+    assert resolve.substitute(node, lambda name: values.get(name, ""))
+    assert node == {"k": deep, "n": 42, "t": "12:30", "q": [None]}

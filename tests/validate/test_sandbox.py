@@ -278,3 +278,15 @@ def test_a_signal_mid_build_removes_every_mirror(tmp_path, sig, code):
     assert proc.returncode == code, out + err
     assert err.strip() == "terminated" and "Traceback" not in err
     assert [p.name for p in tmp.iterdir() if p.name.startswith("vg-kustomize-")] == []
+
+
+def test_the_readme_states_the_sandbox_limits_the_code_sets():
+    """README's security section quotes each build's limits: they are sandbox.py's constants (one source), so a
+    change to one without the other fails here (before: README said a 1 GiB address space, MEMORY was 2 GiB)."""
+    from pathlib import Path
+
+    text = " ".join((Path(__file__).parents[2] / "README.md").read_text().split())
+    gib, mib = sandbox.MEMORY / (1 << 30), sandbox.MAX_OUTPUT >> 20
+    stated = (f"Each build has a {gib:g} GiB address space, {sandbox.CPU_SECONDS} CPU seconds, {mib} MiB of output "
+              f"and {sandbox.BUILD_SECONDS} s, and all builds of one run share a {sandbox.RUN_SECONDS} s deadline")
+    assert stated in text

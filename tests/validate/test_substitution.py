@@ -13,7 +13,7 @@ import pytest
 
 from velero_gitops.validate.engine import Options, validate_paths
 
-from cli_util import require_kubectl, write_tree
+from cli_util import cpu_budget, require_kubectl, write_tree
 
 KS = ("apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: {name}\n"
       "  namespace: flux-system\nspec:\n  interval: 10m\n  path: {path}\n  prune: true\n"
@@ -298,3 +298,24 @@ def test_the_finding_points_at_the_first_blanked_use(tmp_path):
     res = validate_paths([str(root)], Options(repo_root=str(root), kustomize="never"))
     hits = [f for f in res.findings if f.rule == "flux.substitute"]
     assert [(f.pointer, f.line) for f in hits] == [("/spec/values/other", 16)], hits
+
+
+def test_substitution_beyond_the_file_size_limit_is_a_located_finding_not_a_gigabyte(tmp_path):
+    """A 64 KiB postBuild variable referenced 1,000 times in one ConfigMap value: envsubst would copy it each time
+    (fluxcd/pkg@envsubst/v1.7.0:envsubst template.go, no bound; kustomize-controller@v1.9.4 then applies it). The
+    substitution is bounded by the size of a file validate reads (varsub.OUTPUT_LIMIT, 8 MiB), counted before the
+    text is made: one finding on the value, at its line, and nothing expanded (before: 65 MB made, 35 CPU s)."""
+    root = tmp_path / "repo"
+    write_tree(root, {
+        "clusters/home/flux-system/gotk-sync.yaml": KS.format(name="flux-system", path="./clusters/home"),
+        "clusters/home/x.yaml": KS.format(name="x", path="./apps/x")
+        + "  postBuild:\n    substitute:\n      A: " + "a" * 65536 + "\n",
+        "apps/x/kustomization.yaml": "resources: [cm.yaml]\n",
+        "apps/x/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: default}\ndata:\n  k: \""
+        + "${A}" * 1000 + "\"\n",
+    })
+    with cpu_budget(10):
+        res = validate_paths([str(root)], Options(repo_root=str(root), kustomize="never"))
+    hits = [f for f in res.findings if f.rule == "flux.substitute-size"]
+    assert [(f.file.endswith("apps/x/cm.yaml"), f.line, f.pointer) for f in hits] == [(True, 5, "/data/k")], res.findings
+    assert "not evaluated" in hits[0].message and "flux-system/x" in hits[0].message

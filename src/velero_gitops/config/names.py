@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from velero_gitops import goregexp
+from velero_gitops.yamlsafe import mapping, sequence
 
 # Every pattern ends in \Z, not $: `$` also matches before a final newline, so a YAML block scalar
 # ("daily\n") would pass and end up in file names and PromQL. Callers may use .match or .fullmatch.
@@ -446,9 +447,9 @@ def skipped_selection_problem(selector: dict) -> str | None:
     """Why a backup's label selector (metav1.LabelSelector as a mapping) selects only items Velero skips, or None:
     it requires EXCLUDE_FROM_BACKUP_LABEL to be "true" (matchLabels, or In with only that value)."""
     key = EXCLUDE_FROM_BACKUP_LABEL
-    needs = (selector.get("matchLabels") or {}).get(key) == "true" or any(
-        e.get("key") == key and e.get("operator") == "In" and set(e.get("values") or []) == {"true"}
-        for e in selector.get("matchExpressions") or [] if isinstance(e, dict))
+    needs = mapping(selector, "matchLabels").get(key) == "true" or any(
+        e.get("key") == key and e.get("operator") == "In" and sequence(e, "values") == ["true"]
+        for e in sequence(selector, "matchExpressions") if isinstance(e, dict))
     if not needs:
         return None
     return (f"selects only items labelled {key}=true, and Velero skips every such item whatever the selector says, "

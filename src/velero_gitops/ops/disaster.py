@@ -44,6 +44,7 @@ from velero_gitops.render.plan import (
     schedules_kustomization_name,
     sops_files,
 )
+from velero_gitops.validate.documents import dig, mapping, sequence
 
 if TYPE_CHECKING:
     from velero_gitops.config.loader import LoadedConfig
@@ -118,10 +119,11 @@ def read_repository(loaded: LoadedConfig) -> Repository:
         data = plain(k.data) if k is not None else None
         if data is not None:
             ns = ref.split("/", 1)[0]
-            data.setdefault("metadata", {})["namespace"] = ns
-            for dep in (data.get("spec") or {}).get("dependsOn") or []:
-                if isinstance(dep, dict) and dep.get("name"):
-                    visit(f"{dep.get('namespace') or ns}/{dep['name']}", (*seen, ref))
+            if not isinstance(data.get("metadata"), dict):
+                data["metadata"] = {}
+            data["metadata"]["namespace"] = ns
+            for _, dep in g.kustomization(k).depends_on:  # the typed model: a dependsOn of any shape is read once
+                visit(f"{dep.namespace or ns}/{dep.name}", (*seen, ref))
         storage[ref] = data
 
     deps = [f"{d.namespace}/{d.name}" for d in c.flux.depends_on]
@@ -142,7 +144,7 @@ def read_repository(loaded: LoadedConfig) -> Repository:
     _leave_ours_out(g, root, Layout.of(c), by_ref, storage)
     wanted: list[str] = []
     for ref, data in storage.items():
-        tn = ((data or {}).get("spec") or {}).get("targetNamespace")
+        tn = dig(data, "spec", "targetNamespace")
         wanted += [ref.split("/", 1)[0], *([tn] if isinstance(tn, str) and tn else [])]
     # the sync roots of this cluster (wiring.cluster_roots); none known when no root of the repository reaches the tree
     roots = cluster_roots(facts, g.run.real(root / c.repo.apps_root)) \
@@ -215,8 +217,7 @@ def _substitutions(g: Any, root: Path, storage: dict[str, dict[str, Any] | None]
     out: dict[tuple[str, str, str], str | None] = {}
     for ref, data in storage.items():
         ns = ref.split("/", 1)[0]
-        post = ((data or {}).get("spec") or {}).get("postBuild") or {}
-        for r in post.get("substituteFrom") or [] if isinstance(post, dict) else []:
+        for r in sequence(dig(data, "spec", "postBuild"), "substituteFrom"):
             if not isinstance(r, dict) or r.get("optional") or r.get("kind") not in ("ConfigMap", "Secret"):
                 continue
             kind, name = str(r["kind"]), str(r.get("name", ""))
@@ -368,16 +369,16 @@ def _chart(spec: dict[str, Any], g: Any) -> tuple[str, str]:
     ref = spec.get("chartRef")
     if isinstance(ref, dict) and isinstance(ref.get("name"), str):
         for o in g.named(str(ref.get("kind", "")), ref["name"]):
-            src = o.data.get("spec") or {}
+            src = mapping(o.data, "spec")
             if isinstance(src.get("url"), str):
-                tag = (src.get("ref") or {}).get("tag")
+                tag = dig(src, "ref", "tag")
                 return src["url"], tag if isinstance(tag, str) else ""
-    chart = (spec.get("chart") or {}).get("spec") or {}
+    chart = mapping(mapping(spec, "chart"), "spec")
     if isinstance(chart.get("chart"), str):
-        sref = chart.get("sourceRef") or {}
+        sref = mapping(chart, "sourceRef")
         version = str(chart["version"]) if isinstance(chart.get("version"), str) else ""
         for o in g.named(str(sref.get("kind", "")), str(sref.get("name", ""))):
-            url = (o.data.get("spec") or {}).get("url")
+            url = dig(o.data, "spec", "url")
             if isinstance(url, str):
                 return (f"{url.rstrip('/')}/{chart['chart']}" if url.startswith("oci://") else
                         f"--repo {url} {chart['chart']}"), version
@@ -445,7 +446,7 @@ def _apply_object(ref: str, data: dict[str, Any] | None) -> str:
     note = ("      # replace each ${...}: a parent's postBuild substitutes it" if varsub.names(body) else "")
     # a substituteFrom that is not optional fails the build while its ConfigMap/Secret is missing
     # (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_varsub.go LoadVariables)
-    subst = ((data.get("spec") or {}).get("postBuild") or {}).get("substituteFrom") or []
+    subst = sequence(dig(data, "spec", "postBuild"), "substituteFrom")
     needed = [f"{r.get('kind')} {r.get('name')}" for r in subst if isinstance(r, dict) and not r.get("optional")]
     if needed:
         note += (f"      # needs {', '.join(needed)} in {ref.split('/', 1)[0]} first (postBuild.substituteFrom: "
@@ -462,7 +463,7 @@ def _decryption_keys(storage: dict[str, dict[str, Any] | None], made: tuple[str,
     out: list[str] = []
     seen = {made} if made is not None else set()
     for ref, data in storage.items():
-        sref = (((data or {}).get("spec") or {}).get("decryption") or {}).get("secretRef") or {}
+        sref = dig(data, "spec", "decryption", "secretRef")
         name = sref.get("name") if isinstance(sref, dict) else None
         ns = ref.split("/", 1)[0]
         if isinstance(name, str) and name and (ns, name) not in seen:

@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 from velero_gitops import goregexp, varsub
 from velero_gitops.errors import ConfigError, UsageError
+from velero_gitops.validate.documents import dig, mapping, sequence
+from velero_gitops.validate.fluxmodel import json_type
 from velero_gitops.validate.helmvalues import plain
 
 if TYPE_CHECKING:
@@ -233,6 +235,10 @@ def dotted(path: tuple[str | int, ...]) -> str:
     return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
 
 
+_SAY = {"object": "a mapping", "array": "a list", "string": "a string", "integer": "a number", "number": "a number",
+        "boolean": "true or false", "null": "empty"}
+
+
 def _pop(values: dict, *path: str) -> Any:
     """Remove and return values[path] (None when absent); empty parents are removed too."""
     node: Any = values
@@ -261,7 +267,7 @@ def import_values(hr: dict, line: int, shown: str, composed: Any = None) -> Impo
     from velero_gitops.config.model import KUBELET_PODS_PATHS, Budget, VeleroConfig
 
     spec: dict = hr["spec"] if isinstance(hr.get("spec"), dict) else {}
-    version = str(((spec.get("chart") or {}).get("spec") or {}).get("version") or "")
+    version = str(dig(spec, "chart", "spec", "version") or "")
     vt = version_tuple(version)
     problems: list[str] = []  # every problem of the release, reported in one run
 
@@ -302,12 +308,26 @@ def import_values(hr: dict, line: int, shown: str, composed: Any = None) -> Impo
     if problems and (vt is None or vt < MIN_CHART or not isinstance(values, dict)):
         raise ConfigError(problems)  # another values layout: nothing below would read it right
     V = ("spec", "values")
+
+    def typed(v: Any, want: type, *path: str | int) -> Any:
+        """``v`` when absent or of the shape the chart reads at spec.values.<path>, else None and one located
+        problem (hostile YAML has any shape: ``credentials: oops``)."""
+        if v is None or isinstance(v, want):
+            return v
+        problems.append(f"{at(*V, *path)} is {_SAY.get(json_type(v), json_type(v))}, but the chart reads "
+                        f"{_SAY[json_type(want())]} there: fix it (or remove it), then import")
+        return None
+
+    def take(want: type, *path: str) -> Any:
+        """Remove and return spec.values.<path> (``_pop``), typed."""
+        return typed(_pop(values, *path), want, *path)
+
     default = VeleroConfig()
     out: dict[str, Any] = {}
     velero: dict[str, Any] = {}
     s3: dict[str, Any] = {}
     changes: list[str] = []
-    meta = hr.get("metadata") or {}
+    meta = mapping(hr, "metadata")
     namespace = spec.get("targetNamespace") or meta.get("namespace") or "velero"
     release = spec.get("releaseName") or meta.get("name") or "velero"
 
@@ -320,9 +340,11 @@ def import_values(hr: dict, line: int, shown: str, composed: Any = None) -> Impo
         changes.append(f"image tag {tag} -> the chart's ({_app_version(default.chart_version)}); "
                        "set velero.imageTag to pin another one")
     # plugins
-    inits = _pop(values, "initContainers") or []
-    for c in inits if isinstance(inits, list) else []:
-        image = str((c or {}).get("image", ""))
+    inits = take(list, "initContainers") or []
+    for i, c in enumerate(inits):
+        if typed(c, dict, "initContainers", i) is None:
+            continue
+        image = str(c.get("image", ""))
         if "velero-plugin-for-aws" in image:
             if image != default.aws_plugin_image:
                 changes.append(f"AWS plugin {image} -> {default.aws_plugin_image} (the one that goes with Velero 1.18); "
@@ -348,7 +370,7 @@ def import_values(hr: dict, line: int, shown: str, composed: Any = None) -> Impo
         if b.get("provider") not in (None, "aws", "velero.io/aws"):
             problems.append(f"{at(*V, 'configuration', 'backupStorageLocation')} [0].provider {b.get('provider')!r}: "
                             "velero-gitops renders the S3 (aws) provider only; import a release of the aws provider")
-        cfg = b.get("config") or {}
+        cfg = typed(b.get("config"), dict, "configuration", "backupStorageLocation", 0, "config") or {}
         url = str(cfg.get("s3Url") or "")
         if not url:
             problems.append(f"{at(*V, 'configuration', 'backupStorageLocation')} [0].config.s3Url is missing: "
@@ -425,7 +447,7 @@ def import_values(hr: dict, line: int, shown: str, composed: Any = None) -> Impo
         velero["fsBackupTimeout"] = old_timeout
         came("velero.fsBackupTimeout", *V, "configuration", "resticTimeout")
     # credentials
-    creds: dict = _pop(values, "credentials") or {}
+    creds: dict = take(dict, "credentials") or {}
     if creds.get("useSecret") is False:
         problems.append(f"{at(*V, 'credentials', 'useSecret')} false (cloud identity, not S3 keys): "
                         "velero-gitops renders S3 access keys in a Secret; give Velero S3 keys in a Secret, then import")
@@ -451,11 +473,11 @@ def import_values(hr: dict, line: int, shown: str, composed: Any = None) -> Impo
     plugin = _pop(values, "nodeAgent", "pluginVolumePath")
     if plugin and "podVolumePath" in node:
         node["pluginVolumePath"] = plugin
-    for src in ("tolerations", "nodeSelector", "resources"):
-        v = _pop(values, "nodeAgent", src)
+    for src, want in (("tolerations", list), ("nodeSelector", dict), ("resources", dict)):
+        v = take(want, "nodeAgent", src)
         if v:
             node[src] = v
-    lim = dict((node.get("resources") or {}).get("limits") or {})
+    lim = dict(typed(dig(node, "resources", "limits"), dict, "nodeAgent", "resources", "limits") or {})
     if isinstance(node.get("resources"), dict):
         # the config bounds the node-agent (config/model.py NodeAgentConfig: a limit within its budget is required);
         # a limit the old release left unset gets the default budget, said as a change
@@ -472,7 +494,7 @@ def import_values(hr: dict, line: int, shown: str, composed: Any = None) -> Impo
                            "is 500m CPU / 500M memory)")
     if node:
         velero["nodeAgent"] = node
-    res = _pop(values, "resources")
+    res = take(dict, "resources")
     if res:
         velero["resources"] = res
         came("velero.resources", *V, "resources")
@@ -484,7 +506,7 @@ def import_values(hr: dict, line: int, shown: str, composed: Any = None) -> Impo
         metrics["enabled"] = bool(_pop(values, "metrics", "enabled"))
     if "serviceMonitor" in m:
         metrics["serviceMonitor"] = bool(_pop(values, "metrics", "serviceMonitor", "enabled"))
-        labels = _pop(values, "metrics", "serviceMonitor", "additionalLabels")
+        labels = take(dict, "metrics", "serviceMonitor", "additionalLabels")
         if labels:
             metrics["additionalLabels"] = labels
     if "nodeAgentPodMonitor" in m:
@@ -816,7 +838,7 @@ def run_import(here: Path, hr_file: Path, found: Detected, cluster: str | None) 
     g = wiring_graph(root, sources)
     composed = _composed_values(g, root, real, hr)
     imp = import_values(hr, line, shown, composed)
-    if composed is not None and (hr.get("spec") or {}).get("valuesFrom"):
+    if composed is not None and dig(hr, "spec", "valuesFrom"):
         imp.changes.append(f"values read as helm-controller composes them: {', '.join(composed.args)}; the "
                            "valuesFrom ConfigMap goes with the old HelmRelease, so remove what makes it in the same commit")
     facts = flux_facts(root, sources, g=g)
@@ -861,7 +883,7 @@ def run_import(here: Path, hr_file: Path, found: Detected, cluster: str | None) 
     finally:
         probe.unlink(missing_ok=True)
     ours = _rendered_values(rendered)  # extraValues already merged under ours by the plan
-    old = effective(plain(composed.values if composed is not None else (hr.get("spec") or {}).get("values") or {}))
+    old = effective(plain(composed.values if composed is not None else dig(hr, "spec", "values") or {}))
     diff = values_diff(old, ours)
     if not create_new(target, text.encode("utf-8")):
         raise UsageError(f"{CONFIG_NAME} appeared while import ran; import never overwrites")
@@ -937,13 +959,13 @@ def flux_order(imp: Imported, hr: dict, line: int, shown: str, real: Path, facts
     own_ns = str(meta.get("namespace") or "")
     alive = [k for k in live(facts) if k.kind == "Kustomization"]
     deps: list[dict[str, str]] = []
-    for i, d in enumerate(spec.get("dependsOn") or []):
+    for i, d in enumerate(sequence(spec, "dependsOn")):
         if not isinstance(d, dict) or not d.get("name"):
             continue
         name, ns = str(d["name"]), str(d.get("namespace") or own_ns)
         where = f"{shown}:{_line(hr, line, 'spec', 'dependsOn', i)} spec.dependsOn[{i}] ({ns or '-'}/{name})"
         files = {o.path for o in applied_objects(g, root, name) if o.kind == "HelmRelease" and o.name == name
-                 and (o.data.get("metadata") or {}).get("namespace", o.eff_ns or own_ns) in (ns, None)}
+                 and mapping(o.data, "metadata").get("namespace", o.eff_ns or own_ns) in (ns, None)}
         by = sorted({(k.namespace or "flux-system", k.name) for k in alive if files & k.applies})
         same = [k for k in alive if real in k.applies and (k.namespace or "flux-system", k.name) in by]
         if not by:
@@ -993,7 +1015,7 @@ def _composed_values(g: Any, root: Path, real: Path, hr: dict) -> Any:
     except (OSError, ValueError):  # safefile's refusals: read_release read it a moment ago
         return None
     reader.read(display_path(real), real, decoded)
-    name = str((hr.get("metadata") or {}).get("name") or "")
+    name = str(dig(hr, "metadata", "name") or "")
     for o in reader.objects:
         if o.kind == "HelmRelease" and o.name == name:
             return helmvalues.of_release(g, root, o)
@@ -1095,5 +1117,5 @@ def _rendered_values(rendered: dict[str, str]) -> dict:
         if path.endswith("/helmrelease.yaml"):
             for doc in yamlsafe.load_all(body):
                 if isinstance(doc.data, dict) and doc.data.get("kind") == "HelmRelease":
-                    return (doc.data.get("spec") or {}).get("values") or {}
+                    return dig(doc.data, "spec", "values") or {}
     return {}

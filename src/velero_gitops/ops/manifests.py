@@ -385,9 +385,10 @@ def restore_warnings(spec: dict[str, Any], config: Config | None = None) -> list
     # spec.targetNamespace/storageNamespace still name the source, and Flux reconciles the copy as soon as it exists,
     # before the pod volumes are back (fluxcd/helm-controller@v1.6.3, fluxcd/kustomize-controller@v1.9.4 Reconcile).
     from velero_gitops.config.names import FLUX_APPLIERS, resource_matches
+    from velero_gitops.yamlsafe import sequence
 
     left_in = [kind for kind in FLUX_APPLIERS
-               if not any(resource_matches(item, kind) for item in spec.get("excludedResources") or [])]
+               if not any(resource_matches(item, kind) for item in sequence(spec, "excludedResources"))]
     if mapping and left_in:
         out.append(f"the mapped namespaces are restored with their Flux objects ({', '.join(left_in)}): Flux "
                    "reconciles each copy at once, before its volumes are back, and a copy whose spec names the source "

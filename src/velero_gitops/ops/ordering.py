@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import yaml
-
+from velero_gitops import yamlsafe
 from velero_gitops.rules import define
+from velero_gitops.validate.documents import mapping, sequence
 
 if TYPE_CHECKING:
     from velero_gitops.ops.wiring import FluxKs
@@ -43,13 +43,13 @@ class Replaced:
 def rendered_depends_on(ks_text: str) -> dict[str, list[str]]:
     """{"ns/name": its dependsOn ("ns/name")} of the Flux Kustomizations of our rendered ks.yaml (our own output)."""
     out: dict[str, list[str]] = {}
-    for doc in yaml.safe_load_all(ks_text):
+    for doc in (d.data for d in yamlsafe.load_all(ks_text)):
         if not isinstance(doc, dict) or doc.get("kind") != "Kustomization":
             continue
-        md = doc.get("metadata") or {}
+        md = mapping(doc, "metadata")
         ns = md.get("namespace") or ""
-        out[f"{ns}/{md.get('name')}"] = [f"{d.get('namespace') or ns}/{d['name']}"
-                                         for d in (doc.get("spec") or {}).get("dependsOn") or []]
+        out[f"{ns}/{md.get('name')}"] = [f"{d.get('namespace') or ns}/{d['name']}" for d in sequence(mapping(doc, "spec"), "dependsOn")
+                                         if isinstance(d, dict) and "name" in d]
     return out
 
 

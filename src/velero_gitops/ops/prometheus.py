@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from velero_gitops.rules import define
+from velero_gitops.validate.documents import dig, mapping
 from velero_gitops.validate.fluxrules.crd_order import chart_name
 
 if TYPE_CHECKING:
@@ -46,8 +47,7 @@ class Prometheus:
 
 
 def _kps_selectors(values: dict[str, Any], release: str) -> dict[str, Any]:
-    spec = (values.get("prometheus") or {}).get("prometheusSpec") or {}
-    spec = spec if isinstance(spec, dict) else {}
+    spec = mapping(mapping(values, "prometheus"), "prometheusSpec")
     out: dict[str, Any] = {}
     for prefix in KINDS.values():
         given = spec.get(f"{prefix}Selector")
@@ -79,10 +79,10 @@ def read(root: Path, sources: list[str], g: Any = None, view: Any = None) -> lis
             out.append(Prometheus(f"Prometheus {ns}/{o.name} ({shown})", ns, sel))
         elif o.kind == "HelmRelease" and o.api_version.startswith("helm.toolkit.fluxcd.io/"):
             values: dict[str, Any] = spec["values"] if isinstance(spec.get("values"), dict) else {}
-            shaped = isinstance((values.get("prometheus") or {}).get("prometheusSpec"), dict)
+            shaped = isinstance(dig(values, "prometheus", "prometheusSpec"), dict)
             if not shaped and chart_name(g, o) != _KPS_CHART:
                 continue
-            if (values.get("prometheus") or {}).get("enabled") is False:
+            if dig(values, "prometheus", "enabled") is False:
                 continue
             if spec.get("valuesFrom"):
                 # values merged from a ConfigMap or Secret (often a configMapGenerator of a values.yaml): the

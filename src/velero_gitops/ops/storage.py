@@ -140,8 +140,8 @@ def read(root: Path, sources: list[str], g: Any = None, view: Any = None) -> Sto
         if ks.path is None or (view is not None and not view.sees(ks)):
             continue
         ns = g.ns_of(ks)
-        deps = [f"{d.get('namespace') or ns}/{d['name']}" for d in (ks.data.get("spec") or {}).get("dependsOn") or []
-                if isinstance(d, dict) and isinstance(d.get("name"), str)]
+        # the typed model (validate/fluxmodel.py): a dependsOn or spec of the wrong shape is its problem, not ours
+        deps = [f"{r.namespace or ns}/{r.name}" for _, r in g.kustomization(ks).depends_on]
         out.depends[f"{ns}/{ks.name}"] = deps
     real_root = g.run.real(root)
     # "lass": a StorageClass or a storageClass(Name) field; a file with neither has nothing to say

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from velero_gitops.errors import UsageError
-from velero_gitops.validate.documents import find_kfile
+from velero_gitops.validate.documents import dig, find_kfile
 
 if TYPE_CHECKING:
     from ruamel.yaml import YAML
@@ -148,7 +148,7 @@ def _rewrites_depends_on(ks: Any, m: Any) -> int:
             probe = Obj("", None, 0, {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
                                       "metadata": {"name": name, "namespace": "flux-system"}}, 0)
             if resolve.selects(p, probe, "flux-system"):
-                entries = (ks.data.get("spec") or {}).get("patches")
+                entries = dig(ks.data, "spec", "patches")
                 j = next((j for j, e in enumerate(entries) if e is p.raw), i) if isinstance(entries, list) else i
                 return ks.line_of(f"/spec/patches/{j}")
     return 0

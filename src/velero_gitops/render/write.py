@@ -241,7 +241,7 @@ def probe_target(root: Path, rel: str, look: Look | None = None) -> tuple[str, s
     real = look.real(path, link)
     escaped = look.escapes(real)
     if escaped is not None:
-        return "absent", None, (f"resolves to {escaped}, outside the repository {root.resolve()} (a symlinked "
+        return "absent", None, (f"leads outside the repository {root.resolve()} (a symlinked "
                                 "folder?); velero-gitops writes only inside the repository: replace the symlink "
                                 "with a real folder, or fix repo.appsRoot")
     if isinstance(problem, FileNotFoundError):

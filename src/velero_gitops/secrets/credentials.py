@@ -235,5 +235,5 @@ def for_s3(loaded: LoadedConfig, env: Mapping[str, str] | None = None) -> Creden
 
     escaped = outside(loaded.repo_root, loaded.repo_root / rel)
     if escaped is not None:
-        raise UsageError(f"{rel} leads to {escaped}, outside the repository (a symlink?): refusing to read it")
+        raise UsageError(f"{rel} leads outside the repository (a symlink?): refusing to read it")
     return from_secret_file(loaded.repo_root / rel, rel)

@@ -117,7 +117,7 @@ def _target(repo_root: Path, rel: str) -> tuple[Path, str]:
     path = repo_root / rel
     escaped = outside(repo_root, path)
     if escaped is not None:
-        raise UsageError(f"{display(path)} leads to {escaped}, outside the repository {display(repo_root)} "
+        raise UsageError(f"{display(path)} leads outside the repository {display(repo_root)} "
                          "(a symlinked file or folder): refusing to write through it; replace the symlink with a "
                          "real file or folder")
     target = path.resolve()

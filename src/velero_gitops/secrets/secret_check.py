@@ -29,7 +29,7 @@ from velero_gitops.config.names import REPO_CREDENTIALS_KEY, REPO_CREDENTIALS_SE
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
 from velero_gitops.secrets.sops import ENC_PREFIX, ENCRYPTED_REGEX
-from velero_gitops.yamlsafe import FILE_SIZE_LIMIT, LDict, LList
+from velero_gitops.yamlsafe import FILE_SIZE_LIMIT, LDict, LList, sequence
 
 define("secret.shape", "error", "a rendered credentials file that is not one Secret of the expected shape", needs_config=True)
 define("secret.name", "error", "a rendered credentials Secret with another name than the chart reads", needs_config=True)
@@ -133,7 +133,7 @@ def recipients_of(doc: Any) -> list[str]:
     # key_groups (shamir) put age entries one level deeper.
     for group in (meta.get("key_groups") if isinstance(meta, dict) else None) or []:
         if isinstance(group, dict):
-            for entry in group.get("age") or []:
+            for entry in sequence(group, "age"):
                 if isinstance(entry, dict) and isinstance(entry.get("recipient"), str):
                     out.append(entry["recipient"].strip())
     return list(dict.fromkeys(out))

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from velero_gitops import goregexp, tools
+from velero_gitops import goregexp, safefile, tools, yamlsafe
 from velero_gitops.config.loader import display
 from velero_gitops.errors import UsageError
 
@@ -466,6 +466,11 @@ def _age_only_copy(path: Path) -> Iterator[_Copy]:
         raise UsageError(f"cannot read {display(path)}: {exc.strerror}") from None
     if len(data) > ENCRYPTED_FILE_LIMIT:
         raise UsageError(f"{display(path)}: larger than {ENCRYPTED_FILE_LIMIT // (1024 * 1024)} MiB; not an encrypted Secret")
+    try:  # the project's limits first (depth, aliases, nodes): ruamel's pure parser has none of them
+        yamlsafe.load_all(safefile.decode(data, display(path)).text)
+    except (yamlsafe.YamlRefused, safefile.FileRefused) as exc:
+        why = exc.problem if isinstance(exc, safefile.FileRefused) else exc.message
+        raise UsageError(f"{display(path)}: not YAML, so not a sops-encrypted file ({why})") from None
     yaml = YAML(typ="rt", pure=True)
     yaml.preserve_quotes = True
     yaml.width = 1 << 30

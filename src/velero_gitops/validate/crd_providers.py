@@ -46,7 +46,7 @@ from velero_gitops.findings import Finding
 from velero_gitops.rules import define
 from velero_gitops.shown import some
 from velero_gitops.validate import fluxmodel
-from velero_gitops.validate.documents import Obj, dig
+from velero_gitops.validate.documents import Obj, dig, sequence
 from velero_gitops.validate.flux import CRD_CHARTS, Graph
 from velero_gitops.validate.schemas import provenance
 from velero_gitops.validate.yamlload import YAMLError, load_all
@@ -144,8 +144,7 @@ def _remote_builds(g: Graph) -> list[Obj]:
     from velero_gitops.validate.kustomize import is_remote
 
     remote = {g.real(d) for d, k in g.tree.kustomizations.items()
-              if any(isinstance(e, str) and is_remote(e) for e in (k.get("resources") or [])
-                     if isinstance(k.get("resources"), list))}
+              if any(isinstance(e, str) and is_remote(e) for e in sequence(k, "resources"))}
     out: list[Obj] = []
     for ks in g.flux_ks:
         top = g.path_dir(ks)

@@ -22,6 +22,9 @@ from velero_gitops.rules import define
 from velero_gitops.safefile import DEFAULT_LIMIT, Decoded, FileRefused, decode, read_bytes
 from velero_gitops.validate.yamlload import Doc, YAMLError, line_of, load_all
 from velero_gitops.yamlsafe import LDict
+from velero_gitops.yamlsafe import dig as dig  # re-exported: the typed accessors live in yamlsafe
+from velero_gitops.yamlsafe import mapping as mapping
+from velero_gitops.yamlsafe import sequence as sequence
 
 define("yaml", "error", "a file that is not valid YAML, as Go YAML reads it")
 # the top-level keys of an object, on a text YAML refused (RE2: linear in the file)
@@ -156,28 +159,6 @@ def list_items(data: YamlMap, pointer: str = "", depth: int = 0) -> Iterator[tup
             yield from list_items(item, sub, depth + 1)
         else:
             yield sub, item
-
-
-def mapping(d: object, key: str) -> YamlMap:
-    """``d[key]`` when ``d`` is a mapping holding a mapping there, else an empty dict (hostile YAML has any shape)."""
-    value = d.get(key) if isinstance(d, dict) else None
-    return value if isinstance(value, dict) else {}
-
-
-def sequence(d: object, key: str) -> list[Any]:
-    """``d[key]`` when ``d`` is a mapping holding a list there, else an empty list (``initContainers: 1`` is a
-    value the schema reports; the rules read it as no items)."""
-    value = d.get(key) if isinstance(d, dict) else None
-    return value if isinstance(value, list) else []
-
-
-def dig(d: object, *keys: str) -> Any:
-    """``d[k1][k2]...``, None as soon as a level is not a mapping."""
-    for k in keys:
-        if not isinstance(d, dict):
-            return None
-        d = d.get(k)
-    return d
 
 
 # --------------------------------------------------------------------------------------------------

@@ -52,6 +52,7 @@ from velero_gitops.validate.documents import (
 from velero_gitops.validate.producers import SCAN_KIND, copied_into, generated, made_by
 from velero_gitops.validate.run import DEFAULT_REPO_SOURCES, Options, Run
 from velero_gitops.validate.schemas import split_api_version
+from velero_gitops.yamlsafe import sequence
 
 MISSING_PATH = define("flux.path", "error", "a Flux Kustomization's `spec.path` does not exist in the repository it reads")
 SOURCE_REF = define("flux.source-ref", "error", "`sourceRef`, `chartRef` or `chart.spec.sourceRef` names a source that "
@@ -225,6 +226,9 @@ class Graph:
         self.substituted: dict[int, bool] = {}
         # id(object) -> ({pointer: the variables without a value that left it empty}, the Kustomization substituting)
         self.blanked: dict[int, tuple[dict[str, list[str]], Obj]] = {}
+        # id(object) -> (why its substitution was not made, the Flux Kustomization): varsub's budget, one per file
+        self.too_large: dict[int, tuple[varsub.TooLarge, Obj]] = {}
+        self._budgets: dict[Path, varsub.Budget] = {}
         self._patched: set[int] = set()  # Flux Kustomizations a parent's patches were applied to
         self.patched_by: dict[int, list[tuple[Obj, fluxmodel.Patch]]] = {}  # id(ks) -> (parent, patch) applied to it
         self._raw_names: dict[int, tuple[str, str]] = {}  # id -> (name, namespace) as written, when substituted
@@ -296,7 +300,7 @@ class Graph:
                 if not isinstance(g, dict):
                     continue
                 lines = [x for x in g.get("literals") or [] if isinstance(x, str)]
-                for env in [*(g.get("envs") or []), *([g["env"]] if isinstance(g.get("env"), str) else [])]:
+                for env in [*sequence(g, "envs"), *([g["env"]] if isinstance(g.get("env"), str) else [])]:
                     try:
                         lines += self.run.text(d / str(env), root=self.root).splitlines()
                     except (OSError, ValueError):
@@ -1050,8 +1054,12 @@ class Graph:
                 if "$" in raw[0] or "$" in raw[1]:
                     self._raw_names[id(o)] = raw
                 blanked: dict[str, list[str]] = {}
-                if resolve.substitute(o.data, lookup, blanked):
-                    changed = True
+                budget = self._budgets.setdefault(self.real(o.path), varsub.Budget())  # a file's objects share one
+                try:
+                    if resolve.substitute(o.data, lookup, blanked, budget):
+                        changed = True
+                except varsub.TooLarge as exc:
+                    self.too_large[id(o)] = (exc, ks)
                 if blanked:
                     self.blanked[id(o)] = (blanked, ks)
                     self._models.pop(id(o), None)

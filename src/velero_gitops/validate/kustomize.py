@@ -52,7 +52,7 @@ from velero_gitops.errors import UsageError
 from velero_gitops.findings import Finding
 from velero_gitops.rules import NOT_APPLIED, RULES, define
 from velero_gitops.shown import esc
-from velero_gitops.validate import buildcache, buildsecrets, flux, fluxmodel, policy, resolve, sandbox
+from velero_gitops.validate import buildcache, buildsecrets, flux, fluxmodel, policy, resolve, sandbox, substitution
 from velero_gitops.validate.documents import (
     KUSTOMIZE_FILES,
     Obj,
@@ -860,7 +860,7 @@ def check_dirs(kdirs: list[Path], objects: list[Obj], store: SchemaStore, run: R
                         failed += 1
                         continue
                     read = _output_documents(b, out, graph)
-                    if isinstance(read, Finding):  # pragma: no cover - kustomize emits valid YAML
+                    if isinstance(read, Finding):  # substitution over its budget (kustomize emits valid YAML)
                         findings.append(read)
                         failed += 1
                         continue
@@ -1160,10 +1160,17 @@ def _build_failure(b: Build, out: str, kfiles: dict) -> Finding:
 def _output_documents(b: Build, out: str, graph: flux.Graph | None) -> list | Finding:
     """The documents of a build's output, after Flux's postBuild substitution (velero_gitops.varsub, with the variables
     the graph knows for the Flux Kustomization)."""
-    if b.values is not None:
-        out = varsub.substitute_documents(out, varsub.lookup_from(b.values, False) if b.values else None)
-    elif b.flux_ks is not None and graph is not None:
-        out = varsub.substitute_documents(out, graph.variables(b.flux_ks))
+    try:
+        if b.values is not None:
+            out = varsub.substitute_documents(out, varsub.lookup_from(b.values, False) if b.values else None)
+        elif b.flux_ks is not None and graph is not None:
+            out = varsub.substitute_documents(out, graph.variables(b.flux_ks))
+    except varsub.TooLarge as exc:
+        if b.flux_ks is not None:
+            return b.flux_ks.finding("/spec/postBuild", f"the output of the kustomize build of {display_path(b.entry)}: "
+                                     f"{exc}", substitution.TOO_LARGE)
+        return Finding(display_path(b.entry / b.kfile_name), None, None, "", f"the output of its kustomize build: {exc}",
+                       substitution.TOO_LARGE)
     try:
         return load_all(out)
     except YAMLError as exc:  # pragma: no cover - kustomize emits valid YAML

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from velero_gitops.yamlsafe import mapping, sequence
+
 
 class Unreadable(ValueError):
     """Not a label selector the API server would accept (wrong shape or operator)."""
@@ -27,7 +29,10 @@ def matches(selector: Any, labels: dict[str, str]) -> bool:
         raise Unreadable("matchLabels is not a mapping")
     if any(labels.get(str(k)) != str(v) for k, v in ml.items()):
         return False
-    for e in selector.get("matchExpressions") or []:
+    exprs = selector.get("matchExpressions") or []
+    if not isinstance(exprs, list):
+        raise Unreadable("matchExpressions is not a list")
+    for e in exprs:
         if not isinstance(e, dict) or not isinstance(e.get("key"), str):
             raise Unreadable("a matchExpressions entry without key")
         key, op, values = e["key"], e.get("operator"), [str(v) for v in e.get("values") or []]
@@ -51,9 +56,9 @@ def required_labels(selector: Any) -> dict[str, str] | None:
     one value); None when no fixed set of labels satisfies it (nil, Exists, NotIn...)."""
     if not isinstance(selector, dict):
         return None
-    out = {str(k): str(v) for k, v in (selector.get("matchLabels") or {}).items()}
-    for e in selector.get("matchExpressions") or []:
-        if isinstance(e, dict) and e.get("operator") == "In" and len(e.get("values") or []) == 1:
+    out = {str(k): str(v) for k, v in mapping(selector, "matchLabels").items()}
+    for e in sequence(selector, "matchExpressions"):
+        if isinstance(e, dict) and e.get("operator") == "In" and len(sequence(e, "values")) == 1:
             out[str(e.get("key"))] = str(e["values"][0])
         elif isinstance(e, dict) and e.get("operator") in ("NotIn", "DoesNotExist"):
             continue  # our objects carry only the labels we add: checked by matches() below

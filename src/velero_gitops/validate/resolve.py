@@ -814,17 +814,19 @@ def patched_field(m: fluxmodel.Kustomization, field: str) -> list[tuple[fluxmode
 
 
 def _reparse_scalar(text: str) -> object:
-    """What a substituted plain scalar becomes when the controller parses the YAML again."""
-    import yaml
-
+    """What a substituted plain scalar becomes when the controller parses the YAML again: read as any repository
+    text is (yamlsafe: Go YAML's plain scalars, its depth, alias and node budgets), the text itself when that is not
+    one scalar."""
     try:
-        v = yaml.safe_load(text)
-    except yaml.YAMLError:
+        docs = yamlsafe.load_all(text)
+    except yamlsafe.YamlRefused:
         return text
+    v = docs[0].data if len(docs) == 1 else None if not docs else text  # no document: an empty scalar, null
     return v if isinstance(v, (str, int, float, bool)) or v is None else text
 
 
-def substitute(node: dict | list, lookup: varsub.Lookup, blanked: dict[str, list[str]] | None = None) -> bool:
+def substitute(node: dict | list, lookup: varsub.Lookup, blanked: dict[str, list[str]] | None = None,
+               budget: varsub.Budget | None = None) -> bool:
     """Substitute in place; True when anything changed. The controller substitutes the object as kustomize writes
     it out (sigs.k8s.io/yaml JSONToYAML: a string is written plain unless it would read back as something else, the
     quotes of the source file are gone), then parses the result again: a substituted plain scalar may become a
@@ -832,8 +834,10 @@ def substitute(node: dict | list, lookup: varsub.Lookup, blanked: dict[str, list
     booleans"). A scalar with an expression whose value is unknown here, or that the controller refuses, is left
     as written. ``blanked`` gets, by JSON pointer, the names of the variables without a value in a scalar that
     substitution left empty (envsubst, not strict: an undefined variable is "", and an empty plain scalar reads back
-    as null)."""
-    changed = False
+    as null). Raises varsub.TooLarge (``at``: the value where it ran out) when the values would add more than
+    ``budget`` (one of varsub.OUTPUT_LIMIT for this object by default); then nothing is changed."""
+    budget = budget or varsub.Budget()
+    edits: list[tuple[dict | list, Any, object, str, str]] = []  # (container, key, new value, pointer, old text)
     stack: list[tuple[str, dict | list]] = [("", node)]
     while stack:
         at, n = stack.pop()
@@ -844,14 +848,17 @@ def substitute(node: dict | list, lookup: varsub.Lookup, blanked: dict[str, list
                 stack.append((ptr, v))
             elif isinstance(v, str) and "$" in v:
                 try:
-                    new, known = varsub.expand(v, lookup)
+                    new, known = varsub.expand(v, lookup, budget=budget)
                 except varsub.BadSubstitution:
                     continue
+                except varsub.TooLarge as exc:
+                    exc.at = ptr
+                    raise
                 if not known or new == v:
                     continue
-                val = _reparse_scalar(new) if _reparse_scalar(v) == v else new
-                n[k] = val
-                if blanked is not None and val in (None, ""):
-                    blanked[ptr] = [m for m in varsub.names(v) if lookup(m) == ""]
-                changed = True
-    return changed
+                edits.append((n, k, _reparse_scalar(new) if _reparse_scalar(v) == v else new, ptr, v))
+    for n, k, val, ptr, v in edits:
+        n[k] = val
+        if blanked is not None and val in (None, ""):
+            blanked[ptr] = [m for m in varsub.names(v) if lookup(m) == ""]
+    return bool(edits)

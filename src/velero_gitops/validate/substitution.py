@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from velero_gitops import varsub
 from velero_gitops.findings import Finding
 from velero_gitops.rules import define
 from velero_gitops.validate import resolve
@@ -24,6 +25,8 @@ if TYPE_CHECKING:  # types only: the engine hands the graph in
     from velero_gitops.validate.flux import Graph
 
 RULE = define("flux.substitute", "warning", "a `${name}` that a parent-patched `postBuild` does not define, in an object without `kustomize.toolkit.fluxcd.io/substitute: disabled`: Flux blanks it")
+TOO_LARGE = define("flux.substitute-size", "error", "postBuild substitution that would write more than a file's "
+                   "size limit (values copied at each reference): the objects it makes are not evaluated")
 KEY = "kustomize.toolkit.fluxcd.io/substitute"
 # what envsubst replaces (`$${x}` is an escape); a name with a default (`${x:=d}`) is meant for Flux
 _VAR = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -73,7 +76,8 @@ def _uses(node: object) -> dict[str, str]:
 
 
 def check(g: Graph, objects: list[Obj]) -> list[Finding]:
-    out: list[Finding] = []
+    out: list[Finding] = [o.finding(g.too_large[id(o)][0].at, _too_large(g, g.too_large[id(o)]), TOO_LARGE)
+                          for o in objects if id(o) in g.too_large]
     written: dict[Path, list[Doc]] = {}  # file -> its documents as written (before the graph substituted anything)
     for o in objects:
         if o.path is None or _disabled(o) or o.encrypted:
@@ -101,6 +105,11 @@ def check(g: Graph, objects: list[Obj]) -> list[Finding]:
                 f"`{KEY}: disabled` (velero-gitops render does), or write `$${{...}}`", RULE, "warning"))
             break
     return out
+
+
+def _too_large(g: Graph, hit: tuple[varsub.TooLarge, Obj]) -> str:
+    exc, ks = hit
+    return f"Flux Kustomization {g.ns_of(ks)}/{ks.name} substitutes its postBuild variables here: {exc}"
 
 
 def explain(findings: list[Finding], objects: list[Obj], g: Graph) -> list[Finding]:

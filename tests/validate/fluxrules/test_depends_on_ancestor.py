@@ -86,3 +86,48 @@ def test_a_long_waiting_chain_costs_a_bounded_walk_and_short_messages(tmp_path, 
     assert len(hits) == (n - 1) + 64, len(hits)
     assert max(len(f.message) for f in hits) < 900 and "more ..." in max(hits, key=lambda f: len(f.message)).message
     assert len(calls) < 100 * n, len(calls)  # a whole-chain walk from each link: n² / 2 = 45,000
+
+
+def _cycle_repo(tmp_path, deps: dict[str, list[str]], extra: str = ""):
+    files = {"clusters/home/flux-system/gotk-sync.yaml": KS.format(name="flux-system", path="./clusters/home", extra="")}
+    for name, on in deps.items():
+        dep = "  dependsOn:\n" + "".join(f"    - name: {d}\n" + (extra if d == on[-1] else "") for d in on) if on else ""
+        files[f"clusters/home/{name}.yaml"] = KS.format(name=name, path=f"./apps/{name}", extra=dep)
+        files[f"apps/{name}/cm.yaml"] = f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: default\n"
+    root = write_tree(tmp_path / "repo", files)
+    res = validate_paths([str(root)], Options(repo_root=str(root), kustomize="never"))
+    return sorted((f.file.rsplit("/", 1)[-1], f.pointer) for f in res.findings if f.rule == "flux.depends-on-cycle"), res
+
+
+@pytest.mark.parametrize("deps,want", [
+    ({"a": ["b"], "b": ["a"]}, [("a.yaml", "/spec/dependsOn/0"), ("b.yaml", "/spec/dependsOn/0")]),
+    ({"a": ["a"]}, [("a.yaml", "/spec/dependsOn/0")]),  # itself
+    ({"a": ["x", "b"], "b": ["c"], "c": ["a"], "x": [], "d": ["a"]},  # d waits on the cycle but is not in it
+     [("a.yaml", "/spec/dependsOn/1"), ("b.yaml", "/spec/dependsOn/0"), ("c.yaml", "/spec/dependsOn/0")]),
+    ({"a": ["b"], "b": ["c"], "c": []}, []),  # a chain resolves
+], ids=["two", "self", "three-and-a-waiter", "chain"])
+def test_a_depends_on_cycle_never_reconciles(tmp_path, deps, want):
+    """kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go checkDependencies: a dependency
+    that is not Ready at the current revision fails the reconcile with DependencyNotReady, requeued after
+    retryInterval; the controller looks for no cycle, so each member of a dependsOn cycle waits forever."""
+    got, res = _cycle_repo(tmp_path, deps)
+    assert got == want, res.findings
+    if want:
+        f = next(f for f in res.findings if f.rule == "flux.depends-on-cycle")
+        assert f.severity == "error" and "leads back" in f.message and "flux-system/a" in f.message
+
+
+def test_a_ready_expr_edge_is_judged_by_its_expression_not_counted(tmp_path):
+    """api/v1 DependencyReference.ReadyExpr: with it, the controller evaluates the CEL expression instead of the
+    Ready condition (checkDependencies, without AdditiveCELDependencyCheck), so that edge may resolve."""
+    got, _ = _cycle_repo(tmp_path, {"a": ["b"], "b": ["a"]}, extra="      readyExpr: 'true'\n")
+    assert got == []
+
+
+def test_a_long_cycle_is_found_in_linear_work_without_recursion(tmp_path):
+    """1,200 Kustomizations in one ring (beyond Python's default recursion limit): Tarjan's algorithm runs without recursion (no RecursionError) and the message
+    elides the middle of the cycle."""
+    n = 1200
+    got, res = _cycle_repo(tmp_path, {f"k{i}": [f"k{(i + 1) % n}"] for i in range(n)})
+    assert len(got) == n
+    assert max(len(f.message) for f in res.findings if f.rule == "flux.depends-on-cycle") < 600

@@ -8,6 +8,12 @@ HealthChecks). So when ``ks`` depends on an ancestor that waits for it, through 
 the next, neither ever becomes Ready: the ancestor times out on ``ks``, and ``ks`` waits for the ancestor. Nothing
 ``ks`` applies is ever applied (a Velero that never deploys backs nothing up). Without such a wait the order
 resolves (the ancestor is Ready once applied), so only the waiting chain is reported.
+
+[flux.depends-on-cycle] The same wait with no applier in it: Kustomizations whose ``dependsOn`` lead back to
+themselves. checkDependencies returns "dependency ... is not ready" for a dependency that is not Ready at the current
+revision and the reconcile is requeued after ``retryInterval``; nothing in the controller (nor in Flux's CLI) looks
+for cycles, so every member waits forever (DependencyNotReady). A dependency with ``readyExpr`` is judged by its CEL
+expression instead (without the AdditiveCELDependencyCheck gate): that edge may resolve, so it is not counted.
 """
 
 from __future__ import annotations
@@ -16,9 +22,14 @@ from velero_gitops.findings import Finding
 from velero_gitops.rules import define
 from velero_gitops.validate.documents import Obj
 from velero_gitops.validate.flux import Graph
+from velero_gitops.yamlsafe import mapping, sequence
 
 RULE = define("flux.depends-on-ancestor", "error", "a Flux Kustomization `dependsOn` a Kustomization that applies it "
               "and waits for it (`wait: true`, or `healthChecks` naming it): neither ever becomes Ready")
+
+
+CYCLE = define("flux.depends-on-cycle", "error", "Flux Kustomizations whose `dependsOn` lead back to themselves: "
+               "each waits for the next to be Ready, forever")
 
 
 WALK_LIMIT = 256  # waiting ancestors visited per Kustomization
@@ -67,8 +78,99 @@ def _shown(g: Graph, chain: list[Obj]) -> str:
     return " -> ".join(names)
 
 
-def check(g: Graph, objects: list[Obj]) -> list[Finding]:
+def _cycles(g: Graph, kss: list[Obj]) -> tuple[dict[int, list[tuple[int, tuple[str, str]]]], list[list[tuple[str, str]]]]:
+    """(id(ks) -> its counted dependsOn (index, key)), and the strongly connected sets of (namespace, name) that hold a
+    cycle (Tarjan's algorithm, iterative: linear in Kustomizations and dependsOn entries, no recursion)."""
+    by_key: dict[tuple[str, str], list[Obj]] = {}
+    edges: dict[int, list[tuple[int, tuple[str, str]]]] = {}
+    for ks in kss:
+        by_key.setdefault((g.ns_of(ks), ks.name), []).append(ks)
+        raw = sequence(mapping(ks.data, "spec"), "dependsOn")
+        edges[id(ks)] = [(i, (dep.namespace or g.ns_of(ks), dep.name)) for i, dep in g.kustomization(ks).depends_on
+                         if not (i < len(raw) and isinstance(raw[i], dict) and raw[i].get("readyExpr"))]
+    succ = {key: [d for ks in group for _, d in edges[id(ks)] if d in by_key] for key, group in by_key.items()}
+    index: dict[tuple[str, str], int] = {}
+    low: dict[tuple[str, str], int] = {}
+    stack: list[tuple[str, str]] = []
+    on: set[tuple[str, str]] = set()
+    sccs: list[list[tuple[str, str]]] = []
+    for start in succ:
+        if start in index:
+            continue
+        work = [(start, 0)]
+        while work:
+            v, i = work.pop()
+            if i == 0:
+                index[v] = low[v] = len(index)
+                stack.append(v)
+                on.add(v)
+            if i < len(succ[v]):
+                work.append((v, i + 1))
+                w = succ[v][i]
+                if w not in index:
+                    work.append((w, 0))
+                elif w in on:
+                    low[v] = min(low[v], index[w])
+                continue
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[v])
+            if low[v] == index[v]:
+                comp = []
+                while True:
+                    w = stack.pop()
+                    on.discard(w)
+                    comp.append(w)
+                    if w == v:
+                        break
+                if len(comp) > 1 or v in succ[v]:
+                    sccs.append(comp)
+    return edges, sccs
+
+
+def _one_cycle(start: tuple[str, str], members: set[tuple[str, str]], succ: dict) -> list[tuple[str, str]]:
+    """A cycle through the set from ``start``: follow an edge inside it until a Kustomization repeats (linear)."""
+    seen: dict[tuple[str, str], int] = {}
+    path: list[tuple[str, str]] = []
+    v = start
+    while v not in seen:
+        seen[v] = len(path)
+        path.append(v)
+        v = next(w for w in succ[v] if w in members)
+    return [*path[seen[v]:], v]
+
+
+def _cycle_findings(g: Graph, given: set[int]) -> list[Finding]:
+    kss = [ks for ks in g.flux_ks if not g.dead(ks)]
+    edges, sccs = _cycles(g, kss)
     out: list[Finding] = []
+    for comp in sccs:
+        members = set(comp)
+        succ: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        for ks in kss:
+            key = (g.ns_of(ks), ks.name)
+            if key in members:
+                succ.setdefault(key, []).extend(d for _, d in edges[id(ks)] if d in members)
+        cycle = _one_cycle(min(comp), members, succ)
+        names = [f"{ns}/{n}" for ns, n in cycle]
+        if len(names) > 7:
+            names = [*names[:3], f"... {len(names) - 5} more ...", *names[-2:]]
+        shown = " -> ".join(names)
+        for ks in kss:
+            if id(ks) not in given or (g.ns_of(ks), ks.name) not in members:
+                continue
+            i = next(i for i, d in edges[id(ks)] if d in members)
+            out.append(ks.finding(
+                f"/spec/dependsOn/{i}",
+                f"dependsOn leads back to this Kustomization ({shown}): kustomize-controller starts each only once "
+                f"the one it depends on is Ready, so none of them ever is and nothing they apply is applied (the "
+                f"controller does not look for cycles: DependencyNotReady, retried forever). Remove one dependsOn "
+                f"of the cycle", CYCLE))
+    return out
+
+
+def check(g: Graph, objects: list[Obj]) -> list[Finding]:
+    out: list[Finding] = _cycle_findings(g, {id(o) for o in objects})
     given = {id(o) for o in objects}
     for ks in g.flux_ks:
         if id(ks) not in given or g.dead(ks):
