@@ -117,3 +117,17 @@ def test_outcomes_are_the_worlds_flux_may_make():
     assert [u for u, _ in outcomes("https://${H/x/y}", "v")] == ["https://v"]  # a form not modelled: the stand-in
     with pytest.raises(BadSubstitution):
         outcomes("https://${H-a}", "v")
+
+
+@pytest.mark.parametrize("text", ["https://nas.${domain}:3000", "${datasource} $$ $x a$", "$${domain}", "$$${domain}",
+                                  "${domain}${datasource}", "${domain:=${x}}", "${"])
+def test_escaping_all_but_some_expressions_substitutes_only_those(text):
+    """render/plan.py lets Flux substitute an object that holds the config's `${domain}`: every other `$` is doubled,
+    since envsubst makes `$$` a literal `$` (fluxcd/pkg@envsubst/v1.7.0:parse/parse.go), so substitution gives the
+    text back with only the kept expressions replaced."""
+    keep = frozenset(e for e in varsub.expressions(text) if "domain" in e)
+    escaped = varsub.escape_except(text, keep)
+    want = text
+    for e in keep:
+        want = want.replace(e, "EXAMPLE")
+    assert expand(escaped, lookup_from({"domain": "EXAMPLE", "x": "y"}, complete=True))[0] == want

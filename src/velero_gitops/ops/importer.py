@@ -920,7 +920,7 @@ def _release_line(problem: str) -> tuple[str, int]:
 # The annotations kustomize-controller reads on the objects it applies (fluxcd/kustomize-controller@v1.9.4:
 # internal/controller/kustomization_controller.go: <group>/reconcile, /ssa, /force, /prune; the substitute one:
 # fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_varsub.go). Render writes substitute: disabled on every object
-# (render/plan.py SUBSTITUTE_KEY); the config has no field for the others on the HelmRelease.
+# but one holding a config variable (render/plan.py _substitution); the config has no field for the others on the HelmRelease.
 _KS_GROUP = "kustomize.toolkit.fluxcd.io/"
 _KS_READ = frozenset({"reconcile", "ssa", "force", "prune", "substitute"})
 
