@@ -320,7 +320,10 @@ def _storage_and_metrics(group: list[_Unit], result: CheckResult, graphs: _Graph
             for c_, msg in storage.hostpath_warnings(u.loaded, st):
                 result.findings.append(Finding(display(u.loaded.path), None, f"StorageClass//{c_}", "", msg,
                                                storage.HOSTPATH, "warning"))
-            above = ordering.ancestors(facts, ks_file=ks_file)
+            # what applies the tree, or, before it is wired, what will (render --wire edits the apps root's build),
+            # and their appliers: none of them is advice for flux.dependsOn (flux.depends-on-ancestor)
+            above = (ordering.ancestors(facts, ks_file=ks_file)
+                     or ordering.ancestors(facts, folder=(u.loaded.repo_root / c.repo.apps_root).resolve()))
             for gap in storage.gaps(st, storage.backed_up_namespaces(u.loaded), deps, above):
                 result.findings.append(Finding(display(u.loaded.path), None, f"StorageClass//{gap.storage_class}", "",
                                                storage.message(gap, where), storage.UNORDERED, "warning"))

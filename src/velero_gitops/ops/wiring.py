@@ -559,8 +559,10 @@ def at(root: Path, shown_rel: Callable[[str], str]) -> Callable[[Path | None], s
     return shown
 
 
-def apply(w: Wiring, root: Path, repo_sources: list[str]) -> Wiring:
-    """Make the edit, then prove on the graph that Flux now applies the tree; undo it when not."""
+def apply(w: Wiring, root: Path, repo_sources: list[str],
+          refuse: Callable[[list[FluxKs]], str | None] | None = None) -> Wiring:
+    """Make the edit, then prove on the graph that Flux now applies the tree; undo it when not, or when ``refuse``
+    (given the graph after the edit) says why the edit must not stand."""
     from velero_gitops import safefile
     from velero_gitops.render.write import atomic_write
 
@@ -574,6 +576,10 @@ def apply(w: Wiring, root: Path, repo_sources: list[str]) -> Wiring:
     if not after:
         atomic_write(w.edit.file, old)
         raise UsageError(f"{w.edit.file}: the edit did not make Flux apply {rel_target}; it was undone")
+    why = refuse(facts) if refuse is not None else None
+    if why:
+        atomic_write(w.edit.file, old)
+        raise UsageError(why)
     return Wiring(w.target, w.roots, after, w.edit, facts)
 
 
