@@ -56,7 +56,7 @@ def plan_tree(loaded: LoadedConfig) -> Plan:
     schema = _schema_url(c)
     arts: list[Artifact] = []
     variables = _config_expressions(c)
-    substituting: list[str] = []  # the folders a rendered Kustomization with postBuild applies (set below)
+    substituting: list[str] = []  # the folders a rendered Kustomization with postBuild applies (set with ks_docs)
 
     def add(path: str, *docs: Document) -> None:
         sub = variables if any(path.startswith(d) for d in substituting) else frozenset()
@@ -76,9 +76,9 @@ def plan_tree(loaded: LoadedConfig) -> Plan:
     monitoring = _monitoring_objects(c, schema)
     if monitoring:
         ks_docs.append(Document(monitoring_kustomization(c, lay), ks_schema))
-    add(lay.ks_file, *ks_docs)
     substituting.extend(f"{d.obj['spec']['path'].removeprefix('./').rstrip('/')}/" for d in ks_docs
                         if d.obj["spec"].get("postBuild"))
+    add(lay.ks_file, *ks_docs)
     # The disaster-recovery entry point: listed in no kustomization.yaml, applied by hand (ops/disaster.py). The
     # namespace folder has a kustomization.yaml, so a kustomization Flux generates above it stops there too
     # (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go scanManifests, filepath.SkipDir).
