@@ -137,3 +137,17 @@ def test_values_copied_at_each_reference_are_bounded_by_one_budget():
         expand("${A}", lookup, budget=shared)  # ... but the unit's total is not
     with pytest.raises(varsub.TooLarge):
         substitute_documents("k: ${A}\n---\n" * (refs + 1), lookup)
+
+
+@pytest.mark.parametrize("text", ["https://nas.${domain}:3000", "${datasource} $$ $x a$", "$${domain}", "$$${domain}",
+                                  "${domain}${datasource}", "${domain:=${x}}", "${"])
+def test_escaping_all_but_some_expressions_substitutes_only_those(text):
+    """render/plan.py lets Flux substitute an object that holds the config's `${domain}`: every other `$` is doubled,
+    since envsubst makes `$$` a literal `$` (fluxcd/pkg@envsubst/v1.7.0:parse/parse.go), so substitution gives the
+    text back with only the kept expressions replaced."""
+    keep = frozenset(e for e in varsub.expressions(text) if "domain" in e)
+    escaped = varsub.escape_except(text, keep)
+    want = text
+    for e in keep:
+        want = want.replace(e, "EXAMPLE")
+    assert expand(escaped, lookup_from({"domain": "EXAMPLE", "x": "y"}, complete=True))[0] == want

@@ -301,7 +301,7 @@ def _storage_and_metrics(group: list[_Unit], result: CheckResult, graphs: _Graph
     ops/ordering.py); [metrics.not-selected] the repository's Prometheus loads the rendered rules and scrapes the
     monitors (ops/prometheus.py). One Flux graph per set of sources serves both."""
     from velero_gitops.config.loader import display
-    from velero_gitops.ops import ordering, prometheus, storage, wiring
+    from velero_gitops.ops import namespaces, ordering, prometheus, storage, wiring
     from velero_gitops.render.layout import Layout
 
     for u in group:
@@ -317,10 +317,18 @@ def _storage_and_metrics(group: list[_Unit], result: CheckResult, graphs: _Graph
             patch = ordering.depends_on_patch(ks_file, f"{c.flux.namespace}/{c.repo.app}", facts)
             deps = deps if applied is None else applied
             where = f"{wiring.at(u.loaded.repo_root, u.rendered.shown)(patch[0])}:{patch[1]}" if patch else ""
+            for nu in namespaces.unused(u.loaded, graphs.graph(sources)):
+                result.findings.append(Finding(
+                    display(u.loaded.path), u.loaded.line("schedules", nu.schedule, "namespaces", nu.index), None,
+                    f"/schedules/{nu.schedule}/namespaces/{nu.index}", namespaces.message(nu), namespaces.UNUSED,
+                    "warning"))
             for c_, msg in storage.hostpath_warnings(u.loaded, st):
                 result.findings.append(Finding(display(u.loaded.path), None, f"StorageClass//{c_}", "", msg,
                                                storage.HOSTPATH, "warning"))
-            above = ordering.ancestors(facts, ks_file=ks_file)
+            # what applies the tree, or, before it is wired, what will (render --wire edits the apps root's build),
+            # and their appliers: none of them is advice for flux.dependsOn (flux.depends-on-ancestor)
+            above = (ordering.ancestors(facts, ks_file=ks_file)
+                     or ordering.ancestors(facts, folder=(u.loaded.repo_root / c.repo.apps_root).resolve()))
             for gap in storage.gaps(st, storage.backed_up_namespaces(u.loaded), deps, above):
                 result.findings.append(Finding(display(u.loaded.path), None, f"StorageClass//{gap.storage_class}", "",
                                                storage.message(gap, where), storage.UNORDERED, "warning"))

@@ -197,25 +197,13 @@ def holds_bare_reference(text: str) -> bool:
     """Some ``${...}`` of ``text`` gives nothing Git shows: with every variable empty it is empty (``${VAR}``, or a
     default that is itself only references), or its value is not modelled. A default such as ``${VAR:=x}`` is text
     in Git: when the variable is unset it is what is applied. ``$${...}`` is an escape, text too."""
-    if "${" not in text:
-        return False
-    closing = _pairs(text)
-    i = 0
-    while (j := text.find("$", i)) >= 0:
-        if text.startswith("$$", j):
-            i = j + 2
-            continue
-        end = closing.get(j) if text.startswith("${", j) else None
-        if end is None:
-            i = j + 1
-            continue
+    for e in expressions(text):
         try:
-            value, known = expand(text[j:end + 1], lambda name: "")
+            value, known = expand(e, lambda name: "")
         except BadSubstitution:
             value, known = "x", True  # the controller refuses it: not a hidden value
         if not known or not value.strip():
             return True
-        i = end + 1
     return False
 
 
@@ -278,3 +266,51 @@ def substitute_documents(text: str, lookup: Lookup | None) -> str:
                 pass
         out.append(d)
     return "---\n".join(out)
+
+
+def expressions(text: str) -> list[str]:
+    """The top-level ``${...}`` expressions of ``text`` as written, in order (``$${...}`` is an escape, an unclosed
+    ``${`` none): what envsubst replaces (fluxcd/pkg@envsubst/v1.7.0:parse/parse.go)."""
+    if "${" not in text:
+        return []
+    closing = _pairs(text)
+    out: list[str] = []
+    i = 0
+    while (j := text.find("$", i)) >= 0:
+        if text.startswith("$$", j):
+            i = j + 2
+            continue
+        end = closing.get(j) if text.startswith("${", j) else None
+        if end is None:
+            i = j + 1
+            continue
+        out.append(text[j:end + 1])
+        i = end + 1
+    return out
+
+
+def escape_except(text: str, keep: frozenset[str]) -> str:
+    """``text`` written so that substitution gives it back with only the expressions in ``keep`` replaced: every
+    other ``$`` is doubled (envsubst makes ``$$`` a ``$``, fluxcd/pkg@envsubst/v1.7.0:parse/parse.go), so a
+    Grafana ``${datasource}`` or a ``$$`` elsewhere in the object stays as it is."""
+    if "$" not in text:
+        return text
+    closing = _pairs(text)
+    out: list[str] = []
+    i = 0
+    while (j := text.find("$", i)) >= 0:
+        out.append(text[i:j])
+        end = closing.get(j) if text.startswith("${", j) and not text.startswith("$$", j) else None
+        if end is not None and text[j:end + 1] in keep:
+            out.append(text[j:end + 1])
+            i = end + 1
+        else:
+            out.append("$$")
+            i = j + 1
+    out.append(text[i:])
+    return "".join(out)
+
+
+def has_default(expression: str) -> bool:
+    """``${VAR:=x}`` and the other default forms: a name written for Flux's substitution whatever its variables."""
+    return bool(_DEFAULTED.match(expression))

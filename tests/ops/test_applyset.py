@@ -160,6 +160,33 @@ def test_force_never_replaces_a_file_that_holds_objects_of_theirs(tmp_path):
     assert _snapshot(root) == before
 
 
+def test_force_never_replaces_a_kustomization_whose_generator_makes_objects(tmp_path):
+    """Adopter round 9 (T0jgli/flux): their kubernetes/apps/velero/kustomization.yaml lists no resources but has a
+    configMapGenerator (velero-values from values.yaml); the build of cluster-apps holds the generated ConfigMap
+    velero-values-<hash> (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/types/kustomization.go ConfigMapGenerator,
+    api/hasher/hasher.go). --force replaced the file with render's and the ConfigMap left the build, to be pruned
+    (kustomize-controller@v1.9.4: inventory diff then prune), without the refusal a plain object gets. A generator
+    with disableNameSuffixHash keeps its name."""
+    root, cfg = _adopted(tmp_path)
+    import shutil
+
+    v = root / "kubernetes/apps/velero"
+    shutil.rmtree(v)
+    v.mkdir()
+    (v / "values.yaml").write_text("a: 1\n")
+    (v / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: velero\nresources: []\n"
+        "configMapGenerator:\n  - name: velero-values\n    files: [values.yaml=values.yaml]\n"
+        "secretGenerator:\n  - name: plain\n    namespace: other\n    literals: [a=b]\n"
+        "    options: {disableNameSuffixHash: true}\n")
+    before = _snapshot(root)
+    r = run_cli("render", "--force", str(cfg))
+    assert r.code == 2, r.out + r.err
+    assert "kubernetes/apps/velero/kustomization.yaml: ConfigMap velero/velero-values-<hash>" in r.err, r.err
+    assert "kubernetes/apps/velero/kustomization.yaml: Secret other/plain (" in r.err, r.err
+    assert _snapshot(root) == before
+
+
 def test_moving_the_tree_refuses_while_their_kustomization_lists_the_old_folder(tmp_path):
     """The old tree (render's own) goes when appsRoot changes, but their kubernetes/apps/kustomization.yaml lists
     ./velero: kustomize fails a build on a missing resource, and cluster-apps would apply nothing at all. Refused,

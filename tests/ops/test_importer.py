@@ -610,11 +610,8 @@ def test_values_from_a_secret_are_refused_by_name(tmp_path):
     assert snapshot(root) == before
 
 
-def test_another_clusters_velero_is_not_this_clusters_second_install(tmp_path):
-    """Three clusters build a shared base/velero HelmRelease through their own overlays (a fresh repository:
-    infrastructure/base/velero, one overlay per cluster). With cluster a's overlay removed, only clusters b's sync
-    root reaches the base: rendering a's tree installs one Velero on a, so render and check judge the second install
-    by the clusters whose sync root applies the config's apps root, not by every cluster's."""
+def _two_clusters(tmp_path: Path) -> Path:
+    """Clusters a and b, each a sync root whose cluster-apps builds kubernetes/<name>/apps."""
     root = tmp_path / "repo"
     root.mkdir()
     for name in ("a", "b"):
@@ -623,6 +620,15 @@ def test_another_clusters_velero_is_not_this_clusters_second_install(tmp_path):
         (root / f"kubernetes/{name}/apps/media").mkdir(parents=True)
         (root / f"kubernetes/{name}/apps/media/cm.yaml").write_text(
             "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: m\n  namespace: media\n")
+    return root
+
+
+def test_another_clusters_velero_is_not_this_clusters_second_install(tmp_path):
+    """Three clusters build a shared base/velero HelmRelease through their own overlays (a fresh repository:
+    infrastructure/base/velero, one overlay per cluster). With cluster a's overlay removed, only clusters b's sync
+    root reaches the base: rendering a's tree installs one Velero on a, so render and check judge the second install
+    by the clusters whose sync root applies the config's apps root, not by every cluster's."""
+    root = _two_clusters(tmp_path)
     (root / "kubernetes/base/velero").mkdir(parents=True)
     (root / "kubernetes/base/velero/helmrelease.yaml").write_text(HR)
     (root / "kubernetes/base/velero/kustomization.yaml").write_text("resources: [helmrelease.yaml]\n")
@@ -635,6 +641,25 @@ def test_another_clusters_velero_is_not_this_clusters_second_install(tmp_path):
     assert "already installed" not in r.out, r.out
     r = run_cli("render", "--config", "b.yaml", cwd=root)
     assert r.code == 2 and "already installed" in r.err and "kubernetes/base/velero/helmrelease.yaml" in r.err, r.err
+
+
+def test_init_judges_the_second_install_by_its_own_cluster_too(tmp_path):
+    """Adopter round 9 (pacholoamit/homelab-infrastructure): `init --cluster home` refused because
+    clusters/experimental applies a velero HelmRelease, while render and check (find_existing with the apps root)
+    judge by the cluster whose sync root applies the config's apps root. init takes the same view: cluster a writes
+    its config and names b's release as another cluster's; cluster b is refused. Each cluster's kustomize-controller
+    applies only what its own sync root reaches (fluxcd/kustomize-controller@v1.9.4:internal/controller/
+    kustomization_controller.go reconciles the Kustomizations of the cluster it runs in)."""
+    root = _two_clusters(tmp_path)
+    (root / "kubernetes/b/apps/velero").mkdir(parents=True)
+    (root / "kubernetes/b/apps/velero/helmrelease.yaml").write_text(HR)
+    init = ("init", "--no-interactive", "--s3-endpoint", "https://s3.example.org")
+    r = run_cli(*init, "--cluster", "b", cwd=root)
+    assert r.code == 2 and "already installed" in r.err, r.err
+    r = run_cli(*init, "--cluster", "a", cwd=root)
+    assert r.code == 0 and (root / "velero-gitops.yaml").exists(), r.err
+    assert "kubernetes/b/apps/velero/helmrelease.yaml:2 HelmRelease velero/velero" in r.err, r.err
+    assert "applied by another cluster's Flux" in r.err, r.err
 
 
 def test_the_printed_helm_values_arguments_are_shell_words(tmp_path):

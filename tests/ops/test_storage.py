@@ -164,13 +164,8 @@ def test_the_procedure_installs_the_storage_even_when_depends_on_misses_it(tmp_p
     assert not any("name: nfs\n" in c for c in step.commands)  # media is not backed up
 
 
-def test_the_kustomization_that_applies_velero_is_never_proposed_nor_asked_for(tmp_path):
-    """The apps root is the folder of the Kustomization that also installs the class, with `wait: true` (a fresh
-    repository: infra builds ./infra, the local-path StorageClass and every app there). Velero depending on it would
-    deadlock (kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go checkDependencies waits for
-    infra to be Ready, infra's wait for Velero: flux.depends-on-ancestor), and its apply carries the class with
-    Velero anyway: init proposes no flux.dependsOn, check asks for none, and the rendered tree validates clean of
-    that rule; init with --apps-root reads the same facts."""
+def _infra_files() -> dict[str, str]:
+    """A fresh repository: infra builds ./infra with `wait: true`, the local-path StorageClass and every app there."""
     files = {k: v for k, v in FILES.items() if not k.startswith("kubernetes/apps/")}
     files.update({
         "clusters/main/apps.yaml": _ks("infra", "./infra", "  wait: true\n").replace(
@@ -183,6 +178,17 @@ def test_the_kustomization_that_applies_velero_is_never_proposed_nor_asked_for(t
                              "spec:\n  storageClassName: local-path\n  accessModes: [ReadWriteOnce]\n  resources:\n"
                              "    requests:\n      storage: 1Gi\n",
     })
+    return files
+
+
+def test_the_kustomization_that_applies_velero_is_never_proposed_nor_asked_for(tmp_path):
+    """The apps root is the folder of the Kustomization that also installs the class, with `wait: true` (a fresh
+    repository: infra builds ./infra, the local-path StorageClass and every app there). Velero depending on it would
+    deadlock (kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go checkDependencies waits for
+    infra to be Ready, infra's wait for Velero: flux.depends-on-ancestor), and its apply carries the class with
+    Velero anyway: init proposes no flux.dependsOn, check asks for none, and the rendered tree validates clean of
+    that rule; init with --apps-root reads the same facts."""
+    files = _infra_files()
     for args in ([], ["--apps-root", "infra"]):
         root = write_repo(tmp_path / f"r{len(args)}", files)
         r = run_cli("init", "--s3-endpoint", "https://s3.example.org", "--namespaces", "default", "--no-interactive",
@@ -193,6 +199,28 @@ def test_the_kustomization_that_applies_velero_is_never_proposed_nor_asked_for(t
         assert run_cli("render", "--wire", cwd=root).code == 0
         r = run_cli("check", "--no-cache", cwd=root)
         assert "flux.storage-not-ordered" not in r.out and "flux.depends-on-ancestor" not in r.out, r.out
+
+
+def test_before_wiring_the_kustomization_that_will_apply_velero_is_no_advice_and_wire_refuses_it(tmp_path):
+    """Adopter round 9 (petewall/cluster): before `render --wire`, check's storage-order warning said "Add to
+    flux.dependsOn: {name: infra}", the Kustomization the wiring makes apply the tree; following it and wiring gave
+    flux.depends-on-ancestor (kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go
+    checkDependencies waits for infra to be Ready, infra's `wait: true` for Velero). check gives no such advice while
+    the tree is not wired yet, and --wire undoes an edit that makes a flux.dependsOn entry an ancestor."""
+    root = write_repo(tmp_path / "r", _infra_files())
+    cfg = root / "velero-gitops.yaml"
+    cfg.write_text("cluster: lab\nrepo:\n  appsRoot: infra\ns3:\n  endpoint: https://s3.example.org\n"
+                   "schedules:\n  - name: daily\n    cron: '0 2 * * *'\n    namespaces: [default]\n")
+    assert run_cli("render", cwd=root).code == 0
+    r = run_cli("check", "--no-cache", cwd=root)
+    assert "flux.unwired" in r.out or "applied by no Flux Kustomization" in r.out, r.out  # not wired yet
+    assert "does not order it before Velero" not in r.out and "{name: infra" not in r.out, r.out
+    cfg.write_text(cfg.read_text() + "flux:\n  dependsOn:\n    - name: infra\n")
+    before = (root / "infra/kustomization.yaml").read_bytes()
+    r = run_cli("render", "--wire", cwd=root)
+    assert r.code == 2 and "flux-system/infra, which flux.dependsOn lists" in r.err, r.err
+    assert "Remove flux-system/infra from flux.dependsOn" in r.err and "Traceback" not in r.err, r.err
+    assert (root / "infra/kustomization.yaml").read_bytes() == before
 
 
 def test_a_class_that_makes_hostpath_volumes_is_named_before_any_backup_skips_it(tmp_path):

@@ -480,3 +480,42 @@ def test_the_chart_monitors_are_values_of_ours_so_extra_values_cannot_turn_them_
         assert f"velero.extraValues.metrics.{key}.enabled" in str(exc.value)
         override = extra + f"  extraValuesOverride: [metrics.{key}.enabled]\n"
         assert chart_values(loaded(tmp_path, override))["metrics"][key] == {"enabled": True}
+
+
+def test_an_object_that_holds_the_configs_flux_variable_is_substituted_and_only_it(tmp_path):
+    """Adopter round 9 (cubic3d/ops): `s3.endpoint: https://nas.${domain}:3000` with flux.substituteFrom rendered a
+    HelmRelease annotated `kustomize.toolkit.fluxcd.io/substitute: disabled`, so kustomize-controller skipped it
+    (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_varsub.go SubstituteVariables: a disabled label or annotation
+    returns the object unchanged) and Velero dialled `nas.${domain}`. The object that holds the config's variable,
+    applied by the Kustomization with postBuild, carries no annotation; every other `$` in it is escaped (`$$` is a
+    literal `$`: fluxcd/pkg@envsubst/v1.7.0:parse/parse.go), so substitution changes the endpoint and nothing else;
+    every other object stays disabled. A `${...}` anywhere in the config is Flux's (extraValues' too)."""
+    import json
+
+    from velero_gitops import varsub
+
+    extra = ("flux:\n  substituteFrom: [{kind: Secret, name: cluster-secrets}]\n"
+             "velero:\n  extraValues:\n    podAnnotations: {note: '${tier} costs $$5 or $x'}\n")
+    p = plan_tree(loaded(tmp_path, extra, BASE.replace("https://s3.68cc.io", "https://nas.${domain}:3000")))
+    objs = objects(p)
+    hr = objs["kubernetes/apps/velero/velero/app/helmrelease.yaml"][0]
+    assert "kustomize.toolkit.fluxcd.io/substitute" not in hr["metadata"].get("annotations", {})
+    applied, known = varsub.expand(json.dumps(hr), varsub.lookup_from({"domain": "example.org", "tier": "gold"}, True))
+    applied_hr = json.loads(applied)
+    bsl = applied_hr["spec"]["values"]["configuration"]["backupStorageLocation"][0]
+    assert known and bsl["config"]["s3Url"] == "https://nas.example.org:3000"
+    assert applied_hr["spec"]["values"]["podAnnotations"] == {"note": "gold costs $$5 or $x"}
+    for path, docs in objs.items():
+        for o in docs:
+            if o is not hr and "metadata" in o:
+                assert o["metadata"]["annotations"]["kustomize.toolkit.fluxcd.io/substitute"] == "disabled", path
+
+
+def test_without_a_config_variable_every_object_stays_disabled(tmp_path):
+    """The same config without `${...}` in its values: nothing needs Flux's substitution (fluxcd/pkg@kustomize/
+    v1.35.4:kustomize/kustomize_varsub.go), so every object opts out, the HelmRelease too."""
+    extra = "flux:\n  substituteFrom: [{kind: Secret, name: cluster-secrets}]\n"
+    for path, docs in objects(plan_tree(loaded(tmp_path, extra))).items():
+        for o in docs:
+            if "metadata" in o:
+                assert o["metadata"]["annotations"]["kustomize.toolkit.fluxcd.io/substitute"] == "disabled", path

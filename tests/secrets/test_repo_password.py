@@ -210,6 +210,24 @@ def test_generate_encrypt_decrypt_no_leak(scratch, tmpdir_env):
     assert list(tmpdir_env.iterdir()) == []
 
 
+def test_an_endpoint_with_a_flux_variable_needs_no_host_without_the_bucket_check(scratch, tmpdir_env):
+    """Adopter round 9 (cubic3d/ops): `s3.endpoint: https://nas.${domain}:3000` (flux.substituteFrom) was refused
+    although no bucket is contacted: only the kopia key is named, path.Join(prefix, "kopia", ns)
+    (vmware-tanzu/velero@v1.18.1:pkg/repository/provider/unified_repo.go), which needs no host. --check-bucket,
+    which lists the bucket, still needs it."""
+    scratch.config.write_text(scratch.config.read_text().replace(
+        "https://s3.example.test", "https://nas.${domain}:3000")
+        + "  prefix: velero\nflux:\n  substituteFrom: [{kind: Secret, name: cluster-secrets}]\n")
+    r = run(scratch)
+    assert r.code == 0, r.err
+    assert "wrote" in r.out and "velero/kopia/" in r.err, r.err  # the unchecked-bucket warning names the key
+    assert_strong(password_of(decrypt(target(scratch), scratch.key.file)))
+    target(scratch).unlink()
+    r = run(scratch, "--check-bucket")
+    assert r.code == 2 and "holds a Flux variable" in r.err and "Traceback" not in r.err, r.err
+    assert not target(scratch).exists()
+
+
 def test_stdin_password_and_no_leak(scratch, tmpdir_env):
     pw = "stdin-" + rp.generate().value
     r = run(scratch, "--stdin", stdin=pw + "\n")

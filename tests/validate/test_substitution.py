@@ -319,3 +319,38 @@ def test_substitution_beyond_the_file_size_limit_is_a_located_finding_not_a_giga
     hits = [f for f in res.findings if f.rule == "flux.substitute-size"]
     assert [(f.file.endswith("apps/x/cm.yaml"), f.line, f.pointer) for f in hits] == [(True, 5, "/data/k")], res.findings
     assert "not evaluated" in hits[0].message and "flux-system/x" in hits[0].message
+CM = ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: media\n  annotations:\n"
+      "    kustomize.toolkit.fluxcd.io/substitute: disabled\ndata:\n  url: \"{value}\"\n")
+
+
+@pytest.mark.parametrize(("value", "fires"), [
+    ("https://nas.${domain}:3000", True),  # defined by the Kustomization's postBuild: stays as written
+    ("https://${HOST:=nas.lan}", True),  # a default: written for Flux whatever the variables are
+    ("${datasource}", False),  # Grafana's, no variable of the Kustomization: the reason to opt out
+    ("https://nas.$${domain}", False),  # an escape
+])
+def test_a_variable_in_an_object_that_opts_out_stays_as_written(tmp_path, value, fires):
+    """Adopter round 9 (cubic3d/ops): a HelmRelease annotated `kustomize.toolkit.fluxcd.io/substitute: disabled`
+    held `${domain}`, which its Kustomization's postBuild defines; kustomize-controller skips the whole object
+    (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_varsub.go SubstituteVariables checks the label and annotation
+    before envsubst), so the value reached Velero as written and check said "no findings"."""
+    root = tmp_path / "repo"
+    files = {
+        "clusters/home/flux-system/gotk-sync.yaml": KS.format(name="flux-system", path="./clusters/home"),
+        "clusters/home/media.yaml": KS.format(name="media", path="./apps/media")
+        + "  postBuild:\n    substitute:\n      domain: example.org\n",
+        "apps/media/kustomization.yaml": "resources: [cm.yaml, plain.yaml]\n",
+        "apps/media/cm.yaml": CM.format(name="a", value=value),
+        "apps/media/plain.yaml": CM.format(name="b", value=value).replace(
+            "  annotations:\n    kustomize.toolkit.fluxcd.io/substitute: disabled\n", ""),
+    }
+    write_tree(root, files)
+    res = validate_paths([str(root)], Options(repo_root=str(root), kustomize="never"))
+    hits = [f for f in res.findings if f.rule == "flux.substitute-disabled"]
+    if not fires:
+        assert not hits, hits
+        return
+    assert len(hits) == 1 and hits[0].file.endswith("apps/media/cm.yaml"), res.findings
+    f = hits[0]
+    assert (f.severity, f.pointer) == ("warning", "/data/url"), f
+    assert "flux-system/media" in f.message and "stays as written" in f.message, f.message

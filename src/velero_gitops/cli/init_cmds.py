@@ -110,7 +110,10 @@ def _existing_velero(found: Detected) -> None:
     from velero_gitops.ops import importer, wiring
 
     facts = wiring.flux_facts(found.repo_root, [f"GitRepository/flux-system/{found.source_name}"])
-    existing = importer.find_existing(found.repo_root, facts)
+    # the cluster whose apps root the config will name, as render and check judge it: another cluster's Velero
+    # (clusters/experimental/...) is no second install of this one
+    within = (found.repo_root / found.apps_root).resolve() if found.apps_root_found else None
+    existing = importer.find_existing(found.repo_root, facts, within=within)
     hrs = importer.second_install(existing)
     for e in existing:
         if not hrs:

@@ -440,7 +440,7 @@ def _wiring(result: RenderResult, wire: bool, facts: list[FluxKs] | None, fresh:
     """Say when Flux applies none of the tree, with the edit that wires it; make that edit with --wire. ``facts``: the
     graph as it is now (None: read it here); ``fresh``: this render created the apps root. False when Flux applies
     none of the tree and no edit was made."""
-    from velero_gitops.ops import wiring
+    from velero_gitops.ops import ordering, wiring
 
     w = wiring.for_config(result.loaded, facts)
     root = result.loaded.repo_root
@@ -453,7 +453,14 @@ def _wiring(result: RenderResult, wire: bool, facts: list[FluxKs] | None, fresh:
         return True
     edit = w.edit
     if wire and edit is not None and edit.new_content is not None:
-        done = wiring.apply(w, root, wiring.sources_of(result.loaded))
+        deps = [f"{d.namespace}/{d.name}" for d in result.loaded.config.flux.depends_on]
+        edited = f"{wiring.at(root, result.shown)(edit.file)}:{edit.line}"
+
+        def refuse(after: list[FluxKs]) -> str | None:  # a flux.dependsOn entry that would apply Velero itself
+            found = ordering.depends_on_ancestors(after, w.target, deps)
+            return ordering.ancestor_refusal(found, edited) if found else None
+
+        done = wiring.apply(w, root, wiring.sources_of(result.loaded), refuse)
         out(f"wired    {wiring.at(root, result.shown)(edit.file)}:{edit.line}: {edit.how} "
                    f"(now applied by {', '.join(k.ref for k in done.by)})")
         _ordering(result, done)

@@ -234,7 +234,7 @@ def rules_cmd() -> None:
 def rules_markdown() -> str:
     """Every declared rule: importing the checkers declares them (velero_gitops.rules)."""
     from velero_gitops import check, rules  # noqa: F401 - check declares flux.unwired and velero.second-install
-    from velero_gitops.ops import ordering, prometheus, storage  # noqa: F401 - their check-only rules
+    from velero_gitops.ops import namespaces, ordering, prometheus, storage  # noqa: F401 - their check-only rules
     from velero_gitops.secrets import secret_check  # noqa: F401 - declares the secret.* rules
     from velero_gitops.validate import engine  # noqa: F401 - declares yaml, schema, kustomize, flux and policy rules
 

@@ -57,6 +57,11 @@ class LoadedConfig:
         shown = display(self.path)
         return f"{shown}:{_position(self.positions, loc, value=True)} {_dotted(loc)}:"
 
+    def line(self, *loc: str | int) -> int | None:
+        """The line of the value at ``loc`` in the config file; None where it is not known."""
+        n = int(_position(self.positions, loc, value=True).split(":")[0])
+        return n or None
+
 
 def display(path: Path) -> str:
     """A path as the user typed it, relative to the working directory when it is inside it."""

@@ -40,10 +40,11 @@ class Loss:
 
 
 def _builds(facts: list[FluxKs]) -> dict[str, set[Path]]:
-    """Each live Flux Kustomization (by kind, namespace and name: the controller's inventory) -> the files it applies."""
+    """Each live Flux Kustomization (by kind, namespace and name: the controller's inventory) -> the files it applies,
+    and the kustomization files its build reads (their generators make objects: _objects)."""
     out: dict[str, set[Path]] = {}
     for k in live(facts):
-        out.setdefault(k.ref, set()).update(k.applies)
+        out.setdefault(k.ref, set()).update(k.applies | k.kfiles)
     return out
 
 
@@ -61,11 +62,41 @@ def _objects(text: str | None) -> set[str] | None:
     for d in docs:
         if not isinstance(d, dict):
             continue
+        out |= _generated(d)
         meta = d.get("metadata")
         meta = meta if isinstance(meta, dict) else {}
         kind, name, ns = d.get("kind"), meta.get("name"), meta.get("namespace")
         if isinstance(kind, str) and isinstance(name, str):
             out.add(f"{kind} {ns}/{name}" if isinstance(ns, str) and ns else f"{kind} {name}")
+    return out
+
+
+_GENERATORS = (("configMapGenerator", "ConfigMap"), ("secretGenerator", "Secret"))
+
+
+def _generated(k: dict) -> set[str]:
+    """The objects a kustomization's generators make, as _objects names them: each configMapGenerator and
+    secretGenerator entry is a ConfigMap or Secret named `name` plus `-<hash of its content>` unless
+    disableNameSuffixHash (its own options, or the kustomization's generatorOptions), in its namespace or the
+    kustomization's (kubernetes-sigs/kustomize@kustomize/v5.7.1:api/types/kustomization.go ConfigMapGenerator,
+    SecretGenerator, GeneratorOptions; api/hasher/hasher.go). Nothing for a document of another kind."""
+    if not str(k.get("apiVersion", "kustomize.config.k8s.io/")).startswith("kustomize.config.k8s.io/") or \
+            k.get("kind", "Kustomization") != "Kustomization":
+        return set()
+    ns_all = k.get("namespace") if isinstance(k.get("namespace"), str) else ""
+    opts = k.get("generatorOptions")
+    no_hash = isinstance(opts, dict) and opts.get("disableNameSuffixHash") is True
+    out = set()
+    for key, kind in _GENERATORS:
+        entries = k.get(key)
+        for e in entries if isinstance(entries, list) else []:
+            if not isinstance(e, dict) or not isinstance(e.get("name"), str) or e.get("behavior") in ("merge", "replace"):
+                continue  # merge/replace change a generator of a base: that base's object, not a new one
+            own = e.get("options")
+            plain = no_hash or (isinstance(own, dict) and own.get("disableNameSuffixHash") is True)
+            ns = e.get("namespace") if isinstance(e.get("namespace"), str) and e.get("namespace") else ns_all
+            name = e["name"] if plain else f"{e['name']}-<hash>"
+            out.add(f"{kind} {ns}/{name}" if ns else f"{kind} {name}")
     return out
 
 
@@ -84,7 +115,8 @@ def losses(root: Path, repo_sources: list[str], planned: dict[str, str | None], 
     ``before``: the graph of the tree as it is, ``planned_graph``: :func:`planned_facts`, when already read."""
     from velero_gitops import safefile
 
-    now = _builds(flux_facts(root, repo_sources) if before is None else before)
+    before = flux_facts(root, repo_sources) if before is None else before
+    now = _builds(before)
     if not now:
         return []  # Flux applies nothing here now: nothing to lose
     real = root.resolve()
@@ -121,7 +153,7 @@ def losses(root: Path, repo_sources: list[str], planned: dict[str, str | None], 
                     out.append(Loss("the objects of", f, ref))
                 continue
             out.extend(Loss(o, f, ref) for o in sorted(objs - still))
-    return out + dangling(root, planned, owned, set().union(*now.values()))
+    return out + dangling(root, planned, owned, set().union(*(k.applies for k in live(before))))
 
 
 def dangling(root: Path, planned: dict[str, str | None], owned: Callable[[Path, str], bool],

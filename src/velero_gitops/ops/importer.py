@@ -58,6 +58,7 @@ class Existing:
     namespace: str
     chart_version: str | None = None
     applied: bool | None = None  # applied by a live Flux Kustomization; None: no sync root to judge
+    elsewhere: bool = False  # not applied in this cluster, but by another cluster's sync root
 
 
 def _is_velero_hr(d: dict) -> str | None:
@@ -85,6 +86,7 @@ def find_existing(root: Path, facts: list | None = None, skip: set[Path] | None 
     root = root.resolve()
     skip = skip or set()
     applied: set[Path] | None = None
+    other: set[Path] = set()  # what other clusters' sync roots apply
     if facts is not None:
         from velero_gitops.ops.wiring import sync_roots
 
@@ -94,7 +96,10 @@ def find_existing(root: Path, facts: list | None = None, skip: set[Path] | None 
                 from velero_gitops.ops.ordering import ancestor_facts
 
                 chain = {id(k) for k in ancestor_facts(facts, folder=within)}
-                roots = [k for k in roots if id(k) in chain] or roots  # not reached yet: every cluster counts
+                mine = [k for k in roots if id(k) in chain] or roots  # not reached yet: every cluster counts
+                ids = {id(k) for k in mine}
+                other = set().union(*(k.applies for k in live(facts, [k for k in roots if id(k) not in ids])))
+                roots = mine
             applied = set().union(*(k.applies for k in live(facts, roots)))
     out: list[Existing] = []
     for real, doc in _user_objects(root, "velero", skip):
@@ -107,7 +112,8 @@ def find_existing(root: Path, facts: list | None = None, skip: set[Path] | None 
         if kind is None:
             continue
         out.append(Existing(real, doc.line, kind, name, ns, version or None,
-                            None if applied is None else real in applied))
+                            None if applied is None else real in applied,
+                            applied is not None and real not in applied and real in other))
     return out
 
 
@@ -141,7 +147,8 @@ def second_install(existing: list[Existing]) -> list[Existing]:
 
 def describe(e: Existing, shown: Callable[[Path], str]) -> str:
     """One line for an existing Velero object; ``shown`` turns its resolved path into what the user sees."""
-    where = {True: "applied by Flux", False: "applied by no Flux Kustomization", None: "in the repository"}[e.applied]
+    where = ("applied by another cluster's Flux" if e.elsewhere else
+             {True: "applied by Flux", False: "applied by no Flux Kustomization", None: "in the repository"}[e.applied])
     chart = f", chart {e.chart_version}" if e.chart_version else ""
     return f"{shown(e.file)}:{e.line} {e.kind} {e.namespace or '-'}/{e.name}{chart} ({where})"
 
@@ -942,7 +949,7 @@ def _release_line(problem: str) -> tuple[str, int]:
 # The annotations kustomize-controller reads on the objects it applies (fluxcd/kustomize-controller@v1.9.4:
 # internal/controller/kustomization_controller.go: <group>/reconcile, /ssa, /force, /prune; the substitute one:
 # fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_varsub.go). Render writes substitute: disabled on every object
-# (render/plan.py SUBSTITUTE_KEY); the config has no field for the others on the HelmRelease.
+# but one holding a config variable (render/plan.py _substitution); the config has no field for the others on the HelmRelease.
 _KS_GROUP = "kustomize.toolkit.fluxcd.io/"
 _KS_READ = frozenset({"reconcile", "ssa", "force", "prune", "substitute"})
 

@@ -105,6 +105,21 @@ def ancestors(facts: list[FluxKs], *, ks_file: Path | None = None, folder: Path 
     return {f"{k.namespace}/{k.name}" for k in ancestor_facts(facts, ks_file=ks_file, folder=folder)}
 
 
+def depends_on_ancestors(facts: list[FluxKs], ks_file: Path, depends_on: list[str]) -> list[str]:
+    """The entries of ``depends_on`` ("ns/name", flux.dependsOn) that apply ``ks_file``, directly or through others:
+    Velero would wait for its own applier (flux.depends-on-ancestor: a deadlock when that one waits)."""
+    above = ancestors(facts, ks_file=ks_file)
+    return [d for d in depends_on if d in above]
+
+
+def ancestor_refusal(found: list[str], edited: str) -> str:
+    """Why `render --wire` undid an edit that makes a flux.dependsOn entry an ancestor of the velero Kustomization."""
+    return (f"{edited}: with this edit Flux Kustomization {', '.join(found)}, which flux.dependsOn lists, would apply "
+            "the velero Kustomization itself: Velero would wait for its own applier, which never becomes Ready while it "
+            "waits for Velero (flux.depends-on-ancestor), and what that applier installs is applied with Velero anyway. "
+            f"The edit was undone. Remove {', '.join(found)} from flux.dependsOn, render, then render --wire again")
+
+
 def ancestor_facts(facts: list[FluxKs], *, ks_file: Path | None = None, folder: Path | None = None) -> list[FluxKs]:
     """The Flux Kustomizations applying ``ks_file``, or, before it is rendered, those whose build starts at or above
     ``folder`` (repo.appsRoot) and applies a file in it, and their appliers, transitively: the chain up to the

@@ -135,7 +135,7 @@ class Target:
         return parts.port or (443 if parts.scheme == "https" else 80)
 
     def key(self, name: str) -> str:
-        return f"{self.prefix}/{name}" if self.prefix else name
+        return object_key(self.prefix, name)
 
     @classmethod
     def of(cls, loaded: LoadedConfig) -> Target:
@@ -827,8 +827,16 @@ def _ensure_tls_policy(client: Any, target: Target, report: Report, *, exists: b
 
 
 # ------------------------------------------------------------------------------------ kopia repositories
+def object_key(prefix: str, name: str) -> str:
+    """The key of ``name`` under the config's s3.prefix (no leading or trailing slash kept)."""
+    prefix = prefix.strip("/")
+    return f"{prefix}/{name}" if prefix else name
+
+
 def kopia_prefix(loaded: LoadedConfig) -> str:
-    return Target.of(loaded).key("kopia/")
+    """Where Velero keeps the kopia repositories: a key, so no host is needed (an endpoint with a Flux variable is
+    fine here; only a command that contacts the bucket needs Target.of)."""
+    return object_key(loaded.config.s3.prefix, "kopia/")
 
 
 def kopia_namespaces(loaded: LoadedConfig, timeout: float | None = None) -> list[str]:

@@ -61,6 +61,8 @@ class FluxKs:
     # (line, "field: value") of its spec.targetNamespace/namePrefix/nameSuffix: its build sets them on every object
     # (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_generator.go, generateKustomization), ours included
     transforms: tuple[int, str] | None = None
+    # the kustomization files its build reads (resolved): their configMapGenerator/secretGenerator make objects too
+    kfiles: frozenset[Path] = frozenset()
 
     @property
     def ref(self) -> str:
@@ -98,7 +100,8 @@ def flux_facts(root: Path, repo_sources: list[str], planned: dict[Path, str | No
         out.append(FluxKs("Kustomization", ks.namespace or "", ks.name, run.real(ks.path) if ks.path else None, ks.line,
                           run.real(target) if target is not None else None, applies, refs,
                           absent_key=absent.get(id(ks)), depends_on=deps, depends_on_patch=patch,
-                          rewrites_depends_on=_rewrites_depends_on(ks, m), transforms=_ks_transform(ks, m)))
+                          rewrites_depends_on=_rewrites_depends_on(ks, m), transforms=_ks_transform(ks, m),
+                          kfiles=_kfiles(g, target)))
     # the sync roots (validate.flux.sync_roots): a FluxInstance's sync builds the folder the graph resolves for the
     # Kustomization the operator makes; an empty bootstrap marker stands for the root `flux bootstrap` will write
     have: set[Path] = {k.path_dir for k in out if (k.namespace, k.name) == ("flux-system", "flux-system")
@@ -123,6 +126,14 @@ def flux_facts(root: Path, repo_sources: list[str], planned: dict[Path, str | No
             if d not in have and flux.inside(d, g.root) and run.real(d / "flux-system" / "gotk-sync.yaml") not in written:
                 out.append(FluxKs("Bootstrap", r.namespace, r.name, None, 0, d, frozenset(g.tree.applied_files(d))))
     return out
+
+
+def _kfiles(g: Any, target: Path | None) -> frozenset[Path]:
+    """The kustomization files the build of folder ``target`` reads (resolve.Tree.reached), resolved."""
+    if target is None:
+        return frozenset()
+    found = (g.tree.kfile(d) for d in g.tree.reached(target))
+    return frozenset(g.run.real(f) for f in found if f is not None)
 
 
 def _ks_transform(ks: Any, m: Any) -> tuple[int, str] | None:
@@ -559,8 +570,10 @@ def at(root: Path, shown_rel: Callable[[str], str]) -> Callable[[Path | None], s
     return shown
 
 
-def apply(w: Wiring, root: Path, repo_sources: list[str]) -> Wiring:
-    """Make the edit, then prove on the graph that Flux now applies the tree; undo it when not."""
+def apply(w: Wiring, root: Path, repo_sources: list[str],
+          refuse: Callable[[list[FluxKs]], str | None] | None = None) -> Wiring:
+    """Make the edit, then prove on the graph that Flux now applies the tree; undo it when not, or when ``refuse``
+    (given the graph after the edit) says why the edit must not stand."""
     from velero_gitops import safefile
     from velero_gitops.render.write import atomic_write
 
@@ -574,6 +587,10 @@ def apply(w: Wiring, root: Path, repo_sources: list[str]) -> Wiring:
     if not after:
         atomic_write(w.edit.file, old)
         raise UsageError(f"{w.edit.file}: the edit did not make Flux apply {rel_target}; it was undone")
+    why = refuse(facts) if refuse is not None else None
+    if why:
+        atomic_write(w.edit.file, old)
+        raise UsageError(why)
     return Wiring(w.target, w.roots, after, w.edit, facts)
 
 

@@ -55,9 +55,12 @@ def plan_tree(loaded: LoadedConfig) -> Plan:
     lay = Layout.of(c)
     schema = _schema_url(c)
     arts: list[Artifact] = []
+    variables = _config_expressions(c)
+    substituting: list[str] = []  # the folders a rendered Kustomization with postBuild applies (set with ks_docs)
 
     def add(path: str, *docs: Document) -> None:
-        arts.append(Artifact(path=path, docs=tuple(_no_substitution(d) for d in docs)))
+        sub = variables if any(path.startswith(d) for d in substituting) else frozenset()
+        arts.append(Artifact(path=path, docs=tuple(_substitution(d, sub) for d in docs)))
 
     # Namespace folder: the namespace itself (prune disabled, Pod Security) and the app's ks.yaml. No
     # `namespace:` here: it would override the Flux Kustomizations' own metadata.namespace (see _flux_meta).
@@ -73,6 +76,8 @@ def plan_tree(loaded: LoadedConfig) -> Plan:
     monitoring = _monitoring_objects(c, schema)
     if monitoring:
         ks_docs.append(Document(monitoring_kustomization(c, lay), ks_schema))
+    substituting.extend(f"{d.obj['spec']['path'].removeprefix('./').rstrip('/')}/" for d in ks_docs
+                        if d.obj["spec"].get("postBuild"))
     add(lay.ks_file, *ks_docs)
     # The disaster-recovery entry point: listed in no kustomization.yaml, applied by hand (ops/disaster.py). The
     # namespace folder has a kustomization.yaml, so a kustomization Flux generates above it stops there too
@@ -126,20 +131,66 @@ def plan_tree(loaded: LoadedConfig) -> Plan:
 SUBSTITUTE_KEY = "kustomize.toolkit.fluxcd.io/substitute"
 
 
-def _no_substitution(doc: Document) -> Document:
-    """Every object we render says `kustomize.toolkit.fluxcd.io/substitute: disabled`.
+def _config_expressions(c: Config) -> frozenset[str]:
+    """The `${...}` expressions the config's values hold (`s3.endpoint: https://nas.${domain}`): Flux's to substitute
+    (the config refuses one without flux.substituteFrom where it needs it)."""
+    from velero_gitops import varsub
 
-    Nothing we render holds a Flux variable, but the dashboard holds Grafana's `${datasource}`: a parent
-    Kustomization that patches postBuild into its children (common in home-ops repositories) would blank it.
+    found: set[str] = set()
+    stack: list[object] = [c.model_dump(mode="json")]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, dict):
+            stack.extend(n.keys())
+            stack.extend(n.values())
+        elif isinstance(n, list):
+            stack.extend(n)
+        elif isinstance(n, str):
+            found.update(varsub.expressions(n))
+    return frozenset(found)
+
+
+def _substitution(doc: Document, variables: frozenset[str]) -> Document:
+    """Every object we render says `kustomize.toolkit.fluxcd.io/substitute: disabled`, but one that holds a variable
+    the config put there (``variables``) and that a rendered Kustomization with postBuild applies: there every other
+    `$` is escaped (`$$`), so only the config's variables change.
+
     kustomize-controller skips the whole object when a label or annotation carries that value
     (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_varsub.go SubstituteVariables, used by
-    fluxcd/kustomize-controller@v1.9.4). kustomization.yaml files are no objects: they are left alone.
+    fluxcd/kustomize-controller@v1.9.4): the endpoint's `${domain}` would reach Velero as written. The others stay
+    disabled: the dashboard holds Grafana's `${datasource}`, and a parent Kustomization that patches postBuild into
+    its children (common in home-ops repositories) would blank it. kustomization.yaml files are no objects: they
+    are left alone.
     """
     md = doc.obj.get("metadata")
     if not isinstance(md, dict):
         return doc
+    if variables and _holds(doc.obj, variables):
+        return replace(doc, obj=_escaped(doc.obj, variables))
     annotations = {**md.get("annotations", {}), SUBSTITUTE_KEY: "disabled"}
     return replace(doc, obj={**doc.obj, "metadata": {**md, "annotations": annotations}})
+
+
+def _holds(node: object, variables: frozenset[str]) -> bool:
+    from velero_gitops import varsub
+
+    if isinstance(node, dict):
+        return any(_holds(k, variables) or _holds(v, variables) for k, v in node.items())
+    if isinstance(node, list):
+        return any(_holds(v, variables) for v in node)
+    return isinstance(node, str) and any(e in variables for e in varsub.expressions(node))
+
+
+def _escaped(node: Any, variables: frozenset[str]) -> Any:
+    """``node`` with every `$` but those of ``variables`` escaped in its keys and strings (envsubst reads the whole
+    serialized object, keys too)."""
+    from velero_gitops import varsub
+
+    if isinstance(node, dict):
+        return {_escaped(k, variables): _escaped(v, variables) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_escaped(v, variables) for v in node]
+    return varsub.escape_except(node, variables) if isinstance(node, str) else node
 
 
 class UnsafePath(RuntimeError):

@@ -193,7 +193,8 @@ def _validate_paths(paths: Iterable[str], options: Options | None) -> Result:
         findings.extend(flux.check(graph, objects))
         findings.extend(fluxrules.run(graph, objects))  # one module per rule (validate/fluxrules/)
         # what the controllers do at run time: missing CRDs, substitution, the Flux version (modules of their own)
-        findings += crd_providers.check(graph, objects) + substitution.check(graph, objects) + flux_version.check(objects, run.text, graph)
+        findings += crd_providers.check(graph, objects) + substitution.check(graph, objects)
+        findings += substitution.check_literal(graph, objects) + flux_version.check(objects, run.text, graph)
     if opts.policy:
         findings.extend(policy.check(objects, opts))
     if graph is not None:

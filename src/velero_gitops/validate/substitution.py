@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # types only: the engine hands the graph in
 RULE = define("flux.substitute", "warning", "a `${name}` that a parent-patched `postBuild` does not define, in an object without `kustomize.toolkit.fluxcd.io/substitute: disabled`: Flux blanks it")
 TOO_LARGE = define("flux.substitute-size", "error", "postBuild substitution that would write more than a file's "
                    "size limit (values copied at each reference): the objects it makes are not evaluated")
+LITERAL = define("flux.substitute-disabled", "warning", "a `${name}` that its Flux Kustomization's `postBuild` defines, in an object with `kustomize.toolkit.fluxcd.io/substitute: disabled`: Flux leaves it as written")
 KEY = "kustomize.toolkit.fluxcd.io/substitute"
 # what envsubst replaces (`$${x}` is an escape); a name with a default (`${x:=d}`) is meant for Flux
 _VAR = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -110,6 +111,54 @@ def check(g: Graph, objects: list[Obj]) -> list[Finding]:
 def _too_large(g: Graph, hit: tuple[varsub.TooLarge, Obj]) -> str:
     exc, ks = hit
     return f"Flux Kustomization {g.ns_of(ks)}/{ks.name} substitutes its postBuild variables here: {exc}"
+def _expressions(node: object) -> list[tuple[str, list[str], str]]:
+    """Each `${...}` in the keys and string values of a parsed document, in document order: (the expression, the
+    names it refers to, the JSON pointer of where it stands)."""
+    out: list[tuple[str, list[str], str]] = []
+    stack: list[tuple[object, str]] = [(node, "")]
+    while stack:
+        n, at = stack.pop()
+        if isinstance(n, dict):
+            for k, v in reversed(list(n.items())):
+                sub = f"{at}/{str(k).replace('~', '~0').replace('/', '~1')}"
+                stack.append((v, sub))
+                stack.append((k, sub))
+        elif isinstance(n, list):
+            stack.extend((v, f"{at}/{i}") for i, v in reversed(list(enumerate(n))))
+        elif isinstance(n, str) and "${" in n:
+            out.extend((e, varsub.names(e), at) for e in varsub.expressions(n))
+    return out
+
+
+def check_literal(g: Graph, objects: list[Obj]) -> list[Finding]:
+    """[flux.substitute-disabled] A `${VAR}` in an object that opts out of substitution while the Flux Kustomization
+    that applies it defines VAR in its postBuild (its own `substitute`/`substituteFrom`, or a parent's patched in):
+    kustomize-controller skips the whole object (fluxcd/pkg@kustomize/v1.35.4:kustomize/kustomize_varsub.go
+    SubstituteVariables), so the value reaches the cluster as written (`https://nas.${domain}:3000`). A name with a
+    default (`${VAR:=x}`) is meant for Flux whatever the variables are; other names only when Git shows them
+    (variable_names): Grafana's `${datasource}` in a dashboard that opts out is no finding."""
+    out: list[Finding] = []
+    for o in objects:
+        if o.path is None or not _disabled(o) or o.encrypted:
+            continue
+        uses = _expressions(o.data)
+        if not uses:
+            continue
+        for ks in g.applied_by.get(g.real(o.path), []):
+            if g.kustomization(ks).post_build is None:
+                continue
+            known = g.variable_names(ks) or set()
+            hit = next(((e, at) for e, names, at in uses
+                        if any(n in known for n in names) or varsub.has_default(e)), None)
+            if hit is None:
+                continue
+            out.append(o.finding(
+                hit[1], f"{hit[0]} stays as written: Flux Kustomization {g.ns_of(ks)}/{ks.name} substitutes postBuild "
+                f"variables, but this object has `{KEY}: disabled`, so Flux skips it. Remove that annotation or label "
+                "(and write `$${...}` for a `${...}` meant for another tool), or write the value itself", LITERAL,
+                "warning"))
+            break
+    return out
 
 
 def explain(findings: list[Finding], objects: list[Obj], g: Graph) -> list[Finding]:
