@@ -319,6 +319,8 @@ def test_substitution_beyond_the_file_size_limit_is_a_located_finding_not_a_giga
     hits = [f for f in res.findings if f.rule == "flux.substitute-size"]
     assert [(f.file.endswith("apps/x/cm.yaml"), f.line, f.pointer) for f in hits] == [(True, 5, "/data/k")], res.findings
     assert "not evaluated" in hits[0].message and "flux-system/x" in hits[0].message
+
+
 CM = ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: media\n  annotations:\n"
       "    kustomize.toolkit.fluxcd.io/substitute: disabled\ndata:\n  url: \"{value}\"\n")
 
