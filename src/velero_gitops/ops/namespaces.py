@@ -54,7 +54,9 @@ def read(loaded: LoadedConfig, g: Any) -> tuple[set[str], int] | None:
         if o.kind == "Namespace" and o.api_version == "v1" and o.name:
             known.add(o.name)
             continue
-        known.update(ns for ns in g.namespaces(o) if ns)
+        # namespaces_by keeps nothing: Graph.namespaces caches by id(), and these objects are gone after this read
+        for ks in g.applied_by.get(g.real(o.path), []) if o.path is not None else []:
+            known.update(ns for ns in g.namespaces_by(o, ks) if ns)
         if o.kind == "HelmRelease" and o.api_version.startswith("helm.toolkit.fluxcd.io/"):
             charts += 1
             spec = o.data.get("spec")
