@@ -1177,33 +1177,6 @@ def test_a_cluster_folders_sops_config_is_not_the_root_of_files_outside_it(tmp_p
 
 
 
-def test_a_dependency_of_a_tree_applied_from_outside_git_is_a_warning(tmp_path, monkeypatch):
-    """clusters/<name>/ listed by its kustomization.yaml and applied by a Flux Kustomization Terraform makes (path
-    ./clusters/<name>), which its children name in dependsOn. Nothing in Git applies them, so what applies them may
-    make what they depend on: kustomize-controller@v1.9.4:internal/controller/kustomization_controller.go
-    checkDependencies reads the cluster. A warning naming it, not an error; wired under a root in Git, an error."""
-    from layout_fixtures import bootstrap, ks
-
-    from cli_util import write_tree
-
-    dep = "  dependsOn:\n    - name: infrastructure\n"
-    root = write_tree(tmp_path / "repo", {
-        "clusters/odin/kustomization.yaml": "resources:\n  - metallb.yaml\n",
-        "clusters/odin/metallb.yaml": ks("metallb", "./infrastructure/metallb", dep),
-        "infrastructure/metallb/kustomization.yaml": "resources:\n  - cm.yaml\n",
-        "infrastructure/metallb/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: m\n  namespace: metallb\n",
-    })
-    (root / ".git").mkdir()
-    monkeypatch.chdir(root)
-    res = validate_paths(["."], Options(kustomize="never"))
-    got = [(f.rule, f.severity) for f in res.findings if f.rule == "flux.depends-on"]
-    assert got == [("flux.depends-on", "warning")], res.findings
-    (bootstrap(root, "odin") / "kustomization.yaml").write_text("resources:\n  - gotk-sync.yaml\n")
-    (root / "clusters/odin/kustomization.yaml").write_text("resources:\n  - flux-system\n  - metallb.yaml\n")
-    res = validate_paths(["."], Options(kustomize="never"))
-    got = [(f.rule, f.severity) for f in res.findings if f.rule == "flux.depends-on"]
-    assert got == [("flux.depends-on", "error")], res.findings
-
 
 
 def test_identical_copies_are_one_finding_per_cluster(tmp_path, monkeypatch):

@@ -1918,14 +1918,6 @@ class _Checker:
             else:
                 msg = (f"{what} {kind} {ns}/{name}: no YAML manifest in the repository declares it (if something outside Flux "
                        f"applies it: by hand, a script, the cluster's bootstrap, declare it with --external {kind}/{ns}/{name})")
-                if what == "dependsOn" and obj.path is not None and not self.g.applied_by.get(self.g.real(obj.path)):
-                    # nothing in Git applies the holder: what applies it from outside Flux (bootstrap, a script,
-                    # Terraform) is often what it depends on, a parent made outside Git; kustomize-controller@v1.9.4:
-                    # internal/controller/kustomization_controller.go checkDependencies reads the cluster, not Git
-                    self.findings.append(obj.finding(ptr, f"{msg}; nothing in this repository applies "
-                                                     f"{display_path(obj.path)}, and what applies it may make it",
-                                                     rule, "warning"))
-                    return
                 unseen = self.unseen_makers(ns, obj)
                 if unseen:  # another artifact this cluster applies may hold it: not known here, so not an error
                     k = unseen[0]
